@@ -1,0 +1,1 @@
+//! Snapshot tests of the example devices' encodings live in `tests/`.

@@ -1,0 +1,1 @@
+//! Compile-fail tests of `#[derive(VMState)]` live in `tests/ui`.

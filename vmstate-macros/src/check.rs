@@ -1,0 +1,211 @@
+//! Semantic checks of the parsed attributes. Every problem is reported at the span of
+//! the attribute or field at fault; nothing here stops at the first error.
+//!
+//! Checks that need other types' descriptions (subsection names) cannot run in the
+//! macro; `expand` emits them as compile-time assertions instead.
+
+use crate::ast::{is_integer, is_u8, Container, Data, Field, Shape};
+use crate::ctxt::Ctxt;
+
+pub fn check(cx: &Ctxt, c: &Container) {
+    match &c.data {
+        Data::Struct(fields) => {
+            check_struct_attrs(cx, c);
+            for (i, f) in fields.iter().enumerate() {
+                check_field(cx, c, fields, i, f);
+            }
+        }
+        Data::Newtype(_) | Data::Enum { .. } => check_field_type_attrs(cx, c),
+    }
+}
+
+fn check_struct_attrs(cx: &Ctxt, c: &Container) {
+    let a = &c.attrs;
+    match &a.name {
+        None => cx.error_spanned_by(
+            c.ident,
+            "missing #[vmstate(name = \"...\")]: the VMStateDescription name is the section's id on the wire",
+        ),
+        Some(n) if n.value.is_empty() || n.value.len() > 255 => cx.error_at(
+            n.span,
+            format!(
+                "a VMState name must be 1 to 255 bytes (it is sent behind a one-byte length); this one is {} bytes",
+                n.value.len()
+            ),
+        ),
+        Some(_) => {}
+    }
+    let Some(version) = &a.version else {
+        cx.error_spanned_by(
+            c.ident,
+            "missing #[vmstate(version = N)]: the current version of this state's layout",
+        );
+        return;
+    };
+    if let Some(min) = &a.minimum_version {
+        if min.value > version.value {
+            cx.error_at(
+                min.span,
+                format!(
+                    "minimum_version {} is greater than version {}",
+                    min.value, version.value
+                ),
+            );
+        }
+    }
+    if let Some(t) = a.transparent {
+        cx.error_at(
+            t,
+            "`transparent` applies to newtypes (a tuple struct with one field)",
+        );
+    }
+}
+
+/// Newtypes and enums are field types: they have no name, version or hooks.
+fn check_field_type_attrs(cx: &Ctxt, c: &Container) {
+    let a = &c.attrs;
+    let what = match c.data {
+        Data::Enum { .. } => "an enum (it is one integer on the wire)",
+        _ => "a transparent newtype (it is its inner field on the wire)",
+    };
+    let spans = [
+        a.name.as_ref().map(|s| ("name", s.span)),
+        a.version.as_ref().map(|s| ("version", s.span)),
+        a.minimum_version.as_ref().map(|s| ("minimum_version", s.span)),
+        a.ber_tag.as_ref().map(|s| ("ber_tag", s.span)),
+        a.pre_save.as_ref().map(|p| ("pre_save", syn::spanned::Spanned::span(p))),
+        a.post_save.as_ref().map(|p| ("post_save", syn::spanned::Spanned::span(p))),
+        a.pre_load.as_ref().map(|p| ("pre_load", syn::spanned::Spanned::span(p))),
+        a.post_load.as_ref().map(|p| ("post_load", syn::spanned::Spanned::span(p))),
+        match c.data {
+            Data::Enum { .. } => a.transparent.map(|s| ("transparent", s)),
+            _ => None,
+        },
+    ];
+    for (key, span) in spans.into_iter().flatten() {
+        cx.error_at(span, format!("`{key}` does not apply to {what}"));
+    }
+}
+
+fn check_field(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Field) {
+    let a = &f.attrs;
+    if a.skip.is_some() {
+        for (key, span) in a.non_skip_keys() {
+            cx.error_at(
+                span,
+                format!("`{key}` conflicts with `skip`: a skipped field is not migrated"),
+            );
+        }
+        return;
+    }
+    check_version_range(cx, c, f);
+    match (&a.subsection, &a.needed) {
+        (None, Some(n)) => cx.error_spanned_by(
+            n,
+            "`needed` only applies to subsections: add `subsection`",
+        ),
+        (Some(s), None) => cx.error_at(
+            *s,
+            "a subsection needs `needed = path` (fn(&Self) -> bool): QEMU sends it only when needed",
+        ),
+        _ => {}
+    }
+    if a.subsection.is_some() {
+        let conflicts = [
+            a.len.as_ref().map(|l| ("len", l.span())),
+            a.max.as_ref().map(|m| ("max", m.span)),
+            a.equal.map(|s| ("equal", s)),
+            a.as_array.map(|s| ("as_array", s)),
+            a.exists.as_ref().map(|e| ("exists", syn::spanned::Spanned::span(e))),
+            a.rename.as_ref().map(|r| ("rename", r.span)),
+        ];
+        for (key, span) in conflicts.into_iter().flatten() {
+            cx.error_at(
+                span,
+                format!("`{key}` does not apply to a subsection (it is sent by its type's name)"),
+            );
+        }
+    } else if let Some(s) = a.nonstandard_name {
+        cx.error_at(s, "`nonstandard_name` only applies to subsections");
+    }
+    check_len(cx, fields, index, f);
+    if let Some(s) = a.as_array {
+        let ok = matches!(f.shape, Shape::Array { elem, .. } if is_u8(elem));
+        if !ok {
+            cx.error_at(s, "`as_array` applies to byte arrays `[u8; N]`");
+        } else if a.len.is_some() {
+            cx.error_at(s, "`as_array` does not combine with `len`");
+        }
+    }
+}
+
+fn check_version_range(cx: &Ctxt, c: &Container, f: &Field) {
+    let Some(spec) = &f.attrs.version else { return };
+    let (Some(version), min_version) = (
+        c.attrs.version.as_ref().map(|v| v.value),
+        c.attrs.minimum_version.as_ref().map(|v| v.value),
+    ) else {
+        return;
+    };
+    let minimum = min_version.unwrap_or(version);
+    let (lo, hi) = (spec.value.min, spec.value.max);
+    if let (Some(lo), Some(hi)) = (lo, hi) {
+        if lo > hi {
+            cx.error_at(spec.span, format!("empty version range: {lo} > {hi}"));
+            return;
+        }
+    }
+    if let Some(lo) = lo {
+        if lo > version {
+            cx.error_at(
+                spec.span,
+                format!(
+                    "version range outside [minimum_version, version] = [{minimum}, {version}]: the field starts at {lo}, after the current version {version}, so it would never be on the wire"
+                ),
+            );
+        }
+    }
+    if let Some(hi) = hi {
+        if hi < minimum {
+            cx.error_at(
+                spec.span,
+                format!(
+                    "version range outside [minimum_version, version] = [{minimum}, {version}]: the field ends at {hi}, before minimum_version {minimum}, so it would never be on the wire"
+                ),
+            );
+        }
+    }
+}
+
+fn check_len(cx: &Ctxt, fields: &[Field], index: usize, f: &Field) {
+    let a = &f.attrs;
+    let is_vec = matches!(f.shape, Shape::Vec { .. });
+    match (&a.len, &a.max) {
+        (None, Some(m)) => cx.error_at(m.span, "`max` bounds a variable array: add `len = <field>`"),
+        (None, None) if is_vec => cx.error_spanned_by(
+            f.ty,
+            "a Vec field needs `len = <earlier integer field>` and `max = N` (QEMU's VARRAY)",
+        ),
+        (Some(len), None) if is_vec => cx.error_spanned_by(
+            len,
+            "a Vec field needs `max = N`: a load rejects longer lengths instead of allocating them",
+        ),
+        _ => {}
+    }
+    let Some(len) = &a.len else { return };
+    if matches!(f.shape, Shape::Plain) {
+        cx.error_spanned_by(len, "`len` applies to arrays `[T; N]` and `Vec<T>`");
+    }
+    match fields.iter().position(|g| g.ident == len) {
+        None => cx.error_spanned_by(len, format!("`len` names no field: there is no field `{len}`")),
+        Some(j) if j >= index => cx.error_spanned_by(
+            len,
+            format!("`len` must name an earlier field: `{len}` comes after this one, but the length is read first"),
+        ),
+        Some(j) if !is_integer(fields[j].ty) => cx.error_spanned_by(
+            len,
+            format!("`len` must name an integer field (u8..u64, i8..i64); `{len}` is not one"),
+        ),
+        Some(_) => {}
+    }
+}

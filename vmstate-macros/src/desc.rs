@@ -1,0 +1,145 @@
+//! Generates the static description (`VMState::DESC`) and the compile-time checks
+//! that need other types' descriptions (subsection names).
+
+use crate::ast::Container;
+use crate::plan::{FieldPlan, Kind};
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+fn version_range(p: &FieldPlan) -> TokenStream {
+    match p.field.attrs.version.as_ref().map(|v| v.value) {
+        None => quote!(__vm::VersionRange::ALL),
+        Some(v) => {
+            let min = v.min.unwrap_or(0);
+            let max = match v.max {
+                Some(m) => quote!(::core::option::Option::Some(#m)),
+                None => quote!(::core::option::Option::None),
+            };
+            quote!(__vm::VersionRange { min: #min, max: #max })
+        }
+    }
+}
+
+fn field_desc(p: &FieldPlan) -> TokenStream {
+    let (name, rust_name) = (&p.desc_name, &p.rust_name);
+    let as_field = p.as_field();
+    let (ty, var_len) = match &p.kind {
+        Kind::Plain => (quote!(#as_field::TYPE), quote!(::core::option::Option::None)),
+        Kind::ByteArray { len } => (
+            quote!(__vm::TypeDesc::Array { elem: &<u8 as __vm::Field>::TYPE, len: #len }),
+            quote!(::core::option::Option::None),
+        ),
+        Kind::VarArray {
+            elem,
+            len_field,
+            max,
+            ..
+        } => {
+            let len_name = len_field.to_string();
+            (
+                quote_spanned!(elem.span()=> __vm::TypeDesc::VarArray { elem: &<#elem as __vm::Field>::TYPE, max: #max }),
+                quote!(::core::option::Option::Some(__vm::VarLen { len_field: #len_name, max: #max })),
+            )
+        }
+        Kind::Subsection { .. } => unreachable!("subsections are described separately"),
+    };
+    let versions = version_range(p);
+    let has_exists = p.field.attrs.exists.is_some();
+    let equal = p.field.attrs.equal.is_some();
+    quote! {
+        __vm::FieldDesc {
+            name: #name,
+            rust_name: #rust_name,
+            ty: #ty,
+            versions: #versions,
+            has_exists: #has_exists,
+            equal: #equal,
+            var_len: #var_len,
+        }
+    }
+}
+
+/// `const DESC: &'static VMStateDesc = ...;`
+pub fn desc_const(c: &Container, plans: &[FieldPlan]) -> TokenStream {
+    let a = &c.attrs;
+    let name = a.name.as_ref().map(|n| n.value.clone()).unwrap_or_default();
+    let version = a.version.as_ref().map_or(0, |v| v.value);
+    let minimum = a.minimum_version.as_ref().map_or(version, |v| v.value);
+    let ber_tag = match &a.ber_tag {
+        Some(t) => {
+            let t = t.value;
+            quote!(::core::option::Option::Some(#t))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let fields = plans
+        .iter()
+        .filter(|p| !matches!(p.kind, Kind::Subsection { .. }))
+        .map(field_desc);
+    let subsections = plans
+        .iter()
+        .filter(|p| matches!(p.kind, Kind::Subsection { .. }))
+        .map(|p| {
+            let rust_name = &p.rust_name;
+            let versions = version_range(p);
+            let vm = p.as_vmstate();
+            quote!(__vm::SubsectionDesc { rust_name: #rust_name, versions: #versions, desc: #vm::DESC })
+        });
+    quote! {
+        const DESC: &'static __vm::VMStateDesc = &__vm::VMStateDesc {
+            name: #name,
+            version: #version,
+            minimum_version: #minimum,
+            fields: &[#(#fields),*],
+            subsections: &[#(#subsections),*],
+            ber_tag: #ber_tag,
+        };
+    }
+}
+
+/// Compile-time assertions on subsection names: `parent/...`, and no two alike.
+pub fn subsection_checks(c: &Container, plans: &[FieldPlan]) -> TokenStream {
+    let parent = c.attrs.name.as_ref().map(|n| n.value.clone()).unwrap_or_default();
+    let subs: Vec<&FieldPlan> = plans
+        .iter()
+        .filter(|p| matches!(p.kind, Kind::Subsection { .. }))
+        .collect();
+    let mut out = TokenStream::new();
+    for (i, p) in subs.iter().enumerate() {
+        let vm = p.as_vmstate();
+        let span = p.ty().span();
+        let nonstandard = matches!(p.kind, Kind::Subsection { nonstandard_name: true, .. });
+        let (check, msg) = if nonstandard {
+            (
+                quote!(__vm::has_parent_prefix),
+                format!(
+                    "the subsection type of field `{}` must have a name that starts with \"{parent}\"",
+                    p.rust_name
+                ),
+            )
+        } else {
+            (
+                quote!(__vm::is_subsection_name),
+                format!(
+                    "the subsection type of field `{}` must be named \"{parent}/<something>\": QEMU finds subsections by their parent's name and `/`",
+                    p.rust_name
+                ),
+            )
+        };
+        out.extend(quote_spanned! {span=>
+            const _: () = ::core::assert!(#check(#parent, #vm::DESC.name), #msg);
+        });
+        for q in &subs[..i] {
+            let other = q.as_vmstate();
+            let msg = format!(
+                "fields `{}` and `{}` are subsections with the same name; a loader could not tell them apart",
+                q.rust_name, p.rust_name
+            );
+            out.extend(quote_spanned! {span=>
+                const _: () = ::core::assert!(!__vm::str_eq(#other::DESC.name, #vm::DESC.name), #msg);
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,228 @@
+//! Generates the legacy codec: straight-line save, load and size code per struct.
+
+use crate::ast::Container;
+use crate::plan::{FieldPlan, Kind};
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+fn save_field(p: &FieldPlan) -> TokenStream {
+    let (id, rn, cond) = (p.ident, &p.rust_name, p.present());
+    let as_field = p.as_field();
+    match &p.kind {
+        Kind::Plain | Kind::ByteArray { .. } => quote! {
+            if #cond {
+                #as_field::legacy_put(&self.#id, w).map_err(|e| e.in_field(#rn))?;
+            }
+        },
+        Kind::VarArray {
+            elem,
+            len_field,
+            max,
+            ..
+        } => quote! {
+            if #cond {
+                let __n = __vm::var_len(&self.#len_field, #max, self.#id.len(), w.written())
+                    .map_err(|e| e.in_field(#rn))?;
+                <#elem as __vm::Field>::legacy_put_slice(&self.#id[..__n], w)
+                    .map_err(|e| e.in_field(#rn))?;
+            }
+        },
+        Kind::Subsection { needed, .. } => {
+            let vm = p.as_vmstate();
+            let v = &p.version_cond;
+            quote! {
+                if #v && (#needed)(self) {
+                    __vm::put_subsection_header(w, #vm::DESC.name, #vm::DESC.version)?;
+                    __vm::VMState::legacy_save_at(&self.#id, w, #vm::DESC.version)
+                        .map_err(|e| e.in_field(#rn))?;
+                }
+            }
+        }
+    }
+}
+
+fn load_field(p: &FieldPlan) -> TokenStream {
+    let (id, rn, cond) = (p.ident, &p.rust_name, p.present());
+    let as_field = p.as_field();
+    let load = match &p.kind {
+        Kind::Plain | Kind::ByteArray { .. } if p.field.attrs.equal.is_some() => quote! {
+            if #cond {
+                let __at = r.offset();
+                let mut __v = ::core::clone::Clone::clone(&self.#id);
+                #as_field::legacy_get(&mut __v, r).map_err(|e| e.in_field(#rn))?;
+                if __v != self.#id {
+                    return __vm::Err(__vm::not_equal(&self.#id, &__v, __at).in_field(#rn));
+                }
+            }
+        },
+        Kind::Plain | Kind::ByteArray { .. } => quote! {
+            if #cond {
+                #as_field::legacy_get(&mut self.#id, r).map_err(|e| e.in_field(#rn))?;
+            }
+        },
+        Kind::VarArray {
+            elem,
+            len_field,
+            max,
+            is_vec,
+        } => {
+            let (available, resize) = if *is_vec {
+                (
+                    quote!(#max),
+                    quote!(self.#id.resize_with(__n, ::core::default::Default::default);),
+                )
+            } else {
+                (quote!(self.#id.len()), quote!())
+            };
+            quote! {
+                if #cond {
+                    let __n = __vm::var_len(&self.#len_field, #max, #available, r.offset())
+                        .map_err(|e| e.in_field(#rn))?;
+                    #resize
+                    <#elem as __vm::Field>::legacy_get_slice(&mut self.#id[..__n], r)
+                        .map_err(|e| e.in_field(#rn))?;
+                }
+            }
+        }
+        Kind::Subsection { .. } => return TokenStream::new(),
+    };
+    let validate = p.field.attrs.validate.as_ref().map(|v| {
+        quote_spanned! {v.span()=>
+            if let __vm::Err(e) = (#v)(&*self, version) {
+                return __vm::Err(__vm::validation_error(&e, r.offset()).in_field(#rn));
+            }
+        }
+    });
+    quote!(#load #validate)
+}
+
+fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {
+    let subs: Vec<&FieldPlan> = plans
+        .iter()
+        .filter(|p| matches!(p.kind, Kind::Subsection { .. }))
+        .collect();
+    let name = c.attrs.name.as_ref().map(|n| n.value.clone()).unwrap_or_default();
+    let arms = subs.iter().map(|p| {
+        let (id, rn, v) = (p.ident, &p.rust_name, &p.version_cond);
+        let vm = p.as_vmstate();
+        quote! {
+            if #v && __name == #vm::DESC.name {
+                let __v = __vm::enter_subsection(r, &__name)?;
+                let __at = r.offset();
+                __vm::check_version(#vm::DESC, __v, __at)
+                    .and_then(|()| __vm::VMState::legacy_load_at(&mut self.#id, r, __v))
+                    .map_err(|e| e.in_field(#rn))?;
+                continue;
+            }
+        }
+    });
+    quote! {
+        while let ::core::option::Option::Some(__name) = __vm::peek_subsection(r, #name)? {
+            #(#arms)*
+            return __vm::Err(__vm::unknown_subsection(__name, r.offset()));
+        }
+    }
+}
+
+fn size_field(p: &FieldPlan) -> TokenStream {
+    let (id, cond) = (p.ident, p.present());
+    let as_field = p.as_field();
+    match &p.kind {
+        Kind::Plain | Kind::ByteArray { .. } => quote! {
+            if #cond { __size += #as_field::legacy_size(&self.#id); }
+        },
+        Kind::VarArray { len_field, .. } => quote! {
+            if #cond {
+                __size += __vm::slice_size(&self.#id[..__vm::var_len_lenient(&self.#len_field, self.#id.len())]);
+            }
+        },
+        Kind::Subsection { needed, .. } => {
+            let vm = p.as_vmstate();
+            let v = &p.version_cond;
+            quote! {
+                if #v && (#needed)(self) {
+                    __size += __vm::subsection_header_size(#vm::DESC.name)
+                        + __vm::VMState::legacy_size_at(&self.#id, #vm::DESC.version);
+                }
+            }
+        }
+    }
+}
+
+/// `legacy_save_at`, `legacy_load_at` and `legacy_size_at`.
+pub fn methods(c: &Container, plans: &[FieldPlan]) -> TokenStream {
+    let a = &c.attrs;
+    let saves = plans.iter().map(save_field);
+    let loads = plans.iter().map(load_field);
+    let sizes = plans.iter().map(size_field);
+    let subsections = load_subsections(c, plans);
+    let pre_save = a.pre_save.as_ref().map(|h| {
+        quote_spanned! {h.span()=>
+            if let __vm::Err(e) = (#h)(self) {
+                return __vm::Err(__vm::hook_error("pre_save", &e, w.written()));
+            }
+        }
+    });
+    let post_save = a.post_save.as_ref().map(|h| {
+        quote_spanned! {h.span()=>
+            if let __vm::Err(e) = (#h)(self) {
+                return __vm::Err(__vm::hook_error("post_save", &e, w.written()));
+            }
+        }
+    });
+    let pre_load = a.pre_load.as_ref().map(|h| {
+        quote_spanned! {h.span()=>
+            if let __vm::Err(e) = (#h)(self) {
+                return __vm::Err(__vm::hook_error("pre_load", &e, r.offset()));
+            }
+        }
+    });
+    let post_load = a.post_load.as_ref().map(|h| {
+        quote_spanned! {h.span()=>
+            if let __vm::Err(e) = (#h)(self, version) {
+                return __vm::Err(__vm::hook_error("post_load", &e, r.offset()));
+            }
+        }
+    });
+    // post_save runs after a failed save too (as QEMU's does), so the fields are
+    // written in a closure whose result is returned after it.
+    let save_body = if post_save.is_some() {
+        quote! {
+            let __result = (|| -> __vm::Result<()> {
+                #(#saves)*
+                __vm::Ok(())
+            })();
+            #post_save
+            __result
+        }
+    } else {
+        quote! {
+            #(#saves)*
+            __vm::Ok(())
+        }
+    };
+    quote! {
+        #[allow(unused_variables, clippy::nonminimal_bool, clippy::absurd_extreme_comparisons, unused_comparisons)]
+        fn legacy_save_at<W: __vm::Write>(&self, w: &mut __vm::Writer<W>, version: u32) -> __vm::Result<()> {
+            #pre_save
+            #save_body
+        }
+
+        #[allow(unused_variables, clippy::nonminimal_bool, clippy::absurd_extreme_comparisons, unused_comparisons)]
+        fn legacy_load_at<I: __vm::Input + ?Sized>(&mut self, r: &mut I, version: u32) -> __vm::Result<()> {
+            #pre_load
+            #(#loads)*
+            #subsections
+            #post_load
+            __vm::Ok(())
+        }
+
+        #[allow(unused_variables, clippy::nonminimal_bool, clippy::absurd_extreme_comparisons, unused_comparisons)]
+        fn legacy_size_at(&self, version: u32) -> usize {
+            let mut __size = 0usize;
+            #(#sizes)*
+            __size
+        }
+    }
+}

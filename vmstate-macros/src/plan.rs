@@ -1,0 +1,158 @@
+//! What each field becomes on the wire, decided once for every generator: its names,
+//! the condition under which it is present, and its kind.
+
+use crate::ast::{is_unused, Container, Data, Field, Shape};
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{ExprPath, Ident, Type};
+
+pub enum Kind<'a> {
+    /// One value of a `Field` type.
+    Plain,
+    /// `[u8; N]` described as `uint8` elements.
+    ByteArray { len: &'a syn::Expr },
+    /// Only the first `len_field` elements are on the wire.
+    VarArray {
+        elem: &'a Type,
+        len_field: &'a Ident,
+        /// The bound as an expression (the attribute's `max`, else the array's length).
+        max: TokenStream,
+        is_vec: bool,
+    },
+    /// A subsection, sent when `needed`.
+    Subsection {
+        needed: &'a ExprPath,
+        nonstandard_name: bool,
+    },
+}
+
+pub struct FieldPlan<'a> {
+    pub field: &'a Field<'a>,
+    pub ident: &'a Ident,
+    /// Rust name, for error paths.
+    pub rust_name: String,
+    /// Name in descriptions (`rename`, or `unused` for padding, or the Rust name).
+    pub desc_name: String,
+    /// Name in the vmdesc trailer: QEMU appends `[k]` to names used more than once.
+    pub vmdesc_name: String,
+    /// Version test, in terms of a `version: u32` in scope.
+    pub version_cond: TokenStream,
+    /// `exists` predicate call (`&Self`, version), or `true`.
+    pub exists_cond: TokenStream,
+    pub kind: Kind<'a>,
+}
+
+impl FieldPlan<'_> {
+    /// Presence of a non-subsection field at `version`, for `self: &Self`.
+    pub fn present(&self) -> TokenStream {
+        let (v, e) = (&self.version_cond, &self.exists_cond);
+        quote!((#v && #e))
+    }
+
+    pub fn ty(&self) -> &Type {
+        self.field.ty
+    }
+
+    /// `<T as Field>` with the field type's span, so an unsupported type is reported
+    /// at the field.
+    pub fn as_field(&self) -> TokenStream {
+        let ty = self.ty();
+        quote_spanned!(ty.span()=> <#ty as __vm::Field>)
+    }
+
+    pub fn as_vmstate(&self) -> TokenStream {
+        let ty = self.ty();
+        quote_spanned!(ty.span()=> <#ty as __vm::VMState>)
+    }
+}
+
+pub fn fields<'a>(c: &'a Container<'a>) -> Vec<FieldPlan<'a>> {
+    let Data::Struct(fields) = &c.data else {
+        return Vec::new();
+    };
+    let mut plans: Vec<FieldPlan> = fields
+        .iter()
+        .filter(|f| f.attrs.skip.is_none())
+        .map(plan_field)
+        .collect();
+    // QEMU's vmfield_name_num: a name used by several fields gets `[k]`, k counting
+    // from 0 in declaration order. Subsections are not fields.
+    let names: Vec<String> = plans
+        .iter()
+        .filter(|p| !matches!(p.kind, Kind::Subsection { .. }))
+        .map(|p| p.desc_name.clone())
+        .collect();
+    let mut seen: Vec<&str> = Vec::new();
+    for p in plans
+        .iter_mut()
+        .filter(|p| !matches!(p.kind, Kind::Subsection { .. }))
+    {
+        let total = names.iter().filter(|n| **n == p.desc_name).count();
+        if total > 1 {
+            let k = seen.iter().filter(|n| **n == p.desc_name).count();
+            p.vmdesc_name = format!("{}[{k}]", p.desc_name);
+        }
+        seen.push(names.iter().find(|n| **n == p.desc_name).expect("own name"));
+    }
+    plans
+}
+
+fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
+    let a = &f.attrs;
+    let rust_name = f.ident.to_string();
+    let desc_name = match &a.rename {
+        Some(r) => r.value.clone(),
+        None if is_unused(f.ty) => "unused".to_owned(),
+        None => rust_name.clone(),
+    };
+    let version_cond = match a.version.as_ref().map(|v| (v.value.min, v.value.max)) {
+        None | Some((None, None)) => quote!(true),
+        Some((Some(lo), None)) => quote!((version >= #lo)),
+        Some((None, Some(hi))) => quote!((version <= #hi)),
+        Some((Some(lo), Some(hi))) => quote!((version >= #lo && version <= #hi)),
+    };
+    let exists_cond = match &a.exists {
+        Some(p) => quote_spanned!(p.span()=> (#p)(&*self, version)),
+        None => quote!(true),
+    };
+    let kind = if a.subsection.is_some() {
+        Kind::Subsection {
+            needed: a.needed.as_ref().expect("checked: subsection has needed"),
+            nonstandard_name: a.nonstandard_name.is_some(),
+        }
+    } else if let Some(len_field) = &a.len {
+        let (elem, is_vec, bound) = match &f.shape {
+            Shape::Array { elem, len } => (*elem, false, quote!(#len)),
+            Shape::Vec { elem } => (*elem, true, quote!(0usize)),
+            Shape::Plain => unreachable!("checked: len on arrays and Vecs"),
+        };
+        let max = match &a.max {
+            Some(m) => {
+                let v = m.value;
+                quote!(#v)
+            }
+            None => bound,
+        };
+        Kind::VarArray {
+            elem,
+            len_field,
+            max,
+            is_vec,
+        }
+    } else if let (Some(_), Shape::Array { len, .. }) = (a.as_array, &f.shape) {
+        Kind::ByteArray { len }
+    } else {
+        Kind::Plain
+    };
+    FieldPlan {
+        field: f,
+        ident: f.ident,
+        vmdesc_name: desc_name.clone(),
+        rust_name,
+        desc_name,
+        version_cond,
+        exists_cond,
+        kind,
+    }
+}

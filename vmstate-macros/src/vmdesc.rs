@@ -1,0 +1,87 @@
+//! Generates `vmdesc_at`: the value's entry in QEMU's vmdesc trailer. It depends on
+//! the value (variable array lengths, `exists`, needed subsections), as QEMU's does.
+
+use crate::ast::Container;
+use crate::plan::{FieldPlan, Kind};
+use proc_macro2::TokenStream;
+use quote::quote;
+
+fn field(p: &FieldPlan) -> TokenStream {
+    let (id, name, cond) = (p.ident, &p.vmdesc_name, p.present());
+    let suffix = if p.field.attrs.equal.is_some() { " equal" } else { "" };
+    let has_exists = p.field.attrs.exists.is_some();
+    let as_field = p.as_field();
+    match &p.kind {
+        Kind::Plain => quote! {
+            if #cond {
+                __vm::vmdesc_field(
+                    j,
+                    #name,
+                    #as_field::vmdesc_leaves(&self.#id),
+                    !#has_exists && #as_field::TYPE.compressible(),
+                    |i, j| #as_field::vmdesc_leaf(&self.#id, i, #suffix, j),
+                );
+            }
+        },
+        Kind::ByteArray { .. } => quote! {
+            if #cond {
+                __vm::vmdesc_field(j, #name, self.#id.len(), !#has_exists, |_, j| {
+                    __vm::byte_array_leaf(#suffix, j)
+                });
+            }
+        },
+        Kind::VarArray { elem, len_field, .. } => quote! {
+            if #cond {
+                let __s = &self.#id[..__vm::var_len_lenient(&self.#len_field, self.#id.len())];
+                __vm::vmdesc_field(
+                    j,
+                    #name,
+                    __vm::slice_leaves(__s),
+                    !#has_exists && <#elem as __vm::Field>::TYPE.compressible(),
+                    |i, j| __vm::slice_leaf(__s, i, #suffix, j),
+                );
+            }
+        },
+        Kind::Subsection { .. } => TokenStream::new(),
+    }
+}
+
+fn subsection(p: &FieldPlan) -> TokenStream {
+    let Kind::Subsection { needed, .. } = &p.kind else {
+        return TokenStream::new();
+    };
+    let (id, v) = (p.ident, &p.version_cond);
+    let vm = p.as_vmstate();
+    quote! {
+        if #v && (#needed)(self) {
+            if !__any {
+                j.begin_array("subsections");
+                __any = true;
+            }
+            j.begin_object(::core::option::Option::None);
+            __vm::VMState::vmdesc_at(&self.#id, #vm::DESC.version, j);
+            j.end_object();
+        }
+    }
+}
+
+pub fn method(c: &Container, plans: &[FieldPlan]) -> TokenStream {
+    let name = c.attrs.name.as_ref().map(|n| n.value.clone()).unwrap_or_default();
+    let fields = plans.iter().map(field);
+    let subsections = plans.iter().map(subsection);
+    quote! {
+        #[allow(unused_variables, unused_mut, clippy::nonminimal_bool, clippy::absurd_extreme_comparisons, unused_comparisons)]
+        fn vmdesc_at(&self, version: u32, j: &mut __vm::JsonWriter) {
+            j.string("vmsd_name", #name);
+            j.int("version", ::core::primitive::i64::from(version));
+            j.begin_array("fields");
+            #(#fields)*
+            j.end_array();
+            let mut __any = false;
+            #(#subsections)*
+            if __any {
+                j.end_array();
+            }
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! Static descriptions of VMState types: what the derive knows about a type at compile
+//! time (names, versions, wire types, subsections), rendered as QEMU's `-dump-vmstate`
+//! JSON so the same tools that check QEMU's migration compatibility can check ours.
+
+use crate::json::JsonWriter;
+
+/// The versions at which a field or subsection is on the wire (inclusive bounds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionRange {
+    /// First version with the field (QEMU's `version_id` of a field; 0 = always).
+    pub min: u32,
+    /// Last version with the field, for fields that were removed.
+    pub max: Option<u32>,
+}
+
+impl VersionRange {
+    /// Every version.
+    pub const ALL: VersionRange = VersionRange { min: 0, max: None };
+
+    /// Whether `version` lies in the range.
+    pub const fn contains(&self, version: u32) -> bool {
+        version >= self.min
+            && match self.max {
+                Some(max) => version <= max,
+                None => true,
+            }
+    }
+}
+
+/// The wire type of a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeDesc {
+    /// A fixed-size scalar with QEMU's type name (`uint32`, `int64`, `bool`, `timer`...).
+    Scalar {
+        /// QEMU's `VMStateInfo` name.
+        name: &'static str,
+        /// Bytes on the wire.
+        size: usize,
+    },
+    /// Raw bytes copied as one block (QEMU's `buffer`).
+    Buffer(usize),
+    /// Padding: zeros on save, ignored on load (QEMU's `unused_buffer`).
+    Unused(usize),
+    /// A fixed-length array.
+    Array {
+        /// Element type.
+        elem: &'static TypeDesc,
+        /// Element count.
+        len: usize,
+    },
+    /// An array whose length is another field's value (QEMU's VARRAY / VBUFFER).
+    VarArray {
+        /// Element type.
+        elem: &'static TypeDesc,
+        /// Largest length a load accepts.
+        max: usize,
+    },
+    /// A nested VMState struct, saved at its own current version (VMSTATE_STRUCT).
+    Struct(&'static VMStateDesc),
+}
+
+impl TypeDesc {
+    /// QEMU's name for the type of one element as vmdesc prints it.
+    pub const fn qemu_name(&self) -> &'static str {
+        match self {
+            TypeDesc::Scalar { name, .. } => name,
+            TypeDesc::Buffer(_) => "buffer",
+            TypeDesc::Unused(_) => "unused_buffer",
+            TypeDesc::Array { elem, .. } | TypeDesc::VarArray { elem, .. } => elem.qemu_name(),
+            TypeDesc::Struct(_) => "struct",
+        }
+    }
+
+    /// Size of one element as `-dump-vmstate` reports it (QEMU's `field->size`).
+    ///
+    /// For structs QEMU reports the C struct's `sizeof`, which has no meaning here; we
+    /// report the fixed wire size, or 0 where subsections or variable arrays make it vary.
+    pub const fn element_size(&self) -> usize {
+        match self {
+            TypeDesc::Scalar { size, .. } => *size,
+            TypeDesc::Buffer(n) | TypeDesc::Unused(n) => *n,
+            TypeDesc::Array { elem, .. } | TypeDesc::VarArray { elem, .. } => elem.element_size(),
+            TypeDesc::Struct(d) => match d.fixed_size() {
+                Some(n) => n,
+                None => 0,
+            },
+        }
+    }
+
+    /// Bytes on the wire when the size does not depend on the value.
+    pub const fn fixed_size(&self) -> Option<usize> {
+        match self {
+            TypeDesc::Scalar { size, .. } => Some(*size),
+            TypeDesc::Buffer(n) | TypeDesc::Unused(n) => Some(*n),
+            TypeDesc::Array { elem, len } => match elem.fixed_size() {
+                Some(n) => Some(n * *len),
+                None => None,
+            },
+            TypeDesc::VarArray { .. } => None,
+            TypeDesc::Struct(d) => d.fixed_size(),
+        }
+    }
+
+    /// Whether QEMU would describe an array of this type once (`array_len`) rather
+    /// than element by element (`index`): structs with subsections or conditional
+    /// fields cannot be "compressed" (QEMU's `vmsd_can_compress`).
+    pub const fn compressible(&self) -> bool {
+        match self {
+            TypeDesc::Array { elem, .. } | TypeDesc::VarArray { elem, .. } => elem.compressible(),
+            TypeDesc::Struct(d) => d.compressible(),
+            _ => true,
+        }
+    }
+}
+
+/// A variable-length array's length source and bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VarLen {
+    /// The earlier integer field that holds the element count.
+    pub len_field: &'static str,
+    /// Largest count a load accepts.
+    pub max: usize,
+}
+
+/// One migrated field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldDesc {
+    /// The name in descriptions (the Rust name unless `rename`d).
+    pub name: &'static str,
+    /// The Rust field name (used in error paths).
+    pub rust_name: &'static str,
+    /// Wire type.
+    pub ty: TypeDesc,
+    /// Versions at which the field is on the wire.
+    pub versions: VersionRange,
+    /// Whether an `exists` predicate also decides presence (QEMU's `field_exists`).
+    pub has_exists: bool,
+    /// Whether the load requires the stream's value to equal the current one.
+    pub equal: bool,
+    /// Length source for variable arrays.
+    pub var_len: Option<VarLen>,
+}
+
+impl FieldDesc {
+    /// QEMU's version rule for a field: `version_id` is the first version and an upper
+    /// bound can only be expressed as `field_exists`.
+    pub const fn qemu_field_exists(&self) -> bool {
+        self.has_exists || self.versions.max.is_some()
+    }
+}
+
+/// A subsection: an optional block sent after the fields when `needed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubsectionDesc {
+    /// The Rust field holding it.
+    pub rust_name: &'static str,
+    /// Parent versions at which it may be sent.
+    pub versions: VersionRange,
+    /// Its own description (its name is the wire name, `parent/child`).
+    pub desc: &'static VMStateDesc,
+}
+
+/// A whole VMState type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VMStateDesc {
+    /// The VMStateDescription name (`mc146818rtc`).
+    pub name: &'static str,
+    /// Current version: what is saved by default and the newest that loads.
+    pub version: u32,
+    /// Oldest version that still loads (and can be saved for an older peer).
+    pub minimum_version: u32,
+    /// Migrated fields in wire order.
+    pub fields: &'static [FieldDesc],
+    /// Subsections in wire order.
+    pub subsections: &'static [SubsectionDesc],
+    /// `[APPLICATION n]` tag for the BER codec, if the type asked for one.
+    pub ber_tag: Option<u32>,
+}
+
+impl VMStateDesc {
+    /// Whether a stream at `version` can be loaded (and saved for a peer).
+    pub const fn supports(&self, version: u32) -> bool {
+        version >= self.minimum_version && version <= self.version
+    }
+
+    /// QEMU's `vmsd_can_compress` for a struct: no conditional fields, no subsections.
+    pub const fn compressible(&self) -> bool {
+        if !self.subsections.is_empty() {
+            return false;
+        }
+        let mut i = 0;
+        while i < self.fields.len() {
+            let f = &self.fields[i];
+            if f.has_exists || !f.ty.compressible() {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+
+    /// Wire size at the current version when no field or subsection makes it vary.
+    pub const fn fixed_size(&self) -> Option<usize> {
+        if !self.subsections.is_empty() {
+            return None;
+        }
+        let mut total = 0;
+        let mut i = 0;
+        while i < self.fields.len() {
+            let f = &self.fields[i];
+            if f.has_exists || !f.versions.contains(self.version) {
+                return None;
+            }
+            match f.ty.fixed_size() {
+                Some(n) => total += n,
+                None => return None,
+            }
+            i += 1;
+        }
+        Some(total)
+    }
+
+    /// Renders the type the way `qemu-system-x86_64 -dump-vmstate` prints a device's
+    /// `"Description"` object (pretty JSON, same keys and order).
+    pub fn dump_vmstate_json(&self) -> String {
+        let mut j = JsonWriter::pretty();
+        j.begin_object(None);
+        self.write_dump(&mut j);
+        j.end_object();
+        j.finish()
+    }
+
+    fn write_dump(&self, j: &mut JsonWriter) {
+        j.string("name", self.name);
+        j.int("version_id", self.version.into());
+        j.int("minimum_version_id", self.minimum_version.into());
+        j.begin_array("Fields");
+        for f in self.fields {
+            j.begin_object(None);
+            j.string("field", f.name);
+            j.int("version_id", f.versions.min.into());
+            j.boolean("field_exists", f.qemu_field_exists());
+            j.int("size", f.ty.element_size() as i64);
+            let mut elem = &f.ty;
+            while let TypeDesc::Array { elem: e, .. } | TypeDesc::VarArray { elem: e, .. } = elem {
+                elem = e;
+            }
+            if let TypeDesc::Struct(d) = elem {
+                j.begin_object(Some("Description"));
+                d.write_dump(j);
+                j.end_object();
+            }
+            j.end_object();
+        }
+        j.end_array();
+        if !self.subsections.is_empty() {
+            j.begin_array("Subsections");
+            for s in self.subsections {
+                j.begin_object(None);
+                s.desc.write_dump(j);
+                j.end_object();
+            }
+            j.end_array();
+        }
+    }
+}
+
+/// `a == b` for `&str` in const context (for the derive's compile-time checks).
+#[doc(hidden)]
+pub const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Whether `name` is `parent/` followed by at least one byte (for compile-time checks).
+#[doc(hidden)]
+pub const fn is_subsection_name(parent: &str, name: &str) -> bool {
+    let (p, n) = (parent.as_bytes(), name.as_bytes());
+    if n.len() < p.len() + 2 {
+        return false;
+    }
+    let mut i = 0;
+    while i < p.len() {
+        if p[i] != n[i] {
+            return false;
+        }
+        i += 1;
+    }
+    n[p.len()] == b'/'
+}
+
+/// QEMU's own loader rule, looser than ours: the name merely starts with the parent's
+/// and is longer (`pckbd_outport` under `pckbd`), for mirrors of historical names.
+#[doc(hidden)]
+pub const fn has_parent_prefix(parent: &str, name: &str) -> bool {
+    let (p, n) = (parent.as_bytes(), name.as_bytes());
+    if n.len() <= p.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < p.len() {
+        if p[i] != n[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_ranges() {
+        let r = VersionRange {
+            min: 2,
+            max: Some(4),
+        };
+        assert!(!r.contains(1) && r.contains(2) && r.contains(4) && !r.contains(5));
+        assert!(VersionRange::ALL.contains(0));
+    }
+
+    #[test]
+    fn subsection_names() {
+        assert!(is_subsection_name("hpet", "hpet/offset"));
+        assert!(!is_subsection_name("hpet", "hpet/"));
+        assert!(!is_subsection_name("hpet", "hpetx/offset"));
+        assert!(!is_subsection_name("pckbd", "pckbd_outport"));
+        assert!(has_parent_prefix("pckbd", "pckbd_outport"));
+        assert!(!has_parent_prefix("pckbd", "pckbd"));
+        assert!(str_eq("a/b", "a/b") && !str_eq("a/b", "a/c") && !str_eq("a", "ab"));
+    }
+}

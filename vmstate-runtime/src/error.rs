@@ -1,0 +1,254 @@
+//! The one error type of vmstate: what went wrong, in which device, at which field,
+//! at which byte of the input.
+
+use std::fmt;
+
+/// What went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The input ended before the value did.
+    UnexpectedEof,
+    /// The stream's version is newer than this type knows.
+    VersionTooNew {
+        /// Version found in the stream (or asked for on save).
+        version: u32,
+        /// Newest version this type supports.
+        supported: u32,
+    },
+    /// The stream's version is older than this type still reads.
+    VersionTooOld {
+        /// Version found in the stream (or asked for on save).
+        version: u32,
+        /// Oldest version this type supports.
+        minimum: u32,
+    },
+    /// A variable-length array claims more elements than its bound allows.
+    LengthTooLarge {
+        /// Length claimed by the stream (or by the value on save).
+        len: u64,
+        /// The declared bound.
+        max: u64,
+    },
+    /// A length field is negative.
+    NegativeLength(i64),
+    /// A variable-length array holds fewer elements than its length field says.
+    LengthMismatch {
+        /// Elements the length field asks for.
+        len: u64,
+        /// Elements the value holds.
+        available: u64,
+    },
+    /// A fieldless enum received a discriminant it does not have.
+    InvalidDiscriminant(u64),
+    /// A `bool` was encoded as something other than 0 or 1.
+    InvalidBool(u8),
+    /// An `equal` field differs from the destination's value.
+    NotEqual {
+        /// The destination's value.
+        expected: String,
+        /// The stream's value.
+        found: String,
+    },
+    /// A `validate` check refused the state loaded so far.
+    Validation(String),
+    /// A `pre_save` / `post_save` / `pre_load` / `post_load` hook failed.
+    Hook {
+        /// Which hook.
+        hook: &'static str,
+        /// Its message.
+        message: String,
+    },
+    /// A subsection with a name this type does not know.
+    UnknownSubsection(String),
+    /// Bytes follow the value where the input should have ended.
+    TrailingBytes(u64),
+    /// The stream's framing is not what QEMU writes.
+    Framing(String),
+    /// The underlying reader or writer failed.
+    Io(String),
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorKind::UnexpectedEof => write!(f, "unexpected end of input"),
+            ErrorKind::VersionTooNew { version, supported } => {
+                write!(f, "version {version} is newer than the supported {supported}")
+            }
+            ErrorKind::VersionTooOld { version, minimum } => {
+                write!(f, "version {version} is older than the minimum {minimum}")
+            }
+            ErrorKind::LengthTooLarge { len, max } => {
+                write!(f, "length {len} exceeds the bound {max}")
+            }
+            ErrorKind::NegativeLength(n) => write!(f, "negative length {n}"),
+            ErrorKind::LengthMismatch { len, available } => {
+                write!(f, "length field says {len} elements but {available} are present")
+            }
+            ErrorKind::InvalidDiscriminant(d) => write!(f, "invalid enum discriminant {d}"),
+            ErrorKind::InvalidBool(b) => write!(f, "invalid bool byte {b:#04x}"),
+            ErrorKind::NotEqual { expected, found } => {
+                write!(f, "stream has {found}, destination requires {expected}")
+            }
+            ErrorKind::Validation(m) => write!(f, "validation failed: {m}"),
+            ErrorKind::Hook { hook, message } => write!(f, "{hook} failed: {message}"),
+            ErrorKind::UnknownSubsection(n) => write!(f, "unknown subsection {n:?}"),
+            ErrorKind::TrailingBytes(n) => write!(f, "{n} trailing bytes after the value"),
+            ErrorKind::Framing(m) => write!(f, "bad stream framing: {m}"),
+            ErrorKind::Io(m) => write!(f, "i/o error: {m}"),
+        }
+    }
+}
+
+/// One element of a field path: a field name or an array index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathSegment {
+    /// A named field (the Rust field name).
+    Field(&'static str),
+    /// An array element.
+    Index(usize),
+    /// A subsection, by its wire name.
+    Subsection(String),
+}
+
+/// A failed save or load: kind, device, field path and byte offset.
+///
+/// The path is built while the error travels outwards, so a failure deep in a
+/// nested struct reads `hpet.timers[2].cmp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    device: Option<String>,
+    /// Innermost segment first (reversed on display).
+    path: Vec<PathSegment>,
+    offset: u64,
+}
+
+impl Error {
+    /// An error of `kind` at byte `offset` of the input (or output, on save).
+    pub fn new(kind: ErrorKind, offset: u64) -> Self {
+        Error {
+            kind,
+            device: None,
+            path: Vec::new(),
+            offset,
+        }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// The device (top-level VMState name) being saved or loaded, when known.
+    pub fn device(&self) -> Option<&str> {
+        self.device.as_deref()
+    }
+
+    /// Byte offset in the input (load) or output (save) where the error was found.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The field path below the device, e.g. `timers[2].cmp`; empty at the device level.
+    pub fn field_path(&self) -> String {
+        let mut s = String::new();
+        for seg in self.path.iter().rev() {
+            match seg {
+                PathSegment::Field(name) => {
+                    if !s.is_empty() {
+                        s.push('.');
+                    }
+                    s.push_str(name);
+                }
+                PathSegment::Index(i) => s.push_str(&format!("[{i}]")),
+                PathSegment::Subsection(name) => {
+                    if !s.is_empty() {
+                        s.push('.');
+                    }
+                    s.push_str(&format!("<{name}>"));
+                }
+            }
+        }
+        s
+    }
+
+    /// The full path, device first: `hpet.timers[2].cmp`.
+    pub fn path(&self) -> String {
+        let fields = self.field_path();
+        match (&self.device, fields.is_empty()) {
+            (Some(d), true) => d.clone(),
+            (Some(d), false) if fields.starts_with('[') => format!("{d}{fields}"),
+            (Some(d), false) => format!("{d}.{fields}"),
+            (None, _) => fields,
+        }
+    }
+
+    /// Adds the enclosing field's name to the path.
+    #[must_use]
+    pub fn in_field(mut self, name: &'static str) -> Self {
+        self.path.push(PathSegment::Field(name));
+        self
+    }
+
+    /// Adds the enclosing array index to the path.
+    #[must_use]
+    pub fn in_index(mut self, index: usize) -> Self {
+        self.path.push(PathSegment::Index(index));
+        self
+    }
+
+    /// Adds the enclosing subsection to the path.
+    #[must_use]
+    pub fn in_subsection(mut self, name: &str) -> Self {
+        self.path.push(PathSegment::Subsection(name.to_owned()));
+        self
+    }
+
+    /// Names the device, unless an inner layer already did.
+    #[must_use]
+    pub fn in_device(mut self, name: &str) -> Self {
+        if self.device.is_none() {
+            self.device = Some(name.to_owned());
+        }
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self.path();
+        if path.is_empty() {
+            write!(f, "at byte {}: {}", self.offset, self.kind)
+        } else {
+            write!(f, "{path} at byte {}: {}", self.offset, self.kind)
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The result type of vmstate operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_reads_outermost_first() {
+        let e = Error::new(ErrorKind::UnexpectedEof, 57)
+            .in_field("cmp")
+            .in_index(2)
+            .in_field("timers")
+            .in_device("hpet");
+        assert_eq!(e.path(), "hpet.timers[2].cmp");
+        assert_eq!(
+            e.to_string(),
+            "hpet.timers[2].cmp at byte 57: unexpected end of input"
+        );
+        // An outer layer does not rename the device an inner layer named.
+        assert_eq!(e.in_device("other").device(), Some("hpet"));
+    }
+}

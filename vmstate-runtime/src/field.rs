@@ -1,0 +1,305 @@
+//! The [`Field`] trait: how one value of a field type goes on the wire, and its
+//! implementations for integers, `bool`, `f64` and arrays.
+
+use crate::desc::TypeDesc;
+use crate::error::{ErrorKind, Result};
+use crate::json::JsonWriter;
+use crate::legacy::{Input, Writer};
+use std::io;
+
+/// A type that can be a field of a `#[derive(VMState)]` struct.
+///
+/// Implemented here for the fixed-width integers, `bool`, `f64`, arrays, and the
+/// [`Unused`](crate::Unused) / [`Timer`](crate::Timer) markers; the derive implements it
+/// for structs (nested as QEMU's VMSTATE_STRUCT), `#[repr(uN)]` enums and newtypes.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a VMState field",
+    label = "unsupported field type",
+    note = "supported: u8..u64, i8..i64, bool, f64, arrays, Vec<T> with `len`/`max`, Unused<N>, Timer, and types that derive VMState"
+)]
+pub trait Field {
+    /// The wire type.
+    const TYPE: TypeDesc;
+
+    /// Appends the legacy (QEMU) encoding of `self`.
+    fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()>;
+
+    /// Replaces `self` by the value read from `r`.
+    fn legacy_get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()>;
+
+    /// Bytes [`legacy_put`](Self::legacy_put) writes.
+    fn legacy_size(&self) -> usize;
+
+    /// Number of vmdesc entries this value describes as: elements for arrays
+    /// (flattened), one otherwise.
+    fn vmdesc_leaves(&self) -> usize {
+        1
+    }
+
+    /// Writes the `type`, nested `struct` and `size` members of vmdesc entry `leaf`.
+    /// `suffix` is appended to the type name (`" equal"` for `equal` fields).
+    fn vmdesc_leaf(&self, leaf: usize, suffix: &str, j: &mut JsonWriter) {
+        let _ = leaf;
+        j.string("type", &format!("{}{suffix}", Self::TYPE.qemu_name()));
+        j.int("size", self.legacy_size() as i64);
+    }
+
+    /// Whether a slice of this type is raw bytes (copied in one block, described as a
+    /// `buffer`). Only `u8` says yes.
+    #[doc(hidden)]
+    const IS_BYTE: bool = false;
+
+    /// Encodes a slice; `u8` overrides this with one bulk write.
+    #[doc(hidden)]
+    fn legacy_put_slice<W: io::Write>(s: &[Self], w: &mut Writer<W>) -> Result<()>
+    where
+        Self: Sized,
+    {
+        for (i, e) in s.iter().enumerate() {
+            e.legacy_put(w).map_err(|e| e.in_index(i))?;
+        }
+        Ok(())
+    }
+
+    /// Decodes into a slice; `u8` overrides this with one bulk read.
+    #[doc(hidden)]
+    fn legacy_get_slice<I: Input + ?Sized>(s: &mut [Self], r: &mut I) -> Result<()>
+    where
+        Self: Sized,
+    {
+        for (i, e) in s.iter_mut().enumerate() {
+            e.legacy_get(r).map_err(|e| e.in_index(i))?;
+        }
+        Ok(())
+    }
+}
+
+/// Total legacy size of a slice of fields.
+pub fn slice_size<T: Field>(s: &[T]) -> usize {
+    match T::TYPE.fixed_size() {
+        Some(n) => n * s.len(),
+        None => s.iter().map(Field::legacy_size).sum(),
+    }
+}
+
+/// vmdesc leaves of a slice: one `buffer` for bytes, else the elements' leaves.
+pub fn slice_leaves<T: Field>(s: &[T]) -> usize {
+    if T::IS_BYTE {
+        usize::from(!s.is_empty())
+    } else {
+        s.first().map_or(0, |e| e.vmdesc_leaves() * s.len())
+    }
+}
+
+/// vmdesc leaf `leaf` of a slice.
+pub fn slice_leaf<T: Field>(s: &[T], leaf: usize, suffix: &str, j: &mut JsonWriter) {
+    if T::IS_BYTE {
+        j.string("type", "buffer");
+        j.int("size", s.len() as i64);
+    } else if let Some(first) = s.first() {
+        let per = first.vmdesc_leaves().max(1);
+        if let Some(e) = s.get(leaf / per) {
+            e.vmdesc_leaf(leaf % per, suffix, j);
+        }
+    }
+}
+
+macro_rules! int_field {
+    ($($t:ty => $name:literal),* $(,)?) => {$(
+        impl Field for $t {
+            const TYPE: TypeDesc = TypeDesc::Scalar { name: $name, size: std::mem::size_of::<$t>() };
+
+            #[inline]
+            fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
+                w.put(&self.to_be_bytes())
+            }
+
+            #[inline]
+            fn legacy_get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()> {
+                *self = <$t>::from_be_bytes(r.read_array()?);
+                Ok(())
+            }
+
+            #[inline]
+            fn legacy_size(&self) -> usize {
+                std::mem::size_of::<$t>()
+            }
+        }
+    )*};
+}
+
+int_field!(
+    u16 => "uint16", u32 => "uint32", u64 => "uint64",
+    i8 => "int8", i16 => "int16", i32 => "int32", i64 => "int64",
+);
+
+impl Field for u8 {
+    const TYPE: TypeDesc = TypeDesc::Scalar {
+        name: "uint8",
+        size: 1,
+    };
+    const IS_BYTE: bool = true;
+
+    #[inline]
+    fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
+        w.put(&[*self])
+    }
+
+    #[inline]
+    fn legacy_get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()> {
+        *self = r.read_array::<1>()?[0];
+        Ok(())
+    }
+
+    fn legacy_size(&self) -> usize {
+        1
+    }
+
+    fn legacy_put_slice<W: io::Write>(s: &[Self], w: &mut Writer<W>) -> Result<()> {
+        w.put(s)
+    }
+
+    fn legacy_get_slice<I: Input + ?Sized>(s: &mut [Self], r: &mut I) -> Result<()> {
+        r.read_exact(s)
+    }
+}
+
+impl Field for bool {
+    const TYPE: TypeDesc = TypeDesc::Scalar {
+        name: "bool",
+        size: 1,
+    };
+
+    fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
+        w.put(&[u8::from(*self)])
+    }
+
+    /// QEMU writes 0 or 1; anything else is rejected so that a re-encode is exact.
+    fn legacy_get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()> {
+        let at = r.offset();
+        *self = match r.read_array::<1>()?[0] {
+            0 => false,
+            1 => true,
+            b => return Err(crate::Error::new(ErrorKind::InvalidBool(b), at)),
+        };
+        Ok(())
+    }
+
+    fn legacy_size(&self) -> usize {
+        1
+    }
+}
+
+/// Stored as its IEEE-754 bits, big-endian (QEMU's `float64`).
+impl Field for f64 {
+    const TYPE: TypeDesc = TypeDesc::Scalar {
+        name: "float64",
+        size: 8,
+    };
+
+    fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
+        w.put(&self.to_bits().to_be_bytes())
+    }
+
+    fn legacy_get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()> {
+        *self = f64::from_bits(u64::from_be_bytes(r.read_array()?));
+        Ok(())
+    }
+
+    fn legacy_size(&self) -> usize {
+        8
+    }
+}
+
+impl<T: Field, const N: usize> Field for [T; N] {
+    const TYPE: TypeDesc = if T::IS_BYTE {
+        TypeDesc::Buffer(N)
+    } else {
+        TypeDesc::Array {
+            elem: &T::TYPE,
+            len: N,
+        }
+    };
+
+    fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
+        T::legacy_put_slice(self, w)
+    }
+
+    fn legacy_get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()> {
+        T::legacy_get_slice(self, r)
+    }
+
+    fn legacy_size(&self) -> usize {
+        slice_size(self)
+    }
+
+    fn vmdesc_leaves(&self) -> usize {
+        slice_leaves(self)
+    }
+
+    fn vmdesc_leaf(&self, leaf: usize, suffix: &str, j: &mut JsonWriter) {
+        slice_leaf(self, leaf, suffix, j)
+    }
+}
+
+/// Integer types that can hold a variable array's length (`len = field`).
+pub trait VarLenField {
+    /// The element count, or an error for negative values.
+    fn element_count(&self) -> Result<usize, ErrorKind>;
+}
+
+macro_rules! var_len {
+    ($($t:ty),*) => {$(
+        impl VarLenField for $t {
+            #[allow(clippy::unnecessary_fallible_conversions, irrefutable_let_patterns)]
+            fn element_count(&self) -> Result<usize, ErrorKind> {
+                usize::try_from(*self).map_err(|_| ErrorKind::NegativeLength(*self as i64))
+            }
+        }
+    )*};
+}
+var_len!(u8, u16, u32, u64, i8, i16, i32, i64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::legacy::SliceInput;
+
+    fn enc<T: Field>(v: &T) -> Vec<u8> {
+        let mut w = Writer::new(Vec::new());
+        v.legacy_put(&mut w).unwrap();
+        w.into_inner()
+    }
+
+    #[test]
+    fn scalars_are_big_endian() {
+        assert_eq!(enc(&0x0102_0304u32), [1, 2, 3, 4]);
+        assert_eq!(enc(&-2i16), [0xff, 0xfe]);
+        assert_eq!(enc(&true), [1]);
+        assert_eq!(enc(&1.0f64), 1.0f64.to_bits().to_be_bytes());
+        assert_eq!(enc(&[[1u16, 2], [3, 4]]), [0, 1, 0, 2, 0, 3, 0, 4]);
+    }
+
+    #[test]
+    fn bool_rejects_other_bytes() {
+        let mut b = false;
+        let e = b.legacy_get(&mut SliceInput::new(&[2])).unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::InvalidBool(2));
+    }
+
+    #[test]
+    fn array_types() {
+        assert_eq!(<[u8; 4]>::TYPE, TypeDesc::Buffer(4));
+        assert_eq!(<[u32; 3]>::TYPE.fixed_size(), Some(12));
+        assert_eq!(<[u32; 3]>::TYPE.qemu_name(), "uint32");
+        assert_eq!([0u32; 3].vmdesc_leaves(), 3);
+        assert_eq!([[0u16; 2]; 3].vmdesc_leaves(), 6);
+        assert_eq!([0u8; 3].vmdesc_leaves(), 1);
+    }
+
+    #[test]
+    fn negative_lengths_are_errors() {
+        assert_eq!((-1i32).element_count(), Err(ErrorKind::NegativeLength(-1)));
+        assert_eq!(7u8.element_count(), Ok(7));
+    }
+}

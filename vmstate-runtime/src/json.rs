@@ -1,0 +1,171 @@
+//! A small JSON writer that reproduces QEMU's output byte for byte: its compact
+//! `JSONWriter` (`{"a": 1, "b": [...]}`, the vmdesc trailer) and an indented form
+//! (the `-dump-vmstate` layout). serde_json's formatting differs in separators, and
+//! the vmdesc trailer must match QEMU's bytes exactly.
+
+/// Incremental JSON writer.
+#[derive(Debug)]
+pub struct JsonWriter {
+    out: String,
+    /// Per open container: whether it has a member yet.
+    has_member: Vec<bool>,
+    pretty: bool,
+}
+
+impl JsonWriter {
+    /// QEMU's compact style, as in the vmdesc trailer of a migration stream.
+    pub fn compact() -> Self {
+        JsonWriter {
+            out: String::new(),
+            has_member: Vec::new(),
+            pretty: false,
+        }
+    }
+
+    /// Indented style, two spaces per level.
+    pub fn pretty() -> Self {
+        JsonWriter {
+            pretty: true,
+            ..Self::compact()
+        }
+    }
+
+    /// The text written so far.
+    pub fn finish(self) -> String {
+        self.out
+    }
+
+    fn separator(&mut self) {
+        if let Some(has) = self.has_member.last_mut() {
+            if *has {
+                self.out.push(',');
+                if !self.pretty {
+                    self.out.push(' ');
+                }
+            }
+            *has = true;
+            if self.pretty {
+                self.out.push('\n');
+                for _ in 0..self.has_member.len() {
+                    self.out.push_str("  ");
+                }
+            }
+        }
+    }
+
+    fn key(&mut self, key: Option<&str>) {
+        self.separator();
+        if let Some(k) = key {
+            self.quoted(k);
+            self.out.push_str(": ");
+        }
+    }
+
+    fn quoted(&mut self, s: &str) {
+        self.out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => self.out.push_str("\\\""),
+                '\\' => self.out.push_str("\\\\"),
+                '\n' => self.out.push_str("\\n"),
+                '\r' => self.out.push_str("\\r"),
+                '\t' => self.out.push_str("\\t"),
+                '\u{8}' => self.out.push_str("\\b"),
+                '\u{c}' => self.out.push_str("\\f"),
+                c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                    self.out.push_str(&format!("\\u{:04X}", c as u32))
+                }
+                c => self.out.push(c),
+            }
+        }
+        self.out.push('"');
+    }
+
+    fn close(&mut self, bracket: char) {
+        let had = self.has_member.pop().unwrap_or(false);
+        if self.pretty && had {
+            self.out.push('\n');
+            for _ in 0..self.has_member.len() {
+                self.out.push_str("  ");
+            }
+        }
+        self.out.push(bracket);
+    }
+
+    /// Opens an object, as a member `key` of the enclosing object or as an element.
+    pub fn begin_object(&mut self, key: Option<&str>) {
+        self.key(key);
+        self.out.push('{');
+        self.has_member.push(false);
+    }
+
+    /// Closes the innermost object.
+    pub fn end_object(&mut self) {
+        self.close('}');
+    }
+
+    /// Opens an array member `key`.
+    pub fn begin_array(&mut self, key: &str) {
+        self.key(Some(key));
+        self.out.push('[');
+        self.has_member.push(false);
+    }
+
+    /// Closes the innermost array.
+    pub fn end_array(&mut self) {
+        self.close(']');
+    }
+
+    /// A string member.
+    pub fn string(&mut self, key: &str, value: &str) {
+        self.key(Some(key));
+        self.quoted(value);
+    }
+
+    /// An integer member.
+    pub fn int(&mut self, key: &str, value: i64) {
+        self.key(Some(key));
+        self.out.push_str(&value.to_string());
+    }
+
+    /// A boolean member.
+    pub fn boolean(&mut self, key: &str, value: bool) {
+        self.key(Some(key));
+        self.out.push_str(if value { "true" } else { "false" });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_matches_qemu_separators() {
+        let mut j = JsonWriter::compact();
+        j.begin_object(None);
+        j.string("name", "a\"b");
+        j.begin_array("fields");
+        j.begin_object(None);
+        j.int("size", 8);
+        j.end_object();
+        j.begin_object(None);
+        j.end_object();
+        j.end_array();
+        j.end_object();
+        assert_eq!(
+            j.finish(),
+            r#"{"name": "a\"b", "fields": [{"size": 8}, {}]}"#
+        );
+    }
+
+    #[test]
+    fn pretty_indents() {
+        let mut j = JsonWriter::pretty();
+        j.begin_object(None);
+        j.boolean("x", true);
+        j.begin_array("l");
+        j.end_array();
+        j.end_object();
+        assert_eq!(j.finish(), "{\n  \"x\": true,\n  \"l\": []\n}");
+    }
+}

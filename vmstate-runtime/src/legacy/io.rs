@@ -1,0 +1,249 @@
+//! Byte sources and sinks for the legacy codec, with offsets for error reports.
+
+use crate::error::{Error, ErrorKind, Result};
+use std::io;
+
+/// A source of legacy-encoded bytes.
+///
+/// Generated decoders read through this trait, so one decoder serves a byte slice and
+/// any `std::io::Read`. `peek` is needed because QEMU's subsection list has no length:
+/// a reader looks at the next subsection's name to decide whether it belongs to the
+/// struct being loaded or to an enclosing one.
+pub trait Input {
+    /// Fills `buf` completely or fails with [`ErrorKind::UnexpectedEof`].
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<()>;
+    /// Returns up to `n` upcoming bytes without consuming them (fewer at the end).
+    fn peek(&mut self, n: usize) -> Result<&[u8]>;
+    /// Consumes `n` bytes.
+    fn skip(&mut self, n: usize) -> Result<()>;
+    /// Offset of the next byte, counted from the start of the stream.
+    fn offset(&self) -> u64;
+
+    /// An error of `kind` at the current offset.
+    fn error(&self, kind: ErrorKind) -> Error {
+        Error::new(kind, self.offset())
+    }
+
+    /// Reads `N` bytes into an array.
+    fn read_array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let mut b = [0u8; N];
+        self.read_exact(&mut b)?;
+        Ok(b)
+    }
+}
+
+/// Reads from a byte slice.
+#[derive(Debug, Clone)]
+pub struct SliceInput<'a> {
+    data: &'a [u8],
+    pos: usize,
+    base: u64,
+}
+
+impl<'a> SliceInput<'a> {
+    /// Reads `data`; offsets start at 0.
+    pub fn new(data: &'a [u8]) -> Self {
+        Self::with_base(data, 0)
+    }
+
+    /// Reads `data`, which starts at byte `base` of a larger stream (offsets in errors
+    /// then point into that stream).
+    pub fn with_base(data: &'a [u8], base: u64) -> Self {
+        SliceInput { data, pos: 0, base }
+    }
+
+    /// Bytes not yet consumed.
+    pub fn remaining(&self) -> &'a [u8] {
+        &self.data[self.pos..]
+    }
+
+    /// Takes the next `n` bytes as a slice.
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.data.len() - self.pos < n {
+            return Err(self.eof());
+        }
+        let s = &self.data[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn eof(&self) -> Error {
+        self.error(ErrorKind::UnexpectedEof)
+    }
+}
+
+impl Input for SliceInput<'_> {
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<()> {
+        let s = self.take(buf.len())?;
+        buf.copy_from_slice(s);
+        Ok(())
+    }
+
+    fn peek(&mut self, n: usize) -> Result<&[u8]> {
+        let end = self.data.len().min(self.pos.saturating_add(n));
+        Ok(&self.data[self.pos..end])
+    }
+
+    fn skip(&mut self, n: usize) -> Result<()> {
+        self.take(n).map(|_| ())
+    }
+
+    fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+}
+
+/// Reads from any `std::io::Read`, keeping only the bytes that were peeked.
+#[derive(Debug)]
+pub struct ReadInput<R> {
+    inner: R,
+    peeked: Vec<u8>,
+    offset: u64,
+}
+
+impl<R: io::Read> ReadInput<R> {
+    /// Wraps `inner`; offsets start at 0.
+    pub fn new(inner: R) -> Self {
+        ReadInput {
+            inner,
+            peeked: Vec::new(),
+            offset: 0,
+        }
+    }
+
+    /// Returns the reader (bytes that were peeked but not consumed are lost).
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
+    fn io_error(&self, e: io::Error) -> Error {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            self.error(ErrorKind::UnexpectedEof)
+        } else {
+            self.error(ErrorKind::Io(e.to_string()))
+        }
+    }
+
+    fn fill_peek(&mut self, n: usize) -> Result<()> {
+        while self.peeked.len() < n {
+            let mut chunk = [0u8; 256];
+            let want = (n - self.peeked.len()).min(chunk.len());
+            match self.inner.read(&mut chunk[..want]) {
+                Ok(0) => break,
+                Ok(k) => self.peeked.extend_from_slice(&chunk[..k]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_error(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: io::Read> Input for ReadInput<R> {
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<()> {
+        let from_peek = self.peeked.len().min(buf.len());
+        buf[..from_peek].copy_from_slice(&self.peeked[..from_peek]);
+        self.peeked.drain(..from_peek);
+        self.offset += from_peek as u64;
+        let rest = &mut buf[from_peek..];
+        if !rest.is_empty() {
+            let n = rest.len() as u64;
+            if let Err(e) = self.inner.read_exact(rest) {
+                return Err(self.io_error(e));
+            }
+            self.offset += n;
+        }
+        Ok(())
+    }
+
+    fn peek(&mut self, n: usize) -> Result<&[u8]> {
+        self.fill_peek(n)?;
+        Ok(&self.peeked[..n.min(self.peeked.len())])
+    }
+
+    fn skip(&mut self, mut n: usize) -> Result<()> {
+        let mut scratch = [0u8; 512];
+        while n > 0 {
+            let k = n.min(scratch.len());
+            self.read_exact(&mut scratch[..k])?;
+            n -= k;
+        }
+        Ok(())
+    }
+
+    fn offset(&self) -> u64 {
+        self.offset
+    }
+}
+
+/// A sink for legacy-encoded bytes that counts what it wrote, so save errors carry
+/// an offset too.
+#[derive(Debug)]
+pub struct Writer<W> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: io::Write> Writer<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        Writer { inner, written: 0 }
+    }
+
+    /// Writes all of `bytes`.
+    #[inline]
+    pub fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        match self.inner.write_all(bytes) {
+            Ok(()) => {
+                self.written += bytes.len() as u64;
+                Ok(())
+            }
+            Err(e) => Err(self.error(ErrorKind::Io(e.to_string()))),
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// An error of `kind` at the current output offset.
+    pub fn error(&self, kind: ErrorKind) -> Error {
+        Error::new(kind, self.written)
+    }
+
+    /// Returns the sink.
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_input_peeks_then_reads_through() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        let mut r = ReadInput::new(&data[..]);
+        assert_eq!(r.peek(3).unwrap(), &[0, 1, 2]);
+        let mut b = [0u8; 5];
+        r.read_exact(&mut b).unwrap();
+        assert_eq!(b, [0, 1, 2, 3, 4]);
+        r.skip(600).unwrap();
+        assert_eq!(r.offset(), 605);
+        assert_eq!(r.peek(2000).unwrap().len(), 395);
+        let mut rest = vec![0u8; 396];
+        let e = r.read_exact(&mut rest).unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn slice_input_offsets_include_base() {
+        let mut s = SliceInput::with_base(&[1, 2, 3], 100);
+        s.skip(2).unwrap();
+        assert_eq!(s.offset(), 102);
+        let e = s.skip(2).unwrap_err();
+        assert_eq!(e.offset(), 102);
+    }
+}
