@@ -29,6 +29,7 @@ pub enum Shape<'a> {
     Plain,
     Array { elem: &'a Type, len: &'a Expr },
     Vec { elem: &'a Type },
+    Option { inner: &'a Type },
 }
 
 const INTEGER_TYPES: &[&str] = &["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64"];
@@ -67,10 +68,13 @@ fn shape(ty: &Type) -> Shape<'_> {
         };
     }
     if let Some(seg) = last_segment(ty) {
-        if seg.ident == "Vec" {
-            if let PathArguments::AngleBracketed(args) = &seg.arguments {
-                if let Some(GenericArgument::Type(elem)) = args.args.first() {
-                    return Shape::Vec { elem };
+        if let PathArguments::AngleBracketed(args) = &seg.arguments {
+            if let Some(GenericArgument::Type(arg)) = args.args.first() {
+                if seg.ident == "Vec" {
+                    return Shape::Vec { elem: arg };
+                }
+                if seg.ident == "Option" {
+                    return Shape::Option { inner: arg };
                 }
             }
         }

@@ -104,9 +104,9 @@ fn check_field(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Fie
             n,
             "`needed` only applies to subsections: add `subsection`",
         ),
-        (Some(s), None) => cx.error_at(
+        (Some(s), None) if !matches!(f.shape, Shape::Option { .. }) => cx.error_at(
             *s,
-            "a subsection needs `needed = path` (fn(&Self) -> bool): QEMU sends it only when needed",
+            "a subsection needs `needed = path` (fn(&Self) -> bool), or an `Option<T>` field (sent when `Some`)",
         ),
         _ => {}
     }

@@ -38,7 +38,13 @@ fn field_desc(p: &FieldPlan) -> TokenStream {
         } => {
             let len_name = len_field.to_string();
             (
-                quote_spanned!(elem.span()=> __vm::TypeDesc::VarArray { elem: &<#elem as __vm::Field>::TYPE, max: #max }),
+                quote_spanned!(elem.span()=>
+                    if <#elem as __vm::Field>::IS_BYTE {
+                        __vm::TypeDesc::VarBuffer { max: #max }
+                    } else {
+                        __vm::TypeDesc::VarArray { elem: &<#elem as __vm::Field>::TYPE, max: #max }
+                    }
+                ),
                 quote!(::core::option::Option::Some(__vm::VarLen { len_field: #len_name, max: #max })),
             )
         }
@@ -108,7 +114,10 @@ pub fn subsection_checks(c: &Container, plans: &[FieldPlan]) -> TokenStream {
     let mut out = TokenStream::new();
     for (i, p) in subs.iter().enumerate() {
         let vm = p.as_vmstate();
-        let span = p.ty().span();
+        let span = match &p.kind {
+            Kind::Subsection { ty, .. } => ty.span(),
+            _ => p.ty().span(),
+        };
         let nonstandard = matches!(p.kind, Kind::Subsection { nonstandard_name: true, .. });
         let (check, msg) = if nonstandard {
             (

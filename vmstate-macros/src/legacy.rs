@@ -28,14 +28,16 @@ fn save_field(p: &FieldPlan) -> TokenStream {
                     .map_err(|e| e.in_field(#rn))?;
             }
         },
-        Kind::Subsection { needed, .. } => {
+        Kind::Subsection { .. } => {
             let vm = p.as_vmstate();
-            let v = &p.version_cond;
+            let (sent, value) = (p.subsection_sent(), p.subsection_ref());
             quote! {
-                if #v && (#needed)(self) {
-                    __vm::put_subsection_header(w, #vm::DESC.name, #vm::DESC.version)?;
-                    __vm::VMState::legacy_save_at(&self.#id, w, #vm::DESC.version)
-                        .map_err(|e| e.in_field(#rn))?;
+                if #sent {
+                    if let ::core::option::Option::Some(__s) = #value {
+                        __vm::put_subsection_header(w, #vm::DESC.name, #vm::DESC.version)?;
+                        __vm::VMState::legacy_save_at(__s, w, #vm::DESC.version)
+                            .map_err(|e| e.in_field(#rn))?;
+                    }
                 }
             }
         }
@@ -104,14 +106,15 @@ fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {
         .collect();
     let name = c.attrs.name.as_ref().map(|n| n.value.clone()).unwrap_or_default();
     let arms = subs.iter().map(|p| {
-        let (id, rn, v) = (p.ident, &p.rust_name, &p.version_cond);
+        let (rn, v) = (&p.rust_name, &p.version_cond);
         let vm = p.as_vmstate();
+        let target = p.subsection_mut();
         quote! {
             if #v && __name == #vm::DESC.name {
                 let __v = __vm::enter_subsection(r, &__name)?;
                 let __at = r.offset();
                 __vm::check_version(#vm::DESC, __v, __at)
-                    .and_then(|()| __vm::VMState::legacy_load_at(&mut self.#id, r, __v))
+                    .and_then(|()| __vm::VMState::legacy_load_at(#target, r, __v))
                     .map_err(|e| e.in_field(#rn))?;
                 continue;
             }
@@ -137,13 +140,15 @@ fn size_field(p: &FieldPlan) -> TokenStream {
                 __size += __vm::slice_size(&self.#id[..__vm::var_len_lenient(&self.#len_field, self.#id.len())]);
             }
         },
-        Kind::Subsection { needed, .. } => {
+        Kind::Subsection { .. } => {
             let vm = p.as_vmstate();
-            let v = &p.version_cond;
+            let (sent, value) = (p.subsection_sent(), p.subsection_ref());
             quote! {
-                if #v && (#needed)(self) {
-                    __size += __vm::subsection_header_size(#vm::DESC.name)
-                        + __vm::VMState::legacy_size_at(&self.#id, #vm::DESC.version);
+                if #sent {
+                    if let ::core::option::Option::Some(__s) = #value {
+                        __size += __vm::subsection_header_size(#vm::DESC.name)
+                            + __vm::VMState::legacy_size_at(__s, #vm::DESC.version);
+                    }
                 }
             }
         }

@@ -22,7 +22,11 @@ pub enum Kind<'a> {
     },
     /// A subsection, sent when `needed`.
     Subsection {
-        needed: &'a ExprPath,
+        /// `None` for an `Option` field without `needed`: sent when `Some`.
+        needed: Option<&'a ExprPath>,
+        /// The subsection's VMState type (inside the `Option`, if any).
+        ty: &'a Type,
+        optional: bool,
         nonstandard_name: bool,
     },
 }
@@ -61,9 +65,42 @@ impl FieldPlan<'_> {
         quote_spanned!(ty.span()=> <#ty as __vm::Field>)
     }
 
+    /// `<S as VMState>` for a subsection's type.
     pub fn as_vmstate(&self) -> TokenStream {
-        let ty = self.ty();
+        let ty = match &self.kind {
+            Kind::Subsection { ty, .. } => ty,
+            _ => self.ty(),
+        };
         quote_spanned!(ty.span()=> <#ty as __vm::VMState>)
+    }
+
+    /// For a subsection: whether it is sent, given `version` and `self: &Self`.
+    pub fn subsection_sent(&self) -> TokenStream {
+        let v = &self.version_cond;
+        match &self.kind {
+            Kind::Subsection { needed: Some(n), .. } => quote!((#v && (#n)(self))),
+            _ => v.clone(),
+        }
+    }
+
+    /// For a subsection: `Option<&S>` of the value to send.
+    pub fn subsection_ref(&self) -> TokenStream {
+        let id = self.ident;
+        match &self.kind {
+            Kind::Subsection { optional: true, .. } => quote!(self.#id.as_ref()),
+            _ => quote!(::core::option::Option::Some(&self.#id)),
+        }
+    }
+
+    /// For a subsection: `&mut S` to load into.
+    pub fn subsection_mut(&self) -> TokenStream {
+        let id = self.ident;
+        match &self.kind {
+            Kind::Subsection { optional: true, .. } => {
+                quote!(self.#id.get_or_insert_with(::core::default::Default::default))
+            }
+            _ => quote!(&mut self.#id),
+        }
     }
 }
 
@@ -117,15 +154,21 @@ fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
         None => quote!(true),
     };
     let kind = if a.subsection.is_some() {
+        let (ty, optional) = match &f.shape {
+            Shape::Option { inner } => (*inner, true),
+            _ => (f.ty, false),
+        };
         Kind::Subsection {
-            needed: a.needed.as_ref().expect("checked: subsection has needed"),
+            needed: a.needed.as_ref(),
+            ty,
+            optional,
             nonstandard_name: a.nonstandard_name.is_some(),
         }
     } else if let Some(len_field) = &a.len {
         let (elem, is_vec, bound) = match &f.shape {
             Shape::Array { elem, len } => (*elem, false, quote!(#len)),
             Shape::Vec { elem } => (*elem, true, quote!(0usize)),
-            Shape::Plain => unreachable!("checked: len on arrays and Vecs"),
+            Shape::Plain | Shape::Option { .. } => unreachable!("checked: len on arrays and Vecs"),
         };
         let max = match &a.max {
             Some(m) => {

@@ -47,20 +47,22 @@ fn field(p: &FieldPlan) -> TokenStream {
 }
 
 fn subsection(p: &FieldPlan) -> TokenStream {
-    let Kind::Subsection { needed, .. } = &p.kind else {
+    if !matches!(p.kind, Kind::Subsection { .. }) {
         return TokenStream::new();
-    };
-    let (id, v) = (p.ident, &p.version_cond);
+    }
     let vm = p.as_vmstate();
+    let (sent, value) = (p.subsection_sent(), p.subsection_ref());
     quote! {
-        if #v && (#needed)(self) {
-            if !__any {
-                j.begin_array("subsections");
-                __any = true;
+        if #sent {
+            if let ::core::option::Option::Some(__s) = #value {
+                if !__any {
+                    j.begin_array("subsections");
+                    __any = true;
+                }
+                j.begin_object(::core::option::Option::None);
+                __vm::VMState::vmdesc_at(__s, #vm::DESC.version, j);
+                j.end_object();
             }
-            j.begin_object(::core::option::Option::None);
-            __vm::VMState::vmdesc_at(&self.#id, #vm::DESC.version, j);
-            j.end_object();
         }
     }
 }

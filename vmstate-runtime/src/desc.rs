@@ -55,6 +55,11 @@ pub enum TypeDesc {
         /// Largest length a load accepts.
         max: usize,
     },
+    /// Bytes whose count is another field's value (QEMU's VBUFFER).
+    VarBuffer {
+        /// Largest length a load accepts.
+        max: usize,
+    },
     /// A nested VMState struct, saved at its own current version (VMSTATE_STRUCT).
     Struct(&'static VMStateDesc),
 }
@@ -64,7 +69,7 @@ impl TypeDesc {
     pub const fn qemu_name(&self) -> &'static str {
         match self {
             TypeDesc::Scalar { name, .. } => name,
-            TypeDesc::Buffer(_) => "buffer",
+            TypeDesc::Buffer(_) | TypeDesc::VarBuffer { .. } => "buffer",
             TypeDesc::Unused(_) => "unused_buffer",
             TypeDesc::Array { elem, .. } | TypeDesc::VarArray { elem, .. } => elem.qemu_name(),
             TypeDesc::Struct(_) => "struct",
@@ -75,8 +80,10 @@ impl TypeDesc {
     ///
     /// For structs QEMU reports the C struct's `sizeof`, which has no meaning here; we
     /// report the fixed wire size, or 0 where subsections or variable arrays make it vary.
+    /// A VBUFFER's size is 0, as in QEMU (it lives in another field).
     pub const fn element_size(&self) -> usize {
         match self {
+            TypeDesc::VarBuffer { .. } => 0,
             TypeDesc::Scalar { size, .. } => *size,
             TypeDesc::Buffer(n) | TypeDesc::Unused(n) => *n,
             TypeDesc::Array { elem, .. } | TypeDesc::VarArray { elem, .. } => elem.element_size(),
@@ -96,7 +103,7 @@ impl TypeDesc {
                 Some(n) => Some(n * *len),
                 None => None,
             },
-            TypeDesc::VarArray { .. } => None,
+            TypeDesc::VarArray { .. } | TypeDesc::VarBuffer { .. } => None,
             TypeDesc::Struct(d) => d.fixed_size(),
         }
     }

@@ -38,6 +38,8 @@ mod error;
 mod field;
 pub mod json;
 pub mod legacy;
+pub mod ram;
+pub mod stream;
 mod types;
 
 pub use error::{Error, ErrorKind, PathSegment, Result};

@@ -1,0 +1,160 @@
+//! QEMU's `ram` section (version 4) records: enough to step over RAM parts in a
+//! legacy stream and to see which pages they carry.
+//!
+//! A RAM part has no length prefix: it is a run of be64 words `address | flags`
+//! (page-aligned address, flags in the low bits), each followed by what its flags
+//! say, up to an `EOS` word.
+
+use crate::error::{ErrorKind, Result};
+use crate::legacy::{Input, SliceInput};
+
+/// The bytes of a target page (x86).
+pub const PAGE_SIZE: u64 = 4096;
+
+/// `RAM_SAVE_FLAG_ZERO`: a page filled with one byte.
+pub const FLAG_ZERO: u64 = 0x02;
+/// `RAM_SAVE_FLAG_MEM_SIZE`: the block list.
+pub const FLAG_MEM_SIZE: u64 = 0x04;
+/// `RAM_SAVE_FLAG_PAGE`: a full page of data.
+pub const FLAG_PAGE: u64 = 0x08;
+/// `RAM_SAVE_FLAG_EOS`: end of this part.
+pub const FLAG_EOS: u64 = 0x10;
+/// `RAM_SAVE_FLAG_CONTINUE`: same block as the previous page, so no name follows.
+pub const FLAG_CONTINUE: u64 = 0x20;
+
+/// One record of a RAM part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RamRecord<'a> {
+    /// The block list: total bytes, then each block's name and used length.
+    MemSize {
+        /// Sum of the blocks' used lengths.
+        total: u64,
+        /// `(name, used_length)` per block.
+        blocks: Vec<(String, u64)>,
+    },
+    /// A page whose every byte is `fill`.
+    Zero {
+        /// Block name (repeated from the previous record for `CONTINUE`).
+        block: String,
+        /// Offset of the page in the block.
+        offset: u64,
+        /// The fill byte.
+        fill: u8,
+    },
+    /// A page of data.
+    Page {
+        /// Block name.
+        block: String,
+        /// Offset of the page in the block.
+        offset: u64,
+        /// The page's bytes.
+        data: &'a [u8],
+    },
+}
+
+/// Reads the records of one RAM part, up to and including its `EOS` word. Returns
+/// the records and the part's length in bytes.
+pub fn read_part<'a>(data: &'a [u8], base: u64) -> Result<(Vec<RamRecord<'a>>, usize)> {
+    let mut r = SliceInput::with_base(data, base);
+    let mut records = Vec::new();
+    let mut current_block: Option<String> = None;
+    loop {
+        let word = u64::from_be_bytes(r.read_array()?);
+        let flags = word & (PAGE_SIZE - 1);
+        let addr = word & !(PAGE_SIZE - 1);
+        if flags & FLAG_MEM_SIZE != 0 {
+            let mut blocks = Vec::new();
+            let mut left = addr;
+            while left > 0 {
+                let name = read_name(&mut r)?;
+                let len = u64::from_be_bytes(r.read_array()?);
+                left = left.checked_sub(len).ok_or_else(|| {
+                    r.error(ErrorKind::Framing(format!(
+                        "RAM block {name} is longer than the announced total"
+                    )))
+                })?;
+                blocks.push((name, len));
+            }
+            records.push(RamRecord::MemSize {
+                total: addr,
+                blocks,
+            });
+        }
+        if flags & (FLAG_ZERO | FLAG_PAGE) != 0 {
+            let block = if flags & FLAG_CONTINUE != 0 {
+                current_block.clone().ok_or_else(|| {
+                    r.error(ErrorKind::Framing("CONTINUE page without a block".into()))
+                })?
+            } else {
+                let name = read_name(&mut r)?;
+                current_block = Some(name.clone());
+                name
+            };
+            if flags & FLAG_ZERO != 0 {
+                let fill = r.read_array::<1>()?[0];
+                records.push(RamRecord::Zero {
+                    block,
+                    offset: addr,
+                    fill,
+                });
+            } else {
+                let data = r.take(PAGE_SIZE as usize)?;
+                records.push(RamRecord::Page {
+                    block,
+                    offset: addr,
+                    data,
+                });
+            }
+        }
+        let known = FLAG_ZERO | FLAG_MEM_SIZE | FLAG_PAGE | FLAG_EOS | FLAG_CONTINUE;
+        if flags & !known != 0 {
+            return Err(r.error(ErrorKind::Framing(format!(
+                "unsupported RAM flags {flags:#x} (compression and XBZRLE are not supported)"
+            ))));
+        }
+        if flags & FLAG_EOS != 0 {
+            break;
+        }
+    }
+    let used = data.len() - r.remaining().len();
+    Ok((records, used))
+}
+
+fn read_name(r: &mut SliceInput<'_>) -> Result<String> {
+    let len = usize::from(r.read_array::<1>()?[0]);
+    Ok(String::from_utf8_lossy(r.take(len)?).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_mem_size_zero_page_continue_eos() {
+        let mut s = Vec::new();
+        s.extend_from_slice(&(8192u64 | FLAG_MEM_SIZE).to_be_bytes());
+        s.push(6);
+        s.extend_from_slice(b"pc.ram");
+        s.extend_from_slice(&8192u64.to_be_bytes());
+        s.extend_from_slice(&FLAG_ZERO.to_be_bytes());
+        s.push(6);
+        s.extend_from_slice(b"pc.ram");
+        s.push(0);
+        s.extend_from_slice(&(4096 | FLAG_PAGE | FLAG_CONTINUE).to_be_bytes());
+        s.extend_from_slice(&[7u8; 4096]);
+        s.extend_from_slice(&FLAG_EOS.to_be_bytes());
+        s.push(0xaa); // next section
+        let (recs, used) = read_part(&s, 0).unwrap();
+        assert_eq!(used, s.len() - 1);
+        assert_eq!(recs.len(), 3);
+        assert!(matches!(&recs[2], RamRecord::Page { block, offset: 4096, .. } if block == "pc.ram"));
+    }
+
+    #[test]
+    fn continue_without_block_is_an_error() {
+        let s = (FLAG_ZERO | FLAG_CONTINUE).to_be_bytes();
+        let e = read_part(&s, 10).unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::Framing(_)));
+        assert_eq!(e.offset(), 18);
+    }
+}
