@@ -55,16 +55,18 @@ pub struct ContainerAttrs {
     pub ber_tag: Option<Sp<u32>>,
 }
 
-/// A field's version range: `A..`, `A..=B` or `..=B` (inclusive bounds).
-#[derive(Clone, Copy)]
+/// A field's version range: `A..`, `A..=B` or `..=B` (inclusive bounds), with the
+/// range expression so errors underline all of it.
+#[derive(Clone)]
 pub struct VersionSpec {
     pub min: Option<u32>,
     pub max: Option<u32>,
+    pub expr: Expr,
 }
 
 #[derive(Default)]
 pub struct FieldAttrs {
-    pub version: Option<Sp<VersionSpec>>,
+    pub version: Option<VersionSpec>,
     pub exists: Option<ExprPath>,
     pub len: Option<Ident>,
     pub max: Option<Sp<usize>>,
@@ -87,7 +89,7 @@ impl FieldAttrs {
                 v.push((k, s));
             }
         };
-        push("version", self.version.as_ref().map(|s| s.span));
+        push("version", self.version.as_ref().map(|v| v.expr.span()));
         push("exists", self.exists.as_ref().map(Spanned::span));
         push("len", self.len.as_ref().map(Ident::span));
         push("max", self.max.as_ref().map(|s| s.span));
@@ -175,32 +177,32 @@ fn int_bound(e: &Expr) -> syn::Result<u32> {
     }
 }
 
-fn parse_version_range(meta: &ParseNestedMeta) -> syn::Result<Sp<VersionSpec>> {
+fn parse_version_range(meta: &ParseNestedMeta) -> syn::Result<VersionSpec> {
     let expr: Expr = meta.value()?.parse()?;
-    let span = expr.span();
     let Expr::Range(ExprRange { start, limits, end, .. }) = &expr else {
-        return Err(syn::Error::new(
-            span,
+        return Err(syn::Error::new_spanned(
+            &expr,
             "field `version` takes a range: `A..`, `A..=B` or `..=B`",
         ));
     };
     let min = start.as_deref().map(int_bound).transpose()?;
     let max = end.as_deref().map(int_bound).transpose()?;
     match (limits, max) {
-        (RangeLimits::HalfOpen(_), Some(b)) => Err(syn::Error::new(
-            span,
+        (RangeLimits::HalfOpen(_), Some(b)) => Err(syn::Error::new_spanned(
+            &expr,
             format!(
                 "use an inclusive upper bound: `..={}` (versions are whole numbers)",
                 b.saturating_sub(1)
             ),
         )),
-        (_, _) if min.is_none() && max.is_none() => Err(syn::Error::new(
-            span,
+        (_, _) if min.is_none() && max.is_none() => Err(syn::Error::new_spanned(
+            &expr,
             "`..` allows every version; leave `version` out instead",
         )),
-        _ => Ok(Sp {
-            value: VersionSpec { min, max },
-            span,
+        _ => Ok(VersionSpec {
+            min,
+            max,
+            expr: expr.clone(),
         }),
     }
 }

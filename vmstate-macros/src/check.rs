@@ -148,17 +148,17 @@ fn check_version_range(cx: &Ctxt, c: &Container, f: &Field) {
         return;
     };
     let minimum = min_version.unwrap_or(version);
-    let (lo, hi) = (spec.value.min, spec.value.max);
+    let (lo, hi) = (spec.min, spec.max);
     if let (Some(lo), Some(hi)) = (lo, hi) {
         if lo > hi {
-            cx.error_at(spec.span, format!("empty version range: {lo} > {hi}"));
+            cx.error_spanned_by(&spec.expr, format!("empty version range: {lo} > {hi}"));
             return;
         }
     }
     if let Some(lo) = lo {
         if lo > version {
-            cx.error_at(
-                spec.span,
+            cx.error_spanned_by(
+                &spec.expr,
                 format!(
                     "version range outside [minimum_version, version] = [{minimum}, {version}]: the field starts at {lo}, after the current version {version}, so it would never be on the wire"
                 ),
@@ -167,8 +167,8 @@ fn check_version_range(cx: &Ctxt, c: &Container, f: &Field) {
     }
     if let Some(hi) = hi {
         if hi < minimum {
-            cx.error_at(
-                spec.span,
+            cx.error_spanned_by(
+                &spec.expr,
                 format!(
                     "version range outside [minimum_version, version] = [{minimum}, {version}]: the field ends at {hi}, before minimum_version {minimum}, so it would never be on the wire"
                 ),

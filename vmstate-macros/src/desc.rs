@@ -8,7 +8,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 fn version_range(p: &FieldPlan) -> TokenStream {
-    match p.field.attrs.version.as_ref().map(|v| v.value) {
+    match &p.field.attrs.version {
         None => quote!(__vm::VersionRange::ALL),
         Some(v) => {
             let min = v.min.unwrap_or(0);

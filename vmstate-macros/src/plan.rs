@@ -143,7 +143,7 @@ fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
         None if is_unused(f.ty) => "unused".to_owned(),
         None => rust_name.clone(),
     };
-    let version_cond = match a.version.as_ref().map(|v| (v.value.min, v.value.max)) {
+    let version_cond = match a.version.as_ref().map(|v| (v.min, v.max)) {
         None | Some((None, None)) => quote!(true),
         Some((Some(lo), None)) => quote!((version >= #lo)),
         Some((None, Some(hi))) => quote!((version <= #hi)),

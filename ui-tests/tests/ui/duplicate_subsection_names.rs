@@ -1,0 +1,25 @@
+use vmstate_runtime::VMState;
+
+#[derive(VMState, Default)]
+#[vmstate(name = "dev/extra", version = 1)]
+struct Extra {
+    x: u8,
+}
+
+#[derive(VMState, Default)]
+#[vmstate(name = "dev/extra", version = 2)]
+struct ExtraAgain {
+    y: u8,
+}
+
+#[derive(VMState)]
+#[vmstate(name = "dev", version = 1)]
+struct Dev {
+    a: u32,
+    #[vmstate(subsection)]
+    extra: Option<Extra>,
+    #[vmstate(subsection)]
+    again: Option<ExtraAgain>,
+}
+
+fn main() {}

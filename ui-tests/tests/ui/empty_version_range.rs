@@ -1,0 +1,10 @@
+use vmstate_runtime::VMState;
+
+#[derive(VMState)]
+#[vmstate(name = "dev", version = 5, minimum_version = 1)]
+struct Dev {
+    #[vmstate(version = 4..=2)]
+    a: u32,
+}
+
+fn main() {}

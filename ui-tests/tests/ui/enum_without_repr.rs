@@ -1,0 +1,9 @@
+use vmstate_runtime::VMState;
+
+#[derive(VMState, Clone, Copy)]
+enum Mode {
+    Off,
+    On,
+}
+
+fn main() {}

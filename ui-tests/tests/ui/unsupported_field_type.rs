@@ -1,0 +1,10 @@
+use vmstate_runtime::VMState;
+
+#[derive(VMState)]
+#[vmstate(name = "dev", version = 1)]
+struct Dev {
+    a: u32,
+    label: String,
+}
+
+fn main() {}
