@@ -146,7 +146,8 @@ impl Error {
         self.device.as_deref()
     }
 
-    /// Byte offset in the input (load) or output (save) where the error was found.
+    /// Byte offset in the input (load) or output (save) where the error was found:
+    /// for a truncated input, where the value that could not be completed starts.
     pub fn offset(&self) -> u64 {
         self.offset
     }
