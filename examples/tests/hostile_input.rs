@@ -33,7 +33,7 @@ fn truncations<T: VMState + Clone + PartialEq + std::fmt::Debug>(value: &T, vers
             Err(e) => {
                 assert_eq!(e.kind(), &ErrorKind::UnexpectedEof, "cut at {cut}: {e}");
                 // The offset is where the value that could not be completed starts.
-                assert!(e.offset() <= cut as u64 && e.offset() + 8 >= cut as u64, "cut at {cut}: {e}");
+                assert!(e.offset() <= cut as u64, "cut at {cut}: {e}");
                 assert_eq!(e.device(), Some(T::DESC.name));
                 assert_eq!(&target, value, "target changed by a failed load");
             }
