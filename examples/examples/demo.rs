@@ -8,17 +8,31 @@ use vmstate_examples::qemu::Rtc;
 use vmstate_runtime::{legacy, stream, VMState};
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dev = sample();
-    println!("== {} (version {}, reads from {})", DemoDma::DESC.name, DemoDma::DESC.version, DemoDma::DESC.minimum_version);
+    println!(
+        "== {} (version {}, reads from {})",
+        DemoDma::DESC.name,
+        DemoDma::DESC.version,
+        DemoDma::DESC.minimum_version
+    );
     for version in DemoDma::DESC.minimum_version..=DemoDma::DESC.version {
         let bytes = legacy::to_bytes_at(&dev, version)?;
         println!("v{version}: {:3} bytes  {}", bytes.len(), hex(&bytes));
         let back: DemoDma = legacy::from_bytes(&bytes, version)?;
-        println!("    loads back: mode {:?}, {} in flight, error {}", back.mode, back.ring.len(), back.error.code);
+        println!(
+            "    loads back: mode {:?}, {} in flight, error {}",
+            back.mode,
+            back.ring.len(),
+            back.error.code
+        );
     }
     println!("\nvmdesc: {}", legacy::vmdesc_json(&dev, "demo-dma", 0, 3));
 
@@ -28,7 +42,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\na corrupted stream: {err}");
 
     let fixture = std::env::args().nth(1).unwrap_or_else(|| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/qemu-7.2/pc-kvm-bios.mig").to_owned()
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/fixtures/qemu-7.2/pc-kvm-bios.mig"
+        )
+        .to_owned()
     });
     match std::fs::read(&fixture) {
         Ok(data) => {

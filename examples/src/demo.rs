@@ -87,7 +87,10 @@ impl DemoDma {
         if u32::from(self.pending) <= self.queue_size {
             Ok(())
         } else {
-            Err(format!("{} pending > queue size {}", self.pending, self.queue_size))
+            Err(format!(
+                "{} pending > queue size {}",
+                self.pending, self.queue_size
+            ))
         }
     }
 
@@ -135,13 +138,24 @@ pub fn sample() -> DemoDma {
         mode: Mode::Irq,
         pending: 2,
         ring: vec![
-            Descriptor { addr: Gpa(0x1000), len: 512, flags: 1 },
-            Descriptor { addr: Gpa(0x2000), len: 64, flags: 3 },
+            Descriptor {
+                addr: Gpa(0x1000),
+                len: 512,
+                flags: 1,
+            },
+            Descriptor {
+                addr: Gpa(0x2000),
+                len: 64,
+                flags: 3,
+            },
         ],
         timer: Timer(1_000_000),
         completed: 41,
         cache_hits: 7,
-        error: DemoError { code: 5, addr: Gpa(0xdead_0000) },
+        error: DemoError {
+            code: 5,
+            addr: Gpa(0xdead_0000),
+        },
         ..DemoDma::default()
     }
 }

@@ -2,7 +2,9 @@
 //! panic; the target left unchanged on every failure.
 
 use vmstate_examples::demo::{sample, DemoDma, Mode};
-use vmstate_examples::qemu::{FwCfg, GlobalState, Hpet, HpetTimer, IsaFdc, KvmClock, KvmClockReliable};
+use vmstate_examples::qemu::{
+    FwCfg, GlobalState, Hpet, HpetTimer, IsaFdc, KvmClock, KvmClockReliable,
+};
 use vmstate_runtime::{legacy, ErrorKind, VMState};
 
 /// A deterministic xorshift generator, so failures reproduce.
@@ -27,7 +29,11 @@ fn truncations<T: VMState + Clone + PartialEq + std::fmt::Debug>(value: &T, vers
             // A cut inside a subsection header cannot be told from bytes after the
             // value: those are trailing bytes, starting with the subsection marker.
             Err(e) if matches!(e.kind(), ErrorKind::TrailingBytes(_)) => {
-                assert_eq!(bytes[e.offset() as usize], legacy::SUBSECTION, "cut at {cut}: {e}");
+                assert_eq!(
+                    bytes[e.offset() as usize],
+                    legacy::SUBSECTION,
+                    "cut at {cut}: {e}"
+                );
                 assert_eq!(&target, value);
             }
             Err(e) => {
@@ -47,7 +53,11 @@ fn truncations<T: VMState + Clone + PartialEq + std::fmt::Debug>(value: &T, vers
 
 /// Random corruption of a valid encoding never panics, and failed loads leave the
 /// target unchanged.
-fn corruptions<T: VMState + Clone + PartialEq + std::fmt::Debug>(value: &T, version: u32, seed: u64) {
+fn corruptions<T: VMState + Clone + PartialEq + std::fmt::Debug>(
+    value: &T,
+    version: u32,
+    seed: u64,
+) {
     let bytes = legacy::to_bytes_at(value, version).unwrap();
     let mut rng = Rng(seed);
     for _ in 0..2000 {
@@ -82,8 +92,10 @@ fn truncated_input_is_eof_and_leaves_target_unchanged() {
     truncations(&sample(), 3);
     truncations(&sample(), 1);
     truncations(&hpet(), 2);
-    let mut fw = FwCfg::default();
-    fw.dma = Some(Default::default());
+    let fw = FwCfg {
+        dma: Some(Default::default()),
+        ..FwCfg::default()
+    };
     truncations(&fw, 2);
     truncations(&IsaFdc::default(), 2);
 }
@@ -93,7 +105,16 @@ fn random_corruption_never_panics() {
     corruptions(&sample(), 3, 1);
     corruptions(&hpet(), 2, 2);
     corruptions(&IsaFdc::default(), 2, 3);
-    corruptions(&KvmClock { clock: 5, clock_is_reliable: Some(KvmClockReliable { clock_is_reliable: true }) }, 1, 4);
+    corruptions(
+        &KvmClock {
+            clock: 5,
+            clock_is_reliable: Some(KvmClockReliable {
+                clock_is_reliable: true,
+            }),
+        },
+        1,
+        4,
+    );
 }
 
 #[test]
@@ -113,7 +134,10 @@ fn varray_length_above_bound_is_rejected_before_allocating() {
     big.queue_size = 255;
     let mut d = legacy::to_bytes(&big).unwrap();
     d[17] = 200;
-    let mut target = DemoDma { queue_size: 255, ..DemoDma::default() };
+    let mut target = DemoDma {
+        queue_size: 255,
+        ..DemoDma::default()
+    };
     let e = legacy::load_into(&mut target, &d, 3).unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::LengthTooLarge { len: 200, max: 16 });
     assert_eq!(e.path(), "demo-dma.ring");
@@ -141,7 +165,10 @@ fn invalid_enum_discriminant() {
     assert_eq!(e.kind(), &ErrorKind::InvalidDiscriminant(2));
     assert_eq!(e.path(), "demo-dma.mode");
     b[0] = 1;
-    assert_eq!(legacy::from_bytes::<DemoDma>(&b, 3).unwrap().mode, Mode::Polled);
+    assert_eq!(
+        legacy::from_bytes::<DemoDma>(&b, 3).unwrap().mode,
+        Mode::Polled
+    );
 }
 
 #[test]
@@ -153,7 +180,10 @@ fn equal_field_must_match_destination() {
     let e = legacy::from_bytes::<IsaFdc>(&b, 2).unwrap_err();
     assert_eq!(
         e.kind(),
-        &ErrorKind::NotEqual { expected: "2".into(), found: "1".into() }
+        &ErrorKind::NotEqual {
+            expected: "2".into(),
+            found: "1".into()
+        }
     );
     assert_eq!(e.path(), "fdc.state.num_floppies");
     assert_eq!(e.offset(), at as u64);
@@ -161,7 +191,12 @@ fn equal_field_must_match_destination() {
 
 #[test]
 fn bool_other_than_0_or_1_is_rejected_inside_a_subsection() {
-    let v = KvmClock { clock: 1, clock_is_reliable: Some(KvmClockReliable { clock_is_reliable: true }) };
+    let v = KvmClock {
+        clock: 1,
+        clock_is_reliable: Some(KvmClockReliable {
+            clock_is_reliable: true,
+        }),
+    };
     let mut b = legacy::to_bytes(&v).unwrap();
     *b.last_mut().unwrap() = 7;
     let e = legacy::from_bytes::<KvmClock>(&b, 1).unwrap_err();
@@ -171,12 +206,19 @@ fn bool_other_than_0_or_1_is_rejected_inside_a_subsection() {
 
 #[test]
 fn unknown_subsection_and_trailing_bytes() {
-    let mut b = legacy::to_bytes(&KvmClock { clock: 1, clock_is_reliable: None }).unwrap();
+    let mut b = legacy::to_bytes(&KvmClock {
+        clock: 1,
+        clock_is_reliable: None,
+    })
+    .unwrap();
     b.extend_from_slice(&[legacy::SUBSECTION, 13]);
     b.extend_from_slice(b"kvmclock/what");
     b.extend_from_slice(&1u32.to_be_bytes());
     let e = legacy::from_bytes::<KvmClock>(&b, 1).unwrap_err();
-    assert_eq!(e.kind(), &ErrorKind::UnknownSubsection("kvmclock/what".into()));
+    assert_eq!(
+        e.kind(),
+        &ErrorKind::UnknownSubsection("kvmclock/what".into())
+    );
     assert_eq!(e.offset(), 8);
 
     let mut b = legacy::to_bytes(&KvmClock::default()).unwrap();
@@ -189,11 +231,29 @@ fn unknown_subsection_and_trailing_bytes() {
 fn versions_outside_the_supported_range() {
     let b = legacy::to_bytes(&hpet()).unwrap();
     let e = legacy::from_bytes::<Hpet>(&b, 3).unwrap_err();
-    assert_eq!(e.kind(), &ErrorKind::VersionTooNew { version: 3, supported: 2 });
+    assert_eq!(
+        e.kind(),
+        &ErrorKind::VersionTooNew {
+            version: 3,
+            supported: 2
+        }
+    );
     let e = legacy::from_bytes::<Hpet>(&b, 0).unwrap_err();
-    assert_eq!(e.kind(), &ErrorKind::VersionTooOld { version: 0, minimum: 1 });
+    assert_eq!(
+        e.kind(),
+        &ErrorKind::VersionTooOld {
+            version: 0,
+            minimum: 1
+        }
+    );
     let e = legacy::to_bytes_at(&sample(), 0).unwrap_err();
-    assert_eq!(e.kind(), &ErrorKind::VersionTooOld { version: 0, minimum: 1 });
+    assert_eq!(
+        e.kind(),
+        &ErrorKind::VersionTooOld {
+            version: 0,
+            minimum: 1
+        }
+    );
 }
 
 #[test]
@@ -201,7 +261,10 @@ fn hooks_run_and_their_errors_are_typed() {
     // pre_load gives version-1 HPET streams their three timers.
     let v1 = legacy::to_bytes_at(&hpet(), 1).unwrap();
     assert_eq!(v1.len(), 24 + 3 * 42);
-    let mut target = Hpet { num_timers: 7, ..Hpet::default() };
+    let mut target = Hpet {
+        num_timers: 7,
+        ..Hpet::default()
+    };
     legacy::load_into(&mut target, &v1, 1).unwrap();
     assert_eq!(target.num_timers, 3);
     assert_eq!(target.timers, hpet().timers);
@@ -209,7 +272,13 @@ fn hooks_run_and_their_errors_are_typed() {
     let mut g = GlobalState::new("running");
     g.runstate = [b'x'; 100];
     let e = legacy::to_bytes(&g).unwrap_err();
-    assert!(matches!(e.kind(), ErrorKind::Hook { hook: "pre_save", .. }));
+    assert!(matches!(
+        e.kind(),
+        ErrorKind::Hook {
+            hook: "pre_save",
+            ..
+        }
+    ));
     assert_eq!(e.device(), Some("globalstate"));
 }
 
@@ -218,7 +287,13 @@ fn inconsistent_value_is_refused_on_save() {
     let mut d = sample();
     d.pending = 3; // only 2 descriptors
     let e = legacy::to_bytes(&d).unwrap_err();
-    assert_eq!(e.kind(), &ErrorKind::LengthMismatch { len: 3, available: 2 });
+    assert_eq!(
+        e.kind(),
+        &ErrorKind::LengthMismatch {
+            len: 3,
+            available: 2
+        }
+    );
     assert_eq!(e.path(), "demo-dma.ring");
 }
 

@@ -116,13 +116,21 @@ fn walker_sees_machine_type_ram_and_every_device() {
     for name in STREAMS {
         let bytes = read_fixture(name);
         let s = stream::walk_legacy(&bytes).unwrap();
-        let want = if name.starts_with("q35") { "pc-q35-7.2" } else { "pc-i440fx-7.2" };
+        let want = if name.starts_with("q35") {
+            "pc-q35-7.2"
+        } else {
+            "pc-i440fx-7.2"
+        };
         assert_eq!(s.machine_type(), want);
         let ram: Vec<_> = s.sections.iter().filter(|x| x.idstr == "ram").collect();
         assert_eq!(ram.first().map(|x| x.kind), Some(SectionKind::Start));
         assert_eq!(ram.last().map(|x| x.kind), Some(SectionKind::End));
         let desc: serde_json::Value = serde_json::from_str(s.vmdesc).unwrap();
-        let full = s.sections.iter().filter(|x| x.kind == SectionKind::Full).count();
+        let full = s
+            .sections
+            .iter()
+            .filter(|x| x.kind == SectionKind::Full)
+            .count();
         assert_eq!(full, desc["devices"].as_array().unwrap().len());
     }
 }
@@ -140,9 +148,15 @@ fn decoded_values_match_an_independent_reading() {
     assert_eq!(rtc.cmos_index, body[128]);
     // After 128 + 1 + 28 bytes: periodic_timer (be64).
     let at = 128 + 1 + 28;
-    assert_eq!(rtc.periodic_timer.0, i64::from_be_bytes(body[at..at + 8].try_into().unwrap()));
+    assert_eq!(
+        rtc.periodic_timer.0,
+        i64::from_be_bytes(body[at..at + 8].try_into().unwrap())
+    );
     let at = body.len() - 8;
-    assert_eq!(rtc.next_alarm_time, u64::from_be_bytes(body[at..].try_into().unwrap()));
+    assert_eq!(
+        rtc.next_alarm_time,
+        u64::from_be_bytes(body[at..].try_into().unwrap())
+    );
 
     let hpet = &prove::<Hpet>(&s, "kvm", "hpet")[0];
     let body = s.device("hpet", 0).unwrap().body;
@@ -150,7 +164,10 @@ fn decoded_values_match_an_independent_reading() {
     assert_eq!(hpet.timers.len(), usize::from(body[24]));
     // Timer 2's `cmp` sits after 25 bytes of header, 2 timers of 42 and tn + config.
     let at = 25 + 2 * 42 + 1 + 8;
-    assert_eq!(hpet.timers[2].cmp, u64::from_be_bytes(body[at..at + 8].try_into().unwrap()));
+    assert_eq!(
+        hpet.timers[2].cmp,
+        u64::from_be_bytes(body[at..at + 8].try_into().unwrap())
+    );
     assert_eq!(hpet.timers[2].tn, 2);
 
     let fw = &prove::<FwCfg>(&s, "kvm", "fw_cfg")[0];
@@ -195,7 +212,10 @@ fn descriptions_match_qemu_dump_vmstate() {
         for key in ["name", "version_id", "minimum_version_id"] {
             assert_eq!(ours[key], qemu[key], "{path}: {key}");
         }
-        let (of, qf) = (ours["Fields"].as_array().unwrap(), qemu["Fields"].as_array().unwrap());
+        let (of, qf) = (
+            ours["Fields"].as_array().unwrap(),
+            qemu["Fields"].as_array().unwrap(),
+        );
         assert_eq!(of.len(), qf.len(), "{path}: field count");
         for (o, q) in of.iter().zip(qf) {
             let p = format!("{path}.{}", q["field"]);
@@ -216,8 +236,14 @@ fn descriptions_match_qemu_dump_vmstate() {
             }
         }
         let empty = vec![];
-        let os = ours.get("Subsections").and_then(|v| v.as_array()).unwrap_or(&empty);
-        let qs = qemu.get("Subsections").and_then(|v| v.as_array()).unwrap_or(&empty);
+        let os = ours
+            .get("Subsections")
+            .and_then(|v| v.as_array())
+            .unwrap_or(&empty);
+        let qs = qemu
+            .get("Subsections")
+            .and_then(|v| v.as_array())
+            .unwrap_or(&empty);
         assert_eq!(os.len(), qs.len(), "{path}: subsection count");
         for (o, q) in os.iter().zip(qs) {
             compare(o, q, &format!("{path}/{}", q["name"]));
@@ -252,7 +278,11 @@ fn rtc_round_trips_at_every_version() {
     let bytes = read_fixture("pc-kvm-bios.mig");
     let s = stream::walk_legacy(&bytes).unwrap();
     let rtc = prove::<Rtc>(&s, "kvm", "mc146818rtc").remove(0);
-    for (version, len) in [(1u32, 128 + 1 + 28 + 8 + 8 + 24), (2, 197 + 4 + 4), (3, 205 + 5 * 8)] {
+    for (version, len) in [
+        (1u32, 128 + 1 + 28 + 8 + 8 + 24),
+        (2, 197 + 4 + 4),
+        (3, 205 + 5 * 8),
+    ] {
         let b = legacy::to_bytes_at(&rtc, version).unwrap();
         assert_eq!(b.len(), len, "v{version}");
         let back: Rtc = legacy::from_bytes(&b, version).unwrap();
@@ -264,5 +294,11 @@ fn rtc_round_trips_at_every_version() {
         }
     }
     let e = legacy::to_bytes_at(&rtc, 4).unwrap_err();
-    assert_eq!(e.kind(), &ErrorKind::VersionTooNew { version: 4, supported: 3 });
+    assert_eq!(
+        e.kind(),
+        &ErrorKind::VersionTooNew {
+            version: 4,
+            supported: 3
+        }
+    );
 }

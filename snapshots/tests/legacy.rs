@@ -31,9 +31,11 @@ fn render<T: VMState>(value: &T) -> String {
 }
 
 fn fixture() -> Vec<u8> {
-    let dir = std::env::var("VMSTATE_FIXTURES").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/qemu-7.2")
-    });
+    let dir = std::env::var("VMSTATE_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/qemu-7.2")
+        });
     std::fs::read(dir.join("pc-kvm-bios.mig")).expect("QEMU fixture pc-kvm-bios.mig")
 }
 

@@ -3,7 +3,9 @@
 
 use crate::attr::{self, ContainerAttrs, FieldAttrs};
 use crate::ctxt::Ctxt;
-use syn::{Data as SynData, DeriveInput, Expr, Fields, GenericArgument, Ident, PathArguments, Type};
+use syn::{
+    Data as SynData, DeriveInput, Expr, Fields, GenericArgument, Ident, PathArguments, Type,
+};
 
 pub struct Container<'a> {
     pub ident: &'a Ident,
@@ -14,7 +16,10 @@ pub struct Container<'a> {
 pub enum Data<'a> {
     Struct(Vec<Field<'a>>),
     Newtype(&'a Type),
-    Enum { repr: Ident, variants: Vec<&'a Ident> },
+    Enum {
+        repr: Ident,
+        variants: Vec<&'a Ident>,
+    },
 }
 
 pub struct Field<'a> {
@@ -129,10 +134,15 @@ impl<'a> Container<'a> {
                         })
                         .collect(),
                 ),
-                Fields::Unnamed(unnamed) if unnamed.unnamed.len() == 1 && attrs.transparent.is_some() => {
+                Fields::Unnamed(unnamed)
+                    if unnamed.unnamed.len() == 1 && attrs.transparent.is_some() =>
+                {
                     let f = &unnamed.unnamed[0];
                     for a in f.attrs.iter().filter(|a| a.path().is_ident("vmstate")) {
-                        cx.error_spanned_by(a, "a transparent newtype's field takes no vmstate attributes");
+                        cx.error_spanned_by(
+                            a,
+                            "a transparent newtype's field takes no vmstate attributes",
+                        );
                     }
                     Data::Newtype(&f.ty)
                 }

@@ -179,7 +179,10 @@ fn int_bound(e: &Expr) -> syn::Result<u32> {
 
 fn parse_version_range(meta: &ParseNestedMeta) -> syn::Result<VersionSpec> {
     let expr: Expr = meta.value()?.parse()?;
-    let Expr::Range(ExprRange { start, limits, end, .. }) = &expr else {
+    let Expr::Range(ExprRange {
+        start, limits, end, ..
+    }) = &expr
+    else {
         return Err(syn::Error::new_spanned(
             &expr,
             "field `version` takes a range: `A..`, `A..=B` or `..=B`",
@@ -261,7 +264,13 @@ pub fn field(cx: &Ctxt, attrs: &[syn::Attribute]) -> FieldAttrs {
                 .unwrap_or_default();
             let span = meta.path.span();
             match key.as_str() {
-                "version" => set(cx, &mut out.version, parse_version_range(&meta)?, &key, span),
+                "version" => set(
+                    cx,
+                    &mut out.version,
+                    parse_version_range(&meta)?,
+                    &key,
+                    span,
+                ),
                 "exists" => set(cx, &mut out.exists, parse_path(&meta)?, &key, span),
                 "len" => set(cx, &mut out.len, meta.value()?.parse()?, &key, span),
                 "max" => set(cx, &mut out.max, parse_int(&meta)?, &key, span),

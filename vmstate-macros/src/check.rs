@@ -71,12 +71,22 @@ fn check_field_type_attrs(cx: &Ctxt, c: &Container) {
     let spans = [
         a.name.as_ref().map(|s| ("name", s.span)),
         a.version.as_ref().map(|s| ("version", s.span)),
-        a.minimum_version.as_ref().map(|s| ("minimum_version", s.span)),
+        a.minimum_version
+            .as_ref()
+            .map(|s| ("minimum_version", s.span)),
         a.ber_tag.as_ref().map(|s| ("ber_tag", s.span)),
-        a.pre_save.as_ref().map(|p| ("pre_save", syn::spanned::Spanned::span(p))),
-        a.post_save.as_ref().map(|p| ("post_save", syn::spanned::Spanned::span(p))),
-        a.pre_load.as_ref().map(|p| ("pre_load", syn::spanned::Spanned::span(p))),
-        a.post_load.as_ref().map(|p| ("post_load", syn::spanned::Spanned::span(p))),
+        a.pre_save
+            .as_ref()
+            .map(|p| ("pre_save", syn::spanned::Spanned::span(p))),
+        a.post_save
+            .as_ref()
+            .map(|p| ("post_save", syn::spanned::Spanned::span(p))),
+        a.pre_load
+            .as_ref()
+            .map(|p| ("pre_load", syn::spanned::Spanned::span(p))),
+        a.post_load
+            .as_ref()
+            .map(|p| ("post_load", syn::spanned::Spanned::span(p))),
         match c.data {
             Data::Enum { .. } => a.transparent.map(|s| ("transparent", s)),
             _ => None,
@@ -116,7 +126,9 @@ fn check_field(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Fie
             a.max.as_ref().map(|m| ("max", m.span)),
             a.equal.map(|s| ("equal", s)),
             a.as_array.map(|s| ("as_array", s)),
-            a.exists.as_ref().map(|e| ("exists", syn::spanned::Spanned::span(e))),
+            a.exists
+                .as_ref()
+                .map(|e| ("exists", syn::spanned::Spanned::span(e))),
             a.rename.as_ref().map(|r| ("rename", r.span)),
         ];
         for (key, span) in conflicts.into_iter().flatten() {
@@ -181,7 +193,9 @@ fn check_len(cx: &Ctxt, fields: &[Field], index: usize, f: &Field) {
     let a = &f.attrs;
     let is_vec = matches!(f.shape, Shape::Vec { .. });
     match (&a.len, &a.max) {
-        (None, Some(m)) => cx.error_at(m.span, "`max` bounds a variable array: add `len = <field>`"),
+        (None, Some(m)) => {
+            cx.error_at(m.span, "`max` bounds a variable array: add `len = <field>`")
+        }
         (None, None) if is_vec => cx.error_spanned_by(
             f.ty,
             "a Vec field needs `len = <earlier integer field>` and `max = N` (QEMU's VARRAY)",

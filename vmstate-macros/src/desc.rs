@@ -25,7 +25,10 @@ fn field_desc(p: &FieldPlan) -> TokenStream {
     let (name, rust_name) = (&p.desc_name, &p.rust_name);
     let as_field = p.as_field();
     let (ty, var_len) = match &p.kind {
-        Kind::Plain => (quote!(#as_field::TYPE), quote!(::core::option::Option::None)),
+        Kind::Plain => (
+            quote!(#as_field::TYPE),
+            quote!(::core::option::Option::None),
+        ),
         Kind::ByteArray { len } => (
             quote!(__vm::TypeDesc::Array { elem: &<u8 as __vm::Field>::TYPE, len: #len }),
             quote!(::core::option::Option::None),
@@ -106,7 +109,12 @@ pub fn desc_const(c: &Container, plans: &[FieldPlan]) -> TokenStream {
 
 /// Compile-time assertions on subsection names: `parent/...`, and no two alike.
 pub fn subsection_checks(c: &Container, plans: &[FieldPlan]) -> TokenStream {
-    let parent = c.attrs.name.as_ref().map(|n| n.value.clone()).unwrap_or_default();
+    let parent = c
+        .attrs
+        .name
+        .as_ref()
+        .map(|n| n.value.clone())
+        .unwrap_or_default();
     let subs: Vec<&FieldPlan> = plans
         .iter()
         .filter(|p| matches!(p.kind, Kind::Subsection { .. }))
@@ -118,7 +126,13 @@ pub fn subsection_checks(c: &Container, plans: &[FieldPlan]) -> TokenStream {
             Kind::Subsection { ty, .. } => ty.span(),
             _ => p.ty().span(),
         };
-        let nonstandard = matches!(p.kind, Kind::Subsection { nonstandard_name: true, .. });
+        let nonstandard = matches!(
+            p.kind,
+            Kind::Subsection {
+                nonstandard_name: true,
+                ..
+            }
+        );
         let (check, msg) = if nonstandard {
             (
                 quote!(__vm::has_parent_prefix),

@@ -6,7 +6,9 @@ use quote::quote;
 use syn::{Ident, Type};
 
 pub fn enum_field(ident: &Ident, repr: &Ident, variants: &[&Ident]) -> TokenStream {
-    let to_raw = variants.iter().map(|v| quote!(Self::#v => Self::#v as #repr));
+    let to_raw = variants
+        .iter()
+        .map(|v| quote!(Self::#v => Self::#v as #repr));
     let from_raw = variants
         .iter()
         .map(|v| quote!(__x if __x == Self::#v as #repr => Self::#v));

@@ -104,7 +104,12 @@ fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {
         .iter()
         .filter(|p| matches!(p.kind, Kind::Subsection { .. }))
         .collect();
-    let name = c.attrs.name.as_ref().map(|n| n.value.clone()).unwrap_or_default();
+    let name = c
+        .attrs
+        .name
+        .as_ref()
+        .map(|n| n.value.clone())
+        .unwrap_or_default();
     let arms = subs.iter().map(|p| {
         let (rn, v) = (&p.rust_name, &p.version_cond);
         let vm = p.as_vmstate();

@@ -78,7 +78,9 @@ impl FieldPlan<'_> {
     pub fn subsection_sent(&self) -> TokenStream {
         let v = &self.version_cond;
         match &self.kind {
-            Kind::Subsection { needed: Some(n), .. } => quote!((#v && (#n)(self))),
+            Kind::Subsection {
+                needed: Some(n), ..
+            } => quote!((#v && (#n)(self))),
             _ => v.clone(),
         }
     }

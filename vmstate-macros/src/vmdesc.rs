@@ -8,7 +8,11 @@ use quote::quote;
 
 fn field(p: &FieldPlan) -> TokenStream {
     let (id, name, cond) = (p.ident, &p.vmdesc_name, p.present());
-    let suffix = if p.field.attrs.equal.is_some() { " equal" } else { "" };
+    let suffix = if p.field.attrs.equal.is_some() {
+        " equal"
+    } else {
+        ""
+    };
     let has_exists = p.field.attrs.exists.is_some();
     let as_field = p.as_field();
     match &p.kind {
@@ -30,7 +34,9 @@ fn field(p: &FieldPlan) -> TokenStream {
                 });
             }
         },
-        Kind::VarArray { elem, len_field, .. } => quote! {
+        Kind::VarArray {
+            elem, len_field, ..
+        } => quote! {
             if #cond {
                 let __s = &self.#id[..__vm::var_len_lenient(&self.#len_field, self.#id.len())];
                 __vm::vmdesc_field(
@@ -68,7 +74,12 @@ fn subsection(p: &FieldPlan) -> TokenStream {
 }
 
 pub fn method(c: &Container, plans: &[FieldPlan]) -> TokenStream {
-    let name = c.attrs.name.as_ref().map(|n| n.value.clone()).unwrap_or_default();
+    let name = c
+        .attrs
+        .name
+        .as_ref()
+        .map(|n| n.value.clone())
+        .unwrap_or_default();
     let fields = plans.iter().map(field);
     let subsections = plans.iter().map(subsection);
     quote! {

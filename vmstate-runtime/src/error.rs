@@ -74,7 +74,10 @@ impl fmt::Display for ErrorKind {
         match self {
             ErrorKind::UnexpectedEof => write!(f, "unexpected end of input"),
             ErrorKind::VersionTooNew { version, supported } => {
-                write!(f, "version {version} is newer than the supported {supported}")
+                write!(
+                    f,
+                    "version {version} is newer than the supported {supported}"
+                )
             }
             ErrorKind::VersionTooOld { version, minimum } => {
                 write!(f, "version {version} is older than the minimum {minimum}")
@@ -84,7 +87,10 @@ impl fmt::Display for ErrorKind {
             }
             ErrorKind::NegativeLength(n) => write!(f, "negative length {n}"),
             ErrorKind::LengthMismatch { len, available } => {
-                write!(f, "length field says {len} elements but {available} are present")
+                write!(
+                    f,
+                    "length field says {len} elements but {available} are present"
+                )
             }
             ErrorKind::InvalidDiscriminant(d) => write!(f, "invalid enum discriminant {d}"),
             ErrorKind::InvalidBool(b) => write!(f, "invalid bool byte {b:#04x}"),

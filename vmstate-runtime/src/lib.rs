@@ -67,13 +67,11 @@ pub trait VMState: Field + Sized {
 
     /// Writes the fields and needed subsections present at `version` (not checked
     /// against the supported range; the [`legacy`] entry points do that).
-    fn legacy_save_at<W: io::Write>(&self, w: &mut legacy::Writer<W>, version: u32)
-        -> Result<()>;
+    fn legacy_save_at<W: io::Write>(&self, w: &mut legacy::Writer<W>, version: u32) -> Result<()>;
 
     /// Reads a `version` encoding into `self`, field by field, in place. On error
     /// `self` may be partly updated; the [`legacy`] entry points load into a copy.
-    fn legacy_load_at<I: legacy::Input + ?Sized>(&mut self, r: &mut I, version: u32)
-        -> Result<()>;
+    fn legacy_load_at<I: legacy::Input + ?Sized>(&mut self, r: &mut I, version: u32) -> Result<()>;
 
     /// Bytes [`legacy_save_at`](Self::legacy_save_at) writes.
     fn legacy_size_at(&self, version: u32) -> usize;
@@ -98,13 +96,13 @@ pub mod __private {
     pub use crate::field::{slice_leaf, slice_leaves, slice_size, Field, VarLenField};
     pub use crate::json::JsonWriter;
     pub use crate::legacy::{
-        check_version, enter_subsection, peek_subsection, put_subsection_header, subsection_header_size,
-        Input, Writer,
+        check_version, enter_subsection, peek_subsection, put_subsection_header,
+        subsection_header_size, Input, Writer,
     };
     pub use crate::{Error, ErrorKind, Result, VMState};
+    use std::fmt::Display;
     pub use std::io::Write;
     pub use std::result::Result::{Err, Ok};
-    use std::fmt::Display;
 
     /// A hook's error, with the hook's name.
     pub fn hook_error(hook: &'static str, e: &dyn Display, offset: u64) -> Error {
@@ -123,7 +121,12 @@ pub mod __private {
     }
 
     /// The element count of a variable array, checked against its bound and storage.
-    pub fn var_len<L: VarLenField>(len: &L, max: usize, available: usize, offset: u64) -> Result<usize> {
+    pub fn var_len<L: VarLenField>(
+        len: &L,
+        max: usize,
+        available: usize,
+        offset: u64,
+    ) -> Result<usize> {
         let n = len.element_count().map_err(|k| Error::new(k, offset))?;
         if n > max {
             return Err(Error::new(

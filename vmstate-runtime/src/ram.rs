@@ -147,7 +147,9 @@ mod tests {
         let (recs, used) = read_part(&s, 0).unwrap();
         assert_eq!(used, s.len() - 1);
         assert_eq!(recs.len(), 3);
-        assert!(matches!(&recs[2], RamRecord::Page { block, offset: 4096, .. } if block == "pc.ram"));
+        assert!(
+            matches!(&recs[2], RamRecord::Page { block, offset: 4096, .. } if block == "pc.ram")
+        );
     }
 
     #[test]

@@ -155,9 +155,10 @@ impl LegacyStream<'_> {
 
     /// The exact text of a device's object in the vmdesc trailer.
     pub fn vmdesc_device_text(&self, idstr: &str, instance_id: u32) -> Option<&str> {
-        let start = self
-            .vmdesc
-            .find(&format!("{{\"name\": {}, \"instance_id\": {instance_id},", json_str(idstr)))?;
+        let start = self.vmdesc.find(&format!(
+            "{{\"name\": {}, \"instance_id\": {instance_id},",
+            json_str(idstr)
+        ))?;
         let rest = &self.vmdesc[start..];
         let mut depth = 0usize;
         let mut in_str = false;
@@ -207,8 +208,12 @@ fn find_vmdesc(bytes: &[u8]) -> Result<(usize, &str)> {
             json_at as u64 - 4,
         ));
     }
-    let text = std::str::from_utf8(&bytes[json_at..])
-        .map_err(|_| Error::new(ErrorKind::Framing("vmdesc is not UTF-8".into()), json_at as u64))?;
+    let text = std::str::from_utf8(&bytes[json_at..]).map_err(|_| {
+        Error::new(
+            ErrorKind::Framing("vmdesc is not UTF-8".into()),
+            json_at as u64,
+        )
+    })?;
     Ok((json_at - 5, text))
 }
 
@@ -217,7 +222,10 @@ fn described_len(obj: &serde_json::Value) -> Option<usize> {
     let mut total = 0usize;
     for f in obj.get("fields")?.as_array()? {
         let size = usize::try_from(f.get("size")?.as_u64()?).ok()?;
-        let count = f.get("array_len").and_then(serde_json::Value::as_u64).unwrap_or(1);
+        let count = f
+            .get("array_len")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(1);
         total += size * usize::try_from(count).ok()?;
     }
     if let Some(subs) = obj.get("subsections").and_then(serde_json::Value::as_array) {
@@ -233,7 +241,10 @@ fn described_len(obj: &serde_json::Value) -> Option<usize> {
 pub fn walk_legacy(bytes: &[u8]) -> Result<LegacyStream<'_>> {
     let (trailer_at, vmdesc) = find_vmdesc(bytes)?;
     let desc: serde_json::Value = serde_json::from_str(vmdesc).map_err(|e| {
-        Error::new(ErrorKind::Framing(format!("vmdesc JSON: {e}")), trailer_at as u64)
+        Error::new(
+            ErrorKind::Framing(format!("vmdesc JSON: {e}")),
+            trailer_at as u64,
+        )
     })?;
     let mut lengths: HashMap<(String, u64), usize> = HashMap::new();
     for d in desc["devices"].as_array().into_iter().flatten() {
@@ -251,7 +262,9 @@ pub fn walk_legacy(bytes: &[u8]) -> Result<LegacyStream<'_>> {
     let version = u32::from_be_bytes(r.read_array()?);
     if magic != MAGIC || version != VERSION {
         return Err(Error::new(
-            ErrorKind::Framing(format!("not a QEVM v3 stream (magic {magic:#x}, version {version})")),
+            ErrorKind::Framing(format!(
+                "not a QEVM v3 stream (magic {magic:#x}, version {version})"
+            )),
             0,
         ));
     }
@@ -302,7 +315,10 @@ pub fn walk_legacy(bytes: &[u8]) -> Result<LegacyStream<'_>> {
         } else if idstr == "ram" {
             crate::ram::read_part(rest, body_offset)?.1
         } else {
-            return Err(framing(&r, format!("cannot step over iterative section {idstr}")));
+            return Err(framing(
+                &r,
+                format!("cannot step over iterative section {idstr}"),
+            ));
         };
         let body = r.take(body_len)?;
         let footer_at = r.offset();

@@ -43,7 +43,8 @@ pub fn to_bytes_at<T: VMState>(value: &T, version: u32) -> Result<Vec<u8>> {
 /// Writes `value` at `version` to `w`; returns the bytes written.
 pub fn save<T: VMState, W: std::io::Write>(value: &T, w: W, version: u32) -> Result<u64> {
     let mut w = Writer::new(w);
-    check_version(T::DESC, version, 0).and_then(|()| value.legacy_save_at(&mut w, version))
+    check_version(T::DESC, version, 0)
+        .and_then(|()| value.legacy_save_at(&mut w, version))
         .map_err(|e| e.in_device(T::DESC.name))?;
     Ok(w.written())
 }
@@ -171,8 +172,11 @@ pub fn put_subsection_header<W: std::io::Write>(
     name: &str,
     version: u32,
 ) -> Result<()> {
-    let len = u8::try_from(name.len())
-        .map_err(|_| w.error(ErrorKind::Framing(format!("subsection name {name:?} too long"))))?;
+    let len = u8::try_from(name.len()).map_err(|_| {
+        w.error(ErrorKind::Framing(format!(
+            "subsection name {name:?} too long"
+        )))
+    })?;
     w.put(&[SUBSECTION, len])?;
     w.put(name.as_bytes())?;
     w.put(&version.to_be_bytes())
