@@ -214,8 +214,15 @@ fn vmstate_attrs(attrs: &[syn::Attribute]) -> impl Iterator<Item = &syn::Attribu
     attrs.iter().filter(|a| a.path().is_ident("vmstate"))
 }
 
-pub fn container(cx: &Ctxt, attrs: &[syn::Attribute]) -> ContainerAttrs {
-    let mut out = ContainerAttrs::default();
+/// Runs `apply` on each `key [= value]` of every `#[vmstate(...)]` attribute.
+/// `apply` returns `Ok(false)` for a key it does not know, which is reported with a
+/// did-you-mean against `known`; parsing goes on after every error.
+fn parse_each(
+    cx: &Ctxt,
+    attrs: &[syn::Attribute],
+    known: &[&str],
+    mut apply: impl FnMut(&str, Span, &ParseNestedMeta) -> syn::Result<bool>,
+) {
     for attr in vmstate_attrs(attrs) {
         let r = attr.parse_nested_meta(|meta| {
             let key = meta
@@ -224,25 +231,12 @@ pub fn container(cx: &Ctxt, attrs: &[syn::Attribute]) -> ContainerAttrs {
                 .map(ToString::to_string)
                 .unwrap_or_default();
             let span = meta.path.span();
-            match key.as_str() {
-                "name" => set(cx, &mut out.name, parse_str(&meta)?, &key, span),
-                "version" => set(cx, &mut out.version, parse_int(&meta)?, &key, span),
-                "minimum_version" => {
-                    set(cx, &mut out.minimum_version, parse_int(&meta)?, &key, span)
+            if !apply(&key, span, &meta)? {
+                // Consume a value if one is given, so parsing can go on.
+                if meta.input.peek(syn::Token![=]) {
+                    let _: Expr = meta.value()?.parse()?;
                 }
-                "pre_save" => set(cx, &mut out.pre_save, parse_path(&meta)?, &key, span),
-                "post_save" => set(cx, &mut out.post_save, parse_path(&meta)?, &key, span),
-                "pre_load" => set(cx, &mut out.pre_load, parse_path(&meta)?, &key, span),
-                "post_load" => set(cx, &mut out.post_load, parse_path(&meta)?, &key, span),
-                "transparent" => set(cx, &mut out.transparent, span, &key, span),
-                "ber_tag" => set(cx, &mut out.ber_tag, parse_int(&meta)?, &key, span),
-                _ => {
-                    // Consume a value if one is given, so parsing can go on.
-                    if meta.input.peek(syn::Token![=]) {
-                        let _: Expr = meta.value()?.parse()?;
-                    }
-                    cx.error_at(span, unknown_key(&key, CONTAINER_KEYS));
-                }
+                cx.error_at(span, unknown_key(&key, known));
             }
             Ok(())
         });
@@ -250,51 +244,48 @@ pub fn container(cx: &Ctxt, attrs: &[syn::Attribute]) -> ContainerAttrs {
             cx.syn_error(e);
         }
     }
+}
+
+pub fn container(cx: &Ctxt, attrs: &[syn::Attribute]) -> ContainerAttrs {
+    let mut out = ContainerAttrs::default();
+    parse_each(cx, attrs, CONTAINER_KEYS, |key, span, meta| {
+        match key {
+            "name" => set(cx, &mut out.name, parse_str(meta)?, key, span),
+            "version" => set(cx, &mut out.version, parse_int(meta)?, key, span),
+            "minimum_version" => set(cx, &mut out.minimum_version, parse_int(meta)?, key, span),
+            "pre_save" => set(cx, &mut out.pre_save, parse_path(meta)?, key, span),
+            "post_save" => set(cx, &mut out.post_save, parse_path(meta)?, key, span),
+            "pre_load" => set(cx, &mut out.pre_load, parse_path(meta)?, key, span),
+            "post_load" => set(cx, &mut out.post_load, parse_path(meta)?, key, span),
+            "transparent" => set(cx, &mut out.transparent, span, key, span),
+            "ber_tag" => set(cx, &mut out.ber_tag, parse_int(meta)?, key, span),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    });
     out
 }
 
 pub fn field(cx: &Ctxt, attrs: &[syn::Attribute]) -> FieldAttrs {
     let mut out = FieldAttrs::default();
-    for attr in vmstate_attrs(attrs) {
-        let r = attr.parse_nested_meta(|meta| {
-            let key = meta
-                .path
-                .get_ident()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            let span = meta.path.span();
-            match key.as_str() {
-                "version" => set(
-                    cx,
-                    &mut out.version,
-                    parse_version_range(&meta)?,
-                    &key,
-                    span,
-                ),
-                "exists" => set(cx, &mut out.exists, parse_path(&meta)?, &key, span),
-                "len" => set(cx, &mut out.len, meta.value()?.parse()?, &key, span),
-                "max" => set(cx, &mut out.max, parse_int(&meta)?, &key, span),
-                "equal" => set(cx, &mut out.equal, span, &key, span),
-                "validate" => set(cx, &mut out.validate, parse_path(&meta)?, &key, span),
-                "rename" => set(cx, &mut out.rename, parse_str(&meta)?, &key, span),
-                "skip" => set(cx, &mut out.skip, span, &key, span),
-                "subsection" => set(cx, &mut out.subsection, span, &key, span),
-                "needed" => set(cx, &mut out.needed, parse_path(&meta)?, &key, span),
-                "as_array" => set(cx, &mut out.as_array, span, &key, span),
-                "nonstandard_name" => set(cx, &mut out.nonstandard_name, span, &key, span),
-                _ => {
-                    if meta.input.peek(syn::Token![=]) {
-                        let _: Expr = meta.value()?.parse()?;
-                    }
-                    cx.error_at(span, unknown_key(&key, FIELD_KEYS));
-                }
-            }
-            Ok(())
-        });
-        if let Err(e) = r {
-            cx.syn_error(e);
+    parse_each(cx, attrs, FIELD_KEYS, |key, span, meta| {
+        match key {
+            "version" => set(cx, &mut out.version, parse_version_range(meta)?, key, span),
+            "exists" => set(cx, &mut out.exists, parse_path(meta)?, key, span),
+            "len" => set(cx, &mut out.len, meta.value()?.parse()?, key, span),
+            "max" => set(cx, &mut out.max, parse_int(meta)?, key, span),
+            "equal" => set(cx, &mut out.equal, span, key, span),
+            "validate" => set(cx, &mut out.validate, parse_path(meta)?, key, span),
+            "rename" => set(cx, &mut out.rename, parse_str(meta)?, key, span),
+            "skip" => set(cx, &mut out.skip, span, key, span),
+            "subsection" => set(cx, &mut out.subsection, span, key, span),
+            "needed" => set(cx, &mut out.needed, parse_path(meta)?, key, span),
+            "as_array" => set(cx, &mut out.as_array, span, key, span),
+            "nonstandard_name" => set(cx, &mut out.nonstandard_name, span, key, span),
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    });
     out
 }
 

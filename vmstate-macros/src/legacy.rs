@@ -160,6 +160,22 @@ fn size_field(p: &FieldPlan) -> TokenStream {
     }
 }
 
+/// A hook call that returns a typed `Hook` error, at the hook's span.
+fn hook_call(
+    hook: Option<&syn::ExprPath>,
+    name: &str,
+    args: TokenStream,
+    offset: &TokenStream,
+) -> Option<TokenStream> {
+    hook.map(|h| {
+        quote_spanned! {h.span()=>
+            if let __vm::Err(e) = (#h)(#args) {
+                return __vm::Err(__vm::hook_error(#name, &e, #offset));
+            }
+        }
+    })
+}
+
 /// `legacy_save_at`, `legacy_load_at` and `legacy_size_at`.
 pub fn methods(c: &Container, plans: &[FieldPlan]) -> TokenStream {
     let a = &c.attrs;
@@ -167,34 +183,17 @@ pub fn methods(c: &Container, plans: &[FieldPlan]) -> TokenStream {
     let loads = plans.iter().map(load_field);
     let sizes = plans.iter().map(size_field);
     let subsections = load_subsections(c, plans);
-    let pre_save = a.pre_save.as_ref().map(|h| {
-        quote_spanned! {h.span()=>
-            if let __vm::Err(e) = (#h)(self) {
-                return __vm::Err(__vm::hook_error("pre_save", &e, w.written()));
-            }
-        }
-    });
-    let post_save = a.post_save.as_ref().map(|h| {
-        quote_spanned! {h.span()=>
-            if let __vm::Err(e) = (#h)(self) {
-                return __vm::Err(__vm::hook_error("post_save", &e, w.written()));
-            }
-        }
-    });
-    let pre_load = a.pre_load.as_ref().map(|h| {
-        quote_spanned! {h.span()=>
-            if let __vm::Err(e) = (#h)(self) {
-                return __vm::Err(__vm::hook_error("pre_load", &e, r.offset()));
-            }
-        }
-    });
-    let post_load = a.post_load.as_ref().map(|h| {
-        quote_spanned! {h.span()=>
-            if let __vm::Err(e) = (#h)(self, version) {
-                return __vm::Err(__vm::hook_error("post_load", &e, r.offset()));
-            }
-        }
-    });
+    let w_at = quote!(w.written());
+    let r_at = quote!(r.offset());
+    let pre_save = hook_call(a.pre_save.as_ref(), "pre_save", quote!(self), &w_at);
+    let post_save = hook_call(a.post_save.as_ref(), "post_save", quote!(self), &w_at);
+    let pre_load = hook_call(a.pre_load.as_ref(), "pre_load", quote!(self), &r_at);
+    let post_load = hook_call(
+        a.post_load.as_ref(),
+        "post_load",
+        quote!(self, version),
+        &r_at,
+    );
     // post_save runs after a failed save too (as QEMU's does), so the fields are
     // written in a closure whose result is returned after it.
     let save_body = if post_save.is_some() {

@@ -272,56 +272,39 @@ impl VMStateDesc {
     }
 }
 
-/// `a == b` for `&str` in const context (for the derive's compile-time checks).
-#[doc(hidden)]
-pub const fn str_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
+/// Whether `name` begins with `prefix`, in const context.
+const fn starts_with(name: &[u8], prefix: &[u8]) -> bool {
+    if name.len() < prefix.len() {
         return false;
     }
     let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
+    while i < prefix.len() {
+        if prefix[i] != name[i] {
             return false;
         }
         i += 1;
     }
     true
+}
+
+/// `a == b` for `&str` in const context (for the derive's compile-time checks).
+#[doc(hidden)]
+pub const fn str_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && starts_with(a.as_bytes(), b.as_bytes())
 }
 
 /// Whether `name` is `parent/` followed by at least one byte (for compile-time checks).
 #[doc(hidden)]
 pub const fn is_subsection_name(parent: &str, name: &str) -> bool {
     let (p, n) = (parent.as_bytes(), name.as_bytes());
-    if n.len() < p.len() + 2 {
-        return false;
-    }
-    let mut i = 0;
-    while i < p.len() {
-        if p[i] != n[i] {
-            return false;
-        }
-        i += 1;
-    }
-    n[p.len()] == b'/'
+    n.len() >= p.len() + 2 && starts_with(n, p) && n[p.len()] == b'/'
 }
 
 /// QEMU's own loader rule, looser than ours: the name merely starts with the parent's
 /// and is longer (`pckbd_outport` under `pckbd`), for mirrors of historical names.
 #[doc(hidden)]
 pub const fn has_parent_prefix(parent: &str, name: &str) -> bool {
-    let (p, n) = (parent.as_bytes(), name.as_bytes());
-    if n.len() <= p.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < p.len() {
-        if p[i] != n[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
+    name.len() > parent.len() && starts_with(name.as_bytes(), parent.as_bytes())
 }
 
 #[cfg(test)]
