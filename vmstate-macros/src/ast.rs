@@ -109,6 +109,16 @@ fn repr(cx: &Ctxt, input: &DeriveInput) -> Option<Ident> {
 }
 
 impl<'a> Container<'a> {
+    /// The VMState name (empty only when `check` has reported it missing).
+    pub fn name(&self) -> &str {
+        self.attrs.name.as_ref().map_or("", |n| n.value.as_str())
+    }
+
+    /// The current version (0 only when `check` has reported it missing).
+    pub fn version(&self) -> u32 {
+        self.attrs.version.as_ref().map_or(0, |v| v.value)
+    }
+
     pub fn from_ast(cx: &Ctxt, input: &'a DeriveInput) -> Option<Container<'a>> {
         let attrs = attr::container(cx, &input.attrs);
         if !input.generics.params.is_empty() {

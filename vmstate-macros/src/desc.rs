@@ -72,8 +72,7 @@ fn field_desc(p: &FieldPlan) -> TokenStream {
 /// `const DESC: &'static VMStateDesc = ...;`
 pub fn desc_const(c: &Container, plans: &[FieldPlan]) -> TokenStream {
     let a = &c.attrs;
-    let name = a.name.as_ref().map(|n| n.value.clone()).unwrap_or_default();
-    let version = a.version.as_ref().map_or(0, |v| v.value);
+    let (name, version) = (c.name(), c.version());
     let minimum = a.minimum_version.as_ref().map_or(version, |v| v.value);
     let ber_tag = match &a.ber_tag {
         Some(t) => {
@@ -82,19 +81,13 @@ pub fn desc_const(c: &Container, plans: &[FieldPlan]) -> TokenStream {
         }
         None => quote!(::core::option::Option::None),
     };
-    let fields = plans
-        .iter()
-        .filter(|p| !matches!(p.kind, Kind::Subsection { .. }))
-        .map(field_desc);
-    let subsections = plans
-        .iter()
-        .filter(|p| matches!(p.kind, Kind::Subsection { .. }))
-        .map(|p| {
-            let rust_name = &p.rust_name;
-            let versions = version_range(p);
-            let vm = p.as_vmstate();
-            quote!(__vm::SubsectionDesc { rust_name: #rust_name, versions: #versions, desc: #vm::DESC })
-        });
+    let fields = plans.iter().filter(|p| !p.is_subsection()).map(field_desc);
+    let subsections = plans.iter().filter(|p| p.is_subsection()).map(|p| {
+        let rust_name = &p.rust_name;
+        let versions = version_range(p);
+        let vm = p.as_vmstate();
+        quote!(__vm::SubsectionDesc { rust_name: #rust_name, versions: #versions, desc: #vm::DESC })
+    });
     quote! {
         const DESC: &'static __vm::VMStateDesc = &__vm::VMStateDesc {
             name: #name,
@@ -109,16 +102,8 @@ pub fn desc_const(c: &Container, plans: &[FieldPlan]) -> TokenStream {
 
 /// Compile-time assertions on subsection names: `parent/...`, and no two alike.
 pub fn subsection_checks(c: &Container, plans: &[FieldPlan]) -> TokenStream {
-    let parent = c
-        .attrs
-        .name
-        .as_ref()
-        .map(|n| n.value.clone())
-        .unwrap_or_default();
-    let subs: Vec<&FieldPlan> = plans
-        .iter()
-        .filter(|p| matches!(p.kind, Kind::Subsection { .. }))
-        .collect();
+    let parent = c.name();
+    let subs: Vec<&FieldPlan> = plans.iter().filter(|p| p.is_subsection()).collect();
     let mut out = TokenStream::new();
     for (i, p) in subs.iter().enumerate() {
         let vm = p.as_vmstate();

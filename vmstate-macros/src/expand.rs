@@ -12,7 +12,7 @@ pub fn expand(c: &Container) -> TokenStream {
         Data::Newtype(inner) => field_types::newtype_field(ident, inner),
         Data::Struct(_) => {
             let plans = plan::fields(c);
-            let version = c.attrs.version.as_ref().map_or(0, |v| v.value);
+            let version = c.version();
             let desc = desc::desc_const(c, &plans);
             let checks = desc::subsection_checks(c, &plans);
             let legacy = legacy::methods(c, &plans);

@@ -30,16 +30,11 @@ fn save_field(p: &FieldPlan) -> TokenStream {
         },
         Kind::Subsection { .. } => {
             let vm = p.as_vmstate();
-            let (sent, value) = (p.subsection_sent(), p.subsection_ref());
-            quote! {
-                if #sent {
-                    if let ::core::option::Option::Some(__s) = #value {
-                        __vm::put_subsection_header(w, #vm::DESC.name, #vm::DESC.version)?;
-                        __vm::VMState::legacy_save_at(__s, w, #vm::DESC.version)
-                            .map_err(|e| e.in_field(#rn))?;
-                    }
-                }
-            }
+            p.when_sent(quote! {
+                __vm::put_subsection_header(w, #vm::DESC.name, #vm::DESC.version)?;
+                __vm::VMState::legacy_save_at(__s, w, #vm::DESC.version)
+                    .map_err(|e| e.in_field(#rn))?;
+            })
         }
     }
 }
@@ -100,16 +95,8 @@ fn load_field(p: &FieldPlan) -> TokenStream {
 }
 
 fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {
-    let subs: Vec<&FieldPlan> = plans
-        .iter()
-        .filter(|p| matches!(p.kind, Kind::Subsection { .. }))
-        .collect();
-    let name = c
-        .attrs
-        .name
-        .as_ref()
-        .map(|n| n.value.clone())
-        .unwrap_or_default();
+    let subs: Vec<&FieldPlan> = plans.iter().filter(|p| p.is_subsection()).collect();
+    let name = c.name();
     let arms = subs.iter().map(|p| {
         let (rn, v) = (&p.rust_name, &p.version_cond);
         let vm = p.as_vmstate();
@@ -147,15 +134,10 @@ fn size_field(p: &FieldPlan) -> TokenStream {
         },
         Kind::Subsection { .. } => {
             let vm = p.as_vmstate();
-            let (sent, value) = (p.subsection_sent(), p.subsection_ref());
-            quote! {
-                if #sent {
-                    if let ::core::option::Option::Some(__s) = #value {
-                        __size += __vm::subsection_header_size(#vm::DESC.name)
-                            + __vm::VMState::legacy_size_at(__s, #vm::DESC.version);
-                    }
-                }
-            }
+            p.when_sent(quote! {
+                __size += __vm::subsection_header_size(#vm::DESC.name)
+                    + __vm::VMState::legacy_size_at(__s, #vm::DESC.version);
+            })
         }
     }
 }

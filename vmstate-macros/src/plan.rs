@@ -48,6 +48,10 @@ pub struct FieldPlan<'a> {
 }
 
 impl FieldPlan<'_> {
+    pub fn is_subsection(&self) -> bool {
+        matches!(self.kind, Kind::Subsection { .. })
+    }
+
     /// Presence of a non-subsection field at `version`, for `self: &Self`.
     pub fn present(&self) -> TokenStream {
         let (v, e) = (&self.version_cond, &self.exists_cond);
@@ -74,23 +78,30 @@ impl FieldPlan<'_> {
         quote_spanned!(ty.span()=> <#ty as __vm::VMState>)
     }
 
-    /// For a subsection: whether it is sent, given `version` and `self: &Self`.
-    pub fn subsection_sent(&self) -> TokenStream {
-        let v = &self.version_cond;
-        match &self.kind {
+    /// For a subsection: `body` run with `__s: &S` when the subsection is sent
+    /// (version in range, `needed`, and `Some` for an `Option`).
+    pub fn when_sent(&self, body: TokenStream) -> TokenStream {
+        let (id, v) = (self.ident, &self.version_cond);
+        let (sent, value) = match &self.kind {
             Kind::Subsection {
-                needed: Some(n), ..
-            } => quote!((#v && (#n)(self))),
-            _ => v.clone(),
-        }
-    }
-
-    /// For a subsection: `Option<&S>` of the value to send.
-    pub fn subsection_ref(&self) -> TokenStream {
-        let id = self.ident;
-        match &self.kind {
-            Kind::Subsection { optional: true, .. } => quote!(self.#id.as_ref()),
-            _ => quote!(::core::option::Option::Some(&self.#id)),
+                needed: Some(n),
+                optional,
+                ..
+            } => (quote!((#v && (#n)(self))), *optional),
+            Kind::Subsection { optional, .. } => (v.clone(), *optional),
+            _ => unreachable!("when_sent on a field"),
+        };
+        let value = if value {
+            quote!(self.#id.as_ref())
+        } else {
+            quote!(::core::option::Option::Some(&self.#id))
+        };
+        quote! {
+            if #sent {
+                if let ::core::option::Option::Some(__s) = #value {
+                    #body
+                }
+            }
         }
     }
 
@@ -119,20 +130,14 @@ pub fn fields<'a>(c: &'a Container<'a>) -> Vec<FieldPlan<'a>> {
     // from 0 in declaration order. Subsections are not fields.
     let names: Vec<String> = plans
         .iter()
-        .filter(|p| !matches!(p.kind, Kind::Subsection { .. }))
+        .filter(|p| !p.is_subsection())
         .map(|p| p.desc_name.clone())
         .collect();
-    let mut seen: Vec<&str> = Vec::new();
-    for p in plans
-        .iter_mut()
-        .filter(|p| !matches!(p.kind, Kind::Subsection { .. }))
-    {
-        let total = names.iter().filter(|n| **n == p.desc_name).count();
-        if total > 1 {
-            let k = seen.iter().filter(|n| **n == p.desc_name).count();
+    for (i, p) in plans.iter_mut().filter(|p| !p.is_subsection()).enumerate() {
+        if names.iter().filter(|n| **n == p.desc_name).count() > 1 {
+            let k = names[..i].iter().filter(|n| **n == p.desc_name).count();
             p.vmdesc_name = format!("{}[{k}]", p.desc_name);
         }
-        seen.push(names.iter().find(|n| **n == p.desc_name).expect("own name"));
     }
     plans
 }

@@ -53,33 +53,23 @@ fn field(p: &FieldPlan) -> TokenStream {
 }
 
 fn subsection(p: &FieldPlan) -> TokenStream {
-    if !matches!(p.kind, Kind::Subsection { .. }) {
+    if !p.is_subsection() {
         return TokenStream::new();
     }
     let vm = p.as_vmstate();
-    let (sent, value) = (p.subsection_sent(), p.subsection_ref());
-    quote! {
-        if #sent {
-            if let ::core::option::Option::Some(__s) = #value {
-                if !__any {
-                    j.begin_array("subsections");
-                    __any = true;
-                }
-                j.begin_object(::core::option::Option::None);
-                __vm::VMState::vmdesc_at(__s, #vm::DESC.version, j);
-                j.end_object();
-            }
+    p.when_sent(quote! {
+        if !__any {
+            j.begin_array("subsections");
+            __any = true;
         }
-    }
+        j.begin_object(::core::option::Option::None);
+        __vm::VMState::vmdesc_at(__s, #vm::DESC.version, j);
+        j.end_object();
+    })
 }
 
 pub fn method(c: &Container, plans: &[FieldPlan]) -> TokenStream {
-    let name = c
-        .attrs
-        .name
-        .as_ref()
-        .map(|n| n.value.clone())
-        .unwrap_or_default();
+    let name = c.name();
     let fields = plans.iter().map(field);
     let subsections = plans.iter().map(subsection);
     quote! {

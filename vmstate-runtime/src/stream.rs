@@ -353,11 +353,5 @@ pub fn walk_legacy(bytes: &[u8]) -> Result<LegacyStream<'_>> {
 /// Decodes a device section's body into `target` at the section's version, with the
 /// stream's offsets in errors. On error `target` is unchanged.
 pub fn load_section<T: VMState + Clone>(target: &mut T, section: &Section<'_>) -> Result<()> {
-    let mut r = SliceInput::with_base(section.body, section.body_offset);
-    legacy::load_input(target, &mut r, section.version)?;
-    if !r.remaining().is_empty() {
-        let e = r.error(ErrorKind::TrailingBytes(r.remaining().len() as u64));
-        return Err(e.in_device(T::DESC.name));
-    }
-    Ok(())
+    legacy::load_exact(target, section.body, section.body_offset, section.version)
 }

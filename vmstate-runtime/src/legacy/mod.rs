@@ -55,7 +55,18 @@ pub fn save<T: VMState, W: std::io::Write>(value: &T, w: W, version: u32) -> Res
 /// Loading starts from `target`'s current state, as QEMU's does: fields that the
 /// stream's version lacks, skipped fields and absent subsections keep their values.
 pub fn load_into<T: VMState + Clone>(target: &mut T, bytes: &[u8], version: u32) -> Result<()> {
-    let mut r = SliceInput::new(bytes);
+    load_exact(target, bytes, 0, version)
+}
+
+/// [`load_into`] for `bytes` found at offset `base` of a larger stream: error offsets
+/// point into that stream.
+pub fn load_exact<T: VMState + Clone>(
+    target: &mut T,
+    bytes: &[u8],
+    base: u64,
+    version: u32,
+) -> Result<()> {
+    let mut r = SliceInput::with_base(bytes, base);
     let loaded = load_value(target, &mut r, version)?;
     if !r.remaining().is_empty() {
         let e = r.error(ErrorKind::TrailingBytes(r.remaining().len() as u64));
