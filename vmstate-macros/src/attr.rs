@@ -25,6 +25,7 @@ pub const CONTAINER_KEYS: &[&str] = &[
     "post_load",
     "transparent",
     "ber_tag",
+    "ber_blob_until",
 ];
 
 pub const FIELD_KEYS: &[&str] = &[
@@ -53,6 +54,7 @@ pub struct ContainerAttrs {
     pub post_load: Option<ExprPath>,
     pub transparent: Option<Span>,
     pub ber_tag: Option<Sp<u32>>,
+    pub ber_blob_until: Option<Sp<u32>>,
 }
 
 /// A field's version range: `A..`, `A..=B` or `..=B` (inclusive bounds), with the
@@ -259,6 +261,7 @@ pub fn container(cx: &Ctxt, attrs: &[syn::Attribute]) -> ContainerAttrs {
             "post_load" => set(cx, &mut out.post_load, parse_path(meta)?, key, span),
             "transparent" => set(cx, &mut out.transparent, span, key, span),
             "ber_tag" => set(cx, &mut out.ber_tag, parse_int(meta)?, key, span),
+            "ber_blob_until" => set(cx, &mut out.ber_blob_until, parse_int(meta)?, key, span),
             _ => return Ok(false),
         }
         Ok(true)

@@ -59,6 +59,39 @@ fn check_struct_attrs(cx: &Ctxt, c: &Container) {
             "`transparent` applies to newtypes (a tuple struct with one field)",
         );
     }
+    check_ber_attrs(cx, c, version.value);
+}
+
+/// `[APPLICATION n]` numbers below this are vmstate's own (stream, sections,
+/// subsection lists, RAM parts).
+pub const FIRST_DEVICE_BER_TAG: u32 = 16;
+
+fn check_ber_attrs(cx: &Ctxt, c: &Container, version: u32) {
+    let a = &c.attrs;
+    if let Some(t) = &a.ber_tag {
+        if t.value < FIRST_DEVICE_BER_TAG {
+            cx.error_at(
+                t.span,
+                format!(
+                    "ber_tag {} is reserved: [APPLICATION 0] to [APPLICATION {}] are vmstate's stream framing; use {FIRST_DEVICE_BER_TAG} or above",
+                    t.value,
+                    FIRST_DEVICE_BER_TAG - 1
+                ),
+            );
+        }
+    }
+    if let Some(b) = &a.ber_blob_until {
+        let minimum = a.minimum_version.as_ref().map_or(version, |m| m.value);
+        if b.value < minimum || b.value >= version {
+            cx.error_at(
+                b.span,
+                format!(
+                    "ber_blob_until {} is outside [minimum_version, version) = [{minimum}, {version}): it names the last version sent as a legacy blob, so it must be a version that loads and older than the current one, which is sent structured",
+                    b.value
+                ),
+            );
+        }
+    }
 }
 
 /// Newtypes and enums are field types: they have no name, version or hooks.
@@ -75,6 +108,9 @@ fn check_field_type_attrs(cx: &Ctxt, c: &Container) {
             .as_ref()
             .map(|s| ("minimum_version", s.span)),
         a.ber_tag.as_ref().map(|s| ("ber_tag", s.span)),
+        a.ber_blob_until
+            .as_ref()
+            .map(|s| ("ber_blob_until", s.span)),
         a.pre_save
             .as_ref()
             .map(|p| ("pre_save", syn::spanned::Spanned::span(p))),

@@ -56,6 +56,7 @@ fn field_desc(p: &FieldPlan) -> TokenStream {
     let versions = version_range(p);
     let has_exists = p.field.attrs.exists.is_some();
     let equal = p.field.attrs.equal.is_some();
+    let (tag, asn1_name) = (p.tag, &p.asn1_name);
     quote! {
         __vm::FieldDesc {
             name: #name,
@@ -65,6 +66,8 @@ fn field_desc(p: &FieldPlan) -> TokenStream {
             has_exists: #has_exists,
             equal: #equal,
             var_len: #var_len,
+            tag: #tag,
+            asn1_name: #asn1_name,
         }
     }
 }
@@ -74,19 +77,29 @@ pub fn desc_const(c: &Container, plans: &[FieldPlan]) -> TokenStream {
     let a = &c.attrs;
     let (name, version) = (c.name(), c.version());
     let minimum = a.minimum_version.as_ref().map_or(version, |v| v.value);
-    let ber_tag = match &a.ber_tag {
+    let option = |v: &Option<crate::attr::Sp<u32>>| match v {
         Some(t) => {
             let t = t.value;
             quote!(::core::option::Option::Some(#t))
         }
         None => quote!(::core::option::Option::None),
     };
+    let (ber_tag, blob_until) = (option(&a.ber_tag), option(&a.ber_blob_until));
+    let type_name = c.ident.to_string();
     let fields = plans.iter().filter(|p| !p.is_subsection()).map(field_desc);
     let subsections = plans.iter().filter(|p| p.is_subsection()).map(|p| {
-        let rust_name = &p.rust_name;
+        let (rust_name, tag, asn1_name) = (&p.rust_name, p.tag, &p.asn1_name);
         let versions = version_range(p);
         let vm = p.as_vmstate();
-        quote!(__vm::SubsectionDesc { rust_name: #rust_name, versions: #versions, desc: #vm::DESC })
+        quote! {
+            __vm::SubsectionDesc {
+                rust_name: #rust_name,
+                versions: #versions,
+                desc: #vm::DESC,
+                tag: #tag,
+                asn1_name: #asn1_name,
+            }
+        }
     });
     quote! {
         const DESC: &'static __vm::VMStateDesc = &__vm::VMStateDesc {
@@ -96,6 +109,8 @@ pub fn desc_const(c: &Container, plans: &[FieldPlan]) -> TokenStream {
             fields: &[#(#fields),*],
             subsections: &[#(#subsections),*],
             ber_tag: #ber_tag,
+            ber_blob_until: #blob_until,
+            type_name: #type_name,
         };
     }
 }

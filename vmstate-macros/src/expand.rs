@@ -1,9 +1,9 @@
 //! Assembles the generated items for one derive input.
 
 use crate::ast::{Container, Data};
-use crate::{desc, field_types, legacy, plan, vmdesc};
+use crate::{ber, desc, field_types, legacy, plan, value_json, vmdesc};
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote, quote_spanned};
 
 pub fn expand(c: &Container) -> TokenStream {
     let ident = c.ident;
@@ -16,11 +16,22 @@ pub fn expand(c: &Container) -> TokenStream {
             let desc = desc::desc_const(c, &plans);
             let checks = desc::subsection_checks(c, &plans);
             let legacy = legacy::methods(c, &plans);
+            let ber = ber::methods(c, &plans);
+            let json = value_json::method(&plans);
             let vmdesc = vmdesc::method(c, &plans);
+            let ber_tag = match &c.attrs.ber_tag {
+                Some(t) => {
+                    let t = t.value;
+                    quote!(__vm::ber::Tag::application(#t))
+                }
+                None => quote!(__vm::ber::Tag::SEQUENCE),
+            };
             quote! {
                 impl __vm::VMState for #ident {
                     #desc
                     #legacy
+                    #ber
+                    #json
                     #vmdesc
                 }
 
@@ -42,12 +53,31 @@ pub fn expand(c: &Container) -> TokenStream {
                     fn vmdesc_leaf(&self, _leaf: usize, _suffix: &str, j: &mut __vm::JsonWriter) {
                         __vm::struct_leaf(self, j)
                     }
+
+                    const BER_TAG: __vm::ber::Tag = #ber_tag;
+
+                    fn ber_len(&self) -> usize {
+                        __vm::VMState::ber_len_at(self, #version)
+                    }
+
+                    fn ber_put<W: __vm::Write>(&self, w: &mut __vm::Writer<W>) -> __vm::Result<()> {
+                        __vm::VMState::ber_save_at(self, w, #version)
+                    }
+
+                    fn ber_get<I: __vm::Input + ?Sized>(&mut self, d: &mut __vm::ber::Decoder<'_, I>, h: &__vm::ber::Header) -> __vm::Result<()> {
+                        __vm::ber::load_struct_at(d, h, self, #version)
+                    }
+
+                    fn to_json(&self) -> __vm::JsonValue {
+                        __vm::VMState::to_json_at(self, #version)
+                    }
                 }
 
                 #checks
             }
         }
     };
+    let tag_marker = ber_tag_marker(c);
     quote! {
         #[doc(hidden)]
         #[allow(non_upper_case_globals, unused_qualifications)]
@@ -55,5 +85,22 @@ pub fn expand(c: &Container) -> TokenStream {
             use ::vmstate_runtime::__private as __vm;
             #body
         };
+        #tag_marker
+    }
+}
+
+/// A hidden item named after the struct's `ber_tag`: two types with the same tag in
+/// one Rust module then fail to compile ("defined multiple times"), at the attribute.
+fn ber_tag_marker(c: &Container) -> TokenStream {
+    let Some(t) = &c.attrs.ber_tag else {
+        return TokenStream::new();
+    };
+    let marker = format_ident!("__VMSTATE_BER_APPLICATION_TAG_{}", t.value, span = t.span);
+    let doc = format!("`[APPLICATION {}]` is taken by `{}`.", t.value, c.ident);
+    quote_spanned! {t.span=>
+        #[doc(hidden)]
+        #[doc = #doc]
+        #[allow(dead_code)]
+        const #marker: () = ();
     }
 }

@@ -1,6 +1,7 @@
 //! Generates `Field` for the types that are one value on the wire: `#[repr(uN)]`
 //! fieldless enums and `transparent` newtypes.
 
+use crate::asn1;
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{Ident, Type};
@@ -12,28 +13,76 @@ pub fn enum_field(ident: &Ident, repr: &Ident, variants: &[&Ident]) -> TokenStre
     let from_raw = variants
         .iter()
         .map(|v| quote!(__x if __x == Self::#v as #repr => Self::#v));
+    let mut names: Vec<(String, u32)> = variants
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (asn1::identifier(&v.to_string()), i as u32))
+        .collect();
+    asn1::dedup(&mut names, &[]);
+    let names: Vec<&String> = names.iter().map(|(n, _)| n).collect();
+    let described = variants
+        .iter()
+        .zip(&names)
+        .map(|(v, n)| quote!((#n, Self::#v as i64)));
+    let to_name = variants
+        .iter()
+        .zip(&names)
+        .map(|(v, n)| quote!(Self::#v => #n));
     quote! {
+        impl #ident {
+            fn __vmstate_raw(&self) -> #repr {
+                match self { #(#to_raw,)* }
+            }
+
+            fn __vmstate_from_raw(__raw: #repr, __at: u64) -> __vm::Result<Self> {
+                __vm::Ok(match __raw {
+                    #(#from_raw,)*
+                    __other => return __vm::Err(__vm::invalid_discriminant(__other as u64, __at)),
+                })
+            }
+        }
+
         impl __vm::Field for #ident {
-            const TYPE: __vm::TypeDesc = <#repr as __vm::Field>::TYPE;
+            const TYPE: __vm::TypeDesc = __vm::TypeDesc::Enum {
+                repr: &<#repr as __vm::Field>::TYPE,
+                variants: &[#(#described),*],
+            };
 
             fn legacy_put<W: __vm::Write>(&self, w: &mut __vm::Writer<W>) -> __vm::Result<()> {
-                let __raw: #repr = match self { #(#to_raw,)* };
-                __vm::Field::legacy_put(&__raw, w)
+                __vm::Field::legacy_put(&self.__vmstate_raw(), w)
             }
 
             fn legacy_get<I: __vm::Input + ?Sized>(&mut self, r: &mut I) -> __vm::Result<()> {
                 let __at = r.offset();
                 let mut __raw: #repr = 0;
                 __vm::Field::legacy_get(&mut __raw, r)?;
-                *self = match __raw {
-                    #(#from_raw,)*
-                    __other => return __vm::Err(__vm::invalid_discriminant(__other as u64, __at)),
-                };
+                *self = Self::__vmstate_from_raw(__raw, __at)?;
                 __vm::Ok(())
             }
 
             fn legacy_size(&self) -> usize {
                 ::core::mem::size_of::<#repr>()
+            }
+
+            const BER_TAG: __vm::ber::Tag = __vm::ber::Tag::ENUMERATED;
+
+            fn ber_len(&self) -> usize {
+                __vm::Field::ber_len(&self.__vmstate_raw())
+            }
+
+            fn ber_put<W: __vm::Write>(&self, w: &mut __vm::Writer<W>) -> __vm::Result<()> {
+                __vm::Field::ber_put(&self.__vmstate_raw(), w)
+            }
+
+            fn ber_get<I: __vm::Input + ?Sized>(&mut self, d: &mut __vm::ber::Decoder<'_, I>, h: &__vm::ber::Header) -> __vm::Result<()> {
+                let mut __raw: #repr = 0;
+                __vm::Field::ber_get(&mut __raw, d, h)?;
+                *self = Self::__vmstate_from_raw(__raw, h.offset)?;
+                __vm::Ok(())
+            }
+
+            fn to_json(&self) -> __vm::JsonValue {
+                __vm::JsonValue::from(match self { #(#to_name,)* })
             }
         }
     }
@@ -62,6 +111,24 @@ pub fn newtype_field(ident: &Ident, inner: &Type) -> TokenStream {
 
             fn vmdesc_leaf(&self, leaf: usize, suffix: &str, j: &mut __vm::JsonWriter) {
                 __vm::Field::vmdesc_leaf(&self.0, leaf, suffix, j)
+            }
+
+            const BER_TAG: __vm::ber::Tag = <#inner as __vm::Field>::BER_TAG;
+
+            fn ber_len(&self) -> usize {
+                __vm::Field::ber_len(&self.0)
+            }
+
+            fn ber_put<W: __vm::Write>(&self, w: &mut __vm::Writer<W>) -> __vm::Result<()> {
+                __vm::Field::ber_put(&self.0, w)
+            }
+
+            fn ber_get<I: __vm::Input + ?Sized>(&mut self, d: &mut __vm::ber::Decoder<'_, I>, h: &__vm::ber::Header) -> __vm::Result<()> {
+                __vm::Field::ber_get(&mut self.0, d, h)
+            }
+
+            fn to_json(&self) -> __vm::JsonValue {
+                __vm::Field::to_json(&self.0)
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Generates the legacy codec: straight-line save, load and size code per struct.
 
 use crate::ast::Container;
+use crate::hooks::Hooks;
 use crate::plan::{FieldPlan, Kind};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -142,61 +143,18 @@ fn size_field(p: &FieldPlan) -> TokenStream {
     }
 }
 
-/// A hook call that returns a typed `Hook` error, at the hook's span.
-fn hook_call(
-    hook: Option<&syn::ExprPath>,
-    name: &str,
-    args: TokenStream,
-    offset: &TokenStream,
-) -> Option<TokenStream> {
-    hook.map(|h| {
-        quote_spanned! {h.span()=>
-            if let __vm::Err(e) = (#h)(#args) {
-                return __vm::Err(__vm::hook_error(#name, &e, #offset));
-            }
-        }
-    })
-}
-
 /// `legacy_save_at`, `legacy_load_at` and `legacy_size_at`.
 pub fn methods(c: &Container, plans: &[FieldPlan]) -> TokenStream {
-    let a = &c.attrs;
     let saves = plans.iter().map(save_field);
     let loads = plans.iter().map(load_field);
     let sizes = plans.iter().map(size_field);
     let subsections = load_subsections(c, plans);
-    let w_at = quote!(w.written());
-    let r_at = quote!(r.offset());
-    let pre_save = hook_call(a.pre_save.as_ref(), "pre_save", quote!(self), &w_at);
-    let post_save = hook_call(a.post_save.as_ref(), "post_save", quote!(self), &w_at);
-    let pre_load = hook_call(a.pre_load.as_ref(), "pre_load", quote!(self), &r_at);
-    let post_load = hook_call(
-        a.post_load.as_ref(),
-        "post_load",
-        quote!(self, version),
-        &r_at,
-    );
-    // post_save runs after a failed save too (as QEMU's does), so the fields are
-    // written in a closure whose result is returned after it.
-    let save_body = if post_save.is_some() {
-        quote! {
-            let __result = (|| -> __vm::Result<()> {
-                #(#saves)*
-                __vm::Ok(())
-            })();
-            #post_save
-            __result
-        }
-    } else {
-        quote! {
-            #(#saves)*
-            __vm::Ok(())
-        }
-    };
+    let hooks = Hooks::new(c, quote!(r.offset()));
+    let save_body = hooks.save_body(quote!(#(#saves)*));
+    let (pre_load, post_load) = (&hooks.pre_load, &hooks.post_load);
     quote! {
         #[allow(unused_variables, clippy::nonminimal_bool, clippy::absurd_extreme_comparisons, unused_comparisons)]
         fn legacy_save_at<W: __vm::Write>(&self, w: &mut __vm::Writer<W>, version: u32) -> __vm::Result<()> {
-            #pre_save
             #save_body
         }
 

@@ -3,18 +3,23 @@
 //!
 //! The crate is laid out like serde_derive: `ast` (the input), `attr` (attribute
 //! parsing), `check` (semantic checks, errors collected with spans), then one module
-//! per generated part (`desc`, `legacy`, `vmdesc`, `field_types`), assembled by `expand`.
+//! per generated part (`desc`, `legacy`, `ber`, `value_json`, `vmdesc`, `field_types`),
+//! assembled by `expand`. `plan` decides once what each field is on the wire.
 #![deny(missing_docs)]
 
+mod asn1;
 mod ast;
 mod attr;
+mod ber;
 mod check;
 mod ctxt;
 mod desc;
 mod expand;
 mod field_types;
+mod hooks;
 mod legacy;
 mod plan;
+mod value_json;
 mod vmdesc;
 
 use proc_macro::TokenStream;

@@ -1,6 +1,7 @@
 //! What each field becomes on the wire, decided once for every generator: its names,
 //! the condition under which it is present, and its kind.
 
+use crate::asn1;
 use crate::ast::{is_unused, Container, Data, Field, Shape};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -45,6 +46,10 @@ pub struct FieldPlan<'a> {
     /// `exists` predicate call (`&Self`, version), or `true`.
     pub exists_cond: TokenStream,
     pub kind: Kind<'a>,
+    /// BER context tag (declaration index).
+    pub tag: u32,
+    /// Identifier in the ASN.1 schema and JSON values.
+    pub asn1_name: String,
 }
 
 impl FieldPlan<'_> {
@@ -67,6 +72,15 @@ impl FieldPlan<'_> {
     pub fn as_field(&self) -> TokenStream {
         let ty = self.ty();
         quote_spanned!(ty.span()=> <#ty as __vm::Field>)
+    }
+
+    /// `vmstate_runtime::ber::<helper>::<T, ...>` for the field's type, with its span
+    /// (so an unsupported type is reported once, at the field).
+    pub fn ber_helper(&self, helper: &str, extra_params: usize) -> TokenStream {
+        let ty = self.ty();
+        let f = syn::Ident::new(helper, ty.span());
+        let extra = (0..extra_params).map(|_| quote!(, _));
+        quote_spanned!(ty.span()=> __vm::ber::#f::<#ty #(#extra)*>)
     }
 
     /// `<S as VMState>` for a subsection's type.
@@ -139,6 +153,23 @@ pub fn fields<'a>(c: &'a Container<'a>) -> Vec<FieldPlan<'a>> {
             p.vmdesc_name = format!("{}[{k}]", p.desc_name);
         }
     }
+    // ASN.1 identifiers: unique among fields (and not the subsection list's name),
+    // and among subsections.
+    for subsections in [false, true] {
+        let mut names: Vec<(String, u32)> = plans
+            .iter()
+            .filter(|p| p.is_subsection() == subsections)
+            .map(|p| (p.asn1_name.clone(), p.tag))
+            .collect();
+        asn1::dedup(&mut names, if subsections { &[] } else { &["subsections"] });
+        for (p, (n, _)) in plans
+            .iter_mut()
+            .filter(|p| p.is_subsection() == subsections)
+            .zip(names)
+        {
+            p.asn1_name = n;
+        }
+    }
     plans
 }
 
@@ -195,9 +226,16 @@ fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
     } else {
         Kind::Plain
     };
+    let asn1_name = if a.subsection.is_some() {
+        asn1::identifier(&rust_name)
+    } else {
+        asn1::identifier(&desc_name)
+    };
     FieldPlan {
         field: f,
         ident: f.ident,
+        tag: f.index,
+        asn1_name,
         vmdesc_name: desc_name.clone(),
         rust_name,
         desc_name,

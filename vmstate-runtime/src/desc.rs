@@ -62,6 +62,14 @@ pub enum TypeDesc {
     },
     /// A nested VMState struct, saved at its own current version (VMSTATE_STRUCT).
     Struct(&'static VMStateDesc),
+    /// A fieldless `#[repr(uN)]` enum: its integer in the legacy format, an
+    /// ENUMERATED in BER.
+    Enum {
+        /// The integer type it is sent as.
+        repr: &'static TypeDesc,
+        /// ASN.1 identifier and discriminant of each variant.
+        variants: &'static [(&'static str, i64)],
+    },
 }
 
 impl TypeDesc {
@@ -73,7 +81,18 @@ impl TypeDesc {
             TypeDesc::Unused(_) => "unused_buffer",
             TypeDesc::Array { elem, .. } | TypeDesc::VarArray { elem, .. } => elem.qemu_name(),
             TypeDesc::Struct(_) => "struct",
+            TypeDesc::Enum { repr, .. } => repr.qemu_name(),
         }
+    }
+
+    /// Whether this is QEMU's `uint8` (arrays of it go as one OCTET STRING in BER).
+    pub const fn is_uint8(&self) -> bool {
+        matches!(self, TypeDesc::Scalar { name, size: 1 } if str_eq(name, "uint8"))
+    }
+
+    /// Whether this is padding (never sent in BER).
+    pub const fn is_unused(&self) -> bool {
+        matches!(self, TypeDesc::Unused(_))
     }
 
     /// Size of one element as `-dump-vmstate` reports it (QEMU's `field->size`).
@@ -87,6 +106,7 @@ impl TypeDesc {
             TypeDesc::Scalar { size, .. } => *size,
             TypeDesc::Buffer(n) | TypeDesc::Unused(n) => *n,
             TypeDesc::Array { elem, .. } | TypeDesc::VarArray { elem, .. } => elem.element_size(),
+            TypeDesc::Enum { repr, .. } => repr.element_size(),
             TypeDesc::Struct(d) => match d.fixed_size() {
                 Some(n) => n,
                 None => 0,
@@ -105,6 +125,7 @@ impl TypeDesc {
             },
             TypeDesc::VarArray { .. } | TypeDesc::VarBuffer { .. } => None,
             TypeDesc::Struct(d) => d.fixed_size(),
+            TypeDesc::Enum { repr, .. } => repr.fixed_size(),
         }
     }
 
@@ -146,6 +167,10 @@ pub struct FieldDesc {
     pub equal: bool,
     /// Length source for variable arrays.
     pub var_len: Option<VarLen>,
+    /// BER context tag: the field's index in the struct declaration.
+    pub tag: u32,
+    /// Identifier in the generated ASN.1 module and in JER/JSON values.
+    pub asn1_name: &'static str,
 }
 
 impl FieldDesc {
@@ -165,6 +190,10 @@ pub struct SubsectionDesc {
     pub versions: VersionRange,
     /// Its own description (its name is the wire name, `parent/child`).
     pub desc: &'static VMStateDesc,
+    /// BER context tag of its entry in the subsection list (declaration index).
+    pub tag: u32,
+    /// Identifier of its entry in the ASN.1 module and in JER/JSON values.
+    pub asn1_name: &'static str,
 }
 
 /// A whole VMState type.
@@ -182,6 +211,10 @@ pub struct VMStateDesc {
     pub subsections: &'static [SubsectionDesc],
     /// `[APPLICATION n]` tag for the BER codec, if the type asked for one.
     pub ber_tag: Option<u32>,
+    /// Versions up to this one are saved in BER as a legacy blob (OCTET STRING).
+    pub ber_blob_until: Option<u32>,
+    /// The Rust type's name (the ASN.1 type reference is made from it).
+    pub type_name: &'static str,
 }
 
 impl VMStateDesc {

@@ -67,6 +67,36 @@ pub enum ErrorKind {
     Framing(String),
     /// The underlying reader or writer failed.
     Io(String),
+    /// BER: a value has another tag (or form) than the schema puts there.
+    UnexpectedTag {
+        /// What the schema expects.
+        expected: String,
+        /// What the input holds.
+        found: String,
+    },
+    /// BER: identifier, length or contents octets that X.690 does not allow.
+    MalformedBer(String),
+    /// BER: an INTEGER that the field's type cannot hold.
+    IntegerOutOfRange {
+        /// The value, in decimal (or a description when it has over 9 octets).
+        value: String,
+        /// The field's wire type (`uint8`...).
+        ty: &'static str,
+    },
+    /// BER: a field that the version requires is absent.
+    MissingField,
+    /// BER: a field this type does not have (at this version).
+    UnknownField(String),
+    /// BER: a fixed-size value or an array holds another number of elements (or
+    /// octets) than its type or length field says.
+    SizeMismatch {
+        /// Elements the schema or length field requires.
+        expected: u64,
+        /// Elements found.
+        found: u64,
+    },
+    /// BER: values nested deeper than the decoder allows.
+    TooDeep(usize),
 }
 
 impl fmt::Display for ErrorKind {
@@ -103,6 +133,19 @@ impl fmt::Display for ErrorKind {
             ErrorKind::TrailingBytes(n) => write!(f, "{n} trailing bytes after the value"),
             ErrorKind::Framing(m) => write!(f, "bad stream framing: {m}"),
             ErrorKind::Io(m) => write!(f, "i/o error: {m}"),
+            ErrorKind::UnexpectedTag { expected, found } => {
+                write!(f, "expected {expected}, found {found}")
+            }
+            ErrorKind::MalformedBer(m) => write!(f, "malformed BER: {m}"),
+            ErrorKind::IntegerOutOfRange { value, ty } => {
+                write!(f, "integer {value} does not fit {ty}")
+            }
+            ErrorKind::MissingField => write!(f, "required field is missing"),
+            ErrorKind::UnknownField(t) => write!(f, "unknown field {t}"),
+            ErrorKind::SizeMismatch { expected, found } => {
+                write!(f, "expected {expected} elements, found {found}")
+            }
+            ErrorKind::TooDeep(d) => write!(f, "values nested deeper than {d} levels"),
         }
     }
 }

@@ -1,10 +1,12 @@
 //! The [`Field`] trait: how one value of a field type goes on the wire, and its
 //! implementations for integers, `bool`, `f64` and arrays.
 
+use crate::ber::{self, Decoder, Header, Tag};
 use crate::desc::TypeDesc;
 use crate::error::{ErrorKind, Result};
+use crate::io::{Input, Writer};
 use crate::json::JsonWriter;
-use crate::legacy::{Input, Writer};
+use serde_json::Value;
 use std::io;
 
 /// A type that can be a field of a `#[derive(VMState)]` struct.
@@ -29,6 +31,26 @@ pub trait Field {
 
     /// Bytes [`legacy_put`](Self::legacy_put) writes.
     fn legacy_size(&self) -> usize;
+
+    /// The BER tag of this type's own encoding: a universal type, or `[APPLICATION n]`
+    /// for a struct that asked for one. As a struct field it is replaced by the
+    /// field's context tag, keeping the form.
+    const BER_TAG: Tag;
+
+    /// Contents octets of the BER encoding (the derive's size pass).
+    fn ber_len(&self) -> usize;
+
+    /// Writes the BER contents octets (the caller wrote the header).
+    fn ber_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()>;
+
+    /// Replaces `self` by the value whose header `h` was just consumed (its form
+    /// already checked against [`BER_TAG`](Self::BER_TAG)).
+    fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()>;
+
+    /// The value as JSON, in the form the ASN.1 JSON Encoding Rules (X.697, as
+    /// asn1tools writes them) give its BER schema: integers as numbers, enums by
+    /// variant identifier, octets as upper-case hex, structs as objects.
+    fn to_json(&self) -> Value;
 
     /// Number of vmdesc entries this value describes as: elements for arrays
     /// (flattened), one otherwise.
@@ -105,9 +127,10 @@ pub fn slice_leaf<T: Field>(s: &[T], leaf: usize, suffix: &str, j: &mut JsonWrit
 }
 
 macro_rules! int_field {
-    ($($t:ty => $name:literal),* $(,)?) => {$(
+    ($($t:ty => $name:literal $({ $($extra:tt)* })?),* $(,)?) => {$(
         impl Field for $t {
             const TYPE: TypeDesc = TypeDesc::Scalar { name: $name, size: std::mem::size_of::<$t>() };
+            $($($extra)*)?
 
             #[inline]
             fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
@@ -124,51 +147,72 @@ macro_rules! int_field {
             fn legacy_size(&self) -> usize {
                 std::mem::size_of::<$t>()
             }
+
+            const BER_TAG: Tag = Tag::INTEGER;
+
+            #[inline]
+            fn ber_len(&self) -> usize {
+                ber::int_len(*self as i128)
+            }
+
+            #[inline]
+            fn ber_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
+                ber::put_int(w, *self as i128)
+            }
+
+            fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {
+                let v = d.integer(h)?;
+                *self = <$t>::try_from(v).map_err(|_| ber::out_of_range(v, $name, h))?;
+                Ok(())
+            }
+
+            fn to_json(&self) -> Value {
+                Value::from(*self)
+            }
         }
     )*};
 }
 
 int_field!(
+    u8 => "uint8" {
+        const IS_BYTE: bool = true;
+
+        fn legacy_put_slice<W: io::Write>(s: &[Self], w: &mut Writer<W>) -> Result<()> {
+            w.put(s)
+        }
+
+        fn legacy_get_slice<I: Input + ?Sized>(s: &mut [Self], r: &mut I) -> Result<()> {
+            r.read_exact(s)
+        }
+    },
     u16 => "uint16", u32 => "uint32", u64 => "uint64",
     i8 => "int8", i16 => "int16", i32 => "int32", i64 => "int64",
 );
-
-impl Field for u8 {
-    const TYPE: TypeDesc = TypeDesc::Scalar {
-        name: "uint8",
-        size: 1,
-    };
-    const IS_BYTE: bool = true;
-
-    #[inline]
-    fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
-        w.put(&[*self])
-    }
-
-    #[inline]
-    fn legacy_get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()> {
-        *self = r.read_array::<1>()?[0];
-        Ok(())
-    }
-
-    fn legacy_size(&self) -> usize {
-        1
-    }
-
-    fn legacy_put_slice<W: io::Write>(s: &[Self], w: &mut Writer<W>) -> Result<()> {
-        w.put(s)
-    }
-
-    fn legacy_get_slice<I: Input + ?Sized>(s: &mut [Self], r: &mut I) -> Result<()> {
-        r.read_exact(s)
-    }
-}
 
 impl Field for bool {
     const TYPE: TypeDesc = TypeDesc::Scalar {
         name: "bool",
         size: 1,
     };
+    const BER_TAG: Tag = Tag::BOOLEAN;
+
+    fn ber_len(&self) -> usize {
+        1
+    }
+
+    /// DER's TRUE, `0xff`.
+    fn ber_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
+        w.put(&[if *self { 0xff } else { 0 }])
+    }
+
+    fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {
+        *self = d.boolean(h)?;
+        Ok(())
+    }
+
+    fn to_json(&self) -> Value {
+        Value::Bool(*self)
+    }
 
     fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
         w.put(&[u8::from(*self)])
@@ -190,12 +234,35 @@ impl Field for bool {
     }
 }
 
-/// Stored as its IEEE-754 bits, big-endian (QEMU's `float64`).
+/// Stored as its IEEE-754 bits, big-endian (QEMU's `float64`); in BER as an OCTET
+/// STRING of those 8 octets, because ASN.1 REAL would not keep NaN payloads.
 impl Field for f64 {
     const TYPE: TypeDesc = TypeDesc::Scalar {
         name: "float64",
         size: 8,
     };
+    const BER_TAG: Tag = Tag::OCTET_STRING;
+
+    fn ber_len(&self) -> usize {
+        8
+    }
+
+    fn ber_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
+        self.legacy_put(w)
+    }
+
+    fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {
+        let mut b = [0u8; 8];
+        d.octets(h, 8, &mut |input, pos, n| {
+            input.read_exact(&mut b[pos..pos + n])
+        })?;
+        *self = f64::from_bits(u64::from_be_bytes(b));
+        Ok(())
+    }
+
+    fn to_json(&self) -> Value {
+        ber::octets_json(&self.to_bits().to_be_bytes())
+    }
 
     fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
         w.put(&self.to_bits().to_be_bytes())
@@ -239,6 +306,24 @@ impl<T: Field, const N: usize> Field for [T; N] {
 
     fn vmdesc_leaf(&self, leaf: usize, suffix: &str, j: &mut JsonWriter) {
         slice_leaf(self, leaf, suffix, j)
+    }
+
+    const BER_TAG: Tag = ber::slice_tag::<T>();
+
+    fn ber_len(&self) -> usize {
+        ber::slice_len(self)
+    }
+
+    fn ber_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
+        ber::put_slice(self, w)
+    }
+
+    fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {
+        ber::get_slice(self, d, h)
+    }
+
+    fn to_json(&self) -> Value {
+        ber::slice_json(self)
     }
 }
 

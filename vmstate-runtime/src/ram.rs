@@ -6,7 +6,7 @@
 //! say, up to an `EOS` word.
 
 use crate::error::{ErrorKind, Result};
-use crate::legacy::{Input, SliceInput};
+use crate::io::{Input, SliceInput};
 
 /// The bytes of a target page (x86).
 pub const PAGE_SIZE: u64 = 4096;

@@ -1,10 +1,12 @@
 //! Field types that mirror QEMU concepts with no Rust counterpart: padding that is
 //! only on the wire, and timers.
 
+use crate::ber::{Decoder, Header, Tag};
 use crate::desc::TypeDesc;
 use crate::error::Result;
 use crate::field::Field;
-use crate::legacy::{Input, Writer};
+use crate::io::{Input, Writer};
+use serde_json::Value;
 use std::io;
 
 /// `N` bytes of padding on the wire (QEMU's `VMSTATE_UNUSED(N)`): zeros on save,
@@ -34,6 +36,26 @@ impl<const N: usize> Field for Unused<N> {
 
     fn legacy_size(&self) -> usize {
         N
+    }
+
+    /// Padding is not sent in BER (the derive leaves `Unused` fields out); as an
+    /// element it is an empty OCTET STRING.
+    const BER_TAG: Tag = Tag::OCTET_STRING;
+
+    fn ber_len(&self) -> usize {
+        0
+    }
+
+    fn ber_put<W: io::Write>(&self, _w: &mut Writer<W>) -> Result<()> {
+        Ok(())
+    }
+
+    fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {
+        d.skip_contents(h)
+    }
+
+    fn to_json(&self) -> Value {
+        Value::Null
     }
 }
 
@@ -74,5 +96,23 @@ impl Field for Timer {
 
     fn legacy_size(&self) -> usize {
         8
+    }
+
+    const BER_TAG: Tag = Tag::INTEGER;
+
+    fn ber_len(&self) -> usize {
+        self.0.ber_len()
+    }
+
+    fn ber_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
+        self.0.ber_put(w)
+    }
+
+    fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {
+        self.0.ber_get(d, h)
+    }
+
+    fn to_json(&self) -> Value {
+        self.0.to_json()
     }
 }

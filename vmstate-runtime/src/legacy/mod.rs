@@ -16,9 +16,7 @@
 //! assert_eq!(back.outport, 2);
 //! ```
 
-mod io;
-
-pub use self::io::{Input, ReadInput, SliceInput, Writer};
+pub use crate::io::{Input, ReadInput, SliceInput, Writer};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::json::JsonWriter;

@@ -1,9 +1,9 @@
-//! Byte sources and sinks for the legacy codec, with offsets for error reports.
+//! Byte sources and sinks shared by both codecs, with offsets for error reports.
 
 use crate::error::{Error, ErrorKind, Result};
 use std::io;
 
-/// A source of legacy-encoded bytes.
+/// A source of encoded bytes (either format).
 ///
 /// Generated decoders read through this trait, so one decoder serves a byte slice and
 /// any `std::io::Read`. `peek` is needed because QEMU's subsection list has no length:
@@ -176,7 +176,56 @@ impl<R: io::Read> Input for ReadInput<R> {
     }
 }
 
-/// A sink for legacy-encoded bytes that counts what it wrote, so save errors carry
+/// At most `limit` bytes of another [`Input`]: a value embedded in a larger one
+/// (a legacy blob inside BER) is read in place, without copying it out first.
+#[derive(Debug)]
+pub struct Take<'a, I: ?Sized> {
+    inner: &'a mut I,
+    left: u64,
+}
+
+impl<'a, I: Input + ?Sized> Take<'a, I> {
+    /// The next `limit` bytes of `inner`.
+    pub fn new(inner: &'a mut I, limit: u64) -> Self {
+        Take { inner, left: limit }
+    }
+
+    /// Bytes of the limit not yet consumed.
+    pub fn left(&self) -> u64 {
+        self.left
+    }
+
+    fn consume(&mut self, n: usize) -> Result<()> {
+        if n as u64 > self.left {
+            return Err(self.error(ErrorKind::UnexpectedEof));
+        }
+        self.left -= n as u64;
+        Ok(())
+    }
+}
+
+impl<I: Input + ?Sized> Input for Take<'_, I> {
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<()> {
+        self.consume(buf.len())?;
+        self.inner.read_exact(buf)
+    }
+
+    fn peek(&mut self, n: usize) -> Result<&[u8]> {
+        let n = n.min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        self.inner.peek(n)
+    }
+
+    fn skip(&mut self, n: usize) -> Result<()> {
+        self.consume(n)?;
+        self.inner.skip(n)
+    }
+
+    fn offset(&self) -> u64 {
+        self.inner.offset()
+    }
+}
+
+/// A sink for encoded bytes that counts what it wrote, so save errors carry
 /// an offset too.
 #[derive(Debug)]
 pub struct Writer<W> {

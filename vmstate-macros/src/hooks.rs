@@ -1,0 +1,73 @@
+//! The four hooks, called the same way by both codecs' generated code.
+
+use crate::ast::Container;
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+/// A hook call that returns a typed `Hook` error, at the hook's span.
+fn hook_call(
+    hook: Option<&syn::ExprPath>,
+    name: &str,
+    args: TokenStream,
+    offset: &TokenStream,
+) -> Option<TokenStream> {
+    hook.map(|h| {
+        quote_spanned! {h.span()=>
+            if let __vm::Err(e) = (#h)(#args) {
+                return __vm::Err(__vm::hook_error(#name, &e, #offset));
+            }
+        }
+    })
+}
+
+/// The hook calls of one struct, for a codec whose writer is `w` and whose reader
+/// reports its offset with `r_at`.
+pub struct Hooks {
+    pub pre_load: Option<TokenStream>,
+    pub post_load: Option<TokenStream>,
+    pre_save: Option<TokenStream>,
+    post_save: Option<TokenStream>,
+}
+
+impl Hooks {
+    pub fn new(c: &Container, r_at: TokenStream) -> Hooks {
+        let a = &c.attrs;
+        let w_at = quote!(w.written());
+        Hooks {
+            pre_save: hook_call(a.pre_save.as_ref(), "pre_save", quote!(self), &w_at),
+            post_save: hook_call(a.post_save.as_ref(), "post_save", quote!(self), &w_at),
+            pre_load: hook_call(a.pre_load.as_ref(), "pre_load", quote!(self), &r_at),
+            post_load: hook_call(
+                a.post_load.as_ref(),
+                "post_load",
+                quote!(self, version),
+                &r_at,
+            ),
+        }
+    }
+
+    /// A save method's body around `saves`. `post_save` runs after a failed save too
+    /// (as QEMU's does), so the fields are written in a closure whose result is
+    /// returned after it.
+    pub fn save_body(&self, saves: TokenStream) -> TokenStream {
+        let (pre, post) = (&self.pre_save, &self.post_save);
+        if post.is_some() {
+            quote! {
+                #pre
+                let __result = (|| -> __vm::Result<()> {
+                    #saves
+                    __vm::Ok(())
+                })();
+                #post
+                __result
+            }
+        } else {
+            quote! {
+                #pre
+                #saves
+                __vm::Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! Generates `to_json_at`: the value as the JSON that the ASN.1 JSON Encoding Rules
+//! give its BER schema, keyed by the same identifiers, so tests can compare a Rust
+//! value with what an independent ASN.1 tool decodes from its bytes.
+
+use crate::plan::{FieldPlan, Kind};
+use proc_macro2::TokenStream;
+use quote::quote;
+
+fn field(p: &FieldPlan) -> TokenStream {
+    let (id, key, cond, as_field) = (p.ident, &p.asn1_name, p.present(), p.as_field());
+    match &p.kind {
+        Kind::Plain | Kind::ByteArray { .. } => quote! {
+            if #cond && !__vm::TypeDesc::is_unused(&#as_field::TYPE) {
+                __m.insert(#key.into(), #as_field::to_json(&self.#id));
+            }
+        },
+        Kind::VarArray { len_field, .. } => quote! {
+            if #cond {
+                __m.insert(
+                    #key.into(),
+                    __vm::ber::slice_json(&self.#id[..__vm::var_len_lenient(&self.#len_field, self.#id.len())]),
+                );
+            }
+        },
+        Kind::Subsection { .. } => {
+            p.when_sent(quote!(__subs.insert(#key.into(), __vm::subsection_json(__s));))
+        }
+    }
+}
+
+pub fn method(plans: &[FieldPlan]) -> TokenStream {
+    let fields = plans.iter().map(field);
+    quote! {
+        #[allow(unused_variables, unused_mut, clippy::nonminimal_bool, clippy::absurd_extreme_comparisons, unused_comparisons)]
+        fn to_json_at(&self, version: u32) -> __vm::JsonValue {
+            let mut __m = __vm::JsonMap::new();
+            let mut __subs = __vm::JsonMap::new();
+            #(#fields)*
+            if !__subs.is_empty() {
+                __m.insert("subsections".into(), __vm::JsonValue::Object(__subs));
+            }
+            __vm::JsonValue::Object(__m)
+        }
+    }
+}

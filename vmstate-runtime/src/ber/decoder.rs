@@ -1,0 +1,591 @@
+//! The BER reader: TLV headers, nesting, skipping, and the primitive contents that
+//! vmstate uses, over any [`Input`] (a slice or a stream), with offsets for errors.
+//!
+//! It accepts what X.690 allows a BER encoder to write (indefinite lengths on
+//! constructed values, long-form lengths that are not minimal, constructed OCTET
+//! STRINGs) and rejects what it forbids (indefinite primitives, the reserved length
+//! octet `0xff`, non-minimal tag numbers and INTEGERs). Nesting is bounded, and no
+//! length read from the input sizes an allocation.
+
+use super::tag::{Class, Header, Length, Tag};
+use crate::error::{Error, ErrorKind, Result};
+use crate::io::Input;
+
+/// How a load treats what the schema does not expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Skip unknown fields (after the known ones) and unknown subsections instead of
+    /// failing, and report them in [`Report::skipped`]. For inspection tools; a
+    /// migration should fail on what it does not understand.
+    pub lenient: bool,
+    /// Deepest nesting of constructed values accepted.
+    pub max_depth: usize,
+}
+
+impl Options {
+    /// Strict, nesting bounded at [`Options::DEFAULT_MAX_DEPTH`].
+    pub const STRICT: Options = Options {
+        lenient: false,
+        max_depth: Self::DEFAULT_MAX_DEPTH,
+    };
+    /// Lenient, nesting bounded at [`Options::DEFAULT_MAX_DEPTH`].
+    pub const LENIENT: Options = Options {
+        lenient: true,
+        ..Self::STRICT
+    };
+    /// QEMU's deepest device nests a handful of levels; 32 leaves ample room.
+    pub const DEFAULT_MAX_DEPTH: usize = 32;
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self::STRICT
+    }
+}
+
+/// Something a lenient load stepped over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The VMState type whose encoding held it.
+    pub within: &'static str,
+    /// Its tag.
+    pub tag: Tag,
+    /// Offset of its identifier.
+    pub offset: u64,
+    /// For a subsection, its name.
+    pub subsection: Option<String>,
+}
+
+/// What a load did besides loading.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Values skipped by a lenient load, in input order.
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    /// End offset of a definite-length value; `None` for indefinite length.
+    end: Option<u64>,
+}
+
+/// A subsection entry's leading members, read by [`Decoder::next_subsection`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubsectionEntry {
+    /// The entry's context tag number (the subsection field's declaration index).
+    pub number: u32,
+    /// The subsection's name.
+    pub name: String,
+    /// The version its body was saved at.
+    pub version: u32,
+    /// Offset of the entry's identifier.
+    pub offset: u64,
+}
+
+/// Longest subsection name accepted (QEMU's names are sent behind a one-byte length).
+const MAX_NAME: usize = 255;
+
+/// Reads BER values from an [`Input`].
+pub struct Decoder<'a, I: Input + ?Sized> {
+    input: &'a mut I,
+    frames: Vec<Frame>,
+    options: Options,
+    report: Report,
+}
+
+impl<'a, I: Input + ?Sized> Decoder<'a, I> {
+    /// A decoder reading `input` with `options`.
+    pub fn new(input: &'a mut I, options: Options) -> Self {
+        Decoder {
+            input,
+            frames: Vec::new(),
+            options,
+            report: Report::default(),
+        }
+    }
+
+    /// Offset of the next octet.
+    pub fn offset(&self) -> u64 {
+        self.input.offset()
+    }
+
+    /// The underlying input (for contents read as raw octets).
+    pub fn input(&mut self) -> &mut I {
+        self.input
+    }
+
+    /// What was skipped so far.
+    pub fn into_report(self) -> Report {
+        self.report
+    }
+
+    fn err(&self, kind: ErrorKind) -> Error {
+        Error::new(kind, self.offset())
+    }
+
+    fn malformed(at: u64, what: &str) -> Error {
+        Error::new(ErrorKind::MalformedBer(what.to_owned()), at)
+    }
+
+    /// The next header, without consuming it; `None` at the end of the enclosing
+    /// constructed value.
+    pub fn peek_header(&mut self) -> Result<Option<Header>> {
+        let at = self.offset();
+        let frame = self.frames.last().copied();
+        match frame {
+            Some(Frame { end: Some(end) }) if at >= end => return Ok(None),
+            Some(Frame { end: None }) if self.input.peek(2)? == [0, 0] => return Ok(None),
+            _ => {}
+        }
+        let mut want = 2;
+        let h = loop {
+            let b = self.input.peek(want)?;
+            match parse_header(b, at)? {
+                Parsed::Header(h) => break h,
+                Parsed::NeedMore(n) if n > b.len() && b.len() == want => want = n,
+                Parsed::NeedMore(_) => return Err(Error::new(ErrorKind::UnexpectedEof, at)),
+            }
+        };
+        if let Some(Frame { end: Some(end) }) = frame {
+            let content = h.content_offset();
+            let past = match h.length {
+                Length::Definite(n) => content.checked_add(n).is_none_or(|e| e > end),
+                Length::Indefinite => content > end,
+            };
+            if past {
+                return Err(Self::malformed(
+                    at,
+                    "value runs past the end of its enclosing value",
+                ));
+            }
+        }
+        Ok(Some(h))
+    }
+
+    /// Consumes and returns the next header; at the end of the enclosing value this
+    /// is an [`ErrorKind::UnexpectedTag`] naming `expected`.
+    pub fn next_header(&mut self, expected: &dyn std::fmt::Display) -> Result<Header> {
+        match self.peek_header()? {
+            Some(h) => {
+                self.input.skip(h.header_len)?;
+                Ok(h)
+            }
+            None => Err(self.err(ErrorKind::UnexpectedTag {
+                expected: expected.to_string(),
+                found: "end of contents".to_owned(),
+            })),
+        }
+    }
+
+    /// Consumes the next header, which must carry `tag` (class, number and form;
+    /// an OCTET STRING may also be constructed).
+    pub fn expect(&mut self, tag: Tag) -> Result<Header> {
+        let h = self.next_header(&tag)?;
+        if !h.tag.same_id(&tag) {
+            return Err(Error::new(
+                ErrorKind::UnexpectedTag {
+                    expected: tag.to_string(),
+                    found: h.tag.to_string(),
+                },
+                h.offset,
+            ));
+        }
+        check_form(&h, tag)?;
+        Ok(h)
+    }
+
+    /// Enters the constructed value whose header was just consumed.
+    pub fn enter(&mut self, h: &Header) -> Result<()> {
+        if !h.tag.constructed {
+            return Err(Self::malformed(h.offset, "expected a constructed value"));
+        }
+        if self.frames.len() >= self.options.max_depth {
+            return Err(Error::new(
+                ErrorKind::TooDeep(self.options.max_depth),
+                h.offset,
+            ));
+        }
+        let end = match h.length {
+            Length::Definite(n) => Some(h.content_offset() + n),
+            Length::Indefinite => None,
+        };
+        self.frames.push(Frame { end });
+        Ok(())
+    }
+
+    /// Leaves the current constructed value, which must be at its end; with `within`
+    /// (a struct's name) a lenient decoder first skips what is left.
+    pub fn leave(&mut self, within: Option<&'static str>) -> Result<()> {
+        while let Some(h) = self.peek_header()? {
+            match within {
+                Some(name) if self.options.lenient => self.skip(name, h, None)?,
+                _ => return Err(unknown(&h)),
+            }
+        }
+        if let Some(Frame { end: None }) = self.frames.last() {
+            self.input.skip(2)?;
+        }
+        self.frames.pop();
+        Ok(())
+    }
+
+    fn skip(&mut self, within: &'static str, h: Header, subsection: Option<String>) -> Result<()> {
+        self.input.skip(h.header_len)?;
+        self.skip_contents(&h)?;
+        self.report.skipped.push(Skipped {
+            within,
+            tag: h.tag,
+            offset: h.offset,
+            subsection,
+        });
+        Ok(())
+    }
+
+    /// Skips the contents of a value whose header was consumed.
+    pub fn skip_contents(&mut self, h: &Header) -> Result<()> {
+        match h.length {
+            Length::Definite(n) => skip_n(self.input, n),
+            Length::Indefinite => {
+                self.enter(h)?;
+                while let Some(inner) = self.peek_header()? {
+                    self.input.skip(inner.header_len)?;
+                    self.skip_contents(&inner)?;
+                }
+                self.leave(None)
+            }
+        }
+    }
+
+    /// Consumes the header of field `[number]` of struct `within`. Unknown fields
+    /// before it are errors, or skipped by a lenient decoder; a later field or the
+    /// end means this one is missing.
+    pub fn field(&mut self, within: &'static str, number: u32) -> Result<Header> {
+        loop {
+            let Some(h) = self.peek_header()? else {
+                return Err(self.err(ErrorKind::MissingField));
+            };
+            let is_context = h.tag.class == Class::Context;
+            if is_context && h.tag.number == number {
+                self.input.skip(h.header_len)?;
+                return Ok(h);
+            }
+            if (is_context && h.tag.number > number) || h.tag == Tag::SUBSECTIONS {
+                return Err(Error::new(ErrorKind::MissingField, h.offset));
+            }
+            if !self.options.lenient {
+                return Err(unknown(&h));
+            }
+            self.skip(within, h, None)?;
+        }
+    }
+
+    /// After a struct's last field: fields it does not know (a newer sender's) are
+    /// errors, or skipped by a lenient decoder.
+    pub fn end_fields(&mut self, within: &'static str) -> Result<()> {
+        while let Some(h) = self.peek_header()? {
+            if h.tag == Tag::SUBSECTIONS {
+                break;
+            }
+            if !self.options.lenient {
+                return Err(unknown(&h));
+            }
+            self.skip(within, h, None)?;
+        }
+        Ok(())
+    }
+
+    /// Enters the subsection list if one follows; `false` if none does.
+    pub fn begin_subsections(&mut self) -> Result<bool> {
+        match self.peek_header()? {
+            Some(h) if h.tag == Tag::SUBSECTIONS => {
+                self.input.skip(h.header_len)?;
+                self.enter(&h)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Enters the next subsection entry and reads its name and version, leaving the
+    /// body next; `None` (having left the list) after the last entry.
+    pub fn next_subsection(&mut self) -> Result<Option<SubsectionEntry>> {
+        let Some(h) = self.peek_header()? else {
+            self.leave(None)?;
+            return Ok(None);
+        };
+        if h.tag.class != Class::Context || !h.tag.constructed {
+            return Err(Error::new(
+                ErrorKind::UnexpectedTag {
+                    expected: "a subsection entry [n] (constructed)".to_owned(),
+                    found: h.tag.to_string(),
+                },
+                h.offset,
+            ));
+        }
+        self.input.skip(h.header_len)?;
+        self.enter(&h)?;
+        let name_h = self.expect(Tag::UTF8_STRING)?;
+        let mut buf = [0u8; MAX_NAME];
+        let n = self.octets_bounded(&name_h, &mut buf)?;
+        let name = std::str::from_utf8(&buf[..n])
+            .map_err(|_| Self::malformed(name_h.offset, "subsection name is not UTF-8"))?
+            .to_owned();
+        let version_h = self.expect(Tag::INTEGER)?;
+        let version = self.integer(&version_h)?;
+        let version = u32::try_from(version).map_err(|_| {
+            Error::new(
+                ErrorKind::IntegerOutOfRange {
+                    value: version.to_string(),
+                    ty: "uint32",
+                },
+                version_h.offset,
+            )
+        })?;
+        Ok(Some(SubsectionEntry {
+            number: h.tag.number,
+            name,
+            version,
+            offset: h.offset,
+        }))
+    }
+
+    /// A subsection entry that struct `within` does not know: an error, or skipped
+    /// (with the rest of its entry) by a lenient decoder.
+    pub fn unknown_subsection(&mut self, within: &'static str, e: SubsectionEntry) -> Result<()> {
+        if !self.options.lenient {
+            return Err(Error::new(ErrorKind::UnknownSubsection(e.name), e.offset));
+        }
+        while let Some(h) = self.peek_header()? {
+            self.input.skip(h.header_len)?;
+            self.skip_contents(&h)?;
+        }
+        self.leave(None)?;
+        self.report.skipped.push(Skipped {
+            within,
+            tag: Tag::context(e.number, Tag::SEQUENCE),
+            offset: e.offset,
+            subsection: Some(e.name),
+        });
+        Ok(())
+    }
+
+    /// The value of an INTEGER or ENUMERATED whose header was consumed.
+    pub fn integer(&mut self, h: &Header) -> Result<i128> {
+        let n = definite(h)?;
+        if n == 0 {
+            return Err(Self::malformed(h.offset, "INTEGER with no contents octets"));
+        }
+        if n > 9 {
+            skip_n(self.input, n)?;
+            return Err(Error::new(
+                ErrorKind::IntegerOutOfRange {
+                    value: format!("of {n} octets"),
+                    ty: "any 64-bit type",
+                },
+                h.offset,
+            ));
+        }
+        let mut b = [0u8; 9];
+        let b = &mut b[..n as usize];
+        self.input.read_exact(b)?;
+        if b.len() > 1 && ((b[0] == 0 && b[1] & 0x80 == 0) || (b[0] == 0xff && b[1] & 0x80 != 0)) {
+            return Err(Self::malformed(
+                h.offset,
+                "INTEGER not in its shortest form",
+            ));
+        }
+        let mut v: i128 = if b[0] & 0x80 != 0 { -1 } else { 0 };
+        for &x in b.iter() {
+            v = (v << 8) | i128::from(x);
+        }
+        Ok(v)
+    }
+
+    /// The value of a BOOLEAN whose header was consumed (any non-zero octet is TRUE).
+    pub fn boolean(&mut self, h: &Header) -> Result<bool> {
+        if definite(h)? != 1 {
+            return Err(Self::malformed(
+                h.offset,
+                "BOOLEAN must have one contents octet",
+            ));
+        }
+        Ok(self.input.read_array::<1>()?[0] != 0)
+    }
+
+    /// Reads an OCTET STRING of exactly `len` octets (primitive, or constructed from
+    /// segments), handing each segment to `f(input, position, segment_len)`.
+    pub fn octets(
+        &mut self,
+        h: &Header,
+        len: usize,
+        f: &mut dyn FnMut(&mut I, usize, usize) -> Result<()>,
+    ) -> Result<()> {
+        let got = self.segments(h, len, 0, f)?;
+        if got != len {
+            return Err(Error::new(
+                ErrorKind::SizeMismatch {
+                    expected: len as u64,
+                    found: got as u64,
+                },
+                h.offset,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads an OCTET STRING (or UTF8String) of at most `buf.len()` octets; returns
+    /// its length.
+    pub fn octets_bounded(&mut self, h: &Header, buf: &mut [u8]) -> Result<usize> {
+        let cap = buf.len();
+        self.segments(h, cap, 0, &mut |input, pos, n| {
+            input.read_exact(&mut buf[pos..pos + n])
+        })
+    }
+
+    fn segments(
+        &mut self,
+        h: &Header,
+        cap: usize,
+        mut pos: usize,
+        f: &mut dyn FnMut(&mut I, usize, usize) -> Result<()>,
+    ) -> Result<usize> {
+        if !h.tag.constructed {
+            let n = definite(h)?;
+            if n > (cap - pos) as u64 {
+                return Err(Error::new(
+                    ErrorKind::SizeMismatch {
+                        expected: cap as u64,
+                        found: pos as u64 + n,
+                    },
+                    h.offset,
+                ));
+            }
+            f(self.input, pos, n as usize)?;
+            return Ok(pos + n as usize);
+        }
+        self.enter(h)?;
+        while self.peek_header()?.is_some() {
+            let seg = self.expect(Tag::OCTET_STRING)?;
+            pos = self.segments(&seg, cap, pos, f)?;
+        }
+        self.leave(None)?;
+        Ok(pos)
+    }
+}
+
+/// A value found where the schema has nothing.
+fn unknown(h: &Header) -> Error {
+    Error::new(ErrorKind::UnknownField(h.tag.to_string()), h.offset)
+}
+
+/// Fails unless the header's form is that of `type_tag`, the value's own type's tag
+/// (an OCTET STRING may come in either form).
+pub fn check_form(h: &Header, type_tag: Tag) -> Result<()> {
+    if h.tag.constructed == type_tag.constructed || type_tag == Tag::OCTET_STRING {
+        return Ok(());
+    }
+    let form = |c: bool| if c { "constructed" } else { "primitive" };
+    Err(Error::new(
+        ErrorKind::UnexpectedTag {
+            expected: format!("{} form", form(type_tag.constructed)),
+            found: format!("{} form", form(h.tag.constructed)),
+        },
+        h.offset,
+    ))
+}
+
+fn definite(h: &Header) -> Result<u64> {
+    match h.length {
+        Length::Definite(n) => Ok(n),
+        Length::Indefinite => Err(Error::new(
+            ErrorKind::MalformedBer("indefinite length on a primitive value".to_owned()),
+            h.offset,
+        )),
+    }
+}
+
+fn skip_n<I: Input + ?Sized>(input: &mut I, mut n: u64) -> Result<()> {
+    while n > 0 {
+        let k = n.min(1 << 20);
+        input.skip(k as usize)?;
+        n -= k;
+    }
+    Ok(())
+}
+
+enum Parsed {
+    Header(Header),
+    NeedMore(usize),
+}
+
+/// Parses identifier and length octets at the start of `b`.
+fn parse_header(b: &[u8], at: u64) -> Result<Parsed> {
+    let bad = |what: &str| Err(Decoder::<crate::io::SliceInput>::malformed(at, what));
+    let Some(&first) = b.first() else {
+        return Err(Error::new(ErrorKind::UnexpectedEof, at));
+    };
+    let class = match first >> 6 {
+        0 => Class::Universal,
+        1 => Class::Application,
+        2 => Class::Context,
+        _ => Class::Private,
+    };
+    let constructed = first & 0x20 != 0;
+    let mut i = 1;
+    let number = if first & 0x1f != 0x1f {
+        u32::from(first & 0x1f)
+    } else {
+        let mut n: u64 = 0;
+        loop {
+            let Some(&x) = b.get(i) else {
+                return Ok(Parsed::NeedMore(i + 2));
+            };
+            if i == 1 && x == 0x80 {
+                return bad("tag number with a leading zero group");
+            }
+            n = (n << 7) | u64::from(x & 0x7f);
+            i += 1;
+            if n > u64::from(u32::MAX) {
+                return bad("tag number above 2^32");
+            }
+            if x & 0x80 == 0 {
+                break;
+            }
+        }
+        if n < 31 {
+            return bad("tag number below 31 in the long form");
+        }
+        n as u32
+    };
+    let Some(&l) = b.get(i) else {
+        return Ok(Parsed::NeedMore(i + 1));
+    };
+    i += 1;
+    let length = match l {
+        0..=0x7f => Length::Definite(u64::from(l)),
+        0x80 if constructed => Length::Indefinite,
+        0x80 => return bad("indefinite length on a primitive value"),
+        0xff => return bad("reserved length octet 0xff"),
+        _ => {
+            let k = usize::from(l & 0x7f);
+            if k > 8 {
+                return bad("length of more than 8 octets");
+            }
+            let Some(bytes) = b.get(i..i + k) else {
+                return Ok(Parsed::NeedMore(i + k));
+            };
+            i += k;
+            Length::Definite(bytes.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x)))
+        }
+    };
+    Ok(Parsed::Header(Header {
+        tag: Tag {
+            class,
+            constructed,
+            number,
+        },
+        length,
+        offset: at,
+        header_len: i,
+    }))
+}

@@ -1,0 +1,277 @@
+//! The BER codec: the same `#[derive(VMState)]` types, encoded with ASN.1 Basic
+//! Encoding Rules so that a reader detects a wrong type or shape instead of
+//! misreading it, and an independent ASN.1 tool can decode the bytes against the
+//! schema that [`asn1`] generates from the types.
+//!
+//! - A struct is a SEQUENCE (or `[APPLICATION n]` with `ber_tag = n`) of its fields
+//!   present at the version, each tagged `[i]` with its declaration index; padding
+//!   (`Unused`) is not sent. Integers are minimal INTEGERs, enums ENUMERATED, `bool`
+//!   BOOLEAN, byte arrays OCTET STRING, other arrays SEQUENCE OF, `f64` the OCTET
+//!   STRING of its 8 IEEE-754 octets.
+//! - Subsections follow the fields in one `[APPLICATION 2]` list, each entry `[i]`
+//!   holding its name, version and body.
+//! - Lengths are definite and minimal (DER-style): the derive generates a size pass,
+//!   so nothing is encoded twice or buffered. The decoder accepts all of BER.
+//! - A type with `ber_blob_until = N` is written, at versions up to `N`, as an OCTET
+//!   STRING holding its legacy encoding; the loader accepts either form at any
+//!   version and tells them apart by the tag.
+//!
+//! ```
+//! use vmstate_runtime::{ber, VMState};
+//!
+//! #[derive(VMState, Clone, Debug, Default, PartialEq)]
+//! #[vmstate(name = "port92", version = 1)]
+//! pub struct Port92 {
+//!     pub outport: u8,
+//! }
+//!
+//! let bytes = ber::to_bytes(&Port92 { outport: 2 }).unwrap();
+//! // SEQUENCE { [0] 2 }
+//! assert_eq!(bytes, [0x30, 0x03, 0x80, 0x01, 0x02]);
+//! let back: Port92 = ber::from_bytes(&bytes, 1).unwrap();
+//! assert_eq!(back.outport, 2);
+//! ```
+
+//ASN1 pub mod asn1;
+mod decoder;
+mod tag;
+//TLV pub mod tlv;
+mod value;
+
+pub use self::decoder::{check_form, Decoder, Options, Report, Skipped, SubsectionEntry};
+pub use self::tag::{
+    length_len, put_eoc, put_header, put_indefinite_header, tlv_len, Class, Header, Length, Tag,
+};
+pub use self::value::{
+    field_len, get_contents, get_field, get_slice, get_slice_field, get_value, int_len, is_octets,
+    octets_json, out_of_range, put_field, put_int, put_slice, put_slice_field, put_value,
+    slice_field_len, slice_json, slice_len, slice_tag, value_len,
+};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::io::{Input, ReadInput, SliceInput, Take, Writer};
+use crate::legacy::check_version;
+use crate::VMState;
+use std::io;
+
+/// Whether `T` at `version` is written as a legacy blob.
+pub fn is_blob<T: VMState>(version: u32) -> bool {
+    T::DESC.ber_blob_until.is_some_and(|n| version <= n)
+}
+
+/// Encodes `value` at its current version.
+pub fn to_bytes<T: VMState>(value: &T) -> Result<Vec<u8>> {
+    to_bytes_at(value, T::DESC.version)
+}
+
+/// Encodes `value` as `version` has it, for an older peer.
+pub fn to_bytes_at<T: VMState>(value: &T, version: u32) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(encoded_len_at(value, version));
+    save(value, &mut out, version)?;
+    Ok(out)
+}
+
+/// Octets [`save`] writes for `value` at `version`.
+pub fn encoded_len_at<T: VMState>(value: &T, version: u32) -> usize {
+    if is_blob::<T>(version) {
+        tlv_len(Tag::OCTET_STRING, value.legacy_size_at(version))
+    } else {
+        tlv_len(T::BER_TAG, value.ber_len_at(version))
+    }
+}
+
+/// Writes `value` at `version` to `w`; returns the octets written.
+pub fn save<T: VMState, W: io::Write>(value: &T, w: W, version: u32) -> Result<u64> {
+    let mut w = Writer::new(w);
+    check_version(T::DESC, version, 0)
+        .and_then(|()| put_top(value, &mut w, version))
+        .map_err(|e| e.in_device(T::DESC.name))?;
+    Ok(w.written())
+}
+
+fn put_top<T: VMState, W: io::Write>(value: &T, w: &mut Writer<W>, version: u32) -> Result<()> {
+    if is_blob::<T>(version) {
+        put_header(w, Tag::OCTET_STRING, value.legacy_size_at(version))?;
+        value.legacy_save_at(w, version)
+    } else {
+        put_header(w, T::BER_TAG, value.ber_len_at(version))?;
+        value.ber_save_at(w, version)
+    }
+}
+
+/// Loads a `version` encoding that must fill `bytes` into `target`, strictly. On
+/// error `target` is unchanged.
+pub fn load_into<T: VMState + Clone>(target: &mut T, bytes: &[u8], version: u32) -> Result<()> {
+    load_into_with(target, bytes, version, &Options::STRICT).map(drop)
+}
+
+/// [`load_into`] with options; returns what a lenient load skipped.
+pub fn load_into_with<T: VMState + Clone>(
+    target: &mut T,
+    bytes: &[u8],
+    version: u32,
+    options: &Options,
+) -> Result<Report> {
+    let mut r = SliceInput::new(bytes);
+    let (value, report) = load_value(target, &mut r, version, options)?;
+    if !r.remaining().is_empty() {
+        let e = r.error(ErrorKind::TrailingBytes(r.remaining().len() as u64));
+        return Err(e.in_device(T::DESC.name));
+    }
+    *target = value;
+    Ok(report)
+}
+
+/// Decodes a `version` encoding, starting from `T::default()`.
+pub fn from_bytes<T: VMState + Clone + Default>(bytes: &[u8], version: u32) -> Result<T> {
+    let mut v = T::default();
+    load_into(&mut v, bytes, version)?;
+    Ok(v)
+}
+
+/// Loads one value from a reader, consuming exactly its octets (a BER value says
+/// where it ends). On error `target` is unchanged.
+pub fn load_from<T: VMState + Clone, R: io::Read>(
+    target: &mut T,
+    reader: R,
+    version: u32,
+) -> Result<()> {
+    load_input(
+        target,
+        &mut ReadInput::new(reader),
+        version,
+        &Options::STRICT,
+    )
+    .map(drop)
+}
+
+/// Loads one value from any [`Input`] (the stream layer uses this with its own
+/// offsets). On error `target` is unchanged.
+pub fn load_input<T: VMState + Clone, I: Input + ?Sized>(
+    target: &mut T,
+    input: &mut I,
+    version: u32,
+    options: &Options,
+) -> Result<Report> {
+    let (value, report) = load_value(target, input, version, options)?;
+    *target = value;
+    Ok(report)
+}
+
+fn load_value<T: VMState + Clone, I: Input + ?Sized>(
+    target: &T,
+    input: &mut I,
+    version: u32,
+    options: &Options,
+) -> Result<(T, Report)> {
+    let mut work = target.clone();
+    let mut d = Decoder::new(input, *options);
+    load_top(&mut work, &mut d, version).map_err(|e| e.in_device(T::DESC.name))?;
+    Ok((work, d.into_report()))
+}
+
+fn load_top<T: VMState, I: Input + ?Sized>(
+    work: &mut T,
+    d: &mut Decoder<'_, I>,
+    version: u32,
+) -> Result<()> {
+    check_version(T::DESC, version, d.offset())?;
+    let h = d.next_header(&T::BER_TAG)?;
+    if h.tag.same_id(&T::BER_TAG) {
+        check_form(&h, T::BER_TAG)?;
+        return load_struct_at(d, &h, work, version);
+    }
+    if T::DESC.ber_blob_until.is_some() && h.tag.same_id(&Tag::OCTET_STRING) {
+        return load_blob(d, &h, work, version);
+    }
+    Err(Error::new(
+        ErrorKind::UnexpectedTag {
+            expected: T::BER_TAG.to_string(),
+            found: h.tag.to_string(),
+        },
+        h.offset,
+    ))
+}
+
+/// A legacy encoding inside a primitive OCTET STRING, read in place.
+fn load_blob<T: VMState, I: Input + ?Sized>(
+    d: &mut Decoder<'_, I>,
+    h: &Header,
+    work: &mut T,
+    version: u32,
+) -> Result<()> {
+    let Length::Definite(len) = h.length else {
+        return Err(Error::new(
+            ErrorKind::MalformedBer("a legacy blob must be a primitive OCTET STRING".into()),
+            h.offset,
+        ));
+    };
+    if h.tag.constructed {
+        return Err(Error::new(
+            ErrorKind::MalformedBer("a legacy blob must be a primitive OCTET STRING".into()),
+            h.offset,
+        ));
+    }
+    let mut t = Take::new(d.input(), len);
+    work.legacy_load_at(&mut t, version)?;
+    if t.left() > 0 {
+        return Err(t.error(ErrorKind::TrailingBytes(t.left())));
+    }
+    Ok(())
+}
+
+/// Loads the struct whose header was consumed, at `version`.
+pub fn load_struct_at<T: VMState, I: Input + ?Sized>(
+    d: &mut Decoder<'_, I>,
+    h: &Header,
+    target: &mut T,
+    version: u32,
+) -> Result<()> {
+    d.enter(h)?;
+    target.ber_load_at(d, version)?;
+    d.leave(Some(T::DESC.name))
+}
+
+/// Octets of a sent subsection's entry under `[number]`.
+pub fn subsection_len<T: VMState>(number: u32, v: &T) -> usize {
+    tlv_len(Tag::context(number, Tag::SEQUENCE), entry_len(v))
+}
+
+fn entry_len<T: VMState>(v: &T) -> usize {
+    let d = T::DESC;
+    tlv_len(Tag::UTF8_STRING, d.name.len())
+        + tlv_len(Tag::INTEGER, int_len(d.version.into()))
+        + tlv_len(T::BER_TAG, v.ber_len_at(d.version))
+}
+
+/// Writes a sent subsection's entry `[number] { name, version, body }`.
+pub fn put_subsection<T: VMState, W: io::Write>(
+    w: &mut Writer<W>,
+    number: u32,
+    v: &T,
+) -> Result<()> {
+    let d = T::DESC;
+    put_header(w, Tag::context(number, Tag::SEQUENCE), entry_len(v))?;
+    put_header(w, Tag::UTF8_STRING, d.name.len())?;
+    w.put(d.name.as_bytes())?;
+    put_header(w, Tag::INTEGER, int_len(d.version.into()))?;
+    put_int(w, d.version.into())?;
+    put_header(w, T::BER_TAG, v.ber_len_at(d.version))?;
+    v.ber_save_at(w, d.version)
+}
+
+/// Loads the body of subsection entry `e` (name and version read, body next) into
+/// `target`, and leaves the entry.
+pub fn load_subsection<T: VMState, I: Input + ?Sized>(
+    d: &mut Decoder<'_, I>,
+    e: SubsectionEntry,
+    target: &mut T,
+) -> Result<()> {
+    if e.name != T::DESC.name {
+        return Err(Error::new(ErrorKind::UnknownSubsection(e.name), e.offset));
+    }
+    check_version(T::DESC, e.version, e.offset)?;
+    let h = d.expect(T::BER_TAG)?;
+    load_struct_at(d, &h, target, e.version)?;
+    d.leave(None)
+}

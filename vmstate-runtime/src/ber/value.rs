@@ -1,0 +1,232 @@
+//! Encoding and decoding of one value or one field through the [`Field`] trait: the
+//! helpers the derive's generated code and the built-in field types call.
+
+use super::decoder::{check_form, Decoder};
+use super::tag::{put_header, tlv_len, Header, Tag};
+use crate::error::{Error, ErrorKind, Result};
+use crate::field::Field;
+use crate::io::{Input, Writer};
+use serde_json::Value;
+use std::io;
+
+/// Octets of `v` as a whole TLV under its own tag.
+pub fn value_len<T: Field>(v: &T) -> usize {
+    tlv_len(T::BER_TAG, v.ber_len())
+}
+
+/// Octets of `v` as field `[number]` (implicitly tagged).
+pub fn field_len<T: Field>(number: u32, v: &T) -> usize {
+    tlv_len(Tag::context(number, T::BER_TAG), v.ber_len())
+}
+
+/// Writes `v` under its own tag.
+pub fn put_value<T: Field, W: io::Write>(w: &mut Writer<W>, v: &T) -> Result<()> {
+    put_header(w, T::BER_TAG, v.ber_len())?;
+    v.ber_put(w)
+}
+
+/// Writes `v` as field `[number]`.
+pub fn put_field<T: Field, W: io::Write>(w: &mut Writer<W>, number: u32, v: &T) -> Result<()> {
+    put_header(w, Tag::context(number, T::BER_TAG), v.ber_len())?;
+    v.ber_put(w)
+}
+
+/// Reads the contents of a value whose header (any tag, right form) was consumed.
+pub fn get_contents<T: Field, I: Input + ?Sized>(
+    d: &mut Decoder<'_, I>,
+    h: &Header,
+    v: &mut T,
+) -> Result<()> {
+    check_form(h, T::BER_TAG)?;
+    v.ber_get(d, h)
+}
+
+/// Reads a value under its own tag.
+pub fn get_value<T: Field, I: Input + ?Sized>(d: &mut Decoder<'_, I>, v: &mut T) -> Result<()> {
+    let h = d.expect(T::BER_TAG)?;
+    v.ber_get(d, &h)
+}
+
+/// Reads field `[number]` of struct `within`.
+pub fn get_field<T: Field, I: Input + ?Sized>(
+    d: &mut Decoder<'_, I>,
+    within: &'static str,
+    number: u32,
+    v: &mut T,
+) -> Result<()> {
+    let h = d.field(within, number)?;
+    get_contents(d, &h, v)
+}
+
+/// Whether arrays of `T` go as one OCTET STRING (elements described as `uint8`,
+/// including newtypes and `as_array` buffers) rather than a SEQUENCE OF.
+pub const fn is_octets<T: Field>() -> bool {
+    T::TYPE.is_uint8()
+}
+
+/// The tag of an array (or the used part of a variable one) of `T`.
+pub const fn slice_tag<T: Field>() -> Tag {
+    if is_octets::<T>() {
+        Tag::OCTET_STRING
+    } else {
+        Tag::SEQUENCE
+    }
+}
+
+/// Contents octets of an array of `T`.
+pub fn slice_len<T: Field>(s: &[T]) -> usize {
+    if is_octets::<T>() {
+        s.len()
+    } else {
+        s.iter().map(value_len).sum()
+    }
+}
+
+/// Writes the contents of an array of `T`: its octets (the elements' one-byte
+/// legacy encodings), or each element as a TLV.
+pub fn put_slice<T: Field, W: io::Write>(s: &[T], w: &mut Writer<W>) -> Result<()> {
+    if is_octets::<T>() {
+        return T::legacy_put_slice(s, w);
+    }
+    for (i, e) in s.iter().enumerate() {
+        put_value(w, e).map_err(|e| e.in_index(i))?;
+    }
+    Ok(())
+}
+
+/// Writes an array of `T` as field `[number]`.
+pub fn put_slice_field<T: Field, W: io::Write>(
+    w: &mut Writer<W>,
+    number: u32,
+    s: &[T],
+) -> Result<()> {
+    put_header(w, Tag::context(number, slice_tag::<T>()), slice_len(s))?;
+    put_slice(s, w)
+}
+
+/// Octets of an array of `T` as field `[number]`.
+pub fn slice_field_len<T: Field>(number: u32, s: &[T]) -> usize {
+    tlv_len(Tag::context(number, slice_tag::<T>()), slice_len(s))
+}
+
+/// Reads exactly `s.len()` elements from an array whose header was consumed.
+pub fn get_slice<T: Field, I: Input + ?Sized>(
+    s: &mut [T],
+    d: &mut Decoder<'_, I>,
+    h: &Header,
+) -> Result<()> {
+    check_form(h, slice_tag::<T>())?;
+    if is_octets::<T>() {
+        return d.octets(h, s.len(), &mut |input, pos, n| {
+            T::legacy_get_slice(&mut s[pos..pos + n], input)
+        });
+    }
+    d.enter(h)?;
+    let expected = s.len() as u64;
+    for (i, e) in s.iter_mut().enumerate() {
+        if d.peek_header()?.is_none() {
+            return Err(size_mismatch(d, expected, i as u64));
+        }
+        get_value(d, e).map_err(|e| e.in_index(i))?;
+    }
+    let mut found = expected;
+    let at = d.offset();
+    while let Some(extra) = d.peek_header()? {
+        d.input().skip(extra.header_len)?;
+        d.skip_contents(&extra)?;
+        found += 1;
+    }
+    if found != expected {
+        return Err(Error::new(ErrorKind::SizeMismatch { expected, found }, at));
+    }
+    d.leave(None)
+}
+
+/// Reads the first `n` elements of `s` as field `[number]` of struct `within`.
+pub fn get_slice_field<T: Field, I: Input + ?Sized>(
+    d: &mut Decoder<'_, I>,
+    within: &'static str,
+    number: u32,
+    s: &mut [T],
+) -> Result<()> {
+    let h = d.field(within, number)?;
+    get_slice(s, d, &h)
+}
+
+/// JSON of an array of `T`: hex for octets, else the elements' values.
+pub fn slice_json<T: Field>(s: &[T]) -> Value {
+    if is_octets::<T>() {
+        let mut w = Writer::new(Vec::with_capacity(s.len()));
+        // Writing one-byte elements into a Vec cannot fail.
+        let _ = T::legacy_put_slice(s, &mut w);
+        return octets_json(&w.into_inner());
+    }
+    Value::Array(s.iter().map(Field::to_json).collect())
+}
+
+/// JSON of octets: upper-case hex, as JER writes an OCTET STRING.
+pub fn octets_json(bytes: &[u8]) -> Value {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+    }
+    Value::String(out)
+}
+
+fn size_mismatch<I: Input + ?Sized>(d: &Decoder<'_, I>, expected: u64, found: u64) -> Error {
+    Error::new(ErrorKind::SizeMismatch { expected, found }, d.offset())
+}
+
+/// Contents octets of a minimal two's-complement INTEGER.
+pub const fn int_len(v: i128) -> usize {
+    let mut n = 1;
+    while n < 16 {
+        let shift = 8 * n as u32 - 1;
+        if (v >> shift) == 0 || (v >> shift) == -1 {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// Writes the contents of a minimal two's-complement INTEGER.
+pub fn put_int<W: io::Write>(w: &mut Writer<W>, v: i128) -> Result<()> {
+    let n = int_len(v);
+    w.put(&v.to_be_bytes()[16 - n..])
+}
+
+/// An INTEGER out of `ty`'s range.
+pub fn out_of_range(v: i128, ty: &'static str, h: &Header) -> Error {
+    Error::new(
+        ErrorKind::IntegerOutOfRange {
+            value: v.to_string(),
+            ty,
+        },
+        h.offset,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_lengths_are_minimal() {
+        for (v, n) in [
+            (0i128, 1),
+            (127, 1),
+            (128, 2),
+            (-128, 1),
+            (-129, 2),
+            (255, 2),
+            (i64::MAX as i128, 8),
+            (u64::MAX as i128, 9),
+            (i64::MIN as i128, 8),
+        ] {
+            assert_eq!(int_len(v), n, "{v}");
+        }
+    }
+}
