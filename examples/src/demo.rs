@@ -37,12 +37,17 @@ pub struct Descriptor {
 pub const QUEUE_SIZE: u32 = 16;
 
 /// A demo DMA engine, version 3; reads versions 1 and 2.
+///
+/// In BER it is `[APPLICATION 16]`, and version 1 goes as a legacy blob: the path
+/// for a device whose old senders wrote it opaquely.
 #[derive(VMState, Clone, Debug, PartialEq)]
 #[vmstate(
     name = "demo-dma",
     version = 3,
     minimum_version = 1,
-    post_load = DemoDma::post_load
+    post_load = DemoDma::post_load,
+    ber_tag = 16,
+    ber_blob_until = 1
 )]
 pub struct DemoDma {
     /// Mode register.
@@ -66,6 +71,9 @@ pub struct DemoDma {
     /// Statistics, only sent while the device is on.
     #[vmstate(version = 3.., exists = DemoDma::is_on)]
     pub completed: u64,
+    /// Smoothed load average (an `f64`: IEEE bits on the wire).
+    #[vmstate(version = 3..)]
+    pub load: f64,
     /// Host-side cache, never migrated.
     #[vmstate(skip)]
     pub cache_hits: u64,
@@ -116,6 +124,7 @@ impl Default for DemoDma {
             pending: 0,
             ring: Vec::new(),
             completed: 0,
+            load: 0.0,
             cache_hits: 0,
             error: DemoError::default(),
         }
@@ -151,10 +160,11 @@ pub fn sample() -> DemoDma {
         ],
         timer: Timer(1_000_000),
         completed: 41,
+        load: 0.75,
         cache_hits: 7,
         error: DemoError {
             code: 5,
-            addr: Gpa(0xdead_0000),
+            addr: Gpa(0xffff_ffff_dead_0000),
         },
         ..DemoDma::default()
     }

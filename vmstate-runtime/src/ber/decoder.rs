@@ -162,6 +162,11 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
         Ok(Some(h))
     }
 
+    /// At the top level (outside any constructed value): whether input remains.
+    pub fn peek_header_at_top(&mut self) -> Result<bool> {
+        Ok(self.frames.is_empty() && !self.input.peek(1)?.is_empty())
+    }
+
     /// Consumes and returns the next header; at the end of the enclosing value this
     /// is an [`ErrorKind::UnexpectedTag`] naming `expected`.
     pub fn next_header(&mut self, expected: &dyn std::fmt::Display) -> Result<Header> {

@@ -32,10 +32,10 @@
 //! assert_eq!(back.outport, 2);
 //! ```
 
-//ASN1 pub mod asn1;
+pub mod asn1;
 mod decoder;
 mod tag;
-//TLV pub mod tlv;
+pub mod tlv;
 mod value;
 
 pub use self::decoder::{check_form, Decoder, Options, Report, Skipped, SubsectionEntry};

@@ -1,0 +1,104 @@
+//! Every example device with a realistic value, for tests, snapshots and benches that
+//! must cover them all: the [`demo`](crate::demo) sample, and each QEMU mirror filled
+//! from a section of a real QEMU 7.2 stream.
+
+use crate::{demo, qemu::*};
+use std::fmt::Debug;
+use std::path::PathBuf;
+use vmstate_runtime::stream::{self, SectionKind};
+use vmstate_runtime::{Result, VMState};
+
+/// What the catalogue requires of a device type.
+pub trait Device: VMState + Clone + Default + Debug + PartialEq {}
+impl<T: VMState + Clone + Default + Debug + PartialEq> Device for T {}
+
+/// Receives each device of the catalogue.
+pub trait Visitor {
+    /// Called once per device value; `idstr` and `instance` name its section.
+    fn visit<T: Device>(&mut self, idstr: &str, instance: u32, value: &T);
+}
+
+/// The QEMU 7.2 fixtures: `$VMSTATE_FIXTURES`, else `shared/fixtures/qemu-7.2` beside
+/// the workspace.
+pub fn fixtures_dir() -> PathBuf {
+    match std::env::var_os("VMSTATE_FIXTURES") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/qemu-7.2"),
+    }
+}
+
+/// Reads fixture `name`, with a message that says where it was looked for.
+pub fn read_fixture(name: &str) -> Vec<u8> {
+    let path = fixtures_dir().join(name);
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "QEMU fixture {} is missing ({e}); set VMSTATE_FIXTURES to shared/fixtures/qemu-7.2",
+            path.display()
+        )
+    })
+}
+
+/// Visits the demo device's sample.
+pub fn visit_demo(v: &mut impl Visitor) {
+    v.visit("demo-dma", 0, &demo::sample());
+}
+
+/// Decodes each device section of a legacy QEMU stream that has a mirror and visits
+/// it; returns the idstrs of the device sections that have none, in stream order.
+pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
+    let s = stream::walk_legacy(bytes)?;
+    let mut unmirrored = Vec::new();
+    for sec in s.sections.iter().filter(|s| s.kind == SectionKind::Full) {
+        macro_rules! dispatch {
+            ($($idstr:literal => $ty:ty),* $(,)?) => {
+                match sec.idstr.as_str() {
+                    $($idstr => {
+                        let mut dev = <$ty>::default();
+                        stream::load_section(&mut dev, sec)?;
+                        v.visit(&sec.idstr, sec.instance_id, &dev);
+                    })*
+                    _ => unmirrored.push(sec.idstr.clone()),
+                }
+            };
+        }
+        dispatch! {
+            "timer" => Timers,
+            "fw_cfg" => FwCfg,
+            "dma" => Dma,
+            "i8259" => Pic,
+            "ioapic" => Ioapic,
+            "hpet" => Hpet,
+            "mc146818rtc" => Rtc,
+            "i8254" => Pit,
+            "pcspk" => PcSpk,
+            "ps2kbd" => Ps2Kbd,
+            "ps2mouse" => Ps2Mouse,
+            "pckbd" => IsaKbd,
+            "port92" => Port92,
+            "globalstate" => GlobalState,
+            "fdc" => IsaFdc,
+            "serial" => IsaSerial,
+            "kvmclock" => KvmClock,
+        }
+    }
+    Ok(unmirrored)
+}
+
+/// The demo sample, then every mirrored device of `pc-kvm-bios.mig`.
+pub fn visit_all(v: &mut impl Visitor) {
+    visit_demo(v);
+    visit_stream(&read_fixture("pc-kvm-bios.mig"), v).expect("pc-kvm-bios.mig decodes");
+}
+
+/// The ASN.1 module of every example type (`docs/vmstate-examples.asn`).
+pub fn asn1_module() -> vmstate_runtime::ber::asn1::Module {
+    struct Collect(vmstate_runtime::ber::asn1::Module);
+    impl Visitor for Collect {
+        fn visit<T: Device>(&mut self, _idstr: &str, _instance: u32, _value: &T) {
+            self.0.add_desc(T::DESC);
+        }
+    }
+    let mut c = Collect(vmstate_runtime::ber::asn1::Module::new("VMState-Examples"));
+    visit_all(&mut c);
+    c.0
+}

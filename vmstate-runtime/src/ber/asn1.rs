@@ -1,0 +1,401 @@
+//! The ASN.1 schema of the BER encoding, generated from the types' static
+//! descriptions: an independent tool (asn1tools, asn1c) compiles it and decodes our
+//! bytes with it, so the BER stream is self-describing beyond our own code.
+//!
+//! ```
+//! use vmstate_runtime::{ber::asn1::Module, VMState};
+//!
+//! #[derive(VMState, Clone, Default)]
+//! #[vmstate(name = "port92", version = 1)]
+//! pub struct Port92 {
+//!     pub outport: u8,
+//! }
+//!
+//! let text = Module::new("Example").with::<Port92>().render().unwrap();
+//! assert!(text.contains("Port92 ::= SEQUENCE {\n    outport [0] INTEGER (0..255)\n}"));
+//! ```
+
+use crate::desc::{FieldDesc, TypeDesc, VMStateDesc};
+use crate::VMState;
+use std::fmt::{self, Write};
+
+/// Why a set of types does not make one module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleError(String);
+
+impl fmt::Display for ModuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ModuleError {}
+
+/// X.680's reserved words that a Rust type name could spell.
+const RESERVED: &[&str] = &[
+    "ABSENT",
+    "ALL",
+    "ANY",
+    "BEGIN",
+    "BIT",
+    "BOOLEAN",
+    "BY",
+    "CHARACTER",
+    "CHOICE",
+    "CLASS",
+    "COMPONENT",
+    "COMPONENTS",
+    "CONTAINING",
+    "DATE",
+    "DEFAULT",
+    "DEFINITIONS",
+    "DURATION",
+    "EMBEDDED",
+    "ENCODED",
+    "END",
+    "ENUMERATED",
+    "EXCEPT",
+    "EXPLICIT",
+    "EXPORTS",
+    "EXTERNAL",
+    "FALSE",
+    "FROM",
+    "IDENTIFIER",
+    "IMPLICIT",
+    "IMPLIED",
+    "IMPORTS",
+    "INCLUDES",
+    "INSTANCE",
+    "INTEGER",
+    "INTERSECTION",
+    "MAX",
+    "MIN",
+    "NULL",
+    "OBJECT",
+    "OCTET",
+    "OF",
+    "OPTIONAL",
+    "PATTERN",
+    "PDV",
+    "PLUS",
+    "PRESENT",
+    "PRIVATE",
+    "REAL",
+    "SEQUENCE",
+    "SET",
+    "SETTINGS",
+    "SIZE",
+    "STRING",
+    "SYNTAX",
+    "TIME",
+    "TRUE",
+    "TYPE",
+    "UNION",
+    "UNIQUE",
+    "UNIVERSAL",
+    "WITH",
+    "Float64",
+];
+
+/// A set of VMState types rendered as one ASN.1 module (`IMPLICIT TAGS`).
+#[derive(Debug, Clone)]
+pub struct Module {
+    name: String,
+    /// Each type (nested and subsection types included) with its type reference.
+    types: Vec<(&'static VMStateDesc, String)>,
+    /// `CHOICE { legacy-blob, structured }` names of types with `ber_blob_until`.
+    sections: Vec<(&'static VMStateDesc, String)>,
+}
+
+impl Module {
+    /// An empty module; `name` becomes its module reference (`VMState-Devices`).
+    pub fn new(name: &str) -> Module {
+        Module {
+            name: type_reference(name),
+            types: Vec::new(),
+            sections: Vec::new(),
+        }
+    }
+
+    /// Adds `T` and every type it nests or has as a subsection.
+    #[must_use]
+    pub fn with<T: VMState>(mut self) -> Module {
+        self.add_desc(T::DESC);
+        self
+    }
+
+    /// Adds a type by its description (see [`with`](Self::with)).
+    pub fn add_desc(&mut self, d: &'static VMStateDesc) {
+        if self.type_name(d).is_some() {
+            return;
+        }
+        let name = self.fresh(type_reference(d.type_name));
+        self.types.push((d, name));
+        if d.ber_blob_until.is_some() {
+            let section = self.fresh(format!("{}-Section", type_reference(d.type_name)));
+            self.sections.push((d, section));
+        }
+        for f in d.fields {
+            if let Some(inner) = struct_of(&f.ty) {
+                self.add_desc(inner);
+            }
+        }
+        for s in d.subsections {
+            self.add_desc(s.desc);
+        }
+    }
+
+    fn fresh(&self, base: String) -> String {
+        let taken = |n: &str| {
+            RESERVED.contains(&n)
+                || n == self.name
+                || self.types.iter().chain(&self.sections).any(|(_, t)| t == n)
+        };
+        let mut name = base.clone();
+        let mut k = 2;
+        while taken(&name) {
+            name = format!("{base}-{k}");
+            k += 1;
+        }
+        name
+    }
+
+    /// The type reference of `d` in this module.
+    pub fn type_name(&self, d: &VMStateDesc) -> Option<&str> {
+        self.types
+            .iter()
+            .find(|(t, _)| *t == d)
+            .map(|(_, n)| n.as_str())
+    }
+
+    /// The type to decode a top-level encoding of `d` with: its
+    /// `CHOICE { legacy-blob, structured }` if it has `ber_blob_until`, else its type.
+    pub fn section_type(&self, d: &VMStateDesc) -> Option<&str> {
+        match self.sections.iter().find(|(t, _)| *t == d) {
+            Some((_, n)) => Some(n),
+            None => self.type_name(d),
+        }
+    }
+
+    /// The module text. Fails if two types claim the same `[APPLICATION n]`.
+    pub fn render(&self) -> Result<String, ModuleError> {
+        for (i, (a, an)) in self.types.iter().enumerate() {
+            for (b, bn) in &self.types[..i] {
+                if a.ber_tag.is_some() && a.ber_tag == b.ber_tag {
+                    return Err(ModuleError(format!(
+                        "{bn} and {an} both have ber_tag {}; a reader could not tell them apart",
+                        a.ber_tag.unwrap_or_default()
+                    )));
+                }
+            }
+        }
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "-- Generated by vmstate from the Rust types' #[derive(VMState)]; do not edit.\n\
+             -- Fields are tagged with their declaration index; subsections follow the\n\
+             -- fields in one [APPLICATION 2] list.\n\
+             {} DEFINITIONS IMPLICIT TAGS ::=\nBEGIN\n",
+            self.name
+        );
+        let uses_float = self
+            .types
+            .iter()
+            .any(|(d, _)| d.fields.iter().any(|f| uses_float64(&f.ty)));
+        if uses_float {
+            out.push_str(
+                "-- IEEE 754 binary64, big-endian: REAL would not keep NaN payloads.\n\
+                 Float64 ::= OCTET STRING (SIZE (8))\n\n",
+            );
+        }
+        for (d, name) in &self.types {
+            self.render_type(&mut out, d, name);
+        }
+        for (d, name) in &self.sections {
+            let _ = writeln!(
+                out,
+                "-- {}: versions up to {} are sent as their legacy (QEMU) encoding.\n\
+                 {name} ::= CHOICE {{\n    legacy-blob OCTET STRING,\n    structured {}\n}}\n",
+                d.name,
+                d.ber_blob_until.unwrap_or_default(),
+                self.type_name(d).unwrap_or_default()
+            );
+        }
+        out.push_str("END\n");
+        Ok(out)
+    }
+
+    fn render_type(&self, out: &mut String, d: &VMStateDesc, name: &str) {
+        let tag = match d.ber_tag {
+            Some(n) => format!("[APPLICATION {n}] "),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "-- {}: version {}, loads {} to {}\n{name} ::= {tag}SEQUENCE {{",
+            d.name, d.version, d.minimum_version, d.version
+        );
+        let mut members: Vec<String> = d
+            .fields
+            .iter()
+            .filter(|f| !f.ty.is_unused())
+            .map(|f| {
+                let optional = if always_present(f, d) {
+                    ""
+                } else {
+                    " OPTIONAL"
+                };
+                format!(
+                    "    {} [{}] {}{optional}",
+                    f.asn1_name,
+                    f.tag,
+                    self.render_field_type(&f.ty)
+                )
+            })
+            .collect();
+        if !d.subsections.is_empty() {
+            let entries: Vec<String> = d
+                .subsections
+                .iter()
+                .map(|s| {
+                    format!(
+                        "        {} [{}] SEQUENCE {{\n            name UTF8String,\n            version INTEGER ({}..{}),\n            body {}\n        }} OPTIONAL",
+                        s.asn1_name,
+                        s.tag,
+                        s.desc.minimum_version,
+                        s.desc.version,
+                        self.type_name(s.desc).unwrap_or_default()
+                    )
+                })
+                .collect();
+            members.push(format!(
+                "    subsections [APPLICATION 2] SEQUENCE {{\n{}\n    }} OPTIONAL",
+                entries.join(",\n")
+            ));
+        }
+        if members.is_empty() {
+            out.push_str("}\n\n");
+        } else {
+            let _ = writeln!(out, "{}\n}}\n", members.join(",\n"));
+        }
+    }
+
+    fn render_field_type(&self, t: &TypeDesc) -> String {
+        match t {
+            TypeDesc::Scalar { name, size } => scalar(name, *size),
+            TypeDesc::Buffer(n) => format!("OCTET STRING (SIZE ({n}))"),
+            TypeDesc::Array { elem, len } if elem.is_uint8() => {
+                format!("OCTET STRING (SIZE ({len}))")
+            }
+            TypeDesc::VarBuffer { max } => format!("OCTET STRING (SIZE (0..{max}))"),
+            TypeDesc::VarArray { elem, max } if elem.is_uint8() => {
+                format!("OCTET STRING (SIZE (0..{max}))")
+            }
+            TypeDesc::Array { elem, len } => {
+                format!(
+                    "SEQUENCE (SIZE ({len})) OF {}",
+                    self.render_field_type(elem)
+                )
+            }
+            TypeDesc::VarArray { elem, max } => {
+                format!(
+                    "SEQUENCE (SIZE (0..{max})) OF {}",
+                    self.render_field_type(elem)
+                )
+            }
+            TypeDesc::Struct(d) => self.type_name(d).unwrap_or_default().to_owned(),
+            TypeDesc::Enum { variants, .. } => {
+                let items: Vec<String> =
+                    variants.iter().map(|(n, v)| format!("{n}({v})")).collect();
+                format!("ENUMERATED {{ {} }}", items.join(", "))
+            }
+            TypeDesc::Unused(_) => "OCTET STRING (SIZE (0))".to_owned(),
+        }
+    }
+}
+
+/// Whether the field is on the wire at every version the type loads.
+fn always_present(f: &FieldDesc, d: &VMStateDesc) -> bool {
+    !f.has_exists && f.versions.contains(d.minimum_version) && f.versions.contains(d.version)
+}
+
+fn scalar(name: &str, size: usize) -> String {
+    let bits = 8 * size as u32;
+    match name {
+        "bool" => "BOOLEAN".to_owned(),
+        "float64" => "Float64".to_owned(),
+        // asn1c cannot parse bounds above 2^63 - 1, so uint64 is "any non-negative".
+        _ if name.starts_with("uint") && bits == 64 => "INTEGER (0..MAX)".to_owned(),
+        _ if name.starts_with("uint") => format!("INTEGER (0..{})", u64::MAX >> (64 - bits)),
+        _ => format!(
+            "INTEGER ({}..{})",
+            i64::MIN >> (64 - bits),
+            i64::MAX >> (64 - bits)
+        ),
+    }
+}
+
+fn struct_of(t: &TypeDesc) -> Option<&'static VMStateDesc> {
+    match t {
+        TypeDesc::Struct(d) => Some(d),
+        TypeDesc::Array { elem, .. } | TypeDesc::VarArray { elem, .. } => struct_of(elem),
+        _ => None,
+    }
+}
+
+fn uses_float64(t: &TypeDesc) -> bool {
+    match t {
+        TypeDesc::Scalar { name, .. } => *name == "float64",
+        TypeDesc::Array { elem, .. } | TypeDesc::VarArray { elem, .. } => uses_float64(elem),
+        _ => false,
+    }
+}
+
+/// An ASN.1 type reference from a Rust type name: upper-case start, letters, digits
+/// and single hyphens (`fdrive_media` → `Fdrive-media`).
+fn type_reference(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    while out.ends_with('-') {
+        out.pop();
+    }
+    match out.chars().next() {
+        Some(c) if c.is_ascii_uppercase() => out,
+        Some(c) if c.is_ascii_lowercase() => {
+            out[..1].make_ascii_uppercase();
+            out
+        }
+        _ => format!("T{out}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_references() {
+        assert_eq!(type_reference("Rtc"), "Rtc");
+        assert_eq!(type_reference("fdrive_media"), "Fdrive-media");
+        assert_eq!(type_reference("_x__y_"), "X-y");
+        assert_eq!(type_reference("9lives"), "T9lives");
+    }
+
+    #[test]
+    fn scalar_ranges() {
+        assert_eq!(scalar("uint8", 1), "INTEGER (0..255)");
+        assert_eq!(scalar("uint64", 8), "INTEGER (0..MAX)");
+        assert_eq!(scalar("uint32", 4), "INTEGER (0..4294967295)");
+        assert_eq!(scalar("int16", 2), "INTEGER (-32768..32767)");
+        assert_eq!(
+            scalar("timer", 8),
+            "INTEGER (-9223372036854775808..9223372036854775807)"
+        );
+    }
+}
