@@ -97,14 +97,28 @@ const RESERVED: &[&str] = &[
     "Float64",
 ];
 
+/// One type of the module and the names of the types made for it.
+#[derive(Debug, Clone)]
+struct Named {
+    desc: &'static VMStateDesc,
+    /// Its type reference.
+    name: String,
+    /// `CHOICE { legacy-blob, structured }`, for types with `ber_blob_until`.
+    section: Option<String>,
+    /// Its subsection list (`[APPLICATION 2] SEQUENCE { ... }`), if it has subsections.
+    list: Option<String>,
+    /// Its entry in a parent's list (`SEQUENCE { name, version, body }`), if it is a
+    /// subsection. Named types rather than inline ones: asn1c's C output gives
+    /// inline types global struct names, which collide.
+    entry: Option<String>,
+}
+
 /// A set of VMState types rendered as one ASN.1 module (`IMPLICIT TAGS`).
 #[derive(Debug, Clone)]
 pub struct Module {
     name: String,
-    /// Each type (nested and subsection types included) with its type reference.
-    types: Vec<(&'static VMStateDesc, String)>,
-    /// `CHOICE { legacy-blob, structured }` names of types with `ber_blob_until`.
-    sections: Vec<(&'static VMStateDesc, String)>,
+    /// Each type (nested and subsection types included), in the order added.
+    types: Vec<Named>,
 }
 
 impl Module {
@@ -113,7 +127,6 @@ impl Module {
         Module {
             name: type_reference(name),
             types: Vec::new(),
-            sections: Vec::new(),
         }
     }
 
@@ -126,15 +139,26 @@ impl Module {
 
     /// Adds a type by its description (see [`with`](Self::with)).
     pub fn add_desc(&mut self, d: &'static VMStateDesc) {
-        if self.type_name(d).is_some() {
+        if self.find(d).is_some() {
             return;
         }
-        let name = self.fresh(type_reference(d.type_name));
-        self.types.push((d, name));
+        let base = type_reference(d.type_name);
+        let name = self.fresh(&base, "");
+        let mut named = Named {
+            desc: d,
+            name,
+            section: None,
+            list: None,
+            entry: None,
+        };
+        self.types.push(named.clone());
         if d.ber_blob_until.is_some() {
-            let section = self.fresh(format!("{}-Section", type_reference(d.type_name)));
-            self.sections.push((d, section));
+            named.section = Some(self.fresh(&base, "-Section"));
         }
+        if !d.subsections.is_empty() {
+            named.list = Some(self.fresh(&base, "-Subsections"));
+        }
+        *self.types.last_mut().expect("just pushed") = named;
         for f in d.fields {
             if let Some(inner) = struct_of(&f.ty) {
                 self.add_desc(inner);
@@ -142,19 +166,34 @@ impl Module {
         }
         for s in d.subsections {
             self.add_desc(s.desc);
+            let i = self.find(s.desc).expect("just added");
+            if self.types[i].entry.is_none() {
+                let entry = self.fresh(&type_reference(s.desc.type_name), "-Entry");
+                self.types[i].entry = Some(entry);
+            }
         }
     }
 
-    fn fresh(&self, base: String) -> String {
+    fn find(&self, d: &VMStateDesc) -> Option<usize> {
+        self.types.iter().position(|t| t.desc == d)
+    }
+
+    /// `base` + `suffix`, made unique among the module's names.
+    fn fresh(&self, base: &str, suffix: &str) -> String {
         let taken = |n: &str| {
             RESERVED.contains(&n)
                 || n == self.name
-                || self.types.iter().chain(&self.sections).any(|(_, t)| t == n)
+                || self.types.iter().any(|t| {
+                    t.name == n
+                        || [&t.section, &t.list, &t.entry]
+                            .iter()
+                            .any(|x| x.as_deref() == Some(n))
+                })
         };
-        let mut name = base.clone();
+        let mut name = format!("{base}{suffix}");
         let mut k = 2;
         while taken(&name) {
-            name = format!("{base}-{k}");
+            name = format!("{base}-{k}{suffix}");
             k += 1;
         }
         name
@@ -162,29 +201,26 @@ impl Module {
 
     /// The type reference of `d` in this module.
     pub fn type_name(&self, d: &VMStateDesc) -> Option<&str> {
-        self.types
-            .iter()
-            .find(|(t, _)| *t == d)
-            .map(|(_, n)| n.as_str())
+        self.find(d).map(|i| self.types[i].name.as_str())
     }
 
     /// The type to decode a top-level encoding of `d` with: its
     /// `CHOICE { legacy-blob, structured }` if it has `ber_blob_until`, else its type.
     pub fn section_type(&self, d: &VMStateDesc) -> Option<&str> {
-        match self.sections.iter().find(|(t, _)| *t == d) {
-            Some((_, n)) => Some(n),
-            None => self.type_name(d),
-        }
+        let t = &self.types[self.find(d)?];
+        Some(t.section.as_deref().unwrap_or(&t.name))
     }
 
     /// The module text. Fails if two types claim the same `[APPLICATION n]`.
     pub fn render(&self) -> Result<String, ModuleError> {
-        for (i, (a, an)) in self.types.iter().enumerate() {
-            for (b, bn) in &self.types[..i] {
-                if a.ber_tag.is_some() && a.ber_tag == b.ber_tag {
+        for (i, a) in self.types.iter().enumerate() {
+            for b in &self.types[..i] {
+                if a.desc.ber_tag.is_some() && a.desc.ber_tag == b.desc.ber_tag {
                     return Err(ModuleError(format!(
-                        "{bn} and {an} both have ber_tag {}; a reader could not tell them apart",
-                        a.ber_tag.unwrap_or_default()
+                        "{} and {} both have ber_tag {}; a reader could not tell them apart",
+                        b.name,
+                        a.name,
+                        a.desc.ber_tag.unwrap_or_default()
                     )));
                 }
             }
@@ -201,31 +237,22 @@ impl Module {
         let uses_float = self
             .types
             .iter()
-            .any(|(d, _)| d.fields.iter().any(|f| uses_float64(&f.ty)));
+            .any(|t| t.desc.fields.iter().any(|f| uses_float64(&f.ty)));
         if uses_float {
             out.push_str(
                 "-- IEEE 754 binary64, big-endian: REAL would not keep NaN payloads.\n\
                  Float64 ::= OCTET STRING (SIZE (8))\n\n",
             );
         }
-        for (d, name) in &self.types {
-            self.render_type(&mut out, d, name);
-        }
-        for (d, name) in &self.sections {
-            let _ = writeln!(
-                out,
-                "-- {}: versions up to {} are sent as their legacy (QEMU) encoding.\n\
-                 {name} ::= CHOICE {{\n    legacy-blob OCTET STRING,\n    structured {}\n}}\n",
-                d.name,
-                d.ber_blob_until.unwrap_or_default(),
-                self.type_name(d).unwrap_or_default()
-            );
+        for t in &self.types {
+            self.render_type(&mut out, t);
         }
         out.push_str("END\n");
         Ok(out)
     }
 
-    fn render_type(&self, out: &mut String, d: &VMStateDesc, name: &str) {
+    fn render_type(&self, out: &mut String, t: &Named) {
+        let (d, name) = (t.desc, &t.name);
         let tag = match d.ber_tag {
             Some(n) => format!("[APPLICATION {n}] "),
             None => String::new(),
@@ -253,30 +280,51 @@ impl Module {
                 )
             })
             .collect();
-        if !d.subsections.is_empty() {
-            let entries: Vec<String> = d
-                .subsections
-                .iter()
-                .map(|s| {
-                    format!(
-                        "        {} [{}] SEQUENCE {{\n            name UTF8String,\n            version INTEGER ({}..{}),\n            body {}\n        }} OPTIONAL",
-                        s.asn1_name,
-                        s.tag,
-                        s.desc.minimum_version,
-                        s.desc.version,
-                        self.type_name(s.desc).unwrap_or_default()
-                    )
-                })
-                .collect();
-            members.push(format!(
-                "    subsections [APPLICATION 2] SEQUENCE {{\n{}\n    }} OPTIONAL",
-                entries.join(",\n")
-            ));
+        if let Some(list) = &t.list {
+            members.push(format!("    subsections {list} OPTIONAL"));
         }
         if members.is_empty() {
             out.push_str("}\n\n");
         } else {
             let _ = writeln!(out, "{}\n}}\n", members.join(",\n"));
+        }
+        if let Some(list) = &t.list {
+            let entries: Vec<String> = d
+                .subsections
+                .iter()
+                .map(|s| {
+                    let entry = self
+                        .find(s.desc)
+                        .and_then(|i| self.types[i].entry.as_deref());
+                    format!(
+                        "    {} [{}] {} OPTIONAL",
+                        s.asn1_name,
+                        s.tag,
+                        entry.unwrap_or_default()
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "{list} ::= [APPLICATION 2] SEQUENCE {{\n{}\n}}\n",
+                entries.join(",\n")
+            );
+        }
+        if let Some(entry) = &t.entry {
+            let _ = writeln!(
+                out,
+                "{entry} ::= SEQUENCE {{\n    name UTF8String,\n    version INTEGER ({}..{}),\n    body {name}\n}}\n",
+                d.minimum_version, d.version
+            );
+        }
+        if let Some(section) = &t.section {
+            let _ = writeln!(
+                out,
+                "-- {}: versions up to {} are sent as their legacy (QEMU) encoding.\n\
+                 {section} ::= CHOICE {{\n    legacy-blob OCTET STRING,\n    structured {name}\n}}\n",
+                d.name,
+                d.ber_blob_until.unwrap_or_default(),
+            );
         }
     }
 
