@@ -71,7 +71,7 @@ fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
             if #cond {
                 let __at = d.offset();
                 let mut __v = ::core::clone::Clone::clone(&self.#id);
-                #get(d, #name, #tag, &mut __v).map_err(|e| e.in_field(#rn))?;
+                #get(d, #name, #tag, #rn, &mut __v)?;
                 if __v != self.#id {
                     return __vm::Err(__vm::not_equal(&self.#id, &__v, __at).in_field(#rn));
                 }
@@ -79,7 +79,7 @@ fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
         },
         Kind::Plain | Kind::ByteArray { .. } => quote! {
             if #cond {
-                #get(d, #name, #tag, &mut self.#id).map_err(|e| e.in_field(#rn))?;
+                #get(d, #name, #tag, #rn, &mut self.#id)?;
             }
         },
         Kind::VarArray {
@@ -98,7 +98,7 @@ fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
             };
             quote! {
                 if #cond {
-                    let __h = d.field(#name, #tag).map_err(|e| e.in_field(#rn))?;
+                    let __h = d.field(#name, #tag, #rn)?;
                     let __n = __vm::var_len(&self.#len_field, #max, #available, __h.offset)
                         .map_err(|e| e.in_field(#rn))?;
                     #resize

@@ -261,13 +261,18 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
         }
     }
 
-    /// Consumes the header of field `[number]` of struct `within`. Unknown fields
-    /// before it are errors, or skipped by a lenient decoder; a later field or the
-    /// end means this one is missing.
-    pub fn field(&mut self, within: &'static str, number: u32) -> Result<Header> {
+    /// Consumes the header of field `[number]` (Rust name `field`) of struct
+    /// `within`. Unknown fields before it are errors, or skipped by a lenient
+    /// decoder; a later field or the end means this one is missing.
+    pub fn field(
+        &mut self,
+        within: &'static str,
+        number: u32,
+        field: &'static str,
+    ) -> Result<Header> {
         loop {
             let Some(h) = self.peek_header()? else {
-                return Err(self.err(ErrorKind::MissingField));
+                return Err(self.err(ErrorKind::MissingField).in_field(field));
             };
             let is_context = h.tag.class == Class::Context;
             if is_context && h.tag.number == number {
@@ -275,7 +280,7 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
                 return Ok(h);
             }
             if (is_context && h.tag.number > number) || h.tag == Tag::SUBSECTIONS {
-                return Err(Error::new(ErrorKind::MissingField, h.offset));
+                return Err(Error::new(ErrorKind::MissingField, h.offset).in_field(field));
             }
             if !self.options.lenient {
                 return Err(unknown(&h));

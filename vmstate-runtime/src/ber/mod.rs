@@ -43,9 +43,9 @@ pub use self::tag::{
     length_len, put_eoc, put_header, put_indefinite_header, tlv_len, Class, Header, Length, Tag,
 };
 pub use self::value::{
-    field_len, get_contents, get_field, get_slice, get_slice_field, get_value, int_len, is_octets,
-    octets_json, out_of_range, put_field, put_int, put_slice, put_slice_field, put_value,
-    slice_field_len, slice_json, slice_len, slice_tag, value_len,
+    field_len, get_contents, get_field, get_slice, get_value, int_len, is_octets, octets_json,
+    out_of_range, put_field, put_int, put_slice, put_slice_field, put_value, slice_field_len,
+    slice_json, slice_len, slice_tag, value_len,
 };
 
 use crate::error::{Error, ErrorKind, Result};
@@ -214,10 +214,19 @@ fn load_blob<T: VMState, I: Input + ?Sized>(
     }
     let mut t = Take::new(d.input(), len);
     work.legacy_load_at(&mut t, version)?;
-    if t.left() > 0 {
-        return Err(t.error(ErrorKind::TrailingBytes(t.left())));
+    let left = t.left();
+    if left == 0 {
+        return Ok(());
     }
-    Ok(())
+    // The legacy value ended before the blob: trailing bytes, unless the input
+    // itself ends before the blob does (looked at through a bounded window).
+    let window = left.min(4096) as usize;
+    let kind = if t.peek(window)?.len() < window {
+        ErrorKind::UnexpectedEof
+    } else {
+        ErrorKind::TrailingBytes(left)
+    };
+    Err(t.error(kind))
 }
 
 /// Loads the struct whose header was consumed, at `version`.

@@ -47,15 +47,17 @@ pub fn get_value<T: Field, I: Input + ?Sized>(d: &mut Decoder<'_, I>, v: &mut T)
     v.ber_get(d, &h)
 }
 
-/// Reads field `[number]` of struct `within`.
+/// Reads field `[number]` (Rust name `field`) of struct `within`; errors carry the
+/// field in their path.
 pub fn get_field<T: Field, I: Input + ?Sized>(
     d: &mut Decoder<'_, I>,
     within: &'static str,
     number: u32,
+    field: &'static str,
     v: &mut T,
 ) -> Result<()> {
-    let h = d.field(within, number)?;
-    get_contents(d, &h, v)
+    let h = d.field(within, number, field)?;
+    get_contents(d, &h, v).map_err(|e| e.in_field(field))
 }
 
 /// Whether arrays of `T` go as one OCTET STRING (elements described as `uint8`,
@@ -140,17 +142,6 @@ pub fn get_slice<T: Field, I: Input + ?Sized>(
         return Err(Error::new(ErrorKind::SizeMismatch { expected, found }, at));
     }
     d.leave(None)
-}
-
-/// Reads the first `n` elements of `s` as field `[number]` of struct `within`.
-pub fn get_slice_field<T: Field, I: Input + ?Sized>(
-    d: &mut Decoder<'_, I>,
-    within: &'static str,
-    number: u32,
-    s: &mut [T],
-) -> Result<()> {
-    let h = d.field(within, number)?;
-    get_slice(s, d, &h)
 }
 
 /// JSON of an array of `T`: hex for octets, else the elements' values.
