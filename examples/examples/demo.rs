@@ -1,10 +1,12 @@
 //! The main demonstration: describe a device once, save it for today's and for older
-//! peers, read it back, see what a hostile stream gets, and read real QEMU 7.2 state.
+//! peers in both formats, read it back, see what a hostile stream gets, see the ASN.1
+//! schema the derive generated, and read real QEMU 7.2 state.
 //!
 //! `cargo run --release --example demo`
 
 use vmstate_examples::demo::{sample, DemoDma};
 use vmstate_examples::qemu::Rtc;
+use vmstate_runtime::ber::{self, asn1::Module};
 use vmstate_runtime::{legacy, stream, VMState};
 
 fn hex(bytes: &[u8]) -> String {
@@ -40,6 +42,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     bytes[17] = 17; // `pending`: more than the ring's bound
     let err = legacy::from_bytes::<DemoDma>(&bytes, 3).unwrap_err();
     println!("\na corrupted stream: {err}");
+
+    println!("\n== the same device in BER (self-describing; DER-style lengths)");
+    for version in DemoDma::DESC.minimum_version..=DemoDma::DESC.version {
+        let bytes = ber::to_bytes_at(&dev, version)?;
+        let form = if ber::is_blob::<DemoDma>(version) {
+            ", a legacy blob (ber_blob_until = 1)"
+        } else {
+            ""
+        };
+        println!("v{version}: {:3} bytes{form}", bytes.len());
+        let back: DemoDma = ber::from_bytes(&bytes, version)?;
+        assert_eq!(
+            legacy::to_bytes_at(&back, version)?,
+            legacy::to_bytes_at(&dev, version)?
+        );
+    }
+    let bytes = ber::to_bytes(&dev)?;
+    print!("{}", ber::tlv::annotate(&bytes, Some(DemoDma::DESC))?);
+    let mut wrong = bytes.clone();
+    wrong[2] |= 0x20; // `mode` sent constructed: BER tells, legacy could not
+    println!(
+        "a mistyped BER value: {}",
+        ber::from_bytes::<DemoDma>(&wrong, 3).unwrap_err()
+    );
+    let module = Module::new("Demo").with::<DemoDma>().render()?;
+    let start = module.find("DemoDma ::=").unwrap_or(0);
+    let end = module[start..]
+        .find("\n\n")
+        .map_or(module.len(), |e| start + e);
+    println!(
+        "\nits ASN.1 type (the whole module compiles with asn1tools and asn1c):\n{}",
+        &module[start..end]
+    );
 
     let fixture = std::env::args().nth(1).unwrap_or_else(|| {
         concat!(

@@ -19,3 +19,35 @@ fn committed_module_is_current() {
         path.display()
     );
 }
+
+mod a {
+    #[derive(vmstate_runtime::VMState, Clone, Default)]
+    #[vmstate(name = "a", version = 1, ber_tag = 40)]
+    pub struct Dev {
+        pub x: u8,
+    }
+}
+
+mod b {
+    #[derive(vmstate_runtime::VMState, Clone, Default)]
+    #[vmstate(name = "b", version = 1, ber_tag = 40)]
+    pub struct Dev {
+        pub y: u16,
+    }
+}
+
+#[test]
+fn a_module_refuses_two_types_with_one_application_tag() {
+    use vmstate_runtime::ber::asn1::Module;
+    let m = Module::new("Clash").with::<a::Dev>().with::<b::Dev>();
+    let e = m.render().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Dev and Dev-2 both have ber_tag 40; a reader could not tell them apart"
+    );
+    // Same Rust name, different types: the second is renamed, not merged.
+    assert_eq!(
+        m.type_name(<b::Dev as vmstate_runtime::VMState>::DESC),
+        Some("Dev-2")
+    );
+}

@@ -57,3 +57,26 @@ fn every_example_device_round_trips_at_every_version() {
     catalog::visit_all(&mut rt);
     assert!(rt.checked >= 30, "only {} encodings checked", rt.checked);
 }
+
+#[derive(Default)]
+struct Sizes {
+    legacy: usize,
+    ber: usize,
+}
+
+impl Visitor for Sizes {
+    fn visit<T: Device>(&mut self, _idstr: &str, _instance: u32, value: &T) {
+        self.legacy += legacy::to_bytes(value).unwrap().len();
+        self.ber += ber::to_bytes(value).unwrap().len();
+    }
+}
+
+/// The size target of the BER format: within 1.25x of legacy over the mirrored
+/// device sections of `pc-kvm-bios.mig` (docs/BER.md has the table).
+#[test]
+fn ber_is_within_a_quarter_of_legacy_on_a_real_guest() {
+    let mut s = Sizes::default();
+    catalog::visit_stream(&catalog::read_fixture("pc-kvm-bios.mig"), &mut s).unwrap();
+    assert_eq!((s.legacy, s.ber), (2357, 2625));
+    assert!(s.ber * 4 <= s.legacy * 5, "{} vs {}", s.ber, s.legacy);
+}

@@ -2,7 +2,9 @@
 //!
 //! Describe a virtual device's migration state once, with `#[derive(VMState)]`, and
 //! get codecs generated at compile time: the [`legacy`] format, byte for byte the
-//! stream QEMU reads and writes, with its versions, subsections and vmdesc JSON.
+//! stream QEMU reads and writes, with its versions, subsections and vmdesc JSON; and
+//! the [`ber`] format, ASN.1 BER in which every field is tagged, with a schema
+//! ([`ber::asn1`]) that independent ASN.1 tools decode it with.
 //!
 //! ```
 //! use vmstate_runtime::{legacy, Timer, Unused, VMState};
@@ -52,7 +54,7 @@ pub use types::{Timer, Unused};
 /// enums and `transparent` newtypes).
 ///
 /// Struct attributes: `name`, `version`, `minimum_version`, `pre_save`, `post_save`,
-/// `pre_load`, `post_load`, `transparent`, `ber_tag`. Field attributes: `version`
+/// `pre_load`, `post_load`, `transparent`, `ber_tag`, `ber_blob_until`. Field attributes: `version`
 /// (`A..`, `A..=B`, `..=B`), `exists`, `len` + `max`, `equal`, `validate`, `rename`,
 /// `skip`, `subsection` + `needed`, `as_array`. See `docs/ATTRIBUTES.md`.
 pub use vmstate_macros::VMState;
@@ -80,11 +82,11 @@ pub trait VMState: Field + Sized {
 
     /// Writes the BER contents octets of this value at `version`: each field present
     /// as `[declaration index]`, then the subsection list if any is sent.
-    fn ber_save_at<W: Write>(&self, w: &mut legacy::Writer<W>, version: u32) -> Result<()>;
+    fn ber_save_at<W: Write>(&self, w: &mut io::Writer<W>, version: u32) -> Result<()>;
 
     /// Reads the BER contents of a `version` encoding into `self` (the caller entered
     /// the constructed value and leaves it afterwards).
-    fn ber_load_at<I: legacy::Input + ?Sized>(
+    fn ber_load_at<I: io::Input + ?Sized>(
         &mut self,
         d: &mut ber::Decoder<'_, I>,
         version: u32,
