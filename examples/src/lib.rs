@@ -9,3 +9,4 @@
 pub mod catalog;
 pub mod demo;
 pub mod qemu;
+pub mod testing;

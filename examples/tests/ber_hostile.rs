@@ -6,21 +6,10 @@
 
 use vmstate_examples::catalog::{self, Device, Visitor};
 use vmstate_examples::demo::{sample, DemoDma, Descriptor, Gpa, Mode};
+use vmstate_examples::testing::Rng;
 use vmstate_runtime::ber::{self, Options};
 use vmstate_runtime::io::Writer;
 use vmstate_runtime::{legacy, ErrorKind, Field, VMState};
-
-/// A deterministic xorshift generator, so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 /// Definite-length TLV with identifier octets `id`.
 fn tlv(id: &[u8], content: &[u8]) -> Vec<u8> {
@@ -125,9 +114,9 @@ impl Visitor for Abuse {
             let mut rng = Rng(self.seed ^ u64::from(v));
             for _ in 0..1000 {
                 let mut bad = bytes.clone();
-                for _ in 0..1 + rng.next() % 4 {
-                    let i = (rng.next() % bad.len() as u64) as usize;
-                    bad[i] = rng.next() as u8;
+                for _ in 0..1 + rng.next_u64() % 4 {
+                    let i = (rng.next_u64() % bad.len() as u64) as usize;
+                    bad[i] = rng.next_u64() as u8;
                 }
                 for opts in [Options::STRICT, Options::LENIENT] {
                     let mut target = value.clone();
@@ -267,12 +256,17 @@ fn unknown_subsections_fail_strictly_and_are_skipped_leniently() {
     );
 }
 
+/// The error for demo-dma with one subsection entry `[10]` (an empty body).
+fn entry_error(name: &str, version: u8) -> vmstate_runtime::Error {
+    let mut f = demo_fields();
+    let entry = subsection_entry(10, name, version, &tlv(&[0x30], &[]));
+    f.push(tlv(&[0x62], &entry));
+    err(&demo(&f))
+}
+
 #[test]
 fn subsection_under_a_known_tag_with_another_name() {
-    let mut f = demo_fields();
-    let entry = subsection_entry(10, "demo-dma/other", 1, &tlv(&[0x30], &[]));
-    f.push(tlv(&[0x62], &entry));
-    let e = err(&demo(&f));
+    let e = entry_error("demo-dma/other", 1);
     assert_eq!(
         e.kind(),
         &ErrorKind::UnknownSubsection("demo-dma/other".into())
@@ -282,17 +276,12 @@ fn subsection_under_a_known_tag_with_another_name() {
 
 #[test]
 fn subsection_version_too_new() {
-    let mut f = demo_fields();
-    let entry = subsection_entry(10, "demo-dma/error", 2, &tlv(&[0x30], &[]));
-    f.push(tlv(&[0x62], &entry));
-    let e = err(&demo(&f));
-    assert_eq!(
-        e.kind(),
-        &ErrorKind::VersionTooNew {
-            version: 2,
-            supported: 1
-        }
-    );
+    let e = entry_error("demo-dma/error", 2);
+    let want = ErrorKind::VersionTooNew {
+        version: 2,
+        supported: 1,
+    };
+    assert_eq!((e.kind(), e.path().as_str()), (&want, "demo-dma.error"));
 }
 
 /// Rewrites every constructed TLV of a DER encoding with indefinite length.

@@ -5,19 +5,8 @@ use vmstate_examples::demo::{sample, DemoDma, Mode};
 use vmstate_examples::qemu::{
     FwCfg, GlobalState, Hpet, HpetTimer, IsaFdc, KvmClock, KvmClockReliable,
 };
+use vmstate_examples::testing::Rng;
 use vmstate_runtime::{legacy, ErrorKind, VMState};
-
-/// A deterministic xorshift generator, so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 /// Every prefix of a valid encoding fails (with EOF) or is a complete value that
 /// lacks only optional subsections; a failure leaves the target as it was.
@@ -62,9 +51,9 @@ fn corruptions<T: VMState + Clone + PartialEq + std::fmt::Debug>(
     let mut rng = Rng(seed);
     for _ in 0..2000 {
         let mut b = bytes.clone();
-        for _ in 0..1 + rng.next() % 4 {
-            let i = (rng.next() as usize) % b.len();
-            b[i] = rng.next() as u8;
+        for _ in 0..1 + rng.next_u64() % 4 {
+            let i = (rng.next_u64() as usize) % b.len();
+            b[i] = rng.next_u64() as u8;
         }
         let mut target = value.clone();
         if legacy::load_into(&mut target, &b, version).is_err() {

@@ -128,12 +128,19 @@ fn prepare(dir: &Path) -> (PathBuf, Vec<Value>) {
     (asn, cases.cases)
 }
 
-fn output_text(o: &std::process::Output) -> String {
-    format!(
+/// Runs `cmd`, which must succeed (else the test fails with `what` and its output);
+/// returns its stdout and its whole output as text.
+fn run_ok(cmd: &mut Command, what: &str) -> (Vec<u8>, String) {
+    let o = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: {cmd:?}: {e}"));
+    let text = format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
-    )
+    );
+    assert!(o.status.success(), "{what}:\n{text}");
+    (o.stdout, text)
 }
 
 #[test]
@@ -152,13 +159,12 @@ fn asn1tools_decodes_and_encodes_every_example_device() {
     let (cases_path, out) = (dir.join("cases.json"), dir.join("out.json"));
     let n = cases.len();
     std::fs::write(&cases_path, serde_json::to_string(&cases).unwrap()).unwrap();
-    let run = Command::new("python3")
-        .arg(script())
-        .args([&asn, &cases_path, &out])
-        .output()
-        .unwrap();
-    let report = output_text(&run);
-    assert!(run.status.success(), "asn1tools disagrees:\n{report}");
+    let (_, report) = run_ok(
+        Command::new("python3")
+            .arg(script())
+            .args([&asn, &cases_path, &out]),
+        "asn1tools disagrees",
+    );
     eprintln!("{}", report.trim());
     let encoded: HashMap<String, String> =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
@@ -187,14 +193,13 @@ fn asn1c_compiles_the_module_and_its_decoder_reads_every_example_device() {
     }
     let (asn, cases) = prepare(&dir);
     // -fwide-types: uint64 values above i64::MAX need asn1c's big INTEGER_t.
-    let gen = Command::new("asn1c")
-        .args(["-fwide-types", "-pdu=all"])
-        .arg(&asn)
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    let report = output_text(&gen);
-    assert!(gen.status.success(), "asn1c failed:\n{report}");
+    let (_, report) = run_ok(
+        Command::new("asn1c")
+            .args(["-fwide-types", "-pdu=all"])
+            .arg(&asn)
+            .current_dir(&dir),
+        "asn1c fails on the module",
+    );
     assert!(
         !report.to_lowercase().contains("warn"),
         "asn1c warned:\n{report}"
@@ -205,44 +210,32 @@ fn asn1c_compiles_the_module_and_its_decoder_reads_every_example_device() {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "c"))
         .collect();
-    let cc = Command::new("cc")
-        .args([
-            "-w",
-            "-O0",
-            "-I.",
-            "-DPDU=DemoDma",
-            "-DASN_PDU_COLLECTION",
-            "-o",
-            "decoder",
-        ])
-        .args(&sources)
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        cc.status.success(),
-        "the asn1c C code does not build:\n{}",
-        output_text(&cc)
+    run_ok(
+        Command::new("cc")
+            .args([
+                "-w",
+                "-O0",
+                "-I.",
+                "-DPDU=DemoDma",
+                "-DASN_PDU_COLLECTION",
+                "-o",
+                "decoder",
+            ])
+            .args(&sources)
+            .current_dir(&dir),
+        "the asn1c C code does not build",
     );
     for case in &cases {
         let (id, ty) = (case["id"].as_str().unwrap(), case["type"].as_str().unwrap());
         let ours = unhex(case["ber"].as_str().unwrap());
         let input = dir.join("case.ber");
         std::fs::write(&input, &ours).unwrap();
-        let run = Command::new(dir.join("decoder"))
-            .args(["-p", ty, "-c", "-oder"])
-            .arg(&input)
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{id}: asn1c rejects our octets: {}",
-            output_text(&run)
+        let (der, _) = run_ok(
+            Command::new(dir.join("decoder"))
+                .args(["-p", ty, "-c", "-oder"])
+                .arg(&input),
+            &format!("{id}: asn1c rejects our octets"),
         );
-        assert_eq!(
-            hex(&run.stdout),
-            hex(&ours),
-            "{id}: asn1c's DER differs from ours"
-        );
+        assert_eq!(hex(&der), hex(&ours), "{id}: asn1c's DER differs from ours");
     }
 }

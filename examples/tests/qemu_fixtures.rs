@@ -4,30 +4,12 @@
 //! trailer describes it. The static descriptions are compared with QEMU's
 //! `-dump-vmstate` output.
 
-use std::path::PathBuf;
+use vmstate_examples::catalog::{fixtures_dir, read_fixture};
 use vmstate_examples::qemu::*;
 use vmstate_runtime::stream::{self, LegacyStream, SectionKind};
 use vmstate_runtime::{legacy, ErrorKind, VMState};
 
 const STREAMS: [&str; 3] = ["pc-tcg-reset.mig", "pc-kvm-bios.mig", "q35-tcg-devices.mig"];
-
-fn fixtures_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("VMSTATE_FIXTURES") {
-        return PathBuf::from(dir);
-    }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    root.join("../shared/fixtures/qemu-7.2")
-}
-
-fn read_fixture(name: &str) -> Vec<u8> {
-    let path = fixtures_dir().join(name);
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "QEMU fixture {} is missing ({e}); set VMSTATE_FIXTURES to shared/fixtures/qemu-7.2",
-            path.display()
-        )
-    })
-}
 
 /// Decodes every instance of `idstr` in `s` into `T`, re-encodes it, renders its
 /// vmdesc, and checks both against QEMU's bytes. Returns the decoded values.

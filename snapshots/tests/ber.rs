@@ -3,16 +3,8 @@
 //! `docs/vmstate-examples.asn` (see `examples/tests/asn1_module.rs`). The QEMU mirrors are filled from the real QEMU 7.2 stream `pc-kvm-bios.mig`.
 
 use vmstate_examples::catalog::{self, Device, Visitor};
+use vmstate_examples::testing::hexdump;
 use vmstate_runtime::ber;
-
-fn hexdump(bytes: &[u8]) -> String {
-    let mut s = String::new();
-    for (i, chunk) in bytes.chunks(16).enumerate() {
-        let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
-        s.push_str(&format!("{:04x}: {}\n", i * 16, hex.join(" ")));
-    }
-    s
-}
 
 fn render<T: Device>(value: &T) -> String {
     let d = T::DESC;

@@ -3,18 +3,9 @@
 //! QEMU 7.2 stream `pc-kvm-bios.mig`, so these are QEMU's bytes at their current
 //! version, and what an older QEMU would read at older ones.
 
-use std::path::PathBuf;
-use vmstate_examples::{demo, qemu::*};
+use vmstate_examples::testing::hexdump;
+use vmstate_examples::{catalog, demo, qemu::*};
 use vmstate_runtime::{legacy, stream, VMState};
-
-fn hexdump(bytes: &[u8]) -> String {
-    let mut s = String::new();
-    for (i, chunk) in bytes.chunks(16).enumerate() {
-        let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
-        s.push_str(&format!("{:04x}: {}\n", i * 16, hex.join(" ")));
-    }
-    s
-}
 
 fn render<T: VMState>(value: &T) -> String {
     let d = T::DESC;
@@ -30,17 +21,8 @@ fn render<T: VMState>(value: &T) -> String {
     out
 }
 
-fn fixture() -> Vec<u8> {
-    let dir = std::env::var("VMSTATE_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/qemu-7.2")
-        });
-    std::fs::read(dir.join("pc-kvm-bios.mig")).expect("QEMU fixture pc-kvm-bios.mig")
-}
-
 fn from_qemu<T: VMState + Clone + Default>(idstr: &str) -> T {
-    let bytes = fixture();
+    let bytes = catalog::read_fixture("pc-kvm-bios.mig");
     let s = stream::walk_legacy(&bytes).unwrap();
     let mut v = T::default();
     stream::load_section(&mut v, s.device(idstr, 0).unwrap()).unwrap();

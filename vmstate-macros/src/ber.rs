@@ -6,8 +6,7 @@ use crate::ast::Container;
 use crate::hooks::Hooks;
 use crate::plan::{FieldPlan, Kind};
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
+use quote::quote;
 
 /// Presence on the BER wire: present at the version, and not padding.
 fn sent(p: &FieldPlan) -> TokenStream {
@@ -82,39 +81,19 @@ fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
                 #get(d, #name, #tag, #rn, &mut self.#id)?;
             }
         },
-        Kind::VarArray {
-            len_field,
-            max,
-            is_vec,
-            ..
-        } => {
-            let (available, resize) = if *is_vec {
-                (
-                    quote!(#max),
-                    quote!(self.#id.resize_with(__n, ::core::default::Default::default);),
-                )
-            } else {
-                (quote!(self.#id.len()), quote!())
-            };
+        Kind::VarArray { .. } => {
+            let count = p.var_count_for_load(quote!(__h.offset));
             quote! {
                 if #cond {
                     let __h = d.field(#name, #tag, #rn)?;
-                    let __n = __vm::var_len(&self.#len_field, #max, #available, __h.offset)
-                        .map_err(|e| e.in_field(#rn))?;
-                    #resize
+                    #count
                     __vm::ber::get_slice(&mut self.#id[..__n], d, &__h).map_err(|e| e.in_field(#rn))?;
                 }
             }
         }
         Kind::Subsection { .. } => return TokenStream::new(),
     };
-    let validate = p.field.attrs.validate.as_ref().map(|v| {
-        quote_spanned! {v.span()=>
-            if let __vm::Err(e) = (#v)(&*self, version) {
-                return __vm::Err(__vm::validation_error(&e, d.offset()).in_field(#rn));
-            }
-        }
-    });
+    let validate = p.validate_call(quote!(d.offset()));
     quote!(#load #validate)
 }
 

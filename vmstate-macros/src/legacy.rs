@@ -4,8 +4,7 @@ use crate::ast::Container;
 use crate::hooks::Hooks;
 use crate::plan::{FieldPlan, Kind};
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
+use quote::quote;
 
 fn save_field(p: &FieldPlan) -> TokenStream {
     let (id, rn, cond) = (p.ident, &p.rust_name, p.present());
@@ -59,25 +58,11 @@ fn load_field(p: &FieldPlan) -> TokenStream {
                 #as_field::legacy_get(&mut self.#id, r).map_err(|e| e.in_field(#rn))?;
             }
         },
-        Kind::VarArray {
-            elem,
-            len_field,
-            max,
-            is_vec,
-        } => {
-            let (available, resize) = if *is_vec {
-                (
-                    quote!(#max),
-                    quote!(self.#id.resize_with(__n, ::core::default::Default::default);),
-                )
-            } else {
-                (quote!(self.#id.len()), quote!())
-            };
+        Kind::VarArray { elem, .. } => {
+            let count = p.var_count_for_load(quote!(r.offset()));
             quote! {
                 if #cond {
-                    let __n = __vm::var_len(&self.#len_field, #max, #available, r.offset())
-                        .map_err(|e| e.in_field(#rn))?;
-                    #resize
+                    #count
                     <#elem as __vm::Field>::legacy_get_slice(&mut self.#id[..__n], r)
                         .map_err(|e| e.in_field(#rn))?;
                 }
@@ -85,13 +70,7 @@ fn load_field(p: &FieldPlan) -> TokenStream {
         }
         Kind::Subsection { .. } => return TokenStream::new(),
     };
-    let validate = p.field.attrs.validate.as_ref().map(|v| {
-        quote_spanned! {v.span()=>
-            if let __vm::Err(e) = (#v)(&*self, version) {
-                return __vm::Err(__vm::validation_error(&e, r.offset()).in_field(#rn));
-            }
-        }
-    });
+    let validate = p.validate_call(quote!(r.offset()));
     quote!(#load #validate)
 }
 

@@ -83,6 +83,46 @@ impl FieldPlan<'_> {
         quote_spanned!(ty.span()=> __vm::ber::#f::<#ty #(#extra)*>)
     }
 
+    /// For a variable array being loaded: binds `__n`, the length field's value checked
+    /// against the bound (and, for arrays, the storage), and resizes a `Vec` to it.
+    pub fn var_count_for_load(&self, offset: TokenStream) -> TokenStream {
+        let (id, rn) = (self.ident, &self.rust_name);
+        let Kind::VarArray {
+            len_field,
+            max,
+            is_vec,
+            ..
+        } = &self.kind
+        else {
+            unreachable!("var_count_for_load on a fixed field")
+        };
+        let (available, resize) = if *is_vec {
+            (
+                quote!(#max),
+                quote!(self.#id.resize_with(__n, ::core::default::Default::default);),
+            )
+        } else {
+            (quote!(self.#id.len()), quote!())
+        };
+        quote! {
+            let __n = __vm::var_len(&self.#len_field, #max, #available, #offset)
+                .map_err(|e| e.in_field(#rn))?;
+            #resize
+        }
+    }
+
+    /// The `validate` check after the field is loaded, its error at `offset`.
+    pub fn validate_call(&self, offset: TokenStream) -> Option<TokenStream> {
+        let rn = &self.rust_name;
+        self.field.attrs.validate.as_ref().map(|v| {
+            quote_spanned! {v.span()=>
+                if let __vm::Err(e) = (#v)(&*self, version) {
+                    return __vm::Err(__vm::validation_error(&e, #offset).in_field(#rn));
+                }
+            }
+        })
+    }
+
     /// `<S as VMState>` for a subsection's type.
     pub fn as_vmstate(&self) -> TokenStream {
         let ty = match &self.kind {
