@@ -407,31 +407,24 @@ fn nesting_is_bounded() {
     let mut d = DemoDma::default();
     let e = ber::load_into_with(&mut d, &demo(&f), 3, &Options::LENIENT).unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::TooDeep(Options::DEFAULT_MAX_DEPTH));
-    // A constructed OCTET STRING nested 40 deep.
-    let mut f = demo_fields();
-    let mut load = tlv(&[0x04], &0.5f64.to_bits().to_be_bytes());
-    for _ in 0..40 {
-        load = tlv(&[0x24], &load);
-    }
-    load[0] = 0xa8;
-    f[6] = load;
-    assert_eq!(
-        err(&demo(&f)).kind(),
-        &ErrorKind::TooDeep(Options::DEFAULT_MAX_DEPTH)
-    );
-    // Shallower, the same value loads.
-    let mut f = demo_fields();
-    let mut load = tlv(&[0x04], &0.5f64.to_bits().to_be_bytes());
-    for _ in 0..5 {
-        load = tlv(&[0x24], &load);
-    }
-    load[0] = 0xa8;
-    f[6] = load;
-    assert_eq!(load_demo(&f), expected_demo());
+    // `load` (Float64) as a constructed OCTET STRING nested `depth` deep.
+    let nested_load = |depth: usize| {
+        let mut f = demo_fields();
+        let mut load = tlv(&[0x04], &0.5f64.to_bits().to_be_bytes());
+        for _ in 0..depth {
+            load = tlv(&[0x24], &load);
+        }
+        load[0] = 0xa8;
+        f[6] = load;
+        load_demo(&f)
+    };
+    let e = nested_load(40).unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::TooDeep(Options::DEFAULT_MAX_DEPTH));
+    assert_eq!(nested_load(5).unwrap(), expected_demo());
 }
 
-fn load_demo(f: &[Vec<u8>]) -> DemoDma {
-    load(&demo(f)).unwrap()
+fn load_demo(f: &[Vec<u8>]) -> vmstate_runtime::Result<DemoDma> {
+    load(&demo(f))
 }
 
 /// A variable array with no other check in the way of its bound.
