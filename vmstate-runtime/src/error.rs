@@ -159,6 +159,8 @@ pub enum PathSegment {
     Index(usize),
     /// A subsection, by its wire name.
     Subsection(String),
+    /// A field known only by name at run time (generic decoding through a vmdesc).
+    Named(String),
 }
 
 /// A failed save or load: kind, device, field path and byte offset.
@@ -212,6 +214,12 @@ impl Error {
                     }
                     s.push_str(name);
                 }
+                PathSegment::Named(name) => {
+                    if !s.is_empty() {
+                        s.push('.');
+                    }
+                    s.push_str(name);
+                }
                 PathSegment::Index(i) => s.push_str(&format!("[{i}]")),
                 PathSegment::Subsection(name) => {
                     if !s.is_empty() {
@@ -239,6 +247,13 @@ impl Error {
     #[must_use]
     pub fn in_field(mut self, name: &'static str) -> Self {
         self.path.push(PathSegment::Field(name));
+        self
+    }
+
+    /// Adds the enclosing field, named at run time, to the path.
+    #[must_use]
+    pub fn in_named_field(mut self, name: &str) -> Self {
+        self.path.push(PathSegment::Named(name.to_owned()));
         self
     }
 

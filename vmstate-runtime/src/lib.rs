@@ -37,6 +37,7 @@ extern crate self as vmstate_runtime;
 
 pub mod ber;
 pub mod desc;
+pub mod dump;
 mod error;
 mod field;
 pub mod io;

@@ -6,7 +6,8 @@
 //! say, up to an `EOS` word.
 
 use crate::error::{ErrorKind, Result};
-use crate::io::{Input, SliceInput};
+use crate::io::{Input, SliceInput, Writer};
+use std::borrow::Cow;
 
 /// The bytes of a target page (x86).
 pub const PAGE_SIZE: u64 = 4096;
@@ -40,6 +41,8 @@ pub enum RamRecord<'a> {
         offset: u64,
         /// The fill byte.
         fill: u8,
+        /// Sent with `CONTINUE` (no block name on the wire).
+        continued: bool,
     },
     /// A page of data.
     Page {
@@ -48,7 +51,9 @@ pub enum RamRecord<'a> {
         /// Offset of the page in the block.
         offset: u64,
         /// The page's bytes.
-        data: &'a [u8],
+        data: Cow<'a, [u8]>,
+        /// Sent with `CONTINUE` (no block name on the wire).
+        continued: bool,
     },
 }
 
@@ -81,7 +86,8 @@ pub fn read_part<'a>(data: &'a [u8], base: u64) -> Result<(Vec<RamRecord<'a>>, u
             });
         }
         if flags & (FLAG_ZERO | FLAG_PAGE) != 0 {
-            let block = if flags & FLAG_CONTINUE != 0 {
+            let continued = flags & FLAG_CONTINUE != 0;
+            let block = if continued {
                 current_block.clone().ok_or_else(|| {
                     r.error(ErrorKind::Framing("CONTINUE page without a block".into()))
                 })?
@@ -96,13 +102,15 @@ pub fn read_part<'a>(data: &'a [u8], base: u64) -> Result<(Vec<RamRecord<'a>>, u
                     block,
                     offset: addr,
                     fill,
+                    continued,
                 });
             } else {
                 let data = r.take(PAGE_SIZE as usize)?;
                 records.push(RamRecord::Page {
                     block,
                     offset: addr,
-                    data,
+                    data: Cow::Borrowed(data),
+                    continued,
                 });
             }
         }
@@ -118,6 +126,66 @@ pub fn read_part<'a>(data: &'a [u8], base: u64) -> Result<(Vec<RamRecord<'a>>, u
     }
     let used = data.len() - r.remaining().len();
     Ok((records, used))
+}
+
+/// Writes one RAM part: its records, then `EOS`. The inverse of [`read_part`].
+pub fn write_part<W: std::io::Write>(records: &[RamRecord<'_>], w: &mut Writer<W>) -> Result<()> {
+    for rec in records {
+        match rec {
+            RamRecord::MemSize { total, blocks } => {
+                w.put(&(total | FLAG_MEM_SIZE).to_be_bytes())?;
+                for (name, len) in blocks {
+                    put_name(w, name)?;
+                    w.put(&len.to_be_bytes())?;
+                }
+            }
+            RamRecord::Zero {
+                block,
+                offset,
+                fill,
+                continued,
+            } => {
+                put_page_word(w, *offset, FLAG_ZERO, block, *continued)?;
+                w.put(&[*fill])?;
+            }
+            RamRecord::Page {
+                block,
+                offset,
+                data,
+                continued,
+            } => {
+                put_page_word(w, *offset, FLAG_PAGE, block, *continued)?;
+                w.put(data)?;
+            }
+        }
+    }
+    w.put(&FLAG_EOS.to_be_bytes())
+}
+
+fn put_page_word<W: std::io::Write>(
+    w: &mut Writer<W>,
+    offset: u64,
+    flag: u64,
+    block: &str,
+    continued: bool,
+) -> Result<()> {
+    let cont = if continued { FLAG_CONTINUE } else { 0 };
+    w.put(&(offset | flag | cont).to_be_bytes())?;
+    if continued {
+        Ok(())
+    } else {
+        put_name(w, block)
+    }
+}
+
+fn put_name<W: std::io::Write>(w: &mut Writer<W>, name: &str) -> Result<()> {
+    let len = u8::try_from(name.len()).map_err(|_| {
+        w.error(ErrorKind::Framing(format!(
+            "RAM block name {name} is too long"
+        )))
+    })?;
+    w.put(&[len])?;
+    w.put(name.as_bytes())
 }
 
 fn read_name(r: &mut SliceInput<'_>) -> Result<String> {
@@ -148,8 +216,11 @@ mod tests {
         assert_eq!(used, s.len() - 1);
         assert_eq!(recs.len(), 3);
         assert!(
-            matches!(&recs[2], RamRecord::Page { block, offset: 4096, .. } if block == "pc.ram")
+            matches!(&recs[2], RamRecord::Page { block, offset: 4096, continued: true, .. } if block == "pc.ram")
         );
+        let mut w = Writer::new(Vec::new());
+        write_part(&recs, &mut w).unwrap();
+        assert_eq!(w.into_inner(), s[..used]);
     }
 
     #[test]

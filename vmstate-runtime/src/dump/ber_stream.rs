@@ -1,0 +1,674 @@
+//! vmstate's BER stream, and the generic BER codec of device bodies that follows a
+//! vmdesc description.
+//!
+//! ```text
+//! Stream ::= [APPLICATION 0] SEQUENCE {          -- indefinite length: written as it goes
+//!     header        [APPLICATION 1] SEQUENCE { stream-version INTEGER },
+//!     description   [APPLICATION 5] UTF8String,  -- the vmdesc JSON: names, types, tags
+//!     configuration [APPLICATION 3] Configuration OPTIONAL,
+//!     sections      [APPLICATION 4] Section ...   -- in stream order
+//! }
+//! Section ::= [APPLICATION 4] SEQUENCE {
+//!     kind [0] ENUMERATED { start(1), part(2), end(3), full(4) },
+//!     section-id [1] INTEGER,
+//!     idstr [2] UTF8String OPTIONAL, instance-id [3] INTEGER OPTIONAL,
+//!     version [4] INTEGER OPTIONAL,               -- start and full only
+//!     device [5] EXPLICIT Device OPTIONAL,        -- full: the device's own BER value
+//!     ram [6] SEQUENCE OF RamRecord OPTIONAL      -- start, part, end
+//! }
+//! RamRecord ::= CHOICE {
+//!     mem-size [0] SEQUENCE { total INTEGER, blocks SEQUENCE OF SEQUENCE { name UTF8String, length INTEGER } },
+//!     zero [1] SEQUENCE { block UTF8String, offset INTEGER, fill INTEGER, continued BOOLEAN },
+//!     page [2] SEQUENCE { block UTF8String, offset INTEGER, data OCTET STRING, continued BOOLEAN }
+//! }
+//! ```
+//!
+//! A device body is a SEQUENCE of its fields, each `[tag]` (the vmdesc entry's `tag`
+//! member, which vmstate writes for typed devices, else the field's position), with
+//! the same element encodings as the derive's BER codec, so a reader needs the
+//! description only for names and widths.
+
+use super::desc::{elements, scalar_bytes, Desc, Group};
+use super::{bad, Descriptions};
+use crate::ber::{self, Class, Decoder, Header, Length, Options, Tag};
+use crate::error::{Error, ErrorKind, Result};
+use crate::io::{SliceInput, Writer};
+use crate::ram::{self, RamRecord};
+use crate::stream::Configuration;
+use crate::VMState;
+use serde_json::{json, Map, Value};
+use std::borrow::Cow;
+
+/// `[APPLICATION 0]`: the stream.
+pub const STREAM: Tag = Tag::application(0);
+/// `[APPLICATION 1]`: the header.
+pub const HEADER: Tag = Tag::application(1);
+/// `[APPLICATION 3]`: the configuration section.
+pub const CONFIGURATION: Tag = Tag::application(3);
+/// `[APPLICATION 4]`: one section record.
+pub const SECTION: Tag = Tag::application(4);
+/// `[APPLICATION 5]`: the description (vmdesc JSON), as a primitive UTF8String.
+pub const DESCRIPTION: Tag = Tag {
+    class: Class::Application,
+    constructed: false,
+    number: 5,
+};
+
+/// Whether `bytes` starts like a vmstate BER stream.
+pub fn is_ber(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x60, 0x80])
+}
+
+fn tlv(tag: Tag, contents: &[u8]) -> Vec<u8> {
+    let mut w = Writer::new(Vec::with_capacity(contents.len() + 6));
+    // Writing into a Vec cannot fail.
+    let _ = ber::put_header(&mut w, tag, contents.len());
+    let mut out = w.into_inner();
+    out.extend_from_slice(contents);
+    out
+}
+
+fn int_tlv(tag: Tag, v: i128) -> Vec<u8> {
+    let mut w = Writer::new(Vec::new());
+    let _ = ber::put_int(&mut w, v);
+    tlv(tag, &w.into_inner())
+}
+
+fn ctx(n: u32, constructed: bool) -> Tag {
+    Tag {
+        class: Class::Context,
+        constructed,
+        number: n,
+    }
+}
+
+/// Encodes the tree as a BER stream.
+pub fn to_ber(tree: &Value) -> Result<Vec<u8>> {
+    let vmdesc = tree
+        .get("vmdesc")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("the tree has no vmdesc"))?;
+    let descs = Descriptions::parse(vmdesc)?;
+    let mut out = vec![0x60, 0x80];
+    let version = tree
+        .get("stream_version")
+        .and_then(Value::as_u64)
+        .unwrap_or(3);
+    out.extend(tlv(HEADER, &int_tlv(Tag::INTEGER, version.into())));
+    out.extend(tlv(DESCRIPTION, vmdesc.as_bytes()));
+    if let Some(c) = tree.get("configuration").filter(|c| !c.is_null()) {
+        let cfg = super::configuration_from_json(c)?;
+        let mut w = Writer::new(Vec::new());
+        cfg.ber_save_at(&mut w, 1)?;
+        out.extend(tlv(CONFIGURATION, &w.into_inner()));
+    }
+    let mut started: Vec<(u64, String, u64)> = Vec::new();
+    for sec in tree
+        .get("sections")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        out.extend(section_ber(sec, &descs, &mut started)?);
+    }
+    out.extend_from_slice(&[0, 0]);
+    Ok(out)
+}
+
+fn section_ber(
+    sec: &Value,
+    descs: &Descriptions,
+    started: &mut Vec<(u64, String, u64)>,
+) -> Result<Vec<u8>> {
+    let kind = sec.get("type").and_then(Value::as_str).unwrap_or("");
+    let k = match kind {
+        "start" => 1,
+        "part" => 2,
+        "end" => 3,
+        "full" => 4,
+        other => return Err(bad(format!("unknown section type {other:?}"))),
+    };
+    let id = super::num(sec, "section_id")?;
+    let mut c = int_tlv(ctx(0, false), k);
+    c.extend(int_tlv(ctx(1, false), id.into()));
+    if matches!(kind, "start" | "full") {
+        let idstr = sec.get("idstr").and_then(Value::as_str).unwrap_or("");
+        let inst = super::num(sec, "instance_id")?;
+        c.extend(tlv(ctx(2, false), idstr.as_bytes()));
+        c.extend(int_tlv(ctx(3, false), inst.into()));
+        c.extend(int_tlv(ctx(4, false), super::num(sec, "version")?.into()));
+        started.push((id, idstr.to_owned(), inst));
+    }
+    if kind == "full" {
+        let (_, idstr, inst) = started.last().cloned().unwrap_or_default();
+        let d = descs.get(&idstr, inst)?;
+        let v = sec
+            .get("value")
+            .ok_or_else(|| bad(format!("{idstr}: no value")))?;
+        let body = tlv(
+            Tag::SEQUENCE,
+            &struct_contents(d, v).map_err(|e| e.in_device(&idstr))?,
+        );
+        c.extend(tlv(ctx(5, true), &body));
+    } else {
+        let records = super::ram_from_json(sec.get("ram").unwrap_or(&Value::Null))?;
+        let list: Vec<u8> = records.iter().flat_map(ram_record_ber).collect();
+        c.extend(tlv(ctx(6, true), &list));
+    }
+    Ok(tlv(SECTION, &c))
+}
+
+fn ram_record_ber(r: &RamRecord<'_>) -> Vec<u8> {
+    match r {
+        RamRecord::MemSize { total, blocks } => {
+            let list: Vec<u8> = blocks
+                .iter()
+                .flat_map(|(n, l)| {
+                    tlv(
+                        Tag::SEQUENCE,
+                        &[
+                            tlv(Tag::UTF8_STRING, n.as_bytes()),
+                            int_tlv(Tag::INTEGER, (*l).into()),
+                        ]
+                        .concat(),
+                    )
+                })
+                .collect();
+            tlv(
+                ctx(0, true),
+                &[
+                    int_tlv(Tag::INTEGER, (*total).into()),
+                    tlv(Tag::SEQUENCE, &list),
+                ]
+                .concat(),
+            )
+        }
+        RamRecord::Zero {
+            block,
+            offset,
+            fill,
+            continued,
+        } => tlv(
+            ctx(1, true),
+            &[
+                tlv(Tag::UTF8_STRING, block.as_bytes()),
+                int_tlv(Tag::INTEGER, (*offset).into()),
+                int_tlv(Tag::INTEGER, (*fill).into()),
+                tlv(Tag::BOOLEAN, &[if *continued { 0xff } else { 0 }]),
+            ]
+            .concat(),
+        ),
+        RamRecord::Page {
+            block,
+            offset,
+            data,
+            continued,
+        } => tlv(
+            ctx(2, true),
+            &[
+                tlv(Tag::UTF8_STRING, block.as_bytes()),
+                int_tlv(Tag::INTEGER, (*offset).into()),
+                tlv(Tag::OCTET_STRING, data),
+                tlv(Tag::BOOLEAN, &[if *continued { 0xff } else { 0 }]),
+            ]
+            .concat(),
+        ),
+    }
+}
+
+/// The BER contents of a struct described by `d` with value `v`.
+fn struct_contents(d: &Desc, v: &Value) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    for g in &d.groups {
+        let f = v
+            .get(&g.name)
+            .ok_or_else(|| bad(format!("{}: no value for field {}", d.name, g.name)))?;
+        let elems = elements(g, f)?;
+        let (constructed, contents) = if g.is_array && is_octets(g) {
+            let bytes = elems
+                .iter()
+                .map(|e| scalar_bytes(g, e, &d.name).map(|b| b[0]))
+                .collect::<Result<Vec<u8>>>()?;
+            (false, bytes)
+        } else if g.is_array {
+            let mut list = Vec::new();
+            for (i, e) in elems.iter().enumerate() {
+                let (c, body) = element(g, i, e, &d.name)?;
+                list.extend(tlv(universal(g, c), &body));
+            }
+            (true, list)
+        } else {
+            element(g, 0, elems[0], &d.name)?
+        };
+        out.extend(tlv(ctx(g.tag, constructed), &contents));
+    }
+    if !d.subsections.is_empty() {
+        let mut list = Vec::new();
+        for s in &d.subsections {
+            let body = v
+                .get("subsections")
+                .and_then(|x| x.get(&s.name))
+                .ok_or_else(|| bad(format!("{}: no value for subsection {}", d.name, s.name)))?;
+            let entry = [
+                tlv(Tag::UTF8_STRING, s.name.as_bytes()),
+                int_tlv(Tag::INTEGER, s.version.into()),
+                tlv(Tag::SEQUENCE, &struct_contents(s, body)?),
+            ]
+            .concat();
+            list.extend(tlv(ctx(s.tag, true), &entry));
+        }
+        out.extend(tlv(Tag::SUBSECTIONS, &list));
+    }
+    Ok(out)
+}
+
+/// Arrays of `uint8` go as one OCTET STRING, as in the derive's codec.
+fn is_octets(g: &Group) -> bool {
+    g.ty == "uint8" && !g.is_struct()
+}
+
+/// The universal tag of an element with the given form.
+fn universal(g: &Group, constructed: bool) -> Tag {
+    match (constructed, g.int_kind(), g.ty.as_str()) {
+        (true, ..) => Tag::SEQUENCE,
+        (false, Some(_), _) => Tag::INTEGER,
+        (false, None, "bool") => Tag::BOOLEAN,
+        _ => Tag::OCTET_STRING,
+    }
+}
+
+/// One element's form and contents.
+fn element(g: &Group, i: usize, e: &Value, within: &str) -> Result<(bool, Vec<u8>)> {
+    if let Some(s) = g.structs.get(i) {
+        return Ok((true, struct_contents(s, e)?));
+    }
+    let bytes = scalar_bytes(g, e, within)?;
+    Ok(match (g.int_kind(), e) {
+        (_, Value::Bool(b)) => (false, vec![if *b { 0xff } else { 0 }]),
+        (Some(signed), Value::Number(_)) => {
+            let mut v: i128 = if signed && bytes[0] & 0x80 != 0 {
+                -1
+            } else {
+                0
+            };
+            for b in &bytes {
+                v = (v << 8) | i128::from(*b);
+            }
+            let mut w = Writer::new(Vec::new());
+            let _ = ber::put_int(&mut w, v);
+            (false, w.into_inner())
+        }
+        _ => (false, bytes),
+    })
+}
+
+/// Decodes a BER stream into the tree.
+pub fn from_ber(bytes: &[u8]) -> Result<Value> {
+    let mut input = SliceInput::new(bytes);
+    let mut d = Decoder::new(&mut input, Options::STRICT);
+    let h = d.expect(STREAM)?;
+    d.enter(&h)?;
+    let h = d.expect(HEADER)?;
+    d.enter(&h)?;
+    let hv = d.expect(Tag::INTEGER)?;
+    let version = d.integer(&hv)?;
+    d.leave(None)?;
+    let h = d.expect(DESCRIPTION)?;
+    let text = read_text(&mut d, &h)?;
+    let descs = Descriptions::parse(&text)?;
+    let mut configuration = Value::Null;
+    if d.peek_header()?.is_some_and(|h| h.tag == CONFIGURATION) {
+        let h = d.next_header(&CONFIGURATION)?;
+        let mut cfg = Configuration::default();
+        ber::load_struct_at(&mut d, &h, &mut cfg, 1)?;
+        configuration = super::configuration_json(&cfg);
+    }
+    let mut sections = Vec::new();
+    let mut started: Vec<(u64, String, u64, u64)> = Vec::new();
+    while d.peek_header()?.is_some() {
+        let h = d.expect(SECTION)?;
+        sections.push(section_from_ber(&mut d, &h, &descs, &mut started)?);
+    }
+    d.leave(None)?;
+    let rest = bytes.len() as u64 - d.offset();
+    if rest > 0 {
+        return Err(Error::new(ErrorKind::TrailingBytes(rest), d.offset()));
+    }
+    Ok(json!({
+        "stream_version": u64::try_from(version).unwrap_or(0),
+        "configuration": configuration,
+        "sections": sections,
+        "vmdesc": text,
+    }))
+}
+
+fn read_text(d: &mut Decoder<'_, SliceInput<'_>>, h: &Header) -> Result<String> {
+    let Length::Definite(n) = h.length else {
+        return Err(Error::new(
+            ErrorKind::MalformedBer("text must be primitive".into()),
+            h.offset,
+        ));
+    };
+    let raw = d.input().take(usize::try_from(n).unwrap_or(usize::MAX))?;
+    String::from_utf8(raw.to_vec()).map_err(|_| {
+        Error::new(
+            ErrorKind::MalformedBer("text is not UTF-8".into()),
+            h.offset,
+        )
+    })
+}
+
+fn small_int(d: &mut Decoder<'_, SliceInput<'_>>, h: &Header) -> Result<u64> {
+    let v = d.integer(h)?;
+    u64::try_from(v).map_err(|_| ber::out_of_range(v, "uint64", h))
+}
+
+fn section_from_ber(
+    d: &mut Decoder<'_, SliceInput<'_>>,
+    h: &Header,
+    descs: &Descriptions,
+    started: &mut Vec<(u64, String, u64, u64)>,
+) -> Result<Value> {
+    d.enter(h)?;
+    let mut o = Map::new();
+    let kh = d.field("section", 0, "kind")?;
+    let kind = match d.integer(&kh)? {
+        1 => "start",
+        2 => "part",
+        3 => "end",
+        4 => "full",
+        k => return Err(ber::out_of_range(k, "section kind", &kh)),
+    };
+    o.insert("type".into(), kind.into());
+    let ih = d.field("section", 1, "section_id")?;
+    let id = small_int(d, &ih)?;
+    o.insert("section_id".into(), id.into());
+    if matches!(kind, "start" | "full") {
+        let nh = d.field("section", 2, "idstr")?;
+        let idstr = read_text(d, &nh)?;
+        let ih = d.field("section", 3, "instance_id")?;
+        let inst = small_int(d, &ih)?;
+        let vh = d.field("section", 4, "version")?;
+        let version = small_int(d, &vh)?;
+        o.insert("idstr".into(), idstr.clone().into());
+        o.insert("instance_id".into(), inst.into());
+        o.insert("version".into(), version.into());
+        started.push((id, idstr, inst, version));
+    }
+    let (_, idstr, inst, _) = started
+        .iter()
+        .rev()
+        .find(|s| s.0 == id)
+        .cloned()
+        .ok_or_else(|| bad(format!("part of unknown section {id}")))?;
+    if kind == "full" {
+        let desc = descs.get(&idstr, inst)?;
+        let bh = d.field("section", 5, "device")?;
+        d.enter(&bh)?;
+        let body = d.next_header(&"a device value")?;
+        let v = device_value(d, &body, desc).map_err(|e| e.in_device(&idstr))?;
+        d.leave(None)?;
+        o.insert("value".into(), v);
+    } else {
+        let rh = d.field("section", 6, "ram")?;
+        o.insert("ram".into(), super::ram_json(&ram_from_ber(d, &rh)?));
+    }
+    d.leave(None)?;
+    Ok(Value::Object(o))
+}
+
+/// A device's value: structured, or a legacy blob decoded through its description.
+fn device_value(d: &mut Decoder<'_, SliceInput<'_>>, h: &Header, desc: &Desc) -> Result<Value> {
+    if h.tag == Tag::OCTET_STRING {
+        let Length::Definite(n) = h.length else {
+            unreachable!("primitive")
+        };
+        let base = d.offset();
+        let raw = d.input().take(usize::try_from(n).unwrap_or(usize::MAX))?;
+        return super::decode_body(desc, raw, base);
+    }
+    d.enter(h)?;
+    let v = struct_value(d, desc)?;
+    d.leave(None)?;
+    Ok(v)
+}
+
+fn struct_value(d: &mut Decoder<'_, SliceInput<'_>>, desc: &Desc) -> Result<Value> {
+    let mut m = Map::new();
+    for g in &desc.groups {
+        let present = d
+            .peek_header()?
+            .is_some_and(|h| h.tag.class == Class::Context && h.tag.number == g.tag);
+        if !present {
+            if g.ty == "unused_buffer" {
+                // Typed devices do not send padding: it is zeros.
+                m.insert(
+                    g.name.clone(),
+                    ber::octets_json(&vec![0; g.size.min(1 << 20)]),
+                );
+                continue;
+            }
+            let at = d.offset();
+            return Err(Error::new(ErrorKind::MissingField, at).in_named_field(&g.name));
+        }
+        let h = d.next_header(&"a field")?;
+        let v = group_value(d, &h, g).map_err(|e| e.in_named_field(&g.name))?;
+        m.insert(g.name.clone(), v);
+    }
+    if !desc.subsections.is_empty() {
+        let mut subs = Map::new();
+        if d.begin_subsections()? {
+            while let Some(e) = d.next_subsection()? {
+                let s = desc
+                    .subsections
+                    .iter()
+                    .find(|s| s.name == e.name)
+                    .ok_or_else(|| {
+                        Error::new(ErrorKind::UnknownSubsection(e.name.clone()), e.offset)
+                    })?;
+                let bh = d.expect(Tag::SEQUENCE)?;
+                d.enter(&bh)?;
+                subs.insert(s.name.clone(), struct_value(d, s)?);
+                d.leave(None)?;
+                d.leave(None)?;
+            }
+        }
+        m.insert("subsections".into(), Value::Object(subs));
+    }
+    Ok(Value::Object(m))
+}
+
+fn group_value(d: &mut Decoder<'_, SliceInput<'_>>, h: &Header, g: &Group) -> Result<Value> {
+    if !g.is_array {
+        return element_value(d, h, g, 0);
+    }
+    if is_octets(g) && !h.tag.constructed {
+        let mut buf = vec![0u8; g.count.min(1 << 20)];
+        d.octets(h, buf.len(), &mut |input, pos, n| {
+            crate::io::Input::read_exact(input, &mut buf[pos..pos + n])
+        })?;
+        return Ok(Value::Array(buf.into_iter().map(Value::from).collect()));
+    }
+    d.enter(h)?;
+    let mut out = Vec::new();
+    collect_elements(d, g, &mut out)?;
+    d.leave(None)?;
+    if out.len() != g.count {
+        return Err(Error::new(
+            ErrorKind::SizeMismatch {
+                expected: g.count as u64,
+                found: out.len() as u64,
+            },
+            h.offset,
+        ));
+    }
+    Ok(Value::Array(out))
+}
+
+/// Elements of an array, flattening nested SEQUENCE OFs of scalars (a Rust
+/// `[[u16; 2]; 3]` is six `uint16` in the vmdesc).
+fn collect_elements(
+    d: &mut Decoder<'_, SliceInput<'_>>,
+    g: &Group,
+    out: &mut Vec<Value>,
+) -> Result<()> {
+    while d.peek_header()?.is_some() {
+        if out.len() >= g.count {
+            return Err(Error::new(
+                ErrorKind::SizeMismatch {
+                    expected: g.count as u64,
+                    found: out.len() as u64 + 1,
+                },
+                d.offset(),
+            ));
+        }
+        let h = d.next_header(&"an element")?;
+        if h.tag.constructed && !g.is_struct() {
+            d.enter(&h)?;
+            collect_elements(d, g, out)?;
+            d.leave(None)?;
+        } else {
+            let i = out.len();
+            out.push(element_value(d, &h, g, i).map_err(|e| e.in_index(i))?);
+        }
+    }
+    Ok(())
+}
+
+fn element_value(
+    d: &mut Decoder<'_, SliceInput<'_>>,
+    h: &Header,
+    g: &Group,
+    i: usize,
+) -> Result<Value> {
+    if let Some(s) = g.structs.get(i) {
+        d.enter(h)?;
+        let v = struct_value(d, s)?;
+        d.leave(None)?;
+        return Ok(v);
+    }
+    match g.int_kind() {
+        Some(signed)
+            if !h.tag.constructed && h.tag != Tag::OCTET_STRING && h.tag != Tag::BOOLEAN =>
+        {
+            let v = d.integer(h)?;
+            let bits = 8 * g.size as u32;
+            let fits = match (signed, bits) {
+                (_, 0) | (_, 65..) => false,
+                (true, b) => v >= -(1i128 << (b - 1)) && v < (1i128 << (b - 1)),
+                (false, b) => v >= 0 && v < (1i128 << b),
+            };
+            if !fits {
+                return Err(ber::out_of_range(v, "the field's width", h));
+            }
+            Ok(if signed {
+                Value::from(v as i64)
+            } else {
+                Value::from(v as u64)
+            })
+        }
+        // A bool is BOOLEAN (0x00 / 0xff); any other octet is a raw byte that a
+        // legacy stream carried where a bool belongs.
+        _ if g.ty == "bool" && !h.tag.constructed && h.length == Length::Definite(1) => {
+            let b = crate::io::Input::read_array::<1>(d.input())?[0];
+            Ok(match b {
+                0 => Value::Bool(false),
+                0xff => Value::Bool(true),
+                other => ber::octets_json(&[other]),
+            })
+        }
+        _ => {
+            let mut buf = vec![0u8; g.size.min(1 << 24)];
+            d.octets(h, buf.len(), &mut |input, pos, n| {
+                crate::io::Input::read_exact(input, &mut buf[pos..pos + n])
+            })?;
+            Ok(ber::octets_json(&buf))
+        }
+    }
+}
+
+fn ram_from_ber(
+    d: &mut Decoder<'_, SliceInput<'_>>,
+    h: &Header,
+) -> Result<Vec<RamRecord<'static>>> {
+    d.enter(h)?;
+    let mut out = Vec::new();
+    while let Some(rh) = d.peek_header()? {
+        let rh = d.next_header(&rh.tag)?;
+        d.enter(&rh)?;
+        let rec = match rh.tag.number {
+            0 => {
+                let th = d.expect(Tag::INTEGER)?;
+                let total = small_int(d, &th)?;
+                let lh = d.expect(Tag::SEQUENCE)?;
+                d.enter(&lh)?;
+                let mut blocks = Vec::new();
+                while d.peek_header()?.is_some() {
+                    let bh = d.expect(Tag::SEQUENCE)?;
+                    d.enter(&bh)?;
+                    let nh = d.expect(Tag::UTF8_STRING)?;
+                    let name = read_text(d, &nh)?;
+                    let lenh = d.expect(Tag::INTEGER)?;
+                    blocks.push((name, small_int(d, &lenh)?));
+                    d.leave(None)?;
+                }
+                d.leave(None)?;
+                RamRecord::MemSize { total, blocks }
+            }
+            n @ (1 | 2) => {
+                let nh = d.expect(Tag::UTF8_STRING)?;
+                let block = read_text(d, &nh)?;
+                let oh = d.expect(Tag::INTEGER)?;
+                let offset = small_int(d, &oh)?;
+                let payload = d.next_header(&"fill or data")?;
+                let rec_fill = if n == 1 {
+                    Some(
+                        u8::try_from(small_int(d, &payload)?)
+                            .map_err(|_| bad("fill byte above 255"))?,
+                    )
+                } else {
+                    None
+                };
+                let data = if n == 2 {
+                    let mut page = vec![0u8; ram::PAGE_SIZE as usize];
+                    d.octets(&payload, page.len(), &mut |input, pos, k| {
+                        crate::io::Input::read_exact(input, &mut page[pos..pos + k])
+                    })?;
+                    Some(page)
+                } else {
+                    None
+                };
+                let ch = d.expect(Tag::BOOLEAN)?;
+                let continued = d.boolean(&ch)?;
+                match (rec_fill, data) {
+                    (Some(fill), _) => RamRecord::Zero {
+                        block,
+                        offset,
+                        fill,
+                        continued,
+                    },
+                    (None, Some(data)) => RamRecord::Page {
+                        block,
+                        offset,
+                        data: Cow::Owned(data),
+                        continued,
+                    },
+                    (None, None) => unreachable!("n is 1 or 2"),
+                }
+            }
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::UnexpectedTag {
+                        expected: "a RAM record [0], [1] or [2]".into(),
+                        found: rh.tag.to_string(),
+                    },
+                    rh.offset,
+                ))
+            }
+        };
+        d.leave(None)?;
+        out.push(rec);
+    }
+    d.leave(None)?;
+    Ok(out)
+}

@@ -1,0 +1,325 @@
+//! A device's vmdesc object as a decoder sees it: fields grouped (QEMU lists a
+//! struct array element by element, with `index`), each with its wire type, size,
+//! element count and BER tag; and the legacy body codec that follows it.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::io::{Input, SliceInput, Writer};
+use crate::legacy::SUBSECTION;
+use serde_json::{Map, Value};
+
+/// One field of a vmdesc object, its elements gathered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// Field name as vmdesc writes it (`cmos_data`, `timers[1]`).
+    pub name: String,
+    /// Wire type without QEMU's check suffix (`uint32` for `uint32 equal`).
+    pub ty: String,
+    /// Bytes of one element (of the first, for structs listed by `index`).
+    pub size: usize,
+    /// Bytes of each element (struct elements may differ in their subsections).
+    pub sizes: Vec<usize>,
+    /// Number of elements.
+    pub count: usize,
+    /// Whether vmdesc presents it as an array (`array_len` or `index`).
+    pub is_array: bool,
+    /// Nested description of each element, for structs.
+    pub structs: Vec<Desc>,
+    /// BER context tag: vmdesc's `tag` member (streams vmstate writes from typed
+    /// devices), else the field's position.
+    pub tag: u32,
+}
+
+/// A struct (device, nested struct or subsection) as vmdesc describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Desc {
+    /// `vmsd_name`.
+    pub name: String,
+    /// The version it was saved at.
+    pub version: u32,
+    /// Fields in wire order.
+    pub groups: Vec<Group>,
+    /// Subsections sent, in wire order.
+    pub subsections: Vec<Desc>,
+    /// BER tag of its entry when it is a subsection (`tag`, else its position).
+    pub tag: u32,
+}
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Framing(msg.into()), 0)
+}
+
+fn get_u64(o: &Value, key: &str) -> Option<u64> {
+    o.get(key).and_then(Value::as_u64)
+}
+
+impl Desc {
+    /// Parses a vmdesc struct object (`vmsd_name`, `version`, `fields`,
+    /// `subsections`).
+    pub fn parse(o: &Value, position: usize) -> Result<Desc> {
+        let name = o
+            .get("vmsd_name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("vmdesc object without vmsd_name"))?
+            .to_owned();
+        let version = get_u64(o, "version").unwrap_or(0) as u32;
+        let mut groups: Vec<Group> = Vec::new();
+        for f in o
+            .get("fields")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let fname = f
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let full_ty = f.get("type").and_then(Value::as_str).unwrap_or("buffer");
+            let size = get_u64(f, "size").unwrap_or(0) as usize;
+            let nested = match f.get("struct") {
+                Some(s) => Some(Desc::parse(s, 0)?),
+                None => None,
+            };
+            if f.get("index").is_some() {
+                if let Some(g) = groups.last_mut().filter(|g| g.name == fname && g.is_array) {
+                    if get_u64(f, "index") == Some(g.count as u64) {
+                        g.count += 1;
+                        g.sizes.push(size);
+                        g.structs.extend(nested);
+                        continue;
+                    }
+                }
+            }
+            let array_len = get_u64(f, "array_len");
+            let count = array_len.unwrap_or(1) as usize;
+            let position = groups.len() as u32;
+            groups.push(Group {
+                name: fname,
+                ty: full_ty.split(' ').next().unwrap_or("").to_owned(),
+                size,
+                sizes: vec![size; count],
+                count,
+                is_array: array_len.is_some() || f.get("index").is_some(),
+                structs: nested.map(|n| vec![n; count]).unwrap_or_default(),
+                tag: get_u64(f, "tag").map_or(position, |t| t as u32),
+            });
+        }
+        let mut subsections = Vec::new();
+        for (i, s) in o
+            .get("subsections")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            subsections.push(Desc::parse(s, i)?);
+        }
+        Ok(Desc {
+            name,
+            version,
+            groups,
+            subsections,
+            tag: get_u64(o, "tag").map_or(position as u32, |t| t as u32),
+        })
+    }
+}
+
+impl Group {
+    /// Whether elements are integers, and signed ones.
+    pub fn int_kind(&self) -> Option<bool> {
+        match self.ty.as_str() {
+            "uint8" | "uint16" | "uint32" | "uint64" => Some(false),
+            "int8" | "int16" | "int32" | "int64" | "timer" => Some(true),
+            _ => None,
+        }
+    }
+
+    /// Whether elements are nested structs.
+    pub fn is_struct(&self) -> bool {
+        !self.structs.is_empty()
+    }
+}
+
+/// Decodes a legacy body described by `d` into JSON: fields by name (arrays as
+/// lists, integers as numbers, bytes as hex), then `subsections` by name.
+pub fn decode_legacy(d: &Desc, r: &mut SliceInput<'_>) -> Result<Value> {
+    let mut m = Map::new();
+    for g in &d.groups {
+        let mut elems = Vec::with_capacity(g.count.min(4096));
+        for i in 0..g.count {
+            let start = r.offset();
+            let v = match g.structs.get(i) {
+                Some(s) => decode_legacy(s, r)?,
+                None => decode_scalar(g, r.take(g.size)?),
+            };
+            if g.is_struct() && r.offset() - start != g.sizes[i] as u64 {
+                return Err(Error::new(
+                    ErrorKind::Framing(format!(
+                        "{}.{}: struct took {} bytes, vmdesc says {}",
+                        d.name,
+                        g.name,
+                        r.offset() - start,
+                        g.sizes[i]
+                    )),
+                    start,
+                ));
+            }
+            elems.push(v);
+        }
+        let v = if g.is_array {
+            Value::Array(elems)
+        } else {
+            elems.pop().unwrap_or(Value::Null)
+        };
+        m.insert(g.name.clone(), v);
+    }
+    if !d.subsections.is_empty() {
+        let mut subs = Map::new();
+        for s in &d.subsections {
+            let at = r.offset();
+            let marker = r.read_array::<1>()?[0];
+            let len = usize::from(r.read_array::<1>()?[0]);
+            let name = r.take(len)?;
+            let version = u32::from_be_bytes(r.read_array()?);
+            if marker != SUBSECTION || name != s.name.as_bytes() || version != s.version {
+                return Err(Error::new(
+                    ErrorKind::Framing(format!(
+                        "{}: expected subsection {} v{} as vmdesc says",
+                        d.name, s.name, s.version
+                    )),
+                    at,
+                ));
+            }
+            subs.insert(s.name.clone(), decode_legacy(s, r)?);
+        }
+        m.insert("subsections".into(), Value::Object(subs));
+    }
+    Ok(Value::Object(m))
+}
+
+fn decode_scalar(g: &Group, b: &[u8]) -> Value {
+    match (g.int_kind(), g.ty.as_str()) {
+        (Some(signed), _) if b.len() <= 8 => {
+            let mut v: u64 = 0;
+            for &x in b {
+                v = (v << 8) | u64::from(x);
+            }
+            if signed && !b.is_empty() && b.len() < 8 && b[0] & 0x80 != 0 {
+                v |= u64::MAX << (8 * b.len());
+            }
+            if signed {
+                Value::from(v as i64)
+            } else {
+                Value::from(v)
+            }
+        }
+        (_, "bool") if b.len() == 1 && b[0] <= 1 => Value::Bool(b[0] == 1),
+        _ => crate::ber::octets_json(b),
+    }
+}
+
+/// Encodes JSON made by [`decode_legacy`] (or edited) back to the legacy body.
+pub fn encode_legacy<W: std::io::Write>(d: &Desc, v: &Value, w: &mut Writer<W>) -> Result<()> {
+    for g in &d.groups {
+        let f = v
+            .get(&g.name)
+            .ok_or_else(|| bad(format!("{}: no value for field {}", d.name, g.name)))?;
+        for (i, e) in elements(g, f)?.iter().enumerate() {
+            match g.structs.get(i) {
+                Some(s) => encode_legacy(s, e, w)?,
+                None => w.put(&scalar_bytes(g, e, &d.name)?)?,
+            }
+        }
+    }
+    for s in &d.subsections {
+        let body = v
+            .get("subsections")
+            .and_then(|x| x.get(&s.name))
+            .ok_or_else(|| bad(format!("{}: no value for subsection {}", d.name, s.name)))?;
+        crate::legacy::put_subsection_header(w, &s.name, s.version)?;
+        encode_legacy(s, body, w)?;
+    }
+    Ok(())
+}
+
+/// The elements of a group's JSON value (one for a non-array).
+pub fn elements<'v>(g: &Group, f: &'v Value) -> Result<Vec<&'v Value>> {
+    if !g.is_array {
+        return Ok(vec![f]);
+    }
+    let a = f
+        .as_array()
+        .ok_or_else(|| bad(format!("{}: expected a list of {}", g.name, g.count)))?;
+    if a.len() != g.count {
+        return Err(bad(format!(
+            "{}: {} elements, vmdesc says {}",
+            g.name,
+            a.len(),
+            g.count
+        )));
+    }
+    Ok(a.iter().collect())
+}
+
+/// The legacy bytes of one scalar element.
+pub fn scalar_bytes(g: &Group, e: &Value, within: &str) -> Result<Vec<u8>> {
+    let wrong = || {
+        bad(format!(
+            "{within}.{}: value {e} does not fit {}",
+            g.name, g.ty
+        ))
+    };
+    if let Some(b) = e.as_bool() {
+        return Ok(vec![u8::from(b)]);
+    }
+    if let Some(s) = e.as_str() {
+        let b = unhex(s).ok_or_else(wrong)?;
+        return if b.len() == g.size {
+            Ok(b)
+        } else {
+            Err(wrong())
+        };
+    }
+    let raw = match (e.as_u64(), e.as_i64()) {
+        (Some(u), _) => u,
+        (None, Some(i)) => i as u64,
+        _ => return Err(wrong()),
+    };
+    let bytes = raw.to_be_bytes();
+    if g.size > 8 || g.size == 0 {
+        return Err(wrong());
+    }
+    Ok(bytes[8 - g.size..].to_vec())
+}
+
+/// Bytes from (either case) hex.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Bytes the body of `d` takes in the legacy format.
+pub fn legacy_len(d: &Desc) -> usize {
+    let fields: usize = d.groups.iter().flat_map(|g| g.sizes.iter()).sum();
+    let subs: usize = d
+        .subsections
+        .iter()
+        .map(|s| crate::legacy::subsection_header_size(&s.name) + legacy_len(s))
+        .sum();
+    fields + subs
+}
+
+/// Decodes a body that must be exactly `body` long.
+pub fn decode_body(d: &Desc, body: &[u8], base: u64) -> Result<Value> {
+    let mut r = SliceInput::with_base(body, base);
+    let v = decode_legacy(d, &mut r)?;
+    if !r.remaining().is_empty() {
+        return Err(r.error(ErrorKind::TrailingBytes(r.remaining().len() as u64)));
+    }
+    Ok(v)
+}

@@ -1,0 +1,395 @@
+//! Generic decoding of whole migration streams, without Rust device types: a legacy
+//! (QEMU) stream through its own vmdesc trailer, a BER stream through its tags and
+//! the description it carries. Both become one tree, a JSON value, which re-encodes
+//! to the identical bytes in either format. The `vmstate` CLI is built on this.
+//!
+//! The tree:
+//!
+//! ```text
+//! { "stream_version": 3,
+//!   "configuration": { "machine_type": "pc-i440fx-7.2", ... },
+//!   "sections": [
+//!     { "type": "start", "section_id": 2, "idstr": "ram", "instance_id": 0, "version": 4,
+//!       "ram": [ { "mem_size": 33554432, "blocks": [ { "name": "pc.ram", "length": 33554432 } ] } ] },
+//!     { "type": "full", "section_id": 5, "idstr": "mc146818rtc", "instance_id": 0, "version": 3,
+//!       "value": { "cmos_data": "2600...", "cmos_index": 13, ..., "subsections": { ... } } },
+//!     ... ],
+//!   "vmdesc": "{\"page_size\": 4096, \"devices\": [...]}" }
+//! ```
+//!
+//! Integers are numbers, buffers upper-case hex, arrays lists, nested structs objects;
+//! field names and sizes come from the vmdesc, which the tree keeps verbatim so that
+//! the legacy bytes can be re-emitted exactly.
+
+mod ber_stream;
+mod desc;
+
+pub use self::ber_stream::{from_ber, is_ber, to_ber};
+pub use self::desc::{decode_body, decode_legacy, encode_legacy, legacy_len, unhex, Desc, Group};
+
+use crate::ber;
+use crate::error::{Error, ErrorKind, Result};
+use crate::io::Writer;
+use crate::ram::{self, RamRecord};
+use crate::stream::{
+    self, tag, Capabilities, Capability, ConfigUuid, Configuration, SectionKind, TargetPageBits,
+};
+use crate::VMState;
+use serde_json::{json, Map, Value};
+use std::borrow::Cow;
+
+/// The stream formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// QEMU's `QEVM` v3 stream.
+    Legacy,
+    /// vmstate's BER stream.
+    Ber,
+}
+
+/// The format of `bytes`, from its first octets.
+pub fn detect(bytes: &[u8]) -> Option<Format> {
+    if bytes.starts_with(&stream::MAGIC.to_be_bytes()) {
+        Some(Format::Legacy)
+    } else if is_ber(bytes) {
+        Some(Format::Ber)
+    } else {
+        None
+    }
+}
+
+/// Decodes a stream of either format into the tree.
+pub fn from_bytes(bytes: &[u8]) -> Result<Value> {
+    match detect(bytes) {
+        Some(Format::Legacy) => from_legacy(bytes),
+        Some(Format::Ber) => from_ber(bytes),
+        None => Err(Error::new(
+            ErrorKind::Framing("neither a QEVM stream nor a vmstate BER stream".into()),
+            0,
+        )),
+    }
+}
+
+/// Encodes the tree in `format`.
+pub fn to_bytes(tree: &Value, format: Format) -> Result<Vec<u8>> {
+    match format {
+        Format::Legacy => to_legacy(tree),
+        Format::Ber => to_ber(tree),
+    }
+}
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Framing(msg.into()), 0)
+}
+
+/// The vmdesc description of each device, by `(idstr, instance_id)`.
+pub(crate) struct Descriptions {
+    devices: Vec<(String, u64, Desc)>,
+}
+
+impl Descriptions {
+    pub(crate) fn parse(vmdesc: &str) -> Result<Descriptions> {
+        let v: Value =
+            serde_json::from_str(vmdesc).map_err(|e| bad(format!("vmdesc JSON: {e}")))?;
+        let mut devices = Vec::new();
+        for d in v
+            .get("devices")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = d
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let inst = d.get("instance_id").and_then(Value::as_u64).unwrap_or(0);
+            devices.push((name, inst, Desc::parse(d, 0)?));
+        }
+        Ok(Descriptions { devices })
+    }
+
+    pub(crate) fn get(&self, idstr: &str, instance: u64) -> Result<&Desc> {
+        self.devices
+            .iter()
+            .find(|(n, i, _)| n == idstr && *i == instance)
+            .map(|(_, _, d)| d)
+            .ok_or_else(|| bad(format!("section {idstr} ({instance}) is not in the vmdesc")))
+    }
+}
+
+fn kind_name(k: SectionKind) -> &'static str {
+    match k {
+        SectionKind::Start => "start",
+        SectionKind::Part => "part",
+        SectionKind::End => "end",
+        SectionKind::Full => "full",
+    }
+}
+
+/// Decodes a legacy stream into the tree.
+pub fn from_legacy(bytes: &[u8]) -> Result<Value> {
+    let s = stream::walk_legacy(bytes)?;
+    let descs = Descriptions::parse(s.vmdesc)?;
+    let mut sections = Vec::with_capacity(s.sections.len());
+    for sec in &s.sections {
+        let mut o = Map::new();
+        o.insert("type".into(), kind_name(sec.kind).into());
+        o.insert("section_id".into(), sec.section_id.into());
+        if matches!(sec.kind, SectionKind::Start | SectionKind::Full) {
+            o.insert("idstr".into(), sec.idstr.clone().into());
+            o.insert("instance_id".into(), sec.instance_id.into());
+            o.insert("version".into(), sec.version.into());
+        }
+        if sec.kind == SectionKind::Full {
+            let d = descs.get(&sec.idstr, sec.instance_id.into())?;
+            let v =
+                decode_body(d, sec.body, sec.body_offset).map_err(|e| e.in_device(&sec.idstr))?;
+            o.insert("value".into(), v);
+        } else {
+            let (records, _) = ram::read_part(sec.body, sec.body_offset)?;
+            o.insert("ram".into(), ram_json(&records));
+        }
+        sections.push(Value::Object(o));
+    }
+    Ok(json!({
+        "stream_version": stream::VERSION,
+        "configuration": configuration_json(&s.configuration),
+        "sections": sections,
+        "vmdesc": s.vmdesc,
+    }))
+}
+
+/// Encodes the tree as a legacy stream, byte for byte as QEMU 7.2 frames it.
+pub fn to_legacy(tree: &Value) -> Result<Vec<u8>> {
+    let vmdesc = tree
+        .get("vmdesc")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("the tree has no vmdesc"))?;
+    let descs = Descriptions::parse(vmdesc)?;
+    let mut w = Writer::new(Vec::new());
+    w.put(&stream::MAGIC.to_be_bytes())?;
+    w.put(&stream::VERSION.to_be_bytes())?;
+    if let Some(c) = tree.get("configuration").filter(|c| !c.is_null()) {
+        w.put(&[tag::CONFIGURATION])?;
+        configuration_from_json(c)?.legacy_save_at(&mut w, 1)?;
+    }
+    let mut started: Vec<(u64, String, u64)> = Vec::new();
+    for sec in tree
+        .get("sections")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let kind = sec.get("type").and_then(Value::as_str).unwrap_or("");
+        let id = num(sec, "section_id")?;
+        let kind_byte = match kind {
+            "start" => tag::START,
+            "part" => tag::PART,
+            "end" => tag::END,
+            "full" => tag::FULL,
+            other => return Err(bad(format!("unknown section type {other:?}"))),
+        };
+        w.put(&[kind_byte])?;
+        w.put(&(id as u32).to_be_bytes())?;
+        if matches!(kind, "start" | "full") {
+            let idstr = sec.get("idstr").and_then(Value::as_str).unwrap_or("");
+            let len = u8::try_from(idstr.len()).map_err(|_| bad("idstr too long"))?;
+            w.put(&[len])?;
+            w.put(idstr.as_bytes())?;
+            let inst = num(sec, "instance_id")?;
+            w.put(&(inst as u32).to_be_bytes())?;
+            w.put(&(num(sec, "version")? as u32).to_be_bytes())?;
+            started.push((id, idstr.to_owned(), inst));
+        }
+        if kind == "full" {
+            let (_, idstr, inst) = started.last().cloned().unwrap_or_default();
+            let d = descs.get(&idstr, inst)?;
+            let v = sec
+                .get("value")
+                .ok_or_else(|| bad(format!("{idstr}: no value")))?;
+            encode_legacy(d, v, &mut w).map_err(|e| e.in_device(&idstr))?;
+        } else {
+            let records = ram_from_json(sec.get("ram").unwrap_or(&Value::Null))?;
+            ram::write_part(&records, &mut w)?;
+        }
+        w.put(&[tag::FOOTER])?;
+        w.put(&(id as u32).to_be_bytes())?;
+    }
+    w.put(&[tag::EOF, tag::VMDESCRIPTION])?;
+    w.put(&(vmdesc.len() as u32).to_be_bytes())?;
+    w.put(vmdesc.as_bytes())?;
+    Ok(w.into_inner())
+}
+
+fn num(o: &Value, key: &str) -> Result<u64> {
+    o.get(key)
+        .and_then(Value::as_u64)
+        .ok_or_else(|| bad(format!("missing number {key}")))
+}
+
+fn configuration_json(c: &Configuration) -> Value {
+    let mut o = Map::new();
+    o.insert(
+        "machine_type".into(),
+        String::from_utf8_lossy(&c.name).into_owned().into(),
+    );
+    if let Some(t) = &c.target_page_bits {
+        o.insert("target_page_bits".into(), t.target_page_bits.into());
+    }
+    if let Some(caps) = &c.capabilities {
+        let names: Vec<Value> = caps
+            .capabilities
+            .iter()
+            .map(|c| String::from_utf8_lossy(&c.name).into_owned().into())
+            .collect();
+        o.insert("capabilities".into(), names.into());
+    }
+    if let Some(u) = &c.uuid {
+        o.insert("uuid".into(), ber::octets_json(&u.uuid));
+    }
+    Value::Object(o)
+}
+
+fn configuration_from_json(v: &Value) -> Result<Configuration> {
+    let name = v
+        .get("machine_type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("configuration without machine_type"))?;
+    let capabilities = match v.get("capabilities").and_then(Value::as_array) {
+        Some(list) => {
+            let caps: Vec<Capability> = list
+                .iter()
+                .map(|c| {
+                    let n = c.as_str().unwrap_or("").as_bytes().to_vec();
+                    Capability {
+                        len: n.len() as u8,
+                        name: n,
+                    }
+                })
+                .collect();
+            Some(Capabilities {
+                caps_count: caps.len() as u32,
+                capabilities: caps,
+            })
+        }
+        None => None,
+    };
+    let uuid = match v.get("uuid").and_then(Value::as_str) {
+        Some(h) => {
+            let b = unhex(h)
+                .filter(|b| b.len() == 16)
+                .ok_or_else(|| bad("uuid must be 16 bytes of hex"))?;
+            let mut uuid = [0u8; 16];
+            uuid.copy_from_slice(&b);
+            Some(ConfigUuid { uuid })
+        }
+        None => None,
+    };
+    Ok(Configuration {
+        len: name.len() as u32,
+        name: name.as_bytes().to_vec(),
+        target_page_bits: v.get("target_page_bits").and_then(Value::as_u64).map(|t| {
+            TargetPageBits {
+                target_page_bits: t as u32,
+            }
+        }),
+        capabilities,
+        uuid,
+    })
+}
+
+/// RAM records as JSON.
+pub fn ram_json(records: &[RamRecord<'_>]) -> Value {
+    let page = |block: &str, offset: u64, continued: bool| {
+        let mut o = Map::new();
+        o.insert("block".into(), block.into());
+        o.insert("offset".into(), offset.into());
+        if continued {
+            o.insert("continue".into(), true.into());
+        }
+        o
+    };
+    Value::Array(
+        records
+            .iter()
+            .map(|r| match r {
+                RamRecord::MemSize { total, blocks } => json!({
+                    "mem_size": total,
+                    "blocks": blocks.iter().map(|(n, l)| json!({"name": n, "length": l})).collect::<Vec<_>>(),
+                }),
+                RamRecord::Zero { block, offset, fill, continued } => {
+                    let mut o = page(block, *offset, *continued);
+                    o.insert("fill".into(), (*fill).into());
+                    Value::Object(o)
+                }
+                RamRecord::Page { block, offset, data, continued } => {
+                    let mut o = page(block, *offset, *continued);
+                    o.insert("data".into(), ber::octets_json(data));
+                    Value::Object(o)
+                }
+            })
+            .collect(),
+    )
+}
+
+/// RAM records from JSON (page data is held in the returned buffers).
+pub fn ram_from_json(v: &Value) -> Result<Vec<RamRecord<'static>>> {
+    let list = v
+        .as_array()
+        .ok_or_else(|| bad("ram records must be a list"))?;
+    let mut out = Vec::with_capacity(list.len());
+    for r in list {
+        if let Some(total) = r.get("mem_size").and_then(Value::as_u64) {
+            let blocks = r
+                .get("blocks")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|b| {
+                    let name = b
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned();
+                    Ok((name, num(b, "length")?))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            out.push(RamRecord::MemSize { total, blocks });
+            continue;
+        }
+        let block = r
+            .get("block")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let offset = num(r, "offset")?;
+        let continued = r.get("continue").and_then(Value::as_bool).unwrap_or(false);
+        if let Some(fill) = r.get("fill").and_then(Value::as_u64) {
+            out.push(RamRecord::Zero {
+                block,
+                offset,
+                fill: fill as u8,
+                continued,
+            });
+        } else {
+            let data = r
+                .get("data")
+                .and_then(Value::as_str)
+                .and_then(unhex)
+                .filter(|d| d.len() == ram::PAGE_SIZE as usize)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "RAM page at {offset:#x}: data must be one page of hex"
+                    ))
+                })?;
+            out.push(RamRecord::Page {
+                block,
+                offset,
+                data: Cow::Owned(data),
+                continued,
+            });
+        }
+    }
+    Ok(out)
+}
