@@ -1,0 +1,148 @@
+//! Field-level differences between two stream trees: what a person debugging a failed
+//! migration wants to see (device, field path, both values), RAM by page.
+
+use crate::show::assemble_ram;
+use serde_json::Value;
+use vmstate_runtime::dump::unhex;
+
+/// Bytes listed individually before the rest of a buffer's differences are counted.
+const SHOWN_BYTES: usize = 8;
+/// Pages listed individually per RAM block.
+const SHOWN_PAGES: usize = 8;
+
+/// The differences, one line each; empty when the streams hold the same state.
+pub fn diff(a: &Value, b: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    values(
+        "configuration",
+        &a["configuration"],
+        &b["configuration"],
+        &mut out,
+    );
+    let devices = |t: &Value| -> Vec<(String, Value)> {
+        t["sections"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["type"] == "full")
+            .map(|s| {
+                (
+                    format!("{}#{}", s["idstr"].as_str().unwrap_or(""), s["instance_id"]),
+                    s.clone(),
+                )
+            })
+            .collect()
+    };
+    let (da, db) = (devices(a), devices(b));
+    for (key, sa) in &da {
+        match db.iter().find(|(k, _)| k == key) {
+            None => out.push(format!("{key}: only in the first stream")),
+            Some((_, sb)) => {
+                if sa["version"] != sb["version"] {
+                    out.push(format!(
+                        "{key}: version {} -> {}",
+                        sa["version"], sb["version"]
+                    ));
+                }
+                values(key, &sa["value"], &sb["value"], &mut out);
+            }
+        }
+    }
+    for (key, _) in db.iter().filter(|(k, _)| !da.iter().any(|(ka, _)| ka == k)) {
+        out.push(format!("{key}: only in the second stream"));
+    }
+    ram(a, b, &mut out);
+    out
+}
+
+fn values(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    if a == b {
+        return;
+    }
+    match (a, b) {
+        (Value::Object(oa), Value::Object(ob)) => {
+            for (k, va) in oa {
+                match ob.get(k) {
+                    Some(vb) => values(&format!("{path}.{k}"), va, vb, out),
+                    None => out.push(format!("{path}.{k}: only in the first stream")),
+                }
+            }
+            for k in ob.keys().filter(|k| !oa.contains_key(*k)) {
+                out.push(format!("{path}.{k}: only in the second stream"));
+            }
+        }
+        (Value::Array(la), Value::Array(lb)) if la.len() == lb.len() => {
+            for (i, (va, vb)) in la.iter().zip(lb).enumerate() {
+                values(&format!("{path}[{i}]"), va, vb, out);
+            }
+        }
+        (Value::String(sa), Value::String(sb)) if sa.len() == sb.len() => {
+            match (unhex(sa), unhex(sb)) {
+                (Some(ba), Some(bb)) => bytes(path, &ba, &bb, out),
+                _ => out.push(format!("{path}: {a} -> {b}")),
+            }
+        }
+        _ => out.push(format!("{path}: {a} -> {b}")),
+    }
+}
+
+fn bytes(path: &str, a: &[u8], b: &[u8], out: &mut Vec<String>) {
+    let differing: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+    for &i in differing.iter().take(SHOWN_BYTES) {
+        out.push(format!("{path}[{i:#x}]: {:#04x} -> {:#04x}", a[i], b[i]));
+    }
+    if differing.len() > SHOWN_BYTES {
+        out.push(format!(
+            "{path}: {} more bytes differ",
+            differing.len() - SHOWN_BYTES
+        ));
+    }
+}
+
+fn ram(a: &Value, b: &Value, out: &mut Vec<String>) {
+    let (ra, rb) = match (assemble_ram(a), assemble_ram(b)) {
+        (Ok(ra), Ok(rb)) => (ra, rb),
+        (Err(e), _) | (_, Err(e)) => return out.push(format!("ram: cannot assemble: {}", e.0)),
+    };
+    for (name, ma) in &ra {
+        let Some(mb) = rb.get(name) else {
+            out.push(format!("ram {name}: only in the first stream"));
+            continue;
+        };
+        if ma.len() != mb.len() {
+            out.push(format!(
+                "ram {name}: {} bytes -> {} bytes",
+                ma.len(),
+                mb.len()
+            ));
+            continue;
+        }
+        let pages: Vec<usize> = ma
+            .chunks(4096)
+            .zip(mb.chunks(4096))
+            .enumerate()
+            .filter(|(_, (pa, pb))| pa != pb)
+            .map(|(i, _)| i * 4096)
+            .collect();
+        if !pages.is_empty() {
+            let shown: Vec<String> = pages
+                .iter()
+                .take(SHOWN_PAGES)
+                .map(|p| format!("{p:#x}"))
+                .collect();
+            let more = if pages.len() > SHOWN_PAGES {
+                ", ..."
+            } else {
+                ""
+            };
+            out.push(format!(
+                "ram {name}: {} pages differ: {}{more}",
+                pages.len(),
+                shown.join(", ")
+            ));
+        }
+    }
+    for name in rb.keys().filter(|k| !ra.contains_key(*k)) {
+        out.push(format!("ram {name}: only in the second stream"));
+    }
+}

@@ -1,0 +1,214 @@
+//! `vmstate`: look inside migration streams of either format (QEMU's legacy `QEVM`
+//! stream or vmstate's BER stream), convert between them, compare two streams field
+//! by field, and check whether two device descriptions can migrate.
+#![forbid(unsafe_code)]
+
+mod compat;
+mod diff;
+mod show;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use vmstate_runtime::dump::{self, Format};
+
+#[derive(Parser)]
+#[command(
+    name = "vmstate",
+    version,
+    about = "Dump, convert, diff and check VM migration streams"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a stream (either format, auto-detected) as a readable tree, or as JSON.
+    Dump {
+        /// The stream.
+        file: PathBuf,
+        /// Print the JSON tree (which `convert` and the library can encode back).
+        #[arg(long)]
+        json: bool,
+        /// Write each RAM block, assembled from its pages, to DIR/<block>.bin.
+        #[arg(long, value_name = "DIR")]
+        ram: Option<PathBuf>,
+    },
+    /// Convert a stream to the other format (or the same one), losslessly.
+    Convert {
+        /// Target format.
+        #[arg(long, value_enum)]
+        to: Target,
+        /// Input stream, or a JSON tree from `dump --json`.
+        input: PathBuf,
+        /// Output stream.
+        output: PathBuf,
+    },
+    /// Field-level differences between two streams (exit code 1 when they differ).
+    Diff {
+        /// First stream.
+        a: PathBuf,
+        /// Second stream.
+        b: PathBuf,
+    },
+    /// What would break migrating from OLD to NEW: two `-dump-vmstate` style
+    /// descriptions (QEMU's, or vmstate's). Exit code 1 when something breaks.
+    CheckCompat {
+        /// The source's descriptions.
+        old: PathBuf,
+        /// The destination's descriptions.
+        new: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Target {
+    Ber,
+    Legacy,
+}
+
+/// A failure, printed as one line.
+pub struct Failure(String);
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        // A closed pipe (`vmstate dump ... | head`) is not worth a message.
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Failure(String::new())
+        } else {
+            Failure(e.to_string())
+        }
+    }
+}
+
+impl From<vmstate_runtime::Error> for Failure {
+    fn from(e: vmstate_runtime::Error) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for Failure {
+    fn from(e: serde_json::Error) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+/// Reads a file with a progress bar on stderr (hidden when stderr is not a terminal).
+fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
+    let mut f =
+        std::fs::File::open(path).map_err(|e| Failure(format!("{}: {e}", path.display())))?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {bar:40} {bytes}/{total_bytes}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(format!("reading {}", path.display()));
+    let mut out = Vec::with_capacity(len as usize);
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut chunk)
+            .map_err(|e| Failure(format!("{}: {e}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&chunk[..n]);
+        bar.inc(n as u64);
+    }
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+/// A stream of either format, or a JSON tree, as a tree.
+fn load_tree(path: &Path) -> Result<serde_json::Value, Failure> {
+    let bytes = read_input(path)?;
+    if bytes.first() == Some(&b'{') {
+        return serde_json::from_slice(&bytes)
+            .map_err(|e| Failure(format!("{}: {e}", path.display())));
+    }
+    dump::from_bytes(&bytes).map_err(|e| Failure(format!("{}: {e}", path.display())))
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Dump { file, json, ram } => {
+            let tree = load_tree(&file)?;
+            if let Some(dir) = ram {
+                for (name, len) in show::write_ram(&tree, &dir)? {
+                    eprintln!(
+                        "wrote {} ({len} bytes)",
+                        dir.join(format!("{name}.bin")).display()
+                    );
+                }
+            }
+            if json {
+                serde_json::to_writer_pretty(&mut out, &tree)?;
+                writeln!(out)?;
+            } else {
+                show::print_tree(&tree, &mut out)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Convert { to, input, output } => {
+            let tree = load_tree(&input)?;
+            let format = match to {
+                Target::Ber => Format::Ber,
+                Target::Legacy => Format::Legacy,
+            };
+            let bytes = dump::to_bytes(&tree, format)?;
+            std::fs::write(&output, &bytes)
+                .map_err(|e| Failure(format!("{}: {e}", output.display())))?;
+            eprintln!("wrote {} ({} bytes)", output.display(), bytes.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Diff { a, b } => {
+            let (ta, tb) = (load_tree(&a)?, load_tree(&b)?);
+            let diffs = diff::diff(&ta, &tb);
+            for d in &diffs {
+                writeln!(out, "{d}")?;
+            }
+            Ok(if diffs.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::CheckCompat { old, new } => {
+            let parse = |p: &Path| -> Result<serde_json::Value, Failure> {
+                serde_json::from_slice(&read_input(p)?)
+                    .map_err(|e| Failure(format!("{}: {e}", p.display())))
+            };
+            let report = compat::check(&parse(&old)?, &parse(&new)?);
+            for line in &report.lines {
+                writeln!(out, "{line}")?;
+            }
+            writeln!(
+                out,
+                "{} error(s), {} warning(s)",
+                report.errors, report.warnings
+            )?;
+            Ok(if report.errors == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(Failure(msg)) if msg.is_empty() => ExitCode::SUCCESS,
+        Err(Failure(msg)) => {
+            eprintln!("vmstate: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}

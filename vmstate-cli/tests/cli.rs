@@ -1,0 +1,233 @@
+//! The `vmstate` binary on the real QEMU 7.2 streams: dump (text, JSON, RAM blocks
+//! that hash as QEMU's own `pmemsave`), lossless conversion, diff and check-compat,
+//! and one-line errors with exit code 2.
+
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use vmstate_examples::catalog::{fixtures_dir, read_fixture};
+use vmstate_examples::qemu::Rtc;
+use vmstate_runtime::VMState;
+
+fn vmstate(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vmstate"))
+        .args(args.iter().map(|a| a.as_ref()))
+        .output()
+        .expect("runs vmstate")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn fixture(name: &str) -> PathBuf {
+    fixtures_dir().join(name)
+}
+
+#[test]
+fn dump_prints_devices_and_fields() {
+    let o = vmstate(&[&"dump", &fixture("pc-kvm-bios.mig")]);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    assert!(
+        text.starts_with("stream version 3, machine type pc-i440fx-7.2\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("] mc146818rtc#0 version 3\n  cmos_data = 29004000"),
+        "{text}"
+    );
+    assert!(
+        text.contains("] ram (part): 8214 zero pages, 108 data pages"),
+        "{text}"
+    );
+}
+
+#[test]
+fn dump_json_is_the_tree_and_ram_blocks_match_qemus_pmemsave() {
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("manifest.json")).unwrap()).unwrap();
+    for entry in manifest.as_array().unwrap() {
+        let name = entry["stream"].as_str().unwrap();
+        let dir = tmp(&format!("ram-{name}"));
+        let o = vmstate(&[&"dump", &"--json", &"--ram", &dir, &fixture(name)]);
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let tree: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(tree["sections"].as_array().map_or(0, Vec::len) > 10);
+        let ram = std::fs::read(dir.join("pc.ram.bin")).unwrap();
+        for range in entry["ram_ranges_sha256"].as_array().unwrap() {
+            let (start, end) = (
+                range["start"].as_u64().unwrap() as usize,
+                range["end"].as_u64().unwrap() as usize,
+            );
+            let digest = Sha256::digest(&ram[start..end]);
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(
+                hex,
+                range["sha256"].as_str().unwrap(),
+                "{name} [{start:#x}, {end:#x})"
+            );
+        }
+    }
+}
+
+#[test]
+fn convert_round_trips_every_fixture() {
+    for name in ["pc-tcg-reset.mig", "pc-kvm-bios.mig", "q35-tcg-devices.mig"] {
+        let (ber, back) = (tmp(&format!("{name}.ber")), tmp(&format!("{name}.back")));
+        assert!(
+            vmstate(&[&"convert", &"--to", &"ber", &fixture(name), &ber])
+                .status
+                .success()
+        );
+        assert!(vmstate(&[&"convert", &"--to", &"legacy", &ber, &back])
+            .status
+            .success());
+        assert!(
+            std::fs::read(&back).unwrap() == read_fixture(name),
+            "{name}"
+        );
+        // The BER stream dumps the same as the original.
+        let (a, b) = (
+            vmstate(&[&"dump", &fixture(name)]),
+            vmstate(&[&"dump", &ber]),
+        );
+        assert_eq!(stdout(&a), stdout(&b), "{name}");
+    }
+}
+
+/// A copy of pc-kvm-bios.mig with CMOS byte 0x38 set to 0xab, through the JSON tree;
+/// and the byte's old value.
+fn edited_stream() -> (PathBuf, String) {
+    let o = vmstate(&[&"dump", &"--json", &fixture("pc-kvm-bios.mig")]);
+    let mut tree: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rtc = tree["sections"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|s| s["idstr"] == "mc146818rtc")
+        .unwrap();
+    let cmos = rtc["value"]["cmos_data"].as_str().unwrap().to_owned();
+    let old = cmos[2 * 0x38..2 * 0x39].to_lowercase();
+    rtc["value"]["cmos_data"] = format!("{}AB{}", &cmos[..2 * 0x38], &cmos[2 * 0x39..]).into();
+    let json = tmp("edited.json");
+    std::fs::write(&json, serde_json::to_vec(&tree).unwrap()).unwrap();
+    let out = tmp("edited.mig");
+    assert!(vmstate(&[&"convert", &"--to", &"legacy", &json, &out])
+        .status
+        .success());
+    (out, old)
+}
+
+#[test]
+fn diff_names_device_field_and_both_values() {
+    let same = vmstate(&[
+        &"diff",
+        &fixture("pc-kvm-bios.mig"),
+        &fixture("pc-kvm-bios.mig"),
+    ]);
+    assert_eq!(
+        (same.status.code(), stdout(&same)),
+        (Some(0), String::new())
+    );
+    let (edited, old) = edited_stream();
+    let o = vmstate(&[&"diff", &fixture("pc-kvm-bios.mig"), &edited]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stdout(&o),
+        format!("mc146818rtc#0.cmos_data[0x38]: 0x{old} -> 0xab\n")
+    );
+    let o = vmstate(&[
+        &"diff",
+        &fixture("pc-tcg-reset.mig"),
+        &fixture("pc-kvm-bios.mig"),
+    ]);
+    let text = stdout(&o);
+    assert!(
+        !text.contains("configuration.machine_type"),
+        "same machine type"
+    );
+    assert!(
+        text.contains("ram pc.ram: 32 MiB")
+            || text.contains("ram pc.ram: 16777216 bytes -> 33554432 bytes"),
+        "{text}"
+    );
+    assert!(
+        text.contains("serial#0: only in the second stream"),
+        "{text}"
+    );
+}
+
+fn write_json(name: &str, v: &serde_json::Value) -> PathBuf {
+    let p = tmp(name);
+    std::fs::write(&p, serde_json::to_vec_pretty(v).unwrap()).unwrap();
+    p
+}
+
+#[test]
+fn check_compat_of_descriptions() {
+    // Our RTC mirror against QEMU 7.2's whole -dump-vmstate: compatible.
+    let ours: serde_json::Value = serde_json::from_str(&Rtc::dump_vmstate_json()).unwrap();
+    let ours_path = write_json("rtc.json", &ours);
+    let qemu = fixture("pc-i440fx-7.2.vmstate.json");
+    let o = vmstate(&[&"check-compat", &ours_path, &qemu]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    // A destination whose RTC lost a field, changed a size and dropped a subsection.
+    let mut broken = ours.clone();
+    let fields = broken["Fields"].as_array_mut().unwrap();
+    fields[1]["size"] = 2.into();
+    fields.remove(2);
+    broken["Subsections"] = serde_json::json!([]);
+    let broken_path = write_json("rtc-broken.json", &broken);
+    let o = vmstate(&[&"check-compat", &ours_path, &broken_path]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = stdout(&o);
+    assert!(
+        text.contains("ERROR mc146818rtc.cmos_index: size 1 -> 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ERROR mc146818rtc.unused: NEW has \"periodic_timer\" in its place"),
+        "{text}"
+    );
+    // A newer source than the destination loads.
+    let mut newer = ours.clone();
+    newer["version_id"] = 4.into();
+    let o = vmstate(&[
+        &"check-compat",
+        &write_json("rtc-v4.json", &newer),
+        &ours_path,
+    ]);
+    assert!(stdout(&o).contains("ERROR mc146818rtc: OLD saves version 4, NEW loads at most 3"));
+}
+
+#[test]
+fn errors_are_one_line_with_exit_code_2() {
+    let garbage = tmp("garbage.bin");
+    std::fs::write(&garbage, b"not a stream").unwrap();
+    let o = vmstate(&[&"dump", &garbage]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("neither a QEVM stream nor a vmstate BER stream"));
+    // A truncated stream names the offset.
+    let mut cut = read_fixture("pc-kvm-bios.mig");
+    cut.truncate(1000);
+    let cut_path = tmp("cut.mig");
+    std::fs::write(&cut_path, &cut).unwrap();
+    let o = vmstate(&[&"dump", &cut_path]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("at byte"));
+    let missing = vmstate(&[&"dump", &Path::new("/nonexistent/x.mig")]);
+    assert_eq!(missing.status.code(), Some(2));
+}
