@@ -149,7 +149,7 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
         if let Some(Frame { end: Some(end) }) = frame {
             let content = h.content_offset();
             let past = match h.length {
-                Length::Definite(n) => content.checked_add(n).map_or(true, |e| e > end),
+                Length::Definite(n) => content.checked_add(n).is_none_or(|e| e > end),
                 Length::Indefinite => content > end,
             };
             if past {
