@@ -7,7 +7,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 fn field(p: &FieldPlan) -> TokenStream {
-    let (id, name, cond) = (p.ident, &p.vmdesc_name, p.present());
+    let (id, name, cond, tag) = (p.ident, &p.vmdesc_name, p.present(), p.tag);
     let suffix = if p.field.attrs.equal.is_some() {
         " equal"
     } else {
@@ -21,6 +21,7 @@ fn field(p: &FieldPlan) -> TokenStream {
                 __vm::vmdesc_field(
                     j,
                     #name,
+                    #tag,
                     #as_field::vmdesc_leaves(&self.#id),
                     !#has_exists && #as_field::TYPE.compressible(),
                     |i, j| #as_field::vmdesc_leaf(&self.#id, i, #suffix, j),
@@ -29,7 +30,7 @@ fn field(p: &FieldPlan) -> TokenStream {
         },
         Kind::ByteArray { .. } => quote! {
             if #cond {
-                __vm::vmdesc_field(j, #name, self.#id.len(), !#has_exists, |_, j| {
+                __vm::vmdesc_field(j, #name, #tag, self.#id.len(), !#has_exists, |_, j| {
                     __vm::byte_array_leaf(#suffix, j)
                 });
             }
@@ -42,6 +43,7 @@ fn field(p: &FieldPlan) -> TokenStream {
                 __vm::vmdesc_field(
                     j,
                     #name,
+                    #tag,
                     __vm::slice_leaves(__s),
                     !#has_exists && <#elem as __vm::Field>::TYPE.compressible(),
                     |i, j| __vm::slice_leaf(__s, i, #suffix, j),
@@ -56,13 +58,16 @@ fn subsection(p: &FieldPlan) -> TokenStream {
     if !p.is_subsection() {
         return TokenStream::new();
     }
-    let vm = p.as_vmstate();
+    let (vm, tag) = (p.as_vmstate(), p.tag);
     p.when_sent(quote! {
         if !__any {
             j.begin_array("subsections");
             __any = true;
         }
         j.begin_object(::core::option::Option::None);
+        if j.ber_tags() {
+            j.int("tag", ::core::primitive::i64::from(#tag));
+        }
         __vm::VMState::vmdesc_at(__s, #vm::DESC.version, j);
         j.end_object();
     })

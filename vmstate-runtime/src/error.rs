@@ -97,6 +97,10 @@ pub enum ErrorKind {
     },
     /// BER: values nested deeper than the decoder allows.
     TooDeep(usize),
+    /// A stream section (`idstr#instance`) that no registered device takes.
+    UnknownSection(String),
+    /// A registered device (`idstr#instance`) that the stream does not carry.
+    MissingSection(String),
 }
 
 impl fmt::Display for ErrorKind {
@@ -146,6 +150,8 @@ impl fmt::Display for ErrorKind {
                 write!(f, "expected {expected} elements, found {found}")
             }
             ErrorKind::TooDeep(d) => write!(f, "values nested deeper than {d} levels"),
+            ErrorKind::UnknownSection(s) => write!(f, "section {s} has no device here"),
+            ErrorKind::MissingSection(s) => write!(f, "device {s} is not in the stream"),
         }
     }
 }

@@ -10,6 +10,7 @@ pub struct JsonWriter {
     /// Per open container: whether it has a member yet.
     has_member: Vec<bool>,
     pretty: bool,
+    ber_tags: bool,
 }
 
 impl JsonWriter {
@@ -19,6 +20,7 @@ impl JsonWriter {
             out: String::new(),
             has_member: Vec::new(),
             pretty: false,
+            ber_tags: false,
         }
     }
 
@@ -28,6 +30,19 @@ impl JsonWriter {
             pretty: true,
             ..Self::compact()
         }
+    }
+
+    /// Also write each field's and subsection's BER tag (`"tag": n`) in vmdesc
+    /// objects: the description a vmstate BER stream carries.
+    #[must_use]
+    pub fn with_ber_tags(mut self) -> Self {
+        self.ber_tags = true;
+        self
+    }
+
+    /// Whether BER tags are written.
+    pub fn ber_tags(&self) -> bool {
+        self.ber_tags
     }
 
     /// The text written so far.

@@ -215,6 +215,7 @@ pub mod __private {
     pub fn vmdesc_field(
         j: &mut JsonWriter,
         name: &str,
+        tag: u32,
         leaves: usize,
         compress: bool,
         mut leaf: impl FnMut(usize, &mut JsonWriter),
@@ -222,6 +223,9 @@ pub mod __private {
         for i in 0..leaves {
             j.begin_object(None);
             j.string("name", name);
+            if j.ber_tags() {
+                j.int("tag", tag.into());
+            }
             if leaves > 1 {
                 if compress {
                     j.int("array_len", leaves as i64);

@@ -6,6 +6,10 @@
 //! stream's own vmdesc trailer (as QEMU's `analyze-migration.py` does); RAM parts are
 //! stepped over record by record ([`crate::ram`]).
 
+mod registry;
+
+pub use self::registry::{MachineTypes, Registry, SectionDevice};
+
 use crate::error::{Error, ErrorKind, Result};
 use crate::legacy::{self, Input, SliceInput};
 use crate::VMState;

@@ -105,6 +105,24 @@ pub fn load_into<T: VMState + Clone>(target: &mut T, bytes: &[u8], version: u32)
     load_into_with(target, bytes, version, &Options::STRICT).map(drop)
 }
 
+/// [`load_into`] for `bytes` found at offset `base` of a larger stream: error offsets
+/// point into that stream.
+pub fn load_exact<T: VMState + Clone>(
+    target: &mut T,
+    bytes: &[u8],
+    base: u64,
+    version: u32,
+) -> Result<()> {
+    let mut r = SliceInput::with_base(bytes, base);
+    let (value, _) = load_value(target, &mut r, version, &Options::STRICT)?;
+    if !r.remaining().is_empty() {
+        let e = r.error(ErrorKind::TrailingBytes(r.remaining().len() as u64));
+        return Err(e.in_device(T::DESC.name));
+    }
+    *target = value;
+    Ok(())
+}
+
 /// [`load_into`] with options; returns what a lenient load skipped.
 pub fn load_into_with<T: VMState + Clone>(
     target: &mut T,

@@ -59,7 +59,8 @@ pub fn is_ber(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0x60, 0x80])
 }
 
-fn tlv(tag: Tag, contents: &[u8]) -> Vec<u8> {
+/// A definite-length TLV.
+pub(crate) fn tlv(tag: Tag, contents: &[u8]) -> Vec<u8> {
     let mut w = Writer::new(Vec::with_capacity(contents.len() + 6));
     // Writing into a Vec cannot fail.
     let _ = ber::put_header(&mut w, tag, contents.len());
@@ -129,18 +130,12 @@ fn section_ber(
         other => return Err(bad(format!("unknown section type {other:?}"))),
     };
     let id = super::num(sec, "section_id")?;
-    let mut c = int_tlv(ctx(0, false), k);
-    c.extend(int_tlv(ctx(1, false), id.into()));
     if matches!(kind, "start" | "full") {
         let idstr = sec.get("idstr").and_then(Value::as_str).unwrap_or("");
-        let inst = super::num(sec, "instance_id")?;
-        c.extend(tlv(ctx(2, false), idstr.as_bytes()));
-        c.extend(int_tlv(ctx(3, false), inst.into()));
-        c.extend(int_tlv(ctx(4, false), super::num(sec, "version")?.into()));
-        started.push((id, idstr.to_owned(), inst));
+        started.push((id, idstr.to_owned(), super::num(sec, "instance_id")?));
     }
+    let (_, idstr, inst) = started.last().cloned().unwrap_or_default();
     if kind == "full" {
-        let (_, idstr, inst) = started.last().cloned().unwrap_or_default();
         let d = descs.get(&idstr, inst)?;
         let v = sec
             .get("value")
@@ -149,13 +144,40 @@ fn section_ber(
             Tag::SEQUENCE,
             &struct_contents(d, v).map_err(|e| e.in_device(&idstr))?,
         );
-        c.extend(tlv(ctx(5, true), &body));
-    } else {
-        let records = super::ram_from_json(sec.get("ram").unwrap_or(&Value::Null))?;
-        let list: Vec<u8> = records.iter().flat_map(ram_record_ber).collect();
-        c.extend(tlv(ctx(6, true), &list));
+        let version = super::num(sec, "version")? as u32;
+        return Ok(full_section(id as u32, &idstr, inst as u32, version, &body));
     }
+    let mut c = int_tlv(ctx(0, false), k);
+    c.extend(int_tlv(ctx(1, false), id.into()));
+    if kind == "start" {
+        c.extend(tlv(ctx(2, false), idstr.as_bytes()));
+        c.extend(int_tlv(ctx(3, false), inst.into()));
+        c.extend(int_tlv(ctx(4, false), super::num(sec, "version")?.into()));
+    }
+    let records = super::ram_from_json(sec.get("ram").unwrap_or(&Value::Null))?;
+    let list: Vec<u8> = records.iter().flat_map(ram_record_ber).collect();
+    c.extend(tlv(ctx(6, true), &list));
     Ok(tlv(SECTION, &c))
+}
+
+/// A FULL section record holding `device`, a device's BER value.
+pub(crate) fn full_section(
+    id: u32,
+    idstr: &str,
+    instance: u32,
+    version: u32,
+    device: &[u8],
+) -> Vec<u8> {
+    let c = [
+        int_tlv(ctx(0, false), 4),
+        int_tlv(ctx(1, false), id.into()),
+        tlv(ctx(2, false), idstr.as_bytes()),
+        int_tlv(ctx(3, false), instance.into()),
+        int_tlv(ctx(4, false), version.into()),
+        tlv(ctx(5, true), device),
+    ]
+    .concat();
+    tlv(SECTION, &c)
 }
 
 fn ram_record_ber(r: &RamRecord<'_>) -> Vec<u8> {

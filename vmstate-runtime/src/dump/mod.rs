@@ -21,7 +21,7 @@
 //! field names and sizes come from the vmdesc, which the tree keeps verbatim so that
 //! the legacy bytes can be re-emitted exactly.
 
-mod ber_stream;
+pub(crate) mod ber_stream;
 mod desc;
 
 pub use self::ber_stream::{from_ber, is_ber, to_ber};

@@ -1,0 +1,461 @@
+//! Whole migration streams from typed devices: a [`Registry`] of sections, saved in
+//! the format the call chooses and loaded in whichever format the bytes are.
+//!
+//! ```
+//! use vmstate_runtime::stream::{MachineTypes, Registry};
+//! use vmstate_runtime::{dump::Format, VMState};
+//!
+//! #[derive(VMState, Clone, Debug, Default, PartialEq)]
+//! #[vmstate(name = "port92", version = 2, minimum_version = 1)]
+//! pub struct Port92 {
+//!     pub outport: u8,
+//!     #[vmstate(version = 2..)]
+//!     pub latch: u8,
+//! }
+//!
+//! let mut dev = Port92 { outport: 2, latch: 1 };
+//! // An older machine type pins the device at version 1.
+//! let table = MachineTypes::new().machine("pc-7.0", &[("port92", 1)]);
+//! let mut reg = Registry::new("pc-7.0").with_machine_types(table);
+//! reg.device("port92", 0, &mut dev);
+//! let legacy = reg.save(Format::Legacy).unwrap();
+//! let ber = reg.save(Format::Ber).unwrap();
+//!
+//! let mut back = Port92::default();
+//! let mut dst = Registry::new("pc-7.0");
+//! dst.device("port92", 0, &mut back);
+//! dst.load(&ber).unwrap(); // the format is detected
+//! dst.load(&legacy).unwrap();
+//! drop(dst);
+//! assert_eq!(back.outport, 2);
+//! assert_eq!(back.latch, 0); // version 1 has no latch
+//! ```
+
+use super::{tag, Configuration, MAGIC, VERSION};
+use crate::ber::{self, Decoder, Options, Tag};
+use crate::dump::{self, Format};
+use crate::error::{Error, ErrorKind, Result};
+use crate::io::{Input, SliceInput, Writer};
+use crate::json::JsonWriter;
+use crate::{legacy, VMState};
+use std::any::Any;
+
+/// A device in a registry: [`VMState`] behind a trait object, so one registry holds
+/// many types. Loads are staged: a section decodes into a copy, and the copies
+/// replace the devices only when the whole stream has loaded.
+pub trait SectionDevice {
+    /// The device's description.
+    fn desc(&self) -> &'static crate::desc::VMStateDesc;
+    /// Appends its encoding at `version`.
+    fn save(&self, format: Format, version: u32, out: &mut Vec<u8>) -> Result<()>;
+    /// Writes its vmdesc object.
+    fn vmdesc(&self, idstr: &str, instance: u32, version: u32, j: &mut JsonWriter);
+    /// Decodes a legacy body from `r` into a copy, consuming exactly the body.
+    fn stage_legacy(&self, r: &mut SliceInput<'_>, version: u32) -> Result<Box<dyn Any>>;
+    /// Decodes a BER value (the whole of `bytes`, found at `base`) into a copy.
+    fn stage_ber(&self, bytes: &[u8], base: u64, version: u32) -> Result<Box<dyn Any>>;
+    /// Replaces the device by a staged copy.
+    fn commit(&mut self, staged: Box<dyn Any>);
+}
+
+impl<T: VMState + Clone + 'static> SectionDevice for T {
+    fn desc(&self) -> &'static crate::desc::VMStateDesc {
+        T::DESC
+    }
+
+    fn save(&self, format: Format, version: u32, out: &mut Vec<u8>) -> Result<()> {
+        match format {
+            Format::Legacy => legacy::save(self, out, version).map(drop),
+            Format::Ber => ber::save(self, out, version).map(drop),
+        }
+    }
+
+    fn vmdesc(&self, idstr: &str, instance: u32, version: u32, j: &mut JsonWriter) {
+        j.begin_object(None);
+        j.string("name", idstr);
+        j.int("instance_id", instance.into());
+        self.vmdesc_at(version, j);
+        j.end_object();
+    }
+
+    fn stage_legacy(&self, r: &mut SliceInput<'_>, version: u32) -> Result<Box<dyn Any>> {
+        let mut copy = self.clone();
+        legacy::load_input(&mut copy, r, version)?;
+        Ok(Box::new(copy))
+    }
+
+    fn stage_ber(&self, bytes: &[u8], base: u64, version: u32) -> Result<Box<dyn Any>> {
+        let mut copy = self.clone();
+        ber::load_exact(&mut copy, bytes, base, version)?;
+        Ok(Box::new(copy))
+    }
+
+    fn commit(&mut self, staged: Box<dyn Any>) {
+        if let Ok(v) = staged.downcast::<T>() {
+            *self = *v;
+        }
+    }
+}
+
+/// Per machine type, the version each device saves at: a newer VMM writes what an
+/// older destination reads by naming the destination's machine type.
+#[derive(Debug, Clone, Default)]
+pub struct MachineTypes {
+    machines: Vec<(String, Vec<(String, u32)>)>,
+}
+
+impl MachineTypes {
+    /// An empty table: every device saves at its current version.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `machine`, pinning each listed device (by idstr) to a version.
+    #[must_use]
+    pub fn machine(mut self, machine: &str, versions: &[(&str, u32)]) -> Self {
+        let v = versions
+            .iter()
+            .map(|(d, v)| ((*d).to_owned(), *v))
+            .collect();
+        self.machines.push((machine.to_owned(), v));
+        self
+    }
+
+    /// The version `idstr` saves at for `machine`, if the table pins it.
+    pub fn version(&self, machine: &str, idstr: &str) -> Option<u32> {
+        self.machines
+            .iter()
+            .find(|(m, _)| m == machine)?
+            .1
+            .iter()
+            .find(|(d, _)| d == idstr)
+            .map(|(_, v)| *v)
+    }
+}
+
+struct Entry<'a> {
+    idstr: String,
+    instance: u32,
+    device: &'a mut dyn SectionDevice,
+}
+
+/// The sections of one VM: devices by idstr and instance id, in registration order
+/// (which is the order QEMU saves them in and the section ids they get).
+pub struct Registry<'a> {
+    machine_type: String,
+    machine_types: MachineTypes,
+    entries: Vec<Entry<'a>>,
+}
+
+fn framing(msg: String, offset: u64) -> Error {
+    Error::new(ErrorKind::Framing(msg), offset)
+}
+
+impl<'a> Registry<'a> {
+    /// A registry for a VM of `machine_type` (sent in the configuration section and
+    /// checked against the stream's on load).
+    pub fn new(machine_type: &str) -> Self {
+        Registry {
+            machine_type: machine_type.to_owned(),
+            machine_types: MachineTypes::new(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Uses `table` to pick the save version of each device for the machine type.
+    #[must_use]
+    pub fn with_machine_types(mut self, table: MachineTypes) -> Self {
+        self.machine_types = table;
+        self
+    }
+
+    /// Registers a device section.
+    pub fn device(&mut self, idstr: &str, instance: u32, device: &'a mut dyn SectionDevice) {
+        self.entries.push(Entry {
+            idstr: idstr.to_owned(),
+            instance,
+            device,
+        });
+    }
+
+    fn save_version(&self, e: &Entry<'_>) -> u32 {
+        self.machine_types
+            .version(&self.machine_type, &e.idstr)
+            .unwrap_or(e.device.desc().version)
+    }
+
+    fn configuration(&self) -> Configuration {
+        Configuration {
+            len: self.machine_type.len() as u32,
+            name: self.machine_type.as_bytes().to_vec(),
+            ..Configuration::default()
+        }
+    }
+
+    /// The vmdesc trailer (with BER tags for a BER stream's description).
+    fn vmdesc(&self, format: Format) -> String {
+        let mut j = JsonWriter::compact();
+        if format == Format::Ber {
+            j = j.with_ber_tags();
+        }
+        j.begin_object(None);
+        j.int("page_size", 4096);
+        j.begin_array("devices");
+        for e in &self.entries {
+            e.device
+                .vmdesc(&e.idstr, e.instance, self.save_version(e), &mut j);
+        }
+        j.end_array();
+        j.end_object();
+        j.finish()
+    }
+
+    /// Saves every section in `format`.
+    pub fn save(&self, format: Format) -> Result<Vec<u8>> {
+        match format {
+            Format::Legacy => self.save_legacy(),
+            Format::Ber => self.save_ber(),
+        }
+    }
+
+    fn save_legacy(&self) -> Result<Vec<u8>> {
+        let mut w = Writer::new(Vec::new());
+        w.put(&MAGIC.to_be_bytes())?;
+        w.put(&VERSION.to_be_bytes())?;
+        w.put(&[tag::CONFIGURATION])?;
+        self.configuration().legacy_save_at(&mut w, 1)?;
+        let mut out = w.into_inner();
+        for (id, e) in self.entries.iter().enumerate() {
+            let id = id as u32;
+            out.push(tag::FULL);
+            out.extend_from_slice(&id.to_be_bytes());
+            let name_len = u8::try_from(e.idstr.len())
+                .map_err(|_| framing(format!("idstr {} is too long", e.idstr), 0))?;
+            out.push(name_len);
+            out.extend_from_slice(e.idstr.as_bytes());
+            out.extend_from_slice(&e.instance.to_be_bytes());
+            let version = self.save_version(e);
+            out.extend_from_slice(&version.to_be_bytes());
+            e.device.save(Format::Legacy, version, &mut out)?;
+            out.push(tag::FOOTER);
+            out.extend_from_slice(&id.to_be_bytes());
+        }
+        let vmdesc = self.vmdesc(Format::Legacy);
+        out.extend_from_slice(&[tag::EOF, tag::VMDESCRIPTION]);
+        out.extend_from_slice(&(vmdesc.len() as u32).to_be_bytes());
+        out.extend_from_slice(vmdesc.as_bytes());
+        Ok(out)
+    }
+
+    fn save_ber(&self) -> Result<Vec<u8>> {
+        use dump::ber_stream::{full_section, tlv, CONFIGURATION, DESCRIPTION, HEADER};
+        let mut out = vec![0x60, 0x80];
+        out.extend(tlv(HEADER, &tlv(Tag::INTEGER, &[VERSION as u8])));
+        out.extend(tlv(DESCRIPTION, self.vmdesc(Format::Ber).as_bytes()));
+        let mut w = Writer::new(Vec::new());
+        self.configuration().ber_save_at(&mut w, 1)?;
+        out.extend(tlv(CONFIGURATION, &w.into_inner()));
+        for (id, e) in self.entries.iter().enumerate() {
+            let version = self.save_version(e);
+            let mut body = Vec::new();
+            e.device.save(Format::Ber, version, &mut body)?;
+            out.extend(full_section(
+                id as u32, &e.idstr, e.instance, version, &body,
+            ));
+        }
+        out.extend_from_slice(&[0, 0]);
+        Ok(out)
+    }
+
+    /// Loads a stream of either format. Every section must belong to a registered
+    /// device and every device must be in the stream; the devices change only if all
+    /// of it loads.
+    pub fn load(&mut self, bytes: &[u8]) -> Result<()> {
+        let staged = match dump::detect(bytes) {
+            Some(Format::Legacy) => self.stage_legacy(bytes)?,
+            Some(Format::Ber) => self.stage_ber(bytes)?,
+            None => {
+                return Err(framing(
+                    "neither a QEVM stream nor a vmstate BER stream".into(),
+                    0,
+                ))
+            }
+        };
+        for (i, e) in self.entries.iter().enumerate() {
+            if !staged.iter().any(|(j, _)| *j == i) {
+                return Err(Error::new(
+                    ErrorKind::MissingSection(format!("{}#{}", e.idstr, e.instance)),
+                    bytes.len() as u64,
+                ));
+            }
+        }
+        for (i, s) in staged {
+            self.entries[i].device.commit(s);
+        }
+        Ok(())
+    }
+
+    fn find(&self, idstr: &str, instance: u32, at: u64) -> Result<usize> {
+        self.entries
+            .iter()
+            .position(|e| e.idstr == idstr && e.instance == instance)
+            .ok_or_else(|| Error::new(ErrorKind::UnknownSection(format!("{idstr}#{instance}")), at))
+    }
+
+    fn check_machine(&self, c: &Configuration, at: u64) -> Result<()> {
+        if c.name != self.machine_type.as_bytes() {
+            return Err(framing(
+                format!(
+                    "the stream's machine type is {}, this VM's is {}",
+                    String::from_utf8_lossy(&c.name),
+                    self.machine_type
+                ),
+                at,
+            ));
+        }
+        Ok(())
+    }
+
+    fn stage_legacy(&self, bytes: &[u8]) -> Result<Vec<(usize, Box<dyn Any>)>> {
+        let mut r = SliceInput::new(bytes);
+        r.skip(8)?;
+        if r.peek(1)?.first() == Some(&tag::CONFIGURATION) {
+            r.skip(1)?;
+            let at = r.offset();
+            let mut c = Configuration::default();
+            legacy::load_input(&mut c, &mut r, 1)?;
+            self.check_machine(&c, at)?;
+        }
+        let mut staged = Vec::new();
+        loop {
+            let at = r.offset();
+            match r.read_array::<1>()?[0] {
+                tag::EOF => {
+                    check_trailer(&mut r)?;
+                    break;
+                }
+                tag::FULL => {}
+                other => {
+                    return Err(framing(
+                        format!(
+                            "section type {other:#04x}: this registry has no iterative sections"
+                        ),
+                        at,
+                    ))
+                }
+            }
+            let id = u32::from_be_bytes(r.read_array()?);
+            let len = usize::from(r.read_array::<1>()?[0]);
+            let idstr = String::from_utf8_lossy(r.take(len)?).into_owned();
+            let instance = u32::from_be_bytes(r.read_array()?);
+            let version = u32::from_be_bytes(r.read_array()?);
+            let i = self.find(&idstr, instance, at)?;
+            let s = self.entries[i]
+                .device
+                .stage_legacy(&mut r, version)
+                .map_err(|e| e.in_device(&idstr))?;
+            let footer_at = r.offset();
+            if r.read_array::<1>()?[0] != tag::FOOTER || u32::from_be_bytes(r.read_array()?) != id {
+                return Err(framing(
+                    format!("bad footer after section {idstr} ({id})"),
+                    footer_at,
+                ));
+            }
+            staged.push((i, s));
+        }
+        Ok(staged)
+    }
+
+    fn stage_ber(&self, bytes: &[u8]) -> Result<Vec<(usize, Box<dyn Any>)>> {
+        use dump::ber_stream::{CONFIGURATION, DESCRIPTION, HEADER, SECTION, STREAM};
+        let mut input = SliceInput::new(bytes);
+        let mut d = Decoder::new(&mut input, Options::STRICT);
+        let h = d.expect(STREAM)?;
+        d.enter(&h)?;
+        let h = d.expect(HEADER)?;
+        d.skip_contents(&h)?;
+        let h = d.expect(DESCRIPTION)?;
+        d.skip_contents(&h)?;
+        if d.peek_header()?.is_some_and(|h| h.tag == CONFIGURATION) {
+            let h = d.next_header(&CONFIGURATION)?;
+            let mut c = Configuration::default();
+            ber::load_struct_at(&mut d, &h, &mut c, 1)?;
+            self.check_machine(&c, h.offset)?;
+        }
+        let mut staged = Vec::new();
+        while d.peek_header()?.is_some() {
+            let h = d.expect(SECTION)?;
+            let at = h.offset;
+            d.enter(&h)?;
+            let kh = d.field("section", 0, "kind")?;
+            if d.integer(&kh)? != 4 {
+                return Err(framing(
+                    "this registry has no iterative sections".into(),
+                    at,
+                ));
+            }
+            let ih = d.field("section", 1, "section_id")?;
+            d.skip_contents(&ih)?;
+            let nh = d.field("section", 2, "idstr")?;
+            let mut name = [0u8; 255];
+            let n = d.octets_bounded(&nh, &mut name)?;
+            let idstr = String::from_utf8_lossy(&name[..n]).into_owned();
+            let instance = small(&mut d, 3, "instance_id")?;
+            let version = small(&mut d, 4, "version")?;
+            let i = self.find(&idstr, instance, at)?;
+            let bh = d.field("section", 5, "device")?;
+            d.enter(&bh)?;
+            let vh = d
+                .peek_header()?
+                .ok_or_else(|| framing(format!("section {idstr} has no device value"), at))?;
+            let ber::Length::Definite(len) = vh.length else {
+                return Err(framing(
+                    format!("{idstr}: the device value must have a definite length"),
+                    vh.offset,
+                ));
+            };
+            let start = vh.offset as usize;
+            let end = start + vh.header_len + len as usize;
+            let value = bytes
+                .get(start..end)
+                .ok_or_else(|| Error::new(ErrorKind::UnexpectedEof, vh.offset))?;
+            let s = self.entries[i]
+                .device
+                .stage_ber(value, vh.offset, version)
+                .map_err(|e| e.in_device(&idstr))?;
+            d.input().skip(value.len())?;
+            d.leave(None)?;
+            d.leave(None)?;
+            staged.push((i, s));
+        }
+        d.leave(None)?;
+        Ok(staged)
+    }
+}
+
+/// After EOF: nothing, or a whole vmdesc trailer (whose contents a typed load does
+/// not need).
+fn check_trailer(r: &mut SliceInput<'_>) -> Result<()> {
+    if r.remaining().is_empty() {
+        return Ok(());
+    }
+    let at = r.offset();
+    let whole = r.read_array::<1>()?[0] == tag::VMDESCRIPTION && {
+        let len = u32::from_be_bytes(r.read_array()?) as usize;
+        r.remaining().len() == len
+    };
+    if whole {
+        Ok(())
+    } else {
+        Err(framing(
+            "after EOF: not one whole vmdesc trailer".into(),
+            at,
+        ))
+    }
+}
+
+fn small(d: &mut Decoder<'_, SliceInput<'_>>, number: u32, name: &'static str) -> Result<u32> {
+    let h = d.field("section", number, name)?;
+    let v = d.integer(&h)?;
+    u32::try_from(v).map_err(|_| ber::out_of_range(v, "uint32", &h))
+}
