@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: formatting, lints, unit, integration, doc,
 # compile-fail (trybuild) and snapshot (insta) tests, the QEMU fixture proofs, and
-# the BER checks by asn1tools and asn1c.
+# the BER checks by asn1tools and asn1c, and live migrations through QEMU 7.2.
 # Installs what the tests need when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,12 +23,14 @@ if [ ! -f "$fixtures/pc-kvm-bios.mig" ]; then
     exit 1
 fi
 export VMSTATE_FIXTURES="$fixtures"
-# Independent ASN.1 implementations that check the BER encoding: asn1tools (PyPI)
+# Real peers: QEMU 7.2 (Debian's qemu-system-x86) for the live migration tests, and
+# independent ASN.1 implementations that check the BER encoding: asn1tools (PyPI)
 # and asn1c (Debian, with a C compiler for the decoder it generates).
 if ! python3 -c "import asn1tools" >/dev/null 2>&1; then
     python3 -m pip install --quiet asn1tools
 fi
 need_apt=()
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need_apt+=(qemu-system-x86)
 command -v asn1c >/dev/null 2>&1 || need_apt+=(asn1c)
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -37,7 +39,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-export VMSTATE_REQUIRE_ASN1TOOLS=1 VMSTATE_REQUIRE_ASN1C=1
+export VMSTATE_REQUIRE_ASN1TOOLS=1 VMSTATE_REQUIRE_ASN1C=1 VMSTATE_REQUIRE_QEMU=1
 
 # Snapshot tests compare; they never write new snapshots here.
 export INSTA_UPDATE=no CI="${CI:-true}"

@@ -9,4 +9,5 @@
 pub mod catalog;
 pub mod demo;
 pub mod qemu;
+pub mod qmp;
 pub mod testing;

@@ -1,0 +1,186 @@
+//! A real QEMU (`qemu-system-x86_64`) driven over QMP, for the tests and benches that
+//! migrate through it.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The QEMU binary.
+pub const QEMU: &str = "qemu-system-x86_64";
+
+/// Whether QEMU can run here. When it cannot, fails if `VMSTATE_REQUIRE_QEMU` is set
+/// (the test script sets it) and otherwise prints a skip note.
+pub fn available() -> bool {
+    let ok = Command::new(QEMU)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("VMSTATE_REQUIRE_QEMU").is_none(),
+            "VMSTATE_REQUIRE_QEMU is set but {QEMU} does not run (apt-get install qemu-system-x86)"
+        );
+        eprintln!("note: skipping: {QEMU} is not installed (apt-get install qemu-system-x86)");
+    }
+    ok
+}
+
+/// `kvm` when `/dev/kvm` can be opened, else `tcg`.
+pub fn accel() -> &'static str {
+    let kvm = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok();
+    if kvm {
+        "kvm"
+    } else {
+        "tcg"
+    }
+}
+
+/// A running QEMU with its QMP connection; killed when dropped.
+pub struct Qemu {
+    child: Child,
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+    socket: PathBuf,
+}
+
+/// A QMP failure or a QEMU that did not start.
+#[derive(Debug)]
+pub struct QmpError(pub String);
+
+impl std::fmt::Display for QmpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for QmpError {}
+
+fn err(e: impl std::fmt::Display) -> QmpError {
+    QmpError(e.to_string())
+}
+
+impl Qemu {
+    /// Starts `qemu-system-x86_64 -nodefaults -display none <args>` with a QMP socket
+    /// in `dir`, and negotiates capabilities.
+    pub fn start(dir: &Path, name: &str, args: &[&str]) -> Result<Qemu, QmpError> {
+        let socket = dir.join(format!("{name}.qmp"));
+        let _ = std::fs::remove_file(&socket);
+        let child = Command::new(QEMU)
+            .args(["-nodefaults", "-display", "none", "-qmp"])
+            .arg(format!("unix:{},server=on,wait=off", socket.display()))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(err)?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let stream = loop {
+            match UnixStream::connect(&socket) {
+                Ok(s) => break s,
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(e) => return Err(QmpError(format!("QMP socket of {name}: {e}"))),
+            }
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .map_err(err)?;
+        let writer = stream.try_clone().map_err(err)?;
+        let mut q = Qemu {
+            child,
+            reader: BufReader::new(stream),
+            writer,
+            socket,
+        };
+        q.read_message()?; // greeting
+        q.execute("qmp_capabilities", json!({}))?;
+        Ok(q)
+    }
+
+    fn read_message(&mut self) -> Result<Value, QmpError> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line).map_err(err)? == 0 {
+            let mut stderr = String::new();
+            if let Some(mut e) = self.child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+            }
+            return Err(QmpError(format!("QEMU closed QMP: {stderr}")));
+        }
+        serde_json::from_str(&line).map_err(err)
+    }
+
+    /// Runs a QMP command; returns its `return` value.
+    pub fn execute(&mut self, command: &str, arguments: Value) -> Result<Value, QmpError> {
+        let msg = json!({ "execute": command, "arguments": arguments });
+        writeln!(self.writer, "{msg}").map_err(err)?;
+        loop {
+            let reply = self.read_message()?;
+            if let Some(r) = reply.get("return") {
+                return Ok(r.clone());
+            }
+            if let Some(e) = reply.get("error") {
+                return Err(QmpError(format!("{command}: {e}")));
+            }
+            // An event: keep reading.
+        }
+    }
+
+    /// Runs a human monitor command; returns its output.
+    pub fn hmp(&mut self, command: &str) -> Result<String, QmpError> {
+        let r = self.execute("human-monitor-command", json!({ "command-line": command }))?;
+        Ok(r.as_str().unwrap_or("").to_owned())
+    }
+
+    /// `query-status`'s status (`running`, `paused`, `inmigrate`...).
+    pub fn status(&mut self) -> Result<String, QmpError> {
+        let r = self.execute("query-status", json!({}))?;
+        Ok(r["status"].as_str().unwrap_or("").to_owned())
+    }
+
+    /// Polls `query-migrate` until the migration leaves its active states; returns
+    /// the final status and the whole reply.
+    pub fn wait_migration(&mut self) -> Result<(String, Value), QmpError> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let r = self.execute("query-migrate", json!({}))?;
+            let status = r["status"].as_str().unwrap_or("none").to_owned();
+            if !matches!(
+                status.as_str(),
+                "setup" | "active" | "device" | "none" | "pre-switchover"
+            ) || Instant::now() > deadline
+            {
+                return Ok((status, r));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the guest and migrates it into `file`; returns the final migration reply.
+    pub fn migrate_to_file(&mut self, file: &Path) -> Result<Value, QmpError> {
+        self.execute("stop", json!({}))?;
+        let uri = format!("exec:cat > {}", file.display());
+        self.execute("migrate", json!({ "uri": uri }))?;
+        let (status, reply) = self.wait_migration()?;
+        if status != "completed" {
+            return Err(QmpError(format!("migration ended {status}: {reply}")));
+        }
+        Ok(reply)
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
