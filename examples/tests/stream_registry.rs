@@ -7,7 +7,7 @@ use vmstate_examples::catalog::read_fixture;
 use vmstate_examples::demo::{sample, DemoDma};
 use vmstate_examples::qemu::{Hpet, Port92, Rtc};
 use vmstate_runtime::dump::{self, Format};
-use vmstate_runtime::stream::{self, MachineTypes, Registry};
+use vmstate_runtime::stream::{self, IterativeSection, MachineTypes, Registry, SectionKind};
 use vmstate_runtime::{legacy, ErrorKind, VMState};
 
 /// RTC and HPET of pc-kvm-bios.mig, and the demo device.
@@ -225,4 +225,103 @@ fn framing_errors_are_typed_and_leave_every_device_unchanged() {
         matches!(e.kind(), ErrorKind::Framing(m) if m.starts_with("bad footer after section mc146818rtc")),
         "{e}"
     );
+}
+
+/// A log sent in chunks of three entries: a small iterative section. Legacy parts
+/// are `count: u8` then the entries as be32; BER parts one OCTET STRING of the same.
+#[derive(Default)]
+struct Log {
+    entries: Vec<u32>,
+    sent: usize,
+    parts_loaded: Vec<SectionKind>,
+}
+
+impl Log {
+    fn part(&mut self, format: Format, out: &mut Vec<u8>, chunk: usize) {
+        let end = self.sent.saturating_add(chunk).min(self.entries.len());
+        let mut raw = vec![(end - self.sent) as u8];
+        for e in &self.entries[self.sent..end] {
+            raw.extend_from_slice(&e.to_be_bytes());
+        }
+        self.sent = end;
+        match format {
+            Format::Legacy => out.extend(raw),
+            Format::Ber => {
+                out.push(0x04);
+                out.push(raw.len() as u8);
+                out.extend(raw);
+            }
+        }
+    }
+}
+
+impl IterativeSection for Log {
+    fn version(&self) -> u32 {
+        1
+    }
+    fn save_setup(&mut self, format: Format, out: &mut Vec<u8>) -> vmstate_runtime::Result<()> {
+        self.sent = 0;
+        self.part(format, out, 0);
+        Ok(())
+    }
+    fn save_iterate(&mut self, format: Format, out: &mut Vec<u8>) -> vmstate_runtime::Result<bool> {
+        self.part(format, out, 3);
+        Ok(self.sent == self.entries.len())
+    }
+    fn save_complete(&mut self, format: Format, out: &mut Vec<u8>) -> vmstate_runtime::Result<()> {
+        self.part(format, out, usize::MAX);
+        Ok(())
+    }
+    fn load_part(
+        &mut self,
+        kind: SectionKind,
+        format: Format,
+        body: &[u8],
+        _base: u64,
+        version: u32,
+    ) -> vmstate_runtime::Result<usize> {
+        assert_eq!(version, 1);
+        let raw = match format {
+            Format::Legacy => body,
+            Format::Ber => &body[2..],
+        };
+        let n = usize::from(raw[0]);
+        for c in raw[1..1 + 4 * n].chunks(4) {
+            self.entries.push(u32::from_be_bytes(c.try_into().unwrap()));
+        }
+        self.parts_loaded.push(kind);
+        Ok(1 + 4 * n + if format == Format::Ber { 2 } else { 0 })
+    }
+}
+
+#[test]
+fn iterative_sections_go_in_parts_before_the_devices() {
+    for format in [Format::Legacy, Format::Ber] {
+        let mut log = Log {
+            entries: (1..=7).collect(),
+            ..Log::default()
+        };
+        let mut p = Port92 { outport: 3 };
+        let bytes = {
+            let mut reg = Registry::new("m");
+            reg.iterative("log", 0, &mut log);
+            reg.device("port92", 0, &mut p);
+            reg.save(format).unwrap()
+        };
+        let (mut back, mut q) = (Log::default(), Port92::default());
+        let mut reg = Registry::new("m");
+        reg.iterative("log", 0, &mut back);
+        reg.device("port92", 0, &mut q);
+        reg.load(&bytes)
+            .unwrap_or_else(|e| panic!("{format:?}: {e}"));
+        drop(reg);
+        assert_eq!(back.entries, log.entries, "{format:?}");
+        use SectionKind::*;
+        assert_eq!(
+            back.parts_loaded,
+            [Start, Part, Part, Part, End],
+            "{format:?}"
+        );
+        assert_eq!(q.outport, 3);
+    }
 }

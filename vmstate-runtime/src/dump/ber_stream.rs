@@ -135,48 +135,50 @@ fn section_ber(
         started.push((id, idstr.to_owned(), super::num(sec, "instance_id")?));
     }
     let (_, idstr, inst) = started.last().cloned().unwrap_or_default();
-    if kind == "full" {
+    let header = match kind {
+        "start" | "full" => Some((
+            idstr.as_str(),
+            inst as u32,
+            super::num(sec, "version")? as u32,
+        )),
+        _ => None,
+    };
+    let body = if kind == "full" {
         let d = descs.get(&idstr, inst)?;
         let v = sec
             .get("value")
             .ok_or_else(|| bad(format!("{idstr}: no value")))?;
-        let body = tlv(
+        tlv(
             Tag::SEQUENCE,
             &struct_contents(d, v).map_err(|e| e.in_device(&idstr))?,
-        );
-        let version = super::num(sec, "version")? as u32;
-        return Ok(full_section(id as u32, &idstr, inst as u32, version, &body));
-    }
-    let mut c = int_tlv(ctx(0, false), k);
-    c.extend(int_tlv(ctx(1, false), id.into()));
-    if kind == "start" {
-        c.extend(tlv(ctx(2, false), idstr.as_bytes()));
-        c.extend(int_tlv(ctx(3, false), inst.into()));
-        c.extend(int_tlv(ctx(4, false), super::num(sec, "version")?.into()));
-    }
-    let records = super::ram_from_json(sec.get("ram").unwrap_or(&Value::Null))?;
-    let list: Vec<u8> = records.iter().flat_map(ram_record_ber).collect();
-    c.extend(tlv(ctx(6, true), &list));
-    Ok(tlv(SECTION, &c))
+        )
+    } else {
+        let records = super::ram_from_json(sec.get("ram").unwrap_or(&Value::Null))?;
+        records.iter().flat_map(ram_record_ber).collect()
+    };
+    Ok(section_record(k, id as u32, header, &body))
 }
 
-/// A FULL section record holding `device`, a device's BER value.
-pub(crate) fn full_section(
+/// A section record: `kind` (1 start, 2 part, 3 end, 4 full), its id, the header
+/// (idstr, instance, version) of a start or full record, and its body: a device's
+/// BER value (full, field `[5]`) or a part's TLVs (field `[6]`).
+pub(crate) fn section_record(
+    kind: u8,
     id: u32,
-    idstr: &str,
-    instance: u32,
-    version: u32,
-    device: &[u8],
+    header: Option<(&str, u32, u32)>,
+    body: &[u8],
 ) -> Vec<u8> {
-    let c = [
-        int_tlv(ctx(0, false), 4),
+    let mut c = [
+        int_tlv(ctx(0, false), kind.into()),
         int_tlv(ctx(1, false), id.into()),
-        tlv(ctx(2, false), idstr.as_bytes()),
-        int_tlv(ctx(3, false), instance.into()),
-        int_tlv(ctx(4, false), version.into()),
-        tlv(ctx(5, true), device),
     ]
     .concat();
+    if let Some((idstr, instance, version)) = header {
+        c.extend(tlv(ctx(2, false), idstr.as_bytes()));
+        c.extend(int_tlv(ctx(3, false), instance.into()));
+        c.extend(int_tlv(ctx(4, false), version.into()));
+    }
+    c.extend(tlv(ctx(if kind == 4 { 5 } else { 6 }, true), body));
     tlv(SECTION, &c)
 }
 

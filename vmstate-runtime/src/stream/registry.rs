@@ -31,8 +31,11 @@
 //! assert_eq!(back.latch, 0); // version 1 has no latch
 //! ```
 
-use super::{tag, Configuration, MAGIC, VERSION};
+use super::{tag, Configuration, SectionKind, MAGIC, VERSION};
 use crate::ber::{self, Decoder, Options, Tag};
+use crate::dump::ber_stream::{
+    section_record, tlv, CONFIGURATION, DESCRIPTION, HEADER, SECTION, STREAM,
+};
 use crate::dump::{self, Format};
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::{Input, SliceInput, Writer};
@@ -97,6 +100,31 @@ impl<T: VMState + Clone + 'static> SectionDevice for T {
     }
 }
 
+/// An iterative section (RAM, dirty bitmaps...): saved in parts while the VM may
+/// still run (START, then PARTs until it says it is done), finished with an END part
+/// once the VM is stopped; loaded part by part, in place.
+pub trait IterativeSection {
+    /// The version its parts are saved at.
+    fn version(&self) -> u32;
+    /// Writes the START part's body.
+    fn save_setup(&mut self, format: Format, out: &mut Vec<u8>) -> Result<()>;
+    /// Writes one PART's body; returns `true` once nothing is left for the live phase.
+    fn save_iterate(&mut self, format: Format, out: &mut Vec<u8>) -> Result<bool>;
+    /// Writes the END part's body.
+    fn save_complete(&mut self, format: Format, out: &mut Vec<u8>) -> Result<()>;
+    /// Loads one part saved at `version`, found at offset `base`. A legacy part has
+    /// no length on the wire, so `body` runs to the end of the stream and the return
+    /// value says how many bytes the part took; a BER part is all of `body`.
+    fn load_part(
+        &mut self,
+        kind: SectionKind,
+        format: Format,
+        body: &[u8],
+        base: u64,
+        version: u32,
+    ) -> Result<usize>;
+}
+
 /// Per machine type, the version each device saves at: a newer VMM writes what an
 /// older destination reads by naming the destination's machine type.
 #[derive(Debug, Clone, Default)]
@@ -139,13 +167,23 @@ struct Entry<'a> {
     device: &'a mut dyn SectionDevice,
 }
 
-/// The sections of one VM: devices by idstr and instance id, in registration order
-/// (which is the order QEMU saves them in and the section ids they get).
+struct IterEntry<'a> {
+    idstr: String,
+    instance: u32,
+    handler: &'a mut dyn IterativeSection,
+}
+
+/// The sections of one VM: iterative sections, then devices, each by idstr and
+/// instance id in registration order (QEMU's save order; the section ids follow it).
 pub struct Registry<'a> {
     machine_type: String,
     machine_types: MachineTypes,
+    iteratives: Vec<IterEntry<'a>>,
     entries: Vec<Entry<'a>>,
 }
+
+/// A device section's body, staged by a load.
+type Staged = Vec<(usize, Box<dyn Any>)>;
 
 fn framing(msg: String, offset: u64) -> Error {
     Error::new(ErrorKind::Framing(msg), offset)
@@ -158,8 +196,18 @@ impl<'a> Registry<'a> {
         Registry {
             machine_type: machine_type.to_owned(),
             machine_types: MachineTypes::new(),
+            iteratives: Vec::new(),
             entries: Vec::new(),
         }
+    }
+
+    /// Registers an iterative section (saved before the devices, as QEMU does).
+    pub fn iterative(&mut self, idstr: &str, instance: u32, handler: &'a mut dyn IterativeSection) {
+        self.iteratives.push(IterEntry {
+            idstr: idstr.to_owned(),
+            instance,
+            handler,
+        });
     }
 
     /// Uses `table` to pick the save version of each device for the machine type.
@@ -210,66 +258,76 @@ impl<'a> Registry<'a> {
         j.finish()
     }
 
-    /// Saves every section in `format`.
-    pub fn save(&self, format: Format) -> Result<Vec<u8>> {
-        match format {
-            Format::Legacy => self.save_legacy(),
-            Format::Ber => self.save_ber(),
+    /// Saves every section in `format`: each iterative section's START, its PARTs
+    /// until it is done, its END, then every device.
+    pub fn save(&mut self, format: Format) -> Result<Vec<u8>> {
+        let mut out = match format {
+            Format::Legacy => {
+                let mut w = Writer::new(Vec::new());
+                w.put(&MAGIC.to_be_bytes())?;
+                w.put(&VERSION.to_be_bytes())?;
+                w.put(&[tag::CONFIGURATION])?;
+                self.configuration().legacy_save_at(&mut w, 1)?;
+                w.into_inner()
+            }
+            Format::Ber => {
+                let mut out = vec![0x60, 0x80];
+                out.extend(tlv(HEADER, &tlv(Tag::INTEGER, &[VERSION as u8])));
+                out.extend(tlv(DESCRIPTION, self.vmdesc(Format::Ber).as_bytes()));
+                let mut w = Writer::new(Vec::new());
+                self.configuration().ber_save_at(&mut w, 1)?;
+                out.extend(tlv(CONFIGURATION, &w.into_inner()));
+                out
+            }
+        };
+        let n = self.iteratives.len();
+        for (id, it) in self.iteratives.iter_mut().enumerate() {
+            let mut body = Vec::new();
+            it.handler.save_setup(format, &mut body)?;
+            let header = (it.idstr.as_str(), it.instance, it.handler.version());
+            put_section(&mut out, format, tag::START, id as u32, Some(header), &body)?;
         }
-    }
-
-    fn save_legacy(&self) -> Result<Vec<u8>> {
-        let mut w = Writer::new(Vec::new());
-        w.put(&MAGIC.to_be_bytes())?;
-        w.put(&VERSION.to_be_bytes())?;
-        w.put(&[tag::CONFIGURATION])?;
-        self.configuration().legacy_save_at(&mut w, 1)?;
-        let mut out = w.into_inner();
-        for (id, e) in self.entries.iter().enumerate() {
-            let id = id as u32;
-            out.push(tag::FULL);
-            out.extend_from_slice(&id.to_be_bytes());
-            let name_len = u8::try_from(e.idstr.len())
-                .map_err(|_| framing(format!("idstr {} is too long", e.idstr), 0))?;
-            out.push(name_len);
-            out.extend_from_slice(e.idstr.as_bytes());
-            out.extend_from_slice(&e.instance.to_be_bytes());
-            let version = self.save_version(e);
-            out.extend_from_slice(&version.to_be_bytes());
-            e.device.save(Format::Legacy, version, &mut out)?;
-            out.push(tag::FOOTER);
-            out.extend_from_slice(&id.to_be_bytes());
+        let mut done = vec![false; n];
+        while done.contains(&false) {
+            for (id, it) in self.iteratives.iter_mut().enumerate() {
+                if done[id] {
+                    continue;
+                }
+                let mut body = Vec::new();
+                done[id] = it.handler.save_iterate(format, &mut body)?;
+                put_section(&mut out, format, tag::PART, id as u32, None, &body)?;
+            }
         }
-        let vmdesc = self.vmdesc(Format::Legacy);
-        out.extend_from_slice(&[tag::EOF, tag::VMDESCRIPTION]);
-        out.extend_from_slice(&(vmdesc.len() as u32).to_be_bytes());
-        out.extend_from_slice(vmdesc.as_bytes());
-        Ok(out)
-    }
-
-    fn save_ber(&self) -> Result<Vec<u8>> {
-        use dump::ber_stream::{full_section, tlv, CONFIGURATION, DESCRIPTION, HEADER};
-        let mut out = vec![0x60, 0x80];
-        out.extend(tlv(HEADER, &tlv(Tag::INTEGER, &[VERSION as u8])));
-        out.extend(tlv(DESCRIPTION, self.vmdesc(Format::Ber).as_bytes()));
-        let mut w = Writer::new(Vec::new());
-        self.configuration().ber_save_at(&mut w, 1)?;
-        out.extend(tlv(CONFIGURATION, &w.into_inner()));
-        for (id, e) in self.entries.iter().enumerate() {
+        for (id, it) in self.iteratives.iter_mut().enumerate() {
+            let mut body = Vec::new();
+            it.handler.save_complete(format, &mut body)?;
+            put_section(&mut out, format, tag::END, id as u32, None, &body)?;
+        }
+        for (i, e) in self.entries.iter().enumerate() {
             let version = self.save_version(e);
             let mut body = Vec::new();
-            e.device.save(Format::Ber, version, &mut body)?;
-            out.extend(full_section(
-                id as u32, &e.idstr, e.instance, version, &body,
-            ));
+            e.device.save(format, version, &mut body)?;
+            let header = Some((e.idstr.as_str(), e.instance, version));
+            put_section(&mut out, format, tag::FULL, (n + i) as u32, header, &body)?;
         }
-        out.extend_from_slice(&[0, 0]);
+        match format {
+            Format::Legacy => {
+                let vmdesc = self.vmdesc(Format::Legacy);
+                out.extend_from_slice(&[tag::EOF, tag::VMDESCRIPTION]);
+                out.extend_from_slice(&(vmdesc.len() as u32).to_be_bytes());
+                out.extend_from_slice(vmdesc.as_bytes());
+            }
+            Format::Ber => out.extend_from_slice(&[0, 0]),
+        }
         Ok(out)
     }
 
     /// Loads a stream of either format. Every section must belong to a registered
     /// device and every device must be in the stream; the devices change only if all
     /// of it loads.
+    ///
+    /// Iterative sections load in place, part by part (their state is the guest's
+    /// memory, too large to stage); only the devices are transactional.
     pub fn load(&mut self, bytes: &[u8]) -> Result<()> {
         let staged = match dump::detect(bytes) {
             Some(Format::Legacy) => self.stage_legacy(bytes)?,
@@ -316,7 +374,23 @@ impl<'a> Registry<'a> {
         Ok(())
     }
 
-    fn stage_legacy(&self, bytes: &[u8]) -> Result<Vec<(usize, Box<dyn Any>)>> {
+    fn find_iterative(&self, idstr: &str, instance: u32, at: u64) -> Result<usize> {
+        self.iteratives
+            .iter()
+            .position(|e| e.idstr == idstr && e.instance == instance)
+            .ok_or_else(|| Error::new(ErrorKind::UnknownSection(format!("{idstr}#{instance}")), at))
+    }
+
+    /// The iterative section a PART or END record continues.
+    fn continued(parts: &[(u32, usize, u32)], id: u32, at: u64) -> Result<(usize, u32)> {
+        parts
+            .iter()
+            .find(|p| p.0 == id)
+            .map(|p| (p.1, p.2))
+            .ok_or_else(|| framing(format!("part of section {id}, which did not start"), at))
+    }
+
+    fn stage_legacy(&mut self, bytes: &[u8]) -> Result<Staged> {
         let mut r = SliceInput::new(bytes);
         r.skip(8)?;
         if r.peek(1)?.first() == Some(&tag::CONFIGURATION) {
@@ -327,47 +401,72 @@ impl<'a> Registry<'a> {
             self.check_machine(&c, at)?;
         }
         let mut staged = Vec::new();
+        let mut parts: Vec<(u32, usize, u32)> = Vec::new();
         loop {
             let at = r.offset();
-            match r.read_array::<1>()?[0] {
+            let kind = match r.read_array::<1>()?[0] {
                 tag::EOF => {
                     check_trailer(&mut r)?;
                     break;
                 }
-                tag::FULL => {}
-                other => {
-                    return Err(framing(
-                        format!(
-                            "section type {other:#04x}: this registry has no iterative sections"
-                        ),
-                        at,
-                    ))
-                }
-            }
+                tag::START => SectionKind::Start,
+                tag::PART => SectionKind::Part,
+                tag::END => SectionKind::End,
+                tag::FULL => SectionKind::Full,
+                other => return Err(framing(format!("unknown section type {other:#04x}"), at)),
+            };
             let id = u32::from_be_bytes(r.read_array()?);
-            let len = usize::from(r.read_array::<1>()?[0]);
-            let idstr = String::from_utf8_lossy(r.take(len)?).into_owned();
-            let instance = u32::from_be_bytes(r.read_array()?);
-            let version = u32::from_be_bytes(r.read_array()?);
-            let i = self.find(&idstr, instance, at)?;
-            let s = self.entries[i]
-                .device
-                .stage_legacy(&mut r, version)
-                .map_err(|e| e.in_device(&idstr))?;
+            let header = match kind {
+                SectionKind::Start | SectionKind::Full => {
+                    let len = usize::from(r.read_array::<1>()?[0]);
+                    let idstr = String::from_utf8_lossy(r.take(len)?).into_owned();
+                    let instance = u32::from_be_bytes(r.read_array()?);
+                    let version = u32::from_be_bytes(r.read_array()?);
+                    Some((idstr, instance, version))
+                }
+                _ => None,
+            };
+            let name = match (&header, kind) {
+                (Some((idstr, instance, version)), SectionKind::Full) => {
+                    let i = self.find(idstr, *instance, at)?;
+                    let s = self.entries[i]
+                        .device
+                        .stage_legacy(&mut r, *version)
+                        .map_err(|e| e.in_device(idstr))?;
+                    staged.push((i, s));
+                    idstr.clone()
+                }
+                _ => {
+                    let (i, version) = match &header {
+                        Some((idstr, instance, version)) => {
+                            let i = self.find_iterative(idstr, *instance, at)?;
+                            parts.push((id, i, *version));
+                            (i, *version)
+                        }
+                        None => Self::continued(&parts, id, at)?,
+                    };
+                    let it = &mut self.iteratives[i];
+                    let base = r.offset();
+                    let used = it
+                        .handler
+                        .load_part(kind, Format::Legacy, r.remaining(), base, version)
+                        .map_err(|e| e.in_device(&it.idstr))?;
+                    r.skip(used)?;
+                    it.idstr.clone()
+                }
+            };
             let footer_at = r.offset();
             if r.read_array::<1>()?[0] != tag::FOOTER || u32::from_be_bytes(r.read_array()?) != id {
                 return Err(framing(
-                    format!("bad footer after section {idstr} ({id})"),
+                    format!("bad footer after section {name} ({id})"),
                     footer_at,
                 ));
             }
-            staged.push((i, s));
         }
         Ok(staged)
     }
 
-    fn stage_ber(&self, bytes: &[u8]) -> Result<Vec<(usize, Box<dyn Any>)>> {
-        use dump::ber_stream::{CONFIGURATION, DESCRIPTION, HEADER, SECTION, STREAM};
+    fn stage_ber(&mut self, bytes: &[u8]) -> Result<Staged> {
         let mut input = SliceInput::new(bytes);
         let mut d = Decoder::new(&mut input, Options::STRICT);
         let h = d.expect(STREAM)?;
@@ -383,54 +482,112 @@ impl<'a> Registry<'a> {
             self.check_machine(&c, h.offset)?;
         }
         let mut staged = Vec::new();
+        let mut parts: Vec<(u32, usize, u32)> = Vec::new();
         while d.peek_header()?.is_some() {
             let h = d.expect(SECTION)?;
             let at = h.offset;
             d.enter(&h)?;
             let kh = d.field("section", 0, "kind")?;
-            if d.integer(&kh)? != 4 {
+            let kind = match d.integer(&kh)? {
+                1 => SectionKind::Start,
+                2 => SectionKind::Part,
+                3 => SectionKind::End,
+                4 => SectionKind::Full,
+                k => return Err(ber::out_of_range(k, "section kind", &kh)),
+            };
+            let id = small(&mut d, 1, "section_id")?;
+            let header = match kind {
+                SectionKind::Start | SectionKind::Full => {
+                    let nh = d.field("section", 2, "idstr")?;
+                    let mut name = [0u8; 255];
+                    let n = d.octets_bounded(&nh, &mut name)?;
+                    let idstr = String::from_utf8_lossy(&name[..n]).into_owned();
+                    Some((
+                        idstr,
+                        small(&mut d, 3, "instance_id")?,
+                        small(&mut d, 4, "version")?,
+                    ))
+                }
+                _ => None,
+            };
+            let body_field = if kind == SectionKind::Full { 5 } else { 6 };
+            let bh = d.field("section", body_field, "body")?;
+            let ber::Length::Definite(len) = bh.length else {
                 return Err(framing(
-                    "this registry has no iterative sections".into(),
-                    at,
-                ));
-            }
-            let ih = d.field("section", 1, "section_id")?;
-            d.skip_contents(&ih)?;
-            let nh = d.field("section", 2, "idstr")?;
-            let mut name = [0u8; 255];
-            let n = d.octets_bounded(&nh, &mut name)?;
-            let idstr = String::from_utf8_lossy(&name[..n]).into_owned();
-            let instance = small(&mut d, 3, "instance_id")?;
-            let version = small(&mut d, 4, "version")?;
-            let i = self.find(&idstr, instance, at)?;
-            let bh = d.field("section", 5, "device")?;
-            d.enter(&bh)?;
-            let vh = d
-                .peek_header()?
-                .ok_or_else(|| framing(format!("section {idstr} has no device value"), at))?;
-            let ber::Length::Definite(len) = vh.length else {
-                return Err(framing(
-                    format!("{idstr}: the device value must have a definite length"),
-                    vh.offset,
+                    "a section body must have a definite length".into(),
+                    bh.offset,
                 ));
             };
-            let start = vh.offset as usize;
-            let end = start + vh.header_len + len as usize;
-            let value = bytes
-                .get(start..end)
-                .ok_or_else(|| Error::new(ErrorKind::UnexpectedEof, vh.offset))?;
-            let s = self.entries[i]
-                .device
-                .stage_ber(value, vh.offset, version)
-                .map_err(|e| e.in_device(&idstr))?;
-            d.input().skip(value.len())?;
+            let start = bh.content_offset() as usize;
+            let body = bytes
+                .get(start..start + len as usize)
+                .ok_or_else(|| Error::new(ErrorKind::UnexpectedEof, bh.offset))?;
+            match (&header, kind) {
+                (Some((idstr, instance, version)), SectionKind::Full) => {
+                    let i = self.find(idstr, *instance, at)?;
+                    let s = self.entries[i]
+                        .device
+                        .stage_ber(body, start as u64, *version)
+                        .map_err(|e| e.in_device(idstr))?;
+                    staged.push((i, s));
+                }
+                _ => {
+                    let (i, version) = match &header {
+                        Some((idstr, instance, version)) => {
+                            let i = self.find_iterative(idstr, *instance, at)?;
+                            parts.push((id, i, *version));
+                            (i, *version)
+                        }
+                        None => Self::continued(&parts, id, at)?,
+                    };
+                    let it = &mut self.iteratives[i];
+                    let used = it
+                        .handler
+                        .load_part(kind, Format::Ber, body, start as u64, version)
+                        .map_err(|e| e.in_device(&it.idstr))?;
+                    if used != body.len() {
+                        return Err(Error::new(
+                            ErrorKind::TrailingBytes((body.len() - used) as u64),
+                            start as u64 + used as u64,
+                        ));
+                    }
+                }
+            }
+            d.input().skip(body.len())?;
             d.leave(None)?;
-            d.leave(None)?;
-            staged.push((i, s));
         }
         d.leave(None)?;
         Ok(staged)
     }
+}
+
+/// Appends one section record in `format`.
+fn put_section(
+    out: &mut Vec<u8>,
+    format: Format,
+    kind: u8,
+    id: u32,
+    header: Option<(&str, u32, u32)>,
+    body: &[u8],
+) -> Result<()> {
+    if format == Format::Ber {
+        out.extend(section_record(kind, id, header, body));
+        return Ok(());
+    }
+    out.push(kind);
+    out.extend_from_slice(&id.to_be_bytes());
+    if let Some((idstr, instance, version)) = header {
+        let len = u8::try_from(idstr.len())
+            .map_err(|_| framing(format!("idstr {idstr} is too long"), 0))?;
+        out.push(len);
+        out.extend_from_slice(idstr.as_bytes());
+        out.extend_from_slice(&instance.to_be_bytes());
+        out.extend_from_slice(&version.to_be_bytes());
+    }
+    out.extend_from_slice(body);
+    out.push(tag::FOOTER);
+    out.extend_from_slice(&id.to_be_bytes());
+    Ok(())
 }
 
 /// After EOF: nothing, or a whole vmdesc trailer (whose contents a typed load does
