@@ -57,6 +57,14 @@ impl<'a> SliceInput<'a> {
         &self.data[self.pos..]
     }
 
+    /// Fails with [`ErrorKind::TrailingBytes`] unless every byte was consumed.
+    pub fn expect_end(&self) -> Result<()> {
+        match self.remaining().len() {
+            0 => Ok(()),
+            n => Err(self.error(ErrorKind::TrailingBytes(n as u64))),
+        }
+    }
+
     /// Takes the next `n` bytes as a slice.
     pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.data.len() - self.pos < n {

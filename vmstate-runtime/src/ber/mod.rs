@@ -115,10 +115,7 @@ pub fn load_exact<T: VMState + Clone>(
 ) -> Result<()> {
     let mut r = SliceInput::with_base(bytes, base);
     let (value, _) = load_value(target, &mut r, version, &Options::STRICT)?;
-    if !r.remaining().is_empty() {
-        let e = r.error(ErrorKind::TrailingBytes(r.remaining().len() as u64));
-        return Err(e.in_device(T::DESC.name));
-    }
+    r.expect_end().map_err(|e| e.in_device(T::DESC.name))?;
     *target = value;
     Ok(())
 }
@@ -132,10 +129,7 @@ pub fn load_into_with<T: VMState + Clone>(
 ) -> Result<Report> {
     let mut r = SliceInput::new(bytes);
     let (value, report) = load_value(target, &mut r, version, options)?;
-    if !r.remaining().is_empty() {
-        let e = r.error(ErrorKind::TrailingBytes(r.remaining().len() as u64));
-        return Err(e.in_device(T::DESC.name));
-    }
+    r.expect_end().map_err(|e| e.in_device(T::DESC.name))?;
     *target = value;
     Ok(report)
 }

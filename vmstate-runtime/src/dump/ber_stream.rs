@@ -85,11 +85,7 @@ fn ctx(n: u32, constructed: bool) -> Tag {
 
 /// Encodes the tree as a BER stream.
 pub fn to_ber(tree: &Value) -> Result<Vec<u8>> {
-    let vmdesc = tree
-        .get("vmdesc")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("the tree has no vmdesc"))?;
-    let descs = Descriptions::parse(vmdesc)?;
+    let (vmdesc, descs) = Descriptions::of_tree(tree)?;
     let mut out = vec![0x60, 0x80];
     let version = tree
         .get("stream_version")
@@ -212,32 +208,32 @@ fn ram_record_ber(r: &RamRecord<'_>) -> Vec<u8> {
             offset,
             fill,
             continued,
-        } => tlv(
-            ctx(1, true),
-            &[
-                tlv(Tag::UTF8_STRING, block.as_bytes()),
-                int_tlv(Tag::INTEGER, (*offset).into()),
-                int_tlv(Tag::INTEGER, (*fill).into()),
-                tlv(Tag::BOOLEAN, &[if *continued { 0xff } else { 0 }]),
-            ]
-            .concat(),
+        } => page_record(
+            1,
+            block,
+            *offset,
+            int_tlv(Tag::INTEGER, (*fill).into()),
+            *continued,
         ),
         RamRecord::Page {
             block,
             offset,
             data,
             continued,
-        } => tlv(
-            ctx(2, true),
-            &[
-                tlv(Tag::UTF8_STRING, block.as_bytes()),
-                int_tlv(Tag::INTEGER, (*offset).into()),
-                tlv(Tag::OCTET_STRING, data),
-                tlv(Tag::BOOLEAN, &[if *continued { 0xff } else { 0 }]),
-            ]
-            .concat(),
-        ),
+        } => page_record(2, block, *offset, tlv(Tag::OCTET_STRING, data), *continued),
     }
+}
+
+/// A zero (`[1]`, payload the fill byte) or data (`[2]`, payload the page) record.
+fn page_record(n: u32, block: &str, offset: u64, payload: Vec<u8>, continued: bool) -> Vec<u8> {
+    let c = [
+        tlv(Tag::UTF8_STRING, block.as_bytes()),
+        int_tlv(Tag::INTEGER, offset.into()),
+        payload,
+        tlv(Tag::BOOLEAN, &[if continued { 0xff } else { 0 }]),
+    ]
+    .concat();
+    tlv(ctx(n, true), &c)
 }
 
 /// The BER contents of a struct described by `d` with value `v`.
@@ -326,10 +322,18 @@ fn element(g: &Group, i: usize, e: &Value, within: &str) -> Result<(bool, Vec<u8
     })
 }
 
-/// Decodes a BER stream into the tree.
-pub fn from_ber(bytes: &[u8]) -> Result<Value> {
-    let mut input = SliceInput::new(bytes);
-    let mut d = Decoder::new(&mut input, Options::STRICT);
+/// What comes before a BER stream's sections.
+pub(crate) struct Prelude {
+    /// The legacy stream version it was made from (3).
+    pub version: i128,
+    /// The description (vmdesc JSON).
+    pub description: String,
+    /// The configuration section, with the offset of its header.
+    pub configuration: Option<(Configuration, u64)>,
+}
+
+/// Enters the stream and reads its header, description and configuration.
+pub(crate) fn read_prelude(d: &mut Decoder<'_, SliceInput<'_>>) -> Result<Prelude> {
     let h = d.expect(STREAM)?;
     d.enter(&h)?;
     let h = d.expect(HEADER)?;
@@ -338,15 +342,32 @@ pub fn from_ber(bytes: &[u8]) -> Result<Value> {
     let version = d.integer(&hv)?;
     d.leave(None)?;
     let h = d.expect(DESCRIPTION)?;
-    let text = read_text(&mut d, &h)?;
-    let descs = Descriptions::parse(&text)?;
-    let mut configuration = Value::Null;
+    let description = read_text(d, &h)?;
+    let mut configuration = None;
     if d.peek_header()?.is_some_and(|h| h.tag == CONFIGURATION) {
         let h = d.next_header(&CONFIGURATION)?;
         let mut cfg = Configuration::default();
-        ber::load_struct_at(&mut d, &h, &mut cfg, 1)?;
-        configuration = super::configuration_json(&cfg);
+        ber::load_struct_at(d, &h, &mut cfg, 1)?;
+        configuration = Some((cfg, h.offset));
     }
+    Ok(Prelude {
+        version,
+        description,
+        configuration,
+    })
+}
+
+/// Decodes a BER stream into the tree.
+pub fn from_ber(bytes: &[u8]) -> Result<Value> {
+    let mut input = SliceInput::new(bytes);
+    let mut d = Decoder::new(&mut input, Options::STRICT);
+    let Prelude {
+        version,
+        description: text,
+        configuration,
+    } = read_prelude(&mut d)?;
+    let descs = Descriptions::parse(&text)?;
+    let configuration = configuration.map_or(Value::Null, |(c, _)| super::configuration_json(&c));
     let mut sections = Vec::new();
     let mut started: Vec<(u64, String, u64, u64)> = Vec::new();
     while d.peek_header()?.is_some() {

@@ -109,6 +109,15 @@ impl Descriptions {
         Ok(Descriptions { devices })
     }
 
+    /// The tree's vmdesc text and its descriptions.
+    pub(crate) fn of_tree(tree: &Value) -> Result<(&str, Descriptions)> {
+        let vmdesc = tree
+            .get("vmdesc")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("the tree has no vmdesc"))?;
+        Ok((vmdesc, Descriptions::parse(vmdesc)?))
+    }
+
     pub(crate) fn get(&self, idstr: &str, instance: u64) -> Result<&Desc> {
         self.devices
             .iter()
@@ -162,11 +171,7 @@ pub fn from_legacy(bytes: &[u8]) -> Result<Value> {
 
 /// Encodes the tree as a legacy stream, byte for byte as QEMU 7.2 frames it.
 pub fn to_legacy(tree: &Value) -> Result<Vec<u8>> {
-    let vmdesc = tree
-        .get("vmdesc")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("the tree has no vmdesc"))?;
-    let descs = Descriptions::parse(vmdesc)?;
+    let (vmdesc, descs) = Descriptions::of_tree(tree)?;
     let mut w = Writer::new(Vec::new());
     w.put(&stream::MAGIC.to_be_bytes())?;
     w.put(&stream::VERSION.to_be_bytes())?;

@@ -66,10 +66,7 @@ pub fn load_exact<T: VMState + Clone>(
 ) -> Result<()> {
     let mut r = SliceInput::with_base(bytes, base);
     let loaded = load_value(target, &mut r, version)?;
-    if !r.remaining().is_empty() {
-        let e = r.error(ErrorKind::TrailingBytes(r.remaining().len() as u64));
-        return Err(e.in_device(T::DESC.name));
-    }
+    r.expect_end().map_err(|e| e.in_device(T::DESC.name))?;
     *target = loaded;
     Ok(())
 }

@@ -34,7 +34,7 @@
 use super::{tag, Configuration, SectionKind, MAGIC, VERSION};
 use crate::ber::{self, Decoder, Options, Tag};
 use crate::dump::ber_stream::{
-    section_record, tlv, CONFIGURATION, DESCRIPTION, HEADER, SECTION, STREAM,
+    read_prelude, section_record, tlv, CONFIGURATION, DESCRIPTION, HEADER, SECTION,
 };
 use crate::dump::{self, Format};
 use crate::error::{Error, ErrorKind, Result};
@@ -381,8 +381,20 @@ impl<'a> Registry<'a> {
             .ok_or_else(|| Error::new(ErrorKind::UnknownSection(format!("{idstr}#{instance}")), at))
     }
 
-    /// The iterative section a PART or END record continues.
-    fn continued(parts: &[(u32, usize, u32)], id: u32, at: u64) -> Result<(usize, u32)> {
+    /// The iterative section (index, version) of a record: named by a START's
+    /// header (then remembered under its id), or continued by a PART or END.
+    fn iterative_for(
+        &self,
+        header: &Option<(String, u32, u32)>,
+        id: u32,
+        parts: &mut Vec<(u32, usize, u32)>,
+        at: u64,
+    ) -> Result<(usize, u32)> {
+        if let Some((idstr, instance, version)) = header {
+            let i = self.find_iterative(idstr, *instance, at)?;
+            parts.push((id, i, *version));
+            return Ok((i, *version));
+        }
         parts
             .iter()
             .find(|p| p.0 == id)
@@ -437,14 +449,7 @@ impl<'a> Registry<'a> {
                     idstr.clone()
                 }
                 _ => {
-                    let (i, version) = match &header {
-                        Some((idstr, instance, version)) => {
-                            let i = self.find_iterative(idstr, *instance, at)?;
-                            parts.push((id, i, *version));
-                            (i, *version)
-                        }
-                        None => Self::continued(&parts, id, at)?,
-                    };
+                    let (i, version) = self.iterative_for(&header, id, &mut parts, at)?;
                     let it = &mut self.iteratives[i];
                     let base = r.offset();
                     let used = it
@@ -469,17 +474,8 @@ impl<'a> Registry<'a> {
     fn stage_ber(&mut self, bytes: &[u8]) -> Result<Staged> {
         let mut input = SliceInput::new(bytes);
         let mut d = Decoder::new(&mut input, Options::STRICT);
-        let h = d.expect(STREAM)?;
-        d.enter(&h)?;
-        let h = d.expect(HEADER)?;
-        d.skip_contents(&h)?;
-        let h = d.expect(DESCRIPTION)?;
-        d.skip_contents(&h)?;
-        if d.peek_header()?.is_some_and(|h| h.tag == CONFIGURATION) {
-            let h = d.next_header(&CONFIGURATION)?;
-            let mut c = Configuration::default();
-            ber::load_struct_at(&mut d, &h, &mut c, 1)?;
-            self.check_machine(&c, h.offset)?;
+        if let Some((c, at)) = read_prelude(&mut d)?.configuration {
+            self.check_machine(&c, at)?;
         }
         let mut staged = Vec::new();
         let mut parts: Vec<(u32, usize, u32)> = Vec::new();
@@ -532,14 +528,7 @@ impl<'a> Registry<'a> {
                     staged.push((i, s));
                 }
                 _ => {
-                    let (i, version) = match &header {
-                        Some((idstr, instance, version)) => {
-                            let i = self.find_iterative(idstr, *instance, at)?;
-                            parts.push((id, i, *version));
-                            (i, *version)
-                        }
-                        None => Self::continued(&parts, id, at)?,
-                    };
+                    let (i, version) = self.iterative_for(&header, id, &mut parts, at)?;
                     let it = &mut self.iteratives[i];
                     let used = it
                         .handler
