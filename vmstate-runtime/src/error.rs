@@ -101,6 +101,24 @@ pub enum ErrorKind {
     UnknownSection(String),
     /// A registered device (`idstr#instance`) that the stream does not carry.
     MissingSection(String),
+    /// RAM: a block the destination does not have.
+    UnknownRamBlock(String),
+    /// RAM: a block whose length differs between stream and destination.
+    RamBlockLength {
+        /// The block.
+        block: String,
+        /// Its length at the destination.
+        expected: u64,
+        /// Its length in the stream.
+        found: u64,
+    },
+    /// RAM: a page that is not page-aligned or lies beyond its block.
+    PageOutOfRange {
+        /// The block.
+        block: String,
+        /// The page's offset in the block.
+        offset: u64,
+    },
 }
 
 impl fmt::Display for ErrorKind {
@@ -152,6 +170,18 @@ impl fmt::Display for ErrorKind {
             ErrorKind::TooDeep(d) => write!(f, "values nested deeper than {d} levels"),
             ErrorKind::UnknownSection(s) => write!(f, "section {s} has no device here"),
             ErrorKind::MissingSection(s) => write!(f, "device {s} is not in the stream"),
+            ErrorKind::UnknownRamBlock(b) => write!(f, "unknown RAM block {b}"),
+            ErrorKind::RamBlockLength {
+                block,
+                expected,
+                found,
+            } => write!(
+                f,
+                "RAM block {block} is {found} bytes in the stream, {expected} here"
+            ),
+            ErrorKind::PageOutOfRange { block, offset } => {
+                write!(f, "page {offset:#x} is outside RAM block {block}")
+            }
         }
     }
 }

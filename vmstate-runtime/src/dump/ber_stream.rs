@@ -33,11 +33,10 @@ use super::{bad, Descriptions};
 use crate::ber::{self, Class, Decoder, Header, Length, Options, Tag};
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::{SliceInput, Writer};
-use crate::ram::{self, RamRecord};
+use crate::ram;
 use crate::stream::Configuration;
 use crate::VMState;
 use serde_json::{json, Map, Value};
-use std::borrow::Cow;
 
 /// `[APPLICATION 0]`: the stream.
 pub const STREAM: Tag = Tag::application(0);
@@ -150,7 +149,7 @@ fn section_ber(
         )
     } else {
         let records = super::ram_from_json(sec.get("ram").unwrap_or(&Value::Null))?;
-        records.iter().flat_map(ram_record_ber).collect()
+        ram::runs::records_to_ber(&records)?
     };
     Ok(section_record(k, id as u32, header, &body))
 }
@@ -176,64 +175,6 @@ pub(crate) fn section_record(
     }
     c.extend(tlv(ctx(if kind == 4 { 5 } else { 6 }, true), body));
     tlv(SECTION, &c)
-}
-
-fn ram_record_ber(r: &RamRecord<'_>) -> Vec<u8> {
-    match r {
-        RamRecord::MemSize { total, blocks } => {
-            let list: Vec<u8> = blocks
-                .iter()
-                .flat_map(|(n, l)| {
-                    tlv(
-                        Tag::SEQUENCE,
-                        &[
-                            tlv(Tag::UTF8_STRING, n.as_bytes()),
-                            int_tlv(Tag::INTEGER, (*l).into()),
-                        ]
-                        .concat(),
-                    )
-                })
-                .collect();
-            tlv(
-                ctx(0, true),
-                &[
-                    int_tlv(Tag::INTEGER, (*total).into()),
-                    tlv(Tag::SEQUENCE, &list),
-                ]
-                .concat(),
-            )
-        }
-        RamRecord::Zero {
-            block,
-            offset,
-            fill,
-            continued,
-        } => page_record(
-            1,
-            block,
-            *offset,
-            int_tlv(Tag::INTEGER, (*fill).into()),
-            *continued,
-        ),
-        RamRecord::Page {
-            block,
-            offset,
-            data,
-            continued,
-        } => page_record(2, block, *offset, tlv(Tag::OCTET_STRING, data), *continued),
-    }
-}
-
-/// A zero (`[1]`, payload the fill byte) or data (`[2]`, payload the page) record.
-fn page_record(n: u32, block: &str, offset: u64, payload: Vec<u8>, continued: bool) -> Vec<u8> {
-    let c = [
-        tlv(Tag::UTF8_STRING, block.as_bytes()),
-        int_tlv(Tag::INTEGER, offset.into()),
-        payload,
-        tlv(Tag::BOOLEAN, &[if continued { 0xff } else { 0 }]),
-    ]
-    .concat();
-    tlv(ctx(n, true), &c)
 }
 
 /// The BER contents of a struct described by `d` with value `v`.
@@ -370,9 +311,16 @@ pub fn from_ber(bytes: &[u8]) -> Result<Value> {
     let configuration = configuration.map_or(Value::Null, |(c, _)| super::configuration_json(&c));
     let mut sections = Vec::new();
     let mut started: Vec<(u64, String, u64, u64)> = Vec::new();
+    let mut ram_blocks = Vec::new();
     while d.peek_header()?.is_some() {
         let h = d.expect(SECTION)?;
-        sections.push(section_from_ber(&mut d, &h, &descs, &mut started)?);
+        sections.push(section_from_ber(
+            &mut d,
+            &h,
+            &descs,
+            &mut started,
+            &mut ram_blocks,
+        )?);
     }
     d.leave(None)?;
     let rest = bytes.len() as u64 - d.offset();
@@ -413,6 +361,7 @@ fn section_from_ber(
     h: &Header,
     descs: &Descriptions,
     started: &mut Vec<(u64, String, u64, u64)>,
+    ram_blocks: &mut Vec<(String, u64)>,
 ) -> Result<Value> {
     d.enter(h)?;
     let mut o = Map::new();
@@ -456,7 +405,10 @@ fn section_from_ber(
         o.insert("value".into(), v);
     } else {
         let rh = d.field("section", 6, "ram")?;
-        o.insert("ram".into(), super::ram_json(&ram_from_ber(d, &rh)?));
+        d.enter(&rh)?;
+        let records = ram::runs::ber_to_records(d, ram_blocks)?;
+        d.leave(None)?;
+        o.insert("ram".into(), super::ram_json(&records));
     }
     d.leave(None)?;
     Ok(Value::Object(o))
@@ -630,90 +582,4 @@ fn element_value(
             Ok(ber::octets_json(&buf))
         }
     }
-}
-
-fn ram_from_ber(
-    d: &mut Decoder<'_, SliceInput<'_>>,
-    h: &Header,
-) -> Result<Vec<RamRecord<'static>>> {
-    d.enter(h)?;
-    let mut out = Vec::new();
-    while let Some(rh) = d.peek_header()? {
-        let rh = d.next_header(&rh.tag)?;
-        d.enter(&rh)?;
-        let rec = match rh.tag.number {
-            0 => {
-                let th = d.expect(Tag::INTEGER)?;
-                let total = small_int(d, &th)?;
-                let lh = d.expect(Tag::SEQUENCE)?;
-                d.enter(&lh)?;
-                let mut blocks = Vec::new();
-                while d.peek_header()?.is_some() {
-                    let bh = d.expect(Tag::SEQUENCE)?;
-                    d.enter(&bh)?;
-                    let nh = d.expect(Tag::UTF8_STRING)?;
-                    let name = read_text(d, &nh)?;
-                    let lenh = d.expect(Tag::INTEGER)?;
-                    blocks.push((name, small_int(d, &lenh)?));
-                    d.leave(None)?;
-                }
-                d.leave(None)?;
-                RamRecord::MemSize { total, blocks }
-            }
-            n @ (1 | 2) => {
-                let nh = d.expect(Tag::UTF8_STRING)?;
-                let block = read_text(d, &nh)?;
-                let oh = d.expect(Tag::INTEGER)?;
-                let offset = small_int(d, &oh)?;
-                let payload = d.next_header(&"fill or data")?;
-                let rec_fill = if n == 1 {
-                    Some(
-                        u8::try_from(small_int(d, &payload)?)
-                            .map_err(|_| bad("fill byte above 255"))?,
-                    )
-                } else {
-                    None
-                };
-                let data = if n == 2 {
-                    let mut page = vec![0u8; ram::PAGE_SIZE as usize];
-                    d.octets(&payload, page.len(), &mut |input, pos, k| {
-                        crate::io::Input::read_exact(input, &mut page[pos..pos + k])
-                    })?;
-                    Some(page)
-                } else {
-                    None
-                };
-                let ch = d.expect(Tag::BOOLEAN)?;
-                let continued = d.boolean(&ch)?;
-                match (rec_fill, data) {
-                    (Some(fill), _) => RamRecord::Zero {
-                        block,
-                        offset,
-                        fill,
-                        continued,
-                    },
-                    (None, Some(data)) => RamRecord::Page {
-                        block,
-                        offset,
-                        data: Cow::Owned(data),
-                        continued,
-                    },
-                    (None, None) => unreachable!("n is 1 or 2"),
-                }
-            }
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::UnexpectedTag {
-                        expected: "a RAM record [0], [1] or [2]".into(),
-                        found: rh.tag.to_string(),
-                    },
-                    rh.offset,
-                ))
-            }
-        };
-        d.leave(None)?;
-        out.push(rec);
-    }
-    d.leave(None)?;
-    Ok(out)
 }

@@ -1,9 +1,20 @@
-//! QEMU's `ram` section (version 4) records: enough to step over RAM parts in a
-//! legacy stream and to see which pages they carry.
+//! Guest RAM: QEMU's `ram` section (version 4) and its BER form.
+//!
+//! [`RamSaver`] writes RAM blocks borrowed from the VMM (setup part with the block
+//! list, then parts with the pages a dirty bitmap names), [`RamLoader`] loads parts
+//! into the destination's blocks; [`read_part`] / [`write_part`] work record by record,
+//! for tools that convert streams exactly.
 //!
 //! A RAM part has no length prefix: it is a run of be64 words `address | flags`
 //! (page-aligned address, flags in the low bits), each followed by what its flags
 //! say, up to an `EOS` word.
+
+pub mod runs;
+mod section;
+
+pub use self::section::{
+    is_zero, Pages, PartStats, RamBlock, RamBlockMut, RamLoader, RamSaver, RAM_VERSION,
+};
 
 use crate::error::{ErrorKind, Result};
 use crate::io::{Input, SliceInput, Writer};

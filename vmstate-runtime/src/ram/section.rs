@@ -1,0 +1,404 @@
+//! Saving guest RAM from borrowed block memory, and loading it into caller-provided
+//! block memory, in both formats.
+//!
+//! The saver reads each page once to decide zero or data (word-wide, in a form the
+//! compiler vectorises) and streams records straight to the writer: no copy of the
+//! RAM, and no buffer beyond the writer's own. Which pages a part carries is a dirty
+//! bitmap per block in KVM's `KVM_GET_DIRTY_LOG` layout (bit `i % 64` of word
+//! `i / 64` is page `i`), or every page.
+
+use super::runs::{self, Element};
+use super::{FLAG_CONTINUE, FLAG_EOS, FLAG_MEM_SIZE, FLAG_PAGE, FLAG_ZERO, PAGE_SIZE};
+use crate::ber::{Decoder, Options};
+use crate::dump::Format;
+use crate::error::{Error, ErrorKind, Result};
+use crate::io::{Input, SliceInput, Writer};
+use std::io;
+
+const PAGE: usize = PAGE_SIZE as usize;
+
+/// Whether `page` is all zero bytes: OR-folds 64-byte chunks (which LLVM turns into
+/// vector code) and stops at the first chunk with a set bit.
+#[inline]
+pub fn is_zero(page: &[u8]) -> bool {
+    let mut chunks = page.chunks_exact(64);
+    let zero = chunks
+        .by_ref()
+        .all(|c| c.iter().fold(0u8, |a, &b| a | b) == 0);
+    zero && chunks.remainder().iter().all(|&b| b == 0)
+}
+
+/// One RAM block of the guest, borrowed (a slice of an mmap'ed region works).
+#[derive(Debug, Clone, Copy)]
+pub struct RamBlock<'a> {
+    /// QEMU's block id (`pc.ram`), at most 255 bytes.
+    pub name: &'a str,
+    /// The block's memory; its length is the block's used length.
+    pub mem: &'a [u8],
+}
+
+/// Which pages a part carries.
+#[derive(Debug, Clone, Copy)]
+pub enum Pages<'a> {
+    /// Every page of every block (the first pass).
+    All,
+    /// The pages whose bits are set, one bitmap per block in block order.
+    Dirty(&'a [&'a [u64]]),
+}
+
+/// What a part carried.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartStats {
+    /// Pages sent as zero.
+    pub zero_pages: u64,
+    /// Pages sent with their data.
+    pub data_pages: u64,
+}
+
+/// Saves RAM blocks as QEMU's `ram` section (version 4) or its BER form.
+#[derive(Debug, Clone)]
+pub struct RamSaver<'a> {
+    blocks: Vec<RamBlock<'a>>,
+}
+
+/// The version of QEMU's `ram` section.
+pub const RAM_VERSION: u32 = 4;
+
+impl<'a> RamSaver<'a> {
+    /// A saver for `blocks`, which must have names of 1 to 255 bytes and whole pages.
+    pub fn new(blocks: Vec<RamBlock<'a>>) -> Result<Self> {
+        for b in &blocks {
+            if b.name.is_empty() || b.name.len() > 255 || b.mem.len() % PAGE != 0 {
+                return Err(Error::new(
+                    ErrorKind::Framing(format!(
+                        "RAM block {:?}: names are 1 to 255 bytes and lengths whole pages",
+                        b.name
+                    )),
+                    0,
+                ));
+            }
+        }
+        Ok(RamSaver { blocks })
+    }
+
+    /// Sum of the blocks' lengths.
+    pub fn total(&self) -> u64 {
+        self.blocks.iter().map(|b| b.mem.len() as u64).sum()
+    }
+
+    fn list(&self) -> Vec<(String, u64)> {
+        self.blocks
+            .iter()
+            .map(|b| (b.name.to_owned(), b.mem.len() as u64))
+            .collect()
+    }
+
+    /// Writes the setup part: the block list (then `EOS` in the legacy format).
+    pub fn write_setup<W: io::Write>(&self, format: Format, w: &mut Writer<W>) -> Result<()> {
+        match format {
+            Format::Legacy => {
+                let list = self.list();
+                let records = [super::RamRecord::MemSize {
+                    total: self.total(),
+                    blocks: list,
+                }];
+                super::write_part(&records, w)
+            }
+            Format::Ber => runs::put_mem_size(w, self.total(), &self.list()),
+        }
+    }
+
+    /// Writes one part with `pages` (then `EOS` in the legacy format). Each block's
+    /// first page in the part names its block; the pages after it `CONTINUE`.
+    pub fn write_part<W: io::Write>(
+        &self,
+        format: Format,
+        pages: Pages<'_>,
+        w: &mut Writer<W>,
+    ) -> Result<PartStats> {
+        let mut stats = PartStats::default();
+        for (i, b) in self.blocks.iter().enumerate() {
+            let dirty = match pages {
+                Pages::All => None,
+                Pages::Dirty(maps) => Some(maps.get(i).copied().unwrap_or(&[])),
+            };
+            match format {
+                Format::Legacy => self.legacy_block(b, dirty, w, &mut stats)?,
+                Format::Ber => self.ber_block(b, dirty, w, &mut stats)?,
+            }
+        }
+        if format == Format::Legacy {
+            w.put(&FLAG_EOS.to_be_bytes())?;
+        }
+        Ok(stats)
+    }
+
+    fn legacy_block<W: io::Write>(
+        &self,
+        b: &RamBlock<'_>,
+        dirty: Option<&[u64]>,
+        w: &mut Writer<W>,
+        stats: &mut PartStats,
+    ) -> Result<()> {
+        let mut named = false;
+        for_each_page(b.mem.len() / PAGE, dirty, |p| {
+            let page = &b.mem[p * PAGE..(p + 1) * PAGE];
+            let zero = is_zero(page);
+            let flag = if zero { FLAG_ZERO } else { FLAG_PAGE };
+            let cont = if named { FLAG_CONTINUE } else { 0 };
+            w.put(&((p * PAGE) as u64 | flag | cont).to_be_bytes())?;
+            if !named {
+                w.put(&[b.name.len() as u8])?;
+                w.put(b.name.as_bytes())?;
+                named = true;
+            }
+            if zero {
+                stats.zero_pages += 1;
+                w.put(&[0])
+            } else {
+                stats.data_pages += 1;
+                w.put(page)
+            }
+        })
+    }
+
+    /// Runs of zero and data pages: each run is found first (one read of each page
+    /// decides its kind), then written as one element.
+    fn ber_block<W: io::Write>(
+        &self,
+        b: &RamBlock<'_>,
+        dirty: Option<&[u64]>,
+        w: &mut Writer<W>,
+        stats: &mut PartStats,
+    ) -> Result<()> {
+        let mut run: Option<(usize, usize, bool)> = None; // first page, pages, zero
+        let flush = |run: (usize, usize, bool), w: &mut Writer<W>| -> Result<()> {
+            let (start, n, zero) = run;
+            let offset = (start * PAGE) as u64;
+            if zero {
+                runs::put_zero_run(w, b.name, offset, n as u64, 0, None)
+            } else {
+                runs::begin_data_run(w, b.name, offset, n * PAGE, None)?;
+                w.put(&b.mem[start * PAGE..(start + n) * PAGE])?;
+                runs::finish_data_run(w, None)
+            }
+        };
+        for_each_page(b.mem.len() / PAGE, dirty, |p| {
+            let zero = is_zero(&b.mem[p * PAGE..(p + 1) * PAGE]);
+            if zero {
+                stats.zero_pages += 1;
+            } else {
+                stats.data_pages += 1;
+            }
+            match run {
+                Some((start, n, z)) if z == zero && start + n == p => {
+                    run = Some((start, n + 1, z));
+                    Ok(())
+                }
+                Some(r) => {
+                    run = Some((p, 1, zero));
+                    flush(r, w)
+                }
+                None => {
+                    run = Some((p, 1, zero));
+                    Ok(())
+                }
+            }
+        })?;
+        match run {
+            Some(r) => flush(r, w),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Calls `f` with each page index to send, in order.
+fn for_each_page(
+    pages: usize,
+    dirty: Option<&[u64]>,
+    mut f: impl FnMut(usize) -> Result<()>,
+) -> Result<()> {
+    match dirty {
+        None => (0..pages).try_for_each(f),
+        Some(words) => {
+            for (i, &word) in words.iter().enumerate() {
+                let mut bits = word;
+                while bits != 0 {
+                    let p = i * 64 + bits.trailing_zeros() as usize;
+                    if p >= pages {
+                        return Ok(());
+                    }
+                    f(p)?;
+                    bits &= bits - 1;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One RAM block of the destination, to load into.
+#[derive(Debug)]
+pub struct RamBlockMut<'a> {
+    /// QEMU's block id.
+    pub name: &'a str,
+    /// The block's memory.
+    pub mem: &'a mut [u8],
+}
+
+/// Loads RAM parts into the destination's blocks, checking every block name, length
+/// and page address: nothing is written outside a block.
+#[derive(Debug)]
+pub struct RamLoader<'a> {
+    blocks: Vec<RamBlockMut<'a>>,
+    /// Block of the previous page (for `CONTINUE`).
+    last: Option<usize>,
+}
+
+impl<'a> RamLoader<'a> {
+    /// A loader into `blocks`.
+    pub fn new(blocks: Vec<RamBlockMut<'a>>) -> Self {
+        RamLoader { blocks, last: None }
+    }
+
+    fn block(&self, name: &str, at: u64) -> Result<usize> {
+        self.blocks
+            .iter()
+            .position(|b| b.name == name)
+            .ok_or_else(|| Error::new(ErrorKind::UnknownRamBlock(name.to_owned()), at))
+    }
+
+    fn check_list(&self, list: &[(String, u64)], at: u64) -> Result<()> {
+        for (name, len) in list {
+            let b = &self.blocks[self.block(name, at)?];
+            if b.mem.len() as u64 != *len {
+                return Err(Error::new(
+                    ErrorKind::RamBlockLength {
+                        block: name.clone(),
+                        expected: b.mem.len() as u64,
+                        found: *len,
+                    },
+                    at,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The pages `[offset, offset + n pages)` of block `i`, checked.
+    fn pages(&mut self, i: usize, offset: u64, n: u64, at: u64) -> Result<&mut [u8]> {
+        let b = &mut self.blocks[i];
+        let end = n.checked_mul(PAGE_SIZE).and_then(|l| l.checked_add(offset));
+        match end {
+            Some(end) if offset % PAGE_SIZE == 0 && end <= b.mem.len() as u64 => {
+                Ok(&mut b.mem[offset as usize..end as usize])
+            }
+            _ => Err(Error::new(
+                ErrorKind::PageOutOfRange {
+                    block: b.name.to_owned(),
+                    offset,
+                },
+                at,
+            )),
+        }
+    }
+
+    /// Loads one legacy part from the start of `data` (found at stream offset
+    /// `base`); returns the bytes it took, through its `EOS`.
+    pub fn load_legacy(&mut self, data: &[u8], base: u64) -> Result<usize> {
+        let mut r = SliceInput::with_base(data, base);
+        loop {
+            let at = r.offset();
+            let word = u64::from_be_bytes(r.read_array()?);
+            let flags = word & (PAGE_SIZE - 1);
+            let addr = word & !(PAGE_SIZE - 1);
+            let known = FLAG_ZERO | FLAG_MEM_SIZE | FLAG_PAGE | FLAG_EOS | FLAG_CONTINUE;
+            if flags & !known != 0 {
+                return Err(r.error(ErrorKind::Framing(format!(
+                    "unsupported RAM flags {flags:#x} (compression and XBZRLE are not supported)"
+                ))));
+            }
+            if flags & FLAG_MEM_SIZE != 0 {
+                let (records, used) = super::read_part(&data[(at - base) as usize..], at)?;
+                if let Some(super::RamRecord::MemSize { blocks, .. }) = records.first() {
+                    self.check_list(blocks, at)?;
+                }
+                return Ok((at - base) as usize + used);
+            }
+            if flags & (FLAG_ZERO | FLAG_PAGE) != 0 {
+                let i = if flags & FLAG_CONTINUE != 0 {
+                    self.last.ok_or_else(|| {
+                        r.error(ErrorKind::Framing("CONTINUE page without a block".into()))
+                    })?
+                } else {
+                    let len = usize::from(r.read_array::<1>()?[0]);
+                    let name = std::str::from_utf8(r.take(len)?).unwrap_or("");
+                    self.block(name, at)?
+                };
+                self.last = Some(i);
+                if flags & FLAG_ZERO != 0 {
+                    let fill = r.read_array::<1>()?[0];
+                    fill_page(self.pages(i, addr, 1, at)?, fill);
+                } else {
+                    let src = r.take(PAGE)?;
+                    self.pages(i, addr, 1, at)?.copy_from_slice(src);
+                }
+            }
+            if flags & FLAG_EOS != 0 {
+                return Ok((r.offset() - base) as usize);
+            }
+        }
+    }
+
+    /// Loads one BER part: the elements in `data` (the contents of a section's `[6]`,
+    /// found at stream offset `base`).
+    pub fn load_ber(&mut self, data: &[u8], base: u64) -> Result<()> {
+        let mut input = SliceInput::with_base(data, base);
+        let mut d = Decoder::new(&mut input, Options::STRICT);
+        while d.peek_header_at_top()? {
+            let at = d.offset();
+            let Some(e) = runs::next_element(&mut d)? else {
+                break;
+            };
+            match e {
+                Element::MemSize { blocks, .. } => self.check_list(&blocks, at)?,
+                Element::Zero {
+                    block,
+                    offset,
+                    pages,
+                    fill,
+                    ..
+                } => {
+                    let i = self.block(&block, at)?;
+                    for page in self.pages(i, offset, pages, at)?.chunks_mut(PAGE) {
+                        fill_page(page, fill);
+                    }
+                }
+                Element::Data {
+                    block,
+                    offset,
+                    data,
+                    ..
+                } => {
+                    let i = self.block(&block, at)?;
+                    let n = data.len() as u64 / PAGE_SIZE;
+                    self.pages(i, offset, n, at)?.copy_from_slice(data);
+                }
+            }
+        }
+        let rest = data.len() as u64 - (d.offset() - base);
+        if rest > 0 {
+            return Err(Error::new(ErrorKind::TrailingBytes(rest), d.offset()));
+        }
+        Ok(())
+    }
+}
+
+/// Fills a page, skipping the write when it already holds `fill` everywhere (as
+/// QEMU does: a fresh destination's memory is zero, and untouched pages stay
+/// unallocated).
+fn fill_page(page: &mut [u8], fill: u8) {
+    if fill != 0 || !is_zero(page) {
+        page.fill(fill);
+    }
+}
