@@ -11,8 +11,11 @@ use vmstate_runtime::ram::{self, Pages, RamBlock, RamBlockMut, RamLoader, RamRec
 use vmstate_runtime::stream::{self, SectionKind};
 use vmstate_runtime::ErrorKind;
 
+/// A RAM part: its kind, body and offset in the stream.
+type Part<'a> = (SectionKind, &'a [u8], u64);
+
 /// The RAM parts of a fixture and its block list.
-fn parts(bytes: &[u8]) -> (Vec<(SectionKind, &[u8], u64)>, Vec<(String, u64)>) {
+fn parts(bytes: &[u8]) -> (Vec<Part<'_>>, Vec<(String, u64)>) {
     let s = stream::walk_legacy(bytes).unwrap();
     let parts: Vec<_> = s
         .sections
@@ -197,7 +200,7 @@ fn dirty_bitmaps_choose_the_pages() {
 
 #[test]
 fn hostile_parts_get_typed_errors_and_no_write_outside_a_block() {
-    let mem = vec![("pc.ram".to_owned(), vec![7u8; 4 * 4096])];
+    let mem = [("pc.ram".to_owned(), vec![7u8; 4 * 4096])];
     let saver = RamSaver::new(
         mem.iter()
             .map(|(n, m)| RamBlock { name: n, mem: m })
