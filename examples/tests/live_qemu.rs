@@ -123,3 +123,130 @@ fn a_cmos_byte_edited_by_the_typed_mirror_reaches_the_destination_rtc() {
     assert_eq!(read_cmos(&mut dst, CMOS_INDEX), before ^ 0x5a);
     runs_on(&mut dst);
 }
+
+/// Guest-physical ranges backed by `pc.ram` below 4 GiB (the VGA/BIOS window at
+/// 0xA0000..0x100000 reads from elsewhere).
+fn ram_ranges(len: usize) -> [(usize, usize); 2] {
+    [(0, 0xA0000), (0x100000, len)]
+}
+
+#[test]
+fn qemu_loads_ram_written_by_our_saver_in_our_own_parts() {
+    use vmstate_runtime::io::Writer;
+    use vmstate_runtime::ram::{
+        self, Pages, RamBlock, RamBlockMut, RamLoader, RamRecord, RamSaver,
+    };
+    use vmstate_runtime::stream::{put_section, SectionKind};
+    if !qmp::available() {
+        return;
+    }
+    let original = source_stream("ram");
+    let s = stream::walk_legacy(&original).unwrap();
+    let parts: Vec<_> = s.sections.iter().filter(|x| x.idstr == "ram").collect();
+    // The guest's RAM as QEMU sent it.
+    let (records, _) = ram::read_part(parts[0].body, parts[0].body_offset).unwrap();
+    let RamRecord::MemSize { blocks, .. } = &records[0] else {
+        panic!("no block list")
+    };
+    let mut mem: Vec<(String, Vec<u8>)> = blocks
+        .iter()
+        .map(|(n, l)| (n.clone(), vec![0; *l as usize]))
+        .collect();
+    {
+        let mut loader = RamLoader::new(
+            mem.iter_mut()
+                .map(|(n, m)| RamBlockMut { name: n, mem: m })
+                .collect(),
+        );
+        for p in &parts {
+            loader.load_legacy(p.body, p.body_offset).unwrap();
+        }
+    }
+    // Our RAM section: the block list, then three parts of our choosing (pages
+    // 0, 3, 6..., then 1, 4, 7..., then the rest), then an empty final part.
+    let saver = RamSaver::new(
+        mem.iter()
+            .map(|(n, m)| RamBlock { name: n, mem: m })
+            .collect(),
+    )
+    .unwrap();
+    let id = parts[0].section_id;
+    let mut ours = Vec::new();
+    let mut body = Writer::new(Vec::new());
+    saver.write_setup(Format::Legacy, &mut body).unwrap();
+    put_section(
+        &mut ours,
+        Format::Legacy,
+        SectionKind::Start,
+        id,
+        Some(("ram", 0, ram::RAM_VERSION)),
+        &body.into_inner(),
+    )
+    .unwrap();
+    for phase in 0..3u64 {
+        let maps: Vec<Vec<u64>> = mem
+            .iter()
+            .map(|(_, m)| {
+                let pages = m.len() / 4096;
+                let mut words = vec![0u64; pages.div_ceil(64)];
+                for p in (0..pages).filter(|p| *p as u64 % 3 == phase) {
+                    words[p / 64] |= 1 << (p % 64);
+                }
+                words
+            })
+            .collect();
+        let refs: Vec<&[u64]> = maps.iter().map(Vec::as_slice).collect();
+        let mut body = Writer::new(Vec::new());
+        saver
+            .write_part(Format::Legacy, Pages::Dirty(&refs), &mut body)
+            .unwrap();
+        put_section(
+            &mut ours,
+            Format::Legacy,
+            SectionKind::Part,
+            id,
+            None,
+            &body.into_inner(),
+        )
+        .unwrap();
+    }
+    let mut body = Writer::new(Vec::new());
+    let none: Vec<&[u64]> = vec![&[]; mem.len()];
+    saver
+        .write_part(Format::Legacy, Pages::Dirty(&none), &mut body)
+        .unwrap();
+    put_section(
+        &mut ours,
+        Format::Legacy,
+        SectionKind::End,
+        id,
+        None,
+        &body.into_inner(),
+    )
+    .unwrap();
+    // Splice it in place of QEMU's RAM section: header and configuration before,
+    // the device sections and trailer after.
+    let start = parts[0].body_offset as usize - (1 + 4 + 1 + 3 + 4 + 4);
+    let end = parts[2].body_offset as usize + parts[2].body.len() + 5;
+    let stream_bytes = [&original[..start], &ours[..], &original[end..]].concat();
+    assert!(
+        stream_bytes != original,
+        "our parts differ from QEMU's one part"
+    );
+    let mut dst = incoming("ram", &stream_bytes);
+    let dump = dir().join("ram-dst.bin");
+    let pc_ram = &mem.iter().find(|(n, _)| n == "pc.ram").unwrap().1;
+    dst.execute(
+        "pmemsave",
+        json!({"val": 0, "size": pc_ram.len(), "filename": dump.display().to_string()}),
+    )
+    .unwrap();
+    let theirs = std::fs::read(&dump).unwrap();
+    for (s, e) in ram_ranges(pc_ram.len()) {
+        assert!(
+            theirs[s..e] == pc_ram[s..e],
+            "guest memory [{s:#x}, {e:#x}) differs"
+        );
+    }
+    runs_on(&mut dst);
+}

@@ -285,7 +285,14 @@ impl<'a> Registry<'a> {
             let mut body = Vec::new();
             it.handler.save_setup(format, &mut body)?;
             let header = (it.idstr.as_str(), it.instance, it.handler.version());
-            put_section(&mut out, format, tag::START, id as u32, Some(header), &body)?;
+            put_section(
+                &mut out,
+                format,
+                SectionKind::Start,
+                id as u32,
+                Some(header),
+                &body,
+            )?;
         }
         let mut done = vec![false; n];
         while done.contains(&false) {
@@ -295,20 +302,27 @@ impl<'a> Registry<'a> {
                 }
                 let mut body = Vec::new();
                 done[id] = it.handler.save_iterate(format, &mut body)?;
-                put_section(&mut out, format, tag::PART, id as u32, None, &body)?;
+                put_section(&mut out, format, SectionKind::Part, id as u32, None, &body)?;
             }
         }
         for (id, it) in self.iteratives.iter_mut().enumerate() {
             let mut body = Vec::new();
             it.handler.save_complete(format, &mut body)?;
-            put_section(&mut out, format, tag::END, id as u32, None, &body)?;
+            put_section(&mut out, format, SectionKind::End, id as u32, None, &body)?;
         }
         for (i, e) in self.entries.iter().enumerate() {
             let version = self.save_version(e);
             let mut body = Vec::new();
             e.device.save(format, version, &mut body)?;
             let header = Some((e.idstr.as_str(), e.instance, version));
-            put_section(&mut out, format, tag::FULL, (n + i) as u32, header, &body)?;
+            put_section(
+                &mut out,
+                format,
+                SectionKind::Full,
+                (n + i) as u32,
+                header,
+                &body,
+            )?;
         }
         match format {
             Format::Legacy => {
@@ -550,15 +564,22 @@ impl<'a> Registry<'a> {
     }
 }
 
-/// Appends one section record in `format`.
-fn put_section(
+/// Appends one section record in `format`: its kind, id, header (idstr, instance,
+/// version: START and FULL only), body, and (legacy) footer.
+pub fn put_section(
     out: &mut Vec<u8>,
     format: Format,
-    kind: u8,
+    kind: SectionKind,
     id: u32,
     header: Option<(&str, u32, u32)>,
     body: &[u8],
 ) -> Result<()> {
+    let kind = match kind {
+        SectionKind::Start => tag::START,
+        SectionKind::Part => tag::PART,
+        SectionKind::End => tag::END,
+        SectionKind::Full => tag::FULL,
+    };
     if format == Format::Ber {
         out.extend(section_record(kind, id, header, body));
         return Ok(());
