@@ -262,13 +262,13 @@ fn hostile_parts_get_typed_errors_and_no_write_outside_a_block() {
         let _ = load(&mut dst, &bad);
     }
     // BER: a run claiming more pages than the block has.
-    let mut w = Writer::new(Vec::new());
-    ram::runs::put_zero_run(&mut w, "pc.ram", 0, 1 << 40, 0, None).unwrap();
+    let mut run = Vec::new();
+    ram::runs::zero_run(&mut run, "pc.ram", 0, 1 << 40, 0, None);
     let mut l = RamLoader::new(
         dst.iter_mut()
             .map(|(n, m)| RamBlockMut { name: n, mem: m })
             .collect(),
     );
-    let e = l.load_ber(&w.into_inner(), 0).unwrap_err();
+    let e = l.load_ber(&run, 0).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::PageOutOfRange { .. }), "{e}");
 }

@@ -16,11 +16,10 @@
 //! is exact; the run's other pages are `CONTINUE`.
 
 use super::{RamRecord, PAGE_SIZE};
-use crate::ber::{self, int_len, tlv_len, Class, Decoder, Header, Length, Tag};
+use crate::ber::{self, length_len, tlv_len, Class, Decoder, Header, Length, Options, Tag};
 use crate::error::{Error, ErrorKind, Result};
-use crate::io::{SliceInput, Writer};
+use crate::io::SliceInput;
 use std::borrow::Cow;
-use std::io;
 
 const fn ctx(n: u32) -> Tag {
     Tag {
@@ -37,101 +36,123 @@ pub const ZERO_RUN: Tag = ctx(1);
 /// `[2]`: a run of data pages.
 pub const DATA_RUN: Tag = ctx(2);
 
-fn int_tlv_len(v: u64) -> usize {
-    tlv_len(Tag::INTEGER, int_len(v.into()))
-}
-
-fn put_int<W: io::Write>(w: &mut Writer<W>, v: u64) -> Result<()> {
-    ber::put_header(w, Tag::INTEGER, int_len(v.into()))?;
-    ber::put_int(w, v.into())
-}
-
-fn put_str<W: io::Write>(w: &mut Writer<W>, s: &str) -> Result<()> {
-    ber::put_header(w, Tag::UTF8_STRING, s.len())?;
-    w.put(s.as_bytes())
-}
-
-/// Writes the block list element.
-pub fn put_mem_size<W: io::Write>(
-    w: &mut Writer<W>,
-    total: u64,
-    blocks: &[(String, u64)],
-) -> Result<()> {
-    let entry = |(n, l): &(String, u64)| tlv_len(Tag::UTF8_STRING, n.len()) + int_tlv_len(*l);
+/// Appends the block list element.
+pub fn mem_size(out: &mut Vec<u8>, total: u64, blocks: &[(String, u64)]) {
+    let str_len = |n: &str| 1 + length_len(n.len()) + n.len();
+    let entry = |(n, l): &(String, u64)| str_len(n) + 2 + uint_len(*l);
     let list: usize = blocks
         .iter()
         .map(|b| tlv_len(Tag::SEQUENCE, entry(b)))
         .sum();
-    ber::put_header(
-        w,
-        MEM_SIZE,
-        int_tlv_len(total) + tlv_len(Tag::SEQUENCE, list),
-    )?;
-    put_int(w, total)?;
-    ber::put_header(w, Tag::SEQUENCE, list)?;
+    out.push(0xa0);
+    push_len(out, 2 + uint_len(total) + tlv_len(Tag::SEQUENCE, list));
+    push_uint(out, total);
+    out.push(0x30);
+    push_len(out, list);
     for b in blocks {
-        ber::put_header(w, Tag::SEQUENCE, entry(b))?;
-        put_str(w, &b.0)?;
-        put_int(w, b.1)?;
+        out.push(0x30);
+        push_len(out, entry(b));
+        push_str(out, &b.0);
+        push_uint(out, b.1);
     }
-    Ok(())
 }
 
-/// A run's fixed members and the flag's encoding.
-fn run_prefix_len(block: &str, offset: u64, continued: Option<bool>) -> usize {
-    tlv_len(Tag::UTF8_STRING, block.len())
-        + int_tlv_len(offset)
-        + continued.map_or(0, |_| tlv_len(Tag::BOOLEAN, 1))
+/// Runs `f` against a stack buffer and writes what it wrote in one call: a run's
+/// header and small members are a dozen tiny TLVs, one write per page otherwise.
+/// Octets of a non-negative INTEGER's contents (a leading zero keeps it positive).
+#[inline]
+const fn uint_len(v: u64) -> usize {
+    (64 - v.leading_zeros() as usize) / 8 + 1
 }
 
-/// Writes a zero run: `pages` pages of `fill` from `offset` in `block`.
-pub fn put_zero_run<W: io::Write>(
-    w: &mut Writer<W>,
+#[inline]
+fn push_len(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let k = length_len(len) - 1;
+        out.push(0x80 | k as u8);
+        out.extend_from_slice(&len.to_be_bytes()[std::mem::size_of::<usize>() - k..]);
+    }
+}
+
+#[inline]
+fn push_uint(out: &mut Vec<u8>, v: u64) {
+    let n = uint_len(v);
+    // Tag, length and up to nine octets, in one fixed-size copy.
+    let mut tlv = [0u8; 11];
+    tlv[0] = 0x02;
+    tlv[1] = n as u8;
+    // The value right-aligned in its n octets (a ninth is the leading zero).
+    let k = n.min(8);
+    tlv[2 + n - k..2 + n].copy_from_slice(&v.to_be_bytes()[8 - k..]);
+    out.extend_from_slice(&tlv[..2 + n]);
+}
+
+#[inline]
+fn push_str(out: &mut Vec<u8>, s: &str) {
+    out.push(0x0c);
+    push_len(out, s.len());
+    out.extend_from_slice(s.as_bytes());
+}
+
+#[inline]
+fn push_flag(out: &mut Vec<u8>, continued: Option<bool>) {
+    if let Some(c) = continued {
+        out.extend_from_slice(&[0x01, 0x01, if c { 0xff } else { 0 }]);
+    }
+}
+
+/// A run's block name, offset and flag.
+#[inline]
+fn run_members_len(block: &str, offset: u64, continued: Option<bool>) -> usize {
+    1 + length_len(block.len()) + block.len() + 2 + uint_len(offset) + continued.map_or(0, |_| 3)
+}
+
+/// Appends a zero run, `pages` pages of `fill` from `offset` in `block`, to `out`
+/// (the saver reuses one buffer: a run's small TLVs then cost one write).
+pub fn zero_run(
+    out: &mut Vec<u8>,
     block: &str,
     offset: u64,
     pages: u64,
     fill: u8,
     continued: Option<bool>,
-) -> Result<()> {
+) {
+    out.reserve(48 + block.len());
     let len =
-        run_prefix_len(block, offset, continued) + int_tlv_len(pages) + int_tlv_len(fill.into());
-    ber::put_header(w, ZERO_RUN, len)?;
-    put_str(w, block)?;
-    put_int(w, offset)?;
-    put_int(w, pages)?;
-    put_int(w, fill.into())?;
-    put_flag(w, continued)
+        run_members_len(block, offset, continued) + 2 + uint_len(pages) + 2 + uint_len(fill.into());
+    out.push(0xa1);
+    push_len(out, len);
+    push_str(out, block);
+    push_uint(out, offset);
+    push_uint(out, pages);
+    push_uint(out, fill.into());
+    push_flag(out, continued);
 }
 
-/// Writes the header and fixed members of a data run of `bytes` octets; the caller
-/// writes the pages, then [`finish_data_run`].
-pub fn begin_data_run<W: io::Write>(
-    w: &mut Writer<W>,
+/// Appends the start of a data run of `bytes` octets to `out`, up to the header of
+/// its OCTET STRING; the pages follow, then [`data_run_end`].
+pub fn data_run_start(
+    out: &mut Vec<u8>,
     block: &str,
     offset: u64,
     bytes: usize,
     continued: Option<bool>,
-) -> Result<()> {
-    let len = run_prefix_len(block, offset, continued) + tlv_len(Tag::OCTET_STRING, bytes);
-    ber::put_header(w, DATA_RUN, len)?;
-    put_str(w, block)?;
-    put_int(w, offset)?;
-    ber::put_header(w, Tag::OCTET_STRING, bytes)
+) {
+    out.reserve(48 + block.len());
+    let len = run_members_len(block, offset, continued) + tlv_len(Tag::OCTET_STRING, bytes);
+    out.push(0xa2);
+    push_len(out, len);
+    push_str(out, block);
+    push_uint(out, offset);
+    out.push(0x04);
+    push_len(out, bytes);
 }
 
-/// Ends a data run begun with [`begin_data_run`].
-pub fn finish_data_run<W: io::Write>(w: &mut Writer<W>, continued: Option<bool>) -> Result<()> {
-    put_flag(w, continued)
-}
-
-fn put_flag<W: io::Write>(w: &mut Writer<W>, continued: Option<bool>) -> Result<()> {
-    match continued {
-        Some(c) => {
-            ber::put_header(w, Tag::BOOLEAN, 1)?;
-            w.put(&[if c { 0xff } else { 0 }])
-        }
-        None => Ok(()),
-    }
+/// Appends the end of a data run (its explicit `continued`, if any).
+pub fn data_run_end(out: &mut Vec<u8>, continued: Option<bool>) {
+    push_flag(out, continued);
 }
 
 /// One decoded element; data borrows the input.
@@ -147,7 +168,7 @@ pub enum Element<'a> {
     /// Pages filled with one byte.
     Zero {
         /// Block name.
-        block: String,
+        block: &'a str,
         /// Offset of the first page.
         offset: u64,
         /// Number of pages.
@@ -160,7 +181,7 @@ pub enum Element<'a> {
     /// Data pages.
     Data {
         /// Block name.
-        block: String,
+        block: &'a str,
         /// Offset of the first page.
         offset: u64,
         /// The pages' bytes (a whole number of pages).
@@ -170,10 +191,15 @@ pub enum Element<'a> {
     },
 }
 
-fn text<'a>(d: &mut Decoder<'_, SliceInput<'a>>) -> Result<String> {
+fn text<'a>(d: &mut Decoder<'_, SliceInput<'a>>) -> Result<&'a str> {
     let h = d.expect(Tag::UTF8_STRING)?;
     let bytes = take(d, &h)?;
-    Ok(String::from_utf8_lossy(bytes).into_owned())
+    std::str::from_utf8(bytes).map_err(|_| {
+        Error::new(
+            ErrorKind::MalformedBer("a RAM block name is not UTF-8".into()),
+            h.offset,
+        )
+    })
 }
 
 fn take<'a>(d: &mut Decoder<'_, SliceInput<'a>>, h: &Header) -> Result<&'a [u8]> {
@@ -202,6 +228,117 @@ fn flag(d: &mut Decoder<'_, SliceInput<'_>>) -> Result<Option<bool>> {
     }
 }
 
+/// A minimal reader of definite-length, one-octet-tag TLVs: the form vmstate writes
+/// a run in. It parses the common case without the general decoder's bookkeeping
+/// and gives up (`None`) on anything else, which the general decoder then reads or
+/// rejects with the precise error.
+struct Tlvs<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Tlvs<'a> {
+    fn next(&mut self, tag: u8) -> Option<&'a [u8]> {
+        let b = self.b;
+        if *b.get(self.pos)? != tag {
+            return None;
+        }
+        let l0 = *b.get(self.pos + 1)?;
+        let (len, hl) = if l0 < 0x80 {
+            (usize::from(l0), 2)
+        } else {
+            let k = usize::from(l0 & 0x7f);
+            if k == 0 || k > 8 || l0 == 0xff {
+                return None;
+            }
+            let bytes = b.get(self.pos + 2..self.pos + 2 + k)?;
+            let len = bytes.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x));
+            (usize::try_from(len).ok()?, 2 + k)
+        };
+        let start = self.pos + hl;
+        let end = start.checked_add(len)?;
+        let contents = b.get(start..end)?;
+        self.pos = end;
+        Some(contents)
+    }
+
+    /// A non-negative INTEGER in its shortest form, up to 64 bits.
+    fn uint(&mut self) -> Option<u64> {
+        let c = self.next(0x02)?;
+        let minimal = c.len() == 1 || !(c[0] == 0 && c[1] & 0x80 == 0);
+        if c.is_empty()
+            || c.len() > 9
+            || c[0] & 0x80 != 0
+            || !minimal
+            || (c.len() == 9 && c[0] != 0)
+        {
+            return None;
+        }
+        Some(c.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x)))
+    }
+
+    fn flag(&mut self) -> Option<Option<bool>> {
+        if self.pos == self.b.len() {
+            return Some(None);
+        }
+        let c = self.next(0x01)?;
+        (c.len() == 1).then(|| Some(c[0] != 0))
+    }
+
+    /// A zero or data run at the start of the bytes, and its length.
+    fn run(b: &'a [u8]) -> Option<(Element<'a>, usize)> {
+        let mut outer = Tlvs { b, pos: 0 };
+        let tag = *b.first()?;
+        let contents = outer.next(tag)?;
+        let mut t = Tlvs {
+            b: contents,
+            pos: 0,
+        };
+        let block = std::str::from_utf8(t.next(0x0c)?).ok()?;
+        let offset = t.uint()?;
+        let e = match tag {
+            0xa1 => {
+                let pages = t.uint()?;
+                let fill = u8::try_from(t.uint()?).ok()?;
+                Element::Zero {
+                    block,
+                    offset,
+                    pages,
+                    fill,
+                    continued: t.flag()?,
+                }
+            }
+            0xa2 => {
+                let data = t.next(0x04)?;
+                if data.len() as u64 % PAGE_SIZE != 0 {
+                    return None;
+                }
+                Element::Data {
+                    block,
+                    offset,
+                    data,
+                    continued: t.flag()?,
+                }
+            }
+            _ => return None,
+        };
+        (t.pos == contents.len()).then_some((e, outer.pos))
+    }
+}
+
+/// The element at the start of `data` (found at stream offset `base`) and its
+/// length: the common encoding by a fast path, anything else by the decoder.
+pub fn element_at(data: &[u8], base: u64) -> Result<(Element<'_>, usize)> {
+    if let Some(found) = Tlvs::run(data) {
+        return Ok(found);
+    }
+    let mut input = SliceInput::with_base(data, base);
+    let mut d = Decoder::new(&mut input, Options::STRICT);
+    let e = next_element(&mut d)?.ok_or_else(|| Error::new(ErrorKind::UnexpectedEof, base))?;
+    let len = (d.offset() - base) as usize;
+    Ok((e, len))
+}
+
 /// Reads the next element of a part (inside its `[6]`), or `None` at its end.
 pub fn next_element<'a>(d: &mut Decoder<'_, SliceInput<'a>>) -> Result<Option<Element<'a>>> {
     let Some(h) = d.peek_header()? else {
@@ -218,7 +355,7 @@ pub fn next_element<'a>(d: &mut Decoder<'_, SliceInput<'a>>) -> Result<Option<El
             while d.peek_header()?.is_some() {
                 let bh = d.expect(Tag::SEQUENCE)?;
                 d.enter(&bh)?;
-                blocks.push((text(d)?, uint(d)?));
+                blocks.push((text(d)?.to_owned(), uint(d)?));
                 d.leave(None)?;
             }
             d.leave(None)?;
@@ -270,13 +407,13 @@ pub fn next_element<'a>(d: &mut Decoder<'_, SliceInput<'a>>) -> Result<Option<El
 
 /// The BER elements of a legacy part's records (for converting streams).
 pub fn records_to_ber(records: &[RamRecord<'_>]) -> Result<Vec<u8>> {
-    let mut w = Writer::new(Vec::new());
+    let mut w = Vec::new();
     let mut last: Option<&str> = None;
     let mut i = 0;
     while i < records.len() {
         match &records[i] {
             RamRecord::MemSize { total, blocks } => {
-                put_mem_size(&mut w, *total, blocks)?;
+                mem_size(&mut w, *total, blocks);
                 i += 1;
             }
             RamRecord::Zero {
@@ -287,7 +424,7 @@ pub fn records_to_ber(records: &[RamRecord<'_>]) -> Result<Vec<u8>> {
             } => {
                 let n = run_len(records, i);
                 let flag = explicit(*continued, last, block);
-                put_zero_run(&mut w, block, *offset, n as u64, *fill, flag)?;
+                zero_run(&mut w, block, *offset, n as u64, *fill, flag);
                 last = Some(block);
                 i += n;
             }
@@ -299,19 +436,19 @@ pub fn records_to_ber(records: &[RamRecord<'_>]) -> Result<Vec<u8>> {
             } => {
                 let n = run_len(records, i);
                 let flag = explicit(*continued, last, block);
-                begin_data_run(&mut w, block, *offset, n * PAGE_SIZE as usize, flag)?;
+                data_run_start(&mut w, block, *offset, n * PAGE_SIZE as usize, flag);
                 for r in &records[i..i + n] {
                     if let RamRecord::Page { data, .. } = r {
-                        w.put(data)?;
+                        w.extend_from_slice(data);
                     }
                 }
-                finish_data_run(&mut w, flag)?;
+                data_run_end(&mut w, flag);
                 last = Some(block);
                 i += n;
             }
         }
     }
-    Ok(w.into_inner())
+    Ok(w)
 }
 
 /// The writer's rule: a page continues iff the part's previous page was of its block.
@@ -400,7 +537,7 @@ pub fn ber_to_records(
     blocks: &mut Vec<(String, u64)>,
 ) -> Result<Vec<RamRecord<'static>>> {
     let mut out = Vec::new();
-    let mut last: Option<String> = None;
+    let mut last: Option<&str> = None;
     loop {
         let at = d.offset();
         let Some(e) = next_element(d)? else { break };
@@ -422,11 +559,11 @@ pub fn ber_to_records(
                 fill,
                 continued,
             } => {
-                check_run(blocks, &block, offset, pages, at)?;
-                let first = continued.unwrap_or_else(|| rule(last.as_deref(), &block));
+                check_run(blocks, block, offset, pages, at)?;
+                let first = continued.unwrap_or_else(|| rule(last, block));
                 for k in 0..pages {
                     out.push(RamRecord::Zero {
-                        block: block.clone(),
+                        block: block.to_owned(),
                         offset: offset + k * PAGE_SIZE,
                         fill,
                         continued: if k == 0 { first } else { true },
@@ -440,11 +577,11 @@ pub fn ber_to_records(
                 data,
                 continued,
             } => {
-                check_run(blocks, &block, offset, data.len() as u64 / PAGE_SIZE, at)?;
-                let first = continued.unwrap_or_else(|| rule(last.as_deref(), &block));
+                check_run(blocks, block, offset, data.len() as u64 / PAGE_SIZE, at)?;
+                let first = continued.unwrap_or_else(|| rule(last, block));
                 for (k, page) in data.chunks(PAGE_SIZE as usize).enumerate() {
                     out.push(RamRecord::Page {
-                        block: block.clone(),
+                        block: block.to_owned(),
                         offset: offset + k as u64 * PAGE_SIZE,
                         data: Cow::Owned(page.to_vec()),
                         continued: if k == 0 { first } else { true },

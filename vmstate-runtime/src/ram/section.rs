@@ -9,7 +9,6 @@
 
 use super::runs::{self, Element};
 use super::{FLAG_CONTINUE, FLAG_EOS, FLAG_MEM_SIZE, FLAG_PAGE, FLAG_ZERO, PAGE_SIZE};
-use crate::ber::{Decoder, Options};
 use crate::dump::Format;
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::{Input, SliceInput, Writer};
@@ -17,16 +16,20 @@ use std::io;
 
 const PAGE: usize = PAGE_SIZE as usize;
 
-/// Whether `page` is all zero bytes: OR-folds 64-byte chunks (which LLVM turns into
-/// vector code) and stops at the first chunk with a set bit.
+/// Whether `page` is all zero bytes: OR-folds blocks of bytes (which LLVM turns into
+/// vector code) and stops at the first block with a set bit, so a data page usually
+/// costs one block.
 #[inline]
 pub fn is_zero(page: &[u8]) -> bool {
-    let mut chunks = page.chunks_exact(64);
-    let zero = chunks
+    let mut blocks = page.chunks_exact(ZERO_BLOCK);
+    let zero = blocks
         .by_ref()
-        .all(|c| c.iter().fold(0u8, |a, &b| a | b) == 0);
-    zero && chunks.remainder().iter().all(|&b| b == 0)
+        .all(|block| block.iter().fold(0u8, |a, &b| a | b) == 0);
+    zero && blocks.remainder().iter().all(|&b| b == 0)
 }
+
+/// Bytes OR-folded at a time by [`is_zero`].
+const ZERO_BLOCK: usize = 128;
 
 /// One RAM block of the guest, borrowed (a slice of an mmap'ed region works).
 #[derive(Debug, Clone, Copy)]
@@ -104,7 +107,11 @@ impl<'a> RamSaver<'a> {
                 }];
                 super::write_part(&records, w)
             }
-            Format::Ber => runs::put_mem_size(w, self.total(), &self.list()),
+            Format::Ber => {
+                let mut out = Vec::new();
+                runs::mem_size(&mut out, self.total(), &self.list());
+                w.put(&out)
+            }
         }
     }
 
@@ -172,15 +179,18 @@ impl<'a> RamSaver<'a> {
         stats: &mut PartStats,
     ) -> Result<()> {
         let mut run: Option<(usize, usize, bool)> = None; // first page, pages, zero
-        let flush = |run: (usize, usize, bool), w: &mut Writer<W>| -> Result<()> {
+        let mut scratch = Vec::with_capacity(320);
+        let mut flush = |run: (usize, usize, bool), w: &mut Writer<W>| -> Result<()> {
             let (start, n, zero) = run;
             let offset = (start * PAGE) as u64;
+            scratch.clear();
             if zero {
-                runs::put_zero_run(w, b.name, offset, n as u64, 0, None)
+                runs::zero_run(&mut scratch, b.name, offset, n as u64, 0, None);
+                w.put(&scratch)
             } else {
-                runs::begin_data_run(w, b.name, offset, n * PAGE, None)?;
-                w.put(&b.mem[start * PAGE..(start + n) * PAGE])?;
-                runs::finish_data_run(w, None)
+                runs::data_run_start(&mut scratch, b.name, offset, n * PAGE, None);
+                w.put(&scratch)?;
+                w.put(&b.mem[start * PAGE..(start + n) * PAGE])
             }
         };
         for_each_page(b.mem.len() / PAGE, dirty, |p| {
@@ -353,13 +363,11 @@ impl<'a> RamLoader<'a> {
     /// Loads one BER part: the elements in `data` (the contents of a section's `[6]`,
     /// found at stream offset `base`).
     pub fn load_ber(&mut self, data: &[u8], base: u64) -> Result<()> {
-        let mut input = SliceInput::with_base(data, base);
-        let mut d = Decoder::new(&mut input, Options::STRICT);
-        while d.peek_header_at_top()? {
-            let at = d.offset();
-            let Some(e) = runs::next_element(&mut d)? else {
-                break;
-            };
+        let mut pos = 0;
+        while pos < data.len() {
+            let at = base + pos as u64;
+            let (e, len) = runs::element_at(&data[pos..], at)?;
+            pos += len;
             match e {
                 Element::MemSize { blocks, .. } => self.check_list(&blocks, at)?,
                 Element::Zero {
@@ -385,10 +393,6 @@ impl<'a> RamLoader<'a> {
                     self.pages(i, offset, n, at)?.copy_from_slice(data);
                 }
             }
-        }
-        let rest = data.len() as u64 - (d.offset() - base);
-        if rest > 0 {
-            return Err(Error::new(ErrorKind::TrailingBytes(rest), d.offset()));
         }
         Ok(())
     }
