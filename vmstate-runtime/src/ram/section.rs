@@ -377,7 +377,7 @@ impl<'a> RamLoader<'a> {
                     fill,
                     ..
                 } => {
-                    let i = self.block(&block, at)?;
+                    let i = self.block(block, at)?;
                     for page in self.pages(i, offset, pages, at)?.chunks_mut(PAGE) {
                         fill_page(page, fill);
                     }
@@ -388,7 +388,7 @@ impl<'a> RamLoader<'a> {
                     data,
                     ..
                 } => {
-                    let i = self.block(&block, at)?;
+                    let i = self.block(block, at)?;
                     let n = data.len() as u64 / PAGE_SIZE;
                     self.pages(i, offset, n, at)?.copy_from_slice(data);
                 }
