@@ -272,3 +272,48 @@ fn hostile_parts_get_typed_errors_and_no_write_outside_a_block() {
     let e = l.load_ber(&run, 0).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::PageOutOfRange { .. }), "{e}");
 }
+
+#[test]
+fn ram_and_devices_in_one_registry_stream_in_both_formats() {
+    use vmstate_examples::qemu::Port92;
+    use vmstate_runtime::dump;
+    use vmstate_runtime::stream::Registry;
+    let mem = load_fixture(&read_fixture("pc-kvm-bios.mig"));
+    for format in [Format::Legacy, Format::Ber] {
+        let mut saver = RamSaver::new(
+            mem.iter()
+                .map(|(n, m)| RamBlock { name: n, mem: m })
+                .collect(),
+        )
+        .unwrap();
+        let mut p = Port92 { outport: 2 };
+        let bytes = {
+            let mut reg = Registry::new("pc-i440fx-7.2");
+            reg.iterative("ram", 0, &mut saver);
+            reg.device("port92", 0, &mut p);
+            reg.save(format).unwrap()
+        };
+        // The generic decoder reads the RAM of either format.
+        let tree = dump::from_bytes(&bytes).unwrap();
+        assert_eq!(tree["sections"].as_array().unwrap().len(), 4, "{format:?}");
+        let mut back: Vec<(String, Vec<u8>)> = mem
+            .iter()
+            .map(|(n, m)| (n.clone(), vec![0; m.len()]))
+            .collect();
+        let mut q = Port92::default();
+        let mut loader = RamLoader::new(
+            back.iter_mut()
+                .map(|(n, m)| RamBlockMut { name: n, mem: m })
+                .collect(),
+        );
+        let mut reg = Registry::new("pc-i440fx-7.2");
+        reg.iterative("ram", 0, &mut loader);
+        reg.device("port92", 0, &mut q);
+        reg.load(&bytes)
+            .unwrap_or_else(|e| panic!("{format:?}: {e}"));
+        drop(reg);
+        drop(loader);
+        assert!(back == mem, "{format:?}: RAM differs");
+        assert_eq!(q.outport, 2);
+    }
+}

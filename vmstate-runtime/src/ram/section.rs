@@ -406,3 +406,91 @@ fn fill_page(page: &mut [u8], fill: u8) {
         page.fill(fill);
     }
 }
+
+fn wrong_direction(what: &str) -> Error {
+    Error::new(ErrorKind::Framing(what.to_owned()), 0)
+}
+
+/// The saver as a registry's iterative section: the block list, then every page in
+/// one part (a snapshot of a stopped guest; a live migration drives
+/// [`RamSaver::write_part`] with dirty bitmaps itself), then an empty final part.
+impl crate::stream::IterativeSection for RamSaver<'_> {
+    fn version(&self) -> u32 {
+        RAM_VERSION
+    }
+
+    fn save_setup(&mut self, format: Format, out: &mut Vec<u8>) -> Result<()> {
+        self.write_setup(format, &mut Writer::new(out))
+    }
+
+    fn save_iterate(&mut self, format: Format, out: &mut Vec<u8>) -> Result<bool> {
+        self.write_part(format, Pages::All, &mut Writer::new(out))?;
+        Ok(true)
+    }
+
+    fn save_complete(&mut self, format: Format, out: &mut Vec<u8>) -> Result<()> {
+        self.write_part(format, Pages::Dirty(&[]), &mut Writer::new(out))
+            .map(drop)
+    }
+
+    fn load_part(
+        &mut self,
+        _kind: crate::stream::SectionKind,
+        _format: Format,
+        _body: &[u8],
+        _base: u64,
+        _version: u32,
+    ) -> Result<usize> {
+        Err(wrong_direction(
+            "a RAM saver does not load; register a RamLoader",
+        ))
+    }
+}
+
+/// The loader as a registry's iterative section.
+impl crate::stream::IterativeSection for RamLoader<'_> {
+    fn version(&self) -> u32 {
+        RAM_VERSION
+    }
+
+    fn save_setup(&mut self, _format: Format, _out: &mut Vec<u8>) -> Result<()> {
+        Err(wrong_direction(
+            "a RAM loader does not save; register a RamSaver",
+        ))
+    }
+
+    fn save_iterate(&mut self, _format: Format, _out: &mut Vec<u8>) -> Result<bool> {
+        Err(wrong_direction(
+            "a RAM loader does not save; register a RamSaver",
+        ))
+    }
+
+    fn save_complete(&mut self, _format: Format, _out: &mut Vec<u8>) -> Result<()> {
+        Err(wrong_direction(
+            "a RAM loader does not save; register a RamSaver",
+        ))
+    }
+
+    fn load_part(
+        &mut self,
+        _kind: crate::stream::SectionKind,
+        format: Format,
+        body: &[u8],
+        base: u64,
+        version: u32,
+    ) -> Result<usize> {
+        if version != RAM_VERSION {
+            return Err(Error::new(
+                ErrorKind::VersionTooNew {
+                    version,
+                    supported: RAM_VERSION,
+                },
+                base,
+            ));
+        }
+        match format {
+            Format::Legacy => self.load_legacy(body, base),
+            Format::Ber => self.load_ber(body, base).map(|()| body.len()),
+        }
+    }
+}
