@@ -8,6 +8,8 @@
 
 pub mod catalog;
 pub mod demo;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub mod kvm_guest;
 pub mod qemu;
 pub mod qmp;
 pub mod testing;

@@ -24,13 +24,18 @@ fn field(p: &FieldPlan) -> TokenStream {
                     #tag,
                     #as_field::vmdesc_leaves(&self.#id),
                     !#has_exists && #as_field::TYPE.compressible(),
+                    __vm::VmdescShape {
+                        is_array: ::core::matches!(#as_field::TYPE, __vm::TypeDesc::Array { .. }),
+                        elem_type: #as_field::TYPE.qemu_name(),
+                    },
                     |i, j| #as_field::vmdesc_leaf(&self.#id, i, #suffix, j),
                 );
             }
         },
         Kind::ByteArray { .. } => quote! {
             if #cond {
-                __vm::vmdesc_field(j, #name, #tag, self.#id.len(), !#has_exists, |_, j| {
+                let __shape = __vm::VmdescShape { is_array: true, elem_type: "uint8" };
+                __vm::vmdesc_field(j, #name, #tag, self.#id.len(), !#has_exists, __shape, |_, j| {
                     __vm::byte_array_leaf(#suffix, j)
                 });
             }
@@ -46,6 +51,10 @@ fn field(p: &FieldPlan) -> TokenStream {
                     #tag,
                     __vm::slice_leaves(__s),
                     !#has_exists && <#elem as __vm::Field>::TYPE.compressible(),
+                    __vm::VmdescShape {
+                        is_array: !<#elem as __vm::Field>::IS_BYTE,
+                        elem_type: if <#elem as __vm::Field>::IS_BYTE { "buffer" } else { <#elem as __vm::Field>::TYPE.qemu_name() },
+                    },
                     |i, j| __vm::slice_leaf(__s, i, #suffix, j),
                 );
             }

@@ -31,7 +31,7 @@
 //! The attribute language mirrors QEMU's VMState concepts; see the derive's
 //! documentation ([`VMState`](derive@VMState)) and `docs/ATTRIBUTES.md`.
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 extern crate self as vmstate_runtime;
 
@@ -42,6 +42,8 @@ mod error;
 mod field;
 pub mod io;
 pub mod json;
+#[cfg(all(feature = "kvm", target_arch = "x86_64"))]
+pub mod kvm;
 pub mod legacy;
 pub mod ram;
 pub mod stream;
@@ -210,6 +212,17 @@ pub mod __private {
         Error::new(ErrorKind::UnknownSubsection(name), offset)
     }
 
+    /// How a field's vmdesc entries are shaped, beyond QEMU's own rules.
+    pub struct VmdescShape {
+        /// Whether the field is an array (QEMU marks arrays only above one element;
+        /// a BER stream's description marks them always, since BER sends a SEQUENCE
+        /// OF even for one element).
+        pub is_array: bool,
+        /// The element type's name, for an empty array's entry (BER descriptions
+        /// list empty arrays and buffers: BER sends them, empty).
+        pub elem_type: &'static str,
+    }
+
     /// Writes the vmdesc entries of one field: one entry, or per array element
     /// (`index`) unless the element type allows describing it once (`array_len`).
     pub fn vmdesc_field(
@@ -218,15 +231,31 @@ pub mod __private {
         tag: u32,
         leaves: usize,
         compress: bool,
+        shape: VmdescShape,
         mut leaf: impl FnMut(usize, &mut JsonWriter),
     ) {
-        for i in 0..leaves {
+        let ber = j.ber_tags();
+        let head = |j: &mut JsonWriter| {
             j.begin_object(None);
             j.string("name", name);
-            if j.ber_tags() {
+            if ber {
                 j.int("tag", tag.into());
             }
-            if leaves > 1 {
+        };
+        if leaves == 0 && ber {
+            head(j);
+            if shape.is_array {
+                j.int("array_len", 0);
+            }
+            j.string("type", shape.elem_type);
+            j.int("size", 0);
+            j.end_object();
+            return;
+        }
+        let listed = leaves > 1 || (ber && shape.is_array);
+        for i in 0..leaves {
+            head(j);
+            if listed {
                 if compress {
                     j.int("array_len", leaves as i64);
                 } else {
