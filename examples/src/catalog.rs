@@ -79,6 +79,8 @@ pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
             "fdc" => IsaFdc,
             "serial" => IsaSerial,
             "kvmclock" => KvmClock,
+            "cpu" => X86Cpu,
+            "apic" => Apic,
         }
     }
     Ok(unmirrored)

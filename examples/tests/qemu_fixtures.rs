@@ -75,22 +75,24 @@ fn prove_stream(name: &str) -> usize {
     if s.device("kvmclock", 0).is_some() {
         count(prove::<KvmClock>(&s, name, "kvmclock").len());
     }
+    count(prove::<X86Cpu>(&s, name, "cpu").len());
+    count(prove::<Apic>(&s, name, "apic").len());
     proven
 }
 
 #[test]
 fn pc_tcg_reset_devices_are_byte_exact() {
-    assert_eq!(prove_stream("pc-tcg-reset.mig"), 17);
+    assert_eq!(prove_stream("pc-tcg-reset.mig"), 19);
 }
 
 #[test]
 fn pc_kvm_bios_devices_are_byte_exact() {
-    assert_eq!(prove_stream("pc-kvm-bios.mig"), 19);
+    assert_eq!(prove_stream("pc-kvm-bios.mig"), 21);
 }
 
 #[test]
 fn q35_tcg_devices_are_byte_exact() {
-    assert_eq!(prove_stream("q35-tcg-devices.mig"), 17);
+    assert_eq!(prove_stream("q35-tcg-devices.mig"), 19);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! it and re-encodes byte for byte; `examples/tests/qemu_fixtures.rs` proves it on the
 //! streams in `shared/fixtures/qemu-7.2`.
 
+mod cpu;
 mod dma;
 mod fdc;
 mod fw_cfg;
@@ -17,6 +18,7 @@ mod pit;
 mod rtc;
 mod serial;
 
+pub use cpu::*;
 pub use dma::*;
 pub use fdc::*;
 pub use fw_cfg::*;

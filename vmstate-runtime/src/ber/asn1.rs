@@ -262,6 +262,7 @@ impl Module {
             "-- {}: version {}, loads {} to {}\n{name} ::= {tag}SEQUENCE {{",
             d.name, d.version, d.minimum_version, d.version
         );
+        let mut element_types = Vec::new();
         let mut members: Vec<String> = d
             .fields
             .iter()
@@ -272,12 +273,15 @@ impl Module {
                 } else {
                     " OPTIONAL"
                 };
-                format!(
-                    "    {} [{}] {}{optional}",
-                    f.asn1_name,
-                    f.tag,
-                    self.render_field_type(&f.ty)
-                )
+                // Arrays get a named type (`<Type>-<field>`): asn1c mishandles
+                // inline SEQUENCE OF members with constrained elements.
+                let hint = format!("{name}-{}", f.asn1_name);
+                let mut ty = self.render_field_type(&f.ty, &hint, &mut element_types);
+                if ty.starts_with("SEQUENCE") {
+                    element_types.push((hint.clone(), ty));
+                    ty = hint;
+                }
+                format!("    {} [{}] {ty}{optional}", f.asn1_name, f.tag)
             })
             .collect();
         if let Some(list) = &t.list {
@@ -287,6 +291,9 @@ impl Module {
             out.push_str("}\n\n");
         } else {
             let _ = writeln!(out, "{}\n}}\n", members.join(",\n"));
+        }
+        for (element, def) in element_types {
+            let _ = writeln!(out, "{element} ::= {def}\n");
         }
         if let Some(list) = &t.list {
             let entries: Vec<String> = d
@@ -328,7 +335,16 @@ impl Module {
         }
     }
 
-    fn render_field_type(&self, t: &TypeDesc) -> String {
+    /// The ASN.1 type of a field. An array's element type, unless it is a type
+    /// reference, becomes a named type (`<hint>-Element`, added to `named`): asn1c
+    /// rejects a constrained SEQUENCE OF as another's element and mis-generates C for
+    /// constrained INTEGER elements.
+    fn render_field_type(
+        &self,
+        t: &TypeDesc,
+        hint: &str,
+        named: &mut Vec<(String, String)>,
+    ) -> String {
         match t {
             TypeDesc::Scalar { name, size } => scalar(name, *size),
             TypeDesc::Buffer(n) => format!("OCTET STRING (SIZE ({n}))"),
@@ -342,13 +358,13 @@ impl Module {
             TypeDesc::Array { elem, len } => {
                 format!(
                     "SEQUENCE (SIZE ({len})) OF {}",
-                    self.render_field_type(elem)
+                    self.element_type(elem, hint, named)
                 )
             }
             TypeDesc::VarArray { elem, max } => {
                 format!(
                     "SEQUENCE (SIZE (0..{max})) OF {}",
-                    self.render_field_type(elem)
+                    self.element_type(elem, hint, named)
                 )
             }
             TypeDesc::Struct(d) => self.type_name(d).unwrap_or_default().to_owned(),
@@ -362,6 +378,24 @@ impl Module {
     }
 }
 
+impl Module {
+    fn element_type(
+        &self,
+        elem: &TypeDesc,
+        hint: &str,
+        named: &mut Vec<(String, String)>,
+    ) -> String {
+        let name = format!("{hint}-Element");
+        let def = self.render_field_type(elem, &name, named);
+        // A type reference stays; anything with a constraint gets its own name.
+        if !def.contains(' ') {
+            return def;
+        }
+        named.push((name.clone(), def));
+        name
+    }
+}
+
 /// Whether the field is on the wire at every version the type loads.
 fn always_present(f: &FieldDesc, d: &VMStateDesc) -> bool {
     !f.has_exists && f.versions.contains(d.minimum_version) && f.versions.contains(d.version)
@@ -369,9 +403,13 @@ fn always_present(f: &FieldDesc, d: &VMStateDesc) -> bool {
 
 fn scalar(name: &str, size: usize) -> String {
     let bits = 8 * size as u32;
+    let integer =
+        (name.starts_with("int") || name.starts_with("uint") || name == "timer") && size <= 8;
     match name {
         "bool" => "BOOLEAN".to_owned(),
         "float64" => "Float64".to_owned(),
+        // Any other scalar (QEMU's opaque types, an 80-bit x87 register) is its bytes.
+        _ if !integer => format!("OCTET STRING (SIZE ({size}))"),
         // asn1c cannot parse bounds above 2^63 - 1, so uint64 is "any non-negative".
         _ if name.starts_with("uint") && bits == 64 => "INTEGER (0..MAX)".to_owned(),
         _ if name.starts_with("uint") => format!("INTEGER (0..{})", u64::MAX >> (64 - bits)),
@@ -441,6 +479,7 @@ mod tests {
         assert_eq!(scalar("uint64", 8), "INTEGER (0..MAX)");
         assert_eq!(scalar("uint32", 4), "INTEGER (0..4294967295)");
         assert_eq!(scalar("int16", 2), "INTEGER (-32768..32767)");
+        assert_eq!(scalar("tmp", 10), "OCTET STRING (SIZE (10))");
         assert_eq!(
             scalar("timer", 8),
             "INTEGER (-9223372036854775808..9223372036854775807)"

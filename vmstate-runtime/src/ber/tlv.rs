@@ -128,7 +128,12 @@ fn primitive(tag: Tag, shape: Shape, content: &[u8]) -> String {
                 None => format!("?({v})"),
             }
         }
-        Shape::Type(TypeDesc::Scalar { name, .. }) if *name != "float64" => int().to_string(),
+        Shape::Type(TypeDesc::Scalar { name, size })
+            if *size <= 8
+                && (name.starts_with("int") || name.starts_with("uint") || *name == "timer") =>
+        {
+            int().to_string()
+        }
         Shape::Unknown if tag == Tag::INTEGER || tag == Tag::ENUMERATED => int().to_string(),
         Shape::Unknown if tag == Tag::BOOLEAN => (content != [0]).to_string(),
         Shape::Unknown if tag == Tag::UTF8_STRING => {
