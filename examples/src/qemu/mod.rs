@@ -6,6 +6,8 @@
 //! streams in `shared/fixtures/qemu-7.2`.
 
 mod cpu;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod cpu_kvm;
 mod dma;
 mod fdc;
 mod fw_cfg;
