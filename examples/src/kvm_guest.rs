@@ -52,6 +52,31 @@ pub const PROGRAM: [u8; 33] = [
     0xeb, 0xe8, // jmp step
 ];
 
+/// The pages the guest wrote since the last call (needs `Guest::new(true)`).
+pub fn dirty_pages(vm: &VmFd) -> vmstate_runtime::Result<Vec<u64>> {
+    vm.get_dirty_log(0, MEM_SIZE)
+        .map_err(io("KVM_GET_DIRTY_LOG"))
+}
+
+/// Runs the guest until `done(reports)`; returns its reports.
+pub fn run_until(
+    vcpu: &mut VcpuFd,
+    mut done: impl FnMut(&[u16]) -> bool,
+) -> vmstate_runtime::Result<Vec<u16>> {
+    let mut out = Vec::new();
+    while !done(&out) {
+        match vcpu.run().map_err(io("KVM_RUN"))? {
+            VcpuExit::IoOut(PORT, data) if data.len() == 2 => {
+                out.push(u16::from_le_bytes([data[0], data[1]]));
+            }
+            other => {
+                return Err(io::<String>("guest")(format!("unexpected exit {other:?}")));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// A VM with an in-kernel irqchip and PIT, one vCPU and 1 MiB of RAM.
 pub struct Guest {
     /// KVM.
@@ -165,18 +190,13 @@ impl Guest {
 
     /// Runs until the guest has reported `n` times; returns the reports.
     pub fn run(&mut self, n: usize) -> vmstate_runtime::Result<Vec<u16>> {
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
-            match self.vcpu.run().map_err(io("KVM_RUN"))? {
-                VcpuExit::IoOut(PORT, data) if data.len() == 2 => {
-                    out.push(u16::from_le_bytes([data[0], data[1]]));
-                }
-                other => {
-                    return Err(io::<String>("guest")(format!("unexpected exit {other:?}")));
-                }
-            }
-        }
-        Ok(out)
+        run_until(&mut self.vcpu, |reports| reports.len() >= n)
+    }
+
+    /// The vCPU (to run on another thread) and the memory (to read meanwhile).
+    pub fn split(&mut self) -> (&mut VcpuFd, &[u8], &VmFd) {
+        let mem = &self.backing[self.offset..self.offset + MEM_SIZE];
+        (&mut self.vcpu, mem, &self.vm)
     }
 
     /// The vCPU's and the VM's KVM state.
@@ -195,8 +215,6 @@ impl Guest {
 
     /// The pages the guest wrote since the last call (one bitmap word per 64 pages).
     pub fn dirty_pages(&self) -> vmstate_runtime::Result<Vec<u64>> {
-        self.vm
-            .get_dirty_log(0, MEM_SIZE)
-            .map_err(io("KVM_GET_DIRTY_LOG"))
+        dirty_pages(&self.vm)
     }
 }
