@@ -23,3 +23,35 @@ pub fn hexdump(bytes: &[u8]) -> String {
     }
     s
 }
+
+/// Every RAM block of a legacy stream, rebuilt by [`RamLoader`] from its RAM parts:
+/// `(name, memory)` in the block list's order.
+///
+/// [`RamLoader`]: vmstate_runtime::ram::RamLoader
+pub fn ram_of(stream: &[u8]) -> vmstate_runtime::Result<Vec<(String, Vec<u8>)>> {
+    use vmstate_runtime::ram::{self, RamBlockMut, RamLoader, RamRecord};
+    let s = vmstate_runtime::stream::walk_legacy(stream)?;
+    let parts: Vec<_> = s.sections.iter().filter(|x| x.idstr == "ram").collect();
+    let Some(first) = parts.first() else {
+        return Ok(Vec::new());
+    };
+    let (records, _) = ram::read_part(first.body, first.body_offset)?;
+    let blocks = match records.first() {
+        Some(RamRecord::MemSize { blocks, .. }) => blocks.clone(),
+        _ => Vec::new(),
+    };
+    let mut mem: Vec<(String, Vec<u8>)> = blocks
+        .iter()
+        .map(|(n, l)| (n.clone(), vec![0; *l as usize]))
+        .collect();
+    let mut loader = RamLoader::new(
+        mem.iter_mut()
+            .map(|(n, m)| RamBlockMut { name: n, mem: m })
+            .collect(),
+    );
+    for p in &parts {
+        loader.load_legacy(p.body, p.body_offset)?;
+    }
+    drop(loader);
+    Ok(mem)
+}

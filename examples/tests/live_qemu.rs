@@ -133,9 +133,7 @@ fn ram_ranges(len: usize) -> [(usize, usize); 2] {
 #[test]
 fn qemu_loads_ram_written_by_our_saver_in_our_own_parts() {
     use vmstate_runtime::io::Writer;
-    use vmstate_runtime::ram::{
-        self, Pages, RamBlock, RamBlockMut, RamLoader, RamRecord, RamSaver,
-    };
+    use vmstate_runtime::ram::{self, Pages, RamBlock, RamSaver};
     use vmstate_runtime::stream::{put_section, SectionKind};
     if !qmp::available() {
         return;
@@ -144,24 +142,7 @@ fn qemu_loads_ram_written_by_our_saver_in_our_own_parts() {
     let s = stream::walk_legacy(&original).unwrap();
     let parts: Vec<_> = s.sections.iter().filter(|x| x.idstr == "ram").collect();
     // The guest's RAM as QEMU sent it.
-    let (records, _) = ram::read_part(parts[0].body, parts[0].body_offset).unwrap();
-    let RamRecord::MemSize { blocks, .. } = &records[0] else {
-        panic!("no block list")
-    };
-    let mut mem: Vec<(String, Vec<u8>)> = blocks
-        .iter()
-        .map(|(n, l)| (n.clone(), vec![0; *l as usize]))
-        .collect();
-    {
-        let mut loader = RamLoader::new(
-            mem.iter_mut()
-                .map(|(n, m)| RamBlockMut { name: n, mem: m })
-                .collect(),
-        );
-        for p in &parts {
-            loader.load_legacy(p.body, p.body_offset).unwrap();
-        }
-    }
+    let mem = vmstate_examples::testing::ram_of(&original).unwrap();
     // Our RAM section: the block list, then three parts of our choosing (pages
     // 0, 3, 6..., then 1, 4, 7..., then the rest), then an empty final part.
     let saver = RamSaver::new(

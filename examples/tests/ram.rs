@@ -32,21 +32,7 @@ fn parts(bytes: &[u8]) -> (Vec<Part<'_>>, Vec<(String, u64)>) {
 
 /// Loads every legacy part of a fixture into fresh blocks.
 fn load_fixture(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let (parts, list) = parts(bytes);
-    let mut mem: Vec<(String, Vec<u8>)> = list
-        .iter()
-        .map(|(n, l)| (n.clone(), vec![0; *l as usize]))
-        .collect();
-    let mut loader = RamLoader::new(
-        mem.iter_mut()
-            .map(|(n, m)| RamBlockMut { name: n, mem: m })
-            .collect(),
-    );
-    for (_, body, base) in &parts {
-        assert_eq!(loader.load_legacy(body, *base).unwrap(), body.len());
-    }
-    drop(loader);
-    mem
+    vmstate_examples::testing::ram_of(bytes).unwrap()
 }
 
 fn sha(b: &[u8]) -> String {

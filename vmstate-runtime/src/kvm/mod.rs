@@ -21,9 +21,9 @@ pub use self::state::*;
 
 use crate::error::{Error, ErrorKind, Result};
 use kvm_bindings::{
-    kvm_debugregs, kvm_irqchip, kvm_lapic_state, kvm_mp_state, kvm_pit_state2, kvm_regs,
-    kvm_segment, kvm_sregs, kvm_vcpu_events, kvm_xcrs, Msrs as KvmMsrs, KVM_IRQCHIP_IOAPIC,
-    KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE,
+    kvm_debugregs, kvm_fpu, kvm_irqchip, kvm_lapic_state, kvm_mp_state, kvm_pic_state,
+    kvm_pit_channel_state, kvm_pit_state2, kvm_regs, kvm_segment, kvm_sregs, kvm_vcpu_events,
+    kvm_xcrs, Msrs as KvmMsrs, KVM_IRQCHIP_IOAPIC, KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE,
 };
 use kvm_ioctls::{Cap, Kvm, VcpuFd, VmFd};
 use zerocopy::{FromBytes, IntoBytes};
@@ -35,6 +35,17 @@ pub struct Host {
     pub msr_indices: Vec<u32>,
     /// Bytes of XSAVE state (`KVM_CAP_XSAVE2`; 4096 without extended features).
     pub xsave_size: usize,
+}
+
+/// `$ty { f: $src.f, ... }` for fields both structs name alike (KVM's structs and
+/// ours), the rest from `Default` when `..` is given.
+macro_rules! same_fields {
+    ($ty:ident, $src:expr, [$($f:ident),* $(,)?]) => {
+        $ty { $($f: $src.$f),* }
+    };
+    ($ty:ident, $src:expr, [$($f:ident),* $(,)?], ..) => {
+        $ty { $($f: $src.$f,)* ..Default::default() }
+    };
 }
 
 fn kvm_err(ioctl: &str, e: impl std::fmt::Display) -> Error {
@@ -55,39 +66,73 @@ impl Host {
     }
 }
 
+macro_rules! segment_fields {
+    ($ty:ident, $src:expr $(, $rest:tt)?) => {
+        same_fields!($ty, $src, [base, limit, selector, type_, present, dpl, db, s, l, g, avl, unusable] $(, $rest)?)
+    };
+}
+
 fn segment(s: &kvm_segment) -> Segment {
-    Segment {
-        base: s.base,
-        limit: s.limit,
-        selector: s.selector,
-        type_: s.type_,
-        present: s.present,
-        dpl: s.dpl,
-        db: s.db,
-        s: s.s,
-        l: s.l,
-        g: s.g,
-        avl: s.avl,
-        unusable: s.unusable,
-    }
+    segment_fields!(Segment, s)
 }
 
 fn kvm_segment(s: &Segment) -> kvm_segment {
-    kvm_segment {
-        base: s.base,
-        limit: s.limit,
-        selector: s.selector,
-        type_: s.type_,
-        present: s.present,
-        dpl: s.dpl,
-        db: s.db,
-        s: s.s,
-        l: s.l,
-        g: s.g,
-        avl: s.avl,
-        unusable: s.unusable,
-        padding: 0,
-    }
+    segment_fields!(kvm_segment, s, ..)
+}
+
+macro_rules! regs_fields {
+    ($ty:ident, $src:expr) => {
+        same_fields!(
+            $ty,
+            $src,
+            [
+                rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp, r8, r9, r10, r11, r12, r13, r14, r15, rip,
+                rflags
+            ]
+        )
+    };
+}
+
+macro_rules! fpu_fields {
+    ($ty:ident, $src:expr $(, $rest:tt)?) => {
+        same_fields!($ty, $src, [fpr, fcw, fsw, ftwx, last_opcode, last_ip, last_dp, xmm, mxcsr] $(, $rest)?)
+    };
+}
+
+macro_rules! pic_fields {
+    ($ty:ident, $src:expr) => {
+        same_fields!(
+            $ty,
+            $src,
+            [
+                last_irr,
+                irr,
+                imr,
+                isr,
+                priority_add,
+                irq_base,
+                read_reg_select,
+                poll,
+                special_mask,
+                init_state,
+                auto_eoi,
+                rotate_on_auto_eoi,
+                special_fully_nested_mode,
+                init4,
+                elcr,
+                elcr_mask,
+            ]
+        )
+    };
+}
+
+macro_rules! pit_channel_fields {
+    ($ty:ident, $src:expr $(, $rest:tt)?) => {
+        same_fields!($ty, $src, [
+            count, latched_count, count_latched, status_latched, status, read_state,
+            write_state, write_latch, rw_mode, mode, bcd, gate, count_load_time,
+        ] $(, $rest)?)
+    };
 }
 
 /// Reads the whole state of `vcpu`.
@@ -113,26 +158,7 @@ pub fn capture(host: &Host, vcpu: &VcpuFd) -> Result<VcpuState> {
     let mut lapic = Lapic::default();
     lapic.regs.copy_from_slice(l.regs.as_bytes());
     Ok(VcpuState {
-        regs: Regs {
-            rax: r.rax,
-            rbx: r.rbx,
-            rcx: r.rcx,
-            rdx: r.rdx,
-            rsi: r.rsi,
-            rdi: r.rdi,
-            rsp: r.rsp,
-            rbp: r.rbp,
-            r8: r.r8,
-            r9: r.r9,
-            r10: r.r10,
-            r11: r.r11,
-            r12: r.r12,
-            r13: r.r13,
-            r14: r.r14,
-            r15: r.r15,
-            rip: r.rip,
-            rflags: r.rflags,
-        },
+        regs: regs_fields!(Regs, r),
         sregs: Sregs {
             cs: segment(&s.cs),
             ds: segment(&s.ds),
@@ -159,17 +185,7 @@ pub fn capture(host: &Host, vcpu: &VcpuFd) -> Result<VcpuState> {
             apic_base: s.apic_base,
             interrupt_bitmap: s.interrupt_bitmap,
         },
-        fpu: Fpu {
-            fpr: f.fpr,
-            fcw: f.fcw,
-            fsw: f.fsw,
-            ftwx: f.ftwx,
-            last_opcode: f.last_opcode,
-            last_ip: f.last_ip,
-            last_dp: f.last_dp,
-            xmm: f.xmm,
-            mxcsr: f.mxcsr,
-        },
+        fpu: fpu_fields!(Fpu, f),
         xsave: xsave::capture(host, vcpu)?,
         xcrs: Xcrs {
             flags: x.flags,
@@ -291,41 +307,11 @@ pub fn restore(host: &Host, vcpu: &VcpuFd, state: &VcpuState) -> Result<()> {
     vcpu.set_sregs(&sregs)
         .map_err(|e| kvm_err("KVM_SET_SREGS", e))?;
     let r = &state.regs;
-    let regs = kvm_regs {
-        rax: r.rax,
-        rbx: r.rbx,
-        rcx: r.rcx,
-        rdx: r.rdx,
-        rsi: r.rsi,
-        rdi: r.rdi,
-        rsp: r.rsp,
-        rbp: r.rbp,
-        r8: r.r8,
-        r9: r.r9,
-        r10: r.r10,
-        r11: r.r11,
-        r12: r.r12,
-        r13: r.r13,
-        r14: r.r14,
-        r15: r.r15,
-        rip: r.rip,
-        rflags: r.rflags,
-    };
+    let regs = regs_fields!(kvm_regs, r);
     vcpu.set_regs(&regs)
         .map_err(|e| kvm_err("KVM_SET_REGS", e))?;
     let f = &state.fpu;
-    let fpu = kvm_bindings::kvm_fpu {
-        fpr: f.fpr,
-        fcw: f.fcw,
-        fsw: f.fsw,
-        ftwx: f.ftwx,
-        last_opcode: f.last_opcode,
-        last_ip: f.last_ip,
-        last_dp: f.last_dp,
-        xmm: f.xmm,
-        mxcsr: f.mxcsr,
-        ..Default::default()
-    };
+    let fpu = fpu_fields!(kvm_fpu, f, ..);
     vcpu.set_fpu(&fpu).map_err(|e| kvm_err("KVM_SET_FPU", e))?;
     // XSAVE after the FPU: it holds the same state, and more.
     xsave::restore(host, vcpu, &state.xsave)?;
@@ -435,24 +421,7 @@ fn pic(c: &kvm_irqchip) -> Result<Pic> {
     let p = kvm_bindings::kvm_pic_state::read_from_prefix(chip_bytes(c))
         .map_err(|_| kvm_err("KVM_GET_IRQCHIP", "short PIC state"))?
         .0;
-    Ok(Pic {
-        last_irr: p.last_irr,
-        irr: p.irr,
-        imr: p.imr,
-        isr: p.isr,
-        priority_add: p.priority_add,
-        irq_base: p.irq_base,
-        read_reg_select: p.read_reg_select,
-        poll: p.poll,
-        special_mask: p.special_mask,
-        init_state: p.init_state,
-        auto_eoi: p.auto_eoi,
-        rotate_on_auto_eoi: p.rotate_on_auto_eoi,
-        special_fully_nested_mode: p.special_fully_nested_mode,
-        init4: p.init4,
-        elcr: p.elcr,
-        elcr_mask: p.elcr_mask,
-    })
+    Ok(pic_fields!(Pic, p))
 }
 
 fn ioapic(c: &kvm_irqchip) -> Result<Ioapic> {
@@ -488,21 +457,7 @@ pub fn capture_vm(vm: &VmFd, irqchip: bool, pit: bool) -> Result<VmState> {
         let p = vm.get_pit2().map_err(|e| kvm_err("KVM_GET_PIT2", e))?;
         let mut channels: [PitChannel; 3] = Default::default();
         for (dst, c) in channels.iter_mut().zip(p.channels.iter()) {
-            *dst = PitChannel {
-                count: c.count,
-                latched_count: c.latched_count,
-                count_latched: c.count_latched,
-                status_latched: c.status_latched,
-                status: c.status,
-                read_state: c.read_state,
-                write_state: c.write_state,
-                write_latch: c.write_latch,
-                rw_mode: c.rw_mode,
-                mode: c.mode,
-                bcd: c.bcd,
-                gate: c.gate,
-                count_load_time: c.count_load_time,
-            };
+            *dst = pit_channel_fields!(PitChannel, c);
         }
         Some(Pit {
             channels,
@@ -539,24 +494,7 @@ pub fn restore_vm(vm: &VmFd, state: &VmState) -> Result<()> {
             (KVM_IRQCHIP_PIC_MASTER, &ic.pic_master),
             (KVM_IRQCHIP_PIC_SLAVE, &ic.pic_slave),
         ] {
-            let k = kvm_bindings::kvm_pic_state {
-                last_irr: p.last_irr,
-                irr: p.irr,
-                imr: p.imr,
-                isr: p.isr,
-                priority_add: p.priority_add,
-                irq_base: p.irq_base,
-                read_reg_select: p.read_reg_select,
-                poll: p.poll,
-                special_mask: p.special_mask,
-                init_state: p.init_state,
-                auto_eoi: p.auto_eoi,
-                rotate_on_auto_eoi: p.rotate_on_auto_eoi,
-                special_fully_nested_mode: p.special_fully_nested_mode,
-                init4: p.init4,
-                elcr: p.elcr,
-                elcr_mask: p.elcr_mask,
-            };
+            let k = pic_fields!(kvm_pic_state, p);
             set_chip(vm, id, k.as_bytes())?;
         }
         let io = &ic.ioapic;
@@ -578,19 +516,7 @@ pub fn restore_vm(vm: &VmFd, state: &VmState) -> Result<()> {
             ..Default::default()
         };
         for (dst, c) in k.channels.iter_mut().zip(&p.channels) {
-            dst.count = c.count;
-            dst.latched_count = c.latched_count;
-            dst.count_latched = c.count_latched;
-            dst.status_latched = c.status_latched;
-            dst.status = c.status;
-            dst.read_state = c.read_state;
-            dst.write_state = c.write_state;
-            dst.write_latch = c.write_latch;
-            dst.rw_mode = c.rw_mode;
-            dst.mode = c.mode;
-            dst.bcd = c.bcd;
-            dst.gate = c.gate;
-            dst.count_load_time = c.count_load_time;
+            *dst = pit_channel_fields!(kvm_pit_channel_state, c);
         }
         vm.set_pit2(&k).map_err(|e| kvm_err("KVM_SET_PIT2", e))?;
     }
