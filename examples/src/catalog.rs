@@ -1,5 +1,5 @@
 //! Every example device with a realistic value, for tests, snapshots and benches that
-//! must cover them all: the [`demo`](crate::demo) sample, and each QEMU mirror filled
+//! must cover them all: the [`demo`] sample, and each QEMU mirror filled
 //! from a section of a real QEMU 7.2 stream.
 
 use crate::{demo, qemu::*};

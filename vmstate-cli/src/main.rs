@@ -34,7 +34,7 @@ enum Command {
         /// Print the JSON tree (which `convert` and the library can encode back).
         #[arg(long)]
         json: bool,
-        /// Write each RAM block, assembled from its pages, to DIR/<block>.bin.
+        /// Write each RAM block, assembled from its pages, to `DIR/<block>.bin`.
         #[arg(long, value_name = "DIR")]
         ram: Option<PathBuf>,
     },

@@ -10,7 +10,7 @@
 //!
 //! The byte views of KVM's structs and unions (`kvm_lapic_state`, the irqchip
 //! union, IOAPIC redirection entries) go through zerocopy, which checks their layout
-//! at compile time. The only `unsafe` is in [`xsave`]: kvm-ioctls marks the XSAVE
+//! at compile time. The only `unsafe` is in `kvm/xsave.rs`: kvm-ioctls marks the XSAVE
 //! calls unsafe because the kernel may copy beyond the legacy 4 KiB; each call there
 //! passes a buffer of the size the kernel reports.
 
