@@ -348,7 +348,9 @@ impl<'a> RamLoader<'a> {
                 self.last = Some(i);
                 if flags & FLAG_ZERO != 0 {
                     let fill = r.read_array::<1>()?[0];
-                    fill_page(self.pages(i, addr, 1, at)?, fill);
+                    for page in self.pages(i, addr, 1, at)?.chunks_exact_mut(PAGE) {
+                        fill_page(page, fill);
+                    }
                 } else {
                     let src = r.take(PAGE)?;
                     self.pages(i, addr, 1, at)?.copy_from_slice(src);
@@ -378,7 +380,7 @@ impl<'a> RamLoader<'a> {
                     ..
                 } => {
                     let i = self.block(block, at)?;
-                    for page in self.pages(i, offset, pages, at)?.chunks_mut(PAGE) {
+                    for page in self.pages(i, offset, pages, at)?.chunks_exact_mut(PAGE) {
                         fill_page(page, fill);
                     }
                 }
@@ -401,7 +403,12 @@ impl<'a> RamLoader<'a> {
 /// Fills a page, skipping the write when it already holds `fill` everywhere (as
 /// QEMU does: a fresh destination's memory is zero, and untouched pages stay
 /// unallocated).
+#[inline]
 fn fill_page(page: &mut [u8], fill: u8) {
+    // A fixed-size view lets the compiler unroll the zero check.
+    let Ok(page) = <&mut [u8; PAGE]>::try_from(page) else {
+        return;
+    };
     if fill != 0 || !is_zero(page) {
         page.fill(fill);
     }
