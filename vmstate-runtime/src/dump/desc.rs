@@ -44,6 +44,10 @@ pub struct Desc {
     pub tag: u32,
 }
 
+/// The largest `array_len` a description may claim (its elements are allocated
+/// before the stream's bytes can refute it).
+const MAX_ELEMENTS: u64 = 1 << 20;
+
 fn bad(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::Framing(msg.into()), 0)
 }
@@ -91,7 +95,11 @@ impl Desc {
                 }
             }
             let array_len = get_u64(f, "array_len");
-            let count = array_len.unwrap_or(1) as usize;
+            let count = array_len.unwrap_or(1);
+            if count > MAX_ELEMENTS {
+                return Err(bad(format!("{fname}: array_len {count} is implausible")));
+            }
+            let count = count as usize;
             let position = groups.len() as u32;
             groups.push(Group {
                 name: fname,
