@@ -230,12 +230,14 @@ fn described_len(obj: &serde_json::Value) -> Option<usize> {
             .get("array_len")
             .and_then(serde_json::Value::as_u64)
             .unwrap_or(1);
-        total += size * usize::try_from(count).ok()?;
+        total = total.checked_add(size.checked_mul(usize::try_from(count).ok()?)?)?;
     }
     if let Some(subs) = obj.get("subsections").and_then(serde_json::Value::as_array) {
         for s in subs {
             let name = s.get("vmsd_name")?.as_str()?;
-            total += legacy::subsection_header_size(name) + described_len(s)?;
+            total = total
+                .checked_add(legacy::subsection_header_size(name))?
+                .checked_add(described_len(s)?)?;
         }
     }
     Some(total)
@@ -358,4 +360,17 @@ pub fn walk_legacy(bytes: &[u8]) -> Result<LegacyStream<'_>> {
 /// stream's offsets in errors. On error `target` is unchanged.
 pub fn load_section<T: VMState + Clone>(target: &mut T, section: &Section<'_>) -> Result<()> {
     legacy::load_exact(target, section.body, section.body_offset, section.version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vmdesc_that_overflows_a_length_is_refused() {
+        let desc = serde_json::json!({
+            "fields": [{"name": "x", "type": "buffer", "size": usize::MAX, "array_len": 2}]
+        });
+        assert_eq!(described_len(&desc), None);
+    }
 }
