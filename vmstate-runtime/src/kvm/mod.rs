@@ -80,6 +80,47 @@ fn kvm_segment(s: &Segment) -> kvm_segment {
     segment_fields!(kvm_segment, s, ..)
 }
 
+fn dtable(d: &kvm_bindings::kvm_dtable) -> DTable {
+    DTable {
+        base: d.base,
+        limit: d.limit,
+    }
+}
+
+fn kvm_dtable(d: &DTable) -> kvm_bindings::kvm_dtable {
+    kvm_bindings::kvm_dtable {
+        base: d.base,
+        limit: d.limit,
+        ..Default::default()
+    }
+}
+
+/// Special registers, converting segments and descriptor tables with `$seg`, `$dt`.
+macro_rules! sregs_fields {
+    ($ty:ident, $src:expr, $seg:ident, $dt:ident) => {
+        $ty {
+            cs: $seg(&$src.cs),
+            ds: $seg(&$src.ds),
+            es: $seg(&$src.es),
+            fs: $seg(&$src.fs),
+            gs: $seg(&$src.gs),
+            ss: $seg(&$src.ss),
+            tr: $seg(&$src.tr),
+            ldt: $seg(&$src.ldt),
+            gdt: $dt(&$src.gdt),
+            idt: $dt(&$src.idt),
+            cr0: $src.cr0,
+            cr2: $src.cr2,
+            cr3: $src.cr3,
+            cr4: $src.cr4,
+            cr8: $src.cr8,
+            efer: $src.efer,
+            apic_base: $src.apic_base,
+            interrupt_bitmap: $src.interrupt_bitmap,
+        }
+    };
+}
+
 macro_rules! regs_fields {
     ($ty:ident, $src:expr) => {
         same_fields!(
@@ -159,32 +200,7 @@ pub fn capture(host: &Host, vcpu: &VcpuFd) -> Result<VcpuState> {
     lapic.regs.copy_from_slice(l.regs.as_bytes());
     Ok(VcpuState {
         regs: regs_fields!(Regs, r),
-        sregs: Sregs {
-            cs: segment(&s.cs),
-            ds: segment(&s.ds),
-            es: segment(&s.es),
-            fs: segment(&s.fs),
-            gs: segment(&s.gs),
-            ss: segment(&s.ss),
-            tr: segment(&s.tr),
-            ldt: segment(&s.ldt),
-            gdt: DTable {
-                base: s.gdt.base,
-                limit: s.gdt.limit,
-            },
-            idt: DTable {
-                base: s.idt.base,
-                limit: s.idt.limit,
-            },
-            cr0: s.cr0,
-            cr2: s.cr2,
-            cr3: s.cr3,
-            cr4: s.cr4,
-            cr8: s.cr8,
-            efer: s.efer,
-            apic_base: s.apic_base,
-            interrupt_bitmap: s.interrupt_bitmap,
-        },
+        sregs: sregs_fields!(Sregs, s, segment, dtable),
         fpu: fpu_fields!(Fpu, f),
         xsave: xsave::capture(host, vcpu)?,
         xcrs: Xcrs {
@@ -276,34 +292,7 @@ pub fn restore(host: &Host, vcpu: &VcpuFd, state: &VcpuState) -> Result<()> {
     vcpu.set_mp_state(mp)
         .map_err(|e| kvm_err("KVM_SET_MP_STATE", e))?;
     let s = &state.sregs;
-    let sregs = kvm_sregs {
-        cs: kvm_segment(&s.cs),
-        ds: kvm_segment(&s.ds),
-        es: kvm_segment(&s.es),
-        fs: kvm_segment(&s.fs),
-        gs: kvm_segment(&s.gs),
-        ss: kvm_segment(&s.ss),
-        tr: kvm_segment(&s.tr),
-        ldt: kvm_segment(&s.ldt),
-        gdt: kvm_bindings::kvm_dtable {
-            base: s.gdt.base,
-            limit: s.gdt.limit,
-            ..Default::default()
-        },
-        idt: kvm_bindings::kvm_dtable {
-            base: s.idt.base,
-            limit: s.idt.limit,
-            ..Default::default()
-        },
-        cr0: s.cr0,
-        cr2: s.cr2,
-        cr3: s.cr3,
-        cr4: s.cr4,
-        cr8: s.cr8,
-        efer: s.efer,
-        apic_base: s.apic_base,
-        interrupt_bitmap: s.interrupt_bitmap,
-    };
+    let sregs = sregs_fields!(kvm_sregs, s, kvm_segment, kvm_dtable);
     vcpu.set_sregs(&sregs)
         .map_err(|e| kvm_err("KVM_SET_SREGS", e))?;
     let r = &state.regs;
