@@ -24,12 +24,26 @@ pub fn hexdump(bytes: &[u8]) -> String {
     s
 }
 
+/// Named block memories, as RAM blocks to save.
+pub fn ram_blocks(mem: &[(String, Vec<u8>)]) -> Vec<vmstate_runtime::ram::RamBlock<'_>> {
+    mem.iter()
+        .map(|(n, m)| vmstate_runtime::ram::RamBlock { name: n, mem: m })
+        .collect()
+}
+
+/// Named block memories, as RAM blocks to load into.
+pub fn ram_blocks_mut(mem: &mut [(String, Vec<u8>)]) -> Vec<vmstate_runtime::ram::RamBlockMut<'_>> {
+    mem.iter_mut()
+        .map(|(n, m)| vmstate_runtime::ram::RamBlockMut { name: n, mem: m })
+        .collect()
+}
+
 /// Every RAM block of a legacy stream, rebuilt by [`RamLoader`] from its RAM parts:
 /// `(name, memory)` in the block list's order.
 ///
 /// [`RamLoader`]: vmstate_runtime::ram::RamLoader
 pub fn ram_of(stream: &[u8]) -> vmstate_runtime::Result<Vec<(String, Vec<u8>)>> {
-    use vmstate_runtime::ram::{self, RamBlockMut, RamLoader, RamRecord};
+    use vmstate_runtime::ram::{self, RamLoader, RamRecord};
     let s = vmstate_runtime::stream::walk_legacy(stream)?;
     let parts: Vec<_> = s.sections.iter().filter(|x| x.idstr == "ram").collect();
     let Some(first) = parts.first() else {
@@ -44,11 +58,7 @@ pub fn ram_of(stream: &[u8]) -> vmstate_runtime::Result<Vec<(String, Vec<u8>)>> 
         .iter()
         .map(|(n, l)| (n.clone(), vec![0; *l as usize]))
         .collect();
-    let mut loader = RamLoader::new(
-        mem.iter_mut()
-            .map(|(n, m)| RamBlockMut { name: n, mem: m })
-            .collect(),
-    );
+    let mut loader = RamLoader::new(ram_blocks_mut(&mut mem));
     for p in &parts {
         loader.load_legacy(p.body, p.body_offset)?;
     }

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use vmstate_examples::qemu::Rtc;
 use vmstate_examples::qmp::{self, Qemu};
+use vmstate_examples::testing::ram_blocks;
 use vmstate_runtime::dump::{self, Format};
 use vmstate_runtime::{legacy, stream};
 
@@ -133,7 +134,7 @@ fn ram_ranges(len: usize) -> [(usize, usize); 2] {
 #[test]
 fn qemu_loads_ram_written_by_our_saver_in_our_own_parts() {
     use vmstate_runtime::io::Writer;
-    use vmstate_runtime::ram::{self, Pages, RamBlock, RamSaver};
+    use vmstate_runtime::ram::{self, Pages, RamSaver};
     use vmstate_runtime::stream::{put_section, SectionKind};
     if !qmp::available() {
         return;
@@ -145,12 +146,7 @@ fn qemu_loads_ram_written_by_our_saver_in_our_own_parts() {
     let mem = vmstate_examples::testing::ram_of(&original).unwrap();
     // Our RAM section: the block list, then three parts of our choosing (pages
     // 0, 3, 6..., then 1, 4, 7..., then the rest), then an empty final part.
-    let saver = RamSaver::new(
-        mem.iter()
-            .map(|(n, m)| RamBlock { name: n, mem: m })
-            .collect(),
-    )
-    .unwrap();
+    let saver = RamSaver::new(ram_blocks(&mem)).unwrap();
     let id = parts[0].section_id;
     let mut ours = Vec::new();
     let mut body = Writer::new(Vec::new());

@@ -5,9 +5,10 @@
 
 use sha2::{Digest, Sha256};
 use vmstate_examples::catalog::{fixtures_dir, read_fixture};
+use vmstate_examples::testing::{ram_blocks, ram_blocks_mut};
 use vmstate_runtime::dump::Format;
 use vmstate_runtime::io::Writer;
-use vmstate_runtime::ram::{self, Pages, RamBlock, RamBlockMut, RamLoader, RamRecord, RamSaver};
+use vmstate_runtime::ram::{self, Pages, RamLoader, RamRecord, RamSaver};
 use vmstate_runtime::stream::{self, SectionKind};
 use vmstate_runtime::ErrorKind;
 
@@ -71,12 +72,7 @@ fn the_saver_writes_qemus_bytes_exactly() {
     for name in ["pc-tcg-reset.mig", "pc-kvm-bios.mig", "q35-tcg-devices.mig"] {
         let bytes = read_fixture(name);
         let mem = load_fixture(&bytes);
-        let saver = RamSaver::new(
-            mem.iter()
-                .map(|(n, m)| RamBlock { name: n, mem: m })
-                .collect(),
-        )
-        .unwrap();
+        let saver = RamSaver::new(ram_blocks(&mem)).unwrap();
         let (parts, _) = parts(&bytes);
         let mut w = Writer::new(Vec::new());
         saver.write_setup(Format::Legacy, &mut w).unwrap();
@@ -105,12 +101,7 @@ fn round_trip(
     format: Format,
     parts: &[Option<Vec<Vec<u64>>>],
 ) -> (Vec<Vec<u8>>, usize) {
-    let saver = RamSaver::new(
-        mem.iter()
-            .map(|(n, m)| RamBlock { name: n, mem: m })
-            .collect(),
-    )
-    .unwrap();
+    let saver = RamSaver::new(ram_blocks(mem)).unwrap();
     let mut encoded = Vec::new();
     let mut w = Writer::new(Vec::new());
     saver.write_setup(format, &mut w).unwrap();
@@ -132,11 +123,7 @@ fn round_trip(
         .iter()
         .map(|(n, m)| (n.clone(), vec![0; m.len()]))
         .collect();
-    let mut loader = RamLoader::new(
-        out.iter_mut()
-            .map(|(n, m)| RamBlockMut { name: n, mem: m })
-            .collect(),
-    );
+    let mut loader = RamLoader::new(ram_blocks_mut(&mut out));
     for part in &encoded {
         match format {
             Format::Legacy => assert_eq!(loader.load_legacy(part, 0).unwrap(), part.len()),
@@ -187,24 +174,14 @@ fn dirty_bitmaps_choose_the_pages() {
 #[test]
 fn hostile_parts_get_typed_errors_and_no_write_outside_a_block() {
     let mem = [("pc.ram".to_owned(), vec![7u8; 4 * 4096])];
-    let saver = RamSaver::new(
-        mem.iter()
-            .map(|(n, m)| RamBlock { name: n, mem: m })
-            .collect(),
-    )
-    .unwrap();
+    let saver = RamSaver::new(ram_blocks(&mem)).unwrap();
     let mut good = Writer::new(Vec::new());
     saver
         .write_part(Format::Legacy, Pages::All, &mut good)
         .unwrap();
     let good = good.into_inner();
     let load = |blocks: &mut Vec<(String, Vec<u8>)>, part: &[u8]| {
-        let mut l = RamLoader::new(
-            blocks
-                .iter_mut()
-                .map(|(n, m)| RamBlockMut { name: n, mem: m })
-                .collect(),
-        );
+        let mut l = RamLoader::new(ram_blocks_mut(blocks));
         l.load_legacy(part, 0).map(drop)
     };
     // A destination with a smaller block: the last page is out of range.
@@ -250,11 +227,7 @@ fn hostile_parts_get_typed_errors_and_no_write_outside_a_block() {
     // BER: a run claiming more pages than the block has.
     let mut run = Vec::new();
     ram::runs::zero_run(&mut run, "pc.ram", 0, 1 << 40, 0, None);
-    let mut l = RamLoader::new(
-        dst.iter_mut()
-            .map(|(n, m)| RamBlockMut { name: n, mem: m })
-            .collect(),
-    );
+    let mut l = RamLoader::new(ram_blocks_mut(&mut dst));
     let e = l.load_ber(&run, 0).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::PageOutOfRange { .. }), "{e}");
 }
@@ -266,12 +239,7 @@ fn ram_and_devices_in_one_registry_stream_in_both_formats() {
     use vmstate_runtime::stream::Registry;
     let mem = load_fixture(&read_fixture("pc-kvm-bios.mig"));
     for format in [Format::Legacy, Format::Ber] {
-        let mut saver = RamSaver::new(
-            mem.iter()
-                .map(|(n, m)| RamBlock { name: n, mem: m })
-                .collect(),
-        )
-        .unwrap();
+        let mut saver = RamSaver::new(ram_blocks(&mem)).unwrap();
         let mut p = Port92 { outport: 2 };
         let bytes = {
             let mut reg = Registry::new("pc-i440fx-7.2");
@@ -287,11 +255,7 @@ fn ram_and_devices_in_one_registry_stream_in_both_formats() {
             .map(|(n, m)| (n.clone(), vec![0; m.len()]))
             .collect();
         let mut q = Port92::default();
-        let mut loader = RamLoader::new(
-            back.iter_mut()
-                .map(|(n, m)| RamBlockMut { name: n, mem: m })
-                .collect(),
-        );
+        let mut loader = RamLoader::new(ram_blocks_mut(&mut back));
         let mut reg = Registry::new("pc-i440fx-7.2");
         reg.iterative("ram", 0, &mut loader);
         reg.device("port92", 0, &mut q);
