@@ -238,6 +238,7 @@ struct Tlvs<'a> {
 }
 
 impl<'a> Tlvs<'a> {
+    #[inline]
     fn next(&mut self, tag: u8) -> Option<&'a [u8]> {
         let b = self.b;
         if *b.get(self.pos)? != tag {
@@ -263,6 +264,7 @@ impl<'a> Tlvs<'a> {
     }
 
     /// A non-negative INTEGER in its shortest form, up to 64 bits.
+    #[inline]
     fn uint(&mut self) -> Option<u64> {
         let c = self.next(0x02)?;
         let minimal = c.len() == 1 || !(c[0] == 0 && c[1] & 0x80 == 0);
@@ -277,6 +279,7 @@ impl<'a> Tlvs<'a> {
         Some(c.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x)))
     }
 
+    #[inline]
     fn flag(&mut self) -> Option<Option<bool>> {
         if self.pos == self.b.len() {
             return Some(None);
@@ -286,6 +289,7 @@ impl<'a> Tlvs<'a> {
     }
 
     /// A zero or data run at the start of the bytes, and its length.
+    #[inline]
     fn run(b: &'a [u8]) -> Option<(Element<'a>, usize)> {
         let mut outer = Tlvs { b, pos: 0 };
         let tag = *b.first()?;
@@ -328,6 +332,7 @@ impl<'a> Tlvs<'a> {
 
 /// The element at the start of `data` (found at stream offset `base`) and its
 /// length: the common encoding by a fast path, anything else by the decoder.
+#[inline]
 pub fn element_at(data: &[u8], base: u64) -> Result<(Element<'_>, usize)> {
     if let Some(found) = Tlvs::run(data) {
         return Ok(found);
