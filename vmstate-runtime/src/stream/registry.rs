@@ -226,6 +226,16 @@ impl<'a> Registry<'a> {
         });
     }
 
+    /// The ASN.1 module of the registered devices: what an independent tool needs
+    /// to decode the device bodies of this registry's BER streams.
+    pub fn asn1_module(&self, name: &str) -> crate::ber::asn1::Module {
+        let mut m = crate::ber::asn1::Module::new(name);
+        for e in &self.entries {
+            m.add_desc(e.device.desc());
+        }
+        m
+    }
+
     fn save_version(&self, e: &Entry<'_>) -> u32 {
         self.machine_types
             .version(&self.machine_type, &e.idstr)
