@@ -271,38 +271,48 @@ impl<'a> Registry<'a> {
     /// Saves every section in `format`: each iterative section's START, its PARTs
     /// until it is done, its END, then every device.
     pub fn save(&mut self, format: Format) -> Result<Vec<u8>> {
-        let mut out = match format {
+        let mut out = Vec::new();
+        self.save_to(format, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`save`](Self::save) into any writer (a file, a socket), each section as it
+    /// is made: only one section's body is ever held in memory. Returns the bytes
+    /// written.
+    pub fn save_to<W: std::io::Write>(&mut self, format: Format, w: W) -> Result<u64> {
+        let mut w = Writer::new(w);
+        match format {
             Format::Legacy => {
-                let mut w = Writer::new(Vec::new());
                 w.put(&MAGIC.to_be_bytes())?;
                 w.put(&VERSION.to_be_bytes())?;
                 w.put(&[tag::CONFIGURATION])?;
                 self.configuration().legacy_save_at(&mut w, 1)?;
-                w.into_inner()
             }
             Format::Ber => {
-                let mut out = vec![0x60, 0x80];
-                out.extend(tlv(HEADER, &tlv(Tag::INTEGER, &[VERSION as u8])));
-                out.extend(tlv(DESCRIPTION, self.vmdesc(Format::Ber).as_bytes()));
-                let mut w = Writer::new(Vec::new());
-                self.configuration().ber_save_at(&mut w, 1)?;
-                out.extend(tlv(CONFIGURATION, &w.into_inner()));
-                out
+                w.put(&[0x60, 0x80])?;
+                w.put(&tlv(HEADER, &tlv(Tag::INTEGER, &[VERSION as u8])))?;
+                w.put(&tlv(DESCRIPTION, self.vmdesc(Format::Ber).as_bytes()))?;
+                let mut c = Writer::new(Vec::new());
+                self.configuration().ber_save_at(&mut c, 1)?;
+                w.put(&tlv(CONFIGURATION, &c.into_inner()))?;
             }
+        }
+        let section = |w: &mut Writer<W>,
+                       kind: SectionKind,
+                       id: usize,
+                       header: Option<(&str, u32, u32)>,
+                       body: &[u8]|
+         -> Result<()> {
+            let mut bytes = Vec::with_capacity(body.len() + 32);
+            put_section(&mut bytes, format, kind, id as u32, header, body)?;
+            w.put(&bytes)
         };
         let n = self.iteratives.len();
         for (id, it) in self.iteratives.iter_mut().enumerate() {
             let mut body = Vec::new();
             it.handler.save_setup(format, &mut body)?;
             let header = (it.idstr.as_str(), it.instance, it.handler.version());
-            put_section(
-                &mut out,
-                format,
-                SectionKind::Start,
-                id as u32,
-                Some(header),
-                &body,
-            )?;
+            section(&mut w, SectionKind::Start, id, Some(header), &body)?;
         }
         let mut done = vec![false; n];
         while done.contains(&false) {
@@ -312,38 +322,31 @@ impl<'a> Registry<'a> {
                 }
                 let mut body = Vec::new();
                 done[id] = it.handler.save_iterate(format, &mut body)?;
-                put_section(&mut out, format, SectionKind::Part, id as u32, None, &body)?;
+                section(&mut w, SectionKind::Part, id, None, &body)?;
             }
         }
         for (id, it) in self.iteratives.iter_mut().enumerate() {
             let mut body = Vec::new();
             it.handler.save_complete(format, &mut body)?;
-            put_section(&mut out, format, SectionKind::End, id as u32, None, &body)?;
+            section(&mut w, SectionKind::End, id, None, &body)?;
         }
         for (i, e) in self.entries.iter().enumerate() {
             let version = self.save_version(e);
             let mut body = Vec::new();
             e.device.save(format, version, &mut body)?;
             let header = Some((e.idstr.as_str(), e.instance, version));
-            put_section(
-                &mut out,
-                format,
-                SectionKind::Full,
-                (n + i) as u32,
-                header,
-                &body,
-            )?;
+            section(&mut w, SectionKind::Full, n + i, header, &body)?;
         }
         match format {
             Format::Legacy => {
                 let vmdesc = self.vmdesc(Format::Legacy);
-                out.extend_from_slice(&[tag::EOF, tag::VMDESCRIPTION]);
-                out.extend_from_slice(&(vmdesc.len() as u32).to_be_bytes());
-                out.extend_from_slice(vmdesc.as_bytes());
+                w.put(&[tag::EOF, tag::VMDESCRIPTION])?;
+                w.put(&(vmdesc.len() as u32).to_be_bytes())?;
+                w.put(vmdesc.as_bytes())?;
             }
-            Format::Ber => out.extend_from_slice(&[0, 0]),
+            Format::Ber => w.put(&[0, 0])?,
         }
-        Ok(out)
+        Ok(w.written())
     }
 
     /// Loads a stream of either format. Every section must belong to a registered
