@@ -311,17 +311,6 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Bytes the body of `d` takes in the legacy format.
-pub fn legacy_len(d: &Desc) -> usize {
-    let fields: usize = d.groups.iter().flat_map(|g| g.sizes.iter()).sum();
-    let subs: usize = d
-        .subsections
-        .iter()
-        .map(|s| crate::legacy::subsection_header_size(&s.name) + legacy_len(s))
-        .sum();
-    fields + subs
-}
-
 /// Decodes a body that must be exactly `body` long.
 pub fn decode_body(d: &Desc, body: &[u8], base: u64) -> Result<Value> {
     let mut r = SliceInput::with_base(body, base);

@@ -25,7 +25,7 @@ pub(crate) mod ber_stream;
 mod desc;
 
 pub use self::ber_stream::{from_ber, is_ber, to_ber};
-pub use self::desc::{decode_body, decode_legacy, encode_legacy, legacy_len, unhex, Desc, Group};
+pub use self::desc::{decode_body, decode_legacy, encode_legacy, unhex, Desc, Group};
 
 use crate::ber;
 use crate::error::{Error, ErrorKind, Result};
