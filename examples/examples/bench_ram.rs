@@ -260,6 +260,10 @@ fn main() {
         "BER encode / legacy encode: {:.2}",
         ms(ber_sink) / ms(legacy_sink)
     );
+    println!(
+        "BER decode / legacy decode: {:.2}",
+        ms(ber_decode) / ms(decode)
+    );
     if let Some(q) = qemu {
         println!(
             "QEMU's migration / our legacy encode into a pipe: {:.1}x",

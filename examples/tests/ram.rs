@@ -1,13 +1,17 @@
 //! The RAM section against QEMU 7.2's streams: the loader rebuilds `pc.ram` of all
 //! three fixtures to the SHA-256 of QEMU's own `pmemsave`; the saver, given the same
 //! memory, writes QEMU's bytes exactly; BER parts round-trip with zero pages as runs;
-//! dirty bitmaps pick the pages; hostile parts get typed errors.
+//! interleaved zero and data pages go in mixed runs; dirty bitmaps pick the pages;
+//! hostile parts get typed errors.
 
 use sha2::{Digest, Sha256};
 use vmstate_examples::catalog::{fixtures_dir, read_fixture};
 use vmstate_examples::testing::{ram_blocks, ram_blocks_mut};
+use vmstate_runtime::ber::{Decoder, Options, Tag};
 use vmstate_runtime::dump::Format;
+use vmstate_runtime::io::SliceInput;
 use vmstate_runtime::io::Writer;
+use vmstate_runtime::ram::runs::{self, Element, Run};
 use vmstate_runtime::ram::{self, Pages, RamLoader, RamRecord, RamSaver};
 use vmstate_runtime::stream::{self, SectionKind};
 use vmstate_runtime::ErrorKind;
@@ -151,6 +155,144 @@ fn ber_parts_round_trip_and_zero_pages_are_runs() {
     let zero = vec![("pc.ram".to_owned(), vec![0u8; 64 << 20])];
     let (_, n) = round_trip(&zero, Format::Ber, &[None]);
     assert!(n < 64, "{n} octets");
+}
+
+/// A BER part's elements as (kind, offset, pages), read by the loader's fast path
+/// and, element by element, by the general decoder, which must agree.
+fn elements(part: &[u8]) -> Vec<(char, u64, u64)> {
+    let mut out = Vec::new();
+    let mut fast = runs::Elements::new(part, 0);
+    let mut input = SliceInput::new(part);
+    let mut general = Decoder::new(&mut input, Options::STRICT);
+    while let Some((e, _)) = fast.next_at().unwrap() {
+        assert_eq!(Some(&e), runs::next_element(&mut general).unwrap().as_ref());
+        out.push(match e {
+            Element::MemSize { .. } => ('m', 0, 0),
+            Element::Zero { offset, pages, .. } => ('z', offset, pages),
+            Element::Data { offset, data, .. } => ('d', offset, data.len() as u64 / 4096),
+            Element::Mixed { offset, pages, .. } => ('x', offset, pages),
+        });
+    }
+    assert_eq!(general.offset(), part.len() as u64);
+    out
+}
+
+#[test]
+fn interleaved_pages_go_in_mixed_runs_long_runs_stand_alone() {
+    // 1100 pages alternating data and zero, 100 data pages, 200 zero pages, then
+    // short runs of 3 data and 2 zero pages to the end.
+    let pages = 1100 + 100 + 200 + 50;
+    let mut mem = vec![("pc.ram".to_owned(), vec![0u8; pages * 4096])];
+    let data = |p: usize| {
+        p < 1100 && p % 2 == 0 || (1100..1200).contains(&p) || p >= 1400 && (p - 1400) % 5 < 3
+    };
+    for p in (0..pages).filter(|&p| data(p)) {
+        mem[0].1[p * 4096 + p % 4096] = (p % 251) as u8 + 1;
+    }
+    let (back, _) = round_trip(&mem, Format::Ber, &[None]);
+    assert!(back[0] == mem[0].1);
+    let saver = RamSaver::new(ram_blocks(&mem)).unwrap();
+    let mut w = Writer::new(Vec::new());
+    saver.write_part(Format::Ber, Pages::All, &mut w).unwrap();
+    let p = |n: u64| n * 4096;
+    assert_eq!(
+        elements(&w.into_inner()),
+        [
+            ('x', 0, 512),
+            ('x', p(512), 512),
+            ('x', p(1024), 76),
+            ('d', p(1100), 100),
+            ('z', p(1200), 200),
+            ('x', p(1400), 50),
+        ]
+    );
+    // Legacy records convert to the same grouping, and back exactly.
+    let mut w = Writer::new(Vec::new());
+    saver
+        .write_part(Format::Legacy, Pages::All, &mut w)
+        .unwrap();
+    let legacy = w.into_inner();
+    let (records, _) = ram::read_part(&legacy, 0).unwrap();
+    let ber = runs::records_to_ber(&records).unwrap();
+    assert_eq!(elements(&ber).len(), 6);
+    // Inside its section's `[6]`, as streams carry it.
+    let mut section = vec![0xa6, 0x80];
+    section.extend_from_slice(&ber);
+    section.extend_from_slice(&[0, 0]);
+    let mut input = SliceInput::new(&section);
+    let mut d = Decoder::new(&mut input, Options::STRICT);
+    let h = d.expect(Tag::context(6, Tag::SEQUENCE)).unwrap();
+    d.enter(&h).unwrap();
+    let mut blocks = vec![("pc.ram".to_owned(), p(pages as u64))];
+    let back = runs::ber_to_records(&mut d, &mut blocks).unwrap();
+    assert_eq!(back, records);
+}
+
+#[test]
+fn hostile_mixed_runs_get_typed_errors() {
+    // Pages: data, zero, data, zero, zero (bit map 0b01011 then three unused bits).
+    let one = |offset: u64, fill: Option<u8>| Run {
+        block: "pc.ram",
+        offset,
+        pages: 1,
+        fill,
+        continued: None,
+    };
+    let runs = [
+        one(0, None),
+        one(4096, Some(0)),
+        one(8192, None),
+        Run {
+            pages: 2,
+            ..one(12288, Some(0))
+        },
+    ];
+    let mut good = Vec::new();
+    runs::mixed_run_start(&mut good, &runs);
+    good.extend(std::iter::repeat_n(9u8, 2 * 4096));
+    runs::run_end(&mut good, None);
+    let map = good.windows(3).position(|w| w == [0x03, 0x02, 3]).unwrap() + 3;
+    assert_eq!(good[map], 0b0101_1000);
+    let load = |part: &[u8], pages: usize| {
+        let mut dst = vec![("pc.ram".to_owned(), vec![1u8; pages * 4096])];
+        let mut l = RamLoader::new(ram_blocks_mut(&mut dst));
+        l.load_ber(part, 0).map(|()| dst.remove(0).1)
+    };
+    let back = load(&good, 5).unwrap();
+    assert!(back[..4096].iter().all(|&b| b == 9) && back[4096..8192].iter().all(|&b| b == 0));
+    assert!(back[8192..12288].iter().all(|&b| b == 9) && back[12288..].iter().all(|&b| b == 0));
+    let malformed = |part: &[u8]| {
+        let e = load(part, 5).unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::MalformedBer(_)), "{e}");
+        e.offset()
+    };
+    // An unused bit set.
+    let mut bad = good.clone();
+    bad[map] |= 1;
+    assert_eq!(malformed(&bad), map as u64 - 3);
+    // A data page turned zero: the data no longer matches the bit map.
+    let mut bad = good.clone();
+    bad[map] |= 0x80;
+    assert!(malformed(&bad) > map as u64);
+    // A block one page short.
+    let e = load(&good, 4).unwrap_err();
+    assert_eq!(
+        e.kind(),
+        &ErrorKind::PageOutOfRange {
+            block: "pc.ram".into(),
+            offset: 0
+        }
+    );
+    // Every truncation, and corruptions of the header: errors, never a panic.
+    for cut in 1..good.len() {
+        assert!(load(&good[..cut], 5).is_err());
+    }
+    let mut rng = vmstate_examples::testing::Rng(0x5eed);
+    for _ in 0..2000 {
+        let mut bad = good.clone();
+        bad[(rng.next_u64() % 24) as usize] = rng.next_u64() as u8;
+        let _ = load(&bad, 5);
+    }
 }
 
 #[test]

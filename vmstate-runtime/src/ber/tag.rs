@@ -35,6 +35,8 @@ impl Tag {
     pub const BOOLEAN: Tag = Tag::universal(1, false);
     /// INTEGER.
     pub const INTEGER: Tag = Tag::universal(2, false);
+    /// BIT STRING (primitive form).
+    pub const BIT_STRING: Tag = Tag::universal(3, false);
     /// OCTET STRING (primitive form, as vmstate writes it).
     pub const OCTET_STRING: Tag = Tag::universal(4, false);
     /// ENUMERATED.

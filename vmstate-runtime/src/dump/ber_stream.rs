@@ -14,13 +14,8 @@
 //!     idstr [2] UTF8String OPTIONAL, instance-id [3] INTEGER OPTIONAL,
 //!     version [4] INTEGER OPTIONAL,               -- start and full only
 //!     device [5] EXPLICIT Device OPTIONAL,        -- full: the device's own BER value
-//!     ram [6] SEQUENCE OF RamRecord OPTIONAL      -- start, part, end
-//! }
-//! RamRecord ::= CHOICE {
-//!     mem-size [0] SEQUENCE { total INTEGER, blocks SEQUENCE OF SEQUENCE { name UTF8String, length INTEGER } },
-//!     zero [1] SEQUENCE { block UTF8String, offset INTEGER, fill INTEGER, continued BOOLEAN },
-//!     page [2] SEQUENCE { block UTF8String, offset INTEGER, data OCTET STRING, continued BOOLEAN }
-//! }
+//!     ram [6] SEQUENCE OF RamElement OPTIONAL    -- start, part, end: runs of pages
+//! }                                               -- (RamElement: see `ram::runs`)
 //! ```
 //!
 //! A device body is a SEQUENCE of its fields, each `[tag]` (the vmdesc entry's `tag`

@@ -1,19 +1,27 @@
-//! The BER form of a RAM part: the block list, then runs of pages. A run of zero
-//! pages is one small element whatever its length; a run of data pages is one OCTET
-//! STRING. An idle guest's RAM costs bytes per run, not per page.
+//! The BER form of a RAM part: the block list, then runs of pages. A long run of
+//! zero pages is one small element whatever its length; a long run of data pages is
+//! one OCTET STRING; short runs of both kinds, as in memory where zero and data pages
+//! interleave, are gathered into a mixed run: a bit per page says which pages are
+//! zero, one OCTET STRING holds the others. An idle guest's RAM costs bytes per run,
+//! and no layout costs an element per page.
 //!
 //! ```text
 //! RamElement ::= CHOICE {
-//!     mem-size [0] SEQUENCE { total INTEGER, blocks SEQUENCE OF SEQUENCE { name UTF8String, length INTEGER } },
-//!     zero-run [1] SEQUENCE { block UTF8String, offset INTEGER, pages INTEGER, fill INTEGER, continued BOOLEAN OPTIONAL },
-//!     data-run [2] SEQUENCE { block UTF8String, offset INTEGER, data OCTET STRING, continued BOOLEAN OPTIONAL }
+//!     mem-size  [0] SEQUENCE { total INTEGER, blocks SEQUENCE OF SEQUENCE { name UTF8String, length INTEGER } },
+//!     zero-run  [1] SEQUENCE { block UTF8String, offset INTEGER, pages INTEGER, fill INTEGER, continued BOOLEAN OPTIONAL },
+//!     data-run  [2] SEQUENCE { block UTF8String, offset INTEGER, data OCTET STRING, continued BOOLEAN OPTIONAL },
+//!     mixed-run [3] SEQUENCE { block UTF8String, offset INTEGER,
+//!                              zero BIT STRING,     -- one bit per page, set for a zero page
+//!                              data OCTET STRING,   -- the other pages, in order
+//!                              continued BOOLEAN OPTIONAL }
 //! }
 //! ```
 //!
 //! `continued` keeps a legacy stream's `CONTINUE` choice for the run's first page
 //! when it differs from the rule vmstate's writer follows (a page names its block
 //! unless the part's previous page was of the same block), so legacy → BER → legacy
-//! is exact; the run's other pages are `CONTINUE`.
+//! is exact; the run's other pages are `CONTINUE`. Both writers (the saver and the
+//! stream converter) group runs into elements by one [`Planner`].
 
 use super::{RamRecord, PAGE_SIZE};
 use crate::ber::{self, length_len, tlv_len, Class, Decoder, Header, Length, Options, Tag};
@@ -35,6 +43,93 @@ pub const MEM_SIZE: Tag = ctx(0);
 pub const ZERO_RUN: Tag = ctx(1);
 /// `[2]`: a run of data pages.
 pub const DATA_RUN: Tag = ctx(2);
+/// `[3]`: zero and data pages mixed, a bit per page telling which.
+pub const MIXED_RUN: Tag = ctx(3);
+
+/// Runs at least this many pages long are elements of their own; shorter ones are
+/// gathered into mixed runs.
+const LONG_RUN: u64 = 64;
+/// The most pages one mixed run holds (its bit map is then at most 64 octets).
+const MIXED_MAX: u64 = 512;
+
+/// A maximal run of pages of one kind, as a writer finds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run<'b> {
+    /// Block name.
+    pub block: &'b str,
+    /// Offset of the first page.
+    pub offset: u64,
+    /// Number of pages.
+    pub pages: u64,
+    /// `Some(fill)` for pages filled with one byte, `None` for data pages.
+    pub fill: Option<u8>,
+    /// An explicit `CONTINUE` choice for the first page (see the module doc).
+    pub continued: Option<bool>,
+}
+
+impl Run<'_> {
+    /// The offset just past the run's last page.
+    pub fn end(&self) -> u64 {
+        self.offset + self.pages * PAGE_SIZE
+    }
+}
+
+/// What a [`Planner`] hands its writer: one run as its own element, or several
+/// short runs (contiguous, one block) as one mixed run.
+#[derive(Debug)]
+pub enum Group<'r, 'b> {
+    /// A zero run or a data run.
+    One(Run<'b>),
+    /// A mixed run of these runs, in order.
+    Mixed(&'r [Run<'b>]),
+}
+
+/// Groups runs into elements: long runs stand alone, short contiguous ones are
+/// gathered into mixed runs. It holds run descriptions only, never page data.
+#[derive(Debug, Default)]
+pub struct Planner<'b> {
+    pending: Vec<Run<'b>>,
+    pages: u64,
+}
+
+impl<'b> Planner<'b> {
+    /// Takes the next run; calls `emit` for each element that it completes.
+    pub fn push(
+        &mut self,
+        run: Run<'b>,
+        emit: &mut impl FnMut(Group<'_, 'b>) -> Result<()>,
+    ) -> Result<()> {
+        let short = run.pages < LONG_RUN && run.fill.is_none_or(|f| f == 0);
+        let joins = self.pending.last().is_none_or(|last| {
+            last.block == run.block
+                && last.end() == run.offset
+                && run.continued.is_none()
+                && self.pages + run.pages <= MIXED_MAX
+        });
+        if !(short && joins) {
+            self.finish(emit)?;
+        }
+        if short {
+            self.pending.push(run);
+            self.pages += run.pages;
+            Ok(())
+        } else {
+            emit(Group::One(run))
+        }
+    }
+
+    /// Emits what is pending.
+    pub fn finish(&mut self, emit: &mut impl FnMut(Group<'_, 'b>) -> Result<()>) -> Result<()> {
+        let done = match self.pending.as_slice() {
+            [] => Ok(()),
+            [one] => emit(Group::One(*one)),
+            runs => emit(Group::Mixed(runs)),
+        };
+        self.pending.clear();
+        self.pages = 0;
+        done
+    }
+}
 
 /// Appends the block list element.
 pub fn mem_size(out: &mut Vec<u8>, total: u64, blocks: &[(String, u64)]) {
@@ -132,7 +227,7 @@ pub fn zero_run(
 }
 
 /// Appends the start of a data run of `bytes` octets to `out`, up to the header of
-/// its OCTET STRING; the pages follow, then [`data_run_end`].
+/// its OCTET STRING; the pages follow, then [`run_end`].
 pub fn data_run_start(
     out: &mut Vec<u8>,
     block: &str,
@@ -150,9 +245,71 @@ pub fn data_run_start(
     push_len(out, bytes);
 }
 
-/// Appends the end of a data run (its explicit `continued`, if any).
-pub fn data_run_end(out: &mut Vec<u8>, continued: Option<bool>) {
+/// Appends the end of a data or mixed run (its explicit `continued`, if any).
+pub fn run_end(out: &mut Vec<u8>, continued: Option<bool>) {
     push_flag(out, continued);
+}
+
+/// Appends the start of a mixed run of `runs` to `out`, up to the header of its
+/// OCTET STRING; the data runs' pages follow in order, then [`run_end`] with
+/// `runs[0].continued`.
+pub fn mixed_run_start(out: &mut Vec<u8>, runs: &[Run<'_>]) {
+    let Some(first) = runs.first() else { return };
+    let pages: u64 = runs.iter().map(|r| r.pages).sum();
+    let data: u64 = runs
+        .iter()
+        .filter(|r| r.fill.is_none())
+        .map(|r| r.pages)
+        .sum();
+    let data = (data * PAGE_SIZE) as usize;
+    let map = pages.div_ceil(8) as usize;
+    let bits = tlv_len(Tag::BIT_STRING, 1 + map);
+    let len = run_members_len(first.block, first.offset, first.continued)
+        + bits
+        + tlv_len(Tag::OCTET_STRING, data);
+    out.reserve(64 + first.block.len() + map);
+    out.push(0xa3);
+    push_len(out, len);
+    push_str(out, first.block);
+    push_uint(out, first.offset);
+    out.push(0x03);
+    push_len(out, 1 + map);
+    out.push((map as u64 * 8 - pages) as u8);
+    let start = out.len();
+    out.resize(start + map, 0);
+    let mut k = 0;
+    for r in runs {
+        if r.fill.is_some() {
+            for p in k..k + r.pages {
+                out[start + (p / 8) as usize] |= 0x80 >> (p % 8);
+            }
+        }
+        k += r.pages;
+    }
+    out.push(0x04);
+    push_len(out, data);
+}
+
+/// Whether page `k` of a mixed run is a zero page, by its bit map.
+#[inline(always)]
+pub fn is_zero_bit(map: &[u8], k: u64) -> bool {
+    map.get((k / 8) as usize)
+        .is_some_and(|b| b & (0x80 >> (k % 8)) != 0)
+}
+
+/// A mixed run's bit map from a BIT STRING's contents: the map, its page count and
+/// how many of those are data pages; `None` unless it names at least one page and
+/// its unused bits are zero (DER, so that one set of pages has one encoding).
+#[inline(always)]
+fn bit_map(c: &[u8]) -> Option<(&[u8], u64, u64)> {
+    let (&unused, map) = c.split_first()?;
+    let last = *map.last()?;
+    if unused > 7 || last & ((1u8 << unused) - 1) != 0 {
+        return None;
+    }
+    let pages = map.len() as u64 * 8 - u64::from(unused);
+    let zero: u64 = map.iter().map(|b| u64::from(b.count_ones())).sum();
+    Some((map, pages, pages - zero))
 }
 
 /// One decoded element; data borrows the input.
@@ -189,6 +346,22 @@ pub enum Element<'a> {
         /// An explicit `CONTINUE` choice for the first page.
         continued: Option<bool>,
     },
+    /// Zero and data pages mixed.
+    Mixed {
+        /// Block name.
+        block: &'a str,
+        /// Offset of the first page.
+        offset: u64,
+        /// Number of pages.
+        pages: u64,
+        /// The bit map, a bit per page from the most significant, set for a zero
+        /// page (read it with [`is_zero_bit`]).
+        zero: &'a [u8],
+        /// The data pages' bytes, in order (as many pages as bits are clear).
+        data: &'a [u8],
+        /// An explicit `CONTINUE` choice for the first page.
+        continued: Option<bool>,
+    },
 }
 
 fn text<'a>(d: &mut Decoder<'_, SliceInput<'a>>) -> Result<&'a str> {
@@ -206,7 +379,7 @@ fn take<'a>(d: &mut Decoder<'_, SliceInput<'a>>, h: &Header) -> Result<&'a [u8]>
     match h.length {
         Length::Definite(n) => d.input().take(usize::try_from(n).unwrap_or(usize::MAX)),
         Length::Indefinite => Err(Error::new(
-            ErrorKind::MalformedBer("RAM data must be a primitive OCTET STRING".into()),
+            ErrorKind::MalformedBer("RAM strings must have a definite length".into()),
             h.offset,
         )),
     }
@@ -228,6 +401,32 @@ fn flag(d: &mut Decoder<'_, SliceInput<'_>>) -> Result<Option<bool>> {
     }
 }
 
+/// `a == b` for block names, which are short: word compares, not a `memcmp` call
+/// (which costs more than the rest of a run's parsing).
+#[inline(always)]
+fn same_name(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    let words_equal = ca
+        .by_ref()
+        .zip(cb.by_ref())
+        .all(|(x, y)| word(x) == word(y));
+    words_equal
+        && ca
+            .remainder()
+            .iter()
+            .zip(cb.remainder())
+            .all(|(x, y)| x == y)
+}
+
+#[inline(always)]
+fn word(b: &[u8]) -> u64 {
+    b.iter().fold(0, |a, &x| (a << 8) | u64::from(x))
+}
+
 /// A minimal reader of definite-length, one-octet-tag TLVs: the form vmstate writes
 /// a run in. It parses the common case without the general decoder's bookkeeping
 /// and gives up (`None`) on anything else, which the general decoder then reads or
@@ -238,7 +437,7 @@ struct Tlvs<'a> {
 }
 
 impl<'a> Tlvs<'a> {
-    #[inline]
+    #[inline(always)]
     fn next(&mut self, tag: u8) -> Option<&'a [u8]> {
         let b = self.b;
         if *b.get(self.pos)? != tag {
@@ -264,7 +463,7 @@ impl<'a> Tlvs<'a> {
     }
 
     /// A non-negative INTEGER in its shortest form, up to 64 bits.
-    #[inline]
+    #[inline(always)]
     fn uint(&mut self) -> Option<u64> {
         let c = self.next(0x02)?;
         let minimal = c.len() == 1 || !(c[0] == 0 && c[1] & 0x80 == 0);
@@ -279,7 +478,7 @@ impl<'a> Tlvs<'a> {
         Some(c.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x)))
     }
 
-    #[inline]
+    #[inline(always)]
     fn flag(&mut self) -> Option<Option<bool>> {
         if self.pos == self.b.len() {
             return Some(None);
@@ -289,8 +488,8 @@ impl<'a> Tlvs<'a> {
     }
 
     /// A zero or data run at the start of the bytes, and its length.
-    #[inline]
-    fn run(b: &'a [u8]) -> Option<(Element<'a>, usize)> {
+    #[inline(always)]
+    fn run(b: &'a [u8], last: &'a str) -> Option<(Element<'a>, usize)> {
         let mut outer = Tlvs { b, pos: 0 };
         let tag = *b.first()?;
         let contents = outer.next(tag)?;
@@ -298,7 +497,13 @@ impl<'a> Tlvs<'a> {
             b: contents,
             pos: 0,
         };
-        let block = std::str::from_utf8(t.next(0x0c)?).ok()?;
+        let name = t.next(0x0c)?;
+        // Runs repeat their block's name: validate it once.
+        let block = if same_name(name, last.as_bytes()) {
+            last
+        } else {
+            std::str::from_utf8(name).ok()?
+        };
         let offset = t.uint()?;
         let e = match tag {
             0xa1 => {
@@ -324,24 +529,74 @@ impl<'a> Tlvs<'a> {
                     continued: t.flag()?,
                 }
             }
+            0xa3 => {
+                let (zero, pages, data_pages) = bit_map(t.next(0x03)?)?;
+                let data = t.next(0x04)?;
+                if data.len() as u64 != data_pages * PAGE_SIZE {
+                    return None;
+                }
+                Element::Mixed {
+                    block,
+                    offset,
+                    pages,
+                    zero,
+                    data,
+                    continued: t.flag()?,
+                }
+            }
             _ => return None,
         };
         (t.pos == contents.len()).then_some((e, outer.pos))
     }
 }
 
-/// The element at the start of `data` (found at stream offset `base`) and its
-/// length: the common encoding by a fast path, anything else by the decoder.
-#[inline]
-pub fn element_at(data: &[u8], base: u64) -> Result<(Element<'_>, usize)> {
-    if let Some(found) = Tlvs::run(data) {
-        return Ok(found);
+/// The elements of a part's contents (inside its `[6]`), one at a time: the common
+/// encoding by a fast path, anything else by the general decoder.
+pub struct Elements<'a> {
+    data: &'a [u8],
+    base: u64,
+    pos: usize,
+    last: &'a str,
+}
+
+impl<'a> Elements<'a> {
+    /// The elements in `data`, found at stream offset `base`.
+    pub fn new(data: &'a [u8], base: u64) -> Self {
+        Elements {
+            data,
+            base,
+            pos: 0,
+            last: "",
+        }
     }
-    let mut input = SliceInput::with_base(data, base);
-    let mut d = Decoder::new(&mut input, Options::STRICT);
-    let e = next_element(&mut d)?.ok_or_else(|| Error::new(ErrorKind::UnexpectedEof, base))?;
-    let len = (d.offset() - base) as usize;
-    Ok((e, len))
+
+    /// The next element and its stream offset, or `None` at the end.
+    #[inline(always)]
+    pub fn next_at(&mut self) -> Result<Option<(Element<'a>, u64)>> {
+        let rest = &self.data[self.pos..];
+        if rest.is_empty() {
+            return Ok(None);
+        }
+        let at = self.base + self.pos as u64;
+        let (e, len) = match Tlvs::run(rest, self.last) {
+            Some(found) => found,
+            None => {
+                let mut input = SliceInput::with_base(rest, at);
+                let mut d = Decoder::new(&mut input, Options::STRICT);
+                let e = next_element(&mut d)?
+                    .ok_or_else(|| Error::new(ErrorKind::UnexpectedEof, at))?;
+                (e, (d.offset() - at) as usize)
+            }
+        };
+        if let Element::Zero { block, .. }
+        | Element::Data { block, .. }
+        | Element::Mixed { block, .. } = e
+        {
+            self.last = block;
+        }
+        self.pos += len;
+        Ok(Some((e, at)))
+    }
 }
 
 /// Reads the next element of a part (inside its `[6]`), or `None` at its end.
@@ -396,10 +651,41 @@ pub fn next_element<'a>(d: &mut Decoder<'_, SliceInput<'a>>) -> Result<Option<El
                 continued: flag(d)?,
             }
         }
+        MIXED_RUN => {
+            let (block, offset) = (text(d)?, uint(d)?);
+            let bh = d.expect(Tag::BIT_STRING)?;
+            let (zero, pages, data_pages) = bit_map(take(d, &bh)?).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::MalformedBer(
+                        "a mixed run's bit map names no page or has unused bits set".into(),
+                    ),
+                    bh.offset,
+                )
+            })?;
+            let dh = d.expect(Tag::OCTET_STRING)?;
+            let data = take(d, &dh)?;
+            if data.len() as u64 != data_pages * PAGE_SIZE {
+                return Err(Error::new(
+                    ErrorKind::MalformedBer(format!(
+                        "a mixed run has {} data octets for {data_pages} data pages",
+                        data.len()
+                    )),
+                    dh.offset,
+                ));
+            }
+            Element::Mixed {
+                block,
+                offset,
+                pages,
+                zero,
+                data,
+                continued: flag(d)?,
+            }
+        }
         other => {
             return Err(Error::new(
                 ErrorKind::UnexpectedTag {
-                    expected: "a RAM element [0], [1] or [2]".into(),
+                    expected: "a RAM element [0], [1], [2] or [3]".into(),
                     found: other.to_string(),
                 },
                 h.offset,
@@ -412,48 +698,99 @@ pub fn next_element<'a>(d: &mut Decoder<'_, SliceInput<'a>>) -> Result<Option<El
 
 /// The BER elements of a legacy part's records (for converting streams).
 pub fn records_to_ber(records: &[RamRecord<'_>]) -> Result<Vec<u8>> {
-    let mut w = Vec::new();
+    let mut c = Converter {
+        records,
+        next: 0,
+        w: Vec::new(),
+    };
+    let mut planner = Planner::default();
     let mut last: Option<&str> = None;
     let mut i = 0;
     while i < records.len() {
-        match &records[i] {
+        let (block, offset, fill, continued) = match &records[i] {
             RamRecord::MemSize { total, blocks } => {
-                mem_size(&mut w, *total, blocks);
+                planner.finish(&mut |g| c.group(g))?;
+                mem_size(&mut c.w, *total, blocks);
+                c.next += 1;
                 i += 1;
+                continue;
             }
             RamRecord::Zero {
                 block,
                 offset,
                 fill,
                 continued,
-            } => {
-                let n = run_len(records, i);
-                let flag = explicit(*continued, last, block);
-                zero_run(&mut w, block, *offset, n as u64, *fill, flag);
-                last = Some(block);
-                i += n;
-            }
+            } => (block, offset, Some(*fill), continued),
             RamRecord::Page {
                 block,
                 offset,
                 continued,
                 ..
-            } => {
-                let n = run_len(records, i);
-                let flag = explicit(*continued, last, block);
-                data_run_start(&mut w, block, *offset, n * PAGE_SIZE as usize, flag);
-                for r in &records[i..i + n] {
-                    if let RamRecord::Page { data, .. } = r {
-                        w.extend_from_slice(data);
-                    }
-                }
-                data_run_end(&mut w, flag);
-                last = Some(block);
-                i += n;
+            } => (block, offset, None, continued),
+        };
+        let n = run_len(records, i);
+        let run = Run {
+            block,
+            offset: *offset,
+            pages: n as u64,
+            fill,
+            continued: explicit(*continued, last, block),
+        };
+        planner.push(run, &mut |g| c.group(g))?;
+        last = Some(block);
+        i += n;
+    }
+    planner.finish(&mut |g| c.group(g))?;
+    Ok(c.w)
+}
+
+/// Writes planned groups of legacy records.
+struct Converter<'r, 'a> {
+    records: &'r [RamRecord<'a>],
+    /// The first record of the next group (groups come in record order).
+    next: usize,
+    w: Vec<u8>,
+}
+
+impl Converter<'_, '_> {
+    fn group(&mut self, group: Group<'_, '_>) -> Result<()> {
+        let runs = match &group {
+            Group::One(run) => std::slice::from_ref(run),
+            Group::Mixed(runs) => runs,
+        };
+        let pages: usize = runs.iter().map(|r| r.pages as usize).sum();
+        let records = &self.records[self.next..self.next + pages];
+        self.next += pages;
+        let first = runs[0];
+        match (&group, first.fill) {
+            (Group::One(_), Some(fill)) => {
+                zero_run(
+                    &mut self.w,
+                    first.block,
+                    first.offset,
+                    first.pages,
+                    fill,
+                    first.continued,
+                );
+                return Ok(());
+            }
+            (Group::One(_), None) => data_run_start(
+                &mut self.w,
+                first.block,
+                first.offset,
+                pages * PAGE_SIZE as usize,
+                first.continued,
+            ),
+            (Group::Mixed(runs), _) => mixed_run_start(&mut self.w, runs),
+        }
+        for r in records {
+            if let RamRecord::Page { data, .. } = r {
+                self.w.extend_from_slice(data);
             }
         }
+        run_end(&mut self.w, first.continued);
+        Ok(())
     }
-    Ok(w)
 }
 
 /// The writer's rule: a page continues iff the part's previous page was of its block.
@@ -590,6 +927,43 @@ pub fn ber_to_records(
                         offset: offset + k as u64 * PAGE_SIZE,
                         data: Cow::Owned(page.to_vec()),
                         continued: if k == 0 { first } else { true },
+                    });
+                }
+                last = Some(block);
+            }
+            Element::Mixed {
+                block,
+                offset,
+                pages,
+                zero,
+                data,
+                continued,
+            } => {
+                check_run(blocks, block, offset, pages, at)?;
+                let first = continued.unwrap_or_else(|| rule(last, block));
+                let mut data = data.chunks(PAGE_SIZE as usize);
+                for k in 0..pages {
+                    let (block, offset) = (block.to_owned(), offset + k * PAGE_SIZE);
+                    let continued = if k == 0 { first } else { true };
+                    // The parser checked one data page per clear bit.
+                    let page = if is_zero_bit(zero, k) {
+                        None
+                    } else {
+                        data.next()
+                    };
+                    out.push(match page {
+                        Some(page) => RamRecord::Page {
+                            block,
+                            offset,
+                            data: Cow::Owned(page.to_vec()),
+                            continued,
+                        },
+                        None => RamRecord::Zero {
+                            block,
+                            offset,
+                            fill: 0,
+                            continued,
+                        },
                     });
                 }
                 last = Some(block);

@@ -170,7 +170,7 @@ impl<'a> RamSaver<'a> {
     }
 
     /// Runs of zero and data pages: each run is found first (one read of each page
-    /// decides its kind), then written as one element.
+    /// decides its kind), then grouped into elements by a [`runs::Planner`].
     fn ber_block<W: io::Write>(
         &self,
         b: &RamBlock<'_>,
@@ -179,19 +179,38 @@ impl<'a> RamSaver<'a> {
         stats: &mut PartStats,
     ) -> Result<()> {
         let mut run: Option<(usize, usize, bool)> = None; // first page, pages, zero
+        let mut planner = runs::Planner::default();
         let mut scratch = Vec::with_capacity(320);
-        let mut flush = |run: (usize, usize, bool), w: &mut Writer<W>| -> Result<()> {
-            let (start, n, zero) = run;
-            let offset = (start * PAGE) as u64;
+        let pages_of = |r: &runs::Run<'_>| &b.mem[r.offset as usize..r.end() as usize];
+        let mut emit = |group: runs::Group<'_, '_>| -> Result<()> {
             scratch.clear();
-            if zero {
-                runs::zero_run(&mut scratch, b.name, offset, n as u64, 0, None);
-                w.put(&scratch)
-            } else {
-                runs::data_run_start(&mut scratch, b.name, offset, n * PAGE, None);
-                w.put(&scratch)?;
-                w.put(&b.mem[start * PAGE..(start + n) * PAGE])
+            match group {
+                runs::Group::One(r) if r.fill.is_some() => {
+                    runs::zero_run(&mut scratch, r.block, r.offset, r.pages, 0, None);
+                    w.put(&scratch)
+                }
+                runs::Group::One(r) => {
+                    let data = pages_of(&r);
+                    runs::data_run_start(&mut scratch, r.block, r.offset, data.len(), None);
+                    w.put(&scratch)?;
+                    w.put(data)
+                }
+                runs::Group::Mixed(group) => {
+                    runs::mixed_run_start(&mut scratch, group);
+                    w.put(&scratch)?;
+                    group
+                        .iter()
+                        .filter(|r| r.fill.is_none())
+                        .try_for_each(|r| w.put(pages_of(r)))
+                }
             }
+        };
+        let to_run = |(start, n, zero): (usize, usize, bool)| runs::Run {
+            block: b.name,
+            offset: (start * PAGE) as u64,
+            pages: n as u64,
+            fill: zero.then_some(0),
+            continued: None,
         };
         for_each_page(b.mem.len() / PAGE, dirty, |p| {
             let zero = is_zero(&b.mem[p * PAGE..(p + 1) * PAGE]);
@@ -207,7 +226,7 @@ impl<'a> RamSaver<'a> {
                 }
                 Some(r) => {
                     run = Some((p, 1, zero));
-                    flush(r, w)
+                    planner.push(to_run(r), &mut emit)
                 }
                 None => {
                     run = Some((p, 1, zero));
@@ -215,10 +234,10 @@ impl<'a> RamSaver<'a> {
                 }
             }
         })?;
-        match run {
-            Some(r) => flush(r, w),
-            None => Ok(()),
+        if let Some(r) = run {
+            planner.push(to_run(r), &mut emit)?;
         }
+        planner.finish(&mut emit)
     }
 }
 
@@ -295,6 +314,24 @@ impl<'a> RamLoader<'a> {
         Ok(())
     }
 
+    /// The block named `name`, looked up only when it is not `last`'s very `&str`.
+    #[inline(always)]
+    fn cached_block<'d>(
+        &self,
+        last: &mut Option<(&'d str, usize)>,
+        name: &'d str,
+        at: u64,
+    ) -> Result<usize> {
+        match *last {
+            Some((prev, i)) if std::ptr::eq(prev, name) => Ok(i),
+            _ => {
+                let i = self.block(name, at)?;
+                *last = Some((name, i));
+                Ok(i)
+            }
+        }
+    }
+
     /// The pages `[offset, offset + n pages)` of block `i`, checked.
     fn pages(&mut self, i: usize, offset: u64, n: u64, at: u64) -> Result<&mut [u8]> {
         let b = &mut self.blocks[i];
@@ -365,11 +402,11 @@ impl<'a> RamLoader<'a> {
     /// Loads one BER part: the elements in `data` (the contents of a section's `[6]`,
     /// found at stream offset `base`).
     pub fn load_ber(&mut self, data: &[u8], base: u64) -> Result<()> {
-        let mut pos = 0;
-        while pos < data.len() {
-            let at = base + pos as u64;
-            let (e, len) = runs::element_at(&data[pos..], at)?;
-            pos += len;
+        let mut elements = runs::Elements::new(data, base);
+        // The last run's block: `Elements` hands out the same `&str` for a repeated
+        // name, so one pointer compare replaces the name lookup.
+        let mut last: Option<(&str, usize)> = None;
+        while let Some((e, at)) = elements.next_at()? {
             match e {
                 Element::MemSize { blocks, .. } => self.check_list(&blocks, at)?,
                 Element::Zero {
@@ -379,7 +416,7 @@ impl<'a> RamLoader<'a> {
                     fill,
                     ..
                 } => {
-                    let i = self.block(block, at)?;
+                    let i = self.cached_block(&mut last, block, at)?;
                     for page in self.pages(i, offset, pages, at)?.chunks_exact_mut(PAGE) {
                         fill_page(page, fill);
                     }
@@ -390,9 +427,32 @@ impl<'a> RamLoader<'a> {
                     data,
                     ..
                 } => {
-                    let i = self.block(block, at)?;
+                    let i = self.cached_block(&mut last, block, at)?;
                     let n = data.len() as u64 / PAGE_SIZE;
                     self.pages(i, offset, n, at)?.copy_from_slice(data);
+                }
+                Element::Mixed {
+                    block,
+                    offset,
+                    pages,
+                    zero,
+                    data,
+                    ..
+                } => {
+                    let i = self.cached_block(&mut last, block, at)?;
+                    let mut data = data.chunks_exact(PAGE);
+                    for (k, page) in self
+                        .pages(i, offset, pages, at)?
+                        .chunks_exact_mut(PAGE)
+                        .enumerate()
+                    {
+                        if runs::is_zero_bit(zero, k as u64) {
+                            fill_page(page, 0);
+                        } else if let Some(src) = data.next() {
+                            // The parser checked one data page per clear bit.
+                            page.copy_from_slice(src);
+                        }
+                    }
                 }
             }
         }
