@@ -1,6 +1,8 @@
 //! Snapshots of the BER encoding of every example device at every version it can be
-//! saved at (hex and an annotated TLV dump). The generated ASN.1 module is pinned as
-//! `docs/vmstate-examples.asn` (see `examples/tests/asn1_module.rs`). The QEMU mirrors are filled from the real QEMU 7.2 stream `pc-kvm-bios.mig`.
+//! saved at (hex and an annotated TLV dump), and the ASN.1 module the derive generates
+//! for the demonstration device. The module of every example type is pinned as
+//! `docs/vmstate-examples.asn` (see `examples/tests/asn1_module.rs`). The QEMU mirrors
+//! are filled from the real QEMU 7.2 stream `pc-kvm-bios.mig`.
 
 use vmstate_examples::catalog::{self, Device, Visitor};
 use vmstate_examples::testing::hexdump;
@@ -38,4 +40,13 @@ impl Visitor for Snap {
 #[test]
 fn every_example_device() {
     catalog::visit_all(&mut Snap);
+}
+
+#[test]
+fn asn1_module_of_the_demo_device() {
+    let module = ber::asn1::Module::new("VMState-Demo")
+        .with::<vmstate_examples::demo::DemoDma>()
+        .render()
+        .expect("renders");
+    insta::assert_snapshot!("asn1_module_demo", module);
 }
