@@ -4,6 +4,9 @@
 //! - asn1tools (PyPI) decodes our bytes and must find the Rust value (compared as
 //!   X.697 JSON); it encodes each JSON value, and those octets must equal ours and
 //!   decode in Rust to the same value.
+//! - asn1tools decodes a whole BER stream of a registry (RAM from a QEMU stream and
+//!   three devices) with the registry's module alone: framing, device values and the
+//!   RAM, rebuilt from the runs by Python, equal what was saved.
 //! - asn1c (Debian) compiles the module to C without warnings; the C decoder, built
 //!   here, decodes our bytes with constraint checks and re-encodes them in DER,
 //!   identical to ours.
@@ -13,12 +16,21 @@
 //! plain `cargo test` skips with a note.
 
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use vmstate_examples::catalog::read_fixture;
 use vmstate_examples::catalog::{self, Device, Visitor};
+use vmstate_examples::demo::{sample, DemoDma};
+use vmstate_examples::qemu::{Hpet, Rtc};
+use vmstate_examples::testing::ram_blocks;
 use vmstate_runtime::ber::{self, asn1::Module};
+use vmstate_runtime::dump::Format;
 use vmstate_runtime::legacy;
+use vmstate_runtime::ram::RamSaver;
+use vmstate_runtime::stream::{self, Configuration, Registry};
+use vmstate_runtime::VMState;
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -102,8 +114,26 @@ fn available(probe: &mut Command, require: &str, install: &str) -> bool {
     ok
 }
 
+fn asn1tools_available() -> bool {
+    available(
+        Command::new("python3").args(["-c", "import asn1tools"]),
+        "VMSTATE_REQUIRE_ASN1TOOLS",
+        "`pip install asn1tools`",
+    )
+}
+
+fn asn1c_available() -> bool {
+    available(
+        Command::new("asn1c").arg("-v"),
+        "VMSTATE_REQUIRE_ASN1C",
+        "`apt-get install asn1c gcc`",
+    )
+}
+
+/// An empty directory for `name`'s files.
 fn workdir(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -145,13 +175,7 @@ fn run_ok(cmd: &mut Command, what: &str) -> (Vec<u8>, String) {
 
 #[test]
 fn asn1tools_decodes_and_encodes_every_example_device() {
-    let probe = &mut Command::new("python3");
-    probe.args(["-c", "import asn1tools"]);
-    if !available(
-        probe,
-        "VMSTATE_REQUIRE_ASN1TOOLS",
-        "`pip install asn1tools`",
-    ) {
+    if !asn1tools_available() {
         return;
     }
     let dir = workdir("asn1tools");
@@ -176,28 +200,15 @@ fn asn1tools_decodes_and_encodes_every_example_device() {
     assert_eq!(back.checked, n);
 }
 
-#[test]
-fn asn1c_compiles_the_module_and_its_decoder_reads_every_example_device() {
-    let probe = &mut Command::new("asn1c");
-    probe.arg("-v");
-    if !available(
-        probe,
-        "VMSTATE_REQUIRE_ASN1C",
-        "`apt-get install asn1c gcc`",
-    ) {
-        return;
-    }
-    let dir = workdir("asn1c");
-    for e in std::fs::read_dir(&dir).unwrap() {
-        std::fs::remove_file(e.unwrap().path()).unwrap();
-    }
-    let (asn, cases) = prepare(&dir);
+/// Compiles `asn` with asn1c in `dir` (which must hold nothing else), fails on any
+/// warning, and builds its sample decoder; returns the decoder's path.
+fn build_decoder(dir: &Path, asn: &Path, pdu: &str) -> PathBuf {
     // -fwide-types: uint64 values above i64::MAX need asn1c's big INTEGER_t.
     let (_, report) = run_ok(
         Command::new("asn1c")
             .args(["-fwide-types", "-pdu=all"])
-            .arg(&asn)
-            .current_dir(&dir),
+            .arg(asn)
+            .current_dir(dir),
         "asn1c fails on the module",
     );
     assert!(
@@ -205,7 +216,7 @@ fn asn1c_compiles_the_module_and_its_decoder_reads_every_example_device() {
         "asn1c warned:\n{report}"
     );
     let _ = std::fs::remove_file(dir.join("Makefile.am.sample"));
-    let sources: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let sources: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "c"))
@@ -216,26 +227,198 @@ fn asn1c_compiles_the_module_and_its_decoder_reads_every_example_device() {
                 "-w",
                 "-O0",
                 "-I.",
-                "-DPDU=DemoDma",
+                &format!("-DPDU={pdu}"),
                 "-DASN_PDU_COLLECTION",
-                "-o",
-                "decoder",
             ])
+            .args(["-o", "decoder"])
             .args(&sources)
-            .current_dir(&dir),
+            .current_dir(dir),
         "the asn1c C code does not build",
     );
+    dir.join("decoder")
+}
+
+#[test]
+fn asn1c_compiles_the_module_and_its_decoder_reads_every_example_device() {
+    if !asn1c_available() {
+        return;
+    }
+    let dir = workdir("asn1c");
+    let (asn, cases) = prepare(&dir);
+    let decoder = build_decoder(&dir, &asn, "DemoDma");
     for case in &cases {
         let (id, ty) = (case["id"].as_str().unwrap(), case["type"].as_str().unwrap());
         let ours = unhex(case["ber"].as_str().unwrap());
         let input = dir.join("case.ber");
         std::fs::write(&input, &ours).unwrap();
         let (der, _) = run_ok(
-            Command::new(dir.join("decoder"))
+            Command::new(&decoder)
                 .args(["-p", ty, "-c", "-oder"])
                 .arg(&input),
             &format!("{id}: asn1c rejects our octets"),
         );
         assert_eq!(hex(&der), hex(&ours), "{id}: asn1c's DER differs from ours");
     }
+}
+
+/// A registry's BER stream: the RAM, RTC and HPET of a real QEMU stream and the
+/// demo device, with the registry's module and the saved values.
+struct PcStream {
+    module: Module,
+    bytes: Vec<u8>,
+    mem: Vec<(String, Vec<u8>)>,
+    rtc: Rtc,
+    hpet: Hpet,
+    demo: DemoDma,
+}
+
+fn pc_stream() -> PcStream {
+    let fixture = read_fixture("pc-kvm-bios.mig");
+    let mem = vmstate_examples::testing::ram_of(&fixture).unwrap();
+    let s = stream::walk_legacy(&fixture).unwrap();
+    let (mut rtc, mut hpet, mut demo) = (Rtc::default(), Hpet::default(), sample());
+    stream::load_section(&mut rtc, s.device("mc146818rtc", 0).unwrap()).unwrap();
+    stream::load_section(&mut hpet, s.device("hpet", 0).unwrap()).unwrap();
+    let mut saver = RamSaver::new(ram_blocks(&mem)).unwrap();
+    let (rtc0, hpet0, demo0) = (rtc.clone(), hpet.clone(), demo.clone());
+    let mut reg = Registry::new("pc-i440fx-7.2");
+    reg.iterative("ram", 0, &mut saver);
+    reg.device("mc146818rtc", 0, &mut rtc);
+    reg.device("hpet", 0, &mut hpet);
+    reg.device("demo-dma", 0, &mut demo);
+    let module = reg.asn1_module("VMState-Pc");
+    let bytes = reg.save(Format::Ber).unwrap();
+    drop(reg);
+    drop(saver);
+    PcStream {
+        module,
+        bytes,
+        mem,
+        rtc: rtc0,
+        hpet: hpet0,
+        demo: demo0,
+    }
+}
+
+#[test]
+fn asn1tools_decodes_a_whole_ber_stream_ram_included() {
+    if !asn1tools_available() {
+        return;
+    }
+    let PcStream {
+        module,
+        bytes,
+        mem,
+        rtc: rtc0,
+        hpet: hpet0,
+        demo: demo0,
+    } = pc_stream();
+    let dir = workdir("asn1tools-stream");
+    let (asn, ber, types, out) = (
+        dir.join("pc.asn"),
+        dir.join("pc.ber"),
+        dir.join("types.json"),
+        dir.join("out.json"),
+    );
+    std::fs::write(&asn, module.render().unwrap()).unwrap();
+    std::fs::write(&ber, &bytes).unwrap();
+    let ty = |d| module.section_type(d).unwrap();
+    let types_json = json!({
+        "configuration": ty(Configuration::DESC),
+        "devices": {
+            "mc146818rtc": ty(Rtc::DESC),
+            "hpet": ty(Hpet::DESC),
+            "demo-dma": ty(DemoDma::DESC),
+        },
+    });
+    std::fs::write(&types, types_json.to_string()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/asn1_stream.py");
+    let (_, report) = run_ok(
+        Command::new("python3")
+            .arg(script)
+            .args([&asn, &ber, &types, &out]),
+        "asn1tools cannot decode the stream",
+    );
+    eprintln!("{}", report.trim());
+    let got: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let items = got["items"].as_array().unwrap();
+
+    assert_eq!(items[0], json!({"item": "header", "stream-version": 3}));
+    assert_eq!(items[1]["item"], "description");
+    assert!(items[1]["json"]["devices"].is_array());
+    let machine = b"pc-i440fx-7.2".to_vec();
+    let cfg = Configuration {
+        len: machine.len() as u32,
+        name: machine,
+        ..Configuration::default()
+    };
+    assert_eq!(
+        items[2],
+        json!({"item": "configuration", "value": cfg.to_json_at(1)})
+    );
+    // RAM START, PART, END, then the three devices at their current versions.
+    let head = |i: usize| {
+        let s = &items[i];
+        (
+            s["kind"].as_str().unwrap().to_owned(),
+            s["section-id"].as_u64().unwrap(),
+            s["idstr"].as_str().map(str::to_owned),
+            s["version"].as_u64(),
+        )
+    };
+    let sec = |k: &str, id, idstr: Option<&str>, v: Option<u64>| {
+        (k.to_owned(), id, idstr.map(str::to_owned), v)
+    };
+    assert_eq!(items.len(), 3 + 6);
+    assert_eq!(head(3), sec("start", 0, Some("ram"), Some(4)));
+    assert_eq!(head(4), sec("part", 0, None, None));
+    assert_eq!(head(5), sec("end", 0, None, None));
+    assert_eq!(head(6), sec("full", 1, Some("mc146818rtc"), Some(3)));
+    assert_eq!(head(7), sec("full", 2, Some("hpet"), Some(2)));
+    assert_eq!(head(8), sec("full", 3, Some("demo-dma"), Some(3)));
+    assert_eq!(items[6]["value"], section_json(&rtc0, 3));
+    assert_eq!(items[7]["value"], section_json(&hpet0, 2));
+    assert_eq!(items[8]["value"], section_json(&demo0, 3));
+    // asn1tools rebuilt every RAM block from the runs, byte for byte.
+    let want: serde_json::Map<String, Value> = mem
+        .iter()
+        .map(|(name, m)| (name.clone(), json!(hex(&Sha256::digest(m)))))
+        .collect();
+    assert_eq!(got["ram"], Value::Object(want));
+    for kind in ["mem-size", "zero-run", "data-run", "mixed-run"] {
+        assert!(got["ram-kinds"][kind].as_u64() > Some(0), "no {kind}");
+    }
+}
+
+#[test]
+fn asn1c_decodes_a_whole_ber_stream_with_the_registrys_module() {
+    if !asn1c_available() {
+        return;
+    }
+    let dir = workdir("asn1c-stream");
+    let pc = pc_stream();
+    let (asn, ber) = (dir.join("pc.asn"), dir.join("pc.ber"));
+    std::fs::write(&asn, pc.module.render().unwrap()).unwrap();
+    std::fs::write(&ber, &pc.bytes).unwrap();
+    let decoder = build_decoder(&dir, &asn, "VMState_Stream");
+    // With constraint checks; XER out, to see what it found.
+    let (xer, _) = run_ok(
+        Command::new(decoder)
+            .args(["-p", "VMState-Stream", "-c", "-oxer"])
+            .arg(&ber),
+        "asn1c rejects the stream",
+    );
+    let xer = String::from_utf8(xer).unwrap();
+    for want in [
+        "<stream-version>3</stream-version>",
+        "<idstr>mc146818rtc</idstr>",
+        "<idstr>demo-dma</idstr>",
+        "<mem-size>",
+        "<zero-run>",
+        "<data-run>",
+        "<mixed-run>",
+    ] {
+        assert!(xer.contains(want), "asn1c's decoding has no {want}");
+    }
+    assert_eq!(xer.matches("<section>").count(), 6);
 }

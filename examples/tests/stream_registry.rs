@@ -66,6 +66,9 @@ fn a_registry_gives_the_asn1_module_of_its_devices() {
         "HpetTimer ::=",
         "DemoDma ::= [APPLICATION 16]",
         "DemoDma-Section ::= CHOICE",
+        "Configuration ::= SEQUENCE",
+        "VMState-Stream ::= [APPLICATION 0] SEQUENCE OF VMState-Stream-Item",
+        "mixed-run [3] SEQUENCE",
     ] {
         assert!(text.contains(ty), "{ty} missing");
     }

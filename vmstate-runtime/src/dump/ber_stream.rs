@@ -1,22 +1,13 @@
 //! vmstate's BER stream, and the generic BER codec of device bodies that follows a
 //! vmdesc description.
 //!
-//! ```text
-//! Stream ::= [APPLICATION 0] SEQUENCE {          -- indefinite length: written as it goes
-//!     header        [APPLICATION 1] SEQUENCE { stream-version INTEGER },
-//!     description   [APPLICATION 5] UTF8String,  -- the vmdesc JSON: names, types, tags
-//!     configuration [APPLICATION 3] Configuration OPTIONAL,
-//!     sections      [APPLICATION 4] Section ...   -- in stream order
-//! }
-//! Section ::= [APPLICATION 4] SEQUENCE {
-//!     kind [0] ENUMERATED { start(1), part(2), end(3), full(4) },
-//!     section-id [1] INTEGER,
-//!     idstr [2] UTF8String OPTIONAL, instance-id [3] INTEGER OPTIONAL,
-//!     version [4] INTEGER OPTIONAL,               -- start and full only
-//!     device [5] EXPLICIT Device OPTIONAL,        -- full: the device's own BER value
-//!     ram [6] SEQUENCE OF RamElement OPTIONAL    -- start, part, end: runs of pages
-//! }                                               -- (RamElement: see `ram::runs`)
-//! ```
+//! The framing is `VMState-Stream` of the ASN.1 that
+//! [`Module::with_stream`](crate::ber::asn1::Module::with_stream) renders: an
+//! indefinite `[APPLICATION 0]` holding the header `[APPLICATION 1]`, the
+//! description `[APPLICATION 5]` (the vmdesc JSON), the configuration
+//! `[APPLICATION 3]`, then one `[APPLICATION 4]` record per section in stream order:
+//! kind `[0]`, section id `[1]`, idstr `[2]`, instance `[3]` and version `[4]` (start
+//! and full), then the device's value `[5]` (full) or the RAM elements `[6]`.
 //!
 //! A device body is a SEQUENCE of its fields, each `[tag]` (the vmdesc entry's `tag`
 //! member, which vmstate writes for typed devices, else the field's position), with

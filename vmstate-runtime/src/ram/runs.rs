@@ -6,7 +6,7 @@
 //! and no layout costs an element per page.
 //!
 //! ```text
-//! RamElement ::= CHOICE {
+//! VMState-Ram-Element ::= CHOICE {         -- as `Module::with_stream` renders it
 //!     mem-size  [0] SEQUENCE { total INTEGER, blocks SEQUENCE OF SEQUENCE { name UTF8String, length INTEGER } },
 //!     zero-run  [1] SEQUENCE { block UTF8String, offset INTEGER, pages INTEGER, fill INTEGER, continued BOOLEAN OPTIONAL },
 //!     data-run  [2] SEQUENCE { block UTF8String, offset INTEGER, data OCTET STRING, continued BOOLEAN OPTIONAL },

@@ -226,10 +226,11 @@ impl<'a> Registry<'a> {
         });
     }
 
-    /// The ASN.1 module of the registered devices: what an independent tool needs
-    /// to decode the device bodies of this registry's BER streams.
+    /// The ASN.1 module of this registry's BER streams: the stream framing, RAM
+    /// elements and every registered device's type, so an independent tool decodes
+    /// a whole stream with it (see [`Module::with_stream`](crate::ber::asn1::Module::with_stream)).
     pub fn asn1_module(&self, name: &str) -> crate::ber::asn1::Module {
-        let mut m = crate::ber::asn1::Module::new(name);
+        let mut m = crate::ber::asn1::Module::new(name).with_stream();
         for e in &self.entries {
             m.add_desc(e.device.desc());
         }

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""A whole vmstate BER stream decoded by asn1tools, with no vmstate code.
+
+Usage: asn1_stream.py MODULE.asn STREAM.ber TYPES.json OUT.json
+
+MODULE.asn is the module a Registry generates (`Registry::asn1_module`: the stream
+framing, the RAM elements and the device types). TYPES.json names the types:
+{"configuration": type, "devices": {idstr: type of its value}}. The script decodes STREAM.ber as
+VMState-Stream, each device value as its type, and applies the RAM elements to
+blocks made from the block list. It writes OUT.json:
+
+  {"items": [{"item": "header" | "description" | "configuration" | "section", ...}],
+   "ram": {block name: SHA-256 of its memory},
+   "ram-kinds": {RAM element kind: how many}}
+
+where a section has its kind, section-id, idstr, instance-id, version, the device
+value in JER (X.697) and the number of RAM elements. Warnings are errors.
+"""
+import hashlib
+import json
+import sys
+import warnings
+
+warnings.simplefilter("error")
+
+import asn1tools  # noqa: E402
+
+PAGE = 4096
+
+
+def apply_ram(elements, blocks, kinds):
+    for kind, e in elements:
+        kinds[kind] = kinds.get(kind, 0) + 1
+        if kind == "mem-size":
+            for b in e["blocks"]:
+                blocks[b["name"]] = bytearray(b["length"])
+            continue
+        mem = blocks[e["block"]]
+        at = e["offset"]
+        if kind == "zero-run":
+            n = e["pages"] * PAGE
+            mem[at:at + n] = bytes([e["fill"]]) * n
+        elif kind == "data-run":
+            mem[at:at + len(e["data"])] = e["data"]
+        elif kind == "mixed-run":
+            bits, pages = e["zero"]
+            data = e["data"]
+            used = 0
+            for k in range(pages):
+                if bits[k // 8] & (0x80 >> (k % 8)):
+                    mem[at + k * PAGE:at + (k + 1) * PAGE] = bytes(PAGE)
+                else:
+                    mem[at + k * PAGE:at + (k + 1) * PAGE] = data[used:used + PAGE]
+                    used += PAGE
+            assert used == len(data), "mixed run: data does not match the bit map"
+
+
+def main():
+    module, stream_path, types_path, out_path = sys.argv[1:5]
+    ber = asn1tools.compile_files(module, "ber")
+    jer = asn1tools.compile_files(module, "jer")
+    with open(types_path) as f:
+        types = json.load(f)
+    with open(stream_path, "rb") as f:
+        stream = ber.decode("VMState-Stream", f.read())
+    items, blocks, kinds = [], {}, {}
+    for kind, value in stream:
+        if kind == "header":
+            items.append({"item": kind, "stream-version": value["stream-version"]})
+        elif kind == "description":
+            items.append({"item": kind, "json": json.loads(value)})
+        elif kind == "configuration":
+            ty = types["configuration"]
+            items.append({"item": kind, "value": json.loads(jer.encode(ty, value))})
+        else:
+            out = {"item": kind}
+            for k in ("kind", "section-id", "idstr", "instance-id", "version"):
+                if k in value:
+                    out[k] = value[k]
+            if "device" in value:
+                ty = types["devices"][value["idstr"]]
+                device = ber.decode(ty, bytes(value["device"]["value"]))
+                out["value"] = json.loads(jer.encode(ty, device))
+            if "ram" in value:
+                out["ram-elements"] = len(value["ram"])
+                apply_ram(value["ram"], blocks, kinds)
+            items.append(out)
+    ram = {name: hashlib.sha256(mem).hexdigest() for name, mem in blocks.items()}
+    with open(out_path, "w") as f:
+        json.dump({"items": items, "ram": ram, "ram-kinds": kinds}, f)
+    sections = sum(1 for i in items if i["item"] == "section")
+    print(f"asn1tools {asn1tools.__version__}: {len(items)} stream items, "
+          f"{sections} sections, {len(ram)} RAM blocks, RAM elements {kinds}")
+
+
+if __name__ == "__main__":
+    main()
