@@ -549,7 +549,9 @@ fn equal_and_validate_apply_as_in_the_legacy_codec() {
     assert_eq!(e.path(), "demo-dma.queue_size");
     let mut f = demo_fields();
     f[3] = field(5, &17u8); // more pending than the queue holds
-    let e = err(&demo(&f));
+    let bytes = demo(&f);
+    let e = err(&bytes);
     assert!(matches!(e.kind(), ErrorKind::Validation(_)), "{e}");
     assert_eq!(e.path(), "demo-dma.pending");
+    assert_eq!(bytes[e.offset() as usize], 0x85, "at the field's [5] tag");
 }

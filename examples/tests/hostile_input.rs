@@ -114,11 +114,13 @@ fn varray_length_above_bound_is_rejected_before_allocating() {
     // The validator sees it first...
     assert!(matches!(e.kind(), ErrorKind::Validation(m) if m.contains("200")));
     assert_eq!(e.path(), "hpet.num_timers");
+    assert_eq!(e.offset(), 24, "the field's first byte");
     // ...and a Vec bound holds even without one.
     let mut d = legacy::to_bytes(&sample()).unwrap();
     d[17] = 17; // pending, checked by validate against queue_size 16
     let e = legacy::from_bytes::<DemoDma>(&d, 3).unwrap_err();
     assert_eq!(e.path(), "demo-dma.pending");
+    assert_eq!(e.offset(), 17);
     let mut big = sample();
     big.queue_size = 255;
     let mut d = legacy::to_bytes(&big).unwrap();

@@ -93,8 +93,10 @@ fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
         }
         Kind::Subsection { .. } => return TokenStream::new(),
     };
-    let validate = p.validate_call(quote!(d.offset()));
-    quote!(#load #validate)
+    // A validation error points at the field's first byte.
+    let validate = p.validate_call(quote!(__at));
+    let start = validate.as_ref().map(|_| quote!(let __at = d.offset();));
+    quote!(#start #load #validate)
 }
 
 /// Octets of the subsection list's contents, into `__subs`.

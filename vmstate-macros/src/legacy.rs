@@ -70,8 +70,10 @@ fn load_field(p: &FieldPlan) -> TokenStream {
         }
         Kind::Subsection { .. } => return TokenStream::new(),
     };
-    let validate = p.validate_call(quote!(r.offset()));
-    quote!(#load #validate)
+    // A validation error points at the field's first byte.
+    let validate = p.validate_call(quote!(__at));
+    let start = validate.as_ref().map(|_| quote!(let __at = r.offset();));
+    quote!(#start #load #validate)
 }
 
 fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {

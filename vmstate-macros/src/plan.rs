@@ -111,7 +111,8 @@ impl FieldPlan<'_> {
         }
     }
 
-    /// The `validate` check after the field is loaded, its error at `offset`.
+    /// The `validate` check after the field is loaded, its error at `offset` (the
+    /// field's start).
     pub fn validate_call(&self, offset: TokenStream) -> Option<TokenStream> {
         let rn = &self.rust_name;
         self.field.attrs.validate.as_ref().map(|v| {
