@@ -5,7 +5,7 @@ Usage: asn1_stream.py MODULE.asn STREAM.ber TYPES.json OUT.json
 
 MODULE.asn is the module a Registry generates (`Registry::asn1_module`: the stream
 framing, the RAM elements and the device types). TYPES.json names the types:
-{"configuration": type, "devices": {idstr: type of its value}}. The script decodes STREAM.ber as
+{"configuration": type, "devices": {"idstr#instance": type of its value}}. The script decodes STREAM.ber as
 VMState-Stream, each device value as its type, and applies the RAM elements to
 blocks made from the block list. It writes OUT.json:
 
@@ -14,7 +14,8 @@ blocks made from the block list. It writes OUT.json:
    "ram-kinds": {RAM element kind: how many}}
 
 where a section has its kind, section-id, idstr, instance-id, version, the device
-value in JER (X.697) and the number of RAM elements. Warnings are errors.
+value in JER (X.697), whether asn1tools re-encodes that value to the same octets,
+and the number of RAM elements. Warnings are errors.
 """
 import hashlib
 import json
@@ -78,9 +79,11 @@ def main():
                 if k in value:
                     out[k] = value[k]
             if "device" in value:
-                ty = types["devices"][value["idstr"]]
-                device = ber.decode(ty, bytes(value["device"]["value"]))
+                ty = types["devices"][f'{value["idstr"]}#{value["instance-id"]}']
+                octets = bytes(value["device"]["value"])
+                device = ber.decode(ty, octets)
                 out["value"] = json.loads(jer.encode(ty, device))
+                out["same-octets"] = ber.encode(ty, device) == octets
             if "ram" in value:
                 out["ram-elements"] = len(value["ram"])
                 apply_ram(value["ram"], blocks, kinds)

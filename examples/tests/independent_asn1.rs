@@ -7,6 +7,10 @@
 //! - asn1tools decodes a whole BER stream of a registry (RAM from a QEMU stream and
 //!   three devices) with the registry's module alone: framing, device values and the
 //!   RAM, rebuilt from the runs by Python, equal what was saved.
+//! - The three QEMU 7.2 fixtures converted to BER decode with the module made from
+//!   each stream's own description (no Rust types): asn1tools reads every section,
+//!   re-encodes every device value to our octets and rebuilds QEMU's RAM; asn1c
+//!   compiles each module without warnings and reads each stream.
 //! - asn1c (Debian) compiles the module to C without warnings; the C decoder, built
 //!   here, decodes our bytes with constraint checks and re-encodes them in DER,
 //!   identical to ours.
@@ -26,7 +30,7 @@ use vmstate_examples::demo::{sample, DemoDma};
 use vmstate_examples::qemu::{Hpet, Rtc};
 use vmstate_examples::testing::ram_blocks;
 use vmstate_runtime::ber::{self, asn1::Module};
-use vmstate_runtime::dump::Format;
+use vmstate_runtime::dump::{self, Format};
 use vmstate_runtime::legacy;
 use vmstate_runtime::ram::RamSaver;
 use vmstate_runtime::stream::{self, Configuration, Registry};
@@ -140,6 +144,10 @@ fn workdir(name: &str) -> PathBuf {
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/asn1_check.py")
+}
+
+fn stream_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/asn1_stream.py")
 }
 
 /// Writes the module into `dir`; returns its path and the cases.
@@ -326,16 +334,15 @@ fn asn1tools_decodes_a_whole_ber_stream_ram_included() {
     let types_json = json!({
         "configuration": ty(Configuration::DESC),
         "devices": {
-            "mc146818rtc": ty(Rtc::DESC),
-            "hpet": ty(Hpet::DESC),
-            "demo-dma": ty(DemoDma::DESC),
+            "mc146818rtc#0": ty(Rtc::DESC),
+            "hpet#0": ty(Hpet::DESC),
+            "demo-dma#0": ty(DemoDma::DESC),
         },
     });
     std::fs::write(&types, types_json.to_string()).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/asn1_stream.py");
     let (_, report) = run_ok(
         Command::new("python3")
-            .arg(script)
+            .arg(stream_script())
             .args([&asn, &ber, &types, &out]),
         "asn1tools cannot decode the stream",
     );
@@ -421,4 +428,104 @@ fn asn1c_decodes_a_whole_ber_stream_with_the_registrys_module() {
         assert!(xer.contains(want), "asn1c's decoding has no {want}");
     }
     assert_eq!(xer.matches("<section>").count(), 6);
+}
+
+const FIXTURES: [&str; 3] = ["pc-tcg-reset.mig", "pc-kvm-bios.mig", "q35-tcg-devices.mig"];
+
+/// A QEMU fixture's BER form and the module made from its own description.
+fn qemu_in_ber(fixture: &str) -> (Value, Vec<u8>, dump::asn1::StreamModule) {
+    let tree = dump::from_bytes(&read_fixture(fixture)).unwrap();
+    let ber = dump::to_bytes(&tree, Format::Ber).unwrap();
+    let module = dump::asn1::module_of(&tree, "VMState-Qemu").unwrap();
+    (tree, ber, module)
+}
+
+#[test]
+fn asn1tools_decodes_qemu_streams_in_ber_by_their_own_description() {
+    if !asn1tools_available() {
+        return;
+    }
+    let dir = workdir("asn1tools-qemu");
+    for fixture in FIXTURES {
+        let (tree, ber, module) = qemu_in_ber(fixture);
+        let (asn, stream_path, types, out) = (
+            dir.join(format!("{fixture}.asn")),
+            dir.join(format!("{fixture}.ber")),
+            dir.join(format!("{fixture}.types.json")),
+            dir.join(format!("{fixture}.out.json")),
+        );
+        std::fs::write(&asn, &module.text).unwrap();
+        std::fs::write(&stream_path, &ber).unwrap();
+        let devices: serde_json::Map<String, Value> = module
+            .devices
+            .iter()
+            .map(|(idstr, inst, ty)| (format!("{idstr}#{inst}"), json!(ty)))
+            .collect();
+        let types_json = json!({"configuration": module.configuration, "devices": devices});
+        std::fs::write(&types, types_json.to_string()).unwrap();
+        let (_, report) = run_ok(
+            Command::new("python3")
+                .arg(stream_script())
+                .args([&asn, &stream_path, &types, &out]),
+            &format!("{fixture}: asn1tools cannot decode its BER form"),
+        );
+        eprintln!("{fixture}: {}", report.trim());
+        let got: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let sections: Vec<&Value> = got["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["item"] == "section")
+            .collect();
+        let want = tree["sections"].as_array().unwrap();
+        assert_eq!(sections.len(), want.len(), "{fixture}");
+        for (s, w) in sections.iter().zip(want) {
+            assert_eq!(s["kind"], w["type"], "{fixture}");
+            assert_eq!(s["section-id"], w["section_id"], "{fixture}");
+            if w["type"] == "full" {
+                let at = format!("{fixture}: {}", w["idstr"]);
+                // asn1tools' own encoding of what it decoded is our octets.
+                assert_eq!(s["same-octets"], true, "{at}");
+                assert_eq!(s["idstr"], w["idstr"], "{at}");
+            }
+        }
+        // The RTC's CMOS bytes as asn1tools read them.
+        let rtc = sections
+            .iter()
+            .find(|s| s["idstr"] == "mc146818rtc")
+            .unwrap();
+        let tree_rtc = want.iter().find(|s| s["idstr"] == "mc146818rtc").unwrap();
+        assert_eq!(rtc["value"]["cmos-data"], tree_rtc["value"]["cmos_data"]);
+        // And the RAM, rebuilt by Python from the runs, is QEMU's.
+        let mem = vmstate_examples::testing::ram_of(&read_fixture(fixture)).unwrap();
+        let want_ram: serde_json::Map<String, Value> = mem
+            .iter()
+            .map(|(name, m)| (name.clone(), json!(hex(&Sha256::digest(m)))))
+            .collect();
+        assert_eq!(got["ram"], Value::Object(want_ram), "{fixture}");
+    }
+}
+
+#[test]
+fn asn1c_compiles_each_qemu_streams_module_and_reads_its_ber_form() {
+    if !asn1c_available() {
+        return;
+    }
+    for fixture in FIXTURES {
+        let dir = workdir(&format!("asn1c-{fixture}"));
+        let (tree, ber, module) = qemu_in_ber(fixture);
+        let (asn, stream_path) = (dir.join("stream.asn"), dir.join("stream.ber"));
+        std::fs::write(&asn, &module.text).unwrap();
+        std::fs::write(&stream_path, &ber).unwrap();
+        let decoder = build_decoder(&dir, &asn, "VMState_Stream");
+        let (xer, _) = run_ok(
+            Command::new(decoder)
+                .args(["-p", "VMState-Stream", "-c", "-oxer"])
+                .arg(&stream_path),
+            &format!("{fixture}: asn1c rejects its BER form"),
+        );
+        let xer = String::from_utf8(xer).unwrap();
+        let sections = tree["sections"].as_array().unwrap().len();
+        assert_eq!(xer.matches("<section>").count(), sections, "{fixture}");
+    }
 }

@@ -18,7 +18,7 @@ use vmstate_runtime::dump::{self, Format};
 #[command(
     name = "vmstate",
     version,
-    about = "Dump, convert, diff and check VM migration streams"
+    about = "Dump, convert, diff and check VM migration streams, and give their ASN.1"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -54,6 +54,15 @@ enum Command {
         a: PathBuf,
         /// Second stream.
         b: PathBuf,
+    },
+    /// The ASN.1 module of a stream's BER form, from its own description: with it
+    /// an ASN.1 tool (asn1tools, asn1c) decodes `convert --to ber` of the stream.
+    Asn1 {
+        /// The stream (either format) or a JSON tree.
+        file: PathBuf,
+        /// The module's name.
+        #[arg(long, default_value = "VMState-Stream-Types")]
+        name: String,
     },
     /// What would break migrating from OLD to NEW: two `-dump-vmstate` style
     /// descriptions (QEMU's, or vmstate's). Exit code 1 when something breaks.
@@ -178,6 +187,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Asn1 { file, name } => {
+            let module = dump::asn1::module_of(&load_tree(&file)?, &name)?;
+            out.write_all(module.text.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::CheckCompat { old, new } => {
             let parse = |p: &Path| -> Result<serde_json::Value, Failure> {

@@ -21,6 +21,7 @@
 //! field names and sizes come from the vmdesc, which the tree keeps verbatim so that
 //! the legacy bytes can be re-emitted exactly.
 
+pub mod asn1;
 pub(crate) mod ber_stream;
 mod desc;
 
