@@ -558,27 +558,22 @@ fn hyphenated(name: &str) -> String {
 
 /// A type reference made from `name` (upper-case first letter).
 pub(crate) fn type_reference(name: &str) -> String {
-    let mut out = hyphenated(name);
-    match out.chars().next() {
-        Some(c) if c.is_ascii_uppercase() => out,
-        Some(c) if c.is_ascii_lowercase() => {
-            out[..1].make_ascii_uppercase();
-            out
-        }
-        _ => format!("T{out}"),
-    }
+    reference(name, 'T', char::to_ascii_uppercase)
 }
 
 /// An identifier made from `name` (lower-case first letter).
 pub(crate) fn identifier(name: &str) -> String {
-    let mut out = hyphenated(name);
-    match out.chars().next() {
-        Some(c) if c.is_ascii_lowercase() => out,
-        Some(c) if c.is_ascii_uppercase() => {
-            out[..1].make_ascii_lowercase();
-            out
-        }
-        _ => format!("f{out}"),
+    reference(name, 'f', char::to_ascii_lowercase)
+}
+
+/// `name` hyphenated, its first letter cased by `case`; `prefix` first when it
+/// does not start with a letter.
+fn reference(name: &str, prefix: char, case: fn(&char) -> char) -> String {
+    let out = hyphenated(name);
+    let mut chars = out.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphabetic() => std::iter::once(case(&c)).chain(chars).collect(),
+        _ => format!("{prefix}{out}"),
     }
 }
 
