@@ -1,6 +1,6 @@
 //! Live migration of a running KVM guest between two processes over TCP on loopback.
 //!
-//! The source runs the guest (`kvm_guest`'s real-mode program) on its vCPU thread
+//! The source runs the guest (`kvm_guest`'s 64-bit program) on its vCPU thread
 //! while the main thread pre-copies RAM: the block list, every page, then round after
 //! round the pages KVM's dirty log reports, until few remain. Then it stops the vCPU,
 //! sends what is still dirty, the vCPU and the VM state (the registry's sections, in
@@ -18,7 +18,7 @@ mod live {
     use std::process::{Command, Stdio};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::{Duration, Instant};
-    use vmstate_examples::kvm_guest::{dirty_pages, run_until, Guest};
+    use vmstate_examples::kvm_guest::{dirty_pages, run_until, Guest, Report};
     use vmstate_runtime::dump::Format;
     use vmstate_runtime::io::Writer;
     use vmstate_runtime::kvm::{VcpuState, VmState};
@@ -170,8 +170,8 @@ mod live {
         if ack.trim() != "running" {
             return Err(format!("destination said {ack:?}").into());
         }
-        let after: Vec<u16> = lines
-            .map(|l| Ok::<_, Error>(u16::from_str_radix(l?.trim(), 16)?))
+        let after: Vec<Report> = lines
+            .map(|l| Ok::<_, Error>(Report::from_str_radix(l?.trim(), 16)?))
             .collect::<Result<_, _>>()?;
         child.wait()?;
 
@@ -230,7 +230,7 @@ mod live {
         let out = std::io::stdout();
         let mut out = out.lock();
         for r in g.run(AFTER)? {
-            writeln!(out, "{r:04x}")?;
+            writeln!(out, "{r:08x}")?;
         }
         Ok(())
     }

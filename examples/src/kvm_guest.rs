@@ -1,11 +1,12 @@
-//! A tiny real-mode guest on a real KVM vCPU, for the tests and the live-migration
+//! A tiny 64-bit guest on a real KVM vCPU, for the tests and the live-migration
 //! example: it runs deterministic work that depends on its registers and memory and
 //! reports each step through an `out` to port 0x10.
 //!
-//! Real mode keeps the guest to 33 bytes of hand-assembled code with no page tables,
-//! while still exercising what a migration must carry: general registers (the
-//! generator state in AX, the pointer in BX), flags, segment state, and memory that
-//! every step reads and writes.
+//! It runs in long mode with 4-level paging, and reaches its ring of memory through
+//! an alias that only its page tables provide (virtual 0x1ff000 is physical 0x2000,
+//! outside the identity map's RAM), so a restore must carry what a real VMM's must:
+//! the 64-bit general registers (r12 and r13 included), RIP and flags, CR0/CR3/CR4,
+//! EFER, the long-mode segment state, and the memory, page tables included.
 
 use kvm_bindings::{kvm_pit_config, kvm_userspace_memory_region, KVM_MEM_LOG_DIRTY_PAGES};
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
@@ -18,39 +19,78 @@ pub const MEM_SIZE: usize = 1 << 20;
 pub const CODE_AT: usize = 0x1000;
 /// The port the guest reports on.
 pub const PORT: u16 = 0x10;
+/// Guest-physical address of the ring (512 bytes) the program mixes into its state.
+pub const RING_AT: usize = 0x2000;
+/// The virtual address the program uses for the ring: mapped by its page tables only.
+pub const RING_VIRT: u64 = 0x1f_f000;
+/// The page tables: PML4, PDPT, PD and one page table, a page each.
+const PML4_AT: usize = 0x8000;
 
-/// The guest program (16-bit real mode):
+/// One step's report: the low 32 bits of the generator state.
+pub type Report = u32;
+
+/// The guest program (64-bit long mode):
 ///
 /// ```text
-///         mov ax, 1           ; generator state
-///         mov bx, 0x2000      ; pointer into a 512-byte ring of words
-///         mov dx, 0x10
-/// step:   mov cx, ax          ; ax = ax * 5 + 7
-///         shl ax, 2
-///         add ax, cx
-///         add ax, 7
-///         xor ax, [bx]        ; mix in the ring, write it back
-///         mov [bx], ax
-///         add bx, 2           ; next word, wrapping in 0x2000..0x21ff
-///         and bx, 0x21fe
-///         out dx, ax          ; report
+///         mov r12, 1              ; generator state
+///         xor r13d, r13d          ; step counter
+///         mov ebx, 0x1ff000       ; the ring, through the page-table alias
+///         mov edx, 0x10
+/// step:   mov rcx, r12            ; r12 = r12 * 5 + step
+///         shl r12, 2
+///         add r12, rcx
+///         inc r13
+///         add r12, r13
+///         xor r12, [rbx]          ; mix in the ring word from 64 steps ago
+///         rol r12, 17             ; (so its high bits reach the report)
+///         mov [rbx], r12          ; and write it back
+///         add rbx, 8              ; next word, wrapping in 0x1ff000..0x1ff1ff
+///         and rbx, 0x1ff1f8
+///         mov eax, r12d           ; report
+///         out dx, eax
 ///         jmp step
 /// ```
-pub const PROGRAM: [u8; 33] = [
-    0xb8, 0x01, 0x00, // mov ax, 1
-    0xbb, 0x00, 0x20, // mov bx, 0x2000
-    0xba, 0x10, 0x00, // mov dx, 0x10
-    0x89, 0xc1, // mov cx, ax
-    0xc1, 0xe0, 0x02, // shl ax, 2
-    0x01, 0xc8, // add ax, cx
-    0x05, 0x07, 0x00, // add ax, 7
-    0x33, 0x07, // xor ax, [bx]
-    0x89, 0x07, // mov [bx], ax
-    0x83, 0xc3, 0x02, // add bx, 2
-    0x81, 0xe3, 0xfe, 0x21, // and bx, 0x21fe
-    0xef, // out dx, ax
-    0xeb, 0xe8, // jmp step
+pub const PROGRAM: [u8; 63] = [
+    0x49, 0xc7, 0xc4, 0x01, 0x00, 0x00, 0x00, // mov r12, 1
+    0x45, 0x31, 0xed, // xor r13d, r13d
+    0xbb, 0x00, 0xf0, 0x1f, 0x00, // mov ebx, 0x1ff000
+    0xba, 0x10, 0x00, 0x00, 0x00, // mov edx, 0x10
+    0x4c, 0x89, 0xe1, // mov rcx, r12
+    0x49, 0xc1, 0xe4, 0x02, // shl r12, 2
+    0x49, 0x01, 0xcc, // add r12, rcx
+    0x49, 0xff, 0xc5, // inc r13
+    0x4d, 0x01, 0xec, // add r12, r13
+    0x4c, 0x33, 0x23, // xor r12, [rbx]
+    0x49, 0xc1, 0xc4, 0x11, // rol r12, 17
+    0x4c, 0x89, 0x23, // mov [rbx], r12
+    0x48, 0x83, 0xc3, 0x08, // add rbx, 8
+    0x48, 0x81, 0xe3, 0xf8, 0xf1, 0x1f, 0x00, // and rbx, 0x1ff1f8
+    0x44, 0x89, 0xe0, // mov eax, r12d
+    0xef, // out dx, eax
+    0xeb, 0xd5, // jmp step
 ];
+
+/// Writes the page tables: the first MiB identity-mapped with 4 KiB pages, and
+/// `RING_VIRT` mapped to `RING_AT`.
+fn write_page_tables(mem: &mut [u8]) {
+    const PRESENT_WRITABLE: u64 = 0b11;
+    let mut entry = |table: usize, index: usize, value: u64| {
+        let at = table + index * 8;
+        mem[at..at + 8].copy_from_slice(&value.to_le_bytes());
+    };
+    let (pdpt, pd, pt) = (PML4_AT + 0x1000, PML4_AT + 0x2000, PML4_AT + 0x3000);
+    entry(PML4_AT, 0, pdpt as u64 | PRESENT_WRITABLE);
+    entry(pdpt, 0, pd as u64 | PRESENT_WRITABLE);
+    entry(pd, 0, pt as u64 | PRESENT_WRITABLE);
+    for page in 0..MEM_SIZE / 4096 {
+        entry(pt, page, (page * 4096) as u64 | PRESENT_WRITABLE);
+    }
+    entry(
+        pt,
+        (RING_VIRT / 4096) as usize,
+        RING_AT as u64 | PRESENT_WRITABLE,
+    );
+}
 
 /// The pages the guest wrote since the last call (needs `Guest::new(true)`).
 pub fn dirty_pages(vm: &VmFd) -> vmstate_runtime::Result<Vec<u64>> {
@@ -61,13 +101,13 @@ pub fn dirty_pages(vm: &VmFd) -> vmstate_runtime::Result<Vec<u64>> {
 /// Runs the guest until `done(reports)`; returns its reports.
 pub fn run_until(
     vcpu: &mut VcpuFd,
-    mut done: impl FnMut(&[u16]) -> bool,
-) -> vmstate_runtime::Result<Vec<u16>> {
+    mut done: impl FnMut(&[Report]) -> bool,
+) -> vmstate_runtime::Result<Vec<Report>> {
     let mut out = Vec::new();
     while !done(&out) {
         match vcpu.run().map_err(io("KVM_RUN"))? {
-            VcpuExit::IoOut(PORT, data) if data.len() == 2 => {
-                out.push(u16::from_le_bytes([data[0], data[1]]));
+            VcpuExit::IoOut(PORT, &[a, b, c, d]) => {
+                out.push(Report::from_le_bytes([a, b, c, d]));
             }
             other => {
                 return Err(io::<String>("guest")(format!("unexpected exit {other:?}")));
@@ -164,21 +204,33 @@ impl Guest {
         }
     }
 
-    /// Loads the program and points the vCPU at it, in real mode with flat segments.
+    /// Loads the program and its page tables and points the vCPU at it, in long
+    /// mode with paging, flat 64-bit segments and interrupts off.
     pub fn boot(&mut self) -> vmstate_runtime::Result<()> {
-        self.mem_mut()[CODE_AT..CODE_AT + PROGRAM.len()].copy_from_slice(&PROGRAM);
+        let mem = self.mem_mut();
+        mem[CODE_AT..CODE_AT + PROGRAM.len()].copy_from_slice(&PROGRAM);
+        write_page_tables(mem);
         let mut sregs = self.vcpu.get_sregs().map_err(io("KVM_GET_SREGS"))?;
-        for s in [
-            &mut sregs.cs,
-            &mut sregs.ds,
-            &mut sregs.es,
-            &mut sregs.fs,
-            &mut sregs.gs,
-            &mut sregs.ss,
-        ] {
-            s.base = 0;
-            s.selector = 0;
-        }
+        let segment = |selector: u16, type_: u8, l: u8| kvm_bindings::kvm_segment {
+            base: 0,
+            limit: 0xffff_ffff,
+            selector,
+            type_,
+            present: 1,
+            dpl: 0,
+            db: 1 - l,
+            s: 1,
+            l,
+            g: 1,
+            ..Default::default()
+        };
+        sregs.cs = segment(0x8, 0xb, 1); // execute/read, accessed; 64-bit
+        let data = segment(0x10, 0x3, 0); // read/write, accessed
+        (sregs.ds, sregs.es, sregs.fs, sregs.gs, sregs.ss) = (data, data, data, data, data);
+        sregs.cr3 = PML4_AT as u64;
+        sregs.cr4 = 1 << 5; // PAE
+        sregs.cr0 = 1 | 1 << 4 | 1 << 5 | 1 << 31; // PE, ET, NE, PG
+        sregs.efer = 1 << 8 | 1 << 10; // LME, LMA
         self.vcpu.set_sregs(&sregs).map_err(io("KVM_SET_SREGS"))?;
         let regs = kvm_bindings::kvm_regs {
             rip: CODE_AT as u64,
@@ -189,7 +241,7 @@ impl Guest {
     }
 
     /// Runs until the guest has reported `n` times; returns the reports.
-    pub fn run(&mut self, n: usize) -> vmstate_runtime::Result<Vec<u16>> {
+    pub fn run(&mut self, n: usize) -> vmstate_runtime::Result<Vec<Report>> {
         run_until(&mut self.vcpu, |reports| reports.len() >= n)
     }
 

@@ -41,6 +41,12 @@ fn a_captured_vcpu_in_qemus_cpu_layout_and_back() {
     assert_eq!(cpu.eip, vcpu.regs.rip);
     assert_eq!(cpu.regs[0], vcpu.regs.rax);
     assert_eq!(cpu.regs[3], vcpu.regs.rbx);
+    // The guest runs in long mode with paging: QEMU's view of it says so.
+    assert_eq!(cpu.cr3, 0x8000);
+    assert_eq!(cpu.efer & (1 << 10), 1 << 10, "EFER.LMA");
+    let (pe, lma, cs64) = (1 << 7, 1 << 14, 1 << 15);
+    assert_eq!(cpu.hflags & (pe | lma | cs64), pe | lma | cs64, "hflags");
+    assert_eq!(cpu.regs[12], vcpu.regs.r12);
 
     // QEMU 7.2's own description of its vCPU section.
     let fixture = read_fixture("pc-kvm-bios.mig");

@@ -8,7 +8,7 @@
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    use vmstate_examples::kvm_guest::Guest;
+    use vmstate_examples::kvm_guest::{Guest, Report};
     use vmstate_runtime::dump::Format;
     use vmstate_runtime::kvm::{VcpuState, VmState};
     use vmstate_runtime::ram::{RamLoader, RamSaver};
@@ -16,9 +16,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).cloned().ok_or("missing argument");
-    let print = |reports: &[u16]| {
+    let print = |reports: &[Report]| {
         for r in reports {
-            println!("{r:04x}");
+            println!("{r:08x}");
         }
     };
     match arg(0)?.as_str() {
