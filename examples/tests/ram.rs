@@ -228,6 +228,81 @@ fn interleaved_pages_go_in_mixed_runs_long_runs_stand_alone() {
     assert_eq!(back, records);
 }
 
+/// A part's elements by the loader's fast path and by the general decoder alone,
+/// each as a list or the offset of its error.
+fn both_readings(part: &[u8]) -> [Result<Vec<Element<'_>>, u64>; 2] {
+    let mut fast = runs::Elements::new(part, 0);
+    let mut fast_all = Vec::new();
+    let fast = loop {
+        match fast.next_at() {
+            Ok(Some((e, _))) => fast_all.push(e),
+            Ok(None) => break Ok(fast_all),
+            Err(e) => break Err(e.offset()),
+        }
+    };
+    let mut input = SliceInput::new(part);
+    let mut d = Decoder::new(&mut input, Options::STRICT);
+    let mut general_all = Vec::new();
+    let general = loop {
+        if d.offset() == part.len() as u64 {
+            break Ok(general_all);
+        }
+        match runs::next_element(&mut d) {
+            Ok(Some(e)) => general_all.push(e),
+            Ok(None) => break Ok(general_all),
+            Err(e) => break Err(e.offset()),
+        }
+    };
+    [fast, general]
+}
+
+#[test]
+fn the_fast_path_reads_exactly_what_the_general_decoder_reads() {
+    // Zero, data and mixed runs; then thousands of corruptions of their headers.
+    let pages = 200;
+    let mut mem = vec![("pc.ram".to_owned(), vec![0u8; pages * 4096])];
+    for p in (0..pages).filter(|p| p % 3 == 0 || (100..180).contains(p)) {
+        mem[0].1[p * 4096] = 1;
+    }
+    let saver = RamSaver::new(ram_blocks(&mem)).unwrap();
+    let mut w = Writer::new(Vec::new());
+    saver.write_part(Format::Ber, Pages::All, &mut w).unwrap();
+    let good = w.into_inner();
+    let [fast, general] = both_readings(&good);
+    assert_eq!(fast, general);
+    assert!(fast.unwrap().len() >= 3);
+    // Header octets: everything but the pages' data.
+    let headers: Vec<usize> = (0..good.len())
+        .filter(|&i| {
+            i < 64
+                || good[i.saturating_sub(8)..i]
+                    .iter()
+                    .any(|&b| b != 0 && b != 1)
+        })
+        .collect();
+    // An empty INTEGER (once a panic in the fast path) is an error in both.
+    let mut run = Vec::new();
+    runs::zero_run(&mut run, "pc.ram", 0, 1, 0, None);
+    let at = run
+        .windows(3)
+        .position(|w| w == [0x02, 0x01, 0x00])
+        .unwrap();
+    run.splice(at..at + 3, [0x02, 0x00]);
+    run[1] -= 1;
+    let [fast, general] = both_readings(&run);
+    assert!(fast.is_err() && fast == general, "{fast:?} {general:?}");
+    let mut rng = vmstate_examples::testing::Rng(0xfa57);
+    for _ in 0..20_000 {
+        let mut bad = good.clone();
+        for _ in 0..1 + rng.next_u64() % 2 {
+            let i = headers[(rng.next_u64() % headers.len() as u64) as usize];
+            bad[i] = rng.next_u64() as u8;
+        }
+        let [fast, general] = both_readings(&bad);
+        assert_eq!(fast, general, "{}", hex(&bad[..64]));
+    }
+}
+
 #[test]
 fn hostile_mixed_runs_get_typed_errors() {
     // Pages: data, zero, data, zero, zero (bit map 0b01011 then three unused bits).
@@ -408,4 +483,8 @@ fn ram_and_devices_in_one_registry_stream_in_both_formats() {
         assert!(back == mem, "{format:?}: RAM differs");
         assert_eq!(q.outport, 2);
     }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -466,13 +466,13 @@ impl<'a> Tlvs<'a> {
     #[inline(always)]
     fn uint(&mut self) -> Option<u64> {
         let c = self.next(0x02)?;
-        let minimal = c.len() == 1 || !(c[0] == 0 && c[1] & 0x80 == 0);
-        if c.is_empty()
-            || c.len() > 9
-            || c[0] & 0x80 != 0
-            || !minimal
-            || (c.len() == 9 && c[0] != 0)
-        {
+        let positive = match c {
+            [] => false,
+            [first] => first & 0x80 == 0,
+            // Shortest form: a leading zero only before an octet with its top bit set.
+            [first, second, ..] => first & 0x80 == 0 && !(*first == 0 && second & 0x80 == 0),
+        };
+        if !positive || c.len() > 9 || (c.len() == 9 && c[0] != 0) {
             return None;
         }
         Some(c.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x)))
