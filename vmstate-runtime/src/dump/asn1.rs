@@ -156,7 +156,7 @@ impl Definitions {
             };
         }
         if g.structs.is_empty() {
-            if g.ty == "uint8" {
+            if g.is_octets() {
                 return format!("OCTET STRING (SIZE ({n}))");
             }
             // A named element type: asn1c's C for an inline constrained one does
@@ -189,8 +189,8 @@ impl Definitions {
 /// An element that is not a struct: INTEGER, BOOLEAN or its octets.
 fn element_scalar(g: &Group) -> String {
     match (g.int_kind(), g.ty.as_str()) {
-        (Some(true), _) => scalar("int", g.size),
-        (Some(false), _) => scalar("uint", g.size),
+        (Some(true), _) if g.is_integer() => scalar("int", g.size),
+        (Some(false), _) if g.is_integer() => scalar("uint", g.size),
         (None, "bool") => "BOOLEAN".to_owned(),
         _ => format!("OCTET STRING (SIZE ({}))", g.size),
     }

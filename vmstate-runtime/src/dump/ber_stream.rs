@@ -171,7 +171,7 @@ fn struct_contents(d: &Desc, v: &Value) -> Result<Vec<u8>> {
             .get(&g.name)
             .ok_or_else(|| bad(format!("{}: no value for field {}", d.name, g.name)))?;
         let elems = elements(g, f)?;
-        let (constructed, contents) = if g.is_array && is_octets(g) {
+        let (constructed, contents) = if g.is_array && g.is_octets() {
             let bytes = elems
                 .iter()
                 .map(|e| scalar_bytes(g, e, &d.name).map(|b| b[0]))
@@ -209,11 +209,6 @@ fn struct_contents(d: &Desc, v: &Value) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Arrays of `uint8` go as one OCTET STRING, as in the derive's codec.
-fn is_octets(g: &Group) -> bool {
-    g.ty == "uint8" && !g.is_struct()
-}
-
 /// The universal tag of an element with the given form.
 fn universal(g: &Group, constructed: bool) -> Tag {
     match (constructed, g.int_kind(), g.ty.as_str()) {
@@ -230,9 +225,10 @@ fn element(g: &Group, i: usize, e: &Value, within: &str) -> Result<(bool, Vec<u8
         return Ok((true, struct_contents(s, e)?));
     }
     let bytes = scalar_bytes(g, e, within)?;
-    Ok(match (g.int_kind(), e) {
-        (_, Value::Bool(b)) => (false, vec![if *b { 0xff } else { 0 }]),
-        (Some(signed), Value::Number(_)) => {
+    Ok(match (e, g.is_integer(), g.int_kind()) {
+        (Value::Bool(b), ..) if g.ty == "bool" => (false, vec![if *b { 0xff } else { 0 }]),
+        // `is_integer`: 1 to 8 octets, so `bytes[0]` exists.
+        (_, true, Some(signed)) => {
             let mut v: i128 = if signed && bytes[0] & 0x80 != 0 {
                 -1
             } else {
@@ -465,7 +461,7 @@ fn group_value(d: &mut Decoder<'_, SliceInput<'_>>, h: &Header, g: &Group) -> Re
     if !g.is_array {
         return element_value(d, h, g, 0);
     }
-    if is_octets(g) && !h.tag.constructed {
+    if g.is_octets() && !h.tag.constructed {
         let mut buf = vec![0u8; g.count.min(1 << 20)];
         d.octets(h, buf.len(), &mut |input, pos, n| {
             crate::io::Input::read_exact(input, &mut buf[pos..pos + n])
@@ -532,7 +528,10 @@ fn element_value(
     }
     match g.int_kind() {
         Some(signed)
-            if !h.tag.constructed && h.tag != Tag::OCTET_STRING && h.tag != Tag::BOOLEAN =>
+            if g.is_integer()
+                && !h.tag.constructed
+                && h.tag != Tag::OCTET_STRING
+                && h.tag != Tag::BOOLEAN =>
         {
             let v = d.integer(h)?;
             let bits = 8 * g.size as u32;

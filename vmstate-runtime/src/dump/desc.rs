@@ -142,6 +142,18 @@ impl Group {
         }
     }
 
+    /// Whether its elements are integers the BER codec sends as INTEGER: an integer
+    /// type of 1 to 8 octets (any other width is sent as its octets).
+    pub fn is_integer(&self) -> bool {
+        self.int_kind().is_some() && (1..=8).contains(&self.size)
+    }
+
+    /// Whether its elements are single octets (`uint8`), which the BER codec sends
+    /// as one OCTET STRING when they form an array, as the derive's codec does.
+    pub fn is_octets(&self) -> bool {
+        self.ty == "uint8" && self.size == 1 && !self.is_struct()
+    }
+
     /// Whether elements are nested structs.
     pub fn is_struct(&self) -> bool {
         !self.structs.is_empty()
@@ -207,12 +219,13 @@ pub fn decode_legacy(d: &Desc, r: &mut SliceInput<'_>) -> Result<Value> {
 
 fn decode_scalar(g: &Group, b: &[u8]) -> Value {
     match (g.int_kind(), g.ty.as_str()) {
-        (Some(signed), _) if b.len() <= 8 => {
+        // As `scalar_bytes` encodes them: a number for 1 to 8 octets, else hex.
+        (Some(signed), _) if (1..=8).contains(&b.len()) => {
             let mut v: u64 = 0;
             for &x in b {
                 v = (v << 8) | u64::from(x);
             }
-            if signed && !b.is_empty() && b.len() < 8 && b[0] & 0x80 != 0 {
+            if signed && b.len() < 8 && b[0] & 0x80 != 0 {
                 v |= u64::MAX << (8 * b.len());
             }
             if signed {
@@ -278,7 +291,11 @@ pub fn scalar_bytes(g: &Group, e: &Value, within: &str) -> Result<Vec<u8>> {
         ))
     };
     if let Some(b) = e.as_bool() {
-        return Ok(vec![u8::from(b)]);
+        return if g.size == 1 {
+            Ok(vec![u8::from(b)])
+        } else {
+            Err(wrong())
+        };
     }
     if let Some(s) = e.as_str() {
         let b = unhex(s).ok_or_else(wrong)?;
@@ -288,16 +305,22 @@ pub fn scalar_bytes(g: &Group, e: &Value, within: &str) -> Result<Vec<u8>> {
             Err(wrong())
         };
     }
-    let raw = match (e.as_u64(), e.as_i64()) {
-        (Some(u), _) => u,
-        (None, Some(i)) => i as u64,
-        _ => return Err(wrong()),
-    };
-    let bytes = raw.to_be_bytes();
     if g.size > 8 || g.size == 0 {
         return Err(wrong());
     }
-    Ok(bytes[8 - g.size..].to_vec())
+    // The number must fit the field: a signed type takes i64 values in its range,
+    // any other type unsigned ones.
+    let bits = 8 * g.size as u32;
+    let raw = match (g.int_kind() == Some(true), e.as_u64(), e.as_i64()) {
+        (true, _, Some(i))
+            if bits == 64 || (-(1i64 << (bits - 1))..1i64 << (bits - 1)).contains(&i) =>
+        {
+            i as u64
+        }
+        (false, Some(u), _) if bits == 64 || u < 1u64 << bits => u,
+        _ => return Err(wrong()),
+    };
+    Ok(raw.to_be_bytes()[8 - g.size..].to_vec())
 }
 
 /// Bytes from (either case) hex.
