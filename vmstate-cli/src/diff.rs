@@ -1,7 +1,7 @@
 //! Field-level differences between two stream trees: what a person debugging a failed
 //! migration wants to see (device, field path, both values), RAM by page.
 
-use crate::show::assemble_ram;
+use crate::ram::PageDigests;
 use serde_json::Value;
 use vmstate_runtime::dump::unhex;
 
@@ -11,7 +11,8 @@ const SHOWN_BYTES: usize = 8;
 const SHOWN_PAGES: usize = 8;
 
 /// The differences, one line each; empty when the streams hold the same state.
-pub fn diff(a: &Value, b: &Value) -> Vec<String> {
+/// `ram_a` and `ram_b` are the streams' RAM pages, digested.
+pub fn diff(a: &Value, b: &Value, ram_a: &PageDigests, ram_b: &PageDigests) -> Vec<String> {
     let mut out = Vec::new();
     values(
         "configuration",
@@ -51,7 +52,7 @@ pub fn diff(a: &Value, b: &Value) -> Vec<String> {
     for (key, _) in db.iter().filter(|(k, _)| !da.iter().any(|(ka, _)| ka == k)) {
         out.push(format!("{key}: only in the second stream"));
     }
-    ram(a, b, &mut out);
+    ram(ram_a, ram_b, &mut out);
     out
 }
 
@@ -99,12 +100,9 @@ fn bytes(path: &str, a: &[u8], b: &[u8], out: &mut Vec<String>) {
     }
 }
 
-fn ram(a: &Value, b: &Value, out: &mut Vec<String>) {
-    let (ra, rb) = match (assemble_ram(a), assemble_ram(b)) {
-        (Ok(ra), Ok(rb)) => (ra, rb),
-        (Err(e), _) | (_, Err(e)) => return out.push(format!("ram: cannot assemble: {}", e.0)),
-    };
-    for (name, ma) in &ra {
+fn ram(a: &PageDigests, b: &PageDigests, out: &mut Vec<String>) {
+    let (ra, rb) = (&a.blocks, &b.blocks);
+    for (name, ma) in ra {
         let Some(mb) = rb.get(name) else {
             out.push(format!("ram {name}: only in the first stream"));
             continue;
@@ -112,14 +110,14 @@ fn ram(a: &Value, b: &Value, out: &mut Vec<String>) {
         if ma.len() != mb.len() {
             out.push(format!(
                 "ram {name}: {} bytes -> {} bytes",
-                ma.len(),
-                mb.len()
+                ma.len() * 4096,
+                mb.len() * 4096
             ));
             continue;
         }
         let pages: Vec<usize> = ma
-            .chunks(4096)
-            .zip(mb.chunks(4096))
+            .iter()
+            .zip(mb)
             .enumerate()
             .filter(|(_, (pa, pb))| pa != pb)
             .map(|(i, _)| i * 4096)

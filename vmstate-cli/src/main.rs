@@ -5,6 +5,7 @@
 
 mod compat;
 mod diff;
+mod ram;
 mod show;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -12,7 +13,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use vmstate_runtime::dump::{self, Format};
+use vmstate_runtime::dump::{self, Format, RamParts};
+use vmstate_runtime::ram::RamRecord;
 
 #[derive(Parser)]
 #[command(
@@ -133,28 +135,44 @@ fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
     Ok(out)
 }
 
-/// A stream of either format, or a JSON tree, as a tree.
-fn load_tree(path: &Path) -> Result<serde_json::Value, Failure> {
+/// What takes a stream's RAM records one by one.
+type RamSink<'a> = dyn FnMut(&RamRecord<'_>) -> vmstate_runtime::Result<()> + 'a;
+
+/// A stream of either format, or a JSON tree (from `dump --json`), as a tree; every
+/// RAM record also goes to `ram`. Unless `full`, a stream's RAM parts become
+/// summaries in the tree (a large guest's pages are not held as JSON).
+fn load(path: &Path, full: bool, ram: &mut RamSink<'_>) -> Result<serde_json::Value, Failure> {
     let bytes = read_input(path)?;
+    let at = |e: &dyn std::fmt::Display| Failure(format!("{}: {e}", path.display()));
     if bytes.first() == Some(&b'{') {
-        return serde_json::from_slice(&bytes)
-            .map_err(|e| Failure(format!("{}: {e}", path.display())));
+        let tree = serde_json::from_slice(&bytes).map_err(|e| at(&e))?;
+        ram::for_each_record(&tree, ram).map_err(|e| at(&e))?;
+        return Ok(tree);
     }
-    dump::from_bytes(&bytes).map_err(|e| Failure(format!("{}: {e}", path.display())))
+    if !full {
+        return dump::from_bytes_with(&bytes, RamParts::Summary(ram)).map_err(|e| at(&e));
+    }
+    let tree = dump::from_bytes(&bytes).map_err(|e| at(&e))?;
+    ram::for_each_record(&tree, ram).map_err(|e| at(&e))?;
+    Ok(tree)
+}
+
+/// [`load`], the RAM records going nowhere.
+fn load_tree(path: &Path, full: bool) -> Result<serde_json::Value, Failure> {
+    load(path, full, &mut |_| Ok(()))
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Dump { file, json, ram } => {
-            let tree = load_tree(&file)?;
-            if let Some(dir) = ram {
-                for (name, len) in show::write_ram(&tree, &dir)? {
-                    eprintln!(
-                        "wrote {} ({len} bytes)",
-                        dir.join(format!("{name}.bin")).display()
-                    );
-                }
+            let mut files = ram.as_deref().map(ram::BlockFiles::new).transpose()?;
+            let tree = load(&file, json, &mut |r| match files.as_mut() {
+                Some(f) => f.record(r),
+                None => Ok(()),
+            })?;
+            for (_, path, len) in files.iter().flat_map(ram::BlockFiles::written) {
+                eprintln!("wrote {} ({len} bytes)", path.display());
             }
             if json {
                 serde_json::to_writer_pretty(&mut out, &tree)?;
@@ -165,7 +183,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Convert { to, input, output } => {
-            let tree = load_tree(&input)?;
+            let tree = load_tree(&input, true)?;
             let format = match to {
                 Target::Ber => Format::Ber,
                 Target::Legacy => Format::Legacy,
@@ -177,8 +195,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff { a, b } => {
-            let (ta, tb) = (load_tree(&a)?, load_tree(&b)?);
-            let diffs = diff::diff(&ta, &tb);
+            let (mut ra, mut rb) = (ram::PageDigests::default(), ram::PageDigests::default());
+            let ta = load(&a, false, &mut |r| ra.record(r))?;
+            let tb = load(&b, false, &mut |r| rb.record(r))?;
+            let diffs = diff::diff(&ta, &tb, &ra, &rb);
             for d in &diffs {
                 writeln!(out, "{d}")?;
             }
@@ -189,7 +209,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             })
         }
         Command::Asn1 { file, name } => {
-            let module = dump::asn1::module_of(&load_tree(&file)?, &name)?;
+            let module = dump::asn1::module_of(&load_tree(&file, false)?, &name)?;
             out.write_all(module.text.as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }

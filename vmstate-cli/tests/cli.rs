@@ -30,6 +30,14 @@ fn fixture(name: &str) -> PathBuf {
     fixtures_dir().join(name)
 }
 
+/// The fixture `name` converted to BER by `vmstate convert`.
+fn ber_of(name: &str) -> PathBuf {
+    let ber = tmp(&format!("{name}.ber"));
+    let o = vmstate(&[&"convert", &"--to", &"ber", &fixture(name), &ber]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    ber
+}
+
 #[test]
 fn dump_prints_devices_and_fields() {
     let o = vmstate(&[&"dump", &fixture("pc-kvm-bios.mig")]);
@@ -55,16 +63,41 @@ fn dump_json_is_the_tree_and_ram_blocks_match_qemus_pmemsave() {
         serde_json::from_str(&std::fs::read_to_string(fixture("manifest.json")).unwrap()).unwrap();
     for entry in manifest.as_array().unwrap() {
         let name = entry["stream"].as_str().unwrap();
-        let dir = tmp(&format!("ram-{name}"));
-        let o = vmstate(&[&"dump", &"--json", &"--ram", &dir, &fixture(name)]);
-        assert!(
-            o.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let tree: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert!(tree["sections"].as_array().map_or(0, Vec::len) > 10);
-        let ram = std::fs::read(dir.join("pc.ram.bin")).unwrap();
+        let ber = ber_of(name);
+        // The JSON tree's records, and the text dump's record-by-record path, from
+        // QEMU's stream and from its BER form.
+        for (input, json) in [
+            (fixture(name), true),
+            (fixture(name), false),
+            (ber.clone(), true),
+            (ber, false),
+        ] {
+            let dir = tmp(&format!("ram-{name}-{json}"));
+            let _ = std::fs::remove_dir_all(&dir);
+            let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"dump", &"--ram", &dir, &input];
+            if json {
+                args.insert(1, &"--json");
+            }
+            let o = vmstate(&args);
+            let at = format!("{} (json: {json})", input.display());
+            assert!(
+                o.status.success(),
+                "{at}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            if json {
+                let tree: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+                assert!(tree["sections"].as_array().map_or(0, Vec::len) > 10);
+            }
+            check_ram(entry, &dir.join("pc.ram.bin"), &at);
+        }
+    }
+}
+
+/// The RAM file hashes as QEMU's own `pmemsave` did, per the manifest.
+fn check_ram(entry: &serde_json::Value, file: &Path, at: &str) {
+    {
+        let ram = std::fs::read(file).unwrap();
         for range in entry["ram_ranges_sha256"].as_array().unwrap() {
             let (start, end) = (
                 range["start"].as_u64().unwrap() as usize,
@@ -75,7 +108,7 @@ fn dump_json_is_the_tree_and_ram_blocks_match_qemus_pmemsave() {
             assert_eq!(
                 hex,
                 range["sha256"].as_str().unwrap(),
-                "{name} [{start:#x}, {end:#x})"
+                "{at} [{start:#x}, {end:#x})"
             );
         }
     }
@@ -168,6 +201,43 @@ fn diff_names_device_field_and_both_values() {
     );
 }
 
+#[test]
+fn diff_compares_ram_page_by_page_across_formats() {
+    // A stream and its BER form hold the same state.
+    let ber = ber_of("pc-kvm-bios.mig");
+    let o = vmstate(&[&"diff", &fixture("pc-kvm-bios.mig"), &ber]);
+    assert_eq!((o.status.code(), stdout(&o)), (Some(0), String::new()));
+    // One data page changed in the JSON tree: diff names that page, whichever form.
+    let o = vmstate(&[&"dump", &"--json", &fixture("pc-kvm-bios.mig")]);
+    let mut tree: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let page = tree["sections"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .filter_map(|s| s.get_mut("ram").and_then(|r| r.as_array_mut()))
+        .flatten()
+        .find(|r| r.get("data").is_some() && r["block"] == "pc.ram")
+        .unwrap();
+    let offset = page["offset"].as_u64().unwrap();
+    let data = page["data"].as_str().unwrap();
+    let flipped = if data.starts_with("00") { "01" } else { "00" };
+    page["data"] = format!("{flipped}{}", &data[2..]).into();
+    let json = tmp("diff-page.json");
+    std::fs::write(&json, serde_json::to_vec(&tree).unwrap()).unwrap();
+    let edited = tmp("diff-page.mig");
+    assert!(vmstate(&[&"convert", &"--to", &"legacy", &json, &edited])
+        .status
+        .success());
+    for b in [&json, &edited] {
+        let o = vmstate(&[&"diff", &ber, b]);
+        assert_eq!(o.status.code(), Some(1));
+        assert_eq!(
+            stdout(&o),
+            format!("ram pc.ram: 1 pages differ: {offset:#x}\n")
+        );
+    }
+}
+
 fn write_json(name: &str, v: &serde_json::Value) -> PathBuf {
     let p = tmp(name);
     std::fs::write(&p, serde_json::to_vec_pretty(v).unwrap()).unwrap();
@@ -235,16 +305,7 @@ fn errors_are_one_line_with_exit_code_2() {
 #[test]
 fn asn1_gives_the_module_of_a_streams_ber_form() {
     // The same module for the QEMU stream and its BER form: both carry the vmdesc.
-    let ber = tmp("asn1-pc-kvm-bios.ber");
-    assert!(vmstate(&[
-        &"convert",
-        &"--to",
-        &"ber",
-        &fixture("pc-kvm-bios.mig"),
-        &ber
-    ])
-    .status
-    .success());
+    let ber = ber_of("pc-kvm-bios.mig");
     let a = vmstate(&[&"asn1", &fixture("pc-kvm-bios.mig")]);
     let b = vmstate(&[&"asn1", &ber]);
     assert!(a.status.success() && b.status.success());

@@ -281,7 +281,7 @@ pub(crate) fn read_prelude(d: &mut Decoder<'_, SliceInput<'_>>) -> Result<Prelud
 }
 
 /// Decodes a BER stream into the tree.
-pub fn from_ber(bytes: &[u8]) -> Result<Value> {
+pub(crate) fn from_ber(bytes: &[u8], ram: &mut super::RamParts<'_>) -> Result<Value> {
     let mut input = SliceInput::new(bytes);
     let mut d = Decoder::new(&mut input, Options::STRICT);
     let Prelude {
@@ -298,6 +298,7 @@ pub fn from_ber(bytes: &[u8]) -> Result<Value> {
         let h = d.expect(SECTION)?;
         sections.push(section_from_ber(
             &mut d,
+            ram,
             &h,
             &descs,
             &mut started,
@@ -340,6 +341,7 @@ fn small_int(d: &mut Decoder<'_, SliceInput<'_>>, h: &Header) -> Result<u64> {
 
 fn section_from_ber(
     d: &mut Decoder<'_, SliceInput<'_>>,
+    ram: &mut super::RamParts<'_>,
     h: &Header,
     descs: &Descriptions,
     started: &mut Vec<(u64, String, u64, u64)>,
@@ -390,7 +392,8 @@ fn section_from_ber(
         d.enter(&rh)?;
         let records = ram::runs::ber_to_records(d, ram_blocks)?;
         d.leave(None)?;
-        o.insert("ram".into(), super::ram_json(&records));
+        let (key, part) = ram.part(&records)?;
+        o.insert(key.into(), part);
     }
     d.leave(None)?;
     Ok(Value::Object(o))

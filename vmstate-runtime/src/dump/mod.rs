@@ -25,7 +25,7 @@ pub mod asn1;
 pub(crate) mod ber_stream;
 mod desc;
 
-pub use self::ber_stream::{from_ber, is_ber, to_ber};
+pub use self::ber_stream::{is_ber, to_ber};
 pub use self::desc::{decode_body, decode_legacy, encode_legacy, unhex, Desc, Group};
 
 use crate::ber;
@@ -61,9 +61,49 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
 
 /// Decodes a stream of either format into the tree.
 pub fn from_bytes(bytes: &[u8]) -> Result<Value> {
+    from_bytes_with(bytes, RamParts::Records)
+}
+
+/// What a decoded tree holds of each RAM part.
+pub enum RamParts<'f> {
+    /// Every record, page data in hex (`ram`): the lossless tree, which re-encodes.
+    Records,
+    /// Only its counts and block list (`ram_summary`); each record goes to the
+    /// function instead, its page data borrowed from the stream. For tools that
+    /// summarise, hash or write out a large guest's RAM: the tree stays small.
+    Summary(&'f mut dyn FnMut(&RamRecord<'_>) -> Result<()>),
+}
+
+impl RamParts<'_> {
+    /// The tree's member for one part: its key and value.
+    fn part(&mut self, records: &[RamRecord<'_>]) -> Result<(&'static str, Value)> {
+        let RamParts::Summary(visit) = self else {
+            return Ok(("ram", ram_json(records)));
+        };
+        let (mut zero, mut data) = (0u64, 0u64);
+        let mut summary = Map::new();
+        for r in records {
+            match r {
+                RamRecord::MemSize { blocks, .. } => {
+                    let list = blocks.iter().map(|(n, l)| json!({"name": n, "length": l}));
+                    summary.insert("blocks".into(), list.collect());
+                }
+                RamRecord::Zero { .. } => zero += 1,
+                RamRecord::Page { .. } => data += 1,
+            }
+            visit(r)?;
+        }
+        summary.insert("zero_pages".into(), zero.into());
+        summary.insert("data_pages".into(), data.into());
+        Ok(("ram_summary", Value::Object(summary)))
+    }
+}
+
+/// [`from_bytes`], with RAM parts as `ram` says.
+pub fn from_bytes_with(bytes: &[u8], mut ram: RamParts<'_>) -> Result<Value> {
     match detect(bytes) {
-        Some(Format::Legacy) => from_legacy(bytes),
-        Some(Format::Ber) => from_ber(bytes),
+        Some(Format::Legacy) => from_legacy(bytes, &mut ram),
+        Some(Format::Ber) => ber_stream::from_ber(bytes, &mut ram),
         None => Err(Error::new(
             ErrorKind::Framing("neither a QEVM stream nor a vmstate BER stream".into()),
             0,
@@ -138,7 +178,7 @@ fn kind_name(k: SectionKind) -> &'static str {
 }
 
 /// Decodes a legacy stream into the tree.
-pub fn from_legacy(bytes: &[u8]) -> Result<Value> {
+fn from_legacy(bytes: &[u8], ram: &mut RamParts<'_>) -> Result<Value> {
     let s = stream::walk_legacy(bytes)?;
     let descs = Descriptions::parse(s.vmdesc)?;
     let mut sections = Vec::with_capacity(s.sections.len());
@@ -158,7 +198,8 @@ pub fn from_legacy(bytes: &[u8]) -> Result<Value> {
             o.insert("value".into(), v);
         } else {
             let (records, _) = ram::read_part(sec.body, sec.body_offset)?;
-            o.insert("ram".into(), ram_json(&records));
+            let (key, part) = ram.part(&records)?;
+            o.insert(key.into(), part);
         }
         sections.push(Value::Object(o));
     }
@@ -341,9 +382,9 @@ pub fn ram_json(records: &[RamRecord<'_>]) -> Value {
 
 /// RAM records from JSON (page data is held in the returned buffers).
 pub fn ram_from_json(v: &Value) -> Result<Vec<RamRecord<'static>>> {
-    let list = v
-        .as_array()
-        .ok_or_else(|| bad("ram records must be a list"))?;
+    let list = v.as_array().ok_or_else(|| {
+        bad("ram records must be a list (a tree with only a `ram_summary` cannot be encoded)")
+    })?;
     let mut out = Vec::with_capacity(list.len());
     for r in list {
         if let Some(total) = r.get("mem_size").and_then(Value::as_u64) {

@@ -874,10 +874,10 @@ pub fn check_run(
 
 /// The legacy records of a BER part (for converting streams). `blocks` is the block
 /// list, from the setup part (which this call records when it meets it).
-pub fn ber_to_records(
-    d: &mut Decoder<'_, SliceInput<'_>>,
+pub fn ber_to_records<'a>(
+    d: &mut Decoder<'_, SliceInput<'a>>,
     blocks: &mut Vec<(String, u64)>,
-) -> Result<Vec<RamRecord<'static>>> {
+) -> Result<Vec<RamRecord<'a>>> {
     let mut out = Vec::new();
     let mut last: Option<&str> = None;
     loop {
@@ -925,7 +925,7 @@ pub fn ber_to_records(
                     out.push(RamRecord::Page {
                         block: block.to_owned(),
                         offset: offset + k as u64 * PAGE_SIZE,
-                        data: Cow::Owned(page.to_vec()),
+                        data: Cow::Borrowed(page),
                         continued: if k == 0 { first } else { true },
                     });
                 }
@@ -955,7 +955,7 @@ pub fn ber_to_records(
                         Some(page) => RamRecord::Page {
                             block,
                             offset,
-                            data: Cow::Owned(page.to_vec()),
+                            data: Cow::Borrowed(page),
                             continued,
                         },
                         None => RamRecord::Zero {

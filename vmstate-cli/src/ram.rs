@@ -1,0 +1,171 @@
+//! What the CLI does with a stream's RAM, record by record as the decoder meets them
+//! (`dump::RamParts::Summary`): write each block to a file, or digest each page for
+//! `diff`. A large guest's RAM is never held as JSON, nor whole in memory.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use vmstate_runtime::dump;
+use vmstate_runtime::ram::{RamRecord, PAGE_SIZE};
+use vmstate_runtime::{Error, ErrorKind, Result};
+
+const PAGE: usize = PAGE_SIZE as usize;
+
+/// Calls `f` with every RAM record of a full tree (one with `ram` records, such as
+/// `dump --json` writes).
+pub fn for_each_record(
+    tree: &Value,
+    f: &mut dyn FnMut(&RamRecord<'_>) -> Result<()>,
+) -> Result<()> {
+    for sec in tree["sections"].as_array().into_iter().flatten() {
+        if let Some(records) = sec.get("ram") {
+            dump::ram_from_json(records)?.iter().try_for_each(&mut *f)?;
+        }
+    }
+    Ok(())
+}
+
+/// The index of the page at `offset` of a block of `pages` pages.
+fn page_index(block: &str, offset: u64, pages: usize) -> Result<usize> {
+    let i = (offset / PAGE_SIZE) as usize;
+    if offset % PAGE_SIZE != 0 || i >= pages {
+        return Err(Error::new(
+            ErrorKind::PageOutOfRange {
+                block: block.to_owned(),
+                offset,
+            },
+            0,
+        ));
+    }
+    Ok(i)
+}
+
+fn unknown(block: &str) -> Error {
+    Error::new(ErrorKind::UnknownRamBlock(block.to_owned()), 0)
+}
+
+/// One file per RAM block, `DIR/<block>.bin`, the pages written at their offsets
+/// (later pages over earlier ones, as on a real destination).
+pub struct BlockFiles {
+    dir: PathBuf,
+    /// Per block: its file, its length and which pages hold data so far (a zero
+    /// page is written only over data: the files start as zeros).
+    blocks: BTreeMap<String, (File, u64, Vec<bool>)>,
+}
+
+impl BlockFiles {
+    /// Files in `dir`, which is created if needed.
+    pub fn new(dir: &Path) -> std::io::Result<BlockFiles> {
+        std::fs::create_dir_all(dir)?;
+        Ok(BlockFiles {
+            dir: dir.to_owned(),
+            blocks: BTreeMap::new(),
+        })
+    }
+
+    /// Writes one record.
+    pub fn record(&mut self, r: &RamRecord<'_>) -> Result<()> {
+        let io = |e: std::io::Error| Error::new(ErrorKind::Io(e.to_string()), 0);
+        match r {
+            RamRecord::MemSize { blocks, .. } => {
+                for (name, len) in blocks {
+                    let path = self.dir.join(format!("{}.bin", name.replace('/', "_")));
+                    let file = File::create(&path).map_err(io)?;
+                    file.set_len(*len).map_err(io)?;
+                    let pages = usize::try_from(len / PAGE_SIZE).map_err(|_| unknown(name))?;
+                    self.blocks
+                        .insert(name.clone(), (file, *len, vec![false; pages]));
+                }
+                Ok(())
+            }
+            RamRecord::Zero {
+                block,
+                offset,
+                fill,
+                ..
+            } => {
+                let (file, _, data) = self.blocks.get_mut(block).ok_or_else(|| unknown(block))?;
+                let i = page_index(block, *offset, data.len())?;
+                if *fill != 0 || data[i] {
+                    file.write_all_at(&[*fill; PAGE], *offset).map_err(io)?;
+                }
+                data[i] = *fill != 0;
+                Ok(())
+            }
+            RamRecord::Page {
+                block,
+                offset,
+                data: page,
+                ..
+            } => {
+                let (file, _, data) = self.blocks.get_mut(block).ok_or_else(|| unknown(block))?;
+                let i = page_index(block, *offset, data.len())?;
+                file.write_all_at(page, *offset).map_err(io)?;
+                data[i] = true;
+                Ok(())
+            }
+        }
+    }
+
+    /// The blocks written: name, file and length.
+    pub fn written(&self) -> Vec<(String, PathBuf, u64)> {
+        self.blocks
+            .iter()
+            .map(|(name, (_, len, _))| {
+                let file = self.dir.join(format!("{}.bin", name.replace('/', "_")));
+                (name.clone(), file, *len)
+            })
+            .collect()
+    }
+}
+
+/// The SHA-256 of every page of every RAM block, as a destination would end up with
+/// them: what `diff` compares, at 32 bytes per 4 KiB page.
+#[derive(Default)]
+pub struct PageDigests {
+    /// Per block, each page's digest.
+    pub blocks: BTreeMap<String, Vec<[u8; 32]>>,
+    /// The digest of a page filled with each byte met so far.
+    fills: BTreeMap<u8, [u8; 32]>,
+}
+
+impl PageDigests {
+    /// Takes one record.
+    pub fn record(&mut self, r: &RamRecord<'_>) -> Result<()> {
+        let mut filled = |fill: u8| {
+            *self
+                .fills
+                .entry(fill)
+                .or_insert_with(|| Sha256::digest([fill; PAGE]).into())
+        };
+        let (block, offset, digest) = match r {
+            RamRecord::MemSize { blocks, .. } => {
+                let zero = filled(0);
+                for (name, len) in blocks {
+                    let pages = usize::try_from(len / PAGE_SIZE).map_err(|_| unknown(name))?;
+                    self.blocks.insert(name.clone(), vec![zero; pages]);
+                }
+                return Ok(());
+            }
+            RamRecord::Zero {
+                block,
+                offset,
+                fill,
+                ..
+            } => (block, offset, filled(*fill)),
+            RamRecord::Page {
+                block,
+                offset,
+                data,
+                ..
+            } => (block, offset, Sha256::digest(data).into()),
+        };
+        let pages = self.blocks.get_mut(block).ok_or_else(|| unknown(block))?;
+        let i = page_index(block, *offset, pages.len())?;
+        pages[i] = digest;
+        Ok(())
+    }
+}
