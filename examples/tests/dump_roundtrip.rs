@@ -44,6 +44,16 @@ fn legacy_ber_legacy_is_lossless() {
             dump::to_bytes(&back, Format::Ber).unwrap() == ber,
             "{name}: BER -> BER"
         );
+        // The direct converter (no JSON for RAM) writes the same bytes.
+        for (from, to, want) in [
+            (&bytes, Format::Ber, &ber),
+            (&ber, Format::Legacy, &bytes),
+            (&bytes, Format::Legacy, &bytes),
+            (&ber, Format::Ber, &ber),
+        ] {
+            let got = dump::convert(from, to).unwrap();
+            assert!(got == *want, "{name}: convert to {to:?}");
+        }
         eprintln!(
             "{name}: legacy {} bytes, BER {} bytes",
             bytes.len(),
@@ -70,9 +80,13 @@ fn hostile_streams_never_panic() {
                 bad[i] = rng.next_u64() as u8;
             }
             if let Ok(tree) = dump::from_bytes(&bad) {
-                // Whatever decoded re-encodes without a panic too.
-                let _ = dump::to_bytes(&tree, Format::Legacy);
-                let _ = dump::to_bytes(&tree, Format::Ber);
+                // Whatever decoded re-encodes without a panic too, and converts
+                // directly to the same bytes.
+                for format in [Format::Legacy, Format::Ber] {
+                    let via_tree = dump::to_bytes(&tree, format);
+                    let direct = dump::convert(&bad, format);
+                    assert_eq!(via_tree.ok(), direct.ok());
+                }
             }
         }
     }

@@ -150,7 +150,8 @@ fn load(path: &Path, full: bool, ram: &mut RamSink<'_>) -> Result<serde_json::Va
         return Ok(tree);
     }
     if !full {
-        return dump::from_bytes_with(&bytes, RamParts::Summary(ram)).map_err(|e| at(&e));
+        let mut each = |r: RamRecord<'_>| ram(&r);
+        return dump::from_bytes_with(&bytes, RamParts::Summary(&mut each)).map_err(|e| at(&e));
     }
     let tree = dump::from_bytes(&bytes).map_err(|e| at(&e))?;
     ram::for_each_record(&tree, ram).map_err(|e| at(&e))?;
@@ -183,12 +184,20 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Convert { to, input, output } => {
-            let tree = load_tree(&input, true)?;
             let format = match to {
                 Target::Ber => Format::Ber,
                 Target::Legacy => Format::Legacy,
             };
-            let bytes = dump::to_bytes(&tree, format)?;
+            let data = read_input(&input)?;
+            let at = |e: &dyn std::fmt::Display| Failure(format!("{}: {e}", input.display()));
+            let bytes = if data.first() == Some(&b'{') {
+                let tree = serde_json::from_slice(&data).map_err(|e| at(&e))?;
+                dump::to_bytes(&tree, format)
+            } else {
+                // A stream converts without a JSON tree of its RAM.
+                dump::convert(&data, format)
+            }
+            .map_err(|e| at(&e))?;
             std::fs::write(&output, &bytes)
                 .map_err(|e| Failure(format!("{}: {e}", output.display())))?;
             eprintln!("wrote {} ({} bytes)", output.display(), bytes.len());

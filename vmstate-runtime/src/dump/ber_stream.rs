@@ -70,6 +70,10 @@ fn ctx(n: u32, constructed: bool) -> Tag {
 
 /// Encodes the tree as a BER stream.
 pub fn to_ber(tree: &Value) -> Result<Vec<u8>> {
+    to_ber_with(tree, &mut super::tree_ram)
+}
+
+pub(crate) fn to_ber_with(tree: &Value, ram_of: &mut super::RamOf<'_, '_>) -> Result<Vec<u8>> {
     let (vmdesc, descs) = Descriptions::of_tree(tree)?;
     let mut out = vec![0x60, 0x80];
     let version = tree
@@ -91,7 +95,7 @@ pub fn to_ber(tree: &Value) -> Result<Vec<u8>> {
         .into_iter()
         .flatten()
     {
-        out.extend(section_ber(sec, &descs, &mut started)?);
+        section_ber(sec, &descs, &mut started, ram_of, &mut out)?;
     }
     out.extend_from_slice(&[0, 0]);
     Ok(out)
@@ -101,7 +105,9 @@ fn section_ber(
     sec: &Value,
     descs: &Descriptions,
     started: &mut Vec<(u64, String, u64)>,
-) -> Result<Vec<u8>> {
+    ram_of: &mut super::RamOf<'_, '_>,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let kind = sec.get("type").and_then(Value::as_str).unwrap_or("");
     let k = match kind {
         "start" => 1,
@@ -134,33 +140,45 @@ fn section_ber(
             &struct_contents(d, v).map_err(|e| e.in_device(&idstr))?,
         )
     } else {
-        let records = super::ram_from_json(sec.get("ram").unwrap_or(&Value::Null))?;
-        ram::runs::records_to_ber(&records)?
+        ram::runs::records_to_ber(&ram_of(sec)?)?
     };
-    Ok(section_record(k, id as u32, header, &body))
+    section_record(out, k, id as u32, header, &body);
+    Ok(())
 }
 
 /// A section record: `kind` (1 start, 2 part, 3 end, 4 full), its id, the header
 /// (idstr, instance, version) of a start or full record, and its body: a device's
 /// BER value (full, field `[5]`) or a part's TLVs (field `[6]`).
 pub(crate) fn section_record(
+    out: &mut Vec<u8>,
     kind: u8,
     id: u32,
     header: Option<(&str, u32, u32)>,
     body: &[u8],
-) -> Vec<u8> {
-    let mut c = [
+) {
+    let mut head = [
         int_tlv(ctx(0, false), kind.into()),
         int_tlv(ctx(1, false), id.into()),
     ]
     .concat();
     if let Some((idstr, instance, version)) = header {
-        c.extend(tlv(ctx(2, false), idstr.as_bytes()));
-        c.extend(int_tlv(ctx(3, false), instance.into()));
-        c.extend(int_tlv(ctx(4, false), version.into()));
+        head.extend(tlv(ctx(2, false), idstr.as_bytes()));
+        head.extend(int_tlv(ctx(3, false), instance.into()));
+        head.extend(int_tlv(ctx(4, false), version.into()));
     }
-    c.extend(tlv(ctx(if kind == 4 { 5 } else { 6 }, true), body));
-    tlv(SECTION, &c)
+    let body_tag = ctx(if kind == 4 { 5 } else { 6 }, true);
+    // The body (a whole RAM part, perhaps) is copied once, after the headers.
+    out.reserve(16 + head.len() + body.len());
+    let mut w = Writer::new(&mut *out);
+    // Writing into a Vec cannot fail.
+    let _ = ber::put_header(
+        &mut w,
+        SECTION,
+        head.len() + ber::tlv_len(body_tag, body.len()),
+    );
+    let _ = w.put(&head);
+    let _ = ber::put_header(&mut w, body_tag, body.len());
+    out.extend_from_slice(body);
 }
 
 /// The BER contents of a struct described by `d` with value `v`.
@@ -281,7 +299,7 @@ pub(crate) fn read_prelude(d: &mut Decoder<'_, SliceInput<'_>>) -> Result<Prelud
 }
 
 /// Decodes a BER stream into the tree.
-pub(crate) fn from_ber(bytes: &[u8], ram: &mut super::RamParts<'_>) -> Result<Value> {
+pub(crate) fn from_ber<'a>(bytes: &'a [u8], ram: &mut super::RamParts<'_, 'a>) -> Result<Value> {
     let mut input = SliceInput::new(bytes);
     let mut d = Decoder::new(&mut input, Options::STRICT);
     let Prelude {
@@ -339,9 +357,9 @@ fn small_int(d: &mut Decoder<'_, SliceInput<'_>>, h: &Header) -> Result<u64> {
     u64::try_from(v).map_err(|_| ber::out_of_range(v, "uint64", h))
 }
 
-fn section_from_ber(
-    d: &mut Decoder<'_, SliceInput<'_>>,
-    ram: &mut super::RamParts<'_>,
+fn section_from_ber<'a>(
+    d: &mut Decoder<'_, SliceInput<'a>>,
+    ram: &mut super::RamParts<'_, 'a>,
     h: &Header,
     descs: &Descriptions,
     started: &mut Vec<(u64, String, u64, u64)>,
@@ -392,7 +410,7 @@ fn section_from_ber(
         d.enter(&rh)?;
         let records = ram::runs::ber_to_records(d, ram_blocks)?;
         d.leave(None)?;
-        let (key, part) = ram.part(&records)?;
+        let (key, part) = ram.part(records)?;
         o.insert(key.into(), part);
     }
     d.leave(None)?;

@@ -65,25 +65,25 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Value> {
 }
 
 /// What a decoded tree holds of each RAM part.
-pub enum RamParts<'f> {
+pub enum RamParts<'f, 'a> {
     /// Every record, page data in hex (`ram`): the lossless tree, which re-encodes.
     Records,
     /// Only its counts and block list (`ram_summary`); each record goes to the
     /// function instead, its page data borrowed from the stream. For tools that
     /// summarise, hash or write out a large guest's RAM: the tree stays small.
-    Summary(&'f mut dyn FnMut(&RamRecord<'_>) -> Result<()>),
+    Summary(&'f mut dyn FnMut(RamRecord<'a>) -> Result<()>),
 }
 
-impl RamParts<'_> {
+impl<'a> RamParts<'_, 'a> {
     /// The tree's member for one part: its key and value.
-    fn part(&mut self, records: &[RamRecord<'_>]) -> Result<(&'static str, Value)> {
+    fn part(&mut self, records: Vec<RamRecord<'a>>) -> Result<(&'static str, Value)> {
         let RamParts::Summary(visit) = self else {
-            return Ok(("ram", ram_json(records)));
+            return Ok(("ram", ram_json(&records)));
         };
         let (mut zero, mut data) = (0u64, 0u64);
         let mut summary = Map::new();
         for r in records {
-            match r {
+            match &r {
                 RamRecord::MemSize { blocks, .. } => {
                     let list = blocks.iter().map(|(n, l)| json!({"name": n, "length": l}));
                     summary.insert("blocks".into(), list.collect());
@@ -100,7 +100,7 @@ impl RamParts<'_> {
 }
 
 /// [`from_bytes`], with RAM parts as `ram` says.
-pub fn from_bytes_with(bytes: &[u8], mut ram: RamParts<'_>) -> Result<Value> {
+pub fn from_bytes_with<'a>(bytes: &'a [u8], mut ram: RamParts<'_, 'a>) -> Result<Value> {
     match detect(bytes) {
         Some(Format::Legacy) => from_legacy(bytes, &mut ram),
         Some(Format::Ber) => ber_stream::from_ber(bytes, &mut ram),
@@ -178,7 +178,7 @@ fn kind_name(k: SectionKind) -> &'static str {
 }
 
 /// Decodes a legacy stream into the tree.
-fn from_legacy(bytes: &[u8], ram: &mut RamParts<'_>) -> Result<Value> {
+fn from_legacy<'a>(bytes: &'a [u8], ram: &mut RamParts<'_, 'a>) -> Result<Value> {
     let s = stream::walk_legacy(bytes)?;
     let descs = Descriptions::parse(s.vmdesc)?;
     let mut sections = Vec::with_capacity(s.sections.len());
@@ -198,7 +198,7 @@ fn from_legacy(bytes: &[u8], ram: &mut RamParts<'_>) -> Result<Value> {
             o.insert("value".into(), v);
         } else {
             let (records, _) = ram::read_part(sec.body, sec.body_offset)?;
-            let (key, part) = ram.part(&records)?;
+            let (key, part) = ram.part(records)?;
             o.insert(key.into(), part);
         }
         sections.push(Value::Object(o));
@@ -211,8 +211,48 @@ fn from_legacy(bytes: &[u8], ram: &mut RamParts<'_>) -> Result<Value> {
     }))
 }
 
+/// Converts a stream to `format` without the JSON tree's cost for RAM: the pages go
+/// from the input to the output borrowed, so a large guest's stream converts in about
+/// twice its size in memory. The same bytes as `to_bytes(&from_bytes(..)?, format)`.
+pub fn convert(bytes: &[u8], format: Format) -> Result<Vec<u8>> {
+    let mut records = Vec::new();
+    let tree = from_bytes_with(
+        bytes,
+        RamParts::Summary(&mut |r| {
+            records.push(r);
+            Ok(())
+        }),
+    )?;
+    let mut records = records.into_iter();
+    // Each part's records follow each other; its summary says how many.
+    let mut kept = |sec: &Value| -> Result<Vec<RamRecord<'_>>> {
+        let summary = &sec["ram_summary"];
+        let count = |k: &str| summary[k].as_u64().unwrap_or(0) as usize;
+        let n = count("zero_pages")
+            + count("data_pages")
+            + usize::from(summary.get("blocks").is_some());
+        Ok(records.by_ref().take(n).collect())
+    };
+    match format {
+        Format::Legacy => to_legacy_with(&tree, &mut kept),
+        Format::Ber => ber_stream::to_ber_with(&tree, &mut kept),
+    }
+}
+
+/// The records of a full tree's RAM part.
+fn tree_ram(sec: &Value) -> Result<Vec<RamRecord<'static>>> {
+    ram_from_json(sec.get("ram").unwrap_or(&Value::Null))
+}
+
+/// Where an encoder gets each RAM part's records, given its section.
+pub(crate) type RamOf<'r, 'a> = dyn FnMut(&Value) -> Result<Vec<RamRecord<'a>>> + 'r;
+
 /// Encodes the tree as a legacy stream, byte for byte as QEMU 7.2 frames it.
 pub fn to_legacy(tree: &Value) -> Result<Vec<u8>> {
+    to_legacy_with(tree, &mut tree_ram)
+}
+
+fn to_legacy_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result<Vec<u8>> {
     let (vmdesc, descs) = Descriptions::of_tree(tree)?;
     let mut w = Writer::new(Vec::new());
     w.put(&stream::MAGIC.to_be_bytes())?;
@@ -257,7 +297,7 @@ pub fn to_legacy(tree: &Value) -> Result<Vec<u8>> {
                 .ok_or_else(|| bad(format!("{idstr}: no value")))?;
             encode_legacy(d, v, &mut w).map_err(|e| e.in_device(&idstr))?;
         } else {
-            let records = ram_from_json(sec.get("ram").unwrap_or(&Value::Null))?;
+            let records = ram_of(sec)?;
             ram::write_part(&records, &mut w)?;
         }
         w.put(&[tag::FOOTER])?;

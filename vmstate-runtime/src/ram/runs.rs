@@ -698,10 +698,18 @@ pub fn next_element<'a>(d: &mut Decoder<'_, SliceInput<'a>>) -> Result<Option<El
 
 /// The BER elements of a legacy part's records (for converting streams).
 pub fn records_to_ber(records: &[RamRecord<'_>]) -> Result<Vec<u8>> {
+    // Room for the pages and a generous few octets per record: no regrowth copies.
+    let data: usize = records
+        .iter()
+        .map(|r| match r {
+            RamRecord::Page { data, .. } => data.len(),
+            _ => 0,
+        })
+        .sum();
     let mut c = Converter {
         records,
         next: 0,
-        w: Vec::new(),
+        w: Vec::with_capacity(data + 8 * records.len() + 4096),
     };
     let mut planner = Planner::default();
     let mut last: Option<&str> = None;

@@ -595,7 +595,7 @@ pub fn put_section(
         SectionKind::Full => tag::FULL,
     };
     if format == Format::Ber {
-        out.extend(section_record(kind, id, header, body));
+        section_record(out, kind, id, header, body);
         return Ok(());
     }
     out.push(kind);
