@@ -20,6 +20,34 @@
 //! Integers are numbers, buffers upper-case hex, arrays lists, nested structs objects;
 //! field names and sizes come from the vmdesc, which the tree keeps verbatim so that
 //! the legacy bytes can be re-emitted exactly.
+//!
+//! ```
+//! use vmstate_runtime::dump::{self, Format};
+//! use vmstate_runtime::stream::Registry;
+//! use vmstate_runtime::VMState;
+//!
+//! #[derive(VMState, Clone, Default)]
+//! #[vmstate(name = "port92", version = 1)]
+//! struct Port92 {
+//!     outport: u8,
+//! }
+//!
+//! let mut dev = Port92 { outport: 2 };
+//! let mut reg = Registry::new("pc-i440fx-7.2");
+//! reg.device("port92", 0, &mut dev);
+//! let stream = reg.save(Format::Legacy)?;
+//! drop(reg);
+//!
+//! // No Rust type needed to read it: the stream's own description names the fields.
+//! let tree = dump::from_bytes(&stream)?;
+//! assert_eq!(tree["configuration"]["machine_type"], "pc-i440fx-7.2");
+//! assert_eq!(tree["sections"][0]["idstr"], "port92");
+//! assert_eq!(tree["sections"][0]["value"]["outport"], 2);
+//! // Either format, losslessly.
+//! let ber = dump::convert(&stream, Format::Ber)?;
+//! assert_eq!(dump::convert(&ber, Format::Legacy)?, stream);
+//! # Ok::<(), vmstate_runtime::Error>(())
+//! ```
 
 pub mod asn1;
 pub(crate) mod ber_stream;

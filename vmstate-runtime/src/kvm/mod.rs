@@ -8,6 +8,41 @@
 //! registers, MSRs after the special registers, then the local APIC and the pending
 //! events last.
 //!
+//! ```no_run
+//! use kvm_ioctls::Kvm;
+//! use vmstate_runtime::dump::Format;
+//! use vmstate_runtime::kvm::{self, Host, VcpuState, VmState};
+//! use vmstate_runtime::stream::Registry;
+//!
+//! // Source: a VM with an in-kernel irqchip and PIT, and its vCPU, stopped.
+//! let kvm = Kvm::new().unwrap();
+//! let vm = kvm.create_vm().unwrap();
+//! vm.create_irq_chip().unwrap();
+//! let vcpu = vm.create_vcpu(0).unwrap();
+//! let host = Host::probe(&kvm, &vm)?;
+//! let mut cpu = kvm::capture(&host, &vcpu)?;
+//! let mut vm_state = kvm::capture_vm(&vm, true, false)?;
+//! let mut reg = Registry::new("my-vmm-1.0");
+//! reg.device("kvm-vcpu", 0, &mut cpu);
+//! reg.device("kvm-vm", 0, &mut vm_state);
+//! let bytes = reg.save(Format::Ber)?;
+//! drop(reg);
+//!
+//! // Destination: a fresh VM of the same shape takes the state, in KVM's order.
+//! let (mut cpu, mut vm_state) = (VcpuState::default(), VmState::default());
+//! let mut reg = Registry::new("my-vmm-1.0");
+//! reg.device("kvm-vcpu", 0, &mut cpu);
+//! reg.device("kvm-vm", 0, &mut vm_state);
+//! reg.load(&bytes)?;
+//! drop(reg);
+//! let vm2 = kvm.create_vm().unwrap();
+//! vm2.create_irq_chip().unwrap();
+//! let vcpu2 = vm2.create_vcpu(0).unwrap();
+//! kvm::restore_vm(&vm2, &vm_state)?;
+//! kvm::restore(&Host::probe(&kvm, &vm2)?, &vcpu2, &cpu)?;
+//! # Ok::<(), vmstate_runtime::Error>(())
+//! ```
+//!
 //! The byte views of KVM's structs and unions (`kvm_lapic_state`, the irqchip
 //! union, IOAPIC redirection entries) go through zerocopy, which checks their layout
 //! at compile time. The only `unsafe` is in `kvm/xsave.rs`: kvm-ioctls marks the XSAVE

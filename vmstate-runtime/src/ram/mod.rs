@@ -8,6 +8,52 @@
 //! A RAM part has no length prefix: it is a run of be64 words `address | flags`
 //! (page-aligned address, flags in the low bits), each followed by what its flags
 //! say, up to an `EOS` word.
+//!
+//! A first pass with every page, then a part with the pages the guest dirtied since
+//! (the bitmap a VMM gets from `KVM_GET_DIRTY_LOG`), loaded into fresh memory:
+//!
+//! ```
+//! use vmstate_runtime::dump::Format;
+//! use vmstate_runtime::io::Writer;
+//! use vmstate_runtime::ram::{Pages, RamBlock, RamBlockMut, RamLoader, RamSaver};
+//!
+//! let mut guest = vec![0u8; 16 * 4096];
+//! guest[4096] = 1;
+//! for format in [Format::Legacy, Format::Ber] {
+//!     let mut parts = Vec::new();
+//!     {
+//!         let saver = RamSaver::new(vec![RamBlock { name: "pc.ram", mem: &guest }])?;
+//!         let mut w = Writer::new(Vec::new());
+//!         saver.write_setup(format, &mut w)?; // the block list
+//!         parts.push(w.into_inner());
+//!         let mut w = Writer::new(Vec::new());
+//!         let stats = saver.write_part(format, Pages::All, &mut w)?;
+//!         assert_eq!((stats.zero_pages, stats.data_pages), (15, 1));
+//!         parts.push(w.into_inner());
+//!     }
+//!     guest[3 * 4096] = 7; // the guest runs on and writes page 3
+//!     let saver = RamSaver::new(vec![RamBlock { name: "pc.ram", mem: &guest }])?;
+//!     let dirty: &[u64] = &[1 << 3];
+//!     let mut w = Writer::new(Vec::new());
+//!     saver.write_part(format, Pages::Dirty(&[dirty]), &mut w)?;
+//!     parts.push(w.into_inner());
+//!
+//!     let mut dst = vec![0u8; 16 * 4096];
+//!     let mut loader = RamLoader::new(vec![RamBlockMut { name: "pc.ram", mem: &mut dst }]);
+//!     for part in &parts {
+//!         match format {
+//!             // A legacy part ends at its EOS word; the call says where.
+//!             Format::Legacy => assert_eq!(loader.load_legacy(part, 0)?, part.len()),
+//!             // A BER part is the contents of its section's `[6]`.
+//!             Format::Ber => loader.load_ber(part, 0)?,
+//!         }
+//!     }
+//!     drop(loader);
+//!     assert_eq!(dst, guest);
+//!     guest[3 * 4096] = 0;
+//! }
+//! # Ok::<(), vmstate_runtime::Error>(())
+//! ```
 
 pub mod runs;
 mod section;
