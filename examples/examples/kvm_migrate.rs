@@ -13,7 +13,7 @@
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod live {
     use indicatif::{ProgressBar, ProgressStyle};
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufRead, BufReader, Write};
     use std::net::{Shutdown, TcpListener, TcpStream};
     use std::process::{Command, Stdio};
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -212,18 +212,18 @@ mod live {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         println!("listening {}", listener.local_addr()?.port());
         std::io::stdout().flush()?;
-        let (mut conn, _) = listener.accept()?;
-        let mut bytes = Vec::new();
-        conn.read_to_end(&mut bytes)?;
         let mut g = Guest::new(false)?;
+        let (mut conn, _) = listener.accept()?;
         let (mut vcpu, mut vm) = (VcpuState::default(), VmState::default());
         {
+            // The stream loads as it arrives: each RAM round goes into the guest's
+            // memory while the source is still sending the next.
             let mut ram = RamLoader::new(vec![g.ram_block_mut()]);
             let mut reg = Registry::new(MACHINE);
             reg.iterative("ram", 0, &mut ram);
             reg.device("kvm-vcpu", 0, &mut vcpu);
             reg.device("kvm-vm", 0, &mut vm);
-            reg.load(&bytes)?;
+            reg.load_from(std::io::BufReader::with_capacity(1 << 20, &conn))?;
         }
         g.restore(&vcpu, &vm)?;
         conn.write_all(b"running\n")?;

@@ -7,7 +7,8 @@ use vmstate_examples::catalog::read_fixture;
 use vmstate_examples::demo::{sample, DemoDma};
 use vmstate_examples::qemu::{Hpet, Port92, Rtc};
 use vmstate_runtime::dump::{self, Format};
-use vmstate_runtime::stream::{self, IterativeSection, MachineTypes, Registry, SectionKind};
+use vmstate_runtime::io::Input;
+use vmstate_runtime::stream::{self, IterativeSection, MachineTypes, Part, Registry, SectionKind};
 use vmstate_runtime::{legacy, ErrorKind, VMState};
 
 /// RTC and HPET of pc-kvm-bios.mig, and the demo device.
@@ -298,22 +299,26 @@ impl IterativeSection for Log {
     fn load_part(
         &mut self,
         kind: SectionKind,
-        format: Format,
-        body: &[u8],
-        _base: u64,
+        part: Part<'_, '_>,
         version: u32,
-    ) -> vmstate_runtime::Result<usize> {
+    ) -> vmstate_runtime::Result<()> {
         assert_eq!(version, 1);
-        let raw = match format {
-            Format::Legacy => body,
-            Format::Ber => &body[2..],
+        let raw = match part {
+            // A legacy part has no length: read its count, then its entries.
+            Part::Legacy(r) => {
+                let n = usize::from(r.read_array::<1>()?[0]);
+                let mut raw = vec![n as u8; 1 + 4 * n];
+                r.read_exact(&mut raw[1..])?;
+                raw
+            }
+            Part::Ber { body, .. } => body[2..].to_vec(),
         };
         let n = usize::from(raw[0]);
         for c in raw[1..1 + 4 * n].chunks(4) {
             self.entries.push(u32::from_be_bytes(c.try_into().unwrap()));
         }
         self.parts_loaded.push(kind);
-        Ok(1 + 4 * n + if format == Format::Ber { 2 } else { 0 })
+        Ok(())
     }
 }
 
@@ -346,5 +351,104 @@ fn iterative_sections_go_in_parts_before_the_devices() {
             "{format:?}"
         );
         assert_eq!(q.outport, 3);
+    }
+}
+
+/// A reader that hands out a few bytes per call, as a socket may.
+struct Trickle<'a> {
+    data: &'a [u8],
+    rng: vmstate_examples::testing::Rng,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf
+            .len()
+            .min(self.data.len())
+            .min(1 + (self.rng.next_u64() % 7) as usize);
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// What a load did: its result (error kind and offset), the devices and the RAM.
+type Outcome = (Result<(), (ErrorKind, u64)>, Rtc, Hpet, DemoDma, Vec<u8>);
+
+/// Loads `bytes` into fresh devices and RAM, from memory or through a trickle.
+fn load_outcome(bytes: &[u8], streaming: bool) -> Outcome {
+    use vmstate_runtime::ram::{RamBlockMut, RamLoader};
+    let (mut r, mut h, mut d) = (Rtc::default(), Hpet::default(), DemoDma::default());
+    let mut mem = vec![0u8; 64 * 4096];
+    let result = {
+        let mut ram = RamLoader::new(vec![RamBlockMut {
+            name: "pc.ram",
+            mem: &mut mem,
+        }]);
+        let mut reg = Registry::new("pc-i440fx-7.2");
+        reg.iterative("ram", 0, &mut ram);
+        reg.device("mc146818rtc", 0, &mut r);
+        reg.device("hpet", 0, &mut h);
+        reg.device("demo-dma", 0, &mut d);
+        let result = if streaming {
+            reg.load_from(Trickle {
+                data: bytes,
+                rng: vmstate_examples::testing::Rng(bytes.len() as u64),
+            })
+        } else {
+            reg.load(bytes)
+        };
+        result.map_err(|e| (e.kind().clone(), e.offset()))
+    };
+    (result, r, h, d, mem)
+}
+
+#[test]
+fn a_stream_loads_as_it_arrives_with_the_same_results() {
+    use vmstate_runtime::ram::{RamBlock, RamSaver};
+    let mut guest = vec![0u8; 64 * 4096];
+    for p in (0..64).step_by(3) {
+        guest[p * 4096 + p] = p as u8 + 1;
+    }
+    for format in [Format::Legacy, Format::Ber] {
+        let bytes = {
+            let (mut rtc, mut hpet, mut demo) = devices();
+            let mut ram = RamSaver::new(vec![RamBlock {
+                name: "pc.ram",
+                mem: &guest,
+            }])
+            .unwrap();
+            let mut reg = Registry::new("pc-i440fx-7.2");
+            reg.iterative("ram", 0, &mut ram);
+            reg.device("mc146818rtc", 0, &mut rtc);
+            reg.device("hpet", 0, &mut hpet);
+            reg.device("demo-dma", 0, &mut demo);
+            reg.save(format).unwrap()
+        };
+        let whole = load_outcome(&bytes, false);
+        assert_eq!(whole.0, Ok(()), "{format:?}");
+        assert!(whole.4 == guest, "{format:?}: RAM");
+        assert!(load_outcome(&bytes, true) == whole, "{format:?}: streamed");
+        // Cut or corrupted, it fails the same way at the same byte either way.
+        let mut rng = vmstate_examples::testing::Rng(7);
+        for cut in (0..bytes.len()).step_by(97) {
+            let (a, b) = (
+                load_outcome(&bytes[..cut], false),
+                load_outcome(&bytes[..cut], true),
+            );
+            assert_eq!(a.0, b.0, "{format:?}: cut at {cut}");
+        }
+        for _ in 0..300 {
+            let mut bad = bytes.clone();
+            let i = (rng.next_u64() % bad.len() as u64) as usize;
+            bad[i] = rng.next_u64() as u8;
+            let (a, b) = (load_outcome(&bad, false), load_outcome(&bad, true));
+            assert!(
+                a == b,
+                "{format:?}: byte {i} corrupted: {:?} vs {:?}",
+                a.0,
+                b.0
+            );
+        }
     }
 }

@@ -148,7 +148,10 @@ impl<R: io::Read> ReadInput<R> {
 }
 
 impl<R: io::Read> Input for ReadInput<R> {
+    /// Fails where the read began (as [`SliceInput`] does), whatever part of `buf`
+    /// arrived.
     fn read_exact(&mut self, buf: &mut [u8]) -> Result<()> {
+        let start = self.offset;
         let from_peek = self.peeked.len().min(buf.len());
         buf[..from_peek].copy_from_slice(&self.peeked[..from_peek]);
         self.peeked.drain(..from_peek);
@@ -157,7 +160,8 @@ impl<R: io::Read> Input for ReadInput<R> {
         if !rest.is_empty() {
             let n = rest.len() as u64;
             if let Err(e) = self.inner.read_exact(rest) {
-                return Err(self.io_error(e));
+                let e = self.io_error(e);
+                return Err(Error::new(e.kind().clone(), start));
             }
             self.offset += n;
         }
@@ -181,6 +185,70 @@ impl<R: io::Read> Input for ReadInput<R> {
 
     fn offset(&self) -> u64 {
         self.offset
+    }
+}
+
+/// What a registry loads a stream from: the whole stream in memory, or a reader it
+/// arrives on (a socket, a pipe). One concrete type, so that devices behind trait
+/// objects can read from either.
+pub enum StreamInput<'a> {
+    /// A stream in memory.
+    Slice(SliceInput<'a>),
+    /// A stream read as it arrives.
+    Read(ReadInput<&'a mut dyn io::Read>),
+}
+
+impl<'a> StreamInput<'a> {
+    /// The next `n` bytes: borrowed from a stream in memory; read from a reader in
+    /// chunks, so the buffer grows with what arrives, not with `n` (an untrusted
+    /// length sizes nothing).
+    pub fn take_bytes(&mut self, n: usize) -> Result<std::borrow::Cow<'a, [u8]>> {
+        match self {
+            StreamInput::Slice(s) => s.take(n).map(std::borrow::Cow::Borrowed),
+            StreamInput::Read(r) => {
+                let at = r.offset();
+                let mut v = Vec::new();
+                while v.len() < n {
+                    let start = v.len();
+                    v.resize(start + (n - start).min(1 << 20), 0);
+                    // Cut short, it fails where the bytes began, as a slice does.
+                    r.read_exact(&mut v[start..])
+                        .map_err(|e| Error::new(e.kind().clone(), at))?;
+                }
+                Ok(std::borrow::Cow::Owned(v))
+            }
+        }
+    }
+}
+
+impl Input for StreamInput<'_> {
+    #[inline]
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<()> {
+        match self {
+            StreamInput::Slice(s) => s.read_exact(buf),
+            StreamInput::Read(r) => r.read_exact(buf),
+        }
+    }
+
+    fn peek(&mut self, n: usize) -> Result<&[u8]> {
+        match self {
+            StreamInput::Slice(s) => s.peek(n),
+            StreamInput::Read(r) => r.peek(n),
+        }
+    }
+
+    fn skip(&mut self, n: usize) -> Result<()> {
+        match self {
+            StreamInput::Slice(s) => s.skip(n),
+            StreamInput::Read(r) => r.skip(n),
+        }
+    }
+
+    fn offset(&self) -> u64 {
+        match self {
+            StreamInput::Slice(s) => s.offset(),
+            StreamInput::Read(r) => r.offset(),
+        }
     }
 }
 

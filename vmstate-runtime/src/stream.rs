@@ -8,7 +8,9 @@
 
 mod registry;
 
-pub use self::registry::{put_section, IterativeSection, MachineTypes, Registry, SectionDevice};
+pub use self::registry::{
+    put_section, IterativeSection, MachineTypes, Part, Registry, SectionDevice,
+};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::legacy::{self, Input, SliceInput};

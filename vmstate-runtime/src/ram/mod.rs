@@ -125,21 +125,9 @@ pub fn read_part<'a>(data: &'a [u8], base: u64) -> Result<(Vec<RamRecord<'a>>, u
         let flags = word & (PAGE_SIZE - 1);
         let addr = word & !(PAGE_SIZE - 1);
         if flags & FLAG_MEM_SIZE != 0 {
-            let mut blocks = Vec::new();
-            let mut left = addr;
-            while left > 0 {
-                let name = read_name(&mut r)?;
-                let len = u64::from_be_bytes(r.read_array()?);
-                left = left.checked_sub(len).ok_or_else(|| {
-                    r.error(ErrorKind::Framing(format!(
-                        "RAM block {name} is longer than the announced total"
-                    )))
-                })?;
-                blocks.push((name, len));
-            }
             records.push(RamRecord::MemSize {
                 total: addr,
-                blocks,
+                blocks: read_block_list(&mut r, addr)?,
             });
         }
         if flags & (FLAG_ZERO | FLAG_PAGE) != 0 {
@@ -245,9 +233,29 @@ fn put_name<W: std::io::Write>(w: &mut Writer<W>, name: &str) -> Result<()> {
     w.put(name.as_bytes())
 }
 
-fn read_name(r: &mut SliceInput<'_>) -> Result<String> {
+fn read_name(r: &mut impl Input) -> Result<String> {
     let len = usize::from(r.read_array::<1>()?[0]);
-    Ok(String::from_utf8_lossy(r.take(len)?).into_owned())
+    let mut name = [0u8; 255];
+    r.read_exact(&mut name[..len])?;
+    Ok(String::from_utf8_lossy(&name[..len]).into_owned())
+}
+
+/// The block list after a `MEM_SIZE` word announcing `total` bytes: each block's
+/// name and used length, until they add up to the total.
+pub(crate) fn read_block_list(r: &mut impl Input, total: u64) -> Result<Vec<(String, u64)>> {
+    let mut blocks = Vec::new();
+    let mut left = total;
+    while left > 0 {
+        let name = read_name(r)?;
+        let len = u64::from_be_bytes(r.read_array()?);
+        left = left.checked_sub(len).ok_or_else(|| {
+            r.error(ErrorKind::Framing(format!(
+                "RAM block {name} is longer than the announced total"
+            )))
+        })?;
+        blocks.push((name, len));
+    }
+    Ok(blocks)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use super::{FLAG_CONTINUE, FLAG_EOS, FLAG_MEM_SIZE, FLAG_PAGE, FLAG_ZERO, PAGE_S
 use crate::dump::Format;
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::{Input, SliceInput, Writer};
+use crate::stream::Part;
 use std::io;
 
 const PAGE: usize = PAGE_SIZE as usize;
@@ -354,6 +355,13 @@ impl<'a> RamLoader<'a> {
     /// `base`); returns the bytes it took, through its `EOS`.
     pub fn load_legacy(&mut self, data: &[u8], base: u64) -> Result<usize> {
         let mut r = SliceInput::with_base(data, base);
+        self.load_legacy_from(&mut r)?;
+        Ok((r.offset() - base) as usize)
+    }
+
+    /// Loads one legacy part from `r`, through its `EOS`: from a stream in memory or
+    /// as it arrives (each page is read straight into the guest's memory).
+    pub fn load_legacy_from(&mut self, r: &mut impl Input) -> Result<()> {
         loop {
             let at = r.offset();
             let word = u64::from_be_bytes(r.read_array()?);
@@ -366,11 +374,8 @@ impl<'a> RamLoader<'a> {
                 ))));
             }
             if flags & FLAG_MEM_SIZE != 0 {
-                let (records, used) = super::read_part(&data[(at - base) as usize..], at)?;
-                if let Some(super::RamRecord::MemSize { blocks, .. }) = records.first() {
-                    self.check_list(blocks, at)?;
-                }
-                return Ok((at - base) as usize + used);
+                let list = super::read_block_list(r, addr)?;
+                self.check_list(&list, at)?;
             }
             if flags & (FLAG_ZERO | FLAG_PAGE) != 0 {
                 let i = if flags & FLAG_CONTINUE != 0 {
@@ -379,8 +384,9 @@ impl<'a> RamLoader<'a> {
                     })?
                 } else {
                     let len = usize::from(r.read_array::<1>()?[0]);
-                    let name = std::str::from_utf8(r.take(len)?).unwrap_or("");
-                    self.block(name, at)?
+                    let mut name = [0u8; 255];
+                    r.read_exact(&mut name[..len])?;
+                    self.block(std::str::from_utf8(&name[..len]).unwrap_or(""), at)?
                 };
                 self.last = Some(i);
                 if flags & FLAG_ZERO != 0 {
@@ -389,12 +395,11 @@ impl<'a> RamLoader<'a> {
                         fill_page(page, fill);
                     }
                 } else {
-                    let src = r.take(PAGE)?;
-                    self.pages(i, addr, 1, at)?.copy_from_slice(src);
+                    r.read_exact(self.pages(i, addr, 1, at)?)?;
                 }
             }
             if flags & FLAG_EOS != 0 {
-                return Ok((r.offset() - base) as usize);
+                return Ok(());
             }
         }
     }
@@ -503,11 +508,9 @@ impl crate::stream::IterativeSection for RamSaver<'_> {
     fn load_part(
         &mut self,
         _kind: crate::stream::SectionKind,
-        _format: Format,
-        _body: &[u8],
-        _base: u64,
+        _part: Part<'_, '_>,
         _version: u32,
-    ) -> Result<usize> {
+    ) -> Result<()> {
         Err(wrong_direction(
             "a RAM saver does not load; register a RamLoader",
         ))
@@ -541,23 +544,25 @@ impl crate::stream::IterativeSection for RamLoader<'_> {
     fn load_part(
         &mut self,
         _kind: crate::stream::SectionKind,
-        format: Format,
-        body: &[u8],
-        base: u64,
+        part: Part<'_, '_>,
         version: u32,
-    ) -> Result<usize> {
+    ) -> Result<()> {
         if version != RAM_VERSION {
+            let at = match &part {
+                Part::Legacy(r) => r.offset(),
+                Part::Ber { base, .. } => *base,
+            };
             return Err(Error::new(
                 ErrorKind::VersionTooNew {
                     version,
                     supported: RAM_VERSION,
                 },
-                base,
+                at,
             ));
         }
-        match format {
-            Format::Legacy => self.load_legacy(body, base),
-            Format::Ber => self.load_ber(body, base).map(|()| body.len()),
+        match part {
+            Part::Legacy(r) => self.load_legacy_from(r),
+            Part::Ber { body, base } => self.load_ber(body, base),
         }
     }
 }

@@ -33,12 +33,10 @@
 
 use super::{tag, Configuration, SectionKind, MAGIC, VERSION};
 use crate::ber::{self, Decoder, Options, Tag};
-use crate::dump::ber_stream::{
-    read_prelude, section_record, tlv, CONFIGURATION, DESCRIPTION, HEADER, SECTION,
-};
+use crate::dump::ber_stream::{section_record, tlv, CONFIGURATION, DESCRIPTION, HEADER, SECTION};
 use crate::dump::{self, Format};
 use crate::error::{Error, ErrorKind, Result};
-use crate::io::{Input, SliceInput, Writer};
+use crate::io::{Input, ReadInput, SliceInput, StreamInput, Writer};
 use crate::json::JsonWriter;
 use crate::{legacy, VMState};
 use std::any::Any;
@@ -54,7 +52,7 @@ pub trait SectionDevice {
     /// Writes its vmdesc object.
     fn vmdesc(&self, idstr: &str, instance: u32, version: u32, j: &mut JsonWriter);
     /// Decodes a legacy body from `r` into a copy, consuming exactly the body.
-    fn stage_legacy(&self, r: &mut SliceInput<'_>, version: u32) -> Result<Box<dyn Any>>;
+    fn stage_legacy(&self, r: &mut StreamInput<'_>, version: u32) -> Result<Box<dyn Any>>;
     /// Decodes a BER value (the whole of `bytes`, found at `base`) into a copy.
     fn stage_ber(&self, bytes: &[u8], base: u64, version: u32) -> Result<Box<dyn Any>>;
     /// Replaces the device by a staged copy.
@@ -81,7 +79,7 @@ impl<T: VMState + Clone + 'static> SectionDevice for T {
         j.end_object();
     }
 
-    fn stage_legacy(&self, r: &mut SliceInput<'_>, version: u32) -> Result<Box<dyn Any>> {
+    fn stage_legacy(&self, r: &mut StreamInput<'_>, version: u32) -> Result<Box<dyn Any>> {
         let mut copy = self.clone();
         legacy::load_input(&mut copy, r, version)?;
         Ok(Box::new(copy))
@@ -112,17 +110,24 @@ pub trait IterativeSection {
     fn save_iterate(&mut self, format: Format, out: &mut Vec<u8>) -> Result<bool>;
     /// Writes the END part's body.
     fn save_complete(&mut self, format: Format, out: &mut Vec<u8>) -> Result<()>;
-    /// Loads one part saved at `version`, found at offset `base`. A legacy part has
-    /// no length on the wire, so `body` runs to the end of the stream and the return
-    /// value says how many bytes the part took; a BER part is all of `body`.
-    fn load_part(
-        &mut self,
-        kind: SectionKind,
-        format: Format,
-        body: &[u8],
+    /// Loads one part saved at `version`.
+    fn load_part(&mut self, kind: SectionKind, part: Part<'_, '_>, version: u32) -> Result<()>;
+}
+
+/// One part of an iterative section, as a registry hands it to
+/// [`IterativeSection::load_part`].
+pub enum Part<'p, 'a> {
+    /// A legacy part, to read from the stream up to its own end marker (it has no
+    /// length on the wire): from memory, or as it arrives.
+    Legacy(&'p mut StreamInput<'a>),
+    /// A BER part: all of `body` (the contents of its section's `[6]`), found at
+    /// stream offset `base`.
+    Ber {
+        /// The part.
+        body: &'p [u8],
+        /// Its offset in the stream.
         base: u64,
-        version: u32,
-    ) -> Result<usize>;
+    },
 }
 
 /// Per machine type, the version each device saves at: a newer VMM writes what an
@@ -357,9 +362,21 @@ impl<'a> Registry<'a> {
     /// Iterative sections load in place, part by part (their state is the guest's
     /// memory, too large to stage); only the devices are transactional.
     pub fn load(&mut self, bytes: &[u8]) -> Result<()> {
-        let staged = match dump::detect(bytes) {
-            Some(Format::Legacy) => self.stage_legacy(bytes)?,
-            Some(Format::Ber) => self.stage_ber(bytes)?,
+        self.load_input(StreamInput::Slice(SliceInput::new(bytes)))
+    }
+
+    /// [`load`](Self::load) from a reader, as the stream arrives (a socket during a
+    /// live migration): a legacy stream is read record by record, each RAM page
+    /// straight into the guest's memory; a BER stream item by item, each section
+    /// buffered alone. Nothing of the stream is kept once loaded.
+    pub fn load_from<R: std::io::Read>(&mut self, mut reader: R) -> Result<()> {
+        self.load_input(StreamInput::Read(ReadInput::new(&mut reader)))
+    }
+
+    fn load_input(&mut self, mut input: StreamInput<'_>) -> Result<()> {
+        let staged = match dump::detect(input.peek(4)?) {
+            Some(Format::Legacy) => self.stage_legacy(&mut input)?,
+            Some(Format::Ber) => self.stage_ber(&mut input)?,
             None => {
                 return Err(framing(
                     "neither a QEVM stream nor a vmstate BER stream".into(),
@@ -371,7 +388,7 @@ impl<'a> Registry<'a> {
             if !staged.iter().any(|(j, _)| *j == i) {
                 return Err(Error::new(
                     ErrorKind::MissingSection(format!("{}#{}", e.idstr, e.instance)),
-                    bytes.len() as u64,
+                    input.offset(),
                 ));
             }
         }
@@ -430,14 +447,13 @@ impl<'a> Registry<'a> {
             .ok_or_else(|| framing(format!("part of section {id}, which did not start"), at))
     }
 
-    fn stage_legacy(&mut self, bytes: &[u8]) -> Result<Staged> {
-        let mut r = SliceInput::new(bytes);
+    fn stage_legacy(&mut self, r: &mut StreamInput<'_>) -> Result<Staged> {
         r.skip(8)?;
         if r.peek(1)?.first() == Some(&tag::CONFIGURATION) {
             r.skip(1)?;
             let at = r.offset();
             let mut c = Configuration::default();
-            legacy::load_input(&mut c, &mut r, 1)?;
+            legacy::load_input(&mut c, r, 1)?;
             self.check_machine(&c, at)?;
         }
         let mut staged = Vec::new();
@@ -446,7 +462,7 @@ impl<'a> Registry<'a> {
             let at = r.offset();
             let kind = match r.read_array::<1>()?[0] {
                 tag::EOF => {
-                    check_trailer(&mut r)?;
+                    check_trailer(r)?;
                     break;
                 }
                 tag::START => SectionKind::Start,
@@ -459,7 +475,9 @@ impl<'a> Registry<'a> {
             let header = match kind {
                 SectionKind::Start | SectionKind::Full => {
                     let len = usize::from(r.read_array::<1>()?[0]);
-                    let idstr = String::from_utf8_lossy(r.take(len)?).into_owned();
+                    let mut name = [0u8; 255];
+                    r.read_exact(&mut name[..len])?;
+                    let idstr = String::from_utf8_lossy(&name[..len]).into_owned();
                     let instance = u32::from_be_bytes(r.read_array()?);
                     let version = u32::from_be_bytes(r.read_array()?);
                     Some((idstr, instance, version))
@@ -471,7 +489,7 @@ impl<'a> Registry<'a> {
                     let i = self.find(idstr, *instance, at)?;
                     let s = self.entries[i]
                         .device
-                        .stage_legacy(&mut r, *version)
+                        .stage_legacy(r, *version)
                         .map_err(|e| e.in_device(idstr))?;
                     staged.push((i, s));
                     idstr.clone()
@@ -479,12 +497,9 @@ impl<'a> Registry<'a> {
                 _ => {
                     let (i, version) = self.iterative_for(&header, id, &mut parts, at)?;
                     let it = &mut self.iteratives[i];
-                    let base = r.offset();
-                    let used = it
-                        .handler
-                        .load_part(kind, Format::Legacy, r.remaining(), base, version)
+                    it.handler
+                        .load_part(kind, Part::Legacy(r), version)
                         .map_err(|e| e.in_device(&it.idstr))?;
-                    r.skip(used)?;
                     it.idstr.clone()
                 }
             };
@@ -499,80 +514,114 @@ impl<'a> Registry<'a> {
         Ok(staged)
     }
 
-    fn stage_ber(&mut self, bytes: &[u8]) -> Result<Staged> {
-        let mut input = SliceInput::new(bytes);
-        let mut d = Decoder::new(&mut input, Options::STRICT);
-        if let Some((c, at)) = read_prelude(&mut d)?.configuration {
-            self.check_machine(&c, at)?;
-        }
+    /// A BER stream, item by item: its header, description and configuration, then
+    /// its sections, each read whole (borrowed when the stream is in memory).
+    fn stage_ber(&mut self, r: &mut StreamInput<'_>) -> Result<Staged> {
+        r.skip(2)?; // [APPLICATION 0], indefinite length
         let mut staged = Vec::new();
         let mut parts: Vec<(u32, usize, u32)> = Vec::new();
-        while d.peek_header()?.is_some() {
-            let h = d.expect(SECTION)?;
-            let at = h.offset;
-            d.enter(&h)?;
-            let kh = d.field("section", 0, "kind")?;
-            let kind = match d.integer(&kh)? {
-                1 => SectionKind::Start,
-                2 => SectionKind::Part,
-                3 => SectionKind::End,
-                4 => SectionKind::Full,
-                k => return Err(ber::out_of_range(k, "section kind", &kh)),
-            };
-            let id = small(&mut d, 1, "section_id")?;
-            let header = match kind {
-                SectionKind::Start | SectionKind::Full => {
-                    let nh = d.field("section", 2, "idstr")?;
-                    let mut name = [0u8; 255];
-                    let n = d.octets_bounded(&nh, &mut name)?;
-                    let idstr = String::from_utf8_lossy(&name[..n]).into_owned();
-                    Some((
-                        idstr,
-                        small(&mut d, 3, "instance_id")?,
-                        small(&mut d, 4, "version")?,
-                    ))
+        let mut expected = [HEADER, DESCRIPTION].into_iter();
+        while let Some((item, base)) = read_item(r)? {
+            let mut input = SliceInput::with_base(&item, base);
+            let mut d = Decoder::new(&mut input, Options::STRICT);
+            // The header and the description come first, in that order; then an
+            // optional configuration; then the sections.
+            if let Some(tag) = expected.next() {
+                let h = d.expect(tag)?;
+                if tag == HEADER {
+                    d.enter(&h)?;
+                    let vh = d.expect(Tag::INTEGER)?;
+                    d.integer(&vh)?;
+                    d.leave(None)?;
                 }
-                _ => None,
-            };
-            let body_field = if kind == SectionKind::Full { 5 } else { 6 };
-            let bh = d.field("section", body_field, "body")?;
-            let ber::Length::Definite(len) = bh.length else {
-                return Err(framing(
-                    "a section body must have a definite length".into(),
-                    bh.offset,
-                ));
-            };
-            let start = bh.content_offset() as usize;
-            let body = bytes
-                .get(start..start + len as usize)
-                .ok_or_else(|| Error::new(ErrorKind::UnexpectedEof, bh.offset))?;
-            match (&header, kind) {
-                (Some((idstr, instance, version)), SectionKind::Full) => {
-                    let i = self.find(idstr, *instance, at)?;
-                    let s = self.entries[i]
-                        .device
-                        .stage_ber(body, start as u64, *version)
-                        .map_err(|e| e.in_device(idstr))?;
-                    staged.push((i, s));
-                }
-                _ => {
-                    let (i, version) = self.iterative_for(&header, id, &mut parts, at)?;
-                    let it = &mut self.iteratives[i];
-                    let used = it
-                        .handler
-                        .load_part(kind, Format::Ber, body, start as u64, version)
-                        .map_err(|e| e.in_device(&it.idstr))?;
-                    if used != body.len() {
-                        return Err(Error::new(
-                            ErrorKind::TrailingBytes((body.len() - used) as u64),
-                            start as u64 + used as u64,
-                        ));
-                    }
-                }
+                continue;
             }
-            d.input().skip(body.len())?;
-            d.leave(None)?;
+            let h = d.next_header(&"a configuration or section record")?;
+            if h.tag == CONFIGURATION && parts.is_empty() && staged.is_empty() {
+                let mut c = Configuration::default();
+                ber::load_struct_at(&mut d, &h, &mut c, 1)?;
+                self.check_machine(&c, h.offset)?;
+                continue;
+            }
+            if h.tag != SECTION {
+                return Err(Error::new(
+                    ErrorKind::UnexpectedTag {
+                        expected: SECTION.to_string(),
+                        found: h.tag.to_string(),
+                    },
+                    h.offset,
+                ));
+            }
+            if let Some(s) = self.stage_ber_section(&mut d, &h, &item, base, &mut parts)? {
+                staged.push(s);
+            }
         }
+        Ok(staged)
+    }
+
+    /// One section record, `h` its header in `item` (found at `base`): a device is
+    /// staged, an iterative part is loaded.
+    fn stage_ber_section(
+        &mut self,
+        d: &mut Decoder<'_, SliceInput<'_>>,
+        h: &ber::Header,
+        item: &[u8],
+        base: u64,
+        parts: &mut Vec<(u32, usize, u32)>,
+    ) -> Result<Option<(usize, Box<dyn Any>)>> {
+        let at = h.offset;
+        d.enter(h)?;
+        let kh = d.field("section", 0, "kind")?;
+        let kind = match d.integer(&kh)? {
+            1 => SectionKind::Start,
+            2 => SectionKind::Part,
+            3 => SectionKind::End,
+            4 => SectionKind::Full,
+            k => return Err(ber::out_of_range(k, "section kind", &kh)),
+        };
+        let id = small(d, 1, "section_id")?;
+        let header = match kind {
+            SectionKind::Start | SectionKind::Full => {
+                let nh = d.field("section", 2, "idstr")?;
+                let mut name = [0u8; 255];
+                let n = d.octets_bounded(&nh, &mut name)?;
+                let idstr = String::from_utf8_lossy(&name[..n]).into_owned();
+                Some((idstr, small(d, 3, "instance_id")?, small(d, 4, "version")?))
+            }
+            _ => None,
+        };
+        let body_field = if kind == SectionKind::Full { 5 } else { 6 };
+        let bh = d.field("section", body_field, "body")?;
+        let ber::Length::Definite(len) = bh.length else {
+            return Err(framing(
+                "a section body must have a definite length".into(),
+                bh.offset,
+            ));
+        };
+        let start = bh.content_offset();
+        let body = usize::try_from(start - base)
+            .ok()
+            .and_then(|from| item.get(from..from.checked_add(usize::try_from(len).ok()?)?))
+            .ok_or_else(|| Error::new(ErrorKind::UnexpectedEof, bh.offset))?;
+        let staged = match (&header, kind) {
+            (Some((idstr, instance, version)), SectionKind::Full) => {
+                let i = self.find(idstr, *instance, at)?;
+                let s = self.entries[i]
+                    .device
+                    .stage_ber(body, start, *version)
+                    .map_err(|e| e.in_device(idstr))?;
+                Some((i, s))
+            }
+            _ => {
+                let (i, version) = self.iterative_for(&header, id, parts, at)?;
+                let it = &mut self.iteratives[i];
+                it.handler
+                    .load_part(kind, Part::Ber { body, base: start }, version)
+                    .map_err(|e| e.in_device(&it.idstr))?;
+                None
+            }
+        };
+        d.input().skip(body.len())?;
         d.leave(None)?;
         Ok(staged)
     }
@@ -616,14 +665,15 @@ pub fn put_section(
 
 /// After EOF: nothing, or a whole vmdesc trailer (whose contents a typed load does
 /// not need).
-fn check_trailer(r: &mut SliceInput<'_>) -> Result<()> {
-    if r.remaining().is_empty() {
+fn check_trailer(r: &mut impl Input) -> Result<()> {
+    if r.peek(1)?.is_empty() {
         return Ok(());
     }
     let at = r.offset();
     let whole = r.read_array::<1>()?[0] == tag::VMDESCRIPTION && {
+        // Skipped, not kept: a loader has its own descriptions.
         let len = u32::from_be_bytes(r.read_array()?) as usize;
-        r.remaining().len() == len
+        r.skip(len).is_ok() && r.peek(1)?.is_empty()
     };
     if whole {
         Ok(())
@@ -633,6 +683,31 @@ fn check_trailer(r: &mut SliceInput<'_>) -> Result<()> {
             at,
         ))
     }
+}
+
+/// The next item of a BER stream's `[APPLICATION 0]` and its offset, or `None` at
+/// its end-of-contents octets. The item is read whole once its header is parsed (a
+/// definite length, checked against what arrives).
+fn read_item<'a>(r: &mut StreamInput<'a>) -> Result<Option<(std::borrow::Cow<'a, [u8]>, u64)>> {
+    let base = r.offset();
+    let head = r.peek(16)?;
+    if head.starts_with(&[0, 0]) {
+        r.skip(2)?;
+        return Ok(None);
+    }
+    let mut probe = SliceInput::with_base(head, base);
+    let h = Decoder::new(&mut probe, Options::STRICT).next_header(&"a stream item")?;
+    let ber::Length::Definite(len) = h.length else {
+        return Err(framing(
+            "a stream item must have a definite length".into(),
+            base,
+        ));
+    };
+    let total = usize::try_from(len)
+        .ok()
+        .and_then(|n| n.checked_add((h.content_offset() - base) as usize))
+        .ok_or_else(|| Error::new(ErrorKind::UnexpectedEof, base))?;
+    Ok(Some((r.take_bytes(total)?, base)))
 }
 
 fn small(d: &mut Decoder<'_, SliceInput<'_>>, number: u32, name: &'static str) -> Result<u32> {
