@@ -488,3 +488,56 @@ fn ram_and_devices_in_one_registry_stream_in_both_formats() {
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+#[test]
+fn a_registry_saves_ram_in_parts_of_at_most_64_mib() {
+    use vmstate_runtime::dump;
+    use vmstate_runtime::stream::Registry;
+    // 72 MiB in two blocks: parts of 64 MiB span blocks.
+    let mut mem = vec![
+        ("pc.ram".to_owned(), vec![0u8; 64 << 20]),
+        ("vga.vram".to_owned(), vec![0u8; 8 << 20]),
+    ];
+    for (i, (_, m)) in mem.iter_mut().enumerate() {
+        for p in (0..m.len() / 4096).step_by(997) {
+            m[p * 4096] = (p + i) as u8 | 1;
+        }
+    }
+    for format in [Format::Legacy, Format::Ber] {
+        let mut saver = RamSaver::new(ram_blocks(&mem)).unwrap();
+        let bytes = {
+            let mut reg = Registry::new("pc-i440fx-7.2");
+            reg.iterative("ram", 0, &mut saver);
+            reg.save(format).unwrap()
+        };
+        let tree = dump::from_bytes_with(&bytes, dump::RamParts::Summary(&mut |_| Ok(()))).unwrap();
+        let kinds: Vec<&str> = tree["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["start", "part", "part", "end"], "{format:?}");
+        let pages: Vec<u64> = tree["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let r = &s["ram_summary"];
+                r["zero_pages"].as_u64().unwrap() + r["data_pages"].as_u64().unwrap()
+            })
+            .collect();
+        assert_eq!(pages, [0, 16384, 2048, 0], "{format:?}");
+        let mut back: Vec<(String, Vec<u8>)> = mem
+            .iter()
+            .map(|(n, m)| (n.clone(), vec![0; m.len()]))
+            .collect();
+        let mut loader = RamLoader::new(ram_blocks_mut(&mut back));
+        let mut reg = Registry::new("pc-i440fx-7.2");
+        reg.iterative("ram", 0, &mut loader);
+        reg.load_from(&bytes[..]).unwrap();
+        drop(reg);
+        drop(loader);
+        assert!(back == mem, "{format:?}");
+    }
+}

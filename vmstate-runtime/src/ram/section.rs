@@ -63,7 +63,22 @@ pub struct PartStats {
 #[derive(Debug, Clone)]
 pub struct RamSaver<'a> {
     blocks: Vec<RamBlock<'a>>,
+    /// Where a registry's next part starts: block and page.
+    cursor: (usize, usize),
 }
+
+/// The pages of one block a part carries.
+#[derive(Debug, Clone)]
+enum Select<'m> {
+    All,
+    /// A dirty bitmap.
+    Map(&'m [u64]),
+    Range(std::ops::Range<usize>),
+}
+
+/// Pages per part when a registry drives the saver: 64 MiB, so that a save holds
+/// one part of at most that size at a time, and a BER load buffers as much.
+const PART_PAGES: usize = 16 * 1024;
 
 /// The version of QEMU's `ram` section.
 pub const RAM_VERSION: u32 = 4;
@@ -82,7 +97,10 @@ impl<'a> RamSaver<'a> {
                 ));
             }
         }
-        Ok(RamSaver { blocks })
+        Ok(RamSaver {
+            blocks,
+            cursor: (0, 0),
+        })
     }
 
     /// Sum of the blocks' lengths.
@@ -124,15 +142,28 @@ impl<'a> RamSaver<'a> {
         pages: Pages<'_>,
         w: &mut Writer<W>,
     ) -> Result<PartStats> {
+        self.write_selected(
+            format,
+            |i| match pages {
+                Pages::All => Select::All,
+                Pages::Dirty(maps) => Select::Map(maps.get(i).copied().unwrap_or(&[])),
+            },
+            w,
+        )
+    }
+
+    /// One part with the pages `select` names per block.
+    fn write_selected<'m, W: io::Write>(
+        &self,
+        format: Format,
+        select: impl Fn(usize) -> Select<'m>,
+        w: &mut Writer<W>,
+    ) -> Result<PartStats> {
         let mut stats = PartStats::default();
         for (i, b) in self.blocks.iter().enumerate() {
-            let dirty = match pages {
-                Pages::All => None,
-                Pages::Dirty(maps) => Some(maps.get(i).copied().unwrap_or(&[])),
-            };
             match format {
-                Format::Legacy => self.legacy_block(b, dirty, w, &mut stats)?,
-                Format::Ber => self.ber_block(b, dirty, w, &mut stats)?,
+                Format::Legacy => self.legacy_block(b, select(i), w, &mut stats)?,
+                Format::Ber => self.ber_block(b, select(i), w, &mut stats)?,
             }
         }
         if format == Format::Legacy {
@@ -144,12 +175,12 @@ impl<'a> RamSaver<'a> {
     fn legacy_block<W: io::Write>(
         &self,
         b: &RamBlock<'_>,
-        dirty: Option<&[u64]>,
+        pages: Select<'_>,
         w: &mut Writer<W>,
         stats: &mut PartStats,
     ) -> Result<()> {
         let mut named = false;
-        for_each_page(b.mem.len() / PAGE, dirty, |p| {
+        for_each_page(b.mem.len() / PAGE, pages, |p| {
             let page = &b.mem[p * PAGE..(p + 1) * PAGE];
             let zero = is_zero(page);
             let flag = if zero { FLAG_ZERO } else { FLAG_PAGE };
@@ -175,7 +206,7 @@ impl<'a> RamSaver<'a> {
     fn ber_block<W: io::Write>(
         &self,
         b: &RamBlock<'_>,
-        dirty: Option<&[u64]>,
+        pages: Select<'_>,
         w: &mut Writer<W>,
         stats: &mut PartStats,
     ) -> Result<()> {
@@ -213,7 +244,7 @@ impl<'a> RamSaver<'a> {
             fill: zero.then_some(0),
             continued: None,
         };
-        for_each_page(b.mem.len() / PAGE, dirty, |p| {
+        for_each_page(b.mem.len() / PAGE, pages, |p| {
             let zero = is_zero(&b.mem[p * PAGE..(p + 1) * PAGE]);
             if zero {
                 stats.zero_pages += 1;
@@ -245,12 +276,13 @@ impl<'a> RamSaver<'a> {
 /// Calls `f` with each page index to send, in order.
 fn for_each_page(
     pages: usize,
-    dirty: Option<&[u64]>,
+    select: Select<'_>,
     mut f: impl FnMut(usize) -> Result<()>,
 ) -> Result<()> {
-    match dirty {
-        None => (0..pages).try_for_each(f),
-        Some(words) => {
+    match select {
+        Select::All => (0..pages).try_for_each(f),
+        Select::Range(r) => (r.start..r.end.min(pages)).try_for_each(f),
+        Select::Map(words) => {
             for (i, &word) in words.iter().enumerate() {
                 let mut bits = word;
                 while bits != 0 {
@@ -484,7 +516,7 @@ fn wrong_direction(what: &str) -> Error {
 }
 
 /// The saver as a registry's iterative section: the block list, then every page in
-/// one part (a snapshot of a stopped guest; a live migration drives
+/// parts of at most 64 MiB (a snapshot of a stopped guest; a live migration drives
 /// [`RamSaver::write_part`] with dirty bitmaps itself), then an empty final part.
 impl crate::stream::IterativeSection for RamSaver<'_> {
     fn version(&self) -> u32 {
@@ -492,12 +524,31 @@ impl crate::stream::IterativeSection for RamSaver<'_> {
     }
 
     fn save_setup(&mut self, format: Format, out: &mut Vec<u8>) -> Result<()> {
+        self.cursor = (0, 0);
         self.write_setup(format, &mut Writer::new(out))
     }
 
     fn save_iterate(&mut self, format: Format, out: &mut Vec<u8>) -> Result<bool> {
-        self.write_part(format, Pages::All, &mut Writer::new(out))?;
-        Ok(true)
+        // The next PART_PAGES pages from the cursor, across blocks.
+        let mut ranges = vec![0..0; self.blocks.len()];
+        let mut budget = PART_PAGES;
+        while budget > 0 {
+            let (b, start) = self.cursor;
+            let Some(block) = self.blocks.get(b) else {
+                break;
+            };
+            let pages = block.mem.len() / PAGE;
+            let end = pages.min(start + budget);
+            ranges[b] = start..end;
+            budget -= end - start;
+            self.cursor = if end == pages { (b + 1, 0) } else { (b, end) };
+        }
+        self.write_selected(
+            format,
+            |i| Select::Range(ranges[i].clone()),
+            &mut Writer::new(out),
+        )?;
+        Ok(self.cursor.0 >= self.blocks.len())
     }
 
     fn save_complete(&mut self, format: Format, out: &mut Vec<u8>) -> Result<()> {
