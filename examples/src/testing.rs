@@ -49,7 +49,7 @@ pub fn ram_of(stream: &[u8]) -> vmstate_runtime::Result<Vec<(String, Vec<u8>)>> 
     let Some(first) = parts.first() else {
         return Ok(Vec::new());
     };
-    let (records, _) = ram::read_part(first.body, first.body_offset)?;
+    let (records, _) = ram::read_part(first.body, first.body_offset, &mut None)?;
     let blocks = match records.first() {
         Some(RamRecord::MemSize { blocks, .. }) => blocks.clone(),
         _ => Vec::new(),

@@ -28,7 +28,7 @@ fn parts(bytes: &[u8]) -> (Vec<Part<'_>>, Vec<(String, u64)>) {
         .filter(|sec| sec.idstr == "ram")
         .map(|sec| (sec.kind, sec.body, sec.body_offset))
         .collect();
-    let (records, _) = ram::read_part(parts[0].1, parts[0].2).unwrap();
+    let (records, _) = ram::read_part(parts[0].1, parts[0].2, &mut None).unwrap();
     let RamRecord::MemSize { blocks, .. } = &records[0] else {
         panic!("no block list")
     };
@@ -212,7 +212,7 @@ fn interleaved_pages_go_in_mixed_runs_long_runs_stand_alone() {
         .write_part(Format::Legacy, Pages::All, &mut w)
         .unwrap();
     let legacy = w.into_inner();
-    let (records, _) = ram::read_part(&legacy, 0).unwrap();
+    let (records, _) = ram::read_part(&legacy, 0, &mut None).unwrap();
     let ber = runs::records_to_ber(&records).unwrap();
     assert_eq!(elements(&ber).len(), 6);
     // Inside its section's `[6]`, as streams carry it.

@@ -283,6 +283,8 @@ pub fn walk_legacy(bytes: &[u8]) -> Result<LegacyStream<'_>> {
     }
     let mut sections = Vec::new();
     let mut started: HashMap<u32, (String, u32, u32)> = HashMap::new();
+    // The RAM block of the previous page: a part may CONTINUE it.
+    let mut ram_last = None;
     loop {
         let kind_at = r.offset();
         let kind = r.read_array::<1>()?[0];
@@ -321,7 +323,7 @@ pub fn walk_legacy(bytes: &[u8]) -> Result<LegacyStream<'_>> {
                 .get(&(idstr.clone(), u64::from(instance_id)))
                 .ok_or_else(|| framing(&r, format!("section {idstr} has no vmdesc entry")))?
         } else if idstr == "ram" {
-            crate::ram::read_part(rest, body_offset)?.1
+            crate::ram::read_part(rest, body_offset, &mut ram_last)?.1
         } else {
             return Err(framing(
                 &r,

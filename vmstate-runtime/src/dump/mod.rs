@@ -210,6 +210,8 @@ fn from_legacy<'a>(bytes: &'a [u8], ram: &mut RamParts<'_, 'a>) -> Result<Value>
     let s = stream::walk_legacy(bytes)?;
     let descs = Descriptions::parse(s.vmdesc)?;
     let mut sections = Vec::with_capacity(s.sections.len());
+    // The RAM block of the previous page: a part may CONTINUE it.
+    let mut ram_last = None;
     for sec in &s.sections {
         let mut o = Map::new();
         o.insert("type".into(), kind_name(sec.kind).into());
@@ -225,7 +227,7 @@ fn from_legacy<'a>(bytes: &'a [u8], ram: &mut RamParts<'_, 'a>) -> Result<Value>
                 decode_body(d, sec.body, sec.body_offset).map_err(|e| e.in_device(&sec.idstr))?;
             o.insert("value".into(), v);
         } else {
-            let (records, _) = ram::read_part(sec.body, sec.body_offset)?;
+            let (records, _) = ram::read_part(sec.body, sec.body_offset, &mut ram_last)?;
             let (key, part) = ram.part(records)?;
             o.insert(key.into(), part);
         }

@@ -116,10 +116,18 @@ pub enum RamRecord<'a> {
 
 /// Reads the records of one RAM part, up to and including its `EOS` word. Returns
 /// the records and the part's length in bytes.
-pub fn read_part<'a>(data: &'a [u8], base: u64) -> Result<(Vec<RamRecord<'a>>, usize)> {
+///
+/// `last` is the block of the stream's previous page, and is left at this part's
+/// last: QEMU's `CONTINUE` may refer to a block named in an earlier part (its loader
+/// keeps the block across parts, and its saver names a block only when it changes).
+pub fn read_part<'a>(
+    data: &'a [u8],
+    base: u64,
+    last: &mut Option<String>,
+) -> Result<(Vec<RamRecord<'a>>, usize)> {
     let mut r = SliceInput::with_base(data, base);
     let mut records = Vec::new();
-    let mut current_block: Option<String> = None;
+    let current_block = last;
     loop {
         let word = u64::from_be_bytes(r.read_array()?);
         let flags = word & (PAGE_SIZE - 1);
@@ -138,7 +146,7 @@ pub fn read_part<'a>(data: &'a [u8], base: u64) -> Result<(Vec<RamRecord<'a>>, u
                 })?
             } else {
                 let name = read_name(&mut r)?;
-                current_block = Some(name.clone());
+                *current_block = Some(name.clone());
                 name
             };
             if flags & FLAG_ZERO != 0 {
@@ -277,7 +285,7 @@ mod tests {
         s.extend_from_slice(&[7u8; 4096]);
         s.extend_from_slice(&FLAG_EOS.to_be_bytes());
         s.push(0xaa); // next section
-        let (recs, used) = read_part(&s, 0).unwrap();
+        let (recs, used) = read_part(&s, 0, &mut None).unwrap();
         assert_eq!(used, s.len() - 1);
         assert_eq!(recs.len(), 3);
         assert!(
@@ -291,7 +299,7 @@ mod tests {
     #[test]
     fn continue_without_block_is_an_error() {
         let s = (FLAG_ZERO | FLAG_CONTINUE).to_be_bytes();
-        let e = read_part(&s, 10).unwrap_err();
+        let e = read_part(&s, 10, &mut None).unwrap_err();
         assert!(matches!(e.kind(), ErrorKind::Framing(_)));
         assert_eq!(e.offset(), 18);
     }

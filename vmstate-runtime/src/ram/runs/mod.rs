@@ -1,0 +1,212 @@
+//! The BER form of a RAM part: the block list, then runs of pages. A long run of
+//! zero pages is one small element whatever its length; a long run of data pages is
+//! one OCTET STRING; short runs of both kinds, as in memory where zero and data pages
+//! interleave, are gathered into a mixed run: a bit per page says which pages are
+//! zero, one OCTET STRING holds the others. An idle guest's RAM costs bytes per run,
+//! and no layout costs an element per page.
+//!
+//! ```text
+//! VMState-Ram-Element ::= CHOICE {         -- as `Module::with_stream` renders it
+//!     mem-size  [0] SEQUENCE { total INTEGER, blocks SEQUENCE OF SEQUENCE { name UTF8String, length INTEGER } },
+//!     zero-run  [1] SEQUENCE { block UTF8String, offset INTEGER, pages INTEGER, fill INTEGER, continued BOOLEAN OPTIONAL },
+//!     data-run  [2] SEQUENCE { block UTF8String, offset INTEGER, data OCTET STRING, continued BOOLEAN OPTIONAL },
+//!     mixed-run [3] SEQUENCE { block UTF8String, offset INTEGER,
+//!                              zero BIT STRING,     -- one bit per page, set for a zero page
+//!                              data OCTET STRING,   -- the other pages, in order
+//!                              continued BOOLEAN OPTIONAL }
+//! }
+//! ```
+//!
+//! `continued` keeps a legacy stream's `CONTINUE` choice for the run's first page
+//! when it differs from the rule vmstate's writer follows (a page names its block
+//! unless the part's previous page was of the same block), so legacy → BER → legacy
+//! is exact; the run's other pages are `CONTINUE`. Both writers (the saver and the
+//! stream converter) group runs into elements by one [`Planner`].
+
+mod convert;
+mod read;
+mod write;
+
+pub use self::convert::{ber_to_records, check_run, records_to_ber};
+pub use self::read::{next_element, Elements};
+pub use self::write::{data_run_start, mem_size, mixed_run_start, run_end, zero_run};
+
+use super::PAGE_SIZE;
+use crate::ber::{Class, Tag};
+use crate::error::Result;
+
+const fn ctx(n: u32) -> Tag {
+    Tag {
+        class: Class::Context,
+        constructed: true,
+        number: n,
+    }
+}
+
+/// `[0]`: the block list.
+pub const MEM_SIZE: Tag = ctx(0);
+/// `[1]`: a run of pages filled with one byte.
+pub const ZERO_RUN: Tag = ctx(1);
+/// `[2]`: a run of data pages.
+pub const DATA_RUN: Tag = ctx(2);
+/// `[3]`: zero and data pages mixed, a bit per page telling which.
+pub const MIXED_RUN: Tag = ctx(3);
+
+/// Runs at least this many pages long are elements of their own; shorter ones are
+/// gathered into mixed runs.
+const LONG_RUN: u64 = 64;
+/// The most pages one mixed run holds (its bit map is then at most 64 octets).
+const MIXED_MAX: u64 = 512;
+
+/// A maximal run of pages of one kind, as a writer finds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run<'b> {
+    /// Block name.
+    pub block: &'b str,
+    /// Offset of the first page.
+    pub offset: u64,
+    /// Number of pages.
+    pub pages: u64,
+    /// `Some(fill)` for pages filled with one byte, `None` for data pages.
+    pub fill: Option<u8>,
+    /// An explicit `CONTINUE` choice for the first page (see the module doc).
+    pub continued: Option<bool>,
+}
+
+impl Run<'_> {
+    /// The offset just past the run's last page.
+    pub fn end(&self) -> u64 {
+        self.offset + self.pages * PAGE_SIZE
+    }
+}
+
+/// What a [`Planner`] hands its writer: one run as its own element, or several
+/// short runs (contiguous, one block) as one mixed run.
+#[derive(Debug)]
+pub enum Group<'r, 'b> {
+    /// A zero run or a data run.
+    One(Run<'b>),
+    /// A mixed run of these runs, in order.
+    Mixed(&'r [Run<'b>]),
+}
+
+/// Groups runs into elements: long runs stand alone, short contiguous ones are
+/// gathered into mixed runs. It holds run descriptions only, never page data.
+#[derive(Debug, Default)]
+pub struct Planner<'b> {
+    pending: Vec<Run<'b>>,
+    pages: u64,
+}
+
+impl<'b> Planner<'b> {
+    /// Takes the next run; calls `emit` for each element that it completes.
+    pub fn push(
+        &mut self,
+        run: Run<'b>,
+        emit: &mut impl FnMut(Group<'_, 'b>) -> Result<()>,
+    ) -> Result<()> {
+        let short = run.pages < LONG_RUN && run.fill.is_none_or(|f| f == 0);
+        let joins = self.pending.last().is_none_or(|last| {
+            last.block == run.block
+                && last.end() == run.offset
+                && run.continued.is_none()
+                && self.pages + run.pages <= MIXED_MAX
+        });
+        if !(short && joins) {
+            self.finish(emit)?;
+        }
+        if short {
+            self.pending.push(run);
+            self.pages += run.pages;
+            Ok(())
+        } else {
+            emit(Group::One(run))
+        }
+    }
+
+    /// Emits what is pending.
+    pub fn finish(&mut self, emit: &mut impl FnMut(Group<'_, 'b>) -> Result<()>) -> Result<()> {
+        let done = match self.pending.as_slice() {
+            [] => Ok(()),
+            [one] => emit(Group::One(*one)),
+            runs => emit(Group::Mixed(runs)),
+        };
+        self.pending.clear();
+        self.pages = 0;
+        done
+    }
+}
+
+/// Whether page `k` of a mixed run is a zero page, by its bit map.
+#[inline(always)]
+pub fn is_zero_bit(map: &[u8], k: u64) -> bool {
+    map.get((k / 8) as usize)
+        .is_some_and(|b| b & (0x80 >> (k % 8)) != 0)
+}
+
+/// A mixed run's bit map from a BIT STRING's contents: the map, its page count and
+/// how many of those are data pages; `None` unless it names at least one page and
+/// its unused bits are zero (DER, so that one set of pages has one encoding).
+#[inline(always)]
+pub(super) fn bit_map(c: &[u8]) -> Option<(&[u8], u64, u64)> {
+    let (&unused, map) = c.split_first()?;
+    let last = *map.last()?;
+    if unused > 7 || last & ((1u8 << unused) - 1) != 0 {
+        return None;
+    }
+    let pages = map.len() as u64 * 8 - u64::from(unused);
+    let zero: u64 = map.iter().map(|b| u64::from(b.count_ones())).sum();
+    Some((map, pages, pages - zero))
+}
+
+/// One decoded element; data borrows the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Element<'a> {
+    /// The block list.
+    MemSize {
+        /// Sum of the lengths.
+        total: u64,
+        /// Name and used length of each block.
+        blocks: Vec<(String, u64)>,
+    },
+    /// Pages filled with one byte.
+    Zero {
+        /// Block name.
+        block: &'a str,
+        /// Offset of the first page.
+        offset: u64,
+        /// Number of pages.
+        pages: u64,
+        /// The fill byte.
+        fill: u8,
+        /// An explicit `CONTINUE` choice for the first page.
+        continued: Option<bool>,
+    },
+    /// Data pages.
+    Data {
+        /// Block name.
+        block: &'a str,
+        /// Offset of the first page.
+        offset: u64,
+        /// The pages' bytes (a whole number of pages).
+        data: &'a [u8],
+        /// An explicit `CONTINUE` choice for the first page.
+        continued: Option<bool>,
+    },
+    /// Zero and data pages mixed.
+    Mixed {
+        /// Block name.
+        block: &'a str,
+        /// Offset of the first page.
+        offset: u64,
+        /// Number of pages.
+        pages: u64,
+        /// The bit map, a bit per page from the most significant, set for a zero
+        /// page (read it with [`is_zero_bit`]).
+        zero: &'a [u8],
+        /// The data pages' bytes, in order (as many pages as bits are clear).
+        data: &'a [u8],
+        /// An explicit `CONTINUE` choice for the first page.
+        continued: Option<bool>,
+    },
+}

@@ -1,0 +1,163 @@
+//! Writing runs: each element's TLVs appended to a buffer the writer reuses, the
+//! pages themselves written by the caller straight from guest memory.
+
+use super::Run;
+use crate::ber::{length_len, tlv_len, Tag};
+use crate::ram::PAGE_SIZE;
+
+/// Appends the block list element.
+pub fn mem_size(out: &mut Vec<u8>, total: u64, blocks: &[(String, u64)]) {
+    let str_len = |n: &str| 1 + length_len(n.len()) + n.len();
+    let entry = |(n, l): &(String, u64)| str_len(n) + 2 + uint_len(*l);
+    let list: usize = blocks
+        .iter()
+        .map(|b| tlv_len(Tag::SEQUENCE, entry(b)))
+        .sum();
+    out.push(0xa0);
+    push_len(out, 2 + uint_len(total) + tlv_len(Tag::SEQUENCE, list));
+    push_uint(out, total);
+    out.push(0x30);
+    push_len(out, list);
+    for b in blocks {
+        out.push(0x30);
+        push_len(out, entry(b));
+        push_str(out, &b.0);
+        push_uint(out, b.1);
+    }
+}
+
+/// Octets of a non-negative INTEGER's contents (a leading zero keeps it positive).
+#[inline]
+const fn uint_len(v: u64) -> usize {
+    (64 - v.leading_zeros() as usize) / 8 + 1
+}
+
+#[inline]
+fn push_len(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let k = length_len(len) - 1;
+        out.push(0x80 | k as u8);
+        out.extend_from_slice(&len.to_be_bytes()[std::mem::size_of::<usize>() - k..]);
+    }
+}
+
+#[inline]
+fn push_uint(out: &mut Vec<u8>, v: u64) {
+    let n = uint_len(v);
+    // Tag, length and up to nine octets, in one fixed-size copy.
+    let mut tlv = [0u8; 11];
+    tlv[0] = 0x02;
+    tlv[1] = n as u8;
+    // The value right-aligned in its n octets (a ninth is the leading zero).
+    let k = n.min(8);
+    tlv[2 + n - k..2 + n].copy_from_slice(&v.to_be_bytes()[8 - k..]);
+    out.extend_from_slice(&tlv[..2 + n]);
+}
+
+#[inline]
+fn push_str(out: &mut Vec<u8>, s: &str) {
+    out.push(0x0c);
+    push_len(out, s.len());
+    out.extend_from_slice(s.as_bytes());
+}
+
+#[inline]
+fn push_flag(out: &mut Vec<u8>, continued: Option<bool>) {
+    if let Some(c) = continued {
+        out.extend_from_slice(&[0x01, 0x01, if c { 0xff } else { 0 }]);
+    }
+}
+
+/// A run's block name, offset and flag.
+#[inline]
+fn run_members_len(block: &str, offset: u64, continued: Option<bool>) -> usize {
+    1 + length_len(block.len()) + block.len() + 2 + uint_len(offset) + continued.map_or(0, |_| 3)
+}
+
+/// Appends a zero run, `pages` pages of `fill` from `offset` in `block`, to `out`
+/// (the saver reuses one buffer: a run's small TLVs then cost one write).
+pub fn zero_run(
+    out: &mut Vec<u8>,
+    block: &str,
+    offset: u64,
+    pages: u64,
+    fill: u8,
+    continued: Option<bool>,
+) {
+    out.reserve(48 + block.len());
+    let len =
+        run_members_len(block, offset, continued) + 2 + uint_len(pages) + 2 + uint_len(fill.into());
+    out.push(0xa1);
+    push_len(out, len);
+    push_str(out, block);
+    push_uint(out, offset);
+    push_uint(out, pages);
+    push_uint(out, fill.into());
+    push_flag(out, continued);
+}
+
+/// Appends the start of a data run of `bytes` octets to `out`, up to the header of
+/// its OCTET STRING; the pages follow, then [`run_end`].
+pub fn data_run_start(
+    out: &mut Vec<u8>,
+    block: &str,
+    offset: u64,
+    bytes: usize,
+    continued: Option<bool>,
+) {
+    out.reserve(48 + block.len());
+    let len = run_members_len(block, offset, continued) + tlv_len(Tag::OCTET_STRING, bytes);
+    out.push(0xa2);
+    push_len(out, len);
+    push_str(out, block);
+    push_uint(out, offset);
+    out.push(0x04);
+    push_len(out, bytes);
+}
+
+/// Appends the end of a data or mixed run (its explicit `continued`, if any).
+pub fn run_end(out: &mut Vec<u8>, continued: Option<bool>) {
+    push_flag(out, continued);
+}
+
+/// Appends the start of a mixed run of `runs` to `out`, up to the header of its
+/// OCTET STRING; the data runs' pages follow in order, then [`run_end`] with
+/// `runs[0].continued`.
+pub fn mixed_run_start(out: &mut Vec<u8>, runs: &[Run<'_>]) {
+    let Some(first) = runs.first() else { return };
+    let pages: u64 = runs.iter().map(|r| r.pages).sum();
+    let data: u64 = runs
+        .iter()
+        .filter(|r| r.fill.is_none())
+        .map(|r| r.pages)
+        .sum();
+    let data = (data * PAGE_SIZE) as usize;
+    let map = pages.div_ceil(8) as usize;
+    let bits = tlv_len(Tag::BIT_STRING, 1 + map);
+    let len = run_members_len(first.block, first.offset, first.continued)
+        + bits
+        + tlv_len(Tag::OCTET_STRING, data);
+    out.reserve(64 + first.block.len() + map);
+    out.push(0xa3);
+    push_len(out, len);
+    push_str(out, first.block);
+    push_uint(out, first.offset);
+    out.push(0x03);
+    push_len(out, 1 + map);
+    out.push((map as u64 * 8 - pages) as u8);
+    let start = out.len();
+    out.resize(start + map, 0);
+    let mut k = 0;
+    for r in runs {
+        if r.fill.is_some() {
+            for p in k..k + r.pages {
+                out[start + (p / 8) as usize] |= 0x80 >> (p % 8);
+            }
+        }
+        k += r.pages;
+    }
+    out.push(0x04);
+    push_len(out, data);
+}
