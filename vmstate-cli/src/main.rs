@@ -31,7 +31,7 @@ struct Cli {
 enum Command {
     /// Print a stream (either format, auto-detected) as a readable tree, or as JSON.
     Dump {
-        /// The stream.
+        /// The stream (`-`: standard input).
         file: PathBuf,
         /// Print the JSON tree (which `convert` and the library can encode back).
         #[arg(long)]
@@ -45,7 +45,7 @@ enum Command {
         /// Target format.
         #[arg(long, value_enum)]
         to: Target,
-        /// Input stream, or a JSON tree from `dump --json`.
+        /// Input stream, or a JSON tree from `dump --json` (`-`: standard input).
         input: PathBuf,
         /// Output stream.
         output: PathBuf,
@@ -109,10 +109,17 @@ impl From<serde_json::Error> for Failure {
 }
 
 /// Reads a file with a progress bar on stderr (hidden when stderr is not a terminal).
+/// `-` reads standard input (`migrate "exec:vmstate dump -"` inspects a migration as
+/// QEMU sends it).
 fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
-    let mut f =
-        std::fs::File::open(path).map_err(|e| Failure(format!("{}: {e}", path.display())))?;
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut f: Box<dyn Read> = if path == Path::new("-") {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(
+            std::fs::File::open(path).map_err(|e| Failure(format!("{}: {e}", path.display())))?,
+        )
+    };
+    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let bar = ProgressBar::new(len);
     bar.set_style(
         ProgressStyle::with_template("{msg} {bar:40} {bytes}/{total_bytes}")

@@ -322,3 +322,25 @@ fn asn1_gives_the_module_of_a_streams_ber_form() {
     }
     assert!(text.ends_with("END\n"));
 }
+
+#[test]
+fn dash_reads_standard_input() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vmstate"))
+        .args(["dump", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bytes = read_fixture("pc-kvm-bios.mig");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&bytes));
+    let o = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(o.status.success());
+    assert_eq!(
+        stdout(&o),
+        stdout(&vmstate(&[&"dump", &fixture("pc-kvm-bios.mig")]))
+    );
+}
