@@ -12,7 +12,7 @@ const SHOWN_PAGES: usize = 8;
 
 /// The differences, one line each; empty when the streams hold the same state.
 /// `ram_a` and `ram_b` are the streams' RAM pages, digested.
-pub fn diff(a: &Value, b: &Value, ram_a: &PageDigests, ram_b: &PageDigests) -> Vec<String> {
+pub fn diff(a: &Value, b: &Value, ram_a: &mut PageDigests, ram_b: &mut PageDigests) -> Vec<String> {
     let mut out = Vec::new();
     values(
         "configuration",
@@ -100,27 +100,24 @@ fn bytes(path: &str, a: &[u8], b: &[u8], out: &mut Vec<String>) {
     }
 }
 
-fn ram(a: &PageDigests, b: &PageDigests, out: &mut Vec<String>) {
+fn ram(a: &mut PageDigests, b: &mut PageDigests, out: &mut Vec<String>) {
+    let zero = a.zero();
     let (ra, rb) = (&a.blocks, &b.blocks);
-    for (name, ma) in ra {
-        let Some(mb) = rb.get(name) else {
+    for (name, (len_a, pa)) in ra {
+        let Some((len_b, pb)) = rb.get(name) else {
             out.push(format!("ram {name}: only in the first stream"));
             continue;
         };
-        if ma.len() != mb.len() {
-            out.push(format!(
-                "ram {name}: {} bytes -> {} bytes",
-                ma.len() * 4096,
-                mb.len() * 4096
-            ));
+        if len_a != len_b {
+            out.push(format!("ram {name}: {len_a} bytes -> {len_b} bytes"));
             continue;
         }
-        let pages: Vec<usize> = ma
-            .iter()
-            .zip(mb)
-            .enumerate()
-            .filter(|(_, (pa, pb))| pa != pb)
-            .map(|(i, _)| i * 4096)
+        // Pages either stream sent; a page one of them never sent is zero.
+        let sent: std::collections::BTreeSet<u64> = pa.keys().chain(pb.keys()).copied().collect();
+        let pages: Vec<u64> = sent
+            .into_iter()
+            .filter(|i| pa.get(i).unwrap_or(&zero) != pb.get(i).unwrap_or(&zero))
+            .map(|i| i * 4096)
             .collect();
         if !pages.is_empty() {
             let shown: Vec<String> = pages

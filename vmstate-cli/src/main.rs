@@ -214,7 +214,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let (mut ra, mut rb) = (ram::PageDigests::default(), ram::PageDigests::default());
             let ta = load(&a, false, &mut |r| ra.record(r))?;
             let tb = load(&b, false, &mut |r| rb.record(r))?;
-            let diffs = diff::diff(&ta, &tb, &ra, &rb);
+            let diffs = diff::diff(&ta, &tb, &mut ra, &mut rb);
             for d in &diffs {
                 writeln!(out, "{d}")?;
             }

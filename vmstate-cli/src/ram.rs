@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -28,10 +28,9 @@ pub fn for_each_record(
     Ok(())
 }
 
-/// The index of the page at `offset` of a block of `pages` pages.
-fn page_index(block: &str, offset: u64, pages: usize) -> Result<usize> {
-    let i = (offset / PAGE_SIZE) as usize;
-    if offset % PAGE_SIZE != 0 || i >= pages {
+/// The index of the page at `offset` of a block of `len` bytes.
+fn page_index(block: &str, offset: u64, len: u64) -> Result<u64> {
+    if offset % PAGE_SIZE != 0 || offset >= len {
         return Err(Error::new(
             ErrorKind::PageOutOfRange {
                 block: block.to_owned(),
@@ -40,7 +39,7 @@ fn page_index(block: &str, offset: u64, pages: usize) -> Result<usize> {
             0,
         ));
     }
-    Ok(i)
+    Ok(offset / PAGE_SIZE)
 }
 
 fn unknown(block: &str) -> Error {
@@ -52,8 +51,10 @@ fn unknown(block: &str) -> Error {
 pub struct BlockFiles {
     dir: PathBuf,
     /// Per block: its file, its length and which pages hold data so far (a zero
-    /// page is written only over data: the files start as zeros).
-    blocks: BTreeMap<String, (File, u64, Vec<bool>)>,
+    /// page is written only over data: the files start as zeros). Sets, not
+    /// bitmaps: they grow with the pages the stream has, not with the lengths its
+    /// block list claims.
+    blocks: BTreeMap<String, (File, u64, BTreeSet<u64>)>,
 }
 
 impl BlockFiles {
@@ -75,9 +76,8 @@ impl BlockFiles {
                     let path = self.dir.join(format!("{}.bin", name.replace('/', "_")));
                     let file = File::create(&path).map_err(io)?;
                     file.set_len(*len).map_err(io)?;
-                    let pages = usize::try_from(len / PAGE_SIZE).map_err(|_| unknown(name))?;
                     self.blocks
-                        .insert(name.clone(), (file, *len, vec![false; pages]));
+                        .insert(name.clone(), (file, *len, BTreeSet::new()));
                 }
                 Ok(())
             }
@@ -87,12 +87,16 @@ impl BlockFiles {
                 fill,
                 ..
             } => {
-                let (file, _, data) = self.blocks.get_mut(block).ok_or_else(|| unknown(block))?;
-                let i = page_index(block, *offset, data.len())?;
-                if *fill != 0 || data[i] {
+                let (file, len, data) = self.blocks.get_mut(block).ok_or_else(|| unknown(block))?;
+                let i = page_index(block, *offset, *len)?;
+                let over_data = if *fill == 0 {
+                    data.remove(&i)
+                } else {
+                    !data.insert(i)
+                };
+                if *fill != 0 || over_data {
                     file.write_all_at(&[*fill; PAGE], *offset).map_err(io)?;
                 }
-                data[i] = *fill != 0;
                 Ok(())
             }
             RamRecord::Page {
@@ -101,10 +105,10 @@ impl BlockFiles {
                 data: page,
                 ..
             } => {
-                let (file, _, data) = self.blocks.get_mut(block).ok_or_else(|| unknown(block))?;
-                let i = page_index(block, *offset, data.len())?;
+                let (file, len, data) = self.blocks.get_mut(block).ok_or_else(|| unknown(block))?;
+                let i = page_index(block, *offset, *len)?;
                 file.write_all_at(page, *offset).map_err(io)?;
-                data[i] = true;
+                data.insert(i);
                 Ok(())
             }
         }
@@ -122,12 +126,14 @@ impl BlockFiles {
     }
 }
 
-/// The SHA-256 of every page of every RAM block, as a destination would end up with
-/// them: what `diff` compares, at 32 bytes per 4 KiB page.
+/// The SHA-256 of every page a stream sends, as a destination would end up with
+/// them: what `diff` compares. Per block, its length and the digests of the pages
+/// sent (a page never sent is zero); they grow with the stream, not with the
+/// lengths its block list claims.
 #[derive(Default)]
 pub struct PageDigests {
-    /// Per block, each page's digest.
-    pub blocks: BTreeMap<String, Vec<[u8; 32]>>,
+    /// Per block, its length and each sent page's digest by page index.
+    pub blocks: BTreeMap<String, (u64, BTreeMap<u64, [u8; 32]>)>,
     /// The digest of a page filled with each byte met so far.
     fills: BTreeMap<u8, [u8; 32]>,
 }
@@ -143,10 +149,8 @@ impl PageDigests {
         };
         let (block, offset, digest) = match r {
             RamRecord::MemSize { blocks, .. } => {
-                let zero = filled(0);
                 for (name, len) in blocks {
-                    let pages = usize::try_from(len / PAGE_SIZE).map_err(|_| unknown(name))?;
-                    self.blocks.insert(name.clone(), vec![zero; pages]);
+                    self.blocks.insert(name.clone(), (*len, BTreeMap::new()));
                 }
                 return Ok(());
             }
@@ -163,9 +167,17 @@ impl PageDigests {
                 ..
             } => (block, offset, Sha256::digest(data).into()),
         };
-        let pages = self.blocks.get_mut(block).ok_or_else(|| unknown(block))?;
-        let i = page_index(block, *offset, pages.len())?;
-        pages[i] = digest;
+        let (len, pages) = self.blocks.get_mut(block).ok_or_else(|| unknown(block))?;
+        let i = page_index(block, *offset, *len)?;
+        pages.insert(i, digest);
         Ok(())
+    }
+
+    /// The digest of a page filled with zeros.
+    pub fn zero(&mut self) -> [u8; 32] {
+        *self
+            .fills
+            .entry(0)
+            .or_insert_with(|| Sha256::digest([0u8; PAGE]).into())
     }
 }

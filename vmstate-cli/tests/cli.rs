@@ -30,6 +30,33 @@ fn fixture(name: &str) -> PathBuf {
     fixtures_dir().join(name)
 }
 
+/// `vmstate dump --json` of the fixture `name`.
+fn json_tree(name: &str) -> serde_json::Value {
+    let o = vmstate(&[&"dump", &"--json", &fixture(name)]);
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// The RAM records of a tree, to edit.
+fn ram_records(tree: &mut serde_json::Value) -> impl Iterator<Item = &mut serde_json::Value> {
+    tree["sections"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .filter_map(|s| s.get_mut("ram").and_then(|r| r.as_array_mut()))
+        .flatten()
+}
+
+/// `tree` written as `NAME.json` and converted to the legacy stream `NAME.mig`;
+/// returns both paths.
+fn write_tree(tree: &serde_json::Value, name: &str) -> (PathBuf, PathBuf) {
+    let json = tmp(&format!("{name}.json"));
+    std::fs::write(&json, serde_json::to_vec(tree).unwrap()).unwrap();
+    let mig = tmp(&format!("{name}.mig"));
+    let o = vmstate(&[&"convert", &"--to", &"legacy", &json, &mig]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (json, mig)
+}
+
 /// The fixture `name` converted to BER by `vmstate convert`.
 fn ber_of(name: &str) -> PathBuf {
     let ber = tmp(&format!("{name}.ber"));
@@ -142,8 +169,7 @@ fn convert_round_trips_every_fixture() {
 /// A copy of pc-kvm-bios.mig with CMOS byte 0x38 set to 0xab, through the JSON tree;
 /// and the byte's old value.
 fn edited_stream() -> (PathBuf, String) {
-    let o = vmstate(&[&"dump", &"--json", &fixture("pc-kvm-bios.mig")]);
-    let mut tree: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut tree = json_tree("pc-kvm-bios.mig");
     let rtc = tree["sections"]
         .as_array_mut()
         .unwrap()
@@ -153,13 +179,7 @@ fn edited_stream() -> (PathBuf, String) {
     let cmos = rtc["value"]["cmos_data"].as_str().unwrap().to_owned();
     let old = cmos[2 * 0x38..2 * 0x39].to_lowercase();
     rtc["value"]["cmos_data"] = format!("{}AB{}", &cmos[..2 * 0x38], &cmos[2 * 0x39..]).into();
-    let json = tmp("edited.json");
-    std::fs::write(&json, serde_json::to_vec(&tree).unwrap()).unwrap();
-    let out = tmp("edited.mig");
-    assert!(vmstate(&[&"convert", &"--to", &"legacy", &json, &out])
-        .status
-        .success());
-    (out, old)
+    (write_tree(&tree, "edited").1, old)
 }
 
 #[test]
@@ -208,26 +228,15 @@ fn diff_compares_ram_page_by_page_across_formats() {
     let o = vmstate(&[&"diff", &fixture("pc-kvm-bios.mig"), &ber]);
     assert_eq!((o.status.code(), stdout(&o)), (Some(0), String::new()));
     // One data page changed in the JSON tree: diff names that page, whichever form.
-    let o = vmstate(&[&"dump", &"--json", &fixture("pc-kvm-bios.mig")]);
-    let mut tree: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let page = tree["sections"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .filter_map(|s| s.get_mut("ram").and_then(|r| r.as_array_mut()))
-        .flatten()
+    let mut tree = json_tree("pc-kvm-bios.mig");
+    let page = ram_records(&mut tree)
         .find(|r| r.get("data").is_some() && r["block"] == "pc.ram")
         .unwrap();
     let offset = page["offset"].as_u64().unwrap();
     let data = page["data"].as_str().unwrap();
     let flipped = if data.starts_with("00") { "01" } else { "00" };
     page["data"] = format!("{flipped}{}", &data[2..]).into();
-    let json = tmp("diff-page.json");
-    std::fs::write(&json, serde_json::to_vec(&tree).unwrap()).unwrap();
-    let edited = tmp("diff-page.mig");
-    assert!(vmstate(&[&"convert", &"--to", &"legacy", &json, &edited])
-        .status
-        .success());
+    let (json, edited) = write_tree(&tree, "diff-page");
     for b in [&json, &edited] {
         let o = vmstate(&[&"diff", &ber, b]);
         assert_eq!(o.status.code(), Some(1));
@@ -343,4 +352,32 @@ fn dash_reads_standard_input() {
         stdout(&o),
         stdout(&vmstate(&[&"dump", &fixture("pc-kvm-bios.mig")]))
     );
+}
+
+/// A block list is untrusted: a stream claiming a 1 PiB block makes `diff` and
+/// `dump --ram` allocate for the pages it sends, not for the length it claims.
+#[test]
+fn a_huge_claimed_block_allocates_nothing() {
+    let mut tree = json_tree("pc-tcg-reset.mig");
+    let setup = ram_records(&mut tree)
+        .find(|r| r.get("mem_size").is_some())
+        .unwrap();
+    let block = setup["blocks"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|b| b["name"] == "pc.ram")
+        .unwrap();
+    let old = block["length"].as_u64().unwrap();
+    block["length"] = (1u64 << 50).into();
+    setup["mem_size"] = (setup["mem_size"].as_u64().unwrap() - old + (1 << 50)).into();
+    let (_, huge) = write_tree(&tree, "huge");
+    let o = vmstate(&[&"diff", &huge, &huge]);
+    assert_eq!((o.status.code(), stdout(&o)), (Some(0), String::new()));
+    // Writing the block out either works (a sparse file) or fails in one line.
+    let dir = tmp("huge-ram");
+    let o = vmstate(&[&"dump", &"--ram", &dir, &huge]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(matches!(o.status.code(), Some(0 | 2)), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stderr).lines().count(), 1);
 }
