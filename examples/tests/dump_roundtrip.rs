@@ -162,6 +162,15 @@ fn hostile_trees_give_errors_or_faithful_bytes() {
             json!("0102"),
             false,
         ),
+        // A million structs of a million bytes each: refused before anything is
+        // built for them (this once cloned the inner description a million times).
+        (
+            json!({"name": "a", "type": "struct", "size": 1, "array_len": 1 << 20,
+                   "struct": {"vmsd_name": "s", "version": 1, "fields": [
+                       {"name": "b", "type": "uint8", "size": 1, "array_len": 1 << 20}]}}),
+            json!([]),
+            false,
+        ),
     ];
     for (field, value, encodes) in cases {
         let tree = one_field_tree(field.clone(), value.clone());

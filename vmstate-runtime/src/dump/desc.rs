@@ -48,6 +48,11 @@ pub struct Desc {
 /// before the stream's bytes can refute it).
 const MAX_ELEMENTS: u64 = 1 << 20;
 
+/// The most elements one device's description may expand to, nested arrays
+/// multiplied out: an array of arrays of structs must not make the decoder build
+/// (or loop over) more than this, whatever the stream's size.
+const MAX_EXPANDED: u64 = 1 << 22;
+
 fn bad(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::Framing(msg.into()), 0)
 }
@@ -99,6 +104,12 @@ impl Desc {
             if count > MAX_ELEMENTS {
                 return Err(bad(format!("{fname}: array_len {count} is implausible")));
             }
+            let expanded = nested.as_ref().map_or(1, |n| 1 + n.expanded());
+            if count.saturating_mul(expanded) > MAX_EXPANDED {
+                return Err(bad(format!(
+                    "{fname}: {count} elements of {expanded} each is implausible"
+                )));
+            }
             let count = count as usize;
             let position = groups.len() as u32;
             groups.push(Group {
@@ -122,13 +133,34 @@ impl Desc {
         {
             subsections.push(Desc::parse(s, i)?);
         }
-        Ok(Desc {
+        let desc = Desc {
             name,
             version,
             groups,
             subsections,
             tag: get_u64(o, "tag").map_or(position as u32, |t| t as u32),
-        })
+        };
+        // Elements listed one by one (`index`) add up too.
+        if desc.expanded() > MAX_EXPANDED {
+            return Err(bad(format!(
+                "{}: the description is implausibly large",
+                desc.name
+            )));
+        }
+        Ok(desc)
+    }
+
+    /// How many elements it expands to, nested ones included (saturating).
+    fn expanded(&self) -> u64 {
+        let groups = self.groups.iter().map(|g| match g.structs.as_slice() {
+            [] => g.count as u64,
+            structs => structs
+                .iter()
+                .map(|s| 1u64.saturating_add(s.expanded()))
+                .fold(0u64, u64::saturating_add),
+        });
+        let subsections = self.subsections.iter().map(Desc::expanded);
+        groups.chain(subsections).fold(0, u64::saturating_add)
     }
 }
 
