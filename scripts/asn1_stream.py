@@ -26,20 +26,20 @@ warnings.simplefilter("error")
 
 import asn1tools  # noqa: E402
 
-PAGE = 4096
-
-
-def apply_ram(elements, blocks, kinds):
+def apply_ram(elements, blocks, kinds, page):
+    """Applies RAM elements to the blocks; returns the page size (set by mem-size)."""
+    page_size = page
     for kind, e in elements:
         kinds[kind] = kinds.get(kind, 0) + 1
         if kind == "mem-size":
+            page_size = e.get("page-size", 4096)
             for b in e["blocks"]:
                 blocks[b["name"]] = bytearray(b["length"])
             continue
         mem = blocks[e["block"]]
         at = e["offset"]
         if kind == "zero-run":
-            n = e["pages"] * PAGE
+            n = e["pages"] * page_size
             mem[at:at + n] = bytes([e["fill"]]) * n
         elif kind == "data-run":
             mem[at:at + len(e["data"])] = e["data"]
@@ -49,11 +49,12 @@ def apply_ram(elements, blocks, kinds):
             used = 0
             for k in range(pages):
                 if bits[k // 8] & (0x80 >> (k % 8)):
-                    mem[at + k * PAGE:at + (k + 1) * PAGE] = bytes(PAGE)
+                    mem[at + k * page_size:at + (k + 1) * page_size] = bytes(page_size)
                 else:
-                    mem[at + k * PAGE:at + (k + 1) * PAGE] = data[used:used + PAGE]
-                    used += PAGE
+                    mem[at + k * page_size:at + (k + 1) * page_size] = data[used:used + page_size]
+                    used += page_size
             assert used == len(data), "mixed run: data does not match the bit map"
+    return page_size
 
 
 def main():
@@ -64,7 +65,7 @@ def main():
         types = json.load(f)
     with open(stream_path, "rb") as f:
         stream = ber.decode("VMState-Stream", f.read())
-    items, blocks, kinds = [], {}, {}
+    items, blocks, kinds, page = [], {}, {}, 4096
     for kind, value in stream:
         if kind == "header":
             items.append({"item": kind, "stream-version": value["stream-version"]})
@@ -86,7 +87,7 @@ def main():
                 out["same-octets"] = ber.encode(ty, device) == octets
             if "ram" in value:
                 out["ram-elements"] = len(value["ram"])
-                apply_ram(value["ram"], blocks, kinds)
+                page = apply_ram(value["ram"], blocks, kinds, page)
             items.append(out)
     ram = {name: hashlib.sha256(mem).hexdigest() for name, mem in blocks.items()}
     with open(out_path, "w") as f:

@@ -161,11 +161,14 @@ fn ber_parts_round_trip_and_zero_pages_are_runs() {
 /// and, element by element, by the general decoder, which must agree.
 fn elements(part: &[u8]) -> Vec<(char, u64, u64)> {
     let mut out = Vec::new();
-    let mut fast = runs::Elements::new(part, 0);
+    let mut fast = runs::Elements::new(part, 0, 4096);
     let mut input = SliceInput::new(part);
     let mut general = Decoder::new(&mut input, Options::STRICT);
     while let Some((e, _)) = fast.next_at().unwrap() {
-        assert_eq!(Some(&e), runs::next_element(&mut general).unwrap().as_ref());
+        assert_eq!(
+            Some(&e),
+            runs::next_element(&mut general, 4096).unwrap().as_ref()
+        );
         out.push(match e {
             Element::MemSize { .. } => ('m', 0, 0),
             Element::Zero { offset, pages, .. } => ('z', offset, pages),
@@ -231,7 +234,7 @@ fn interleaved_pages_go_in_mixed_runs_long_runs_stand_alone() {
 /// A part's elements by the loader's fast path and by the general decoder alone,
 /// each as a list or the offset of its error.
 fn both_readings(part: &[u8]) -> [Result<Vec<Element<'_>>, u64>; 2] {
-    let mut fast = runs::Elements::new(part, 0);
+    let mut fast = runs::Elements::new(part, 0, 4096);
     let mut fast_all = Vec::new();
     let fast = loop {
         match fast.next_at() {
@@ -247,7 +250,7 @@ fn both_readings(part: &[u8]) -> [Result<Vec<Element<'_>>, u64>; 2] {
         if d.offset() == part.len() as u64 {
             break Ok(general_all);
         }
-        match runs::next_element(&mut d) {
+        match runs::next_element(&mut d, 4096) {
             Ok(Some(e)) => general_all.push(e),
             Ok(None) => break Ok(general_all),
             Err(e) => break Err(e.offset()),
@@ -323,7 +326,7 @@ fn hostile_mixed_runs_get_typed_errors() {
         },
     ];
     let mut good = Vec::new();
-    runs::mixed_run_start(&mut good, &runs);
+    runs::mixed_run_start(&mut good, &runs, 4096);
     good.extend(std::iter::repeat_n(9u8, 2 * 4096));
     runs::run_end(&mut good, None);
     let map = good.windows(3).position(|w| w == [0x03, 0x02, 3]).unwrap() + 3;
@@ -539,5 +542,91 @@ fn a_registry_saves_ram_in_parts_of_at_most_64_mib() {
         drop(reg);
         drop(loader);
         assert!(back == mem, "{format:?}");
+    }
+}
+
+#[test]
+fn other_page_sizes_round_trip_and_a_mismatch_is_refused() {
+    use vmstate_runtime::ram::{RamBlock, RamBlockMut};
+    for page in [1024usize, 64 << 10] {
+        let mut guest = vec![0u8; 4 << 20];
+        for (i, p) in (0..guest.len() / page).step_by(3).enumerate() {
+            guest[p * page + i % page] = i as u8 | 1;
+        }
+        for format in [Format::Legacy, Format::Ber] {
+            let mut parts = Vec::new();
+            let saver = RamSaver::with_page_size(
+                vec![RamBlock {
+                    name: "pc.ram",
+                    mem: &guest,
+                }],
+                page,
+            )
+            .unwrap();
+            let mut w = Writer::new(Vec::new());
+            saver.write_setup(format, &mut w).unwrap();
+            saver.write_part(format, Pages::All, &mut w).unwrap();
+            parts.push(w.into_inner());
+            // Page 5 changes: the bitmap has a bit per page of this size.
+            let mut later = guest.clone();
+            later[5 * page + 7] = 0xee;
+            let saver = RamSaver::with_page_size(
+                vec![RamBlock {
+                    name: "pc.ram",
+                    mem: &later,
+                }],
+                page,
+            )
+            .unwrap();
+            let mut w = Writer::new(Vec::new());
+            let dirty: &[u64] = &[1 << 5];
+            let stats = saver
+                .write_part(format, Pages::Dirty(&[dirty]), &mut w)
+                .unwrap();
+            assert_eq!(stats.data_pages, 1);
+            parts.push(w.into_inner());
+
+            let mut dst = vec![0u8; guest.len()];
+            let mut loader = RamLoader::with_page_size(
+                vec![RamBlockMut {
+                    name: "pc.ram",
+                    mem: &mut dst,
+                }],
+                page,
+            )
+            .unwrap();
+            for part in &parts {
+                match format {
+                    Format::Legacy => {
+                        let mut at = 0;
+                        while at < part.len() {
+                            at += loader.load_legacy(&part[at..], at as u64).unwrap();
+                        }
+                    }
+                    Format::Ber => loader.load_ber(part, 0).unwrap(),
+                }
+            }
+            drop(loader);
+            assert!(dst == later, "{page}-byte pages, {format:?}");
+
+            // A BER stream says its page size: a 4 KiB loader refuses it.
+            if format == Format::Ber {
+                let mut dst = vec![0u8; guest.len()];
+                let mut loader = RamLoader::new(vec![RamBlockMut {
+                    name: "pc.ram",
+                    mem: &mut dst,
+                }]);
+                let e = loader.load_ber(&parts[0], 0).unwrap_err();
+                assert!(
+                    e.to_string()
+                        .contains(&format!("the stream's pages are {page} bytes")),
+                    "{e}"
+                );
+            }
+        }
+    }
+    // Page sizes are powers of two from 1 KiB to 1 GiB.
+    for bad in [0, 512, 3000, 2 << 30] {
+        assert!(RamSaver::with_page_size(Vec::new(), bad).is_err(), "{bad}");
     }
 }

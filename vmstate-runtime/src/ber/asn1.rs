@@ -142,7 +142,8 @@ VMState-Ram ::= SEQUENCE OF VMState-Ram-Element
 VMState-Ram-Element ::= CHOICE {
     mem-size [0] SEQUENCE {
         total INTEGER (0..MAX),
-        blocks SEQUENCE OF VMState-Ram-Block
+        blocks SEQUENCE OF VMState-Ram-Block,
+        page-size INTEGER (1..MAX) OPTIONAL  -- absent: 4096
     },
     zero-run [1] SEQUENCE {
         block UTF8String,

@@ -26,14 +26,14 @@ pub fn records_to_ber(records: &[RamRecord<'_>]) -> Result<Vec<u8>> {
         next: 0,
         w: Vec::with_capacity(data + 8 * records.len() + 4096),
     };
-    let mut planner = Planner::default();
+    let mut planner = Planner::new(PAGE_SIZE);
     let mut last: Option<&str> = None;
     let mut i = 0;
     while i < records.len() {
         let (block, offset, fill, continued) = match &records[i] {
             RamRecord::MemSize { total, blocks } => {
                 planner.finish(&mut |g| c.group(g))?;
-                mem_size(&mut c.w, *total, blocks);
+                mem_size(&mut c.w, *total, blocks, PAGE_SIZE);
                 c.next += 1;
                 i += 1;
                 continue;
@@ -104,7 +104,7 @@ impl Converter<'_, '_> {
                 pages * PAGE_SIZE as usize,
                 first.continued,
             ),
-            (Group::Mixed(runs), _) => mixed_run_start(&mut self.w, runs),
+            (Group::Mixed(runs), _) => mixed_run_start(&mut self.w, runs, PAGE_SIZE),
         }
         for r in records {
             if let RamRecord::Page { data, .. } = r {
@@ -205,11 +205,26 @@ pub fn ber_to_records<'a>(
     let mut last: Option<&str> = None;
     loop {
         let at = d.offset();
-        let Some(e) = next_element(d)? else { break };
+        let Some(e) = next_element(d, PAGE_SIZE)? else {
+            break;
+        };
         match e {
+            Element::MemSize {
+                page_size: Some(page),
+                ..
+            } => {
+                // Legacy records are QEMU x86's: 4 KiB pages.
+                return Err(Error::new(
+                    ErrorKind::Framing(format!(
+                        "RAM of {page}-byte pages has no legacy form here (4 KiB pages only)"
+                    )),
+                    at,
+                ));
+            }
             Element::MemSize {
                 total,
                 blocks: list,
+                page_size: None,
             } => {
                 blocks.clone_from(&list);
                 out.push(RamRecord::MemSize {

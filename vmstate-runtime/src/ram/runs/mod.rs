@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! VMState-Ram-Element ::= CHOICE {         -- as `Module::with_stream` renders it
-//!     mem-size  [0] SEQUENCE { total INTEGER, blocks SEQUENCE OF SEQUENCE { name UTF8String, length INTEGER } },
+//!     mem-size  [0] SEQUENCE { total INTEGER, blocks SEQUENCE OF SEQUENCE { name UTF8String, length INTEGER },
+//!                              page-size INTEGER OPTIONAL },  -- absent: 4 KiB
 //!     zero-run  [1] SEQUENCE { block UTF8String, offset INTEGER, pages INTEGER, fill INTEGER, continued BOOLEAN OPTIONAL },
 //!     data-run  [2] SEQUENCE { block UTF8String, offset INTEGER, data OCTET STRING, continued BOOLEAN OPTIONAL },
 //!     mixed-run [3] SEQUENCE { block UTF8String, offset INTEGER,
@@ -31,7 +32,6 @@ pub use self::convert::{ber_to_records, check_run, records_to_ber};
 pub use self::read::{next_element, Elements};
 pub use self::write::{data_run_start, mem_size, mixed_run_start, run_end, zero_run};
 
-use super::PAGE_SIZE;
 use crate::ber::{Class, Tag};
 use crate::error::Result;
 
@@ -74,9 +74,9 @@ pub struct Run<'b> {
 }
 
 impl Run<'_> {
-    /// The offset just past the run's last page.
-    pub fn end(&self) -> u64 {
-        self.offset + self.pages * PAGE_SIZE
+    /// The offset just past the run's last page, for pages of `page` bytes.
+    pub fn end(&self, page: u64) -> u64 {
+        self.offset + self.pages * page
     }
 }
 
@@ -92,13 +92,24 @@ pub enum Group<'r, 'b> {
 
 /// Groups runs into elements: long runs stand alone, short contiguous ones are
 /// gathered into mixed runs. It holds run descriptions only, never page data.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Planner<'b> {
     pending: Vec<Run<'b>>,
     pages: u64,
+    /// Bytes per page.
+    page: u64,
 }
 
 impl<'b> Planner<'b> {
+    /// A planner for pages of `page` bytes.
+    pub fn new(page: u64) -> Self {
+        Planner {
+            pending: Vec::new(),
+            pages: 0,
+            page,
+        }
+    }
+
     /// Takes the next run; calls `emit` for each element that it completes.
     pub fn push(
         &mut self,
@@ -108,7 +119,7 @@ impl<'b> Planner<'b> {
         let short = run.pages < LONG_RUN && run.fill.is_none_or(|f| f == 0);
         let joins = self.pending.last().is_none_or(|last| {
             last.block == run.block
-                && last.end() == run.offset
+                && last.end(self.page) == run.offset
                 && run.continued.is_none()
                 && self.pages + run.pages <= MIXED_MAX
         });
@@ -168,6 +179,8 @@ pub enum Element<'a> {
         total: u64,
         /// Name and used length of each block.
         blocks: Vec<(String, u64)>,
+        /// The page size, when it is not 4 KiB.
+        page_size: Option<u64>,
     },
     /// Pages filled with one byte.
     Zero {

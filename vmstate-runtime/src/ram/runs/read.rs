@@ -5,7 +5,6 @@ use super::{bit_map, Element, DATA_RUN, MEM_SIZE, MIXED_RUN, ZERO_RUN};
 use crate::ber::{self, Decoder, Header, Length, Options, Tag};
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::SliceInput;
-use crate::ram::PAGE_SIZE;
 
 fn text<'a>(d: &mut Decoder<'_, SliceInput<'a>>) -> Result<&'a str> {
     let h = d.expect(Tag::UTF8_STRING)?;
@@ -132,7 +131,7 @@ impl<'a> Tlvs<'a> {
 
     /// A zero or data run at the start of the bytes, and its length.
     #[inline(always)]
-    fn run(b: &'a [u8], last: &'a str) -> Option<(Element<'a>, usize)> {
+    fn run(b: &'a [u8], last: &'a str, page: u64) -> Option<(Element<'a>, usize)> {
         let mut outer = Tlvs { b, pos: 0 };
         let tag = *b.first()?;
         let contents = outer.next(tag)?;
@@ -162,7 +161,7 @@ impl<'a> Tlvs<'a> {
             }
             0xa2 => {
                 let data = t.next(0x04)?;
-                if data.len() as u64 % PAGE_SIZE != 0 {
+                if data.len() as u64 % page != 0 {
                     return None;
                 }
                 Element::Data {
@@ -175,7 +174,7 @@ impl<'a> Tlvs<'a> {
             0xa3 => {
                 let (zero, pages, data_pages) = bit_map(t.next(0x03)?)?;
                 let data = t.next(0x04)?;
-                if data.len() as u64 != data_pages * PAGE_SIZE {
+                if data.len() as u64 != data_pages * page {
                     return None;
                 }
                 Element::Mixed {
@@ -200,16 +199,19 @@ pub struct Elements<'a> {
     base: u64,
     pos: usize,
     last: &'a str,
+    page: u64,
 }
 
 impl<'a> Elements<'a> {
-    /// The elements in `data`, found at stream offset `base`.
-    pub fn new(data: &'a [u8], base: u64) -> Self {
+    /// The elements in `data`, found at stream offset `base`, of pages of `page`
+    /// bytes.
+    pub fn new(data: &'a [u8], base: u64, page: u64) -> Self {
         Elements {
             data,
             base,
             pos: 0,
             last: "",
+            page,
         }
     }
 
@@ -221,12 +223,12 @@ impl<'a> Elements<'a> {
             return Ok(None);
         }
         let at = self.base + self.pos as u64;
-        let (e, len) = match Tlvs::run(rest, self.last) {
+        let (e, len) = match Tlvs::run(rest, self.last, self.page) {
             Some(found) => found,
             None => {
                 let mut input = SliceInput::with_base(rest, at);
                 let mut d = Decoder::new(&mut input, Options::STRICT);
-                let e = next_element(&mut d)?
+                let e = next_element(&mut d, self.page)?
                     .ok_or_else(|| Error::new(ErrorKind::UnexpectedEof, at))?;
                 (e, (d.offset() - at) as usize)
             }
@@ -243,7 +245,11 @@ impl<'a> Elements<'a> {
 }
 
 /// Reads the next element of a part (inside its `[6]`), or `None` at its end.
-pub fn next_element<'a>(d: &mut Decoder<'_, SliceInput<'a>>) -> Result<Option<Element<'a>>> {
+/// Data runs must hold whole pages of `page` bytes.
+pub fn next_element<'a>(
+    d: &mut Decoder<'_, SliceInput<'a>>,
+    page: u64,
+) -> Result<Option<Element<'a>>> {
     let Some(h) = d.peek_header()? else {
         return Ok(None);
     };
@@ -262,7 +268,15 @@ pub fn next_element<'a>(d: &mut Decoder<'_, SliceInput<'a>>) -> Result<Option<El
                 d.leave(None)?;
             }
             d.leave(None)?;
-            Element::MemSize { total, blocks }
+            let page_size = match d.peek_header()? {
+                Some(h) if h.tag == Tag::INTEGER => Some(uint(d)?),
+                _ => None,
+            };
+            Element::MemSize {
+                total,
+                blocks,
+                page_size,
+            }
         }
         ZERO_RUN => {
             let (block, offset, pages) = (text(d)?, uint(d)?, uint(d)?);
@@ -281,7 +295,7 @@ pub fn next_element<'a>(d: &mut Decoder<'_, SliceInput<'a>>) -> Result<Option<El
             let (block, offset) = (text(d)?, uint(d)?);
             let dh = d.expect(Tag::OCTET_STRING)?;
             let data = take(d, &dh)?;
-            if data.len() as u64 % PAGE_SIZE != 0 {
+            if data.len() as u64 % page != 0 {
                 return Err(Error::new(
                     ErrorKind::MalformedBer("a data run is not a whole number of pages".into()),
                     dh.offset,
@@ -307,7 +321,7 @@ pub fn next_element<'a>(d: &mut Decoder<'_, SliceInput<'a>>) -> Result<Option<El
             })?;
             let dh = d.expect(Tag::OCTET_STRING)?;
             let data = take(d, &dh)?;
-            if data.len() as u64 != data_pages * PAGE_SIZE {
+            if data.len() as u64 != data_pages * page {
                 return Err(Error::new(
                     ErrorKind::MalformedBer(format!(
                         "a mixed run has {} data octets for {data_pages} data pages",

@@ -5,8 +5,9 @@ use super::Run;
 use crate::ber::{length_len, tlv_len, Tag};
 use crate::ram::PAGE_SIZE;
 
-/// Appends the block list element.
-pub fn mem_size(out: &mut Vec<u8>, total: u64, blocks: &[(String, u64)]) {
+/// Appends the block list element, with the page size unless it is 4 KiB.
+pub fn mem_size(out: &mut Vec<u8>, total: u64, blocks: &[(String, u64)], page: u64) {
+    let page_size = (page != PAGE_SIZE).then_some(page);
     let str_len = |n: &str| 1 + length_len(n.len()) + n.len();
     let entry = |(n, l): &(String, u64)| str_len(n) + 2 + uint_len(*l);
     let list: usize = blocks
@@ -14,7 +15,11 @@ pub fn mem_size(out: &mut Vec<u8>, total: u64, blocks: &[(String, u64)]) {
         .map(|b| tlv_len(Tag::SEQUENCE, entry(b)))
         .sum();
     out.push(0xa0);
-    push_len(out, 2 + uint_len(total) + tlv_len(Tag::SEQUENCE, list));
+    let page_len = page_size.map_or(0, |p| 2 + uint_len(p));
+    push_len(
+        out,
+        2 + uint_len(total) + tlv_len(Tag::SEQUENCE, list) + page_len,
+    );
     push_uint(out, total);
     out.push(0x30);
     push_len(out, list);
@@ -23,6 +28,9 @@ pub fn mem_size(out: &mut Vec<u8>, total: u64, blocks: &[(String, u64)]) {
         push_len(out, entry(b));
         push_str(out, &b.0);
         push_uint(out, b.1);
+    }
+    if let Some(p) = page_size {
+        push_uint(out, p);
     }
 }
 
@@ -122,10 +130,11 @@ pub fn run_end(out: &mut Vec<u8>, continued: Option<bool>) {
     push_flag(out, continued);
 }
 
-/// Appends the start of a mixed run of `runs` to `out`, up to the header of its
+/// Appends the start of a mixed run of `runs` (pages of `page` bytes) to `out`, up
+/// to the header of its
 /// OCTET STRING; the data runs' pages follow in order, then [`run_end`] with
 /// `runs[0].continued`.
-pub fn mixed_run_start(out: &mut Vec<u8>, runs: &[Run<'_>]) {
+pub fn mixed_run_start(out: &mut Vec<u8>, runs: &[Run<'_>], page: u64) {
     let Some(first) = runs.first() else { return };
     let pages: u64 = runs.iter().map(|r| r.pages).sum();
     let data: u64 = runs
@@ -133,7 +142,7 @@ pub fn mixed_run_start(out: &mut Vec<u8>, runs: &[Run<'_>]) {
         .filter(|r| r.fill.is_none())
         .map(|r| r.pages)
         .sum();
-    let data = (data * PAGE_SIZE) as usize;
+    let data = (data * page) as usize;
     let map = pages.div_ceil(8) as usize;
     let bits = tlv_len(Tag::BIT_STRING, 1 + map);
     let len = run_members_len(first.block, first.offset, first.continued)
