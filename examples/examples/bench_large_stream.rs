@@ -15,7 +15,7 @@
 use std::io::Read;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use vmstate_examples::testing::Rng;
+use vmstate_examples::testing::{half_random_image, peak_rss};
 use vmstate_runtime::dump::{self, Format, RamParts};
 use vmstate_runtime::ram::{RamBlock, RamBlockMut, RamLoader, RamSaver};
 use vmstate_runtime::stream::Registry;
@@ -24,23 +24,7 @@ const SIZE: usize = 512 << 20;
 
 /// Peak resident memory of this process (`VmHWM`), in MiB.
 fn peak_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn guest() -> Vec<u8> {
-    let mut mem = vec![0u8; SIZE];
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-    for page in mem.chunks_mut(4096).step_by(2) {
-        for word in page.chunks_mut(8) {
-            word.copy_from_slice(&rng.next_u64().to_le_bytes());
-        }
-    }
-    mem
+    peak_rss() as f64 / (1 << 20) as f64
 }
 
 /// Hands out at most 64 KiB per read, as a pipe does.
@@ -120,7 +104,7 @@ fn main() {
     if let [variant, file] = args.as_slice() {
         return child(variant, file);
     }
-    let mem = guest();
+    let mem = half_random_image(SIZE);
     let mut saver = RamSaver::new(vec![RamBlock {
         name: "pc.ram",
         mem: &mem,

@@ -11,7 +11,7 @@ use std::io::{BufWriter, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use vmstate_examples::qmp::{self, Qemu};
-use vmstate_examples::testing::Rng;
+use vmstate_examples::testing::{half_random_image, peak_rss};
 use vmstate_runtime::dump::Format;
 use vmstate_runtime::io::Writer;
 use vmstate_runtime::ram::{Pages, RamBlock, RamBlockMut, RamLoader, RamSaver};
@@ -51,33 +51,11 @@ fn time(mut f: impl FnMut()) -> Duration {
     )
 }
 
-/// Peak resident memory of this process (`VmHWM`), in bytes.
-fn peak_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
 fn encode<W: Write>(saver: &RamSaver<'_>, format: Format, w: W) -> u64 {
     let mut w = Writer::new(w);
     saver.write_setup(format, &mut w).expect("setup");
     saver.write_part(format, Pages::All, &mut w).expect("part");
     w.written()
-}
-
-/// The image: even pages random, odd pages zero.
-fn image() -> Vec<u8> {
-    let mut mem = vec![0u8; SIZE];
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-    for page in mem.chunks_mut(4096).step_by(2) {
-        for word in page.chunks_mut(8) {
-            word.copy_from_slice(&rng.next_u64().to_le_bytes());
-        }
-    }
-    mem
 }
 
 /// QEMU migrating a guest whose 1 GiB of RAM is the image file: `total-time`, ms.
@@ -128,7 +106,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn main() {
-    let mem = image();
+    let mem = half_random_image(SIZE);
     let saver = RamSaver::new(vec![RamBlock {
         name: "pc.ram",
         mem: &mem,

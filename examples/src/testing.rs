@@ -14,6 +14,31 @@ impl Rng {
     }
 }
 
+/// A guest image for the benches: `size` bytes (whole 4 KiB pages), even pages
+/// pseudo-random data, odd pages zero, so zero and data pages alternate (the worst
+/// case for runs).
+pub fn half_random_image(size: usize) -> Vec<u8> {
+    let mut mem = vec![0u8; size];
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    for page in mem.chunks_mut(4096).step_by(2) {
+        for word in page.chunks_mut(8) {
+            word.copy_from_slice(&rng.next_u64().to_le_bytes());
+        }
+    }
+    mem
+}
+
+/// Peak resident memory of this process so far (`VmHWM`), in bytes (0 where
+/// `/proc` does not say).
+pub fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
 /// `offset: hex bytes`, sixteen to a line.
 pub fn hexdump(bytes: &[u8]) -> String {
     let mut s = String::new();
