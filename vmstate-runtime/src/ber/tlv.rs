@@ -5,7 +5,7 @@
 use super::decoder::{Decoder, Options};
 use super::tag::{Class, Header, Length, Tag};
 use crate::desc::{TypeDesc, VMStateDesc};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::io::SliceInput;
 use std::fmt::Write;
 
@@ -54,8 +54,12 @@ fn node(
         indent = 2 * depth
     );
     if !h.tag.constructed {
+        // The decoder refuses indefinite primitives; still, no panic on input.
         let Length::Definite(n) = h.length else {
-            unreachable!("primitives are definite")
+            return Err(Error::new(
+                ErrorKind::MalformedBer("an indefinite primitive".into()),
+                h.offset,
+            ));
         };
         let content = d.input().take(n as usize)?;
         let _ = writeln!(out, " = {}", primitive(h.tag, shape, content));

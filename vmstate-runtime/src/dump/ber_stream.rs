@@ -420,8 +420,12 @@ fn section_from_ber<'a>(
 /// A device's value: structured, or a legacy blob decoded through its description.
 fn device_value(d: &mut Decoder<'_, SliceInput<'_>>, h: &Header, desc: &Desc) -> Result<Value> {
     if h.tag == Tag::OCTET_STRING {
+        // The decoder refuses indefinite primitives; still, no panic on input.
         let Length::Definite(n) = h.length else {
-            unreachable!("primitive")
+            return Err(Error::new(
+                ErrorKind::MalformedBer("an indefinite primitive".into()),
+                h.offset,
+            ));
         };
         let base = d.offset();
         let raw = d.input().take(usize::try_from(n).unwrap_or(usize::MAX))?;
