@@ -56,10 +56,73 @@ pub use types::{Timer, Unused};
 /// Derives [`VMState`](trait@VMState) (for structs) or [`Field`] (for `#[repr(uN)]`
 /// enums and `transparent` newtypes).
 ///
-/// Struct attributes: `name`, `version`, `minimum_version`, `pre_save`, `post_save`,
-/// `pre_load`, `post_load`, `transparent`, `ber_tag`, `ber_blob_until`. Field attributes: `version`
-/// (`A..`, `A..=B`, `..=B`), `exists`, `len` + `max`, `equal`, `validate`, `rename`,
-/// `skip`, `subsection` + `needed`, `as_array`. See `docs/ATTRIBUTES.md`.
+/// Most attributes at work, QEMU's concepts in Rust:
+///
+/// ```
+/// use vmstate_runtime::{ber, legacy, ErrorKind, Unused, VMState};
+///
+/// #[derive(VMState, Clone, Debug, Default, PartialEq)]
+/// #[vmstate(name = "uart", version = 3, minimum_version = 1, post_load = Uart::post_load)]
+/// pub struct Uart {
+///     pub divider: u16,
+///     #[vmstate(equal)] // both ends must agree (VMSTATE_UINT8_EQUAL)
+///     pub fifo_size: u8,
+///     pub _pad: Unused<3>, // VMSTATE_UNUSED
+///     #[vmstate(version = 2..)]
+///     pub fifo_len: u8,
+///     #[vmstate(version = 2.., len = fifo_len, max = 16)] // VMSTATE_VARRAY
+///     pub fifo: Vec<u8>,
+///     #[vmstate(skip)] // host-side, never migrated
+///     pub host_fd: i32,
+///     #[vmstate(subsection, needed = Uart::timeout_armed)]
+///     pub timeout: UartTimeout,
+/// }
+///
+/// #[derive(VMState, Clone, Debug, Default, PartialEq)]
+/// #[vmstate(name = "uart/timeout", version = 1)]
+/// pub struct UartTimeout {
+///     pub deadline: i64,
+/// }
+///
+/// impl Uart {
+///     fn timeout_armed(&self) -> bool {
+///         self.timeout.deadline != 0
+///     }
+///     fn post_load(&mut self, version: u32) -> Result<(), String> {
+///         if version < 2 {
+///             self.fifo.clear(); // version 1 had no FIFO
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let uart = Uart {
+///     divider: 12,
+///     fifo_size: 16,
+///     fifo_len: 2,
+///     fifo: vec![0x41, 0x42],
+///     timeout: UartTimeout { deadline: 5 },
+///     ..Default::default()
+/// };
+/// // A destination configured like the source.
+/// let mut dst = Uart { fifo_size: 16, host_fd: 3, ..Default::default() };
+/// legacy::load_into(&mut dst, &legacy::to_bytes(&uart)?, 3)?;
+/// assert_eq!(dst, Uart { host_fd: 3, ..uart.clone() });
+/// ber::load_into(&mut dst, &ber::to_bytes_at(&uart, 1)?, 1)?; // an older peer
+/// assert_eq!((dst.divider, dst.fifo.len()), (12, 0));
+/// // A destination configured differently refuses the stream, and stays as it was.
+/// let mut other = Uart { fifo_size: 64, ..Default::default() };
+/// let e = legacy::load_into(&mut other, &legacy::to_bytes(&uart)?, 3).unwrap_err();
+/// assert!(matches!(e.kind(), ErrorKind::NotEqual { .. }));
+/// assert_eq!(e.path(), "uart.fifo_size");
+/// assert_eq!(other.fifo_size, 64);
+/// # Ok::<(), vmstate_runtime::Error>(())
+/// ```
+///
+/// The reference (what each attribute means, its QEMU counterpart, the field types,
+/// and what is checked at compile time) follows.
+///
+#[doc = include_str!("../../docs/ATTRIBUTES.md")]
 pub use vmstate_macros::VMState;
 
 use std::io::Write;
