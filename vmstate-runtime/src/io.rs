@@ -332,6 +332,14 @@ impl<W: io::Write> Writer<W> {
         self.written
     }
 
+    /// Flushes the sink (a buffered file or socket), so the bytes are out before a
+    /// caller waits for the peer's reply.
+    pub fn flush(&mut self) -> Result<()> {
+        self.inner
+            .flush()
+            .map_err(|e| self.error(ErrorKind::Io(e.to_string())))
+    }
+
     /// An error of `kind` at the current output offset.
     pub fn error(&self, kind: ErrorKind) -> Error {
         Error::new(kind, self.written)

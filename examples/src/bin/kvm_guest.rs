@@ -41,10 +41,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             reg.iterative("ram", 0, &mut ram);
             reg.device("kvm-vcpu", 0, &mut vcpu);
             reg.device("kvm-vm", 0, &mut vm);
-            std::fs::write(arg(2)?, reg.save(format)?)?;
+            // Streamed into the file, one section at a time.
+            let file = std::fs::File::create(arg(2)?)?;
+            reg.save_to(format, std::io::BufWriter::new(file))?;
         }
         "restore" => {
-            let bytes = std::fs::read(arg(1)?)?;
+            // Loaded as it is read from the file (either format).
+            let file = std::io::BufReader::new(std::fs::File::open(arg(1)?)?);
             let mut g = Guest::new(false)?;
             let (mut vcpu, mut vm) = (VcpuState::default(), VmState::default());
             {
@@ -53,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 reg.iterative("ram", 0, &mut ram);
                 reg.device("kvm-vcpu", 0, &mut vcpu);
                 reg.device("kvm-vm", 0, &mut vm);
-                reg.load(&bytes)?;
+                reg.load_from(file)?;
             }
             g.restore(&vcpu, &vm)?;
             print(&g.run(arg(2)?.parse()?)?);

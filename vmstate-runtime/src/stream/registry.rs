@@ -283,8 +283,8 @@ impl<'a> Registry<'a> {
     }
 
     /// [`save`](Self::save) into any writer (a file, a socket), each section as it
-    /// is made: only one section's body is ever held in memory. Returns the bytes
-    /// written.
+    /// is made: only one section's body is ever held in memory. The writer is
+    /// flushed at the end. Returns the bytes written.
     pub fn save_to<W: std::io::Write>(&mut self, format: Format, w: W) -> Result<u64> {
         let mut w = Writer::new(w);
         match format {
@@ -352,6 +352,7 @@ impl<'a> Registry<'a> {
             }
             Format::Ber => w.put(&[0, 0])?,
         }
+        w.flush()?;
         Ok(w.written())
     }
 
