@@ -110,9 +110,9 @@ fn a_rate_limited_stream_in_several_parts_round_trips_and_loads() {
     if !qmp::available() {
         return;
     }
-    // At 2 MB/s QEMU sends RAM in several PARTs, and names a block only when it
+    // At 1 MB/s QEMU sends RAM in several PARTs, and names a block only when it
     // changes, also across parts (a part may start with a CONTINUE page).
-    let original = source_stream_at("parts", Some(2_000_000));
+    let original = source_stream_at("parts", Some(1_000_000));
     let tree = dump::from_bytes(&original).expect("decodes fully");
     let parts = tree["sections"]
         .as_array()
