@@ -146,8 +146,29 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/asn1_check.py")
 }
 
-fn stream_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/asn1_stream.py")
+/// Decodes the BER stream `ber` with asn1tools against `module` (its types named by
+/// `types`, see `scripts/asn1_stream.py`), in the work directory `name`; returns
+/// what the script found.
+fn asn1tools_stream(name: &str, module: &str, ber: &[u8], types: &Value) -> Value {
+    let dir = workdir(name);
+    let (asn, stream, types_path, out) = (
+        dir.join("stream.asn"),
+        dir.join("stream.ber"),
+        dir.join("types.json"),
+        dir.join("out.json"),
+    );
+    std::fs::write(&asn, module).unwrap();
+    std::fs::write(&stream, ber).unwrap();
+    std::fs::write(&types_path, types.to_string()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/asn1_stream.py");
+    let (_, report) = run_ok(
+        Command::new("python3")
+            .arg(script)
+            .args([&asn, &stream, &types_path, &out]),
+        &format!("{name}: asn1tools cannot decode the stream"),
+    );
+    eprintln!("{name}: {}", report.trim());
+    serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
 }
 
 /// Writes the module into `dir`; returns its path and the cases.
@@ -321,17 +342,8 @@ fn asn1tools_decodes_a_whole_ber_stream_ram_included() {
         hpet: hpet0,
         demo: demo0,
     } = pc_stream();
-    let dir = workdir("asn1tools-stream");
-    let (asn, ber, types, out) = (
-        dir.join("pc.asn"),
-        dir.join("pc.ber"),
-        dir.join("types.json"),
-        dir.join("out.json"),
-    );
-    std::fs::write(&asn, module.render().unwrap()).unwrap();
-    std::fs::write(&ber, &bytes).unwrap();
     let ty = |d| module.section_type(d).unwrap();
-    let types_json = json!({
+    let types = json!({
         "configuration": ty(Configuration::DESC),
         "devices": {
             "mc146818rtc#0": ty(Rtc::DESC),
@@ -339,15 +351,12 @@ fn asn1tools_decodes_a_whole_ber_stream_ram_included() {
             "demo-dma#0": ty(DemoDma::DESC),
         },
     });
-    std::fs::write(&types, types_json.to_string()).unwrap();
-    let (_, report) = run_ok(
-        Command::new("python3")
-            .arg(stream_script())
-            .args([&asn, &ber, &types, &out]),
-        "asn1tools cannot decode the stream",
+    let got = asn1tools_stream(
+        "asn1tools-stream",
+        &module.render().unwrap(),
+        &bytes,
+        &types,
     );
-    eprintln!("{}", report.trim());
-    let got: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let items = got["items"].as_array().unwrap();
 
     assert_eq!(items[0], json!({"item": "header", "stream-version": 3}));
@@ -445,32 +454,15 @@ fn asn1tools_decodes_qemu_streams_in_ber_by_their_own_description() {
     if !asn1tools_available() {
         return;
     }
-    let dir = workdir("asn1tools-qemu");
     for fixture in FIXTURES {
         let (tree, ber, module) = qemu_in_ber(fixture);
-        let (asn, stream_path, types, out) = (
-            dir.join(format!("{fixture}.asn")),
-            dir.join(format!("{fixture}.ber")),
-            dir.join(format!("{fixture}.types.json")),
-            dir.join(format!("{fixture}.out.json")),
-        );
-        std::fs::write(&asn, &module.text).unwrap();
-        std::fs::write(&stream_path, &ber).unwrap();
         let devices: serde_json::Map<String, Value> = module
             .devices
             .iter()
             .map(|(idstr, inst, ty)| (format!("{idstr}#{inst}"), json!(ty)))
             .collect();
-        let types_json = json!({"configuration": module.configuration, "devices": devices});
-        std::fs::write(&types, types_json.to_string()).unwrap();
-        let (_, report) = run_ok(
-            Command::new("python3")
-                .arg(stream_script())
-                .args([&asn, &stream_path, &types, &out]),
-            &format!("{fixture}: asn1tools cannot decode its BER form"),
-        );
-        eprintln!("{fixture}: {}", report.trim());
-        let got: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let types = json!({"configuration": module.configuration, "devices": devices});
+        let got = asn1tools_stream(&format!("asn1tools-{fixture}"), &module.text, &ber, &types);
         let sections: Vec<&Value> = got["items"]
             .as_array()
             .unwrap()
@@ -554,27 +546,8 @@ fn asn1tools_rebuilds_ram_of_64_kib_pages_from_a_ber_stream() {
     let module = reg.asn1_module("VMState-Pages");
     let bytes = reg.save(Format::Ber).unwrap();
     drop(reg);
-    let dir = workdir("asn1tools-pages");
-    let (asn, ber, types, out) = (
-        dir.join("pages.asn"),
-        dir.join("pages.ber"),
-        dir.join("types.json"),
-        dir.join("out.json"),
-    );
-    std::fs::write(&asn, module.render().unwrap()).unwrap();
-    std::fs::write(&ber, &bytes).unwrap();
     let cfg = module.section_type(Configuration::DESC).unwrap();
-    std::fs::write(
-        &types,
-        json!({"configuration": cfg, "devices": {}}).to_string(),
-    )
-    .unwrap();
-    run_ok(
-        Command::new("python3")
-            .arg(stream_script())
-            .args([&asn, &ber, &types, &out]),
-        "asn1tools cannot decode the stream",
-    );
-    let got: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let types = json!({"configuration": cfg, "devices": {}});
+    let got = asn1tools_stream("asn1tools-pages", &module.render().unwrap(), &bytes, &types);
     assert_eq!(got["ram"], json!({"pc.ram": hex(&Sha256::digest(&guest))}));
 }
