@@ -113,11 +113,7 @@ pub fn load_exact<T: VMState + Clone>(
     base: u64,
     version: u32,
 ) -> Result<()> {
-    let mut r = SliceInput::with_base(bytes, base);
-    let (value, _) = load_value(target, &mut r, version, &Options::STRICT)?;
-    r.expect_end().map_err(|e| e.in_device(T::DESC.name))?;
-    *target = value;
-    Ok(())
+    load_at(target, bytes, base, version, &Options::STRICT).map(drop)
 }
 
 /// [`load_into`] with options; returns what a lenient load skipped.
@@ -127,7 +123,19 @@ pub fn load_into_with<T: VMState + Clone>(
     version: u32,
     options: &Options,
 ) -> Result<Report> {
-    let mut r = SliceInput::new(bytes);
+    load_at(target, bytes, 0, version, options)
+}
+
+/// The loads above: all of `bytes` (found at `base`) into a copy, which replaces
+/// `target` only on success.
+fn load_at<T: VMState + Clone>(
+    target: &mut T,
+    bytes: &[u8],
+    base: u64,
+    version: u32,
+    options: &Options,
+) -> Result<Report> {
+    let mut r = SliceInput::with_base(bytes, base);
     let (value, report) = load_value(target, &mut r, version, options)?;
     r.expect_end().map_err(|e| e.in_device(T::DESC.name))?;
     *target = value;
