@@ -216,7 +216,7 @@ pub fn ber_to_records<'a>(
                 // Legacy records are QEMU x86's: 4 KiB pages.
                 return Err(Error::new(
                     ErrorKind::Framing(format!(
-                        "RAM of {page}-byte pages has no legacy form here (4 KiB pages only)"
+                        "the dump reads RAM of 4 KiB pages (QEMU x86's); this stream's are {page} bytes"
                     )),
                     at,
                 ));
