@@ -9,7 +9,7 @@
 mod registry;
 
 pub use self::registry::{
-    put_section, IterativeSection, MachineTypes, Part, Registry, SectionDevice,
+    put_section, IterativeSection, LiveSave, MachineTypes, Part, Registry, SectionDevice,
 };
 
 use crate::error::{Error, ErrorKind, Result};

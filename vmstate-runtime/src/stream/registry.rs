@@ -57,6 +57,8 @@ pub trait SectionDevice {
     fn stage_ber(&self, bytes: &[u8], base: u64, version: u32) -> Result<Box<dyn Any>>;
     /// Replaces the device by a staged copy.
     fn commit(&mut self, staged: Box<dyn Any>);
+    /// Whether `value` is of the device's type.
+    fn is_a(&self, value: &dyn Any) -> bool;
 }
 
 impl<T: VMState + Clone + 'static> SectionDevice for T {
@@ -95,6 +97,10 @@ impl<T: VMState + Clone + 'static> SectionDevice for T {
         if let Ok(v) = staged.downcast::<T>() {
             *self = *v;
         }
+    }
+
+    fn is_a(&self, value: &dyn Any) -> bool {
+        value.is::<T>()
     }
 }
 
@@ -286,6 +292,19 @@ impl<'a> Registry<'a> {
     /// is made: only one section's body is ever held in memory. The writer is
     /// flushed at the end. Returns the bytes written.
     pub fn save_to<W: std::io::Write>(&mut self, format: Format, w: W) -> Result<u64> {
+        let mut live = self.live_save(format, w)?;
+        while !live.iterate()? {}
+        live.complete()
+    }
+
+    /// Begins a save in phases, for a live migration: writes the stream's header
+    /// (and, in BER, the description of the registered devices as they are now) and
+    /// every iterative section's START. See [`LiveSave`].
+    pub fn live_save<W: std::io::Write>(
+        &mut self,
+        format: Format,
+        w: W,
+    ) -> Result<LiveSave<'_, 'a, W>> {
         let mut w = Writer::new(w);
         match format {
             Format::Legacy => {
@@ -303,57 +322,25 @@ impl<'a> Registry<'a> {
                 w.put(&tlv(CONFIGURATION, &c.into_inner()))?;
             }
         }
-        let section = |w: &mut Writer<W>,
-                       kind: SectionKind,
-                       id: usize,
-                       header: Option<(&str, u32, u32)>,
-                       body: &[u8]|
-         -> Result<()> {
-            let mut bytes = Vec::with_capacity(body.len() + 32);
-            put_section(&mut bytes, format, kind, id as u32, header, body)?;
-            w.put(&bytes)
+        let mut live = LiveSave {
+            done: vec![false; self.iteratives.len()],
+            reg: self,
+            w,
+            format,
         };
-        let n = self.iteratives.len();
-        for (id, it) in self.iteratives.iter_mut().enumerate() {
+        for id in 0..live.reg.iteratives.len() {
+            let it = &mut live.reg.iteratives[id];
             let mut body = Vec::new();
             it.handler.save_setup(format, &mut body)?;
-            let header = (it.idstr.as_str(), it.instance, it.handler.version());
-            section(&mut w, SectionKind::Start, id, Some(header), &body)?;
+            let (idstr, instance, version) = (it.idstr.clone(), it.instance, it.handler.version());
+            live.section(
+                SectionKind::Start,
+                id,
+                Some((&idstr, instance, version)),
+                &body,
+            )?;
         }
-        let mut done = vec![false; n];
-        while done.contains(&false) {
-            for (id, it) in self.iteratives.iter_mut().enumerate() {
-                if done[id] {
-                    continue;
-                }
-                let mut body = Vec::new();
-                done[id] = it.handler.save_iterate(format, &mut body)?;
-                section(&mut w, SectionKind::Part, id, None, &body)?;
-            }
-        }
-        for (id, it) in self.iteratives.iter_mut().enumerate() {
-            let mut body = Vec::new();
-            it.handler.save_complete(format, &mut body)?;
-            section(&mut w, SectionKind::End, id, None, &body)?;
-        }
-        for (i, e) in self.entries.iter().enumerate() {
-            let version = self.save_version(e);
-            let mut body = Vec::new();
-            e.device.save(format, version, &mut body)?;
-            let header = Some((e.idstr.as_str(), e.instance, version));
-            section(&mut w, SectionKind::Full, n + i, header, &body)?;
-        }
-        match format {
-            Format::Legacy => {
-                let vmdesc = self.vmdesc(Format::Legacy);
-                w.put(&[tag::EOF, tag::VMDESCRIPTION])?;
-                w.put(&(vmdesc.len() as u32).to_be_bytes())?;
-                w.put(vmdesc.as_bytes())?;
-            }
-            Format::Ber => w.put(&[0, 0])?,
-        }
-        w.flush()?;
-        Ok(w.written())
+        Ok(live)
     }
 
     /// Loads a stream of either format. Every section must belong to a registered
@@ -683,6 +670,114 @@ fn check_trailer(r: &mut impl Input) -> Result<()> {
             "after EOF: not one whole vmdesc trailer".into(),
             at,
         ))
+    }
+}
+
+/// A save in phases ([`Registry::live_save`]), as a live migration needs it: the
+/// START parts are written; [`iterate`](Self::iterate) writes a PART of every
+/// iterative section not yet done, while the guest runs, as many times as the
+/// handlers ask; then, the guest stopped, [`complete`](Self::complete) writes the END
+/// parts, every device and the trailer. [`replace`](Self::replace) puts a device's
+/// final state (captured once the guest stopped) into the registry before that.
+pub struct LiveSave<'r, 'a, W: std::io::Write> {
+    reg: &'r mut Registry<'a>,
+    w: Writer<W>,
+    format: Format,
+    /// Per iterative section, whether it said it was done.
+    done: Vec<bool>,
+}
+
+impl<W: std::io::Write> LiveSave<'_, '_, W> {
+    fn section(
+        &mut self,
+        kind: SectionKind,
+        id: usize,
+        header: Option<(&str, u32, u32)>,
+        body: &[u8],
+    ) -> Result<()> {
+        let mut bytes = Vec::with_capacity(body.len() + 32);
+        put_section(&mut bytes, self.format, kind, id as u32, header, body)?;
+        self.w.put(&bytes)
+    }
+
+    /// Writes one PART of each iterative section not yet done; returns `true` once
+    /// all are. The bytes are flushed, so the peer has them.
+    pub fn iterate(&mut self) -> Result<bool> {
+        for id in 0..self.done.len() {
+            if self.done[id] {
+                continue;
+            }
+            let mut body = Vec::new();
+            self.done[id] = self.reg.iteratives[id]
+                .handler
+                .save_iterate(self.format, &mut body)?;
+            self.section(SectionKind::Part, id, None, &body)?;
+        }
+        self.w.flush()?;
+        Ok(!self.done.contains(&false))
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.w.written()
+    }
+
+    /// Replaces the registered device `idstr#instance` by `value` (of its type), e.g.
+    /// a vCPU's state captured after the guest stopped.
+    pub fn replace<T: SectionDevice + 'static>(
+        &mut self,
+        idstr: &str,
+        instance: u32,
+        value: T,
+    ) -> Result<()> {
+        let i = self.reg.find(idstr, instance, self.w.written())?;
+        let device = &mut self.reg.entries[i].device;
+        if !device.is_a(&value) {
+            return Err(framing(
+                format!("{idstr}#{instance} is registered with another type"),
+                self.w.written(),
+            ));
+        }
+        device.commit(Box::new(value));
+        Ok(())
+    }
+
+    /// Writes each iterative section's END, every device as a FULL section and the
+    /// trailer (legacy: EOF and the vmdesc); flushes. Returns the stream's bytes.
+    pub fn complete(mut self) -> Result<u64> {
+        for id in 0..self.done.len() {
+            let mut body = Vec::new();
+            self.reg.iteratives[id]
+                .handler
+                .save_complete(self.format, &mut body)?;
+            self.section(SectionKind::End, id, None, &body)?;
+        }
+        let n = self.done.len();
+        for i in 0..self.reg.entries.len() {
+            let e = &self.reg.entries[i];
+            let version = self.reg.save_version(e);
+            let mut body = Vec::new();
+            e.device.save(self.format, version, &mut body)?;
+            let idstr = e.idstr.clone();
+            let instance = e.instance;
+            self.section(
+                SectionKind::Full,
+                n + i,
+                Some((&idstr, instance, version)),
+                &body,
+            )?;
+        }
+        match self.format {
+            Format::Legacy => {
+                let vmdesc = self.reg.vmdesc(Format::Legacy);
+                self.w.put(&[tag::EOF, tag::VMDESCRIPTION])?;
+                self.w.put(&(vmdesc.len() as u32).to_be_bytes())?;
+                self.w.put(vmdesc.as_bytes())?;
+            }
+            Format::Ber => self.w.put(&[0, 0])?,
+        }
+        self.w.flush()?;
+        Ok(self.w.written())
     }
 }
 
