@@ -1,14 +1,16 @@
 //! Live migration of a running KVM guest between two processes over TCP on loopback.
 //!
 //! The source runs the guest (`kvm_guest`'s 64-bit program) on its vCPU thread
-//! while the main thread pre-copies RAM: the block list, every page, then round after
-//! round the pages KVM's dirty log reports, until few remain. Then it stops the vCPU,
-//! sends what is still dirty, the vCPU and the VM state (the registry's sections, in
-//! QEMU's framing), and waits for the destination (a second process) to report the
-//! guest running. The destination prints what the guest reports next; the source
-//! checks it against an uninterrupted run.
+//! while the main thread saves a registry live (`Registry::live_save`): its RAM
+//! section (`LiveRam`) sends every page, then round after round the pages KVM's dirty
+//! log reports, until few remain. Then the source stops the vCPU, captures it and the
+//! VM, and completes the stream: what is still dirty, the vCPU and the VM state. The
+//! destination (a second process) loads the stream from its socket as it arrives
+//! (`Registry::load_from`) and reports the guest running; it prints what the guest
+//! reports next, which the source checks against an uninterrupted run.
 //!
-//! `cargo run --release --example kvm_migrate`
+//! `cargo run --release --example kvm_migrate` (QEMU's legacy format), or
+//! `cargo run --release --example kvm_migrate -- ber`.
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod live {
@@ -20,45 +22,17 @@ mod live {
     use std::time::{Duration, Instant};
     use vmstate_examples::kvm_guest::{dirty_pages, run_until, Guest, Report};
     use vmstate_runtime::dump::Format;
-    use vmstate_runtime::io::Writer;
-    use vmstate_runtime::kvm::{VcpuState, VmState};
-    use vmstate_runtime::ram::{Pages, RamBlock, RamLoader, RamSaver, RAM_VERSION};
-    use vmstate_runtime::stream::{
-        put_section, tag, Configuration, Registry, SectionKind, MAGIC, VERSION,
-    };
-    use vmstate_runtime::{legacy, VMState};
+    use vmstate_runtime::kvm::{self as vkvm, VcpuState, VmState};
+    use vmstate_runtime::ram::{LiveRam, RamBlock, RamLoader, RamSaver};
+    use vmstate_runtime::stream::Registry;
 
     type Error = Box<dyn std::error::Error>;
 
     /// Reports the destination prints after the migration.
     const AFTER: usize = 2000;
-    /// Pre-copy stops when a round finds this few dirty pages (after at least
-    /// `MIN_ROUNDS`, to show the iteration), or after `MAX_ROUNDS`.
-    const CONVERGED: u32 = 4;
-    const MIN_ROUNDS: usize = 3;
-    const MAX_ROUNDS: usize = 10;
     const MACHINE: &str = "vmstate-kvm-guest";
 
-    fn section(
-        out: &mut impl Write,
-        kind: SectionKind,
-        id: u32,
-        header: Option<(&str, u32, u32)>,
-        body: &[u8],
-    ) -> Result<usize, Error> {
-        let mut bytes = Vec::with_capacity(body.len() + 32);
-        put_section(&mut bytes, Format::Legacy, kind, id, header, body)?;
-        out.write_all(&bytes)?;
-        Ok(bytes.len())
-    }
-
-    fn part(saver: &RamSaver<'_>, pages: Pages<'_>) -> Result<(Vec<u8>, u64), Error> {
-        let mut w = Writer::new(Vec::new());
-        let stats = saver.write_part(Format::Legacy, pages, &mut w)?;
-        Ok((w.into_inner(), stats.zero_pages + stats.data_pages))
-    }
-
-    pub fn source() -> Result<(), Error> {
+    pub fn source(format: Format) -> Result<(), Error> {
         let mut child = Command::new(std::env::current_exe()?)
             .arg("--destination")
             .stdout(Stdio::piped())
@@ -75,94 +49,72 @@ mod live {
 
         let mut g = Guest::new(true)?;
         g.boot()?;
-        let mut head = Writer::new(Vec::new());
-        head.put(&MAGIC.to_be_bytes())?;
-        head.put(&VERSION.to_be_bytes())?;
-        head.put(&[tag::CONFIGURATION])?;
-        let config = Configuration {
-            len: MACHINE.len() as u32,
-            name: MACHINE.as_bytes().to_vec(),
-            ..Configuration::default()
-        };
-        config.legacy_save_at(&mut head, 1)?;
-        conn.write_all(&head.into_inner())?;
-
+        // The devices' shapes for the stream's description; their final state is
+        // captured once the guest stops.
+        let (mut vcpu_state, mut vm_state) = g.capture()?;
         let bar = ProgressBar::new_spinner();
         bar.set_style(ProgressStyle::with_template("{spinner} {msg}")?);
         let stop = AtomicBool::new(false);
-        let mut rounds: Vec<(u64, usize)> = Vec::new();
-        let (vcpu, mem, vm) = g.split();
-        let (before, stopped_at, final_pages, final_bytes) =
-            std::thread::scope(|s| -> Result<_, Error> {
-                let runner = s.spawn(|| run_until(vcpu, |_| stop.load(Ordering::Relaxed)));
-                dirty_pages(vm)?; // start tracking from here
-                let saver = RamSaver::new(vec![RamBlock {
-                    name: "pc.ram",
-                    mem,
-                }])?;
-                let mut setup = Writer::new(Vec::new());
-                saver.write_setup(Format::Legacy, &mut setup)?;
-                section(
-                    &mut conn,
-                    SectionKind::Start,
-                    0,
-                    Some(("ram", 0, RAM_VERSION)),
-                    &setup.into_inner(),
-                )?;
-                // The pages to send next: all of them, then what the last round dirtied.
-                let mut pending: Option<Vec<u64>> = None;
-                for round in 1..=MAX_ROUNDS {
-                    let (body, n) = match &pending {
-                        None => part(&saver, Pages::All)?,
-                        Some(map) => part(&saver, Pages::Dirty(&[map.as_slice()]))?,
-                    };
-                    let sent = section(&mut conn, SectionKind::Part, 0, None, &body)?;
-                    rounds.push((n, sent));
+        let (vcpu, mem, vm, host) = g.split();
+        let (before, stopped_at, rounds, total) = std::thread::scope(|s| -> Result<_, Error> {
+            let stop = &stop;
+            // The vCPU comes back with its reports, to be captured.
+            let runner = s.spawn(move || {
+                let reports = run_until(vcpu, |_| stop.load(Ordering::Relaxed));
+                (reports, vcpu)
+            });
+            let saver = RamSaver::new(vec![RamBlock {
+                name: "pc.ram",
+                mem,
+            }])?;
+            let mut ram = LiveRam::new(saver, || Ok(vec![dirty_pages(vm)?]));
+            // At least three dirty rounds, to show the iteration.
+            (ram.converged, ram.min_rounds) = (4, 3);
+            let mut rounds = Vec::new(); // bytes of each round
+            let (stopped_at, before, total) = {
+                let mut reg = Registry::new(MACHINE);
+                reg.iterative("ram", 0, &mut ram);
+                reg.device("kvm-vcpu", 0, &mut vcpu_state);
+                reg.device("kvm-vm", 0, &mut vm_state);
+                let mut live = reg.live_save(format, &mut conn)?;
+                let mut sent = live.written();
+                // Pre-copy while the guest runs.
+                loop {
+                    let done = live.iterate()?;
+                    rounds.push(live.written() - sent);
+                    sent = live.written();
                     bar.set_message(format!(
-                        "round {round}: {n} pages, {sent} bytes; guest running"
+                        "round {}: {} bytes; guest running",
+                        rounds.len(),
+                        rounds[rounds.len() - 1]
                     ));
-                    std::thread::sleep(Duration::from_millis(20));
-                    let map = dirty_pages(vm)?;
-                    let dirty: u32 = map.iter().map(|w| w.count_ones()).sum();
-                    pending = Some(map);
-                    if dirty <= CONVERGED && round >= MIN_ROUNDS {
+                    if done {
                         break;
                     }
+                    std::thread::sleep(Duration::from_millis(20));
                 }
-                // Stop and copy: what the last round dirtied, and what changed since.
+                // Stop and copy.
                 stop.store(true, Ordering::Relaxed);
-                let before = runner.join().map_err(|_| "vCPU thread panicked")??;
+                let (reports, vcpu) = runner.join().map_err(|_| "vCPU thread panicked")?;
                 let stopped_at = Instant::now();
-                let mut last = dirty_pages(vm)?;
-                for (a, b) in last.iter_mut().zip(pending.unwrap_or_default()) {
-                    *a |= b;
-                }
-                let (body, n) = part(&saver, Pages::Dirty(&[last.as_slice()]))?;
-                let sent = section(&mut conn, SectionKind::End, 0, None, &body)?;
-                Ok((before, stopped_at, n, sent))
-            })?;
+                live.replace("kvm-vcpu", 0, vkvm::capture(host, vcpu)?)?;
+                live.replace("kvm-vm", 0, vkvm::capture_vm(vm, true, true)?)?;
+                let total = live.complete()?;
+                (stopped_at, reports?, total)
+            };
+            let mut per_round: Vec<(u64, u64)> = ram
+                .parts()
+                .iter()
+                .map(|p| p.zero_pages + p.data_pages)
+                .zip(rounds.iter().copied().chain(std::iter::once(0)))
+                .collect();
+            // The last part is the stop-and-copy one, in `total`'s remainder.
+            if let Some(last) = per_round.last_mut() {
+                last.1 = total - rounds.iter().sum::<u64>();
+            }
+            Ok((before, stopped_at, per_round, total))
+        })?;
         bar.finish_and_clear();
-        let (vcpu_state, vm_state) = g.capture()?;
-        let mut device_bytes = 0;
-        let mut body = Vec::new();
-        legacy::save(&vcpu_state, &mut body, VcpuState::DESC.version)?;
-        device_bytes += section(
-            &mut conn,
-            SectionKind::Full,
-            1,
-            Some(("kvm-vcpu", 0, 1)),
-            &body,
-        )?;
-        body.clear();
-        legacy::save(&vm_state, &mut body, VmState::DESC.version)?;
-        device_bytes += section(
-            &mut conn,
-            SectionKind::Full,
-            2,
-            Some(("kvm-vm", 0, 1)),
-            &body,
-        )?;
-        conn.write_all(&[tag::EOF])?;
         conn.shutdown(Shutdown::Write)?;
         let mut ack = String::new();
         BufReader::new(&conn).read_line(&mut ack)?;
@@ -175,14 +127,21 @@ mod live {
             .collect::<Result<_, _>>()?;
         child.wait()?;
 
-        println!("live migration of a running KVM guest over TCP (127.0.0.1:{port})");
-        println!("| round | pages | bytes |");
+        println!(
+            "live migration of a running KVM guest over TCP (127.0.0.1:{port}), {format:?} format"
+        );
+        println!("| part | pages | bytes |");
         println!("|---:|---:|---:|");
-        for (i, (n, b)) in rounds.iter().enumerate() {
-            println!("| {} | {n} | {b} |", i + 1);
+        let n = rounds.len();
+        for (i, (pages, bytes)) in rounds.iter().enumerate() {
+            let name = if i + 1 == n {
+                "stop-and-copy (RAM, vCPU, VM)".to_owned()
+            } else {
+                format!("round {}", i + 1)
+            };
+            println!("| {name} | {pages} | {bytes} |");
         }
-        println!("| stop-and-copy RAM | {final_pages} | {final_bytes} |");
-        println!("| vCPU + VM state | | {device_bytes} |");
+        println!("stream: {total} bytes");
         println!(
             "downtime (vCPU stopped -> destination running): {:.2} ms",
             downtime.as_secs_f64() * 1e3
@@ -238,10 +197,10 @@ mod live {
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    if std::env::args().nth(1).as_deref() == Some("--destination") {
-        live::destination()
-    } else {
-        live::source()
+    match std::env::args().nth(1).as_deref() {
+        Some("--destination") => live::destination(),
+        Some("ber") => live::source(vmstate_runtime::dump::Format::Ber),
+        _ => live::source(vmstate_runtime::dump::Format::Legacy),
     }
 }
 

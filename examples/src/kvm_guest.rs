@@ -245,10 +245,11 @@ impl Guest {
         run_until(&mut self.vcpu, |reports| reports.len() >= n)
     }
 
-    /// The vCPU (to run on another thread) and the memory (to read meanwhile).
-    pub fn split(&mut self) -> (&mut VcpuFd, &[u8], &VmFd) {
+    /// The vCPU (to run on another thread), the memory and the VM (to read
+    /// meanwhile), and the host's KVM facts (to capture the vCPU once it stopped).
+    pub fn split(&mut self) -> (&mut VcpuFd, &[u8], &VmFd, &Host) {
         let mem = &self.backing[self.offset..self.offset + MEM_SIZE];
-        (&mut self.vcpu, mem, &self.vm)
+        (&mut self.vcpu, mem, &self.vm, &self.host)
     }
 
     /// The vCPU's and the VM's KVM state.

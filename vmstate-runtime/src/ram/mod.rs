@@ -59,7 +59,7 @@ pub mod runs;
 mod section;
 
 pub use self::section::{
-    is_zero, Pages, PartStats, RamBlock, RamBlockMut, RamLoader, RamSaver, RAM_VERSION,
+    is_zero, LiveRam, Pages, PartStats, RamBlock, RamBlockMut, RamLoader, RamSaver, RAM_VERSION,
 };
 
 use crate::error::{ErrorKind, Result};

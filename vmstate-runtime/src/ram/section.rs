@@ -216,6 +216,31 @@ impl<'a> RamSaver<'a> {
         Ok(stats)
     }
 
+    /// The next part of a pass over every page, at most 64 MiB from where the last
+    /// one ended (across blocks); returns what it carried and whether the pass is
+    /// complete. `save_setup` starts a pass.
+    fn write_next_pages(&mut self, format: Format, out: &mut Vec<u8>) -> Result<(PartStats, bool)> {
+        let mut ranges = vec![0..0; self.blocks.len()];
+        let mut budget = PART_BYTES / self.page;
+        while budget > 0 {
+            let (b, start) = self.cursor;
+            let Some(block) = self.blocks.get(b) else {
+                break;
+            };
+            let pages = block.mem.len() / self.page;
+            let end = pages.min(start + budget);
+            ranges[b] = start..end;
+            budget -= end - start;
+            self.cursor = if end == pages { (b + 1, 0) } else { (b, end) };
+        }
+        let stats = self.write_selected(
+            format,
+            |i| Select::Range(ranges[i].clone()),
+            &mut Writer::new(out),
+        )?;
+        Ok((stats, self.cursor.0 >= self.blocks.len()))
+    }
+
     fn legacy_block<W: io::Write>(
         &self,
         b: &RamBlock<'_>,
@@ -604,31 +629,127 @@ impl crate::stream::IterativeSection for RamSaver<'_> {
     }
 
     fn save_iterate(&mut self, format: Format, out: &mut Vec<u8>) -> Result<bool> {
-        // The next PART_PAGES pages from the cursor, across blocks.
-        let mut ranges = vec![0..0; self.blocks.len()];
-        let mut budget = PART_BYTES / self.page;
-        while budget > 0 {
-            let (b, start) = self.cursor;
-            let Some(block) = self.blocks.get(b) else {
-                break;
-            };
-            let pages = block.mem.len() / self.page;
-            let end = pages.min(start + budget);
-            ranges[b] = start..end;
-            budget -= end - start;
-            self.cursor = if end == pages { (b + 1, 0) } else { (b, end) };
-        }
-        self.write_selected(
-            format,
-            |i| Select::Range(ranges[i].clone()),
-            &mut Writer::new(out),
-        )?;
-        Ok(self.cursor.0 >= self.blocks.len())
+        self.write_next_pages(format, out).map(|(_, done)| done)
     }
 
     fn save_complete(&mut self, format: Format, out: &mut Vec<u8>) -> Result<()> {
         self.write_part(format, Pages::Dirty(&[]), &mut Writer::new(out))
             .map(drop)
+    }
+
+    fn load_part(
+        &mut self,
+        _kind: crate::stream::SectionKind,
+        _part: Part<'_, '_>,
+        _version: u32,
+    ) -> Result<()> {
+        Err(wrong_direction(
+            "a RAM saver does not load; register a RamLoader",
+        ))
+    }
+}
+
+/// RAM for a live migration through a registry ([`Registry::live_save`]): every page
+/// first (in parts of at most 64 MiB), then round after round the pages the dirty log
+/// reports, until a round finds few enough; the END part, once the guest is stopped,
+/// sends what is still dirty. `dirty` returns, one bitmap per block in KVM's layout,
+/// the pages written since its previous call (`KVM_GET_DIRTY_LOG` does).
+///
+/// [`Registry::live_save`]: crate::stream::Registry::live_save
+pub struct LiveRam<'a, D> {
+    saver: RamSaver<'a>,
+    dirty: D,
+    /// What the last round's dirty log reported, to send next.
+    pending: Option<Vec<Vec<u64>>>,
+    /// Whether the first pass (every page) is done.
+    first_pass_done: bool,
+    /// Per part: what it carried.
+    parts: Vec<PartStats>,
+    /// Dirty rounds sent so far.
+    rounds: usize,
+    /// A round finding at most this many dirty pages ends the live phase.
+    pub converged: u64,
+    /// The live phase ends after this many dirty rounds in any case.
+    pub max_rounds: usize,
+    /// ...and not before this many, however few pages the guest dirties.
+    pub min_rounds: usize,
+}
+
+impl<'a, D: FnMut() -> Result<Vec<Vec<u64>>>> LiveRam<'a, D> {
+    /// Live RAM of `saver`'s blocks; the dirty log starts being read at the START part.
+    pub fn new(saver: RamSaver<'a>, dirty: D) -> Self {
+        LiveRam {
+            saver,
+            dirty,
+            pending: None,
+            first_pass_done: false,
+            parts: Vec::new(),
+            rounds: 0,
+            converged: 16,
+            max_rounds: 30,
+            min_rounds: 0,
+        }
+    }
+
+    /// What each part carried, in order (the first pass's parts, then one per round,
+    /// then the END part).
+    pub fn parts(&self) -> &[PartStats] {
+        &self.parts
+    }
+
+    fn dirty_part(&mut self, maps: &[Vec<u64>], format: Format, out: &mut Vec<u8>) -> Result<()> {
+        let refs: Vec<&[u64]> = maps.iter().map(Vec::as_slice).collect();
+        let stats = self
+            .saver
+            .write_part(format, Pages::Dirty(&refs), &mut Writer::new(out))?;
+        self.parts.push(stats);
+        Ok(())
+    }
+}
+
+impl<D: FnMut() -> Result<Vec<Vec<u64>>>> crate::stream::IterativeSection for LiveRam<'_, D> {
+    fn version(&self) -> u32 {
+        RAM_VERSION
+    }
+
+    fn save_setup(&mut self, format: Format, out: &mut Vec<u8>) -> Result<()> {
+        (self.dirty)()?; // track from here on
+        self.saver.cursor = (0, 0);
+        self.saver.write_setup(format, &mut Writer::new(out))
+    }
+
+    fn save_iterate(&mut self, format: Format, out: &mut Vec<u8>) -> Result<bool> {
+        if !self.first_pass_done {
+            let (stats, done) = self.saver.write_next_pages(format, out)?;
+            self.parts.push(stats);
+            self.first_pass_done = done;
+            if !done {
+                return Ok(false);
+            }
+        } else if let Some(maps) = self.pending.take() {
+            self.dirty_part(&maps, format, out)?;
+            self.rounds += 1;
+        }
+        let maps = (self.dirty)()?;
+        let dirty: u64 = maps
+            .iter()
+            .flatten()
+            .map(|w| u64::from(w.count_ones()))
+            .sum();
+        self.pending = Some(maps);
+        let converged = dirty <= self.converged && self.rounds >= self.min_rounds;
+        Ok(converged || self.rounds >= self.max_rounds)
+    }
+
+    fn save_complete(&mut self, format: Format, out: &mut Vec<u8>) -> Result<()> {
+        // What the last round left, and what the guest wrote until it stopped.
+        let mut maps = (self.dirty)()?;
+        for (m, p) in maps.iter_mut().zip(self.pending.take().unwrap_or_default()) {
+            for (a, b) in m.iter_mut().zip(p) {
+                *a |= b;
+            }
+        }
+        self.dirty_part(&maps, format, out)
     }
 
     fn load_part(
