@@ -10,6 +10,8 @@ pub mod catalog;
 pub mod demo;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub mod kvm_guest;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub mod kvm_live;
 pub mod qemu;
 pub mod qmp;
 pub mod testing;
