@@ -39,6 +39,24 @@ pub fn peak_rss() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// Whether `/dev/kvm` can be opened; if not, fails when `VMSTATE_REQUIRE_KVM` is set
+/// (the test script sets it), else notes the skip.
+pub fn kvm_available() -> bool {
+    let ok = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok();
+    if !ok {
+        assert!(
+            std::env::var_os("VMSTATE_REQUIRE_KVM").is_none(),
+            "VMSTATE_REQUIRE_KVM is set but /dev/kvm cannot be opened"
+        );
+        eprintln!("note: skipping: /dev/kvm is not available");
+    }
+    ok
+}
+
 /// `offset: hex bytes`, sixteen to a line.
 pub fn hexdump(bytes: &[u8]) -> String {
     let mut s = String::new();

@@ -10,18 +10,6 @@ use vmstate_examples::kvm_guest::Guest;
 use vmstate_examples::qemu::X86Cpu;
 use vmstate_runtime::{dump, legacy, stream};
 
-fn kvm_available() -> bool {
-    let ok = std::path::Path::new("/dev/kvm").exists();
-    if !ok {
-        assert!(
-            std::env::var_os("VMSTATE_REQUIRE_KVM").is_none(),
-            "VMSTATE_REQUIRE_KVM is set but /dev/kvm is missing"
-        );
-        eprintln!("note: skipping: /dev/kvm is not available");
-    }
-    ok
-}
-
 /// The `fields` of a vmdesc device object, as JSON values.
 fn fields(vmdesc: &str) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_str(vmdesc).unwrap();
@@ -30,7 +18,7 @@ fn fields(vmdesc: &str) -> serde_json::Value {
 
 #[test]
 fn a_captured_vcpu_in_qemus_cpu_layout_and_back() {
-    if !kvm_available() {
+    if !vmstate_examples::testing::kvm_available() {
         return;
     }
     let mut a = Guest::new(false).unwrap();

@@ -11,22 +11,6 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-fn kvm_available() -> bool {
-    let ok = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_ok();
-    if !ok {
-        assert!(
-            std::env::var_os("VMSTATE_REQUIRE_KVM").is_none(),
-            "VMSTATE_REQUIRE_KVM is set but /dev/kvm cannot be opened"
-        );
-        eprintln!("note: skipping: /dev/kvm is not available");
-    }
-    ok
-}
-
 /// `kvm-guest args`: its report lines, or its error output when it fails.
 fn try_guest(args: &[&str]) -> Result<Vec<String>, String> {
     let out = Command::new(env!("CARGO_BIN_EXE_kvm-guest"))
@@ -75,7 +59,7 @@ fn without_page(file: &std::path::Path, offset: u64, name: &str) -> PathBuf {
 
 #[test]
 fn a_guest_restored_in_another_process_runs_on_exactly() {
-    if !kvm_available() {
+    if !vmstate_examples::testing::kvm_available() {
         return;
     }
     const N: usize = 700;

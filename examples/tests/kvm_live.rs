@@ -11,25 +11,9 @@ use std::net::TcpListener;
 use vmstate_examples::kvm_live;
 use vmstate_runtime::dump::Format;
 
-fn kvm_available() -> bool {
-    let ok = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_ok();
-    if !ok {
-        assert!(
-            std::env::var_os("VMSTATE_REQUIRE_KVM").is_none(),
-            "VMSTATE_REQUIRE_KVM is set but /dev/kvm cannot be opened"
-        );
-        eprintln!("note: skipping: /dev/kvm is not available");
-    }
-    ok
-}
-
 #[test]
 fn a_running_guest_migrates_live_in_both_formats() {
-    if !kvm_available() {
+    if !vmstate_examples::testing::kvm_available() {
         return;
     }
     for format in [Format::Legacy, Format::Ber] {

@@ -714,8 +714,7 @@ impl<D: FnMut() -> Result<Vec<Vec<u64>>>> crate::stream::IterativeSection for Li
 
     fn save_setup(&mut self, format: Format, out: &mut Vec<u8>) -> Result<()> {
         (self.dirty)()?; // track from here on
-        self.saver.cursor = (0, 0);
-        self.saver.write_setup(format, &mut Writer::new(out))
+        crate::stream::IterativeSection::save_setup(&mut self.saver, format, out)
     }
 
     fn save_iterate(&mut self, format: Format, out: &mut Vec<u8>) -> Result<bool> {
