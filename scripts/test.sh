@@ -16,8 +16,8 @@ for component in rustfmt clippy; do
     fi
 done
 
-# The QEMU 7.2 fixtures live in the shared folder beside the repository.
-fixtures="${VMSTATE_FIXTURES:-$(pwd)/../shared/fixtures/qemu-7.2}"
+# The QEMU 7.2 fixtures are in the repository (test-support/fixtures/qemu-7.2).
+fixtures="${VMSTATE_FIXTURES:-$(pwd)/test-support/fixtures/qemu-7.2}"
 if [ ! -f "$fixtures/pc-kvm-bios.mig" ]; then
     echo "error: QEMU fixtures not found at $fixtures (set VMSTATE_FIXTURES)" >&2
     exit 1

@@ -79,7 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fixture = std::env::args().nth(1).unwrap_or_else(|| {
         concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures/qemu-7.2/pc-kvm-bios.mig"
+            "/../test-support/fixtures/qemu-7.2/pc-kvm-bios.mig"
         )
         .to_owned()
     });

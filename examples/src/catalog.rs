@@ -18,12 +18,12 @@ pub trait Visitor {
     fn visit<T: Device>(&mut self, idstr: &str, instance: u32, value: &T);
 }
 
-/// The QEMU 7.2 fixtures: `$VMSTATE_FIXTURES`, else `shared/fixtures/qemu-7.2` beside
-/// the workspace.
+/// The QEMU 7.2 fixtures: `$VMSTATE_FIXTURES`, else the repository's own copy in
+/// `test-support/fixtures/qemu-7.2`.
 pub fn fixtures_dir() -> PathBuf {
     match std::env::var_os("VMSTATE_FIXTURES") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/qemu-7.2"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-support/fixtures/qemu-7.2"),
     }
 }
 
@@ -32,7 +32,7 @@ pub fn read_fixture(name: &str) -> Vec<u8> {
     let path = fixtures_dir().join(name);
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
-            "QEMU fixture {} is missing ({e}); set VMSTATE_FIXTURES to shared/fixtures/qemu-7.2",
+            "QEMU fixture {} is missing ({e}); set VMSTATE_FIXTURES to a folder of QEMU 7.2 streams",
             path.display()
         )
     })

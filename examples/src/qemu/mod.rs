@@ -3,7 +3,7 @@
 //! Each type reproduces one VMStateDescription of QEMU 7.2 (names, versions, field
 //! order and widths, subsections), so its section in a real QEMU stream decodes into
 //! it and re-encodes byte for byte; `examples/tests/qemu_fixtures.rs` proves it on the
-//! streams in `shared/fixtures/qemu-7.2`.
+//! streams in `test-support/fixtures/qemu-7.2`.
 
 mod cpu;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
