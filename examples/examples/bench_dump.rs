@@ -9,7 +9,8 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 use vmstate_examples::catalog::read_fixture;
 use vmstate_examples::qmp::{self, Qemu};
-use vmstate_runtime::dump::{self, Format};
+use vmstate_runtime::dump;
+use vmstate_runtime::Format;
 
 const RUNS: usize = 20;
 

@@ -16,9 +16,10 @@ use std::io::Read;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use vmstate_examples::testing::{half_random_image, peak_rss};
-use vmstate_runtime::dump::{self, Format, RamParts};
+use vmstate_runtime::dump::{self, RamParts};
 use vmstate_runtime::ram::{RamBlock, RamBlockMut, RamLoader, RamSaver};
 use vmstate_runtime::stream::Registry;
+use vmstate_runtime::Format;
 
 const SIZE: usize = 512 << 20;
 

@@ -12,9 +12,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use vmstate_examples::qmp::{self, Qemu};
 use vmstate_examples::testing::{half_random_image, peak_rss};
-use vmstate_runtime::dump::Format;
 use vmstate_runtime::io::Writer;
 use vmstate_runtime::ram::{Pages, RamBlock, RamBlockMut, RamLoader, RamSaver};
+use vmstate_runtime::Format;
 
 const SIZE: usize = 1 << 30;
 const RUNS: usize = 5;

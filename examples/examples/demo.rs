@@ -97,7 +97,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 rtc.cmos_data[2],
                 rtc.cmos_data[4],
                 rtc.cmos_data[0x0b],
-                legacy::to_bytes_at(&rtc, sec.version)? == sec.body
+                legacy::to_bytes_at(&rtc, sec.ident.version)? == sec.body
             );
         }
         Err(e) => println!("\n(no QEMU fixture at {fixture}: {e})"),

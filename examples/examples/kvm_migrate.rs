@@ -17,7 +17,7 @@ mod live {
     use std::process::{Command, Stdio};
     use vmstate_examples::kvm_guest::Report;
     use vmstate_examples::kvm_live::{self, Error};
-    use vmstate_runtime::dump::Format;
+    use vmstate_runtime::Format;
 
     /// Reports the destination prints after the migration.
     const AFTER: usize = 2000;
@@ -97,8 +97,8 @@ mod live {
 fn main() -> Result<(), vmstate_examples::kvm_live::Error> {
     match std::env::args().nth(1).as_deref() {
         Some("--destination") => live::destination(),
-        Some("ber") => live::source(vmstate_runtime::dump::Format::Ber),
-        _ => live::source(vmstate_runtime::dump::Format::Legacy),
+        Some("ber") => live::source(vmstate_runtime::Format::Ber),
+        _ => live::source(vmstate_runtime::Format::Legacy),
     }
 }
 

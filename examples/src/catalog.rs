@@ -51,13 +51,13 @@ pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
     for sec in s.sections.iter().filter(|s| s.kind == SectionKind::Full) {
         macro_rules! dispatch {
             ($($idstr:literal => $ty:ty),* $(,)?) => {
-                match sec.idstr.as_str() {
+                match sec.ident.idstr.as_str() {
                     $($idstr => {
                         let mut dev = <$ty>::default();
                         stream::load_section(&mut dev, sec)?;
-                        v.visit(&sec.idstr, sec.instance_id, &dev);
+                        v.visit(&sec.ident.idstr, sec.ident.instance, &dev);
                     })*
-                    _ => unmirrored.push(sec.idstr.clone()),
+                    _ => unmirrored.push(sec.ident.idstr.clone()),
                 }
             };
         }

@@ -13,10 +13,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use vmstate_runtime::dump::Format;
 use vmstate_runtime::kvm::{self as vkvm, VcpuState, VmState};
 use vmstate_runtime::ram::{LiveRam, RamBlock, RamLoader, RamSaver};
 use vmstate_runtime::stream::Registry;
+use vmstate_runtime::Format;
 
 /// Any failure of the migration.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;

@@ -88,7 +88,11 @@ pub fn ram_blocks_mut(mem: &mut [(String, Vec<u8>)]) -> Vec<vmstate_runtime::ram
 pub fn ram_of(stream: &[u8]) -> vmstate_runtime::Result<Vec<(String, Vec<u8>)>> {
     use vmstate_runtime::ram::{self, RamLoader, RamRecord};
     let s = vmstate_runtime::stream::walk_legacy(stream)?;
-    let parts: Vec<_> = s.sections.iter().filter(|x| x.idstr == "ram").collect();
+    let parts: Vec<_> = s
+        .sections
+        .iter()
+        .filter(|x| x.ident.idstr == "ram")
+        .collect();
     let Some(first) = parts.first() else {
         return Ok(Vec::new());
     };

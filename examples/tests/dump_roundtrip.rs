@@ -3,7 +3,8 @@
 //! to the identical bytes, and converts legacy -> BER -> legacy byte for byte.
 
 use vmstate_examples::catalog::read_fixture;
-use vmstate_runtime::dump::{self, Format};
+use vmstate_runtime::dump;
+use vmstate_runtime::Format;
 
 const STREAMS: [&str; 3] = ["pc-tcg-reset.mig", "pc-kvm-bios.mig", "q35-tcg-devices.mig"];
 
@@ -30,7 +31,7 @@ fn legacy_ber_legacy_is_lossless() {
         let bytes = read_fixture(name);
         let tree = dump::from_bytes(&bytes).unwrap();
         let ber = dump::to_bytes(&tree, Format::Ber).unwrap();
-        assert_eq!(dump::detect(&ber), Some(Format::Ber));
+        assert_eq!(vmstate_runtime::framing::detect(&ber), Some(Format::Ber));
         let back = dump::from_bytes(&ber).unwrap_or_else(|e| panic!("{name}: BER: {e}"));
         assert!(
             back == tree,

@@ -30,10 +30,12 @@ use vmstate_examples::demo::{sample, DemoDma};
 use vmstate_examples::qemu::{Hpet, Rtc};
 use vmstate_examples::testing::ram_blocks;
 use vmstate_runtime::ber::{self, asn1::Module};
-use vmstate_runtime::dump::{self, Format};
+use vmstate_runtime::dump;
+use vmstate_runtime::framing::Configuration;
 use vmstate_runtime::legacy;
 use vmstate_runtime::ram::RamSaver;
-use vmstate_runtime::stream::{self, Configuration, Registry};
+use vmstate_runtime::stream::{self, Registry};
+use vmstate_runtime::Format;
 use vmstate_runtime::VMState;
 
 fn hex(b: &[u8]) -> String {

@@ -50,8 +50,7 @@ fn without_page(file: &std::path::Path, offset: u64, name: &str) -> PathBuf {
         }
     }
     assert_eq!(hit, 1, "page {offset:#x} is one data page");
-    let edited =
-        vmstate_runtime::dump::to_bytes(&tree, vmstate_runtime::dump::Format::Legacy).unwrap();
+    let edited = vmstate_runtime::dump::to_bytes(&tree, vmstate_runtime::Format::Legacy).unwrap();
     let path = file.with_file_name(name);
     std::fs::write(&path, edited).unwrap();
     path

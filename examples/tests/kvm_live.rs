@@ -9,7 +9,7 @@
 
 use std::net::TcpListener;
 use vmstate_examples::kvm_live;
-use vmstate_runtime::dump::Format;
+use vmstate_runtime::Format;
 
 #[test]
 fn a_running_guest_migrates_live_in_both_formats() {

@@ -13,7 +13,8 @@ use std::time::Duration;
 use vmstate_examples::qemu::Rtc;
 use vmstate_examples::qmp::{self, Qemu};
 use vmstate_examples::testing::ram_blocks;
-use vmstate_runtime::dump::{self, Format};
+use vmstate_runtime::dump;
+use vmstate_runtime::Format;
 use vmstate_runtime::{legacy, stream};
 
 const MACHINE: [&str; 6] = ["-M", "pc-i440fx-7.2", "-m", "32", "-cpu", "qemu64"];
@@ -150,7 +151,7 @@ fn a_cmos_byte_edited_by_the_typed_mirror_reaches_the_destination_rtc() {
     stream::load_section(&mut rtc, sec).unwrap();
     let before = rtc.cmos_data[CMOS_INDEX];
     rtc.cmos_data[CMOS_INDEX] = before ^ 0x5a;
-    let body = legacy::to_bytes_at(&rtc, sec.version).unwrap();
+    let body = legacy::to_bytes_at(&rtc, sec.ident.version).unwrap();
     assert_eq!(body.len(), sec.body.len());
     let at = sec.body_offset as usize;
     bytes[at..at + body.len()].copy_from_slice(&body);
@@ -167,15 +168,19 @@ fn ram_ranges(len: usize) -> [(usize, usize); 2] {
 
 #[test]
 fn qemu_loads_ram_written_by_our_saver_in_our_own_parts() {
+    use vmstate_runtime::framing::{put_section, SectionHeader, SectionId, SectionKind};
     use vmstate_runtime::io::Writer;
     use vmstate_runtime::ram::{self, Pages, RamSaver};
-    use vmstate_runtime::stream::{put_section, SectionKind};
     if !qmp::available() {
         return;
     }
     let original = source_stream("ram");
     let s = stream::walk_legacy(&original).unwrap();
-    let parts: Vec<_> = s.sections.iter().filter(|x| x.idstr == "ram").collect();
+    let parts: Vec<_> = s
+        .sections
+        .iter()
+        .filter(|x| x.ident.idstr == "ram")
+        .collect();
     // The guest's RAM as QEMU sent it.
     let mem = vmstate_examples::testing::ram_of(&original).unwrap();
     // Our RAM section: the block list, then three parts of our choosing (pages
@@ -185,12 +190,16 @@ fn qemu_loads_ram_written_by_our_saver_in_our_own_parts() {
     let mut ours = Vec::new();
     let mut body = Writer::new(Vec::new());
     saver.write_setup(Format::Legacy, &mut body).unwrap();
+    let ram_id = SectionId {
+        idstr: "ram".into(),
+        instance: 0,
+        version: ram::RAM_VERSION,
+    };
+    let header = |kind, ident| SectionHeader { kind, id, ident };
     put_section(
         &mut ours,
         Format::Legacy,
-        SectionKind::Start,
-        id,
-        Some(("ram", 0, ram::RAM_VERSION)),
+        &header(SectionKind::Start, Some(ram_id)),
         &body.into_inner(),
     )
     .unwrap();
@@ -214,9 +223,7 @@ fn qemu_loads_ram_written_by_our_saver_in_our_own_parts() {
         put_section(
             &mut ours,
             Format::Legacy,
-            SectionKind::Part,
-            id,
-            None,
+            &header(SectionKind::Part, None),
             &body.into_inner(),
         )
         .unwrap();
@@ -229,9 +236,7 @@ fn qemu_loads_ram_written_by_our_saver_in_our_own_parts() {
     put_section(
         &mut ours,
         Format::Legacy,
-        SectionKind::End,
-        id,
-        None,
+        &header(SectionKind::End, None),
         &body.into_inner(),
     )
     .unwrap();

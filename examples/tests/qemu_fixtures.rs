@@ -21,7 +21,7 @@ fn prove<T: VMState + Clone + Default + std::fmt::Debug>(
     let sections: Vec<_> = s
         .sections
         .iter()
-        .filter(|sec| sec.kind == SectionKind::Full && sec.idstr == idstr)
+        .filter(|sec| sec.kind == SectionKind::Full && sec.ident.idstr == idstr)
         .collect();
     assert!(!sections.is_empty(), "{stream_name}: no section {idstr}");
     let mut out = Vec::new();
@@ -29,16 +29,16 @@ fn prove<T: VMState + Clone + Default + std::fmt::Debug>(
         let mut v = T::default();
         stream::load_section(&mut v, sec)
             .unwrap_or_else(|e| panic!("{stream_name}: decoding {idstr}: {e}"));
-        let again = legacy::to_bytes_at(&v, sec.version).unwrap();
+        let again = legacy::to_bytes_at(&v, sec.ident.version).unwrap();
         assert_eq!(
             again, sec.body,
             "{stream_name}: {idstr}#{} does not re-encode byte-identically",
-            sec.instance_id
+            sec.ident.instance
         );
-        assert_eq!(v.legacy_size_at(sec.version), sec.body.len());
-        let ours = legacy::vmdesc_json(&v, idstr, sec.instance_id, sec.version);
+        assert_eq!(v.legacy_size_at(sec.ident.version), sec.body.len());
+        let ours = legacy::vmdesc_json(&v, idstr, sec.ident.instance, sec.ident.version);
         let qemu = s
-            .vmdesc_device_text(idstr, sec.instance_id)
+            .vmdesc_device_text(idstr, sec.ident.instance)
             .unwrap_or_else(|| panic!("{stream_name}: {idstr} not in vmdesc"));
         assert_eq!(ours, qemu, "{stream_name}: vmdesc of {idstr} differs");
         out.push(v);
@@ -106,7 +106,11 @@ fn walker_sees_machine_type_ram_and_every_device() {
             "pc-i440fx-7.2"
         };
         assert_eq!(s.machine_type(), want);
-        let ram: Vec<_> = s.sections.iter().filter(|x| x.idstr == "ram").collect();
+        let ram: Vec<_> = s
+            .sections
+            .iter()
+            .filter(|x| x.ident.idstr == "ram")
+            .collect();
         assert_eq!(ram.first().map(|x| x.kind), Some(SectionKind::Start));
         assert_eq!(ram.last().map(|x| x.kind), Some(SectionKind::End));
         let desc: serde_json::Value = serde_json::from_str(s.vmdesc).unwrap();

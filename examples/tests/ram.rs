@@ -8,13 +8,13 @@ use sha2::{Digest, Sha256};
 use vmstate_examples::catalog::{fixtures_dir, read_fixture};
 use vmstate_examples::testing::{ram_blocks, ram_blocks_mut};
 use vmstate_runtime::ber::{Decoder, Options, Tag};
-use vmstate_runtime::dump::Format;
 use vmstate_runtime::io::SliceInput;
 use vmstate_runtime::io::Writer;
 use vmstate_runtime::ram::runs::{self, Element, Run};
 use vmstate_runtime::ram::{self, Pages, RamLoader, RamRecord, RamSaver};
 use vmstate_runtime::stream::{self, SectionKind};
 use vmstate_runtime::ErrorKind;
+use vmstate_runtime::Format;
 
 /// A RAM part: its kind, body and offset in the stream.
 type Part<'a> = (SectionKind, &'a [u8], u64);
@@ -25,7 +25,7 @@ fn parts(bytes: &[u8]) -> (Vec<Part<'_>>, Vec<(String, u64)>) {
     let parts: Vec<_> = s
         .sections
         .iter()
-        .filter(|sec| sec.idstr == "ram")
+        .filter(|sec| sec.ident.idstr == "ram")
         .map(|sec| (sec.kind, sec.body, sec.body_offset))
         .collect();
     let (records, _) = ram::read_part(parts[0].1, parts[0].2, &mut None).unwrap();

@@ -6,9 +6,10 @@
 use vmstate_examples::catalog::read_fixture;
 use vmstate_examples::demo::{sample, DemoDma};
 use vmstate_examples::qemu::{Hpet, Port92, Rtc};
-use vmstate_runtime::dump::{self, Format};
+use vmstate_runtime::dump;
 use vmstate_runtime::io::Input;
 use vmstate_runtime::stream::{self, IterativeSection, MachineTypes, Part, Registry, SectionKind};
+use vmstate_runtime::Format;
 use vmstate_runtime::{legacy, ErrorKind, VMState};
 
 /// RTC and HPET of pc-kvm-bios.mig, and the demo device.
@@ -35,7 +36,7 @@ fn both_formats_save_and_load_every_device() {
     let (rtc, hpet, demo) = devices();
     for format in [Format::Legacy, Format::Ber] {
         let bytes = save(format, "pc-i440fx-7.2", MachineTypes::new());
-        assert_eq!(dump::detect(&bytes), Some(format));
+        assert_eq!(vmstate_runtime::framing::detect(&bytes), Some(format));
         let (mut r, mut h, mut d) = (Rtc::default(), Hpet::default(), DemoDma::default());
         let mut reg = Registry::new("pc-i440fx-7.2");
         reg.device("mc146818rtc", 0, &mut r);

@@ -13,8 +13,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use vmstate_runtime::dump::{self, Format, RamParts};
+use vmstate_runtime::dump::{self, RamParts};
 use vmstate_runtime::ram::RamRecord;
+use vmstate_runtime::Format;
 
 #[derive(Parser)]
 #[command(

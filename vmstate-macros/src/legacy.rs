@@ -87,7 +87,7 @@ fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {
             if #v && __name == #vm::DESC.name {
                 let __v = __vm::enter_subsection(r, &__name)?;
                 let __at = r.offset();
-                __vm::check_version(#vm::DESC, __v, __at)
+                #vm::DESC.check_version(__v, __at)
                     .and_then(|()| __vm::VMState::legacy_load_at(#target, r, __v))
                     .map_err(|e| e.in_field(#rn))?;
                 continue;

@@ -218,6 +218,31 @@ pub struct VMStateDesc {
 }
 
 impl VMStateDesc {
+    /// Fails unless `version` is within `[minimum_version, version]`: the check
+    /// every codec makes before it decodes a value, at `offset`.
+    pub fn check_version(&self, version: u32, offset: u64) -> crate::Result<()> {
+        use crate::error::{Error, ErrorKind};
+        if version > self.version {
+            Err(Error::new(
+                ErrorKind::VersionTooNew {
+                    version,
+                    supported: self.version,
+                },
+                offset,
+            ))
+        } else if version < self.minimum_version {
+            Err(Error::new(
+                ErrorKind::VersionTooOld {
+                    version,
+                    minimum: self.minimum_version,
+                },
+                offset,
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
     /// Whether a stream at `version` can be loaded (and saved for a peer).
     pub const fn supports(&self, version: u32) -> bool {
         version >= self.minimum_version && version <= self.version

@@ -40,6 +40,8 @@ pub mod desc;
 pub mod dump;
 mod error;
 mod field;
+mod format;
+pub mod framing;
 pub mod io;
 pub mod json;
 #[cfg(all(feature = "kvm", target_arch = "x86_64"))]
@@ -51,6 +53,7 @@ mod types;
 
 pub use error::{Error, ErrorKind, PathSegment, Result};
 pub use field::{slice_leaf, slice_leaves, slice_size, Field, VarLenField};
+pub use format::Format;
 pub use types::{Timer, Unused};
 
 /// Derives [`VMState`](trait@VMState) (for structs) or [`Field`] (for `#[repr(uN)]`
@@ -185,8 +188,8 @@ pub mod __private {
     pub use crate::field::{slice_leaf, slice_leaves, slice_size, Field, VarLenField};
     pub use crate::json::JsonWriter;
     pub use crate::legacy::{
-        check_version, enter_subsection, peek_subsection, put_subsection_header,
-        subsection_header_size, Input, Writer,
+        enter_subsection, peek_subsection, put_subsection_header, subsection_header_size, Input,
+        Writer,
     };
     pub use crate::{ber, Error, ErrorKind, Result, VMState};
     pub use serde_json::{Map as JsonMap, Value as JsonValue};

@@ -9,10 +9,10 @@
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     use vmstate_examples::kvm_guest::{Guest, Report};
-    use vmstate_runtime::dump::Format;
     use vmstate_runtime::kvm::{VcpuState, VmState};
     use vmstate_runtime::ram::{RamLoader, RamSaver};
     use vmstate_runtime::stream::Registry;
+    use vmstate_runtime::Format;
 
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).cloned().ok_or("missing argument");

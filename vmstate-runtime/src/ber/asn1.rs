@@ -95,82 +95,18 @@ const RESERVED: &[&str] = &[
     "UNIVERSAL",
     "WITH",
     "Float64",
-    // The stream framing's types (see `Module::with_stream`).
-    "VMState-Stream",
-    "VMState-Stream-Item",
-    "VMState-Section",
-    "VMState-Device",
-    "VMState-Ram",
-    "VMState-Ram-Element",
-    "VMState-Ram-Block",
 ];
 
-/// The framing of a BER stream (`dump::ber_stream`), after the configuration's type.
-/// Device values are `ANY`: the `idstr` of a section names its type, which the same
-/// module defines (two untagged device types could not be told apart in a CHOICE).
-const STREAM_FRAMING: &str = "\
--- A BER migration stream: header, description and configuration, then the
--- sections in stream order (the order is the writer's; the schema cannot say it).
-VMState-Stream ::= [APPLICATION 0] SEQUENCE OF VMState-Stream-Item
-
-VMState-Stream-Item ::= CHOICE {
-    header [APPLICATION 1] SEQUENCE { stream-version INTEGER (0..4294967295) },
-    -- The vmdesc JSON of the stream's devices, with each field's BER tag.
-    description [APPLICATION 5] UTF8String,
-    configuration [APPLICATION 3] CONFIGURATION,
-    section [APPLICATION 4] VMState-Section
+/// Definitions that a layer above adds to a module (the stream framing,
+/// [`Module::with_stream`]): the names they take, which the module's types then
+/// avoid, and their text, rendered before the types for the module as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct Preamble {
+    /// The type references it defines.
+    pub names: &'static [&'static str],
+    /// Its text, given the module (to name the module's types).
+    pub render: fn(&Module) -> String,
 }
-
-VMState-Section ::= SEQUENCE {
-    kind [0] ENUMERATED { start(1), part(2), end(3), full(4) },
-    section-id [1] INTEGER (0..4294967295),
-    idstr [2] UTF8String OPTIONAL,
-    instance-id [3] INTEGER (0..4294967295) OPTIONAL,
-    version [4] INTEGER (0..4294967295) OPTIONAL,
-    -- full: the device's value, of the type this module gives its idstr.
-    device [5] VMState-Device OPTIONAL,
-    -- start, part, end: RAM.
-    ram [6] VMState-Ram OPTIONAL
-}
-
-VMState-Device ::= SEQUENCE { value ANY }
-
-VMState-Ram ::= SEQUENCE OF VMState-Ram-Element
-
--- Runs of pages (vmstate_runtime::ram::runs). `continued` keeps a legacy stream's
--- CONTINUE choice where it differs from the writer's rule.
-VMState-Ram-Element ::= CHOICE {
-    mem-size [0] SEQUENCE {
-        total INTEGER (0..MAX),
-        blocks SEQUENCE OF VMState-Ram-Block,
-        page-size INTEGER (1..MAX) OPTIONAL  -- absent: 4096
-    },
-    zero-run [1] SEQUENCE {
-        block UTF8String,
-        offset INTEGER (0..MAX),
-        pages INTEGER (0..MAX),
-        fill INTEGER (0..255),
-        continued BOOLEAN OPTIONAL
-    },
-    data-run [2] SEQUENCE {
-        block UTF8String,
-        offset INTEGER (0..MAX),
-        data OCTET STRING,
-        continued BOOLEAN OPTIONAL
-    },
-    -- A bit per page, set for a zero page; the other pages' data in order.
-    mixed-run [3] SEQUENCE {
-        block UTF8String,
-        offset INTEGER (0..MAX),
-        zero BIT STRING,
-        data OCTET STRING,
-        continued BOOLEAN OPTIONAL
-    }
-}
-
-VMState-Ram-Block ::= SEQUENCE { name UTF8String, length INTEGER (0..MAX) }
-
-";
 
 /// One type of the module and the names of the types made for it.
 #[derive(Debug, Clone)]
@@ -194,8 +130,8 @@ pub struct Module {
     name: String,
     /// Each type (nested and subsection types included), in the order added.
     types: Vec<Named>,
-    /// Whether the stream framing is rendered too.
-    stream: bool,
+    /// Definitions rendered before the types.
+    preamble: Option<Preamble>,
 }
 
 impl Module {
@@ -204,18 +140,15 @@ impl Module {
         Module {
             name: type_reference(name),
             types: Vec::new(),
-            stream: false,
+            preamble: None,
         }
     }
 
-    /// Adds the framing of a whole BER stream (`VMState-Stream`, its sections and
-    /// RAM elements) and the configuration section's type, so that an ASN.1 tool
-    /// decodes a stream with this module alone: the stream as `VMState-Stream`,
-    /// then each section's device value as the type of its `idstr`.
+    /// Adds `preamble`'s definitions. Types added before keep their names, so add
+    /// it first.
     #[must_use]
-    pub fn with_stream(mut self) -> Module {
-        self.add_desc(<crate::stream::Configuration as VMState>::DESC);
-        self.stream = true;
+    pub fn with_preamble(mut self, preamble: Preamble) -> Module {
+        self.preamble = Some(preamble);
         self
     }
 
@@ -271,6 +204,7 @@ impl Module {
     fn fresh(&self, base: &str, suffix: &str) -> String {
         let taken = |n: &str| {
             RESERVED.contains(&n)
+                || self.preamble.is_some_and(|p| p.names.contains(&n))
                 || n == self.name
                 || self.types.iter().any(|t| {
                     t.name == n
@@ -339,10 +273,8 @@ impl Module {
                  Float64 ::= OCTET STRING (SIZE (8))\n\n",
             );
         }
-        if self.stream {
-            let cfg = <crate::stream::Configuration as VMState>::DESC;
-            let cfg = self.type_name(cfg).unwrap_or("Configuration");
-            out.push_str(&STREAM_FRAMING.replace("CONFIGURATION", cfg));
+        if let Some(p) = self.preamble {
+            out.push_str(&(p.render)(self));
         }
         for t in &self.types {
             self.render_type(&mut out, t);

@@ -211,10 +211,26 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
             ));
         }
         let end = match h.length {
-            Length::Definite(n) => Some(h.content_offset() + n),
+            Length::Definite(n) => Some(
+                h.content_offset()
+                    .checked_add(n)
+                    .ok_or_else(|| Self::malformed(h.offset, "a length past any input"))?,
+            ),
             Length::Indefinite => None,
         };
         self.frames.push(Frame { end });
+        Ok(())
+    }
+
+    /// Enters contents of `len` octets that start here, whose header was read
+    /// elsewhere (a body cut out of its record by the stream framing): the values in
+    /// it are then read up to its end, as in [`enter`](Self::enter).
+    pub fn enter_contents(&mut self, len: u64) -> Result<()> {
+        let end = self
+            .offset()
+            .checked_add(len)
+            .ok_or_else(|| Self::malformed(self.offset(), "a length past any input"))?;
+        self.frames.push(Frame { end: Some(end) });
         Ok(())
     }
 

@@ -50,7 +50,6 @@ pub use self::value::{
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::{Input, ReadInput, SliceInput, Take, Writer};
-use crate::legacy::check_version;
 use crate::VMState;
 use std::io;
 
@@ -83,7 +82,8 @@ pub fn encoded_len_at<T: VMState>(value: &T, version: u32) -> usize {
 /// Writes `value` at `version` to `w`; returns the octets written.
 pub fn save<T: VMState, W: io::Write>(value: &T, w: W, version: u32) -> Result<u64> {
     let mut w = Writer::new(w);
-    check_version(T::DESC, version, 0)
+    T::DESC
+        .check_version(version, 0)
         .and_then(|()| put_top(value, &mut w, version))
         .map_err(|e| e.in_device(T::DESC.name))?;
     Ok(w.written())
@@ -195,7 +195,7 @@ fn load_top<T: VMState, I: Input + ?Sized>(
     d: &mut Decoder<'_, I>,
     version: u32,
 ) -> Result<()> {
-    check_version(T::DESC, version, d.offset())?;
+    T::DESC.check_version(version, d.offset())?;
     let h = d.next_header(&T::BER_TAG)?;
     if h.tag.same_id(&T::BER_TAG) {
         check_form(&h, T::BER_TAG)?;
@@ -299,7 +299,7 @@ pub fn load_subsection<T: VMState, I: Input + ?Sized>(
     if e.name != T::DESC.name {
         return Err(Error::new(ErrorKind::UnknownSubsection(e.name), e.offset));
     }
-    check_version(T::DESC, e.version, e.offset)?;
+    T::DESC.check_version(e.version, e.offset)?;
     let h = d.expect(T::BER_TAG)?;
     load_struct_at(d, &h, target, e.version)?;
     d.leave(None)

@@ -74,6 +74,15 @@ impl Tag {
         }
     }
 
+    /// `[n]` (context-specific) in the given form.
+    pub const fn field(number: u32, constructed: bool) -> Tag {
+        Tag {
+            class: Class::Context,
+            constructed,
+            number,
+        }
+    }
+
     /// Same class and number (the form is checked separately).
     pub const fn same_id(&self, other: &Tag) -> bool {
         self.class as u8 == other.class as u8 && self.number == other.number

@@ -14,7 +14,7 @@ use super::desc::{Desc, Group};
 use super::Descriptions;
 use crate::ber::asn1::{identifier, scalar, type_reference, Module};
 use crate::error::{Error, ErrorKind, Result};
-use crate::stream::Configuration;
+use crate::framing::Configuration;
 use crate::VMState;
 use serde_json::Value;
 use std::fmt::Write as _;

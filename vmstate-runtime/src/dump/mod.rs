@@ -22,9 +22,9 @@
 //! the legacy bytes can be re-emitted exactly.
 //!
 //! ```
-//! use vmstate_runtime::dump::{self, Format};
+//! use vmstate_runtime::dump;
 //! use vmstate_runtime::stream::Registry;
-//! use vmstate_runtime::VMState;
+//! use vmstate_runtime::{Format, VMState};
 //!
 //! #[derive(VMState, Clone, Default)]
 //! #[vmstate(name = "port92", version = 1)]
@@ -50,42 +50,23 @@
 //! ```
 
 pub mod asn1;
-pub(crate) mod ber_stream;
+mod ber;
 mod desc;
+mod legacy;
 
-pub use self::ber_stream::{is_ber, to_ber};
+pub use self::ber::to_ber;
 pub use self::desc::{decode_body, decode_legacy, encode_legacy, unhex, Desc, Group};
+pub use self::legacy::to_legacy;
 
-use crate::ber;
 use crate::error::{Error, ErrorKind, Result};
-use crate::io::Writer;
-use crate::ram::{self, RamRecord};
-use crate::stream::{
-    self, tag, Capabilities, Capability, ConfigUuid, Configuration, SectionKind, TargetPageBits,
+use crate::format::Format;
+use crate::framing::{
+    self, Capabilities, Capability, ConfigUuid, Configuration, SectionHeader, SectionId,
+    SectionKind, TargetPageBits,
 };
-use crate::VMState;
+use crate::ram::{self, RamRecord};
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
-
-/// The stream formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// QEMU's `QEVM` v3 stream.
-    Legacy,
-    /// vmstate's BER stream.
-    Ber,
-}
-
-/// The format of `bytes`, from its first octets.
-pub fn detect(bytes: &[u8]) -> Option<Format> {
-    if bytes.starts_with(&stream::MAGIC.to_be_bytes()) {
-        Some(Format::Legacy)
-    } else if is_ber(bytes) {
-        Some(Format::Ber)
-    } else {
-        None
-    }
-}
 
 /// Decodes a stream of either format into the tree.
 pub fn from_bytes(bytes: &[u8]) -> Result<Value> {
@@ -129,13 +110,10 @@ impl<'a> RamParts<'_, 'a> {
 
 /// [`from_bytes`], with RAM parts as `ram` says.
 pub fn from_bytes_with<'a>(bytes: &'a [u8], mut ram: RamParts<'_, 'a>) -> Result<Value> {
-    match detect(bytes) {
-        Some(Format::Legacy) => from_legacy(bytes, &mut ram),
-        Some(Format::Ber) => ber_stream::from_ber(bytes, &mut ram),
-        None => Err(Error::new(
-            ErrorKind::Framing("neither a QEVM stream nor a vmstate BER stream".into()),
-            0,
-        )),
+    match framing::detect(bytes) {
+        Some(Format::Legacy) => legacy::from_legacy(bytes, &mut ram),
+        Some(Format::Ber) => ber::from_ber(bytes, &mut ram),
+        None => Err(framing::unknown_format()),
     }
 }
 
@@ -196,49 +174,59 @@ impl Descriptions {
     }
 }
 
-fn kind_name(k: SectionKind) -> &'static str {
-    match k {
-        SectionKind::Start => "start",
-        SectionKind::Part => "part",
-        SectionKind::End => "end",
-        SectionKind::Full => "full",
+/// A section's object in the tree, before its value or RAM: its kind, id and, for
+/// the kinds that carry it, its identity.
+fn section_object(h: &SectionHeader) -> Map<String, Value> {
+    let mut o = Map::new();
+    o.insert("type".into(), h.kind.name().into());
+    o.insert("section_id".into(), h.id.into());
+    if let Some(s) = &h.ident {
+        o.insert("idstr".into(), s.idstr.clone().into());
+        o.insert("instance_id".into(), s.instance.into());
+        o.insert("version".into(), s.version.into());
     }
+    o
 }
 
-/// Decodes a legacy stream into the tree.
-fn from_legacy<'a>(bytes: &'a [u8], ram: &mut RamParts<'_, 'a>) -> Result<Value> {
-    let s = stream::walk_legacy(bytes)?;
-    let descs = Descriptions::parse(s.vmdesc)?;
-    let mut sections = Vec::with_capacity(s.sections.len());
-    // The RAM block of the previous page: a part may CONTINUE it.
-    let mut ram_last = None;
-    for sec in &s.sections {
-        let mut o = Map::new();
-        o.insert("type".into(), kind_name(sec.kind).into());
-        o.insert("section_id".into(), sec.section_id.into());
-        if matches!(sec.kind, SectionKind::Start | SectionKind::Full) {
-            o.insert("idstr".into(), sec.idstr.clone().into());
-            o.insert("instance_id".into(), sec.instance_id.into());
-            o.insert("version".into(), sec.version.into());
-        }
-        if sec.kind == SectionKind::Full {
-            let d = descs.get(&sec.idstr, sec.instance_id.into())?;
-            let v =
-                decode_body(d, sec.body, sec.body_offset).map_err(|e| e.in_device(&sec.idstr))?;
-            o.insert("value".into(), v);
-        } else {
-            let (records, _) = ram::read_part(sec.body, sec.body_offset, &mut ram_last)?;
-            let (key, part) = ram.part(records)?;
-            o.insert(key.into(), part);
-        }
-        sections.push(Value::Object(o));
-    }
-    Ok(json!({
-        "stream_version": stream::VERSION,
-        "configuration": configuration_json(&s.configuration),
-        "sections": sections,
-        "vmdesc": s.vmdesc,
-    }))
+/// The header of a section of the tree (the inverse of [`section_object`]).
+fn section_header(sec: &Value) -> Result<SectionHeader> {
+    let name = sec.get("type").and_then(Value::as_str).unwrap_or("");
+    let kind = SectionKind::from_name(name)
+        .ok_or_else(|| bad(format!("unknown section type {name:?}")))?;
+    let small = |key: &str| {
+        u32::try_from(num(sec, key)?).map_err(|_| bad(format!("{key} does not fit 32 bits")))
+    };
+    let ident = if kind.names_section() {
+        Some(SectionId {
+            idstr: sec
+                .get("idstr")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            instance: small("instance_id")?,
+            version: small("version")?,
+        })
+    } else {
+        None
+    };
+    Ok(SectionHeader {
+        kind,
+        id: small("section_id")?,
+        ident,
+    })
+}
+
+/// The description and value of a FULL section of the tree.
+fn device_of<'t>(
+    descs: &'t Descriptions,
+    sec: &'t Value,
+    ident: &SectionId,
+) -> Result<(&'t Desc, &'t Value)> {
+    let d = descs.get(&ident.idstr, ident.instance.into())?;
+    let v = sec
+        .get("value")
+        .ok_or_else(|| bad(format!("{}: no value", ident.idstr)))?;
+    Ok((d, v))
 }
 
 /// Converts a stream to `format` without the JSON tree's cost for RAM: the pages go
@@ -264,8 +252,8 @@ pub fn convert(bytes: &[u8], format: Format) -> Result<Vec<u8>> {
         Ok(records.by_ref().take(n).collect())
     };
     match format {
-        Format::Legacy => to_legacy_with(&tree, &mut kept),
-        Format::Ber => ber_stream::to_ber_with(&tree, &mut kept),
+        Format::Legacy => legacy::to_legacy_with(&tree, &mut kept),
+        Format::Ber => ber::to_ber_with(&tree, &mut kept),
     }
 }
 
@@ -276,68 +264,6 @@ fn tree_ram(sec: &Value) -> Result<Vec<RamRecord<'static>>> {
 
 /// Where an encoder gets each RAM part's records, given its section.
 pub(crate) type RamOf<'r, 'a> = dyn FnMut(&Value) -> Result<Vec<RamRecord<'a>>> + 'r;
-
-/// Encodes the tree as a legacy stream, byte for byte as QEMU 7.2 frames it.
-pub fn to_legacy(tree: &Value) -> Result<Vec<u8>> {
-    to_legacy_with(tree, &mut tree_ram)
-}
-
-fn to_legacy_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result<Vec<u8>> {
-    let (vmdesc, descs) = Descriptions::of_tree(tree)?;
-    let mut w = Writer::new(Vec::new());
-    w.put(&stream::MAGIC.to_be_bytes())?;
-    w.put(&stream::VERSION.to_be_bytes())?;
-    if let Some(c) = tree.get("configuration").filter(|c| !c.is_null()) {
-        w.put(&[tag::CONFIGURATION])?;
-        configuration_from_json(c)?.legacy_save_at(&mut w, 1)?;
-    }
-    let mut started: Vec<(u64, String, u64)> = Vec::new();
-    for sec in tree
-        .get("sections")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let kind = sec.get("type").and_then(Value::as_str).unwrap_or("");
-        let id = num(sec, "section_id")?;
-        let kind_byte = match kind {
-            "start" => tag::START,
-            "part" => tag::PART,
-            "end" => tag::END,
-            "full" => tag::FULL,
-            other => return Err(bad(format!("unknown section type {other:?}"))),
-        };
-        w.put(&[kind_byte])?;
-        w.put(&(id as u32).to_be_bytes())?;
-        if matches!(kind, "start" | "full") {
-            let idstr = sec.get("idstr").and_then(Value::as_str).unwrap_or("");
-            let len = u8::try_from(idstr.len()).map_err(|_| bad("idstr too long"))?;
-            w.put(&[len])?;
-            w.put(idstr.as_bytes())?;
-            let inst = num(sec, "instance_id")?;
-            w.put(&(inst as u32).to_be_bytes())?;
-            w.put(&(num(sec, "version")? as u32).to_be_bytes())?;
-            started.push((id, idstr.to_owned(), inst));
-        }
-        if kind == "full" {
-            let (_, idstr, inst) = started.last().cloned().unwrap_or_default();
-            let d = descs.get(&idstr, inst)?;
-            let v = sec
-                .get("value")
-                .ok_or_else(|| bad(format!("{idstr}: no value")))?;
-            encode_legacy(d, v, &mut w).map_err(|e| e.in_device(&idstr))?;
-        } else {
-            let records = ram_of(sec)?;
-            ram::write_part(&records, &mut w)?;
-        }
-        w.put(&[tag::FOOTER])?;
-        w.put(&(id as u32).to_be_bytes())?;
-    }
-    w.put(&[tag::EOF, tag::VMDESCRIPTION])?;
-    w.put(&(vmdesc.len() as u32).to_be_bytes())?;
-    w.put(vmdesc.as_bytes())?;
-    Ok(w.into_inner())
-}
 
 fn num(o: &Value, key: &str) -> Result<u64> {
     o.get(key)
@@ -363,7 +289,7 @@ fn configuration_json(c: &Configuration) -> Value {
         o.insert("capabilities".into(), names.into());
     }
     if let Some(u) = &c.uuid {
-        o.insert("uuid".into(), ber::octets_json(&u.uuid));
+        o.insert("uuid".into(), crate::ber::octets_json(&u.uuid));
     }
     Value::Object(o)
 }
@@ -442,7 +368,7 @@ pub fn ram_json(records: &[RamRecord<'_>]) -> Value {
                 }
                 RamRecord::Page { block, offset, data, continued } => {
                     let mut o = page(block, *offset, *continued);
-                    o.insert("data".into(), ber::octets_json(data));
+                    o.insert("data".into(), crate::ber::octets_json(data));
                     Value::Object(o)
                 }
             })

@@ -10,7 +10,7 @@
 //!
 //! ```no_run
 //! use kvm_ioctls::Kvm;
-//! use vmstate_runtime::dump::Format;
+//! use vmstate_runtime::Format;
 //! use vmstate_runtime::kvm::{self, Host, VcpuState, VmState};
 //! use vmstate_runtime::stream::Registry;
 //!

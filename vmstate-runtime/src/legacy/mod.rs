@@ -18,7 +18,7 @@
 
 pub use crate::io::{Input, ReadInput, SliceInput, Writer};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{ErrorKind, Result};
 use crate::json::JsonWriter;
 use crate::VMState;
 
@@ -41,7 +41,8 @@ pub fn to_bytes_at<T: VMState>(value: &T, version: u32) -> Result<Vec<u8>> {
 /// Writes `value` at `version` to `w`; returns the bytes written.
 pub fn save<T: VMState, W: std::io::Write>(value: &T, w: W, version: u32) -> Result<u64> {
     let mut w = Writer::new(w);
-    check_version(T::DESC, version, 0)
+    T::DESC
+        .check_version(version, 0)
         .and_then(|()| value.legacy_save_at(&mut w, version))
         .map_err(|e| e.in_device(T::DESC.name))?;
     Ok(w.written())
@@ -106,33 +107,11 @@ fn load_value<T: VMState + Clone, I: Input + ?Sized>(
     version: u32,
 ) -> Result<T> {
     let mut work = target.clone();
-    check_version(T::DESC, version, r.offset())
+    T::DESC
+        .check_version(version, r.offset())
         .and_then(|()| work.legacy_load_at(r, version))
         .map_err(|e| e.in_device(T::DESC.name))?;
     Ok(work)
-}
-
-/// Fails unless `version` is within the type's `[minimum_version, version]`.
-pub fn check_version(desc: &crate::desc::VMStateDesc, version: u32, offset: u64) -> Result<()> {
-    if version > desc.version {
-        Err(Error::new(
-            ErrorKind::VersionTooNew {
-                version,
-                supported: desc.version,
-            },
-            offset,
-        ))
-    } else if version < desc.minimum_version {
-        Err(Error::new(
-            ErrorKind::VersionTooOld {
-                version,
-                minimum: desc.minimum_version,
-            },
-            offset,
-        ))
-    } else {
-        Ok(())
-    }
 }
 
 /// The device's object in a stream's vmdesc trailer, exactly as QEMU writes it:

@@ -13,7 +13,7 @@
 //! (the bitmap a VMM gets from `KVM_GET_DIRTY_LOG`), loaded into fresh memory:
 //!
 //! ```
-//! use vmstate_runtime::dump::Format;
+//! use vmstate_runtime::Format;
 //! use vmstate_runtime::io::Writer;
 //! use vmstate_runtime::ram::{Pages, RamBlock, RamBlockMut, RamLoader, RamSaver};
 //!

@@ -9,10 +9,10 @@
 
 use super::runs::{self, Element};
 use super::{FLAG_CONTINUE, FLAG_EOS, FLAG_MEM_SIZE, FLAG_PAGE, FLAG_ZERO, PAGE_SIZE};
-use crate::dump::Format;
 use crate::error::{Error, ErrorKind, Result};
+use crate::format::Format;
+use crate::framing::{IterativeSection, Part, SectionKind};
 use crate::io::{Input, SliceInput, Writer};
-use crate::stream::Part;
 use std::io;
 
 const PAGE: usize = PAGE_SIZE as usize;
@@ -618,7 +618,7 @@ fn wrong_direction(what: &str) -> Error {
 /// The saver as a registry's iterative section: the block list, then every page in
 /// parts of at most 64 MiB (a snapshot of a stopped guest; a live migration drives
 /// [`RamSaver::write_part`] with dirty bitmaps itself), then an empty final part.
-impl crate::stream::IterativeSection for RamSaver<'_> {
+impl IterativeSection for RamSaver<'_> {
     fn version(&self) -> u32 {
         RAM_VERSION
     }
@@ -637,12 +637,7 @@ impl crate::stream::IterativeSection for RamSaver<'_> {
             .map(drop)
     }
 
-    fn load_part(
-        &mut self,
-        _kind: crate::stream::SectionKind,
-        _part: Part<'_, '_>,
-        _version: u32,
-    ) -> Result<()> {
+    fn load_part(&mut self, _kind: SectionKind, _part: Part<'_, '_>, _version: u32) -> Result<()> {
         Err(wrong_direction(
             "a RAM saver does not load; register a RamLoader",
         ))
@@ -707,14 +702,14 @@ impl<'a, D: FnMut() -> Result<Vec<Vec<u64>>>> LiveRam<'a, D> {
     }
 }
 
-impl<D: FnMut() -> Result<Vec<Vec<u64>>>> crate::stream::IterativeSection for LiveRam<'_, D> {
+impl<D: FnMut() -> Result<Vec<Vec<u64>>>> IterativeSection for LiveRam<'_, D> {
     fn version(&self) -> u32 {
         RAM_VERSION
     }
 
     fn save_setup(&mut self, format: Format, out: &mut Vec<u8>) -> Result<()> {
         (self.dirty)()?; // track from here on
-        crate::stream::IterativeSection::save_setup(&mut self.saver, format, out)
+        IterativeSection::save_setup(&mut self.saver, format, out)
     }
 
     fn save_iterate(&mut self, format: Format, out: &mut Vec<u8>) -> Result<bool> {
@@ -751,12 +746,7 @@ impl<D: FnMut() -> Result<Vec<Vec<u64>>>> crate::stream::IterativeSection for Li
         self.dirty_part(&maps, format, out)
     }
 
-    fn load_part(
-        &mut self,
-        _kind: crate::stream::SectionKind,
-        _part: Part<'_, '_>,
-        _version: u32,
-    ) -> Result<()> {
+    fn load_part(&mut self, _kind: SectionKind, _part: Part<'_, '_>, _version: u32) -> Result<()> {
         Err(wrong_direction(
             "a RAM saver does not load; register a RamLoader",
         ))
@@ -764,7 +754,7 @@ impl<D: FnMut() -> Result<Vec<Vec<u64>>>> crate::stream::IterativeSection for Li
 }
 
 /// The loader as a registry's iterative section.
-impl crate::stream::IterativeSection for RamLoader<'_> {
+impl IterativeSection for RamLoader<'_> {
     fn version(&self) -> u32 {
         RAM_VERSION
     }
@@ -787,12 +777,7 @@ impl crate::stream::IterativeSection for RamLoader<'_> {
         ))
     }
 
-    fn load_part(
-        &mut self,
-        _kind: crate::stream::SectionKind,
-        part: Part<'_, '_>,
-        version: u32,
-    ) -> Result<()> {
+    fn load_part(&mut self, _kind: SectionKind, part: Part<'_, '_>, version: u32) -> Result<()> {
         if version != RAM_VERSION {
             let at = match &part {
                 Part::Legacy(r) => r.offset(),

@@ -1,0 +1,374 @@
+//! The tree from and to a BER stream: records through [`crate::framing::ber`],
+//! device values through a generic BER codec that follows their vmdesc
+//! descriptions.
+//!
+//! A device body is a SEQUENCE of its fields, each `[tag]` (the vmdesc entry's `tag`
+//! member, which vmstate writes for typed devices, else the field's position), with
+//! the same element encodings as the derive's BER codec, so a reader needs the
+//! description only for names and widths.
+
+use super::desc::{elements, scalar_bytes, Desc, Group};
+use super::{
+    bad, configuration_from_json, configuration_json, device_of, section_header, section_object,
+    tree_ram, Descriptions, RamOf, RamParts,
+};
+use crate::ber::{self, Class, Decoder, Header, Length, Options, Tag};
+use crate::error::{Error, ErrorKind, Result};
+use crate::framing::ber::{self as records, int_tlv, tlv};
+use crate::framing::{SectionKind, VERSION};
+use crate::io::{Input, SliceInput, StreamInput, Writer};
+use crate::ram;
+use serde_json::{json, Map, Value};
+
+/// Encodes the tree as a BER stream.
+pub fn to_ber(tree: &Value) -> Result<Vec<u8>> {
+    to_ber_with(tree, &mut tree_ram)
+}
+
+pub(super) fn to_ber_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result<Vec<u8>> {
+    let (vmdesc, descs) = Descriptions::of_tree(tree)?;
+    let version = tree
+        .get("stream_version")
+        .and_then(Value::as_u64)
+        .map_or(Ok(VERSION), u32::try_from)
+        .map_err(|_| bad("stream_version does not fit 32 bits"))?;
+    let configuration = match tree.get("configuration").filter(|c| !c.is_null()) {
+        Some(c) => Some(configuration_from_json(c)?),
+        None => None,
+    };
+    let mut out = Vec::new();
+    records::put_prelude(
+        &mut Writer::new(&mut out),
+        version,
+        vmdesc,
+        configuration.as_ref(),
+    )?;
+    for sec in tree
+        .get("sections")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let h = section_header(sec)?;
+        let body = match &h.ident {
+            Some(ident) if h.kind == SectionKind::Full => {
+                let (d, v) = device_of(&descs, sec, ident)?;
+                let contents = struct_contents(d, v).map_err(|e| e.in_device(&ident.idstr))?;
+                tlv(Tag::SEQUENCE, &contents)
+            }
+            _ => ram::runs::records_to_ber(&ram_of(sec)?)?,
+        };
+        records::put_section(&mut out, &h, &body);
+    }
+    records::put_end(&mut Writer::new(&mut out))?;
+    Ok(out)
+}
+
+/// The BER contents of a struct described by `d` with value `v`.
+fn struct_contents(d: &Desc, v: &Value) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    for g in &d.groups {
+        let f = v
+            .get(&g.name)
+            .ok_or_else(|| bad(format!("{}: no value for field {}", d.name, g.name)))?;
+        let elems = elements(g, f)?;
+        let (constructed, contents) = if g.is_array && g.is_octets() {
+            let bytes = elems
+                .iter()
+                .map(|e| scalar_bytes(g, e, &d.name).map(|b| b[0]))
+                .collect::<Result<Vec<u8>>>()?;
+            (false, bytes)
+        } else if g.is_array {
+            let mut list = Vec::new();
+            for (i, e) in elems.iter().enumerate() {
+                let (c, body) = element(g, i, e, &d.name)?;
+                list.extend(tlv(universal(g, c), &body));
+            }
+            (true, list)
+        } else {
+            element(g, 0, elems[0], &d.name)?
+        };
+        out.extend(tlv(Tag::field(g.tag, constructed), &contents));
+    }
+    if !d.subsections.is_empty() {
+        let mut list = Vec::new();
+        for s in &d.subsections {
+            let body = v
+                .get("subsections")
+                .and_then(|x| x.get(&s.name))
+                .ok_or_else(|| bad(format!("{}: no value for subsection {}", d.name, s.name)))?;
+            let entry = [
+                tlv(Tag::UTF8_STRING, s.name.as_bytes()),
+                int_tlv(Tag::INTEGER, s.version.into()),
+                tlv(Tag::SEQUENCE, &struct_contents(s, body)?),
+            ]
+            .concat();
+            list.extend(tlv(Tag::field(s.tag, true), &entry));
+        }
+        out.extend(tlv(Tag::SUBSECTIONS, &list));
+    }
+    Ok(out)
+}
+
+/// The universal tag of an element with the given form.
+fn universal(g: &Group, constructed: bool) -> Tag {
+    match (constructed, g.int_kind(), g.ty.as_str()) {
+        (true, ..) => Tag::SEQUENCE,
+        (false, Some(_), _) => Tag::INTEGER,
+        (false, None, "bool") => Tag::BOOLEAN,
+        _ => Tag::OCTET_STRING,
+    }
+}
+
+/// One element's form and contents.
+fn element(g: &Group, i: usize, e: &Value, within: &str) -> Result<(bool, Vec<u8>)> {
+    if let Some(s) = g.structs.get(i) {
+        return Ok((true, struct_contents(s, e)?));
+    }
+    let bytes = scalar_bytes(g, e, within)?;
+    Ok(match (e, g.is_integer(), g.int_kind()) {
+        (Value::Bool(b), ..) if g.ty == "bool" => (false, vec![if *b { 0xff } else { 0 }]),
+        // `is_integer`: 1 to 8 octets, so `bytes[0]` exists.
+        (_, true, Some(signed)) => {
+            let mut v: i128 = if signed && bytes[0] & 0x80 != 0 {
+                -1
+            } else {
+                0
+            };
+            for b in &bytes {
+                v = (v << 8) | i128::from(*b);
+            }
+            let mut w = Writer::new(Vec::new());
+            let _ = ber::put_int(&mut w, v);
+            (false, w.into_inner())
+        }
+        _ => (false, bytes),
+    })
+}
+
+/// Decodes a BER stream into the tree.
+pub(super) fn from_ber<'a>(bytes: &'a [u8], ram: &mut RamParts<'_, 'a>) -> Result<Value> {
+    let mut r = StreamInput::Slice(SliceInput::new(bytes));
+    let prelude = records::read_prelude(&mut r)?;
+    let descs = Descriptions::parse(&prelude.description)?;
+    let configuration = prelude
+        .configuration
+        .map_or(Value::Null, |(c, _)| configuration_json(&c));
+    let mut sections = Vec::new();
+    // The block list of the RAM section, from its START.
+    let mut ram_blocks = Vec::new();
+    let mut started = crate::framing::Started::default();
+    while let Some(s) = records::read_section(&mut r)? {
+        let ident = started.resolve(&s.header, s.offset)?;
+        let mut o = section_object(&s.header);
+        // In memory, so the body is borrowed and RAM records may borrow it.
+        let body = s.borrowed_body().unwrap_or_default();
+        let mut input = SliceInput::with_base(body, s.body_offset);
+        let mut d = Decoder::new(&mut input, Options::STRICT);
+        d.enter_contents(body.len() as u64)?;
+        if s.header.kind == SectionKind::Full {
+            let desc = descs.get(&ident.idstr, ident.instance.into())?;
+            let h = d.next_header(&"a device value")?;
+            let v = device_value(&mut d, &h, desc).map_err(|e| e.in_device(&ident.idstr))?;
+            d.leave(None)?;
+            o.insert("value".into(), v);
+        } else {
+            let records = ram::runs::ber_to_records(&mut d, &mut ram_blocks)?;
+            d.leave(None)?;
+            let (key, part) = ram.part(records)?;
+            o.insert(key.into(), part);
+        }
+        sections.push(Value::Object(o));
+    }
+    let rest = r.peek(1)?.len();
+    if rest > 0 {
+        let at = r.offset();
+        return Err(Error::new(
+            ErrorKind::TrailingBytes((bytes.len() as u64).saturating_sub(at)),
+            at,
+        ));
+    }
+    Ok(json!({
+        "stream_version": prelude.version,
+        "configuration": configuration,
+        "sections": sections,
+        "vmdesc": prelude.description,
+    }))
+}
+
+/// A device's value: structured, or a legacy blob decoded through its description.
+fn device_value(d: &mut Decoder<'_, SliceInput<'_>>, h: &Header, desc: &Desc) -> Result<Value> {
+    if h.tag == Tag::OCTET_STRING {
+        // The decoder refuses indefinite primitives; still, no panic on input.
+        let Length::Definite(n) = h.length else {
+            return Err(Error::new(
+                ErrorKind::MalformedBer("an indefinite primitive".into()),
+                h.offset,
+            ));
+        };
+        let base = d.offset();
+        let raw = d.input().take(usize::try_from(n).unwrap_or(usize::MAX))?;
+        return super::decode_body(desc, raw, base);
+    }
+    d.enter(h)?;
+    let v = struct_value(d, desc)?;
+    d.leave(None)?;
+    Ok(v)
+}
+
+fn struct_value(d: &mut Decoder<'_, SliceInput<'_>>, desc: &Desc) -> Result<Value> {
+    let mut m = Map::new();
+    for g in &desc.groups {
+        let present = d
+            .peek_header()?
+            .is_some_and(|h| h.tag.class == Class::Context && h.tag.number == g.tag);
+        if !present {
+            if g.ty == "unused_buffer" {
+                // Typed devices do not send padding: it is zeros.
+                m.insert(
+                    g.name.clone(),
+                    ber::octets_json(&vec![0; g.size.min(1 << 20)]),
+                );
+                continue;
+            }
+            let at = d.offset();
+            return Err(Error::new(ErrorKind::MissingField, at).in_named_field(&g.name));
+        }
+        let h = d.next_header(&"a field")?;
+        let v = group_value(d, &h, g).map_err(|e| e.in_named_field(&g.name))?;
+        m.insert(g.name.clone(), v);
+    }
+    if !desc.subsections.is_empty() {
+        let mut subs = Map::new();
+        if d.begin_subsections()? {
+            while let Some(e) = d.next_subsection()? {
+                let s = desc
+                    .subsections
+                    .iter()
+                    .find(|s| s.name == e.name)
+                    .ok_or_else(|| {
+                        Error::new(ErrorKind::UnknownSubsection(e.name.clone()), e.offset)
+                    })?;
+                let bh = d.expect(Tag::SEQUENCE)?;
+                d.enter(&bh)?;
+                subs.insert(s.name.clone(), struct_value(d, s)?);
+                d.leave(None)?;
+                d.leave(None)?;
+            }
+        }
+        m.insert("subsections".into(), Value::Object(subs));
+    }
+    Ok(Value::Object(m))
+}
+
+fn group_value(d: &mut Decoder<'_, SliceInput<'_>>, h: &Header, g: &Group) -> Result<Value> {
+    if !g.is_array {
+        return element_value(d, h, g, 0);
+    }
+    if g.is_octets() && !h.tag.constructed {
+        let mut buf = vec![0u8; g.count.min(1 << 20)];
+        d.octets(h, buf.len(), &mut |input, pos, n| {
+            crate::io::Input::read_exact(input, &mut buf[pos..pos + n])
+        })?;
+        return Ok(Value::Array(buf.into_iter().map(Value::from).collect()));
+    }
+    d.enter(h)?;
+    let mut out = Vec::new();
+    collect_elements(d, g, &mut out)?;
+    d.leave(None)?;
+    if out.len() != g.count {
+        return Err(Error::new(
+            ErrorKind::SizeMismatch {
+                expected: g.count as u64,
+                found: out.len() as u64,
+            },
+            h.offset,
+        ));
+    }
+    Ok(Value::Array(out))
+}
+
+/// Elements of an array, flattening nested SEQUENCE OFs of scalars (a Rust
+/// `[[u16; 2]; 3]` is six `uint16` in the vmdesc).
+fn collect_elements(
+    d: &mut Decoder<'_, SliceInput<'_>>,
+    g: &Group,
+    out: &mut Vec<Value>,
+) -> Result<()> {
+    while d.peek_header()?.is_some() {
+        if out.len() >= g.count {
+            return Err(Error::new(
+                ErrorKind::SizeMismatch {
+                    expected: g.count as u64,
+                    found: out.len() as u64 + 1,
+                },
+                d.offset(),
+            ));
+        }
+        let h = d.next_header(&"an element")?;
+        if h.tag.constructed && !g.is_struct() {
+            d.enter(&h)?;
+            collect_elements(d, g, out)?;
+            d.leave(None)?;
+        } else {
+            let i = out.len();
+            out.push(element_value(d, &h, g, i).map_err(|e| e.in_index(i))?);
+        }
+    }
+    Ok(())
+}
+
+fn element_value(
+    d: &mut Decoder<'_, SliceInput<'_>>,
+    h: &Header,
+    g: &Group,
+    i: usize,
+) -> Result<Value> {
+    if let Some(s) = g.structs.get(i) {
+        d.enter(h)?;
+        let v = struct_value(d, s)?;
+        d.leave(None)?;
+        return Ok(v);
+    }
+    match g.int_kind() {
+        Some(signed)
+            if g.is_integer()
+                && !h.tag.constructed
+                && h.tag != Tag::OCTET_STRING
+                && h.tag != Tag::BOOLEAN =>
+        {
+            let v = d.integer(h)?;
+            let bits = 8 * g.size as u32;
+            let fits = match (signed, bits) {
+                (_, 0) | (_, 65..) => false,
+                (true, b) => v >= -(1i128 << (b - 1)) && v < (1i128 << (b - 1)),
+                (false, b) => v >= 0 && v < (1i128 << b),
+            };
+            if !fits {
+                return Err(ber::out_of_range(v, "the field's width", h));
+            }
+            Ok(if signed {
+                Value::from(v as i64)
+            } else {
+                Value::from(v as u64)
+            })
+        }
+        // A bool is BOOLEAN (0x00 / 0xff); any other octet is a raw byte that a
+        // legacy stream carried where a bool belongs.
+        _ if g.ty == "bool" && !h.tag.constructed && h.length == Length::Definite(1) => {
+            let b = crate::io::Input::read_array::<1>(d.input())?[0];
+            Ok(match b {
+                0 => Value::Bool(false),
+                0xff => Value::Bool(true),
+                other => ber::octets_json(&[other]),
+            })
+        }
+        _ => {
+            let mut buf = vec![0u8; g.size.min(1 << 24)];
+            d.octets(h, buf.len(), &mut |input, pos, n| {
+                crate::io::Input::read_exact(input, &mut buf[pos..pos + n])
+            })?;
+            Ok(ber::octets_json(&buf))
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The tree from and to a legacy stream: records through [`crate::framing`], device
+//! bodies through their vmdesc descriptions ([`super::desc`]).
+
+use super::{
+    configuration_from_json, configuration_json, decode_body, device_of, encode_legacy,
+    section_header, section_object, tree_ram, Descriptions, RamOf, RamParts,
+};
+use crate::error::Result;
+use crate::framing::{legacy as records, SectionHeader, SectionKind, VERSION};
+use crate::io::Writer;
+use crate::ram;
+use crate::stream;
+use serde_json::{json, Value};
+
+/// Decodes a legacy stream into the tree.
+pub(super) fn from_legacy<'a>(bytes: &'a [u8], ram: &mut RamParts<'_, 'a>) -> Result<Value> {
+    let s = stream::walk_legacy(bytes)?;
+    let descs = Descriptions::parse(s.vmdesc)?;
+    let mut sections = Vec::with_capacity(s.sections.len());
+    // The RAM block of the previous page: a part may CONTINUE it.
+    let mut ram_last = None;
+    for sec in &s.sections {
+        let names = sec.kind.names_section();
+        let mut o = section_object(&SectionHeader {
+            kind: sec.kind,
+            id: sec.section_id,
+            ident: names.then(|| sec.ident.clone()),
+        });
+        if sec.kind == SectionKind::Full {
+            let d = descs.get(&sec.ident.idstr, sec.ident.instance.into())?;
+            let v = decode_body(d, sec.body, sec.body_offset)
+                .map_err(|e| e.in_device(&sec.ident.idstr))?;
+            o.insert("value".into(), v);
+        } else {
+            let (records, _) = ram::read_part(sec.body, sec.body_offset, &mut ram_last)?;
+            let (key, part) = ram.part(records)?;
+            o.insert(key.into(), part);
+        }
+        sections.push(Value::Object(o));
+    }
+    Ok(json!({
+        "stream_version": VERSION,
+        "configuration": configuration_json(&s.configuration),
+        "sections": sections,
+        "vmdesc": s.vmdesc,
+    }))
+}
+
+/// Encodes the tree as a legacy stream, byte for byte as QEMU frames it.
+pub fn to_legacy(tree: &Value) -> Result<Vec<u8>> {
+    to_legacy_with(tree, &mut tree_ram)
+}
+
+pub(super) fn to_legacy_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result<Vec<u8>> {
+    let (vmdesc, descs) = Descriptions::of_tree(tree)?;
+    let mut w = Writer::new(Vec::new());
+    let configuration = match tree.get("configuration").filter(|c| !c.is_null()) {
+        Some(c) => Some(configuration_from_json(c)?),
+        None => None,
+    };
+    records::put_prelude(&mut w, configuration.as_ref())?;
+    for sec in tree
+        .get("sections")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let h = section_header(sec)?;
+        records::put_section_header(&mut w, &h)?;
+        match &h.ident {
+            Some(ident) if h.kind == SectionKind::Full => {
+                let (d, v) = device_of(&descs, sec, ident)?;
+                encode_legacy(d, v, &mut w).map_err(|e| e.in_device(&ident.idstr))?;
+            }
+            _ => ram::write_part(&ram_of(sec)?, &mut w)?,
+        }
+        records::put_footer(&mut w, h.id)?;
+    }
+    records::put_trailer(&mut w, vmdesc)?;
+    Ok(w.into_inner())
+}

@@ -1,0 +1,117 @@
+//! The ASN.1 of the BER stream framing ([`super::ber`]), rendered from the same
+//! constants the records are written with, as a [`Preamble`] of a [`Module`]: with
+//! it, an ASN.1 tool decodes a whole stream with one module.
+
+use super::ber::{CONFIGURATION, DESCRIPTION, HEADER, SECTION, STREAM};
+use super::{Configuration, SectionKind};
+use crate::ber::asn1::{Module, Preamble};
+use crate::VMState;
+
+/// The type references the framing defines.
+const NAMES: &[&str] = &[
+    "VMState-Stream",
+    "VMState-Stream-Item",
+    "VMState-Section",
+    "VMState-Device",
+    "VMState-Ram",
+    "VMState-Ram-Element",
+    "VMState-Ram-Block",
+];
+
+impl Module {
+    /// Adds the framing of a whole BER stream (`VMState-Stream`, its sections and
+    /// RAM elements) and the configuration section's type, so that an ASN.1 tool
+    /// decodes a stream with this module alone: the stream as `VMState-Stream`,
+    /// then each section's device value as the type of its `idstr`. Call it before
+    /// adding types.
+    #[must_use]
+    pub fn with_stream(self) -> Module {
+        self.with_preamble(Preamble {
+            names: NAMES,
+            render,
+        })
+        .with::<Configuration>()
+    }
+}
+
+/// The framing's definitions. Device values are `ANY`: the `idstr` of a section
+/// names its type, which the same module defines (two untagged device types could
+/// not be told apart in a CHOICE).
+fn render(m: &Module) -> String {
+    let kinds: Vec<String> = SectionKind::ALL
+        .iter()
+        .map(|k| format!("{}({})", k.name(), k.ber_number()))
+        .collect();
+    format!(
+        "\
+-- A BER migration stream: header, description and configuration, then the
+-- sections in stream order (the order is the writer's; the schema cannot say it).
+VMState-Stream ::= [APPLICATION {stream}] SEQUENCE OF VMState-Stream-Item
+
+VMState-Stream-Item ::= CHOICE {{
+    header [APPLICATION {header}] SEQUENCE {{ stream-version INTEGER (0..4294967295) }},
+    -- The vmdesc JSON of the stream's devices, with each field's BER tag.
+    description [APPLICATION {description}] UTF8String,
+    configuration [APPLICATION {configuration}] {configuration_type},
+    section [APPLICATION {section}] VMState-Section
+}}
+
+VMState-Section ::= SEQUENCE {{
+    kind [0] ENUMERATED {{ {kinds} }},
+    section-id [1] INTEGER (0..4294967295),
+    idstr [2] UTF8String OPTIONAL,
+    instance-id [3] INTEGER (0..4294967295) OPTIONAL,
+    version [4] INTEGER (0..4294967295) OPTIONAL,
+    -- full: the device's value, of the type this module gives its idstr.
+    device [5] VMState-Device OPTIONAL,
+    -- start, part, end: RAM.
+    ram [6] VMState-Ram OPTIONAL
+}}
+
+VMState-Device ::= SEQUENCE {{ value ANY }}
+
+VMState-Ram ::= SEQUENCE OF VMState-Ram-Element
+
+-- Runs of pages (vmstate_runtime::ram::runs). `continued` keeps a legacy stream's
+-- CONTINUE choice where it differs from the writer's rule.
+VMState-Ram-Element ::= CHOICE {{
+    mem-size [0] SEQUENCE {{
+        total INTEGER (0..MAX),
+        blocks SEQUENCE OF VMState-Ram-Block,
+        page-size INTEGER (1..MAX) OPTIONAL  -- absent: 4096
+    }},
+    zero-run [1] SEQUENCE {{
+        block UTF8String,
+        offset INTEGER (0..MAX),
+        pages INTEGER (0..MAX),
+        fill INTEGER (0..255),
+        continued BOOLEAN OPTIONAL
+    }},
+    data-run [2] SEQUENCE {{
+        block UTF8String,
+        offset INTEGER (0..MAX),
+        data OCTET STRING,
+        continued BOOLEAN OPTIONAL
+    }},
+    -- A bit per page, set for a zero page; the other pages' data in order.
+    mixed-run [3] SEQUENCE {{
+        block UTF8String,
+        offset INTEGER (0..MAX),
+        zero BIT STRING,
+        data OCTET STRING,
+        continued BOOLEAN OPTIONAL
+    }}
+}}
+
+VMState-Ram-Block ::= SEQUENCE {{ name UTF8String, length INTEGER (0..MAX) }}
+
+",
+        stream = STREAM.number,
+        header = HEADER.number,
+        description = DESCRIPTION.number,
+        configuration = CONFIGURATION.number,
+        configuration_type = m.type_name(Configuration::DESC).unwrap_or("Configuration"),
+        section = SECTION.number,
+        kinds = kinds.join(", "),
+    )
+}

@@ -1,0 +1,220 @@
+//! QEMU's records (7.2): the `QEVM` prelude and configuration, section headers and
+//! footers, EOF and the vmdesc trailer. Readers take any [`Input`], so the registry
+//! reads them as a stream arrives and the walker from memory.
+
+use super::{framing_error, Configuration, SectionHeader, SectionId, SectionKind, MAGIC, VERSION};
+use crate::error::Result;
+use crate::io::{Input, Writer};
+use crate::VMState;
+use std::io;
+
+/// The record type bytes of a legacy stream (QEMU's `QEMU_VM_*`).
+pub mod tag {
+    /// End of the sections.
+    pub const EOF: u8 = 0x00;
+    /// First part of an iterative section (with header).
+    pub const START: u8 = 0x01;
+    /// Middle part of an iterative section.
+    pub const PART: u8 = 0x02;
+    /// Last part of an iterative section.
+    pub const END: u8 = 0x03;
+    /// A whole device section (with header).
+    pub const FULL: u8 = 0x04;
+    /// A subsection inside a device's body (read by the device codec).
+    pub const SUBSECTION: u8 = crate::legacy::SUBSECTION;
+    /// The vmdesc JSON trailer.
+    pub const VMDESCRIPTION: u8 = 0x06;
+    /// The configuration section (machine type).
+    pub const CONFIGURATION: u8 = 0x07;
+    /// A command (postcopy, packaged streams).
+    pub const COMMAND: u8 = 0x08;
+    /// Section footer.
+    pub const FOOTER: u8 = 0x7e;
+}
+
+/// Writes `QEVM`, the version and, if given, the configuration section.
+pub fn put_prelude<W: io::Write>(
+    w: &mut Writer<W>,
+    configuration: Option<&Configuration>,
+) -> Result<()> {
+    w.put(&MAGIC.to_be_bytes())?;
+    w.put(&VERSION.to_be_bytes())?;
+    if let Some(c) = configuration {
+        w.put(&[tag::CONFIGURATION])?;
+        c.legacy_save_at(w, 1)?;
+    }
+    Ok(())
+}
+
+/// Reads `QEVM` and the version (refusing others), then the configuration section
+/// if there is one, with the offset of its body.
+pub fn read_prelude(r: &mut impl Input) -> Result<Option<(Configuration, u64)>> {
+    let magic = u32::from_be_bytes(r.read_array()?);
+    let version = u32::from_be_bytes(r.read_array()?);
+    if magic != MAGIC || version != VERSION {
+        return Err(framing_error(
+            format!("not a QEVM v3 stream (magic {magic:#x}, version {version})"),
+            0,
+        ));
+    }
+    if r.peek(1)?.first() != Some(&tag::CONFIGURATION) {
+        return Ok(None);
+    }
+    r.skip(1)?;
+    let at = r.offset();
+    let mut c = Configuration::default();
+    crate::legacy::load_input(&mut c, r, 1)?;
+    Ok(Some((c, at)))
+}
+
+/// A record at the top level of a legacy stream, after the prelude.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// `QEMU_VM_EOF`: the sections are over (the vmdesc trailer may follow).
+    Eof,
+    /// A section record's header; its body and footer follow.
+    Section(SectionHeader),
+}
+
+/// Reads the next record's type and, for a section, its header.
+pub fn read_record(r: &mut impl Input) -> Result<Record> {
+    let at = r.offset();
+    let byte = r.read_array::<1>()?[0];
+    if byte == tag::EOF {
+        return Ok(Record::Eof);
+    }
+    let kind = SectionKind::from_legacy_byte(byte)
+        .ok_or_else(|| framing_error(format!("unexpected section type {byte:#04x}"), at))?;
+    let id = u32::from_be_bytes(r.read_array()?);
+    let ident = if kind.names_section() {
+        let len = usize::from(r.read_array::<1>()?[0]);
+        let mut name = [0u8; 255];
+        r.read_exact(&mut name[..len])?;
+        Some(SectionId {
+            idstr: String::from_utf8_lossy(&name[..len]).into_owned(),
+            instance: u32::from_be_bytes(r.read_array()?),
+            version: u32::from_be_bytes(r.read_array()?),
+        })
+    } else {
+        None
+    };
+    Ok(Record::Section(SectionHeader { kind, id, ident }))
+}
+
+/// Writes a section record's header (type byte, id and, for START and FULL, the
+/// idstr, instance and version).
+pub fn put_section_header<W: io::Write>(w: &mut Writer<W>, h: &SectionHeader) -> Result<()> {
+    w.put(&[h.kind.legacy_byte()])?;
+    w.put(&h.id.to_be_bytes())?;
+    if let Some(s) = &h.ident {
+        let len = u8::try_from(s.idstr.len())
+            .map_err(|_| framing_error(format!("idstr {} is too long", s.idstr), 0))?;
+        w.put(&[len])?;
+        w.put(s.idstr.as_bytes())?;
+        w.put(&s.instance.to_be_bytes())?;
+        w.put(&s.version.to_be_bytes())?;
+    }
+    Ok(())
+}
+
+/// Writes the footer that closes section `id`.
+pub fn put_footer<W: io::Write>(w: &mut Writer<W>, id: u32) -> Result<()> {
+    w.put(&[tag::FOOTER])?;
+    w.put(&id.to_be_bytes())
+}
+
+/// Reads the footer that must close section `id` (`name` is for the error).
+pub fn read_footer(r: &mut impl Input, id: u32, name: &str) -> Result<()> {
+    let at = r.offset();
+    if r.read_array::<1>()?[0] != tag::FOOTER || u32::from_be_bytes(r.read_array()?) != id {
+        return Err(framing_error(
+            format!("bad footer after section {name} ({id})"),
+            at,
+        ));
+    }
+    Ok(())
+}
+
+/// Writes EOF and the vmdesc trailer.
+pub fn put_trailer<W: io::Write>(w: &mut Writer<W>, vmdesc: &str) -> Result<()> {
+    let len = u32::try_from(vmdesc.len())
+        .map_err(|_| framing_error("the vmdesc is over 4 GiB", w.written()))?;
+    w.put(&[tag::EOF, tag::VMDESCRIPTION])?;
+    w.put(&len.to_be_bytes())?;
+    w.put(vmdesc.as_bytes())
+}
+
+/// After EOF: nothing, or one whole vmdesc trailer, skipped (a typed load has its
+/// own descriptions).
+pub fn skip_trailer(r: &mut impl Input) -> Result<()> {
+    if r.peek(1)?.is_empty() {
+        return Ok(());
+    }
+    let at = r.offset();
+    let whole = r.read_array::<1>()?[0] == tag::VMDESCRIPTION && {
+        let len = u32::from_be_bytes(r.read_array()?) as usize;
+        r.skip(len).is_ok() && r.peek(1)?.is_empty()
+    };
+    if whole {
+        Ok(())
+    } else {
+        Err(framing_error("after EOF: not one whole vmdesc trailer", at))
+    }
+}
+
+/// Finds the vmdesc trailer of a whole stream: `0x06`, be32 length, JSON to the end.
+/// Returns the offset of its `0x06` and the JSON text.
+///
+/// The JSON holds no NUL byte, so it starts after the last one, at a `{` whose
+/// preceding length reaches exactly the end (the length's own bytes may be `{`).
+pub fn find_trailer(bytes: &[u8]) -> Result<(usize, &str)> {
+    let nul = bytes.iter().rposition(|&b| b == 0).unwrap_or(0);
+    let json_at = (nul..bytes.len())
+        .filter(|&p| bytes[p] == b'{' && p >= 5 && bytes[p - 5] == tag::VMDESCRIPTION)
+        .find(|&p| {
+            let len = u32::from_be_bytes([bytes[p - 4], bytes[p - 3], bytes[p - 2], bytes[p - 1]]);
+            len as usize == bytes.len() - p
+        })
+        .ok_or_else(|| framing_error("no vmdesc trailer", 0))?;
+    let text = std::str::from_utf8(&bytes[json_at..])
+        .map_err(|_| framing_error("vmdesc is not UTF-8", json_at as u64))?;
+    Ok((json_at - 5, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trailer_whose_length_holds_a_brace_is_found() {
+        for len in [0x7b_usize, 0x17b, 0x7b00 + 0x7b] {
+            let json = format!("{{{}}}", " ".repeat(len - 2));
+            let mut w = Writer::new(Vec::new());
+            put_trailer(&mut w, &json).unwrap();
+            let stream = w.into_inner();
+            let (at, text) = find_trailer(&stream).unwrap();
+            assert_eq!((at, text), (1, json.as_str()));
+        }
+    }
+
+    #[test]
+    fn a_header_round_trips() {
+        let h = SectionHeader {
+            kind: SectionKind::Full,
+            id: 7,
+            ident: Some(SectionId {
+                idstr: "mc146818rtc".into(),
+                instance: 0,
+                version: 3,
+            }),
+        };
+        let mut w = Writer::new(Vec::new());
+        put_section_header(&mut w, &h).unwrap();
+        put_footer(&mut w, 7).unwrap();
+        let bytes = w.into_inner();
+        let mut r = crate::io::SliceInput::new(&bytes);
+        assert_eq!(read_record(&mut r).unwrap(), Record::Section(h));
+        read_footer(&mut r, 7, "mc146818rtc").unwrap();
+        assert!(r.remaining().is_empty());
+    }
+}

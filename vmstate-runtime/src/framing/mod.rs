@@ -1,0 +1,235 @@
+//! The stream framing of both formats, in one place: what a migration stream is made
+//! of around the device values and RAM pages.
+//!
+//! | concept | legacy (QEMU) | BER (vmstate) |
+//! |---|---|---|
+//! | stream start | `QEVM`, be32 version 3 ([`legacy::put_prelude`]) | `[APPLICATION 0]`, indefinite, then header `[APPLICATION 1]` and description `[APPLICATION 5]` ([`ber::put_prelude`]) |
+//! | configuration | `0x07` + [`Configuration`] | `[APPLICATION 3]` [`Configuration`] |
+//! | section kind | one byte ([`SectionKind::legacy_byte`]) | `[0]` ENUMERATED ([`SectionKind::ber_number`]) |
+//! | section header | be32 id, idstr, be32 instance, be32 version | `[1]` to `[4]` of `[APPLICATION 4]` |
+//! | section end | footer `0x7e` + be32 id | the record's length |
+//! | stream end | `0x00`, then `0x06` + be32 length + vmdesc JSON ([`legacy::put_trailer`]) | end-of-contents ([`ber::put_end`]) |
+//!
+//! Every reader and writer of records is here: the registry ([`crate::stream`]), the
+//! legacy walker ([`crate::stream::walk_legacy`]) and the generic dump
+//! ([`crate::dump`]) call it, so a new record (QEMU's commands, say) is added once.
+//! The contracts of what goes inside a section's body ([`IterativeSection`],
+//! [`Part`]) are here too, below the RAM section that implements them.
+
+pub mod asn1;
+pub mod ber;
+mod configuration;
+pub mod legacy;
+mod part;
+
+pub use self::configuration::{
+    Capabilities, Capability, ConfigUuid, Configuration, TargetPageBits,
+};
+pub use self::part::{IterativeSection, Part};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::Format;
+use std::collections::HashMap;
+
+/// `QEVM`.
+pub const MAGIC: u32 = 0x5145_564d;
+/// The legacy stream version QEMU writes (3), also recorded in a BER stream's header.
+pub const VERSION: u32 = 3;
+
+/// The format of `bytes`, from their first octets.
+pub fn detect(bytes: &[u8]) -> Option<Format> {
+    if bytes.starts_with(&MAGIC.to_be_bytes()) {
+        Some(Format::Legacy)
+    } else if ber::is_stream(bytes) {
+        Some(Format::Ber)
+    } else {
+        None
+    }
+}
+
+/// The error for bytes that are neither format.
+pub(crate) fn unknown_format() -> Error {
+    framing_error("neither a QEVM stream nor a vmstate BER stream", 0)
+}
+
+/// A [`ErrorKind::Framing`] error at `offset`.
+pub(crate) fn framing_error(msg: impl Into<String>, offset: u64) -> Error {
+    Error::new(ErrorKind::Framing(msg.into()), offset)
+}
+
+/// The kind of a section record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SectionKind {
+    /// START: first part of an iterative section.
+    Start,
+    /// PART: a middle part.
+    Part,
+    /// END: the last part.
+    End,
+    /// FULL: a whole device.
+    Full,
+}
+
+impl SectionKind {
+    /// Every kind, in the order of their encodings.
+    pub const ALL: [SectionKind; 4] = [Self::Start, Self::Part, Self::End, Self::Full];
+
+    /// Its section type byte in a legacy stream (QEMU's `QEMU_VM_SECTION_*`).
+    pub const fn legacy_byte(self) -> u8 {
+        match self {
+            Self::Start => legacy::tag::START,
+            Self::Part => legacy::tag::PART,
+            Self::End => legacy::tag::END,
+            Self::Full => legacy::tag::FULL,
+        }
+    }
+
+    /// Its `kind` number in a BER section record (the same numbers as QEMU's bytes).
+    pub const fn ber_number(self) -> u8 {
+        self.legacy_byte()
+    }
+
+    /// Its name in the dump's tree and the ASN.1 `ENUMERATED`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Part => "part",
+            Self::End => "end",
+            Self::Full => "full",
+        }
+    }
+
+    /// The kind whose legacy byte is `b`.
+    pub fn from_legacy_byte(b: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.legacy_byte() == b)
+    }
+
+    /// The kind whose BER number is `n`.
+    pub fn from_ber_number(n: i128) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|k| i128::from(k.ber_number()) == n)
+    }
+
+    /// The kind named `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether its record names the section ([`SectionId`]): START and FULL do,
+    /// PART and END give only the section id of their START.
+    pub const fn names_section(self) -> bool {
+        matches!(self, Self::Start | Self::Full)
+    }
+}
+
+/// Which section a record belongs to, as a START or FULL record names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SectionId {
+    /// The id string (`mc146818rtc`, `ram`, `0000:00:01.1/ide`).
+    pub idstr: String,
+    /// Instance id: several devices of one type (`dma` 0 and 1).
+    pub instance: u32,
+    /// The version its body is encoded at.
+    pub version: u32,
+}
+
+/// A section record's header: kind, section id (numbering the sections of one
+/// stream), and the section's identity where the kind carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionHeader {
+    /// Record kind.
+    pub kind: SectionKind,
+    /// Section id: ties PART and END to their START.
+    pub id: u32,
+    /// Present exactly when [`SectionKind::names_section`].
+    pub ident: Option<SectionId>,
+}
+
+/// The sections a stream has started, by section id, so that a PART or END (which
+/// carries only the id) is resolved to its section. One lookup per record.
+#[derive(Debug, Default)]
+pub struct Started {
+    by_id: HashMap<u32, SectionId>,
+}
+
+impl Started {
+    /// The identity of `h`'s section: its own, recorded under its id, for a START or
+    /// FULL; its START's for a PART or END, or an error at `at` if none began.
+    pub fn resolve(&mut self, h: &SectionHeader, at: u64) -> Result<SectionId> {
+        match &h.ident {
+            Some(ident) => {
+                self.by_id.insert(h.id, ident.clone());
+                Ok(ident.clone())
+            }
+            None => self
+                .by_id
+                .get(&h.id)
+                .cloned()
+                .ok_or_else(|| framing_error(format!("part of unknown section {}", h.id), at)),
+        }
+    }
+}
+
+/// Appends one whole section record in `format`: header, body, and (legacy) footer.
+pub fn put_section(
+    out: &mut Vec<u8>,
+    format: Format,
+    header: &SectionHeader,
+    body: &[u8],
+) -> Result<()> {
+    match format {
+        Format::Legacy => {
+            let mut w = crate::io::Writer::new(&mut *out);
+            legacy::put_section_header(&mut w, header)?;
+            w.put(body)?;
+            legacy::put_footer(&mut w, header.id)
+        }
+        Format::Ber => {
+            ber::put_section(out, header, body);
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_maps_both_ways_in_every_encoding() {
+        for k in SectionKind::ALL {
+            assert_eq!(SectionKind::from_legacy_byte(k.legacy_byte()), Some(k));
+            assert_eq!(SectionKind::from_ber_number(k.ber_number().into()), Some(k));
+            assert_eq!(SectionKind::from_name(k.name()), Some(k));
+        }
+        assert_eq!(SectionKind::from_legacy_byte(legacy::tag::FOOTER), None);
+        assert_eq!(SectionKind::from_ber_number(0), None);
+        assert_eq!(SectionKind::from_name("FULL"), None);
+    }
+
+    #[test]
+    fn a_part_resolves_to_its_start() {
+        let mut s = Started::default();
+        let ram = SectionId {
+            idstr: "ram".into(),
+            instance: 0,
+            version: 4,
+        };
+        let start = SectionHeader {
+            kind: SectionKind::Start,
+            id: 2,
+            ident: Some(ram.clone()),
+        };
+        let part = SectionHeader {
+            kind: SectionKind::Part,
+            id: 2,
+            ident: None,
+        };
+        assert_eq!(s.resolve(&start, 0).unwrap(), ram);
+        assert_eq!(s.resolve(&part, 9).unwrap(), ram);
+        let stray = SectionHeader { id: 3, ..part };
+        let e = s.resolve(&stray, 9).unwrap_err();
+        assert_eq!(e.offset(), 9);
+    }
+}

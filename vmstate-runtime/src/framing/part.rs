@@ -1,0 +1,40 @@
+//! What an iterative section (RAM, dirty bitmaps...) promises a stream, and what a
+//! stream hands it back: the contract between the framing and the sections that
+//! implement it ([`crate::ram`]), below both.
+
+use super::SectionKind;
+use crate::error::Result;
+use crate::format::Format;
+use crate::io::StreamInput;
+
+/// An iterative section: saved in parts while the VM may still run (START, then
+/// PARTs until it says it is done), finished with an END part once the VM is
+/// stopped; loaded part by part, in place.
+pub trait IterativeSection {
+    /// The version its parts are saved at.
+    fn version(&self) -> u32;
+    /// Writes the START part's body.
+    fn save_setup(&mut self, format: Format, out: &mut Vec<u8>) -> Result<()>;
+    /// Writes one PART's body; returns `true` once nothing is left for the live phase.
+    fn save_iterate(&mut self, format: Format, out: &mut Vec<u8>) -> Result<bool>;
+    /// Writes the END part's body.
+    fn save_complete(&mut self, format: Format, out: &mut Vec<u8>) -> Result<()>;
+    /// Loads one part saved at `version`.
+    fn load_part(&mut self, kind: SectionKind, part: Part<'_, '_>, version: u32) -> Result<()>;
+}
+
+/// One part of an iterative section, as a stream hands it to
+/// [`IterativeSection::load_part`].
+pub enum Part<'p, 'a> {
+    /// A legacy part, to read from the stream up to its own end marker (it has no
+    /// length on the wire): from memory, or as it arrives.
+    Legacy(&'p mut StreamInput<'a>),
+    /// A BER part: all of `body` (the contents of its section's `[6]`), found at
+    /// stream offset `base`.
+    Ber {
+        /// The part.
+        body: &'p [u8],
+        /// Its offset in the stream.
+        base: u64,
+    },
+}

@@ -1,0 +1,116 @@
+//! A save in phases, for live migration: the iterative sections' parts while the
+//! guest runs, then the devices' final state.
+
+use super::{Registry, SectionDevice};
+use crate::error::Result;
+use crate::format::Format;
+use crate::framing::{self as records, framing_error, SectionHeader, SectionId, SectionKind};
+use crate::io::Writer;
+
+/// A save in phases ([`Registry::live_save`]), as a live migration needs it: the
+/// START parts are written; [`iterate`](Self::iterate) writes a PART of every
+/// iterative section not yet done, while the guest runs, as many times as the
+/// handlers ask; then, the guest stopped, [`complete`](Self::complete) writes the END
+/// parts, every device and the trailer. [`replace`](Self::replace) puts a device's
+/// final state (captured once the guest stopped) into the registry before that.
+pub struct LiveSave<'r, 'a, W: std::io::Write> {
+    pub(super) reg: &'r mut Registry<'a>,
+    pub(super) w: Writer<W>,
+    pub(super) format: Format,
+    /// Per iterative section, whether it said it was done.
+    pub(super) done: Vec<bool>,
+}
+
+impl<W: std::io::Write> LiveSave<'_, '_, W> {
+    pub(super) fn section(
+        &mut self,
+        kind: SectionKind,
+        id: usize,
+        ident: Option<SectionId>,
+        body: &[u8],
+    ) -> Result<()> {
+        let mut bytes = Vec::with_capacity(body.len() + 32);
+        let header = SectionHeader {
+            kind,
+            id: id as u32,
+            ident,
+        };
+        records::put_section(&mut bytes, self.format, &header, body)?;
+        self.w.put(&bytes)
+    }
+
+    /// Writes one PART of each iterative section not yet done; returns `true` once
+    /// all are. The bytes are flushed, so the peer has them.
+    pub fn iterate(&mut self) -> Result<bool> {
+        for id in 0..self.done.len() {
+            if self.done[id] {
+                continue;
+            }
+            let mut body = Vec::new();
+            self.done[id] = self.reg.iteratives[id]
+                .handler
+                .save_iterate(self.format, &mut body)?;
+            self.section(SectionKind::Part, id, None, &body)?;
+        }
+        self.w.flush()?;
+        Ok(!self.done.contains(&false))
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.w.written()
+    }
+
+    /// Replaces the registered device `idstr#instance` by `value` (of its type), e.g.
+    /// a vCPU's state captured after the guest stopped.
+    pub fn replace<T: SectionDevice + 'static>(
+        &mut self,
+        idstr: &str,
+        instance: u32,
+        value: T,
+    ) -> Result<()> {
+        let i = self.reg.find(idstr, instance, self.w.written())?;
+        let device = &mut self.reg.entries[i].device;
+        if !device.is_a(&value) {
+            return Err(framing_error(
+                format!("{idstr}#{instance} is registered with another type"),
+                self.w.written(),
+            ));
+        }
+        device.commit(Box::new(value));
+        Ok(())
+    }
+
+    /// Writes each iterative section's END, every device as a FULL section and the
+    /// trailer (legacy: EOF and the vmdesc); flushes. Returns the stream's bytes.
+    pub fn complete(mut self) -> Result<u64> {
+        for id in 0..self.done.len() {
+            let mut body = Vec::new();
+            self.reg.iteratives[id]
+                .handler
+                .save_complete(self.format, &mut body)?;
+            self.section(SectionKind::End, id, None, &body)?;
+        }
+        let n = self.done.len();
+        for i in 0..self.reg.entries.len() {
+            let e = &self.reg.entries[i];
+            let version = self.reg.save_version(e);
+            let mut body = Vec::new();
+            e.device.save(self.format, version, &mut body)?;
+            let ident = SectionId {
+                idstr: e.idstr.clone(),
+                instance: e.instance,
+                version,
+            };
+            self.section(SectionKind::Full, n + i, Some(ident), &body)?;
+        }
+        match self.format {
+            Format::Legacy => {
+                records::legacy::put_trailer(&mut self.w, &self.reg.vmdesc(Format::Legacy))?
+            }
+            Format::Ber => records::ber::put_end(&mut self.w)?,
+        }
+        self.w.flush()?;
+        Ok(self.w.written())
+    }
+}

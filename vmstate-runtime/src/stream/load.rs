@@ -1,0 +1,182 @@
+//! Loading a whole stream into a registry, from memory or as it arrives: records
+//! come from [`crate::framing`], device bodies go to staged copies, iterative parts
+//! to their sections in place.
+
+use super::Registry;
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::Format;
+use crate::framing::legacy::Record;
+use crate::framing::{
+    self as records, framing_error, Configuration, Part, SectionHeader, SectionId, SectionKind,
+    Started,
+};
+use crate::io::{Input, ReadInput, SliceInput, StreamInput};
+use std::any::Any;
+
+/// Device sections staged by a load: the device's index and its decoded copy.
+type Staged = Vec<(usize, Box<dyn Any>)>;
+
+/// Where a load sends a section's body.
+enum Target {
+    /// The device at this index, staged.
+    Device(usize),
+    /// The iterative section at this index, loaded in place.
+    Iterative(usize),
+}
+
+/// A load in progress: the sections seen so far and what they resolved to.
+struct Loading {
+    started: Started,
+    staged: Staged,
+    /// Per device index, whether a section loaded it.
+    loaded: Vec<bool>,
+}
+
+impl<'a> Registry<'a> {
+    /// Loads a stream of either format. Every section must belong to a registered
+    /// device and every device must be in the stream; the devices change only if all
+    /// of it loads.
+    ///
+    /// Iterative sections load in place, part by part (their state is the guest's
+    /// memory, too large to stage); only the devices are transactional.
+    pub fn load(&mut self, bytes: &[u8]) -> Result<()> {
+        self.load_input(StreamInput::Slice(SliceInput::new(bytes)))
+    }
+
+    /// [`load`](Self::load) from a reader, as the stream arrives (a socket during a
+    /// live migration): a legacy stream is read record by record, each RAM page
+    /// straight into the guest's memory; a BER stream item by item, each section
+    /// buffered alone. Nothing of the stream is kept once loaded.
+    pub fn load_from<R: std::io::Read>(&mut self, mut reader: R) -> Result<()> {
+        self.load_input(StreamInput::Read(ReadInput::new(&mut reader)))
+    }
+
+    fn load_input(&mut self, mut input: StreamInput<'_>) -> Result<()> {
+        let mut l = Loading {
+            started: Started::default(),
+            staged: Vec::new(),
+            loaded: vec![false; self.entries.len()],
+        };
+        match records::detect(input.peek(4)?) {
+            Some(Format::Legacy) => self.load_legacy(&mut input, &mut l)?,
+            Some(Format::Ber) => self.load_ber(&mut input, &mut l)?,
+            None => return Err(records::unknown_format()),
+        }
+        if let Some(i) = l.loaded.iter().position(|done| !done) {
+            let e = &self.entries[i];
+            return Err(Error::new(
+                ErrorKind::MissingSection(format!("{}#{}", e.idstr, e.instance)),
+                input.offset(),
+            ));
+        }
+        for (i, s) in l.staged {
+            self.entries[i].device.commit(s);
+        }
+        Ok(())
+    }
+
+    fn check_machine(&self, c: &Configuration, at: u64) -> Result<()> {
+        if c.name != self.machine_type.as_bytes() {
+            return Err(framing_error(
+                format!(
+                    "the stream's machine type is {}, this VM's is {}",
+                    c.machine_type(),
+                    self.machine_type
+                ),
+                at,
+            ));
+        }
+        Ok(())
+    }
+
+    /// The index of the registered device `idstr#instance`.
+    pub(super) fn find(&self, idstr: &str, instance: u32, at: u64) -> Result<usize> {
+        self.entries
+            .iter()
+            .position(|e| e.idstr == idstr && e.instance == instance)
+            .ok_or_else(|| unknown_section(idstr, instance, at))
+    }
+
+    /// Where the body of the record `h` (at `at`) goes, and the version it is at.
+    fn target(&self, l: &mut Loading, h: &SectionHeader, at: u64) -> Result<(Target, SectionId)> {
+        let ident = l.started.resolve(h, at)?;
+        let target = if h.kind == SectionKind::Full {
+            Target::Device(self.find(&ident.idstr, ident.instance, at)?)
+        } else {
+            Target::Iterative(
+                self.iteratives
+                    .iter()
+                    .position(|e| e.idstr == ident.idstr && e.instance == ident.instance)
+                    .ok_or_else(|| unknown_section(&ident.idstr, ident.instance, at))?,
+            )
+        };
+        Ok((target, ident))
+    }
+
+    /// Loads the body of record `h` (at `at`): stages a device, or hands a part to
+    /// its section. Returns the section the record belongs to.
+    fn load_body(
+        &mut self,
+        l: &mut Loading,
+        h: &SectionHeader,
+        at: u64,
+        body: Part<'_, '_>,
+    ) -> Result<SectionId> {
+        let (target, ident) = self.target(l, h, at)?;
+        match target {
+            Target::Device(i) => {
+                let device = &self.entries[i].device;
+                let staged = match body {
+                    Part::Legacy(r) => device.stage_legacy(r, ident.version),
+                    Part::Ber { body, base } => device.stage_ber(body, base, ident.version),
+                }
+                .map_err(|e| e.in_device(&ident.idstr))?;
+                l.staged.push((i, staged));
+                l.loaded[i] = true;
+            }
+            Target::Iterative(i) => {
+                self.iteratives[i]
+                    .handler
+                    .load_part(h.kind, body, ident.version)
+                    .map_err(|e| e.in_device(&ident.idstr))?;
+            }
+        }
+        Ok(ident)
+    }
+
+    /// A legacy stream, record by record.
+    fn load_legacy(&mut self, r: &mut StreamInput<'_>, l: &mut Loading) -> Result<()> {
+        if let Some((c, at)) = records::legacy::read_prelude(r)? {
+            self.check_machine(&c, at)?;
+        }
+        loop {
+            let at = r.offset();
+            let Record::Section(h) = records::legacy::read_record(r)? else {
+                return records::legacy::skip_trailer(r);
+            };
+            let ident = self.load_body(l, &h, at, Part::Legacy(r))?;
+            records::legacy::read_footer(r, h.id, &ident.idstr)?;
+        }
+    }
+
+    /// A BER stream, item by item: its prelude, then its sections, each read whole
+    /// (borrowed when the stream is in memory).
+    fn load_ber(&mut self, r: &mut StreamInput<'_>, l: &mut Loading) -> Result<()> {
+        let prelude = records::ber::read_prelude(r)?;
+        if let Some((c, at)) = &prelude.configuration {
+            self.check_machine(c, *at)?;
+        }
+        while let Some(s) = records::ber::read_section(r)? {
+            let body = Part::Ber {
+                body: s.body(),
+                base: s.body_offset,
+            };
+            self.load_body(l, &s.header, s.offset, body)?;
+        }
+        Ok(())
+    }
+}
+
+fn unknown_section(idstr: &str, instance: u32, at: u64) -> Error {
+    Error::new(ErrorKind::UnknownSection(format!("{idstr}#{instance}")), at)
+}
