@@ -9,8 +9,8 @@ use vmstate_runtime::stream::{self, SectionKind};
 use vmstate_runtime::{Result, VMState};
 
 /// What the catalogue requires of a device type.
-pub trait Device: VMState + Clone + Default + Debug + PartialEq {}
-impl<T: VMState + Clone + Default + Debug + PartialEq> Device for T {}
+pub trait Device: VMState + Clone + Default + Debug + PartialEq + 'static {}
+impl<T: VMState + Clone + Default + Debug + PartialEq + 'static> Device for T {}
 
 /// Receives each device of the catalogue.
 pub trait Visitor {

@@ -15,3 +15,8 @@ pub mod kvm_live;
 pub mod qemu;
 pub mod qmp;
 pub mod testing;
+
+/// The README's Rust examples, compiled and run as doctests so that they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -27,6 +27,7 @@ fn field(p: &FieldPlan) -> TokenStream {
                     __vm::VmdescShape {
                         is_array: ::core::matches!(#as_field::TYPE, __vm::TypeDesc::Array { .. }),
                         elem_type: #as_field::TYPE.qemu_name(),
+                        elem: #as_field::TYPE.element(),
                     },
                     |i, j| #as_field::vmdesc_leaf(&self.#id, i, #suffix, j),
                 );
@@ -34,7 +35,7 @@ fn field(p: &FieldPlan) -> TokenStream {
         },
         Kind::ByteArray { .. } => quote! {
             if #cond {
-                let __shape = __vm::VmdescShape { is_array: true, elem_type: "uint8" };
+                let __shape = __vm::VmdescShape { is_array: true, elem_type: "uint8", elem: &<u8 as __vm::Field>::TYPE };
                 __vm::vmdesc_field(j, #name, #tag, self.#id.len(), !#has_exists, __shape, |_, j| {
                     __vm::byte_array_leaf(#suffix, j)
                 });
@@ -54,6 +55,7 @@ fn field(p: &FieldPlan) -> TokenStream {
                     __vm::VmdescShape {
                         is_array: !<#elem as __vm::Field>::IS_BYTE,
                         elem_type: if <#elem as __vm::Field>::IS_BYTE { "buffer" } else { <#elem as __vm::Field>::TYPE.qemu_name() },
+                        elem: &<#elem as __vm::Field>::TYPE,
                     },
                     |i, j| __vm::slice_leaf(__s, i, #suffix, j),
                 );
@@ -91,6 +93,7 @@ pub fn method(c: &Container, plans: &[FieldPlan]) -> TokenStream {
         fn vmdesc_at(&self, version: u32, j: &mut __vm::JsonWriter) {
             j.string("vmsd_name", #name);
             j.int("version", ::core::primitive::i64::from(version));
+            __vm::vmdesc_ber_members(<Self as __vm::VMState>::DESC, j);
             j.begin_array("fields");
             #(#fields)*
             j.end_array();

@@ -73,6 +73,26 @@ pub enum TypeDesc {
 }
 
 impl TypeDesc {
+    /// The element type of an array; the type itself otherwise.
+    pub const fn element(&'static self) -> &'static TypeDesc {
+        match self {
+            TypeDesc::Array { elem, .. } => elem,
+            other => other,
+        }
+    }
+
+    /// The lengths of the arrays nested in this one (a `[[u64; 4]; 10]` element is
+    /// `[4]`): vmdesc flattens them, BER sends each as a SEQUENCE OF.
+    pub fn nested_lengths(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut t = self;
+        while let TypeDesc::Array { elem, len } = t {
+            out.push(*len);
+            t = elem;
+        }
+        out
+    }
+
     /// QEMU's name for the type of one element as vmdesc prints it.
     pub const fn qemu_name(&self) -> &'static str {
         match self {

@@ -143,6 +143,38 @@ impl JsonWriter {
         self.out.push_str(&value.to_string());
     }
 
+    /// Any JSON value, as member `key` of the enclosing object or as an element,
+    /// members in their order: QEMU's formatting of a tree read from elsewhere.
+    pub fn value(&mut self, key: Option<&str>, v: &serde_json::Value) {
+        use serde_json::Value;
+        match v {
+            Value::Object(m) => {
+                self.begin_object(key);
+                for (k, x) in m {
+                    self.value(Some(k), x);
+                }
+                self.end_object();
+            }
+            Value::Array(items) => {
+                self.key(key);
+                self.out.push('[');
+                self.has_member.push(false);
+                for x in items {
+                    self.value(None, x);
+                }
+                self.end_array();
+            }
+            Value::String(text) => {
+                self.key(key);
+                self.quoted(text);
+            }
+            other => {
+                self.key(key);
+                self.out.push_str(&other.to_string());
+            }
+        }
+    }
+
     /// A boolean member.
     pub fn boolean(&mut self, key: &str, value: bool) {
         self.key(Some(key));

@@ -287,6 +287,9 @@ pub mod __private {
         /// The element type's name, for an empty array's entry (BER descriptions
         /// list empty arrays and buffers: BER sends them, empty).
         pub elem_type: &'static str,
+        /// The element type, whose nested arrays a BER description lists
+        /// (`ber_nested`), since BER sends each as a SEQUENCE OF.
+        pub elem: &'static TypeDesc,
     }
 
     /// Writes the vmdesc entries of one field: one entry, or per array element
@@ -301,11 +304,23 @@ pub mod __private {
         mut leaf: impl FnMut(usize, &mut JsonWriter),
     ) {
         let ber = j.ber_tags();
+        let nested = if ber {
+            shape.elem.nested_lengths()
+        } else {
+            Vec::new()
+        };
         let head = |j: &mut JsonWriter| {
             j.begin_object(None);
             j.string("name", name);
             if ber {
                 j.int("tag", tag.into());
+            }
+            if !nested.is_empty() {
+                j.begin_array("ber_nested");
+                for n in &nested {
+                    j.value(None, &(*n as u64).into());
+                }
+                j.end_array();
             }
         };
         if leaves == 0 && ber {
@@ -333,6 +348,21 @@ pub mod __private {
             if compress {
                 break;
             }
+        }
+    }
+
+    /// The members a BER stream's description adds to a struct's vmdesc object, so
+    /// that a reader without the type encodes its value as the derive does:
+    /// `ber_tag` and `ber_blob_until`.
+    pub fn vmdesc_ber_members(desc: &VMStateDesc, j: &mut JsonWriter) {
+        if !j.ber_tags() {
+            return;
+        }
+        if let Some(tag) = desc.ber_tag {
+            j.int("ber_tag", tag.into());
+        }
+        if let Some(until) = desc.ber_blob_until {
+            j.int("ber_blob_until", until.into());
         }
     }
 

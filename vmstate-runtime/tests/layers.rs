@@ -5,8 +5,28 @@ use std::path::Path;
 
 /// The layers, bottom first, and the modules (or crate-root items) in each.
 const LAYERS: &[&[&str]] = &[
-    &["error", "io", "json", "format", "desc", "Error", "ErrorKind", "Result", "Format"],
-    &["field", "types", "legacy", "ber", "VMState", "Field", "VarLenField", "Timer", "Unused"],
+    &[
+        "error",
+        "io",
+        "json",
+        "format",
+        "desc",
+        "Error",
+        "ErrorKind",
+        "Result",
+        "Format",
+    ],
+    &[
+        "field",
+        "types",
+        "legacy",
+        "ber",
+        "VMState",
+        "Field",
+        "VarLenField",
+        "Timer",
+        "Unused",
+    ],
     &["framing"],
     &["ram", "kvm"],
     &["stream"],
@@ -78,11 +98,16 @@ fn no_module_uses_a_layer_above_its_own() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut found = Vec::new();
     visit(&src, None, &mut found);
-    assert!(found.is_empty(), "upward dependencies:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "upward dependencies:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
 fn the_check_sees_braced_and_inline_paths() {
-    let names = crate_paths("use crate::{dump, io::Writer};\nlet x = crate::stream::walk(); // crate::ram");
+    let names =
+        crate_paths("use crate::{dump, io::Writer};\nlet x = crate::stream::walk(); // crate::ram");
     assert_eq!(names, ["dump", "io", "stream"]);
 }

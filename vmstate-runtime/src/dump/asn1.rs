@@ -7,8 +7,9 @@
 //! fields `[tag]` in wire order, `uint8` arrays as one OCTET STRING, other arrays
 //! as SEQUENCE OF, nested structs as SEQUENCE, subsections in one `[APPLICATION 2]`
 //! list. They describe this stream's values: a field the description lists is
-//! present, so only the subsections of a struct array's elements, which can differ
-//! from element to element, are OPTIONAL.
+//! present, so only padding (`unused_buffer`, left out when it is zeros) and the
+//! subsections of a struct array's elements, which can differ from element to
+//! element, are OPTIONAL.
 
 use super::desc::{Desc, Group};
 use super::Descriptions;
@@ -106,7 +107,9 @@ impl Definitions {
         for g in &d.groups {
             let ty = self.group(&format!("{base}-{}", type_reference(&g.name)), g);
             let id = unique(identifier(&g.name), g.tag, &mut seen);
-            members.push(format!("    {id} [{}] {ty}", g.tag));
+            // Padding of zeros is left out of BER (as typed devices do).
+            let optional = if g.is_unused() { " OPTIONAL" } else { "" };
+            members.push(format!("    {id} [{}] {ty}{optional}", g.tag));
         }
         if !d.subsections.is_empty() {
             let mut seen = Vec::new();

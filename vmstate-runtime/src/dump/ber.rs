@@ -7,7 +7,7 @@
 //! the same element encodings as the derive's BER codec, so a reader needs the
 //! description only for names and widths.
 
-use super::desc::{elements, scalar_bytes, Desc, Group};
+use super::desc::{elements, encode_legacy, scalar_bytes, Desc, Group};
 use super::{
     bad, configuration_from_json, configuration_json, device_of, section_header, section_object,
     tree_ram, Descriptions, RamOf, RamParts,
@@ -53,8 +53,7 @@ pub(super) fn to_ber_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result<Ve
         let body = match &h.ident {
             Some(ident) if h.kind == SectionKind::Full => {
                 let (d, v) = device_of(&descs, sec, ident)?;
-                let contents = struct_contents(d, v).map_err(|e| e.in_device(&ident.idstr))?;
-                tlv(Tag::SEQUENCE, &contents)
+                device_ber(d, v, ident.version).map_err(|e| e.in_device(&ident.idstr))?
             }
             _ => ram::runs::records_to_ber(&ram_of(sec)?)?,
         };
@@ -64,6 +63,23 @@ pub(super) fn to_ber_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result<Ve
     Ok(out)
 }
 
+/// A device's BER value at `version`: a legacy blob where the description says so,
+/// else structured.
+fn device_ber(d: &Desc, v: &Value, version: u32) -> Result<Vec<u8>> {
+    if d.is_blob_at(version) {
+        let mut w = Writer::new(Vec::new());
+        encode_legacy(d, v, &mut w)?;
+        return Ok(tlv(Tag::OCTET_STRING, &w.into_inner()));
+    }
+    Ok(tlv(d.value_tag(), &struct_contents(d, v)?))
+}
+
+/// Whether a field's value is padding of zeros, which typed devices do not send
+/// (a decoder restores it), so that the tree re-encodes as they wrote it.
+fn is_zero_padding(g: &Group, f: &Value) -> bool {
+    g.is_unused() && f.as_str().is_some_and(|h| h.bytes().all(|b| b == b'0'))
+}
+
 /// The BER contents of a struct described by `d` with value `v`.
 fn struct_contents(d: &Desc, v: &Value) -> Result<Vec<u8>> {
     let mut out = Vec::new();
@@ -71,6 +87,9 @@ fn struct_contents(d: &Desc, v: &Value) -> Result<Vec<u8>> {
         let f = v
             .get(&g.name)
             .ok_or_else(|| bad(format!("{}: no value for field {}", d.name, g.name)))?;
+        if is_zero_padding(g, f) {
+            continue;
+        }
         let elems = elements(g, f)?;
         let (constructed, contents) = if g.is_array && g.is_octets() {
             let bytes = elems
@@ -82,9 +101,9 @@ fn struct_contents(d: &Desc, v: &Value) -> Result<Vec<u8>> {
             let mut list = Vec::new();
             for (i, e) in elems.iter().enumerate() {
                 let (c, body) = element(g, i, e, &d.name)?;
-                list.extend(tlv(universal(g, c), &body));
+                list.push(tlv(element_tag(g, i, c), &body));
             }
-            (true, list)
+            (true, nest(list, &g.nested).concat())
         } else {
             element(g, 0, elems[0], &d.name)?
         };
@@ -100,7 +119,7 @@ fn struct_contents(d: &Desc, v: &Value) -> Result<Vec<u8>> {
             let entry = [
                 tlv(Tag::UTF8_STRING, s.name.as_bytes()),
                 int_tlv(Tag::INTEGER, s.version.into()),
-                tlv(Tag::SEQUENCE, &struct_contents(s, body)?),
+                tlv(s.value_tag(), &struct_contents(s, body)?),
             ]
             .concat();
             list.extend(tlv(Tag::field(s.tag, true), &entry));
@@ -110,8 +129,23 @@ fn struct_contents(d: &Desc, v: &Value) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The universal tag of an element with the given form.
-fn universal(g: &Group, constructed: bool) -> Tag {
+/// Groups element TLVs into the SEQUENCE OFs of nested arrays, innermost first
+/// (`[[u64; 4]; 10]`: forty elements, ten SEQUENCE OFs of four).
+fn nest(mut tlvs: Vec<Vec<u8>>, lengths: &[usize]) -> Vec<Vec<u8>> {
+    for &n in lengths.iter().rev() {
+        tlvs = tlvs
+            .chunks(n)
+            .map(|row| tlv(Tag::SEQUENCE, &row.concat()))
+            .collect();
+    }
+    tlvs
+}
+
+/// The tag of element `i` with the given form: a struct's own, else universal.
+fn element_tag(g: &Group, i: usize, constructed: bool) -> Tag {
+    if let Some(s) = g.structs.get(i) {
+        return s.value_tag();
+    }
     match (constructed, g.int_kind(), g.ty.as_str()) {
         (true, ..) => Tag::SEQUENCE,
         (false, Some(_), _) => Tag::INTEGER,

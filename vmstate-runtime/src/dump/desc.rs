@@ -27,6 +27,9 @@ pub struct Group {
     /// BER context tag: vmdesc's `tag` member (streams vmstate writes from typed
     /// devices), else the field's position.
     pub tag: u32,
+    /// Lengths of the arrays nested in each element (`ber_nested`), which BER
+    /// sends as SEQUENCE OFs where vmdesc lists their elements flat.
+    pub nested: Vec<usize>,
 }
 
 /// A struct (device, nested struct or subsection) as vmdesc describes it.
@@ -42,6 +45,10 @@ pub struct Desc {
     pub subsections: Vec<Desc>,
     /// BER tag of its entry when it is a subsection (`tag`, else its position).
     pub tag: u32,
+    /// `[APPLICATION n]` of its BER value (`ber_tag`; else a SEQUENCE).
+    pub ber_tag: Option<u32>,
+    /// Sent in BER as a legacy blob up to this version (`ber_blob_until`).
+    pub blob_until: Option<u32>,
 }
 
 /// The largest `array_len` a description may claim (its elements are allocated
@@ -62,6 +69,17 @@ fn get_u64(o: &Value, key: &str) -> Option<u64> {
 }
 
 impl Desc {
+    /// The tag of its BER value: `[APPLICATION n]` or SEQUENCE.
+    pub fn value_tag(&self) -> crate::ber::Tag {
+        self.ber_tag
+            .map_or(crate::ber::Tag::SEQUENCE, crate::ber::Tag::application)
+    }
+
+    /// Whether its BER value at `version` is a legacy blob.
+    pub fn is_blob_at(&self, version: u32) -> bool {
+        self.blob_until.is_some_and(|until| version <= until)
+    }
+
     /// Parses a vmdesc struct object (`vmsd_name`, `version`, `fields`,
     /// `subsections`).
     pub fn parse(o: &Value, position: usize) -> Result<Desc> {
@@ -112,6 +130,18 @@ impl Desc {
             }
             let count = count as usize;
             let position = groups.len() as u32;
+            let ber_nested = f
+                .get("ber_nested")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|n| {
+                    n.as_u64()
+                        .and_then(|n| usize::try_from(n).ok())
+                        .filter(|n| *n > 0)
+                })
+                .collect::<Option<Vec<usize>>>()
+                .ok_or_else(|| bad(format!("{fname}: ber_nested must list lengths")))?;
             groups.push(Group {
                 name: fname,
                 ty: full_ty.split(' ').next().unwrap_or("").to_owned(),
@@ -121,6 +151,7 @@ impl Desc {
                 is_array: array_len.is_some() || f.get("index").is_some(),
                 structs: nested.map(|n| vec![n; count]).unwrap_or_default(),
                 tag: get_u64(f, "tag").map_or(position, |t| t as u32),
+                nested: ber_nested,
             });
         }
         let mut subsections = Vec::new();
@@ -139,6 +170,8 @@ impl Desc {
             groups,
             subsections,
             tag: get_u64(o, "tag").map_or(position as u32, |t| t as u32),
+            ber_tag: get_u64(o, "ber_tag").and_then(|t| u32::try_from(t).ok()),
+            blob_until: get_u64(o, "ber_blob_until").and_then(|t| u32::try_from(t).ok()),
         };
         // Elements listed one by one (`index`) add up too.
         if desc.expanded() > MAX_EXPANDED {
@@ -184,6 +217,12 @@ impl Group {
     /// as one OCTET STRING when they form an array, as the derive's codec does.
     pub fn is_octets(&self) -> bool {
         self.ty == "uint8" && self.size == 1 && !self.is_struct()
+    }
+
+    /// Whether it is padding (`VMSTATE_UNUSED`), which typed devices do not send
+    /// in BER.
+    pub fn is_unused(&self) -> bool {
+        self.ty == "unused_buffer"
     }
 
     /// Whether elements are nested structs.

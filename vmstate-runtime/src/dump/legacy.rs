@@ -76,6 +76,6 @@ pub(super) fn to_legacy_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result
         }
         records::put_footer(&mut w, h.id)?;
     }
-    records::put_trailer(&mut w, vmdesc)?;
+    records::put_trailer(&mut w, &super::description::legacy_vmdesc(vmdesc)?)?;
     Ok(w.into_inner())
 }

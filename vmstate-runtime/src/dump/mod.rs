@@ -52,6 +52,7 @@
 pub mod asn1;
 mod ber;
 mod desc;
+mod description;
 mod legacy;
 
 pub use self::ber::to_ber;

@@ -1,0 +1,106 @@
+//! A BER stream's description and the legacy vmdesc it stands for.
+//!
+//! A stream vmstate saves from typed devices in BER describes them as its BER codec
+//! sends them: every field entry has its `tag` (and `ber_nested`, the lengths of
+//! arrays nested in its elements), a struct its `ber_tag` and `ber_blob_until`, a
+//! one-element array is marked as an array (BER sends a
+//! SEQUENCE OF), and empty arrays are listed (BER sends them, empty). QEMU's vmdesc
+//! has none of that. Converting such a stream to legacy writes the vmdesc the same
+//! devices would have written: [`legacy_vmdesc`] takes the BER-only parts out. A
+//! QEMU vmdesc (no `tag` members) passes through unchanged.
+
+use super::bad;
+use crate::error::Result;
+use crate::json::JsonWriter;
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+/// The legacy vmdesc of a description.
+pub(crate) fn legacy_vmdesc(text: &str) -> Result<Cow<'_, str>> {
+    let mut v: Value = serde_json::from_str(text).map_err(|e| bad(format!("vmdesc JSON: {e}")))?;
+    let mut changed = false;
+    for d in v
+        .get_mut("devices")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(o) = d.as_object_mut() {
+            changed |= strip_struct(o);
+        }
+    }
+    if !changed {
+        return Ok(Cow::Borrowed(text));
+    }
+    let mut j = JsonWriter::compact();
+    j.value(None, &v);
+    Ok(Cow::Owned(j.finish()))
+}
+
+/// Takes the BER-only parts out of a struct object; whether there were any.
+fn strip_struct(o: &mut Map<String, Value>) -> bool {
+    let mut changed = false;
+    for key in ["tag", "ber_tag", "ber_blob_until"] {
+        changed |= o.shift_remove(key).is_some();
+    }
+    if let Some(fields) = o.get_mut("fields").and_then(Value::as_array_mut) {
+        changed |= strip_fields(fields);
+    }
+    for s in o
+        .get_mut("subsections")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(s) = s.as_object_mut() {
+            changed |= strip_struct(s);
+        }
+    }
+    changed
+}
+
+/// Takes the BER-only entries and members out of a field list.
+fn strip_fields(fields: &mut Vec<Value>) -> bool {
+    let tagged = |f: &Value| f.get("tag").is_some();
+    let before = fields.len();
+    // Empty arrays and buffers: listed only for BER.
+    fields.retain(|f| {
+        let empty = f.get("size").and_then(Value::as_u64) == Some(0)
+            && f.get("array_len").and_then(Value::as_u64).unwrap_or(0) == 0
+            && f.get("index").is_none()
+            && f.get("type").and_then(Value::as_str) != Some("struct");
+        !(tagged(f) && empty)
+    });
+    let mut changed = fields.len() != before;
+    for i in 0..fields.len() {
+        if !tagged(&fields[i]) {
+            continue;
+        }
+        let name = fields[i].get("name").cloned();
+        let same = |j: usize| {
+            fields
+                .get(j)
+                .is_some_and(|f| f.get("name") == name.as_ref())
+        };
+        // A one-element array is a plain field in legacy (QEMU marks arrays only
+        // above one element): `array_len: 1`, or an `index: 0` with no sibling.
+        let single = fields[i].get("array_len").and_then(Value::as_u64) == Some(1)
+            || (fields[i].get("index").and_then(Value::as_u64) == Some(0)
+                && !same(i + 1)
+                && (i == 0 || !same(i - 1)));
+        let Some(f) = fields[i].as_object_mut() else {
+            continue;
+        };
+        if single {
+            f.shift_remove("array_len");
+            f.shift_remove("index");
+        }
+        f.shift_remove("tag");
+        f.shift_remove("ber_nested");
+        if let Some(s) = f.get_mut("struct").and_then(Value::as_object_mut) {
+            strip_struct(s);
+        }
+        changed = true;
+    }
+    changed
+}
