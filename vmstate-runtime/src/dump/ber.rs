@@ -9,8 +9,8 @@
 
 use super::desc::{elements, encode_legacy, scalar_bytes, Desc, Group};
 use super::{
-    bad, configuration_from_json, configuration_json, device_of, section_header, section_object,
-    tree_ram, Descriptions, RamOf, RamParts,
+    bad, configuration_json, device_of, section_object, tree_ram, Descriptions, Parts, RamOf,
+    RamParts,
 };
 use crate::ber::{self, Class, Decoder, Header, Length, Options, Tag};
 use crate::error::{Error, ErrorKind, Result};
@@ -26,38 +26,28 @@ pub fn to_ber(tree: &Value) -> Result<Vec<u8>> {
 }
 
 pub(super) fn to_ber_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result<Vec<u8>> {
-    let (vmdesc, descs) = Descriptions::of_tree(tree)?;
+    let parts = Parts::of(tree)?;
     let version = tree
         .get("stream_version")
         .and_then(Value::as_u64)
         .map_or(Ok(VERSION), u32::try_from)
         .map_err(|_| bad("stream_version does not fit 32 bits"))?;
-    let configuration = match tree.get("configuration").filter(|c| !c.is_null()) {
-        Some(c) => Some(configuration_from_json(c)?),
-        None => None,
-    };
     let mut out = Vec::new();
     records::put_prelude(
         &mut Writer::new(&mut out),
         version,
-        vmdesc,
-        configuration.as_ref(),
+        parts.vmdesc,
+        parts.configuration.as_ref(),
     )?;
-    for sec in tree
-        .get("sections")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let h = section_header(sec)?;
+    for (sec, h) in &parts.sections {
         let body = match &h.ident {
             Some(ident) if h.kind == SectionKind::Full => {
-                let (d, v) = device_of(&descs, sec, ident)?;
+                let (d, v) = device_of(&parts.descs, sec, ident)?;
                 device_ber(d, v, ident.version).map_err(|e| e.in_device(&ident.idstr))?
             }
             _ => ram::runs::records_to_ber(&ram_of(sec)?)?,
         };
-        records::put_section(&mut out, &h, &body);
+        records::put_section(&mut out, h, &body);
     }
     records::put_end(&mut Writer::new(&mut out))?;
     Ok(out)

@@ -19,15 +19,8 @@ use std::borrow::Cow;
 pub(crate) fn legacy_vmdesc(text: &str) -> Result<Cow<'_, str>> {
     let mut v: Value = serde_json::from_str(text).map_err(|e| bad(format!("vmdesc JSON: {e}")))?;
     let mut changed = false;
-    for d in v
-        .get_mut("devices")
-        .and_then(Value::as_array_mut)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(o) = d.as_object_mut() {
-            changed |= strip_struct(o);
-        }
+    for o in objects(v.get_mut("devices")) {
+        changed |= strip_struct(o);
     }
     if !changed {
         return Ok(Cow::Borrowed(text));
@@ -46,17 +39,18 @@ fn strip_struct(o: &mut Map<String, Value>) -> bool {
     if let Some(fields) = o.get_mut("fields").and_then(Value::as_array_mut) {
         changed |= strip_fields(fields);
     }
-    for s in o
-        .get_mut("subsections")
-        .and_then(Value::as_array_mut)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(s) = s.as_object_mut() {
-            changed |= strip_struct(s);
-        }
+    for s in objects(o.get_mut("subsections")) {
+        changed |= strip_struct(s);
     }
     changed
+}
+
+/// The objects in a list member, if it is one.
+fn objects(list: Option<&mut Value>) -> impl Iterator<Item = &mut Map<String, Value>> {
+    list.and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object_mut)
 }
 
 /// Takes the BER-only entries and members out of a field list.

@@ -2,8 +2,8 @@
 //! bodies through their vmdesc descriptions ([`super::desc`]).
 
 use super::{
-    configuration_from_json, configuration_json, decode_body, device_of, encode_legacy,
-    section_header, section_object, tree_ram, Descriptions, RamOf, RamParts,
+    configuration_json, decode_body, device_of, encode_legacy, section_object, tree_ram,
+    Descriptions, Parts, RamOf, RamParts,
 };
 use crate::error::Result;
 use crate::framing::{legacy as records, SectionHeader, SectionKind, VERSION};
@@ -52,30 +52,20 @@ pub fn to_legacy(tree: &Value) -> Result<Vec<u8>> {
 }
 
 pub(super) fn to_legacy_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result<Vec<u8>> {
-    let (vmdesc, descs) = Descriptions::of_tree(tree)?;
+    let parts = Parts::of(tree)?;
     let mut w = Writer::new(Vec::new());
-    let configuration = match tree.get("configuration").filter(|c| !c.is_null()) {
-        Some(c) => Some(configuration_from_json(c)?),
-        None => None,
-    };
-    records::put_prelude(&mut w, configuration.as_ref())?;
-    for sec in tree
-        .get("sections")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let h = section_header(sec)?;
-        records::put_section_header(&mut w, &h)?;
+    records::put_prelude(&mut w, parts.configuration.as_ref())?;
+    for (sec, h) in &parts.sections {
+        records::put_section_header(&mut w, h)?;
         match &h.ident {
             Some(ident) if h.kind == SectionKind::Full => {
-                let (d, v) = device_of(&descs, sec, ident)?;
+                let (d, v) = device_of(&parts.descs, sec, ident)?;
                 encode_legacy(d, v, &mut w).map_err(|e| e.in_device(&ident.idstr))?;
             }
             _ => ram::write_part(&ram_of(sec)?, &mut w)?,
         }
         records::put_footer(&mut w, h.id)?;
     }
-    records::put_trailer(&mut w, &super::description::legacy_vmdesc(vmdesc)?)?;
+    records::put_trailer(&mut w, &super::description::legacy_vmdesc(parts.vmdesc)?)?;
     Ok(w.into_inner())
 }

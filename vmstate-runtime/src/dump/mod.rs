@@ -217,6 +217,38 @@ fn section_header(sec: &Value) -> Result<SectionHeader> {
     })
 }
 
+/// What an encoder reads from a tree: the description's text and parse, the
+/// configuration, and each section with its header.
+pub(crate) struct Parts<'t> {
+    pub vmdesc: &'t str,
+    pub descs: Descriptions,
+    pub configuration: Option<Configuration>,
+    pub sections: Vec<(&'t Value, SectionHeader)>,
+}
+
+impl<'t> Parts<'t> {
+    pub(crate) fn of(tree: &'t Value) -> Result<Parts<'t>> {
+        let (vmdesc, descs) = Descriptions::of_tree(tree)?;
+        let configuration = match tree.get("configuration").filter(|c| !c.is_null()) {
+            Some(c) => Some(configuration_from_json(c)?),
+            None => None,
+        };
+        let sections = tree
+            .get("sections")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|sec| Ok((sec, section_header(sec)?)))
+            .collect::<Result<_>>()?;
+        Ok(Parts {
+            vmdesc,
+            descs,
+            configuration,
+            sections,
+        })
+    }
+}
+
 /// The description and value of a FULL section of the tree.
 fn device_of<'t>(
     descs: &'t Descriptions,
