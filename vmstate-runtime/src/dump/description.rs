@@ -17,6 +17,10 @@ use std::borrow::Cow;
 
 /// The legacy vmdesc of a description.
 pub(crate) fn legacy_vmdesc(text: &str) -> Result<Cow<'_, str>> {
+    // QEMU's vmdesc (most conversions) has no BER-only member: no second parse.
+    if !text.contains("\"tag\": ") && !text.contains("\"ber_") {
+        return Ok(Cow::Borrowed(text));
+    }
     let mut v: Value = serde_json::from_str(text).map_err(|e| bad(format!("vmdesc JSON: {e}")))?;
     let mut changed = false;
     for o in objects(v.get_mut("devices")) {
