@@ -186,7 +186,9 @@ pub(super) fn from_ber<'a>(bytes: &'a [u8], ram: &mut RamParts<'_, 'a>) -> Resul
         let ident = started.resolve(&s.header, s.offset)?;
         let mut o = section_object(&s.header);
         // In memory, so the body is borrowed and RAM records may borrow it.
-        let body = s.borrowed_body().unwrap_or_default();
+        let body = s
+            .borrowed_body()
+            .ok_or_else(|| bad("a stream in memory lends its bodies"))?;
         let mut input = SliceInput::with_base(body, s.body_offset);
         let mut d = Decoder::new(&mut input, Options::STRICT);
         d.enter_contents(body.len() as u64)?;
