@@ -4,7 +4,7 @@
 Usage: asn1_check.py MODULE.asn CASES.json OUT.json
 
 CASES.json is a list of {"id", "type", "ber" (hex), "json"} written by the Rust test
-examples/tests/asn1tools.rs. For each case this script
+vmstate-runtime/tests/independent_asn1.rs. For each case this script
   1. decodes the BER octets with asn1tools against the generated module and
      re-encodes the value with the JSON Encoding Rules (X.697): it must equal the
      JSON of the Rust value;

@@ -3,8 +3,8 @@
 //!
 //! `cargo run --release --example ber_sizes [-- STREAM.mig]`
 
-use vmstate_examples::catalog::{self, Device, Visitor};
 use vmstate_runtime::{ber, legacy};
+use vmstate_test_support::catalog::{self, Device, Visitor};
 
 #[derive(Default)]
 struct Sizes {

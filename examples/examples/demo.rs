@@ -5,7 +5,7 @@
 //! `cargo run --release --example demo`
 
 use vmstate_examples::demo::{sample, DemoDma};
-use vmstate_examples::qemu::Rtc;
+use vmstate_qemu::Rtc;
 use vmstate_runtime::ber::{self, asn1::Module};
 use vmstate_runtime::{legacy, stream, VMState};
 

@@ -1,5 +1,5 @@
 //! Live migration of a running KVM guest between two processes over TCP on loopback
-//! (`vmstate_examples::kvm_live`): the source saves a registry live while the guest
+//! (`vmstate_test_support::kvm_live`): the source saves a registry live while the guest
 //! runs (every page, then the pages KVM's dirty log reports, round after round),
 //! stops the vCPU, and completes the stream with what is still dirty, the vCPU and
 //! the VM; the destination, a second process, loads the stream from its socket as it
@@ -15,9 +15,9 @@ mod live {
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
     use std::process::{Command, Stdio};
-    use vmstate_examples::kvm_guest::Report;
-    use vmstate_examples::kvm_live::{self, Error};
     use vmstate_runtime::Format;
+    use vmstate_test_support::kvm_guest::Report;
+    use vmstate_test_support::kvm_live::{self, Error};
 
     /// Reports the destination prints after the migration.
     const AFTER: usize = 2000;
@@ -94,7 +94,7 @@ mod live {
 }
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-fn main() -> Result<(), vmstate_examples::kvm_live::Error> {
+fn main() -> Result<(), vmstate_test_support::kvm_live::Error> {
     match std::env::args().nth(1).as_deref() {
         Some("--destination") => live::destination(),
         Some("ber") => live::source(vmstate_runtime::Format::Ber),

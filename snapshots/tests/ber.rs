@@ -1,12 +1,12 @@
 //! Snapshots of the BER encoding of every example device at every version it can be
 //! saved at (hex and an annotated TLV dump), and the ASN.1 module the derive generates
 //! for the demonstration device. The module of every example type is pinned as
-//! `docs/vmstate-examples.asn` (see `examples/tests/asn1_module.rs`). The QEMU mirrors
+//! `docs/vmstate-examples.asn` (see `vmstate-runtime/tests/asn1_module.rs`). The QEMU mirrors
 //! are filled from the real QEMU 7.2 stream `pc-kvm-bios.mig`.
 
-use vmstate_examples::catalog::{self, Device, Visitor};
-use vmstate_examples::testing::hexdump;
 use vmstate_runtime::ber;
+use vmstate_test_support::catalog::{self, Device, Visitor};
+use vmstate_test_support::testing::hexdump;
 
 fn render<T: Device>(value: &T) -> String {
     let d = T::DESC;

@@ -3,9 +3,11 @@
 //! QEMU 7.2 stream `pc-kvm-bios.mig`, so these are QEMU's bytes at their current
 //! version, and what an older QEMU would read at older ones.
 
-use vmstate_examples::testing::hexdump;
-use vmstate_examples::{catalog, demo, qemu::*};
+use vmstate_examples::demo;
+use vmstate_qemu::*;
 use vmstate_runtime::{legacy, stream, VMState};
+use vmstate_test_support::catalog;
+use vmstate_test_support::testing::hexdump;
 
 fn render<T: VMState>(value: &T) -> String {
     let d = T::DESC;

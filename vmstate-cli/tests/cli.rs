@@ -5,9 +5,9 @@
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use vmstate_examples::catalog::{fixtures_dir, read_fixture};
-use vmstate_examples::qemu::Rtc;
+use vmstate_qemu::Rtc;
 use vmstate_runtime::VMState;
+use vmstate_test_support::catalog::{fixtures_dir, read_fixture};
 
 fn vmstate(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vmstate"))

@@ -3,6 +3,10 @@
 //! (the `-dump-vmstate` layout). serde_json's formatting differs in separators, and
 //! the vmdesc trailer must match QEMU's bytes exactly.
 
+/// The JSON value of [`Field::to_json`](crate::Field::to_json) and the dump tree
+/// (serde_json's), re-exported so a hand-written `Field` needs no dependency of its own.
+pub use serde_json::Value;
+
 /// Incremental JSON writer.
 #[derive(Debug)]
 pub struct JsonWriter {

@@ -2,8 +2,8 @@
 //! gives back the value (compared through both encodings and its JSON), the size
 //! pass is exact, and the streaming reader consumes exactly the value.
 
-use vmstate_examples::catalog::{self, Device, Visitor};
 use vmstate_runtime::{ber, legacy};
+use vmstate_test_support::catalog::{self, Device, Visitor};
 
 struct RoundTrip {
     checked: usize,

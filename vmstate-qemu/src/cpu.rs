@@ -93,7 +93,7 @@ impl Field for Float80 {
         Ok(())
     }
 
-    fn to_json(&self) -> serde_json::Value {
+    fn to_json(&self) -> vmstate_runtime::json::Value {
         ber::octets_json(&self.bytes())
     }
 }

@@ -10,12 +10,12 @@
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
-use vmstate_examples::qemu::Rtc;
-use vmstate_examples::qmp::{self, Qemu};
-use vmstate_examples::testing::ram_blocks;
+use vmstate_qemu::Rtc;
 use vmstate_runtime::dump;
 use vmstate_runtime::Format;
 use vmstate_runtime::{legacy, stream};
+use vmstate_test_support::qmp::{self, Qemu};
+use vmstate_test_support::testing::ram_blocks;
 
 const MACHINE: [&str; 6] = ["-M", "pc-i440fx-7.2", "-m", "32", "-cpu", "qemu64"];
 /// A CMOS byte that neither QEMU nor SeaBIOS uses.
@@ -182,7 +182,7 @@ fn qemu_loads_ram_written_by_our_saver_in_our_own_parts() {
         .filter(|x| x.ident.idstr == "ram")
         .collect();
     // The guest's RAM as QEMU sent it.
-    let mem = vmstate_examples::testing::ram_of(&original).unwrap();
+    let mem = vmstate_test_support::testing::ram_of(&original).unwrap();
     // Our RAM section: the block list, then three parts of our choosing (pages
     // 0, 3, 6..., then 1, 4, 7..., then the rest), then an empty final part.
     let saver = RamSaver::new(ram_blocks(&mem)).unwrap();

@@ -4,12 +4,12 @@
 //! BER's freedoms (indefinite lengths, constructed strings, long-form lengths); the
 //! legacy blob accepted at any version; bounded nesting.
 
-use vmstate_examples::catalog::{self, Device, Visitor};
 use vmstate_examples::demo::{sample, DemoDma, Descriptor, Gpa, Mode};
-use vmstate_examples::testing::Rng;
 use vmstate_runtime::ber::{self, Options};
 use vmstate_runtime::io::Writer;
 use vmstate_runtime::{legacy, ErrorKind, Field, VMState};
+use vmstate_test_support::catalog::{self, Device, Visitor};
+use vmstate_test_support::testing::Rng;
 
 /// Definite-length TLV with identifier octets `id`.
 fn tlv(id: &[u8], content: &[u8]) -> Vec<u8> {
@@ -517,7 +517,7 @@ fn legacy_blob_is_accepted_at_any_version_and_structured_at_the_blob_version() {
 
 #[test]
 fn a_type_without_ber_blob_until_refuses_blobs() {
-    let dev = vmstate_examples::qemu::Port92 { outport: 2 };
+    let dev = vmstate_qemu::Port92 { outport: 2 };
     let blob = tlv(&[0x04], &[2]);
     let mut target = dev.clone();
     let e = ber::load_into(&mut target, &blob, 1).unwrap_err();

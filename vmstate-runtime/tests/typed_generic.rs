@@ -4,10 +4,10 @@
 //! stream decodes to a tree that re-encodes to the same bytes, and converts to
 //! exactly the legacy stream the registry saves for the same device.
 
-use vmstate_examples::catalog::{self, Device, Visitor};
 use vmstate_runtime::dump;
 use vmstate_runtime::stream::{MachineTypes, Registry};
 use vmstate_runtime::Format;
+use vmstate_test_support::catalog::{self, Device, Visitor};
 
 #[derive(Default)]
 struct Agree {

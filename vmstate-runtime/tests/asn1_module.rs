@@ -3,7 +3,7 @@
 //! `VMSTATE_BLESS=1 cargo test -p vmstate-examples --test asn1_module`.
 
 use std::path::PathBuf;
-use vmstate_examples::catalog;
+use vmstate_test_support::catalog;
 
 #[test]
 fn committed_module_is_current() {

@@ -58,7 +58,7 @@ fn without_page(file: &std::path::Path, offset: u64, name: &str) -> PathBuf {
 
 #[test]
 fn a_guest_restored_in_another_process_runs_on_exactly() {
-    if !vmstate_examples::testing::kvm_available() {
+    if !vmstate_test_support::testing::kvm_available() {
         return;
     }
     const N: usize = 700;

@@ -24,11 +24,8 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use vmstate_examples::catalog::read_fixture;
-use vmstate_examples::catalog::{self, Device, Visitor};
 use vmstate_examples::demo::{sample, DemoDma};
-use vmstate_examples::qemu::{Hpet, Rtc};
-use vmstate_examples::testing::ram_blocks;
+use vmstate_qemu::{Hpet, Rtc};
 use vmstate_runtime::ber::{self, asn1::Module};
 use vmstate_runtime::dump;
 use vmstate_runtime::framing::Configuration;
@@ -37,6 +34,9 @@ use vmstate_runtime::ram::RamSaver;
 use vmstate_runtime::stream::{self, Registry};
 use vmstate_runtime::Format;
 use vmstate_runtime::VMState;
+use vmstate_test_support::catalog::read_fixture;
+use vmstate_test_support::catalog::{self, Device, Visitor};
+use vmstate_test_support::testing::ram_blocks;
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -305,7 +305,7 @@ struct PcStream {
 
 fn pc_stream() -> PcStream {
     let fixture = read_fixture("pc-kvm-bios.mig");
-    let mem = vmstate_examples::testing::ram_of(&fixture).unwrap();
+    let mem = vmstate_test_support::testing::ram_of(&fixture).unwrap();
     let s = stream::walk_legacy(&fixture).unwrap();
     let (mut rtc, mut hpet, mut demo) = (Rtc::default(), Hpet::default(), sample());
     stream::load_section(&mut rtc, s.device("mc146818rtc", 0).unwrap()).unwrap();
@@ -491,7 +491,7 @@ fn asn1tools_decodes_qemu_streams_in_ber_by_their_own_description() {
         let tree_rtc = want.iter().find(|s| s["idstr"] == "mc146818rtc").unwrap();
         assert_eq!(rtc["value"]["cmos-data"], tree_rtc["value"]["cmos_data"]);
         // And the RAM, rebuilt by Python from the runs, is QEMU's.
-        let mem = vmstate_examples::testing::ram_of(&read_fixture(fixture)).unwrap();
+        let mem = vmstate_test_support::testing::ram_of(&read_fixture(fixture)).unwrap();
         let want_ram: serde_json::Map<String, Value> = mem
             .iter()
             .map(|(name, m)| (name.clone(), json!(hex(&Sha256::digest(m)))))

@@ -3,14 +3,14 @@
 //! both streams to the same values; machine-type tables pick older versions; framing
 //! errors are typed and leave every device as it was.
 
-use vmstate_examples::catalog::read_fixture;
 use vmstate_examples::demo::{sample, DemoDma};
-use vmstate_examples::qemu::{Hpet, Port92, Rtc};
+use vmstate_qemu::{Hpet, Port92, Rtc};
 use vmstate_runtime::dump;
 use vmstate_runtime::io::Input;
 use vmstate_runtime::stream::{self, IterativeSection, MachineTypes, Part, Registry, SectionKind};
 use vmstate_runtime::Format;
 use vmstate_runtime::{legacy, ErrorKind, VMState};
+use vmstate_test_support::catalog::read_fixture;
 
 /// RTC and HPET of pc-kvm-bios.mig, and the demo device.
 fn devices() -> (Rtc, Hpet, DemoDma) {
@@ -358,7 +358,7 @@ fn iterative_sections_go_in_parts_before_the_devices() {
 /// A reader that hands out a few bytes per call, as a socket may.
 struct Trickle<'a> {
     data: &'a [u8],
-    rng: vmstate_examples::testing::Rng,
+    rng: vmstate_test_support::testing::Rng,
 }
 
 impl std::io::Read for Trickle<'_> {
@@ -394,7 +394,7 @@ fn load_outcome(bytes: &[u8], streaming: bool) -> Outcome {
         let result = if streaming {
             reg.load_from(Trickle {
                 data: bytes,
-                rng: vmstate_examples::testing::Rng(bytes.len() as u64),
+                rng: vmstate_test_support::testing::Rng(bytes.len() as u64),
             })
         } else {
             reg.load(bytes)
@@ -431,7 +431,7 @@ fn a_stream_loads_as_it_arrives_with_the_same_results() {
         assert!(whole.4 == guest, "{format:?}: RAM");
         assert!(load_outcome(&bytes, true) == whole, "{format:?}: streamed");
         // Cut or corrupted, it fails the same way at the same byte either way.
-        let mut rng = vmstate_examples::testing::Rng(7);
+        let mut rng = vmstate_test_support::testing::Rng(7);
         for cut in (0..bytes.len()).step_by(97) {
             let (a, b) = (
                 load_outcome(&bytes[..cut], false),

@@ -5,16 +5,16 @@
 //! memory; and QEMU 7.2 migrating the same image (`memory-backend-file` over it,
 //! `max-bandwidth` raised, `migrate "exec:cat > /dev/null"`), timed by QEMU.
 //!
-//! `cargo run --release --example bench_ram` (docs/RAM.md has a run's output).
+//! `cargo bench -p vmstate-runtime --bench ram` (docs/RAM.md has a run's output).
 
 use std::io::{BufWriter, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use vmstate_examples::qmp::{self, Qemu};
-use vmstate_examples::testing::{half_random_image, peak_rss};
 use vmstate_runtime::io::Writer;
 use vmstate_runtime::ram::{Pages, RamBlock, RamBlockMut, RamLoader, RamSaver};
 use vmstate_runtime::Format;
+use vmstate_test_support::qmp::{self, Qemu};
+use vmstate_test_support::testing::{half_random_image, peak_rss};
 
 const SIZE: usize = 1 << 30;
 const RUNS: usize = 5;

@@ -2,9 +2,9 @@
 //! every section through the stream's own vmdesc, into one JSON tree that re-encodes
 //! to the identical bytes, and converts legacy -> BER -> legacy byte for byte.
 
-use vmstate_examples::catalog::read_fixture;
 use vmstate_runtime::dump;
 use vmstate_runtime::Format;
+use vmstate_test_support::catalog::read_fixture;
 
 const STREAMS: [&str; 3] = ["pc-tcg-reset.mig", "pc-kvm-bios.mig", "q35-tcg-devices.mig"];
 
@@ -69,7 +69,7 @@ fn legacy_ber_legacy_is_lossless() {
 fn hostile_streams_never_panic() {
     let bytes = read_fixture("pc-kvm-bios.mig");
     let ber = dump::to_bytes(&dump::from_bytes(&bytes).unwrap(), Format::Ber).unwrap();
-    let mut rng = vmstate_examples::testing::Rng(0xdead_beef);
+    let mut rng = vmstate_test_support::testing::Rng(0xdead_beef);
     for stream in [&bytes, &ber] {
         for cut in (0..stream.len()).step_by(16411) {
             assert!(dump::from_bytes(&stream[..cut]).is_err());
@@ -218,6 +218,6 @@ fn a_ram_part_may_continue_the_previous_parts_block() {
     let ber = dump::convert(&split, Format::Ber).unwrap();
     assert!(dump::convert(&ber, Format::Legacy).unwrap() == split);
     // And the loader carries the block across parts as QEMU's does.
-    let ram = vmstate_examples::testing::ram_of(&split).unwrap();
-    assert!(ram == vmstate_examples::testing::ram_of(&bytes).unwrap());
+    let ram = vmstate_test_support::testing::ram_of(&split).unwrap();
+    assert!(ram == vmstate_test_support::testing::ram_of(&bytes).unwrap());
 }

@@ -3,14 +3,14 @@
 //! migrate the same guest (same machine and devices, `migrate "exec:cat > file"`,
 //! QEMU's own `total-time`), measured in the same run.
 //!
-//! `cargo run --release --example bench_dump`
+//! `cargo bench -p vmstate-runtime --bench dump`
 
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use vmstate_examples::catalog::read_fixture;
-use vmstate_examples::qmp::{self, Qemu};
 use vmstate_runtime::dump;
 use vmstate_runtime::Format;
+use vmstate_test_support::catalog::read_fixture;
+use vmstate_test_support::qmp::{self, Qemu};
 
 const RUNS: usize = 20;
 

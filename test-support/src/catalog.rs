@@ -2,9 +2,10 @@
 //! must cover them all: the [`demo`] sample, and each QEMU mirror filled
 //! from a section of a real QEMU 7.2 stream.
 
-use crate::{demo, qemu::*};
 use std::fmt::Debug;
 use std::path::PathBuf;
+use vmstate_examples::demo;
+use vmstate_qemu::*;
 use vmstate_runtime::stream::{self, SectionKind};
 use vmstate_runtime::{Result, VMState};
 
@@ -23,7 +24,7 @@ pub trait Visitor {
 pub fn fixtures_dir() -> PathBuf {
     match std::env::var_os("VMSTATE_FIXTURES") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-support/fixtures/qemu-7.2"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/qemu-7.2"),
     }
 }
 

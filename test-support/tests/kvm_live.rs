@@ -1,4 +1,4 @@
-//! Live migration of a running KVM guest (`vmstate_examples::kvm_live`), source and
+//! Live migration of a running KVM guest (`vmstate_test_support::kvm_live`), source and
 //! destination in one process over loopback TCP, in both formats: the registry's
 //! live save sends every page, then at least three dirty-log rounds while the guest
 //! runs, then stops it and completes; the destination loads the stream as it arrives
@@ -8,12 +8,12 @@
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
 use std::net::TcpListener;
-use vmstate_examples::kvm_live;
 use vmstate_runtime::Format;
+use vmstate_test_support::kvm_live;
 
 #[test]
 fn a_running_guest_migrates_live_in_both_formats() {
-    if !vmstate_examples::testing::kvm_available() {
+    if !vmstate_test_support::testing::kvm_available() {
         return;
     }
     for format in [Format::Legacy, Format::Ber] {

@@ -5,10 +5,10 @@
 
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
-use vmstate_examples::catalog::read_fixture;
-use vmstate_examples::kvm_guest::Guest;
-use vmstate_examples::qemu::X86Cpu;
+use vmstate_qemu::X86Cpu;
 use vmstate_runtime::{dump, legacy, stream};
+use vmstate_test_support::catalog::read_fixture;
+use vmstate_test_support::kvm_guest::Guest;
 
 /// The `fields` of a vmdesc device object, as JSON values.
 fn fields(vmdesc: &str) -> serde_json::Value {
@@ -18,7 +18,7 @@ fn fields(vmdesc: &str) -> serde_json::Value {
 
 #[test]
 fn a_captured_vcpu_in_qemus_cpu_layout_and_back() {
-    if !vmstate_examples::testing::kvm_available() {
+    if !vmstate_test_support::testing::kvm_available() {
         return;
     }
     let mut a = Guest::new(false).unwrap();

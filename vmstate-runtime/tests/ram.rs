@@ -5,8 +5,6 @@
 //! hostile parts get typed errors.
 
 use sha2::{Digest, Sha256};
-use vmstate_examples::catalog::{fixtures_dir, read_fixture};
-use vmstate_examples::testing::{ram_blocks, ram_blocks_mut};
 use vmstate_runtime::ber::{Decoder, Options, Tag};
 use vmstate_runtime::io::SliceInput;
 use vmstate_runtime::io::Writer;
@@ -15,6 +13,8 @@ use vmstate_runtime::ram::{self, Pages, RamLoader, RamRecord, RamSaver};
 use vmstate_runtime::stream::{self, SectionKind};
 use vmstate_runtime::ErrorKind;
 use vmstate_runtime::Format;
+use vmstate_test_support::catalog::{fixtures_dir, read_fixture};
+use vmstate_test_support::testing::{ram_blocks, ram_blocks_mut};
 
 /// A RAM part: its kind, body and offset in the stream.
 type Part<'a> = (SectionKind, &'a [u8], u64);
@@ -37,7 +37,7 @@ fn parts(bytes: &[u8]) -> (Vec<Part<'_>>, Vec<(String, u64)>) {
 
 /// Loads every legacy part of a fixture into fresh blocks.
 fn load_fixture(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
-    vmstate_examples::testing::ram_of(bytes).unwrap()
+    vmstate_test_support::testing::ram_of(bytes).unwrap()
 }
 
 fn sha(b: &[u8]) -> String {
@@ -294,7 +294,7 @@ fn the_fast_path_reads_exactly_what_the_general_decoder_reads() {
     run[1] -= 1;
     let [fast, general] = both_readings(&run);
     assert!(fast.is_err() && fast == general, "{fast:?} {general:?}");
-    let mut rng = vmstate_examples::testing::Rng(0xfa57);
+    let mut rng = vmstate_test_support::testing::Rng(0xfa57);
     for _ in 0..20_000 {
         let mut bad = good.clone();
         for _ in 0..1 + rng.next_u64() % 2 {
@@ -365,7 +365,7 @@ fn hostile_mixed_runs_get_typed_errors() {
     for cut in 1..good.len() {
         assert!(load(&good[..cut], 5).is_err());
     }
-    let mut rng = vmstate_examples::testing::Rng(0x5eed);
+    let mut rng = vmstate_test_support::testing::Rng(0x5eed);
     for _ in 0..2000 {
         let mut bad = good.clone();
         bad[(rng.next_u64() % 24) as usize] = rng.next_u64() as u8;
@@ -433,7 +433,7 @@ fn hostile_parts_get_typed_errors_and_no_write_outside_a_block() {
         }
     );
     // Every truncation and many corruptions: errors, never a panic.
-    let mut rng = vmstate_examples::testing::Rng(0x1234_5678);
+    let mut rng = vmstate_test_support::testing::Rng(0x1234_5678);
     let mut dst = vec![("pc.ram".to_owned(), vec![0u8; 4 * 4096])];
     for cut in 0..good.len() {
         assert!(load(&mut dst, &good[..cut]).is_err());
@@ -454,7 +454,7 @@ fn hostile_parts_get_typed_errors_and_no_write_outside_a_block() {
 
 #[test]
 fn ram_and_devices_in_one_registry_stream_in_both_formats() {
-    use vmstate_examples::qemu::Port92;
+    use vmstate_qemu::Port92;
     use vmstate_runtime::dump;
     use vmstate_runtime::stream::Registry;
     let mem = load_fixture(&read_fixture("pc-kvm-bios.mig"));

@@ -10,16 +10,16 @@
 //! - loading it into a registry from memory (`load`) against from a reader
 //!   (`load_from`, a pipe-like trickle of 64 KiB reads).
 //!
-//! `cargo run --release --example bench_large_stream`
+//! `cargo bench -p vmstate-runtime --bench large_stream`
 
 use std::io::Read;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use vmstate_examples::testing::{half_random_image, peak_rss};
 use vmstate_runtime::dump::{self, RamParts};
 use vmstate_runtime::ram::{RamBlock, RamBlockMut, RamLoader, RamSaver};
 use vmstate_runtime::stream::Registry;
 use vmstate_runtime::Format;
+use vmstate_test_support::testing::{half_random_image, peak_rss};
 
 const SIZE: usize = 512 << 20;
 

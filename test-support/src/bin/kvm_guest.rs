@@ -8,11 +8,11 @@
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    use vmstate_examples::kvm_guest::{Guest, Report};
     use vmstate_runtime::kvm::{VcpuState, VmState};
     use vmstate_runtime::ram::{RamLoader, RamSaver};
     use vmstate_runtime::stream::Registry;
     use vmstate_runtime::Format;
+    use vmstate_test_support::kvm_guest::{Guest, Report};
 
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).cloned().ok_or("missing argument");

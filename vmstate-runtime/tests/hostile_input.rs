@@ -2,11 +2,9 @@
 //! panic; the target left unchanged on every failure.
 
 use vmstate_examples::demo::{sample, DemoDma, Mode};
-use vmstate_examples::qemu::{
-    FwCfg, GlobalState, Hpet, HpetTimer, IsaFdc, KvmClock, KvmClockReliable,
-};
-use vmstate_examples::testing::Rng;
+use vmstate_qemu::{FwCfg, GlobalState, Hpet, HpetTimer, IsaFdc, KvmClock, KvmClockReliable};
 use vmstate_runtime::{legacy, ErrorKind, VMState};
+use vmstate_test_support::testing::Rng;
 
 /// Every prefix of a valid encoding fails (with EOF) or is a complete value that
 /// lacks only optional subsections; a failure leaves the target as it was.

@@ -4,10 +4,10 @@
 //! trailer describes it. The static descriptions are compared with QEMU's
 //! `-dump-vmstate` output.
 
-use vmstate_examples::catalog::{fixtures_dir, read_fixture};
-use vmstate_examples::qemu::*;
+use vmstate_qemu::*;
 use vmstate_runtime::stream::{self, LegacyStream, SectionKind};
 use vmstate_runtime::{legacy, ErrorKind, VMState};
+use vmstate_test_support::catalog::{fixtures_dir, read_fixture};
 
 const STREAMS: [&str; 3] = ["pc-tcg-reset.mig", "pc-kvm-bios.mig", "q35-tcg-devices.mig"];
 

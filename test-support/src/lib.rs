@@ -1,0 +1,18 @@
+//! What vmstate's tests, snapshots and benches share (not published).
+//!
+//! - [`catalog`]: every example device with a realistic value, and the QEMU fixtures
+//!   in `test-support/fixtures`;
+//! - [`testing`]: a seeded generator, guest images, RAM helpers, skip rules;
+//! - [`qmp`]: starts a real QEMU and drives it over QMP;
+//! - `kvm_guest` and `kvm_live` (x86-64 Linux): a small KVM VMM whose guest's every
+//!   step depends on its registers and memory, saved, restored and live-migrated with
+//!   vmstate; the `kvm-guest` binary runs it in a separate process.
+#![deny(missing_docs)]
+
+pub mod catalog;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub mod kvm_guest;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub mod kvm_live;
+pub mod qmp;
+pub mod testing;
