@@ -15,46 +15,91 @@ pub struct Sp<T> {
     pub span: Span,
 }
 
-pub const CONTAINER_KEYS: &[&str] = &[
-    "name",
-    "version",
-    "minimum_version",
-    "pre_save",
-    "post_save",
-    "pre_load",
-    "post_load",
-    "transparent",
-    "ber_tag",
-    "ber_blob_until",
-];
+/// Where an attribute's value came from, for errors about it.
+pub trait AttrSpan {
+    fn attr_span(&self) -> Span;
+}
 
-pub const FIELD_KEYS: &[&str] = &[
-    "version",
-    "exists",
-    "len",
-    "max",
-    "equal",
-    "validate",
-    "rename",
-    "skip",
-    "subsection",
-    "needed",
-    "as_array",
-    "nonstandard_name",
-];
+impl<T> AttrSpan for Sp<T> {
+    fn attr_span(&self) -> Span {
+        self.span
+    }
+}
 
-#[derive(Default)]
-pub struct ContainerAttrs {
-    pub name: Option<Sp<String>>,
-    pub version: Option<Sp<u32>>,
-    pub minimum_version: Option<Sp<u32>>,
-    pub pre_save: Option<ExprPath>,
-    pub post_save: Option<ExprPath>,
-    pub pre_load: Option<ExprPath>,
-    pub post_load: Option<ExprPath>,
-    pub transparent: Option<Span>,
-    pub ber_tag: Option<Sp<u32>>,
-    pub ber_blob_until: Option<Sp<u32>>,
+impl AttrSpan for Span {
+    fn attr_span(&self) -> Span {
+        *self
+    }
+}
+
+impl AttrSpan for ExprPath {
+    fn attr_span(&self) -> Span {
+        self.span()
+    }
+}
+
+impl AttrSpan for Ident {
+    fn attr_span(&self) -> Span {
+        self.span()
+    }
+}
+
+impl AttrSpan for VersionSpec {
+    fn attr_span(&self) -> Span {
+        self.expr.span()
+    }
+}
+
+/// Declares a set of attributes from one table of `"key" => field: Type = parser`:
+/// the struct of parsed values, the known keys (for did-you-mean), the parsing of each
+/// key and the list of keys set with their spans (for the checks). A new attribute is
+/// one line here.
+macro_rules! attribute_table {
+    ($(#[$doc:meta])* $name:ident { $( $(#[$fdoc:meta])* $key:literal => $field:ident : $ty:ty = $parse:path, )* }) => {
+        $(#[$doc])*
+        #[derive(Default)]
+        pub struct $name {
+            $( $(#[$fdoc])* pub $field: Option<$ty>, )*
+        }
+
+        impl $name {
+            pub const KEYS: &'static [&'static str] = &[$($key),*];
+
+            /// Parses `key`'s value into its slot; `Ok(false)` for an unknown key.
+            fn parse_key(&mut self, cx: &Ctxt, key: &str, span: Span, meta: &ParseNestedMeta) -> syn::Result<bool> {
+                match key {
+                    $( $key => set(cx, &mut self.$field, $parse(meta, span)?, key, span), )*
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            }
+
+            /// Every key that is set, with the span of its value.
+            pub fn keys_set(&self) -> Vec<(&'static str, Span)> {
+                let mut set = Vec::new();
+                $( if let Some(v) = &self.$field { set.push(($key, v.attr_span())); } )*
+                set
+            }
+        }
+    };
+}
+
+attribute_table! {
+    /// `#[vmstate(...)]` on a struct (a VMStateDescription), an enum or a newtype.
+    ContainerAttrs {
+        "name" => name: Sp<String> = parse_str,
+        "version" => version: Sp<u32> = parse_int,
+        "minimum_version" => minimum_version: Sp<u32> = parse_int,
+        "pre_save" => pre_save: ExprPath = parse_path,
+        "post_save" => post_save: ExprPath = parse_path,
+        "pre_load" => pre_load: ExprPath = parse_path,
+        "post_load" => post_load: ExprPath = parse_path,
+        "transparent" => transparent: Span = flag,
+        "ber_tag" => ber_tag: Sp<u32> = parse_int,
+        "ber_blob_until" => ber_blob_until: Sp<u32> = parse_int,
+        /// The path of the runtime crate when it is re-exported (serde's `crate`).
+        "crate" => krate: Sp<syn::Path> = parse_str_path,
+    }
 }
 
 /// A field's version range: `A..`, `A..=B` or `..=B` (inclusive bounds), with the
@@ -66,43 +111,21 @@ pub struct VersionSpec {
     pub expr: Expr,
 }
 
-#[derive(Default)]
-pub struct FieldAttrs {
-    pub version: Option<VersionSpec>,
-    pub exists: Option<ExprPath>,
-    pub len: Option<Ident>,
-    pub max: Option<Sp<usize>>,
-    pub equal: Option<Span>,
-    pub validate: Option<ExprPath>,
-    pub rename: Option<Sp<String>>,
-    pub skip: Option<Span>,
-    pub subsection: Option<Span>,
-    pub needed: Option<ExprPath>,
-    pub as_array: Option<Span>,
-    pub nonstandard_name: Option<Span>,
-}
-
-impl FieldAttrs {
-    /// Keys set besides `skip`, with their spans (for the skip-conflict check).
-    pub fn non_skip_keys(&self) -> Vec<(&'static str, Span)> {
-        let mut v = Vec::new();
-        let mut push = |k: &'static str, s: Option<Span>| {
-            if let Some(s) = s {
-                v.push((k, s));
-            }
-        };
-        push("version", self.version.as_ref().map(|v| v.expr.span()));
-        push("exists", self.exists.as_ref().map(Spanned::span));
-        push("len", self.len.as_ref().map(Ident::span));
-        push("max", self.max.as_ref().map(|s| s.span));
-        push("equal", self.equal);
-        push("validate", self.validate.as_ref().map(Spanned::span));
-        push("rename", self.rename.as_ref().map(|s| s.span));
-        push("subsection", self.subsection);
-        push("needed", self.needed.as_ref().map(Spanned::span));
-        push("as_array", self.as_array);
-        push("nonstandard_name", self.nonstandard_name);
-        v
+attribute_table! {
+    /// `#[vmstate(...)]` on a field.
+    FieldAttrs {
+        "version" => version: VersionSpec = parse_version_range,
+        "exists" => exists: ExprPath = parse_path,
+        "len" => len: Ident = parse_ident,
+        "max" => max: Sp<usize> = parse_int,
+        "equal" => equal: Span = flag,
+        "validate" => validate: ExprPath = parse_path,
+        "rename" => rename: Sp<String> = parse_str,
+        "skip" => skip: Span = flag,
+        "subsection" => subsection: Span = flag,
+        "needed" => needed: ExprPath = parse_path,
+        "as_array" => as_array: Span = flag,
+        "nonstandard_name" => nonstandard_name: Span = flag,
     }
 }
 
@@ -144,7 +167,7 @@ fn set<T>(cx: &Ctxt, slot: &mut Option<T>, value: T, key: &str, span: Span) {
     }
 }
 
-fn parse_int<T: std::str::FromStr>(meta: &ParseNestedMeta) -> syn::Result<Sp<T>>
+fn parse_int<T: std::str::FromStr>(meta: &ParseNestedMeta, _: Span) -> syn::Result<Sp<T>>
 where
     T::Err: std::fmt::Display,
 {
@@ -155,7 +178,7 @@ where
     })
 }
 
-fn parse_str(meta: &ParseNestedMeta) -> syn::Result<Sp<String>> {
+fn parse_str(meta: &ParseNestedMeta, _: Span) -> syn::Result<Sp<String>> {
     let lit: LitStr = meta.value()?.parse()?;
     Ok(Sp {
         value: lit.value(),
@@ -163,8 +186,26 @@ fn parse_str(meta: &ParseNestedMeta) -> syn::Result<Sp<String>> {
     })
 }
 
-fn parse_path(meta: &ParseNestedMeta) -> syn::Result<ExprPath> {
+fn parse_path(meta: &ParseNestedMeta, _: Span) -> syn::Result<ExprPath> {
     meta.value()?.parse()
+}
+
+fn parse_ident(meta: &ParseNestedMeta, _: Span) -> syn::Result<Ident> {
+    meta.value()?.parse()
+}
+
+/// A path written as a string, as serde's `crate = "..."`.
+fn parse_str_path(meta: &ParseNestedMeta, _: Span) -> syn::Result<Sp<syn::Path>> {
+    let lit: LitStr = meta.value()?.parse()?;
+    Ok(Sp {
+        value: lit.parse()?,
+        span: lit.span(),
+    })
+}
+
+/// A key without a value: its span.
+fn flag(_: &ParseNestedMeta, span: Span) -> syn::Result<Span> {
+    Ok(span)
 }
 
 fn int_bound(e: &Expr) -> syn::Result<u32> {
@@ -179,7 +220,7 @@ fn int_bound(e: &Expr) -> syn::Result<u32> {
     }
 }
 
-fn parse_version_range(meta: &ParseNestedMeta) -> syn::Result<VersionSpec> {
+fn parse_version_range(meta: &ParseNestedMeta, _: Span) -> syn::Result<VersionSpec> {
     let expr: Expr = meta.value()?.parse()?;
     let Expr::Range(ExprRange {
         start, limits, end, ..
@@ -216,14 +257,14 @@ fn vmstate_attrs(attrs: &[syn::Attribute]) -> impl Iterator<Item = &syn::Attribu
     attrs.iter().filter(|a| a.path().is_ident("vmstate"))
 }
 
-/// Runs `apply` on each `key [= value]` of every `#[vmstate(...)]` attribute.
-/// `apply` returns `Ok(false)` for a key it does not know, which is reported with a
-/// did-you-mean against `known`; parsing goes on after every error.
+/// Parses each `key [= value]` of every `#[vmstate(...)]` attribute with `parse_key`;
+/// a key it does not know is reported with a did-you-mean against `known`. Parsing
+/// goes on after every error.
 fn parse_each(
     cx: &Ctxt,
     attrs: &[syn::Attribute],
     known: &[&str],
-    mut apply: impl FnMut(&str, Span, &ParseNestedMeta) -> syn::Result<bool>,
+    mut parse_key: impl FnMut(&str, Span, &ParseNestedMeta) -> syn::Result<bool>,
 ) {
     for attr in vmstate_attrs(attrs) {
         let r = attr.parse_nested_meta(|meta| {
@@ -233,7 +274,7 @@ fn parse_each(
                 .map(ToString::to_string)
                 .unwrap_or_default();
             let span = meta.path.span();
-            if !apply(&key, span, &meta)? {
+            if !parse_key(&key, span, &meta)? {
                 // Consume a value if one is given, so parsing can go on.
                 if meta.input.peek(syn::Token![=]) {
                     let _: Expr = meta.value()?.parse()?;
@@ -250,44 +291,16 @@ fn parse_each(
 
 pub fn container(cx: &Ctxt, attrs: &[syn::Attribute]) -> ContainerAttrs {
     let mut out = ContainerAttrs::default();
-    parse_each(cx, attrs, CONTAINER_KEYS, |key, span, meta| {
-        match key {
-            "name" => set(cx, &mut out.name, parse_str(meta)?, key, span),
-            "version" => set(cx, &mut out.version, parse_int(meta)?, key, span),
-            "minimum_version" => set(cx, &mut out.minimum_version, parse_int(meta)?, key, span),
-            "pre_save" => set(cx, &mut out.pre_save, parse_path(meta)?, key, span),
-            "post_save" => set(cx, &mut out.post_save, parse_path(meta)?, key, span),
-            "pre_load" => set(cx, &mut out.pre_load, parse_path(meta)?, key, span),
-            "post_load" => set(cx, &mut out.post_load, parse_path(meta)?, key, span),
-            "transparent" => set(cx, &mut out.transparent, span, key, span),
-            "ber_tag" => set(cx, &mut out.ber_tag, parse_int(meta)?, key, span),
-            "ber_blob_until" => set(cx, &mut out.ber_blob_until, parse_int(meta)?, key, span),
-            _ => return Ok(false),
-        }
-        Ok(true)
+    parse_each(cx, attrs, ContainerAttrs::KEYS, |key, span, meta| {
+        out.parse_key(cx, key, span, meta)
     });
     out
 }
 
 pub fn field(cx: &Ctxt, attrs: &[syn::Attribute]) -> FieldAttrs {
     let mut out = FieldAttrs::default();
-    parse_each(cx, attrs, FIELD_KEYS, |key, span, meta| {
-        match key {
-            "version" => set(cx, &mut out.version, parse_version_range(meta)?, key, span),
-            "exists" => set(cx, &mut out.exists, parse_path(meta)?, key, span),
-            "len" => set(cx, &mut out.len, meta.value()?.parse()?, key, span),
-            "max" => set(cx, &mut out.max, parse_int(meta)?, key, span),
-            "equal" => set(cx, &mut out.equal, span, key, span),
-            "validate" => set(cx, &mut out.validate, parse_path(meta)?, key, span),
-            "rename" => set(cx, &mut out.rename, parse_str(meta)?, key, span),
-            "skip" => set(cx, &mut out.skip, span, key, span),
-            "subsection" => set(cx, &mut out.subsection, span, key, span),
-            "needed" => set(cx, &mut out.needed, parse_path(meta)?, key, span),
-            "as_array" => set(cx, &mut out.as_array, span, key, span),
-            "nonstandard_name" => set(cx, &mut out.nonstandard_name, span, key, span),
-            _ => return Ok(false),
-        }
-        Ok(true)
+    parse_each(cx, attrs, FieldAttrs::KEYS, |key, span, meta| {
+        out.parse_key(cx, key, span, meta)
     });
     out
 }
@@ -299,10 +312,10 @@ mod tests {
     #[test]
     fn did_you_mean() {
         assert_eq!(
-            unknown_key("verison", FIELD_KEYS),
+            unknown_key("verison", FieldAttrs::KEYS),
             "unknown vmstate attribute `verison`; did you mean `version`?"
         );
-        assert!(unknown_key("zzzzzzzz", FIELD_KEYS).contains("expected one of"));
+        assert!(unknown_key("zzzzzzzz", FieldAttrs::KEYS).contains("expected one of"));
         assert_eq!(distance("kitten", "sitting"), 3);
     }
 }

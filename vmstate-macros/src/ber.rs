@@ -66,7 +66,7 @@ fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
     let name = c.name();
     let get = p.ber_helper("get_field", 1);
     let load = match &p.kind {
-        Kind::Plain | Kind::ByteArray { .. } if p.field.attrs.equal.is_some() => quote! {
+        Kind::Plain | Kind::ByteArray { .. } if p.equal => quote! {
             if #cond {
                 let __at = d.offset();
                 let mut __v = ::core::clone::Clone::clone(&self.#id);
@@ -163,12 +163,10 @@ pub fn methods(c: &Container, plans: &[FieldPlan]) -> TokenStream {
     let save_body = hooks.save_body(quote!(#(#saves)* #save_subs));
     let (pre_load, post_load) = (&hooks.pre_load, &hooks.post_load);
     quote! {
-        #[allow(unused_variables, unused_mut, clippy::nonminimal_bool, clippy::absurd_extreme_comparisons, unused_comparisons)]
         fn ber_save_at<W: __vm::Write>(&self, w: &mut __vm::Writer<W>, version: u32) -> __vm::Result<()> {
             #save_body
         }
 
-        #[allow(unused_variables, clippy::nonminimal_bool, clippy::absurd_extreme_comparisons, unused_comparisons)]
         fn ber_load_at<I: __vm::Input + ?Sized>(&mut self, d: &mut __vm::ber::Decoder<'_, I>, version: u32) -> __vm::Result<()> {
             #pre_load
             #(#loads)*
@@ -177,7 +175,6 @@ pub fn methods(c: &Container, plans: &[FieldPlan]) -> TokenStream {
             __vm::Ok(())
         }
 
-        #[allow(unused_variables, unused_mut, clippy::nonminimal_bool, clippy::absurd_extreme_comparisons, unused_comparisons)]
         fn ber_len_at(&self, version: u32) -> usize {
             let mut __len = 0usize;
             #(#lens)*

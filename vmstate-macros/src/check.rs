@@ -63,7 +63,10 @@ fn check_struct_attrs(cx: &Ctxt, c: &Container) {
 }
 
 /// `[APPLICATION n]` numbers below this are vmstate's own (stream, sections,
-/// subsection lists, RAM parts).
+/// subsection lists, RAM parts). The runtime's `framing::ber::FIRST_DEVICE_TAG` is
+/// the definition; the macro repeats it to reject a reserved tag with a clear message
+/// at the attribute, and the code it generates for a `ber_tag` asserts at compile
+/// time that the two agree (see `expand::ber_tag_marker`).
 pub const FIRST_DEVICE_BER_TAG: u32 = 16;
 
 fn check_ber_attrs(cx: &Ctxt, c: &Container, version: u32) {
@@ -101,34 +104,14 @@ fn check_field_type_attrs(cx: &Ctxt, c: &Container) {
         Data::Enum { .. } => "an enum (it is one integer on the wire)",
         _ => "a transparent newtype (it is its inner field on the wire)",
     };
-    let spans = [
-        a.name.as_ref().map(|s| ("name", s.span)),
-        a.version.as_ref().map(|s| ("version", s.span)),
-        a.minimum_version
-            .as_ref()
-            .map(|s| ("minimum_version", s.span)),
-        a.ber_tag.as_ref().map(|s| ("ber_tag", s.span)),
-        a.ber_blob_until
-            .as_ref()
-            .map(|s| ("ber_blob_until", s.span)),
-        a.pre_save
-            .as_ref()
-            .map(|p| ("pre_save", syn::spanned::Spanned::span(p))),
-        a.post_save
-            .as_ref()
-            .map(|p| ("post_save", syn::spanned::Spanned::span(p))),
-        a.pre_load
-            .as_ref()
-            .map(|p| ("pre_load", syn::spanned::Spanned::span(p))),
-        a.post_load
-            .as_ref()
-            .map(|p| ("post_load", syn::spanned::Spanned::span(p))),
-        match c.data {
-            Data::Enum { .. } => a.transparent.map(|s| ("transparent", s)),
-            _ => None,
-        },
-    ];
-    for (key, span) in spans.into_iter().flatten() {
+    // A newtype's `transparent` and any type's `crate` are theirs; the rest is a
+    // VMStateDescription's.
+    let own: &[&str] = match c.data {
+        Data::Enum { .. } => &["crate"],
+        _ => &["crate", "transparent"],
+    };
+    let spans = a.keys_set().into_iter().filter(|(k, _)| !own.contains(k));
+    for (key, span) in spans {
         cx.error_at(span, format!("`{key}` does not apply to {what}"));
     }
 }
@@ -136,7 +119,7 @@ fn check_field_type_attrs(cx: &Ctxt, c: &Container) {
 fn check_field(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Field) {
     let a = &f.attrs;
     if a.skip.is_some() {
-        for (key, span) in a.non_skip_keys() {
+        for (key, span) in a.keys_set().into_iter().filter(|(k, _)| *k != "skip") {
             cx.error_at(
                 span,
                 format!("`{key}` conflicts with `skip`: a skipped field is not migrated"),
@@ -157,17 +140,10 @@ fn check_field(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Fie
         _ => {}
     }
     if a.subsection.is_some() {
-        let conflicts = [
-            a.len.as_ref().map(|l| ("len", l.span())),
-            a.max.as_ref().map(|m| ("max", m.span)),
-            a.equal.map(|s| ("equal", s)),
-            a.as_array.map(|s| ("as_array", s)),
-            a.exists
-                .as_ref()
-                .map(|e| ("exists", syn::spanned::Spanned::span(e))),
-            a.rename.as_ref().map(|r| ("rename", r.span)),
-        ];
-        for (key, span) in conflicts.into_iter().flatten() {
+        const NOT_FOR_SUBSECTIONS: [&str; 6] =
+            ["len", "max", "equal", "as_array", "exists", "rename"];
+        let conflicts = a.keys_set().into_iter();
+        for (key, span) in conflicts.filter(|(k, _)| NOT_FOR_SUBSECTIONS.contains(k)) {
             cx.error_at(
                 span,
                 format!("`{key}` does not apply to a subsection (it is sent by its type's name)"),

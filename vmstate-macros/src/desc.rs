@@ -8,11 +8,11 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 fn version_range(p: &FieldPlan) -> TokenStream {
-    match &p.field.attrs.version {
-        None => quote!(__vm::VersionRange::ALL),
-        Some(v) => {
-            let min = v.min.unwrap_or(0);
-            let max = match v.max {
+    match p.versions {
+        (None, None) => quote!(__vm::VersionRange::ALL),
+        (min, max) => {
+            let min = min.unwrap_or(0);
+            let max = match max {
                 Some(m) => quote!(::core::option::Option::Some(#m)),
                 None => quote!(::core::option::Option::None),
             };
@@ -54,8 +54,7 @@ fn field_desc(p: &FieldPlan) -> TokenStream {
         Kind::Subsection { .. } => unreachable!("subsections are described separately"),
     };
     let versions = version_range(p);
-    let has_exists = p.field.attrs.exists.is_some();
-    let equal = p.field.attrs.equal.is_some();
+    let (has_exists, equal) = (p.has_exists, p.equal);
     let (tag, asn1_name) = (p.tag, &p.asn1_name);
     quote! {
         __vm::FieldDesc {
@@ -124,7 +123,7 @@ pub fn subsection_checks(c: &Container, plans: &[FieldPlan]) -> TokenStream {
         let vm = p.as_vmstate();
         let span = match &p.kind {
             Kind::Subsection { ty, .. } => ty.span(),
-            _ => p.ty().span(),
+            _ => p.ty.span(),
         };
         let nonstandard = matches!(
             p.kind,

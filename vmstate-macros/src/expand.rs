@@ -1,9 +1,29 @@
 //! Assembles the generated items for one derive input.
+//!
+//! Everything is emitted inside one `const _: () = { ... };`, which imports the
+//! runtime's `__private` module as `__vm` (from `::vmstate_runtime`, or the path of
+//! `#[vmstate(crate = "...")]`) and carries the one list of lint allows that
+//! generated code needs (unused bindings of absent fields, comparisons such as
+//! `version >= 0` that are always true for some types).
+//!
+//! Names the generated code relies on, so generators agree on them:
+//! - `version: u32`: the version being saved or loaded, in every `*_at` method;
+//! - `w`: the `Writer` of a save; `r`: the `Input` of a legacy load; `d`: the BER
+//!   `Decoder` of a BER load; `j`: the `JsonWriter` of a vmdesc;
+//! - `__n`: a variable array's element count (`FieldPlan::var_count_for_load`);
+//! - `__at`: the input offset where the current field starts (errors point there);
+//! - `__v`: a loaded value compared by `equal`; `__s`: a sent subsection's value;
+//! - `__size`, `__len`, `__subs`: running totals of the size methods (`__subs` is
+//!   also the subsection map of `to_json_at`, beside `__m`); `__e`: a BER
+//!   subsection's element, `__h`: a BER field's header; `__any`: whether a vmdesc
+//!   has opened its subsection list;
+//! - `__vm`: the runtime's `__private` re-exports; nothing else from the runtime is
+//!   named, so a user's own items cannot shadow what the code means.
 
 use crate::ast::{Container, Data};
 use crate::{ber, desc, field_types, legacy, plan, value_json, vmdesc};
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 
 pub fn expand(c: &Container) -> TokenStream {
     let ident = c.ident;
@@ -77,12 +97,24 @@ pub fn expand(c: &Container) -> TokenStream {
             }
         }
     };
-    let tag_marker = ber_tag_marker(c);
+    let runtime = match &c.attrs.krate {
+        Some(path) => path.value.to_token_stream(),
+        None => quote!(::vmstate_runtime),
+    };
+    let tag_marker = ber_tag_marker(c, &runtime);
     quote! {
         #[doc(hidden)]
-        #[allow(non_upper_case_globals, unused_qualifications)]
+        #[allow(
+            non_upper_case_globals,
+            unused_qualifications,
+            unused_variables,
+            unused_mut,
+            unused_comparisons,
+            clippy::nonminimal_bool,
+            clippy::absurd_extreme_comparisons
+        )]
         const _: () = {
-            use ::vmstate_runtime::__private as __vm;
+            use #runtime::__private as __vm;
             #body
         };
         #tag_marker
@@ -91,16 +123,22 @@ pub fn expand(c: &Container) -> TokenStream {
 
 /// A hidden item named after the struct's `ber_tag`: two types with the same tag in
 /// one Rust module then fail to compile ("defined multiple times"), at the attribute.
-fn ber_tag_marker(c: &Container) -> TokenStream {
+/// Beside it, the assertion that the macro's reserved range is the runtime's.
+fn ber_tag_marker(c: &Container, runtime: &TokenStream) -> TokenStream {
     let Some(t) = &c.attrs.ber_tag else {
         return TokenStream::new();
     };
     let marker = format_ident!("__VMSTATE_BER_APPLICATION_TAG_{}", t.value, span = t.span);
     let doc = format!("`[APPLICATION {}]` is taken by `{}`.", t.value, c.ident);
+    let first = crate::check::FIRST_DEVICE_BER_TAG;
     quote_spanned! {t.span=>
         #[doc(hidden)]
         #[doc = #doc]
         #[allow(dead_code)]
         const #marker: () = ();
+        const _: () = ::core::assert!(
+            #first == #runtime::__private::FIRST_DEVICE_TAG,
+            "vmstate-macros and vmstate-runtime disagree on the reserved BER tags: use matching versions"
+        );
     }
 }

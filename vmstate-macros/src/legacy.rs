@@ -43,7 +43,7 @@ fn load_field(p: &FieldPlan) -> TokenStream {
     let (id, rn, cond) = (p.ident, &p.rust_name, p.present());
     let as_field = p.as_field();
     let load = match &p.kind {
-        Kind::Plain | Kind::ByteArray { .. } if p.field.attrs.equal.is_some() => quote! {
+        Kind::Plain | Kind::ByteArray { .. } if p.equal => quote! {
             if #cond {
                 let __at = r.offset();
                 let mut __v = ::core::clone::Clone::clone(&self.#id);
@@ -134,12 +134,10 @@ pub fn methods(c: &Container, plans: &[FieldPlan]) -> TokenStream {
     let save_body = hooks.save_body(quote!(#(#saves)*));
     let (pre_load, post_load) = (&hooks.pre_load, &hooks.post_load);
     quote! {
-        #[allow(unused_variables, clippy::nonminimal_bool, clippy::absurd_extreme_comparisons, unused_comparisons)]
         fn legacy_save_at<W: __vm::Write>(&self, w: &mut __vm::Writer<W>, version: u32) -> __vm::Result<()> {
             #save_body
         }
 
-        #[allow(unused_variables, clippy::nonminimal_bool, clippy::absurd_extreme_comparisons, unused_comparisons)]
         fn legacy_load_at<I: __vm::Input + ?Sized>(&mut self, r: &mut I, version: u32) -> __vm::Result<()> {
             #pre_load
             #(#loads)*
@@ -148,7 +146,6 @@ pub fn methods(c: &Container, plans: &[FieldPlan]) -> TokenStream {
             __vm::Ok(())
         }
 
-        #[allow(unused_variables, clippy::nonminimal_bool, clippy::absurd_extreme_comparisons, unused_comparisons)]
         fn legacy_size_at(&self, version: u32) -> usize {
             let mut __size = 0usize;
             #(#sizes)*

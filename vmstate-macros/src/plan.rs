@@ -32,9 +32,11 @@ pub enum Kind<'a> {
     },
 }
 
+/// Everything a generator needs to know about a field; generators read nothing else.
 pub struct FieldPlan<'a> {
-    pub field: &'a Field<'a>,
     pub ident: &'a Ident,
+    /// The field's Rust type (with its span, where unsupported types are reported).
+    pub ty: &'a Type,
     /// Rust name, for error paths.
     pub rust_name: String,
     /// Name in descriptions (`rename`, or `unused` for padding, or the Rust name).
@@ -43,8 +45,16 @@ pub struct FieldPlan<'a> {
     pub vmdesc_name: String,
     /// Version test, in terms of a `version: u32` in scope.
     pub version_cond: TokenStream,
+    /// Inclusive version bounds of the field (`None`: unbounded on that side).
+    pub versions: (Option<u32>, Option<u32>),
     /// `exists` predicate call (`&Self`, version), or `true`.
     pub exists_cond: TokenStream,
+    /// Whether the field has an `exists` predicate (QEMU's `field_exists`).
+    pub has_exists: bool,
+    /// `equal`: the loaded value must equal the current one (QEMU's `_EQUAL`).
+    pub equal: bool,
+    /// `validate`: checked after the field is loaded.
+    pub validate: Option<&'a ExprPath>,
     pub kind: Kind<'a>,
     /// BER context tag (declaration index).
     pub tag: u32,
@@ -63,21 +73,17 @@ impl FieldPlan<'_> {
         quote!((#v && #e))
     }
 
-    pub fn ty(&self) -> &Type {
-        self.field.ty
-    }
-
     /// `<T as Field>` with the field type's span, so an unsupported type is reported
     /// at the field.
     pub fn as_field(&self) -> TokenStream {
-        let ty = self.ty();
+        let ty = self.ty;
         quote_spanned!(ty.span()=> <#ty as __vm::Field>)
     }
 
     /// `vmstate_runtime::ber::<helper>::<T, ...>` for the field's type, with its span
     /// (so an unsupported type is reported once, at the field).
     pub fn ber_helper(&self, helper: &str, extra_params: usize) -> TokenStream {
-        let ty = self.ty();
+        let ty = self.ty;
         let f = syn::Ident::new(helper, ty.span());
         let extra = (0..extra_params).map(|_| quote!(, _));
         quote_spanned!(ty.span()=> __vm::ber::#f::<#ty #(#extra)*>)
@@ -115,7 +121,7 @@ impl FieldPlan<'_> {
     /// field's start).
     pub fn validate_call(&self, offset: TokenStream) -> Option<TokenStream> {
         let rn = &self.rust_name;
-        self.field.attrs.validate.as_ref().map(|v| {
+        self.validate.map(|v| {
             quote_spanned! {v.span()=>
                 if let __vm::Err(e) = (#v)(&*self, version) {
                     return __vm::Err(__vm::validation_error(&e, #offset).in_field(#rn));
@@ -128,7 +134,7 @@ impl FieldPlan<'_> {
     pub fn as_vmstate(&self) -> TokenStream {
         let ty = match &self.kind {
             Kind::Subsection { ty, .. } => ty,
-            _ => self.ty(),
+            _ => self.ty,
         };
         quote_spanned!(ty.span()=> <#ty as __vm::VMState>)
     }
@@ -222,11 +228,12 @@ fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
         None if is_unused(f.ty) => "unused".to_owned(),
         None => rust_name.clone(),
     };
-    let version_cond = match a.version.as_ref().map(|v| (v.min, v.max)) {
-        None | Some((None, None)) => quote!(true),
-        Some((Some(lo), None)) => quote!((version >= #lo)),
-        Some((None, Some(hi))) => quote!((version <= #hi)),
-        Some((Some(lo), Some(hi))) => quote!((version >= #lo && version <= #hi)),
+    let versions = a.version.as_ref().map_or((None, None), |v| (v.min, v.max));
+    let version_cond = match versions {
+        (None, None) => quote!(true),
+        (Some(lo), None) => quote!((version >= #lo)),
+        (None, Some(hi)) => quote!((version <= #hi)),
+        (Some(lo), Some(hi)) => quote!((version >= #lo && version <= #hi)),
     };
     let exists_cond = match &a.exists {
         Some(p) => quote_spanned!(p.span()=> (#p)(&*self, version)),
@@ -273,8 +280,12 @@ fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
         asn1::identifier(&desc_name)
     };
     FieldPlan {
-        field: f,
         ident: f.ident,
+        ty: f.ty,
+        versions,
+        has_exists: a.exists.is_some(),
+        equal: a.equal.is_some(),
+        validate: a.validate.as_ref(),
         tag: f.index,
         asn1_name,
         vmdesc_name: desc_name.clone(),

@@ -31,7 +31,6 @@ fn field(p: &FieldPlan) -> TokenStream {
 pub fn method(plans: &[FieldPlan]) -> TokenStream {
     let fields = plans.iter().map(field);
     quote! {
-        #[allow(unused_variables, unused_mut, clippy::nonminimal_bool, clippy::absurd_extreme_comparisons, unused_comparisons)]
         fn to_json_at(&self, version: u32) -> __vm::JsonValue {
             let mut __m = __vm::JsonMap::new();
             let mut __subs = __vm::JsonMap::new();

@@ -8,12 +8,8 @@ use quote::quote;
 
 fn field(p: &FieldPlan) -> TokenStream {
     let (id, name, cond, tag) = (p.ident, &p.vmdesc_name, p.present(), p.tag);
-    let suffix = if p.field.attrs.equal.is_some() {
-        " equal"
-    } else {
-        ""
-    };
-    let has_exists = p.field.attrs.exists.is_some();
+    let suffix = if p.equal { " equal" } else { "" };
+    let has_exists = p.has_exists;
     let as_field = p.as_field();
     match &p.kind {
         Kind::Plain => quote! {
@@ -89,7 +85,6 @@ pub fn method(c: &Container, plans: &[FieldPlan]) -> TokenStream {
     let fields = plans.iter().map(field);
     let subsections = plans.iter().map(subsection);
     quote! {
-        #[allow(unused_variables, unused_mut, clippy::nonminimal_bool, clippy::absurd_extreme_comparisons, unused_comparisons)]
         fn vmdesc_at(&self, version: u32, j: &mut __vm::JsonWriter) {
             j.string("vmsd_name", #name);
             j.int("version", ::core::primitive::i64::from(version));

@@ -186,6 +186,7 @@ pub mod __private {
         VMStateDesc, VarLen, VersionRange,
     };
     pub use crate::field::{slice_leaf, slice_leaves, slice_size, Field, VarLenField};
+    pub use crate::framing::ber::FIRST_DEVICE_TAG;
     pub use crate::json::JsonWriter;
     pub use crate::legacy::{
         enter_subsection, peek_subsection, put_subsection_header, subsection_header_size, Input,
