@@ -48,3 +48,5 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 cargo test --workspace
+# The published crates (macros, runtime, qemu, cli) package and build on their own.
+cargo publish --workspace --dry-run --allow-dirty --quiet

@@ -125,7 +125,7 @@ pub use types::{Timer, Unused};
 /// The reference (what each attribute means, its QEMU counterpart, the field types,
 /// and what is checked at compile time) follows.
 ///
-#[doc = include_str!("../../docs/ATTRIBUTES.md")]
+#[doc = include_str!("../ATTRIBUTES.md")]
 pub use vmstate_macros::VMState;
 
 use std::io::Write;
