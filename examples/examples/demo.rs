@@ -59,7 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let bytes = ber::to_bytes(&dev)?;
-    print!("{}", ber::tlv::annotate(&bytes, Some(DemoDma::DESC))?);
+    print!("{}", ber::annotate(&bytes, Some(DemoDma::DESC))?);
     let mut wrong = bytes.clone();
     wrong[2] |= 0x20; // `mode` sent constructed: BER tells, legacy could not
     println!(

@@ -23,7 +23,7 @@ fn render<T: Device>(value: &T) -> String {
             bytes.len()
         ));
         out.push_str(&hexdump(&bytes));
-        out.push_str(&ber::tlv::annotate(&bytes, Some(d)).expect("annotates"));
+        out.push_str(&ber::annotate(&bytes, Some(d)).expect("annotates"));
     }
     out
 }

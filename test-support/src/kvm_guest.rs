@@ -10,7 +10,7 @@
 
 use kvm_bindings::{kvm_pit_config, kvm_userspace_memory_region, KVM_MEM_LOG_DIRTY_PAGES};
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
-use vmstate_runtime::kvm::{self as vkvm, Host, VcpuState, VmState};
+use vmstate_runtime::kvm::{self as vkvm, Host, VcpuState, VmWideState};
 use vmstate_runtime::ram::{RamBlock, RamBlockMut};
 
 /// Guest RAM: 1 MiB at guest-physical 0.
@@ -253,7 +253,7 @@ impl Guest {
     }
 
     /// The vCPU's and the VM's KVM state.
-    pub fn capture(&self) -> vmstate_runtime::Result<(VcpuState, VmState)> {
+    pub fn capture(&self) -> vmstate_runtime::Result<(VcpuState, VmWideState)> {
         Ok((
             vkvm::capture(&self.host, &self.vcpu)?,
             vkvm::capture_vm(&self.vm, true, true)?,
@@ -261,7 +261,7 @@ impl Guest {
     }
 
     /// Puts a captured state into this VM (the RAM is loaded separately).
-    pub fn restore(&mut self, vcpu: &VcpuState, vm: &VmState) -> vmstate_runtime::Result<()> {
+    pub fn restore(&mut self, vcpu: &VcpuState, vm: &VmWideState) -> vmstate_runtime::Result<()> {
         vkvm::restore_vm(&self.vm, vm)?;
         vkvm::restore(&self.host, &self.vcpu, vcpu)
     }

@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use vmstate_runtime::kvm::{self as vkvm, VcpuState, VmState};
+use vmstate_runtime::kvm::{self as vkvm, VcpuState, VmWideState};
 use vmstate_runtime::ram::{LiveRam, RamBlock, RamLoader, RamSaver};
 use vmstate_runtime::stream::Registry;
 use vmstate_runtime::Format;
@@ -129,7 +129,7 @@ pub fn source(
 pub fn destination(listener: TcpListener, after: usize) -> Result<Vec<Report>, Error> {
     let mut g = Guest::new(false)?;
     let (mut conn, _) = listener.accept()?;
-    let (mut vcpu, mut vm) = (VcpuState::default(), VmState::default());
+    let (mut vcpu, mut vm) = (VcpuState::default(), VmWideState::default());
     {
         let mut ram = RamLoader::new(vec![g.ram_block_mut()]);
         let mut reg = Registry::new(MACHINE);

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use vmstate_runtime::ber::{Decoder, Options, Tag};
 use vmstate_runtime::io::SliceInput;
 use vmstate_runtime::io::Writer;
-use vmstate_runtime::ram::runs::{self, Element, Run};
+use vmstate_runtime::ram::ber::{self as ram_ber, Element, Run};
 use vmstate_runtime::ram::{self, Pages, RamLoader, RamRecord, RamSaver};
 use vmstate_runtime::stream::{self, SectionKind};
 use vmstate_runtime::ErrorKind;
@@ -161,13 +161,13 @@ fn ber_parts_round_trip_and_zero_pages_are_runs() {
 /// and, element by element, by the general decoder, which must agree.
 fn elements(part: &[u8]) -> Vec<(char, u64, u64)> {
     let mut out = Vec::new();
-    let mut fast = runs::Elements::new(part, 0, 4096);
+    let mut fast = ram_ber::Elements::new(part, 0, 4096);
     let mut input = SliceInput::new(part);
     let mut general = Decoder::new(&mut input, Options::STRICT);
     while let Some((e, _)) = fast.next_at().unwrap() {
         assert_eq!(
             Some(&e),
-            runs::next_element(&mut general, 4096).unwrap().as_ref()
+            ram_ber::next_element(&mut general, 4096).unwrap().as_ref()
         );
         out.push(match e {
             Element::MemSize { .. } => ('m', 0, 0),
@@ -216,7 +216,7 @@ fn interleaved_pages_go_in_mixed_runs_long_runs_stand_alone() {
         .unwrap();
     let legacy = w.into_inner();
     let (records, _) = ram::read_part(&legacy, 0, &mut None).unwrap();
-    let ber = runs::records_to_ber(&records).unwrap();
+    let ber = ram_ber::records_to_ber(&records).unwrap();
     assert_eq!(elements(&ber).len(), 6);
     // Inside its section's `[6]`, as streams carry it.
     let mut section = vec![0xa6, 0x80];
@@ -227,14 +227,14 @@ fn interleaved_pages_go_in_mixed_runs_long_runs_stand_alone() {
     let h = d.expect(Tag::context(6, Tag::SEQUENCE)).unwrap();
     d.enter(&h).unwrap();
     let mut blocks = vec![("pc.ram".to_owned(), p(pages as u64))];
-    let back = runs::ber_to_records(&mut d, &mut blocks).unwrap();
+    let back = ram_ber::ber_to_records(&mut d, &mut blocks).unwrap();
     assert_eq!(back, records);
 }
 
 /// A part's elements by the loader's fast path and by the general decoder alone,
 /// each as a list or the offset of its error.
 fn both_readings(part: &[u8]) -> [Result<Vec<Element<'_>>, u64>; 2] {
-    let mut fast = runs::Elements::new(part, 0, 4096);
+    let mut fast = ram_ber::Elements::new(part, 0, 4096);
     let mut fast_all = Vec::new();
     let fast = loop {
         match fast.next_at() {
@@ -250,7 +250,7 @@ fn both_readings(part: &[u8]) -> [Result<Vec<Element<'_>>, u64>; 2] {
         if d.offset() == part.len() as u64 {
             break Ok(general_all);
         }
-        match runs::next_element(&mut d, 4096) {
+        match ram_ber::next_element(&mut d, 4096) {
             Ok(Some(e)) => general_all.push(e),
             Ok(None) => break Ok(general_all),
             Err(e) => break Err(e.offset()),
@@ -285,7 +285,7 @@ fn the_fast_path_reads_exactly_what_the_general_decoder_reads() {
         .collect();
     // An empty INTEGER (once a panic in the fast path) is an error in both.
     let mut run = Vec::new();
-    runs::zero_run(&mut run, "pc.ram", 0, 1, 0, None);
+    ram_ber::zero_run(&mut run, "pc.ram", 0, 1, 0, None);
     let at = run
         .windows(3)
         .position(|w| w == [0x02, 0x01, 0x00])
@@ -326,9 +326,9 @@ fn hostile_mixed_runs_get_typed_errors() {
         },
     ];
     let mut good = Vec::new();
-    runs::mixed_run_start(&mut good, &runs, 4096);
+    ram_ber::mixed_run_start(&mut good, &runs, 4096);
     good.extend(std::iter::repeat_n(9u8, 2 * 4096));
-    runs::run_end(&mut good, None);
+    ram_ber::run_end(&mut good, None);
     let map = good.windows(3).position(|w| w == [0x03, 0x02, 3]).unwrap() + 3;
     assert_eq!(good[map], 0b0101_1000);
     let load = |part: &[u8], pages: usize| {
@@ -446,7 +446,7 @@ fn hostile_parts_get_typed_errors_and_no_write_outside_a_block() {
     }
     // BER: a run claiming more pages than the block has.
     let mut run = Vec::new();
-    ram::runs::zero_run(&mut run, "pc.ram", 0, 1 << 40, 0, None);
+    ram::ber::zero_run(&mut run, "pc.ram", 0, 1 << 40, 0, None);
     let mut l = RamLoader::new(ram_blocks_mut(&mut dst));
     let e = l.load_ber(&run, 0).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::PageOutOfRange { .. }), "{e}");

@@ -8,7 +8,7 @@
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    use vmstate_runtime::kvm::{VcpuState, VmState};
+    use vmstate_runtime::kvm::{VcpuState, VmWideState};
     use vmstate_runtime::ram::{RamLoader, RamSaver};
     use vmstate_runtime::stream::Registry;
     use vmstate_runtime::Format;
@@ -49,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             // Loaded as it is read from the file (either format).
             let file = std::io::BufReader::new(std::fs::File::open(arg(1)?)?);
             let mut g = Guest::new(false)?;
-            let (mut vcpu, mut vm) = (VcpuState::default(), VmState::default());
+            let (mut vcpu, mut vm) = (VcpuState::default(), VmWideState::default());
             {
                 let mut ram = RamLoader::new(vec![g.ram_block_mut()]);
                 let mut reg = Registry::new("vmstate-kvm-guest");

@@ -7,7 +7,7 @@
 //! octet `0xff`, non-minimal tag numbers and INTEGERs). Nesting is bounded, and no
 //! length read from the input sizes an allocation.
 
-use super::tag::{Class, Header, Length, Tag};
+use super::header::{Class, Header, Length, Tag};
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::Input;
 

@@ -32,14 +32,15 @@
 //! assert_eq!(back.outport, 2);
 //! ```
 
+mod annotate;
 pub mod asn1;
 mod decoder;
-mod tag;
-pub mod tlv;
+mod header;
 mod value;
 
+pub use self::annotate::annotate;
 pub use self::decoder::{check_form, Decoder, Options, Report, Skipped, SubsectionEntry};
-pub use self::tag::{
+pub use self::header::{
     length_len, put_eoc, put_header, put_indefinite_header, tlv_len, Class, Header, Length, Tag,
 };
 pub use self::value::{

@@ -2,7 +2,7 @@
 //! helpers the derive's generated code and the built-in field types call.
 
 use super::decoder::{check_form, Decoder};
-use super::tag::{put_header, tlv_len, Header, Tag};
+use super::header::{put_header, tlv_len, Header, Tag};
 use crate::error::{Error, ErrorKind, Result};
 use crate::field::Field;
 use crate::io::{Input, Writer};

@@ -45,7 +45,7 @@ pub(super) fn to_ber_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result<Ve
                 let (d, v) = device_of(&parts.descs, sec, ident)?;
                 device_ber(d, v, ident.version).map_err(|e| e.in_device(&ident.idstr))?
             }
-            _ => ram::runs::records_to_ber(&ram_of(sec)?)?,
+            _ => ram::ber::records_to_ber(&ram_of(sec)?)?,
         };
         records::put_section(&mut out, h, &body);
     }
@@ -199,7 +199,7 @@ pub(super) fn from_ber<'a>(bytes: &'a [u8], ram: &mut RamParts<'_, 'a>) -> Resul
             d.leave(None)?;
             o.insert("value".into(), v);
         } else {
-            let records = ram::runs::ber_to_records(&mut d, &mut ram_blocks)?;
+            let records = ram::ber::ber_to_records(&mut d, &mut ram_blocks)?;
             d.leave(None)?;
             let (key, part) = ram.part(records)?;
             o.insert(key.into(), part);

@@ -72,7 +72,7 @@ VMState-Device ::= SEQUENCE {{ value ANY }}
 
 VMState-Ram ::= SEQUENCE OF VMState-Ram-Element
 
--- Runs of pages (vmstate_runtime::ram::runs). `continued` keeps a legacy stream's
+-- Runs of pages (vmstate_runtime::ram::ber). `continued` keeps a legacy stream's
 -- CONTINUE choice where it differs from the writer's rule.
 VMState-Ram-Element ::= CHOICE {{
     mem-size [0] SEQUENCE {{

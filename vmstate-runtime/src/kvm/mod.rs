@@ -11,7 +11,7 @@
 //! ```no_run
 //! use kvm_ioctls::Kvm;
 //! use vmstate_runtime::Format;
-//! use vmstate_runtime::kvm::{self, Host, VcpuState, VmState};
+//! use vmstate_runtime::kvm::{self, Host, VcpuState, VmWideState};
 //! use vmstate_runtime::stream::Registry;
 //!
 //! // Source: a VM with an in-kernel irqchip and PIT, and its vCPU, stopped.
@@ -29,7 +29,7 @@
 //! drop(reg);
 //!
 //! // Destination: a fresh VM of the same shape takes the state, in KVM's order.
-//! let (mut cpu, mut vm_state) = (VcpuState::default(), VmState::default());
+//! let (mut cpu, mut vm_state) = (VcpuState::default(), VmWideState::default());
 //! let mut reg = Registry::new("my-vmm-1.0");
 //! reg.device("kvm-vcpu", 0, &mut cpu);
 //! reg.device("kvm-vm", 0, &mut vm_state);
@@ -466,7 +466,7 @@ fn ioapic(c: &kvm_irqchip) -> Result<Ioapic> {
 }
 
 /// Reads the VM-wide state; `irqchip` and `pit` say whether the VM has them.
-pub fn capture_vm(vm: &VmFd, irqchip: bool, pit: bool) -> Result<VmState> {
+pub fn capture_vm(vm: &VmFd, irqchip: bool, pit: bool) -> Result<VmWideState> {
     let c = vm.get_clock().map_err(|e| kvm_err("KVM_GET_CLOCK", e))?;
     let irqchip = if irqchip {
         Some(Irqchip {
@@ -490,7 +490,7 @@ pub fn capture_vm(vm: &VmFd, irqchip: bool, pit: bool) -> Result<VmState> {
     } else {
         None
     };
-    Ok(VmState {
+    Ok(VmWideState {
         clock: Clock {
             clock: c.clock,
             flags: c.flags,
@@ -512,7 +512,7 @@ fn set_chip(vm: &VmFd, id: u32, bytes: &[u8]) -> Result<()> {
 
 /// Writes the VM-wide state: the irqchip and PIT (which the VM must have created)
 /// before the clock.
-pub fn restore_vm(vm: &VmFd, state: &VmState) -> Result<()> {
+pub fn restore_vm(vm: &VmFd, state: &VmWideState) -> Result<()> {
     if let Some(ic) = &state.irqchip {
         for (id, p) in [
             (KVM_IRQCHIP_PIC_MASTER, &ic.pic_master),

@@ -330,7 +330,7 @@ pub struct Pit {
 #[derive(VMState, Clone, Debug, Default, PartialEq, Eq)]
 #[vmstate(name = "kvm-vm", version = 1)]
 #[allow(missing_docs)]
-pub struct VmState {
+pub struct VmWideState {
     pub clock: Clock,
     #[vmstate(subsection)]
     pub irqchip: Option<Irqchip>,

@@ -55,19 +55,47 @@
 //! # Ok::<(), vmstate_runtime::Error>(())
 //! ```
 
-pub mod runs;
-mod section;
+pub mod ber;
+mod live;
+mod loader;
+mod saver;
+mod zero;
 
-pub use self::section::{
-    is_zero, LiveRam, Pages, PartStats, RamBlock, RamBlockMut, RamLoader, RamSaver, RAM_VERSION,
-};
+pub use self::live::LiveRam;
+pub use self::loader::{RamBlockMut, RamLoader};
+pub use self::saver::{Pages, PartStats, RamBlock, RamSaver};
+pub use self::zero::is_zero;
 
-use crate::error::{ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::io::{Input, SliceInput, Writer};
 use std::borrow::Cow;
 
 /// The bytes of a target page (x86).
 pub const PAGE_SIZE: u64 = 4096;
+const PAGE: usize = PAGE_SIZE as usize;
+
+/// The version of QEMU's `ram` section.
+pub const RAM_VERSION: u32 = 4;
+
+/// Checks a page size: a power of two from 1 KiB to 1 GiB (QEMU's targets use 1 KiB
+/// to 64 KiB pages; hugepage-backed guests larger ones).
+fn check_page_size(page: usize) -> Result<()> {
+    if page.is_power_of_two() && (1 << 10..=1 << 30).contains(&page) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::Framing(format!(
+                "a page size is a power of two from 1 KiB to 1 GiB, not {page}"
+            )),
+            0,
+        ))
+    }
+}
+
+/// A saver asked to load, or a loader asked to save.
+fn wrong_direction(what: &str) -> Error {
+    Error::new(ErrorKind::Framing(what.to_owned()), 0)
+}
 
 /// `RAM_SAVE_FLAG_ZERO`: a page filled with one byte.
 pub const FLAG_ZERO: u64 = 0x02;

@@ -3,7 +3,7 @@
 //! is given. For snapshots, the CLI and people reading a stream.
 
 use super::decoder::{Decoder, Options};
-use super::tag::{Class, Header, Length, Tag};
+use super::header::{Class, Header, Length, Tag};
 use crate::desc::{TypeDesc, VMStateDesc};
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::SliceInput;
@@ -11,7 +11,7 @@ use std::fmt::Write;
 
 /// What the schema says a TLV is.
 #[derive(Clone, Copy)]
-enum Shape {
+enum Schema {
     Struct(&'static VMStateDesc),
     Type(&'static TypeDesc),
     Subsections(&'static VMStateDesc),
@@ -24,7 +24,7 @@ pub fn annotate(bytes: &[u8], desc: Option<&'static VMStateDesc>) -> Result<Stri
     let mut input = SliceInput::new(bytes);
     let mut d = Decoder::new(&mut input, Options::STRICT);
     let mut out = String::new();
-    let shape = desc.map_or(Shape::Unknown, Shape::Struct);
+    let shape = desc.map_or(Schema::Unknown, Schema::Struct);
     let label = desc.map_or(String::new(), |d| format!("{} ", d.name));
     while d.peek_header_at_top()? {
         let h = d.next_header(&"a value")?;
@@ -36,7 +36,7 @@ pub fn annotate(bytes: &[u8], desc: Option<&'static VMStateDesc>) -> Result<Stri
 fn node(
     d: &mut Decoder<'_, SliceInput<'_>>,
     h: &Header,
-    shape: Shape,
+    shape: Schema,
     label: &str,
     depth: usize,
     out: &mut String,
@@ -77,41 +77,43 @@ fn node(
     d.leave(None)
 }
 
-fn child_shape(parent: Shape, h: &Header, index: usize) -> (Shape, String) {
+fn child_shape(parent: Schema, h: &Header, index: usize) -> (Schema, String) {
     match parent {
-        Shape::Struct(desc) if h.tag == Tag::SUBSECTIONS => {
-            (Shape::Subsections(desc), "subsections ".to_owned())
+        Schema::Struct(desc) if h.tag == Tag::SUBSECTIONS => {
+            (Schema::Subsections(desc), "subsections ".to_owned())
         }
-        Shape::Struct(desc) if h.tag.class == Class::Context => {
+        Schema::Struct(desc) if h.tag.class == Class::Context => {
             match desc.fields.iter().find(|f| f.tag == h.tag.number) {
                 Some(f) => (type_shape(&f.ty), format!("{} ", f.asn1_name)),
-                None => (Shape::Unknown, "unknown ".to_owned()),
+                None => (Schema::Unknown, "unknown ".to_owned()),
             }
         }
-        Shape::Subsections(desc) => match desc.subsections.iter().find(|s| s.tag == h.tag.number) {
-            Some(s) => (Shape::Entry(s.desc), format!("{} ", s.asn1_name)),
-            None => (Shape::Unknown, "unknown ".to_owned()),
+        Schema::Subsections(desc) => {
+            match desc.subsections.iter().find(|s| s.tag == h.tag.number) {
+                Some(s) => (Schema::Entry(s.desc), format!("{} ", s.asn1_name)),
+                None => (Schema::Unknown, "unknown ".to_owned()),
+            }
+        }
+        Schema::Entry(desc) => match index {
+            0 => (Schema::Unknown, "name ".to_owned()),
+            1 => (Schema::Unknown, "version ".to_owned()),
+            _ => (Schema::Struct(desc), "body ".to_owned()),
         },
-        Shape::Entry(desc) => match index {
-            0 => (Shape::Unknown, "name ".to_owned()),
-            1 => (Shape::Unknown, "version ".to_owned()),
-            _ => (Shape::Struct(desc), "body ".to_owned()),
-        },
-        Shape::Type(TypeDesc::Array { elem, .. } | TypeDesc::VarArray { elem, .. }) => {
+        Schema::Type(TypeDesc::Array { elem, .. } | TypeDesc::VarArray { elem, .. }) => {
             (type_shape(elem), format!("[{index}] "))
         }
-        _ => (Shape::Unknown, String::new()),
+        _ => (Schema::Unknown, String::new()),
     }
 }
 
-fn type_shape(t: &'static TypeDesc) -> Shape {
+fn type_shape(t: &'static TypeDesc) -> Schema {
     match t {
-        TypeDesc::Struct(d) => Shape::Struct(d),
-        other => Shape::Type(other),
+        TypeDesc::Struct(d) => Schema::Struct(d),
+        other => Schema::Type(other),
     }
 }
 
-fn primitive(tag: Tag, shape: Shape, content: &[u8]) -> String {
+fn primitive(tag: Tag, shape: Schema, content: &[u8]) -> String {
     let int = || {
         let mut v: i128 = if content.first().is_some_and(|b| b & 0x80 != 0) {
             -1
@@ -124,23 +126,23 @@ fn primitive(tag: Tag, shape: Shape, content: &[u8]) -> String {
         v
     };
     match shape {
-        Shape::Type(TypeDesc::Scalar { name: "bool", .. }) => (content != [0]).to_string(),
-        Shape::Type(TypeDesc::Enum { variants, .. }) => {
+        Schema::Type(TypeDesc::Scalar { name: "bool", .. }) => (content != [0]).to_string(),
+        Schema::Type(TypeDesc::Enum { variants, .. }) => {
             let v = int();
             match variants.iter().find(|(_, d)| i128::from(*d) == v) {
                 Some((n, _)) => format!("{n}({v})"),
                 None => format!("?({v})"),
             }
         }
-        Shape::Type(TypeDesc::Scalar { name, size })
+        Schema::Type(TypeDesc::Scalar { name, size })
             if *size <= 8
                 && (name.starts_with("int") || name.starts_with("uint") || *name == "timer") =>
         {
             int().to_string()
         }
-        Shape::Unknown if tag == Tag::INTEGER || tag == Tag::ENUMERATED => int().to_string(),
-        Shape::Unknown if tag == Tag::BOOLEAN => (content != [0]).to_string(),
-        Shape::Unknown if tag == Tag::UTF8_STRING => {
+        Schema::Unknown if tag == Tag::INTEGER || tag == Tag::ENUMERATED => int().to_string(),
+        Schema::Unknown if tag == Tag::BOOLEAN => (content != [0]).to_string(),
+        Schema::Unknown if tag == Tag::UTF8_STRING => {
             format!("{:?}", String::from_utf8_lossy(content))
         }
         _ => hex(content),

@@ -83,7 +83,7 @@ impl Run<'_> {
 /// What a [`Planner`] hands its writer: one run as its own element, or several
 /// short runs (contiguous, one block) as one mixed run.
 #[derive(Debug)]
-pub enum Group<'r, 'b> {
+pub enum Planned<'r, 'b> {
     /// A zero run or a data run.
     One(Run<'b>),
     /// A mixed run of these runs, in order.
@@ -114,7 +114,7 @@ impl<'b> Planner<'b> {
     pub fn push(
         &mut self,
         run: Run<'b>,
-        emit: &mut impl FnMut(Group<'_, 'b>) -> Result<()>,
+        emit: &mut impl FnMut(Planned<'_, 'b>) -> Result<()>,
     ) -> Result<()> {
         let short = run.pages < LONG_RUN && run.fill.is_none_or(|f| f == 0);
         let joins = self.pending.last().is_none_or(|last| {
@@ -131,16 +131,16 @@ impl<'b> Planner<'b> {
             self.pages += run.pages;
             Ok(())
         } else {
-            emit(Group::One(run))
+            emit(Planned::One(run))
         }
     }
 
     /// Emits what is pending.
-    pub fn finish(&mut self, emit: &mut impl FnMut(Group<'_, 'b>) -> Result<()>) -> Result<()> {
+    pub fn finish(&mut self, emit: &mut impl FnMut(Planned<'_, 'b>) -> Result<()>) -> Result<()> {
         let done = match self.pending.as_slice() {
             [] => Ok(()),
-            [one] => emit(Group::One(*one)),
-            runs => emit(Group::Mixed(runs)),
+            [one] => emit(Planned::One(*one)),
+            runs => emit(Planned::Mixed(runs)),
         };
         self.pending.clear();
         self.pages = 0;

@@ -3,7 +3,7 @@
 
 use super::{
     data_run_start, is_zero_bit, mem_size, mixed_run_start, next_element, run_end, zero_run,
-    Element, Group, Planner, Run,
+    Element, Planned, Planner, Run,
 };
 use crate::ber::Decoder;
 use crate::error::{Error, ErrorKind, Result};
@@ -76,17 +76,17 @@ struct Converter<'r, 'a> {
 }
 
 impl Converter<'_, '_> {
-    fn group(&mut self, group: Group<'_, '_>) -> Result<()> {
+    fn group(&mut self, group: Planned<'_, '_>) -> Result<()> {
         let runs = match &group {
-            Group::One(run) => std::slice::from_ref(run),
-            Group::Mixed(runs) => runs,
+            Planned::One(run) => std::slice::from_ref(run),
+            Planned::Mixed(runs) => runs,
         };
         let pages: usize = runs.iter().map(|r| r.pages as usize).sum();
         let records = &self.records[self.next..self.next + pages];
         self.next += pages;
         let first = runs[0];
         match (&group, first.fill) {
-            (Group::One(_), Some(fill)) => {
+            (Planned::One(_), Some(fill)) => {
                 zero_run(
                     &mut self.w,
                     first.block,
@@ -97,14 +97,14 @@ impl Converter<'_, '_> {
                 );
                 return Ok(());
             }
-            (Group::One(_), None) => data_run_start(
+            (Planned::One(_), None) => data_run_start(
                 &mut self.w,
                 first.block,
                 first.offset,
                 pages * PAGE_SIZE as usize,
                 first.continued,
             ),
-            (Group::Mixed(runs), _) => mixed_run_start(&mut self.w, runs, PAGE_SIZE),
+            (Planned::Mixed(runs), _) => mixed_run_start(&mut self.w, runs, PAGE_SIZE),
         }
         for r in records {
             if let RamRecord::Page { data, .. } = r {

@@ -1,0 +1,298 @@
+//! Loading RAM parts of either format into caller-provided block memory, every
+//! block name, length and page address checked.
+
+use super::ber::{self, Element};
+use super::zero::page_is_zero;
+use super::{check_page_size, wrong_direction, RAM_VERSION};
+use super::{FLAG_CONTINUE, FLAG_EOS, FLAG_MEM_SIZE, FLAG_PAGE, FLAG_ZERO, PAGE, PAGE_SIZE};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::Format;
+use crate::framing::{IterativeSection, Part, SectionKind};
+use crate::io::{Input, SliceInput};
+
+/// One RAM block of the destination, to load into.
+#[derive(Debug)]
+pub struct RamBlockMut<'a> {
+    /// QEMU's block id.
+    pub name: &'a str,
+    /// The block's memory.
+    pub mem: &'a mut [u8],
+}
+
+/// Loads RAM parts into the destination's blocks, checking every block name, length
+/// and page address: nothing is written outside a block.
+#[derive(Debug)]
+pub struct RamLoader<'a> {
+    blocks: Vec<RamBlockMut<'a>>,
+    /// Block of the previous page (for `CONTINUE`).
+    last: Option<usize>,
+    /// Bytes per page.
+    page: usize,
+}
+
+impl<'a> RamLoader<'a> {
+    /// A loader into `blocks`, of 4 KiB pages.
+    pub fn new(blocks: Vec<RamBlockMut<'a>>) -> Self {
+        RamLoader {
+            blocks,
+            last: None,
+            page: PAGE,
+        }
+    }
+
+    /// A loader of pages of `page_size` bytes (as [`RamSaver::with_page_size`]); a
+    /// BER stream of another page size is refused.
+    pub fn with_page_size(blocks: Vec<RamBlockMut<'a>>, page_size: usize) -> Result<Self> {
+        check_page_size(page_size)?;
+        Ok(RamLoader {
+            page: page_size,
+            ..RamLoader::new(blocks)
+        })
+    }
+
+    fn block(&self, name: &str, at: u64) -> Result<usize> {
+        self.blocks
+            .iter()
+            .position(|b| b.name == name)
+            .ok_or_else(|| Error::new(ErrorKind::UnknownRamBlock(name.to_owned()), at))
+    }
+
+    fn check_list(&self, list: &[(String, u64)], at: u64) -> Result<()> {
+        for (name, len) in list {
+            let b = &self.blocks[self.block(name, at)?];
+            if b.mem.len() as u64 != *len {
+                return Err(Error::new(
+                    ErrorKind::RamBlockLength {
+                        block: name.clone(),
+                        expected: b.mem.len() as u64,
+                        found: *len,
+                    },
+                    at,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The block named `name`, looked up only when it is not `last`'s very `&str`.
+    #[inline(always)]
+    fn cached_block<'d>(
+        &self,
+        last: &mut Option<(&'d str, usize)>,
+        name: &'d str,
+        at: u64,
+    ) -> Result<usize> {
+        match *last {
+            Some((prev, i)) if std::ptr::eq(prev, name) => Ok(i),
+            _ => {
+                let i = self.block(name, at)?;
+                *last = Some((name, i));
+                Ok(i)
+            }
+        }
+    }
+
+    /// The pages `[offset, offset + n pages)` of block `i`, checked.
+    fn pages(&mut self, i: usize, offset: u64, n: u64, at: u64) -> Result<&mut [u8]> {
+        let b = &mut self.blocks[i];
+        let page = self.page as u64;
+        let end = n.checked_mul(page).and_then(|l| l.checked_add(offset));
+        match end {
+            Some(end) if offset % page == 0 && end <= b.mem.len() as u64 => {
+                Ok(&mut b.mem[offset as usize..end as usize])
+            }
+            _ => Err(Error::new(
+                ErrorKind::PageOutOfRange {
+                    block: b.name.to_owned(),
+                    offset,
+                },
+                at,
+            )),
+        }
+    }
+
+    /// Loads one legacy part from the start of `data` (found at stream offset
+    /// `base`); returns the bytes it took, through its `EOS`.
+    pub fn load_legacy(&mut self, data: &[u8], base: u64) -> Result<usize> {
+        let mut r = SliceInput::with_base(data, base);
+        self.load_legacy_from(&mut r)?;
+        Ok((r.offset() - base) as usize)
+    }
+
+    /// Loads one legacy part from `r`, through its `EOS`: from a stream in memory or
+    /// as it arrives (each page is read straight into the guest's memory).
+    pub fn load_legacy_from(&mut self, r: &mut impl Input) -> Result<()> {
+        loop {
+            let at = r.offset();
+            let word = u64::from_be_bytes(r.read_array()?);
+            let flags = word & (self.page as u64 - 1);
+            let addr = word & !(self.page as u64 - 1);
+            let known = FLAG_ZERO | FLAG_MEM_SIZE | FLAG_PAGE | FLAG_EOS | FLAG_CONTINUE;
+            if flags & !known != 0 {
+                return Err(r.error(ErrorKind::Framing(format!(
+                    "unsupported RAM flags {flags:#x} (compression and XBZRLE are not supported)"
+                ))));
+            }
+            if flags & FLAG_MEM_SIZE != 0 {
+                let list = super::read_block_list(r, addr)?;
+                self.check_list(&list, at)?;
+            }
+            if flags & (FLAG_ZERO | FLAG_PAGE) != 0 {
+                let i = if flags & FLAG_CONTINUE != 0 {
+                    self.last.ok_or_else(|| {
+                        r.error(ErrorKind::Framing("CONTINUE page without a block".into()))
+                    })?
+                } else {
+                    let len = usize::from(r.read_array::<1>()?[0]);
+                    let mut name = [0u8; 255];
+                    r.read_exact(&mut name[..len])?;
+                    self.block(std::str::from_utf8(&name[..len]).unwrap_or(""), at)?
+                };
+                self.last = Some(i);
+                if flags & FLAG_ZERO != 0 {
+                    let fill = r.read_array::<1>()?[0];
+                    let n = self.page;
+                    for page in self.pages(i, addr, 1, at)?.chunks_exact_mut(n) {
+                        fill_page(page, fill);
+                    }
+                } else {
+                    r.read_exact(self.pages(i, addr, 1, at)?)?;
+                }
+            }
+            if flags & FLAG_EOS != 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Loads one BER part: the elements in `data` (the contents of a section's `[6]`,
+    /// found at stream offset `base`).
+    pub fn load_ber(&mut self, data: &[u8], base: u64) -> Result<()> {
+        let mut elements = ber::Elements::new(data, base, self.page as u64);
+        // The last run's block: `Elements` hands out the same `&str` for a repeated
+        // name, so one pointer compare replaces the name lookup.
+        let mut last: Option<(&str, usize)> = None;
+        while let Some((e, at)) = elements.next_at()? {
+            match e {
+                Element::MemSize {
+                    blocks, page_size, ..
+                } => {
+                    let theirs = page_size.unwrap_or(PAGE_SIZE);
+                    if theirs != self.page as u64 {
+                        return Err(Error::new(
+                            ErrorKind::Framing(format!(
+                                "the stream's pages are {theirs} bytes, this loader's {}",
+                                self.page
+                            )),
+                            at,
+                        ));
+                    }
+                    self.check_list(&blocks, at)?
+                }
+                Element::Zero {
+                    block,
+                    offset,
+                    pages,
+                    fill,
+                    ..
+                } => {
+                    let i = self.cached_block(&mut last, block, at)?;
+                    let n = self.page;
+                    for page in self.pages(i, offset, pages, at)?.chunks_exact_mut(n) {
+                        fill_page(page, fill);
+                    }
+                }
+                Element::Data {
+                    block,
+                    offset,
+                    data,
+                    ..
+                } => {
+                    let i = self.cached_block(&mut last, block, at)?;
+                    let n = data.len() as u64 / self.page as u64;
+                    self.pages(i, offset, n, at)?.copy_from_slice(data);
+                }
+                Element::Mixed {
+                    block,
+                    offset,
+                    pages,
+                    zero,
+                    data,
+                    ..
+                } => {
+                    let i = self.cached_block(&mut last, block, at)?;
+                    let n = self.page;
+                    let mut data = data.chunks_exact(n);
+                    for (k, page) in self
+                        .pages(i, offset, pages, at)?
+                        .chunks_exact_mut(n)
+                        .enumerate()
+                    {
+                        if ber::is_zero_bit(zero, k as u64) {
+                            fill_page(page, 0);
+                        } else if let Some(src) = data.next() {
+                            // The parser checked one data page per clear bit.
+                            page.copy_from_slice(src);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fills a page, skipping the write when it already holds `fill` everywhere (as
+/// QEMU does: a fresh destination's memory is zero, and untouched pages stay
+/// unallocated).
+#[inline]
+fn fill_page(page: &mut [u8], fill: u8) {
+    if fill != 0 || !page_is_zero(page) {
+        page.fill(fill);
+    }
+}
+
+/// The loader as a registry's iterative section.
+impl IterativeSection for RamLoader<'_> {
+    fn version(&self) -> u32 {
+        RAM_VERSION
+    }
+
+    fn save_setup(&mut self, _format: Format, _out: &mut Vec<u8>) -> Result<()> {
+        Err(wrong_direction(
+            "a RAM loader does not save; register a RamSaver",
+        ))
+    }
+
+    fn save_iterate(&mut self, _format: Format, _out: &mut Vec<u8>) -> Result<bool> {
+        Err(wrong_direction(
+            "a RAM loader does not save; register a RamSaver",
+        ))
+    }
+
+    fn save_complete(&mut self, _format: Format, _out: &mut Vec<u8>) -> Result<()> {
+        Err(wrong_direction(
+            "a RAM loader does not save; register a RamSaver",
+        ))
+    }
+
+    fn load_part(&mut self, _kind: SectionKind, part: Part<'_, '_>, version: u32) -> Result<()> {
+        if version != RAM_VERSION {
+            let at = match &part {
+                Part::Legacy(r) => r.offset(),
+                Part::Ber { base, .. } => *base,
+            };
+            return Err(Error::new(
+                ErrorKind::VersionTooNew {
+                    version,
+                    supported: RAM_VERSION,
+                },
+                at,
+            ));
+        }
+        match part {
+            Part::Legacy(r) => self.load_legacy_from(r),
+            Part::Ber { body, base } => self.load_ber(body, base),
+        }
+    }
+}
