@@ -39,6 +39,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+# QEMU 10.0 beside 7.2 (bookworm-backports, unpacked into a cache folder).
+VMSTATE_QEMU_10_0="$(bash scripts/qemu-10.0.sh)"
+export VMSTATE_QEMU_10_0
 export VMSTATE_REQUIRE_ASN1TOOLS=1 VMSTATE_REQUIRE_ASN1C=1 VMSTATE_REQUIRE_QEMU=1 VMSTATE_REQUIRE_KVM=1
 
 # Snapshot tests compare; they never write new snapshots here.

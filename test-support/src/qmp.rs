@@ -8,24 +8,88 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The QEMU binary.
-pub const QEMU: &str = "qemu-system-x86_64";
+/// A QEMU release the tests run against: Debian's installed `qemu-system-x86` (7.2),
+/// and QEMU 10.0 unpacked beside it by `scripts/qemu-10.0.sh`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// QEMU 7.2, `qemu-system-x86_64` on the `PATH`.
+    Qemu7_2,
+    /// QEMU 10.0, in `$VMSTATE_QEMU_10_0` (default `~/.cache/vmstate/qemu-10.0.2`).
+    Qemu10_0,
+}
 
-/// Whether QEMU can run here. When it cannot, fails if `VMSTATE_REQUIRE_QEMU` is set
-/// (the test script sets it) and otherwise prints a skip note.
-pub fn available() -> bool {
-    let ok = Command::new(QEMU)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("VMSTATE_REQUIRE_QEMU").is_none(),
-            "VMSTATE_REQUIRE_QEMU is set but {QEMU} does not run (apt-get install qemu-system-x86)"
-        );
-        eprintln!("note: skipping: {QEMU} is not installed (apt-get install qemu-system-x86)");
+impl Release {
+    /// Both releases, oldest first.
+    pub const ALL: [Release; 2] = [Release::Qemu7_2, Release::Qemu10_0];
+
+    /// `7.2` or `10.0`.
+    pub fn version(self) -> &'static str {
+        match self {
+            Release::Qemu7_2 => "7.2",
+            Release::Qemu10_0 => "10.0",
+        }
     }
-    ok
+
+    /// Where QEMU 10.0 is unpacked.
+    fn root_10_0() -> PathBuf {
+        match std::env::var_os("VMSTATE_QEMU_10_0") {
+            Some(dir) => PathBuf::from(dir),
+            None => {
+                let cache = std::env::var_os("XDG_CACHE_HOME")
+                    .map(PathBuf::from)
+                    .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                    .unwrap_or_else(|| PathBuf::from("/nonexistent"));
+                cache.join("vmstate/qemu-10.0.2")
+            }
+        }
+    }
+
+    /// A command that runs this release's `qemu-system-x86_64` with its firmware
+    /// paths (QEMU 10.0's own data first, then the installed 7.2's firmware).
+    pub fn command(self) -> Command {
+        match self {
+            Release::Qemu7_2 => Command::new("qemu-system-x86_64"),
+            Release::Qemu10_0 => {
+                let root = Self::root_10_0();
+                let mut c = Command::new(root.join("usr/bin/qemu-system-x86_64"));
+                // Its own modules, not the installed 7.2's (which it cannot load).
+                c.env("QEMU_MODULE_DIR", root.join("usr/lib/x86_64-linux-gnu/qemu"));
+                c.arg("-L").arg(root.join("usr/share/qemu"));
+                c.args(["-L", "/usr/share/qemu", "-L", "/usr/share/seabios"]);
+                c
+            }
+        }
+    }
+
+    /// Whether this release runs here and is the release it claims to be. When it
+    /// is not, fails if `VMSTATE_REQUIRE_QEMU` is set (the test script sets it, and
+    /// installs both) and otherwise prints a skip note.
+    pub fn available(self) -> bool {
+        let mut c = self.command();
+        let out = c.arg("--version").output();
+        let want = format!("QEMU emulator version {}.", self.version());
+        let ok = out
+            .as_ref()
+            .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).starts_with(&want));
+        if !ok {
+            let how = match self {
+                Release::Qemu7_2 => "apt-get install qemu-system-x86 (Debian bookworm)",
+                Release::Qemu10_0 => "bash scripts/qemu-10.0.sh",
+            };
+            assert!(
+                std::env::var_os("VMSTATE_REQUIRE_QEMU").is_none(),
+                "VMSTATE_REQUIRE_QEMU is set but QEMU {} does not run here ({how})",
+                self.version()
+            );
+            eprintln!("note: skipping: QEMU {} is not available ({how})", self.version());
+        }
+        ok
+    }
+}
+
+/// Whether QEMU 7.2 can run here (see [`Release::available`]).
+pub fn available() -> bool {
+    Release::Qemu7_2.available()
 }
 
 /// `kvm` when `/dev/kvm` can be opened, else `tcg`.
@@ -67,12 +131,23 @@ fn err(e: impl std::fmt::Display) -> QmpError {
 }
 
 impl Qemu {
-    /// Starts `qemu-system-x86_64 -nodefaults -display none <args>` with a QMP socket
-    /// in `dir`, and negotiates capabilities.
+    /// Starts QEMU 7.2 (see [`Qemu::start_release`]).
     pub fn start(dir: &Path, name: &str, args: &[&str]) -> Result<Qemu, QmpError> {
+        Self::start_release(Release::Qemu7_2, dir, name, args)
+    }
+
+    /// Starts `qemu-system-x86_64 -nodefaults -display none <args>` of `release` with
+    /// a QMP socket in `dir`, and negotiates capabilities.
+    pub fn start_release(
+        release: Release,
+        dir: &Path,
+        name: &str,
+        args: &[&str],
+    ) -> Result<Qemu, QmpError> {
         let socket = dir.join(format!("{name}.qmp"));
         let _ = std::fs::remove_file(&socket);
-        let child = Command::new(QEMU)
+        let child = release
+            .command()
             .args(["-nodefaults", "-display", "none", "-qmp"])
             .arg(format!("unix:{},server=on,wait=off", socket.display()))
             .args(args)

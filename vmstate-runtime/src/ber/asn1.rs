@@ -489,25 +489,48 @@ fn hyphenated(name: &str) -> String {
     out
 }
 
-/// A type reference made from `name` (upper-case first letter).
+/// A type reference made from `name` (upper-case first letter, `T` first when it
+/// does not start with a letter; the rest keeps its case, as Rust type names do).
 pub(crate) fn type_reference(name: &str) -> String {
-    reference(name, 'T', char::to_ascii_uppercase)
-}
-
-/// An identifier made from `name` (lower-case first letter).
-pub(crate) fn identifier(name: &str) -> String {
-    reference(name, 'f', char::to_ascii_lowercase)
-}
-
-/// `name` hyphenated, its first letter cased by `case`; `prefix` first when it
-/// does not start with a letter.
-fn reference(name: &str, prefix: char, case: fn(&char) -> char) -> String {
     let out = hyphenated(name);
     let mut chars = out.chars();
     match chars.next() {
-        Some(c) if c.is_ascii_alphabetic() => std::iter::once(case(&c)).chain(chars).collect(),
-        _ => format!("{prefix}{out}"),
+        Some(c) if c.is_ascii_alphabetic() => std::iter::once(c.to_ascii_uppercase())
+            .chain(chars)
+            .collect(),
+        _ => format!("T{out}"),
     }
+}
+
+/// An identifier made from a Rust or QEMU name (lower-case start; letters, digits,
+/// single inner hyphens): `cmos_data` → `cmos-data`, `RunningFast` →
+/// `running-fast`, `2nd` → `f2nd`. The derive names typed fields by this same rule
+/// (`vmstate-macros/src/asn1.rs`); the test `one_identifier_rule` holds the two
+/// equal, so a stream's generic module and its devices' typed module name a field
+/// alike.
+pub(crate) fn identifier(name: &str) -> String {
+    let mut out = String::new();
+    let mut prev: Option<char> = None;
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            let boundary = c.is_ascii_uppercase()
+                && prev.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit());
+            if boundary && !out.is_empty() && !out.ends_with('-') {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+        prev = Some(c);
+    }
+    while out.ends_with('-') {
+        out.pop();
+    }
+    if !out.starts_with(|c: char| c.is_ascii_lowercase()) {
+        out.insert(0, 'f');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -523,6 +546,39 @@ mod tests {
         assert_eq!(identifier("unused[0]"), "unused-0");
         assert_eq!(identifier("Parent_obj.qdev"), "parent-obj-qdev");
         assert_eq!(identifier("[1]"), "f1");
+        assert_eq!(identifier("RunningFast"), "running-fast");
+        assert_eq!(identifier("2nd"), "f2nd");
+    }
+
+    /// The derive's identifiers (in each field's description) follow this module's
+    /// rule.
+    #[test]
+    fn one_identifier_rule() {
+        #[derive(crate::VMState, Clone, Default)]
+        #[vmstate(name = "names", version = 1, crate = "crate")]
+        #[allow(dead_code)]
+        struct Names {
+            #[vmstate(rename = "RunningFast")]
+            a: u8,
+            #[vmstate(rename = "IRR")]
+            b: u8,
+            #[vmstate(rename = "env.xmm_regs")]
+            c: u8,
+            #[vmstate(rename = "unused[0]")]
+            d: u8,
+            #[vmstate(rename = "2nd")]
+            e: u8,
+            #[vmstate(rename = "a__b-c")]
+            f: u8,
+            #[vmstate(rename = "tsc_khz9X")]
+            g: u8,
+            cmos_data: u8,
+        }
+        let fields = <Names as crate::VMState>::DESC.fields;
+        assert_eq!(fields.len(), 8);
+        for f in fields {
+            assert_eq!(f.asn1_name, identifier(f.name), "{}", f.name);
+        }
     }
 
     #[test]

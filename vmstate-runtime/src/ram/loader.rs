@@ -40,7 +40,7 @@ impl<'a> RamLoader<'a> {
         }
     }
 
-    /// A loader of pages of `page_size` bytes (as [`RamSaver::with_page_size`]); a
+    /// A loader of pages of `page_size` bytes (as [`RamSaver::with_page_size`](super::RamSaver::with_page_size)); a
     /// BER stream of another page size is refused.
     pub fn with_page_size(blocks: Vec<RamBlockMut<'a>>, page_size: usize) -> Result<Self> {
         check_page_size(page_size)?;
