@@ -53,7 +53,10 @@ impl Release {
                 let root = Self::root_10_0();
                 let mut c = Command::new(root.join("usr/bin/qemu-system-x86_64"));
                 // Its own modules, not the installed 7.2's (which it cannot load).
-                c.env("QEMU_MODULE_DIR", root.join("usr/lib/x86_64-linux-gnu/qemu"));
+                c.env(
+                    "QEMU_MODULE_DIR",
+                    root.join("usr/lib/x86_64-linux-gnu/qemu"),
+                );
                 c.arg("-L").arg(root.join("usr/share/qemu"));
                 c.args(["-L", "/usr/share/qemu", "-L", "/usr/share/seabios"]);
                 c
@@ -68,9 +71,9 @@ impl Release {
         let mut c = self.command();
         let out = c.arg("--version").output();
         let want = format!("QEMU emulator version {}.", self.version());
-        let ok = out
-            .as_ref()
-            .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).starts_with(&want));
+        let ok = out.as_ref().is_ok_and(|o| {
+            o.status.success() && String::from_utf8_lossy(&o.stdout).starts_with(&want)
+        });
         if !ok {
             let how = match self {
                 Release::Qemu7_2 => "apt-get install qemu-system-x86 (Debian bookworm)",
@@ -81,7 +84,10 @@ impl Release {
                 "VMSTATE_REQUIRE_QEMU is set but QEMU {} does not run here ({how})",
                 self.version()
             );
-            eprintln!("note: skipping: QEMU {} is not available ({how})", self.version());
+            eprintln!(
+                "note: skipping: QEMU {} is not available ({how})",
+                self.version()
+            );
         }
         ok
     }

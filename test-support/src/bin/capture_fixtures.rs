@@ -35,17 +35,38 @@ const QEMU_10_0: &[Guest] = &[
         smp: 2,
         run_seconds: 1.0,
         devices: &[
-            "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
-            "-netdev", "user,id=n1", "-device", "e1000,netdev=n1",
-            "-blockdev", "driver=null-co,node-name=d0,size=1048576",
-            "-device", "virtio-blk-pci,drive=d0",
-            "-device", "virtio-serial-pci",
-            "-device", "virtio-rng-pci",
-            "-device", "virtio-balloon-pci",
-            "-device", "piix3-usb-uhci", "-device", "usb-tablet",
-            "-audiodev", "none,id=a0", "-device", "intel-hda",
-            "-device", "hda-duplex,audiodev=a0",
-            "-device", "isa-serial,chardev=s0", "-chardev", "null,id=s0",
+            "-netdev",
+            "user,id=n0",
+            "-device",
+            "virtio-net-pci,netdev=n0",
+            "-netdev",
+            "user,id=n1",
+            "-device",
+            "e1000,netdev=n1",
+            "-blockdev",
+            "driver=null-co,node-name=d0,size=1048576",
+            "-device",
+            "virtio-blk-pci,drive=d0",
+            "-device",
+            "virtio-serial-pci",
+            "-device",
+            "virtio-rng-pci",
+            "-device",
+            "virtio-balloon-pci",
+            "-device",
+            "piix3-usb-uhci",
+            "-device",
+            "usb-tablet",
+            "-audiodev",
+            "none,id=a0",
+            "-device",
+            "intel-hda",
+            "-device",
+            "hda-duplex,audiodev=a0",
+            "-device",
+            "isa-serial,chardev=s0",
+            "-chardev",
+            "null,id=s0",
         ],
     },
     Guest {
@@ -56,14 +77,30 @@ const QEMU_10_0: &[Guest] = &[
         smp: 2,
         run_seconds: 1.0,
         devices: &[
-            "-netdev", "user,id=n0", "-device", "e1000e,netdev=n0",
-            "-netdev", "user,id=n1", "-device", "virtio-net-pci,netdev=n1",
-            "-device", "qemu-xhci,id=xhci", "-device", "usb-tablet,bus=xhci.0",
-            "-device", "ich9-usb-ehci1",
-            "-drive", "if=none,id=d1,driver=null-co,size=1048576",
-            "-device", "ide-hd,drive=d1,bus=ide.0",
-            "-device", "virtio-rng-pci",
-            "-device", "isa-serial,chardev=s0", "-chardev", "null,id=s0",
+            "-netdev",
+            "user,id=n0",
+            "-device",
+            "e1000e,netdev=n0",
+            "-netdev",
+            "user,id=n1",
+            "-device",
+            "virtio-net-pci,netdev=n1",
+            "-device",
+            "qemu-xhci,id=xhci",
+            "-device",
+            "usb-tablet,bus=xhci.0",
+            "-device",
+            "ich9-usb-ehci1",
+            "-drive",
+            "if=none,id=d1,driver=null-co,size=1048576",
+            "-device",
+            "ide-hd,drive=d1,bus=ide.0",
+            "-device",
+            "virtio-rng-pci",
+            "-device",
+            "isa-serial,chardev=s0",
+            "-chardev",
+            "null,id=s0",
         ],
     },
     Guest {
@@ -91,7 +128,9 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
     let mem = g.mem_mb << 20;
     let smp = g.smp.to_string();
     let m = g.mem_mb.to_string();
-    let mut args = vec!["-M", g.machine, "-accel", g.accel, "-cpu", "qemu64", "-smp", &smp];
+    let mut args = vec![
+        "-M", g.machine, "-accel", g.accel, "-cpu", "qemu64", "-smp", &smp,
+    ];
     args.extend(g.devices);
     let mut all = args.clone();
     all.extend(["-m", &m]);
@@ -152,7 +191,14 @@ fn main() {
         let file = out.join(format!("{machine}.vmstate.json"));
         let status = release
             .command()
-            .args(["-M", machine, "-nodefaults", "-display", "none", "-dump-vmstate"])
+            .args([
+                "-M",
+                machine,
+                "-nodefaults",
+                "-display",
+                "none",
+                "-dump-vmstate",
+            ])
             .arg(&file)
             .status()
             .expect("runs QEMU");

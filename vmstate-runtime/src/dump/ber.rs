@@ -9,8 +9,8 @@
 
 use super::desc::{elements, encode_legacy, scalar_bytes, Desc, Group};
 use super::{
-    bad, configuration_json, device_of, section_object, tree_ram, Descriptions, Parts, RamOf,
-    RamParts,
+    bad, command_object, configuration_json, device_of, section_object, tree_ram, Descriptions,
+    Entry, Parts, RamOf, RamParts,
 };
 use crate::ber::{self, Class, Decoder, Header, Length, Options, Tag};
 use crate::error::{Error, ErrorKind, Result};
@@ -39,7 +39,14 @@ pub(super) fn to_ber_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result<Ve
         parts.vmdesc,
         parts.configuration.as_ref(),
     )?;
-    for (sec, h) in &parts.sections {
+    for (sec, entry) in &parts.sections {
+        let h = match entry {
+            Entry::Command(c) => {
+                records::put_command(&mut out, c);
+                continue;
+            }
+            Entry::Section(h) => h,
+        };
         let body = match &h.ident {
             Some(ident) if h.kind == SectionKind::Full => {
                 let (d, v) = device_of(&parts.descs, sec, ident)?;
@@ -182,7 +189,14 @@ pub(super) fn from_ber<'a>(bytes: &'a [u8], ram: &mut RamParts<'_, 'a>) -> Resul
     // The block list of the RAM section, from its START.
     let mut ram_blocks = Vec::new();
     let mut started = crate::framing::Started::default();
-    while let Some(s) = records::read_section(&mut r)? {
+    while let Some(record) = records::read_record(&mut r)? {
+        let s = match record {
+            records::Record::Command(c, _) => {
+                sections.push(command_object(&c));
+                continue;
+            }
+            records::Record::Section(s) => s,
+        };
         let ident = started.resolve(&s.header, s.offset)?;
         let mut o = section_object(&s.header);
         // In memory, so the body is borrowed and RAM records may borrow it.

@@ -22,6 +22,9 @@ pub struct Group {
     pub count: usize,
     /// Whether vmdesc presents it as an array (`array_len` or `index`).
     pub is_array: bool,
+    /// Whether its elements are listed one entry each, with `index`, and the next
+    /// may follow.
+    pub indexed: bool,
     /// Nested description of each element, for structs.
     pub structs: Vec<Desc>,
     /// BER context tag: vmdesc's `tag` member (streams vmstate writes from typed
@@ -81,10 +84,14 @@ impl Desc {
     }
 
     /// Parses a vmdesc struct object (`vmsd_name`, `version`, `fields`,
-    /// `subsections`).
+    /// `subsections`). A device QEMU saves with old-style handlers (no
+    /// VMStateDescription: `slirp`, say) has no `vmsd_name` and no `version`: its
+    /// object is its section name, its size and one `data` buffer field
+    /// (`vmstate_save_old_style`).
     pub fn parse(o: &Value, position: usize) -> Result<Desc> {
         let name = o
             .get("vmsd_name")
+            .or_else(|| o.get("name").filter(|_| o.get("fields").is_some()))
             .and_then(Value::as_str)
             .ok_or_else(|| bad("vmdesc object without vmsd_name"))?
             .to_owned();
@@ -107,14 +114,29 @@ impl Desc {
                 Some(s) => Some(Desc::parse(s, 0)?),
                 None => None,
             };
-            if f.get("index").is_some() {
-                if let Some(g) = groups.last_mut().filter(|g| g.name == fname && g.is_array) {
-                    if get_u64(f, "index") == Some(g.count as u64) {
-                        g.count += 1;
-                        g.sizes.push(size);
-                        g.structs.extend(nested);
-                        continue;
+            // An element of the array the previous entry began. QEMU lists the
+            // elements of an array it cannot compress one entry each, with `index`;
+            // since QEMU 9.1 the last one has no `index` (it is described with the
+            // count of elements left, 1), so an entry of the same name without
+            // `index` or `array_len` after indexed ones is that last element.
+            let index = get_u64(f, "index");
+            let continues = groups.last().is_some_and(|g| {
+                g.name == fname
+                    && g.indexed
+                    && match index {
+                        Some(i) => i == g.count as u64,
+                        None => f.get("array_len").is_none(),
                     }
+            });
+            if continues {
+                if let Some(g) = groups.last_mut() {
+                    g.count += 1;
+                    g.sizes.push(size);
+                    g.structs.extend(nested);
+                    // After the last element, a later entry of that name is not
+                    // one of them.
+                    g.indexed = index.is_some();
+                    continue;
                 }
             }
             let array_len = get_u64(f, "array_len");
@@ -148,7 +170,8 @@ impl Desc {
                 size,
                 sizes: vec![size; count],
                 count,
-                is_array: array_len.is_some() || f.get("index").is_some(),
+                is_array: array_len.is_some() || index.is_some(),
+                indexed: index.is_some(),
                 structs: nested.map(|n| vec![n; count]).unwrap_or_default(),
                 tag: get_u64(f, "tag").map_or(position, |t| t as u32),
                 nested: ber_nested,

@@ -2,8 +2,8 @@
 //! bodies through their vmdesc descriptions ([`super::desc`]).
 
 use super::{
-    configuration_json, decode_body, device_of, encode_legacy, section_object, tree_ram,
-    Descriptions, Parts, RamOf, RamParts,
+    command_object, configuration_json, decode_body, device_of, encode_legacy, section_object,
+    tree_ram, Descriptions, Entry, Parts, RamOf, RamParts,
 };
 use crate::error::Result;
 use crate::framing::{legacy as records, SectionHeader, SectionKind, VERSION};
@@ -16,10 +16,14 @@ use serde_json::{json, Value};
 pub(super) fn from_legacy<'a>(bytes: &'a [u8], ram: &mut RamParts<'_, 'a>) -> Result<Value> {
     let s = stream::walk_legacy(bytes)?;
     let descs = Descriptions::parse(s.vmdesc)?;
-    let mut sections = Vec::with_capacity(s.sections.len());
+    let mut sections = Vec::with_capacity(s.sections.len() + s.commands.len());
     // The RAM block of the previous page: a part may CONTINUE it.
     let mut ram_last = None;
-    for sec in &s.sections {
+    let mut commands = s.commands.iter().peekable();
+    for (i, sec) in s.sections.iter().enumerate() {
+        while let Some(c) = commands.next_if(|c| c.after_sections == i) {
+            sections.push(command_object(&c.command));
+        }
         let names = sec.kind.names_section();
         let mut o = section_object(&SectionHeader {
             kind: sec.kind,
@@ -38,6 +42,7 @@ pub(super) fn from_legacy<'a>(bytes: &'a [u8], ram: &mut RamParts<'_, 'a>) -> Re
         }
         sections.push(Value::Object(o));
     }
+    sections.extend(commands.map(|c| command_object(&c.command)));
     Ok(json!({
         "stream_version": VERSION,
         "configuration": configuration_json(&s.configuration),
@@ -55,7 +60,14 @@ pub(super) fn to_legacy_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result
     let parts = Parts::of(tree)?;
     let mut w = Writer::new(Vec::new());
     records::put_prelude(&mut w, parts.configuration.as_ref())?;
-    for (sec, h) in &parts.sections {
+    for (sec, entry) in &parts.sections {
+        let h = match entry {
+            Entry::Command(c) => {
+                records::put_command(&mut w, c)?;
+                continue;
+            }
+            Entry::Section(h) => h,
+        };
         records::put_section_header(&mut w, h)?;
         match &h.ident {
             Some(ident) if h.kind == SectionKind::Full => {

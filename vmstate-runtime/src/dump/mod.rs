@@ -11,12 +11,15 @@
 //!   "sections": [
 //!     { "type": "start", "section_id": 2, "idstr": "ram", "instance_id": 0, "version": 4,
 //!       "ram": [ { "mem_size": 33554432, "blocks": [ { "name": "pc.ram", "length": 33554432 } ] } ] },
+//!     { "type": "command", "command": "SWITCHOVER_START", "number": 11 },
 //!     { "type": "full", "section_id": 5, "idstr": "mc146818rtc", "instance_id": 0, "version": 3,
 //!       "value": { "cmos_data": "2600...", "cmos_index": 13, ..., "subsections": { ... } } },
 //!     ... ],
 //!   "vmdesc": "{\"page_size\": 4096, \"devices\": [...]}" }
 //! ```
 //!
+//! QEMU's command records (QEMU 10.0 writes `SWITCHOVER_START`) stand among the
+//! sections where the stream has them, with their `data` in hex when they have any.
 //! Integers are numbers, buffers upper-case hex, arrays lists, nested structs objects;
 //! field names and sizes come from the vmdesc, which the tree keeps verbatim so that
 //! the legacy bytes can be re-emitted exactly.
@@ -62,7 +65,7 @@ pub use self::legacy::to_legacy;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
 use crate::framing::{
-    self, Capabilities, Capability, ConfigUuid, Configuration, SectionHeader, SectionId,
+    self, Capabilities, Capability, Command, ConfigUuid, Configuration, SectionHeader, SectionId,
     SectionKind, TargetPageBits,
 };
 use crate::ram::{self, RamRecord};
@@ -189,6 +192,43 @@ fn section_object(h: &SectionHeader) -> Map<String, Value> {
     o
 }
 
+/// A command's object in the tree.
+fn command_object(c: &Command) -> Value {
+    let mut o = Map::new();
+    o.insert("type".into(), "command".into());
+    o.insert("command".into(), c.name().into());
+    o.insert("number".into(), c.number.into());
+    if !c.data.is_empty() {
+        o.insert("data".into(), crate::ber::octets_json(&c.data));
+    }
+    Value::Object(o)
+}
+
+/// An entry of the tree's `sections`: a section or a command.
+pub(crate) enum Entry {
+    /// A section record's header (its value or RAM are in the entry's object).
+    Section(SectionHeader),
+    /// A command record.
+    Command(Command),
+}
+
+/// What an entry of `sections` is (the inverse of [`section_object`] and
+/// [`command_object`]).
+fn entry_of(sec: &Value) -> Result<Entry> {
+    if sec.get("type").and_then(Value::as_str) != Some("command") {
+        return section_header(sec).map(Entry::Section);
+    }
+    let number =
+        u16::try_from(num(sec, "number")?).map_err(|_| bad("a command number fits 16 bits"))?;
+    let data = match sec.get("data").and_then(Value::as_str) {
+        Some(h) => unhex(h).ok_or_else(|| bad("command data is not hex"))?,
+        None => Vec::new(),
+    };
+    let c = Command { number, data };
+    c.check(0)?;
+    Ok(Entry::Command(c))
+}
+
 /// The header of a section of the tree (the inverse of [`section_object`]).
 fn section_header(sec: &Value) -> Result<SectionHeader> {
     let name = sec.get("type").and_then(Value::as_str).unwrap_or("");
@@ -218,12 +258,12 @@ fn section_header(sec: &Value) -> Result<SectionHeader> {
 }
 
 /// What an encoder reads from a tree: the description's text and parse, the
-/// configuration, and each section with its header.
+/// configuration, and each entry of `sections` with what it is.
 pub(crate) struct Parts<'t> {
     pub vmdesc: &'t str,
     pub descs: Descriptions,
     pub configuration: Option<Configuration>,
-    pub sections: Vec<(&'t Value, SectionHeader)>,
+    pub sections: Vec<(&'t Value, Entry)>,
 }
 
 impl<'t> Parts<'t> {
@@ -238,7 +278,7 @@ impl<'t> Parts<'t> {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .map(|sec| Ok((sec, section_header(sec)?)))
+            .map(|sec| Ok((sec, entry_of(sec)?)))
             .collect::<Result<_>>()?;
         Ok(Parts {
             vmdesc,

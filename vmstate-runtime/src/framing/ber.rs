@@ -4,12 +4,15 @@
 //! configuration `[APPLICATION 3]`, then one `[APPLICATION 4]` record per section in
 //! stream order: kind `[0]`, section id `[1]`, idstr `[2]`, instance `[3]` and
 //! version `[4]` (start and full), then the device's value `[5]` (full) or the
-//! part's elements `[6]`.
+//! part's elements `[6]`. A QEMU command between sections is an `[APPLICATION 6]`:
+//! its number `[0]` and, when it has any, its data `[1]`.
 //!
 //! Every item of the stream has a definite length, so a reader takes one item at a
-//! time ([`read_prelude`], [`read_section`]) from memory or as it arrives.
+//! time ([`read_prelude`], [`read_record`]) from memory or as it arrives.
 
-use super::{framing_error, Configuration, SectionHeader, SectionId, SectionKind, VERSION};
+use super::{
+    framing_error, Command, Configuration, SectionHeader, SectionId, SectionKind, VERSION,
+};
 use crate::ber::{self, Class, Decoder, Header, Length, Options, Tag};
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::{Input, SliceInput, StreamInput, Writer};
@@ -35,6 +38,8 @@ pub const DESCRIPTION: Tag = Tag {
     constructed: false,
     number: 5,
 };
+/// `[APPLICATION 6]`: a QEMU command record ([`Command`]).
+pub const COMMAND: Tag = Tag::application(6);
 /// The first `[APPLICATION n]` a device may take (`ber_tag`): 0 to 15 are the
 /// framing's, those above and others to come.
 pub const FIRST_DEVICE_TAG: u32 = 16;
@@ -121,6 +126,15 @@ pub fn put_section(out: &mut Vec<u8>, h: &SectionHeader, body: &[u8]) {
     let _ = w.put(&head);
     let _ = ber::put_header(&mut w, body_tag, body.len());
     out.extend_from_slice(body);
+}
+
+/// Appends a command record: its number `[0]` and, unless empty, its data `[1]`.
+pub fn put_command(out: &mut Vec<u8>, c: &Command) {
+    let mut contents = int_tlv(Tag::field(0, false), c.number.into());
+    if !c.data.is_empty() {
+        contents.extend(tlv(Tag::field(1, false), &c.data));
+    }
+    out.extend(tlv(COMMAND, &contents));
 }
 
 /// What comes before a BER stream's sections.
@@ -225,11 +239,61 @@ impl<'a> SectionRecord<'a> {
     }
 }
 
-/// Reads the next section record, or `None` at the stream's end-of-contents.
-pub fn read_section<'a>(r: &mut StreamInput<'a>) -> Result<Option<SectionRecord<'a>>> {
+/// A record of a BER stream after its prelude.
+#[derive(Debug)]
+pub enum Record<'a> {
+    /// A section record.
+    Section(SectionRecord<'a>),
+    /// A command record (checked as QEMU checks it), with its offset.
+    Command(Command, u64),
+}
+
+/// Reads the next record, or `None` at the stream's end-of-contents.
+pub fn read_record<'a>(r: &mut StreamInput<'a>) -> Result<Option<Record<'a>>> {
     let Some((item, base)) = read_item(r)? else {
         return Ok(None);
     };
+    let mut probe = SliceInput::with_base(&item, base);
+    let tag = Decoder::new(&mut probe, Options::STRICT)
+        .next_header(&"a stream item")?
+        .tag;
+    if tag == COMMAND {
+        return read_command(&item, base).map(|c| Some(Record::Command(c, base)));
+    }
+    read_section(item, base).map(|s| Some(Record::Section(s)))
+}
+
+fn read_command(item: &[u8], base: u64) -> Result<Command> {
+    let mut input = SliceInput::with_base(item, base);
+    let mut d = Decoder::new(&mut input, Options::STRICT);
+    let h = d.expect(COMMAND)?;
+    d.enter(&h)?;
+    let nh = d.field("command", 0, "number")?;
+    let n = d.integer(&nh)?;
+    let number = u16::try_from(n).map_err(|_| ber::out_of_range(n, "uint16", &nh))?;
+    let data = match d.peek_header()? {
+        Some(dh) if dh.tag == Tag::field(1, false) => {
+            d.input().skip(dh.header_len)?;
+            let n = match dh.length {
+                Length::Definite(n) if n <= u64::from(u16::MAX) => n as usize,
+                _ => {
+                    return Err(framing_error(
+                        "command data is a primitive OCTET STRING of at most 65535 octets",
+                        dh.offset,
+                    ))
+                }
+            };
+            d.input().take(n)?.to_vec()
+        }
+        _ => Vec::new(),
+    };
+    d.leave(None)?;
+    let c = Command { number, data };
+    c.check(base)?;
+    Ok(c)
+}
+
+fn read_section(item: Cow<'_, [u8]>, base: u64) -> Result<SectionRecord<'_>> {
     let mut input = SliceInput::with_base(&item, base);
     let mut d = Decoder::new(&mut input, Options::STRICT);
     let h = d.expect(SECTION)?;
@@ -264,13 +328,15 @@ pub fn read_section<'a>(r: &mut StreamInput<'a>) -> Result<Option<SectionRecord<
         .ok_or_else(|| Error::new(ErrorKind::UnexpectedEof, bh.offset))?;
     d.input().skip(to - from)?;
     d.leave(None)?;
-    Ok(Some(SectionRecord {
+    let body_offset = bh.content_offset();
+    drop(d);
+    Ok(SectionRecord {
         header: SectionHeader { kind, id, ident },
         offset: base,
         body: from..to,
-        body_offset: bh.content_offset(),
+        body_offset,
         item,
-    }))
+    })
 }
 
 /// The header of the stream's next item, not consumed; `None` at its
@@ -354,6 +420,23 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_command_is_refused_by_name_or_number() {
+        for (contents, what) in [
+            (vec![0x80, 0x01, 0x0c], "unknown command 12"),
+            (vec![0x80, 0x01, 0x02], "command PING carries 0 bytes"),
+        ] {
+            let mut stream = Vec::new();
+            put_prelude(&mut Writer::new(&mut stream), VERSION, "{}", None).unwrap();
+            stream.extend(tlv(COMMAND, &contents));
+            put_end(&mut Writer::new(&mut stream)).unwrap();
+            let mut r = StreamInput::Slice(SliceInput::new(&stream));
+            read_prelude(&mut r).unwrap();
+            let e = read_record(&mut r).unwrap_err();
+            assert!(e.to_string().contains(what), "{e}");
+        }
+    }
+
+    #[test]
     fn a_record_round_trips_from_memory_and_from_a_reader() {
         let h = SectionHeader {
             kind: SectionKind::Full,
@@ -366,7 +449,13 @@ mod tests {
         };
         let mut stream = Vec::new();
         put_prelude(&mut Writer::new(&mut stream), VERSION, "{}", None).unwrap();
+        put_command(&mut stream, &Command::switchover_start());
         put_section(&mut stream, &h, &[0x30, 0x03, 0x80, 0x01, 0x02]);
+        let ping = Command {
+            number: 2,
+            data: vec![0, 0, 0, 7],
+        };
+        put_command(&mut stream, &ping);
         put_end(&mut Writer::new(&mut stream)).unwrap();
         let mut reader = &stream[..];
         for mut r in [
@@ -377,11 +466,21 @@ mod tests {
         ] {
             let p = read_prelude(&mut r).unwrap();
             assert_eq!((p.version, p.description.as_str()), (VERSION, "{}"));
-            let s = read_section(&mut r).unwrap().unwrap();
+            let Some(Record::Command(c, _)) = read_record(&mut r).unwrap() else {
+                panic!("a command first");
+            };
+            assert_eq!(c, Command::switchover_start());
+            let Some(Record::Section(s)) = read_record(&mut r).unwrap() else {
+                panic!("then a section");
+            };
             assert_eq!(s.header, h);
             assert_eq!(s.body(), [0x30, 0x03, 0x80, 0x01, 0x02]);
             assert_eq!(&stream[s.body_offset as usize..][..5], s.body());
-            assert!(read_section(&mut r).unwrap().is_none());
+            let Some(Record::Command(c, _)) = read_record(&mut r).unwrap() else {
+                panic!("then a command with data");
+            };
+            assert_eq!(c, ping);
+            assert!(read_record(&mut r).unwrap().is_none());
         }
     }
 }

@@ -1,8 +1,10 @@
-//! QEMU's records (7.2): the `QEVM` prelude and configuration, section headers and
-//! footers, EOF and the vmdesc trailer. Readers take any [`Input`], so the registry
+//! QEMU's records (7.2 to 10.0): the `QEVM` prelude and configuration, section
+//! headers and footers, commands, EOF and the vmdesc trailer. Readers take any [`Input`], so the registry
 //! reads them as a stream arrives and the walker from memory.
 
-use super::{framing_error, Configuration, SectionHeader, SectionId, SectionKind, MAGIC, VERSION};
+use super::{
+    framing_error, Command, Configuration, SectionHeader, SectionId, SectionKind, MAGIC, VERSION,
+};
 use crate::error::Result;
 use crate::io::{Input, Writer};
 use crate::VMState;
@@ -26,7 +28,7 @@ pub mod tag {
     pub const VMDESCRIPTION: u8 = 0x06;
     /// The configuration section (machine type).
     pub const CONFIGURATION: u8 = 0x07;
-    /// A command (postcopy, packaged streams).
+    /// A command ([`Command`](super::Command)).
     pub const COMMAND: u8 = 0x08;
     /// Section footer.
     pub const FOOTER: u8 = 0x7e;
@@ -74,6 +76,8 @@ pub enum Record {
     Eof,
     /// A section record's header; its body and footer follow.
     Section(SectionHeader),
+    /// A whole command record, checked as QEMU checks it.
+    Command(Command),
 }
 
 /// Reads the next record's type and, for a section, its header.
@@ -82,6 +86,15 @@ pub fn read_record(r: &mut impl Input) -> Result<Record> {
     let byte = r.read_array::<1>()?[0];
     if byte == tag::EOF {
         return Ok(Record::Eof);
+    }
+    if byte == tag::COMMAND {
+        let number = u16::from_be_bytes(r.read_array()?);
+        let len = usize::from(u16::from_be_bytes(r.read_array()?));
+        let mut data = vec![0; len];
+        r.read_exact(&mut data)?;
+        let c = Command { number, data };
+        c.check(at)?;
+        return Ok(Record::Command(c));
     }
     let kind = SectionKind::from_legacy_byte(byte)
         .ok_or_else(|| framing_error(format!("unexpected section type {byte:#04x}"), at))?;
@@ -115,6 +128,16 @@ pub fn put_section_header<W: io::Write>(w: &mut Writer<W>, h: &SectionHeader) ->
         w.put(&s.version.to_be_bytes())?;
     }
     Ok(())
+}
+
+/// Writes a command record.
+pub fn put_command<W: io::Write>(w: &mut Writer<W>, c: &Command) -> Result<()> {
+    let len = u16::try_from(c.data.len())
+        .map_err(|_| framing_error(format!("command {} data over 64 KiB", c.name()), 0))?;
+    w.put(&[tag::COMMAND])?;
+    w.put(&c.number.to_be_bytes())?;
+    w.put(&len.to_be_bytes())?;
+    w.put(&c.data)
 }
 
 /// Writes the footer that closes section `id`.
@@ -194,6 +217,30 @@ mod tests {
             let stream = w.into_inner();
             let (at, text) = find_trailer(&stream).unwrap();
             assert_eq!((at, text), (1, json.as_str()));
+        }
+    }
+
+    #[test]
+    fn commands_round_trip_and_bad_ones_are_errors() {
+        let mut w = Writer::new(Vec::new());
+        put_command(&mut w, &Command::switchover_start()).unwrap();
+        let bytes = w.into_inner();
+        assert_eq!(bytes, [0x08, 0, 11, 0, 0]);
+        let mut r = crate::io::SliceInput::new(&bytes);
+        assert_eq!(
+            read_record(&mut r).unwrap(),
+            Record::Command(Command::switchover_start())
+        );
+        for (bytes, what) in [
+            (&[0x08, 0, 12, 0, 0][..], "unknown command 12"),
+            (
+                &[0x08, 0, 11, 0, 1, 0],
+                "command SWITCHOVER_START carries 1 bytes",
+            ),
+            (&[0x08, 0, 2, 0, 4, 1, 2], "unexpected end of input"),
+        ] {
+            let e = read_record(&mut crate::io::SliceInput::new(bytes)).unwrap_err();
+            assert!(e.to_string().contains(what), "{e}");
         }
     }
 

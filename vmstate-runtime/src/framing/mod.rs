@@ -8,6 +8,7 @@
 //! | section kind | one byte ([`SectionKind::legacy_byte`]) | `[0]` ENUMERATED ([`SectionKind::ber_number`]) |
 //! | section header | be32 id, idstr, be32 instance, be32 version | `[1]` to `[4]` of `[APPLICATION 4]` |
 //! | section end | footer `0x7e` + be32 id | the record's length |
+//! | command ([`Command`]) | `0x08`, be16 number, be16 length, data ([`legacy::put_command`]) | `[APPLICATION 6]`: number `[0]`, data `[1]` ([`ber::put_command`]) |
 //! | stream end | `0x00`, then `0x06` + be32 length + vmdesc JSON ([`legacy::put_trailer`]) | end-of-contents ([`ber::put_end`]) |
 //!
 //! Every reader and writer of records is here: the registry ([`crate::stream`]), the
@@ -18,10 +19,12 @@
 
 pub mod asn1;
 pub mod ber;
+mod command;
 mod configuration;
 pub mod legacy;
 mod part;
 
+pub use self::command::Command;
 pub use self::configuration::{
     Capabilities, Capability, ConfigUuid, Configuration, TargetPageBits,
 };
@@ -187,6 +190,17 @@ pub fn put_section(
         }
         Format::Ber => {
             ber::put_section(out, header, body);
+            Ok(())
+        }
+    }
+}
+
+/// Appends a command record in `format`.
+pub fn put_command(out: &mut Vec<u8>, format: Format, c: &Command) -> Result<()> {
+    match format {
+        Format::Legacy => legacy::put_command(&mut crate::io::Writer::new(out), c),
+        Format::Ber => {
+            ber::put_command(out, c);
             Ok(())
         }
     }

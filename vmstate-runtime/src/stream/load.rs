@@ -5,6 +5,7 @@
 use super::Registry;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
+use crate::framing::ber::Record as BerRecord;
 use crate::framing::legacy::Record;
 use crate::framing::{
     self as records, framing_error, Configuration, Part, SectionHeader, SectionId, SectionKind,
@@ -151,11 +152,15 @@ impl<'a> Registry<'a> {
         }
         loop {
             let at = r.offset();
-            let Record::Section(h) = records::legacy::read_record(r)? else {
-                return records::legacy::skip_trailer(r);
-            };
-            let ident = self.load_body(l, &h, at, Part::Legacy(r))?;
-            records::legacy::read_footer(r, h.id, &ident.idstr)?;
+            match records::legacy::read_record(r)? {
+                Record::Eof => return records::legacy::skip_trailer(r),
+                Record::Command(c) if c.is_one_way() => {}
+                Record::Command(c) => return Err(c.not_one_way(at)),
+                Record::Section(h) => {
+                    let ident = self.load_body(l, &h, at, Part::Legacy(r))?;
+                    records::legacy::read_footer(r, h.id, &ident.idstr)?;
+                }
+            }
         }
     }
 
@@ -166,12 +171,18 @@ impl<'a> Registry<'a> {
         if let Some((c, at)) = &prelude.configuration {
             self.check_machine(c, *at)?;
         }
-        while let Some(s) = records::ber::read_section(r)? {
-            let body = Part::Ber {
-                body: s.body(),
-                base: s.body_offset,
-            };
-            self.load_body(l, &s.header, s.offset, body)?;
+        while let Some(record) = records::ber::read_record(r)? {
+            match record {
+                BerRecord::Command(c, _) if c.is_one_way() => {}
+                BerRecord::Command(c, at) => return Err(c.not_one_way(at)),
+                BerRecord::Section(s) => {
+                    let body = Part::Ber {
+                        body: s.body(),
+                        base: s.body_offset,
+                    };
+                    self.load_body(l, &s.header, s.offset, body)?;
+                }
+            }
         }
         Ok(())
     }

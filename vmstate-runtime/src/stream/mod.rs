@@ -14,5 +14,5 @@ pub use self::device::SectionDevice;
 pub use self::live::LiveSave;
 pub use self::machine_types::MachineTypes;
 pub use self::registry::Registry;
-pub use self::walk::{load_section, walk_legacy, LegacyStream, Section};
+pub use self::walk::{load_section, walk_legacy, LegacyStream, PlacedCommand, Section};
 pub use crate::framing::{IterativeSection, Part, SectionKind};

@@ -6,7 +6,7 @@
 
 use crate::error::Result;
 use crate::framing::legacy::{self as records, Record};
-use crate::framing::{framing_error, Configuration, SectionId, SectionKind, Started};
+use crate::framing::{framing_error, Command, Configuration, SectionId, SectionKind, Started};
 use crate::io::{Input, SliceInput};
 use crate::{legacy, VMState};
 use std::collections::HashMap;
@@ -26,6 +26,17 @@ pub struct Section<'a> {
     pub body_offset: u64,
 }
 
+/// A command record of a legacy stream, and where it stands among the sections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedCommand {
+    /// How many section records come before it.
+    pub after_sections: usize,
+    /// The record's offset.
+    pub offset: u64,
+    /// The command.
+    pub command: Command,
+}
+
 /// A legacy stream split into its parts.
 #[derive(Debug, Clone)]
 pub struct LegacyStream<'a> {
@@ -33,6 +44,8 @@ pub struct LegacyStream<'a> {
     pub configuration: Configuration,
     /// Section records in stream order.
     pub sections: Vec<Section<'a>>,
+    /// Command records (QEMU 10.0's `SWITCHOVER_START`, say) in stream order.
+    pub commands: Vec<PlacedCommand>,
     /// The vmdesc JSON trailer text.
     pub vmdesc: &'a str,
 }
@@ -123,13 +136,23 @@ pub fn walk_legacy(bytes: &[u8]) -> Result<LegacyStream<'_>> {
         .map(|(c, _)| c)
         .unwrap_or_default();
     let mut sections = Vec::new();
+    let mut commands = Vec::new();
     let mut started = Started::default();
     // The RAM block of the previous page: a part may CONTINUE it.
     let mut ram_last = None;
     loop {
         let at = r.offset();
-        let Record::Section(h) = records::read_record(&mut r)? else {
-            break;
+        let h = match records::read_record(&mut r)? {
+            Record::Eof => break,
+            Record::Command(command) => {
+                commands.push(PlacedCommand {
+                    after_sections: sections.len(),
+                    offset: at,
+                    command,
+                });
+                continue;
+            }
+            Record::Section(h) => h,
         };
         let ident = started.resolve(&h, at)?;
         let body_offset = r.offset();
@@ -169,6 +192,7 @@ pub fn walk_legacy(bytes: &[u8]) -> Result<LegacyStream<'_>> {
     Ok(LegacyStream {
         configuration,
         sections,
+        commands,
         vmdesc,
     })
 }
