@@ -9,13 +9,14 @@ framing, the RAM elements and the device types). TYPES.json names the types:
 VMState-Stream, each device value as its type, and applies the RAM elements to
 blocks made from the block list. It writes OUT.json:
 
-  {"items": [{"item": "header" | "description" | "configuration" | "section", ...}],
+  {"items": [{"item": "header" | "description" | "configuration" | "command" | "section", ...}],
    "ram": {block name: SHA-256 of its memory},
    "ram-kinds": {RAM element kind: how many}}
 
 where a section has its kind, section-id, idstr, instance-id, version, the device
 value in JER (X.697), whether asn1tools re-encodes that value to the same octets,
-and the number of RAM elements. Warnings are errors.
+and the number of RAM elements; a command has its name (the ENUMERATED's) and its
+data in hex. Warnings are errors.
 """
 import hashlib
 import json
@@ -74,6 +75,9 @@ def main():
         elif kind == "configuration":
             ty = types["configuration"]
             items.append({"item": kind, "value": json.loads(jer.encode(ty, value))})
+        elif kind == "command":
+            items.append({"item": kind, "command": value["number"],
+                          "data": bytes(value.get("data", b"")).hex().upper()})
         else:
             out = {"item": kind}
             for k in ("kind", "section-id", "idstr", "instance-id", "version"):

@@ -16,13 +16,13 @@ for component in rustfmt clippy; do
     fi
 done
 
-# The QEMU 7.2 fixtures are in the repository (test-support/fixtures/qemu-7.2).
-fixtures="${VMSTATE_FIXTURES:-$(pwd)/test-support/fixtures/qemu-7.2}"
-if [ ! -f "$fixtures/pc-kvm-bios.mig" ]; then
-    echo "error: QEMU fixtures not found at $fixtures (set VMSTATE_FIXTURES)" >&2
-    exit 1
-fi
-export VMSTATE_FIXTURES="$fixtures"
+# The QEMU 7.2 and 10.0 fixtures are in the repository (test-support/fixtures).
+for release in 7.2 10.0; do
+    if [ ! -f "test-support/fixtures/qemu-$release/manifest.json" ]; then
+        echo "error: QEMU $release fixtures not found in test-support/fixtures" >&2
+        exit 1
+    fi
+done
 # Real peers: QEMU 7.2 (Debian's qemu-system-x86) for the live migration tests, and
 # independent ASN.1 implementations that check the BER encoding: asn1tools (PyPI)
 # and asn1c (Debian, with a C compiler for the decoder it generates).

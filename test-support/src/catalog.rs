@@ -1,7 +1,8 @@
 //! Every example device with a realistic value, for tests, snapshots and benches that
 //! must cover them all: the [`demo`] sample, and each QEMU mirror filled
-//! from a section of a real QEMU 7.2 stream.
+//! from a section of a real QEMU stream; and the fixtures of both QEMU releases.
 
+use crate::qmp::Release;
 use std::fmt::Debug;
 use std::path::PathBuf;
 use vmstate_examples::demo;
@@ -19,24 +20,49 @@ pub trait Visitor {
     fn visit<T: Device>(&mut self, idstr: &str, instance: u32, value: &T);
 }
 
-/// The QEMU 7.2 fixtures: `$VMSTATE_FIXTURES`, else the repository's own copy in
-/// `test-support/fixtures/qemu-7.2`.
-pub fn fixtures_dir() -> PathBuf {
-    match std::env::var_os("VMSTATE_FIXTURES") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/qemu-7.2"),
-    }
+/// The folder of `release`'s fixtures in the repository
+/// (`test-support/fixtures/qemu-<version>`).
+pub fn fixtures_dir_of(release: Release) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(format!("qemu-{}", release.version()))
 }
 
-/// Reads fixture `name`, with a message that says where it was looked for.
+/// The QEMU 7.2 fixtures.
+pub fn fixtures_dir() -> PathBuf {
+    fixtures_dir_of(Release::Qemu7_2)
+}
+
+/// Every fixture stream of every release, from their manifests: the release, the
+/// file name, and the manifest's entry (QEMU arguments, `pmemsave` hashes).
+pub fn fixture_streams() -> Vec<(Release, String, serde_json::Value)> {
+    let mut out = Vec::new();
+    for release in Release::ALL {
+        let path = fixtures_dir_of(release).join("manifest.json");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{} is missing: {e}", path.display()));
+        let manifest: serde_json::Value = serde_json::from_str(&text).expect("manifest JSON");
+        for entry in manifest.as_array().expect("a list").iter() {
+            let name = entry["stream"].as_str().expect("stream name").to_owned();
+            out.push((release, name, entry.clone()));
+        }
+    }
+    out
+}
+
+/// The path of fixture stream `name`, from whichever release's folder has it.
+pub fn fixture_path(name: &str) -> PathBuf {
+    Release::ALL
+        .iter()
+        .map(|r| fixtures_dir_of(*r).join(name))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("no QEMU fixture named {name} in test-support/fixtures"))
+}
+
+/// Reads fixture stream `name` (of either release).
 pub fn read_fixture(name: &str) -> Vec<u8> {
-    let path = fixtures_dir().join(name);
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "QEMU fixture {} is missing ({e}); set VMSTATE_FIXTURES to a folder of QEMU 7.2 streams",
-            path.display()
-        )
-    })
+    let path = fixture_path(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Visits the demo device's sample.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use vmstate_qemu::Rtc;
 use vmstate_runtime::VMState;
-use vmstate_test_support::catalog::{fixtures_dir, read_fixture};
+use vmstate_test_support::catalog::{fixture_path, fixture_streams, read_fixture};
 
 fn vmstate(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vmstate"))
@@ -27,7 +27,7 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    fixtures_dir().join(name)
+    fixture_path(name)
 }
 
 /// `vmstate dump --json` of the fixture `name`.
@@ -86,10 +86,8 @@ fn dump_prints_devices_and_fields() {
 
 #[test]
 fn dump_json_is_the_tree_and_ram_blocks_match_qemus_pmemsave() {
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("manifest.json")).unwrap()).unwrap();
-    for entry in manifest.as_array().unwrap() {
-        let name = entry["stream"].as_str().unwrap();
+    for (_, name, entry) in fixture_streams() {
+        let (name, entry) = (name.as_str(), &entry);
         let ber = ber_of(name);
         // The JSON tree's records, and the text dump's record-by-record path, from
         // QEMU's stream and from its BER form.
@@ -143,7 +141,8 @@ fn check_ram(entry: &serde_json::Value, file: &Path, at: &str) {
 
 #[test]
 fn convert_round_trips_every_fixture() {
-    for name in ["pc-tcg-reset.mig", "pc-kvm-bios.mig", "q35-tcg-devices.mig"] {
+    for (_, name, _) in fixture_streams() {
+        let name = name.as_str();
         let (ber, back) = (tmp(&format!("{name}.ber")), tmp(&format!("{name}.back")));
         assert!(
             vmstate(&[&"convert", &"--to", &"ber", &fixture(name), &ber])

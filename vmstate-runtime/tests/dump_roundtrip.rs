@@ -4,14 +4,12 @@
 
 use vmstate_runtime::dump;
 use vmstate_runtime::Format;
-use vmstate_test_support::catalog::read_fixture;
-
-const STREAMS: [&str; 3] = ["pc-tcg-reset.mig", "pc-kvm-bios.mig", "q35-tcg-devices.mig"];
+use vmstate_test_support::catalog::{fixture_streams, read_fixture};
 
 #[test]
 fn trees_re_encode_every_fixture_byte_for_byte() {
-    for name in STREAMS {
-        let bytes = read_fixture(name);
+    for (_, name, _) in fixture_streams() {
+        let bytes = read_fixture(&name);
         let tree = dump::from_bytes(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         let again = dump::to_bytes(&tree, Format::Legacy).unwrap();
         assert!(again == bytes, "{name}: legacy re-encode differs");
@@ -27,8 +25,8 @@ fn trees_re_encode_every_fixture_byte_for_byte() {
 
 #[test]
 fn legacy_ber_legacy_is_lossless() {
-    for name in STREAMS {
-        let bytes = read_fixture(name);
+    for (_, name, _) in fixture_streams() {
+        let bytes = read_fixture(&name);
         let tree = dump::from_bytes(&bytes).unwrap();
         let ber = dump::to_bytes(&tree, Format::Ber).unwrap();
         assert_eq!(vmstate_runtime::framing::detect(&ber), Some(Format::Ber));

@@ -34,8 +34,8 @@ use vmstate_runtime::ram::RamSaver;
 use vmstate_runtime::stream::{self, Registry};
 use vmstate_runtime::Format;
 use vmstate_runtime::VMState;
-use vmstate_test_support::catalog::read_fixture;
 use vmstate_test_support::catalog::{self, Device, Visitor};
+use vmstate_test_support::catalog::{fixture_streams, read_fixture};
 use vmstate_test_support::testing::ram_blocks;
 
 fn hex(b: &[u8]) -> String {
@@ -441,7 +441,13 @@ fn asn1c_decodes_a_whole_ber_stream_with_the_registrys_module() {
     assert_eq!(xer.matches("<section>").count(), 6);
 }
 
-const FIXTURES: [&str; 3] = ["pc-tcg-reset.mig", "pc-kvm-bios.mig", "q35-tcg-devices.mig"];
+/// Every fixture stream of both QEMU releases.
+fn fixtures() -> Vec<String> {
+    fixture_streams()
+        .into_iter()
+        .map(|(_, name, _)| name)
+        .collect()
+}
 
 /// A QEMU fixture's BER form and the module made from its own description.
 fn qemu_in_ber(fixture: &str) -> (Value, Vec<u8>, dump::asn1::StreamModule) {
@@ -456,7 +462,8 @@ fn asn1tools_decodes_qemu_streams_in_ber_by_their_own_description() {
     if !asn1tools_available() {
         return;
     }
-    for fixture in FIXTURES {
+    for fixture in fixtures() {
+        let fixture = fixture.as_str();
         let (tree, ber, module) = qemu_in_ber(fixture);
         let devices: serde_json::Map<String, Value> = module
             .devices
@@ -465,15 +472,25 @@ fn asn1tools_decodes_qemu_streams_in_ber_by_their_own_description() {
             .collect();
         let types = json!({"configuration": module.configuration, "devices": devices});
         let got = asn1tools_stream(&format!("asn1tools-{fixture}"), &module.text, &ber, &types);
-        let sections: Vec<&Value> = got["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|i| i["item"] == "section")
-            .collect();
-        let want = tree["sections"].as_array().unwrap();
+        let items = got["items"].as_array().unwrap();
+        let of =
+            |item: &str| -> Vec<&Value> { items.iter().filter(|i| i["item"] == item).collect() };
+        let (sections, commands) = (of("section"), of("command"));
+        let all = tree["sections"].as_array().unwrap();
+        let want: Vec<&Value> = all.iter().filter(|s| s["type"] != "command").collect();
         assert_eq!(sections.len(), want.len(), "{fixture}");
-        for (s, w) in sections.iter().zip(want) {
+        // QEMU 10.0's SWITCHOVER_START, by the ENUMERATED's name.
+        let want_commands: Vec<&Value> = all.iter().filter(|s| s["type"] == "command").collect();
+        assert_eq!(commands.len(), want_commands.len(), "{fixture}");
+        for (c, w) in commands.iter().zip(&want_commands) {
+            let name = w["command"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .replace('_', "-");
+            assert_eq!(c["command"], json!(name), "{fixture}");
+        }
+        for (s, w) in sections.iter().zip(&want) {
             assert_eq!(s["kind"], w["type"], "{fixture}");
             assert_eq!(s["section-id"], w["section_id"], "{fixture}");
             if w["type"] == "full" {
@@ -505,7 +522,8 @@ fn asn1c_compiles_each_qemu_streams_module_and_reads_its_ber_form() {
     if !asn1c_available() {
         return;
     }
-    for fixture in FIXTURES {
+    for fixture in fixtures() {
+        let fixture = fixture.as_str();
         let dir = workdir(&format!("asn1c-{fixture}"));
         let (tree, ber, module) = qemu_in_ber(fixture);
         let (asn, stream_path) = (dir.join("stream.asn"), dir.join("stream.ber"));
@@ -519,8 +537,14 @@ fn asn1c_compiles_each_qemu_streams_module_and_reads_its_ber_form() {
             &format!("{fixture}: asn1c rejects its BER form"),
         );
         let xer = String::from_utf8(xer).unwrap();
-        let sections = tree["sections"].as_array().unwrap().len();
-        assert_eq!(xer.matches("<section>").count(), sections, "{fixture}");
+        let entries = tree["sections"].as_array().unwrap();
+        let commands = entries.iter().filter(|s| s["type"] == "command").count();
+        assert_eq!(
+            xer.matches("<section>").count(),
+            entries.len() - commands,
+            "{fixture}"
+        );
+        assert_eq!(xer.matches("<command>").count(), commands, "{fixture}");
     }
 }
 

@@ -1,11 +1,12 @@
-//! Interop with a running QEMU 7.2 (Debian's `qemu-system-x86`): QEMU migrates a
-//! guest that ran to a file; vmstate decodes the stream fully and re-encodes it
+//! Interop with running QEMUs, 7.2 (Debian's `qemu-system-x86`) and 10.0 (unpacked
+//! by `scripts/qemu-10.0.sh`), each on its own newest i440FX machine type: QEMU
+//! migrates a guest that ran to a file; vmstate decodes the stream fully and re-encodes it
 //! byte-identically (also through BER); a second QEMU loads *our* bytes with
 //! `-incoming` and the guest runs on. Then a typed mirror edits a CMOS byte, and the
 //! destination's RTC answers with it on port 0x71.
 //!
-//! `scripts/test.sh` installs QEMU and sets `VMSTATE_REQUIRE_QEMU=1`; a plain
-//! `cargo test` without QEMU skips with a note.
+//! `scripts/test.sh` installs both and sets `VMSTATE_REQUIRE_QEMU=1`; a plain
+//! `cargo test` without them skips with a note.
 
 use serde_json::json;
 use std::path::PathBuf;
@@ -14,10 +15,33 @@ use vmstate_qemu::Rtc;
 use vmstate_runtime::dump;
 use vmstate_runtime::Format;
 use vmstate_runtime::{legacy, stream};
-use vmstate_test_support::qmp::{self, Qemu};
+use vmstate_test_support::qmp::{self, Qemu, Release};
 use vmstate_test_support::testing::ram_blocks;
 
-const MACHINE: [&str; 6] = ["-M", "pc-i440fx-7.2", "-m", "32", "-cpu", "qemu64"];
+/// A QEMU release and the machine type its guests run.
+#[derive(Clone, Copy)]
+struct Peer {
+    release: Release,
+    machine: &'static str,
+}
+
+/// Each release on its own newest i440FX machine: QEMU 10.0's streams then hold
+/// its `SWITCHOVER_START` command.
+const PEERS: [Peer; 2] = [
+    Peer {
+        release: Release::Qemu7_2,
+        machine: "pc-i440fx-7.2",
+    },
+    Peer {
+        release: Release::Qemu10_0,
+        machine: "pc-i440fx-10.0",
+    },
+];
+
+/// The peers that run here (a missing one fails under `VMSTATE_REQUIRE_QEMU`).
+fn peers() -> impl Iterator<Item = Peer> {
+    PEERS.into_iter().filter(|p| p.release.available())
+}
 /// A CMOS byte that neither QEMU nor SeaBIOS uses.
 const CMOS_INDEX: usize = 0x6e;
 
@@ -27,53 +51,67 @@ fn dir() -> PathBuf {
     d
 }
 
-fn args(extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = MACHINE.iter().map(|s| s.to_string()).collect();
-    v.extend(["-accel".into(), qmp::accel().into()]);
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v
-}
-
-fn start(name: &str, extra: &[&str]) -> Qemu {
-    let a = args(extra);
-    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
-    Qemu::start(&dir(), name, &refs).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-/// A guest that ran SeaBIOS for a moment, migrated to a file by QEMU.
-fn source_stream(name: &str) -> Vec<u8> {
-    source_stream_at(name, None)
-}
-
-/// [`source_stream`], with QEMU's `max-bandwidth` set when given (a low one makes
-/// QEMU send RAM in several parts).
-fn source_stream_at(name: &str, bandwidth: Option<u64>) -> Vec<u8> {
-    let mut src = start(&format!("{name}-src"), &[]);
-    assert_eq!(src.status().unwrap(), "running");
-    std::thread::sleep(Duration::from_millis(700));
-    if let Some(bw) = bandwidth {
-        src.execute("migrate-set-parameters", json!({ "max-bandwidth": bw }))
-            .unwrap();
+impl Peer {
+    /// `name` with the release, for files and messages.
+    fn name(&self, name: &str) -> String {
+        format!("{name}-{}", self.release.version())
     }
-    let file = dir().join(format!("{name}-qemu.mig"));
-    src.migrate_to_file(&file).unwrap();
-    std::fs::read(&file).unwrap()
+
+    fn start(&self, name: &str, extra: &[&str]) -> Qemu {
+        let mut a = vec!["-M", self.machine, "-m", "32", "-cpu", "qemu64"];
+        a.extend(["-accel", qmp::accel()]);
+        a.extend(extra);
+        Qemu::start_release(self.release, &dir(), name, &a)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    /// A guest that ran SeaBIOS for a moment, migrated to a file by QEMU.
+    fn source_stream(&self, name: &str) -> Vec<u8> {
+        self.source_stream_at(name, None)
+    }
+
+    /// [`Peer::source_stream`], with QEMU's `max-bandwidth` set when given (a low
+    /// one makes QEMU send RAM in several parts).
+    fn source_stream_at(&self, name: &str, bandwidth: Option<u64>) -> Vec<u8> {
+        let name = self.name(name);
+        let mut src = self.start(&format!("{name}-src"), &[]);
+        assert_eq!(src.status().unwrap(), "running");
+        std::thread::sleep(Duration::from_millis(700));
+        if let Some(bw) = bandwidth {
+            src.execute("migrate-set-parameters", json!({ "max-bandwidth": bw }))
+                .unwrap();
+        }
+        let file = dir().join(format!("{name}-qemu.mig"));
+        src.migrate_to_file(&file).unwrap();
+        std::fs::read(&file).unwrap()
+    }
+
+    /// Starts a QEMU that loads `bytes` with `-incoming`; returns it once the
+    /// migration completed.
+    fn incoming(&self, name: &str, bytes: &[u8]) -> Qemu {
+        let name = self.name(name);
+        let file = dir().join(format!("{name}-ours.mig"));
+        std::fs::write(&file, bytes).unwrap();
+        let mut dst = self.start(&format!("{name}-dst"), &["-incoming", "defer"]);
+        dst.execute(
+            "migrate-incoming",
+            json!({ "uri": format!("exec:cat {}", file.display()) }),
+        )
+        .unwrap();
+        let (status, reply) = dst.wait_migration().unwrap();
+        assert_eq!(status, "completed", "{name}: {reply}");
+        dst
+    }
 }
 
-/// Starts a QEMU that loads `bytes` with `-incoming`; returns it once the migration
-/// completed.
-fn incoming(name: &str, bytes: &[u8]) -> Qemu {
-    let file = dir().join(format!("{name}-ours.mig"));
-    std::fs::write(&file, bytes).unwrap();
-    let mut dst = start(&format!("{name}-dst"), &["-incoming", "defer"]);
-    dst.execute(
-        "migrate-incoming",
-        json!({ "uri": format!("exec:cat {}", file.display()) }),
-    )
-    .unwrap();
-    let (status, reply) = dst.wait_migration().unwrap();
-    assert_eq!(status, "completed", "{name}: {reply}");
-    dst
+/// Whether a stream holds QEMU 10.0's `SWITCHOVER_START`, which its machine types
+/// send and older ones do not.
+fn has_switchover_start(bytes: &[u8]) -> bool {
+    stream::walk_legacy(bytes)
+        .unwrap()
+        .commands
+        .iter()
+        .any(|c| c.command.name() == "SWITCHOVER_START")
 }
 
 fn runs_on(dst: &mut Qemu) {
@@ -86,48 +124,52 @@ fn runs_on(dst: &mut Qemu) {
 
 #[test]
 fn qemu_loads_our_re_encoding_of_its_own_stream() {
-    if !qmp::available() {
-        return;
+    for peer in peers() {
+        let original = peer.source_stream("roundtrip");
+        assert_eq!(
+            has_switchover_start(&original),
+            stream::sends_switchover_start(peer.machine),
+            "{}",
+            peer.machine
+        );
+        let tree = dump::from_bytes(&original).expect("decodes fully");
+        let ours = dump::to_bytes(&tree, Format::Legacy).unwrap();
+        assert!(
+            ours == original,
+            "our re-encoding differs from QEMU's stream"
+        );
+        let via_ber = dump::to_bytes(
+            &dump::from_bytes(&dump::to_bytes(&tree, Format::Ber).unwrap()).unwrap(),
+            Format::Legacy,
+        )
+        .unwrap();
+        assert!(via_ber == original, "legacy -> BER -> legacy differs");
+        let mut dst = peer.incoming("roundtrip", &via_ber);
+        runs_on(&mut dst);
     }
-    let original = source_stream("roundtrip");
-    let tree = dump::from_bytes(&original).expect("decodes fully");
-    let ours = dump::to_bytes(&tree, Format::Legacy).unwrap();
-    assert!(
-        ours == original,
-        "our re-encoding differs from QEMU's stream"
-    );
-    let via_ber = dump::to_bytes(
-        &dump::from_bytes(&dump::to_bytes(&tree, Format::Ber).unwrap()).unwrap(),
-        Format::Legacy,
-    )
-    .unwrap();
-    assert!(via_ber == original, "legacy -> BER -> legacy differs");
-    let mut dst = incoming("roundtrip", &via_ber);
-    runs_on(&mut dst);
 }
 
 #[test]
 fn a_rate_limited_stream_in_several_parts_round_trips_and_loads() {
-    if !qmp::available() {
-        return;
+    for peer in peers() {
+        // At 1 MB/s QEMU sends RAM in several PARTs, and names a block only when it
+        // changes, also across parts (a part may start with a CONTINUE page).
+        let original = peer.source_stream_at("parts", Some(1_000_000));
+        let tree = dump::from_bytes(&original).expect("decodes fully");
+        let parts = tree["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["type"] == "part")
+            .count();
+        assert!(parts >= 2, "{parts} RAM part(s)");
+        assert!(dump::to_bytes(&tree, Format::Legacy).unwrap() == original);
+        let ber = dump::convert(&original, Format::Ber).unwrap();
+        let back = dump::convert(&ber, Format::Legacy).unwrap();
+        assert!(back == original, "legacy -> BER -> legacy differs");
+        let mut dst = peer.incoming("parts", &back);
+        runs_on(&mut dst);
     }
-    // At 1 MB/s QEMU sends RAM in several PARTs, and names a block only when it
-    // changes, also across parts (a part may start with a CONTINUE page).
-    let original = source_stream_at("parts", Some(1_000_000));
-    let tree = dump::from_bytes(&original).expect("decodes fully");
-    let parts = tree["sections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["type"] == "part")
-        .count();
-    assert!(parts >= 2, "{parts} RAM part(s)");
-    assert!(dump::to_bytes(&tree, Format::Legacy).unwrap() == original);
-    let ber = dump::convert(&original, Format::Ber).unwrap();
-    let back = dump::convert(&ber, Format::Legacy).unwrap();
-    assert!(back == original, "legacy -> BER -> legacy differs");
-    let mut dst = incoming("parts", &back);
-    runs_on(&mut dst);
 }
 
 /// Reads CMOS byte `index` through the destination's ports 0x70/0x71.
@@ -141,23 +183,22 @@ fn read_cmos(q: &mut Qemu, index: usize) -> u8 {
 
 #[test]
 fn a_cmos_byte_edited_by_the_typed_mirror_reaches_the_destination_rtc() {
-    if !qmp::available() {
-        return;
+    for peer in peers() {
+        let mut bytes = peer.source_stream("cmos");
+        let s = stream::walk_legacy(&bytes).unwrap();
+        let sec = s.device("mc146818rtc", 0).unwrap();
+        let mut rtc = Rtc::default();
+        stream::load_section(&mut rtc, sec).unwrap();
+        let before = rtc.cmos_data[CMOS_INDEX];
+        rtc.cmos_data[CMOS_INDEX] = before ^ 0x5a;
+        let body = legacy::to_bytes_at(&rtc, sec.ident.version).unwrap();
+        assert_eq!(body.len(), sec.body.len());
+        let at = sec.body_offset as usize;
+        bytes[at..at + body.len()].copy_from_slice(&body);
+        let mut dst = peer.incoming("cmos", &bytes);
+        assert_eq!(read_cmos(&mut dst, CMOS_INDEX), before ^ 0x5a);
+        runs_on(&mut dst);
     }
-    let mut bytes = source_stream("cmos");
-    let s = stream::walk_legacy(&bytes).unwrap();
-    let sec = s.device("mc146818rtc", 0).unwrap();
-    let mut rtc = Rtc::default();
-    stream::load_section(&mut rtc, sec).unwrap();
-    let before = rtc.cmos_data[CMOS_INDEX];
-    rtc.cmos_data[CMOS_INDEX] = before ^ 0x5a;
-    let body = legacy::to_bytes_at(&rtc, sec.ident.version).unwrap();
-    assert_eq!(body.len(), sec.body.len());
-    let at = sec.body_offset as usize;
-    bytes[at..at + body.len()].copy_from_slice(&body);
-    let mut dst = incoming("cmos", &bytes);
-    assert_eq!(read_cmos(&mut dst, CMOS_INDEX), before ^ 0x5a);
-    runs_on(&mut dst);
 }
 
 /// Guest-physical ranges backed by `pc.ram` below 4 GiB (the VGA/BIOS window at
@@ -168,101 +209,107 @@ fn ram_ranges(len: usize) -> [(usize, usize); 2] {
 
 #[test]
 fn qemu_loads_ram_written_by_our_saver_in_our_own_parts() {
-    use vmstate_runtime::framing::{put_section, SectionHeader, SectionId, SectionKind};
+    use vmstate_runtime::framing::{
+        put_command, put_section, SectionHeader, SectionId, SectionKind,
+    };
     use vmstate_runtime::io::Writer;
     use vmstate_runtime::ram::{self, Pages, RamSaver};
-    if !qmp::available() {
-        return;
-    }
-    let original = source_stream("ram");
-    let s = stream::walk_legacy(&original).unwrap();
-    let parts: Vec<_> = s
-        .sections
-        .iter()
-        .filter(|x| x.ident.idstr == "ram")
-        .collect();
-    // The guest's RAM as QEMU sent it.
-    let mem = vmstate_test_support::testing::ram_of(&original).unwrap();
-    // Our RAM section: the block list, then three parts of our choosing (pages
-    // 0, 3, 6..., then 1, 4, 7..., then the rest), then an empty final part.
-    let saver = RamSaver::new(ram_blocks(&mem)).unwrap();
-    let id = parts[0].section_id;
-    let mut ours = Vec::new();
-    let mut body = Writer::new(Vec::new());
-    saver.write_setup(Format::Legacy, &mut body).unwrap();
-    let ram_id = SectionId {
-        idstr: "ram".into(),
-        instance: 0,
-        version: ram::RAM_VERSION,
-    };
-    let header = |kind, ident| SectionHeader { kind, id, ident };
-    put_section(
-        &mut ours,
-        Format::Legacy,
-        &header(SectionKind::Start, Some(ram_id)),
-        &body.into_inner(),
-    )
-    .unwrap();
-    for phase in 0..3u64 {
-        let maps: Vec<Vec<u64>> = mem
+    for peer in peers() {
+        let original = peer.source_stream("ram");
+        let s = stream::walk_legacy(&original).unwrap();
+        let parts: Vec<_> = s
+            .sections
             .iter()
-            .map(|(_, m)| {
-                let pages = m.len() / 4096;
-                let mut words = vec![0u64; pages.div_ceil(64)];
-                for p in (0..pages).filter(|p| *p as u64 % 3 == phase) {
-                    words[p / 64] |= 1 << (p % 64);
-                }
-                words
-            })
+            .filter(|x| x.ident.idstr == "ram")
             .collect();
-        let refs: Vec<&[u64]> = maps.iter().map(Vec::as_slice).collect();
+        // The guest's RAM as QEMU sent it.
+        let mem = vmstate_test_support::testing::ram_of(&original).unwrap();
+        // Our RAM section: the block list, then three parts of our choosing (pages
+        // 0, 3, 6..., then 1, 4, 7..., then the rest), then an empty final part.
+        let saver = RamSaver::new(ram_blocks(&mem)).unwrap();
+        let id = parts[0].section_id;
+        let mut ours = Vec::new();
         let mut body = Writer::new(Vec::new());
+        saver.write_setup(Format::Legacy, &mut body).unwrap();
+        let ram_id = SectionId {
+            idstr: "ram".into(),
+            instance: 0,
+            version: ram::RAM_VERSION,
+        };
+        let header = |kind, ident| SectionHeader { kind, id, ident };
+        put_section(
+            &mut ours,
+            Format::Legacy,
+            &header(SectionKind::Start, Some(ram_id)),
+            &body.into_inner(),
+        )
+        .unwrap();
+        for phase in 0..3u64 {
+            let maps: Vec<Vec<u64>> = mem
+                .iter()
+                .map(|(_, m)| {
+                    let pages = m.len() / 4096;
+                    let mut words = vec![0u64; pages.div_ceil(64)];
+                    for p in (0..pages).filter(|p| *p as u64 % 3 == phase) {
+                        words[p / 64] |= 1 << (p % 64);
+                    }
+                    words
+                })
+                .collect();
+            let refs: Vec<&[u64]> = maps.iter().map(Vec::as_slice).collect();
+            let mut body = Writer::new(Vec::new());
+            saver
+                .write_part(Format::Legacy, Pages::Dirty(&refs), &mut body)
+                .unwrap();
+            put_section(
+                &mut ours,
+                Format::Legacy,
+                &header(SectionKind::Part, None),
+                &body.into_inner(),
+            )
+            .unwrap();
+        }
+        // QEMU 10.0's notice that the device state follows, where it sent one.
+        for c in &s.commands {
+            put_command(&mut ours, Format::Legacy, &c.command).unwrap();
+        }
+        let mut body = Writer::new(Vec::new());
+        let none: Vec<&[u64]> = vec![&[]; mem.len()];
         saver
-            .write_part(Format::Legacy, Pages::Dirty(&refs), &mut body)
+            .write_part(Format::Legacy, Pages::Dirty(&none), &mut body)
             .unwrap();
         put_section(
             &mut ours,
             Format::Legacy,
-            &header(SectionKind::Part, None),
+            &header(SectionKind::End, None),
             &body.into_inner(),
         )
         .unwrap();
-    }
-    let mut body = Writer::new(Vec::new());
-    let none: Vec<&[u64]> = vec![&[]; mem.len()];
-    saver
-        .write_part(Format::Legacy, Pages::Dirty(&none), &mut body)
-        .unwrap();
-    put_section(
-        &mut ours,
-        Format::Legacy,
-        &header(SectionKind::End, None),
-        &body.into_inner(),
-    )
-    .unwrap();
-    // Splice it in place of QEMU's RAM section: header and configuration before,
-    // the device sections and trailer after.
-    let start = parts[0].body_offset as usize - (1 + 4 + 1 + 3 + 4 + 4);
-    let end = parts[2].body_offset as usize + parts[2].body.len() + 5;
-    let stream_bytes = [&original[..start], &ours[..], &original[end..]].concat();
-    assert!(
-        stream_bytes != original,
-        "our parts differ from QEMU's one part"
-    );
-    let mut dst = incoming("ram", &stream_bytes);
-    let dump = dir().join("ram-dst.bin");
-    let pc_ram = &mem.iter().find(|(n, _)| n == "pc.ram").unwrap().1;
-    dst.execute(
-        "pmemsave",
-        json!({"val": 0, "size": pc_ram.len(), "filename": dump.display().to_string()}),
-    )
-    .unwrap();
-    let theirs = std::fs::read(&dump).unwrap();
-    for (s, e) in ram_ranges(pc_ram.len()) {
+        // Splice it in place of QEMU's RAM section: header and configuration before,
+        // the device sections and trailer after.
+        let start = parts[0].body_offset as usize - (1 + 4 + 1 + 3 + 4 + 4);
+        let last = parts.last().unwrap();
+        let end = last.body_offset as usize + last.body.len() + 5;
+        let stream_bytes = [&original[..start], &ours[..], &original[end..]].concat();
         assert!(
-            theirs[s..e] == pc_ram[s..e],
-            "guest memory [{s:#x}, {e:#x}) differs"
+            stream_bytes != original,
+            "our parts differ from QEMU's one part"
         );
+        let mut dst = peer.incoming("ram", &stream_bytes);
+        let dump = dir().join(peer.name("ram-dst.bin"));
+        let pc_ram = &mem.iter().find(|(n, _)| n == "pc.ram").unwrap().1;
+        dst.execute(
+            "pmemsave",
+            json!({"val": 0, "size": pc_ram.len(), "filename": dump.display().to_string()}),
+        )
+        .unwrap();
+        let theirs = std::fs::read(&dump).unwrap();
+        for (s, e) in ram_ranges(pc_ram.len()) {
+            assert!(
+                theirs[s..e] == pc_ram[s..e],
+                "guest memory [{s:#x}, {e:#x}) differs"
+            );
+        }
+        runs_on(&mut dst);
     }
-    runs_on(&mut dst);
 }

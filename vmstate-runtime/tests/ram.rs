@@ -13,7 +13,7 @@ use vmstate_runtime::ram::{self, Pages, RamLoader, RamRecord, RamSaver};
 use vmstate_runtime::stream::{self, SectionKind};
 use vmstate_runtime::ErrorKind;
 use vmstate_runtime::Format;
-use vmstate_test_support::catalog::{fixtures_dir, read_fixture};
+use vmstate_test_support::catalog::{fixture_streams, read_fixture};
 use vmstate_test_support::testing::{ram_blocks, ram_blocks_mut};
 
 /// A RAM part: its kind, body and offset in the stream.
@@ -49,13 +49,8 @@ fn sha(b: &[u8]) -> String {
 
 #[test]
 fn the_loader_rebuilds_pc_ram_as_qemu_dumped_it() {
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures_dir().join("manifest.json")).unwrap(),
-    )
-    .unwrap();
-    for entry in manifest.as_array().unwrap() {
-        let name = entry["stream"].as_str().unwrap();
-        let mem = load_fixture(&read_fixture(name));
+    for (_, name, entry) in fixture_streams() {
+        let mem = load_fixture(&read_fixture(&name));
         let pc_ram = &mem.iter().find(|(n, _)| n == "pc.ram").unwrap().1;
         for r in entry["ram_ranges_sha256"].as_array().unwrap() {
             let (s, e) = (

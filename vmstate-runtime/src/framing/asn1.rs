@@ -2,8 +2,8 @@
 //! constants the records are written with, as a [`Preamble`] of a [`Module`]: with
 //! it, an ASN.1 tool decodes a whole stream with one module.
 
-use super::ber::{CONFIGURATION, DESCRIPTION, HEADER, SECTION, STREAM};
-use super::{Configuration, SectionKind};
+use super::ber::{COMMAND, CONFIGURATION, DESCRIPTION, HEADER, SECTION, STREAM};
+use super::{Command, Configuration, SectionKind};
 use crate::ber::asn1::{Module, Preamble};
 use crate::VMState;
 
@@ -12,6 +12,7 @@ const NAMES: &[&str] = &[
     "VMState-Stream",
     "VMState-Stream-Item",
     "VMState-Section",
+    "VMState-Command",
     "VMState-Device",
     "VMState-Ram",
     "VMState-Ram-Element",
@@ -42,6 +43,15 @@ fn render(m: &Module) -> String {
         .iter()
         .map(|k| format!("{}({})", k.name(), k.ber_number()))
         .collect();
+    let commands: Vec<String> = Command::all()
+        .map(|c| {
+            format!(
+                "{}({})",
+                c.name().to_lowercase().replace('_', "-"),
+                c.number
+            )
+        })
+        .collect();
     format!(
         "\
 -- A BER migration stream: header, description and configuration, then the
@@ -53,7 +63,14 @@ VMState-Stream-Item ::= CHOICE {{
     -- The vmdesc JSON of the stream's devices, with each field's BER tag.
     description [APPLICATION {description}] UTF8String,
     configuration [APPLICATION {configuration}] {configuration_type},
-    section [APPLICATION {section}] VMState-Section
+    section [APPLICATION {section}] VMState-Section,
+    command [APPLICATION {command}] VMState-Command
+}}
+
+-- A QEMU command record between sections (QEMU 10.0 writes switchover-start).
+VMState-Command ::= SEQUENCE {{
+    number [0] ENUMERATED {{ {commands} }},
+    data [1] OCTET STRING (SIZE (0..65535)) OPTIONAL
 }}
 
 VMState-Section ::= SEQUENCE {{
@@ -112,6 +129,8 @@ VMState-Ram-Block ::= SEQUENCE {{ name UTF8String, length INTEGER (0..MAX) }}
         configuration = CONFIGURATION.number,
         configuration_type = m.type_name(Configuration::DESC).unwrap_or("Configuration"),
         section = SECTION.number,
+        command = COMMAND.number,
         kinds = kinds.join(", "),
+        commands = commands.join(", "),
     )
 }

@@ -100,6 +100,14 @@ impl Command {
         }
     }
 
+    /// Every command QEMU 10.0 knows, in number order, without data.
+    pub fn all() -> impl Iterator<Item = Command> {
+        KNOWN.iter().map(|k| Command {
+            number: k.number,
+            data: Vec::new(),
+        })
+    }
+
     fn known(number: u16) -> Option<&'static Known> {
         KNOWN.iter().find(|k| k.number == number)
     }

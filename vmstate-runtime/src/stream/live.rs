@@ -4,7 +4,9 @@
 use super::{Registry, SectionDevice};
 use crate::error::Result;
 use crate::format::Format;
-use crate::framing::{self as records, framing_error, SectionHeader, SectionId, SectionKind};
+use crate::framing::{
+    self as records, framing_error, Command, SectionHeader, SectionId, SectionKind,
+};
 use crate::io::Writer;
 
 /// A save in phases ([`Registry::live_save`]), as a live migration needs it: the
@@ -81,9 +83,15 @@ impl<W: std::io::Write> LiveSave<'_, '_, W> {
         Ok(())
     }
 
-    /// Writes each iterative section's END, every device as a FULL section and the
-    /// trailer (legacy: EOF and the vmdesc); flushes. Returns the stream's bytes.
+    /// Writes QEMU's `SWITCHOVER_START` where the machine type wants it, each
+    /// iterative section's END, every device as a FULL section and the trailer
+    /// (legacy: EOF and the vmdesc); flushes. Returns the stream's bytes.
     pub fn complete(mut self) -> Result<u64> {
+        if self.reg.switchover_start {
+            let mut bytes = Vec::new();
+            records::put_command(&mut bytes, self.format, &Command::switchover_start())?;
+            self.w.put(&bytes)?;
+        }
         for id in 0..self.done.len() {
             let mut body = Vec::new();
             self.reg.iteratives[id]

@@ -12,7 +12,7 @@ mod walk;
 
 pub use self::device::SectionDevice;
 pub use self::live::LiveSave;
-pub use self::machine_types::MachineTypes;
+pub use self::machine_types::{qemu_release, sends_switchover_start, MachineTypes};
 pub use self::registry::Registry;
 pub use self::walk::{load_section, walk_legacy, LegacyStream, PlacedCommand, Section};
 pub use crate::framing::{IterativeSection, Part, SectionKind};

@@ -55,6 +55,8 @@ pub(super) struct IterEntry<'a> {
 pub struct Registry<'a> {
     pub(super) machine_type: String,
     machine_types: MachineTypes,
+    /// Whether the stream carries QEMU's `SWITCHOVER_START` before the devices.
+    pub(super) switchover_start: bool,
     pub(super) iteratives: Vec<IterEntry<'a>>,
     pub(super) entries: Vec<Entry<'a>>,
 }
@@ -66,6 +68,7 @@ impl<'a> Registry<'a> {
         Registry {
             machine_type: machine_type.to_owned(),
             machine_types: MachineTypes::new(),
+            switchover_start: super::sends_switchover_start(machine_type),
             iteratives: Vec::new(),
             entries: Vec::new(),
         }
@@ -84,6 +87,16 @@ impl<'a> Registry<'a> {
     #[must_use]
     pub fn with_machine_types(mut self, table: MachineTypes) -> Self {
         self.machine_types = table;
+        self
+    }
+
+    /// Whether the stream carries QEMU's `SWITCHOVER_START` command before the device
+    /// state. By default it does for QEMU 10.0 machine types and later, as QEMU 10.0
+    /// writes it and a 7.2 destination would refuse it
+    /// ([`sends_switchover_start`](super::sends_switchover_start)).
+    #[must_use]
+    pub fn with_switchover_start(mut self, send: bool) -> Self {
+        self.switchover_start = send;
         self
     }
 
