@@ -7,6 +7,18 @@
 /// (serde_json's), re-exported so a hand-written `Field` needs no dependency of its own.
 pub use serde_json::Value;
 
+/// How a QEMU release lists the elements of an array it cannot compress (structs
+/// with subsections, say) in the vmdesc trailer: an entry per element, with `index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VmdescArrays {
+    /// QEMU 7.2: every entry has its `index`.
+    #[default]
+    Qemu7_2,
+    /// QEMU 10.0: the last entry has none (QEMU describes each element with the
+    /// count of those left, and one element is not an array).
+    Qemu10_0,
+}
+
 /// Incremental JSON writer.
 #[derive(Debug)]
 pub struct JsonWriter {
@@ -15,6 +27,7 @@ pub struct JsonWriter {
     has_member: Vec<bool>,
     pretty: bool,
     ber_tags: bool,
+    arrays: VmdescArrays,
 }
 
 impl JsonWriter {
@@ -25,6 +38,7 @@ impl JsonWriter {
             has_member: Vec::new(),
             pretty: false,
             ber_tags: false,
+            arrays: VmdescArrays::Qemu7_2,
         }
     }
 
@@ -47,6 +61,18 @@ impl JsonWriter {
     /// Whether BER tags are written.
     pub fn ber_tags(&self) -> bool {
         self.ber_tags
+    }
+
+    /// Lists uncompressed arrays in vmdesc objects as `release` does.
+    #[must_use]
+    pub fn with_arrays(mut self, release: VmdescArrays) -> Self {
+        self.arrays = release;
+        self
+    }
+
+    /// How uncompressed arrays are listed.
+    pub fn arrays(&self) -> VmdescArrays {
+        self.arrays
     }
 
     /// The text written so far.

@@ -335,12 +335,14 @@ pub mod __private {
             return;
         }
         let listed = leaves > 1 || (ber && shape.is_array);
+        // QEMU 10.0 leaves the last element's index out (BER descriptions keep it).
+        let last_unindexed = !ber && j.arrays() == crate::json::VmdescArrays::Qemu10_0;
         for i in 0..leaves {
             head(j);
             if listed {
                 if compress {
                     j.int("array_len", leaves as i64);
-                } else {
+                } else if !(last_unindexed && i + 1 == leaves) {
                     j.int("index", i as i64);
                 }
             }

@@ -19,7 +19,7 @@
 pub use crate::io::{Input, ReadInput, SliceInput, Writer};
 
 use crate::error::{ErrorKind, Result};
-use crate::json::JsonWriter;
+use crate::json::{JsonWriter, VmdescArrays};
 use crate::VMState;
 
 /// QEMU's `QEMU_VM_SUBSECTION` marker byte.
@@ -117,7 +117,18 @@ fn load_value<T: VMState + Clone, I: Input + ?Sized>(
 /// The device's object in a stream's vmdesc trailer, exactly as QEMU writes it:
 /// `{"name": idstr, "instance_id": n, "vmsd_name": ..., "version": v, "fields": [...]}`.
 pub fn vmdesc_json<T: VMState>(value: &T, idstr: &str, instance_id: u32, version: u32) -> String {
-    let mut j = JsonWriter::compact();
+    vmdesc_json_as(value, idstr, instance_id, version, VmdescArrays::Qemu7_2)
+}
+
+/// [`vmdesc_json`] with arrays listed as QEMU release `arrays` lists them.
+pub fn vmdesc_json_as<T: VMState>(
+    value: &T,
+    idstr: &str,
+    instance_id: u32,
+    version: u32,
+    arrays: VmdescArrays,
+) -> String {
+    let mut j = JsonWriter::compact().with_arrays(arrays);
     j.begin_object(None);
     j.string("name", idstr);
     j.int("instance_id", instance_id.into());

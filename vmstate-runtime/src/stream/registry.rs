@@ -36,7 +36,7 @@ use crate::error::Result;
 use crate::format::Format;
 use crate::framing::{self as records, Configuration, IterativeSection, SectionId, SectionKind};
 use crate::io::Writer;
-use crate::json::JsonWriter;
+use crate::json::{JsonWriter, VmdescArrays};
 
 pub(super) struct Entry<'a> {
     pub(super) idstr: String,
@@ -130,9 +130,14 @@ impl<'a> Registry<'a> {
         Configuration::for_machine(&self.machine_type)
     }
 
-    /// The vmdesc trailer (with BER tags for a BER stream's description).
+    /// The vmdesc trailer (with BER tags for a BER stream's description), its
+    /// arrays listed as the QEMU release of the machine type lists them.
     pub(super) fn vmdesc(&self, format: Format) -> String {
-        let mut j = JsonWriter::compact();
+        let arrays = match super::qemu_release(&self.machine_type) {
+            Some(r) if r >= (10, 0) => VmdescArrays::Qemu10_0,
+            _ => VmdescArrays::Qemu7_2,
+        };
+        let mut j = JsonWriter::compact().with_arrays(arrays);
         if format == Format::Ber {
             j = j.with_ber_tags();
         }
