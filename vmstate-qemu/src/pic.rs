@@ -1,4 +1,5 @@
-//! `i8259` (hw/intc/i8259_common.c): one of the two interrupt controllers.
+//! `i8259` (hw/intc/i8259_common.c): one of the two interrupt controllers. QEMU 10.0
+//! added the `i8259/ltim` subsection; 7.2 streams never hold it.
 
 use vmstate_runtime::VMState;
 
@@ -38,4 +39,16 @@ pub struct Pic {
     pub single_mode: u8,
     /// Edge/level control.
     pub elcr: u8,
+    /// Level-triggered mode (ICW1.LTIM), sent since QEMU 10.0 when set: a QEMU 7.2
+    /// destination cannot load a PIC in that mode.
+    #[vmstate(subsection)]
+    pub ltim: Option<PicLtim>,
+}
+
+/// `i8259/ltim` (QEMU 10.0): the PIC's level-triggered mode bit.
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "i8259/ltim", version = 1)]
+pub struct PicLtim {
+    /// ICW1.LTIM.
+    pub ltim: u8,
 }
