@@ -52,6 +52,31 @@ pub fn diff(a: &Value, b: &Value, ram_a: &mut PageDigests, ram_b: &mut PageDiges
     for (key, _) in db.iter().filter(|(k, _)| !da.iter().any(|(ka, _)| ka == k)) {
         out.push(format!("{key}: only in the second stream"));
     }
+    // QEMU's command records (10.0's SWITCHOVER_START), in stream order.
+    let commands = |t: &Value| -> Vec<Value> {
+        t["sections"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["type"] == "command")
+            .cloned()
+            .collect()
+    };
+    let (ca, cb) = (commands(a), commands(b));
+    if ca != cb {
+        let names = |c: &[Value]| -> String {
+            let n: Vec<&str> = c
+                .iter()
+                .map(|x| x["command"].as_str().unwrap_or("?"))
+                .collect();
+            if n.is_empty() {
+                "none".into()
+            } else {
+                n.join(", ")
+            }
+        };
+        out.push(format!("commands: {} -> {}", names(&ca), names(&cb)));
+    }
     ram(ram_a, ram_b, &mut out);
     out
 }

@@ -24,6 +24,21 @@ pub fn print_tree(tree: &Value, out: &mut impl Write) -> Result<(), Failure> {
         if let Some(idstr) = sec.get("idstr").and_then(Value::as_str) {
             names.insert(sec["section_id"].to_string(), idstr);
         }
+        if kind == "command" {
+            let data = sec.get("data").and_then(Value::as_str).unwrap_or("");
+            let data = if data.is_empty() {
+                String::new()
+            } else {
+                format!(", data {data}")
+            };
+            writeln!(
+                out,
+                "command {} ({}){data}",
+                sec["command"].as_str().unwrap_or("?"),
+                sec["number"]
+            )?;
+            continue;
+        }
         let ram = sec.get("ram").or_else(|| sec.get("ram_summary"));
         match (sec.get("idstr"), ram) {
             (Some(idstr), _) if kind == "full" => {

@@ -32,6 +32,9 @@
 //! subsections here, never a second type. The crate's own version is independent of
 //! QEMU's.
 //!
+//! [`machine_types`] pins each device's save version for the i440FX and Q35 machine
+//! types of both releases.
+//!
 //! ## KVM
 //!
 //! With the `kvm` feature (x86-64 Linux), [`X86Cpu::from_kvm`] builds QEMU's `cpu`
@@ -60,6 +63,7 @@ mod fw_cfg;
 mod hpet;
 mod ioapic;
 mod kbd;
+mod machine_types;
 mod misc;
 mod pic;
 mod pit;
@@ -73,6 +77,7 @@ pub use fw_cfg::*;
 pub use hpet::*;
 pub use ioapic::*;
 pub use kbd::*;
+pub use machine_types::{device_versions, machine_types, MACHINES};
 pub use misc::*;
 pub use pic::*;
 pub use pit::*;

@@ -413,3 +413,24 @@ fn pic_ltim_is_qemu_10_0s_subsection() {
     assert_eq!(with, want);
     assert_eq!(legacy::from_bytes::<Pic>(&with, 1).unwrap(), pic);
 }
+
+/// The machine-type table gives, for every fixture of both releases, the version at
+/// which that stream's QEMU saved each mirrored device.
+#[test]
+fn machine_types_give_the_versions_qemu_saved() {
+    let table = machine_types();
+    for (_, name, _) in fixture_streams() {
+        let bytes = read_fixture(&name);
+        let s = stream::walk_legacy(&bytes).unwrap();
+        let machine = s.machine_type();
+        assert!(MACHINES.contains(&machine.as_str()), "{name}: {machine}");
+        let mut seen = 0;
+        for sec in s.sections.iter().filter(|x| x.kind == SectionKind::Full) {
+            if let Some(v) = table.version(&machine, &sec.ident.idstr) {
+                assert_eq!(v, sec.ident.version, "{name}: {}", sec.ident.idstr);
+                seen += 1;
+            }
+        }
+        assert!(seen >= 19, "{name}: {seen} mirrored sections");
+    }
+}

@@ -219,3 +219,39 @@ fn a_ram_part_may_continue_the_previous_parts_block() {
     let ram = vmstate_test_support::testing::ram_of(&split).unwrap();
     assert!(ram == vmstate_test_support::testing::ram_of(&bytes).unwrap());
 }
+
+/// QEMU 10.0's stream with its records and description made inconsistent: a command
+/// inside a device section, a description whose array form contradicts the section
+/// bytes. Each is an error at the right place, never a panic or a silent misreading.
+#[test]
+fn qemu_10_0_streams_made_inconsistent_are_errors() {
+    use vmstate_runtime::framing::legacy::{find_trailer, put_trailer};
+    use vmstate_runtime::io::Writer;
+    let bytes = read_fixture("pc-i440fx-7.2-kvm-bios.mig");
+    let s = vmstate_runtime::stream::walk_legacy(&bytes).unwrap();
+    // A SWITCHOVER_START between the IDE section's header and its body.
+    let ide = s.device("0000:00:01.1/ide", 0).unwrap();
+    let at = ide.body_offset as usize;
+    let inside = [&bytes[..at], &[0x08, 0, 11, 0, 0], &bytes[at..]].concat();
+    let e = dump::from_bytes(&inside).unwrap_err();
+    assert!(e.offset() >= at as u64, "{e}");
+    // The description's `bmdma` array (its last element listed without `index`, as
+    // QEMU 10.0 does) cut to its first element: the section's bytes no longer fit.
+    let (trailer_at, vmdesc) = find_trailer(&bytes).unwrap();
+    let mut desc: serde_json::Value = serde_json::from_str(vmdesc).unwrap();
+    let ide = desc["devices"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|d| d["name"] == "0000:00:01.1/ide")
+        .unwrap();
+    let fields = ide["fields"].as_array_mut().unwrap();
+    let last = fields.iter().rposition(|f| f["name"] == "bmdma").unwrap();
+    assert!(fields[last].get("index").is_none(), "QEMU 10.0's form");
+    fields.remove(last);
+    let cut = desc.to_string();
+    let mut w = Writer::new(bytes[..trailer_at].to_vec());
+    put_trailer(&mut w, &cut).unwrap();
+    let e = dump::from_bytes(&w.into_inner()).unwrap_err();
+    assert!(e.to_string().contains("ide"), "{e}");
+}

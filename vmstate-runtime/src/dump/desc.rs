@@ -139,6 +139,16 @@ impl Desc {
                     continue;
                 }
             }
+            // QEMU names a field once (`[k]` tells repeated names apart), so another
+            // entry of the same name is one of its elements or nothing this reader
+            // knows: QEMU 10.0 splits an array of pointers with NULLs into runs of
+            // structs and `nullptr`s of one name, which the tree cannot hold as one
+            // list of one type.
+            if groups.last().is_some_and(|g| g.name == fname) {
+                return Err(bad(format!(
+                    "{fname}: listed again after its elements (an array of mixed element types?)"
+                )));
+            }
             let array_len = get_u64(f, "array_len");
             let count = array_len.unwrap_or(1);
             if count > MAX_ELEMENTS {
@@ -436,4 +446,51 @@ pub fn decode_body(d: &Desc, body: &[u8], base: u64) -> Result<Value> {
         return Err(r.error(ErrorKind::TrailingBytes(r.remaining().len() as u64)));
     }
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(fields: Value) -> Result<Desc> {
+        Desc::parse(
+            &json!({"vmsd_name": "d", "version": 1, "fields": fields}),
+            0,
+        )
+    }
+
+    fn elem(index: Option<u64>) -> Value {
+        let mut e = json!({"name": "drives", "type": "struct",
+            "struct": {"vmsd_name": "drive", "version": 1, "fields": [{"name": "a", "type": "uint8", "size": 1}]},
+            "size": 1});
+        if let Some(i) = index {
+            e["index"] = i.into();
+        }
+        e
+    }
+
+    /// QEMU 7.2 indexes every element of an uncompressed array; QEMU 10.0 leaves the
+    /// last one's index out. Both are one field of three elements.
+    #[test]
+    fn both_releases_array_forms_are_one_field() {
+        for last in [Some(2), None] {
+            let d = parse(json!([elem(Some(0)), elem(Some(1)), elem(last)])).unwrap();
+            assert_eq!(d.groups.len(), 1);
+            assert_eq!((d.groups[0].count, d.groups[0].structs.len()), (3, 3));
+            assert!(d.groups[0].is_array);
+        }
+        // After the unindexed last element, the field is complete.
+        assert!(parse(json!([elem(Some(0)), elem(None), elem(None)])).is_err());
+    }
+
+    /// A run of structs and a run of `nullptr`s under one name (QEMU 10.0's arrays of
+    /// pointers with NULLs) is refused, not read as two fields of which one is lost.
+    #[test]
+    fn runs_of_mixed_element_types_are_refused() {
+        let structs = json!({"name": "p", "array_len": 2, "type": "uint32", "size": 4});
+        let nulls = json!({"name": "p", "array_len": 2, "type": "nullptr", "size": 1});
+        let e = parse(json!([structs, nulls])).unwrap_err();
+        assert!(e.to_string().contains("p: listed again"), "{e}");
+    }
 }
