@@ -222,21 +222,29 @@ fn compare_fields(path: &str, of: &[Value], nf: &[Value], r: &mut Report) {
         // A field behind a `field_exists` test on one side only, the rest aligned:
         // whether it is on the wire depends on the test, which the dumps do not
         // hold.
-        let tested = |f: &Value| f["field_exists"] == true;
-        if name(o) != name(n) && tested(n) && nf.get(j + 1).is_some_and(|m| name(m) == name(o)) {
-            r.warning(
-                &fpath(n),
-                "NEW reads it when its field_exists test holds; OLD never sends it".into(),
-            );
-            j += 1;
-            continue;
-        }
-        if name(o) != name(n) && tested(o) && of.get(i + 1).is_some_and(|m| name(m) == name(n)) {
-            r.warning(
-                &fpath(o),
-                "OLD sends it when its field_exists test holds; NEW never reads it".into(),
-            );
-            i += 1;
+        let extra = |side: &[Value], at: usize, other: &Value| {
+            side[at]["field_exists"] == true
+                && side.get(at + 1).is_some_and(|m| name(m) == name(other))
+        };
+        if name(o) != name(n) && (extra(nf, j, o) || extra(of, i, n)) {
+            let new_only = extra(nf, j, o);
+            let (f, msg) = if new_only {
+                (
+                    n,
+                    "NEW reads it when its field_exists test holds; OLD never sends it",
+                )
+            } else {
+                (
+                    o,
+                    "OLD sends it when its field_exists test holds; NEW never reads it",
+                )
+            };
+            r.warning(&fpath(f), msg.into());
+            if new_only {
+                j += 1;
+            } else {
+                i += 1;
+            }
             continue;
         }
         match (wire_bytes(o), wire_bytes(n)) {

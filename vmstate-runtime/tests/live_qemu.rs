@@ -207,6 +207,25 @@ fn ram_ranges(len: usize) -> [(usize, usize); 2] {
     [(0, 0xA0000), (0x100000, len)]
 }
 
+/// Asserts that QEMU `q`'s guest memory, as its own `pmemsave` dumps it, is the
+/// `pc.ram` of `mem` (RAM blocks by name).
+fn holds_ram(q: &mut Qemu, mem: &[(String, Vec<u8>)], name: &str) {
+    let pc_ram = &mem.iter().find(|(n, _)| n == "pc.ram").unwrap().1;
+    let file = dir().join(format!("{name}-dst.ram"));
+    q.execute(
+        "pmemsave",
+        json!({"val": 0, "size": pc_ram.len(), "filename": file.display().to_string()}),
+    )
+    .unwrap();
+    let theirs = std::fs::read(&file).unwrap();
+    for (s, e) in ram_ranges(pc_ram.len()) {
+        assert!(
+            theirs[s..e] == pc_ram[s..e],
+            "{name}: guest memory [{s:#x}, {e:#x}) differs"
+        );
+    }
+}
+
 #[test]
 fn qemu_loads_ram_written_by_our_saver_in_our_own_parts() {
     use vmstate_runtime::framing::{
@@ -296,20 +315,7 @@ fn qemu_loads_ram_written_by_our_saver_in_our_own_parts() {
             "our parts differ from QEMU's one part"
         );
         let mut dst = peer.incoming("ram", &stream_bytes);
-        let dump = dir().join(peer.name("ram-dst.bin"));
-        let pc_ram = &mem.iter().find(|(n, _)| n == "pc.ram").unwrap().1;
-        dst.execute(
-            "pmemsave",
-            json!({"val": 0, "size": pc_ram.len(), "filename": dump.display().to_string()}),
-        )
-        .unwrap();
-        let theirs = std::fs::read(&dump).unwrap();
-        for (s, e) in ram_ranges(pc_ram.len()) {
-            assert!(
-                theirs[s..e] == pc_ram[s..e],
-                "guest memory [{s:#x}, {e:#x}) differs"
-            );
-        }
+        holds_ram(&mut dst, &mem, &peer.name("ram"));
         runs_on(&mut dst);
     }
 }
@@ -337,20 +343,7 @@ fn a_guest_crosses_qemu_releases_through_ber() {
         assert!(back == original, "{name}: legacy -> BER -> legacy differs");
         let mut q = dst.incoming(&name, &back);
         let mem = vmstate_test_support::testing::ram_of(&original).unwrap();
-        let pc_ram = &mem.iter().find(|(n, _)| n == "pc.ram").unwrap().1;
-        let file = dir().join(format!("{name}-dst.ram"));
-        q.execute(
-            "pmemsave",
-            json!({"val": 0, "size": pc_ram.len(), "filename": file.display().to_string()}),
-        )
-        .unwrap();
-        let theirs = std::fs::read(&file).unwrap();
-        for (s, e) in ram_ranges(pc_ram.len()) {
-            assert!(
-                theirs[s..e] == pc_ram[s..e],
-                "{name}: [{s:#x}, {e:#x}) differs"
-            );
-        }
+        holds_ram(&mut q, &mem, &name);
         runs_on(&mut q);
     }
 }
