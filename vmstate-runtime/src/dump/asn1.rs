@@ -3,10 +3,13 @@
 //! describes it. With it an ASN.1 tool decodes the BER form of a stream that no Rust
 //! type describes, such as a QEMU stream converted by `vmstate convert`.
 //!
-//! The types follow the generic BER codec of the dump's BER streams:
-//! fields `[tag]` in wire order, `uint8` arrays as one OCTET STRING, other arrays
-//! as SEQUENCE OF, nested structs as SEQUENCE, subsections in one `[APPLICATION 2]`
-//! list. They describe this stream's values: a field the description lists is
+//! The types follow the generic BER codec of the dump's BER streams, which writes
+//! what the typed codec writes: fields `[tag]` in wire order, `uint8` arrays as one
+//! OCTET STRING, other arrays as SEQUENCE OF (nested ones, `ber_nested`, as
+//! SEQUENCE OFs of SEQUENCE OFs), nested structs as SEQUENCE or their
+//! `[APPLICATION ber_tag]`, subsections in one `[APPLICATION 2]` list, and a device
+//! saved at a version up to its `ber_blob_until` as the OCTET STRING of its legacy
+//! bytes. They describe this stream's values: a field the description lists is
 //! present, so only padding (`unused_buffer`, left out when it is zeros) and the
 //! subsections of a struct array's elements, which can differ from element to
 //! element, are OPTIONAL.
@@ -37,7 +40,12 @@ pub fn module_of(tree: &Value, name: &str) -> Result<StreamModule> {
     let mut defs = Definitions::default();
     let mut devices = Vec::new();
     for (idstr, instance, d) in &descs.devices {
-        let ty = defs.strukt(&format!("Dev-{}", type_reference(&d.name)), d);
+        let base = format!("Dev-{}", type_reference(&d.name));
+        let ty = if d.is_blob_at(d.version) {
+            defs.define(&base, "OCTET STRING".to_owned())
+        } else {
+            defs.strukt(&base, d)
+        };
         devices.push((idstr.clone(), *instance, ty));
     }
     let mut more = String::from(
@@ -141,10 +149,13 @@ impl Definitions {
             };
             members.push(format!("    subsections {list}{optional}"));
         }
+        let tag = d
+            .ber_tag
+            .map_or(String::new(), |t| format!("[APPLICATION {t}] "));
         let body = if members.is_empty() {
-            "SEQUENCE { }".to_owned()
+            format!("{tag}SEQUENCE {{ }}")
         } else {
-            format!("SEQUENCE {{\n{}\n}}", members.join(",\n"))
+            format!("{tag}SEQUENCE {{\n{}\n}}", members.join(",\n"))
         };
         self.define(base, body)
     }
@@ -165,7 +176,8 @@ impl Definitions {
             // A named element type: asn1c's C for an inline constrained one does
             // not build.
             let element = self.define(&format!("{base}-Element"), element_scalar(g));
-            return self.define(base, format!("SEQUENCE (SIZE ({n})) OF {element}"));
+            let (row, n) = self.rows(base, element, g);
+            return self.define(base, format!("SEQUENCE (SIZE ({n})) OF {row}"));
         }
         let element = format!("{base}-Element");
         let types: Vec<String> = g
@@ -174,7 +186,8 @@ impl Definitions {
             .map(|s| self.strukt_with(&element, s, true))
             .collect();
         let body = if types.iter().all(|t| *t == types[0]) {
-            format!("SEQUENCE (SIZE ({n})) OF {}", types[0])
+            let (row, n) = self.rows(base, types[0].clone(), g);
+            format!("SEQUENCE (SIZE ({n})) OF {row}")
         } else {
             // Elements of different shapes: a SEQUENCE of them in order, which
             // encodes as the SEQUENCE OF does.
@@ -186,6 +199,24 @@ impl Definitions {
             format!("SEQUENCE {{\n{}\n}}", members.join(",\n"))
         };
         self.define(base, body)
+    }
+}
+
+impl Definitions {
+    /// For an array whose elements nest (`ber_nested`: `[[u64; 4]; 10]` is listed
+    /// as forty elements): the type of its outer elements, SEQUENCE OFs of
+    /// `element` innermost first, and how many there are.
+    fn rows(&mut self, base: &str, element: String, g: &Group) -> (String, usize) {
+        let mut ty = element;
+        let mut count = g.count;
+        for (depth, &n) in g.nested.iter().enumerate().rev() {
+            ty = self.define(
+                &format!("{base}-Row{depth}"),
+                format!("SEQUENCE (SIZE ({n})) OF {ty}"),
+            );
+            count /= n.max(1);
+        }
+        (ty, count)
     }
 }
 
