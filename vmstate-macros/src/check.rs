@@ -140,19 +140,27 @@ fn check_field(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Fie
         _ => {}
     }
     if a.subsection.is_some() {
-        const NOT_FOR_SUBSECTIONS: [&str; 6] =
-            ["len", "max", "equal", "as_array", "exists", "rename"];
+        // `validate` too: a subsection's own type checks its fields (post_load).
+        const NOT_FOR_SUBSECTIONS: [&str; 7] = [
+            "len", "max", "equal", "as_array", "exists", "rename", "validate",
+        ];
         let conflicts = a.keys_set().into_iter();
         for (key, span) in conflicts.filter(|(k, _)| NOT_FOR_SUBSECTIONS.contains(k)) {
             cx.error_at(
                 span,
-                format!("`{key}` does not apply to a subsection (it is sent by its type's name)"),
+                format!("`{key}` does not apply to a subsection: it is a VMState of its own, sent by its type's name, which checks itself (`post_load`)"),
             );
         }
     } else if let Some(s) = a.nonstandard_name {
         cx.error_at(s, "`nonstandard_name` only applies to subsections");
     }
-    check_len(cx, fields, index, f);
+    check_len(cx, c, fields, index, f);
+    if let (Some(e), Some(_)) = (a.equal, &a.len) {
+        cx.error_at(
+            e,
+            "`equal` does not apply to a variable array (QEMU has no VARRAY_EQUAL); check it in `validate`",
+        );
+    }
     if let Some(s) = a.as_array {
         let ok = matches!(f.shape, Shape::Array { elem, .. } if is_u8(elem));
         if !ok {
@@ -201,7 +209,7 @@ fn check_version_range(cx: &Ctxt, c: &Container, f: &Field) {
     }
 }
 
-fn check_len(cx: &Ctxt, fields: &[Field], index: usize, f: &Field) {
+fn check_len(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Field) {
     let a = &f.attrs;
     let is_vec = matches!(f.shape, Shape::Vec { .. });
     match (&a.len, &a.max) {
@@ -221,6 +229,27 @@ fn check_len(cx: &Ctxt, fields: &[Field], index: usize, f: &Field) {
     let Some(len) = &a.len else { return };
     if matches!(f.shape, Shape::Plain) {
         cx.error_spanned_by(len, "`len` applies to arrays `[T; N]` and `Vec<T>`");
+    }
+    // The counter must be on the wire at every version the array is, unless a
+    // `pre_load` sets it for the older ones (QEMU's hpet: `num_timers` from version
+    // 2, the comparators at every version, three of them before).
+    let counter = fields.iter().find(|g| g.ident == len);
+    if let Some(counter) = counter.filter(|_| c.attrs.pre_load.is_none()) {
+        let range = |g: &Field| {
+            g.attrs
+                .version
+                .as_ref()
+                .map_or((None, None), |v| (v.min, v.max))
+        };
+        let ((cmin, cmax), (amin, amax)) = (range(counter), range(f));
+        let starts_later = cmin.is_some_and(|c| amin.is_none_or(|a| c > a));
+        let ends_sooner = cmax.is_some_and(|c| amax.is_none_or(|a| c < a));
+        if starts_later || ends_sooner {
+            cx.error_spanned_by(
+                len,
+                format!("`len` names `{len}`, which is not on the wire at every version this array is: give it a version range that covers the array's, or set it in a `pre_load` for the versions without it"),
+            );
+        }
     }
     match fields.iter().position(|g| g.ident == len) {
         None => cx.error_spanned_by(len, format!("`len` names no field: there is no field `{len}`")),

@@ -39,7 +39,7 @@ fn field_desc(p: &FieldPlan) -> TokenStream {
             max,
             ..
         } => {
-            let len_name = len_field.to_string();
+            let len_name = syn::ext::IdentExt::unraw(*len_field).to_string();
             (
                 quote_spanned!(elem.span()=>
                     if <#elem as __vm::Field>::IS_BYTE {

@@ -37,7 +37,7 @@ pub fn enum_field(ident: &Ident, repr: &Ident, variants: &[&Ident]) -> TokenStre
             fn __vmstate_from_raw(__raw: #repr, __at: u64) -> __vm::Result<Self> {
                 __vm::Ok(match __raw {
                     #(#from_raw,)*
-                    __other => return __vm::Err(__vm::invalid_discriminant(__other as u64, __at)),
+                    __other => return __vm::Err(__vm::invalid_discriminant(__other.into(), __at)),
                 })
             }
         }

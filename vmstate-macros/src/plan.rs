@@ -222,7 +222,8 @@ pub fn fields<'a>(c: &'a Container<'a>) -> Vec<FieldPlan<'a>> {
 
 fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
     let a = &f.attrs;
-    let rust_name = f.ident.to_string();
+    // `r#type` is `type` in descriptions, as QEMU would name it.
+    let rust_name = syn::ext::IdentExt::unraw(f.ident).to_string();
     let desc_name = match &a.rename {
         Some(r) => r.value.clone(),
         None if is_unused(f.ty) => "unused".to_owned(),

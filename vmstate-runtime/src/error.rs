@@ -40,7 +40,7 @@ pub enum ErrorKind {
         available: u64,
     },
     /// A fieldless enum received a discriminant it does not have.
-    InvalidDiscriminant(u64),
+    InvalidDiscriminant(i128),
     /// A `bool` was encoded as something other than 0 or 1.
     InvalidBool(u8),
     /// An `equal` field differs from the destination's value.

@@ -302,3 +302,80 @@ fn streaming_reader_matches_slice_decoder() {
     assert_eq!(legacy::save(&dev, &mut out, 3).unwrap(), n as u64);
     assert_eq!(out, b[..n]);
 }
+
+/// Findings of issue 12, each a regression test.
+mod issue_12 {
+    use vmstate_runtime::{legacy, ErrorKind, VMState};
+
+    #[derive(VMState, Clone, Copy, Debug, Default, PartialEq)]
+    #[repr(i8)]
+    enum Signed {
+        #[default]
+        Zero = 0,
+        Minus = -1,
+    }
+
+    #[derive(VMState, Clone, Debug, Default, PartialEq)]
+    #[vmstate(name = "dev", version = 1)]
+    struct Dev {
+        r#type: u8,
+        mode: Signed,
+    }
+
+    #[derive(VMState, Clone, Debug, Default, PartialEq)]
+    #[vmstate(name = "dev/extra", version = 1)]
+    struct Extra {
+        x: u8,
+    }
+
+    #[derive(VMState, Clone, Debug, Default, PartialEq)]
+    #[vmstate(name = "dev", version = 1)]
+    struct WithSub {
+        a: u8,
+        #[vmstate(subsection)]
+        extra: Option<Extra>,
+    }
+
+    /// A negative discriminant is reported as the negative number it is.
+    #[test]
+    fn a_negative_discriminant_is_reported_as_such() {
+        assert_eq!(
+            legacy::from_bytes::<Dev>(&[7, 0xff], 1).unwrap().mode,
+            Signed::Minus
+        );
+        let e = legacy::from_bytes::<Dev>(&[7, 0x80], 1).unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::InvalidDiscriminant(-128));
+        assert_eq!(
+            e.to_string(),
+            "dev.mode at byte 1: invalid enum discriminant -128"
+        );
+    }
+
+    /// A raw identifier is named as QEMU would name the field: `type`, not `r#type`.
+    #[test]
+    fn a_raw_identifier_is_named_without_its_prefix() {
+        let json = legacy::vmdesc_json(&Dev::default(), "dev", 0, 1);
+        assert!(
+            json.contains(r#"{"name": "type", "type": "uint8", "size": 1}"#),
+            "{json}"
+        );
+        assert_eq!(Dev::DESC.fields[0].asn1_name, "type");
+    }
+
+    /// The reader form reports a cut subsection header as the slice form does.
+    #[test]
+    fn a_reader_ending_inside_a_subsection_header_is_an_error() {
+        let whole = legacy::to_bytes(&WithSub {
+            a: 1,
+            extra: Some(Extra { x: 2 }),
+        })
+        .unwrap();
+        for cut in 2..whole.len() - 1 {
+            let mut dev = WithSub::default();
+            let from_reader = legacy::load_from(&mut dev, &whole[..cut], 1);
+            let from_slice = legacy::load_into(&mut dev, &whole[..cut], 1);
+            assert!(from_reader.is_err() && from_slice.is_err(), "cut at {cut}");
+            assert_eq!(dev, WithSub::default(), "unchanged on error");
+        }
+    }
+}

@@ -110,8 +110,27 @@ fn load_value<T: VMState + Clone, I: Input + ?Sized>(
     T::DESC
         .check_version(version, r.offset())
         .and_then(|()| work.legacy_load_at(r, version))
+        .and_then(|()| no_cut_subsection(r))
         .map_err(|e| e.in_device(T::DESC.name))?;
     Ok(work)
+}
+
+/// After a whole value: a subsection marker whose header the input ends inside is a
+/// cut stream, not the end of the value (a nested struct cannot tell, as a field
+/// may follow it; the top level can).
+fn no_cut_subsection<I: Input + ?Sized>(r: &mut I) -> Result<()> {
+    let at = r.offset();
+    let head = r.peek(2)?;
+    if head.first() != Some(&SUBSECTION) {
+        return Ok(());
+    }
+    let whole = head
+        .get(1)
+        .map_or(usize::MAX, |&len| 2 + usize::from(len) + 4);
+    if whole != usize::MAX && r.peek(whole)?.len() == whole {
+        return Ok(());
+    }
+    Err(crate::Error::new(ErrorKind::UnexpectedEof, at))
 }
 
 /// The device's object in a stream's vmdesc trailer, exactly as QEMU writes it:
