@@ -20,6 +20,12 @@ pub fn enum_field(ident: &Ident, repr: &Ident, variants: &[&Ident]) -> TokenStre
         .collect();
     asn1::dedup(&mut names, &[]);
     let names: Vec<&String> = names.iter().map(|(n, _)| n).collect();
+    // The raw value as the number it is: signed reprs report negatives as such.
+    let invalid = if repr.to_string().starts_with('i') {
+        quote!(__vm::invalid_signed_discriminant(__other as i64, __at))
+    } else {
+        quote!(__vm::invalid_discriminant(__other as u64, __at))
+    };
     let described = variants
         .iter()
         .zip(&names)
@@ -37,7 +43,7 @@ pub fn enum_field(ident: &Ident, repr: &Ident, variants: &[&Ident]) -> TokenStre
             fn __vmstate_from_raw(__raw: #repr, __at: u64) -> __vm::Result<Self> {
                 __vm::Ok(match __raw {
                     #(#from_raw,)*
-                    __other => return __vm::Err(__vm::invalid_discriminant(__other.into(), __at)),
+                    __other => return __vm::Err(#invalid),
                 })
             }
         }

@@ -40,7 +40,9 @@ pub enum ErrorKind {
         available: u64,
     },
     /// A fieldless enum received a discriminant it does not have.
-    InvalidDiscriminant(i128),
+    InvalidDiscriminant(u64),
+    /// A fieldless enum of a signed `repr` received a discriminant it does not have.
+    InvalidSignedDiscriminant(i64),
     /// A `bool` was encoded as something other than 0 or 1.
     InvalidBool(u8),
     /// An `equal` field differs from the destination's value.
@@ -145,6 +147,7 @@ impl fmt::Display for ErrorKind {
                 )
             }
             ErrorKind::InvalidDiscriminant(d) => write!(f, "invalid enum discriminant {d}"),
+            ErrorKind::InvalidSignedDiscriminant(d) => write!(f, "invalid enum discriminant {d}"),
             ErrorKind::InvalidBool(b) => write!(f, "invalid bool byte {b:#04x}"),
             ErrorKind::NotEqual { expected, found } => {
                 write!(f, "stream has {found}, destination requires {expected}")

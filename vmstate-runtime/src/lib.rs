@@ -270,8 +270,13 @@ pub mod __private {
     }
 
     /// An enum discriminant that has no variant.
-    pub fn invalid_discriminant(raw: i128, offset: u64) -> Error {
+    pub fn invalid_discriminant(raw: u64, offset: u64) -> Error {
         Error::new(ErrorKind::InvalidDiscriminant(raw), offset)
+    }
+
+    /// A signed enum discriminant that has no variant.
+    pub fn invalid_signed_discriminant(raw: i64, offset: u64) -> Error {
+        Error::new(ErrorKind::InvalidSignedDiscriminant(raw), offset)
     }
 
     /// An unknown subsection name.

@@ -111,10 +111,12 @@ fn hostile_trees_give_errors_or_faithful_bytes() {
     use serde_json::json;
     let cases = [
         // (field, value, encodes)
+        // Elements of no bytes consume no input: refused (2^20 of them in a 21 KB
+        // description once made a tree of gigabytes).
         (
             json!({"name": "a", "type": "uint8", "size": 0, "array_len": 2}),
             json!(["", ""]),
-            true,
+            false,
         ),
         (
             json!({"name": "a", "type": "uint32", "size": 0}),
@@ -168,6 +170,23 @@ fn hostile_trees_give_errors_or_faithful_bytes() {
                    "struct": {"vmsd_name": "s", "version": 1, "fields": [
                        {"name": "b", "type": "uint8", "size": 1, "array_len": 1 << 20}]}}),
             json!([]),
+            false,
+        ),
+        // 2^20 structs of 200 empty arrays: each empty array counts, so refused
+        // before the struct is cloned 2^20 times.
+        (
+            json!({"name": "a", "type": "struct", "size": 0, "array_len": 1 << 20,
+                   "struct": {"vmsd_name": "s", "version": 1, "fields":
+                       (0..200).map(|i| json!({"name": format!("e{i}"), "type": "uint8",
+                           "size": 0, "array_len": 0})).collect::<Vec<_>>()}}),
+            json!([]),
+            false,
+        ),
+        // 2 MiB of padding, which a BER stream leaves out and a decoder would
+        // restore from the description alone: over the 1 MiB budget.
+        (
+            json!({"name": "a", "type": "unused_buffer", "size": 2 << 20}),
+            json!(""),
             false,
         ),
     ];
@@ -254,4 +273,67 @@ fn qemu_10_0_streams_made_inconsistent_are_errors() {
     put_trailer(&mut w, &cut).unwrap();
     let e = dump::from_bytes(&w.into_inner()).unwrap_err();
     assert!(e.to_string().contains("ide"), "{e}");
+}
+
+/// Issue 12's hostile descriptions and runs, each refused with an error that names
+/// the problem, before anything large is built.
+#[test]
+fn hostile_descriptions_and_runs_are_refused_cheaply() {
+    use vmstate_runtime::ber::{Decoder, Options};
+    use vmstate_runtime::io::SliceInput;
+    use vmstate_runtime::ram::ber as ram_ber;
+    // A field named twice: one tree key, so one value would be lost.
+    let vmdesc = serde_json::json!({"page_size": 4096, "devices": [{"name": "d",
+        "instance_id": 0, "vmsd_name": "d", "version": 1, "fields": [
+            {"name": "a", "type": "uint8", "size": 1}, {"name": "b", "type": "uint8", "size": 1},
+            {"name": "a", "type": "uint8", "size": 1}]}]});
+    let tree = serde_json::json!({"stream_version": 3,
+        "configuration": {"machine_type": "pc-i440fx-7.2"}, "vmdesc": vmdesc.to_string(),
+        "sections": [{"type": "full", "section_id": 0, "idstr": "d", "instance_id": 0,
+            "version": 1, "value": {"a": 1, "b": 2}}]});
+    let e = dump::to_bytes(&tree, Format::Legacy).unwrap_err();
+    assert!(e.to_string().contains("d: field a listed twice"), "{e}");
+    // A device described twice.
+    let mut twice = vmdesc.clone();
+    twice["devices"][0]["fields"].as_array_mut().unwrap().pop();
+    let d = twice["devices"][0].clone();
+    twice["devices"].as_array_mut().unwrap().push(d);
+    let mut t = tree.clone();
+    t["vmdesc"] = twice.to_string().into();
+    let e = dump::to_bytes(&t, Format::Legacy).unwrap_err();
+    assert!(e.to_string().contains("describes d (0) twice"), "{e}");
+    // A BER zero run of 2^30 pages in a 4 TiB block: a few bytes, refused for the
+    // tree (it would be 2^30 records).
+    let mut part = Vec::new();
+    ram_ber::mem_size(&mut part, 1 << 42, &[("pc.ram".to_owned(), 1 << 42)], 4096);
+    ram_ber::zero_run(&mut part, "pc.ram", 0, 1 << 30, 0, None);
+    let mut input = SliceInput::new(&part);
+    let mut d = Decoder::new(&mut input, Options::STRICT);
+    d.enter_contents(part.len() as u64).unwrap();
+    let mut budget = dump::MAX_TREE_PAGES;
+    let e = ram_ber::ber_to_records(&mut d, &mut Vec::new(), &mut budget).unwrap_err();
+    assert!(e.to_string().contains("exceed the limit of pages"), "{e}");
+    // A block list whose total is not its sum.
+    let mut part = Vec::new();
+    ram_ber::mem_size(&mut part, 8192, &[("pc.ram".to_owned(), 4096)], 4096);
+    let mut input = SliceInput::new(&part);
+    let mut d = Decoder::new(&mut input, Options::STRICT);
+    d.enter_contents(part.len() as u64).unwrap();
+    let e = ram_ber::ber_to_records(&mut d, &mut Vec::new(), &mut budget).unwrap_err();
+    assert!(e.to_string().contains("not the sum of its blocks"), "{e}");
+}
+
+/// Names are read as the bytes they are: an idstr or RAM block name that is not
+/// UTF-8 is an error, not a lossy string that would re-encode to other bytes.
+#[test]
+fn names_that_are_not_utf8_are_refused() {
+    let bytes = read_fixture("pc-kvm-bios.mig");
+    for name in [&b"mc146818rtc"[..], b"pc.ram"] {
+        let at = bytes.windows(name.len()).position(|w| w == name).unwrap();
+        let mut bad = bytes.clone();
+        bad[at] = 0xff;
+        let e = dump::from_bytes(&bad).unwrap_err();
+        assert!(e.to_string().contains("is not UTF-8"), "{e}");
+        assert_eq!(e.offset(), at as u64);
+    }
 }

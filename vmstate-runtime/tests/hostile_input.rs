@@ -344,7 +344,7 @@ mod issue_12 {
             Signed::Minus
         );
         let e = legacy::from_bytes::<Dev>(&[7, 0x80], 1).unwrap_err();
-        assert_eq!(e.kind(), &ErrorKind::InvalidDiscriminant(-128));
+        assert_eq!(e.kind(), &ErrorKind::InvalidSignedDiscriminant(-128));
         assert_eq!(
             e.to_string(),
             "dev.mode at byte 1: invalid enum discriminant -128"

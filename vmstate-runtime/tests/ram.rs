@@ -222,7 +222,7 @@ fn interleaved_pages_go_in_mixed_runs_long_runs_stand_alone() {
     let h = d.expect(Tag::context(6, Tag::SEQUENCE)).unwrap();
     d.enter(&h).unwrap();
     let mut blocks = vec![("pc.ram".to_owned(), p(pages as u64))];
-    let back = ram_ber::ber_to_records(&mut d, &mut blocks).unwrap();
+    let back = ram_ber::ber_to_records(&mut d, &mut blocks, &mut u64::MAX.clone()).unwrap();
     assert_eq!(back, records);
 }
 

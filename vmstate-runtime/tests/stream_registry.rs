@@ -559,3 +559,73 @@ fn commands_a_one_way_load_cannot_carry_out_are_refused_by_name() {
     assert_eq!(e.offset(), at as u64);
     assert!(e.to_string().contains("unknown command 12"), "{e}");
 }
+
+/// Section ids as QEMU uses them (issue 12): a device sent twice, a device reusing
+/// the RAM START's id and a PART after the END are refused by the registry and by
+/// the generic dump alike, in both formats.
+#[test]
+fn section_ids_reused_or_out_of_order_are_refused_everywhere() {
+    use vmstate_runtime::ram::{RamBlock, RamBlockMut, RamLoader, RamSaver};
+    let guest = vec![1u8; 8192];
+    let mut saver = RamSaver::new(vec![RamBlock {
+        name: "pc.ram",
+        mem: &guest,
+    }])
+    .unwrap();
+    let mut p = Port92 { outport: 3 };
+    let mut reg = Registry::new("pc-i440fx-7.2");
+    reg.iterative("ram", 0, &mut saver);
+    reg.device("port92", 0, &mut p);
+    let tree = dump::from_bytes(&reg.save(Format::Legacy).unwrap()).unwrap();
+    drop(reg);
+    let edit = |f: &dyn Fn(&mut Vec<serde_json::Value>)| {
+        let mut t = tree.clone();
+        f(t["sections"].as_array_mut().unwrap());
+        t
+    };
+    let full = |s: &[serde_json::Value]| s.iter().position(|x| x["type"] == "full").unwrap();
+    let cases = [
+        (
+            edit(&|s| {
+                let mut again = s[full(s)].clone();
+                again["section_id"] = 9.into();
+                s.push(again);
+            }),
+            "section port92#0 sent twice",
+        ),
+        (
+            edit(&|s| {
+                let i = full(s);
+                s[i]["section_id"] = s[0]["section_id"].clone();
+            }),
+            "used twice",
+        ),
+        (
+            edit(&|s| {
+                let end = s.iter().position(|x| x["type"] == "end").unwrap();
+                let mut part = s[end].clone();
+                part["type"] = "part".into();
+                s.insert(end + 1, part);
+            }),
+            "part of ram after its end",
+        ),
+    ];
+    for (bad, what) in &cases {
+        for format in [Format::Legacy, Format::Ber] {
+            let bytes = dump::to_bytes(bad, format).unwrap();
+            let e = dump::from_bytes(&bytes).unwrap_err();
+            assert!(e.to_string().contains(what), "dump {format:?}: {e}");
+            let mut mem = vec![0u8; 8192];
+            let mut loader = RamLoader::new(vec![RamBlockMut {
+                name: "pc.ram",
+                mem: &mut mem,
+            }]);
+            let mut q = Port92::default();
+            let mut reg = Registry::new("pc-i440fx-7.2");
+            reg.iterative("ram", 0, &mut loader);
+            reg.device("port92", 0, &mut q);
+            let e = reg.load(&bytes).unwrap_err();
+            assert!(e.to_string().contains(what), "registry {format:?}: {e}");
+        }
+    }
+}

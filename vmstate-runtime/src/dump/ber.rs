@@ -184,11 +184,12 @@ pub(super) fn from_ber<'a>(bytes: &'a [u8], ram: &mut RamParts<'_, 'a>) -> Resul
     let descs = Descriptions::parse(&prelude.description)?;
     let configuration = prelude
         .configuration
-        .map_or(Value::Null, |(c, _)| configuration_json(&c));
+        .map_or(Ok(Value::Null), |(c, _)| configuration_json(&c))?;
     let mut sections = Vec::new();
     // The block list of the RAM section, from its START.
     let mut ram_blocks = Vec::new();
     let mut started = crate::framing::Started::default();
+    let mut pages_left = super::MAX_TREE_PAGES;
     while let Some(record) = records::read_record(&mut r)? {
         let s = match record {
             records::Record::Command(c, _) => {
@@ -213,7 +214,11 @@ pub(super) fn from_ber<'a>(bytes: &'a [u8], ram: &mut RamParts<'_, 'a>) -> Resul
             d.leave(None)?;
             o.insert("value".into(), v);
         } else {
-            let records = ram::ber::ber_to_records(&mut d, &mut ram_blocks)?;
+            // The tree holds every page; a summary holds one part's at a time.
+            if matches!(ram, RamParts::Summary(_)) {
+                pages_left = u64::MAX;
+            }
+            let records = ram::ber::ber_to_records(&mut d, &mut ram_blocks, &mut pages_left)?;
             d.leave(None)?;
             let (key, part) = ram.part(records)?;
             o.insert(key.into(), part);

@@ -78,6 +78,27 @@ impl Desc {
             .map_or(crate::ber::Tag::SEQUENCE, crate::ber::Tag::application)
     }
 
+    /// Bytes of padding (`unused_buffer`) it declares, nested structs included
+    /// (saturating): what a BER decoder restores when the padding is left out.
+    pub(crate) fn padding_bytes(&self) -> u64 {
+        let groups = self.groups.iter().map(|g| {
+            let own = if g.is_unused() {
+                g.sizes
+                    .iter()
+                    .map(|&s| s as u64)
+                    .fold(0, u64::saturating_add)
+            } else {
+                0
+            };
+            g.structs
+                .iter()
+                .map(Desc::padding_bytes)
+                .fold(own, u64::saturating_add)
+        });
+        let subsections = self.subsections.iter().map(Desc::padding_bytes);
+        groups.chain(subsections).fold(0, u64::saturating_add)
+    }
+
     /// Whether its BER value at `version` is a legacy blob.
     pub fn is_blob_at(&self, version: u32) -> bool {
         self.blob_until.is_some_and(|until| version <= until)
@@ -97,6 +118,7 @@ impl Desc {
             .to_owned();
         let version = get_u64(o, "version").unwrap_or(0) as u32;
         let mut groups: Vec<Group> = Vec::new();
+        let mut names = std::collections::HashSet::new();
         for f in o
             .get("fields")
             .and_then(Value::as_array)
@@ -149,6 +171,11 @@ impl Desc {
                     "{fname}: listed again after its elements (an array of mixed element types?)"
                 )));
             }
+            // Two fields of one name would be one key of the tree's object: one value
+            // lost, and the bytes changed on re-encoding.
+            if !names.insert(fname.clone()) {
+                return Err(bad(format!("{name}: field {fname} listed twice")));
+            }
             let array_len = get_u64(f, "array_len");
             let count = array_len.unwrap_or(1);
             if count > MAX_ELEMENTS {
@@ -159,6 +186,11 @@ impl Desc {
                 return Err(bad(format!(
                     "{fname}: {count} elements of {expanded} each is implausible"
                 )));
+            }
+            // Elements of no bytes consume no input: many of them would be a tree
+            // made from nothing. QEMU has none; an empty buffer is one.
+            if size == 0 && nested.is_none() && count > 1 {
+                return Err(bad(format!("{fname}: {count} elements of 0 bytes")));
             }
             let count = count as usize;
             let position = groups.len() as u32;
@@ -216,10 +248,11 @@ impl Desc {
         Ok(desc)
     }
 
-    /// How many elements it expands to, nested ones included (saturating).
-    fn expanded(&self) -> u64 {
+    /// How many elements it expands to, nested ones included (saturating). A field
+    /// counts at least one, so that a struct of empty arrays is not free to repeat.
+    pub(crate) fn expanded(&self) -> u64 {
         let groups = self.groups.iter().map(|g| match g.structs.as_slice() {
-            [] => g.count as u64,
+            [] => (g.count as u64).max(1),
             structs => structs
                 .iter()
                 .map(|s| 1u64.saturating_add(s.expanded()))

@@ -45,7 +45,7 @@ pub(super) fn from_legacy<'a>(bytes: &'a [u8], ram: &mut RamParts<'_, 'a>) -> Re
     sections.extend(commands.map(|c| command_object(&c.command)));
     Ok(json!({
         "stream_version": VERSION,
-        "configuration": configuration_json(&s.configuration),
+        "configuration": configuration_json(&s.configuration)?,
         "sections": sections,
         "vmdesc": s.vmdesc,
     }))

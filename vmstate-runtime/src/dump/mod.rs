@@ -72,6 +72,22 @@ use crate::ram::{self, RamRecord};
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 
+/// The most RAM pages a BER stream's runs may expand to in a tree: 16 GiB of 4 KiB
+/// pages. (A legacy stream spends at least 9 bytes on a page, so its tree is bounded
+/// by its size; a BER run of any length is a few bytes.) Larger guests are read with
+/// [`RamParts::Summary`], which holds one part at a time, or written out page by
+/// page (`vmstate dump --ram DIR`).
+pub const MAX_TREE_PAGES: u64 = 1 << 22;
+
+/// The most elements (fields, array elements, nested ones) a stream's description
+/// may declare over all its devices. QEMU's PC streams declare tens of thousands.
+pub const MAX_DESCRIBED_ELEMENTS: u64 = 1 << 22;
+
+/// The most bytes of padding (`unused_buffer`) a description may declare over all
+/// its devices: a BER stream leaves zero padding out, and the decoder restores it
+/// from the description alone. QEMU's PC streams declare a few hundred bytes.
+pub const MAX_DESCRIBED_PADDING: u64 = 1 << 20;
+
 /// Decodes a stream of either format into the tree.
 pub fn from_bytes(bytes: &[u8]) -> Result<Value> {
     from_bytes_with(bytes, RamParts::Records)
@@ -136,6 +152,8 @@ fn bad(msg: impl Into<String>) -> Error {
 /// The vmdesc description of each device, by `(idstr, instance_id)`.
 pub(crate) struct Descriptions {
     devices: Vec<(String, u64, Desc)>,
+    /// Where each (idstr, instance) is in `devices`: one lookup per section.
+    index: std::collections::HashMap<(String, u64), usize>,
 }
 
 impl Descriptions {
@@ -143,6 +161,7 @@ impl Descriptions {
         let v: Value =
             serde_json::from_str(vmdesc).map_err(|e| bad(format!("vmdesc JSON: {e}")))?;
         let mut devices = Vec::new();
+        let mut index = std::collections::HashMap::new();
         for d in v
             .get("devices")
             .and_then(Value::as_array)
@@ -155,9 +174,32 @@ impl Descriptions {
                 .unwrap_or("")
                 .to_owned();
             let inst = d.get("instance_id").and_then(Value::as_u64).unwrap_or(0);
+            if index.insert((name.clone(), inst), devices.len()).is_some() {
+                return Err(bad(format!("vmdesc describes {name} ({inst}) twice")));
+            }
             devices.push((name, inst, Desc::parse(d, 0)?));
         }
-        Ok(Descriptions { devices })
+        // Budgets over the whole description, not per device: a stream of many
+        // devices must not get around them.
+        let expanded = devices
+            .iter()
+            .map(|(_, _, d)| d.expanded())
+            .fold(0u64, u64::saturating_add);
+        if expanded > MAX_DESCRIBED_ELEMENTS {
+            return Err(bad(format!(
+                "the description's {expanded} elements exceed the limit of {MAX_DESCRIBED_ELEMENTS}"
+            )));
+        }
+        let padding = devices
+            .iter()
+            .map(|(_, _, d)| d.padding_bytes())
+            .fold(0u64, u64::saturating_add);
+        if padding > MAX_DESCRIBED_PADDING {
+            return Err(bad(format!(
+                "the description's {padding} bytes of padding exceed the limit of {MAX_DESCRIBED_PADDING}"
+            )));
+        }
+        Ok(Descriptions { devices, index })
     }
 
     /// The tree's vmdesc text and its descriptions.
@@ -170,10 +212,9 @@ impl Descriptions {
     }
 
     pub(crate) fn get(&self, idstr: &str, instance: u64) -> Result<&Desc> {
-        self.devices
-            .iter()
-            .find(|(n, i, _)| n == idstr && *i == instance)
-            .map(|(_, _, d)| d)
+        self.index
+            .get(&(idstr.to_owned(), instance))
+            .map(|&i| &self.devices[i].2)
             .ok_or_else(|| bad(format!("section {idstr} ({instance}) is not in the vmdesc")))
     }
 }
@@ -344,27 +385,25 @@ fn num(o: &Value, key: &str) -> Result<u64> {
         .ok_or_else(|| bad(format!("missing number {key}")))
 }
 
-fn configuration_json(c: &Configuration) -> Value {
+fn configuration_json(c: &Configuration) -> Result<Value> {
+    let text = |b: &[u8], what| framing::name_text(b, what, 0).map(Value::from);
     let mut o = Map::new();
-    o.insert(
-        "machine_type".into(),
-        String::from_utf8_lossy(&c.name).into_owned().into(),
-    );
+    o.insert("machine_type".into(), text(&c.name, "machine type")?);
     if let Some(t) = &c.target_page_bits {
         o.insert("target_page_bits".into(), t.target_page_bits.into());
     }
     if let Some(caps) = &c.capabilities {
-        let names: Vec<Value> = caps
+        let names = caps
             .capabilities
             .iter()
-            .map(|c| String::from_utf8_lossy(&c.name).into_owned().into())
-            .collect();
+            .map(|c| text(&c.name, "capability"))
+            .collect::<Result<Vec<Value>>>()?;
         o.insert("capabilities".into(), names.into());
     }
     if let Some(u) = &c.uuid {
         o.insert("uuid".into(), crate::ber::octets_json(&u.uuid));
     }
-    Value::Object(o)
+    Ok(Value::Object(o))
 }
 
 fn configuration_from_json(v: &Value) -> Result<Configuration> {

@@ -102,9 +102,10 @@ pub fn read_record(r: &mut impl Input) -> Result<Record> {
     let ident = if kind.names_section() {
         let len = usize::from(r.read_array::<1>()?[0]);
         let mut name = [0u8; 255];
+        let name_at = r.offset();
         r.read_exact(&mut name[..len])?;
         Some(SectionId {
-            idstr: String::from_utf8_lossy(&name[..len]).into_owned(),
+            idstr: super::name_text(&name[..len], "idstr", name_at)?,
             instance: u32::from_be_bytes(r.read_array()?),
             version: u32::from_be_bytes(r.read_array()?),
         })

@@ -32,7 +32,7 @@ pub use self::part::{IterativeSection, Part};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// `QEVM`.
 pub const MAGIC: u32 = 0x5145_564d;
@@ -53,6 +53,13 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
 /// The error for bytes that are neither format.
 pub(crate) fn unknown_format() -> Error {
     framing_error("neither a QEVM stream nor a vmstate BER stream", 0)
+}
+
+/// A name from the stream (an idstr, a RAM block, a machine type) as text: QEMU's
+/// are ASCII, and a name read lossily would no longer re-encode to its bytes.
+pub(crate) fn name_text(bytes: &[u8], what: &str, offset: u64) -> Result<String> {
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| framing_error(format!("{what} {bytes:02x?} is not UTF-8"), offset))
 }
 
 /// A [`ErrorKind::Framing`] error at `offset`.
@@ -153,23 +160,47 @@ pub struct SectionHeader {
 /// carries only the id) is resolved to its section. One lookup per record.
 #[derive(Debug, Default)]
 pub struct Started {
-    by_id: HashMap<u32, SectionId>,
+    /// Each section id: its section, and whether more parts may follow.
+    by_id: HashMap<u32, (SectionId, bool)>,
+    /// Each section (idstr, instance) begun so far.
+    idents: HashSet<(String, u32)>,
 }
 
 impl Started {
     /// The identity of `h`'s section: its own, recorded under its id, for a START or
-    /// FULL; its START's for a PART or END, or an error at `at` if none began.
+    /// FULL; its START's for a PART or END. As QEMU's loader, it refuses at `at` a
+    /// section id used twice, a section sent twice, a PART or END of a section that
+    /// did not begin, was whole (FULL) or has ended.
     pub fn resolve(&mut self, h: &SectionHeader, at: u64) -> Result<SectionId> {
         match &h.ident {
             Some(ident) => {
-                self.by_id.insert(h.id, ident.clone());
+                if self.by_id.contains_key(&h.id) {
+                    return Err(framing_error(format!("section id {} used twice", h.id), at));
+                }
+                if !self.idents.insert((ident.idstr.clone(), ident.instance)) {
+                    return Err(framing_error(
+                        format!("section {}#{} sent twice", ident.idstr, ident.instance),
+                        at,
+                    ));
+                }
+                let open = h.kind == SectionKind::Start;
+                self.by_id.insert(h.id, (ident.clone(), open));
                 Ok(ident.clone())
             }
-            None => self
-                .by_id
-                .get(&h.id)
-                .cloned()
-                .ok_or_else(|| framing_error(format!("part of unknown section {}", h.id), at)),
+            None => match self.by_id.get_mut(&h.id) {
+                Some((ident, open)) if *open => {
+                    *open = h.kind != SectionKind::End;
+                    Ok(ident.clone())
+                }
+                Some((ident, _)) => Err(framing_error(
+                    format!("{} of {} after its end", h.kind.name(), ident.idstr),
+                    at,
+                )),
+                None => Err(framing_error(
+                    format!("part of unknown section {}", h.id),
+                    at,
+                )),
+            },
         }
     }
 }
@@ -209,6 +240,41 @@ pub fn put_command(out: &mut Vec<u8>, format: Format, c: &Command) -> Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn section_ids_are_used_as_qemu_uses_them() {
+        let id = |idstr: &str| SectionId {
+            idstr: idstr.into(),
+            instance: 0,
+            version: 1,
+        };
+        let h = |kind, id: u32, ident: Option<SectionId>| SectionHeader { kind, id, ident };
+        let mut s = Started::default();
+        s.resolve(&h(SectionKind::Start, 1, Some(id("ram"))), 0)
+            .unwrap();
+        s.resolve(&h(SectionKind::Part, 1, None), 0).unwrap();
+        s.resolve(&h(SectionKind::End, 1, None), 0).unwrap();
+        let after_end = s.resolve(&h(SectionKind::Part, 1, None), 9).unwrap_err();
+        assert_eq!(
+            (after_end.to_string().as_str(), after_end.offset()),
+            (
+                "at byte 9: bad stream framing: part of ram after its end",
+                9
+            )
+        );
+        let reused = s
+            .resolve(&h(SectionKind::Full, 1, Some(id("dev"))), 0)
+            .unwrap_err();
+        assert!(reused.to_string().contains("section id 1 used twice"));
+        s.resolve(&h(SectionKind::Full, 2, Some(id("dev"))), 0)
+            .unwrap();
+        let twice = s
+            .resolve(&h(SectionKind::Full, 3, Some(id("dev"))), 0)
+            .unwrap_err();
+        assert!(twice.to_string().contains("section dev#0 sent twice"));
+        let full_part = s.resolve(&h(SectionKind::Part, 2, None), 0).unwrap_err();
+        assert!(full_part.to_string().contains("part of dev after its end"));
+    }
 
     #[test]
     fn each_kind_maps_both_ways_in_every_encoding() {

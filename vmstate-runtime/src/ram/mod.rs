@@ -272,8 +272,9 @@ fn put_name<W: std::io::Write>(w: &mut Writer<W>, name: &str) -> Result<()> {
 fn read_name(r: &mut impl Input) -> Result<String> {
     let len = usize::from(r.read_array::<1>()?[0]);
     let mut name = [0u8; 255];
+    let at = r.offset();
     r.read_exact(&mut name[..len])?;
-    Ok(String::from_utf8_lossy(&name[..len]).into_owned())
+    crate::framing::name_text(&name[..len], "RAM block name", at)
 }
 
 /// The block list after a `MEM_SIZE` word announcing `total` bytes: each block's

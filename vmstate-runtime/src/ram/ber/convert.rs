@@ -197,10 +197,25 @@ pub fn check_run(
 
 /// The legacy records of a BER part (for converting streams). `blocks` is the block
 /// list, from the setup part (which this call records when it meets it).
+/// `pages_left` bounds the zero pages it may make: a BER run of a billion zero
+/// pages is a few bytes, its records gigabytes; the budget is taken down by what
+/// the part holds, and an error names it when a part would exceed it.
 pub fn ber_to_records<'a>(
     d: &mut Decoder<'_, SliceInput<'a>>,
     blocks: &mut Vec<(String, u64)>,
+    pages_left: &mut u64,
 ) -> Result<Vec<RamRecord<'a>>> {
+    let mut take = |pages: u64, at: u64| {
+        *pages_left = pages_left.checked_sub(pages).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Framing(format!(
+                    "RAM runs of {pages} pages exceed the limit of pages a decoded tree holds"
+                )),
+                at,
+            )
+        })?;
+        Ok::<(), Error>(())
+    };
     let mut out = Vec::new();
     let mut last: Option<&str> = None;
     loop {
@@ -226,6 +241,18 @@ pub fn ber_to_records<'a>(
                 blocks: list,
                 page_size: None,
             } => {
+                // As the legacy reader requires: the total is the blocks' sum.
+                let sum = list
+                    .iter()
+                    .try_fold(0u64, |s, (_, len)| s.checked_add(*len));
+                if sum != Some(total) {
+                    return Err(Error::new(
+                        ErrorKind::Framing(format!(
+                            "RAM total {total} is not the sum of its blocks' lengths"
+                        )),
+                        at,
+                    ));
+                }
                 blocks.clone_from(&list);
                 out.push(RamRecord::MemSize {
                     total,
@@ -240,6 +267,7 @@ pub fn ber_to_records<'a>(
                 continued,
             } => {
                 check_run(blocks, block, offset, pages, at)?;
+                take(pages, at)?;
                 let first = continued.unwrap_or_else(|| rule(last, block));
                 for k in 0..pages {
                     out.push(RamRecord::Zero {
@@ -278,6 +306,7 @@ pub fn ber_to_records<'a>(
                 continued,
             } => {
                 check_run(blocks, block, offset, pages, at)?;
+                take(pages, at)?;
                 let first = continued.unwrap_or_else(|| rule(last, block));
                 let mut data = data.chunks(PAGE_SIZE as usize);
                 for k in 0..pages {
