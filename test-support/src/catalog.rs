@@ -65,6 +65,63 @@ pub fn read_fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The section names of the demo device and every mirror, in the order of
+/// [`with_device!`](crate::with_device)'s selector (the fuzz targets' first byte).
+pub const DEVICES: [&str; 20] = [
+    "demo-dma",
+    "timer",
+    "fw_cfg",
+    "dma",
+    "i8259",
+    "ioapic",
+    "hpet",
+    "mc146818rtc",
+    "i8254",
+    "pcspk",
+    "ps2kbd",
+    "ps2mouse",
+    "pckbd",
+    "port92",
+    "globalstate",
+    "fdc",
+    "serial",
+    "kvmclock",
+    "cpu",
+    "apic",
+];
+
+/// Calls `$run::<T>($($arg),*)` with the device type of section name
+/// `DEVICES[$selector % 20]`.
+#[macro_export]
+macro_rules! with_device {
+    ($selector:expr, $run:ident, $($arg:expr),*) => {{
+        use $crate::__qemu::*;
+        use $crate::__examples::demo::DemoDma;
+        match $selector % 20 {
+            0 => $run::<DemoDma>($($arg),*),
+            1 => $run::<Timers>($($arg),*),
+            2 => $run::<FwCfg>($($arg),*),
+            3 => $run::<Dma>($($arg),*),
+            4 => $run::<Pic>($($arg),*),
+            5 => $run::<Ioapic>($($arg),*),
+            6 => $run::<Hpet>($($arg),*),
+            7 => $run::<Rtc>($($arg),*),
+            8 => $run::<Pit>($($arg),*),
+            9 => $run::<PcSpk>($($arg),*),
+            10 => $run::<Ps2Kbd>($($arg),*),
+            11 => $run::<Ps2Mouse>($($arg),*),
+            12 => $run::<IsaKbd>($($arg),*),
+            13 => $run::<Port92>($($arg),*),
+            14 => $run::<GlobalState>($($arg),*),
+            15 => $run::<IsaFdc>($($arg),*),
+            16 => $run::<IsaSerial>($($arg),*),
+            17 => $run::<KvmClock>($($arg),*),
+            18 => $run::<X86Cpu>($($arg),*),
+            _ => $run::<Apic>($($arg),*),
+        }
+    }};
+}
+
 /// Visits the demo device's sample.
 pub fn visit_demo(v: &mut impl Visitor) {
     v.visit("demo-dma", 0, &demo::sample());

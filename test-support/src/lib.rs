@@ -10,6 +10,11 @@
 #![deny(missing_docs)]
 
 pub mod catalog;
+
+#[doc(hidden)]
+pub use vmstate_examples as __examples;
+#[doc(hidden)]
+pub use vmstate_qemu as __qemu;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub mod kvm_guest;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]

@@ -83,11 +83,15 @@ fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
         },
         Kind::VarArray { .. } => {
             let count = p.var_count_for_load(quote!(__h.offset));
+            let load = p.load_slot(
+                quote!(|__s| __vm::ber::get_slice(__s, d, &__h)),
+                quote!(|__v, __n| __vm::ber::get_vec(__v, __n, d, &__h)),
+            );
             quote! {
                 if #cond {
                     let __h = d.field(#name, #tag, #rn)?;
                     #count
-                    __vm::ber::get_slice(&mut self.#id[..__n], d, &__h).map_err(|e| e.in_field(#rn))?;
+                    (#load).map_err(|e| e.in_field(#rn))?;
                 }
             }
         }

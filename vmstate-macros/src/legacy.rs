@@ -60,11 +60,14 @@ fn load_field(p: &FieldPlan) -> TokenStream {
         },
         Kind::VarArray { elem, .. } => {
             let count = p.var_count_for_load(quote!(r.offset()));
+            let load = p.load_slot(
+                quote!(|__s: &mut [#elem]| <#elem as __vm::Field>::legacy_get_slice(__s, r)),
+                quote!(|__v: &mut ::std::vec::Vec<#elem>, __n| __vm::legacy_get_vec(__v, __n, r)),
+            );
             quote! {
                 if #cond {
                     #count
-                    <#elem as __vm::Field>::legacy_get_slice(&mut self.#id[..__n], r)
-                        .map_err(|e| e.in_field(#rn))?;
+                    (#load).map_err(|e| e.in_field(#rn))?;
                 }
             }
         }

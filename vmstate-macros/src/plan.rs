@@ -89,8 +89,10 @@ impl FieldPlan<'_> {
         quote_spanned!(ty.span()=> __vm::ber::#f::<#ty #(#extra)*>)
     }
 
-    /// For a variable array being loaded: binds `__n`, the length field's value checked
-    /// against the bound (and, for arrays, the storage), and resizes a `Vec` to it.
+    /// For a variable array being loaded: binds `__n`, the length field's value
+    /// checked against the bound (and, for arrays, the storage). A `Vec` is not
+    /// resized here: its load grows it as elements arrive (`load_slot`), so a count
+    /// from the input allocates no more than the input holds.
     pub fn var_count_for_load(&self, offset: TokenStream) -> TokenStream {
         let (id, rn) = (self.ident, &self.rust_name);
         let Kind::VarArray {
@@ -102,18 +104,24 @@ impl FieldPlan<'_> {
         else {
             unreachable!("var_count_for_load on a fixed field")
         };
-        let (available, resize) = if *is_vec {
-            (
-                quote!(#max),
-                quote!(self.#id.resize_with(__n, ::core::default::Default::default);),
-            )
+        let available = if *is_vec {
+            quote!(#max)
         } else {
-            (quote!(self.#id.len()), quote!())
+            quote!(self.#id.len())
         };
         quote! {
             let __n = __vm::var_len(&self.#len_field, #max, #available, #offset)
                 .map_err(|e| e.in_field(#rn))?;
-            #resize
+        }
+    }
+
+    /// For a variable array being loaded, after `var_count_for_load`: `load(slice)`
+    /// for an array's first `__n` elements, `load_vec(vec, __n)` for a `Vec`.
+    pub fn load_slot(&self, slice: TokenStream, vec: TokenStream) -> TokenStream {
+        let id = self.ident;
+        match &self.kind {
+            Kind::VarArray { is_vec: true, .. } => quote!((#vec)(&mut self.#id, __n)),
+            _ => quote!((#slice)(&mut self.#id[..__n])),
         }
     }
 

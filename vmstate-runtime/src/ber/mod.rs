@@ -44,9 +44,9 @@ pub use self::header::{
     length_len, put_eoc, put_header, put_indefinite_header, tlv_len, Class, Header, Length, Tag,
 };
 pub use self::value::{
-    field_len, get_contents, get_field, get_slice, get_value, int_len, is_octets, octets_json,
-    out_of_range, put_field, put_int, put_slice, put_slice_field, put_value, slice_field_len,
-    slice_json, slice_len, slice_tag, value_len,
+    field_len, get_contents, get_field, get_slice, get_value, get_vec, int_len, is_octets,
+    octets_json, out_of_range, put_field, put_int, put_slice, put_slice_field, put_value,
+    slice_field_len, slice_json, slice_len, slice_tag, value_len,
 };
 
 use crate::error::{Error, ErrorKind, Result};

@@ -2,7 +2,7 @@
 //! helpers the derive's generated code and the built-in field types call.
 
 use super::decoder::{check_form, Decoder};
-use super::header::{put_header, tlv_len, Header, Tag};
+use super::header::{put_header, tlv_len, Header, Length, Tag};
 use crate::error::{Error, ErrorKind, Result};
 use crate::field::Field;
 use crate::io::{Input, Writer};
@@ -109,6 +109,57 @@ pub fn put_slice_field<T: Field, W: io::Write>(
 /// Octets of an array of `T` as field `[number]`.
 pub fn slice_field_len<T: Field>(number: u32, s: &[T]) -> usize {
     tlv_len(Tag::context(number, slice_tag::<T>()), slice_len(s))
+}
+
+/// Loads a variable array of `n` elements into `v` (a `Vec`): the elements it holds
+/// are loaded in place, new ones appended as they arrive, so a count from the input
+/// allocates no more than the value's own octets hold.
+pub fn get_vec<T: Field + Default, I: Input + ?Sized>(
+    v: &mut Vec<T>,
+    n: usize,
+    d: &mut Decoder<'_, I>,
+    h: &Header,
+) -> Result<()> {
+    v.truncate(n);
+    if is_octets::<T>() {
+        // One octet each: the declared length bounds them.
+        if let Length::Definite(len) = h.length {
+            if n as u64 > len {
+                return Err(Error::new(
+                    ErrorKind::SizeMismatch {
+                        expected: n as u64,
+                        found: len,
+                    },
+                    h.offset,
+                ));
+            }
+        }
+        v.resize_with(n, T::default);
+        return get_slice(v, d, h);
+    }
+    check_form(h, slice_tag::<T>())?;
+    d.enter(h)?;
+    let expected = n as u64;
+    for i in 0..n {
+        if d.peek_header()?.is_none() {
+            return Err(size_mismatch(d, expected, i as u64));
+        }
+        if i == v.len() {
+            v.push(T::default());
+        }
+        get_value(d, &mut v[i]).map_err(|e| e.in_index(i))?;
+    }
+    let mut found = expected;
+    let at = d.offset();
+    while let Some(extra) = d.peek_header()? {
+        d.input().skip(extra.header_len)?;
+        d.skip_contents(&extra)?;
+        found += 1;
+    }
+    if found != expected {
+        return Err(Error::new(ErrorKind::SizeMismatch { expected, found }, at));
+    }
+    d.leave(None)
 }
 
 /// Reads exactly `s.len()` elements from an array whose header was consumed.

@@ -1,0 +1,127 @@
+//! Writes the seed corpora of the fuzz targets (`fuzz/corpus/<target>/`): every
+//! example device at every version it loads, in both codecs, behind its selector
+//! bytes; small whole streams of both formats (RAM, devices, QEMU 10.0's command);
+//! RAM parts; descriptions with bodies.
+//!
+//! `cargo run -p vmstate-test-support --bin fuzz-seeds -- fuzz/corpus`
+
+use std::path::{Path, PathBuf};
+use vmstate_runtime::framing::{put_command, Command};
+use vmstate_runtime::io::Writer;
+use vmstate_runtime::ram::{Pages, RamBlock, RamSaver};
+use vmstate_runtime::stream::{MachineTypes, Registry};
+use vmstate_runtime::{ber, legacy, Format};
+use vmstate_test_support::catalog::{self, Device, Visitor, DEVICES};
+
+struct Seeds {
+    dir: PathBuf,
+    n: usize,
+}
+
+impl Seeds {
+    fn write(&mut self, target: &str, bytes: &[u8]) {
+        let dir = self.dir.join(target);
+        std::fs::create_dir_all(&dir).expect("creates the corpus folder");
+        std::fs::write(dir.join(format!("seed-{:04}", self.n)), bytes).expect("writes a seed");
+        self.n += 1;
+    }
+}
+
+struct DeviceSeeds<'s>(&'s mut Seeds);
+
+impl Visitor for DeviceSeeds<'_> {
+    fn visit<T: Device>(&mut self, idstr: &str, _instance: u32, value: &T) {
+        let Some(selector) = DEVICES.iter().position(|d| *d == idstr) else {
+            return;
+        };
+        let d = T::DESC;
+        for version in d.minimum_version..=d.version {
+            let v = (version - d.minimum_version) as u8;
+            let head = [selector as u8, v];
+            let l = legacy::to_bytes_at(value, version).expect("saves");
+            self.0.write("legacy_device", &[&head[..], &l].concat());
+            let b = ber::to_bytes_at(value, version).expect("saves in BER");
+            self.0.write("ber_device", &[&head[..], &b].concat());
+            // A description with a body, as a stream's vmdesc holds it.
+            let desc = legacy::vmdesc_json(value, idstr, 0, version);
+            self.0
+                .write("description", &[desc.as_bytes(), &[0], &l].concat());
+        }
+    }
+}
+
+fn streams(seeds: &mut Seeds) {
+    let mut guest = vec![0u8; 64 << 10];
+    guest[4096..8192].fill(0x5a);
+    guest[20000] = 1;
+    let rom = vec![0xffu8; 8 << 10];
+    for (machine, format) in [
+        ("pc-i440fx-7.2", Format::Legacy),
+        ("pc-i440fx-7.2", Format::Ber),
+        ("pc-i440fx-10.0", Format::Legacy),
+        ("pc-i440fx-10.0", Format::Ber),
+    ] {
+        let blocks = vec![
+            RamBlock {
+                name: "pc.ram",
+                mem: &guest,
+            },
+            RamBlock {
+                name: "pc.rom",
+                mem: &rom,
+            },
+        ];
+        let mut saver = RamSaver::new(blocks).expect("blocks");
+        let (mut rtc, mut hpet) = (vmstate_qemu::Rtc::default(), vmstate_qemu::Hpet::default());
+        let mut demo = vmstate_examples::demo::sample();
+        let table = MachineTypes::new().machine("pc-i440fx-7.2", &[("demo-dma", 1)]);
+        let mut reg = Registry::new(machine).with_machine_types(table);
+        reg.iterative("ram", 0, &mut saver);
+        reg.device("mc146818rtc", 0, &mut rtc);
+        reg.device("hpet", 0, &mut hpet);
+        reg.device("demo-dma", 0, &mut demo);
+        let bytes = reg.save(format).expect("saves");
+        seeds.write("registry_load", &bytes);
+        seeds.write("dump_roundtrip", &bytes);
+        drop(reg);
+        // RAM parts on their own.
+        let saver = RamSaver::new(vec![
+            RamBlock {
+                name: "pc.ram",
+                mem: &guest,
+            },
+            RamBlock {
+                name: "pc.rom",
+                mem: &rom,
+            },
+        ])
+        .expect("blocks");
+        let mode = [u8::from(format == Format::Ber)];
+        let mut w = Writer::new(Vec::new());
+        saver.write_setup(format, &mut w).expect("setup");
+        saver.write_part(format, Pages::All, &mut w).expect("part");
+        seeds.write("ram_part", &[&mode[..], &w.into_inner()].concat());
+    }
+    // A stream with a command QEMU 10.0 would refuse in a one-way stream.
+    let mut ping = Vec::new();
+    put_command(
+        &mut ping,
+        Format::Legacy,
+        &Command::from_name("PING", vec![0, 0, 0, 1]).unwrap(),
+    )
+    .expect("a command");
+    seeds.write("dump_roundtrip", &ping);
+}
+
+fn main() {
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "fuzz/corpus".into());
+    let mut seeds = Seeds {
+        dir: Path::new(&dir).to_owned(),
+        n: 0,
+    };
+    catalog::visit_all(&mut DeviceSeeds(&mut seeds));
+    streams(&mut seeds);
+    println!("{} seeds in {dir}", seeds.n);
+}
