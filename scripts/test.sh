@@ -51,5 +51,22 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 cargo test --workspace
+# The fuzz targets, when nightly Rust and cargo-fuzz are here: each for 10 s from
+# its committed seeds and past findings (the stable suite runs their bodies over
+# those inputs anyway: vmstate-runtime/tests/fuzz_regressions.rs).
+if cargo +nightly --version >/dev/null 2>&1 && cargo +nightly fuzz --version >/dev/null 2>&1; then
+    (
+        cd fuzz
+        cargo +nightly fuzz build
+        for target in $(cargo +nightly fuzz list); do
+            work="$(mktemp -d)"
+            cargo +nightly fuzz run "$target" "$work" "corpus/$target" "regressions/$target" -- \
+                -max_total_time=10 -malloc_limit_mb=512 -rss_limit_mb=2048 -timeout=10
+            rm -rf "$work"
+        done
+    )
+else
+    echo "note: nightly Rust or cargo-fuzz missing: the fuzz targets ran only as regression tests"
+fi
 # The published crates (macros, runtime, qemu, cli) package and build on their own.
 cargo publish --workspace --dry-run --allow-dirty --quiet

@@ -2,6 +2,8 @@
 //!
 //! - [`catalog`]: every example device with a realistic value, and the QEMU fixtures
 //!   in `test-support/fixtures`;
+//! - [`fuzzing`]: the bodies of the fuzz targets, which the stable suite runs over
+//!   the seeds and every past finding;
 //! - [`testing`]: a seeded generator, guest images, RAM helpers, skip rules;
 //! - [`qmp`]: starts a real QEMU and drives it over QMP;
 //! - `kvm_guest` and `kvm_live` (x86-64 Linux): a small KVM VMM whose guest's every
@@ -10,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod catalog;
+pub mod fuzzing;
 
 #[doc(hidden)]
 pub use vmstate_examples as __examples;

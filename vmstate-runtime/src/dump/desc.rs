@@ -131,7 +131,10 @@ impl Desc {
                 .unwrap_or("")
                 .to_owned();
             let full_ty = f.get("type").and_then(Value::as_str).unwrap_or("buffer");
-            let size = get_u64(f, "size").unwrap_or(0) as usize;
+            // QEMU writes every field's size; the legacy walker sums them.
+            let size = get_u64(f, "size")
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| bad(format!("{name}: field {fname} without a size")))?;
             let nested = match f.get("struct") {
                 Some(s) => Some(Desc::parse(s, 0)?),
                 None => None,

@@ -168,12 +168,17 @@ impl Descriptions {
             .into_iter()
             .flatten()
         {
+            // Both are required, as the legacy walker requires them to find a
+            // section's length: one set of checks for both formats.
             let name = d
                 .get("name")
                 .and_then(Value::as_str)
-                .unwrap_or("")
+                .ok_or_else(|| bad("a vmdesc device without a name"))?
                 .to_owned();
-            let inst = d.get("instance_id").and_then(Value::as_u64).unwrap_or(0);
+            let inst = d
+                .get("instance_id")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| bad(format!("vmdesc device {name} without an instance_id")))?;
             if index.insert((name.clone(), inst), devices.len()).is_some() {
                 return Err(bad(format!("vmdesc describes {name} ({inst}) twice")));
             }

@@ -1,0 +1,181 @@
+//! The bodies of the fuzz targets (`fuzz/fuzz_targets`), here so that the stable
+//! test suite runs them too: over every committed seed and every input a campaign
+//! ever found (`fuzz/regressions`), each a regression test on stable Rust. Each body
+//! panics exactly when the target reports a finding.
+
+use vmstate_runtime::dump::{self, decode_body, encode_legacy, Desc};
+use vmstate_runtime::io::Writer;
+use vmstate_runtime::ram::{RamBlockMut, RamLoader};
+use vmstate_runtime::stream::Registry;
+use vmstate_runtime::{ber, legacy, Format, Result, VMState};
+
+/// Every target: its name and its body.
+pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+    ("legacy_device", legacy_device),
+    ("ber_device", ber_device),
+    ("registry_load", registry_load),
+    ("dump_roundtrip", dump_roundtrip),
+    ("ram_part", ram_part),
+    ("description", description),
+];
+
+/// The version a byte picks among those `T` loads (minimum to current).
+fn version_of<T: VMState>(byte: u8) -> u32 {
+    let d = T::DESC;
+    d.minimum_version + u32::from(byte) % (d.version - d.minimum_version + 1)
+}
+
+/// Whether two values save to the same legacy bytes (bytes, not `==`: a NaN loaded
+/// into an `f64` is not equal to itself).
+fn same<T: VMState>(a: &T, b: &T) -> bool {
+    let save = |v: &T| legacy::to_bytes(v).ok();
+    save(a) == save(b)
+}
+
+/// A load either failed, leaving the target as it was, or yielded a value that
+/// saves at that version and loads back to a value that saves the same.
+fn check_load<T: VMState + Clone + Default>(loaded: Result<()>, target: &T, version: u32) {
+    match loaded {
+        Err(_) => assert!(
+            same(target, &T::default()),
+            "a failed load changed the target"
+        ),
+        Ok(()) => {
+            let bytes = legacy::to_bytes_at(target, version).expect("a loaded value saves");
+            let mut again = T::default();
+            legacy::load_into(&mut again, &bytes, version).expect("what it saves loads");
+            assert!(same(&again, target), "save then load changed the value");
+        }
+    }
+}
+
+fn legacy_one<T: VMState + Clone + Default + PartialEq + std::fmt::Debug>(v: u8, body: &[u8]) {
+    let version = version_of::<T>(v);
+    let mut dev = T::default();
+    let r = legacy::load_into(&mut dev, body, version);
+    check_load(r, &dev, version);
+}
+
+/// A device's legacy body: byte 0 picks the type ([`crate::catalog::DEVICES`]),
+/// byte 1 the version, the rest is the body.
+pub fn legacy_device(data: &[u8]) {
+    if let [selector, v, body @ ..] = data {
+        crate::with_device!(*selector, legacy_one, *v, body);
+    }
+}
+
+fn ber_one<T: VMState + Clone + Default + PartialEq + std::fmt::Debug>(v: u8, value: &[u8]) {
+    let version = version_of::<T>(v);
+    let mut dev = T::default();
+    let r = ber::load_into(&mut dev, value, version);
+    let ok = r.is_ok();
+    check_load(r, &dev, version);
+    if ok {
+        let again = ber::to_bytes_at(&dev, version).expect("a loaded value saves in BER");
+        let mut back = T::default();
+        ber::load_into(&mut back, &again, version).expect("our BER loads");
+        assert!(same(&back, &dev), "BER save then load changed the value");
+    }
+}
+
+/// A device's BER value: byte 0 picks the type, byte 1 the version.
+pub fn ber_device(data: &[u8]) {
+    if let [selector, v, value @ ..] = data {
+        crate::with_device!(*selector, ber_one, *v, value);
+    }
+}
+
+/// A whole stream, either format, loaded by a registry of RAM (two small blocks)
+/// and three devices: an error, or devices that save again.
+pub fn registry_load(data: &[u8]) {
+    use vmstate_examples::demo::DemoDma;
+    use vmstate_qemu::{Hpet, Rtc};
+    let (mut ram, mut rom) = (vec![0u8; 64 << 10], vec![0u8; 8 << 10]);
+    let mut loader = RamLoader::new(vec![
+        RamBlockMut {
+            name: "pc.ram",
+            mem: &mut ram,
+        },
+        RamBlockMut {
+            name: "pc.rom",
+            mem: &mut rom,
+        },
+    ]);
+    let (mut rtc, mut hpet, mut demo) = (Rtc::default(), Hpet::default(), DemoDma::default());
+    let mut reg = Registry::new("pc-i440fx-7.2");
+    reg.iterative("ram", 0, &mut loader);
+    reg.device("mc146818rtc", 0, &mut rtc);
+    reg.device("hpet", 0, &mut hpet);
+    reg.device("demo-dma", 0, &mut demo);
+    if reg.load(data).is_ok() {
+        drop(reg);
+        let mut again = Registry::new("pc-i440fx-7.2");
+        again.device("mc146818rtc", 0, &mut rtc);
+        again.device("hpet", 0, &mut hpet);
+        again.device("demo-dma", 0, &mut demo);
+        again.save(Format::Legacy).expect("loaded devices save");
+        again.save(Format::Ber).expect("loaded devices save in BER");
+    }
+}
+
+/// The generic decoder on any bytes: a tree it decodes re-encodes in both formats,
+/// `convert` gives what the tree gives, and what it encodes decodes to a fixed point.
+pub fn dump_roundtrip(data: &[u8]) {
+    let Ok(tree) = dump::from_bytes(data) else {
+        return;
+    };
+    for format in [Format::Legacy, Format::Ber] {
+        let via_tree = dump::to_bytes(&tree, format).expect("a decoded tree re-encodes");
+        let direct = dump::convert(data, format).expect("what decodes converts");
+        assert!(
+            via_tree == direct,
+            "convert differs from the tree's encoding"
+        );
+        let back = dump::from_bytes(&via_tree).expect("our encoding decodes");
+        let again = dump::to_bytes(&back, format).expect("and re-encodes");
+        assert!(again == via_tree, "not a fixed point");
+    }
+}
+
+/// One RAM part, legacy (byte 0 even) or BER (odd), into two small blocks.
+pub fn ram_part(data: &[u8]) {
+    let [mode, part @ ..] = data else { return };
+    let (mut ram, mut rom) = (vec![0u8; 64 << 10], vec![0u8; 8 << 10]);
+    let mut loader = RamLoader::new(vec![
+        RamBlockMut {
+            name: "pc.ram",
+            mem: &mut ram,
+        },
+        RamBlockMut {
+            name: "pc.rom",
+            mem: &mut rom,
+        },
+    ]);
+    if mode % 2 == 0 {
+        if let Ok(n) = loader.load_legacy(part, 0) {
+            assert!(n <= part.len());
+        }
+    } else {
+        let _ = loader.load_ber(part, 0);
+    }
+}
+
+/// A vmdesc description (JSON), a NUL, a body: a body the description decodes
+/// encodes back to the same bytes.
+pub fn description(data: &[u8]) {
+    let Some(nul) = data.iter().position(|&b| b == 0) else {
+        return;
+    };
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(&data[..nul]) else {
+        return;
+    };
+    let Ok(desc) = Desc::parse(&json, 0) else {
+        return;
+    };
+    let body = &data[nul + 1..];
+    if let Ok(v) = decode_body(&desc, body, 0) {
+        let mut w = Writer::new(Vec::new());
+        encode_legacy(&desc, &v, &mut w).expect("a decoded body encodes");
+        assert!(w.into_inner() == body, "the body re-encodes differently");
+    }
+}
