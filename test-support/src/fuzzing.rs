@@ -9,8 +9,11 @@ use vmstate_runtime::ram::{RamBlockMut, RamLoader};
 use vmstate_runtime::stream::Registry;
 use vmstate_runtime::{ber, legacy, Format, Result, VMState};
 
+/// A target's body: runs one input, panics on a finding.
+pub type Body = fn(&[u8]);
+
 /// Every target: its name and its body.
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [(&str, Body); 6] = [
     ("legacy_device", legacy_device),
     ("ber_device", ber_device),
     ("registry_load", registry_load),
