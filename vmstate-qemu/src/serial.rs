@@ -96,7 +96,24 @@ pub struct Fifo8 {
     /// Read position.
     pub head: u32,
     /// Bytes held.
+    #[vmstate(validate = Fifo8::check_positions)]
     pub num: u32,
+}
+
+impl Fifo8 {
+    /// `head` and `num` index the storage: a stream may not point them past it (the
+    /// class of CVE-2013-4530 and its siblings, where QEMU used such an index from
+    /// the stream unchecked). A QEMU stream always satisfies this.
+    fn check_positions(&self, _version: u32) -> Result<(), String> {
+        if self.head < self.capacity && self.num <= self.capacity {
+            Ok(())
+        } else {
+            Err(format!(
+                "head {} or num {} outside the {} bytes of the FIFO",
+                self.head, self.num, self.capacity
+            ))
+        }
+    }
 }
 
 impl Default for Fifo8 {
