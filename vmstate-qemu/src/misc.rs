@@ -93,7 +93,12 @@ pub struct KvmClockReliable {
 
 /// `globalstate` (migration/global_state.c): the run state to resume in.
 #[derive(VMState, Clone, Debug, PartialEq)]
-#[vmstate(name = "globalstate", version = 1, pre_save = GlobalState::check_runstate)]
+#[vmstate(
+    name = "globalstate",
+    version = 1,
+    pre_save = GlobalState::check_runstate,
+    post_load = GlobalState::check_loaded
+)]
 pub struct GlobalState {
     /// Length of the run state name.
     pub size: u32,
@@ -118,6 +123,13 @@ impl GlobalState {
     pub fn runstate(&self) -> &str {
         let end = self.runstate.iter().position(|&b| b == 0).unwrap_or(100);
         std::str::from_utf8(&self.runstate[..end]).unwrap_or("")
+    }
+
+    /// A stream's run state must end within its buffer, as QEMU requires of one it
+    /// loads (`global_state_post_load`, against a stream that would overflow its
+    /// parse): what loads then saves.
+    fn check_loaded(&mut self, _version: u32) -> Result<(), String> {
+        self.check_runstate()
     }
 
     /// QEMU refuses to save a run state that is not NUL terminated.
