@@ -337,3 +337,23 @@ fn names_that_are_not_utf8_are_refused() {
         assert_eq!(e.offset(), at as u64);
     }
 }
+
+/// A RAM part that repeats the block list (two MEM_SIZE records): `convert` keeps
+/// every record in its part, as the tree does (it once shifted a page into the next
+/// part).
+#[test]
+fn a_part_repeating_the_block_list_converts_like_the_tree() {
+    let bytes = read_fixture("pc-kvm-bios.mig");
+    let mut tree = dump::from_bytes(&bytes).unwrap();
+    let sections = tree["sections"].as_array_mut().unwrap();
+    let list = sections[0]["ram"][0].clone();
+    assert!(list.get("mem_size").is_some(), "{list}");
+    let part = sections.iter_mut().find(|s| s["type"] == "part").unwrap();
+    part["ram"].as_array_mut().unwrap().insert(0, list.clone());
+    part["ram"].as_array_mut().unwrap().insert(0, list);
+    let edited = dump::to_bytes(&tree, Format::Legacy).unwrap();
+    for format in [Format::Legacy, Format::Ber] {
+        let via_tree = dump::to_bytes(&dump::from_bytes(&edited).unwrap(), format).unwrap();
+        assert!(dump::convert(&edited, format).unwrap() == via_tree, "{format:?}");
+    }
+}

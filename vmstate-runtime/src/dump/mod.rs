@@ -109,13 +109,14 @@ impl<'a> RamParts<'_, 'a> {
         let RamParts::Summary(visit) = self else {
             return Ok(("ram", ram_json(&records)));
         };
-        let (mut zero, mut data) = (0u64, 0u64);
+        let (mut zero, mut data, mut lists) = (0u64, 0u64, 0u64);
         let mut summary = Map::new();
         for r in records {
             match &r {
                 RamRecord::MemSize { blocks, .. } => {
                     let list = blocks.iter().map(|(n, l)| json!({"name": n, "length": l}));
                     summary.insert("blocks".into(), list.collect());
+                    lists += 1;
                 }
                 RamRecord::Zero { .. } => zero += 1,
                 RamRecord::Page { .. } => data += 1,
@@ -124,6 +125,10 @@ impl<'a> RamParts<'_, 'a> {
         }
         summary.insert("zero_pages".into(), zero.into());
         summary.insert("data_pages".into(), data.into());
+        // A part may repeat the block list; `convert` counts every record.
+        if lists > 1 {
+            summary.insert("block_lists".into(), lists.into());
+        }
         Ok(("ram_summary", Value::Object(summary)))
     }
 }
@@ -365,9 +370,11 @@ pub fn convert(bytes: &[u8], format: Format) -> Result<Vec<u8>> {
     let mut kept = |sec: &Value| -> Result<Vec<RamRecord<'_>>> {
         let summary = &sec["ram_summary"];
         let count = |k: &str| summary[k].as_u64().unwrap_or(0) as usize;
-        let n = count("zero_pages")
-            + count("data_pages")
-            + usize::from(summary.get("blocks").is_some());
+        let lists = match summary.get("block_lists") {
+            Some(_) => count("block_lists"),
+            None => usize::from(summary.get("blocks").is_some()),
+        };
+        let n = count("zero_pages") + count("data_pages") + lists;
         Ok(records.by_ref().take(n).collect())
     };
     match format {
