@@ -19,6 +19,8 @@ pub(super) fn from_legacy<'a>(bytes: &'a [u8], ram: &mut RamParts<'_, 'a>) -> Re
     let mut sections = Vec::with_capacity(s.sections.len() + s.commands.len());
     // The RAM block of the previous page: a part may CONTINUE it.
     let mut ram_last = None;
+    // The block list of the latest MEM_SIZE record, which every page must fit.
+    let mut ram_blocks = Vec::new();
     let mut commands = s.commands.iter().peekable();
     for (i, sec) in s.sections.iter().enumerate() {
         while let Some(c) = commands.next_if(|c| c.after_sections == i) {
@@ -37,6 +39,7 @@ pub(super) fn from_legacy<'a>(bytes: &'a [u8], ram: &mut RamParts<'_, 'a>) -> Re
             o.insert("value".into(), v);
         } else {
             let (records, _) = ram::read_part(sec.body, sec.body_offset, &mut ram_last)?;
+            in_blocks(&records, &mut ram_blocks, sec.body_offset)?;
             let (key, part) = ram.part(records)?;
             o.insert(key.into(), part);
         }
@@ -49,6 +52,25 @@ pub(super) fn from_legacy<'a>(bytes: &'a [u8], ram: &mut RamParts<'_, 'a>) -> Re
         "sections": sections,
         "vmdesc": s.vmdesc,
     }))
+}
+
+/// Checks that each page of a legacy part lies inside a block of the latest block
+/// list, as the BER reader checks its runs: one set of checks for both formats.
+fn in_blocks(
+    records: &[ram::RamRecord<'_>],
+    blocks: &mut Vec<(String, u64)>,
+    at: u64,
+) -> Result<()> {
+    for r in records {
+        match r {
+            ram::RamRecord::MemSize { blocks: list, .. } => blocks.clone_from(list),
+            ram::RamRecord::Zero { block, offset, .. }
+            | ram::RamRecord::Page { block, offset, .. } => {
+                ram::ber::check_run(blocks, block, *offset, 1, at)?
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Encodes the tree as a legacy stream, byte for byte as QEMU frames it.
