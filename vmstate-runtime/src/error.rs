@@ -54,6 +54,15 @@ pub enum ErrorKind {
     },
     /// A `validate` check refused the state loaded so far.
     Validation(String),
+    /// The stream declares more than a decoder's limit allows (`dump::Limits`).
+    LimitExceeded {
+        /// Which limit (a field of `dump::Limits`).
+        limit: &'static str,
+        /// What the stream declares.
+        value: u64,
+        /// The limit.
+        max: u64,
+    },
     /// A `pre_save` / `post_save` / `pre_load` / `post_load` hook failed.
     Hook {
         /// Which hook.
@@ -153,6 +162,12 @@ impl fmt::Display for ErrorKind {
                 write!(f, "stream has {found}, destination requires {expected}")
             }
             ErrorKind::Validation(m) => write!(f, "validation failed: {m}"),
+            ErrorKind::LimitExceeded { limit, value, max } => {
+                write!(
+                    f,
+                    "{value} exceeds the limit of {max} (dump::Limits::{limit})"
+                )
+            }
             ErrorKind::Hook { hook, message } => write!(f, "{hook} failed: {message}"),
             ErrorKind::UnknownSubsection(n) => write!(f, "unknown subsection {n:?}"),
             ErrorKind::TrailingBytes(n) => write!(f, "{n} trailing bytes after the value"),

@@ -310,9 +310,9 @@ fn hostile_descriptions_and_runs_are_refused_cheaply() {
     let mut input = SliceInput::new(&part);
     let mut d = Decoder::new(&mut input, Options::STRICT);
     d.enter_contents(part.len() as u64).unwrap();
-    let mut budget = dump::MAX_TREE_PAGES;
+    let mut budget = dump::Limits::default().tree_pages;
     let e = ram_ber::ber_to_records(&mut d, &mut Vec::new(), &mut budget).unwrap_err();
-    assert!(e.to_string().contains("exceed the limit of pages"), "{e}");
+    assert!(e.to_string().contains("(dump::Limits::tree_pages)"), "{e}");
     // A block list whose total is not its sum.
     let mut part = Vec::new();
     ram_ber::mem_size(&mut part, 8192, &[("pc.ram".to_owned(), 4096)], 4096);
@@ -404,4 +404,53 @@ fn pages_outside_the_listed_blocks_are_refused_in_both_formats() {
             "{field}: BER"
         );
     }
+}
+
+/// The limits are the caller's: a stream within the defaults is refused by tighter
+/// ones, with an error naming the limit it hit.
+#[test]
+fn a_caller_sets_the_limits_and_the_error_names_the_one_hit() {
+    use vmstate_runtime::ErrorKind;
+    let bytes = read_fixture("pc-kvm-bios.mig");
+    let ber = dump::convert(&bytes, Format::Ber).unwrap();
+    let tight = |f: &dyn Fn(&mut dump::Limits)| {
+        let mut l = dump::Limits::default();
+        f(&mut l);
+        l
+    };
+    for (limits, name) in [
+        (tight(&|l| l.sections = 10), "sections"),
+        (
+            tight(&|l| l.described_elements = 1000),
+            "described_elements",
+        ),
+        (tight(&|l| l.described_padding = 8), "described_padding"),
+    ] {
+        for stream in [&bytes, &ber] {
+            let e =
+                dump::from_bytes_with_limits(stream, dump::RamParts::Records, &limits).unwrap_err();
+            assert!(
+                matches!(e.kind(), ErrorKind::LimitExceeded { limit, .. } if *limit == name),
+                "{name}: {e}"
+            );
+        }
+        assert!(dump::from_bytes(&bytes).is_ok());
+    }
+    // BER runs expanding past the tree's pages (the fixture's RAM is 8450 pages).
+    let e = dump::from_bytes_with_limits(
+        &ber,
+        dump::RamParts::Records,
+        &tight(&|l| l.tree_pages = 100),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::LimitExceeded {
+                limit: "tree_pages",
+                ..
+            }
+        ),
+        "{e}"
+    );
 }

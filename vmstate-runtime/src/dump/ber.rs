@@ -10,7 +10,7 @@
 use super::desc::{elements, encode_legacy, scalar_bytes, Desc, Group};
 use super::{
     bad, command_object, configuration_json, device_of, section_object, tree_ram, Descriptions,
-    Entry, Parts, RamOf, RamParts,
+    Entry, Limits, Parts, RamOf, RamParts,
 };
 use crate::ber::{self, Class, Decoder, Header, Length, Options, Tag};
 use crate::error::{Error, ErrorKind, Result};
@@ -178,10 +178,14 @@ fn element(g: &Group, i: usize, e: &Value, within: &str) -> Result<(bool, Vec<u8
 }
 
 /// Decodes a BER stream into the tree.
-pub(super) fn from_ber<'a>(bytes: &'a [u8], ram: &mut RamParts<'_, 'a>) -> Result<Value> {
+pub(super) fn from_ber<'a>(
+    bytes: &'a [u8],
+    ram: &mut RamParts<'_, 'a>,
+    limits: &Limits,
+) -> Result<Value> {
     let mut r = StreamInput::Slice(SliceInput::new(bytes));
     let prelude = records::read_prelude(&mut r)?;
-    let descs = Descriptions::parse(&prelude.description)?;
+    let descs = Descriptions::parse(&prelude.description, limits)?;
     let configuration = prelude
         .configuration
         .map_or(Ok(Value::Null), |(c, _)| configuration_json(&c))?;
@@ -189,8 +193,14 @@ pub(super) fn from_ber<'a>(bytes: &'a [u8], ram: &mut RamParts<'_, 'a>) -> Resul
     // The block list of the RAM section, from its START.
     let mut ram_blocks = Vec::new();
     let mut started = crate::framing::Started::default();
-    let mut pages_left = super::MAX_TREE_PAGES;
+    let mut pages_left = limits.tree_pages;
     while let Some(record) = records::read_record(&mut r)? {
+        Limits::check(
+            "sections",
+            sections.len() as u64 + 1,
+            limits.sections,
+            r.offset(),
+        )?;
         let s = match record {
             records::Record::Command(c, _) => {
                 sections.push(command_object(&c));

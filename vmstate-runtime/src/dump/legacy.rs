@@ -3,7 +3,7 @@
 
 use super::{
     command_object, configuration_json, decode_body, device_of, encode_legacy, section_object,
-    tree_ram, Descriptions, Entry, Parts, RamOf, RamParts,
+    tree_ram, Descriptions, Entry, Limits, Parts, RamOf, RamParts,
 };
 use crate::error::Result;
 use crate::framing::{legacy as records, SectionHeader, SectionKind, VERSION};
@@ -13,9 +13,15 @@ use crate::stream;
 use serde_json::{json, Value};
 
 /// Decodes a legacy stream into the tree.
-pub(super) fn from_legacy<'a>(bytes: &'a [u8], ram: &mut RamParts<'_, 'a>) -> Result<Value> {
+pub(super) fn from_legacy<'a>(
+    bytes: &'a [u8],
+    ram: &mut RamParts<'_, 'a>,
+    limits: &Limits,
+) -> Result<Value> {
     let s = stream::walk_legacy(bytes)?;
-    let descs = Descriptions::parse(s.vmdesc)?;
+    let records = (s.sections.len() + s.commands.len()) as u64;
+    Limits::check("sections", records, limits.sections, 0)?;
+    let descs = Descriptions::parse(s.vmdesc, limits)?;
     let mut sections = Vec::with_capacity(s.sections.len() + s.commands.len());
     // The RAM block of the previous page: a part may CONTINUE it.
     let mut ram_last = None;

@@ -57,10 +57,12 @@ mod ber;
 mod desc;
 mod description;
 mod legacy;
+mod limits;
 
 pub use self::ber::to_ber;
 pub use self::desc::{decode_body, decode_legacy, encode_legacy, unhex, Desc, Group};
 pub use self::legacy::to_legacy;
+pub use self::limits::Limits;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
@@ -71,22 +73,6 @@ use crate::framing::{
 use crate::ram::{self, RamRecord};
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
-
-/// The most RAM pages a BER stream's runs may expand to in a tree: 16 GiB of 4 KiB
-/// pages. (A legacy stream spends at least 9 bytes on a page, so its tree is bounded
-/// by its size; a BER run of any length is a few bytes.) Larger guests are read with
-/// [`RamParts::Summary`], which holds one part at a time, or written out page by
-/// page (`vmstate dump --ram DIR`).
-pub const MAX_TREE_PAGES: u64 = 1 << 22;
-
-/// The most elements (fields, array elements, nested ones) a stream's description
-/// may declare over all its devices. QEMU's PC streams declare tens of thousands.
-pub const MAX_DESCRIBED_ELEMENTS: u64 = 1 << 22;
-
-/// The most bytes of padding (`unused_buffer`) a description may declare over all
-/// its devices: a BER stream leaves zero padding out, and the decoder restores it
-/// from the description alone. QEMU's PC streams declare a few hundred bytes.
-pub const MAX_DESCRIBED_PADDING: u64 = 1 << 20;
 
 /// Decodes a stream of either format into the tree.
 pub fn from_bytes(bytes: &[u8]) -> Result<Value> {
@@ -134,10 +120,19 @@ impl<'a> RamParts<'_, 'a> {
 }
 
 /// [`from_bytes`], with RAM parts as `ram` says.
-pub fn from_bytes_with<'a>(bytes: &'a [u8], mut ram: RamParts<'_, 'a>) -> Result<Value> {
+pub fn from_bytes_with<'a>(bytes: &'a [u8], ram: RamParts<'_, 'a>) -> Result<Value> {
+    from_bytes_with_limits(bytes, ram, &Limits::default())
+}
+
+/// [`from_bytes_with`] within `limits` instead of the defaults.
+pub fn from_bytes_with_limits<'a>(
+    bytes: &'a [u8],
+    mut ram: RamParts<'_, 'a>,
+    limits: &Limits,
+) -> Result<Value> {
     match framing::detect(bytes) {
-        Some(Format::Legacy) => legacy::from_legacy(bytes, &mut ram),
-        Some(Format::Ber) => ber::from_ber(bytes, &mut ram),
+        Some(Format::Legacy) => legacy::from_legacy(bytes, &mut ram, limits),
+        Some(Format::Ber) => ber::from_ber(bytes, &mut ram, limits),
         None => Err(framing::unknown_format()),
     }
 }
@@ -162,7 +157,7 @@ pub(crate) struct Descriptions {
 }
 
 impl Descriptions {
-    pub(crate) fn parse(vmdesc: &str) -> Result<Descriptions> {
+    pub(crate) fn parse(vmdesc: &str, limits: &Limits) -> Result<Descriptions> {
         let v: Value =
             serde_json::from_str(vmdesc).map_err(|e| bad(format!("vmdesc JSON: {e}")))?;
         let mut devices = Vec::new();
@@ -195,20 +190,12 @@ impl Descriptions {
             .iter()
             .map(|(_, _, d)| d.expanded())
             .fold(0u64, u64::saturating_add);
-        if expanded > MAX_DESCRIBED_ELEMENTS {
-            return Err(bad(format!(
-                "the description's {expanded} elements exceed the limit of {MAX_DESCRIBED_ELEMENTS}"
-            )));
-        }
+        Limits::check("described_elements", expanded, limits.described_elements, 0)?;
         let padding = devices
             .iter()
             .map(|(_, _, d)| d.padding_bytes())
             .fold(0u64, u64::saturating_add);
-        if padding > MAX_DESCRIBED_PADDING {
-            return Err(bad(format!(
-                "the description's {padding} bytes of padding exceed the limit of {MAX_DESCRIBED_PADDING}"
-            )));
-        }
+        Limits::check("described_padding", padding, limits.described_padding, 0)?;
         Ok(Descriptions { devices, index })
     }
 
@@ -218,7 +205,7 @@ impl Descriptions {
             .get("vmdesc")
             .and_then(Value::as_str)
             .ok_or_else(|| bad("the tree has no vmdesc"))?;
-        Ok((vmdesc, Descriptions::parse(vmdesc)?))
+        Ok((vmdesc, Descriptions::parse(vmdesc, &Limits::default())?))
     }
 
     pub(crate) fn get(&self, idstr: &str, instance: u64) -> Result<&Desc> {

@@ -208,9 +208,11 @@ pub fn ber_to_records<'a>(
     let mut take = |pages: u64, at: u64| {
         *pages_left = pages_left.checked_sub(pages).ok_or_else(|| {
             Error::new(
-                ErrorKind::Framing(format!(
-                    "RAM runs of {pages} pages exceed the limit of pages a decoded tree holds"
-                )),
+                ErrorKind::LimitExceeded {
+                    limit: "tree_pages",
+                    value: pages,
+                    max: *pages_left,
+                },
                 at,
             )
         })?;
