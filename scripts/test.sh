@@ -60,7 +60,9 @@ if cargo +nightly --version >/dev/null 2>&1 && cargo +nightly fuzz --version >/d
         cargo +nightly fuzz build
         for target in $(cargo +nightly fuzz list); do
             work="$(mktemp -d)"
-            cargo +nightly fuzz run "$target" "$work" "corpus/$target" "regressions/$target" -- \
+            inputs=("corpus/$target")
+            [ -d "regressions/$target" ] && inputs+=("regressions/$target")
+            cargo +nightly fuzz run "$target" "$work" "${inputs[@]}" -- \
                 -max_total_time=10 -malloc_limit_mb=512 -rss_limit_mb=2048 -timeout=10
             rm -rf "$work"
         done

@@ -221,6 +221,11 @@ pub(super) fn from_ber<'a>(
             let desc = descs.get(&ident.idstr, ident.instance.into())?;
             let h = d.next_header(&"a device value")?;
             let v = device_value(&mut d, &h, desc).map_err(|e| e.in_device(&ident.idstr))?;
+            // What the legacy reader checks (each struct's size as the description
+            // gives it), checked here too: a BER stream decodes only if its legacy
+            // form would.
+            encode_legacy(desc, &v, &mut Writer::new(std::io::sink()))
+                .map_err(|e| e.in_device(&ident.idstr))?;
             d.leave(None)?;
             o.insert("value".into(), v);
         } else {

@@ -387,7 +387,19 @@ pub fn encode_legacy<W: std::io::Write>(d: &Desc, v: &Value, w: &mut Writer<W>) 
             .ok_or_else(|| bad(format!("{}: no value for field {}", d.name, g.name)))?;
         for (i, e) in elements(g, f)?.iter().enumerate() {
             match g.structs.get(i) {
-                Some(s) => encode_legacy(s, e, w)?,
+                Some(s) => {
+                    // The size vmdesc gives it, as the legacy reader checks it: a
+                    // tree from a BER stream must keep to its description too.
+                    let start = w.written();
+                    encode_legacy(s, e, w)?;
+                    let took = w.written() - start;
+                    if took != g.sizes[i] as u64 {
+                        return Err(bad(format!(
+                            "{}.{}: struct takes {took} bytes, vmdesc says {}",
+                            d.name, g.name, g.sizes[i]
+                        )));
+                    }
+                }
                 None => w.put(&scalar_bytes(g, e, &d.name)?)?,
             }
         }
