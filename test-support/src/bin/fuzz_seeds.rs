@@ -51,10 +51,12 @@ impl Visitor for DeviceSeeds<'_> {
 }
 
 fn streams(seeds: &mut Seeds) {
-    let mut guest = vec![0u8; 64 << 10];
+    // Small guests keep the whole-stream targets fast: a few pages show every kind
+    // of record and run.
+    let mut guest = vec![0u8; 16 << 10];
     guest[4096..8192].fill(0x5a);
-    guest[20000] = 1;
-    let rom = vec![0xffu8; 8 << 10];
+    guest[12000] = 1;
+    let rom = vec![0xffu8; 4 << 10];
     for (machine, format) in [
         ("pc-i440fx-7.2", Format::Legacy),
         ("pc-i440fx-7.2", Format::Ber),
