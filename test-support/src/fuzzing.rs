@@ -88,22 +88,27 @@ pub fn ber_device(data: &[u8]) {
     }
 }
 
+/// A loader into the two blocks the targets give a guest: `pc.ram` and `pc.rom`.
+fn two_blocks<'a>(ram: &'a mut [u8], rom: &'a mut [u8]) -> RamLoader<'a> {
+    RamLoader::new(vec![
+        RamBlockMut {
+            name: "pc.ram",
+            mem: ram,
+        },
+        RamBlockMut {
+            name: "pc.rom",
+            mem: rom,
+        },
+    ])
+}
+
 /// A whole stream, either format, loaded by a registry of RAM (two small blocks)
 /// and three devices: an error, or devices that save again.
 pub fn registry_load(data: &[u8]) {
     use vmstate_examples::demo::DemoDma;
     use vmstate_qemu::{Hpet, Rtc};
     let (mut ram, mut rom) = (vec![0u8; 64 << 10], vec![0u8; 8 << 10]);
-    let mut loader = RamLoader::new(vec![
-        RamBlockMut {
-            name: "pc.ram",
-            mem: &mut ram,
-        },
-        RamBlockMut {
-            name: "pc.rom",
-            mem: &mut rom,
-        },
-    ]);
+    let mut loader = two_blocks(&mut ram, &mut rom);
     let (mut rtc, mut hpet, mut demo) = (Rtc::default(), Hpet::default(), DemoDma::default());
     let mut reg = Registry::new("pc-i440fx-7.2");
     reg.iterative("ram", 0, &mut loader);
@@ -144,16 +149,7 @@ pub fn dump_roundtrip(data: &[u8]) {
 pub fn ram_part(data: &[u8]) {
     let [mode, part @ ..] = data else { return };
     let (mut ram, mut rom) = (vec![0u8; 64 << 10], vec![0u8; 8 << 10]);
-    let mut loader = RamLoader::new(vec![
-        RamBlockMut {
-            name: "pc.ram",
-            mem: &mut ram,
-        },
-        RamBlockMut {
-            name: "pc.rom",
-            mem: &mut rom,
-        },
-    ]);
+    let mut loader = two_blocks(&mut ram, &mut rom);
     if mode % 2 == 0 {
         if let Ok(n) = loader.load_legacy(part, 0) {
             assert!(n <= part.len());

@@ -138,28 +138,12 @@ pub fn get_vec<T: Field + Default, I: Input + ?Sized>(
         return get_slice(v, d, h);
     }
     check_form(h, slice_tag::<T>())?;
-    d.enter(h)?;
-    let expected = n as u64;
-    for i in 0..n {
-        if d.peek_header()?.is_none() {
-            return Err(size_mismatch(d, expected, i as u64));
-        }
+    get_elements(d, h, n, &mut |i, d| {
         if i == v.len() {
             v.push(T::default());
         }
-        get_value(d, &mut v[i]).map_err(|e| e.in_index(i))?;
-    }
-    let mut found = expected;
-    let at = d.offset();
-    while let Some(extra) = d.peek_header()? {
-        d.input().skip(extra.header_len)?;
-        d.skip_contents(&extra)?;
-        found += 1;
-    }
-    if found != expected {
-        return Err(Error::new(ErrorKind::SizeMismatch { expected, found }, at));
-    }
-    d.leave(None)
+        get_value(d, &mut v[i])
+    })
 }
 
 /// Reads exactly `s.len()` elements from an array whose header was consumed.
@@ -174,13 +158,24 @@ pub fn get_slice<T: Field, I: Input + ?Sized>(
             T::legacy_get_slice(&mut s[pos..pos + n], input)
         });
     }
+    get_elements(d, h, s.len(), &mut |i, d| get_value(d, &mut s[i]))
+}
+
+/// Reads the `n` elements of an array whose header was consumed, element `i` by
+/// `load(i, d)`; fewer or more than `n` is a `SizeMismatch`.
+fn get_elements<I: Input + ?Sized>(
+    d: &mut Decoder<'_, I>,
+    h: &Header,
+    n: usize,
+    load: &mut dyn FnMut(usize, &mut Decoder<'_, I>) -> Result<()>,
+) -> Result<()> {
     d.enter(h)?;
-    let expected = s.len() as u64;
-    for (i, e) in s.iter_mut().enumerate() {
+    let expected = n as u64;
+    for i in 0..n {
         if d.peek_header()?.is_none() {
             return Err(size_mismatch(d, expected, i as u64));
         }
-        get_value(d, e).map_err(|e| e.in_index(i))?;
+        load(i, d).map_err(|e| e.in_index(i))?;
     }
     let mut found = expected;
     let at = d.offset();
