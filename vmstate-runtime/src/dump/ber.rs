@@ -209,6 +209,14 @@ pub(super) fn from_ber<'a>(
             records::Record::Section(s) => s,
         };
         let ident = started.resolve(&s.header, s.offset)?;
+        // The only iterative section the dump reads is RAM, as in a legacy stream
+        // (whose parts it could not step over otherwise).
+        if s.header.kind != SectionKind::Full && ident.idstr != "ram" {
+            return Err(crate::framing::framing_error(
+                format!("cannot step over iterative section {}", ident.idstr),
+                s.offset,
+            ));
+        }
         let mut o = section_object(&s.header);
         // In memory, so the body is borrowed and RAM records may borrow it.
         let body = s
