@@ -222,6 +222,12 @@ impl Desc {
                 nested: ber_nested,
             });
         }
+        // BER tells fields apart by their tags: two of one tag would be read one
+        // for the other (a zero padding left out, the next field taken for it).
+        let mut tags = std::collections::HashSet::new();
+        if let Some(g) = groups.iter().find(|g| !tags.insert(g.tag)) {
+            return Err(bad(format!("{name}: BER tag {} used twice", g.tag)));
+        }
         let mut subsections = Vec::new();
         for (i, s) in o
             .get("subsections")
@@ -231,6 +237,13 @@ impl Desc {
             .enumerate()
         {
             subsections.push(Desc::parse(s, i)?);
+        }
+        let mut sub_tags = std::collections::HashSet::new();
+        if let Some(s) = subsections.iter().find(|s: &&Desc| !sub_tags.insert(s.tag)) {
+            return Err(bad(format!(
+                "{name}: subsection BER tag {} used twice",
+                s.tag
+            )));
         }
         let desc = Desc {
             name,
