@@ -160,6 +160,10 @@ impl Descriptions {
     pub(crate) fn parse(vmdesc: &str, limits: &Limits) -> Result<Descriptions> {
         let v: Value =
             serde_json::from_str(vmdesc).map_err(|e| bad(format!("vmdesc JSON: {e}")))?;
+        // QEMU's is an object, and a legacy trailer is found by its `{`.
+        if !v.is_object() {
+            return Err(bad("the vmdesc is not a JSON object"));
+        }
         let mut devices = Vec::new();
         let mut index = std::collections::HashMap::new();
         for d in v
