@@ -1,0 +1,309 @@
+//! The two device shapes of the comparison, each one Rust type carrying every
+//! codec's derive (vmstate, serde for bincode, bitcode), plus the rasn type of the
+//! same ASN.1 shape (a byte array as one OCTET STRING, as vmstate's BER has it).
+
+use serde::{Deserialize, Serialize};
+use serde_big_array::BigArray;
+use vmstate_runtime::VMState;
+
+/// An RTC-like device: the 128 CMOS bytes and ten scalars (193 legacy bytes).
+#[derive(VMState, Serialize, Deserialize, bitcode::Encode, bitcode::Decode)]
+#[derive(Clone, Debug, PartialEq)]
+#[vmstate(name = "rtc-like", version = 1)]
+pub struct Rtc {
+    #[serde(with = "BigArray")]
+    pub cmos_data: [u8; 128],
+    pub cmos_index: u8,
+    pub next_periodic_time: i64,
+    pub irq_coalesced: u32,
+    pub period: u32,
+    pub base_rtc: u64,
+    pub last_update: u64,
+    pub offset: i64,
+    pub next_alarm_time: u64,
+    pub periodic_expiry: i64,
+    pub update_expiry: i64,
+}
+
+/// One segment register, four fields.
+#[derive(VMState, Serialize, Deserialize, bitcode::Encode, bitcode::Decode)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[vmstate(name = "segment", version = 1)]
+pub struct Segment {
+    pub selector: u32,
+    pub base: u64,
+    pub limit: u32,
+    pub flags: u32,
+}
+
+/// A CPU-like state: register arrays, six segments in an array and four more,
+/// MSR-like scalars (1,376 legacy bytes).
+#[derive(VMState, Serialize, Deserialize, bitcode::Encode, bitcode::Decode)]
+#[derive(Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "cpu-like", version = 1)]
+pub struct Cpu {
+    pub regs: [u64; 16],
+    pub rip: u64,
+    pub rflags: u64,
+    pub hflags: u32,
+    pub hflags2: u32,
+    pub segs: [Segment; 6],
+    pub ldt: Segment,
+    pub tr: Segment,
+    pub gdt: Segment,
+    pub idt: Segment,
+    pub cr: [u64; 5],
+    pub fpregs: [u64; 16],
+    #[serde(with = "BigArray")]
+    pub xmm: [u64; 32],
+    #[serde(with = "BigArray")]
+    pub ymmh: [u64; 32],
+    pub efer: u64,
+    pub star: u64,
+    pub lstar: u64,
+    pub cstar: u64,
+    pub fmask: u64,
+    pub kernel_gs_base: u64,
+    pub sysenter_cs: u64,
+    pub sysenter_esp: u64,
+    pub sysenter_eip: u64,
+    pub pat: u64,
+    pub tsc: u64,
+    pub tsc_aux: u64,
+    pub apic_base: u64,
+    pub misc_enable: u64,
+    pub spec_ctrl: u64,
+    pub tsc_deadline: u64,
+    pub mtrr_fixed: [u64; 11],
+    pub mtrr_var: [u64; 16],
+}
+
+impl Default for Rtc {
+    fn default() -> Self {
+        Rtc {
+            cmos_data: [0; 128],
+            cmos_index: 0,
+            next_periodic_time: 0,
+            irq_coalesced: 0,
+            period: 0,
+            base_rtc: 0,
+            last_update: 0,
+            offset: 0,
+            next_alarm_time: 0,
+            periodic_expiry: 0,
+            update_expiry: 0,
+        }
+    }
+}
+
+/// A running RTC's values.
+pub fn rtc() -> Rtc {
+    let mut cmos_data = [0u8; 128];
+    for (i, b) in cmos_data.iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(37) ^ 0x5a;
+    }
+    Rtc {
+        cmos_data,
+        cmos_index: 0x0c,
+        next_periodic_time: 1_234_567_890_123,
+        irq_coalesced: 3,
+        period: 1024,
+        base_rtc: 1_764_480_000,
+        last_update: 98_765_432_100,
+        offset: 500_000_000,
+        next_alarm_time: 0,
+        periodic_expiry: -1,
+        update_expiry: 98_766_432_100,
+    }
+}
+
+/// A running 64-bit guest's CPU values: small and large numbers, zeros where a
+/// guest has them.
+pub fn cpu() -> Cpu {
+    let seg = |selector: u32, base: u64| Segment {
+        selector,
+        base,
+        limit: 0xffff_ffff,
+        flags: 0x00a0_9b00,
+    };
+    Cpu {
+        regs: pattern(0x1234_5678_9abc),
+        rip: 0xffff_ffff_8100_0000,
+        rflags: 0x246,
+        hflags: 0x0040_80b7,
+        hflags2: 0x1c,
+        segs: [
+            seg(0x10, 0),
+            seg(0x08, 0),
+            seg(0x18, 0),
+            seg(0x18, 0),
+            seg(0, 0x7f12_3456_7000),
+            seg(0, 0xffff_8881_3fc0_0000),
+        ],
+        ldt: seg(0, 0),
+        tr: seg(0x40, 0xfffffe0000003000),
+        gdt: seg(0, 0xfffffe0000001000),
+        idt: seg(0, 0xfffffe0000000000),
+        cr: [0x8005_0033, 0, 0x7f12_3456_8000, 0x1_0b8a_2000, 0x0036_06f0],
+        fpregs: pattern(0x0101_0101),
+        xmm: pattern(0x0fed_cba9_8765_4321),
+        ymmh: [0; 32],
+        efer: 0xd01,
+        star: 0x0023_0010_0000_0000,
+        lstar: 0xffff_ffff_8160_0080,
+        cstar: 0xffff_ffff_8160_1740,
+        fmask: 0x47700,
+        kernel_gs_base: 0,
+        sysenter_cs: 0x10,
+        sysenter_esp: 0xfffffe0000003000,
+        sysenter_eip: 0xffff_ffff_8160_1a20,
+        pat: 0x0407_0504_0007_0106,
+        tsc: 123_456_789_012_345,
+        tsc_aux: 1,
+        apic_base: 0xfee0_0900,
+        misc_enable: 1,
+        spec_ctrl: 0,
+        tsc_deadline: 123_456_790_000_000,
+        mtrr_fixed: [0x0606_0606_0606_0606; 11],
+        mtrr_var: pattern(0x8000_0000),
+    }
+}
+
+/// Small and large numbers: `i * mul`, rotated by `5 i` bits.
+fn pattern<const N: usize>(mul: u64) -> [u64; N] {
+    std::array::from_fn(|i| (i as u64).wrapping_mul(mul).rotate_left(i as u32 * 5))
+}
+
+/// rasn's types of the same ASN.1 shapes: SEQUENCEs with automatic tags, the CMOS
+/// bytes one OCTET STRING.
+pub mod asn {
+    use rasn::prelude::*;
+
+    #[derive(AsnType, Encode, Decode, Clone, Debug, PartialEq)]
+    #[rasn(automatic_tags)]
+    pub struct Rtc {
+        pub cmos_data: FixedOctetString<128>,
+        pub cmos_index: u8,
+        pub next_periodic_time: i64,
+        pub irq_coalesced: u32,
+        pub period: u32,
+        pub base_rtc: u64,
+        pub last_update: u64,
+        pub offset: i64,
+        pub next_alarm_time: u64,
+        pub periodic_expiry: i64,
+        pub update_expiry: i64,
+    }
+
+    #[derive(AsnType, Encode, Decode, Clone, Copy, Debug, PartialEq)]
+    #[rasn(automatic_tags)]
+    pub struct Segment {
+        pub selector: u32,
+        pub base: u64,
+        pub limit: u32,
+        pub flags: u32,
+    }
+
+    #[derive(AsnType, Encode, Decode, Clone, Debug, PartialEq)]
+    #[rasn(automatic_tags)]
+    pub struct Cpu {
+        pub regs: [u64; 16],
+        pub rip: u64,
+        pub rflags: u64,
+        pub hflags: u32,
+        pub hflags2: u32,
+        pub segs: [Segment; 6],
+        pub ldt: Segment,
+        pub tr: Segment,
+        pub gdt: Segment,
+        pub idt: Segment,
+        pub cr: [u64; 5],
+        pub fpregs: [u64; 16],
+        pub xmm: [u64; 32],
+        pub ymmh: [u64; 32],
+        pub efer: u64,
+        pub star: u64,
+        pub lstar: u64,
+        pub cstar: u64,
+        pub fmask: u64,
+        pub kernel_gs_base: u64,
+        pub sysenter_cs: u64,
+        pub sysenter_esp: u64,
+        pub sysenter_eip: u64,
+        pub pat: u64,
+        pub tsc: u64,
+        pub tsc_aux: u64,
+        pub apic_base: u64,
+        pub misc_enable: u64,
+        pub spec_ctrl: u64,
+        pub tsc_deadline: u64,
+        pub mtrr_fixed: [u64; 11],
+        pub mtrr_var: [u64; 16],
+    }
+
+    fn seg(s: &super::Segment) -> Segment {
+        Segment {
+            selector: s.selector,
+            base: s.base,
+            limit: s.limit,
+            flags: s.flags,
+        }
+    }
+
+    impl From<&super::Rtc> for Rtc {
+        fn from(r: &super::Rtc) -> Self {
+            Rtc {
+                cmos_data: r.cmos_data.into(),
+                cmos_index: r.cmos_index,
+                next_periodic_time: r.next_periodic_time,
+                irq_coalesced: r.irq_coalesced,
+                period: r.period,
+                base_rtc: r.base_rtc,
+                last_update: r.last_update,
+                offset: r.offset,
+                next_alarm_time: r.next_alarm_time,
+                periodic_expiry: r.periodic_expiry,
+                update_expiry: r.update_expiry,
+            }
+        }
+    }
+
+    impl From<&super::Cpu> for Cpu {
+        fn from(c: &super::Cpu) -> Self {
+            Cpu {
+                regs: c.regs,
+                rip: c.rip,
+                rflags: c.rflags,
+                hflags: c.hflags,
+                hflags2: c.hflags2,
+                segs: c.segs.each_ref().map(seg),
+                ldt: seg(&c.ldt),
+                tr: seg(&c.tr),
+                gdt: seg(&c.gdt),
+                idt: seg(&c.idt),
+                cr: c.cr,
+                fpregs: c.fpregs,
+                xmm: c.xmm,
+                ymmh: c.ymmh,
+                efer: c.efer,
+                star: c.star,
+                lstar: c.lstar,
+                cstar: c.cstar,
+                fmask: c.fmask,
+                kernel_gs_base: c.kernel_gs_base,
+                sysenter_cs: c.sysenter_cs,
+                sysenter_esp: c.sysenter_esp,
+                sysenter_eip: c.sysenter_eip,
+                pat: c.pat,
+                tsc: c.tsc,
+                tsc_aux: c.tsc_aux,
+                apic_base: c.apic_base,
+                misc_enable: c.misc_enable,
+                spec_ctrl: c.spec_ctrl,
+                tsc_deadline: c.tsc_deadline,
+                mtrr_fixed: c.mtrr_fixed,
+                mtrr_var: c.mtrr_var,
+            }
+        }
+    }
+}
