@@ -14,7 +14,7 @@ fn sent(p: &FieldPlan) -> TokenStream {
     match p.kind {
         Kind::Plain => {
             let as_field = p.as_field();
-            quote!((#cond && !__vm::TypeDesc::is_unused(&#as_field::TYPE)))
+            quote!((#cond && !const { __vm::TypeDesc::is_unused(&#as_field::TYPE) }))
         }
         _ => cond,
     }

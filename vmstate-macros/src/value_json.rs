@@ -10,7 +10,7 @@ fn field(p: &FieldPlan) -> TokenStream {
     let (id, key, cond, as_field) = (p.ident, &p.asn1_name, p.present(), p.as_field());
     match &p.kind {
         Kind::Plain | Kind::ByteArray { .. } => quote! {
-            if #cond && !__vm::TypeDesc::is_unused(&#as_field::TYPE) {
+            if #cond && !const { __vm::TypeDesc::is_unused(&#as_field::TYPE) } {
                 __m.insert(#key.into(), #as_field::to_json(&self.#id));
             }
         },

@@ -221,8 +221,14 @@ pub enum PathSegment {
 ///
 /// The path is built while the error travels outwards, so a failure deep in a
 /// nested struct reads `hpet.timers[2].cmp`.
+///
+/// One pointer wide (its contents are boxed), so that a `Result` on the decoders'
+/// success path is as small as the value it carries.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Error(Box<Inner>);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
+struct Inner {
     kind: ErrorKind,
     device: Option<String>,
     /// Innermost segment first (reversed on display).
@@ -230,37 +236,49 @@ pub struct Error {
     offset: u64,
 }
 
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.0.kind)
+            .field("device", &self.0.device)
+            .field("path", &self.0.path)
+            .field("offset", &self.0.offset)
+            .finish()
+    }
+}
+
 impl Error {
     /// An error of `kind` at byte `offset` of the input (or output, on save).
+    #[cold]
     pub fn new(kind: ErrorKind, offset: u64) -> Self {
-        Error {
+        Error(Box::new(Inner {
             kind,
             device: None,
             path: Vec::new(),
             offset,
-        }
+        }))
     }
 
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// The device (top-level VMState name) being saved or loaded, when known.
     pub fn device(&self) -> Option<&str> {
-        self.device.as_deref()
+        self.0.device.as_deref()
     }
 
     /// Byte offset in the input (load) or output (save) where the error was found:
     /// for a truncated input, where the value that could not be completed starts.
     pub fn offset(&self) -> u64 {
-        self.offset
+        self.0.offset
     }
 
     /// The field path below the device, e.g. `timers[2].cmp`; empty at the device level.
     pub fn field_path(&self) -> String {
         let mut s = String::new();
-        for seg in self.path.iter().rev() {
+        for seg in self.0.path.iter().rev() {
             match seg {
                 PathSegment::Field(name) => {
                     if !s.is_empty() {
@@ -289,7 +307,7 @@ impl Error {
     /// The full path, device first: `hpet.timers[2].cmp`.
     pub fn path(&self) -> String {
         let fields = self.field_path();
-        match (&self.device, fields.is_empty()) {
+        match (&self.0.device, fields.is_empty()) {
             (Some(d), true) => d.clone(),
             (Some(d), false) if fields.starts_with('[') => format!("{d}{fields}"),
             (Some(d), false) => format!("{d}.{fields}"),
@@ -300,36 +318,36 @@ impl Error {
     /// Adds the enclosing field's name to the path.
     #[must_use]
     pub fn in_field(mut self, name: &'static str) -> Self {
-        self.path.push(PathSegment::Field(name));
+        self.0.path.push(PathSegment::Field(name));
         self
     }
 
     /// Adds the enclosing field, named at run time, to the path.
     #[must_use]
     pub fn in_named_field(mut self, name: &str) -> Self {
-        self.path.push(PathSegment::Named(name.to_owned()));
+        self.0.path.push(PathSegment::Named(name.to_owned()));
         self
     }
 
     /// Adds the enclosing array index to the path.
     #[must_use]
     pub fn in_index(mut self, index: usize) -> Self {
-        self.path.push(PathSegment::Index(index));
+        self.0.path.push(PathSegment::Index(index));
         self
     }
 
     /// Adds the enclosing subsection to the path.
     #[must_use]
     pub fn in_subsection(mut self, name: &str) -> Self {
-        self.path.push(PathSegment::Subsection(name.to_owned()));
+        self.0.path.push(PathSegment::Subsection(name.to_owned()));
         self
     }
 
     /// Names the device, unless an inner layer already did.
     #[must_use]
     pub fn in_device(mut self, name: &str) -> Self {
-        if self.device.is_none() {
-            self.device = Some(name.to_owned());
+        if self.0.device.is_none() {
+            self.0.device = Some(name.to_owned());
         }
         self
     }
@@ -339,9 +357,9 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let path = self.path();
         if path.is_empty() {
-            write!(f, "at byte {}: {}", self.offset, self.kind)
+            write!(f, "at byte {}: {}", self.0.offset, self.0.kind)
         } else {
-            write!(f, "{path} at byte {}: {}", self.offset, self.kind)
+            write!(f, "{path} at byte {}: {}", self.0.offset, self.0.kind)
         }
     }
 }

@@ -47,6 +47,31 @@ pub trait Field {
     /// already checked against [`BER_TAG`](Self::BER_TAG)).
     fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()>;
 
+    /// Writes the whole TLV under `tag` (this type's own tag, or a field's context
+    /// tag in its form). Integers override it to write header and contents at once.
+    #[doc(hidden)]
+    #[inline]
+    fn ber_put_tlv<W: io::Write>(&self, w: &mut Writer<W>, tag: Tag) -> Result<()> {
+        ber::put_header(w, tag, self.ber_len())?;
+        self.ber_put(w)
+    }
+
+    /// The common encoding in one step, if this type has one: when the next value
+    /// has the one-octet identifier `id` and its contents are in their usual form,
+    /// consumes it and returns the load's result; `None` leaves the input for the
+    /// general path (header, then [`ber_get`](Self::ber_get)), which accepts and
+    /// refuses the same input. Integers have one; other types return `None`.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn ber_get_short<I: Input + ?Sized>(
+        &mut self,
+        d: &mut Decoder<'_, I>,
+        id: u8,
+    ) -> Option<Result<()>> {
+        let _ = (d, id);
+        None
+    }
+
     /// The value as JSON, in the form the ASN.1 JSON Encoding Rules (X.697, as
     /// asn1tools writes them) give its BER schema: integers as numbers, enums by
     /// variant identifier, octets as upper-case hex, structs as objects.
@@ -160,10 +185,33 @@ macro_rules! int_field {
                 ber::put_int(w, *self as i128)
             }
 
+            #[inline(always)]
+            fn ber_put_tlv<W: io::Write>(&self, w: &mut Writer<W>, tag: Tag) -> Result<()> {
+                ber::put_int_tlv(w, tag, *self as i128)
+            }
+
+            #[inline]
             fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {
                 let v = d.integer(h)?;
                 *self = <$t>::try_from(v).map_err(|_| ber::out_of_range(v, $name, h))?;
                 Ok(())
+            }
+
+            #[inline(always)]
+            fn ber_get_short<I: Input + ?Sized>(
+                &mut self,
+                d: &mut Decoder<'_, I>,
+                id: u8,
+            ) -> Option<Result<()>> {
+                let at = d.offset();
+                let v = d.short_integer(id)?;
+                Some(match <$t>::try_from(v) {
+                    Ok(v) => {
+                        *self = v;
+                        Ok(())
+                    }
+                    Err(_) => Err(ber::out_of_range_at(v.into(), $name, at)),
+                })
             }
 
             fn to_json(&self) -> Value {

@@ -19,6 +19,12 @@ pub trait Input {
     /// Offset of the next byte, counted from the start of the stream.
     fn offset(&self) -> u64;
 
+    /// The upcoming bytes already in memory, without reading any (a slice's rest;
+    /// what a reader has peeked): decoders' fast paths look at them in place.
+    fn buffered(&self) -> &[u8] {
+        &[]
+    }
+
     /// An error of `kind` at the current offset.
     fn error(&self, kind: ErrorKind) -> Error {
         Error::new(kind, self.offset())
@@ -66,6 +72,7 @@ impl<'a> SliceInput<'a> {
     }
 
     /// Takes the next `n` bytes as a slice.
+    #[inline]
     pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.data.len() - self.pos < n {
             return Err(self.eof());
@@ -75,29 +82,53 @@ impl<'a> SliceInput<'a> {
         Ok(s)
     }
 
+    #[cold]
     fn eof(&self) -> Error {
         self.error(ErrorKind::UnexpectedEof)
     }
 }
 
 impl Input for SliceInput<'_> {
+    #[inline]
     fn read_exact(&mut self, buf: &mut [u8]) -> Result<()> {
         let s = self.take(buf.len())?;
         buf.copy_from_slice(s);
         Ok(())
     }
 
+    #[inline]
     fn peek(&mut self, n: usize) -> Result<&[u8]> {
         let end = self.data.len().min(self.pos.saturating_add(n));
         Ok(&self.data[self.pos..end])
     }
 
+    #[inline]
     fn skip(&mut self, n: usize) -> Result<()> {
         self.take(n).map(|_| ())
     }
 
+    #[inline]
     fn offset(&self) -> u64 {
         self.base + self.pos as u64
+    }
+
+    #[inline]
+    fn buffered(&self) -> &[u8] {
+        &self.data[self.pos..]
+    }
+
+    /// A fixed-size load rather than a `memcpy` call of a run-time length.
+    #[inline]
+    fn read_array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        match self.data.get(self.pos..self.pos + N) {
+            Some(s) => {
+                let mut b = [0u8; N];
+                b.copy_from_slice(s);
+                self.pos += N;
+                Ok(b)
+            }
+            None => Err(self.eof()),
+        }
     }
 }
 
@@ -186,6 +217,10 @@ impl<R: io::Read> Input for ReadInput<R> {
     fn offset(&self) -> u64 {
         self.offset
     }
+
+    fn buffered(&self) -> &[u8] {
+        &self.peeked
+    }
 }
 
 /// What a registry loads a stream from: the whole stream in memory, or a reader it
@@ -250,6 +285,14 @@ impl Input for StreamInput<'_> {
             StreamInput::Read(r) => r.offset(),
         }
     }
+
+    #[inline]
+    fn buffered(&self) -> &[u8] {
+        match self {
+            StreamInput::Slice(s) => s.buffered(),
+            StreamInput::Read(r) => r.buffered(),
+        }
+    }
 }
 
 /// At most `limit` bytes of another [`Input`]: a value embedded in a larger one
@@ -299,6 +342,13 @@ impl<I: Input + ?Sized> Input for Take<'_, I> {
     fn offset(&self) -> u64 {
         self.inner.offset()
     }
+
+    fn buffered(&self) -> &[u8] {
+        let b = self.inner.buffered();
+        &b[..b
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX))]
+    }
 }
 
 /// A sink for encoded bytes that counts what it wrote, so save errors carry
@@ -325,6 +375,29 @@ impl<W: io::Write> Writer<W> {
             }
             Err(e) => Err(self.error(ErrorKind::Io(e.to_string()))),
         }
+    }
+
+    /// Writes the first `n` (at most 16) bytes of `buf`: copies of a size known at
+    /// compile time, which a `Vec` sink inlines, rather than a `memcpy` call per
+    /// TLV header or small INTEGER.
+    #[inline]
+    pub fn put_small(&mut self, buf: &[u8; 16], n: usize) -> Result<()> {
+        macro_rules! sizes {
+            ($($k:literal)*) => {
+                match n {
+                    $($k => self.put_exact::<$k>(buf),)*
+                    _ => self.put(&buf[..n.min(16)]),
+                }
+            };
+        }
+        sizes!(1 2 3 4 5 6 7 8 9 10 11)
+    }
+
+    /// One size of [`put_small`](Self::put_small), a function of its own so that
+    /// the compiler cannot fold the sizes back into one `memcpy` of a run-time length.
+    #[inline(never)]
+    fn put_exact<const K: usize>(&mut self, buf: &[u8; 16]) -> Result<()> {
+        self.put(&buf[..K])
     }
 
     /// Bytes written so far.

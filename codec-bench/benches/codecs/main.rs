@@ -18,9 +18,7 @@ use vmstate_runtime::{ber, legacy};
 
 /// bincode as the issue fixes it: big endian, fixed-width integers.
 fn bincode() -> impl bincode::Options {
-    bincode::options()
-        .with_big_endian()
-        .with_fixint_encoding()
+    bincode::options().with_big_endian().with_fixint_encoding()
 }
 
 /// One codec on one value: its encoding, and the timed operations.
@@ -185,7 +183,10 @@ fn plot(path: &Path, times: &[Vec<f64>]) -> Result<(), Box<dyn std::error::Error
     let top = times.iter().flatten().cloned().fold(1.0, f64::max) * 2.0;
     let groups = OPS.len() as f64;
     let mut chart = ChartBuilder::on(&root)
-        .caption("Device codecs: time per value (median, log scale)", ("sans-serif", 20))
+        .caption(
+            "Device codecs: time per value (median, log scale)",
+            ("sans-serif", 20),
+        )
         .margin(12)
         .x_label_area_size(30)
         .y_label_area_size(70)

@@ -7,8 +7,9 @@ use serde_big_array::BigArray;
 use vmstate_runtime::VMState;
 
 /// An RTC-like device: the 128 CMOS bytes and ten scalars (193 legacy bytes).
-#[derive(VMState, Serialize, Deserialize, bitcode::Encode, bitcode::Decode)]
-#[derive(Clone, Debug, PartialEq)]
+#[derive(
+    VMState, Serialize, Deserialize, bitcode::Encode, bitcode::Decode, Clone, Debug, PartialEq,
+)]
 #[vmstate(name = "rtc-like", version = 1)]
 pub struct Rtc {
     #[serde(with = "BigArray")]
@@ -26,8 +27,18 @@ pub struct Rtc {
 }
 
 /// One segment register, four fields.
-#[derive(VMState, Serialize, Deserialize, bitcode::Encode, bitcode::Decode)]
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(
+    VMState,
+    Serialize,
+    Deserialize,
+    bitcode::Encode,
+    bitcode::Decode,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+)]
 #[vmstate(name = "segment", version = 1)]
 pub struct Segment {
     pub selector: u32,
@@ -38,8 +49,17 @@ pub struct Segment {
 
 /// A CPU-like state: register arrays, six segments in an array and four more,
 /// MSR-like scalars (1,376 legacy bytes).
-#[derive(VMState, Serialize, Deserialize, bitcode::Encode, bitcode::Decode)]
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(
+    VMState,
+    Serialize,
+    Deserialize,
+    bitcode::Encode,
+    bitcode::Decode,
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+)]
 #[vmstate(name = "cpu-like", version = 1)]
 pub struct Cpu {
     pub regs: [u64; 16],

@@ -63,10 +63,14 @@ pub struct Report {
     pub skipped: Vec<Skipped>,
 }
 
+/// A constructed value being read, or the top level outside any.
 #[derive(Debug, Clone, Copy)]
-struct Frame {
-    /// End offset of a definite-length value; `None` for indefinite length.
-    end: Option<u64>,
+enum Frame {
+    Top,
+    /// Definite length: its end offset.
+    Definite(u64),
+    /// Indefinite length: ends at an end-of-contents.
+    Indefinite,
 }
 
 /// A subsection entry's leading members, read by [`Decoder::next_subsection`].
@@ -88,7 +92,10 @@ const MAX_NAME: usize = 255;
 /// Reads BER values from an [`Input`].
 pub struct Decoder<'a, I: Input + ?Sized> {
     input: &'a mut I,
-    frames: Vec<Frame>,
+    /// The innermost frame, read on every header.
+    frame: Frame,
+    /// The frames enclosing it, innermost last.
+    outer: Vec<Frame>,
     options: Options,
     report: Report,
 }
@@ -98,7 +105,8 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
     pub fn new(input: &'a mut I, options: Options) -> Self {
         Decoder {
             input,
-            frames: Vec::new(),
+            frame: Frame::Top,
+            outer: Vec::new(),
             options,
             report: Report::default(),
         }
@@ -119,23 +127,59 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
         self.report
     }
 
+    #[cold]
     fn err(&self, kind: ErrorKind) -> Error {
         Error::new(kind, self.offset())
     }
 
+    #[cold]
     fn malformed(at: u64, what: &str) -> Error {
         Error::new(ErrorKind::MalformedBer(what.to_owned()), at)
     }
 
     /// The next header, without consuming it; `None` at the end of the enclosing
     /// constructed value.
+    #[inline(always)]
     pub fn peek_header(&mut self) -> Result<Option<Header>> {
         let at = self.offset();
-        let frame = self.frames.last().copied();
-        match frame {
-            Some(Frame { end: Some(end) }) if at >= end => return Ok(None),
-            Some(Frame { end: None }) if self.input.peek(2)? == [0, 0] => return Ok(None),
-            _ => {}
+        if let Frame::Definite(end) = self.frame {
+            if at >= end {
+                return Ok(None);
+            }
+        }
+        let b = self.input.peek(2)?;
+        // The common header, a low tag number and a short definite length, in place.
+        if let [id, len @ 0..=0x7f] = *b {
+            if id & 0x1f != 0x1f && !(id == 0 && len == 0) {
+                if let Frame::Definite(end) = self.frame {
+                    if at.saturating_add(2 + u64::from(len)) > end {
+                        return Err(Self::past_end(at));
+                    }
+                }
+                return Ok(Some(Header {
+                    tag: Tag::from_identifier(id),
+                    length: Length::Definite(u64::from(len)),
+                    offset: at,
+                    header_len: 2,
+                }));
+            }
+        }
+        self.peek_header_slow(at)
+    }
+
+    #[cold]
+    fn past_end(at: u64) -> Error {
+        Self::malformed(at, "value runs past the end of its enclosing value")
+    }
+
+    /// Every other header: long tag numbers and lengths, end-of-contents.
+    #[inline(never)]
+    fn peek_header_slow(&mut self, at: u64) -> Result<Option<Header>> {
+        let frame = self.frame;
+        if let Frame::Indefinite = frame {
+            if self.input.peek(2)? == [0, 0] {
+                return Ok(None);
+            }
         }
         let mut want = 2;
         let h = loop {
@@ -146,17 +190,14 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
                 Parsed::NeedMore(_) => return Err(Error::new(ErrorKind::UnexpectedEof, at)),
             }
         };
-        if let Some(Frame { end: Some(end) }) = frame {
+        if let Frame::Definite(end) = frame {
             let content = h.content_offset();
             let past = match h.length {
                 Length::Definite(n) => content.checked_add(n).is_none_or(|e| e > end),
                 Length::Indefinite => content > end,
             };
             if past {
-                return Err(Self::malformed(
-                    at,
-                    "value runs past the end of its enclosing value",
-                ));
+                return Err(Self::past_end(at));
             }
         }
         Ok(Some(h))
@@ -164,7 +205,7 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
 
     /// At the top level (outside any constructed value): whether input remains.
     pub fn peek_header_at_top(&mut self) -> Result<bool> {
-        Ok(self.frames.is_empty() && !self.input.peek(1)?.is_empty())
+        Ok(matches!(self.frame, Frame::Top) && !self.input.peek(1)?.is_empty())
     }
 
     /// Consumes and returns the next header; at the end of the enclosing value this
@@ -184,42 +225,65 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
 
     /// Consumes the next header, which must carry `tag` (class, number and form;
     /// an OCTET STRING may also be constructed).
+    #[inline(always)]
     pub fn expect(&mut self, tag: Tag) -> Result<Header> {
         let h = self.next_header(&tag)?;
-        if !h.tag.same_id(&tag) {
-            return Err(Error::new(
-                ErrorKind::UnexpectedTag {
-                    expected: tag.to_string(),
-                    found: h.tag.to_string(),
-                },
-                h.offset,
-            ));
-        }
-        check_form(&h, tag)?;
+        check_tag(&h, tag)?;
         Ok(h)
     }
 
+    /// Consumes the header `h` that [`peek_header`](Self::peek_header) returned,
+    /// which must carry `tag` (as in [`expect`](Self::expect)).
+    #[inline(always)]
+    pub fn accept(&mut self, h: &Header, tag: Tag) -> Result<()> {
+        self.input.skip(h.header_len)?;
+        check_tag(h, tag)
+    }
+}
+
+/// Fails unless `h` carries `tag` in its form (an OCTET STRING may be constructed).
+#[inline(always)]
+fn check_tag(h: &Header, tag: Tag) -> Result<()> {
+    if !h.tag.same_id(&tag) {
+        return Err(Error::new(
+            ErrorKind::UnexpectedTag {
+                expected: tag.to_string(),
+                found: h.tag.to_string(),
+            },
+            h.offset,
+        ));
+    }
+    check_form(h, tag)
+}
+
+impl<'a, I: Input + ?Sized> Decoder<'a, I> {
     /// Enters the constructed value whose header was just consumed.
+    #[inline(always)]
     pub fn enter(&mut self, h: &Header) -> Result<()> {
         if !h.tag.constructed {
             return Err(Self::malformed(h.offset, "expected a constructed value"));
         }
-        if self.frames.len() >= self.options.max_depth {
+        if self.outer.len() >= self.options.max_depth {
             return Err(Error::new(
                 ErrorKind::TooDeep(self.options.max_depth),
                 h.offset,
             ));
         }
-        let end = match h.length {
-            Length::Definite(n) => Some(
+        let frame = match h.length {
+            Length::Definite(n) => Frame::Definite(
                 h.content_offset()
                     .checked_add(n)
                     .ok_or_else(|| Self::malformed(h.offset, "a length past any input"))?,
             ),
-            Length::Indefinite => None,
+            Length::Indefinite => Frame::Indefinite,
         };
-        self.frames.push(Frame { end });
+        self.push(frame);
         Ok(())
+    }
+
+    #[inline(always)]
+    fn push(&mut self, frame: Frame) {
+        self.outer.push(std::mem::replace(&mut self.frame, frame));
     }
 
     /// Enters contents of `len` octets that start here, whose header was read
@@ -230,12 +294,13 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
             .offset()
             .checked_add(len)
             .ok_or_else(|| Self::malformed(self.offset(), "a length past any input"))?;
-        self.frames.push(Frame { end: Some(end) });
+        self.push(Frame::Definite(end));
         Ok(())
     }
 
     /// Leaves the current constructed value, which must be at its end; with `within`
     /// (a struct's name) a lenient decoder first skips what is left.
+    #[inline(always)]
     pub fn leave(&mut self, within: Option<&'static str>) -> Result<()> {
         while let Some(h) = self.peek_header()? {
             match within {
@@ -243,10 +308,10 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
                 _ => return Err(unknown(&h)),
             }
         }
-        if let Some(Frame { end: None }) = self.frames.last() {
+        if let Frame::Indefinite = self.frame {
             self.input.skip(2)?;
         }
-        self.frames.pop();
+        self.frame = self.outer.pop().unwrap_or(Frame::Top);
         Ok(())
     }
 
@@ -280,7 +345,26 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
     /// Consumes the header of field `[number]` (Rust name `field`) of struct
     /// `within`. Unknown fields before it are errors, or skipped by a lenient
     /// decoder; a later field or the end means this one is missing.
+    #[inline(always)]
     pub fn field(
+        &mut self,
+        within: &'static str,
+        number: u32,
+        field: &'static str,
+    ) -> Result<Header> {
+        // The common case: the field's header comes next.
+        if let Some(h) = self.peek_header()? {
+            if h.tag.class == Class::Context && h.tag.number == number {
+                self.input.skip(h.header_len)?;
+                return Ok(h);
+            }
+        }
+        self.field_slow(within, number, field)
+    }
+
+    /// [`field`](Self::field) when something else comes first.
+    #[inline(never)]
+    fn field_slow(
         &mut self,
         within: &'static str,
         number: u32,
@@ -396,6 +480,7 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
     }
 
     /// The value of an INTEGER or ENUMERATED whose header was consumed.
+    #[inline(always)]
     pub fn integer(&mut self, h: &Header) -> Result<i128> {
         let n = definite(h)?;
         if n == 0 {
@@ -411,23 +496,72 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
                 h.offset,
             ));
         }
-        let mut b = [0u8; 9];
-        let b = &mut b[..n as usize];
-        self.input.read_exact(b)?;
-        if b.len() > 1 && ((b[0] == 0 && b[1] & 0x80 == 0) || (b[0] == 0xff && b[1] & 0x80 != 0)) {
+        let n = n as usize;
+        let b = self.input.peek(n)?;
+        if b.len() < n {
+            return Err(self.err(ErrorKind::UnexpectedEof));
+        }
+        if n > 1 && ((b[0] == 0 && b[1] & 0x80 == 0) || (b[0] == 0xff && b[1] & 0x80 != 0)) {
             return Err(Self::malformed(
                 h.offset,
                 "INTEGER not in its shortest form",
             ));
         }
-        let mut v: i128 = if b[0] & 0x80 != 0 { -1 } else { 0 };
-        for &x in b.iter() {
-            v = (v << 8) | i128::from(x);
-        }
+        // Shifted in octet by octet from the sign of the first: no wide buffer to
+        // store and reload. Nine octets hold a u64 above i64::MAX (or the negative
+        // mirror), the first being only the sign.
+        let v = if n <= 8 {
+            let mut x = i64::from(b[0] as i8);
+            for &c in &b[1..] {
+                x = (x << 8) | i64::from(c);
+            }
+            i128::from(x)
+        } else {
+            let low = b[1..].iter().fold(0u64, |a, &c| (a << 8) | u64::from(c));
+            i128::from(low) - if b[0] & 0x80 != 0 { 1i128 << 64 } else { 0 }
+        };
+        self.input.skip(n)?;
         Ok(v)
     }
 
+    /// The common INTEGER in one step: if the next value, already in memory with
+    /// at least 8 octets after its header, has the one-octet identifier `id`, a
+    /// short length of 1 to 8 and minimal contents inside the enclosing value,
+    /// consumes it and returns its value. Anything else (and every error) is left
+    /// to [`peek_header`](Self::peek_header) and [`integer`](Self::integer), so
+    /// both paths accept and refuse the same input.
+    ///
+    /// Returns a plain `Option<i64>`: a header returned through a `Result` is built
+    /// in memory and read back whole, a store-forwarding stall per value.
+    #[inline(always)]
+    pub fn short_integer(&mut self, id: u8) -> Option<i64> {
+        let at = self.offset();
+        let b = self.input.buffered();
+        let (&[i, n], Some(c)) = (b.first_chunk::<2>()?, b.get(2..10)) else {
+            return None;
+        };
+        if i != id || !(1..=8).contains(&n) {
+            return None;
+        }
+        if let Frame::Definite(end) = self.frame {
+            if at.saturating_add(2 + u64::from(n)) > end {
+                return None;
+            }
+        }
+        // The contents are the top n octets of one 8-octet load; an arithmetic
+        // shift extends their sign.
+        let word = u64::from_be_bytes(c.try_into().ok()?);
+        let x = (word as i64) >> (64 - 8 * u32::from(n));
+        if usize::from(n) != super::value::int_len(i128::from(x)) {
+            return None;
+        }
+        // The octets are in memory, so skipping them cannot run out of input.
+        self.input.skip(2 + usize::from(n)).ok()?;
+        Some(x)
+    }
+
     /// The value of a BOOLEAN whose header was consumed (any non-zero octet is TRUE).
+    #[inline(always)]
     pub fn boolean(&mut self, h: &Header) -> Result<bool> {
         if definite(h)? != 1 {
             return Err(Self::malformed(
@@ -506,6 +640,7 @@ fn unknown(h: &Header) -> Error {
 
 /// Fails unless the header's form is that of `type_tag`, the value's own type's tag
 /// (an OCTET STRING may come in either form).
+#[inline(always)]
 pub fn check_form(h: &Header, type_tag: Tag) -> Result<()> {
     if h.tag.constructed == type_tag.constructed || type_tag == Tag::OCTET_STRING {
         return Ok(());
@@ -520,6 +655,7 @@ pub fn check_form(h: &Header, type_tag: Tag) -> Result<()> {
     ))
 }
 
+#[inline(always)]
 fn definite(h: &Header) -> Result<u64> {
     match h.length {
         Length::Definite(n) => Ok(n),
@@ -550,13 +686,8 @@ fn parse_header(b: &[u8], at: u64) -> Result<Parsed> {
     let Some(&first) = b.first() else {
         return Err(Error::new(ErrorKind::UnexpectedEof, at));
     };
-    let class = match first >> 6 {
-        0 => Class::Universal,
-        1 => Class::Application,
-        2 => Class::Context,
-        _ => Class::Private,
-    };
-    let constructed = first & 0x20 != 0;
+    let low = Tag::from_identifier(first);
+    let constructed = low.constructed;
     let mut i = 1;
     let number = if first & 0x1f != 0x1f {
         u32::from(first & 0x1f)
@@ -605,11 +736,7 @@ fn parse_header(b: &[u8], at: u64) -> Result<Parsed> {
         }
     };
     Ok(Parsed::Header(Header {
-        tag: Tag {
-            class,
-            constructed,
-            number,
-        },
+        tag: Tag { number, ..low },
         length,
         offset: at,
         header_len: i,

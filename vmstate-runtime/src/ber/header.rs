@@ -56,6 +56,30 @@ impl Tag {
         }
     }
 
+    /// The tag of a one-octet identifier (a number below 31).
+    #[inline]
+    pub const fn from_identifier(id: u8) -> Tag {
+        Tag {
+            class: match id >> 6 {
+                0 => Class::Universal,
+                1 => Class::Application,
+                2 => Class::Context,
+                _ => Class::Private,
+            },
+            constructed: id & 0x20 != 0,
+            number: (id & 0x1f) as u32,
+        }
+    }
+
+    /// The tag's identifier when it is one octet (a number below 31).
+    #[inline]
+    pub const fn short_identifier(&self) -> Option<u8> {
+        if self.number >= 31 {
+            return None;
+        }
+        Some((self.class as u8) << 6 | (self.constructed as u8) << 5 | self.number as u8)
+    }
+
     /// `[APPLICATION n]`, constructed.
     pub const fn application(number: u32) -> Tag {
         Tag {
@@ -66,6 +90,7 @@ impl Tag {
     }
 
     /// `[n]` (context-specific) with the form of `like`: the implicit tag of a field.
+    #[inline]
     pub const fn context(number: u32, like: Tag) -> Tag {
         Tag {
             class: Class::Context,
@@ -75,6 +100,7 @@ impl Tag {
     }
 
     /// `[n]` (context-specific) in the given form.
+    #[inline]
     pub const fn field(number: u32, constructed: bool) -> Tag {
         Tag {
             class: Class::Context,
@@ -84,11 +110,13 @@ impl Tag {
     }
 
     /// Same class and number (the form is checked separately).
+    #[inline]
     pub const fn same_id(&self, other: &Tag) -> bool {
         self.class as u8 == other.class as u8 && self.number == other.number
     }
 
     /// Octets of the identifier.
+    #[inline]
     pub const fn encoded_len(&self) -> usize {
         if self.number < 31 {
             1
@@ -144,6 +172,7 @@ pub struct Header {
 
 impl Header {
     /// Offset of the first content octet.
+    #[inline]
     pub fn content_offset(&self) -> u64 {
         self.offset + self.header_len as u64
     }
@@ -160,6 +189,7 @@ const fn base128_len(mut n: u64) -> usize {
 
 /// Octets of a definite length's encoding (DER: short form below 128, else minimal
 /// long form).
+#[inline]
 pub const fn length_len(len: usize) -> usize {
     if len < 0x80 {
         1
@@ -169,12 +199,19 @@ pub const fn length_len(len: usize) -> usize {
 }
 
 /// Octets of a whole TLV with `len` content octets.
+#[inline]
 pub const fn tlv_len(tag: Tag, len: usize) -> usize {
     tag.encoded_len() + length_len(len) + len
 }
 
 /// Writes identifier and definite length octets.
+#[inline]
 pub fn put_header<W: io::Write>(w: &mut Writer<W>, tag: Tag, len: usize) -> Result<()> {
+    if let (Some(id), 0..=0x7f) = (tag.short_identifier(), len) {
+        // Assembled in a register (see `put_int_tlv`).
+        let word = (id as u128) << 120 | (len as u128) << 112;
+        return w.put_small(&word.to_be_bytes(), 2);
+    }
     let mut buf = [0u8; 16];
     let mut n = 0;
     let first = ((tag.class as u8) << 6) | if tag.constructed { 0x20 } else { 0 };
@@ -201,7 +238,7 @@ pub fn put_header<W: io::Write>(w: &mut Writer<W>, tag: Tag, len: usize) -> Resu
         buf[n..n + k].copy_from_slice(&len.to_be_bytes()[std::mem::size_of::<usize>() - k..]);
         n += k;
     }
-    w.put(&buf[..n])
+    w.put_small(&buf, n)
 }
 
 /// Writes a header with indefinite length (the contents must end with [`put_eoc`]).

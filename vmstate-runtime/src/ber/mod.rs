@@ -45,8 +45,8 @@ pub use self::header::{
 };
 pub use self::value::{
     field_len, get_contents, get_field, get_slice, get_value, get_vec, int_len, is_octets,
-    octets_json, out_of_range, put_field, put_int, put_slice, put_slice_field, put_value,
-    slice_field_len, slice_json, slice_len, slice_tag, value_len,
+    octets_json, out_of_range, out_of_range_at, put_field, put_int, put_int_tlv, put_slice,
+    put_slice_field, put_value, slice_field_len, slice_json, slice_len, slice_tag, value_len,
 };
 
 use crate::error::{Error, ErrorKind, Result};
@@ -144,9 +144,12 @@ fn load_at<T: VMState + Clone>(
 }
 
 /// Decodes a `version` encoding, starting from `T::default()`.
-pub fn from_bytes<T: VMState + Clone + Default>(bytes: &[u8], version: u32) -> Result<T> {
+pub fn from_bytes<T: VMState + Default>(bytes: &[u8], version: u32) -> Result<T> {
+    // A fresh value is dropped on error, so it is loaded in place: no working copy.
     let mut v = T::default();
-    load_into(&mut v, bytes, version)?;
+    let mut r = SliceInput::new(bytes);
+    load_in_place(&mut v, &mut r, version, &Options::STRICT)?;
+    r.expect_end().map_err(|e| e.in_device(T::DESC.name))?;
     Ok(v)
 }
 
@@ -186,9 +189,20 @@ fn load_value<T: VMState + Clone, I: Input + ?Sized>(
     options: &Options,
 ) -> Result<(T, Report)> {
     let mut work = target.clone();
+    let report = load_in_place(&mut work, input, version, options)?;
+    Ok((work, report))
+}
+
+/// Loads into `work`, which is left part-loaded on error.
+fn load_in_place<T: VMState, I: Input + ?Sized>(
+    work: &mut T,
+    input: &mut I,
+    version: u32,
+    options: &Options,
+) -> Result<Report> {
     let mut d = Decoder::new(input, *options);
-    load_top(&mut work, &mut d, version).map_err(|e| e.in_device(T::DESC.name))?;
-    Ok((work, d.into_report()))
+    load_top(work, &mut d, version).map_err(|e| e.in_device(T::DESC.name))?;
+    Ok(d.into_report())
 }
 
 fn load_top<T: VMState, I: Input + ?Sized>(

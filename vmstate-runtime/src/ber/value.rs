@@ -10,28 +10,52 @@ use serde_json::Value;
 use std::io;
 
 /// Octets of `v` as a whole TLV under its own tag.
+#[inline]
 pub fn value_len<T: Field>(v: &T) -> usize {
     tlv_len(T::BER_TAG, v.ber_len())
 }
 
 /// Octets of `v` as field `[number]` (implicitly tagged).
+#[inline]
 pub fn field_len<T: Field>(number: u32, v: &T) -> usize {
     tlv_len(Tag::context(number, T::BER_TAG), v.ber_len())
 }
 
 /// Writes `v` under its own tag.
+#[inline]
 pub fn put_value<T: Field, W: io::Write>(w: &mut Writer<W>, v: &T) -> Result<()> {
-    put_header(w, T::BER_TAG, v.ber_len())?;
-    v.ber_put(w)
+    v.ber_put_tlv(w, T::BER_TAG)
 }
 
 /// Writes `v` as field `[number]`.
+#[inline]
 pub fn put_field<T: Field, W: io::Write>(w: &mut Writer<W>, number: u32, v: &T) -> Result<()> {
-    put_header(w, Tag::context(number, T::BER_TAG), v.ber_len())?;
-    v.ber_put(w)
+    v.ber_put_tlv(w, Tag::context(number, T::BER_TAG))
+}
+
+/// Writes an INTEGER TLV under `tag` in one small write when the identifier is one
+/// octet (as every field's and element's is below 31).
+#[inline(always)]
+pub fn put_int_tlv<W: io::Write>(w: &mut Writer<W>, tag: Tag, v: i128) -> Result<()> {
+    let n = int_len(v);
+    match tag.short_identifier() {
+        Some(id) if n <= 8 => {
+            // Identifier, length and the n low octets, assembled in a register and
+            // stored at once: octets stored one by one and read back wider would
+            // stall the store-to-load forwarding.
+            let contents = ((v as u64) << (8 * (8 - n) as u32)) as u128;
+            let word = (id as u128) << 120 | (n as u128) << 112 | contents << 48;
+            w.put_small(&word.to_be_bytes(), 2 + n)
+        }
+        _ => {
+            put_header(w, tag, n)?;
+            put_int(w, v)
+        }
+    }
 }
 
 /// Reads the contents of a value whose header (any tag, right form) was consumed.
+#[inline]
 pub fn get_contents<T: Field, I: Input + ?Sized>(
     d: &mut Decoder<'_, I>,
     h: &Header,
@@ -42,6 +66,7 @@ pub fn get_contents<T: Field, I: Input + ?Sized>(
 }
 
 /// Reads a value under its own tag.
+#[inline]
 pub fn get_value<T: Field, I: Input + ?Sized>(d: &mut Decoder<'_, I>, v: &mut T) -> Result<()> {
     let h = d.expect(T::BER_TAG)?;
     v.ber_get(d, &h)
@@ -49,6 +74,7 @@ pub fn get_value<T: Field, I: Input + ?Sized>(d: &mut Decoder<'_, I>, v: &mut T)
 
 /// Reads field `[number]` (Rust name `field`) of struct `within`; errors carry the
 /// field in their path.
+#[inline]
 pub fn get_field<T: Field, I: Input + ?Sized>(
     d: &mut Decoder<'_, I>,
     within: &'static str,
@@ -56,6 +82,11 @@ pub fn get_field<T: Field, I: Input + ?Sized>(
     field: &'static str,
     v: &mut T,
 ) -> Result<()> {
+    if let Some(id) = Tag::context(number, T::BER_TAG).short_identifier() {
+        if let Some(r) = v.ber_get_short(d, id) {
+            return r.map_err(|e| e.in_field(field));
+        }
+    }
     let h = d.field(within, number, field)?;
     get_contents(d, &h, v).map_err(|e| e.in_field(field))
 }
@@ -68,7 +99,7 @@ pub const fn is_octets<T: Field>() -> bool {
 
 /// The tag of an array (or the used part of a variable one) of `T`.
 pub const fn slice_tag<T: Field>() -> Tag {
-    if is_octets::<T>() {
+    if const { is_octets::<T>() } {
         Tag::OCTET_STRING
     } else {
         Tag::SEQUENCE
@@ -76,8 +107,9 @@ pub const fn slice_tag<T: Field>() -> Tag {
 }
 
 /// Contents octets of an array of `T`.
+#[inline]
 pub fn slice_len<T: Field>(s: &[T]) -> usize {
-    if is_octets::<T>() {
+    if const { is_octets::<T>() } {
         s.len()
     } else {
         s.iter().map(value_len).sum()
@@ -86,8 +118,9 @@ pub fn slice_len<T: Field>(s: &[T]) -> usize {
 
 /// Writes the contents of an array of `T`: its octets (the elements' one-byte
 /// legacy encodings), or each element as a TLV.
+#[inline]
 pub fn put_slice<T: Field, W: io::Write>(s: &[T], w: &mut Writer<W>) -> Result<()> {
-    if is_octets::<T>() {
+    if const { is_octets::<T>() } {
         return T::legacy_put_slice(s, w);
     }
     for (i, e) in s.iter().enumerate() {
@@ -121,7 +154,7 @@ pub fn get_vec<T: Field + Default, I: Input + ?Sized>(
     h: &Header,
 ) -> Result<()> {
     v.truncate(n);
-    if is_octets::<T>() {
+    if const { is_octets::<T>() } {
         // One octet each: the declared length bounds them.
         if let Length::Definite(len) = h.length {
             if n as u64 > len {
@@ -138,44 +171,66 @@ pub fn get_vec<T: Field + Default, I: Input + ?Sized>(
         return get_slice(v, d, h);
     }
     check_form(h, slice_tag::<T>())?;
-    get_elements(d, h, n, &mut |i, d| {
+    get_elements(d, h, n, |i, d| {
         if i == v.len() {
             v.push(T::default());
         }
-        get_value(d, &mut v[i])
+        get_element(d, &mut v[i])
     })
 }
 
 /// Reads exactly `s.len()` elements from an array whose header was consumed.
+#[inline]
 pub fn get_slice<T: Field, I: Input + ?Sized>(
     s: &mut [T],
     d: &mut Decoder<'_, I>,
     h: &Header,
 ) -> Result<()> {
     check_form(h, slice_tag::<T>())?;
-    if is_octets::<T>() {
+    if const { is_octets::<T>() } {
         return d.octets(h, s.len(), &mut |input, pos, n| {
             T::legacy_get_slice(&mut s[pos..pos + n], input)
         });
     }
-    get_elements(d, h, s.len(), &mut |i, d| get_value(d, &mut s[i]))
+    get_elements(d, h, s.len(), |i, d| get_element(d, &mut s[i]))
+}
+
+/// Reads an array element under its own tag; `None` at the end of the array.
+#[inline(always)]
+fn get_element<T: Field, I: Input + ?Sized>(
+    d: &mut Decoder<'_, I>,
+    v: &mut T,
+) -> Option<Result<()>> {
+    if let Some(id) = T::BER_TAG.short_identifier() {
+        if let Some(r) = v.ber_get_short(d, id) {
+            return Some(r);
+        }
+    }
+    let h = match d.peek_header() {
+        Ok(Some(h)) => h,
+        Ok(None) => return None,
+        Err(e) => return Some(Err(e)),
+    };
+    Some(d.accept(&h, T::BER_TAG).and_then(|()| v.ber_get(d, &h)))
 }
 
 /// Reads the `n` elements of an array whose header was consumed, element `i` by
-/// `load(i, d)`; fewer or more than `n` is a `SizeMismatch`.
+/// `load(i, d)` (`None` at the array's end); fewer or more than `n` is a
+/// `SizeMismatch`.
+#[inline]
 fn get_elements<I: Input + ?Sized>(
     d: &mut Decoder<'_, I>,
     h: &Header,
     n: usize,
-    load: &mut dyn FnMut(usize, &mut Decoder<'_, I>) -> Result<()>,
+    mut load: impl FnMut(usize, &mut Decoder<'_, I>) -> Option<Result<()>>,
 ) -> Result<()> {
     d.enter(h)?;
     let expected = n as u64;
     for i in 0..n {
-        if d.peek_header()?.is_none() {
-            return Err(size_mismatch(d, expected, i as u64));
+        match load(i, d) {
+            Some(r) => r.map_err(|e| e.in_index(i))?,
+            None => return Err(size_mismatch(d, expected, i as u64)),
         }
-        load(i, d).map_err(|e| e.in_index(i))?;
     }
     let mut found = expected;
     let at = d.offset();
@@ -192,7 +247,7 @@ fn get_elements<I: Input + ?Sized>(
 
 /// JSON of an array of `T`: hex for octets, else the elements' values.
 pub fn slice_json<T: Field>(s: &[T]) -> Value {
-    if is_octets::<T>() {
+    if const { is_octets::<T>() } {
         let mut w = Writer::new(Vec::with_capacity(s.len()));
         // Writing one-byte elements into a Vec cannot fail.
         let _ = T::legacy_put_slice(s, &mut w);
@@ -212,37 +267,41 @@ pub fn octets_json(bytes: &[u8]) -> Value {
     Value::String(out)
 }
 
+#[cold]
 fn size_mismatch<I: Input + ?Sized>(d: &Decoder<'_, I>, expected: u64, found: u64) -> Error {
     Error::new(ErrorKind::SizeMismatch { expected, found }, d.offset())
 }
 
-/// Contents octets of a minimal two's-complement INTEGER.
+/// Contents octets of a minimal two's-complement INTEGER: its significant bits and
+/// a sign bit, in whole octets.
+#[inline]
 pub const fn int_len(v: i128) -> usize {
-    let mut n = 1;
-    while n < 16 {
-        let shift = 8 * n as u32 - 1;
-        if (v >> shift) == 0 || (v >> shift) == -1 {
-            break;
-        }
-        n += 1;
-    }
-    n
+    let magnitude = if v < 0 { !v } else { v };
+    (128 - magnitude.leading_zeros() as usize + 1).div_ceil(8)
 }
 
 /// Writes the contents of a minimal two's-complement INTEGER.
+#[inline]
 pub fn put_int<W: io::Write>(w: &mut Writer<W>, v: i128) -> Result<()> {
     let n = int_len(v);
     w.put(&v.to_be_bytes()[16 - n..])
 }
 
 /// An INTEGER out of `ty`'s range.
+#[cold]
 pub fn out_of_range(v: i128, ty: &'static str, h: &Header) -> Error {
+    out_of_range_at(v, ty, h.offset)
+}
+
+/// An INTEGER out of `ty`'s range, whose header is at `at`.
+#[cold]
+pub fn out_of_range_at(v: i128, ty: &'static str, at: u64) -> Error {
     Error::new(
         ErrorKind::IntegerOutOfRange {
             value: v.to_string(),
             ty,
         },
-        h.offset,
+        at,
     )
 }
 

@@ -73,9 +73,12 @@ pub fn load_exact<T: VMState + Clone>(
 }
 
 /// Decodes a value of version `version`, starting from `T::default()`.
-pub fn from_bytes<T: VMState + Clone + Default>(bytes: &[u8], version: u32) -> Result<T> {
+pub fn from_bytes<T: VMState + Default>(bytes: &[u8], version: u32) -> Result<T> {
+    // A fresh value is dropped on error, so it is loaded in place: no working copy.
     let mut v = T::default();
-    load_into(&mut v, bytes, version)?;
+    let mut r = SliceInput::new(bytes);
+    load_in_place(&mut v, &mut r, version)?;
+    r.expect_end().map_err(|e| e.in_device(T::DESC.name))?;
     Ok(v)
 }
 
@@ -107,12 +110,21 @@ fn load_value<T: VMState + Clone, I: Input + ?Sized>(
     version: u32,
 ) -> Result<T> {
     let mut work = target.clone();
+    load_in_place(&mut work, r, version)?;
+    Ok(work)
+}
+
+/// Loads into `work`, which is left part-loaded on error.
+fn load_in_place<T: VMState, I: Input + ?Sized>(
+    work: &mut T,
+    r: &mut I,
+    version: u32,
+) -> Result<()> {
     T::DESC
         .check_version(version, r.offset())
         .and_then(|()| work.legacy_load_at(r, version))
         .and_then(|()| no_cut_subsection(r))
-        .map_err(|e| e.in_device(T::DESC.name))?;
-    Ok(work)
+        .map_err(|e| e.in_device(T::DESC.name))
 }
 
 /// After a whole value: a subsection marker whose header the input ends inside is a
