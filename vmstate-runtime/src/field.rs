@@ -72,6 +72,33 @@ pub trait Field {
         None
     }
 
+    /// Loads the leading elements of an array of this type (whose header was
+    /// entered) in one run where their encoding allows; returns how many. The
+    /// general path takes the rest. Integers have such a run; others load none.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn ber_get_run<I: Input + ?Sized>(s: &mut [Self], d: &mut Decoder<'_, I>) -> Result<usize>
+    where
+        Self: Sized,
+    {
+        let _ = (s, d);
+        Ok(0)
+    }
+
+    /// Writes the elements of an array of this type, each under its own tag.
+    /// Integers override it to assemble many elements per write.
+    #[doc(hidden)]
+    #[inline]
+    fn ber_put_run<W: io::Write>(s: &[Self], w: &mut Writer<W>) -> Result<()>
+    where
+        Self: Sized,
+    {
+        for (i, e) in s.iter().enumerate() {
+            ber::put_value(w, e).map_err(|e| e.in_index(i))?;
+        }
+        Ok(())
+    }
+
     /// The value as JSON, in the form the ASN.1 JSON Encoding Rules (X.697, as
     /// asn1tools writes them) give its BER schema: integers as numbers, enums by
     /// variant identifier, octets as upper-case hex, structs as objects.
@@ -188,6 +215,22 @@ macro_rules! int_field {
             #[inline(always)]
             fn ber_put_tlv<W: io::Write>(&self, w: &mut Writer<W>, tag: Tag) -> Result<()> {
                 ber::put_int_tlv(w, tag, *self as i128)
+            }
+
+            #[inline(always)]
+            fn ber_get_run<I: Input + ?Sized>(s: &mut [Self], d: &mut Decoder<'_, I>) -> Result<usize> {
+                d.short_integers(ber::INTEGER_ID, s.len(), |i, x| match <$t>::try_from(x) {
+                    Ok(v) => {
+                        s[i] = v;
+                        true
+                    }
+                    Err(_) => false,
+                })
+            }
+
+            #[inline]
+            fn ber_put_run<W: io::Write>(s: &[Self], w: &mut Writer<W>) -> Result<()> {
+                ber::put_int_run(w, s.iter().map(|&v| v as i128))
             }
 
             #[inline]

@@ -7,6 +7,7 @@
 //! decoded and compared with the value before anything is timed.
 
 mod shapes;
+mod vm;
 
 use bincode::Options as _;
 use criterion::{black_box, Criterion};
@@ -110,6 +111,53 @@ fn bench_shape(c: &mut Criterion, shape: &str, entries: &[Entry]) -> Vec<(&'stat
     entries.iter().map(|e| (e.name, e.bytes.len())).collect()
 }
 
+/// Saves and loads every device of `v`, one after the other, in both formats.
+fn bench_vm(c: &mut Criterion, v: &vm::Vm) {
+    let mut g = c.benchmark_group(format!("vm {}", v.name));
+    for (format, ber) in [("legacy", false), ("BER", true)] {
+        let encoded: Vec<Vec<u8>> = v.devices.iter().map(|d| d.save(ber)).collect();
+        for (d, bytes) in v.devices.iter().zip(&encoded) {
+            d.load(ber, bytes);
+        }
+        g.bench_function(format!("{format} save"), |b| {
+            b.iter(|| v.devices.iter().map(|d| d.save(ber).len()).sum::<usize>())
+        });
+        g.bench_function(format!("{format} load"), |b| {
+            b.iter(|| {
+                for (d, bytes) in v.devices.iter().zip(&encoded) {
+                    d.load(ber, bytes);
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+fn print_vms(out: &Path, vms: &[vm::Vm]) {
+    println!("\n| VM (devices) | legacy save | legacy load | BER save | BER load | bytes legacy / BER | BER / legacy save, load |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for v in vms {
+        let group = format!("vm {}", v.name);
+        let t = |f: &str| median_ns(out, &group, f) / 1000.0;
+        let size = |ber| v.devices.iter().map(|d| d.save(ber).len()).sum::<usize>();
+        let (ls, ll, bs, bl) = (
+            t("legacy save"),
+            t("legacy load"),
+            t("BER save"),
+            t("BER load"),
+        );
+        println!(
+            "| {} ({}) | {ls:.1} µs | {ll:.1} µs | {bs:.1} µs | {bl:.1} µs | {} / {} | {:.2}, {:.2} |",
+            v.name,
+            v.devices.len(),
+            size(false),
+            size(true),
+            bs / ls,
+            bl / ll
+        );
+    }
+}
+
 /// Criterion's median estimate (ns) of `group/function`.
 fn median_ns(out: &Path, group: &str, function: &str) -> f64 {
     let path = out.join(group).join(function).join("new/estimates.json");
@@ -139,6 +187,10 @@ fn main() {
     let (rtc_asn, cpu_asn) = (asn::Rtc::from(&rtc), asn::Cpu::from(&cpu));
     let rtc_sizes = bench_shape(&mut c, "rtc", &entries::<Rtc, _>(&rtc, &rtc_asn));
     let cpu_sizes = bench_shape(&mut c, "cpu", &entries::<Cpu, _>(&cpu, &cpu_asn));
+    let vms: Vec<vm::Vm> = vm::fixtures().into_iter().chain([vm::vcpus_64()]).collect();
+    for v in &vms {
+        bench_vm(&mut c, v);
+    }
     c.final_summary();
 
     let times: Vec<Vec<f64>> = OPS
@@ -146,6 +198,7 @@ fn main() {
         .map(|op| NAMES.iter().map(|n| median_ns(&out, op, n)).collect())
         .collect();
     print_table(&times, &rtc_sizes, &cpu_sizes);
+    print_vms(&out, &vms);
     let svg = workspace.join("docs/perf/codecs.svg");
     plot(&svg, &times).expect("plot");
     println!("\nplot: {}", svg.display());

@@ -73,6 +73,40 @@ enum Frame {
     Indefinite,
 }
 
+/// Enclosing frames: the first few in place, so that decoding a device allocates
+/// nothing for its nesting; deeper ones (up to `max_depth`) spill to the heap.
+#[derive(Debug, Default)]
+struct Frames {
+    near: [Option<Frame>; 8],
+    far: Vec<Frame>,
+    len: usize,
+}
+
+impl Frames {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline(always)]
+    fn push(&mut self, f: Frame) {
+        match self.near.get_mut(self.len) {
+            Some(slot) => *slot = Some(f),
+            None => self.far.push(f),
+        }
+        self.len += 1;
+    }
+
+    #[inline(always)]
+    fn pop(&mut self) -> Option<Frame> {
+        self.len = self.len.checked_sub(1)?;
+        match self.near.get_mut(self.len) {
+            Some(slot) => slot.take(),
+            None => self.far.pop(),
+        }
+    }
+}
+
 /// A subsection entry's leading members, read by [`Decoder::next_subsection`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubsectionEntry {
@@ -95,7 +129,7 @@ pub struct Decoder<'a, I: Input + ?Sized> {
     /// The innermost frame, read on every header.
     frame: Frame,
     /// The frames enclosing it, innermost last.
-    outer: Vec<Frame>,
+    outer: Frames,
     options: Options,
     report: Report,
 }
@@ -106,7 +140,7 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
         Decoder {
             input,
             frame: Frame::Top,
-            outer: Vec::new(),
+            outer: Frames::default(),
             options,
             report: Report::default(),
         }
@@ -147,24 +181,33 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
                 return Ok(None);
             }
         }
-        let b = self.input.peek(2)?;
-        // The common header, a low tag number and a short definite length, in place.
-        if let [id, len @ 0..=0x7f] = *b {
-            if id & 0x1f != 0x1f && !(id == 0 && len == 0) {
-                if let Frame::Definite(end) = self.frame {
-                    if at.saturating_add(2 + u64::from(len)) > end {
-                        return Err(Self::past_end(at));
-                    }
-                }
-                return Ok(Some(Header {
-                    tag: Tag::from_identifier(id),
-                    length: Length::Definite(u64::from(len)),
-                    offset: at,
-                    header_len: 2,
-                }));
+        // Every header has two octets at least, so peeking them never waits for
+        // input past the value (a stream may end there).
+        if self.input.buffered().len() < 2 {
+            self.input.peek(2)?;
+        }
+        // The common header in place: a low tag number, a definite length of up to
+        // two octets.
+        let (id, len, header_len) = match *self.input.buffered() {
+            [id, l @ 0..=0x7f, ..] => (id, u64::from(l), 2),
+            [id, 0x81, l, ..] => (id, u64::from(l), 3),
+            [id, 0x82, h, l, ..] => (id, u64::from(u16::from_be_bytes([h, l])), 4),
+            _ => return self.peek_header_slow(at),
+        };
+        if id & 0x1f == 0x1f || (id == 0 && header_len == 2 && len == 0) {
+            return self.peek_header_slow(at);
+        }
+        if let Frame::Definite(end) = self.frame {
+            if at.saturating_add(header_len as u64 + len) > end {
+                return Err(Self::past_end(at));
             }
         }
-        self.peek_header_slow(at)
+        Ok(Some(Header {
+            tag: Tag::from_identifier(id),
+            length: Length::Definite(len),
+            offset: at,
+            header_len,
+        }))
     }
 
     #[cold]
@@ -552,12 +595,54 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
         // shift extends their sign.
         let word = u64::from_be_bytes(c.try_into().ok()?);
         let x = (word as i64) >> (64 - 8 * u32::from(n));
-        if usize::from(n) != super::value::int_len(i128::from(x)) {
+        // Minimal: the first nine bits are not all equal (X.690 8.3.2).
+        if n > 1 && matches!(x >> (8 * u32::from(n) - 9), 0 | -1) {
             return None;
         }
         // The octets are in memory, so skipping them cannot run out of input.
         self.input.skip(2 + usize::from(n)).ok()?;
         Some(x)
+    }
+
+    /// A run of [`short_integer`](Self::short_integer)s with identifier `id` (the
+    /// elements of a SEQUENCE OF INTEGER), read in place with the position held in
+    /// a register: hands at most `max` values to `store(index, value)`, stopping
+    /// early where `store` refuses one (out of its type's range) or where an element
+    /// needs the general path; returns how many it consumed.
+    #[inline(always)]
+    pub fn short_integers(
+        &mut self,
+        id: u8,
+        max: usize,
+        mut store: impl FnMut(usize, i64) -> bool,
+    ) -> Result<usize> {
+        let room = match self.frame {
+            Frame::Definite(end) => end.saturating_sub(self.offset()),
+            _ => u64::MAX,
+        };
+        let b = self.input.buffered();
+        let room = usize::try_from(room).unwrap_or(usize::MAX).min(b.len());
+        let (mut p, mut i) = (0, 0);
+        while i < max {
+            // Two header octets and an 8-octet load, inside the input held.
+            let Some(&[t, n, ref c @ ..]) = b.get(p..p + 10) else {
+                break;
+            };
+            let n = usize::from(n);
+            if t != id || !(1..=8).contains(&n) || p + 2 + n > room {
+                break;
+            }
+            let word = u64::from_be_bytes(c.try_into().unwrap_or([0; 8]));
+            let x = (word as i64) >> (64 - 8 * n as u32);
+            // Minimal: the first nine bits are not all equal (X.690 8.3.2).
+            if (n > 1 && matches!(x >> (8 * n as u32 - 9), 0 | -1)) || !store(i, x) {
+                break;
+            }
+            p += 2 + n;
+            i += 1;
+        }
+        self.input.skip(p)?;
+        Ok(i)
     }
 
     /// The value of a BOOLEAN whose header was consumed (any non-zero octet is TRUE).

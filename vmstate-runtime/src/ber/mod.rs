@@ -45,8 +45,9 @@ pub use self::header::{
 };
 pub use self::value::{
     field_len, get_contents, get_field, get_slice, get_value, get_vec, int_len, is_octets,
-    octets_json, out_of_range, out_of_range_at, put_field, put_int, put_int_tlv, put_slice,
-    put_slice_field, put_value, slice_field_len, slice_json, slice_len, slice_tag, value_len,
+    octets_json, out_of_range, out_of_range_at, put_field, put_int, put_int_run, put_int_tlv,
+    put_slice, put_slice_field, put_value, slice_field_len, slice_json, slice_len, slice_tag,
+    value_len, INTEGER_ID,
 };
 
 use crate::error::{Error, ErrorKind, Result};

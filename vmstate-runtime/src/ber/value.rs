@@ -123,10 +123,40 @@ pub fn put_slice<T: Field, W: io::Write>(s: &[T], w: &mut Writer<W>) -> Result<(
     if const { is_octets::<T>() } {
         return T::legacy_put_slice(s, w);
     }
-    for (i, e) in s.iter().enumerate() {
-        put_value(w, e).map_err(|e| e.in_index(i))?;
+    T::ber_put_run(s, w)
+}
+
+/// The identifier octet of a universal INTEGER.
+pub const INTEGER_ID: u8 = 0x02;
+
+/// Writes INTEGER TLVs of `values`, assembled in a local buffer (each with one
+/// 16-octet store, see [`put_int_tlv`]) and written a few hundred octets at a time.
+#[inline]
+pub fn put_int_run<W: io::Write>(
+    w: &mut Writer<W>,
+    values: impl Iterator<Item = i128>,
+) -> Result<()> {
+    const FLUSH: usize = 240;
+    let mut buf = [0u8; FLUSH + 16];
+    let mut p = 0;
+    for (i, v) in values.enumerate() {
+        let n = int_len(v);
+        if n > 8 {
+            w.put(&buf[..p]).map_err(|e| e.in_index(i))?;
+            p = 0;
+            put_int_tlv(w, Tag::INTEGER, v).map_err(|e| e.in_index(i))?;
+            continue;
+        }
+        let contents = ((v as u64) << (8 * (8 - n) as u32)) as u128;
+        let word = (INTEGER_ID as u128) << 120 | (n as u128) << 112 | contents << 48;
+        buf[p..p + 16].copy_from_slice(&word.to_be_bytes());
+        p += 2 + n;
+        if p >= FLUSH {
+            w.put(&buf[..p]).map_err(|e| e.in_index(i))?;
+            p = 0;
+        }
     }
-    Ok(())
+    w.put(&buf[..p])
 }
 
 /// Writes an array of `T` as field `[number]`.
@@ -171,7 +201,8 @@ pub fn get_vec<T: Field + Default, I: Input + ?Sized>(
         return get_slice(v, d, h);
     }
     check_form(h, slice_tag::<T>())?;
-    get_elements(d, h, n, |i, d| {
+    d.enter(h)?;
+    get_elements(d, 0, n, |i, d| {
         if i == v.len() {
             v.push(T::default());
         }
@@ -192,7 +223,9 @@ pub fn get_slice<T: Field, I: Input + ?Sized>(
             T::legacy_get_slice(&mut s[pos..pos + n], input)
         });
     }
-    get_elements(d, h, s.len(), |i, d| get_element(d, &mut s[i]))
+    d.enter(h)?;
+    let run = T::ber_get_run(s, d)?;
+    get_elements(d, run, s.len(), |i, d| get_element(d, &mut s[i]))
 }
 
 /// Reads an array element under its own tag; `None` at the end of the array.
@@ -214,19 +247,18 @@ fn get_element<T: Field, I: Input + ?Sized>(
     Some(d.accept(&h, T::BER_TAG).and_then(|()| v.ber_get(d, &h)))
 }
 
-/// Reads the `n` elements of an array whose header was consumed, element `i` by
-/// `load(i, d)` (`None` at the array's end); fewer or more than `n` is a
+/// Reads elements `from..n` of the array just entered, element `i` by `load(i, d)`
+/// (`None` at the array's end), and leaves it; fewer or more than `n` is a
 /// `SizeMismatch`.
 #[inline]
 fn get_elements<I: Input + ?Sized>(
     d: &mut Decoder<'_, I>,
-    h: &Header,
+    from: usize,
     n: usize,
     mut load: impl FnMut(usize, &mut Decoder<'_, I>) -> Option<Result<()>>,
 ) -> Result<()> {
-    d.enter(h)?;
     let expected = n as u64;
-    for i in 0..n {
+    for i in from..n {
         match load(i, d) {
             Some(r) => r.map_err(|e| e.in_index(i))?,
             None => return Err(size_mismatch(d, expected, i as u64)),
