@@ -5,7 +5,7 @@
 //! same error kind, path and offset: for every catalog device's encoding, each of its
 //! integers replaced by edge values, and thousands of random corruptions.
 
-use vmstate_runtime::{ber, Error, VMState};
+use vmstate_runtime::{ber, Error};
 use vmstate_test_support::catalog::{self, Device, Visitor};
 use vmstate_test_support::testing::Rng;
 

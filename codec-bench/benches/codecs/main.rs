@@ -22,12 +22,15 @@ fn bincode() -> impl bincode::Options {
     bincode::options().with_big_endian().with_fixint_encoding()
 }
 
+/// A timed decode of some bytes.
+type Decode<'a> = Box<dyn Fn(&[u8]) + 'a>;
+
 /// One codec on one value: its encoding, and the timed operations.
 struct Entry<'a> {
     name: &'static str,
     bytes: Vec<u8>,
     encode: Box<dyn Fn() -> Vec<u8> + 'a>,
-    decode: Box<dyn Fn(&[u8]) + 'a>,
+    decode: Decode<'a>,
 }
 
 /// A codec's entry for `value` (in the codec's own type), after checking that the
