@@ -27,15 +27,15 @@ fn save_field(p: &FieldPlan) -> TokenStream {
             let put = p.ber_helper("put_field", 1);
             quote! {
                 if #cond {
-                    #put(w, #tag, &self.#id).map_err(|e| e.in_field(#rn))?;
+                    #put(w, #tag, &self.#id).in_field(#rn)?;
                 }
             }
         }
         Kind::VarArray { len_field, max, .. } => quote! {
             if #cond {
                 let __n = __vm::var_len(&self.#len_field, #max, self.#id.len(), w.written())
-                    .map_err(|e| e.in_field(#rn))?;
-                __vm::ber::put_slice_field(w, #tag, &self.#id[..__n]).map_err(|e| e.in_field(#rn))?;
+                    .in_field(#rn)?;
+                __vm::ber::put_slice_field(w, #tag, &self.#id[..__n]).in_field(#rn)?;
             }
         },
         Kind::Subsection { .. } => TokenStream::new(),
@@ -91,7 +91,7 @@ fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
                 if #cond {
                     let __h = d.field(#name, #tag, #rn)?;
                     #count
-                    (#load).map_err(|e| e.in_field(#rn))?;
+                    (#load).in_field(#rn)?;
                 }
             }
         }
@@ -120,7 +120,7 @@ fn save_subsections(plans: &[FieldPlan]) -> TokenStream {
     let puts = plans.iter().filter(|p| p.is_subsection()).map(|p| {
         let (tag, rn) = (p.tag, &p.rust_name);
         p.when_sent(quote! {
-            __vm::ber::put_subsection(w, #tag, __s).map_err(|e| e.in_field(#rn))?;
+            __vm::ber::put_subsection(w, #tag, __s).in_field(#rn)?;
         })
     });
     quote! {
@@ -139,7 +139,7 @@ fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {
         let target = p.subsection_mut();
         quote! {
             if __e.number == #tag && #v {
-                __vm::ber::load_subsection(d, __e, #target).map_err(|e| e.in_field(#rn))?;
+                __vm::ber::load_subsection(d, __e, #target).in_field(#rn)?;
                 continue;
             }
         }

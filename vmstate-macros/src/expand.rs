@@ -115,6 +115,7 @@ pub fn expand(c: &Container) -> TokenStream {
         )]
         const _: () = {
             use #runtime::__private as __vm;
+            use __vm::InField as _;
             #body
         };
         #tag_marker

@@ -12,7 +12,7 @@ fn save_field(p: &FieldPlan) -> TokenStream {
     match &p.kind {
         Kind::Plain | Kind::ByteArray { .. } => quote! {
             if #cond {
-                #as_field::legacy_put(&self.#id, w).map_err(|e| e.in_field(#rn))?;
+                #as_field::legacy_put(&self.#id, w).in_field(#rn)?;
             }
         },
         Kind::VarArray {
@@ -23,9 +23,9 @@ fn save_field(p: &FieldPlan) -> TokenStream {
         } => quote! {
             if #cond {
                 let __n = __vm::var_len(&self.#len_field, #max, self.#id.len(), w.written())
-                    .map_err(|e| e.in_field(#rn))?;
+                    .in_field(#rn)?;
                 <#elem as __vm::Field>::legacy_put_slice(&self.#id[..__n], w)
-                    .map_err(|e| e.in_field(#rn))?;
+                    .in_field(#rn)?;
             }
         },
         Kind::Subsection { .. } => {
@@ -33,7 +33,7 @@ fn save_field(p: &FieldPlan) -> TokenStream {
             p.when_sent(quote! {
                 __vm::put_subsection_header(w, #vm::DESC.name, #vm::DESC.version)?;
                 __vm::VMState::legacy_save_at(__s, w, #vm::DESC.version)
-                    .map_err(|e| e.in_field(#rn))?;
+                    .in_field(#rn)?;
             })
         }
     }
@@ -47,7 +47,7 @@ fn load_field(p: &FieldPlan) -> TokenStream {
             if #cond {
                 let __at = r.offset();
                 let mut __v = ::core::clone::Clone::clone(&self.#id);
-                #as_field::legacy_get(&mut __v, r).map_err(|e| e.in_field(#rn))?;
+                #as_field::legacy_get(&mut __v, r).in_field(#rn)?;
                 if __v != self.#id {
                     return __vm::Err(__vm::not_equal(&self.#id, &__v, __at).in_field(#rn));
                 }
@@ -55,7 +55,7 @@ fn load_field(p: &FieldPlan) -> TokenStream {
         },
         Kind::Plain | Kind::ByteArray { .. } => quote! {
             if #cond {
-                #as_field::legacy_get(&mut self.#id, r).map_err(|e| e.in_field(#rn))?;
+                #as_field::legacy_get(&mut self.#id, r).in_field(#rn)?;
             }
         },
         Kind::VarArray { elem, .. } => {
@@ -67,7 +67,7 @@ fn load_field(p: &FieldPlan) -> TokenStream {
             quote! {
                 if #cond {
                     #count
-                    (#load).map_err(|e| e.in_field(#rn))?;
+                    (#load).in_field(#rn)?;
                 }
             }
         }
@@ -92,7 +92,7 @@ fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {
                 let __at = r.offset();
                 #vm::DESC.check_version(__v, __at)
                     .and_then(|()| __vm::VMState::legacy_load_at(#target, r, __v))
-                    .map_err(|e| e.in_field(#rn))?;
+                    .in_field(#rn)?;
                 continue;
             }
         }

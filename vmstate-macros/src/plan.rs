@@ -111,7 +111,7 @@ impl FieldPlan<'_> {
         };
         quote! {
             let __n = __vm::var_len(&self.#len_field, #max, #available, #offset)
-                .map_err(|e| e.in_field(#rn))?;
+                .in_field(#rn)?;
         }
     }
 

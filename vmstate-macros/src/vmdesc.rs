@@ -10,29 +10,19 @@ fn field(p: &FieldPlan) -> TokenStream {
     let (id, name, cond, tag) = (p.ident, &p.vmdesc_name, p.present(), p.tag);
     let suffix = if p.equal { " equal" } else { "" };
     let has_exists = p.has_exists;
-    let as_field = p.as_field();
     match &p.kind {
-        Kind::Plain => quote! {
-            if #cond {
-                __vm::vmdesc_field(
-                    j,
-                    #name,
-                    #tag,
-                    #as_field::vmdesc_leaves(&self.#id),
-                    !#has_exists && #as_field::TYPE.compressible(),
-                    __vm::VmdescShape {
-                        is_array: ::core::matches!(#as_field::TYPE, __vm::TypeDesc::Array { .. }),
-                        elem_type: #as_field::TYPE.qemu_name(),
-                        elem: #as_field::TYPE.element(),
-                    },
-                    |i, j| #as_field::vmdesc_leaf(&self.#id, i, #suffix, j),
-                );
+        Kind::Plain => {
+            let as_field = p.as_field();
+            quote! {
+                if #cond {
+                    #as_field::vmdesc_entries(&self.#id, j, #name, #tag, #suffix, #has_exists);
+                }
             }
-        },
+        }
         Kind::ByteArray { .. } => quote! {
             if #cond {
                 let __shape = __vm::VmdescShape { is_array: true, elem_type: "uint8", elem: &<u8 as __vm::Field>::TYPE };
-                __vm::vmdesc_field(j, #name, #tag, self.#id.len(), !#has_exists, __shape, |_, j| {
+                __vm::vmdesc_field(j, #name, #tag, self.#id.len(), !#has_exists, __shape, &mut |_, j| {
                     __vm::byte_array_leaf(#suffix, j)
                 });
             }
@@ -53,7 +43,7 @@ fn field(p: &FieldPlan) -> TokenStream {
                         elem_type: if <#elem as __vm::Field>::IS_BYTE { "buffer" } else { <#elem as __vm::Field>::TYPE.qemu_name() },
                         elem: &<#elem as __vm::Field>::TYPE,
                     },
-                    |i, j| __vm::slice_leaf(__s, i, #suffix, j),
+                    &mut |i, j| __vm::slice_leaf(__s, i, #suffix, j),
                 );
             }
         },

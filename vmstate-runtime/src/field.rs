@@ -118,6 +118,32 @@ pub trait Field {
         j.int("size", self.legacy_size() as i64);
     }
 
+    /// Writes this field's vmdesc entries (not a variable array's): one generic
+    /// method per field type, not a closure and a copy per field, which keeps the
+    /// derive's output small to compile.
+    #[doc(hidden)]
+    fn vmdesc_entries(
+        &self,
+        j: &mut JsonWriter,
+        name: &str,
+        tag: u32,
+        suffix: &str,
+        has_exists: bool,
+    ) where
+        Self: Sized,
+    {
+        let shape = crate::__private::VmdescShape {
+            is_array: matches!(Self::TYPE, TypeDesc::Array { .. }),
+            elem_type: Self::TYPE.qemu_name(),
+            elem: Self::TYPE.element(),
+        };
+        let compress = !has_exists && Self::TYPE.compressible();
+        let leaves = self.vmdesc_leaves();
+        crate::__private::vmdesc_field(j, name, tag, leaves, compress, shape, &mut |i, j| {
+            self.vmdesc_leaf(i, suffix, j)
+        });
+    }
+
     /// Whether a slice of this type is raw bytes (copied in one block, described as a
     /// `buffer`). Only `u8` says yes.
     #[doc(hidden)]

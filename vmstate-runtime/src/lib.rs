@@ -196,6 +196,20 @@ pub mod __private {
     pub use serde_json::{Map as JsonMap, Value as JsonValue};
     use std::fmt::Display;
 
+    /// `.in_field(name)` on a result: the error's path gains the field. One generic
+    /// method rather than a closure per field in the derive's output.
+    pub trait InField {
+        /// Adds the field `name` to an error's path.
+        fn in_field(self, name: &'static str) -> Self;
+    }
+
+    impl<T> InField for Result<T> {
+        #[inline]
+        fn in_field(self, name: &'static str) -> Self {
+            self.map_err(|e| e.in_field(name))
+        }
+    }
+
     /// JSON of a sent subsection's entry: name, version and body.
     pub fn subsection_json<T: VMState>(v: &T) -> JsonValue {
         let mut m = JsonMap::new();
@@ -329,7 +343,7 @@ pub mod __private {
         leaves: usize,
         compress: bool,
         shape: VmdescShape,
-        mut leaf: impl FnMut(usize, &mut JsonWriter),
+        leaf: &mut dyn FnMut(usize, &mut JsonWriter),
     ) {
         let ber = j.ber_tags();
         let nested = if ber {

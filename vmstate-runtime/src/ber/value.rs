@@ -308,8 +308,15 @@ fn size_mismatch<I: Input + ?Sized>(d: &Decoder<'_, I>, expected: u64, found: u6
 /// a sign bit, in whole octets.
 #[inline]
 pub const fn int_len(v: i128) -> usize {
-    let magnitude = if v < 0 { !v } else { v };
-    (128 - magnitude.leading_zeros() as usize + 1).div_ceil(8)
+    // The magnitude's bits, counted in its 64-bit halves so that a value widened
+    // from 64 bits (every field's) costs one leading-zero count.
+    let m = v ^ (v >> 127);
+    let high = (m >> 64) as u64;
+    if high == 0 {
+        (72 - (m as u64).leading_zeros() as usize) / 8
+    } else {
+        (136 - high.leading_zeros() as usize) / 8
+    }
 }
 
 /// Writes the contents of a minimal two's-complement INTEGER.
