@@ -71,4 +71,10 @@ else
     echo "note: nightly Rust or cargo-fuzz missing: the fuzz targets ran only as regression tests"
 fi
 # The published crates (macros, runtime, qemu, cli) package and build on their own.
-cargo publish --workspace --dry-run --allow-dirty --quiet
+# The dry run verifies them as registry crates, which cargo takes as immutable: it
+# reuses an earlier unpacking and build of the same version. Both are dropped, so
+# that the sources verified are today's (the dependencies' builds are kept).
+check_dir=target/publish-check
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/vmstate-* \
+    "$check_dir"/debug/.fingerprint/vmstate-*
+CARGO_TARGET_DIR="$check_dir" cargo publish --workspace --dry-run --allow-dirty --quiet
