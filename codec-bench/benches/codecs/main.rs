@@ -12,7 +12,8 @@ mod vm;
 use bincode::Options as _;
 use criterion::{black_box, Criterion};
 use plotters::prelude::*;
-use shapes::{asn, Cpu, Rtc};
+use shapes::asn::ToAsn;
+use shapes::{Cpu, Rtc};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vmstate_runtime::{ber, legacy};
@@ -187,7 +188,7 @@ fn main() {
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
     let (rtc, cpu) = (shapes::rtc(), shapes::cpu());
-    let (rtc_asn, cpu_asn) = (asn::Rtc::from(&rtc), asn::Cpu::from(&cpu));
+    let (rtc_asn, cpu_asn) = (rtc.to_asn(), cpu.to_asn());
     let rtc_sizes = bench_shape(&mut c, "rtc", &entries::<Rtc, _>(&rtc, &rtc_asn));
     let cpu_sizes = bench_shape(&mut c, "cpu", &entries::<Cpu, _>(&cpu, &cpu_asn));
     let vms: Vec<vm::Vm> = vm::fixtures().into_iter().chain([vm::vcpus_64()]).collect();

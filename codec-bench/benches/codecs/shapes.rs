@@ -197,133 +197,78 @@ fn pattern<const N: usize>(mul: u64) -> [u64; N] {
 /// rasn's types of the same ASN.1 shapes: SEQUENCEs with automatic tags, the CMOS
 /// bytes one OCTET STRING.
 pub mod asn {
+    use super::{Cpu as VmCpu, Rtc as VmRtc, Segment as VmSegment};
     use rasn::prelude::*;
 
-    #[derive(AsnType, Encode, Decode, Clone, Debug, PartialEq)]
-    #[rasn(automatic_tags)]
-    pub struct Rtc {
-        pub cmos_data: FixedOctetString<128>,
-        pub cmos_index: u8,
-        pub next_periodic_time: i64,
-        pub irq_coalesced: u32,
-        pub period: u32,
-        pub base_rtc: u64,
-        pub last_update: u64,
-        pub offset: i64,
-        pub next_alarm_time: u64,
-        pub periodic_expiry: i64,
-        pub update_expiry: i64,
+    /// A field's value in rasn's type.
+    pub trait ToAsn {
+        type Asn;
+        fn to_asn(&self) -> Self::Asn;
     }
 
-    #[derive(AsnType, Encode, Decode, Clone, Copy, Debug, PartialEq)]
-    #[rasn(automatic_tags)]
-    pub struct Segment {
-        pub selector: u32,
-        pub base: u64,
-        pub limit: u32,
-        pub flags: u32,
-    }
-
-    #[derive(AsnType, Encode, Decode, Clone, Debug, PartialEq)]
-    #[rasn(automatic_tags)]
-    pub struct Cpu {
-        pub regs: [u64; 16],
-        pub rip: u64,
-        pub rflags: u64,
-        pub hflags: u32,
-        pub hflags2: u32,
-        pub segs: [Segment; 6],
-        pub ldt: Segment,
-        pub tr: Segment,
-        pub gdt: Segment,
-        pub idt: Segment,
-        pub cr: [u64; 5],
-        pub fpregs: [u64; 16],
-        pub xmm: [u64; 32],
-        pub ymmh: [u64; 32],
-        pub efer: u64,
-        pub star: u64,
-        pub lstar: u64,
-        pub cstar: u64,
-        pub fmask: u64,
-        pub kernel_gs_base: u64,
-        pub sysenter_cs: u64,
-        pub sysenter_esp: u64,
-        pub sysenter_eip: u64,
-        pub pat: u64,
-        pub tsc: u64,
-        pub tsc_aux: u64,
-        pub apic_base: u64,
-        pub misc_enable: u64,
-        pub spec_ctrl: u64,
-        pub tsc_deadline: u64,
-        pub mtrr_fixed: [u64; 11],
-        pub mtrr_var: [u64; 16],
-    }
-
-    fn seg(s: &super::Segment) -> Segment {
-        Segment {
-            selector: s.selector,
-            base: s.base,
-            limit: s.limit,
-            flags: s.flags,
-        }
-    }
-
-    impl From<&super::Rtc> for Rtc {
-        fn from(r: &super::Rtc) -> Self {
-            Rtc {
-                cmos_data: r.cmos_data.into(),
-                cmos_index: r.cmos_index,
-                next_periodic_time: r.next_periodic_time,
-                irq_coalesced: r.irq_coalesced,
-                period: r.period,
-                base_rtc: r.base_rtc,
-                last_update: r.last_update,
-                offset: r.offset,
-                next_alarm_time: r.next_alarm_time,
-                periodic_expiry: r.periodic_expiry,
-                update_expiry: r.update_expiry,
+    macro_rules! same {
+        ($($t:ty),*) => {$(
+            impl ToAsn for $t {
+                type Asn = $t;
+                fn to_asn(&self) -> $t {
+                    *self
+                }
             }
+        )*};
+    }
+    same!(u8, u32, u64, i64, [u64; 5], [u64; 11], [u64; 16], [u64; 32]);
+
+    impl ToAsn for [u8; 128] {
+        type Asn = FixedOctetString<128>;
+        fn to_asn(&self) -> Self::Asn {
+            (*self).into()
         }
     }
 
-    impl From<&super::Cpu> for Cpu {
-        fn from(c: &super::Cpu) -> Self {
-            Cpu {
-                regs: c.regs,
-                rip: c.rip,
-                rflags: c.rflags,
-                hflags: c.hflags,
-                hflags2: c.hflags2,
-                segs: c.segs.each_ref().map(seg),
-                ldt: seg(&c.ldt),
-                tr: seg(&c.tr),
-                gdt: seg(&c.gdt),
-                idt: seg(&c.idt),
-                cr: c.cr,
-                fpregs: c.fpregs,
-                xmm: c.xmm,
-                ymmh: c.ymmh,
-                efer: c.efer,
-                star: c.star,
-                lstar: c.lstar,
-                cstar: c.cstar,
-                fmask: c.fmask,
-                kernel_gs_base: c.kernel_gs_base,
-                sysenter_cs: c.sysenter_cs,
-                sysenter_esp: c.sysenter_esp,
-                sysenter_eip: c.sysenter_eip,
-                pat: c.pat,
-                tsc: c.tsc,
-                tsc_aux: c.tsc_aux,
-                apic_base: c.apic_base,
-                misc_enable: c.misc_enable,
-                spec_ctrl: c.spec_ctrl,
-                tsc_deadline: c.tsc_deadline,
-                mtrr_fixed: c.mtrr_fixed,
-                mtrr_var: c.mtrr_var,
-            }
+    impl ToAsn for [VmSegment; 6] {
+        type Asn = [Segment; 6];
+        fn to_asn(&self) -> Self::Asn {
+            self.each_ref().map(ToAsn::to_asn)
         }
     }
+
+    /// rasn's SEQUENCE (automatic tags) of the fields of vmstate's `$src`, and the
+    /// conversion from it: each field named once.
+    macro_rules! mirror {
+        ($(#[$m:meta])* $name:ident from $src:ty { $($f:ident: $t:ty),* $(,)? }) => {
+            $(#[$m])*
+            #[derive(AsnType, Encode, Decode, Clone, Debug, PartialEq)]
+            #[rasn(automatic_tags)]
+            pub struct $name {
+                $(pub $f: <$t as ToAsn>::Asn,)*
+            }
+
+            impl ToAsn for $src {
+                type Asn = $name;
+                fn to_asn(&self) -> $name {
+                    $name {
+                        $($f: self.$f.to_asn(),)*
+                    }
+                }
+            }
+        };
+    }
+
+    mirror!(Rtc from VmRtc {
+        cmos_data: [u8; 128], cmos_index: u8, next_periodic_time: i64, irq_coalesced: u32,
+        period: u32, base_rtc: u64, last_update: u64, offset: i64, next_alarm_time: u64,
+        periodic_expiry: i64, update_expiry: i64,
+    });
+
+    mirror!(#[derive(Copy)] Segment from VmSegment { selector: u32, base: u64, limit: u32, flags: u32 });
+
+    mirror!(Cpu from VmCpu {
+        regs: [u64; 16], rip: u64, rflags: u64, hflags: u32, hflags2: u32,
+        segs: [VmSegment; 6], ldt: VmSegment, tr: VmSegment, gdt: VmSegment, idt: VmSegment,
+        cr: [u64; 5], fpregs: [u64; 16], xmm: [u64; 32], ymmh: [u64; 32],
+        efer: u64, star: u64, lstar: u64, cstar: u64, fmask: u64, kernel_gs_base: u64,
+        sysenter_cs: u64, sysenter_esp: u64, sysenter_eip: u64, pat: u64, tsc: u64,
+        tsc_aux: u64, apic_base: u64, misc_enable: u64, spec_ctrl: u64, tsc_deadline: u64,
+        mtrr_fixed: [u64; 11], mtrr_var: [u64; 16],
+    });
 }
