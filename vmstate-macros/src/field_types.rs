@@ -133,6 +133,16 @@ pub fn newtype_field(ident: &Ident, inner: &Type) -> TokenStream {
                 __vm::Field::ber_get(&mut self.0, d, h)
             }
 
+            #[inline(always)]
+            fn ber_get_short<I: __vm::Input + ?Sized>(&mut self, d: &mut __vm::ber::Decoder<'_, I>, id: u8) -> ::core::option::Option<__vm::Result<()>> {
+                __vm::Field::ber_get_short(&mut self.0, d, id)
+            }
+
+            #[inline(always)]
+            fn ber_put_tlv<W: __vm::Write>(&self, w: &mut __vm::Writer<W>, tag: __vm::ber::Tag) -> __vm::Result<()> {
+                __vm::Field::ber_put_tlv(&self.0, w, tag)
+            }
+
             fn to_json(&self) -> __vm::JsonValue {
                 __vm::Field::to_json(&self.0)
             }
