@@ -64,8 +64,9 @@ pub struct Report {
 }
 
 /// A constructed value being read, or the top level outside any.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 enum Frame {
+    #[default]
     Top,
     /// Definite length: its end offset.
     Definite(u64),
@@ -77,7 +78,7 @@ enum Frame {
 /// nothing for its nesting; deeper ones (up to `max_depth`) spill to the heap.
 #[derive(Debug, Default)]
 struct Frames {
-    near: [Option<Frame>; 8],
+    near: [Frame; 8],
     far: Vec<Frame>,
     len: usize,
 }
@@ -91,7 +92,7 @@ impl Frames {
     #[inline(always)]
     fn push(&mut self, f: Frame) {
         match self.near.get_mut(self.len) {
-            Some(slot) => *slot = Some(f),
+            Some(slot) => *slot = f,
             None => self.far.push(f),
         }
         self.len += 1;
@@ -100,8 +101,8 @@ impl Frames {
     #[inline(always)]
     fn pop(&mut self) -> Option<Frame> {
         self.len = self.len.checked_sub(1)?;
-        match self.near.get_mut(self.len) {
-            Some(slot) => slot.take(),
+        match self.near.get(self.len) {
+            Some(&f) => Some(f),
             None => self.far.pop(),
         }
     }
@@ -282,24 +283,7 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
         self.input.skip(h.header_len)?;
         check_tag(h, tag)
     }
-}
 
-/// Fails unless `h` carries `tag` in its form (an OCTET STRING may be constructed).
-#[inline(always)]
-fn check_tag(h: &Header, tag: Tag) -> Result<()> {
-    if !h.tag.same_id(&tag) {
-        return Err(Error::new(
-            ErrorKind::UnexpectedTag {
-                expected: tag.to_string(),
-                found: h.tag.to_string(),
-            },
-            h.offset,
-        ));
-    }
-    check_form(h, tag)
-}
-
-impl<'a, I: Input + ?Sized> Decoder<'a, I> {
     /// Enters the constructed value whose header was just consumed.
     #[inline(always)]
     pub fn enter(&mut self, h: &Header) -> Result<()> {
@@ -568,39 +552,20 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
     }
 
     /// The common INTEGER in one step: if the next value, already in memory with
-    /// at least 8 octets after its header, has the one-octet identifier `id`, a
-    /// short length of 1 to 8 and minimal contents inside the enclosing value,
-    /// consumes it and returns its value. Anything else (and every error) is left
-    /// to [`peek_header`](Self::peek_header) and [`integer`](Self::integer), so
-    /// both paths accept and refuse the same input.
+    /// at least 8 octets after its header, is a short INTEGER with the one-octet
+    /// identifier `id` (see [`short_int_at`]) inside the enclosing value, consumes it
+    /// and returns its value. Anything else (and every error) is left to
+    /// [`peek_header`](Self::peek_header) and [`integer`](Self::integer), so both
+    /// paths accept and refuse the same input.
     ///
     /// Returns a plain `Option<i64>`: a header returned through a `Result` is built
     /// in memory and read back whole, a store-forwarding stall per value.
     #[inline(always)]
     pub fn short_integer(&mut self, id: u8) -> Option<i64> {
-        let at = self.offset();
-        let b = self.input.buffered();
-        let (&[i, n], Some(c)) = (b.first_chunk::<2>()?, b.get(2..10)) else {
-            return None;
-        };
-        if i != id || !(1..=8).contains(&n) {
-            return None;
-        }
-        if let Frame::Definite(end) = self.frame {
-            if at.saturating_add(2 + u64::from(n)) > end {
-                return None;
-            }
-        }
-        // The contents are the top n octets of one 8-octet load; an arithmetic
-        // shift extends their sign.
-        let word = u64::from_be_bytes(c.try_into().ok()?);
-        let x = (word as i64) >> (64 - 8 * u32::from(n));
-        // Minimal: the first nine bits are not all equal (X.690 8.3.2).
-        if n > 1 && matches!(x >> (8 * u32::from(n) - 9), 0 | -1) {
-            return None;
-        }
+        let room = self.room();
+        let (x, len) = short_int_at(self.input.buffered(), id, room)?;
         // The octets are in memory, so skipping them cannot run out of input.
-        self.input.skip(2 + usize::from(n)).ok()?;
+        self.input.skip(len).ok()?;
         Some(x)
     }
 
@@ -616,33 +581,32 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
         max: usize,
         mut store: impl FnMut(usize, i64) -> bool,
     ) -> Result<usize> {
-        let room = match self.frame {
-            Frame::Definite(end) => end.saturating_sub(self.offset()),
-            _ => u64::MAX,
-        };
+        let room = self.room();
         let b = self.input.buffered();
-        let room = usize::try_from(room).unwrap_or(usize::MAX).min(b.len());
         let (mut p, mut i) = (0, 0);
         while i < max {
-            // Two header octets and an 8-octet load, inside the input held.
-            let Some(&[t, n, ref c @ ..]) = b.get(p..p + 10) else {
+            let Some((x, len)) = short_int_at(&b[p..], id, room - p) else {
                 break;
             };
-            let n = usize::from(n);
-            if t != id || !(1..=8).contains(&n) || p + 2 + n > room {
+            if !store(i, x) {
                 break;
             }
-            let word = u64::from_be_bytes(c.try_into().unwrap_or([0; 8]));
-            let x = (word as i64) >> (64 - 8 * n as u32);
-            // Minimal: the first nine bits are not all equal (X.690 8.3.2).
-            if (n > 1 && matches!(x >> (8 * n as u32 - 9), 0 | -1)) || !store(i, x) {
-                break;
-            }
-            p += 2 + n;
+            p += len;
             i += 1;
         }
         self.input.skip(p)?;
         Ok(i)
+    }
+
+    /// Octets left in the enclosing value (unbounded outside a definite one).
+    #[inline(always)]
+    fn room(&self) -> usize {
+        match self.frame {
+            Frame::Definite(end) => {
+                usize::try_from(end.saturating_sub(self.offset())).unwrap_or(usize::MAX)
+            }
+            _ => usize::MAX,
+        }
     }
 
     /// The value of a BOOLEAN whose header was consumed (any non-zero octet is TRUE).
@@ -721,6 +685,43 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
 /// A value found where the schema has nothing.
 fn unknown(h: &Header) -> Error {
     Error::new(ErrorKind::UnknownField(h.tag.to_string()), h.offset)
+}
+
+/// A short primitive INTEGER with identifier `id` at the start of `b`, inside `room`
+/// octets: its value and its TLV's length. It takes a one-octet length of 1 to 8,
+/// minimal contents (X.690 8.3.2), and eight octets in `b` after the header (one
+/// load, shifted); anything else is `None`, for the general path to read or refuse.
+#[inline(always)]
+fn short_int_at(b: &[u8], id: u8, room: usize) -> Option<(i64, usize)> {
+    let &[t, n, ref c @ ..] = b.get(..10)? else {
+        return None;
+    };
+    let n = usize::from(n);
+    if t != id || !(1..=8).contains(&n) || 2 + n > room {
+        return None;
+    }
+    // The contents are the top n octets of the load; an arithmetic shift extends
+    // their sign. Minimal: the first nine bits are not all equal.
+    let x = (u64::from_be_bytes(c.try_into().ok()?) as i64) >> (64 - 8 * n as u32);
+    if n > 1 && matches!(x >> (8 * n as u32 - 9), 0 | -1) {
+        return None;
+    }
+    Some((x, 2 + n))
+}
+
+/// Fails unless `h` carries `tag` in its form (an OCTET STRING may be constructed).
+#[inline(always)]
+fn check_tag(h: &Header, tag: Tag) -> Result<()> {
+    if !h.tag.same_id(&tag) {
+        return Err(Error::new(
+            ErrorKind::UnexpectedTag {
+                expected: tag.to_string(),
+                found: h.tag.to_string(),
+            },
+            h.offset,
+        ));
+    }
+    check_form(h, tag)
 }
 
 /// Fails unless the header's form is that of `type_tag`, the value's own type's tag

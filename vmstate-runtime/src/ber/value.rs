@@ -39,19 +39,22 @@ pub fn put_field<T: Field, W: io::Write>(w: &mut Writer<W>, number: u32, v: &T) 
 pub fn put_int_tlv<W: io::Write>(w: &mut Writer<W>, tag: Tag, v: i128) -> Result<()> {
     let n = int_len(v);
     match tag.short_identifier() {
-        Some(id) if n <= 8 => {
-            // Identifier, length and the n low octets, assembled in a register and
-            // stored at once: octets stored one by one and read back wider would
-            // stall the store-to-load forwarding.
-            let contents = ((v as u64) << (8 * (8 - n) as u32)) as u128;
-            let word = (id as u128) << 120 | (n as u128) << 112 | contents << 48;
-            w.put_small(&word.to_be_bytes(), 2 + n)
-        }
+        Some(id) if n <= 8 => w.put_small(&short_int_tlv(id, v, n), 2 + n),
         _ => {
             put_header(w, tag, n)?;
             put_int(w, v)
         }
     }
+}
+
+/// The TLV of an INTEGER with the one-octet identifier `id` and `n` (at most 8)
+/// contents octets, as the first `2 + n` octets of a word assembled in a register
+/// and stored at once: octets stored one by one and read back wider would stall the
+/// store-to-load forwarding.
+#[inline(always)]
+fn short_int_tlv(id: u8, v: i128, n: usize) -> [u8; 16] {
+    let contents = ((v as u64) << (8 * (8 - n) as u32)) as u128;
+    ((id as u128) << 120 | (n as u128) << 112 | contents << 48).to_be_bytes()
 }
 
 /// Reads the contents of a value whose header (any tag, right form) was consumed.
@@ -147,9 +150,7 @@ pub fn put_int_run<W: io::Write>(
             put_int_tlv(w, Tag::INTEGER, v).map_err(|e| e.in_index(i))?;
             continue;
         }
-        let contents = ((v as u64) << (8 * (8 - n) as u32)) as u128;
-        let word = (INTEGER_ID as u128) << 120 | (n as u128) << 112 | contents << 48;
-        buf[p..p + 16].copy_from_slice(&word.to_be_bytes());
+        buf[p..p + 16].copy_from_slice(&short_int_tlv(INTEGER_ID, v, n));
         p += 2 + n;
         if p >= FLUSH {
             w.put(&buf[..p]).map_err(|e| e.in_index(i))?;
