@@ -553,8 +553,8 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
 
     /// The common INTEGER in one step: if the next value, already in memory with
     /// at least 8 octets after its header, is a short INTEGER with the one-octet
-    /// identifier `id` (see [`short_int_at`]) inside the enclosing value, consumes it
-    /// and returns its value. Anything else (and every error) is left to
+    /// identifier `id` inside the enclosing value, consumes it and returns its
+    /// value. Anything else (and every error) is left to
     /// [`peek_header`](Self::peek_header) and [`integer`](Self::integer), so both
     /// paths accept and refuse the same input.
     ///
