@@ -1,6 +1,6 @@
-//! Generates the BER codec: straight-line save, load and size code per struct. Each
-//! field present at the version is `[declaration index]`; padding is not sent; the
-//! subsections sent follow in one list.
+//! Generates the BER codec: straight-line save and load code per struct. Each field
+//! present at the version is `[declaration index]`; padding is not sent; the
+//! subsections sent follow in one list. Saves run back to front (see `ber::Encoder`).
 
 use crate::ast::Container;
 use crate::hooks::Hooks;
@@ -24,37 +24,18 @@ fn save_field(p: &FieldPlan) -> TokenStream {
     let (id, rn, tag, cond) = (p.ident, &p.rust_name, p.tag, sent(p));
     match &p.kind {
         Kind::Plain | Kind::ByteArray { .. } => {
-            let put = p.ber_helper("put_field", 1);
+            let put = p.ber_helper("put_field", 0);
             quote! {
                 if #cond {
-                    #put(w, #tag, &self.#id).in_field(#rn)?;
+                    #put(e, #tag, &self.#id).in_field(#rn)?;
                 }
             }
         }
         Kind::VarArray { len_field, max, .. } => quote! {
             if #cond {
-                let __n = __vm::var_len(&self.#len_field, #max, self.#id.len(), w.written())
+                let __n = __vm::var_len(&self.#len_field, #max, self.#id.len(), e.written())
                     .in_field(#rn)?;
-                __vm::ber::put_slice_field(w, #tag, &self.#id[..__n]).in_field(#rn)?;
-            }
-        },
-        Kind::Subsection { .. } => TokenStream::new(),
-    }
-}
-
-fn size_field(p: &FieldPlan) -> TokenStream {
-    let (id, tag, cond) = (p.ident, p.tag, sent(p));
-    match &p.kind {
-        Kind::Plain | Kind::ByteArray { .. } => {
-            let len = p.ber_helper("field_len", 0);
-            quote!(if #cond { __len += #len(#tag, &self.#id); })
-        }
-        Kind::VarArray { len_field, .. } => quote! {
-            if #cond {
-                __len += __vm::ber::slice_field_len(
-                    #tag,
-                    &self.#id[..__vm::var_len_lenient(&self.#len_field, self.#id.len())],
-                );
+                __vm::ber::put_slice_field(e, #tag, &self.#id[..__n]).in_field(#rn)?;
             }
         },
         Kind::Subsection { .. } => TokenStream::new(),
@@ -103,31 +84,20 @@ fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
     quote!(#start #load #validate)
 }
 
-/// Octets of the subsection list's contents, into `__subs`.
-fn subsections_len(plans: &[FieldPlan]) -> TokenStream {
-    let adds = plans.iter().filter(|p| p.is_subsection()).map(|p| {
-        let tag = p.tag;
-        p.when_sent(quote!(__subs += __vm::ber::subsection_len(#tag, __s);))
-    });
-    quote! {
-        let mut __subs = 0usize;
-        #(#adds)*
-    }
-}
-
+/// The subsection list, written before the fields since the encoder works back
+/// to front.
 fn save_subsections(plans: &[FieldPlan]) -> TokenStream {
-    let len = subsections_len(plans);
-    let puts = plans.iter().filter(|p| p.is_subsection()).map(|p| {
+    let puts = plans.iter().rev().filter(|p| p.is_subsection()).map(|p| {
         let (tag, rn) = (p.tag, &p.rust_name);
         p.when_sent(quote! {
-            __vm::ber::put_subsection(w, #tag, __s).in_field(#rn)?;
+            __vm::ber::put_subsection(e, #tag, __s).in_field(#rn)?;
         })
     });
     quote! {
-        #len
-        if __subs > 0 {
-            __vm::ber::put_header(w, __vm::ber::Tag::SUBSECTIONS, __subs)?;
-            #(#puts)*
+        let __subs = e.len();
+        #(#puts)*
+        if e.len() > __subs {
+            e.put_header(__vm::ber::Tag::SUBSECTIONS, e.len() - __subs);
         }
     }
 }
@@ -155,19 +125,20 @@ fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {
     }
 }
 
-/// `ber_save_at`, `ber_load_at` and `ber_len_at`.
+/// `ber_save_at` and `ber_load_at`.
 pub fn methods(c: &Container, plans: &[FieldPlan]) -> TokenStream {
-    let saves = plans.iter().map(save_field);
-    let save_subs = save_subsections(plans);
+    let save_subs = plans
+        .iter()
+        .any(FieldPlan::is_subsection)
+        .then(|| save_subsections(plans));
+    let saves = plans.iter().rev().map(save_field);
     let loads = plans.iter().map(|p| load_field(c, p));
     let load_subs = load_subsections(c, plans);
-    let lens = plans.iter().map(size_field);
-    let subs_len = subsections_len(plans);
-    let hooks = Hooks::new(c, quote!(d.offset()));
-    let save_body = hooks.save_body(quote!(#(#saves)* #save_subs));
+    let hooks = Hooks::new(c, quote!(e.written()), quote!(d.offset()));
+    let save_body = hooks.save_body(quote!(#save_subs #(#saves)*));
     let (pre_load, post_load) = (&hooks.pre_load, &hooks.post_load);
     quote! {
-        fn ber_save_at<W: __vm::Write>(&self, w: &mut __vm::Writer<W>, version: u32) -> __vm::Result<()> {
+        fn ber_save_at(&self, e: &mut __vm::ber::Encoder, version: u32) -> __vm::Result<()> {
             #save_body
         }
 
@@ -177,16 +148,6 @@ pub fn methods(c: &Container, plans: &[FieldPlan]) -> TokenStream {
             #load_subs
             #post_load
             __vm::Ok(())
-        }
-
-        fn ber_len_at(&self, version: u32) -> usize {
-            let mut __len = 0usize;
-            #(#lens)*
-            #subs_len
-            if __subs > 0 {
-                __len += __vm::ber::tlv_len(__vm::ber::Tag::SUBSECTIONS, __subs);
-            }
-            __len
         }
     }
 }

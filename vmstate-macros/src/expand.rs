@@ -8,13 +8,14 @@
 //!
 //! Names the generated code relies on, so generators agree on them:
 //! - `version: u32`: the version being saved or loaded, in every `*_at` method;
-//! - `w`: the `Writer` of a save; `r`: the `Input` of a legacy load; `d`: the BER
+//! - `w`: the `Writer` of a legacy save; `e`: the BER `Encoder` of a BER save; `r`: the `Input` of a legacy load; `d`: the BER
 //!   `Decoder` of a BER load; `j`: the `JsonWriter` of a vmdesc;
 //! - `__n`: a variable array's element count (`FieldPlan::var_count_for_load`);
 //! - `__at`: the input offset where the current field starts (errors point there);
 //! - `__v`: a loaded value compared by `equal`; `__s`: a sent subsection's value;
-//! - `__size`, `__len`, `__subs`: running totals of the size methods (`__subs` is
-//!   also the subsection map of `to_json_at`, beside `__m`); `__e`: a BER
+//! - `__size`: the running total of the legacy size method; `__subs`: where a BER
+//!   save's subsection list ends, and the subsection map of `to_json_at` (beside
+//!   `__m`); `__e`: a BER
 //!   subsection's element, `__h`: a BER field's header; `__any`: whether a vmdesc
 //!   has opened its subsection list;
 //! - `__vm`: the runtime's `__private` re-exports; nothing else from the runtime is
@@ -76,12 +77,8 @@ pub fn expand(c: &Container) -> TokenStream {
 
                     const BER_TAG: __vm::ber::Tag = #ber_tag;
 
-                    fn ber_len(&self) -> usize {
-                        __vm::VMState::ber_len_at(self, #version)
-                    }
-
-                    fn ber_put<W: __vm::Write>(&self, w: &mut __vm::Writer<W>) -> __vm::Result<()> {
-                        __vm::VMState::ber_save_at(self, w, #version)
+                    fn ber_put(&self, e: &mut __vm::ber::Encoder) -> __vm::Result<()> {
+                        __vm::VMState::ber_save_at(self, e, #version)
                     }
 
                     fn ber_get<I: __vm::Input + ?Sized>(&mut self, d: &mut __vm::ber::Decoder<'_, I>, h: &__vm::ber::Header) -> __vm::Result<()> {

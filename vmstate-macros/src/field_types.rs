@@ -72,12 +72,13 @@ pub fn enum_field(ident: &Ident, repr: &Ident, variants: &[&Ident]) -> TokenStre
 
             const BER_TAG: __vm::ber::Tag = __vm::ber::Tag::ENUMERATED;
 
-            fn ber_len(&self) -> usize {
-                __vm::Field::ber_len(&self.__vmstate_raw())
+            fn ber_put(&self, e: &mut __vm::ber::Encoder) -> __vm::Result<()> {
+                __vm::Field::ber_put(&self.__vmstate_raw(), e)
             }
 
-            fn ber_put<W: __vm::Write>(&self, w: &mut __vm::Writer<W>) -> __vm::Result<()> {
-                __vm::Field::ber_put(&self.__vmstate_raw(), w)
+            #[inline(always)]
+            fn ber_put_tlv(&self, e: &mut __vm::ber::Encoder, tag: __vm::ber::Tag) -> __vm::Result<()> {
+                __vm::Field::ber_put_tlv(&self.__vmstate_raw(), e, tag)
             }
 
             fn ber_get<I: __vm::Input + ?Sized>(&mut self, d: &mut __vm::ber::Decoder<'_, I>, h: &__vm::ber::Header) -> __vm::Result<()> {
@@ -121,12 +122,8 @@ pub fn newtype_field(ident: &Ident, inner: &Type) -> TokenStream {
 
             const BER_TAG: __vm::ber::Tag = <#inner as __vm::Field>::BER_TAG;
 
-            fn ber_len(&self) -> usize {
-                __vm::Field::ber_len(&self.0)
-            }
-
-            fn ber_put<W: __vm::Write>(&self, w: &mut __vm::Writer<W>) -> __vm::Result<()> {
-                __vm::Field::ber_put(&self.0, w)
+            fn ber_put(&self, e: &mut __vm::ber::Encoder) -> __vm::Result<()> {
+                __vm::Field::ber_put(&self.0, e)
             }
 
             fn ber_get<I: __vm::Input + ?Sized>(&mut self, d: &mut __vm::ber::Decoder<'_, I>, h: &__vm::ber::Header) -> __vm::Result<()> {
@@ -139,8 +136,8 @@ pub fn newtype_field(ident: &Ident, inner: &Type) -> TokenStream {
             }
 
             #[inline(always)]
-            fn ber_put_tlv<W: __vm::Write>(&self, w: &mut __vm::Writer<W>, tag: __vm::ber::Tag) -> __vm::Result<()> {
-                __vm::Field::ber_put_tlv(&self.0, w, tag)
+            fn ber_put_tlv(&self, e: &mut __vm::ber::Encoder, tag: __vm::ber::Tag) -> __vm::Result<()> {
+                __vm::Field::ber_put_tlv(&self.0, e, tag)
             }
 
             fn to_json(&self) -> __vm::JsonValue {

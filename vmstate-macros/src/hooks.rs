@@ -14,15 +14,15 @@ fn hook_call(
 ) -> Option<TokenStream> {
     hook.map(|h| {
         quote_spanned! {h.span()=>
-            if let __vm::Err(e) = (#h)(#args) {
-                return __vm::Err(__vm::hook_error(#name, &e, #offset));
+            if let __vm::Err(__err) = (#h)(#args) {
+                return __vm::Err(__vm::hook_error(#name, &__err, #offset));
             }
         }
     })
 }
 
-/// The hook calls of one struct, for a codec whose writer is `w` and whose reader
-/// reports its offset with `r_at`.
+/// The hook calls of one struct, for a codec whose writer reports its offset with
+/// `w_at` and whose reader with `r_at`.
 pub struct Hooks {
     pub pre_load: Option<TokenStream>,
     pub post_load: Option<TokenStream>,
@@ -31,9 +31,8 @@ pub struct Hooks {
 }
 
 impl Hooks {
-    pub fn new(c: &Container, r_at: TokenStream) -> Hooks {
+    pub fn new(c: &Container, w_at: TokenStream, r_at: TokenStream) -> Hooks {
         let a = &c.attrs;
-        let w_at = quote!(w.written());
         Hooks {
             pre_save: hook_call(a.pre_save.as_ref(), "pre_save", quote!(self), &w_at),
             post_save: hook_call(a.post_save.as_ref(), "post_save", quote!(self), &w_at),

@@ -133,7 +133,7 @@ pub fn methods(c: &Container, plans: &[FieldPlan]) -> TokenStream {
     let loads = plans.iter().map(load_field);
     let sizes = plans.iter().map(size_field);
     let subsections = load_subsections(c, plans);
-    let hooks = Hooks::new(c, quote!(r.offset()));
+    let hooks = Hooks::new(c, quote!(w.written()), quote!(r.offset()));
     let save_body = hooks.save_body(quote!(#(#saves)*));
     let (pre_load, post_load) = (&hooks.pre_load, &hooks.post_load);
     quote! {

@@ -76,12 +76,9 @@ impl Field for Float80 {
         j.int("size", 10);
     }
 
-    fn ber_len(&self) -> usize {
-        10
-    }
-
-    fn ber_put<W: std::io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
-        w.put(&self.bytes())
+    fn ber_put(&self, e: &mut ber::Encoder) -> Result<()> {
+        e.put(&self.bytes());
+        Ok(())
     }
 
     fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {

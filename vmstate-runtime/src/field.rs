@@ -1,7 +1,7 @@
 //! The [`Field`] trait: how one value of a field type goes on the wire, and its
 //! implementations for integers, `bool`, `f64` and arrays.
 
-use crate::ber::{self, Decoder, Header, Tag};
+use crate::ber::{self, Decoder, Encoder, Header, Tag};
 use crate::desc::TypeDesc;
 use crate::error::{ErrorKind, Result};
 use crate::io::{Input, Writer};
@@ -37,23 +37,23 @@ pub trait Field {
     /// field's context tag, keeping the form.
     const BER_TAG: Tag;
 
-    /// Contents octets of the BER encoding (the derive's size pass).
-    fn ber_len(&self) -> usize;
-
-    /// Writes the BER contents octets (the caller wrote the header).
-    fn ber_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()>;
+    /// Prepends the BER contents octets to `e`, which encodes back to front (the
+    /// caller then prepends the header, knowing the length).
+    fn ber_put(&self, e: &mut Encoder) -> Result<()>;
 
     /// Replaces `self` by the value whose header `h` was just consumed (its form
     /// already checked against [`BER_TAG`](Self::BER_TAG)).
     fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()>;
 
-    /// Writes the whole TLV under `tag` (this type's own tag, or a field's context
+    /// Prepends the whole TLV under `tag` (this type's own tag, or a field's context
     /// tag in its form). Integers override it to write header and contents at once.
     #[doc(hidden)]
     #[inline]
-    fn ber_put_tlv<W: io::Write>(&self, w: &mut Writer<W>, tag: Tag) -> Result<()> {
-        ber::put_header(w, tag, self.ber_len())?;
-        self.ber_put(w)
+    fn ber_put_tlv(&self, e: &mut Encoder, tag: Tag) -> Result<()> {
+        let end = e.len();
+        self.ber_put(e)?;
+        e.put_header(tag, e.len() - end);
+        Ok(())
     }
 
     /// The common encoding in one step, if this type has one: when the next value
@@ -85,16 +85,17 @@ pub trait Field {
         Ok(0)
     }
 
-    /// Writes the elements of an array of this type, each under its own tag.
-    /// Integers override it to assemble many elements per write.
+    /// Prepends the elements of an array of this type, each under its own tag
+    /// (the last first). Integers override it with a loop that cannot fail.
     #[doc(hidden)]
     #[inline]
-    fn ber_put_run<W: io::Write>(s: &[Self], w: &mut Writer<W>) -> Result<()>
+    fn ber_put_run(s: &[Self], e: &mut Encoder) -> Result<()>
     where
         Self: Sized,
     {
-        for (i, e) in s.iter().enumerate() {
-            ber::put_value(w, e).map_err(|e| e.in_index(i))?;
+        for (i, x) in s.iter().enumerate().rev() {
+            x.ber_put_tlv(e, Self::BER_TAG)
+                .map_err(|err| err.in_index(i))?;
         }
         Ok(())
     }
@@ -229,18 +230,15 @@ macro_rules! int_field {
             const BER_TAG: Tag = Tag::INTEGER;
 
             #[inline]
-            fn ber_len(&self) -> usize {
-                ber::int_len(*self as i128)
-            }
-
-            #[inline]
-            fn ber_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
-                ber::put_int(w, *self as i128)
+            fn ber_put(&self, e: &mut Encoder) -> Result<()> {
+                e.put_int(*self as i128);
+                Ok(())
             }
 
             #[inline(always)]
-            fn ber_put_tlv<W: io::Write>(&self, w: &mut Writer<W>, tag: Tag) -> Result<()> {
-                ber::put_int_tlv(w, tag, *self as i128)
+            fn ber_put_tlv(&self, e: &mut Encoder, tag: Tag) -> Result<()> {
+                e.put_int_tlv(tag, *self as i128);
+                Ok(())
             }
 
             #[inline(always)]
@@ -255,8 +253,9 @@ macro_rules! int_field {
             }
 
             #[inline]
-            fn ber_put_run<W: io::Write>(s: &[Self], w: &mut Writer<W>) -> Result<()> {
-                ber::put_int_run(w, s.iter().map(|&v| v as i128))
+            fn ber_put_run(s: &[Self], e: &mut Encoder) -> Result<()> {
+                e.put_int_run(s, |v| v as i128);
+                Ok(())
             }
 
             #[inline]
@@ -313,13 +312,10 @@ impl Field for bool {
     };
     const BER_TAG: Tag = Tag::BOOLEAN;
 
-    fn ber_len(&self) -> usize {
-        1
-    }
-
     /// DER's TRUE, `0xff`.
-    fn ber_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
-        w.put(&[if *self { 0xff } else { 0 }])
+    fn ber_put(&self, e: &mut Encoder) -> Result<()> {
+        e.put(&[if *self { 0xff } else { 0 }]);
+        Ok(())
     }
 
     fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {
@@ -360,12 +356,9 @@ impl Field for f64 {
     };
     const BER_TAG: Tag = Tag::OCTET_STRING;
 
-    fn ber_len(&self) -> usize {
-        8
-    }
-
-    fn ber_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
-        self.legacy_put(w)
+    fn ber_put(&self, e: &mut Encoder) -> Result<()> {
+        e.put(&self.to_bits().to_be_bytes());
+        Ok(())
     }
 
     fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {
@@ -427,12 +420,8 @@ impl<T: Field, const N: usize> Field for [T; N] {
 
     const BER_TAG: Tag = ber::slice_tag::<T>();
 
-    fn ber_len(&self) -> usize {
-        ber::slice_len(self)
-    }
-
-    fn ber_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
-        ber::put_slice(self, w)
+    fn ber_put(&self, e: &mut Encoder) -> Result<()> {
+        ber::put_slice(self, e)
     }
 
     fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {

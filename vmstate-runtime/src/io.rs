@@ -377,29 +377,6 @@ impl<W: io::Write> Writer<W> {
         }
     }
 
-    /// Writes the first `n` (at most 16) bytes of `buf`: copies of a size known at
-    /// compile time, which a `Vec` sink inlines, rather than a `memcpy` call per
-    /// TLV header or small INTEGER.
-    #[inline]
-    pub fn put_small(&mut self, buf: &[u8; 16], n: usize) -> Result<()> {
-        macro_rules! sizes {
-            ($($k:literal)*) => {
-                match n {
-                    $($k => self.put_exact::<$k>(buf),)*
-                    _ => self.put(&buf[..n.min(16)]),
-                }
-            };
-        }
-        sizes!(1 2 3 4 5 6 7 8 9 10 11)
-    }
-
-    /// One size of [`put_small`](Self::put_small), a function of its own so that
-    /// the compiler cannot fold the sizes back into one `memcpy` of a run-time length.
-    #[inline(never)]
-    fn put_exact<const K: usize>(&mut self, buf: &[u8; 16]) -> Result<()> {
-        self.put(&buf[..K])
-    }
-
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.written

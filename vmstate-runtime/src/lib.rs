@@ -149,9 +149,10 @@ pub trait VMState: Field + Sized {
     /// Bytes [`legacy_save_at`](Self::legacy_save_at) writes.
     fn legacy_size_at(&self, version: u32) -> usize;
 
-    /// Writes the BER contents octets of this value at `version`: each field present
-    /// as `[declaration index]`, then the subsection list if any is sent.
-    fn ber_save_at<W: Write>(&self, w: &mut io::Writer<W>, version: u32) -> Result<()>;
+    /// Prepends the BER contents octets of this value at `version` to `e`: each
+    /// field present as `[declaration index]`, then the subsection list if any is
+    /// sent (written back to front: the subsections first, then the last field).
+    fn ber_save_at(&self, e: &mut ber::Encoder, version: u32) -> Result<()>;
 
     /// Reads the BER contents of a `version` encoding into `self` (the caller entered
     /// the constructed value and leaves it afterwards).
@@ -160,9 +161,6 @@ pub trait VMState: Field + Sized {
         d: &mut ber::Decoder<'_, I>,
         version: u32,
     ) -> Result<()>;
-
-    /// Octets [`ber_save_at`](Self::ber_save_at) writes.
-    fn ber_len_at(&self, version: u32) -> usize;
 
     /// The value at `version` as JSON (see [`Field::to_json`]): the fields present,
     /// by ASN.1 identifier, and the subsections sent.

@@ -1,7 +1,7 @@
 //! Field types that mirror QEMU concepts with no Rust counterpart: padding that is
 //! only on the wire, and timers.
 
-use crate::ber::{Decoder, Header, Tag};
+use crate::ber::{Decoder, Encoder, Header, Tag};
 use crate::desc::TypeDesc;
 use crate::error::Result;
 use crate::field::Field;
@@ -42,11 +42,7 @@ impl<const N: usize> Field for Unused<N> {
     /// element it is an empty OCTET STRING.
     const BER_TAG: Tag = Tag::OCTET_STRING;
 
-    fn ber_len(&self) -> usize {
-        0
-    }
-
-    fn ber_put<W: io::Write>(&self, _w: &mut Writer<W>) -> Result<()> {
+    fn ber_put(&self, _e: &mut Encoder) -> Result<()> {
         Ok(())
     }
 
@@ -100,12 +96,13 @@ impl Field for Timer {
 
     const BER_TAG: Tag = Tag::INTEGER;
 
-    fn ber_len(&self) -> usize {
-        self.0.ber_len()
+    fn ber_put(&self, e: &mut Encoder) -> Result<()> {
+        self.0.ber_put(e)
     }
 
-    fn ber_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
-        self.0.ber_put(w)
+    #[inline(always)]
+    fn ber_put_tlv(&self, e: &mut Encoder, tag: Tag) -> Result<()> {
+        self.0.ber_put_tlv(e, tag)
     }
 
     fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {

@@ -6,7 +6,6 @@
 
 use vmstate_examples::demo::{sample, DemoDma, Descriptor, Gpa, Mode};
 use vmstate_runtime::ber::{self, Options};
-use vmstate_runtime::io::Writer;
 use vmstate_runtime::{legacy, ErrorKind, Field, VMState};
 use vmstate_test_support::catalog::{self, Device, Visitor};
 use vmstate_test_support::testing::Rng;
@@ -28,9 +27,9 @@ fn tlv(id: &[u8], content: &[u8]) -> Vec<u8> {
 }
 
 fn field<T: Field>(tag: u32, v: &T) -> Vec<u8> {
-    let mut w = Writer::new(Vec::new());
-    ber::put_field(&mut w, tag, v).unwrap();
-    w.into_inner()
+    let mut e = ber::Encoder::new();
+    ber::put_field(&mut e, tag, v).unwrap();
+    e.into_vec()
 }
 
 /// demo-dma at version 3 from its field TLVs: `[APPLICATION 16]`.
@@ -45,14 +44,14 @@ fn demo_fields() -> Vec<Vec<u8>> {
         len: 64,
         flags: 1,
     }];
-    let mut w = Writer::new(Vec::new());
-    ber::put_slice_field(&mut w, 6, &ring).unwrap();
+    let mut e = ber::Encoder::new();
+    ber::put_slice_field(&mut e, 6, &ring).unwrap();
     vec![
         field(0, &Mode::Polled),
         field(1, &16u32),
         field(4, &-1i64),
         field(5, &1u8),
-        w.into_inner(),
+        e.into_vec(),
         field(7, &41u64),
         field(8, &0.5f64),
     ]
@@ -474,9 +473,9 @@ fn variable_array_bounds() {
 }
 
 fn field_value<T: Field>(v: &T) -> Vec<u8> {
-    let mut w = Writer::new(Vec::new());
-    ber::put_value(&mut w, v).unwrap();
-    w.into_inner()
+    let mut e = ber::Encoder::new();
+    ber::put_value(&mut e, v).unwrap();
+    e.into_vec()
 }
 
 #[test]
@@ -490,11 +489,11 @@ fn legacy_blob_is_accepted_at_any_version_and_structured_at_the_blob_version() {
         ber::load_into(&mut d, &blob, v).unwrap();
         assert_eq!(legacy::to_bytes_at(&d, v).unwrap(), legacy, "blob at v{v}");
         // Structured, whatever the version (a newer sender's choice at v1).
-        let mut w = Writer::new(Vec::new());
-        ber::put_header(&mut w, DemoDma::BER_TAG, value.ber_len_at(v)).unwrap();
-        value.ber_save_at(&mut w, v).unwrap();
+        let mut e = ber::Encoder::new();
+        value.ber_save_at(&mut e, v).unwrap();
+        e.put_header(DemoDma::BER_TAG, e.len());
         let mut d = DemoDma::default();
-        ber::load_into(&mut d, &w.into_inner(), v).unwrap();
+        ber::load_into(&mut d, e.as_bytes(), v).unwrap();
         assert_eq!(
             legacy::to_bytes_at(&d, v).unwrap(),
             legacy,

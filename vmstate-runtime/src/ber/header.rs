@@ -205,13 +205,15 @@ pub const fn tlv_len(tag: Tag, len: usize) -> usize {
 }
 
 /// Writes identifier and definite length octets.
-#[inline]
+/// (The framing's records; a value's own headers go through the
+/// [`Encoder`](super::Encoder).)
 pub fn put_header<W: io::Write>(w: &mut Writer<W>, tag: Tag, len: usize) -> Result<()> {
-    if let (Some(id), 0..=0x7f) = (tag.short_identifier(), len) {
-        // Assembled in a register (see `put_int_tlv`).
-        let word = (id as u128) << 120 | (len as u128) << 112;
-        return w.put_small(&word.to_be_bytes(), 2);
-    }
+    let (buf, n) = header_bytes(tag, len);
+    w.put(&buf[..n])
+}
+
+/// Identifier and definite length octets: the first of the returned octets.
+pub(super) fn header_bytes(tag: Tag, len: usize) -> ([u8; 16], usize) {
     let mut buf = [0u8; 16];
     let mut n = 0;
     let first = ((tag.class as u8) << 6) | if tag.constructed { 0x20 } else { 0 };
@@ -238,7 +240,7 @@ pub fn put_header<W: io::Write>(w: &mut Writer<W>, tag: Tag, len: usize) -> Resu
         buf[n..n + k].copy_from_slice(&len.to_be_bytes()[std::mem::size_of::<usize>() - k..]);
         n += k;
     }
-    w.put_small(&buf, n)
+    (buf, n)
 }
 
 /// Writes a header with indefinite length (the contents must end with [`put_eoc`]).

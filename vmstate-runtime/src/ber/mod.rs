@@ -10,8 +10,9 @@
 //!   STRING of its 8 IEEE-754 octets.
 //! - Subsections follow the fields in one `[APPLICATION 2]` list, each entry `[i]`
 //!   holding its name, version and body.
-//! - Lengths are definite and minimal (DER-style): the derive generates a size pass,
-//!   so nothing is encoded twice or buffered. The decoder accepts all of BER.
+//! - Lengths are definite and minimal (DER-style): the [`Encoder`] writes back to
+//!   front, each value's contents before its header, so every length is known when
+//!   its header is written, in one pass. The decoder accepts all of BER.
 //! - A type with `ber_blob_until = N` is written, at versions up to `N`, as an OCTET
 //!   STRING holding its legacy encoding; the loader accepts either form at any
 //!   version and tells them apart by the tag.
@@ -35,19 +36,20 @@
 mod annotate;
 pub mod asn1;
 mod decoder;
+mod encoder;
 mod header;
 mod value;
 
 pub use self::annotate::annotate;
 pub use self::decoder::{check_form, Decoder, Options, Report, Skipped, SubsectionEntry};
+pub use self::encoder::Encoder;
 pub use self::header::{
     length_len, put_eoc, put_header, put_indefinite_header, tlv_len, Class, Header, Length, Tag,
 };
 pub use self::value::{
-    field_len, get_contents, get_field, get_slice, get_value, get_vec, int_len, is_octets,
-    octets_json, out_of_range, out_of_range_at, put_field, put_int, put_int_run, put_int_tlv,
-    put_slice, put_slice_field, put_value, slice_field_len, slice_json, slice_len, slice_tag,
-    value_len, INTEGER_ID,
+    get_contents, get_field, get_slice, get_value, get_vec, int_len, is_octets, octets_json,
+    out_of_range, out_of_range_at, put_field, put_slice, put_slice_field, put_value, slice_json,
+    slice_tag, INTEGER_ID,
 };
 
 use crate::error::{Error, ErrorKind, Result};
@@ -67,38 +69,41 @@ pub fn to_bytes<T: VMState>(value: &T) -> Result<Vec<u8>> {
 
 /// Encodes `value` as `version` has it, for an older peer.
 pub fn to_bytes_at<T: VMState>(value: &T, version: u32) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(encoded_len_at(value, version));
-    save(value, &mut out, version)?;
-    Ok(out)
-}
-
-/// Octets [`save`] writes for `value` at `version`.
-pub fn encoded_len_at<T: VMState>(value: &T, version: u32) -> usize {
-    if is_blob::<T>(version) {
-        tlv_len(Tag::OCTET_STRING, value.legacy_size_at(version))
-    } else {
-        tlv_len(T::BER_TAG, value.ber_len_at(version))
-    }
+    encode(value, version).map(Encoder::into_vec)
 }
 
 /// Writes `value` at `version` to `w`; returns the octets written.
 pub fn save<T: VMState, W: io::Write>(value: &T, w: W, version: u32) -> Result<u64> {
+    let e = encode(value, version)?;
     let mut w = Writer::new(w);
-    T::DESC
-        .check_version(version, 0)
-        .and_then(|()| put_top(value, &mut w, version))
-        .map_err(|e| e.in_device(T::DESC.name))?;
+    w.put(e.as_bytes())
+        .map_err(|err| err.in_device(T::DESC.name))?;
     Ok(w.written())
 }
 
-fn put_top<T: VMState, W: io::Write>(value: &T, w: &mut Writer<W>, version: u32) -> Result<()> {
+/// The whole encoding of `value` at `version`.
+fn encode<T: VMState>(value: &T, version: u32) -> Result<Encoder> {
+    // Room for the usual encoding of a fixed-size device (an INTEGER takes up to
+    // three octets more than its bytes in memory), so that its encoder rarely grows.
+    let mut e = Encoder::with_capacity(2 * std::mem::size_of::<T>() + 64);
+    T::DESC
+        .check_version(version, 0)
+        .and_then(|()| put_top(value, &mut e, version))
+        .map_err(|err| err.in_device(T::DESC.name))?;
+    Ok(e)
+}
+
+fn put_top<T: VMState>(value: &T, e: &mut Encoder, version: u32) -> Result<()> {
     if is_blob::<T>(version) {
-        put_header(w, Tag::OCTET_STRING, value.legacy_size_at(version))?;
-        value.legacy_save_at(w, version)
+        let n = value.legacy_size_at(version);
+        e.put_forward(n, |w| value.legacy_save_at(w, version))?;
+        e.put_header(Tag::OCTET_STRING, n);
     } else {
-        put_header(w, T::BER_TAG, value.ber_len_at(version))?;
-        value.ber_save_at(w, version)
+        let end = e.len();
+        value.ber_save_at(e, version)?;
+        e.put_header(T::BER_TAG, e.len() - end);
     }
+    Ok(())
 }
 
 /// Loads a `version` encoding that must fill `bytes` into `target`, strictly. On
@@ -277,32 +282,17 @@ pub fn load_struct_at<T: VMState, I: Input + ?Sized>(
     d.leave(Some(T::DESC.name))
 }
 
-/// Octets of a sent subsection's entry under `[number]`.
-pub fn subsection_len<T: VMState>(number: u32, v: &T) -> usize {
-    tlv_len(Tag::context(number, Tag::SEQUENCE), entry_len(v))
-}
-
-fn entry_len<T: VMState>(v: &T) -> usize {
+/// Prepends a sent subsection's entry `[number] { name, version, body }`.
+pub fn put_subsection<T: VMState>(e: &mut Encoder, number: u32, v: &T) -> Result<()> {
     let d = T::DESC;
-    tlv_len(Tag::UTF8_STRING, d.name.len())
-        + tlv_len(Tag::INTEGER, int_len(d.version.into()))
-        + tlv_len(T::BER_TAG, v.ber_len_at(d.version))
-}
-
-/// Writes a sent subsection's entry `[number] { name, version, body }`.
-pub fn put_subsection<T: VMState, W: io::Write>(
-    w: &mut Writer<W>,
-    number: u32,
-    v: &T,
-) -> Result<()> {
-    let d = T::DESC;
-    put_header(w, Tag::context(number, Tag::SEQUENCE), entry_len(v))?;
-    put_header(w, Tag::UTF8_STRING, d.name.len())?;
-    w.put(d.name.as_bytes())?;
-    put_header(w, Tag::INTEGER, int_len(d.version.into()))?;
-    put_int(w, d.version.into())?;
-    put_header(w, T::BER_TAG, v.ber_len_at(d.version))?;
-    v.ber_save_at(w, d.version)
+    let end = e.len();
+    v.ber_save_at(e, d.version)?;
+    e.put_header(T::BER_TAG, e.len() - end);
+    e.put_int_tlv(Tag::INTEGER, d.version.into());
+    e.put(d.name.as_bytes());
+    e.put_header(Tag::UTF8_STRING, d.name.len());
+    e.put_header(Tag::context(number, Tag::SEQUENCE), e.len() - end);
+    Ok(())
 }
 
 /// Loads the body of subsection entry `e` (name and version read, body next) into

@@ -2,59 +2,23 @@
 //! helpers the derive's generated code and the built-in field types call.
 
 use super::decoder::{check_form, Decoder};
-use super::header::{put_header, tlv_len, Header, Length, Tag};
+use super::encoder::Encoder;
+use super::header::{Header, Length, Tag};
 use crate::error::{Error, ErrorKind, Result};
 use crate::field::Field;
 use crate::io::{Input, Writer};
 use serde_json::Value;
-use std::io;
 
-/// Octets of `v` as a whole TLV under its own tag.
+/// Prepends `v` under its own tag.
 #[inline]
-pub fn value_len<T: Field>(v: &T) -> usize {
-    tlv_len(T::BER_TAG, v.ber_len())
+pub fn put_value<T: Field>(e: &mut Encoder, v: &T) -> Result<()> {
+    v.ber_put_tlv(e, T::BER_TAG)
 }
 
-/// Octets of `v` as field `[number]` (implicitly tagged).
+/// Prepends `v` as field `[number]`.
 #[inline]
-pub fn field_len<T: Field>(number: u32, v: &T) -> usize {
-    tlv_len(Tag::context(number, T::BER_TAG), v.ber_len())
-}
-
-/// Writes `v` under its own tag.
-#[inline]
-pub fn put_value<T: Field, W: io::Write>(w: &mut Writer<W>, v: &T) -> Result<()> {
-    v.ber_put_tlv(w, T::BER_TAG)
-}
-
-/// Writes `v` as field `[number]`.
-#[inline]
-pub fn put_field<T: Field, W: io::Write>(w: &mut Writer<W>, number: u32, v: &T) -> Result<()> {
-    v.ber_put_tlv(w, Tag::context(number, T::BER_TAG))
-}
-
-/// Writes an INTEGER TLV under `tag` in one small write when the identifier is one
-/// octet (as every field's and element's is below 31).
-#[inline(always)]
-pub fn put_int_tlv<W: io::Write>(w: &mut Writer<W>, tag: Tag, v: i128) -> Result<()> {
-    let n = int_len(v);
-    match tag.short_identifier() {
-        Some(id) if n <= 8 => w.put_small(&short_int_tlv(id, v, n), 2 + n),
-        _ => {
-            put_header(w, tag, n)?;
-            put_int(w, v)
-        }
-    }
-}
-
-/// The TLV of an INTEGER with the one-octet identifier `id` and `n` (at most 8)
-/// contents octets, as the first `2 + n` octets of a word assembled in a register
-/// and stored at once: octets stored one by one and read back wider would stall the
-/// store-to-load forwarding.
-#[inline(always)]
-fn short_int_tlv(id: u8, v: i128, n: usize) -> [u8; 16] {
-    let contents = ((v as u64) << (8 * (8 - n) as u32)) as u128;
-    ((id as u128) << 120 | (n as u128) << 112 | contents << 48).to_be_bytes()
+pub fn put_field<T: Field>(e: &mut Encoder, number: u32, v: &T) -> Result<()> {
+    v.ber_put_tlv(e, Tag::context(number, T::BER_TAG))
 }
 
 /// Reads the contents of a value whose header (any tag, right form) was consumed.
@@ -109,70 +73,25 @@ pub const fn slice_tag<T: Field>() -> Tag {
     }
 }
 
-/// Contents octets of an array of `T`.
-#[inline]
-pub fn slice_len<T: Field>(s: &[T]) -> usize {
-    if const { is_octets::<T>() } {
-        s.len()
-    } else {
-        s.iter().map(value_len).sum()
-    }
-}
-
-/// Writes the contents of an array of `T`: its octets (the elements' one-byte
+/// Prepends the contents of an array of `T`: its octets (the elements' one-byte
 /// legacy encodings), or each element as a TLV.
 #[inline]
-pub fn put_slice<T: Field, W: io::Write>(s: &[T], w: &mut Writer<W>) -> Result<()> {
+pub fn put_slice<T: Field>(s: &[T], e: &mut Encoder) -> Result<()> {
     if const { is_octets::<T>() } {
-        return T::legacy_put_slice(s, w);
+        return e.put_forward(s.len(), |w| T::legacy_put_slice(s, w));
     }
-    T::ber_put_run(s, w)
+    T::ber_put_run(s, e)
 }
 
 /// The identifier octet of a universal INTEGER.
 pub const INTEGER_ID: u8 = 0x02;
 
-/// Writes INTEGER TLVs of `values`, assembled in a local buffer (each with one
-/// 16-octet store, see [`put_int_tlv`]) and written a few hundred octets at a time.
-#[inline]
-pub fn put_int_run<W: io::Write>(
-    w: &mut Writer<W>,
-    values: impl Iterator<Item = i128>,
-) -> Result<()> {
-    const FLUSH: usize = 240;
-    let mut buf = [0u8; FLUSH + 16];
-    let mut p = 0;
-    for (i, v) in values.enumerate() {
-        let n = int_len(v);
-        if n > 8 {
-            w.put(&buf[..p]).map_err(|e| e.in_index(i))?;
-            p = 0;
-            put_int_tlv(w, Tag::INTEGER, v).map_err(|e| e.in_index(i))?;
-            continue;
-        }
-        buf[p..p + 16].copy_from_slice(&short_int_tlv(INTEGER_ID, v, n));
-        p += 2 + n;
-        if p >= FLUSH {
-            w.put(&buf[..p]).map_err(|e| e.in_index(i))?;
-            p = 0;
-        }
-    }
-    w.put(&buf[..p])
-}
-
-/// Writes an array of `T` as field `[number]`.
-pub fn put_slice_field<T: Field, W: io::Write>(
-    w: &mut Writer<W>,
-    number: u32,
-    s: &[T],
-) -> Result<()> {
-    put_header(w, Tag::context(number, slice_tag::<T>()), slice_len(s))?;
-    put_slice(s, w)
-}
-
-/// Octets of an array of `T` as field `[number]`.
-pub fn slice_field_len<T: Field>(number: u32, s: &[T]) -> usize {
-    tlv_len(Tag::context(number, slice_tag::<T>()), slice_len(s))
+/// Prepends an array of `T` as field `[number]`.
+pub fn put_slice_field<T: Field>(e: &mut Encoder, number: u32, s: &[T]) -> Result<()> {
+    let end = e.len();
+    put_slice(s, e)?;
+    e.put_header(Tag::context(number, slice_tag::<T>()), e.len() - end);
+    Ok(())
 }
 
 /// Loads a variable array of `n` elements into `v` (a `Vec`): the elements it holds
@@ -318,13 +237,6 @@ pub const fn int_len(v: i128) -> usize {
     } else {
         (136 - high.leading_zeros() as usize) / 8
     }
-}
-
-/// Writes the contents of a minimal two's-complement INTEGER.
-#[inline]
-pub fn put_int<W: io::Write>(w: &mut Writer<W>, v: i128) -> Result<()> {
-    let n = int_len(v);
-    w.put(&v.to_be_bytes()[16 - n..])
 }
 
 /// An INTEGER out of `ty`'s range.

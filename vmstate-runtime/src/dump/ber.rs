@@ -169,9 +169,9 @@ fn element(g: &Group, i: usize, e: &Value, within: &str) -> Result<(bool, Vec<u8
             for b in &bytes {
                 v = (v << 8) | i128::from(*b);
             }
-            let mut w = Writer::new(Vec::new());
-            let _ = ber::put_int(&mut w, v);
-            (false, w.into_inner())
+            let mut e = ber::Encoder::new();
+            e.put_int(v);
+            (false, e.into_vec())
         }
         _ => (false, bytes),
     })

@@ -63,9 +63,9 @@ pub(crate) fn tlv(tag: Tag, contents: &[u8]) -> Vec<u8> {
 
 /// A definite-length INTEGER (or implicitly tagged one).
 pub(crate) fn int_tlv(tag: Tag, v: i128) -> Vec<u8> {
-    let mut contents = Vec::with_capacity(17);
-    let _ = ber::put_int(&mut Writer::new(&mut contents), v);
-    tlv(tag, &contents)
+    let mut e = ber::Encoder::new();
+    e.put_int_tlv(tag, v);
+    e.into_vec()
 }
 
 /// Writes the stream's start, its header (the legacy `version` it was made from),
@@ -80,9 +80,9 @@ pub fn put_prelude<W: io::Write>(
     w.put(&tlv(HEADER, &int_tlv(Tag::INTEGER, version.into())))?;
     w.put(&tlv(DESCRIPTION, description.as_bytes()))?;
     if let Some(c) = configuration {
-        let mut body = Writer::new(Vec::new());
+        let mut body = ber::Encoder::new();
         c.ber_save_at(&mut body, 1)?;
-        w.put(&tlv(CONFIGURATION, &body.into_inner()))?;
+        w.put(&tlv(CONFIGURATION, body.as_bytes()))?;
     }
     Ok(())
 }
