@@ -125,7 +125,40 @@ fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {
     }
 }
 
-/// `ber_save_at` and `ber_load_at`.
+/// `ber_scan_at`, for a struct whose fields all have a form read in place (not
+/// variable arrays, nor fields checked by `equal` or `validate`, whose errors the
+/// general path reports) and are numbered below 128; for others the trait's
+/// default declines, and every load takes the general path.
+fn scan_method(plans: &[FieldPlan]) -> Option<TokenStream> {
+    let fields: Vec<&FieldPlan> = plans.iter().filter(|p| !p.is_subsection()).collect();
+    let scanned = |p: &&FieldPlan| {
+        matches!(p.kind, Kind::Plain | Kind::ByteArray { .. })
+            && !p.equal
+            && p.validate.is_none()
+            && p.tag < 128
+    };
+    if !fields.iter().all(scanned) {
+        return None;
+    }
+    let scans = fields.iter().map(|p| {
+        let (id, tag, cond, as_field) = (p.ident, p.tag, sent(p), p.as_field());
+        quote! {
+            (!#cond || #as_field::ber_scan(
+                &mut self.#id,
+                s,
+                const { __vm::ber::Id::field(#tag, #as_field::BER_TAG) },
+            ))
+        }
+    });
+    Some(quote! {
+        #[inline]
+        fn ber_scan_at(&mut self, s: &mut __vm::ber::Scan<'_>, version: u32) -> bool {
+            true #(&& #scans)*
+        }
+    })
+}
+
+/// `ber_save_at`, `ber_load_at` and, where the fields allow, `ber_scan_at`.
 pub fn methods(c: &Container, plans: &[FieldPlan]) -> TokenStream {
     let save_subs = plans
         .iter()
@@ -137,6 +170,16 @@ pub fn methods(c: &Container, plans: &[FieldPlan]) -> TokenStream {
     let hooks = Hooks::new(c, quote!(e.written()), quote!(d.offset()));
     let save_body = hooks.save_body(quote!(#save_subs #(#saves)*));
     let (pre_load, post_load) = (&hooks.pre_load, &hooks.post_load);
+    let scan = scan_method(plans);
+    // The fields in place when they are all in memory, else one by one.
+    let load_fields = match scan {
+        Some(_) => quote! {
+            if !d.scan(|s| __vm::VMState::ber_scan_at(self, s, version)) {
+                #(#loads)*
+            }
+        },
+        None => quote!(#(#loads)*),
+    };
     quote! {
         fn ber_save_at(&self, e: &mut __vm::ber::Encoder, version: u32) -> __vm::Result<()> {
             #save_body
@@ -144,10 +187,12 @@ pub fn methods(c: &Container, plans: &[FieldPlan]) -> TokenStream {
 
         fn ber_load_at<I: __vm::Input + ?Sized>(&mut self, d: &mut __vm::ber::Decoder<'_, I>, version: u32) -> __vm::Result<()> {
             #pre_load
-            #(#loads)*
+            #load_fields
             #load_subs
             #post_load
             __vm::Ok(())
         }
+
+        #scan
     }
 }

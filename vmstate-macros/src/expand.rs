@@ -40,6 +40,16 @@ pub fn expand(c: &Container) -> TokenStream {
             let ber = ber::methods(c, &plans);
             let json = value_json::method(&plans);
             let vmdesc = vmdesc::method(c, &plans);
+            // A nested struct is read in place unless it has load hooks, which only
+            // its `ber_load_at` calls.
+            let scan = (c.attrs.pre_load.is_none() && c.attrs.post_load.is_none()).then(|| {
+                quote! {
+                    #[inline]
+                    fn ber_scan(&mut self, s: &mut __vm::ber::Scan<'_>, id: __vm::ber::Id) -> bool {
+                        __vm::ber::scan_struct(self, s, id, #version)
+                    }
+                }
+            });
             let ber_tag = match &c.attrs.ber_tag {
                 Some(t) => {
                     let t = t.value;
@@ -84,6 +94,8 @@ pub fn expand(c: &Container) -> TokenStream {
                     fn ber_get<I: __vm::Input + ?Sized>(&mut self, d: &mut __vm::ber::Decoder<'_, I>, h: &__vm::ber::Header) -> __vm::Result<()> {
                         __vm::ber::load_struct_at(d, h, self, #version)
                     }
+
+                    #scan
 
                     fn to_json(&self) -> __vm::JsonValue {
                         __vm::VMState::to_json_at(self, #version)

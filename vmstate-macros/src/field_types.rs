@@ -88,6 +88,21 @@ pub fn enum_field(ident: &Ident, repr: &Ident, variants: &[&Ident]) -> TokenStre
                 __vm::Ok(())
             }
 
+            #[inline]
+            fn ber_scan(&mut self, s: &mut __vm::ber::Scan<'_>, id: __vm::ber::Id) -> bool {
+                let mut __raw: #repr = 0;
+                if !__vm::Field::ber_scan(&mut __raw, s, id) {
+                    return false;
+                }
+                match Self::__vmstate_from_raw(__raw, 0) {
+                    __vm::Ok(v) => {
+                        *self = v;
+                        true
+                    }
+                    __vm::Err(_) => false,
+                }
+            }
+
             fn to_json(&self) -> __vm::JsonValue {
                 __vm::JsonValue::from(match self { #(#to_name,)* })
             }
@@ -128,6 +143,11 @@ pub fn newtype_field(ident: &Ident, inner: &Type) -> TokenStream {
 
             fn ber_get<I: __vm::Input + ?Sized>(&mut self, d: &mut __vm::ber::Decoder<'_, I>, h: &__vm::ber::Header) -> __vm::Result<()> {
                 __vm::Field::ber_get(&mut self.0, d, h)
+            }
+
+            #[inline(always)]
+            fn ber_scan(&mut self, s: &mut __vm::ber::Scan<'_>, id: __vm::ber::Id) -> bool {
+                __vm::Field::ber_scan(&mut self.0, s, id)
             }
 
             #[inline(always)]

@@ -72,6 +72,16 @@ pub trait Field {
         None
     }
 
+    /// Reads the value with identifier `id` in place, in the form vmstate writes
+    /// (see [`ber::Scan`]); `false` if it cannot, for the general path to read or
+    /// refuse the whole struct. Types without such a form keep this default.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn ber_scan(&mut self, s: &mut ber::Scan<'_>, id: ber::Id) -> bool {
+        let _ = (s, id);
+        false
+    }
+
     /// Loads the leading elements of an array of this type (whose header was
     /// entered) in one run where their encoding allows; returns how many. The
     /// general path takes the rest. Integers have such a run; others load none.
@@ -266,6 +276,17 @@ macro_rules! int_field {
             }
 
             #[inline(always)]
+            fn ber_scan(&mut self, s: &mut ber::Scan<'_>, id: ber::Id) -> bool {
+                match s.int(id).map(<$t>::try_from) {
+                    Some(Ok(v)) => {
+                        *self = v;
+                        true
+                    }
+                    _ => false,
+                }
+            }
+
+            #[inline(always)]
             fn ber_get_short<I: Input + ?Sized>(
                 &mut self,
                 d: &mut Decoder<'_, I>,
@@ -323,6 +344,11 @@ impl Field for bool {
         Ok(())
     }
 
+    #[inline]
+    fn ber_scan(&mut self, s: &mut ber::Scan<'_>, id: ber::Id) -> bool {
+        s.octets(id, 1).map(|b| *self = b[0] != 0).is_some()
+    }
+
     fn to_json(&self) -> Value {
         Value::Bool(*self)
     }
@@ -368,6 +394,13 @@ impl Field for f64 {
         })?;
         *self = f64::from_bits(u64::from_be_bytes(b));
         Ok(())
+    }
+
+    #[inline]
+    fn ber_scan(&mut self, s: &mut ber::Scan<'_>, id: ber::Id) -> bool {
+        let b = s.octets(id, 8).and_then(|b| b.try_into().ok());
+        b.map(|b| *self = f64::from_bits(u64::from_be_bytes(b)))
+            .is_some()
     }
 
     fn to_json(&self) -> Value {
@@ -426,6 +459,11 @@ impl<T: Field, const N: usize> Field for [T; N] {
 
     fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {
         ber::get_slice(self, d, h)
+    }
+
+    #[inline]
+    fn ber_scan(&mut self, s: &mut ber::Scan<'_>, id: ber::Id) -> bool {
+        ber::scan_slice(self, s, id)
     }
 
     fn to_json(&self) -> Value {

@@ -162,6 +162,16 @@ pub trait VMState: Field + Sized {
         version: u32,
     ) -> Result<()>;
 
+    /// Reads the fields of a `version` encoding in place (see [`ber::Scan`]), as
+    /// the derive generates it for structs whose fields all have such a form;
+    /// `false` leaves them to [`ber_load_at`](Self::ber_load_at)'s general path.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn ber_scan_at(&mut self, s: &mut ber::Scan<'_>, version: u32) -> bool {
+        let _ = (s, version);
+        false
+    }
+
     /// The value at `version` as JSON (see [`Field::to_json`]): the fields present,
     /// by ASN.1 identifier, and the subsections sent.
     fn to_json_at(&self, version: u32) -> serde_json::Value;

@@ -109,6 +109,11 @@ impl Field for Timer {
         self.0.ber_get(d, h)
     }
 
+    #[inline(always)]
+    fn ber_scan(&mut self, s: &mut crate::ber::Scan<'_>, id: crate::ber::Id) -> bool {
+        self.0.ber_scan(s, id)
+    }
+
     fn to_json(&self) -> Value {
         self.0.to_json()
     }

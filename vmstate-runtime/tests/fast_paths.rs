@@ -1,7 +1,7 @@
 //! The decoders' fast paths against their general paths. A load from a slice takes
-//! the fast paths (INTEGERs and runs of them read in place, two-to-four-octet
-//! headers); a load from a reader has nothing buffered ahead and takes the general
-//! path for every value. On the same bytes both must give the same value, or the
+//! the fast paths (whole structs scanned in place, `ber::Scan`; INTEGERs and runs
+//! of them read in place, two-to-four-octet headers); a load from a reader has
+//! nothing buffered ahead and takes the general path for every value. On the same bytes both must give the same value, or the
 //! same error kind, path and offset: for every catalog device's encoding, each of its
 //! integers replaced by edge values, and thousands of random corruptions.
 

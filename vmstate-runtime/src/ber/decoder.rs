@@ -8,6 +8,7 @@
 //! length read from the input sizes an allocation.
 
 use super::header::{Class, Header, Length, Tag};
+use super::scan::Scan;
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::Input;
 
@@ -598,6 +599,30 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
         Ok(i)
     }
 
+    /// Reads the rest of the enclosing value (at the top level: of the input) in
+    /// place with `scan` if it is all in memory and `scan` takes it (see [`Scan`]);
+    /// `false` leaves the input as it was, for the general path.
+    #[inline]
+    pub fn scan(&mut self, scan: impl FnOnce(&mut Scan<'_>) -> bool) -> bool {
+        let b = self.input.buffered();
+        let room = match self.frame {
+            Frame::Definite(_) => self.room(),
+            Frame::Top => b.len(),
+            Frame::Indefinite => return false,
+        };
+        if b.len() < room {
+            return false;
+        }
+        let depth = self.options.max_depth.saturating_sub(self.outer.len());
+        let mut s = Scan::new(b, room, depth);
+        if !scan(&mut s) {
+            return false;
+        }
+        let taken = s.taken();
+        // The octets are in memory, so skipping them cannot run out of input.
+        self.input.skip(taken).is_ok()
+    }
+
     /// Octets left in the enclosing value (unbounded outside a definite one).
     #[inline(always)]
     fn room(&self) -> usize {
@@ -688,16 +713,28 @@ fn unknown(h: &Header) -> Error {
 }
 
 /// A short primitive INTEGER with identifier `id` at the start of `b`, inside `room`
-/// octets: its value and its TLV's length. It takes a one-octet length of 1 to 8,
-/// minimal contents (X.690 8.3.2), and eight octets in `b` after the header (one
-/// load, shifted); anything else is `None`, for the general path to read or refuse.
+/// octets: its value and its TLV's length (see [`short_int_contents`]).
 #[inline(always)]
 fn short_int_at(b: &[u8], id: u8, room: usize) -> Option<(i64, usize)> {
-    let &[t, n, ref c @ ..] = b.get(..10)? else {
+    let (&t, rest) = b.split_first()?;
+    if t != id {
+        return None;
+    }
+    let (x, len) = short_int_contents(rest, room.checked_sub(1)?)?;
+    Some((x, 1 + len))
+}
+
+/// The length and contents octets of a short INTEGER at the start of `b`, inside
+/// `room` octets: its value and their length. It takes a one-octet length of 1 to
+/// 8, minimal contents (X.690 8.3.2), and eight octets in `b` after the length (one
+/// load, shifted); anything else is `None`, for the general path to read or refuse.
+#[inline(always)]
+pub(super) fn short_int_contents(b: &[u8], room: usize) -> Option<(i64, usize)> {
+    let &[n, ref c @ ..] = b.get(..9)? else {
         return None;
     };
     let n = usize::from(n);
-    if t != id || !(1..=8).contains(&n) || 2 + n > room {
+    if !(1..=8).contains(&n) || 1 + n > room {
         return None;
     }
     // The contents are the top n octets of the load; an arithmetic shift extends
@@ -706,7 +743,7 @@ fn short_int_at(b: &[u8], id: u8, room: usize) -> Option<(i64, usize)> {
     if n > 1 && matches!(x >> (8 * n as u32 - 9), 0 | -1) {
         return None;
     }
-    Some((x, 2 + n))
+    Some((x, 1 + n))
 }
 
 /// Fails unless `h` carries `tag` in its form (an OCTET STRING may be constructed).

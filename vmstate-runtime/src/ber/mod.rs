@@ -38,6 +38,7 @@ pub mod asn1;
 mod decoder;
 mod encoder;
 mod header;
+mod scan;
 mod value;
 
 pub use self::annotate::annotate;
@@ -46,10 +47,11 @@ pub use self::encoder::Encoder;
 pub use self::header::{
     length_len, put_eoc, put_header, put_indefinite_header, tlv_len, Class, Header, Length, Tag,
 };
+pub use self::scan::{Id, Scan};
 pub use self::value::{
     get_contents, get_field, get_slice, get_value, get_vec, int_len, is_octets, octets_json,
-    out_of_range, out_of_range_at, put_field, put_slice, put_slice_field, put_value, slice_json,
-    slice_tag, INTEGER_ID,
+    out_of_range, out_of_range_at, put_field, put_slice, put_slice_field, put_value, scan_slice,
+    scan_struct, slice_json, slice_tag, INTEGER_ID,
 };
 
 use crate::error::{Error, ErrorKind, Result};
@@ -217,6 +219,14 @@ fn load_top<T: VMState, I: Input + ?Sized>(
     version: u32,
 ) -> Result<()> {
     T::DESC.check_version(version, d.offset())?;
+    // At its current version, the whole value in place if it can be (see `Scan`).
+    if version == T::DESC.version {
+        if let Some(id) = const { Id::of(T::BER_TAG) } {
+            if d.scan(|s| work.ber_scan(s, id)) {
+                return Ok(());
+            }
+        }
+    }
     let h = d.next_header(&T::BER_TAG)?;
     if h.tag.same_id(&T::BER_TAG) {
         check_form(&h, T::BER_TAG)?;

@@ -4,9 +4,11 @@
 use super::decoder::{check_form, Decoder};
 use super::encoder::Encoder;
 use super::header::{Header, Length, Tag};
+use super::scan::{Id, Scan};
 use crate::error::{Error, ErrorKind, Result};
 use crate::field::Field;
-use crate::io::{Input, Writer};
+use crate::io::{Input, SliceInput, Writer};
+use crate::VMState;
 use serde_json::Value;
 
 /// Prepends `v` under its own tag.
@@ -146,6 +148,34 @@ pub fn get_slice<T: Field, I: Input + ?Sized>(
     d.enter(h)?;
     let run = T::ber_get_run(s, d)?;
     get_elements(d, run, s.len(), |i, d| get_element(d, &mut s[i]))
+}
+
+/// [`Field::ber_scan`] of an array of `T` with identifier `id`: one OCTET STRING,
+/// or a SEQUENCE OF exactly `s.len()` elements.
+#[inline]
+pub fn scan_slice<T: Field>(s: &mut [T], scan: &mut Scan<'_>, id: Id) -> bool {
+    if const { is_octets::<T>() } {
+        return scan
+            .octets(id, s.len())
+            .is_some_and(|b| T::legacy_get_slice(s, &mut SliceInput::new(b)).is_ok());
+    }
+    let Some(element) = (const { Id::of(T::BER_TAG) }) else {
+        return false;
+    };
+    let Some(outer) = scan.enter(id) else {
+        return false;
+    };
+    s.iter_mut().all(|v| v.ber_scan(scan, element)) && scan.leave(outer)
+}
+
+/// [`Field::ber_scan`] of a struct at `version` (one without load hooks, which a
+/// scan would not call): its fields, and nothing after them.
+#[inline]
+pub fn scan_struct<T: VMState>(v: &mut T, scan: &mut Scan<'_>, id: Id, version: u32) -> bool {
+    let Some(outer) = scan.enter(id) else {
+        return false;
+    };
+    v.ber_scan_at(scan, version) && scan.leave(outer)
 }
 
 /// Reads an array element under its own tag; `None` at the end of the array.
