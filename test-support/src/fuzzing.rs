@@ -69,6 +69,7 @@ pub fn legacy_device(data: &[u8]) {
 
 fn ber_one<T: VMState + Clone + Default + PartialEq + std::fmt::Debug>(v: u8, value: &[u8]) {
     let version = version_of::<T>(v);
+    fast_and_general_agree::<T>(value, version);
     let mut dev = T::default();
     let r = ber::load_into(&mut dev, value, version);
     let ok = r.is_ok();
@@ -79,6 +80,33 @@ fn ber_one<T: VMState + Clone + Default + PartialEq + std::fmt::Debug>(v: u8, va
         ber::load_into(&mut back, &again, version).expect("our BER loads");
         assert!(same(&back, &dev), "BER save then load changed the value");
     }
+}
+
+/// Loads `bytes` at `version` from a slice (which takes the decoder's fast paths:
+/// structs scanned in place, INTEGERs read in place) and from a reader (which has
+/// nothing buffered ahead, so takes the general path for every value), and panics
+/// unless both give the same value (compared as the bytes it saves to: a NaN is not
+/// equal to itself) or the same error kind, path and offset.
+pub fn fast_and_general_agree<T: VMState + Clone + Default>(bytes: &[u8], version: u32) {
+    let key = |e: vmstate_runtime::Error| (format!("{:?}", e.kind()), e.path(), e.offset());
+    let mut from_reader = T::default();
+    let reader = ber::load_from(&mut from_reader, bytes, version).map(|()| from_reader);
+    let mut from_slice = T::default();
+    let slice = ber::load_exact(&mut from_slice, bytes, 0, version).map(|()| from_slice);
+    // A reader stops after the value; a slice refuses what follows it.
+    let reader = match (&slice, reader) {
+        (Err(e), Ok(_)) if matches!(e.kind(), vmstate_runtime::ErrorKind::TrailingBytes(_)) => {
+            Err(e.clone())
+        }
+        (_, r) => r,
+    };
+    let saved = |v: T| ber::to_bytes_at(&v, version).expect("a loaded value saves");
+    assert_eq!(
+        slice.map(saved).map_err(key),
+        reader.map(saved).map_err(key),
+        "slice (fast paths) and reader (general path) disagree on {}",
+        crate::testing::hexdump(bytes)
+    );
 }
 
 /// A device's BER value: byte 0 picks the type, byte 1 the version.
