@@ -204,11 +204,15 @@ impl<R: io::Read> Input for ReadInput<R> {
         Ok(&self.peeked[..n.min(self.peeked.len())])
     }
 
+    /// Fails where the skip began (as [`SliceInput`] does), however many of its
+    /// chunks arrived.
     fn skip(&mut self, mut n: usize) -> Result<()> {
+        let start = self.offset;
         let mut scratch = [0u8; 512];
         while n > 0 {
             let k = n.min(scratch.len());
-            self.read_exact(&mut scratch[..k])?;
+            self.read_exact(&mut scratch[..k])
+                .map_err(|e| Error::new(e.kind().clone(), start))?;
             n -= k;
         }
         Ok(())
