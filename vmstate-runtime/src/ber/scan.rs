@@ -131,10 +131,15 @@ impl<'b> Scan<'b> {
         if n > 1 && matches!((c[0], c[1] & 0x80), (0, 0) | (0xff, 0x80)) {
             return None;
         }
-        let first = i128::from(c[0] as i8);
-        let v = c[1..].iter().fold(first, |a, &x| (a << 8) | i128::from(x));
+        // Sign-extended from the first octet; a ninth (the first is then the sign
+        // alone) shifts it out of the 64 bits.
+        let first = i64::from(c[0] as i8);
+        let low = c[1..].iter().fold(first, |a, &x| (a << 8) | i64::from(x));
         self.p += 1 + n;
-        Some(v)
+        Some(match n {
+            9 => i128::from(low as u64) - (i128::from(first < 0) << 64),
+            _ => i128::from(low),
+        })
     }
 
     /// Identifier `id` and a definite length (short form, or long form of one or
