@@ -67,6 +67,7 @@ impl Encoder {
     }
 
     /// The encoding, moved to the front of its buffer.
+    #[inline]
     pub fn into_vec(mut self) -> Vec<u8> {
         self.buf.drain(..self.start);
         self.buf

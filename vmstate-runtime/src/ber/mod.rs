@@ -71,28 +71,34 @@ pub fn to_bytes<T: VMState>(value: &T) -> Result<Vec<u8>> {
 
 /// Encodes `value` as `version` has it, for an older peer.
 pub fn to_bytes_at<T: VMState>(value: &T, version: u32) -> Result<Vec<u8>> {
-    encode(value, version).map(Encoder::into_vec)
+    let mut e = encoder_for::<T>();
+    encode(value, &mut e, version)?;
+    Ok(e.into_vec())
 }
 
 /// Writes `value` at `version` to `w`; returns the octets written.
 pub fn save<T: VMState, W: io::Write>(value: &T, w: W, version: u32) -> Result<u64> {
-    let e = encode(value, version)?;
+    let mut e = encoder_for::<T>();
+    encode(value, &mut e, version)?;
     let mut w = Writer::new(w);
     w.put(e.as_bytes())
         .map_err(|err| err.in_device(T::DESC.name))?;
     Ok(w.written())
 }
 
-/// The whole encoding of `value` at `version`.
-fn encode<T: VMState>(value: &T, version: u32) -> Result<Encoder> {
-    // Room for the usual encoding of a fixed-size device (an INTEGER takes up to
-    // three octets more than its bytes in memory), so that its encoder rarely grows.
-    let mut e = Encoder::with_capacity(2 * std::mem::size_of::<T>() + 64);
+/// An encoder with room for the usual encoding of a fixed-size `T` (an INTEGER
+/// takes up to three octets more than its bytes in memory), so that it rarely grows.
+fn encoder_for<T>() -> Encoder {
+    Encoder::with_capacity(2 * std::mem::size_of::<T>() + 64)
+}
+
+/// Prepends the whole encoding of `value` at `version`. (The encoder is borrowed,
+/// not returned: moving it out through a `Result` costs a store-forwarding stall.)
+fn encode<T: VMState>(value: &T, e: &mut Encoder, version: u32) -> Result<()> {
     T::DESC
         .check_version(version, 0)
-        .and_then(|()| put_top(value, &mut e, version))
-        .map_err(|err| err.in_device(T::DESC.name))?;
-    Ok(e)
+        .and_then(|()| put_top(value, e, version))
+        .map_err(|err| err.in_device(T::DESC.name))
 }
 
 fn put_top<T: VMState>(value: &T, e: &mut Encoder, version: u32) -> Result<()> {
