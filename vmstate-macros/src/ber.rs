@@ -8,26 +8,14 @@ use crate::plan::{FieldPlan, Kind};
 use proc_macro2::TokenStream;
 use quote::quote;
 
-/// Presence on the BER wire: present at the version, and not padding.
-fn sent(p: &FieldPlan) -> TokenStream {
-    let cond = p.present();
-    match p.kind {
-        Kind::Plain => {
-            let as_field = p.as_field();
-            quote!((#cond && !const { __vm::TypeDesc::is_unused(&#as_field::TYPE) }))
-        }
-        _ => cond,
-    }
-}
-
 fn save_field(p: &FieldPlan) -> TokenStream {
-    let (id, rn, tag, cond) = (p.ident, &p.rust_name, p.tag, sent(p));
+    let (id, rn, tag, cond) = (p.ident, &p.rust_name, p.tag, p.present());
     match &p.kind {
         Kind::Plain | Kind::ByteArray { .. } => {
-            let put = p.ber_helper("put_field", 0);
+            let as_field = p.as_field();
             quote! {
                 if #cond {
-                    #put(e, #tag, &self.#id).in_field(#rn)?;
+                    #as_field::ber_put_field(&self.#id, e, #tag).in_field(#rn)?;
                 }
             }
         }
@@ -43,15 +31,15 @@ fn save_field(p: &FieldPlan) -> TokenStream {
 }
 
 fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
-    let (id, rn, tag, cond) = (p.ident, &p.rust_name, p.tag, sent(p));
+    let (id, rn, tag, cond) = (p.ident, &p.rust_name, p.tag, p.present());
     let name = c.name();
-    let get = p.ber_helper("get_field", 1);
+    let as_field = p.as_field();
     let load = match &p.kind {
         Kind::Plain | Kind::ByteArray { .. } if p.equal => quote! {
             if #cond {
                 let __at = d.offset();
                 let mut __v = ::core::clone::Clone::clone(&self.#id);
-                #get(d, #name, #tag, #rn, &mut __v)?;
+                #as_field::ber_get_field(&mut __v, d, #name, #tag, #rn)?;
                 if __v != self.#id {
                     return __vm::Err(__vm::not_equal(&self.#id, &__v, __at).in_field(#rn));
                 }
@@ -59,7 +47,7 @@ fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
         },
         Kind::Plain | Kind::ByteArray { .. } => quote! {
             if #cond {
-                #get(d, #name, #tag, #rn, &mut self.#id)?;
+                #as_field::ber_get_field(&mut self.#id, d, #name, #tag, #rn)?;
             }
         },
         Kind::VarArray { .. } => {
@@ -127,28 +115,19 @@ fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {
 
 /// `ber_scan_at`, for a struct whose fields all have a form read in place (not
 /// variable arrays, nor fields checked by `equal` or `validate`, whose errors the
-/// general path reports) and are numbered below 128; for others the trait's
-/// default declines, and every load takes the general path.
+/// general path reports); for others the trait's default declines, and every load
+/// takes the general path.
 fn scan_method(plans: &[FieldPlan]) -> Option<TokenStream> {
     let fields: Vec<&FieldPlan> = plans.iter().filter(|p| !p.is_subsection()).collect();
     let scanned = |p: &&FieldPlan| {
-        matches!(p.kind, Kind::Plain | Kind::ByteArray { .. })
-            && !p.equal
-            && p.validate.is_none()
-            && p.tag < 128
+        matches!(p.kind, Kind::Plain | Kind::ByteArray { .. }) && !p.equal && p.validate.is_none()
     };
     if !fields.iter().all(scanned) {
         return None;
     }
     let scans = fields.iter().map(|p| {
-        let (id, tag, cond, as_field) = (p.ident, p.tag, sent(p), p.as_field());
-        quote! {
-            (!#cond || #as_field::ber_scan(
-                &mut self.#id,
-                s,
-                const { __vm::ber::Id::field(#tag, #as_field::BER_TAG) },
-            ))
-        }
+        let (id, tag, cond, as_field) = (p.ident, p.tag, p.present(), p.as_field());
+        quote!((!#cond || #as_field::ber_scan_field(&mut self.#id, s, #tag)))
     });
     Some(quote! {
         #[inline]

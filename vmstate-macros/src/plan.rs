@@ -67,10 +67,18 @@ impl FieldPlan<'_> {
         matches!(self.kind, Kind::Subsection { .. })
     }
 
-    /// Presence of a non-subsection field at `version`, for `self: &Self`.
+    /// Presence of a non-subsection field at `version`, for `self: &Self`: `true`
+    /// for a field without version bounds or `exists`, most of them.
     pub fn present(&self) -> TokenStream {
-        let (v, e) = (&self.version_cond, &self.exists_cond);
-        quote!((#v && #e))
+        match (&self.versions, self.has_exists) {
+            ((None, None), false) => quote!(true),
+            ((None, None), true) => self.exists_cond.clone(),
+            (_, false) => self.version_cond.clone(),
+            _ => {
+                let (v, e) = (&self.version_cond, &self.exists_cond);
+                quote!((#v && #e))
+            }
+        }
     }
 
     /// `<T as Field>` with the field type's span, so an unsupported type is reported
@@ -78,15 +86,6 @@ impl FieldPlan<'_> {
     pub fn as_field(&self) -> TokenStream {
         let ty = self.ty;
         quote_spanned!(ty.span()=> <#ty as __vm::Field>)
-    }
-
-    /// `vmstate_runtime::ber::<helper>::<T, ...>` for the field's type, with its span
-    /// (so an unsupported type is reported once, at the field).
-    pub fn ber_helper(&self, helper: &str, extra_params: usize) -> TokenStream {
-        let ty = self.ty;
-        let f = syn::Ident::new(helper, ty.span());
-        let extra = (0..extra_params).map(|_| quote!(, _));
-        quote_spanned!(ty.span()=> __vm::ber::#f::<#ty #(#extra)*>)
     }
 
     /// For a variable array being loaded: binds `__n`, the length field's value

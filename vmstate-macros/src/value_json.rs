@@ -10,8 +10,8 @@ fn field(p: &FieldPlan) -> TokenStream {
     let (id, key, cond, as_field) = (p.ident, &p.asn1_name, p.present(), p.as_field());
     match &p.kind {
         Kind::Plain | Kind::ByteArray { .. } => quote! {
-            if #cond && !const { __vm::TypeDesc::is_unused(&#as_field::TYPE) } {
-                __m.insert(#key.into(), #as_field::to_json(&self.#id));
+            if #cond {
+                #as_field::json_field(&self.#id, &mut __m, #key);
             }
         },
         Kind::VarArray { len_field, .. } => quote! {

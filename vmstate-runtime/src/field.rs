@@ -110,6 +110,77 @@ pub trait Field {
         Ok(())
     }
 
+    /// Prepends this value as field `[number]` of a struct. Padding (`Unused`) is
+    /// not sent: that is decided here, per field type, so the derive emits no check
+    /// per field (and an unsupported type is reported once, as not being a `Field`).
+    #[doc(hidden)]
+    #[inline]
+    fn ber_put_field(&self, e: &mut Encoder, number: u32) -> Result<()>
+    where
+        Self: Sized,
+    {
+        if const { Self::TYPE.is_unused() } {
+            return Ok(());
+        }
+        self.ber_put_tlv(e, Tag::context(number, Self::BER_TAG))
+    }
+
+    /// Reads this value as field `[number]` (Rust name `field`) of struct `within`;
+    /// errors carry the field in their path. Padding is not sent, so not read.
+    #[doc(hidden)]
+    #[inline]
+    fn ber_get_field<I: Input + ?Sized>(
+        &mut self,
+        d: &mut Decoder<'_, I>,
+        within: &'static str,
+        number: u32,
+        field: &'static str,
+    ) -> Result<()>
+    where
+        Self: Sized,
+    {
+        if const { Self::TYPE.is_unused() } {
+            return Ok(());
+        }
+        if let Some(id) = Tag::context(number, Self::BER_TAG).short_identifier() {
+            if let Some(r) = self.ber_get_short(d, id) {
+                return r.map_err(|e| e.in_field(field));
+            }
+        }
+        let h = d.field(within, number, field)?;
+        ber::get_contents(d, &h, self).map_err(|e| e.in_field(field))
+    }
+
+    /// Scans this value as field `[number]` (see [`ber::Scan`]); padding is not
+    /// sent, so passes.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn ber_scan_field(&mut self, s: &mut ber::Scan<'_>, number: u32) -> bool
+    where
+        Self: Sized,
+    {
+        if const { Self::TYPE.is_unused() } {
+            return true;
+        }
+        match ber::Id::of(Tag::context(number, Self::BER_TAG)) {
+            Some(id) => self.ber_scan(s, id),
+            None => false,
+        }
+    }
+
+    /// Inserts this field's JSON under `key`, unless it is padding (not in the BER
+    /// schema).
+    #[doc(hidden)]
+    #[inline]
+    fn json_field(&self, m: &mut serde_json::Map<String, Value>, key: &str)
+    where
+        Self: Sized,
+    {
+        if !const { Self::TYPE.is_unused() } {
+            m.insert(key.into(), self.to_json());
+        }
+    }
+
     /// The value as JSON, in the form the ASN.1 JSON Encoding Rules (X.697, as
     /// asn1tools writes them) give its BER schema: integers as numbers, enums by
     /// variant identifier, octets as upper-case hex, structs as objects.

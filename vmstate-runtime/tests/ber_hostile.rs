@@ -28,7 +28,7 @@ fn tlv(id: &[u8], content: &[u8]) -> Vec<u8> {
 
 fn field<T: Field>(tag: u32, v: &T) -> Vec<u8> {
     let mut e = ber::Encoder::new();
-    ber::put_field(&mut e, tag, v).unwrap();
+    v.ber_put_field(&mut e, tag).unwrap();
     e.into_vec()
 }
 

@@ -38,15 +38,6 @@ impl Id {
         }
     }
 
-    /// The identifier of field `[number]` (below 128: the derive scans no struct
-    /// with more fields) of type `like`'s form.
-    pub const fn field(number: u32, like: Tag) -> Id {
-        match Self::of(Tag::context(number, like)) {
-            Some(id) => id,
-            None => panic!("a scanned field's number is below 128"),
-        }
-    }
-
     const fn constructed(&self) -> bool {
         self.octets[0] & 0x20 != 0
     }

@@ -17,12 +17,6 @@ pub fn put_value<T: Field>(e: &mut Encoder, v: &T) -> Result<()> {
     v.ber_put_tlv(e, T::BER_TAG)
 }
 
-/// Prepends `v` as field `[number]`.
-#[inline]
-pub fn put_field<T: Field>(e: &mut Encoder, number: u32, v: &T) -> Result<()> {
-    v.ber_put_tlv(e, Tag::context(number, T::BER_TAG))
-}
-
 /// Reads the contents of a value whose header (any tag, right form) was consumed.
 #[inline]
 pub fn get_contents<T: Field, I: Input + ?Sized>(
@@ -39,25 +33,6 @@ pub fn get_contents<T: Field, I: Input + ?Sized>(
 pub fn get_value<T: Field, I: Input + ?Sized>(d: &mut Decoder<'_, I>, v: &mut T) -> Result<()> {
     let h = d.expect(T::BER_TAG)?;
     v.ber_get(d, &h)
-}
-
-/// Reads field `[number]` (Rust name `field`) of struct `within`; errors carry the
-/// field in their path.
-#[inline]
-pub fn get_field<T: Field, I: Input + ?Sized>(
-    d: &mut Decoder<'_, I>,
-    within: &'static str,
-    number: u32,
-    field: &'static str,
-    v: &mut T,
-) -> Result<()> {
-    if let Some(id) = Tag::context(number, T::BER_TAG).short_identifier() {
-        if let Some(r) = v.ber_get_short(d, id) {
-            return r.map_err(|e| e.in_field(field));
-        }
-    }
-    let h = d.field(within, number, field)?;
-    get_contents(d, &h, v).map_err(|e| e.in_field(field))
 }
 
 /// Whether arrays of `T` go as one OCTET STRING (elements described as `uint8`,
