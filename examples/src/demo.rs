@@ -4,6 +4,7 @@
 use vmstate_runtime::{Timer, Unused, VMState};
 
 /// The device's operating mode: one byte on the wire; a load rejects other values.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Mode {
@@ -17,11 +18,13 @@ pub enum Mode {
 }
 
 /// A guest-physical address, migrated as its `u64`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[vmstate(transparent)]
 pub struct Gpa(pub u64);
 
 /// One DMA descriptor.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "demo-desc", version = 1)]
 pub struct Descriptor {
@@ -40,6 +43,7 @@ pub const QUEUE_SIZE: u32 = 16;
 ///
 /// In BER it is `[APPLICATION 16]`, and version 1 goes as a legacy blob: the path
 /// for a device whose old senders wrote it opaquely.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, PartialEq)]
 #[vmstate(
     name = "demo-dma",
@@ -132,6 +136,7 @@ impl Default for DemoDma {
 }
 
 /// `demo-dma/error`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "demo-dma/error", version = 1)]
 pub struct DemoError {

@@ -11,8 +11,21 @@ use vmstate_runtime::stream::{self, SectionKind};
 use vmstate_runtime::{Result, VMState};
 
 /// What the catalogue requires of a device type.
-pub trait Device: VMState + Clone + Default + Debug + PartialEq + 'static {}
-impl<T: VMState + Clone + Default + Debug + PartialEq + 'static> Device for T {}
+pub trait Device: VMState + Clone + Default + Debug + PartialEq + MaybeSerde + 'static {}
+impl<T: VMState + Clone + Default + Debug + PartialEq + MaybeSerde + 'static> Device for T {}
+
+/// With the `serde` feature, serde's traits (so a visitor can encode a device with
+/// a serde codec); without it, nothing.
+#[cfg(feature = "serde")]
+pub trait MaybeSerde: serde::Serialize + serde::de::DeserializeOwned {}
+#[cfg(feature = "serde")]
+impl<T: serde::Serialize + serde::de::DeserializeOwned> MaybeSerde for T {}
+/// With the `serde` feature, serde's traits (so a visitor can encode a device with
+/// a serde codec); without it, nothing.
+#[cfg(not(feature = "serde"))]
+pub trait MaybeSerde {}
+#[cfg(not(feature = "serde"))]
+impl<T> MaybeSerde for T {}
 
 /// Receives each device of the catalogue.
 pub trait Visitor {

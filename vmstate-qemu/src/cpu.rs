@@ -14,6 +14,7 @@ use vmstate_runtime::{Field, Result, VMState};
 
 /// An x87 register in its 80-bit form, as QEMU migrates it (`VMSTATE_WITH_TMP` over
 /// `fpreg_tmp`): the 64-bit mantissa, then the sign and exponent.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Float80 {
     /// Mantissa (the MMX register, in MMX use).
@@ -96,6 +97,7 @@ impl Field for Float80 {
 }
 
 /// `fpreg`: one x87 register (QEMU gives it no version: 0).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq, Eq)]
 #[vmstate(name = "fpreg", version = 0)]
 pub struct FpReg {
@@ -104,6 +106,7 @@ pub struct FpReg {
 }
 
 /// `segment`: a segment register's cache.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq, Eq)]
 #[vmstate(name = "segment", version = 1)]
 #[allow(missing_docs)]
@@ -115,6 +118,7 @@ pub struct SegmentCache {
 }
 
 /// `xmm_reg`: the low 128 bits of a vector register.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq, Eq)]
 #[vmstate(name = "xmm_reg", version = 1)]
 #[allow(missing_docs)]
@@ -126,6 +130,7 @@ pub struct XmmReg {
 }
 
 /// `ymmh_reg`: bits 128 to 255 of a vector register.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq, Eq)]
 #[vmstate(name = "ymmh_reg", version = 1)]
 #[allow(missing_docs)]
@@ -137,6 +142,7 @@ pub struct YmmhReg {
 }
 
 /// `mtrr_var`: one variable-range MTRR.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq, Eq)]
 #[vmstate(name = "mtrr_var", version = 1)]
 #[allow(missing_docs)]
@@ -148,6 +154,7 @@ pub struct MtrrVar {
 macro_rules! msr_subsection {
     ($($(#[$doc:meta])* $ty:ident = $name:literal, $field:literal;)*) => {$(
         $(#[$doc])*
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         #[derive(VMState, Clone, Debug, Default, PartialEq, Eq)]
         #[vmstate(name = $name, version = 1)]
         pub struct $ty {
@@ -186,6 +193,7 @@ msr_subsection! {
 }
 
 /// `cpu/fpop_ip_dp`: the last x87 instruction's opcode and pointers.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq, Eq)]
 #[vmstate(name = "cpu/fpop_ip_dp", version = 1)]
 #[allow(missing_docs)]
@@ -199,6 +207,7 @@ pub struct FpopIpDp {
 }
 
 /// `cpu/tsc_khz`: the guest TSC frequency.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq, Eq)]
 #[vmstate(name = "cpu/tsc_khz", version = 1)]
 pub struct TscKhz {
@@ -208,6 +217,7 @@ pub struct TscKhz {
 }
 
 /// `cpu/pkru`: the protection-key rights register.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq, Eq)]
 #[vmstate(name = "cpu/pkru", version = 1)]
 pub struct Pkru {
@@ -217,6 +227,7 @@ pub struct Pkru {
 }
 
 /// QEMU 7.2's `cpu` section.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq, Eq)]
 #[vmstate(name = "cpu", version = 12, minimum_version = 11)]
 #[allow(missing_docs)]
@@ -387,6 +398,7 @@ pub struct X86Cpu {
 }
 
 /// QEMU 7.2's local APIC (`apic`, version 3).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq, Eq)]
 #[vmstate(name = "apic", version = 3, minimum_version = 3)]
 #[allow(missing_docs)]

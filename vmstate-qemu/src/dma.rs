@@ -3,6 +3,7 @@
 use vmstate_runtime::VMState;
 
 /// One 8237 DMA controller (instance 0 is 8-bit, 1 is 16-bit).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "dma", version = 1)]
 pub struct Dma {
@@ -20,6 +21,7 @@ pub struct Dma {
 }
 
 /// One DMA channel.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "dma_regs", version = 1)]
 pub struct DmaRegs {

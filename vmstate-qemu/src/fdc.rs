@@ -7,6 +7,7 @@ use vmstate_runtime::{Timer, VMState};
 pub const MAX_FD: usize = 2;
 
 /// The ISA floppy controller section.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "fdc", version = 2, minimum_version = 2)]
 pub struct IsaFdc {
@@ -15,6 +16,7 @@ pub struct IsaFdc {
 }
 
 /// The controller.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, PartialEq)]
 #[vmstate(name = "fdc", version = 2, minimum_version = 2)]
 pub struct Fdc {
@@ -38,6 +40,7 @@ pub struct Fdc {
     pub status2: u8,
     /// Command/data FIFO (QEMU's VMSTATE_UINT8_ARRAY).
     #[vmstate(as_array)]
+    #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
     pub fifo: [u8; 512],
     /// FIFO position.
     pub data_pos: u32,
@@ -112,6 +115,7 @@ impl Default for Fdc {
 }
 
 /// One drive.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "fdrive", version = 1)]
 pub struct Fdrive {
@@ -133,6 +137,7 @@ pub struct Fdrive {
 }
 
 /// `fdrive/media_changed`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "fdrive/media_changed", version = 1)]
 pub struct FdriveMediaChanged {
@@ -141,6 +146,7 @@ pub struct FdriveMediaChanged {
 }
 
 /// `fdrive/media_rate`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "fdrive/media_rate", version = 1)]
 pub struct FdriveMediaRate {
@@ -149,6 +155,7 @@ pub struct FdriveMediaRate {
 }
 
 /// `fdrive/perpendicular`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "fdrive/perpendicular", version = 1)]
 pub struct FdrivePerpendicular {
@@ -157,6 +164,7 @@ pub struct FdrivePerpendicular {
 }
 
 /// `fdc/reset_sensei`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "fdc/reset_sensei", version = 1)]
 pub struct FdcResetSensei {
@@ -165,6 +173,7 @@ pub struct FdcResetSensei {
 }
 
 /// `fdc/result_timer`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "fdc/result_timer", version = 1)]
 pub struct FdcResultTimer {
@@ -173,6 +182,7 @@ pub struct FdcResultTimer {
 }
 
 /// `fdc/phase`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "fdc/phase", version = 1)]
 pub struct FdcPhase {

@@ -3,6 +3,7 @@
 use vmstate_runtime::VMState;
 
 /// fw_cfg, version 2 (reads version 1, whose offset was 16 bits).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "fw_cfg", version = 2, minimum_version = 1)]
 pub struct FwCfg {
@@ -29,6 +30,7 @@ impl FwCfg {
 }
 
 /// `fw_cfg/dma`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "fw_cfg/dma", version = 0)]
 pub struct FwCfgDma {
@@ -37,6 +39,7 @@ pub struct FwCfgDma {
 }
 
 /// `fw_cfg/acpi_mr`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "fw_cfg/acpi_mr", version = 1)]
 pub struct FwCfgAcpiMr {

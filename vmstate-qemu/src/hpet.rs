@@ -9,6 +9,7 @@ pub const HPET_MIN_TIMERS: u8 = 3;
 pub const HPET_MAX_TIMERS: usize = 32;
 
 /// The HPET block, version 2 (reads version 1, which had no `num_timers`).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, PartialEq)]
 #[vmstate(name = "hpet", version = 2, minimum_version = 1, pre_load = Hpet::pre_load)]
 pub struct Hpet {
@@ -67,6 +68,7 @@ impl Default for Hpet {
 }
 
 /// One comparator.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "hpet_timer", version = 1)]
 pub struct HpetTimer {
@@ -87,6 +89,7 @@ pub struct HpetTimer {
 }
 
 /// `hpet/rtc_irq_level`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "hpet/rtc_irq_level", version = 1)]
 pub struct HpetRtcIrqLevel {
@@ -95,6 +98,7 @@ pub struct HpetRtcIrqLevel {
 }
 
 /// `hpet/offset`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "hpet/offset", version = 1)]
 pub struct HpetOffset {

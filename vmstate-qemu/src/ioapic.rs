@@ -6,6 +6,7 @@ use vmstate_runtime::{Unused, VMState};
 pub const IOAPIC_NUM_PINS: usize = 24;
 
 /// The I/O APIC, version 3 (reads version 1).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "ioapic", version = 3, minimum_version = 1)]
 pub struct Ioapic {

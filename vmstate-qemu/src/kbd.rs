@@ -3,6 +3,7 @@
 use vmstate_runtime::VMState;
 
 /// The ISA i8042 controller section: its state nested as a struct.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "pckbd", version = 3, minimum_version = 3)]
 pub struct IsaKbd {
@@ -11,6 +12,7 @@ pub struct IsaKbd {
 }
 
 /// The i8042 controller.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "pckbd", version = 3, minimum_version = 3)]
 pub struct KbdState {
@@ -31,6 +33,7 @@ pub struct KbdState {
 }
 
 /// `pckbd_outport`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "pckbd_outport", version = 1)]
 pub struct KbdOutport {
@@ -39,6 +42,7 @@ pub struct KbdOutport {
 }
 
 /// `pckbd/extended_state`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "pckbd/extended_state", version = 0)]
 pub struct KbdExtendedState {
@@ -53,6 +57,7 @@ pub struct KbdExtendedState {
 }
 
 /// State shared by the PS/2 keyboard and mouse.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, PartialEq)]
 #[vmstate(name = "PS2 Common State", version = 3, minimum_version = 2)]
 pub struct Ps2Common {
@@ -69,6 +74,7 @@ pub struct Ps2Common {
     pub count: i32,
     /// Queue bytes.
     #[vmstate(rename = "queue.data")]
+    #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
     pub data: [u8; 256],
 }
 
@@ -85,6 +91,7 @@ impl Default for Ps2Common {
 }
 
 /// The PS/2 keyboard.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "ps2kbd", version = 3, minimum_version = 2)]
 pub struct Ps2Kbd {
@@ -109,6 +116,7 @@ pub struct Ps2Kbd {
 }
 
 /// `ps2kbd/ledstate`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "ps2kbd/ledstate", version = 3, minimum_version = 2)]
 pub struct Ps2KbdLedState {
@@ -117,6 +125,7 @@ pub struct Ps2KbdLedState {
 }
 
 /// `ps2kbd/need_high_bit`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "ps2kbd/need_high_bit", version = 1)]
 pub struct Ps2KbdNeedHighBit {
@@ -125,6 +134,7 @@ pub struct Ps2KbdNeedHighBit {
 }
 
 /// `ps2kbd/command_reply_queue`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "ps2kbd/command_reply_queue", version = 0)]
 pub struct Ps2KbdReplyQueue {
@@ -134,6 +144,7 @@ pub struct Ps2KbdReplyQueue {
 }
 
 /// The PS/2 mouse.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "ps2mouse", version = 2, minimum_version = 2)]
 pub struct Ps2Mouse {

@@ -3,6 +3,7 @@
 use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `timer` (softmmu/cpu-timers.c): the virtual clock offsets.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "timer", version = 2, minimum_version = 1)]
 pub struct Timers {
@@ -19,6 +20,7 @@ pub struct Timers {
 }
 
 /// `timer/icount`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "timer/icount", version = 1)]
 pub struct IcountTimers {
@@ -35,6 +37,7 @@ pub struct IcountTimers {
 }
 
 /// `timer/icount/warp_timer`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "timer/icount/warp_timer", version = 1)]
 pub struct IcountWarpTimer {
@@ -45,6 +48,7 @@ pub struct IcountWarpTimer {
 }
 
 /// `timer/icount/timers`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "timer/icount/timers", version = 1)]
 pub struct IcountAdjustTimers {
@@ -55,6 +59,7 @@ pub struct IcountAdjustTimers {
 }
 
 /// `port92` (hw/i386/pc.c): the A20 gate port.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "port92", version = 1)]
 pub struct Port92 {
@@ -63,6 +68,7 @@ pub struct Port92 {
 }
 
 /// `pcspk` (hw/audio/pcspk.c): the PC speaker.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "pcspk", version = 1)]
 pub struct PcSpk {
@@ -73,6 +79,7 @@ pub struct PcSpk {
 }
 
 /// `kvmclock` (hw/i386/kvm/clock.c).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "kvmclock", version = 1)]
 pub struct KvmClock {
@@ -84,6 +91,7 @@ pub struct KvmClock {
 }
 
 /// `kvmclock/clock_is_reliable`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "kvmclock/clock_is_reliable", version = 1)]
 pub struct KvmClockReliable {
@@ -92,6 +100,7 @@ pub struct KvmClockReliable {
 }
 
 /// `globalstate` (migration/global_state.c): the run state to resume in.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, PartialEq)]
 #[vmstate(
     name = "globalstate",
@@ -103,6 +112,7 @@ pub struct GlobalState {
     /// Length of the run state name.
     pub size: u32,
     /// The run state name (`running`, `paused`...), NUL padded.
+    #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
     pub runstate: [u8; 100],
 }
 

@@ -4,6 +4,7 @@
 use vmstate_runtime::VMState;
 
 /// One 8259 PIC (instance 0 is the master, 1 the slave).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "i8259", version = 1)]
 pub struct Pic {
@@ -46,6 +47,7 @@ pub struct Pic {
 }
 
 /// `i8259/ltim` (QEMU 10.0): the PIC's level-triggered mode bit.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "i8259/ltim", version = 1)]
 pub struct PicLtim {

@@ -3,6 +3,7 @@
 use vmstate_runtime::VMState;
 
 /// The PIT, version 3 (reads version 2).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "i8254", version = 3, minimum_version = 2)]
 pub struct Pit {
@@ -18,6 +19,7 @@ pub struct Pit {
 }
 
 /// One PIT channel.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "pit channel", version = 2, minimum_version = 2)]
 pub struct PitChannel {

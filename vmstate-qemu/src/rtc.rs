@@ -3,10 +3,12 @@
 use vmstate_runtime::{Timer, Unused, VMState};
 
 /// The RTC's state, version 3 (reads versions 1 and up).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, PartialEq)]
 #[vmstate(name = "mc146818rtc", version = 3, minimum_version = 1)]
 pub struct Rtc {
     /// The 128 CMOS bytes.
+    #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
     pub cmos_data: [u8; 128],
     /// The selected CMOS index (port 0x70).
     pub cmos_index: u8,
@@ -73,6 +75,7 @@ impl Default for Rtc {
 }
 
 /// `mc146818rtc/irq_reinject_on_ack_count`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "mc146818rtc/irq_reinject_on_ack_count", version = 1)]
 pub struct RtcReinject {

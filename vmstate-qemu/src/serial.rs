@@ -7,6 +7,7 @@ use vmstate_runtime::{Timer, VMState};
 pub const UART_FIFO_LENGTH: u32 = 16;
 
 /// The ISA serial port section.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "serial", version = 3, minimum_version = 2)]
 pub struct IsaSerial {
@@ -15,6 +16,7 @@ pub struct IsaSerial {
 }
 
 /// The UART.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "serial", version = 3, minimum_version = 2)]
 pub struct Serial {
@@ -64,6 +66,7 @@ pub struct Serial {
 }
 
 /// `serial/thr_ipending`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "serial/thr_ipending", version = 1)]
 pub struct SerialThrIpending {
@@ -72,6 +75,7 @@ pub struct SerialThrIpending {
 }
 
 /// `serial/tsr`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "serial/tsr", version = 1)]
 pub struct SerialTsr {
@@ -84,6 +88,7 @@ pub struct SerialTsr {
 }
 
 /// QEMU's `Fifo8`: `capacity` bytes of storage, not migrated itself.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, PartialEq)]
 #[vmstate(name = "Fifo8", version = 1)]
 pub struct Fifo8 {
@@ -128,6 +133,7 @@ impl Default for Fifo8 {
 }
 
 /// `serial/recv_fifo`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "serial/recv_fifo", version = 1)]
 pub struct SerialRecvFifo {
@@ -137,6 +143,7 @@ pub struct SerialRecvFifo {
 }
 
 /// `serial/xmit_fifo`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "serial/xmit_fifo", version = 1)]
 pub struct SerialXmitFifo {
@@ -146,6 +153,7 @@ pub struct SerialXmitFifo {
 }
 
 /// `serial/fifo_timeout_timer`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "serial/fifo_timeout_timer", version = 1)]
 pub struct SerialFifoTimeoutTimer {
@@ -154,6 +162,7 @@ pub struct SerialFifoTimeoutTimer {
 }
 
 /// `serial/timeout_ipending`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "serial/timeout_ipending", version = 1)]
 pub struct SerialTimeoutIpending {
@@ -162,6 +171,7 @@ pub struct SerialTimeoutIpending {
 }
 
 /// `serial/poll`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "serial/poll", version = 1)]
 pub struct SerialPoll {

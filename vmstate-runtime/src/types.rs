@@ -13,6 +13,7 @@ use std::io;
 /// skipped on load. It keeps the place of a field that an old version migrated.
 ///
 /// A field of this type is named `unused` in descriptions unless renamed, as QEMU's are.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Unused<const N: usize>;
 
@@ -57,6 +58,7 @@ impl<const N: usize> Field for Unused<N> {
 
 /// A QEMU timer's expiry on the wire (`VMSTATE_TIMER_PTR`): nanoseconds on the
 /// timer's clock, or -1 when the timer is not armed.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Timer(pub i64);
 

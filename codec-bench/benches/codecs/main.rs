@@ -115,21 +115,21 @@ fn bench_shape(c: &mut Criterion, shape: &str, entries: &[Entry]) -> Vec<(&'stat
     entries.iter().map(|e| (e.name, e.bytes.len())).collect()
 }
 
-/// Saves and loads every device of `v`, one after the other, in both formats.
+/// Saves and loads every device of `v`, one after the other, with each codec.
 fn bench_vm(c: &mut Criterion, v: &vm::Vm) {
     let mut g = c.benchmark_group(format!("vm {}", v.name));
-    for (format, ber) in [("legacy", false), ("BER", true)] {
-        let encoded: Vec<Vec<u8>> = v.devices.iter().map(|d| d.save(ber)).collect();
+    for codec in vm::Codec::ALL {
+        let encoded: Vec<Vec<u8>> = v.devices.iter().map(|d| d.save(codec)).collect();
         for (d, bytes) in v.devices.iter().zip(&encoded) {
-            d.load(ber, bytes);
+            d.load(codec, bytes);
         }
-        g.bench_function(format!("{format} save"), |b| {
-            b.iter(|| v.devices.iter().map(|d| d.save(ber).len()).sum::<usize>())
+        g.bench_function(format!("{} save", codec.name()), |b| {
+            b.iter(|| v.devices.iter().map(|d| d.save(codec).len()).sum::<usize>())
         });
-        g.bench_function(format!("{format} load"), |b| {
+        g.bench_function(format!("{} load", codec.name()), |b| {
             b.iter(|| {
                 for (d, bytes) in v.devices.iter().zip(&encoded) {
-                    d.load(ber, bytes);
+                    d.load(codec, bytes);
                 }
             })
         });
@@ -138,26 +138,24 @@ fn bench_vm(c: &mut Criterion, v: &vm::Vm) {
 }
 
 fn print_vms(out: &Path, vms: &[vm::Vm]) {
-    println!("\n| VM (devices) | legacy save | legacy load | BER save | BER load | bytes legacy / BER | BER / legacy save, load |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("\n| VM (devices) | save: legacy, BER, bincode | load: legacy, BER, bincode | bytes: legacy, BER, bincode | legacy / bincode: save, load | BER / bincode: save, load |");
+    println!("|---|---:|---:|---:|---:|---:|");
     for v in vms {
         let group = format!("vm {}", v.name);
-        let t = |f: &str| median_ns(out, &group, f) / 1000.0;
-        let size = |ber| v.devices.iter().map(|d| d.save(ber).len()).sum::<usize>();
-        let (ls, ll, bs, bl) = (
-            t("legacy save"),
-            t("legacy load"),
-            t("BER save"),
-            t("BER load"),
-        );
+        let t =
+            |c: vm::Codec, op: &str| median_ns(out, &group, &format!("{} {op}", c.name())) / 1000.0;
+        let [ls, bs, ns] = vm::Codec::ALL.map(|c| t(c, "save"));
+        let [ll, bl, nl] = vm::Codec::ALL.map(|c| t(c, "load"));
+        let [lb, bb, nb] =
+            vm::Codec::ALL.map(|c| v.devices.iter().map(|d| d.save(c).len()).sum::<usize>());
         println!(
-            "| {} ({}) | {ls:.1} µs | {ll:.1} µs | {bs:.1} µs | {bl:.1} µs | {} / {} | {:.2}, {:.2} |",
+            "| {} ({}) | {ls:.1}, {bs:.1}, {ns:.1} µs | {ll:.1}, {bl:.1}, {nl:.1} µs | {lb}, {bb}, {nb} | {:.2}, {:.2} | {:.2}, {:.2} |",
             v.name,
             v.devices.len(),
-            size(false),
-            size(true),
-            bs / ls,
-            bl / ll
+            ls / ns,
+            ll / nl,
+            bs / ns,
+            bl / nl
         );
     }
 }

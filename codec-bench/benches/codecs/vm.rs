@@ -1,19 +1,40 @@
 //! Whole VMs: every mirrored device section of each QEMU 7.2 fixture, and a 64-vCPU
 //! VM (the `cpu` and `apic` of `pc-kvm-bios.mig` 64 times, its other devices once),
-//! saved and loaded device by device in both formats.
+//! saved and loaded device by device in both formats, and with bincode (big endian,
+//! fixint) through the mirrors' optional serde derives.
 
+use bincode::Options as _;
 use vmstate_runtime::{ber, legacy};
 use vmstate_test_support::catalog::{self, Device, Visitor};
+
+/// The codecs a VM is saved with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codec {
+    Legacy,
+    Ber,
+    Bincode,
+}
+
+impl Codec {
+    pub const ALL: [Codec; 3] = [Codec::Legacy, Codec::Ber, Codec::Bincode];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Legacy => "legacy",
+            Codec::Ber => "BER",
+            Codec::Bincode => "bincode",
+        }
+    }
+}
 
 /// One device value, behind a trait object so that a VM is a list of them.
 pub trait AnyDevice {
     /// Its section name.
     fn idstr(&self) -> &str;
-    /// Encodes it (BER or legacy).
-    fn save(&self, ber: bool) -> Vec<u8>;
-    /// Decodes `bytes` (BER or legacy) into a fresh value, checking that it equals
-    /// this one.
-    fn load(&self, ber: bool, bytes: &[u8]);
+    /// Encodes it.
+    fn save(&self, codec: Codec) -> Vec<u8>;
+    /// Decodes `bytes` into a fresh value, checking that it equals this one.
+    fn load(&self, codec: Codec, bytes: &[u8]);
     /// A copy.
     fn clone_box(&self) -> Box<dyn AnyDevice>;
 }
@@ -28,20 +49,20 @@ impl<T: Device> AnyDevice for Held<T> {
         &self.idstr
     }
 
-    fn save(&self, ber: bool) -> Vec<u8> {
-        if ber {
-            ber::to_bytes(&self.value).unwrap()
-        } else {
-            legacy::to_bytes(&self.value).unwrap()
+    fn save(&self, codec: Codec) -> Vec<u8> {
+        match codec {
+            Codec::Legacy => legacy::to_bytes(&self.value).unwrap(),
+            Codec::Ber => ber::to_bytes(&self.value).unwrap(),
+            Codec::Bincode => crate::bincode().serialize(&self.value).unwrap(),
         }
     }
 
-    fn load(&self, ber: bool, bytes: &[u8]) {
+    fn load(&self, codec: Codec, bytes: &[u8]) {
         let v = T::DESC.version;
-        let back: T = if ber {
-            ber::from_bytes(bytes, v).unwrap()
-        } else {
-            legacy::from_bytes(bytes, v).unwrap()
+        let back: T = match codec {
+            Codec::Legacy => legacy::from_bytes(bytes, v).unwrap(),
+            Codec::Ber => ber::from_bytes(bytes, v).unwrap(),
+            Codec::Bincode => crate::bincode().deserialize(bytes).unwrap(),
         };
         assert!(back == self.value, "{} round trip", self.idstr);
         std::hint::black_box(back);
