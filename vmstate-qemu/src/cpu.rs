@@ -91,6 +91,11 @@ impl Field for Float80 {
         Ok(())
     }
 
+    fn ber_scan(&mut self, s: &mut ber::Scan<'_>, id: ber::Id) -> bool {
+        let b = s.octets(id, 10).and_then(|b| b.try_into().ok());
+        b.map(|b| *self = Float80::from_bytes(b)).is_some()
+    }
+
     fn to_json(&self) -> vmstate_runtime::json::Value {
         ber::octets_json(&self.bytes())
     }

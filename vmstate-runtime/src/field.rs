@@ -73,9 +73,12 @@ pub trait Field {
     }
 
     /// Reads the value with identifier `id` in place, in the form vmstate writes
-    /// (see [`ber::Scan`]); `false` if it cannot, for the general path to read or
-    /// refuse the whole struct. Types without such a form keep this default.
-    #[doc(hidden)]
+    /// (see [`ber::Scan`]); `false` if it cannot, for the general path
+    /// ([`ber_get`](Self::ber_get)) to read or refuse the whole enclosing struct.
+    ///
+    /// Optional: the default declines, which is always correct. A hand-written
+    /// `Field` implements it so that the structs holding it decode in place; it must
+    /// take only what `ber_get` accepts, with the same value.
     #[inline(always)]
     fn ber_scan(&mut self, s: &mut ber::Scan<'_>, id: ber::Id) -> bool {
         let _ = (s, id);

@@ -161,6 +161,11 @@ fn load_at<T: VMState + Clone>(
 pub fn from_bytes<T: VMState + Default>(bytes: &[u8], version: u32) -> Result<T> {
     // A fresh value is dropped on error, so it is loaded in place: no working copy.
     let mut v = T::default();
+    // What a scan takes whole needs no decoder.
+    let mut s = Scan::new(bytes, bytes.len(), Options::STRICT.max_depth);
+    if scan_value(&mut v, &mut s, version) && s.taken() == bytes.len() {
+        return Ok(v);
+    }
     let mut r = SliceInput::new(bytes);
     load_in_place(&mut v, &mut r, version, &Options::STRICT)?;
     r.expect_end().map_err(|e| e.in_device(T::DESC.name))?;
@@ -225,13 +230,8 @@ fn load_top<T: VMState, I: Input + ?Sized>(
     version: u32,
 ) -> Result<()> {
     T::DESC.check_version(version, d.offset())?;
-    // At its current version, the whole value in place if it can be (see `Scan`).
-    if version == T::DESC.version {
-        if let Some(id) = const { Id::of(T::BER_TAG) } {
-            if d.scan(|s| work.ber_scan(s, id)) {
-                return Ok(());
-            }
-        }
+    if d.scan(|s| scan_value(work, s, version)) {
+        return Ok(());
     }
     let h = d.next_header(&T::BER_TAG)?;
     if h.tag.same_id(&T::BER_TAG) {
@@ -248,6 +248,16 @@ fn load_top<T: VMState, I: Input + ?Sized>(
         },
         h.offset,
     ))
+}
+
+/// The whole value in place (see [`Scan`]), which a scan takes at the value's
+/// current version.
+#[inline]
+fn scan_value<T: VMState>(v: &mut T, s: &mut Scan<'_>, version: u32) -> bool {
+    match const { Id::of(T::BER_TAG) } {
+        Some(id) => version == T::DESC.version && v.ber_scan(s, id),
+        None => false,
+    }
 }
 
 /// A legacy encoding inside a primitive OCTET STRING, read in place.
