@@ -738,12 +738,16 @@ pub(super) fn short_int_contents(b: &[u8], room: usize) -> Option<(i64, usize)> 
         return None;
     }
     // The contents are the top n octets of the load; an arithmetic shift extends
-    // their sign. Minimal: the first nine bits are not all equal.
+    // their sign.
     let x = (u64::from_be_bytes(c.try_into().ok()?) as i64) >> (64 - 8 * n as u32);
-    if n > 1 && matches!(x >> (8 * n as u32 - 9), 0 | -1) {
-        return None;
-    }
-    Some((x, 1 + n))
+    minimal(x, n).then_some((x, 1 + n))
+}
+
+/// Whether `x`, sign-extended from `n` (1 to 8) contents octets, was written in
+/// its shortest form (X.690 8.3.2): its first nine bits are not all equal.
+#[inline(always)]
+pub(super) fn minimal(x: i64, n: usize) -> bool {
+    n == 1 || !matches!(x >> (8 * n as u32 - 9), 0 | -1)
 }
 
 /// Fails unless `h` carries `tag` in its form (an OCTET STRING may be constructed).

@@ -10,7 +10,7 @@
 //! with the same value, so the two paths cannot disagree (`tests/fast_paths.rs`
 //! holds them equal on every catalog device and thousands of corruptions).
 
-use super::decoder::short_int_contents;
+use super::decoder::{minimal, short_int_contents};
 use super::header::Tag;
 
 /// An identifier of one or two octets: a tag number below 128, as every field's of
@@ -104,11 +104,24 @@ impl<'b> Scan<'b> {
                 return Some(u64::from_be_bytes(c.try_into().ok()?).into());
             }
         }
+        // Near the input's end: the eight octets that end where the contents end.
+        let n = usize::from(*b.first()?);
+        let e = p + 1 + n;
+        if (1..=8).contains(&n) && 1 + n <= room && e >= 8 {
+            let shift = 64 - 8 * n as u32;
+            let w = u64::from_be_bytes(self.b[e - 8..e].try_into().ok()?);
+            let x = ((w << shift) as i64) >> shift;
+            if !minimal(x, n) {
+                return None;
+            }
+            self.p = e;
+            return Some(x.into());
+        }
         self.int_near_end()
     }
 
-    /// Length and contents of [`int`](Self::int) without the eight-octet load, near
-    /// the end of the input.
+    /// Length and contents of [`int`](Self::int) octet by octet: at the very start
+    /// of the input, or nine octets near its end.
     #[inline(never)]
     fn int_near_end(&mut self) -> Option<i128> {
         let &[n, ref rest @ ..] = self.b.get(self.p..self.end)? else {
