@@ -107,7 +107,7 @@ impl<'b> Scan<'b> {
         // Near the input's end: the eight octets that end where the contents end.
         let n = usize::from(*b.first()?);
         let e = p + 1 + n;
-        if (1..=8).contains(&n) && 1 + n <= room && e >= 8 {
+        if (1..=8).contains(&n) && n < room && e >= 8 {
             let shift = 64 - 8 * n as u32;
             let w = u64::from_be_bytes(self.b[e - 8..e].try_into().ok()?);
             let x = ((w << shift) as i64) >> shift;
