@@ -66,6 +66,15 @@ impl Encoder {
         &self.buf[self.start..]
     }
 
+    /// Empties the encoder, keeping its buffer (up to 1 MiB: a larger one, grown
+    /// for an exceptional value, is given back).
+    pub fn clear(&mut self) {
+        if self.buf.len() > 1 << 20 {
+            *self = Self::new();
+        }
+        self.start = self.buf.len();
+    }
+
     /// The encoding, moved to the front of its buffer.
     #[inline]
     pub fn into_vec(mut self) -> Vec<u8> {

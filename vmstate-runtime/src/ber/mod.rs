@@ -71,29 +71,41 @@ pub fn to_bytes<T: VMState>(value: &T) -> Result<Vec<u8>> {
 
 /// Encodes `value` as `version` has it, for an older peer.
 pub fn to_bytes_at<T: VMState>(value: &T, version: u32) -> Result<Vec<u8>> {
-    let mut e = encoder_for::<T>();
-    encode(value, &mut e, version)?;
-    Ok(e.into_vec())
+    with_encoder(|e| {
+        encode(value, e, version)?;
+        Ok(e.as_bytes().to_vec())
+    })
 }
 
 /// Writes `value` at `version` to `w`; returns the octets written.
 pub fn save<T: VMState, W: io::Write>(value: &T, w: W, version: u32) -> Result<u64> {
-    let mut e = encoder_for::<T>();
-    encode(value, &mut e, version)?;
-    let mut w = Writer::new(w);
-    w.put(e.as_bytes())
-        .map_err(|err| err.in_device(T::DESC.name))?;
-    Ok(w.written())
+    with_encoder(|e| {
+        encode(value, e, version)?;
+        let mut w = Writer::new(w);
+        w.put(e.as_bytes())
+            .map_err(|err| err.in_device(T::DESC.name))?;
+        Ok(w.written())
+    })
 }
 
-/// An encoder with room for the usual encoding of a fixed-size `T` (an INTEGER
-/// takes up to three octets more than its bytes in memory), so that it rarely grows.
-fn encoder_for<T>() -> Encoder {
-    Encoder::with_capacity(2 * std::mem::size_of::<T>() + 64)
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Encoder> = std::cell::RefCell::new(Encoder::new());
 }
 
-/// Prepends the whole encoding of `value` at `version`. (The encoder is borrowed,
-/// not returned: moving it out through a `Result` costs a store-forwarding stall.)
+/// Runs `f` with an empty encoder: this thread's, which keeps its buffer from one
+/// encoding to the next (nothing allocated or cleared per device), or a new one
+/// while that is in use (an encoding from a hook of another).
+fn with_encoder<R>(f: impl FnOnce(&mut Encoder) -> R) -> R {
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut e) => {
+            e.clear();
+            f(&mut e)
+        }
+        Err(_) => f(&mut Encoder::new()),
+    })
+}
+
+/// Prepends the whole encoding of `value` at `version`.
 fn encode<T: VMState>(value: &T, e: &mut Encoder, version: u32) -> Result<()> {
     T::DESC
         .check_version(version, 0)
