@@ -83,3 +83,43 @@ fn ber_is_within_a_quarter_of_legacy_on_a_real_guest() {
     assert_eq!((s.legacy, s.ber), (4380, 4176));
     assert!(s.ber * 4 <= s.legacy * 5, "{} vs {}", s.ber, s.legacy);
 }
+
+/// A BER save from a hook of another BER save (the thread's encoder is then in use)
+/// encodes both values whole, and the outer one is unchanged by the inner.
+#[test]
+fn a_save_from_a_hook_of_a_save() {
+    use vmstate_runtime::VMState;
+
+    #[derive(VMState, Clone, Debug, Default, PartialEq)]
+    #[vmstate(name = "inner", version = 1)]
+    struct Inner {
+        x: u32,
+    }
+
+    #[derive(VMState, Clone, Debug, Default, PartialEq)]
+    #[vmstate(name = "outer", version = 1, pre_save = Outer::check)]
+    struct Outer {
+        a: u64,
+        b: [u16; 3],
+    }
+
+    impl Outer {
+        fn check(&self) -> Result<(), String> {
+            let inner = ber::to_bytes(&Inner { x: 0x1234 }).map_err(|e| e.to_string())?;
+            match inner.as_slice() {
+                [0x30, 0x04, 0x80, 0x02, 0x12, 0x34] => Ok(()),
+                other => Err(format!("inner encoded as {other:02x?}")),
+            }
+        }
+    }
+
+    let outer = Outer {
+        a: 7,
+        b: [1, 2, 300],
+    };
+    let bytes = ber::to_bytes(&outer).unwrap();
+    assert_eq!(ber::from_bytes::<Outer>(&bytes, 1).unwrap(), outer);
+    let mut again = Vec::new();
+    ber::save(&outer, &mut again, 1).unwrap();
+    assert_eq!(again, bytes);
+}
