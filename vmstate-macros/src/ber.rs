@@ -9,60 +9,50 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 fn save_field(p: &FieldPlan) -> TokenStream {
-    let (id, rn, tag, cond) = (p.ident, &p.rust_name, p.tag, p.present());
+    let (id, rn, tag) = (p.ident, &p.rust_name, p.tag);
     match &p.kind {
         Kind::Plain | Kind::ByteArray { .. } => {
             let as_field = p.as_field();
-            quote! {
-                if #cond {
-                    #as_field::ber_put_field(&self.#id, e, #tag).in_field(#rn)?;
-                }
-            }
+            p.when_present(quote! {
+                #as_field::ber_put_field(&self.#id, e, #tag).in_field(#rn)?;
+            })
         }
-        Kind::VarArray { len_field, max, .. } => quote! {
-            if #cond {
-                let __n = __vm::var_len(&self.#len_field, #max, self.#id.len(), e.written())
-                    .in_field(#rn)?;
-                __vm::ber::put_slice_field(e, #tag, &self.#id[..__n]).in_field(#rn)?;
-            }
-        },
+        Kind::VarArray { len_field, max, .. } => p.when_present(quote! {
+            let __n = __vm::var_len(&self.#len_field, #max, self.#id.len(), e.written())
+                .in_field(#rn)?;
+            __vm::ber::put_slice_field(e, #tag, &self.#id[..__n]).in_field(#rn)?;
+        }),
         Kind::Subsection { .. } => TokenStream::new(),
     }
 }
 
 fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
-    let (id, rn, tag, cond) = (p.ident, &p.rust_name, p.tag, p.present());
+    let (id, rn, tag) = (p.ident, &p.rust_name, p.tag);
     let name = c.name();
     let as_field = p.as_field();
     let load = match &p.kind {
-        Kind::Plain | Kind::ByteArray { .. } if p.equal => quote! {
-            if #cond {
-                let __at = d.offset();
-                let mut __v = ::core::clone::Clone::clone(&self.#id);
-                #as_field::ber_get_field(&mut __v, d, #name, #tag, #rn)?;
-                if __v != self.#id {
-                    return __vm::Err(__vm::not_equal(&self.#id, &__v, __at).in_field(#rn));
-                }
+        Kind::Plain | Kind::ByteArray { .. } if p.equal => p.when_present(quote! {
+            let __at = d.offset();
+            let mut __v = ::core::clone::Clone::clone(&self.#id);
+            #as_field::ber_get_field(&mut __v, d, #name, #tag, #rn)?;
+            if __v != self.#id {
+                return __vm::Err(__vm::not_equal(&self.#id, &__v, __at).in_field(#rn));
             }
-        },
-        Kind::Plain | Kind::ByteArray { .. } => quote! {
-            if #cond {
-                #as_field::ber_get_field(&mut self.#id, d, #name, #tag, #rn)?;
-            }
-        },
+        }),
+        Kind::Plain | Kind::ByteArray { .. } => p.when_present(quote! {
+            #as_field::ber_get_field(&mut self.#id, d, #name, #tag, #rn)?;
+        }),
         Kind::VarArray { .. } => {
             let count = p.var_count_for_load(quote!(__h.offset));
             let load = p.load_slot(
                 quote!(|__s| __vm::ber::get_slice(__s, d, &__h)),
                 quote!(|__v, __n| __vm::ber::get_vec(__v, __n, d, &__h)),
             );
-            quote! {
-                if #cond {
-                    let __h = d.field(#name, #tag, #rn)?;
-                    #count
-                    (#load).in_field(#rn)?;
-                }
-            }
+            p.when_present(quote! {
+                let __h = d.field(#name, #tag, #rn)?;
+                #count
+                (#load).in_field(#rn)?;
+            })
         }
         Kind::Subsection { .. } => return TokenStream::new(),
     };
@@ -126,8 +116,13 @@ fn scan_method(plans: &[FieldPlan]) -> Option<TokenStream> {
         return None;
     }
     let scans = fields.iter().map(|p| {
-        let (id, tag, cond, as_field) = (p.ident, p.tag, p.present(), p.as_field());
-        quote!((!#cond || #as_field::ber_scan_field(&mut self.#id, s, #tag)))
+        let (id, tag, as_field) = (p.ident, p.tag, p.as_field());
+        let scan = quote!(#as_field::ber_scan_field(&mut self.#id, s, #tag));
+        if p.always_present() {
+            return scan;
+        }
+        let cond = p.present();
+        quote!((!#cond || #scan))
     });
     Some(quote! {
         #[inline]

@@ -7,27 +7,23 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 fn save_field(p: &FieldPlan) -> TokenStream {
-    let (id, rn, cond) = (p.ident, &p.rust_name, p.present());
+    let (id, rn) = (p.ident, &p.rust_name);
     let as_field = p.as_field();
     match &p.kind {
-        Kind::Plain | Kind::ByteArray { .. } => quote! {
-            if #cond {
-                #as_field::legacy_put(&self.#id, w).in_field(#rn)?;
-            }
-        },
+        Kind::Plain | Kind::ByteArray { .. } => p.when_present(quote! {
+            #as_field::legacy_put(&self.#id, w).in_field(#rn)?;
+        }),
         Kind::VarArray {
             elem,
             len_field,
             max,
             ..
-        } => quote! {
-            if #cond {
-                let __n = __vm::var_len(&self.#len_field, #max, self.#id.len(), w.written())
-                    .in_field(#rn)?;
-                <#elem as __vm::Field>::legacy_put_slice(&self.#id[..__n], w)
-                    .in_field(#rn)?;
-            }
-        },
+        } => p.when_present(quote! {
+            let __n = __vm::var_len(&self.#len_field, #max, self.#id.len(), w.written())
+                .in_field(#rn)?;
+            <#elem as __vm::Field>::legacy_put_slice(&self.#id[..__n], w)
+                .in_field(#rn)?;
+        }),
         Kind::Subsection { .. } => {
             let vm = p.as_vmstate();
             p.when_sent(quote! {
@@ -40,36 +36,30 @@ fn save_field(p: &FieldPlan) -> TokenStream {
 }
 
 fn load_field(p: &FieldPlan) -> TokenStream {
-    let (id, rn, cond) = (p.ident, &p.rust_name, p.present());
+    let (id, rn) = (p.ident, &p.rust_name);
     let as_field = p.as_field();
     let load = match &p.kind {
-        Kind::Plain | Kind::ByteArray { .. } if p.equal => quote! {
-            if #cond {
-                let __at = r.offset();
-                let mut __v = ::core::clone::Clone::clone(&self.#id);
-                #as_field::legacy_get(&mut __v, r).in_field(#rn)?;
-                if __v != self.#id {
-                    return __vm::Err(__vm::not_equal(&self.#id, &__v, __at).in_field(#rn));
-                }
+        Kind::Plain | Kind::ByteArray { .. } if p.equal => p.when_present(quote! {
+            let __at = r.offset();
+            let mut __v = ::core::clone::Clone::clone(&self.#id);
+            #as_field::legacy_get(&mut __v, r).in_field(#rn)?;
+            if __v != self.#id {
+                return __vm::Err(__vm::not_equal(&self.#id, &__v, __at).in_field(#rn));
             }
-        },
-        Kind::Plain | Kind::ByteArray { .. } => quote! {
-            if #cond {
-                #as_field::legacy_get(&mut self.#id, r).in_field(#rn)?;
-            }
-        },
+        }),
+        Kind::Plain | Kind::ByteArray { .. } => p.when_present(quote! {
+            #as_field::legacy_get(&mut self.#id, r).in_field(#rn)?;
+        }),
         Kind::VarArray { elem, .. } => {
             let count = p.var_count_for_load(quote!(r.offset()));
             let load = p.load_slot(
                 quote!(|__s: &mut [#elem]| <#elem as __vm::Field>::legacy_get_slice(__s, r)),
                 quote!(|__v: &mut ::std::vec::Vec<#elem>, __n| __vm::legacy_get_vec(__v, __n, r)),
             );
-            quote! {
-                if #cond {
-                    #count
-                    (#load).in_field(#rn)?;
-                }
-            }
+            p.when_present(quote! {
+                #count
+                (#load).in_field(#rn)?;
+            })
         }
         Kind::Subsection { .. } => return TokenStream::new(),
     };
@@ -106,17 +96,13 @@ fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {
 }
 
 fn size_field(p: &FieldPlan) -> TokenStream {
-    let (id, cond) = (p.ident, p.present());
+    let id = p.ident;
     let as_field = p.as_field();
     match &p.kind {
-        Kind::Plain | Kind::ByteArray { .. } => quote! {
-            if #cond { __size += #as_field::legacy_size(&self.#id); }
-        },
-        Kind::VarArray { len_field, .. } => quote! {
-            if #cond {
+        Kind::Plain | Kind::ByteArray { .. } => p.when_present(quote! { __size += #as_field::legacy_size(&self.#id); }),
+        Kind::VarArray { len_field, .. } => p.when_present(quote! {
                 __size += __vm::slice_size(&self.#id[..__vm::var_len_lenient(&self.#len_field, self.#id.len())]);
-            }
-        },
+            }),
         Kind::Subsection { .. } => {
             let vm = p.as_vmstate();
             p.when_sent(quote! {

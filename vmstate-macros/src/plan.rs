@@ -67,8 +67,7 @@ impl FieldPlan<'_> {
         matches!(self.kind, Kind::Subsection { .. })
     }
 
-    /// Presence of a non-subsection field at `version`, for `self: &Self`: `true`
-    /// for a field without version bounds or `exists`, most of them.
+    /// Presence of a non-subsection field at `version`, for `self: &Self`.
     pub fn present(&self) -> TokenStream {
         match (&self.versions, self.has_exists) {
             ((None, None), false) => quote!(true),
@@ -79,6 +78,21 @@ impl FieldPlan<'_> {
                 quote!((#v && #e))
             }
         }
+    }
+
+    /// `body`, run only when the field is present ([`present`](Self::present)):
+    /// as is for a field that always is.
+    pub fn when_present(&self, body: TokenStream) -> TokenStream {
+        if self.always_present() {
+            return body;
+        }
+        let cond = self.present();
+        quote!(if #cond { #body })
+    }
+
+    /// Whether the field has neither version bounds nor `exists`, as most have.
+    pub fn always_present(&self) -> bool {
+        self.versions == (None, None) && !self.has_exists
     }
 
     /// `<T as Field>` with the field type's span, so an unsupported type is reported

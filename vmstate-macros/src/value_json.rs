@@ -7,21 +7,17 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 fn field(p: &FieldPlan) -> TokenStream {
-    let (id, key, cond, as_field) = (p.ident, &p.asn1_name, p.present(), p.as_field());
+    let (id, key, as_field) = (p.ident, &p.asn1_name, p.as_field());
     match &p.kind {
-        Kind::Plain | Kind::ByteArray { .. } => quote! {
-            if #cond {
+        Kind::Plain | Kind::ByteArray { .. } => p.when_present(quote! {
                 #as_field::json_field(&self.#id, &mut __m, #key);
-            }
-        },
-        Kind::VarArray { len_field, .. } => quote! {
-            if #cond {
+            }),
+        Kind::VarArray { len_field, .. } => p.when_present(quote! {
                 __m.insert(
                     #key.into(),
                     __vm::ber::slice_json(&self.#id[..__vm::var_len_lenient(&self.#len_field, self.#id.len())]),
                 );
-            }
-        },
+            }),
         Kind::Subsection { .. } => {
             p.when_sent(quote!(__subs.insert(#key.into(), __vm::subsection_json(__s));))
         }

@@ -7,30 +7,25 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 fn field(p: &FieldPlan) -> TokenStream {
-    let (id, name, cond, tag) = (p.ident, &p.vmdesc_name, p.present(), p.tag);
+    let (id, name, tag) = (p.ident, &p.vmdesc_name, p.tag);
     let suffix = if p.equal { " equal" } else { "" };
     let has_exists = p.has_exists;
     match &p.kind {
         Kind::Plain => {
             let as_field = p.as_field();
-            quote! {
-                if #cond {
+            p.when_present(quote! {
                     #as_field::vmdesc_entries(&self.#id, j, #name, #tag, #suffix, #has_exists);
-                }
-            }
+                })
         }
-        Kind::ByteArray { .. } => quote! {
-            if #cond {
+        Kind::ByteArray { .. } => p.when_present(quote! {
                 let __shape = __vm::VmdescShape { is_array: true, elem_type: "uint8", elem: &<u8 as __vm::Field>::TYPE };
                 __vm::vmdesc_field(j, #name, #tag, self.#id.len(), !#has_exists, __shape, &mut |_, j| {
                     __vm::byte_array_leaf(#suffix, j)
                 });
-            }
-        },
+            }),
         Kind::VarArray {
             elem, len_field, ..
-        } => quote! {
-            if #cond {
+        } => p.when_present(quote! {
                 let __s = &self.#id[..__vm::var_len_lenient(&self.#len_field, self.#id.len())];
                 __vm::vmdesc_field(
                     j,
@@ -45,8 +40,7 @@ fn field(p: &FieldPlan) -> TokenStream {
                     },
                     &mut |i, j| __vm::slice_leaf(__s, i, #suffix, j),
                 );
-            }
-        },
+            }),
         Kind::Subsection { .. } => TokenStream::new(),
     }
 }
