@@ -54,10 +54,6 @@ fn is_named(ty: &Type, names: &[&str]) -> bool {
     last_segment(ty).is_some_and(|s| s.arguments.is_none() && names.iter().any(|n| s.ident == n))
 }
 
-pub fn is_integer(ty: &Type) -> bool {
-    is_named(ty, INTEGER_TYPES)
-}
-
 pub fn is_u8(ty: &Type) -> bool {
     is_named(ty, &["u8"])
 }

@@ -17,11 +17,13 @@ fn save_field(p: &FieldPlan) -> TokenStream {
                 #as_field::ber_put_field(&self.#id, e, #tag).in_field(#rn)?;
             })
         }
-        Kind::VarArray { len_field, max, .. } => p.when_present(quote! {
-            let __n = __vm::var_len(&self.#len_field, #max, self.#id.len(), e.written())
-                .in_field(#rn)?;
-            __vm::ber::put_slice_field(e, #tag, &self.#id[..__n]).in_field(#rn)?;
-        }),
+        Kind::VarArray { .. } => {
+            let count = p.var_count_for_save(quote!(e.written()));
+            p.when_present(quote! {
+                #count
+                __vm::ber::put_slice_field(e, #tag, &self.#id[..__n]).in_field(#rn)?;
+            })
+        }
         Kind::Subsection { .. } => TokenStream::new(),
     }
 }

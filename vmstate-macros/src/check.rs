@@ -4,7 +4,7 @@
 //! Checks that need other types' descriptions (subsection names) cannot run in the
 //! macro; `expand` emits them as compile-time assertions instead.
 
-use crate::ast::{is_integer, is_u8, Container, Data, Field, Shape};
+use crate::ast::{is_u8, Container, Data, Field, Shape};
 use crate::ctxt::Ctxt;
 
 pub fn check(cx: &Ctxt, c: &Container) {
@@ -257,10 +257,8 @@ fn check_len(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Field
             len,
             format!("`len` must name an earlier field: `{len}` comes after this one, but the length is read first"),
         ),
-        Some(j) if !is_integer(fields[j].ty) => cx.error_spanned_by(
-            len,
-            format!("`len` must name an integer field (u8..u64, i8..i64); `{len}` is not one"),
-        ),
+        // Whether it is an integer is the type system's to say (`VarLenField`, at
+        // the attribute): a type alias of one is one.
         Some(_) => {}
     }
 }

@@ -13,17 +13,14 @@ fn save_field(p: &FieldPlan) -> TokenStream {
         Kind::Plain | Kind::ByteArray { .. } => p.when_present(quote! {
             #as_field::legacy_put(&self.#id, w).in_field(#rn)?;
         }),
-        Kind::VarArray {
-            elem,
-            len_field,
-            max,
-            ..
-        } => p.when_present(quote! {
-            let __n = __vm::var_len(&self.#len_field, #max, self.#id.len(), w.written())
-                .in_field(#rn)?;
-            <#elem as __vm::Field>::legacy_put_slice(&self.#id[..__n], w)
-                .in_field(#rn)?;
-        }),
+        Kind::VarArray { elem, .. } => {
+            let count = p.var_count_for_save(quote!(w.written()));
+            p.when_present(quote! {
+                #count
+                <#elem as __vm::Field>::legacy_put_slice(&self.#id[..__n], w)
+                    .in_field(#rn)?;
+            })
+        }
         Kind::Subsection { .. } => {
             let vm = p.as_vmstate();
             p.when_sent(quote! {
@@ -99,10 +96,15 @@ fn size_field(p: &FieldPlan) -> TokenStream {
     let id = p.ident;
     let as_field = p.as_field();
     match &p.kind {
-        Kind::Plain | Kind::ByteArray { .. } => p.when_present(quote! { __size += #as_field::legacy_size(&self.#id); }),
-        Kind::VarArray { len_field, .. } => p.when_present(quote! {
-                __size += __vm::slice_size(&self.#id[..__vm::var_len_lenient(&self.#len_field, self.#id.len())]);
-            }),
+        Kind::Plain | Kind::ByteArray { .. } => {
+            p.when_present(quote! { __size += #as_field::legacy_size(&self.#id); })
+        }
+        Kind::VarArray { .. } => {
+            let lenient = p.var_count(None);
+            p.when_present(quote! {
+                __size += __vm::slice_size(&self.#id[..#lenient]);
+            })
+        }
         Kind::Subsection { .. } => {
             let vm = p.as_vmstate();
             p.when_sent(quote! {

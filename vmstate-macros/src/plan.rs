@@ -95,11 +95,46 @@ impl FieldPlan<'_> {
         self.versions == (None, None) && !self.has_exists
     }
 
+    /// A variable array's element count from its `len` field, checked against
+    /// `max` and `available` (errors at `offset`); or, `lenient`, the count a size
+    /// or description uses. Spanned at the attribute, so a `len` field that is not
+    /// an integer is reported there, once.
+    pub fn var_count(
+        &self,
+        checked: Option<(TokenStream, TokenStream, TokenStream)>,
+    ) -> TokenStream {
+        let Kind::VarArray { len_field, .. } = &self.kind else {
+            unreachable!("var_count on a fixed field")
+        };
+        let id = self.ident;
+        match checked {
+            Some((max, available, offset)) => quote_spanned! {len_field.span()=>
+                __vm::VarLenField::checked_count(&self.#len_field, #max, #available, #offset)
+            },
+            None => quote_spanned! {len_field.span()=>
+                __vm::VarLenField::lenient_count(&self.#len_field, self.#id.len())
+            },
+        }
+    }
+
     /// `<T as Field>` with the field type's span, so an unsupported type is reported
     /// at the field.
     pub fn as_field(&self) -> TokenStream {
         let ty = self.ty;
         quote_spanned!(ty.span()=> <#ty as __vm::Field>)
+    }
+
+    /// For a variable array being saved: binds `__n`, the length field's value
+    /// checked against the bound and the storage (errors at `offset`).
+    pub fn var_count_for_save(&self, offset: TokenStream) -> TokenStream {
+        let (id, rn) = (self.ident, &self.rust_name);
+        let Kind::VarArray { max, .. } = &self.kind else {
+            unreachable!("var_count_for_save on a fixed field")
+        };
+        let count = self.var_count(Some((max.clone(), quote!(self.#id.len()), offset)));
+        quote! {
+            let __n = #count.in_field(#rn)?;
+        }
     }
 
     /// For a variable array being loaded: binds `__n`, the length field's value
@@ -108,13 +143,7 @@ impl FieldPlan<'_> {
     /// from the input allocates no more than the input holds.
     pub fn var_count_for_load(&self, offset: TokenStream) -> TokenStream {
         let (id, rn) = (self.ident, &self.rust_name);
-        let Kind::VarArray {
-            len_field,
-            max,
-            is_vec,
-            ..
-        } = &self.kind
-        else {
+        let Kind::VarArray { max, is_vec, .. } = &self.kind else {
             unreachable!("var_count_for_load on a fixed field")
         };
         let available = if *is_vec {
@@ -122,9 +151,9 @@ impl FieldPlan<'_> {
         } else {
             quote!(self.#id.len())
         };
+        let count = self.var_count(Some((max.clone(), available, offset)));
         quote! {
-            let __n = __vm::var_len(&self.#len_field, #max, #available, #offset)
-                .in_field(#rn)?;
+            let __n = #count.in_field(#rn)?;
         }
     }
 

@@ -10,14 +10,17 @@ fn field(p: &FieldPlan) -> TokenStream {
     let (id, key, as_field) = (p.ident, &p.asn1_name, p.as_field());
     match &p.kind {
         Kind::Plain | Kind::ByteArray { .. } => p.when_present(quote! {
-                #as_field::json_field(&self.#id, &mut __m, #key);
-            }),
-        Kind::VarArray { len_field, .. } => p.when_present(quote! {
+            #as_field::json_field(&self.#id, &mut __m, #key);
+        }),
+        Kind::VarArray { .. } => {
+            let lenient = p.var_count(None);
+            p.when_present(quote! {
                 __m.insert(
                     #key.into(),
-                    __vm::ber::slice_json(&self.#id[..__vm::var_len_lenient(&self.#len_field, self.#id.len())]),
+                    __vm::ber::slice_json(&self.#id[..#lenient]),
                 );
-            }),
+            })
+        }
         Kind::Subsection { .. } => {
             p.when_sent(quote!(__subs.insert(#key.into(), __vm::subsection_json(__s));))
         }

@@ -23,10 +23,10 @@ fn field(p: &FieldPlan) -> TokenStream {
                     __vm::byte_array_leaf(#suffix, j)
                 });
             }),
-        Kind::VarArray {
-            elem, len_field, ..
-        } => p.when_present(quote! {
-                let __s = &self.#id[..__vm::var_len_lenient(&self.#len_field, self.#id.len())];
+        Kind::VarArray { elem, .. } => {
+            let lenient = p.var_count(None);
+            p.when_present(quote! {
+                let __s = &self.#id[..#lenient];
                 __vm::vmdesc_field(
                     j,
                     #name,
@@ -40,7 +40,8 @@ fn field(p: &FieldPlan) -> TokenStream {
                     },
                     &mut |i, j| __vm::slice_leaf(__s, i, #suffix, j),
                 );
-            }),
+            })
+        }
         Kind::Subsection { .. } => TokenStream::new(),
     }
 }

@@ -545,10 +545,45 @@ impl<T: Field, const N: usize> Field for [T; N] {
     }
 }
 
-/// Integer types that can hold a variable array's length (`len = field`).
+/// Integer types that can hold a variable array's length (`len = field`), type
+/// aliases of them included.
+#[diagnostic::on_unimplemented(
+    message = "`len` must name an integer field (u8..u64, i8..i64); `{Self}` is not one",
+    label = "the length of a variable array"
+)]
 pub trait VarLenField {
     /// The element count, or an error for negative values.
     fn element_count(&self) -> Result<usize, ErrorKind>;
+
+    /// The element count, checked against the bound `max` and the `available`
+    /// storage; errors at `offset`.
+    #[doc(hidden)]
+    fn checked_count(&self, max: usize, available: usize, offset: u64) -> Result<usize> {
+        let n = self
+            .element_count()
+            .map_err(|k| crate::Error::new(k, offset))?;
+        let kind = if n > max {
+            ErrorKind::LengthTooLarge {
+                len: n as u64,
+                max: max as u64,
+            }
+        } else if n > available {
+            ErrorKind::LengthMismatch {
+                len: n as u64,
+                available: available as u64,
+            }
+        } else {
+            return Ok(n);
+        };
+        Err(crate::Error::new(kind, offset))
+    }
+
+    /// The count a size pass, a description or JSON uses when the value is
+    /// inconsistent (a save reports the error).
+    #[doc(hidden)]
+    fn lenient_count(&self, available: usize) -> usize {
+        self.element_count().unwrap_or(0).min(available)
+    }
 }
 
 macro_rules! var_len {

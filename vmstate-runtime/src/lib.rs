@@ -267,41 +267,6 @@ pub mod __private {
         Error::new(ErrorKind::Validation(e.to_string()), offset)
     }
 
-    /// The element count of a variable array, checked against its bound and storage.
-    pub fn var_len<L: VarLenField>(
-        len: &L,
-        max: usize,
-        available: usize,
-        offset: u64,
-    ) -> Result<usize> {
-        let n = len.element_count().map_err(|k| Error::new(k, offset))?;
-        if n > max {
-            return Err(Error::new(
-                ErrorKind::LengthTooLarge {
-                    len: n as u64,
-                    max: max as u64,
-                },
-                offset,
-            ));
-        }
-        if n > available {
-            return Err(Error::new(
-                ErrorKind::LengthMismatch {
-                    len: n as u64,
-                    available: available as u64,
-                },
-                offset,
-            ));
-        }
-        Ok(n)
-    }
-
-    /// The count a save or size pass uses when the value is inconsistent (the save
-    /// itself reports the error).
-    pub fn var_len_lenient<L: VarLenField>(len: &L, available: usize) -> usize {
-        len.element_count().unwrap_or(0).min(available)
-    }
-
     /// An `equal` field's mismatch.
     pub fn not_equal<T: std::fmt::Debug>(expected: &T, found: &T, offset: u64) -> Error {
         Error::new(

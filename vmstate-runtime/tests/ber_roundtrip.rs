@@ -123,3 +123,35 @@ fn a_save_from_a_hook_of_a_save() {
     ber::save(&outer, &mut again, 1).unwrap();
     assert_eq!(again, bytes);
 }
+
+/// A variable array's `len` field may be a type alias of an integer (the derive
+/// leaves the check to the type system, `VarLenField`).
+#[test]
+fn a_len_field_may_be_a_type_alias() {
+    use vmstate_runtime::{legacy, VMState};
+
+    type Count = u16;
+
+    #[derive(VMState, Clone, Debug, Default, PartialEq)]
+    #[vmstate(name = "queue", version = 1)]
+    struct Queue {
+        used: Count,
+        #[vmstate(len = used, max = 4)]
+        entries: Vec<u32>,
+    }
+
+    let q = Queue {
+        used: 2,
+        entries: vec![7, 0x1_0000],
+    };
+    let bytes = legacy::to_bytes(&q).unwrap();
+    assert_eq!(bytes, [0, 2, 0, 0, 0, 7, 0, 1, 0, 0]);
+    assert_eq!(legacy::from_bytes::<Queue>(&bytes, 1).unwrap(), q);
+    let ber_bytes = ber::to_bytes(&q).unwrap();
+    assert_eq!(ber::from_bytes::<Queue>(&ber_bytes, 1).unwrap(), q);
+    let too_many = Queue { used: 5, ..q };
+    assert!(matches!(
+        legacy::to_bytes(&too_many).unwrap_err().kind(),
+        vmstate_runtime::ErrorKind::LengthTooLarge { len: 5, max: 4 }
+    ));
+}
