@@ -18,10 +18,10 @@ fn save_field(p: &FieldPlan) -> TokenStream {
             })
         }
         Kind::VarArray { .. } => {
-            let count = p.var_count_for_save(quote!(e.written()));
+            let (count, el) = (p.var_count_for_save(quote!(e.written())), p.as_element());
             p.when_present(quote! {
                 #count
-                __vm::ber::put_slice_field(e, #tag, &self.#id[..__n]).in_field(#rn)?;
+                #el::put_ber(e, #tag, &self.#id[..__n]).in_field(#rn)?;
             })
         }
         Kind::Subsection { .. } => TokenStream::new(),
@@ -45,10 +45,10 @@ fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
             #as_field::ber_get_field(&mut self.#id, d, #name, #tag, #rn)?;
         }),
         Kind::VarArray { .. } => {
-            let count = p.var_count_for_load(quote!(__h.offset));
+            let (count, el) = (p.var_count_for_load(quote!(__h.offset)), p.as_element());
             let load = p.load_slot(
-                quote!(|__s| __vm::ber::get_slice(__s, d, &__h)),
-                quote!(|__v, __n| __vm::ber::get_vec(__v, __n, d, &__h)),
+                quote!(|__s| #el::get_ber(__s, d, &__h)),
+                quote!(|__v, __n| #el::get_ber_vec(__v, __n, d, &__h)),
             );
             p.when_present(quote! {
                 let __h = d.field(#name, #tag, #rn)?;

@@ -40,12 +40,13 @@ fn field_desc(p: &FieldPlan) -> TokenStream {
             ..
         } => {
             let len_name = syn::ext::IdentExt::unraw(*len_field).to_string();
+            let el = p.as_element();
             (
                 quote_spanned!(elem.span()=>
-                    if <#elem as __vm::Field>::IS_BYTE {
+                    if #el::ELEMENT_IS_BYTE {
                         __vm::TypeDesc::VarBuffer { max: #max }
                     } else {
-                        __vm::TypeDesc::VarArray { elem: &<#elem as __vm::Field>::TYPE, max: #max }
+                        __vm::TypeDesc::VarArray { elem: #el::ELEMENT_TYPE, max: #max }
                     }
                 ),
                 quote!(::core::option::Option::Some(__vm::VarLen { len_field: #len_name, max: #max })),

@@ -13,12 +13,12 @@ fn save_field(p: &FieldPlan) -> TokenStream {
         Kind::Plain | Kind::ByteArray { .. } => p.when_present(quote! {
             #as_field::legacy_put(&self.#id, w).in_field(#rn)?;
         }),
-        Kind::VarArray { elem, .. } => {
+        Kind::VarArray { .. } => {
             let count = p.var_count_for_save(quote!(w.written()));
+            let el = p.as_element();
             p.when_present(quote! {
                 #count
-                <#elem as __vm::Field>::legacy_put_slice(&self.#id[..__n], w)
-                    .in_field(#rn)?;
+                #el::put_legacy(&self.#id[..__n], w).in_field(#rn)?;
             })
         }
         Kind::Subsection { .. } => {
@@ -47,11 +47,12 @@ fn load_field(p: &FieldPlan) -> TokenStream {
         Kind::Plain | Kind::ByteArray { .. } => p.when_present(quote! {
             #as_field::legacy_get(&mut self.#id, r).in_field(#rn)?;
         }),
-        Kind::VarArray { elem, .. } => {
+        Kind::VarArray { .. } => {
+            let el = p.as_element();
             let count = p.var_count_for_load(quote!(r.offset()));
             let load = p.load_slot(
-                quote!(|__s: &mut [#elem]| <#elem as __vm::Field>::legacy_get_slice(__s, r)),
-                quote!(|__v: &mut ::std::vec::Vec<#elem>, __n| __vm::legacy_get_vec(__v, __n, r)),
+                quote!(|__s| #el::get_legacy(__s, r)),
+                quote!(|__v, __n| #el::get_legacy_vec(__v, __n, r)),
             );
             p.when_present(quote! {
                 #count
@@ -100,9 +101,9 @@ fn size_field(p: &FieldPlan) -> TokenStream {
             p.when_present(quote! { __size += #as_field::legacy_size(&self.#id); })
         }
         Kind::VarArray { .. } => {
-            let lenient = p.var_count(None);
+            let (lenient, el) = (p.var_count(None), p.as_element());
             p.when_present(quote! {
-                __size += __vm::slice_size(&self.#id[..#lenient]);
+                __size += #el::legacy_size_of(&self.#id[..#lenient]);
             })
         }
         Kind::Subsection { .. } => {

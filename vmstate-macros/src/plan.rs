@@ -117,6 +117,16 @@ impl FieldPlan<'_> {
         }
     }
 
+    /// `<E as Element>` for a variable array's element type, with its span: every
+    /// use of the elements goes through it, so an unsupported element type is one
+    /// error, at the field.
+    pub fn as_element(&self) -> TokenStream {
+        let Kind::VarArray { elem, .. } = &self.kind else {
+            unreachable!("as_element on a fixed field")
+        };
+        quote_spanned!(elem.span()=> <#elem as __vm::Element>)
+    }
+
     /// `<T as Field>` with the field type's span, so an unsupported type is reported
     /// at the field.
     pub fn as_field(&self) -> TokenStream {

@@ -23,23 +23,10 @@ fn field(p: &FieldPlan) -> TokenStream {
                     __vm::byte_array_leaf(#suffix, j)
                 });
             }),
-        Kind::VarArray { elem, .. } => {
-            let lenient = p.var_count(None);
+        Kind::VarArray { .. } => {
+            let (lenient, el) = (p.var_count(None), p.as_element());
             p.when_present(quote! {
-                let __s = &self.#id[..#lenient];
-                __vm::vmdesc_field(
-                    j,
-                    #name,
-                    #tag,
-                    __vm::slice_leaves(__s),
-                    !#has_exists && <#elem as __vm::Field>::TYPE.compressible(),
-                    __vm::VmdescShape {
-                        is_array: !<#elem as __vm::Field>::IS_BYTE,
-                        elem_type: if <#elem as __vm::Field>::IS_BYTE { "buffer" } else { <#elem as __vm::Field>::TYPE.qemu_name() },
-                        elem: &<#elem as __vm::Field>::TYPE,
-                    },
-                    &mut |i, j| __vm::slice_leaf(__s, i, #suffix, j),
-                );
+                #el::vmdesc_of(&self.#id[..#lenient], j, #name, #tag, #suffix, #has_exists);
             })
         }
         Kind::Subsection { .. } => TokenStream::new(),
