@@ -545,153 +545,93 @@ impl<T: Field, const N: usize> Field for [T; N] {
     }
 }
 
-/// The element type of a variable array, as the derive's code uses it: everything
-/// it does with the elements goes through this one trait, implemented for every
-/// [`Field`] (and with no bound of its own, so that an element type that is not a
-/// `Field` is one error, at the field, rather than one per use).
-#[doc(hidden)]
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be a VMState field",
-    label = "unsupported element type",
-    note = "supported: u8..u64, i8..i64, bool, f64, arrays, Vec<T> with `len`/`max`, Unused<N>, Timer, and types that derive VMState"
-)]
-pub trait Element: Sized {
-    /// The element's wire type.
-    const ELEMENT_TYPE: &'static TypeDesc;
+/// `Element` and its one implementation, from one list of the methods (each
+/// signature written once; generics in brackets).
+macro_rules! element {
+    ($($(#[$doc:meta])* fn $name:ident [$($g:tt)*] $args:tt -> $ret:ty
+        $(where Self: $bound:ident)? $body:block)*) => {
+        /// The element type of a variable array, as the derive's code uses it:
+        /// everything it does with the elements goes through this one trait,
+        /// implemented for every [`Field`] (and with no bound of its own, so that an
+        /// element type that is not a `Field` is one error, at the field, rather
+        /// than one per use).
+        #[doc(hidden)]
+        #[diagnostic::on_unimplemented(
+            message = "`{Self}` cannot be a VMState field",
+            label = "unsupported element type",
+            note = "supported: u8..u64, i8..i64, bool, f64, arrays, Vec<T> with `len`/`max`, Unused<N>, Timer, and types that derive VMState"
+        )]
+        pub trait Element: Sized {
+            /// The element's wire type.
+            const ELEMENT_TYPE: &'static TypeDesc;
+            /// Whether the elements go as one buffer (bytes).
+            const ELEMENT_IS_BYTE: bool;
+            $($(#[$doc])* fn $name<$($g)*> $args -> $ret $(where Self: $bound)?;)*
+        }
 
-    /// Whether the elements go as one buffer (bytes).
-    const ELEMENT_IS_BYTE: bool;
-
-    /// Legacy encoding of the elements.
-    fn put_legacy<W: io::Write>(s: &[Self], w: &mut Writer<W>) -> Result<()>;
-
-    /// Legacy decoding into an array's elements.
-    fn get_legacy<I: Input + ?Sized>(s: &mut [Self], r: &mut I) -> Result<()>;
-
-    /// Legacy decoding of `n` elements into a `Vec`.
-    fn get_legacy_vec<I: Input + ?Sized>(v: &mut Vec<Self>, n: usize, r: &mut I) -> Result<()>
-    where
-        Self: Default;
-
-    /// Legacy size of the elements.
-    fn legacy_size_of(s: &[Self]) -> usize;
-
-    /// BER: prepends the elements as field `[number]`.
-    fn put_ber(e: &mut Encoder, number: u32, s: &[Self]) -> Result<()>;
-
-    /// BER decoding into an array's elements (the header `h` consumed).
-    fn get_ber<I: Input + ?Sized>(s: &mut [Self], d: &mut Decoder<'_, I>, h: &Header)
-        -> Result<()>;
-
-    /// BER decoding of `n` elements into a `Vec` (the header `h` consumed).
-    fn get_ber_vec<I: Input + ?Sized>(
-        v: &mut Vec<Self>,
-        n: usize,
-        d: &mut Decoder<'_, I>,
-        h: &Header,
-    ) -> Result<()>
-    where
-        Self: Default;
-
-    /// JSON of the elements.
-    fn json_of(s: &[Self]) -> Value;
-
-    /// The elements' vmdesc entry `name` (field `[tag]`; `suffix` after type names).
-    fn vmdesc_of(
-        s: &[Self],
-        j: &mut JsonWriter,
-        name: &str,
-        tag: u32,
-        suffix: &str,
-        has_exists: bool,
-    );
+        impl<T: Field> Element for T {
+            const ELEMENT_TYPE: &'static TypeDesc = &T::TYPE;
+            const ELEMENT_IS_BYTE: bool = T::IS_BYTE;
+            $(#[inline] fn $name<$($g)*> $args -> $ret $(where Self: $bound)? $body)*
+        }
+    };
 }
 
-impl<T: Field> Element for T {
-    const ELEMENT_TYPE: &'static TypeDesc = &T::TYPE;
-    const ELEMENT_IS_BYTE: bool = T::IS_BYTE;
-
-    #[inline]
-    fn put_legacy<W: io::Write>(s: &[Self], w: &mut Writer<W>) -> Result<()> {
+element! {
+    /// Legacy encoding of the elements.
+    fn put_legacy[W: io::Write](s: &[Self], w: &mut Writer<W>) -> Result<()> {
         T::legacy_put_slice(s, w)
     }
 
-    #[inline]
-    fn get_legacy<I: Input + ?Sized>(s: &mut [Self], r: &mut I) -> Result<()> {
+    /// Legacy decoding into an array's elements.
+    fn get_legacy[I: Input + ?Sized](s: &mut [Self], r: &mut I) -> Result<()> {
         T::legacy_get_slice(s, r)
     }
 
-    #[inline]
-    fn get_legacy_vec<I: Input + ?Sized>(v: &mut Vec<Self>, n: usize, r: &mut I) -> Result<()>
-    where
-        Self: Default,
-    {
+    /// Legacy decoding of `n` elements into a `Vec`.
+    fn get_legacy_vec[I: Input + ?Sized](v: &mut Vec<Self>, n: usize, r: &mut I) -> Result<()>
+    where Self: Default {
         crate::__private::legacy_get_vec(v, n, r)
     }
 
-    #[inline]
-    fn legacy_size_of(s: &[Self]) -> usize {
+    /// Legacy size of the elements.
+    fn legacy_size_of[](s: &[Self]) -> usize {
         slice_size(s)
     }
 
-    #[inline]
-    fn put_ber(e: &mut Encoder, number: u32, s: &[Self]) -> Result<()> {
+    /// BER: prepends the elements as field `[number]`.
+    fn put_ber[](e: &mut Encoder, number: u32, s: &[Self]) -> Result<()> {
         ber::put_slice_field(e, number, s)
     }
 
-    #[inline]
-    fn get_ber<I: Input + ?Sized>(
-        s: &mut [Self],
-        d: &mut Decoder<'_, I>,
-        h: &Header,
-    ) -> Result<()> {
+    /// BER decoding into an array's elements (the header `h` consumed).
+    fn get_ber[I: Input + ?Sized](s: &mut [Self], d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {
         ber::get_slice(s, d, h)
     }
 
-    #[inline]
-    fn get_ber_vec<I: Input + ?Sized>(
-        v: &mut Vec<Self>,
-        n: usize,
-        d: &mut Decoder<'_, I>,
-        h: &Header,
-    ) -> Result<()>
-    where
-        Self: Default,
-    {
+    /// BER decoding of `n` elements into a `Vec` (the header `h` consumed).
+    fn get_ber_vec[I: Input + ?Sized](v: &mut Vec<Self>, n: usize, d: &mut Decoder<'_, I>, h: &Header) -> Result<()>
+    where Self: Default {
         ber::get_vec(v, n, d, h)
     }
 
-    fn json_of(s: &[Self]) -> Value {
+    /// JSON of the elements.
+    fn json_of[](s: &[Self]) -> Value {
         ber::slice_json(s)
     }
 
-    fn vmdesc_of(
-        s: &[Self],
-        j: &mut JsonWriter,
-        name: &str,
-        tag: u32,
-        suffix: &str,
-        has_exists: bool,
-    ) {
+    /// The elements' vmdesc entry `name` (field `[tag]`; `suffix` after type names).
+    fn vmdesc_of[](s: &[Self], j: &mut JsonWriter, name: &str, tag: u32, suffix: &str, exists: bool) -> () {
         let shape = crate::__private::VmdescShape {
             is_array: !T::IS_BYTE,
-            elem_type: if T::IS_BYTE {
-                "buffer"
-            } else {
-                T::TYPE.qemu_name()
-            },
+            elem_type: if T::IS_BYTE { "buffer" } else { T::TYPE.qemu_name() },
             elem: &T::TYPE,
         };
-        let compress = !has_exists && T::TYPE.compressible();
-        crate::__private::vmdesc_field(
-            j,
-            name,
-            tag,
-            slice_leaves(s),
-            compress,
-            shape,
-            &mut |i, j| slice_leaf(s, i, suffix, j),
-        );
+        let compress = !exists && T::TYPE.compressible();
+        let leaves = slice_leaves(s);
+        crate::__private::vmdesc_field(j, name, tag, leaves, compress, shape, &mut |i, j| {
+            slice_leaf(s, i, suffix, j)
+        });
     }
 }
 
