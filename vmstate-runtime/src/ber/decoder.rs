@@ -599,17 +599,16 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
         Ok(i)
     }
 
-    /// Reads the rest of the enclosing value (at the top level: of the input) in
-    /// place with `scan` if it is all in memory and `scan` takes it (see [`Scan`]);
-    /// `false` leaves the input as it was, for the general path.
+    /// Reads the rest of the enclosing value in place with `scan` if it is a
+    /// definite one all in memory and `scan` takes it (see [`Scan`]); `false`
+    /// leaves the input as it was, for the general path.
     #[inline]
     pub fn scan(&mut self, scan: impl FnOnce(&mut Scan<'_>) -> bool) -> bool {
-        let b = self.input.buffered();
-        let room = match self.frame {
-            Frame::Definite(_) => self.room(),
-            Frame::Top => b.len(),
-            Frame::Indefinite => return false,
+        let Frame::Definite(_) = self.frame else {
+            return false;
         };
+        let room = self.room();
+        let b = self.input.buffered();
         if b.len() < room {
             return false;
         }

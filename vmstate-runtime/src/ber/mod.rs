@@ -173,11 +173,6 @@ fn load_at<T: VMState + Clone>(
 pub fn from_bytes<T: VMState + Default>(bytes: &[u8], version: u32) -> Result<T> {
     // A fresh value is dropped on error, so it is loaded in place: no working copy.
     let mut v = T::default();
-    // What a scan takes whole needs no decoder.
-    let mut s = Scan::new(bytes, bytes.len(), Options::STRICT.max_depth);
-    if scan_value(&mut v, &mut s, version) && s.taken() == bytes.len() {
-        return Ok(v);
-    }
     let mut r = SliceInput::new(bytes);
     load_in_place(&mut v, &mut r, version, &Options::STRICT)?;
     r.expect_end().map_err(|e| e.in_device(T::DESC.name))?;
@@ -231,6 +226,15 @@ fn load_in_place<T: VMState, I: Input + ?Sized>(
     version: u32,
     options: &Options,
 ) -> Result<Report> {
+    // What a scan takes whole needs no decoder. (A value left over after it is the
+    // caller's to refuse, as after the general path.)
+    let b = input.buffered();
+    let mut s = Scan::new(b, b.len(), options.max_depth);
+    if scan_value(work, &mut s, version) {
+        let taken = s.taken();
+        input.skip(taken).map_err(|e| e.in_device(T::DESC.name))?;
+        return Ok(Report::default());
+    }
     let mut d = Decoder::new(input, *options);
     load_top(work, &mut d, version).map_err(|e| e.in_device(T::DESC.name))?;
     Ok(d.into_report())
@@ -242,9 +246,6 @@ fn load_top<T: VMState, I: Input + ?Sized>(
     version: u32,
 ) -> Result<()> {
     T::DESC.check_version(version, d.offset())?;
-    if d.scan(|s| scan_value(work, s, version)) {
-        return Ok(());
-    }
     let h = d.next_header(&T::BER_TAG)?;
     if h.tag.same_id(&T::BER_TAG) {
         check_form(&h, T::BER_TAG)?;
@@ -263,12 +264,16 @@ fn load_top<T: VMState, I: Input + ?Sized>(
 }
 
 /// The whole value in place (see [`Scan`]), which a scan takes at the value's
-/// current version.
+/// current version. Not tried for a type with subsections: a scan stops where
+/// they begin, and the general path would then scan the fields again (its
+/// `ber_load_at` scans them before reading the subsections).
 #[inline]
 fn scan_value<T: VMState>(v: &mut T, s: &mut Scan<'_>, version: u32) -> bool {
     match const { Id::of(T::BER_TAG) } {
-        Some(id) => version == T::DESC.version && v.ber_scan(s, id),
-        None => false,
+        Some(id) if T::DESC.subsections.is_empty() => {
+            version == T::DESC.version && v.ber_scan(s, id)
+        }
+        _ => false,
     }
 }
 
