@@ -45,7 +45,7 @@ impl Encoder {
     /// An empty encoder with room for `n` octets before it grows.
     pub fn with_capacity(n: usize) -> Self {
         Encoder {
-            buf: zeroed(n),
+            buf: vec![0; n],
             start: n,
         }
     }
@@ -108,7 +108,7 @@ impl Encoder {
     fn grow(&mut self, n: usize) {
         let len = self.len();
         let size = (2 * self.buf.len()).max(len + n + 64);
-        let mut buf = zeroed(size);
+        let mut buf = vec![0; size];
         buf[size - len..].copy_from_slice(self.as_bytes());
         self.buf = buf;
         self.start = size - len;
@@ -210,16 +210,6 @@ impl Encoder {
         }
         self.start = at;
     }
-}
-
-/// `n` zero octets, allocated by `malloc` and cleared rather than by `calloc`,
-/// which glibc serves without its per-thread cache: a device's encoding is small
-/// and short-lived, the case that cache is for.
-#[allow(clippy::slow_vector_initialization)]
-fn zeroed(n: usize) -> Vec<u8> {
-    let mut v = Vec::with_capacity(n);
-    v.resize(n, 0);
-    v
 }
 
 /// Octets of the longest INTEGER TLV with a one-octet identifier (an `i128` needs

@@ -49,9 +49,9 @@ pub use self::header::{
 };
 pub use self::scan::{Id, Scan};
 pub use self::value::{
-    get_contents, get_slice, get_value, get_vec, int_len, is_octets, octets_json, out_of_range,
-    out_of_range_at, put_slice, put_slice_field, put_value, scan_slice, scan_struct, slice_json,
-    slice_tag, INTEGER_ID,
+    get_contents, get_slice, get_value, get_vec, int_contents, int_len, is_octets, octets_json,
+    out_of_range, out_of_range_at, put_slice, put_slice_field, put_value, scan_slice, scan_struct,
+    slice_json, slice_tag, INTEGER_ID,
 };
 
 use crate::error::{Error, ErrorKind, Result};

@@ -244,6 +244,11 @@ pub const fn int_len(v: i128) -> usize {
     }
 }
 
+/// The contents octets of a minimal two's-complement INTEGER.
+pub fn int_contents(v: i128) -> Vec<u8> {
+    v.to_be_bytes()[16 - int_len(v)..].to_vec()
+}
+
 /// An INTEGER out of `ty`'s range.
 #[cold]
 pub fn out_of_range(v: i128, ty: &'static str, h: &Header) -> Error {

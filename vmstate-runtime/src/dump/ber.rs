@@ -169,9 +169,7 @@ fn element(g: &Group, i: usize, e: &Value, within: &str) -> Result<(bool, Vec<u8
             for b in &bytes {
                 v = (v << 8) | i128::from(*b);
             }
-            let mut e = ber::Encoder::new();
-            e.put_int(v);
-            (false, e.into_vec())
+            (false, ber::int_contents(v))
         }
         _ => (false, bytes),
     })

@@ -63,9 +63,7 @@ pub(crate) fn tlv(tag: Tag, contents: &[u8]) -> Vec<u8> {
 
 /// A definite-length INTEGER (or implicitly tagged one).
 pub(crate) fn int_tlv(tag: Tag, v: i128) -> Vec<u8> {
-    let mut e = ber::Encoder::new();
-    e.put_int_tlv(tag, v);
-    e.into_vec()
+    tlv(tag, &ber::int_contents(v))
 }
 
 /// Writes the stream's start, its header (the legacy `version` it was made from),
