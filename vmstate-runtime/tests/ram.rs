@@ -211,7 +211,7 @@ fn interleaved_pages_go_in_mixed_runs_long_runs_stand_alone() {
         .unwrap();
     let legacy = w.into_inner();
     let (records, _) = ram::read_part(&legacy, 0, &mut None).unwrap();
-    let ber = ram_ber::records_to_ber(&records).unwrap();
+    let ber = ram_ber::records_to_ber(records.clone()).unwrap();
     assert_eq!(elements(&ber).len(), 6);
     // Inside its section's `[6]`, as streams carry it.
     let mut section = vec![0xa6, 0x80];
@@ -321,7 +321,7 @@ fn hostile_mixed_runs_get_typed_errors() {
         },
     ];
     let mut good = Vec::new();
-    ram_ber::mixed_run_start(&mut good, &runs, 4096);
+    ram_ber::mixed_run_start(&mut good, "pc.ram", &runs, 4096);
     good.extend(std::iter::repeat_n(9u8, 2 * 4096));
     ram_ber::run_end(&mut good, None);
     let map = good.windows(3).position(|w| w == [0x03, 0x02, 3]).unwrap() + 3;

@@ -52,7 +52,7 @@ pub(super) fn to_ber_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result<Ve
                 let (d, v) = device_of(&parts.descs, sec, ident)?;
                 device_ber(d, v, ident.version).map_err(|e| e.in_device(&ident.idstr))?
             }
-            _ => ram::ber::records_to_ber(&ram_of(sec)?)?,
+            _ => ram::ber::records_to_ber(ram_of(sec)?)?,
         };
         records::put_section(&mut out, h, &body);
     }

@@ -67,7 +67,7 @@ pub use self::saver::{Pages, PartStats, RamBlock, RamSaver};
 pub use self::zero::is_zero;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::io::{Input, SliceInput, Writer};
+use crate::io::{Input, SliceInput, StreamInput, Writer};
 use std::borrow::Cow;
 
 /// The bytes of a target page (x86).
@@ -153,94 +153,112 @@ pub fn read_part<'a>(
     base: u64,
     last: &mut Option<String>,
 ) -> Result<(Vec<RamRecord<'a>>, usize)> {
-    let mut r = SliceInput::with_base(data, base);
+    let mut r = StreamInput::Slice(SliceInput::with_base(data, base));
     let mut records = Vec::new();
-    let current_block = last;
-    loop {
-        let word = u64::from_be_bytes(r.read_array()?);
-        let flags = word & (PAGE_SIZE - 1);
-        let addr = word & !(PAGE_SIZE - 1);
-        if flags & FLAG_MEM_SIZE != 0 {
-            records.push(RamRecord::MemSize {
-                total: addr,
-                blocks: read_block_list(&mut r, addr)?,
-            });
-        }
-        if flags & (FLAG_ZERO | FLAG_PAGE) != 0 {
-            let continued = flags & FLAG_CONTINUE != 0;
-            let block = if continued {
-                current_block.clone().ok_or_else(|| {
-                    r.error(ErrorKind::Framing("CONTINUE page without a block".into()))
-                })?
-            } else {
-                let name = read_name(&mut r)?;
-                *current_block = Some(name.clone());
-                name
-            };
-            if flags & FLAG_ZERO != 0 {
-                let fill = r.read_array::<1>()?[0];
-                records.push(RamRecord::Zero {
-                    block,
-                    offset: addr,
-                    fill,
-                    continued,
-                });
-            } else {
-                let data = r.take(PAGE_SIZE as usize)?;
-                records.push(RamRecord::Page {
-                    block,
-                    offset: addr,
-                    data: Cow::Borrowed(data),
-                    continued,
-                });
-            }
-        }
-        let known = FLAG_ZERO | FLAG_MEM_SIZE | FLAG_PAGE | FLAG_EOS | FLAG_CONTINUE;
-        if flags & !known != 0 {
-            return Err(r.error(ErrorKind::Framing(format!(
-                "unsupported RAM flags {flags:#x} (compression and XBZRLE are not supported)"
-            ))));
-        }
-        if flags & FLAG_EOS != 0 {
-            break;
+    while !read_word(&mut r, last, &mut |rec| {
+        records.push(rec);
+        Ok(())
+    })? {}
+    Ok((records, (r.offset() - base) as usize))
+}
+
+/// Reads one word of a RAM part and what its flags say follows, handing each
+/// record to `emit` (page data borrowed when the stream is in memory); returns
+/// whether the word was the part's `EOS`. [`read_part`] is this until `EOS`; a
+/// converter of a stream as it arrives calls it record by record.
+pub fn read_word<'a>(
+    r: &mut StreamInput<'a>,
+    last: &mut Option<String>,
+    emit: &mut dyn FnMut(RamRecord<'a>) -> Result<()>,
+) -> Result<bool> {
+    let word = u64::from_be_bytes(r.read_array()?);
+    let flags = word & (PAGE_SIZE - 1);
+    let addr = word & !(PAGE_SIZE - 1);
+    if flags & FLAG_MEM_SIZE != 0 {
+        emit(RamRecord::MemSize {
+            total: addr,
+            blocks: read_block_list(r, addr)?,
+        })?;
+    }
+    if flags & (FLAG_ZERO | FLAG_PAGE) != 0 {
+        let continued = flags & FLAG_CONTINUE != 0;
+        let block = if continued {
+            last.clone().ok_or_else(|| {
+                r.error(ErrorKind::Framing("CONTINUE page without a block".into()))
+            })?
+        } else {
+            let name = read_name(r)?;
+            *last = Some(name.clone());
+            name
+        };
+        if flags & FLAG_ZERO != 0 {
+            let fill = r.read_array::<1>()?[0];
+            emit(RamRecord::Zero {
+                block,
+                offset: addr,
+                fill,
+                continued,
+            })?;
+        } else {
+            let data = r.take_bytes(PAGE)?;
+            emit(RamRecord::Page {
+                block,
+                offset: addr,
+                data,
+                continued,
+            })?;
         }
     }
-    let used = data.len() - r.remaining().len();
-    Ok((records, used))
+    let known = FLAG_ZERO | FLAG_MEM_SIZE | FLAG_PAGE | FLAG_EOS | FLAG_CONTINUE;
+    if flags & !known != 0 {
+        return Err(r.error(ErrorKind::Framing(format!(
+            "unsupported RAM flags {flags:#x} (compression and XBZRLE are not supported)"
+        ))));
+    }
+    Ok(flags & FLAG_EOS != 0)
 }
 
 /// Writes one RAM part: its records, then `EOS`. The inverse of [`read_part`].
 pub fn write_part<W: std::io::Write>(records: &[RamRecord<'_>], w: &mut Writer<W>) -> Result<()> {
-    for rec in records {
-        match rec {
-            RamRecord::MemSize { total, blocks } => {
-                w.put(&(total | FLAG_MEM_SIZE).to_be_bytes())?;
-                for (name, len) in blocks {
-                    put_name(w, name)?;
-                    w.put(&len.to_be_bytes())?;
-                }
+    records.iter().try_for_each(|rec| write_record(rec, w))?;
+    write_eos(w)
+}
+
+/// Writes a part's `EOS` word, which ends it.
+pub fn write_eos<W: std::io::Write>(w: &mut Writer<W>) -> Result<()> {
+    w.put(&FLAG_EOS.to_be_bytes())
+}
+
+/// Writes one record of a part ([`write_part`] record by record).
+pub fn write_record<W: std::io::Write>(rec: &RamRecord<'_>, w: &mut Writer<W>) -> Result<()> {
+    match rec {
+        RamRecord::MemSize { total, blocks } => {
+            w.put(&(total | FLAG_MEM_SIZE).to_be_bytes())?;
+            for (name, len) in blocks {
+                put_name(w, name)?;
+                w.put(&len.to_be_bytes())?;
             }
-            RamRecord::Zero {
-                block,
-                offset,
-                fill,
-                continued,
-            } => {
-                put_page_word(w, *offset, FLAG_ZERO, block, *continued)?;
-                w.put(&[*fill])?;
-            }
-            RamRecord::Page {
-                block,
-                offset,
-                data,
-                continued,
-            } => {
-                put_page_word(w, *offset, FLAG_PAGE, block, *continued)?;
-                w.put(data)?;
-            }
+            Ok(())
+        }
+        RamRecord::Zero {
+            block,
+            offset,
+            fill,
+            continued,
+        } => {
+            put_page_word(w, *offset, FLAG_ZERO, block, *continued)?;
+            w.put(&[*fill])
+        }
+        RamRecord::Page {
+            block,
+            offset,
+            data,
+            continued,
+        } => {
+            put_page_word(w, *offset, FLAG_PAGE, block, *continued)?;
+            w.put(data)
         }
     }
-    w.put(&FLAG_EOS.to_be_bytes())
 }
 
 fn put_page_word<W: std::io::Write>(

@@ -242,8 +242,8 @@ impl<'a> RamSaver<'a> {
         let mut planner = ber::Planner::new(self.page as u64);
         let mut scratch = Vec::with_capacity(320);
         let pages_of =
-            |r: &ber::Run<'_>| &b.mem[r.offset as usize..r.end(self.page as u64) as usize];
-        let mut emit = |group: ber::Planned<'_, '_>| -> Result<()> {
+            |r: &ber::Run<&str>| &b.mem[r.offset as usize..r.end(self.page as u64) as usize];
+        let mut emit = |group: ber::Planned<'_, &str>| -> Result<()> {
             scratch.clear();
             match group {
                 ber::Planned::One(r) if r.fill.is_some() => {
@@ -257,7 +257,7 @@ impl<'a> RamSaver<'a> {
                     w.put(data)
                 }
                 ber::Planned::Mixed(group) => {
-                    ber::mixed_run_start(&mut scratch, group, self.page as u64);
+                    ber::mixed_run_start(&mut scratch, b.name, group, self.page as u64);
                     w.put(&scratch)?;
                     group
                         .iter()

@@ -10,159 +10,302 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::io::SliceInput;
 use crate::ram::{RamRecord, PAGE_SIZE};
 use std::borrow::Cow;
+use std::collections::VecDeque;
 
 /// The BER elements of a legacy part's records (for converting streams).
-pub fn records_to_ber(records: &[RamRecord<'_>]) -> Result<Vec<u8>> {
-    // Room for the pages and a generous few octets per record: no regrowth copies.
-    let data: usize = records
-        .iter()
-        .map(|r| match r {
-            RamRecord::Page { data, .. } => data.len(),
-            _ => 0,
-        })
-        .sum();
-    let mut c = Converter {
-        records,
-        next: 0,
-        w: Vec::with_capacity(data + 8 * records.len() + 4096),
+pub fn records_to_ber(records: Vec<RamRecord<'_>>) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut enc = PartEncoder::new();
+    for r in records {
+        enc.push(r, &mut out)?;
+    }
+    enc.finish(&mut out)?;
+    Ok(out)
+}
+
+/// The legacy records of one element, in order, to `emit`: `blocks` is the block
+/// list (which a MEM_SIZE element sets), `last` the block of the part's previous
+/// page. Each run is checked to lie in its block before any record is made.
+pub fn element_records<'a>(
+    e: Element<'a>,
+    at: u64,
+    blocks: &mut Vec<(String, u64)>,
+    last: &mut Option<String>,
+    emit: &mut dyn FnMut(RamRecord<'a>) -> Result<()>,
+) -> Result<()> {
+    let mut first = |block: &str, explicit: Option<bool>| {
+        let rule = last.as_deref() == Some(block);
+        if !rule {
+            *last = Some(block.to_owned());
+        }
+        explicit.unwrap_or(rule)
     };
-    let mut planner = Planner::new(PAGE_SIZE);
-    let mut last: Option<&str> = None;
-    let mut i = 0;
-    while i < records.len() {
-        let (block, offset, fill, continued) = match &records[i] {
+    match e {
+        Element::MemSize {
+            page_size: Some(page),
+            ..
+        } => {
+            // Legacy records are QEMU x86's: 4 KiB pages.
+            Err(Error::new(
+                ErrorKind::Framing(format!(
+                    "the dump reads RAM of 4 KiB pages (QEMU x86's); this stream's are {page} bytes"
+                )),
+                at,
+            ))
+        }
+        Element::MemSize {
+            total,
+            blocks: list,
+            page_size: None,
+        } => {
+            // As the legacy reader requires: the total is the blocks' sum.
+            let sum = list
+                .iter()
+                .try_fold(0u64, |s, (_, len)| s.checked_add(*len));
+            if sum != Some(total) {
+                return Err(Error::new(
+                    ErrorKind::Framing(format!(
+                        "RAM total {total} is not the sum of its blocks' lengths"
+                    )),
+                    at,
+                ));
+            }
+            blocks.clone_from(&list);
+            emit(RamRecord::MemSize {
+                total,
+                blocks: list,
+            })
+        }
+        Element::Zero {
+            block,
+            offset,
+            pages,
+            fill,
+            continued,
+        } => {
+            check_run(blocks, block, offset, pages, at)?;
+            let first = first(block, continued);
+            for k in 0..pages {
+                emit(RamRecord::Zero {
+                    block: block.to_owned(),
+                    offset: offset + k * PAGE_SIZE,
+                    fill,
+                    continued: if k == 0 { first } else { true },
+                })?;
+            }
+            Ok(())
+        }
+        Element::Data {
+            block,
+            offset,
+            data,
+            continued,
+        } => {
+            check_run(blocks, block, offset, data.len() as u64 / PAGE_SIZE, at)?;
+            let first = first(block, continued);
+            for (k, page) in data.chunks(PAGE_SIZE as usize).enumerate() {
+                emit(RamRecord::Page {
+                    block: block.to_owned(),
+                    offset: offset + k as u64 * PAGE_SIZE,
+                    data: Cow::Borrowed(page),
+                    continued: if k == 0 { first } else { true },
+                })?;
+            }
+            Ok(())
+        }
+        Element::Mixed {
+            block,
+            offset,
+            pages,
+            zero,
+            data,
+            continued,
+        } => {
+            check_run(blocks, block, offset, pages, at)?;
+            let first = first(block, continued);
+            let mut data = data.chunks(PAGE_SIZE as usize);
+            for k in 0..pages {
+                let (block, offset) = (block.to_owned(), offset + k * PAGE_SIZE);
+                let continued = if k == 0 { first } else { true };
+                // The parser checked one data page per clear bit.
+                let page = if is_zero_bit(zero, k) {
+                    None
+                } else {
+                    data.next()
+                };
+                emit(match page {
+                    Some(page) => RamRecord::Page {
+                        block,
+                        offset,
+                        data: Cow::Borrowed(page),
+                        continued,
+                    },
+                    None => RamRecord::Zero {
+                        block,
+                        offset,
+                        fill: 0,
+                        continued,
+                    },
+                })?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Legacy records to BER elements as they come, for a stream converted while it
+/// arrives: it holds the records of at most one mixed run and one data run
+/// ([`DATA_RUN_MAX`](super::DATA_RUN_MAX)) before it writes them, whatever the
+/// part's length, and writes what [`records_to_ber`] writes for the whole part.
+#[derive(Debug, Default)]
+pub struct PartEncoder<'a> {
+    /// Block names seen, which runs refer to by index.
+    names: Vec<String>,
+    planner: Option<Planner<usize>>,
+    /// Records not yet written: those of runs the planner holds, then the run
+    /// being extended.
+    records: VecDeque<RamRecord<'a>>,
+    /// The run being extended (its records are the last of `records`).
+    run: Option<Run<usize>>,
+    /// The block of the part's previous page.
+    last: Option<usize>,
+}
+
+impl<'a> PartEncoder<'a> {
+    /// An encoder at the start of a part.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn name(&mut self, block: &str) -> usize {
+        match self.names.iter().position(|n| n == block) {
+            Some(i) => i,
+            None => {
+                self.names.push(block.to_owned());
+                self.names.len() - 1
+            }
+        }
+    }
+
+    /// Takes the part's next record, appending to `out` the elements it completes.
+    pub fn push(&mut self, r: RamRecord<'a>, out: &mut Vec<u8>) -> Result<()> {
+        let (block, offset, fill, continued) = match &r {
             RamRecord::MemSize { total, blocks } => {
-                planner.finish(&mut |g| c.group(g))?;
-                mem_size(&mut c.w, *total, blocks, PAGE_SIZE);
-                c.next += 1;
-                i += 1;
-                continue;
+                self.close_run(out)?;
+                self.flush(out)?;
+                mem_size(out, *total, blocks, PAGE_SIZE);
+                return Ok(());
             }
             RamRecord::Zero {
                 block,
                 offset,
                 fill,
                 continued,
-            } => (block, offset, Some(*fill), continued),
+            } => (block.as_str(), *offset, Some(*fill), *continued),
             RamRecord::Page {
                 block,
                 offset,
                 continued,
                 ..
-            } => (block, offset, None, continued),
+            } => (block.as_str(), *offset, None, *continued),
         };
-        let n = run_len(records, i);
-        let run = Run {
-            block,
-            offset: *offset,
-            pages: n as u64,
-            fill,
-            continued: explicit(*continued, last, block),
-        };
-        planner.push(run, &mut |g| c.group(g))?;
-        last = Some(block);
-        i += n;
+        let block = self.name(block);
+        let most = super::data_run_pages(PAGE_SIZE);
+        let extends = self.run.is_some_and(|run| {
+            continued
+                && run.block == block
+                && run.fill == fill
+                && run.end(PAGE_SIZE) == offset
+                && (fill.is_some() || run.pages < most)
+        });
+        if extends {
+            if let Some(run) = &mut self.run {
+                run.pages += 1;
+            }
+        } else {
+            self.close_run(out)?;
+            let rule = self.last == Some(block);
+            self.run = Some(Run {
+                block,
+                offset,
+                pages: 1,
+                fill,
+                continued: (continued != rule).then_some(continued),
+            });
+        }
+        self.last = Some(block);
+        // A zero page is written from its run's description alone.
+        if fill.is_none() {
+            self.records.push_back(r);
+        }
+        Ok(())
     }
-    planner.finish(&mut |g| c.group(g))?;
-    Ok(c.w)
-}
 
-/// Writes planned groups of legacy records.
-struct Converter<'r, 'a> {
-    records: &'r [RamRecord<'a>],
-    /// The first record of the next group (groups come in record order).
-    next: usize,
-    w: Vec<u8>,
-}
+    /// Ends the part: appends what is pending to `out`.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        self.close_run(out)?;
+        self.flush(out)
+    }
 
-impl Converter<'_, '_> {
-    fn group(&mut self, group: Planned<'_, '_>) -> Result<()> {
+    /// Hands the run being extended to the planner.
+    fn close_run(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        let Some(run) = self.run.take() else {
+            return Ok(());
+        };
+        let mut planner = self
+            .planner
+            .take()
+            .unwrap_or_else(|| Planner::new(PAGE_SIZE));
+        let done = planner.push(run, &mut |g| self.group(g, out));
+        self.planner = Some(planner);
+        done
+    }
+
+    fn flush(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        let Some(mut planner) = self.planner.take() else {
+            return Ok(());
+        };
+        let done = planner.finish(&mut |g| self.group(g, out));
+        self.planner = Some(planner);
+        done
+    }
+
+    /// Writes one planned element, taking its data pages from the front of
+    /// `records`.
+    fn group(&mut self, group: Planned<'_, usize>, out: &mut Vec<u8>) -> Result<()> {
         let runs = match &group {
             Planned::One(run) => std::slice::from_ref(run),
             Planned::Mixed(runs) => runs,
         };
-        let pages: usize = runs.iter().map(|r| r.pages as usize).sum();
-        let records = &self.records[self.next..self.next + pages];
-        self.next += pages;
         let first = runs[0];
+        let block = &self.names[first.block];
+        let data: u64 = runs
+            .iter()
+            .filter(|r| r.fill.is_none())
+            .map(|r| r.pages)
+            .sum();
         match (&group, first.fill) {
             (Planned::One(_), Some(fill)) => {
-                zero_run(
-                    &mut self.w,
-                    first.block,
-                    first.offset,
-                    first.pages,
-                    fill,
-                    first.continued,
-                );
+                zero_run(out, block, first.offset, first.pages, fill, first.continued);
                 return Ok(());
             }
             (Planned::One(_), None) => data_run_start(
-                &mut self.w,
-                first.block,
+                out,
+                block,
                 first.offset,
-                pages * PAGE_SIZE as usize,
+                (data * PAGE_SIZE) as usize,
                 first.continued,
             ),
-            (Planned::Mixed(runs), _) => mixed_run_start(&mut self.w, runs, PAGE_SIZE),
+            (Planned::Mixed(runs), _) => mixed_run_start(out, block, runs, PAGE_SIZE),
         }
-        for r in records {
+        for r in self.records.drain(..data as usize) {
             if let RamRecord::Page { data, .. } = r {
-                self.w.extend_from_slice(data);
+                out.extend_from_slice(&data);
             }
         }
-        run_end(&mut self.w, first.continued);
+        run_end(out, first.continued);
         Ok(())
     }
-}
-
-/// The writer's rule: a page continues iff the part's previous page was of its block.
-fn rule(last: Option<&str>, block: &str) -> bool {
-    last == Some(block)
-}
-
-fn explicit(continued: bool, last: Option<&str>, block: &str) -> Option<bool> {
-    (continued != rule(last, block)).then_some(continued)
-}
-
-/// How many records from `i` form one run: same kind (and fill), same block,
-/// consecutive pages, each after the first `CONTINUE`.
-fn run_len(records: &[RamRecord<'_>], i: usize) -> usize {
-    let key = |r: &RamRecord<'_>| match r {
-        RamRecord::Zero {
-            block,
-            offset,
-            fill,
-            ..
-        } => Some((u16::from(*fill), block.clone(), *offset)),
-        RamRecord::Page { block, offset, .. } => Some((256, block.clone(), *offset)),
-        RamRecord::MemSize { .. } => None,
-    };
-    let Some((kind, block, start)) = key(&records[i]) else {
-        return 1;
-    };
-    let mut n = 1;
-    while let Some(r) = records.get(i + n) {
-        let cont = matches!(
-            r,
-            RamRecord::Zero {
-                continued: true,
-                ..
-            } | RamRecord::Page {
-                continued: true,
-                ..
-            }
-        );
-        match key(r) {
-            Some((k, b, o))
-                if cont && k == kind && b == block && o == start + n as u64 * PAGE_SIZE =>
-            {
-                n += 1
-            }
-            _ => break,
-        }
-    }
-    n
 }
 
 /// Fails unless `pages` pages from `offset` lie inside `block`, a block of the list
@@ -219,125 +362,19 @@ pub fn ber_to_records<'a>(
         Ok::<(), Error>(())
     };
     let mut out = Vec::new();
-    let mut last: Option<&str> = None;
+    let mut last = None;
     loop {
         let at = d.offset();
         let Some(e) = next_element(d, PAGE_SIZE)? else {
             break;
         };
-        match e {
-            Element::MemSize {
-                page_size: Some(page),
-                ..
-            } => {
-                // Legacy records are QEMU x86's: 4 KiB pages.
-                return Err(Error::new(
-                    ErrorKind::Framing(format!(
-                        "the dump reads RAM of 4 KiB pages (QEMU x86's); this stream's are {page} bytes"
-                    )),
-                    at,
-                ));
-            }
-            Element::MemSize {
-                total,
-                blocks: list,
-                page_size: None,
-            } => {
-                // As the legacy reader requires: the total is the blocks' sum.
-                let sum = list
-                    .iter()
-                    .try_fold(0u64, |s, (_, len)| s.checked_add(*len));
-                if sum != Some(total) {
-                    return Err(Error::new(
-                        ErrorKind::Framing(format!(
-                            "RAM total {total} is not the sum of its blocks' lengths"
-                        )),
-                        at,
-                    ));
-                }
-                blocks.clone_from(&list);
-                out.push(RamRecord::MemSize {
-                    total,
-                    blocks: list,
-                });
-            }
-            Element::Zero {
-                block,
-                offset,
-                pages,
-                fill,
-                continued,
-            } => {
-                check_run(blocks, block, offset, pages, at)?;
-                take(pages, at)?;
-                let first = continued.unwrap_or_else(|| rule(last, block));
-                for k in 0..pages {
-                    out.push(RamRecord::Zero {
-                        block: block.to_owned(),
-                        offset: offset + k * PAGE_SIZE,
-                        fill,
-                        continued: if k == 0 { first } else { true },
-                    });
-                }
-                last = Some(block);
-            }
-            Element::Data {
-                block,
-                offset,
-                data,
-                continued,
-            } => {
-                check_run(blocks, block, offset, data.len() as u64 / PAGE_SIZE, at)?;
-                let first = continued.unwrap_or_else(|| rule(last, block));
-                for (k, page) in data.chunks(PAGE_SIZE as usize).enumerate() {
-                    out.push(RamRecord::Page {
-                        block: block.to_owned(),
-                        offset: offset + k as u64 * PAGE_SIZE,
-                        data: Cow::Borrowed(page),
-                        continued: if k == 0 { first } else { true },
-                    });
-                }
-                last = Some(block);
-            }
-            Element::Mixed {
-                block,
-                offset,
-                pages,
-                zero,
-                data,
-                continued,
-            } => {
-                check_run(blocks, block, offset, pages, at)?;
-                take(pages, at)?;
-                let first = continued.unwrap_or_else(|| rule(last, block));
-                let mut data = data.chunks(PAGE_SIZE as usize);
-                for k in 0..pages {
-                    let (block, offset) = (block.to_owned(), offset + k * PAGE_SIZE);
-                    let continued = if k == 0 { first } else { true };
-                    // The parser checked one data page per clear bit.
-                    let page = if is_zero_bit(zero, k) {
-                        None
-                    } else {
-                        data.next()
-                    };
-                    out.push(match page {
-                        Some(page) => RamRecord::Page {
-                            block,
-                            offset,
-                            data: Cow::Borrowed(page),
-                            continued,
-                        },
-                        None => RamRecord::Zero {
-                            block,
-                            offset,
-                            fill: 0,
-                            continued,
-                        },
-                    });
-                }
-                last = Some(block);
-            }
+        if let Element::Zero { pages, .. } | Element::Mixed { pages, .. } = e {
+            take(pages, at)?;
         }
+        element_records(e, at, blocks, &mut last, &mut |r| {
+            out.push(r);
+            Ok(())
+        })?;
     }
     Ok(out)
 }

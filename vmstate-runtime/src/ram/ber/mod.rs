@@ -28,7 +28,7 @@ mod convert;
 mod read;
 mod write;
 
-pub use self::convert::{ber_to_records, check_run, records_to_ber};
+pub use self::convert::{ber_to_records, check_run, element_records, records_to_ber, PartEncoder};
 pub use self::read::{next_element, Elements};
 pub use self::write::{data_run_start, mem_size, mixed_run_start, run_end, zero_run};
 
@@ -57,12 +57,21 @@ pub const MIXED_RUN: Tag = ctx(3);
 const LONG_RUN: u64 = 64;
 /// The most pages one mixed run holds (its bit map is then at most 64 octets).
 const MIXED_MAX: u64 = 512;
+/// The most octets of pages one data run holds: a longer run is several elements,
+/// so that a reader of a stream as it arrives holds one bounded element at a time.
+pub const DATA_RUN_MAX: u64 = 4 << 20;
 
-/// A maximal run of pages of one kind, as a writer finds them.
+/// The most pages of `page` bytes one data run holds ([`DATA_RUN_MAX`]).
+pub fn data_run_pages(page: u64) -> u64 {
+    (DATA_RUN_MAX / page).max(1)
+}
+
+/// A maximal run of pages of one kind, as a writer finds them. `B` names its
+/// block: the name itself, or an index into the writer's list of names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Run<'b> {
-    /// Block name.
-    pub block: &'b str,
+pub struct Run<B> {
+    /// Block name (or what stands for it).
+    pub block: B,
     /// Offset of the first page.
     pub offset: u64,
     /// Number of pages.
@@ -73,7 +82,7 @@ pub struct Run<'b> {
     pub continued: Option<bool>,
 }
 
-impl Run<'_> {
+impl<B> Run<B> {
     /// The offset just past the run's last page, for pages of `page` bytes.
     pub fn end(&self, page: u64) -> u64 {
         self.offset + self.pages * page
@@ -83,24 +92,25 @@ impl Run<'_> {
 /// What a [`Planner`] hands its writer: one run as its own element, or several
 /// short runs (contiguous, one block) as one mixed run.
 #[derive(Debug)]
-pub enum Planned<'r, 'b> {
+pub enum Planned<'r, B> {
     /// A zero run or a data run.
-    One(Run<'b>),
+    One(Run<B>),
     /// A mixed run of these runs, in order.
-    Mixed(&'r [Run<'b>]),
+    Mixed(&'r [Run<B>]),
 }
 
 /// Groups runs into elements: long runs stand alone, short contiguous ones are
-/// gathered into mixed runs. It holds run descriptions only, never page data.
+/// gathered into mixed runs; a data run longer than [`DATA_RUN_MAX`] is cut into
+/// runs of that length. It holds run descriptions only, never page data.
 #[derive(Debug)]
-pub struct Planner<'b> {
-    pending: Vec<Run<'b>>,
+pub struct Planner<B> {
+    pending: Vec<Run<B>>,
     pages: u64,
     /// Bytes per page.
     page: u64,
 }
 
-impl<'b> Planner<'b> {
+impl<B: Copy + PartialEq> Planner<B> {
     /// A planner for pages of `page` bytes.
     pub fn new(page: u64) -> Self {
         Planner {
@@ -113,9 +123,21 @@ impl<'b> Planner<'b> {
     /// Takes the next run; calls `emit` for each element that it completes.
     pub fn push(
         &mut self,
-        run: Run<'b>,
-        emit: &mut impl FnMut(Planned<'_, 'b>) -> Result<()>,
+        mut run: Run<B>,
+        emit: &mut impl FnMut(Planned<'_, B>) -> Result<()>,
     ) -> Result<()> {
+        let most = data_run_pages(self.page);
+        while run.fill.is_none() && run.pages > most {
+            // The rest continues the block of its previous page: the rule's choice.
+            let rest = Run {
+                offset: run.offset + most * self.page,
+                pages: run.pages - most,
+                continued: None,
+                ..run
+            };
+            self.push(Run { pages: most, ..run }, emit)?;
+            run = rest;
+        }
         let short = run.pages < LONG_RUN && run.fill.is_none_or(|f| f == 0);
         let joins = self.pending.last().is_none_or(|last| {
             last.block == run.block
@@ -136,7 +158,7 @@ impl<'b> Planner<'b> {
     }
 
     /// Emits what is pending.
-    pub fn finish(&mut self, emit: &mut impl FnMut(Planned<'_, 'b>) -> Result<()>) -> Result<()> {
+    pub fn finish(&mut self, emit: &mut impl FnMut(Planned<'_, B>) -> Result<()>) -> Result<()> {
         let done = match self.pending.as_slice() {
             [] => Ok(()),
             [one] => emit(Planned::One(*one)),

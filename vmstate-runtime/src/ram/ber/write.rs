@@ -130,11 +130,10 @@ pub fn run_end(out: &mut Vec<u8>, continued: Option<bool>) {
     push_flag(out, continued);
 }
 
-/// Appends the start of a mixed run of `runs` (pages of `page` bytes) to `out`, up
-/// to the header of its
-/// OCTET STRING; the data runs' pages follow in order, then [`run_end`] with
-/// `runs[0].continued`.
-pub fn mixed_run_start(out: &mut Vec<u8>, runs: &[Run<'_>], page: u64) {
+/// Appends the start of a mixed run of `runs` (pages of `page` bytes) in `block`
+/// to `out`, up to the header of its OCTET STRING; the data runs' pages follow in
+/// order, then [`run_end`] with `runs[0].continued`.
+pub fn mixed_run_start<B>(out: &mut Vec<u8>, block: &str, runs: &[Run<B>], page: u64) {
     let Some(first) = runs.first() else { return };
     let pages: u64 = runs.iter().map(|r| r.pages).sum();
     let data: u64 = runs
@@ -145,13 +144,13 @@ pub fn mixed_run_start(out: &mut Vec<u8>, runs: &[Run<'_>], page: u64) {
     let data = (data * page) as usize;
     let map = pages.div_ceil(8) as usize;
     let bits = tlv_len(Tag::BIT_STRING, 1 + map);
-    let len = run_members_len(first.block, first.offset, first.continued)
+    let len = run_members_len(block, first.offset, first.continued)
         + bits
         + tlv_len(Tag::OCTET_STRING, data);
-    out.reserve(64 + first.block.len() + map);
+    out.reserve(64 + block.len() + map);
     out.push(0xa3);
     push_len(out, len);
-    push_str(out, first.block);
+    push_str(out, block);
     push_uint(out, first.offset);
     out.push(0x03);
     push_len(out, 1 + map);
