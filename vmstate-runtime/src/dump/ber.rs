@@ -32,32 +32,66 @@ pub(super) fn to_ber_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result<Ve
         .and_then(Value::as_u64)
         .map_or(Ok(VERSION), u32::try_from)
         .map_err(|_| bad("stream_version does not fit 32 bits"))?;
-    let mut out = Vec::new();
-    records::put_prelude(
-        &mut Writer::new(&mut out),
-        version,
-        parts.vmdesc,
-        parts.configuration.as_ref(),
-    )?;
+    let mut w = Writer::new(Vec::new());
+    records::put_prelude(&mut w, version, parts.configuration.as_ref())?;
+    let mut described = false;
     for (sec, entry) in &parts.sections {
         let h = match entry {
             Entry::Command(c) => {
-                records::put_command(&mut out, c);
+                put_command(&mut w, c)?;
                 continue;
             }
             Entry::Section(h) => h,
         };
-        let body = match &h.ident {
+        match &h.ident {
             Some(ident) if h.kind == SectionKind::Full => {
+                if !std::mem::replace(&mut described, true) {
+                    records::put_description(&mut w, parts.vmdesc)?;
+                }
                 let (d, v) = device_of(&parts.descs, sec, ident)?;
-                device_ber(d, v, ident.version).map_err(|e| e.in_device(&ident.idstr))?
+                put_device(&mut w, h, d, v)?;
             }
-            _ => ram::ber::records_to_ber(ram_of(sec)?)?,
-        };
-        records::put_section(&mut out, h, &body);
+            _ => {
+                let mut part = ram::ber::PartRecord::new(h.clone());
+                for r in ram_of(sec)? {
+                    part.push(r, &mut w)?;
+                }
+                part.finish(&mut w)?;
+            }
+        }
     }
-    records::put_end(&mut Writer::new(&mut out))?;
-    Ok(out)
+    if !described {
+        records::put_description(&mut w, parts.vmdesc)?;
+    }
+    records::put_end(&mut w)?;
+    Ok(w.into_inner())
+}
+
+/// Writes a command record.
+pub(super) fn put_command<W: std::io::Write>(
+    w: &mut Writer<W>,
+    c: &crate::framing::Command,
+) -> Result<()> {
+    let mut out = Vec::new();
+    records::put_command(&mut out, c);
+    w.put(&out)
+}
+
+/// Writes a device's section record: `v`, described by `d`, at the section's
+/// version.
+pub(super) fn put_device<W: std::io::Write>(
+    w: &mut Writer<W>,
+    h: &crate::framing::SectionHeader,
+    d: &Desc,
+    v: &Value,
+) -> Result<()> {
+    let Some(ident) = &h.ident else {
+        return Err(bad("a device section names its device"));
+    };
+    let body = device_ber(d, v, ident.version).map_err(|e| e.in_device(&ident.idstr))?;
+    let mut out = Vec::new();
+    records::put_section(&mut out, h, &body);
+    w.put(&out)
 }
 
 /// A device's BER value at `version`: a legacy blob where the description says so,
@@ -183,7 +217,11 @@ pub(super) fn from_ber<'a>(
 ) -> Result<Value> {
     let mut r = StreamInput::Slice(SliceInput::new(bytes));
     let prelude = records::read_prelude(&mut r)?;
-    let descs = Descriptions::parse(&prelude.description, limits)?;
+    let mut description = prelude.description;
+    let mut descs = match &description {
+        Some(text) => Some(Descriptions::parse(text, limits)?),
+        None => None,
+    };
     let configuration = prelude
         .configuration
         .map_or(Ok(Value::Null), |(c, _)| configuration_json(&c))?;
@@ -202,6 +240,14 @@ pub(super) fn from_ber<'a>(
         let s = match record {
             records::Record::Command(c, _) => {
                 sections.push(command_object(&c));
+                continue;
+            }
+            records::Record::Description(text, at) => {
+                if description.is_some() {
+                    return Err(crate::framing::framing_error("a second description", at));
+                }
+                descs = Some(Descriptions::parse(&text, limits)?);
+                description = Some(text);
                 continue;
             }
             records::Record::Section(s) => s,
@@ -224,14 +270,7 @@ pub(super) fn from_ber<'a>(
         let mut d = Decoder::new(&mut input, Options::STRICT);
         d.enter_contents(body.len() as u64)?;
         if s.header.kind == SectionKind::Full {
-            let desc = descs.get(&ident.idstr, ident.instance.into())?;
-            let h = d.next_header(&"a device value")?;
-            let v = device_value(&mut d, &h, desc).map_err(|e| e.in_device(&ident.idstr))?;
-            // What the legacy reader checks (each struct's size as the description
-            // gives it), checked here too: a BER stream decodes only if its legacy
-            // form would.
-            encode_legacy(desc, &v, &mut Writer::new(std::io::sink()))
-                .map_err(|e| e.in_device(&ident.idstr))?;
+            let v = device_of_record(&mut d, descs.as_ref(), &ident, s.offset)?;
             d.leave(None)?;
             o.insert("value".into(), v);
         } else {
@@ -254,12 +293,37 @@ pub(super) fn from_ber<'a>(
             at,
         ));
     }
+    let description = description.ok_or_else(|| missing_description(r.offset()))?;
     Ok(json!({
         "stream_version": prelude.version,
         "configuration": configuration,
         "sections": sections,
-        "vmdesc": prelude.description,
+        "vmdesc": description,
     }))
+}
+
+fn missing_description(at: u64) -> Error {
+    crate::framing::framing_error("no description before this device section", at)
+}
+
+/// The value of a device section's body (the decoder is inside it): decoded by
+/// its description, and held to what its legacy form requires (each struct's
+/// size as the description gives it), so that a BER stream decodes only if its
+/// legacy form would.
+pub(super) fn device_of_record(
+    d: &mut Decoder<'_, SliceInput<'_>>,
+    descs: Option<&Descriptions>,
+    ident: &crate::framing::SectionId,
+    at: u64,
+) -> Result<Value> {
+    let desc = descs
+        .ok_or_else(|| missing_description(at))?
+        .get(&ident.idstr, ident.instance.into())?;
+    let h = d.next_header(&"a device value")?;
+    let v = device_value(d, &h, desc).map_err(|e| e.in_device(&ident.idstr))?;
+    encode_legacy(desc, &v, &mut Writer::new(std::io::sink()))
+        .map_err(|e| e.in_device(&ident.idstr))?;
+    Ok(v)
 }
 
 /// A device's value: structured, or a legacy blob decoded through its description.

@@ -21,6 +21,13 @@ pub struct Limits {
     pub tree_pages: u64,
     /// Section and command records a stream may hold.
     pub sections: u64,
+    /// Octets a conversion of a stream as it arrives holds of a legacy stream's
+    /// device sections and trailer (which must wait for the vmdesc at its end), or
+    /// of one BER device section. QEMU's PC streams hold under 2 MiB.
+    pub held_tail: u64,
+    /// Octets of one BER RAM element a conversion of a stream as it arrives holds
+    /// (vmstate's writers make them at most 4 MiB and a few octets).
+    pub ram_element: u64,
 }
 
 impl Default for Limits {
@@ -30,6 +37,8 @@ impl Default for Limits {
             described_padding: 1 << 20,
             tree_pages: 1 << 22,
             sections: 1 << 20,
+            held_tail: 64 << 20,
+            ram_element: 16 << 20,
         }
     }
 }

@@ -58,11 +58,13 @@ mod desc;
 mod description;
 mod legacy;
 mod limits;
+mod stream;
 
 pub use self::ber::to_ber;
 pub use self::desc::{decode_body, decode_legacy, encode_legacy, unhex, Desc, Group};
 pub use self::legacy::to_legacy;
 pub use self::limits::Limits;
+pub use self::stream::{convert_stream, Progress};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
@@ -344,34 +346,18 @@ fn device_of<'t>(
     Ok((d, v))
 }
 
-/// Converts a stream to `format` without the JSON tree's cost for RAM: the pages go
-/// from the input to the output borrowed, so a large guest's stream converts in about
-/// twice its size in memory. The same bytes as `to_bytes(&from_bytes(..)?, format)`.
+/// Converts a stream in memory to `format`: [`convert_stream`] over it, so record by
+/// record, never as a tree. The same bytes as `to_bytes(&from_bytes(..)?, format)`.
 pub fn convert(bytes: &[u8], format: Format) -> Result<Vec<u8>> {
-    let mut records = Vec::new();
-    let tree = from_bytes_with(
-        bytes,
-        RamParts::Summary(&mut |r| {
-            records.push(r);
-            Ok(())
-        }),
+    let mut out = Vec::with_capacity(bytes.len());
+    convert_stream(
+        &mut &bytes[..],
+        &mut out,
+        format,
+        &Limits::default(),
+        &mut |_| {},
     )?;
-    let mut records = records.into_iter();
-    // Each part's records follow each other; its summary says how many.
-    let mut kept = |sec: &Value| -> Result<Vec<RamRecord<'_>>> {
-        let summary = &sec["ram_summary"];
-        let count = |k: &str| summary[k].as_u64().unwrap_or(0) as usize;
-        let lists = match summary.get("block_lists") {
-            Some(_) => count("block_lists"),
-            None => usize::from(summary.get("blocks").is_some()),
-        };
-        let n = count("zero_pages") + count("data_pages") + lists;
-        Ok(records.by_ref().take(n).collect())
-    };
-    match format {
-        Format::Legacy => legacy::to_legacy_with(&tree, &mut kept),
-        Format::Ber => ber::to_ber_with(&tree, &mut kept),
-    }
+    Ok(out)
 }
 
 /// The records of a full tree's RAM part.

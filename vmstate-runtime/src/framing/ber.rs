@@ -1,14 +1,18 @@
 //! vmstate's BER stream records: the `VMState-Stream` of the framing's ASN.1
 //! ([`super::asn1`]). An indefinite `[APPLICATION 0]` holds the header
-//! `[APPLICATION 1]`, the description `[APPLICATION 5]` (the vmdesc JSON), the
-//! configuration `[APPLICATION 3]`, then one `[APPLICATION 4]` record per section in
-//! stream order: kind `[0]`, section id `[1]`, idstr `[2]`, instance `[3]` and
-//! version `[4]` (start and full), then the device's value `[5]` (full) or the
-//! part's elements `[6]`. A QEMU command between sections is an `[APPLICATION 6]`:
-//! its number `[0]` and, when it has any, its data `[1]`.
+//! `[APPLICATION 1]`, the configuration `[APPLICATION 3]`, then one
+//! `[APPLICATION 4]` record per section in stream order: kind `[0]`, section id
+//! `[1]`, idstr `[2]`, instance `[3]` and version `[4]` (start and full), then the
+//! device's value `[5]` (full) or the part's elements `[6]`. A QEMU command between
+//! sections is an `[APPLICATION 6]`: its number `[0]` and, when it has any, its data
+//! `[1]`. The description `[APPLICATION 5]` (the vmdesc JSON) comes before the first
+//! device section: after the RAM, so that a converter of a legacy stream, whose
+//! vmdesc comes last, passes the RAM on as it arrives ([`put_description`]).
 //!
-//! Every item of the stream has a definite length, so a reader takes one item at a
-//! time ([`read_prelude`], [`read_record`]) from memory or as it arrives.
+//! A reader takes one item at a time ([`read_prelude`], [`read_record`]) from memory
+//! or as it arrives. Items have definite lengths, except a RAM part too large to hold
+//! while it is converted: its record and `[6]` are then indefinite
+//! ([`put_open_section`]), each element definite.
 
 use super::{
     framing_error, Command, Configuration, SectionHeader, SectionId, SectionKind, VERSION,
@@ -66,23 +70,27 @@ pub(crate) fn int_tlv(tag: Tag, v: i128) -> Vec<u8> {
     tlv(tag, &ber::int_contents(v))
 }
 
-/// Writes the stream's start, its header (the legacy `version` it was made from),
-/// the description and, if given, the configuration.
+/// Writes the stream's start, its header (the legacy `version` it was made from)
+/// and, if given, the configuration.
 pub fn put_prelude<W: io::Write>(
     w: &mut Writer<W>,
     version: u32,
-    description: &str,
     configuration: Option<&Configuration>,
 ) -> Result<()> {
     w.put(&STREAM_START)?;
     w.put(&tlv(HEADER, &int_tlv(Tag::INTEGER, version.into())))?;
-    w.put(&tlv(DESCRIPTION, description.as_bytes()))?;
     if let Some(c) = configuration {
         let mut body = ber::Encoder::new();
         c.ber_save_at(&mut body, 1)?;
         w.put(&tlv(CONFIGURATION, body.as_bytes()))?;
     }
     Ok(())
+}
+
+/// Writes the description (vmdesc JSON). Writers put it just before the first
+/// device section (or the end): a reader without Rust types needs it from there on.
+pub fn put_description<W: io::Write>(w: &mut Writer<W>, description: &str) -> Result<()> {
+    w.put(&tlv(DESCRIPTION, description.as_bytes()))
 }
 
 /// Writes the end of the stream (end-of-contents).
@@ -101,16 +109,7 @@ const fn body_field(kind: SectionKind) -> u32 {
 /// Appends a section record: `h`, then `body` (a device's BER value, or a part's
 /// elements) as its `[5]` or `[6]`.
 pub fn put_section(out: &mut Vec<u8>, h: &SectionHeader, body: &[u8]) {
-    let mut head = [
-        int_tlv(Tag::field(0, false), h.kind.ber_number().into()),
-        int_tlv(Tag::field(1, false), h.id.into()),
-    ]
-    .concat();
-    if let Some(s) = &h.ident {
-        head.extend(tlv(Tag::field(2, false), s.idstr.as_bytes()));
-        head.extend(int_tlv(Tag::field(3, false), s.instance.into()));
-        head.extend(int_tlv(Tag::field(4, false), s.version.into()));
-    }
+    let head = head_fields(h);
     let body_tag = Tag::field(body_field(h.kind), true);
     // The body (a whole RAM part, perhaps) is copied once, after the headers.
     out.reserve(16 + head.len() + body.len());
@@ -124,6 +123,40 @@ pub fn put_section(out: &mut Vec<u8>, h: &SectionHeader, body: &[u8]) {
     let _ = w.put(&head);
     let _ = ber::put_header(&mut w, body_tag, body.len());
     out.extend_from_slice(body);
+}
+
+/// Writes the start of a section record whose body follows in pieces, of a length
+/// not known yet (a RAM part converted as it arrives): the record and its body in
+/// indefinite form. Its elements follow, then [`put_open_section_end`].
+pub fn put_open_section<W: io::Write>(w: &mut Writer<W>, h: &SectionHeader) -> Result<()> {
+    w.put(&[SECTION_OPEN, 0x80])?;
+    w.put(&head_fields(h))?;
+    // `[5]` or `[6]`, constructed, context class: one identifier octet.
+    w.put(&[0xa0 | body_field(h.kind) as u8, 0x80])
+}
+
+/// Ends what [`put_open_section`] began: the end-of-contents of the body and of
+/// the record.
+pub fn put_open_section_end<W: io::Write>(w: &mut Writer<W>) -> Result<()> {
+    w.put(&[0, 0, 0, 0])
+}
+
+/// The identifier octet of a section record, constructed: `[APPLICATION 4]`.
+const SECTION_OPEN: u8 = 0x64;
+
+/// A section record's fields before its body.
+fn head_fields(h: &SectionHeader) -> Vec<u8> {
+    let mut head = [
+        int_tlv(Tag::field(0, false), h.kind.ber_number().into()),
+        int_tlv(Tag::field(1, false), h.id.into()),
+    ]
+    .concat();
+    if let Some(s) = &h.ident {
+        head.extend(tlv(Tag::field(2, false), s.idstr.as_bytes()));
+        head.extend(int_tlv(Tag::field(3, false), s.instance.into()));
+        head.extend(int_tlv(Tag::field(4, false), s.version.into()));
+    }
+    head
 }
 
 /// Appends a command record: its number `[0]` and, unless empty, its data `[1]`.
@@ -140,8 +173,9 @@ pub fn put_command(out: &mut Vec<u8>, c: &Command) {
 pub struct Prelude {
     /// The legacy stream version it was made from (3).
     pub version: u32,
-    /// The description (vmdesc JSON).
-    pub description: String,
+    /// The description (vmdesc JSON), when it comes before the sections (a stream
+    /// without RAM, or one written before the description moved: either is read).
+    pub description: Option<String>,
     /// The configuration section, with the offset of its record.
     pub configuration: Option<(Configuration, u64)>,
 }
@@ -173,26 +207,39 @@ pub fn read_prelude(r: &mut StreamInput<'_>) -> Result<Prelude> {
             vh.offset,
         ));
     }
-    let (item, base) = read_item(r)?.ok_or_else(|| missing(DESCRIPTION, r.offset()))?;
-    let mut input = SliceInput::with_base(&item, base);
-    let mut d = Decoder::new(&mut input, Options::STRICT);
-    let h = d.expect(DESCRIPTION)?;
-    let description = text(&mut d, &h)?;
-    let mut configuration = None;
-    if peek_item(r)?.is_some_and(|h| h.tag == CONFIGURATION) {
-        let (item, base) = read_item(r)?.ok_or_else(|| missing(CONFIGURATION, r.offset()))?;
-        let mut input = SliceInput::with_base(&item, base);
-        let mut d = Decoder::new(&mut input, Options::STRICT);
-        let h = d.expect(CONFIGURATION)?;
-        let mut c = Configuration::default();
-        ber::load_struct_at(&mut d, &h, &mut c, 1)?;
-        configuration = Some((c, h.offset));
+    let (mut description, mut configuration) = (None, None);
+    loop {
+        match peek_item(r)?.map(|h| h.tag) {
+            Some(DESCRIPTION) if description.is_none() => {
+                description = Some(read_description(r)?.0);
+            }
+            Some(CONFIGURATION) if configuration.is_none() => {
+                let (item, base) =
+                    read_item(r)?.ok_or_else(|| missing(CONFIGURATION, r.offset()))?;
+                let mut input = SliceInput::with_base(&item, base);
+                let mut d = Decoder::new(&mut input, Options::STRICT);
+                let h = d.expect(CONFIGURATION)?;
+                let mut c = Configuration::default();
+                ber::load_struct_at(&mut d, &h, &mut c, 1)?;
+                configuration = Some((c, h.offset));
+            }
+            _ => break,
+        }
     }
     Ok(Prelude {
         version,
         description,
         configuration,
     })
+}
+
+/// Reads a description item: its text and offset.
+fn read_description(r: &mut StreamInput<'_>) -> Result<(String, u64)> {
+    let (item, base) = read_item(r)?.ok_or_else(|| missing(DESCRIPTION, r.offset()))?;
+    let mut input = SliceInput::with_base(&item, base);
+    let mut d = Decoder::new(&mut input, Options::STRICT);
+    let h = d.expect(DESCRIPTION)?;
+    Ok((text(&mut d, &h)?, base))
 }
 
 fn missing(tag: Tag, at: u64) -> Error {
@@ -244,10 +291,17 @@ pub enum Record<'a> {
     Section(SectionRecord<'a>),
     /// A command record (checked as QEMU checks it), with its offset.
     Command(Command, u64),
+    /// The description (vmdesc JSON), with its offset: before the first device
+    /// section, after the RAM.
+    Description(String, u64),
 }
 
 /// Reads the next record, or `None` at the stream's end-of-contents.
 pub fn read_record<'a>(r: &mut StreamInput<'a>) -> Result<Option<Record<'a>>> {
+    if peek_item(r)?.is_some_and(|h| h.tag == DESCRIPTION) {
+        let (text, at) = read_description(r)?;
+        return Ok(Some(Record::Description(text, at)));
+    }
     let Some((item, base)) = read_item(r)? else {
         return Ok(None);
     };
@@ -291,11 +345,28 @@ fn read_command(item: &[u8], base: u64) -> Result<Command> {
     Ok(c)
 }
 
-fn read_section(item: Cow<'_, [u8]>, base: u64) -> Result<SectionRecord<'_>> {
-    let mut input = SliceInput::with_base(&item, base);
+/// A section record's head: what comes before its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionHead {
+    /// The record's header fields.
+    pub header: SectionHeader,
+    /// The record's own TLV header.
+    pub record: Header,
+    /// The header of its body, `[5]` or `[6]`.
+    pub body: Header,
+}
+
+/// The most octets a section record's head takes (its idstr is at most 255).
+pub const HEAD_MAX: usize = 320;
+
+/// Parses a section record's head from `bytes`, the record's first octets (at least
+/// its head: the whole record, or [`HEAD_MAX`] octets peeked from a reader) at
+/// stream offset `base`.
+pub fn read_head(bytes: &[u8], base: u64) -> Result<SectionHead> {
+    let mut input = SliceInput::with_base(bytes, base);
     let mut d = Decoder::new(&mut input, Options::STRICT);
-    let h = d.expect(SECTION)?;
-    d.enter(&h)?;
+    let record = d.expect(SECTION)?;
+    d.enter(&record)?;
     let kh = d.field("section", 0, "kind")?;
     let k = d.integer(&kh)?;
     let kind =
@@ -311,28 +382,36 @@ fn read_section(item: Cow<'_, [u8]>, base: u64) -> Result<SectionRecord<'_>> {
     } else {
         None
     };
-    let bh = d.field("section", body_field(kind), "body")?;
-    let Length::Definite(len) = bh.length else {
-        return Err(framing_error(
-            "a section body must have a definite length",
-            bh.offset,
-        ));
+    let body = d.field("section", body_field(kind), "body")?;
+    Ok(SectionHead {
+        header: SectionHeader { kind, id, ident },
+        record,
+        body,
+    })
+}
+
+fn read_section(item: Cow<'_, [u8]>, base: u64) -> Result<SectionRecord<'_>> {
+    let head = read_head(&item, base)?;
+    let mut input = SliceInput::with_base(&item, base);
+    let mut d = Decoder::new(&mut input, Options::STRICT);
+    d.enter(&head.record)?;
+    let bh = head.body;
+    let from = (bh.content_offset() - base) as usize;
+    d.input().skip(from)?;
+    d.skip_contents(&bh)?;
+    // An open body's contents end before its end-of-contents octets.
+    let end_of_contents = match bh.length {
+        Length::Definite(_) => 0,
+        Length::Indefinite => 2,
     };
-    let from = usize::try_from(bh.content_offset() - base).unwrap_or(usize::MAX);
-    let to = usize::try_from(len)
-        .ok()
-        .and_then(|n| from.checked_add(n))
-        .filter(|&to| to <= item.len())
-        .ok_or_else(|| Error::new(ErrorKind::UnexpectedEof, bh.offset))?;
-    d.input().skip(to - from)?;
+    let to = (d.offset() - base) as usize - end_of_contents;
     d.leave(None)?;
-    let body_offset = bh.content_offset();
     drop(d);
     Ok(SectionRecord {
-        header: SectionHeader { kind, id, ident },
+        header: head.header,
         offset: base,
         body: from..to,
-        body_offset,
+        body_offset: bh.content_offset(),
         item,
     })
 }
@@ -361,16 +440,73 @@ fn read_item<'a>(r: &mut StreamInput<'a>) -> Result<Option<(Cow<'a, [u8]>, u64)>
         return Ok(None);
     };
     let Length::Definite(len) = h.length else {
-        return Err(framing_error(
-            "a stream item must have a definite length",
-            base,
-        ));
+        return take_open_item(r).map(|item| Some((item, base)));
     };
     let total = usize::try_from(len)
         .ok()
         .and_then(|n| n.checked_add(h.header_len))
         .ok_or_else(|| Error::new(ErrorKind::UnexpectedEof, base))?;
     Ok(Some((r.take_bytes(total)?, base)))
+}
+
+/// The whole of an item of indefinite length: borrowed from a stream in memory
+/// (its extent found by a walk of its headers), read from a reader as it arrives.
+fn take_open_item<'a>(r: &mut StreamInput<'a>) -> Result<Cow<'a, [u8]>> {
+    match r {
+        StreamInput::Slice(s) => {
+            let mut walk = s.clone();
+            let start = walk.offset();
+            walk_tlv(&mut walk, 0, &mut None)?;
+            s.take((walk.offset() - start) as usize).map(Cow::Borrowed)
+        }
+        StreamInput::Read(input) => {
+            let mut kept = Vec::new();
+            walk_tlv(input, 0, &mut Some(&mut kept))?;
+            Ok(Cow::Owned(kept))
+        }
+    }
+}
+
+/// Steps over one TLV, definite or indefinite (nested as deep as a decoder
+/// allows), appending its octets to `keep` if given.
+fn walk_tlv(r: &mut impl Input, depth: usize, keep: &mut Option<&mut Vec<u8>>) -> Result<()> {
+    let at = r.offset();
+    let head = r.peek(16)?;
+    let mut probe = SliceInput::with_base(head, at);
+    let h = Decoder::new(&mut probe, Options::STRICT).next_header(&"a value")?;
+    pass(r, h.header_len as u64, keep)?;
+    match h.length {
+        Length::Definite(n) => pass(r, n, keep),
+        Length::Indefinite => {
+            if depth >= Options::STRICT.max_depth {
+                return Err(Error::new(ErrorKind::TooDeep(depth), at));
+            }
+            while r.peek(2)? != [0, 0] {
+                walk_tlv(r, depth + 1, keep)?;
+            }
+            pass(r, 2, keep)
+        }
+    }
+}
+
+/// Consumes `n` octets, appending them to `keep` if given, in chunks: the buffer
+/// grows with what arrives, not with a length read from the input.
+fn pass(r: &mut impl Input, mut n: u64, keep: &mut Option<&mut Vec<u8>>) -> Result<()> {
+    let at = r.offset();
+    while n > 0 {
+        let k = n.min(1 << 20) as usize;
+        match keep {
+            Some(v) => {
+                let start = v.len();
+                v.resize(start + k, 0);
+                r.read_exact(&mut v[start..])
+            }
+            None => r.skip(k),
+        }
+        .map_err(|e| Error::new(e.kind().clone(), at))?;
+        n -= k as u64;
+    }
+    Ok(())
 }
 
 /// A primitive UTF8String's contents.
@@ -424,7 +560,7 @@ mod tests {
             (vec![0x80, 0x01, 0x02], "command PING carries 0 bytes"),
         ] {
             let mut stream = Vec::new();
-            put_prelude(&mut Writer::new(&mut stream), VERSION, "{}", None).unwrap();
+            put_prelude(&mut Writer::new(&mut stream), VERSION, None).unwrap();
             stream.extend(tlv(COMMAND, &contents));
             put_end(&mut Writer::new(&mut stream)).unwrap();
             let mut r = StreamInput::Slice(SliceInput::new(&stream));
@@ -445,9 +581,22 @@ mod tests {
                 version: 1,
             }),
         };
+        let part = SectionHeader {
+            kind: SectionKind::Part,
+            id: 2,
+            ident: None,
+        };
+        let elements = [0xa1, 0x03, 0x0c, 0x01, 0x61];
         let mut stream = Vec::new();
-        put_prelude(&mut Writer::new(&mut stream), VERSION, "{}", None).unwrap();
+        put_prelude(&mut Writer::new(&mut stream), VERSION, None).unwrap();
         put_command(&mut stream, &Command::switchover_start());
+        // A part written open, its elements in two pieces.
+        let mut w = Writer::new(&mut stream);
+        put_open_section(&mut w, &part).unwrap();
+        w.put(&elements[..2]).unwrap();
+        w.put(&elements[2..]).unwrap();
+        put_open_section_end(&mut w).unwrap();
+        put_description(&mut Writer::new(&mut stream), "{}").unwrap();
         put_section(&mut stream, &h, &[0x30, 0x03, 0x80, 0x01, 0x02]);
         let ping = Command {
             number: 2,
@@ -463,11 +612,21 @@ mod tests {
             )),
         ] {
             let p = read_prelude(&mut r).unwrap();
-            assert_eq!((p.version, p.description.as_str()), (VERSION, "{}"));
+            assert_eq!((p.version, p.description), (VERSION, None));
             let Some(Record::Command(c, _)) = read_record(&mut r).unwrap() else {
                 panic!("a command first");
             };
             assert_eq!(c, Command::switchover_start());
+            let Some(Record::Section(s)) = read_record(&mut r).unwrap() else {
+                panic!("then the open part");
+            };
+            assert_eq!(s.header, part);
+            assert_eq!(s.body(), elements);
+            assert_eq!(&stream[s.body_offset as usize..][..5], s.body());
+            let Some(Record::Description(text, _)) = read_record(&mut r).unwrap() else {
+                panic!("then the description");
+            };
+            assert_eq!(text, "{}");
             let Some(Record::Section(s)) = read_record(&mut r).unwrap() else {
                 panic!("then a section");
             };

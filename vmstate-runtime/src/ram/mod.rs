@@ -142,6 +142,37 @@ pub enum RamRecord<'a> {
     },
 }
 
+impl RamRecord<'_> {
+    /// The record with its page data owned.
+    pub fn into_owned(self) -> RamRecord<'static> {
+        match self {
+            RamRecord::MemSize { total, blocks } => RamRecord::MemSize { total, blocks },
+            RamRecord::Zero {
+                block,
+                offset,
+                fill,
+                continued,
+            } => RamRecord::Zero {
+                block,
+                offset,
+                fill,
+                continued,
+            },
+            RamRecord::Page {
+                block,
+                offset,
+                data,
+                continued,
+            } => RamRecord::Page {
+                block,
+                offset,
+                data: Cow::Owned(data.into_owned()),
+                continued,
+            },
+        }
+    }
+}
+
 /// Reads the records of one RAM part, up to and including its `EOS` word. Returns
 /// the records and the part's length in bytes.
 ///

@@ -84,8 +84,8 @@ impl<W: std::io::Write> LiveSave<'_, '_, W> {
     }
 
     /// Writes QEMU's `SWITCHOVER_START` where the machine type wants it, each
-    /// iterative section's END, every device as a FULL section and the trailer
-    /// (legacy: EOF and the vmdesc); flushes. Returns the stream's bytes.
+    /// iterative section's END, every device as a FULL section (in BER after the
+    /// description) and the trailer (legacy: EOF and the vmdesc); flushes. Returns the stream's bytes.
     pub fn complete(mut self) -> Result<u64> {
         if self.reg.switchover_start {
             let mut bytes = Vec::new();
@@ -98,6 +98,10 @@ impl<W: std::io::Write> LiveSave<'_, '_, W> {
                 .handler
                 .save_complete(self.format, &mut body)?;
             self.section(SectionKind::End, id, None, &body)?;
+        }
+        if self.format == Format::Ber {
+            // Before the devices, as the devices are now.
+            records::ber::put_description(&mut self.w, &self.reg.vmdesc(Format::Ber))?;
         }
         let n = self.done.len();
         for i in 0..self.reg.entries.len() {

@@ -175,6 +175,8 @@ impl<'a> Registry<'a> {
             match record {
                 BerRecord::Command(c, _) if c.is_one_way() => {}
                 BerRecord::Command(c, at) => return Err(c.not_one_way(at)),
+                // A typed load has its own descriptions.
+                BerRecord::Description(..) => {}
                 BerRecord::Section(s) => {
                     let body = Part::Ber {
                         body: s.body(),

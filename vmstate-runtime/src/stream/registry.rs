@@ -171,8 +171,7 @@ impl<'a> Registry<'a> {
     }
 
     /// Begins a save in phases, for a live migration: writes the stream's header
-    /// (and, in BER, the description of the registered devices as they are now) and
-    /// every iterative section's START. See [`LiveSave`].
+    /// and every iterative section's START. See [`LiveSave`].
     pub fn live_save<W: std::io::Write>(
         &mut self,
         format: Format,
@@ -182,12 +181,9 @@ impl<'a> Registry<'a> {
         let configuration = self.configuration();
         match format {
             Format::Legacy => records::legacy::put_prelude(&mut w, Some(&configuration))?,
-            Format::Ber => records::ber::put_prelude(
-                &mut w,
-                records::VERSION,
-                &self.vmdesc(Format::Ber),
-                Some(&configuration),
-            )?,
+            Format::Ber => {
+                records::ber::put_prelude(&mut w, records::VERSION, Some(&configuration))?
+            }
         }
         let mut live = LiveSave {
             done: vec![false; self.iteratives.len()],

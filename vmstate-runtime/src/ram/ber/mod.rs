@@ -25,10 +25,12 @@
 //! stream converter) group runs into elements by one [`Planner`].
 
 mod convert;
+mod part;
 mod read;
 mod write;
 
 pub use self::convert::{ber_to_records, check_run, element_records, records_to_ber, PartEncoder};
+pub use self::part::{PartRecord, PART_HOLD};
 pub use self::read::{next_element, Elements};
 pub use self::write::{data_run_start, mem_size, mixed_run_start, run_end, zero_run};
 

@@ -1,0 +1,587 @@
+//! Converting a stream as it arrives: record by record from any reader to any
+//! writer, in bounded memory whatever the guest's size. What a live migration
+//! bridge runs (`vmstate bridge`), and what [`convert`](super::convert) runs over a
+//! stream in memory.
+//!
+//! RAM parts go through page by page: a legacy part's records become BER runs
+//! ([`PartRecord`]: a part is held up to [`PART_HOLD`] octets, then written open)
+//! and a BER part's elements become legacy records one element at a time (each at
+//! most [`Limits::ram_element`] octets). Device sections need their description:
+//! a BER stream carries it before them; a legacy stream's vmdesc is its last
+//! bytes, so the device sections and the trailer, which QEMU writes after all the
+//! RAM, are held (at most [`Limits::held_tail`] octets) until it arrives.
+//!
+//! The checks are those of [`from_bytes`](super::from_bytes): section ids, pages
+//! inside the listed blocks, the description's budgets, each device's body by its
+//! description.
+
+use super::ber::{device_of_record, put_command, put_device};
+use super::description::legacy_vmdesc;
+use super::{bad, decode_legacy, encode_legacy, Desc, Descriptions, Limits};
+use crate::ber::{Decoder, Header, Length, Options};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::Format;
+use crate::framing::{
+    self, ber as ber_records, framing_error, legacy as legacy_records, Command, Configuration,
+    SectionHeader, SectionId, SectionKind, Started, VERSION,
+};
+use crate::io::{Input, ReadInput, SliceInput, StreamInput, Writer};
+use crate::ram::ber::{element_records, Elements, PartRecord};
+use crate::ram::{self, RamRecord, PAGE_SIZE};
+use serde_json::Value;
+use std::io;
+
+/// How far a conversion has come: what [`convert_stream`] reports as it goes and
+/// returns at the end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Octets read.
+    pub bytes_in: u64,
+    /// Octets written.
+    pub bytes_out: u64,
+    /// RAM pages passed on (zero and data).
+    pub pages: u64,
+    /// RAM parts passed on.
+    pub parts: u64,
+    /// Device sections passed on.
+    pub devices: u64,
+}
+
+/// Converts the stream `input` delivers (either format, detected from its first
+/// octets) to `to`, writing to `output` as it goes; calls `progress` every few
+/// thousand pages and after each section. Returns the totals.
+///
+/// On an error nothing more is written: what was written is a stream cut short,
+/// which a destination QEMU refuses.
+pub fn convert_stream(
+    input: &mut dyn io::Read,
+    output: &mut dyn io::Write,
+    to: Format,
+    limits: &Limits,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Progress> {
+    let mut r = StreamInput::Read(ReadInput::new(input));
+    let sink: Box<dyn Sink + '_> = match to {
+        Format::Legacy => Box::new(LegacySink {
+            w: Writer::new(output),
+            vmdesc: None,
+            part: None,
+        }),
+        Format::Ber => Box::new(BerSink {
+            w: Writer::new(output),
+            part: None,
+            description: Described::Not,
+        }),
+    };
+    let mut c = Conversion {
+        sink,
+        limits,
+        progress,
+        counts: Progress::default(),
+        started: Started::default(),
+        blocks: Vec::new(),
+        last: None,
+        descs: None,
+    };
+    let head = r.peek(4)?;
+    match framing::detect(head) {
+        Some(Format::Legacy) => c.read_legacy(&mut r)?,
+        Some(Format::Ber) => c.read_ber(&mut r)?,
+        // Fewer than four octets, or another format.
+        None => return Err(framing::unknown_format()),
+    }
+    if !r.peek(1)?.is_empty() {
+        return Err(Error::new(ErrorKind::TrailingBytes(1), r.offset()));
+    }
+    c.sink.flush()?;
+    c.counts.bytes_in = r.offset();
+    c.counts.bytes_out = c.sink.written();
+    (c.progress)(&c.counts);
+    Ok(c.counts)
+}
+
+/// How often, in pages, progress is reported within a part.
+const REPORT_PAGES: u64 = 4096;
+
+/// One conversion's state: the sink it writes to and what the stream has said so
+/// far.
+struct Conversion<'c> {
+    sink: Box<dyn Sink + 'c>,
+    limits: &'c Limits,
+    progress: &'c mut dyn FnMut(&Progress),
+    counts: Progress,
+    started: Started,
+    /// The latest block list, which every page must fit.
+    blocks: Vec<(String, u64)>,
+    /// The block of the previous legacy page (a part may `CONTINUE` it).
+    last: Option<String>,
+    descs: Option<Descriptions>,
+}
+
+impl Conversion<'_> {
+    fn report(&mut self, r: &StreamInput<'_>) {
+        self.counts.bytes_in = r.offset();
+        self.counts.bytes_out = self.sink.written();
+        (self.progress)(&self.counts);
+    }
+
+    fn record(&mut self, rec: RamRecord<'_>, r: &StreamInput<'_>) -> Result<()> {
+        if !matches!(rec, RamRecord::MemSize { .. }) {
+            self.counts.pages += 1;
+            if self.counts.pages % REPORT_PAGES == 0 {
+                self.report(r);
+            }
+        }
+        self.sink.record(rec)
+    }
+
+    fn describe(&mut self, text: &str, at: u64) -> Result<()> {
+        if self.descs.is_some() {
+            return Err(framing_error("a second description", at));
+        }
+        self.descs = Some(Descriptions::parse(text, self.limits)?);
+        self.sink.description(text)
+    }
+
+    /// The section a record belongs to; only RAM parts can be stepped over.
+    fn resolve(&mut self, h: &SectionHeader, at: u64) -> Result<SectionId> {
+        let ident = self.started.resolve(h, at)?;
+        if h.kind != SectionKind::Full && ident.idstr != "ram" {
+            return Err(framing_error(
+                format!("cannot step over iterative section {}", ident.idstr),
+                at,
+            ));
+        }
+        Ok(ident)
+    }
+
+    fn part_done(&mut self, r: &StreamInput<'_>) -> Result<()> {
+        self.sink.part_end()?;
+        self.counts.parts += 1;
+        self.report(r);
+        Ok(())
+    }
+
+    /// Writes a device section whose value `value` decodes, given its description.
+    fn device(
+        &mut self,
+        h: &SectionHeader,
+        ident: &SectionId,
+        at: u64,
+        value: impl FnOnce(&Desc) -> Result<Value>,
+    ) -> Result<()> {
+        let d = self
+            .descs
+            .as_ref()
+            .ok_or_else(|| framing_error("no description before this device section", at))?
+            .get(&ident.idstr, ident.instance.into())?;
+        let v = value(d).map_err(|e| e.in_device(&ident.idstr))?;
+        self.sink.device(h, d, &v)?;
+        self.counts.devices += 1;
+        Ok(())
+    }
+
+    /// A legacy stream: records as they arrive up to the first device section (or
+    /// EOF), then the rest held until the vmdesc at its end.
+    fn read_legacy(&mut self, r: &mut StreamInput<'_>) -> Result<()> {
+        let configuration = legacy_records::read_prelude(r)?;
+        self.sink
+            .prelude(VERSION, configuration.as_ref().map(|(c, _)| c))?;
+        if !self.legacy_records(r)? {
+            // EOF: what follows is the trailer alone.
+            let (base, tail) = self.hold_tail(r)?;
+            let (at, vmdesc) = legacy_records::find_trailer(&tail)?;
+            if at != 0 {
+                return Err(framing_error(
+                    "bytes between EOF and the vmdesc trailer",
+                    base,
+                ));
+            }
+            return self.describe(vmdesc, base + at as u64);
+        }
+        let (base, tail) = self.hold_tail(r)?;
+        let (at, vmdesc) = legacy_records::find_trailer(&tail)?;
+        self.describe(vmdesc, base + at as u64)?;
+        let mut rest = StreamInput::Slice(SliceInput::with_base(&tail[..at], base));
+        self.legacy_records(&mut rest)?;
+        if !rest.peek(1)?.is_empty() {
+            return Err(framing_error(
+                "bytes between EOF and the vmdesc trailer",
+                rest.offset(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Everything left of a legacy stream, which must end with its trailer.
+    fn hold_tail(&mut self, r: &mut StreamInput<'_>) -> Result<(u64, Vec<u8>)> {
+        let base = r.offset();
+        let mut tail = Vec::new();
+        loop {
+            let got = r.peek(1 << 16)?.len();
+            if got == 0 {
+                return Ok((base, tail));
+            }
+            framing_limit(
+                "held_tail",
+                (tail.len() + got) as u64,
+                self.limits.held_tail,
+                base,
+            )?;
+            let start = tail.len();
+            tail.resize(start + got, 0);
+            r.read_exact(&mut tail[start..])?;
+        }
+    }
+
+    /// Legacy records until EOF (returns `false`), or, while there are no
+    /// descriptions yet, until the first device section, not consumed (`true`).
+    fn legacy_records(&mut self, r: &mut StreamInput<'_>) -> Result<bool> {
+        loop {
+            if self.descs.is_none() && r.peek(1)? == [legacy_records::tag::FULL] {
+                return Ok(true);
+            }
+            let at = r.offset();
+            let h = match legacy_records::read_record(r)? {
+                legacy_records::Record::Eof => return Ok(false),
+                legacy_records::Record::Command(c) => {
+                    self.sink.command(&c)?;
+                    continue;
+                }
+                legacy_records::Record::Section(h) => h,
+            };
+            let ident = self.resolve(&h, at)?;
+            if h.kind == SectionKind::Full {
+                let StreamInput::Slice(s) = r else {
+                    return Err(bad("a device section is read from memory"));
+                };
+                self.device(&h, &ident, at, |d| decode_legacy(d, s))?;
+            } else {
+                self.sink.part_begin(&h)?;
+                let mut last = self.last.take();
+                let mut records = Vec::new();
+                loop {
+                    let eos = ram::read_word(r, &mut last, &mut |rec| {
+                        records.push(rec.into_owned());
+                        Ok(())
+                    })?;
+                    for rec in records.drain(..) {
+                        self.check_page(&rec, at)?;
+                        self.record(rec, r)?;
+                    }
+                    if eos {
+                        break;
+                    }
+                }
+                self.last = last;
+                self.part_done(r)?;
+            }
+            legacy_records::read_footer(r, h.id, &ident.idstr)?;
+        }
+    }
+
+    /// Checks that a legacy page lies inside a block of the latest block list (as
+    /// the BER reader checks its runs), and keeps that list.
+    fn check_page(&mut self, rec: &RamRecord<'_>, at: u64) -> Result<()> {
+        match rec {
+            RamRecord::MemSize { blocks, .. } => {
+                self.blocks.clone_from(blocks);
+                Ok(())
+            }
+            RamRecord::Zero { block, offset, .. } | RamRecord::Page { block, offset, .. } => {
+                ram::ber::check_run(&self.blocks, block, *offset, 1, at)
+            }
+        }
+    }
+
+    /// A BER stream, item by item; RAM parts element by element.
+    fn read_ber(&mut self, r: &mut StreamInput<'_>) -> Result<()> {
+        let prelude = ber_records::read_prelude(r)?;
+        self.sink.prelude(
+            prelude.version,
+            prelude.configuration.as_ref().map(|(c, _)| c),
+        )?;
+        if let Some(text) = &prelude.description {
+            self.describe(text, 0)?;
+        }
+        loop {
+            let base = r.offset();
+            if r.peek(2)? == [0, 0] {
+                return r.skip(2);
+            }
+            let item = peek_header(r)?;
+            if item.tag != ber_records::SECTION {
+                let len = match item.length {
+                    Length::Definite(n) => n,
+                    Length::Indefinite => u64::MAX,
+                };
+                framing_limit("held_tail", len, self.limits.held_tail, base)?;
+                match ber_records::read_record(r)? {
+                    Some(ber_records::Record::Command(c, _)) => self.sink.command(&c)?,
+                    Some(ber_records::Record::Description(text, at)) => self.describe(&text, at)?,
+                    // Anything else is refused by the record reader.
+                    _ => return Err(framing_error("a stream item", base)),
+                }
+                continue;
+            }
+            let head = ber_records::read_head(r.peek(ber_records::HEAD_MAX)?, base)?;
+            let ident = self.resolve(&head.header, base)?;
+            if head.header.kind == SectionKind::Full {
+                self.ber_device(r, &head.record, &ident, base)?;
+            } else {
+                self.ber_part(r, &head)?;
+            }
+        }
+    }
+
+    fn ber_device(
+        &mut self,
+        r: &mut StreamInput<'_>,
+        record: &Header,
+        ident: &SectionId,
+        base: u64,
+    ) -> Result<()> {
+        let len = match record.length {
+            Length::Definite(n) => n,
+            Length::Indefinite => u64::MAX,
+        };
+        framing_limit("held_tail", len, self.limits.held_tail, base)?;
+        let Some(ber_records::Record::Section(s)) = ber_records::read_record(r)? else {
+            return Err(framing_error("a section record", base));
+        };
+        let descs = self.descs.as_ref();
+        let mut input = SliceInput::with_base(s.body(), s.body_offset);
+        let mut d = Decoder::new(&mut input, Options::STRICT);
+        d.enter_contents(s.body().len() as u64)?;
+        let v = device_of_record(&mut d, descs, ident, base)?;
+        d.leave(None)?;
+        self.device(&s.header, ident, base, |_| Ok(v))
+    }
+
+    /// A RAM part's record, read element by element.
+    fn ber_part(&mut self, r: &mut StreamInput<'_>, head: &ber_records::SectionHead) -> Result<()> {
+        r.skip((head.body.content_offset() - head.record.offset) as usize)?;
+        self.sink.part_begin(&head.header)?;
+        let end_of = |h: &Header| match h.length {
+            Length::Definite(n) => Some(h.content_offset() + n),
+            Length::Indefinite => None,
+        };
+        let body_end = end_of(&head.body);
+        let mut last = None;
+        loop {
+            match body_end {
+                Some(end) if r.offset() >= end => break,
+                None if r.peek(2)? == [0, 0] => {
+                    r.skip(2)?;
+                    break;
+                }
+                _ => {}
+            }
+            let at = r.offset();
+            let h = peek_header(r)?;
+            let len = match h.length {
+                Length::Definite(n) => (h.header_len as u64).saturating_add(n),
+                Length::Indefinite => {
+                    return Err(framing_error(
+                        "a RAM element must have a definite length",
+                        at,
+                    ))
+                }
+            };
+            framing_limit("ram_element", len, self.limits.ram_element, at)?;
+            if body_end.is_some_and(|end| at + len > end) {
+                return Err(framing_error("a RAM element runs past its part", at));
+            }
+            let bytes = r.take_bytes(len as usize)?;
+            let mut elements = Elements::new(&bytes[..], at, PAGE_SIZE);
+            let Some((e, _)) = elements.next_at()? else {
+                return Err(Error::new(ErrorKind::UnexpectedEof, at));
+            };
+            let mut records = Vec::new();
+            element_records(e, at, &mut self.blocks, &mut last, &mut |rec| {
+                records.push(rec);
+                Ok(())
+            })?;
+            for rec in records {
+                self.record(rec, r)?;
+            }
+        }
+        match end_of(&head.record) {
+            Some(end) if r.offset() != end => {
+                return Err(framing_error(
+                    "a section record goes on after its body",
+                    r.offset(),
+                ))
+            }
+            Some(_) => {}
+            None if r.peek(2)? == [0, 0] => r.skip(2)?,
+            None => {
+                return Err(framing_error(
+                    "a section record goes on after its body",
+                    r.offset(),
+                ))
+            }
+        }
+        self.part_done(r)
+    }
+}
+
+/// The header of the next value, not consumed.
+fn peek_header(r: &mut StreamInput<'_>) -> Result<Header> {
+    let at = r.offset();
+    let mut probe = SliceInput::with_base(r.peek(16)?, at);
+    Decoder::new(&mut probe, Options::STRICT).next_header(&"a stream item")
+}
+
+fn framing_limit(limit: &'static str, value: u64, max: u64, at: u64) -> Result<()> {
+    Limits::check(limit, value, max, at)
+}
+
+/// Where a conversion writes: one format's records.
+trait Sink {
+    fn prelude(&mut self, version: u32, c: Option<&Configuration>) -> Result<()>;
+    fn command(&mut self, c: &Command) -> Result<()>;
+    fn part_begin(&mut self, h: &SectionHeader) -> Result<()>;
+    fn record(&mut self, r: RamRecord<'_>) -> Result<()>;
+    fn part_end(&mut self) -> Result<()>;
+    fn description(&mut self, text: &str) -> Result<()>;
+    fn device(&mut self, h: &SectionHeader, d: &Desc, v: &Value) -> Result<()>;
+    /// The end of the stream: BER's end-of-contents, legacy's EOF and trailer.
+    fn flush(&mut self) -> Result<()>;
+    fn written(&self) -> u64;
+}
+
+struct LegacySink<W: io::Write> {
+    w: Writer<W>,
+    vmdesc: Option<String>,
+    /// The open part's section id.
+    part: Option<u32>,
+}
+
+impl<W: io::Write> Sink for LegacySink<W> {
+    fn prelude(&mut self, version: u32, c: Option<&Configuration>) -> Result<()> {
+        if version != VERSION {
+            return Err(bad(format!(
+                "a legacy stream is version {VERSION}, not {version}"
+            )));
+        }
+        legacy_records::put_prelude(&mut self.w, c)
+    }
+
+    fn command(&mut self, c: &Command) -> Result<()> {
+        legacy_records::put_command(&mut self.w, c)
+    }
+
+    fn part_begin(&mut self, h: &SectionHeader) -> Result<()> {
+        self.part = Some(h.id);
+        legacy_records::put_section_header(&mut self.w, h)
+    }
+
+    fn record(&mut self, r: RamRecord<'_>) -> Result<()> {
+        ram::write_record(&r, &mut self.w)
+    }
+
+    fn part_end(&mut self) -> Result<()> {
+        ram::write_eos(&mut self.w)?;
+        let id = self.part.take().unwrap_or_default();
+        legacy_records::put_footer(&mut self.w, id)
+    }
+
+    fn description(&mut self, text: &str) -> Result<()> {
+        self.vmdesc = Some(legacy_vmdesc(text)?.into_owned());
+        Ok(())
+    }
+
+    fn device(&mut self, h: &SectionHeader, d: &Desc, v: &Value) -> Result<()> {
+        legacy_records::put_section_header(&mut self.w, h)?;
+        let name = h.ident.as_ref().map_or("", |s| s.idstr.as_str());
+        encode_legacy(d, v, &mut self.w).map_err(|e| e.in_device(name))?;
+        legacy_records::put_footer(&mut self.w, h.id)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let vmdesc = self
+            .vmdesc
+            .as_deref()
+            .ok_or_else(|| bad("the stream has no description"))?;
+        legacy_records::put_trailer(&mut self.w, vmdesc)?;
+        self.w.flush()
+    }
+
+    fn written(&self) -> u64 {
+        self.w.written()
+    }
+}
+
+struct BerSink<W: io::Write> {
+    w: Writer<W>,
+    part: Option<PartRecord<'static>>,
+    /// The description, until the first device section or the end: where every
+    /// writer puts it, wherever the source had it.
+    description: Described,
+}
+
+enum Described {
+    Not,
+    Held(String),
+    Written,
+}
+
+impl<W: io::Write> BerSink<W> {
+    fn put_description(&mut self) -> Result<()> {
+        match std::mem::replace(&mut self.description, Described::Written) {
+            Described::Held(text) => ber_records::put_description(&mut self.w, &text),
+            Described::Not => Err(bad("the stream has no description")),
+            Described::Written => Ok(()),
+        }
+    }
+}
+
+impl<W: io::Write> Sink for BerSink<W> {
+    fn prelude(&mut self, version: u32, c: Option<&Configuration>) -> Result<()> {
+        ber_records::put_prelude(&mut self.w, version, c)
+    }
+
+    fn command(&mut self, c: &Command) -> Result<()> {
+        put_command(&mut self.w, c)
+    }
+
+    fn part_begin(&mut self, h: &SectionHeader) -> Result<()> {
+        self.part = Some(PartRecord::new(h.clone()));
+        Ok(())
+    }
+
+    fn record(&mut self, r: RamRecord<'_>) -> Result<()> {
+        match &mut self.part {
+            Some(p) => p.push(r.into_owned(), &mut self.w),
+            None => Err(bad("a RAM record outside a part")),
+        }
+    }
+
+    fn part_end(&mut self) -> Result<()> {
+        match self.part.take() {
+            Some(p) => p.finish(&mut self.w),
+            None => Err(bad("a part ends that did not begin")),
+        }
+    }
+
+    fn description(&mut self, text: &str) -> Result<()> {
+        self.description = Described::Held(text.to_owned());
+        Ok(())
+    }
+
+    fn device(&mut self, h: &SectionHeader, d: &Desc, v: &Value) -> Result<()> {
+        self.put_description()?;
+        put_device(&mut self.w, h, d, v)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.put_description()?;
+        ber_records::put_end(&mut self.w)?;
+        self.w.flush()
+    }
+
+    fn written(&self) -> u64 {
+        self.w.written()
+    }
+}

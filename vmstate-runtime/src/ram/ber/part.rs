@@ -1,0 +1,64 @@
+//! A RAM part's BER section record, written as its legacy records arrive.
+
+use super::PartEncoder;
+use crate::error::Result;
+use crate::framing::ber::{put_open_section, put_open_section_end, put_section};
+use crate::framing::SectionHeader;
+use crate::io::Writer;
+use crate::ram::RamRecord;
+use std::io;
+
+/// The most octets of elements a part's record holds before it is written open.
+pub const PART_HOLD: usize = 8 << 20;
+
+/// A RAM part's section record, from its legacy records: held while its elements
+/// take at most [`PART_HOLD`] octets, then written with a definite length; a
+/// larger part (a live migration's last part may hold most of the guest) is
+/// written open (indefinite length, [`put_open_section`]) once its elements pass
+/// that, and goes on as they come. One rule for every writer, so that a stream
+/// converted as it arrives and one converted whole are the same bytes.
+#[derive(Debug)]
+pub struct PartRecord<'a> {
+    header: SectionHeader,
+    enc: PartEncoder<'a>,
+    held: Vec<u8>,
+    open: bool,
+}
+
+impl<'a> PartRecord<'a> {
+    /// The record of a part with this header.
+    pub fn new(header: SectionHeader) -> Self {
+        PartRecord {
+            header,
+            enc: PartEncoder::new(),
+            held: Vec::new(),
+            open: false,
+        }
+    }
+
+    /// Takes the part's next record, writing what no longer needs holding.
+    pub fn push<W: io::Write>(&mut self, r: RamRecord<'a>, w: &mut Writer<W>) -> Result<()> {
+        self.enc.push(r, &mut self.held)?;
+        if self.held.len() > PART_HOLD {
+            if !self.open {
+                put_open_section(w, &self.header)?;
+                self.open = true;
+            }
+            w.put(&self.held)?;
+            self.held.clear();
+        }
+        Ok(())
+    }
+
+    /// Ends the part and writes the rest of its record.
+    pub fn finish<W: io::Write>(mut self, w: &mut Writer<W>) -> Result<()> {
+        self.enc.finish(&mut self.held)?;
+        if self.open {
+            w.put(&self.held)?;
+            return put_open_section_end(w);
+        }
+        let mut out = Vec::with_capacity(self.held.len() + 64);
+        put_section(&mut out, &self.header, &self.held);
+        w.put(&out)
+    }
+}
