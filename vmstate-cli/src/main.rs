@@ -1,8 +1,10 @@
 //! `vmstate`: look inside migration streams of either format (QEMU's legacy `QEVM`
-//! stream or vmstate's BER stream), convert between them, compare two streams field
-//! by field, and check whether two device descriptions can migrate.
+//! stream or vmstate's BER stream), convert between them (whole, or as a live
+//! migration flows through a bridge), compare two streams field by field, and check
+//! whether two device descriptions can migrate.
 #![forbid(unsafe_code)]
 
+mod bridge;
 mod compat;
 mod diff;
 mod ram;
@@ -51,6 +53,22 @@ enum Command {
         /// Output stream.
         output: PathBuf,
     },
+    /// Convert a migration as it flows, in bounded memory: from a file, `-`,
+    /// `tcp-listen:[HOST:]PORT` or `unix-listen:PATH` to a file, `-`,
+    /// `tcp:HOST:PORT` or `unix:PATH` (either side may be any of these). Two
+    /// bridges put BER on the wire between two QEMUs.
+    Bridge {
+        /// Target format.
+        #[arg(long, value_enum)]
+        to: Target,
+        /// Keep a copy of the stream as it arrived in this file.
+        #[arg(long, value_name = "FILE")]
+        tap: Option<PathBuf>,
+        /// Where the stream comes from.
+        from: bridge::Endpoint,
+        /// Where the converted stream goes.
+        into: bridge::Endpoint,
+    },
     /// Field-level differences between two streams (exit code 1 when they differ).
     Diff {
         /// First stream.
@@ -81,6 +99,15 @@ enum Command {
 enum Target {
     Ber,
     Legacy,
+}
+
+impl Target {
+    fn format(self) -> Format {
+        match self {
+            Target::Ber => Format::Ber,
+            Target::Legacy => Format::Legacy,
+        }
+    }
 }
 
 /// A failure, printed as one line.
@@ -192,10 +219,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Convert { to, input, output } => {
-            let format = match to {
-                Target::Ber => Format::Ber,
-                Target::Legacy => Format::Legacy,
-            };
+            let format = to.format();
             let data = read_input(&input)?;
             let at = |e: &dyn std::fmt::Display| Failure(format!("{}: {e}", input.display()));
             let bytes = if data.first() == Some(&b'{') {
@@ -209,6 +233,15 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             std::fs::write(&output, &bytes)
                 .map_err(|e| Failure(format!("{}: {e}", output.display())))?;
             eprintln!("wrote {} ({} bytes)", output.display(), bytes.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bridge {
+            to,
+            tap,
+            from,
+            into,
+        } => {
+            bridge::run(&from, &into, to.format(), tap.as_ref())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff { a, b } => {

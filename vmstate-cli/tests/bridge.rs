@@ -1,0 +1,130 @@
+//! `vmstate bridge` between sockets: two bridges (legacy -> BER over TCP -> legacy)
+//! carry QEMU's streams exactly and keep a tap of what arrived; a source that
+//! breaks off makes both bridges fail, naming the byte, and the destination gets
+//! a stream cut short, never a complete one.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use vmstate_runtime::dump;
+use vmstate_test_support::catalog::{fixture_streams, read_fixture};
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bridge");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// A running bridge, and its stderr after the line that says where it listens.
+struct Bridge {
+    child: Child,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+/// Starts `vmstate bridge ARGS`; returns it and the address its listener got
+/// (`tcp:...` or `unix:...`).
+fn bridge(args: &[&str]) -> (Bridge, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vmstate"))
+        .arg("bridge")
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs vmstate");
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("vmstate bridge: listening on ")
+        .unwrap_or_else(|| panic!("no listener line: {line:?}"))
+        .to_owned();
+    let stderr = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = err.read_to_string(&mut rest);
+        rest
+    });
+    (Bridge { child, stderr }, addr)
+}
+
+impl Bridge {
+    /// Waits (at most a minute); returns whether it succeeded, and its stderr.
+    fn wait(mut self) -> (bool, String) {
+        let until = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < until, "the bridge did not finish");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (status.success(), self.stderr.join().unwrap())
+    }
+}
+
+/// Source -> A (unix socket in, TCP out, BER) -> B (TCP in, file out, legacy).
+fn two_bridges(name: &str, tap: &Path, out: &Path) -> (Bridge, Bridge, UnixStream) {
+    let (b, b_addr) = bridge(&[
+        "--to",
+        "legacy",
+        "tcp-listen:127.0.0.1:0",
+        out.to_str().unwrap(),
+    ]);
+    let sock = tmp(&format!("{name}.sock"));
+    let (a, _) = bridge(&[
+        "--to",
+        "ber",
+        "--tap",
+        tap.to_str().unwrap(),
+        &format!("unix-listen:{}", sock.display()),
+        &b_addr,
+    ]);
+    let source = UnixStream::connect(&sock).unwrap();
+    (a, b, source)
+}
+
+#[test]
+fn two_bridges_carry_qemus_streams_exactly_and_tap_them() {
+    for (_, name, _) in fixture_streams().into_iter().take(3) {
+        let stream = read_fixture(&name);
+        let (tap, out) = (tmp(&format!("{name}.tap")), tmp(&format!("{name}.out")));
+        let (a, b, mut source) = two_bridges(&name, &tap, &out);
+        source.write_all(&stream).unwrap();
+        drop(source);
+        let (a_ok, a_err) = a.wait();
+        let (b_ok, b_err) = b.wait();
+        assert!(a_ok && b_ok, "{name}: {a_err} / {b_err}");
+        assert!(std::fs::read(&out).unwrap() == stream, "{name}: changed");
+        assert!(std::fs::read(&tap).unwrap() == stream, "{name}: tap");
+        // Each reports what passed: A's BER out is B's in.
+        let ber = dump::convert(&stream, vmstate_runtime::Format::Ber).unwrap();
+        let mib = |n: usize| format!("{:.1} MiB", n as f64 / f64::from(1 << 20));
+        assert!(a_err.contains(&format!("{} in, {} out", mib(stream.len()), mib(ber.len()))));
+        assert!(b_err.contains(&format!("{} in, {} out", mib(ber.len()), mib(stream.len()))));
+    }
+}
+
+#[test]
+fn a_source_that_breaks_off_fails_both_bridges() {
+    let (_, name, _) = &fixture_streams()[0];
+    let stream = read_fixture(name);
+    let (tap, out) = (tmp("cut.tap"), tmp("cut.out"));
+    let (a, b, mut source) = two_bridges("cut", &tap, &out);
+    let cut = stream.len() * 2 / 3;
+    source.write_all(&stream[..cut]).unwrap();
+    drop(source);
+    let (a_ok, a_err) = a.wait();
+    let (b_ok, b_err) = b.wait();
+    assert!(!a_ok && !b_ok, "{a_err} / {b_err}");
+    assert!(
+        a_err.contains("unexpected end of input") && a_err.contains("byte"),
+        "A names where the input ended: {a_err}"
+    );
+    assert!(b_err.contains("unexpected end of input"), "{b_err}");
+    // What reached the destination is not a stream that loads.
+    let got = std::fs::read(&out).unwrap();
+    assert!(got.len() < stream.len());
+    assert!(dump::from_bytes(&got).is_err());
+    assert_eq!(std::fs::read(&tap).unwrap(), stream[..cut]);
+}
