@@ -6,12 +6,15 @@
 //!   the seeds and every past finding;
 //! - [`testing`]: a seeded generator, guest images, RAM helpers, skip rules;
 //! - [`qmp`]: starts a real QEMU and drives it over QMP;
+//! - [`counter_guest`]: a guest kernel that keeps writing its memory, for live
+//!   migrations;
 //! - `kvm_guest` and `kvm_live` (x86-64 Linux): a small KVM VMM whose guest's every
 //!   step depends on its registers and memory, saved, restored and live-migrated with
 //!   vmstate; the `kvm-guest` binary runs it in a separate process.
 #![deny(missing_docs)]
 
 pub mod catalog;
+pub mod counter_guest;
 pub mod fuzzing;
 
 #[doc(hidden)]

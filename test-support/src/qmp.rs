@@ -245,6 +245,50 @@ impl Qemu {
         }
     }
 
+    /// The 32-bit word at guest-physical `addr` (HMP `xp`).
+    pub fn read_u32(&mut self, addr: u64) -> Result<u32, QmpError> {
+        let out = self.hmp(&format!("xp /1xw {addr:#x}"))?;
+        out.rsplit("0x")
+            .next()
+            .and_then(|w| u32::from_str_radix(w.trim(), 16).ok())
+            .ok_or_else(|| QmpError(format!("xp {addr:#x}: {out}")))
+    }
+
+    /// The SHA-256 of each of the guest-physical `ranges` (start, end) as QEMU's own
+    /// `pmemsave` writes them (through a file beside its QMP socket, removed after).
+    pub fn memory_digests(&mut self, ranges: &[(u64, u64)]) -> Result<Vec<Vec<u8>>, QmpError> {
+        use sha2::{Digest, Sha256};
+        let file = self.socket.with_extension("pmem");
+        let mut out = Vec::new();
+        for &(start, end) in ranges {
+            self.execute(
+                "pmemsave",
+                json!({"val": start, "size": end - start, "filename": file.display().to_string()}),
+            )?;
+            let mut h = Sha256::new();
+            let mut f = std::fs::File::open(&file).map_err(err)?;
+            std::io::copy(&mut f, &mut h).map_err(err)?;
+            out.push(h.finalize().to_vec());
+        }
+        let _ = std::fs::remove_file(&file);
+        Ok(out)
+    }
+
+    /// Waits at most `timeout` for QEMU to exit (a destination whose incoming
+    /// migration failed exits with an error); returns its status, if it exited.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Stops the guest and migrates it into `file`; returns the final migration reply.
     pub fn migrate_to_file(&mut self, file: &Path) -> Result<Value, QmpError> {
         self.execute("stop", json!({}))?;
