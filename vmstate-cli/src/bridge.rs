@@ -71,6 +71,16 @@ enum Conn {
     Unix(UnixStream),
 }
 
+impl Conn {
+    /// A TCP connection without Nagle's delay: the bridge buffers its writes
+    /// itself, and the end of a migration (its last, small writes) must not wait
+    /// for the peer's delayed acknowledgement at each hop.
+    fn tcp(s: TcpStream) -> io::Result<Conn> {
+        s.set_nodelay(true)?;
+        Ok(Conn::Tcp(s))
+    }
+}
+
 impl Endpoint {
     /// Connects or accepts; a listener says on stderr where it listens (an
     /// address with port 0 gets one from the system).
@@ -80,9 +90,9 @@ impl Endpoint {
             Endpoint::TcpListen(addr) => {
                 let l = TcpListener::bind(addr)?;
                 eprintln!("vmstate bridge: listening on tcp:{}", l.local_addr()?);
-                Conn::Tcp(l.accept()?.0)
+                Conn::tcp(l.accept()?.0)?
             }
-            Endpoint::Tcp(addr) => Conn::Tcp(TcpStream::connect(addr)?),
+            Endpoint::Tcp(addr) => Conn::tcp(TcpStream::connect(addr)?)?,
             Endpoint::UnixListen(path) => {
                 let _ = std::fs::remove_file(path);
                 let l = UnixListener::bind(path)?;
@@ -175,8 +185,18 @@ pub fn run(
     bar.finish_and_clear();
     let p = done.map_err(|e| Failure(format!("{from} -> {to}: {e}")))?;
     output.flush().map_err(|e| Failure(format!("{to}: {e}")))?;
-    eprintln!("vmstate bridge: {}", describe(&p, start.elapsed()));
+    let peak = peak_rss().map_or(String::new(), |kib| {
+        format!(", peak RSS {:.1} MiB", kib as f64 / 1024.0)
+    });
+    eprintln!("vmstate bridge: {}{peak}", describe(&p, start.elapsed()));
     Ok(p)
+}
+
+/// This process's peak resident memory in KiB (`VmHWM`), where Linux says it.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// One line of progress: bytes each way, pages, sections and the input's rate.

@@ -163,6 +163,26 @@ impl<R: io::Read> ReadInput<R> {
         }
     }
 
+    /// The bytes that have arrived and are not consumed: when none are peeked, what
+    /// one read of the reader gives (nothing at its end). Unlike [`Input::peek`], it
+    /// does not wait for more than the reader has.
+    pub fn peek_arrived(&mut self) -> Result<&[u8]> {
+        if self.peeked.is_empty() {
+            let mut chunk = [0u8; 4096];
+            loop {
+                match self.inner.read(&mut chunk) {
+                    Ok(k) => {
+                        self.peeked.extend_from_slice(&chunk[..k]);
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(self.io_error(e)),
+                }
+            }
+        }
+        Ok(&self.peeked)
+    }
+
     fn fill_peek(&mut self, n: usize) -> Result<()> {
         while self.peeked.len() < n {
             let mut chunk = [0u8; 256];
@@ -256,6 +276,17 @@ impl<'a> StreamInput<'a> {
                 }
                 Ok(std::borrow::Cow::Owned(v))
             }
+        }
+    }
+}
+
+impl StreamInput<'_> {
+    /// The bytes that have arrived and are not consumed, without waiting for
+    /// more than the reader has ([`ReadInput::peek_arrived`]); empty at the end.
+    pub fn peek_arrived(&mut self) -> Result<&[u8]> {
+        match self {
+            StreamInput::Slice(s) => Ok(s.remaining()),
+            StreamInput::Read(r) => r.peek_arrived(),
         }
     }
 }

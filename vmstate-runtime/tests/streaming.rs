@@ -92,3 +92,83 @@ fn a_held_tail_over_its_limit_names_the_limit() {
         "{e}"
     );
 }
+
+/// Hands out the stream in the pieces given, one per read.
+struct Pieces<'a>(Vec<&'a [u8]>);
+
+impl Read for Pieces<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(first) = self.0.first_mut() else {
+            return Ok(0);
+        };
+        let k = first.len().min(buf.len());
+        buf[..k].copy_from_slice(&first[..k]);
+        *first = &first[k..];
+        if first.is_empty() {
+            self.0.remove(0);
+        }
+        Ok(k)
+    }
+}
+
+/// A device whose bytes look like a vmdesc trailer, arriving as the last bytes of
+/// a read, is not taken for the stream's end: the records before it do not end
+/// at EOF under that "description".
+#[test]
+fn bytes_that_look_like_a_trailer_inside_a_device_are_not_its_end() {
+    use vmstate_qemu::Rtc;
+    use vmstate_runtime::stream::Registry;
+    let fake = [0x06, 0, 0, 0, 2, b'{', b'}'];
+    let mut rtc = Rtc::default();
+    rtc.cmos_data[..fake.len()].copy_from_slice(&fake);
+    let mut reg = Registry::new("pc-i440fx-7.2");
+    reg.device("mc146818rtc", 0, &mut rtc);
+    let legacy = reg.save(Format::Legacy).unwrap();
+    drop(reg);
+    let cut = legacy.windows(fake.len()).position(|w| w == fake).unwrap() + fake.len();
+    let mut out = Vec::new();
+    let mut input = Pieces(vec![&legacy[..cut], &legacy[cut..]]);
+    dump::convert_stream(
+        &mut input,
+        &mut out,
+        Format::Ber,
+        &Limits::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(out == dump::convert(&legacy, Format::Ber).unwrap());
+}
+
+/// The converted stream is whole at the destination as soon as the source's last
+/// byte arrived, before the source closes its side (a live migration's source
+/// closes its connection some time after): the converter does not wait for the
+/// end of its input to write and flush.
+#[test]
+fn the_output_is_whole_before_the_input_closes() {
+    let (_, name, _) = &fixture_streams()[0];
+    let legacy = read_fixture(name);
+    let ber = dump::convert(&legacy, Format::Ber).unwrap();
+    for (from, to, want) in [
+        (legacy.clone(), Format::Ber, &ber),
+        (ber.clone(), Format::Legacy, &legacy),
+    ] {
+        let (mut in_r, mut in_w) = io::pipe().unwrap();
+        let (mut out_r, mut out_w) = io::pipe().unwrap();
+        let converter = std::thread::spawn(move || {
+            dump::convert_stream(&mut in_r, &mut out_w, to, &Limits::default(), &mut |_| {})
+        });
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let source = std::thread::spawn(move || {
+            io::Write::write_all(&mut in_w, &from).unwrap();
+            // The input stays open until the whole output was read.
+            done_rx.recv().unwrap();
+            drop(in_w);
+        });
+        let mut got = vec![0u8; want.len()];
+        out_r.read_exact(&mut got).unwrap();
+        assert!(&got == want, "{to:?}");
+        done_tx.send(()).unwrap();
+        source.join().unwrap();
+        converter.join().unwrap().unwrap();
+    }
+}

@@ -226,15 +226,7 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
                 return Ok(None);
             }
         }
-        let mut want = 2;
-        let h = loop {
-            let b = self.input.peek(want)?;
-            match parse_header(b, at)? {
-                Parsed::Header(h) => break h,
-                Parsed::NeedMore(n) if n > b.len() && b.len() == want => want = n,
-                Parsed::NeedMore(_) => return Err(Error::new(ErrorKind::UnexpectedEof, at)),
-            }
-        };
+        let h = peek_header_at(self.input, 0)?;
         if let Frame::Definite(end) = frame {
             let content = h.content_offset();
             let past = match h.length {
@@ -799,6 +791,23 @@ fn skip_n<I: Input + ?Sized>(input: &mut I, mut n: u64) -> Result<()> {
         n -= k;
     }
     Ok(())
+}
+
+/// The header of a value that starts `skip` octets ahead in `input`, not
+/// consumed, peeking only the octets it has: it never waits for input past the
+/// header (a stream may end, or pause, right after it).
+pub fn peek_header_at<I: Input + ?Sized>(input: &mut I, skip: usize) -> Result<Header> {
+    let at = input.offset() + skip as u64;
+    let mut want = 2;
+    loop {
+        let b = input.peek(skip + want)?;
+        let got = b.len().saturating_sub(skip);
+        match parse_header(b.get(skip..).unwrap_or_default(), at)? {
+            Parsed::Header(h) => return Ok(h),
+            Parsed::NeedMore(n) if n > got && got == want => want = n,
+            Parsed::NeedMore(_) => return Err(Error::new(ErrorKind::UnexpectedEof, at)),
+        }
+    }
 }
 
 enum Parsed {

@@ -42,7 +42,9 @@ mod scan;
 mod value;
 
 pub use self::annotate::annotate;
-pub use self::decoder::{check_form, Decoder, Options, Report, Skipped, SubsectionEntry};
+pub use self::decoder::{
+    check_form, peek_header_at, Decoder, Options, Report, Skipped, SubsectionEntry,
+};
 pub use self::encoder::Encoder;
 pub use self::header::{
     length_len, put_eoc, put_header, put_indefinite_header, tlv_len, Class, Header, Length, Tag,

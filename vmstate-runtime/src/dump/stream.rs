@@ -52,7 +52,9 @@ pub struct Progress {
 /// thousand pages and after each section. Returns the totals.
 ///
 /// On an error nothing more is written: what was written is a stream cut short,
-/// which a destination QEMU refuses.
+/// which a destination QEMU refuses. The one exception is bytes after the end of
+/// a whole stream: it is written and flushed when its end is read, before the
+/// input's end is awaited, and the bytes after it are then an error.
 pub fn convert_stream(
     input: &mut dyn io::Read,
     output: &mut dyn io::Write,
@@ -90,10 +92,12 @@ pub fn convert_stream(
         // Fewer than four octets, or another format.
         None => return Err(framing::unknown_format()),
     }
+    // The stream is whole: written and flushed before its input's end is awaited,
+    // so that the destination has it all while the source closes its side.
+    c.sink.flush()?;
     if !r.peek(1)?.is_empty() {
         return Err(Error::new(ErrorKind::TrailingBytes(1), r.offset()));
     }
-    c.sink.flush()?;
     c.counts.bytes_in = r.offset();
     c.counts.bytes_out = c.sink.written();
     (c.progress)(&c.counts);
@@ -213,12 +217,15 @@ impl Conversion<'_> {
         Ok(())
     }
 
-    /// Everything left of a legacy stream, which must end with its trailer.
+    /// The rest of a legacy stream, up to the end of its trailer: read as it
+    /// arrives, and done as soon as the bytes held end with a whole trailer (QEMU
+    /// sends nothing after it, and a destination should not wait for the source to
+    /// close its connection).
     fn hold_tail(&mut self, r: &mut StreamInput<'_>) -> Result<(u64, Vec<u8>)> {
         let base = r.offset();
         let mut tail = Vec::new();
         loop {
-            let got = r.peek(1 << 16)?.len();
+            let got = r.peek_arrived()?.len();
             if got == 0 {
                 return Ok((base, tail));
             }
@@ -231,7 +238,38 @@ impl Conversion<'_> {
             let start = tail.len();
             tail.resize(start + got, 0);
             r.read_exact(&mut tail[start..])?;
+            if tail.last() == Some(&b'}') && self.ends_with_trailer(&tail, base) {
+                return Ok((base, tail));
+            }
         }
+    }
+
+    /// Whether `tail` is a whole end of a stream: its last bytes a trailer whose
+    /// description reads every record before it, up to EOF just before it (not
+    /// bytes inside a device that only look like a trailer). A dry run of the
+    /// records into a sink that writes nothing.
+    fn ends_with_trailer(&mut self, tail: &[u8], base: u64) -> bool {
+        let Ok((at, vmdesc)) = legacy_records::find_trailer(tail) else {
+            return false;
+        };
+        let Ok(descs) = Descriptions::parse(vmdesc, self.limits) else {
+            return false;
+        };
+        let saved = (
+            self.started.clone(),
+            self.blocks.clone(),
+            self.last.clone(),
+            self.counts,
+        );
+        let sink = std::mem::replace(&mut self.sink, Box::new(NullSink));
+        let descs = self.descs.replace(descs);
+        let mut rest = StreamInput::Slice(SliceInput::with_base(&tail[..at], base));
+        let whole = matches!(self.legacy_records(&mut rest), Ok(false))
+            && rest.peek_arrived().is_ok_and(|b| b.is_empty());
+        self.sink = sink;
+        self.descs = descs;
+        (self.started, self.blocks, self.last, self.counts) = saved;
+        whole
     }
 
     /// Legacy records until EOF (returns `false`), or, while there are no
@@ -324,7 +362,8 @@ impl Conversion<'_> {
                 }
                 continue;
             }
-            let head = ber_records::read_head(r.peek(ber_records::HEAD_MAX)?, base)?;
+            let len = ber_records::peek_head_len(r)?;
+            let head = ber_records::read_head(r.peek(len)?, base)?;
             let ident = self.resolve(&head.header, base)?;
             if head.header.kind == SectionKind::Full {
                 self.ber_device(r, &head.record, &ident, base)?;
@@ -428,9 +467,7 @@ impl Conversion<'_> {
 
 /// The header of the next value, not consumed.
 fn peek_header(r: &mut StreamInput<'_>) -> Result<Header> {
-    let at = r.offset();
-    let mut probe = SliceInput::with_base(r.peek(16)?, at);
-    Decoder::new(&mut probe, Options::STRICT).next_header(&"a stream item")
+    crate::ber::peek_header_at(r, 0)
 }
 
 fn framing_limit(limit: &'static str, value: u64, max: u64, at: u64) -> Result<()> {
@@ -449,6 +486,39 @@ trait Sink {
     /// The end of the stream: BER's end-of-contents, legacy's EOF and trailer.
     fn flush(&mut self) -> Result<()>;
     fn written(&self) -> u64;
+}
+
+/// Where a dry run writes: nowhere.
+struct NullSink;
+
+impl Sink for NullSink {
+    fn prelude(&mut self, _: u32, _: Option<&Configuration>) -> Result<()> {
+        Ok(())
+    }
+    fn command(&mut self, _: &Command) -> Result<()> {
+        Ok(())
+    }
+    fn part_begin(&mut self, _: &SectionHeader) -> Result<()> {
+        Ok(())
+    }
+    fn record(&mut self, _: RamRecord<'_>) -> Result<()> {
+        Ok(())
+    }
+    fn part_end(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn description(&mut self, _: &str) -> Result<()> {
+        Ok(())
+    }
+    fn device(&mut self, _: &SectionHeader, _: &Desc, _: &Value) -> Result<()> {
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn written(&self) -> u64 {
+        0
+    }
 }
 
 struct LegacySink<W: io::Write> {

@@ -359,9 +359,32 @@ pub struct SectionHead {
 /// The most octets a section record's head takes (its idstr is at most 255).
 pub const HEAD_MAX: usize = 320;
 
+/// The octets of the head of the section record at the front of `r` (up to its
+/// body's header), found by peeking each header in turn: no more than the record
+/// has, so a stream that pauses after it does not stall its reader.
+pub fn peek_head_len(r: &mut impl Input) -> Result<usize> {
+    let at = r.offset();
+    let record = ber::peek_header_at(r, 0)?;
+    let mut end = record.header_len;
+    while end <= HEAD_MAX {
+        let h = ber::peek_header_at(r, end)?;
+        end += h.header_len;
+        match h.length {
+            // The body: `[5]` or `[6]`, the only constructed field.
+            _ if h.tag.constructed => return Ok(end),
+            Length::Definite(n) => end = end.saturating_add(n.min(HEAD_MAX as u64 + 1) as usize),
+            Length::Indefinite => break,
+        }
+    }
+    Err(framing_error(
+        "a section record's head is malformed or too long",
+        at,
+    ))
+}
+
 /// Parses a section record's head from `bytes`, the record's first octets (at least
-/// its head: the whole record, or [`HEAD_MAX`] octets peeked from a reader) at
-/// stream offset `base`.
+/// its head: the whole record, or [`peek_head_len`] octets peeked from a reader)
+/// at stream offset `base`.
 pub fn read_head(bytes: &[u8], base: u64) -> Result<SectionHead> {
     let mut input = SliceInput::with_base(bytes, base);
     let mut d = Decoder::new(&mut input, Options::STRICT);
@@ -419,15 +442,10 @@ fn read_section(item: Cow<'_, [u8]>, base: u64) -> Result<SectionRecord<'_>> {
 /// The header of the stream's next item, not consumed; `None` at its
 /// end-of-contents octets.
 fn peek_item(r: &mut StreamInput<'_>) -> Result<Option<Header>> {
-    let base = r.offset();
-    let head = r.peek(16)?;
-    if head.starts_with(&[0, 0]) {
+    if r.peek(2)?.starts_with(&[0, 0]) {
         return Ok(None);
     }
-    let mut probe = SliceInput::with_base(head, base);
-    Decoder::new(&mut probe, Options::STRICT)
-        .next_header(&"a stream item")
-        .map(Some)
+    ber::peek_header_at(r, 0).map(Some)
 }
 
 /// The next item of the stream's `[APPLICATION 0]` and its offset, or `None` after
@@ -471,9 +489,7 @@ fn take_open_item<'a>(r: &mut StreamInput<'a>) -> Result<Cow<'a, [u8]>> {
 /// allows), appending its octets to `keep` if given.
 fn walk_tlv(r: &mut impl Input, depth: usize, keep: &mut Option<&mut Vec<u8>>) -> Result<()> {
     let at = r.offset();
-    let head = r.peek(16)?;
-    let mut probe = SliceInput::with_base(head, at);
-    let h = Decoder::new(&mut probe, Options::STRICT).next_header(&"a value")?;
+    let h = ber::peek_header_at(r, 0)?;
     pass(r, h.header_len as u64, keep)?;
     match h.length {
         Length::Definite(n) => pass(r, n, keep),

@@ -158,7 +158,7 @@ pub struct SectionHeader {
 
 /// The sections a stream has started, by section id, so that a PART or END (which
 /// carries only the id) is resolved to its section. One lookup per record.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Started {
     /// Each section id: its section, and whether more parts may follow.
     by_id: HashMap<u32, (SectionId, bool)>,

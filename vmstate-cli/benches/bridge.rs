@@ -1,0 +1,303 @@
+//! Live migration through the bridge pair against direct, side by side in one run
+//! (`cargo bench -p vmstate-cli --bench bridge`): a 1 GiB guest ([`counter_guest`]:
+//! every page data, 1024 pages rewritten while it runs) migrates QEMU -> QEMU over
+//! loopback TCP, directly and through `vmstate bridge --to ber` and `--to legacy`,
+//! runs alternating; QEMU's own `total-time` and `downtime`, and the time until
+//! the destination completed. Then the bridge's conversion alone on the stream one
+//! run tapped, against `memcpy` of the same bytes, both directions.
+//!
+//! `VMSTATE_BENCH_RUNS` sets the runs of each (default 5); QEMU 7.2 must run here.
+
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use vmstate_runtime::dump::{self, Limits};
+use vmstate_runtime::Format;
+use vmstate_test_support::counter_guest;
+use vmstate_test_support::qmp::{self, Qemu, Release};
+
+const RAM_MIB: u32 = 1024;
+const MACHINE: &str = "pc-i440fx-7.2";
+
+fn dir() -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bridge-bench");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn start(name: &str, kernel: &Path, extra: &[&str]) -> Qemu {
+    let ram = RAM_MIB.to_string();
+    let mut a = vec!["-M", MACHINE, "-m", &ram, "-cpu", "qemu64"];
+    a.extend(["-accel", qmp::accel(), "-kernel", kernel.to_str().unwrap()]);
+    a.extend(extra);
+    Qemu::start_release(Release::Qemu7_2, &dir(), name, &a).unwrap()
+}
+
+fn wait_filled(q: &mut Qemu) {
+    let last = (u64::from(RAM_MIB) << 20) - 4096;
+    while q.read_u32(last).unwrap() != last as u32 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A bridge process, its listening address, and a thread collecting its stderr.
+fn bridge(args: &[&str]) -> (Child, String, std::thread::JoinHandle<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vmstate"))
+        .arg("bridge")
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("vmstate bridge: listening on ")
+        .unwrap()
+        .to_owned();
+    let log = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+        rest
+    });
+    (child, addr, log)
+}
+
+/// One migration's figures.
+#[derive(Debug, Default, Clone)]
+struct Run {
+    /// QEMU's `total-time` and `downtime` on the source.
+    total_ms: f64,
+    downtime_ms: f64,
+    /// From `migrate` until the destination reported completed.
+    end_to_end_ms: f64,
+    /// From the source's completion until the destination's.
+    lag_ms: f64,
+    /// Bytes QEMU sent, and bytes on the BER leg (bridged only).
+    legacy_bytes: f64,
+    ber_bytes: f64,
+    /// The bridges' peak resident memory in MiB (bridged only).
+    peak_mib: [f64; 2],
+}
+
+fn migrate(kernel: &Path, bridged: bool, tap: Option<&Path>) -> Run {
+    let mut s = start("bench-src", kernel, &[]);
+    wait_filled(&mut s);
+    let mut d = start("bench-dst", kernel, &["-incoming", "defer"]);
+    let port = free_port();
+    d.execute(
+        "migrate-incoming",
+        json!({ "uri": format!("tcp:127.0.0.1:{port}") }),
+    )
+    .unwrap();
+    let mut bridges = Vec::new();
+    let uri = if bridged {
+        let into_dst = format!("tcp:127.0.0.1:{port}");
+        let (b, b_addr, b_log) = bridge(&["--to", "legacy", "tcp-listen:127.0.0.1:0", &into_dst]);
+        let mut args = vec!["--to", "ber"];
+        let tap_arg;
+        if let Some(t) = tap {
+            tap_arg = t.display().to_string();
+            args.extend(["--tap", &tap_arg]);
+        }
+        args.extend(["tcp-listen:127.0.0.1:0", &b_addr]);
+        let (a, a_addr, a_log) = bridge(&args);
+        bridges.push((a, a_log));
+        bridges.push((b, b_log));
+        a_addr
+    } else {
+        format!("tcp:127.0.0.1:{port}")
+    };
+    s.execute(
+        "migrate-set-parameters",
+        json!({ "max-bandwidth": 64u64 << 30 }),
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    s.execute("migrate", json!({ "uri": uri })).unwrap();
+    let (mut src_done, mut dst_done, mut reply) = (None, None, json!({}));
+    while src_done.is_none() || dst_done.is_none() {
+        if src_done.is_none() {
+            let r = s.execute("query-migrate", json!({})).unwrap();
+            match r["status"].as_str() {
+                Some("completed") => {
+                    src_done = Some(t0.elapsed());
+                    reply = r;
+                }
+                Some("failed" | "cancelled") => panic!("source: {r}"),
+                _ => {}
+            }
+        }
+        if dst_done.is_none() {
+            let r = d.execute("query-migrate", json!({})).unwrap();
+            match r["status"].as_str() {
+                Some("completed") => dst_done = Some(t0.elapsed()),
+                Some("failed") => panic!("destination: {r}"),
+                _ => {}
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let (src_done, dst_done) = (src_done.unwrap(), dst_done.unwrap());
+    let mut run = Run {
+        total_ms: reply["total-time"].as_f64().unwrap(),
+        downtime_ms: reply["downtime"].as_f64().unwrap(),
+        end_to_end_ms: ms(dst_done),
+        lag_ms: ms(dst_done.saturating_sub(src_done)),
+        legacy_bytes: reply["ram"]["transferred"].as_f64().unwrap_or(0.0),
+        ..Run::default()
+    };
+    for (i, (mut child, log)) in bridges.into_iter().enumerate() {
+        assert!(child.wait().unwrap().success());
+        let log = log.join().unwrap();
+        let number_before = |unit: &str| -> f64 {
+            let i = log.find(unit).unwrap();
+            log[..i].split_whitespace().last().unwrap().parse().unwrap()
+        };
+        run.peak_mib[i] = number_before(" MiB\n").max(0.0);
+        if i == 0 {
+            run.legacy_bytes = number_before(" MiB in") * f64::from(1 << 20);
+            run.ber_bytes = number_before(" MiB out") * f64::from(1 << 20);
+        }
+    }
+    run
+}
+
+/// One figure of a run.
+type Figure = fn(&Run) -> f64;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn time_ms(f: &mut dyn FnMut()) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+fn main() {
+    if !Release::Qemu7_2.available() {
+        return;
+    }
+    let runs: usize = std::env::var("VMSTATE_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let kernel = dir().join("counter.kernel");
+    std::fs::write(&kernel, counter_guest::kernel(RAM_MIB)).unwrap();
+    let tap = dir().join("tapped.mig");
+    let (mut direct, mut bridged) = (Vec::new(), Vec::new());
+    for i in 0..runs {
+        // Alternating which goes first, so neither always runs on a warmer host.
+        for bridged_first in [i % 2 == 0, i % 2 != 0] {
+            if bridged_first {
+                bridged.push(migrate(&kernel, true, None));
+            } else {
+                direct.push(migrate(&kernel, false, None));
+            }
+        }
+        eprintln!(
+            "run {i}: direct {:?}\n       bridged {:?}",
+            direct[i], bridged[i]
+        );
+    }
+    let col = |v: &[Run], f: Figure| median(v.iter().map(f).collect());
+    println!(
+        "QEMU 7.2, {MACHINE}, {RAM_MIB} MiB guest, accel {}; median of {runs} runs each, alternating",
+        qmp::accel()
+    );
+    println!("| figure | direct | through the bridges | ratio |");
+    println!("|---|---:|---:|---:|");
+    let rows: [(&str, Figure); 4] = [
+        ("QEMU total-time (ms)", |r| r.total_ms),
+        ("QEMU downtime (ms)", |r| r.downtime_ms),
+        ("until the destination completed (ms)", |r| r.end_to_end_ms),
+        ("destination after the source (ms)", |r| r.lag_ms),
+    ];
+    for (name, f) in rows {
+        let (a, b) = (col(&direct, f), col(&bridged, f));
+        println!("| {name} | {a:.0} | {b:.0} | {:.2} |", b / a);
+    }
+    let (legacy, ber) = (
+        col(&bridged, |r| r.legacy_bytes),
+        col(&bridged, |r| r.ber_bytes),
+    );
+    println!(
+        "| bytes on the wire (MiB) | {:.1} | {:.1} (BER leg) | {:.3} |",
+        legacy / f64::from(1 << 20),
+        ber / f64::from(1 << 20),
+        ber / legacy
+    );
+    println!(
+        "| bridge peak RSS (MiB): to BER, to legacy | | {:.1}, {:.1} | |",
+        col(&bridged, |r| r.peak_mib[0]),
+        col(&bridged, |r| r.peak_mib[1])
+    );
+
+    // The conversion alone, in memory, on the stream of one more run, tapped.
+    migrate(&kernel, true, Some(&tap));
+    let legacy = std::fs::read(&tap).unwrap();
+    let ber = dump::convert(&legacy, Format::Ber).unwrap();
+    let mut copy = vec![0u8; legacy.len()];
+    let mut out = Vec::with_capacity(legacy.len() + (1 << 20));
+    let (mut memcpy, mut to_ber, mut to_legacy) = (Vec::new(), Vec::new(), Vec::new());
+    // A first round untimed: the buffers' pages are then mapped (a first touch
+    // costs more than the copy on a virtual machine).
+    for round in 0..=runs {
+        if round == 1 {
+            (memcpy, to_ber, to_legacy) = (Vec::new(), Vec::new(), Vec::new());
+        }
+        memcpy.push(time_ms(&mut || copy.copy_from_slice(&legacy)));
+        to_ber.push(time_ms(&mut || {
+            out.clear();
+            dump::convert_stream(
+                &mut &legacy[..],
+                &mut out,
+                Format::Ber,
+                &Limits::default(),
+                &mut |_| {},
+            )
+            .unwrap();
+        }));
+        assert!(out == ber);
+        to_legacy.push(time_ms(&mut || {
+            out.clear();
+            dump::convert_stream(
+                &mut &ber[..],
+                &mut out,
+                Format::Legacy,
+                &Limits::default(),
+                &mut |_| {},
+            )
+            .unwrap();
+        }));
+        assert!(out == legacy);
+    }
+    let (m, b, l) = (median(memcpy), median(to_ber), median(to_legacy));
+    let gbs = |ms: f64| legacy.len() as f64 / ms / 1e6;
+    println!();
+    println!(
+        "Conversion of the tapped stream ({:.1} MiB) in memory, median of {runs}:",
+        legacy.len() as f64 / f64::from(1 << 20)
+    );
+    println!("| what | ms | GB/s | vs memcpy |");
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| memcpy of the same bytes | {m:.1} | {:.2} | 1.00 |",
+        gbs(m)
+    );
+    println!("| legacy -> BER | {b:.1} | {:.2} | {:.2} |", gbs(b), b / m);
+    println!("| BER -> legacy | {l:.1} | {:.2} | {:.2} |", gbs(l), l / m);
+    let _ = std::fs::remove_file(&tap);
+}
