@@ -23,6 +23,8 @@
 //!         jb 2b
 //!         jmp spin
 //! ```
+//!
+//! [`idle_kernel`] halts instead of `spin`, for measuring a migration alone.
 
 /// The kernel as assembled, with `TOP` as `0x12345678`.
 const KERNEL: [u8; 78] = [
@@ -36,6 +38,9 @@ const KERNEL: [u8; 78] = [
 /// Where `TOP` is in [`KERNEL`] (the immediate of the first `cmp`).
 const TOP_AT: usize = 0x30;
 
+/// Where the `spin` loop starts in [`KERNEL`].
+const SPIN_AT: usize = 0x36;
+
 /// The first page the guest writes, and the end of the pages it keeps writing.
 pub const FIRST: u64 = 0x20_0000;
 /// The end of the pages the guest keeps incrementing.
@@ -48,6 +53,16 @@ pub fn kernel(ram_mib: u32) -> Vec<u8> {
     let mut k = KERNEL.to_vec();
     assert_eq!(k[TOP_AT..TOP_AT + 4], 0x1234_5678u32.to_le_bytes());
     k[TOP_AT..TOP_AT + 4].copy_from_slice(&(ram_mib << 20).to_le_bytes());
+    k
+}
+
+/// The kernel of an idle guest: it fills its RAM as [`kernel`]'s does, then halts
+/// (`hlt` with interrupts off: its vCPU then takes no host CPU), so a migration
+/// measures the transfer alone.
+pub fn idle_kernel(ram_mib: u32) -> Vec<u8> {
+    let mut k = kernel(ram_mib);
+    // `spin: hlt; jmp spin`
+    k[SPIN_AT..SPIN_AT + 3].copy_from_slice(&[0xf4, 0xeb, 0xfd]);
     k
 }
 

@@ -194,17 +194,33 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
+    for (guest, image) in [
+        (
+            "idle after filling its RAM",
+            counter_guest::idle_kernel(RAM_MIB),
+        ),
+        ("rewriting 1024 pages", counter_guest::kernel(RAM_MIB)),
+    ] {
+        let kernel = dir().join("counter.kernel");
+        std::fs::write(&kernel, image).unwrap();
+        measure(&kernel, guest, runs);
+    }
     let kernel = dir().join("counter.kernel");
     std::fs::write(&kernel, counter_guest::kernel(RAM_MIB)).unwrap();
-    let tap = dir().join("tapped.mig");
+    conversion(&kernel, &dir().join("tapped.mig"), runs);
+}
+
+/// Direct and bridged migrations of the guest `kernel`, `runs` of each,
+/// alternating; prints their medians side by side.
+fn measure(kernel: &Path, guest: &str, runs: usize) {
     let (mut direct, mut bridged) = (Vec::new(), Vec::new());
     for i in 0..runs {
         // Alternating which goes first, so neither always runs on a warmer host.
         for bridged_first in [i % 2 == 0, i % 2 != 0] {
             if bridged_first {
-                bridged.push(migrate(&kernel, true, None));
+                bridged.push(migrate(kernel, true, None));
             } else {
-                direct.push(migrate(&kernel, false, None));
+                direct.push(migrate(kernel, false, None));
             }
         }
         eprintln!(
@@ -213,8 +229,9 @@ fn main() {
         );
     }
     let col = |v: &[Run], f: Figure| median(v.iter().map(f).collect());
+    println!();
     println!(
-        "QEMU 7.2, {MACHINE}, {RAM_MIB} MiB guest, accel {}; median of {runs} runs each, alternating",
+        "QEMU 7.2, {MACHINE}, {RAM_MIB} MiB guest {guest}, accel {}; median of {runs} runs each, alternating",
         qmp::accel()
     );
     println!("| figure | direct | through the bridges | ratio |");
@@ -244,10 +261,13 @@ fn main() {
         col(&bridged, |r| r.peak_mib[0]),
         col(&bridged, |r| r.peak_mib[1])
     );
+}
 
-    // The conversion alone, in memory, on the stream of one more run, tapped.
-    migrate(&kernel, true, Some(&tap));
-    let legacy = std::fs::read(&tap).unwrap();
+/// The conversion alone, in memory, on the stream of one more bridged run of the
+/// guest `kernel`, tapped into `tap`, against `memcpy`.
+fn conversion(kernel: &Path, tap: &Path, runs: usize) {
+    migrate(kernel, true, Some(tap));
+    let legacy = std::fs::read(tap).unwrap();
     let ber = dump::convert(&legacy, Format::Ber).unwrap();
     let mut copy = vec![0u8; legacy.len()];
     let mut out = Vec::with_capacity(legacy.len() + (1 << 20));
@@ -299,5 +319,5 @@ fn main() {
     );
     println!("| legacy -> BER | {b:.1} | {:.2} | {:.2} |", gbs(b), b / m);
     println!("| BER -> legacy | {l:.1} | {:.2} | {:.2} |", gbs(l), l / m);
-    let _ = std::fs::remove_file(&tap);
+    let _ = std::fs::remove_file(tap);
 }
