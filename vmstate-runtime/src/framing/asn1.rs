@@ -54,8 +54,10 @@ fn render(m: &Module) -> String {
         .collect();
     format!(
         "\
--- A BER migration stream: header, description and configuration, then the
--- sections in stream order (the order is the writer's; the schema cannot say it).
+-- A BER migration stream: header and configuration, then the sections in stream
+-- order, the description before the first device section (the order is the
+-- writer's; the schema cannot say it). A RAM part too large to hold while it is
+-- converted has indefinite lengths (its section and its ram), each element definite.
 VMState-Stream ::= [APPLICATION {stream}] SEQUENCE OF VMState-Stream-Item
 
 VMState-Stream-Item ::= CHOICE {{

@@ -180,7 +180,9 @@ pub struct Prelude {
     pub configuration: Option<(Configuration, u64)>,
 }
 
-/// Reads the stream's start, header, description and configuration.
+/// Reads the stream's start and header, then the configuration and the
+/// description where they come right after it (a description may also come later,
+/// as a [`Record::Description`]).
 pub fn read_prelude(r: &mut StreamInput<'_>) -> Result<Prelude> {
     let start = r.read_array::<2>()?;
     if start != STREAM_START {
