@@ -13,11 +13,12 @@ use vmstate_runtime::{ber, legacy, Format, Result, VMState};
 pub type Body = fn(&[u8]);
 
 /// Every target: its name and its body.
-pub const TARGETS: [(&str, Body); 6] = [
+pub const TARGETS: [(&str, Body); 7] = [
     ("legacy_device", legacy_device),
     ("ber_device", ber_device),
     ("registry_load", registry_load),
     ("dump_roundtrip", dump_roundtrip),
+    ("stream_convert", stream_convert),
     ("ram_part", ram_part),
     ("description", description),
 ];
@@ -170,6 +171,50 @@ pub fn dump_roundtrip(data: &[u8]) {
         let back = dump::from_bytes(&via_tree).expect("our encoding decodes");
         let again = dump::to_bytes(&back, format).expect("and re-encodes");
         assert!(again == via_tree, "not a fixed point");
+    }
+}
+
+/// Hands out a stream in reads of at most `size` octets, as a socket may.
+struct Chunks<'a> {
+    data: &'a [u8],
+    size: usize,
+}
+
+impl std::io::Read for Chunks<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.size.min(buf.len()).min(self.data.len());
+        buf[..k].copy_from_slice(&self.data[..k]);
+        self.data = &self.data[k..];
+        Ok(k)
+    }
+}
+
+/// A stream (after a byte that picks a read size of 1 to 256 octets) converted as
+/// it arrives in reads of that size converts as it does from memory, to either
+/// format: the same bytes, or an error both ways. (The end of a legacy stream is
+/// found as its octets arrive, so where reads end must not matter.)
+pub fn stream_convert(data: &[u8]) {
+    let [size, stream @ ..] = data else { return };
+    for format in [Format::Legacy, Format::Ber] {
+        let whole = dump::convert(stream, format);
+        let mut out = Vec::new();
+        let mut input = Chunks {
+            data: stream,
+            size: usize::from(*size) + 1,
+        };
+        let chunked = dump::convert_stream(
+            &mut input,
+            &mut out,
+            format,
+            &dump::Limits::default(),
+            &mut |_| {},
+        )
+        .map(|_| out);
+        match (whole, chunked) {
+            (Ok(a), Ok(b)) => assert!(a == b, "converted in reads, other bytes"),
+            (Err(_), Err(_)) => {}
+            (a, b) => panic!("from memory {:?}, in reads {:?}", a.err(), b.err()),
+        }
     }
 }
 

@@ -85,6 +85,7 @@ fn streams(seeds: &mut Seeds) {
         let bytes = reg.save(format).expect("saves");
         seeds.write("registry_load", &bytes);
         seeds.write("dump_roundtrip", &bytes);
+        seeds.write("stream_convert", &[&[7], &bytes[..]].concat());
         drop(reg);
         // RAM parts on their own.
         let saver = RamSaver::new(vec![

@@ -224,6 +224,9 @@ impl Conversion<'_> {
     fn hold_tail(&mut self, r: &mut StreamInput<'_>) -> Result<(u64, Vec<u8>)> {
         let base = r.offset();
         let mut tail = Vec::new();
+        // Where a trailer's JSON could start (a `{` five octets after a
+        // VMDESCRIPTION byte, no NUL after it), found once per octet as they come.
+        let mut starts = Vec::new();
         loop {
             let got = r.peek_arrived()?.len();
             if got == 0 {
@@ -238,7 +241,21 @@ impl Conversion<'_> {
             let start = tail.len();
             tail.resize(start + got, 0);
             r.read_exact(&mut tail[start..])?;
-            if tail.last() == Some(&b'}') && self.ends_with_trailer(&tail, base) {
+            for p in start.max(5)..tail.len() {
+                match tail[p] {
+                    0 => starts.clear(),
+                    b'{' if tail[p - 5] == legacy_records::tag::VMDESCRIPTION => starts.push(p),
+                    _ => {}
+                }
+            }
+            let ends_json = |p: &usize| {
+                let len = u32::from_be_bytes([tail[p - 4], tail[p - 3], tail[p - 2], tail[p - 1]]);
+                len as usize == tail.len() - p
+            };
+            if tail.last() == Some(&b'}')
+                && starts.iter().any(ends_json)
+                && self.ends_with_trailer(&tail, base)
+            {
                 return Ok((base, tail));
             }
         }
