@@ -77,3 +77,36 @@ fn a_source_that_breaks_off_fails_both_bridges() {
     assert!(dump::from_bytes(&got).is_err());
     assert_eq!(std::fs::read(&tap).unwrap(), stream[..cut]);
 }
+
+/// A destination that breaks off (it accepts, then closes) fails the bridge with a
+/// one-line error naming it, and a non-zero exit.
+#[test]
+fn a_destination_that_breaks_off_fails_the_bridge() {
+    use vmstate_runtime::ram::RamSaver;
+    use vmstate_runtime::stream::Registry;
+    // 16 MiB of data pages: more than the socket and the bridge's buffers hold.
+    let ram: Vec<u8> = (0..16u32 << 20).map(|i| (i / 4096) as u8 | 1).collect();
+    let mem = vec![("pc.ram".to_owned(), ram)];
+    let mut saver = RamSaver::new(vmstate_test_support::testing::ram_blocks(&mem)).unwrap();
+    let mut reg = Registry::new("pc-i440fx-7.2");
+    reg.iterative("ram", 0, &mut saver);
+    let stream = reg.save(vmstate_runtime::Format::Legacy).unwrap();
+    drop(reg);
+    let input = tmp("broken-destination.mig");
+    std::fs::write(&input, &stream).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("tcp:{}", listener.local_addr().unwrap());
+    let closer = std::thread::spawn(move || drop(listener.accept().unwrap()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmstate"))
+        .args(["bridge", "--to", "ber", input.to_str().unwrap(), &addr])
+        .output()
+        .unwrap();
+    closer.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&addr),
+        "the error names the destination: {err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
