@@ -172,3 +172,42 @@ fn the_output_is_whole_before_the_input_closes() {
         converter.join().unwrap().unwrap();
     }
 }
+
+/// A RAM part may be written open (indefinite lengths); a device section, which is
+/// read whole, may not: both readers refuse it alike, at its record.
+#[test]
+fn only_a_ram_part_may_be_open() {
+    use vmstate_runtime::framing::ber::{self as records, Record};
+    use vmstate_runtime::framing::SectionKind;
+    use vmstate_runtime::io::StreamInput;
+    let (_, name, _) = &fixture_streams()[0];
+    let ber = dump::convert(&read_fixture(name), Format::Ber).unwrap();
+    let mut r = StreamInput::Slice(vmstate_runtime::io::SliceInput::new(&ber));
+    records::read_prelude(&mut r).unwrap();
+    let (at, end) = loop {
+        let at = vmstate_runtime::io::Input::offset(&r);
+        if let Some(Record::Section(s)) = records::read_record(&mut r).unwrap() {
+            if s.header.kind == SectionKind::Full {
+                break (at as usize, vmstate_runtime::io::Input::offset(&r) as usize);
+            }
+        }
+    };
+    let head = records::read_head(&ber[at..end], at as u64).unwrap();
+    let fields = &ber[at + head.record.header_len..head.body.offset as usize];
+    let body = &ber[head.body.content_offset() as usize..end];
+    let open = [
+        &[0x64, 0x80][..],
+        fields,
+        &[0xa5, 0x80],
+        body,
+        &[0, 0, 0, 0],
+    ]
+    .concat();
+    let stream = [&ber[..at], &open, &ber[end..]].concat();
+    let e = dump::from_bytes(&stream).unwrap_err();
+    assert!(e.to_string().contains("must have a definite length"), "{e}");
+    assert_eq!(e.offset(), at as u64);
+    let e = dump::convert(&stream, Format::Legacy).unwrap_err();
+    assert!(e.to_string().contains("must have a definite length"), "{e}");
+    assert_eq!(e.offset(), at as u64);
+}

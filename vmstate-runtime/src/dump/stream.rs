@@ -366,11 +366,7 @@ impl Conversion<'_> {
             }
             let item = peek_header(r)?;
             if item.tag != ber_records::SECTION {
-                let len = match item.length {
-                    Length::Definite(n) => n,
-                    Length::Indefinite => u64::MAX,
-                };
-                framing_limit("held_tail", len, self.limits.held_tail, base)?;
+                self.hold(&item)?;
                 match ber_records::read_record(r)? {
                     Some(ber_records::Record::Command(c, _)) => self.sink.command(&c)?,
                     Some(ber_records::Record::Description(text, at)) => self.describe(&text, at)?,
@@ -381,27 +377,32 @@ impl Conversion<'_> {
             }
             let len = ber_records::peek_head_len(r)?;
             let head = ber_records::read_head(r.peek(len)?, base)?;
+            head.check_open()?;
             let ident = self.resolve(&head.header, base)?;
             if head.header.kind == SectionKind::Full {
-                self.ber_device(r, &head.record, &ident, base)?;
+                self.hold(&head.record)?;
+                self.ber_device(r, &ident, base)?;
             } else {
                 self.ber_part(r, &head)?;
             }
         }
     }
 
-    fn ber_device(
-        &mut self,
-        r: &mut StreamInput<'_>,
-        record: &Header,
-        ident: &SectionId,
-        base: u64,
-    ) -> Result<()> {
-        let len = match record.length {
-            Length::Definite(n) => n,
-            Length::Indefinite => u64::MAX,
-        };
-        framing_limit("held_tail", len, self.limits.held_tail, base)?;
+    /// Checks that an item read whole (a device section, the description, a
+    /// command) is within [`Limits::held_tail`]; an open one is refused when read.
+    fn hold(&self, item: &Header) -> Result<()> {
+        match item.length {
+            Length::Definite(n) => framing_limit(
+                "held_tail",
+                n.saturating_add(item.header_len as u64),
+                self.limits.held_tail,
+                item.offset,
+            ),
+            Length::Indefinite => Ok(()),
+        }
+    }
+
+    fn ber_device(&mut self, r: &mut StreamInput<'_>, ident: &SectionId, base: u64) -> Result<()> {
         let Some(ber_records::Record::Section(s)) = ber_records::read_record(r)? else {
             return Err(framing_error("a section record", base));
         };

@@ -358,6 +358,22 @@ pub struct SectionHead {
     pub body: Header,
 }
 
+impl SectionHead {
+    /// Fails unless the record is definite or a RAM part's (a device section is
+    /// small, and is read whole).
+    pub fn check_open(&self) -> Result<()> {
+        let open =
+            self.record.length == Length::Indefinite || self.body.length == Length::Indefinite;
+        if open && self.header.kind == SectionKind::Full {
+            return Err(framing_error(
+                "a device section record must have a definite length",
+                self.record.offset,
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The most octets a section record's head takes (its idstr is at most 255).
 pub const HEAD_MAX: usize = 320;
 
@@ -417,6 +433,7 @@ pub fn read_head(bytes: &[u8], base: u64) -> Result<SectionHead> {
 
 fn read_section(item: Cow<'_, [u8]>, base: u64) -> Result<SectionRecord<'_>> {
     let head = read_head(&item, base)?;
+    head.check_open()?;
     let mut input = SliceInput::with_base(&item, base);
     let mut d = Decoder::new(&mut input, Options::STRICT);
     d.enter(&head.record)?;
@@ -460,6 +477,13 @@ fn read_item<'a>(r: &mut StreamInput<'a>) -> Result<Option<(Cow<'a, [u8]>, u64)>
         return Ok(None);
     };
     let Length::Definite(len) = h.length else {
+        // Only a RAM part may be open (its section record); it is then read whole.
+        if h.tag != SECTION {
+            return Err(framing_error(
+                "only a RAM part's section record may have an indefinite length",
+                base,
+            ));
+        }
         return take_open_item(r).map(|item| Some((item, base)));
     };
     let total = usize::try_from(len)
