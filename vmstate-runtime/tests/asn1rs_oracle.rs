@@ -122,8 +122,9 @@ fn asn1_rs_parses_every_device_as_we_do() {
     assert!(every.0 > 20, "{}", every.0);
 }
 
-/// Whole streams: a registry's (indefinite `[APPLICATION 0]`, definite items), and
-/// every QEMU fixture of both releases converted to BER by `dump`.
+/// Whole streams: a registry's (indefinite `[APPLICATION 0]`, definite items), one
+/// whose RAM part is written open (indefinite section and `ram`), and every QEMU
+/// fixture of both releases converted to BER by `dump`.
 #[test]
 fn asn1_rs_parses_whole_streams_as_we_do() {
     let (mut rtc, mut demo) = (
@@ -134,6 +135,19 @@ fn asn1_rs_parses_whole_streams_as_we_do() {
     reg.device("mc146818rtc", 0, &mut rtc);
     reg.device("demo-dma", 0, &mut demo);
     agree("registry stream", &reg.save(Format::Ber).unwrap());
+    drop(reg);
+    // 12 MiB of data pages: more than a part is held before it is written open.
+    let ram: Vec<u8> = (0..12u32 << 20).map(|i| (i / 4096) as u8 | 1).collect();
+    let mem = [("pc.ram".to_owned(), ram)];
+    let mut saver =
+        vmstate_runtime::ram::RamSaver::new(vmstate_test_support::testing::ram_blocks(&mem))
+            .unwrap();
+    let mut reg = Registry::new("pc-i440fx-10.0");
+    reg.iterative("ram", 0, &mut saver);
+    reg.device("mc146818rtc", 0, &mut rtc);
+    let open = dump::convert(&reg.save(Format::Legacy).unwrap(), Format::Ber).unwrap();
+    assert!(open.windows(2).any(|w| w == [0x64, 0x80]), "no open record");
+    agree("open RAM part", &open);
     for (_, name, _) in fixture_streams() {
         let ber = dump::convert(&read_fixture(&name), Format::Ber).unwrap();
         agree(&name, &ber);
