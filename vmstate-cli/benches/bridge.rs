@@ -194,25 +194,37 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
-    for (guest, image) in [
+    let mut bars = Vec::new();
+    for (guest, short, image) in [
         (
             "idle after filling its RAM",
+            "idle",
             counter_guest::idle_kernel(RAM_MIB),
         ),
-        ("rewriting 1024 pages", counter_guest::kernel(RAM_MIB)),
+        (
+            "rewriting 1024 pages",
+            "busy",
+            counter_guest::kernel(RAM_MIB),
+        ),
     ] {
         let kernel = dir().join("counter.kernel");
         std::fs::write(&kernel, image).unwrap();
-        measure(&kernel, guest, runs);
+        for (name, direct, bridged) in measure(&kernel, guest, runs) {
+            bars.push((format!("{short}: {name}"), direct, bridged));
+        }
     }
+    let svg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/perf/bridge.svg");
+    plot(&svg, &bars).unwrap();
+    println!("\nplot: {}", svg.display());
     let kernel = dir().join("counter.kernel");
     std::fs::write(&kernel, counter_guest::kernel(RAM_MIB)).unwrap();
     conversion(&kernel, &dir().join("tapped.mig"), runs);
 }
 
 /// Direct and bridged migrations of the guest `kernel`, `runs` of each,
-/// alternating; prints their medians side by side.
-fn measure(kernel: &Path, guest: &str, runs: usize) {
+/// alternating; prints their medians side by side and returns those of QEMU's
+/// total time and downtime and of the time until the destination completed.
+fn measure(kernel: &Path, guest: &str, runs: usize) -> Vec<(&'static str, f64, f64)> {
     let (mut direct, mut bridged) = (Vec::new(), Vec::new());
     for i in 0..runs {
         // Alternating which goes first, so neither always runs on a warmer host.
@@ -242,9 +254,11 @@ fn measure(kernel: &Path, guest: &str, runs: usize) {
         ("until the destination completed (ms)", |r| r.end_to_end_ms),
         ("destination after the source (ms)", |r| r.lag_ms),
     ];
+    let mut bars = Vec::new();
     for (name, f) in rows {
         let (a, b) = (col(&direct, f), col(&bridged, f));
         println!("| {name} | {a:.0} | {b:.0} | {:.2} |", b / a);
+        bars.push((name, a, b));
     }
     let (legacy, ber) = (
         col(&bridged, |r| r.legacy_bytes),
@@ -261,6 +275,73 @@ fn measure(kernel: &Path, guest: &str, runs: usize) {
         col(&bridged, |r| r.peak_mib[0]),
         col(&bridged, |r| r.peak_mib[1])
     );
+    let plotted = [
+        "QEMU total-time (ms)",
+        "QEMU downtime (ms)",
+        "until the destination completed (ms)",
+    ];
+    bars.retain(|(name, ..)| plotted.contains(name));
+    bars
+}
+
+/// Grouped bars, direct beside bridged, for each figure; milliseconds on a log scale.
+fn plot(path: &Path, bars: &[(String, f64, f64)]) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+    let root = SVGBackend::new(path, (980, 460)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let top = bars.iter().map(|b| b.1.max(b.2)).fold(1.0, f64::max) * 2.0;
+    let groups = bars.len() as f64;
+    let labels: Vec<String> = bars
+        .iter()
+        .map(|(name, ..)| {
+            name.trim_end_matches(" (ms)").replace("QEMU ", "").replace(
+                "until the destination completed",
+                "until the destination ends",
+            )
+        })
+        .collect();
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("Live migration of a {RAM_MIB} MiB guest, QEMU 7.2 to QEMU 7.2: direct and through two bridges (median, log scale)"),
+            ("sans-serif", 16),
+        )
+        .margin(12)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..groups, (10.0..top).log_scale())?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(bars.len() * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - x.floor() - 0.5).abs() < 0.01 && i < labels.len() {
+                labels[i].clone()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc("ms")
+        .draw()?;
+    for (k, name) in ["direct", "through the bridges"].iter().enumerate() {
+        let color = Palette99::pick(k).to_rgba();
+        chart
+            .draw_series(bars.iter().enumerate().map(|(g, b)| {
+                let x0 = g as f64 + 0.15 + k as f64 * 0.35;
+                let v = if k == 0 { b.1 } else { b.2 };
+                Rectangle::new([(x0, 10.0), (x0 + 0.33, v.max(10.0))], color.filled())
+            }))?
+            .label(*name)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
 }
 
 /// The conversion alone, in memory, on the stream of one more bridged run of the
