@@ -84,8 +84,10 @@ struct Run {
     /// Bytes QEMU sent, and bytes on the BER leg (bridged only).
     legacy_bytes: f64,
     ber_bytes: f64,
-    /// The bridges' peak resident memory in MiB (bridged only).
+    /// The bridges' peak resident memory in MiB and CPU time in seconds (bridged
+    /// only).
     peak_mib: [f64; 2],
+    cpu_s: [f64; 2],
 }
 
 fn migrate(kernel: &Path, bridged: bool, tap: Option<&Path>) -> Run {
@@ -163,7 +165,8 @@ fn migrate(kernel: &Path, bridged: bool, tap: Option<&Path>) -> Run {
             let i = log.find(unit).unwrap();
             log[..i].split_whitespace().last().unwrap().parse().unwrap()
         };
-        run.peak_mib[i] = number_before(" MiB\n").max(0.0);
+        run.peak_mib[i] = number_before(" MiB\n");
+        run.cpu_s[i] = number_before(" s, peak");
         if i == 0 {
             run.legacy_bytes = number_before(" MiB in") * f64::from(1 << 20);
             run.ber_bytes = number_before(" MiB out") * f64::from(1 << 20);
@@ -274,6 +277,11 @@ fn measure(kernel: &Path, guest: &str, runs: usize) -> Vec<(&'static str, f64, f
         "| bridge peak RSS (MiB): to BER, to legacy | | {:.1}, {:.1} | |",
         col(&bridged, |r| r.peak_mib[0]),
         col(&bridged, |r| r.peak_mib[1])
+    );
+    println!(
+        "| bridge CPU time (s): to BER, to legacy | | {:.2}, {:.2} | |",
+        col(&bridged, |r| r.cpu_s[0]),
+        col(&bridged, |r| r.cpu_s[1])
     );
     let plotted = [
         "QEMU total-time (ms)",

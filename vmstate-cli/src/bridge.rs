@@ -185,11 +185,24 @@ pub fn run(
     bar.finish_and_clear();
     let p = done.map_err(|e| Failure(format!("{from} -> {to}: {e}")))?;
     output.flush().map_err(|e| Failure(format!("{to}: {e}")))?;
+    let cpu = cpu_time().map_or(String::new(), |ns| {
+        format!(", CPU {:.2} s", ns as f64 / 1e9)
+    });
     let peak = peak_rss().map_or(String::new(), |kib| {
         format!(", peak RSS {:.1} MiB", kib as f64 / 1024.0)
     });
-    eprintln!("vmstate bridge: {}{peak}", describe(&p, start.elapsed()));
+    eprintln!(
+        "vmstate bridge: {}{cpu}{peak}",
+        describe(&p, start.elapsed())
+    );
     Ok(p)
+}
+
+/// The CPU time of this process's main thread, which converts, in nanoseconds
+/// (`/proc/self/schedstat`), where Linux says it.
+fn cpu_time() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
 }
 
 /// This process's peak resident memory in KiB (`VmHWM`), where Linux says it.

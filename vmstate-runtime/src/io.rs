@@ -163,6 +163,24 @@ impl<R: io::Read> ReadInput<R> {
         }
     }
 
+    /// The next `n` bytes, in a buffer that grows with what arrives (`read_to_end`
+    /// of at most the bytes still wanted: no zeroing, and an untrusted `n` sizes
+    /// nothing). Cut short, it fails where the bytes began, as a slice does.
+    fn take_bytes(&mut self, n: usize) -> Result<Vec<u8>> {
+        let at = self.offset;
+        let from_peek = self.peeked.len().min(n);
+        let mut v: Vec<u8> = self.peeked.drain(..from_peek).collect();
+        self.offset += from_peek as u64;
+        let rest = (n - from_peek) as u64;
+        let got = io::Read::read_to_end(&mut io::Read::take(&mut self.inner, rest), &mut v)
+            .map_err(|e| Error::new(self.io_error(e).kind().clone(), at))?;
+        self.offset += got as u64;
+        if (got as u64) < rest {
+            return Err(Error::new(ErrorKind::UnexpectedEof, at));
+        }
+        Ok(v)
+    }
+
     /// The bytes that have arrived and are not consumed: when none are peeked, what
     /// one read of the reader gives (nothing at its end). Unlike [`Input::peek`], it
     /// does not wait for more than the reader has.
@@ -264,18 +282,7 @@ impl<'a> StreamInput<'a> {
     pub fn take_bytes(&mut self, n: usize) -> Result<std::borrow::Cow<'a, [u8]>> {
         match self {
             StreamInput::Slice(s) => s.take(n).map(std::borrow::Cow::Borrowed),
-            StreamInput::Read(r) => {
-                let at = r.offset();
-                let mut v = Vec::new();
-                while v.len() < n {
-                    let start = v.len();
-                    v.resize(start + (n - start).min(1 << 20), 0);
-                    // Cut short, it fails where the bytes began, as a slice does.
-                    r.read_exact(&mut v[start..])
-                        .map_err(|e| Error::new(e.kind().clone(), at))?;
-                }
-                Ok(std::borrow::Cow::Owned(v))
-            }
+            StreamInput::Read(r) => r.take_bytes(n).map(std::borrow::Cow::Owned),
         }
     }
 }
