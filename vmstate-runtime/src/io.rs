@@ -169,9 +169,12 @@ impl<R: io::Read> ReadInput<R> {
     fn take_bytes(&mut self, n: usize) -> Result<Vec<u8>> {
         let at = self.offset;
         let from_peek = self.peeked.len().min(n);
-        let mut v: Vec<u8> = self.peeked.drain(..from_peek).collect();
-        self.offset += from_peek as u64;
         let rest = (n - from_peek) as u64;
+        // Room for what is wanted up to 1 MiB: one allocation for a page or a run;
+        // beyond, the buffer doubles as bytes arrive.
+        let mut v = Vec::with_capacity(n.min(1 << 20));
+        v.extend(self.peeked.drain(..from_peek));
+        self.offset += from_peek as u64;
         let got = io::Read::read_to_end(&mut io::Read::take(&mut self.inner, rest), &mut v)
             .map_err(|e| Error::new(self.io_error(e).kind().clone(), at))?;
         self.offset += got as u64;
