@@ -93,6 +93,49 @@ impl Release {
     }
 }
 
+/// A QEMU release and the machine type its guests run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    /// The release.
+    pub release: Release,
+    /// Its guests' machine type.
+    pub machine: &'static str,
+}
+
+impl Peer {
+    /// Each release on its own newest i440FX machine (QEMU 10.0's streams then hold
+    /// its `SWITCHOVER_START` command).
+    pub const NEWEST: [Peer; 2] = [
+        Peer {
+            release: Release::Qemu7_2,
+            machine: "pc-i440fx-7.2",
+        },
+        Peer {
+            release: Release::Qemu10_0,
+            machine: "pc-i440fx-10.0",
+        },
+    ];
+
+    /// `release` on QEMU 7.2's i440FX machine (both releases run it).
+    pub const fn on_7_2(release: Release) -> Peer {
+        Peer {
+            release,
+            machine: "pc-i440fx-7.2",
+        }
+    }
+
+    /// Starts this release on this machine with `ram_mib` MiB, a `qemu64` CPU and
+    /// [`accel`], then `extra` (see [`Qemu::start_release`]); panics if it does not
+    /// start.
+    pub fn start(&self, dir: &Path, name: &str, ram_mib: u32, extra: &[&str]) -> Qemu {
+        let ram = ram_mib.to_string();
+        let mut a = vec!["-M", self.machine, "-m", &ram, "-cpu", "qemu64"];
+        a.extend(["-accel", accel()]);
+        a.extend(extra);
+        Qemu::start_release(self.release, dir, name, &a).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+}
+
 /// Whether QEMU 7.2 can run here (see [`Release::available`]).
 pub fn available() -> bool {
     Release::Qemu7_2.available()

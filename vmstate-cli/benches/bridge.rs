@@ -8,18 +8,21 @@
 //!
 //! `VMSTATE_BENCH_RUNS` sets the runs of each (default 5); QEMU 7.2 must run here.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::bridge;
 use serde_json::json;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use vmstate_runtime::dump::{self, Limits};
 use vmstate_runtime::Format;
 use vmstate_test_support::counter_guest;
-use vmstate_test_support::qmp::{self, Qemu, Release};
+use vmstate_test_support::qmp::{self, Peer, Qemu, Release};
 
 const RAM_MIB: u32 = 1024;
-const MACHINE: &str = "pc-i440fx-7.2";
+/// Both ends: QEMU 7.2 on its i440FX machine.
+const PEER: Peer = Peer::on_7_2(Release::Qemu7_2);
 
 fn dir() -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bridge-bench");
@@ -28,11 +31,9 @@ fn dir() -> PathBuf {
 }
 
 fn start(name: &str, kernel: &Path, extra: &[&str]) -> Qemu {
-    let ram = RAM_MIB.to_string();
-    let mut a = vec!["-M", MACHINE, "-m", &ram, "-cpu", "qemu64"];
-    a.extend(["-accel", qmp::accel(), "-kernel", kernel.to_str().unwrap()]);
+    let mut a = vec!["-kernel", kernel.to_str().unwrap()];
     a.extend(extra);
-    Qemu::start_release(Release::Qemu7_2, &dir(), name, &a).unwrap()
+    PEER.start(&dir(), name, RAM_MIB, &a)
 }
 
 fn wait_filled(q: &mut Qemu) {
@@ -45,30 +46,6 @@ fn wait_filled(q: &mut Qemu) {
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
-}
-
-/// A bridge process, its listening address, and a thread collecting its stderr.
-fn bridge(args: &[&str]) -> (Child, String, std::thread::JoinHandle<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vmstate"))
-        .arg("bridge")
-        .args(args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("vmstate bridge: listening on ")
-        .unwrap()
-        .to_owned();
-    let log = std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = std::io::Read::read_to_string(&mut err, &mut rest);
-        rest
-    });
-    (child, addr, log)
 }
 
 /// One migration's figures.
@@ -103,7 +80,7 @@ fn migrate(kernel: &Path, bridged: bool, tap: Option<&Path>) -> Run {
     let mut bridges = Vec::new();
     let uri = if bridged {
         let into_dst = format!("tcp:127.0.0.1:{port}");
-        let (b, b_addr, b_log) = bridge(&["--to", "legacy", "tcp-listen:127.0.0.1:0", &into_dst]);
+        let (b, b_addr) = bridge(&["--to", "legacy", "tcp-listen:127.0.0.1:0", &into_dst]);
         let mut args = vec!["--to", "ber"];
         let tap_arg;
         if let Some(t) = tap {
@@ -111,9 +88,9 @@ fn migrate(kernel: &Path, bridged: bool, tap: Option<&Path>) -> Run {
             args.extend(["--tap", &tap_arg]);
         }
         args.extend(["tcp-listen:127.0.0.1:0", &b_addr]);
-        let (a, a_addr, a_log) = bridge(&args);
-        bridges.push((a, a_log));
-        bridges.push((b, b_log));
+        let (a, a_addr) = bridge(&args);
+        bridges.push(a);
+        bridges.push(b);
         a_addr
     } else {
         format!("tcp:127.0.0.1:{port}")
@@ -158,9 +135,9 @@ fn migrate(kernel: &Path, bridged: bool, tap: Option<&Path>) -> Run {
         legacy_bytes: reply["ram"]["transferred"].as_f64().unwrap_or(0.0),
         ..Run::default()
     };
-    for (i, (mut child, log)) in bridges.into_iter().enumerate() {
-        assert!(child.wait().unwrap().success());
-        let log = log.join().unwrap();
+    for (i, b) in bridges.into_iter().enumerate() {
+        let (ok, log) = b.wait();
+        assert!(ok, "{log}");
         let number_before = |unit: &str| -> f64 {
             let i = log.find(unit).unwrap();
             log[..i].split_whitespace().last().unwrap().parse().unwrap()
@@ -246,7 +223,8 @@ fn measure(kernel: &Path, guest: &str, runs: usize) -> Vec<(&'static str, f64, f
     let col = |v: &[Run], f: Figure| median(v.iter().map(f).collect());
     println!();
     println!(
-        "QEMU 7.2, {MACHINE}, {RAM_MIB} MiB guest {guest}, accel {}; median of {runs} runs each, alternating",
+        "QEMU 7.2, {}, {RAM_MIB} MiB guest {guest}, accel {}; median of {runs} runs each, alternating",
+        PEER.machine,
         qmp::accel()
     );
     println!("| figure | direct | through the bridges | ratio |");

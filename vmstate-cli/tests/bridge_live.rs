@@ -18,37 +18,16 @@ use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use vmstate_test_support::counter_guest::{self, FIRST, HOT_END};
-use vmstate_test_support::qmp::{self, Qemu, Release};
+use vmstate_test_support::qmp::{Peer, Qemu, Release};
 
 /// Guest RAM: enough pages that a migration takes many parts, small enough for CI.
 const RAM_MIB: u32 = 256;
 
-#[derive(Clone, Copy)]
-struct Peer {
-    release: Release,
-    machine: &'static str,
-}
-
-const NEWEST: [Peer; 2] = [
-    Peer {
-        release: Release::Qemu7_2,
-        machine: "pc-i440fx-7.2",
-    },
-    Peer {
-        release: Release::Qemu10_0,
-        machine: "pc-i440fx-10.0",
-    },
-];
-
-impl Peer {
-    fn start(&self, name: &str, kernel: &Path, extra: &[&str]) -> Qemu {
-        let ram = RAM_MIB.to_string();
-        let mut a = vec!["-M", self.machine, "-m", &ram, "-cpu", "qemu64"];
-        a.extend(["-accel", qmp::accel(), "-kernel", kernel.to_str().unwrap()]);
-        a.extend(extra);
-        Qemu::start_release(self.release, &tmp(""), name, &a)
-            .unwrap_or_else(|e| panic!("{name}: {e}"))
-    }
+/// A guest of this test: the counter kernel in `RAM_MIB` MiB.
+fn start(peer: Peer, name: &str, kernel: &Path, extra: &[&str]) -> Qemu {
+    let mut a = vec!["-kernel", kernel.to_str().unwrap()];
+    a.extend(extra);
+    peer.start(&tmp(""), name, RAM_MIB, &a)
 }
 
 /// Waits until the guest wrote every page once (its last page holds its address).
@@ -77,7 +56,8 @@ fn free_port() -> u16 {
 /// into it from BER; a bridge from legacy into that one. Returns the destination,
 /// both bridges (source side first) and the address the source migrates to.
 fn destination_and_bridges(dst: Peer, name: &str, kernel: &Path) -> (Qemu, Bridge, Bridge, String) {
-    let mut q = dst.start(
+    let mut q = start(
+        dst,
         &format!("{name}-dst"),
         kernel,
         &["-S", "-incoming", "defer"],
@@ -110,7 +90,7 @@ fn pages_and_parts(summary: &str) -> (u64, u64) {
 
 fn migrate_through_bridges(src: Peer, dst: Peer, name: &str) {
     let kernel = kernel_file();
-    let mut s = src.start(&format!("{name}-src"), &kernel, &[]);
+    let mut s = start(src, &format!("{name}-src"), &kernel, &[]);
     wait_filled(&mut s);
     let (mut d, to_ber, to_legacy, addr) = destination_and_bridges(dst, name, &kernel);
     s.execute(
@@ -162,18 +142,17 @@ fn migrate_through_bridges(src: Peer, dst: Peer, name: &str) {
 
 #[test]
 fn a_running_guest_migrates_through_two_bridges_with_ber_on_the_wire() {
-    for peer in NEWEST.into_iter().filter(|p| p.release.available()) {
+    for peer in Peer::NEWEST.into_iter().filter(|p| p.release.available()) {
         migrate_through_bridges(peer, peer, &format!("live-{}", peer.release.version()));
     }
 }
 
 #[test]
 fn a_running_guest_crosses_from_qemu_7_2_to_10_0_through_the_bridges() {
-    let on_7_2 = |release| Peer {
-        release,
-        machine: "pc-i440fx-7.2",
-    };
-    let (old, new) = (on_7_2(Release::Qemu7_2), on_7_2(Release::Qemu10_0));
+    let (old, new) = (
+        Peer::on_7_2(Release::Qemu7_2),
+        Peer::on_7_2(Release::Qemu10_0),
+    );
     if old.release.available() && new.release.available() {
         migrate_through_bridges(old, new, "cross-7.2-10.0");
     }
@@ -181,12 +160,12 @@ fn a_running_guest_crosses_from_qemu_7_2_to_10_0_through_the_bridges() {
 
 #[test]
 fn a_bridge_killed_mid_migration_fails_the_destination_cleanly() {
-    let peer = NEWEST[0];
+    let peer = Peer::NEWEST[0];
     if !peer.release.available() {
         return;
     }
     let kernel = kernel_file();
-    let mut s = peer.start("killed-src", &kernel, &[]);
+    let mut s = start(peer, "killed-src", &kernel, &[]);
     wait_filled(&mut s);
     let (mut d, mut to_ber, to_legacy, addr) = destination_and_bridges(peer, "killed", &kernel);
     // Slow enough to be cut in the middle of the first pass.

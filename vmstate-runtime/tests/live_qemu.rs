@@ -15,32 +15,12 @@ use vmstate_qemu::Rtc;
 use vmstate_runtime::dump;
 use vmstate_runtime::Format;
 use vmstate_runtime::{legacy, stream};
-use vmstate_test_support::qmp::{self, Qemu, Release};
+use vmstate_test_support::qmp::{Peer, Qemu, Release};
 use vmstate_test_support::testing::ram_blocks;
-
-/// A QEMU release and the machine type its guests run.
-#[derive(Clone, Copy)]
-struct Peer {
-    release: Release,
-    machine: &'static str,
-}
-
-/// Each release on its own newest i440FX machine: QEMU 10.0's streams then hold
-/// its `SWITCHOVER_START` command.
-const PEERS: [Peer; 2] = [
-    Peer {
-        release: Release::Qemu7_2,
-        machine: "pc-i440fx-7.2",
-    },
-    Peer {
-        release: Release::Qemu10_0,
-        machine: "pc-i440fx-10.0",
-    },
-];
 
 /// The peers that run here (a missing one fails under `VMSTATE_REQUIRE_QEMU`).
 fn peers() -> impl Iterator<Item = Peer> {
-    PEERS.into_iter().filter(|p| p.release.available())
+    Peer::NEWEST.into_iter().filter(|p| p.release.available())
 }
 /// A CMOS byte that neither QEMU nor SeaBIOS uses.
 const CMOS_INDEX: usize = 0x6e;
@@ -51,18 +31,24 @@ fn dir() -> PathBuf {
     d
 }
 
-impl Peer {
+/// What these tests do with a peer.
+trait Live {
+    fn name(&self, name: &str) -> String;
+    fn boot(&self, name: &str, extra: &[&str]) -> Qemu;
+    fn source_stream(&self, name: &str) -> Vec<u8>;
+    fn source_stream_at(&self, name: &str, bandwidth: Option<u64>) -> Vec<u8>;
+    fn incoming(&self, name: &str, bytes: &[u8]) -> Qemu;
+}
+
+impl Live for Peer {
     /// `name` with the release, for files and messages.
     fn name(&self, name: &str) -> String {
         format!("{name}-{}", self.release.version())
     }
 
-    fn start(&self, name: &str, extra: &[&str]) -> Qemu {
-        let mut a = vec!["-M", self.machine, "-m", "32", "-cpu", "qemu64"];
-        a.extend(["-accel", qmp::accel()]);
-        a.extend(extra);
-        Qemu::start_release(self.release, &dir(), name, &a)
-            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    /// A 32 MiB guest running SeaBIOS.
+    fn boot(&self, name: &str, extra: &[&str]) -> Qemu {
+        self.start(&dir(), name, 32, extra)
     }
 
     /// A guest that ran SeaBIOS for a moment, migrated to a file by QEMU.
@@ -74,7 +60,7 @@ impl Peer {
     /// one makes QEMU send RAM in several parts).
     fn source_stream_at(&self, name: &str, bandwidth: Option<u64>) -> Vec<u8> {
         let name = self.name(name);
-        let mut src = self.start(&format!("{name}-src"), &[]);
+        let mut src = self.boot(&format!("{name}-src"), &[]);
         assert_eq!(src.status().unwrap(), "running");
         std::thread::sleep(Duration::from_millis(700));
         if let Some(bw) = bandwidth {
@@ -92,7 +78,7 @@ impl Peer {
         let name = self.name(name);
         let file = dir().join(format!("{name}-ours.mig"));
         std::fs::write(&file, bytes).unwrap();
-        let mut dst = self.start(&format!("{name}-dst"), &["-incoming", "defer"]);
+        let mut dst = self.boot(&format!("{name}-dst"), &["-incoming", "defer"]);
         dst.execute(
             "migrate-incoming",
             json!({ "uri": format!("exec:cat {}", file.display()) }),
@@ -325,11 +311,10 @@ fn qemu_loads_ram_written_by_our_saver_in_our_own_parts() {
 /// the destination loads it, holds the source's RAM and runs on.
 #[test]
 fn a_guest_crosses_qemu_releases_through_ber() {
-    let on_7_2 = |release| Peer {
-        release,
-        machine: "pc-i440fx-7.2",
-    };
-    let (old, new) = (on_7_2(Release::Qemu7_2), on_7_2(Release::Qemu10_0));
+    let (old, new) = (
+        Peer::on_7_2(Release::Qemu7_2),
+        Peer::on_7_2(Release::Qemu10_0),
+    );
     if !(old.release.available() && new.release.available()) {
         return;
     }
