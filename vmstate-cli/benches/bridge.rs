@@ -346,30 +346,23 @@ fn conversion(kernel: &Path, tap: &Path, runs: usize) {
             (memcpy, to_ber, to_legacy) = (Vec::new(), Vec::new(), Vec::new());
         }
         memcpy.push(time_ms(&mut || copy.copy_from_slice(&legacy)));
-        to_ber.push(time_ms(&mut || {
-            out.clear();
-            dump::convert_stream(
-                &mut &legacy[..],
-                &mut out,
-                Format::Ber,
-                &Limits::default(),
-                &mut |_| {},
-            )
-            .unwrap();
-        }));
-        assert!(out == ber);
-        to_legacy.push(time_ms(&mut || {
-            out.clear();
-            dump::convert_stream(
-                &mut &ber[..],
-                &mut out,
-                Format::Legacy,
-                &Limits::default(),
-                &mut |_| {},
-            )
-            .unwrap();
-        }));
-        assert!(out == legacy);
+        for (from, format, want, times) in [
+            (&legacy, Format::Ber, &ber, &mut to_ber),
+            (&ber, Format::Legacy, &legacy, &mut to_legacy),
+        ] {
+            times.push(time_ms(&mut || {
+                out.clear();
+                dump::convert_stream(
+                    &mut &from[..],
+                    &mut out,
+                    format,
+                    &Limits::default(),
+                    &mut |_| {},
+                )
+                .unwrap();
+            }));
+            assert!(&out == want);
+        }
     }
     let (m, b, l) = (median(memcpy), median(to_ber), median(to_legacy));
     let gbs = |ms: f64| legacy.len() as f64 / ms / 1e6;
