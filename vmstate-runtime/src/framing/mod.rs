@@ -3,11 +3,12 @@
 //!
 //! | concept | legacy (QEMU) | BER (vmstate) |
 //! |---|---|---|
-//! | stream start | `QEVM`, be32 version 3 ([`legacy::put_prelude`]) | `[APPLICATION 0]`, indefinite, then header `[APPLICATION 1]` and description `[APPLICATION 5]` ([`ber::put_prelude`]) |
+//! | stream start | `QEVM`, be32 version 3 ([`legacy::put_prelude`]) | `[APPLICATION 0]`, indefinite, then header `[APPLICATION 1]` ([`ber::put_prelude`]) |
 //! | configuration | `0x07` + [`Configuration`] | `[APPLICATION 3]` [`Configuration`] |
 //! | section kind | one byte ([`SectionKind::legacy_byte`]) | `[0]` ENUMERATED ([`SectionKind::ber_number`]) |
 //! | section header | be32 id, idstr, be32 instance, be32 version | `[1]` to `[4]` of `[APPLICATION 4]` |
-//! | section end | footer `0x7e` + be32 id | the record's length |
+//! | section end | footer `0x7e` + be32 id | the record's length, or end-of-contents for a RAM part written open ([`ber::put_open_section`]) |
+//! | description of the devices | the vmdesc trailer, after EOF | `[APPLICATION 5]`, just before the first device section ([`ber::put_description`]) |
 //! | command ([`Command`]) | `0x08`, be16 number, be16 length, data ([`legacy::put_command`]) | `[APPLICATION 6]`: number `[0]`, data `[1]` ([`ber::put_command`]) |
 //! | stream end | `0x00`, then `0x06` + be32 length + vmdesc JSON ([`legacy::put_trailer`]) | end-of-contents ([`ber::put_end`]) |
 //!
