@@ -387,9 +387,10 @@ pub fn peek_head_len(r: &mut impl Input) -> Result<usize> {
     while end <= HEAD_MAX {
         let h = ber::peek_header_at(r, end)?;
         end += h.header_len;
+        let body = h.tag.class == Class::Context && matches!(h.tag.number, 5 | 6);
         match h.length {
-            // The body: `[5]` or `[6]`, the only constructed field.
-            _ if h.tag.constructed => return Ok(end),
+            // The body, `[5]` or `[6]`: the head ends with its header.
+            _ if body => return Ok(end),
             Length::Definite(n) => end = end.saturating_add(n.min(HEAD_MAX as u64 + 1) as usize),
             Length::Indefinite => break,
         }
@@ -408,13 +409,13 @@ pub fn read_head(bytes: &[u8], base: u64) -> Result<SectionHead> {
     let mut d = Decoder::new(&mut input, Options::STRICT);
     let record = d.expect(SECTION)?;
     d.enter(&record)?;
-    let kh = d.field("section", 0, "kind")?;
+    let kh = primitive_field(&mut d, 0, "kind")?;
     let k = d.integer(&kh)?;
     let kind =
         SectionKind::from_ber_number(k).ok_or_else(|| ber::out_of_range(k, "section kind", &kh))?;
     let id = small(&mut d, 1, "section_id")?;
     let ident = if kind.names_section() {
-        let nh = d.field("section", 2, "idstr")?;
+        let nh = primitive_field(&mut d, 2, "idstr")?;
         Some(SectionId {
             idstr: text(&mut d, &nh)?,
             instance: small(&mut d, 3, "instance_id")?,
@@ -568,8 +569,25 @@ fn text(d: &mut Decoder<'_, SliceInput<'_>>, h: &Header) -> Result<String> {
     })
 }
 
-fn small(d: &mut Decoder<'_, SliceInput<'_>>, number: u32, name: &'static str) -> Result<u32> {
+/// A field of a section record's head, which must be primitive (an INTEGER or a
+/// UTF8String): only its body is constructed.
+fn primitive_field(
+    d: &mut Decoder<'_, SliceInput<'_>>,
+    number: u32,
+    name: &'static str,
+) -> Result<Header> {
     let h = d.field("section", number, name)?;
+    if h.tag.constructed {
+        return Err(Error::new(
+            ErrorKind::MalformedBer(format!("section field {name} must be primitive")),
+            h.offset,
+        ));
+    }
+    Ok(h)
+}
+
+fn small(d: &mut Decoder<'_, SliceInput<'_>>, number: u32, name: &'static str) -> Result<u32> {
+    let h = primitive_field(d, number, name)?;
     let v = d.integer(&h)?;
     u32::try_from(v).map_err(|_| ber::out_of_range(v, "uint32", &h))
 }
