@@ -157,34 +157,42 @@ pub fn element_records<'a>(
 /// arrives: it holds the records of at most one mixed run and one data run
 /// ([`DATA_RUN_MAX`](super::DATA_RUN_MAX)) before it writes them, whatever the
 /// part's length, and writes what [`records_to_ber`] writes for the whole part.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PartEncoder<'a> {
-    /// Block names seen, which runs refer to by index.
-    names: Vec<String>,
-    planner: Option<Planner<usize>>,
-    /// Records not yet written: those of runs the planner holds, then the run
-    /// being extended.
-    records: VecDeque<RamRecord<'a>>,
-    /// The run being extended (its records are the last of `records`).
+    planner: Planner<usize>,
+    /// What the planner's elements are written from.
+    held: Held<'a>,
+    /// The run being extended (its records are the last of `held.records`).
     run: Option<Run<usize>>,
     /// The block of the part's previous page.
     last: Option<usize>,
+}
+
+/// The block names and data pages of the runs not written yet.
+#[derive(Debug, Default)]
+struct Held<'a> {
+    /// Block names seen, which runs refer to by index.
+    names: Vec<String>,
+    /// Data pages not yet written: those of runs the planner holds, then those
+    /// of the run being extended.
+    records: VecDeque<RamRecord<'a>>,
+}
+
+impl Default for PartEncoder<'_> {
+    fn default() -> Self {
+        PartEncoder {
+            planner: Planner::new(PAGE_SIZE),
+            held: Held::default(),
+            run: None,
+            last: None,
+        }
+    }
 }
 
 impl<'a> PartEncoder<'a> {
     /// An encoder at the start of a part.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    fn name(&mut self, block: &str) -> usize {
-        match self.names.iter().position(|n| n == block) {
-            Some(i) => i,
-            None => {
-                self.names.push(block.to_owned());
-                self.names.len() - 1
-            }
-        }
     }
 
     /// Takes the part's next record, appending to `out` the elements it completes.
@@ -209,7 +217,7 @@ impl<'a> PartEncoder<'a> {
                 ..
             } => (block.as_str(), *offset, None, *continued),
         };
-        let block = self.name(block);
+        let block = self.held.name(block);
         let most = super::data_run_pages(PAGE_SIZE);
         let extends = self.run.is_some_and(|run| {
             continued
@@ -236,7 +244,7 @@ impl<'a> PartEncoder<'a> {
         self.last = Some(block);
         // A zero page is written from its run's description alone.
         if fill.is_none() {
-            self.records.push_back(r);
+            self.held.records.push_back(r);
         }
         Ok(())
     }
@@ -252,22 +260,25 @@ impl<'a> PartEncoder<'a> {
         let Some(run) = self.run.take() else {
             return Ok(());
         };
-        let mut planner = self
-            .planner
-            .take()
-            .unwrap_or_else(|| Planner::new(PAGE_SIZE));
-        let done = planner.push(run, &mut |g| self.group(g, out));
-        self.planner = Some(planner);
-        done
+        let held = &mut self.held;
+        self.planner.push(run, &mut |g| held.group(g, out))
     }
 
     fn flush(&mut self, out: &mut Vec<u8>) -> Result<()> {
-        let Some(mut planner) = self.planner.take() else {
-            return Ok(());
-        };
-        let done = planner.finish(&mut |g| self.group(g, out));
-        self.planner = Some(planner);
-        done
+        let held = &mut self.held;
+        self.planner.finish(&mut |g| held.group(g, out))
+    }
+}
+
+impl Held<'_> {
+    fn name(&mut self, block: &str) -> usize {
+        match self.names.iter().position(|n| n == block) {
+            Some(i) => i,
+            None => {
+                self.names.push(block.to_owned());
+                self.names.len() - 1
+            }
+        }
     }
 
     /// Writes one planned element, taking its data pages from the front of
