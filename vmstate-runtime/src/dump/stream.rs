@@ -191,23 +191,15 @@ impl Conversion<'_> {
         let configuration = legacy_records::read_prelude(r)?;
         self.sink
             .prelude(VERSION, configuration.as_ref().map(|(c, _)| c))?;
-        if !self.legacy_records(r)? {
-            // EOF: what follows is the trailer alone.
-            let (base, tail) = self.hold_tail(r)?;
-            let (at, vmdesc) = legacy_records::find_trailer(&tail)?;
-            if at != 0 {
-                return Err(framing_error(
-                    "bytes between EOF and the vmdesc trailer",
-                    base,
-                ));
-            }
-            return self.describe(vmdesc, base + at as u64);
-        }
-        let (base, tail) = self.hold_tail(r)?;
+        // Up to the first device section; or EOF, and then the trailer alone follows.
+        let devices = self.legacy_records(r)?;
+        let (base, tail) = self.hold_tail(r, devices)?;
         let (at, vmdesc) = legacy_records::find_trailer(&tail)?;
         self.describe(vmdesc, base + at as u64)?;
         let mut rest = StreamInput::Slice(SliceInput::with_base(&tail[..at], base));
-        self.legacy_records(&mut rest)?;
+        if devices {
+            self.legacy_records(&mut rest)?;
+        }
         if !rest.peek(1)?.is_empty() {
             return Err(framing_error(
                 "bytes between EOF and the vmdesc trailer",
@@ -221,7 +213,8 @@ impl Conversion<'_> {
     /// arrives, and done as soon as the bytes held end with a whole trailer (QEMU
     /// sends nothing after it, and a destination should not wait for the source to
     /// close its connection).
-    fn hold_tail(&mut self, r: &mut StreamInput<'_>) -> Result<(u64, Vec<u8>)> {
+    /// `devices` says whether device sections come first (else EOF was read).
+    fn hold_tail(&mut self, r: &mut StreamInput<'_>, devices: bool) -> Result<(u64, Vec<u8>)> {
         let base = r.offset();
         let mut tail = Vec::new();
         // Where a trailer's JSON could start (a `{` five octets after a
@@ -254,7 +247,7 @@ impl Conversion<'_> {
             };
             if tail.last() == Some(&b'}')
                 && starts.iter().any(ends_json)
-                && self.ends_with_trailer(&tail, base)
+                && self.ends_with_trailer(&tail, base, devices)
             {
                 return Ok((base, tail));
             }
@@ -265,10 +258,14 @@ impl Conversion<'_> {
     /// description reads every record before it, up to EOF just before it (not
     /// bytes inside a device that only look like a trailer). A dry run of the
     /// records into a sink that writes nothing.
-    fn ends_with_trailer(&mut self, tail: &[u8], base: u64) -> bool {
+    fn ends_with_trailer(&mut self, tail: &[u8], base: u64, devices: bool) -> bool {
         let Ok((at, vmdesc)) = legacy_records::find_trailer(tail) else {
             return false;
         };
+        if !devices {
+            // After EOF: the trailer alone.
+            return at == 0;
+        }
         let Ok(descs) = Descriptions::parse(vmdesc, self.limits) else {
             return false;
         };
