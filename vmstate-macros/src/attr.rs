@@ -95,6 +95,8 @@ attribute_table! {
         "pre_load" => pre_load: ExprPath = parse_path,
         "post_load" => post_load: ExprPath = parse_path,
         "transparent" => transparent: Span = flag,
+        /// A transparent newtype's QEMU `VMStateInfo` name: an opaque type.
+        "info" => info: Sp<String> = parse_str,
         "ber_tag" => ber_tag: Sp<u32> = parse_int,
         "ber_blob_until" => ber_blob_until: Sp<u32> = parse_int,
         /// The path of the runtime crate when it is re-exported (serde's `crate`).
@@ -119,6 +121,7 @@ attribute_table! {
         "len" => len: Ident = parse_ident,
         "max" => max: Sp<usize> = parse_int,
         "equal" => equal: Span = flag,
+        "le" => le: Span = flag,
         "validate" => validate: ExprPath = parse_path,
         "rename" => rename: Sp<String> = parse_str,
         "skip" => skip: Span = flag,

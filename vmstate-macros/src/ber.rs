@@ -33,14 +33,15 @@ fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
     let name = c.name();
     let as_field = p.as_field();
     let load = match &p.kind {
-        Kind::Plain | Kind::ByteArray { .. } if p.equal => p.when_present(quote! {
-            let __at = d.offset();
-            let mut __v = ::core::clone::Clone::clone(&self.#id);
-            #as_field::ber_get_field(&mut __v, d, #name, #tag, #rn)?;
-            if __v != self.#id {
-                return __vm::Err(__vm::not_equal(&self.#id, &__v, __at).in_field(#rn));
-            }
-        }),
+        Kind::Plain | Kind::ByteArray { .. } if p.check.is_some() => {
+            let test = p.check.map(|c| c.test(id, rn)).unwrap_or_default();
+            p.when_present(quote! {
+                let __at = d.offset();
+                let mut __v = ::core::clone::Clone::clone(&self.#id);
+                #as_field::ber_get_field(&mut __v, d, #name, #tag, #rn)?;
+                #test
+            })
+        }
         Kind::Plain | Kind::ByteArray { .. } => p.when_present(quote! {
             #as_field::ber_get_field(&mut self.#id, d, #name, #tag, #rn)?;
         }),
@@ -112,7 +113,7 @@ fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {
 fn scan_method(plans: &[FieldPlan]) -> Option<TokenStream> {
     let fields: Vec<&FieldPlan> = plans.iter().filter(|p| !p.is_subsection()).collect();
     let scanned = |p: &&FieldPlan| {
-        matches!(p.kind, Kind::Plain | Kind::ByteArray { .. }) && !p.equal && p.validate.is_none()
+        matches!(p.kind, Kind::Plain | Kind::ByteArray { .. }) && p.check.is_none() && p.validate.is_none()
     };
     if !fields.iter().all(scanned) {
         return None;

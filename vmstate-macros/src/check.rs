@@ -59,6 +59,12 @@ fn check_struct_attrs(cx: &Ctxt, c: &Container) {
             "`transparent` applies to newtypes (a tuple struct with one field)",
         );
     }
+    if let Some(i) = &a.info {
+        cx.error_at(
+            i.span,
+            "`info` names a transparent newtype's opaque type (QEMU's VMStateInfo); a struct is described field by field",
+        );
+    }
     check_ber_attrs(cx, c, version.value);
 }
 
@@ -108,7 +114,7 @@ fn check_field_type_attrs(cx: &Ctxt, c: &Container) {
     // VMStateDescription's.
     let own: &[&str] = match c.data {
         Data::Enum { .. } => &["crate"],
-        _ => &["crate", "transparent"],
+        _ => &["crate", "transparent", "info"],
     };
     let spans = a.keys_set().into_iter().filter(|(k, _)| !own.contains(k));
     for (key, span) in spans {
@@ -141,8 +147,8 @@ fn check_field(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Fie
     }
     if a.subsection.is_some() {
         // `validate` too: a subsection's own type checks its fields (post_load).
-        const NOT_FOR_SUBSECTIONS: [&str; 7] = [
-            "len", "max", "equal", "as_array", "exists", "rename", "validate",
+        const NOT_FOR_SUBSECTIONS: [&str; 8] = [
+            "len", "max", "equal", "le", "as_array", "exists", "rename", "validate",
         ];
         let conflicts = a.keys_set().into_iter();
         for (key, span) in conflicts.filter(|(k, _)| NOT_FOR_SUBSECTIONS.contains(k)) {
@@ -155,11 +161,16 @@ fn check_field(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Fie
         cx.error_at(s, "`nonstandard_name` only applies to subsections");
     }
     check_len(cx, c, fields, index, f);
-    if let (Some(e), Some(_)) = (a.equal, &a.len) {
-        cx.error_at(
-            e,
-            "`equal` does not apply to a variable array (QEMU has no VARRAY_EQUAL); check it in `validate`",
-        );
+    for (key, span) in [("equal", a.equal), ("le", a.le)] {
+        if let (Some(s), Some(_)) = (span, &a.len) {
+            cx.error_at(
+                s,
+                format!("`{key}` does not apply to a variable array (QEMU has no VARRAY_{}); check it in `validate`", key.to_uppercase()),
+            );
+        }
+    }
+    if let (Some(_), Some(le)) = (a.equal, a.le) {
+        cx.error_at(le, "`le` and `equal` are two different checks of one loaded value: choose one");
     }
     if let Some(s) = a.as_array {
         let ok = matches!(f.shape, Shape::Array { elem, .. } if is_u8(elem));

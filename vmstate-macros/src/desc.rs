@@ -2,7 +2,7 @@
 //! that need other types' descriptions (subsection names).
 
 use crate::ast::Container;
-use crate::plan::{FieldPlan, Kind};
+use crate::plan::{FieldPlan, Kind, LoadCheck};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -55,7 +55,7 @@ fn field_desc(p: &FieldPlan) -> TokenStream {
         Kind::Subsection { .. } => unreachable!("subsections are described separately"),
     };
     let versions = version_range(p);
-    let (has_exists, equal) = (p.has_exists, p.equal);
+    let (has_exists, check) = (p.has_exists, LoadCheck::vmdesc_suffix(p.check));
     let (tag, asn1_name) = (p.tag, &p.asn1_name);
     quote! {
         __vm::FieldDesc {
@@ -64,7 +64,7 @@ fn field_desc(p: &FieldPlan) -> TokenStream {
             ty: #ty,
             versions: #versions,
             has_exists: #has_exists,
-            equal: #equal,
+            check: #check,
             var_len: #var_len,
             tag: #tag,
             asn1_name: #asn1_name,

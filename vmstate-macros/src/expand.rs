@@ -30,7 +30,10 @@ pub fn expand(c: &Container) -> TokenStream {
     let ident = c.ident;
     let body = match &c.data {
         Data::Enum { repr, variants } => field_types::enum_field(ident, repr, variants),
-        Data::Newtype(inner) => field_types::newtype_field(ident, inner),
+        Data::Newtype(inner) => match &c.attrs.info {
+            Some(info) => field_types::opaque_field(ident, inner, &info.value),
+            None => field_types::newtype_field(ident, inner),
+        },
         Data::Struct(_) => {
             let plans = plan::fields(c);
             let version = c.version();

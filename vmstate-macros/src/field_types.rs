@@ -166,3 +166,42 @@ pub fn newtype_field(ident: &Ident, inner: &Type) -> TokenStream {
         }
     }
 }
+
+/// A `transparent` newtype with `info`: QEMU's custom `VMStateInfo`, its inner
+/// field's legacy bytes under its own type name, one OCTET STRING in BER.
+pub fn opaque_field(ident: &Ident, inner: &Type, info: &str) -> TokenStream {
+    quote! {
+        impl __vm::Field for #ident {
+            const TYPE: __vm::TypeDesc = __vm::TypeDesc::Scalar {
+                name: #info,
+                size: __vm::opaque::size(&<#inner as __vm::Field>::TYPE),
+            };
+
+            fn legacy_put<W: __vm::Write>(&self, w: &mut __vm::Writer<W>) -> __vm::Result<()> {
+                __vm::Field::legacy_put(&self.0, w)
+            }
+
+            fn legacy_get<I: __vm::Input + ?Sized>(&mut self, r: &mut I) -> __vm::Result<()> {
+                __vm::Field::legacy_get(&mut self.0, r)
+            }
+
+            fn legacy_size(&self) -> usize {
+                __vm::Field::legacy_size(&self.0)
+            }
+
+            const BER_TAG: __vm::ber::Tag = __vm::ber::Tag::OCTET_STRING;
+
+            fn ber_put(&self, e: &mut __vm::ber::Encoder) -> __vm::Result<()> {
+                __vm::opaque::ber_put(&self.0, e)
+            }
+
+            fn ber_get<I: __vm::Input + ?Sized>(&mut self, d: &mut __vm::ber::Decoder<'_, I>, h: &__vm::ber::Header) -> __vm::Result<()> {
+                __vm::opaque::ber_get(&mut self.0, <Self as __vm::Field>::TYPE.element_size(), d, h)
+            }
+
+            fn to_json(&self) -> __vm::JsonValue {
+                __vm::opaque::json(&self.0)
+            }
+        }
+    }
+}

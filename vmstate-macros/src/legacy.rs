@@ -36,14 +36,15 @@ fn load_field(p: &FieldPlan) -> TokenStream {
     let (id, rn) = (p.ident, &p.rust_name);
     let as_field = p.as_field();
     let load = match &p.kind {
-        Kind::Plain | Kind::ByteArray { .. } if p.equal => p.when_present(quote! {
-            let __at = r.offset();
-            let mut __v = ::core::clone::Clone::clone(&self.#id);
-            #as_field::legacy_get(&mut __v, r).in_field(#rn)?;
-            if __v != self.#id {
-                return __vm::Err(__vm::not_equal(&self.#id, &__v, __at).in_field(#rn));
-            }
-        }),
+        Kind::Plain | Kind::ByteArray { .. } if p.check.is_some() => {
+            let test = p.check.map(|c| c.test(id, rn)).unwrap_or_default();
+            p.when_present(quote! {
+                let __at = r.offset();
+                let mut __v = ::core::clone::Clone::clone(&self.#id);
+                #as_field::legacy_get(&mut __v, r).in_field(#rn)?;
+                #test
+            })
+        }
         Kind::Plain | Kind::ByteArray { .. } => p.when_present(quote! {
             #as_field::legacy_get(&mut self.#id, r).in_field(#rn)?;
         }),

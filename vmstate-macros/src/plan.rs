@@ -8,6 +8,42 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{ExprPath, Ident, Type};
 
+/// A comparison of a loaded value with the destination's current one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum LoadCheck {
+    /// `equal`: the same value (QEMU's `_EQUAL`, vmdesc type `... equal`).
+    Equal,
+    /// `le`: between zero and the current value (QEMU's `_POSITIVE_LE`, `... le`).
+    Le,
+}
+
+impl LoadCheck {
+    /// What QEMU appends to the type name in vmdesc.
+    pub fn vmdesc_suffix(check: Option<LoadCheck>) -> &'static str {
+        match check {
+            None => "",
+            Some(LoadCheck::Equal) => " equal",
+            Some(LoadCheck::Le) => " le",
+        }
+    }
+
+    /// The test of a loaded `__v` against `self.#id`, returning the error.
+    pub fn test(self, id: &Ident, rust_name: &str) -> TokenStream {
+        match self {
+            LoadCheck::Equal => quote! {
+                if __v != self.#id {
+                    return __vm::Err(__vm::not_equal(&self.#id, &__v, __at).in_field(#rust_name));
+                }
+            },
+            LoadCheck::Le => quote! {
+                if !__vm::positive_le(&__v, &self.#id) {
+                    return __vm::Err(__vm::above_current(&self.#id, &__v, __at).in_field(#rust_name));
+                }
+            },
+        }
+    }
+}
+
 pub enum Kind<'a> {
     /// One value of a `Field` type.
     Plain,
@@ -51,8 +87,8 @@ pub struct FieldPlan<'a> {
     pub exists_cond: TokenStream,
     /// Whether the field has an `exists` predicate (QEMU's `field_exists`).
     pub has_exists: bool,
-    /// `equal`: the loaded value must equal the current one (QEMU's `_EQUAL`).
-    pub equal: bool,
+    /// `equal` or `le`: how a loaded value must compare with the current one.
+    pub check: Option<LoadCheck>,
     /// `validate`: checked after the field is loaded.
     pub validate: Option<&'a ExprPath>,
     pub kind: Kind<'a>,
@@ -345,7 +381,11 @@ fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
         ty: f.ty,
         versions,
         has_exists: a.exists.is_some(),
-        equal: a.equal.is_some(),
+        check: match (&a.equal, &a.le) {
+            (Some(_), _) => Some(LoadCheck::Equal),
+            (None, Some(_)) => Some(LoadCheck::Le),
+            (None, None) => None,
+        },
         validate: a.validate.as_ref(),
         tag: f.index,
         asn1_name,

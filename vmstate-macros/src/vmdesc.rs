@@ -2,13 +2,13 @@
 //! the value (variable array lengths, `exists`, needed subsections), as QEMU's does.
 
 use crate::ast::Container;
-use crate::plan::{FieldPlan, Kind};
+use crate::plan::{FieldPlan, Kind, LoadCheck};
 use proc_macro2::TokenStream;
 use quote::quote;
 
 fn field(p: &FieldPlan) -> TokenStream {
     let (id, name, tag) = (p.ident, &p.vmdesc_name, p.tag);
-    let suffix = if p.equal { " equal" } else { "" };
+    let suffix = LoadCheck::vmdesc_suffix(p.check);
     let has_exists = p.has_exists;
     match &p.kind {
         Kind::Plain => {

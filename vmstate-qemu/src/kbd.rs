@@ -171,3 +171,37 @@ pub struct Ps2Mouse {
     /// Buttons.
     pub mouse_buttons: u8,
 }
+
+/// Events the VMware mouse queues.
+pub const VMMOUSE_QUEUE_SIZE: usize = 1024;
+
+/// `vmmouse` (v0, hw/i386/vmmouse.c): the VMware absolute pointer's event queue.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, PartialEq)]
+#[vmstate(name = "vmmouse", version = 0)]
+pub struct Vmmouse {
+    /// Must be the destination's queue size.
+    #[vmstate(equal)]
+    pub queue_size: i32,
+    /// Queued event words.
+    #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
+    pub queue: [u32; VMMOUSE_QUEUE_SIZE],
+    /// Words in the queue.
+    pub nb_queue: u16,
+    /// Status.
+    pub status: u16,
+    /// Absolute mode.
+    pub absolute: u8,
+}
+
+impl Default for Vmmouse {
+    fn default() -> Self {
+        Vmmouse {
+            queue_size: VMMOUSE_QUEUE_SIZE as i32,
+            queue: [0; VMMOUSE_QUEUE_SIZE],
+            nb_queue: 0,
+            status: 0,
+            absolute: 0,
+        }
+    }
+}

@@ -54,6 +54,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod acpi;
 mod cpu;
 #[cfg(all(feature = "kvm", target_arch = "x86_64"))]
 mod cpu_kvm;
@@ -61,24 +62,29 @@ mod dma;
 mod fdc;
 mod fw_cfg;
 mod hpet;
+mod ide;
 mod ioapic;
 mod kbd;
 mod machine_types;
 mod misc;
+mod pci;
 mod pic;
 mod pit;
 mod rtc;
 mod serial;
 
+pub use acpi::*;
 pub use cpu::*;
 pub use dma::*;
 pub use fdc::*;
 pub use fw_cfg::*;
 pub use hpet::*;
+pub use ide::*;
 pub use ioapic::*;
 pub use kbd::*;
 pub use machine_types::{device_versions, machine_types, MACHINES};
 pub use misc::*;
+pub use pci::*;
 pub use pic::*;
 pub use pit::*;
 pub use rtc::*;

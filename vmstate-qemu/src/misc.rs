@@ -1,4 +1,5 @@
-//! Small sections: `timer`, `port92`, `pcspk`, `kvmclock`, `globalstate`.
+//! Small sections: `timer`, `port92`, `pcspk`, `kvmclock`, `globalstate`, `cpu_common`,
+//! `kvm-tpr-opt`, `i2c_bus`.
 
 use vmstate_runtime::{Timer, Unused, VMState};
 
@@ -156,4 +157,97 @@ impl Default for GlobalState {
     fn default() -> Self {
         GlobalState::new("")
     }
+}
+
+/// `cpu_common` (cpu.c): what every CPU migrates besides its architecture's state.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "cpu_common", version = 1)]
+pub struct CpuCommon {
+    /// Whether the CPU is halted.
+    pub halted: u32,
+    /// Pending interrupt requests (`CPU_INTERRUPT_*`).
+    pub interrupt_request: u32,
+    /// Sent when an exception is pending.
+    #[vmstate(subsection)]
+    pub exception_index: Option<CpuCommonExceptionIndex>,
+    /// Sent after a guest crash.
+    #[vmstate(subsection)]
+    pub crash_occurred: Option<CpuCommonCrashOccurred>,
+}
+
+/// `cpu_common/exception_index`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "cpu_common/exception_index", version = 1)]
+pub struct CpuCommonExceptionIndex {
+    /// The pending exception.
+    pub exception_index: i32,
+}
+
+/// `cpu_common/crash_occurred`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "cpu_common/crash_occurred", version = 1)]
+pub struct CpuCommonCrashOccurred {
+    /// The guest crashed.
+    pub crash_occurred: bool,
+}
+
+/// `kvm-tpr-opt` (hw/i386/kvmvapic.c): the TPR access optimization for Windows
+/// guests (the VAPIC option ROM's state).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "kvm-tpr-opt", version = 1)]
+#[allow(missing_docs)]
+pub struct KvmTprOpt {
+    /// The option ROM's state block, as the guest sees it.
+    pub rom_state: VapicGuestRom,
+    pub state: u32,
+    pub real_tpr_addr: u32,
+    pub rom_state_vaddr: u32,
+    pub vapic_paddr: u32,
+    pub rom_state_paddr: u32,
+}
+
+/// `kvmvapic-guest-rom`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "kvmvapic-guest-rom", version = 1)]
+#[allow(missing_docs)]
+pub struct VapicGuestRom {
+    /// Formerly the ROM's signature.
+    pub _signature: Unused<8>,
+    pub vaddr: u32,
+    pub fixup_start: u32,
+    pub fixup_end: u32,
+    pub vapic_vaddr: u32,
+    pub vapic_size: u32,
+    pub vcpu_shift: u32,
+    pub real_tpr_addr: u32,
+    /// Handlers for a uniprocessor guest.
+    pub up: VapicHandlers,
+    /// Handlers for a multiprocessor guest.
+    pub mp: VapicHandlers,
+}
+
+/// `kvmvapic-handlers`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "kvmvapic-handlers", version = 1)]
+#[allow(missing_docs)]
+pub struct VapicHandlers {
+    pub set_tpr: u32,
+    pub set_tpr_eax: u32,
+    pub get_tpr: [u32; 8],
+    pub get_tpr_stack: u32,
+}
+
+/// `i2c_bus` (hw/i2c/core.c): the address of the device the bus last talked to.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "i2c_bus", version = 1)]
+pub struct I2cBus {
+    /// QEMU computes it before saving (0xff: none).
+    pub saved_address: u8,
 }

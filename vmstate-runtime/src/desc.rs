@@ -183,8 +183,9 @@ pub struct FieldDesc {
     pub versions: VersionRange,
     /// Whether an `exists` predicate also decides presence (QEMU's `field_exists`).
     pub has_exists: bool,
-    /// Whether the load requires the stream's value to equal the current one.
-    pub equal: bool,
+    /// How a load compares the stream's value with the current one, as QEMU
+    /// appends it to the type name: `""`, `" equal"` (`equal`) or `" le"` (`le`).
+    pub check: &'static str,
     /// Length source for variable arrays.
     pub var_len: Option<VarLen>,
     /// BER context tag: the field's index in the struct declaration.

@@ -52,6 +52,13 @@ pub enum ErrorKind {
         /// The stream's value.
         found: String,
     },
+    /// An `le` field is negative or above the destination's value.
+    AboveCurrent {
+        /// The destination's value, the largest accepted.
+        limit: String,
+        /// The stream's value.
+        found: String,
+    },
     /// A `validate` check refused the state loaded so far.
     Validation(String),
     /// The stream declares more than a decoder's limit allows (`dump::Limits`).
@@ -160,6 +167,9 @@ impl fmt::Display for ErrorKind {
             ErrorKind::InvalidBool(b) => write!(f, "invalid bool byte {b:#04x}"),
             ErrorKind::NotEqual { expected, found } => {
                 write!(f, "stream has {found}, destination requires {expected}")
+            }
+            ErrorKind::AboveCurrent { limit, found } => {
+                write!(f, "stream has {found}, destination accepts 0..={limit}")
             }
             ErrorKind::Validation(m) => write!(f, "validation failed: {m}"),
             ErrorKind::LimitExceeded { limit, value, max } => {

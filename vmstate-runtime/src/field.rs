@@ -289,8 +289,17 @@ pub fn slice_leaf<T: Field>(s: &[T], leaf: usize, suffix: &str, j: &mut JsonWrit
     }
 }
 
+/// The fixed-width integers: what an `le` field may be (QEMU's `_POSITIVE_LE`).
+#[diagnostic::on_unimplemented(
+    message = "`le` compares integers; `{Self}` is not one",
+    label = "not an integer"
+)]
+pub trait Integer: Field + PartialOrd + Default + Copy {}
+
 macro_rules! int_field {
     ($($t:ty => $name:literal $({ $($extra:tt)* })?),* $(,)?) => {$(
+        impl Integer for $t {}
+
         impl Field for $t {
             const TYPE: TypeDesc = TypeDesc::Scalar { name: $name, size: std::mem::size_of::<$t>() };
             $($($extra)*)?
@@ -547,6 +556,61 @@ impl<T: Field, const N: usize> Field for [T; N] {
 
 /// `Element` and its one implementation, from one list of the methods (each
 /// signature written once; generics in brackets).
+/// A field behind a pointer (QEMU's `VMSTATE_STRUCT_POINTER`,
+/// `VMSTATE_ARRAY_OF_POINTER_TO_STRUCT`): on the wire exactly the value pointed to.
+impl<T: Field> Field for Box<T> {
+    const TYPE: TypeDesc = T::TYPE;
+    const BER_TAG: Tag = T::BER_TAG;
+
+    fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
+        (**self).legacy_put(w)
+    }
+
+    fn legacy_get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()> {
+        (**self).legacy_get(r)
+    }
+
+    fn legacy_size(&self) -> usize {
+        (**self).legacy_size()
+    }
+
+    fn vmdesc_leaves(&self) -> usize {
+        (**self).vmdesc_leaves()
+    }
+
+    fn vmdesc_leaf(&self, leaf: usize, suffix: &str, j: &mut JsonWriter) {
+        (**self).vmdesc_leaf(leaf, suffix, j)
+    }
+
+    fn ber_put(&self, e: &mut Encoder) -> Result<()> {
+        (**self).ber_put(e)
+    }
+
+    fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {
+        (**self).ber_get(d, h)
+    }
+
+    fn ber_put_tlv(&self, e: &mut Encoder, tag: Tag) -> Result<()> {
+        (**self).ber_put_tlv(e, tag)
+    }
+
+    fn ber_get_short<I: Input + ?Sized>(
+        &mut self,
+        d: &mut Decoder<'_, I>,
+        id: u8,
+    ) -> Option<Result<()>> {
+        (**self).ber_get_short(d, id)
+    }
+
+    fn ber_scan(&mut self, s: &mut ber::Scan<'_>, id: ber::Id) -> bool {
+        (**self).ber_scan(s, id)
+    }
+
+    fn to_json(&self) -> Value {
+        (**self).to_json()
+    }
+}
+
 macro_rules! element {
     ($($(#[$doc:meta])* fn $name:ident [$($g:tt)*] $args:tt -> $ret:ty
         $(where Self: $bound:ident)? $body:block)*) => {

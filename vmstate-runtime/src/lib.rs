@@ -40,6 +40,8 @@ pub mod desc;
 pub mod dump;
 mod error;
 mod field;
+#[doc(hidden)]
+pub mod opaque;
 mod format;
 pub mod framing;
 pub mod io;
@@ -196,6 +198,7 @@ pub mod __private {
     pub use crate::field::{slice_leaf, slice_leaves, slice_size, Element, Field, VarLenField};
     pub use crate::framing::ber::FIRST_DEVICE_TAG;
     pub use crate::json::JsonWriter;
+    pub use crate::opaque;
     pub use crate::legacy::{
         enter_subsection, peek_subsection, put_subsection_header, subsection_header_size, Input,
         Writer,
@@ -276,6 +279,22 @@ pub mod __private {
             },
             offset,
         )
+    }
+
+    /// An `le` field's value outside `0..=limit`.
+    pub fn above_current<T: std::fmt::Debug>(limit: &T, found: &T, offset: u64) -> Error {
+        Error::new(
+            ErrorKind::AboveCurrent {
+                limit: format!("{limit:?}"),
+                found: format!("{found:?}"),
+            },
+            offset,
+        )
+    }
+
+    /// QEMU's `_POSITIVE_LE` test: `0 <= loaded <= current`.
+    pub fn positive_le<T: crate::field::Integer>(loaded: &T, current: &T) -> bool {
+        *loaded >= T::default() && loaded <= current
     }
 
     /// An enum discriminant that has no variant.
