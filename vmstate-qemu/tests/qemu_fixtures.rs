@@ -416,6 +416,9 @@ fn rtc_round_trips_at_every_version() {
 fn qemu_10_0_devices_are_byte_exact() {
     assert_eq!(prove_stream("pc-i440fx-7.2-kvm-bios.mig"), 32);
     assert_eq!(device_sections("pc-i440fx-7.2-kvm-bios.mig"), 32);
+    // The same guest on 10.0's own machine type: every section typed too.
+    assert_eq!(prove_stream("pc-i440fx-10.0-kvm-bios.mig"), 32);
+    assert_eq!(device_sections("pc-i440fx-10.0-kvm-bios.mig"), 32);
     // Two vCPUs (cpu and apic twice), TCG (no kvmclock).
     assert_eq!(prove_stream("pc-i440fx-10.0-tcg-devices.mig"), 34);
     // Two vCPUs, KVM (kvmclock), no floppy controller on Q35.

@@ -4,7 +4,10 @@
 //! arguments and the SHA-256 of `pc.ram` below 640 KiB and from 1 MiB up, as QEMU
 //! dumped it; `<machine>.vmstate.json` is QEMU's `-dump-vmstate` for a machine type.
 //!
-//! `cargo run -p vmstate-test-support --bin capture-fixtures -- 10.0 test-support/fixtures/qemu-10.0`
+//! `cargo run -p vmstate-test-support --bin capture-fixtures -- 10.0 test-support/fixtures/qemu-10.0 [STREAM...]`
+//!
+//! Naming streams captures only those, keeping the manifest's other entries (and
+//! the other streams' files) as they are.
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -113,6 +116,16 @@ const QEMU_10_0: &[Guest] = &[
         // As QEMU 7.2's pc-kvm-bios.mig, for the cross-release comparison.
         devices: &["-device", "isa-serial,chardev=s0", "-chardev", "null,id=s0"],
     },
+    Guest {
+        stream: "pc-i440fx-10.0-kvm-bios.mig",
+        machine: "pc-i440fx-10.0",
+        accel: "kvm",
+        mem_mb: 32,
+        smp: 1,
+        run_seconds: 2.0,
+        // The same guest on 10.0's own machine type.
+        devices: &["-device", "isa-serial,chardev=s0", "-chardev", "null,id=s0"],
+    },
 ];
 
 const DUMPS_10_0: &[&str] = &["pc-i440fx-7.2", "pc-i440fx-10.0"];
@@ -167,8 +180,8 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [version, out] = args.as_slice() else {
-        eprintln!("usage: capture-fixtures 10.0 OUT_DIR");
+    let [version, out, only @ ..] = args.as_slice() else {
+        eprintln!("usage: capture-fixtures 10.0 OUT_DIR [STREAM...]");
         std::process::exit(2);
     };
     let (release, guests, dumps) = match version.as_str() {
@@ -181,13 +194,26 @@ fn main() {
     assert!(release.available(), "QEMU {version} does not run here");
     let out = Path::new(out);
     std::fs::create_dir_all(out).expect("creates the folder");
-    let manifest: Vec<_> = guests.iter().map(|g| capture(release, g, out)).collect();
+    let kept: Vec<serde_json::Value> = if only.is_empty() {
+        Vec::new()
+    } else {
+        let text = std::fs::read_to_string(out.join("manifest.json")).unwrap_or("[]".into());
+        let old: Vec<serde_json::Value> = serde_json::from_str(&text).expect("manifest JSON");
+        old.into_iter()
+            .filter(|e| !only.iter().any(|n| e["stream"] == n.as_str()))
+            .collect()
+    };
+    let chosen = guests
+        .iter()
+        .filter(|g| only.is_empty() || only.iter().any(|n| n == g.stream));
+    let captured: Vec<_> = chosen.map(|g| capture(release, g, out)).collect();
+    let manifest: Vec<_> = kept.into_iter().chain(captured).collect();
     std::fs::write(
         out.join("manifest.json"),
         serde_json::to_string_pretty(&manifest).unwrap() + "\n",
     )
     .expect("writes the manifest");
-    for machine in dumps {
+    for machine in dumps.iter().filter(|_| only.is_empty()) {
         let file = out.join(format!("{machine}.vmstate.json"));
         let status = release
             .command()
