@@ -201,3 +201,31 @@ pub fn asn1_module() -> vmstate_runtime::ber::asn1::Module {
     visit_all(&mut c);
     c.0
 }
+
+/// What QEMU 10.0 writes differently from 7.2 in the vmdesc of mirrored devices
+/// whose bytes did not change (same version, same layout): (idstr, as 7.2 and the
+/// mirrors describe it, as 10.0 does). `docs/QEMU-RELEASES.md` lists them.
+pub const VMDESC_CHANGES_IN_10_0: [(&str, &str, &str); 2] = [
+    // HPET: the field was renamed (its value is the saved copy of num_timers).
+    (
+        "hpet",
+        r#"{"name": "num_timers", "type": "uint8", "size": 1}"#,
+        r#"{"name": "num_timers_save", "type": "uint8", "size": 1}"#,
+    ),
+    // globalstate: 100 bytes of run state became 32, two flags and 66 unused.
+    (
+        "globalstate",
+        r#"{"name": "runstate", "type": "buffer", "size": 100}"#,
+        r#"{"name": "runstate", "type": "buffer", "size": 32}, {"name": "has_vm_was_suspended", "type": "uint8", "size": 1}, {"name": "vm_was_suspended", "type": "uint8", "size": 1}, {"name": "unused", "type": "buffer", "size": 66}"#,
+    ),
+];
+
+/// A vmdesc trailer as the mirrors write it (QEMU 7.2's descriptions), with QEMU
+/// 10.0's description-only changes applied.
+pub fn as_qemu_10_0_describes(vmdesc: &str) -> String {
+    VMDESC_CHANGES_IN_10_0
+        .iter()
+        .fold(vmdesc.to_owned(), |text, (_, old, new)| {
+            text.replace(old, new)
+        })
+}

@@ -113,7 +113,9 @@ fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {
 fn scan_method(plans: &[FieldPlan]) -> Option<TokenStream> {
     let fields: Vec<&FieldPlan> = plans.iter().filter(|p| !p.is_subsection()).collect();
     let scanned = |p: &&FieldPlan| {
-        matches!(p.kind, Kind::Plain | Kind::ByteArray { .. }) && p.check.is_none() && p.validate.is_none()
+        matches!(p.kind, Kind::Plain | Kind::ByteArray { .. })
+            && p.check.is_none()
+            && p.validate.is_none()
     };
     if !fields.iter().all(scanned) {
         return None;

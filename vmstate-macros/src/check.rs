@@ -170,7 +170,10 @@ fn check_field(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Fie
         }
     }
     if let (Some(_), Some(le)) = (a.equal, a.le) {
-        cx.error_at(le, "`le` and `equal` are two different checks of one loaded value: choose one");
+        cx.error_at(
+            le,
+            "`le` and `equal` are two different checks of one loaded value: choose one",
+        );
     }
     if let Some(s) = a.as_array {
         let ok = matches!(f.shape, Shape::Array { elem, .. } if is_u8(elem));

@@ -58,6 +58,7 @@ mod acpi;
 mod cpu;
 #[cfg(all(feature = "kvm", target_arch = "x86_64"))]
 mod cpu_kvm;
+mod devices;
 mod dma;
 mod fdc;
 mod fw_cfg;
@@ -75,6 +76,7 @@ mod serial;
 
 pub use acpi::*;
 pub use cpu::*;
+pub use devices::{mirror, DeviceSection, Devices};
 pub use dma::*;
 pub use fdc::*;
 pub use fw_cfg::*;

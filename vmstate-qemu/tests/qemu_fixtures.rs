@@ -9,28 +9,12 @@ use vmstate_qemu::*;
 use vmstate_runtime::json::VmdescArrays;
 use vmstate_runtime::stream::{self, LegacyStream, SectionKind};
 use vmstate_runtime::{legacy, ErrorKind, VMState};
-use vmstate_test_support::catalog::{fixture_streams, fixtures_dir_of, read_fixture};
+use vmstate_test_support::catalog::{
+    fixture_streams, fixtures_dir_of, read_fixture, VMDESC_CHANGES_IN_10_0,
+};
 use vmstate_test_support::qmp::Release;
 
 const STREAMS: [&str; 3] = ["pc-tcg-reset.mig", "pc-kvm-bios.mig", "q35-tcg-devices.mig"];
-
-/// What QEMU 10.0 writes differently from 7.2 in the vmdesc of mirrored devices
-/// whose bytes did not change (same version, same layout): (idstr, as 7.2 and the
-/// mirrors describe it, as 10.0 does). `docs/QEMU-RELEASES.md` lists them.
-const VMDESC_CHANGES_IN_10_0: [(&str, &str, &str); 2] = [
-    // HPET: the field was renamed (its value is the saved copy of num_timers).
-    (
-        "hpet",
-        r#"{"name": "num_timers", "type": "uint8", "size": 1}"#,
-        r#"{"name": "num_timers_save", "type": "uint8", "size": 1}"#,
-    ),
-    // globalstate: 100 bytes of run state became 32, two flags and 66 unused.
-    (
-        "globalstate",
-        r#"{"name": "runstate", "type": "buffer", "size": 100}"#,
-        r#"{"name": "runstate", "type": "buffer", "size": 32}, {"name": "has_vm_was_suspended", "type": "uint8", "size": 1}, {"name": "vm_was_suspended", "type": "uint8", "size": 1}, {"name": "unused", "type": "buffer", "size": 66}"#,
-    ),
-];
 
 /// The release that wrote fixture `name`; streams the tests make themselves are
 /// described as 7.2 describes them (the mirrors' own form).

@@ -40,8 +40,6 @@ pub mod desc;
 pub mod dump;
 mod error;
 mod field;
-#[doc(hidden)]
-pub mod opaque;
 mod format;
 pub mod framing;
 pub mod io;
@@ -49,6 +47,8 @@ pub mod json;
 #[cfg(all(feature = "kvm", target_arch = "x86_64"))]
 pub mod kvm;
 pub mod legacy;
+#[doc(hidden)]
+pub mod opaque;
 pub mod ram;
 pub mod stream;
 mod types;
@@ -198,11 +198,11 @@ pub mod __private {
     pub use crate::field::{slice_leaf, slice_leaves, slice_size, Element, Field, VarLenField};
     pub use crate::framing::ber::FIRST_DEVICE_TAG;
     pub use crate::json::JsonWriter;
-    pub use crate::opaque;
     pub use crate::legacy::{
         enter_subsection, peek_subsection, put_subsection_header, subsection_header_size, Input,
         Writer,
     };
+    pub use crate::opaque;
     pub use crate::{ber, Error, ErrorKind, Result, VMState};
     pub use serde_json::{Map as JsonMap, Value as JsonValue};
     use std::fmt::Display;

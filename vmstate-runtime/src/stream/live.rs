@@ -27,16 +27,12 @@ impl<W: std::io::Write> LiveSave<'_, '_, W> {
     pub(super) fn section(
         &mut self,
         kind: SectionKind,
-        id: usize,
+        id: u32,
         ident: Option<SectionId>,
         body: &[u8],
     ) -> Result<()> {
         let mut bytes = Vec::with_capacity(body.len() + 32);
-        let header = SectionHeader {
-            kind,
-            id: id as u32,
-            ident,
-        };
+        let header = SectionHeader { kind, id, ident };
         records::put_section(&mut bytes, self.format, &header, body)?;
         self.w.put(&bytes)
     }
@@ -52,7 +48,7 @@ impl<W: std::io::Write> LiveSave<'_, '_, W> {
             self.done[id] = self.reg.iteratives[id]
                 .handler
                 .save_iterate(self.format, &mut body)?;
-            self.section(SectionKind::Part, id, None, &body)?;
+            self.section(SectionKind::Part, self.reg.iterative_id(id), None, &body)?;
         }
         self.w.flush()?;
         Ok(!self.done.contains(&false))
@@ -97,13 +93,12 @@ impl<W: std::io::Write> LiveSave<'_, '_, W> {
             self.reg.iteratives[id]
                 .handler
                 .save_complete(self.format, &mut body)?;
-            self.section(SectionKind::End, id, None, &body)?;
+            self.section(SectionKind::End, self.reg.iterative_id(id), None, &body)?;
         }
         if self.format == Format::Ber {
             // Before the devices, as the devices are now.
             records::ber::put_description(&mut self.w, &self.reg.vmdesc(Format::Ber))?;
         }
-        let n = self.done.len();
         for i in 0..self.reg.entries.len() {
             let e = &self.reg.entries[i];
             let version = self.reg.save_version(e);
@@ -114,7 +109,7 @@ impl<W: std::io::Write> LiveSave<'_, '_, W> {
                 instance: e.instance,
                 version,
             };
-            self.section(SectionKind::Full, n + i, Some(ident), &body)?;
+            self.section(SectionKind::Full, self.reg.device_id(i), Some(ident), &body)?;
         }
         match self.format {
             Format::Legacy => {

@@ -41,12 +41,15 @@ use crate::json::{JsonWriter, VmdescArrays};
 pub(super) struct Entry<'a> {
     pub(super) idstr: String,
     pub(super) instance: u32,
+    /// The section id chosen with [`Registry::set_section_id`].
+    pub(super) section_id: Option<u32>,
     pub(super) device: &'a mut dyn SectionDevice,
 }
 
 pub(super) struct IterEntry<'a> {
     pub(super) idstr: String,
     pub(super) instance: u32,
+    pub(super) section_id: Option<u32>,
     pub(super) handler: &'a mut dyn IterativeSection,
 }
 
@@ -57,6 +60,8 @@ pub struct Registry<'a> {
     machine_types: MachineTypes,
     /// Whether the stream carries QEMU's `SWITCHOVER_START` before the devices.
     pub(super) switchover_start: bool,
+    /// How the vmdesc lists arrays, when not as the machine type's release does.
+    vmdesc_arrays: Option<VmdescArrays>,
     pub(super) iteratives: Vec<IterEntry<'a>>,
     pub(super) entries: Vec<Entry<'a>>,
 }
@@ -69,6 +74,7 @@ impl<'a> Registry<'a> {
             machine_type: machine_type.to_owned(),
             machine_types: MachineTypes::new(),
             switchover_start: super::sends_switchover_start(machine_type),
+            vmdesc_arrays: None,
             iteratives: Vec::new(),
             entries: Vec::new(),
         }
@@ -79,6 +85,7 @@ impl<'a> Registry<'a> {
         self.iteratives.push(IterEntry {
             idstr: idstr.to_owned(),
             instance,
+            section_id: None,
             handler,
         });
     }
@@ -100,13 +107,52 @@ impl<'a> Registry<'a> {
         self
     }
 
+    /// Lists arrays in the vmdesc trailer as `arrays` says. By default they are
+    /// listed as the machine type's QEMU release lists them; a newer QEMU running
+    /// an older machine type (QEMU 10.0 on `pc-i440fx-7.2`) lists them its own way.
+    #[must_use]
+    pub fn with_vmdesc_arrays(mut self, arrays: VmdescArrays) -> Self {
+        self.vmdesc_arrays = Some(arrays);
+        self
+    }
+
     /// Registers a device section.
     pub fn device(&mut self, idstr: &str, instance: u32, device: &'a mut dyn SectionDevice) {
         self.entries.push(Entry {
             idstr: idstr.to_owned(),
             instance,
+            section_id: None,
             device,
         });
+    }
+
+    /// Sends the registered section `idstr#instance` (iterative or device) under
+    /// section id `id`. By default the ids count up in save order; QEMU numbers its
+    /// sections in the order it registered their handlers, sent or not, so a stream
+    /// that must equal QEMU's byte for byte takes QEMU's ids.
+    pub fn set_section_id(&mut self, idstr: &str, instance: u32, id: u32) -> Result<()> {
+        let iterative = self
+            .iteratives
+            .iter_mut()
+            .find(|e| e.idstr == idstr && e.instance == instance);
+        if let Some(e) = iterative {
+            e.section_id = Some(id);
+            return Ok(());
+        }
+        let i = self.find(idstr, instance, 0)?;
+        self.entries[i].section_id = Some(id);
+        Ok(())
+    }
+
+    /// The section id of iterative section `i`.
+    pub(super) fn iterative_id(&self, i: usize) -> u32 {
+        self.iteratives[i].section_id.unwrap_or(i as u32)
+    }
+
+    /// The section id of device `i`.
+    pub(super) fn device_id(&self, i: usize) -> u32 {
+        let n = self.iteratives.len();
+        self.entries[i].section_id.unwrap_or((n + i) as u32)
     }
 
     /// The ASN.1 module of this registry's BER streams: the stream framing, RAM
@@ -130,18 +176,25 @@ impl<'a> Registry<'a> {
         Configuration::for_machine(&self.machine_type)
     }
 
-    /// The vmdesc trailer (with BER tags for a BER stream's description), its
-    /// arrays listed as the QEMU release of the machine type lists them.
+    /// The vmdesc trailer (with BER tags for a BER stream's description), as the
+    /// QEMU release of the machine type writes it: 10.0 lists arrays its own way and
+    /// describes the configuration section first.
     pub(super) fn vmdesc(&self, format: Format) -> String {
-        let arrays = match super::qemu_release(&self.machine_type) {
-            Some(r) if r >= (10, 0) => VmdescArrays::Qemu10_0,
-            _ => VmdescArrays::Qemu7_2,
+        let arrays = match (self.vmdesc_arrays, super::qemu_release(&self.machine_type)) {
+            (Some(a), _) => a,
+            (None, Some(r)) if r >= (10, 0) => VmdescArrays::Qemu10_0,
+            (None, _) => VmdescArrays::Qemu7_2,
         };
         let mut j = JsonWriter::compact().with_arrays(arrays);
         if format == Format::Ber {
             j = j.with_ber_tags();
         }
         j.begin_object(None);
+        if arrays == VmdescArrays::Qemu10_0 && format == Format::Legacy {
+            j.begin_object(Some("configuration"));
+            crate::VMState::vmdesc_at(&self.configuration(), 1, &mut j);
+            j.end_object();
+        }
         j.int("page_size", 4096);
         j.begin_array("devices");
         for e in &self.entries {
@@ -200,7 +253,8 @@ impl<'a> Registry<'a> {
                 instance: it.instance,
                 version: it.handler.version(),
             };
-            live.section(SectionKind::Start, id, Some(ident), &body)?;
+            let section_id = live.reg.iterative_id(id);
+            live.section(SectionKind::Start, section_id, Some(ident), &body)?;
         }
         Ok(live)
     }

@@ -1,0 +1,107 @@
+//! A whole machine's device sections as typed mirrors: [`mirror`] gives the mirror
+//! of a section by its name, [`Devices`] holds one per section of a VM and registers
+//! them in a [`Registry`], which then loads and saves the VM's whole stream with
+//! every device typed.
+
+use crate::*;
+use vmstate_runtime::stream::{Registry, SectionDevice};
+
+/// The typed mirror of device section `idstr` as a fresh destination of
+/// `machine_type` has it, or `None` if no mirror covers the section.
+///
+/// A PCI function's idstr is its address then its description's name
+/// (`0000:00:01.0/PIIX3`); the name decides.
+pub fn mirror(idstr: &str, machine_type: &str) -> Option<Box<dyn SectionDevice>> {
+    let vmsd = idstr.rsplit('/').next()?;
+    let q35 = machine_type.contains("q35");
+    let m: Box<dyn SectionDevice> = match vmsd {
+        "timer" => Box::<Timers>::default(),
+        "cpu_common" => Box::<CpuCommon>::default(),
+        "cpu" => Box::<X86Cpu>::default(),
+        "kvm-tpr-opt" => Box::<KvmTprOpt>::default(),
+        "apic" => Box::<Apic>::default(),
+        "kvmclock" => Box::<KvmClock>::default(),
+        "fw_cfg" => Box::<FwCfg>::default(),
+        "PCIHost" => Box::<PciHost>::default(),
+        // Q35's root bus has eight interrupt lines, the i440FX's four.
+        "PCIBUS" => Box::new(PciBus::new(if q35 { 8 } else { 4 })),
+        "I440FX" => Box::<I440fx>::default(),
+        "PIIX3" => Box::<Piix3>::default(),
+        "ide" => Box::<PciIde>::default(),
+        "piix4_pm" => Box::<Piix4Pm>::default(),
+        "dma" => Box::<Dma>::default(),
+        "i8259" => Box::<Pic>::default(),
+        "ioapic" => Box::<Ioapic>::default(),
+        "hpet" => Box::<Hpet>::default(),
+        "mc146818rtc" => Box::<Rtc>::default(),
+        "i8254" => Box::<Pit>::default(),
+        "pcspk" => Box::<PcSpk>::default(),
+        "fdc" => Box::<IsaFdc>::default(),
+        "ps2kbd" => Box::<Ps2Kbd>::default(),
+        "ps2mouse" => Box::<Ps2Mouse>::default(),
+        "pckbd" => Box::<IsaKbd>::default(),
+        "vmmouse" => Box::<Vmmouse>::default(),
+        "port92" => Box::<Port92>::default(),
+        "i2c_bus" => Box::<I2cBus>::default(),
+        "serial" => Box::<IsaSerial>::default(),
+        "acpi_build" => Box::<AcpiBuild>::default(),
+        "globalstate" => Box::<GlobalState>::default(),
+        _ => return None,
+    };
+    Some(m)
+}
+
+/// One device section of a VM: its idstr, instance id, QEMU's section id, and its
+/// typed state.
+pub struct DeviceSection {
+    /// The section's idstr.
+    pub idstr: String,
+    /// The instance id.
+    pub instance: u32,
+    /// The section id QEMU gives it (its handler's registration order), if known.
+    pub section_id: Option<u32>,
+    /// The mirror.
+    pub device: Box<dyn SectionDevice>,
+}
+
+/// Every device section of a VM, each a typed mirror, in QEMU's save order.
+pub struct Devices {
+    /// The sections.
+    pub sections: Vec<DeviceSection>,
+}
+
+impl Devices {
+    /// The mirrors of `sections` (idstr, instance id, section id), as a fresh
+    /// destination of `machine_type` has them. Fails naming the first section no
+    /// mirror covers: a VM is typed whole or not at all.
+    pub fn new<'s>(
+        machine_type: &str,
+        sections: impl IntoIterator<Item = (&'s str, u32, Option<u32>)>,
+    ) -> Result<Devices, String> {
+        let sections = sections
+            .into_iter()
+            .map(|(idstr, instance, section_id)| {
+                let device = mirror(idstr, machine_type)
+                    .ok_or_else(|| format!("no typed mirror of section {idstr}"))?;
+                Ok(DeviceSection {
+                    idstr: idstr.to_owned(),
+                    instance,
+                    section_id,
+                    device,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Devices { sections })
+    }
+
+    /// Registers every section in `reg`, under its section id where it has one.
+    pub fn register<'a>(&'a mut self, reg: &mut Registry<'a>) {
+        for s in &mut self.sections {
+            reg.device(&s.idstr, s.instance, s.device.as_mut());
+            if let Some(id) = s.section_id {
+                reg.set_section_id(&s.idstr, s.instance, id)
+                    .expect("just registered");
+            }
+        }
+    }
+}

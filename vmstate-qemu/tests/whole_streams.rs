@@ -1,0 +1,169 @@
+//! Whole QEMU streams through a registry of typed mirrors, no device generic: the
+//! registry loads every section of a fixture into its mirror (and the guest's RAM
+//! into memory), then saves the VM again. Everything after the RAM (every device
+//! section with QEMU's section ids and footers, the vmdesc trailer) is QEMU's bytes
+//! exactly; the RAM holds the same pages. For QEMU 10.0 the trailer is compared
+//! after the description-only changes of 10.0 (`VMDESC_CHANGES_IN_10_0`), which the
+//! mirrors, written to 7.2's descriptions, do not make. The same VM also goes
+//! through BER and back unchanged.
+
+use vmstate_qemu::Devices;
+use vmstate_runtime::json::VmdescArrays;
+use vmstate_runtime::ram::{RamLoader, RamSaver};
+use vmstate_runtime::stream::{self, LegacyStream, Registry, SectionKind};
+use vmstate_runtime::Format;
+use vmstate_test_support::catalog::{as_qemu_10_0_describes, fixture_streams, read_fixture};
+use vmstate_test_support::qmp::Release;
+use vmstate_test_support::testing::{ram_blocks, ram_blocks_mut, ram_of};
+
+/// Fixtures every section of which has a typed mirror: two per QEMU release.
+const TYPED_WHOLE: [&str; 4] = [
+    "pc-tcg-reset.mig",
+    "pc-kvm-bios.mig",
+    "pc-i440fx-7.2-kvm-bios.mig",
+    "pc-i440fx-10.0-kvm-bios.mig",
+];
+
+/// The device sections of `s`: idstr, instance id and QEMU's section id.
+fn device_sections<'s>(s: &'s LegacyStream<'_>) -> Vec<(&'s str, u32, Option<u32>)> {
+    s.sections
+        .iter()
+        .filter(|x| x.kind == SectionKind::Full)
+        .map(|x| (x.ident.idstr.as_str(), x.ident.instance, Some(x.section_id)))
+        .collect()
+}
+
+/// Where the first device section's record begins: its body less its header
+/// (type, section id, idstr, instance id, version).
+fn devices_start(s: &LegacyStream<'_>) -> usize {
+    let first = s
+        .sections
+        .iter()
+        .find(|x| x.kind == SectionKind::Full)
+        .unwrap();
+    first.body_offset as usize - (1 + 4 + 1 + first.ident.idstr.len() + 4 + 4)
+}
+
+/// The VM of stream `bytes` (either format), whose sections are those of the QEMU
+/// stream `like`: RAM blocks of the sizes of `shape`, and devices loaded by a
+/// registry of typed mirrors.
+fn load_typed(
+    bytes: &[u8],
+    like: &LegacyStream<'_>,
+    shape: &[(String, Vec<u8>)],
+) -> (Vec<(String, Vec<u8>)>, Devices) {
+    let machine = like.machine_type();
+    let mut mem: Vec<(String, Vec<u8>)> = shape
+        .iter()
+        .map(|(n, m)| (n.clone(), vec![0xa5; m.len()]))
+        .collect();
+    let mut devices = Devices::new(&machine, device_sections(like)).unwrap();
+    {
+        let mut loader = RamLoader::new(ram_blocks_mut(&mut mem));
+        let mut reg = Registry::new(&machine);
+        reg.iterative("ram", 0, &mut loader);
+        devices.register(&mut reg);
+        reg.load(bytes).unwrap();
+    }
+    (mem, devices)
+}
+
+/// The QEMU release that wrote fixture `name`.
+fn writer_of(name: &str) -> Release {
+    fixture_streams()
+        .into_iter()
+        .find(|(_, n, _)| n == name)
+        .map(|(r, _, _)| r)
+        .unwrap()
+}
+
+/// Saves the VM in `format`, RAM first, with QEMU's section ids taken from `like`
+/// and arrays listed in the vmdesc as `release` lists them.
+fn save_typed(
+    mem: &[(String, Vec<u8>)],
+    devices: &mut Devices,
+    like: &LegacyStream<'_>,
+    release: Release,
+    format: Format,
+) -> Vec<u8> {
+    let ram = like
+        .sections
+        .iter()
+        .find(|x| x.ident.idstr == "ram")
+        .unwrap();
+    let mut saver = RamSaver::new(ram_blocks(mem)).unwrap();
+    let arrays = match release {
+        Release::Qemu7_2 => VmdescArrays::Qemu7_2,
+        Release::Qemu10_0 => VmdescArrays::Qemu10_0,
+    };
+    let mut reg = Registry::new(&like.machine_type()).with_vmdesc_arrays(arrays);
+    reg.iterative("ram", 0, &mut saver);
+    reg.set_section_id("ram", 0, ram.section_id).unwrap();
+    devices.register(&mut reg);
+    reg.save(format).unwrap()
+}
+
+#[test]
+fn typed_registries_save_every_device_as_qemu_did() {
+    for name in TYPED_WHOLE {
+        let original = read_fixture(name);
+        let release = writer_of(name);
+        let s = stream::walk_legacy(&original).unwrap();
+        let sent = ram_of(&original).unwrap();
+        let (mem, mut devices) = load_typed(&original, &s, &sent);
+        assert!(mem == sent, "{name}: the RAM loaded is not the RAM sent");
+        assert_eq!(
+            devices.sections.len(),
+            s.sections
+                .iter()
+                .filter(|x| x.kind == SectionKind::Full)
+                .count()
+        );
+        let ours = save_typed(&mem, &mut devices, &s, release, Format::Legacy);
+        let o = stream::walk_legacy(&ours).unwrap();
+        assert_eq!(
+            ours[..17],
+            original[..17],
+            "{name}: header and configuration"
+        );
+        assert!(ram_of(&ours).unwrap() == mem, "{name}: RAM differs");
+        assert_eq!(o.commands.len(), s.commands.len(), "{name}: commands");
+        // From the first device section to the trailer's description (and its
+        // length).
+        let (ours_desc, qemu_desc) = (
+            ours.len() - o.vmdesc.len() - 4,
+            original.len() - s.vmdesc.len() - 4,
+        );
+        assert!(
+            ours[devices_start(&o)..ours_desc] == original[devices_start(&s)..qemu_desc],
+            "{name}: the device sections differ from QEMU's"
+        );
+        let described = match release {
+            Release::Qemu7_2 => o.vmdesc.to_owned(),
+            Release::Qemu10_0 => as_qemu_10_0_describes(o.vmdesc),
+        };
+        assert_eq!(described, s.vmdesc, "{name}: vmdesc");
+        if release == Release::Qemu7_2 {
+            assert!(ours[devices_start(&o)..] == original[devices_start(&s)..]);
+        }
+    }
+}
+
+/// The typed VM saved in BER loads back into fresh mirrors, which save QEMU's
+/// legacy bytes again.
+#[test]
+fn typed_registries_carry_a_whole_vm_through_ber() {
+    for name in TYPED_WHOLE {
+        let original = read_fixture(name);
+        let release = writer_of(name);
+        let s = stream::walk_legacy(&original).unwrap();
+        let sent = ram_of(&original).unwrap();
+        let (mem, mut devices) = load_typed(&original, &s, &sent);
+        let legacy = save_typed(&mem, &mut devices, &s, release, Format::Legacy);
+        let ber = save_typed(&mem, &mut devices, &s, release, Format::Ber);
+        let (mem2, mut back) = load_typed(&ber, &s, &sent);
+        assert!(mem2 == mem, "{name}: RAM through BER");
+        let again = save_typed(&mem2, &mut back, &s, release, Format::Legacy);
+        assert!(again == legacy, "{name}: legacy -> BER -> legacy differs");
+    }
+}
