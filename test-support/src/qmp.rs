@@ -288,6 +288,16 @@ impl Qemu {
         }
     }
 
+    /// CMOS byte `index`, read through ports 0x70/0x71 (HMP `o` and `i`).
+    pub fn read_cmos(&mut self, index: usize) -> Result<u8, QmpError> {
+        self.hmp(&format!("o /b 0x70 {index:#x}"))?;
+        let out = self.hmp("i /b 0x71")?;
+        // "inb 0x71 = 0x5a"
+        let hex = out.trim().rsplit("0x").next().unwrap_or("");
+        u8::from_str_radix(hex.trim(), 16)
+            .map_err(|_| QmpError(format!("unexpected HMP output {out:?}")))
+    }
+
     /// The 32-bit word at guest-physical `addr` (HMP `xp`).
     pub fn read_u32(&mut self, addr: u64) -> Result<u32, QmpError> {
         let out = self.hmp(&format!("xp /1xw {addr:#x}"))?;

@@ -6,7 +6,7 @@ use crate::ctxt::Ctxt;
 use proc_macro2::Span;
 use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, ExprPath, ExprRange, Ident, Lit, LitInt, LitStr, RangeLimits};
+use syn::{Expr, ExprLit, ExprRange, Ident, Lit, LitInt, LitStr, RangeLimits};
 
 /// A value with the span of the attribute that set it.
 #[derive(Clone)]
@@ -32,9 +32,19 @@ impl AttrSpan for Span {
     }
 }
 
-impl AttrSpan for ExprPath {
+/// A hook or predicate: a path to a function, or a closure written in place.
+#[derive(Clone)]
+pub struct Hook(pub Expr);
+
+impl AttrSpan for Hook {
     fn attr_span(&self) -> Span {
-        self.span()
+        self.0.span()
+    }
+}
+
+impl quote::ToTokens for Hook {
+    fn to_tokens(&self, tokens: &mut proc_macro2::TokenStream) {
+        self.0.to_tokens(tokens)
     }
 }
 
@@ -90,10 +100,10 @@ attribute_table! {
         "name" => name: Sp<String> = parse_str,
         "version" => version: Sp<u32> = parse_int,
         "minimum_version" => minimum_version: Sp<u32> = parse_int,
-        "pre_save" => pre_save: ExprPath = parse_path,
-        "post_save" => post_save: ExprPath = parse_path,
-        "pre_load" => pre_load: ExprPath = parse_path,
-        "post_load" => post_load: ExprPath = parse_path,
+        "pre_save" => pre_save: Hook = parse_hook,
+        "post_save" => post_save: Hook = parse_hook,
+        "pre_load" => pre_load: Hook = parse_hook,
+        "post_load" => post_load: Hook = parse_hook,
         "transparent" => transparent: Span = flag,
         /// A transparent newtype's QEMU `VMStateInfo` name: an opaque type.
         "info" => info: Sp<String> = parse_str,
@@ -117,16 +127,16 @@ attribute_table! {
     /// `#[vmstate(...)]` on a field.
     FieldAttrs {
         "version" => version: VersionSpec = parse_version_range,
-        "exists" => exists: ExprPath = parse_path,
+        "exists" => exists: Hook = parse_hook,
         "len" => len: Ident = parse_ident,
         "max" => max: Sp<usize> = parse_int,
         "equal" => equal: Span = flag,
         "le" => le: Span = flag,
-        "validate" => validate: ExprPath = parse_path,
+        "validate" => validate: Hook = parse_hook,
         "rename" => rename: Sp<String> = parse_str,
         "skip" => skip: Span = flag,
         "subsection" => subsection: Span = flag,
-        "needed" => needed: ExprPath = parse_path,
+        "needed" => needed: Hook = parse_hook,
         "as_array" => as_array: Span = flag,
         "nonstandard_name" => nonstandard_name: Span = flag,
     }
@@ -189,8 +199,14 @@ fn parse_str(meta: &ParseNestedMeta, _: Span) -> syn::Result<Sp<String>> {
     })
 }
 
-fn parse_path(meta: &ParseNestedMeta, _: Span) -> syn::Result<ExprPath> {
-    meta.value()?.parse()
+fn parse_hook(meta: &ParseNestedMeta, _: Span) -> syn::Result<Hook> {
+    match meta.value()?.parse()? {
+        e @ (Expr::Path(_) | Expr::Closure(_)) => Ok(Hook(e)),
+        other => Err(syn::Error::new_spanned(
+            other,
+            "expected a path to a function or a closure (`|s, version| ...`)",
+        )),
+    }
 }
 
 fn parse_ident(meta: &ParseNestedMeta, _: Span) -> syn::Result<Ident> {

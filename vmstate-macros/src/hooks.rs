@@ -1,20 +1,21 @@
 //! The four hooks, called the same way by both codecs' generated code.
 
 use crate::ast::Container;
+use crate::attr::{AttrSpan, Hook};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
 
 /// A hook call that returns a typed `Hook` error, at the hook's span.
 fn hook_call(
-    hook: Option<&syn::ExprPath>,
+    hook: Option<&Hook>,
     name: &str,
+    call: TokenStream,
     args: TokenStream,
     offset: &TokenStream,
 ) -> Option<TokenStream> {
     hook.map(|h| {
-        quote_spanned! {h.span()=>
-            if let __vm::Err(__err) = (#h)(#args) {
+        quote_spanned! {h.attr_span()=>
+            if let __vm::Err(__err) = __vm::hook::#call(#h, #args) {
                 return __vm::Err(__vm::hook_error(#name, &__err, #offset));
             }
         }
@@ -34,12 +35,31 @@ impl Hooks {
     pub fn new(c: &Container, w_at: TokenStream, r_at: TokenStream) -> Hooks {
         let a = &c.attrs;
         Hooks {
-            pre_save: hook_call(a.pre_save.as_ref(), "pre_save", quote!(self), &w_at),
-            post_save: hook_call(a.post_save.as_ref(), "post_save", quote!(self), &w_at),
-            pre_load: hook_call(a.pre_load.as_ref(), "pre_load", quote!(self), &r_at),
+            pre_save: hook_call(
+                a.pre_save.as_ref(),
+                "pre_save",
+                quote!(on_ref),
+                quote!(self),
+                &w_at,
+            ),
+            post_save: hook_call(
+                a.post_save.as_ref(),
+                "post_save",
+                quote!(on_ref),
+                quote!(self),
+                &w_at,
+            ),
+            pre_load: hook_call(
+                a.pre_load.as_ref(),
+                "pre_load",
+                quote!(on_mut),
+                quote!(self),
+                &r_at,
+            ),
             post_load: hook_call(
                 a.post_load.as_ref(),
                 "post_load",
+                quote!(on_loaded),
                 quote!(self, version),
                 &r_at,
             ),

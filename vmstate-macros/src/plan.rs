@@ -3,10 +3,11 @@
 
 use crate::asn1;
 use crate::ast::{is_unused, Container, Data, Field, Shape};
+use crate::attr::{AttrSpan, Hook};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{ExprPath, Ident, Type};
+use syn::{Ident, Type};
 
 /// A comparison of a loaded value with the destination's current one.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -60,7 +61,7 @@ pub enum Kind<'a> {
     /// A subsection, sent when `needed`.
     Subsection {
         /// `None` for an `Option` field without `needed`: sent when `Some`.
-        needed: Option<&'a ExprPath>,
+        needed: Option<&'a Hook>,
         /// The subsection's VMState type (inside the `Option`, if any).
         ty: &'a Type,
         optional: bool,
@@ -90,7 +91,7 @@ pub struct FieldPlan<'a> {
     /// `equal` or `le`: how a loaded value must compare with the current one.
     pub check: Option<LoadCheck>,
     /// `validate`: checked after the field is loaded.
-    pub validate: Option<&'a ExprPath>,
+    pub validate: Option<&'a Hook>,
     pub kind: Kind<'a>,
     /// BER context tag (declaration index).
     pub tag: u32,
@@ -219,7 +220,7 @@ impl FieldPlan<'_> {
         let rn = &self.rust_name;
         self.validate.map(|v| {
             quote_spanned! {v.span()=>
-                if let __vm::Err(e) = (#v)(&*self, version) {
+                if let __vm::Err(e) = __vm::hook::check(#v, &*self, version) {
                     return __vm::Err(__vm::validation_error(&e, #offset).in_field(#rn));
                 }
             }
@@ -244,7 +245,10 @@ impl FieldPlan<'_> {
                 needed: Some(n),
                 optional,
                 ..
-            } => (quote!((#v && (#n)(self))), *optional),
+            } => (
+                quote_spanned!(n.attr_span()=> #v && __vm::hook::needed(#n, self)),
+                *optional,
+            ),
             Kind::Subsection { optional, .. } => (v.clone(), *optional),
             _ => unreachable!("when_sent on a field"),
         };
@@ -333,7 +337,7 @@ fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
         (Some(lo), Some(hi)) => quote!((version >= #lo && version <= #hi)),
     };
     let exists_cond = match &a.exists {
-        Some(p) => quote_spanned!(p.span()=> (#p)(&*self, version)),
+        Some(p) => quote_spanned!(p.attr_span()=> __vm::hook::exists(#p, &*self, version)),
         None => quote!(true),
     };
     let kind = if a.subsection.is_some() {

@@ -60,7 +60,8 @@ pub struct Piix4Pm {
         version = 1..,
         exists = Piix4Pm::with_hotplug_bridge
     )]
-    pub pcihp_status: Box<[PciHpStatus; ACPI_PCIHP_MAX_HOTPLUG_BUS]>,
+    #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
+    pub pcihp_status: [PciHpStatus; ACPI_PCIHP_MAX_HOTPLUG_BUS],
     /// The ACPI index register.
     #[vmstate(
         rename = "acpi_pci_hotplug.acpi_index",
@@ -117,7 +118,7 @@ impl Default for Piix4Pm {
             gpe: Gpe::default(),
             pcihp_default: PciStatus::default(),
             pcihp_select: 0,
-            pcihp_status: Box::new([PciHpStatus::default(); ACPI_PCIHP_MAX_HOTPLUG_BUS]),
+            pcihp_status: [PciHpStatus::default(); ACPI_PCIHP_MAX_HOTPLUG_BUS],
             pcihp_acpi_index: 0,
             memhp: None,
             cpuhp: None,

@@ -94,6 +94,16 @@ impl Devices {
         Ok(Devices { sections })
     }
 
+    /// The mirror of section `idstr#instance`, if it is a `T`.
+    pub fn get_mut<T: 'static>(&mut self, idstr: &str, instance: u32) -> Option<&mut T> {
+        self.sections
+            .iter_mut()
+            .find(|s| s.idstr == idstr && s.instance == instance)?
+            .device
+            .as_any_mut()
+            .downcast_mut()
+    }
+
     /// Registers every section in `reg`, under its section id where it has one.
     pub fn register<'a>(&'a mut self, reg: &mut Registry<'a>) {
         for s in &mut self.sections {

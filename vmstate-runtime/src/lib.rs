@@ -207,6 +207,57 @@ pub mod __private {
     pub use serde_json::{Map as JsonMap, Value as JsonValue};
     use std::fmt::Display;
 
+    /// The calls of hooks and predicates: a path to a function or a closure,
+    /// passed where the expected signature types a closure's parameters.
+    pub mod hook {
+        /// `exists`: whether a field is on the wire at `version`.
+        #[inline(always)]
+        pub fn exists<T: ?Sized>(f: impl FnOnce(&T, u32) -> bool, s: &T, version: u32) -> bool {
+            f(s, version)
+        }
+
+        /// `needed`: whether a subsection is sent.
+        #[inline(always)]
+        pub fn needed<T: ?Sized>(f: impl FnOnce(&T) -> bool, s: &T) -> bool {
+            f(s)
+        }
+
+        /// `validate`: a check of the state loaded so far.
+        #[inline(always)]
+        pub fn check<T: ?Sized, E>(
+            f: impl FnOnce(&T, u32) -> Result<(), E>,
+            s: &T,
+            version: u32,
+        ) -> Result<(), E> {
+            f(s, version)
+        }
+
+        /// `pre_save`, `post_save`.
+        #[inline(always)]
+        pub fn on_ref<T: ?Sized, E>(f: impl FnOnce(&T) -> Result<(), E>, s: &T) -> Result<(), E> {
+            f(s)
+        }
+
+        /// `pre_load`.
+        #[inline(always)]
+        pub fn on_mut<T: ?Sized, E>(
+            f: impl FnOnce(&mut T) -> Result<(), E>,
+            s: &mut T,
+        ) -> Result<(), E> {
+            f(s)
+        }
+
+        /// `post_load`.
+        #[inline(always)]
+        pub fn on_loaded<T: ?Sized, E>(
+            f: impl FnOnce(&mut T, u32) -> Result<(), E>,
+            s: &mut T,
+            version: u32,
+        ) -> Result<(), E> {
+            f(s, version)
+        }
+    }
+
     /// `.in_field(name)` on a result: the error's path gains the field. One generic
     /// method rather than a closure per field in the derive's output.
     pub trait InField {

@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &[
         "field",
         "types",
+        "opaque",
         "legacy",
         "ber",
         "VMState",

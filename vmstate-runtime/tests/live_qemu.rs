@@ -158,15 +158,6 @@ fn a_rate_limited_stream_in_several_parts_round_trips_and_loads() {
     }
 }
 
-/// Reads CMOS byte `index` through the destination's ports 0x70/0x71.
-fn read_cmos(q: &mut Qemu, index: usize) -> u8 {
-    q.hmp(&format!("o /b 0x70 {index:#x}")).unwrap();
-    let out = q.hmp("i /b 0x71").unwrap();
-    // "inb 0x71 = 0x5a"
-    let hex = out.trim().rsplit("0x").next().unwrap_or("");
-    u8::from_str_radix(hex.trim(), 16).unwrap_or_else(|_| panic!("unexpected HMP output {out:?}"))
-}
-
 #[test]
 fn a_cmos_byte_edited_by_the_typed_mirror_reaches_the_destination_rtc() {
     for peer in peers() {
@@ -182,7 +173,7 @@ fn a_cmos_byte_edited_by_the_typed_mirror_reaches_the_destination_rtc() {
         let at = sec.body_offset as usize;
         bytes[at..at + body.len()].copy_from_slice(&body);
         let mut dst = peer.incoming("cmos", &bytes);
-        assert_eq!(read_cmos(&mut dst, CMOS_INDEX), before ^ 0x5a);
+        assert_eq!(dst.read_cmos(CMOS_INDEX).unwrap(), before ^ 0x5a);
         runs_on(&mut dst);
     }
 }

@@ -25,6 +25,8 @@ pub trait SectionDevice {
     fn commit(&mut self, staged: Box<dyn Any>);
     /// Whether `value` is of the device's type.
     fn is_a(&self, value: &dyn Any) -> bool;
+    /// The device as `Any`, to reach its own type behind the trait object.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
 impl<T: VMState + Clone + 'static> SectionDevice for T {
@@ -67,5 +69,9 @@ impl<T: VMState + Clone + 'static> SectionDevice for T {
 
     fn is_a(&self, value: &dyn Any) -> bool {
         value.is::<T>()
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
     }
 }

@@ -127,9 +127,12 @@ impl<'a> Registry<'a> {
     }
 
     /// Sends the registered section `idstr#instance` (iterative or device) under
-    /// section id `id`. By default the ids count up in save order; QEMU numbers its
-    /// sections in the order it registered their handlers, sent or not, so a stream
-    /// that must equal QEMU's byte for byte takes QEMU's ids.
+    /// section id `id`. By default the ids count up from 1 in save order; QEMU
+    /// numbers its sections in the order it registered their handlers, sent or not,
+    /// so a stream that must equal QEMU's byte for byte takes QEMU's ids. An
+    /// iterative section must not take id 0: QEMU finds a PART or END by the id its
+    /// START or FULL gave each handler, and a handler not loaded yet has 0, so it
+    /// would load the part into the first device it registered.
     pub fn set_section_id(&mut self, idstr: &str, instance: u32, id: u32) -> Result<()> {
         let iterative = self
             .iteratives
@@ -146,13 +149,13 @@ impl<'a> Registry<'a> {
 
     /// The section id of iterative section `i`.
     pub(super) fn iterative_id(&self, i: usize) -> u32 {
-        self.iteratives[i].section_id.unwrap_or(i as u32)
+        self.iteratives[i].section_id.unwrap_or(i as u32 + 1)
     }
 
     /// The section id of device `i`.
     pub(super) fn device_id(&self, i: usize) -> u32 {
         let n = self.iteratives.len();
-        self.entries[i].section_id.unwrap_or((n + i) as u32)
+        self.entries[i].section_id.unwrap_or((n + i) as u32 + 1)
     }
 
     /// The ASN.1 module of this registry's BER streams: the stream framing, RAM
