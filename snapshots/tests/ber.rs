@@ -32,7 +32,7 @@ struct Snap;
 
 impl Visitor for Snap {
     fn visit<T: Device>(&mut self, idstr: &str, instance: u32, value: &T) {
-        let name = format!("{}_{instance}", idstr.replace('-', "_"));
+        let name = format!("{}_{instance}", idstr.replace(['-', ':', '/'], "_"));
         insta::assert_snapshot!(name, render(value));
     }
 }

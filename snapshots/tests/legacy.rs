@@ -63,4 +63,15 @@ qemu_snapshots! {
     pcspk: PcSpk = "pcspk";
     kvmclock: KvmClock = "kvmclock";
     globalstate: GlobalState = "globalstate";
+    cpu_common: CpuCommon = "cpu_common";
+    kvm_tpr_opt: KvmTprOpt = "kvm-tpr-opt";
+    pci_host: PciHost = "PCIHost";
+    pci_bus: PciBus = "PCIBUS";
+    i440fx: I440fx = "0000:00:00.0/I440FX";
+    piix3: Piix3 = "0000:00:01.0/PIIX3";
+    piix_ide: PciIde = "0000:00:01.1/ide";
+    piix4_pm: Piix4Pm = "0000:00:01.3/piix4_pm";
+    vmmouse: Vmmouse = "vmmouse";
+    i2c_bus: I2cBus = "i2c_bus";
+    acpi_build: AcpiBuild = "acpi_build";
 }

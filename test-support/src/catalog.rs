@@ -80,7 +80,7 @@ pub fn read_fixture(name: &str) -> Vec<u8> {
 
 /// The section names of the demo device and every mirror, in the order of
 /// [`with_device!`](crate::with_device)'s selector (the fuzz targets' first byte).
-pub const DEVICES: [&str; 20] = [
+pub const DEVICES: [&str; 31] = [
     "demo-dma",
     "timer",
     "fw_cfg",
@@ -101,16 +101,27 @@ pub const DEVICES: [&str; 20] = [
     "kvmclock",
     "cpu",
     "apic",
+    "cpu_common",
+    "kvm-tpr-opt",
+    "PCIHost",
+    "PCIBUS",
+    "I440FX",
+    "PIIX3",
+    "ide",
+    "piix4_pm",
+    "vmmouse",
+    "i2c_bus",
+    "acpi_build",
 ];
 
 /// Calls `$run::<T>($($arg),*)` with the device type of section name
-/// `DEVICES[$selector % 20]`.
+/// `DEVICES[$selector % 31]`.
 #[macro_export]
 macro_rules! with_device {
     ($selector:expr, $run:ident, $($arg:expr),*) => {{
         use $crate::__qemu::*;
         use $crate::__examples::demo::DemoDma;
-        match $selector % 20 {
+        match $selector % 31 {
             0 => $run::<DemoDma>($($arg),*),
             1 => $run::<Timers>($($arg),*),
             2 => $run::<FwCfg>($($arg),*),
@@ -130,7 +141,18 @@ macro_rules! with_device {
             16 => $run::<IsaSerial>($($arg),*),
             17 => $run::<KvmClock>($($arg),*),
             18 => $run::<X86Cpu>($($arg),*),
-            _ => $run::<Apic>($($arg),*),
+            19 => $run::<Apic>($($arg),*),
+            20 => $run::<CpuCommon>($($arg),*),
+            21 => $run::<KvmTprOpt>($($arg),*),
+            22 => $run::<PciHost>($($arg),*),
+            23 => $run::<PciBus>($($arg),*),
+            24 => $run::<I440fx>($($arg),*),
+            25 => $run::<Piix3>($($arg),*),
+            26 => $run::<PciIde>($($arg),*),
+            27 => $run::<Piix4Pm>($($arg),*),
+            28 => $run::<Vmmouse>($($arg),*),
+            29 => $run::<I2cBus>($($arg),*),
+            _ => $run::<AcpiBuild>($($arg),*),
         }
     }};
 }
@@ -148,7 +170,8 @@ pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
     for sec in s.sections.iter().filter(|s| s.kind == SectionKind::Full) {
         macro_rules! dispatch {
             ($($idstr:literal => $ty:ty),* $(,)?) => {
-                match sec.ident.idstr.as_str() {
+                // A PCI function's idstr is its address, then its name.
+                match sec.ident.idstr.rsplit('/').next().unwrap_or_default() {
                     $($idstr => {
                         let mut dev = <$ty>::default();
                         stream::load_section(&mut dev, sec)?;
@@ -178,6 +201,17 @@ pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
             "kvmclock" => KvmClock,
             "cpu" => X86Cpu,
             "apic" => Apic,
+            "cpu_common" => CpuCommon,
+            "kvm-tpr-opt" => KvmTprOpt,
+            "PCIHost" => PciHost,
+            "PCIBUS" => PciBus,
+            "I440FX" => I440fx,
+            "PIIX3" => Piix3,
+            "ide" => PciIde,
+            "piix4_pm" => Piix4Pm,
+            "vmmouse" => Vmmouse,
+            "i2c_bus" => I2cBus,
+            "acpi_build" => AcpiBuild,
         }
     }
     Ok(unmirrored)

@@ -114,6 +114,52 @@ attribute_table! {
     }
 }
 
+/// `elements = A..B`: the bounds (each an integer or a constant) and the span.
+#[derive(Clone)]
+pub struct Elements {
+    pub start: Option<proc_macro2::TokenStream>,
+    pub end: Option<proc_macro2::TokenStream>,
+    pub span: Span,
+}
+
+impl AttrSpan for Elements {
+    fn attr_span(&self) -> Span {
+        self.span
+    }
+}
+
+fn parse_elements(meta: &ParseNestedMeta, _: Span) -> syn::Result<Elements> {
+    let expr: Expr = meta.value()?.parse()?;
+    let Expr::Range(ExprRange {
+        start, limits, end, ..
+    }) = &expr
+    else {
+        return Err(syn::Error::new_spanned(
+            &expr,
+            "`elements` takes a range of indices: `A..B`, `A..` or `..B`",
+        ));
+    };
+    let bound = |e: &Expr| quote::quote!((#e) as usize);
+    let end = match (limits, end.as_deref()) {
+        (RangeLimits::Closed(_), Some(e)) => {
+            let b = bound(e);
+            Some(quote::quote!((#b + 1)))
+        }
+        (_, e) => e.map(bound),
+    };
+    if start.is_none() && end.is_none() {
+        return Err(syn::Error::new_spanned(
+            &expr,
+            "`..` is the whole array; leave `elements` out instead",
+        ));
+    }
+    Ok(Elements {
+        start: start.as_deref().map(bound),
+        end,
+        span: expr.span(),
+    })
+}
+
 /// A field's version range: `A..`, `A..=B` or `..=B` (inclusive bounds), with the
 /// range expression so errors underline all of it.
 #[derive(Clone)]
@@ -130,6 +176,8 @@ attribute_table! {
         "exists" => exists: Hook = parse_hook,
         "len" => len: Ident = parse_ident,
         "max" => max: Sp<usize> = parse_int,
+        "multiply" => multiply: Sp<usize> = parse_int,
+        "elements" => elements: Elements = parse_elements,
         "equal" => equal: Span = flag,
         "le" => le: Span = flag,
         "validate" => validate: Hook = parse_hook,

@@ -19,9 +19,10 @@ fn save_field(p: &FieldPlan) -> TokenStream {
         }
         Kind::VarArray { .. } => {
             let (count, el) = (p.var_count_for_save(quote!(e.written())), p.as_element());
+            let slice = p.slice(quote!(__n));
             p.when_present(quote! {
                 #count
-                #el::put_ber(e, #tag, &self.#id[..__n]).in_field(#rn)?;
+                #el::put_ber(e, #tag, &#slice).in_field(#rn)?;
             })
         }
         Kind::Subsection { .. } => TokenStream::new(),

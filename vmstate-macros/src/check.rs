@@ -147,8 +147,9 @@ fn check_field(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Fie
     }
     if a.subsection.is_some() {
         // `validate` too: a subsection's own type checks its fields (post_load).
-        const NOT_FOR_SUBSECTIONS: [&str; 8] = [
-            "len", "max", "equal", "le", "as_array", "exists", "rename", "validate",
+        const NOT_FOR_SUBSECTIONS: [&str; 10] = [
+            "len", "max", "multiply", "elements", "equal", "le", "as_array", "exists", "rename",
+            "validate",
         ];
         let conflicts = a.keys_set().into_iter();
         for (key, span) in conflicts.filter(|(k, _)| NOT_FOR_SUBSECTIONS.contains(k)) {
@@ -161,8 +162,9 @@ fn check_field(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Fie
         cx.error_at(s, "`nonstandard_name` only applies to subsections");
     }
     check_len(cx, c, fields, index, f);
+    check_elements(cx, f);
     for (key, span) in [("equal", a.equal), ("le", a.le)] {
-        if let (Some(s), Some(_)) = (span, &a.len) {
+        if let (Some(s), true) = (span, a.len.is_some() || a.elements.is_some()) {
             cx.error_at(
                 s,
                 format!("`{key}` does not apply to a variable array (QEMU has no VARRAY_{}); check it in `validate`", key.to_uppercase()),
@@ -218,6 +220,26 @@ fn check_version_range(cx: &Ctxt, c: &Container, f: &Field) {
                 format!(
                     "version range outside [minimum_version, version] = [{minimum}, {version}]: the field ends at {hi}, before minimum_version {minimum}, so it would never be on the wire"
                 ),
+            );
+        }
+    }
+}
+
+/// `elements` (a fixed part of an array) and `multiply` (a scaled count).
+fn check_elements(cx: &Ctxt, f: &Field) {
+    let a = &f.attrs;
+    if let (Some(m), None) = (&a.multiply, &a.len) {
+        cx.error_at(m.span, "`multiply` scales a count: add `len = <field>`");
+    }
+    let Some(e) = &a.elements else { return };
+    if !matches!(f.shape, Shape::Array { .. }) {
+        cx.error_at(e.span, "`elements` picks part of an array `[T; N]`");
+    }
+    for (key, span) in a.keys_set() {
+        if matches!(key, "len" | "max" | "as_array") {
+            cx.error_at(
+                span,
+                format!("`{key}` does not combine with `elements`, which fixes the part of the array that is sent"),
             );
         }
     }

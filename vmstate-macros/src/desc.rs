@@ -2,7 +2,7 @@
 //! that need other types' descriptions (subsection names).
 
 use crate::ast::Container;
-use crate::plan::{FieldPlan, Kind, LoadCheck};
+use crate::plan::{FieldPlan, Kind, Len, LoadCheck};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -35,12 +35,13 @@ fn field_desc(p: &FieldPlan) -> TokenStream {
         ),
         Kind::VarArray {
             elem,
-            len_field,
+            len: Len::Field { field, multiply },
             max,
             ..
         } => {
-            let len_name = syn::ext::IdentExt::unraw(*len_field).to_string();
+            let len_name = syn::ext::IdentExt::unraw(*field).to_string();
             let el = p.as_element();
+            let multiply = multiply.clone().unwrap_or_else(|| quote!(1usize));
             (
                 quote_spanned!(elem.span()=>
                     if #el::ELEMENT_IS_BYTE {
@@ -49,7 +50,31 @@ fn field_desc(p: &FieldPlan) -> TokenStream {
                         __vm::TypeDesc::VarArray { elem: #el::ELEMENT_TYPE, max: #max }
                     }
                 ),
-                quote!(::core::option::Option::Some(__vm::VarLen { len_field: #len_name, max: #max })),
+                quote!(::core::option::Option::Some(__vm::VarLen { len_field: #len_name, multiply: #multiply, max: #max })),
+            )
+        }
+        Kind::VarArray {
+            elem,
+            len:
+                Len::Range {
+                    start,
+                    end,
+                    array_len,
+                },
+            ..
+        } => {
+            let el = p.as_element();
+            (
+                quote_spanned!(elem.span()=>
+                    if !(#start < #end && #end <= #array_len) {
+                        ::core::panic!("`elements` must be a non-empty range of the array's indices")
+                    } else if #el::ELEMENT_IS_BYTE {
+                        __vm::TypeDesc::Buffer(#end - #start)
+                    } else {
+                        __vm::TypeDesc::Array { elem: #el::ELEMENT_TYPE, len: #end - #start }
+                    }
+                ),
+                quote!(::core::option::Option::None),
             )
         }
         Kind::Subsection { .. } => unreachable!("subsections are described separately"),

@@ -15,10 +15,10 @@ fn save_field(p: &FieldPlan) -> TokenStream {
         }),
         Kind::VarArray { .. } => {
             let count = p.var_count_for_save(quote!(w.written()));
-            let el = p.as_element();
+            let (el, slice) = (p.as_element(), p.slice(quote!(__n)));
             p.when_present(quote! {
                 #count
-                #el::put_legacy(&self.#id[..__n], w).in_field(#rn)?;
+                #el::put_legacy(&#slice, w).in_field(#rn)?;
             })
         }
         Kind::Subsection { .. } => {
@@ -102,9 +102,10 @@ fn size_field(p: &FieldPlan) -> TokenStream {
             p.when_present(quote! { __size += #as_field::legacy_size(&self.#id); })
         }
         Kind::VarArray { .. } => {
-            let (lenient, el) = (p.var_count(None), p.as_element());
+            let el = p.as_element();
+            let slice = p.slice(p.var_count(None));
             p.when_present(quote! {
-                __size += #el::legacy_size_of(&self.#id[..#lenient]);
+                __size += #el::legacy_size_of(&#slice);
             })
         }
         Kind::Subsection { .. } => {

@@ -45,15 +45,32 @@ impl LoadCheck {
     }
 }
 
+/// Which elements of a `VarArray` are on the wire.
+pub enum Len<'a> {
+    /// The first `field * multiply` (QEMU's VARRAY, VBUFFER and their MULTIPLY).
+    Field {
+        field: &'a Ident,
+        multiply: Option<TokenStream>,
+    },
+    /// The fixed range `start..end` (QEMU's SUB_ARRAY, BUFFER_START_MIDDLE,
+    /// PARTIAL_BUFFER, STATIC_BUFFER).
+    Range {
+        start: TokenStream,
+        end: TokenStream,
+        /// The array's length.
+        array_len: TokenStream,
+    },
+}
+
 pub enum Kind<'a> {
     /// One value of a `Field` type.
     Plain,
     /// `[u8; N]` described as `uint8` elements.
     ByteArray { len: &'a syn::Expr },
-    /// Only the first `len_field` elements are on the wire.
+    /// Part of an array or `Vec`: the elements `len` says.
     VarArray {
         elem: &'a Type,
-        len_field: &'a Ident,
+        len: Len<'a>,
         /// The bound as an expression (the attribute's `max`, else the array's length).
         max: TokenStream,
         is_vec: bool,
@@ -140,17 +157,55 @@ impl FieldPlan<'_> {
         &self,
         checked: Option<(TokenStream, TokenStream, TokenStream)>,
     ) -> TokenStream {
-        let Kind::VarArray { len_field, .. } = &self.kind else {
+        let Kind::VarArray { len, .. } = &self.kind else {
             unreachable!("var_count on a fixed field")
         };
         let id = self.ident;
+        let (source, span) = match len {
+            Len::Field {
+                field,
+                multiply: None,
+            } => (quote!(&self.#field), field.span()),
+            Len::Field {
+                field,
+                multiply: Some(m),
+            } => (quote!(&__vm::Scaled(&self.#field, #m)), field.span()),
+            Len::Range { start, end, .. } => (
+                quote!(&__vm::Fixed(#end - #start)),
+                proc_macro2::Span::call_site(),
+            ),
+        };
+        let start = self.slice_start();
         match checked {
-            Some((max, available, offset)) => quote_spanned! {len_field.span()=>
-                __vm::VarLenField::checked_count(&self.#len_field, #max, #available, #offset)
+            Some((max, available, offset)) => quote_spanned! {span=>
+                __vm::VarLenField::checked_count(#source, #max, #available - #start, #offset)
             },
-            None => quote_spanned! {len_field.span()=>
-                __vm::VarLenField::lenient_count(&self.#len_field, self.#id.len())
+            None => quote_spanned! {span=>
+                __vm::VarLenField::lenient_count(#source, self.#id.len() - #start)
             },
+        }
+    }
+
+    /// The index of the first element on the wire.
+    fn slice_start(&self) -> TokenStream {
+        match &self.kind {
+            Kind::VarArray {
+                len: Len::Range { start, .. },
+                ..
+            } => start.clone(),
+            _ => quote!(0usize),
+        }
+    }
+
+    /// The `n` elements on the wire, as a place: `self.f[start..start + n]`.
+    pub fn slice(&self, n: TokenStream) -> TokenStream {
+        let id = self.ident;
+        match &self.kind {
+            Kind::VarArray {
+                len: Len::Range { start, .. },
+                ..
+            } => quote!(self.#id[#start..#start + #n]),
+            _ => quote!(self.#id[..#n]),
         }
     }
 
@@ -208,9 +263,10 @@ impl FieldPlan<'_> {
     /// for an array's first `__n` elements, `load_vec(vec, __n)` for a `Vec`.
     pub fn load_slot(&self, slice: TokenStream, vec: TokenStream) -> TokenStream {
         let id = self.ident;
+        let place = self.slice(quote!(__n));
         match &self.kind {
             Kind::VarArray { is_vec: true, .. } => quote!((#vec)(&mut self.#id, __n)),
-            _ => quote!((#slice)(&mut self.#id[..__n])),
+            _ => quote!((#slice)(&mut #place)),
         }
     }
 
@@ -351,11 +407,30 @@ fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
             optional,
             nonstandard_name: a.nonstandard_name.is_some(),
         }
-    } else if let Some(len_field) = &a.len {
+    } else if a.len.is_some() || a.elements.is_some() {
         let (elem, is_vec, bound) = match &f.shape {
             Shape::Array { elem, len } => (*elem, false, quote!(#len)),
             Shape::Vec { elem } => (*elem, true, quote!(0usize)),
             Shape::Plain | Shape::Option { .. } => unreachable!("checked: len on arrays and Vecs"),
+        };
+        let len = match (&a.len, &a.elements) {
+            (Some(field), _) => Len::Field {
+                field,
+                multiply: a.multiply.as_ref().map(|m| {
+                    let v = m.value;
+                    quote!(#v)
+                }),
+            },
+            (None, Some(r)) => {
+                let start = r.start.clone().unwrap_or_else(|| quote!(0usize));
+                let end = r.end.clone().unwrap_or_else(|| bound.clone());
+                Len::Range {
+                    start,
+                    end,
+                    array_len: bound.clone(),
+                }
+            }
+            (None, None) => unreachable!("one of them is set"),
         };
         let max = match &a.max {
             Some(m) => {
@@ -366,7 +441,7 @@ fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
         };
         Kind::VarArray {
             elem,
-            len_field,
+            len,
             max,
             is_vec,
         }

@@ -13,11 +13,11 @@ fn field(p: &FieldPlan) -> TokenStream {
             #as_field::json_field(&self.#id, &mut __m, #key);
         }),
         Kind::VarArray { .. } => {
-            let (lenient, el) = (p.var_count(None), p.as_element());
+            let (slice, el) = (p.slice(p.var_count(None)), p.as_element());
             p.when_present(quote! {
                 __m.insert(
                     #key.into(),
-                    #el::json_of(&self.#id[..#lenient]),
+                    #el::json_of(&#slice),
                 );
             })
         }

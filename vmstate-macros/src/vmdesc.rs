@@ -24,9 +24,9 @@ fn field(p: &FieldPlan) -> TokenStream {
                 });
             }),
         Kind::VarArray { .. } => {
-            let (lenient, el) = (p.var_count(None), p.as_element());
+            let (slice, el) = (p.slice(p.var_count(None)), p.as_element());
             p.when_present(quote! {
-                #el::vmdesc_of(&self.#id[..#lenient], j, #name, #tag, #suffix, #has_exists);
+                #el::vmdesc_of(&#slice, j, #name, #tag, #suffix, #has_exists);
             })
         }
         Kind::Subsection { .. } => TokenStream::new(),

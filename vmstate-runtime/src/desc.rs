@@ -166,6 +166,8 @@ impl TypeDesc {
 pub struct VarLen {
     /// The earlier integer field that holds the element count.
     pub len_field: &'static str,
+    /// Elements per unit of the count (QEMU's `_MULTIPLY`; 1 otherwise).
+    pub multiply: usize,
     /// Largest count a load accepts.
     pub max: usize,
 }

@@ -740,6 +740,30 @@ pub trait VarLenField {
     }
 }
 
+/// A count field times a constant (QEMU's `_MULTIPLY`: `len = f, multiply = m`).
+#[doc(hidden)]
+pub struct Scaled<'a, T>(pub &'a T, pub usize);
+
+impl<T: VarLenField> VarLenField for Scaled<'_, T> {
+    fn element_count(&self) -> Result<usize, ErrorKind> {
+        let n = self.0.element_count()?;
+        n.checked_mul(self.1).ok_or(ErrorKind::LengthTooLarge {
+            len: u64::MAX,
+            max: usize::MAX as u64,
+        })
+    }
+}
+
+/// A count known at compile time (`elements = A..B`).
+#[doc(hidden)]
+pub struct Fixed(pub usize);
+
+impl VarLenField for Fixed {
+    fn element_count(&self) -> Result<usize, ErrorKind> {
+        Ok(self.0)
+    }
+}
+
 macro_rules! var_len {
     ($($t:ty),*) => {$(
         impl VarLenField for $t {

@@ -195,7 +195,9 @@ pub mod __private {
         has_parent_prefix, is_subsection_name, str_eq, FieldDesc, SubsectionDesc, TypeDesc,
         VMStateDesc, VarLen, VersionRange,
     };
-    pub use crate::field::{slice_leaf, slice_leaves, slice_size, Element, Field, VarLenField};
+    pub use crate::field::{
+        slice_leaf, slice_leaves, slice_size, Element, Field, Fixed, Scaled, VarLenField,
+    };
     pub use crate::framing::ber::FIRST_DEVICE_TAG;
     pub use crate::json::JsonWriter;
     pub use crate::legacy::{

@@ -1,6 +1,6 @@
 //! `docs/vmstate-examples.asn`, the ASN.1 module of the example types, is what the
 //! derive generates today. After a deliberate change, review the diff of
-//! `VMSTATE_BLESS=1 cargo test -p vmstate-examples --test asn1_module`.
+//! `VMSTATE_BLESS=1 cargo test -p vmstate-runtime --test asn1_module`.
 
 use std::path::PathBuf;
 use vmstate_test_support::catalog;

@@ -31,7 +31,8 @@ struct DeviceSeeds<'s>(&'s mut Seeds);
 
 impl Visitor for DeviceSeeds<'_> {
     fn visit<T: Device>(&mut self, idstr: &str, _instance: u32, value: &T) {
-        let Some(selector) = DEVICES.iter().position(|d| *d == idstr) else {
+        let name = idstr.rsplit('/').next().unwrap_or_default();
+        let Some(selector) = DEVICES.iter().position(|d| *d == name) else {
             return;
         };
         let d = T::DESC;
