@@ -166,14 +166,21 @@ pub fn visit_demo(v: &mut impl Visitor) {
 /// it; returns the idstrs of the device sections that have none, in stream order.
 pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
     let s = stream::walk_legacy(bytes)?;
+    // Q35's root bus has eight interrupt lines, the i440FX's four.
+    let nirq = if s.machine_type().contains("q35") {
+        8
+    } else {
+        4
+    };
     let mut unmirrored = Vec::new();
     for sec in s.sections.iter().filter(|s| s.kind == SectionKind::Full) {
         macro_rules! dispatch {
-            ($($idstr:literal => $ty:ty),* $(,)?) => {
+            ($($idstr:literal => $ty:ty $(= $init:expr)?),* $(,)?) => {
                 // A PCI function's idstr is its address, then its name.
                 match sec.ident.idstr.rsplit('/').next().unwrap_or_default() {
                     $($idstr => {
                         let mut dev = <$ty>::default();
+                        $(dev = $init;)?
                         stream::load_section(&mut dev, sec)?;
                         v.visit(&sec.ident.idstr, sec.ident.instance, &dev);
                     })*
@@ -204,7 +211,7 @@ pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
             "cpu_common" => CpuCommon,
             "kvm-tpr-opt" => KvmTprOpt,
             "PCIHost" => PciHost,
-            "PCIBUS" => PciBus,
+            "PCIBUS" => PciBus = PciBus::new(nirq),
             "I440FX" => I440fx,
             "PIIX3" => Piix3,
             "ide" => PciIde,

@@ -101,6 +101,8 @@ attribute_table! {
         "version" => version: Sp<u32> = parse_int,
         "minimum_version" => minimum_version: Sp<u32> = parse_int,
         "pre_save" => pre_save: Hook = parse_hook,
+        /// `fn(&mut Self) -> Result<(), E>` run on a copy that is then saved.
+        "prepare" => prepare: Hook = parse_hook,
         "post_save" => post_save: Hook = parse_hook,
         "pre_load" => pre_load: Hook = parse_hook,
         "post_load" => post_load: Hook = parse_hook,
@@ -186,6 +188,7 @@ attribute_table! {
         "subsection" => subsection: Span = flag,
         "needed" => needed: Hook = parse_hook,
         "as_array" => as_array: Span = flag,
+        "tmp" => tmp: Span = flag,
         "nonstandard_name" => nonstandard_name: Span = flag,
     }
 }

@@ -3,6 +3,7 @@
 //! subsections sent follow in one list. Saves run back to front (see `ber::Encoder`).
 
 use crate::ast::Container;
+use crate::expand::Methods;
 use crate::hooks::Hooks;
 use crate::plan::{FieldPlan, Kind};
 use proc_macro2::TokenStream;
@@ -138,8 +139,8 @@ fn scan_method(plans: &[FieldPlan]) -> Option<TokenStream> {
     })
 }
 
-/// `ber_save_at`, `ber_load_at` and, where the fields allow, `ber_scan_at`.
-pub fn methods(c: &Container, plans: &[FieldPlan]) -> TokenStream {
+/// `ber_save_at`, and `ber_load_at` with, where the fields allow, `ber_scan_at`.
+pub fn methods(c: &Container, plans: &[FieldPlan]) -> Methods {
     let save_subs = plans
         .iter()
         .any(FieldPlan::is_subsection)
@@ -160,19 +161,22 @@ pub fn methods(c: &Container, plans: &[FieldPlan]) -> TokenStream {
         },
         None => quote!(#(#loads)*),
     };
-    quote! {
-        fn ber_save_at(&self, e: &mut __vm::ber::Encoder, version: u32) -> __vm::Result<()> {
-            #save_body
-        }
+    Methods {
+        saves: quote! {
+            fn ber_save_at(&self, e: &mut __vm::ber::Encoder, version: u32) -> __vm::Result<()> {
+                #save_body
+            }
+        },
+        loads: quote! {
+            fn ber_load_at<I: __vm::Input + ?Sized>(&mut self, d: &mut __vm::ber::Decoder<'_, I>, version: u32) -> __vm::Result<()> {
+                #pre_load
+                #load_fields
+                #load_subs
+                #post_load
+                __vm::Ok(())
+            }
 
-        fn ber_load_at<I: __vm::Input + ?Sized>(&mut self, d: &mut __vm::ber::Decoder<'_, I>, version: u32) -> __vm::Result<()> {
-            #pre_load
-            #load_fields
-            #load_subs
-            #post_load
-            __vm::Ok(())
-        }
-
-        #scan
+            #scan
+        },
     }
 }

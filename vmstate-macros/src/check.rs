@@ -147,9 +147,9 @@ fn check_field(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Fie
     }
     if a.subsection.is_some() {
         // `validate` too: a subsection's own type checks its fields (post_load).
-        const NOT_FOR_SUBSECTIONS: [&str; 10] = [
+        const NOT_FOR_SUBSECTIONS: [&str; 11] = [
             "len", "max", "multiply", "elements", "equal", "le", "as_array", "exists", "rename",
-            "validate",
+            "validate", "tmp",
         ];
         let conflicts = a.keys_set().into_iter();
         for (key, span) in conflicts.filter(|(k, _)| NOT_FOR_SUBSECTIONS.contains(k)) {
@@ -230,6 +230,14 @@ fn check_elements(cx: &Ctxt, f: &Field) {
     let a = &f.attrs;
     if let (Some(m), None) = (&a.multiply, &a.len) {
         cx.error_at(m.span, "`multiply` scales a count: add `len = <field>`");
+    }
+    if let Some(t) = a.tmp {
+        if !matches!(f.shape, Shape::Plain) || a.len.is_some() || a.as_array.is_some() {
+            cx.error_at(
+                t,
+                "`tmp` describes one nested VMState struct (QEMU's VMSTATE_WITH_TMP)",
+            );
+        }
     }
     let Some(e) = &a.elements else { return };
     if !matches!(f.shape, Shape::Array { .. }) {

@@ -26,6 +26,101 @@ use crate::{ber, desc, field_types, legacy, plan, value_json, vmdesc};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 
+/// A codec's generated methods: those that read the value (saves, sizes) and those
+/// that load it. A type with `prepare` reads a prepared copy.
+pub struct Methods {
+    pub saves: TokenStream,
+    pub loads: TokenStream,
+}
+
+/// The `VMState` impl: with `prepare`, the methods that read the value go into a
+/// private trait and the `VMState` ones call them on a prepared copy (QEMU's
+/// `pre_save` that writes the state, without changing the caller's value).
+fn vmstate_impl(
+    c: &Container,
+    desc: TokenStream,
+    legacy: Methods,
+    ber: Methods,
+    reads: TokenStream,
+) -> TokenStream {
+    let ident = c.ident;
+    let (ls, ll, bs, bl) = (legacy.saves, legacy.loads, ber.saves, ber.loads);
+    let Some(prepare) = &c.attrs.prepare else {
+        return quote! {
+            impl __vm::VMState for #ident {
+                #desc
+                #ls
+                #ll
+                #bs
+                #bl
+                #reads
+            }
+        };
+    };
+    let span = crate::attr::AttrSpan::attr_span(prepare);
+    quote_spanned! {span=>
+        trait __Unprepared {
+            fn legacy_save_at<W: __vm::Write>(&self, w: &mut __vm::Writer<W>, version: u32) -> __vm::Result<()>;
+            fn legacy_size_at(&self, version: u32) -> usize;
+            fn ber_save_at(&self, e: &mut __vm::ber::Encoder, version: u32) -> __vm::Result<()>;
+            fn to_json_at(&self, version: u32) -> __vm::JsonValue;
+            fn vmdesc_at(&self, version: u32, j: &mut __vm::JsonWriter);
+        }
+
+        impl __Unprepared for #ident {
+            #ls
+            #bs
+            #reads
+        }
+
+        impl #ident {
+            /// A copy of the value with `prepare` run on it.
+            fn __vmstate_prepared(&self, at: u64) -> __vm::Result<Self> {
+                let mut __copy = ::core::clone::Clone::clone(self);
+                if let __vm::Err(__err) = __vm::hook::on_mut(#prepare, &mut __copy) {
+                    return __vm::Err(__vm::hook_error("prepare", &__err, at));
+                }
+                __vm::Ok(__copy)
+            }
+        }
+
+        impl __vm::VMState for #ident {
+            #desc
+            #ll
+            #bl
+
+            fn legacy_save_at<W: __vm::Write>(&self, w: &mut __vm::Writer<W>, version: u32) -> __vm::Result<()> {
+                __Unprepared::legacy_save_at(&self.__vmstate_prepared(w.written())?, w, version)
+            }
+
+            fn legacy_size_at(&self, version: u32) -> usize {
+                match self.__vmstate_prepared(0) {
+                    __vm::Ok(c) => __Unprepared::legacy_size_at(&c, version),
+                    __vm::Err(_) => __Unprepared::legacy_size_at(self, version),
+                }
+            }
+
+            fn ber_save_at(&self, e: &mut __vm::ber::Encoder, version: u32) -> __vm::Result<()> {
+                __Unprepared::ber_save_at(&self.__vmstate_prepared(e.written())?, e, version)
+            }
+
+            fn to_json_at(&self, version: u32) -> __vm::JsonValue {
+                match self.__vmstate_prepared(0) {
+                    __vm::Ok(c) => __Unprepared::to_json_at(&c, version),
+                    __vm::Err(_) => __Unprepared::to_json_at(self, version),
+                }
+            }
+
+            fn vmdesc_at(&self, version: u32, j: &mut __vm::JsonWriter) {
+                match self.__vmstate_prepared(0) {
+                    __vm::Ok(c) => __Unprepared::vmdesc_at(&c, version, j),
+                    __vm::Err(_) => __Unprepared::vmdesc_at(self, version, j),
+                }
+            }
+        }
+    }
+}
+
 pub fn expand(c: &Container) -> TokenStream {
     let ident = c.ident;
     let body = match &c.data {
@@ -60,14 +155,9 @@ pub fn expand(c: &Container) -> TokenStream {
                 }
                 None => quote!(__vm::ber::Tag::SEQUENCE),
             };
+            let vmstate = vmstate_impl(c, desc, legacy, ber, quote!(#json #vmdesc));
             quote! {
-                impl __vm::VMState for #ident {
-                    #desc
-                    #legacy
-                    #ber
-                    #json
-                    #vmdesc
-                }
+                #vmstate
 
                 impl __vm::Field for #ident {
                     const TYPE: __vm::TypeDesc = __vm::TypeDesc::Struct(<Self as __vm::VMState>::DESC);

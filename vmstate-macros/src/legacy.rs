@@ -1,6 +1,7 @@
 //! Generates the legacy codec: straight-line save, load and size code per struct.
 
 use crate::ast::Container;
+use crate::expand::Methods;
 use crate::hooks::Hooks;
 use crate::plan::{FieldPlan, Kind};
 use proc_macro2::TokenStream;
@@ -118,8 +119,9 @@ fn size_field(p: &FieldPlan) -> TokenStream {
     }
 }
 
-/// `legacy_save_at`, `legacy_load_at` and `legacy_size_at`.
-pub fn methods(c: &Container, plans: &[FieldPlan]) -> TokenStream {
+/// `legacy_save_at` and `legacy_size_at` (which read the value), and
+/// `legacy_load_at`.
+pub fn methods(c: &Container, plans: &[FieldPlan]) -> Methods {
     let saves = plans.iter().map(save_field);
     let loads = plans.iter().map(load_field);
     let sizes = plans.iter().map(size_field);
@@ -127,23 +129,26 @@ pub fn methods(c: &Container, plans: &[FieldPlan]) -> TokenStream {
     let hooks = Hooks::new(c, quote!(w.written()), quote!(r.offset()));
     let save_body = hooks.save_body(quote!(#(#saves)*));
     let (pre_load, post_load) = (&hooks.pre_load, &hooks.post_load);
-    quote! {
-        fn legacy_save_at<W: __vm::Write>(&self, w: &mut __vm::Writer<W>, version: u32) -> __vm::Result<()> {
-            #save_body
-        }
+    Methods {
+        saves: quote! {
+            fn legacy_save_at<W: __vm::Write>(&self, w: &mut __vm::Writer<W>, version: u32) -> __vm::Result<()> {
+                #save_body
+            }
 
-        fn legacy_load_at<I: __vm::Input + ?Sized>(&mut self, r: &mut I, version: u32) -> __vm::Result<()> {
-            #pre_load
-            #(#loads)*
-            #subsections
-            #post_load
-            __vm::Ok(())
-        }
-
-        fn legacy_size_at(&self, version: u32) -> usize {
-            let mut __size = 0usize;
-            #(#sizes)*
-            __size
-        }
+            fn legacy_size_at(&self, version: u32) -> usize {
+                let mut __size = 0usize;
+                #(#sizes)*
+                __size
+            }
+        },
+        loads: quote! {
+            fn legacy_load_at<I: __vm::Input + ?Sized>(&mut self, r: &mut I, version: u32) -> __vm::Result<()> {
+                #pre_load
+                #(#loads)*
+                #subsections
+                #post_load
+                __vm::Ok(())
+            }
+        },
     }
 }

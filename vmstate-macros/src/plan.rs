@@ -107,6 +107,8 @@ pub struct FieldPlan<'a> {
     pub has_exists: bool,
     /// `equal` or `le`: how a loaded value must compare with the current one.
     pub check: Option<LoadCheck>,
+    /// `tmp`: described as QEMU describes a `VMSTATE_WITH_TMP` struct.
+    pub tmp: bool,
     /// `validate`: checked after the field is loaded.
     pub validate: Option<&'a Hook>,
     pub kind: Kind<'a>,
@@ -383,6 +385,8 @@ fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
     let desc_name = match &a.rename {
         Some(r) => r.value.clone(),
         None if is_unused(f.ty) => "unused".to_owned(),
+        // QEMU names every VMSTATE_WITH_TMP field `tmp`.
+        None if a.tmp.is_some() => "tmp".to_owned(),
         None => rust_name.clone(),
     };
     let versions = a.version.as_ref().map_or((None, None), |v| (v.min, v.max));
@@ -466,6 +470,7 @@ fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
             (None, None) => None,
         },
         validate: a.validate.as_ref(),
+        tmp: a.tmp.is_some(),
         tag: f.index,
         asn1_name,
         vmdesc_name: desc_name.clone(),

@@ -4,13 +4,20 @@
 use crate::ast::Container;
 use crate::plan::{FieldPlan, Kind, LoadCheck};
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
 
 fn field(p: &FieldPlan) -> TokenStream {
     let (id, name, tag) = (p.ident, &p.vmdesc_name, p.tag);
     let suffix = LoadCheck::vmdesc_suffix(p.check);
     let has_exists = p.has_exists;
     match &p.kind {
+        Kind::Plain if p.tmp => {
+            let ty = p.ty;
+            p.when_present(quote_spanned! {ty.span()=>
+                __vm::tmp_entry::<#ty>(&self.#id, j, #name, #tag);
+            })
+        }
         Kind::Plain => {
             let as_field = p.as_field();
             p.when_present(quote! {

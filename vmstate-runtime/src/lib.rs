@@ -462,6 +462,20 @@ pub mod __private {
     }
 
     /// vmdesc leaf of a nested struct: `"type": "struct", "struct": {...}, "size"`.
+    /// The vmdesc entry of a `tmp` field (QEMU's `VMSTATE_WITH_TMP`): type `tmp`,
+    /// the temporary struct's description inline, then its size.
+    pub fn tmp_entry<T: VMState>(v: &T, j: &mut JsonWriter, name: &str, tag: u32) {
+        j.begin_object(None);
+        j.string("name", name);
+        if j.ber_tags() {
+            j.int("tag", tag.into());
+        }
+        j.string("type", "tmp");
+        v.vmdesc_at(T::DESC.version, j);
+        j.int("size", v.legacy_size_at(T::DESC.version) as i64);
+        j.end_object();
+    }
+
     pub fn struct_leaf<T: VMState>(v: &T, j: &mut JsonWriter) {
         j.string("type", "struct");
         j.begin_object(Some("struct"));

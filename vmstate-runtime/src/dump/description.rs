@@ -61,12 +61,15 @@ fn objects(list: Option<&mut Value>) -> impl Iterator<Item = &mut Map<String, Va
 fn strip_fields(fields: &mut Vec<Value>) -> bool {
     let tagged = |f: &Value| f.get("tag").is_some();
     let before = fields.len();
-    // Empty arrays and buffers: listed only for BER.
+    // Empty arrays (of structs too) and buffers: listed only for BER. A struct
+    // field that is not an array stays, however small.
     fields.retain(|f| {
         let empty = f.get("size").and_then(Value::as_u64) == Some(0)
-            && f.get("array_len").and_then(Value::as_u64).unwrap_or(0) == 0
             && f.get("index").is_none()
-            && f.get("type").and_then(Value::as_str) != Some("struct");
+            && match f.get("array_len").and_then(Value::as_u64) {
+                Some(n) => n == 0,
+                None => f.get("type").and_then(Value::as_str) != Some("struct"),
+            };
         !(tagged(f) && empty)
     });
     let mut changed = fields.len() != before;
