@@ -175,12 +175,13 @@ pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
     let mut unmirrored = Vec::new();
     for sec in s.sections.iter().filter(|s| s.kind == SectionKind::Full) {
         macro_rules! dispatch {
+            (@init $ty:ty) => { <$ty>::default() };
+            (@init $ty:ty, $init:expr) => { $init };
             ($($idstr:literal => $ty:ty $(= $init:expr)?),* $(,)?) => {
                 // A PCI function's idstr is its address, then its name.
                 match sec.ident.idstr.rsplit('/').next().unwrap_or_default() {
                     $($idstr => {
-                        let mut dev = <$ty>::default();
-                        $(dev = $init;)?
+                        let mut dev = dispatch!(@init $ty $(, $init)?);
                         stream::load_section(&mut dev, sec)?;
                         v.visit(&sec.ident.idstr, sec.ident.instance, &dev);
                     })*
