@@ -110,6 +110,12 @@ attribute_table! {
         /// A transparent newtype's QEMU `VMStateInfo` name: an opaque type.
         "info" => info: Sp<String> = parse_str,
         "ber_tag" => ber_tag: Sp<u32> = parse_int,
+        /// QEMU's `MigrationPriority`, by its name in lower case.
+        "priority" => priority: Sp<String> = parse_str,
+        "early_setup" => early_setup: Span = flag,
+        "unmigratable" => unmigratable: Span = flag,
+        /// `fn(&Self) -> bool`: a save fails while it says an unplug is pending.
+        "dev_unplug_pending" => dev_unplug_pending: Hook = parse_hook,
         "ber_blob_until" => ber_blob_until: Sp<u32> = parse_int,
         /// The path of the runtime crate when it is re-exported (serde's `crate`).
         "crate" => krate: Sp<syn::Path> = parse_str_path,
@@ -162,6 +168,22 @@ fn parse_elements(meta: &ParseNestedMeta, _: Span) -> syn::Result<Elements> {
     })
 }
 
+/// QEMU's `MigrationPriority` names (`MIG_PRI_<NAME>`, in lower case) and the
+/// runtime's `Priority` variants.
+pub const PRIORITIES: [(&str, &str); 6] = [
+    ("default", "Default"),
+    ("iommu", "Iommu"),
+    ("pci_bus", "PciBus"),
+    ("virtio_mem", "VirtioMem"),
+    ("gicv3_its", "Gicv3Its"),
+    ("gicv3", "Gicv3"),
+];
+
+/// The `Priority` variant of a `priority = "..."` value.
+pub fn priority_variant(name: &str) -> Option<&'static str> {
+    PRIORITIES.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
 /// A field's version range: `A..`, `A..=B` or `..=B` (inclusive bounds), with the
 /// range expression so errors underline all of it.
 #[derive(Clone)]
@@ -189,6 +211,7 @@ attribute_table! {
         "needed" => needed: Hook = parse_hook,
         "as_array" => as_array: Span = flag,
         "tmp" => tmp: Span = flag,
+        "struct_version" => struct_version: Sp<u32> = parse_int,
         "nonstandard_name" => nonstandard_name: Span = flag,
     }
 }

@@ -118,6 +118,7 @@ fn scan_method(plans: &[FieldPlan]) -> Option<TokenStream> {
         matches!(p.kind, Kind::Plain | Kind::ByteArray { .. })
             && p.check.is_none()
             && p.validate.is_none()
+            && p.struct_version.is_none()
     };
     if !fields.iter().all(scanned) {
         return None;

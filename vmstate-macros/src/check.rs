@@ -66,6 +66,15 @@ fn check_struct_attrs(cx: &Ctxt, c: &Container) {
         );
     }
     check_ber_attrs(cx, c, version.value);
+    if let Some(p) = &a.priority {
+        if crate::attr::priority_variant(&p.value).is_none() {
+            let names: Vec<&str> = crate::attr::PRIORITIES.iter().map(|(n, _)| *n).collect();
+            cx.error_at(
+                p.span,
+                format!("unknown priority `{}`: QEMU's MigrationPriority is one of {}", p.value, names.join(", ")),
+            );
+        }
+    }
 }
 
 /// `[APPLICATION n]` numbers below this are vmstate's own (stream, sections,
@@ -147,9 +156,9 @@ fn check_field(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Fie
     }
     if a.subsection.is_some() {
         // `validate` too: a subsection's own type checks its fields (post_load).
-        const NOT_FOR_SUBSECTIONS: [&str; 11] = [
+        const NOT_FOR_SUBSECTIONS: [&str; 12] = [
             "len", "max", "multiply", "elements", "equal", "le", "as_array", "exists", "rename",
-            "validate", "tmp",
+            "validate", "tmp", "struct_version",
         ];
         let conflicts = a.keys_set().into_iter();
         for (key, span) in conflicts.filter(|(k, _)| NOT_FOR_SUBSECTIONS.contains(k)) {
@@ -230,6 +239,11 @@ fn check_elements(cx: &Ctxt, f: &Field) {
     let a = &f.attrs;
     if let (Some(m), None) = (&a.multiply, &a.len) {
         cx.error_at(m.span, "`multiply` scales a count: add `len = <field>`");
+    }
+    if let Some(v) = &a.struct_version {
+        if !matches!(f.shape, Shape::Plain) || a.tmp.is_some() || a.len.is_some() {
+            cx.error_at(v.span, "`struct_version` sends one nested VMState struct at a version of its own (QEMU's VMSTATE_VSTRUCT)");
+        }
     }
     if let Some(t) = a.tmp {
         if !matches!(f.shape, Shape::Plain) || a.len.is_some() || a.as_array.is_some() {

@@ -111,6 +111,13 @@ pub fn desc_const(c: &Container, plans: &[FieldPlan]) -> TokenStream {
     };
     let (ber_tag, blob_until) = (option(&a.ber_tag), option(&a.ber_blob_until));
     let type_name = c.ident.to_string();
+    let priority = a
+        .priority
+        .as_ref()
+        .and_then(|p| crate::attr::priority_variant(&p.value))
+        .unwrap_or("Default");
+    let priority = quote::format_ident!("{}", priority);
+    let (early_setup, unmigratable) = (a.early_setup.is_some(), a.unmigratable.is_some());
     let fields = plans.iter().filter(|p| !p.is_subsection()).map(field_desc);
     let subsections = plans.iter().filter(|p| p.is_subsection()).map(|p| {
         let (rust_name, tag, asn1_name) = (&p.rust_name, p.tag, &p.asn1_name);
@@ -136,6 +143,11 @@ pub fn desc_const(c: &Container, plans: &[FieldPlan]) -> TokenStream {
             ber_tag: #ber_tag,
             ber_blob_until: #blob_until,
             type_name: #type_name,
+            section: __vm::SectionTraits {
+                priority: __vm::Priority::#priority,
+                early_setup: #early_setup,
+                unmigratable: #unmigratable,
+            },
         };
     }
 }

@@ -132,7 +132,15 @@ pub fn expand(c: &Container) -> TokenStream {
         Data::Struct(_) => {
             let plans = plan::fields(c);
             let version = c.version();
-            let desc = desc::desc_const(c, &plans);
+            let mut desc = desc::desc_const(c, &plans);
+            if let Some(h) = &c.attrs.dev_unplug_pending {
+                let span = crate::attr::AttrSpan::attr_span(h);
+                desc.extend(quote_spanned! {span=>
+                    fn unplug_pending(&self) -> bool {
+                        __vm::hook::needed(#h, self)
+                    }
+                });
+            }
             let checks = desc::subsection_checks(c, &plans);
             let legacy = legacy::methods(c, &plans);
             let ber = ber::methods(c, &plans);

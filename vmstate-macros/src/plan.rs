@@ -109,6 +109,8 @@ pub struct FieldPlan<'a> {
     pub check: Option<LoadCheck>,
     /// `tmp`: described as QEMU describes a `VMSTATE_WITH_TMP` struct.
     pub tmp: bool,
+    /// `struct_version`: the nested struct goes at this version (`VMSTATE_VSTRUCT`).
+    pub struct_version: Option<u32>,
     /// `validate`: checked after the field is loaded.
     pub validate: Option<&'a Hook>,
     pub kind: Kind<'a>,
@@ -225,7 +227,10 @@ impl FieldPlan<'_> {
     /// at the field.
     pub fn as_field(&self) -> TokenStream {
         let ty = self.ty;
-        quote_spanned!(ty.span()=> <#ty as __vm::Field>)
+        match self.struct_version {
+            Some(v) => quote_spanned!(ty.span()=> __vm::VStruct::<#ty, #v>),
+            None => quote_spanned!(ty.span()=> <#ty as __vm::Field>),
+        }
     }
 
     /// For a variable array being saved: binds `__n`, the length field's value
@@ -471,6 +476,7 @@ fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
         },
         validate: a.validate.as_ref(),
         tmp: a.tmp.is_some(),
+        struct_version: a.struct_version.as_ref().map(|v| v.value),
         tag: f.index,
         asn1_name,
         vmdesc_name: desc_name.clone(),

@@ -238,6 +238,39 @@ pub struct VMStateDesc {
     pub ber_blob_until: Option<u32>,
     /// The Rust type's name (the ASN.1 type reference is made from it).
     pub type_name: &'static str,
+    /// How a section of this type is placed and whether it may be sent.
+    pub section: SectionTraits,
+}
+
+/// QEMU's `MigrationPriority`: sections of a higher priority are saved first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Priority {
+    /// `MIG_PRI_DEFAULT`.
+    #[default]
+    Default,
+    /// `MIG_PRI_IOMMU`: before PCI devices.
+    Iommu,
+    /// `MIG_PRI_PCI_BUS`: before the IOMMU.
+    PciBus,
+    /// `MIG_PRI_VIRTIO_MEM`: before the IOMMU.
+    VirtioMem,
+    /// `MIG_PRI_GICV3_ITS`: before PCI devices.
+    Gicv3Its,
+    /// `MIG_PRI_GICV3`: before the ITS.
+    Gicv3,
+}
+
+/// What a VMStateDescription says about its section as a whole (QEMU's
+/// `.priority`, `.early_setup`, `.unmigratable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SectionTraits {
+    /// Save order among the devices (higher first, registration order within one).
+    pub priority: Priority,
+    /// Saved when the migration starts, right after the iterative sections' START
+    /// parts, instead of once the guest stopped.
+    pub early_setup: bool,
+    /// A VM with this device cannot migrate: a save fails naming it.
+    pub unmigratable: bool,
 }
 
 impl VMStateDesc {

@@ -59,6 +59,10 @@ pub enum ErrorKind {
         /// The stream's value.
         found: String,
     },
+    /// A device marked `unmigratable` is in the VM being saved.
+    Unmigratable(String),
+    /// A device's unplug is pending (`dev_unplug_pending`); save again once done.
+    UnplugPending(String),
     /// A `validate` check refused the state loaded so far.
     Validation(String),
     /// The stream declares more than a decoder's limit allows (`dump::Limits`).
@@ -171,6 +175,8 @@ impl fmt::Display for ErrorKind {
             ErrorKind::AboveCurrent { limit, found } => {
                 write!(f, "stream has {found}, destination accepts 0..={limit}")
             }
+            ErrorKind::Unmigratable(d) => write!(f, "state blocked by non-migratable device {d}"),
+            ErrorKind::UnplugPending(d) => write!(f, "an unplug of device {d} is pending"),
             ErrorKind::Validation(m) => write!(f, "validation failed: {m}"),
             ErrorKind::LimitExceeded { limit, value, max } => {
                 write!(

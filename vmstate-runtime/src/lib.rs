@@ -49,6 +49,7 @@ pub mod kvm;
 pub mod legacy;
 #[doc(hidden)]
 pub mod opaque;
+mod vstruct;
 pub mod ram;
 pub mod stream;
 mod types;
@@ -182,6 +183,12 @@ pub trait VMState: Field + Sized {
     /// `version`, `fields`, `subsections`).
     fn vmdesc_at(&self, version: u32, j: &mut json::JsonWriter);
 
+    /// Whether an unplug of this device is pending (QEMU's `.dev_unplug_pending`):
+    /// a registry does not save while one is. `#[vmstate(dev_unplug_pending = f)]`.
+    fn unplug_pending(&self) -> bool {
+        false
+    }
+
     /// The `-dump-vmstate` description of this type.
     fn dump_vmstate_json() -> String {
         Self::DESC.dump_vmstate_json()
@@ -192,8 +199,8 @@ pub trait VMState: Field + Sized {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::desc::{
-        has_parent_prefix, is_subsection_name, str_eq, FieldDesc, SubsectionDesc, TypeDesc,
-        VMStateDesc, VarLen, VersionRange,
+        has_parent_prefix, is_subsection_name, str_eq, FieldDesc, Priority, SectionTraits,
+        SubsectionDesc, TypeDesc, VMStateDesc, VarLen, VersionRange,
     };
     pub use crate::field::{
         slice_leaf, slice_leaves, slice_size, Element, Field, Fixed, Scaled, VarLenField,
@@ -205,6 +212,7 @@ pub mod __private {
         Writer,
     };
     pub use crate::opaque;
+    pub use crate::vstruct::VStruct;
     pub use crate::{ber, Error, ErrorKind, Result, VMState};
     pub use serde_json::{Map as JsonMap, Value as JsonValue};
     use std::fmt::Display;

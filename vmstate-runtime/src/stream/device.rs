@@ -27,6 +27,8 @@ pub trait SectionDevice {
     fn is_a(&self, value: &dyn Any) -> bool;
     /// The device as `Any`, to reach its own type behind the trait object.
     fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// Whether an unplug of the device is pending ([`VMState::unplug_pending`]).
+    fn unplug_pending(&self) -> bool;
 }
 
 impl<T: VMState + Clone + 'static> SectionDevice for T {
@@ -73,5 +75,9 @@ impl<T: VMState + Clone + 'static> SectionDevice for T {
 
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
+    }
+
+    fn unplug_pending(&self) -> bool {
+        VMState::unplug_pending(self)
     }
 }

@@ -21,6 +21,8 @@ pub struct LiveSave<'r, 'a, W: std::io::Write> {
     pub(super) format: Format,
     /// Per iterative section, whether it said it was done.
     pub(super) done: Vec<bool>,
+    /// Whether a BER stream's description was written.
+    pub(super) described: bool,
 }
 
 impl<W: std::io::Write> LiveSave<'_, '_, W> {
@@ -35,6 +37,38 @@ impl<W: std::io::Write> LiveSave<'_, '_, W> {
         let header = SectionHeader { kind, id, ident };
         records::put_section(&mut bytes, self.format, &header, body)?;
         self.w.put(&bytes)
+    }
+
+    /// Writes the devices of one phase as FULL sections, in save order: with
+    /// `early`, those marked `early_setup` (QEMU saves them with the START parts,
+    /// so a destination has them before the RAM); else the others. In BER the
+    /// description goes before the first device, as the devices are then.
+    pub(super) fn save_devices(&mut self, early: bool) -> Result<()> {
+        let order: Vec<usize> = self
+            .reg
+            .device_order()
+            .into_iter()
+            .filter(|&i| self.reg.entries[i].device.desc().section.early_setup == early)
+            .collect();
+        // Early devices are rare (virtio-mem): the description comes before them if
+        // there are any, else before the others, written even when there are none.
+        if self.format == Format::Ber && !self.described && (!early || !order.is_empty()) {
+            records::ber::put_description(&mut self.w, &self.reg.vmdesc(Format::Ber))?;
+            self.described = true;
+        }
+        for i in order {
+            let e = &self.reg.entries[i];
+            let version = self.reg.save_version(e);
+            let mut body = Vec::new();
+            e.device.save(self.format, version, &mut body)?;
+            let ident = SectionId {
+                idstr: e.idstr.clone(),
+                instance: e.instance,
+                version,
+            };
+            self.section(SectionKind::Full, self.reg.device_id(i), Some(ident), &body)?;
+        }
+        Ok(())
     }
 
     /// Writes one PART of each iterative section not yet done; returns `true` once
@@ -95,22 +129,7 @@ impl<W: std::io::Write> LiveSave<'_, '_, W> {
                 .save_complete(self.format, &mut body)?;
             self.section(SectionKind::End, self.reg.iterative_id(id), None, &body)?;
         }
-        if self.format == Format::Ber {
-            // Before the devices, as the devices are now.
-            records::ber::put_description(&mut self.w, &self.reg.vmdesc(Format::Ber))?;
-        }
-        for i in 0..self.reg.entries.len() {
-            let e = &self.reg.entries[i];
-            let version = self.reg.save_version(e);
-            let mut body = Vec::new();
-            e.device.save(self.format, version, &mut body)?;
-            let ident = SectionId {
-                idstr: e.idstr.clone(),
-                instance: e.instance,
-                version,
-            };
-            self.section(SectionKind::Full, self.reg.device_id(i), Some(ident), &body)?;
-        }
+        self.save_devices(false)?;
         match self.format {
             Format::Legacy => {
                 records::legacy::put_trailer(&mut self.w, &self.reg.vmdesc(Format::Legacy))?

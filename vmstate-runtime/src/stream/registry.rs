@@ -32,7 +32,7 @@
 //! ```
 
 use super::{LiveSave, MachineTypes, SectionDevice};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
 use crate::framing::{self as records, Configuration, IterativeSection, SectionId, SectionKind};
 use crate::io::Writer;
@@ -147,6 +147,35 @@ impl<'a> Registry<'a> {
         Ok(())
     }
 
+    /// The devices in save order: those with `early_setup` first, then by priority
+    /// (higher first), registration order within one priority, as QEMU orders its
+    /// handlers.
+    pub(super) fn device_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.entries.len()).collect();
+        order.sort_by_key(|&i| {
+            let s = self.entries[i].device.desc().section;
+            (!s.early_setup, std::cmp::Reverse(s.priority))
+        });
+        order
+    }
+
+    /// Refuses a save while a device cannot migrate: one marked `unmigratable`, or
+    /// one whose unplug is pending (QEMU waits for the unplug; the caller retries).
+    fn check_migratable(&self) -> Result<()> {
+        for e in &self.entries {
+            let name = format!("{}#{}", e.idstr, e.instance);
+            let kind = if e.device.desc().section.unmigratable {
+                ErrorKind::Unmigratable(name)
+            } else if e.device.unplug_pending() {
+                ErrorKind::UnplugPending(name)
+            } else {
+                continue;
+            };
+            return Err(Error::new(kind, 0));
+        }
+        Ok(())
+    }
+
     /// The section id of iterative section `i`.
     pub(super) fn iterative_id(&self, i: usize) -> u32 {
         self.iteratives[i].section_id.unwrap_or(i as u32 + 1)
@@ -200,7 +229,8 @@ impl<'a> Registry<'a> {
         }
         j.int("page_size", 4096);
         j.begin_array("devices");
-        for e in &self.entries {
+        for i in self.device_order() {
+            let e = &self.entries[i];
             e.device
                 .vmdesc(&e.idstr, e.instance, self.save_version(e), &mut j);
         }
@@ -233,6 +263,7 @@ impl<'a> Registry<'a> {
         format: Format,
         w: W,
     ) -> Result<LiveSave<'_, 'a, W>> {
+        self.check_migratable()?;
         let mut w = Writer::new(w);
         let configuration = self.configuration();
         match format {
@@ -243,6 +274,7 @@ impl<'a> Registry<'a> {
         }
         let mut live = LiveSave {
             done: vec![false; self.iteratives.len()],
+            described: false,
             reg: self,
             w,
             format,
@@ -259,6 +291,7 @@ impl<'a> Registry<'a> {
             let section_id = live.reg.iterative_id(id);
             live.section(SectionKind::Start, section_id, Some(ident), &body)?;
         }
+        live.save_devices(true)?;
         Ok(live)
     }
 }
