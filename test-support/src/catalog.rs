@@ -80,7 +80,7 @@ pub fn read_fixture(name: &str) -> Vec<u8> {
 
 /// The section names of the demo device and every mirror, in the order of
 /// [`with_device!`](crate::with_device)'s selector (the fuzz targets' first byte).
-pub const DEVICES: [&str; 31] = [
+pub const DEVICES: [&str; 32] = [
     "demo-dma",
     "timer",
     "fw_cfg",
@@ -112,16 +112,17 @@ pub const DEVICES: [&str; 31] = [
     "vmmouse",
     "i2c_bus",
     "acpi_build",
+    "tour",
 ];
 
 /// Calls `$run::<T>($($arg),*)` with the device type of section name
-/// `DEVICES[$selector % 31]`.
+/// `DEVICES[$selector % 32]`.
 #[macro_export]
 macro_rules! with_device {
     ($selector:expr, $run:ident, $($arg:expr),*) => {{
         use $crate::__qemu::*;
         use $crate::__examples::demo::DemoDma;
-        match $selector % 31 {
+        match $selector % 32 {
             0 => $run::<DemoDma>($($arg),*),
             1 => $run::<Timers>($($arg),*),
             2 => $run::<FwCfg>($($arg),*),
@@ -152,14 +153,16 @@ macro_rules! with_device {
             27 => $run::<Piix4Pm>($($arg),*),
             28 => $run::<Vmmouse>($($arg),*),
             29 => $run::<I2cBus>($($arg),*),
-            _ => $run::<AcpiBuild>($($arg),*),
+            30 => $run::<AcpiBuild>($($arg),*),
+            _ => $run::<$crate::__examples::constructs::Tour>($($arg),*),
         }
     }};
 }
 
-/// Visits the demo device's sample.
+/// Visits the demo device's sample and the QEMU constructs' tour.
 pub fn visit_demo(v: &mut impl Visitor) {
     v.visit("demo-dma", 0, &demo::sample());
+    v.visit("tour", 0, &vmstate_examples::constructs::sample());
 }
 
 /// Decodes each device section of a legacy QEMU stream that has a mirror and visits

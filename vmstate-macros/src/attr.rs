@@ -147,7 +147,7 @@ fn parse_elements(meta: &ParseNestedMeta, _: Span) -> syn::Result<Elements> {
             "`elements` takes a range of indices: `A..B`, `A..` or `..B`",
         ));
     };
-    let bound = |e: &Expr| quote::quote!((#e) as usize);
+    let bound = |e: &Expr| quote::quote!(((#e) as usize));
     let end = match (limits, end.as_deref()) {
         (RangeLimits::Closed(_), Some(e)) => {
             let b = bound(e);
@@ -201,6 +201,7 @@ attribute_table! {
         "len" => len: Ident = parse_ident,
         "max" => max: Sp<usize> = parse_int,
         "multiply" => multiply: Sp<usize> = parse_int,
+        "bitmap" => bitmap: Span = flag,
         "elements" => elements: Elements = parse_elements,
         "equal" => equal: Span = flag,
         "le" => le: Span = flag,

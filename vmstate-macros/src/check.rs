@@ -71,7 +71,11 @@ fn check_struct_attrs(cx: &Ctxt, c: &Container) {
             let names: Vec<&str> = crate::attr::PRIORITIES.iter().map(|(n, _)| *n).collect();
             cx.error_at(
                 p.span,
-                format!("unknown priority `{}`: QEMU's MigrationPriority is one of {}", p.value, names.join(", ")),
+                format!(
+                    "unknown priority `{}`: QEMU's MigrationPriority is one of {}",
+                    p.value,
+                    names.join(", ")
+                ),
             );
         }
     }
@@ -157,8 +161,18 @@ fn check_field(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Fie
     if a.subsection.is_some() {
         // `validate` too: a subsection's own type checks its fields (post_load).
         const NOT_FOR_SUBSECTIONS: [&str; 12] = [
-            "len", "max", "multiply", "elements", "equal", "le", "as_array", "exists", "rename",
-            "validate", "tmp", "struct_version",
+            "len",
+            "max",
+            "multiply",
+            "elements",
+            "equal",
+            "le",
+            "as_array",
+            "exists",
+            "rename",
+            "validate",
+            "tmp",
+            "struct_version",
         ];
         let conflicts = a.keys_set().into_iter();
         for (key, span) in conflicts.filter(|(k, _)| NOT_FOR_SUBSECTIONS.contains(k)) {
@@ -234,11 +248,29 @@ fn check_version_range(cx: &Ctxt, c: &Container, f: &Field) {
     }
 }
 
+fn is_named_u64(ty: &syn::Type) -> bool {
+    matches!(ty, syn::Type::Path(p) if p.qself.is_none() && p.path.is_ident("u64"))
+}
+
 /// `elements` (a fixed part of an array) and `multiply` (a scaled count).
 fn check_elements(cx: &Ctxt, f: &Field) {
     let a = &f.attrs;
     if let (Some(m), None) = (&a.multiply, &a.len) {
         cx.error_at(m.span, "`multiply` scales a count: add `len = <field>`");
+    }
+    if let Some(b) = a.bitmap {
+        let words = match f.shape {
+            Shape::Array { elem, .. } | Shape::Vec { elem } => is_named_u64(elem),
+            _ => false,
+        };
+        if a.len.is_none() || !words {
+            cx.error_at(b, "`bitmap` sends `[u64; N]` or `Vec<u64>` words for `len = <bit count>` bits (QEMU's VMSTATE_BITMAP)");
+        } else if let Some(m) = &a.multiply {
+            cx.error_at(
+                m.span,
+                "`multiply` does not combine with `bitmap`, whose count is in bits",
+            );
+        }
     }
     if let Some(v) = &a.struct_version {
         if !matches!(f.shape, Shape::Plain) || a.tmp.is_some() || a.len.is_some() {

@@ -35,17 +35,28 @@ fn field_desc(p: &FieldPlan) -> TokenStream {
         ),
         Kind::VarArray {
             elem,
-            len: Len::Field { field, multiply },
+            len:
+                Len::Field {
+                    field,
+                    multiply,
+                    bits,
+                },
             max,
             ..
         } => {
             let len_name = syn::ext::IdentExt::unraw(*field).to_string();
             let el = p.as_element();
             let multiply = multiply.clone().unwrap_or_else(|| quote!(1usize));
+            // A bitmap is described as its bytes (QEMU's `bitmap` VMStateInfo).
+            let byte_max = if *bits {
+                quote!(#max * 8)
+            } else {
+                quote!(#max)
+            };
             (
                 quote_spanned!(elem.span()=>
                     if #el::ELEMENT_IS_BYTE {
-                        __vm::TypeDesc::VarBuffer { max: #max }
+                        __vm::TypeDesc::VarBuffer { max: #byte_max }
                     } else {
                         __vm::TypeDesc::VarArray { elem: #el::ELEMENT_TYPE, max: #max }
                     }

@@ -51,6 +51,8 @@ pub enum Len<'a> {
     Field {
         field: &'a Ident,
         multiply: Option<TokenStream>,
+        /// `bitmap`: the field counts bits, sent in 64-bit words.
+        bits: bool,
     },
     /// The fixed range `start..end` (QEMU's SUB_ARRAY, BUFFER_START_MIDDLE,
     /// PARTIAL_BUFFER, STATIC_BUFFER).
@@ -167,12 +169,17 @@ impl FieldPlan<'_> {
         let id = self.ident;
         let (source, span) = match len {
             Len::Field {
+                field, bits: true, ..
+            } => (quote!(&__vm::BitsToWords(&self.#field)), field.span()),
+            Len::Field {
                 field,
                 multiply: None,
+                ..
             } => (quote!(&self.#field), field.span()),
             Len::Field {
                 field,
                 multiply: Some(m),
+                ..
             } => (quote!(&__vm::Scaled(&self.#field, #m)), field.span()),
             Len::Range { start, end, .. } => (
                 quote!(&__vm::Fixed(#end - #start)),
@@ -217,10 +224,13 @@ impl FieldPlan<'_> {
     /// use of the elements goes through it, so an unsupported element type is one
     /// error, at the field.
     pub fn as_element(&self) -> TokenStream {
-        let Kind::VarArray { elem, .. } = &self.kind else {
+        let Kind::VarArray { elem, len, .. } = &self.kind else {
             unreachable!("as_element on a fixed field")
         };
-        quote_spanned!(elem.span()=> <#elem as __vm::Element>)
+        match len {
+            Len::Field { bits: true, .. } => quote_spanned!(elem.span()=> __vm::BitmapWords),
+            _ => quote_spanned!(elem.span()=> <#elem as __vm::Element>),
+        }
     }
 
     /// `<T as Field>` with the field type's span, so an unsupported type is reported
@@ -429,6 +439,7 @@ fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
                     let v = m.value;
                     quote!(#v)
                 }),
+                bits: a.bitmap.is_some(),
             },
             (None, Some(r)) => {
                 let start = r.start.clone().unwrap_or_else(|| quote!(0usize));
@@ -442,6 +453,11 @@ fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
             (None, None) => unreachable!("one of them is set"),
         };
         let max = match &a.max {
+            // A bitmap's bound is in bits; its elements are words.
+            Some(m) if a.bitmap.is_some() => {
+                let v = m.value.div_ceil(64);
+                quote!(#v)
+            }
             Some(m) => {
                 let v = m.value;
                 quote!(#v)

@@ -36,6 +36,7 @@
 extern crate self as vmstate_runtime;
 
 pub mod ber;
+mod bitmap;
 pub mod desc;
 pub mod dump;
 mod error;
@@ -47,16 +48,18 @@ pub mod json;
 #[cfg(all(feature = "kvm", target_arch = "x86_64"))]
 pub mod kvm;
 pub mod legacy;
+pub mod linked;
 #[doc(hidden)]
 pub mod opaque;
-mod vstruct;
 pub mod ram;
 pub mod stream;
 mod types;
+mod vstruct;
 
 pub use error::{Error, ErrorKind, PathSegment, Result};
 pub use field::{slice_leaf, slice_leaves, slice_size, Field, VarLenField};
 pub use format::Format;
+pub use linked::{GTree, QList, QTailQ, StructKey};
 pub use types::{Timer, Unused};
 
 /// Derives [`VMState`](trait@VMState) (for structs) or [`Field`] (for `#[repr(uN)]`
@@ -198,6 +201,7 @@ pub trait VMState: Field + Sized {
 /// Support for generated code; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::bitmap::{BitmapWords, BitsToWords};
     pub use crate::desc::{
         has_parent_prefix, is_subsection_name, str_eq, FieldDesc, Priority, SectionTraits,
         SubsectionDesc, TypeDesc, VMStateDesc, VarLen, VersionRange,
@@ -471,16 +475,21 @@ pub mod __private {
 
     /// vmdesc leaf of a nested struct: `"type": "struct", "struct": {...}, "size"`.
     /// The vmdesc entry of a `tmp` field (QEMU's `VMSTATE_WITH_TMP`): type `tmp`,
-    /// the temporary struct's description inline, then its size.
+    /// the temporary struct's description inline, then its size. A BER stream's
+    /// description gives it as the struct it is, marked `ber_tmp` (the legacy form
+    /// is restored from it on conversion).
     pub fn tmp_entry<T: VMState>(v: &T, j: &mut JsonWriter, name: &str, tag: u32) {
         j.begin_object(None);
         j.string("name", name);
         if j.ber_tags() {
             j.int("tag", tag.into());
+            j.boolean("ber_tmp", true);
+            struct_leaf(v, j);
+        } else {
+            j.string("type", "tmp");
+            v.vmdesc_at(T::DESC.version, j);
+            j.int("size", v.legacy_size_at(T::DESC.version) as i64);
         }
-        j.string("type", "tmp");
-        v.vmdesc_at(T::DESC.version, j);
-        j.int("size", v.legacy_size_at(T::DESC.version) as i64);
         j.end_object();
     }
 

@@ -667,6 +667,17 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
         })
     }
 
+    /// Reads the octets of OCTET STRING `h` (header consumed), at most `cap` of
+    /// them, handing each segment to `f`; returns how many there were.
+    pub fn octets_upto(
+        &mut self,
+        h: &Header,
+        cap: usize,
+        f: &mut dyn FnMut(&mut I, usize, usize) -> Result<()>,
+    ) -> Result<usize> {
+        self.segments(h, cap, 0, f)
+    }
+
     fn segments(
         &mut self,
         h: &Header,

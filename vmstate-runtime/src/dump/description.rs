@@ -57,6 +57,20 @@ fn objects(list: Option<&mut Value>) -> impl Iterator<Item = &mut Map<String, Va
         .filter_map(Value::as_object_mut)
 }
 
+/// A `tmp` field as QEMU describes it (`VMSTATE_WITH_TMP`): type `tmp`, the
+/// struct's members inline, then the size.
+fn inline_tmp(f: &mut Map<String, Value>) {
+    let Some(Value::Object(inner)) = f.shift_remove("struct") else {
+        return;
+    };
+    let size = f.shift_remove("size");
+    f.insert("type".into(), "tmp".into());
+    f.extend(inner);
+    if let Some(size) = size {
+        f.insert("size".into(), size);
+    }
+}
+
 /// Takes the BER-only entries and members out of a field list.
 fn strip_fields(fields: &mut Vec<Value>) -> bool {
     let tagged = |f: &Value| f.get("tag").is_some();
@@ -100,6 +114,9 @@ fn strip_fields(fields: &mut Vec<Value>) -> bool {
         f.shift_remove("ber_nested");
         if let Some(s) = f.get_mut("struct").and_then(Value::as_object_mut) {
             strip_struct(s);
+        }
+        if f.shift_remove("ber_tmp").is_some() {
+            inline_tmp(f);
         }
         changed = true;
     }

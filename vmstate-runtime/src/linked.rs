@@ -1,0 +1,292 @@
+//! QEMU's linked containers of structs: `VMSTATE_QTAILQ_V` and `VMSTATE_QLIST_V`
+//! ([`QTailQ`], [`QList`]: a `Vec` of the elements) and `VMSTATE_GTREE_V` /
+//! `VMSTATE_GTREE_DIRECT_KEY_V` ([`GTree`]: a `BTreeMap`, in key order as GLib
+//! walks a tree).
+//!
+//! On the legacy wire each element is preceded by a byte 1 and the list ends with a
+//! byte 0 (a tree first sends its node count). QEMU describes such a field in vmdesc
+//! as its custom `VMStateInfo` (`qtailq`, `qlist`, `gtree`) and writes every
+//! element's description into that one entry, as the same keys again and again,
+//! which no JSON reader can take apart (QEMU's own `analyze-migration.py` keeps the
+//! last). vmstate writes the entry without them: its type and its bytes. QEMU does
+//! not read the vmdesc when it loads, so only the trailer's text differs. The
+//! generic converter (`dump`) treats the field as its bytes, and the BER form agrees:
+//! one OCTET STRING of the legacy bytes, which a typed load decodes and checks
+//! element by element.
+//!
+//! A load takes elements as the input holds them (no count from the stream is
+//! allocated ahead) and at most [`MAX_ELEMENTS`]; elements are saved and loaded at
+//! their type's current version (QEMU loads them at the field's version, which is
+//! the same for every QEMU device that has such a field).
+
+use crate::ber::{self, Decoder, Encoder, Header, Tag};
+use crate::desc::TypeDesc;
+use crate::error::{Error, ErrorKind, Result};
+use crate::field::Field;
+use crate::io::{Input, SliceInput, Writer};
+use crate::json::JsonWriter;
+use crate::VMState;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io;
+
+/// The most elements a load accepts in one container.
+pub const MAX_ELEMENTS: usize = 1 << 16;
+
+/// Bytes of a container's legacy encoding a BER load accepts.
+const MAX_BYTES: usize = 64 << 20;
+
+/// Reads the byte that says whether another element follows (1) or not (0).
+fn more<I: Input + ?Sized>(r: &mut I, count: usize) -> Result<bool> {
+    let at = r.offset();
+    let [b] = r.read_array::<1>()?;
+    match b {
+        0 => Ok(false),
+        1 if count < MAX_ELEMENTS => Ok(true),
+        1 => Err(Error::new(
+            ErrorKind::LengthTooLarge {
+                len: count as u64 + 1,
+                max: MAX_ELEMENTS as u64,
+            },
+            at,
+        )),
+        other => Err(Error::new(ErrorKind::InvalidBool(other), at)),
+    }
+}
+
+/// The vmdesc members of a container: its type and its bytes.
+fn vmdesc_entry(name: &str, size: usize, j: &mut JsonWriter) {
+    j.string("type", name);
+    j.int("size", size as i64);
+}
+
+/// The BER contents of a container: its legacy bytes.
+fn ber_put_legacy<F: Field>(v: &F, e: &mut Encoder) -> Result<()> {
+    let mut w = Writer::new(Vec::with_capacity(v.legacy_size()));
+    v.legacy_put(&mut w)?;
+    e.put(&w.into_inner());
+    Ok(())
+}
+
+/// Reads a container's BER OCTET STRING and loads its legacy bytes, which must be
+/// all of it.
+fn ber_get_legacy<F: Field, I: Input + ?Sized>(
+    v: &mut F,
+    d: &mut Decoder<'_, I>,
+    h: &Header,
+) -> Result<()> {
+    let mut b = Vec::new();
+    d.octets_upto(h, MAX_BYTES, &mut |input, pos, n| {
+        b.resize(pos + n, 0);
+        input.read_exact(&mut b[pos..pos + n])
+    })?;
+    let mut r = SliceInput::with_base(&b, h.offset);
+    v.legacy_get(&mut r)?;
+    r.expect_end()
+}
+
+macro_rules! list {
+    ($(#[$doc:meta])* $name:ident, $info:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Default, PartialEq)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+        pub struct $name<T>(pub Vec<T>);
+
+        impl<T: VMState + Default> Field for $name<T> {
+            const TYPE: TypeDesc = TypeDesc::VarBuffer { max: MAX_BYTES };
+            const BER_TAG: Tag = Tag::OCTET_STRING;
+
+            fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
+                for (i, e) in self.0.iter().enumerate() {
+                    w.put(&[1])?;
+                    e.legacy_save_at(w, T::DESC.version).map_err(|err| err.in_index(i))?;
+                }
+                w.put(&[0])
+            }
+
+            fn legacy_get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()> {
+                let mut out = Vec::new();
+                while more(r, out.len())? {
+                    let mut e = T::default();
+                    e.legacy_load_at(r, T::DESC.version)
+                        .map_err(|err| err.in_index(out.len()))?;
+                    out.push(e);
+                }
+                self.0 = out;
+                Ok(())
+            }
+
+            fn legacy_size(&self) -> usize {
+                1 + self
+                    .0
+                    .iter()
+                    .map(|e| 1 + e.legacy_size_at(T::DESC.version))
+                    .sum::<usize>()
+            }
+
+            fn vmdesc_leaf(&self, _leaf: usize, _suffix: &str, j: &mut JsonWriter) {
+                vmdesc_entry($info, self.legacy_size(), j);
+            }
+
+            fn ber_put(&self, e: &mut Encoder) -> Result<()> {
+                ber_put_legacy(self, e)
+            }
+
+            fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {
+                ber_get_legacy(self, d, h)
+            }
+
+            fn to_json(&self) -> Value {
+                opaque_json(self)
+            }
+        }
+    };
+}
+
+/// The JSON of a container: its legacy bytes in hex, as its BER OCTET STRING.
+fn opaque_json<F: Field>(v: &F) -> Value {
+    let mut w = Writer::new(Vec::new());
+    match v.legacy_put(&mut w) {
+        Ok(()) => ber::octets_json(&w.into_inner()),
+        Err(_) => Value::Null,
+    }
+}
+
+list!(
+    /// `VMSTATE_QTAILQ_V`: a tail queue of structs, in queue order.
+    QTailQ,
+    "qtailq"
+);
+
+list!(
+    /// `VMSTATE_QLIST_V`: a list of structs, in list order.
+    QList,
+    "qlist"
+);
+
+/// A tree's key: a struct of its own (`VMSTATE_GTREE_V`), or, for `u64`, the
+/// pointer-sized value itself (`VMSTATE_GTREE_DIRECT_KEY_V`, a big-endian `u64`).
+pub trait GTreeKey: Ord + Default + Clone {
+    /// Appends the key.
+    fn put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()>;
+    /// Reads the key.
+    fn get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()>;
+    /// Its bytes.
+    fn size(&self) -> usize;
+}
+
+impl GTreeKey for u64 {
+    fn put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
+        w.put(&self.to_be_bytes())
+    }
+
+    fn get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()> {
+        *self = u64::from_be_bytes(r.read_array()?);
+        Ok(())
+    }
+
+    fn size(&self) -> usize {
+        8
+    }
+}
+
+/// A struct key of a [`GTree`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct StructKey<K>(pub K);
+
+impl<K: VMState + Ord + Default + Clone> GTreeKey for StructKey<K> {
+    fn put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
+        self.0.legacy_save_at(w, K::DESC.version)
+    }
+
+    fn get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()> {
+        self.0.legacy_load_at(r, K::DESC.version)
+    }
+
+    fn size(&self) -> usize {
+        self.0.legacy_size_at(K::DESC.version)
+    }
+}
+
+/// `VMSTATE_GTREE_V`: a balanced tree of `V` by key `K` (`u64` for a direct key,
+/// [`StructKey`] for a struct).
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct GTree<K: Ord, V>(pub BTreeMap<K, V>);
+
+impl<K: GTreeKey, V: VMState + Default> Field for GTree<K, V> {
+    const TYPE: TypeDesc = TypeDesc::VarBuffer { max: MAX_BYTES };
+    const BER_TAG: Tag = Tag::OCTET_STRING;
+
+    fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
+        w.put(&(self.0.len() as u32).to_be_bytes())?;
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            w.put(&[1])?;
+            k.put(w).map_err(|err| err.in_index(i))?;
+            v.legacy_save_at(w, V::DESC.version)
+                .map_err(|err| err.in_index(i))?;
+        }
+        w.put(&[0])
+    }
+
+    fn legacy_get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()> {
+        let at = r.offset();
+        let nnodes = u32::from_be_bytes(r.read_array()?) as usize;
+        let mut out = BTreeMap::new();
+        let mut count = 0;
+        while more(r, count)? {
+            if count == nnodes {
+                return Err(Error::new(
+                    ErrorKind::LengthMismatch {
+                        len: count as u64 + 1,
+                        available: nnodes as u64,
+                    },
+                    r.offset(),
+                ));
+            }
+            let (mut k, mut v) = (K::default(), V::default());
+            k.get(r).map_err(|err| err.in_index(count))?;
+            v.legacy_load_at(r, V::DESC.version)
+                .map_err(|err| err.in_index(count))?;
+            out.insert(k, v);
+            count += 1;
+        }
+        if count != nnodes || out.len() != nnodes {
+            return Err(Error::new(
+                ErrorKind::LengthMismatch {
+                    len: nnodes as u64,
+                    available: out.len() as u64,
+                },
+                at,
+            ));
+        }
+        self.0 = out;
+        Ok(())
+    }
+
+    fn legacy_size(&self) -> usize {
+        4 + 1
+            + self
+                .0
+                .iter()
+                .map(|(k, v)| 1 + k.size() + v.legacy_size_at(V::DESC.version))
+                .sum::<usize>()
+    }
+
+    fn vmdesc_leaf(&self, _leaf: usize, _suffix: &str, j: &mut JsonWriter) {
+        vmdesc_entry("gtree", self.legacy_size(), j);
+    }
+
+    fn ber_put(&self, e: &mut Encoder) -> Result<()> {
+        ber_put_legacy(self, e)
+    }
+
+    fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {
+        ber_get_legacy(self, d, h)
+    }
+
+    fn to_json(&self) -> Value {
+        opaque_json(self)
+    }
+}
