@@ -36,6 +36,11 @@ fn demo_dma() {
     insta::assert_snapshot!(render(&demo::sample()));
 }
 
+#[test]
+fn tour() {
+    insta::assert_snapshot!(render(&vmstate_examples::constructs::sample()));
+}
+
 macro_rules! qemu_snapshots {
     ($($test:ident: $ty:ty = $idstr:literal;)*) => {$(
         #[test]
