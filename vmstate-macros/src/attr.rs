@@ -127,12 +127,12 @@ attribute_table! {
 pub struct Elements {
     pub start: Option<proc_macro2::TokenStream>,
     pub end: Option<proc_macro2::TokenStream>,
-    pub span: Span,
+    pub expr: Expr,
 }
 
 impl AttrSpan for Elements {
     fn attr_span(&self) -> Span {
-        self.span
+        self.expr.span()
     }
 }
 
@@ -164,7 +164,7 @@ fn parse_elements(meta: &ParseNestedMeta, _: Span) -> syn::Result<Elements> {
     Ok(Elements {
         start: start.as_deref().map(bound),
         end,
-        span: expr.span(),
+        expr: expr.clone(),
     })
 }
 

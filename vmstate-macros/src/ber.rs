@@ -8,6 +8,7 @@ use crate::hooks::Hooks;
 use crate::plan::{FieldPlan, Kind};
 use proc_macro2::TokenStream;
 use quote::quote;
+use syn::spanned::Spanned;
 
 fn save_field(p: &FieldPlan) -> TokenStream {
     let (id, rn, tag) = (p.ident, &p.rust_name, p.tag);
@@ -36,7 +37,10 @@ fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
     let as_field = p.as_field();
     let load = match &p.kind {
         Kind::Plain | Kind::ByteArray { .. } if p.check.is_some() => {
-            let test = p.check.map(|c| c.test(id, rn)).unwrap_or_default();
+            let test = p
+                .check
+                .map(|c| c.test(id, rn, p.ty.span()))
+                .unwrap_or_default();
             p.when_present(quote! {
                 let __at = d.offset();
                 let mut __v = ::core::clone::Clone::clone(&self.#id);

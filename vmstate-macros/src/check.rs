@@ -287,7 +287,7 @@ fn check_elements(cx: &Ctxt, f: &Field) {
     }
     let Some(e) = &a.elements else { return };
     if !matches!(f.shape, Shape::Array { .. }) {
-        cx.error_at(e.span, "`elements` picks part of an array `[T; N]`");
+        cx.error_spanned_by(&e.expr, "`elements` picks part of an array `[T; N]`");
     }
     for (key, span) in a.keys_set() {
         if matches!(key, "len" | "max" | "as_array") {

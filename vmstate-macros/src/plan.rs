@@ -28,15 +28,16 @@ impl LoadCheck {
         }
     }
 
-    /// The test of a loaded `__v` against `self.#id`, returning the error.
-    pub fn test(self, id: &Ident, rust_name: &str) -> TokenStream {
+    /// The test of a loaded `__v` against `self.#id`, returning the error; a type
+    /// that cannot be compared is reported at `span` (the field's type).
+    pub fn test(self, id: &Ident, rust_name: &str, span: proc_macro2::Span) -> TokenStream {
         match self {
             LoadCheck::Equal => quote! {
                 if __v != self.#id {
                     return __vm::Err(__vm::not_equal(&self.#id, &__v, __at).in_field(#rust_name));
                 }
             },
-            LoadCheck::Le => quote! {
+            LoadCheck::Le => quote_spanned! {span=>
                 if !__vm::positive_le(&__v, &self.#id) {
                     return __vm::Err(__vm::above_current(&self.#id, &__v, __at).in_field(#rust_name));
                 }
@@ -170,17 +171,23 @@ impl FieldPlan<'_> {
         let (source, span) = match len {
             Len::Field {
                 field, bits: true, ..
-            } => (quote!(&__vm::BitsToWords(&self.#field)), field.span()),
+            } => (
+                quote_spanned!(field.span()=> &__vm::BitsToWords(&self.#field)),
+                field.span(),
+            ),
             Len::Field {
                 field,
                 multiply: None,
                 ..
-            } => (quote!(&self.#field), field.span()),
+            } => (quote_spanned!(field.span()=> &self.#field), field.span()),
             Len::Field {
                 field,
                 multiply: Some(m),
                 ..
-            } => (quote!(&__vm::Scaled(&self.#field, #m)), field.span()),
+            } => (
+                quote_spanned!(field.span()=> &__vm::Scaled(&self.#field, #m)),
+                field.span(),
+            ),
             Len::Range { start, end, .. } => (
                 quote!(&__vm::Fixed(#end - #start)),
                 proc_macro2::Span::call_site(),
