@@ -77,12 +77,13 @@ fn field_desc(p: &FieldPlan) -> TokenStream {
             let el = p.as_element();
             (
                 quote_spanned!(elem.span()=>
-                    if !(#start < #end && #end <= #array_len) {
-                        ::core::panic!("`elements` must be a non-empty range of the array's indices")
-                    } else if #el::ELEMENT_IS_BYTE {
-                        __vm::TypeDesc::Buffer(#end - #start)
+                    if #el::ELEMENT_IS_BYTE {
+                        __vm::TypeDesc::Buffer(__vm::element_range(#start, #end, #array_len))
                     } else {
-                        __vm::TypeDesc::Array { elem: #el::ELEMENT_TYPE, len: #end - #start }
+                        __vm::TypeDesc::Array {
+                            elem: #el::ELEMENT_TYPE,
+                            len: __vm::element_range(#start, #end, #array_len),
+                        }
                     }
                 ),
                 quote!(::core::option::Option::None),

@@ -357,6 +357,16 @@ pub mod __private {
         )
     }
 
+    /// The length of `elements = start..end` of an array of `len`, which must be a
+    /// non-empty range within it (checked when the description is built).
+    pub const fn element_range(start: usize, end: usize, len: usize) -> usize {
+        assert!(
+            start < end && end <= len,
+            "`elements` must be a non-empty range of the array's indices"
+        );
+        end - start
+    }
+
     /// QEMU's `_POSITIVE_LE` test: `0 <= loaded <= current`.
     pub fn positive_le<T: crate::field::Integer>(loaded: &T, current: &T) -> bool {
         *loaded >= T::default() && loaded <= current
