@@ -267,8 +267,12 @@ fn struct_keys_and_qlists_round_trip_in_key_order() {
     use vmstate_runtime::{QList, StructKey};
     let mut k = Keyed::default();
     // Inserted out of order: sent in key order, as GLib walks a tree.
-    k.tree.0.insert(StructKey(Key { bus: 1, dev: 0 }), Val { x: 7 });
-    k.tree.0.insert(StructKey(Key { bus: 0, dev: 3 }), Val { x: 9 });
+    k.tree
+        .0
+        .insert(StructKey(Key { bus: 1, dev: 0 }), Val { x: 7 });
+    k.tree
+        .0
+        .insert(StructKey(Key { bus: 0, dev: 3 }), Val { x: 9 });
     k.list = QList(vec![Val { x: 1 }]);
     let bytes = legacy::to_bytes(&k).unwrap();
     assert_eq!(
@@ -283,6 +287,9 @@ fn struct_keys_and_qlists_round_trip_in_key_order() {
     short[3] = 3;
     assert!(matches!(
         legacy::from_bytes::<Keyed>(&short, 1).unwrap_err().kind(),
-        ErrorKind::LengthMismatch { len: 3, available: 2 }
+        ErrorKind::LengthMismatch {
+            len: 3,
+            available: 2
+        }
     ));
 }

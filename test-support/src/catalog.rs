@@ -80,7 +80,7 @@ pub fn read_fixture(name: &str) -> Vec<u8> {
 
 /// The section names of the demo device and every mirror, in the order of
 /// [`with_device!`](crate::with_device)'s selector (the fuzz targets' first byte).
-pub const DEVICES: [&str; 32] = [
+pub const DEVICES: [&str; 35] = [
     "demo-dma",
     "timer",
     "fw_cfg",
@@ -113,16 +113,19 @@ pub const DEVICES: [&str; 32] = [
     "i2c_bus",
     "acpi_build",
     "tour",
+    "mch",
+    "ICH9LPC",
+    "ich9_smb",
 ];
 
 /// Calls `$run::<T>($($arg),*)` with the device type of section name
-/// `DEVICES[$selector % 32]`.
+/// `DEVICES[$selector % 35]`.
 #[macro_export]
 macro_rules! with_device {
     ($selector:expr, $run:ident, $($arg:expr),*) => {{
         use $crate::__qemu::*;
         use $crate::__examples::demo::DemoDma;
-        match $selector % 32 {
+        match $selector % 35 {
             0 => $run::<DemoDma>($($arg),*),
             1 => $run::<Timers>($($arg),*),
             2 => $run::<FwCfg>($($arg),*),
@@ -154,7 +157,10 @@ macro_rules! with_device {
             28 => $run::<Vmmouse>($($arg),*),
             29 => $run::<I2cBus>($($arg),*),
             30 => $run::<AcpiBuild>($($arg),*),
-            _ => $run::<$crate::__examples::constructs::Tour>($($arg),*),
+            31 => $run::<$crate::__examples::constructs::Tour>($($arg),*),
+            32 => $run::<Mch>($($arg),*),
+            33 => $run::<Ich9Lpc>($($arg),*),
+            _ => $run::<Ich9Smb>($($arg),*),
         }
     }};
 }
@@ -223,6 +229,9 @@ pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
             "vmmouse" => Vmmouse,
             "i2c_bus" => I2cBus,
             "acpi_build" => AcpiBuild,
+            "mch" => Mch,
+            "ICH9LPC" => Ich9Lpc,
+            "ich9_smb" => Ich9Smb,
         }
     }
     Ok(unmirrored)

@@ -71,6 +71,7 @@ mod misc;
 mod pci;
 mod pic;
 mod pit;
+mod q35;
 mod rtc;
 mod serial;
 
@@ -89,5 +90,6 @@ pub use misc::*;
 pub use pci::*;
 pub use pic::*;
 pub use pit::*;
+pub use q35::*;
 pub use rtc::*;
 pub use serial::*;
