@@ -80,7 +80,7 @@ pub fn read_fixture(name: &str) -> Vec<u8> {
 
 /// The section names of the demo device and every mirror, in the order of
 /// [`with_device!`](crate::with_device)'s selector (the fuzz targets' first byte).
-pub const DEVICES: [&str; 35] = [
+pub const DEVICES: [&str; 36] = [
     "demo-dma",
     "timer",
     "fw_cfg",
@@ -116,16 +116,17 @@ pub const DEVICES: [&str; 35] = [
     "mch",
     "ICH9LPC",
     "ich9_smb",
+    "ich9_ahci",
 ];
 
 /// Calls `$run::<T>($($arg),*)` with the device type of section name
-/// `DEVICES[$selector % 35]`.
+/// `DEVICES[$selector % 36]`.
 #[macro_export]
 macro_rules! with_device {
     ($selector:expr, $run:ident, $($arg:expr),*) => {{
         use $crate::__qemu::*;
         use $crate::__examples::demo::DemoDma;
-        match $selector % 35 {
+        match $selector % 36 {
             0 => $run::<DemoDma>($($arg),*),
             1 => $run::<Timers>($($arg),*),
             2 => $run::<FwCfg>($($arg),*),
@@ -160,7 +161,8 @@ macro_rules! with_device {
             31 => $run::<$crate::__examples::constructs::Tour>($($arg),*),
             32 => $run::<Mch>($($arg),*),
             33 => $run::<Ich9Lpc>($($arg),*),
-            _ => $run::<Ich9Smb>($($arg),*),
+            34 => $run::<Ich9Smb>($($arg),*),
+            _ => $run::<Ich9Ahci>($($arg),*),
         }
     }};
 }
@@ -232,6 +234,7 @@ pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
             "mch" => Mch,
             "ICH9LPC" => Ich9Lpc,
             "ich9_smb" => Ich9Smb,
+            "ich9_ahci" => Ich9Ahci,
         }
     }
     Ok(unmirrored)
@@ -259,7 +262,7 @@ pub fn asn1_module() -> vmstate_runtime::ber::asn1::Module {
 /// What QEMU 10.0 writes differently from 7.2 in the vmdesc of mirrored devices
 /// whose bytes did not change (same version, same layout): (idstr, as 7.2 and the
 /// mirrors describe it, as 10.0 does). `docs/QEMU-RELEASES.md` lists them.
-pub const VMDESC_CHANGES_IN_10_0: [(&str, &str, &str); 2] = [
+pub const VMDESC_CHANGES_IN_10_0: [(&str, &str, &str); 3] = [
     // HPET: the field was renamed (its value is the saved copy of num_timers).
     (
         "hpet",
@@ -271,6 +274,12 @@ pub const VMDESC_CHANGES_IN_10_0: [(&str, &str, &str); 2] = [
         "globalstate",
         r#"{"name": "runstate", "type": "buffer", "size": 100}"#,
         r#"{"name": "runstate", "type": "buffer", "size": 32}, {"name": "has_vm_was_suspended", "type": "uint8", "size": 1}, {"name": "vm_was_suspended", "type": "uint8", "size": 1}, {"name": "unused", "type": "buffer", "size": 66}"#,
+    ),
+    // AHCI: the port count became unsigned (`VMSTATE_UINT32_EQUAL`).
+    (
+        "0000:00:1f.2/ich9_ahci",
+        r#"{"name": "ports", "type": "int32 equal", "size": 4}"#,
+        r#"{"name": "ports", "type": "uint32 equal", "size": 4}"#,
     ),
 ];
 

@@ -32,6 +32,7 @@ pub fn mirror(idstr: &str, machine_type: &str) -> Option<Box<dyn SectionDevice>>
         "mch" => Box::<Mch>::default(),
         "ICH9LPC" => Box::<Ich9Lpc>::default(),
         "ich9_smb" => Box::<Ich9Smb>::default(),
+        "ich9_ahci" => Box::<Ich9Ahci>::default(),
         "dma" => Box::<Dma>::default(),
         "i8259" => Box::<Pic>::default(),
         "ioapic" => Box::<Ioapic>::default(),

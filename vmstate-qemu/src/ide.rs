@@ -231,3 +231,134 @@ pub struct IdeDriveGesn {
     #[vmstate(rename = "events.eject_request")]
     pub eject_request: bool,
 }
+
+/// Command slots of an AHCI port.
+pub const AHCI_MAX_CMDS: usize = 32;
+/// Ports of the ICH9 AHCI controller.
+pub const ICH9_AHCI_PORTS: usize = 6;
+
+/// `ich9_ahci` (v1): the Q35's SATA controller, 00:1f.2.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "ich9_ahci", version = 1, minimum_version = 0)]
+pub struct Ich9Ahci {
+    /// The PCI function.
+    pub parent_obj: PciDevice,
+    /// The AHCI controller.
+    pub ahci: Ahci,
+}
+
+/// `ahci`: the controller's registers and its ports.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, PartialEq)]
+#[vmstate(name = "ahci", version = 1, minimum_version = 0)]
+pub struct Ahci {
+    /// The destination's port count, which sizes `dev` (QEMU reads the ports
+    /// before it checks the stream's count, `ports` below, against its own).
+    #[vmstate(skip)]
+    pub nports: i32,
+    /// The ports (behind a pointer in QEMU).
+    #[vmstate(len = nports, max = 32)]
+    pub dev: Vec<AhciPort>,
+    /// Capabilities.
+    #[vmstate(rename = "control_regs.cap")]
+    pub cap: u32,
+    /// Global host control.
+    #[vmstate(rename = "control_regs.ghc")]
+    pub ghc: u32,
+    /// Interrupt status.
+    #[vmstate(rename = "control_regs.irqstatus")]
+    pub irqstatus: u32,
+    /// Ports implemented.
+    #[vmstate(rename = "control_regs.impl")]
+    pub impl_: u32,
+    /// Version.
+    #[vmstate(rename = "control_regs.version")]
+    pub version: u32,
+    /// Index-data pair index.
+    pub idp_index: u32,
+    /// The port count, which must be the destination's.
+    #[vmstate(equal)]
+    pub ports: i32,
+}
+
+impl Default for Ahci {
+    fn default() -> Self {
+        Ahci {
+            nports: ICH9_AHCI_PORTS as i32,
+            dev: vec![AhciPort::default(); ICH9_AHCI_PORTS],
+            cap: 0,
+            ghc: 0,
+            irqstatus: 0,
+            impl_: 0,
+            version: 0,
+            idp_index: 0,
+            ports: ICH9_AHCI_PORTS as i32,
+        }
+    }
+}
+
+/// `ahci port`: one SATA port, its IDE bus and drive, registers and NCQ slots.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "ahci port", version = 1, minimum_version = 0)]
+#[allow(missing_docs)]
+pub struct AhciPort {
+    /// The port's IDE bus.
+    #[vmstate(version = 1..)]
+    pub port: IdeBus,
+    /// The drive on it.
+    #[vmstate(rename = "port.ifs[0]", version = 1..)]
+    pub drive: IdeDrive,
+    pub port_state: u32,
+    pub finished: u32,
+    #[vmstate(rename = "port_regs.lst_addr")]
+    pub lst_addr: u32,
+    #[vmstate(rename = "port_regs.lst_addr_hi")]
+    pub lst_addr_hi: u32,
+    #[vmstate(rename = "port_regs.fis_addr")]
+    pub fis_addr: u32,
+    #[vmstate(rename = "port_regs.fis_addr_hi")]
+    pub fis_addr_hi: u32,
+    #[vmstate(rename = "port_regs.irq_stat")]
+    pub irq_stat: u32,
+    #[vmstate(rename = "port_regs.irq_mask")]
+    pub irq_mask: u32,
+    #[vmstate(rename = "port_regs.cmd")]
+    pub cmd: u32,
+    #[vmstate(rename = "port_regs.tfdata")]
+    pub tfdata: u32,
+    #[vmstate(rename = "port_regs.sig")]
+    pub sig: u32,
+    #[vmstate(rename = "port_regs.scr_stat")]
+    pub scr_stat: u32,
+    #[vmstate(rename = "port_regs.scr_ctl")]
+    pub scr_ctl: u32,
+    #[vmstate(rename = "port_regs.scr_err")]
+    pub scr_err: u32,
+    #[vmstate(rename = "port_regs.scr_act")]
+    pub scr_act: u32,
+    #[vmstate(rename = "port_regs.cmd_issue")]
+    pub cmd_issue: u32,
+    pub done_first_drq: bool,
+    pub busy_slot: i32,
+    pub init_d2h_sent: bool,
+    /// The native command queue's slots.
+    #[vmstate(version = 1..)]
+    pub ncq_tfs: [NcqTransfer; AHCI_MAX_CMDS],
+}
+
+/// `ncq state`: one native command queue slot.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Copy, Debug, Default, PartialEq)]
+#[vmstate(name = "ncq state", version = 1, minimum_version = 0)]
+#[allow(missing_docs)]
+pub struct NcqTransfer {
+    pub sector_count: u32,
+    pub lba: u64,
+    pub tag: u8,
+    pub cmd: u8,
+    pub slot: u8,
+    pub used: bool,
+    pub halt: bool,
+}
