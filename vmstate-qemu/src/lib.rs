@@ -20,6 +20,17 @@
 //! | `pckbd` (v3), `ps2kbd`, `ps2mouse` | [`IsaKbd`], [`Ps2Kbd`], [`Ps2Mouse`] | `hw/input/pckbd.c`, `hw/input/ps2.c` |
 //! | `fw_cfg` (v2) | [`FwCfg`] | `hw/nvram/fw_cfg.c` |
 //! | `timer`, `port92`, `pcspk`, `kvmclock`, `globalstate` | [`Timers`], [`Port92`], [`PcSpk`], [`KvmClock`], [`GlobalState`] | `softmmu/cpu-timers.c`, `hw/i386/pc.c`, `hw/audio/pcspk.c`, `hw/i386/kvm/clock.c`, `migration/global_state.c` |
+//! | `cpu_common`, `kvm-tpr-opt`, `i2c_bus`, `vmmouse`, `acpi_build` | [`CpuCommon`], [`KvmTprOpt`], [`I2cBus`], [`Vmmouse`], [`AcpiBuild`] | `cpu.c`, `hw/i386/kvmvapic.c`, `hw/i2c/core.c`, `hw/i386/vmmouse.c`, `hw/i386/acpi-build.c` |
+//! | `PCIHost`, `PCIBUS`, `PCIDevice` | [`PciHost`], [`PciBus`], [`PciDevice`] | `hw/pci/pci_host.c`, `hw/pci/pci.c` |
+//! | `I440FX`, `PIIX3`, `ide`, `piix4_pm` (i440FX) | [`I440fx`], [`Piix3`], [`PciIde`], [`Piix4Pm`] | `hw/pci-host/i440fx.c`, `hw/isa/piix3.c`, `hw/ide/pci.c`, `hw/acpi/piix4.c` |
+//! | `mch`, `ICH9LPC`, `ich9_smb`, `ich9_ahci` (Q35) | [`Mch`], [`Ich9Lpc`], [`Ich9Smb`], [`Ich9Ahci`] | `hw/pci-host/q35.c`, `hw/isa/lpc_ich9.c`, `hw/i2c/smbus_ich9.c`, `hw/ide/ich.c` |
+//!
+//! [`Devices`] holds a mirror per device section of a VM ([`mirror`] picks it by the
+//! section's name) and registers them in a
+//! [`Registry`](vmstate_runtime::stream::Registry), which then loads and saves a whole
+//! QEMU stream with every device typed: every section of the i440FX fixtures of
+//! both releases, byte for byte (`tests/whole_streams.rs`), and a stream a running
+//! QEMU accepts (`tests/live_typed.rs`).
 //!
 //! ## QEMU releases
 //!

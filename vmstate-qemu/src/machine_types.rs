@@ -40,6 +40,13 @@ pub fn device_versions() -> Vec<(&'static str, u32)> {
         ("kvmclock", KvmClock::DESC.version),
         ("cpu", X86Cpu::DESC.version),
         ("apic", Apic::DESC.version),
+        ("cpu_common", CpuCommon::DESC.version),
+        ("kvm-tpr-opt", KvmTprOpt::DESC.version),
+        ("PCIHost", PciHost::DESC.version),
+        ("PCIBUS", PciBus::DESC.version),
+        ("vmmouse", Vmmouse::DESC.version),
+        ("i2c_bus", I2cBus::DESC.version),
+        ("acpi_build", AcpiBuild::DESC.version),
     ]
 }
 
