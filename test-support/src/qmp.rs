@@ -134,6 +134,30 @@ impl Peer {
         a.extend(extra);
         Qemu::start_release(self.release, dir, name, &a).unwrap_or_else(|e| panic!("{name}: {e}"))
     }
+
+    /// Starts a destination of `ram_mib` MiB (`<name>-dst`) that loads the stream
+    /// `bytes` (written to `dir/<name>.mig`) with `-incoming`; returns it once the
+    /// migration completed, and fails the test if it did not.
+    pub fn incoming(&self, dir: &Path, name: &str, ram_mib: u32, bytes: &[u8]) -> Qemu {
+        let file = dir.join(format!("{name}.mig"));
+        std::fs::write(&file, bytes).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let mut dst = self.start(
+            dir,
+            &format!("{name}-dst"),
+            ram_mib,
+            &["-incoming", "defer"],
+        );
+        dst.execute(
+            "migrate-incoming",
+            json!({ "uri": format!("exec:cat {}", file.display()) }),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (status, reply) = dst
+            .wait_migration()
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(status, "completed", "{name}: {reply}");
+        dst
+    }
 }
 
 /// Whether QEMU 7.2 can run here (see [`Release::available`]).

@@ -112,3 +112,40 @@ pub fn ram_of(stream: &[u8]) -> vmstate_runtime::Result<Vec<(String, Vec<u8>)>> 
     drop(loader);
     Ok(mem)
 }
+
+/// RAM blocks by name, as `ram_of` returns them.
+pub type Ram = Vec<(String, Vec<u8>)>;
+
+/// The VM of stream `bytes` (either format) whose sections are those of the QEMU
+/// stream `like`: RAM blocks of the sizes of `shape` (filled with 0xa5 first, so a
+/// page not loaded shows), and every device section in its typed mirror
+/// (`vmstate_qemu::Devices`, keeping QEMU's section ids), all loaded by one
+/// registry.
+pub fn load_typed(
+    bytes: &[u8],
+    like: &vmstate_runtime::stream::LegacyStream<'_>,
+    shape: &Ram,
+) -> vmstate_runtime::Result<(Ram, vmstate_qemu::Devices)> {
+    use vmstate_runtime::stream::{Registry, SectionKind};
+    let machine = like.machine_type();
+    let sections = like
+        .sections
+        .iter()
+        .filter(|x| x.kind == SectionKind::Full)
+        .map(|x| (x.ident.idstr.as_str(), x.ident.instance, Some(x.section_id)));
+    let mut devices = vmstate_qemu::Devices::new(&machine, sections).map_err(|e| {
+        vmstate_runtime::Error::new(vmstate_runtime::ErrorKind::UnknownSection(e), 0)
+    })?;
+    let mut mem: Ram = shape
+        .iter()
+        .map(|(n, m)| (n.clone(), vec![0xa5; m.len()]))
+        .collect();
+    {
+        let mut loader = vmstate_runtime::ram::RamLoader::new(ram_blocks_mut(&mut mem));
+        let mut reg = Registry::new(&machine);
+        reg.iterative("ram", 0, &mut loader);
+        devices.register(&mut reg);
+        reg.load(bytes)?;
+    }
+    Ok((mem, devices))
+}

@@ -136,17 +136,25 @@ impl AttrSpan for Elements {
     }
 }
 
-fn parse_elements(meta: &ParseNestedMeta, _: Span) -> syn::Result<Elements> {
+/// The value of `meta` as a range expression, or the error `usage`.
+fn parse_range(meta: &ParseNestedMeta, usage: &str) -> syn::Result<(Expr, ExprRange)> {
     let expr: Expr = meta.value()?.parse()?;
-    let Expr::Range(ExprRange {
-        start, limits, end, ..
-    }) = &expr
-    else {
-        return Err(syn::Error::new_spanned(
-            &expr,
-            "`elements` takes a range of indices: `A..B`, `A..` or `..B`",
-        ));
-    };
+    match &expr {
+        Expr::Range(r) => Ok((expr.clone(), r.clone())),
+        _ => Err(syn::Error::new_spanned(&expr, usage)),
+    }
+}
+
+fn parse_elements(meta: &ParseNestedMeta, _: Span) -> syn::Result<Elements> {
+    let (
+        expr,
+        ExprRange {
+            start, limits, end, ..
+        },
+    ) = parse_range(
+        meta,
+        "`elements` takes a range of indices: `A..B`, `A..` or `..B`",
+    )?;
     let bound = |e: &Expr| quote::quote!(((#e) as usize));
     let end = match (limits, end.as_deref()) {
         (RangeLimits::Closed(_), Some(e)) => {
@@ -315,16 +323,15 @@ fn int_bound(e: &Expr) -> syn::Result<u32> {
 }
 
 fn parse_version_range(meta: &ParseNestedMeta, _: Span) -> syn::Result<VersionSpec> {
-    let expr: Expr = meta.value()?.parse()?;
-    let Expr::Range(ExprRange {
-        start, limits, end, ..
-    }) = &expr
-    else {
-        return Err(syn::Error::new_spanned(
-            &expr,
-            "field `version` takes a range: `A..`, `A..=B` or `..=B`",
-        ));
-    };
+    let (
+        expr,
+        ExprRange {
+            start, limits, end, ..
+        },
+    ) = parse_range(
+        meta,
+        "field `version` takes a range: `A..`, `A..=B` or `..=B`",
+    )?;
     let min = start.as_deref().map(int_bound).transpose()?;
     let max = end.as_deref().map(int_bound).transpose()?;
     match (limits, max) {

@@ -8,7 +8,6 @@ use crate::hooks::Hooks;
 use crate::plan::{FieldPlan, Kind};
 use proc_macro2::TokenStream;
 use quote::quote;
-use syn::spanned::Spanned;
 
 fn save_field(p: &FieldPlan) -> TokenStream {
     let (id, rn, tag) = (p.ident, &p.rust_name, p.tag);
@@ -36,18 +35,10 @@ fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
     let name = c.name();
     let as_field = p.as_field();
     let load = match &p.kind {
-        Kind::Plain | Kind::ByteArray { .. } if p.check.is_some() => {
-            let test = p
-                .check
-                .map(|c| c.test(id, rn, p.ty.span()))
-                .unwrap_or_default();
-            p.when_present(quote! {
-                let __at = d.offset();
-                let mut __v = ::core::clone::Clone::clone(&self.#id);
-                #as_field::ber_get_field(&mut __v, d, #name, #tag, #rn)?;
-                #test
-            })
-        }
+        Kind::Plain | Kind::ByteArray { .. } if p.check.is_some() => p.checked_load(
+            quote!(d.offset()),
+            quote!(#as_field::ber_get_field(&mut __v, d, #name, #tag, #rn)?;),
+        ),
         Kind::Plain | Kind::ByteArray { .. } => p.when_present(quote! {
             #as_field::ber_get_field(&mut self.#id, d, #name, #tag, #rn)?;
         }),

@@ -110,22 +110,30 @@ pub fn enum_field(ident: &Ident, repr: &Ident, variants: &[&Ident]) -> TokenStre
     }
 }
 
+/// A newtype's legacy methods: its inner field's.
+fn legacy_of_inner() -> TokenStream {
+    quote! {
+        fn legacy_put<W: __vm::Write>(&self, w: &mut __vm::Writer<W>) -> __vm::Result<()> {
+            __vm::Field::legacy_put(&self.0, w)
+        }
+
+        fn legacy_get<I: __vm::Input + ?Sized>(&mut self, r: &mut I) -> __vm::Result<()> {
+            __vm::Field::legacy_get(&mut self.0, r)
+        }
+
+        fn legacy_size(&self) -> usize {
+            __vm::Field::legacy_size(&self.0)
+        }
+    }
+}
+
 pub fn newtype_field(ident: &Ident, inner: &Type) -> TokenStream {
+    let legacy = legacy_of_inner();
     quote! {
         impl __vm::Field for #ident {
             const TYPE: __vm::TypeDesc = <#inner as __vm::Field>::TYPE;
 
-            fn legacy_put<W: __vm::Write>(&self, w: &mut __vm::Writer<W>) -> __vm::Result<()> {
-                __vm::Field::legacy_put(&self.0, w)
-            }
-
-            fn legacy_get<I: __vm::Input + ?Sized>(&mut self, r: &mut I) -> __vm::Result<()> {
-                __vm::Field::legacy_get(&mut self.0, r)
-            }
-
-            fn legacy_size(&self) -> usize {
-                __vm::Field::legacy_size(&self.0)
-            }
+            #legacy
 
             fn vmdesc_leaves(&self) -> usize {
                 __vm::Field::vmdesc_leaves(&self.0)
@@ -170,6 +178,7 @@ pub fn newtype_field(ident: &Ident, inner: &Type) -> TokenStream {
 /// A `transparent` newtype with `info`: QEMU's custom `VMStateInfo`, its inner
 /// field's legacy bytes under its own type name, one OCTET STRING in BER.
 pub fn opaque_field(ident: &Ident, inner: &Type, info: &str) -> TokenStream {
+    let legacy = legacy_of_inner();
     quote! {
         impl __vm::Field for #ident {
             const TYPE: __vm::TypeDesc = __vm::TypeDesc::Scalar {
@@ -177,17 +186,7 @@ pub fn opaque_field(ident: &Ident, inner: &Type, info: &str) -> TokenStream {
                 size: __vm::opaque::size(&<#inner as __vm::Field>::TYPE),
             };
 
-            fn legacy_put<W: __vm::Write>(&self, w: &mut __vm::Writer<W>) -> __vm::Result<()> {
-                __vm::Field::legacy_put(&self.0, w)
-            }
-
-            fn legacy_get<I: __vm::Input + ?Sized>(&mut self, r: &mut I) -> __vm::Result<()> {
-                __vm::Field::legacy_get(&mut self.0, r)
-            }
-
-            fn legacy_size(&self) -> usize {
-                __vm::Field::legacy_size(&self.0)
-            }
+            #legacy
 
             const BER_TAG: __vm::ber::Tag = __vm::ber::Tag::OCTET_STRING;
 

@@ -6,7 +6,6 @@ use crate::hooks::Hooks;
 use crate::plan::{FieldPlan, Kind};
 use proc_macro2::TokenStream;
 use quote::quote;
-use syn::spanned::Spanned;
 
 fn save_field(p: &FieldPlan) -> TokenStream {
     let (id, rn) = (p.ident, &p.rust_name);
@@ -38,18 +37,10 @@ fn load_field(p: &FieldPlan) -> TokenStream {
     let (id, rn) = (p.ident, &p.rust_name);
     let as_field = p.as_field();
     let load = match &p.kind {
-        Kind::Plain | Kind::ByteArray { .. } if p.check.is_some() => {
-            let test = p
-                .check
-                .map(|c| c.test(id, rn, p.ty.span()))
-                .unwrap_or_default();
-            p.when_present(quote! {
-                let __at = r.offset();
-                let mut __v = ::core::clone::Clone::clone(&self.#id);
-                #as_field::legacy_get(&mut __v, r).in_field(#rn)?;
-                #test
-            })
-        }
+        Kind::Plain | Kind::ByteArray { .. } if p.check.is_some() => p.checked_load(
+            quote!(r.offset()),
+            quote!(#as_field::legacy_get(&mut __v, r).in_field(#rn)?;),
+        ),
         Kind::Plain | Kind::ByteArray { .. } => p.when_present(quote! {
             #as_field::legacy_get(&mut self.#id, r).in_field(#rn)?;
         }),

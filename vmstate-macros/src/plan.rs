@@ -294,6 +294,22 @@ impl FieldPlan<'_> {
         }
     }
 
+    /// A field checked by `equal` or `le`: `get` loads it into a copy `__v` (at
+    /// `offset`), which is compared with the current value before it replaces it.
+    pub fn checked_load(&self, offset: TokenStream, get: TokenStream) -> TokenStream {
+        let (id, rn) = (self.ident, &self.rust_name);
+        let test = self
+            .check
+            .map(|c| c.test(id, rn, self.ty.span()))
+            .unwrap_or_default();
+        self.when_present(quote! {
+            let __at = #offset;
+            let mut __v = ::core::clone::Clone::clone(&self.#id);
+            #get
+            #test
+        })
+    }
+
     /// The `validate` check after the field is loaded, its error at `offset` (the
     /// field's start).
     pub fn validate_call(&self, offset: TokenStream) -> Option<TokenStream> {

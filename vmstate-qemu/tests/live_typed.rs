@@ -2,8 +2,8 @@
 //! on its newest i440FX machine type): a guest that ran SeaBIOS migrates to a file;
 //! a registry of typed mirrors loads every section of it (RAM into memory, each
 //! device into its mirror, none generic); one CMOS byte is edited through the
-//! `Rtc` mirror; the registry saves the whole VM, RAM in its own parts and its own
-//! section ids; the same VM through BER (saved, loaded into fresh mirrors, saved
+//! `Rtc` mirror; the registry saves the whole VM, RAM in its own parts and id, the
+//! devices under QEMU's ids; the same VM through BER (saved, loaded into fresh mirrors, saved
 //! again) gives the same bytes. A second QEMU of the same release loads the stream
 //! with `-incoming`, holds the guest's RAM, reads the edited CMOS byte on its RTC,
 //! and runs on.
@@ -16,11 +16,11 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::time::Duration;
 use vmstate_qemu::{Devices, Rtc};
-use vmstate_runtime::ram::{RamLoader, RamSaver};
-use vmstate_runtime::stream::{self, LegacyStream, Registry, SectionKind};
+use vmstate_runtime::ram::RamSaver;
+use vmstate_runtime::stream::{self, Registry};
 use vmstate_runtime::Format;
-use vmstate_test_support::qmp::{Peer, Qemu};
-use vmstate_test_support::testing::{ram_blocks, ram_blocks_mut, ram_of};
+use vmstate_test_support::qmp::Peer;
+use vmstate_test_support::testing::{load_typed, ram_blocks, ram_of, Ram};
 
 /// A CMOS byte that neither QEMU nor SeaBIOS uses.
 const CMOS_INDEX: usize = 0x6e;
@@ -31,32 +31,6 @@ fn dir() -> PathBuf {
     d
 }
 
-type Ram = Vec<(String, Vec<u8>)>;
-
-/// Loads stream `bytes` (either format) of the VM whose QEMU stream is `like`
-/// into typed mirrors and RAM blocks of the sizes of `shape`.
-fn load_typed(bytes: &[u8], like: &LegacyStream<'_>, shape: &Ram) -> (Ram, Devices) {
-    let machine = like.machine_type();
-    let sections = like
-        .sections
-        .iter()
-        .filter(|x| x.kind == SectionKind::Full)
-        .map(|x| (x.ident.idstr.as_str(), x.ident.instance, None));
-    let mut devices = Devices::new(&machine, sections).unwrap();
-    let mut mem: Ram = shape
-        .iter()
-        .map(|(n, m)| (n.clone(), vec![0; m.len()]))
-        .collect();
-    {
-        let mut loader = RamLoader::new(ram_blocks_mut(&mut mem));
-        let mut reg = Registry::new(&machine);
-        reg.iterative("ram", 0, &mut loader);
-        devices.register(&mut reg);
-        reg.load(bytes).unwrap();
-    }
-    (mem, devices)
-}
-
 /// The whole VM saved by a typed registry in `format`.
 fn save_typed(machine: &str, mem: &Ram, devices: &mut Devices, format: Format) -> Vec<u8> {
     let mut saver = RamSaver::new(ram_blocks(mem)).unwrap();
@@ -64,22 +38,6 @@ fn save_typed(machine: &str, mem: &Ram, devices: &mut Devices, format: Format) -
     reg.iterative("ram", 0, &mut saver);
     devices.register(&mut reg);
     reg.save(format).unwrap()
-}
-
-/// Starts a QEMU of `peer` that loads `bytes`; returns it once the migration
-/// completed.
-fn incoming(peer: &Peer, name: &str, bytes: &[u8]) -> Qemu {
-    let file = dir().join(format!("{name}.mig"));
-    std::fs::write(&file, bytes).unwrap();
-    let mut dst = peer.start(&dir(), &format!("{name}-dst"), 32, &["-incoming", "defer"]);
-    dst.execute(
-        "migrate-incoming",
-        json!({ "uri": format!("exec:cat {}", file.display()) }),
-    )
-    .unwrap();
-    let (status, reply) = dst.wait_migration().unwrap();
-    assert_eq!(status, "completed", "{name}: {reply}");
-    dst
 }
 
 /// The SHA-256 of `pc.ram` in the ranges backed by RAM (not the VGA/BIOS window).
@@ -108,7 +66,7 @@ fn qemu_loads_a_whole_vm_saved_by_typed_mirrors() {
         let original = std::fs::read(&file).unwrap();
         let s = stream::walk_legacy(&original).unwrap();
         let sent = ram_of(&original).unwrap();
-        let (mem, mut devices) = load_typed(&original, &s, &sent);
+        let (mem, mut devices) = load_typed(&original, &s, &sent).unwrap();
         assert!(mem == sent, "{name}: RAM");
         let rtc: &mut Rtc = devices.get_mut("mc146818rtc", 0).unwrap();
         let edited = rtc.cmos_data[CMOS_INDEX] ^ 0x5a;
@@ -116,12 +74,12 @@ fn qemu_loads_a_whole_vm_saved_by_typed_mirrors() {
 
         let direct = save_typed(peer.machine, &mem, &mut devices, Format::Legacy);
         let ber = save_typed(peer.machine, &mem, &mut devices, Format::Ber);
-        let (mem2, mut back) = load_typed(&ber, &s, &sent);
+        let (mem2, mut back) = load_typed(&ber, &s, &sent).unwrap();
         let via_ber = save_typed(peer.machine, &mem2, &mut back, Format::Legacy);
         assert!(via_ber == direct, "{name}: typed BER round trip differs");
 
         let (ranges, digests) = pc_ram_digests(&mem);
-        let mut dst = incoming(&peer, &name, &direct);
+        let mut dst = peer.incoming(&dir(), &name, 32, &direct);
         assert_eq!(dst.read_cmos(CMOS_INDEX).unwrap(), edited, "{name}");
         assert_eq!(dst.memory_digests(&ranges).unwrap(), digests, "{name}: RAM");
         assert_eq!(dst.status().unwrap(), "paused");

@@ -9,12 +9,12 @@
 
 use vmstate_qemu::Devices;
 use vmstate_runtime::json::VmdescArrays;
-use vmstate_runtime::ram::{RamLoader, RamSaver};
+use vmstate_runtime::ram::RamSaver;
 use vmstate_runtime::stream::{self, LegacyStream, Registry, SectionKind};
 use vmstate_runtime::Format;
 use vmstate_test_support::catalog::{as_qemu_10_0_describes, fixture_streams, read_fixture};
 use vmstate_test_support::qmp::Release;
-use vmstate_test_support::testing::{ram_blocks, ram_blocks_mut, ram_of};
+use vmstate_test_support::testing::{load_typed, ram_blocks, ram_of, Ram};
 
 /// Fixtures every section of which has a typed mirror: two per QEMU release.
 const TYPED_WHOLE: [&str; 4] = [
@@ -23,15 +23,6 @@ const TYPED_WHOLE: [&str; 4] = [
     "pc-i440fx-7.2-kvm-bios.mig",
     "pc-i440fx-10.0-kvm-bios.mig",
 ];
-
-/// The device sections of `s`: idstr, instance id and QEMU's section id.
-fn device_sections<'s>(s: &'s LegacyStream<'_>) -> Vec<(&'s str, u32, Option<u32>)> {
-    s.sections
-        .iter()
-        .filter(|x| x.kind == SectionKind::Full)
-        .map(|x| (x.ident.idstr.as_str(), x.ident.instance, Some(x.section_id)))
-        .collect()
-}
 
 /// Where the first device section's record begins: its body less its header
 /// (type, section id, idstr, instance id, version).
@@ -42,30 +33,6 @@ fn devices_start(s: &LegacyStream<'_>) -> usize {
         .find(|x| x.kind == SectionKind::Full)
         .unwrap();
     first.body_offset as usize - (1 + 4 + 1 + first.ident.idstr.len() + 4 + 4)
-}
-
-/// The VM of stream `bytes` (either format), whose sections are those of the QEMU
-/// stream `like`: RAM blocks of the sizes of `shape`, and devices loaded by a
-/// registry of typed mirrors.
-fn load_typed(
-    bytes: &[u8],
-    like: &LegacyStream<'_>,
-    shape: &[(String, Vec<u8>)],
-) -> (Vec<(String, Vec<u8>)>, Devices) {
-    let machine = like.machine_type();
-    let mut mem: Vec<(String, Vec<u8>)> = shape
-        .iter()
-        .map(|(n, m)| (n.clone(), vec![0xa5; m.len()]))
-        .collect();
-    let mut devices = Devices::new(&machine, device_sections(like)).unwrap();
-    {
-        let mut loader = RamLoader::new(ram_blocks_mut(&mut mem));
-        let mut reg = Registry::new(&machine);
-        reg.iterative("ram", 0, &mut loader);
-        devices.register(&mut reg);
-        reg.load(bytes).unwrap();
-    }
-    (mem, devices)
 }
 
 /// The QEMU release that wrote fixture `name`.
@@ -80,7 +47,7 @@ fn writer_of(name: &str) -> Release {
 /// Saves the VM in `format`, RAM first, with QEMU's section ids taken from `like`
 /// and arrays listed in the vmdesc as `release` lists them.
 fn save_typed(
-    mem: &[(String, Vec<u8>)],
+    mem: &Ram,
     devices: &mut Devices,
     like: &LegacyStream<'_>,
     release: Release,
@@ -110,7 +77,7 @@ fn typed_registries_save_every_device_as_qemu_did() {
         let release = writer_of(name);
         let s = stream::walk_legacy(&original).unwrap();
         let sent = ram_of(&original).unwrap();
-        let (mem, mut devices) = load_typed(&original, &s, &sent);
+        let (mem, mut devices) = load_typed(&original, &s, &sent).unwrap();
         assert!(mem == sent, "{name}: the RAM loaded is not the RAM sent");
         assert_eq!(
             devices.sections.len(),
@@ -158,10 +125,10 @@ fn typed_registries_carry_a_whole_vm_through_ber() {
         let release = writer_of(name);
         let s = stream::walk_legacy(&original).unwrap();
         let sent = ram_of(&original).unwrap();
-        let (mem, mut devices) = load_typed(&original, &s, &sent);
+        let (mem, mut devices) = load_typed(&original, &s, &sent).unwrap();
         let legacy = save_typed(&mem, &mut devices, &s, release, Format::Legacy);
         let ber = save_typed(&mem, &mut devices, &s, release, Format::Ber);
-        let (mem2, mut back) = load_typed(&ber, &s, &sent);
+        let (mem2, mut back) = load_typed(&ber, &s, &sent).unwrap();
         assert!(mem2 == mem, "{name}: RAM through BER");
         let again = save_typed(&mem2, &mut back, &s, release, Format::Legacy);
         assert!(again == legacy, "{name}: legacy -> BER -> legacy differs");

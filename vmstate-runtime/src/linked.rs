@@ -85,6 +85,28 @@ fn ber_get_legacy<F: Field, I: Input + ?Sized>(
     r.expect_end()
 }
 
+/// The `Field` methods every container shares: its vmdesc entry under QEMU's
+/// `VMStateInfo` name, and its legacy bytes as its BER and JSON value.
+macro_rules! opaque_methods {
+    ($info:literal) => {
+        fn vmdesc_leaf(&self, _leaf: usize, _suffix: &str, j: &mut JsonWriter) {
+            vmdesc_entry($info, self.legacy_size(), j);
+        }
+
+        fn ber_put(&self, e: &mut Encoder) -> Result<()> {
+            ber_put_legacy(self, e)
+        }
+
+        fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {
+            ber_get_legacy(self, d, h)
+        }
+
+        fn to_json(&self) -> Value {
+            opaque_json(self)
+        }
+    };
+}
+
 macro_rules! list {
     ($(#[$doc:meta])* $name:ident, $info:literal) => {
         $(#[$doc])*
@@ -124,21 +146,7 @@ macro_rules! list {
                     .sum::<usize>()
             }
 
-            fn vmdesc_leaf(&self, _leaf: usize, _suffix: &str, j: &mut JsonWriter) {
-                vmdesc_entry($info, self.legacy_size(), j);
-            }
-
-            fn ber_put(&self, e: &mut Encoder) -> Result<()> {
-                ber_put_legacy(self, e)
-            }
-
-            fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {
-                ber_get_legacy(self, d, h)
-            }
-
-            fn to_json(&self) -> Value {
-                opaque_json(self)
-            }
+            opaque_methods!($info);
         }
     };
 }
@@ -274,19 +282,5 @@ impl<K: GTreeKey, V: VMState + Default> Field for GTree<K, V> {
                 .sum::<usize>()
     }
 
-    fn vmdesc_leaf(&self, _leaf: usize, _suffix: &str, j: &mut JsonWriter) {
-        vmdesc_entry("gtree", self.legacy_size(), j);
-    }
-
-    fn ber_put(&self, e: &mut Encoder) -> Result<()> {
-        ber_put_legacy(self, e)
-    }
-
-    fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {
-        ber_get_legacy(self, d, h)
-    }
-
-    fn to_json(&self) -> Value {
-        opaque_json(self)
-    }
+    opaque_methods!("gtree");
 }

@@ -37,7 +37,7 @@ trait Live {
     fn boot(&self, name: &str, extra: &[&str]) -> Qemu;
     fn source_stream(&self, name: &str) -> Vec<u8>;
     fn source_stream_at(&self, name: &str, bandwidth: Option<u64>) -> Vec<u8>;
-    fn incoming(&self, name: &str, bytes: &[u8]) -> Qemu;
+    fn load_ours(&self, name: &str, bytes: &[u8]) -> Qemu;
 }
 
 impl Live for Peer {
@@ -74,19 +74,14 @@ impl Live for Peer {
 
     /// Starts a QEMU that loads `bytes` with `-incoming`; returns it once the
     /// migration completed.
-    fn incoming(&self, name: &str, bytes: &[u8]) -> Qemu {
-        let name = self.name(name);
-        let file = dir().join(format!("{name}-ours.mig"));
-        std::fs::write(&file, bytes).unwrap();
-        let mut dst = self.boot(&format!("{name}-dst"), &["-incoming", "defer"]);
-        dst.execute(
-            "migrate-incoming",
-            json!({ "uri": format!("exec:cat {}", file.display()) }),
+    fn load_ours(&self, name: &str, bytes: &[u8]) -> Qemu {
+        Peer::incoming(
+            self,
+            &dir(),
+            &format!("{}-ours", self.name(name)),
+            32,
+            bytes,
         )
-        .unwrap();
-        let (status, reply) = dst.wait_migration().unwrap();
-        assert_eq!(status, "completed", "{name}: {reply}");
-        dst
     }
 }
 
@@ -130,7 +125,7 @@ fn qemu_loads_our_re_encoding_of_its_own_stream() {
         )
         .unwrap();
         assert!(via_ber == original, "legacy -> BER -> legacy differs");
-        let mut dst = peer.incoming("roundtrip", &via_ber);
+        let mut dst = peer.load_ours("roundtrip", &via_ber);
         runs_on(&mut dst);
     }
 }
@@ -153,7 +148,7 @@ fn a_rate_limited_stream_in_several_parts_round_trips_and_loads() {
         let ber = dump::convert(&original, Format::Ber).unwrap();
         let back = dump::convert(&ber, Format::Legacy).unwrap();
         assert!(back == original, "legacy -> BER -> legacy differs");
-        let mut dst = peer.incoming("parts", &back);
+        let mut dst = peer.load_ours("parts", &back);
         runs_on(&mut dst);
     }
 }
@@ -172,7 +167,7 @@ fn a_cmos_byte_edited_by_the_typed_mirror_reaches_the_destination_rtc() {
         assert_eq!(body.len(), sec.body.len());
         let at = sec.body_offset as usize;
         bytes[at..at + body.len()].copy_from_slice(&body);
-        let mut dst = peer.incoming("cmos", &bytes);
+        let mut dst = peer.load_ours("cmos", &bytes);
         assert_eq!(dst.read_cmos(CMOS_INDEX).unwrap(), before ^ 0x5a);
         runs_on(&mut dst);
     }
@@ -291,7 +286,7 @@ fn qemu_loads_ram_written_by_our_saver_in_our_own_parts() {
             stream_bytes != original,
             "our parts differ from QEMU's one part"
         );
-        let mut dst = peer.incoming("ram", &stream_bytes);
+        let mut dst = peer.load_ours("ram", &stream_bytes);
         holds_ram(&mut dst, &mem, &peer.name("ram"));
         runs_on(&mut dst);
     }
@@ -317,7 +312,7 @@ fn a_guest_crosses_qemu_releases_through_ber() {
         let ber = dump::convert(&original, Format::Ber).unwrap();
         let back = dump::convert(&ber, Format::Legacy).unwrap();
         assert!(back == original, "{name}: legacy -> BER -> legacy differs");
-        let mut q = dst.incoming(&name, &back);
+        let mut q = dst.load_ours(&name, &back);
         let mem = vmstate_test_support::testing::ram_of(&original).unwrap();
         holds_ram(&mut q, &mem, &name);
         runs_on(&mut q);
