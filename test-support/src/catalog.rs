@@ -80,7 +80,7 @@ pub fn read_fixture(name: &str) -> Vec<u8> {
 
 /// The section names of the demo device and every mirror, in the order of
 /// [`with_device!`](crate::with_device)'s selector (the fuzz targets' first byte).
-pub const DEVICES: [&str; 36] = [
+pub const DEVICES: [&str; 38] = [
     "demo-dma",
     "timer",
     "fw_cfg",
@@ -117,16 +117,18 @@ pub const DEVICES: [&str; 36] = [
     "ICH9LPC",
     "ich9_smb",
     "ich9_ahci",
+    "uhci",
+    "usb-ptr",
 ];
 
 /// Calls `$run::<T>($($arg),*)` with the device type of section name
-/// `DEVICES[$selector % 36]`.
+/// `DEVICES[$selector % 38]`.
 #[macro_export]
 macro_rules! with_device {
     ($selector:expr, $run:ident, $($arg:expr),*) => {{
         use $crate::__qemu::*;
         use $crate::__examples::demo::DemoDma;
-        match $selector % 36 {
+        match $selector % 38 {
             0 => $run::<DemoDma>($($arg),*),
             1 => $run::<Timers>($($arg),*),
             2 => $run::<FwCfg>($($arg),*),
@@ -162,7 +164,9 @@ macro_rules! with_device {
             32 => $run::<Mch>($($arg),*),
             33 => $run::<Ich9Lpc>($($arg),*),
             34 => $run::<Ich9Smb>($($arg),*),
-            _ => $run::<Ich9Ahci>($($arg),*),
+            35 => $run::<Ich9Ahci>($($arg),*),
+            36 => $run::<Uhci>($($arg),*),
+            _ => $run::<UsbPtr>($($arg),*),
         }
     }};
 }
@@ -235,6 +239,8 @@ pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
             "ICH9LPC" => Ich9Lpc,
             "ich9_smb" => Ich9Smb,
             "ich9_ahci" => Ich9Ahci,
+            "uhci" => Uhci,
+            "usb-ptr" => UsbPtr,
         }
     }
     Ok(unmirrored)

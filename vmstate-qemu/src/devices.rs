@@ -33,6 +33,8 @@ pub fn mirror(idstr: &str, machine_type: &str) -> Option<Box<dyn SectionDevice>>
         "ICH9LPC" => Box::<Ich9Lpc>::default(),
         "ich9_smb" => Box::<Ich9Smb>::default(),
         "ich9_ahci" => Box::<Ich9Ahci>::default(),
+        "uhci" => Box::<Uhci>::default(),
+        "usb-ptr" => Box::<UsbPtr>::default(),
         "dma" => Box::<Dma>::default(),
         "i8259" => Box::<Pic>::default(),
         "ioapic" => Box::<Ioapic>::default(),

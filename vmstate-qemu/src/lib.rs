@@ -24,6 +24,7 @@
 //! | `PCIHost`, `PCIBUS`, `PCIDevice` | [`PciHost`], [`PciBus`], [`PciDevice`] | `hw/pci/pci_host.c`, `hw/pci/pci.c` |
 //! | `I440FX`, `PIIX3`, `ide`, `piix4_pm` (i440FX) | [`I440fx`], [`Piix3`], [`PciIde`], [`Piix4Pm`] | `hw/pci-host/i440fx.c`, `hw/isa/piix3.c`, `hw/ide/pci.c`, `hw/acpi/piix4.c` |
 //! | `mch`, `ICH9LPC`, `ich9_smb`, `ich9_ahci` (Q35) | [`Mch`], [`Ich9Lpc`], [`Ich9Smb`], [`Ich9Ahci`] | `hw/pci-host/q35.c`, `hw/isa/lpc_ich9.c`, `hw/i2c/smbus_ich9.c`, `hw/ide/ich.c` |
+//! | `uhci`, `usb-ptr` | [`Uhci`], [`UsbPtr`] | `hw/usb/hcd-uhci.c`, `hw/usb/dev-hid.c` |
 //!
 //! [`Devices`] holds a mirror per device section of a VM ([`mirror`] picks it by the
 //! section's name) and registers them in a
@@ -85,6 +86,7 @@ mod pit;
 mod q35;
 mod rtc;
 mod serial;
+mod usb;
 
 pub use acpi::*;
 pub use cpu::*;
@@ -104,3 +106,4 @@ pub use pit::*;
 pub use q35::*;
 pub use rtc::*;
 pub use serial::*;
+pub use usb::*;

@@ -140,6 +140,15 @@ fn prove_stream(name: &str) -> usize {
         count(prove::<Ich9Smb>(&s, name, "0000:00:1f.3/ich9_smb").len());
         count(prove::<Ich9Ahci>(&s, name, "0000:00:1f.2/ich9_ahci").len());
     }
+    for sec in &s.sections {
+        let idstr = sec.ident.idstr.as_str();
+        if sec.kind == SectionKind::Full && idstr.ends_with("/uhci") {
+            count(prove::<Uhci>(&s, name, idstr).len());
+        }
+        if sec.kind == SectionKind::Full && idstr.ends_with("/usb-ptr") {
+            count(prove::<UsbPtr>(&s, name, idstr).len());
+        }
+    }
     count(prove::<CpuCommon>(&s, name, "cpu_common").len());
     count(prove::<KvmTprOpt>(&s, name, "kvm-tpr-opt").len());
     count(prove::<PciHost>(&s, name, "PCIHost").len());
@@ -431,9 +440,9 @@ fn qemu_10_0_devices_are_byte_exact() {
     assert_eq!(prove_stream("pc-i440fx-10.0-kvm-bios.mig"), 32);
     assert_eq!(device_sections("pc-i440fx-10.0-kvm-bios.mig"), 32);
     // Two vCPUs (cpu and apic twice), TCG (no kvmclock).
-    assert_eq!(prove_stream("pc-i440fx-10.0-tcg-devices.mig"), 34);
+    assert_eq!(prove_stream("pc-i440fx-10.0-tcg-devices.mig"), 36);
     // Two vCPUs, KVM (kvmclock), no floppy controller on Q35.
-    assert_eq!(prove_stream("pc-q35-10.0-kvm-devices.mig"), 34);
+    assert_eq!(prove_stream("pc-q35-10.0-kvm-devices.mig"), 35);
 }
 
 /// The PIC's level-triggered mode travels in QEMU 10.0's `i8259/ltim` subsection,

@@ -48,7 +48,13 @@ fn typed_ber_streams_convert_like_typed_saves() {
     catalog::visit_demo(&mut agree);
     // The demo at versions 1 (a legacy blob in BER), 2 and 3; the tour at 1 and 2.
     assert_eq!(agree.cases, 5);
-    for fixture in ["pc-kvm-bios.mig", "pc-tcg-reset.mig", "q35-tcg-devices.mig"] {
+    for fixture in [
+        "pc-kvm-bios.mig",
+        "pc-tcg-reset.mig",
+        "q35-tcg-devices.mig",
+        "pc-i440fx-10.0-tcg-devices.mig",
+        "pc-q35-10.0-kvm-devices.mig",
+    ] {
         catalog::visit_stream(&catalog::read_fixture(fixture), &mut agree).unwrap();
     }
     assert!(agree.cases > 60, "{} cases", agree.cases);
