@@ -80,7 +80,7 @@ pub fn read_fixture(name: &str) -> Vec<u8> {
 
 /// The section names of the demo device and every mirror, in the order of
 /// [`with_device!`](crate::with_device)'s selector (the fuzz targets' first byte).
-pub const DEVICES: [&str; 38] = [
+pub const DEVICES: [&str; 39] = [
     "demo-dma",
     "timer",
     "fw_cfg",
@@ -119,16 +119,17 @@ pub const DEVICES: [&str; 38] = [
     "ich9_ahci",
     "uhci",
     "usb-ptr",
+    "e1000",
 ];
 
 /// Calls `$run::<T>($($arg),*)` with the device type of section name
-/// `DEVICES[$selector % 38]`.
+/// `DEVICES[$selector % 39]`.
 #[macro_export]
 macro_rules! with_device {
     ($selector:expr, $run:ident, $($arg:expr),*) => {{
         use $crate::__qemu::*;
         use $crate::__examples::demo::DemoDma;
-        match $selector % 38 {
+        match $selector % 39 {
             0 => $run::<DemoDma>($($arg),*),
             1 => $run::<Timers>($($arg),*),
             2 => $run::<FwCfg>($($arg),*),
@@ -166,7 +167,8 @@ macro_rules! with_device {
             34 => $run::<Ich9Smb>($($arg),*),
             35 => $run::<Ich9Ahci>($($arg),*),
             36 => $run::<Uhci>($($arg),*),
-            _ => $run::<UsbPtr>($($arg),*),
+            37 => $run::<UsbPtr>($($arg),*),
+            _ => $run::<E1000>($($arg),*),
         }
     }};
 }
@@ -241,6 +243,7 @@ pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
             "ich9_ahci" => Ich9Ahci,
             "uhci" => Uhci,
             "usb-ptr" => UsbPtr,
+            "e1000" => E1000,
         }
     }
     Ok(unmirrored)

@@ -34,6 +34,7 @@ pub fn mirror(idstr: &str, machine_type: &str) -> Option<Box<dyn SectionDevice>>
         "ich9_smb" => Box::<Ich9Smb>::default(),
         "ich9_ahci" => Box::<Ich9Ahci>::default(),
         "uhci" => Box::<Uhci>::default(),
+        "e1000" => Box::<E1000>::default(),
         "usb-ptr" => Box::<UsbPtr>::default(),
         "dma" => Box::<Dma>::default(),
         "i8259" => Box::<Pic>::default(),

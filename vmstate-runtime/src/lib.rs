@@ -198,6 +198,52 @@ pub trait VMState: Field + Sized {
     }
 }
 
+/// A VMState behind a pointer (a large subsection, `Option<Box<T>>`): the value
+/// pointed to.
+impl<T: VMState> VMState for Box<T> {
+    const DESC: &'static desc::VMStateDesc = T::DESC;
+
+    fn legacy_save_at<W: Write>(&self, w: &mut legacy::Writer<W>, version: u32) -> Result<()> {
+        (**self).legacy_save_at(w, version)
+    }
+
+    fn legacy_load_at<I: legacy::Input + ?Sized>(&mut self, r: &mut I, version: u32) -> Result<()> {
+        (**self).legacy_load_at(r, version)
+    }
+
+    fn legacy_size_at(&self, version: u32) -> usize {
+        (**self).legacy_size_at(version)
+    }
+
+    fn ber_save_at(&self, e: &mut ber::Encoder, version: u32) -> Result<()> {
+        (**self).ber_save_at(e, version)
+    }
+
+    fn ber_load_at<I: io::Input + ?Sized>(
+        &mut self,
+        d: &mut ber::Decoder<'_, I>,
+        version: u32,
+    ) -> Result<()> {
+        (**self).ber_load_at(d, version)
+    }
+
+    fn ber_scan_at(&mut self, s: &mut ber::Scan<'_>, version: u32) -> bool {
+        (**self).ber_scan_at(s, version)
+    }
+
+    fn to_json_at(&self, version: u32) -> serde_json::Value {
+        (**self).to_json_at(version)
+    }
+
+    fn vmdesc_at(&self, version: u32, j: &mut json::JsonWriter) {
+        (**self).vmdesc_at(version, j)
+    }
+
+    fn unplug_pending(&self) -> bool {
+        (**self).unplug_pending()
+    }
+}
+
 /// Support for generated code; not a public API.
 #[doc(hidden)]
 pub mod __private {
