@@ -74,6 +74,7 @@ pub struct E1000 {
     /// The packet being assembled.
     #[vmstate(rename = "tx.data")]
     pub tx_data: Box<TxData>,
+    #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
     pub eeprom_data: [u16; 64],
     pub phy_reg: [u16; 0x20],
     #[vmstate(rename = "mac_reg[CTRL]")]
