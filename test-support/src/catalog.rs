@@ -80,7 +80,7 @@ pub fn read_fixture(name: &str) -> Vec<u8> {
 
 /// The section names of the demo device and every mirror, in the order of
 /// [`with_device!`](crate::with_device)'s selector (the fuzz targets' first byte).
-pub const DEVICES: [&str; 39] = [
+pub const DEVICES: [&str; 41] = [
     "demo-dma",
     "timer",
     "fw_cfg",
@@ -120,16 +120,18 @@ pub const DEVICES: [&str; 39] = [
     "uhci",
     "usb-ptr",
     "e1000",
+    "intel-hda",
+    "hda-audio",
 ];
 
 /// Calls `$run::<T>($($arg),*)` with the device type of section name
-/// `DEVICES[$selector % 39]`.
+/// `DEVICES[$selector % 41]`.
 #[macro_export]
 macro_rules! with_device {
     ($selector:expr, $run:ident, $($arg:expr),*) => {{
         use $crate::__qemu::*;
         use $crate::__examples::demo::DemoDma;
-        match $selector % 39 {
+        match $selector % 41 {
             0 => $run::<DemoDma>($($arg),*),
             1 => $run::<Timers>($($arg),*),
             2 => $run::<FwCfg>($($arg),*),
@@ -168,7 +170,9 @@ macro_rules! with_device {
             35 => $run::<Ich9Ahci>($($arg),*),
             36 => $run::<Uhci>($($arg),*),
             37 => $run::<UsbPtr>($($arg),*),
-            _ => $run::<E1000>($($arg),*),
+            38 => $run::<E1000>($($arg),*),
+            39 => $run::<IntelHda>($($arg),*),
+            _ => $run::<HdaAudio>($($arg),*),
         }
     }};
 }
@@ -244,6 +248,8 @@ pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
             "uhci" => Uhci,
             "usb-ptr" => UsbPtr,
             "e1000" => E1000,
+            "intel-hda" => IntelHda,
+            "hda-audio" => HdaAudio,
         }
     }
     Ok(unmirrored)

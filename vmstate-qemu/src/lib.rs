@@ -26,6 +26,7 @@
 //! | `mch`, `ICH9LPC`, `ich9_smb`, `ich9_ahci` (Q35) | [`Mch`], [`Ich9Lpc`], [`Ich9Smb`], [`Ich9Ahci`] | `hw/pci-host/q35.c`, `hw/isa/lpc_ich9.c`, `hw/i2c/smbus_ich9.c`, `hw/ide/ich.c` |
 //! | `uhci`, `usb-ptr` | [`Uhci`], [`UsbPtr`] | `hw/usb/hcd-uhci.c`, `hw/usb/dev-hid.c` |
 //! | `e1000` | [`E1000`] | `hw/net/e1000.c` |
+//! | `intel-hda`, `hda-audio` | [`IntelHda`], [`HdaAudio`] | `hw/audio/intel-hda.c`, `hw/audio/hda-codec.c` |
 //!
 //! [`Devices`] holds a mirror per device section of a VM ([`mirror`] picks it by the
 //! section's name) and registers them in a
@@ -68,6 +69,7 @@
 #![deny(missing_docs)]
 
 mod acpi;
+mod audio;
 mod cpu;
 #[cfg(all(feature = "kvm", target_arch = "x86_64"))]
 mod cpu_kvm;
@@ -91,6 +93,7 @@ mod serial;
 mod usb;
 
 pub use acpi::*;
+pub use audio::*;
 pub use cpu::*;
 pub use devices::{mirror, DeviceSection, Devices};
 pub use dma::*;
