@@ -80,7 +80,7 @@ pub fn read_fixture(name: &str) -> Vec<u8> {
 
 /// The section names of the demo device and every mirror, in the order of
 /// [`with_device!`](crate::with_device)'s selector (the fuzz targets' first byte).
-pub const DEVICES: [&str; 41] = [
+pub const DEVICES: [&str; 42] = [
     "demo-dma",
     "timer",
     "fw_cfg",
@@ -122,16 +122,17 @@ pub const DEVICES: [&str; 41] = [
     "e1000",
     "intel-hda",
     "hda-audio",
+    "ehci",
 ];
 
 /// Calls `$run::<T>($($arg),*)` with the device type of section name
-/// `DEVICES[$selector % 41]`.
+/// `DEVICES[$selector % 42]`.
 #[macro_export]
 macro_rules! with_device {
     ($selector:expr, $run:ident, $($arg:expr),*) => {{
         use $crate::__qemu::*;
         use $crate::__examples::demo::DemoDma;
-        match $selector % 41 {
+        match $selector % 42 {
             0 => $run::<DemoDma>($($arg),*),
             1 => $run::<Timers>($($arg),*),
             2 => $run::<FwCfg>($($arg),*),
@@ -172,7 +173,8 @@ macro_rules! with_device {
             37 => $run::<UsbPtr>($($arg),*),
             38 => $run::<E1000>($($arg),*),
             39 => $run::<IntelHda>($($arg),*),
-            _ => $run::<HdaAudio>($($arg),*),
+            40 => $run::<HdaAudio>($($arg),*),
+            _ => $run::<EhciPci>($($arg),*),
         }
     }};
 }
@@ -250,6 +252,7 @@ pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
             "e1000" => E1000,
             "intel-hda" => IntelHda,
             "hda-audio" => HdaAudio,
+            "ehci" => EhciPci,
         }
     }
     Ok(unmirrored)

@@ -1,4 +1,4 @@
-//! USB: the PIIX3 UHCI controller (`uhci`) and the USB tablet (`usb-ptr`), with the
+//! USB: the PIIX3 UHCI controller (`uhci`), EHCI (`ehci`) and the USB tablet (`usb-ptr`), with the
 //! state every USB device and HID pointer nests. QEMU: `hw/usb/hcd-uhci.c`,
 //! `hw/usb/bus.c`, `hw/usb/dev-hid.c`, `hw/input/hid.c`.
 
@@ -119,4 +119,59 @@ pub struct HidPointerEvent {
     pub ydy: i32,
     pub dz: i32,
     pub buttons_state: i32,
+}
+
+/// Root ports of an EHCI controller.
+pub const EHCI_PORTS: usize = 6;
+
+/// `ehci` (v2): an EHCI controller function (`ich9-usb-ehci1`, `usb-ehci`).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "ehci", version = 2, minimum_version = 1)]
+pub struct EhciPci {
+    /// The PCI function.
+    pub pcidev: PciDevice,
+    /// The controller.
+    #[vmstate(version = 2..)]
+    pub ehci: Ehci,
+}
+
+/// `ehci-core`: the EHCI registers and schedule state.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "ehci-core", version = 2, minimum_version = 1)]
+#[allow(missing_docs)]
+pub struct Ehci {
+    pub usbcmd: u32,
+    pub usbsts: u32,
+    #[vmstate(version = 2..)]
+    pub usbsts_pending: u32,
+    #[vmstate(version = 2..)]
+    pub usbsts_frindex: u32,
+    pub usbintr: u32,
+    pub frindex: u32,
+    pub ctrldssegment: u32,
+    pub periodiclistbase: u32,
+    pub asynclistaddr: u32,
+    pub configflag: u32,
+    /// Port status and control, one field per port in QEMU (`portsc[0]`..).
+    #[vmstate(rename = "portsc[0]")]
+    pub portsc0: u32,
+    #[vmstate(rename = "portsc[1]")]
+    pub portsc1: u32,
+    #[vmstate(rename = "portsc[2]")]
+    pub portsc2: u32,
+    #[vmstate(rename = "portsc[3]")]
+    pub portsc3: u32,
+    #[vmstate(rename = "portsc[4]")]
+    pub portsc4: u32,
+    #[vmstate(rename = "portsc[5]")]
+    pub portsc5: u32,
+    pub frame_timer: Timer,
+    pub last_run_ns: u64,
+    pub async_stepdown: u32,
+    pub astate: u32,
+    pub pstate: u32,
+    pub a_fetch_addr: u32,
+    pub p_fetch_addr: u32,
 }
