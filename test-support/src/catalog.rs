@@ -80,7 +80,7 @@ pub fn read_fixture(name: &str) -> Vec<u8> {
 
 /// The section names of the demo device and every mirror, in the order of
 /// [`with_device!`](crate::with_device)'s selector (the fuzz targets' first byte).
-pub const DEVICES: [&str; 42] = [
+pub const DEVICES: [&str; 43] = [
     "demo-dma",
     "timer",
     "fw_cfg",
@@ -123,16 +123,17 @@ pub const DEVICES: [&str; 42] = [
     "intel-hda",
     "hda-audio",
     "ehci",
+    "xhci",
 ];
 
 /// Calls `$run::<T>($($arg),*)` with the device type of section name
-/// `DEVICES[$selector % 42]`.
+/// `DEVICES[$selector % 43]`.
 #[macro_export]
 macro_rules! with_device {
     ($selector:expr, $run:ident, $($arg:expr),*) => {{
         use $crate::__qemu::*;
         use $crate::__examples::demo::DemoDma;
-        match $selector % 42 {
+        match $selector % 43 {
             0 => $run::<DemoDma>($($arg),*),
             1 => $run::<Timers>($($arg),*),
             2 => $run::<FwCfg>($($arg),*),
@@ -174,7 +175,8 @@ macro_rules! with_device {
             38 => $run::<E1000>($($arg),*),
             39 => $run::<IntelHda>($($arg),*),
             40 => $run::<HdaAudio>($($arg),*),
-            _ => $run::<EhciPci>($($arg),*),
+            41 => $run::<EhciPci>($($arg),*),
+            _ => $run::<XhciPci>($($arg),*),
         }
     }};
 }
@@ -253,6 +255,7 @@ pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
             "intel-hda" => IntelHda,
             "hda-audio" => HdaAudio,
             "ehci" => EhciPci,
+            "xhci" => XhciPci,
         }
     }
     Ok(unmirrored)

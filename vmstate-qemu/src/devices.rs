@@ -35,6 +35,7 @@ pub fn mirror(idstr: &str, machine_type: &str) -> Option<Box<dyn SectionDevice>>
         "ich9_ahci" => Box::<Ich9Ahci>::default(),
         "uhci" => Box::<Uhci>::default(),
         "ehci" => Box::<EhciPci>::default(),
+        "xhci" => Box::<XhciPci>::default(),
         "e1000" => Box::<E1000>::default(),
         "intel-hda" => Box::<IntelHda>::default(),
         "hda-audio" => Box::<HdaAudio>::default(),

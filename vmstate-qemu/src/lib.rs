@@ -24,7 +24,7 @@
 //! | `PCIHost`, `PCIBUS`, `PCIDevice` | [`PciHost`], [`PciBus`], [`PciDevice`] | `hw/pci/pci_host.c`, `hw/pci/pci.c` |
 //! | `I440FX`, `PIIX3`, `ide`, `piix4_pm` (i440FX) | [`I440fx`], [`Piix3`], [`PciIde`], [`Piix4Pm`] | `hw/pci-host/i440fx.c`, `hw/isa/piix3.c`, `hw/ide/pci.c`, `hw/acpi/piix4.c` |
 //! | `mch`, `ICH9LPC`, `ich9_smb`, `ich9_ahci` (Q35) | [`Mch`], [`Ich9Lpc`], [`Ich9Smb`], [`Ich9Ahci`] | `hw/pci-host/q35.c`, `hw/isa/lpc_ich9.c`, `hw/i2c/smbus_ich9.c`, `hw/ide/ich.c` |
-//! | `uhci`, `ehci`, `usb-ptr` | [`Uhci`], [`EhciPci`], [`UsbPtr`] | `hw/usb/hcd-uhci.c`, `hw/usb/hcd-ehci.c`, `hw/usb/dev-hid.c` |
+//! | `uhci`, `ehci`, `xhci`, `usb-ptr` | [`Uhci`], [`EhciPci`], [`XhciPci`], [`UsbPtr`] | `hw/usb/hcd-uhci.c`, `hw/usb/hcd-ehci.c`, `hw/usb/hcd-xhci.c`, `hw/usb/dev-hid.c` |
 //! | `e1000` | [`E1000`] | `hw/net/e1000.c` |
 //! | `intel-hda`, `hda-audio` | [`IntelHda`], [`HdaAudio`] | `hw/audio/intel-hda.c`, `hw/audio/hda-codec.c` |
 //!
