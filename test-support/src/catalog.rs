@@ -80,7 +80,7 @@ pub fn read_fixture(name: &str) -> Vec<u8> {
 
 /// The section names of the demo device and every mirror, in the order of
 /// [`with_device!`](crate::with_device)'s selector (the fuzz targets' first byte).
-pub const DEVICES: [&str; 43] = [
+pub const DEVICES: [&str; 44] = [
     "demo-dma",
     "timer",
     "fw_cfg",
@@ -124,16 +124,17 @@ pub const DEVICES: [&str; 43] = [
     "hda-audio",
     "ehci",
     "xhci",
+    "e1000e",
 ];
 
 /// Calls `$run::<T>($($arg),*)` with the device type of section name
-/// `DEVICES[$selector % 43]`.
+/// `DEVICES[$selector % 44]`.
 #[macro_export]
 macro_rules! with_device {
     ($selector:expr, $run:ident, $($arg:expr),*) => {{
         use $crate::__qemu::*;
         use $crate::__examples::demo::DemoDma;
-        match $selector % 43 {
+        match $selector % 44 {
             0 => $run::<DemoDma>($($arg),*),
             1 => $run::<Timers>($($arg),*),
             2 => $run::<FwCfg>($($arg),*),
@@ -176,7 +177,8 @@ macro_rules! with_device {
             39 => $run::<IntelHda>($($arg),*),
             40 => $run::<HdaAudio>($($arg),*),
             41 => $run::<EhciPci>($($arg),*),
-            _ => $run::<XhciPci>($($arg),*),
+            42 => $run::<XhciPci>($($arg),*),
+            _ => $run::<E1000e>($($arg),*),
         }
     }};
 }
@@ -256,6 +258,7 @@ pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
             "hda-audio" => HdaAudio,
             "ehci" => EhciPci,
             "xhci" => XhciPci,
+            "e1000e" => E1000e = E1000e::for_machine(&machine),
         }
     }
     Ok(unmirrored)
@@ -283,7 +286,7 @@ pub fn asn1_module() -> vmstate_runtime::ber::asn1::Module {
 /// What QEMU 10.0 writes differently from 7.2 in the vmdesc of mirrored devices
 /// whose bytes did not change (same version, same layout): (idstr, as 7.2 and the
 /// mirrors describe it, as 10.0 does). `docs/QEMU-RELEASES.md` lists them.
-pub const VMDESC_CHANGES_IN_10_0: [(&str, &str, &str); 3] = [
+pub const VMDESC_CHANGES_IN_10_0: [(&str, &str, &str); 5] = [
     // HPET: the field was renamed (its value is the saved copy of num_timers).
     (
         "hpet",
@@ -301,6 +304,17 @@ pub const VMDESC_CHANGES_IN_10_0: [(&str, &str, &str); 3] = [
         "0000:00:1f.2/ich9_ahci",
         r#"{"name": "ports", "type": "int32 equal", "size": 4}"#,
         r#"{"name": "ports", "type": "uint32 equal", "size": 4}"#,
+    ),
+    // e1000e: the interrupt-pending state became padding.
+    (
+        "0000:00:01.0/e1000e",
+        r#"{"name": "core.itr_intr_pending", "type": "bool", "size": 1}"#,
+        r#"{"name": "unused[0]", "type": "unused_buffer", "size": 1}"#,
+    ),
+    (
+        "0000:00:01.0/e1000e",
+        r#"{"name": "core.eitr_intr_pending", "array_len": 5, "type": "bool", "size": 1}"#,
+        r#"{"name": "unused[1]", "type": "unused_buffer", "size": 5}"#,
     ),
 ];
 

@@ -25,7 +25,7 @@
 //! | `I440FX`, `PIIX3`, `ide`, `piix4_pm` (i440FX) | [`I440fx`], [`Piix3`], [`PciIde`], [`Piix4Pm`] | `hw/pci-host/i440fx.c`, `hw/isa/piix3.c`, `hw/ide/pci.c`, `hw/acpi/piix4.c` |
 //! | `mch`, `ICH9LPC`, `ich9_smb`, `ich9_ahci` (Q35) | [`Mch`], [`Ich9Lpc`], [`Ich9Smb`], [`Ich9Ahci`] | `hw/pci-host/q35.c`, `hw/isa/lpc_ich9.c`, `hw/i2c/smbus_ich9.c`, `hw/ide/ich.c` |
 //! | `uhci`, `ehci`, `xhci`, `usb-ptr` | [`Uhci`], [`EhciPci`], [`XhciPci`], [`UsbPtr`] | `hw/usb/hcd-uhci.c`, `hw/usb/hcd-ehci.c`, `hw/usb/hcd-xhci.c`, `hw/usb/dev-hid.c` |
-//! | `e1000` | [`E1000`] | `hw/net/e1000.c` |
+//! | `e1000`, `e1000e` | [`E1000`], [`E1000e`] | `hw/net/e1000.c`, `hw/net/e1000e.c` |
 //! | `intel-hda`, `hda-audio` | [`IntelHda`], [`HdaAudio`] | `hw/audio/intel-hda.c`, `hw/audio/hda-codec.c` |
 //!
 //! [`Devices`] holds a mirror per device section of a VM ([`mirror`] picks it by the
@@ -76,6 +76,7 @@ mod cpu_kvm;
 mod devices;
 mod dma;
 mod e1000;
+mod e1000e;
 mod fdc;
 mod fw_cfg;
 mod hpet;
@@ -98,6 +99,7 @@ pub use cpu::*;
 pub use devices::{mirror, DeviceSection, Devices};
 pub use dma::*;
 pub use e1000::*;
+pub use e1000e::*;
 pub use fdc::*;
 pub use fw_cfg::*;
 pub use hpet::*;

@@ -189,3 +189,48 @@ pub struct Piix3Rcr {
     /// Reset control register.
     pub rcr: u8,
 }
+
+/// Declares the MSI-X state of a function with a given vector count: QEMU's
+/// `VMSTATE_MSIX`, a struct `msix` (version 0) of one `msix state` VMStateInfo,
+/// the table (16 bytes a vector) then the pending bits.
+macro_rules! msix {
+    ($(#[$doc:meta])* $name:ident, $state:ident, $vectors:literal) => {
+        $(#[$doc])*
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+        #[derive(VMState, Clone, Debug, Default, PartialEq)]
+        #[vmstate(name = "msix", version = 0)]
+        pub struct $name {
+            /// The table and pending bits.
+            pub msix: $state,
+        }
+
+        #[doc = concat!("The bytes of a ", stringify!($vectors), "-vector MSI-X table and its pending bits.")]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+        #[derive(VMState, Clone, Debug, PartialEq, Eq)]
+        #[vmstate(transparent, info = "msix state")]
+        pub struct $state(
+            #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
+            pub [u8; $vectors * 16 + ($vectors as usize).div_ceil(8)],
+        );
+
+        impl Default for $state {
+            fn default() -> Self {
+                $state([0; $vectors * 16 + ($vectors as usize).div_ceil(8)])
+            }
+        }
+    };
+}
+
+msix!(
+    /// The MSI-X state of a function with 5 vectors (`e1000e`).
+    Msix5,
+    MsixState5,
+    5
+);
+
+msix!(
+    /// The MSI-X state of a function with 16 vectors (`xhci`, one per interrupter).
+    Msix16,
+    MsixState16,
+    16
+);

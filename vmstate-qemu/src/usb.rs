@@ -2,7 +2,7 @@
 //! state every USB device and HID pointer nests. QEMU: `hw/usb/hcd-uhci.c`,
 //! `hw/usb/bus.c`, `hw/usb/dev-hid.c`, `hw/input/hid.c`.
 
-use crate::PciDevice;
+use crate::{Msix16, PciDevice};
 use vmstate_runtime::{Timer, VMState};
 
 /// Root ports of a UHCI controller.
@@ -176,9 +176,6 @@ pub struct Ehci {
     pub p_fetch_addr: u32,
 }
 
-/// Vectors of the xHCI controller's MSI-X table (one per interrupter).
-pub const XHCI_MSIX_VECTORS: usize = 16;
-
 /// `xhci` (v1): the xHCI controller function (`qemu-xhci`, `nec-usb-xhci`), a PCI
 /// Express function on Q35.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -202,31 +199,6 @@ impl Default for XhciPci {
             msix: Msix16::default(),
             xhci: Xhci::default(),
         }
-    }
-}
-
-/// `msix`: the MSI-X state of a function with 16 vectors, QEMU's `msix state`
-/// VMStateInfo (the table, 16 bytes a vector, then the pending bits).
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, Default, PartialEq)]
-#[vmstate(name = "msix", version = 0)]
-pub struct Msix16 {
-    /// The table and pending bits.
-    pub msix: MsixState16,
-}
-
-/// The bytes of a 16-vector MSI-X table and its pending bits.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq, Eq)]
-#[vmstate(transparent, info = "msix state")]
-pub struct MsixState16(
-    #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
-    pub  [u8; XHCI_MSIX_VECTORS * 16 + XHCI_MSIX_VECTORS.div_ceil(8)],
-);
-
-impl Default for MsixState16 {
-    fn default() -> Self {
-        MsixState16([0; XHCI_MSIX_VECTORS * 16 + XHCI_MSIX_VECTORS.div_ceil(8)])
     }
 }
 
