@@ -194,11 +194,8 @@ pub fn visit_demo(v: &mut impl Visitor) {
 pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
     let s = stream::walk_legacy(bytes)?;
     // Q35's root bus has eight interrupt lines, the i440FX's four.
-    let nirq = if s.machine_type().contains("q35") {
-        8
-    } else {
-        4
-    };
+    let machine = s.machine_type();
+    let nirq = if machine.contains("q35") { 8 } else { 4 };
     let mut unmirrored = Vec::new();
     for sec in s.sections.iter().filter(|s| s.kind == SectionKind::Full) {
         macro_rules! dispatch {
