@@ -35,6 +35,14 @@ fn devices_start(s: &LegacyStream<'_>) -> usize {
     first.body_offset as usize - (1 + 4 + 1 + first.ident.idstr.len() + 4 + 4)
 }
 
+/// Fixture `name`: its bytes, the QEMU release that wrote it, and its RAM as QEMU
+/// sent it.
+fn fixture(name: &str) -> (Vec<u8>, Release, Ram) {
+    let original = read_fixture(name);
+    let sent = ram_of(&original).unwrap();
+    (original, writer_of(name), sent)
+}
+
 /// The QEMU release that wrote fixture `name`.
 fn writer_of(name: &str) -> Release {
     fixture_streams()
@@ -73,10 +81,8 @@ fn save_typed(
 #[test]
 fn typed_registries_save_every_device_as_qemu_did() {
     for name in TYPED_WHOLE {
-        let original = read_fixture(name);
-        let release = writer_of(name);
+        let (original, release, sent) = fixture(name);
         let s = stream::walk_legacy(&original).unwrap();
-        let sent = ram_of(&original).unwrap();
         let (mem, mut devices) = load_typed(&original, &s, &sent).unwrap();
         assert!(mem == sent, "{name}: the RAM loaded is not the RAM sent");
         assert_eq!(
@@ -121,10 +127,8 @@ fn typed_registries_save_every_device_as_qemu_did() {
 #[test]
 fn typed_registries_carry_a_whole_vm_through_ber() {
     for name in TYPED_WHOLE {
-        let original = read_fixture(name);
-        let release = writer_of(name);
+        let (original, release, sent) = fixture(name);
         let s = stream::walk_legacy(&original).unwrap();
-        let sent = ram_of(&original).unwrap();
         let (mem, mut devices) = load_typed(&original, &s, &sent).unwrap();
         let legacy = save_typed(&mem, &mut devices, &s, release, Format::Legacy);
         let ber = save_typed(&mem, &mut devices, &s, release, Format::Ber);
