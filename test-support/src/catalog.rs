@@ -80,7 +80,7 @@ pub fn read_fixture(name: &str) -> Vec<u8> {
 
 /// The section names of the demo device and every mirror, in the order of
 /// [`with_device!`](crate::with_device)'s selector (the fuzz targets' first byte).
-pub const DEVICES: [&str; 44] = [
+pub const DEVICES: [&str; 45] = [
     "demo-dma",
     "timer",
     "fw_cfg",
@@ -125,16 +125,17 @@ pub const DEVICES: [&str; 44] = [
     "ehci",
     "xhci",
     "e1000e",
+    "virtio-rng",
 ];
 
 /// Calls `$run::<T>($($arg),*)` with the device type of section name
-/// `DEVICES[$selector % 44]`.
+/// `DEVICES[$selector % 45]`.
 #[macro_export]
 macro_rules! with_device {
     ($selector:expr, $run:ident, $($arg:expr),*) => {{
         use $crate::__qemu::*;
         use $crate::__examples::demo::DemoDma;
-        match $selector % 44 {
+        match $selector % 45 {
             0 => $run::<DemoDma>($($arg),*),
             1 => $run::<Timers>($($arg),*),
             2 => $run::<FwCfg>($($arg),*),
@@ -178,7 +179,8 @@ macro_rules! with_device {
             40 => $run::<HdaAudio>($($arg),*),
             41 => $run::<EhciPci>($($arg),*),
             42 => $run::<XhciPci>($($arg),*),
-            _ => $run::<E1000e>($($arg),*),
+            43 => $run::<E1000e>($($arg),*),
+            _ => $run::<VirtioRng>($($arg),*),
         }
     }};
 }
@@ -256,6 +258,7 @@ pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
             "ehci" => EhciPci,
             "xhci" => XhciPci,
             "e1000e" => E1000e = E1000e::for_machine(&machine),
+            "virtio-rng" => VirtioRng,
         }
     }
     Ok(unmirrored)

@@ -181,10 +181,7 @@ pub fn opaque_field(ident: &Ident, inner: &Type, info: &str) -> TokenStream {
     let legacy = legacy_of_inner();
     quote! {
         impl __vm::Field for #ident {
-            const TYPE: __vm::TypeDesc = __vm::TypeDesc::Scalar {
-                name: #info,
-                size: __vm::opaque::size(&<#inner as __vm::Field>::TYPE),
-            };
+            const TYPE: __vm::TypeDesc = __vm::opaque::type_of(#info, &<#inner as __vm::Field>::TYPE);
 
             #legacy
 
@@ -195,11 +192,15 @@ pub fn opaque_field(ident: &Ident, inner: &Type, info: &str) -> TokenStream {
             }
 
             fn ber_get<I: __vm::Input + ?Sized>(&mut self, d: &mut __vm::ber::Decoder<'_, I>, h: &__vm::ber::Header) -> __vm::Result<()> {
-                __vm::opaque::ber_get(&mut self.0, <Self as __vm::Field>::TYPE.element_size(), d, h)
+                __vm::opaque::ber_get(&mut self.0, d, h)
             }
 
             fn to_json(&self) -> __vm::JsonValue {
                 __vm::opaque::json(&self.0)
+            }
+
+            fn vmdesc_leaf(&self, _leaf: usize, _suffix: &str, j: &mut __vm::JsonWriter) {
+                __vm::opaque::vmdesc_leaf(&self.0, #info, j)
             }
         }
     }

@@ -37,6 +37,7 @@ pub fn mirror(idstr: &str, machine_type: &str) -> Option<Box<dyn SectionDevice>>
         "ehci" => Box::<EhciPci>::default(),
         "xhci" => Box::<XhciPci>::default(),
         "e1000" => Box::<E1000>::default(),
+        "virtio-rng" => Box::<VirtioRng>::default(),
         "e1000e" => Box::new(E1000e::for_machine(machine_type)),
         "intel-hda" => Box::<IntelHda>::default(),
         "hda-audio" => Box::<HdaAudio>::default(),

@@ -27,6 +27,7 @@
 //! | `uhci`, `ehci`, `xhci`, `usb-ptr` | [`Uhci`], [`EhciPci`], [`XhciPci`], [`UsbPtr`] | `hw/usb/hcd-uhci.c`, `hw/usb/hcd-ehci.c`, `hw/usb/hcd-xhci.c`, `hw/usb/dev-hid.c` |
 //! | `e1000`, `e1000e` | [`E1000`], [`E1000e`] | `hw/net/e1000.c`, `hw/net/e1000e.c` |
 //! | `intel-hda`, `hda-audio` | [`IntelHda`], [`HdaAudio`] | `hw/audio/intel-hda.c`, `hw/audio/hda-codec.c` |
+//! | `virtio-rng` (and the virtio-pci state every virtio device sends) | [`VirtioRng`] | `hw/virtio/virtio.c`, `hw/virtio/virtio-pci.c`, `hw/virtio/virtio-rng.c` |
 //!
 //! [`Devices`] holds a mirror per device section of a VM ([`mirror`] picks it by the
 //! section's name) and registers them in a
@@ -92,6 +93,7 @@ mod q35;
 mod rtc;
 mod serial;
 mod usb;
+mod virtio;
 
 pub use acpi::*;
 pub use audio::*;
@@ -115,3 +117,4 @@ pub use q35::*;
 pub use rtc::*;
 pub use serial::*;
 pub use usb::*;
+pub use virtio::*;

@@ -16,10 +16,12 @@ use vmstate_test_support::catalog::{as_qemu_10_0_describes, fixture_streams, rea
 use vmstate_test_support::qmp::Release;
 use vmstate_test_support::testing::{load_typed, ram_blocks, ram_of, Ram};
 
-/// Fixtures every section of which has a typed mirror: two per QEMU release.
-const TYPED_WHOLE: [&str; 4] = [
+/// Fixtures every section of which has a typed mirror: three of QEMU 7.2 (the Q35
+/// one with e1000e, AHCI and virtio-rng), two of 10.0.
+const TYPED_WHOLE: [&str; 5] = [
     "pc-tcg-reset.mig",
     "pc-kvm-bios.mig",
+    "q35-tcg-devices.mig",
     "pc-i440fx-7.2-kvm-bios.mig",
     "pc-i440fx-10.0-kvm-bios.mig",
 ];

@@ -1,9 +1,10 @@
 //! Named opaque types: QEMU's custom `VMStateInfo`s (`pci config`, `pci irq state`,
-//! ...), which are their own bytes under their own type name. A
+//! `virtio`, ...), which are their own bytes under their own type name. A
 //! `#[vmstate(transparent, info = "...")]` newtype is one: on the legacy wire exactly
-//! its inner field, in vmdesc one entry of that type name, and in BER one OCTET
-//! STRING of its legacy bytes, as the generic converter sends any type it does not
-//! know. The helpers here are what the derive calls.
+//! its inner field, in vmdesc one entry of that type name and its size, and in BER
+//! one OCTET STRING of its legacy bytes, as the generic converter sends any type it
+//! does not know. The inner field may vary in size (QEMU's `virtio`, which
+//! `virtio_save` writes in code). The helpers here are what the derive calls.
 
 use crate::ber::{Decoder, Encoder, Header};
 use crate::desc::TypeDesc;
@@ -12,12 +13,22 @@ use crate::field::Field;
 use crate::io::{Input, SliceInput, Writer};
 use serde_json::Value;
 
-/// The size of an opaque type: its inner type's, which must not depend on the value.
-pub const fn size(inner: &TypeDesc) -> usize {
+/// Bytes a BER load of an opaque type of variable size accepts.
+pub const MAX_BYTES: usize = 64 << 20;
+
+/// The wire type of opaque type `name` over `inner`: a named scalar of the inner
+/// type's size, or, when that varies, bytes of a variable count.
+pub const fn type_of(name: &'static str, inner: &TypeDesc) -> TypeDesc {
     match inner.fixed_size() {
-        Some(n) => n,
-        None => panic!("`info` needs an inner type of fixed size: QEMU's VMStateInfo has one"),
+        Some(size) => TypeDesc::Scalar { name, size },
+        None => TypeDesc::VarBuffer { max: MAX_BYTES },
     }
+}
+
+/// Writes the vmdesc members of an opaque value: its type name and its bytes.
+pub fn vmdesc_leaf<T: Field>(v: &T, name: &str, j: &mut crate::json::JsonWriter) {
+    j.string("type", name);
+    j.int("size", v.legacy_size() as i64);
 }
 
 fn legacy_bytes<T: Field>(v: &T) -> Result<Vec<u8>> {
@@ -32,18 +43,25 @@ pub fn ber_put<T: Field>(v: &T, e: &mut Encoder) -> Result<()> {
     Ok(())
 }
 
-/// Reads the OCTET STRING of exactly `size` octets and loads the legacy bytes in it;
-/// errors inside are placed at the octets' offset in the stream.
+/// Reads the OCTET STRING (of exactly the inner type's size, when it has one) and
+/// loads the legacy bytes in it, which must be all of it; errors inside are placed
+/// at the octets' offset in the stream.
 pub fn ber_get<T: Field, I: Input + ?Sized>(
     v: &mut T,
-    size: usize,
     d: &mut Decoder<'_, I>,
     h: &Header,
 ) -> Result<()> {
-    let mut b = vec![0u8; size];
-    d.octets(h, size, &mut |input, pos, n| {
+    let mut b = Vec::new();
+    let mut fill = |input: &mut I, pos: usize, n: usize| {
+        b.resize(pos + n, 0);
         input.read_exact(&mut b[pos..pos + n])
-    })?;
+    };
+    match T::TYPE.fixed_size() {
+        Some(size) => d.octets(h, size, &mut fill)?,
+        None => {
+            d.octets_upto(h, MAX_BYTES, &mut fill)?;
+        }
+    }
     let mut r = SliceInput::with_base(&b, h.offset);
     v.legacy_get(&mut r)?;
     r.expect_end()

@@ -1,0 +1,342 @@
+//! virtio over PCI: the state `virtio_save` writes for every virtio-pci device, as
+//! the one field QEMU's `VMSTATE_VIRTIO_DEVICE` declares (a `virtio` VMStateInfo:
+//! one vmdesc entry of its bytes), and `virtio-rng`. QEMU: `hw/virtio/virtio.c`,
+//! `hw/virtio/virtio-pci.c`, `hw/pci/msix.c`, `hw/virtio/virtio-rng.c`.
+//!
+//! In order: the PCI function, its MSI-X table and pending bits, the configuration
+//! vector; the transport's status, ISR, queue selector, low feature bits and the
+//! device's configuration space; the queues in use, each with its size, descriptor
+//! address, last index and vector; the device's own state (none for `virtio-rng`);
+//! then the subsections of QEMU's `virtio` description, among them every queue's
+//! ring addresses (1024 of them, in use or not) and virtio-pci's modern state.
+
+use crate::PciDevice;
+use vmstate_runtime::VMState;
+
+/// Queues a virtio device has room for (`VIRTIO_QUEUE_MAX`).
+pub const VIRTIO_QUEUE_MAX: usize = 1024;
+
+/// What `virtio_save` writes before the device's own state.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, PartialEq)]
+#[vmstate(name = "virtio-pci-transport", version = 1)]
+pub struct VirtioPciTransport {
+    /// The PCI function (`pci_device_save`).
+    pub pci: PciDevice,
+    /// MSI-X vectors of the function (not migrated; a property of the device).
+    #[vmstate(skip)]
+    pub vectors: u32,
+    /// The MSI-X table, 16 bytes a vector (`msix_save`).
+    #[vmstate(len = vectors, multiply = 16, max = 32768)]
+    pub msix_table: Vec<u8>,
+    /// Bytes of pending bits, one bit a vector (not migrated).
+    #[vmstate(skip)]
+    pub pba_len: u32,
+    /// The MSI-X pending bits.
+    #[vmstate(len = pba_len, max = 256)]
+    pub msix_pba: Vec<u8>,
+    /// The configuration change vector, with MSI-X.
+    #[vmstate(exists = |s, _| s.vectors > 0)]
+    pub config_vector: u16,
+    /// Device status.
+    pub status: u8,
+    /// Interrupt status.
+    pub isr: u8,
+    /// The selected queue.
+    pub queue_sel: u16,
+    /// Feature bits 0 to 31 the guest accepted.
+    pub guest_features_lo: u32,
+    /// Bytes of the device's configuration space.
+    pub config_len: u32,
+    /// The device's configuration space.
+    #[vmstate(len = config_len, max = 4096)]
+    pub config: Vec<u8>,
+    /// Queues in use (those before the first of size 0).
+    pub num_queues: u32,
+    /// The queues in use.
+    #[vmstate(len = num_queues, max = 1024)]
+    pub queues: Vec<VirtioQueue>,
+}
+
+impl VirtioPciTransport {
+    /// A fresh function with `vectors` MSI-X vectors.
+    pub fn with_vectors(vectors: u32) -> Self {
+        VirtioPciTransport {
+            pci: PciDevice::conventional(),
+            vectors,
+            msix_table: vec![0; vectors as usize * 16],
+            pba_len: vectors.div_ceil(8),
+            msix_pba: vec![0; vectors.div_ceil(8) as usize],
+            config_vector: 0,
+            status: 0,
+            isr: 0,
+            queue_sel: 0,
+            guest_features_lo: 0,
+            config_len: 0,
+            config: Vec::new(),
+            num_queues: 0,
+            queues: Vec::new(),
+        }
+    }
+}
+
+/// One queue in use, as `virtio_save` writes it (with MSI-X: its vector).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "virtio-pci-queue", version = 1)]
+pub struct VirtioQueue {
+    /// Queue size.
+    pub num: u32,
+    /// Guest address of the descriptor table.
+    pub desc: u64,
+    /// The last available index the device took.
+    pub last_avail_idx: u16,
+    /// The queue's MSI-X vector.
+    pub vector: u16,
+}
+
+/// `virtio`: the subsections `virtio_save` ends with.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "virtio", version = 1)]
+#[allow(missing_docs)]
+pub struct VirtioSubsections {
+    #[vmstate(subsection)]
+    pub device_endian: Option<VirtioDeviceEndian>,
+    #[vmstate(subsection)]
+    pub features_64bit: Option<Virtio64BitFeatures>,
+    #[vmstate(subsection)]
+    pub virtqueues: Option<Box<VirtioVirtqueues>>,
+    #[vmstate(subsection)]
+    pub ringsize: Option<Box<VirtioRingsize>>,
+    #[vmstate(subsection)]
+    pub broken: Option<VirtioBroken>,
+    #[vmstate(subsection)]
+    pub extra_state: Option<Box<VirtioExtraState>>,
+    #[vmstate(subsection)]
+    pub started: Option<VirtioStarted>,
+    #[vmstate(subsection)]
+    pub packed_virtqueues: Option<Box<VirtioPackedVirtqueues>>,
+    #[vmstate(subsection)]
+    pub disabled: Option<VirtioDisabled>,
+}
+
+/// Declares a subsection of `virtio` with one scalar field.
+macro_rules! scalar_subsection {
+    ($(#[$doc:meta])* $ty:ident, $name:literal, $field:ident: $fty:ty) => {
+        $(#[$doc])*
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+        #[derive(VMState, Clone, Debug, Default, PartialEq)]
+        #[vmstate(name = $name, version = 1)]
+        pub struct $ty {
+            #[allow(missing_docs)]
+            pub $field: $fty,
+        }
+    };
+}
+
+scalar_subsection!(
+    /// `virtio/device_endian`: the device's endianness, when not the default.
+    VirtioDeviceEndian, "virtio/device_endian", device_endian: u8
+);
+scalar_subsection!(
+    /// `virtio/64bit_features`: all 64 feature bits the guest accepted.
+    Virtio64BitFeatures, "virtio/64bit_features", guest_features: u64
+);
+scalar_subsection!(
+    /// `virtio/broken`.
+    VirtioBroken, "virtio/broken", broken: bool
+);
+scalar_subsection!(
+    /// `virtio/started`.
+    VirtioStarted, "virtio/started", started: bool
+);
+scalar_subsection!(
+    /// `virtio/disabled`.
+    VirtioDisabled, "virtio/disabled", disabled: bool
+);
+
+/// `virtio/virtqueues`: every queue's ring addresses (virtio 1.0).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, PartialEq)]
+#[vmstate(name = "virtio/virtqueues", version = 1)]
+pub struct VirtioVirtqueues {
+    /// The queues (behind a pointer in QEMU).
+    #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
+    pub vq: [VirtqueueState; VIRTIO_QUEUE_MAX],
+}
+
+impl Default for VirtioVirtqueues {
+    fn default() -> Self {
+        VirtioVirtqueues {
+            vq: [VirtqueueState::default(); VIRTIO_QUEUE_MAX],
+        }
+    }
+}
+
+/// `virtqueue_state`: a queue's available and used rings.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Copy, Debug, Default, PartialEq)]
+#[vmstate(name = "virtqueue_state", version = 1)]
+#[allow(missing_docs)]
+pub struct VirtqueueState {
+    #[vmstate(rename = "vring.avail")]
+    pub avail: u64,
+    #[vmstate(rename = "vring.used")]
+    pub used: u64,
+}
+
+/// `virtio/ringsize`: every queue's default size, when one differs.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, PartialEq)]
+#[vmstate(name = "virtio/ringsize", version = 1)]
+pub struct VirtioRingsize {
+    /// The queues.
+    #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
+    pub vq: [RingsizeState; VIRTIO_QUEUE_MAX],
+}
+
+impl Default for VirtioRingsize {
+    fn default() -> Self {
+        VirtioRingsize {
+            vq: [RingsizeState::default(); VIRTIO_QUEUE_MAX],
+        }
+    }
+}
+
+/// `ringsize_state`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Copy, Debug, Default, PartialEq)]
+#[vmstate(name = "ringsize_state", version = 1)]
+pub struct RingsizeState {
+    /// The queue's default size.
+    #[vmstate(rename = "vring.num_default")]
+    pub num_default: u32,
+}
+
+/// `virtio/packed_virtqueues`: every queue's packed-ring state.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, PartialEq)]
+#[vmstate(name = "virtio/packed_virtqueues", version = 1)]
+pub struct VirtioPackedVirtqueues {
+    /// The queues.
+    #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
+    pub vq: [PackedVirtqueueState; VIRTIO_QUEUE_MAX],
+}
+
+impl Default for VirtioPackedVirtqueues {
+    fn default() -> Self {
+        VirtioPackedVirtqueues {
+            vq: [PackedVirtqueueState::default(); VIRTIO_QUEUE_MAX],
+        }
+    }
+}
+
+/// `packed_virtqueue_state`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Copy, Debug, Default, PartialEq)]
+#[vmstate(name = "packed_virtqueue_state", version = 1)]
+#[allow(missing_docs)]
+pub struct PackedVirtqueueState {
+    pub last_avail_idx: u16,
+    pub last_avail_wrap_counter: bool,
+    pub used_idx: u16,
+    pub used_wrap_counter: bool,
+    pub inuse: u32,
+}
+
+/// `virtio/extra_state`: the transport's own state (virtio-pci's).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "virtio/extra_state", version = 1)]
+pub struct VirtioExtraState {
+    /// `virtio_pci` (a `virtqueue_extra_state` VMStateInfo in QEMU).
+    pub extra_state: VirtioPciState,
+}
+
+/// `virtio_pci`: no fields of its own, a subsection for virtio 1.0.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "virtio_pci", version = 1)]
+pub struct VirtioPciState {
+    /// The modern (virtio 1.0) transport's state.
+    #[vmstate(subsection)]
+    pub modern_state: Option<Box<VirtioPciModernState>>,
+}
+
+/// `virtio_pci/modern_state`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, PartialEq)]
+#[vmstate(name = "virtio_pci/modern_state", version = 1)]
+#[allow(missing_docs)]
+pub struct VirtioPciModernState {
+    pub dfselect: u32,
+    pub gfselect: u32,
+    pub guest_features: [u32; 2],
+    /// Every queue's modern registers.
+    #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
+    pub vqs: [ModernQueueState; VIRTIO_QUEUE_MAX],
+}
+
+impl Default for VirtioPciModernState {
+    fn default() -> Self {
+        VirtioPciModernState {
+            dfselect: 0,
+            gfselect: 0,
+            guest_features: [0; 2],
+            vqs: [ModernQueueState::default(); VIRTIO_QUEUE_MAX],
+        }
+    }
+}
+
+/// `virtio_pci/modern_queue_state`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Copy, Debug, Default, PartialEq)]
+#[vmstate(name = "virtio_pci/modern_queue_state", version = 1)]
+#[allow(missing_docs)]
+pub struct ModernQueueState {
+    pub num: u16,
+    /// Formerly `enabled` as a big-endian u16.
+    pub _enabled_hi: vmstate_runtime::Unused<1>,
+    pub enabled: bool,
+    pub desc: [u32; 2],
+    pub avail: [u32; 2],
+    pub used: [u32; 2],
+}
+
+/// `virtio-rng` (v1): the entropy device.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "virtio-rng", version = 1)]
+pub struct VirtioRng {
+    /// Everything, as one `virtio` field.
+    pub virtio: VirtioRngState,
+}
+
+/// `virtio-rng`'s `virtio` field.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(transparent, info = "virtio")]
+pub struct VirtioRngState(pub VirtioRngSave);
+
+/// What `virtio_save` writes for `virtio-rng`: the transport and the subsections
+/// (the device has no state of its own).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, PartialEq)]
+#[vmstate(name = "virtio-rng-save", version = 1)]
+pub struct VirtioRngSave {
+    /// The transport.
+    pub transport: VirtioPciTransport,
+    /// The `virtio` subsections.
+    pub virtio: VirtioSubsections,
+}
+
+impl Default for VirtioRngSave {
+    /// `virtio-rng-pci` as QEMU builds it: two MSI-X vectors.
+    fn default() -> Self {
+        VirtioRngSave {
+            transport: VirtioPciTransport::with_vectors(2),
+            virtio: VirtioSubsections::default(),
+        }
+    }
+}
