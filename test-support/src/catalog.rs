@@ -80,7 +80,7 @@ pub fn read_fixture(name: &str) -> Vec<u8> {
 
 /// The section names of the demo device and every mirror, in the order of
 /// [`with_device!`](crate::with_device)'s selector (the fuzz targets' first byte).
-pub const DEVICES: [&str; 45] = [
+pub const DEVICES: [&str; 46] = [
     "demo-dma",
     "timer",
     "fw_cfg",
@@ -126,16 +126,17 @@ pub const DEVICES: [&str; 45] = [
     "xhci",
     "e1000e",
     "virtio-rng",
+    "virtio-balloon",
 ];
 
 /// Calls `$run::<T>($($arg),*)` with the device type of section name
-/// `DEVICES[$selector % 45]`.
+/// `DEVICES[$selector % 46]`.
 #[macro_export]
 macro_rules! with_device {
     ($selector:expr, $run:ident, $($arg:expr),*) => {{
         use $crate::__qemu::*;
         use $crate::__examples::demo::DemoDma;
-        match $selector % 45 {
+        match $selector % 46 {
             0 => $run::<DemoDma>($($arg),*),
             1 => $run::<Timers>($($arg),*),
             2 => $run::<FwCfg>($($arg),*),
@@ -180,7 +181,8 @@ macro_rules! with_device {
             41 => $run::<EhciPci>($($arg),*),
             42 => $run::<XhciPci>($($arg),*),
             43 => $run::<E1000e>($($arg),*),
-            _ => $run::<VirtioRng>($($arg),*),
+            44 => $run::<VirtioRng>($($arg),*),
+            _ => $run::<VirtioBalloon>($($arg),*),
         }
     }};
 }
@@ -259,6 +261,7 @@ pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
             "xhci" => XhciPci,
             "e1000e" => E1000e = E1000e::for_machine(&machine),
             "virtio-rng" => VirtioRng,
+            "virtio-balloon" => VirtioBalloon,
         }
     }
     Ok(unmirrored)

@@ -38,6 +38,7 @@ pub fn mirror(idstr: &str, machine_type: &str) -> Option<Box<dyn SectionDevice>>
         "xhci" => Box::<XhciPci>::default(),
         "e1000" => Box::<E1000>::default(),
         "virtio-rng" => Box::<VirtioRng>::default(),
+        "virtio-balloon" => Box::<VirtioBalloon>::default(),
         "e1000e" => Box::new(E1000e::for_machine(machine_type)),
         "intel-hda" => Box::<IntelHda>::default(),
         "hda-audio" => Box::<HdaAudio>::default(),

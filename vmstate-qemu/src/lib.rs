@@ -27,7 +27,7 @@
 //! | `uhci`, `ehci`, `xhci`, `usb-ptr` | [`Uhci`], [`EhciPci`], [`XhciPci`], [`UsbPtr`] | `hw/usb/hcd-uhci.c`, `hw/usb/hcd-ehci.c`, `hw/usb/hcd-xhci.c`, `hw/usb/dev-hid.c` |
 //! | `e1000`, `e1000e` | [`E1000`], [`E1000e`] | `hw/net/e1000.c`, `hw/net/e1000e.c` |
 //! | `intel-hda`, `hda-audio` | [`IntelHda`], [`HdaAudio`] | `hw/audio/intel-hda.c`, `hw/audio/hda-codec.c` |
-//! | `virtio-rng` (and the virtio-pci state every virtio device sends) | [`VirtioRng`] | `hw/virtio/virtio.c`, `hw/virtio/virtio-pci.c`, `hw/virtio/virtio-rng.c` |
+//! | `virtio-rng`, `virtio-balloon` (and the virtio-pci state every virtio device sends) | [`VirtioRng`], [`VirtioBalloon`] | `hw/virtio/virtio.c`, `hw/virtio/virtio-pci.c`, `hw/virtio/virtio-rng.c`, `hw/virtio/virtio-balloon.c` |
 //!
 //! [`Devices`] holds a mirror per device section of a VM ([`mirror`] picks it by the
 //! section's name) and registers them in a

@@ -1,6 +1,6 @@
 //! virtio over PCI: the state `virtio_save` writes for every virtio-pci device, as
 //! the one field QEMU's `VMSTATE_VIRTIO_DEVICE` declares (a `virtio` VMStateInfo:
-//! one vmdesc entry of its bytes), and `virtio-rng`. QEMU: `hw/virtio/virtio.c`,
+//! one vmdesc entry of its bytes), `virtio-rng` and `virtio-balloon`. QEMU: `hw/virtio/virtio.c`,
 //! `hw/virtio/virtio-pci.c`, `hw/pci/msix.c`, `hw/virtio/virtio-rng.c`.
 //!
 //! In order: the PCI function, its MSI-X table and pending bits, the configuration
@@ -340,3 +340,73 @@ impl Default for VirtioRngSave {
         }
     }
 }
+
+/// `virtio-balloon` (v1): the memory balloon.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "virtio-balloon", version = 1)]
+pub struct VirtioBalloon {
+    /// Everything, as one `virtio` field.
+    pub virtio: VirtioBalloonState,
+}
+
+/// `virtio-balloon`'s `virtio` field.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(transparent, info = "virtio")]
+pub struct VirtioBalloonState(pub VirtioBalloonSave);
+
+/// What `virtio_save` writes for `virtio-balloon`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, PartialEq)]
+#[vmstate(name = "virtio-balloon-save", version = 1)]
+pub struct VirtioBalloonSave {
+    /// The transport.
+    pub transport: VirtioPciTransport,
+    /// The balloon's own state.
+    pub device: VirtioBalloonDevice,
+    /// The `virtio` subsections.
+    pub virtio: VirtioSubsections,
+}
+
+impl Default for VirtioBalloonSave {
+    /// `virtio-balloon-pci` as QEMU builds it: two MSI-X vectors.
+    fn default() -> Self {
+        VirtioBalloonSave {
+            transport: VirtioPciTransport::with_vectors(2),
+            device: VirtioBalloonDevice::default(),
+            virtio: VirtioSubsections::default(),
+        }
+    }
+}
+
+/// `virtio-balloon-device`: the balloon's size.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "virtio-balloon-device", version = 1)]
+#[allow(missing_docs)]
+pub struct VirtioBalloonDevice {
+    pub num_pages: u32,
+    pub actual: u32,
+    /// Sent with free page hinting.
+    #[vmstate(subsection)]
+    pub free_page_report: Option<VirtioBalloonFreePageReport>,
+    /// Sent with page poisoning.
+    #[vmstate(subsection)]
+    pub page_poison: Option<VirtioBalloonPagePoison>,
+}
+
+/// `virtio-balloon-device/free-page-report`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "virtio-balloon-device/free-page-report", version = 1)]
+#[allow(missing_docs)]
+pub struct VirtioBalloonFreePageReport {
+    pub free_page_hint_cmd_id: u32,
+    pub free_page_hint_status: u32,
+}
+
+scalar_subsection!(
+    /// `virtio-balloon-device/page-poison`.
+    VirtioBalloonPagePoison, "virtio-balloon-device/page-poison", poison_val: u32
+);
