@@ -121,6 +121,30 @@ pub struct VirtioSubsections {
     pub disabled: Option<VirtioDisabled>,
 }
 
+/// Declares a subsection of `virtio` that holds one entry of every queue
+/// (`VMSTATE_STRUCT_VARRAY_POINTER_KNOWN` of `VIRTIO_QUEUE_MAX`).
+macro_rules! queue_array_subsection {
+    ($(#[$doc:meta])* $ty:ident, $name:literal, $elem:ty) => {
+        $(#[$doc])*
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+        #[derive(VMState, Clone, Debug, PartialEq)]
+        #[vmstate(name = $name, version = 1)]
+        pub struct $ty {
+            /// The queues (behind a pointer in QEMU).
+            #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
+            pub vq: [$elem; VIRTIO_QUEUE_MAX],
+        }
+
+        impl Default for $ty {
+            fn default() -> Self {
+                $ty {
+                    vq: [<$elem>::default(); VIRTIO_QUEUE_MAX],
+                }
+            }
+        }
+    };
+}
+
 /// Declares a subsection of `virtio` with one scalar field.
 macro_rules! scalar_subsection {
     ($(#[$doc:meta])* $ty:ident, $name:literal, $field:ident: $fty:ty) => {
@@ -156,23 +180,10 @@ scalar_subsection!(
     VirtioDisabled, "virtio/disabled", disabled: bool
 );
 
-/// `virtio/virtqueues`: every queue's ring addresses (virtio 1.0).
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
-#[vmstate(name = "virtio/virtqueues", version = 1)]
-pub struct VirtioVirtqueues {
-    /// The queues (behind a pointer in QEMU).
-    #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
-    pub vq: [VirtqueueState; VIRTIO_QUEUE_MAX],
-}
-
-impl Default for VirtioVirtqueues {
-    fn default() -> Self {
-        VirtioVirtqueues {
-            vq: [VirtqueueState::default(); VIRTIO_QUEUE_MAX],
-        }
-    }
-}
+queue_array_subsection!(
+    /// `virtio/virtqueues`: every queue's ring addresses (virtio 1.0).
+    VirtioVirtqueues, "virtio/virtqueues", VirtqueueState
+);
 
 /// `virtqueue_state`: a queue's available and used rings.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -186,23 +197,10 @@ pub struct VirtqueueState {
     pub used: u64,
 }
 
-/// `virtio/ringsize`: every queue's default size, when one differs.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
-#[vmstate(name = "virtio/ringsize", version = 1)]
-pub struct VirtioRingsize {
-    /// The queues.
-    #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
-    pub vq: [RingsizeState; VIRTIO_QUEUE_MAX],
-}
-
-impl Default for VirtioRingsize {
-    fn default() -> Self {
-        VirtioRingsize {
-            vq: [RingsizeState::default(); VIRTIO_QUEUE_MAX],
-        }
-    }
-}
+queue_array_subsection!(
+    /// `virtio/ringsize`: every queue's default size, when one differs.
+    VirtioRingsize, "virtio/ringsize", RingsizeState
+);
 
 /// `ringsize_state`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -214,23 +212,10 @@ pub struct RingsizeState {
     pub num_default: u32,
 }
 
-/// `virtio/packed_virtqueues`: every queue's packed-ring state.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
-#[vmstate(name = "virtio/packed_virtqueues", version = 1)]
-pub struct VirtioPackedVirtqueues {
-    /// The queues.
-    #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
-    pub vq: [PackedVirtqueueState; VIRTIO_QUEUE_MAX],
-}
-
-impl Default for VirtioPackedVirtqueues {
-    fn default() -> Self {
-        VirtioPackedVirtqueues {
-            vq: [PackedVirtqueueState::default(); VIRTIO_QUEUE_MAX],
-        }
-    }
-}
+queue_array_subsection!(
+    /// `virtio/packed_virtqueues`: every queue's packed-ring state.
+    VirtioPackedVirtqueues, "virtio/packed_virtqueues", PackedVirtqueueState
+);
 
 /// `packed_virtqueue_state`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
