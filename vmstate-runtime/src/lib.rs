@@ -529,7 +529,6 @@ pub mod __private {
         j.int("size", 1);
     }
 
-    /// vmdesc leaf of a nested struct: `"type": "struct", "struct": {...}, "size"`.
     /// The vmdesc entry of a `tmp` field (QEMU's `VMSTATE_WITH_TMP`): type `tmp`,
     /// the temporary struct's description inline, then its size. A BER stream's
     /// description gives it as the struct it is, marked `ber_tmp` (the legacy form
@@ -549,11 +548,17 @@ pub mod __private {
         j.end_object();
     }
 
+    /// vmdesc leaf of a nested struct: `"type": "struct", "struct": {...}, "size"`.
     pub fn struct_leaf<T: VMState>(v: &T, j: &mut JsonWriter) {
+        struct_leaf_at(v, T::DESC.version, j)
+    }
+
+    /// [`struct_leaf`] of the struct at `version` (`struct_version`).
+    pub fn struct_leaf_at<T: VMState>(v: &T, version: u32, j: &mut JsonWriter) {
         j.string("type", "struct");
         j.begin_object(Some("struct"));
-        v.vmdesc_at(T::DESC.version, j);
+        v.vmdesc_at(version, j);
         j.end_object();
-        j.int("size", v.legacy_size_at(T::DESC.version) as i64);
+        j.int("size", v.legacy_size_at(version) as i64);
     }
 }

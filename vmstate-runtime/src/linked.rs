@@ -19,11 +19,11 @@
 //! their type's current version (QEMU loads them at the field's version, which is
 //! the same for every QEMU device that has such a field).
 
-use crate::ber::{self, Decoder, Encoder, Header, Tag};
+use crate::ber::{Decoder, Encoder, Header, Tag};
 use crate::desc::TypeDesc;
 use crate::error::{Error, ErrorKind, Result};
 use crate::field::Field;
-use crate::io::{Input, SliceInput, Writer};
+use crate::io::{Input, Writer};
 use crate::json::JsonWriter;
 use crate::VMState;
 use serde_json::Value;
@@ -32,9 +32,6 @@ use std::io;
 
 /// The most elements a load accepts in one container.
 pub const MAX_ELEMENTS: usize = 1 << 16;
-
-/// Bytes of a container's legacy encoding a BER load accepts.
-const MAX_BYTES: usize = 64 << 20;
 
 /// Reads the byte that says whether another element follows (1) or not (0).
 fn more<I: Input + ?Sized>(r: &mut I, count: usize) -> Result<bool> {
@@ -60,31 +57,6 @@ fn vmdesc_entry(name: &str, size: usize, j: &mut JsonWriter) {
     j.int("size", size as i64);
 }
 
-/// The BER contents of a container: its legacy bytes.
-fn ber_put_legacy<F: Field>(v: &F, e: &mut Encoder) -> Result<()> {
-    let mut w = Writer::new(Vec::with_capacity(v.legacy_size()));
-    v.legacy_put(&mut w)?;
-    e.put(&w.into_inner());
-    Ok(())
-}
-
-/// Reads a container's BER OCTET STRING and loads its legacy bytes, which must be
-/// all of it.
-fn ber_get_legacy<F: Field, I: Input + ?Sized>(
-    v: &mut F,
-    d: &mut Decoder<'_, I>,
-    h: &Header,
-) -> Result<()> {
-    let mut b = Vec::new();
-    d.octets_upto(h, MAX_BYTES, &mut |input, pos, n| {
-        b.resize(pos + n, 0);
-        input.read_exact(&mut b[pos..pos + n])
-    })?;
-    let mut r = SliceInput::with_base(&b, h.offset);
-    v.legacy_get(&mut r)?;
-    r.expect_end()
-}
-
 /// The `Field` methods every container shares: its vmdesc entry under QEMU's
 /// `VMStateInfo` name, and its legacy bytes as its BER and JSON value.
 macro_rules! opaque_methods {
@@ -94,15 +66,15 @@ macro_rules! opaque_methods {
         }
 
         fn ber_put(&self, e: &mut Encoder) -> Result<()> {
-            ber_put_legacy(self, e)
+            crate::opaque::ber_put(self, e)
         }
 
         fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {
-            ber_get_legacy(self, d, h)
+            crate::opaque::ber_get(self, d, h)
         }
 
         fn to_json(&self) -> Value {
-            opaque_json(self)
+            crate::opaque::json(self)
         }
     };
 }
@@ -115,7 +87,7 @@ macro_rules! list {
         pub struct $name<T>(pub Vec<T>);
 
         impl<T: VMState + Default> Field for $name<T> {
-            const TYPE: TypeDesc = TypeDesc::VarBuffer { max: MAX_BYTES };
+            const TYPE: TypeDesc = TypeDesc::VarBuffer { max: crate::opaque::MAX_BYTES };
             const BER_TAG: Tag = Tag::OCTET_STRING;
 
             fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
@@ -149,15 +121,6 @@ macro_rules! list {
             opaque_methods!($info);
         }
     };
-}
-
-/// The JSON of a container: its legacy bytes in hex, as its BER OCTET STRING.
-fn opaque_json<F: Field>(v: &F) -> Value {
-    let mut w = Writer::new(Vec::new());
-    match v.legacy_put(&mut w) {
-        Ok(()) => ber::octets_json(&w.into_inner()),
-        Err(_) => Value::Null,
-    }
 }
 
 list!(
@@ -224,7 +187,9 @@ impl<K: VMState + Ord + Default + Clone> GTreeKey for StructKey<K> {
 pub struct GTree<K: Ord, V>(pub BTreeMap<K, V>);
 
 impl<K: GTreeKey, V: VMState + Default> Field for GTree<K, V> {
-    const TYPE: TypeDesc = TypeDesc::VarBuffer { max: MAX_BYTES };
+    const TYPE: TypeDesc = TypeDesc::VarBuffer {
+        max: crate::opaque::MAX_BYTES,
+    };
     const BER_TAG: Tag = Tag::OCTET_STRING;
 
     fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {

@@ -78,11 +78,7 @@ impl<T: VMState, const V: u32> VStruct<T, V> {
         if j.ber_tags() {
             j.int("tag", tag.into());
         }
-        j.string("type", "struct");
-        j.begin_object(Some("struct"));
-        v.vmdesc_at(V, j);
-        j.end_object();
-        j.int("size", v.legacy_size_at(V) as i64);
+        crate::__private::struct_leaf_at(v, V, j);
         j.end_object();
     }
 }
