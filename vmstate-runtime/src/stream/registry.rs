@@ -163,15 +163,13 @@ impl<'a> Registry<'a> {
     /// one whose unplug is pending (QEMU waits for the unplug; the caller retries).
     fn check_migratable(&self) -> Result<()> {
         for e in &self.entries {
-            let name = format!("{}#{}", e.idstr, e.instance);
-            let kind = if e.device.desc().section.unmigratable {
-                ErrorKind::Unmigratable(name)
-            } else if e.device.unplug_pending() {
-                ErrorKind::UnplugPending(name)
-            } else {
-                continue;
-            };
-            return Err(Error::new(kind, 0));
+            let name = || format!("{}#{}", e.idstr, e.instance);
+            if e.device.desc().section.unmigratable {
+                return Err(Error::new(ErrorKind::Unmigratable(name()), 0));
+            }
+            if e.device.unplug_pending() {
+                return Err(Error::new(ErrorKind::UnplugPending(name()), 0));
+            }
         }
         Ok(())
     }
