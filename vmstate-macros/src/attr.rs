@@ -214,6 +214,7 @@ attribute_table! {
         "equal" => equal: Span = flag,
         "le" => le: Span = flag,
         "validate" => validate: Hook = parse_hook,
+        "pre_load" => pre_load: Hook = parse_hook,
         "rename" => rename: Sp<String> = parse_str,
         "skip" => skip: Span = flag,
         "subsection" => subsection: Span = flag,

@@ -57,9 +57,10 @@ fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
         Kind::Subsection { .. } => return TokenStream::new(),
     };
     // A validation error points at the field's first byte.
+    let pre_load = p.pre_load_call(quote!(d.offset()));
     let validate = p.validate_call(quote!(__at));
     let start = validate.as_ref().map(|_| quote!(let __at = d.offset();));
-    quote!(#start #load #validate)
+    quote!(#pre_load #start #load #validate)
 }
 
 /// The subsection list, written before the fields since the encoder works back
@@ -104,7 +105,7 @@ fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {
 }
 
 /// `ber_scan_at`, for a struct whose fields all have a form read in place (not
-/// variable arrays, nor fields checked by `equal` or `validate`, whose errors the
+/// variable arrays, nor fields checked by `equal` or `validate` or prepared by `pre_load`, whose errors the
 /// general path reports); for others the trait's default declines, and every load
 /// takes the general path.
 fn scan_method(plans: &[FieldPlan]) -> Option<TokenStream> {
@@ -113,6 +114,7 @@ fn scan_method(plans: &[FieldPlan]) -> Option<TokenStream> {
         matches!(p.kind, Kind::Plain | Kind::ByteArray { .. })
             && p.check.is_none()
             && p.validate.is_none()
+            && p.pre_load.is_none()
             && p.struct_version.is_none()
     };
     if !fields.iter().all(scanned) {

@@ -160,7 +160,7 @@ fn check_field(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Fie
     }
     if a.subsection.is_some() {
         // `validate` too: a subsection's own type checks its fields (post_load).
-        const NOT_FOR_SUBSECTIONS: [&str; 12] = [
+        const NOT_FOR_SUBSECTIONS: [&str; 13] = [
             "len",
             "max",
             "multiply",
@@ -171,6 +171,7 @@ fn check_field(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Fie
             "exists",
             "rename",
             "validate",
+            "pre_load",
             "tmp",
             "struct_version",
         ];

@@ -59,9 +59,10 @@ fn load_field(p: &FieldPlan) -> TokenStream {
         Kind::Subsection { .. } => return TokenStream::new(),
     };
     // A validation error points at the field's first byte.
+    let pre_load = p.pre_load_call(quote!(r.offset()));
     let validate = p.validate_call(quote!(__at));
     let start = validate.as_ref().map(|_| quote!(let __at = r.offset();));
-    quote!(#start #load #validate)
+    quote!(#pre_load #start #load #validate)
 }
 
 fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {

@@ -116,6 +116,8 @@ pub struct FieldPlan<'a> {
     pub struct_version: Option<u32>,
     /// `validate`: checked after the field is loaded.
     pub validate: Option<&'a Hook>,
+    /// `pre_load`: run on the parent before the field is loaded.
+    pub pre_load: Option<&'a Hook>,
     pub kind: Kind<'a>,
     /// BER context tag (declaration index).
     pub tag: u32,
@@ -323,6 +325,19 @@ impl FieldPlan<'_> {
         })
     }
 
+    /// The field's `pre_load`, run on the whole struct when the field is on the wire,
+    /// before it is read; its error at `offset` (the field's start).
+    pub fn pre_load_call(&self, offset: TokenStream) -> Option<TokenStream> {
+        let rn = &self.rust_name;
+        self.pre_load.map(|h| {
+            self.when_present(quote_spanned! {h.span()=>
+                if let __vm::Err(e) = __vm::hook::on_mut(#h, &mut *self) {
+                    return __vm::Err(__vm::hook_error("pre_load", &e, #offset).in_field(#rn));
+                }
+            })
+        })
+    }
+
     /// `<S as VMState>` for a subsection's type.
     pub fn as_vmstate(&self) -> TokenStream {
         let ty = match &self.kind {
@@ -514,6 +529,7 @@ fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
             (None, None) => None,
         },
         validate: a.validate.as_ref(),
+        pre_load: a.pre_load.as_ref(),
         tmp: a.tmp.is_some(),
         struct_version: a.struct_version.as_ref().map(|v| v.value),
         tag: f.index,

@@ -7,11 +7,12 @@ use crate::*;
 use vmstate_runtime::stream::{Registry, SectionDevice};
 
 /// The typed mirror of device section `idstr` as a fresh destination of
-/// `machine_type` has it, or `None` if no mirror covers the section.
+/// `machine_type` with `cpus` vCPUs has it, or `None` if no mirror covers the
+/// section.
 ///
 /// A PCI function's idstr is its address then its description's name
 /// (`0000:00:01.0/PIIX3`); the name decides.
-pub fn mirror(idstr: &str, machine_type: &str) -> Option<Box<dyn SectionDevice>> {
+pub fn mirror(idstr: &str, machine_type: &str, cpus: u32) -> Option<Box<dyn SectionDevice>> {
     let vmsd = idstr.rsplit('/').next()?;
     let q35 = machine_type.contains("q35");
     let m: Box<dyn SectionDevice> = match vmsd {
@@ -39,6 +40,9 @@ pub fn mirror(idstr: &str, machine_type: &str) -> Option<Box<dyn SectionDevice>>
         "e1000" => Box::<E1000>::default(),
         "virtio-rng" => Box::<VirtioRng>::default(),
         "virtio-balloon" => Box::<VirtioBalloon>::default(),
+        "virtio-net" => Box::<VirtioNet>::default(),
+        // A queue per vCPU, QEMU's default.
+        "virtio-blk" => Box::new(VirtioBlk::with_queues(cpus)),
         "e1000e" => Box::new(E1000e::for_machine(machine_type)),
         "intel-hda" => Box::<IntelHda>::default(),
         "hda-audio" => Box::<HdaAudio>::default(),
@@ -86,16 +90,22 @@ pub struct Devices {
 
 impl Devices {
     /// The mirrors of `sections` (idstr, instance id, section id), as a fresh
-    /// destination of `machine_type` has them. Fails naming the first section no
-    /// mirror covers: a VM is typed whole or not at all.
+    /// destination of `machine_type` has them, with a vCPU per `cpu` section.
+    /// Fails naming the first section no mirror covers: a VM is typed whole or not
+    /// at all.
     pub fn new<'s>(
         machine_type: &str,
         sections: impl IntoIterator<Item = (&'s str, u32, Option<u32>)>,
     ) -> Result<Devices, String> {
+        let sections: Vec<_> = sections.into_iter().collect();
+        let cpus = sections
+            .iter()
+            .filter(|(idstr, _, _)| *idstr == "cpu")
+            .count() as u32;
         let sections = sections
             .into_iter()
             .map(|(idstr, instance, section_id)| {
-                let device = mirror(idstr, machine_type)
+                let device = mirror(idstr, machine_type, cpus)
                     .ok_or_else(|| format!("no typed mirror of section {idstr}"))?;
                 Ok(DeviceSection {
                     idstr: idstr.to_owned(),

@@ -94,6 +94,9 @@ mod rtc;
 mod serial;
 mod usb;
 mod virtio;
+mod virtio_blk;
+mod virtio_net;
+mod virtqueue_element;
 
 pub use acpi::*;
 pub use audio::*;
@@ -118,3 +121,6 @@ pub use rtc::*;
 pub use serial::*;
 pub use usb::*;
 pub use virtio::*;
+pub use virtio_blk::*;
+pub use virtio_net::*;
+pub use virtqueue_element::*;

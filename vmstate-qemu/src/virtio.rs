@@ -289,20 +289,33 @@ pub struct ModernQueueState {
     pub used: [u32; 2],
 }
 
-/// `virtio-rng` (v1): the entropy device.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, Default, PartialEq)]
-#[vmstate(name = "virtio-rng", version = 1)]
-pub struct VirtioRng {
-    /// Everything, as one `virtio` field.
-    pub virtio: VirtioRngState,
-}
+/// Declares a virtio device's section, whose one field is QEMU's `virtio`
+/// (`VMSTATE_VIRTIO_DEVICE`: a `virtio` VMStateInfo, one vmdesc entry of its bytes),
+/// holding what `virtio_save` writes (`$save`).
+macro_rules! virtio_section {
+    ($(#[$doc:meta])* $section:ident, $name:literal, $version:literal, $state:ident, $save:ident) => {
+        $(#[$doc])*
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+        #[derive(vmstate_runtime::VMState, Clone, Debug, Default, PartialEq)]
+        #[vmstate(name = $name, version = $version, minimum_version = $version)]
+        pub struct $section {
+            /// Everything, as one `virtio` field.
+            pub virtio: $state,
+        }
 
-/// `virtio-rng`'s `virtio` field.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, Default, PartialEq)]
-#[vmstate(transparent, info = "virtio")]
-pub struct VirtioRngState(pub VirtioRngSave);
+        #[doc = concat!("`", $name, "`'s `virtio` field.")]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+        #[derive(vmstate_runtime::VMState, Clone, Debug, Default, PartialEq)]
+        #[vmstate(transparent, info = "virtio")]
+        pub struct $state(pub $save);
+    };
+}
+pub(crate) use virtio_section;
+
+virtio_section!(
+    /// `virtio-rng` (v1): the entropy device.
+    VirtioRng, "virtio-rng", 1, VirtioRngState, VirtioRngSave
+);
 
 /// What `virtio_save` writes for `virtio-rng`: the transport and the subsections
 /// (the device has no state of its own).
@@ -326,20 +339,10 @@ impl Default for VirtioRngSave {
     }
 }
 
-/// `virtio-balloon` (v1): the memory balloon.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, Default, PartialEq)]
-#[vmstate(name = "virtio-balloon", version = 1)]
-pub struct VirtioBalloon {
-    /// Everything, as one `virtio` field.
-    pub virtio: VirtioBalloonState,
-}
-
-/// `virtio-balloon`'s `virtio` field.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, Default, PartialEq)]
-#[vmstate(transparent, info = "virtio")]
-pub struct VirtioBalloonState(pub VirtioBalloonSave);
+virtio_section!(
+    /// `virtio-balloon` (v1): the memory balloon.
+    VirtioBalloon, "virtio-balloon", 1, VirtioBalloonState, VirtioBalloonSave
+);
 
 /// What `virtio_save` writes for `virtio-balloon`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

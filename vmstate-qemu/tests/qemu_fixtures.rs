@@ -161,6 +161,14 @@ fn prove_stream(name: &str) -> usize {
         if sec.kind == SectionKind::Full && idstr.ends_with("/virtio-balloon") {
             count(prove::<VirtioBalloon>(&s, name, idstr).len());
         }
+        if sec.kind == SectionKind::Full && idstr.ends_with("/virtio-net") {
+            count(prove::<VirtioNet>(&s, name, idstr).len());
+        }
+        if sec.kind == SectionKind::Full && idstr.ends_with("/virtio-blk") {
+            // A queue per vCPU, QEMU's default.
+            let cpus = s.sections.iter().filter(|x| x.ident.idstr == "cpu").count() as u32;
+            count(prove_from(&s, name, idstr, || VirtioBlk::with_queues(cpus)).len());
+        }
         if sec.kind == SectionKind::Full && idstr.ends_with("/xhci") {
             count(prove::<XhciPci>(&s, name, idstr).len());
         }
@@ -465,9 +473,9 @@ fn qemu_10_0_devices_are_byte_exact() {
     assert_eq!(prove_stream("pc-i440fx-10.0-kvm-bios.mig"), 32);
     assert_eq!(device_sections("pc-i440fx-10.0-kvm-bios.mig"), 32);
     // Two vCPUs (cpu and apic twice), TCG (no kvmclock).
-    assert_eq!(prove_stream("pc-i440fx-10.0-tcg-devices.mig"), 41);
+    assert_eq!(prove_stream("pc-i440fx-10.0-tcg-devices.mig"), 43);
     // Two vCPUs, KVM (kvmclock), no floppy controller on Q35.
-    assert_eq!(prove_stream("pc-q35-10.0-kvm-devices.mig"), 39);
+    assert_eq!(prove_stream("pc-q35-10.0-kvm-devices.mig"), 40);
 }
 
 /// The PIC's level-triggered mode travels in QEMU 10.0's `i8259/ltim` subsection,
