@@ -117,6 +117,8 @@ attribute_table! {
         /// `fn(&Self) -> bool`: a save fails while it says an unplug is pending.
         "dev_unplug_pending" => dev_unplug_pending: Hook = parse_hook,
         "ber_blob_until" => ber_blob_until: Sp<u32> = parse_int,
+        /// A section QEMU saves with old-style handlers (no VMStateDescription).
+        "old_style" => old_style: Span = flag,
         /// The path of the runtime crate when it is re-exported (serde's `crate`).
         "crate" => krate: Sp<syn::Path> = parse_str_path,
     }

@@ -66,6 +66,15 @@ fn check_struct_attrs(cx: &Ctxt, c: &Container) {
         );
     }
     check_ber_attrs(cx, c, version.value);
+    if let (Some(o), Data::Struct(fields)) = (a.old_style, &c.data) {
+        let migrated = fields.iter().filter(|f| f.attrs.skip.is_none()).count();
+        if migrated != 1 || fields.iter().any(|f| f.attrs.subsection.is_some()) {
+            cx.error_at(
+                o,
+                "an `old_style` section is one `data` buffer to QEMU (`vmstate_save_old_style`): give it exactly one migrated field, no subsections (an `info` newtype keeps its BER form the OCTET STRING a reader of the description expects)",
+            );
+        }
+    }
     if let Some(p) = &a.priority {
         if crate::attr::priority_variant(&p.value).is_none() {
             let names: Vec<&str> = crate::attr::PRIORITIES.iter().map(|(n, _)| *n).collect();

@@ -60,6 +60,13 @@ fn subsection(p: &FieldPlan) -> TokenStream {
 }
 
 pub fn method(c: &Container, plans: &[FieldPlan]) -> TokenStream {
+    if c.attrs.old_style.is_some() {
+        return quote! {
+            fn vmdesc_at(&self, version: u32, j: &mut __vm::JsonWriter) {
+                __vm::old_style_vmdesc(__vm::VMState::legacy_size_at(self, version), j);
+            }
+        };
+    }
     let name = c.name();
     let fields = plans.iter().map(field);
     let subsections = plans.iter().map(subsection);

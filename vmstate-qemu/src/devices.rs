@@ -43,6 +43,8 @@ pub fn mirror(idstr: &str, machine_type: &str, cpus: u32) -> Option<Box<dyn Sect
         "virtio-net" => Box::<VirtioNet>::default(),
         // A queue per vCPU, QEMU's default.
         "virtio-blk" => Box::new(VirtioBlk::with_queues(cpus)),
+        "virtio-console" => Box::<VirtioSerial>::default(),
+        "slirp" => Box::<Slirp>::default(),
         "e1000e" => Box::new(E1000e::for_machine(machine_type)),
         "intel-hda" => Box::<IntelHda>::default(),
         "hda-audio" => Box::<HdaAudio>::default(),

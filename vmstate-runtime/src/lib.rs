@@ -59,7 +59,7 @@ mod vstruct;
 pub use error::{Error, ErrorKind, PathSegment, Result};
 pub use field::{slice_leaf, slice_leaves, slice_size, Field, VarLenField};
 pub use format::Format;
-pub use linked::{GTree, QList, QTailQ, StructKey};
+pub use linked::{GTree, MarkedList, QList, QTailQ, StructKey};
 pub use types::{Timer, Unused};
 
 /// Derives [`VMState`](trait@VMState) (for structs) or [`Field`] (for `#[repr(uN)]`
@@ -521,6 +521,19 @@ pub mod __private {
         if let Some(until) = desc.ber_blob_until {
             j.int("ber_blob_until", until.into());
         }
+    }
+
+    /// The vmdesc members of a section QEMU saves with old-style handlers (`slirp`):
+    /// its size and one `data` buffer of it, in `vmstate_save_old_style`'s order.
+    pub fn old_style_vmdesc(size: usize, j: &mut JsonWriter) {
+        j.int("size", size as i64);
+        j.begin_array("fields");
+        j.begin_object(None);
+        j.string("name", "data");
+        j.int("size", size as i64);
+        j.string("type", "buffer");
+        j.end_object();
+        j.end_array();
     }
 
     /// vmdesc leaf of a byte array described as `uint8` elements (`as_array`).

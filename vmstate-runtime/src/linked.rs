@@ -1,7 +1,8 @@
 //! QEMU's linked containers of structs: `VMSTATE_QTAILQ_V` and `VMSTATE_QLIST_V`
 //! ([`QTailQ`], [`QList`]: a `Vec` of the elements) and `VMSTATE_GTREE_V` /
 //! `VMSTATE_GTREE_DIRECT_KEY_V` ([`GTree`]: a `BTreeMap`, in key order as GLib
-//! walks a tree).
+//! walks a tree); and [`MarkedList`], the same with another byte before each
+//! element, as code older than VMState writes lists.
 //!
 //! On the legacy wire each element is preceded by a byte 1 and the list ends with a
 //! byte 0 (a tree first sends its node count). QEMU describes such a field in vmdesc
@@ -33,22 +34,59 @@ use std::io;
 /// The most elements a load accepts in one container.
 pub const MAX_ELEMENTS: usize = 1 << 16;
 
-/// Reads the byte that says whether another element follows (1) or not (0).
-fn more<I: Input + ?Sized>(r: &mut I, count: usize) -> Result<bool> {
+/// Reads the byte that says whether another element follows (`mark`) or not (0).
+fn more<I: Input + ?Sized>(r: &mut I, count: usize, mark: u8) -> Result<bool> {
     let at = r.offset();
     let [b] = r.read_array::<1>()?;
     match b {
         0 => Ok(false),
-        1 if count < MAX_ELEMENTS => Ok(true),
-        1 => Err(Error::new(
+        b if b == mark && count < MAX_ELEMENTS => Ok(true),
+        b if b == mark => Err(Error::new(
             ErrorKind::LengthTooLarge {
                 len: count as u64 + 1,
                 max: MAX_ELEMENTS as u64,
             },
             at,
         )),
-        other => Err(Error::new(ErrorKind::InvalidBool(other), at)),
+        other if mark == 1 => Err(Error::new(ErrorKind::InvalidBool(other), at)),
+        other => Err(Error::new(
+            ErrorKind::NotEqual {
+                expected: format!("{mark} or 0"),
+                found: other.to_string(),
+            },
+            at,
+        )),
     }
+}
+
+/// Writes `elements`, each after a byte `mark`, then a byte 0.
+fn put_marked<T: VMState, W: io::Write>(elements: &[T], w: &mut Writer<W>, mark: u8) -> Result<()> {
+    for (i, e) in elements.iter().enumerate() {
+        w.put(&[mark])?;
+        e.legacy_save_at(w, T::DESC.version)
+            .map_err(|err| err.in_index(i))?;
+    }
+    w.put(&[0])
+}
+
+/// Reads elements each announced by a byte `mark`, until a byte 0.
+fn get_marked<T: VMState + Default, I: Input + ?Sized>(r: &mut I, mark: u8) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    while more(r, out.len(), mark)? {
+        let mut e = T::default();
+        e.legacy_load_at(r, T::DESC.version)
+            .map_err(|err| err.in_index(out.len()))?;
+        out.push(e);
+    }
+    Ok(out)
+}
+
+/// The bytes of `elements` with their marks and the end.
+fn marked_size<T: VMState>(elements: &[T]) -> usize {
+    1 + elements
+        .iter()
+        .map(|e| 1 + e.legacy_size_at(T::DESC.version))
+        .sum::<usize>()
 }
 
 /// The vmdesc members of a container: its type and its bytes.
@@ -91,31 +129,16 @@ macro_rules! list {
             const BER_TAG: Tag = Tag::OCTET_STRING;
 
             fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
-                for (i, e) in self.0.iter().enumerate() {
-                    w.put(&[1])?;
-                    e.legacy_save_at(w, T::DESC.version).map_err(|err| err.in_index(i))?;
-                }
-                w.put(&[0])
+                put_marked(&self.0, w, 1)
             }
 
             fn legacy_get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()> {
-                let mut out = Vec::new();
-                while more(r, out.len())? {
-                    let mut e = T::default();
-                    e.legacy_load_at(r, T::DESC.version)
-                        .map_err(|err| err.in_index(out.len()))?;
-                    out.push(e);
-                }
-                self.0 = out;
+                self.0 = get_marked(r, 1)?;
                 Ok(())
             }
 
             fn legacy_size(&self) -> usize {
-                1 + self
-                    .0
-                    .iter()
-                    .map(|e| 1 + e.legacy_size_at(T::DESC.version))
-                    .sum::<usize>()
+                marked_size(&self.0)
             }
 
             opaque_methods!($info);
@@ -134,6 +157,36 @@ list!(
     QList,
     "qlist"
 );
+
+/// A list whose elements each follow a byte `MARK`, ended by a byte 0: how code
+/// that predates VMState sends a list (libslirp's sockets follow a 42). QEMU reads
+/// any byte but 0 as "another one"; a load here takes only `MARK`, so that the
+/// bytes it saves back are the ones it read.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct MarkedList<T, const MARK: u8>(pub Vec<T>);
+
+impl<T: VMState + Default, const MARK: u8> Field for MarkedList<T, MARK> {
+    const TYPE: TypeDesc = TypeDesc::VarBuffer {
+        max: crate::opaque::MAX_BYTES,
+    };
+    const BER_TAG: Tag = Tag::OCTET_STRING;
+
+    fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
+        put_marked(&self.0, w, MARK)
+    }
+
+    fn legacy_get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()> {
+        self.0 = get_marked(r, MARK)?;
+        Ok(())
+    }
+
+    fn legacy_size(&self) -> usize {
+        marked_size(&self.0)
+    }
+
+    opaque_methods!("buffer");
+}
 
 /// A tree's key: a struct of its own (`VMSTATE_GTREE_V`), or, for `u64`, the
 /// pointer-sized value itself (`VMSTATE_GTREE_DIRECT_KEY_V`, a big-endian `u64`).
@@ -208,7 +261,7 @@ impl<K: GTreeKey, V: VMState + Default> Field for GTree<K, V> {
         let nnodes = u32::from_be_bytes(r.read_array()?) as usize;
         let mut out = BTreeMap::new();
         let mut count = 0;
-        while more(r, count)? {
+        while more(r, count, 1)? {
             if count == nnodes {
                 return Err(Error::new(
                     ErrorKind::LengthMismatch {
