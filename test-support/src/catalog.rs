@@ -80,7 +80,7 @@ pub fn read_fixture(name: &str) -> Vec<u8> {
 
 /// The section names of the demo device and every mirror, in the order of
 /// [`with_device!`](crate::with_device)'s selector (the fuzz targets' first byte).
-pub const DEVICES: [&str; 46] = [
+pub const DEVICES: [&str; 50] = [
     "demo-dma",
     "timer",
     "fw_cfg",
@@ -127,16 +127,20 @@ pub const DEVICES: [&str; 46] = [
     "e1000e",
     "virtio-rng",
     "virtio-balloon",
+    "virtio-net",
+    "virtio-blk",
+    "virtio-console",
+    "slirp",
 ];
 
 /// Calls `$run::<T>($($arg),*)` with the device type of section name
-/// `DEVICES[$selector % 46]`.
+/// `DEVICES[$selector % 50]`.
 #[macro_export]
 macro_rules! with_device {
     ($selector:expr, $run:ident, $($arg:expr),*) => {{
         use $crate::__qemu::*;
         use $crate::__examples::demo::DemoDma;
-        match $selector % 46 {
+        match $selector % 50 {
             0 => $run::<DemoDma>($($arg),*),
             1 => $run::<Timers>($($arg),*),
             2 => $run::<FwCfg>($($arg),*),
@@ -182,7 +186,11 @@ macro_rules! with_device {
             42 => $run::<XhciPci>($($arg),*),
             43 => $run::<E1000e>($($arg),*),
             44 => $run::<VirtioRng>($($arg),*),
-            _ => $run::<VirtioBalloon>($($arg),*),
+            45 => $run::<VirtioBalloon>($($arg),*),
+            46 => $run::<VirtioNet>($($arg),*),
+            47 => $run::<VirtioBlk>($($arg),*),
+            48 => $run::<VirtioSerial>($($arg),*),
+            _ => $run::<Slirp>($($arg),*),
         }
     }};
 }
@@ -200,6 +208,8 @@ pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
     // Q35's root bus has eight interrupt lines, the i440FX's four.
     let machine = s.machine_type();
     let nirq = if machine.contains("q35") { 8 } else { 4 };
+    // virtio-blk has a queue per vCPU.
+    let cpus = s.sections.iter().filter(|x| x.ident.idstr == "cpu").count() as u32;
     let mut unmirrored = Vec::new();
     for sec in s.sections.iter().filter(|s| s.kind == SectionKind::Full) {
         macro_rules! dispatch {
@@ -262,6 +272,10 @@ pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
             "e1000e" => E1000e = E1000e::for_machine(&machine),
             "virtio-rng" => VirtioRng,
             "virtio-balloon" => VirtioBalloon,
+            "virtio-net" => VirtioNet,
+            "virtio-blk" => VirtioBlk = VirtioBlk::with_queues(cpus),
+            "virtio-console" => VirtioSerial,
+            "slirp" => Slirp,
         }
     }
     Ok(unmirrored)

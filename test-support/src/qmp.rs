@@ -135,18 +135,23 @@ impl Peer {
         Qemu::start_release(self.release, dir, name, &a).unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 
-    /// Starts a destination of `ram_mib` MiB (`<name>-dst`) that loads the stream
-    /// `bytes` (written to `dir/<name>.mig`) with `-incoming`; returns it once the
-    /// migration completed, and fails the test if it did not.
-    pub fn incoming(&self, dir: &Path, name: &str, ram_mib: u32, bytes: &[u8]) -> Qemu {
+    /// Starts a destination of `ram_mib` MiB (`<name>-dst`) with the source's
+    /// `extra` arguments that loads the stream `bytes` (written to `dir/<name>.mig`)
+    /// with `-incoming`; returns it once the migration completed, and fails the test
+    /// if it did not.
+    pub fn incoming(
+        &self,
+        dir: &Path,
+        name: &str,
+        ram_mib: u32,
+        extra: &[&str],
+        bytes: &[u8],
+    ) -> Qemu {
         let file = dir.join(format!("{name}.mig"));
         std::fs::write(&file, bytes).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        let mut dst = self.start(
-            dir,
-            &format!("{name}-dst"),
-            ram_mib,
-            &["-incoming", "defer"],
-        );
+        let mut args = extra.to_vec();
+        args.extend(["-incoming", "defer"]);
+        let mut dst = self.start(dir, &format!("{name}-dst"), ram_mib, &args);
         dst.execute(
             "migrate-incoming",
             json!({ "uri": format!("exec:cat {}", file.display()) }),
@@ -159,6 +164,45 @@ impl Peer {
         dst
     }
 }
+
+/// The devices of the QEMU 10.0 fixture `pc-i440fx-10.0-tcg-devices.mig` (two
+/// vCPUs): NICs with user-mode networking behind them, a null block device, audio
+/// that goes nowhere, a serial port to a null chardev, so that the guest needs
+/// nothing from the host.
+pub const I440FX_10_0_DEVICES: &[&str] = &[
+    "-netdev",
+    "user,id=n0",
+    "-device",
+    "virtio-net-pci,netdev=n0",
+    "-netdev",
+    "user,id=n1",
+    "-device",
+    "e1000,netdev=n1",
+    "-blockdev",
+    "driver=null-co,node-name=d0,size=1048576",
+    "-device",
+    "virtio-blk-pci,drive=d0",
+    "-device",
+    "virtio-serial-pci",
+    "-device",
+    "virtio-rng-pci",
+    "-device",
+    "virtio-balloon-pci",
+    "-device",
+    "piix3-usb-uhci",
+    "-device",
+    "usb-tablet",
+    "-audiodev",
+    "none,id=a0",
+    "-device",
+    "intel-hda",
+    "-device",
+    "hda-duplex,audiodev=a0",
+    "-device",
+    "isa-serial,chardev=s0",
+    "-chardev",
+    "null,id=s0",
+];
 
 /// Whether QEMU 7.2 can run here (see [`Release::available`]).
 pub fn available() -> bool {

@@ -16,14 +16,17 @@ use vmstate_test_support::catalog::{as_qemu_10_0_describes, fixture_streams, rea
 use vmstate_test_support::qmp::Release;
 use vmstate_test_support::testing::{load_typed, ram_blocks, ram_of, Ram};
 
-/// Fixtures every section of which has a typed mirror: three of QEMU 7.2 (the Q35
-/// one with e1000e, AHCI and virtio-rng), two of 10.0.
-const TYPED_WHOLE: [&str; 5] = [
+/// Every fixture (every section of each has a typed mirror): three of QEMU 7.2 (the
+/// Q35 one with e1000e, AHCI and virtio-rng), four of 10.0 (two with virtio-net,
+/// virtio-blk, virtio-serial, user networking, USB, audio and more).
+const TYPED_WHOLE: [&str; 7] = [
     "pc-tcg-reset.mig",
     "pc-kvm-bios.mig",
     "q35-tcg-devices.mig",
     "pc-i440fx-7.2-kvm-bios.mig",
     "pc-i440fx-10.0-kvm-bios.mig",
+    "pc-i440fx-10.0-tcg-devices.mig",
+    "pc-q35-10.0-kvm-devices.mig",
 ];
 
 /// Where the first device section's record begins: its body less its header

@@ -13,7 +13,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::time::Duration;
-use vmstate_test_support::qmp::{Qemu, Release};
+use vmstate_test_support::qmp::{Qemu, Release, I440FX_10_0_DEVICES};
 
 /// One guest to capture.
 struct Guest {
@@ -37,40 +37,7 @@ const QEMU_10_0: &[Guest] = &[
         mem_mb: 32,
         smp: 2,
         run_seconds: 1.0,
-        devices: &[
-            "-netdev",
-            "user,id=n0",
-            "-device",
-            "virtio-net-pci,netdev=n0",
-            "-netdev",
-            "user,id=n1",
-            "-device",
-            "e1000,netdev=n1",
-            "-blockdev",
-            "driver=null-co,node-name=d0,size=1048576",
-            "-device",
-            "virtio-blk-pci,drive=d0",
-            "-device",
-            "virtio-serial-pci",
-            "-device",
-            "virtio-rng-pci",
-            "-device",
-            "virtio-balloon-pci",
-            "-device",
-            "piix3-usb-uhci",
-            "-device",
-            "usb-tablet",
-            "-audiodev",
-            "none,id=a0",
-            "-device",
-            "intel-hda",
-            "-device",
-            "hda-duplex,audiodev=a0",
-            "-device",
-            "isa-serial,chardev=s0",
-            "-chardev",
-            "null,id=s0",
-        ],
+        devices: I440FX_10_0_DEVICES,
     },
     Guest {
         stream: "pc-q35-10.0-kvm-devices.mig",
