@@ -15,7 +15,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::time::Duration;
-use vmstate_qemu::{Devices, Rtc, VirtioNet};
+use vmstate_qemu::{Devices, Rtc, VirtioNet, VirtioSerial};
 use vmstate_runtime::ram::RamSaver;
 use vmstate_runtime::stream::{self, Registry};
 use vmstate_runtime::Format;
@@ -107,9 +107,10 @@ fn qemu_loads_a_whole_vm_saved_by_typed_mirrors() {
 }
 
 /// QEMU 10.0 with the devices of the `pc-i440fx-10.0-tcg-devices` fixture (virtio
-/// net, block, serial, rng and balloon, e1000, user networking, USB, audio) and
-/// two vCPUs: every section typed, the virtio-net MAC address edited through its
-/// mirror, and the destination's NIC has the new address.
+/// net, block, serial, rng and balloon, e1000, user networking, USB, audio), two
+/// ports on the virtio-serial device, and two vCPUs: every section typed, the
+/// virtio-net MAC address edited through its mirror, and the destination's NIC has
+/// the new address.
 #[test]
 fn qemu_10_0_loads_virtio_devices_saved_by_typed_mirrors() {
     let peer = Peer::NEWEST[1];
@@ -119,6 +120,17 @@ fn qemu_10_0_loads_virtio_devices_saved_by_typed_mirrors() {
     let name = "typed-devices-10.0";
     let mut extra = vec!["-smp", "2"];
     extra.extend(I440FX_10_0_DEVICES);
+    // Two ports on the virtio-serial device: a console and a named port.
+    extra.extend([
+        "-chardev",
+        "null,id=vc0",
+        "-device",
+        "virtconsole,chardev=vc0",
+        "-chardev",
+        "null,id=vp1",
+        "-device",
+        "virtserialport,chardev=vp1,name=org.vmstate.test",
+    ]);
     let mac = [0x52, 0x54, 0x00, 0xab, 0xcd, 0xef];
     let (direct, mem) = typed_save_of(&peer, name, &extra, |devices| {
         let net: &mut VirtioNet = devices.get_mut("0000:00:02.0/virtio-net", 0).unwrap();
@@ -127,6 +139,18 @@ fn qemu_10_0_loads_virtio_devices_saved_by_typed_mirrors() {
         save.device.mac = mac;
         // The configuration space starts with the MAC address too.
         save.transport.config[..6].copy_from_slice(&mac);
+        let serial: &mut VirtioSerial = devices.get_mut("0000:00:05.0/virtio-console", 0).unwrap();
+        let ports = &serial.virtio.0.ports;
+        let ids: Vec<u32> = ports.iter().map(|p| p.id).collect();
+        assert_eq!(ids, [0, 1], "{name}: virtio-serial ports");
+        assert_eq!(serial.virtio.0.ports_map, [0b11]);
+        // No driver opened them (SeaBIOS has none), no port holds a request.
+        assert!(
+            ports
+                .iter()
+                .all(|p| p.guest_connected == 0 && p.elem_popped == 0),
+            "{ports:?}"
+        );
     });
 
     let (ranges, digests) = pc_ram_digests(&mem);

@@ -1,0 +1,443 @@
+//! The state that the fixtures hold only empty or only in one form, against bytes
+//! laid out here as QEMU's C code writes them: virtio-net with several queue pairs,
+//! an overflowing MAC table and RSS (`hw/net/virtio-net.c`); virtio-blk's requests
+//! in flight (`virtio_blk_save_device`, `qemu_put_virtqueue_element`); a
+//! virtio-serial port holding a request (`virtio_serial_save_device`); a libslirp
+//! socket (`slirp_state_save`, libslirp's `src/state.c`). Where a fixture has the
+//! device, the state is spliced into QEMU's own section.
+
+use vmstate_qemu::*;
+use vmstate_runtime::stream::{self, SectionKind};
+use vmstate_runtime::{legacy, ErrorKind, Field, MarkedList, QTailQ, VMState};
+use vmstate_test_support::catalog::read_fixture;
+
+/// Bytes as QEMU's `qemu_put_*` helpers write them.
+#[derive(Default)]
+struct Put(Vec<u8>);
+
+impl Put {
+    fn u8(mut self, v: u8) -> Self {
+        self.0.push(v);
+        self
+    }
+    fn be16(mut self, v: u16) -> Self {
+        self.0.extend(v.to_be_bytes());
+        self
+    }
+    fn be32(mut self, v: u32) -> Self {
+        self.0.extend(v.to_be_bytes());
+        self
+    }
+    fn be64(mut self, v: u64) -> Self {
+        self.0.extend(v.to_be_bytes());
+        self
+    }
+    fn bytes(mut self, b: &[u8]) -> Self {
+        self.0.extend(b);
+        self
+    }
+}
+
+/// The body of the first section named `suffix` in the QEMU 10.0 device fixture.
+fn fixture_body(suffix: &str) -> Vec<u8> {
+    let bytes = read_fixture("pc-i440fx-10.0-tcg-devices.mig");
+    let s = stream::walk_legacy(&bytes).unwrap();
+    let sec = s
+        .sections
+        .iter()
+        .find(|x| x.kind == SectionKind::Full && x.ident.idstr.ends_with(suffix))
+        .unwrap();
+    sec.body.to_vec()
+}
+
+/// `VirtQueueElementOld` as `qemu_put_virtqueue_element` copies it out of memory
+/// on x86: three little-endian `unsigned int`s, padding, the addresses, then the
+/// `iovec`s (base zero, length).
+fn element_bytes(index: u32, ins: &[(u64, u64)], outs: &[(u64, u64)]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend(index.to_le_bytes());
+    b.extend((outs.len() as u32).to_le_bytes());
+    b.extend((ins.len() as u32).to_le_bytes());
+    b.extend([0; 4]);
+    for bufs in [ins, outs] {
+        for i in 0..VIRTQUEUE_MAX_SIZE {
+            b.extend(bufs.get(i).map_or(0, |x| x.0).to_le_bytes());
+        }
+    }
+    for bufs in [ins, outs] {
+        for i in 0..VIRTQUEUE_MAX_SIZE {
+            b.extend([0; 8]);
+            b.extend(bufs.get(i).map_or(0, |x| x.1).to_le_bytes());
+        }
+    }
+    b
+}
+
+fn element(index: u32, ins: &[(u64, u64)], outs: &[(u64, u64)]) -> VirtQueueElement {
+    let mut e = VirtQueueElement {
+        index: index.into(),
+        out_num: (outs.len() as u32).into(),
+        in_num: (ins.len() as u32).into(),
+        ..Default::default()
+    };
+    for (i, &(addr, len)) in ins.iter().enumerate() {
+        e.in_addr[i] = addr.into();
+        e.in_sg[i].iov_len = len.into();
+    }
+    for (i, &(addr, len)) in outs.iter().enumerate() {
+        e.out_addr[i] = addr.into();
+        e.out_sg[i].iov_len = len.into();
+    }
+    e
+}
+
+#[test]
+fn virtqueue_element_is_the_c_struct_in_host_order() {
+    let ins = [(0x1000, 512), (0x2000, 1)];
+    let outs = [(0x3000, 16)];
+    let e = element(7, &ins, &outs);
+    let bytes = legacy::to_bytes(&e).unwrap();
+    assert_eq!(bytes.len(), 49168, "sizeof(VirtQueueElementOld) on x86-64");
+    assert_eq!(bytes, element_bytes(7, &ins, &outs));
+    let back: VirtQueueElement = legacy::from_bytes(&bytes, 1).unwrap();
+    assert_eq!(back, e);
+    assert_eq!(back.in_addr[1].get(), 0x2000);
+    assert_eq!(back.out_sg[0].iov_len.get(), 16);
+}
+
+/// Two requests spliced into QEMU's virtio-blk section (two vCPUs, so two queues:
+/// each request names its queue) where QEMU wrote the empty list's 0.
+#[test]
+fn virtio_blk_requests_in_flight_are_qemus_list() {
+    let qemu = fixture_body("/virtio-blk");
+    let mut blk = VirtioBlk::with_queues(2);
+    legacy::load_into(&mut blk, &qemu, 2).unwrap();
+    let save = &mut blk.virtio.0;
+    assert_eq!(save.transport.num_queues, 2);
+    assert!(save.mq_requests.0.is_empty());
+    let list_at = save.transport.legacy_size();
+    assert_eq!(qemu[list_at], 0, "the empty request list");
+
+    let reqs = [
+        (1, element(3, &[(0x8000, 4096)], &[(0x9000, 16)])),
+        (0, element(9, &[], &[(0xa000, 16), (0xb000, 512)])),
+    ];
+    save.mq_requests = QTailQ(
+        reqs.iter()
+            .map(|(q, e)| VirtioBlkMqRequest {
+                vq_idx: *q,
+                elem: e.clone(),
+            })
+            .collect(),
+    );
+    let mut want = qemu[..list_at].to_vec();
+    want.extend(Put::default().u8(1).be32(1).0);
+    want.extend(element_bytes(3, &[(0x8000, 4096)], &[(0x9000, 16)]));
+    want.extend(Put::default().u8(1).be32(0).0);
+    want.extend(element_bytes(9, &[], &[(0xa000, 16), (0xb000, 512)]));
+    want.push(0);
+    want.extend(&qemu[list_at + 1..]);
+    assert_eq!(legacy::to_bytes_at(&blk, 2).unwrap(), want);
+
+    let mut back = VirtioBlk::with_queues(2);
+    legacy::load_into(&mut back, &want, 2).unwrap();
+    assert_eq!(back, blk);
+    // With one queue the list has no queue indexes.
+    let mut one = VirtioBlkSave::with_queues(1);
+    one.requests = QTailQ(vec![VirtioBlkRequest {
+        elem: reqs[0].1.clone(),
+    }]);
+    let bytes = legacy::to_bytes(&one).unwrap();
+    let at = one.transport.legacy_size();
+    assert_eq!(bytes[at], 1);
+    assert_eq!(
+        &bytes[at + 1..at + 1 + 49168],
+        &element_bytes(3, &[(0x8000, 4096)], &[(0x9000, 16)])[..]
+    );
+    assert_eq!(bytes[at + 1 + 49168], 0);
+}
+
+/// Two ports, the second throttled with a request, in place of QEMU's section's
+/// none.
+#[test]
+fn virtio_serial_ports_are_qemus_items() {
+    let qemu = fixture_body("/virtio-console");
+    let mut ser = VirtioSerial::default();
+    legacy::load_into(&mut ser, &qemu, 3).unwrap();
+    let save = &mut ser.virtio.0;
+    assert_eq!(save.nr_active_ports, 0);
+    let at = save.transport.legacy_size();
+    // cols, rows, max_nr_ports (31).
+    let head = Put::default().be16(0).be16(0).be32(31);
+    assert_eq!(&qemu[at..at + 8], &head.0[..]);
+
+    save.ports_map = vec![0b101];
+    save.nr_active_ports = 2;
+    save.ports = vec![
+        VirtioSerialPort {
+            id: 0,
+            guest_connected: 1,
+            host_connected: 1,
+            ..Default::default()
+        },
+        VirtioSerialPort {
+            id: 2,
+            guest_connected: 1,
+            host_connected: 0,
+            elem_popped: 1,
+            iov_idx: 1,
+            iov_offset: 300,
+            elem: Box::new(element(4, &[], &[(0x7000, 100), (0x7100, 400)])),
+        },
+    ];
+    let mut want = qemu[..at + 8].to_vec();
+    want.extend(Put::default().be32(0b101).be32(2).0);
+    want.extend(Put::default().be32(0).u8(1).u8(1).be32(0).0);
+    want.extend(
+        Put::default()
+            .be32(2)
+            .u8(1)
+            .u8(0)
+            .be32(1)
+            .be32(1)
+            .be64(300)
+            .0,
+    );
+    want.extend(element_bytes(4, &[], &[(0x7000, 100), (0x7100, 400)]));
+    // After the ports map (one word) and the count QEMU wrote: the subsections.
+    want.extend(&qemu[at + 8 + 8..]);
+    assert_eq!(legacy::to_bytes_at(&ser, 3).unwrap(), want);
+    let mut back = VirtioSerial::default();
+    legacy::load_into(&mut back, &want, 3).unwrap();
+    assert_eq!(back, ser);
+}
+
+/// The device part with three queue pairs (two in use), an overflowing MAC table,
+/// guest-controlled offloads and RSS.
+#[test]
+fn virtio_net_queue_pairs_tables_and_rss() {
+    let mut dev = VirtioNetDevice {
+        guest_features: 1 << 2,
+        mac: [0x52, 0x54, 0, 1, 2, 3],
+        max_queue_pairs: 3,
+        curr_queue_pairs: 2,
+        mac_table_in_use: 65,
+        mac_table_dropped: (0..65 * 6).map(|i| i as u8).collect(),
+        curr_guest_offloads: 0x1234,
+        ..Default::default()
+    };
+    dev.vqs.tx_waiting = 1;
+    dev.tx_waiting.vqs_1 = vec![VirtioNetQueueTxWaiting { tx_waiting: 5 }];
+    // The count a save computes and a load sets (not sent).
+    dev.tx_waiting.curr_queue_pairs_1 = 1;
+    dev.vlans[0] = 0x80;
+    let mut rss = VirtioNetRss {
+        enabled: true,
+        hash_types: 0x3f,
+        indirections_len: 4,
+        default_queue: 1,
+        indirections_table: vec![0, 1, 0, 1],
+        ..Default::default()
+    };
+    rss.key[0] = 0x6d;
+    dev.rss = Some(Box::new(rss));
+
+    let mut vlans = [0u8; 512];
+    vlans[0] = 0x80;
+    let mut rss_key = [0u8; 40];
+    rss_key[0] = 0x6d;
+    let want = Put::default()
+        .bytes(&[0x52, 0x54, 0, 1, 2, 3])
+        .be32(1) // vqs[0].tx_waiting
+        .be32(0)
+        .be16(0)
+        .u8(1) // promisc
+        .u8(0)
+        .be32(65)
+        .bytes(&(0..65 * 6).map(|i| i as u8).collect::<Vec<_>>()) // not kept by QEMU
+        .bytes(&vlans)
+        .be32(0) // has_vnet_hdr
+        .bytes(&[0; 6])
+        .u8(0) // has_ufo
+        .be16(3)
+        .be16(2)
+        .be32(5) // vqs[1].tx_waiting
+        .be64(0x1234)
+        .u8(5) // QEMU_VM_SUBSECTION
+        .u8(21)
+        .bytes(b"virtio-net-device/rss")
+        .be32(1)
+        .u8(1)
+        .u8(0)
+        .u8(0)
+        .be32(0x3f)
+        .be16(4)
+        .be16(1)
+        .bytes(&rss_key)
+        .be16(0)
+        .be16(1)
+        .be16(0)
+        .be16(1);
+    assert_eq!(legacy::to_bytes(&dev).unwrap(), want.0);
+
+    // A destination with three queue pairs loads it.
+    let mut back = VirtioNetDevice {
+        guest_features: 1 << 2,
+        max_queue_pairs: 3,
+        ..Default::default()
+    };
+    legacy::load_into(&mut back, &want.0, 11).unwrap();
+    assert_eq!(back, dev);
+    // One with four refuses it at the count (QEMU's VMSTATE_UINT16_EQUAL)...
+    let mut four = VirtioNetDevice {
+        guest_features: 1 << 2,
+        max_queue_pairs: 4,
+        ..Default::default()
+    };
+    let e = legacy::load_into(&mut four, &want.0, 11).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::NotEqual { .. }), "{e}");
+    // ...and more pairs in use than the device has fail before the temporary
+    // struct is read, where QEMU's pre_load fails.
+    let mut bad = want.0.clone();
+    let curr_at = 6 + 4 + 4 + 2 + 2 + 4 + 390 + 512 + 4 + 6 + 1 + 2;
+    bad[curr_at..curr_at + 2].copy_from_slice(&4u16.to_be_bytes());
+    let mut three = back.clone();
+    let e = legacy::load_into(&mut three, &bad, 11).unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::Hook {
+                hook: "pre_load",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.path().contains("tx_waiting"), "{}", e.path());
+    assert_eq!(e.offset(), curr_at as u64 + 2);
+}
+
+/// The device part's guest features come from the transport, on save and on load:
+/// `curr_guest_offloads` is on the wire exactly when the guest accepted
+/// `VIRTIO_NET_F_CTRL_GUEST_OFFLOADS`.
+#[test]
+fn virtio_net_offloads_follow_the_transports_features() {
+    let qemu = fixture_body("/virtio-net");
+    let mut net = VirtioNet::default();
+    legacy::load_into(&mut net, &qemu, 11).unwrap();
+    let save = &net.virtio.0;
+    // SeaBIOS drove the device: the legacy driver accepts no offload control.
+    assert_eq!(save.transport.guest_features_lo & 1 << 2, 0);
+    assert_eq!(save.device.mac, [0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
+    let mut with = net.clone();
+    with.virtio.0.transport.guest_features_lo |= 1 << 2;
+    with.virtio.0.device.curr_guest_offloads = 0xabcd;
+    let bytes = legacy::to_bytes_at(&with, 11).unwrap();
+    assert_eq!(bytes.len(), qemu.len() + 8);
+    let mut back = VirtioNet::default();
+    legacy::load_into(&mut back, &bytes, 11).unwrap();
+    assert_eq!(back.virtio.0.device.curr_guest_offloads, 0xabcd);
+    assert_eq!(back.virtio.0.device.guest_features, 1 << 2);
+}
+
+/// One guest-forward socket before the `slirp` description, after libslirp's 42.
+#[test]
+fn slirp_sockets_are_libslirps_list() {
+    let qemu = fixture_body("slirp");
+    assert_eq!(qemu.len(), 1 + 2 + 16 * 8);
+    let mut s = Slirp::default();
+    legacy::load_into(&mut s, &qemu, 4).unwrap();
+    assert!(s.data.0.sockets.0.is_empty());
+
+    let addr = |a: u32, p: u16| SlirpSocketAddr {
+        ss_family: SlirpSsFamily {
+            portable_family: SS_FAMILY_MIG_IPV4,
+        },
+        sin_addr: a,
+        sin_port: p,
+    };
+    let sbuf = |data: &[u8]| SlirpSbuf {
+        sb_cc: data.len() as u32,
+        sb_datalen: 8,
+        offsets: SlirpSbufOffsets {
+            woff: data.len() as u32,
+            roff: 0,
+        },
+        sb_data: {
+            let mut d = data.to_vec();
+            d.resize(8, 0);
+            d
+        },
+    };
+    let mut tcp = SlirpTcp {
+        t_state: 4,
+        t_maxseg: 1460,
+        snd_una: 100,
+        last_ack_sent: 7,
+        ..Default::default()
+    };
+    tcp.t_timer = [1, -1, 0, 3];
+    let so = SlirpSocket {
+        so_urgc: 0,
+        fhost: addr(0x0a00_0264, 4321),
+        lhost: addr(0x0a00_020f, 1234),
+        so_iptos: 0,
+        so_emu: 0,
+        so_type: 1,
+        so_state: 0x104,
+        so_rcv: sbuf(b"abc"),
+        so_snd: sbuf(b""),
+        so_tcpcb: Box::new(tcp),
+    };
+    s.data.0.sockets = MarkedList(vec![so]);
+
+    let put_addr = |p: Put, a: u32, port: u16| p.be16(2).be32(a).be16(port);
+    let put_sbuf = |p: Put, data: &[u8]| {
+        let mut d = data.to_vec();
+        d.resize(8, 0);
+        p.be32(data.len() as u32)
+            .be32(8)
+            .be32(data.len() as u32)
+            .be32(0)
+            .bytes(&d)
+    };
+    let mut p = Put::default().u8(42).be32(0);
+    p = put_addr(p, 0x0a00_0264, 4321);
+    p = put_addr(p, 0x0a00_020f, 1234);
+    p = p.u8(0).u8(0).u8(1).be32(0x104);
+    p = put_sbuf(p, b"abc");
+    p = put_sbuf(p, b"");
+    // slirp-tcp, in vmstate_slirp_tcp's order.
+    p = p.be16(4).be16(1).be16(0xffff).be16(0).be16(3); // t_state, t_timer
+    p = p.be16(0).be16(0).be16(0).be16(1460).u8(0).be16(0); // .. t_flags
+    p = p.be32(100); // snd_una
+    for _ in 0..14 {
+        p = p.be32(0); // snd_nxt .. snd_ssthresh
+    }
+    p = p.be16(0).be16(0).be32(0).be16(0).be16(0).be16(0).be32(0); // t_idle .. max_sndwnd
+    p = p.u8(0).u8(0).be16(0).u8(0).u8(0).u8(0).u8(0); // t_oobflags .. requested_s_scale
+    p = p.be32(0).be32(0).be32(7); // ts_recent, ts_recent_age, last_ack_sent
+    let mut want = p.0;
+    want.extend(&qemu); // the list's end, ip_id, the leases
+    assert_eq!(legacy::to_bytes(&s).unwrap(), want);
+    let mut back = Slirp::default();
+    legacy::load_into(&mut back, &want, 4).unwrap();
+    assert_eq!(back, s);
+
+    // Another marker than libslirp's is refused where it stands.
+    want[0] = 1;
+    let e = legacy::load_into(&mut Slirp::default(), &want, 4).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::NotEqual { .. }), "{e}");
+    assert_eq!(e.offset(), 0);
+}
+
+/// The vmdesc of the old-style section is QEMU's, with its size.
+#[test]
+fn slirp_is_described_as_qemu_describes_old_style_sections() {
+    let s = Slirp::default();
+    assert_eq!(
+        legacy::vmdesc_json(&s, "slirp", 1, 4),
+        r#"{"name": "slirp", "instance_id": 1, "size": 131, "fields": [{"name": "data", "size": 131, "type": "buffer"}]}"#
+    );
+    assert_eq!(s.legacy_size_at(4), 131);
+}
