@@ -1,6 +1,6 @@
 //! A device that uses each of QEMU's VMState constructs beyond the demo's, one
 //! field or attribute each, as the mirrors of whole QEMU machines needed them:
-//! computed state (`prepare`, `tmp`), pointers (`Box`), custom `VMStateInfo`s
+//! computed state (`prepare`, `tmp`, a field's `pre_load`), pointers (`Box`), custom `VMStateInfo`s
 //! (`info`), `_POSITIVE_LE` (`le`), parts of arrays (`elements`), scaled counts
 //! (`multiply`), bitmaps, nested structs at a fixed version (`struct_version`),
 //! linked containers ([`QTailQ`], [`GTree`]), closures for predicates and hooks,
@@ -39,6 +39,21 @@ pub struct Regs {
 pub struct Levels {
     /// The interrupt levels as four words, one per pin.
     pub pins: [u32; 4],
+}
+
+/// The heads of every queue but the first: QEMU sends them in a temporary struct
+/// whose count its `pre_load` takes from the device (`VMSTATE_WITH_TMP` around a
+/// `VMSTATE_VARRAY`, as virtio-net's `tx_waiting` flags).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "tour-heads", version = 1)]
+pub struct Heads {
+    /// Queues but the first (computed from `nqueues`, not sent).
+    #[vmstate(skip)]
+    pub count: u32,
+    /// Their heads.
+    #[vmstate(len = count, max = 15)]
+    pub heads: Vec<u16>,
 }
 
 /// One request of the device's queue (`VMSTATE_QTAILQ_V`).
@@ -103,6 +118,10 @@ pub struct Tour {
     /// Two words per queue (`VMSTATE_VARRAY_MULTIPLY`).
     #[vmstate(len = nqueues, multiply = 2, max = 16)]
     pub queue_words: Vec<u32>,
+    /// The other queues' heads, counted before they are read (a field's
+    /// `pre_load`: the temporary struct's, which sees the device).
+    #[vmstate(tmp, pre_load = Tour::count_heads)]
+    pub other_heads: Heads,
     /// Bits in the dirty bitmap.
     pub nbits: i32,
     /// The dirty bitmap (`VMSTATE_BITMAP`).
@@ -134,9 +153,15 @@ pub struct Tour {
 }
 
 impl Tour {
-    /// Fills the temporary struct from the device model (QEMU's `pre_save`).
+    /// Fills the temporary structs from the device model (QEMU's `pre_save`).
     fn prepare(&mut self) -> Result<(), String> {
         self.levels.pins = std::array::from_fn(|i| u32::from(self.irq_levels >> i & 1));
+        self.count_heads()
+    }
+
+    /// The other queues' count, from the queues in use.
+    fn count_heads(&mut self) -> Result<(), String> {
+        self.other_heads.count = self.nqueues.saturating_sub(1);
         Ok(())
     }
 
@@ -162,6 +187,7 @@ impl Default for Tour {
             tail: [0; 16],
             nqueues: 0,
             queue_words: Vec::new(),
+            other_heads: Heads::default(),
             nbits: 0,
             dirty: Vec::new(),
             levels: Levels::default(),
@@ -189,6 +215,10 @@ pub fn sample() -> Tour {
         tail: std::array::from_fn(|i| i as u8),
         nqueues: 2,
         queue_words: vec![1, 2, 3, 4],
+        other_heads: Heads {
+            count: 1,
+            heads: vec![0x77],
+        },
         nbits: 70,
         dirty: vec![0x8000_0000_0000_0001, 0x3f],
         levels: Levels::default(),

@@ -25,6 +25,7 @@ fn expected_v2() -> Vec<u8> {
         "0405060708090a0b0c0d0e0f",                             // tail[4..]
         "00000002",                                             // nqueues
         "00000001 00000002 00000003 00000004",                  // queue_words: 2 x 2
+        "0077",                                                 // other_heads: nqueues - 1
         "00000046",                                             // nbits = 70
         "8000000000000001 000000000000003f",                    // dirty: 2 words
         "00000000 00000001 00000000 00000001",                  // levels, from irq_levels 0b1010
@@ -98,7 +99,9 @@ fn vmdesc_entries_are_as_qemu_writes_them() {
         r#"{"name": "tail", "type": "buffer", "size": 12}"#,
         r#"{"name": "queue_words", "array_len": 4, "type": "uint32", "size": 4}"#,
         r#"{"name": "dirty", "type": "bitmap", "size": 16}"#,
-        r#"{"name": "tmp", "type": "tmp", "vmsd_name": "tour-levels", "version": 1, "fields": [{"name": "pins", "array_len": 4, "type": "uint32", "size": 4}], "size": 16}"#,
+        // Two temporary structs: QEMU numbers names used more than once.
+        r#"{"name": "tmp[0]", "type": "tmp", "vmsd_name": "tour-heads", "version": 1, "fields": [{"name": "heads", "type": "uint16", "size": 2}], "size": 2}"#,
+        r#"{"name": "tmp[1]", "type": "tmp", "vmsd_name": "tour-levels", "version": 1, "fields": [{"name": "pins", "array_len": 4, "type": "uint32", "size": 4}], "size": 16}"#,
         r#"{"name": "old_regs", "type": "struct", "struct": {"vmsd_name": "tour-regs", "version": 1, "fields": [{"name": "ctrl", "type": "uint32", "size": 4}]}, "size": 4}"#,
         // QEMU would also write each element's description into these two, as
         // repeated keys (see `vmstate_runtime::linked`).

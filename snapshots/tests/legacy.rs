@@ -24,7 +24,11 @@ fn render<T: VMState>(value: &T) -> String {
 }
 
 fn from_qemu<T: VMState + Clone + Default>(idstr: &str) -> T {
-    let bytes = catalog::read_fixture("pc-kvm-bios.mig");
+    from_fixture("pc-kvm-bios.mig", idstr)
+}
+
+fn from_fixture<T: VMState + Clone + Default>(fixture: &str, idstr: &str) -> T {
+    let bytes = catalog::read_fixture(fixture);
     let s = stream::walk_legacy(&bytes).unwrap();
     let mut v = T::default();
     stream::load_section(&mut v, s.device(idstr, 0).unwrap()).unwrap();
@@ -34,6 +38,15 @@ fn from_qemu<T: VMState + Clone + Default>(idstr: &str) -> T {
 #[test]
 fn demo_dma() {
     insta::assert_snapshot!(render(&demo::sample()));
+}
+
+/// An old-style section (QEMU's `vmstate_save_old_style` vmdesc), from QEMU 10.0.
+#[test]
+fn slirp() {
+    insta::assert_snapshot!(render(&from_fixture::<Slirp>(
+        "pc-i440fx-10.0-tcg-devices.mig",
+        "slirp"
+    )));
 }
 
 #[test]
