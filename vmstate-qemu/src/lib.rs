@@ -28,19 +28,21 @@
 //! | `e1000`, `e1000e` | [`E1000`], [`E1000e`] | `hw/net/e1000.c`, `hw/net/e1000e.c` |
 //! | `intel-hda`, `hda-audio` | [`IntelHda`], [`HdaAudio`] | `hw/audio/intel-hda.c`, `hw/audio/hda-codec.c` |
 //! | `virtio-rng`, `virtio-balloon` (and the virtio-pci state every virtio device sends) | [`VirtioRng`], [`VirtioBalloon`] | `hw/virtio/virtio.c`, `hw/virtio/virtio-pci.c`, `hw/virtio/virtio-rng.c`, `hw/virtio/virtio-balloon.c` |
+//! | `virtio-net` (v11), `virtio-blk` (v2), `virtio-console` (v3, virtio-serial) | [`VirtioNet`], [`VirtioBlk`], [`VirtioSerial`] (requests in flight: [`VirtQueueElement`]) | `hw/net/virtio-net.c`, `hw/block/virtio-blk.c`, `hw/char/virtio-serial-bus.c` |
+//! | `slirp` (v4, `-netdev user`; no VMStateDescription in QEMU) | [`Slirp`] | `net/slirp.c`, libslirp 4.7's `src/state.c` |
 //!
 //! [`Devices`] holds a mirror per device section of a VM ([`mirror`] picks it by the
 //! section's name) and registers them in a
 //! [`Registry`](vmstate_runtime::stream::Registry), which then loads and saves a whole
-//! QEMU stream with every device typed: every section of the i440FX fixtures of
-//! both releases, byte for byte (`tests/whole_streams.rs`), and a stream a running
-//! QEMU accepts (`tests/live_typed.rs`).
+//! QEMU stream with every device typed: every section of every fixture of both
+//! releases, byte for byte (`tests/whole_streams.rs`), and streams running QEMUs
+//! accept, among them one with every virtio device above (`tests/live_typed.rs`).
 //!
 //! ## QEMU releases
 //!
-//! The types mirror QEMU 7.2 and are proven on streams that QEMU 7.2 wrote (the
-//! repository's `test-support/fixtures/qemu-7.2`, decoded and re-encoded byte for byte
-//! by `vmstate-qemu/tests/qemu_fixtures.rs`). A device's layout changes between QEMU
+//! The types mirror QEMU 7.2 and 10.0 and are proven on streams that each wrote (the
+//! repository's `test-support/fixtures/qemu-7.2` and `qemu-10.0`, decoded and
+//! re-encoded byte for byte by `vmstate-qemu/tests/qemu_fixtures.rs`). A device's layout changes between QEMU
 //! releases only through its `VMStateDescription`'s version and subsections, which
 //! the types carry, so one type serves every release that writes that version; a
 //! release that changes a device gets the new fields as version ranges or
