@@ -62,7 +62,7 @@ pub struct BootpClient {
 
 /// `slirp-socket` (v4): a guest forward's connection.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "slirp-socket", version = 4, minimum_version = 4)]
 #[allow(missing_docs)]
 pub struct SlirpSocket {
@@ -82,23 +82,6 @@ pub struct SlirpSocket {
     pub so_snd: SlirpSbuf,
     /// The TCP control block (behind a pointer).
     pub so_tcpcb: Box<SlirpTcp>,
-}
-
-impl Default for SlirpSocket {
-    fn default() -> Self {
-        SlirpSocket {
-            so_urgc: 0,
-            fhost: SlirpSocketAddr::default(),
-            lhost: SlirpSocketAddr::default(),
-            so_iptos: 0,
-            so_emu: 0,
-            so_type: 0,
-            so_state: 0,
-            so_rcv: SlirpSbuf::default(),
-            so_snd: SlirpSbuf::default(),
-            so_tcpcb: Box::default(),
-        }
-    }
 }
 
 /// `ss_family` of a socket address as sent: 2 for IPv4, 10 for IPv6.

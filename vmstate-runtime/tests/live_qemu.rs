@@ -80,6 +80,7 @@ impl Live for Peer {
             &dir(),
             &format!("{}-ours", self.name(name)),
             32,
+            &[],
             bytes,
         )
     }
