@@ -5,6 +5,7 @@
 //!
 //! `cargo run -p vmstate-test-support --bin fuzz-seeds -- fuzz/corpus`
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use vmstate_runtime::framing::{put_command, Command};
 use vmstate_runtime::io::Writer;
@@ -27,7 +28,11 @@ impl Seeds {
     }
 }
 
-struct DeviceSeeds<'s>(&'s mut Seeds);
+/// Seeds of each device type once (its first section visited).
+struct DeviceSeeds<'s> {
+    seeds: &'s mut Seeds,
+    seen: HashSet<String>,
+}
 
 impl Visitor for DeviceSeeds<'_> {
     fn visit<T: Device>(&mut self, idstr: &str, _instance: u32, value: &T) {
@@ -35,17 +40,20 @@ impl Visitor for DeviceSeeds<'_> {
         let Some(selector) = DEVICES.iter().position(|d| *d == name) else {
             return;
         };
+        if !self.seen.insert(name.to_owned()) {
+            return;
+        }
         let d = T::DESC;
         for version in d.minimum_version..=d.version {
             let v = (version - d.minimum_version) as u8;
             let head = [selector as u8, v];
             let l = legacy::to_bytes_at(value, version).expect("saves");
-            self.0.write("legacy_device", &[&head[..], &l].concat());
+            self.seeds.write("legacy_device", &[&head[..], &l].concat());
             let b = ber::to_bytes_at(value, version).expect("saves in BER");
-            self.0.write("ber_device", &[&head[..], &b].concat());
+            self.seeds.write("ber_device", &[&head[..], &b].concat());
             // A description with a body, as a stream's vmdesc holds it.
             let desc = legacy::vmdesc_json(value, idstr, 0, version);
-            self.0
+            self.seeds
                 .write("description", &[desc.as_bytes(), &[0], &l].concat());
         }
     }
@@ -125,7 +133,21 @@ fn main() {
         dir: Path::new(&dir).to_owned(),
         n: 0,
     };
-    catalog::visit_all(&mut DeviceSeeds(&mut seeds));
+    let mut devices = DeviceSeeds {
+        seeds: &mut seeds,
+        seen: HashSet::new(),
+    };
+    catalog::visit_all(&mut devices);
+    // The devices that pc-kvm-bios.mig does not have, after its seeds (whose
+    // numbers stay): Q35, USB, NICs, audio, virtio, user networking.
+    for fixture in [
+        "q35-tcg-devices.mig",
+        "pc-i440fx-10.0-tcg-devices.mig",
+        "pc-q35-10.0-kvm-devices.mig",
+    ] {
+        catalog::visit_stream(&catalog::read_fixture(fixture), &mut devices)
+            .expect("the fixture decodes");
+    }
     streams(&mut seeds);
     println!("{} seeds in {dir}", seeds.n);
 }
