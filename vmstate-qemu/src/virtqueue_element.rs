@@ -11,43 +11,39 @@ use vmstate_runtime::{Unused, VMState};
 /// Buffers a request may have (`VIRTQUEUE_MAX_SIZE`).
 pub const VIRTQUEUE_MAX_SIZE: usize = 1024;
 
-/// A little-endian `u32` (a C `unsigned int` of an x86 host).
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Copy, Debug, Default, PartialEq)]
-#[vmstate(transparent)]
-pub struct Le32(pub [u8; 4]);
+/// Declares a little-endian integer: the bytes of a C integer of an x86 host,
+/// which QEMU copies out of memory as they are.
+macro_rules! little_endian {
+    ($(#[$doc:meta])* $name:ident, $int:ty, $n:literal) => {
+        $(#[$doc])*
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+        #[derive(VMState, Clone, Copy, Debug, Default, PartialEq)]
+        #[vmstate(transparent)]
+        pub struct $name(pub [u8; $n]);
 
-impl Le32 {
-    /// The value.
-    pub fn get(self) -> u32 {
-        u32::from_le_bytes(self.0)
-    }
+        impl $name {
+            /// The value.
+            pub fn get(self) -> $int {
+                <$int>::from_le_bytes(self.0)
+            }
+        }
+
+        impl From<$int> for $name {
+            fn from(v: $int) -> Self {
+                $name(v.to_le_bytes())
+            }
+        }
+    };
 }
 
-impl From<u32> for Le32 {
-    fn from(v: u32) -> Self {
-        Le32(v.to_le_bytes())
-    }
-}
-
-/// A little-endian `u64` (a guest address or a length of an x86 host).
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Copy, Debug, Default, PartialEq)]
-#[vmstate(transparent)]
-pub struct Le64(pub [u8; 8]);
-
-impl Le64 {
-    /// The value.
-    pub fn get(self) -> u64 {
-        u64::from_le_bytes(self.0)
-    }
-}
-
-impl From<u64> for Le64 {
-    fn from(v: u64) -> Self {
-        Le64(v.to_le_bytes())
-    }
-}
+little_endian!(
+    /// A little-endian `u32` (a C `unsigned int` of an x86 host).
+    Le32, u32, 4
+);
+little_endian!(
+    /// A little-endian `u64` (a guest address or a length of an x86 host).
+    Le64, u64, 8
+);
 
 /// `VirtQueueElementOld`: the request's descriptor index and its buffers.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

@@ -140,53 +140,33 @@ fn prove_stream(name: &str) -> usize {
         count(prove::<Ich9Smb>(&s, name, "0000:00:1f.3/ich9_smb").len());
         count(prove::<Ich9Ahci>(&s, name, "0000:00:1f.2/ich9_ahci").len());
     }
+    // The devices a machine may have or not, and several of (each `prove` takes
+    // every instance of its idstr). A PCI function's idstr ends with its name.
+    let machine = s.machine_type();
+    // virtio-blk has a queue per vCPU, QEMU's default.
+    let cpus = s.sections.iter().filter(|x| x.ident.idstr == "cpu").count() as u32;
     for sec in &s.sections {
         let idstr = sec.ident.idstr.as_str();
-        if sec.kind == SectionKind::Full && idstr.ends_with("/uhci") {
-            count(prove::<Uhci>(&s, name, idstr).len());
+        if sec.kind != SectionKind::Full || sec.ident.instance != 0 {
+            continue;
         }
-        if sec.kind == SectionKind::Full && idstr.ends_with("/intel-hda") {
-            count(prove::<IntelHda>(&s, name, idstr).len());
-        }
-        if sec.kind == SectionKind::Full && idstr == "hda-audio" {
-            count(prove::<HdaAudio>(&s, name, idstr).len());
-        }
-        if sec.kind == SectionKind::Full && idstr.ends_with("/e1000e") {
-            let machine = s.machine_type();
-            count(prove_from(&s, name, idstr, || E1000e::for_machine(&machine)).len());
-        }
-        if sec.kind == SectionKind::Full && idstr.ends_with("/virtio-rng") {
-            count(prove::<VirtioRng>(&s, name, idstr).len());
-        }
-        if sec.kind == SectionKind::Full && idstr.ends_with("/virtio-balloon") {
-            count(prove::<VirtioBalloon>(&s, name, idstr).len());
-        }
-        if sec.kind == SectionKind::Full && idstr == "slirp" && sec.ident.instance == 0 {
-            count(prove::<Slirp>(&s, name, idstr).len());
-        }
-        if sec.kind == SectionKind::Full && idstr.ends_with("/virtio-console") {
-            count(prove::<VirtioSerial>(&s, name, idstr).len());
-        }
-        if sec.kind == SectionKind::Full && idstr.ends_with("/virtio-net") {
-            count(prove::<VirtioNet>(&s, name, idstr).len());
-        }
-        if sec.kind == SectionKind::Full && idstr.ends_with("/virtio-blk") {
-            // A queue per vCPU, QEMU's default.
-            let cpus = s.sections.iter().filter(|x| x.ident.idstr == "cpu").count() as u32;
-            count(prove_from(&s, name, idstr, || VirtioBlk::with_queues(cpus)).len());
-        }
-        if sec.kind == SectionKind::Full && idstr.ends_with("/xhci") {
-            count(prove::<XhciPci>(&s, name, idstr).len());
-        }
-        if sec.kind == SectionKind::Full && idstr.ends_with("/ehci") {
-            count(prove::<EhciPci>(&s, name, idstr).len());
-        }
-        if sec.kind == SectionKind::Full && idstr.ends_with("/e1000") {
-            count(prove::<E1000>(&s, name, idstr).len());
-        }
-        if sec.kind == SectionKind::Full && idstr.ends_with("/usb-ptr") {
-            count(prove::<UsbPtr>(&s, name, idstr).len());
-        }
+        count(match idstr.rsplit('/').next().unwrap_or_default() {
+            "uhci" => prove::<Uhci>(&s, name, idstr).len(),
+            "intel-hda" => prove::<IntelHda>(&s, name, idstr).len(),
+            "hda-audio" => prove::<HdaAudio>(&s, name, idstr).len(),
+            "e1000e" => prove_from(&s, name, idstr, || E1000e::for_machine(&machine)).len(),
+            "virtio-rng" => prove::<VirtioRng>(&s, name, idstr).len(),
+            "virtio-balloon" => prove::<VirtioBalloon>(&s, name, idstr).len(),
+            "slirp" => prove::<Slirp>(&s, name, idstr).len(),
+            "virtio-console" => prove::<VirtioSerial>(&s, name, idstr).len(),
+            "virtio-net" => prove::<VirtioNet>(&s, name, idstr).len(),
+            "virtio-blk" => prove_from(&s, name, idstr, || VirtioBlk::with_queues(cpus)).len(),
+            "xhci" => prove::<XhciPci>(&s, name, idstr).len(),
+            "ehci" => prove::<EhciPci>(&s, name, idstr).len(),
+            "e1000" => prove::<E1000>(&s, name, idstr).len(),
+            "usb-ptr" => prove::<UsbPtr>(&s, name, idstr).len(),
+            _ => 0,
+        });
     }
     count(prove::<CpuCommon>(&s, name, "cpu_common").len());
     count(prove::<KvmTprOpt>(&s, name, "kvm-tpr-opt").len());

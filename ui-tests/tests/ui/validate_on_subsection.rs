@@ -1,4 +1,5 @@
-// A subsection is checked by its own type (its post_load), not by `validate`.
+// A subsection is checked by its own type (its post_load), not by `validate`, and
+// prepared by its own `pre_load`, not by a field's.
 use vmstate_runtime::VMState;
 
 #[derive(VMState, Clone, Default)]
@@ -13,6 +14,8 @@ struct Dev {
     a: u32,
     #[vmstate(subsection, needed = Dev::need, validate = Dev::check)]
     extra: Extra,
+    #[vmstate(subsection, pre_load = |_: &mut Dev| Ok::<(), String>(()))]
+    more: Option<Extra>,
 }
 
 impl Dev {
