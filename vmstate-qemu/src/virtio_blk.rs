@@ -26,14 +26,31 @@ pub struct VirtioBlkSave {
     /// The requests in flight, with one queue.
     #[vmstate(exists = |s, _| s.transport.num_queues <= 1)]
     pub requests: QTailQ<VirtioBlkRequest>,
-    /// The requests in flight, with more queues.
-    #[vmstate(exists = |s, _| s.transport.num_queues > 1)]
+    /// The requests in flight, with more queues (each on one of them, as QEMU's
+    /// load checks).
+    #[vmstate(exists = |s, _| s.transport.num_queues > 1, validate = Self::check_queues)]
     pub mq_requests: QTailQ<VirtioBlkMqRequest>,
     /// The `virtio` subsections.
     pub virtio: VirtioSubsections,
 }
 
 impl VirtioBlkSave {
+    /// Every request names one of the device's queues.
+    fn check_queues(&self, _version: u32) -> Result<(), String> {
+        match self
+            .mq_requests
+            .0
+            .iter()
+            .find(|r| r.vq_idx >= self.transport.num_queues)
+        {
+            Some(r) => Err(format!(
+                "invalid virtqueue index in request list: {:#x}",
+                r.vq_idx
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// `virtio-blk-pci` with `queues` queues (QEMU's default: one per vCPU): an MSI-X
     /// vector per queue and one for configuration changes.
     pub fn with_queues(queues: u32) -> Self {

@@ -142,6 +142,12 @@ fn virtio_blk_requests_in_flight_are_qemus_list() {
     let mut back = VirtioBlk::with_queues(2);
     legacy::load_into(&mut back, &want, 2).unwrap();
     assert_eq!(back, blk);
+    // A request on a queue the device does not have is refused, as QEMU does.
+    let mut bad = want.clone();
+    bad[list_at + 1..list_at + 5].copy_from_slice(&2u32.to_be_bytes());
+    let e = legacy::load_into(&mut VirtioBlk::with_queues(2), &bad, 2).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Validation(_)), "{e}");
+    assert!(e.path().ends_with("mq_requests"), "{}", e.path());
     // With one queue the list has no queue indexes.
     let mut one = VirtioBlkSave::with_queues(1);
     one.requests = QTailQ(vec![VirtioBlkRequest {
