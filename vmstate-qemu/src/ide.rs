@@ -11,7 +11,7 @@ pub const IDE_IO_BUFFER_LEN: usize = 256 * 512 + 4;
 /// The PCI IDE controller section.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
-#[vmstate(name = "ide", version = 3)]
+#[vmstate(name = "ide", version = 3, minimum_version = 0)]
 pub struct PciIde {
     /// The PCI function.
     pub parent_obj: PciDevice,
@@ -31,7 +31,7 @@ pub struct PciIde {
 /// `ide bmdma`: one bus-master DMA engine.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
-#[vmstate(name = "ide bmdma", version = 3)]
+#[vmstate(name = "ide bmdma", version = 3, minimum_version = 0)]
 #[allow(missing_docs)]
 pub struct Bmdma {
     pub cmd: u8,
@@ -175,6 +175,14 @@ impl Default for IdeDrive {
     }
 }
 
+/// A byte of the PIO buffer: QEMU sends the buffer as an array of `uint8`
+/// (`VMSTATE_VARRAY_INT32` of `vmstate_info_uint8`), which its vmdesc describes
+/// element by element, not as one `buffer`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[vmstate(transparent)]
+pub struct IoByte(pub u8);
+
 /// `ide_drive/pio_state`: a PIO transfer in flight, with QEMU's whole I/O buffer.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, PartialEq)]
@@ -185,9 +193,10 @@ pub struct IdeDrivePio {
     /// The buffer's size in the drive model (not migrated).
     #[vmstate(skip)]
     pub io_buffer_total_len: i32,
-    /// QEMU's `io_buffer`, `io_buffer_total_len` bytes.
-    #[vmstate(len = io_buffer_total_len, max = 131076)]
-    pub io_buffer: Vec<u8>,
+    /// QEMU's `io_buffer`, `io_buffer_total_len` bytes (declared from version 1,
+    /// as an array of `uint8`, not a buffer).
+    #[vmstate(len = io_buffer_total_len, max = 131076, version = 1..)]
+    pub io_buffer: Vec<IoByte>,
     pub cur_io_buffer_offset: i32,
     pub cur_io_buffer_len: i32,
     pub end_transfer_fn_idx: u8,
@@ -199,7 +208,7 @@ impl Default for IdeDrivePio {
     fn default() -> Self {
         IdeDrivePio {
             req_nb_sectors: 0,
-            io_buffer: vec![0; IDE_IO_BUFFER_LEN],
+            io_buffer: vec![IoByte(0); IDE_IO_BUFFER_LEN],
             cur_io_buffer_offset: 0,
             cur_io_buffer_len: 0,
             end_transfer_fn_idx: 0,

@@ -447,3 +447,56 @@ fn slirp_is_described_as_qemu_describes_old_style_sections() {
     );
     assert_eq!(s.legacy_size_at(4), 131);
 }
+
+/// A PIO transfer in flight: QEMU sends the drive's I/O buffer as an array of
+/// `uint8` (`VMSTATE_VARRAY_INT32`), described element-wise in vmdesc, not as one
+/// `buffer`, after the request's sector count.
+#[test]
+fn ide_pio_buffer_is_described_as_qemus_uint8_array() {
+    let mut drive = IdeDrive::default();
+    let mut pio = IdeDrivePio::default();
+    pio.io_buffer[0] = IoByte(0xa5);
+    pio.req_nb_sectors = 1;
+    drive.pio_state = Some(pio);
+    let d = legacy::vmdesc_json(&drive, "ide_drive", 0, 3);
+    let entry = format!(
+        r#"{{"name": "io_buffer", "array_len": {IDE_IO_BUFFER_LEN}, "type": "uint8", "size": 1}}"#
+    );
+    assert!(d.contains(&entry), "{d}");
+    let bytes = legacy::to_bytes(&drive).unwrap();
+    let name = b"ide_drive/pio_state";
+    let at = bytes.windows(name.len()).position(|w| w == name).unwrap() + name.len() + 4;
+    // req_nb_sectors, then the buffer.
+    assert_eq!(&bytes[at..at + 5], &[0, 0, 0, 1, 0xa5]);
+    let back: IdeDrive = legacy::from_bytes(&bytes, 3).unwrap();
+    assert_eq!(back, drive);
+}
+
+/// The generic reader (which knows the section only by its description) reads the
+/// typed BER save of a drive with that buffer, and gives the typed legacy bytes,
+/// the vmdesc trailer included (QEMU 10.0's, which describes the configuration).
+#[test]
+fn ide_pio_buffer_converts_like_the_typed_save() {
+    use vmstate_runtime::stream::Registry;
+    use vmstate_runtime::{dump, Format};
+    let mut ide = PciIde::default();
+    let mut pio = IdeDrivePio::default();
+    pio.io_buffer[1] = IoByte(0x5a);
+    ide.bus0_ifs[0].pio_state = Some(pio);
+    for machine in ["pc-i440fx-7.2", "pc-i440fx-10.0"] {
+        let mut reg = Registry::new(machine);
+        reg.device("0000:00:01.1/ide", 0, &mut ide);
+        let ber = reg.save(Format::Ber).unwrap();
+        let legacy = reg.save(Format::Legacy).unwrap();
+        drop(reg);
+        assert!(
+            dump::convert(&ber, Format::Legacy).unwrap() == legacy,
+            "{machine}"
+        );
+        let tree = dump::from_bytes(&ber).unwrap();
+        assert!(
+            dump::to_bytes(&tree, Format::Ber).unwrap() == ber,
+            "{machine}"
+        );
+    }
+}

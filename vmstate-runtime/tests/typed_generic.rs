@@ -16,15 +16,20 @@ struct Agree {
 
 impl Visitor for Agree {
     fn visit<T: Device>(&mut self, idstr: &str, instance: u32, value: &T) {
-        for version in T::DESC.minimum_version..=T::DESC.version {
+        // A machine type of no QEMU release (QEMU 7.2's vmdesc form) and one of
+        // 10.0 (its vmdesc describes the configuration and lists arrays its way).
+        let machines = ["m", "pc-i440fx-10.0"];
+        for (version, machine) in
+            (T::DESC.minimum_version..=T::DESC.version).flat_map(|v| machines.map(|m| (v, m)))
+        {
             let mut dev = value.clone();
-            let table = MachineTypes::new().machine("m", &[(idstr, version)]);
-            let mut reg = Registry::new("m").with_machine_types(table);
+            let table = MachineTypes::new().machine(machine, &[(idstr, version)]);
+            let mut reg = Registry::new(machine).with_machine_types(table);
             reg.device(idstr, instance, &mut dev);
             let ber = reg.save(Format::Ber).unwrap();
             let legacy = reg.save(Format::Legacy).unwrap();
             drop(reg);
-            let case = format!("{idstr}#{instance} at version {version}");
+            let case = format!("{idstr}#{instance} at version {version} on {machine}");
             let tree = dump::from_bytes(&ber).unwrap_or_else(|e| panic!("{case}: {e}"));
             let again = dump::to_bytes(&tree, Format::Ber).unwrap();
             assert!(again == ber, "{case}: BER -> tree -> BER differs");
@@ -46,8 +51,9 @@ impl Visitor for Agree {
 fn typed_ber_streams_convert_like_typed_saves() {
     let mut agree = Agree::default();
     catalog::visit_demo(&mut agree);
-    // The demo at versions 1 (a legacy blob in BER), 2 and 3; the tour at 1 and 2.
-    assert_eq!(agree.cases, 5);
+    // The demo at versions 1 (a legacy blob in BER), 2 and 3; the tour at 1 and 2;
+    // each on both machine types.
+    assert_eq!(agree.cases, 10);
     for fixture in [
         "pc-kvm-bios.mig",
         "pc-tcg-reset.mig",
@@ -57,5 +63,5 @@ fn typed_ber_streams_convert_like_typed_saves() {
     ] {
         catalog::visit_stream(&catalog::read_fixture(fixture), &mut agree).unwrap();
     }
-    assert!(agree.cases > 60, "{} cases", agree.cases);
+    assert!(agree.cases > 120, "{} cases", agree.cases);
 }

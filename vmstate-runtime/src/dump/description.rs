@@ -4,10 +4,12 @@
 //! sends them: every field entry has its `tag` (and `ber_nested`, the lengths of
 //! arrays nested in its elements), a struct its `ber_tag` and `ber_blob_until`, a
 //! one-element array is marked as an array (BER sends a
-//! SEQUENCE OF), and empty arrays are listed (BER sends them, empty). QEMU's vmdesc
-//! has none of that. Converting such a stream to legacy writes the vmdesc the same
-//! devices would have written: [`legacy_vmdesc`] takes the BER-only parts out. A
-//! QEMU vmdesc (no `tag` members) passes through unchanged.
+//! SEQUENCE OF), empty arrays are listed (BER sends them, empty), and every
+//! element of an array listed one by one has its `index`. QEMU's vmdesc has none of
+//! that, and QEMU 10.0's (which describes the configuration first) leaves the last
+//! element's `index` out. Converting such a stream to legacy writes the vmdesc the
+//! same devices would have written: [`legacy_vmdesc`] takes the BER-only parts out.
+//! A QEMU vmdesc (no `tag` members) passes through unchanged.
 
 use super::bad;
 use crate::error::Result;
@@ -22,9 +24,12 @@ pub(crate) fn legacy_vmdesc(text: &str) -> Result<Cow<'_, str>> {
         return Ok(Cow::Borrowed(text));
     }
     let mut v: Value = serde_json::from_str(text).map_err(|e| bad(format!("vmdesc JSON: {e}")))?;
+    // QEMU 10.0 (whose vmdesc describes the configuration first) leaves the index
+    // of an uncompressed array's last element out; BER descriptions keep it.
+    let last_unindexed = v.get("configuration").is_some();
     let mut changed = false;
     for o in objects(v.get_mut("devices")) {
-        changed |= strip_struct(o);
+        changed |= strip_struct(o, last_unindexed);
     }
     if !changed {
         return Ok(Cow::Borrowed(text));
@@ -35,16 +40,16 @@ pub(crate) fn legacy_vmdesc(text: &str) -> Result<Cow<'_, str>> {
 }
 
 /// Takes the BER-only parts out of a struct object; whether there were any.
-fn strip_struct(o: &mut Map<String, Value>) -> bool {
+fn strip_struct(o: &mut Map<String, Value>, last_unindexed: bool) -> bool {
     let mut changed = false;
     for key in ["tag", "ber_tag", "ber_blob_until"] {
         changed |= o.shift_remove(key).is_some();
     }
     if let Some(fields) = o.get_mut("fields").and_then(Value::as_array_mut) {
-        changed |= strip_fields(fields);
+        changed |= strip_fields(fields, last_unindexed);
     }
     for s in objects(o.get_mut("subsections")) {
-        changed |= strip_struct(s);
+        changed |= strip_struct(s, last_unindexed);
     }
     changed
 }
@@ -71,8 +76,9 @@ fn inline_tmp(f: &mut Map<String, Value>) {
     }
 }
 
-/// Takes the BER-only entries and members out of a field list.
-fn strip_fields(fields: &mut Vec<Value>) -> bool {
+/// Takes the BER-only entries and members out of a field list (and, for QEMU
+/// 10.0's form, the last index of each array listed element by element).
+fn strip_fields(fields: &mut Vec<Value>, last_unindexed: bool) -> bool {
     let tagged = |f: &Value| f.get("tag").is_some();
     let before = fields.len();
     // Empty arrays (of structs too) and buffers: listed only for BER. A struct
@@ -103,17 +109,20 @@ fn strip_fields(fields: &mut Vec<Value>) -> bool {
             || (fields[i].get("index").and_then(Value::as_u64) == Some(0)
                 && !same(i + 1)
                 && (i == 0 || !same(i - 1)));
+        let last = fields[i].get("index").is_some() && !same(i + 1);
         let Some(f) = fields[i].as_object_mut() else {
             continue;
         };
+        if single || (last && last_unindexed) {
+            f.shift_remove("index");
+        }
         if single {
             f.shift_remove("array_len");
-            f.shift_remove("index");
         }
         f.shift_remove("tag");
         f.shift_remove("ber_nested");
         if let Some(s) = f.get_mut("struct").and_then(Value::as_object_mut) {
-            strip_struct(s);
+            strip_struct(s, last_unindexed);
         }
         if f.shift_remove("ber_tmp").is_some() {
             inline_tmp(f);
