@@ -500,3 +500,26 @@ fn ide_pio_buffer_converts_like_the_typed_save() {
         );
     }
 }
+
+/// A vhost-user back-end's state (`virtio-net-device/backend`, opaque to QEMU
+/// itself) is not mirrored: a stream that has it fails, naming it.
+#[test]
+fn virtio_net_backend_state_is_refused_by_name() {
+    let dev = VirtioNetDevice::default();
+    let mut bytes = legacy::to_bytes(&dev).unwrap();
+    let name = b"virtio-net-device/backend";
+    bytes.extend(
+        Put::default()
+            .u8(5)
+            .u8(name.len() as u8)
+            .bytes(name)
+            .be32(0)
+            .be32(0)
+            .0,
+    );
+    let e = legacy::load_into(&mut VirtioNetDevice::default(), &bytes, 11).unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::UnknownSubsection(n) if n == "virtio-net-device/backend"),
+        "{e}"
+    );
+}
