@@ -138,22 +138,22 @@ impl AttrSpan for Elements {
     }
 }
 
+/// The parts of a range expression: the whole, its start, its limits, its end.
+type RangeParts = (Expr, Option<Box<Expr>>, RangeLimits, Option<Box<Expr>>);
+
 /// The value of `meta` as a range expression, or the error `usage`.
-fn parse_range(meta: &ParseNestedMeta, usage: &str) -> syn::Result<(Expr, ExprRange)> {
+fn parse_range(meta: &ParseNestedMeta, usage: &str) -> syn::Result<RangeParts> {
     let expr: Expr = meta.value()?.parse()?;
     match &expr {
-        Expr::Range(r) => Ok((expr.clone(), r.clone())),
+        Expr::Range(ExprRange {
+            start, limits, end, ..
+        }) => Ok((expr.clone(), start.clone(), *limits, end.clone())),
         _ => Err(syn::Error::new_spanned(&expr, usage)),
     }
 }
 
 fn parse_elements(meta: &ParseNestedMeta, _: Span) -> syn::Result<Elements> {
-    let (
-        expr,
-        ExprRange {
-            start, limits, end, ..
-        },
-    ) = parse_range(
+    let (expr, start, limits, end) = parse_range(
         meta,
         "`elements` takes a range of indices: `A..B`, `A..` or `..B`",
     )?;
@@ -326,12 +326,7 @@ fn int_bound(e: &Expr) -> syn::Result<u32> {
 }
 
 fn parse_version_range(meta: &ParseNestedMeta, _: Span) -> syn::Result<VersionSpec> {
-    let (
-        expr,
-        ExprRange {
-            start, limits, end, ..
-        },
-    ) = parse_range(
+    let (expr, start, limits, end) = parse_range(
         meta,
         "field `version` takes a range: `A..`, `A..=B` or `..=B`",
     )?;

@@ -39,28 +39,33 @@ fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
             quote!(d.offset()),
             quote!(#as_field::ber_get_field(&mut __v, d, #name, #tag, #rn)?;),
         ),
-        Kind::Plain | Kind::ByteArray { .. } => p.when_present(quote! {
-            #as_field::ber_get_field(&mut self.#id, d, #name, #tag, #rn)?;
-        }),
+        Kind::Plain | Kind::ByteArray { .. } => p.when_loaded(
+            quote!(d.offset()),
+            quote! {
+                #as_field::ber_get_field(&mut self.#id, d, #name, #tag, #rn)?;
+            },
+        ),
         Kind::VarArray { .. } => {
             let (count, el) = (p.var_count_for_load(quote!(__h.offset)), p.as_element());
             let load = p.load_slot(
                 quote!(|__s| #el::get_ber(__s, d, &__h)),
                 quote!(|__v, __n| #el::get_ber_vec(__v, __n, d, &__h)),
             );
-            p.when_present(quote! {
-                let __h = d.field(#name, #tag, #rn)?;
-                #count
-                (#load).in_field(#rn)?;
-            })
+            p.when_loaded(
+                quote!(d.offset()),
+                quote! {
+                    let __h = d.field(#name, #tag, #rn)?;
+                    #count
+                    (#load).in_field(#rn)?;
+                },
+            )
         }
         Kind::Subsection { .. } => return TokenStream::new(),
     };
     // A validation error points at the field's first byte.
-    let pre_load = p.pre_load_call(quote!(d.offset()));
     let validate = p.validate_call(quote!(__at));
     let start = validate.as_ref().map(|_| quote!(let __at = d.offset();));
-    quote!(#pre_load #start #load #validate)
+    quote!(#start #load #validate)
 }
 
 /// The subsection list, written before the fields since the encoder works back

@@ -41,9 +41,12 @@ fn load_field(p: &FieldPlan) -> TokenStream {
             quote!(r.offset()),
             quote!(#as_field::legacy_get(&mut __v, r).in_field(#rn)?;),
         ),
-        Kind::Plain | Kind::ByteArray { .. } => p.when_present(quote! {
-            #as_field::legacy_get(&mut self.#id, r).in_field(#rn)?;
-        }),
+        Kind::Plain | Kind::ByteArray { .. } => p.when_loaded(
+            quote!(r.offset()),
+            quote! {
+                #as_field::legacy_get(&mut self.#id, r).in_field(#rn)?;
+            },
+        ),
         Kind::VarArray { .. } => {
             let el = p.as_element();
             let count = p.var_count_for_load(quote!(r.offset()));
@@ -51,18 +54,20 @@ fn load_field(p: &FieldPlan) -> TokenStream {
                 quote!(|__s| #el::get_legacy(__s, r)),
                 quote!(|__v, __n| #el::get_legacy_vec(__v, __n, r)),
             );
-            p.when_present(quote! {
-                #count
-                (#load).in_field(#rn)?;
-            })
+            p.when_loaded(
+                quote!(r.offset()),
+                quote! {
+                    #count
+                    (#load).in_field(#rn)?;
+                },
+            )
         }
         Kind::Subsection { .. } => return TokenStream::new(),
     };
     // A validation error points at the field's first byte.
-    let pre_load = p.pre_load_call(quote!(r.offset()));
     let validate = p.validate_call(quote!(__at));
     let start = validate.as_ref().map(|_| quote!(let __at = r.offset();));
-    quote!(#pre_load #start #load #validate)
+    quote!(#start #load #validate)
 }
 
 fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {

@@ -304,12 +304,15 @@ impl FieldPlan<'_> {
             .check
             .map(|c| c.test(id, rn, self.ty.span()))
             .unwrap_or_default();
-        self.when_present(quote! {
-            let __at = #offset;
-            let mut __v = ::core::clone::Clone::clone(&self.#id);
-            #get
-            #test
-        })
+        self.when_loaded(
+            offset.clone(),
+            quote! {
+                let __at = #offset;
+                let mut __v = ::core::clone::Clone::clone(&self.#id);
+                #get
+                #test
+            },
+        )
     }
 
     /// The `validate` check after the field is loaded, its error at `offset` (the
@@ -325,17 +328,18 @@ impl FieldPlan<'_> {
         })
     }
 
-    /// The field's `pre_load`, run on the whole struct when the field is on the wire,
-    /// before it is read; its error at `offset` (the field's start).
-    pub fn pre_load_call(&self, offset: TokenStream) -> Option<TokenStream> {
+    /// A load of the field, `body`, when the field is on the wire, after its
+    /// `pre_load` (run on the whole struct; its error at `offset`, the field's start).
+    pub fn when_loaded(&self, offset: TokenStream, body: TokenStream) -> TokenStream {
         let rn = &self.rust_name;
-        self.pre_load.map(|h| {
-            self.when_present(quote_spanned! {h.span()=>
+        let pre_load = self.pre_load.map(|h| {
+            quote_spanned! {h.span()=>
                 if let __vm::Err(e) = __vm::hook::on_mut(#h, &mut *self) {
                     return __vm::Err(__vm::hook_error("pre_load", &e, #offset).in_field(#rn));
                 }
-            })
-        })
+            }
+        });
+        self.when_present(quote!(#pre_load #body))
     }
 
     /// `<S as VMState>` for a subsection's type.
