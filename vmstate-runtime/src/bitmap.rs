@@ -122,11 +122,7 @@ impl BitmapWords {
         _suffix: &str,
         _exists: bool,
     ) {
-        j.begin_object(None);
-        j.string("name", name);
-        if j.ber_tags() {
-            j.int("tag", tag.into());
-        }
+        crate::__private::begin_entry(j, name, tag);
         j.string("type", "bitmap");
         j.int("size", (8 * s.len()) as i64);
         j.end_object();

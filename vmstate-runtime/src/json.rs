@@ -63,6 +63,14 @@ impl JsonWriter {
         self.ber_tags
     }
 
+    /// Runs `f` writing as for a legacy vmdesc (no BER tags), then restores.
+    pub fn without_ber_tags<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        let ber_tags = std::mem::replace(&mut self.ber_tags, false);
+        let r = f(self);
+        self.ber_tags = ber_tags;
+        r
+    }
+
     /// Lists uncompressed arrays in vmdesc objects as `release` does.
     #[must_use]
     pub fn with_arrays(mut self, release: VmdescArrays) -> Self {

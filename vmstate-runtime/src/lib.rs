@@ -542,15 +542,22 @@ pub mod __private {
         j.int("size", 1);
     }
 
+    /// Opens a field's vmdesc entry: its name, and in a BER description its tag.
+    pub fn begin_entry(j: &mut JsonWriter, name: &str, tag: u32) {
+        j.begin_object(None);
+        j.string("name", name);
+        if j.ber_tags() {
+            j.int("tag", tag.into());
+        }
+    }
+
     /// The vmdesc entry of a `tmp` field (QEMU's `VMSTATE_WITH_TMP`): type `tmp`,
     /// the temporary struct's description inline, then its size. A BER stream's
     /// description gives it as the struct it is, marked `ber_tmp` (the legacy form
     /// is restored from it on conversion).
     pub fn tmp_entry<T: VMState>(v: &T, j: &mut JsonWriter, name: &str, tag: u32) {
-        j.begin_object(None);
-        j.string("name", name);
+        begin_entry(j, name, tag);
         if j.ber_tags() {
-            j.int("tag", tag.into());
             j.boolean("ber_tmp", true);
             struct_leaf(v, j);
         } else {

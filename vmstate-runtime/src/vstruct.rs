@@ -73,11 +73,7 @@ impl<T: VMState, const V: u32> VStruct<T, V> {
         _suffix: &str,
         _has_exists: bool,
     ) {
-        j.begin_object(None);
-        j.string("name", name);
-        if j.ber_tags() {
-            j.int("tag", tag.into());
-        }
+        crate::__private::begin_entry(j, name, tag);
         crate::__private::struct_leaf_at(v, V, j);
         j.end_object();
     }

@@ -224,13 +224,11 @@ impl<'a> Registry<'a> {
         // tags: the configuration is a record of its own in BER), so that the
         // stream's conversion to legacy has the trailer a legacy save writes.
         if arrays == VmdescArrays::Qemu10_0 {
-            let mut c = JsonWriter::compact().with_arrays(arrays);
-            c.begin_object(None);
-            crate::VMState::vmdesc_at(&self.configuration(), 1, &mut c);
-            c.end_object();
-            let entry: serde_json::Value =
-                serde_json::from_str(&c.finish()).expect("a JsonWriter writes JSON");
-            j.value(Some("configuration"), &entry);
+            j.without_ber_tags(|j| {
+                j.begin_object(Some("configuration"));
+                crate::VMState::vmdesc_at(&self.configuration(), 1, j);
+                j.end_object();
+            });
         }
         j.int("page_size", 4096);
         j.begin_array("devices");
