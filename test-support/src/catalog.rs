@@ -209,7 +209,7 @@ pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
     let machine = s.machine_type();
     let nirq = if machine.contains("q35") { 8 } else { 4 };
     // virtio-blk has a queue per vCPU.
-    let cpus = s.sections.iter().filter(|x| x.ident.idstr == "cpu").count() as u32;
+    let cpus = vcpu_count(s.sections.iter().map(|x| x.ident.idstr.as_str()));
     let mut unmirrored = Vec::new();
     for sec in s.sections.iter().filter(|s| s.kind == SectionKind::Full) {
         macro_rules! dispatch {

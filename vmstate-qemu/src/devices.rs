@@ -71,6 +71,12 @@ pub fn mirror(idstr: &str, machine_type: &str, cpus: u32) -> Option<Box<dyn Sect
     Some(m)
 }
 
+/// The vCPUs of a VM whose device sections are named `idstrs`: one `cpu` section
+/// each (what [`mirror`] needs for devices sized by them, as virtio-blk's queues).
+pub fn vcpu_count<'s>(idstrs: impl IntoIterator<Item = &'s str>) -> u32 {
+    idstrs.into_iter().filter(|idstr| *idstr == "cpu").count() as u32
+}
+
 /// One device section of a VM: its idstr, instance id, QEMU's section id, and its
 /// typed state.
 pub struct DeviceSection {
@@ -100,10 +106,7 @@ impl Devices {
         sections: impl IntoIterator<Item = (&'s str, u32, Option<u32>)>,
     ) -> Result<Devices, String> {
         let sections: Vec<_> = sections.into_iter().collect();
-        let cpus = sections
-            .iter()
-            .filter(|(idstr, _, _)| *idstr == "cpu")
-            .count() as u32;
+        let cpus = vcpu_count(sections.iter().map(|(idstr, _, _)| *idstr));
         let sections = sections
             .into_iter()
             .map(|(idstr, instance, section_id)| {

@@ -105,7 +105,7 @@ mod virtqueue_element;
 pub use acpi::*;
 pub use audio::*;
 pub use cpu::*;
-pub use devices::{mirror, DeviceSection, Devices};
+pub use devices::{mirror, vcpu_count, DeviceSection, Devices};
 pub use dma::*;
 pub use e1000::*;
 pub use e1000e::*;

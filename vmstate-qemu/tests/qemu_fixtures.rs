@@ -144,7 +144,7 @@ fn prove_stream(name: &str) -> usize {
     // every instance of its idstr). A PCI function's idstr ends with its name.
     let machine = s.machine_type();
     // virtio-blk has a queue per vCPU, QEMU's default.
-    let cpus = s.sections.iter().filter(|x| x.ident.idstr == "cpu").count() as u32;
+    let cpus = vcpu_count(s.sections.iter().map(|x| x.ident.idstr.as_str()));
     for sec in &s.sections {
         let idstr = sec.ident.idstr.as_str();
         if sec.kind != SectionKind::Full || sec.ident.instance != 0 {
