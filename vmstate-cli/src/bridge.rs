@@ -9,13 +9,14 @@
 use crate::Failure;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use vmstate_runtime::dump::{self, Limits, Progress};
-use vmstate_runtime::Format;
+use vmstate_runtime::{framing, Format};
 
 /// Where a bridge reads or writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,49 +80,207 @@ impl Conn {
         s.set_nodelay(true)?;
         Ok(Conn::Tcp(s))
     }
+
+    /// A handle that closes this connection from another thread.
+    fn closer(&self) -> io::Result<Conn> {
+        Ok(match self {
+            Conn::Tcp(s) => Conn::Tcp(s.try_clone()?),
+            Conn::Unix(s) => Conn::Unix(s.try_clone()?),
+        })
+    }
+
+    /// Closes both directions: a reader or writer blocked on it returns.
+    fn close(&self) {
+        let _ = match self {
+            Conn::Tcp(s) => s.shutdown(Shutdown::Both),
+            Conn::Unix(s) => s.shutdown(Shutdown::Both),
+        };
+    }
+
+    fn boxed_reader(self) -> Box<dyn Read + Send> {
+        match self {
+            Conn::Tcp(s) => Box::new(s),
+            Conn::Unix(s) => Box::new(s),
+        }
+    }
+
+    fn boxed_writer(self) -> Box<dyn Write> {
+        match self {
+            Conn::Tcp(s) => Box::new(s),
+            Conn::Unix(s) => Box::new(s),
+        }
+    }
+}
+
+/// A listening socket, kept after its first connection: a source that opens more
+/// than one (multifd channels) is refused by name, not with "connection refused".
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Listener {
+    fn accept(&self) -> io::Result<Conn> {
+        match self {
+            Listener::Tcp(l) => Conn::tcp(l.accept()?.0),
+            Listener::Unix(l) => Ok(Conn::Unix(l.accept()?.0)),
+        }
+    }
+}
+
+/// One side of a bridge, opened: its connection (none for a file or `-`) and, for
+/// a listening endpoint, the listener.
+struct Opened {
+    conn: Option<Conn>,
+    listener: Option<Listener>,
 }
 
 impl Endpoint {
     /// Connects or accepts; a listener says on stderr where it listens (an
     /// address with port 0 gets one from the system).
-    fn connect(&self) -> io::Result<Option<Conn>> {
-        Ok(Some(match self {
-            Endpoint::Stdio | Endpoint::File(_) => return Ok(None),
+    fn open(&self) -> io::Result<Opened> {
+        let listener = match self {
+            Endpoint::Stdio | Endpoint::File(_) => {
+                return Ok(Opened {
+                    conn: None,
+                    listener: None,
+                })
+            }
+            Endpoint::Tcp(addr) => {
+                return Ok(Opened {
+                    conn: Some(Conn::tcp(TcpStream::connect(addr)?)?),
+                    listener: None,
+                })
+            }
+            Endpoint::Unix(path) => {
+                return Ok(Opened {
+                    conn: Some(Conn::Unix(UnixStream::connect(path)?)),
+                    listener: None,
+                })
+            }
             Endpoint::TcpListen(addr) => {
                 let l = TcpListener::bind(addr)?;
                 eprintln!("vmstate bridge: listening on tcp:{}", l.local_addr()?);
-                Conn::tcp(l.accept()?.0)?
+                Listener::Tcp(l)
             }
-            Endpoint::Tcp(addr) => Conn::tcp(TcpStream::connect(addr)?)?,
             Endpoint::UnixListen(path) => {
                 let _ = std::fs::remove_file(path);
                 let l = UnixListener::bind(path)?;
                 eprintln!("vmstate bridge: listening on unix:{}", path.display());
-                let conn = l.accept()?.0;
-                let _ = std::fs::remove_file(path);
-                Conn::Unix(conn)
+                Listener::Unix(l)
             }
-            Endpoint::Unix(path) => Conn::Unix(UnixStream::connect(path)?),
-        }))
-    }
-
-    fn reader(&self) -> io::Result<Box<dyn Read>> {
-        Ok(match (self.connect()?, self) {
-            (Some(Conn::Tcp(s)), _) => Box::new(s),
-            (Some(Conn::Unix(s)), _) => Box::new(s),
-            (None, Endpoint::File(p)) => Box::new(std::fs::File::open(p)?),
-            (None, _) => Box::new(io::stdin().lock()),
+        };
+        Ok(Opened {
+            conn: Some(listener.accept()?),
+            listener: Some(listener),
         })
     }
 
-    fn writer(&self) -> io::Result<Box<dyn Write>> {
-        Ok(match (self.connect()?, self) {
-            (Some(Conn::Tcp(s)), _) => Box::new(s),
-            (Some(Conn::Unix(s)), _) => Box::new(s),
+    fn reader(&self, opened: Option<Conn>) -> io::Result<Box<dyn Read + Send>> {
+        Ok(match (opened, self) {
+            (Some(c), _) => c.boxed_reader(),
+            (None, Endpoint::File(p)) => Box::new(std::fs::File::open(p)?),
+            (None, _) => Box::new(io::stdin()),
+        })
+    }
+
+    fn writer(&self, opened: Option<Conn>) -> io::Result<Box<dyn Write>> {
+        Ok(match (opened, self) {
+            (Some(c), _) => c.boxed_writer(),
             (None, Endpoint::File(p)) => Box::new(std::fs::File::create(p)?),
             (None, _) => Box::new(io::stdout().lock()),
         })
     }
+
+    /// The socket file a Unix listener made, removed when the bridge is done.
+    fn socket_file(&self) -> Option<&PathBuf> {
+        match self {
+            Endpoint::UnixListen(path) => Some(path),
+            _ => None,
+        }
+    }
+}
+
+/// Why a bridge refused a migration from another thread (a second connection),
+/// and the connections to close when it does: both sides, so that the source
+/// fails its migration and runs on, and the destination never completes.
+#[derive(Clone, Default)]
+struct Refusal {
+    reason: Arc<Mutex<Option<String>>>,
+    closers: Arc<Mutex<Vec<Conn>>>,
+}
+
+impl Refusal {
+    fn close_on_refusal(&self, c: &Conn) -> io::Result<()> {
+        let closer = c.closer()?;
+        self.closers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(closer);
+        Ok(())
+    }
+
+    fn refuse(&self, reason: String) {
+        let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        r.get_or_insert(reason);
+        drop(r);
+        for c in self
+            .closers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            c.close();
+        }
+    }
+
+    fn reason(&self) -> Option<String> {
+        self.reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Watches `listener` for more connections: the source opened a channel the
+    /// bridge cannot carry (a multifd channel, named by its first octets).
+    fn watch(&self, listener: Listener, from: String) {
+        let refusal = self.clone();
+        std::thread::spawn(move || {
+            let Ok(conn) = listener.accept() else {
+                return;
+            };
+            let mut head = [0u8; 4];
+            let n = match &conn {
+                Conn::Tcp(s) => {
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                    read_head(s, &mut head)
+                }
+                Conn::Unix(s) => {
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                    read_head(s, &mut head)
+                }
+            };
+            let what = framing::unknown_format(&head[..n]);
+            refusal.refuse(format!(
+                "{from}: the source opened a second connection, which a bridge does not \
+                 carry: {what}"
+            ));
+            conn.close();
+        });
+    }
+}
+
+/// Reads up to `head.len()` octets (fewer when the peer stops sending); returns
+/// how many.
+fn read_head(mut r: impl Read, head: &mut [u8]) -> usize {
+    let mut n = 0;
+    while n < head.len() {
+        match r.read(&mut head[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    n
 }
 
 /// Passes what it reads on to a copy (`--tap`).
@@ -145,15 +304,39 @@ const BUFFER: usize = 1 << 20;
 /// Runs a bridge: opens `from` (accepting its connection first), then `to`,
 /// converts what arrives to `format`, keeping a copy of what arrived in `tap`.
 /// Progress goes to stderr when it is a terminal. On an error nothing more is
-/// written and the output is closed: a destination QEMU sees its stream cut short
-/// and fails its incoming migration.
+/// written and both sides are closed: a destination QEMU sees its stream cut short
+/// and fails its incoming migration, and the source fails its migration. What
+/// needs a way back (a return path, postcopy, multifd channels) is refused at the
+/// first record or connection that shows it (`dump::convert_live`).
 pub fn run(
     from: &Endpoint,
     to: &Endpoint,
     format: Format,
     tap: Option<&PathBuf>,
 ) -> Result<Progress, Failure> {
-    let input = from.reader().map_err(|e| Failure(format!("{from}: {e}")))?;
+    let done = bridge(from, to, format, tap);
+    for path in [from.socket_file(), to.socket_file()].into_iter().flatten() {
+        let _ = std::fs::remove_file(path);
+    }
+    done
+}
+
+fn bridge(
+    from: &Endpoint,
+    to: &Endpoint,
+    format: Format,
+    tap: Option<&PathBuf>,
+) -> Result<Progress, Failure> {
+    let refusal = Refusal::default();
+    let at_from = |e: io::Error| Failure(format!("{from}: {e}"));
+    let opened = from.open().map_err(at_from)?;
+    if let Some(c) = &opened.conn {
+        refusal.close_on_refusal(c).map_err(at_from)?;
+    }
+    if let Some(l) = opened.listener {
+        refusal.watch(l, from.to_string());
+    }
+    let input = from.reader(opened.conn).map_err(at_from)?;
     let mut input: Box<dyn Read> = match tap {
         Some(path) => Box::new(Tee {
             inner: input,
@@ -165,7 +348,15 @@ pub fn run(
         }),
         None => input,
     };
-    let output = to.writer().map_err(|e| Failure(format!("{to}: {e}")))?;
+    let at_to = |e: io::Error| Failure(format!("{to}: {e}"));
+    let opened = to.open().map_err(at_to)?;
+    if let Some(c) = &opened.conn {
+        refusal.close_on_refusal(c).map_err(at_to)?;
+    }
+    if let Some(reason) = refusal.reason() {
+        return Err(Failure(reason));
+    }
+    let output = to.writer(opened.conn).map_err(at_to)?;
     let mut input = BufReader::with_capacity(BUFFER, &mut input);
     let mut output = BufWriter::with_capacity(BUFFER, output);
     let bar = ProgressBar::new_spinner();
@@ -175,7 +366,7 @@ pub fn run(
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     let start = Instant::now();
-    let done = dump::convert_stream(
+    let done = dump::convert_live(
         &mut input,
         &mut output,
         format,
@@ -183,7 +374,12 @@ pub fn run(
         &mut |p| bar.set_message(describe(p, start.elapsed())),
     );
     bar.finish_and_clear();
-    let p = done.map_err(|e| Failure(format!("{from} -> {to}: {e}")))?;
+    // A refusal from the watcher closed the connections under the converter: its
+    // error is the closing, the reason is the refusal's.
+    let p = done.map_err(|e| match refusal.reason() {
+        Some(reason) => Failure(reason),
+        None => Failure(format!("{from} -> {to}: {e}")),
+    })?;
     output.flush().map_err(|e| Failure(format!("{to}: {e}")))?;
     let cpu = cpu_time().map_or(String::new(), |ns| {
         format!(", CPU {:.2} s", ns as f64 / 1e9)

@@ -1,6 +1,7 @@
 //! The one error type of vmstate: what went wrong, in which device, at which field,
 //! at which byte of the input.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// What went wrong.
@@ -87,6 +88,16 @@ pub enum ErrorKind {
     TrailingBytes(u64),
     /// The stream's framing is not what QEMU writes.
     Framing(String),
+    /// What a migration capability (or transport) put in the stream, which vmstate
+    /// does not read or carry: named as QEMU names it, with the way out.
+    Unsupported {
+        /// What the stream holds, by QEMU's name (`RAM_SAVE_FLAG_XBZRLE (0x40)`).
+        what: String,
+        /// The capability or setting that makes QEMU send it, by QEMU's name.
+        capability: String,
+        /// What the user can do instead.
+        remedy: String,
+    },
     /// The underlying reader or writer failed.
     Io(String),
     /// BER: a value has another tag (or form) than the schema puts there.
@@ -188,6 +199,14 @@ impl fmt::Display for ErrorKind {
             ErrorKind::UnknownSubsection(n) => write!(f, "unknown subsection {n:?}"),
             ErrorKind::TrailingBytes(n) => write!(f, "{n} trailing bytes after the value"),
             ErrorKind::Framing(m) => write!(f, "bad stream framing: {m}"),
+            ErrorKind::Unsupported {
+                what,
+                capability,
+                remedy,
+            } => write!(
+                f,
+                "{what}, from the migration capability {capability}, is not supported: {remedy}"
+            ),
             ErrorKind::Io(m) => write!(f, "i/o error: {m}"),
             ErrorKind::UnexpectedTag { expected, found } => {
                 write!(f, "expected {expected}, found {found}")
@@ -372,12 +391,31 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let path = self.path();
-        if path.is_empty() {
-            write!(f, "at byte {}: {}", self.0.offset, self.0.kind)
+        let text = if path.is_empty() {
+            format!("at byte {}: {}", self.0.offset, self.0.kind)
         } else {
-            write!(f, "{path} at byte {}: {}", self.0.offset, self.0.kind)
+            format!("{path} at byte {}: {}", self.0.offset, self.0.kind)
+        };
+        f.write_str(&printable(&text))
+    }
+}
+
+/// `text` with its control characters escaped as Rust writes them (`\0`, `\u{1b}`):
+/// names from a stream (idstrs, RAM blocks, fields) may hold any byte, and one
+/// printed raw would act on the terminal.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
         }
     }
+    Cow::Owned(out)
 }
 
 impl std::error::Error for Error {}
@@ -403,5 +441,15 @@ mod tests {
         );
         // An outer layer does not rename the device an inner layer named.
         assert_eq!(e.in_device("other").device(), Some("hpet"));
+    }
+
+    #[test]
+    fn names_from_a_stream_print_escaped() {
+        let e = Error::new(ErrorKind::UnknownRamBlock("pc\0.ram\x1b[2J".into()), 9);
+        assert_eq!(
+            e.to_string(),
+            "at byte 9: unknown RAM block pc\\0.ram\\u{1b}[2J"
+        );
+        assert_eq!(printable("pc.ram"), "pc.ram");
     }
 }

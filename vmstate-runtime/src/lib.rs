@@ -56,7 +56,7 @@ pub mod stream;
 mod types;
 mod vstruct;
 
-pub use error::{Error, ErrorKind, PathSegment, Result};
+pub use error::{printable, Error, ErrorKind, PathSegment, Result};
 pub use field::{slice_leaf, slice_leaves, slice_size, Field, VarLenField};
 pub use format::Format;
 pub use linked::{GTree, MarkedList, QList, QTailQ, StructKey};

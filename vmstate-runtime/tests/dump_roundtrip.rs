@@ -256,7 +256,7 @@ fn qemu_10_0_streams_made_inconsistent_are_errors() {
     assert!(e.offset() >= at as u64, "{e}");
     // The description's `bmdma` array (its last element listed without `index`, as
     // QEMU 10.0 does) cut to its first element: the section's bytes no longer fit.
-    let (trailer_at, vmdesc) = find_trailer(&bytes).unwrap();
+    let (trailer_at, vmdesc) = find_trailer(&bytes, 0).unwrap();
     let mut desc: serde_json::Value = serde_json::from_str(vmdesc).unwrap();
     let ide = desc["devices"]
         .as_array_mut()

@@ -64,7 +64,7 @@ pub use self::ber::to_ber;
 pub use self::desc::{decode_body, decode_legacy, encode_legacy, unhex, Desc, Group};
 pub use self::legacy::to_legacy;
 pub use self::limits::Limits;
-pub use self::stream::{convert_stream, Progress};
+pub use self::stream::{convert_live, convert_stream, Progress};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
@@ -135,7 +135,7 @@ pub fn from_bytes_with_limits<'a>(
     match framing::detect(bytes) {
         Some(Format::Legacy) => legacy::from_legacy(bytes, &mut ram, limits),
         Some(Format::Ber) => ber::from_ber(bytes, &mut ram, limits),
-        None => Err(framing::unknown_format()),
+        None => Err(framing::unknown_format(bytes)),
     }
 }
 

@@ -62,6 +62,34 @@ pub fn convert_stream(
     limits: &Limits,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Progress> {
+    convert(input, output, to, limits, progress, false)
+}
+
+/// [`convert_stream`] of a live migration, between a source QEMU and a destination:
+/// what only a two-way connection can carry is refused at the first record that
+/// shows it (a command other than `SWITCHOVER_START`: `OPEN_RETURN_PATH`,
+/// `POSTCOPY_ADVISE`, ... by QEMU's name and capability, as
+/// [`ErrorKind::Unsupported`]), before the destination could complete from a
+/// stream whose source waits for an answer that cannot come back. The caller then
+/// closes both sides, so that the source fails its migration and runs on.
+pub fn convert_live(
+    input: &mut dyn io::Read,
+    output: &mut dyn io::Write,
+    to: Format,
+    limits: &Limits,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Progress> {
+    convert(input, output, to, limits, progress, true)
+}
+
+fn convert(
+    input: &mut dyn io::Read,
+    output: &mut dyn io::Write,
+    to: Format,
+    limits: &Limits,
+    progress: &mut dyn FnMut(&Progress),
+    live: bool,
+) -> Result<Progress> {
     let mut r = StreamInput::Read(ReadInput::new(input));
     let sink: Box<dyn Sink + '_> = match to {
         Format::Legacy => Box::new(LegacySink {
@@ -84,13 +112,14 @@ pub fn convert_stream(
         blocks: Vec::new(),
         last: None,
         descs: None,
+        live,
     };
     let head = r.peek(4)?;
     match framing::detect(head) {
         Some(Format::Legacy) => c.read_legacy(&mut r)?,
         Some(Format::Ber) => c.read_ber(&mut r)?,
         // Fewer than four octets, or another format.
-        None => return Err(framing::unknown_format()),
+        None => return Err(framing::unknown_format_at(&mut r)),
     }
     // The stream is whole: written and flushed before its input's end is awaited,
     // so that the destination has it all while the source closes its side.
@@ -120,9 +149,20 @@ struct Conversion<'c> {
     /// The block of the previous legacy page (a part may `CONTINUE` it).
     last: Option<String>,
     descs: Option<Descriptions>,
+    /// A live migration: commands that need a way back are refused.
+    live: bool,
 }
 
 impl Conversion<'_> {
+    /// Passes a command on; a live conversion refuses those that need a return
+    /// path, postcopy or COLO.
+    fn command(&mut self, c: &Command, at: u64) -> Result<()> {
+        if self.live && !c.is_one_way() {
+            return Err(c.not_one_way(at));
+        }
+        self.sink.command(c)
+    }
+
     fn report(&mut self, r: &StreamInput<'_>) {
         self.counts.bytes_in = r.offset();
         self.counts.bytes_out = self.sink.written();
@@ -194,7 +234,7 @@ impl Conversion<'_> {
         // Up to the first device section; or EOF, and then the trailer alone follows.
         let devices = self.legacy_records(r)?;
         let (base, tail) = self.hold_tail(r, devices)?;
-        let (at, vmdesc) = legacy_records::find_trailer(&tail)?;
+        let (at, vmdesc) = legacy_records::find_trailer(&tail, base)?;
         self.describe(vmdesc, base + at as u64)?;
         let mut rest = StreamInput::Slice(SliceInput::with_base(&tail[..at], base));
         if devices {
@@ -259,7 +299,7 @@ impl Conversion<'_> {
     /// bytes inside a device that only look like a trailer). A dry run of the
     /// records into a sink that writes nothing.
     fn ends_with_trailer(&mut self, tail: &[u8], base: u64, devices: bool) -> bool {
-        let Ok((at, vmdesc)) = legacy_records::find_trailer(tail) else {
+        let Ok((at, vmdesc)) = legacy_records::find_trailer(tail, base) else {
             return false;
         };
         if !devices {
@@ -297,7 +337,7 @@ impl Conversion<'_> {
             let h = match legacy_records::read_record(r)? {
                 legacy_records::Record::Eof => return Ok(false),
                 legacy_records::Record::Command(c) => {
-                    self.sink.command(&c)?;
+                    self.command(&c, at)?;
                     continue;
                 }
                 legacy_records::Record::Section(h) => h,
@@ -365,7 +405,7 @@ impl Conversion<'_> {
             if item.tag != ber_records::SECTION {
                 self.hold(&item)?;
                 match ber_records::read_record(r)? {
-                    Some(ber_records::Record::Command(c, _)) => self.sink.command(&c)?,
+                    Some(ber_records::Record::Command(c, at)) => self.command(&c, at)?,
                     Some(ber_records::Record::Description(text, at)) => self.describe(&text, at)?,
                     // Anything else is refused by the record reader.
                     _ => return Err(framing_error("a stream item", base)),

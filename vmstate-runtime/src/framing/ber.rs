@@ -223,6 +223,7 @@ pub fn read_prelude(r: &mut StreamInput<'_>) -> Result<Prelude> {
                 let h = d.expect(CONFIGURATION)?;
                 let mut c = Configuration::default();
                 ber::load_struct_at(&mut d, &h, &mut c, 1)?;
+                super::check_configuration(&c, h.offset)?;
                 configuration = Some((c, h.offset));
             }
             _ => break,

@@ -154,15 +154,11 @@ impl Command {
         self.number == Self::SWITCHOVER_START
     }
 
-    /// The error for a command a one-way load cannot carry out, by name.
+    /// The error for a command a one-way load or carrier cannot carry out: QEMU's
+    /// name of it, the capability that sent it, and the way out
+    /// ([`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported)).
     pub fn not_one_way(&self, at: u64) -> crate::Error {
-        framing_error(
-            format!(
-                "command {} needs a return path, postcopy or COLO, which a one-way stream has not",
-                self.name()
-            ),
-            at,
-        )
+        super::capability::command(self, at)
     }
 }
 

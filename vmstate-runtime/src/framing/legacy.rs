@@ -49,7 +49,9 @@ pub fn put_prelude<W: io::Write>(
 }
 
 /// Reads `QEVM` and the version (refusing others), then the configuration section
-/// if there is one, with the offset of its body.
+/// if there is one, with the offset of its body. A configuration that lists a
+/// capability (`x-ignore-shared`, `mapped-ram`: they change what follows) is
+/// refused by its name.
 pub fn read_prelude(r: &mut impl Input) -> Result<Option<(Configuration, u64)>> {
     let magic = u32::from_be_bytes(r.read_array()?);
     let version = u32::from_be_bytes(r.read_array()?);
@@ -66,6 +68,7 @@ pub fn read_prelude(r: &mut impl Input) -> Result<Option<(Configuration, u64)>> 
     let at = r.offset();
     let mut c = Configuration::default();
     crate::legacy::load_input(&mut c, r, 1)?;
+    super::check_configuration(&c, at - 1)?;
     Ok(Some((c, at)))
 }
 
@@ -191,7 +194,9 @@ pub fn skip_trailer(r: &mut impl Input) -> Result<()> {
 ///
 /// The JSON holds no NUL byte, so it starts after the last one, at a `{` whose
 /// preceding length reaches exactly the end (the length's own bytes may be `{`).
-pub fn find_trailer(bytes: &[u8]) -> Result<(usize, &str)> {
+/// `bytes` start at offset `base` of the stream: a stream without a trailer is
+/// reported where it ends.
+pub fn find_trailer(bytes: &[u8], base: u64) -> Result<(usize, &str)> {
     let nul = bytes.iter().rposition(|&b| b == 0).unwrap_or(0);
     let json_at = (nul..bytes.len())
         .filter(|&p| bytes[p] == b'{' && p >= 5 && bytes[p - 5] == tag::VMDESCRIPTION)
@@ -199,7 +204,13 @@ pub fn find_trailer(bytes: &[u8]) -> Result<(usize, &str)> {
             let len = u32::from_be_bytes([bytes[p - 4], bytes[p - 3], bytes[p - 2], bytes[p - 1]]);
             len as usize == bytes.len() - p
         })
-        .ok_or_else(|| framing_error("no vmdesc trailer", 0))?;
+        .ok_or_else(|| {
+            framing_error(
+                "the stream ends here without its vmdesc trailer (cut short, or saved \
+                 with -machine suppress-vmdesc=on or as postcopy)",
+                base + bytes.len() as u64,
+            )
+        })?;
     let text = std::str::from_utf8(&bytes[json_at..])
         .map_err(|_| framing_error("vmdesc is not UTF-8", json_at as u64))?;
     Ok((json_at - 5, text))
@@ -216,9 +227,20 @@ mod tests {
             let mut w = Writer::new(Vec::new());
             put_trailer(&mut w, &json).unwrap();
             let stream = w.into_inner();
-            let (at, text) = find_trailer(&stream).unwrap();
+            let (at, text) = find_trailer(&stream, 0).unwrap();
             assert_eq!((at, text), (1, json.as_str()));
         }
+    }
+
+    #[test]
+    fn a_missing_trailer_is_reported_where_the_stream_ends() {
+        let e = find_trailer(b"QEVM\0\0\0\x03\x04", 100).unwrap_err();
+        assert_eq!(e.offset(), 109);
+        assert_eq!(
+            e.to_string(),
+            "at byte 109: bad stream framing: the stream ends here without its vmdesc \
+             trailer (cut short, or saved with -machine suppress-vmdesc=on or as postcopy)"
+        );
     }
 
     #[test]

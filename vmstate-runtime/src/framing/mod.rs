@@ -20,11 +20,14 @@
 
 pub mod asn1;
 pub mod ber;
+mod capability;
 mod command;
 mod configuration;
 pub mod legacy;
 mod part;
 
+pub use self::capability::MULTIFD_MAGIC;
+pub(crate) use self::capability::{check_configuration, ram_flags};
 pub use self::command::Command;
 pub use self::configuration::{
     Capabilities, Capability, ConfigUuid, Configuration, TargetPageBits,
@@ -51,9 +54,25 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
     }
 }
 
-/// The error for bytes that are neither format.
-pub(crate) fn unknown_format() -> Error {
-    framing_error("neither a QEVM stream nor a vmstate BER stream", 0)
+/// The error for bytes that are neither format, starting with `head`: what they
+/// are when their first octets say so (a multifd channel, a qcow2 image, a libvirt
+/// save image, with the way to a stream).
+pub fn unknown_format(head: &[u8]) -> Error {
+    capability::foreign(head)
+}
+
+/// [`unknown_format`] of what `r` starts with: its first 4 octets, and up to the 32
+/// that name a libvirt save image when they are not a multifd channel's (a live
+/// channel sends no more until it is answered).
+pub(crate) fn unknown_format_at(r: &mut impl crate::io::Input) -> Error {
+    let n = match r.peek(4) {
+        Ok(head) if head == MULTIFD_MAGIC.to_be_bytes() => 4,
+        _ => 32,
+    };
+    match r.peek(n) {
+        Ok(head) => capability::foreign(head),
+        Err(e) => e,
+    }
 }
 
 /// A name from the stream (an idstr, a RAM block, a machine type) as text: QEMU's

@@ -129,9 +129,7 @@ impl<'a> RamLoader<'a> {
             let addr = word & !(self.page as u64 - 1);
             let known = FLAG_ZERO | FLAG_MEM_SIZE | FLAG_PAGE | FLAG_EOS | FLAG_CONTINUE;
             if flags & !known != 0 {
-                return Err(r.error(ErrorKind::Framing(format!(
-                    "unsupported RAM flags {flags:#x} (compression and XBZRLE are not supported)"
-                ))));
+                return Err(crate::framing::ram_flags(flags, known, at));
             }
             if flags & FLAG_MEM_SIZE != 0 {
                 let list = super::read_block_list(r, addr)?;

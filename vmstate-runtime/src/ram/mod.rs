@@ -205,6 +205,10 @@ pub fn read_word<'a>(
     let word = u64::from_be_bytes(r.read_array()?);
     let flags = word & (PAGE_SIZE - 1);
     let addr = word & !(PAGE_SIZE - 1);
+    let known = FLAG_ZERO | FLAG_MEM_SIZE | FLAG_PAGE | FLAG_EOS | FLAG_CONTINUE;
+    if flags & !known != 0 {
+        return Err(crate::framing::ram_flags(flags, known, r.offset() - 8));
+    }
     if flags & FLAG_MEM_SIZE != 0 {
         emit(RamRecord::MemSize {
             total: addr,
@@ -239,12 +243,6 @@ pub fn read_word<'a>(
                 continued,
             })?;
         }
-    }
-    let known = FLAG_ZERO | FLAG_MEM_SIZE | FLAG_PAGE | FLAG_EOS | FLAG_CONTINUE;
-    if flags & !known != 0 {
-        return Err(r.error(ErrorKind::Framing(format!(
-            "unsupported RAM flags {flags:#x} (compression and XBZRLE are not supported)"
-        ))));
     }
     Ok(flags & FLAG_EOS != 0)
 }

@@ -58,10 +58,11 @@ impl<'a> Registry<'a> {
             staged: Vec::new(),
             loaded: vec![false; self.entries.len()],
         };
-        match records::detect(input.peek(4)?) {
+        let head = input.peek(4)?;
+        match records::detect(head) {
             Some(Format::Legacy) => self.load_legacy(&mut input, &mut l)?,
             Some(Format::Ber) => self.load_ber(&mut input, &mut l)?,
-            None => return Err(records::unknown_format()),
+            None => return Err(records::unknown_format_at(&mut input)),
         }
         if let Some(i) = l.loaded.iter().position(|done| !done) {
             let e = &self.entries[i];

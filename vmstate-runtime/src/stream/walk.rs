@@ -117,7 +117,15 @@ fn described_len(obj: &serde_json::Value) -> Option<usize> {
 
 /// Splits a legacy stream into configuration, sections and vmdesc.
 pub fn walk_legacy(bytes: &[u8]) -> Result<LegacyStream<'_>> {
-    let (trailer_at, vmdesc) = records::find_trailer(bytes)?;
+    // The prelude first: a capability that changes the stream is named before
+    // anything else is read.
+    let mut r = SliceInput::new(bytes);
+    let configuration = records::read_prelude(&mut r)?
+        .map(|(c, _)| c)
+        .unwrap_or_default();
+    let body = r.offset() as usize;
+    let (trailer_at, vmdesc) = records::find_trailer(&bytes[body..], body as u64)?;
+    let trailer_at = body + trailer_at;
     let desc: serde_json::Value = serde_json::from_str(vmdesc)
         .map_err(|e| framing_error(format!("vmdesc JSON: {e}"), trailer_at as u64))?;
     let mut lengths: HashMap<(String, u64), usize> = HashMap::new();
@@ -131,10 +139,7 @@ pub fn walk_legacy(bytes: &[u8]) -> Result<LegacyStream<'_>> {
         }
     }
 
-    let mut r = SliceInput::new(&bytes[..trailer_at]);
-    let configuration = records::read_prelude(&mut r)?
-        .map(|(c, _)| c)
-        .unwrap_or_default();
+    let mut r = SliceInput::with_base(&bytes[body..trailer_at], body as u64);
     let mut sections = Vec::new();
     let mut commands = Vec::new();
     let mut started = Started::default();

@@ -1,0 +1,195 @@
+//! What QEMU's migration capabilities put in a stream that vmstate does not read or
+//! carry yet, named as QEMU names it (`migration/ram.c`, `migration/savevm.c`,
+//! `migration/multifd.h`), with the capability that produces it and the way out;
+//! and the files that are not a migration stream but hold one, or VM state.
+//!
+//! A tool that meets one of these refuses at the first record that shows it: the
+//! configuration's capability list, the command, the RAM word, the first octets.
+
+use super::{Command, Configuration};
+use crate::error::{Error, ErrorKind};
+
+fn unsupported(what: String, capability: &str, remedy: &str, at: u64) -> Error {
+    Error::new(
+        ErrorKind::Unsupported {
+            what,
+            capability: capability.to_owned(),
+            remedy: remedy.to_owned(),
+        },
+        at,
+    )
+}
+
+/// The RAM flags QEMU defines beyond those vmstate reads: the flag, QEMU's name,
+/// the capability or transport that makes QEMU send it, and the way out.
+const RAM_FLAGS: [(u64, &str, &str, &str); 5] = [
+    (
+        0x01,
+        "RAM_SAVE_FLAG_FULL",
+        "none (obsolete)",
+        "no QEMU since 1.x writes it",
+    ),
+    (
+        0x40,
+        "RAM_SAVE_FLAG_XBZRLE",
+        "xbzrle",
+        "migrate without it (migrate-set-capabilities xbzrle=off)",
+    ),
+    (
+        0x80,
+        "RAM_SAVE_FLAG_HOOK",
+        "rdma (the rdma: transport)",
+        "migrate over tcp:, unix:, fd: or exec:",
+    ),
+    (
+        0x100,
+        "RAM_SAVE_FLAG_COMPRESS_PAGE",
+        "compress (QEMU 9.0 and older)",
+        "migrate without it (migrate-set-capabilities compress=off)",
+    ),
+    (
+        0x200,
+        "RAM_SAVE_FLAG_MULTIFD_FLUSH",
+        "multifd",
+        "its pages travel over extra connections that this stream does not hold; \
+         migrate without it (migrate-set-capabilities multifd=off on both QEMUs)",
+    ),
+];
+
+/// The error for a RAM word whose `flags` hold one vmstate does not read, at `at`:
+/// the lowest such flag by QEMU's name, or the unknown bits.
+pub(crate) fn ram_flags(flags: u64, known: u64, at: u64) -> Error {
+    let extra = flags & !known;
+    match RAM_FLAGS.iter().find(|(f, ..)| extra & f != 0) {
+        Some((flag, name, capability, remedy)) => {
+            unsupported(format!("{name} ({flag:#x})"), capability, remedy, at)
+        }
+        None => super::framing_error(
+            format!("unknown RAM flags {extra:#x} (QEMU defines flags up to 0x200)"),
+            at,
+        ),
+    }
+}
+
+/// The capability that makes QEMU send a command other than `SWITCHOVER_START`, and
+/// the way out, by the command's number.
+fn command_source(number: u16) -> (&'static str, &'static str) {
+    const RETURN_PATH: &str = "migrate without a return path: \
+        migrate-set-capabilities return-path=off postcopy-ram=off switchover-ack=off \
+        on both QEMUs (a vmstate bridge carries one direction)";
+    const POSTCOPY: &str = "migrate pre-copy (migrate-set-capabilities postcopy-ram=off)";
+    match number {
+        1 => (
+            "return-path (also postcopy-ram, switchover-ack)",
+            RETURN_PATH,
+        ),
+        2 => ("return-path", RETURN_PATH),
+        3..=7 => ("postcopy-ram", POSTCOPY),
+        8 => ("x-colo", "migrate without COLO (x-colo=off)"),
+        _ => ("postcopy-ram (postcopy recovery)", POSTCOPY),
+    }
+}
+
+/// The error for a command that a one-way carrier (a bridge, a file) cannot carry
+/// out, at `at`: QEMU's name of the command and the capability that sent it.
+pub(crate) fn command(c: &Command, at: u64) -> Error {
+    let (capability, remedy) = command_source(c.number);
+    unsupported(
+        format!("command {} ({})", c.name(), c.number),
+        capability,
+        remedy,
+        at,
+    )
+}
+
+/// Refuses a configuration that lists a capability: QEMU lists only those that
+/// change what the stream holds (`x-ignore-shared`, and `mapped-ram` from 9.0).
+/// `at` is the configuration's offset.
+pub(crate) fn check_configuration(c: &Configuration, at: u64) -> crate::Result<()> {
+    let Some(caps) = &c.capabilities else {
+        return Ok(());
+    };
+    let Some(first) = caps.capabilities.first() else {
+        return Ok(());
+    };
+    let name = String::from_utf8_lossy(&first.name);
+    let (what, remedy) = match &*name {
+        "x-ignore-shared" => (
+            "a RAM block list with guest addresses, without the shared memory",
+            "save without it (migrate-set-capabilities x-ignore-shared=off)",
+        ),
+        "mapped-ram" => (
+            "a mapped-ram file (pages at fixed offsets, not a stream of records)",
+            "save without it (migrate-set-capabilities mapped-ram=off)",
+        ),
+        _ => (
+            "a stream layout vmstate does not know",
+            "save without it (migrate-set-capabilities)",
+        ),
+    };
+    Err(unsupported(
+        format!("{what} (the configuration lists {name})"),
+        &name,
+        remedy,
+        at,
+    ))
+}
+
+/// `MultiFDInit_t`'s magic: the first octets of a multifd channel.
+pub const MULTIFD_MAGIC: u32 = 0x1122_3344;
+
+/// The error for bytes that are neither format, naming what they are when their
+/// first octets say so (a multifd channel, a qcow2 image, a libvirt save image).
+pub(crate) fn foreign(head: &[u8]) -> Error {
+    let at = |n: usize| {
+        head.get(n..n + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    if head.starts_with(&MULTIFD_MAGIC.to_be_bytes()) {
+        return unsupported(
+            "a multifd channel (MultiFDInit_t, magic 0x11223344), not a main channel".into(),
+            "multifd",
+            "migrate without it (migrate-set-capabilities multifd=off on both QEMUs)",
+            0,
+        );
+    }
+    let message = if head.starts_with(b"QFI\xfb") {
+        "a qcow2 disk image, not a migration stream: its internal snapshots hold VM \
+         state in qcow2's own layout. List them (qemu-img snapshot -l FILE), start the \
+         VM with -loadvm NAME -S and save a stream (migrate \"exec:cat > state.mig\")"
+            .to_owned()
+    } else if head.starts_with(b"LibvirtQemudSave") || head.starts_with(b"LibvirtQemudPart") {
+        // virQEMUSaveHeader: magic, then host-endian u32s: version, data_len (the
+        // domain XML), was_running, compressed; 92 octets in all.
+        let partial = head.starts_with(b"LibvirtQemudPart");
+        match (at(20), at(28)) {
+            (Some(xml), Some(compressed)) => {
+                let start = 92 + u64::from(xml);
+                let decompress = match compressed {
+                    0 => "",
+                    1 => " | gzip -d",
+                    2 => " | bzip2 -d",
+                    3 => " | xz -d",
+                    4 => " | lzop -d",
+                    5 => " | zstd -d",
+                    _ => " | (its compressor, unknown) -d",
+                };
+                format!(
+                    "a libvirt save image{}: a 92-octet header and the domain XML, then \
+                     QEMU's stream from byte {start}; take it out with \
+                     tail -c +{} FILE{decompress} > state.mig",
+                    if partial {
+                        " that libvirt did not finish writing"
+                    } else {
+                        ""
+                    },
+                    start + 1
+                )
+            }
+            _ => "a libvirt save image, cut short in its header".to_owned(),
+        }
+    } else {
+        "neither a QEVM stream nor a vmstate BER stream".to_owned()
+    };
+    super::framing_error(message, 0)
+}
