@@ -13,11 +13,11 @@
 
 mod common;
 
-use common::{bridge, tmp, Bridge};
+use common::{kernel_file, start_guest, wait_filled, Bridge};
 use serde_json::json;
 use std::path::Path;
-use std::time::{Duration, Instant};
-use vmstate_test_support::counter_guest::{self, FIRST, HOT_END};
+use std::time::Duration;
+use vmstate_test_support::counter_guest::{FIRST, HOT_END};
 use vmstate_test_support::qmp::{Peer, Qemu, Release};
 
 /// Guest RAM: enough pages that a migration takes many parts, small enough for CI.
@@ -25,57 +25,12 @@ const RAM_MIB: u32 = 256;
 
 /// A guest of this test: the counter kernel in `RAM_MIB` MiB.
 fn start(peer: Peer, name: &str, kernel: &Path, extra: &[&str]) -> Qemu {
-    let mut a = vec!["-kernel", kernel.to_str().unwrap()];
-    a.extend(extra);
-    peer.start(&tmp(""), name, RAM_MIB, &a)
+    start_guest(peer, name, RAM_MIB, kernel, extra)
 }
 
-/// Waits until the guest wrote every page once (its last page holds its address).
-fn wait_filled(q: &mut Qemu) {
-    let last = (u64::from(RAM_MIB) << 20) - 4096;
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while q.read_u32(last).unwrap() != last as u32 {
-        assert!(Instant::now() < deadline, "the guest did not fill its RAM");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn kernel_file() -> std::path::PathBuf {
-    let path = tmp(&format!("counter-{RAM_MIB}.kernel"));
-    std::fs::write(&path, counter_guest::kernel(RAM_MIB)).unwrap();
-    path
-}
-
-/// A free loopback port (bound, then released).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// A destination QEMU, paused after it loads (`-S`), listening on a port; a bridge
-/// into it from BER; a bridge from legacy into that one. Returns the destination,
-/// both bridges (source side first) and the address the source migrates to.
+/// A destination paused after it loads (`-S`), and the bridges into it.
 fn destination_and_bridges(dst: Peer, name: &str, kernel: &Path) -> (Qemu, Bridge, Bridge, String) {
-    let mut q = start(
-        dst,
-        &format!("{name}-dst"),
-        kernel,
-        &["-S", "-incoming", "defer"],
-    );
-    let port = free_port();
-    q.execute(
-        "migrate-incoming",
-        json!({ "uri": format!("tcp:127.0.0.1:{port}") }),
-    )
-    .unwrap();
-    let (to_legacy, ber_addr) = bridge(&[
-        "--to",
-        "legacy",
-        "tcp-listen:127.0.0.1:0",
-        &format!("tcp:127.0.0.1:{port}"),
-    ]);
-    let (to_ber, src_addr) = bridge(&["--to", "ber", "tcp-listen:127.0.0.1:0", &ber_addr]);
-    (q, to_ber, to_legacy, src_addr)
+    common::destination_and_bridges(dst, name, RAM_MIB, kernel, &["-S"], &[])
 }
 
 /// `N pages in M RAM parts` from a bridge's summary.
@@ -89,9 +44,9 @@ fn pages_and_parts(summary: &str) -> (u64, u64) {
 }
 
 fn migrate_through_bridges(src: Peer, dst: Peer, name: &str) {
-    let kernel = kernel_file();
+    let kernel = kernel_file(RAM_MIB);
     let mut s = start(src, &format!("{name}-src"), &kernel, &[]);
-    wait_filled(&mut s);
+    wait_filled(&mut s, RAM_MIB);
     let (mut d, to_ber, to_legacy, addr) = destination_and_bridges(dst, name, &kernel);
     s.execute(
         "migrate-set-parameters",
@@ -164,9 +119,9 @@ fn a_bridge_killed_mid_migration_fails_the_destination_cleanly() {
     if !peer.release.available() {
         return;
     }
-    let kernel = kernel_file();
+    let kernel = kernel_file(RAM_MIB);
     let mut s = start(peer, "killed-src", &kernel, &[]);
-    wait_filled(&mut s);
+    wait_filled(&mut s, RAM_MIB);
     let (mut d, mut to_ber, to_legacy, addr) = destination_and_bridges(peer, "killed", &kernel);
     // Slow enough to be cut in the middle of the first pass.
     s.execute(

@@ -2,10 +2,13 @@
 //! listens and what it reports.
 #![allow(dead_code)]
 
+use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use vmstate_test_support::counter_guest;
+use vmstate_test_support::qmp::{Peer, Qemu};
 
 pub fn tmp(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bridge");
@@ -57,4 +60,84 @@ impl Bridge {
         };
         (status.success(), self.stderr.join().unwrap())
     }
+}
+
+/// A guest of the live tests: the counter kernel (`kernel_file`) in `ram_mib` MiB
+/// on `peer`, with `extra` arguments.
+pub fn start_guest(peer: Peer, name: &str, ram_mib: u32, kernel: &Path, extra: &[&str]) -> Qemu {
+    let mut a = vec!["-kernel", kernel.to_str().unwrap()];
+    a.extend(extra);
+    peer.start(&tmp(""), name, ram_mib, &a)
+}
+
+/// Waits until the guest wrote every page once (its last page holds its address).
+pub fn wait_filled(q: &mut Qemu, ram_mib: u32) {
+    let last = (u64::from(ram_mib) << 20) - 4096;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while q.read_u32(last).unwrap() != last as u32 {
+        assert!(Instant::now() < deadline, "the guest did not fill its RAM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The counter kernel for a guest of `ram_mib` MiB, in a file.
+pub fn kernel_file(ram_mib: u32) -> PathBuf {
+    let path = tmp(&format!("counter-{ram_mib}.kernel"));
+    std::fs::write(&path, counter_guest::kernel(ram_mib)).unwrap();
+    path
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Sets migration `capabilities` on and `parameters` (an object) on a QEMU.
+pub fn set_migration(q: &mut Qemu, capabilities: &[&str], parameters: &Value) {
+    let caps: Vec<Value> = capabilities
+        .iter()
+        .map(|c| json!({ "capability": c, "state": true }))
+        .collect();
+    q.execute("migrate-set-capabilities", json!({ "capabilities": caps }))
+        .unwrap();
+    q.execute("migrate-set-parameters", parameters.clone())
+        .unwrap();
+}
+
+/// A destination QEMU started with `dst_args` (`-S` to stay paused after it
+/// loads), the migration `capabilities` on, listening on a port; a bridge into it
+/// from BER; a bridge from legacy into that one. Returns the destination, both
+/// bridges (source side first) and the address the source migrates to.
+pub fn destination_and_bridges(
+    dst: Peer,
+    name: &str,
+    ram_mib: u32,
+    kernel: &Path,
+    dst_args: &[&str],
+    capabilities: &[&str],
+) -> (Qemu, Bridge, Bridge, String) {
+    let mut args = dst_args.to_vec();
+    args.extend(["-incoming", "defer"]);
+    let mut q = start_guest(dst, &format!("{name}-dst"), ram_mib, kernel, &args);
+    set_migration(&mut q, capabilities, &json!({}));
+    let port = free_port();
+    q.execute(
+        "migrate-incoming",
+        json!({ "uri": format!("tcp:127.0.0.1:{port}") }),
+    )
+    .unwrap();
+    let (to_legacy, ber_addr) = bridge(&[
+        "--to",
+        "legacy",
+        "tcp-listen:127.0.0.1:0",
+        &format!("tcp:127.0.0.1:{port}"),
+    ]);
+    let (to_ber, src_addr) = bridge(&["--to", "ber", "tcp-listen:127.0.0.1:0", &ber_addr]);
+    (q, to_ber, to_legacy, src_addr)
+}
+
+/// Whether a QEMU runs its guest: alive, and `query-status` says `running`.
+pub fn runs(q: &mut Qemu) -> bool {
+    q.wait_exit(Duration::ZERO).is_none() && q.status().is_ok_and(|s| s == "running")
 }

@@ -1,0 +1,252 @@
+//! A bridge never leaves two running guests. Live, with real QEMU 7.2 and 10.0
+//! through two bridges (BER between them), the guests counted by QMP
+//! `query-status` of both QEMUs afterwards:
+//!
+//! - the migration capabilities that need a way back (`return-path`,
+//!   `postcopy-ram` switched to postcopy while the guest writes, `switchover-ack`)
+//!   and `multifd` are refused before any RAM moves: the source's migration
+//!   fails, its guest runs on, the destination never runs, and the bridge names
+//!   the capability;
+//! - a bridge killed at several points of a plain migration, down to the moment
+//!   the destination has the last byte: at most one guest runs, and where none
+//!   does, the source is paused after a completed migration (`postmigrate`) and
+//!   `cont` takes its guest back.
+//!
+//! The destinations start without `-S`: one that completed would run at once.
+//! `scripts/test.sh` sets `VMSTATE_REQUIRE_QEMU=1`; a plain `cargo test` without
+//! QEMU skips with a note.
+
+mod common;
+
+use common::{destination_and_bridges, kernel_file, runs, set_migration, start_guest, wait_filled};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use vmstate_test_support::counter_guest::FIRST;
+use vmstate_test_support::qmp::{Peer, Qemu, Release};
+
+/// Small guests: what is counted is who runs, not how much moved.
+const RAM_MIB: u32 = 64;
+
+/// A migration QEMU users turn on that a bridge cannot carry.
+struct Case {
+    name: &'static str,
+    capabilities: &'static [&'static str],
+    parameters: Value,
+    /// The first release that has the capability.
+    since: Release,
+    /// Switch to postcopy as soon as the migration started.
+    start_postcopy: bool,
+    /// What the source-side bridge's refusal names.
+    named: &'static str,
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "return-path",
+            capabilities: &["return-path"],
+            parameters: json!({}),
+            since: Release::Qemu7_2,
+            start_postcopy: false,
+            named: "command OPEN_RETURN_PATH (1), from the migration capability return-path",
+        },
+        Case {
+            name: "postcopy-ram",
+            capabilities: &["postcopy-ram"],
+            parameters: json!({}),
+            since: Release::Qemu7_2,
+            start_postcopy: true,
+            named: "command OPEN_RETURN_PATH (1), from the migration capability return-path \
+                    (also postcopy-ram, switchover-ack)",
+        },
+        Case {
+            name: "switchover-ack",
+            capabilities: &["return-path", "switchover-ack"],
+            parameters: json!({}),
+            since: Release::Qemu10_0,
+            start_postcopy: false,
+            named: "command OPEN_RETURN_PATH (1)",
+        },
+        Case {
+            name: "multifd",
+            capabilities: &["multifd"],
+            parameters: json!({ "multifd-channels": 2 }),
+            since: Release::Qemu7_2,
+            start_postcopy: false,
+            named: "from the migration capability multifd, is not supported: migrate without it",
+        },
+    ]
+}
+
+/// The guest's counter, read twice a little apart: whether it moved.
+fn counter_moves(q: &mut Qemu) -> bool {
+    let before = q.read_u32(FIRST + 4).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    q.read_u32(FIRST + 4).unwrap() != before
+}
+
+/// Polls the source's `query-migrate` until RAM moves or the migration ended.
+fn wait_for_ram_or_end(q: &mut Qemu) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let r = q.execute("query-migrate", json!({})).unwrap_or_default();
+        let moving = r["ram"]["transferred"].as_u64().is_some_and(|n| n > 0);
+        if moving || !matches!(r["status"].as_str(), Some("setup" | "active")) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A source guest, filled, with `capabilities` and `parameters` set; a destination
+/// with the same capabilities (as libvirt sets them), and the bridges.
+fn setup(
+    peer: Peer,
+    name: &str,
+    capabilities: &[&str],
+    parameters: &Value,
+) -> (Qemu, Qemu, common::Bridge, common::Bridge, String) {
+    let kernel = kernel_file(RAM_MIB);
+    let mut s = start_guest(peer, &format!("{name}-src"), RAM_MIB, &kernel, &[]);
+    wait_filled(&mut s, RAM_MIB);
+    set_migration(&mut s, capabilities, parameters);
+    let (d, to_ber, to_legacy, addr) =
+        destination_and_bridges(peer, name, RAM_MIB, &kernel, &[], capabilities);
+    (s, d, to_ber, to_legacy, addr)
+}
+
+#[test]
+fn capabilities_that_need_a_way_back_are_refused_with_the_source_running() {
+    for peer in Peer::NEWEST.into_iter().filter(|p| p.release.available()) {
+        for case in cases() {
+            if peer.release == Release::Qemu7_2 && case.since != Release::Qemu7_2 {
+                continue;
+            }
+            let name = format!("safe-{}-{}", case.name, peer.release.version());
+            let (mut s, mut d, to_ber, to_legacy, addr) =
+                setup(peer, &name, case.capabilities, &case.parameters);
+            s.execute("migrate", json!({ "uri": addr })).unwrap();
+            if case.start_postcopy {
+                // As libvirt does: once pre-copy is moving RAM, while the guest
+                // writes. A refusal comes before any RAM, and the switch then fails.
+                wait_for_ram_or_end(&mut s);
+                let _ = s.execute("migrate-start-postcopy", json!({}));
+            }
+            let (status, reply) = s.wait_migration().unwrap();
+            assert_eq!(status, "failed", "{name}: source: {reply}");
+            let (ok, log) = to_ber.wait();
+            assert!(!ok && log.contains(case.named), "{name}: {log}");
+            assert!(
+                !log.contains("MiB in"),
+                "{name}: nothing was converted: {log}"
+            );
+            let (ok, log) = to_legacy.wait();
+            assert!(!ok, "{name}: the bridge into the destination fails: {log}");
+            // The destination fails its incoming migration and exits; one waiting
+            // for its multifd channels waits on, never running.
+            match d.wait_exit(Duration::from_secs(10)) {
+                Some(exit) => assert!(!exit.success(), "{name}: {exit:?}"),
+                None => assert_eq!(d.status().unwrap(), "inmigrate", "{name}"),
+            }
+            // Exactly one guest runs: the source's, on.
+            assert!(
+                runs(&mut s) && !runs(&mut d),
+                "{name}: source {:?}, {reply}",
+                s.status()
+            );
+            assert!(counter_moves(&mut s), "{name}: the source guest runs");
+        }
+    }
+}
+
+/// Where a bridge is killed in a plain migration.
+#[derive(Debug, Clone, Copy)]
+enum Kill {
+    /// The source-side bridge, this long after the migration started.
+    ToBerAfter(u64),
+    /// The destination-side bridge, this long after.
+    ToLegacyAfter(u64),
+    /// The destination-side bridge, the moment the source reports `completed`.
+    ToLegacyWhenSourceCompleted,
+    /// The source-side bridge, the moment the destination reports `completed`:
+    /// it has received the last byte.
+    ToBerWhenDestinationCompleted,
+}
+
+/// Polls `query-migrate` of `q` every 2 ms until it leaves the active states.
+fn poll_until_done(q: &mut Qemu) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let r = q.execute("query-migrate", json!({})).unwrap_or_default();
+        if matches!(
+            r["status"].as_str(),
+            Some("completed" | "failed" | "cancelled")
+        ) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn a_bridge_killed_anywhere_never_leaves_two_running_guests() {
+    for peer in Peer::NEWEST.into_iter().filter(|p| p.release.available()) {
+        for kill in [
+            Kill::ToBerAfter(300),
+            Kill::ToLegacyAfter(1000),
+            Kill::ToLegacyWhenSourceCompleted,
+            Kill::ToBerWhenDestinationCompleted,
+        ] {
+            let name = format!("kill-{kill:?}-{}", peer.release.version());
+            // Slow enough that the early kills fall inside the first pass.
+            let (mut s, mut d, mut to_ber, mut to_legacy, addr) =
+                setup(peer, &name, &[], &json!({ "max-bandwidth": 32u64 << 20 }));
+            s.execute("migrate", json!({ "uri": addr })).unwrap();
+            match kill {
+                Kill::ToBerAfter(ms) => {
+                    std::thread::sleep(Duration::from_millis(ms));
+                    let _ = to_ber.child.kill();
+                }
+                Kill::ToLegacyAfter(ms) => {
+                    std::thread::sleep(Duration::from_millis(ms));
+                    let _ = to_legacy.child.kill();
+                }
+                Kill::ToLegacyWhenSourceCompleted => {
+                    poll_until_done(&mut s);
+                    let _ = to_legacy.child.kill();
+                }
+                Kill::ToBerWhenDestinationCompleted => {
+                    poll_until_done(&mut d);
+                    let _ = to_ber.child.kill();
+                }
+            }
+            let (source, _) = s.wait_migration().unwrap();
+            let _ = to_ber.child.kill();
+            let _ = to_legacy.child.kill();
+            // The destination either exits (failed) or completed and runs.
+            let _ = d.wait_exit(Duration::from_secs(10));
+            std::thread::sleep(Duration::from_millis(300));
+            let (src_runs, dst_runs) = (runs(&mut s), runs(&mut d));
+            assert!(!(src_runs && dst_runs), "{name}: two running guests");
+            if dst_runs {
+                assert_eq!(source, "completed", "{name}");
+                assert_eq!(s.status().unwrap(), "postmigrate", "{name}");
+            } else if !src_runs {
+                // Neither runs: the source completed into a destination that did
+                // not; it holds the guest, paused, and takes it back.
+                assert_eq!(s.status().unwrap(), "postmigrate", "{name}");
+                s.execute("cont", json!({})).unwrap();
+                assert!(
+                    counter_moves(&mut s),
+                    "{name}: the source takes its guest back"
+                );
+            } else {
+                assert_eq!(source, "failed", "{name}");
+                assert!(counter_moves(&mut s), "{name}");
+            }
+            eprintln!(
+                "{name}: source {source}, running: source {src_runs}, destination {dst_runs}"
+            );
+        }
+    }
+}
