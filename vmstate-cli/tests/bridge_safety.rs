@@ -163,14 +163,14 @@ fn capabilities_that_need_a_way_back_are_refused_with_the_source_running() {
 #[derive(Debug, Clone, Copy)]
 enum Kill {
     /// The source-side bridge, this long after the migration started.
-    ToBerAfter(u64),
+    SourceSideAfter(u64),
     /// The destination-side bridge, this long after.
-    ToLegacyAfter(u64),
+    DestinationSideAfter(u64),
     /// The destination-side bridge, the moment the source reports `completed`.
-    ToLegacyWhenSourceCompleted,
+    DestinationSideWhenSourceCompleted,
     /// The source-side bridge, the moment the destination reports `completed`:
     /// it has received the last byte.
-    ToBerWhenDestinationCompleted,
+    SourceSideWhenDestinationCompleted,
 }
 
 /// Polls `query-migrate` of `q` every 2 ms until it leaves the active states.
@@ -192,10 +192,10 @@ fn poll_until_done(q: &mut Qemu) {
 fn a_bridge_killed_anywhere_never_leaves_two_running_guests() {
     for peer in Peer::NEWEST.into_iter().filter(|p| p.release.available()) {
         for kill in [
-            Kill::ToBerAfter(300),
-            Kill::ToLegacyAfter(1000),
-            Kill::ToLegacyWhenSourceCompleted,
-            Kill::ToBerWhenDestinationCompleted,
+            Kill::SourceSideAfter(300),
+            Kill::DestinationSideAfter(1000),
+            Kill::DestinationSideWhenSourceCompleted,
+            Kill::SourceSideWhenDestinationCompleted,
         ] {
             let name = format!("kill-{kill:?}-{}", peer.release.version());
             // Slow enough that the early kills fall inside the first pass.
@@ -203,19 +203,19 @@ fn a_bridge_killed_anywhere_never_leaves_two_running_guests() {
                 setup(peer, &name, &[], &json!({ "max-bandwidth": 32u64 << 20 }));
             s.execute("migrate", json!({ "uri": addr })).unwrap();
             match kill {
-                Kill::ToBerAfter(ms) => {
+                Kill::SourceSideAfter(ms) => {
                     std::thread::sleep(Duration::from_millis(ms));
                     let _ = to_ber.child.kill();
                 }
-                Kill::ToLegacyAfter(ms) => {
+                Kill::DestinationSideAfter(ms) => {
                     std::thread::sleep(Duration::from_millis(ms));
                     let _ = to_legacy.child.kill();
                 }
-                Kill::ToLegacyWhenSourceCompleted => {
+                Kill::DestinationSideWhenSourceCompleted => {
                     poll_until_done(&mut s);
                     let _ = to_legacy.child.kill();
                 }
-                Kill::ToBerWhenDestinationCompleted => {
+                Kill::SourceSideWhenDestinationCompleted => {
                     poll_until_done(&mut d);
                     let _ = to_ber.child.kill();
                 }
