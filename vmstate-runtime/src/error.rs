@@ -145,6 +145,20 @@ pub enum ErrorKind {
         /// Its length in the stream.
         found: u64,
     },
+    /// RAM: pages of a block that the stream did not send (a multifd main channel,
+    /// a stream cut short): a RAM image of it would not be the guest's.
+    MissingPages {
+        /// The first block with pages missing.
+        block: String,
+        /// How many of its pages are missing.
+        missing: u64,
+        /// Its length in pages.
+        pages: u64,
+        /// The offset of its first missing page.
+        first: u64,
+        /// How many other blocks miss pages.
+        more_blocks: u64,
+    },
     /// RAM: a page that is not page-aligned or lies beyond its block.
     PageOutOfRange {
         /// The block.
@@ -232,6 +246,23 @@ impl fmt::Display for ErrorKind {
                 f,
                 "RAM block {block} is {found} bytes in the stream, {expected} here"
             ),
+            ErrorKind::MissingPages {
+                block,
+                missing,
+                pages,
+                first,
+                more_blocks,
+            } => {
+                write!(
+                    f,
+                    "RAM block {block}: {missing} of its {pages} pages are not in the stream \
+                     (the first at {first:#x})"
+                )?;
+                match more_blocks {
+                    0 => Ok(()),
+                    n => write!(f, "; {n} more blocks miss pages"),
+                }
+            }
             ErrorKind::PageOutOfRange { block, offset } => {
                 write!(f, "page {offset:#x} is outside RAM block {block}")
             }

@@ -21,6 +21,12 @@ pub trait IterativeSection {
     fn save_complete(&mut self, format: Format, out: &mut Vec<u8>) -> Result<()>;
     /// Loads one part saved at `version`.
     fn load_part(&mut self, kind: SectionKind, part: Part<'_, '_>, version: u32) -> Result<()>;
+    /// Checks, at the end of a whole stream (`offset`), that what its parts
+    /// loaded is whole: RAM fails when pages of a block never arrived.
+    fn load_complete(&self, offset: u64) -> Result<()> {
+        let _ = offset;
+        Ok(())
+    }
 }
 
 /// One part of an iterative section, as a stream hands it to

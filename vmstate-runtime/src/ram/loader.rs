@@ -3,7 +3,7 @@
 
 use super::ber::{self, Element};
 use super::zero::page_is_zero;
-use super::{check_page_size, wrong_direction, RAM_VERSION};
+use super::{check_page_size, wrong_direction, Arrived, Holes, RAM_VERSION};
 use super::{FLAG_CONTINUE, FLAG_EOS, FLAG_MEM_SIZE, FLAG_PAGE, FLAG_ZERO, PAGE, PAGE_SIZE};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
@@ -28,6 +28,8 @@ pub struct RamLoader<'a> {
     last: Option<usize>,
     /// Bytes per page.
     page: usize,
+    /// The pages that arrived, of the stream's latest block list.
+    arrived: Arrived,
 }
 
 impl<'a> RamLoader<'a> {
@@ -37,6 +39,7 @@ impl<'a> RamLoader<'a> {
             blocks,
             last: None,
             page: PAGE,
+            arrived: Arrived::new(),
         }
     }
 
@@ -57,7 +60,27 @@ impl<'a> RamLoader<'a> {
             .ok_or_else(|| Error::new(ErrorKind::UnknownRamBlock(name.to_owned()), at))
     }
 
-    fn check_list(&self, list: &[(String, u64)], at: u64) -> Result<()> {
+    /// The blocks of the stream's latest block list with pages that have not
+    /// arrived (all of them before a block list did).
+    pub fn holes(&self) -> Vec<Holes> {
+        self.arrived.holes(self.page as u64)
+    }
+
+    /// Fails with [`ErrorKind::MissingPages`] when a block of the stream's latest
+    /// block list has pages that have not arrived: what a load of a whole stream
+    /// checks at its end (`offset`), so that a guest never runs on memory with
+    /// holes (a multifd main channel alone, a stream cut short).
+    pub fn check_complete(&self, offset: u64) -> Result<()> {
+        self.arrived.check(self.page as u64, offset)
+    }
+
+    fn arrive(&mut self, i: usize, offset: u64, n: u64) {
+        let page = self.page as u64;
+        self.arrived.pages(self.blocks[i].name, offset, n, page);
+    }
+
+    fn check_list(&mut self, list: &[(String, u64)], at: u64) -> Result<()> {
+        self.arrived.block_list(list, self.page as u64);
         for (name, len) in list {
             let b = &self.blocks[self.block(name, at)?];
             if b.mem.len() as u64 != *len {
@@ -147,6 +170,7 @@ impl<'a> RamLoader<'a> {
                     self.block(std::str::from_utf8(&name[..len]).unwrap_or(""), at)?
                 };
                 self.last = Some(i);
+                self.arrive(i, addr, 1);
                 if flags & FLAG_ZERO != 0 {
                     let fill = r.read_array::<1>()?[0];
                     let n = self.page;
@@ -199,6 +223,7 @@ impl<'a> RamLoader<'a> {
                     for page in self.pages(i, offset, pages, at)?.chunks_exact_mut(n) {
                         fill_page(page, fill);
                     }
+                    self.arrive(i, offset, pages);
                 }
                 Element::Data {
                     block,
@@ -209,6 +234,7 @@ impl<'a> RamLoader<'a> {
                     let i = self.cached_block(&mut last, block, at)?;
                     let n = data.len() as u64 / self.page as u64;
                     self.pages(i, offset, n, at)?.copy_from_slice(data);
+                    self.arrive(i, offset, n);
                 }
                 Element::Mixed {
                     block,
@@ -233,6 +259,7 @@ impl<'a> RamLoader<'a> {
                             page.copy_from_slice(src);
                         }
                     }
+                    self.arrive(i, offset, pages);
                 }
             }
         }
@@ -272,6 +299,10 @@ impl IterativeSection for RamLoader<'_> {
         Err(wrong_direction(
             "a RAM loader does not save; register a RamSaver",
         ))
+    }
+
+    fn load_complete(&self, offset: u64) -> Result<()> {
+        self.check_complete(offset)
     }
 
     fn load_part(&mut self, _kind: SectionKind, part: Part<'_, '_>, version: u32) -> Result<()> {

@@ -55,12 +55,14 @@
 //! # Ok::<(), vmstate_runtime::Error>(())
 //! ```
 
+mod arrived;
 pub mod ber;
 mod live;
 mod loader;
 mod saver;
 mod zero;
 
+pub use self::arrived::{Arrived, Holes};
 pub use self::live::LiveRam;
 pub use self::loader::{RamBlockMut, RamLoader};
 pub use self::saver::{Pages, PartStats, RamBlock, RamSaver};

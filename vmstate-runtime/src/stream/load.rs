@@ -71,6 +71,11 @@ impl<'a> Registry<'a> {
                 input.offset(),
             ));
         }
+        for it in &self.iteratives {
+            it.handler
+                .load_complete(input.offset())
+                .map_err(|e| e.in_device(&it.idstr))?;
+        }
         for (i, s) in l.staged {
             self.entries[i].device.commit(s);
         }

@@ -1,0 +1,245 @@
+//! Which pages of each RAM block a stream sent. A stream may leave pages out and
+//! still be well formed: a multifd main channel (its pages went over the other
+//! connections), a stream cut short, a postcopy stream (pages requested later). A
+//! RAM image, a loaded guest or a conversion built from it must then say so,
+//! never look complete.
+//!
+//! The pages are kept as runs, so the memory grows with the runs the stream has,
+//! not with the lengths its block list claims; pages sent in order extend the
+//! last run at no lookup.
+
+use super::RamRecord;
+use crate::error::{Error, ErrorKind, Result};
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+
+/// The pages of each block of the latest block list that arrived.
+#[derive(Debug, Default, Clone)]
+pub struct Arrived {
+    blocks: Vec<Block>,
+    index: HashMap<String, usize>,
+    /// The block and run the last page extended: the next page in order extends it.
+    last: Option<(usize, u64)>,
+}
+
+#[derive(Debug, Clone)]
+struct Block {
+    name: String,
+    /// Its length in pages.
+    pages: u64,
+    /// Runs of arrived pages: first page -> one past the last.
+    runs: BTreeMap<u64, u64>,
+}
+
+/// A block's pages that did not arrive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holes {
+    /// The block.
+    pub block: String,
+    /// Its length in pages.
+    pub pages: u64,
+    /// How many pages did not arrive.
+    pub missing: u64,
+    /// Where they are: byte ranges of the block, in order.
+    pub ranges: Vec<Range<u64>>,
+}
+
+impl Arrived {
+    /// Nothing arrived yet, of no block.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A block list (`MEM_SIZE`): its blocks of `page` bytes per page are the ones
+    /// that count. A block of a list before with the same length keeps what arrived.
+    pub fn block_list(&mut self, list: &[(String, u64)], page: u64) {
+        let mut blocks = Vec::with_capacity(list.len());
+        for (name, len) in list {
+            let pages = len.div_ceil(page);
+            let runs = match self.index.get(name).map(|&i| &mut self.blocks[i]) {
+                Some(b) if b.pages == pages => std::mem::take(&mut b.runs),
+                _ => BTreeMap::new(),
+            };
+            blocks.push(Block {
+                name: name.clone(),
+                pages,
+                runs,
+            });
+        }
+        self.index = blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.name.clone(), i))
+            .collect();
+        self.blocks = blocks;
+        self.last = None;
+    }
+
+    /// `n` pages of `page` bytes from byte `offset` of `block` arrived. Pages of a
+    /// block the list does not have, or past its end, are not counted (the readers
+    /// refuse them).
+    pub fn pages(&mut self, block: &str, offset: u64, n: u64, page: u64) {
+        let i = match self.last {
+            Some((i, _)) if self.blocks[i].name == block => i,
+            _ => match self.index.get(block) {
+                Some(&i) => i,
+                None => return,
+            },
+        };
+        let b = &mut self.blocks[i];
+        let first = offset / page;
+        let end = first.saturating_add(n).min(b.pages);
+        if first >= end {
+            return;
+        }
+        // In order: the last run ends where these start.
+        if let Some((li, start)) = self.last {
+            if li == i {
+                if let Some(e) = b.runs.get_mut(&start) {
+                    if *e == first {
+                        *e = end;
+                        b.merge_after(start);
+                        return;
+                    }
+                }
+            }
+        }
+        self.last = Some((i, b.insert(first, end)));
+    }
+
+    /// Counts the pages of one record (4 KiB pages).
+    pub fn record(&mut self, r: &RamRecord<'_>) {
+        match r {
+            RamRecord::MemSize { blocks, .. } => self.block_list(blocks, super::PAGE_SIZE),
+            RamRecord::Zero { block, offset, .. } | RamRecord::Page { block, offset, .. } => {
+                self.pages(block, *offset, 1, super::PAGE_SIZE)
+            }
+        }
+    }
+
+    /// The blocks with pages that did not arrive, in list order, of `page` bytes
+    /// per page.
+    pub fn holes(&self, page: u64) -> Vec<Holes> {
+        self.blocks
+            .iter()
+            .filter_map(|b| {
+                let mut ranges = Vec::new();
+                let mut at = 0;
+                let mut missing = 0;
+                for (&s, &e) in b.runs.iter().chain([(&b.pages, &b.pages)]) {
+                    if s > at {
+                        ranges.push(at * page..s * page);
+                        missing += s - at;
+                    }
+                    at = e;
+                }
+                (missing > 0).then(|| Holes {
+                    block: b.name.clone(),
+                    pages: b.pages,
+                    missing,
+                    ranges,
+                })
+            })
+            .collect()
+    }
+
+    /// Fails with [`ErrorKind::MissingPages`] at `offset` (where the stream ended)
+    /// when a block has pages that did not arrive.
+    pub fn check(&self, page: u64, offset: u64) -> Result<()> {
+        let holes = self.holes(page);
+        match holes.first() {
+            None => Ok(()),
+            Some(h) => Err(Error::new(
+                ErrorKind::MissingPages {
+                    block: h.block.clone(),
+                    missing: h.missing,
+                    pages: h.pages,
+                    first: h.ranges[0].start,
+                    more_blocks: holes.len() as u64 - 1,
+                },
+                offset,
+            )),
+        }
+    }
+}
+
+impl Block {
+    /// Adds pages `[first, end)`; returns the start of the run that holds them.
+    fn insert(&mut self, first: u64, end: u64) -> u64 {
+        let mut start = first;
+        let mut stop = end;
+        if let Some((&s, &e)) = self.runs.range(..=first).next_back() {
+            if e >= first {
+                start = s;
+                stop = stop.max(e);
+            }
+        }
+        self.runs.insert(start, stop);
+        self.merge_after(start);
+        start
+    }
+
+    /// Merges the runs that the run at `start` now reaches into it.
+    fn merge_after(&mut self, start: u64) {
+        let Some(&end) = self.runs.get(&start) else {
+            return;
+        };
+        let mut stop = end;
+        while let Some((&s, &e)) = self.runs.range(start + 1..).next() {
+            if s > stop {
+                break;
+            }
+            stop = stop.max(e);
+            self.runs.remove(&s);
+        }
+        self.runs.insert(start, stop);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_merge_and_holes_are_listed() {
+        let mut a = Arrived::new();
+        a.block_list(&[("pc.ram".into(), 10 * 4096), ("vga".into(), 2 * 4096)], 4096);
+        for p in [0, 1, 2, 5, 4, 9, 3] {
+            a.pages("pc.ram", p * 4096, 1, 4096);
+        }
+        a.pages("pc.ram", 4096, 1, 4096); // again: no change
+        a.pages("nowhere", 0, 1, 4096);
+        a.pages("vga", 0, 7, 4096); // past its end: its 2 pages
+        let holes = a.holes(4096);
+        assert_eq!(
+            holes,
+            vec![Holes {
+                block: "pc.ram".into(),
+                pages: 10,
+                missing: 3,
+                ranges: vec![6 * 4096..9 * 4096],
+            }]
+        );
+        let e = a.check(4096, 77).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "at byte 77: RAM block pc.ram: 3 of its 10 pages are not in the stream (the \
+             first at 0x6000)"
+        );
+        a.pages("pc.ram", 6 * 4096, 3, 4096);
+        assert!(a.check(4096, 0).is_ok());
+        assert_eq!(a.blocks[0].runs.len(), 1);
+    }
+
+    #[test]
+    fn a_list_sent_again_keeps_what_arrived() {
+        let mut a = Arrived::new();
+        let list = [("pc.ram".to_owned(), 2 * 4096)];
+        a.block_list(&list, 4096);
+        a.pages("pc.ram", 0, 2, 4096);
+        a.block_list(&list, 4096);
+        assert!(a.holes(4096).is_empty());
+        a.block_list(&[("pc.ram".to_owned(), 4 * 4096)], 4096);
+        assert_eq!(a.holes(4096)[0].missing, 4);
+    }
+}
