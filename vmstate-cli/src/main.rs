@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use vmstate_runtime::dump::{self, RamParts};
 use vmstate_runtime::ram::RamRecord;
-use vmstate_runtime::Format;
+use vmstate_runtime::{printable, Format};
 
 #[derive(Parser)]
 #[command(
@@ -40,8 +40,14 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Write each RAM block, assembled from its pages, to `DIR/<block>.bin`.
+        /// A stream that leaves pages out (a multifd main channel, a stream cut
+        /// short) is an error naming them, and no image is left.
         #[arg(long, value_name = "DIR")]
         ram: Option<PathBuf>,
+        /// With --ram: keep an image with pages missing, list the missing pages
+        /// (on stderr and in DIR/missing-pages.txt) and exit with 1.
+        #[arg(long, requires = "ram")]
+        partial: bool,
     },
     /// Convert a stream to the other format (or the same one), losslessly.
     Convert {
@@ -193,6 +199,17 @@ fn load(path: &Path, full: bool, ram: &mut RamSink<'_>) -> Result<serde_json::Va
     Ok(tree)
 }
 
+/// Prints a tree: as JSON, or readable.
+fn print_dump(tree: &serde_json::Value, json: bool, out: &mut impl Write) -> Result<(), Failure> {
+    if json {
+        serde_json::to_writer_pretty(&mut *out, tree)?;
+        writeln!(out)?;
+    } else {
+        show::print_tree(tree, out)?;
+    }
+    Ok(())
+}
+
 /// [`load`], the RAM records going nowhere.
 fn load_tree(path: &Path, full: bool) -> Result<serde_json::Value, Failure> {
     load(path, full, &mut |_| Ok(()))
@@ -201,22 +218,64 @@ fn load_tree(path: &Path, full: bool) -> Result<serde_json::Value, Failure> {
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let mut out = std::io::stdout().lock();
     match cli.command {
-        Command::Dump { file, json, ram } => {
-            let mut files = ram.as_deref().map(ram::BlockFiles::new).transpose()?;
-            let tree = load(&file, json, &mut |r| match files.as_mut() {
-                Some(f) => f.record(r),
-                None => Ok(()),
-            })?;
-            for (_, path, len) in files.iter().flat_map(ram::BlockFiles::written) {
+        Command::Dump {
+            file,
+            json,
+            ram: None,
+            ..
+        } => {
+            let tree = load_tree(&file, json)?;
+            print_dump(&tree, json, &mut out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dump {
+            file,
+            json,
+            ram: Some(dir),
+            partial,
+        } => {
+            let mut files = ram::BlockFiles::new(&dir)?;
+            let (tree, cut) = match load(&file, json, &mut |r| files.record(r)) {
+                Ok(tree) => (Some(tree), None),
+                Err(Failure(e)) => {
+                    // The RAM up to where the stream ends, read as it arrives.
+                    files = ram::BlockFiles::new(&dir)?;
+                    let bytes = read_input(&file)?;
+                    let mut each = |r: &RamRecord<'_>| files.record(r);
+                    let _ = dump::ram_records(&mut &bytes[..], &Default::default(), &mut each);
+                    (None, Some(e))
+                }
+            };
+            let holes = files.holes();
+            if !partial && (cut.is_some() || !holes.is_empty()) {
+                files.remove();
+                let mut msg = cut.unwrap_or_else(|| file.display().to_string());
+                for h in &holes {
+                    msg += &format!(
+                        "; RAM block {}: {} of its {} pages are not in the stream",
+                        printable(&h.block),
+                        h.missing,
+                        h.pages
+                    );
+                }
+                msg += "; no RAM image written (--partial writes the pages that arrived \
+                        and lists the missing ones)";
+                return Err(Failure(msg));
+            }
+            for (_, path, len) in files.written() {
                 eprintln!("wrote {} ({len} bytes)", path.display());
             }
-            if json {
-                serde_json::to_writer_pretty(&mut out, &tree)?;
-                writeln!(out)?;
-            } else {
-                show::print_tree(&tree, &mut out)?;
+            if let Some(tree) = &tree {
+                print_dump(tree, json, &mut out)?;
             }
-            Ok(ExitCode::SUCCESS)
+            if holes.is_empty() && cut.is_none() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            if let Some(e) = cut {
+                eprintln!("vmstate: the stream ends early: {e}");
+            }
+            ram::list_holes(&holes, &dir.join("missing-pages.txt"))?;
+            Ok(ExitCode::from(1))
         }
         Command::Convert { to, input, output } => {
             let format = to.format();

@@ -9,8 +9,8 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use vmstate_runtime::dump;
-use vmstate_runtime::ram::{RamRecord, PAGE_SIZE};
-use vmstate_runtime::{Error, ErrorKind, Result};
+use vmstate_runtime::ram::{Arrived, Holes, RamRecord, PAGE_SIZE};
+use vmstate_runtime::{printable, Error, ErrorKind, Result};
 
 const PAGE: usize = PAGE_SIZE as usize;
 
@@ -55,6 +55,8 @@ pub struct BlockFiles {
     /// bitmaps: they grow with the pages the stream has, not with the lengths its
     /// block list claims.
     blocks: BTreeMap<String, (File, u64, BTreeSet<u64>)>,
+    /// Which pages arrived: a block with pages missing is no image of the guest's.
+    arrived: Arrived,
 }
 
 impl BlockFiles {
@@ -64,11 +66,26 @@ impl BlockFiles {
         Ok(BlockFiles {
             dir: dir.to_owned(),
             blocks: BTreeMap::new(),
+            arrived: Arrived::new(),
         })
+    }
+
+    /// The blocks with pages the stream did not send.
+    pub fn holes(&self) -> Vec<Holes> {
+        self.arrived.holes(PAGE_SIZE)
+    }
+
+    /// Removes the files written: what is left of an image with holes that was
+    /// not asked for as partial.
+    pub fn remove(&self) {
+        for (_, path, _) in self.written() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     /// Writes one record.
     pub fn record(&mut self, r: &RamRecord<'_>) -> Result<()> {
+        self.arrived.record(r);
         let io = |e: std::io::Error| Error::new(ErrorKind::Io(e.to_string()), 0);
         match r {
             RamRecord::MemSize { blocks, .. } => {
@@ -124,6 +141,39 @@ impl BlockFiles {
             })
             .collect()
     }
+}
+
+/// Lists the pages `holes` miss: a line per block on stderr (its first ranges),
+/// and every range in `file` (`block start end`, hex byte offsets, a line each).
+pub fn list_holes(holes: &[Holes], file: &Path) -> std::io::Result<()> {
+    let mut all = String::new();
+    for h in holes {
+        let block = printable(&h.block);
+        let shown: Vec<String> = h
+            .ranges
+            .iter()
+            .take(8)
+            .map(|r| format!("{:#x}-{:#x}", r.start, r.end))
+            .collect();
+        let more = h.ranges.len().saturating_sub(8);
+        eprintln!(
+            "missing: RAM block {block}: {} of its {} pages: {}{}",
+            h.missing,
+            h.pages,
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more ranges")
+            } else {
+                String::new()
+            }
+        );
+        for r in &h.ranges {
+            all += &format!("{block} {:#x} {:#x}\n", r.start, r.end);
+        }
+    }
+    std::fs::write(file, all)?;
+    eprintln!("listed the missing pages in {}", file.display());
+    Ok(())
 }
 
 /// The SHA-256 of every page a stream sends, as a destination would end up with

@@ -432,3 +432,155 @@ fn check_compat_between_qemu_releases_is_the_documented_verdict() {
     assert!(down.contains("WARNING i8259/ltim: NEW does not know this subsection"));
     assert!(!up.contains("i8259"), "7.2 -> 10.0: the PIC is compatible");
 }
+
+/// The files `dump --ram` left in `dir`.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Pages missing per `missing-pages.txt` (`block start end` a line).
+fn listed_missing_pages(dir: &Path) -> u64 {
+    std::fs::read_to_string(dir.join("missing-pages.txt"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let w: Vec<u64> = l
+                .split_whitespace()
+                .skip(1)
+                .map(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).unwrap())
+                .collect();
+            (w[1] - w[0]) / 4096
+        })
+        .sum()
+}
+
+/// A multifd main channel of QEMU 7.2 holds the zero pages and no data page (those
+/// travel over the other channels): its RAM image is refused, naming the pages it
+/// misses, unless asked for as partial, when they are listed.
+#[test]
+fn dump_ram_of_a_multifd_main_channel_names_the_missing_pages() {
+    let mut tree = json_tree("pc-kvm-bios.mig");
+    // The pages of each block sent as data and never as a zero page.
+    let (mut data, mut zero) = (
+        std::collections::BTreeSet::new(),
+        std::collections::BTreeSet::new(),
+    );
+    for s in tree["sections"].as_array_mut().unwrap() {
+        if let Some(records) = s.get_mut("ram").and_then(|r| r.as_array_mut()) {
+            for r in records.iter() {
+                let page = (r["block"].to_string(), r["offset"].as_u64());
+                if r.get("data").is_some() {
+                    data.insert(page);
+                } else if r.get("fill").is_some() {
+                    zero.insert(page);
+                }
+            }
+            records.retain(|r| r.get("data").is_none());
+            for r in records.iter_mut().filter_map(|r| r.as_object_mut()) {
+                r.remove("continue");
+            }
+        }
+    }
+    let missing: Vec<_> = data.difference(&zero).collect();
+    let all_pages = missing.len() as u64;
+    let data_pages = missing.iter().filter(|(b, _)| b == "\"pc.ram\"").count();
+    assert!(data_pages > 50);
+    let (_, main_channel) = write_tree(&tree, "multifd-main-channel");
+    let dir = tmp("multifd-main-ram");
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = vmstate(&[&"dump", &"--ram", &dir, &main_channel]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "RAM block pc.ram: {data_pages} of its 8192 pages are not in the stream"
+        )) && err.contains("no RAM image written (--partial writes the pages"),
+        "{err}"
+    );
+    assert!(files_in(&dir).is_empty(), "{:?}", files_in(&dir));
+    let o = vmstate(&[&"dump", &"--ram", &dir, &"--partial", &main_channel]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!(
+        "missing: RAM block pc.ram: {data_pages} of its 8192 pages"
+    )));
+    assert_eq!(listed_missing_pages(&dir), all_pages);
+    assert!(files_in(&dir).contains(&"pc.ram.bin".to_owned()));
+}
+
+/// A stream cut at every 64 KiB boundary: `dump --ram` never leaves an image that
+/// looks whole. Without --partial it fails (exit 2) and writes nothing; with it,
+/// the image holds exactly the pages that arrived (equal to the whole stream's
+/// there) and lists the others, fewer the later the cut, none once the RAM is
+/// whole.
+#[test]
+fn dump_ram_of_every_cut_of_a_stream_errors_or_lists_the_missing_pages() {
+    let name = "pc-kvm-bios.mig";
+    let whole = read_fixture(name);
+    let full_dir = tmp("cut-full");
+    let _ = std::fs::remove_dir_all(&full_dir);
+    assert!(vmstate(&[&"dump", &"--ram", &full_dir, &fixture(name)])
+        .status
+        .success());
+    let full = std::fs::read(full_dir.join("pc.ram.bin")).unwrap();
+    let mut last_missing = u64::MAX;
+    for cut in (1..).map(|k| k * 65536).take_while(|&c| c < whole.len()) {
+        let file = tmp(&format!("cut-{cut}.mig"));
+        std::fs::write(&file, &whole[..cut]).unwrap();
+        let dir = tmp(&format!("cut-{cut}-ram"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let o = vmstate(&[&"dump", &"--ram", &dir, &file]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "cut {cut}: {err}");
+        assert!(err.contains("no RAM image written"), "cut {cut}: {err}");
+        assert!(files_in(&dir).is_empty(), "cut {cut}");
+        let o = vmstate(&[&"dump", &"--ram", &dir, &"--partial", &file]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "cut {cut}: {err}");
+        assert!(err.contains("the stream ends early"), "cut {cut}: {err}");
+        let missing = listed_missing_pages(&dir);
+        assert!(missing <= last_missing, "cut {cut}");
+        last_missing = missing;
+        let image = std::fs::read(dir.join("pc.ram.bin")).unwrap();
+        let text = std::fs::read_to_string(dir.join("missing-pages.txt")).unwrap();
+        let holes: Vec<(usize, usize)> = text
+            .lines()
+            .filter(|l| l.starts_with("pc.ram "))
+            .map(|l| {
+                let w: Vec<usize> = l
+                    .split_whitespace()
+                    .skip(1)
+                    .map(|h| usize::from_str_radix(h.trim_start_matches("0x"), 16).unwrap())
+                    .collect();
+                (w[0], w[1])
+            })
+            .collect();
+        let mut at = 0;
+        for (start, end) in holes.iter().copied().chain([(full.len(), full.len())]) {
+            assert!(
+                image[at..start] == full[at..start],
+                "cut {cut}: pages that arrived"
+            );
+            assert!(
+                image[start..end].iter().all(|&b| b == 0),
+                "cut {cut}: holes"
+            );
+            at = end;
+        }
+        if cut == 65536 {
+            let pages = (full.len() / 4096) as u64;
+            assert!(
+                missing > pages / 2,
+                "the first cut misses most pages: {missing}"
+            );
+        }
+    }
+    assert_eq!(last_missing, 0, "the last cuts have every page");
+}

@@ -64,7 +64,7 @@ pub use self::ber::to_ber;
 pub use self::desc::{decode_body, decode_legacy, encode_legacy, unhex, Desc, Group};
 pub use self::legacy::to_legacy;
 pub use self::limits::Limits;
-pub use self::stream::{convert_live, convert_stream, Progress};
+pub use self::stream::{convert_live, convert_stream, ram_records, Progress};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;

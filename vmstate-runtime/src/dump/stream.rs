@@ -82,6 +82,20 @@ pub fn convert_live(
     convert(input, output, to, limits, progress, true)
 }
 
+/// Reads the stream `input` delivers (either format) as [`convert_stream`] does,
+/// handing each RAM record to `visit` as it arrives and writing nothing: the RAM
+/// of a stream whose end is missing (cut short, no trailer) up to where it ends,
+/// which a tree cannot give. Returns the totals; an error after some records were
+/// visited leaves those visited.
+pub fn ram_records(
+    input: &mut dyn io::Read,
+    limits: &Limits,
+    visit: &mut dyn FnMut(&RamRecord<'_>) -> Result<()>,
+) -> Result<Progress> {
+    let sink = Box::new(RamVisitor { visit: Some(visit) });
+    run(input, sink, limits, &mut |_| {}, false)
+}
+
 fn convert(
     input: &mut dyn io::Read,
     output: &mut dyn io::Write,
@@ -90,7 +104,6 @@ fn convert(
     progress: &mut dyn FnMut(&Progress),
     live: bool,
 ) -> Result<Progress> {
-    let mut r = StreamInput::Read(ReadInput::new(input));
     let sink: Box<dyn Sink + '_> = match to {
         Format::Legacy => Box::new(LegacySink {
             w: Writer::new(output),
@@ -103,6 +116,18 @@ fn convert(
             description: Described::Not,
         }),
     };
+    run(input, sink, limits, progress, live)
+}
+
+/// Reads `input` into `sink`.
+fn run<'c>(
+    input: &mut dyn io::Read,
+    sink: Box<dyn Sink + 'c>,
+    limits: &'c Limits,
+    progress: &'c mut dyn FnMut(&Progress),
+    live: bool,
+) -> Result<Progress> {
+    let mut r = StreamInput::Read(ReadInput::new(input));
     let mut c = Conversion {
         sink,
         limits,
@@ -315,7 +340,7 @@ impl Conversion<'_> {
             self.last.clone(),
             self.counts,
         );
-        let sink = std::mem::replace(&mut self.sink, Box::new(NullSink));
+        let sink = std::mem::replace(&mut self.sink, Box::new(RamVisitor { visit: None }));
         let descs = self.descs.replace(descs);
         let mut rest = StreamInput::Slice(SliceInput::with_base(&tail[..at], base));
         let whole = matches!(self.legacy_records(&mut rest), Ok(false))
@@ -543,10 +568,13 @@ trait Sink {
     fn written(&self) -> u64;
 }
 
-/// Where a dry run writes: nowhere.
-struct NullSink;
+/// Where [`ram_records`] writes: RAM records to its function, nothing else; with
+/// none, where a dry run writes: nowhere.
+struct RamVisitor<'v> {
+    visit: Option<&'v mut dyn FnMut(&RamRecord<'_>) -> Result<()>>,
+}
 
-impl Sink for NullSink {
+impl Sink for RamVisitor<'_> {
     fn prelude(&mut self, _: u32, _: Option<&Configuration>) -> Result<()> {
         Ok(())
     }
@@ -556,8 +584,11 @@ impl Sink for NullSink {
     fn part_begin(&mut self, _: &SectionHeader) -> Result<()> {
         Ok(())
     }
-    fn record(&mut self, _: RamRecord<'_>) -> Result<()> {
-        Ok(())
+    fn record(&mut self, r: RamRecord<'_>) -> Result<()> {
+        match &mut self.visit {
+            Some(visit) => visit(&r),
+            None => Ok(()),
+        }
     }
     fn part_end(&mut self) -> Result<()> {
         Ok(())

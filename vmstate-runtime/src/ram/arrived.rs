@@ -203,7 +203,10 @@ mod tests {
     #[test]
     fn runs_merge_and_holes_are_listed() {
         let mut a = Arrived::new();
-        a.block_list(&[("pc.ram".into(), 10 * 4096), ("vga".into(), 2 * 4096)], 4096);
+        a.block_list(
+            &[("pc.ram".into(), 10 * 4096), ("vga".into(), 2 * 4096)],
+            4096,
+        );
         for p in [0, 1, 2, 5, 4, 9, 3] {
             a.pages("pc.ram", p * 4096, 1, 4096);
         }
