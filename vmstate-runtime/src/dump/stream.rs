@@ -90,7 +90,7 @@ pub fn convert_live(
 pub fn ram_records(
     input: &mut dyn io::Read,
     limits: &Limits,
-    visit: &mut dyn FnMut(&RamRecord<'_>) -> Result<()>,
+    visit: RamVisit<'_>,
 ) -> Result<Progress> {
     let sink = Box::new(RamVisitor { visit: Some(visit) });
     run(input, sink, limits, &mut |_| {}, false)
@@ -571,8 +571,11 @@ trait Sink {
 /// Where [`ram_records`] writes: RAM records to its function, nothing else; with
 /// none, where a dry run writes: nowhere.
 struct RamVisitor<'v> {
-    visit: Option<&'v mut dyn FnMut(&RamRecord<'_>) -> Result<()>>,
+    visit: Option<RamVisit<'v>>,
 }
+
+/// What [`ram_records`] hands each record to.
+type RamVisit<'v> = &'v mut dyn FnMut(&RamRecord<'_>) -> Result<()>;
 
 impl Sink for RamVisitor<'_> {
     fn prelude(&mut self, _: u32, _: Option<&Configuration>) -> Result<()> {
