@@ -412,8 +412,12 @@ fn peak_rss() -> Option<u64> {
 fn describe(p: &Progress, elapsed: Duration) -> String {
     let mib = |b: u64| b as f64 / f64::from(1 << 20);
     let rate = mib(p.bytes_in) / elapsed.as_secs_f64().max(1e-3);
+    let missing = match p.missing_pages {
+        0 => String::new(),
+        n => format!(" ({n} pages of RAM not sent)"),
+    };
     format!(
-        "{:.1} MiB in, {:.1} MiB out, {} pages in {} RAM parts, {} devices, {:.0} MiB/s",
+        "{:.1} MiB in, {:.1} MiB out, {} pages in {} RAM parts{missing}, {} devices, {:.0} MiB/s",
         mib(p.bytes_in),
         mib(p.bytes_out),
         p.pages,

@@ -199,13 +199,18 @@ fn load(path: &Path, full: bool, ram: &mut RamSink<'_>) -> Result<serde_json::Va
     Ok(tree)
 }
 
-/// Prints a tree: as JSON, or readable.
+/// Prints a tree: as JSON, or readable, each line with the control characters of
+/// the stream's names escaped (JSON escapes its own).
 fn print_dump(tree: &serde_json::Value, json: bool, out: &mut impl Write) -> Result<(), Failure> {
     if json {
         serde_json::to_writer_pretty(&mut *out, tree)?;
         writeln!(out)?;
     } else {
-        show::print_tree(tree, out)?;
+        let mut text = Vec::new();
+        show::print_tree(tree, &mut text)?;
+        for line in String::from_utf8_lossy(&text).lines() {
+            writeln!(out, "{}", printable(line))?;
+        }
     }
     Ok(())
 }
@@ -281,17 +286,35 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let format = to.format();
             let data = read_input(&input)?;
             let at = |e: &dyn std::fmt::Display| Failure(format!("{}: {e}", input.display()));
+            let mut missing = 0;
             let bytes = if data.first() == Some(&b'{') {
                 let tree = serde_json::from_slice(&data).map_err(|e| at(&e))?;
                 dump::to_bytes(&tree, format)
             } else {
                 // A stream converts without a JSON tree of its RAM.
-                dump::convert(&data, format)
+                let mut out = Vec::with_capacity(data.len());
+                dump::convert_stream(
+                    &mut &data[..],
+                    &mut out,
+                    format,
+                    &Default::default(),
+                    &mut |_| {},
+                )
+                .map(|p| {
+                    missing = p.missing_pages;
+                    out
+                })
             }
             .map_err(|e| at(&e))?;
             std::fs::write(&output, &bytes)
                 .map_err(|e| Failure(format!("{}: {e}", output.display())))?;
             eprintln!("wrote {} ({} bytes)", output.display(), bytes.len());
+            if missing > 0 {
+                eprintln!(
+                    "note: {missing} pages of guest RAM are not in the stream, nor in its \
+                     conversion (vmstate dump --ram --partial lists them)"
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Bridge {

@@ -65,7 +65,10 @@ pub fn print_tree(tree: &Value, out: &mut impl Write) -> Result<(), Failure> {
 
 fn scalar(v: &Value) -> String {
     match v {
-        Value::String(s) if s.len() > 64 => format!("{}... ({} bytes)", &s[..64], s.len() / 2),
+        Value::String(s) if s.len() > 64 => {
+            let head: String = s.chars().take(64).collect();
+            format!("{head}... ({} bytes)", s.len() / 2)
+        }
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }

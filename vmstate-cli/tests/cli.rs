@@ -584,3 +584,49 @@ fn dump_ram_of_every_cut_of_a_stream_errors_or_lists_the_missing_pages() {
     }
     assert_eq!(last_missing, 0, "the last cuts have every page");
 }
+
+/// A block name with terminal control characters (an escape sequence, a NUL) is
+/// printed escaped by `dump`, in its tree and in its errors.
+#[test]
+fn stream_names_print_escaped() {
+    let mut tree = json_tree("pc-tcg-reset.mig");
+    let name = "pc\u{1b}[2J\u{0}.ram";
+    for r in ram_records(&mut tree) {
+        if r["block"] == "pc.ram" {
+            r["block"] = name.into();
+        }
+        for b in r
+            .get_mut("blocks")
+            .and_then(|b| b.as_array_mut())
+            .into_iter()
+            .flatten()
+        {
+            if b["name"] == "pc.ram" {
+                b["name"] = name.into();
+            }
+        }
+    }
+    let (_, mig) = write_tree(&tree, "escaped-names");
+    let o = vmstate(&[&"dump", &mig]);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    assert!(text.contains(r"blocks pc\u{1b}[2J\0.ram 16 MiB"), "{text}");
+    assert!(!text.chars().any(|c| c.is_control() && c != '\n'));
+    // And in an error: a page of it past its end.
+    let mut bytes = std::fs::read(&mig).unwrap();
+    let at = bytes
+        .windows(name.len() + 1)
+        .enumerate()
+        .filter(|(_, w)| w[0] as usize == name.len() && &w[1..] == name.as_bytes())
+        .nth(1)
+        .map(|(i, _)| i)
+        .unwrap();
+    bytes[at - 8] = 0xff; // the page address's top octet
+    let bad = tmp("escaped-names-bad.mig");
+    std::fs::write(&bad, &bytes).unwrap();
+    let o = vmstate(&[&"dump", &bad]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(r"pc\u{1b}[2J\0.ram"), "{err}");
+    assert!(!err.trim_end().chars().any(char::is_control), "{err:?}");
+}

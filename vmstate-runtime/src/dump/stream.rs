@@ -27,7 +27,7 @@ use crate::framing::{
 };
 use crate::io::{Input, ReadInput, SliceInput, StreamInput, Writer};
 use crate::ram::ber::{element_records, Elements, PartRecord};
-use crate::ram::{self, RamRecord, PAGE_SIZE};
+use crate::ram::{self, Arrived, RamRecord, PAGE_SIZE};
 use serde_json::Value;
 use std::io;
 
@@ -45,6 +45,10 @@ pub struct Progress {
     pub parts: u64,
     /// Device sections passed on.
     pub devices: u64,
+    /// Pages of the stream's latest block list that it did not send (at the end):
+    /// a stream with holes converts to one with the same holes, never to a whole
+    /// one (a multifd main channel, a postcopy stream).
+    pub missing_pages: u64,
 }
 
 /// Converts the stream `input` delivers (either format, detected from its first
@@ -135,6 +139,7 @@ fn run<'c>(
         counts: Progress::default(),
         started: Started::default(),
         blocks: Vec::new(),
+        arrived: Arrived::new(),
         last: None,
         descs: None,
         live,
@@ -154,6 +159,7 @@ fn run<'c>(
     }
     c.counts.bytes_in = r.offset();
     c.counts.bytes_out = c.sink.written();
+    c.counts.missing_pages = c.arrived.holes(PAGE_SIZE).iter().map(|h| h.missing).sum();
     (c.progress)(&c.counts);
     Ok(c.counts)
 }
@@ -171,6 +177,8 @@ struct Conversion<'c> {
     started: Started,
     /// The latest block list, which every page must fit.
     blocks: Vec<(String, u64)>,
+    /// The pages that arrived, for [`Progress::missing_pages`].
+    arrived: Arrived,
     /// The block of the previous legacy page (a part may `CONTINUE` it).
     last: Option<String>,
     descs: Option<Descriptions>,
@@ -195,6 +203,7 @@ impl Conversion<'_> {
     }
 
     fn record(&mut self, rec: RamRecord<'_>, r: &StreamInput<'_>) -> Result<()> {
+        self.arrived.record(&rec);
         if !matches!(rec, RamRecord::MemSize { .. }) {
             self.counts.pages += 1;
             if self.counts.pages % REPORT_PAGES == 0 {
