@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use vmstate_runtime::dump::{self, RamParts};
 use vmstate_runtime::ram::RamRecord;
-use vmstate_runtime::{printable, Format};
+use vmstate_runtime::{framing, printable, Format};
 
 #[derive(Parser)]
 #[command(
@@ -176,6 +176,20 @@ fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
     Ok(out)
 }
 
+/// [`read_input`] of a stream: a libvirt save image that libvirt wrote
+/// uncompressed is read through (its header and domain XML skipped, said on stderr).
+fn read_stream(path: &Path) -> Result<Vec<u8>, Failure> {
+    let mut bytes = read_input(path)?;
+    if let Some(at) = framing::libvirt_image_stream(&bytes) {
+        eprintln!(
+            "vmstate: {}: a libvirt save image: QEMU's stream from byte {at} (offsets count from there)",
+            path.display()
+        );
+        bytes.drain(..at);
+    }
+    Ok(bytes)
+}
+
 /// What takes a stream's RAM records one by one.
 type RamSink<'a> = dyn FnMut(&RamRecord<'_>) -> vmstate_runtime::Result<()> + 'a;
 
@@ -183,7 +197,7 @@ type RamSink<'a> = dyn FnMut(&RamRecord<'_>) -> vmstate_runtime::Result<()> + 'a
 /// RAM record also goes to `ram`. Unless `full`, a stream's RAM parts become
 /// summaries in the tree (a large guest's pages are not held as JSON).
 fn load(path: &Path, full: bool, ram: &mut RamSink<'_>) -> Result<serde_json::Value, Failure> {
-    let bytes = read_input(path)?;
+    let bytes = read_stream(path)?;
     let at = |e: &dyn std::fmt::Display| Failure(format!("{}: {e}", path.display()));
     if bytes.first() == Some(&b'{') {
         let tree = serde_json::from_slice(&bytes).map_err(|e| at(&e))?;
@@ -245,7 +259,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 Err(Failure(e)) => {
                     // The RAM up to where the stream ends, read as it arrives.
                     files = ram::BlockFiles::new(&dir)?;
-                    let bytes = read_input(&file)?;
+                    let bytes = read_stream(&file)?;
                     let mut each = |r: &RamRecord<'_>| files.record(r);
                     let _ = dump::ram_records(&mut &bytes[..], &Default::default(), &mut each);
                     (None, Some(e))
@@ -284,7 +298,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Convert { to, input, output } => {
             let format = to.format();
-            let data = read_input(&input)?;
+            let data = read_stream(&input)?;
             let at = |e: &dyn std::fmt::Display| Failure(format!("{}: {e}", input.display()));
             let mut missing = 0;
             let bytes = if data.first() == Some(&b'{') {

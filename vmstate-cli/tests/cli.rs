@@ -630,3 +630,55 @@ fn stream_names_print_escaped() {
     assert!(err.contains(r"pc\u{1b}[2J\0.ram"), "{err}");
     assert!(!err.trim_end().chars().any(char::is_control), "{err:?}");
 }
+
+/// A libvirt save image (`virsh save`): libvirt's header and the domain XML, then
+/// QEMU's stream. Written uncompressed, `dump` and `convert` read through it; a
+/// compressed one is named, with the command that takes the stream out.
+#[test]
+fn a_libvirt_save_image_is_read_through_or_named() {
+    let stream = read_fixture("pc-tcg-reset.mig");
+    let xml = b"<domain type='kvm'><name>guest</name></domain>\n\0";
+    let image = |compressed: u32| {
+        let mut out = b"LibvirtQemudSave".to_vec();
+        for word in [2u32, xml.len() as u32, 1, compressed] {
+            out.extend(word.to_le_bytes());
+        }
+        out.resize(92, 0);
+        out.extend(xml);
+        out.extend(&stream);
+        out
+    };
+    let raw = tmp("libvirt-raw.save");
+    std::fs::write(&raw, image(0)).unwrap();
+    let o = vmstate(&[&"dump", &raw]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains(&format!(
+        "a libvirt save image: QEMU's stream from byte {} (offsets count from there)",
+        92 + xml.len()
+    )));
+    assert_eq!(
+        stdout(&o),
+        stdout(&vmstate(&[&"dump", &fixture("pc-tcg-reset.mig")]))
+    );
+    let back = tmp("libvirt-raw.mig");
+    assert!(vmstate(&[&"convert", &"--to", &"legacy", &raw, &back])
+        .status
+        .success());
+    assert_eq!(std::fs::read(&back).unwrap(), stream);
+    let gz = tmp("libvirt-gzip.save");
+    std::fs::write(&gz, image(1)).unwrap();
+    let o = vmstate(&[&"dump", &gz]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!(
+            "vmstate: {}: at byte 0: bad stream framing: a libvirt save image: a 92-octet \
+             header and the domain XML, then QEMU's stream from byte {}; take it out with \
+             tail -c +{} FILE | gzip -d > state.mig\n",
+            gz.display(),
+            92 + xml.len(),
+            93 + xml.len()
+        )
+    );
+}

@@ -138,13 +138,60 @@ pub(crate) fn check_configuration(c: &Configuration, at: u64) -> crate::Result<(
 /// `MultiFDInit_t`'s magic: the first octets of a multifd channel.
 pub const MULTIFD_MAGIC: u32 = 0x1122_3344;
 
+/// A libvirt save image's header (`virQEMUSaveHeader`: the magic, then host-endian
+/// u32s: version, data_len (the domain XML), was_running, compressed; 92 octets).
+struct LibvirtHeader {
+    /// `LibvirtQemudPart`: libvirt did not finish writing it.
+    partial: bool,
+    /// Where QEMU's stream starts.
+    stream_at: u64,
+    /// libvirt's compression of the stream (0: none).
+    compressed: u32,
+}
+
+impl LibvirtHeader {
+    const LEN: u64 = 92;
+
+    /// The header `head` starts with, if it is one; `Some(None)` when it is cut.
+    fn parse(head: &[u8]) -> Option<Option<LibvirtHeader>> {
+        let partial = head.starts_with(b"LibvirtQemudPart");
+        if !partial && !head.starts_with(b"LibvirtQemudSave") {
+            return None;
+        }
+        let word = |n: usize| {
+            head.get(n..n + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        Some(
+            word(20)
+                .zip(word(28))
+                .map(|(xml, compressed)| LibvirtHeader {
+                    partial,
+                    stream_at: Self::LEN + u64::from(xml),
+                    compressed,
+                }),
+        )
+    }
+}
+
+/// Where QEMU's stream starts in `bytes` when they are a whole libvirt save image
+/// that libvirt wrote uncompressed: tools read through its header and domain XML.
+pub fn libvirt_image_stream(bytes: &[u8]) -> Option<usize> {
+    match LibvirtHeader::parse(bytes) {
+        Some(Some(h)) if !h.partial && h.compressed == 0 => {
+            let at = usize::try_from(h.stream_at).ok()?;
+            bytes
+                .get(at..)?
+                .starts_with(&super::MAGIC.to_be_bytes())
+                .then_some(at)
+        }
+        _ => None,
+    }
+}
+
 /// The error for bytes that are neither format, naming what they are when their
 /// first octets say so (a multifd channel, a qcow2 image, a libvirt save image).
 pub(crate) fn foreign(head: &[u8]) -> Error {
-    let at = |n: usize| {
-        head.get(n..n + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
     if head.starts_with(&MULTIFD_MAGIC.to_be_bytes()) {
         return unsupported(
             "a multifd channel (MultiFDInit_t, magic 0x11223344), not a main channel".into(),
@@ -158,14 +205,10 @@ pub(crate) fn foreign(head: &[u8]) -> Error {
          state in qcow2's own layout. List them (qemu-img snapshot -l FILE), start the \
          VM with -loadvm NAME -S and save a stream (migrate \"exec:cat > state.mig\")"
             .to_owned()
-    } else if head.starts_with(b"LibvirtQemudSave") || head.starts_with(b"LibvirtQemudPart") {
-        // virQEMUSaveHeader: magic, then host-endian u32s: version, data_len (the
-        // domain XML), was_running, compressed; 92 octets in all.
-        let partial = head.starts_with(b"LibvirtQemudPart");
-        match (at(20), at(28)) {
-            (Some(xml), Some(compressed)) => {
-                let start = 92 + u64::from(xml);
-                let decompress = match compressed {
+    } else if let Some(header) = LibvirtHeader::parse(head) {
+        match header {
+            Some(h) => {
+                let decompress = match h.compressed {
                     0 => "",
                     1 => " | gzip -d",
                     2 => " | bzip2 -d",
@@ -176,17 +219,18 @@ pub(crate) fn foreign(head: &[u8]) -> Error {
                 };
                 format!(
                     "a libvirt save image{}: a 92-octet header and the domain XML, then \
-                     QEMU's stream from byte {start}; take it out with \
+                     QEMU's stream from byte {}; take it out with \
                      tail -c +{} FILE{decompress} > state.mig",
-                    if partial {
+                    if h.partial {
                         " that libvirt did not finish writing"
                     } else {
                         ""
                     },
-                    start + 1
+                    h.stream_at,
+                    h.stream_at + 1
                 )
             }
-            _ => "a libvirt save image, cut short in its header".to_owned(),
+            None => "a libvirt save image, cut short in its header".to_owned(),
         }
     } else {
         "neither a QEVM stream nor a vmstate BER stream".to_owned()

@@ -26,8 +26,8 @@ mod configuration;
 pub mod legacy;
 mod part;
 
-pub use self::capability::MULTIFD_MAGIC;
 pub(crate) use self::capability::{check_configuration, ram_flags};
+pub use self::capability::{libvirt_image_stream, MULTIFD_MAGIC};
 pub use self::command::Command;
 pub use self::configuration::{
     Capabilities, Capability, ConfigUuid, Configuration, TargetPageBits,
