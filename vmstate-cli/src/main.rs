@@ -268,18 +268,27 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let holes = files.holes();
             if !partial && (cut.is_some() || !holes.is_empty()) {
                 files.remove();
-                let mut msg = cut.unwrap_or_else(|| file.display().to_string());
-                for h in &holes {
-                    msg += &format!(
-                        "; RAM block {}: {} of its {} pages are not in the stream",
-                        printable(&h.block),
-                        h.missing,
-                        h.pages
-                    );
-                }
-                msg += "; no RAM image written (--partial writes the pages that arrived \
-                        and lists the missing ones)";
-                return Err(Failure(msg));
+                let mut what: Vec<String> = holes
+                    .iter()
+                    .map(|h| {
+                        format!(
+                            "RAM block {}: {} of its {} pages are not in the stream",
+                            printable(&h.block),
+                            h.missing,
+                            h.pages
+                        )
+                    })
+                    .collect();
+                what.push(
+                    "no RAM image written (--partial writes the pages that arrived and \
+                     lists the missing ones)"
+                        .into(),
+                );
+                let what = what.join("; ");
+                return Err(Failure(match cut {
+                    Some(e) => format!("{e}; {what}"),
+                    None => format!("{}: {what}", file.display()),
+                }));
             }
             for (_, path, len) in files.written() {
                 eprintln!("wrote {} ({len} bytes)", path.display());

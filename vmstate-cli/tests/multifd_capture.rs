@@ -1,0 +1,127 @@
+//! A real multifd migration of QEMU 7.2 and 10.0, captured whole: the main channel
+//! and each multifd channel, kept by a listener that takes every connection.
+//! `vmstate dump --ram` of the main channel alone never writes an image that
+//! looks whole: 7.2's main channel holds the zero pages and no data page (the data
+//! went over the other channels), and `dump --ram` names the pages it misses;
+//! 10.0's holds `RAM_SAVE_FLAG_MULTIFD_FLUSH`, named with its capability. A multifd
+//! channel given to `dump` is named as one.
+//!
+//! `scripts/test.sh` sets `VMSTATE_REQUIRE_QEMU=1`; a plain `cargo test` without
+//! QEMU skips with a note.
+
+mod common;
+
+use common::{kernel_file, set_migration, start_guest, tmp, wait_filled};
+use serde_json::json;
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::Command;
+use std::time::Duration;
+use vmstate_test_support::qmp::Peer;
+
+const RAM_MIB: u32 = 64;
+const CHANNELS: usize = 2;
+
+/// Migrates a stopped guest of `peer` with multifd into a listener that keeps
+/// every connection; returns what each sent, the main channel first.
+fn capture(peer: Peer) -> Vec<Vec<u8>> {
+    let kernel = kernel_file(RAM_MIB);
+    let name = format!("multifd-{}", peer.release.version());
+    let mut s = start_guest(peer, &name, RAM_MIB, &kernel, &[]);
+    wait_filled(&mut s, RAM_MIB);
+    s.execute("stop", json!({})).unwrap();
+    set_migration(
+        &mut s,
+        &["multifd"],
+        &json!({ "multifd-channels": CHANNELS }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let readers = std::thread::spawn(move || {
+        let mut threads = Vec::new();
+        for _ in 0..=CHANNELS {
+            let (mut c, _) = listener.accept().unwrap();
+            threads.push(std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                let _ = c.read_to_end(&mut bytes);
+                bytes
+            }));
+        }
+        threads
+    });
+    s.execute("migrate", json!({ "uri": format!("tcp:127.0.0.1:{port}") }))
+        .unwrap();
+    let (status, reply) = s.wait_migration().unwrap();
+    assert_eq!(status, "completed", "{name}: {reply}");
+    drop(s);
+    let mut channels: Vec<Vec<u8>> = readers
+        .join()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    channels.sort_by_key(|c| !c.starts_with(b"QEVM"));
+    assert!(channels[0].starts_with(b"QEVM"), "{name}: a main channel");
+    channels
+}
+
+fn vmstate(args: &[&dyn AsRef<std::ffi::OsStr>]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_vmstate"))
+        .args(args.iter().map(|a| a.as_ref()))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn dump_ram_of_a_multifd_main_channel_never_looks_whole() {
+    for peer in Peer::NEWEST.into_iter().filter(|p| p.release.available()) {
+        let v = peer.release.version();
+        let channels = capture(peer);
+        let main = tmp(&format!("multifd-main-{v}.mig"));
+        std::fs::write(&main, &channels[0]).unwrap();
+        let dir = tmp(&format!("multifd-main-{v}-ram"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let o = vmstate(&[&"dump", &"--ram", &dir, &main]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{v}: {err}");
+        assert!(err.contains("no RAM image written"), "{v}: {err}");
+        let pages = u64::from(RAM_MIB) << 8;
+        if v == "7.2" {
+            // Every page above 2 MiB is a data page of the counter guest.
+            let data = pages - 512;
+            let missing = err
+                .split("RAM block pc.ram: ")
+                .nth(1)
+                .and_then(|s| s.split(' ').next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("{v}: {err}"));
+            assert!(missing >= data, "{v}: {missing} of {pages}: {err}");
+            assert!(err.contains(&format!("of its {pages} pages are not in the stream")));
+        } else {
+            assert!(
+                err.contains(
+                    "RAM_SAVE_FLAG_MULTIFD_FLUSH (0x200), from the migration capability \
+                     multifd, is not supported"
+                ),
+                "{v}: {err}"
+            );
+        }
+        assert!(std::fs::read_dir(&dir).map_or(0, |d| d.count()) == 0, "{v}");
+        // With --partial: what arrived is kept, the rest listed.
+        let o = vmstate(&[&"dump", &"--ram", &dir, &"--partial", &main]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{v}: {err}");
+        assert!(err.contains("missing: RAM block pc.ram"), "{v}: {err}");
+        assert!(dir.join("missing-pages.txt").exists() && dir.join("pc.ram.bin").exists());
+        // A multifd channel is named as one.
+        let channel = tmp(&format!("multifd-channel-{v}.bin"));
+        std::fs::write(&channel, &channels[1]).unwrap();
+        let o = vmstate(&[&"dump", &channel]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("a multifd channel (MultiFDInit_t, magic 0x11223344), not a main channel"),
+            "{v}: {err}"
+        );
+    }
+}
