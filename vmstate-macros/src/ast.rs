@@ -23,8 +23,6 @@ pub enum Data<'a> {
 }
 
 pub struct Field<'a> {
-    /// Position in the declaration (the BER context tag).
-    pub index: u32,
     pub ident: &'a Ident,
     pub ty: &'a Type,
     pub attrs: FieldAttrs,
@@ -131,11 +129,9 @@ impl<'a> Container<'a> {
                     named
                         .named
                         .iter()
-                        .enumerate()
-                        .map(|(index, f)| {
+                        .map(|f| {
                             let ident = f.ident.as_ref().expect("named field");
                             Field {
-                                index: index as u32,
                                 ident,
                                 ty: &f.ty,
                                 attrs: attr::field(cx, &f.attrs),

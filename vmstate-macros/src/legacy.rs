@@ -123,7 +123,11 @@ fn size_field(p: &FieldPlan) -> TokenStream {
 /// `legacy_save_at` and `legacy_size_at` (which read the value), and
 /// `legacy_load_at`.
 pub fn methods(c: &Container, plans: &[FieldPlan]) -> Methods {
-    let saves = plans.iter().map(save_field);
+    // QEMU's order whatever the declaration's: the fields, then the subsections
+    // (its loader reads them after the fields, and so does the vmdesc).
+    let (subs, fields): (Vec<&FieldPlan>, Vec<&FieldPlan>) =
+        plans.iter().partition(|p| p.is_subsection());
+    let saves = fields.into_iter().chain(subs).map(save_field);
     let loads = plans.iter().map(load_field);
     let sizes = plans.iter().map(size_field);
     let subsections = load_subsections(c, plans);

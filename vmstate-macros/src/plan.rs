@@ -119,7 +119,8 @@ pub struct FieldPlan<'a> {
     /// `pre_load`: run on the parent before the field is loaded.
     pub pre_load: Option<&'a Hook>,
     pub kind: Kind<'a>,
-    /// BER context tag (declaration index).
+    /// BER context tag: its position among the struct's fields on the wire (or
+    /// among its subsections), from 0.
     pub tag: u32,
     /// Identifier in the ASN.1 schema and JSON values.
     pub asn1_name: String,
@@ -253,15 +254,26 @@ impl FieldPlan<'_> {
     }
 
     /// For a variable array being saved: binds `__n`, the length field's value
-    /// checked against the bound and the storage (errors at `offset`).
+    /// checked against the bound and the storage (errors at `offset`). A `Vec`
+    /// counted by a field must hold exactly that many elements: its first ones
+    /// alone would be a save that silently drops the rest.
     pub fn var_count_for_save(&self, offset: TokenStream) -> TokenStream {
         let (id, rn) = (self.ident, &self.rust_name);
-        let Kind::VarArray { max, .. } = &self.kind else {
+        let Kind::VarArray {
+            max, is_vec, len, ..
+        } = &self.kind
+        else {
             unreachable!("var_count_for_save on a fixed field")
         };
-        let count = self.var_count(Some((max.clone(), quote!(self.#id.len()), offset)));
+        let count = self.var_count(Some((max.clone(), quote!(self.#id.len()), offset.clone())));
+        let whole = (*is_vec && matches!(len, Len::Field { .. })).then(|| {
+            quote! {
+                __vm::check_whole_vec(__n, self.#id.len(), #offset).in_field(#rn)?;
+            }
+        });
         quote! {
             let __n = #count.in_field(#rn)?;
+            #whole
         }
     }
 
@@ -402,6 +414,19 @@ pub fn fields<'a>(c: &'a Container<'a>) -> Vec<FieldPlan<'a>> {
         .filter(|f| f.attrs.skip.is_none())
         .map(plan_field)
         .collect();
+    // BER tags number what goes on the wire, fields and subsections each from 0 in
+    // declaration order, as a reader of a description without tags (one converted
+    // from QEMU's vmdesc) numbers them: a skipped field takes none, and a
+    // subsection declared among the fields moves none of theirs.
+    for subsections in [false, true] {
+        for (tag, p) in plans
+            .iter_mut()
+            .filter(|p| p.is_subsection() == subsections)
+            .enumerate()
+        {
+            p.tag = tag as u32;
+        }
+    }
     // QEMU's vmfield_name_num: a name used by several fields gets `[k]`, k counting
     // from 0 in declaration order. Subsections are not fields.
     let names: Vec<String> = plans
@@ -536,7 +561,7 @@ fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
         pre_load: a.pre_load.as_ref(),
         tmp: a.tmp.is_some(),
         struct_version: a.struct_version.as_ref().map(|v| v.value),
-        tag: f.index,
+        tag: 0,
         asn1_name,
         vmdesc_name: desc_name.clone(),
         rust_name,

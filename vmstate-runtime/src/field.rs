@@ -222,11 +222,18 @@ pub trait Field {
             elem_type: Self::TYPE.qemu_name(),
             elem: Self::TYPE.element(),
         };
-        let compress = !has_exists && Self::TYPE.compressible();
+        let compress = !has_exists && Self::TYPE.compressible() && self.uniform_elements();
         let leaves = self.vmdesc_leaves();
         crate::__private::vmdesc_field(j, name, tag, leaves, compress, shape, &mut |i, j| {
             self.vmdesc_leaf(i, suffix, j)
         });
+    }
+
+    /// Whether an array's elements all have one legacy size, so that one entry
+    /// with `array_len` describes them all; true of anything else.
+    #[doc(hidden)]
+    fn uniform_elements(&self) -> bool {
+        true
     }
 
     /// Whether a slice of this type is raw bytes (copied in one block, described as a
@@ -265,6 +272,15 @@ pub fn slice_size<T: Field>(s: &[T]) -> usize {
         Some(n) => n * s.len(),
         None => s.iter().map(Field::legacy_size).sum(),
     }
+}
+
+/// Whether the elements of a slice all have one legacy size: then one vmdesc entry
+/// with `array_len` describes them (QEMU gives the first element's size for all of
+/// them, which a reader takes for each).
+fn slice_uniform<T: Field>(s: &[T]) -> bool {
+    T::TYPE.fixed_size().is_some()
+        || s.windows(2)
+            .all(|w| w[0].legacy_size() == w[1].legacy_size())
 }
 
 /// vmdesc leaves of a slice: one `buffer` for bytes, else the elements' leaves.
@@ -526,6 +542,10 @@ impl<T: Field, const N: usize> Field for [T; N] {
         slice_size(self)
     }
 
+    fn uniform_elements(&self) -> bool {
+        slice_uniform(self)
+    }
+
     fn vmdesc_leaves(&self) -> usize {
         slice_leaves(self)
     }
@@ -691,7 +711,7 @@ element! {
             elem_type: if T::IS_BYTE { "buffer" } else { T::TYPE.qemu_name() },
             elem: &T::TYPE,
         };
-        let compress = !exists && T::TYPE.compressible();
+        let compress = !exists && T::TYPE.compressible() && slice_uniform(s);
         let leaves = slice_leaves(s);
         crate::__private::vmdesc_field(j, name, tag, leaves, compress, shape, &mut |i, j| {
             slice_leaf(s, i, suffix, j)

@@ -376,6 +376,21 @@ pub mod __private {
         )
     }
 
+    /// Checks that a `Vec` counted by a field holds exactly `count` elements when
+    /// saved (`len` of them): a save of its first ones alone would drop the rest.
+    pub fn check_whole_vec(count: usize, len: usize, offset: u64) -> Result<()> {
+        if count == len {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::LengthMismatch {
+                len: count as u64,
+                available: len as u64,
+            },
+            offset,
+        ))
+    }
+
     /// A `validate` check's error.
     pub fn validation_error(e: &dyn Display, offset: u64) -> Error {
         Error::new(ErrorKind::Validation(e.to_string()), offset)

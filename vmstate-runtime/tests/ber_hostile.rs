@@ -236,8 +236,8 @@ fn subsection_entry(tag: u8, name: &str, version: u8, body: &[u8]) -> Vec<u8> {
 fn unknown_subsections_fail_strictly_and_are_skipped_leniently() {
     let mut f = demo_fields();
     let body = [field(0, &9u32), field(1, &Gpa(0))].concat();
-    let known = subsection_entry(10, "demo-dma/error", 1, &tlv(&[0x30], &body));
-    let unknown = subsection_entry(11, "demo-dma/shiny", 1, &tlv(&[0x30], &[]));
+    let known = subsection_entry(0, "demo-dma/error", 1, &tlv(&[0x30], &body));
+    let unknown = subsection_entry(1, "demo-dma/shiny", 1, &tlv(&[0x30], &[]));
     f.push(tlv(&[0x62], &[known, unknown].concat()));
     let bytes = demo(&f);
     let e = err(&bytes);
@@ -255,10 +255,10 @@ fn unknown_subsections_fail_strictly_and_are_skipped_leniently() {
     );
 }
 
-/// The error for demo-dma with one subsection entry `[10]` (an empty body).
+/// The error for demo-dma with one subsection entry `[0]` (an empty body).
 fn entry_error(name: &str, version: u8) -> vmstate_runtime::Error {
     let mut f = demo_fields();
-    let entry = subsection_entry(10, name, version, &tlv(&[0x30], &[]));
+    let entry = subsection_entry(0, name, version, &tlv(&[0x30], &[]));
     f.push(tlv(&[0x62], &entry));
     err(&demo(&f))
 }

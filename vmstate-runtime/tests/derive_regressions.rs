@@ -1,0 +1,203 @@
+//! Bytes the derive wrote that it could not read back, or data it dropped without
+//! a word: each case as a Rust VMM author declared it, with the bytes QEMU's rules
+//! give it, through every reader (typed loads of both formats, a registry's whole
+//! stream, the generic dump and walk that read by the vmdesc).
+
+use vmstate_runtime::stream::{walk_legacy, Registry};
+use vmstate_runtime::{ber, dump, legacy, ErrorKind, Format, VMState};
+
+/// A whole stream of one device, saved by a registry in both formats: each read
+/// back by the generic decoder (through its vmdesc or BER description) and by a
+/// registry; the BER stream converts to the legacy one, and the legacy one to BER
+/// and back unchanged; the legacy one splits by its vmdesc.
+fn through_streams<T>(idstr: &str, dev: &T)
+where
+    T: VMState + Clone + Default + PartialEq + std::fmt::Debug + 'static,
+{
+    let save = |format| {
+        let mut saved = dev.clone();
+        let mut reg = Registry::new("pc-i440fx-10.0");
+        reg.device(idstr, 0, &mut saved);
+        reg.save(format).unwrap()
+    };
+    let (legacy, ber) = (save(Format::Legacy), save(Format::Ber));
+    for (format, stream) in [(Format::Legacy, &legacy), (Format::Ber, &ber)] {
+        let tree = dump::from_bytes(stream).unwrap_or_else(|e| panic!("{format:?}: {e}"));
+        let sections = tree["sections"].as_array().unwrap();
+        assert!(sections.iter().any(|s| s["idstr"] == idstr), "{format:?}");
+        let mut back = T::default();
+        let mut reg = Registry::new("pc-i440fx-10.0");
+        reg.device(idstr, 0, &mut back);
+        reg.load(stream)
+            .unwrap_or_else(|e| panic!("{format:?}: {e}"));
+        drop(reg);
+        assert_eq!(&back, dev, "{format:?}");
+    }
+    walk_legacy(&legacy).unwrap();
+    assert_eq!(dump::convert(&ber, Format::Legacy).unwrap(), legacy);
+    let converted = dump::convert(&legacy, Format::Ber).unwrap();
+    assert_eq!(dump::convert(&converted, Format::Legacy).unwrap(), legacy);
+}
+
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "early-sub", version = 1)]
+struct EarlySubsection {
+    a: u8,
+    #[vmstate(subsection)]
+    extra: Option<Extra>,
+    b: u8,
+}
+
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "early-sub/extra", version = 1)]
+struct Extra {
+    x: u32,
+}
+
+/// A subsection declared before a field goes after all the fields, as QEMU sends
+/// and reads subsections.
+#[test]
+fn a_subsection_declared_before_a_field_is_sent_after_the_fields() {
+    let dev = EarlySubsection {
+        a: 1,
+        extra: Some(Extra { x: 5 }),
+        b: 3,
+    };
+    let bytes = legacy::to_bytes(&dev).unwrap();
+    let mut want = vec![1, 3, 0x05, 15];
+    want.extend(b"early-sub/extra");
+    want.extend([0, 0, 0, 1, 0, 0, 0, 5]);
+    assert_eq!(bytes, want);
+    assert_eq!(
+        legacy::from_bytes::<EarlySubsection>(&bytes, 1).unwrap(),
+        dev
+    );
+    assert_eq!(legacy::to_bytes(&dev).unwrap().len(), dev.legacy_size_at(1));
+    through_streams("early-sub", &dev);
+}
+
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "blk-req", version = 1)]
+struct Request {
+    n: u8,
+    #[vmstate(len = n, max = 8)]
+    indices: Vec<u16>,
+}
+
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "blk", version = 1)]
+struct Blk {
+    count: u32,
+    #[vmstate(len = count, max = 16)]
+    requests: Vec<Request>,
+}
+
+/// Elements of one array that differ in size are described one by one (`index`),
+/// not as `array_len` elements of the first one's size.
+#[test]
+fn array_elements_of_different_sizes_are_described_each() {
+    let dev = Blk {
+        count: 2,
+        requests: vec![
+            Request {
+                n: 3,
+                indices: vec![1, 2, 3],
+            },
+            Request {
+                n: 2,
+                indices: vec![4, 5],
+            },
+        ],
+    };
+    through_streams("blk", &dev);
+    // Elements of one size are still described once.
+    let same = Blk {
+        count: 2,
+        requests: vec![dev.requests[1].clone(), dev.requests[1].clone()],
+    };
+    through_streams("blk", &same);
+    let mut j = vmstate_runtime::json::JsonWriter::compact();
+    j.begin_object(None);
+    same.vmdesc_at(1, &mut j);
+    j.end_object();
+    let text = j.finish();
+    assert!(
+        text.contains("\"array_len\":2") || text.contains("\"array_len\": 2"),
+        "{text}"
+    );
+}
+
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "no-prep", version = 1)]
+struct NoPrep {
+    n: u8,
+    #[vmstate(len = n, max = 8)]
+    v: Vec<u8>,
+}
+
+/// A `Vec` whose count field does not match its length is a save error naming the
+/// field, in both formats: never its first elements alone.
+#[test]
+fn a_vec_whose_count_differs_from_its_length_is_refused() {
+    for dev in [
+        NoPrep {
+            n: 1,
+            v: vec![1, 2, 3],
+        },
+        NoPrep { n: 3, v: vec![1] },
+    ] {
+        for e in [
+            legacy::to_bytes(&dev).unwrap_err(),
+            ber::to_bytes(&dev).unwrap_err(),
+        ] {
+            assert_eq!(
+                e.kind(),
+                &ErrorKind::LengthMismatch {
+                    len: u64::from(dev.n),
+                    available: dev.v.len() as u64,
+                },
+                "{e}"
+            );
+            assert_eq!(e.path(), "no-prep.v");
+        }
+    }
+    let ok = NoPrep {
+        n: 3,
+        v: vec![1, 2, 3],
+    };
+    assert_eq!(legacy::to_bytes(&ok).unwrap(), [3, 1, 2, 3]);
+}
+
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "tagged", version = 1)]
+struct Release1 {
+    a: u8,
+    b: u8,
+}
+
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "tagged", version = 1)]
+struct Release2 {
+    a: u8,
+    #[vmstate(skip)]
+    cache: u64,
+    b: u8,
+}
+
+/// A skipped field takes no BER tag: the fields after it keep theirs, so a release
+/// that adds or removes one reads the other's bytes.
+#[test]
+fn a_skipped_field_moves_no_ber_tag() {
+    let one = Release1 { a: 1, b: 2 };
+    let two = Release2 {
+        a: 1,
+        cache: 99,
+        b: 2,
+    };
+    let bytes = ber::to_bytes(&one).unwrap();
+    assert_eq!(ber::to_bytes(&two).unwrap(), bytes);
+    let back: Release2 = ber::from_bytes(&bytes, 1).unwrap();
+    assert_eq!((back.a, back.b), (1, 2));
+    let back: Release1 = ber::from_bytes(&ber::to_bytes(&two).unwrap(), 1).unwrap();
+    assert_eq!(back, one);
+}
