@@ -192,9 +192,58 @@ impl std::io::Read for Chunks<'_> {
 /// A stream (after a byte that picks a read size of 1 to 256 octets) converted as
 /// it arrives in reads of that size converts as it does from memory, to either
 /// format: the same bytes, or an error both ways. (The end of a legacy stream is
-/// found as its octets arrive, so where reads end must not matter.)
+/// found as its octets arrive, so where reads end must not matter.) A live
+/// conversion gives the same bytes or refuses by name what needs a way back; the
+/// RAM records read alone are those the conversion passed on; the names of what
+/// is no stream never panic.
 pub fn stream_convert(data: &[u8]) {
     let [size, stream @ ..] = data else { return };
+    let _ = vmstate_runtime::framing::unknown_format(stream);
+    if let Some(at) = vmstate_runtime::framing::libvirt_image_stream(stream) {
+        assert!(at < stream.len(), "a libvirt image's stream inside it");
+    }
+    let limits = dump::Limits::default();
+    let mut progress = None;
+    let converted = dump::convert_stream(
+        &mut &stream[..],
+        &mut Vec::new(),
+        Format::Ber,
+        &limits,
+        &mut |p| progress = Some(*p),
+    );
+    let mut live_out = Vec::new();
+    let live = dump::convert_live(
+        &mut &stream[..],
+        &mut live_out,
+        Format::Ber,
+        &limits,
+        &mut |_| {},
+    );
+    match (&converted, live) {
+        (Ok(_), Ok(_)) | (Err(_), Err(_)) => {}
+        (Ok(_), Err(e)) => assert!(
+            matches!(e.kind(), vmstate_runtime::ErrorKind::Unsupported { .. }),
+            "a live conversion refused what a stored one took: {e}"
+        ),
+        (Err(e), Ok(_)) => panic!("a live conversion took what a stored one refused: {e}"),
+    }
+    let mut records = 0u64;
+    let read = dump::ram_records(&mut &stream[..], &limits, &mut |r| {
+        records += u64::from(!matches!(
+            r,
+            vmstate_runtime::ram::RamRecord::MemSize { .. }
+        ));
+        Ok(())
+    });
+    if let Ok(p) = converted {
+        assert_eq!(
+            read.map(|r| r.pages).ok(),
+            Some(p.pages),
+            "the RAM read alone"
+        );
+        assert_eq!(records, p.pages);
+        assert!(progress.is_some_and(|q| q.missing_pages == p.missing_pages));
+    }
     for format in [Format::Legacy, Format::Ber] {
         let whole = dump::convert(stream, format);
         let mut out = Vec::new();
