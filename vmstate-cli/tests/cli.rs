@@ -445,19 +445,24 @@ fn files_in(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Pages missing per `missing-pages.txt` (`block start end` a line).
-fn listed_missing_pages(dir: &Path) -> u64 {
+/// The ranges `missing-pages.txt` lists (`block start end` a line, hex offsets).
+fn missing_ranges(dir: &Path) -> Vec<(String, usize, usize)> {
     std::fs::read_to_string(dir.join("missing-pages.txt"))
         .unwrap()
         .lines()
         .map(|l| {
-            let w: Vec<u64> = l
-                .split_whitespace()
-                .skip(1)
-                .map(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).unwrap())
-                .collect();
-            (w[1] - w[0]) / 4096
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let hex = |h: &str| usize::from_str_radix(h.trim_start_matches("0x"), 16).unwrap();
+            (w[0].to_owned(), hex(w[1]), hex(w[2]))
         })
+        .collect()
+}
+
+/// Pages missing per `missing-pages.txt`.
+fn listed_missing_pages(dir: &Path) -> u64 {
+    missing_ranges(dir)
+        .iter()
+        .map(|(_, start, end)| ((end - start) / 4096) as u64)
         .sum()
 }
 
@@ -549,18 +554,10 @@ fn dump_ram_of_every_cut_of_a_stream_errors_or_lists_the_missing_pages() {
         assert!(missing <= last_missing, "cut {cut}");
         last_missing = missing;
         let image = std::fs::read(dir.join("pc.ram.bin")).unwrap();
-        let text = std::fs::read_to_string(dir.join("missing-pages.txt")).unwrap();
-        let holes: Vec<(usize, usize)> = text
-            .lines()
-            .filter(|l| l.starts_with("pc.ram "))
-            .map(|l| {
-                let w: Vec<usize> = l
-                    .split_whitespace()
-                    .skip(1)
-                    .map(|h| usize::from_str_radix(h.trim_start_matches("0x"), 16).unwrap())
-                    .collect();
-                (w[0], w[1])
-            })
+        let holes: Vec<(usize, usize)> = missing_ranges(&dir)
+            .into_iter()
+            .filter(|(block, ..)| block == "pc.ram")
+            .map(|(_, start, end)| (start, end))
             .collect();
         let mut at = 0;
         for (start, end) in holes.iter().copied().chain([(full.len(), full.len())]) {
