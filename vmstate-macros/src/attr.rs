@@ -333,10 +333,17 @@ fn parse_version_range(meta: &ParseNestedMeta, _: Span) -> syn::Result<VersionSp
     let min = start.as_deref().map(int_bound).transpose()?;
     let max = end.as_deref().map(int_bound).transpose()?;
     match (limits, max) {
+        (RangeLimits::HalfOpen(_), Some(b)) if min.is_some_and(|a| a >= b) => {
+            Err(syn::Error::new_spanned(
+                &expr,
+                "this range holds no version: a field on the wire at version A alone is `A..=A`",
+            ))
+        }
         (RangeLimits::HalfOpen(_), Some(b)) => Err(syn::Error::new_spanned(
             &expr,
             format!(
-                "use an inclusive upper bound: `..={}` (versions are whole numbers)",
+                "use an inclusive upper bound: `{}..={}` (versions are whole numbers)",
+                min.map_or(String::new(), |a| a.to_string()),
                 b.saturating_sub(1)
             ),
         )),
