@@ -167,6 +167,7 @@ pub fn expand(c: &Container) -> TokenStream {
             quote! {
                 #vmstate
 
+                #[diagnostic::do_not_recommend]
                 impl __vm::Field for #ident {
                     const TYPE: __vm::TypeDesc = __vm::TypeDesc::Struct(<Self as __vm::VMState>::DESC);
 
