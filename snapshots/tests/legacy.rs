@@ -5,22 +5,12 @@
 
 use vmstate_examples::demo;
 use vmstate_qemu::*;
-use vmstate_runtime::{legacy, stream, VMState};
+use vmstate_runtime::{snapshot, stream, VMState};
 use vmstate_test_support::catalog;
-use vmstate_test_support::testing::hexdump;
 
+/// The published rendering: the legacy bytes at every version, then the vmdesc.
 fn render<T: VMState>(value: &T) -> String {
-    let d = T::DESC;
-    let mut out = String::new();
-    for version in d.minimum_version..=d.version {
-        let bytes = legacy::to_bytes_at(value, version).expect("saves");
-        out.push_str(&format!("== version {version}: {} bytes\n", bytes.len()));
-        out.push_str(&hexdump(&bytes));
-    }
-    out.push_str("== vmdesc\n");
-    out.push_str(&legacy::vmdesc_json(value, d.name, 0, d.version));
-    out.push('\n');
-    out
+    snapshot::legacy(value).expect("saves")
 }
 
 fn from_qemu<T: VMState + Clone + Default>(idstr: &str) -> T {

@@ -106,7 +106,7 @@ pub fn fast_and_general_agree<T: VMState + Clone + Default>(bytes: &[u8], versio
         slice.map(saved).map_err(key),
         reader.map(saved).map_err(key),
         "slice (fast paths) and reader (general path) disagree on {}",
-        crate::testing::hexdump(bytes)
+        vmstate_runtime::snapshot::hexdump(bytes)
     );
 }
 

@@ -57,16 +57,6 @@ pub fn kvm_available() -> bool {
     ok
 }
 
-/// `offset: hex bytes`, sixteen to a line.
-pub fn hexdump(bytes: &[u8]) -> String {
-    let mut s = String::new();
-    for (i, chunk) in bytes.chunks(16).enumerate() {
-        let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
-        s.push_str(&format!("{:04x}: {}\n", i * 16, hex.join(" ")));
-    }
-    s
-}
-
 /// Named block memories, as RAM blocks to save.
 pub fn ram_blocks(mem: &[(String, Vec<u8>)]) -> Vec<vmstate_runtime::ram::RamBlock<'_>> {
     mem.iter()

@@ -52,6 +52,7 @@ pub mod linked;
 #[doc(hidden)]
 pub mod opaque;
 pub mod ram;
+pub mod snapshot;
 pub mod stream;
 mod types;
 mod vstruct;

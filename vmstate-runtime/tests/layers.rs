@@ -25,6 +25,7 @@ const LAYERS: &[&[&str]] = &[
         "linked",
         "legacy",
         "ber",
+        "snapshot",
         "VMState",
         "Field",
         "VarLenField",
