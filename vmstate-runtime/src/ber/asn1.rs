@@ -122,6 +122,9 @@ struct Named {
     /// subsection. Named types rather than inline ones: asn1c's C output gives
     /// inline types global struct names, which collide.
     entry: Option<String>,
+    /// Its versioned form (`SEQUENCE { name, version, body }` at the top level,
+    /// [`super::to_bytes_versioned`]), if asked for.
+    versioned: Option<String>,
 }
 
 /// A set of VMState types rendered as one ASN.1 module (`IMPLICIT TAGS`).
@@ -159,6 +162,26 @@ impl Module {
         self
     }
 
+    /// Adds `T` as [`with`](Self::with) does, and its versioned form
+    /// (`<T>-Versioned ::= SEQUENCE { name UTF8String, version INTEGER, body }`),
+    /// the type of [`to_bytes_versioned`](super::to_bytes_versioned)'s bytes.
+    #[must_use]
+    pub fn with_versioned<T: VMState>(mut self) -> Module {
+        self.add_desc(T::DESC);
+        let i = self.find(T::DESC).expect("just added");
+        if self.types[i].versioned.is_none() {
+            let name = self.fresh(&type_reference(T::DESC.type_name), "-Versioned");
+            self.types[i].versioned = Some(name);
+        }
+        self
+    }
+
+    /// The type of `d`'s versioned form, if [`with_versioned`](Self::with_versioned)
+    /// added it.
+    pub fn versioned_type(&self, d: &VMStateDesc) -> Option<&str> {
+        self.types[self.find(d)?].versioned.as_deref()
+    }
+
     /// Adds a type by its description (see [`with`](Self::with)).
     pub fn add_desc(&mut self, d: &'static VMStateDesc) {
         if self.find(d).is_some() {
@@ -172,6 +195,7 @@ impl Module {
             section: None,
             list: None,
             entry: None,
+            versioned: None,
         };
         self.types.push(named.clone());
         if d.ber_blob_until.is_some() {
@@ -208,7 +232,7 @@ impl Module {
                 || n == self.name
                 || self.types.iter().any(|t| {
                     t.name == n
-                        || [&t.section, &t.list, &t.entry]
+                        || [&t.section, &t.list, &t.entry, &t.versioned]
                             .iter()
                             .any(|x| x.as_deref() == Some(n))
                 })
@@ -355,6 +379,15 @@ impl Module {
                 out,
                 "{entry} ::= SEQUENCE {{\n    name UTF8String,\n    version INTEGER ({}..{}),\n    body {name}\n}}\n",
                 d.minimum_version, d.version
+            );
+        }
+        if let Some(versioned) = &t.versioned {
+            let _ = writeln!(
+                out,
+                "{versioned} ::= SEQUENCE {{\n    name UTF8String,\n    version INTEGER ({}..{}),\n    body {}\n}}\n",
+                d.minimum_version,
+                d.version,
+                t.section.as_deref().unwrap_or(name)
             );
         }
         if let Some(section) = &t.section {

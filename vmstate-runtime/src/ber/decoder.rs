@@ -454,11 +454,23 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
         }
         self.input.skip(h.header_len)?;
         self.enter(&h)?;
+        let (name, version) = self.name_and_version()?;
+        Ok(Some(SubsectionEntry {
+            number: h.tag.number,
+            name,
+            version,
+            offset: h.offset,
+        }))
+    }
+
+    /// Reads the `name UTF8String, version INTEGER` that open a subsection entry
+    /// or a versioned value, leaving its body next.
+    pub(crate) fn name_and_version(&mut self) -> Result<(String, u32)> {
         let name_h = self.expect(Tag::UTF8_STRING)?;
         let mut buf = [0u8; MAX_NAME];
         let n = self.octets_bounded(&name_h, &mut buf)?;
         let name = std::str::from_utf8(&buf[..n])
-            .map_err(|_| Self::malformed(name_h.offset, "subsection name is not UTF-8"))?
+            .map_err(|_| Self::malformed(name_h.offset, "a VMState name is not UTF-8"))?
             .to_owned();
         let version_h = self.expect(Tag::INTEGER)?;
         let version = self.integer(&version_h)?;
@@ -471,12 +483,7 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
                 version_h.offset,
             )
         })?;
-        Ok(Some(SubsectionEntry {
-            number: h.tag.number,
-            name,
-            version,
-            offset: h.offset,
-        }))
+        Ok((name, version))
     }
 
     /// A subsection entry that struct `within` does not know: an error, or skipped

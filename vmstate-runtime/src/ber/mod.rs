@@ -128,6 +128,86 @@ fn put_top<T: VMState>(value: &T, e: &mut Encoder, version: u32) -> Result<()> {
     Ok(())
 }
 
+/// Encodes `value` at `version` with its name and version: `SEQUENCE { name
+/// UTF8String, version INTEGER, body }`, the body being what [`to_bytes_at`]
+/// writes. One device's bytes that say what they are and at which version (a
+/// snapshot file of one device), which [`load_versioned`] reads without being told
+/// the version; the ASN.1 type is [`asn1::Module::with_versioned`]'s. QEMU's legacy
+/// form carries no version outside a stream's section header, so a legacy save of
+/// one device needs its version kept beside it.
+///
+/// ```
+/// use vmstate_runtime::{ber, VMState};
+///
+/// #[derive(VMState, Clone, Default, PartialEq, Debug)]
+/// #[vmstate(name = "uart", version = 3, minimum_version = 1)]
+/// struct Uart {
+///     lcr: u8,
+///     #[vmstate(version = 2..)]
+///     scr: u8,
+/// }
+///
+/// let old = ber::to_bytes_versioned(&Uart { lcr: 3, scr: 0 }, 1)?;
+/// let mut uart = Uart::default();
+/// assert_eq!(ber::load_versioned(&mut uart, &old)?, 1);
+/// assert_eq!(uart.lcr, 3);
+/// # Ok::<(), vmstate_runtime::Error>(())
+/// ```
+pub fn to_bytes_versioned<T: VMState>(value: &T, version: u32) -> Result<Vec<u8>> {
+    with_encoder(|e| {
+        encode(value, e, version)?;
+        let name = T::DESC.name;
+        e.put_int_tlv(Tag::INTEGER, version.into());
+        e.put(name.as_bytes());
+        e.put_header(Tag::UTF8_STRING, name.len());
+        e.put_header(Tag::SEQUENCE, e.len());
+        Ok(e.as_bytes().to_vec())
+    })
+}
+
+/// Loads what [`to_bytes_versioned`] wrote into `target` at the version it names,
+/// strictly (the name must be `T`'s, the version one `T` loads, the value must
+/// fill `bytes`); returns that version. On error `target` is unchanged.
+pub fn load_versioned<T: VMState + Clone>(target: &mut T, bytes: &[u8]) -> Result<u32> {
+    versioned(target, bytes).map_err(|e| e.in_device(T::DESC.name))
+}
+
+fn versioned<T: VMState + Clone>(target: &mut T, bytes: &[u8]) -> Result<u32> {
+    let mut input = SliceInput::new(bytes);
+    let mut d = Decoder::new(&mut input, Options::STRICT);
+    let h = d.expect(Tag::SEQUENCE)?;
+    let Length::Definite(len) = h.length else {
+        return Err(Error::new(
+            ErrorKind::MalformedBer("a versioned value has a definite length".into()),
+            h.offset,
+        ));
+    };
+    let end = h.content_offset().saturating_add(len);
+    let total = bytes.len() as u64;
+    if end > total {
+        return Err(Error::new(ErrorKind::UnexpectedEof, h.offset));
+    }
+    if end < total {
+        return Err(Error::new(ErrorKind::TrailingBytes(total - end), end));
+    }
+    d.enter(&h)?;
+    let (name, version) = d.name_and_version()?;
+    if name != T::DESC.name {
+        return Err(Error::new(ErrorKind::UnknownSection(name), h.offset));
+    }
+    T::DESC.check_version(version, h.offset)?;
+    drop(d);
+    let body = input.offset();
+    load_at(
+        target,
+        &bytes[body as usize..],
+        body,
+        version,
+        &Options::STRICT,
+    )?;
+    Ok(version)
+}
+
 /// Loads a `version` encoding that must fill `bytes` into `target`, strictly. On
 /// error `target` is unchanged.
 pub fn load_into<T: VMState + Clone>(target: &mut T, bytes: &[u8], version: u32) -> Result<()> {
