@@ -17,7 +17,7 @@ use std::io;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a VMState field",
     label = "unsupported field type",
-    note = "supported: u8..u64, i8..i64, bool, f64, arrays, Vec<T> with `len`/`max`, Box<T>, Unused<N>, Timer, QTailQ/QList/GTree, and types that derive VMState"
+    note = "supported: u8..u64, i8..i64, usize and isize (as u64, i64), char (as u32), Wrapping<T>, bool, f64, arrays, Vec<T> with `len`/`max`, Box<T>, Unused<N>, Timer, QTailQ/QList/GTree, and types that derive VMState"
 )]
 pub trait Field {
     /// The wire type.
@@ -643,7 +643,7 @@ macro_rules! element {
         #[diagnostic::on_unimplemented(
             message = "`{Self}` cannot be a VMState field",
             label = "unsupported element type",
-            note = "supported: u8..u64, i8..i64, bool, f64, arrays, Vec<T> with `len`/`max`, Box<T>, Unused<N>, Timer, QTailQ/QList/GTree, and types that derive VMState"
+            note = "supported: u8..u64, i8..i64, usize and isize (as u64, i64), char (as u32), Wrapping<T>, bool, f64, arrays, Vec<T> with `len`/`max`, Box<T>, Unused<N>, Timer, QTailQ/QList/GTree, and types that derive VMState"
         )]
         pub trait Element: Sized {
             /// The element's wire type.

@@ -56,6 +56,7 @@ pub mod snapshot;
 pub mod stream;
 mod types;
 mod vstruct;
+mod wire_as;
 
 pub use error::{printable, Error, ErrorKind, PathSegment, Result};
 pub use field::{slice_leaf, slice_leaves, slice_size, Field, VarLenField};

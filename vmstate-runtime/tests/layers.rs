@@ -26,6 +26,7 @@ const LAYERS: &[&[&str]] = &[
         "legacy",
         "ber",
         "snapshot",
+        "wire_as",
         "VMState",
         "Field",
         "VarLenField",
