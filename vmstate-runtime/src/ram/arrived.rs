@@ -18,8 +18,9 @@ use std::ops::Range;
 pub struct Arrived {
     blocks: Vec<Block>,
     index: HashMap<String, usize>,
-    /// The block and run the last page extended: the next page in order extends it.
-    last: Option<(usize, u64)>,
+    /// The run the latest pages extended, not yet in its block's map: the block,
+    /// its first page and one past its last. Pages in order extend it at no lookup.
+    pending: Option<(usize, u64, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +54,7 @@ impl Arrived {
     /// A block list (`MEM_SIZE`): its blocks of `page` bytes per page are the ones
     /// that count. A block of a list before with the same length keeps what arrived.
     pub fn block_list(&mut self, list: &[(String, u64)], page: u64) {
+        self.flush();
         let mut blocks = Vec::with_capacity(list.len());
         for (name, len) in list {
             let pages = len.div_ceil(page);
@@ -72,39 +74,39 @@ impl Arrived {
             .map(|(i, b)| (b.name.clone(), i))
             .collect();
         self.blocks = blocks;
-        self.last = None;
+    }
+
+    /// Puts the pending run into its block's map.
+    fn flush(&mut self) {
+        if let Some((i, start, end)) = self.pending.take() {
+            self.blocks[i].insert(start, end);
+        }
     }
 
     /// `n` pages of `page` bytes from byte `offset` of `block` arrived. Pages of a
     /// block the list does not have, or past its end, are not counted (the readers
     /// refuse them).
     pub fn pages(&mut self, block: &str, offset: u64, n: u64, page: u64) {
-        let i = match self.last {
-            Some((i, _)) if self.blocks[i].name == block => i,
+        let i = match self.pending {
+            Some((i, ..)) if self.blocks[i].name == block => i,
             _ => match self.index.get(block) {
                 Some(&i) => i,
                 None => return,
             },
         };
-        let b = &mut self.blocks[i];
         let first = offset / page;
-        let end = first.saturating_add(n).min(b.pages);
+        let end = first.saturating_add(n).min(self.blocks[i].pages);
         if first >= end {
             return;
         }
-        // In order: the last run ends where these start.
-        if let Some((li, start)) = self.last {
-            if li == i {
-                if let Some(e) = b.runs.get_mut(&start) {
-                    if *e == first {
-                        *e = end;
-                        b.merge_after(start);
-                        return;
-                    }
-                }
+        match &mut self.pending {
+            // In order: the pending run ends where these start, or holds them.
+            Some((pi, s, e)) if *pi == i && first >= *s && first <= *e => *e = (*e).max(end),
+            _ => {
+                self.flush();
+                self.pending = Some((i, first, end));
             }
         }
-        self.last = Some((i, b.insert(first, end)));
     }
 
     /// Counts the pages of one record (4 KiB pages).
@@ -122,7 +124,19 @@ impl Arrived {
     pub fn holes(&self, page: u64) -> Vec<Holes> {
         self.blocks
             .iter()
-            .filter_map(|b| {
+            .enumerate()
+            .filter_map(|(i, b)| {
+                // The pending run counts: in a copy of its block.
+                let with_pending;
+                let b = match self.pending {
+                    Some((pi, start, end)) if pi == i => {
+                        let mut copy = b.clone();
+                        copy.insert(start, end);
+                        with_pending = copy;
+                        &with_pending
+                    }
+                    _ => b,
+                };
                 let mut ranges = Vec::new();
                 let mut at = 0;
                 let mut missing = 0;
@@ -164,8 +178,8 @@ impl Arrived {
 }
 
 impl Block {
-    /// Adds pages `[first, end)`; returns the start of the run that holds them.
-    fn insert(&mut self, first: u64, end: u64) -> u64 {
+    /// Adds pages `[first, end)`.
+    fn insert(&mut self, first: u64, end: u64) {
         let mut start = first;
         let mut stop = end;
         if let Some((&s, &e)) = self.runs.range(..=first).next_back() {
@@ -176,7 +190,6 @@ impl Block {
         }
         self.runs.insert(start, stop);
         self.merge_after(start);
-        start
     }
 
     /// Merges the runs that the run at `start` now reaches into it.
@@ -232,7 +245,55 @@ mod tests {
         a.pages("pc.ram", 6 * 4096, 3, 4096);
         a.pages("pc.ram", 2 * 4096, 1, 4096);
         assert!(a.check(4096, 0).is_ok());
+        a.flush();
         assert_eq!(a.blocks[0].runs.len(), 1);
+    }
+
+    /// Pages in any order, runs of any length, two blocks interleaved: the holes
+    /// are those a plain set of pages has.
+    #[test]
+    fn holes_match_a_set_of_pages_in_any_order() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..50 {
+            let list = [("a".to_owned(), 300 * 4096), ("b".to_owned(), 40 * 4096)];
+            let mut a = Arrived::new();
+            a.block_list(&list, 4096);
+            let mut sets = [
+                std::collections::BTreeSet::new(),
+                std::collections::BTreeSet::new(),
+            ];
+            for _ in 0..next(400) {
+                let b = next(2) as usize;
+                let len = [300, 40][b];
+                let (first, n) = if next(3) == 0 {
+                    (next(len), 1 + next(20))
+                } else {
+                    // Often right after what came before, as a stream sends them.
+                    (sets[b].last().map_or(0, |p| p + 1).min(len - 1), 1)
+                };
+                a.pages(&list[b].0, first * 4096, n, 4096);
+                sets[b].extend(first..(first + n).min(len));
+            }
+            let want: Vec<(String, u64)> = [0, 1]
+                .into_iter()
+                .filter_map(|b| {
+                    let missing = [300, 40][b] - sets[b].len() as u64;
+                    (missing > 0).then(|| (list[b].0.clone(), missing))
+                })
+                .collect();
+            let got: Vec<(String, u64)> = a
+                .holes(4096)
+                .into_iter()
+                .map(|h| (h.block, h.missing))
+                .collect();
+            assert_eq!(got, want);
+        }
     }
 
     #[test]
