@@ -49,6 +49,11 @@ impl Visitor for RoundTrip {
             ber::load_from(&mut streamed, &mut r, v).unwrap();
             assert_eq!(r, b"next", "{idstr} v{v}: streaming load overran");
             assert_eq!(ber::to_bytes_at(&streamed, v).unwrap(), bytes);
+            // With its name and version, it is read back at that version untold.
+            let versioned = ber::to_bytes_versioned(value, v).unwrap();
+            let mut told = T::default();
+            assert_eq!(ber::load_versioned(&mut told, &versioned).unwrap(), v);
+            assert_eq!(ber::to_bytes_at(&told, v).unwrap(), bytes, "{idstr} v{v}");
             self.checked += 1;
         }
     }
