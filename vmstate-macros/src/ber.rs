@@ -125,19 +125,28 @@ fn scan_method(plans: &[FieldPlan]) -> Option<TokenStream> {
     if !fields.iter().all(scanned) {
         return None;
     }
-    let scans = fields.iter().map(|p| {
-        let (id, tag, as_field) = (p.ident, p.tag, p.as_field());
-        let scan = quote!(#as_field::ber_scan_field(&mut self.#id, s, #tag));
-        if p.always_present() {
-            return scan;
-        }
-        let cond = p.present();
-        quote!((!#cond || #scan))
-    });
+    let scans: Vec<TokenStream> = fields
+        .iter()
+        .map(|p| {
+            let (id, tag, as_field) = (p.ident, p.tag, p.as_field());
+            let scan = quote!(#as_field::ber_scan_field(&mut self.#id, s, #tag));
+            if p.always_present() {
+                return scan;
+            }
+            let cond = p.present();
+            quote!((!#cond || #scan))
+        })
+        .collect();
+    // A struct of no fields scans as read.
+    let all = if scans.is_empty() {
+        quote!(true)
+    } else {
+        quote!(#(#scans)&&*)
+    };
     Some(quote! {
         #[inline]
         fn ber_scan_at(&mut self, s: &mut __vm::ber::Scan<'_>, version: u32) -> bool {
-            true #(&& #scans)*
+            #all
         }
     })
 }

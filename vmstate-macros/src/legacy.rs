@@ -88,10 +88,19 @@ fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {
             }
         }
     });
+    let unknown = quote!(return __vm::Err(__vm::unknown_subsection(__name, r.offset())););
+    if subs.is_empty() {
+        // Any subsection is one this struct does not know.
+        return quote! {
+            if let ::core::option::Option::Some(__name) = __vm::peek_subsection(r, #name)? {
+                #unknown
+            }
+        };
+    }
     quote! {
         while let ::core::option::Option::Some(__name) = __vm::peek_subsection(r, #name)? {
             #(#arms)*
-            return __vm::Err(__vm::unknown_subsection(__name, r.offset()));
+            #unknown
         }
     }
 }

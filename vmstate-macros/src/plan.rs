@@ -366,30 +366,34 @@ impl FieldPlan<'_> {
     /// For a subsection: `body` run with `__s: &S` when the subsection is sent
     /// (version in range, `needed`, and `Some` for an `Option`).
     pub fn when_sent(&self, body: TokenStream) -> TokenStream {
-        let (id, v) = (self.ident, &self.version_cond);
-        let (sent, value) = match &self.kind {
-            Kind::Subsection {
-                needed: Some(n),
-                optional,
-                ..
-            } => (
-                quote_spanned!(n.attr_span()=> #v && __vm::hook::needed(#n, self)),
-                *optional,
-            ),
-            Kind::Subsection { optional, .. } => (v.clone(), *optional),
-            _ => unreachable!("when_sent on a field"),
+        let id = self.ident;
+        let Kind::Subsection {
+            needed, optional, ..
+        } = &self.kind
+        else {
+            unreachable!("when_sent on a field")
         };
-        let value = if value {
-            quote!(self.#id.as_ref())
-        } else {
-            quote!(::core::option::Option::Some(&self.#id))
-        };
-        quote! {
-            if #sent {
-                if let ::core::option::Option::Some(__s) = #value {
+        // The conditions that hold: the version range (none: always), `needed`.
+        let versioned = self.versions != (None, None);
+        let v = versioned.then_some(&self.version_cond);
+        let needed = needed.map(|n| quote_spanned!(n.attr_span()=> __vm::hook::needed(#n, self)));
+        let body = if *optional {
+            quote! {
+                if let ::core::option::Option::Some(__s) = self.#id.as_ref() {
                     #body
                 }
             }
+        } else {
+            quote! {
+                let __s = &self.#id;
+                #body
+            }
+        };
+        match (v, needed) {
+            (None, None) => quote!({ #body }),
+            (Some(v), None) => quote!(if #v { #body }),
+            (None, Some(n)) => quote!(if #n { #body }),
+            (Some(v), Some(n)) => quote!(if #v && #n { #body }),
         }
     }
 

@@ -69,7 +69,16 @@ pub fn method(c: &Container, plans: &[FieldPlan]) -> TokenStream {
     }
     let name = c.name();
     let fields = plans.iter().map(field);
-    let subsections = plans.iter().map(subsection);
+    let subsections = plans.iter().any(FieldPlan::is_subsection).then(|| {
+        let each = plans.iter().map(subsection);
+        quote! {
+            let mut __any = false;
+            #(#each)*
+            if __any {
+                j.end_array();
+            }
+        }
+    });
     quote! {
         fn vmdesc_at(&self, version: u32, j: &mut __vm::JsonWriter) {
             j.string("vmsd_name", #name);
@@ -78,11 +87,7 @@ pub fn method(c: &Container, plans: &[FieldPlan]) -> TokenStream {
             j.begin_array("fields");
             #(#fields)*
             j.end_array();
-            let mut __any = false;
-            #(#subsections)*
-            if __any {
-                j.end_array();
-            }
+            #subsections
         }
     }
 }
