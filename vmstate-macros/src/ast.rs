@@ -9,6 +9,8 @@ use syn::{
 
 pub struct Container<'a> {
     pub ident: &'a Ident,
+    /// Type and const parameters (bounds for their fields are added by `bound`).
+    pub generics: &'a syn::Generics,
     pub attrs: ContainerAttrs,
     pub data: Data<'a>,
 }
@@ -117,10 +119,10 @@ impl<'a> Container<'a> {
 
     pub fn from_ast(cx: &Ctxt, input: &'a DeriveInput) -> Option<Container<'a>> {
         let attrs = attr::container(cx, &input.attrs);
-        if !input.generics.params.is_empty() {
+        if input.generics.lifetimes().next().is_some() {
             cx.error_spanned_by(
                 &input.generics,
-                "VMState cannot be derived for generic types: a migration format needs one fixed layout",
+                "VMState cannot be derived for types with lifetimes: a load fills the value, so it must own its state",
             );
         }
         let data = match &input.data {
@@ -163,6 +165,12 @@ impl<'a> Container<'a> {
                 }
             },
             SynData::Enum(e) => {
+                if !input.generics.params.is_empty() {
+                    cx.error_spanned_by(
+                        &input.generics,
+                        "VMState enums cannot be generic: each variant is one integer on the wire",
+                    );
+                }
                 let repr = repr(cx, input);
                 let mut variants = Vec::new();
                 for v in &e.variants {
@@ -186,6 +194,7 @@ impl<'a> Container<'a> {
         };
         Some(Container {
             ident: &input.ident,
+            generics: &input.generics,
             attrs,
             data,
         })

@@ -313,12 +313,9 @@ fn check_len(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Field
     let a = &f.attrs;
     let is_vec = matches!(f.shape, Shape::Vec { .. });
     match (&a.len, &a.max) {
-        (None, Some(m)) => {
-            cx.error_at(m.span, "`max` bounds a variable array: add `len = <field>`")
-        }
-        (None, None) if is_vec => cx.error_spanned_by(
-            f.ty,
-            "a Vec field needs `len = <earlier integer field>` and `max = N` (QEMU's VARRAY)",
+        (None, Some(m)) => cx.error_at(
+            m.span,
+            "`max` bounds a variable array counted by another field: add `len = <field>` (a Vec without `len` sends its own count, bounded by vmstate_runtime::MAX_COUNT)",
         ),
         (Some(len), None) if is_vec => cx.error_spanned_by(
             len,

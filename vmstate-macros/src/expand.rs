@@ -22,7 +22,7 @@
 //!   named, so a user's own items cannot shadow what the code means.
 
 use crate::ast::{Container, Data};
-use crate::{ber, desc, field_types, legacy, plan, value_json, vmdesc};
+use crate::{ber, bound, desc, field_types, legacy, plan, value_json, vmdesc};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 
@@ -38,16 +38,18 @@ pub struct Methods {
 /// `pre_save` that writes the state, without changing the caller's value).
 fn vmstate_impl(
     c: &Container,
+    generics: &syn::Generics,
     desc: TokenStream,
     legacy: Methods,
     ber: Methods,
     reads: TokenStream,
 ) -> TokenStream {
     let ident = c.ident;
+    let (ig, tg, wc) = generics.split_for_impl();
     let (ls, ll, bs, bl) = (legacy.saves, legacy.loads, ber.saves, ber.loads);
     let Some(prepare) = &c.attrs.prepare else {
         return quote! {
-            impl __vm::VMState for #ident {
+            impl #ig __vm::VMState for #ident #tg #wc {
                 #desc
                 #ls
                 #ll
@@ -67,13 +69,13 @@ fn vmstate_impl(
             fn vmdesc_at(&self, version: u32, j: &mut __vm::JsonWriter);
         }
 
-        impl __Unprepared for #ident {
+        impl #ig __Unprepared for #ident #tg #wc {
             #ls
             #bs
             #reads
         }
 
-        impl #ident {
+        impl #ig #ident #tg #wc {
             /// A copy of the value with `prepare` run on it.
             fn __vmstate_prepared(&self, at: u64) -> __vm::Result<Self> {
                 let mut __copy = ::core::clone::Clone::clone(self);
@@ -84,7 +86,7 @@ fn vmstate_impl(
             }
         }
 
-        impl __vm::VMState for #ident {
+        impl #ig __vm::VMState for #ident #tg #wc {
             #desc
             #ll
             #bl
@@ -123,14 +125,16 @@ fn vmstate_impl(
 
 pub fn expand(c: &Container) -> TokenStream {
     let ident = c.ident;
+    let plans = plan::fields(c);
+    let generics = bound::with_bounds(c, &plans);
+    let (ig, tg, wc) = generics.split_for_impl();
     let body = match &c.data {
         Data::Enum { repr, variants } => field_types::enum_field(ident, repr, variants),
         Data::Newtype(inner) => match &c.attrs.info {
-            Some(info) => field_types::opaque_field(ident, inner, &info.value),
-            None => field_types::newtype_field(ident, inner),
+            Some(info) => field_types::opaque_field(ident, &generics, inner, &info.value),
+            None => field_types::newtype_field(ident, &generics, inner),
         },
         Data::Struct(_) => {
-            let plans = plan::fields(c);
             let version = c.version();
             let mut desc = desc::desc_const(c, &plans);
             if let Some(h) = &c.attrs.dev_unplug_pending {
@@ -163,12 +167,12 @@ pub fn expand(c: &Container) -> TokenStream {
                 }
                 None => quote!(__vm::ber::Tag::SEQUENCE),
             };
-            let vmstate = vmstate_impl(c, desc, legacy, ber, quote!(#json #vmdesc));
+            let vmstate = vmstate_impl(c, &generics, desc, legacy, ber, quote!(#json #vmdesc));
             quote! {
                 #vmstate
 
                 #[diagnostic::do_not_recommend]
-                impl __vm::Field for #ident {
+                impl #ig __vm::Field for #ident #tg #wc {
                     const TYPE: __vm::TypeDesc = __vm::TypeDesc::Struct(<Self as __vm::VMState>::DESC);
 
                     fn legacy_put<W: __vm::Write>(&self, w: &mut __vm::Writer<W>) -> __vm::Result<()> {

@@ -4,7 +4,7 @@
 use crate::asn1;
 use proc_macro2::TokenStream;
 use quote::quote;
-use syn::{Ident, Type};
+use syn::{Generics, Ident, Type};
 
 pub fn enum_field(ident: &Ident, repr: &Ident, variants: &[&Ident]) -> TokenStream {
     let to_raw = variants
@@ -127,10 +127,11 @@ fn legacy_of_inner() -> TokenStream {
     }
 }
 
-pub fn newtype_field(ident: &Ident, inner: &Type) -> TokenStream {
+pub fn newtype_field(ident: &Ident, generics: &Generics, inner: &Type) -> TokenStream {
     let legacy = legacy_of_inner();
+    let (ig, tg, wc) = generics.split_for_impl();
     quote! {
-        impl __vm::Field for #ident {
+        impl #ig __vm::Field for #ident #tg #wc {
             const TYPE: __vm::TypeDesc = <#inner as __vm::Field>::TYPE;
 
             #legacy
@@ -177,10 +178,11 @@ pub fn newtype_field(ident: &Ident, inner: &Type) -> TokenStream {
 
 /// A `transparent` newtype with `info`: QEMU's custom `VMStateInfo`, its inner
 /// field's legacy bytes under its own type name, one OCTET STRING in BER.
-pub fn opaque_field(ident: &Ident, inner: &Type, info: &str) -> TokenStream {
+pub fn opaque_field(ident: &Ident, generics: &Generics, inner: &Type, info: &str) -> TokenStream {
     let legacy = legacy_of_inner();
+    let (ig, tg, wc) = generics.split_for_impl();
     quote! {
-        impl __vm::Field for #ident {
+        impl #ig __vm::Field for #ident #tg #wc {
             const TYPE: __vm::TypeDesc = __vm::opaque::type_of(#info, &<#inner as __vm::Field>::TYPE);
 
             #legacy

@@ -11,6 +11,7 @@ mod asn1;
 mod ast;
 mod attr;
 mod ber;
+mod bound;
 mod check;
 mod ctxt;
 mod desc;

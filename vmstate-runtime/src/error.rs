@@ -116,6 +116,15 @@ pub enum ErrorKind {
         /// The field's wire type (`uint8`...).
         ty: &'static str,
     },
+    /// A value the Rust type cannot hold in the form that saves it again to the
+    /// same bytes (a `String` that is not UTF-8, map keys out of order, a
+    /// `Duration`'s nanoseconds of a second or more).
+    InvalidValue {
+        /// The Rust type.
+        ty: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// BER: a field that the version requires is absent.
     MissingField,
     /// BER: a field this type does not have (at this version).
@@ -229,6 +238,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::IntegerOutOfRange { value, ty } => {
                 write!(f, "integer {value} does not fit {ty}")
             }
+            ErrorKind::InvalidValue { ty, reason } => write!(f, "not a valid {ty}: {reason}"),
             ErrorKind::MissingField => write!(f, "required field is missing"),
             ErrorKind::UnknownField(t) => write!(f, "unknown field {t}"),
             ErrorKind::SizeMismatch { expected, found } => {

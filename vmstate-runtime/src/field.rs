@@ -472,54 +472,6 @@ impl Field for bool {
     }
 }
 
-/// Stored as its IEEE-754 bits, big-endian (QEMU's `float64`); in BER as an OCTET
-/// STRING of those 8 octets, because ASN.1 REAL would not keep NaN payloads.
-impl Field for f64 {
-    const TYPE: TypeDesc = TypeDesc::Scalar {
-        name: "float64",
-        size: 8,
-    };
-    const BER_TAG: Tag = Tag::OCTET_STRING;
-
-    fn ber_put(&self, e: &mut Encoder) -> Result<()> {
-        e.put(&self.to_bits().to_be_bytes());
-        Ok(())
-    }
-
-    fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {
-        let mut b = [0u8; 8];
-        d.octets(h, 8, &mut |input, pos, n| {
-            input.read_exact(&mut b[pos..pos + n])
-        })?;
-        *self = f64::from_bits(u64::from_be_bytes(b));
-        Ok(())
-    }
-
-    #[inline]
-    fn ber_scan(&mut self, s: &mut ber::Scan<'_>, id: ber::Id) -> bool {
-        let b = s.octets(id, 8).and_then(|b| b.try_into().ok());
-        b.map(|b| *self = f64::from_bits(u64::from_be_bytes(b)))
-            .is_some()
-    }
-
-    fn to_json(&self) -> Value {
-        ber::octets_json(&self.to_bits().to_be_bytes())
-    }
-
-    fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
-        w.put(&self.to_bits().to_be_bytes())
-    }
-
-    fn legacy_get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()> {
-        *self = f64::from_bits(u64::from_be_bytes(r.read_array()?));
-        Ok(())
-    }
-
-    fn legacy_size(&self) -> usize {
-        8
-    }
-}
-
 impl<T: Field, const N: usize> Field for [T; N] {
     const TYPE: TypeDesc = if T::IS_BYTE {
         TypeDesc::Buffer(N)

@@ -37,11 +37,14 @@ extern crate self as vmstate_runtime;
 
 pub mod ber;
 mod bitmap;
+pub(crate) mod composite;
+mod counted;
 pub mod desc;
 pub mod dump;
 mod error;
 mod field;
 mod format;
+mod octets;
 pub mod framing;
 pub mod io;
 pub mod json;
@@ -61,6 +64,7 @@ mod wire_as;
 pub use error::{printable, Error, ErrorKind, PathSegment, Result};
 pub use field::{slice_leaf, slice_leaves, slice_size, Field, VarLenField};
 pub use format::Format;
+pub use counted::MAX_COUNT;
 pub use linked::{GTree, MarkedList, QList, QTailQ, StructKey};
 pub use types::{Timer, Unused};
 
