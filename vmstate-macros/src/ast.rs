@@ -22,6 +22,8 @@ pub enum Data<'a> {
         repr: Ident,
         variants: Vec<&'a Ident>,
     },
+    /// An enum with data: sent as its variant, then that variant's fields.
+    DataEnum(Vec<&'a syn::Variant>),
 }
 
 pub struct Field<'a> {
@@ -164,6 +166,23 @@ impl<'a> Container<'a> {
                     return None;
                 }
             },
+            SynData::Enum(e) if e.variants.iter().any(|v| !matches!(v.fields, Fields::Unit)) => {
+                if !input.generics.params.is_empty() {
+                    cx.error_spanned_by(
+                        &input.generics,
+                        "VMState enums cannot be generic",
+                    );
+                }
+                for v in &e.variants {
+                    for a in v.attrs.iter().filter(|a| a.path().is_ident("vmstate")) {
+                        cx.error_spanned_by(
+                            a,
+                            "a variant takes no vmstate attributes (its fields do)",
+                        );
+                    }
+                }
+                Data::DataEnum(e.variants.iter().collect())
+            }
             SynData::Enum(e) => {
                 if !input.generics.params.is_empty() {
                     cx.error_spanned_by(
@@ -174,12 +193,6 @@ impl<'a> Container<'a> {
                 let repr = repr(cx, input);
                 let mut variants = Vec::new();
                 for v in &e.variants {
-                    if !matches!(v.fields, Fields::Unit) {
-                        cx.error_spanned_by(
-                            v,
-                            "VMState enums must be fieldless: each variant is one integer on the wire",
-                        );
-                    }
                     variants.push(&v.ident);
                 }
                 Data::Enum {

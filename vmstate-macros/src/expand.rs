@@ -22,7 +22,7 @@
 //!   named, so a user's own items cannot shadow what the code means.
 
 use crate::ast::{Container, Data};
-use crate::{ber, bound, desc, field_types, legacy, plan, value_json, vmdesc};
+use crate::{ber, bound, data_enum, desc, field_types, legacy, plan, value_json, vmdesc};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 
@@ -128,7 +128,12 @@ pub fn expand(c: &Container) -> TokenStream {
     let plans = plan::fields(c);
     let generics = bound::with_bounds(c, &plans);
     let (ig, tg, wc) = generics.split_for_impl();
+    let runtime = match &c.attrs.krate {
+        Some(path) => path.value.to_token_stream(),
+        None => quote!(::vmstate_runtime),
+    };
     let body = match &c.data {
+        Data::DataEnum(variants) => data_enum::data_enum_field(c, variants, &runtime),
         Data::Enum { repr, variants } => field_types::enum_field(ident, repr, variants),
         Data::Newtype(inner) => match &c.attrs.info {
             Some(info) => field_types::opaque_field(ident, &generics, inner, &info.value),
@@ -211,10 +216,6 @@ pub fn expand(c: &Container) -> TokenStream {
                 #checks
             }
         }
-    };
-    let runtime = match &c.attrs.krate {
-        Some(path) => path.value.to_token_stream(),
-        None => quote!(::vmstate_runtime),
     };
     let tag_marker = ber_tag_marker(c, &runtime);
     quote! {

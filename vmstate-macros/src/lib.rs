@@ -14,6 +14,7 @@ mod ber;
 mod bound;
 mod check;
 mod ctxt;
+mod data_enum;
 mod desc;
 mod expand;
 mod field_types;

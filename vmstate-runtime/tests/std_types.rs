@@ -367,15 +367,15 @@ impl<const N: usize> Default for Ring<N> {
     }
 }
 
-trait Backend: Default + Clone + std::fmt::Debug + PartialEq {}
+trait HostBackend: Default + Clone + std::fmt::Debug + PartialEq {}
 
 #[derive(Clone, Debug, Default, PartialEq)]
 struct NullBackend;
-impl Backend for NullBackend {}
+impl HostBackend for NullBackend {}
 
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "generic-dev", version = 1)]
-struct GenericDev<B: Backend, T> {
+struct GenericDev<B: HostBackend, T> {
     #[vmstate(skip)]
     backend: B,
     ring: Ring<4>,
@@ -399,4 +399,146 @@ fn generic_structs_derive_with_the_bounds_their_fields_need() {
     let back: GenericDev<NullBackend, u32> =
         ber::from_bytes(&ber::to_bytes(&dev).unwrap(), 1).unwrap();
     assert_eq!(back, dev);
+}
+
+/// An enum with data: its variant, then that variant's fields.
+#[derive(VMState, Clone, Debug, PartialEq)]
+enum Backend {
+    File { path_hash: u64, ro: bool },
+    Null,
+    Pair(u32, String),
+}
+
+impl Default for Backend {
+    fn default() -> Self {
+        Backend::Null
+    }
+}
+
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "backend-dev", version = 1)]
+struct BackendDev {
+    a: u8,
+    backend: Backend,
+    b: u8,
+}
+
+// Its twin in QEMU's terms: `variant` as a uint32, then the variant's struct.
+#[derive(VMState, Clone, Copy, Debug, Default, PartialEq)]
+#[repr(u32)]
+enum Kind {
+    #[default]
+    File,
+    Null,
+    Pair,
+}
+
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "Backend.File", version = 1)]
+struct FileWire {
+    path_hash: u64,
+    ro: bool,
+}
+
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "Backend.Null", version = 1)]
+struct NullWire {}
+
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "Backend.Pair", version = 1)]
+struct PairWire {
+    #[vmstate(rename = "0")]
+    a: u32,
+    #[vmstate(rename = "1")]
+    b: StringWire,
+}
+
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "Backend", version = 1)]
+struct BackendWire {
+    variant: Kind,
+    #[vmstate(rename = "File", exists = |s: &Self, _| s.variant == Kind::File)]
+    file: FileWire,
+    #[vmstate(rename = "Null", exists = |s: &Self, _| s.variant == Kind::Null)]
+    null: NullWire,
+    #[vmstate(rename = "Pair", exists = |s: &Self, _| s.variant == Kind::Pair)]
+    pair: PairWire,
+}
+
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "backend-dev", version = 1)]
+struct BackendDevWire {
+    a: u8,
+    backend: BackendWire,
+    b: u8,
+}
+
+#[test]
+fn enums_with_data_are_their_variant_then_its_fields() {
+    let cases = [
+        (
+            Backend::File {
+                path_hash: 0xabcd,
+                ro: true,
+            },
+            BackendWire {
+                variant: Kind::File,
+                file: FileWire {
+                    path_hash: 0xabcd,
+                    ro: true,
+                },
+                ..Default::default()
+            },
+        ),
+        (
+            Backend::Null,
+            BackendWire {
+                variant: Kind::Null,
+                ..Default::default()
+            },
+        ),
+        (
+            Backend::Pair(5, "x".into()),
+            BackendWire {
+                variant: Kind::Pair,
+                pair: PairWire {
+                    a: 5,
+                    b: string("x"),
+                },
+                ..Default::default()
+            },
+        ),
+    ];
+    for (backend, twin) in cases {
+        let dev = BackendDev {
+            a: 1,
+            backend,
+            b: 2,
+        };
+        let wire = BackendDevWire {
+            a: 1,
+            backend: twin,
+            b: 2,
+        };
+        assert_eq!(
+            legacy::to_bytes(&dev).unwrap(),
+            legacy::to_bytes(&wire).unwrap()
+        );
+        assert_eq!(ber::to_bytes(&dev).unwrap(), ber::to_bytes(&wire).unwrap());
+        assert_eq!(
+            legacy::vmdesc_json(&dev, "backend-dev", 0, 1),
+            legacy::vmdesc_json(&wire, "backend-dev", 0, 1)
+        );
+        assert_eq!(dev.to_json_at(1), wire.to_json_at(1));
+        let back: BackendDev = legacy::from_bytes(&legacy::to_bytes(&dev).unwrap(), 1).unwrap();
+        assert_eq!(back, dev);
+        let back: BackendDev = ber::from_bytes(&ber::to_bytes(&dev).unwrap(), 1).unwrap();
+        assert_eq!(back, dev);
+    }
+    // A variant number with no variant is refused at `variant`.
+    let mut bytes = legacy::to_bytes(&BackendDev::default()).unwrap();
+    bytes[1..5].copy_from_slice(&7u32.to_be_bytes());
+    let e = legacy::from_bytes::<BackendDev>(&bytes, 1).unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::InvalidDiscriminant(7));
+    assert_eq!((e.path(), e.offset()), ("backend-dev.backend.variant".into(), 1));
 }
