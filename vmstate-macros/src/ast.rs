@@ -23,7 +23,7 @@ pub enum Data<'a> {
         variants: Vec<&'a Ident>,
     },
     /// An enum with data: sent as its variant, then that variant's fields.
-    DataEnum(Vec<&'a syn::Variant>),
+    Variants(Vec<&'a syn::Variant>),
 }
 
 pub struct Field<'a> {
@@ -168,10 +168,7 @@ impl<'a> Container<'a> {
             },
             SynData::Enum(e) if e.variants.iter().any(|v| !matches!(v.fields, Fields::Unit)) => {
                 if !input.generics.params.is_empty() {
-                    cx.error_spanned_by(
-                        &input.generics,
-                        "VMState enums cannot be generic",
-                    );
+                    cx.error_spanned_by(&input.generics, "VMState enums cannot be generic");
                 }
                 for v in &e.variants {
                     for a in v.attrs.iter().filter(|a| a.path().is_ident("vmstate")) {
@@ -181,7 +178,7 @@ impl<'a> Container<'a> {
                         );
                     }
                 }
-                Data::DataEnum(e.variants.iter().collect())
+                Data::Variants(e.variants.iter().collect())
             }
             SynData::Enum(e) => {
                 if !input.generics.params.is_empty() {

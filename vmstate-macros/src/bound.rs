@@ -65,7 +65,9 @@ pub fn with_bounds(c: &Container, plans: &[FieldPlan]) -> Generics {
         Some(syn::parse2::<WherePredicate>(bound).expect("a where predicate"))
     });
     let clause = generics.make_where_clause();
-    clause.predicates.extend(newtype.into_iter().chain(predicates));
+    clause
+        .predicates
+        .extend(newtype.into_iter().chain(predicates));
     if c.attrs.prepare.is_some() {
         // `prepare` runs on a copy.
         let ident = c.ident;

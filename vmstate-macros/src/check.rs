@@ -15,7 +15,7 @@ pub fn check(cx: &Ctxt, c: &Container) {
                 check_field(cx, c, fields, i, f);
             }
         }
-        Data::Newtype(_) | Data::Enum { .. } | Data::DataEnum(_) => check_field_type_attrs(cx, c),
+        Data::Newtype(_) | Data::Enum { .. } | Data::Variants(_) => check_field_type_attrs(cx, c),
     }
 }
 
@@ -130,14 +130,14 @@ fn check_field_type_attrs(cx: &Ctxt, c: &Container) {
     let a = &c.attrs;
     let what = match c.data {
         Data::Enum { .. } => "an enum (it is one integer on the wire)",
-        Data::DataEnum(_) => "an enum with data (its variant, then the variant's fields)",
+        Data::Variants(_) => "an enum with data (its variant, then the variant's fields)",
         _ => "a transparent newtype (it is its inner field on the wire)",
     };
     // A newtype's `transparent` and any type's `crate` are theirs; the rest is a
     // VMStateDescription's.
     let own: &[&str] = match c.data {
         Data::Enum { .. } => &["crate"],
-        Data::DataEnum(_) => &["crate", "name"],
+        Data::Variants(_) => &["crate", "name"],
         _ => &["crate", "transparent", "info"],
     };
     let spans = a.keys_set().into_iter().filter(|(k, _)| !own.contains(k));

@@ -133,7 +133,7 @@ pub fn expand(c: &Container) -> TokenStream {
         None => quote!(::vmstate_runtime),
     };
     let body = match &c.data {
-        Data::DataEnum(variants) => data_enum::data_enum_field(c, variants, &runtime),
+        Data::Variants(variants) => data_enum::data_enum_field(c, variants, &runtime),
         Data::Enum { repr, variants } => field_types::enum_field(ident, repr, variants),
         Data::Newtype(inner) => match &c.attrs.info {
             Some(info) => field_types::opaque_field(ident, &generics, inner, &info.value),

@@ -127,7 +127,9 @@ impl<T: Field + Default> VMState for Option<T> {
     );
 
     fn legacy_save_at<W: io::Write>(&self, w: &mut Writer<W>, _: u32) -> Result<()> {
-        self.is_some().legacy_put(w).map_err(|e| e.in_field("present"))?;
+        self.is_some()
+            .legacy_put(w)
+            .map_err(|e| e.in_field("present"))?;
         match self {
             Some(v) => v.legacy_put(w).map_err(|e| e.in_field("value")),
             None => Ok(()),
@@ -136,9 +138,7 @@ impl<T: Field + Default> VMState for Option<T> {
 
     fn legacy_load_at<I: Input + ?Sized>(&mut self, r: &mut I, _: u32) -> Result<()> {
         let mut present = false;
-        present
-            .legacy_get(r)
-            .map_err(|e| e.in_field("present"))?;
+        present.legacy_get(r).map_err(|e| e.in_field("present"))?;
         if !present {
             *self = None;
             return Ok(());

@@ -262,8 +262,12 @@ impl Counted for String {
 
     fn from_elements(v: Vec<u8>, offset: u64) -> Result<Self> {
         String::from_utf8(v).map_err(|e| {
-            invalid("String", "not UTF-8", offset + e.utf8_error().valid_up_to() as u64)
-                .in_field("elems")
+            invalid(
+                "String",
+                "not UTF-8",
+                offset + e.utf8_error().valid_up_to() as u64,
+            )
+            .in_field("elems")
         })
     }
 }

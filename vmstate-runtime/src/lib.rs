@@ -44,7 +44,6 @@ pub mod dump;
 mod error;
 mod field;
 mod format;
-mod octets;
 pub mod framing;
 pub mod io;
 pub mod json;
@@ -52,6 +51,7 @@ pub mod json;
 pub mod kvm;
 pub mod legacy;
 pub mod linked;
+mod octets;
 #[doc(hidden)]
 pub mod opaque;
 pub mod ram;
@@ -61,10 +61,10 @@ mod types;
 mod vstruct;
 mod wire_as;
 
+pub use counted::MAX_COUNT;
 pub use error::{printable, Error, ErrorKind, PathSegment, Result};
 pub use field::{slice_leaf, slice_leaves, slice_size, Field, VarLenField};
 pub use format::Format;
-pub use counted::MAX_COUNT;
 pub use linked::{GTree, MarkedList, QList, QTailQ, StructKey};
 pub use types::{Timer, Unused};
 

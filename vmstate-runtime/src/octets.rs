@@ -11,46 +11,58 @@ use crate::io::{Input, Writer};
 use serde_json::Value;
 use std::io;
 
+/// A scalar's legacy octets.
+trait Octets<const N: usize> {
+    fn to_octets(&self) -> [u8; N];
+    fn from_octets(b: [u8; N]) -> Self;
+}
+
 macro_rules! octets_field {
     ($($t:ty => $name:literal, $n:literal, to: $to:expr, from: $from:expr;)*) => {$(
+        impl Octets<$n> for $t {
+            #[inline]
+            fn to_octets(&self) -> [u8; $n] {
+                $to(self)
+            }
+
+            #[inline]
+            fn from_octets(b: [u8; $n]) -> Self {
+                $from(b)
+            }
+        }
+
         impl Field for $t {
             const TYPE: TypeDesc = TypeDesc::Scalar { name: $name, size: $n };
             const BER_TAG: Tag = Tag::OCTET_STRING;
 
             fn ber_put(&self, e: &mut Encoder) -> Result<()> {
-                let to: fn(&$t) -> [u8; $n] = $to;
-                e.put(&to(self));
+                e.put(&self.to_octets());
                 Ok(())
             }
 
             fn ber_get<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, h: &Header) -> Result<()> {
                 let mut b = [0u8; $n];
                 d.octets(h, $n, &mut |input, pos, n| input.read_exact(&mut b[pos..pos + n]))?;
-                let from: fn([u8; $n]) -> $t = $from;
-                *self = from(b);
+                *self = Self::from_octets(b);
                 Ok(())
             }
 
             #[inline]
             fn ber_scan(&mut self, s: &mut ber::Scan<'_>, id: ber::Id) -> bool {
-                let from: fn([u8; $n]) -> $t = $from;
                 let b = s.octets(id, $n).and_then(|b| b.try_into().ok());
-                b.map(|b| *self = from(b)).is_some()
+                b.map(|b| *self = Self::from_octets(b)).is_some()
             }
 
             fn to_json(&self) -> Value {
-                let to: fn(&$t) -> [u8; $n] = $to;
-                ber::octets_json(&to(self))
+                ber::octets_json(&self.to_octets())
             }
 
             fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
-                let to: fn(&$t) -> [u8; $n] = $to;
-                w.put(&to(self))
+                w.put(&self.to_octets())
             }
 
             fn legacy_get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()> {
-                let from: fn([u8; $n]) -> $t = $from;
-                *self = from(r.read_array()?);
+                *self = Self::from_octets(r.read_array()?);
                 Ok(())
             }
 
@@ -62,8 +74,8 @@ macro_rules! octets_field {
 }
 
 octets_field! {
-    f64 => "float64", 8, to: |v| v.to_bits().to_be_bytes(), from: |b| f64::from_bits(u64::from_be_bytes(b));
-    f32 => "float32", 4, to: |v| v.to_bits().to_be_bytes(), from: |b| f32::from_bits(u32::from_be_bytes(b));
-    u128 => "uint128", 16, to: |v| v.to_be_bytes(), from: u128::from_be_bytes;
-    i128 => "int128", 16, to: |v| v.to_be_bytes(), from: i128::from_be_bytes;
+    f64 => "float64", 8, to: |v: &f64| v.to_bits().to_be_bytes(), from: |b| f64::from_bits(u64::from_be_bytes(b));
+    f32 => "float32", 4, to: |v: &f32| v.to_bits().to_be_bytes(), from: |b| f32::from_bits(u32::from_be_bytes(b));
+    u128 => "uint128", 16, to: |v: &u128| v.to_be_bytes(), from: u128::from_be_bytes;
+    i128 => "int128", 16, to: |v: &i128| v.to_be_bytes(), from: i128::from_be_bytes;
 }

@@ -215,7 +215,10 @@ fn pair() -> (StdDev, Wire) {
                 .to_vec(),
         },
         pair: Pair { a: 0xfe, b: -2 },
-        uptime: DurationWire { secs: 3, nanos: 500 },
+        uptime: DurationWire {
+            secs: 3,
+            nanos: 500,
+        },
         uuid: 0x0011_2233_4455_6677_8899_aabb_ccdd_eeffu128.to_be_bytes(),
         offset: [0xff; 16],
         gain: 1.5f32.to_bits().to_be_bytes(),
@@ -402,17 +405,15 @@ fn generic_structs_derive_with_the_bounds_their_fields_need() {
 }
 
 /// An enum with data: its variant, then that variant's fields.
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 enum Backend {
-    File { path_hash: u64, ro: bool },
+    File {
+        path_hash: u64,
+        ro: bool,
+    },
+    #[default]
     Null,
     Pair(u32, String),
-}
-
-impl Default for Backend {
-    fn default() -> Self {
-        Backend::Null
-    }
 }
 
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
@@ -540,5 +541,8 @@ fn enums_with_data_are_their_variant_then_its_fields() {
     bytes[1..5].copy_from_slice(&7u32.to_be_bytes());
     let e = legacy::from_bytes::<BackendDev>(&bytes, 1).unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::InvalidDiscriminant(7));
-    assert_eq!((e.path(), e.offset()), ("backend-dev.backend.variant".into(), 1));
+    assert_eq!(
+        (e.path(), e.offset()),
+        ("backend-dev.backend.variant".into(), 1)
+    );
 }
