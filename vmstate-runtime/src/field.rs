@@ -17,7 +17,7 @@ use std::io;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a VMState field",
     label = "unsupported field type",
-    note = "supported: u8..u64, i8..i64, usize and isize (as u64, i64), char (as u32), Wrapping<T>, bool, f64, arrays, Vec<T> with `len`/`max`, Box<T>, Unused<N>, Timer, QTailQ/QList/GTree, and types that derive VMState"
+    note = "supported: u8..u128, i8..i128, usize and isize (as u64, i64), char (as u32), Wrapping<T>, bool, f32, f64, arrays, tuples, Option<T>, String, Vec<T>, Box<[T]>, VecDeque<T>, BTreeMap/HashMap, Duration, Box<T>, Unused<N>, Timer, QTailQ/QList/GTree, and types that derive VMState"
 )]
 pub trait Field {
     /// The wire type.
@@ -595,7 +595,7 @@ macro_rules! element {
         #[diagnostic::on_unimplemented(
             message = "`{Self}` cannot be a VMState field",
             label = "unsupported element type",
-            note = "supported: u8..u64, i8..i64, usize and isize (as u64, i64), char (as u32), Wrapping<T>, bool, f64, arrays, Vec<T> with `len`/`max`, Box<T>, Unused<N>, Timer, QTailQ/QList/GTree, and types that derive VMState"
+            note = "supported: u8..u128, i8..i128, usize and isize (as u64, i64), char (as u32), Wrapping<T>, bool, f32, f64, arrays, tuples, Option<T>, String, Vec<T>, Box<[T]>, VecDeque<T>, BTreeMap/HashMap, Duration, Box<T>, Unused<N>, Timer, QTailQ/QList/GTree, and types that derive VMState"
         )]
         pub trait Element: Sized {
             /// The element's wire type.

@@ -4,7 +4,7 @@ use vmstate_runtime::VMState;
 #[vmstate(name = "dev", version = 1)]
 struct Dev {
     a: u32,
-    label: String,
+    label: std::path::PathBuf,
 }
 
 fn main() {}

@@ -7,7 +7,7 @@ use vmstate_runtime::VMState;
 struct Dev {
     n: u32,
     #[vmstate(len = n, max = 8)]
-    items: Vec<String>,
+    items: Vec<std::path::PathBuf>,
 }
 
 fn main() {}
