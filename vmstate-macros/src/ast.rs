@@ -114,6 +114,14 @@ impl<'a> Container<'a> {
         self.attrs.name.as_ref().map_or("", |n| n.value.as_str())
     }
 
+    /// The oldest version that loads (the current one unless given).
+    pub fn minimum_version(&self) -> u32 {
+        self.attrs
+            .minimum_version
+            .as_ref()
+            .map_or(self.version(), |v| v.value)
+    }
+
     /// The current version (0 only when `check` has reported it missing).
     pub fn version(&self) -> u32 {
         self.attrs.version.as_ref().map_or(0, |v| v.value)

@@ -223,7 +223,7 @@ attribute_table! {
         "needed" => needed: Hook = parse_hook,
         "as_array" => as_array: Span = flag,
         "tmp" => tmp: Span = flag,
-        "struct_version" => struct_version: Sp<u32> = parse_int,
+        "struct_version" => struct_version: Sp<Vec<(u32, u32)>> = parse_struct_version,
         "nonstandard_name" => nonstandard_name: Span = flag,
     }
 }
@@ -274,6 +274,47 @@ where
     Ok(Sp {
         value: lit.base10_parse()?,
         span: lit.span(),
+    })
+}
+
+/// `struct_version = N` (always N: a table of one step) or a release table
+/// `struct_version(P => N, ...)`: from parent version P on, the nested version N.
+fn parse_struct_version(meta: &ParseNestedMeta, _: Span) -> syn::Result<Sp<Vec<(u32, u32)>>> {
+    if meta.input.peek(syn::Token![=]) {
+        let v: Sp<u32> = parse_int(meta, Span::call_site())?;
+        return Ok(Sp {
+            value: vec![(0, v.value)],
+            span: v.span,
+        });
+    }
+    let content;
+    let paren = syn::parenthesized!(content in meta.input);
+    let mut table = Vec::new();
+    while !content.is_empty() {
+        let parent: LitInt = content.parse()?;
+        content.parse::<syn::Token![=>]>()?;
+        let nested: LitInt = content.parse()?;
+        let step = (parent.base10_parse()?, nested.base10_parse()?);
+        if table.last().is_some_and(|&(p, _): &(u32, u32)| p >= step.0) {
+            return Err(syn::Error::new(
+                parent.span(),
+                "`struct_version(...)` lists parent versions in increasing order",
+            ));
+        }
+        table.push(step);
+        if !content.is_empty() {
+            content.parse::<syn::Token![,]>()?;
+        }
+    }
+    if table.is_empty() {
+        return Err(syn::Error::new(
+            paren.span.join(),
+            "`struct_version(...)` needs at least one `parent version => nested version`",
+        ));
+    }
+    Ok(Sp {
+        value: table,
+        span: paren.span.join(),
     })
 }
 

@@ -11,11 +11,12 @@ use quote::quote;
 
 fn save_field(p: &FieldPlan) -> TokenStream {
     let (id, rn, tag) = (p.ident, &p.rust_name, p.tag);
+    let nv = p.nested_version();
     match &p.kind {
         Kind::Plain | Kind::ByteArray { .. } => {
             let as_field = p.as_field();
             p.when_present(quote! {
-                #as_field::ber_put_field(&self.#id, e, #tag).in_field(#rn)?;
+                #as_field::ber_put_field(&self.#id, e, #tag #nv).in_field(#rn)?;
             })
         }
         Kind::VarArray { .. } => {
@@ -23,7 +24,7 @@ fn save_field(p: &FieldPlan) -> TokenStream {
             let slice = p.slice(quote!(__n));
             p.when_present(quote! {
                 #count
-                #el::put_ber(e, #tag, &#slice).in_field(#rn)?;
+                #el::put_ber(e, #tag, &#slice #nv).in_field(#rn)?;
             })
         }
         Kind::Subsection { .. } => TokenStream::new(),
@@ -33,23 +34,23 @@ fn save_field(p: &FieldPlan) -> TokenStream {
 fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
     let (id, rn, tag) = (p.ident, &p.rust_name, p.tag);
     let name = c.name();
-    let as_field = p.as_field();
+    let (as_field, nv) = (p.as_field(), p.nested_version());
     let load = match &p.kind {
         Kind::Plain | Kind::ByteArray { .. } if p.check.is_some() => p.checked_load(
             quote!(d.offset()),
-            quote!(#as_field::ber_get_field(&mut __v, d, #name, #tag, #rn)?;),
+            quote!(#as_field::ber_get_field(&mut __v, d, #name, #tag, #rn #nv)?;),
         ),
         Kind::Plain | Kind::ByteArray { .. } => p.when_loaded(
             quote!(d.offset()),
             quote! {
-                #as_field::ber_get_field(&mut self.#id, d, #name, #tag, #rn)?;
+                #as_field::ber_get_field(&mut self.#id, d, #name, #tag, #rn #nv)?;
             },
         ),
         Kind::VarArray { .. } => {
             let (count, el) = (p.var_count_for_load(quote!(__h.offset)), p.as_element());
             let load = p.load_slot(
-                quote!(|__s| #el::get_ber(__s, d, &__h)),
-                quote!(|__v, __n| #el::get_ber_vec(__v, __n, d, &__h)),
+                quote!(|__s| #el::get_ber(__s, d, &__h #nv)),
+                quote!(|__v, __n| #el::get_ber_vec(__v, __n, d, &__h #nv)),
             );
             p.when_loaded(
                 quote!(d.offset()),
@@ -72,9 +73,9 @@ fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
 /// to front.
 fn save_subsections(plans: &[FieldPlan]) -> TokenStream {
     let puts = plans.iter().rev().filter(|p| p.is_subsection()).map(|p| {
-        let (tag, rn) = (p.tag, &p.rust_name);
+        let (tag, rn, sv) = (p.tag, &p.rust_name, p.subsection_version());
         p.when_sent(quote! {
-            __vm::ber::put_subsection(e, #tag, __s).in_field(#rn)?;
+            __vm::ber::put_subsection(e, #tag, __s, #sv).in_field(#rn)?;
         })
     });
     quote! {

@@ -171,20 +171,9 @@ fn check_field(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Fie
     }
     if a.subsection.is_some() {
         // `validate` too: a subsection's own type checks its fields (post_load).
-        const NOT_FOR_SUBSECTIONS: [&str; 13] = [
-            "len",
-            "max",
-            "multiply",
-            "elements",
-            "equal",
-            "le",
-            "as_array",
-            "exists",
-            "rename",
-            "validate",
-            "pre_load",
-            "tmp",
-            "struct_version",
+        const NOT_FOR_SUBSECTIONS: [&str; 12] = [
+            "len", "max", "multiply", "elements", "equal", "le", "as_array", "exists", "rename",
+            "validate", "pre_load", "tmp",
         ];
         let conflicts = a.keys_set().into_iter();
         for (key, span) in conflicts.filter(|(k, _)| NOT_FOR_SUBSECTIONS.contains(k)) {
@@ -197,7 +186,7 @@ fn check_field(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Fie
         cx.error_at(s, "`nonstandard_name` only applies to subsections");
     }
     check_len(cx, c, fields, index, f);
-    check_elements(cx, f);
+    check_elements(cx, c, f);
     for (key, span) in [("equal", a.equal), ("le", a.le)] {
         if let (Some(s), true) = (span, a.len.is_some() || a.elements.is_some()) {
             cx.error_at(
@@ -265,7 +254,7 @@ fn is_named_u64(ty: &syn::Type) -> bool {
 }
 
 /// `elements` (a fixed part of an array) and `multiply` (a scaled count).
-fn check_elements(cx: &Ctxt, f: &Field) {
+fn check_elements(cx: &Ctxt, c: &Container, f: &Field) {
     let a = &f.attrs;
     if let (Some(m), None) = (&a.multiply, &a.len) {
         cx.error_at(m.span, "`multiply` scales a count: add `len = <field>`");
@@ -285,8 +274,28 @@ fn check_elements(cx: &Ctxt, f: &Field) {
         }
     }
     if let Some(v) = &a.struct_version {
-        if !matches!(f.shape, Shape::Plain) || a.tmp.is_some() || a.len.is_some() {
-            cx.error_at(v.span, "`struct_version` sends one nested VMState struct at a version of its own (QEMU's VMSTATE_VSTRUCT)");
+        let shape_ok = match f.shape {
+            Shape::Plain | Shape::Array { .. } | Shape::Vec { .. } => true,
+            Shape::Option { .. } => a.subsection.is_some(),
+        };
+        if !shape_ok || a.tmp.is_some() || a.bitmap.is_some() || a.as_array.is_some() {
+            cx.error_at(v.span, "`struct_version` sets the version of nested VMState structs: a struct, an array or Vec of them, or a subsection");
+        }
+        // The oldest parent version the field is on the wire at.
+        let since = a.version.as_ref().and_then(|r| r.min).unwrap_or(0);
+        let (minimum, current) = (c.minimum_version().max(since), c.version());
+        let table = &v.value;
+        if table.len() > 1 && table[0].0 > minimum {
+            cx.error_at(
+                v.span,
+                format!("`struct_version(...)` must start at or below the minimum version {minimum}: which nested version goes with parent version {minimum}?"),
+            );
+        }
+        if let Some((p, _)) = table.iter().find(|(p, _)| *p > current) {
+            cx.error_at(
+                v.span,
+                format!("`struct_version(...)` names parent version {p}, newer than the current version {current}"),
+            );
         }
     }
     if let Some(t) = a.tmp {

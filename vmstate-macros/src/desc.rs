@@ -91,6 +91,7 @@ fn field_desc(p: &FieldPlan) -> TokenStream {
         }
         Kind::Subsection { .. } => unreachable!("subsections are described separately"),
     };
+    let ty = p.described_type(ty);
     let versions = version_range(p);
     let (has_exists, check) = (p.has_exists, LoadCheck::vmdesc_suffix(p.check));
     let (tag, asn1_name) = (p.tag, &p.asn1_name);

@@ -9,24 +9,25 @@ use quote::quote;
 
 fn save_field(p: &FieldPlan) -> TokenStream {
     let (id, rn) = (p.ident, &p.rust_name);
-    let as_field = p.as_field();
+    let (as_field, nv) = (p.as_field(), p.nested_version());
     match &p.kind {
         Kind::Plain | Kind::ByteArray { .. } => p.when_present(quote! {
-            #as_field::legacy_put(&self.#id, w).in_field(#rn)?;
+            #as_field::legacy_put(&self.#id, w #nv).in_field(#rn)?;
         }),
         Kind::VarArray { .. } => {
             let count = p.var_count_for_save(quote!(w.written()));
             let (el, slice) = (p.as_element(), p.slice(quote!(__n)));
             p.when_present(quote! {
                 #count
-                #el::put_legacy(&#slice, w).in_field(#rn)?;
+                #el::put_legacy(&#slice, w #nv).in_field(#rn)?;
             })
         }
         Kind::Subsection { .. } => {
-            let vm = p.as_vmstate();
+            let (vm, sv) = (p.as_vmstate(), p.subsection_version());
             p.when_sent(quote! {
-                __vm::put_subsection_header(w, #vm::DESC.name, #vm::DESC.version)?;
-                __vm::VMState::legacy_save_at(__s, w, #vm::DESC.version)
+                let __sv = #sv;
+                __vm::put_subsection_header(w, #vm::DESC.name, __sv)?;
+                __vm::VMState::legacy_save_at(__s, w, __sv)
                     .in_field(#rn)?;
             })
         }
@@ -35,24 +36,24 @@ fn save_field(p: &FieldPlan) -> TokenStream {
 
 fn load_field(p: &FieldPlan) -> TokenStream {
     let (id, rn) = (p.ident, &p.rust_name);
-    let as_field = p.as_field();
+    let (as_field, nv) = (p.as_field(), p.nested_version());
     let load = match &p.kind {
         Kind::Plain | Kind::ByteArray { .. } if p.check.is_some() => p.checked_load(
             quote!(r.offset()),
-            quote!(#as_field::legacy_get(&mut __v, r).in_field(#rn)?;),
+            quote!(#as_field::legacy_get(&mut __v, r #nv).in_field(#rn)?;),
         ),
         Kind::Plain | Kind::ByteArray { .. } => p.when_loaded(
             quote!(r.offset()),
             quote! {
-                #as_field::legacy_get(&mut self.#id, r).in_field(#rn)?;
+                #as_field::legacy_get(&mut self.#id, r #nv).in_field(#rn)?;
             },
         ),
         Kind::VarArray { .. } => {
             let el = p.as_element();
             let count = p.var_count_for_load(quote!(r.offset()));
             let load = p.load_slot(
-                quote!(|__s| #el::get_legacy(__s, r)),
-                quote!(|__v, __n| #el::get_legacy_vec(__v, __n, r)),
+                quote!(|__s| #el::get_legacy(__s, r #nv)),
+                quote!(|__v, __n| #el::get_legacy_vec(__v, __n, r #nv)),
             );
             p.when_loaded(
                 quote!(r.offset()),
@@ -107,23 +108,23 @@ fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {
 
 fn size_field(p: &FieldPlan) -> TokenStream {
     let id = p.ident;
-    let as_field = p.as_field();
+    let (as_field, nv) = (p.as_field(), p.nested_version());
     match &p.kind {
         Kind::Plain | Kind::ByteArray { .. } => {
-            p.when_present(quote! { __size += #as_field::legacy_size(&self.#id); })
+            p.when_present(quote! { __size += #as_field::legacy_size(&self.#id #nv); })
         }
         Kind::VarArray { .. } => {
             let el = p.as_element();
             let slice = p.slice(p.var_count(None));
             p.when_present(quote! {
-                __size += #el::legacy_size_of(&#slice);
+                __size += #el::legacy_size_of(&#slice #nv);
             })
         }
         Kind::Subsection { .. } => {
-            let vm = p.as_vmstate();
+            let (vm, sv) = (p.as_vmstate(), p.subsection_version());
             p.when_sent(quote! {
                 __size += __vm::subsection_header_size(#vm::DESC.name)
-                    + __vm::VMState::legacy_size_at(__s, #vm::DESC.version);
+                    + __vm::VMState::legacy_size_at(__s, #sv);
             })
         }
     }

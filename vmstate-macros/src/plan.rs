@@ -112,8 +112,13 @@ pub struct FieldPlan<'a> {
     pub check: Option<LoadCheck>,
     /// `tmp`: described as QEMU describes a `VMSTATE_WITH_TMP` struct.
     pub tmp: bool,
-    /// `struct_version`: the nested struct goes at this version (`VMSTATE_VSTRUCT`).
-    pub struct_version: Option<u32>,
+    /// `struct_version`: the nested structs go at the version this table gives for
+    /// the parent's (one step of parent version 0 for `struct_version = N`).
+    pub struct_version: Option<Vec<(u32, u32)>>,
+    /// With `struct_version`: the nested struct type, and the runtime's helper for
+    /// the field's shape (`nested::Struct`, `Array`, `List`; `Elements` for a
+    /// variable array).
+    nested: Option<(&'a Type, TokenStream)>,
     /// `validate`: checked after the field is loaded.
     pub validate: Option<&'a Hook>,
     /// `pre_load`: run on the parent before the field is loaded.
@@ -237,6 +242,9 @@ impl FieldPlan<'_> {
         let Kind::VarArray { elem, len, .. } = &self.kind else {
             unreachable!("as_element on a fixed field")
         };
+        if let Some((_, path)) = &self.nested {
+            return path.clone();
+        }
         match len {
             Len::Field { bits: true, .. } => quote_spanned!(elem.span()=> __vm::BitmapWords),
             _ => quote_spanned!(elem.span()=> <#elem as __vm::Element>),
@@ -244,13 +252,44 @@ impl FieldPlan<'_> {
     }
 
     /// `<T as Field>` with the field type's span, so an unsupported type is reported
-    /// at the field.
+    /// at the field; with `struct_version`, the runtime's `nested` helper, whose
+    /// methods take [`nested_version`](Self::nested_version) last.
     pub fn as_field(&self) -> TokenStream {
         let ty = self.ty;
-        match self.struct_version {
-            Some(v) => quote_spanned!(ty.span()=> __vm::VStruct::<#ty, #v>),
+        match &self.nested {
+            Some((_, path)) => path.clone(),
             None => quote_spanned!(ty.span()=> <#ty as __vm::Field>),
         }
+    }
+
+    /// `, <nested version>` for the calls of a `struct_version` field's helper (in
+    /// terms of `version`, the parent's); nothing for other fields.
+    pub fn nested_version(&self) -> TokenStream {
+        match self.struct_version.as_deref() {
+            None => TokenStream::new(),
+            Some([(_, v)]) => quote!(, #v),
+            Some(table) => {
+                let steps = table.iter().map(|(p, n)| quote!((#p, #n)));
+                quote!(, __vm::nested::nested_version(&[#(#steps),*], version))
+            }
+        }
+    }
+
+    /// The field's wire type for its description: `TYPE` of [`as_field`]
+    /// (Self::as_field), after checking a `struct_version` table's versions.
+    pub fn described_type(&self, ty: TokenStream) -> TokenStream {
+        let Some((nested, _)) = &self.nested else {
+            return ty;
+        };
+        let steps = self
+            .struct_version
+            .iter()
+            .flatten()
+            .map(|(p, n)| quote!((#p, #n)));
+        quote_spanned! {nested.span()=> {
+            let _ = __vm::nested::checked_type::<#nested>(&[#(#steps),*]);
+            #ty
+        }}
     }
 
     /// For a variable array being saved: binds `__n`, the length field's value
@@ -397,6 +436,19 @@ impl FieldPlan<'_> {
         }
     }
 
+    /// For a subsection: the version it is sent at (its current one, or what its
+    /// `struct_version` table gives for the parent's).
+    pub fn subsection_version(&self) -> TokenStream {
+        if self.struct_version.is_some() {
+            let v = self.nested_version();
+            // `, expr`: the expression alone.
+            let v: TokenStream = v.into_iter().skip(1).collect();
+            return v;
+        }
+        let vm = self.as_vmstate();
+        quote!(#vm::DESC.version)
+    }
+
     /// For a subsection: `&mut S` to load into.
     pub fn subsection_mut(&self) -> TokenStream {
         let id = self.ident;
@@ -462,6 +514,37 @@ pub fn fields<'a>(c: &'a Container<'a>) -> Vec<FieldPlan<'a>> {
         }
     }
     plans
+}
+
+/// For a `struct_version` field: the nested struct type and the runtime helper of
+/// its shape (`None` for a shape `check` reports).
+fn nested_helper<'a>(f: &'a Field<'a>, kind: &Kind) -> Option<(&'a Type, TokenStream)> {
+    let span = f.ty.span();
+    Some(match (&f.shape, kind) {
+        (Shape::Array { elem, .. } | Shape::Vec { elem }, Kind::VarArray { .. }) => (
+            *elem,
+            quote_spanned!(span=> __vm::nested::Elements::<#elem>),
+        ),
+        (Shape::Plain, Kind::Plain) => {
+            let ty = f.ty;
+            (ty, quote_spanned!(span=> __vm::nested::Struct::<#ty>))
+        }
+        (Shape::Array { elem, len }, Kind::Plain) => {
+            // A const argument other than a literal or a name needs braces.
+            let len = match len {
+                syn::Expr::Lit(_) | syn::Expr::Path(_) => quote!(#len),
+                _ => quote!({ #len }),
+            };
+            (
+                *elem,
+                quote_spanned!(span=> __vm::nested::Array::<#elem, #len>),
+            )
+        }
+        (Shape::Vec { elem }, Kind::Plain) => {
+            (*elem, quote_spanned!(span=> __vm::nested::List::<#elem>))
+        }
+        _ => return None,
+    })
 }
 
 fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
@@ -564,7 +647,11 @@ fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
         validate: a.validate.as_ref(),
         pre_load: a.pre_load.as_ref(),
         tmp: a.tmp.is_some(),
-        struct_version: a.struct_version.as_ref().map(|v| v.value),
+        struct_version: a.struct_version.as_ref().map(|v| v.value.clone()),
+        nested: a
+            .struct_version
+            .as_ref()
+            .and_then(|_| nested_helper(f, &kind)),
         tag: 0,
         asn1_name,
         vmdesc_name: desc_name.clone(),

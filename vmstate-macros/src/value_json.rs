@@ -8,21 +8,23 @@ use quote::quote;
 
 fn field(p: &FieldPlan) -> TokenStream {
     let (id, key, as_field) = (p.ident, &p.asn1_name, p.as_field());
+    let nv = p.nested_version();
     match &p.kind {
         Kind::Plain | Kind::ByteArray { .. } => p.when_present(quote! {
-            #as_field::json_field(&self.#id, &mut __m, #key);
+            #as_field::json_field(&self.#id, &mut __m, #key #nv);
         }),
         Kind::VarArray { .. } => {
             let (slice, el) = (p.slice(p.var_count(None)), p.as_element());
             p.when_present(quote! {
                 __m.insert(
                     #key.into(),
-                    #el::json_of(&#slice),
+                    #el::json_of(&#slice #nv),
                 );
             })
         }
         Kind::Subsection { .. } => {
-            p.when_sent(quote!(__subs.insert(#key.into(), __vm::subsection_json(__s));))
+            let sv = p.subsection_version();
+            p.when_sent(quote!(__subs.insert(#key.into(), __vm::subsection_json(__s, #sv));))
         }
     }
 }

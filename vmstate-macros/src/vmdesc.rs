@@ -11,6 +11,7 @@ fn field(p: &FieldPlan) -> TokenStream {
     let (id, name, tag) = (p.ident, &p.vmdesc_name, p.tag);
     let suffix = LoadCheck::vmdesc_suffix(p.check);
     let has_exists = p.has_exists;
+    let nv = p.nested_version();
     match &p.kind {
         Kind::Plain if p.tmp => {
             let ty = p.ty;
@@ -21,7 +22,7 @@ fn field(p: &FieldPlan) -> TokenStream {
         Kind::Plain => {
             let as_field = p.as_field();
             p.when_present(quote! {
-                    #as_field::vmdesc_entries(&self.#id, j, #name, #tag, #suffix, #has_exists);
+                    #as_field::vmdesc_entries(&self.#id, j, #name, #tag, #suffix, #has_exists #nv);
                 })
         }
         Kind::ByteArray { .. } => p.when_present(quote! {
@@ -33,7 +34,7 @@ fn field(p: &FieldPlan) -> TokenStream {
         Kind::VarArray { .. } => {
             let (slice, el) = (p.slice(p.var_count(None)), p.as_element());
             p.when_present(quote! {
-                #el::vmdesc_of(&#slice, j, #name, #tag, #suffix, #has_exists);
+                #el::vmdesc_of(&#slice, j, #name, #tag, #suffix, #has_exists #nv);
             })
         }
         Kind::Subsection { .. } => TokenStream::new(),
@@ -44,7 +45,7 @@ fn subsection(p: &FieldPlan) -> TokenStream {
     if !p.is_subsection() {
         return TokenStream::new();
     }
-    let (vm, tag) = (p.as_vmstate(), p.tag);
+    let (tag, sv) = (p.tag, p.subsection_version());
     p.when_sent(quote! {
         if !__any {
             j.begin_array("subsections");
@@ -54,7 +55,7 @@ fn subsection(p: &FieldPlan) -> TokenStream {
         if j.ber_tags() {
             j.int("tag", ::core::primitive::i64::from(#tag));
         }
-        __vm::VMState::vmdesc_at(__s, #vm::DESC.version, j);
+        __vm::VMState::vmdesc_at(__s, #sv, j);
         j.end_object();
     })
 }

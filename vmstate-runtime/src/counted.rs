@@ -29,7 +29,7 @@ use std::io;
 pub const MAX_COUNT: usize = 1 << 20;
 
 /// The two fields of a counted container of `E`.
-const fn fields<E: Field>() -> [FieldDesc; 2] {
+pub(crate) const fn counted_fields<E: Field>() -> [FieldDesc; 2] {
     let mut elems = part(
         "elems",
         1,
@@ -48,7 +48,7 @@ const fn fields<E: Field>() -> [FieldDesc; 2] {
 }
 
 /// The count of `n` elements, if within the bound.
-fn count(n: usize, offset: u64) -> Result<u32> {
+pub(crate) fn count(n: usize, offset: u64) -> Result<u32> {
     if n > MAX_COUNT {
         return Err(Error::new(
             ErrorKind::LengthTooLarge {
@@ -98,7 +98,7 @@ fn legacy_get<C: Counted, I: Input + ?Sized>(c: &mut C, r: &mut I) -> Result<()>
 }
 
 /// A loaded count, if within the bound.
-fn checked(n: u32, at: u64) -> Result<usize> {
+pub(crate) fn checked(n: u32, at: u64) -> Result<usize> {
     let n = n as usize;
     count(n, at).map(|_| n)
 }
@@ -156,7 +156,7 @@ macro_rules! counted_vmstate {
         impl<$($g)*> VMState for $t {
             const DESC: &'static VMStateDesc = &described(
                 <Self as Counted>::NAME,
-                &fields::<<Self as Counted>::Elem>(),
+                &counted_fields::<<Self as Counted>::Elem>(),
             );
 
             fn legacy_save_at<W: io::Write>(&self, w: &mut Writer<W>, _: u32) -> Result<()> {

@@ -51,6 +51,8 @@ pub mod json;
 pub mod kvm;
 pub mod legacy;
 pub mod linked;
+#[doc(hidden)]
+pub mod nested;
 mod octets;
 #[doc(hidden)]
 pub mod opaque;
@@ -58,7 +60,6 @@ pub mod ram;
 pub mod snapshot;
 pub mod stream;
 mod types;
-mod vstruct;
 mod wire_as;
 
 pub use counted::MAX_COUNT;
@@ -267,8 +268,8 @@ pub mod __private {
         enter_subsection, peek_subsection, put_subsection_header, subsection_header_size, Input,
         Writer,
     };
+    pub use crate::nested;
     pub use crate::opaque;
-    pub use crate::vstruct::VStruct;
     pub use crate::{ber, Error, ErrorKind, Result, VMState};
     pub use serde_json::{Map as JsonMap, Value as JsonValue};
     use std::fmt::Display;
@@ -338,12 +339,12 @@ pub mod __private {
         }
     }
 
-    /// JSON of a sent subsection's entry: name, version and body.
-    pub fn subsection_json<T: VMState>(v: &T) -> JsonValue {
+    /// JSON of a sent subsection's entry: name, version and body (at `version`).
+    pub fn subsection_json<T: VMState>(v: &T, version: u32) -> JsonValue {
         let mut m = JsonMap::new();
         m.insert("name".into(), T::DESC.name.into());
-        m.insert("version".into(), T::DESC.version.into());
-        m.insert("body".into(), v.to_json_at(T::DESC.version));
+        m.insert("version".into(), version.into());
+        m.insert("body".into(), v.to_json_at(version));
         JsonValue::Object(m)
     }
     pub use std::io::Write;

@@ -201,3 +201,137 @@ fn a_skipped_field_moves_no_ber_tag() {
     let back: Release1 = ber::from_bytes(&ber::to_bytes(&two).unwrap(), 1).unwrap();
     assert_eq!(back, one);
 }
+
+/// Release 1 of a virtio-blk-like device, as that release's build declared it:
+/// queues of version 1, and the in-flight list's element.
+mod release1 {
+    use vmstate_runtime::VMState;
+
+    #[derive(VMState, Clone, Debug, Default, PartialEq)]
+    #[vmstate(name = "queue", version = 1)]
+    pub struct Queue {
+        pub size: u16,
+    }
+
+    #[derive(VMState, Clone, Debug, Default, PartialEq)]
+    #[vmstate(name = "vblk", version = 1)]
+    pub struct Blk {
+        pub queues: Vec<Queue>,
+        pub first: Queue,
+        pub ring: [Queue; 2],
+        pub n: u8,
+        #[vmstate(len = n, max = 4)]
+        pub counted: Vec<Queue>,
+    }
+}
+
+/// Release 3: the queue gained `avail` in its version 2, which the device took
+/// in its version 3; release 2 (device 2, queue 1) added `features`; the
+/// subsection `vblk/extra` went to version 2 with device 3.
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "queue", version = 2, minimum_version = 1)]
+struct VQueue {
+    size: u16,
+    #[vmstate(version = 2..)]
+    avail: u64,
+}
+
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "vblk/extra", version = 2, minimum_version = 1)]
+struct VExtra {
+    a: u8,
+    #[vmstate(version = 2..)]
+    b: u8,
+}
+
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "vblk", version = 3, minimum_version = 1)]
+struct VBlk {
+    #[vmstate(struct_version(1 => 1, 3 => 2))]
+    queues: Vec<VQueue>,
+    #[vmstate(struct_version(1 => 1, 3 => 2))]
+    first: VQueue,
+    #[vmstate(struct_version(1 => 1, 3 => 2))]
+    ring: [VQueue; 2],
+    n: u8,
+    #[vmstate(len = n, max = 4, struct_version(1 => 1, 3 => 2))]
+    counted: Vec<VQueue>,
+    #[vmstate(version = 2..)]
+    features: u32,
+    #[vmstate(subsection, version = 2.., struct_version(2 => 1, 3 => 2))]
+    extra: Option<VExtra>,
+}
+
+fn queue(size: u16) -> VQueue {
+    VQueue {
+        size,
+        avail: 0x1000,
+    }
+}
+
+fn blk() -> VBlk {
+    VBlk {
+        queues: vec![queue(256), queue(128)],
+        first: queue(64),
+        ring: [queue(1), queue(2)],
+        n: 1,
+        counted: vec![queue(3)],
+        features: 0xf,
+        extra: Some(VExtra { a: 1, b: 2 }),
+    }
+}
+
+#[test]
+fn a_save_for_an_older_release_sends_nested_structs_at_that_releases_versions() {
+    let dev = blk();
+    let q1 = |size| release1::Queue { size };
+    let expected = release1::Blk {
+        queues: vec![q1(256), q1(128)],
+        first: q1(64),
+        ring: [q1(1), q1(2)],
+        n: 1,
+        counted: vec![q1(3)],
+    };
+    // Release 1's build loads what "save for release 1" wrote, in both formats.
+    let old: release1::Blk = legacy::from_bytes(&legacy::to_bytes_at(&dev, 1).unwrap(), 1).unwrap();
+    assert_eq!(old, expected);
+    let old: release1::Blk = ber::from_bytes(&ber::to_bytes_at(&dev, 1).unwrap(), 1).unwrap();
+    assert_eq!(old, expected);
+    // The nested structs of a version-1 save are the queue's version 1 bytes:
+    // 4 (count) + 2 + 2 + 2 + 2 (queues, first, ring) + 1 + 2 (n, counted).
+    assert_eq!(
+        legacy::to_bytes_at(&dev, 1).unwrap().len(),
+        4 + 2 * 2 + 2 + 2 * 2 + 1 + 2
+    );
+    // The current build loads each of its versions back, the subsection included.
+    for v in 1..=3 {
+        for (bytes, ber) in [
+            (legacy::to_bytes_at(&dev, v).unwrap(), false),
+            (ber::to_bytes_at(&dev, v).unwrap(), true),
+        ] {
+            let back: VBlk = if ber {
+                ber::from_bytes(&bytes, v).unwrap()
+            } else {
+                legacy::from_bytes(&bytes, v).unwrap()
+            };
+            let avail = if v >= 3 { 0x1000 } else { 0 };
+            assert_eq!(back.first.avail, avail, "v{v} ber={ber}");
+            assert_eq!(back.queues[1].avail, avail, "v{v} ber={ber}");
+            assert_eq!(back.counted[0].avail, avail, "v{v} ber={ber}");
+            assert_eq!(
+                back.extra.as_ref().map(|e| e.b),
+                match v {
+                    1 => None,
+                    2 => Some(0),
+                    _ => Some(2),
+                },
+                "v{v} ber={ber}"
+            );
+        }
+    }
+    // Version 2's subsection is `vblk/extra` version 1, by its header.
+    let v2 = legacy::to_bytes_at(&dev, 2).unwrap();
+    let header = [&[5u8, 10][..], b"vblk/extra", &1u32.to_be_bytes()].concat();
+    assert!(v2.windows(header.len()).any(|w| w == header));
+    through_streams("vblk", &dev);
+}

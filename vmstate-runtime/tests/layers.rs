@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
         "field",
         "types",
         "opaque",
-        "vstruct",
+        "nested",
         "bitmap",
         "linked",
         "legacy",

@@ -407,13 +407,14 @@ pub fn load_struct_at<T: VMState, I: Input + ?Sized>(
     d.leave(Some(T::DESC.name))
 }
 
-/// Prepends a sent subsection's entry `[number] { name, version, body }`.
-pub fn put_subsection<T: VMState>(e: &mut Encoder, number: u32, v: &T) -> Result<()> {
+/// Prepends a sent subsection's entry `[number] { name, version, body }`, its
+/// body at `version`.
+pub fn put_subsection<T: VMState>(e: &mut Encoder, number: u32, v: &T, version: u32) -> Result<()> {
     let d = T::DESC;
     let end = e.len();
-    v.ber_save_at(e, d.version)?;
+    v.ber_save_at(e, version)?;
     e.put_header(T::BER_TAG, e.len() - end);
-    e.put_int_tlv(Tag::INTEGER, d.version.into());
+    e.put_int_tlv(Tag::INTEGER, version.into());
     e.put(d.name.as_bytes());
     e.put_header(Tag::UTF8_STRING, d.name.len());
     e.put_header(Tag::context(number, Tag::SEQUENCE), e.len() - end);
