@@ -47,7 +47,8 @@ fn vmstate_impl(
     let ident = c.ident;
     let (ig, tg, wc) = generics.split_for_impl();
     let (ls, ll, bs, bl) = (legacy.saves, legacy.loads, ber.saves, ber.loads);
-    let Some(prepare) = &c.attrs.prepare else {
+    let (prepare, pre_save) = (&c.attrs.prepare, &c.attrs.pre_save);
+    if prepare.is_none() && pre_save.is_none() {
         return quote! {
             impl #ig __vm::VMState for #ident #tg #wc {
                 #desc
@@ -58,9 +59,25 @@ fn vmstate_impl(
                 #reads
             }
         };
-    };
-    let span = crate::attr::AttrSpan::attr_span(prepare);
-    quote_spanned! {span=>
+    }
+    let prepare = prepare.as_ref().map(|h| {
+        quote_spanned! {crate::attr::AttrSpan::attr_span(h)=>
+            let mut __copy = ::core::clone::Clone::clone(&*__v);
+            if let __vm::Err(__err) = __vm::hook::on_mut(#h, &mut __copy) {
+                return __vm::Err(__vm::hook_error("prepare", &__err, at));
+            }
+            let __v = __vm::hook::Prepared::Copy(__copy);
+        }
+    });
+    let pre_save = pre_save.as_ref().map(|h| {
+        quote_spanned! {crate::attr::AttrSpan::attr_span(h)=>
+            let __v = match __vm::hook::pre_save(#h, __v) {
+                __vm::Ok(v) => v,
+                __vm::Err(__err) => return __vm::Err(__vm::hook_error("pre_save", &__err, at)),
+            };
+        }
+    });
+    quote! {
         trait __Unprepared {
             fn legacy_save_at<W: __vm::Write>(&self, w: &mut __vm::Writer<W>, version: u32) -> __vm::Result<()>;
             fn legacy_size_at(&self, version: u32) -> usize;
@@ -76,13 +93,13 @@ fn vmstate_impl(
         }
 
         impl #ig #ident #tg #wc {
-            /// A copy of the value with `prepare` run on it.
-            fn __vmstate_prepared(&self, at: u64) -> __vm::Result<Self> {
-                let mut __copy = ::core::clone::Clone::clone(self);
-                if let __vm::Err(__err) = __vm::hook::on_mut(#prepare, &mut __copy) {
-                    return __vm::Err(__vm::hook_error("prepare", &__err, at));
-                }
-                __vm::Ok(__copy)
+            /// The value a save writes: `prepare` runs on a copy, then `pre_save`
+            /// (on another copy if it writes the state).
+            fn __vmstate_prepared(&self, at: u64) -> __vm::Result<__vm::hook::Prepared<'_, Self>> {
+                let __v = __vm::hook::Prepared::Same(self);
+                #prepare
+                #pre_save
+                __vm::Ok(__v)
             }
         }
 
@@ -92,30 +109,30 @@ fn vmstate_impl(
             #bl
 
             fn legacy_save_at<W: __vm::Write>(&self, w: &mut __vm::Writer<W>, version: u32) -> __vm::Result<()> {
-                __Unprepared::legacy_save_at(&self.__vmstate_prepared(w.written())?, w, version)
+                __Unprepared::legacy_save_at(&*self.__vmstate_prepared(w.written())?, w, version)
             }
 
             fn legacy_size_at(&self, version: u32) -> usize {
                 match self.__vmstate_prepared(0) {
-                    __vm::Ok(c) => __Unprepared::legacy_size_at(&c, version),
+                    __vm::Ok(c) => __Unprepared::legacy_size_at(&*c, version),
                     __vm::Err(_) => __Unprepared::legacy_size_at(self, version),
                 }
             }
 
             fn ber_save_at(&self, e: &mut __vm::ber::Encoder, version: u32) -> __vm::Result<()> {
-                __Unprepared::ber_save_at(&self.__vmstate_prepared(e.written())?, e, version)
+                __Unprepared::ber_save_at(&*self.__vmstate_prepared(e.written())?, e, version)
             }
 
             fn to_json_at(&self, version: u32) -> __vm::JsonValue {
                 match self.__vmstate_prepared(0) {
-                    __vm::Ok(c) => __Unprepared::to_json_at(&c, version),
+                    __vm::Ok(c) => __Unprepared::to_json_at(&*c, version),
                     __vm::Err(_) => __Unprepared::to_json_at(self, version),
                 }
             }
 
             fn vmdesc_at(&self, version: u32, j: &mut __vm::JsonWriter) {
                 match self.__vmstate_prepared(0) {
-                    __vm::Ok(c) => __Unprepared::vmdesc_at(&c, version, j),
+                    __vm::Ok(c) => __Unprepared::vmdesc_at(&*c, version, j),
                     __vm::Err(_) => __Unprepared::vmdesc_at(self, version, j),
                 }
             }

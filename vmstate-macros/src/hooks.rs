@@ -1,4 +1,5 @@
-//! The four hooks, called the same way by both codecs' generated code.
+//! The load hooks and `post_save`, called the same way by both codecs' generated
+//! code (`pre_save` and `prepare` run before, in `expand`).
 
 use crate::ast::Container;
 use crate::attr::{AttrSpan, Hook};
@@ -27,7 +28,6 @@ fn hook_call(
 pub struct Hooks {
     pub pre_load: Option<TokenStream>,
     pub post_load: Option<TokenStream>,
-    pre_save: Option<TokenStream>,
     post_save: Option<TokenStream>,
 }
 
@@ -35,13 +35,6 @@ impl Hooks {
     pub fn new(c: &Container, w_at: TokenStream, r_at: TokenStream) -> Hooks {
         let a = &c.attrs;
         Hooks {
-            pre_save: hook_call(
-                a.pre_save.as_ref(),
-                "pre_save",
-                quote!(on_ref),
-                quote!(self),
-                &w_at,
-            ),
             post_save: hook_call(
                 a.post_save.as_ref(),
                 "post_save",
@@ -66,14 +59,14 @@ impl Hooks {
         }
     }
 
-    /// A save method's body around `saves`. `post_save` runs after a failed save too
-    /// (as QEMU's does), so the fields are written in a closure whose result is
-    /// returned after it.
+    /// A save method's body around `saves` (`pre_save` ran before, on the value
+    /// `expand` prepares). `post_save` runs after a failed save too (as QEMU's
+    /// does), so the fields are written in a closure whose result is returned
+    /// after it.
     pub fn save_body(&self, saves: TokenStream) -> TokenStream {
-        let (pre, post) = (&self.pre_save, &self.post_save);
+        let post = &self.post_save;
         if post.is_some() {
             quote! {
-                #pre
                 let __result = (|| -> __vm::Result<()> {
                     #saves
                     __vm::Ok(())
@@ -83,7 +76,6 @@ impl Hooks {
             }
         } else {
             quote! {
-                #pre
                 #saves
                 __vm::Ok(())
             }

@@ -354,11 +354,7 @@ impl<T: VMState + Default + Clone> List<T> {
     const DESC: &'static VMStateDesc = &described("Vec", &counted_fields::<T>());
 
     /// Appends the count and the elements at `version`.
-    pub fn legacy_put<W: std::io::Write>(
-        v: &[T],
-        w: &mut Writer<W>,
-        version: u32,
-    ) -> Result<()> {
+    pub fn legacy_put<W: std::io::Write>(v: &[T], w: &mut Writer<W>, version: u32) -> Result<()> {
         count(v.len(), w.written())?
             .legacy_put(w)
             .map_err(|e| e.in_field("len"))?;

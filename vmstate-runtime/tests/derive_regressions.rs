@@ -335,3 +335,62 @@ fn a_save_for_an_older_release_sends_nested_structs_at_that_releases_versions() 
     assert!(v2.windows(header.len()).any(|w| w == header));
     through_streams("vblk", &dev);
 }
+
+/// QEMU's `pre_save` may write the state (sync a register from the device
+/// model): `pre_save = f` takes `fn(&mut Self)` as well as `fn(&Self)`. A writing
+/// one runs on a copy, which is what is saved; the caller's value is untouched.
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "synced", version = 1, pre_save = Synced::sync)]
+struct Synced {
+    fill: u8,
+    #[vmstate(skip)]
+    fifo: Vec<u8>,
+}
+
+impl Synced {
+    fn sync(&mut self) -> Result<(), String> {
+        self.fill = u8::try_from(self.fifo.len()).map_err(|_| "fifo too long")?;
+        Ok(())
+    }
+}
+
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "checked", version = 1, pre_save = |c: &Checked| if c.x > 9 { Err("x above 9") } else { Ok(()) })]
+struct Checked {
+    x: u8,
+}
+
+#[test]
+fn pre_save_may_write_the_state_it_saves() {
+    let dev = Synced {
+        fill: 0,
+        fifo: vec![1, 2, 3],
+    };
+    assert_eq!(legacy::to_bytes(&dev).unwrap(), [3]);
+    assert_eq!(
+        ber::to_bytes(&dev).unwrap(),
+        ber::to_bytes(&Checked { x: 3 }).unwrap()
+    );
+    assert_eq!(dev.fill, 0, "the caller's value is not changed");
+    // Its error, and a reading one's, is the hook's, naming it.
+    let long = Synced {
+        fill: 0,
+        fifo: vec![0; 300],
+    };
+    for e in [
+        legacy::to_bytes(&long).unwrap_err(),
+        ber::to_bytes(&Checked { x: 10 }).unwrap_err(),
+    ] {
+        assert!(
+            matches!(
+                e.kind(),
+                ErrorKind::Hook {
+                    hook: "pre_save",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+    assert_eq!(legacy::to_bytes(&Checked { x: 9 }).unwrap(), [9]);
+}
