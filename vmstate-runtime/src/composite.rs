@@ -26,8 +26,20 @@ use std::time::Duration;
 /// The version every composite is described at.
 pub(crate) const VERSION: u32 = 1;
 
-/// A composite's field `name`, BER `[tag]`; `optional` when it may be absent.
+/// A composite's field `name` (also its ASN.1 identifier), BER `[tag]`;
+/// `optional` when it may be absent.
 pub(crate) const fn part(name: &'static str, tag: u32, ty: TypeDesc, optional: bool) -> FieldDesc {
+    named_part(name, name, tag, ty, optional)
+}
+
+/// [`part`] whose ASN.1 identifier differs from its name (a tuple's `0` is `f0`).
+const fn named_part(
+    name: &'static str,
+    asn1_name: &'static str,
+    tag: u32,
+    ty: TypeDesc,
+    optional: bool,
+) -> FieldDesc {
     FieldDesc {
         name,
         rust_name: name,
@@ -37,7 +49,7 @@ pub(crate) const fn part(name: &'static str, tag: u32, ty: TypeDesc, optional: b
         check: "",
         var_len: None,
         tag,
-        asn1_name: name,
+        asn1_name,
     }
 }
 
@@ -194,10 +206,10 @@ composite_field!(impl[T: Field + Default] for Option<T>);
 
 /// Tuples, up to six elements: a struct of fields `0`, `1`, ...
 macro_rules! tuples {
-    ($(($($t:ident $i:tt $name:literal),+) back ($($r:tt $rn:literal),+);)*) => {$(
+    ($(($($t:ident $i:tt $name:literal $key:literal),+) back ($($r:tt $rn:literal),+);)*) => {$(
         impl<$($t: Field + Default),+> VMState for ($($t,)+) {
             const DESC: &'static VMStateDesc =
-                &described("Tuple", &[$(part($name, $i, $t::TYPE, false)),+]);
+                &described("Tuple", &[$(named_part($name, $key, $i, $t::TYPE, false)),+]);
 
             fn legacy_save_at<W: io::Write>(&self, w: &mut Writer<W>, _: u32) -> Result<()> {
                 $(self.$i.legacy_put(w).map_err(|e| e.in_field($name))?;)+
@@ -226,7 +238,7 @@ macro_rules! tuples {
 
             fn to_json_at(&self, _: u32) -> Value {
                 let mut m = Map::new();
-                $(self.$i.json_field(&mut m, $name);)+
+                $(self.$i.json_field(&mut m, $key);)+
                 Value::Object(m)
             }
 
@@ -242,12 +254,12 @@ macro_rules! tuples {
 }
 
 tuples! {
-    (A 0 "0") back (0 "0");
-    (A 0 "0", B 1 "1") back (1 "1", 0 "0");
-    (A 0 "0", B 1 "1", C 2 "2") back (2 "2", 1 "1", 0 "0");
-    (A 0 "0", B 1 "1", C 2 "2", D 3 "3") back (3 "3", 2 "2", 1 "1", 0 "0");
-    (A 0 "0", B 1 "1", C 2 "2", D 3 "3", E 4 "4") back (4 "4", 3 "3", 2 "2", 1 "1", 0 "0");
-    (A 0 "0", B 1 "1", C 2 "2", D 3 "3", E 4 "4", F 5 "5") back (5 "5", 4 "4", 3 "3", 2 "2", 1 "1", 0 "0");
+    (A 0 "0" "f0") back (0 "0");
+    (A 0 "0" "f0", B 1 "1" "f1") back (1 "1", 0 "0");
+    (A 0 "0" "f0", B 1 "1" "f1", C 2 "2" "f2") back (2 "2", 1 "1", 0 "0");
+    (A 0 "0" "f0", B 1 "1" "f1", C 2 "2" "f2", D 3 "3" "f3") back (3 "3", 2 "2", 1 "1", 0 "0");
+    (A 0 "0" "f0", B 1 "1" "f1", C 2 "2" "f2", D 3 "3" "f3", E 4 "4" "f4") back (4 "4", 3 "3", 2 "2", 1 "1", 0 "0");
+    (A 0 "0" "f0", B 1 "1" "f1", C 2 "2" "f2", D 3 "3" "f3", E 4 "4" "f4", F 5 "5" "f5") back (5 "5", 4 "4", 3 "3", 2 "2", 1 "1", 0 "0");
 }
 
 /// `Duration`: whole seconds and the nanoseconds below one (a load refuses a

@@ -240,6 +240,7 @@ fn each_is_sent_and_described_as_its_wire_struct() {
         .replace(r#""int128""#, r#""buffer""#)
         .replace(r#""float32""#, r#""buffer""#);
     assert_eq!(named, legacy::vmdesc_json(&wire, "std-dev", 0, 1));
+    assert_eq!(dev.to_json_at(1), wire.to_json_at(1));
     for format in [Format::Legacy, Format::Ber] {
         let bytes = match format {
             Format::Legacy => legacy::to_bytes(&dev).unwrap(),
