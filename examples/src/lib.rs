@@ -3,12 +3,14 @@
 //! [`demo`] is a small device that uses the whole attribute language; the `demo`
 //! example (`cargo run --release --example demo`) saves it in both formats, dumps
 //! the BER and prints its ASN.1 module. [`constructs`] is a device that uses each
-//! QEMU construct beyond the demo's. The mirrors of QEMU's devices are in the
+//! QEMU construct beyond the demo's; [`vmm`] is the state of a Rust VMM's devices in
+//! ordinary Rust types, over three releases. The mirrors of QEMU's devices are in the
 //! `vmstate-qemu` crate.
 #![deny(missing_docs)]
 
 pub mod constructs;
 pub mod demo;
+pub mod vmm;
 
 /// The README's Rust examples, compiled and run as doctests so that they cannot rot.
 #[cfg(doctest)]

@@ -199,6 +199,10 @@ macro_rules! with_device {
 pub fn visit_demo(v: &mut impl Visitor) {
     v.visit("demo-dma", 0, &demo::sample());
     v.visit("tour", 0, &vmstate_examples::constructs::sample());
+    let (serial, blk, config) = vmstate_examples::vmm::sample();
+    v.visit("serial", 0, &serial);
+    v.visit("0000:00:03.0/virtio-blk", 0, &blk);
+    v.visit("vmm-config", 0, &config);
 }
 
 /// Decodes each device section of a legacy QEMU stream that has a mirror and visits
