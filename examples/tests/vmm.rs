@@ -131,13 +131,17 @@ fn each_device_round_trips_in_both_formats() {
 fn a_save_for_an_older_release_is_what_that_release_loads() {
     let (serial, blk, _) = sample();
     // Release 1: no input buffer, queues at version 1, no subsection.
-    let old: release1::Serial = legacy::from_bytes(&legacy::to_bytes_at(&serial, 1).unwrap(), 1).unwrap();
+    let old: release1::Serial =
+        legacy::from_bytes(&legacy::to_bytes_at(&serial, 1).unwrap(), 1).unwrap();
     assert_eq!((old.baud_divisor_low, old.scratch), (12, 0x5a));
     let old: release1::Serial = ber::from_bytes(&ber::to_bytes_at(&serial, 1).unwrap(), 1).unwrap();
     assert_eq!((old.baud_divisor_low, old.scratch), (12, 0x5a));
     for bytes in [legacy::to_bytes_at(&blk, 1).unwrap()] {
         let old: release1::VirtioBlk = legacy::from_bytes(&bytes, 1).unwrap();
-        assert_eq!(old.queues, blk.queues.iter().map(old_queue).collect::<Vec<_>>());
+        assert_eq!(
+            old.queues,
+            blk.queues.iter().map(old_queue).collect::<Vec<_>>()
+        );
     }
     let old: release1::VirtioBlk = ber::from_bytes(&ber::to_bytes_at(&blk, 1).unwrap(), 1).unwrap();
     assert_eq!(old.status, blk.status);
@@ -168,7 +172,8 @@ fn a_save_for_an_older_release_is_what_that_release_loads() {
             .collect(),
         write_cache: Some(release2::WriteCache { writeback: false }),
     };
-    let old: release2::VirtioBlk = legacy::from_bytes(&legacy::to_bytes_at(&blk, 2).unwrap(), 2).unwrap();
+    let old: release2::VirtioBlk =
+        legacy::from_bytes(&legacy::to_bytes_at(&blk, 2).unwrap(), 2).unwrap();
     assert_eq!(old, expected);
     let old: release2::VirtioBlk = ber::from_bytes(&ber::to_bytes_at(&blk, 2).unwrap(), 2).unwrap();
     assert_eq!(old, expected);
@@ -201,7 +206,11 @@ fn a_stream_of_them_dumps_and_converts_both_ways() {
     assert_eq!(blk_value["inflight"]["elems"][1]["descs"]["len"], 2);
     let ber_stream = dump::convert(&stream, Format::Ber).unwrap();
     assert_eq!(dump::convert(&ber_stream, Format::Legacy).unwrap(), stream);
-    let (mut s, mut b, mut c) = (Serial::default(), VirtioBlk::default(), VmmConfig::default());
+    let (mut s, mut b, mut c) = (
+        Serial::default(),
+        VirtioBlk::default(),
+        VmmConfig::default(),
+    );
     let mut reg = Registry::new("pc-q35-10.0");
     reg.device("serial", 0, &mut s);
     reg.device("0000:00:03.0/virtio-blk", 0, &mut b);
@@ -209,5 +218,11 @@ fn a_stream_of_them_dumps_and_converts_both_ways() {
     reg.load(&ber_stream).unwrap();
     drop(reg);
     assert_eq!((s, b), (s0, b0));
-    assert_eq!(c, VmmConfig { host_fd: None, ..c0 });
+    assert_eq!(
+        c,
+        VmmConfig {
+            host_fd: None,
+            ..c0
+        }
+    );
 }

@@ -200,7 +200,7 @@ pub fn visit_demo(v: &mut impl Visitor) {
     v.visit("demo-dma", 0, &demo::sample());
     v.visit("tour", 0, &vmstate_examples::constructs::sample());
     let (serial, blk, config) = vmstate_examples::vmm::sample();
-    v.visit("serial", 0, &serial);
+    v.visit("vmm-serial", 0, &serial);
     v.visit("0000:00:03.0/virtio-blk", 0, &blk);
     v.visit("vmm-config", 0, &config);
 }

@@ -183,10 +183,11 @@ fn prepare(dir: &Path) -> (PathBuf, Vec<Value>) {
         cases: Vec::new(),
     };
     catalog::visit_all(&mut cases);
-    // demo-dma at versions 1 (a legacy blob), 2 and 3, the tour at 1 and 2, and the
-    // 32 device sections of pc-kvm-bios.mig at each version they save at (cpu at 11
+    // demo-dma at versions 1 (a legacy blob), 2 and 3, the tour at 1 and 2, the
+    // VMM's serial at 1 and 2, virtio-blk at 1 to 3 and config at 1, and the 32
+    // device sections of pc-kvm-bios.mig at each version they save at (cpu at 11
     // and 12, PIIX3 at 2 and 3, the PIIX IDE at 0 to 3, ...).
-    assert_eq!(cases.cases.len(), 52, "cases");
+    assert_eq!(cases.cases.len(), 58, "cases");
     (asn, cases.cases)
 }
 

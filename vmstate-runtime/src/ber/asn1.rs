@@ -187,7 +187,7 @@ impl Module {
         if self.find(d).is_some() {
             return;
         }
-        let base = type_reference(d.type_name);
+        let base = type_reference(&composite_name(d).unwrap_or_else(|| d.type_name.to_owned()));
         let name = self.fresh(&base, "");
         let mut named = Named {
             desc: d,
@@ -485,6 +485,23 @@ pub(crate) fn scalar(name: &str, size: usize) -> String {
             i64::MAX >> (64 - bits)
         ),
     }
+}
+
+/// A name for a generic container (`Vec`, `Option`, `Map`) that says what it
+/// holds: `Vec-of-QueueState`, `Option-of-uint64`.
+fn composite_name(d: &VMStateDesc) -> Option<String> {
+    if !matches!(d.type_name, "Vec" | "Option" | "Map") || d.fields.len() != 2 {
+        return None;
+    }
+    let inner = match d.fields[1].ty {
+        TypeDesc::VarArray { elem, .. } => elem,
+        ref t => t,
+    };
+    let of = match inner {
+        TypeDesc::Struct(s) => composite_name(s).unwrap_or_else(|| s.type_name.to_owned()),
+        t => t.qemu_name().to_owned(),
+    };
+    Some(format!("{}-of-{of}", d.type_name))
 }
 
 fn struct_of(t: &TypeDesc) -> Option<&'static VMStateDesc> {
