@@ -79,8 +79,9 @@ pub fn read_fixture(name: &str) -> Vec<u8> {
 }
 
 /// The section names of the demo device and every mirror, in the order of
-/// [`with_device!`](crate::with_device)'s selector (the fuzz targets' first byte).
-pub const DEVICES: [&str; 50] = [
+/// [`with_device!`](crate::with_device)'s selector (the fuzz targets' first byte;
+/// see [`selector_of`]).
+pub const DEVICES: [&str; 53] = [
     "demo-dma",
     "timer",
     "fw_cfg",
@@ -131,16 +132,31 @@ pub const DEVICES: [&str; 50] = [
     "virtio-blk",
     "virtio-console",
     "slirp",
+    "vmm-serial",
+    "vmm-blk",
+    "vmm-config",
 ];
 
-/// Calls `$run::<T>($($arg),*)` with the device type of section name
-/// `DEVICES[$selector % 50]`.
+/// The selector byte of section name `name`: its index in [`DEVICES`], the
+/// VMM examples (added after the corpora had their selectors) at 250 on.
+pub fn selector_of(name: &str) -> Option<u8> {
+    let i = DEVICES.iter().position(|d| *d == name)?;
+    Some(if i < 50 { i as u8 } else { 200 + i as u8 })
+}
+
+/// Calls `$run::<T>($($arg),*)` with the device type of selector `$selector`
+/// ([`selector_of`]): the VMM examples at 250 to 252, else `DEVICES[$selector % 50]`.
 #[macro_export]
 macro_rules! with_device {
     ($selector:expr, $run:ident, $($arg:expr),*) => {{
         use $crate::__qemu::*;
         use $crate::__examples::demo::DemoDma;
-        match $selector % 50 {
+        use $crate::__examples::vmm;
+        match $selector {
+            250 => $run::<vmm::Serial>($($arg),*),
+            251 => $run::<vmm::VirtioBlk>($($arg),*),
+            252 => $run::<vmm::VmmConfig>($($arg),*),
+            s => match s % 50 {
             0 => $run::<DemoDma>($($arg),*),
             1 => $run::<Timers>($($arg),*),
             2 => $run::<FwCfg>($($arg),*),
@@ -191,6 +207,7 @@ macro_rules! with_device {
             47 => $run::<VirtioBlk>($($arg),*),
             48 => $run::<VirtioSerial>($($arg),*),
             _ => $run::<Slirp>($($arg),*),
+            },
         }
     }};
 }
@@ -201,7 +218,7 @@ pub fn visit_demo(v: &mut impl Visitor) {
     v.visit("tour", 0, &vmstate_examples::constructs::sample());
     let (serial, blk, config) = vmstate_examples::vmm::sample();
     v.visit("vmm-serial", 0, &serial);
-    v.visit("0000:00:03.0/virtio-blk", 0, &blk);
+    v.visit("vmm-blk", 0, &blk);
     v.visit("vmm-config", 0, &config);
 }
 

@@ -12,7 +12,7 @@ use vmstate_runtime::io::Writer;
 use vmstate_runtime::ram::{Pages, RamBlock, RamSaver};
 use vmstate_runtime::stream::{MachineTypes, Registry};
 use vmstate_runtime::{ber, legacy, Format};
-use vmstate_test_support::catalog::{self, Device, Visitor, DEVICES};
+use vmstate_test_support::catalog::{self, Device, Visitor};
 
 struct Seeds {
     dir: PathBuf,
@@ -37,7 +37,7 @@ struct DeviceSeeds<'s> {
 impl Visitor for DeviceSeeds<'_> {
     fn visit<T: Device>(&mut self, idstr: &str, _instance: u32, value: &T) {
         let name = idstr.rsplit('/').next().unwrap_or_default();
-        let Some(selector) = DEVICES.iter().position(|d| *d == name) else {
+        let Some(selector) = catalog::selector_of(name) else {
             return;
         };
         if !self.seen.insert(name.to_owned()) {
@@ -46,7 +46,7 @@ impl Visitor for DeviceSeeds<'_> {
         let d = T::DESC;
         for version in d.minimum_version..=d.version {
             let v = (version - d.minimum_version) as u8;
-            let head = [selector as u8, v];
+            let head = [selector, v];
             let l = legacy::to_bytes_at(value, version).expect("saves");
             self.seeds.write("legacy_device", &[&head[..], &l].concat());
             let b = ber::to_bytes_at(value, version).expect("saves in BER");
