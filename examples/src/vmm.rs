@@ -17,6 +17,7 @@ use std::time::Duration;
 use vmstate_runtime::VMState;
 
 /// vm-superio's `SerialState` (a 16550A's registers and its input FIFO).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "serial", version = 2, minimum_version = 1)]
 pub struct Serial {
@@ -44,6 +45,7 @@ pub struct Serial {
 }
 
 /// One virtqueue as a VMM tracks it.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "virtq", version = 2, minimum_version = 1)]
 pub struct QueueState {
@@ -69,6 +71,7 @@ pub struct QueueState {
 }
 
 /// A request the device took from a queue and has not completed.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "virtio-blk/request", version = 1)]
 pub struct Request {
@@ -83,6 +86,7 @@ pub struct Request {
 }
 
 /// The write-cache mode the driver set (release 2 on, sent when not the default).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "virtio-blk/write-cache", version = 1)]
 pub struct WriteCache {
@@ -91,6 +95,7 @@ pub struct WriteCache {
 }
 
 /// A virtio-blk device.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "virtio-blk", version = 3, minimum_version = 1)]
 pub struct VirtioBlk {
@@ -115,6 +120,7 @@ pub struct VirtioBlk {
 }
 
 /// Where a disk's bytes come from: an enum with data.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 pub enum Backend {
     /// A host file, by a hash of its path (the path is host-side).
@@ -141,6 +147,25 @@ pub struct Ring<const N: usize> {
     pub slots: [u64; N],
 }
 
+/// serde has no arrays of a generic length: the slots go as a sequence.
+#[cfg(feature = "serde")]
+impl<const N: usize> serde::Serialize for Ring<N> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (self.head, &self.slots[..]).serialize(s)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de, const N: usize> serde::Deserialize<'de> for Ring<N> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (head, slots): (usize, Vec<u64>) = serde::Deserialize::deserialize(d)?;
+        let slots = slots
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("wrong number of slots"))?;
+        Ok(Ring { head, slots })
+    }
+}
+
 impl<const N: usize> Default for Ring<N> {
     fn default() -> Self {
         Ring {
@@ -151,6 +176,7 @@ impl<const N: usize> Default for Ring<N> {
 }
 
 /// The VMM's own state, in the types it keeps it in.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "vmm-config", version = 1)]
 pub struct VmmConfig {
