@@ -324,9 +324,13 @@ fn check_len(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Field
     let a = &f.attrs;
     let is_vec = matches!(f.shape, Shape::Vec { .. });
     match (&a.len, &a.max) {
-        (None, Some(m)) => cx.error_at(
+        (None, Some(m)) if matches!(f.shape, Shape::Array { .. }) => cx.error_at(
             m.span,
-            "`max` bounds a variable array counted by another field: add `len = <field>` (a Vec without `len` sends its own count, bounded by vmstate_runtime::MAX_COUNT)",
+            "`max` bounds the count of a variable array: add `len = <field>` (an array's length is its type's)",
+        ),
+        (None, Some(m)) if a.struct_version.is_some() => cx.error_at(
+            m.span,
+            "`max` without `len` does not combine with `struct_version`: give the Vec a `len` field",
         ),
         (Some(len), None) if is_vec => cx.error_spanned_by(
             len,

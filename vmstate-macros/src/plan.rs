@@ -119,6 +119,9 @@ pub struct FieldPlan<'a> {
     /// the field's shape (`nested::Struct`, `Array`, `List`; `Elements` for a
     /// variable array).
     nested: Option<(&'a Type, TokenStream)>,
+    /// `max` without `len`: the runtime's `Bounded` helper for a container that
+    /// sends its own count.
+    bounded: Option<TokenStream>,
     /// `validate`: checked after the field is loaded.
     pub validate: Option<&'a Hook>,
     /// `pre_load`: run on the parent before the field is loaded.
@@ -256,9 +259,9 @@ impl FieldPlan<'_> {
     /// methods take [`nested_version`](Self::nested_version) last.
     pub fn as_field(&self) -> TokenStream {
         let ty = self.ty;
-        match &self.nested {
-            Some((_, path)) => path.clone(),
-            None => quote_spanned!(ty.span()=> <#ty as __vm::Field>),
+        match (&self.nested, &self.bounded) {
+            (Some((_, path)), _) | (None, Some(path)) => path.clone(),
+            (None, None) => quote_spanned!(ty.span()=> <#ty as __vm::Field>),
         }
     }
 
@@ -652,6 +655,13 @@ fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
             .struct_version
             .as_ref()
             .and_then(|_| nested_helper(f, &kind)),
+        bounded: match (&kind, &a.max) {
+            (Kind::Plain, Some(m)) => {
+                let (ty, max) = (f.ty, m.value);
+                Some(quote_spanned!(m.span=> <#ty as __vm::Bounded<#max>>))
+            }
+            _ => None,
+        },
         tag: 0,
         asn1_name,
         vmdesc_name: desc_name.clone(),

@@ -28,32 +28,32 @@ use std::io;
 /// The most elements (or bytes, for `String` and `Vec<u8>`) one container holds.
 pub const MAX_COUNT: usize = 1 << 20;
 
-/// The two fields of a counted container of `E`.
-pub(crate) const fn counted_fields<E: Field>() -> [FieldDesc; 2] {
+/// The two fields of a counted container of `E` holding at most `max`.
+pub(crate) const fn counted_fields<E: Field>(max: usize) -> [FieldDesc; 2] {
     let mut elems = part(
         "elems",
         1,
         TypeDesc::VarArray {
             elem: &E::TYPE,
-            max: MAX_COUNT,
+            max,
         },
         false,
     );
     elems.var_len = Some(VarLen {
         len_field: "len",
         multiply: 1,
-        max: MAX_COUNT,
+        max,
     });
     [part("len", 0, u32::TYPE, false), elems]
 }
 
-/// The count of `n` elements, if within the bound.
-pub(crate) fn count(n: usize, offset: u64) -> Result<u32> {
-    if n > MAX_COUNT {
+/// The count of `n` elements, if within the bound `max`.
+pub(crate) fn count(n: usize, max: usize, offset: u64) -> Result<u32> {
+    if n > max {
         return Err(Error::new(
             ErrorKind::LengthTooLarge {
                 len: n as u64,
-                max: MAX_COUNT as u64,
+                max: max as u64,
             },
             offset,
         )
@@ -62,8 +62,9 @@ pub(crate) fn count(n: usize, offset: u64) -> Result<u32> {
     Ok(n as u32)
 }
 
-/// The elements of a container, and how one is made again from them.
-trait Counted: Sized {
+/// The elements of a container, and how one is made again from them: the
+/// containers that send their own count.
+pub(crate) trait Counted: VMState {
     type Elem: Field + Default + Clone;
     /// The struct name in descriptions.
     const NAME: &'static str;
@@ -77,19 +78,19 @@ trait Counted: Sized {
     fn from_elements(v: Vec<Self::Elem>, offset: u64) -> Result<Self>;
 }
 
-fn legacy_put<C: Counted, W: io::Write>(c: &C, w: &mut Writer<W>) -> Result<()> {
+fn legacy_put<C: Counted, W: io::Write>(c: &C, w: &mut Writer<W>, max: usize) -> Result<()> {
     let s = c.elements();
-    count(s.len(), w.written())?
+    count(s.len(), max, w.written())?
         .legacy_put(w)
         .map_err(|e| e.in_field("len"))?;
     C::Elem::put_legacy(&s, w).map_err(|e| e.in_field("elems"))
 }
 
-fn legacy_get<C: Counted, I: Input + ?Sized>(c: &mut C, r: &mut I) -> Result<()> {
+fn legacy_get<C: Counted, I: Input + ?Sized>(c: &mut C, r: &mut I, max: usize) -> Result<()> {
     let at = r.offset();
     let mut n = 0u32;
     n.legacy_get(r).map_err(|e| e.in_field("len"))?;
-    let n = checked(n, at)?;
+    let n = checked(n, max, at)?;
     let mut v = c.storage();
     let start = r.offset();
     C::Elem::get_legacy_vec(&mut v, n, r).map_err(|e| e.in_field("elems"))?;
@@ -97,24 +98,28 @@ fn legacy_get<C: Counted, I: Input + ?Sized>(c: &mut C, r: &mut I) -> Result<()>
     Ok(())
 }
 
-/// A loaded count, if within the bound.
-pub(crate) fn checked(n: u32, at: u64) -> Result<usize> {
+/// A loaded count, if within the bound `max`.
+pub(crate) fn checked(n: u32, max: usize, at: u64) -> Result<usize> {
     let n = n as usize;
-    count(n, at).map(|_| n)
+    count(n, max, at).map(|_| n)
 }
 
-fn ber_put<C: Counted>(c: &C, e: &mut Encoder) -> Result<()> {
+fn ber_put<C: Counted>(c: &C, e: &mut Encoder, max: usize) -> Result<()> {
     let s = c.elements();
-    let n = count(s.len(), e.written())?;
+    let n = count(s.len(), max, e.written())?;
     C::Elem::put_ber(e, 1, &s).map_err(|e| e.in_field("elems"))?;
     n.ber_put_field(e, 0)
 }
 
-fn ber_get<C: Counted, I: Input + ?Sized>(c: &mut C, d: &mut Decoder<'_, I>) -> Result<()> {
+fn ber_get<C: Counted, I: Input + ?Sized>(
+    c: &mut C,
+    d: &mut Decoder<'_, I>,
+    max: usize,
+) -> Result<()> {
     let at = d.offset();
     let mut n = 0u32;
     n.ber_get_field(d, C::NAME, 0, "len")?;
-    let n = checked(n, at)?;
+    let n = checked(n, max, at)?;
     let mut v = c.storage();
     let start = d.offset();
     // An empty container's elements may be absent: a legacy description lists
@@ -156,15 +161,15 @@ macro_rules! counted_vmstate {
         impl<$($g)*> VMState for $t {
             const DESC: &'static VMStateDesc = &described(
                 <Self as Counted>::NAME,
-                &counted_fields::<<Self as Counted>::Elem>(),
+                &counted_fields::<<Self as Counted>::Elem>(MAX_COUNT),
             );
 
             fn legacy_save_at<W: io::Write>(&self, w: &mut Writer<W>, _: u32) -> Result<()> {
-                legacy_put(self, w)
+                legacy_put(self, w, MAX_COUNT)
             }
 
             fn legacy_load_at<I: Input + ?Sized>(&mut self, r: &mut I, _: u32) -> Result<()> {
-                legacy_get(self, r)
+                legacy_get(self, r, MAX_COUNT)
             }
 
             fn legacy_size_at(&self, _: u32) -> usize {
@@ -172,11 +177,11 @@ macro_rules! counted_vmstate {
             }
 
             fn ber_save_at(&self, e: &mut Encoder, _: u32) -> Result<()> {
-                ber_put(self, e)
+                ber_put(self, e, MAX_COUNT)
             }
 
             fn ber_load_at<I: Input + ?Sized>(&mut self, d: &mut Decoder<'_, I>, _: u32) -> Result<()> {
-                ber_get(self, d)
+                ber_get(self, d, MAX_COUNT)
             }
 
             fn to_json_at(&self, _: u32) -> Value {
@@ -314,5 +319,114 @@ where
 
     fn from_elements(v: Vec<(K, V)>, offset: u64) -> Result<Self> {
         Ok(entries(v, offset)?.collect())
+    }
+}
+
+/// A counted container field with `max = MAX` (and no `len`): its count bounded
+/// by `MAX` rather than [`MAX_COUNT`], in the description (the ASN.1 `SIZE`) too.
+/// The derive calls these in place of the `Field` methods of the field's type,
+/// through this one trait, so that a type that counts nothing is one error.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`max` without `len` bounds a container that sends its own count; `{Self}` is not one",
+    label = "not Vec, Box<[T]>, VecDeque, String, BTreeMap or HashMap",
+    note = "for an array or a Vec counted by another field, add `len = <field>`"
+)]
+pub trait Bounded<const MAX: usize>: Sized {
+    /// The container's wire type, with its bound.
+    const TYPE: TypeDesc;
+
+    /// Appends the count and the elements; more than `MAX` fails.
+    fn legacy_put<W: io::Write>(v: &Self, w: &mut Writer<W>) -> Result<()>;
+
+    /// Loads a count of at most `MAX`, then the elements.
+    fn legacy_get<I: Input + ?Sized>(v: &mut Self, r: &mut I) -> Result<()>;
+
+    /// Legacy bytes.
+    fn legacy_size(v: &Self) -> usize;
+
+    /// Prepends the value as field `[number]`.
+    fn ber_put_field(v: &Self, e: &mut Encoder, number: u32) -> Result<()>;
+
+    /// Reads field `[number]` of struct `within`.
+    fn ber_get_field<I: Input + ?Sized>(
+        v: &mut Self,
+        d: &mut Decoder<'_, I>,
+        within: &'static str,
+        number: u32,
+        field: &'static str,
+    ) -> Result<()>;
+
+    /// Declines the in-place read: the general path checks the bound.
+    fn ber_scan_field(_: &mut Self, _: &mut ber::Scan<'_>, _: u32) -> bool {
+        false
+    }
+
+    /// Inserts the JSON value.
+    fn json_field(v: &Self, m: &mut Map<String, Value>, key: &str);
+
+    /// Writes the vmdesc entries.
+    fn vmdesc_entries(
+        v: &Self,
+        j: &mut JsonWriter,
+        name: &str,
+        tag: u32,
+        suffix: &str,
+        has_exists: bool,
+    );
+}
+
+impl<T: Counted, const MAX: usize> Bounded<MAX> for T {
+    const TYPE: TypeDesc = TypeDesc::Struct(&described(T::NAME, &counted_fields::<T::Elem>(MAX)));
+
+    fn legacy_put<W: io::Write>(v: &T, w: &mut Writer<W>) -> Result<()> {
+        legacy_put(v, w, MAX)
+    }
+
+    fn legacy_get<I: Input + ?Sized>(v: &mut T, r: &mut I) -> Result<()> {
+        legacy_get(v, r, MAX)
+    }
+
+    fn legacy_size(v: &T) -> usize {
+        Field::legacy_size(v)
+    }
+
+    fn ber_put_field(v: &T, e: &mut Encoder, number: u32) -> Result<()> {
+        let end = e.len();
+        ber_put(v, e, MAX)?;
+        e.put_header(ber::Tag::context(number, ber::Tag::SEQUENCE), e.len() - end);
+        Ok(())
+    }
+
+    fn ber_get_field<I: Input + ?Sized>(
+        v: &mut T,
+        d: &mut Decoder<'_, I>,
+        within: &'static str,
+        number: u32,
+        field: &'static str,
+    ) -> Result<()> {
+        let h = d.field(within, number, field)?;
+        let mut load = |d: &mut Decoder<'_, I>| {
+            ber::check_form(&h, ber::Tag::SEQUENCE)?;
+            d.enter(&h)?;
+            ber_get(v, d, MAX)?;
+            d.leave(Some(T::NAME))
+        };
+        load(d).map_err(|e| e.in_field(field))
+    }
+
+    fn json_field(v: &T, m: &mut Map<String, Value>, key: &str) {
+        Field::json_field(v, m, key)
+    }
+
+    fn vmdesc_entries(
+        v: &T,
+        j: &mut JsonWriter,
+        name: &str,
+        tag: u32,
+        suffix: &str,
+        has_exists: bool,
+    ) {
+        Field::vmdesc_entries(v, j, name, tag, suffix, has_exists)
     }
 }

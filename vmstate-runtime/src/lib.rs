@@ -255,6 +255,7 @@ impl<T: VMState> VMState for Box<T> {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bitmap::{BitmapWords, BitsToWords};
+    pub use crate::counted::Bounded;
     pub use crate::desc::{
         has_parent_prefix, is_subsection_name, str_eq, FieldDesc, Priority, SectionTraits,
         SubsectionDesc, TypeDesc, VMStateDesc, VarLen, VersionRange,

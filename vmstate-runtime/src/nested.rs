@@ -14,7 +14,7 @@
 
 use crate::ber::{self, Decoder, Encoder, Header, Tag};
 use crate::composite::{described, vmdesc_head};
-use crate::counted::{checked, count, counted_fields};
+use crate::counted::{checked, count, counted_fields, MAX_COUNT};
 use crate::desc::{TypeDesc, VMStateDesc};
 use crate::error::{Error, ErrorKind, Result};
 use crate::field::Field;
@@ -344,18 +344,18 @@ impl<T: VMState + Default, const N: usize> Array<T, N> {
 }
 
 /// A `Vec` of structs that counts itself (no `len`), at a chosen version: the
-/// `Vec` composite (`len`, then `elems`) of [`crate::counted`].
+/// `Vec` composite (`len`, then `elems`) that a `Vec` without `len` is.
 pub struct List<T>(PhantomData<T>);
 
 impl<T: VMState + Default + Clone> List<T> {
     /// The `Vec`'s wire type.
     pub const TYPE: TypeDesc = <Vec<T> as Field>::TYPE;
 
-    const DESC: &'static VMStateDesc = &described("Vec", &counted_fields::<T>());
+    const DESC: &'static VMStateDesc = &described("Vec", &counted_fields::<T>(MAX_COUNT));
 
     /// Appends the count and the elements at `version`.
     pub fn legacy_put<W: std::io::Write>(v: &[T], w: &mut Writer<W>, version: u32) -> Result<()> {
-        count(v.len(), w.written())?
+        count(v.len(), MAX_COUNT, w.written())?
             .legacy_put(w)
             .map_err(|e| e.in_field("len"))?;
         Elements::put_legacy(v, w, version).map_err(|e| e.in_field("elems"))
@@ -366,7 +366,7 @@ impl<T: VMState + Default + Clone> List<T> {
         let at = r.offset();
         let mut n = 0u32;
         n.legacy_get(r).map_err(|e| e.in_field("len"))?;
-        let n = checked(n, at)?;
+        let n = checked(n, MAX_COUNT, at)?;
         Elements::get_legacy_vec(v, n, r, version).map_err(|e| e.in_field("elems"))
     }
 
@@ -378,7 +378,7 @@ impl<T: VMState + Default + Clone> List<T> {
     /// Prepends the `Vec` at `version` as field `[number]`.
     pub fn ber_put_field(v: &[T], e: &mut Encoder, number: u32, version: u32) -> Result<()> {
         let end = e.len();
-        let n = count(v.len(), e.written())?;
+        let n = count(v.len(), MAX_COUNT, e.written())?;
         Elements::put_ber(e, 1, v, version).map_err(|e| e.in_field("elems"))?;
         n.ber_put_field(e, 0)?;
         e.put_header(Tag::context(number, Tag::SEQUENCE), e.len() - end);
@@ -401,7 +401,7 @@ impl<T: VMState + Default + Clone> List<T> {
             let at = d.offset();
             let mut n = 0u32;
             n.ber_get_field(d, "Vec", 0, "len")?;
-            let n = checked(n, at)?;
+            let n = checked(n, MAX_COUNT, at)?;
             if n == 0 && d.peek_header()?.is_none() {
                 v.clear();
             } else {

@@ -547,3 +547,87 @@ fn enums_with_data_are_their_variant_then_its_fields() {
         ("backend-dev.backend.variant".into(), 1)
     );
 }
+
+/// `max` on a container that counts itself: the count's bound in loads, saves
+/// and the description.
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "bounded", version = 1)]
+struct BoundedDev {
+    #[vmstate(max = 4)]
+    fifo: Vec<u8>,
+    #[vmstate(max = 8)]
+    label: String,
+    #[vmstate(max = 2)]
+    queues: Vec<Pair>,
+}
+
+#[test]
+fn max_bounds_a_container_that_counts_itself() {
+    let ok = BoundedDev {
+        fifo: vec![1, 2, 3, 4],
+        label: "12345678".into(),
+        queues: vec![Pair::default(); 2],
+    };
+    for (bytes, ber) in [
+        (legacy::to_bytes(&ok).unwrap(), false),
+        (ber::to_bytes(&ok).unwrap(), true),
+    ] {
+        let back: BoundedDev = if ber {
+            ber::from_bytes(&bytes, 1).unwrap()
+        } else {
+            legacy::from_bytes(&bytes, 1).unwrap()
+        };
+        assert_eq!(back, ok);
+    }
+    // The same bytes as without the bound.
+    #[derive(VMState, Clone, Debug, Default, PartialEq)]
+    #[vmstate(name = "bounded", version = 1)]
+    struct Unbounded {
+        fifo: Vec<u8>,
+        label: String,
+        queues: Vec<Pair>,
+    }
+    let plain = Unbounded {
+        fifo: ok.fifo.clone(),
+        label: ok.label.clone(),
+        queues: ok.queues.clone(),
+    };
+    assert_eq!(
+        legacy::to_bytes(&ok).unwrap(),
+        legacy::to_bytes(&plain).unwrap()
+    );
+    assert_eq!(ber::to_bytes(&ok).unwrap(), ber::to_bytes(&plain).unwrap());
+    // One more is refused by a save, naming the field, and by a load of the
+    // unbounded twin's bytes, at the count.
+    let long = Unbounded {
+        label: "123456789".into(),
+        ..plain.clone()
+    };
+    let too_long = BoundedDev {
+        label: long.label.clone(),
+        ..ok.clone()
+    };
+    for e in [
+        legacy::to_bytes(&too_long).unwrap_err(),
+        ber::to_bytes(&too_long).unwrap_err(),
+        legacy::from_bytes::<BoundedDev>(&legacy::to_bytes(&long).unwrap(), 1).unwrap_err(),
+        ber::from_bytes::<BoundedDev>(&ber::to_bytes(&long).unwrap(), 1).unwrap_err(),
+    ] {
+        assert_eq!(
+            e.kind(),
+            &ErrorKind::LengthTooLarge { len: 9, max: 8 },
+            "{e}"
+        );
+        assert_eq!(e.path(), "bounded.label.len");
+    }
+    // The description carries the bound.
+    let module = ber::asn1::Module::new("M")
+        .with::<BoundedDev>()
+        .render()
+        .unwrap();
+    assert!(module.contains("OCTET STRING (SIZE (0..4))"), "{module}");
+    assert!(
+        module.contains("SEQUENCE (SIZE (0..2)) OF Pair"),
+        "{module}"
+    );
+}

@@ -9,7 +9,7 @@ struct Dev {
     #[vmstate(len = nothing)]
     b: [u8; 4],
     #[vmstate(max = 4)]
-    c: u32,
+    c: [u8; 4],
 }
 
 fn main() {}
