@@ -3,41 +3,8 @@
 //! give it, through every reader (typed loads of both formats, a registry's whole
 //! stream, the generic dump and walk that read by the vmdesc).
 
-use vmstate_runtime::stream::{walk_legacy, Registry};
-use vmstate_runtime::{ber, dump, legacy, ErrorKind, Format, VMState};
-
-/// A whole stream of one device, saved by a registry in both formats: each read
-/// back by the generic decoder (through its vmdesc or BER description) and by a
-/// registry; the BER stream converts to the legacy one, and the legacy one to BER
-/// and back unchanged; the legacy one splits by its vmdesc.
-fn through_streams<T>(idstr: &str, dev: &T)
-where
-    T: VMState + Clone + Default + PartialEq + std::fmt::Debug + 'static,
-{
-    let save = |format| {
-        let mut saved = dev.clone();
-        let mut reg = Registry::new("pc-i440fx-10.0");
-        reg.device(idstr, 0, &mut saved);
-        reg.save(format).unwrap()
-    };
-    let (legacy, ber) = (save(Format::Legacy), save(Format::Ber));
-    for (format, stream) in [(Format::Legacy, &legacy), (Format::Ber, &ber)] {
-        let tree = dump::from_bytes(stream).unwrap_or_else(|e| panic!("{format:?}: {e}"));
-        let sections = tree["sections"].as_array().unwrap();
-        assert!(sections.iter().any(|s| s["idstr"] == idstr), "{format:?}");
-        let mut back = T::default();
-        let mut reg = Registry::new("pc-i440fx-10.0");
-        reg.device(idstr, 0, &mut back);
-        reg.load(stream)
-            .unwrap_or_else(|e| panic!("{format:?}: {e}"));
-        drop(reg);
-        assert_eq!(&back, dev, "{format:?}");
-    }
-    walk_legacy(&legacy).unwrap();
-    assert_eq!(dump::convert(&ber, Format::Legacy).unwrap(), legacy);
-    let converted = dump::convert(&legacy, Format::Ber).unwrap();
-    assert_eq!(dump::convert(&converted, Format::Legacy).unwrap(), legacy);
-}
+use vmstate_runtime::{ber, legacy, ErrorKind, VMState};
+use vmstate_test_support::testing::through_streams;
 
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "early-sub", version = 1)]

@@ -9,8 +9,8 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
-use vmstate_runtime::stream::Registry;
-use vmstate_runtime::{ber, dump, legacy, ErrorKind, Format, VMState};
+use vmstate_runtime::{ber, legacy, ErrorKind, Format, VMState};
+use vmstate_test_support::testing::through_streams;
 
 const MAX: usize = 1 << 20;
 
@@ -257,29 +257,9 @@ fn each_is_sent_and_described_as_its_wire_struct() {
 #[test]
 fn a_stream_of_them_dumps_and_converts_both_ways() {
     let (dev, _) = pair();
-    let mut saved = dev.clone();
-    let mut reg = Registry::new("pc-i440fx-10.0");
-    reg.device("std-dev", 0, &mut saved);
-    let stream = reg.save(Format::Legacy).unwrap();
-    drop(reg);
-    let tree = dump::from_bytes(&stream).unwrap();
-    let v = &tree["sections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["idstr"] == "std-dev")
-        .unwrap()["value"];
+    let v = through_streams("std-dev", &dev);
     assert_eq!(v["name"]["elems"], "76697274696F2D626C6B");
     assert_eq!(v["weights"]["elems"][0]["0"], 3);
-    let ber_stream = dump::convert(&stream, Format::Ber).unwrap();
-    assert_eq!(dump::convert(&ber_stream, Format::Legacy).unwrap(), stream);
-    // The typed device loads the converted stream.
-    let mut loaded = StdDev::default();
-    let mut reg = Registry::new("pc-i440fx-10.0");
-    reg.device("std-dev", 0, &mut loaded);
-    reg.load(&ber_stream).unwrap();
-    drop(reg);
-    assert_eq!(loaded, dev);
 }
 
 #[test]
