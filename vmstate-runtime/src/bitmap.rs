@@ -122,7 +122,7 @@ impl BitmapWords {
         _suffix: &str,
         _exists: bool,
     ) {
-        crate::__private::begin_entry(j, name, tag);
+        crate::generated::begin_entry(j, name, tag);
         j.string("type", "bitmap");
         j.int("size", (8 * s.len()) as i64);
         j.end_object();

@@ -106,7 +106,7 @@ macro_rules! composite_field {
             }
 
             fn vmdesc_leaf(&self, _leaf: usize, _suffix: &str, j: &mut $crate::json::JsonWriter) {
-                $crate::__private::struct_leaf(self, j)
+                $crate::generated::struct_leaf(self, j)
             }
 
             fn ber_put(&self, e: &mut $crate::ber::Encoder) -> $crate::Result<()> {

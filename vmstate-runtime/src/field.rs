@@ -217,14 +217,14 @@ pub trait Field {
     ) where
         Self: Sized,
     {
-        let shape = crate::__private::VmdescShape {
+        let shape = crate::generated::VmdescShape {
             is_array: matches!(Self::TYPE, TypeDesc::Array { .. }),
             elem_type: Self::TYPE.qemu_name(),
             elem: Self::TYPE.element(),
         };
         let compress = !has_exists && Self::TYPE.compressible() && self.uniform_elements();
         let leaves = self.vmdesc_leaves();
-        crate::__private::vmdesc_field(j, name, tag, leaves, compress, shape, &mut |i, j| {
+        crate::generated::vmdesc_field(j, name, tag, leaves, compress, shape, &mut |i, j| {
             self.vmdesc_leaf(i, suffix, j)
         });
     }
@@ -627,7 +627,7 @@ element! {
     /// Legacy decoding of `n` elements into a `Vec`.
     fn get_legacy_vec[I: Input + ?Sized](v: &mut Vec<Self>, n: usize, r: &mut I) -> Result<()>
     where Self: Default {
-        crate::__private::legacy_get_vec(v, n, r)
+        crate::legacy::legacy_get_vec(v, n, r)
     }
 
     /// Legacy size of the elements.
@@ -658,14 +658,14 @@ element! {
 
     /// The elements' vmdesc entry `name` (field `[tag]`; `suffix` after type names).
     fn vmdesc_of[](s: &[Self], j: &mut JsonWriter, name: &str, tag: u32, suffix: &str, exists: bool) -> () {
-        let shape = crate::__private::VmdescShape {
+        let shape = crate::generated::VmdescShape {
             is_array: !T::IS_BYTE,
             elem_type: if T::IS_BYTE { "buffer" } else { T::TYPE.qemu_name() },
             elem: &T::TYPE,
         };
         let compress = !exists && T::TYPE.compressible() && slice_uniform(s);
         let leaves = slice_leaves(s);
-        crate::__private::vmdesc_field(j, name, tag, leaves, compress, shape, &mut |i, j| {
+        crate::generated::vmdesc_field(j, name, tag, leaves, compress, shape, &mut |i, j| {
             slice_leaf(s, i, suffix, j)
         });
     }

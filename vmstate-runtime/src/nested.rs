@@ -54,8 +54,8 @@ pub const fn checked_type<T: VMState>(table: &[(u32, u32)]) -> TypeDesc {
 
 /// A struct's vmdesc entry at `version`.
 fn struct_entry<T: VMState>(v: &T, j: &mut JsonWriter, name: &str, tag: u32, version: u32) {
-    crate::__private::begin_entry(j, name, tag);
-    crate::__private::struct_leaf_at(v, version, j);
+    crate::generated::begin_entry(j, name, tag);
+    crate::generated::struct_leaf_at(v, version, j);
     j.end_object();
 }
 
@@ -265,7 +265,7 @@ impl<T: VMState + Default> Elements<T> {
         exists: bool,
         version: u32,
     ) {
-        let shape = crate::__private::VmdescShape {
+        let shape = crate::generated::VmdescShape {
             is_array: true,
             elem_type: "struct",
             elem: &T::TYPE,
@@ -274,8 +274,8 @@ impl<T: VMState + Default> Elements<T> {
             .windows(2)
             .all(|w| w[0].legacy_size_at(version) == w[1].legacy_size_at(version));
         let compress = !exists && T::TYPE.compressible() && uniform;
-        crate::__private::vmdesc_field(j, name, tag, s.len(), compress, shape, &mut |i, j| {
-            crate::__private::struct_leaf_at(&s[i], version, j)
+        crate::generated::vmdesc_field(j, name, tag, s.len(), compress, shape, &mut |i, j| {
+            crate::generated::struct_leaf_at(&s[i], version, j)
         });
     }
 }
@@ -432,7 +432,7 @@ impl<T: VMState + Default + Clone> List<T> {
         _has_exists: bool,
         version: u32,
     ) {
-        crate::__private::begin_entry(j, name, tag);
+        crate::generated::begin_entry(j, name, tag);
         j.string("type", "struct");
         j.begin_object(Some("struct"));
         vmdesc_head(Self::DESC, j);

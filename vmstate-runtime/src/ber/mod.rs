@@ -61,6 +61,11 @@ use crate::io::{Input, ReadInput, SliceInput, Take, Writer};
 use crate::VMState;
 use std::io;
 
+/// The first `[APPLICATION n]` a device may take (`ber_tag`): 0 to 15 are the
+/// stream framing's (`framing::ber`), those above and others to come. Here, below
+/// the framing, so that the field codecs and the derive's check see it.
+pub const FIRST_DEVICE_TAG: u32 = 16;
+
 /// Whether `T` at `version` is written as a legacy blob.
 pub fn is_blob<T: VMState>(version: u32) -> bool {
     T::DESC.ber_blob_until.is_some_and(|n| version <= n)

@@ -44,9 +44,7 @@ pub const DESCRIPTION: Tag = Tag {
 };
 /// `[APPLICATION 6]`: a QEMU command record ([`Command`]).
 pub const COMMAND: Tag = Tag::application(6);
-/// The first `[APPLICATION n]` a device may take (`ber_tag`): 0 to 15 are the
-/// framing's, those above and others to come.
-pub const FIRST_DEVICE_TAG: u32 = 16;
+pub use crate::ber::FIRST_DEVICE_TAG;
 
 /// The octets a BER stream starts with: `[APPLICATION 0]`, indefinite length.
 const STREAM_START: [u8; 2] = [0x60, 0x80];

@@ -213,3 +213,25 @@ pub fn put_subsection_header<W: std::io::Write>(
 pub const fn subsection_header_size(name: &str) -> usize {
     2 + name.len() + 4
 }
+
+/// Loads a variable array of `n` elements into `v` (a `Vec`) in chunks: the
+/// elements it holds in place, new ones as the input yields them, so a count
+/// from the input allocates no more than a chunk beyond what was read.
+pub fn legacy_get_vec<T: crate::field::Field + Default, I: Input + ?Sized>(
+    v: &mut Vec<T>,
+    n: usize,
+    r: &mut I,
+) -> Result<()> {
+    const CHUNK: usize = 4096;
+    v.truncate(n);
+    let mut done = 0;
+    while done < n {
+        let end = n.min(done + CHUNK);
+        if v.len() < end {
+            v.resize_with(end, T::default);
+        }
+        T::legacy_get_slice(&mut v[done..end], r)?;
+        done = end;
+    }
+    Ok(())
+}
