@@ -5,8 +5,6 @@
 #![forbid(unsafe_code)]
 
 mod bridge;
-mod compat;
-mod diff;
 mod ram;
 mod show;
 
@@ -15,7 +13,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use vmstate_runtime::dump::{self, RamParts};
+use vmstate_runtime::dump::diff::{diff, PageDigests};
+use vmstate_runtime::dump::{self, compat, RamParts};
 use vmstate_runtime::ram::RamRecord;
 use vmstate_runtime::{framing, printable, Format};
 
@@ -350,10 +349,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff { a, b } => {
-            let (mut ra, mut rb) = (ram::PageDigests::default(), ram::PageDigests::default());
+            let (mut ra, mut rb) = (PageDigests::default(), PageDigests::default());
             let ta = load(&a, false, &mut |r| ra.record(r))?;
             let tb = load(&b, false, &mut |r| rb.record(r))?;
-            let diffs = diff::diff(&ta, &tb, &mut ra, &mut rb);
+            let diffs = diff(&ta, &tb, &mut ra, &mut rb);
             for d in &diffs {
                 writeln!(out, "{d}")?;
             }

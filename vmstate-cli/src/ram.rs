@@ -3,13 +3,12 @@
 //! `diff`. A large guest's RAM is never held as JSON, nor whole in memory.
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use vmstate_runtime::dump;
-use vmstate_runtime::ram::{Arrived, Holes, RamRecord, PAGE_SIZE};
+use vmstate_runtime::ram::{page_index, unknown_block, Arrived, Holes, RamRecord, PAGE_SIZE};
 use vmstate_runtime::{printable, Error, ErrorKind, Result};
 
 const PAGE: usize = PAGE_SIZE as usize;
@@ -26,24 +25,6 @@ pub fn for_each_record(
         }
     }
     Ok(())
-}
-
-/// The index of the page at `offset` of a block of `len` bytes.
-fn page_index(block: &str, offset: u64, len: u64) -> Result<u64> {
-    if offset % PAGE_SIZE != 0 || offset >= len {
-        return Err(Error::new(
-            ErrorKind::PageOutOfRange {
-                block: block.to_owned(),
-                offset,
-            },
-            0,
-        ));
-    }
-    Ok(offset / PAGE_SIZE)
-}
-
-fn unknown(block: &str) -> Error {
-    Error::new(ErrorKind::UnknownRamBlock(block.to_owned()), 0)
 }
 
 /// One file per RAM block, `DIR/<block>.bin`, the pages written at their offsets
@@ -104,7 +85,10 @@ impl BlockFiles {
                 fill,
                 ..
             } => {
-                let (file, len, data) = self.blocks.get_mut(block).ok_or_else(|| unknown(block))?;
+                let (file, len, data) = self
+                    .blocks
+                    .get_mut(block)
+                    .ok_or_else(|| unknown_block(block))?;
                 let i = page_index(block, *offset, *len)?;
                 let over_data = if *fill == 0 {
                     data.remove(&i)
@@ -122,7 +106,10 @@ impl BlockFiles {
                 data: page,
                 ..
             } => {
-                let (file, len, data) = self.blocks.get_mut(block).ok_or_else(|| unknown(block))?;
+                let (file, len, data) = self
+                    .blocks
+                    .get_mut(block)
+                    .ok_or_else(|| unknown_block(block))?;
                 let i = page_index(block, *offset, *len)?;
                 file.write_all_at(page, *offset).map_err(io)?;
                 data.insert(i);
@@ -174,60 +161,4 @@ pub fn list_holes(holes: &[Holes], file: &Path) -> std::io::Result<()> {
     std::fs::write(file, all)?;
     eprintln!("listed the missing pages in {}", file.display());
     Ok(())
-}
-
-/// The SHA-256 of every page a stream sends, as a destination would end up with
-/// them: what `diff` compares. Per block, its length and the digests of the pages
-/// sent (a page never sent is zero); they grow with the stream, not with the
-/// lengths its block list claims.
-#[derive(Default)]
-pub struct PageDigests {
-    /// Per block, its length and each sent page's digest by page index.
-    pub blocks: BTreeMap<String, (u64, BTreeMap<u64, [u8; 32]>)>,
-    /// The digest of a page filled with each byte met so far.
-    fills: BTreeMap<u8, [u8; 32]>,
-}
-
-impl PageDigests {
-    /// Takes one record.
-    pub fn record(&mut self, r: &RamRecord<'_>) -> Result<()> {
-        let mut filled = |fill: u8| {
-            *self
-                .fills
-                .entry(fill)
-                .or_insert_with(|| Sha256::digest([fill; PAGE]).into())
-        };
-        let (block, offset, digest) = match r {
-            RamRecord::MemSize { blocks, .. } => {
-                for (name, len) in blocks {
-                    self.blocks.insert(name.clone(), (*len, BTreeMap::new()));
-                }
-                return Ok(());
-            }
-            RamRecord::Zero {
-                block,
-                offset,
-                fill,
-                ..
-            } => (block, offset, filled(*fill)),
-            RamRecord::Page {
-                block,
-                offset,
-                data,
-                ..
-            } => (block, offset, Sha256::digest(data).into()),
-        };
-        let (len, pages) = self.blocks.get_mut(block).ok_or_else(|| unknown(block))?;
-        let i = page_index(block, *offset, *len)?;
-        pages.insert(i, digest);
-        Ok(())
-    }
-
-    /// The digest of a page filled with zeros.
-    pub fn zero(&mut self) -> [u8; 32] {
-        *self
-            .fills
-            .entry(0)
-            .or_insert_with(|| Sha256::digest([0u8; PAGE]).into())
-    }
 }

@@ -54,8 +54,10 @@
 
 pub mod asn1;
 mod ber;
+pub mod compat;
 mod desc;
 mod description;
+pub mod diff;
 mod legacy;
 mod limits;
 mod stream;

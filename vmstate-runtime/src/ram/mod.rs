@@ -344,6 +344,26 @@ pub(crate) fn read_block_list(r: &mut impl Input, total: u64) -> Result<Vec<(Str
     Ok(blocks)
 }
 
+/// The index of the page at `offset` of block `block` (`len` octets): an error
+/// unless the offset is a page's, inside the block.
+pub fn page_index(block: &str, offset: u64, len: u64) -> crate::Result<u64> {
+    if offset % PAGE_SIZE != 0 || offset >= len {
+        return Err(crate::Error::new(
+            crate::ErrorKind::PageOutOfRange {
+                block: block.to_owned(),
+                offset,
+            },
+            0,
+        ));
+    }
+    Ok(offset / PAGE_SIZE)
+}
+
+/// A record for a RAM block that no block list named.
+pub fn unknown_block(block: &str) -> crate::Error {
+    crate::Error::new(crate::ErrorKind::UnknownRamBlock(block.to_owned()), 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,18 @@
 //! total size), and know every subsection the source may send. A nested struct's
 //! `size` in `-dump-vmstate` is the size of QEMU's C struct in memory, not on the
 //! wire, so structs are compared by their fields. These are the rules of QEMU's
-//! `scripts/vmstate-static-checker.py`, without its table of known renames.
+//! `scripts/vmstate-static-checker.py`, without its table of known renames
+//! (`vmstate check-compat`).
+//!
+//! ```
+//! use vmstate_runtime::dump::compat::check;
+//! let old = serde_json::json!({"name": "uart", "version_id": 2, "minimum_version_id": 1,
+//!     "Fields": [{"field": "lcr", "version_id": 0, "field_exists": false, "size": 1}]});
+//! let mut new = old.clone();
+//! new["minimum_version_id"] = 3.into();
+//! let report = check(&old, &new);
+//! assert_eq!(report.errors, 1, "{:?}", report.lines);
+//! ```
 
 use serde_json::Value;
 

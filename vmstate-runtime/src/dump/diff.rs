@@ -1,9 +1,26 @@
 //! Field-level differences between two stream trees: what a person debugging a failed
-//! migration wants to see (device, field path, both values), RAM by page.
+//! migration wants to see (device, field path, both values), RAM by page
+//! (`vmstate diff`).
+//!
+//! ```
+//! use vmstate_runtime::dump::diff::{diff, PageDigests};
+//! // Two trees (`dump::from_bytes` of two streams; RAM records go to the digests).
+//! let a = serde_json::json!({"sections": [{"type": "full", "idstr": "uart", "instance_id": 0,
+//!     "version": 1, "value": {"lcr": 3}}]});
+//! let mut b = a.clone();
+//! b["sections"][0]["value"]["lcr"] = 7.into();
+//! let (mut ra, mut rb) = (PageDigests::default(), PageDigests::default());
+//! assert_eq!(diff(&a, &b, &mut ra, &mut rb), ["uart#0.lcr: 3 -> 7"]);
+//! ```
 
-use crate::ram::PageDigests;
+use super::unhex;
+use crate::error::Result;
+use crate::ram::{page_index, unknown_block, RamRecord, PAGE_SIZE};
 use serde_json::Value;
-use vmstate_runtime::dump::unhex;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+const PAGE: usize = PAGE_SIZE as usize;
 
 /// Bytes listed individually before the rest of a buffer's differences are counted.
 const SHOWN_BYTES: usize = 8;
@@ -164,5 +181,64 @@ fn ram(a: &mut PageDigests, b: &mut PageDigests, out: &mut Vec<String>) {
     }
     for name in rb.keys().filter(|k| !ra.contains_key(*k)) {
         out.push(format!("ram {name}: only in the second stream"));
+    }
+}
+
+/// The SHA-256 of every page a stream sends, as a destination would end up with
+/// them: what `diff` compares. Per block, its length and the digests of the pages
+/// sent (a page never sent is zero); they grow with the stream, not with the
+/// lengths its block list claims.
+#[derive(Default)]
+pub struct PageDigests {
+    /// Per block, its length and each sent page's digest by page index.
+    pub blocks: BTreeMap<String, (u64, BTreeMap<u64, [u8; 32]>)>,
+    /// The digest of a page filled with each byte met so far.
+    fills: BTreeMap<u8, [u8; 32]>,
+}
+
+impl PageDigests {
+    /// Takes one record.
+    pub fn record(&mut self, r: &RamRecord<'_>) -> Result<()> {
+        let mut filled = |fill: u8| {
+            *self
+                .fills
+                .entry(fill)
+                .or_insert_with(|| Sha256::digest([fill; PAGE]).into())
+        };
+        let (block, offset, digest) = match r {
+            RamRecord::MemSize { blocks, .. } => {
+                for (name, len) in blocks {
+                    self.blocks.insert(name.clone(), (*len, BTreeMap::new()));
+                }
+                return Ok(());
+            }
+            RamRecord::Zero {
+                block,
+                offset,
+                fill,
+                ..
+            } => (block, offset, filled(*fill)),
+            RamRecord::Page {
+                block,
+                offset,
+                data,
+                ..
+            } => (block, offset, Sha256::digest(data).into()),
+        };
+        let (len, pages) = self
+            .blocks
+            .get_mut(block)
+            .ok_or_else(|| unknown_block(block))?;
+        let i = page_index(block, *offset, *len)?;
+        pages.insert(i, digest);
+        Ok(())
+    }
+
+    /// The digest of a page filled with zeros.
+    pub fn zero(&mut self) -> [u8; 32] {
+        *self
+            .fills
+            .entry(0)
+            .or_insert_with(|| Sha256::digest([0u8; PAGE]).into())
     }
 }
