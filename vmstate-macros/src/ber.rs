@@ -2,10 +2,9 @@
 //! present at the version is `[declaration index]`; padding is not sent; the
 //! subsections sent follow in one list. Saves run back to front (see `ber::Encoder`).
 
-use crate::ast::Container;
-use crate::expand::Methods;
 use crate::hooks::Hooks;
-use crate::plan::{FieldPlan, Kind};
+use crate::methods::Methods;
+use crate::plan::{ContainerPlan, FieldPlan, Kind};
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -31,9 +30,9 @@ fn save_field(p: &FieldPlan) -> TokenStream {
     }
 }
 
-fn load_field(c: &Container, p: &FieldPlan) -> TokenStream {
+fn load_field(c: &ContainerPlan, p: &FieldPlan) -> TokenStream {
     let (id, rn, tag) = (p.ident, &p.rust_name, p.tag);
-    let name = c.name();
+    let name = c.name.as_str();
     let (as_field, nv) = (p.as_field(), p.nested_version());
     let load = match &p.kind {
         Kind::Plain | Kind::ByteArray { .. } if p.check.is_some() => p.checked_load(
@@ -87,8 +86,8 @@ fn save_subsections(plans: &[FieldPlan]) -> TokenStream {
     }
 }
 
-fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {
-    let name = c.name();
+fn load_subsections(c: &ContainerPlan, plans: &[FieldPlan]) -> TokenStream {
+    let name = c.name.as_str();
     let arms = plans.iter().filter(|p| p.is_subsection()).map(|p| {
         let (tag, rn, v) = (p.tag, &p.rust_name, &p.version_cond);
         let target = p.subsection_mut();
@@ -153,7 +152,7 @@ fn scan_method(plans: &[FieldPlan]) -> Option<TokenStream> {
 }
 
 /// `ber_save_at`, and `ber_load_at` with, where the fields allow, `ber_scan_at`.
-pub fn methods(c: &Container, plans: &[FieldPlan]) -> Methods {
+pub fn methods(c: &ContainerPlan, plans: &[FieldPlan]) -> Methods {
     let save_subs = plans
         .iter()
         .any(FieldPlan::is_subsection)

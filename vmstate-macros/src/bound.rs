@@ -4,7 +4,7 @@
 //! `[T; 8]: Field`). A parameter that only skipped fields use gets no bound.
 
 use crate::ast::Container;
-use crate::plan::{FieldPlan, Kind};
+use crate::plan::{ContainerPlan, FieldPlan, Kind};
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::visit::Visit;
@@ -33,7 +33,7 @@ fn mentions(ty: &Type, params: &[&Ident]) -> bool {
 }
 
 /// The type's generics with the bounds its fields need added to the where clause.
-pub fn with_bounds(c: &Container, plans: &[FieldPlan]) -> Generics {
+pub fn with_bounds(c: &Container, cp: &ContainerPlan, plans: &[FieldPlan]) -> Generics {
     let mut generics = c.generics.clone();
     let params: Vec<&Ident> = c.generics.type_params().map(|p| &p.ident).collect();
     if params.is_empty() {
@@ -68,7 +68,7 @@ pub fn with_bounds(c: &Container, plans: &[FieldPlan]) -> Generics {
     clause
         .predicates
         .extend(newtype.into_iter().chain(predicates));
-    if c.attrs.prepare.is_some() {
+    if cp.prepare.is_some() {
         // `prepare` runs on a copy.
         let ident = c.ident;
         let (_, ty_generics, _) = c.generics.split_for_impl();

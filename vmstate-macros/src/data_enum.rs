@@ -9,23 +9,14 @@
 //! The value is converted to that struct to save (variant fields are cloned) and
 //! from it after a load (moved).
 
-use crate::ast::Container;
+use crate::plan::ContainerPlan;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::{Fields, Variant};
 
-pub fn data_enum_field(c: &Container, variants: &[&Variant], runtime: &TokenStream) -> TokenStream {
+pub fn data_enum_field(c: &ContainerPlan, variants: &[&Variant]) -> TokenStream {
     let ident = c.ident;
-    let name = c
-        .attrs
-        .name
-        .as_ref()
-        .map_or_else(|| ident.to_string(), |n| n.value.clone());
-    let krate = c.attrs.krate.as_ref().map(|k| {
-        let path = &k.value;
-        let path = quote!(#path).to_string();
-        quote!(crate = #path,)
-    });
+    let (name, runtime, krate) = (&c.name, &c.runtime, &c.krate);
     let kind_attr = krate.as_ref().map(|k| quote!(#[vmstate(#k)]));
     let wire = format_ident!("__{}", ident);
     let kind = format_ident!("__{}_Variant", ident);

@@ -1,8 +1,7 @@
 //! Generates the static description (`VMState::DESC`) and the compile-time checks
 //! that need other types' descriptions (subsection names).
 
-use crate::ast::Container;
-use crate::plan::{FieldPlan, Kind, Len, LoadCheck};
+use crate::plan::{ContainerPlan, FieldPlan, Kind, Len, LoadCheck};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -111,26 +110,17 @@ fn field_desc(p: &FieldPlan) -> TokenStream {
 }
 
 /// `const DESC: &'static VMStateDesc = ...;`
-pub fn desc_const(c: &Container, plans: &[FieldPlan]) -> TokenStream {
-    let a = &c.attrs;
-    let (name, version) = (c.name(), c.version());
-    let minimum = a.minimum_version.as_ref().map_or(version, |v| v.value);
-    let option = |v: &Option<crate::attr::Sp<u32>>| match v {
-        Some(t) => {
-            let t = t.value;
-            quote!(::core::option::Option::Some(#t))
-        }
+pub fn desc_const(c: &ContainerPlan, plans: &[FieldPlan]) -> TokenStream {
+    let (name, version, minimum) = (&c.name, c.version, c.minimum_version);
+    let option = |v: Option<u32>| match v {
+        Some(t) => quote!(::core::option::Option::Some(#t)),
         None => quote!(::core::option::Option::None),
     };
-    let (ber_tag, blob_until) = (option(&a.ber_tag), option(&a.ber_blob_until));
+    let ber_tag = option(c.ber_tag.map(|(t, _)| t));
+    let blob_until = option(c.ber_blob_until);
     let type_name = c.ident.to_string();
-    let priority = a
-        .priority
-        .as_ref()
-        .and_then(|p| crate::attr::priority_variant(&p.value))
-        .unwrap_or("Default");
-    let priority = quote::format_ident!("{}", priority);
-    let (early_setup, unmigratable) = (a.early_setup.is_some(), a.unmigratable.is_some());
+    let priority = &c.priority;
+    let (early_setup, unmigratable) = (c.early_setup, c.unmigratable);
     let fields = plans.iter().filter(|p| !p.is_subsection()).map(field_desc);
     let subsections = plans.iter().filter(|p| p.is_subsection()).map(|p| {
         let (rust_name, tag, asn1_name) = (&p.rust_name, p.tag, &p.asn1_name);
@@ -166,8 +156,8 @@ pub fn desc_const(c: &Container, plans: &[FieldPlan]) -> TokenStream {
 }
 
 /// Compile-time assertions on subsection names: `parent/...`, and no two alike.
-pub fn subsection_checks(c: &Container, plans: &[FieldPlan]) -> TokenStream {
-    let parent = c.name();
+pub fn subsection_checks(c: &ContainerPlan, plans: &[FieldPlan]) -> TokenStream {
+    let parent = c.name.as_str();
     let subs: Vec<&FieldPlan> = plans.iter().filter(|p| p.is_subsection()).collect();
     let mut out = TokenStream::new();
     for (i, p) in subs.iter().enumerate() {

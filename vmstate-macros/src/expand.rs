@@ -22,22 +22,17 @@
 //!   named, so a user's own items cannot shadow what the code means.
 
 use crate::ast::{Container, Data};
+use crate::methods::Methods;
+use crate::plan::ContainerPlan;
 use crate::{ber, bound, data_enum, desc, field_types, legacy, plan, value_json, vmdesc};
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned, ToTokens};
-
-/// A codec's generated methods: those that read the value (saves, sizes) and those
-/// that load it. A type with `prepare` reads a prepared copy.
-pub struct Methods {
-    pub saves: TokenStream,
-    pub loads: TokenStream,
-}
+use quote::{format_ident, quote, quote_spanned};
 
 /// The `VMState` impl: with `prepare`, the methods that read the value go into a
 /// private trait and the `VMState` ones call them on a prepared copy (QEMU's
 /// `pre_save` that writes the state, without changing the caller's value).
 fn vmstate_impl(
-    c: &Container,
+    c: &ContainerPlan,
     generics: &syn::Generics,
     desc: TokenStream,
     legacy: Methods,
@@ -47,7 +42,7 @@ fn vmstate_impl(
     let ident = c.ident;
     let (ig, tg, wc) = generics.split_for_impl();
     let (ls, ll, bs, bl) = (legacy.saves, legacy.loads, ber.saves, ber.loads);
-    let (prepare, pre_save) = (&c.attrs.prepare, &c.attrs.pre_save);
+    let (prepare, pre_save) = (c.prepare, c.pre_save);
     if prepare.is_none() && pre_save.is_none() {
         return quote! {
             impl #ig __vm::VMState for #ident #tg #wc {
@@ -60,7 +55,7 @@ fn vmstate_impl(
             }
         };
     }
-    let prepare = prepare.as_ref().map(|h| {
+    let prepare = prepare.map(|h| {
         quote_spanned! {crate::attr::AttrSpan::attr_span(h)=>
             let mut __copy = ::core::clone::Clone::clone(&*__v);
             if let __vm::Err(__err) = __vm::hook::on_mut(#h, &mut __copy) {
@@ -69,7 +64,7 @@ fn vmstate_impl(
             let __v = __vm::hook::Prepared::Copy(__copy);
         }
     });
-    let pre_save = pre_save.as_ref().map(|h| {
+    let pre_save = pre_save.map(|h| {
         quote_spanned! {crate::attr::AttrSpan::attr_span(h)=>
             let __v = match __vm::hook::pre_save(#h, __v) {
                 __vm::Ok(v) => v,
@@ -143,23 +138,20 @@ fn vmstate_impl(
 pub fn expand(c: &Container) -> TokenStream {
     let ident = c.ident;
     let plans = plan::fields(c);
-    let generics = bound::with_bounds(c, &plans);
+    let cp = plan::container(c);
+    let generics = bound::with_bounds(c, &cp, &plans);
     let (ig, tg, wc) = generics.split_for_impl();
-    let runtime = match &c.attrs.krate {
-        Some(path) => path.value.to_token_stream(),
-        None => quote!(::vmstate_runtime),
-    };
     let body = match &c.data {
-        Data::Variants(variants) => data_enum::data_enum_field(c, variants, &runtime),
+        Data::Variants(variants) => data_enum::data_enum_field(&cp, variants),
         Data::Enum { repr, variants } => field_types::enum_field(ident, repr, variants),
-        Data::Newtype(inner) => match &c.attrs.info {
-            Some(info) => field_types::opaque_field(ident, &generics, inner, &info.value),
+        Data::Newtype(inner) => match cp.info {
+            Some(info) => field_types::opaque_field(ident, &generics, inner, info),
             None => field_types::newtype_field(ident, &generics, inner),
         },
         Data::Struct(_) => {
-            let version = c.version();
-            let mut desc = desc::desc_const(c, &plans);
-            if let Some(h) = &c.attrs.dev_unplug_pending {
+            let version = cp.version;
+            let mut desc = desc::desc_const(&cp, &plans);
+            if let Some(h) = cp.dev_unplug_pending {
                 let span = crate::attr::AttrSpan::attr_span(h);
                 desc.extend(quote_spanned! {span=>
                     fn unplug_pending(&self) -> bool {
@@ -167,14 +159,14 @@ pub fn expand(c: &Container) -> TokenStream {
                     }
                 });
             }
-            let checks = desc::subsection_checks(c, &plans);
-            let legacy = legacy::methods(c, &plans);
-            let ber = ber::methods(c, &plans);
+            let checks = desc::subsection_checks(&cp, &plans);
+            let legacy = legacy::methods(&cp, &plans);
+            let ber = ber::methods(&cp, &plans);
             let json = value_json::method(&plans);
-            let vmdesc = vmdesc::method(c, &plans);
+            let vmdesc = vmdesc::method(&cp, &plans);
             // A nested struct is read in place unless it has load hooks, which only
             // its `ber_load_at` calls.
-            let scan = (c.attrs.pre_load.is_none() && c.attrs.post_load.is_none()).then(|| {
+            let scan = (cp.pre_load.is_none() && cp.post_load.is_none()).then(|| {
                 quote! {
                     #[inline]
                     fn ber_scan(&mut self, s: &mut __vm::ber::Scan<'_>, id: __vm::ber::Id) -> bool {
@@ -182,14 +174,11 @@ pub fn expand(c: &Container) -> TokenStream {
                     }
                 }
             });
-            let ber_tag = match &c.attrs.ber_tag {
-                Some(t) => {
-                    let t = t.value;
-                    quote!(__vm::ber::Tag::application(#t))
-                }
+            let ber_tag = match cp.ber_tag {
+                Some((t, _)) => quote!(__vm::ber::Tag::application(#t)),
                 None => quote!(__vm::ber::Tag::SEQUENCE),
             };
-            let vmstate = vmstate_impl(c, &generics, desc, legacy, ber, quote!(#json #vmdesc));
+            let vmstate = vmstate_impl(&cp, &generics, desc, legacy, ber, quote!(#json #vmdesc));
             quote! {
                 #vmstate
 
@@ -234,7 +223,8 @@ pub fn expand(c: &Container) -> TokenStream {
             }
         }
     };
-    let tag_marker = ber_tag_marker(c, &runtime);
+    let runtime = &cp.runtime;
+    let tag_marker = ber_tag_marker(&cp);
     quote! {
         #[doc(hidden)]
         #[allow(
@@ -258,14 +248,15 @@ pub fn expand(c: &Container) -> TokenStream {
 /// A hidden item named after the struct's `ber_tag`: two types with the same tag in
 /// one Rust module then fail to compile ("defined multiple times"), at the attribute.
 /// Beside it, the assertion that the macro's reserved range is the runtime's.
-fn ber_tag_marker(c: &Container, runtime: &TokenStream) -> TokenStream {
-    let Some(t) = &c.attrs.ber_tag else {
+fn ber_tag_marker(c: &ContainerPlan) -> TokenStream {
+    let Some((tag, span)) = c.ber_tag else {
         return TokenStream::new();
     };
-    let marker = format_ident!("__VMSTATE_BER_APPLICATION_TAG_{}", t.value, span = t.span);
-    let doc = format!("`[APPLICATION {}]` is taken by `{}`.", t.value, c.ident);
+    let runtime = &c.runtime;
+    let marker = format_ident!("__VMSTATE_BER_APPLICATION_TAG_{}", tag, span = span);
+    let doc = format!("`[APPLICATION {}]` is taken by `{}`.", tag, c.ident);
     let first = crate::check::FIRST_DEVICE_BER_TAG;
-    quote_spanned! {t.span=>
+    quote_spanned! {span=>
         #[doc(hidden)]
         #[doc = #doc]
         #[allow(dead_code)]

@@ -1,8 +1,8 @@
 //! The load hooks and `post_save`, called the same way by both codecs' generated
 //! code (`pre_save` and `prepare` run before, in `expand`).
 
-use crate::ast::Container;
 use crate::attr::{AttrSpan, Hook};
+use crate::plan::ContainerPlan;
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 
@@ -32,25 +32,18 @@ pub struct Hooks {
 }
 
 impl Hooks {
-    pub fn new(c: &Container, w_at: TokenStream, r_at: TokenStream) -> Hooks {
-        let a = &c.attrs;
+    pub fn new(c: &ContainerPlan, w_at: TokenStream, r_at: TokenStream) -> Hooks {
         Hooks {
             post_save: hook_call(
-                a.post_save.as_ref(),
+                c.post_save,
                 "post_save",
                 quote!(on_ref),
                 quote!(self),
                 &w_at,
             ),
-            pre_load: hook_call(
-                a.pre_load.as_ref(),
-                "pre_load",
-                quote!(on_mut),
-                quote!(self),
-                &r_at,
-            ),
+            pre_load: hook_call(c.pre_load, "pre_load", quote!(on_mut), quote!(self), &r_at),
             post_load: hook_call(
-                a.post_load.as_ref(),
+                c.post_load,
                 "post_load",
                 quote!(on_loaded),
                 quote!(self, version),

@@ -1,9 +1,8 @@
 //! Generates the legacy codec: straight-line save, load and size code per struct.
 
-use crate::ast::Container;
-use crate::expand::Methods;
 use crate::hooks::Hooks;
-use crate::plan::{FieldPlan, Kind};
+use crate::methods::Methods;
+use crate::plan::{ContainerPlan, FieldPlan, Kind};
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -71,9 +70,9 @@ fn load_field(p: &FieldPlan) -> TokenStream {
     quote!(#start #load #validate)
 }
 
-fn load_subsections(c: &Container, plans: &[FieldPlan]) -> TokenStream {
+fn load_subsections(c: &ContainerPlan, plans: &[FieldPlan]) -> TokenStream {
     let subs: Vec<&FieldPlan> = plans.iter().filter(|p| p.is_subsection()).collect();
-    let name = c.name();
+    let name = c.name.as_str();
     let arms = subs.iter().map(|p| {
         let (rn, v) = (&p.rust_name, &p.version_cond);
         let vm = p.as_vmstate();
@@ -132,7 +131,7 @@ fn size_field(p: &FieldPlan) -> TokenStream {
 
 /// `legacy_save_at` and `legacy_size_at` (which read the value), and
 /// `legacy_load_at`.
-pub fn methods(c: &Container, plans: &[FieldPlan]) -> Methods {
+pub fn methods(c: &ContainerPlan, plans: &[FieldPlan]) -> Methods {
     // QEMU's order whatever the declaration's: the fields, then the subsections
     // (its loader reads them after the fields, and so does the vmdesc).
     let (subs, fields): (Vec<&FieldPlan>, Vec<&FieldPlan>) =

@@ -4,7 +4,8 @@
 //! The crate is laid out like serde_derive: `ast` (the input), `attr` (attribute
 //! parsing), `check` (semantic checks, errors collected with spans), then one module
 //! per generated part (`desc`, `legacy`, `ber`, `value_json`, `vmdesc`, `field_types`),
-//! assembled by `expand`. `plan` decides once what each field is on the wire.
+//! assembled by `expand`. `plan` decides once what each field is on the wire and
+//! what the type is as a whole (`ContainerPlan`); generators read only the plans.
 #![deny(missing_docs)]
 
 mod asn1;
@@ -20,6 +21,7 @@ mod expand;
 mod field_types;
 mod hooks;
 mod legacy;
+mod methods;
 mod plan;
 mod value_json;
 mod vmdesc;

@@ -9,6 +9,81 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, Type};
 
+/// What the generators know of the type as a whole, decided once from its
+/// attributes: generators read this and the field plans, never the attributes.
+pub struct ContainerPlan<'a> {
+    pub ident: &'a Ident,
+    /// The VMState name (empty only when `check` reported it missing).
+    pub name: String,
+    pub version: u32,
+    pub minimum_version: u32,
+    pub pre_save: Option<&'a Hook>,
+    /// `pre_save`'s explicit form: runs on a copy that is saved.
+    pub prepare: Option<&'a Hook>,
+    pub post_save: Option<&'a Hook>,
+    pub pre_load: Option<&'a Hook>,
+    pub post_load: Option<&'a Hook>,
+    pub dev_unplug_pending: Option<&'a Hook>,
+    /// Saved by QEMU's old-style handlers: described as one buffer.
+    pub old_style: bool,
+    /// `[APPLICATION n]` and where it was written (for its marker's errors).
+    pub ber_tag: Option<(u32, proc_macro2::Span)>,
+    pub ber_blob_until: Option<u32>,
+    /// `desc::Priority`'s variant.
+    pub priority: Ident,
+    pub early_setup: bool,
+    pub unmigratable: bool,
+    /// A transparent newtype's `VMStateInfo` name.
+    pub info: Option<&'a str>,
+    /// The runtime's path (`crate = "..."`, else `::vmstate_runtime`), and the
+    /// attribute to hand on to derives the expansion itself contains.
+    pub runtime: TokenStream,
+    pub krate: Option<TokenStream>,
+}
+
+/// The container's plan.
+pub fn container<'a>(c: &'a Container<'a>) -> ContainerPlan<'a> {
+    let a = &c.attrs;
+    let priority = a
+        .priority
+        .as_ref()
+        .and_then(|p| crate::attr::priority_variant(&p.value))
+        .unwrap_or("Default");
+    let krate = a.krate.as_ref().map(|k| {
+        let path = &k.value;
+        let path = quote!(#path).to_string();
+        quote!(crate = #path,)
+    });
+    ContainerPlan {
+        ident: c.ident,
+        // An enum with data is named after itself unless `name` says otherwise.
+        name: match (&c.data, &a.name) {
+            (Data::Variants(_), None) => c.ident.to_string(),
+            _ => c.name().to_owned(),
+        },
+        version: c.version(),
+        minimum_version: c.minimum_version(),
+        pre_save: a.pre_save.as_ref(),
+        prepare: a.prepare.as_ref(),
+        post_save: a.post_save.as_ref(),
+        pre_load: a.pre_load.as_ref(),
+        post_load: a.post_load.as_ref(),
+        dev_unplug_pending: a.dev_unplug_pending.as_ref(),
+        old_style: a.old_style.is_some(),
+        ber_tag: a.ber_tag.as_ref().map(|t| (t.value, t.span)),
+        ber_blob_until: a.ber_blob_until.as_ref().map(|t| t.value),
+        priority: quote::format_ident!("{}", priority),
+        early_setup: a.early_setup.is_some(),
+        unmigratable: a.unmigratable.is_some(),
+        info: a.info.as_ref().map(|i| i.value.as_str()),
+        runtime: match &a.krate {
+            Some(path) => quote::ToTokens::to_token_stream(&path.value),
+            None => quote!(::vmstate_runtime),
+        },
+        krate,
+    }
+}
+
 /// A comparison of a loaded value with the destination's current one.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum LoadCheck {

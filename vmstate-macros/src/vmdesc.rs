@@ -1,8 +1,7 @@
 //! Generates `vmdesc_at`: the value's entry in QEMU's vmdesc trailer. It depends on
 //! the value (variable array lengths, `exists`, needed subsections), as QEMU's does.
 
-use crate::ast::Container;
-use crate::plan::{FieldPlan, Kind, LoadCheck};
+use crate::plan::{ContainerPlan, FieldPlan, Kind, LoadCheck};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -60,15 +59,15 @@ fn subsection(p: &FieldPlan) -> TokenStream {
     })
 }
 
-pub fn method(c: &Container, plans: &[FieldPlan]) -> TokenStream {
-    if c.attrs.old_style.is_some() {
+pub fn method(c: &ContainerPlan, plans: &[FieldPlan]) -> TokenStream {
+    if c.old_style {
         return quote! {
             fn vmdesc_at(&self, version: u32, j: &mut __vm::JsonWriter) {
                 __vm::old_style_vmdesc(__vm::VMState::legacy_size_at(self, version), j);
             }
         };
     }
-    let name = c.name();
+    let name = c.name.as_str();
     let fields = plans.iter().map(field);
     let subsections = plans.iter().any(FieldPlan::is_subsection).then(|| {
         let each = plans.iter().map(subsection);
