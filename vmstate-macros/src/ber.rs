@@ -48,15 +48,16 @@ fn load_field(c: &ContainerPlan, p: &FieldPlan) -> TokenStream {
         Kind::VarArray { .. } => {
             let (count, el) = (p.var_count_for_load(quote!(__h.offset)), p.as_element());
             let load = p.load_slot(
-                quote!(|__s| #el::get_ber(__s, d, &__h #nv)),
-                quote!(|__v, __n| #el::get_ber_vec(__v, __n, d, &__h #nv)),
+                quote!(#el::get_ber),
+                quote!(#el::get_ber_vec),
+                quote!(d, &__h #nv),
             );
             p.when_loaded(
                 quote!(d.offset()),
                 quote! {
                     let __h = d.field(#name, #tag, #rn)?;
                     #count
-                    (#load).in_field(#rn)?;
+                    #load.in_field(#rn)?;
                 },
             )
         }
@@ -89,10 +90,11 @@ fn save_subsections(plans: &[FieldPlan]) -> TokenStream {
 fn load_subsections(c: &ContainerPlan, plans: &[FieldPlan]) -> TokenStream {
     let name = c.name.as_str();
     let arms = plans.iter().filter(|p| p.is_subsection()).map(|p| {
-        let (tag, rn, v) = (p.tag, &p.rust_name, &p.version_cond);
+        let (tag, rn) = (p.tag, &p.rust_name);
         let target = p.subsection_mut();
+        let cond = p.and_version(quote!((__e.number == #tag)));
         quote! {
-            if __e.number == #tag && #v {
+            if #cond {
                 __vm::ber::load_subsection(d, __e, #target).in_field(#rn)?;
                 continue;
             }

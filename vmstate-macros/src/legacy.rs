@@ -51,14 +51,15 @@ fn load_field(p: &FieldPlan) -> TokenStream {
             let el = p.as_element();
             let count = p.var_count_for_load(quote!(r.offset()));
             let load = p.load_slot(
-                quote!(|__s| #el::get_legacy(__s, r #nv)),
-                quote!(|__v, __n| #el::get_legacy_vec(__v, __n, r #nv)),
+                quote!(#el::get_legacy),
+                quote!(#el::get_legacy_vec),
+                quote!(r #nv),
             );
             p.when_loaded(
                 quote!(r.offset()),
                 quote! {
                     #count
-                    (#load).in_field(#rn)?;
+                    #load.in_field(#rn)?;
                 },
             )
         }
@@ -74,11 +75,12 @@ fn load_subsections(c: &ContainerPlan, plans: &[FieldPlan]) -> TokenStream {
     let subs: Vec<&FieldPlan> = plans.iter().filter(|p| p.is_subsection()).collect();
     let name = c.name.as_str();
     let arms = subs.iter().map(|p| {
-        let (rn, v) = (&p.rust_name, &p.version_cond);
+        let rn = &p.rust_name;
         let vm = p.as_vmstate();
         let target = p.subsection_mut();
+        let cond = p.and_version(quote!((__name == #vm::DESC.name)));
         quote! {
-            if #v && __name == #vm::DESC.name {
+            if #cond {
                 let __v = __vm::enter_subsection(r, &__name)?;
                 let __at = r.offset();
                 #vm::DESC.check_version(__v, __at)

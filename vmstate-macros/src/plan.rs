@@ -237,6 +237,16 @@ impl FieldPlan<'_> {
         quote!(if #cond { #body })
     }
 
+    /// `cond && rest`, or `rest` alone when the field is on the wire at every
+    /// version (no `true &&` in generated code).
+    pub fn and_version(&self, rest: TokenStream) -> TokenStream {
+        if self.versions == (None, None) {
+            return rest;
+        }
+        let v = &self.version_cond;
+        quote!(#v && #rest)
+    }
+
     /// Whether the field has neither version bounds nor `exists`, as most have.
     pub fn always_present(&self) -> bool {
         self.versions == (None, None) && !self.has_exists
@@ -414,14 +424,20 @@ impl FieldPlan<'_> {
         }
     }
 
-    /// For a variable array being loaded, after `var_count_for_load`: `load(slice)`
-    /// for an array's first `__n` elements, `load_vec(vec, __n)` for a `Vec`.
-    pub fn load_slot(&self, slice: TokenStream, vec: TokenStream) -> TokenStream {
+    /// For a variable array being loaded, after `var_count_for_load`: the call
+    /// `slice(&mut array[..__n], args)` for an array, `vec(&mut v, __n, args)` for a
+    /// `Vec`.
+    pub fn load_slot(
+        &self,
+        slice: TokenStream,
+        vec: TokenStream,
+        args: TokenStream,
+    ) -> TokenStream {
         let id = self.ident;
         let place = self.slice(quote!(__n));
         match &self.kind {
-            Kind::VarArray { is_vec: true, .. } => quote!((#vec)(&mut self.#id, __n)),
-            _ => quote!((#slice)(&mut #place)),
+            Kind::VarArray { is_vec: true, .. } => quote!(#vec(&mut self.#id, __n, #args)),
+            _ => quote!(#slice(&mut #place, #args)),
         }
     }
 
