@@ -224,12 +224,7 @@ impl Conversion<'_> {
     /// The section a record belongs to; only RAM parts can be stepped over.
     fn resolve(&mut self, h: &SectionHeader, at: u64) -> Result<SectionId> {
         let ident = self.started.resolve(h, at)?;
-        if h.kind != SectionKind::Full && ident.idstr != "ram" {
-            return Err(framing_error(
-                format!("cannot step over iterative section {}", ident.idstr),
-                at,
-            ));
-        }
+        steppable(h, &ident, at)?;
         Ok(ident)
     }
 
@@ -363,47 +358,10 @@ impl Conversion<'_> {
     /// Legacy records until EOF (returns `false`), or, while there are no
     /// descriptions yet, until the first device section, not consumed (`true`).
     fn legacy_records(&mut self, r: &mut StreamInput<'_>) -> Result<bool> {
-        loop {
-            if self.descs.is_none() && r.peek(1)? == [legacy_records::tag::FULL] {
-                return Ok(true);
-            }
-            let at = r.offset();
-            let h = match legacy_records::read_record(r)? {
-                legacy_records::Record::Eof => return Ok(false),
-                legacy_records::Record::Command(c) => {
-                    self.command(&c, at)?;
-                    continue;
-                }
-                legacy_records::Record::Section(h) => h,
-            };
-            let ident = self.resolve(&h, at)?;
-            if h.kind == SectionKind::Full {
-                let StreamInput::Slice(s) = r else {
-                    return Err(bad("a device section is read from memory"));
-                };
-                self.device(&h, &ident, at, |d| decode_legacy(d, s))?;
-            } else {
-                self.sink.part_begin(&h)?;
-                let mut last = self.last.take();
-                let mut records = Vec::new();
-                loop {
-                    let eos = ram::read_word(r, &mut last, &mut |rec| {
-                        records.push(rec.into_owned());
-                        Ok(())
-                    })?;
-                    for rec in records.drain(..) {
-                        self.check_page(&rec, at)?;
-                        self.record(rec, r)?;
-                    }
-                    if eos {
-                        break;
-                    }
-                }
-                self.last = last;
-                self.part_done(r)?;
-            }
-            legacy_records::read_footer(r, h.id, &ident.idstr)?;
-        }
+        let mut started = std::mem::take(&mut self.started);
+        let eof = legacy_records::read_records(r, &mut started, self);
+        self.started = started;
+        Ok(!eof?)
     }
 
     /// Checks that a legacy page lies inside a block of the latest block list (as
@@ -552,6 +510,64 @@ impl Conversion<'_> {
         }
         self.part_done(r)
     }
+}
+
+/// The converter's side of [`legacy_records::read_records`].
+impl<'i> legacy_records::Records<StreamInput<'i>> for Conversion<'_> {
+    /// A device section waits for the descriptions (the vmdesc at the end).
+    fn take(&mut self, tag: u8) -> Result<bool> {
+        Ok(self.descs.is_some() || tag != legacy_records::tag::FULL)
+    }
+
+    fn command(&mut self, c: Command, at: u64) -> Result<()> {
+        Conversion::command(self, &c, at)
+    }
+
+    fn section(
+        &mut self,
+        h: &SectionHeader,
+        ident: &SectionId,
+        at: u64,
+        r: &mut StreamInput<'i>,
+    ) -> Result<()> {
+        steppable(h, ident, at)?;
+        if h.kind == SectionKind::Full {
+            let StreamInput::Slice(s) = r else {
+                return Err(bad("a device section is read from memory"));
+            };
+            return self.device(h, ident, at, |d| decode_legacy(d, s));
+        }
+        self.sink.part_begin(h)?;
+        let mut last = self.last.take();
+        let mut records = Vec::new();
+        loop {
+            let eos = ram::read_word(r, &mut last, &mut |rec| {
+                records.push(rec.into_owned());
+                Ok(())
+            })?;
+            for rec in records.drain(..) {
+                self.check_page(&rec, at)?;
+                self.record(rec, r)?;
+            }
+            if eos {
+                break;
+            }
+        }
+        self.last = last;
+        self.part_done(r)
+    }
+}
+
+/// Only RAM parts can be stepped over: another iterative section's bodies have
+/// no description.
+fn steppable(h: &SectionHeader, ident: &SectionId, at: u64) -> Result<()> {
+    if h.kind != SectionKind::Full && ident.idstr != "ram" {
+        return Err(framing_error(
+            format!("cannot step over iterative section {}", ident.idstr),
+            at,
+        ));
+    }
+    Ok(())
 }
 
 /// The header of the next value, not consumed.

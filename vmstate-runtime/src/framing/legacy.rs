@@ -3,7 +3,8 @@
 //! reads them as a stream arrives and the walker from memory.
 
 use super::{
-    framing_error, Command, Configuration, SectionHeader, SectionId, SectionKind, MAGIC, VERSION,
+    framing_error, Command, Configuration, SectionHeader, SectionId, SectionKind, Started, MAGIC,
+    VERSION,
 };
 use crate::error::Result;
 use crate::io::{Input, Writer};
@@ -116,6 +117,55 @@ pub fn read_record(r: &mut impl Input) -> Result<Record> {
         None
     };
     Ok(Record::Section(SectionHeader { kind, id, ident }))
+}
+
+/// What reads the records of a legacy stream: [`read_records`] hands it each one,
+/// already resolved and framed, so that no reader of the format has a record loop
+/// of its own (the registry's load, the walk, the converter).
+pub trait Records<I: Input + ?Sized> {
+    /// Whether to read the next record, whose first octet is `tag` (not consumed):
+    /// `false` stops [`read_records`] before it (a converter that needs the vmdesc
+    /// before the first device section).
+    fn take(&mut self, tag: u8) -> Result<bool> {
+        let _ = tag;
+        Ok(true)
+    }
+
+    /// A command record, checked as QEMU checks it, at `at`.
+    fn command(&mut self, c: Command, at: u64) -> Result<()>;
+
+    /// A section record at `at`: its header and the section it belongs to (its
+    /// own, or its START's); `r` is at the body, which this reads whole. The
+    /// footer is read after it.
+    fn section(&mut self, h: &SectionHeader, ident: &SectionId, at: u64, r: &mut I) -> Result<()>;
+}
+
+/// Reads records after the prelude into `records`: each section resolved to its
+/// START by `started`, its footer checked after its body. Returns `true` at EOF
+/// (consumed; the trailer may follow), `false` where `records` declined one.
+pub fn read_records<I: Input>(
+    r: &mut I,
+    started: &mut Started,
+    records: &mut impl Records<I>,
+) -> Result<bool> {
+    loop {
+        let tag = r.peek(1)?.first().copied();
+        if let Some(tag) = tag {
+            if !records.take(tag)? {
+                return Ok(false);
+            }
+        }
+        let at = r.offset();
+        match read_record(r)? {
+            Record::Eof => return Ok(true),
+            Record::Command(c) => records.command(c, at)?,
+            Record::Section(h) => {
+                let ident = started.resolve(&h, at)?;
+                records.section(&h, &ident, at, r)?;
+                read_footer(r, h.id, &ident.idstr)?;
+            }
+        }
+    }
 }
 
 /// Writes a section record's header (type byte, id and, for START and FULL, the

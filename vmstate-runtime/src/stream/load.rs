@@ -6,7 +6,6 @@ use super::Registry;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
 use crate::framing::ber::Record as BerRecord;
-use crate::framing::legacy::Record;
 use crate::framing::{
     self as records, framing_error, Configuration, Part, SectionHeader, SectionId, SectionKind,
     Started,
@@ -104,9 +103,8 @@ impl<'a> Registry<'a> {
             .ok_or_else(|| unknown_section(idstr, instance, at))
     }
 
-    /// Where the body of the record `h` (at `at`) goes, and the version it is at.
-    fn target(&self, l: &mut Loading, h: &SectionHeader, at: u64) -> Result<(Target, SectionId)> {
-        let ident = l.started.resolve(h, at)?;
+    /// Where the body of the record `h` (at `at`, of section `ident`) goes.
+    fn target(&self, h: &SectionHeader, ident: &SectionId, at: u64) -> Result<Target> {
         let target = if h.kind == SectionKind::Full {
             Target::Device(self.find(&ident.idstr, ident.instance, at)?)
         } else {
@@ -117,20 +115,20 @@ impl<'a> Registry<'a> {
                     .ok_or_else(|| unknown_section(&ident.idstr, ident.instance, at))?,
             )
         };
-        Ok((target, ident))
+        Ok(target)
     }
 
-    /// Loads the body of record `h` (at `at`): stages a device, or hands a part to
-    /// its section. Returns the section the record belongs to.
+    /// Loads the body of record `h` (at `at`, of section `ident`): stages a
+    /// device, or hands a part to its section.
     fn load_body(
         &mut self,
         l: &mut Loading,
         h: &SectionHeader,
+        ident: &SectionId,
         at: u64,
         body: Part<'_, '_>,
-    ) -> Result<SectionId> {
-        let (target, ident) = self.target(l, h, at)?;
-        match target {
+    ) -> Result<()> {
+        match self.target(h, ident, at)? {
             Target::Device(i) => {
                 let device = &self.entries[i].device;
                 let staged = match body {
@@ -148,7 +146,7 @@ impl<'a> Registry<'a> {
                     .map_err(|e| e.in_device(&ident.idstr))?;
             }
         }
-        Ok(ident)
+        Ok(())
     }
 
     /// A legacy stream, record by record.
@@ -156,18 +154,10 @@ impl<'a> Registry<'a> {
         if let Some((c, at)) = records::legacy::read_prelude(r)? {
             self.check_machine(&c, at)?;
         }
-        loop {
-            let at = r.offset();
-            match records::legacy::read_record(r)? {
-                Record::Eof => return records::legacy::skip_trailer(r),
-                Record::Command(c) if c.is_one_way() => {}
-                Record::Command(c) => return Err(c.not_one_way(at)),
-                Record::Section(h) => {
-                    let ident = self.load_body(l, &h, at, Part::Legacy(r))?;
-                    records::legacy::read_footer(r, h.id, &ident.idstr)?;
-                }
-            }
-        }
+        // The reader resolves the sections; `l` is the loader's own state.
+        let mut started = std::mem::take(&mut l.started);
+        records::legacy::read_records(r, &mut started, &mut LegacyLoad { reg: self, l })?;
+        records::legacy::skip_trailer(r)
     }
 
     /// A BER stream, item by item: its prelude, then its sections, each read whole
@@ -184,15 +174,42 @@ impl<'a> Registry<'a> {
                 // A typed load has its own descriptions.
                 BerRecord::Description(..) => {}
                 BerRecord::Section(s) => {
+                    let ident = l.started.resolve(&s.header, s.offset)?;
                     let body = Part::Ber {
                         body: s.body(),
                         base: s.body_offset,
                     };
-                    self.load_body(l, &s.header, s.offset, body)?;
+                    self.load_body(l, &s.header, &ident, s.offset, body)?;
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// The registry's side of [`records::legacy::read_records`].
+struct LegacyLoad<'r, 'a, 'l> {
+    reg: &'r mut Registry<'a>,
+    l: &'l mut Loading,
+}
+
+impl<'i> records::legacy::Records<StreamInput<'i>> for LegacyLoad<'_, '_, '_> {
+    fn command(&mut self, c: records::Command, at: u64) -> Result<()> {
+        if c.is_one_way() {
+            Ok(())
+        } else {
+            Err(c.not_one_way(at))
+        }
+    }
+
+    fn section(
+        &mut self,
+        h: &SectionHeader,
+        ident: &SectionId,
+        at: u64,
+        r: &mut StreamInput<'i>,
+    ) -> Result<()> {
+        self.reg.load_body(self.l, h, ident, at, Part::Legacy(r))
     }
 }
 

@@ -5,8 +5,10 @@
 //! stepped over record by record ([`crate::ram::read_part`]).
 
 use crate::error::Result;
-use crate::framing::legacy::{self as records, Record};
-use crate::framing::{framing_error, Command, Configuration, SectionId, SectionKind, Started};
+use crate::framing::legacy as records;
+use crate::framing::{
+    framing_error, Command, Configuration, SectionHeader, SectionId, SectionKind, Started,
+};
 use crate::io::{Input, SliceInput};
 use crate::{legacy, VMState};
 use std::collections::HashMap;
@@ -115,6 +117,64 @@ fn described_len(obj: &serde_json::Value) -> Option<usize> {
     Some(total)
 }
 
+/// The walk's side of [`records::read_records`]: each section's body taken by its
+/// length (a device's from the vmdesc, a RAM part's by stepping over its records).
+struct Walk<'a> {
+    lengths: HashMap<(String, u64), usize>,
+    sections: Vec<Section<'a>>,
+    commands: Vec<PlacedCommand>,
+    /// The RAM block of the previous page: a part may CONTINUE it.
+    ram_last: Option<String>,
+}
+
+impl<'a> records::Records<SliceInput<'a>> for Walk<'a> {
+    fn command(&mut self, command: Command, offset: u64) -> Result<()> {
+        self.commands.push(PlacedCommand {
+            after_sections: self.sections.len(),
+            offset,
+            command,
+        });
+        Ok(())
+    }
+
+    fn section(
+        &mut self,
+        h: &SectionHeader,
+        ident: &SectionId,
+        _: u64,
+        r: &mut SliceInput<'a>,
+    ) -> Result<()> {
+        let body_offset = r.offset();
+        let body_len = if h.kind == SectionKind::Full {
+            *self
+                .lengths
+                .get(&(ident.idstr.clone(), u64::from(ident.instance)))
+                .ok_or_else(|| {
+                    framing_error(
+                        format!("section {} has no vmdesc entry", ident.idstr),
+                        body_offset,
+                    )
+                })?
+        } else if ident.idstr == "ram" {
+            crate::ram::read_part(r.remaining(), body_offset, &mut self.ram_last)?.1
+        } else {
+            return Err(framing_error(
+                format!("cannot step over iterative section {}", ident.idstr),
+                body_offset,
+            ));
+        };
+        let body = r.take(body_len)?;
+        self.sections.push(Section {
+            kind: h.kind,
+            section_id: h.id,
+            ident: ident.clone(),
+            body,
+            body_offset,
+        });
+        Ok(())
+    }
+}
+
 /// Splits a legacy stream into configuration, sections and vmdesc.
 pub fn walk_legacy(bytes: &[u8]) -> Result<LegacyStream<'_>> {
     // The prelude first: a capability that changes the stream is named before
@@ -140,54 +200,16 @@ pub fn walk_legacy(bytes: &[u8]) -> Result<LegacyStream<'_>> {
     }
 
     let mut r = SliceInput::with_base(&bytes[body..trailer_at], body as u64);
-    let mut sections = Vec::new();
-    let mut commands = Vec::new();
-    let mut started = Started::default();
-    // The RAM block of the previous page: a part may CONTINUE it.
-    let mut ram_last = None;
-    loop {
-        let at = r.offset();
-        let h = match records::read_record(&mut r)? {
-            Record::Eof => break,
-            Record::Command(command) => {
-                commands.push(PlacedCommand {
-                    after_sections: sections.len(),
-                    offset: at,
-                    command,
-                });
-                continue;
-            }
-            Record::Section(h) => h,
-        };
-        let ident = started.resolve(&h, at)?;
-        let body_offset = r.offset();
-        let body_len = if h.kind == SectionKind::Full {
-            *lengths
-                .get(&(ident.idstr.clone(), u64::from(ident.instance)))
-                .ok_or_else(|| {
-                    framing_error(
-                        format!("section {} has no vmdesc entry", ident.idstr),
-                        body_offset,
-                    )
-                })?
-        } else if ident.idstr == "ram" {
-            crate::ram::read_part(r.remaining(), body_offset, &mut ram_last)?.1
-        } else {
-            return Err(framing_error(
-                format!("cannot step over iterative section {}", ident.idstr),
-                body_offset,
-            ));
-        };
-        let body = r.take(body_len)?;
-        records::read_footer(&mut r, h.id, &ident.idstr)?;
-        sections.push(Section {
-            kind: h.kind,
-            section_id: h.id,
-            ident,
-            body,
-            body_offset,
-        });
-    }
+    let mut walk = Walk {
+        lengths,
+        sections: Vec::new(),
+        commands: Vec::new(),
+        ram_last: None,
+    };
+    records::read_records(&mut r, &mut Started::default(), &mut walk)?;
+    let Walk {
+        sections, commands, ..
+    } = walk;
     if !r.remaining().is_empty() {
         return Err(framing_error(
             "bytes between EOF and the vmdesc trailer",
