@@ -15,7 +15,7 @@ use super::{
 use crate::ber::{self, Class, Decoder, Header, Length, Options, Tag};
 use crate::error::{Error, ErrorKind, Result};
 use crate::framing::ber::{self as records, int_tlv, tlv};
-use crate::framing::{SectionKind, VERSION};
+use crate::framing::{Command, SectionId, SectionKind, VERSION};
 use crate::io::{Input, SliceInput, StreamInput, Writer};
 use crate::ram;
 use serde_json::{json, Map, Value};
@@ -209,50 +209,49 @@ fn element(g: &Group, i: usize, e: &Value, within: &str) -> Result<(bool, Vec<u8
     })
 }
 
-/// Decodes a BER stream into the tree.
-pub(super) fn from_ber<'a>(
-    bytes: &'a [u8],
-    ram: &mut RamParts<'_, 'a>,
-    limits: &Limits,
-) -> Result<Value> {
-    let mut r = StreamInput::Slice(SliceInput::new(bytes));
-    let prelude = records::read_prelude(&mut r)?;
-    let mut description = prelude.description;
-    let mut descs = match &description {
-        Some(text) => Some(Descriptions::parse(text, limits)?),
-        None => None,
-    };
-    let configuration = prelude
-        .configuration
-        .map_or(Ok(Value::Null), |(c, _)| configuration_json(&c))?;
-    let mut sections = Vec::new();
-    // The block list of the RAM section, from its START.
-    let mut ram_blocks = Vec::new();
-    let mut started = crate::framing::Started::default();
-    let mut pages_left = limits.tree_pages;
-    while let Some(record) = records::read_record(&mut r)? {
+/// The tree decoder's side of [`records::read_items`]: each record a section of
+/// the tree.
+struct Tree<'t, 'r, 'a> {
+    sections: Vec<Value>,
+    description: Option<String>,
+    descs: Option<Descriptions>,
+    /// The block list of the RAM section, from its START.
+    ram_blocks: Vec<(String, u64)>,
+    pages_left: u64,
+    ram: &'t mut RamParts<'r, 'a>,
+    limits: &'t Limits,
+}
+
+impl Tree<'_, '_, '_> {
+    /// Counts one more section (or command) against the limit.
+    fn count(&self, at: u64) -> Result<()> {
         Limits::check(
             "sections",
-            sections.len() as u64 + 1,
-            limits.sections,
-            r.offset(),
-        )?;
-        let s = match record {
-            records::Record::Command(c, _) => {
-                sections.push(command_object(&c));
-                continue;
-            }
-            records::Record::Description(text, at) => {
-                if description.is_some() {
-                    return Err(crate::framing::framing_error("a second description", at));
-                }
-                descs = Some(Descriptions::parse(&text, limits)?);
-                description = Some(text);
-                continue;
-            }
-            records::Record::Section(s) => s,
-        };
-        let ident = started.resolve(&s.header, s.offset)?;
+            self.sections.len() as u64 + 1,
+            self.limits.sections,
+            at,
+        )
+    }
+}
+
+impl<'a> records::Items<'a> for Tree<'_, '_, 'a> {
+    fn command(&mut self, c: Command, at: u64) -> Result<()> {
+        self.count(at)?;
+        self.sections.push(command_object(&c));
+        Ok(())
+    }
+
+    fn description(&mut self, text: String, at: u64) -> Result<()> {
+        if self.description.is_some() {
+            return Err(crate::framing::framing_error("a second description", at));
+        }
+        self.descs = Some(Descriptions::parse(&text, self.limits)?);
+        self.description = Some(text);
+        Ok(())
+    }
+
+    fn section(&mut self, s: records::SectionRecord<'a>, ident: &SectionId) -> Result<()> {
+        self.count(s.offset)?;
         // The only iterative section the dump reads is RAM, as in a legacy stream
         // (whose parts it could not step over otherwise).
         if s.header.kind != SectionKind::Full && ident.idstr != "ram" {
@@ -270,21 +269,56 @@ pub(super) fn from_ber<'a>(
         let mut d = Decoder::new(&mut input, Options::STRICT);
         d.enter_contents(body.len() as u64)?;
         if s.header.kind == SectionKind::Full {
-            let v = device_of_record(&mut d, descs.as_ref(), &ident, s.offset)?;
+            let v = device_of_record(&mut d, self.descs.as_ref(), ident, s.offset)?;
             d.leave(None)?;
             o.insert("value".into(), v);
         } else {
             // The tree holds every page; a summary holds one part's at a time.
-            if matches!(ram, RamParts::Summary(_)) {
-                pages_left = u64::MAX;
+            if matches!(self.ram, RamParts::Summary(_)) {
+                self.pages_left = u64::MAX;
             }
-            let records = ram::ber::ber_to_records(&mut d, &mut ram_blocks, &mut pages_left)?;
+            let records =
+                ram::ber::ber_to_records(&mut d, &mut self.ram_blocks, &mut self.pages_left)?;
             d.leave(None)?;
-            let (key, part) = ram.part(records)?;
+            let (key, part) = self.ram.part(records)?;
             o.insert(key.into(), part);
         }
-        sections.push(Value::Object(o));
+        self.sections.push(Value::Object(o));
+        Ok(())
     }
+}
+
+/// Decodes a BER stream into the tree.
+pub(super) fn from_ber<'a>(
+    bytes: &'a [u8],
+    ram: &mut RamParts<'_, 'a>,
+    limits: &Limits,
+) -> Result<Value> {
+    let mut r = StreamInput::Slice(SliceInput::new(bytes));
+    let prelude = records::read_prelude(&mut r)?;
+    let description = prelude.description;
+    let descs = match &description {
+        Some(text) => Some(Descriptions::parse(text, limits)?),
+        None => None,
+    };
+    let configuration = prelude
+        .configuration
+        .map_or(Ok(Value::Null), |(c, _)| configuration_json(&c))?;
+    let mut tree = Tree {
+        sections: Vec::new(),
+        description,
+        descs,
+        ram_blocks: Vec::new(),
+        pages_left: limits.tree_pages,
+        ram,
+        limits,
+    };
+    records::read_items(&mut r, &mut crate::framing::Started::default(), &mut tree)?;
+    let Tree {
+        sections,
+        description,
+        ..
+    } = tree;
     let rest = r.peek(1)?.len();
     if rest > 0 {
         let at = r.offset();

@@ -221,13 +221,6 @@ impl Conversion<'_> {
         self.sink.description(text)
     }
 
-    /// The section a record belongs to; only RAM parts can be stepped over.
-    fn resolve(&mut self, h: &SectionHeader, at: u64) -> Result<SectionId> {
-        let ident = self.started.resolve(h, at)?;
-        steppable(h, &ident, at)?;
-        Ok(ident)
-    }
-
     fn part_done(&mut self, r: &StreamInput<'_>) -> Result<()> {
         self.sink.part_end()?;
         self.counts.parts += 1;
@@ -388,33 +381,10 @@ impl Conversion<'_> {
         if let Some(text) = &prelude.description {
             self.describe(text, 0)?;
         }
-        loop {
-            let base = r.offset();
-            if r.peek(2)? == [0, 0] {
-                return r.skip(2);
-            }
-            let item = peek_header(r)?;
-            if item.tag != ber_records::SECTION {
-                self.hold(&item)?;
-                match ber_records::read_record(r)? {
-                    Some(ber_records::Record::Command(c, at)) => self.command(&c, at)?,
-                    Some(ber_records::Record::Description(text, at)) => self.describe(&text, at)?,
-                    // Anything else is refused by the record reader.
-                    _ => return Err(framing_error("a stream item", base)),
-                }
-                continue;
-            }
-            let len = ber_records::peek_head_len(r)?;
-            let head = ber_records::read_head(r.peek(len)?, base)?;
-            head.check_open()?;
-            let ident = self.resolve(&head.header, base)?;
-            if head.header.kind == SectionKind::Full {
-                self.hold(&head.record)?;
-                self.ber_device(r, &ident, base)?;
-            } else {
-                self.ber_part(r, &head)?;
-            }
-        }
+        let mut started = std::mem::take(&mut self.started);
+        let read = ber_records::read_items(r, &mut started, self);
+        self.started = started;
+        read
     }
 
     /// Checks that an item read whole (a device section, the description, a
@@ -431,10 +401,8 @@ impl Conversion<'_> {
         }
     }
 
-    fn ber_device(&mut self, r: &mut StreamInput<'_>, ident: &SectionId, base: u64) -> Result<()> {
-        let Some(ber_records::Record::Section(s)) = ber_records::read_record(r)? else {
-            return Err(framing_error("a section record", base));
-        };
+    fn ber_device(&mut self, s: &ber_records::SectionRecord<'_>, ident: &SectionId) -> Result<()> {
+        let base = s.offset;
         let descs = self.descs.as_ref();
         let mut input = SliceInput::with_base(s.body(), s.body_offset);
         let mut d = Decoder::new(&mut input, Options::STRICT);
@@ -509,6 +477,48 @@ impl Conversion<'_> {
             }
         }
         self.part_done(r)
+    }
+}
+
+/// The converter's side of [`ber_records::read_items`]: a device section read
+/// whole (within [`Limits::held_tail`]), a RAM part streamed element by element.
+impl<'i> ber_records::Items<'i> for Conversion<'_> {
+    fn command(&mut self, c: Command, at: u64) -> Result<()> {
+        Conversion::command(self, &c, at)
+    }
+
+    fn description(&mut self, text: String, at: u64) -> Result<()> {
+        self.describe(&text, at)
+    }
+
+    fn hold(&mut self, item: &Header) -> Result<()> {
+        Conversion::hold(self, item)
+    }
+
+    fn take(
+        &mut self,
+        head: &ber_records::SectionHead,
+        ident: &SectionId,
+    ) -> Result<ber_records::Take> {
+        steppable(&head.header, ident, head.record.offset)?;
+        Ok(if head.header.kind == SectionKind::Full {
+            ber_records::Take::Whole
+        } else {
+            ber_records::Take::Streamed
+        })
+    }
+
+    fn section(&mut self, s: ber_records::SectionRecord<'i>, ident: &SectionId) -> Result<()> {
+        self.ber_device(&s, ident)
+    }
+
+    fn stream(
+        &mut self,
+        head: &ber_records::SectionHead,
+        _: &SectionId,
+        r: &mut StreamInput<'i>,
+    ) -> Result<()> {
+        self.ber_part(r, head)
     }
 }
 

@@ -15,7 +15,7 @@
 //! ([`put_open_section`]), each element definite.
 
 use super::{
-    framing_error, Command, Configuration, SectionHeader, SectionId, SectionKind, VERSION,
+    framing_error, Command, Configuration, SectionHeader, SectionId, SectionKind, Started, VERSION,
 };
 use crate::ber::{self, Class, Decoder, Header, Length, Options, Tag};
 use crate::error::{Error, ErrorKind, Result};
@@ -314,6 +314,94 @@ pub fn read_record<'a>(r: &mut StreamInput<'a>) -> Result<Option<Record<'a>>> {
         return read_command(&item, base).map(|c| Some(Record::Command(c, base)));
     }
     read_section(item, base).map(|s| Some(Record::Section(s)))
+}
+
+/// How an [`Items`] visitor takes a section record.
+pub enum Take {
+    /// Read whole by the reader, then handed to [`Items::section`].
+    Whole,
+    /// Streamed by the visitor ([`Items::stream`]): a RAM part too large to hold.
+    Streamed,
+}
+
+/// What reads the items of a BER stream: [`read_items`] hands it each one,
+/// resolved and checked, so that no reader of the format has an item loop of its
+/// own (the registry's load, the tree decoder, the converter).
+pub trait Items<'a> {
+    /// A command record (checked as QEMU checks it) at `at`.
+    fn command(&mut self, c: Command, at: u64) -> Result<()>;
+
+    /// The description (vmdesc JSON) at `at`.
+    fn description(&mut self, text: String, at: u64) -> Result<()>;
+
+    /// Before an item is read whole, its header (a converter bounds what it holds).
+    fn hold(&mut self, item: &Header) -> Result<()> {
+        let _ = item;
+        Ok(())
+    }
+
+    /// How to take the section record whose head is `head` (not consumed yet),
+    /// of section `ident`.
+    fn take(&mut self, head: &SectionHead, ident: &SectionId) -> Result<Take> {
+        let _ = (head, ident);
+        Ok(Take::Whole)
+    }
+
+    /// A section record read whole.
+    fn section(&mut self, s: SectionRecord<'a>, ident: &SectionId) -> Result<()>;
+
+    /// A section record the visitor reads from `r` itself (it asked to, by
+    /// [`take`](Self::take)), from its first octet to its last.
+    fn stream(
+        &mut self,
+        head: &SectionHead,
+        ident: &SectionId,
+        r: &mut StreamInput<'a>,
+    ) -> Result<()> {
+        let _ = (ident, r);
+        Err(framing_error(
+            "a section streamed by a reader that takes them whole",
+            head.record.offset,
+        ))
+    }
+}
+
+/// Reads the items after the prelude into `items`, each section resolved to its
+/// START by `started`, up to and including the stream's end-of-contents.
+pub fn read_items<'a>(
+    r: &mut StreamInput<'a>,
+    started: &mut Started,
+    items: &mut impl Items<'a>,
+) -> Result<()> {
+    loop {
+        let Some(h) = peek_item(r)? else {
+            return r.skip(2);
+        };
+        if h.tag != SECTION {
+            items.hold(&h)?;
+            match read_record(r)? {
+                Some(Record::Command(c, at)) => items.command(c, at)?,
+                Some(Record::Description(text, at)) => items.description(text, at)?,
+                // A section is not here; the end was peeked above.
+                _ => return Err(framing_error("a stream item", h.offset)),
+            }
+            continue;
+        }
+        let len = peek_head_len(r)?;
+        let head = read_head(r.peek(len)?, h.offset)?;
+        head.check_open()?;
+        let ident = started.resolve(&head.header, h.offset)?;
+        match items.take(&head, &ident)? {
+            Take::Whole => {
+                items.hold(&head.record)?;
+                let Some(Record::Section(s)) = read_record(r)? else {
+                    return Err(framing_error("a section record", h.offset));
+                };
+                items.section(s, &ident)?;
+            }
+            Take::Streamed => items.stream(&head, &ident, r)?,
+        }
+    }
 }
 
 fn read_command(item: &[u8], base: u64) -> Result<Command> {

@@ -5,7 +5,6 @@
 use super::Registry;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
-use crate::framing::ber::Record as BerRecord;
 use crate::framing::{
     self as records, framing_error, Configuration, Part, SectionHeader, SectionId, SectionKind,
     Started,
@@ -156,7 +155,7 @@ impl<'a> Registry<'a> {
         }
         // The reader resolves the sections; `l` is the loader's own state.
         let mut started = std::mem::take(&mut l.started);
-        records::legacy::read_records(r, &mut started, &mut LegacyLoad { reg: self, l })?;
+        records::legacy::read_records(r, &mut started, &mut Load { reg: self, l })?;
         records::legacy::skip_trailer(r)
     }
 
@@ -167,39 +166,30 @@ impl<'a> Registry<'a> {
         if let Some((c, at)) = &prelude.configuration {
             self.check_machine(c, *at)?;
         }
-        while let Some(record) = records::ber::read_record(r)? {
-            match record {
-                BerRecord::Command(c, _) if c.is_one_way() => {}
-                BerRecord::Command(c, at) => return Err(c.not_one_way(at)),
-                // A typed load has its own descriptions.
-                BerRecord::Description(..) => {}
-                BerRecord::Section(s) => {
-                    let ident = l.started.resolve(&s.header, s.offset)?;
-                    let body = Part::Ber {
-                        body: s.body(),
-                        base: s.body_offset,
-                    };
-                    self.load_body(l, &s.header, &ident, s.offset, body)?;
-                }
-            }
-        }
-        Ok(())
+        let mut started = std::mem::take(&mut l.started);
+        records::ber::read_items(r, &mut started, &mut Load { reg: self, l })
     }
 }
 
-/// The registry's side of [`records::legacy::read_records`].
-struct LegacyLoad<'r, 'a, 'l> {
+/// The registry's side of both formats' readers ([`records::legacy::read_records`],
+/// [`records::ber::read_items`]).
+struct Load<'r, 'a, 'l> {
     reg: &'r mut Registry<'a>,
     l: &'l mut Loading,
 }
 
-impl<'i> records::legacy::Records<StreamInput<'i>> for LegacyLoad<'_, '_, '_> {
+/// A command a load may pass: one that needs no way back.
+fn one_way(c: &records::Command, at: u64) -> Result<()> {
+    if c.is_one_way() {
+        Ok(())
+    } else {
+        Err(c.not_one_way(at))
+    }
+}
+
+impl<'i> records::legacy::Records<StreamInput<'i>> for Load<'_, '_, '_> {
     fn command(&mut self, c: records::Command, at: u64) -> Result<()> {
-        if c.is_one_way() {
-            Ok(())
-        } else {
-            Err(c.not_one_way(at))
-        }
+        one_way(&c, at)
     }
 
     fn section(
@@ -210,6 +200,25 @@ impl<'i> records::legacy::Records<StreamInput<'i>> for LegacyLoad<'_, '_, '_> {
         r: &mut StreamInput<'i>,
     ) -> Result<()> {
         self.reg.load_body(self.l, h, ident, at, Part::Legacy(r))
+    }
+}
+
+impl<'i> records::ber::Items<'i> for Load<'_, '_, '_> {
+    fn command(&mut self, c: records::Command, at: u64) -> Result<()> {
+        one_way(&c, at)
+    }
+
+    /// A typed load has its own descriptions.
+    fn description(&mut self, _: String, _: u64) -> Result<()> {
+        Ok(())
+    }
+
+    fn section(&mut self, s: records::ber::SectionRecord<'i>, ident: &SectionId) -> Result<()> {
+        let body = Part::Ber {
+            body: s.body(),
+            base: s.body_offset,
+        };
+        self.reg.load_body(self.l, &s.header, ident, s.offset, body)
     }
 }
 
