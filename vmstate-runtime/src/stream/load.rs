@@ -25,7 +25,6 @@ enum Target {
 
 /// A load in progress: the sections seen so far and what they resolved to.
 struct Loading {
-    started: Started,
     staged: Staged,
     /// Per device index, whether a section loaded it.
     loaded: Vec<bool>,
@@ -52,7 +51,6 @@ impl<'a> Registry<'a> {
 
     fn load_input(&mut self, mut input: StreamInput<'_>) -> Result<()> {
         let mut l = Loading {
-            started: Started::default(),
             staged: Vec::new(),
             loaded: vec![false; self.entries.len()],
         };
@@ -153,9 +151,7 @@ impl<'a> Registry<'a> {
         if let Some((c, at)) = records::legacy::read_prelude(r)? {
             self.check_machine(&c, at)?;
         }
-        // The reader resolves the sections; `l` is the loader's own state.
-        let mut started = std::mem::take(&mut l.started);
-        records::legacy::read_records(r, &mut started, &mut Load { reg: self, l })?;
+        records::legacy::read_records(r, &mut Started::default(), &mut Load { reg: self, l })?;
         records::legacy::skip_trailer(r)
     }
 
@@ -166,8 +162,7 @@ impl<'a> Registry<'a> {
         if let Some((c, at)) = &prelude.configuration {
             self.check_machine(c, *at)?;
         }
-        let mut started = std::mem::take(&mut l.started);
-        records::ber::read_items(r, &mut started, &mut Load { reg: self, l })
+        records::ber::read_items(r, &mut Started::default(), &mut Load { reg: self, l })
     }
 }
 
