@@ -23,7 +23,7 @@ enum Target {
     Iterative(usize),
 }
 
-/// A load in progress: the sections seen so far and what they resolved to.
+/// A load in progress: the devices staged so far and which were loaded.
 struct Loading {
     staged: Staged,
     /// Per device index, whether a section loaded it.
