@@ -7,7 +7,7 @@
 use vmstate_examples::demo::{sample, DemoDma};
 use vmstate_qemu::Rtc;
 use vmstate_runtime::ber::{self, asn1::Module};
-use vmstate_runtime::{legacy, stream, VMState};
+use vmstate_runtime::{dump, legacy, VMState};
 
 fn hex(bytes: &[u8]) -> String {
     bytes
@@ -85,10 +85,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     match std::fs::read(&fixture) {
         Ok(data) => {
-            let s = stream::walk_legacy(&data)?;
+            let s = dump::walk_legacy(&data)?;
             let sec = s.device("mc146818rtc", 0).ok_or("no RTC section")?;
             let mut rtc = Rtc::default();
-            stream::load_section(&mut rtc, sec)?;
+            dump::load_section(&mut rtc, sec)?;
             println!(
                 "\nQEMU 7.2 ({}) RTC at byte {}: CMOS seconds={:02x} minutes={:02x} hours={:02x}, status B={:02x}; re-encoded identically: {}",
                 s.machine_type(),

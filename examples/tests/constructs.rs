@@ -165,7 +165,7 @@ fn a_registry_orders_by_priority_and_refuses_blocked_devices() {
         reg.device("tour", 0, &mut t);
         reg.save(Format::Legacy).unwrap()
     };
-    let s = vmstate_runtime::stream::walk_legacy(&bytes).unwrap();
+    let s = vmstate_runtime::dump::walk_legacy(&bytes).unwrap();
     let order: Vec<&str> = s.sections.iter().map(|x| x.ident.idstr.as_str()).collect();
     // `pci_bus` priority first, whatever the registration order.
     assert_eq!(order, ["tour", "demo-dma"]);

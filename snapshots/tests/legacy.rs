@@ -5,7 +5,7 @@
 
 use vmstate_examples::demo;
 use vmstate_qemu::*;
-use vmstate_runtime::{snapshot, stream, VMState};
+use vmstate_runtime::{dump, snapshot, VMState};
 use vmstate_test_support::catalog;
 
 /// The published rendering: the legacy bytes at every version, then the vmdesc.
@@ -19,9 +19,9 @@ fn from_qemu<T: VMState + Clone + Default>(idstr: &str) -> T {
 
 fn from_fixture<T: VMState + Clone + Default>(fixture: &str, idstr: &str) -> T {
     let bytes = catalog::read_fixture(fixture);
-    let s = stream::walk_legacy(&bytes).unwrap();
+    let s = dump::walk_legacy(&bytes).unwrap();
     let mut v = T::default();
-    stream::load_section(&mut v, s.device(idstr, 0).unwrap()).unwrap();
+    dump::load_section(&mut v, s.device(idstr, 0).unwrap()).unwrap();
     v
 }
 

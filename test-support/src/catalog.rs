@@ -7,7 +7,8 @@ use std::fmt::Debug;
 use std::path::PathBuf;
 use vmstate_examples::demo;
 use vmstate_qemu::*;
-use vmstate_runtime::stream::{self, SectionKind};
+use vmstate_runtime::dump;
+use vmstate_runtime::stream::SectionKind;
 use vmstate_runtime::{Result, VMState};
 
 /// What the catalogue requires of a device type.
@@ -225,7 +226,7 @@ pub fn visit_demo(v: &mut impl Visitor) {
 /// Decodes each device section of a legacy QEMU stream that has a mirror and visits
 /// it; returns the idstrs of the device sections that have none, in stream order.
 pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
-    let s = stream::walk_legacy(bytes)?;
+    let s = dump::walk_legacy(bytes)?;
     // Q35's root bus has eight interrupt lines, the i440FX's four.
     let machine = s.machine_type();
     let nirq = if machine.contains("q35") { 8 } else { 4 };
@@ -241,7 +242,7 @@ pub fn visit_stream(bytes: &[u8], v: &mut impl Visitor) -> Result<Vec<String>> {
                 match sec.ident.idstr.rsplit('/').next().unwrap_or_default() {
                     $($idstr => {
                         let mut dev = dispatch!(@init $ty $(, $init)?);
-                        stream::load_section(&mut dev, sec)?;
+                        dump::load_section(&mut dev, sec)?;
                         v.visit(&sec.ident.idstr, sec.ident.instance, &dev);
                     })*
                     _ => unmirrored.push(sec.ident.idstr.clone()),

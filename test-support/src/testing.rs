@@ -76,8 +76,8 @@ pub fn ram_blocks_mut(mem: &mut [(String, Vec<u8>)]) -> Vec<vmstate_runtime::ram
 ///
 /// [`RamLoader`]: vmstate_runtime::ram::RamLoader
 pub fn ram_of(stream: &[u8]) -> vmstate_runtime::Result<Vec<(String, Vec<u8>)>> {
-    use vmstate_runtime::ram::{self, RamLoader, RamRecord};
-    let s = vmstate_runtime::stream::walk_legacy(stream)?;
+    use vmstate_runtime::ram::{RamLoader, RamRecord};
+    let s = vmstate_runtime::dump::walk_legacy(stream)?;
     let parts: Vec<_> = s
         .sections
         .iter()
@@ -86,8 +86,7 @@ pub fn ram_of(stream: &[u8]) -> vmstate_runtime::Result<Vec<(String, Vec<u8>)>> 
     let Some(first) = parts.first() else {
         return Ok(Vec::new());
     };
-    let (records, _) = ram::read_part(first.body, first.body_offset, &mut None)?;
-    let blocks = match records.first() {
+    let blocks = match first.ram.first() {
         Some(RamRecord::MemSize { blocks, .. }) => blocks.clone(),
         _ => Vec::new(),
     };
@@ -113,7 +112,7 @@ pub type Ram = Vec<(String, Vec<u8>)>;
 /// registry.
 pub fn load_typed(
     bytes: &[u8],
-    like: &vmstate_runtime::stream::LegacyStream<'_>,
+    like: &vmstate_runtime::dump::LegacyStream<'_>,
     shape: &Ram,
 ) -> vmstate_runtime::Result<(Ram, vmstate_qemu::Devices)> {
     use vmstate_runtime::stream::{Registry, SectionKind};
@@ -149,7 +148,8 @@ pub fn through_streams<T>(idstr: &str, dev: &T) -> serde_json::Value
 where
     T: vmstate_runtime::VMState + Clone + Default + PartialEq + std::fmt::Debug + 'static,
 {
-    use vmstate_runtime::stream::{walk_legacy, Registry};
+    use vmstate_runtime::dump::walk_legacy;
+    use vmstate_runtime::stream::Registry;
     use vmstate_runtime::{dump, Format};
     let save = |format| {
         let mut saved = dev.clone();

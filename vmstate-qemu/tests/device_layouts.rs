@@ -7,7 +7,8 @@
 //! device, the state is spliced into QEMU's own section.
 
 use vmstate_qemu::*;
-use vmstate_runtime::stream::{self, SectionKind};
+use vmstate_runtime::dump;
+use vmstate_runtime::stream::SectionKind;
 use vmstate_runtime::{legacy, ErrorKind, Field, MarkedList, QTailQ, VMState};
 use vmstate_test_support::catalog::read_fixture;
 
@@ -41,7 +42,7 @@ impl Put {
 /// The body of the first section named `suffix` in the QEMU 10.0 device fixture.
 fn fixture_body(suffix: &str) -> Vec<u8> {
     let bytes = read_fixture("pc-i440fx-10.0-tcg-devices.mig");
-    let s = stream::walk_legacy(&bytes).unwrap();
+    let s = dump::walk_legacy(&bytes).unwrap();
     let sec = s
         .sections
         .iter()

@@ -6,7 +6,7 @@
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
 use vmstate_qemu::X86Cpu;
-use vmstate_runtime::{dump, legacy, stream};
+use vmstate_runtime::{dump, legacy};
 use vmstate_test_support::catalog::read_fixture;
 use vmstate_test_support::kvm_guest::Guest;
 
@@ -38,7 +38,7 @@ fn a_captured_vcpu_in_qemus_cpu_layout_and_back() {
 
     // QEMU 7.2's own description of its vCPU section.
     let fixture = read_fixture("pc-kvm-bios.mig");
-    let s = stream::walk_legacy(&fixture).unwrap();
+    let s = dump::walk_legacy(&fixture).unwrap();
     let qemu_cpu = s.vmdesc_device_text("cpu", 0).unwrap();
     let ours = legacy::vmdesc_json(&cpu, "cpu", 0, 12);
     assert_eq!(

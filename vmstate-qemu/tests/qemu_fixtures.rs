@@ -6,8 +6,9 @@
 //! `-dump-vmstate` output.
 
 use vmstate_qemu::*;
+use vmstate_runtime::dump::{self, LegacyStream};
 use vmstate_runtime::json::VmdescArrays;
-use vmstate_runtime::stream::{self, LegacyStream, SectionKind};
+use vmstate_runtime::stream::SectionKind;
 use vmstate_runtime::{legacy, ErrorKind, VMState};
 use vmstate_test_support::catalog::{
     fixture_streams, fixtures_dir_of, read_fixture, VMDESC_CHANGES_IN_10_0,
@@ -65,7 +66,7 @@ fn prove_from<T: VMState + Clone + std::fmt::Debug>(
     let mut out = Vec::new();
     for sec in sections {
         let mut v = fresh();
-        stream::load_section(&mut v, sec)
+        dump::load_section(&mut v, sec)
             .unwrap_or_else(|e| panic!("{stream_name}: decoding {idstr}: {e}"));
         let again = legacy::to_bytes_at(&v, sec.ident.version).unwrap();
         assert_eq!(
@@ -93,7 +94,7 @@ fn prove_from<T: VMState + Clone + std::fmt::Debug>(
 /// Every mirrored device of one stream. Returns how many sections were proven.
 fn prove_stream(name: &str) -> usize {
     let bytes = read_fixture(name);
-    let s = stream::walk_legacy(&bytes).unwrap();
+    let s = dump::walk_legacy(&bytes).unwrap();
     let mut proven = 0;
     let mut count = |n: usize| proven += n;
     count(prove::<Timers>(&s, name, "timer").len());
@@ -180,7 +181,7 @@ fn prove_stream(name: &str) -> usize {
 /// The device sections of a stream (every one a typed mirror must cover).
 fn device_sections(name: &str) -> usize {
     let bytes = read_fixture(name);
-    let s = stream::walk_legacy(&bytes).unwrap();
+    let s = dump::walk_legacy(&bytes).unwrap();
     s.sections
         .iter()
         .filter(|x| x.kind == SectionKind::Full)
@@ -210,7 +211,7 @@ fn q35_tcg_devices_are_byte_exact() {
 fn walker_sees_machine_type_ram_and_every_device() {
     for name in STREAMS {
         let bytes = read_fixture(name);
-        let s = stream::walk_legacy(&bytes).unwrap();
+        let s = dump::walk_legacy(&bytes).unwrap();
         let want = if name.starts_with("q35") {
             "pc-q35-7.2"
         } else {
@@ -239,7 +240,7 @@ fn walker_sees_machine_type_ram_and_every_device() {
 #[test]
 fn decoded_values_match_an_independent_reading() {
     let bytes = read_fixture("pc-kvm-bios.mig");
-    let s = stream::walk_legacy(&bytes).unwrap();
+    let s = dump::walk_legacy(&bytes).unwrap();
 
     let rtc = &prove::<Rtc>(&s, "kvm", "mc146818rtc")[0];
     let body = s.device("mc146818rtc", 0).unwrap().body;
@@ -471,7 +472,7 @@ fn descriptions_match_dump_of(release: Release) {
 #[test]
 fn rtc_round_trips_at_every_version() {
     let bytes = read_fixture("pc-kvm-bios.mig");
-    let s = stream::walk_legacy(&bytes).unwrap();
+    let s = dump::walk_legacy(&bytes).unwrap();
     let rtc = prove::<Rtc>(&s, "kvm", "mc146818rtc").remove(0);
     for (version, len) in [
         (1u32, 128 + 1 + 28 + 8 + 8 + 24),
@@ -544,7 +545,7 @@ fn machine_types_give_the_versions_qemu_saved() {
     let table = machine_types();
     for (_, name, _) in fixture_streams() {
         let bytes = read_fixture(&name);
-        let s = stream::walk_legacy(&bytes).unwrap();
+        let s = dump::walk_legacy(&bytes).unwrap();
         let machine = s.machine_type();
         assert!(MACHINES.contains(&machine.as_str()), "{name}: {machine}");
         let mut seen = 0;

@@ -8,9 +8,10 @@
 //! through BER and back unchanged.
 
 use vmstate_qemu::Devices;
+use vmstate_runtime::dump::{self, LegacyStream};
 use vmstate_runtime::json::VmdescArrays;
 use vmstate_runtime::ram::RamSaver;
-use vmstate_runtime::stream::{self, LegacyStream, Registry, SectionKind};
+use vmstate_runtime::stream::{Registry, SectionKind};
 use vmstate_runtime::Format;
 use vmstate_test_support::catalog::{as_qemu_10_0_describes, fixture_streams, read_fixture};
 use vmstate_test_support::qmp::Release;
@@ -87,7 +88,7 @@ fn save_typed(
 fn typed_registries_save_every_device_as_qemu_did() {
     for name in TYPED_WHOLE {
         let (original, release, sent) = fixture(name);
-        let s = stream::walk_legacy(&original).unwrap();
+        let s = dump::walk_legacy(&original).unwrap();
         let (mem, mut devices) = load_typed(&original, &s, &sent).unwrap();
         assert!(mem == sent, "{name}: the RAM loaded is not the RAM sent");
         assert_eq!(
@@ -98,7 +99,7 @@ fn typed_registries_save_every_device_as_qemu_did() {
                 .count()
         );
         let ours = save_typed(&mem, &mut devices, &s, release, Format::Legacy);
-        let o = stream::walk_legacy(&ours).unwrap();
+        let o = dump::walk_legacy(&ours).unwrap();
         assert_eq!(
             ours[..17],
             original[..17],
@@ -133,7 +134,7 @@ fn typed_registries_save_every_device_as_qemu_did() {
 fn typed_registries_carry_a_whole_vm_through_ber() {
     for name in TYPED_WHOLE {
         let (original, release, sent) = fixture(name);
-        let s = stream::walk_legacy(&original).unwrap();
+        let s = dump::walk_legacy(&original).unwrap();
         let (mem, mut devices) = load_typed(&original, &s, &sent).unwrap();
         let legacy = save_typed(&mem, &mut devices, &s, release, Format::Legacy);
         let ber = save_typed(&mem, &mut devices, &s, release, Format::Ber);

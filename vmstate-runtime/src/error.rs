@@ -427,6 +427,12 @@ impl Error {
         }
         self
     }
+
+    /// The same error at `offset`: a description's error where the stream uses it.
+    pub(crate) fn at(mut self, offset: u64) -> Self {
+        self.0.offset = offset;
+        self
+    }
 }
 
 impl fmt::Display for Error {

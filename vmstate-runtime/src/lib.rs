@@ -61,6 +61,8 @@ pub mod opaque;
 pub mod ram;
 pub mod snapshot;
 pub mod stream;
+#[cfg(test)]
+mod tally;
 mod types;
 mod vmstate;
 mod wire_as;

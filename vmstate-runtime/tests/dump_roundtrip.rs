@@ -247,7 +247,7 @@ fn qemu_10_0_streams_made_inconsistent_are_errors() {
     use vmstate_runtime::framing::legacy::{find_trailer, put_trailer};
     use vmstate_runtime::io::Writer;
     let bytes = read_fixture("pc-i440fx-7.2-kvm-bios.mig");
-    let s = vmstate_runtime::stream::walk_legacy(&bytes).unwrap();
+    let s = vmstate_runtime::dump::walk_legacy(&bytes).unwrap();
     // A SWITCHOVER_START between the IDE section's header and its body.
     let ide = s.device("0000:00:01.1/ide", 0).unwrap();
     let at = ide.body_offset as usize;

@@ -31,7 +31,7 @@ use vmstate_runtime::dump;
 use vmstate_runtime::framing::Configuration;
 use vmstate_runtime::legacy;
 use vmstate_runtime::ram::RamSaver;
-use vmstate_runtime::stream::{self, Registry};
+use vmstate_runtime::stream::Registry;
 use vmstate_runtime::Format;
 use vmstate_runtime::VMState;
 use vmstate_test_support::catalog::{self, Device, Visitor};
@@ -308,10 +308,10 @@ struct PcStream {
 fn pc_stream() -> PcStream {
     let fixture = read_fixture("pc-kvm-bios.mig");
     let mem = vmstate_test_support::testing::ram_of(&fixture).unwrap();
-    let s = stream::walk_legacy(&fixture).unwrap();
+    let s = dump::walk_legacy(&fixture).unwrap();
     let (mut rtc, mut hpet, mut demo) = (Rtc::default(), Hpet::default(), sample());
-    stream::load_section(&mut rtc, s.device("mc146818rtc", 0).unwrap()).unwrap();
-    stream::load_section(&mut hpet, s.device("hpet", 0).unwrap()).unwrap();
+    dump::load_section(&mut rtc, s.device("mc146818rtc", 0).unwrap()).unwrap();
+    dump::load_section(&mut hpet, s.device("hpet", 0).unwrap()).unwrap();
     let mut saver = RamSaver::new(ram_blocks(&mem)).unwrap();
     let (rtc0, hpet0, demo0) = (rtc.clone(), hpet.clone(), demo.clone());
     let mut reg = Registry::new("pc-i440fx-7.2");

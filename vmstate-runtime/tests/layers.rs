@@ -16,7 +16,7 @@ use syn::visit::Visit;
 
 /// The layers, bottom first: a module may use its own layer and those below.
 const LAYERS: &[&[&str]] = &[
-    &["error", "io", "json", "format", "desc"],
+    &["error", "io", "json", "format", "desc", "tally"],
     &[
         "field",
         "types",

@@ -89,7 +89,7 @@ impl Live for Peer {
 /// Whether a stream holds QEMU 10.0's `SWITCHOVER_START`, which its machine types
 /// send and older ones do not.
 fn has_switchover_start(bytes: &[u8]) -> bool {
-    stream::walk_legacy(bytes)
+    dump::walk_legacy(bytes)
         .unwrap()
         .commands
         .iter()
@@ -158,10 +158,10 @@ fn a_rate_limited_stream_in_several_parts_round_trips_and_loads() {
 fn a_cmos_byte_edited_by_the_typed_mirror_reaches_the_destination_rtc() {
     for peer in peers() {
         let mut bytes = peer.source_stream("cmos");
-        let s = stream::walk_legacy(&bytes).unwrap();
+        let s = dump::walk_legacy(&bytes).unwrap();
         let sec = s.device("mc146818rtc", 0).unwrap();
         let mut rtc = Rtc::default();
-        stream::load_section(&mut rtc, sec).unwrap();
+        dump::load_section(&mut rtc, sec).unwrap();
         let before = rtc.cmos_data[CMOS_INDEX];
         rtc.cmos_data[CMOS_INDEX] = before ^ 0x5a;
         let body = legacy::to_bytes_at(&rtc, sec.ident.version).unwrap();
@@ -208,7 +208,7 @@ fn qemu_loads_ram_written_by_our_saver_in_our_own_parts() {
     use vmstate_runtime::ram::{self, Pages, RamSaver};
     for peer in peers() {
         let original = peer.source_stream("ram");
-        let s = stream::walk_legacy(&original).unwrap();
+        let s = dump::walk_legacy(&original).unwrap();
         let parts: Vec<_> = s
             .sections
             .iter()

@@ -6,11 +6,12 @@
 
 use sha2::{Digest, Sha256};
 use vmstate_runtime::ber::{Decoder, Options, Tag};
+use vmstate_runtime::dump;
 use vmstate_runtime::io::SliceInput;
 use vmstate_runtime::io::Writer;
 use vmstate_runtime::ram::ber::{self as ram_ber, Element, Run};
 use vmstate_runtime::ram::{self, Pages, RamLoader, RamRecord, RamSaver};
-use vmstate_runtime::stream::{self, SectionKind};
+use vmstate_runtime::stream::SectionKind;
 use vmstate_runtime::ErrorKind;
 use vmstate_runtime::Format;
 use vmstate_test_support::catalog::{fixture_streams, read_fixture};
@@ -21,15 +22,17 @@ type Part<'a> = (SectionKind, &'a [u8], u64);
 
 /// The RAM parts of a fixture and its block list.
 fn parts(bytes: &[u8]) -> (Vec<Part<'_>>, Vec<(String, u64)>) {
-    let s = stream::walk_legacy(bytes).unwrap();
-    let parts: Vec<_> = s
+    let s = dump::walk_legacy(bytes).unwrap();
+    let ram: Vec<_> = s
         .sections
         .iter()
         .filter(|sec| sec.ident.idstr == "ram")
+        .collect();
+    let parts = ram
+        .iter()
         .map(|sec| (sec.kind, sec.body, sec.body_offset))
         .collect();
-    let (records, _) = ram::read_part(parts[0].1, parts[0].2, &mut None).unwrap();
-    let RamRecord::MemSize { blocks, .. } = &records[0] else {
+    let RamRecord::MemSize { blocks, .. } = &ram[0].ram[0] else {
         panic!("no block list")
     };
     (parts, blocks.clone())

@@ -7,7 +7,7 @@ use vmstate_examples::demo::{sample, DemoDma};
 use vmstate_qemu::{Hpet, Port92, Rtc};
 use vmstate_runtime::dump;
 use vmstate_runtime::io::Input;
-use vmstate_runtime::stream::{self, IterativeSection, MachineTypes, Part, Registry, SectionKind};
+use vmstate_runtime::stream::{IterativeSection, MachineTypes, Part, Registry, SectionKind};
 use vmstate_runtime::Format;
 use vmstate_runtime::{legacy, ErrorKind, VMState};
 use vmstate_test_support::catalog::read_fixture;
@@ -15,10 +15,10 @@ use vmstate_test_support::catalog::read_fixture;
 /// RTC and HPET of pc-kvm-bios.mig, and the demo device.
 fn devices() -> (Rtc, Hpet, DemoDma) {
     let bytes = read_fixture("pc-kvm-bios.mig");
-    let s = stream::walk_legacy(&bytes).unwrap();
+    let s = dump::walk_legacy(&bytes).unwrap();
     let (mut rtc, mut hpet) = (Rtc::default(), Hpet::default());
-    stream::load_section(&mut rtc, s.device("mc146818rtc", 0).unwrap()).unwrap();
-    stream::load_section(&mut hpet, s.device("hpet", 0).unwrap()).unwrap();
+    dump::load_section(&mut rtc, s.device("mc146818rtc", 0).unwrap()).unwrap();
+    dump::load_section(&mut hpet, s.device("hpet", 0).unwrap()).unwrap();
     (rtc, hpet, sample())
 }
 
@@ -89,7 +89,7 @@ fn the_generic_decoder_reads_both_streams_to_the_same_values() {
     );
     // The registry's legacy stream is QEMU's framing: the walker splits it by its vmdesc.
     let bytes = save(Format::Legacy, "pc-i440fx-7.2", MachineTypes::new());
-    let s = stream::walk_legacy(&bytes).unwrap();
+    let s = dump::walk_legacy(&bytes).unwrap();
     assert_eq!(s.sections.len(), 3);
     assert_eq!(s.machine_type(), "pc-i440fx-7.2");
     // The generic tree re-encodes to the registry's bytes.
@@ -238,7 +238,7 @@ fn framing_errors_are_typed_and_leave_every_device_unchanged() {
     assert_eq!(r, Rtc::default());
     // A footer that names another section.
     let mut bad = bytes.clone();
-    let first = &stream::walk_legacy(&bytes).unwrap().sections[0];
+    let first = &dump::walk_legacy(&bytes).unwrap().sections[0];
     let footer = first.body_offset as usize + first.body.len();
     assert_eq!(bad[footer], 0x7e);
     bad[footer + 4] ^= 1;

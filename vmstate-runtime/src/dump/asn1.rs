@@ -40,6 +40,7 @@ pub fn module_of(tree: &Value, name: &str) -> Result<StreamModule> {
     let mut defs = Definitions::default();
     let mut devices = Vec::new();
     for (idstr, instance, d) in &descs.devices {
+        let d = d.as_ref().map_err(Clone::clone)?;
         let base = format!("Dev-{}", type_reference(&d.name));
         let ty = if d.is_blob_at(d.version) {
             defs.define(&base, "OCTET STRING".to_owned())

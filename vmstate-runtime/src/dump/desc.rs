@@ -99,6 +99,21 @@ impl Desc {
         groups.chain(subsections).fold(0, u64::saturating_add)
     }
 
+    /// Its length on the legacy wire: its fields' sizes and its subsections with
+    /// their headers (`None` when that overflows). The one rule for a section's
+    /// length; [`decode_legacy`] checks each struct it reads against it.
+    pub fn wire_len(&self) -> Option<usize> {
+        let fields = self.groups.iter().flat_map(|g| g.sizes.iter().copied());
+        let subsections = self
+            .subsections
+            .iter()
+            .map(|s| crate::legacy::subsection_header_size(&s.name).checked_add(s.wire_len()?));
+        fields
+            .map(Some)
+            .chain(subsections)
+            .try_fold(0usize, |total, n| total.checked_add(n?))
+    }
+
     /// Whether its BER value at `version` is a legacy blob.
     pub fn is_blob_at(&self, version: u32) -> bool {
         self.blob_until.is_some_and(|until| version <= until)
@@ -519,6 +534,12 @@ mod tests {
             &json!({"vmsd_name": "d", "version": 1, "fields": fields}),
             0,
         )
+    }
+
+    #[test]
+    fn a_vmdesc_that_overflows_a_length_is_refused() {
+        let d = parse(json!([{"name": "x", "type": "buffer", "size": usize::MAX, "array_len": 2}]));
+        assert_eq!(d.unwrap().wire_len(), None);
     }
 
     fn elem(index: Option<u64>) -> Value {

@@ -3,13 +3,12 @@
 
 use super::{
     command_object, configuration_json, decode_body, device_of, encode_legacy, section_object,
-    tree_ram, Descriptions, Entry, Limits, Parts, RamOf, RamParts,
+    tree_ram, walk, Entry, Limits, Parts, RamOf, RamParts,
 };
 use crate::error::Result;
 use crate::framing::{legacy as records, SectionHeader, SectionKind, VERSION};
 use crate::io::Writer;
 use crate::ram;
-use crate::stream;
 use serde_json::{json, Value};
 
 /// Decodes a legacy stream into the tree.
@@ -18,17 +17,13 @@ pub(super) fn from_legacy<'a>(
     ram: &mut RamParts<'_, 'a>,
     limits: &Limits,
 ) -> Result<Value> {
-    let s = stream::walk_legacy(bytes)?;
-    let records = (s.sections.len() + s.commands.len()) as u64;
-    Limits::check("sections", records, limits.sections, 0)?;
-    let descs = Descriptions::parse(s.vmdesc, limits)?;
+    // The walk reads the vmdesc and every RAM part; here they are only used.
+    let s = walk::walk_with(bytes, limits)?;
     let mut sections = Vec::with_capacity(s.sections.len() + s.commands.len());
-    // The RAM block of the previous page: a part may CONTINUE it.
-    let mut ram_last = None;
     // The block list of the latest MEM_SIZE record, which every page must fit.
     let mut ram_blocks = Vec::new();
     let mut commands = s.commands.iter().peekable();
-    for (i, sec) in s.sections.iter().enumerate() {
+    for (i, sec) in s.sections.into_iter().enumerate() {
         while let Some(c) = commands.next_if(|c| c.after_sections == i) {
             sections.push(command_object(&c.command));
         }
@@ -39,14 +34,15 @@ pub(super) fn from_legacy<'a>(
             ident: names.then(|| sec.ident.clone()),
         });
         if sec.kind == SectionKind::Full {
-            let d = descs.get(&sec.ident.idstr, sec.ident.instance.into())?;
+            let d = s
+                .descriptions
+                .get(&sec.ident.idstr, sec.ident.instance.into())?;
             let v = decode_body(d, sec.body, sec.body_offset)
                 .map_err(|e| e.in_device(&sec.ident.idstr))?;
             o.insert("value".into(), v);
         } else {
-            let (records, _) = ram::read_part(sec.body, sec.body_offset, &mut ram_last)?;
-            in_blocks(&records, &mut ram_blocks, sec.body_offset)?;
-            let (key, part) = ram.part(records)?;
+            in_blocks(&sec.ram, &mut ram_blocks, sec.body_offset)?;
+            let (key, part) = ram.part(sec.ram)?;
             o.insert(key.into(), part);
         }
         sections.push(Value::Object(o));

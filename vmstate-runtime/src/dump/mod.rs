@@ -61,12 +61,17 @@ pub mod diff;
 mod legacy;
 mod limits;
 mod stream;
+mod vmdesc;
+mod walk;
 
 pub use self::ber::to_ber;
 pub use self::desc::{decode_body, decode_legacy, encode_legacy, unhex, Desc, Group};
 pub use self::legacy::to_legacy;
 pub use self::limits::Limits;
 pub use self::stream::{convert_live, convert_stream, ram_records, Progress};
+pub use self::walk::{load_section, walk_legacy, LegacyStream, PlacedCommand, Section};
+
+use self::vmdesc::Descriptions;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
@@ -151,77 +156,6 @@ pub fn to_bytes(tree: &Value, format: Format) -> Result<Vec<u8>> {
 
 fn bad(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::Framing(msg.into()), 0)
-}
-
-/// The vmdesc description of each device, by `(idstr, instance_id)`.
-pub(crate) struct Descriptions {
-    devices: Vec<(String, u64, Desc)>,
-    /// Where each (idstr, instance) is in `devices`: one lookup per section.
-    index: std::collections::HashMap<(String, u64), usize>,
-}
-
-impl Descriptions {
-    pub(crate) fn parse(vmdesc: &str, limits: &Limits) -> Result<Descriptions> {
-        let v: Value =
-            serde_json::from_str(vmdesc).map_err(|e| bad(format!("vmdesc JSON: {e}")))?;
-        // QEMU's is an object, and a legacy trailer is found by its `{`.
-        if !v.is_object() {
-            return Err(bad("the vmdesc is not a JSON object"));
-        }
-        let mut devices = Vec::new();
-        let mut index = std::collections::HashMap::new();
-        for d in v
-            .get("devices")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            // Both are required, as the legacy walker requires them to find a
-            // section's length: one set of checks for both formats.
-            let name = d
-                .get("name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad("a vmdesc device without a name"))?
-                .to_owned();
-            let inst = d
-                .get("instance_id")
-                .and_then(Value::as_u64)
-                .ok_or_else(|| bad(format!("vmdesc device {name} without an instance_id")))?;
-            if index.insert((name.clone(), inst), devices.len()).is_some() {
-                return Err(bad(format!("vmdesc describes {name} ({inst}) twice")));
-            }
-            devices.push((name, inst, Desc::parse(d, 0)?));
-        }
-        // Budgets over the whole description, not per device: a stream of many
-        // devices must not get around them.
-        let expanded = devices
-            .iter()
-            .map(|(_, _, d)| d.expanded())
-            .fold(0u64, u64::saturating_add);
-        Limits::check("described_elements", expanded, limits.described_elements, 0)?;
-        let padding = devices
-            .iter()
-            .map(|(_, _, d)| d.padding_bytes())
-            .fold(0u64, u64::saturating_add);
-        Limits::check("described_padding", padding, limits.described_padding, 0)?;
-        Ok(Descriptions { devices, index })
-    }
-
-    /// The tree's vmdesc text and its descriptions.
-    pub(crate) fn of_tree(tree: &Value) -> Result<(&str, Descriptions)> {
-        let vmdesc = tree
-            .get("vmdesc")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("the tree has no vmdesc"))?;
-        Ok((vmdesc, Descriptions::parse(vmdesc, &Limits::default())?))
-    }
-
-    pub(crate) fn get(&self, idstr: &str, instance: u64) -> Result<&Desc> {
-        self.index
-            .get(&(idstr.to_owned(), instance))
-            .map(|&i| &self.devices[i].2)
-            .ok_or_else(|| bad(format!("section {idstr} ({instance}) is not in the vmdesc")))
-    }
 }
 
 /// A section's object in the tree, before its value or RAM: its kind, id and, for

@@ -213,6 +213,7 @@ impl Conversion<'_> {
         self.sink.record(rec)
     }
 
+    /// A BER stream's description item.
     fn describe(&mut self, text: &str, at: u64) -> Result<()> {
         if self.descs.is_some() {
             return Err(framing_error("a second description", at));
@@ -257,7 +258,11 @@ impl Conversion<'_> {
         let devices = self.legacy_records(r)?;
         let (base, tail) = self.hold_tail(r, devices)?;
         let (at, vmdesc) = legacy_records::find_trailer(&tail, base)?;
-        self.describe(vmdesc, base + at as u64)?;
+        // Parsed already when the trailer was recognised before the input's end.
+        if self.descs.is_none() {
+            self.descs = Some(Descriptions::parse(vmdesc, self.limits)?);
+        }
+        self.sink.description(vmdesc)?;
         let mut rest = StreamInput::Slice(SliceInput::with_base(&tail[..at], base));
         if devices {
             self.legacy_records(&mut rest)?;
@@ -319,7 +324,8 @@ impl Conversion<'_> {
     /// Whether `tail` is a whole end of a stream: its last bytes a trailer whose
     /// description reads every record before it, up to EOF just before it (not
     /// bytes inside a device that only look like a trailer). A dry run of the
-    /// records into a sink that writes nothing.
+    /// records into a sink that writes nothing; when it reads them all, the
+    /// description it parsed is kept for the real run.
     fn ends_with_trailer(&mut self, tail: &[u8], base: u64, devices: bool) -> bool {
         let Ok((at, vmdesc)) = legacy_records::find_trailer(tail, base) else {
             return false;
@@ -343,7 +349,9 @@ impl Conversion<'_> {
         let whole = matches!(self.legacy_records(&mut rest), Ok(false))
             && rest.peek_arrived().is_ok_and(|b| b.is_empty());
         self.sink = sink;
-        self.descs = descs;
+        if !whole {
+            self.descs = descs;
+        }
         (self.started, self.blocks, self.last, self.counts) = saved;
         whole
     }

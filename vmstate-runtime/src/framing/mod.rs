@@ -13,7 +13,7 @@
 //! | stream end | `0x00`, then `0x06` + be32 length + vmdesc JSON ([`legacy::put_trailer`]) | end-of-contents ([`ber::put_end`]) |
 //!
 //! Every reader and writer of records is here: the registry ([`crate::stream`]), the
-//! legacy walker ([`crate::stream::walk_legacy`]) and the generic dump
+//! legacy walker ([`crate::dump::walk_legacy`]) and the generic dump
 //! ([`crate::dump`]) call it, so a new record (QEMU's commands, say) is added once.
 //! The contracts of what goes inside a section's body ([`IterativeSection`],
 //! [`Part`]) are here too, below the RAM section that implements them.

@@ -186,6 +186,8 @@ pub fn read_part<'a>(
     base: u64,
     last: &mut Option<String>,
 ) -> Result<(Vec<RamRecord<'a>>, usize)> {
+    #[cfg(test)]
+    crate::tally::note(crate::tally::Work::RamPart);
     let mut r = StreamInput::Slice(SliceInput::with_base(data, base));
     let mut records = Vec::new();
     while !read_word(&mut r, last, &mut |rec| {

@@ -1,17 +1,19 @@
 //! Splitting a legacy stream into its sections without knowing any device type.
 //!
 //! A device section's body has no length on the wire, so its length comes from the
-//! stream's own vmdesc trailer (as QEMU's `analyze-migration.py` does); RAM parts are
-//! stepped over record by record ([`crate::ram::read_part`]).
+//! stream's own vmdesc trailer (as QEMU's `analyze-migration.py` does), parsed once
+//! into [`Descriptions`] that the tree decoder then reads the bodies by; a RAM
+//! part is read record by record once, and its records kept with it.
 
+use super::{Descriptions, Limits};
 use crate::error::Result;
 use crate::framing::legacy as records;
 use crate::framing::{
     framing_error, Command, Configuration, SectionHeader, SectionId, SectionKind, Started,
 };
 use crate::io::{Input, SliceInput};
+use crate::ram::{self, RamRecord};
 use crate::{legacy, VMState};
-use std::collections::HashMap;
 
 /// One section record of a legacy stream.
 #[derive(Debug, Clone)]
@@ -26,6 +28,9 @@ pub struct Section<'a> {
     pub body: &'a [u8],
     /// Offset of the body in the stream.
     pub body_offset: u64,
+    /// A RAM part's records, page data borrowed from the stream (empty for a
+    /// device section).
+    pub ram: Vec<RamRecord<'a>>,
 }
 
 /// A command record of a legacy stream, and where it stands among the sections.
@@ -50,6 +55,8 @@ pub struct LegacyStream<'a> {
     pub commands: Vec<PlacedCommand>,
     /// The vmdesc JSON trailer text.
     pub vmdesc: &'a str,
+    /// The vmdesc, parsed.
+    pub(crate) descriptions: Descriptions,
 }
 
 impl LegacyStream<'_> {
@@ -95,40 +102,20 @@ impl LegacyStream<'_> {
     }
 }
 
-/// Length of a section body as the vmdesc describes it.
-fn described_len(obj: &serde_json::Value) -> Option<usize> {
-    let mut total = 0usize;
-    for f in obj.get("fields")?.as_array()? {
-        let size = usize::try_from(f.get("size")?.as_u64()?).ok()?;
-        let count = f
-            .get("array_len")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(1);
-        total = total.checked_add(size.checked_mul(usize::try_from(count).ok()?)?)?;
-    }
-    if let Some(subs) = obj.get("subsections").and_then(serde_json::Value::as_array) {
-        for s in subs {
-            let name = s.get("vmsd_name")?.as_str()?;
-            total = total
-                .checked_add(legacy::subsection_header_size(name))?
-                .checked_add(described_len(s)?)?;
-        }
-    }
-    Some(total)
-}
-
 /// The walk's side of [`records::read_records`]: each section's body taken by its
-/// length (a device's from the vmdesc, a RAM part's by stepping over its records).
-struct Walk<'a> {
-    lengths: HashMap<(String, u64), usize>,
+/// length (a device's from the vmdesc, a RAM part's by reading its records).
+struct Walk<'a, 'l> {
+    descriptions: Descriptions,
+    limits: &'l Limits,
     sections: Vec<Section<'a>>,
     commands: Vec<PlacedCommand>,
     /// The RAM block of the previous page: a part may CONTINUE it.
     ram_last: Option<String>,
 }
 
-impl<'a> records::Records<SliceInput<'a>> for Walk<'a> {
+impl<'a> records::Records<SliceInput<'a>> for Walk<'a, '_> {
     fn command(&mut self, command: Command, offset: u64) -> Result<()> {
+        self.counted(offset)?;
         self.commands.push(PlacedCommand {
             after_sections: self.sections.len(),
             offset,
@@ -145,18 +132,16 @@ impl<'a> records::Records<SliceInput<'a>> for Walk<'a> {
         r: &mut SliceInput<'a>,
     ) -> Result<()> {
         let body_offset = r.offset();
-        let body_len = if h.kind == SectionKind::Full {
-            *self
-                .lengths
-                .get(&(ident.idstr.clone(), u64::from(ident.instance)))
-                .ok_or_else(|| {
-                    framing_error(
-                        format!("section {} has no vmdesc entry", ident.idstr),
-                        body_offset,
-                    )
-                })?
+        self.counted(body_offset)?;
+        let (body_len, ram) = if h.kind == SectionKind::Full {
+            let len = self
+                .descriptions
+                .len(&ident.idstr, ident.instance.into())
+                .map_err(|e| e.at(body_offset))?;
+            (len, Vec::new())
         } else if ident.idstr == "ram" {
-            crate::ram::read_part(r.remaining(), body_offset, &mut self.ram_last)?.1
+            let (records, len) = ram::read_part(r.remaining(), body_offset, &mut self.ram_last)?;
+            (len, records)
         } else {
             return Err(framing_error(
                 format!("cannot step over iterative section {}", ident.idstr),
@@ -170,13 +155,27 @@ impl<'a> records::Records<SliceInput<'a>> for Walk<'a> {
             ident: ident.clone(),
             body,
             body_offset,
+            ram,
         });
         Ok(())
     }
 }
 
+impl Walk<'_, '_> {
+    /// Counts one more record against [`Limits::sections`].
+    fn counted(&self, at: u64) -> Result<()> {
+        let records = (self.sections.len() + self.commands.len() + 1) as u64;
+        Limits::check("sections", records, self.limits.sections, at)
+    }
+}
+
 /// Splits a legacy stream into configuration, sections and vmdesc.
 pub fn walk_legacy(bytes: &[u8]) -> Result<LegacyStream<'_>> {
+    walk_with(bytes, &Limits::default())
+}
+
+/// [`walk_legacy`] within `limits`.
+pub(crate) fn walk_with<'a>(bytes: &'a [u8], limits: &Limits) -> Result<LegacyStream<'a>> {
     // The prelude first: a capability that changes the stream is named before
     // anything else is read.
     let mut r = SliceInput::new(bytes);
@@ -186,29 +185,22 @@ pub fn walk_legacy(bytes: &[u8]) -> Result<LegacyStream<'_>> {
     let body = r.offset() as usize;
     let (trailer_at, vmdesc) = records::find_trailer(&bytes[body..], body as u64)?;
     let trailer_at = body + trailer_at;
-    let desc: serde_json::Value = serde_json::from_str(vmdesc)
-        .map_err(|e| framing_error(format!("vmdesc JSON: {e}"), trailer_at as u64))?;
-    let mut lengths: HashMap<(String, u64), usize> = HashMap::new();
-    for d in desc["devices"].as_array().into_iter().flatten() {
-        if let (Some(name), Some(inst), Some(len)) = (
-            d["name"].as_str(),
-            d["instance_id"].as_u64(),
-            described_len(d),
-        ) {
-            lengths.insert((name.to_owned(), inst), len);
-        }
-    }
+    let descriptions = Descriptions::parse(vmdesc, limits).map_err(|e| e.at(trailer_at as u64))?;
 
     let mut r = SliceInput::with_base(&bytes[body..trailer_at], body as u64);
     let mut walk = Walk {
-        lengths,
+        descriptions,
+        limits,
         sections: Vec::new(),
         commands: Vec::new(),
         ram_last: None,
     };
     records::read_records(&mut r, &mut Started::default(), &mut walk)?;
     let Walk {
-        sections, commands, ..
+        descriptions,
+        sections,
+        commands,
+        ..
     } = walk;
     if !r.remaining().is_empty() {
         return Err(framing_error(
@@ -221,6 +213,7 @@ pub fn walk_legacy(bytes: &[u8]) -> Result<LegacyStream<'_>> {
         sections,
         commands,
         vmdesc,
+        descriptions,
     })
 }
 
@@ -237,13 +230,33 @@ pub fn load_section<T: VMState + Clone>(target: &mut T, section: &Section<'_>) -
 
 #[cfg(test)]
 mod tests {
+    use super::super::{convert, from_bytes_with, RamParts};
     use super::*;
+    use crate::format::Format;
+    use crate::tally;
 
+    /// Each read of a legacy stream parses its vmdesc once and reads each RAM part
+    /// at most once (the converter reads them word by word, as they arrive).
     #[test]
-    fn a_vmdesc_that_overflows_a_length_is_refused() {
-        let desc = serde_json::json!({
-            "fields": [{"name": "x", "type": "buffer", "size": usize::MAX, "array_len": 2}]
-        });
-        assert_eq!(described_len(&desc), None);
+    fn a_read_parses_the_vmdesc_once_and_each_ram_part_once() {
+        let bytes = vmstate_test_support::catalog::read_fixture("q35-tcg-devices.mig");
+        let parts = walk_legacy(&bytes)
+            .unwrap()
+            .sections
+            .iter()
+            .filter(|s| s.kind != SectionKind::Full)
+            .count() as u32;
+        assert!(parts >= 2, "the fixture has RAM parts");
+        tally::take();
+        super::super::from_bytes(&bytes).unwrap();
+        assert_eq!(tally::take(), [1, parts], "the full tree");
+        from_bytes_with(&bytes, RamParts::Summary(&mut |_| Ok(()))).unwrap();
+        assert_eq!(tally::take(), [1, parts], "the summary tree");
+        let ber = convert(&bytes, Format::Ber).unwrap();
+        assert_eq!(tally::take(), [1, 0], "legacy to BER");
+        convert(&ber, Format::Legacy).unwrap();
+        assert_eq!(tally::take(), [1, 0], "BER to legacy");
+        super::super::from_bytes(&ber).unwrap();
+        assert_eq!(tally::take(), [1, 0], "the BER tree");
     }
 }
