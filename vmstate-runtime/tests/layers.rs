@@ -134,15 +134,18 @@ fn absolute(path: &[String], here: &[String], aliases: &Aliases) -> Option<Vec<S
 /// `__private`'s re-exports.
 fn target(abs: &[String], root: &Aliases, private: &Aliases) -> Option<String> {
     let top = abs.get(1)?;
-    let resolved = if top == "__private" {
-        let item = abs.get(2)?;
-        private.get(item).and_then(|p| p.get(1)).cloned()
-    } else if rank(top).is_none() {
-        root.get(top).and_then(|p| p.get(1)).cloned()
-    } else {
-        Some(top.clone())
+    if rank(top).is_some() {
+        return Some(top.clone());
+    }
+    // An item `__private` re-exports is where it comes from; anything else under
+    // `__private` (its own modules) is `generated`'s, as the root's alias says.
+    let re_exported = match abs.get(2) {
+        Some(item) if top == "__private" => private.get(item).and_then(|p| p.get(1)).cloned(),
+        _ => None,
     };
-    resolved.or_else(|| Some(top.clone()))
+    re_exported
+        .or_else(|| root.get(top).and_then(|p| p.get(1)).cloned())
+        .or_else(|| Some(top.clone()))
 }
 
 /// Every path a file names, with the module its code is in.
@@ -359,6 +362,10 @@ fn each_evasion_is_caught() {
             "use crate as rt;\nfn f() { rt::dump::f(); }",
         ),
         ("__private", "fn f() { crate::__private::walk(); }"),
+        (
+            "a module of __private's own",
+            "fn f() { crate::__private::hook::f(); }",
+        ),
         ("a root re-export", "fn f() -> crate::Tree { todo!() }"),
         (
             "a module alias",
