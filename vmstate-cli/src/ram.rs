@@ -8,7 +8,9 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use vmstate_runtime::dump;
-use vmstate_runtime::ram::{page_index, unknown_block, Arrived, Holes, RamRecord, PAGE_SIZE};
+use vmstate_runtime::ram::{
+    page_index, unknown_block, xbzrle, Arrived, Holes, RamRecord, PAGE_SIZE,
+};
 use vmstate_runtime::{printable, Error, ErrorKind, Result};
 
 const PAGE: usize = PAGE_SIZE as usize;
@@ -112,6 +114,25 @@ impl BlockFiles {
                     .ok_or_else(|| unknown_block(block))?;
                 let i = page_index(block, *offset, *len)?;
                 file.write_all_at(page, *offset).map_err(io)?;
+                data.insert(i);
+                Ok(())
+            }
+            // The page as the file holds it, changed by the delta.
+            RamRecord::Xbzrle {
+                block,
+                offset,
+                delta,
+                ..
+            } => {
+                let (file, len, data) = self
+                    .blocks
+                    .get_mut(block)
+                    .ok_or_else(|| unknown_block(block))?;
+                let i = page_index(block, *offset, *len)?;
+                let mut page = [0u8; PAGE];
+                file.read_exact_at(&mut page, *offset).map_err(io)?;
+                xbzrle::apply(delta, &mut page, 0)?;
+                file.write_all_at(&page, *offset).map_err(io)?;
                 data.insert(i);
                 Ok(())
             }

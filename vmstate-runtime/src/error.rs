@@ -91,7 +91,7 @@ pub enum ErrorKind {
     /// What a migration capability (or transport) put in the stream, which vmstate
     /// does not read or carry: named as QEMU names it, with the way out.
     Unsupported {
-        /// What the stream holds, by QEMU's name (`RAM_SAVE_FLAG_XBZRLE (0x40)`).
+        /// What the stream holds, by QEMU's name (`RAM_SAVE_FLAG_COMPRESS_PAGE (0x100)`).
         what: String,
         /// The capability or setting that makes QEMU send it, by QEMU's name.
         capability: String,
@@ -175,6 +175,8 @@ pub enum ErrorKind {
         /// The page's offset in the block.
         offset: u64,
     },
+    /// RAM: an XBZRLE delta QEMU's decoder would refuse (`ram::xbzrle`).
+    BadXbzrle(&'static str),
 }
 
 impl fmt::Display for ErrorKind {
@@ -276,6 +278,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::PageOutOfRange { block, offset } => {
                 write!(f, "page {offset:#x} is outside RAM block {block}")
             }
+            ErrorKind::BadXbzrle(reason) => write!(f, "bad XBZRLE page: {reason}"),
         }
     }
 }

@@ -172,6 +172,7 @@ fn elements(part: &[u8]) -> Vec<(char, u64, u64)> {
             Element::Zero { offset, pages, .. } => ('z', offset, pages),
             Element::Data { offset, data, .. } => ('d', offset, data.len() as u64 / 4096),
             Element::Mixed { offset, pages, .. } => ('x', offset, pages),
+            Element::Xbzrle { offset, .. } => ('b', offset, 1),
         });
     }
     assert_eq!(general.offset(), part.len() as u64);
@@ -627,4 +628,136 @@ fn other_page_sizes_round_trip_and_a_mismatch_is_refused() {
     for bad in [0, 512, 3000, 2 << 30] {
         assert!(RamSaver::with_page_size(Vec::new(), bad).is_err(), "{bad}");
     }
+}
+
+/// A page sent again as XBZRLE (as QEMU's `xbzrle` capability sends it): the
+/// legacy part reads back to the same records and bytes, converts to BER and back
+/// exactly, and both loaders apply the delta to the page's previous content.
+#[test]
+fn xbzrle_pages_load_convert_and_round_trip_exactly() {
+    let old: Vec<u8> = (0..4096u32).map(|i| (i % 253) as u8).collect();
+    let mut new = old.clone();
+    new[4..8].copy_from_slice(&7u32.to_be_bytes());
+    new[4000] ^= 0x55;
+    let delta = ram::xbzrle::encode(&old, &new).unwrap();
+    let setup = vec![
+        RamRecord::MemSize {
+            total: 2 * 4096,
+            blocks: vec![("pc.ram".into(), 2 * 4096)],
+        },
+        RamRecord::Page {
+            block: "pc.ram".into(),
+            offset: 4096,
+            data: old.clone().into(),
+            continued: false,
+        },
+    ];
+    let again = vec![RamRecord::Xbzrle {
+        block: "pc.ram".into(),
+        offset: 4096,
+        delta: delta.clone().into(),
+        continued: false,
+    }];
+    let legacy: Vec<Vec<u8>> = [&setup, &again]
+        .iter()
+        .map(|records| {
+            let mut w = Writer::new(Vec::new());
+            ram::write_part(records, &mut w).unwrap();
+            w.into_inner()
+        })
+        .collect();
+    // The second part on the wire: the page word (XBZRLE), the block, the
+    // encoding byte, the delta's length and the delta.
+    let word = (4096u64 | ram::FLAG_XBZRLE).to_be_bytes();
+    assert_eq!(&legacy[1][..8], &word);
+    assert_eq!(&legacy[1][8..15], b"\x06pc.ram");
+    assert_eq!(legacy[1][15], ram::xbzrle::ENCODING);
+    assert_eq!(&legacy[1][16..18], &(delta.len() as u16).to_be_bytes());
+    assert_eq!(&legacy[1][18..18 + delta.len()], &delta[..]);
+    let (records, used) = ram::read_part(&legacy[1], 0, &mut None).unwrap();
+    assert_eq!((records, used), (again.clone(), legacy[1].len()));
+
+    let mut ber = Vec::new();
+    let mut blocks = Vec::new();
+    for (part, records) in legacy.iter().zip([&setup, &again]) {
+        let elements = ram_ber::records_to_ber(records.clone()).unwrap();
+        // Inside its section's `[6]`, as streams carry it.
+        let mut section = vec![0xa6, 0x80];
+        section.extend_from_slice(&elements);
+        section.extend_from_slice(&[0, 0]);
+        let mut input = SliceInput::new(&section);
+        let mut d = Decoder::new(&mut input, Options::STRICT);
+        let h = d.expect(Tag::context(6, Tag::SEQUENCE)).unwrap();
+        d.enter(&h).unwrap();
+        let back = ram_ber::ber_to_records(&mut d, &mut blocks, &mut u64::MAX.clone()).unwrap();
+        let mut w = Writer::new(Vec::new());
+        ram::write_part(&back, &mut w).unwrap();
+        assert_eq!(&w.into_inner(), part, "legacy -> BER -> legacy");
+        ber.push(elements);
+    }
+    assert_eq!(elements(&ber[1]), [('b', 4096, 1)]);
+
+    for format in [Format::Legacy, Format::Ber] {
+        let mut mem = vec![0u8; 2 * 4096];
+        let mut loader = RamLoader::new(vec![ram::RamBlockMut {
+            name: "pc.ram",
+            mem: &mut mem,
+        }]);
+        for (l, b) in legacy.iter().zip(&ber) {
+            match format {
+                Format::Legacy => assert_eq!(loader.load_legacy(l, 0).unwrap(), l.len()),
+                Format::Ber => loader.load_ber(b, 0).unwrap(),
+            }
+        }
+        drop(loader);
+        assert_eq!(&mem[4096..], &new[..], "{format:?}");
+    }
+}
+
+/// A delta QEMU's decoder refuses is a typed error at its offset, from the legacy
+/// reader, the loader and the BER reader alike.
+#[test]
+fn a_bad_xbzrle_delta_is_refused_by_every_reader() {
+    let mut part = Vec::new();
+    let word = |flags: u64| flags.to_be_bytes();
+    // The block list, then an XBZRLE page whose changed run ends past the delta.
+    part.extend_from_slice(&(4096u64 | ram::FLAG_MEM_SIZE).to_be_bytes());
+    part.extend_from_slice(b"\x06pc.ram");
+    part.extend_from_slice(&4096u64.to_be_bytes());
+    part.extend_from_slice(&word(ram::FLAG_XBZRLE));
+    part.extend_from_slice(b"\x06pc.ram\x01\x00\x04\x00\x05\x01\x02");
+    part.extend_from_slice(&word(ram::FLAG_EOS));
+    let at = 8 + 7 + 8 + 8 + 7;
+    let e = ram::read_part(&part, 0, &mut None).unwrap_err();
+    assert_eq!(
+        e.kind(),
+        &ErrorKind::BadXbzrle("a changed run past the page's or the delta's end")
+    );
+    assert_eq!(e.offset(), at as u64 + 3);
+    let mut mem = vec![0u8; 4096];
+    let mut loader = RamLoader::new(vec![ram::RamBlockMut {
+        name: "pc.ram",
+        mem: &mut mem,
+    }]);
+    let e = loader.load_legacy(&part, 0).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::BadXbzrle(_)), "{e}");
+    // An encoding byte other than QEMU's one.
+    part[at] = 2;
+    let e = ram::read_part(&part, 0, &mut None).unwrap_err();
+    assert_eq!(
+        e.kind(),
+        &ErrorKind::BadXbzrle("an encoding other than ENCODING_FLAG_XBZRLE")
+    );
+    // XBZRLE and a full page in one word: two kinds, as QEMU refuses.
+    let both = (4096u64 | ram::FLAG_XBZRLE | ram::FLAG_PAGE).to_be_bytes();
+    part[23..31].copy_from_slice(&both);
+    let e = ram::read_part(&part, 0, &mut None).unwrap_err();
+    assert!(e.to_string().contains("two kinds of page"), "{e}");
+    // The BER element with that delta.
+    let mut elements = Vec::new();
+    ram_ber::xbzrle_page(&mut elements, "pc.ram", 0, &[0, 4, 1, 2], None);
+    let e = ram_ber::Elements::new(&elements, 0, 4096)
+        .next_at()
+        .unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::BadXbzrle(_)), "{e}");
 }

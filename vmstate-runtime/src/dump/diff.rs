@@ -224,6 +224,17 @@ impl PageDigests {
                 data,
                 ..
             } => (block, offset, Sha256::digest(data).into()),
+            // Its page is its previous content changed, which digests do not keep.
+            RamRecord::Xbzrle { offset, .. } => {
+                return Err(crate::error::Error::new(
+                    crate::error::ErrorKind::Unsupported {
+                        what: format!("an XBZRLE page (at {offset:#x}) in a RAM diff"),
+                        capability: "xbzrle".into(),
+                        remedy: "write each stream's memory with `vmstate dump --ram DIR` and compare the images".into(),
+                    },
+                    0,
+                ))
+            }
         };
         let (len, pages) = self
             .blocks

@@ -41,7 +41,9 @@ pub(super) fn from_legacy<'a>(
                 .map_err(|e| e.in_device(&sec.ident.idstr))?;
             o.insert("value".into(), v);
         } else {
-            in_blocks(&sec.ram, &mut ram_blocks, sec.body_offset)?;
+            for r in &sec.ram {
+                ram::check_in_blocks(r, &mut ram_blocks, sec.body_offset)?;
+            }
             let (key, part) = ram.part(sec.ram)?;
             o.insert(key.into(), part);
         }
@@ -54,25 +56,6 @@ pub(super) fn from_legacy<'a>(
         "sections": sections,
         "vmdesc": s.vmdesc,
     }))
-}
-
-/// Checks that each page of a legacy part lies inside a block of the latest block
-/// list, as the BER reader checks its runs: one set of checks for both formats.
-fn in_blocks(
-    records: &[ram::RamRecord<'_>],
-    blocks: &mut Vec<(String, u64)>,
-    at: u64,
-) -> Result<()> {
-    for r in records {
-        match r {
-            ram::RamRecord::MemSize { blocks: list, .. } => blocks.clone_from(list),
-            ram::RamRecord::Zero { block, offset, .. }
-            | ram::RamRecord::Page { block, offset, .. } => {
-                ram::ber::check_run(blocks, block, *offset, 1, at)?
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Encodes the tree as a legacy stream, byte for byte as QEMU frames it.

@@ -104,7 +104,7 @@ impl<'a> RamParts<'_, 'a> {
         let RamParts::Summary(visit) = self else {
             return Ok(("ram", ram_json(&records)));
         };
-        let (mut zero, mut data, mut lists) = (0u64, 0u64, 0u64);
+        let (mut zero, mut data, mut xbzrle, mut lists) = (0u64, 0u64, 0u64, 0u64);
         let mut summary = Map::new();
         for r in records {
             match &r {
@@ -115,11 +115,15 @@ impl<'a> RamParts<'_, 'a> {
                 }
                 RamRecord::Zero { .. } => zero += 1,
                 RamRecord::Page { .. } => data += 1,
+                RamRecord::Xbzrle { .. } => xbzrle += 1,
             }
             visit(r)?;
         }
         summary.insert("zero_pages".into(), zero.into());
         summary.insert("data_pages".into(), data.into());
+        if xbzrle > 0 {
+            summary.insert("xbzrle_pages".into(), xbzrle.into());
+        }
         // A part may repeat the block list; `convert` counts every record.
         if lists > 1 {
             summary.insert("block_lists".into(), lists.into());
@@ -408,6 +412,11 @@ pub fn ram_json(records: &[RamRecord<'_>]) -> Value {
                     o.insert("data".into(), crate::ber::octets_json(data));
                     Value::Object(o)
                 }
+                RamRecord::Xbzrle { block, offset, delta, continued } => {
+                    let mut o = page(block, *offset, *continued);
+                    o.insert("xbzrle".into(), crate::ber::octets_json(delta));
+                    Value::Object(o)
+                }
             })
             .collect(),
     )
@@ -445,7 +454,16 @@ pub fn ram_from_json(v: &Value) -> Result<Vec<RamRecord<'static>>> {
             .to_owned();
         let offset = num(r, "offset")?;
         let continued = r.get("continue").and_then(Value::as_bool).unwrap_or(false);
-        if let Some(fill) = r.get("fill").and_then(Value::as_u64) {
+        if let Some(hex) = r.get("xbzrle").and_then(Value::as_str) {
+            let delta = unhex(hex).ok_or_else(|| bad("an XBZRLE delta is not hex"))?;
+            ram::xbzrle::check(&delta, ram::PAGE_SIZE as usize, 0)?;
+            out.push(RamRecord::Xbzrle {
+                block,
+                offset,
+                delta: Cow::Owned(delta),
+                continued,
+            });
+        } else if let Some(fill) = r.get("fill").and_then(Value::as_u64) {
             out.push(RamRecord::Zero {
                 block,
                 offset,

@@ -365,20 +365,6 @@ impl Conversion<'_> {
         Ok(!eof?)
     }
 
-    /// Checks that a legacy page lies inside a block of the latest block list (as
-    /// the BER reader checks its runs), and keeps that list.
-    fn check_page(&mut self, rec: &RamRecord<'_>, at: u64) -> Result<()> {
-        match rec {
-            RamRecord::MemSize { blocks, .. } => {
-                self.blocks.clone_from(blocks);
-                Ok(())
-            }
-            RamRecord::Zero { block, offset, .. } | RamRecord::Page { block, offset, .. } => {
-                ram::ber::check_run(&self.blocks, block, *offset, 1, at)
-            }
-        }
-    }
-
     /// A BER stream, item by item; RAM parts element by element.
     fn read_ber(&mut self, r: &mut StreamInput<'_>) -> Result<()> {
         let prelude = ber_records::read_prelude(r)?;
@@ -564,7 +550,7 @@ impl<'i> legacy_records::Records<StreamInput<'i>> for Conversion<'_> {
                 Ok(())
             })?;
             for rec in records.drain(..) {
-                self.check_page(&rec, at)?;
+                ram::check_in_blocks(&rec, &mut self.blocks, at)?;
                 self.record(rec, r)?;
             }
             if eos {

@@ -119,6 +119,13 @@ VMState-Ram-Element ::= CHOICE {{
         zero BIT STRING,
         data OCTET STRING,
         continued BOOLEAN OPTIONAL
+    }},
+    -- A page sent again as the bytes that changed (QEMU's XBZRLE encoding).
+    xbzrle [4] SEQUENCE {{
+        block UTF8String,
+        offset INTEGER (0..MAX),
+        delta OCTET STRING (SIZE (0..4096)),
+        continued BOOLEAN OPTIONAL
     }}
 }}
 

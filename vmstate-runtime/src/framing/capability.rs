@@ -22,18 +22,12 @@ fn unsupported(what: String, capability: &str, remedy: &str, at: u64) -> Error {
 
 /// The RAM flags QEMU defines beyond those vmstate reads: the flag, QEMU's name,
 /// the capability or transport that makes QEMU send it, and the way out.
-const RAM_FLAGS: [(u64, &str, &str, &str); 5] = [
+const RAM_FLAGS: [(u64, &str, &str, &str); 4] = [
     (
         0x01,
         "RAM_SAVE_FLAG_FULL",
         "none (obsolete)",
         "no QEMU since 1.x writes it",
-    ),
-    (
-        0x40,
-        "RAM_SAVE_FLAG_XBZRLE",
-        "xbzrle",
-        "migrate without it (migrate-set-capabilities xbzrle=off)",
     ),
     (
         0x80,

@@ -111,11 +111,10 @@ impl Arrived {
 
     /// Counts the pages of one record (4 KiB pages).
     pub fn record(&mut self, r: &RamRecord<'_>) {
-        match r {
-            RamRecord::MemSize { blocks, .. } => self.block_list(blocks, super::PAGE_SIZE),
-            RamRecord::Zero { block, offset, .. } | RamRecord::Page { block, offset, .. } => {
-                self.pages(block, *offset, 1, super::PAGE_SIZE)
-            }
+        match (r, r.page()) {
+            (RamRecord::MemSize { blocks, .. }, _) => self.block_list(blocks, super::PAGE_SIZE),
+            (_, Some((block, offset))) => self.pages(block, offset, 1, super::PAGE_SIZE),
+            (_, None) => {}
         }
     }
 

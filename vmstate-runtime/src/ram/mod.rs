@@ -60,6 +60,7 @@ pub mod ber;
 mod live;
 mod loader;
 mod saver;
+pub mod xbzrle;
 mod zero;
 
 pub use self::arrived::{Arrived, Holes};
@@ -109,6 +110,11 @@ pub const FLAG_PAGE: u64 = 0x08;
 pub const FLAG_EOS: u64 = 0x10;
 /// `RAM_SAVE_FLAG_CONTINUE`: same block as the previous page, so no name follows.
 pub const FLAG_CONTINUE: u64 = 0x20;
+/// `RAM_SAVE_FLAG_XBZRLE`: a page sent again as the bytes that changed ([`xbzrle`]).
+pub const FLAG_XBZRLE: u64 = 0x40;
+/// The flags of a RAM word vmstate reads.
+pub(crate) const KNOWN_FLAGS: u64 =
+    FLAG_ZERO | FLAG_MEM_SIZE | FLAG_PAGE | FLAG_EOS | FLAG_CONTINUE | FLAG_XBZRLE;
 
 /// One record of a RAM part.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +148,19 @@ pub enum RamRecord<'a> {
         /// Sent with `CONTINUE` (no block name on the wire).
         continued: bool,
     },
+    /// A page sent again as the runs of bytes that changed since (XBZRLE): the
+    /// delta as QEMU sent it, checked ([`xbzrle::check`]); [`xbzrle::apply`] makes
+    /// the page from its previous content.
+    Xbzrle {
+        /// Block name.
+        block: String,
+        /// Offset of the page in the block.
+        offset: u64,
+        /// The encoded delta (at most a page).
+        delta: Cow<'a, [u8]>,
+        /// Sent with `CONTINUE` (no block name on the wire).
+        continued: bool,
+    },
 }
 
 impl RamRecord<'_> {
@@ -171,6 +190,27 @@ impl RamRecord<'_> {
                 data: Cow::Owned(data.into_owned()),
                 continued,
             },
+            RamRecord::Xbzrle {
+                block,
+                offset,
+                delta,
+                continued,
+            } => RamRecord::Xbzrle {
+                block,
+                offset,
+                delta: Cow::Owned(delta.into_owned()),
+                continued,
+            },
+        }
+    }
+
+    /// The block and offset of the page a record sends (`None` for the block list).
+    pub fn page(&self) -> Option<(&str, u64)> {
+        match self {
+            RamRecord::MemSize { .. } => None,
+            RamRecord::Zero { block, offset, .. }
+            | RamRecord::Page { block, offset, .. }
+            | RamRecord::Xbzrle { block, offset, .. } => Some((block, *offset)),
         }
     }
 }
@@ -209,17 +249,15 @@ pub fn read_word<'a>(
     let word = u64::from_be_bytes(r.read_array()?);
     let flags = word & (PAGE_SIZE - 1);
     let addr = word & !(PAGE_SIZE - 1);
-    let known = FLAG_ZERO | FLAG_MEM_SIZE | FLAG_PAGE | FLAG_EOS | FLAG_CONTINUE;
-    if flags & !known != 0 {
-        return Err(crate::framing::ram_flags(flags, known, r.offset() - 8));
-    }
+    let at = r.offset() - 8;
+    check_flags(flags, at)?;
     if flags & FLAG_MEM_SIZE != 0 {
         emit(RamRecord::MemSize {
             total: addr,
             blocks: read_block_list(r, addr)?,
         })?;
     }
-    if flags & (FLAG_ZERO | FLAG_PAGE) != 0 {
+    if flags & (FLAG_ZERO | FLAG_PAGE | FLAG_XBZRLE) != 0 {
         let continued = flags & FLAG_CONTINUE != 0;
         let block = if continued {
             last.clone().ok_or_else(|| {
@@ -238,6 +276,13 @@ pub fn read_word<'a>(
                 fill,
                 continued,
             })?;
+        } else if flags & FLAG_XBZRLE != 0 {
+            emit(RamRecord::Xbzrle {
+                block,
+                offset: addr,
+                delta: read_xbzrle(r)?,
+                continued,
+            })?;
         } else {
             let data = r.take_bytes(PAGE)?;
             emit(RamRecord::Page {
@@ -249,6 +294,64 @@ pub fn read_word<'a>(
         }
     }
     Ok(flags & FLAG_EOS != 0)
+}
+
+/// Checks a record against the latest block list, `blocks`: a page must lie
+/// inside one of its blocks (as the BER reader checks its runs: one set of checks
+/// for both formats); a block list replaces it.
+pub fn check_in_blocks(
+    rec: &RamRecord<'_>,
+    blocks: &mut Vec<(String, u64)>,
+    at: u64,
+) -> Result<()> {
+    match rec {
+        RamRecord::MemSize { blocks: list, .. } => {
+            blocks.clone_from(list);
+            Ok(())
+        }
+        _ => match rec.page() {
+            Some((block, offset)) => ber::check_run(blocks, block, offset, 1, at),
+            None => Ok(()),
+        },
+    }
+}
+
+/// Refuses a word with flags vmstate does not read (by QEMU's names) or with two
+/// kinds of page, which QEMU's loader refuses too.
+pub(crate) fn check_flags(flags: u64, at: u64) -> Result<()> {
+    if flags & !KNOWN_FLAGS != 0 {
+        return Err(crate::framing::ram_flags(flags, KNOWN_FLAGS, at));
+    }
+    if (flags & (FLAG_ZERO | FLAG_PAGE | FLAG_XBZRLE)).count_ones() > 1 {
+        return Err(Error::new(
+            ErrorKind::Framing(format!("RAM flags {flags:#x} name two kinds of page")),
+            at,
+        ));
+    }
+    Ok(())
+}
+
+/// An XBZRLE page's body after its block: the encoding byte, the delta's be16
+/// length and the delta, checked as QEMU's loader checks it.
+fn read_xbzrle<'a>(r: &mut StreamInput<'a>) -> Result<Cow<'a, [u8]>> {
+    let at = r.offset();
+    let [encoding] = r.read_array::<1>()?;
+    if encoding != xbzrle::ENCODING {
+        return Err(Error::new(
+            ErrorKind::BadXbzrle("an encoding other than ENCODING_FLAG_XBZRLE"),
+            at,
+        ));
+    }
+    let len = usize::from(u16::from_be_bytes(r.read_array()?));
+    if len > PAGE {
+        return Err(Error::new(
+            ErrorKind::BadXbzrle("longer than a page"),
+            at + 1,
+        ));
+    }
+    let delta = r.take_bytes(len)?;
+    xbzrle::check(&delta, PAGE, at + 3)?;
+    Ok(delta)
 }
 
 /// Writes one RAM part: its records, then `EOS`. The inverse of [`read_part`].
@@ -290,6 +393,18 @@ pub fn write_record<W: std::io::Write>(rec: &RamRecord<'_>, w: &mut Writer<W>) -
         } => {
             put_page_word(w, *offset, FLAG_PAGE, block, *continued)?;
             w.put(data)
+        }
+        RamRecord::Xbzrle {
+            block,
+            offset,
+            delta,
+            continued,
+        } => {
+            put_page_word(w, *offset, FLAG_XBZRLE, block, *continued)?;
+            w.put(&[xbzrle::ENCODING])?;
+            // A reader checked it; a tree's is checked when it is read.
+            w.put(&(delta.len() as u16).to_be_bytes())?;
+            w.put(delta)
         }
     }
 }

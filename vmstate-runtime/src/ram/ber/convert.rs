@@ -2,8 +2,8 @@
 //! use, grouping runs with the same [`Planner`] as the saver.
 
 use super::{
-    data_run_start, is_zero_bit, mem_size, mixed_run_start, next_element, run_end, zero_run,
-    Element, Planned, Planner, Run,
+    data_run_start, is_zero_bit, mem_size, mixed_run_start, next_element, run_end, xbzrle_page,
+    zero_run, Element, Planned, Planner, Run,
 };
 use crate::ber::Decoder;
 use crate::error::{Error, ErrorKind, Result};
@@ -150,6 +150,20 @@ pub fn element_records<'a>(
             }
             Ok(())
         }
+        Element::Xbzrle {
+            block,
+            offset,
+            delta,
+            continued,
+        } => {
+            check_run(blocks, block, offset, 1, at)?;
+            emit(RamRecord::Xbzrle {
+                block: block.to_owned(),
+                offset,
+                delta: Cow::Borrowed(delta),
+                continued: first(block, continued),
+            })
+        }
     }
 }
 
@@ -216,6 +230,22 @@ impl<'a> PartEncoder<'a> {
                 continued,
                 ..
             } => (block.as_str(), *offset, None, *continued),
+            RamRecord::Xbzrle {
+                block,
+                offset,
+                delta,
+                continued,
+            } => {
+                // An element of its own, after every page before it.
+                self.close_run(out)?;
+                self.flush(out)?;
+                let i = self.held.name(block);
+                let rule = self.last == Some(i);
+                self.last = Some(i);
+                let explicit = (*continued != rule).then_some(*continued);
+                xbzrle_page(out, block, *offset, delta, explicit);
+                return Ok(());
+            }
         };
         let block = self.held.name(block);
         let most = super::data_run_pages(PAGE_SIZE);

@@ -14,9 +14,15 @@
 //!     mixed-run [3] SEQUENCE { block UTF8String, offset INTEGER,
 //!                              zero BIT STRING,     -- one bit per page, set for a zero page
 //!                              data OCTET STRING,   -- the other pages, in order
+//!                              continued BOOLEAN OPTIONAL },
+//!     xbzrle    [4] SEQUENCE { block UTF8String, offset INTEGER,
+//!                              delta OCTET STRING,  -- QEMU's XBZRLE encoding of the page
 //!                              continued BOOLEAN OPTIONAL }
 //! }
 //! ```
+//!
+//! An XBZRLE page (a page sent again as the bytes that changed) is an element of
+//! its own, its delta kept as QEMU encoded it, so that it converts back exactly.
 //!
 //! `continued` keeps a legacy stream's `CONTINUE` choice for the run's first page
 //! when it differs from the rule vmstate's writer follows (a page names its block
@@ -32,7 +38,7 @@ mod write;
 pub use self::convert::{ber_to_records, check_run, element_records, records_to_ber, PartEncoder};
 pub use self::part::{PartRecord, PART_HOLD};
 pub use self::read::{next_element, Elements};
-pub use self::write::{data_run_start, mem_size, mixed_run_start, run_end, zero_run};
+pub use self::write::{data_run_start, mem_size, mixed_run_start, run_end, xbzrle_page, zero_run};
 
 use crate::ber::{Class, Tag};
 use crate::error::Result;
@@ -53,6 +59,8 @@ pub const ZERO_RUN: Tag = ctx(1);
 pub const DATA_RUN: Tag = ctx(2);
 /// `[3]`: zero and data pages mixed, a bit per page telling which.
 pub const MIXED_RUN: Tag = ctx(3);
+/// `[4]`: one page sent again as the bytes that changed (XBZRLE).
+pub const XBZRLE: Tag = ctx(4);
 
 /// Runs at least this many pages long are elements of their own; shorter ones are
 /// gathered into mixed runs.
@@ -244,6 +252,17 @@ pub enum Element<'a> {
         /// The data pages' bytes, in order (as many pages as bits are clear).
         data: &'a [u8],
         /// An explicit `CONTINUE` choice for the first page.
+        continued: Option<bool>,
+    },
+    /// One page sent again as the bytes that changed.
+    Xbzrle {
+        /// Block name.
+        block: &'a str,
+        /// Offset of the page.
+        offset: u64,
+        /// The delta, checked ([`crate::ram::xbzrle::check`]).
+        delta: &'a [u8],
+        /// An explicit `CONTINUE` choice for the page.
         continued: Option<bool>,
     },
 }

@@ -1,7 +1,7 @@
 //! Reading runs: a fast path for the form vmstate writes, and the general BER
 //! decoder for anything else, which the fast path is held to by a differential test.
 
-use super::{bit_map, Element, DATA_RUN, MEM_SIZE, MIXED_RUN, ZERO_RUN};
+use super::{bit_map, Element, DATA_RUN, MEM_SIZE, MIXED_RUN, XBZRLE, ZERO_RUN};
 use crate::ber::{self, Decoder, Header, Length, Options, Tag};
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::SliceInput;
@@ -235,7 +235,8 @@ impl<'a> Elements<'a> {
         };
         if let Element::Zero { block, .. }
         | Element::Data { block, .. }
-        | Element::Mixed { block, .. } = e
+        | Element::Mixed { block, .. }
+        | Element::Xbzrle { block, .. } = e
         {
             self.last = block;
         }
@@ -339,10 +340,23 @@ pub fn next_element<'a>(
                 continued: flag(d)?,
             }
         }
+        XBZRLE => {
+            let (block, offset) = (text(d)?, uint(d)?);
+            let dh = d.expect(Tag::OCTET_STRING)?;
+            let delta = take(d, &dh)?;
+            let page = usize::try_from(page).unwrap_or(usize::MAX);
+            crate::ram::xbzrle::check(delta, page, dh.offset)?;
+            Element::Xbzrle {
+                block,
+                offset,
+                delta,
+                continued: flag(d)?,
+            }
+        }
         other => {
             return Err(Error::new(
                 ErrorKind::UnexpectedTag {
-                    expected: "a RAM element [0], [1], [2] or [3]".into(),
+                    expected: "a RAM element [0] to [4]".into(),
                     found: other.to_string(),
                 },
                 h.offset,

@@ -115,9 +115,35 @@ pub fn data_run_start(
     bytes: usize,
     continued: Option<bool>,
 ) {
+    octets_start(out, 0xa2, block, offset, bytes, continued)
+}
+
+/// Appends an XBZRLE page's element: its block, offset, delta and flag.
+pub fn xbzrle_page(
+    out: &mut Vec<u8>,
+    block: &str,
+    offset: u64,
+    delta: &[u8],
+    continued: Option<bool>,
+) {
+    octets_start(out, 0xa4, block, offset, delta.len(), continued);
+    out.extend_from_slice(delta);
+    run_end(out, continued);
+}
+
+/// The start of an element `[n] SEQUENCE { block, offset, OCTET STRING, flag }`,
+/// up to the header of its OCTET STRING.
+fn octets_start(
+    out: &mut Vec<u8>,
+    tag: u8,
+    block: &str,
+    offset: u64,
+    bytes: usize,
+    continued: Option<bool>,
+) {
     out.reserve(48 + block.len());
     let len = run_members_len(block, offset, continued) + tlv_len(Tag::OCTET_STRING, bytes);
-    out.push(0xa2);
+    out.push(tag);
     push_len(out, len);
     push_str(out, block);
     push_uint(out, offset);
