@@ -74,7 +74,14 @@ impl BlockFiles {
             RamRecord::MemSize { blocks, .. } => {
                 for (name, len) in blocks {
                     let path = self.dir.join(format!("{}.bin", name.replace('/', "_")));
-                    let file = File::create(&path).map_err(io)?;
+                    // Read too: an XBZRLE page changes what the file holds.
+                    let file = File::options()
+                        .read(true)
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .open(&path)
+                        .map_err(io)?;
                     file.set_len(*len).map_err(io)?;
                     self.blocks
                         .insert(name.clone(), (file, *len, BTreeSet::new()));
