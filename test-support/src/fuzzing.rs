@@ -5,7 +5,7 @@
 
 use vmstate_runtime::dump::{self, decode_body, encode_legacy, Desc};
 use vmstate_runtime::io::Writer;
-use vmstate_runtime::ram::{RamBlockMut, RamLoader};
+use vmstate_runtime::ram::{xbzrle as xb, RamBlockMut, RamLoader};
 use vmstate_runtime::stream::Registry;
 use vmstate_runtime::{ber, legacy, Format, Result, VMState};
 
@@ -13,7 +13,7 @@ use vmstate_runtime::{ber, legacy, Format, Result, VMState};
 pub type Body = fn(&[u8]);
 
 /// Every target: its name and its body.
-pub const TARGETS: [(&str, Body); 7] = [
+pub const TARGETS: [(&str, Body); 8] = [
     ("legacy_device", legacy_device),
     ("ber_device", ber_device),
     ("registry_load", registry_load),
@@ -21,6 +21,7 @@ pub const TARGETS: [(&str, Body); 7] = [
     ("stream_convert", stream_convert),
     ("ram_part", ram_part),
     ("description", description),
+    ("xbzrle", xbzrle),
 ];
 
 /// The version a byte picks among those `T` loads (minimum to current).
@@ -298,5 +299,36 @@ pub fn description(data: &[u8]) {
         let mut w = Writer::new(Vec::new());
         encode_legacy(&desc, &v, &mut w).expect("a decoded body encodes");
         assert!(w.into_inner() == body, "the body re-encodes differently");
+    }
+}
+
+/// An XBZRLE delta, then two pages' worth of bytes: the delta is accepted exactly
+/// when it applies (within the page, never a panic), and the encoder's delta
+/// between the two pages is accepted and applies back to the second.
+pub fn xbzrle(data: &[u8]) {
+    const PAGE: usize = 4096;
+    let [n, rest @ ..] = data else { return };
+    let (delta, pages) = rest.split_at(usize::from(*n).min(rest.len()));
+    let mut page = [0u8; PAGE];
+    let checked = xb::check(delta, PAGE, 0);
+    let applied = xb::apply(delta, &mut page, 0);
+    assert_eq!(checked.is_ok(), applied.is_ok(), "check and apply disagree");
+    if pages.is_empty() {
+        return;
+    }
+    let page_of = |skip: usize| -> Vec<u8> {
+        (0..PAGE)
+            .map(|i| pages[(skip + i / 64) % pages.len()])
+            .collect()
+    };
+    let (old, new) = (page_of(0), page_of(1));
+    if let Some(d) = xb::encode(&old, &new) {
+        xb::check(&d, PAGE, 0).expect("the encoder's delta is accepted");
+        let mut back = old.clone();
+        xb::apply(&d, &mut back, 0).expect("and applies");
+        assert!(
+            back == new,
+            "the encoder's delta applies back to the new page"
+        );
     }
 }

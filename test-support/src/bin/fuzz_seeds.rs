@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use vmstate_runtime::framing::{put_command, Command};
 use vmstate_runtime::io::Writer;
-use vmstate_runtime::ram::{Pages, RamBlock, RamSaver};
+use vmstate_runtime::ram::{self, xbzrle, Pages, RamBlock, RamRecord, RamSaver};
 use vmstate_runtime::stream::{MachineTypes, Registry};
 use vmstate_runtime::{ber, legacy, Format};
 use vmstate_test_support::catalog::{self, Device, Visitor};
@@ -123,6 +123,50 @@ fn streams(seeds: &mut Seeds) {
     )
     .expect("a command");
     seeds.write("dump_roundtrip", &ping);
+    xbzrle_seeds(seeds);
+}
+
+/// A page sent, then sent again as an XBZRLE delta: the RAM parts in both
+/// formats, and the delta with the two pages for the `xbzrle` target.
+fn xbzrle_seeds(seeds: &mut Seeds) {
+    let old: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+    let mut new = old.clone();
+    new[4..8].copy_from_slice(&[1, 2, 3, 4]);
+    new[300..340].fill(0xee);
+    let delta = xbzrle::encode(&old, &new).expect("fits a page");
+    let records = [
+        RamRecord::MemSize {
+            total: 8192,
+            blocks: vec![("pc.ram".into(), 8192)],
+        },
+        RamRecord::Page {
+            block: "pc.ram".into(),
+            offset: 4096,
+            data: old.clone().into(),
+            continued: false,
+        },
+        RamRecord::Xbzrle {
+            block: "pc.ram".into(),
+            offset: 4096,
+            delta: delta.clone().into(),
+            continued: true,
+        },
+    ];
+    let mut w = Writer::new(Vec::new());
+    ram::write_part(&records, &mut w).expect("a legacy part");
+    seeds.write("ram_part", &[&[0][..], &w.into_inner()].concat());
+    let ber = ram::ber::records_to_ber(records.to_vec()).expect("BER elements");
+    seeds.write("ram_part", &[&[1][..], &ber].concat());
+    let pages: Vec<u8> = old
+        .iter()
+        .step_by(64)
+        .chain(new.iter().step_by(64))
+        .copied()
+        .collect();
+    seeds.write(
+        "xbzrle",
+        &[&[delta.len() as u8][..], &delta, &pages].concat(),
+    );
 }
 
 fn main() {
