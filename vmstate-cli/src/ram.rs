@@ -8,9 +8,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use vmstate_runtime::dump;
-use vmstate_runtime::ram::{
-    page_index, unknown_block, xbzrle, Arrived, Holes, RamRecord, PAGE_SIZE,
-};
+use vmstate_runtime::ram::{page_index, unknown_block, Arrived, Holes, RamRecord, PAGE_SIZE};
 use vmstate_runtime::{printable, Error, ErrorKind, Result};
 
 const PAGE: usize = PAGE_SIZE as usize;
@@ -124,11 +122,12 @@ impl BlockFiles {
                 data.insert(i);
                 Ok(())
             }
-            // The page as the file holds it, changed by the delta.
-            RamRecord::Xbzrle {
+            // The page as the file holds it, made by the encoded bytes.
+            RamRecord::Encoded {
                 block,
                 offset,
-                delta,
+                encoding,
+                data: bytes,
                 ..
             } => {
                 let (file, len, data) = self
@@ -138,7 +137,7 @@ impl BlockFiles {
                 let i = page_index(block, *offset, *len)?;
                 let mut page = [0u8; PAGE];
                 file.read_exact_at(&mut page, *offset).map_err(io)?;
-                xbzrle::apply(delta, &mut page, 0)?;
+                encoding.apply(bytes, &mut page, 0)?;
                 file.write_all_at(&page, *offset).map_err(io)?;
                 data.insert(i);
                 Ok(())

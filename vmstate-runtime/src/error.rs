@@ -177,6 +177,8 @@ pub enum ErrorKind {
     },
     /// RAM: an XBZRLE delta QEMU's decoder would refuse (`ram::xbzrle`).
     BadXbzrle(&'static str),
+    /// RAM: a zlib page (`compress`) QEMU's decompression would refuse.
+    BadCompressedPage(&'static str),
 }
 
 impl fmt::Display for ErrorKind {
@@ -279,6 +281,7 @@ impl fmt::Display for ErrorKind {
                 write!(f, "page {offset:#x} is outside RAM block {block}")
             }
             ErrorKind::BadXbzrle(reason) => write!(f, "bad XBZRLE page: {reason}"),
+            ErrorKind::BadCompressedPage(reason) => write!(f, "bad compressed page: {reason}"),
         }
     }
 }

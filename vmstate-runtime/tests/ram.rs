@@ -10,7 +10,7 @@ use vmstate_runtime::dump;
 use vmstate_runtime::io::SliceInput;
 use vmstate_runtime::io::Writer;
 use vmstate_runtime::ram::ber::{self as ram_ber, Element, Run};
-use vmstate_runtime::ram::{self, Pages, RamLoader, RamRecord, RamSaver};
+use vmstate_runtime::ram::{self, Encoding, Pages, RamLoader, RamRecord, RamSaver};
 use vmstate_runtime::stream::SectionKind;
 use vmstate_runtime::ErrorKind;
 use vmstate_runtime::Format;
@@ -172,7 +172,7 @@ fn elements(part: &[u8]) -> Vec<(char, u64, u64)> {
             Element::Zero { offset, pages, .. } => ('z', offset, pages),
             Element::Data { offset, data, .. } => ('d', offset, data.len() as u64 / 4096),
             Element::Mixed { offset, pages, .. } => ('x', offset, pages),
-            Element::Xbzrle { offset, .. } => ('b', offset, 1),
+            Element::Encoded { offset, .. } => ('e', offset, 1),
         });
     }
     assert_eq!(general.offset(), part.len() as u64);
@@ -630,16 +630,36 @@ fn other_page_sizes_round_trip_and_a_mismatch_is_refused() {
     }
 }
 
-/// A page sent again as XBZRLE (as QEMU's `xbzrle` capability sends it): the
-/// legacy part reads back to the same records and bytes, converts to BER and back
-/// exactly, and both loaders apply the delta to the page's previous content.
+/// A page sent again encoded, as QEMU's `xbzrle` and `compress` capabilities send
+/// it: the legacy part reads back to the same records and bytes, converts to BER
+/// and back exactly, and both loaders make the page from its previous content.
 #[test]
-fn xbzrle_pages_load_convert_and_round_trip_exactly() {
+fn encoded_pages_load_convert_and_round_trip_exactly() {
     let old: Vec<u8> = (0..4096u32).map(|i| (i % 253) as u8).collect();
     let mut new = old.clone();
     new[4..8].copy_from_slice(&7u32.to_be_bytes());
     new[4000] ^= 0x55;
     let delta = ram::xbzrle::encode(&old, &new).unwrap();
+    let zlib = Encoding::deflate(&new);
+    for (encoding, data, header) in [
+        // The encoding byte and a be16 length; a be32 length.
+        (
+            Encoding::Xbzrle,
+            &delta,
+            [&[1][..], &(delta.len() as u16).to_be_bytes()].concat(),
+        ),
+        (
+            Encoding::Zlib,
+            &zlib,
+            (zlib.len() as u32).to_be_bytes().to_vec(),
+        ),
+    ] {
+        encoded_part(encoding, &old, &new, data, &header);
+    }
+}
+
+/// Checks one encoded page (see above): `header` is what precedes its bytes.
+fn encoded_part(encoding: Encoding, old: &[u8], new: &[u8], data: &[u8], header: &[u8]) {
     let setup = vec![
         RamRecord::MemSize {
             total: 2 * 4096,
@@ -648,14 +668,15 @@ fn xbzrle_pages_load_convert_and_round_trip_exactly() {
         RamRecord::Page {
             block: "pc.ram".into(),
             offset: 4096,
-            data: old.clone().into(),
+            data: old.to_vec().into(),
             continued: false,
         },
     ];
-    let again = vec![RamRecord::Xbzrle {
+    let again = vec![RamRecord::Encoded {
         block: "pc.ram".into(),
         offset: 4096,
-        delta: delta.clone().into(),
+        encoding,
+        data: data.to_vec().into(),
         continued: false,
     }];
     let legacy: Vec<Vec<u8>> = [&setup, &again]
@@ -666,14 +687,13 @@ fn xbzrle_pages_load_convert_and_round_trip_exactly() {
             w.into_inner()
         })
         .collect();
-    // The second part on the wire: the page word (XBZRLE), the block, the
-    // encoding byte, the delta's length and the delta.
-    let word = (4096u64 | ram::FLAG_XBZRLE).to_be_bytes();
+    // The second part on the wire: the page word, the block, the header, the bytes.
+    let word = (4096u64 | encoding.flag()).to_be_bytes();
     assert_eq!(&legacy[1][..8], &word);
     assert_eq!(&legacy[1][8..15], b"\x06pc.ram");
-    assert_eq!(legacy[1][15], ram::xbzrle::ENCODING);
-    assert_eq!(&legacy[1][16..18], &(delta.len() as u16).to_be_bytes());
-    assert_eq!(&legacy[1][18..18 + delta.len()], &delta[..]);
+    let at = 15 + header.len();
+    assert_eq!(&legacy[1][15..at], header);
+    assert_eq!(&legacy[1][at..at + data.len()], data);
     let (records, used) = ram::read_part(&legacy[1], 0, &mut None).unwrap();
     assert_eq!((records, used), (again.clone(), legacy[1].len()));
 
@@ -692,10 +712,14 @@ fn xbzrle_pages_load_convert_and_round_trip_exactly() {
         let back = ram_ber::ber_to_records(&mut d, &mut blocks, &mut u64::MAX.clone()).unwrap();
         let mut w = Writer::new(Vec::new());
         ram::write_part(&back, &mut w).unwrap();
-        assert_eq!(&w.into_inner(), part, "legacy -> BER -> legacy");
+        assert_eq!(
+            &w.into_inner(),
+            part,
+            "{encoding:?}: legacy -> BER -> legacy"
+        );
         ber.push(elements);
     }
-    assert_eq!(elements(&ber[1]), [('b', 4096, 1)]);
+    assert_eq!(elements(&ber[1]), [('e', 4096, 1)]);
 
     for format in [Format::Legacy, Format::Ber] {
         let mut mem = vec![0u8; 2 * 4096];
@@ -710,7 +734,7 @@ fn xbzrle_pages_load_convert_and_round_trip_exactly() {
             }
         }
         drop(loader);
-        assert_eq!(&mem[4096..], &new[..], "{format:?}");
+        assert_eq!(&mem[4096..], new, "{encoding:?} {format:?}");
     }
 }
 
@@ -755,7 +779,14 @@ fn a_bad_xbzrle_delta_is_refused_by_every_reader() {
     assert!(e.to_string().contains("two kinds of page"), "{e}");
     // The BER element with that delta.
     let mut elements = Vec::new();
-    ram_ber::xbzrle_page(&mut elements, "pc.ram", 0, &[0, 4, 1, 2], None);
+    ram_ber::encoded_page(
+        &mut elements,
+        Encoding::Xbzrle,
+        "pc.ram",
+        0,
+        &[0, 4, 1, 2],
+        None,
+    );
     let e = ram_ber::Elements::new(&elements, 0, 4096)
         .next_at()
         .unwrap_err();

@@ -70,12 +70,6 @@ fn each_ram_flag_is_named_with_its_capability() {
     let at = first_page_word(&stream);
     for (flag, text) in [
         (
-            0x100,
-            "RAM_SAVE_FLAG_COMPRESS_PAGE (0x100), from the migration capability compress \
-             (QEMU 9.0 and older), is not supported: migrate without it \
-             (migrate-set-capabilities compress=off)",
-        ),
-        (
             0x200,
             "RAM_SAVE_FLAG_MULTIFD_FLUSH (0x200), from the migration capability multifd, is \
              not supported: its pages travel over extra connections that this stream does \

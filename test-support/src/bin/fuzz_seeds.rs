@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use vmstate_runtime::framing::{put_command, Command};
 use vmstate_runtime::io::Writer;
-use vmstate_runtime::ram::{self, xbzrle, Pages, RamBlock, RamRecord, RamSaver};
+use vmstate_runtime::ram::{self, xbzrle, Encoding, Pages, RamBlock, RamRecord, RamSaver};
 use vmstate_runtime::stream::{MachineTypes, Registry};
 use vmstate_runtime::{ber, legacy, Format};
 use vmstate_test_support::catalog::{self, Device, Visitor};
@@ -126,8 +126,9 @@ fn streams(seeds: &mut Seeds) {
     xbzrle_seeds(seeds);
 }
 
-/// A page sent, then sent again as an XBZRLE delta: the RAM parts in both
-/// formats, and the delta with the two pages for the `xbzrle` target.
+/// A page sent, then sent again as an XBZRLE delta, and a zlib page (`compress`):
+/// the RAM parts in both formats, and the delta with the two pages for the
+/// `xbzrle` target.
 fn xbzrle_seeds(seeds: &mut Seeds) {
     let old: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
     let mut new = old.clone();
@@ -145,10 +146,18 @@ fn xbzrle_seeds(seeds: &mut Seeds) {
             data: old.clone().into(),
             continued: false,
         },
-        RamRecord::Xbzrle {
+        RamRecord::Encoded {
             block: "pc.ram".into(),
             offset: 4096,
-            delta: delta.clone().into(),
+            encoding: Encoding::Xbzrle,
+            data: delta.clone().into(),
+            continued: true,
+        },
+        RamRecord::Encoded {
+            block: "pc.ram".into(),
+            offset: 0,
+            encoding: Encoding::Zlib,
+            data: Encoding::deflate(&new).into(),
             continued: true,
         },
     ];

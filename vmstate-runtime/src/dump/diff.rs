@@ -224,17 +224,18 @@ impl PageDigests {
                 data,
                 ..
             } => (block, offset, Sha256::digest(data).into()),
-            // Its page is its previous content changed, which digests do not keep.
-            RamRecord::Xbzrle { offset, .. } => {
-                return Err(crate::error::Error::new(
-                    crate::error::ErrorKind::Unsupported {
-                        what: format!("an XBZRLE page (at {offset:#x}) in a RAM diff"),
-                        capability: "xbzrle".into(),
-                        remedy: "write each stream's memory with `vmstate dump --ram DIR` and compare the images".into(),
-                    },
-                    0,
-                ))
-            }
+            RamRecord::Encoded {
+                block,
+                offset,
+                encoding,
+                data,
+                ..
+            } => match encoding.whole_page(data, PAGE) {
+                Some(page) => (block, offset, Sha256::digest(page).into()),
+                // Its page is its previous content changed, which digests do not
+                // keep.
+                None => return Err(changes_a_page(*encoding, *offset)),
+            },
         };
         let (len, pages) = self
             .blocks
@@ -252,4 +253,25 @@ impl PageDigests {
             .entry(0)
             .or_insert_with(|| Sha256::digest([0u8; PAGE]).into())
     }
+}
+
+/// The refusal of a page made from its previous content (an XBZRLE delta, a
+/// zlib page shorter than a page) in a diff of digests.
+fn changes_a_page(encoding: crate::ram::Encoding, offset: u64) -> crate::error::Error {
+    crate::error::Error::new(
+        crate::error::ErrorKind::Unsupported {
+            what: format!(
+                "a {} page at {offset:#x} that changes the page's previous content, in a RAM diff",
+                encoding.name()
+            ),
+            capability: match encoding {
+                crate::ram::Encoding::Xbzrle => "xbzrle".into(),
+                crate::ram::Encoding::Zlib => "compress".into(),
+            },
+            remedy:
+                "write each stream's memory with `vmstate dump --ram DIR` and compare the images"
+                    .into(),
+        },
+        0,
+    )
 }

@@ -104,7 +104,8 @@ impl<'a> RamParts<'_, 'a> {
         let RamParts::Summary(visit) = self else {
             return Ok(("ram", ram_json(&records)));
         };
-        let (mut zero, mut data, mut xbzrle, mut lists) = (0u64, 0u64, 0u64, 0u64);
+        let (mut zero, mut data, mut lists) = (0u64, 0u64, 0u64);
+        let mut encoded = [0u64; ram::Encoding::ALL.len()];
         let mut summary = Map::new();
         for r in records {
             match &r {
@@ -115,14 +116,19 @@ impl<'a> RamParts<'_, 'a> {
                 }
                 RamRecord::Zero { .. } => zero += 1,
                 RamRecord::Page { .. } => data += 1,
-                RamRecord::Xbzrle { .. } => xbzrle += 1,
+                RamRecord::Encoded { encoding, .. } => {
+                    let i = ram::Encoding::ALL.iter().position(|e| e == encoding);
+                    encoded[i.unwrap_or(0)] += 1;
+                }
             }
             visit(r)?;
         }
         summary.insert("zero_pages".into(), zero.into());
         summary.insert("data_pages".into(), data.into());
-        if xbzrle > 0 {
-            summary.insert("xbzrle_pages".into(), xbzrle.into());
+        for (e, n) in ram::Encoding::ALL.iter().zip(encoded) {
+            if n > 0 {
+                summary.insert(format!("{}_pages", e.name()), n.into());
+            }
         }
         // A part may repeat the block list; `convert` counts every record.
         if lists > 1 {
@@ -412,9 +418,9 @@ pub fn ram_json(records: &[RamRecord<'_>]) -> Value {
                     o.insert("data".into(), crate::ber::octets_json(data));
                     Value::Object(o)
                 }
-                RamRecord::Xbzrle { block, offset, delta, continued } => {
+                RamRecord::Encoded { block, offset, encoding, data, continued } => {
                     let mut o = page(block, *offset, *continued);
-                    o.insert("xbzrle".into(), crate::ber::octets_json(delta));
+                    o.insert(encoding.name().into(), crate::ber::octets_json(data));
                     Value::Object(o)
                 }
             })
@@ -454,13 +460,18 @@ pub fn ram_from_json(v: &Value) -> Result<Vec<RamRecord<'static>>> {
             .to_owned();
         let offset = num(r, "offset")?;
         let continued = r.get("continue").and_then(Value::as_bool).unwrap_or(false);
-        if let Some(hex) = r.get("xbzrle").and_then(Value::as_str) {
-            let delta = unhex(hex).ok_or_else(|| bad("an XBZRLE delta is not hex"))?;
-            ram::xbzrle::check(&delta, ram::PAGE_SIZE as usize, 0)?;
-            out.push(RamRecord::Xbzrle {
+        let encoded = ram::Encoding::ALL
+            .into_iter()
+            .find_map(|e| Some((e, r.get(e.name())?.as_str()?)));
+        if let Some((encoding, hex)) = encoded {
+            let data =
+                unhex(hex).ok_or_else(|| bad(format!("a {} page is not hex", encoding.name())))?;
+            encoding.check(&data, ram::PAGE_SIZE as usize, 0)?;
+            out.push(RamRecord::Encoded {
                 block,
                 offset,
-                delta: Cow::Owned(delta),
+                encoding,
+                data: Cow::Owned(data),
                 continued,
             });
         } else if let Some(fill) = r.get("fill").and_then(Value::as_u64) {

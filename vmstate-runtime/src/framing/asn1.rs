@@ -126,6 +126,13 @@ VMState-Ram-Element ::= CHOICE {{
         offset INTEGER (0..MAX),
         delta OCTET STRING (SIZE (0..4096)),
         continued BOOLEAN OPTIONAL
+    }},
+    -- A page deflated with zlib (QEMU 9.0 and older's compress capability).
+    zlib [5] SEQUENCE {{
+        block UTF8String,
+        offset INTEGER (0..MAX),
+        zlib OCTET STRING (SIZE (0..4110)),
+        continued BOOLEAN OPTIONAL
     }}
 }}
 

@@ -22,7 +22,7 @@ fn unsupported(what: String, capability: &str, remedy: &str, at: u64) -> Error {
 
 /// The RAM flags QEMU defines beyond those vmstate reads: the flag, QEMU's name,
 /// the capability or transport that makes QEMU send it, and the way out.
-const RAM_FLAGS: [(u64, &str, &str, &str); 4] = [
+const RAM_FLAGS: [(u64, &str, &str, &str); 3] = [
     (
         0x01,
         "RAM_SAVE_FLAG_FULL",
@@ -34,12 +34,6 @@ const RAM_FLAGS: [(u64, &str, &str, &str); 4] = [
         "RAM_SAVE_FLAG_HOOK",
         "rdma (the rdma: transport)",
         "migrate over tcp:, unix:, fd: or exec:",
-    ),
-    (
-        0x100,
-        "RAM_SAVE_FLAG_COMPRESS_PAGE",
-        "compress (QEMU 9.0 and older)",
-        "migrate without it (migrate-set-capabilities compress=off)",
     ),
     (
         0x200,

@@ -4,10 +4,7 @@
 use super::ber::{self, Element};
 use super::zero::page_is_zero;
 use super::{check_page_size, wrong_direction, Arrived, Holes, RAM_VERSION};
-use super::{
-    xbzrle, FLAG_CONTINUE, FLAG_EOS, FLAG_MEM_SIZE, FLAG_PAGE, FLAG_XBZRLE, FLAG_ZERO, PAGE,
-    PAGE_SIZE,
-};
+use super::{Encoding, FLAG_CONTINUE, FLAG_EOS, FLAG_MEM_SIZE, FLAG_ZERO, PAGE, PAGE_SIZE};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
 use crate::framing::{IterativeSection, Part, SectionKind};
@@ -158,7 +155,7 @@ impl<'a> RamLoader<'a> {
                 let list = super::read_block_list(r, addr)?;
                 self.check_list(&list, at)?;
             }
-            if flags & (FLAG_ZERO | FLAG_PAGE | FLAG_XBZRLE) != 0 {
+            if flags & super::PAGE_KINDS != 0 {
                 let i = if flags & FLAG_CONTINUE != 0 {
                     self.last.ok_or_else(|| {
                         r.error(ErrorKind::Framing("CONTINUE page without a block".into()))
@@ -177,8 +174,8 @@ impl<'a> RamLoader<'a> {
                     for page in self.pages(i, addr, 1, at)?.chunks_exact_mut(n) {
                         fill_page(page, fill);
                     }
-                } else if flags & FLAG_XBZRLE != 0 {
-                    self.xbzrle_from(r, i, addr, at)?;
+                } else if let Some(e) = Encoding::ALL.into_iter().find(|e| flags & e.flag() != 0) {
+                    self.encoded_from(r, e, i, addr, at)?;
                 } else {
                     r.read_exact(self.pages(i, addr, 1, at)?)?;
                 }
@@ -263,14 +260,15 @@ impl<'a> RamLoader<'a> {
                     }
                     self.arrive(i, offset, pages);
                 }
-                Element::Xbzrle {
+                Element::Encoded {
                     block,
                     offset,
-                    delta,
+                    encoding,
+                    data,
                     ..
                 } => {
                     let i = self.cached_block(&mut last, block, at)?;
-                    xbzrle::apply(delta, self.pages(i, offset, 1, at)?, at)?;
+                    encoding.apply(data, self.pages(i, offset, 1, at)?, at)?;
                     self.arrive(i, offset, 1);
                 }
             }
@@ -278,21 +276,19 @@ impl<'a> RamLoader<'a> {
         Ok(())
     }
 
-    /// An XBZRLE page's body from `r`, applied to page `addr` of block `i` (its
+    /// An encoded page's body from `r`, applied to page `addr` of block `i` (its
     /// previous content: QEMU's loader decodes into the page in place).
-    fn xbzrle_from(&mut self, r: &mut impl Input, i: usize, addr: u64, at: u64) -> Result<()> {
-        let bad = |reason| Error::new(ErrorKind::BadXbzrle(reason), at);
-        let [encoding] = r.read_array::<1>()?;
-        if encoding != xbzrle::ENCODING {
-            return Err(bad("an encoding other than ENCODING_FLAG_XBZRLE"));
-        }
-        let len = usize::from(u16::from_be_bytes(r.read_array()?));
-        if len > self.page {
-            return Err(bad("longer than a page"));
-        }
-        let mut delta = vec![0u8; len];
-        r.read_exact(&mut delta)?;
-        xbzrle::apply(&delta, self.pages(i, addr, 1, at)?, at)
+    fn encoded_from(
+        &mut self,
+        r: &mut impl Input,
+        encoding: Encoding,
+        i: usize,
+        addr: u64,
+        at: u64,
+    ) -> Result<()> {
+        let mut data = vec![0u8; super::encoded_len(r, encoding)?];
+        r.read_exact(&mut data)?;
+        encoding.apply(&data, self.pages(i, addr, 1, at)?, at)
     }
 }
 

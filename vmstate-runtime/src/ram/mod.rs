@@ -57,6 +57,7 @@
 
 mod arrived;
 pub mod ber;
+mod encoding;
 mod live;
 mod loader;
 mod saver;
@@ -64,6 +65,7 @@ pub mod xbzrle;
 mod zero;
 
 pub use self::arrived::{Arrived, Holes};
+pub use self::encoding::{Encoding, FLAG_COMPRESS_PAGE, FLAG_XBZRLE};
 pub use self::live::LiveRam;
 pub use self::loader::{RamBlockMut, RamLoader};
 pub use self::saver::{Pages, PartStats, RamBlock, RamSaver};
@@ -110,11 +112,10 @@ pub const FLAG_PAGE: u64 = 0x08;
 pub const FLAG_EOS: u64 = 0x10;
 /// `RAM_SAVE_FLAG_CONTINUE`: same block as the previous page, so no name follows.
 pub const FLAG_CONTINUE: u64 = 0x20;
-/// `RAM_SAVE_FLAG_XBZRLE`: a page sent again as the bytes that changed ([`xbzrle`]).
-pub const FLAG_XBZRLE: u64 = 0x40;
+/// The flags of a RAM word that name a page's kind.
+const PAGE_KINDS: u64 = FLAG_ZERO | FLAG_PAGE | FLAG_XBZRLE | FLAG_COMPRESS_PAGE;
 /// The flags of a RAM word vmstate reads.
-pub(crate) const KNOWN_FLAGS: u64 =
-    FLAG_ZERO | FLAG_MEM_SIZE | FLAG_PAGE | FLAG_EOS | FLAG_CONTINUE | FLAG_XBZRLE;
+pub(crate) const KNOWN_FLAGS: u64 = PAGE_KINDS | FLAG_MEM_SIZE | FLAG_EOS | FLAG_CONTINUE;
 
 /// One record of a RAM part.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,16 +149,18 @@ pub enum RamRecord<'a> {
         /// Sent with `CONTINUE` (no block name on the wire).
         continued: bool,
     },
-    /// A page sent again as the runs of bytes that changed since (XBZRLE): the
-    /// delta as QEMU sent it, checked ([`xbzrle::check`]); [`xbzrle::apply`] makes
-    /// the page from its previous content.
-    Xbzrle {
+    /// A page sent encoded (an XBZRLE delta, a zlib stream): the bytes as QEMU
+    /// sent them, checked ([`Encoding::check`]); [`Encoding::apply`] makes the
+    /// page from its previous content.
+    Encoded {
         /// Block name.
         block: String,
         /// Offset of the page in the block.
         offset: u64,
-        /// The encoded delta (at most a page).
-        delta: Cow<'a, [u8]>,
+        /// How `data` makes the page.
+        encoding: Encoding,
+        /// The encoded bytes (at most [`Encoding::max_len`]).
+        data: Cow<'a, [u8]>,
         /// Sent with `CONTINUE` (no block name on the wire).
         continued: bool,
     },
@@ -190,15 +193,17 @@ impl RamRecord<'_> {
                 data: Cow::Owned(data.into_owned()),
                 continued,
             },
-            RamRecord::Xbzrle {
+            RamRecord::Encoded {
                 block,
                 offset,
-                delta,
+                encoding,
+                data,
                 continued,
-            } => RamRecord::Xbzrle {
+            } => RamRecord::Encoded {
                 block,
                 offset,
-                delta: Cow::Owned(delta.into_owned()),
+                encoding,
+                data: Cow::Owned(data.into_owned()),
                 continued,
             },
         }
@@ -210,7 +215,7 @@ impl RamRecord<'_> {
             RamRecord::MemSize { .. } => None,
             RamRecord::Zero { block, offset, .. }
             | RamRecord::Page { block, offset, .. }
-            | RamRecord::Xbzrle { block, offset, .. } => Some((block, *offset)),
+            | RamRecord::Encoded { block, offset, .. } => Some((block, *offset)),
         }
     }
 }
@@ -257,7 +262,7 @@ pub fn read_word<'a>(
             blocks: read_block_list(r, addr)?,
         })?;
     }
-    if flags & (FLAG_ZERO | FLAG_PAGE | FLAG_XBZRLE) != 0 {
+    if flags & PAGE_KINDS != 0 {
         let continued = flags & FLAG_CONTINUE != 0;
         let block = if continued {
             last.clone().ok_or_else(|| {
@@ -276,11 +281,12 @@ pub fn read_word<'a>(
                 fill,
                 continued,
             })?;
-        } else if flags & FLAG_XBZRLE != 0 {
-            emit(RamRecord::Xbzrle {
+        } else if let Some(encoding) = Encoding::ALL.into_iter().find(|e| flags & e.flag() != 0) {
+            emit(RamRecord::Encoded {
                 block,
                 offset: addr,
-                delta: read_xbzrle(r)?,
+                encoding,
+                data: read_encoded(r, encoding)?,
                 continued,
             })?;
         } else {
@@ -322,7 +328,7 @@ pub(crate) fn check_flags(flags: u64, at: u64) -> Result<()> {
     if flags & !KNOWN_FLAGS != 0 {
         return Err(crate::framing::ram_flags(flags, KNOWN_FLAGS, at));
     }
-    if (flags & (FLAG_ZERO | FLAG_PAGE | FLAG_XBZRLE)).count_ones() > 1 {
+    if (flags & PAGE_KINDS).count_ones() > 1 {
         return Err(Error::new(
             ErrorKind::Framing(format!("RAM flags {flags:#x} name two kinds of page")),
             at,
@@ -331,27 +337,42 @@ pub(crate) fn check_flags(flags: u64, at: u64) -> Result<()> {
     Ok(())
 }
 
-/// An XBZRLE page's body after its block: the encoding byte, the delta's be16
-/// length and the delta, checked as QEMU's loader checks it.
-fn read_xbzrle<'a>(r: &mut StreamInput<'a>) -> Result<Cow<'a, [u8]>> {
+/// An encoded page's body after its block, checked as QEMU's loader checks it:
+/// XBZRLE's encoding byte, be16 length and delta; a zlib page's be32 length and
+/// stream.
+fn read_encoded<'a>(r: &mut StreamInput<'a>, encoding: Encoding) -> Result<Cow<'a, [u8]>> {
+    let len = encoded_len(r, encoding)?;
     let at = r.offset();
-    let [encoding] = r.read_array::<1>()?;
-    if encoding != xbzrle::ENCODING {
-        return Err(Error::new(
-            ErrorKind::BadXbzrle("an encoding other than ENCODING_FLAG_XBZRLE"),
-            at,
-        ));
+    let data = r.take_bytes(len)?;
+    encoding.check(&data, PAGE, at)?;
+    Ok(data)
+}
+
+/// The length header of an encoded page (and XBZRLE's encoding byte), bounded
+/// by [`Encoding::max_len`] before anything is read for it.
+pub(crate) fn encoded_len(r: &mut impl Input, encoding: Encoding) -> Result<usize> {
+    let at = r.offset();
+    let len = match encoding {
+        Encoding::Xbzrle => {
+            let [byte] = r.read_array::<1>()?;
+            if byte != xbzrle::ENCODING {
+                return Err(Error::new(
+                    ErrorKind::BadXbzrle("an encoding other than ENCODING_FLAG_XBZRLE"),
+                    at,
+                ));
+            }
+            usize::from(u16::from_be_bytes(r.read_array()?))
+        }
+        Encoding::Zlib => u32::from_be_bytes(r.read_array()?) as usize,
+    };
+    if len > encoding.max_len(PAGE) {
+        let kind = match encoding {
+            Encoding::Xbzrle => ErrorKind::BadXbzrle("longer than a page"),
+            Encoding::Zlib => ErrorKind::BadCompressedPage("longer than zlib's bound for a page"),
+        };
+        return Err(Error::new(kind, at));
     }
-    let len = usize::from(u16::from_be_bytes(r.read_array()?));
-    if len > PAGE {
-        return Err(Error::new(
-            ErrorKind::BadXbzrle("longer than a page"),
-            at + 1,
-        ));
-    }
-    let delta = r.take_bytes(len)?;
-    xbzrle::check(&delta, PAGE, at + 3)?;
-    Ok(delta)
+    Ok(len)
 }
 
 /// Writes one RAM part: its records, then `EOS`. The inverse of [`read_part`].
@@ -394,17 +415,23 @@ pub fn write_record<W: std::io::Write>(rec: &RamRecord<'_>, w: &mut Writer<W>) -
             put_page_word(w, *offset, FLAG_PAGE, block, *continued)?;
             w.put(data)
         }
-        RamRecord::Xbzrle {
+        RamRecord::Encoded {
             block,
             offset,
-            delta,
+            encoding,
+            data,
             continued,
         } => {
-            put_page_word(w, *offset, FLAG_XBZRLE, block, *continued)?;
-            w.put(&[xbzrle::ENCODING])?;
-            // A reader checked it; a tree's is checked when it is read.
-            w.put(&(delta.len() as u16).to_be_bytes())?;
-            w.put(delta)
+            put_page_word(w, *offset, encoding.flag(), block, *continued)?;
+            // Its length was checked when it was read (a reader's, a tree's).
+            match encoding {
+                Encoding::Xbzrle => {
+                    w.put(&[xbzrle::ENCODING])?;
+                    w.put(&(data.len() as u16).to_be_bytes())?;
+                }
+                Encoding::Zlib => w.put(&(data.len() as u32).to_be_bytes())?,
+            }
+            w.put(data)
         }
     }
 }

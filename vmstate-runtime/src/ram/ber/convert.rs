@@ -2,7 +2,7 @@
 //! use, grouping runs with the same [`Planner`] as the saver.
 
 use super::{
-    data_run_start, is_zero_bit, mem_size, mixed_run_start, next_element, run_end, xbzrle_page,
+    data_run_start, encoded_page, is_zero_bit, mem_size, mixed_run_start, next_element, run_end,
     zero_run, Element, Planned, Planner, Run,
 };
 use crate::ber::Decoder;
@@ -150,17 +150,19 @@ pub fn element_records<'a>(
             }
             Ok(())
         }
-        Element::Xbzrle {
+        Element::Encoded {
             block,
             offset,
-            delta,
+            encoding,
+            data,
             continued,
         } => {
             check_run(blocks, block, offset, 1, at)?;
-            emit(RamRecord::Xbzrle {
+            emit(RamRecord::Encoded {
                 block: block.to_owned(),
                 offset,
-                delta: Cow::Borrowed(delta),
+                encoding,
+                data: Cow::Borrowed(data),
                 continued: first(block, continued),
             })
         }
@@ -230,10 +232,11 @@ impl<'a> PartEncoder<'a> {
                 continued,
                 ..
             } => (block.as_str(), *offset, None, *continued),
-            RamRecord::Xbzrle {
+            RamRecord::Encoded {
                 block,
                 offset,
-                delta,
+                encoding,
+                data,
                 continued,
             } => {
                 // An element of its own, after every page before it.
@@ -243,7 +246,7 @@ impl<'a> PartEncoder<'a> {
                 let rule = self.last == Some(i);
                 self.last = Some(i);
                 let explicit = (*continued != rule).then_some(*continued);
-                xbzrle_page(out, block, *offset, delta, explicit);
+                encoded_page(out, *encoding, block, *offset, data, explicit);
                 return Ok(());
             }
         };

@@ -17,12 +17,15 @@
 //!                              continued BOOLEAN OPTIONAL },
 //!     xbzrle    [4] SEQUENCE { block UTF8String, offset INTEGER,
 //!                              delta OCTET STRING,  -- QEMU's XBZRLE encoding of the page
+//!                              continued BOOLEAN OPTIONAL },
+//!     zlib      [5] SEQUENCE { block UTF8String, offset INTEGER,
+//!                              zlib OCTET STRING,   -- the page deflated (`compress`)
 //!                              continued BOOLEAN OPTIONAL }
 //! }
 //! ```
 //!
-//! An XBZRLE page (a page sent again as the bytes that changed) is an element of
-//! its own, its delta kept as QEMU encoded it, so that it converts back exactly.
+//! A page QEMU sent encoded (an XBZRLE delta, a zlib stream) is an element of its
+//! own, its bytes kept as QEMU encoded them, so that it converts back exactly.
 //!
 //! `continued` keeps a legacy stream's `CONTINUE` choice for the run's first page
 //! when it differs from the rule vmstate's writer follows (a page names its block
@@ -38,7 +41,7 @@ mod write;
 pub use self::convert::{ber_to_records, check_run, element_records, records_to_ber, PartEncoder};
 pub use self::part::{PartRecord, PART_HOLD};
 pub use self::read::{next_element, Elements};
-pub use self::write::{data_run_start, mem_size, mixed_run_start, run_end, xbzrle_page, zero_run};
+pub use self::write::{data_run_start, encoded_page, mem_size, mixed_run_start, run_end, zero_run};
 
 use crate::ber::{Class, Tag};
 use crate::error::Result;
@@ -61,6 +64,16 @@ pub const DATA_RUN: Tag = ctx(2);
 pub const MIXED_RUN: Tag = ctx(3);
 /// `[4]`: one page sent again as the bytes that changed (XBZRLE).
 pub const XBZRLE: Tag = ctx(4);
+/// `[5]`: one page deflated with zlib (`compress`).
+pub const ZLIB_PAGE: Tag = ctx(5);
+
+/// The element tag of an encoded page.
+pub const fn encoded_tag(encoding: crate::ram::Encoding) -> Tag {
+    match encoding {
+        crate::ram::Encoding::Xbzrle => XBZRLE,
+        crate::ram::Encoding::Zlib => ZLIB_PAGE,
+    }
+}
 
 /// Runs at least this many pages long are elements of their own; shorter ones are
 /// gathered into mixed runs.
@@ -254,14 +267,16 @@ pub enum Element<'a> {
         /// An explicit `CONTINUE` choice for the first page.
         continued: Option<bool>,
     },
-    /// One page sent again as the bytes that changed.
-    Xbzrle {
+    /// One page sent encoded (XBZRLE, zlib).
+    Encoded {
         /// Block name.
         block: &'a str,
         /// Offset of the page.
         offset: u64,
-        /// The delta, checked ([`crate::ram::xbzrle::check`]).
-        delta: &'a [u8],
+        /// How `data` makes the page.
+        encoding: crate::ram::Encoding,
+        /// The encoded bytes, checked ([`crate::ram::Encoding::check`]).
+        data: &'a [u8],
         /// An explicit `CONTINUE` choice for the page.
         continued: Option<bool>,
     },

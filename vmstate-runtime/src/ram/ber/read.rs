@@ -1,10 +1,11 @@
 //! Reading runs: a fast path for the form vmstate writes, and the general BER
 //! decoder for anything else, which the fast path is held to by a differential test.
 
-use super::{bit_map, Element, DATA_RUN, MEM_SIZE, MIXED_RUN, XBZRLE, ZERO_RUN};
+use super::{bit_map, Element, DATA_RUN, MEM_SIZE, MIXED_RUN, XBZRLE, ZERO_RUN, ZLIB_PAGE};
 use crate::ber::{self, Decoder, Header, Length, Options, Tag};
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::SliceInput;
+use crate::ram::Encoding;
 
 fn text<'a>(d: &mut Decoder<'_, SliceInput<'a>>) -> Result<&'a str> {
     let h = d.expect(Tag::UTF8_STRING)?;
@@ -236,7 +237,7 @@ impl<'a> Elements<'a> {
         if let Element::Zero { block, .. }
         | Element::Data { block, .. }
         | Element::Mixed { block, .. }
-        | Element::Xbzrle { block, .. } = e
+        | Element::Encoded { block, .. } = e
         {
             self.last = block;
         }
@@ -340,23 +341,29 @@ pub fn next_element<'a>(
                 continued: flag(d)?,
             }
         }
-        XBZRLE => {
+        XBZRLE | ZLIB_PAGE => {
+            let encoding = if h.tag == XBZRLE {
+                Encoding::Xbzrle
+            } else {
+                Encoding::Zlib
+            };
             let (block, offset) = (text(d)?, uint(d)?);
             let dh = d.expect(Tag::OCTET_STRING)?;
-            let delta = take(d, &dh)?;
+            let data = take(d, &dh)?;
             let page = usize::try_from(page).unwrap_or(usize::MAX);
-            crate::ram::xbzrle::check(delta, page, dh.offset)?;
-            Element::Xbzrle {
+            encoding.check(data, page, dh.offset)?;
+            Element::Encoded {
                 block,
                 offset,
-                delta,
+                encoding,
+                data,
                 continued: flag(d)?,
             }
         }
         other => {
             return Err(Error::new(
                 ErrorKind::UnexpectedTag {
-                    expected: "a RAM element [0] to [4]".into(),
+                    expected: "a RAM element [0] to [5]".into(),
                     found: other.to_string(),
                 },
                 h.offset,

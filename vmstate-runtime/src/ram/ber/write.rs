@@ -118,16 +118,19 @@ pub fn data_run_start(
     octets_start(out, 0xa2, block, offset, bytes, continued)
 }
 
-/// Appends an XBZRLE page's element: its block, offset, delta and flag.
-pub fn xbzrle_page(
+/// Appends an encoded page's element (`[4]` XBZRLE, `[5]` zlib): its block,
+/// offset, encoded bytes and flag.
+pub fn encoded_page(
     out: &mut Vec<u8>,
+    encoding: crate::ram::Encoding,
     block: &str,
     offset: u64,
-    delta: &[u8],
+    data: &[u8],
     continued: Option<bool>,
 ) {
-    octets_start(out, 0xa4, block, offset, delta.len(), continued);
-    out.extend_from_slice(delta);
+    let tag = 0xa0 | super::encoded_tag(encoding).number as u8;
+    octets_start(out, tag, block, offset, data.len(), continued);
+    out.extend_from_slice(data);
     run_end(out, continued);
 }
 
