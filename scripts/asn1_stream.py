@@ -22,6 +22,7 @@ import hashlib
 import json
 import sys
 import warnings
+import zlib
 
 warnings.simplefilter("error")
 
@@ -55,7 +56,34 @@ def apply_ram(elements, blocks, kinds, page):
                     mem[at + k * page_size:at + (k + 1) * page_size] = data[used:used + page_size]
                     used += page_size
             assert used == len(data), "mixed run: data does not match the bit map"
+        elif kind == "xbzrle":
+            xbzrle_apply(e["delta"], mem, at, page_size)
+        elif kind == "zlib":
+            page = zlib.decompress(e["zlib"])
+            assert len(page) <= page_size, "zlib page: more than a page"
+            mem[at:at + len(page)] = page
     return page_size
+
+
+def uleb(b, i):
+    """A ULEB128 of at most two octets at b[i]: (value, length)."""
+    if b[i] & 0x80 == 0:
+        return b[i], 1
+    assert b[i + 1] & 0x80 == 0, "xbzrle: a length over 14 bits"
+    return (b[i] & 0x7F) | (b[i + 1] << 7), 2
+
+
+def xbzrle_apply(delta, mem, at, page_size):
+    """QEMU's xbzrle_decode_buffer: unchanged runs skipped, changed runs copied."""
+    i = d = 0
+    while i < len(delta):
+        zrun, n = uleb(delta, i)
+        i, d = i + n, d + zrun
+        nzrun, n = uleb(delta, i)
+        i += n
+        assert nzrun > 0 and d + nzrun <= page_size, "xbzrle: a run past the page"
+        mem[at + d:at + d + nzrun] = delta[i:i + nzrun]
+        i, d = i + nzrun, d + nzrun
 
 
 def main():

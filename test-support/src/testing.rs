@@ -76,7 +76,7 @@ pub fn ram_blocks_mut(mem: &mut [(String, Vec<u8>)]) -> Vec<vmstate_runtime::ram
 ///
 /// [`RamLoader`]: vmstate_runtime::ram::RamLoader
 pub fn ram_of(stream: &[u8]) -> vmstate_runtime::Result<Vec<(String, Vec<u8>)>> {
-    use vmstate_runtime::ram::{RamLoader, RamRecord};
+    use vmstate_runtime::ram::{self, RamLoader, RamRecord};
     let s = vmstate_runtime::dump::walk_legacy(stream)?;
     let parts: Vec<_> = s
         .sections
@@ -86,7 +86,8 @@ pub fn ram_of(stream: &[u8]) -> vmstate_runtime::Result<Vec<(String, Vec<u8>)>> 
     let Some(first) = parts.first() else {
         return Ok(Vec::new());
     };
-    let blocks = match first.ram.first() {
+    let (records, _) = ram::read_part(first.body, first.body_offset, &mut None)?;
+    let blocks = match records.first() {
         Some(RamRecord::MemSize { blocks, .. }) => blocks.clone(),
         _ => Vec::new(),
     };

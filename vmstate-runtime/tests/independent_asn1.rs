@@ -413,6 +413,60 @@ fn asn1tools_decodes_a_whole_ber_stream_ram_included() {
     }
 }
 
+/// Pages QEMU sends encoded, in a BER stream: an XBZRLE delta and a zlib page
+/// added to a registry stream's RAM part (through its tree). asn1tools decodes
+/// their elements by the module, and the script rebuilds the RAM with its own
+/// XBZRLE decoder and Python's zlib: the pages the deltas were made for.
+#[test]
+fn asn1tools_decodes_encoded_pages_and_rebuilds_their_ram() {
+    if !asn1tools_available() {
+        return;
+    }
+    let PcStream {
+        module,
+        bytes,
+        mut mem,
+        ..
+    } = pc_stream();
+    let pc = &mut mem.iter_mut().find(|(n, _)| n == "pc.ram").unwrap().1;
+    let (a, b) = (0x20_0000usize, 0x20_1000usize);
+    let mut changed = pc[a..a + 4096].to_vec();
+    changed[16..24].copy_from_slice(b"vmstate!");
+    let delta = vmstate_runtime::ram::xbzrle::encode(&pc[a..a + 4096], &changed).unwrap();
+    let deflated: Vec<u8> = (0..4096u32).map(|i| (i / 100) as u8).collect();
+    let zlib = vmstate_runtime::ram::Encoding::deflate(&deflated);
+    pc[a..a + 4096].copy_from_slice(&changed);
+    pc[b..b + 4096].copy_from_slice(&deflated);
+
+    let mut tree = dump::from_bytes(&bytes).unwrap();
+    let part = tree["sections"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .filter_map(|s| s.get_mut("ram")?.as_array_mut())
+        .last()
+        .unwrap();
+    part.push(json!({"block": "pc.ram", "offset": a, "xbzrle": hex(&delta)}));
+    part.push(json!({"block": "pc.ram", "offset": b, "zlib": hex(&zlib), "continue": true}));
+    let ber = dump::to_bytes(&tree, Format::Ber).unwrap();
+    let types = json!({
+        "configuration": module.section_type(Configuration::DESC).unwrap(),
+        "devices": {
+            "mc146818rtc#0": module.section_type(Rtc::DESC).unwrap(),
+            "hpet#0": module.section_type(Hpet::DESC).unwrap(),
+            "demo-dma#0": module.section_type(DemoDma::DESC).unwrap(),
+        },
+    });
+    let got = asn1tools_stream("asn1tools-encoded", &module.render().unwrap(), &ber, &types);
+    let want: serde_json::Map<String, Value> = mem
+        .iter()
+        .map(|(name, m)| (name.clone(), json!(hex(&Sha256::digest(m)))))
+        .collect();
+    assert_eq!(got["ram"], Value::Object(want));
+    assert_eq!(got["ram-kinds"]["xbzrle"], 1);
+    assert_eq!(got["ram-kinds"]["zlib"], 1);
+}
+
 /// A stream whose RAM part is too large to hold while it is converted: 12 MiB of
 /// data pages, which the converter writes as an open (indefinite-length) record.
 /// Returns the module, the BER stream and the guest's `pc.ram`.

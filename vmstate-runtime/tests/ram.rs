@@ -23,16 +23,14 @@ type Part<'a> = (SectionKind, &'a [u8], u64);
 /// The RAM parts of a fixture and its block list.
 fn parts(bytes: &[u8]) -> (Vec<Part<'_>>, Vec<(String, u64)>) {
     let s = dump::walk_legacy(bytes).unwrap();
-    let ram: Vec<_> = s
+    let parts: Vec<_> = s
         .sections
         .iter()
         .filter(|sec| sec.ident.idstr == "ram")
-        .collect();
-    let parts = ram
-        .iter()
         .map(|sec| (sec.kind, sec.body, sec.body_offset))
         .collect();
-    let RamRecord::MemSize { blocks, .. } = &ram[0].ram[0] else {
+    let (records, _) = ram::read_part(parts[0].1, parts[0].2, &mut None).unwrap();
+    let RamRecord::MemSize { blocks, .. } = &records[0] else {
         panic!("no block list")
     };
     (parts, blocks.clone())

@@ -5,56 +5,59 @@ use super::{
     command_object, configuration_json, decode_body, device_of, encode_legacy, section_object,
     tree_ram, walk, Entry, Limits, Parts, RamOf, RamParts,
 };
+use super::walk::{Record, Section};
 use crate::error::Result;
 use crate::framing::{legacy as records, SectionHeader, SectionKind, VERSION};
 use crate::io::Writer;
 use crate::ram;
 use serde_json::{json, Value};
 
-/// Decodes a legacy stream into the tree.
+/// Decodes a legacy stream into the tree, record by record as the walk meets
+/// them: a RAM part's records are summarised (or kept) and dropped before the
+/// next part is read.
 pub(super) fn from_legacy<'a>(
     bytes: &'a [u8],
     ram: &mut RamParts<'_, 'a>,
     limits: &Limits,
 ) -> Result<Value> {
-    // The walk reads the vmdesc and every RAM part; here they are only used.
-    let s = walk::walk_with(bytes, limits)?;
-    let mut sections = Vec::with_capacity(s.sections.len() + s.commands.len());
+    let mut sections = Vec::new();
     // The block list of the latest MEM_SIZE record, which every page must fit.
     let mut ram_blocks = Vec::new();
-    let mut commands = s.commands.iter().peekable();
-    for (i, sec) in s.sections.into_iter().enumerate() {
-        while let Some(c) = commands.next_if(|c| c.after_sections == i) {
-            sections.push(command_object(&c.command));
-        }
-        let names = sec.kind.names_section();
-        let mut o = section_object(&SectionHeader {
-            kind: sec.kind,
-            id: sec.section_id,
-            ident: names.then(|| sec.ident.clone()),
-        });
-        if sec.kind == SectionKind::Full {
-            let d = s
-                .descriptions
-                .get(&sec.ident.idstr, sec.ident.instance.into())?;
-            let v = decode_body(d, sec.body, sec.body_offset)
-                .map_err(|e| e.in_device(&sec.ident.idstr))?;
-            o.insert("value".into(), v);
-        } else {
-            for r in &sec.ram {
-                ram::check_in_blocks(r, &mut ram_blocks, sec.body_offset)?;
+    let walked = walk::walk_with(bytes, limits, &mut |record| {
+        let object = |sec: &Section<'_>| {
+            section_object(&SectionHeader {
+                kind: sec.kind,
+                id: sec.section_id,
+                ident: sec.kind.names_section().then(|| sec.ident.clone()),
+            })
+        };
+        let (mut o, key, value) = match record {
+            Record::Command(c, _) => {
+                sections.push(command_object(&c));
+                return Ok(());
             }
-            let (key, part) = ram.part(sec.ram)?;
-            o.insert(key.into(), part);
-        }
+            Record::Device(sec, d) => {
+                let v = decode_body(d, sec.body, sec.body_offset)
+                    .map_err(|e| e.in_device(&sec.ident.idstr))?;
+                (object(&sec), "value", v)
+            }
+            Record::Ram(sec, records) => {
+                for r in &records {
+                    ram::check_in_blocks(r, &mut ram_blocks, sec.body_offset)?;
+                }
+                let (key, part) = ram.part(records)?;
+                (object(&sec), key, part)
+            }
+        };
+        o.insert(key.into(), value);
         sections.push(Value::Object(o));
-    }
-    sections.extend(commands.map(|c| command_object(&c.command)));
+        Ok(())
+    })?;
     Ok(json!({
         "stream_version": VERSION,
-        "configuration": configuration_json(&s.configuration)?,
+        "configuration": configuration_json(&walked.configuration)?,
         "sections": sections,
-        "vmdesc": s.vmdesc,
+        "vmdesc": walked.vmdesc,
     }))
 }
 

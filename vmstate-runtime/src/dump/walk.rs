@@ -3,9 +3,9 @@
 //! A device section's body has no length on the wire, so its length comes from the
 //! stream's own vmdesc trailer (as QEMU's `analyze-migration.py` does), parsed once
 //! into [`Descriptions`] that the tree decoder then reads the bodies by; a RAM
-//! part is read record by record once, and its records kept with it.
+//! part is read record by record once, its records handed on with it.
 
-use super::{Descriptions, Limits};
+use super::{Desc, Descriptions, Limits};
 use crate::error::Result;
 use crate::framing::legacy as records;
 use crate::framing::{
@@ -28,9 +28,6 @@ pub struct Section<'a> {
     pub body: &'a [u8],
     /// Offset of the body in the stream.
     pub body_offset: u64,
-    /// A RAM part's records, page data borrowed from the stream (empty for a
-    /// device section).
-    pub ram: Vec<RamRecord<'a>>,
 }
 
 /// A command record of a legacy stream, and where it stands among the sections.
@@ -55,8 +52,6 @@ pub struct LegacyStream<'a> {
     pub commands: Vec<PlacedCommand>,
     /// The vmdesc JSON trailer text.
     pub vmdesc: &'a str,
-    /// The vmdesc, parsed.
-    pub(crate) descriptions: Descriptions,
 }
 
 impl LegacyStream<'_> {
@@ -102,26 +97,41 @@ impl LegacyStream<'_> {
     }
 }
 
+/// One record of a legacy stream, in stream order, as a walk meets it.
+pub(crate) enum Record<'a, 'd> {
+    /// A command and its offset.
+    Command(Command, u64),
+    /// A device section and its layout (from the vmdesc).
+    Device(Section<'a>, &'d Desc),
+    /// A RAM part and its records (page data borrowed from the stream).
+    Ram(Section<'a>, Vec<RamRecord<'a>>),
+}
+
+/// What a walk found besides its records.
+pub(crate) struct Walked<'a> {
+    /// The configuration section.
+    pub configuration: Configuration,
+    /// The vmdesc JSON trailer text.
+    pub vmdesc: &'a str,
+}
+
 /// The walk's side of [`records::read_records`]: each section's body taken by its
-/// length (a device's from the vmdesc, a RAM part's by reading its records).
-struct Walk<'a, 'l> {
-    descriptions: Descriptions,
-    limits: &'l Limits,
-    sections: Vec<Section<'a>>,
-    commands: Vec<PlacedCommand>,
+/// length (a device's from the vmdesc, a RAM part's by reading its records), each
+/// record handed on as it is met, so that a RAM part's records live only as
+/// long as the caller keeps them.
+struct Walk<'w, 'a> {
+    descriptions: &'w Descriptions,
+    limits: &'w Limits,
+    records: u64,
+    each: &'w mut dyn for<'d> FnMut(Record<'a, 'd>) -> Result<()>,
     /// The RAM block of the previous page: a part may CONTINUE it.
     ram_last: Option<String>,
 }
 
-impl<'a> records::Records<SliceInput<'a>> for Walk<'a, '_> {
+impl<'a> records::Records<SliceInput<'a>> for Walk<'_, 'a> {
     fn command(&mut self, command: Command, offset: u64) -> Result<()> {
         self.counted(offset)?;
-        self.commands.push(PlacedCommand {
-            after_sections: self.sections.len(),
-            offset,
-            command,
-        });
-        Ok(())
+        (self.each)(Record::Command(command, offset))
     }
 
     fn section(
@@ -133,49 +143,73 @@ impl<'a> records::Records<SliceInput<'a>> for Walk<'a, '_> {
     ) -> Result<()> {
         let body_offset = r.offset();
         self.counted(body_offset)?;
-        let (body_len, ram) = if h.kind == SectionKind::Full {
-            let len = self
-                .descriptions
-                .len(&ident.idstr, ident.instance.into())
-                .map_err(|e| e.at(body_offset))?;
-            (len, Vec::new())
-        } else if ident.idstr == "ram" {
-            let (records, len) = ram::read_part(r.remaining(), body_offset, &mut self.ram_last)?;
-            (len, records)
-        } else {
-            return Err(framing_error(
-                format!("cannot step over iterative section {}", ident.idstr),
-                body_offset,
-            ));
-        };
-        let body = r.take(body_len)?;
-        self.sections.push(Section {
+        let section = |body| Section {
             kind: h.kind,
             section_id: h.id,
             ident: ident.clone(),
             body,
             body_offset,
-            ram,
-        });
-        Ok(())
+        };
+        if h.kind == SectionKind::Full {
+            let at = |e: crate::error::Error| e.at(body_offset);
+            let d = self
+                .descriptions
+                .get(&ident.idstr, ident.instance.into())
+                .map_err(at)?;
+            let len = self
+                .descriptions
+                .len(&ident.idstr, ident.instance.into())
+                .map_err(at)?;
+            (self.each)(Record::Device(section(r.take(len)?), d))
+        } else if ident.idstr == "ram" {
+            let (records, len) = ram::read_part(r.remaining(), body_offset, &mut self.ram_last)?;
+            (self.each)(Record::Ram(section(r.take(len)?), records))
+        } else {
+            Err(framing_error(
+                format!("cannot step over iterative section {}", ident.idstr),
+                body_offset,
+            ))
+        }
     }
 }
 
 impl Walk<'_, '_> {
     /// Counts one more record against [`Limits::sections`].
-    fn counted(&self, at: u64) -> Result<()> {
-        let records = (self.sections.len() + self.commands.len() + 1) as u64;
-        Limits::check("sections", records, self.limits.sections, at)
+    fn counted(&mut self, at: u64) -> Result<()> {
+        self.records += 1;
+        Limits::check("sections", self.records, self.limits.sections, at)
     }
 }
 
 /// Splits a legacy stream into configuration, sections and vmdesc.
 pub fn walk_legacy(bytes: &[u8]) -> Result<LegacyStream<'_>> {
-    walk_with(bytes, &Limits::default())
+    let (mut sections, mut commands) = (Vec::new(), Vec::new());
+    let walked = walk_with(bytes, &Limits::default(), &mut |record| {
+        match record {
+            Record::Command(command, offset) => commands.push(PlacedCommand {
+                after_sections: sections.len(),
+                offset,
+                command,
+            }),
+            Record::Device(section, _) | Record::Ram(section, _) => sections.push(section),
+        }
+        Ok(())
+    })?;
+    Ok(LegacyStream {
+        configuration: walked.configuration,
+        sections,
+        commands,
+        vmdesc: walked.vmdesc,
+    })
 }
 
-/// [`walk_legacy`] within `limits`.
-pub(crate) fn walk_with<'a>(bytes: &'a [u8], limits: &Limits) -> Result<LegacyStream<'a>> {
+/// Walks a legacy stream within `limits`: its vmdesc parsed once, each record
+/// handed to `each` in stream order.
+pub(crate) fn walk_with<'a>(
+    bytes: &'a [u8],
+    limits: &Limits,
+    each: &mut dyn for<'d> FnMut(Record<'a, 'd>) -> Result<()>,
+) -> Result<Walked<'a>> {
     // The prelude first: a capability that changes the stream is named before
     // anything else is read.
     let mut r = SliceInput::new(bytes);
@@ -189,31 +223,22 @@ pub(crate) fn walk_with<'a>(bytes: &'a [u8], limits: &Limits) -> Result<LegacySt
 
     let mut r = SliceInput::with_base(&bytes[body..trailer_at], body as u64);
     let mut walk = Walk {
-        descriptions,
+        descriptions: &descriptions,
         limits,
-        sections: Vec::new(),
-        commands: Vec::new(),
+        records: 0,
+        each,
         ram_last: None,
     };
     records::read_records(&mut r, &mut Started::default(), &mut walk)?;
-    let Walk {
-        descriptions,
-        sections,
-        commands,
-        ..
-    } = walk;
     if !r.remaining().is_empty() {
         return Err(framing_error(
             "bytes between EOF and the vmdesc trailer",
             r.offset(),
         ));
     }
-    Ok(LegacyStream {
+    Ok(Walked {
         configuration,
-        sections,
-        commands,
         vmdesc,
-        descriptions,
     })
 }
 
