@@ -1,11 +1,11 @@
 //! The tree from and to a legacy stream: records through [`crate::framing`], device
 //! bodies through their vmdesc descriptions ([`super::desc`]).
 
+use super::walk::{Record, Section};
 use super::{
     command_object, configuration_json, decode_body, device_of, encode_legacy, section_object,
     tree_ram, walk, Entry, Limits, Parts, RamOf, RamParts,
 };
-use super::walk::{Record, Section};
 use crate::error::Result;
 use crate::framing::{legacy as records, SectionHeader, SectionKind, VERSION};
 use crate::io::Writer;
