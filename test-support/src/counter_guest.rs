@@ -41,6 +41,9 @@ const TOP_AT: usize = 0x30;
 /// Where the `spin` loop starts in [`KERNEL`].
 const SPIN_AT: usize = 0x36;
 
+/// Where `HOT_END` is in [`KERNEL`] (the immediate of the second `cmp`).
+const HOT_END_AT: usize = 0x46;
+
 /// The first page the guest writes, and the end of the pages it keeps writing.
 pub const FIRST: u64 = 0x20_0000;
 /// The end of the pages the guest keeps incrementing.
@@ -50,9 +53,20 @@ pub const HOT_END: u64 = 0x60_0000;
 /// 3 GiB).
 pub fn kernel(ram_mib: u32) -> Vec<u8> {
     assert!((8..=3072).contains(&ram_mib), "{ram_mib} MiB");
+    kernel_writing(ram_mib << 20, HOT_END as u32)
+}
+
+/// The kernel that fills `[FIRST, top)` and then keeps writing `[FIRST,
+/// hot_end)`: a small guest for fixtures, whose stream holds only those pages.
+pub fn kernel_writing(top: u32, hot_end: u32) -> Vec<u8> {
     let mut k = KERNEL.to_vec();
     assert_eq!(k[TOP_AT..TOP_AT + 4], 0x1234_5678u32.to_le_bytes());
-    k[TOP_AT..TOP_AT + 4].copy_from_slice(&(ram_mib << 20).to_le_bytes());
+    assert_eq!(
+        k[HOT_END_AT..HOT_END_AT + 4],
+        (HOT_END as u32).to_le_bytes()
+    );
+    k[TOP_AT..TOP_AT + 4].copy_from_slice(&top.to_le_bytes());
+    k[HOT_END_AT..HOT_END_AT + 4].copy_from_slice(&hot_end.to_le_bytes());
     k
 }
 

@@ -411,6 +411,63 @@ impl Qemu {
     }
 
     /// Stops the guest and migrates it into `file`; returns the final migration reply.
+    /// Migrates to `uri` with `capabilities` on and `parameters` set; returns the
+    /// final `query-migrate` once it completed. With `xbzrle`, a downtime limit the
+    /// guest cannot meet holds it in pre-copy (the pages a running guest writes go
+    /// again and again, from the second pass on as XBZRLE deltas; a guest that
+    /// writes few pages needs a low `max-bandwidth` too) until QEMU has sent
+    /// XBZRLE pages; then it may complete.
+    pub fn migrate_with(
+        &mut self,
+        uri: &str,
+        capabilities: &[&str],
+        parameters: Value,
+    ) -> Result<Value, QmpError> {
+        let caps: Vec<Value> = capabilities
+            .iter()
+            .map(|c| json!({ "capability": c, "state": true }))
+            .collect();
+        self.execute("migrate-set-capabilities", json!({ "capabilities": caps }))?;
+        let xbzrle = capabilities.contains(&"xbzrle");
+        let mut parameters = parameters;
+        if xbzrle {
+            parameters["downtime-limit"] = json!(1);
+            if parameters.get("max-bandwidth").is_none() {
+                parameters["max-bandwidth"] = json!(256u64 << 20);
+            }
+        }
+        self.execute("migrate-set-parameters", parameters)?;
+        self.execute("migrate", json!({ "uri": uri }))?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while xbzrle {
+            let r = self.execute("query-migrate", json!({}))?;
+            let ended = matches!(
+                r["status"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            );
+            if r["xbzrle-cache"]["pages"].as_u64().unwrap_or(0) > 0 || ended {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(QmpError(format!("no XBZRLE pages: {r}")));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if xbzrle {
+            // Still iterating, or done already (the guest's writes may fit the limit).
+            let _ = self.execute(
+                "migrate-set-parameters",
+                json!({ "downtime-limit": 20000, "max-bandwidth": 4u64 << 30 }),
+            );
+        }
+        let (status, reply) = self.wait_migration()?;
+        if status != "completed" {
+            return Err(QmpError(format!("migration ended {status}: {reply}")));
+        }
+        Ok(reply)
+    }
+
+    /// Stops the guest and migrates it to `file`; returns the final `query-migrate`.
     pub fn migrate_to_file(&mut self, file: &Path) -> Result<Value, QmpError> {
         self.execute("stop", json!({}))?;
         let uri = format!("exec:cat > {}", file.display());

@@ -196,20 +196,44 @@ type RamSink<'a> = dyn FnMut(&RamRecord<'_>) -> vmstate_runtime::Result<()> + 'a
 /// RAM record also goes to `ram`. Unless `full`, a stream's RAM parts become
 /// summaries in the tree (a large guest's pages are not held as JSON).
 fn load(path: &Path, full: bool, ram: &mut RamSink<'_>) -> Result<serde_json::Value, Failure> {
-    let bytes = read_stream(path)?;
+    load_bytes(path, &read_stream(path)?, full, ram)
+}
+
+/// [`load`] of the bytes read from `path`.
+fn load_bytes(
+    path: &Path,
+    bytes: &[u8],
+    full: bool,
+    ram: &mut RamSink<'_>,
+) -> Result<serde_json::Value, Failure> {
     let at = |e: &dyn std::fmt::Display| Failure(format!("{}: {e}", path.display()));
     if bytes.first() == Some(&b'{') {
-        let tree = serde_json::from_slice(&bytes).map_err(|e| at(&e))?;
+        let tree = serde_json::from_slice(bytes).map_err(|e| at(&e))?;
         ram::for_each_record(&tree, ram).map_err(|e| at(&e))?;
         return Ok(tree);
     }
     if !full {
         let mut each = |r: RamRecord<'_>| ram(&r);
-        return dump::from_bytes_with(&bytes, RamParts::Summary(&mut each)).map_err(|e| at(&e));
+        return dump::from_bytes_with(bytes, RamParts::Summary(&mut each)).map_err(|e| at(&e));
     }
-    let tree = dump::from_bytes(&bytes).map_err(|e| at(&e))?;
+    let tree = dump::from_bytes(bytes).map_err(|e| at(&e))?;
     ram::for_each_record(&tree, ram).map_err(|e| at(&e))?;
     Ok(tree)
+}
+
+/// A stream's tree and the digests of its RAM pages. A page sent on its
+/// previous content (XBZRLE) takes a second pass that keeps the content of those
+/// pages.
+fn digested(path: &Path) -> Result<(serde_json::Value, PageDigests), Failure> {
+    let bytes = read_stream(path)?;
+    let mut first = PageDigests::default();
+    let tree = load_bytes(path, &bytes, false, &mut |r| first.record(r))?;
+    if first.unresolved.is_empty() {
+        return Ok((tree, first));
+    }
+    let mut second = PageDigests::keeping(std::mem::take(&mut first.unresolved));
+    load_bytes(path, &bytes, false, &mut |r| second.record(r))?;
+    Ok((tree, second))
 }
 
 /// Prints a tree: as JSON, or readable, each line with the control characters of
@@ -349,9 +373,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff { a, b } => {
-            let (mut ra, mut rb) = (PageDigests::default(), PageDigests::default());
-            let ta = load(&a, false, &mut |r| ra.record(r))?;
-            let tb = load(&b, false, &mut |r| rb.record(r))?;
+            let (ta, mut ra) = digested(&a)?;
+            let (tb, mut rb) = digested(&b)?;
             let diffs = diff(&ta, &tb, &mut ra, &mut rb);
             for d in &diffs {
                 writeln!(out, "{d}")?;

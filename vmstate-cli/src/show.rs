@@ -3,6 +3,7 @@
 use crate::Failure;
 use serde_json::Value;
 use std::io::Write;
+use vmstate_runtime::ram::Encoding;
 
 /// Prints the tree: the configuration, then each section with its fields indented.
 pub fn print_tree(tree: &Value, out: &mut impl Write) -> Result<(), Failure> {
@@ -102,10 +103,12 @@ fn print_value(v: &Value, depth: usize, out: &mut impl Write) -> Result<(), Fail
     Ok(())
 }
 
-/// One line for a RAM part: its block list, if any, and its page counts; from a
-/// summary tree's `ram_summary` or a full tree's `ram` records.
+/// One line for a RAM part: its block list, if any, and its page counts (pages
+/// sent encoded, XBZRLE or zlib, counted apart); from a summary tree's
+/// `ram_summary` or a full tree's `ram` records.
 fn ram_summary(sec: &Value) -> String {
     let (mut zero, mut data, mut blocks) = (0, 0, Vec::new());
+    let mut encoded = [0u64; Encoding::ALL.len()];
     let mut list = |l: &Value| {
         for b in l.as_array().into_iter().flatten() {
             blocks.push(format!(
@@ -119,6 +122,9 @@ fn ram_summary(sec: &Value) -> String {
         list(&summary["blocks"]);
         zero = summary["zero_pages"].as_u64().unwrap_or(0);
         data = summary["data_pages"].as_u64().unwrap_or(0);
+        for (n, e) in encoded.iter_mut().zip(Encoding::ALL) {
+            *n = summary[format!("{}_pages", e.name())].as_u64().unwrap_or(0);
+        }
     }
     for r in sec
         .get("ram")
@@ -126,13 +132,20 @@ fn ram_summary(sec: &Value) -> String {
         .into_iter()
         .flatten()
     {
-        match (r.get("blocks"), r.get("fill")) {
-            (Some(l), _) => list(l),
-            (None, Some(_)) => zero += 1,
-            (None, None) => data += 1,
+        let kind = Encoding::ALL.iter().position(|e| r.get(e.name()).is_some());
+        match (r.get("blocks"), r.get("fill"), kind) {
+            (Some(l), ..) => list(l),
+            (None, Some(_), _) => zero += 1,
+            (None, None, Some(k)) => encoded[k] += 1,
+            (None, None, None) => data += 1,
         }
     }
     let mut s = format!("{zero} zero pages, {data} data pages");
+    for (n, e) in encoded.iter().zip(Encoding::ALL) {
+        if *n > 0 {
+            s += &format!(", {n} {} pages", e.name());
+        }
+    }
     if !blocks.is_empty() {
         s = format!("blocks {}; {s}", blocks.join(", "));
     }

@@ -1,7 +1,9 @@
 //! Real migrations whose pages QEMU sends encoded: `xbzrle` (QEMU 7.2 and 10.0; the
 //! counter guest keeps writing 1024 pages while it migrates, held in pre-copy by a
 //! downtime limit it cannot meet until QEMU has sent pages as XBZRLE deltas) and
-//! `compress` (QEMU 7.2; removed in 9.1: every data page deflated with zlib).
+//! `compress` (QEMU 7.2; removed in 9.1: every data page deflated with zlib). The
+//! fixtures `pc-i440fx-*-xbzrle.mig` and `-compress.mig` hold smaller captures of
+//! the same, which the offline tests read with every other fixture.
 //!
 //! Each captured stream must hold such pages; `vmstate dump --ram` and the RAM
 //! loader must rebuild the guest's memory as the source holds it at the end
@@ -14,15 +16,13 @@
 
 mod common;
 
-use common::{
-    destination_and_bridges, kernel_file, runs, set_migration, start_guest, tmp, wait_filled,
-};
+use common::{destination_and_bridges, kernel_file, runs, start_guest, tmp, wait_filled};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::net::TcpListener;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use vmstate_runtime::dump::{self, RamParts};
 use vmstate_runtime::ram::{Encoding, RamRecord};
 use vmstate_runtime::Format;
@@ -46,39 +46,15 @@ fn peers(encoding: Encoding) -> impl Iterator<Item = Peer> {
     })
 }
 
-/// Migrates `s` to `uri` with the capability of `encoding`. XBZRLE is held in
-/// pre-copy by a downtime limit it cannot meet (the pages the guest writes go
-/// again and again, from the second pass on as deltas) until QEMU has sent XBZRLE
-/// pages, then let complete; `compress` deflates every data page of the first pass.
+/// Migrates `s` to `uri` with the capability of `encoding` (XBZRLE held in
+/// pre-copy until it sent deltas: [`Qemu::migrate_with`]).
 fn migrate(s: &mut Qemu, encoding: Encoding, uri: &str, name: &str) {
     let parameters = match encoding {
-        Encoding::Xbzrle => json!({ "downtime-limit": 1, "max-bandwidth": 256u64 << 20 }),
+        Encoding::Xbzrle => json!({}),
         Encoding::Zlib => json!({ "compress-threads": 2 }),
     };
-    set_migration(s, &[capability(encoding)], &parameters);
-    s.execute("migrate", json!({ "uri": uri })).unwrap();
-    if encoding == Encoding::Xbzrle {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let r = s.execute("query-migrate", json!({})).unwrap();
-            let ended = matches!(
-                r["status"].as_str(),
-                Some("completed" | "failed" | "cancelled")
-            );
-            if r["xbzrle-cache"]["pages"].as_u64().unwrap_or(0) > 0 || ended {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{name}: no XBZRLE pages: {r}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // Still iterating, or done already (the guest's writes may fit the limit).
-        let _ = s.execute(
-            "migrate-set-parameters",
-            json!({ "downtime-limit": 20000, "max-bandwidth": 4u64 << 30 }),
-        );
-    }
-    let (status, reply) = s.wait_migration().unwrap();
-    assert_eq!(status, "completed", "{name}: {reply}");
+    s.migrate_with(uri, &[capability(encoding)], parameters)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
 }
 
 /// Migrates the running counter guest of `peer` into a listener; returns the

@@ -1,18 +1,24 @@
 //! Makes the QEMU fixtures of one release: each guest is started through QMP, runs
 //! SeaBIOS (no boot device) for a while, is stopped, its RAM dumped by QEMU itself
-//! (`pmemsave`), then migrated to a file. `manifest.json` records each stream's QEMU
+//! (`pmemsave`), then migrated to a file. A guest captured with a migration
+//! capability instead migrates with it on: `compress` from the stopped guest;
+//! `xbzrle` while the counter guest (`counter_guest::kernel_writing`, a few hundred
+//! pages) keeps writing, so that pages go again as XBZRLE deltas, and its RAM is
+//! dumped once the migration completed. `manifest.json` records each stream's QEMU
 //! arguments and the SHA-256 of `pc.ram` below 640 KiB and from 1 MiB up, as QEMU
 //! dumped it; `<machine>.vmstate.json` is QEMU's `-dump-vmstate` for a machine type.
 //!
 //! `cargo run -p vmstate-test-support --bin capture-fixtures -- 10.0 test-support/fixtures/qemu-10.0 [STREAM...]`
+//! (`7.2` makes the 7.2 streams this tool knows: those with capabilities).
 //!
-//! Naming streams captures only those, keeping the manifest's other entries (and
-//! the other streams' files) as they are.
+//! Naming streams captures only those; the manifest keeps the entries (and the
+//! folder the files) of the streams not captured.
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::time::Duration;
+use vmstate_test_support::counter_guest::{kernel_writing, FIRST};
 use vmstate_test_support::qmp::{Qemu, Release, I440FX_10_0_DEVICES};
 
 /// One guest to capture.
@@ -24,7 +30,36 @@ struct Guest {
     smp: u32,
     run_seconds: f64,
     devices: &'static [&'static str],
+    /// The migration capability it is captured with, if any.
+    capability: Option<&'static str>,
 }
+
+/// The counter guest of the `xbzrle` captures fills and keeps writing this many
+/// pages from `FIRST`.
+const HOT_PAGES: u32 = 128;
+
+/// A guest captured with a capability on a release's newest i440FX machine.
+const fn with_capability(
+    stream: &'static str,
+    machine: &'static str,
+    capability: &'static str,
+) -> Guest {
+    Guest {
+        stream,
+        machine,
+        accel: "kvm",
+        mem_mb: 32,
+        smp: 1,
+        run_seconds: 1.0,
+        devices: &[],
+        capability: Some(capability),
+    }
+}
+
+const QEMU_7_2: &[Guest] = &[
+    with_capability("pc-i440fx-7.2-xbzrle.mig", "pc-i440fx-7.2", "xbzrle"),
+    with_capability("pc-i440fx-7.2-compress.mig", "pc-i440fx-7.2", "compress"),
+];
 
 /// The NICs have user-mode networking behind them, the disk is a null block device,
 /// audio goes nowhere and the serial port to a null chardev: the guests need nothing
@@ -38,6 +73,7 @@ const QEMU_10_0: &[Guest] = &[
         smp: 2,
         run_seconds: 1.0,
         devices: I440FX_10_0_DEVICES,
+        capability: None,
     },
     Guest {
         stream: "pc-q35-10.0-kvm-devices.mig",
@@ -72,6 +108,7 @@ const QEMU_10_0: &[Guest] = &[
             "-chardev",
             "null,id=s0",
         ],
+        capability: None,
     },
     Guest {
         stream: "pc-i440fx-7.2-kvm-bios.mig",
@@ -82,6 +119,7 @@ const QEMU_10_0: &[Guest] = &[
         run_seconds: 2.0,
         // As QEMU 7.2's pc-kvm-bios.mig, for the cross-release comparison.
         devices: &["-device", "isa-serial,chardev=s0", "-chardev", "null,id=s0"],
+        capability: None,
     },
     Guest {
         stream: "pc-i440fx-10.0-kvm-bios.mig",
@@ -92,7 +130,9 @@ const QEMU_10_0: &[Guest] = &[
         run_seconds: 2.0,
         // The same guest on 10.0's own machine type.
         devices: &["-device", "isa-serial,chardev=s0", "-chardev", "null,id=s0"],
+        capability: None,
     },
+    with_capability("pc-i440fx-10.0-xbzrle.mig", "pc-i440fx-10.0", "xbzrle"),
 ];
 
 const DUMPS_10_0: &[&str] = &["pc-i440fx-7.2", "pc-i440fx-10.0"];
@@ -114,21 +154,67 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
     args.extend(g.devices);
     let mut all = args.clone();
     all.extend(["-m", &m]);
+    let kernel = out.join("capture.kernel");
+    let kernel_arg = kernel.to_str().unwrap().to_owned();
+    if g.capability == Some("xbzrle") {
+        let top = FIRST as u32 + HOT_PAGES * 4096;
+        std::fs::write(&kernel, kernel_writing(top, top)).expect("writes the kernel");
+        args.extend(["-kernel", &kernel_arg]);
+        all.extend(["-kernel", &kernel_arg]);
+    }
     let mut q = Qemu::start_release(release, out, "capture", &all)
         .unwrap_or_else(|e| panic!("{}: {e}", g.stream));
     std::thread::sleep(Duration::from_secs_f64(g.run_seconds));
-    q.execute("stop", json!({})).expect("stop");
+    let file = out.join(g.stream);
+    let uri = format!("exec:cat > {}", file.display());
     let ram = out.join("capture.ram");
-    q.execute(
-        "pmemsave",
-        json!({ "val": 0, "size": mem, "filename": ram.to_str().unwrap() }),
-    )
-    .expect("pmemsave");
-    let reply = q.migrate_to_file(&out.join(g.stream)).expect("migrates");
+    let pmemsave = |q: &mut Qemu| {
+        q.execute(
+            "pmemsave",
+            json!({ "val": 0, "size": mem, "filename": ram.to_str().unwrap() }),
+        )
+        .expect("pmemsave")
+    };
+    let reply = match g.capability {
+        None => {
+            q.execute("stop", json!({})).expect("stop");
+            pmemsave(&mut q);
+            q.migrate_to_file(&file).expect("migrates")
+        }
+        // The guest ran during the migration: its RAM once the migration
+        // completed (the source is paused then) is the stream's.
+        Some("xbzrle") => {
+            // Once the guest wrote its pages (each page's first word its address).
+            let last = FIRST + u64::from(HOT_PAGES - 1) * 4096;
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while q.read_u32(last).expect("reads guest memory") != last as u32 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the guest did not run"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let reply = q
+                .migrate_with(&uri, &["xbzrle"], json!({ "max-bandwidth": 8 << 20 }))
+                .expect("migrates");
+            pmemsave(&mut q);
+            reply
+        }
+        Some(capability) => {
+            q.execute("stop", json!({})).expect("stop");
+            pmemsave(&mut q);
+            q.migrate_with(&uri, &[capability], json!({}))
+                .expect("migrates")
+        }
+    };
+    std::fs::remove_file(&kernel).ok();
     let bytes = std::fs::read(&ram).expect("pmemsave wrote");
     std::fs::remove_file(&ram).ok();
     let ranges = [(0u64, 0xA_0000u64), (0x10_0000, mem)];
-    println!("{}: {}", g.stream, reply["status"]);
+    println!(
+        "{}: {}, {} passes, xbzrle: {}",
+        g.stream, reply["status"], reply["ram"]["dirty-sync-count"], reply["xbzrle-cache"]
+    );
     json!({
         "stream": g.stream,
         "status": reply["status"],
@@ -136,6 +222,7 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
         "qemu_args": args,
         "mem_mb": g.mem_mb,
         "run_seconds": g.run_seconds,
+        "capability": g.capability,
         "ram_block": "pc.ram",
         "ram_ranges_sha256": ranges.iter().map(|&(start, end)| json!({
             "start": start,
@@ -153,6 +240,7 @@ fn main() {
     };
     let (release, guests, dumps) = match version.as_str() {
         "10.0" => (Release::Qemu10_0, QEMU_10_0, DUMPS_10_0),
+        "7.2" => (Release::Qemu7_2, QEMU_7_2, &[][..]),
         other => {
             eprintln!("no fixture list for QEMU {other}");
             std::process::exit(2);
@@ -161,19 +249,20 @@ fn main() {
     assert!(release.available(), "QEMU {version} does not run here");
     let out = Path::new(out);
     std::fs::create_dir_all(out).expect("creates the folder");
-    let kept: Vec<serde_json::Value> = if only.is_empty() {
-        Vec::new()
-    } else {
-        let text = std::fs::read_to_string(out.join("manifest.json")).unwrap_or("[]".into());
-        let old: Vec<serde_json::Value> = serde_json::from_str(&text).expect("manifest JSON");
-        old.into_iter()
-            .filter(|e| !only.iter().any(|n| e["stream"] == n.as_str()))
-            .collect()
-    };
-    let chosen = guests
+    let chosen: Vec<&Guest> = guests
         .iter()
-        .filter(|g| only.is_empty() || only.iter().any(|n| n == g.stream));
-    let captured: Vec<_> = chosen.map(|g| capture(release, g, out)).collect();
+        .filter(|g| only.is_empty() || only.iter().any(|n| n == g.stream))
+        .collect();
+    let text = std::fs::read_to_string(out.join("manifest.json")).unwrap_or("[]".into());
+    let old: Vec<serde_json::Value> = serde_json::from_str(&text).expect("manifest JSON");
+    let kept: Vec<serde_json::Value> = old
+        .into_iter()
+        .filter(|e| !chosen.iter().any(|g| e["stream"] == g.stream))
+        .collect();
+    let captured: Vec<_> = chosen
+        .into_iter()
+        .map(|g| capture(release, g, out))
+        .collect();
     let manifest: Vec<_> = kept.into_iter().chain(captured).collect();
     std::fs::write(
         out.join("manifest.json"),
