@@ -438,22 +438,22 @@ impl Qemu {
         }
         self.execute("migrate-set-parameters", parameters)?;
         self.execute("migrate", json!({ "uri": uri }))?;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while xbzrle {
-            let r = self.execute("query-migrate", json!({}))?;
-            let ended = matches!(
-                r["status"].as_str(),
-                Some("completed" | "failed" | "cancelled")
-            );
-            if r["xbzrle-cache"]["pages"].as_u64().unwrap_or(0) > 0 || ended {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(QmpError(format!("no XBZRLE pages: {r}")));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
         if xbzrle {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let r = self.execute("query-migrate", json!({}))?;
+                let ended = matches!(
+                    r["status"].as_str(),
+                    Some("completed" | "failed" | "cancelled")
+                );
+                if r["xbzrle-cache"]["pages"].as_u64().unwrap_or(0) > 0 || ended {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(QmpError(format!("no XBZRLE pages: {r}")));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
             // Still iterating, or done already (the guest's writes may fit the limit).
             let _ = self.execute(
                 "migrate-set-parameters",

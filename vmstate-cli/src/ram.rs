@@ -68,81 +68,61 @@ impl BlockFiles {
     pub fn record(&mut self, r: &RamRecord<'_>) -> Result<()> {
         self.arrived.record(r);
         let io = |e: std::io::Error| Error::new(ErrorKind::Io(e.to_string()), 0);
-        match r {
-            RamRecord::MemSize { blocks, .. } => {
-                for (name, len) in blocks {
-                    let path = self.dir.join(format!("{}.bin", name.replace('/', "_")));
-                    // Read too: an XBZRLE page changes what the file holds.
-                    let file = File::options()
-                        .read(true)
-                        .write(true)
-                        .create(true)
-                        .truncate(true)
-                        .open(&path)
-                        .map_err(io)?;
-                    file.set_len(*len).map_err(io)?;
-                    self.blocks
-                        .insert(name.clone(), (file, *len, BTreeSet::new()));
-                }
-                Ok(())
+        if let RamRecord::MemSize { blocks, .. } = r {
+            for (name, len) in blocks {
+                let path = self.dir.join(format!("{}.bin", name.replace('/', "_")));
+                // Read too: an XBZRLE page changes what the file holds.
+                let file = File::options()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&path)
+                    .map_err(io)?;
+                file.set_len(*len).map_err(io)?;
+                self.blocks
+                    .insert(name.clone(), (file, *len, BTreeSet::new()));
             }
-            RamRecord::Zero {
-                block,
-                offset,
-                fill,
-                ..
-            } => {
-                let (file, len, data) = self
-                    .blocks
-                    .get_mut(block)
-                    .ok_or_else(|| unknown_block(block))?;
-                let i = page_index(block, *offset, *len)?;
+            return Ok(());
+        }
+        let Some((block, offset)) = r.page() else {
+            return Ok(());
+        };
+        let (file, len, data) = self
+            .blocks
+            .get_mut(block)
+            .ok_or_else(|| unknown_block(block))?;
+        let i = page_index(block, offset, *len)?;
+        match r {
+            RamRecord::Zero { fill, .. } => {
                 let over_data = if *fill == 0 {
                     data.remove(&i)
                 } else {
                     !data.insert(i)
                 };
                 if *fill != 0 || over_data {
-                    file.write_all_at(&[*fill; PAGE], *offset).map_err(io)?;
+                    file.write_all_at(&[*fill; PAGE], offset).map_err(io)?;
                 }
-                Ok(())
             }
-            RamRecord::Page {
-                block,
-                offset,
-                data: page,
-                ..
-            } => {
-                let (file, len, data) = self
-                    .blocks
-                    .get_mut(block)
-                    .ok_or_else(|| unknown_block(block))?;
-                let i = page_index(block, *offset, *len)?;
-                file.write_all_at(page, *offset).map_err(io)?;
+            RamRecord::Page { data: page, .. } => {
+                file.write_all_at(page, offset).map_err(io)?;
                 data.insert(i);
-                Ok(())
             }
             // The page as the file holds it, made by the encoded bytes.
             RamRecord::Encoded {
-                block,
-                offset,
                 encoding,
                 data: bytes,
                 ..
             } => {
-                let (file, len, data) = self
-                    .blocks
-                    .get_mut(block)
-                    .ok_or_else(|| unknown_block(block))?;
-                let i = page_index(block, *offset, *len)?;
                 let mut page = [0u8; PAGE];
-                file.read_exact_at(&mut page, *offset).map_err(io)?;
+                file.read_exact_at(&mut page, offset).map_err(io)?;
                 encoding.apply(bytes, &mut page, 0)?;
-                file.write_all_at(&page, *offset).map_err(io)?;
+                file.write_all_at(&page, offset).map_err(io)?;
                 data.insert(i);
-                Ok(())
             }
+            RamRecord::MemSize { .. } => {}
         }
+        Ok(())
     }
 
     /// The blocks written: name, file and length.

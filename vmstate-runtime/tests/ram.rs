@@ -215,17 +215,23 @@ fn interleaved_pages_go_in_mixed_runs_long_runs_stand_alone() {
     let (records, _) = ram::read_part(&legacy, 0, &mut None).unwrap();
     let ber = ram_ber::records_to_ber(records.clone()).unwrap();
     assert_eq!(elements(&ber).len(), 6);
-    // Inside its section's `[6]`, as streams carry it.
+    let mut blocks = vec![("pc.ram".to_owned(), p(pages as u64))];
+    assert_eq!(ber_records(&ber, &mut blocks), records);
+}
+
+/// The legacy records of a BER part's elements, read inside their section's
+/// `[6]` as streams carry them; `blocks` is the block list (a MEM_SIZE element
+/// sets it).
+fn ber_records(elements: &[u8], blocks: &mut Vec<(String, u64)>) -> Vec<RamRecord<'static>> {
     let mut section = vec![0xa6, 0x80];
-    section.extend_from_slice(&ber);
+    section.extend_from_slice(elements);
     section.extend_from_slice(&[0, 0]);
     let mut input = SliceInput::new(&section);
     let mut d = Decoder::new(&mut input, Options::STRICT);
     let h = d.expect(Tag::context(6, Tag::SEQUENCE)).unwrap();
     d.enter(&h).unwrap();
-    let mut blocks = vec![("pc.ram".to_owned(), p(pages as u64))];
-    let back = ram_ber::ber_to_records(&mut d, &mut blocks, &mut u64::MAX.clone()).unwrap();
-    assert_eq!(back, records);
+    let records = ram_ber::ber_to_records(&mut d, blocks, &mut u64::MAX.clone()).unwrap();
+    records.into_iter().map(RamRecord::into_owned).collect()
 }
 
 /// A part's elements by the loader's fast path and by the general decoder alone,
@@ -699,15 +705,7 @@ fn encoded_part(encoding: Encoding, old: &[u8], new: &[u8], data: &[u8], header:
     let mut blocks = Vec::new();
     for (part, records) in legacy.iter().zip([&setup, &again]) {
         let elements = ram_ber::records_to_ber(records.clone()).unwrap();
-        // Inside its section's `[6]`, as streams carry it.
-        let mut section = vec![0xa6, 0x80];
-        section.extend_from_slice(&elements);
-        section.extend_from_slice(&[0, 0]);
-        let mut input = SliceInput::new(&section);
-        let mut d = Decoder::new(&mut input, Options::STRICT);
-        let h = d.expect(Tag::context(6, Tag::SEQUENCE)).unwrap();
-        d.enter(&h).unwrap();
-        let back = ram_ber::ber_to_records(&mut d, &mut blocks, &mut u64::MAX.clone()).unwrap();
+        let back = ber_records(&elements, &mut blocks);
         let mut w = Writer::new(Vec::new());
         ram::write_part(&back, &mut w).unwrap();
         assert_eq!(
