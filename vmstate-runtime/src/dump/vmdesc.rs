@@ -1,6 +1,7 @@
 //! A stream's description (a legacy stream's vmdesc trailer, a BER stream's
 //! description item), parsed once into the one model every reader asks: a device
-//! section's layout ([`Desc`]) and, from it, its length on the legacy wire.
+//! section's layout ([`Desc`]), whose [`Desc::wire_len`] is its length on the
+//! legacy wire.
 
 use super::{bad, Desc, Limits};
 use crate::error::Result;
@@ -86,12 +87,5 @@ impl Descriptions {
             .get(&(idstr.to_owned(), instance))
             .ok_or_else(|| bad(format!("section {idstr} ({instance}) is not in the vmdesc")))?;
         self.devices[*i].2.as_ref().map_err(Clone::clone)
-    }
-
-    /// The length of that device's section body on the legacy wire.
-    pub(crate) fn len(&self, idstr: &str, instance: u64) -> Result<usize> {
-        self.get(idstr, instance)?
-            .wire_len()
-            .ok_or_else(|| bad(format!("{idstr}: the vmdesc sizes overflow a length")))
     }
 }

@@ -156,10 +156,12 @@ impl<'a> records::Records<SliceInput<'a>> for Walk<'_, 'a> {
                 .descriptions
                 .get(&ident.idstr, ident.instance.into())
                 .map_err(at)?;
-            let len = self
-                .descriptions
-                .len(&ident.idstr, ident.instance.into())
-                .map_err(at)?;
+            let len = d.wire_len().ok_or_else(|| {
+                framing_error(
+                    format!("{}: the vmdesc sizes overflow a length", ident.idstr),
+                    body_offset,
+                )
+            })?;
             (self.each)(Record::Device(section(r.take(len)?), d))
         } else if ident.idstr == "ram" {
             let (records, len) = ram::read_part(r.remaining(), body_offset, &mut self.ram_last)?;
