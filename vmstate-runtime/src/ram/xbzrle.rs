@@ -49,14 +49,18 @@ fn put_uleb(out: &mut Vec<u8>, n: usize) {
     }
 }
 
-/// The runs of a delta for a page of `page` bytes: `(offset, changed bytes)`
-/// each, or why QEMU's decoder would refuse it.
-fn runs(delta: &[u8], page: usize) -> std::result::Result<Vec<(usize, &[u8])>, &'static str> {
+/// Hands each changed run of a delta for a page of `page` bytes to `each`
+/// (`offset`, changed bytes), in order; or why QEMU's decoder would refuse it,
+/// after the runs before the fault.
+fn runs<'d>(
+    delta: &'d [u8],
+    page: usize,
+    mut each: impl FnMut(usize, &'d [u8]),
+) -> std::result::Result<(), &'static str> {
     if delta.len() > page {
         return Err("longer than a page");
     }
     let (mut i, mut d) = (0usize, 0usize);
-    let mut out = Vec::new();
     while i < delta.len() {
         // QEMU reads two octets whatever a length's size.
         if delta.len() - i < 2 {
@@ -82,11 +86,11 @@ fn runs(delta: &[u8], page: usize) -> std::result::Result<Vec<(usize, &[u8])>, &
         if d + nzrun > page || i + nzrun > delta.len() {
             return Err("a changed run past the page's or the delta's end");
         }
-        out.push((d, &delta[i..i + nzrun]));
+        each(d, &delta[i..i + nzrun]);
         d += nzrun;
         i += nzrun;
     }
-    Ok(out)
+    Ok(())
 }
 
 fn bad(reason: &'static str, at: u64) -> Error {
@@ -95,15 +99,17 @@ fn bad(reason: &'static str, at: u64) -> Error {
 
 /// Checks a delta for a page of `page` bytes as QEMU's loader does.
 pub fn check(delta: &[u8], page: usize, at: u64) -> Result<()> {
-    runs(delta, page).map(drop).map_err(|r| bad(r, at))
+    runs(delta, page, |_, _| {}).map_err(|r| bad(r, at))
 }
 
-/// Applies a delta to the page's previous content, in place.
+/// Applies a delta to the page's previous content, in place; a delta QEMU
+/// would refuse changes nothing.
 pub fn apply(delta: &[u8], page: &mut [u8], at: u64) -> Result<()> {
-    for (offset, bytes) in runs(delta, page.len()).map_err(|r| bad(r, at))? {
-        page[offset..offset + bytes.len()].copy_from_slice(bytes);
-    }
-    Ok(())
+    check(delta, page.len(), at)?;
+    runs(delta, page.len(), |offset, bytes| {
+        page[offset..offset + bytes.len()].copy_from_slice(bytes)
+    })
+    .map_err(|r| bad(r, at))
 }
 
 /// The delta from `old` to `new` (pages of one size) in QEMU's format, runs as
