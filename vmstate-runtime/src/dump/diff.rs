@@ -227,53 +227,57 @@ impl PageDigests {
         let Some((block, offset)) = r.page() else {
             return Ok(());
         };
-        let (len, _) = self.blocks.get(block).ok_or_else(|| unknown_block(block))?;
+        let (len, pages) = self
+            .blocks
+            .get_mut(block)
+            .ok_or_else(|| unknown_block(block))?;
         let i = page_index(block, offset, *len)?;
-        let key = (block.to_owned(), i);
-        let page = match (r, self.kept.get_mut(&key)) {
-            (RamRecord::Zero { fill, .. }, kept) => {
+        // A page whose content a second pass keeps for a later delta.
+        let kept = if self.kept.is_empty() {
+            None
+        } else {
+            self.kept.get_mut(&(block.to_owned(), i))
+        };
+        let digest = match r {
+            RamRecord::Zero { fill, .. } => {
                 if let Some(kept) = kept {
                     *kept = (*fill != 0).then(|| vec![*fill; PAGE]);
                 }
                 let fill = *fill;
-                let digest = *self
-                    .fills
-                    .entry(fill)
-                    .or_insert_with(|| Sha256::digest([fill; PAGE]).into());
-                return self.set(key, Some(digest));
+                Some(
+                    *self
+                        .fills
+                        .entry(fill)
+                        .or_insert_with(|| Sha256::digest([fill; PAGE]).into()),
+                )
             }
-            (RamRecord::Page { data, .. }, kept) => {
+            RamRecord::Page { data, .. } => {
                 if let Some(kept) = kept {
                     *kept = Some(data.to_vec());
                 }
-                return self.set(key, Some(Sha256::digest(data).into()));
+                Some(Sha256::digest(data).into())
             }
-            (RamRecord::Encoded { encoding, data, .. }, Some(kept)) => {
-                let page = kept.get_or_insert_with(|| vec![0; PAGE]);
-                encoding.apply(data, page, 0)?;
-                page.clone()
-            }
-            (RamRecord::Encoded { encoding, data, .. }, None) => {
-                match encoding.whole_page(data, PAGE) {
-                    Some(page) => page,
-                    None => {
-                        self.unresolved.insert(key.clone());
-                        return self.set(key, None);
-                    }
+            RamRecord::Encoded { encoding, data, .. } => match kept {
+                Some(kept) => {
+                    let page = kept.get_or_insert_with(|| vec![0; PAGE]);
+                    encoding.apply(data, page, 0)?;
+                    Some(Sha256::digest(page).into())
                 }
-            }
-            (RamRecord::MemSize { .. }, _) => return Ok(()),
+                None => encoding
+                    .whole_page(data, PAGE)
+                    .map(|page| Sha256::digest(page).into()),
+            },
+            RamRecord::MemSize { .. } => None,
         };
-        self.set(key, Some(Sha256::digest(&page).into()))
-    }
-
-    /// Sets a page's digest (`None`: unresolved, removed).
-    fn set(&mut self, (block, i): (String, u64), digest: Option<[u8; 32]>) -> Result<()> {
-        if let Some((_, pages)) = self.blocks.get_mut(&block) {
-            match digest {
-                Some(d) => pages.insert(i, d),
-                None => pages.remove(&i),
-            };
+        match digest {
+            Some(d) => {
+                pages.insert(i, d);
+            }
+            // Made from a content this pass did not keep: the second pass's.
+            None => {
+                pages.remove(&i);
+                self.unresolved.insert((block.to_owned(), i));
+            }
         }
         Ok(())
     }
