@@ -105,7 +105,7 @@ impl<'a> RamParts<'_, 'a> {
             return Ok(("ram", ram_json(&records)));
         };
         let (mut zero, mut data, mut lists) = (0u64, 0u64, 0u64);
-        let mut encoded = [0u64; ram::Encoding::ALL.len()];
+        let mut encoded = ram::Encoding::ALL.map(|e| (e, 0u64));
         let mut summary = Map::new();
         for r in records {
             match &r {
@@ -117,15 +117,16 @@ impl<'a> RamParts<'_, 'a> {
                 RamRecord::Zero { .. } => zero += 1,
                 RamRecord::Page { .. } => data += 1,
                 RamRecord::Encoded { encoding, .. } => {
-                    let i = ram::Encoding::ALL.iter().position(|e| e == encoding);
-                    encoded[i.unwrap_or(0)] += 1;
+                    for (e, n) in &mut encoded {
+                        *n += u64::from(e == encoding);
+                    }
                 }
             }
             visit(r)?;
         }
         summary.insert("zero_pages".into(), zero.into());
         summary.insert("data_pages".into(), data.into());
-        for (e, n) in ram::Encoding::ALL.iter().zip(encoded) {
+        for (e, n) in encoded {
             if n > 0 {
                 summary.insert(format!("{}_pages", e.name()), n.into());
             }
