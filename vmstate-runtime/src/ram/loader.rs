@@ -286,9 +286,11 @@ impl<'a> RamLoader<'a> {
         addr: u64,
         at: u64,
     ) -> Result<()> {
-        let mut data = vec![0u8; super::encoded_len(r, encoding)?];
-        r.read_exact(&mut data)?;
-        encoding.apply(&data, self.pages(i, addr, 1, at)?, at)
+        // The longest an encoded page may be (`encoded_len` checks it).
+        let mut buf = [0u8; Encoding::Zlib.max_len(PAGE)];
+        let data = &mut buf[..super::encoded_len(r, encoding)?];
+        r.read_exact(data)?;
+        encoding.apply(data, self.pages(i, addr, 1, at)?, at)
     }
 }
 
