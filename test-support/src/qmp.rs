@@ -471,12 +471,7 @@ impl Qemu {
     pub fn migrate_to_file(&mut self, file: &Path) -> Result<Value, QmpError> {
         self.execute("stop", json!({}))?;
         let uri = format!("exec:cat > {}", file.display());
-        self.execute("migrate", json!({ "uri": uri }))?;
-        let (status, reply) = self.wait_migration()?;
-        if status != "completed" {
-            return Err(QmpError(format!("migration ended {status}: {reply}")));
-        }
-        Ok(reply)
+        self.migrate_with(&uri, &[], json!({}))
     }
 }
 
