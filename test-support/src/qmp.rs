@@ -423,11 +423,6 @@ impl Qemu {
         capabilities: &[&str],
         parameters: Value,
     ) -> Result<Value, QmpError> {
-        let caps: Vec<Value> = capabilities
-            .iter()
-            .map(|c| json!({ "capability": c, "state": true }))
-            .collect();
-        self.execute("migrate-set-capabilities", json!({ "capabilities": caps }))?;
         let xbzrle = capabilities.contains(&"xbzrle");
         let mut parameters = parameters;
         if xbzrle {
@@ -436,7 +431,7 @@ impl Qemu {
                 parameters["max-bandwidth"] = json!(256u64 << 20);
             }
         }
-        self.execute("migrate-set-parameters", parameters)?;
+        self.set_migration(capabilities, &parameters)?;
         self.execute("migrate", json!({ "uri": uri }))?;
         if xbzrle {
             let deadline = Instant::now() + Duration::from_secs(60);
@@ -465,6 +460,21 @@ impl Qemu {
             return Err(QmpError(format!("migration ended {status}: {reply}")));
         }
         Ok(reply)
+    }
+
+    /// Sets migration `capabilities` on and `parameters` (an object).
+    pub fn set_migration(
+        &mut self,
+        capabilities: &[&str],
+        parameters: &Value,
+    ) -> Result<(), QmpError> {
+        let caps: Vec<Value> = capabilities
+            .iter()
+            .map(|c| json!({ "capability": c, "state": true }))
+            .collect();
+        self.execute("migrate-set-capabilities", json!({ "capabilities": caps }))?;
+        self.execute("migrate-set-parameters", parameters.clone())?;
+        Ok(())
     }
 
     /// Stops the guest and migrates it to `file`; returns the final `query-migrate`.

@@ -18,7 +18,7 @@
 
 mod common;
 
-use common::{destination_and_bridges, kernel_file, runs, set_migration, start_guest, wait_filled};
+use common::{destination_and_bridges, kernel_file, runs, start_guest, wait_filled};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use vmstate_test_support::counter_guest::FIRST;
@@ -111,7 +111,7 @@ fn setup(
     let kernel = kernel_file(RAM_MIB);
     let mut s = start_guest(peer, &format!("{name}-src"), RAM_MIB, &kernel, &[]);
     wait_filled(&mut s, RAM_MIB);
-    set_migration(&mut s, capabilities, parameters);
+    s.set_migration(capabilities, parameters).unwrap();
     let (d, to_ber, to_legacy, addr) =
         destination_and_bridges(peer, name, RAM_MIB, &kernel, &[], capabilities);
     (s, d, to_ber, to_legacy, addr)

@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{kernel_file, set_migration, start_guest, tmp, wait_filled};
+use common::{kernel_file, start_guest, tmp, wait_filled};
 use serde_json::json;
 use std::io::Read;
 use std::net::TcpListener;
@@ -30,11 +30,8 @@ fn capture(peer: Peer) -> Vec<Vec<u8>> {
     let mut s = start_guest(peer, &name, RAM_MIB, &kernel, &[]);
     wait_filled(&mut s, RAM_MIB);
     s.execute("stop", json!({})).unwrap();
-    set_migration(
-        &mut s,
-        &["multifd"],
-        &json!({ "multifd-channels": CHANNELS }),
-    );
+    s.set_migration(&["multifd"], &json!({ "multifd-channels": CHANNELS }))
+        .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let readers = std::thread::spawn(move || {

@@ -2,7 +2,7 @@
 //! listens and what it reports.
 #![allow(dead_code)]
 
-use serde_json::{json, Value};
+use serde_json::json;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -93,18 +93,6 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// Sets migration `capabilities` on and `parameters` (an object) on a QEMU.
-pub fn set_migration(q: &mut Qemu, capabilities: &[&str], parameters: &Value) {
-    let caps: Vec<Value> = capabilities
-        .iter()
-        .map(|c| json!({ "capability": c, "state": true }))
-        .collect();
-    q.execute("migrate-set-capabilities", json!({ "capabilities": caps }))
-        .unwrap();
-    q.execute("migrate-set-parameters", parameters.clone())
-        .unwrap();
-}
-
 /// A destination QEMU started with `dst_args` (`-S` to stay paused after it
 /// loads), the migration `capabilities` on, listening on a port; a bridge into it
 /// from BER; a bridge from legacy into that one. Returns the destination, both
@@ -120,7 +108,7 @@ pub fn destination_and_bridges(
     let mut args = dst_args.to_vec();
     args.extend(["-incoming", "defer"]);
     let mut q = start_guest(dst, &format!("{name}-dst"), ram_mib, kernel, &args);
-    set_migration(&mut q, capabilities, &json!({}));
+    q.set_migration(capabilities, &json!({})).unwrap();
     let port = free_port();
     q.execute(
         "migrate-incoming",
