@@ -93,6 +93,8 @@ fn migrate_through_bridges(src: Peer, dst: Peer, name: &str) {
         "{name}: the guest runs"
     );
     assert_ne!(d.read_u32(HOT_END - 4096 + 4).unwrap(), 0, "{name}");
+    // Exactly one guest runs: the source stays stopped after its migration.
+    assert_ne!(s.status().unwrap(), "running", "{name}: two guests run");
 }
 
 #[test]

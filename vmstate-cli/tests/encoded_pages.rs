@@ -191,6 +191,7 @@ fn encoded_pages_pass_through_two_bridges() {
             );
             d.execute("cont", json!({})).unwrap();
             assert!(runs(&mut d), "{name}: the destination runs on");
+            assert!(!runs(&mut s), "{name}: exactly one guest runs");
         }
     }
 }
