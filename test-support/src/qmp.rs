@@ -300,14 +300,27 @@ impl Qemu {
 
     fn read_message(&mut self) -> Result<Value, QmpError> {
         let mut line = String::new();
-        if self.reader.read_line(&mut line).map_err(err)? == 0 {
-            let mut stderr = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => Err(self.closed("QEMU closed QMP".into())),
+            Err(e) => Err(self.closed(format!("QMP: {e}"))),
+            Ok(_) => serde_json::from_str(&line).map_err(err),
+        }
+    }
+
+    /// The error for a QMP connection QEMU ended, with what QEMU printed when it
+    /// has exited (within a second; a QEMU still running keeps its stderr).
+    fn closed(&mut self, what: String) -> QmpError {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut stderr = String::new();
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
             if let Some(mut e) = self.child.stderr.take() {
                 let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
             }
-            return Err(QmpError(format!("QEMU closed QMP: {stderr}")));
         }
-        serde_json::from_str(&line).map_err(err)
+        QmpError(format!("{what}: {stderr}"))
     }
 
     /// Runs a QMP command; returns its `return` value.
