@@ -86,14 +86,14 @@ pub fn ram_of(stream: &[u8]) -> vmstate_runtime::Result<Vec<(String, Vec<u8>)>> 
     let Some(first) = parts.first() else {
         return Ok(Vec::new());
     };
-    let (records, _) = ram::read_part(first.body, first.body_offset, &mut None)?;
+    let (records, _) = ram::read_part(first.body, first.body_offset, &mut ram::Cursor::default())?;
     let blocks = match records.first() {
         Some(RamRecord::MemSize { blocks, .. }) => blocks.clone(),
         _ => Vec::new(),
     };
     let mut mem: Vec<(String, Vec<u8>)> = blocks
         .iter()
-        .map(|(n, l)| (n.clone(), vec![0; *l as usize]))
+        .map(|b| (b.name.clone(), vec![0; b.length as usize]))
         .collect();
     let mut loader = RamLoader::new(ram_blocks_mut(&mut mem));
     for p in &parts {

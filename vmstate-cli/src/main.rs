@@ -291,17 +291,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let holes = files.holes();
             if !partial && (cut.is_some() || !holes.is_empty()) {
                 files.remove();
-                let mut what: Vec<String> = holes
-                    .iter()
-                    .map(|h| {
-                        format!(
-                            "RAM block {}: {} of its {} pages are not in the stream",
-                            printable(&h.block),
-                            h.missing,
-                            h.pages
-                        )
-                    })
-                    .collect();
+                let mut what: Vec<String> = holes.iter().map(|h| files.describe(h)).collect();
                 what.push(
                     "no RAM image written (--partial writes the pages that arrived and \
                      lists the missing ones)"

@@ -38,6 +38,8 @@ pub struct BlockFiles {
     blocks: BTreeMap<String, (File, u64, BTreeSet<u64>)>,
     /// Which pages arrived: a block with pages missing is no image of the guest's.
     arrived: Arrived,
+    /// The guest address of each block whose list entry had one (`x-ignore-shared`).
+    addresses: BTreeMap<String, u64>,
 }
 
 impl BlockFiles {
@@ -48,12 +50,31 @@ impl BlockFiles {
             dir: dir.to_owned(),
             blocks: BTreeMap::new(),
             arrived: Arrived::new(),
+            addresses: BTreeMap::new(),
         })
     }
 
     /// The blocks with pages the stream did not send.
     pub fn holes(&self) -> Vec<Holes> {
         self.arrived.holes(PAGE_SIZE)
+    }
+
+    /// What a block's holes are, for a user: a stream saved with `x-ignore-shared`
+    /// sends no page of a block the destination shares with the source.
+    pub fn describe(&self, h: &Holes) -> String {
+        let block = printable(&h.block);
+        match self.addresses.get(&h.block) {
+            Some(addr) if h.missing == h.pages => format!(
+                "RAM block {block} (guest address {addr:#x}) is not in the stream: it was \
+                 saved with x-ignore-shared, which sends no page of memory the destination \
+                 shares with the source (a memory backend with share=on); its content is \
+                 in that backend's file"
+            ),
+            _ => format!(
+                "RAM block {block}: {} of its {} pages are not in the stream",
+                h.missing, h.pages
+            ),
+        }
     }
 
     /// Removes the files written: what is left of an image with holes that was
@@ -69,7 +90,11 @@ impl BlockFiles {
         self.arrived.record(r);
         let io = |e: std::io::Error| Error::new(ErrorKind::Io(e.to_string()), 0);
         if let RamRecord::MemSize { blocks, .. } = r {
-            for (name, len) in blocks {
+            for b in blocks {
+                let (name, len) = (&b.name, &b.length);
+                if let Some(addr) = b.addr {
+                    self.addresses.insert(name.clone(), addr);
+                }
                 let path = self.dir.join(format!("{}.bin", name.replace('/', "_")));
                 // Read too: an XBZRLE page changes what the file holds.
                 let file = File::options()

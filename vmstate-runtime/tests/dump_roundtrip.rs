@@ -305,7 +305,12 @@ fn hostile_descriptions_and_runs_are_refused_cheaply() {
     // A BER zero run of 2^30 pages in a 4 TiB block: a few bytes, refused for the
     // tree (it would be 2^30 records).
     let mut part = Vec::new();
-    ram_ber::mem_size(&mut part, 1 << 42, &[("pc.ram".to_owned(), 1 << 42)], 4096);
+    ram_ber::mem_size(
+        &mut part,
+        1 << 42,
+        &[vmstate_runtime::ram::ListedBlock::new("pc.ram", 1 << 42)],
+        4096,
+    );
     ram_ber::zero_run(&mut part, "pc.ram", 0, 1 << 30, 0, None);
     let mut input = SliceInput::new(&part);
     let mut d = Decoder::new(&mut input, Options::STRICT);
@@ -315,7 +320,12 @@ fn hostile_descriptions_and_runs_are_refused_cheaply() {
     assert!(e.to_string().contains("(dump::Limits::tree_pages)"), "{e}");
     // A block list whose total is not its sum.
     let mut part = Vec::new();
-    ram_ber::mem_size(&mut part, 8192, &[("pc.ram".to_owned(), 4096)], 4096);
+    ram_ber::mem_size(
+        &mut part,
+        8192,
+        &[vmstate_runtime::ram::ListedBlock::new("pc.ram", 4096)],
+        4096,
+    );
     let mut input = SliceInput::new(&part);
     let mut d = Decoder::new(&mut input, Options::STRICT);
     d.enter_contents(part.len() as u64).unwrap();

@@ -21,7 +21,7 @@ use vmstate_test_support::testing::{ram_blocks, ram_blocks_mut};
 type Part<'a> = (SectionKind, &'a [u8], u64);
 
 /// The RAM parts of a fixture and its block list.
-fn parts(bytes: &[u8]) -> (Vec<Part<'_>>, Vec<(String, u64)>) {
+fn parts(bytes: &[u8]) -> (Vec<Part<'_>>, Vec<ram::ListedBlock>) {
     let s = dump::walk_legacy(bytes).unwrap();
     let parts: Vec<_> = s
         .sections
@@ -29,7 +29,7 @@ fn parts(bytes: &[u8]) -> (Vec<Part<'_>>, Vec<(String, u64)>) {
         .filter(|sec| sec.ident.idstr == "ram")
         .map(|sec| (sec.kind, sec.body, sec.body_offset))
         .collect();
-    let (records, _) = ram::read_part(parts[0].1, parts[0].2, &mut None).unwrap();
+    let (records, _) = ram::read_part(parts[0].1, parts[0].2, &mut ram::Cursor::default()).unwrap();
     let RamRecord::MemSize { blocks, .. } = &records[0] else {
         panic!("no block list")
     };
@@ -212,17 +212,17 @@ fn interleaved_pages_go_in_mixed_runs_long_runs_stand_alone() {
         .write_part(Format::Legacy, Pages::All, &mut w)
         .unwrap();
     let legacy = w.into_inner();
-    let (records, _) = ram::read_part(&legacy, 0, &mut None).unwrap();
+    let (records, _) = ram::read_part(&legacy, 0, &mut ram::Cursor::default()).unwrap();
     let ber = ram_ber::records_to_ber(records.clone()).unwrap();
     assert_eq!(elements(&ber).len(), 6);
-    let mut blocks = vec![("pc.ram".to_owned(), p(pages as u64))];
+    let mut blocks = vec![ram::ListedBlock::new("pc.ram", p(pages as u64))];
     assert_eq!(ber_records(&ber, &mut blocks), records);
 }
 
 /// The legacy records of a BER part's elements, read inside their section's
 /// `[6]` as streams carry them; `blocks` is the block list (a MEM_SIZE element
 /// sets it).
-fn ber_records(elements: &[u8], blocks: &mut Vec<(String, u64)>) -> Vec<RamRecord<'static>> {
+fn ber_records(elements: &[u8], blocks: &mut Vec<ram::ListedBlock>) -> Vec<RamRecord<'static>> {
     let mut section = vec![0xa6, 0x80];
     section.extend_from_slice(elements);
     section.extend_from_slice(&[0, 0]);
@@ -667,7 +667,7 @@ fn encoded_part(encoding: Encoding, old: &[u8], new: &[u8], data: &[u8], header:
     let setup = vec![
         RamRecord::MemSize {
             total: 2 * 4096,
-            blocks: vec![("pc.ram".into(), 2 * 4096)],
+            blocks: vec![ram::ListedBlock::new("pc.ram", 2 * 4096)],
         },
         RamRecord::Page {
             block: "pc.ram".into(),
@@ -698,7 +698,7 @@ fn encoded_part(encoding: Encoding, old: &[u8], new: &[u8], data: &[u8], header:
     let at = 15 + header.len();
     assert_eq!(&legacy[1][15..at], header);
     assert_eq!(&legacy[1][at..at + data.len()], data);
-    let (records, used) = ram::read_part(&legacy[1], 0, &mut None).unwrap();
+    let (records, used) = ram::read_part(&legacy[1], 0, &mut ram::Cursor::default()).unwrap();
     assert_eq!((records, used), (again.clone(), legacy[1].len()));
 
     let mut ber = Vec::new();
@@ -748,7 +748,7 @@ fn a_bad_xbzrle_delta_is_refused_by_every_reader() {
     part.extend_from_slice(b"\x06pc.ram\x01\x00\x04\x00\x05\x01\x02");
     part.extend_from_slice(&word(ram::FLAG_EOS));
     let at = 8 + 7 + 8 + 8 + 7;
-    let e = ram::read_part(&part, 0, &mut None).unwrap_err();
+    let e = ram::read_part(&part, 0, &mut ram::Cursor::default()).unwrap_err();
     assert_eq!(
         e.kind(),
         &ErrorKind::BadXbzrle("a changed run past the page's or the delta's end")
@@ -763,7 +763,7 @@ fn a_bad_xbzrle_delta_is_refused_by_every_reader() {
     assert!(matches!(e.kind(), ErrorKind::BadXbzrle(_)), "{e}");
     // An encoding byte other than QEMU's one.
     part[at] = 2;
-    let e = ram::read_part(&part, 0, &mut None).unwrap_err();
+    let e = ram::read_part(&part, 0, &mut ram::Cursor::default()).unwrap_err();
     assert_eq!(
         e.kind(),
         &ErrorKind::BadXbzrle("an encoding other than ENCODING_FLAG_XBZRLE")
@@ -771,7 +771,7 @@ fn a_bad_xbzrle_delta_is_refused_by_every_reader() {
     // XBZRLE and a full page in one word: two kinds, as QEMU refuses.
     let both = (4096u64 | ram::FLAG_XBZRLE | ram::FLAG_PAGE).to_be_bytes();
     part[23..31].copy_from_slice(&both);
-    let e = ram::read_part(&part, 0, &mut None).unwrap_err();
+    let e = ram::read_part(&part, 0, &mut ram::Cursor::default()).unwrap_err();
     assert!(e.to_string().contains("two kinds of page"), "{e}");
     // The BER element with that delta.
     let mut elements = Vec::new();

@@ -22,7 +22,7 @@ fn prelude_end(bytes: &[u8]) -> usize {
 fn first_page_word(bytes: &[u8]) -> usize {
     let start = prelude_end(bytes);
     let mut r = StreamInput::Slice(SliceInput::with_base(&bytes[start..], start as u64));
-    let mut last = None;
+    let mut cursor = ram::Cursor::default();
     loop {
         let legacy::Record::Section(h) = legacy::read_record(&mut r).unwrap() else {
             panic!("RAM parts come first");
@@ -30,7 +30,7 @@ fn first_page_word(bytes: &[u8]) -> usize {
         loop {
             let at = r.offset() as usize;
             let mut page = false;
-            let eos = ram::read_word(&mut r, &mut last, &mut |rec| {
+            let eos = ram::read_word(&mut r, &mut cursor, &mut |rec| {
                 page |= matches!(rec, RamRecord::Page { .. });
                 Ok(())
             })
@@ -195,13 +195,6 @@ fn with_capability(stream: &[u8], capability: &str) -> Vec<u8> {
 fn capabilities_the_configuration_lists_are_named() {
     let stream = read_fixture(FIXTURE);
     for (cap, text) in [
-        (
-            "x-ignore-shared",
-            "a RAM block list with guest addresses, without the shared memory (the \
-             configuration lists x-ignore-shared), from the migration capability \
-             x-ignore-shared, is not supported: save without it (migrate-set-capabilities \
-             x-ignore-shared=off)",
-        ),
         (
             "mapped-ram",
             "a mapped-ram file (pages at fixed offsets, not a stream of records) (the \

@@ -90,7 +90,7 @@ impl Generated {
                 true,
                 &[RamRecord::MemSize {
                     total: len,
-                    blocks: vec![(BLOCK.into(), len)],
+                    blocks: vec![ram::ListedBlock::new(BLOCK, len)],
                 }],
             ),
             eos_footer(9),

@@ -138,7 +138,7 @@ fn xbzrle_seeds(seeds: &mut Seeds) {
     let records = [
         RamRecord::MemSize {
             total: 8192,
-            blocks: vec![("pc.ram".into(), 8192)],
+            blocks: vec![vmstate_runtime::ram::ListedBlock::new("pc.ram", 8192)],
         },
         RamRecord::Page {
             block: "pc.ram".into(),

@@ -216,7 +216,7 @@ struct Tree<'t, 'r, 'a> {
     description: Option<String>,
     descs: Option<Descriptions>,
     /// The block list of the RAM section, from its START.
-    ram_blocks: Vec<(String, u64)>,
+    ram_blocks: Vec<ram::ListedBlock>,
     pages_left: u64,
     ram: &'t mut RamParts<'r, 'a>,
     limits: &'t Limits,

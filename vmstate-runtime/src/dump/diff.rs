@@ -219,8 +219,9 @@ impl PageDigests {
     /// Takes one record.
     pub fn record(&mut self, r: &RamRecord<'_>) -> Result<()> {
         if let RamRecord::MemSize { blocks, .. } = r {
-            for (name, len) in blocks {
-                self.blocks.insert(name.clone(), (*len, BTreeMap::new()));
+            for b in blocks {
+                self.blocks
+                    .insert(b.name.clone(), (b.length, BTreeMap::new()));
             }
             return Ok(());
         }
@@ -308,7 +309,7 @@ mod tests {
             vec![
                 RamRecord::MemSize {
                     total: PAGE_SIZE,
-                    blocks: vec![("pc.ram".into(), PAGE_SIZE)],
+                    blocks: vec![crate::ram::ListedBlock::new("pc.ram", PAGE_SIZE)],
                 },
                 RamRecord::Page {
                     block: "pc.ram".into(),

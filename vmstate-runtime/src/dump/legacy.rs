@@ -70,6 +70,7 @@ pub(super) fn to_legacy_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result
     let parts = Parts::of(tree)?;
     let mut w = Writer::new(Vec::new());
     records::put_prelude(&mut w, parts.configuration.as_ref())?;
+    let layout = ram::BlockLayout::of(parts.configuration.as_ref());
     for (sec, entry) in &parts.sections {
         let h = match entry {
             Entry::Command(c) => {
@@ -84,7 +85,15 @@ pub(super) fn to_legacy_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result
                 let (d, v) = device_of(&parts.descs, sec, ident)?;
                 encode_legacy(d, v, &mut w).map_err(|e| e.in_device(&ident.idstr))?;
             }
-            _ => ram::write_part(&ram_of(sec)?, &mut w)?,
+            _ => {
+                let records = ram_of(sec)?;
+                for r in &records {
+                    if let ram::RamRecord::MemSize { blocks, .. } = r {
+                        layout.check(blocks, 0)?;
+                    }
+                }
+                ram::write_part(&records, &mut w)?
+            }
         }
         records::put_footer(&mut w, h.id)?;
     }

@@ -110,8 +110,7 @@ impl<'a> RamParts<'_, 'a> {
         for r in records {
             match &r {
                 RamRecord::MemSize { blocks, .. } => {
-                    let list = blocks.iter().map(|(n, l)| json!({"name": n, "length": l}));
-                    summary.insert("blocks".into(), list.collect());
+                    summary.insert("blocks".into(), blocks.iter().map(block_json).collect());
                     lists += 1;
                 }
                 RamRecord::Zero { .. } => zero += 1,
@@ -407,19 +406,35 @@ pub fn ram_json(records: &[RamRecord<'_>]) -> Value {
             .map(|r| match r {
                 RamRecord::MemSize { total, blocks } => json!({
                     "mem_size": total,
-                    "blocks": blocks.iter().map(|(n, l)| json!({"name": n, "length": l})).collect::<Vec<_>>(),
+                    "blocks": blocks.iter().map(block_json).collect::<Vec<_>>(),
                 }),
-                RamRecord::Zero { block, offset, fill, continued } => {
+                RamRecord::Zero {
+                    block,
+                    offset,
+                    fill,
+                    continued,
+                } => {
                     let mut o = page(block, *offset, *continued);
                     o.insert("fill".into(), (*fill).into());
                     Value::Object(o)
                 }
-                RamRecord::Page { block, offset, data, continued } => {
+                RamRecord::Page {
+                    block,
+                    offset,
+                    data,
+                    continued,
+                } => {
                     let mut o = page(block, *offset, *continued);
                     o.insert("data".into(), crate::ber::octets_json(data));
                     Value::Object(o)
                 }
-                RamRecord::Encoded { block, offset, encoding, data, continued } => {
+                RamRecord::Encoded {
+                    block,
+                    offset,
+                    encoding,
+                    data,
+                    continued,
+                } => {
                     let mut o = page(block, *offset, *continued);
                     o.insert(encoding.name().into(), crate::ber::octets_json(data));
                     Value::Object(o)
@@ -427,6 +442,15 @@ pub fn ram_json(records: &[RamRecord<'_>]) -> Value {
             })
             .collect(),
     )
+}
+
+/// A block list entry in the tree: its address only when the stream sends one.
+fn block_json(b: &ram::ListedBlock) -> Value {
+    let mut o = json!({"name": b.name, "length": b.length});
+    if let Some(a) = b.addr {
+        o["address"] = a.into();
+    }
+    o
 }
 
 /// RAM records from JSON (page data is held in the returned buffers).
@@ -448,7 +472,12 @@ pub fn ram_from_json(v: &Value) -> Result<Vec<RamRecord<'static>>> {
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_owned();
-                    Ok((name, num(b, "length")?))
+                    let addr = b.get("address").map(|_| num(b, "address")).transpose()?;
+                    Ok(ram::ListedBlock {
+                        name,
+                        length: num(b, "length")?,
+                        addr,
+                    })
                 })
                 .collect::<Result<Vec<_>>>()?;
             out.push(RamRecord::MemSize { total, blocks });

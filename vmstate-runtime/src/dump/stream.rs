@@ -140,7 +140,7 @@ fn run<'c>(
         started: Started::default(),
         blocks: Vec::new(),
         arrived: Arrived::new(),
-        last: None,
+        ram: ram::Cursor::default(),
         descs: None,
         live,
     };
@@ -176,11 +176,12 @@ struct Conversion<'c> {
     counts: Progress,
     started: Started,
     /// The latest block list, which every page must fit.
-    blocks: Vec<(String, u64)>,
+    blocks: Vec<ram::ListedBlock>,
     /// The pages that arrived, for [`Progress::missing_pages`].
     arrived: Arrived,
-    /// The block of the previous legacy page (a part may `CONTINUE` it).
-    last: Option<String>,
+    /// The legacy RAM reader's: the previous page's block (a part may `CONTINUE`
+    /// it), what the configuration adds to a block list.
+    ram: ram::Cursor,
     descs: Option<Descriptions>,
     /// A live migration: commands that need a way back are refused.
     live: bool,
@@ -203,6 +204,10 @@ impl Conversion<'_> {
     }
 
     fn record(&mut self, rec: RamRecord<'_>, r: &StreamInput<'_>) -> Result<()> {
+        if let RamRecord::MemSize { blocks, .. } = &rec {
+            // A BER list must have the entries the legacy stream it becomes needs.
+            self.ram.layout.check(blocks, r.offset())?;
+        }
         self.arrived.record(&rec);
         if !matches!(rec, RamRecord::MemSize { .. }) {
             self.counts.pages += 1;
@@ -252,8 +257,9 @@ impl Conversion<'_> {
     /// EOF), then the rest held until the vmdesc at its end.
     fn read_legacy(&mut self, r: &mut StreamInput<'_>) -> Result<()> {
         let configuration = legacy_records::read_prelude(r)?;
-        self.sink
-            .prelude(VERSION, configuration.as_ref().map(|(c, _)| c))?;
+        let configuration = configuration.as_ref().map(|(c, _)| c);
+        self.ram = ram::Cursor::new(configuration);
+        self.sink.prelude(VERSION, configuration)?;
         // Up to the first device section; or EOF, and then the trailer alone follows.
         let devices = self.legacy_records(r)?;
         let (base, tail) = self.hold_tail(r, devices)?;
@@ -340,7 +346,7 @@ impl Conversion<'_> {
         let saved = (
             self.started.clone(),
             self.blocks.clone(),
-            self.last.clone(),
+            self.ram.clone(),
             self.counts,
         );
         let sink = std::mem::replace(&mut self.sink, Box::new(RamVisitor { visit: None }));
@@ -352,7 +358,7 @@ impl Conversion<'_> {
         if !whole {
             self.descs = descs;
         }
-        (self.started, self.blocks, self.last, self.counts) = saved;
+        (self.started, self.blocks, self.ram, self.counts) = saved;
         whole
     }
 
@@ -368,10 +374,9 @@ impl Conversion<'_> {
     /// A BER stream, item by item; RAM parts element by element.
     fn read_ber(&mut self, r: &mut StreamInput<'_>) -> Result<()> {
         let prelude = ber_records::read_prelude(r)?;
-        self.sink.prelude(
-            prelude.version,
-            prelude.configuration.as_ref().map(|(c, _)| c),
-        )?;
+        let configuration = prelude.configuration.as_ref().map(|(c, _)| c);
+        self.ram = ram::Cursor::new(configuration);
+        self.sink.prelude(prelude.version, configuration)?;
         if let Some(text) = &prelude.description {
             self.describe(text, 0)?;
         }
@@ -542,10 +547,9 @@ impl<'i> legacy_records::Records<StreamInput<'i>> for Conversion<'_> {
             return self.device(h, ident, at, |d| decode_legacy(d, s));
         }
         self.sink.part_begin(h)?;
-        let mut last = self.last.take();
         let mut records = Vec::new();
         loop {
-            let eos = ram::read_word(r, &mut last, &mut |rec| {
+            let eos = ram::read_word(r, &mut self.ram, &mut |rec| {
                 records.push(rec.into_owned());
                 Ok(())
             })?;
@@ -557,7 +561,6 @@ impl<'i> legacy_records::Records<StreamInput<'i>> for Conversion<'_> {
                 break;
             }
         }
-        self.last = last;
         self.part_done(r)
     }
 }

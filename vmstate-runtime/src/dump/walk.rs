@@ -124,8 +124,9 @@ struct Walk<'w, 'a> {
     limits: &'w Limits,
     records: u64,
     each: &'w mut dyn for<'d> FnMut(Record<'a, 'd>) -> Result<()>,
-    /// The RAM block of the previous page: a part may CONTINUE it.
-    ram_last: Option<String>,
+    /// The RAM reader's: the previous page's block (a part may CONTINUE it), what
+    /// the configuration adds to a block list.
+    ram: ram::Cursor,
 }
 
 impl<'a> records::Records<SliceInput<'a>> for Walk<'_, 'a> {
@@ -164,7 +165,7 @@ impl<'a> records::Records<SliceInput<'a>> for Walk<'_, 'a> {
             })?;
             (self.each)(Record::Device(section(r.take(len)?), d))
         } else if ident.idstr == "ram" {
-            let (records, len) = ram::read_part(r.remaining(), body_offset, &mut self.ram_last)?;
+            let (records, len) = ram::read_part(r.remaining(), body_offset, &mut self.ram)?;
             (self.each)(Record::Ram(section(r.take(len)?), records))
         } else {
             Err(framing_error(
@@ -229,7 +230,7 @@ pub(crate) fn walk_with<'a>(
         limits,
         records: 0,
         each,
-        ram_last: None,
+        ram: ram::Cursor::new(Some(&configuration)),
     };
     records::read_records(&mut r, &mut Started::default(), &mut walk)?;
     if !r.remaining().is_empty() {

@@ -136,7 +136,13 @@ VMState-Ram-Element ::= CHOICE {{
     }}
 }}
 
-VMState-Ram-Block ::= SEQUENCE {{ name UTF8String, length INTEGER (0..MAX) }}
+-- address: the block's guest address, sent when the configuration lists
+-- x-ignore-shared.
+VMState-Ram-Block ::= SEQUENCE {{
+    name UTF8String,
+    length INTEGER (0..MAX),
+    address INTEGER (0..MAX) OPTIONAL
+}}
 
 ",
         stream = STREAM.number,

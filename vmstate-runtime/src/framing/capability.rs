@@ -90,22 +90,25 @@ pub(crate) fn command(c: &Command, at: u64) -> Error {
     )
 }
 
-/// Refuses a configuration that lists a capability: QEMU lists only those that
-/// change what the stream holds (`x-ignore-shared`, and `mapped-ram` from 9.0).
-/// `at` is the configuration's offset.
+/// The capabilities a configuration may list that vmstate reads.
+const READ_CAPABILITIES: [&[u8]; 1] = [b"x-ignore-shared"];
+
+/// Refuses a configuration that lists a capability vmstate does not read: QEMU
+/// lists only those that change what the stream holds (`x-ignore-shared`, read, and
+/// `mapped-ram` from 9.0). `at` is the configuration's offset.
 pub(crate) fn check_configuration(c: &Configuration, at: u64) -> crate::Result<()> {
     let Some(caps) = &c.capabilities else {
         return Ok(());
     };
-    let Some(first) = caps.capabilities.first() else {
+    let Some(first) = caps
+        .capabilities
+        .iter()
+        .find(|c| !READ_CAPABILITIES.contains(&c.name.as_slice()))
+    else {
         return Ok(());
     };
     let name = String::from_utf8_lossy(&first.name);
     let (what, remedy) = match &*name {
-        "x-ignore-shared" => (
-            "a RAM block list with guest addresses, without the shared memory",
-            "save without it (migrate-set-capabilities x-ignore-shared=off)",
-        ),
         "mapped-ram" => (
             "a mapped-ram file (pages at fixed offsets, not a stream of records)",
             "save without it (migrate-set-capabilities mapped-ram=off)",

@@ -74,4 +74,12 @@ impl Configuration {
     pub fn machine_type(&self) -> String {
         String::from_utf8_lossy(&self.name).into_owned()
     }
+
+    /// Whether its capability list names `capability` (QEMU lists those that change
+    /// what the stream holds).
+    pub fn lists_capability(&self, capability: &[u8]) -> bool {
+        self.capabilities
+            .as_ref()
+            .is_some_and(|c| c.capabilities.iter().any(|c| c.name == capability))
+    }
 }

@@ -21,6 +21,12 @@ pub trait IterativeSection {
     fn save_complete(&mut self, format: Format, out: &mut Vec<u8>) -> Result<()>;
     /// Loads one part saved at `version`.
     fn load_part(&mut self, kind: SectionKind, part: Part<'_, '_>, version: u32) -> Result<()>;
+    /// Takes the stream's configuration (`None`: it has none) before its first
+    /// part: QEMU's capabilities that it lists change what the parts hold.
+    fn configure(&mut self, c: Option<&super::Configuration>) -> Result<()> {
+        let _ = c;
+        Ok(())
+    }
     /// Checks, at the end of a whole stream (`offset`), that what its parts
     /// loaded is whole: RAM fails when pages of a block never arrived.
     fn load_complete(&self, offset: u64) -> Result<()> {

@@ -53,11 +53,11 @@ impl Arrived {
 
     /// A block list (`MEM_SIZE`): its blocks of `page` bytes per page are the ones
     /// that count. A block of a list before with the same length keeps what arrived.
-    pub fn block_list(&mut self, list: &[(String, u64)], page: u64) {
+    pub fn block_list(&mut self, list: &[super::ListedBlock], page: u64) {
         self.flush();
         let mut blocks = Vec::with_capacity(list.len());
-        for (name, len) in list {
-            let pages = len.div_ceil(page);
+        for super::ListedBlock { name, length, .. } in list {
+            let pages = length.div_ceil(page);
             let runs = match self.index.get(name).map(|&i| &mut self.blocks[i]) {
                 Some(b) if b.pages == pages => std::mem::take(&mut b.runs),
                 _ => BTreeMap::new(),
@@ -211,12 +211,16 @@ impl Block {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ram::ListedBlock;
 
     #[test]
     fn runs_merge_and_holes_are_listed() {
         let mut a = Arrived::new();
         a.block_list(
-            &[("pc.ram".into(), 10 * 4096), ("vga".into(), 2 * 4096)],
+            &[
+                ListedBlock::new("pc.ram", 10 * 4096),
+                ListedBlock::new("vga", 2 * 4096),
+            ],
             4096,
         );
         for p in [0, 1, 5, 4, 9, 3] {
@@ -260,7 +264,10 @@ mod tests {
             seed % n
         };
         for _ in 0..50 {
-            let list = [("a".to_owned(), 300 * 4096), ("b".to_owned(), 40 * 4096)];
+            let list = [
+                ListedBlock::new("a", 300 * 4096),
+                ListedBlock::new("b", 40 * 4096),
+            ];
             let mut a = Arrived::new();
             a.block_list(&list, 4096);
             let mut sets = [
@@ -276,14 +283,14 @@ mod tests {
                     // Often right after what came before, as a stream sends them.
                     (sets[b].last().map_or(0, |p| p + 1).min(len - 1), 1)
                 };
-                a.pages(&list[b].0, first * 4096, n, 4096);
+                a.pages(&list[b].name, first * 4096, n, 4096);
                 sets[b].extend(first..(first + n).min(len));
             }
             let want: Vec<(String, u64)> = [0, 1]
                 .into_iter()
                 .filter_map(|b| {
                     let missing = [300, 40][b] - sets[b].len() as u64;
-                    (missing > 0).then(|| (list[b].0.clone(), missing))
+                    (missing > 0).then(|| (list[b].name.clone(), missing))
                 })
                 .collect();
             let got: Vec<(String, u64)> = a
@@ -298,12 +305,12 @@ mod tests {
     #[test]
     fn a_list_sent_again_keeps_what_arrived() {
         let mut a = Arrived::new();
-        let list = [("pc.ram".to_owned(), 2 * 4096)];
+        let list = [ListedBlock::new("pc.ram", 2 * 4096)];
         a.block_list(&list, 4096);
         a.pages("pc.ram", 0, 2, 4096);
         a.block_list(&list, 4096);
         assert!(a.holes(4096).is_empty());
-        a.block_list(&[("pc.ram".to_owned(), 4 * 4096)], 4096);
+        a.block_list(&[ListedBlock::new("pc.ram", 4 * 4096)], 4096);
         assert_eq!(a.holes(4096)[0].missing, 4);
     }
 }

@@ -3,11 +3,12 @@
 
 use super::ber::{self, Element};
 use super::zero::page_is_zero;
-use super::{check_page_size, wrong_direction, Arrived, Holes, RAM_VERSION};
+use super::RAM_VERSION;
+use super::{check_page_size, wrong_direction, Arrived, BlockLayout, Holes, ListedBlock};
 use super::{Encoding, FLAG_CONTINUE, FLAG_EOS, FLAG_MEM_SIZE, FLAG_ZERO, PAGE, PAGE_SIZE};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
-use crate::framing::{IterativeSection, Part, SectionKind};
+use crate::framing::{Configuration, IterativeSection, Part, SectionKind};
 use crate::io::{Input, SliceInput};
 
 /// One RAM block of the destination, to load into.
@@ -30,6 +31,8 @@ pub struct RamLoader<'a> {
     page: usize,
     /// The pages that arrived, of the stream's latest block list.
     arrived: Arrived,
+    /// What a legacy block list entry holds, by the stream's configuration.
+    layout: BlockLayout,
 }
 
 impl<'a> RamLoader<'a> {
@@ -40,7 +43,14 @@ impl<'a> RamLoader<'a> {
             last: None,
             page: PAGE,
             arrived: Arrived::new(),
+            layout: BlockLayout::default(),
         }
+    }
+
+    /// Reads the block lists of a stream with configuration `c` (its capabilities
+    /// change their entries); a registry load calls it with the stream's.
+    pub fn configure(&mut self, c: Option<&Configuration>) {
+        self.layout = BlockLayout::of(c);
     }
 
     /// A loader of pages of `page_size` bytes (as [`RamSaver::with_page_size`](super::RamSaver::with_page_size)); a
@@ -79,16 +89,16 @@ impl<'a> RamLoader<'a> {
         self.arrived.pages(self.blocks[i].name, offset, n, page);
     }
 
-    fn check_list(&mut self, list: &[(String, u64)], at: u64) -> Result<()> {
+    fn check_list(&mut self, list: &[ListedBlock], at: u64) -> Result<()> {
         self.arrived.block_list(list, self.page as u64);
-        for (name, len) in list {
+        for ListedBlock { name, length, .. } in list {
             let b = &self.blocks[self.block(name, at)?];
-            if b.mem.len() as u64 != *len {
+            if b.mem.len() as u64 != *length {
                 return Err(Error::new(
                     ErrorKind::RamBlockLength {
                         block: name.clone(),
                         expected: b.mem.len() as u64,
-                        found: *len,
+                        found: *length,
                     },
                     at,
                 ));
@@ -152,7 +162,7 @@ impl<'a> RamLoader<'a> {
             let addr = word & !(self.page as u64 - 1);
             super::check_flags(flags, at)?;
             if flags & FLAG_MEM_SIZE != 0 {
-                let list = super::read_block_list(r, addr)?;
+                let list = super::read_block_list(r, addr, self.layout)?;
                 self.check_list(&list, at)?;
             }
             if flags & super::PAGE_KINDS != 0 {
@@ -330,6 +340,11 @@ impl IterativeSection for RamLoader<'_> {
 
     fn load_complete(&self, offset: u64) -> Result<()> {
         self.check_complete(offset)
+    }
+
+    fn configure(&mut self, c: Option<&Configuration>) -> Result<()> {
+        RamLoader::configure(self, c);
+        Ok(())
     }
 
     fn load_part(&mut self, _kind: SectionKind, part: Part<'_, '_>, version: u32) -> Result<()> {

@@ -117,6 +117,91 @@ const PAGE_KINDS: u64 = FLAG_ZERO | FLAG_PAGE | FLAG_XBZRLE | FLAG_COMPRESS_PAGE
 /// The flags of a RAM word vmstate reads.
 pub(crate) const KNOWN_FLAGS: u64 = PAGE_KINDS | FLAG_MEM_SIZE | FLAG_EOS | FLAG_CONTINUE;
 
+/// One entry of a block list (`MEM_SIZE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedBlock {
+    /// The block's name (QEMU's `idstr`).
+    pub name: String,
+    /// Its used length in bytes.
+    pub length: u64,
+    /// Its guest address (QEMU's `mr->addr`): sent when the configuration lists
+    /// `x-ignore-shared`, so that the destination checks that a block it shares
+    /// with the source (and so is not sent) is mapped where the source's was.
+    pub addr: Option<u64>,
+}
+
+impl ListedBlock {
+    /// A block of `length` bytes, without the entries a capability adds.
+    pub fn new(name: impl Into<String>, length: u64) -> Self {
+        ListedBlock {
+            name: name.into(),
+            length,
+            addr: None,
+        }
+    }
+}
+
+/// What a block list entry holds besides the name and length: set by the
+/// capabilities the stream's configuration lists (QEMU writes them only then, so
+/// a reader cannot see them otherwise).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlockLayout {
+    /// Each entry ends with the block's be64 guest address (`x-ignore-shared`).
+    pub addresses: bool,
+}
+
+impl BlockLayout {
+    /// The layout a stream with configuration `c` (if any) sends.
+    pub fn of(c: Option<&crate::framing::Configuration>) -> Self {
+        BlockLayout {
+            addresses: c.is_some_and(|c| c.lists_capability(b"x-ignore-shared")),
+        }
+    }
+
+    /// Checks that a block list has the entries this layout sends: a list without
+    /// the addresses the configuration announces (or with addresses it does not)
+    /// would be written as bytes QEMU misreads.
+    pub fn check(&self, blocks: &[ListedBlock], at: u64) -> Result<()> {
+        match blocks.iter().find(|b| b.addr.is_some() != self.addresses) {
+            None => Ok(()),
+            Some(b) => Err(Error::new(
+                ErrorKind::Framing(format!(
+                    "RAM block {} {} an address, and the configuration {} x-ignore-shared",
+                    b.name,
+                    if b.addr.is_some() { "has" } else { "lacks" },
+                    if self.addresses {
+                        "lists"
+                    } else {
+                        "does not list"
+                    },
+                )),
+                at,
+            )),
+        }
+    }
+}
+
+/// What a RAM reader carries from record to record and part to part of one stream.
+#[derive(Debug, Clone, Default)]
+pub struct Cursor {
+    /// The block of the stream's previous page: QEMU's `CONTINUE` may refer to a
+    /// block named in an earlier part (its loader keeps the block across parts, and
+    /// its saver names a block only when it changes).
+    pub last: Option<String>,
+    /// What the block list entries hold.
+    pub layout: BlockLayout,
+}
+
+impl Cursor {
+    /// The cursor at the start of a stream with configuration `c`.
+    pub fn new(c: Option<&crate::framing::Configuration>) -> Self {
+        Cursor {
+            last: None,
+            layout: BlockLayout::of(c),
+        }
+    }
+}
+
 /// One record of a RAM part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RamRecord<'a> {
@@ -124,8 +209,8 @@ pub enum RamRecord<'a> {
     MemSize {
         /// Sum of the blocks' used lengths.
         total: u64,
-        /// `(name, used_length)` per block.
-        blocks: Vec<(String, u64)>,
+        /// The blocks, in the sender's order.
+        blocks: Vec<ListedBlock>,
     },
     /// A page whose every byte is `fill`.
     Zero {
@@ -221,21 +306,18 @@ impl RamRecord<'_> {
 }
 
 /// Reads the records of one RAM part, up to and including its `EOS` word. Returns
-/// the records and the part's length in bytes.
-///
-/// `last` is the block of the stream's previous page, and is left at this part's
-/// last: QEMU's `CONTINUE` may refer to a block named in an earlier part (its loader
-/// keeps the block across parts, and its saver names a block only when it changes).
+/// the records and the part's length in bytes; `cursor` is the stream's, left at
+/// this part's end.
 pub fn read_part<'a>(
     data: &'a [u8],
     base: u64,
-    last: &mut Option<String>,
+    cursor: &mut Cursor,
 ) -> Result<(Vec<RamRecord<'a>>, usize)> {
     #[cfg(test)]
     crate::tally::note(crate::tally::Work::RamPart);
     let mut r = StreamInput::Slice(SliceInput::with_base(data, base));
     let mut records = Vec::new();
-    while !read_word(&mut r, last, &mut |rec| {
+    while !read_word(&mut r, cursor, &mut |rec| {
         records.push(rec);
         Ok(())
     })? {}
@@ -248,7 +330,7 @@ pub fn read_part<'a>(
 /// converter of a stream as it arrives calls it record by record.
 pub fn read_word<'a>(
     r: &mut StreamInput<'a>,
-    last: &mut Option<String>,
+    cursor: &mut Cursor,
     emit: &mut dyn FnMut(RamRecord<'a>) -> Result<()>,
 ) -> Result<bool> {
     let word = u64::from_be_bytes(r.read_array()?);
@@ -259,18 +341,18 @@ pub fn read_word<'a>(
     if flags & FLAG_MEM_SIZE != 0 {
         emit(RamRecord::MemSize {
             total: addr,
-            blocks: read_block_list(r, addr)?,
+            blocks: read_block_list(r, addr, cursor.layout)?,
         })?;
     }
     if flags & PAGE_KINDS != 0 {
         let continued = flags & FLAG_CONTINUE != 0;
         let block = if continued {
-            last.clone().ok_or_else(|| {
+            cursor.last.clone().ok_or_else(|| {
                 r.error(ErrorKind::Framing("CONTINUE page without a block".into()))
             })?
         } else {
             let name = read_name(r)?;
-            *last = Some(name.clone());
+            cursor.last = Some(name.clone());
             name
         };
         if flags & FLAG_ZERO != 0 {
@@ -305,11 +387,7 @@ pub fn read_word<'a>(
 /// Checks a record against the latest block list, `blocks`: a page must lie
 /// inside one of its blocks (as the BER reader checks its runs: one set of checks
 /// for both formats); a block list replaces it.
-pub fn check_in_blocks(
-    rec: &RamRecord<'_>,
-    blocks: &mut Vec<(String, u64)>,
-    at: u64,
-) -> Result<()> {
+pub fn check_in_blocks(rec: &RamRecord<'_>, blocks: &mut Vec<ListedBlock>, at: u64) -> Result<()> {
     match rec {
         RamRecord::MemSize { blocks: list, .. } => {
             blocks.clone_from(list);
@@ -391,9 +469,12 @@ pub fn write_record<W: std::io::Write>(rec: &RamRecord<'_>, w: &mut Writer<W>) -
     match rec {
         RamRecord::MemSize { total, blocks } => {
             w.put(&(total | FLAG_MEM_SIZE).to_be_bytes())?;
-            for (name, len) in blocks {
-                put_name(w, name)?;
-                w.put(&len.to_be_bytes())?;
+            for b in blocks {
+                put_name(w, &b.name)?;
+                w.put(&b.length.to_be_bytes())?;
+                if let Some(addr) = b.addr {
+                    w.put(&addr.to_be_bytes())?;
+                }
             }
             Ok(())
         }
@@ -471,19 +552,33 @@ fn read_name(r: &mut impl Input) -> Result<String> {
 }
 
 /// The block list after a `MEM_SIZE` word announcing `total` bytes: each block's
-/// name and used length, until they add up to the total.
-pub(crate) fn read_block_list(r: &mut impl Input, total: u64) -> Result<Vec<(String, u64)>> {
+/// name and used length (and what `layout` adds), until they add up to the total.
+pub(crate) fn read_block_list(
+    r: &mut impl Input,
+    total: u64,
+    layout: BlockLayout,
+) -> Result<Vec<ListedBlock>> {
     let mut blocks = Vec::new();
     let mut left = total;
     while left > 0 {
         let name = read_name(r)?;
-        let len = u64::from_be_bytes(r.read_array()?);
-        left = left.checked_sub(len).ok_or_else(|| {
+        let length = u64::from_be_bytes(r.read_array()?);
+        left = left.checked_sub(length).ok_or_else(|| {
             r.error(ErrorKind::Framing(format!(
-                "RAM block {name} is longer than the announced total"
+                "RAM block {name} is longer than the announced total{}",
+                if layout.addresses {
+                    ""
+                } else {
+                    " (a stream saved with x-ignore-shared sends each block's address; \
+                     its configuration must list it)"
+                }
             )))
         })?;
-        blocks.push((name, len));
+        let addr = match layout.addresses {
+            true => Some(u64::from_be_bytes(r.read_array()?)),
+            false => None,
+        };
+        blocks.push(ListedBlock { name, length, addr });
     }
     Ok(blocks)
 }
@@ -527,7 +622,7 @@ mod tests {
         s.extend_from_slice(&[7u8; 4096]);
         s.extend_from_slice(&FLAG_EOS.to_be_bytes());
         s.push(0xaa); // next section
-        let (recs, used) = read_part(&s, 0, &mut None).unwrap();
+        let (recs, used) = read_part(&s, 0, &mut Cursor::default()).unwrap();
         assert_eq!(used, s.len() - 1);
         assert_eq!(recs.len(), 3);
         assert!(
@@ -541,7 +636,7 @@ mod tests {
     #[test]
     fn continue_without_block_is_an_error() {
         let s = (FLAG_ZERO | FLAG_CONTINUE).to_be_bytes();
-        let e = read_part(&s, 10, &mut None).unwrap_err();
+        let e = read_part(&s, 10, &mut Cursor::default()).unwrap_err();
         assert!(matches!(e.kind(), ErrorKind::Framing(_)));
         assert_eq!(e.offset(), 18);
     }

@@ -107,10 +107,10 @@ impl<'a> RamSaver<'a> {
         self.blocks.iter().map(|b| b.mem.len() as u64).sum()
     }
 
-    fn list(&self) -> Vec<(String, u64)> {
+    fn list(&self) -> Vec<super::ListedBlock> {
         self.blocks
             .iter()
-            .map(|b| (b.name.to_owned(), b.mem.len() as u64))
+            .map(|b| super::ListedBlock::new(b.name, b.mem.len() as u64))
             .collect()
     }
 

@@ -78,6 +78,18 @@ impl<'a> Registry<'a> {
         Ok(())
     }
 
+    /// Checks the stream's configuration (at `at`) against this VM and hands it
+    /// to the iterative sections.
+    fn configure(&mut self, c: Option<&(Configuration, u64)>) -> Result<()> {
+        if let Some((c, at)) = c {
+            self.check_machine(c, *at)?;
+        }
+        for it in &mut self.iteratives {
+            it.handler.configure(c.map(|(c, _)| c))?;
+        }
+        Ok(())
+    }
+
     fn check_machine(&self, c: &Configuration, at: u64) -> Result<()> {
         if c.name != self.machine_type.as_bytes() {
             return Err(framing_error(
@@ -148,9 +160,8 @@ impl<'a> Registry<'a> {
 
     /// A legacy stream, record by record.
     fn load_legacy(&mut self, r: &mut StreamInput<'_>, l: &mut Loading) -> Result<()> {
-        if let Some((c, at)) = records::legacy::read_prelude(r)? {
-            self.check_machine(&c, at)?;
-        }
+        let prelude = records::legacy::read_prelude(r)?;
+        self.configure(prelude.as_ref())?;
         records::legacy::read_records(r, &mut Started::default(), &mut Load { reg: self, l })?;
         records::legacy::skip_trailer(r)
     }
@@ -159,9 +170,7 @@ impl<'a> Registry<'a> {
     /// (borrowed when the stream is in memory).
     fn load_ber(&mut self, r: &mut StreamInput<'_>, l: &mut Loading) -> Result<()> {
         let prelude = records::ber::read_prelude(r)?;
-        if let Some((c, at)) = &prelude.configuration {
-            self.check_machine(c, *at)?;
-        }
+        self.configure(prelude.configuration.as_ref())?;
         records::ber::read_items(r, &mut Started::default(), &mut Load { reg: self, l })
     }
 }

@@ -8,7 +8,7 @@ use super::{
 use crate::ber::Decoder;
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::SliceInput;
-use crate::ram::{RamRecord, PAGE_SIZE};
+use crate::ram::{ListedBlock, RamRecord, PAGE_SIZE};
 use std::borrow::Cow;
 use std::collections::VecDeque;
 
@@ -29,7 +29,7 @@ pub fn records_to_ber(records: Vec<RamRecord<'_>>) -> Result<Vec<u8>> {
 pub fn element_records<'a>(
     e: Element<'a>,
     at: u64,
-    blocks: &mut Vec<(String, u64)>,
+    blocks: &mut Vec<ListedBlock>,
     last: &mut Option<String>,
     emit: &mut dyn FnMut(RamRecord<'a>) -> Result<()>,
 ) -> Result<()> {
@@ -59,9 +59,7 @@ pub fn element_records<'a>(
             page_size: None,
         } => {
             // As the legacy reader requires: the total is the blocks' sum.
-            let sum = list
-                .iter()
-                .try_fold(0u64, |s, (_, len)| s.checked_add(*len));
+            let sum = list.iter().try_fold(0u64, |s, b| s.checked_add(b.length));
             if sum != Some(total) {
                 return Err(Error::new(
                     ErrorKind::Framing(format!(
@@ -356,7 +354,7 @@ impl Held<'_> {
 /// (so that a run's page count, which costs a few octets, cannot claim more pages
 /// than the guest has).
 pub fn check_run(
-    blocks: &[(String, u64)],
+    blocks: &[ListedBlock],
     block: &str,
     offset: u64,
     pages: u64,
@@ -364,8 +362,8 @@ pub fn check_run(
 ) -> Result<()> {
     let len = blocks
         .iter()
-        .find(|(n, _)| n == block)
-        .map(|(_, l)| *l)
+        .find(|b| b.name == block)
+        .map(|b| b.length)
         .ok_or_else(|| Error::new(ErrorKind::UnknownRamBlock(block.to_owned()), at))?;
     let end = pages
         .checked_mul(PAGE_SIZE)
@@ -389,7 +387,7 @@ pub fn check_run(
 /// the part holds, and an error names it when a part would exceed it.
 pub fn ber_to_records<'a>(
     d: &mut Decoder<'_, SliceInput<'a>>,
-    blocks: &mut Vec<(String, u64)>,
+    blocks: &mut Vec<ListedBlock>,
     pages_left: &mut u64,
 ) -> Result<Vec<RamRecord<'a>>> {
     let mut take = |pages: u64, at: u64| {

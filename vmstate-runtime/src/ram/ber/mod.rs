@@ -222,8 +222,8 @@ pub enum Element<'a> {
     MemSize {
         /// Sum of the lengths.
         total: u64,
-        /// Name and used length of each block.
-        blocks: Vec<(String, u64)>,
+        /// The blocks.
+        blocks: Vec<crate::ram::ListedBlock>,
         /// The page size, when it is not 4 KiB.
         page_size: Option<u64>,
     },

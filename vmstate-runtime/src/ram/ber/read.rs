@@ -266,7 +266,12 @@ pub fn next_element<'a>(
             while d.peek_header()?.is_some() {
                 let bh = d.expect(Tag::SEQUENCE)?;
                 d.enter(&bh)?;
-                blocks.push((text(d)?.to_owned(), uint(d)?));
+                let (name, length) = (text(d)?.to_owned(), uint(d)?);
+                let addr = match d.peek_header()? {
+                    Some(h) if h.tag == Tag::INTEGER => Some(uint(d)?),
+                    _ => None,
+                };
+                blocks.push(crate::ram::ListedBlock { name, length, addr });
                 d.leave(None)?;
             }
             d.leave(None)?;

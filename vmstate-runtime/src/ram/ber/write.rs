@@ -3,13 +3,15 @@
 
 use super::Run;
 use crate::ber::{length_len, tlv_len, Tag};
-use crate::ram::PAGE_SIZE;
+use crate::ram::{ListedBlock, PAGE_SIZE};
 
 /// Appends the block list element, with the page size unless it is 4 KiB.
-pub fn mem_size(out: &mut Vec<u8>, total: u64, blocks: &[(String, u64)], page: u64) {
+pub fn mem_size(out: &mut Vec<u8>, total: u64, blocks: &[ListedBlock], page: u64) {
     let page_size = (page != PAGE_SIZE).then_some(page);
     let str_len = |n: &str| 1 + length_len(n.len()) + n.len();
-    let entry = |(n, l): &(String, u64)| str_len(n) + 2 + uint_len(*l);
+    let entry = |b: &ListedBlock| {
+        str_len(&b.name) + 2 + uint_len(b.length) + b.addr.map_or(0, |a| 2 + uint_len(a))
+    };
     let list: usize = blocks
         .iter()
         .map(|b| tlv_len(Tag::SEQUENCE, entry(b)))
@@ -26,8 +28,11 @@ pub fn mem_size(out: &mut Vec<u8>, total: u64, blocks: &[(String, u64)], page: u
     for b in blocks {
         out.push(0x30);
         push_len(out, entry(b));
-        push_str(out, &b.0);
-        push_uint(out, b.1);
+        push_str(out, &b.name);
+        push_uint(out, b.length);
+        if let Some(a) = b.addr {
+            push_uint(out, a);
+        }
     }
     if let Some(p) = page_size {
         push_uint(out, p);
