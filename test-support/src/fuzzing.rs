@@ -268,11 +268,17 @@ pub fn stream_convert(data: &[u8]) {
     }
 }
 
-/// One RAM part, legacy (byte 0 even) or BER (odd), into two small blocks.
+/// One RAM part, legacy (byte 0 even) or BER (odd), into two small blocks; of a
+/// stream saved with `x-ignore-shared` when bit 1 of byte 0 is set.
 pub fn ram_part(data: &[u8]) {
     let [mode, part @ ..] = data else { return };
     let (mut ram, mut rom) = (vec![0u8; 64 << 10], vec![0u8; 8 << 10]);
     let mut loader = two_blocks(&mut ram, &mut rom);
+    if mode & 2 != 0 {
+        let c = vmstate_runtime::framing::Configuration::for_machine("pc")
+            .with_capability("x-ignore-shared");
+        loader.configure(Some(&c));
+    }
     if mode % 2 == 0 {
         if let Ok(n) = loader.load_legacy(part, 0) {
             assert!(n <= part.len());

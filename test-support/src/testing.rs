@@ -86,7 +86,9 @@ pub fn ram_of(stream: &[u8]) -> vmstate_runtime::Result<Vec<(String, Vec<u8>)>> 
     let Some(first) = parts.first() else {
         return Ok(Vec::new());
     };
-    let (records, _) = ram::read_part(first.body, first.body_offset, &mut ram::Cursor::default())?;
+    let configuration = Some(&s.configuration);
+    let mut cursor = ram::Cursor::new(configuration);
+    let (records, _) = ram::read_part(first.body, first.body_offset, &mut cursor)?;
     let blocks = match records.first() {
         Some(RamRecord::MemSize { blocks, .. }) => blocks.clone(),
         _ => Vec::new(),
@@ -96,6 +98,7 @@ pub fn ram_of(stream: &[u8]) -> vmstate_runtime::Result<Vec<(String, Vec<u8>)>> 
         .map(|b| (b.name.clone(), vec![0; b.length as usize]))
         .collect();
     let mut loader = RamLoader::new(ram_blocks_mut(&mut mem));
+    loader.configure(configuration);
     for p in &parts {
         loader.load_legacy(p.body, p.body_offset)?;
     }

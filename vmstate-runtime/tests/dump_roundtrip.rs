@@ -464,3 +464,41 @@ fn a_caller_sets_the_limits_and_the_error_names_the_one_hit() {
         "{e}"
     );
 }
+
+/// A block list must have the guest addresses exactly when the configuration
+/// lists `x-ignore-shared`: QEMU would misread it otherwise. A tree edited to
+/// break that, or its BER form converted back, is refused before any byte of it
+/// is written as a legacy stream.
+#[test]
+fn block_addresses_follow_the_configuration() {
+    let bytes = read_fixture("pc-i440fx-10.0-ignore-shared.mig");
+    let mut tree = dump::from_bytes(&bytes).unwrap();
+    let list = tree["sections"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .filter_map(|s| s["ram"].as_array_mut())
+        .flatten()
+        .find_map(|r| r["blocks"].as_array_mut())
+        .unwrap();
+    let pc = list[0].as_object_mut().unwrap().remove("address");
+    assert_eq!(pc, Some(0.into()));
+    let text = "bad stream framing: RAM block pc.ram lacks an address, and the \
+                configuration lists x-ignore-shared";
+    let e = dump::to_bytes(&tree, Format::Legacy).unwrap_err();
+    assert_eq!(e.to_string(), format!("at byte 0: {text}"));
+    let ber = dump::to_bytes(&tree, Format::Ber).unwrap();
+    let e = dump::convert(&ber, Format::Legacy).unwrap_err();
+    assert!(e.to_string().ends_with(text), "{e}");
+    assert!(matches!(e.kind(), vmstate_runtime::ErrorKind::Framing(_)));
+    // Without the capability, the other blocks' addresses are the wrong ones.
+    tree["configuration"]["capabilities"] = serde_json::json!([]);
+    let e = dump::to_bytes(&tree, Format::Legacy).unwrap_err();
+    assert!(
+        e.to_string().ends_with(
+            "RAM block /rom@etc/acpi/tables has an address, and the configuration does \
+             not list x-ignore-shared"
+        ),
+        "{e}"
+    );
+}

@@ -3,7 +3,7 @@
 //! exact texts, on QEMU's own streams edited as each capability would have them.
 
 use vmstate_runtime::dump::{self, Limits};
-use vmstate_runtime::framing::{self, legacy, Capabilities, Capability, Configuration};
+use vmstate_runtime::framing::{self, legacy, Configuration};
 use vmstate_runtime::io::{Input, SliceInput, StreamInput, Writer};
 use vmstate_runtime::ram::{self, RamRecord};
 use vmstate_runtime::{ErrorKind, Format};
@@ -175,15 +175,9 @@ fn a_live_conversion_refuses_what_needs_a_way_back_at_its_command() {
 /// `stream` with a configuration that lists `capability`.
 fn with_capability(stream: &[u8], capability: &str) -> Vec<u8> {
     let mut r = SliceInput::new(stream);
-    let (mut c, _) = legacy::read_prelude(&mut r).unwrap().unwrap();
+    let (c, _) = legacy::read_prelude(&mut r).unwrap().unwrap();
     let rest = &stream[r.offset() as usize..];
-    c.capabilities = Some(Capabilities {
-        caps_count: 1,
-        capabilities: vec![Capability {
-            len: capability.len() as u8,
-            name: capability.as_bytes().to_vec(),
-        }],
-    });
+    let c = c.with_capability(capability);
     let mut w = Writer::new(Vec::new());
     legacy::put_prelude(&mut w, Some(&c)).unwrap();
     let mut out = w.into_inner();
@@ -194,14 +188,12 @@ fn with_capability(stream: &[u8], capability: &str) -> Vec<u8> {
 #[test]
 fn capabilities_the_configuration_lists_are_named() {
     let stream = read_fixture(FIXTURE);
-    for (cap, text) in [
-        (
-            "mapped-ram",
-            "a mapped-ram file (pages at fixed offsets, not a stream of records) (the \
+    for (cap, text) in [(
+        "mapped-ram",
+        "a mapped-ram file (pages at fixed offsets, not a stream of records) (the \
              configuration lists mapped-ram), from the migration capability mapped-ram, is \
              not supported: save without it (migrate-set-capabilities mapped-ram=off)",
-        ),
-    ] {
+    )] {
         let bytes = with_capability(&stream, cap);
         for e in [
             dump::from_bytes(&bytes).unwrap_err(),

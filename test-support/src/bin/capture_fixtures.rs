@@ -4,7 +4,9 @@
 //! capability instead migrates with it on: `compress` from the stopped guest;
 //! `xbzrle` while the counter guest (`counter_guest::kernel_writing`, a few hundred
 //! pages) keeps writing, so that pages go again as XBZRLE deltas, and its RAM is
-//! dumped once the migration completed. `manifest.json` records each stream's QEMU
+//! dumped once the migration completed. `x-ignore-shared` from the stopped guest
+//! with private RAM: every page sent, each block list entry with its address (the
+//! shared case, where no page of the block goes, is `vmstate-cli/tests/shared_memory.rs`). `manifest.json` records each stream's QEMU
 //! arguments and the SHA-256 of `pc.ram` below 640 KiB and from 1 MiB up, as QEMU
 //! dumped it; `<machine>.vmstate.json` is QEMU's `-dump-vmstate` for a machine type.
 //!
@@ -59,6 +61,11 @@ const fn with_capability(
 const QEMU_7_2: &[Guest] = &[
     with_capability("pc-i440fx-7.2-xbzrle.mig", "pc-i440fx-7.2", "xbzrle"),
     with_capability("pc-i440fx-7.2-compress.mig", "pc-i440fx-7.2", "compress"),
+    with_capability(
+        "pc-i440fx-7.2-ignore-shared.mig",
+        "pc-i440fx-7.2",
+        "x-ignore-shared",
+    ),
 ];
 
 /// The NICs have user-mode networking behind them, the disk is a null block device,
@@ -133,6 +140,11 @@ const QEMU_10_0: &[Guest] = &[
         capability: None,
     },
     with_capability("pc-i440fx-10.0-xbzrle.mig", "pc-i440fx-10.0", "xbzrle"),
+    with_capability(
+        "pc-i440fx-10.0-ignore-shared.mig",
+        "pc-i440fx-10.0",
+        "x-ignore-shared",
+    ),
 ];
 
 const DUMPS_10_0: &[&str] = &["pc-i440fx-7.2", "pc-i440fx-10.0"];

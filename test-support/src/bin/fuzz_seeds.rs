@@ -124,6 +124,36 @@ fn streams(seeds: &mut Seeds) {
     .expect("a command");
     seeds.write("dump_roundtrip", &ping);
     xbzrle_seeds(seeds);
+    ignore_shared_seeds(seeds);
+}
+
+/// A block list of a stream saved with `x-ignore-shared` (each entry with its
+/// guest address) and a page, in both formats (`ram_part`'s mode bit 1).
+fn ignore_shared_seeds(seeds: &mut Seeds) {
+    let listed = |name: &str, length, addr| vmstate_runtime::ram::ListedBlock {
+        addr: Some(addr),
+        ..vmstate_runtime::ram::ListedBlock::new(name, length)
+    };
+    let records = [
+        RamRecord::MemSize {
+            total: (64 << 10) + (8 << 10),
+            blocks: vec![
+                listed("pc.ram", 64 << 10, 0),
+                listed("pc.rom", 8 << 10, 0xc0000),
+            ],
+        },
+        RamRecord::Page {
+            block: "pc.rom".into(),
+            offset: 4096,
+            data: vec![0x5a; 4096].into(),
+            continued: false,
+        },
+    ];
+    let mut w = Writer::new(Vec::new());
+    ram::write_part(&records, &mut w).expect("a legacy part");
+    seeds.write("ram_part", &[&[2][..], &w.into_inner()].concat());
+    let ber = ram::ber::records_to_ber(records.to_vec()).expect("BER elements");
+    seeds.write("ram_part", &[&[3][..], &ber].concat());
 }
 
 /// A page sent, then sent again as an XBZRLE delta, and a zlib page (`compress`):

@@ -75,6 +75,19 @@ impl Configuration {
         String::from_utf8_lossy(&self.name).into_owned()
     }
 
+    /// The configuration with `capability` added to its list, as QEMU sends it
+    /// when that capability is on (at most 255 octets of name, 64 names).
+    pub fn with_capability(mut self, capability: &str) -> Self {
+        let caps = self.capabilities.get_or_insert_with(Capabilities::default);
+        let name = &capability.as_bytes()[..capability.len().min(255)];
+        caps.capabilities.push(Capability {
+            len: name.len() as u8,
+            name: name.to_vec(),
+        });
+        caps.caps_count = caps.capabilities.len() as u32;
+        self
+    }
+
     /// Whether its capability list names `capability` (QEMU lists those that change
     /// what the stream holds).
     pub fn lists_capability(&self, capability: &[u8]) -> bool {

@@ -51,8 +51,9 @@ pub fn put_prelude<W: io::Write>(
 
 /// Reads `QEVM` and the version (refusing others), then the configuration section
 /// if there is one, with the offset of its body. A configuration that lists a
-/// capability (`x-ignore-shared`, `mapped-ram`: they change what follows) is
-/// refused by its name.
+/// capability vmstate does not read (`mapped-ram`: it changes what follows) is
+/// refused by its name; one that lists `x-ignore-shared` is read (its RAM
+/// readers take it: [`crate::ram::Cursor`]).
 pub fn read_prelude(r: &mut impl Input) -> Result<Option<(Configuration, u64)>> {
     let magic = u32::from_be_bytes(r.read_array()?);
     let version = u32::from_be_bytes(r.read_array()?);
