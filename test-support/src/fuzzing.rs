@@ -13,7 +13,7 @@ use vmstate_runtime::{ber, legacy, Format, Result, VMState};
 pub type Body = fn(&[u8]);
 
 /// Every target: its name and its body.
-pub const TARGETS: [(&str, Body); 8] = [
+pub const TARGETS: [(&str, Body); 9] = [
     ("legacy_device", legacy_device),
     ("ber_device", ber_device),
     ("registry_load", registry_load),
@@ -22,6 +22,7 @@ pub const TARGETS: [(&str, Body); 8] = [
     ("ram_part", ram_part),
     ("description", description),
     ("xbzrle", xbzrle),
+    ("return_path", return_path),
 ];
 
 /// The version a byte picks among those `T` loads (minimum to current).
@@ -218,6 +219,7 @@ pub fn stream_convert(data: &[u8]) {
         &mut live_out,
         Format::Ber,
         &limits,
+        dump::Carrier::OneWay,
         &mut |_| {},
     );
     match (&converted, live) {
@@ -336,5 +338,36 @@ pub fn xbzrle(data: &[u8]) {
             back == new,
             "the encoder's delta applies back to the new page"
         );
+    }
+}
+
+/// A return path (byte 0 even: legacy, odd: BER): what is carried (up to a
+/// message QEMU would refuse, which stops it with an error, never a panic)
+/// carries back, to the same bytes from legacy, and from BER to what carries
+/// over again to the same bytes (BER may spell a message more than one way).
+pub fn return_path(data: &[u8]) {
+    use vmstate_runtime::framing::return_path::carry;
+    let [mode, channel @ ..] = data else { return };
+    let (from, to) = match mode % 2 {
+        0 => (Format::Legacy, Format::Ber),
+        _ => (Format::Ber, Format::Legacy),
+    };
+    let mut there = Vec::new();
+    let carried = carry(&mut &channel[..], &mut there, from, to);
+    let mut back = Vec::new();
+    let n = carry(&mut &there[..], &mut back, to, from).expect("what was carried carries back");
+    if from == Format::Legacy {
+        assert!(channel.starts_with(&back), "carried back to other bytes");
+        if let Ok(m) = carried {
+            assert_eq!(m, n);
+            assert!(
+                back == channel,
+                "a whole channel carried back to other bytes"
+            );
+        }
+    } else {
+        let mut again = Vec::new();
+        carry(&mut &back[..], &mut again, from, to).expect("and over again");
+        assert!(again == there, "carried over again to other bytes");
     }
 }

@@ -15,7 +15,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use vmstate_runtime::dump::{self, Limits, Progress};
+use vmstate_runtime::dump::{self, Carrier, Limits, Progress};
+use vmstate_runtime::framing::return_path;
 use vmstate_runtime::{framing, Format};
 
 /// Where a bridge reads or writes.
@@ -89,6 +90,15 @@ impl Conn {
         })
     }
 
+    /// Ends the direction this side writes: the peer reads the end of the stream,
+    /// and may still answer on the other direction.
+    fn end_writes(&self) {
+        let _ = match self {
+            Conn::Tcp(s) => s.shutdown(Shutdown::Write),
+            Conn::Unix(s) => s.shutdown(Shutdown::Write),
+        };
+    }
+
     /// Closes both directions: a reader or writer blocked on it returns.
     fn close(&self) {
         let _ = match self {
@@ -104,7 +114,7 @@ impl Conn {
         }
     }
 
-    fn boxed_writer(self) -> Box<dyn Write> {
+    fn boxed_writer(self) -> Box<dyn Write + Send> {
         match self {
             Conn::Tcp(s) => Box::new(s),
             Conn::Unix(s) => Box::new(s),
@@ -305,9 +315,14 @@ const BUFFER: usize = 1 << 20;
 /// converts what arrives to `format`, keeping a copy of what arrived in `tap`.
 /// Progress goes to stderr when it is a terminal. On an error nothing more is
 /// written and both sides are closed: a destination QEMU sees its stream cut short
-/// and fails its incoming migration, and the source fails its migration. What
-/// needs a way back (a return path, postcopy, multifd channels) is refused at the
-/// first record or connection that shows it (`dump::convert_live`).
+/// and fails its incoming migration, and the source fails its migration.
+///
+/// When both sides are connections, the return path is carried: what the
+/// destination sends back (`MIG_RP_MSG_*`) goes to the source, converted to the
+/// source's format ([`return_path::carry`]), so a source with `return-path` or
+/// `switchover-ack` completes. What needs more (postcopy, multifd channels, a
+/// return path between files) is refused at the first record or connection that
+/// shows it (`dump::convert_live`).
 pub fn run(
     from: &Endpoint,
     to: &Endpoint,
@@ -336,7 +351,17 @@ fn bridge(
     if let Some(l) = opened.listener {
         refusal.watch(l, from.to_string());
     }
-    let input = from.reader(opened.conn).map_err(at_from)?;
+    let source = opened.conn.as_ref().map(Conn::closer).transpose();
+    let source = source.map_err(at_from)?;
+    let mut input = from.reader(opened.conn).map_err(at_from)?;
+    // The source's format, for what goes back to it: its stream's first octet.
+    let mut head = [0u8; 1];
+    let got = read_head(&mut input, &mut head);
+    let source_format = match head {
+        [b'Q'] => Format::Legacy,
+        _ => Format::Ber,
+    };
+    let input: Box<dyn Read + Send> = Box::new(io::Cursor::new(head).take(got as u64).chain(input));
     let mut input: Box<dyn Read> = match tap {
         Some(path) => Box::new(Tee {
             inner: input,
@@ -356,6 +381,22 @@ fn bridge(
     if let Some(reason) = refusal.reason() {
         return Err(Failure(reason));
     }
+    let destination = opened.conn.as_ref().map(Conn::closer).transpose();
+    let destination = destination.map_err(at_to)?;
+    let back = match (source, &destination) {
+        (Some(s), Some(d)) => Some(carry_back(
+            s,
+            d.closer().map_err(at_to)?,
+            format,
+            source_format,
+            &refusal,
+        )),
+        _ => None,
+    };
+    let carrier = match back {
+        Some(_) => Carrier::ReturnPath,
+        None => Carrier::OneWay,
+    };
     let output = to.writer(opened.conn).map_err(at_to)?;
     let mut input = BufReader::with_capacity(BUFFER, &mut input);
     let mut output = BufWriter::with_capacity(BUFFER, output);
@@ -371,6 +412,7 @@ fn bridge(
         &mut output,
         format,
         &Limits::default(),
+        carrier,
         &mut |p| bar.set_message(describe(p, start.elapsed())),
     );
     bar.finish_and_clear();
@@ -381,6 +423,20 @@ fn bridge(
         None => Failure(format!("{from} -> {to}: {e}")),
     })?;
     output.flush().map_err(|e| Failure(format!("{to}: {e}")))?;
+    drop(output);
+    // The stream is through: the next hop reads its end, and what it still says
+    // (the destination's SHUT) comes back before the bridge closes.
+    let carried = match (back, &destination) {
+        (Some(back), Some(d)) => {
+            d.end_writes();
+            let n = back
+                .recv_timeout(RETURN_PATH_WAIT)
+                .map_err(|_| Failure(format!("{to}: the return path did not end")))?;
+            let n = n.map_err(|e| Failure(format!("{to}: the return path: {e}")))?;
+            format!(", {n} return-path messages")
+        }
+        _ => String::new(),
+    };
     let cpu = cpu_time().map_or(String::new(), |ns| {
         format!(", CPU {:.2} s", ns as f64 / 1e9)
     });
@@ -388,10 +444,41 @@ fn bridge(
         format!(", peak RSS {:.1} MiB", kib as f64 / 1024.0)
     });
     eprintln!(
-        "vmstate bridge: {}{cpu}{peak}",
+        "vmstate bridge: {}{carried}{cpu}{peak}",
         describe(&p, start.elapsed())
     );
     Ok(p)
+}
+
+/// How long a bridge waits, once the stream is through, for the return path to
+/// end (the destination's SHUT, then its close).
+const RETURN_PATH_WAIT: Duration = Duration::from_secs(60);
+
+/// Carries the return path from `destination` (messages in `format`, the bridge's
+/// output) to `source` (in `source_format`) on a thread of its own; the channel
+/// gives how many messages it carried once the destination's side ends. An error
+/// (a message QEMU would refuse, the connection cut inside one) refuses the
+/// migration: both sides close.
+fn carry_back(
+    source: Conn,
+    destination: Conn,
+    format: Format,
+    source_format: Format,
+    refusal: &Refusal,
+) -> std::sync::mpsc::Receiver<Result<u64, String>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let refusal = refusal.clone();
+    std::thread::spawn(move || {
+        let mut from = BufReader::new(destination.boxed_reader());
+        let mut to = source.boxed_writer();
+        let done = return_path::carry(&mut from, &mut to, format, source_format)
+            .map_err(|e| e.to_string());
+        if let Err(e) = &done {
+            refusal.refuse(format!("the return path: {e}"));
+        }
+        let _ = tx.send(done);
+    });
+    rx
 }
 
 /// The CPU time of this process's main thread, which converts, in nanoseconds

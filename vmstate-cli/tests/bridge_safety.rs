@@ -2,11 +2,11 @@
 //! through two bridges (BER between them), the guests counted by QMP
 //! `query-status` of both QEMUs afterwards:
 //!
-//! - the migration capabilities that need a way back (`return-path`,
-//!   `postcopy-ram` switched to postcopy while the guest writes, `switchover-ack`)
-//!   and `multifd` are refused before any RAM moves: the source's migration
-//!   fails, its guest runs on, the destination never runs, and the bridge names
-//!   the capability;
+//! - the migration capabilities that need more than the return path, which the
+//!   bridges carry (`postcopy-ram` switched to postcopy while the guest writes,
+//!   `multifd`), are refused before any RAM moves: the source's migration fails,
+//!   its guest runs on, the destination never runs, and the bridge names the
+//!   capability (`return_path.rs` carries `return-path` and `switchover-ack`);
 //! - a bridge killed at several points of a plain migration, down to the moment
 //!   the destination has the last byte: at most one guest runs, and where none
 //!   does, the source is paused after a completed migration (`postmigrate`) and
@@ -22,7 +22,7 @@ use common::{destination_and_bridges, kernel_file, runs, start_guest, wait_fille
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use vmstate_test_support::counter_guest::FIRST;
-use vmstate_test_support::qmp::{Peer, Qemu, Release};
+use vmstate_test_support::qmp::{Peer, Qemu};
 
 /// Small guests: what is counted is who runs, not how much moved.
 const RAM_MIB: u32 = 64;
@@ -32,8 +32,6 @@ struct Case {
     name: &'static str,
     capabilities: &'static [&'static str],
     parameters: Value,
-    /// The first release that has the capability.
-    since: Release,
     /// Switch to postcopy as soon as the migration started.
     start_postcopy: bool,
     /// What the source-side bridge's refusal names.
@@ -43,35 +41,16 @@ struct Case {
 fn cases() -> Vec<Case> {
     vec![
         Case {
-            name: "return-path",
-            capabilities: &["return-path"],
-            parameters: json!({}),
-            since: Release::Qemu7_2,
-            start_postcopy: false,
-            named: "command OPEN_RETURN_PATH (1), from the migration capability return-path",
-        },
-        Case {
             name: "postcopy-ram",
             capabilities: &["postcopy-ram"],
             parameters: json!({}),
-            since: Release::Qemu7_2,
             start_postcopy: true,
-            named: "command OPEN_RETURN_PATH (1), from the migration capability return-path \
-                    (also postcopy-ram, switchover-ack)",
-        },
-        Case {
-            name: "switchover-ack",
-            capabilities: &["return-path", "switchover-ack"],
-            parameters: json!({}),
-            since: Release::Qemu10_0,
-            start_postcopy: false,
-            named: "command OPEN_RETURN_PATH (1)",
+            named: "command POSTCOPY_ADVISE (3), from the migration capability postcopy-ram",
         },
         Case {
             name: "multifd",
             capabilities: &["multifd"],
             parameters: json!({ "multifd-channels": 2 }),
-            since: Release::Qemu7_2,
             start_postcopy: false,
             // The second connection (MultiFDInit_t) or 10.0's MULTIFD_FLUSH on the
             // main channel, whichever the bridge meets first.
@@ -121,9 +100,6 @@ fn setup(
 fn capabilities_that_need_a_way_back_are_refused_with_the_source_running() {
     for peer in Peer::NEWEST.into_iter().filter(|p| p.release.available()) {
         for case in cases() {
-            if peer.release == Release::Qemu7_2 && case.since != Release::Qemu7_2 {
-                continue;
-            }
             let name = format!("safe-{}-{}", case.name, peer.release.version());
             let (mut s, mut d, to_ber, to_legacy, addr) =
                 setup(peer, &name, case.capabilities, &case.parameters);

@@ -59,6 +59,7 @@ fn convert_live(bytes: &[u8]) -> vmstate_runtime::Result<Vec<u8>> {
         &mut out,
         Format::Ber,
         &Limits::default(),
+        dump::Carrier::OneWay,
         &mut |_| {},
     )?;
     Ok(out)
@@ -160,6 +161,7 @@ fn a_live_conversion_refuses_what_needs_a_way_back_at_its_command() {
             &mut out,
             Format::Ber,
             &Limits::default(),
+            dump::Carrier::OneWay,
             &mut |p| assert_eq!(p.pages, 0),
         );
         // A stored stream still converts losslessly, its commands kept.

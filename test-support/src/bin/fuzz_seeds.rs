@@ -125,6 +125,34 @@ fn streams(seeds: &mut Seeds) {
     seeds.write("dump_roundtrip", &ping);
     xbzrle_seeds(seeds);
     ignore_shared_seeds(seeds);
+    return_path_seeds(seeds);
+}
+
+/// The messages of a return path, in both formats: PONG, a page request with
+/// its block, SWITCHOVER_ACK, SHUT.
+fn return_path_seeds(seeds: &mut Seeds) {
+    use vmstate_runtime::framing::return_path::ReturnMessage;
+    let messages = [
+        (2, vec![0, 0, 0, 1]),
+        (3, [&[0u8; 8][..], &[0, 0, 16, 0], &[6], b"pc.ram"].concat()),
+        (
+            4,
+            [&[0u8, 0, 0, 0, 0, 1, 0, 0][..], &[0, 0, 16, 0]].concat(),
+        ),
+        (7, vec![]),
+        (1, vec![0; 4]),
+    ];
+    for (mode, format) in [(0u8, Format::Legacy), (1, Format::Ber)] {
+        let mut w = Writer::new(vec![mode]);
+        for (kind, data) in &messages {
+            let m = ReturnMessage {
+                kind: *kind,
+                data: data.clone(),
+            };
+            m.write(&mut w, format).expect("a message");
+        }
+        seeds.write("return_path", &w.into_inner());
+    }
 }
 
 /// A block list of a stream saved with `x-ignore-shared` (each entry with its

@@ -68,7 +68,7 @@ pub use self::ber::to_ber;
 pub use self::desc::{decode_body, decode_legacy, encode_legacy, unhex, Desc, Group};
 pub use self::legacy::to_legacy;
 pub use self::limits::Limits;
-pub use self::stream::{convert_live, convert_stream, ram_records, Progress};
+pub use self::stream::{convert_live, convert_stream, ram_records, Carrier, Progress};
 pub use self::walk::{load_section, walk_legacy, LegacyStream, PlacedCommand, Section};
 
 use self::vmdesc::Descriptions;

@@ -66,24 +66,43 @@ pub fn convert_stream(
     limits: &Limits,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Progress> {
-    convert(input, output, to, limits, progress, false)
+    convert(input, output, to, limits, progress, None)
+}
+
+/// What carries a live migration besides the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    /// One direction only (a file, a pipe, a connection whose other way is not
+    /// read).
+    OneWay,
+    /// The destination's return-path messages travel back too
+    /// ([`crate::framing::return_path::carry`]).
+    ReturnPath,
+}
+
+impl Carrier {
+    /// Whether a stream that carries `c` needs more than this carrier passes.
+    fn refuses(self, c: &Command) -> bool {
+        !(c.is_one_way() || self == Carrier::ReturnPath && c.is_return_path())
+    }
 }
 
 /// [`convert_stream`] of a live migration, between a source QEMU and a destination:
-/// what only a two-way connection can carry is refused at the first record that
-/// shows it (a command other than `SWITCHOVER_START`: `OPEN_RETURN_PATH`,
-/// `POSTCOPY_ADVISE`, ... by QEMU's name and capability, as
-/// [`ErrorKind::Unsupported`]), before the destination could complete from a
-/// stream whose source waits for an answer that cannot come back. The caller then
+/// what `carrier` cannot carry is refused at the first record that shows it (a
+/// command other than `SWITCHOVER_START`, and other than `OPEN_RETURN_PATH` and
+/// `PING` when the return path is carried: `POSTCOPY_ADVISE`, ... by QEMU's name
+/// and capability, as [`ErrorKind::Unsupported`]), before the destination could
+/// complete from a stream whose source waits for what cannot come. The caller then
 /// closes both sides, so that the source fails its migration and runs on.
 pub fn convert_live(
     input: &mut dyn io::Read,
     output: &mut dyn io::Write,
     to: Format,
     limits: &Limits,
+    carrier: Carrier,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Progress> {
-    convert(input, output, to, limits, progress, true)
+    convert(input, output, to, limits, progress, Some(carrier))
 }
 
 /// Reads the stream `input` delivers (either format) as [`convert_stream`] does,
@@ -97,7 +116,7 @@ pub fn ram_records(
     visit: RamVisit<'_>,
 ) -> Result<Progress> {
     let sink = Box::new(RamVisitor { visit: Some(visit) });
-    run(input, sink, limits, &mut |_| {}, false)
+    run(input, sink, limits, &mut |_| {}, None)
 }
 
 fn convert(
@@ -106,7 +125,7 @@ fn convert(
     to: Format,
     limits: &Limits,
     progress: &mut dyn FnMut(&Progress),
-    live: bool,
+    live: Option<Carrier>,
 ) -> Result<Progress> {
     let sink: Box<dyn Sink + '_> = match to {
         Format::Legacy => Box::new(LegacySink {
@@ -129,7 +148,7 @@ fn run<'c>(
     sink: Box<dyn Sink + 'c>,
     limits: &'c Limits,
     progress: &'c mut dyn FnMut(&Progress),
-    live: bool,
+    live: Option<Carrier>,
 ) -> Result<Progress> {
     let mut r = StreamInput::Read(ReadInput::new(input));
     let mut c = Conversion {
@@ -183,15 +202,15 @@ struct Conversion<'c> {
     /// it), what the configuration adds to a block list.
     ram: ram::Cursor,
     descs: Option<Descriptions>,
-    /// A live migration: commands that need a way back are refused.
-    live: bool,
+    /// A live migration's carrier: commands that need more are refused.
+    live: Option<Carrier>,
 }
 
 impl Conversion<'_> {
     /// Passes a command on; a live conversion refuses those that need a return
     /// path, postcopy or COLO.
     fn command(&mut self, c: &Command, at: u64) -> Result<()> {
-        if self.live && !c.is_one_way() {
+        if self.live.is_some_and(|carrier| carrier.refuses(c)) {
             return Err(c.not_one_way(at));
         }
         self.sink.command(c)

@@ -154,6 +154,12 @@ impl Command {
         self.number == Self::SWITCHOVER_START
     }
 
+    /// Whether all it needs is the return path: `OPEN_RETURN_PATH`, and `PING`
+    /// (answered by `PONG` on it); a carrier of the return path passes them.
+    pub fn is_return_path(&self) -> bool {
+        matches!(self.number, 1 | 2)
+    }
+
     /// The error for a command a one-way load or carrier cannot carry out: QEMU's
     /// name of it, the capability that sent it, and the way out
     /// ([`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported)).

@@ -10,6 +10,7 @@
 //! | section end | footer `0x7e` + be32 id | the record's length, or end-of-contents for a RAM part written open ([`ber::put_open_section`]) |
 //! | description of the devices | the vmdesc trailer, after EOF | `[APPLICATION 5]`, just before the first device section ([`ber::put_description`]) |
 //! | command ([`Command`]) | `0x08`, be16 number, be16 length, data ([`legacy::put_command`]) | `[APPLICATION 6]`: number `[0]`, data `[1]` ([`ber::put_command`]) |
+//! | return-path message ([`return_path::ReturnMessage`], the other way) | be16 type, be16 length, data | `[APPLICATION 7]`: type `[0]`, data `[1]` |
 //! | stream end | `0x00`, then `0x06` + be32 length + vmdesc JSON ([`legacy::put_trailer`]) | end-of-contents ([`ber::put_end`]) |
 //!
 //! Every reader and writer of records is here: the registry ([`crate::stream`]), the
@@ -25,6 +26,7 @@ mod command;
 mod configuration;
 pub mod legacy;
 mod part;
+pub mod return_path;
 
 pub(crate) use self::capability::{check_configuration, ram_flags};
 pub use self::capability::{libvirt_image_stream, MULTIFD_MAGIC};
