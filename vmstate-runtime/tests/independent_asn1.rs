@@ -467,6 +467,70 @@ fn asn1tools_decodes_encoded_pages_and_rebuilds_their_ram() {
     assert_eq!(got["ram-kinds"]["zlib"], 1);
 }
 
+/// The return path in BER, as a bridge carries it back: asn1tools decodes each
+/// message as `VMState-Return-Message` of the stream module, type by QEMU's name,
+/// data verbatim.
+#[test]
+fn asn1tools_decodes_the_return_path() {
+    use vmstate_runtime::framing::return_path::{carry, ReturnMessage};
+    if !asn1tools_available() {
+        return;
+    }
+    let messages = [
+        (7u16, vec![]),
+        (3, [&[0u8; 8][..], &[0, 0, 16, 0], &[6], b"pc.ram"].concat()),
+        (1, vec![0, 0, 0, 0]),
+    ];
+    let mut legacy = vmstate_runtime::io::Writer::new(Vec::new());
+    for (kind, data) in &messages {
+        let m = ReturnMessage {
+            kind: *kind,
+            data: data.clone(),
+        };
+        m.write(&mut legacy, Format::Legacy).unwrap();
+    }
+    let mut ber = Vec::new();
+    carry(
+        &mut &legacy.into_inner()[..],
+        &mut ber,
+        Format::Legacy,
+        Format::Ber,
+    )
+    .unwrap();
+    let dir = workdir("asn1tools-return-path");
+    let (asn, channel) = (dir.join("stream.asn"), dir.join("channel.ber"));
+    std::fs::write(&asn, Module::new("VMState").with_stream().render().unwrap()).unwrap();
+    std::fs::write(&channel, &ber).unwrap();
+    let (out, _) = run_ok(
+        Command::new("python3")
+            .args([
+                "-c",
+                r#"
+import asn1tools, json, sys
+spec = asn1tools.compile_files(sys.argv[1], "ber")
+data = open(sys.argv[2], "rb").read()
+out = []
+while data:
+    m, n = spec.decode_with_length("VMState-Return-Message", data)
+    out.append({"type": m["type"], "data": m.get("data", b"").hex()})
+    data = data[n:]
+print(json.dumps(out))
+"#,
+            ])
+            .args([&asn, &channel]),
+        "asn1tools cannot decode the return path",
+    );
+    let got: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        got,
+        json!([
+            {"type": "switchover-ack", "data": ""},
+            {"type": "req-pages-id", "data": hex(&messages[1].1)},
+            {"type": "shut", "data": "00000000"},
+        ])
+    );
+}
+
 /// A stream whose RAM part is too large to hold while it is converted: 12 MiB of
 /// data pages, which the converter writes as an open (indefinite-length) record.
 /// Returns the module, the BER stream and the guest's `pc.ram`.

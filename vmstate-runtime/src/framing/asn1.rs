@@ -3,6 +3,7 @@
 //! it, an ASN.1 tool decodes a whole stream with one module.
 
 use super::ber::{COMMAND, CONFIGURATION, DESCRIPTION, HEADER, SECTION, STREAM};
+use super::return_path::{ReturnMessage, MESSAGE};
 use super::{Command, Configuration, SectionKind};
 use crate::ber::asn1::{Module, Preamble};
 use crate::VMState;
@@ -17,6 +18,7 @@ const NAMES: &[&str] = &[
     "VMState-Ram",
     "VMState-Ram-Element",
     "VMState-Ram-Block",
+    "VMState-Return-Message",
 ];
 
 impl Module {
@@ -52,6 +54,12 @@ fn render(m: &Module) -> String {
             )
         })
         .collect();
+    let messages: Vec<String> = ReturnMessage::kinds()
+        .map(|kind| {
+            let m = ReturnMessage { kind, data: vec![] };
+            format!("{}({kind})", m.name().to_lowercase().replace('_', "-"))
+        })
+        .collect();
     format!(
         "\
 -- A BER migration stream: header and configuration, then the sections in stream
@@ -67,6 +75,13 @@ VMState-Stream-Item ::= CHOICE {{
     configuration [APPLICATION {configuration}] {configuration_type},
     section [APPLICATION {section}] VMState-Section,
     command [APPLICATION {command}] VMState-Command
+}}
+
+-- The return path, the other way on the same connection: the destination's
+-- messages (QEMU's MIG_RP_MSG_*) one after another, with no header or end.
+VMState-Return-Message ::= [APPLICATION {message}] SEQUENCE {{
+    type [0] ENUMERATED {{ {messages} }},
+    data [1] OCTET STRING (SIZE (0..65535)) OPTIONAL
 }}
 
 -- A QEMU command record between sections (QEMU 10.0 writes switchover-start).
@@ -152,6 +167,8 @@ VMState-Ram-Block ::= SEQUENCE {{
         configuration_type = m.type_name(Configuration::DESC).unwrap_or("Configuration"),
         section = SECTION.number,
         command = COMMAND.number,
+        message = MESSAGE.number,
+        messages = messages.join(", "),
         kinds = kinds.join(", "),
         commands = commands.join(", "),
     )

@@ -47,6 +47,11 @@ const KNOWN: [(u16, &str, Option<usize>); 7] = [
 const RECV_BITMAP: u16 = 5;
 
 impl ReturnMessage {
+    /// The message types QEMU defines, in order.
+    pub fn kinds() -> impl Iterator<Item = u16> {
+        KNOWN.iter().map(|k| k.0)
+    }
+
     /// QEMU's name of the message (`UNKNOWN` for a number it does not define).
     pub fn name(&self) -> &'static str {
         KNOWN
