@@ -360,7 +360,7 @@ impl Qemu {
             let status = r["status"].as_str().unwrap_or("none").to_owned();
             if !matches!(
                 status.as_str(),
-                "setup" | "active" | "device" | "none" | "pre-switchover"
+                "setup" | "active" | "device" | "none" | "pre-switchover" | "postcopy-active"
             ) || Instant::now() > deadline
             {
                 return Ok((status, r));

@@ -102,10 +102,7 @@ fn each_ram_flag_is_named_with_its_capability() {
 fn with_command(stream: &[u8], number: u16, data: &[u8]) -> (Vec<u8>, usize) {
     let at = prelude_end(stream);
     let mut w = Writer::new(Vec::new());
-    let c = framing::Command {
-        number,
-        data: data.to_vec(),
-    };
+    let c = framing::Command::new(number, data.to_vec());
     legacy::put_command(&mut w, &c).unwrap();
     let mut out = stream[..at].to_vec();
     out.extend(w.into_inner());

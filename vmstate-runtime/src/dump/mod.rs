@@ -191,6 +191,9 @@ fn command_object(c: &Command) -> Value {
     if !c.data.is_empty() {
         o.insert("data".into(), crate::ber::octets_json(&c.data));
     }
+    if !c.package.is_empty() {
+        o.insert("package".into(), crate::ber::octets_json(&c.package));
+    }
     Value::Object(o)
 }
 
@@ -210,11 +213,15 @@ fn entry_of(sec: &Value) -> Result<Entry> {
     }
     let number =
         u16::try_from(num(sec, "number")?).map_err(|_| bad("a command number fits 16 bits"))?;
-    let data = match sec.get("data").and_then(Value::as_str) {
-        Some(h) => unhex(h).ok_or_else(|| bad("command data is not hex"))?,
-        None => Vec::new(),
+    let octets = |key: &str| match sec.get(key).and_then(Value::as_str) {
+        Some(h) => unhex(h).ok_or_else(|| bad(format!("command {key} is not hex"))),
+        None => Ok(Vec::new()),
     };
-    let c = Command { number, data };
+    let c = Command {
+        number,
+        data: octets("data")?,
+        package: octets("package")?,
+    };
     c.check(0)?;
     Ok(Entry::Command(c))
 }

@@ -83,7 +83,7 @@ pub enum Carrier {
 impl Carrier {
     /// Whether a stream that carries `c` needs more than this carrier passes.
     fn refuses(self, c: &Command) -> bool {
-        !(c.is_one_way() || self == Carrier::ReturnPath && c.is_return_path())
+        !(c.is_one_way() || self == Carrier::ReturnPath && c.needs_return_path())
     }
 }
 
@@ -162,6 +162,7 @@ fn run<'c>(
         ram: ram::Cursor::default(),
         descs: None,
         live,
+        packaged: false,
     };
     let head = r.peek(4)?;
     match framing::detect(head) {
@@ -169,6 +170,9 @@ fn run<'c>(
         Some(Format::Ber) => c.read_ber(&mut r)?,
         // Fewer than four octets, or another format.
         None => return Err(framing::unknown_format_at(&mut r)),
+    }
+    if c.descs.is_none() && !c.packaged {
+        return Err(bad("the stream has no description"));
     }
     // The stream is whole: written and flushed before its input's end is awaited,
     // so that the destination has it all while the source closes its side.
@@ -204,6 +208,9 @@ struct Conversion<'c> {
     descs: Option<Descriptions>,
     /// A live migration's carrier: commands that need more are refused.
     live: Option<Carrier>,
+    /// A `PACKAGED` command passed: a postcopy stream, whose device state is in
+    /// its package and which QEMU ends without a vmdesc.
+    packaged: bool,
 }
 
 impl Conversion<'_> {
@@ -213,6 +220,7 @@ impl Conversion<'_> {
         if self.live.is_some_and(|carrier| carrier.refuses(c)) {
             return Err(c.not_one_way(at));
         }
+        self.packaged |= !c.package.is_empty();
         self.sink.command(c)
     }
 
@@ -281,6 +289,10 @@ impl Conversion<'_> {
         self.sink.prelude(VERSION, configuration)?;
         // Up to the first device section; or EOF, and then the trailer alone follows.
         let devices = self.legacy_records(r)?;
+        if !devices && self.packaged {
+            // Postcopy: QEMU sends no vmdesc (the devices went in the package).
+            return Ok(());
+        }
         let (base, tail) = self.hold_tail(r, devices)?;
         let (at, vmdesc) = legacy_records::find_trailer(&tail, base)?;
         // Parsed already when the trailer was recognised before the input's end.
@@ -710,11 +722,11 @@ impl<W: io::Write> Sink for LegacySink<W> {
     }
 
     fn flush(&mut self) -> Result<()> {
-        let vmdesc = self
-            .vmdesc
-            .as_deref()
-            .ok_or_else(|| bad("the stream has no description"))?;
-        legacy_records::put_trailer(&mut self.w, vmdesc)?;
+        match self.vmdesc.as_deref() {
+            Some(vmdesc) => legacy_records::put_trailer(&mut self.w, vmdesc)?,
+            // A postcopy stream (the conversion checked): EOF alone, as QEMU's.
+            None => self.w.put(&[legacy_records::tag::EOF])?,
+        }
         self.w.flush()
     }
 
@@ -741,7 +753,8 @@ impl<W: io::Write> BerSink<W> {
     fn put_description(&mut self) -> Result<()> {
         match std::mem::replace(&mut self.description, Described::Written) {
             Described::Held(text) => ber_records::put_description(&mut self.w, &text),
-            Described::Not => Err(bad("the stream has no description")),
+            // A postcopy stream at its end (the conversion checked).
+            Described::Not => Ok(()),
             Described::Written => Ok(()),
         }
     }

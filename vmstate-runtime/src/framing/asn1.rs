@@ -85,9 +85,12 @@ VMState-Return-Message ::= [APPLICATION {message}] SEQUENCE {{
 }}
 
 -- A QEMU command record between sections (QEMU 10.0 writes switchover-start).
+-- package: what follows PACKAGED in a postcopy migration, the device state as a
+-- nested legacy stream in QEMU's bytes (QEMU sends no vmdesc to describe it).
 VMState-Command ::= SEQUENCE {{
     number [0] ENUMERATED {{ {commands} }},
-    data [1] OCTET STRING (SIZE (0..65535)) OPTIONAL
+    data [1] OCTET STRING (SIZE (0..65535)) OPTIONAL,
+    package [2] OCTET STRING (SIZE (0..16777216)) OPTIONAL
 }}
 
 VMState-Section ::= SEQUENCE {{

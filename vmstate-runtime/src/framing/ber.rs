@@ -157,11 +157,15 @@ fn head_fields(h: &SectionHeader) -> Vec<u8> {
     head
 }
 
-/// Appends a command record: its number `[0]` and, unless empty, its data `[1]`.
+/// Appends a command record: its number `[0]` and, unless empty, its data `[1]`
+/// and `PACKAGED`'s package `[2]` (QEMU's bytes).
 pub fn put_command(out: &mut Vec<u8>, c: &Command) {
     let mut contents = int_tlv(Tag::field(0, false), c.number.into());
     if !c.data.is_empty() {
         contents.extend(tlv(Tag::field(1, false), &c.data));
+    }
+    if !c.package.is_empty() {
+        contents.extend(tlv(Tag::field(2, false), &c.package));
     }
     out.extend(tlv(COMMAND, &contents));
 }
@@ -412,24 +416,32 @@ fn read_command(item: &[u8], base: u64) -> Result<Command> {
     let nh = d.field("command", 0, "number")?;
     let n = d.integer(&nh)?;
     let number = u16::try_from(n).map_err(|_| ber::out_of_range(n, "uint16", &nh))?;
-    let data = match d.peek_header()? {
-        Some(dh) if dh.tag == Tag::field(1, false) => {
-            d.input().skip(dh.header_len)?;
-            let n = match dh.length {
-                Length::Definite(n) if n <= u64::from(u16::MAX) => n as usize,
-                _ => {
-                    return Err(framing_error(
-                        "command data is a primitive OCTET STRING of at most 65535 octets",
-                        dh.offset,
-                    ))
-                }
-            };
-            d.input().take(n)?.to_vec()
+    let mut octets = |field: u32, max: usize, what: &str| -> Result<Vec<u8>> {
+        match d.peek_header()? {
+            Some(dh) if dh.tag == Tag::field(field, false) => {
+                d.input().skip(dh.header_len)?;
+                let n = match dh.length {
+                    Length::Definite(n) if n <= max as u64 => n as usize,
+                    _ => {
+                        return Err(framing_error(
+                            format!("{what} is a primitive OCTET STRING of at most {max} octets"),
+                            dh.offset,
+                        ))
+                    }
+                };
+                Ok(d.input().take(n)?.to_vec())
+            }
+            _ => Ok(Vec::new()),
         }
-        _ => Vec::new(),
     };
+    let data = octets(1, usize::from(u16::MAX), "command data")?;
+    let package = octets(2, super::command::MAX_PACKAGE, "a package")?;
     d.leave(None)?;
-    let c = Command { number, data };
+    let c = Command {
+        number,
+        data,
+        package,
+    };
     c.check(base)?;
     Ok(c)
 }
@@ -745,10 +757,7 @@ mod tests {
         put_open_section_end(&mut w).unwrap();
         put_description(&mut Writer::new(&mut stream), "{}").unwrap();
         put_section(&mut stream, &h, &[0x30, 0x03, 0x80, 0x01, 0x02]);
-        let ping = Command {
-            number: 2,
-            data: vec![0, 0, 0, 7],
-        };
+        let ping = Command::new(2, vec![0, 0, 0, 7]);
         put_command(&mut stream, &ping);
         put_end(&mut Writer::new(&mut stream)).unwrap();
         let mut reader = &stream[..];

@@ -4,6 +4,12 @@
 //! iteration); the others drive postcopy, COLO and the return path, which a file or
 //! a one-way stream cannot have. The numbers, names and lengths are QEMU's
 //! (`enum qemu_vm_cmd` and `mig_cmd_args` in `migration/savevm.c`).
+//!
+//! `PACKAGED` (postcopy) is followed by the package its be32 data announces: a
+//! nested stream of the device state (`POSTCOPY_LISTEN`, the device sections,
+//! `PING`, `POSTCOPY_RUN`), which QEMU sends without a vmdesc. It is read with its
+//! command, as QEMU's loader reads it (`loadvm_handle_cmd_packaged`), and kept as
+//! QEMU's bytes.
 
 use super::framing_error;
 use crate::error::Result;
@@ -15,7 +21,15 @@ pub struct Command {
     pub number: u16,
     /// Its data (empty for most).
     pub data: Vec<u8>,
+    /// `PACKAGED`'s package, the bytes after the record (empty for the others).
+    pub package: Vec<u8>,
 }
+
+/// `MIG_CMD_PACKAGED`.
+const PACKAGED: u16 = 7;
+
+/// QEMU's largest package (`MAX_VM_CMD_PACKAGED_SIZE`, 16 MiB).
+pub const MAX_PACKAGE: usize = 1 << 24;
 
 /// A command number QEMU knows: its name and, where QEMU fixes it, its length.
 struct Known {
@@ -91,21 +105,43 @@ impl Command {
     /// a stream with a command above it.
     pub const LAST_IN_QEMU_7_2: u16 = 10;
 
+    /// A command with `data` (and no package).
+    pub fn new(number: u16, data: Vec<u8>) -> Command {
+        Command {
+            number,
+            data,
+            package: Vec::new(),
+        }
+    }
+
+    /// The length of the package that follows it: `PACKAGED`'s be32 data, within
+    /// QEMU's bound (checked before anything is read for it); 0 for the others.
+    pub fn package_len(&self, at: u64) -> Result<usize> {
+        if self.number != PACKAGED {
+            return Ok(0);
+        }
+        let len = match <[u8; 4]>::try_from(self.data.as_slice()) {
+            Ok(b) => u32::from_be_bytes(b) as usize,
+            Err(_) => return self.check(at).map(|()| 0),
+        };
+        if len > MAX_PACKAGE {
+            return Err(framing_error(
+                format!("a PACKAGED package of {len} bytes (QEMU's are at most {MAX_PACKAGE})"),
+                at,
+            ));
+        }
+        Ok(len)
+    }
+
     /// `SWITCHOVER_START`: the source is about to send the device state (QEMU 10.0
     /// machine types and later).
     pub fn switchover_start() -> Command {
-        Command {
-            number: Self::SWITCHOVER_START,
-            data: Vec::new(),
-        }
+        Command::new(Self::SWITCHOVER_START, Vec::new())
     }
 
     /// Every command QEMU 10.0 knows, in number order, without data.
     pub fn all() -> impl Iterator<Item = Command> {
-        KNOWN.iter().map(|k| Command {
-            number: k.number,
-            data: Vec::new(),
-        })
+        KNOWN.iter().map(|k| Command::new(k.number, Vec::new()))
     }
 
     fn known(number: u16) -> Option<&'static Known> {
@@ -119,10 +155,10 @@ impl Command {
 
     /// The command of `name` (as [`Command::name`] gives it) with `data`.
     pub fn from_name(name: &str, data: Vec<u8>) -> Option<Command> {
-        KNOWN.iter().find(|k| k.name == name).map(|k| Command {
-            number: k.number,
-            data,
-        })
+        KNOWN
+            .iter()
+            .find(|k| k.name == name)
+            .map(|k| Command::new(k.number, data))
     }
 
     /// Checks what QEMU checks when it reads one: a known number, and the length
@@ -143,6 +179,15 @@ impl Command {
                 ),
                 at,
             )),
+            _ if self.package.len() != self.package_len(at)? => Err(framing_error(
+                format!(
+                    "command {} is followed by {} bytes of package; it announces {}",
+                    k.name,
+                    self.package.len(),
+                    self.package_len(at)?
+                ),
+                at,
+            )),
             _ => Ok(()),
         }
     }
@@ -154,10 +199,12 @@ impl Command {
         self.number == Self::SWITCHOVER_START
     }
 
-    /// Whether all it needs is the return path: `OPEN_RETURN_PATH`, and `PING`
-    /// (answered by `PONG` on it); a carrier of the return path passes them.
-    pub fn is_return_path(&self) -> bool {
-        matches!(self.number, 1 | 2)
+    /// Whether all it needs is the return path: `OPEN_RETURN_PATH`, `PING`
+    /// (answered by `PONG` on it) and postcopy's (`POSTCOPY_ADVISE` to `PACKAGED`:
+    /// the destination asks for the pages it faults on); a carrier of the return
+    /// path passes them. Postcopy recovery and COLO need more.
+    pub fn needs_return_path(&self) -> bool {
+        matches!(self.number, 1..=PACKAGED)
     }
 
     /// The error for a command a one-way load or carrier cannot carry out: QEMU's
@@ -180,31 +227,11 @@ mod tests {
         let ping = Command::from_name("PING", vec![0; 4]).unwrap();
         assert_eq!(ping.number, 2);
         assert!(ping.check(0).is_ok() && !ping.is_one_way());
-        assert!(Command {
-            number: 2,
-            data: vec![]
-        }
-        .check(0)
-        .is_err());
-        let unknown = Command {
-            number: 12,
-            data: vec![],
-        }
-        .check(7)
-        .unwrap_err();
+        assert!(Command::new(2, vec![]).check(0).is_err());
+        let unknown = Command::new(12, vec![]).check(7).unwrap_err();
         assert_eq!(unknown.offset(), 7);
-        assert!(Command {
-            number: 0,
-            data: vec![]
-        }
-        .check(0)
-        .is_err());
-        assert!(Command {
-            number: 6,
-            data: vec![1; 300]
-        }
-        .check(0)
-        .is_ok());
+        assert!(Command::new(0, vec![]).check(0).is_err());
+        assert!(Command::new(6, vec![1; 300]).check(0).is_ok());
         for (i, k) in KNOWN.iter().enumerate() {
             assert_eq!(usize::from(k.number), i + 1);
         }

@@ -97,7 +97,10 @@ pub fn read_record(r: &mut impl Input) -> Result<Record> {
         let len = usize::from(u16::from_be_bytes(r.read_array()?));
         let mut data = vec![0; len];
         r.read_exact(&mut data)?;
-        let c = Command { number, data };
+        let mut c = Command::new(number, data);
+        let mut package = vec![0; c.package_len(at)?];
+        r.read_exact(&mut package)?;
+        c.package = package;
         c.check(at)?;
         return Ok(Record::Command(c));
     }
@@ -192,7 +195,8 @@ pub fn put_command<W: io::Write>(w: &mut Writer<W>, c: &Command) -> Result<()> {
     w.put(&[tag::COMMAND])?;
     w.put(&c.number.to_be_bytes())?;
     w.put(&len.to_be_bytes())?;
-    w.put(&c.data)
+    w.put(&c.data)?;
+    w.put(&c.package)
 }
 
 /// Writes the footer that closes section `id`.

@@ -1,0 +1,141 @@
+//! Postcopy through two bridges (BER between them), live with real QEMU 7.2 and
+//! 10.0, and from 7.2 to 10.0: the counter guest keeps writing while pre-copy
+//! moves its RAM (held slow so that the switch comes mid-way), then
+//! `migrate-start-postcopy` as libvirt does. The source stops its guest and sends
+//! the device state in a `PACKAGED` package (carried as QEMU's bytes); the
+//! destination runs from there and faults in the pages it lacks over the return
+//! path, which both bridges carry back. Both complete, the destination with the
+//! source's RAM, and runs on; exactly one guest runs.
+//!
+//! `scripts/test.sh` sets `VMSTATE_REQUIRE_QEMU=1`; a plain `cargo test` without
+//! QEMU skips with a note.
+
+mod common;
+
+use common::{destination_and_bridges, kernel_file, runs, start_guest, wait_filled};
+use serde_json::json;
+use std::time::{Duration, Instant};
+use vmstate_test_support::counter_guest::FIRST;
+use vmstate_test_support::qmp::{Peer, Qemu, Release};
+
+const RAM_MIB: u32 = 32;
+
+/// Polls the source until pre-copy has moved some RAM.
+fn wait_for_ram(q: &mut Qemu, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = q.execute("query-migrate", json!({})).unwrap();
+        if r["ram"]["transferred"]
+            .as_u64()
+            .is_some_and(|n| n > 1 << 20)
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name}: no RAM moved: {r}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The guest's counter (its first counted page's second word), read twice a
+/// little apart: whether it moved.
+fn counter_moves(q: &mut Qemu) -> bool {
+    let before = q.read_u32(FIRST + 4).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    q.read_u32(FIRST + 4).unwrap() != before
+}
+
+/// A postcopy migration of the counter guest from `src` to `dst` through the
+/// bridges. `running`: the destination runs from the switch on (faulting in the
+/// pages it writes, `max-postcopy-bandwidth` keeping the rest slow), else it
+/// stays paused (`-S`) and both RAMs are compared whole at the end.
+fn postcopy_through_bridges(src: Peer, dst: Peer, name: &str, running: bool) {
+    let kernel = kernel_file(RAM_MIB);
+    let mut s = start_guest(src, name, RAM_MIB, &kernel, &[]);
+    wait_filled(&mut s, RAM_MIB);
+    let paused: &[&str] = if running { &[] } else { &["-S"] };
+    let (mut d, to_ber, to_legacy, addr) =
+        destination_and_bridges(dst, name, RAM_MIB, &kernel, paused, &["postcopy-ram"]);
+    // 8 MiB/s: a few seconds of pre-copy for 32 MiB, switched after the first;
+    // 16 MiB/s of postcopy's own when the destination runs.
+    let parameters = match running {
+        true => json!({ "max-bandwidth": 8u64 << 20, "max-postcopy-bandwidth": 16u64 << 20 }),
+        false => json!({ "max-bandwidth": 8u64 << 20 }),
+    };
+    s.set_migration(&["postcopy-ram"], &parameters).unwrap();
+    s.execute("migrate", json!({ "uri": addr })).unwrap();
+    wait_for_ram(&mut s, name);
+    s.execute("migrate-start-postcopy", json!({})).unwrap();
+    // The switch happened: the source passes through postcopy-active.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = s.execute("query-migrate", json!({})).unwrap();
+        match r["status"].as_str() {
+            Some("postcopy-active") => break,
+            Some("active" | "device" | "setup") if Instant::now() < deadline => {}
+            _ => panic!("{name}: the source did not switch to postcopy: {r}"),
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let (status, reply) = s.wait_migration().unwrap();
+    let (ok_ber, ber_log) = to_ber.wait();
+    let (ok_legacy, legacy_log) = to_legacy.wait();
+    assert_eq!(
+        status, "completed",
+        "{name}: source: {reply}\n{ber_log}\n{legacy_log}"
+    );
+    assert!(ok_ber && ok_legacy, "{name}: {ber_log} / {legacy_log}");
+    assert!(
+        reply["ram"]["postcopy-bytes"].as_u64().unwrap_or(0) > 0,
+        "{name}: {reply}"
+    );
+    let (status, dst_reply) = d.wait_migration().unwrap();
+    assert_eq!(status, "completed", "{name}: destination: {dst_reply}");
+    if running {
+        // It asked for the pages it wrote, through both bridges.
+        let requests = reply["ram"]["postcopy-requests"].as_u64().unwrap_or(0);
+        assert!(requests > 0, "{name}: no page request came back: {reply}");
+        assert!(counter_moves(&mut d), "{name}: the destination runs on");
+        // Every page holds its address, as the guest wrote it on the source.
+        for page in (FIRST..u64::from(RAM_MIB) << 20).step_by(257 * 4096) {
+            assert_eq!(d.read_u32(page).unwrap(), page as u32, "{name}: {page:#x}");
+        }
+    } else {
+        // Both stopped (the source since the switch, the destination by -S).
+        let ram = [(0, 0xA_0000), (0x10_0000, u64::from(RAM_MIB) << 20)];
+        assert_eq!(
+            s.memory_digests(&ram).unwrap(),
+            d.memory_digests(&ram).unwrap(),
+            "{name}"
+        );
+        d.execute("cont", json!({})).unwrap();
+    }
+    assert!(runs(&mut d), "{name}: the destination runs on");
+    assert!(!runs(&mut s), "{name}: exactly one guest runs");
+}
+
+#[test]
+fn postcopy_passes_through_two_bridges() {
+    for peer in Peer::NEWEST.into_iter().filter(|p| p.release.available()) {
+        let name = format!("postcopy-{}", peer.release.version());
+        postcopy_through_bridges(peer, peer, &name, false);
+    }
+}
+
+#[test]
+fn a_running_destination_faults_pages_in_through_two_bridges() {
+    for peer in Peer::NEWEST.into_iter().filter(|p| p.release.available()) {
+        let name = format!("postcopy-faults-{}", peer.release.version());
+        postcopy_through_bridges(peer, peer, &name, true);
+    }
+}
+
+#[test]
+fn postcopy_crosses_from_qemu_7_2_to_10_0_through_the_bridges() {
+    let (old, new) = (
+        Peer::on_7_2(Release::Qemu7_2),
+        Peer::on_7_2(Release::Qemu10_0),
+    );
+    if old.release.available() && new.release.available() {
+        postcopy_through_bridges(old, new, "postcopy-7.2-10.0", true);
+    }
+}
