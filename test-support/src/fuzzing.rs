@@ -195,7 +195,8 @@ impl std::io::Read for Chunks<'_> {
 /// it arrives in reads of that size converts as it does from memory, to either
 /// format: the same bytes, or an error both ways. (The end of a legacy stream is
 /// found as its octets arrive, so where reads end must not matter.) A live
-/// conversion gives the same bytes or refuses by name what needs a way back; the
+/// conversion (carrying the return path when the size byte is odd) gives the
+/// same bytes or refuses by name what its carrier cannot carry; the
 /// RAM records read alone are those the conversion passed on; the names of what
 /// is no stream never panic.
 pub fn stream_convert(data: &[u8]) {
@@ -219,7 +220,10 @@ pub fn stream_convert(data: &[u8]) {
         &mut live_out,
         Format::Ber,
         &limits,
-        dump::Carrier::OneWay,
+        match size % 2 {
+            0 => dump::Carrier::OneWay,
+            _ => dump::Carrier::ReturnPath,
+        },
         &mut |_| {},
     );
     match (&converted, live) {

@@ -126,6 +126,41 @@ fn streams(seeds: &mut Seeds) {
     xbzrle_seeds(seeds);
     ignore_shared_seeds(seeds);
     return_path_seeds(seeds);
+    postcopy_seeds(seeds);
+}
+
+/// A postcopy stream's commands: the return path opened, postcopy advised, a
+/// package (`POSTCOPY_LISTEN`, `PING`, `POSTCOPY_RUN`), EOF without a vmdesc;
+/// converted live with the return path carried (size byte odd).
+fn postcopy_seeds(seeds: &mut Seeds) {
+    use vmstate_runtime::framing::{legacy, Command, Configuration};
+    let command = |name: &str, data: Vec<u8>| Command::from_name(name, data).expect("QEMU's");
+    let mut package = Writer::new(Vec::new());
+    for c in [
+        command("POSTCOPY_LISTEN", vec![]),
+        command("PING", vec![0, 0, 0, 3]),
+        command("POSTCOPY_RUN", vec![]),
+    ] {
+        legacy::put_command(&mut package, &c).expect("a command");
+    }
+    let package = package.into_inner();
+    let mut packaged = command("PACKAGED", (package.len() as u32).to_be_bytes().to_vec());
+    packaged.package = package;
+    let mut w = Writer::new(Vec::new());
+    legacy::put_prelude(&mut w, Some(&Configuration::for_machine("pc-i440fx-7.2")))
+        .expect("a prelude");
+    let advise = [4096u64.to_be_bytes(), 4096u64.to_be_bytes()].concat();
+    for c in [
+        command("OPEN_RETURN_PATH", vec![]),
+        command("POSTCOPY_ADVISE", advise),
+        packaged,
+    ] {
+        legacy::put_command(&mut w, &c).expect("a command");
+    }
+    w.put(&[0]).expect("EOF");
+    let stream = w.into_inner();
+    seeds.write("stream_convert", &[&[9], &stream[..]].concat());
+    seeds.write("dump_roundtrip", &stream);
 }
 
 /// The messages of a return path, in both formats: PONG, a page request with
