@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use vmstate_runtime::dump::diff::{diff, PageDigests};
-use vmstate_runtime::dump::{self, compat, RamParts};
+use vmstate_runtime::dump::{self, compat, Borrowed, RamParts};
 use vmstate_runtime::ram::RamRecord;
 use vmstate_runtime::{framing, printable, Format};
 
@@ -47,6 +47,11 @@ enum Command {
         /// (on stderr and in DIR/missing-pages.txt) and exit with 1.
         #[arg(long, requires = "ram")]
         partial: bool,
+        /// For a stream saved without its vmdesc trailer (`-machine
+        /// suppress-vmdesc=on`): take the device descriptions from FILE, a save of
+        /// the same VM with its trailer (or its vmdesc JSON).
+        #[arg(long, value_name = "FILE")]
+        describe_with: Option<PathBuf>,
     },
     /// Convert a stream to the other format (or the same one), losslessly.
     Convert {
@@ -57,6 +62,11 @@ enum Command {
         input: PathBuf,
         /// Output stream.
         output: PathBuf,
+        /// For a stream saved without its vmdesc trailer (`-machine
+        /// suppress-vmdesc=on`): take the device descriptions from FILE, a save of
+        /// the same VM with its trailer (or its vmdesc JSON).
+        #[arg(long, value_name = "FILE")]
+        describe_with: Option<PathBuf>,
     },
     /// Convert a migration as it flows, in bounded memory: from a file, `-`,
     /// `tcp-listen:[HOST:]PORT` or `unix-listen:PATH` to a file, `-`,
@@ -195,8 +205,21 @@ type RamSink<'a> = dyn FnMut(&RamRecord<'_>) -> vmstate_runtime::Result<()> + 'a
 /// A stream of either format, or a JSON tree (from `dump --json`), as a tree; every
 /// RAM record also goes to `ram`. Unless `full`, a stream's RAM parts become
 /// summaries in the tree (a large guest's pages are not held as JSON).
-fn load(path: &Path, full: bool, ram: &mut RamSink<'_>) -> Result<serde_json::Value, Failure> {
-    load_bytes(path, &read_stream(path)?, full, ram)
+fn load(
+    path: &Path,
+    full: bool,
+    ram: &mut RamSink<'_>,
+    described: Option<&Borrowed>,
+) -> Result<serde_json::Value, Failure> {
+    load_bytes(path, &read_stream(path)?, full, ram, described)
+}
+
+/// The description `--describe-with` names, if any.
+fn described_with(path: Option<&Path>) -> Result<Option<Borrowed>, Failure> {
+    path.map(|p| {
+        Borrowed::from_bytes(&read_stream(p)?).map_err(|e| Failure(format!("{}: {e}", p.display())))
+    })
+    .transpose()
 }
 
 /// [`load`] of the bytes read from `path`.
@@ -205,6 +228,7 @@ fn load_bytes(
     bytes: &[u8],
     full: bool,
     ram: &mut RamSink<'_>,
+    described: Option<&Borrowed>,
 ) -> Result<serde_json::Value, Failure> {
     let at = |e: &dyn std::fmt::Display| Failure(format!("{}: {e}", path.display()));
     if bytes.first() == Some(&b'{') {
@@ -214,9 +238,18 @@ fn load_bytes(
     }
     if !full {
         let mut each = |r: RamRecord<'_>| ram(&r);
-        return dump::from_bytes_with(bytes, RamParts::Summary(&mut each)).map_err(|e| at(&e));
+        let parts = RamParts::Summary(&mut each);
+        return match described {
+            Some(d) => dump::from_bytes_described(bytes, parts, d),
+            None => dump::from_bytes_with(bytes, parts),
+        }
+        .map_err(|e| at(&e));
     }
-    let tree = dump::from_bytes(bytes).map_err(|e| at(&e))?;
+    let tree = match described {
+        Some(d) => dump::from_bytes_described(bytes, RamParts::Records, d),
+        None => dump::from_bytes(bytes),
+    }
+    .map_err(|e| at(&e))?;
     ram::for_each_record(&tree, ram).map_err(|e| at(&e))?;
     Ok(tree)
 }
@@ -227,12 +260,12 @@ fn load_bytes(
 fn digested(path: &Path) -> Result<(serde_json::Value, PageDigests), Failure> {
     let bytes = read_stream(path)?;
     let mut first = PageDigests::default();
-    let tree = load_bytes(path, &bytes, false, &mut |r| first.record(r))?;
+    let tree = load_bytes(path, &bytes, false, &mut |r| first.record(r), None)?;
     if first.unresolved.is_empty() {
         return Ok((tree, first));
     }
     let mut second = PageDigests::keeping(std::mem::take(&mut first.unresolved));
-    load_bytes(path, &bytes, false, &mut |r| second.record(r))?;
+    load_bytes(path, &bytes, false, &mut |r| second.record(r), None)?;
     Ok((tree, second))
 }
 
@@ -254,7 +287,7 @@ fn print_dump(tree: &serde_json::Value, json: bool, out: &mut impl Write) -> Res
 
 /// [`load`], the RAM records going nowhere.
 fn load_tree(path: &Path, full: bool) -> Result<serde_json::Value, Failure> {
-    load(path, full, &mut |_| Ok(()))
+    load(path, full, &mut |_| Ok(()), None)
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
@@ -264,9 +297,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             file,
             json,
             ram: None,
+            describe_with,
             ..
         } => {
-            let tree = load_tree(&file, json)?;
+            let described = described_with(describe_with.as_deref())?;
+            let tree = load(&file, json, &mut |_| Ok(()), described.as_ref())?;
             print_dump(&tree, json, &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -275,9 +310,12 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             json,
             ram: Some(dir),
             partial,
+            describe_with,
         } => {
+            let described = described_with(describe_with.as_deref())?;
             let mut files = ram::BlockFiles::new(&dir)?;
-            let (tree, cut) = match load(&file, json, &mut |r| files.record(r)) {
+            let (tree, cut) = match load(&file, json, &mut |r| files.record(r), described.as_ref())
+            {
                 Ok(tree) => (Some(tree), None),
                 Err(Failure(e)) => {
                     // The RAM up to where the stream ends, read as it arrives.
@@ -318,7 +356,13 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             ram::list_holes(&holes, &dir.join("missing-pages.txt"))?;
             Ok(ExitCode::from(1))
         }
-        Command::Convert { to, input, output } => {
+        Command::Convert {
+            to,
+            input,
+            output,
+            describe_with,
+        } => {
+            let described = described_with(describe_with.as_deref())?;
             let format = to.format();
             let data = read_stream(&input)?;
             let at = |e: &dyn std::fmt::Display| Failure(format!("{}: {e}", input.display()));
@@ -329,13 +373,18 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             } else {
                 // A stream converts without a JSON tree of its RAM.
                 let mut out = Vec::with_capacity(data.len());
-                dump::convert_stream(
-                    &mut &data[..],
-                    &mut out,
-                    format,
-                    &Default::default(),
-                    &mut |_| {},
-                )
+                match &described {
+                    Some(d) => {
+                        dump::convert_described(&mut &data[..], &mut out, format, d, &mut |_| {})
+                    }
+                    None => dump::convert_stream(
+                        &mut &data[..],
+                        &mut out,
+                        format,
+                        &Default::default(),
+                        &mut |_| {},
+                    ),
+                }
                 .map(|p| {
                     missing = p.missing_pages;
                     out

@@ -256,7 +256,9 @@ fn a_stream_without_its_trailer_is_reported_where_it_ends() {
     let cut = &stream[..at];
     let text = format!(
         "at byte {at}: bad stream framing: the stream ends here without its vmdesc \
-         trailer (cut short, or saved with -machine suppress-vmdesc=on or as postcopy)"
+         trailer (cut short, or saved with -machine suppress-vmdesc=on or as postcopy; a \
+         stream saved without it reads with the description of a save of the same VM: \
+         vmstate --describe-with, dump::Borrowed)"
     );
     assert_eq!(dump::from_bytes(cut).unwrap_err().to_string(), text);
     assert_eq!(convert_live(cut).unwrap_err().to_string(), text);

@@ -10,14 +10,104 @@
 //! element's `index` out. Converting such a stream to legacy writes the vmdesc the
 //! same devices would have written: [`legacy_vmdesc`] takes the BER-only parts out.
 //! A QEMU vmdesc (no `tag` members) passes through unchanged.
+//!
+//! A stream QEMU saved without a trailer (`-machine suppress-vmdesc=on`) is read
+//! with a description borrowed from a save of the same VM ([`Borrowed`]), which
+//! carries `ber_no_trailer`: written back as legacy, the stream ends at EOF again
+//! ([`legacy_trailer`]).
 
 use super::bad;
 use crate::error::Result;
+use crate::format::Format;
+use crate::framing::{self, ber as ber_records, legacy as legacy_records};
+use crate::io::{SliceInput, StreamInput};
 use crate::json::JsonWriter;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
-/// The legacy vmdesc of a description.
+/// The member of a borrowed description: the legacy stream had no trailer.
+const NO_TRAILER: &str = "ber_no_trailer";
+
+/// The trailer a legacy writer puts after EOF for the description `text`: its
+/// legacy vmdesc, or `None` for a description borrowed for a stream without one.
+pub(crate) fn legacy_trailer(text: &str) -> Result<Option<Cow<'_, str>>> {
+    if text.contains(NO_TRAILER) {
+        let v: Value = serde_json::from_str(text).map_err(|e| bad(format!("vmdesc JSON: {e}")))?;
+        if v.get(NO_TRAILER) == Some(&Value::Bool(true)) {
+            return Ok(None);
+        }
+    }
+    legacy_vmdesc(text).map(Some)
+}
+
+/// A description for a stream that has none: the vmdesc of another save of the
+/// same VM (its machine type, its devices and their configuration), marked so
+/// that the stream converts back without a trailer. QEMU's `-dump-vmstate` cannot
+/// serve: it lists each field's size in memory, not the lengths of the variable
+/// arrays and buffers a stream holds nor whether a conditional field was sent, so
+/// a reader would misread such devices without knowing it.
+#[derive(Debug, Clone)]
+pub struct Borrowed {
+    text: String,
+}
+
+impl Borrowed {
+    /// The description in `bytes`: a legacy stream's trailer, a BER stream's
+    /// description, or a vmdesc JSON text.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Borrowed> {
+        let text = match framing::detect(bytes) {
+            Some(Format::Legacy) => legacy_records::find_trailer(bytes, 0)?.1.to_owned(),
+            Some(Format::Ber) => ber_description(bytes)?,
+            None => std::str::from_utf8(bytes)
+                .map_err(|_| bad("a description is a stream or vmdesc JSON text"))?
+                .to_owned(),
+        };
+        let mut v: Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("vmdesc JSON: {e}")))?;
+        let Some(o) = v
+            .as_object_mut()
+            .filter(|o| o.get("devices").is_some_and(Value::is_array))
+        else {
+            let what = if v.get("vmschkmachine").is_some() {
+                "QEMU's -dump-vmstate output, which cannot describe a stream's bytes (it \
+                 gives each field's size in memory, not the lengths of variable arrays and \
+                 buffers, nor whether a conditional field was sent); save the same VM \
+                 once with its vmdesc (migrate \"exec:cat > described.mig\", without \
+                 suppress-vmdesc) and describe with that"
+            } else {
+                "no vmdesc: it has no \"devices\" list"
+            };
+            return Err(bad(format!("the description given is {what}")));
+        };
+        o.insert(NO_TRAILER.into(), Value::Bool(true));
+        let mut j = JsonWriter::compact();
+        j.value(None, &v);
+        Ok(Borrowed { text: j.finish() })
+    }
+
+    /// The description's text (with its `ber_no_trailer` mark).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// The description item of a BER stream.
+fn ber_description(bytes: &[u8]) -> Result<String> {
+    let mut r = StreamInput::Slice(SliceInput::new(bytes));
+    if let Some(text) = ber_records::read_prelude(&mut r)?.description {
+        return Ok(text);
+    }
+    loop {
+        match ber_records::read_record(&mut r)? {
+            Some(ber_records::Record::Description(text, _)) => return Ok(text),
+            Some(_) => {}
+            None => return Err(bad("the BER stream given has no description")),
+        }
+    }
+}
+
+/// The legacy vmdesc of a description ([`legacy_trailer`] of one that is not
+/// borrowed).
 pub(crate) fn legacy_vmdesc(text: &str) -> Result<Cow<'_, str>> {
     // QEMU's vmdesc (most conversions) has no BER-only member: no second parse.
     if !text.contains("\"tag\": ") && !text.contains("\"ber_") {

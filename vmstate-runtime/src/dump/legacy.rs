@@ -19,11 +19,12 @@ pub(super) fn from_legacy<'a>(
     bytes: &'a [u8],
     ram: &mut RamParts<'_, 'a>,
     limits: &Limits,
+    borrowed: Option<&'a super::Borrowed>,
 ) -> Result<Value> {
     let mut sections = Vec::new();
     // The block list of the latest MEM_SIZE record, which every page must fit.
     let mut ram_blocks = Vec::new();
-    let walked = walk::walk_with(bytes, limits, &mut |record| {
+    let walked = walk::walk_with(bytes, limits, borrowed, &mut |record| {
         let object = |sec: &Section<'_>| {
             section_object(&SectionHeader {
                 kind: sec.kind,
@@ -97,6 +98,9 @@ pub(super) fn to_legacy_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result
         }
         records::put_footer(&mut w, h.id)?;
     }
-    records::put_trailer(&mut w, &super::description::legacy_vmdesc(parts.vmdesc)?)?;
+    match super::description::legacy_trailer(parts.vmdesc)? {
+        Some(vmdesc) => records::put_trailer(&mut w, &vmdesc)?,
+        None => w.put(&[records::tag::EOF])?,
+    }
     Ok(w.into_inner())
 }

@@ -66,9 +66,12 @@ mod walk;
 
 pub use self::ber::to_ber;
 pub use self::desc::{decode_body, decode_legacy, encode_legacy, unhex, Desc, Group};
+pub use self::description::Borrowed;
 pub use self::legacy::to_legacy;
 pub use self::limits::Limits;
-pub use self::stream::{convert_live, convert_stream, ram_records, Carrier, Progress};
+pub use self::stream::{
+    convert_described, convert_live, convert_stream, ram_records, Carrier, Progress,
+};
 pub use self::walk::{load_section, walk_legacy, LegacyStream, PlacedCommand, Section};
 
 use self::vmdesc::Descriptions;
@@ -146,13 +149,37 @@ pub fn from_bytes_with<'a>(bytes: &'a [u8], ram: RamParts<'_, 'a>) -> Result<Val
 /// [`from_bytes_with`] within `limits` instead of the defaults.
 pub fn from_bytes_with_limits<'a>(
     bytes: &'a [u8],
-    mut ram: RamParts<'_, 'a>,
+    ram: RamParts<'_, 'a>,
     limits: &Limits,
 ) -> Result<Value> {
-    match framing::detect(bytes) {
-        Some(Format::Legacy) => legacy::from_legacy(bytes, &mut ram, limits),
-        Some(Format::Ber) => ber::from_ber(bytes, &mut ram, limits),
-        None => Err(framing::unknown_format(bytes)),
+    decode(bytes, ram, limits, None)
+}
+
+/// [`from_bytes_with`] of a legacy stream without a vmdesc trailer (saved with
+/// `-machine suppress-vmdesc=on`), its devices decoded by `description`; the
+/// tree's `vmdesc` is that description, marked, so that the tree encodes back to
+/// a stream without a trailer.
+pub fn from_bytes_described<'a>(
+    bytes: &'a [u8],
+    ram: RamParts<'_, 'a>,
+    description: &'a Borrowed,
+) -> Result<Value> {
+    decode(bytes, ram, &Limits::default(), Some(description))
+}
+
+fn decode<'a>(
+    bytes: &'a [u8],
+    mut ram: RamParts<'_, 'a>,
+    limits: &Limits,
+    borrowed: Option<&'a Borrowed>,
+) -> Result<Value> {
+    match (framing::detect(bytes), borrowed) {
+        (Some(Format::Legacy), _) => legacy::from_legacy(bytes, &mut ram, limits, borrowed),
+        (Some(Format::Ber), None) => ber::from_ber(bytes, &mut ram, limits),
+        (Some(Format::Ber), Some(_)) => Err(bad(
+            "a BER stream carries its own description; a borrowed one is for legacy streams",
+        )),
+        (None, _) => Err(framing::unknown_format(bytes)),
     }
 }
 

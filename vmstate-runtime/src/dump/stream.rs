@@ -16,7 +16,7 @@
 //! description.
 
 use super::ber::{device_of_record, put_command, put_device};
-use super::description::legacy_vmdesc;
+use super::description::{legacy_trailer, Borrowed};
 use super::{bad, decode_legacy, encode_legacy, Desc, Descriptions, Limits};
 use crate::ber::{Decoder, Header, Length, Options};
 use crate::error::{Error, ErrorKind, Result};
@@ -29,6 +29,7 @@ use crate::io::{Input, ReadInput, SliceInput, StreamInput, Writer};
 use crate::ram::ber::{element_records, Elements, PartRecord};
 use crate::ram::{self, Arrived, RamRecord, PAGE_SIZE};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::io;
 
 /// How far a conversion has come: what [`convert_stream`] reports as it goes and
@@ -66,7 +67,30 @@ pub fn convert_stream(
     limits: &Limits,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Progress> {
-    convert(input, output, to, limits, progress, None)
+    convert(input, output, to, limits, progress, None, None)
+}
+
+/// [`convert_stream`] of a legacy stream without a vmdesc trailer (saved with
+/// `-machine suppress-vmdesc=on`), its devices described by `description`: the
+/// BER form carries that description, marked, and converts back to the stream
+/// without a trailer.
+pub fn convert_described(
+    input: &mut dyn io::Read,
+    output: &mut dyn io::Write,
+    to: Format,
+    description: &Borrowed,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Progress> {
+    let limits = Limits::default();
+    convert(
+        input,
+        output,
+        to,
+        &limits,
+        progress,
+        None,
+        Some(description),
+    )
 }
 
 /// What carries a live migration besides the stream.
@@ -102,7 +126,7 @@ pub fn convert_live(
     carrier: Carrier,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Progress> {
-    convert(input, output, to, limits, progress, Some(carrier))
+    convert(input, output, to, limits, progress, Some(carrier), None)
 }
 
 /// Reads the stream `input` delivers (either format) as [`convert_stream`] does,
@@ -116,7 +140,7 @@ pub fn ram_records(
     visit: RamVisit<'_>,
 ) -> Result<Progress> {
     let sink = Box::new(RamVisitor { visit: Some(visit) });
-    run(input, sink, limits, &mut |_| {}, None)
+    run(input, sink, limits, &mut |_| {}, None, None)
 }
 
 fn convert(
@@ -126,6 +150,7 @@ fn convert(
     limits: &Limits,
     progress: &mut dyn FnMut(&Progress),
     live: Option<Carrier>,
+    borrowed: Option<&Borrowed>,
 ) -> Result<Progress> {
     let sink: Box<dyn Sink + '_> = match to {
         Format::Legacy => Box::new(LegacySink {
@@ -139,7 +164,7 @@ fn convert(
             description: Described::Not,
         }),
     };
-    run(input, sink, limits, progress, live)
+    run(input, sink, limits, progress, live, borrowed)
 }
 
 /// Reads `input` into `sink`.
@@ -149,6 +174,7 @@ fn run<'c>(
     limits: &'c Limits,
     progress: &'c mut dyn FnMut(&Progress),
     live: Option<Carrier>,
+    borrowed: Option<&'c Borrowed>,
 ) -> Result<Progress> {
     let mut r = StreamInput::Read(ReadInput::new(input));
     let mut c = Conversion {
@@ -163,6 +189,7 @@ fn run<'c>(
         descs: None,
         live,
         packaged: false,
+        borrowed,
     };
     let head = r.peek(4)?;
     match framing::detect(head) {
@@ -211,6 +238,8 @@ struct Conversion<'c> {
     /// A `PACKAGED` command passed: a postcopy stream, whose device state is in
     /// its package and which QEMU ends without a vmdesc.
     packaged: bool,
+    /// The description given for a legacy stream without a trailer.
+    borrowed: Option<&'c Borrowed>,
 }
 
 impl Conversion<'_> {
@@ -294,7 +323,13 @@ impl Conversion<'_> {
             return Ok(());
         }
         let (base, tail) = self.hold_tail(r, devices)?;
-        let (at, vmdesc) = legacy_records::find_trailer(&tail, base)?;
+        let (at, vmdesc) = match (legacy_records::find_trailer(&tail, base), self.borrowed) {
+            (Ok(found), None) => found,
+            (Ok(_), Some(_)) => return Err(super::walk::has_own_description()),
+            // Without a trailer: the description given, the stream ending at EOF.
+            (Err(_), Some(b)) => (tail.len(), b.text()),
+            (Err(e), None) => return Err(e),
+        };
         // Parsed already when the trailer was recognised before the input's end.
         if self.descs.is_none() {
             self.descs = Some(Descriptions::parse(vmdesc, self.limits)?);
@@ -710,7 +745,7 @@ impl<W: io::Write> Sink for LegacySink<W> {
     }
 
     fn description(&mut self, text: &str) -> Result<()> {
-        self.vmdesc = Some(legacy_vmdesc(text)?.into_owned());
+        self.vmdesc = legacy_trailer(text)?.map(Cow::into_owned);
         Ok(())
     }
 

@@ -184,10 +184,18 @@ impl Walk<'_, '_> {
     }
 }
 
+/// The error for a description given for a stream that has its own.
+pub(crate) fn has_own_description() -> crate::Error {
+    framing_error(
+        "the stream has its own vmdesc trailer; a description is given for one without",
+        0,
+    )
+}
+
 /// Splits a legacy stream into configuration, sections and vmdesc.
 pub fn walk_legacy(bytes: &[u8]) -> Result<LegacyStream<'_>> {
     let (mut sections, mut commands) = (Vec::new(), Vec::new());
-    let walked = walk_with(bytes, &Limits::default(), &mut |record| {
+    let walked = walk_with(bytes, &Limits::default(), None, &mut |record| {
         match record {
             Record::Command(command, offset) => commands.push(PlacedCommand {
                 after_sections: sections.len(),
@@ -211,6 +219,7 @@ pub fn walk_legacy(bytes: &[u8]) -> Result<LegacyStream<'_>> {
 pub(crate) fn walk_with<'a>(
     bytes: &'a [u8],
     limits: &Limits,
+    borrowed: Option<&'a super::Borrowed>,
     each: &mut dyn for<'d> FnMut(Record<'a, 'd>) -> Result<()>,
 ) -> Result<Walked<'a>> {
     // The prelude first: a capability that changes the stream is named before
@@ -220,8 +229,15 @@ pub(crate) fn walk_with<'a>(
         .map(|(c, _)| c)
         .unwrap_or_default();
     let body = r.offset() as usize;
-    let (trailer_at, vmdesc) = records::find_trailer(&bytes[body..], body as u64)?;
-    let trailer_at = body + trailer_at;
+    let (trailer_at, vmdesc) = match records::find_trailer(&bytes[body..], body as u64) {
+        Ok((at, vmdesc)) if borrowed.is_none() => (body + at, vmdesc),
+        Ok(_) => return Err(has_own_description()),
+        // Without a trailer: the description given, the stream ending at EOF.
+        Err(e) => match borrowed {
+            Some(b) => (bytes.len(), b.text()),
+            None => return Err(e),
+        },
+    };
     let descriptions = Descriptions::parse(vmdesc, limits).map_err(|e| e.at(trailer_at as u64))?;
 
     let mut r = SliceInput::with_base(&bytes[body..trailer_at], body as u64);

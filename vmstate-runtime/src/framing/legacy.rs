@@ -262,7 +262,9 @@ pub fn find_trailer(bytes: &[u8], base: u64) -> Result<(usize, &str)> {
         .ok_or_else(|| {
             framing_error(
                 "the stream ends here without its vmdesc trailer (cut short, or saved \
-                 with -machine suppress-vmdesc=on or as postcopy)",
+                 with -machine suppress-vmdesc=on or as postcopy; a stream saved without \
+                 it reads with the description of a save of the same VM: vmstate \
+                 --describe-with, dump::Borrowed)",
                 base + bytes.len() as u64,
             )
         })?;
@@ -294,7 +296,9 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "at byte 109: bad stream framing: the stream ends here without its vmdesc \
-             trailer (cut short, or saved with -machine suppress-vmdesc=on or as postcopy)"
+             trailer (cut short, or saved with -machine suppress-vmdesc=on or as postcopy; \
+             a stream saved without it reads with the description of a save of the same \
+             VM: vmstate --describe-with, dump::Borrowed)"
         );
     }
 
