@@ -32,9 +32,14 @@ pub fn print_tree(tree: &Value, out: &mut impl Write) -> Result<(), Failure> {
             } else {
                 format!(", data {data}")
             };
+            // PACKAGED's package: the device state of a postcopy migration.
+            let package = match sec.get("package").and_then(Value::as_str) {
+                Some(hex) => format!(", a package of {} bytes", hex.len() / 2),
+                None => String::new(),
+            };
             writeln!(
                 out,
-                "command {} ({}){data}",
+                "command {} ({}){data}{package}",
                 sec["command"].as_str().unwrap_or("?"),
                 sec["number"]
             )?;

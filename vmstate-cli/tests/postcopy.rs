@@ -12,8 +12,10 @@
 
 mod common;
 
-use common::{destination_and_bridges, kernel_file, runs, start_guest, wait_filled};
+use common::{destination_and_tapped_bridges, kernel_file, runs, start_guest, tmp, wait_filled};
 use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use vmstate_test_support::counter_guest::FIRST;
 use vmstate_test_support::qmp::{Peer, Qemu, Release};
@@ -53,8 +55,16 @@ fn postcopy_through_bridges(src: Peer, dst: Peer, name: &str, running: bool) {
     let mut s = start_guest(src, name, RAM_MIB, &kernel, &[]);
     wait_filled(&mut s, RAM_MIB);
     let paused: &[&str] = if running { &[] } else { &["-S"] };
-    let (mut d, to_ber, to_legacy, addr) =
-        destination_and_bridges(dst, name, RAM_MIB, &kernel, paused, &["postcopy-ram"]);
+    let tap = tmp(&format!("{name}.tap"));
+    let (mut d, to_ber, to_legacy, addr) = destination_and_tapped_bridges(
+        dst,
+        name,
+        RAM_MIB,
+        &kernel,
+        paused,
+        &["postcopy-ram"],
+        Some(&tap),
+    );
     // 8 MiB/s: a few seconds of pre-copy for 32 MiB, switched after the first;
     // 16 MiB/s of postcopy's own when the destination runs.
     let parameters = match running {
@@ -102,15 +112,83 @@ fn postcopy_through_bridges(src: Peer, dst: Peer, name: &str, running: bool) {
     } else {
         // Both stopped (the source since the switch, the destination by -S).
         let ram = [(0, 0xA_0000), (0x10_0000, u64::from(RAM_MIB) << 20)];
-        assert_eq!(
-            s.memory_digests(&ram).unwrap(),
-            d.memory_digests(&ram).unwrap(),
-            "{name}"
-        );
+        let digests = s.memory_digests(&ram).unwrap();
+        assert_eq!(digests, d.memory_digests(&ram).unwrap(), "{name}");
         d.execute("cont", json!({})).unwrap();
+        check_tap(src, name, &kernel, &tap, &ram, &digests);
     }
     assert!(runs(&mut d), "{name}: the destination runs on");
     assert!(!runs(&mut s), "{name}: exactly one guest runs");
+}
+
+/// The source's stream as the bridge tapped it: QEMU sent no vmdesc, so it is read
+/// with the description of another save of the same VM (`--describe-with`); its
+/// RAM (`dump --ram`) is the guest's as both QEMUs hold it, the `PACKAGED`
+/// package is in the tree, and it converts to BER and back to the same bytes.
+fn check_tap(
+    src: Peer,
+    name: &str,
+    kernel: &std::path::Path,
+    tap: &std::path::Path,
+    ram: &[(u64, u64)],
+    digests: &[Vec<u8>],
+) {
+    let vmstate = |args: &[&dyn AsRef<std::ffi::OsStr>]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_vmstate"))
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{name}: {err}");
+        o.stdout
+    };
+    let described = tmp(&format!("{name}-described.mig"));
+    let mut q = start_guest(src, &format!("{name}-described"), RAM_MIB, kernel, &["-S"]);
+    q.migrate_to_file(&described).unwrap();
+    drop(q);
+    let dir = tmp(&format!("{name}-ram"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = vmstate(&[
+        &"dump",
+        &"--ram",
+        &dir,
+        &"--describe-with",
+        &described,
+        &tap,
+    ]);
+    let text = String::from_utf8(text).unwrap();
+    let packaged = text
+        .lines()
+        .find(|l| l.starts_with("command PACKAGED (7), data "))
+        .unwrap_or_else(|| panic!("{name}: no PACKAGED command: {text}"));
+    let announced = u32::from_str_radix(&packaged[27..35], 16).unwrap();
+    assert!(
+        packaged.ends_with(&format!(", a package of {announced} bytes")),
+        "{name}: {packaged}"
+    );
+    let image = std::fs::read(dir.join("pc.ram.bin")).unwrap();
+    for (&(start, end), digest) in ram.iter().zip(digests) {
+        let got = Sha256::digest(&image[start as usize..end as usize]).to_vec();
+        assert_eq!(&got, digest, "{name}: dump --ram [{start:#x}, {end:#x})");
+    }
+    let (ber, back) = (
+        tmp(&format!("{name}-tap.ber")),
+        tmp(&format!("{name}-tap.back")),
+    );
+    vmstate(&[
+        &"convert",
+        &"--to",
+        &"ber",
+        &"--describe-with",
+        &described,
+        &tap,
+        &ber,
+    ]);
+    vmstate(&[&"convert", &"--to", &"legacy", &ber, &back]);
+    assert!(
+        std::fs::read(&back).unwrap() == std::fs::read(tap).unwrap(),
+        "{name}: the tap through BER and back"
+    );
 }
 
 #[test]

@@ -105,6 +105,20 @@ pub fn destination_and_bridges(
     dst_args: &[&str],
     capabilities: &[&str],
 ) -> (Qemu, Bridge, Bridge, String) {
+    destination_and_tapped_bridges(dst, name, ram_mib, kernel, dst_args, capabilities, None)
+}
+
+/// [`destination_and_bridges`], the source-side bridge keeping what the source
+/// sent in `tap`.
+pub fn destination_and_tapped_bridges(
+    dst: Peer,
+    name: &str,
+    ram_mib: u32,
+    kernel: &Path,
+    dst_args: &[&str],
+    capabilities: &[&str],
+    tap: Option<&Path>,
+) -> (Qemu, Bridge, Bridge, String) {
     let mut args = dst_args.to_vec();
     args.extend(["-incoming", "defer"]);
     let mut q = start_guest(dst, &format!("{name}-dst"), ram_mib, kernel, &args);
@@ -121,7 +135,12 @@ pub fn destination_and_bridges(
         "tcp-listen:127.0.0.1:0",
         &format!("tcp:127.0.0.1:{port}"),
     ]);
-    let (to_ber, src_addr) = bridge(&["--to", "ber", "tcp-listen:127.0.0.1:0", &ber_addr]);
+    let mut args = vec!["--to", "ber"];
+    if let Some(tap) = tap {
+        args.extend(["--tap", tap.to_str().unwrap()]);
+    }
+    args.extend(["tcp-listen:127.0.0.1:0", &ber_addr]);
+    let (to_ber, src_addr) = bridge(&args);
     (q, to_ber, to_legacy, src_addr)
 }
 
