@@ -425,9 +425,10 @@ fn bridge(
     output.flush().map_err(|e| Failure(format!("{to}: {e}")))?;
     drop(output);
     // The stream is through: the next hop reads its end, and what it still says
-    // (the destination's SHUT) comes back before the bridge closes.
+    // (the destination's SHUT) comes back before the bridge closes, when the
+    // stream opened a return path (else nothing comes back, and none is awaited).
     let carried = match (back, &destination) {
-        (Some(back), Some(d)) => {
+        (Some(back), Some(d)) if p.return_path => {
             d.end_writes();
             let n = back
                 .recv_timeout(RETURN_PATH_WAIT)

@@ -50,6 +50,9 @@ pub struct Progress {
     /// a stream with holes converts to one with the same holes, never to a whole
     /// one (a multifd main channel, a postcopy stream).
     pub missing_pages: u64,
+    /// The stream opened a return path (`OPEN_RETURN_PATH`): its source waits
+    /// for the destination's messages to its end.
+    pub return_path: bool,
 }
 
 /// Converts the stream `input` delivers (either format, detected from its first
@@ -250,6 +253,7 @@ impl Conversion<'_> {
             return Err(c.not_one_way(at));
         }
         self.packaged |= !c.package.is_empty();
+        self.counts.return_path |= c.number == Command::OPEN_RETURN_PATH;
         self.sink.command(c)
     }
 
