@@ -188,3 +188,21 @@ where
         .unwrap()["value"]
         .clone()
 }
+
+/// A stream in memory converted to BER as a live migration through `carrier` is
+/// ([`vmstate_runtime::dump::convert_live`]).
+pub fn convert_live_to_ber(
+    bytes: &[u8],
+    carrier: vmstate_runtime::dump::Carrier,
+) -> vmstate_runtime::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    vmstate_runtime::dump::convert_live(
+        &mut &bytes[..],
+        &mut out,
+        vmstate_runtime::Format::Ber,
+        &vmstate_runtime::dump::Limits::default(),
+        carrier,
+        &mut |_| {},
+    )?;
+    Ok(out)
+}

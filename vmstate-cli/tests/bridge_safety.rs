@@ -67,7 +67,7 @@ fn setup(
     wait_filled(&mut s, RAM_MIB);
     s.set_migration(capabilities, parameters).unwrap();
     let (d, to_ber, to_legacy, addr) =
-        destination_and_bridges(peer, name, RAM_MIB, &kernel, &[], capabilities);
+        destination_and_bridges(peer, name, RAM_MIB, &kernel, &[], capabilities, None);
     (s, d, to_ber, to_legacy, addr)
 }
 

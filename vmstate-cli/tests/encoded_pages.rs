@@ -16,13 +16,12 @@
 
 mod common;
 
-use common::{destination_and_bridges, kernel_file, runs, start_guest, tmp, wait_filled};
+use common::{
+    destination_and_bridges, dump_ram, hand_over, kernel_file, start_guest, stream_listener,
+    wait_filled,
+};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::io::Read;
-use std::net::TcpListener;
-use std::process::Command;
-use std::time::Duration;
 use vmstate_runtime::dump::{self, RamParts};
 use vmstate_runtime::ram::{Encoding, RamRecord};
 use vmstate_runtime::Format;
@@ -63,16 +62,8 @@ fn capture(peer: Peer, encoding: Encoding, name: &str) -> (Vec<u8>, Vec<u8>) {
     let kernel = kernel_file(RAM_MIB);
     let mut s = start_guest(peer, name, RAM_MIB, &kernel, &[]);
     wait_filled(&mut s, RAM_MIB);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let reader = std::thread::spawn(move || {
-        let (mut c, _) = listener.accept().unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-        let mut bytes = Vec::new();
-        let _ = c.read_to_end(&mut bytes);
-        bytes
-    });
-    migrate(&mut s, encoding, &format!("tcp:127.0.0.1:{port}"), name);
+    let (uri, reader) = stream_listener();
+    migrate(&mut s, encoding, &uri, name);
     // The source is paused now: its RAM is what the stream leaves.
     let ram = u64::from(RAM_MIB) << 20;
     let digest = s.memory_digests(&[(0, ram)]).unwrap().remove(0);
@@ -109,15 +100,7 @@ fn check_stream(name: &str, encoding: Encoding, stream: &[u8], digest: &[u8]) {
     let pc = &blocks.iter().find(|(n, _)| n == "pc.ram").unwrap().1;
     assert_eq!(Sha256::digest(pc).to_vec(), digest, "{name}: the loader");
 
-    let file = tmp(&format!("{name}.mig"));
-    std::fs::write(&file, stream).unwrap();
-    let dir = tmp(&format!("{name}-ram"));
-    let _ = std::fs::remove_dir_all(&dir);
-    let o = Command::new(env!("CARGO_BIN_EXE_vmstate"))
-        .args(["dump", "--ram"])
-        .args([&dir, &file])
-        .output()
-        .unwrap();
+    let (o, dir) = dump_ram(name, stream);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{name}: {err}");
     let image = std::fs::read(dir.join("pc.ram.bin")).unwrap();
@@ -169,6 +152,7 @@ fn encoded_pages_pass_through_two_bridges() {
                 &kernel,
                 &["-S"],
                 &[capability(encoding)],
+                None,
             );
             migrate(&mut s, encoding, &addr, &name);
             let (ok_ber, ber_log) = to_ber.wait();
@@ -182,16 +166,7 @@ fn encoded_pages_pass_through_two_bridges() {
                 Encoding::Zlib => &stats["compression"]["pages"],
             };
             assert!(sent.as_u64().unwrap_or(0) > 0, "{name}: none sent: {stats}");
-            // Both stopped: the same RAM (below the VGA window, above the BIOS area).
-            let ram = [(0, 0xA_0000), (0x10_0000, u64::from(RAM_MIB) << 20)];
-            assert_eq!(
-                s.memory_digests(&ram).unwrap(),
-                d.memory_digests(&ram).unwrap(),
-                "{name}"
-            );
-            d.execute("cont", json!({})).unwrap();
-            assert!(runs(&mut d), "{name}: the destination runs on");
-            assert!(!runs(&mut s), "{name}: exactly one guest runs");
+            hand_over(&mut s, &mut d, RAM_MIB, &name);
         }
     }
 }

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{destination_and_tapped_bridges, kernel_file, runs, start_guest, tmp, wait_filled};
+use common::{destination_and_bridges, kernel_file, runs, start_guest, tmp, wait_filled};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::process::Command;
@@ -56,7 +56,7 @@ fn postcopy_through_bridges(src: Peer, dst: Peer, name: &str, running: bool) {
     wait_filled(&mut s, RAM_MIB);
     let paused: &[&str] = if running { &[] } else { &["-S"] };
     let tap = tmp(&format!("{name}.tap"));
-    let (mut d, to_ber, to_legacy, addr) = destination_and_tapped_bridges(
+    let (mut d, to_ber, to_legacy, addr) = destination_and_bridges(
         dst,
         name,
         RAM_MIB,

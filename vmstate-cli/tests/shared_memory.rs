@@ -14,16 +14,15 @@
 
 mod common;
 
-use common::{destination_and_bridges, kernel_file, runs, start_guest, tmp, wait_filled};
+use common::{
+    destination_and_bridges, dump_ram, hand_over, kernel_file, start_guest, stream_listener, tmp,
+    wait_filled,
+};
 use serde_json::json;
-use std::io::Read;
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 use vmstate_runtime::dump;
 use vmstate_runtime::Format;
-use vmstate_test_support::qmp::Peer;
+use vmstate_test_support::qmp::{Peer, Qemu};
 
 const RAM_MIB: u32 = 32;
 
@@ -38,6 +37,18 @@ fn shared_ram(file: &Path) -> Vec<String> {
         "-machine".into(),
         "memory-backend=pc.ram".into(),
     ]
+}
+
+/// The counter guest of `peer` on RAM shared in a file, filled: its QEMU, the
+/// RAM's arguments (a destination maps the same file), the file and the kernel.
+fn shared_guest(peer: Peer, name: &str) -> (Qemu, Vec<String>, PathBuf, PathBuf) {
+    let shm = tmp(&format!("{name}.shm"));
+    let kernel = kernel_file(RAM_MIB);
+    let args = shared_ram(&shm);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut s = start_guest(peer, name, RAM_MIB, &kernel, &refs);
+    wait_filled(&mut s, RAM_MIB);
+    (s, args, shm, kernel)
 }
 
 fn peers() -> impl Iterator<Item = Peer> {
@@ -65,27 +76,10 @@ fn block_list(tree: &serde_json::Value) -> Vec<(String, u64, Option<u64>)> {
 fn a_stream_with_shared_memory_reads_and_converts_exactly() {
     for peer in peers() {
         let name = format!("shared-{}", peer.release.version());
-        let shm = tmp(&format!("{name}.shm"));
-        let kernel = kernel_file(RAM_MIB);
-        let args = shared_ram(&shm);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut s = start_guest(peer, &name, RAM_MIB, &kernel, &args);
-        wait_filled(&mut s, RAM_MIB);
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let reader = std::thread::spawn(move || {
-            let (mut c, _) = listener.accept().unwrap();
-            c.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-            let mut bytes = Vec::new();
-            let _ = c.read_to_end(&mut bytes);
-            bytes
-        });
-        s.migrate_with(
-            &format!("tcp:127.0.0.1:{port}"),
-            &["x-ignore-shared"],
-            json!({}),
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (mut s, _, shm, _) = shared_guest(peer, &name);
+        let (uri, reader) = stream_listener();
+        s.migrate_with(&uri, &["x-ignore-shared"], json!({}))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         drop(s);
         let stream = reader.join().unwrap();
 
@@ -122,15 +116,7 @@ fn a_stream_with_shared_memory_reads_and_converts_exactly() {
         assert_eq!(block_list(&dump::from_bytes(&ber).unwrap()), list, "{name}");
 
         // A whole image is refused, naming the block and why it is not there.
-        let file = tmp(&format!("{name}.mig"));
-        std::fs::write(&file, &stream).unwrap();
-        let dir = tmp(&format!("{name}-ram"));
-        let _ = std::fs::remove_dir_all(&dir);
-        let o = Command::new(env!("CARGO_BIN_EXE_vmstate"))
-            .args(["dump", "--ram"])
-            .args([&dir, &file])
-            .output()
-            .unwrap();
+        let (o, dir) = dump_ram(&name, &stream);
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success(), "{name}");
         assert!(
@@ -150,13 +136,8 @@ fn a_stream_with_shared_memory_reads_and_converts_exactly() {
 fn a_migration_with_shared_memory_passes_through_two_bridges() {
     for peer in peers() {
         let name = format!("shared-bridge-{}", peer.release.version());
-        let shm = tmp(&format!("{name}.shm"));
-        let kernel = kernel_file(RAM_MIB);
-        let args = shared_ram(&shm);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut s = start_guest(peer, &name, RAM_MIB, &kernel, &args);
-        wait_filled(&mut s, RAM_MIB);
-        let mut dst_args = args.clone();
+        let (mut s, args, shm, kernel) = shared_guest(peer, &name);
+        let mut dst_args: Vec<&str> = args.iter().map(String::as_str).collect();
         dst_args.push("-S");
         let (mut d, to_ber, to_legacy, addr) = destination_and_bridges(
             peer,
@@ -165,6 +146,7 @@ fn a_migration_with_shared_memory_passes_through_two_bridges() {
             &kernel,
             &dst_args,
             &["x-ignore-shared"],
+            None,
         );
         s.migrate_with(&addr, &["x-ignore-shared"], json!({}))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -174,15 +156,7 @@ fn a_migration_with_shared_memory_passes_through_two_bridges() {
         let (status, reply) = d.wait_migration().unwrap();
         assert_eq!(status, "completed", "{name}: destination: {reply}");
         // Shared: the same memory, not a copy.
-        let ram = [(0, 0xA_0000), (0x10_0000, u64::from(RAM_MIB) << 20)];
-        assert_eq!(
-            s.memory_digests(&ram).unwrap(),
-            d.memory_digests(&ram).unwrap(),
-            "{name}"
-        );
-        d.execute("cont", json!({})).unwrap();
-        assert!(runs(&mut d), "{name}: the destination runs on");
-        assert!(!runs(&mut s), "{name}: exactly one guest runs");
+        hand_over(&mut s, &mut d, RAM_MIB, &name);
         drop((s, d));
         std::fs::remove_file(&shm).ok();
     }

@@ -7,7 +7,7 @@
 //! package of another length than its command announces is an error.
 //! `vmstate-cli/tests/postcopy.rs` runs the real thing through two bridges.
 
-use vmstate_runtime::dump::{self, Carrier, Limits};
+use vmstate_runtime::dump::{self, Carrier};
 use vmstate_runtime::framing::{legacy, Command};
 use vmstate_runtime::io::{Input, SliceInput, Writer};
 use vmstate_runtime::{ErrorKind, Format};
@@ -58,18 +58,7 @@ fn postcopy_stream() -> (Vec<u8>, Vec<u8>) {
     (stream, package)
 }
 
-fn convert_live(bytes: &[u8], carrier: Carrier) -> vmstate_runtime::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    dump::convert_live(
-        &mut &bytes[..],
-        &mut out,
-        Format::Ber,
-        &Limits::default(),
-        carrier,
-        &mut |_| {},
-    )?;
-    Ok(out)
-}
+use vmstate_test_support::testing::convert_live_to_ber as convert_live;
 
 #[test]
 fn a_postcopy_stream_converts_to_ber_and_back_exactly() {

@@ -8,6 +8,7 @@ use vmstate_runtime::io::{Input, SliceInput, StreamInput, Writer};
 use vmstate_runtime::ram::{self, RamRecord};
 use vmstate_runtime::{ErrorKind, Format};
 use vmstate_test_support::catalog::read_fixture;
+use vmstate_test_support::testing;
 
 const FIXTURE: &str = "pc-tcg-reset.mig";
 
@@ -53,16 +54,7 @@ fn with_flag(mut bytes: Vec<u8>, at: usize, flag: u64) -> Vec<u8> {
 }
 
 fn convert_live(bytes: &[u8]) -> vmstate_runtime::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    dump::convert_live(
-        &mut &bytes[..],
-        &mut out,
-        Format::Ber,
-        &Limits::default(),
-        dump::Carrier::OneWay,
-        &mut |_| {},
-    )?;
-    Ok(out)
+    testing::convert_live_to_ber(bytes, dump::Carrier::OneWay)
 }
 
 #[test]

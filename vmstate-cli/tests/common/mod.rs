@@ -95,22 +95,10 @@ pub fn free_port() -> u16 {
 
 /// A destination QEMU started with `dst_args` (`-S` to stay paused after it
 /// loads), the migration `capabilities` on, listening on a port; a bridge into it
-/// from BER; a bridge from legacy into that one. Returns the destination, both
-/// bridges (source side first) and the address the source migrates to.
+/// from BER; a bridge from legacy into that one, keeping what the source sent in
+/// `tap` if given. Returns the destination, both bridges (source side first) and
+/// the address the source migrates to.
 pub fn destination_and_bridges(
-    dst: Peer,
-    name: &str,
-    ram_mib: u32,
-    kernel: &Path,
-    dst_args: &[&str],
-    capabilities: &[&str],
-) -> (Qemu, Bridge, Bridge, String) {
-    destination_and_tapped_bridges(dst, name, ram_mib, kernel, dst_args, capabilities, None)
-}
-
-/// [`destination_and_bridges`], the source-side bridge keeping what the source
-/// sent in `tap`.
-pub fn destination_and_tapped_bridges(
     dst: Peer,
     name: &str,
     ram_mib: u32,
@@ -147,4 +135,50 @@ pub fn destination_and_tapped_bridges(
 /// Whether a QEMU runs its guest: alive, and `query-status` says `running`.
 pub fn runs(q: &mut Qemu) -> bool {
     q.wait_exit(Duration::ZERO).is_none() && q.status().is_ok_and(|s| s == "running")
+}
+
+/// A listener on a free loopback port that keeps what its first connection sends
+/// (a migration into it): the URI to migrate to, and the thread that gives the
+/// bytes once the connection ends.
+pub fn stream_listener() -> (String, std::thread::JoinHandle<Vec<u8>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let reader = std::thread::spawn(move || {
+        let (mut c, _) = listener.accept().unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        let mut bytes = Vec::new();
+        let _ = c.read_to_end(&mut bytes);
+        bytes
+    });
+    (format!("tcp:127.0.0.1:{port}"), reader)
+}
+
+/// The end of a migration that completed on both sides, both QEMUs stopped: the
+/// same RAM (below the VGA window, above the BIOS area), then the destination
+/// runs on and the source does not.
+pub fn hand_over(s: &mut Qemu, d: &mut Qemu, ram_mib: u32, name: &str) {
+    let ram = [(0, 0xA_0000), (0x10_0000, u64::from(ram_mib) << 20)];
+    assert_eq!(
+        s.memory_digests(&ram).unwrap(),
+        d.memory_digests(&ram).unwrap(),
+        "{name}"
+    );
+    d.execute("cont", json!({})).unwrap();
+    assert!(runs(d), "{name}: the destination runs on");
+    assert!(!runs(s), "{name}: exactly one guest runs");
+}
+
+/// `vmstate dump --ram DIR FILE` of `stream` written to a file of `name`'s: its
+/// output and the (emptied first) folder of the images.
+pub fn dump_ram(name: &str, stream: &[u8]) -> (std::process::Output, PathBuf) {
+    let file = tmp(&format!("{name}.mig"));
+    std::fs::write(&file, stream).unwrap();
+    let dir = tmp(&format!("{name}-ram"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = Command::new(env!("CARGO_BIN_EXE_vmstate"))
+        .args(["dump", "--ram"])
+        .args([&dir, &file])
+        .output()
+        .unwrap();
+    (o, dir)
 }

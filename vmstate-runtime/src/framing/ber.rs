@@ -160,14 +160,8 @@ fn head_fields(h: &SectionHeader) -> Vec<u8> {
 /// Appends a command record: its number `[0]` and, unless empty, its data `[1]`
 /// and `PACKAGED`'s package `[2]` (QEMU's bytes).
 pub fn put_command(out: &mut Vec<u8>, c: &Command) {
-    let mut contents = int_tlv(Tag::field(0, false), c.number.into());
-    if !c.data.is_empty() {
-        contents.extend(tlv(Tag::field(1, false), &c.data));
-    }
-    if !c.package.is_empty() {
-        contents.extend(tlv(Tag::field(2, false), &c.package));
-    }
-    out.extend(tlv(COMMAND, &contents));
+    let fields: [(u32, &[u8]); 2] = [(1, &c.data), (2, &c.package)];
+    out.extend(numbered_tlv(COMMAND, c.number, &fields));
 }
 
 /// What comes before a BER stream's sections.
@@ -409,34 +403,12 @@ pub fn read_items<'a>(
 }
 
 fn read_command(item: &[u8], base: u64) -> Result<Command> {
-    let mut input = SliceInput::with_base(item, base);
-    let mut d = Decoder::new(&mut input, Options::STRICT);
-    let h = d.expect(COMMAND)?;
-    d.enter(&h)?;
-    let nh = d.field("command", 0, "number")?;
-    let n = d.integer(&nh)?;
-    let number = u16::try_from(n).map_err(|_| ber::out_of_range(n, "uint16", &nh))?;
-    let mut octets = |field: u32, max: usize, what: &str| -> Result<Vec<u8>> {
-        match d.peek_header()? {
-            Some(dh) if dh.tag == Tag::field(field, false) => {
-                d.input().skip(dh.header_len)?;
-                let n = match dh.length {
-                    Length::Definite(n) if n <= max as u64 => n as usize,
-                    _ => {
-                        return Err(framing_error(
-                            format!("{what} is a primitive OCTET STRING of at most {max} octets"),
-                            dh.offset,
-                        ))
-                    }
-                };
-                Ok(d.input().take(n)?.to_vec())
-            }
-            _ => Ok(Vec::new()),
-        }
-    };
-    let data = octets(1, usize::from(u16::MAX), "command data")?;
-    let package = octets(2, super::command::MAX_PACKAGE, "a package")?;
-    d.leave(None)?;
+    let fields = [
+        (1, usize::from(u16::MAX), "command data"),
+        (2, super::command::MAX_PACKAGE, "a package"),
+    ];
+    let (number, [data, package]) =
+        read_numbered(item, base, COMMAND, ("command", "number"), fields)?;
     let c = Command {
         number,
         data,
@@ -444,6 +416,57 @@ fn read_command(item: &[u8], base: u64) -> Result<Command> {
     };
     c.check(base)?;
     Ok(c)
+}
+
+/// One item `[APPLICATION n]` of a number `[0]` (a uint16: a command's, a
+/// return-path message's) and optional OCTET STRINGs (`fields`: their context
+/// tag, largest length, name), at `base`; absent ones are empty.
+pub(crate) fn read_numbered<const N: usize>(
+    item: &[u8],
+    base: u64,
+    tag: Tag,
+    (what, number): (&'static str, &'static str),
+    fields: [(u32, usize, &str); N],
+) -> Result<(u16, [Vec<u8>; N])> {
+    let mut input = SliceInput::with_base(item, base);
+    let mut d = Decoder::new(&mut input, Options::STRICT);
+    let h = d.expect(tag)?;
+    d.enter(&h)?;
+    let nh = d.field(what, 0, number)?;
+    let n = d.integer(&nh)?;
+    let number = u16::try_from(n).map_err(|_| ber::out_of_range(n, "uint16", &nh))?;
+    let mut out = [(); N].map(|()| Vec::new());
+    for ((field, max, name), slot) in fields.into_iter().zip(&mut out) {
+        let Some(dh) = d
+            .peek_header()?
+            .filter(|dh| dh.tag == Tag::field(field, false))
+        else {
+            continue;
+        };
+        d.input().skip(dh.header_len)?;
+        let n = match dh.length {
+            Length::Definite(n) if n <= max as u64 => n as usize,
+            _ => {
+                return Err(framing_error(
+                    format!("{name} is a primitive OCTET STRING of at most {max} octets"),
+                    dh.offset,
+                ))
+            }
+        };
+        *slot = d.input().take(n)?.to_vec();
+    }
+    d.leave(None)?;
+    Ok((number, out))
+}
+
+/// An item `[APPLICATION n]` of `number` `[0]` and the non-empty ones of
+/// `fields` (context tag, octets): [`read_numbered`]'s inverse.
+pub(crate) fn numbered_tlv(tag: Tag, number: u16, fields: &[(u32, &[u8])]) -> Vec<u8> {
+    let mut contents = int_tlv(Tag::field(0, false), number.into());
+    for &(field, octets) in fields.iter().filter(|(_, o)| !o.is_empty()) {
+        contents.extend(tlv(Tag::field(field, false), octets));
+    }
+    tlv(tag, &contents)
 }
 
 /// A section record's head: what comes before its body.

@@ -11,11 +11,12 @@
 //!
 //! The channel has no header and no end marker: it ends when the connection does.
 
+use super::ber::{numbered_tlv, read_numbered};
 use super::framing_error;
-use crate::ber::{self, Decoder, Length, Options, Tag};
+use crate::ber::{self, Length, Tag};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
-use crate::io::{Input, ReadInput, SliceInput, StreamInput, Writer};
+use crate::io::{Input, ReadInput, StreamInput, Writer};
 use std::io;
 
 /// `[APPLICATION 7]`: one return-path message.
@@ -125,13 +126,7 @@ impl ReturnMessage {
                 w.put(&(self.data.len() as u16).to_be_bytes())?;
                 w.put(&self.data)
             }
-            Format::Ber => {
-                let mut contents = super::ber::int_tlv(Tag::field(0, false), self.kind.into());
-                if !self.data.is_empty() {
-                    contents.extend(super::ber::tlv(Tag::field(1, false), &self.data));
-                }
-                w.put(&super::ber::tlv(MESSAGE, &contents))
-            }
+            Format::Ber => w.put(&numbered_tlv(MESSAGE, self.kind, &[(1, &self.data)])),
         }
     }
 }
@@ -153,31 +148,14 @@ fn read_ber(r: &mut StreamInput<'_>) -> Result<ReturnMessage> {
         }
     };
     let item = r.take_bytes(h.header_len + len)?;
-    let mut input = SliceInput::with_base(&item, base);
-    let mut d = Decoder::new(&mut input, Options::STRICT);
-    let h = d.expect(MESSAGE)?;
-    d.enter(&h)?;
-    let nh = d.field("return-path message", 0, "type")?;
-    let n = d.integer(&nh)?;
-    let kind = u16::try_from(n).map_err(|_| ber::out_of_range(n, "uint16", &nh))?;
-    let data = match d.peek_header()? {
-        Some(dh) if dh.tag == Tag::field(1, false) => {
-            d.input().skip(dh.header_len)?;
-            match dh.length {
-                Length::Definite(n) if n <= u64::from(u16::MAX) => {
-                    d.input().take(n as usize)?.to_vec()
-                }
-                _ => {
-                    return Err(framing_error(
-                        "return-path data is a primitive OCTET STRING of at most 65535 octets",
-                        dh.offset,
-                    ))
-                }
-            }
-        }
-        _ => Vec::new(),
-    };
-    d.leave(None)?;
+    let fields = [(1, usize::from(u16::MAX), "return-path data")];
+    let (kind, [data]) = read_numbered(
+        &item,
+        base,
+        MESSAGE,
+        ("return-path message", "type"),
+        fields,
+    )?;
     Ok(ReturnMessage { kind, data })
 }
 
