@@ -36,7 +36,19 @@ def apply_ram(elements, blocks, kinds, page):
         if kind == "mem-size":
             page_size = e.get("page-size", 4096)
             for b in e["blocks"]:
-                blocks[b["name"]] = bytearray(b["length"])
+                mem = blocks[b["name"]] = bytearray(b["length"])
+                # A mapped-ram file's block: the pages whose bit is set, from their
+                # slots (the bitmap is host words, least significant bit first).
+                m = b.get("mapped")
+                if m:
+                    slots = bytearray(b["length"])
+                    for run in m["runs"]:
+                        slots[run["offset"]:run["offset"] + len(run["data"])] = run["data"]
+                    for k in range(b["length"] // page_size):
+                        if m["bitmap"][k // 8] >> (k % 8) & 1:
+                            at = k * page_size
+                            mem[at:at + page_size] = slots[at:at + page_size]
+                    kinds["mapped"] = kinds.get("mapped", 0) + 1
             continue
         mem = blocks[e["block"]]
         at = e["offset"]

@@ -4,8 +4,9 @@
 //! panics exactly when the target reports a finding.
 
 use vmstate_runtime::dump::{self, decode_body, encode_legacy, Desc};
+use vmstate_runtime::framing::Configuration;
 use vmstate_runtime::io::Writer;
-use vmstate_runtime::ram::{xbzrle as xb, RamBlockMut, RamLoader};
+use vmstate_runtime::ram::{self, xbzrle as xb, RamBlockMut, RamLoader};
 use vmstate_runtime::stream::Registry;
 use vmstate_runtime::{ber, legacy, Format, Result, VMState};
 
@@ -13,7 +14,7 @@ use vmstate_runtime::{ber, legacy, Format, Result, VMState};
 pub type Body = fn(&[u8]);
 
 /// Every target: its name and its body.
-pub const TARGETS: [(&str, Body); 9] = [
+pub const TARGETS: [(&str, Body); 10] = [
     ("legacy_device", legacy_device),
     ("ber_device", ber_device),
     ("registry_load", registry_load),
@@ -23,6 +24,7 @@ pub const TARGETS: [(&str, Body); 9] = [
     ("description", description),
     ("xbzrle", xbzrle),
     ("return_path", return_path),
+    ("mapped_ram", mapped_ram),
 ];
 
 /// The version a byte picks among those `T` loads (minimum to current).
@@ -291,6 +293,56 @@ pub fn ram_part(data: &[u8]) {
         }
     } else {
         let _ = loader.load_ber(part, 0);
+    }
+}
+
+/// Where a `mapped_ram` input starts in its file: just below a MiB boundary, so
+/// that a block's page slots (at a MiB boundary) are in reach of a small input.
+pub const MAPPED_BASE: u64 = ram::mapped::ALIGNMENT - 512;
+
+/// The configuration of a mapped-ram file.
+pub fn mapped_configuration() -> Configuration {
+    Configuration::for_machine("pc").with_capability("mapped-ram")
+}
+
+/// One RAM part of a mapped-ram file at [`MAPPED_BASE`], legacy (byte 0 even) or
+/// BER (odd), loaded into two small blocks; a legacy part that reads writes back
+/// to the same bytes, and converts to BER elements that give the same records.
+pub fn mapped_ram(data: &[u8]) {
+    let [mode, part @ ..] = data else { return };
+    let c = mapped_configuration();
+    let (mut ram, mut rom) = (vec![0u8; 16 << 10], vec![0u8; 8 << 10]);
+    let mut loader = two_blocks(&mut ram, &mut rom);
+    loader.configure(Some(&c));
+    if mode % 2 == 1 {
+        let _ = loader.load_ber(part, MAPPED_BASE);
+        return;
+    }
+    let loaded = loader.load_legacy(part, MAPPED_BASE);
+    let mut cursor = ram::Cursor::new(Some(&c));
+    let Ok((records, n)) = ram::read_part(part, MAPPED_BASE, &mut cursor) else {
+        return;
+    };
+    let mut w = Writer::at(Vec::new(), MAPPED_BASE);
+    ram::write_part(&records, &mut w).expect("a part that reads writes");
+    assert!(
+        w.into_inner() == part[..n],
+        "the part writes back differently"
+    );
+    let ber = ram::ber::records_to_ber(records.clone()).expect("BER elements");
+    let mut elements = ram::ber::Elements::new(&ber, 0, ram::PAGE_SIZE);
+    let (mut blocks, mut last, mut back) = (Vec::new(), None, Vec::new());
+    while let Some((e, at)) = elements.next_at().expect("its own elements read") {
+        ram::ber::element_records(e, at, &mut blocks, &mut last, &mut |r| {
+            back.push(r);
+            Ok(())
+        })
+        .expect("its own elements convert");
+    }
+    assert!(back == records, "BER gives other records");
+    // The loader reads what the record reader reads, where its blocks fit.
+    if loaded.is_ok() {
+        assert_eq!(loaded.ok(), Some(n), "the loader stops elsewhere");
     }
 }
 

@@ -423,13 +423,13 @@ impl Qemu {
         }
     }
 
-    /// Stops the guest and migrates it into `file`; returns the final migration reply.
     /// Migrates to `uri` with `capabilities` on and `parameters` set; returns the
-    /// final `query-migrate` once it completed. With `xbzrle`, a downtime limit the
-    /// guest cannot meet holds it in pre-copy (the pages a running guest writes go
-    /// again and again, from the second pass on as XBZRLE deltas; a guest that
-    /// writes few pages needs a low `max-bandwidth` too) until QEMU has sent
-    /// XBZRLE pages; then it may complete.
+    /// final `query-migrate` once it completed. With `xbzrle` or `mapped-ram`, a
+    /// downtime limit the guest cannot meet holds it in pre-copy (the pages a
+    /// running guest writes go again and again; a guest that writes few pages needs
+    /// a low `max-bandwidth` too) until QEMU has sent pages again: XBZRLE pages, or
+    /// (mapped-ram, which writes a page again in its place in the file) a third
+    /// pass; then it may complete.
     pub fn migrate_with(
         &mut self,
         uri: &str,
@@ -437,8 +437,9 @@ impl Qemu {
         parameters: Value,
     ) -> Result<Value, QmpError> {
         let xbzrle = capabilities.contains(&"xbzrle");
+        let hold = xbzrle || capabilities.contains(&"mapped-ram");
         let mut parameters = parameters;
-        if xbzrle {
+        if hold {
             parameters["downtime-limit"] = json!(1);
             if parameters.get("max-bandwidth").is_none() {
                 parameters["max-bandwidth"] = json!(256u64 << 20);
@@ -446,7 +447,7 @@ impl Qemu {
         }
         self.set_migration(capabilities, &parameters)?;
         self.execute("migrate", json!({ "uri": uri }))?;
-        if xbzrle {
+        if hold {
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
                 let r = self.execute("query-migrate", json!({}))?;
@@ -454,11 +455,15 @@ impl Qemu {
                     r["status"].as_str(),
                     Some("completed" | "failed" | "cancelled")
                 );
-                if r["xbzrle-cache"]["pages"].as_u64().unwrap_or(0) > 0 || ended {
+                let again = match xbzrle {
+                    true => r["xbzrle-cache"]["pages"].as_u64().unwrap_or(0) > 0,
+                    false => r["ram"]["dirty-sync-count"].as_u64().unwrap_or(0) >= 3,
+                };
+                if again || ended {
                     break;
                 }
                 if Instant::now() > deadline {
-                    return Err(QmpError(format!("no XBZRLE pages: {r}")));
+                    return Err(QmpError(format!("no page sent again: {r}")));
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }

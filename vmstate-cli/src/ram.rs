@@ -89,8 +89,11 @@ impl BlockFiles {
     pub fn record(&mut self, r: &RamRecord<'_>) -> Result<()> {
         self.arrived.record(r);
         let io = |e: std::io::Error| Error::new(ErrorKind::Io(e.to_string()), 0);
-        if let RamRecord::MemSize { blocks, .. } = r {
-            for b in blocks {
+        if let RamRecord::MemSize {
+            blocks, regions, ..
+        } = r
+        {
+            for (i, b) in blocks.iter().enumerate() {
                 let (name, len) = (&b.name, &b.length);
                 if let Some(addr) = b.addr {
                     self.addresses.insert(name.clone(), addr);
@@ -105,8 +108,19 @@ impl BlockFiles {
                     .open(&path)
                     .map_err(io)?;
                 file.set_len(*len).map_err(io)?;
-                self.blocks
-                    .insert(name.clone(), (file, *len, BTreeSet::new()));
+                // A mapped-ram file's pages: those whose bit is set, from their slots
+                // (the file is zero elsewhere, as QEMU's destination is).
+                let mut held = BTreeSet::new();
+                if let Some(region) = regions.get(i) {
+                    region.for_each_held(*len, |offset, page| {
+                        if let Some(page) = page {
+                            file.write_all_at(page, offset).map_err(io)?;
+                            held.insert(offset / PAGE as u64);
+                        }
+                        Ok(())
+                    })?;
+                }
+                self.blocks.insert(name.clone(), (file, *len, held));
             }
             return Ok(());
         }

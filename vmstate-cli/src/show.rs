@@ -116,10 +116,20 @@ fn ram_summary(sec: &Value) -> String {
     let mut encoded = [0u64; Encoding::ALL.len()];
     let mut list = |l: &Value| {
         for b in l.as_array().into_iter().flatten() {
+            let length = b["length"].as_u64().unwrap_or(0);
+            let size = match length {
+                l if l >= 1 << 20 => format!("{} MiB", l >> 20),
+                l => format!("{} KiB", l >> 10),
+            };
+            // A mapped-ram file's block: its pages are in their slots, not records.
+            let mapped = match (b.get("held_pages"), b.get("mapped")) {
+                (Some(n), _) => format!(" (mapped-ram, {n} of {} pages held)", length >> 12),
+                (None, Some(_)) => " (mapped-ram)".to_owned(),
+                (None, None) => String::new(),
+            };
             blocks.push(format!(
-                "{} {} MiB",
-                b["name"].as_str().unwrap_or(""),
-                b["length"].as_u64().unwrap_or(0) >> 20
+                "{} {size}{mapped}",
+                b["name"].as_str().unwrap_or("")
             ));
         }
     };

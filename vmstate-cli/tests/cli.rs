@@ -60,7 +60,10 @@ fn write_tree(tree: &serde_json::Value, name: &str) -> (PathBuf, PathBuf) {
 /// The fixture `name` converted to BER by `vmstate convert`, in a file of the
 /// calling test's own (tests run in parallel and would overwrite a shared one).
 fn ber_of(name: &str) -> PathBuf {
-    let test = std::thread::current().name().unwrap_or("main").replace("::", "-");
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace("::", "-");
     let ber = tmp(&format!("{name}-{test}.ber"));
     let o = vmstate(&[&"convert", &"--to", &"ber", &fixture(name), &ber]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -410,6 +410,15 @@ impl<W: io::Write> Writer<W> {
         Writer { inner, written: 0 }
     }
 
+    /// Wraps `inner`, whose first byte is at stream offset `offset` (a part written
+    /// on its own, where offsets in it are the file's: a mapped-ram block list).
+    pub fn at(inner: W, offset: u64) -> Self {
+        Writer {
+            inner,
+            written: offset,
+        }
+    }
+
     /// Writes all of `bytes`.
     #[inline]
     pub fn put(&mut self, bytes: &[u8]) -> Result<()> {
@@ -422,7 +431,7 @@ impl<W: io::Write> Writer<W> {
         }
     }
 
-    /// Bytes written so far.
+    /// Bytes written so far (from the offset it started at, [`Writer::at`]).
     pub fn written(&self) -> u64 {
         self.written
     }

@@ -309,6 +309,7 @@ fn hostile_descriptions_and_runs_are_refused_cheaply() {
         &mut part,
         1 << 42,
         &[vmstate_runtime::ram::ListedBlock::new("pc.ram", 1 << 42)],
+        &[],
         4096,
     );
     ram_ber::zero_run(&mut part, "pc.ram", 0, 1 << 30, 0, None);
@@ -324,6 +325,7 @@ fn hostile_descriptions_and_runs_are_refused_cheaply() {
         &mut part,
         8192,
         &[vmstate_runtime::ram::ListedBlock::new("pc.ram", 4096)],
+        &[],
         4096,
     );
     let mut input = SliceInput::new(&part);

@@ -668,6 +668,7 @@ fn encoded_part(encoding: Encoding, old: &[u8], new: &[u8], data: &[u8], header:
         RamRecord::MemSize {
             total: 2 * 4096,
             blocks: vec![ram::ListedBlock::new("pc.ram", 2 * 4096)],
+            regions: vec![],
         },
         RamRecord::Page {
             block: "pc.ram".into(),

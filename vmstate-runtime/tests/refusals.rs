@@ -179,11 +179,12 @@ fn with_capability(stream: &[u8], capability: &str) -> Vec<u8> {
 #[test]
 fn capabilities_the_configuration_lists_are_named() {
     let stream = read_fixture(FIXTURE);
+    // One QEMU does not list (a later release's would be named the same way).
     for (cap, text) in [(
-        "mapped-ram",
-        "a mapped-ram file (pages at fixed offsets, not a stream of records) (the \
-             configuration lists mapped-ram), from the migration capability mapped-ram, is \
-             not supported: save without it (migrate-set-capabilities mapped-ram=off)",
+        "x-later-layout",
+        "a stream layout vmstate does not know (the configuration lists x-later-layout), \
+             from the migration capability x-later-layout, is not supported: save without \
+             it (migrate-set-capabilities)",
     )] {
         let bytes = with_capability(&stream, cap);
         for e in [

@@ -91,6 +91,7 @@ impl Generated {
                 &[RamRecord::MemSize {
                     total: len,
                     blocks: vec![ram::ListedBlock::new(BLOCK, len)],
+                    regions: vec![],
                 }],
             ),
             eos_footer(9),

@@ -4,7 +4,9 @@
 //! capability instead migrates with it on: `compress` from the stopped guest;
 //! `xbzrle` while the counter guest (`counter_guest::kernel_writing`, a few hundred
 //! pages) keeps writing, so that pages go again as XBZRLE deltas, and its RAM is
-//! dumped once the migration completed. `x-ignore-shared` from the stopped guest
+//! dumped once the migration completed; `mapped-ram` (10.0, alone and with
+//! `multifd`) the same way into a `file:` URI, so that pages are written again in
+//! their place in the file. `x-ignore-shared` from the stopped guest
 //! with private RAM: every page sent, each block list entry with its address (the
 //! shared case, where no page of the block goes, is `vmstate-cli/tests/shared_memory.rs`). `manifest.json` records each stream's QEMU
 //! arguments and the SHA-256 of `pc.ram` below 640 KiB and from 1 MiB up, as QEMU
@@ -32,7 +34,7 @@ struct Guest {
     smp: u32,
     run_seconds: f64,
     devices: &'static [&'static str],
-    /// The migration capability it is captured with, if any.
+    /// The migration capabilities it is captured with, if any (comma-separated).
     capability: Option<&'static str>,
 }
 
@@ -145,6 +147,16 @@ const QEMU_10_0: &[Guest] = &[
         "pc-i440fx-10.0",
         "x-ignore-shared",
     ),
+    with_capability(
+        "pc-i440fx-10.0-mapped-ram.mig",
+        "pc-i440fx-10.0",
+        "mapped-ram",
+    ),
+    with_capability(
+        "pc-i440fx-10.0-mapped-ram-multifd.mig",
+        "pc-i440fx-10.0",
+        "mapped-ram,multifd",
+    ),
 ];
 
 const DUMPS_10_0: &[&str] = &["pc-i440fx-7.2", "pc-i440fx-10.0"];
@@ -168,7 +180,13 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
     all.extend(["-m", &m]);
     let kernel = out.join("capture.kernel");
     let kernel_arg = kernel.to_str().unwrap().to_owned();
-    if g.capability == Some("xbzrle") {
+    let capabilities: Vec<&str> = g.capability.map_or(vec![], |c| c.split(',').collect());
+    // Pages go again while the guest writes: as XBZRLE deltas, or in their place
+    // in a mapped-ram file.
+    let writing = capabilities
+        .iter()
+        .any(|c| ["xbzrle", "mapped-ram"].contains(c));
+    if writing {
         let top = FIRST as u32 + HOT_PAGES * 4096;
         std::fs::write(&kernel, kernel_writing(top, top)).expect("writes the kernel");
         args.extend(["-kernel", &kernel_arg]);
@@ -178,7 +196,12 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("{}: {e}", g.stream));
     std::thread::sleep(Duration::from_secs_f64(g.run_seconds));
     let file = out.join(g.stream);
-    let uri = format!("exec:cat > {}", file.display());
+    // mapped-ram writes pages at their offsets: a file, not a pipe.
+    let uri = match capabilities.contains(&"mapped-ram") {
+        true => format!("file:{}", file.display()),
+        false => format!("exec:cat > {}", file.display()),
+    };
+    std::fs::remove_file(&file).ok();
     let ram = out.join("capture.ram");
     let pmemsave = |q: &mut Qemu| {
         q.execute(
@@ -195,7 +218,7 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
         }
         // The guest ran during the migration: its RAM once the migration
         // completed (the source is paused then) is the stream's.
-        Some("xbzrle") => {
+        Some(_) if writing => {
             // Once the guest wrote its pages (each page's first word its address).
             let last = FIRST + u64::from(HOT_PAGES - 1) * 4096;
             let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -206,16 +229,20 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
                 );
                 std::thread::sleep(Duration::from_millis(50));
             }
+            let mut parameters = json!({ "max-bandwidth": 8 << 20 });
+            if capabilities.contains(&"multifd") {
+                parameters["multifd-channels"] = json!(2);
+            }
             let reply = q
-                .migrate_with(&uri, &["xbzrle"], json!({ "max-bandwidth": 8 << 20 }))
+                .migrate_with(&uri, &capabilities, parameters)
                 .expect("migrates");
             pmemsave(&mut q);
             reply
         }
-        Some(capability) => {
+        Some(_) => {
             q.execute("stop", json!({})).expect("stop");
             pmemsave(&mut q);
-            q.migrate_with(&uri, &[capability], json!({}))
+            q.migrate_with(&uri, &capabilities, json!({}))
                 .expect("migrates")
         }
     };

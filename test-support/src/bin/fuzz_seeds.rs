@@ -127,6 +127,37 @@ fn streams(seeds: &mut Seeds) {
     ignore_shared_seeds(seeds);
     return_path_seeds(seeds);
     postcopy_seeds(seeds);
+    mapped_seeds(seeds);
+}
+
+/// A mapped-ram block list at `MAPPED_BASE`: `pc.ram` (16 KiB) with its header,
+/// bitmap (pages 1 and 3 held) and slots (page 2 an old page whose bit is clear),
+/// in both formats.
+fn mapped_seeds(seeds: &mut Seeds) {
+    use vmstate_runtime::ram::{mapped, ListedBlock, MappedRegion};
+    use vmstate_test_support::fuzzing::MAPPED_BASE;
+    let block = ListedBlock::new("pc.ram", 16 << 10);
+    // The MEM_SIZE word, the entry (name and length), the header.
+    let bitmap_offset = MAPPED_BASE + 8 + (1 + 6 + 8) + mapped::HEADER_LEN;
+    let page = |b: u8| vec![b; 4096];
+    let region = MappedRegion {
+        version: mapped::VERSION,
+        page_size: 4096,
+        bitmap_offset,
+        pages_offset: mapped::ALIGNMENT,
+        bitmap: vec![0b1010, 0, 0, 0, 0, 0, 0, 0].into(),
+        runs: vec![(4096, [page(1), page(2), page(3)].concat().into())],
+    };
+    let records = [RamRecord::MemSize {
+        total: block.length,
+        blocks: vec![block],
+        regions: vec![region],
+    }];
+    let mut w = Writer::at(Vec::new(), MAPPED_BASE);
+    ram::write_part(&records, &mut w).expect("a mapped-ram part");
+    seeds.write("mapped_ram", &[&[0][..], &w.into_inner()].concat());
+    let ber = ram::ber::records_to_ber(records.to_vec()).expect("BER elements");
+    seeds.write("mapped_ram", &[&[1][..], &ber].concat());
 }
 
 /// A postcopy stream's commands: the return path opened, postcopy advised, a
@@ -204,6 +235,7 @@ fn ignore_shared_seeds(seeds: &mut Seeds) {
                 listed("pc.ram", 64 << 10, 0),
                 listed("pc.rom", 8 << 10, 0xc0000),
             ],
+            regions: vec![],
         },
         RamRecord::Page {
             block: "pc.rom".into(),
@@ -232,6 +264,7 @@ fn xbzrle_seeds(seeds: &mut Seeds) {
         RamRecord::MemSize {
             total: 8192,
             blocks: vec![vmstate_runtime::ram::ListedBlock::new("pc.ram", 8192)],
+            regions: vec![],
         },
         RamRecord::Page {
             block: "pc.ram".into(),

@@ -218,10 +218,24 @@ impl PageDigests {
 
     /// Takes one record.
     pub fn record(&mut self, r: &RamRecord<'_>) -> Result<()> {
-        if let RamRecord::MemSize { blocks, .. } = r {
-            for b in blocks {
-                self.blocks
-                    .insert(b.name.clone(), (b.length, BTreeMap::new()));
+        if let RamRecord::MemSize {
+            blocks, regions, ..
+        } = r
+        {
+            for (i, b) in blocks.iter().enumerate() {
+                let mut pages = BTreeMap::new();
+                // A mapped-ram file's pages: those held, from their slots.
+                if let Some(region) = regions.get(i) {
+                    region.for_each_held(b.length, |offset, page| {
+                        let digest = match page {
+                            Some(page) => Sha256::digest(page).into(),
+                            None => self.zero(),
+                        };
+                        pages.insert(offset / PAGE_SIZE, digest);
+                        Ok(())
+                    })?;
+                }
+                self.blocks.insert(b.name.clone(), (b.length, pages));
             }
             return Ok(());
         }
@@ -310,6 +324,7 @@ mod tests {
                 RamRecord::MemSize {
                     total: PAGE_SIZE,
                     blocks: vec![crate::ram::ListedBlock::new("pc.ram", PAGE_SIZE)],
+                    regions: vec![],
                 },
                 RamRecord::Page {
                     block: "pc.ram".into(),

@@ -89,8 +89,11 @@ pub(super) fn to_legacy_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result
             _ => {
                 let records = ram_of(sec)?;
                 for r in &records {
-                    if let ram::RamRecord::MemSize { blocks, .. } = r {
-                        layout.check(blocks, 0)?;
+                    if let ram::RamRecord::MemSize {
+                        blocks, regions, ..
+                    } = r
+                    {
+                        layout.check(blocks, regions, 0)?;
                     }
                 }
                 ram::write_part(&records, &mut w)?

@@ -112,8 +112,17 @@ impl<'a> RamParts<'_, 'a> {
         let mut summary = Map::new();
         for r in records {
             match &r {
-                RamRecord::MemSize { blocks, .. } => {
-                    summary.insert("blocks".into(), blocks.iter().map(block_json).collect());
+                RamRecord::MemSize {
+                    blocks, regions, ..
+                } => {
+                    let list = blocks.iter().enumerate().map(|(i, b)| {
+                        let mut o = block_json(b);
+                        if let Some(region) = regions.get(i) {
+                            o["held_pages"] = region.held(b.length).into();
+                        }
+                        o
+                    });
+                    summary.insert("blocks".into(), list.collect());
                     lists += 1;
                 }
                 RamRecord::Zero { .. } => zero += 1,
@@ -438,9 +447,19 @@ pub fn ram_json(records: &[RamRecord<'_>]) -> Value {
         records
             .iter()
             .map(|r| match r {
-                RamRecord::MemSize { total, blocks } => json!({
+                RamRecord::MemSize {
+                    total,
+                    blocks,
+                    regions,
+                } => json!({
                     "mem_size": total,
-                    "blocks": blocks.iter().map(block_json).collect::<Vec<_>>(),
+                    "blocks": blocks.iter().enumerate().map(|(i, b)| {
+                        let mut o = block_json(b);
+                        if let Some(r) = regions.get(i) {
+                            o["mapped"] = mapped_json(r);
+                        }
+                        o
+                    }).collect::<Vec<_>>(),
                 }),
                 RamRecord::Zero {
                     block,
@@ -487,6 +506,48 @@ fn block_json(b: &ram::ListedBlock) -> Value {
     o
 }
 
+/// A block's mapped-ram region in the tree: the header's values, the bitmap, and
+/// the runs of slots that are not zero.
+fn mapped_json(r: &ram::MappedRegion<'_>) -> Value {
+    json!({
+        "version": r.version,
+        "page_size": r.page_size,
+        "bitmap_offset": r.bitmap_offset,
+        "pages_offset": r.pages_offset,
+        "bitmap": crate::ber::octets_json(&r.bitmap),
+        "runs": r.runs.iter().map(|(offset, data)| json!({
+            "offset": offset,
+            "data": crate::ber::octets_json(data),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A block's mapped-ram region from the tree ([`mapped_json`]).
+fn mapped_from_json(m: &Value) -> Result<ram::MappedRegion<'static>> {
+    let hex = |v: &Value, what: &str| {
+        v.as_str()
+            .and_then(unhex)
+            .ok_or_else(|| bad(format!("a mapped-ram region's {what} must be hex")))
+    };
+    let runs = m
+        .get("runs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|r| Ok((num(r, "offset")?, Cow::Owned(hex(&r["data"], "run data")?))))
+        .collect::<Result<Vec<_>>>()?;
+    let version = num(m, "version")?;
+    Ok(ram::MappedRegion {
+        version: u32::try_from(version)
+            .map_err(|_| bad(format!("mapped-ram version {version} is not a u32")))?,
+        page_size: num(m, "page_size")?,
+        bitmap_offset: num(m, "bitmap_offset")?,
+        pages_offset: num(m, "pages_offset")?,
+        bitmap: Cow::Owned(hex(&m["bitmap"], "bitmap")?),
+        runs,
+    })
+}
+
 /// RAM records from JSON (page data is held in the returned buffers).
 pub fn ram_from_json(v: &Value) -> Result<Vec<RamRecord<'static>>> {
     let list = v.as_array().ok_or_else(|| {
@@ -495,26 +556,36 @@ pub fn ram_from_json(v: &Value) -> Result<Vec<RamRecord<'static>>> {
     let mut out = Vec::with_capacity(list.len());
     for r in list {
         if let Some(total) = r.get("mem_size").and_then(Value::as_u64) {
-            let blocks = r
+            let (mut blocks, mut regions) = (Vec::new(), Vec::new());
+            for b in r
                 .get("blocks")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .map(|b| {
-                    let name = b
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_owned();
-                    let addr = b.get("address").map(|_| num(b, "address")).transpose()?;
-                    Ok(ram::ListedBlock {
-                        name,
-                        length: num(b, "length")?,
-                        addr,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            out.push(RamRecord::MemSize { total, blocks });
+            {
+                let name = b
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                let addr = b.get("address").map(|_| num(b, "address")).transpose()?;
+                let block = ram::ListedBlock {
+                    name,
+                    length: num(b, "length")?,
+                    addr,
+                };
+                if let Some(m) = b.get("mapped") {
+                    let region = mapped_from_json(m)?;
+                    region.check(&block, 0)?;
+                    regions.push(region);
+                }
+                blocks.push(block);
+            }
+            out.push(RamRecord::MemSize {
+                total,
+                blocks,
+                regions,
+            });
             continue;
         }
         let block = r

@@ -264,9 +264,12 @@ impl Conversion<'_> {
     }
 
     fn record(&mut self, rec: RamRecord<'_>, r: &StreamInput<'_>) -> Result<()> {
-        if let RamRecord::MemSize { blocks, .. } = &rec {
+        if let RamRecord::MemSize {
+            blocks, regions, ..
+        } = &rec
+        {
             // A BER list must have the entries the legacy stream it becomes needs.
-            self.ram.layout.check(blocks, r.offset())?;
+            self.ram.layout.check(blocks, regions, r.offset())?;
         }
         self.arrived.record(&rec);
         if !matches!(rec, RamRecord::MemSize { .. }) {

@@ -18,6 +18,7 @@ const NAMES: &[&str] = &[
     "VMState-Ram",
     "VMState-Ram-Element",
     "VMState-Ram-Block",
+    "VMState-Ram-Mapped",
     "VMState-Return-Message",
 ];
 
@@ -155,11 +156,25 @@ VMState-Ram-Element ::= CHOICE {{
 }}
 
 -- address: the block's guest address, sent when the configuration lists
--- x-ignore-shared.
+-- x-ignore-shared. mapped: the block's region of a mapped-ram file, when the
+-- configuration lists mapped-ram (vmstate_runtime::ram::mapped).
 VMState-Ram-Block ::= SEQUENCE {{
     name UTF8String,
     length INTEGER (0..MAX),
-    address INTEGER (0..MAX) OPTIONAL
+    address INTEGER (0..MAX) OPTIONAL,
+    mapped [0] VMState-Ram-Mapped OPTIONAL
+}}
+
+-- QEMU's MappedRamHeader (the offsets are the legacy file's), its bitmap (a bit
+-- per page, set for a page the file holds, in 8-octet host words), and the runs
+-- of page slots that are not zero (a slot whose bit is clear may hold an old page).
+VMState-Ram-Mapped ::= SEQUENCE {{
+    version INTEGER (0..4294967295),
+    page-size INTEGER (0..MAX),
+    bitmap-offset INTEGER (0..MAX),
+    pages-offset INTEGER (0..MAX),
+    bitmap OCTET STRING,
+    runs SEQUENCE OF SEQUENCE {{ offset INTEGER (0..MAX), data OCTET STRING }}
 }}
 
 ",

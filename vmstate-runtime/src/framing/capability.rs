@@ -91,11 +91,11 @@ pub(crate) fn command(c: &Command, at: u64) -> Error {
 }
 
 /// The capabilities a configuration may list that vmstate reads.
-const READ_CAPABILITIES: [&[u8]; 1] = [b"x-ignore-shared"];
+const READ_CAPABILITIES: [&[u8]; 2] = [b"x-ignore-shared", b"mapped-ram"];
 
 /// Refuses a configuration that lists a capability vmstate does not read: QEMU
-/// lists only those that change what the stream holds (`x-ignore-shared`, read, and
-/// `mapped-ram` from 9.0). `at` is the configuration's offset.
+/// lists only those that change what the stream holds (`x-ignore-shared` and,
+/// from 9.0, `mapped-ram`, both read). `at` is the configuration's offset.
 pub(crate) fn check_configuration(c: &Configuration, at: u64) -> crate::Result<()> {
     let Some(caps) = &c.capabilities else {
         return Ok(());
@@ -108,20 +108,10 @@ pub(crate) fn check_configuration(c: &Configuration, at: u64) -> crate::Result<(
         return Ok(());
     };
     let name = String::from_utf8_lossy(&first.name);
-    let (what, remedy) = match &*name {
-        "mapped-ram" => (
-            "a mapped-ram file (pages at fixed offsets, not a stream of records)",
-            "save without it (migrate-set-capabilities mapped-ram=off)",
-        ),
-        _ => (
-            "a stream layout vmstate does not know",
-            "save without it (migrate-set-capabilities)",
-        ),
-    };
     Err(unsupported(
-        format!("{what} (the configuration lists {name})"),
+        format!("a stream layout vmstate does not know (the configuration lists {name})"),
         &name,
-        remedy,
+        "save without it (migrate-set-capabilities)",
         at,
     ))
 }

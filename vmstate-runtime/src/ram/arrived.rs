@@ -112,7 +112,18 @@ impl Arrived {
     /// Counts the pages of one record (4 KiB pages).
     pub fn record(&mut self, r: &RamRecord<'_>) {
         match (r, r.page()) {
-            (RamRecord::MemSize { blocks, .. }, _) => self.block_list(blocks, super::PAGE_SIZE),
+            (
+                RamRecord::MemSize {
+                    blocks, regions, ..
+                },
+                _,
+            ) => {
+                self.block_list(blocks, super::PAGE_SIZE);
+                // A mapped-ram file holds every page of a block: in its slot, or zero.
+                for (b, _) in blocks.iter().zip(regions) {
+                    self.pages(&b.name, 0, b.length / super::PAGE_SIZE, super::PAGE_SIZE);
+                }
+            }
             (_, Some((block, offset))) => self.pages(block, offset, 1, super::PAGE_SIZE),
             (_, None) => {}
         }

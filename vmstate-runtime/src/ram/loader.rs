@@ -161,9 +161,26 @@ impl<'a> RamLoader<'a> {
             let flags = word & (self.page as u64 - 1);
             let addr = word & !(self.page as u64 - 1);
             super::check_flags(flags, at)?;
+            if self.layout.mapped && flags & super::PAGE_KINDS != 0 {
+                return Err(super::mapped_page(flags, at));
+            }
             if flags & FLAG_MEM_SIZE != 0 {
-                let list = super::read_block_list(r, addr, self.layout)?;
+                let (mut list, mut left) = (Vec::new(), addr);
+                while left > 0 {
+                    let b = super::read_block_entry(r, &mut left, self.layout)?;
+                    if self.layout.mapped {
+                        self.load_mapped(r, &b, at)?;
+                    }
+                    list.push(b);
+                }
                 self.check_list(&list, at)?;
+                // A mapped-ram file holds every page: in its slot, or zero.
+                if self.layout.mapped {
+                    for b in &list {
+                        let i = self.block(&b.name, at)?;
+                        self.arrive(i, 0, b.length / PAGE_SIZE);
+                    }
+                }
             }
             if flags & super::PAGE_KINDS != 0 {
                 let i = if flags & FLAG_CONTINUE != 0 {
@@ -206,7 +223,10 @@ impl<'a> RamLoader<'a> {
         while let Some((e, at)) = elements.next_at()? {
             match e {
                 Element::MemSize {
-                    blocks, page_size, ..
+                    blocks,
+                    regions,
+                    page_size,
+                    ..
                 } => {
                     let theirs = page_size.unwrap_or(PAGE_SIZE);
                     if theirs != self.page as u64 {
@@ -218,7 +238,19 @@ impl<'a> RamLoader<'a> {
                             at,
                         ));
                     }
-                    self.check_list(&blocks, at)?
+                    self.check_list(&blocks, at)?;
+                    for (b, region) in blocks.iter().zip(&regions) {
+                        let i = self.block(&b.name, at)?;
+                        region.for_each_held(b.length, |offset, page| {
+                            let slot = self.pages(i, offset, 1, at)?;
+                            match page {
+                                Some(page) => slot.copy_from_slice(page),
+                                None => fill_page(slot, 0),
+                            }
+                            Ok(())
+                        })?;
+                        self.arrive(i, 0, b.length / PAGE_SIZE);
+                    }
                 }
                 Element::Zero {
                     block,
@@ -281,6 +313,41 @@ impl<'a> RamLoader<'a> {
                     encoding.apply(data, self.pages(i, offset, 1, at)?, at)?;
                     self.arrive(i, offset, 1);
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Block `b`'s region of a mapped-ram file, from `r` after its entry: as QEMU
+    /// loads it, each page whose bit is set from its slot, the others left as they
+    /// are (a fresh destination's memory is zero). The region ends at its last
+    /// slot, where the stream goes on.
+    fn load_mapped(&mut self, r: &mut impl Input, b: &ListedBlock, at: u64) -> Result<()> {
+        let i = self.block(&b.name, at)?;
+        if self.blocks[i].mem.len() as u64 != b.length || self.page != PAGE {
+            return Err(Error::new(
+                ErrorKind::RamBlockLength {
+                    block: b.name.clone(),
+                    expected: self.blocks[i].mem.len() as u64,
+                    found: b.length,
+                },
+                at,
+            ));
+        }
+        let header = super::mapped::read_header(r, b)?;
+        // Bounded by the destination's own block, which has this length.
+        let mut bitmap = vec![0u8; super::mapped::bitmap_len(b.length) as usize];
+        r.read_exact(&mut bitmap)?;
+        super::mapped::skip_gap(r, &header)?;
+        let region = super::MappedRegion {
+            bitmap: bitmap.into(),
+            ..header
+        };
+        let mut scratch = [0u8; PAGE];
+        for (k, page) in self.blocks[i].mem.chunks_exact_mut(PAGE).enumerate() {
+            match region.holds(k as u64) {
+                true => r.read_exact(page)?,
+                false => r.read_exact(&mut scratch)?,
             }
         }
         Ok(())

@@ -60,6 +60,7 @@ pub mod ber;
 mod encoding;
 mod live;
 mod loader;
+pub mod mapped;
 mod saver;
 pub mod xbzrle;
 mod zero;
@@ -68,6 +69,7 @@ pub use self::arrived::{Arrived, Holes};
 pub use self::encoding::{Encoding, FLAG_COMPRESS_PAGE, FLAG_XBZRLE};
 pub use self::live::LiveRam;
 pub use self::loader::{RamBlockMut, RamLoader};
+pub use self::mapped::MappedRegion;
 pub use self::saver::{Pages, PartStats, RamBlock, RamSaver};
 pub use self::zero::is_zero;
 
@@ -148,6 +150,9 @@ impl ListedBlock {
 pub struct BlockLayout {
     /// Each entry ends with the block's be64 guest address (`x-ignore-shared`).
     pub addresses: bool,
+    /// Each entry is followed by the block's region of a mapped-ram file
+    /// ([`mapped`]), and no page travels in a record.
+    pub mapped: bool,
 }
 
 impl BlockLayout {
@@ -155,13 +160,36 @@ impl BlockLayout {
     pub fn of(c: Option<&crate::framing::Configuration>) -> Self {
         BlockLayout {
             addresses: c.is_some_and(|c| c.lists_capability(b"x-ignore-shared")),
+            mapped: c.is_some_and(|c| c.lists_capability(b"mapped-ram")),
         }
     }
 
     /// Checks that a block list has the entries this layout sends: a list without
-    /// the addresses the configuration announces (or with addresses it does not)
-    /// would be written as bytes QEMU misreads.
-    pub fn check(&self, blocks: &[ListedBlock], at: u64) -> Result<()> {
+    /// the addresses (or the mapped-ram regions) the configuration announces, or
+    /// with those it does not, would be written as bytes QEMU misreads.
+    pub fn check(
+        &self,
+        blocks: &[ListedBlock],
+        regions: &[MappedRegion<'_>],
+        at: u64,
+    ) -> Result<()> {
+        let expected = if self.mapped { blocks.len() } else { 0 };
+        if regions.len() != expected {
+            return Err(Error::new(
+                ErrorKind::Framing(format!(
+                    "a block list of {} blocks with {} mapped-ram regions, and the \
+                     configuration {} mapped-ram",
+                    blocks.len(),
+                    regions.len(),
+                    if self.mapped {
+                        "lists"
+                    } else {
+                        "does not list"
+                    }
+                )),
+                at,
+            ));
+        }
         match blocks.iter().find(|b| b.addr.is_some() != self.addresses) {
             None => Ok(()),
             Some(b) => Err(Error::new(
@@ -211,6 +239,9 @@ pub enum RamRecord<'a> {
         total: u64,
         /// The blocks, in the sender's order.
         blocks: Vec<ListedBlock>,
+        /// In a mapped-ram file, each block's region (its pages), in the same
+        /// order; otherwise empty.
+        regions: Vec<MappedRegion<'a>>,
     },
     /// A page whose every byte is `fill`.
     Zero {
@@ -255,7 +286,15 @@ impl RamRecord<'_> {
     /// The record with its page data owned.
     pub fn into_owned(self) -> RamRecord<'static> {
         match self {
-            RamRecord::MemSize { total, blocks } => RamRecord::MemSize { total, blocks },
+            RamRecord::MemSize {
+                total,
+                blocks,
+                regions,
+            } => RamRecord::MemSize {
+                total,
+                blocks,
+                regions: regions.into_iter().map(MappedRegion::into_owned).collect(),
+            },
             RamRecord::Zero {
                 block,
                 offset,
@@ -338,10 +377,23 @@ pub fn read_word<'a>(
     let addr = word & !(PAGE_SIZE - 1);
     let at = r.offset() - 8;
     check_flags(flags, at)?;
+    if cursor.layout.mapped && flags & PAGE_KINDS != 0 {
+        return Err(mapped_page(flags, at));
+    }
     if flags & FLAG_MEM_SIZE != 0 {
+        let (mut blocks, mut regions) = (Vec::new(), Vec::new());
+        let mut left = addr;
+        while left > 0 {
+            let b = read_block_entry(r, &mut left, cursor.layout)?;
+            if cursor.layout.mapped {
+                regions.push(mapped::read(r, &b)?);
+            }
+            blocks.push(b);
+        }
         emit(RamRecord::MemSize {
             total: addr,
-            blocks: read_block_list(r, addr, cursor.layout)?,
+            blocks,
+            regions,
         })?;
     }
     if flags & PAGE_KINDS != 0 {
@@ -398,6 +450,18 @@ pub fn check_in_blocks(rec: &RamRecord<'_>, blocks: &mut Vec<ListedBlock>, at: u
             None => Ok(()),
         },
     }
+}
+
+/// A page record in a mapped-ram file, whose pages are in their slots: QEMU's
+/// loader refuses it too ("Unexpected RAM flags").
+pub(crate) fn mapped_page(flags: u64, at: u64) -> Error {
+    Error::new(
+        ErrorKind::Framing(format!(
+            "RAM flags {flags:#x} send a page in a mapped-ram file, whose pages are in \
+             their slots (QEMU refuses it too)"
+        )),
+        at,
+    )
 }
 
 /// Refuses a word with flags vmstate does not read (by QEMU's names) or with two
@@ -467,13 +531,27 @@ pub fn write_eos<W: std::io::Write>(w: &mut Writer<W>) -> Result<()> {
 /// Writes one record of a part ([`write_part`] record by record).
 pub fn write_record<W: std::io::Write>(rec: &RamRecord<'_>, w: &mut Writer<W>) -> Result<()> {
     match rec {
-        RamRecord::MemSize { total, blocks } => {
+        RamRecord::MemSize {
+            total,
+            blocks,
+            regions,
+        } => {
+            if !regions.is_empty() && regions.len() != blocks.len() {
+                return Err(w.error(ErrorKind::Framing(format!(
+                    "{} mapped-ram regions for {} blocks",
+                    regions.len(),
+                    blocks.len()
+                ))));
+            }
             w.put(&(total | FLAG_MEM_SIZE).to_be_bytes())?;
-            for b in blocks {
+            for (i, b) in blocks.iter().enumerate() {
                 put_name(w, &b.name)?;
                 w.put(&b.length.to_be_bytes())?;
                 if let Some(addr) = b.addr {
                     w.put(&addr.to_be_bytes())?;
+                }
+                if let Some(region) = regions.get(i) {
+                    mapped::write(w, b, region)?;
                 }
             }
             Ok(())
@@ -551,36 +629,32 @@ fn read_name(r: &mut impl Input) -> Result<String> {
     crate::framing::name_text(&name[..len], "RAM block name", at)
 }
 
-/// The block list after a `MEM_SIZE` word announcing `total` bytes: each block's
-/// name and used length (and what `layout` adds), until they add up to the total.
-pub(crate) fn read_block_list(
+/// One entry of the block list after a `MEM_SIZE` word: the block's name and used
+/// length (and what `layout` adds), taken from `left`, what the announced total
+/// leaves; the list goes on until nothing is left.
+pub(crate) fn read_block_entry(
     r: &mut impl Input,
-    total: u64,
+    left: &mut u64,
     layout: BlockLayout,
-) -> Result<Vec<ListedBlock>> {
-    let mut blocks = Vec::new();
-    let mut left = total;
-    while left > 0 {
-        let name = read_name(r)?;
-        let length = u64::from_be_bytes(r.read_array()?);
-        left = left.checked_sub(length).ok_or_else(|| {
-            r.error(ErrorKind::Framing(format!(
-                "RAM block {name} is longer than the announced total{}",
-                if layout.addresses {
-                    ""
-                } else {
-                    " (a stream saved with x-ignore-shared sends each block's address; \
-                     its configuration must list it)"
-                }
-            )))
-        })?;
-        let addr = match layout.addresses {
-            true => Some(u64::from_be_bytes(r.read_array()?)),
-            false => None,
-        };
-        blocks.push(ListedBlock { name, length, addr });
-    }
-    Ok(blocks)
+) -> Result<ListedBlock> {
+    let name = read_name(r)?;
+    let length = u64::from_be_bytes(r.read_array()?);
+    *left = left.checked_sub(length).ok_or_else(|| {
+        r.error(ErrorKind::Framing(format!(
+            "RAM block {name} is longer than the announced total{}",
+            if layout.addresses || layout.mapped {
+                ""
+            } else {
+                " (a stream saved with x-ignore-shared or mapped-ram sends more after \
+                 each block's length; its configuration must list the capability)"
+            }
+        )))
+    })?;
+    let addr = match layout.addresses {
+        true => Some(u64::from_be_bytes(r.read_array()?)),
+        false => None,
+    };
+    Ok(ListedBlock { name, length, addr })
 }
 
 /// The index of the page at `offset` of block `block` (`len` octets): an error

@@ -122,12 +122,13 @@ impl<'a> RamSaver<'a> {
                 let records = [super::RamRecord::MemSize {
                     total: self.total(),
                     blocks: list,
+                    regions: Vec::new(),
                 }];
                 super::write_part(&records, w)
             }
             Format::Ber => {
                 let mut out = Vec::new();
-                ber::mem_size(&mut out, self.total(), &self.list(), self.page as u64);
+                ber::mem_size(&mut out, self.total(), &self.list(), &[], self.page as u64);
                 w.put(&out)
             }
         }

@@ -56,6 +56,7 @@ pub fn element_records<'a>(
         Element::MemSize {
             total,
             blocks: list,
+            regions,
             page_size: None,
         } => {
             // As the legacy reader requires: the total is the blocks' sum.
@@ -72,6 +73,7 @@ pub fn element_records<'a>(
             emit(RamRecord::MemSize {
                 total,
                 blocks: list,
+                regions,
             })
         }
         Element::Zero {
@@ -212,10 +214,14 @@ impl<'a> PartEncoder<'a> {
     /// Takes the part's next record, appending to `out` the elements it completes.
     pub fn push(&mut self, r: RamRecord<'a>, out: &mut Vec<u8>) -> Result<()> {
         let (block, offset, fill, continued) = match &r {
-            RamRecord::MemSize { total, blocks } => {
+            RamRecord::MemSize {
+                total,
+                blocks,
+                regions,
+            } => {
                 self.close_run(out)?;
                 self.flush(out)?;
-                mem_size(out, *total, blocks, PAGE_SIZE);
+                mem_size(out, *total, blocks, regions, PAGE_SIZE);
                 return Ok(());
             }
             RamRecord::Zero {

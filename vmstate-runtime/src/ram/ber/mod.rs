@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! VMState-Ram-Element ::= CHOICE {         -- as `Module::with_stream` renders it
-//!     mem-size  [0] SEQUENCE { total INTEGER, blocks SEQUENCE OF SEQUENCE { name UTF8String, length INTEGER },
+//!     mem-size  [0] SEQUENCE { total INTEGER, blocks SEQUENCE OF VMState-Ram-Block,
 //!                              page-size INTEGER OPTIONAL },  -- absent: 4 KiB
 //!     zero-run  [1] SEQUENCE { block UTF8String, offset INTEGER, pages INTEGER, fill INTEGER, continued BOOLEAN OPTIONAL },
 //!     data-run  [2] SEQUENCE { block UTF8String, offset INTEGER, data OCTET STRING, continued BOOLEAN OPTIONAL },
@@ -41,7 +41,9 @@ mod write;
 pub use self::convert::{ber_to_records, check_run, element_records, records_to_ber, PartEncoder};
 pub use self::part::{PartRecord, PART_HOLD};
 pub use self::read::{next_element, Elements};
-pub use self::write::{data_run_start, encoded_page, mem_size, mixed_run_start, run_end, zero_run};
+pub use self::write::{
+    data_run_start, encoded_page, mem_size, mixed_run_start, run_end, zero_run, MAPPED,
+};
 
 use crate::ber::{Class, Tag};
 use crate::error::Result;
@@ -224,6 +226,8 @@ pub enum Element<'a> {
         total: u64,
         /// The blocks.
         blocks: Vec<crate::ram::ListedBlock>,
+        /// Each block's region of a mapped-ram file (empty for any other stream).
+        regions: Vec<crate::ram::MappedRegion<'a>>,
         /// The page size, when it is not 4 KiB.
         page_size: Option<u64>,
     },

@@ -1,11 +1,13 @@
 //! Reading runs: a fast path for the form vmstate writes, and the general BER
 //! decoder for anything else, which the fast path is held to by a differential test.
 
+use super::write::MAPPED;
 use super::{bit_map, Element, DATA_RUN, MEM_SIZE, MIXED_RUN, XBZRLE, ZERO_RUN, ZLIB_PAGE};
 use crate::ber::{self, Decoder, Header, Length, Options, Tag};
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::SliceInput;
-use crate::ram::Encoding;
+use crate::ram::{Encoding, MappedRegion};
+use std::borrow::Cow;
 
 fn text<'a>(d: &mut Decoder<'_, SliceInput<'a>>) -> Result<&'a str> {
     let h = d.expect(Tag::UTF8_STRING)?;
@@ -32,6 +34,49 @@ fn uint(d: &mut Decoder<'_, SliceInput<'_>>) -> Result<u64> {
     let h = d.expect(Tag::INTEGER)?;
     let v = d.integer(&h)?;
     u64::try_from(v).map_err(|_| ber::out_of_range(v, "uint64", &h))
+}
+
+/// A block list with mapped-ram regions for some of its blocks only.
+fn no_region(at: u64) -> Error {
+    Error::new(
+        ErrorKind::MalformedBer(
+            "a block list of a mapped-ram file has a region for every block or for none".into(),
+        ),
+        at,
+    )
+}
+
+/// A block's mapped-ram region (`[0]` in its entry), its bytes borrowed.
+fn mapped<'a>(d: &mut Decoder<'_, SliceInput<'a>>) -> Result<MappedRegion<'a>> {
+    let h = d.expect(MAPPED)?;
+    d.enter(&h)?;
+    let vh = d.expect(Tag::INTEGER)?;
+    let v = d.integer(&vh)?;
+    let version = u32::try_from(v).map_err(|_| ber::out_of_range(v, "uint32", &vh))?;
+    let (page_size, bitmap_offset, pages_offset) = (uint(d)?, uint(d)?, uint(d)?);
+    let bh = d.expect(Tag::OCTET_STRING)?;
+    let bitmap = Cow::Borrowed(take(d, &bh)?);
+    let rh = d.expect(Tag::SEQUENCE)?;
+    d.enter(&rh)?;
+    let mut runs = Vec::new();
+    while d.peek_header()?.is_some() {
+        let eh = d.expect(Tag::SEQUENCE)?;
+        d.enter(&eh)?;
+        let offset = uint(d)?;
+        let dh = d.expect(Tag::OCTET_STRING)?;
+        runs.push((offset, Cow::Borrowed(take(d, &dh)?)));
+        d.leave(None)?;
+    }
+    d.leave(None)?;
+    d.leave(None)?;
+    Ok(MappedRegion {
+        version,
+        page_size,
+        bitmap_offset,
+        pages_offset,
+        bitmap,
+        runs,
+    })
 }
 
 fn flag(d: &mut Decoder<'_, SliceInput<'_>>) -> Result<Option<bool>> {
@@ -262,7 +307,7 @@ pub fn next_element<'a>(
             let total = uint(d)?;
             let lh = d.expect(Tag::SEQUENCE)?;
             d.enter(&lh)?;
-            let mut blocks = Vec::new();
+            let (mut blocks, mut regions) = (Vec::new(), Vec::new());
             while d.peek_header()?.is_some() {
                 let bh = d.expect(Tag::SEQUENCE)?;
                 d.enter(&bh)?;
@@ -271,7 +316,18 @@ pub fn next_element<'a>(
                     Some(h) if h.tag == Tag::INTEGER => Some(uint(d)?),
                     _ => None,
                 };
-                blocks.push(crate::ram::ListedBlock { name, length, addr });
+                let b = crate::ram::ListedBlock { name, length, addr };
+                if let Some(h) = d.peek_header()?.filter(|h| h.tag == MAPPED) {
+                    if regions.len() != blocks.len() {
+                        return Err(no_region(h.offset));
+                    }
+                    let region = mapped(d)?;
+                    region.check(&b, h.offset)?;
+                    regions.push(region);
+                } else if !regions.is_empty() {
+                    return Err(no_region(bh.offset));
+                }
+                blocks.push(b);
                 d.leave(None)?;
             }
             d.leave(None)?;
@@ -282,6 +338,7 @@ pub fn next_element<'a>(
             Element::MemSize {
                 total,
                 blocks,
+                regions,
                 page_size,
             }
         }

@@ -3,18 +3,30 @@
 
 use super::Run;
 use crate::ber::{length_len, tlv_len, Tag};
-use crate::ram::{ListedBlock, PAGE_SIZE};
+use crate::ram::{ListedBlock, MappedRegion, PAGE_SIZE};
 
-/// Appends the block list element, with the page size unless it is 4 KiB.
-pub fn mem_size(out: &mut Vec<u8>, total: u64, blocks: &[ListedBlock], page: u64) {
+/// Appends the block list element, with the page size unless it is 4 KiB, and each
+/// block's mapped-ram region when `regions` has them (one per block).
+pub fn mem_size(
+    out: &mut Vec<u8>,
+    total: u64,
+    blocks: &[ListedBlock],
+    regions: &[MappedRegion<'_>],
+    page: u64,
+) {
     let page_size = (page != PAGE_SIZE).then_some(page);
     let str_len = |n: &str| 1 + length_len(n.len()) + n.len();
-    let entry = |b: &ListedBlock| {
-        str_len(&b.name) + 2 + uint_len(b.length) + b.addr.map_or(0, |a| 2 + uint_len(a))
+    let entry = |i: usize, b: &ListedBlock| {
+        str_len(&b.name)
+            + 2
+            + uint_len(b.length)
+            + b.addr.map_or(0, |a| 2 + uint_len(a))
+            + regions.get(i).map_or(0, |r| tlv_len(MAPPED, mapped_len(r)))
     };
     let list: usize = blocks
         .iter()
-        .map(|b| tlv_len(Tag::SEQUENCE, entry(b)))
+        .enumerate()
+        .map(|(i, b)| tlv_len(Tag::SEQUENCE, entry(i, b)))
         .sum();
     out.push(0xa0);
     let page_len = page_size.map_or(0, |p| 2 + uint_len(p));
@@ -25,18 +37,78 @@ pub fn mem_size(out: &mut Vec<u8>, total: u64, blocks: &[ListedBlock], page: u64
     push_uint(out, total);
     out.push(0x30);
     push_len(out, list);
-    for b in blocks {
+    for (i, b) in blocks.iter().enumerate() {
         out.push(0x30);
-        push_len(out, entry(b));
+        push_len(out, entry(i, b));
         push_str(out, &b.name);
         push_uint(out, b.length);
         if let Some(a) = b.addr {
             push_uint(out, a);
         }
+        if let Some(r) = regions.get(i) {
+            push_mapped(out, r);
+        }
     }
     if let Some(p) = page_size {
         push_uint(out, p);
     }
+}
+
+/// `[0]` in a block entry: its mapped-ram region.
+pub const MAPPED: Tag = super::ctx(0);
+
+/// The contents' length of a region's `[0]`.
+fn mapped_len(r: &MappedRegion<'_>) -> usize {
+    let ints: usize = [
+        u64::from(r.version),
+        r.page_size,
+        r.bitmap_offset,
+        r.pages_offset,
+    ]
+    .iter()
+    .map(|&v| 2 + uint_len(v))
+    .sum();
+    ints + tlv_len(Tag::OCTET_STRING, r.bitmap.len()) + tlv_len(Tag::SEQUENCE, runs_len(r))
+}
+
+fn run_len(offset: u64, data: &[u8]) -> usize {
+    2 + uint_len(offset) + tlv_len(Tag::OCTET_STRING, data.len())
+}
+
+fn runs_len(r: &MappedRegion<'_>) -> usize {
+    r.runs
+        .iter()
+        .map(|(o, d)| tlv_len(Tag::SEQUENCE, run_len(*o, d)))
+        .sum()
+}
+
+/// Appends a region's `[0]`: the header's values, the bitmap, the runs of pages.
+fn push_mapped(out: &mut Vec<u8>, r: &MappedRegion<'_>) {
+    out.push(0xa0);
+    push_len(out, mapped_len(r));
+    for v in [
+        u64::from(r.version),
+        r.page_size,
+        r.bitmap_offset,
+        r.pages_offset,
+    ] {
+        push_uint(out, v);
+    }
+    push_octets(out, &r.bitmap);
+    out.push(0x30);
+    push_len(out, runs_len(r));
+    for (offset, data) in &r.runs {
+        out.push(0x30);
+        push_len(out, run_len(*offset, data));
+        push_uint(out, *offset);
+        push_octets(out, data);
+    }
+}
+
+fn push_octets(out: &mut Vec<u8>, data: &[u8]) {
+    out.push(0x04);
+    push_len(out, data.len());
+    out.extend_from_slice(data);
 }
 
 /// Octets of a non-negative INTEGER's contents (a leading zero keeps it positive).
