@@ -147,16 +147,34 @@ impl Peer {
         extra: &[&str],
         bytes: &[u8],
     ) -> Qemu {
+        self.incoming_with(dir, name, ram_mib, extra, bytes, &[])
+    }
+
+    /// [`Peer::incoming`] with migration `capabilities` on at the destination; with
+    /// `mapped-ram`, QEMU reads the file itself (`migrate-incoming file:`), as it
+    /// must: its pages are at offsets in the file.
+    pub fn incoming_with(
+        &self,
+        dir: &Path,
+        name: &str,
+        ram_mib: u32,
+        extra: &[&str],
+        bytes: &[u8],
+        capabilities: &[&str],
+    ) -> Qemu {
         let file = dir.join(format!("{name}.mig"));
         std::fs::write(&file, bytes).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let mut args = extra.to_vec();
         args.extend(["-incoming", "defer"]);
         let mut dst = self.start(dir, &format!("{name}-dst"), ram_mib, &args);
-        dst.execute(
-            "migrate-incoming",
-            json!({ "uri": format!("exec:cat {}", file.display()) }),
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        dst.set_migration(capabilities, &json!({}))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let uri = match capabilities.contains(&"mapped-ram") {
+            true => format!("file:{}", file.display()),
+            false => format!("exec:cat {}", file.display()),
+        };
+        dst.execute("migrate-incoming", json!({ "uri": uri }))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let (status, reply) = dst
             .wait_migration()
             .unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -107,6 +107,56 @@ fn qemu_loads_a_whole_vm_saved_by_typed_mirrors() {
     }
 }
 
+/// QEMU 10.0 restores a mapped-ram file that a typed registry wrote
+/// (`Registry::with_capability("mapped-ram")`: each block's pages in their slots)
+/// with `migrate-incoming file:`, holds the guest's RAM and the edited CMOS byte,
+/// and runs on; the file converts to BER and back byte for byte.
+#[test]
+fn qemu_10_0_restores_a_mapped_ram_file_saved_by_typed_mirrors() {
+    let peer = Peer::NEWEST[1];
+    if !peer.release.available() {
+        return;
+    }
+    let name = "typed-mapped-ram-10.0";
+    let mut src = peer.start(&dir(), &format!("{name}-src"), 32, &[]);
+    std::thread::sleep(Duration::from_millis(700));
+    let file = dir().join(format!("{name}-qemu.mig"));
+    src.migrate_to_file(&file).unwrap();
+    drop(src);
+    let original = std::fs::read(&file).unwrap();
+    let s = dump::walk_legacy(&original).unwrap();
+    let sent = ram_of(&original).unwrap();
+    let (mem, mut devices) = load_typed(&original, &s, &sent).unwrap();
+    let rtc: &mut Rtc = devices.get_mut("mc146818rtc", 0).unwrap();
+    let edited = rtc.cmos_data[CMOS_INDEX] ^ 0x5a;
+    rtc.cmos_data[CMOS_INDEX] = edited;
+    let mapped = {
+        let mut saver = RamSaver::new(ram_blocks(&mem)).unwrap();
+        let mut reg = Registry::new(peer.machine).with_capability("mapped-ram");
+        reg.iterative("ram", 0, &mut saver);
+        devices.register(&mut reg);
+        reg.save(Format::Legacy).unwrap()
+    };
+    // Its BER form (1 MiB-aligned slots and all) comes back to the same bytes.
+    let ber = dump::convert(&mapped, Format::Ber).unwrap();
+    assert!(
+        dump::convert(&ber, Format::Legacy).unwrap() == mapped,
+        "{name}: via BER"
+    );
+    assert!(
+        ber.len() * 4 < mapped.len(),
+        "{name}: the BER form keeps no holes"
+    );
+
+    let (ranges, digests) = pc_ram_digests(&mem);
+    let mut dst = peer.incoming_with(&dir(), name, 32, &[], &mapped, &["mapped-ram"]);
+    assert_eq!(dst.read_cmos(CMOS_INDEX).unwrap(), edited, "{name}");
+    assert_eq!(dst.memory_digests(&ranges).unwrap(), digests, "{name}: RAM");
+    dst.execute("cont", json!({})).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(dst.status().unwrap(), "running", "{name}");
+}
+
 /// QEMU 10.0 with the devices of the `pc-i440fx-10.0-tcg-devices` fixture (virtio
 /// net, block, serial, rng and balloon, e1000, user networking, USB, audio), two
 /// ports on the virtio-serial device, and two vCPUs: every section typed, the

@@ -22,10 +22,17 @@ pub trait IterativeSection {
     /// Loads one part saved at `version`.
     fn load_part(&mut self, kind: SectionKind, part: Part<'_, '_>, version: u32) -> Result<()>;
     /// Takes the stream's configuration (`None`: it has none) before its first
-    /// part: QEMU's capabilities that it lists change what the parts hold.
+    /// part, loaded or saved: QEMU's capabilities that it lists change what the
+    /// parts hold (a handler refuses one it cannot write).
     fn configure(&mut self, c: Option<&super::Configuration>) -> Result<()> {
         let _ = c;
         Ok(())
+    }
+    /// Takes the stream offset at which the next saved part's body starts, before
+    /// it is saved (legacy streams): a body that holds offsets of the file, as a
+    /// mapped-ram block list does, needs it.
+    fn save_at(&mut self, offset: u64) {
+        let _ = offset;
     }
     /// Checks, at the end of a whole stream (`offset`), that what its parts
     /// loaded is whole: RAM fails when pages of a block never arrived.

@@ -109,6 +109,23 @@ impl<D: FnMut() -> Result<Vec<Vec<u64>>>> IterativeSection for LiveRam<'_, D> {
         self.dirty_part(&maps, format, out)
     }
 
+    /// A live save sends pages again as the guest writes them: a mapped-ram file,
+    /// whose pages a stream writes once, is refused (save the stopped guest with a
+    /// [`RamSaver`](super::RamSaver)).
+    fn configure(&mut self, c: Option<&crate::framing::Configuration>) -> Result<()> {
+        if super::BlockLayout::of(c).mapped {
+            return Err(crate::Error::new(
+                crate::ErrorKind::Unsupported {
+                    what: "a live save into a mapped-ram file".into(),
+                    capability: "mapped-ram".into(),
+                    remedy: "save the stopped guest with a RamSaver".into(),
+                },
+                0,
+            ));
+        }
+        self.saver.configure(c)
+    }
+
     fn load_part(&mut self, _kind: SectionKind, _part: Part<'_, '_>, _version: u32) -> Result<()> {
         Err(wrong_direction(
             "a RAM saver does not load; register a RamLoader",

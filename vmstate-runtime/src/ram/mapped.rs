@@ -248,21 +248,7 @@ pub(crate) fn read<'a>(r: &mut StreamInput<'a>, b: &ListedBlock) -> Result<Mappe
     match r {
         // In memory: the slots are one slice, cut into runs.
         StreamInput::Slice(s) => {
-            let slots = s.take(usize::try_from(b.length).unwrap_or(usize::MAX))?;
-            let mut start = None;
-            for (k, page) in slots.chunks(PAGE).enumerate() {
-                match (is_zero(page), start) {
-                    (false, None) => start = Some(k),
-                    (true, Some(first)) => {
-                        runs.push(borrowed_run(slots, first, k));
-                        start = None;
-                    }
-                    _ => {}
-                }
-            }
-            if let Some(first) = start {
-                runs.push(borrowed_run(slots, first, slots.len() / PAGE));
-            }
+            runs = runs_of(s.take(usize::try_from(b.length).unwrap_or(usize::MAX))?);
         }
         // As it arrives: a page at a time, so a long block sizes nothing up front.
         StreamInput::Read(_) => {
@@ -287,12 +273,72 @@ pub(crate) fn read<'a>(r: &mut StreamInput<'a>, b: &ListedBlock) -> Result<Mappe
     })
 }
 
-/// Pages `first..end` of `slots` as a run.
-fn borrowed_run(slots: &[u8], first: usize, end: usize) -> (u64, Cow<'_, [u8]>) {
-    (
-        (first * PAGE) as u64,
-        Cow::Borrowed(&slots[first * PAGE..end * PAGE]),
-    )
+/// The runs of pages of `slots` that are not all zero, borrowed.
+fn runs_of(slots: &[u8]) -> Vec<(u64, Cow<'_, [u8]>)> {
+    let run = |first: usize, end: usize| {
+        (
+            (first * PAGE) as u64,
+            Cow::Borrowed(&slots[first * PAGE..end * PAGE]),
+        )
+    };
+    let mut runs = Vec::new();
+    let mut start = None;
+    for (k, page) in slots.chunks(PAGE).enumerate() {
+        match (is_zero(page), start) {
+            (false, None) => start = Some(k),
+            (true, Some(first)) => {
+                runs.push(run(first, k));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(first) = start {
+        runs.push(run(first, slots.len().div_ceil(PAGE)));
+    }
+    runs
+}
+
+/// Where QEMU puts each block's bitmap and page slots, for a block list whose
+/// `MEM_SIZE` word is at stream offset `start`: `(bitmap_offset, pages_offset)`
+/// per block (the bitmap after the header, the slots from the next MiB boundary,
+/// the next entry after the last slot).
+pub fn placement(blocks: &[ListedBlock], start: u64) -> Vec<(u64, u64)> {
+    let mut at = start + 8;
+    blocks
+        .iter()
+        .map(|b| {
+            at += 1 + b.name.len() as u64 + 8 + if b.addr.is_some() { 8 } else { 0 };
+            let bitmap_offset = at + HEADER_LEN;
+            let pages_offset = (bitmap_offset + bitmap_len(b.length)).next_multiple_of(ALIGNMENT);
+            at = pages_offset + b.length;
+            (bitmap_offset, pages_offset)
+        })
+        .collect()
+}
+
+impl<'a> MappedRegion<'a> {
+    /// The region of a block whose memory is `mem`, placed as [`placement`] says:
+    /// as QEMU saves a stopped guest, a bit and a slot for every page that is not
+    /// zero (its bytes borrowed); the zero pages' bits clear, their slots holes.
+    pub fn of_memory(mem: &'a [u8], (bitmap_offset, pages_offset): (u64, u64)) -> Self {
+        let mut bitmap = vec![0u8; bitmap_len(mem.len() as u64) as usize];
+        let runs = runs_of(mem);
+        for (offset, data) in &runs {
+            let first = offset / PAGE_SIZE;
+            for k in first..first + (data.len() / PAGE) as u64 {
+                bitmap[(k / 8) as usize] |= 1 << (k % 8);
+            }
+        }
+        MappedRegion {
+            version: VERSION,
+            page_size: PAGE_SIZE,
+            bitmap_offset,
+            pages_offset,
+            bitmap: Cow::Owned(bitmap),
+            runs,
+        }
+    }
 }
 
 /// Writes block `b`'s region after its entry: the header, the bitmap, zeros up to

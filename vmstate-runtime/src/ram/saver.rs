@@ -12,7 +12,7 @@ use super::{check_page_size, wrong_direction, RAM_VERSION};
 use super::{FLAG_CONTINUE, FLAG_EOS, FLAG_PAGE, FLAG_ZERO, PAGE};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
-use crate::framing::{IterativeSection, Part, SectionKind};
+use crate::framing::{Configuration, IterativeSection, Part, SectionKind};
 use crate::io::Writer;
 use std::io;
 
@@ -51,6 +51,10 @@ pub struct RamSaver<'a> {
     cursor: (usize, usize),
     /// Bytes per page.
     page: usize,
+    /// Writing a mapped-ram file (its configuration lists `mapped-ram`).
+    mapped: bool,
+    /// Where a registry's next part's body starts in the stream.
+    at: u64,
 }
 
 /// The pages of one block a part carries.
@@ -94,7 +98,36 @@ impl<'a> RamSaver<'a> {
             blocks,
             cursor: (0, 0),
             page: page_size,
+            mapped: false,
+            at: 0,
         })
+    }
+
+    /// Writes the stream a configuration `c` describes: a mapped-ram file when it
+    /// lists `mapped-ram`. A saver does not know its blocks' guest addresses, so a
+    /// configuration that lists `x-ignore-shared` is refused.
+    pub fn configure(&mut self, c: Option<&Configuration>) -> Result<()> {
+        let layout = super::BlockLayout::of(c);
+        if layout.addresses {
+            return Err(Error::new(
+                ErrorKind::Unsupported {
+                    what: "a block list with guest addresses".into(),
+                    capability: "x-ignore-shared".into(),
+                    remedy: "save without it: a RamSaver has its blocks' memory, not \
+                             their guest addresses"
+                        .into(),
+                },
+                0,
+            ));
+        }
+        if layout.mapped && self.page != PAGE {
+            return Err(Error::new(
+                ErrorKind::Framing("a mapped-ram file has 4 KiB pages (QEMU x86's)".into()),
+                0,
+            ));
+        }
+        self.mapped = layout.mapped;
+        Ok(())
     }
 
     /// Bytes per page.
@@ -115,8 +148,36 @@ impl<'a> RamSaver<'a> {
     }
 
     /// Writes the setup part: the block list (then `EOS` in the legacy format).
+    /// Configured for a mapped-ram file ([`configure`](Self::configure)), each
+    /// block's region follows its entry with every page in its slot (a stopped
+    /// guest's: a stream cannot go back to a slot), placed by `w`'s offset in the
+    /// file ([`Writer::at`]); the parts after it send no page.
     pub fn write_setup<W: io::Write>(&self, format: Format, w: &mut Writer<W>) -> Result<()> {
         match format {
+            Format::Legacy if self.mapped => {
+                let blocks = self.list();
+                let places = super::mapped::placement(&blocks, w.written());
+                let regions = self
+                    .blocks
+                    .iter()
+                    .zip(places)
+                    .map(|(b, at)| super::MappedRegion::of_memory(b.mem, at))
+                    .collect();
+                let records = [super::RamRecord::MemSize {
+                    total: self.total(),
+                    blocks,
+                    regions,
+                }];
+                super::write_part(&records, w)
+            }
+            Format::Ber if self.mapped => Err(Error::new(
+                ErrorKind::Framing(
+                    "a mapped-ram file is written in the legacy format (its offsets are the \
+                     file's); its BER form comes from converting it"
+                        .into(),
+                ),
+                0,
+            )),
             Format::Legacy => {
                 let list = self.list();
                 let records = [super::RamRecord::MemSize {
@@ -339,11 +400,24 @@ impl IterativeSection for RamSaver<'_> {
 
     fn save_setup(&mut self, format: Format, out: &mut Vec<u8>) -> Result<()> {
         self.cursor = (0, 0);
-        self.write_setup(format, &mut Writer::new(out))
+        self.write_setup(format, &mut Writer::at(out, self.at))
     }
 
     fn save_iterate(&mut self, format: Format, out: &mut Vec<u8>) -> Result<bool> {
+        if self.mapped {
+            // Every page went in its slot with the block list.
+            super::write_eos(&mut Writer::new(out))?;
+            return Ok(true);
+        }
         self.write_next_pages(format, out).map(|(_, done)| done)
+    }
+
+    fn configure(&mut self, c: Option<&Configuration>) -> Result<()> {
+        RamSaver::configure(self, c)
+    }
+
+    fn save_at(&mut self, offset: u64) {
+        self.at = offset;
     }
 
     fn save_complete(&mut self, format: Format, out: &mut Vec<u8>) -> Result<()> {

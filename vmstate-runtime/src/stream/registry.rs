@@ -62,6 +62,8 @@ pub struct Registry<'a> {
     pub(super) switchover_start: bool,
     /// How the vmdesc lists arrays, when not as the machine type's release does.
     vmdesc_arrays: Option<VmdescArrays>,
+    /// The migration capabilities the configuration lists.
+    capabilities: Vec<String>,
     pub(super) iteratives: Vec<IterEntry<'a>>,
     pub(super) entries: Vec<Entry<'a>>,
 }
@@ -75,6 +77,7 @@ impl<'a> Registry<'a> {
             machine_types: MachineTypes::new(),
             switchover_start: super::sends_switchover_start(machine_type),
             vmdesc_arrays: None,
+            capabilities: Vec::new(),
             iteratives: Vec::new(),
             entries: Vec::new(),
         }
@@ -113,6 +116,19 @@ impl<'a> Registry<'a> {
     #[must_use]
     pub fn with_vmdesc_arrays(mut self, arrays: VmdescArrays) -> Self {
         self.vmdesc_arrays = Some(arrays);
+        self
+    }
+
+    /// Lists migration capability `name` in the stream's configuration, as QEMU
+    /// lists those that change what a stream holds, and saves the stream it
+    /// describes: with `mapped-ram`, a mapped-ram file that QEMU 9.0 and later
+    /// restore with `migrate-incoming file:` (each RAM block's pages in their slots;
+    /// a [`RamSaver`](crate::ram::RamSaver) of the stopped guest writes it). Each
+    /// iterative section is configured with it before the save
+    /// ([`IterativeSection::configure`]), and refuses one it cannot write.
+    #[must_use]
+    pub fn with_capability(mut self, name: &str) -> Self {
+        self.capabilities.push(name.to_owned());
         self
     }
 
@@ -203,7 +219,11 @@ impl<'a> Registry<'a> {
     }
 
     fn configuration(&self) -> Configuration {
-        Configuration::for_machine(&self.machine_type)
+        self.capabilities
+            .iter()
+            .fold(Configuration::for_machine(&self.machine_type), |c, name| {
+                c.with_capability(name)
+            })
     }
 
     /// The vmdesc trailer (with BER tags for a BER stream's description), as the
@@ -282,16 +302,30 @@ impl<'a> Registry<'a> {
             w,
             format,
         };
+        for it in &mut live.reg.iteratives {
+            it.handler.configure(Some(&configuration))?;
+        }
         for id in 0..live.reg.iteratives.len() {
+            let section_id = live.reg.iterative_id(id);
             let it = &mut live.reg.iteratives[id];
-            let mut body = Vec::new();
-            it.handler.save_setup(format, &mut body)?;
             let ident = SectionId {
                 idstr: it.idstr.clone(),
                 instance: it.instance,
                 version: it.handler.version(),
             };
-            let section_id = live.reg.iterative_id(id);
+            if format == Format::Legacy {
+                // Where the body lands: after the START header.
+                let mut head = Writer::at(Vec::new(), live.w.written());
+                let header = records::SectionHeader {
+                    kind: SectionKind::Start,
+                    id: section_id,
+                    ident: Some(ident.clone()),
+                };
+                records::legacy::put_section_header(&mut head, &header)?;
+                it.handler.save_at(head.written());
+            }
+            let mut body = Vec::new();
+            it.handler.save_setup(format, &mut body)?;
             live.section(SectionKind::Start, section_id, Some(ident), &body)?;
         }
         live.save_devices(true)?;
