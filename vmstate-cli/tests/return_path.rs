@@ -11,7 +11,9 @@
 
 mod common;
 
-use common::{destination_and_bridges, hand_over, kernel_file, start_guest, wait_filled};
+use common::{
+    destination_and_bridges, dump_ram, hand_over, kernel_file, start_guest, tmp, wait_filled,
+};
 use serde_json::json;
 use vmstate_test_support::qmp::{Peer, Release};
 
@@ -29,8 +31,16 @@ fn the_return_path_travels_back_through_two_bridges() {
             let kernel = kernel_file(RAM_MIB);
             let mut s = start_guest(peer, &name, RAM_MIB, &kernel, &[]);
             wait_filled(&mut s, RAM_MIB);
-            let (mut d, to_ber, to_legacy, addr) =
-                destination_and_bridges(peer, &name, RAM_MIB, &kernel, &["-S"], capabilities, None);
+            let tap = tmp(&format!("{name}.tap"));
+            let (mut d, to_ber, to_legacy, addr) = destination_and_bridges(
+                peer,
+                &name,
+                RAM_MIB,
+                &kernel,
+                &["-S"],
+                capabilities,
+                Some(&tap),
+            );
             s.migrate_with(&addr, capabilities, json!({}))
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             let (ok_ber, ber_log) = to_ber.wait();
@@ -50,6 +60,15 @@ fn the_return_path_travels_back_through_two_bridges() {
             let (status, reply) = d.wait_migration().unwrap();
             assert_eq!(status, "completed", "{name}: destination: {reply}");
             hand_over(&mut s, &mut d, RAM_MIB, &name);
+            // The source's stream as the first bridge kept it: the command that
+            // opened the return path in the tree, and the RAM whole.
+            let (o, _) = dump_ram(&format!("{name}-tap"), &std::fs::read(&tap).unwrap());
+            let text = String::from_utf8_lossy(&o.stdout);
+            assert!(o.status.success(), "{name}: {o:?}");
+            assert!(
+                text.contains("command OPEN_RETURN_PATH (1)"),
+                "{name}: {text}"
+            );
         }
     }
 }
