@@ -50,6 +50,8 @@ def apply_ram(elements, blocks, kinds, page):
                             mem[at:at + page_size] = slots[at:at + page_size]
                     kinds["mapped"] = kinds.get("mapped", 0) + 1
             continue
+        if kind == "multifd-flush":
+            continue
         mem = blocks[e["block"]]
         at = e["offset"]
         if kind == "zero-run":

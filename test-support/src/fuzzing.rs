@@ -14,7 +14,7 @@ use vmstate_runtime::{ber, legacy, Format, Result, VMState};
 pub type Body = fn(&[u8]);
 
 /// Every target: its name and its body.
-pub const TARGETS: [(&str, Body); 10] = [
+pub const TARGETS: [(&str, Body); 11] = [
     ("legacy_device", legacy_device),
     ("ber_device", ber_device),
     ("registry_load", registry_load),
@@ -25,6 +25,7 @@ pub const TARGETS: [(&str, Body); 10] = [
     ("xbzrle", xbzrle),
     ("return_path", return_path),
     ("mapped_ram", mapped_ram),
+    ("multifd_channel", multifd_channel),
 ];
 
 /// The version a byte picks among those `T` loads (minimum to current).
@@ -344,6 +345,34 @@ pub fn mapped_ram(data: &[u8]) {
     if loaded.is_ok() {
         assert_eq!(loaded.ok(), Some(n), "the loader stops elsewhere");
     }
+}
+
+/// A multifd channel: one that reads writes back to the same bytes, and its
+/// packets give their records in rounds.
+pub fn multifd_channel(data: &[u8]) {
+    let Ok(channel) = ram::multifd::read_channel(data) else {
+        return;
+    };
+    let mut w = Writer::new(Vec::new());
+    ram::multifd::write_channel(&channel, &mut w).expect("a channel that reads writes");
+    assert!(
+        w.into_inner() == data,
+        "the channel writes back differently"
+    );
+    let channels = [channel];
+    let mut n = 0usize;
+    ram::multifd::records(vec![], &channels, &mut |r| {
+        assert!(r.page().is_some(), "a channel sends pages only");
+        n += 1;
+        Ok(())
+    })
+    .expect("records of a channel that reads");
+    let pages: usize = channels[0]
+        .packets
+        .iter()
+        .map(|p| p.normal_pages() + p.zero_pages())
+        .sum();
+    assert_eq!(n, pages, "every page of every packet, once");
 }
 
 /// A vmdesc description (JSON), a NUL, a body: a body the description decodes

@@ -206,3 +206,33 @@ pub fn convert_live_to_ber(
     )?;
     Ok(out)
 }
+
+/// A multifd channel's `MultiFDInit_t` for channel `id`.
+pub fn multifd_init(id: u8) -> Vec<u8> {
+    use vmstate_runtime::ram::multifd::{INIT_LEN, MAGIC, VERSION};
+    let mut init = vec![0u8; INIT_LEN];
+    init[..4].copy_from_slice(&MAGIC.to_be_bytes());
+    init[4..8].copy_from_slice(&VERSION.to_be_bytes());
+    init[24] = id;
+    init
+}
+
+/// A multifd packet of `pc.ram` as QEMU 10.0 sends it: `flags`, number `num`,
+/// data pages at `normal` (page `k` filled with `k + 1`) and zero pages at `zero`.
+pub fn multifd_packet(flags: u32, num: u64, normal: &[u64], zero: &[u64]) -> Vec<u8> {
+    use vmstate_runtime::ram::multifd::{HEADER_LEN, MAGIC, PACKET_LEN, VERSION};
+    let mut p = vec![0u8; PACKET_LEN];
+    let counts = [normal.len() as u32, 0, 0, 0, zero.len() as u32];
+    for (at, v) in [(0, MAGIC), (4, VERSION), (8, flags), (12, 128)] {
+        p[at..at + 4].copy_from_slice(&v.to_be_bytes());
+    }
+    p[16..20].copy_from_slice(&counts[0].to_be_bytes());
+    p[24..32].copy_from_slice(&num.to_be_bytes());
+    p[32..36].copy_from_slice(&counts[4].to_be_bytes());
+    p[64..70].copy_from_slice(b"pc.ram");
+    for (i, o) in normal.iter().chain(zero).enumerate() {
+        p[HEADER_LEN + 8 * i..HEADER_LEN + 8 * i + 8].copy_from_slice(&o.to_be_bytes());
+    }
+    p.extend((0..normal.len()).flat_map(|k| vec![k as u8 + 1; 4096]));
+    p
+}

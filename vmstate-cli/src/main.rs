@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use vmstate_runtime::dump::diff::{diff, PageDigests};
 use vmstate_runtime::dump::{self, compat, Borrowed, RamParts};
-use vmstate_runtime::ram::RamRecord;
+use vmstate_runtime::ram::{multifd, RamRecord};
 use vmstate_runtime::{framing, printable, Format};
 
 #[derive(Parser)]
@@ -47,6 +47,11 @@ enum Command {
         /// (on stderr and in DIR/missing-pages.txt) and exit with 1.
         #[arg(long, requires = "ram")]
         partial: bool,
+        /// With --ram: a multifd channel of the same migration (the bytes its
+        /// connection carried, a `bridge --tap` of it); once for each channel. Their
+        /// pages are loaded with the main channel's records, round by round.
+        #[arg(long, value_name = "FILE", requires = "ram")]
+        channel: Vec<PathBuf>,
         /// For a stream saved without its vmdesc trailer (`-machine
         /// suppress-vmdesc=on`): take the device descriptions from FILE, a save of
         /// the same VM with its trailer (or its vmdesc JSON).
@@ -254,6 +259,31 @@ fn load_bytes(
     Ok(tree)
 }
 
+/// The tree of a multifd migration's main channel `file`, its RAM and its
+/// `channels`' pages written to `files` in the order a destination loads them.
+fn with_channels(
+    file: &Path,
+    channels: &[PathBuf],
+    full: bool,
+    files: &mut ram::BlockFiles,
+) -> Result<serde_json::Value, Failure> {
+    let at = |p: &Path, e: &dyn std::fmt::Display| Failure(format!("{}: {e}", p.display()));
+    let bytes = read_stream(file)?;
+    let read: Vec<Vec<u8>> = channels
+        .iter()
+        .map(|c| read_stream(c))
+        .collect::<Result<_, _>>()?;
+    let parsed = channels
+        .iter()
+        .zip(&read)
+        .map(|(p, b)| multifd::read_channel(b).map_err(|e| at(p, &e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tree = load_bytes(file, &bytes, full, &mut |_| Ok(()), None)?;
+    let parts = dump::legacy_ram_parts(&bytes).map_err(|e| at(file, &e))?;
+    multifd::records(parts, &parsed, &mut |r| files.record(&r)).map_err(|e| at(file, &e))?;
+    Ok(tree)
+}
+
 /// A stream's tree and the digests of its RAM pages. A page sent on its
 /// previous content (XBZRLE) takes a second pass that keeps the content of those
 /// pages.
@@ -311,11 +341,15 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             ram: Some(dir),
             partial,
             describe_with,
+            channel,
         } => {
             let described = described_with(describe_with.as_deref())?;
             let mut files = ram::BlockFiles::new(&dir)?;
-            let (tree, cut) = match load(&file, json, &mut |r| files.record(r), described.as_ref())
-            {
+            let loaded = match channel.is_empty() {
+                true => load(&file, json, &mut |r| files.record(r), described.as_ref()),
+                false => with_channels(&file, &channel, json, &mut files),
+            };
+            let (tree, cut) = match loaded {
                 Ok(tree) => (Some(tree), None),
                 Err(Failure(e)) => {
                     // The RAM up to where the stream ends, read as it arrives.

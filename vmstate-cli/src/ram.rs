@@ -159,7 +159,7 @@ impl BlockFiles {
                 file.write_all_at(&page, offset).map_err(io)?;
                 data.insert(i);
             }
-            RamRecord::MemSize { .. } => {}
+            RamRecord::MemSize { .. } | RamRecord::MultifdFlush => {}
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ mod common;
 
 use common::{kernel_file, start_guest, tmp, wait_filled};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::net::TcpListener;
 use std::process::Command;
@@ -22,14 +23,21 @@ use vmstate_test_support::qmp::Peer;
 const RAM_MIB: u32 = 64;
 const CHANNELS: usize = 2;
 
+/// The guest-physical ranges of `pc.ram` compared with QEMU's own digests.
+fn ranges() -> [(u64, u64); 2] {
+    [(0, 0xA_0000), (0x10_0000, u64::from(RAM_MIB) << 20)]
+}
+
 /// Migrates a stopped guest of `peer` with multifd into a listener that keeps
-/// every connection; returns what each sent, the main channel first.
-fn capture(peer: Peer) -> Vec<Vec<u8>> {
+/// every connection; returns what each sent, the main channel first, and the
+/// digests of the guest's RAM ([`ranges`]) as QEMU read it.
+fn capture(peer: Peer) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let kernel = kernel_file(RAM_MIB);
     let name = format!("multifd-{}", peer.release.version());
     let mut s = start_guest(peer, &name, RAM_MIB, &kernel, &[]);
     wait_filled(&mut s, RAM_MIB);
     s.execute("stop", json!({})).unwrap();
+    let digests = s.memory_digests(&ranges()).unwrap();
     s.set_migration(&["multifd"], &json!({ "multifd-channels": CHANNELS }))
         .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -60,7 +68,7 @@ fn capture(peer: Peer) -> Vec<Vec<u8>> {
         .collect();
     channels.sort_by_key(|c| !c.starts_with(b"QEVM"));
     assert!(channels[0].starts_with(b"QEVM"), "{name}: a main channel");
-    channels
+    (channels, digests)
 }
 
 fn vmstate(args: &[&dyn AsRef<std::ffi::OsStr>]) -> std::process::Output {
@@ -74,7 +82,7 @@ fn vmstate(args: &[&dyn AsRef<std::ffi::OsStr>]) -> std::process::Output {
 fn dump_ram_of_a_multifd_main_channel_never_looks_whole() {
     for peer in Peer::NEWEST.into_iter().filter(|p| p.release.available()) {
         let v = peer.release.version();
-        let channels = capture(peer);
+        let (channels, digests) = capture(peer);
         let main = tmp(&format!("multifd-main-{v}.mig"));
         std::fs::write(&main, &channels[0]).unwrap();
         let dir = tmp(&format!("multifd-main-{v}-ram"));
@@ -84,26 +92,17 @@ fn dump_ram_of_a_multifd_main_channel_never_looks_whole() {
         assert_eq!(o.status.code(), Some(2), "{v}: {err}");
         assert!(err.contains("no RAM image written"), "{v}: {err}");
         let pages = u64::from(RAM_MIB) << 8;
-        if v == "7.2" {
-            // Every page above 2 MiB is a data page of the counter guest.
-            let data = pages - 512;
-            let missing = err
-                .split("RAM block pc.ram: ")
-                .nth(1)
-                .and_then(|s| s.split(' ').next())
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or_else(|| panic!("{v}: {err}"));
-            assert!(missing >= data, "{v}: {missing} of {pages}: {err}");
-            assert!(err.contains(&format!("of its {pages} pages are not in the stream")));
-        } else {
-            assert!(
-                err.contains(
-                    "RAM_SAVE_FLAG_MULTIFD_FLUSH (0x200), from the migration capability \
-                     multifd, is not supported"
-                ),
-                "{v}: {err}"
-            );
-        }
+        // Every page above 2 MiB is a data page of the counter guest (10.0 sends
+        // its zero pages over the channels too).
+        let data = pages - 512;
+        let missing = err
+            .split("RAM block pc.ram: ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{v}: {err}"));
+        assert!(missing >= data, "{v}: {missing} of {pages}: {err}");
+        assert!(err.contains(&format!("of its {pages} pages are not in the stream")));
         assert!(std::fs::read_dir(&dir).map_or(0, |d| d.count()) == 0, "{v}");
         // With --partial: what arrived is kept, the rest listed.
         let o = vmstate(&[&"dump", &"--ram", &dir, &"--partial", &main]);
@@ -111,9 +110,38 @@ fn dump_ram_of_a_multifd_main_channel_never_looks_whole() {
         assert_eq!(o.status.code(), Some(1), "{v}: {err}");
         assert!(err.contains("missing: RAM block pc.ram"), "{v}: {err}");
         assert!(dir.join("missing-pages.txt").exists() && dir.join("pc.ram.bin").exists());
+        // With every channel: the guest's RAM, as QEMU read it.
+        let files: Vec<_> = channels[1..]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let f = tmp(&format!("multifd-channel-{v}-{i}.bin"));
+                std::fs::write(&f, c).unwrap();
+                f
+            })
+            .collect();
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"dump", &"--ram", &dir];
+        for f in &files {
+            args.extend([&"--channel" as &dyn AsRef<std::ffi::OsStr>, f]);
+        }
+        args.push(&main);
+        let o = vmstate(&args);
+        assert!(
+            o.status.success(),
+            "{v}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let image = std::fs::read(dir.join("pc.ram.bin")).unwrap();
+        for (&(start, end), digest) in ranges().iter().zip(&digests) {
+            let got = Sha256::digest(&image[start as usize..end as usize]).to_vec();
+            assert_eq!(
+                &got, digest,
+                "{v}: dump --ram --channel [{start:#x}, {end:#x})"
+            );
+        }
         // A multifd channel is named as one.
-        let channel = tmp(&format!("multifd-channel-{v}.bin"));
-        std::fs::write(&channel, &channels[1]).unwrap();
+        let channel = &files[0];
         let o = vmstate(&[&"dump", &channel]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(

@@ -414,7 +414,8 @@ fn asn1tools_decodes_a_whole_ber_stream_ram_included() {
 }
 
 /// Pages QEMU sends encoded, in a BER stream: an XBZRLE delta and a zlib page
-/// added to a registry stream's RAM part (through its tree). asn1tools decodes
+/// (and a multifd sync point) added to a registry stream's RAM part (through its
+/// tree). asn1tools decodes
 /// their elements by the module, and the script rebuilds the RAM with its own
 /// XBZRLE decoder and Python's zlib: the pages the deltas were made for.
 #[test]
@@ -448,6 +449,8 @@ fn asn1tools_decodes_encoded_pages_and_rebuilds_their_ram() {
         .unwrap();
     part.push(json!({"block": "pc.ram", "offset": a, "xbzrle": hex(&delta)}));
     part.push(json!({"block": "pc.ram", "offset": b, "zlib": hex(&zlib), "continue": true}));
+    // And a multifd main channel's sync point.
+    part.push(json!({"multifd_flush": true}));
     let ber = dump::to_bytes(&tree, Format::Ber).unwrap();
     let types = json!({
         "configuration": module.section_type(Configuration::DESC).unwrap(),
@@ -465,6 +468,7 @@ fn asn1tools_decodes_encoded_pages_and_rebuilds_their_ram() {
     assert_eq!(got["ram"], Value::Object(want));
     assert_eq!(got["ram-kinds"]["xbzrle"], 1);
     assert_eq!(got["ram-kinds"]["zlib"], 1);
+    assert_eq!(got["ram-kinds"]["multifd-flush"], 1);
 }
 
 /// The return path in BER, as a bridge carries it back: asn1tools decodes each

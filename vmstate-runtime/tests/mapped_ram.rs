@@ -137,7 +137,7 @@ fn offsets_a_reader_cannot_follow_are_refused() {
 fn a_page_record_in_a_mapped_ram_file_is_refused() {
     let bytes = read_fixture(FIXTURE);
     let s = dump::walk_legacy(&bytes).unwrap();
-    // The second RAM part is an EOS word alone: make it a zero page of pc.ram.
+    // The second RAM part is an EOS word alone: put a zero page of pc.ram before it.
     let part = s
         .sections
         .iter()
@@ -146,15 +146,16 @@ fn a_page_record_in_a_mapped_ram_file_is_refused() {
         .unwrap();
     assert_eq!(part.body, ram::FLAG_EOS.to_be_bytes());
     let at = part.body_offset as usize;
-    let mut page = (ram::FLAG_ZERO | ram::FLAG_EOS).to_be_bytes().to_vec();
+    let mut page = ram::FLAG_ZERO.to_be_bytes().to_vec();
     page.extend([6]);
     page.extend(b"pc.ram");
     page.push(0);
+    page.extend(ram::FLAG_EOS.to_be_bytes());
     let edited = [&bytes[..at], &page[..], &bytes[at + 8..]].concat();
     let (text, _) = dump_error(&edited);
     assert!(
         text.starts_with(&format!(
-            "at byte {at}: bad stream framing: RAM flags 0x12 send a page in a mapped-ram file"
+            "at byte {at}: bad stream framing: RAM flags 0x2 send a page in a mapped-ram file"
         )),
         "{text}"
     );

@@ -171,6 +171,7 @@ fn elements(part: &[u8]) -> Vec<(char, u64, u64)> {
             Element::Data { offset, data, .. } => ('d', offset, data.len() as u64 / 4096),
             Element::Mixed { offset, pages, .. } => ('x', offset, pages),
             Element::Encoded { offset, .. } => ('e', offset, 1),
+            Element::MultifdFlush => ('f', 0, 0),
         });
     }
     assert_eq!(general.offset(), part.len() as u64);
@@ -773,7 +774,25 @@ fn a_bad_xbzrle_delta_is_refused_by_every_reader() {
     let both = (4096u64 | ram::FLAG_XBZRLE | ram::FLAG_PAGE).to_be_bytes();
     part[23..31].copy_from_slice(&both);
     let e = ram::read_part(&part, 0, &mut ram::Cursor::default()).unwrap_err();
-    assert!(e.to_string().contains("two kinds of page"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("RAM flags 0x48 are not one kind of record"),
+        "{e}"
+    );
+    // Words that would not be written back the same: no kind, CONTINUE on an
+    // EOS, an EOS with address bits.
+    for (word, text) in [
+        (4096u64, "RAM flags 0x0 are not one kind of record"),
+        (
+            ram::FLAG_EOS | ram::FLAG_CONTINUE,
+            "CONTINUE on a word that sends no page",
+        ),
+        (4096 | ram::FLAG_EOS, "with address bits 0x1000"),
+    ] {
+        let e = ram::read_part(&word.to_be_bytes(), 0, &mut ram::Cursor::default()).unwrap_err();
+        assert!(e.to_string().contains(text), "{e}");
+        assert_eq!(e.offset(), 0);
+    }
     // The BER element with that delta.
     let mut elements = Vec::new();
     ram_ber::encoded_page(

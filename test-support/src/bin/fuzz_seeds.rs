@@ -128,6 +128,20 @@ fn streams(seeds: &mut Seeds) {
     return_path_seeds(seeds);
     postcopy_seeds(seeds);
     mapped_seeds(seeds);
+    multifd_seeds(seeds);
+}
+
+/// A multifd channel: its `MultiFDInit_t`, a packet of two data pages and a zero
+/// page of `pc.ram`, then a `SYNC` packet (as QEMU 10.0 sends them).
+fn multifd_seeds(seeds: &mut Seeds) {
+    use vmstate_test_support::testing::{multifd_init, multifd_packet};
+    let channel = [
+        multifd_init(0),
+        multifd_packet(0, 0, &[0x1000, 0x3000], &[0x2000]),
+        multifd_packet(vmstate_runtime::ram::multifd::FLAG_SYNC, 1, &[], &[]),
+    ]
+    .concat();
+    seeds.write("multifd_channel", &channel);
 }
 
 /// A mapped-ram block list at `MAPPED_BASE`: `pc.ram` (16 KiB) with its header,

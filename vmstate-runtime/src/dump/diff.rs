@@ -282,7 +282,7 @@ impl PageDigests {
                     .whole_page(data, PAGE)
                     .map(|page| Sha256::digest(page).into()),
             },
-            RamRecord::MemSize { .. } => None,
+            RamRecord::MemSize { .. } | RamRecord::MultifdFlush => None,
         };
         match digest {
             Some(d) => {

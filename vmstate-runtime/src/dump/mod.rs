@@ -107,7 +107,7 @@ impl<'a> RamParts<'_, 'a> {
         let RamParts::Summary(visit) = self else {
             return Ok(("ram", ram_json(&records)));
         };
-        let (mut zero, mut data, mut lists) = (0u64, 0u64, 0u64);
+        let (mut zero, mut data, mut lists, mut flushes) = (0u64, 0u64, 0u64, 0u64);
         let mut encoded = ram::Encoding::ALL.map(|e| (e, 0u64));
         let mut summary = Map::new();
         for r in records {
@@ -127,6 +127,7 @@ impl<'a> RamParts<'_, 'a> {
                 }
                 RamRecord::Zero { .. } => zero += 1,
                 RamRecord::Page { .. } => data += 1,
+                RamRecord::MultifdFlush => flushes += 1,
                 RamRecord::Encoded { encoding, .. } => {
                     for (e, n) in &mut encoded {
                         *n += u64::from(e == encoding);
@@ -141,6 +142,9 @@ impl<'a> RamParts<'_, 'a> {
             if n > 0 {
                 summary.insert(format!("{}_pages", e.name()), n.into());
             }
+        }
+        if flushes > 0 {
+            summary.insert("multifd_flushes".into(), flushes.into());
         }
         // A part may repeat the block list; `convert` counts every record.
         if lists > 1 {
@@ -432,6 +436,18 @@ fn configuration_from_json(v: &Value) -> Result<Configuration> {
     })
 }
 
+/// The RAM parts of a legacy stream with its trailer (a multifd migration's main
+/// channel), each part's records in order: what [`ram::multifd::records`] takes.
+pub fn legacy_ram_parts(bytes: &[u8]) -> Result<Vec<Vec<RamRecord<'_>>>> {
+    let s = walk_legacy(bytes)?;
+    let mut cursor = ram::Cursor::new(Some(&s.configuration));
+    s.sections
+        .iter()
+        .filter(|x| x.ident.idstr == "ram")
+        .map(|p| Ok(ram::read_part(p.body, p.body_offset, &mut cursor)?.0))
+        .collect()
+}
+
 /// RAM records as JSON.
 pub fn ram_json(records: &[RamRecord<'_>]) -> Value {
     let page = |block: &str, offset: u64, continued: bool| {
@@ -492,6 +508,7 @@ pub fn ram_json(records: &[RamRecord<'_>]) -> Value {
                     o.insert(encoding.name().into(), crate::ber::octets_json(data));
                     Value::Object(o)
                 }
+                RamRecord::MultifdFlush => json!({ "multifd_flush": true }),
             })
             .collect(),
     )
@@ -555,6 +572,10 @@ pub fn ram_from_json(v: &Value) -> Result<Vec<RamRecord<'static>>> {
     })?;
     let mut out = Vec::with_capacity(list.len());
     for r in list {
+        if r.get("multifd_flush").is_some() {
+            out.push(RamRecord::MultifdFlush);
+            continue;
+        }
         if let Some(total) = r.get("mem_size").and_then(Value::as_u64) {
             let (mut blocks, mut regions) = (Vec::new(), Vec::new());
             for b in r

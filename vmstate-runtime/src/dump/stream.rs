@@ -264,6 +264,11 @@ impl Conversion<'_> {
     }
 
     fn record(&mut self, rec: RamRecord<'_>, r: &StreamInput<'_>) -> Result<()> {
+        if self.live.is_some() && matches!(rec, RamRecord::MultifdFlush) {
+            // The word just read: a live converter carries one connection, and the
+            // channels' pages are on the others.
+            return Err(crate::framing::multifd_flush(r.offset() - 8));
+        }
         if let RamRecord::MemSize {
             blocks, regions, ..
         } = &rec

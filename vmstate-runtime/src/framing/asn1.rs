@@ -152,7 +152,9 @@ VMState-Ram-Element ::= CHOICE {{
         offset INTEGER (0..MAX),
         zlib OCTET STRING (SIZE (0..4110)),
         continued BOOLEAN OPTIONAL
-    }}
+    }},
+    -- A multifd main channel's sync point (QEMU's RAM_SAVE_FLAG_MULTIFD_FLUSH).
+    multifd-flush [6] SEQUENCE {{ }}
 }}
 
 -- address: the block's guest address, sent when the configuration lists

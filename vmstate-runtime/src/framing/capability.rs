@@ -22,7 +22,7 @@ fn unsupported(what: String, capability: &str, remedy: &str, at: u64) -> Error {
 
 /// The RAM flags QEMU defines beyond those vmstate reads: the flag, QEMU's name,
 /// the capability or transport that makes QEMU send it, and the way out.
-const RAM_FLAGS: [(u64, &str, &str, &str); 3] = [
+const RAM_FLAGS: [(u64, &str, &str, &str); 2] = [
     (
         0x01,
         "RAM_SAVE_FLAG_FULL",
@@ -35,14 +35,19 @@ const RAM_FLAGS: [(u64, &str, &str, &str); 3] = [
         "rdma (the rdma: transport)",
         "migrate over tcp:, unix:, fd: or exec:",
     ),
-    (
-        0x200,
-        "RAM_SAVE_FLAG_MULTIFD_FLUSH",
+];
+
+/// The error for a multifd main channel's `MULTIFD_FLUSH` where its channels are
+/// not at hand (a bridge, a conversion of the main channel alone), at `at`.
+pub(crate) fn multifd_flush(at: u64) -> Error {
+    unsupported(
+        "RAM_SAVE_FLAG_MULTIFD_FLUSH (0x200)".into(),
         "multifd",
         "its pages travel over extra connections that this stream does not hold; \
          migrate without it (migrate-set-capabilities multifd=off on both QEMUs)",
-    ),
-];
+        at,
+    )
+}
 
 /// The error for a RAM word whose `flags` hold one vmstate does not read, at `at`:
 /// the lowest such flag by QEMU's name, or the unknown bits.

@@ -28,7 +28,7 @@ pub mod legacy;
 mod part;
 pub mod return_path;
 
-pub(crate) use self::capability::{check_configuration, ram_flags};
+pub(crate) use self::capability::{check_configuration, multifd_flush, ram_flags};
 pub use self::capability::{libvirt_image_stream, MULTIFD_MAGIC};
 pub use self::command::Command;
 pub use self::configuration::{

@@ -160,7 +160,7 @@ impl<'a> RamLoader<'a> {
             let word = u64::from_be_bytes(r.read_array()?);
             let flags = word & (self.page as u64 - 1);
             let addr = word & !(self.page as u64 - 1);
-            super::check_flags(flags, at)?;
+            super::check_flags(flags, addr, at)?;
             if self.layout.mapped && flags & super::PAGE_KINDS != 0 {
                 return Err(super::mapped_page(flags, at));
             }
@@ -222,6 +222,8 @@ impl<'a> RamLoader<'a> {
         let mut last: Option<(&str, usize)> = None;
         while let Some((e, at)) = elements.next_at()? {
             match e {
+                // The channels' pages are not here: the holes show it.
+                Element::MultifdFlush => {}
                 Element::MemSize {
                     blocks,
                     regions,

@@ -61,6 +61,7 @@ mod encoding;
 mod live;
 mod loader;
 pub mod mapped;
+pub mod multifd;
 mod saver;
 pub mod xbzrle;
 mod zero;
@@ -114,10 +115,14 @@ pub const FLAG_PAGE: u64 = 0x08;
 pub const FLAG_EOS: u64 = 0x10;
 /// `RAM_SAVE_FLAG_CONTINUE`: same block as the previous page, so no name follows.
 pub const FLAG_CONTINUE: u64 = 0x20;
+/// `RAM_SAVE_FLAG_MULTIFD_FLUSH`: a sync point of a multifd migration's main
+/// channel (QEMU 8.0+).
+pub const FLAG_MULTIFD_FLUSH: u64 = 0x200;
 /// The flags of a RAM word that name a page's kind.
 const PAGE_KINDS: u64 = FLAG_ZERO | FLAG_PAGE | FLAG_XBZRLE | FLAG_COMPRESS_PAGE;
 /// The flags of a RAM word vmstate reads.
-pub(crate) const KNOWN_FLAGS: u64 = PAGE_KINDS | FLAG_MEM_SIZE | FLAG_EOS | FLAG_CONTINUE;
+pub(crate) const KNOWN_FLAGS: u64 =
+    PAGE_KINDS | FLAG_MEM_SIZE | FLAG_EOS | FLAG_CONTINUE | FLAG_MULTIFD_FLUSH;
 
 /// One entry of a block list (`MEM_SIZE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,6 +285,10 @@ pub enum RamRecord<'a> {
         /// Sent with `CONTINUE` (no block name on the wire).
         continued: bool,
     },
+    /// `MULTIFD_FLUSH`, a sync point of a multifd migration's main channel: the
+    /// pages its channels sent before their matching `SYNC` packets come before
+    /// the records after it ([`multifd`]). No page travels with it.
+    MultifdFlush,
 }
 
 impl RamRecord<'_> {
@@ -330,13 +339,14 @@ impl RamRecord<'_> {
                 data: Cow::Owned(data.into_owned()),
                 continued,
             },
+            RamRecord::MultifdFlush => RamRecord::MultifdFlush,
         }
     }
 
     /// The block and offset of the page a record sends (`None` for the block list).
     pub fn page(&self) -> Option<(&str, u64)> {
         match self {
-            RamRecord::MemSize { .. } => None,
+            RamRecord::MemSize { .. } | RamRecord::MultifdFlush => None,
             RamRecord::Zero { block, offset, .. }
             | RamRecord::Page { block, offset, .. }
             | RamRecord::Encoded { block, offset, .. } => Some((block, *offset)),
@@ -376,9 +386,12 @@ pub fn read_word<'a>(
     let flags = word & (PAGE_SIZE - 1);
     let addr = word & !(PAGE_SIZE - 1);
     let at = r.offset() - 8;
-    check_flags(flags, at)?;
+    check_flags(flags, addr, at)?;
     if cursor.layout.mapped && flags & PAGE_KINDS != 0 {
         return Err(mapped_page(flags, at));
+    }
+    if flags & FLAG_MULTIFD_FLUSH != 0 {
+        emit(RamRecord::MultifdFlush)?;
     }
     if flags & FLAG_MEM_SIZE != 0 {
         let (mut blocks, mut regions) = (Vec::new(), Vec::new());
@@ -464,19 +477,38 @@ pub(crate) fn mapped_page(flags: u64, at: u64) -> Error {
     )
 }
 
-/// Refuses a word with flags vmstate does not read (by QEMU's names) or with two
-/// kinds of page, which QEMU's loader refuses too.
-pub(crate) fn check_flags(flags: u64, at: u64) -> Result<()> {
+/// The record kinds of a RAM word: QEMU's loader takes a word whose flags, but for
+/// `CONTINUE`, are exactly one of them.
+const KINDS: [u64; 7] = [
+    FLAG_MEM_SIZE,
+    FLAG_ZERO,
+    FLAG_PAGE,
+    FLAG_XBZRLE,
+    FLAG_COMPRESS_PAGE,
+    FLAG_EOS,
+    FLAG_MULTIFD_FLUSH,
+];
+
+/// Refuses a word (`flags`, and `addr` its other bits) that QEMU's loader refuses
+/// or that would not be written back the same: flags vmstate does not read (by
+/// QEMU's names), flags that are not one record kind (two kinds of page, none),
+/// `CONTINUE` on a word that sends no page, address bits on an `EOS` or
+/// `MULTIFD_FLUSH`.
+pub(crate) fn check_flags(flags: u64, addr: u64, at: u64) -> Result<()> {
     if flags & !KNOWN_FLAGS != 0 {
         return Err(crate::framing::ram_flags(flags, KNOWN_FLAGS, at));
     }
-    if (flags & PAGE_KINDS).count_ones() > 1 {
-        return Err(Error::new(
-            ErrorKind::Framing(format!("RAM flags {flags:#x} name two kinds of page")),
-            at,
-        ));
-    }
-    Ok(())
+    let kind = flags & !FLAG_CONTINUE;
+    let message = if !KINDS.contains(&kind) {
+        format!("RAM flags {flags:#x} are not one kind of record (QEMU's loader refuses them)")
+    } else if flags & FLAG_CONTINUE != 0 && kind & PAGE_KINDS == 0 {
+        format!("RAM flags {flags:#x}: CONTINUE on a word that sends no page")
+    } else if addr != 0 && (kind == FLAG_EOS || kind == FLAG_MULTIFD_FLUSH) {
+        format!("RAM flags {flags:#x} with address bits {addr:#x}, which that word has none of")
+    } else {
+        return Ok(());
+    };
+    Err(Error::new(ErrorKind::Framing(message), at))
 }
 
 /// An encoded page's body after its block, checked as QEMU's loader checks it:
@@ -592,6 +624,7 @@ pub fn write_record<W: std::io::Write>(rec: &RamRecord<'_>, w: &mut Writer<W>) -
             }
             w.put(data)
         }
+        RamRecord::MultifdFlush => w.put(&FLAG_MULTIFD_FLUSH.to_be_bytes()),
     }
 }
 

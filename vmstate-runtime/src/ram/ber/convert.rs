@@ -76,6 +76,7 @@ pub fn element_records<'a>(
                 regions,
             })
         }
+        Element::MultifdFlush => emit(RamRecord::MultifdFlush),
         Element::Zero {
             block,
             offset,
@@ -214,6 +215,12 @@ impl<'a> PartEncoder<'a> {
     /// Takes the part's next record, appending to `out` the elements it completes.
     pub fn push(&mut self, r: RamRecord<'a>, out: &mut Vec<u8>) -> Result<()> {
         let (block, offset, fill, continued) = match &r {
+            RamRecord::MultifdFlush => {
+                self.close_run(out)?;
+                self.flush(out)?;
+                out.extend_from_slice(&[0xa6, 0]);
+                return Ok(());
+            }
             RamRecord::MemSize {
                 total,
                 blocks,

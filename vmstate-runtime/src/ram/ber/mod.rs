@@ -20,7 +20,8 @@
 //!                              continued BOOLEAN OPTIONAL },
 //!     zlib      [5] SEQUENCE { block UTF8String, offset INTEGER,
 //!                              zlib OCTET STRING,   -- the page deflated (`compress`)
-//!                              continued BOOLEAN OPTIONAL }
+//!                              continued BOOLEAN OPTIONAL },
+//!     multifd-flush [6] SEQUENCE { }               -- a multifd sync point
 //! }
 //! ```
 //!
@@ -68,6 +69,8 @@ pub const MIXED_RUN: Tag = ctx(3);
 pub const XBZRLE: Tag = ctx(4);
 /// `[5]`: one page deflated with zlib (`compress`).
 pub const ZLIB_PAGE: Tag = ctx(5);
+/// `[6]`: a multifd main channel's sync point (`MULTIFD_FLUSH`), empty.
+pub const MULTIFD_FLUSH: Tag = ctx(6);
 
 /// The element tag of an encoded page.
 pub const fn encoded_tag(encoding: crate::ram::Encoding) -> Tag {
@@ -271,6 +274,8 @@ pub enum Element<'a> {
         /// An explicit `CONTINUE` choice for the first page.
         continued: Option<bool>,
     },
+    /// A multifd main channel's sync point.
+    MultifdFlush,
     /// One page sent encoded (XBZRLE, zlib).
     Encoded {
         /// Block name.

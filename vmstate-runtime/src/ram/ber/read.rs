@@ -2,7 +2,9 @@
 //! decoder for anything else, which the fast path is held to by a differential test.
 
 use super::write::MAPPED;
-use super::{bit_map, Element, DATA_RUN, MEM_SIZE, MIXED_RUN, XBZRLE, ZERO_RUN, ZLIB_PAGE};
+use super::{
+    bit_map, Element, DATA_RUN, MEM_SIZE, MIXED_RUN, MULTIFD_FLUSH, XBZRLE, ZERO_RUN, ZLIB_PAGE,
+};
 use crate::ber::{self, Decoder, Header, Length, Options, Tag};
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::SliceInput;
@@ -403,6 +405,7 @@ pub fn next_element<'a>(
                 continued: flag(d)?,
             }
         }
+        MULTIFD_FLUSH => Element::MultifdFlush,
         XBZRLE | ZLIB_PAGE => {
             let encoding = if h.tag == XBZRLE {
                 Encoding::Xbzrle

@@ -1,0 +1,141 @@
+//! multifd channels: read and written back exactly, refused by name where QEMU
+//! sent what vmstate does not read, and loaded round by round with the main
+//! channel, so that a page a later round sends again wins. Live captures of QEMU
+//! 7.2 and 10.0 are `vmstate-cli/tests/multifd_capture.rs`.
+
+use vmstate_runtime::io::Writer;
+use vmstate_runtime::ram::multifd::{self, FLAG_SYNC};
+use vmstate_runtime::ram::{ListedBlock, RamRecord};
+use vmstate_runtime::ErrorKind;
+use vmstate_test_support::testing::{multifd_init, multifd_packet};
+
+fn error(bytes: &[u8]) -> (String, ErrorKind) {
+    let e = multifd::read_channel(bytes).unwrap_err();
+    (e.to_string(), e.kind().clone())
+}
+
+#[test]
+fn a_channel_reads_and_writes_back_exactly() {
+    let bytes = [
+        multifd_init(3),
+        multifd_packet(0, 7, &[0x1000, 0x3000], &[0x2000]),
+        multifd_packet(FLAG_SYNC, 8, &[], &[]),
+    ]
+    .concat();
+    let c = multifd::read_channel(&bytes).unwrap();
+    assert_eq!(c.id(), 3);
+    assert_eq!(c.packets.len(), 2);
+    let p = &c.packets[0];
+    assert_eq!(
+        (p.packet_num(), p.normal_pages(), p.zero_pages()),
+        (7, 2, 1)
+    );
+    assert_eq!(p.block(), "pc.ram");
+    assert!(!p.is_sync() && c.packets[1].is_sync());
+    let pages: Vec<(u64, Option<u8>)> = p
+        .records()
+        .map(|r| match r {
+            RamRecord::Page { offset, data, .. } => (offset, Some(data[0])),
+            RamRecord::Zero { offset, .. } => (offset, None),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        pages,
+        [(0x1000, Some(1)), (0x3000, Some(2)), (0x2000, None)]
+    );
+    let mut w = Writer::new(Vec::new());
+    multifd::write_channel(&c, &mut w).unwrap();
+    assert!(w.into_inner() == bytes);
+}
+
+#[test]
+fn what_vmstate_does_not_read_is_refused_by_name() {
+    let packet = |flags| [multifd_init(0), multifd_packet(flags, 0, &[0x1000], &[])].concat();
+    // zlib (1 << 1) and zstd (2 << 1), by QEMU's parameter.
+    for (flags, method) in [(2, "zlib"), (4, "zstd")] {
+        let (text, kind) = error(&packet(flags));
+        assert!(matches!(kind, ErrorKind::Unsupported { .. }), "{text}");
+        assert!(
+            text.starts_with(&format!(
+                "at byte 64: multifd pages compressed with {method}"
+            )),
+            "{text}"
+        );
+        assert!(text.contains("multifd-compression=none"), "{text}");
+    }
+    let (text, _) = error(&packet(64));
+    assert!(
+        text.contains("multifd device state packet (VFIO)"),
+        "{text}"
+    );
+    // Not a channel; a packet with more pages than a packet holds; cut short.
+    let (text, _) = error(&[0u8; 64]);
+    assert!(text.contains("not a multifd channel"), "{text}");
+    let mut many = packet(0);
+    many[64 + 16..64 + 20].copy_from_slice(&129u32.to_be_bytes());
+    let (text, _) = error(&many);
+    assert!(
+        text.contains("normal and 0 zero pages (a packet holds 128)"),
+        "{text}"
+    );
+    let whole = packet(0);
+    let (_, kind) = error(&whole[..whole.len() - 1]);
+    assert_eq!(kind, ErrorKind::UnexpectedEof);
+}
+
+/// Round 1: the channel sends page 1 with data, the main channel page 2 as zero;
+/// round 2: the main channel sends page 1 as zero, the channel page 2 with data.
+/// Loaded round by round, page 1 ends zero and page 2 with data, whichever
+/// marks the rounds (MULTIFD_FLUSH, or each part's end).
+#[test]
+fn rounds_load_in_order_with_the_main_channel() {
+    let zero = |offset| RamRecord::Zero {
+        block: "pc.ram".into(),
+        offset,
+        fill: 0,
+        continued: false,
+    };
+    let channel = [
+        multifd_init(0),
+        multifd_packet(0, 0, &[0x1000], &[]),
+        multifd_packet(FLAG_SYNC, 1, &[], &[]),
+        multifd_packet(0, 2, &[0x2000], &[]),
+        multifd_packet(FLAG_SYNC, 3, &[], &[]),
+    ]
+    .concat();
+    let channels = [multifd::read_channel(&channel).unwrap()];
+    let list = RamRecord::MemSize {
+        total: 0x3000,
+        blocks: vec![ListedBlock::new("pc.ram", 0x3000)],
+        regions: vec![],
+    };
+    for by_flush in [true, false] {
+        let flush = |v: &mut Vec<RamRecord<'static>>| {
+            if by_flush {
+                v.push(RamRecord::MultifdFlush);
+            }
+        };
+        let mut one = vec![list.clone(), zero(0x2000)];
+        flush(&mut one);
+        let mut two = vec![zero(0x1000)];
+        flush(&mut two);
+        let mut pages = std::collections::BTreeMap::new();
+        multifd::records(vec![one, two], &channels, &mut |r| {
+            if let Some((_, offset)) = r.page() {
+                let data = match &r {
+                    RamRecord::Page { data, .. } => data[0],
+                    _ => 0,
+                };
+                pages.insert(offset, data);
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            pages.into_iter().collect::<Vec<_>>(),
+            [(0x1000, 0), (0x2000, 1)],
+            "by flush: {by_flush}"
+        );
+    }
+}
