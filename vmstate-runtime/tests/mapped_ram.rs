@@ -213,33 +213,47 @@ fn a_registry_writes_a_mapped_ram_file_the_loader_reads_back() {
         [(0, 3), (17, 1), (63, 1)]
     );
     assert_eq!(regions[1].held(8 << 10), 0);
-    // The loader, into memory that is not zero: held pages from their slots, the
-    // others as they were (QEMU's destination starts from zero).
-    let mut back: Vec<(String, Vec<u8>)> = mem
-        .iter()
-        .map(|(n, m)| (n.clone(), vec![0; m.len()]))
-        .collect();
-    {
-        let mut loader = RamLoader::new(ram_blocks_mut(&mut back));
-        let mut reg = Registry::new("pc-i440fx-10.0");
-        reg.iterative("ram", 0, &mut loader);
-        reg.load(&file).unwrap();
+    // The loader: held pages from their slots, the others left as they were
+    // (QEMU's destination starts from zero).
+    assert!(
+        loaded(&mem, &file, 0) == mem,
+        "the loader reads the file's pages"
+    );
+    let over = loaded(&mem, &file, 0xa5);
+    for (k, page) in over[0].1.chunks(4096).enumerate() {
+        let held = [0, 1, 2, 17, 63].contains(&k);
+        assert!(
+            page == &mem[0].1[k * 4096..(k + 1) * 4096] || !held,
+            "page {k}"
+        );
+        assert!(
+            held || page.iter().all(|&b| b == 0xa5),
+            "page {k} untouched"
+        );
     }
-    assert!(back == mem, "the loader reads the file's pages");
     // Through BER: the same file back, and the same memory from the BER form.
     let ber = dump::convert(&file, Format::Ber).unwrap();
     assert!(dump::convert(&ber, Format::Legacy).unwrap() == file);
-    let mut from_ber: Vec<(String, Vec<u8>)> = mem
+    assert!(
+        loaded(&mem, &ber, 0) == mem,
+        "the loader reads the BER form's regions"
+    );
+}
+
+/// What a registry's RAM loader makes of `stream` in blocks shaped as `mem`,
+/// filled with `fill` first.
+fn loaded(mem: &[(String, Vec<u8>)], stream: &[u8], fill: u8) -> Vec<(String, Vec<u8>)> {
+    let mut back: Vec<(String, Vec<u8>)> = mem
         .iter()
-        .map(|(n, m)| (n.clone(), vec![0; m.len()]))
+        .map(|(n, m)| (n.clone(), vec![fill; m.len()]))
         .collect();
-    {
-        let mut loader = RamLoader::new(ram_blocks_mut(&mut from_ber));
-        let mut reg = Registry::new("pc-i440fx-10.0");
-        reg.iterative("ram", 0, &mut loader);
-        reg.load(&ber).unwrap();
-    }
-    assert!(from_ber == mem, "the loader reads the BER form's regions");
+    let mut loader = RamLoader::new(ram_blocks_mut(&mut back));
+    let mut reg = Registry::new("pc-i440fx-10.0");
+    reg.iterative("ram", 0, &mut loader);
+    reg.load(stream).unwrap();
+    drop(reg);
+    drop(loader);
+    back
 }
 
 #[test]
