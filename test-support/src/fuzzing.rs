@@ -347,18 +347,20 @@ pub fn mapped_ram(data: &[u8]) {
     }
 }
 
-/// A multifd channel: one that reads writes back to the same bytes, and its
-/// packets give their records in rounds.
+/// A multifd channel, legacy or (first octet 0x68) BER: one that reads writes
+/// back to the same bytes, its BER form gives the same channel, and its packets
+/// give their records in rounds.
 pub fn multifd_channel(data: &[u8]) {
-    let Ok(channel) = ram::multifd::read_channel(data) else {
+    let Ok(Some(legacy)) = ram::multifd::convert_channel(data, Format::Legacy) else {
         return;
     };
-    let mut w = Writer::new(Vec::new());
-    ram::multifd::write_channel(&channel, &mut w).expect("a channel that reads writes");
-    assert!(
-        w.into_inner() == data,
-        "the channel writes back differently"
-    );
+    let channel = ram::multifd::read_channel(&legacy).expect("what converts reads");
+    let ber = ram::multifd::channel_to_ber(&channel);
+    let back = ram::multifd::channel_from_ber(&ber).expect("its own BER reads");
+    assert!(back == channel, "the channel through BER differs");
+    if data.first() != Some(&0x68) {
+        assert!(legacy == data, "the channel writes back differently");
+    }
     let channels = [channel];
     let mut n = 0usize;
     ram::multifd::records(vec![], &channels, &mut |r| {

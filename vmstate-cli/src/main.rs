@@ -401,7 +401,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let data = read_stream(&input)?;
             let at = |e: &dyn std::fmt::Display| Failure(format!("{}: {e}", input.display()));
             let mut missing = 0;
-            let bytes = if data.first() == Some(&b'{') {
+            // A multifd channel converts on its own.
+            let channel = multifd::convert_channel(&data, format).map_err(|e| at(&e))?;
+            let bytes = if let Some(bytes) = channel {
+                Ok(bytes)
+            } else if data.first() == Some(&b'{') {
                 let tree = serde_json::from_slice(&data).map_err(|e| at(&e))?;
                 dump::to_bytes(&tree, format)
             } else {

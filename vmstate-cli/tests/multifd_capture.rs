@@ -150,6 +150,22 @@ fn captured_whole(peer: Peer, n: usize) {
             "{v}: dump --ram --channel [{start:#x}, {end:#x})"
         );
     }
+    // Each channel through BER and back, to the same octets.
+    for f in &files {
+        let (ber, back) = (f.with_extension("ber"), f.with_extension("back"));
+        for (to, from, into) in [("ber", f, &ber), ("legacy", &ber, &back)] {
+            let o = vmstate(&[&"convert", &"--to", &to, from, into]);
+            assert!(
+                o.status.success(),
+                "{v}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        assert!(
+            std::fs::read(&back).unwrap() == std::fs::read(f).unwrap(),
+            "{v}: {f:?}"
+        );
+    }
     // A multifd channel is named as one.
     let channel = &files[0];
     let o = vmstate(&[&"dump", &channel]);

@@ -474,6 +474,54 @@ fn asn1tools_decodes_encoded_pages_and_rebuilds_their_ram() {
 /// The return path in BER, as a bridge carries it back: asn1tools decodes each
 /// message as `VMState-Return-Message` of the stream module, type by QEMU's name,
 /// data verbatim.
+/// A multifd channel in BER, decoded by asn1tools as `VMState-Multifd-Channel`:
+/// its packets' fields and pages as vmstate wrote them.
+#[test]
+fn asn1tools_decodes_a_multifd_channel() {
+    use vmstate_test_support::testing::{multifd_init, multifd_packet};
+    if !asn1tools_available() {
+        return;
+    }
+    let legacy = [
+        multifd_init(2),
+        multifd_packet(0, 5, &[0x1000, 0x3000], &[0x2000]),
+        multifd_packet(1, 6, &[], &[]),
+    ]
+    .concat();
+    let ber = vmstate_runtime::ram::multifd::convert_channel(&legacy, Format::Ber)
+        .unwrap()
+        .unwrap();
+    let dir = workdir("asn1tools-multifd");
+    let (asn, channel) = (dir.join("stream.asn"), dir.join("channel.ber"));
+    std::fs::write(&asn, Module::new("VMState").with_stream().render().unwrap()).unwrap();
+    std::fs::write(&channel, &ber).unwrap();
+    let (out, _) = run_ok(
+        Command::new("python3")
+            .args([
+                "-c",
+                r#"
+import asn1tools, json, sys
+spec = asn1tools.compile_files(sys.argv[1], "ber")
+c = spec.decode("VMState-Multifd-Channel", open(sys.argv[2], "rb").read())
+print(json.dumps({"id": c["init"][24], "packets": [
+    [p["flags"], p["packet-num"], p["block"], p["normal"], p["zero"], len(p["data"]), p["data"][4096] if len(p["data"]) > 4096 else None]
+    for p in c["packets"]]}))
+"#,
+            ])
+            .arg(&asn)
+            .arg(&channel),
+        "asn1tools rejects the channel",
+    );
+    let got: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        got,
+        json!({"id": 2, "packets": [
+            [0, 5, "pc.ram", [4096, 12288], [8192], 8192, 2],
+            [1, 6, "pc.ram", [], [], 0, null]
+        ]})
+    );
+}
+
 #[test]
 fn asn1tools_decodes_the_return_path() {
     use vmstate_runtime::framing::return_path::{carry, ReturnMessage};

@@ -6,7 +6,7 @@
 use vmstate_runtime::io::Writer;
 use vmstate_runtime::ram::multifd::{self, FLAG_SYNC};
 use vmstate_runtime::ram::{ListedBlock, RamRecord};
-use vmstate_runtime::ErrorKind;
+use vmstate_runtime::{ErrorKind, Format};
 use vmstate_test_support::testing::{multifd_init, multifd_packet};
 
 fn error(bytes: &[u8]) -> (String, ErrorKind) {
@@ -47,6 +47,52 @@ fn a_channel_reads_and_writes_back_exactly() {
     let mut w = Writer::new(Vec::new());
     multifd::write_channel(&c, &mut w).unwrap();
     assert!(w.into_inner() == bytes);
+}
+
+#[test]
+fn a_channel_converts_to_ber_and_back_exactly() {
+    let mut stale = multifd_packet(0, 9, &[0x5000], &[]);
+    // An offset entry an earlier packet left, after the used ones.
+    stale[320 + 8 * 3..320 + 8 * 4].copy_from_slice(&0x7000u64.to_be_bytes());
+    let bytes = [
+        multifd_init(1),
+        multifd_packet(0, 7, &[0x1000, 0x3000], &[0x2000]),
+        stale,
+        multifd_packet(FLAG_SYNC, 8, &[], &[]),
+    ]
+    .concat();
+    let ber = multifd::convert_channel(&bytes, Format::Ber)
+        .unwrap()
+        .unwrap();
+    assert_eq!(ber[0], 0x68, "[APPLICATION 8]");
+    let back = multifd::convert_channel(&ber, Format::Legacy)
+        .unwrap()
+        .unwrap();
+    assert!(back == bytes, "the channel through BER");
+    assert!(
+        multifd::convert_channel(&ber, Format::Ber)
+            .unwrap()
+            .unwrap()
+            == ber
+    );
+    // Not a channel: left to the stream converters.
+    assert!(multifd::convert_channel(b"QEVM", Format::Ber)
+        .unwrap()
+        .is_none());
+    // Cut BER, and a packet with a reserved octet set, are errors.
+    for cut in [1, ber.len() / 2, ber.len() - 1] {
+        assert!(
+            multifd::channel_from_ber(&ber[..cut]).is_err(),
+            "cut at {cut}"
+        );
+    }
+    let mut reserved = bytes.clone();
+    reserved[64 + 40] = 1;
+    let (text, _) = error(&reserved);
+    assert!(
+        text.starts_with("at byte 104: bad stream framing: multifd packet with reserved"),
+        "{text}"
+    );
 }
 
 #[test]

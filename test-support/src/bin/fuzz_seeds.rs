@@ -141,6 +141,11 @@ fn multifd_seeds(seeds: &mut Seeds) {
         multifd_packet(vmstate_runtime::ram::multifd::FLAG_SYNC, 1, &[], &[]),
     ]
     .concat();
+    let parsed = vmstate_runtime::ram::multifd::read_channel(&channel).expect("a channel");
+    seeds.write(
+        "multifd_channel",
+        &vmstate_runtime::ram::multifd::channel_to_ber(&parsed),
+    );
     seeds.write("multifd_channel", &channel);
 }
 

@@ -20,6 +20,8 @@ const NAMES: &[&str] = &[
     "VMState-Ram-Block",
     "VMState-Ram-Mapped",
     "VMState-Return-Message",
+    "VMState-Multifd-Channel",
+    "VMState-Multifd-Packet",
 ];
 
 impl Module {
@@ -83,6 +85,27 @@ VMState-Stream-Item ::= CHOICE {{
 VMState-Return-Message ::= [APPLICATION {message}] SEQUENCE {{
     type [0] ENUMERATED {{ {messages} }},
     data [1] OCTET STRING (SIZE (0..65535)) OPTIONAL
+}}
+
+-- A multifd channel (QEMU's MultiFDInit_t as sent, then its packets): the other
+-- connections of a multifd migration. offsets: the normal pages', the zero pages'
+-- (QEMU 9.0+), and the unused entries QEMU left, up to the last that is not zero.
+VMState-Multifd-Channel ::= [APPLICATION {channel}] SEQUENCE {{
+    init OCTET STRING (SIZE (64)),
+    packets SEQUENCE OF VMState-Multifd-Packet
+}}
+
+VMState-Multifd-Packet ::= SEQUENCE {{
+    flags INTEGER (0..4294967295),
+    pages-alloc INTEGER (0..4294967295),
+    next-packet-size INTEGER (0..4294967295),
+    packet-num INTEGER (0..MAX),
+    block UTF8String (SIZE (0..255)),
+    normal SEQUENCE (SIZE (0..128)) OF INTEGER (0..MAX),
+    zero SEQUENCE (SIZE (0..128)) OF INTEGER (0..MAX),
+    unused SEQUENCE (SIZE (0..128)) OF INTEGER (0..MAX),
+    -- the normal pages, in order
+    data OCTET STRING
 }}
 
 -- A QEMU command record between sections (QEMU 10.0 writes switchover-start).
@@ -188,6 +211,7 @@ VMState-Ram-Mapped ::= SEQUENCE {{
         section = SECTION.number,
         command = COMMAND.number,
         message = MESSAGE.number,
+        channel = crate::ram::multifd::CHANNEL.number,
         messages = messages.join(", "),
         kinds = kinds.join(", "),
         commands = commands.join(", "),

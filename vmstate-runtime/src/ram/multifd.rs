@@ -16,7 +16,9 @@
 //! channels writes the guest's RAM.
 
 use super::{RamRecord, PAGE, PAGE_SIZE};
+use crate::ber::{Decoder, Options, Tag};
 use crate::error::{Error, ErrorKind, Result};
+use crate::framing::ber::{int_tlv, tlv};
 use crate::io::{Input, SliceInput, Writer};
 use std::borrow::Cow;
 
@@ -205,6 +207,12 @@ pub fn read_channel(bytes: &[u8]) -> Result<Channel<'_>> {
                 at,
             ));
         }
+        if let Some(i) = reserved(header) {
+            return Err(framing(
+                "multifd packet with reserved octets set (QEMU leaves them zero)".into(),
+                at + i as u64,
+            ));
+        }
         let packet = Packet {
             header: Cow::Borrowed(header),
             data: Cow::Borrowed(r.take(normal * PAGE)?),
@@ -232,6 +240,19 @@ pub fn read_channel(bytes: &[u8]) -> Result<Channel<'_>> {
         init: Cow::Borrowed(init),
         packets,
     })
+}
+
+/// The first octet QEMU leaves zero that is not, in a packet's header: the
+/// reserved words, and the block name after its end.
+fn reserved(header: &[u8]) -> Option<usize> {
+    let name_end = 64
+        + header[64..HEADER_LEN]
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(256);
+    (36..64)
+        .chain(name_end..HEADER_LEN)
+        .find(|&i| header[i] != 0)
 }
 
 fn unsupported(what: &str, capability: &str, remedy: &str, at: u64) -> Error {
@@ -312,4 +333,170 @@ pub fn records<'a>(
         next_round(&mut rounds, emit)?;
     }
     Ok(())
+}
+
+/// `[APPLICATION 8]`: a multifd channel in BER.
+pub const CHANNEL: Tag = Tag::application(8);
+
+/// A channel's BER form (`VMState-Multifd-Channel` in the stream module): the
+/// `MultiFDInit_t` as sent, then each packet's fields, its offsets (normal,
+/// zero, and the unused entries QEMU left, up to the last that is not zero) and
+/// its pages; [`channel_from_ber`] makes the same octets again.
+pub fn channel_to_ber(c: &Channel<'_>) -> Vec<u8> {
+    let ints = |tag: Tag, values: &mut dyn Iterator<Item = u64>| {
+        let contents: Vec<u8> = values
+            .flat_map(|v| int_tlv(Tag::INTEGER, v.into()))
+            .collect();
+        tlv(tag, &contents)
+    };
+    let mut packets = Vec::new();
+    for p in &c.packets {
+        let (normal, zero) = (p.normal_pages(), p.zero_pages());
+        let used = normal + zero;
+        let last = (used..PAGE_COUNT)
+            .rev()
+            .find(|&i| p.offset(i) != 0)
+            .map_or(used, |i| i + 1);
+        let mut fields = Vec::new();
+        for v in [
+            u64::from(p.flags()),
+            u64::from(be32(&p.header, 12)),
+            u64::from(be32(&p.header, 20)),
+            p.packet_num(),
+        ] {
+            fields.extend(int_tlv(Tag::INTEGER, v.into()));
+        }
+        fields.extend(tlv(Tag::UTF8_STRING, p.block().as_bytes()));
+        fields.extend(ints(Tag::SEQUENCE, &mut (0..normal).map(|i| p.offset(i))));
+        fields.extend(ints(
+            Tag::SEQUENCE,
+            &mut (normal..used).map(|i| p.offset(i)),
+        ));
+        fields.extend(ints(Tag::SEQUENCE, &mut (used..last).map(|i| p.offset(i))));
+        fields.extend(tlv(Tag::OCTET_STRING, &p.data));
+        packets.extend(tlv(Tag::SEQUENCE, &fields));
+    }
+    let mut contents = tlv(Tag::OCTET_STRING, &c.init);
+    contents.extend(tlv(Tag::SEQUENCE, &packets));
+    tlv(CHANNEL, &contents)
+}
+
+/// The octets of string `h`: exactly `len` of them, or (`exact` false) at most.
+fn octets(
+    d: &mut Decoder<'_, SliceInput<'_>>,
+    h: &crate::ber::Header,
+    len: usize,
+    exact: bool,
+) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    let n = d.octets_bounded(h, &mut buf)?;
+    if exact && n != len {
+        return Err(Error::new(
+            ErrorKind::SizeMismatch {
+                expected: len as u64,
+                found: n as u64,
+            },
+            h.offset,
+        ));
+    }
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// A channel from its BER form ([`channel_to_ber`]), checked as [`read_channel`]
+/// checks the octets it makes.
+pub fn channel_from_ber(bytes: &[u8]) -> Result<Channel<'static>> {
+    let mut input = SliceInput::new(bytes);
+    let mut d = Decoder::new(&mut input, Options::STRICT);
+    let h = d.expect(CHANNEL)?;
+    d.enter(&h)?;
+    let ih = d.expect(Tag::OCTET_STRING)?;
+    let mut out = octets(&mut d, &ih, INIT_LEN, true)?;
+    let ph = d.expect(Tag::SEQUENCE)?;
+    d.enter(&ph)?;
+    while d.peek_header()?.is_some() {
+        let eh = d.expect(Tag::SEQUENCE)?;
+        d.enter(&eh)?;
+        let mut header = vec![0u8; PACKET_LEN];
+        let uint = |d: &mut Decoder<'_, SliceInput<'_>>, max: u64| -> Result<u64> {
+            let h = d.expect(Tag::INTEGER)?;
+            let v = d.integer(&h)?;
+            u64::try_from(v)
+                .ok()
+                .filter(|&v| v <= max)
+                .ok_or_else(|| crate::ber::out_of_range(v, "a multifd packet field", &h))
+        };
+        for (at, len) in [(8, 4), (12, 4), (20, 4), (24, 8)] {
+            let v = uint(&mut d, if len == 4 { u32::MAX.into() } else { u64::MAX })?;
+            header[at..at + len].copy_from_slice(&v.to_be_bytes()[8 - len..]);
+        }
+        let bh = d.expect(Tag::UTF8_STRING)?;
+        let name = octets(&mut d, &bh, HEADER_LEN - 64 - 1, false)?;
+        header[64..64 + name.len()].copy_from_slice(&name);
+        let mut counts = [0usize; 3];
+        let mut k = 0;
+        for count in &mut counts {
+            let sh = d.expect(Tag::SEQUENCE)?;
+            d.enter(&sh)?;
+            while d.peek_header()?.is_some() {
+                if k == PAGE_COUNT {
+                    return Err(framing(
+                        format!("a multifd packet of more than {PAGE_COUNT} offsets"),
+                        sh.offset,
+                    ));
+                }
+                let v = uint(&mut d, u64::MAX)?;
+                header[HEADER_LEN + 8 * k..HEADER_LEN + 8 * k + 8]
+                    .copy_from_slice(&v.to_be_bytes());
+                k += 1;
+                *count += 1;
+            }
+            d.leave(None)?;
+        }
+        header[..4].copy_from_slice(&MAGIC.to_be_bytes());
+        header[4..8].copy_from_slice(&VERSION.to_be_bytes());
+        header[16..20].copy_from_slice(&(counts[0] as u32).to_be_bytes());
+        header[32..36].copy_from_slice(&(counts[1] as u32).to_be_bytes());
+        let dh = d.expect(Tag::OCTET_STRING)?;
+        let data = octets(&mut d, &dh, counts[0] * PAGE, true)?;
+        d.leave(None)?;
+        out.extend(header);
+        out.extend(data);
+    }
+    d.leave(None)?;
+    d.leave(None)?;
+    // What the fields make is checked as QEMU's octets are, and kept.
+    let channel = read_channel(&out)?;
+    let owned = Channel {
+        init: Cow::Owned(channel.init.into_owned()),
+        packets: channel
+            .packets
+            .into_iter()
+            .map(|p| Packet {
+                header: Cow::Owned(p.header.into_owned()),
+                data: Cow::Owned(p.data.into_owned()),
+            })
+            .collect(),
+    };
+    Ok(owned)
+}
+
+/// A multifd channel in `data`, in either form, converted to `format`: `None`
+/// when `data` is no channel (a main channel, a stream of either format).
+pub fn convert_channel(data: &[u8], format: crate::Format) -> Result<Option<Vec<u8>>> {
+    let channel = if data.starts_with(&MAGIC.to_be_bytes()) {
+        read_channel(data)?
+    } else if data.first() == Some(&0x68) {
+        channel_from_ber(data)?
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(match format {
+        crate::Format::Ber => channel_to_ber(&channel),
+        crate::Format::Legacy => {
+            let mut w = Writer::new(Vec::new());
+            write_channel(&channel, &mut w)?;
+            w.into_inner()
+        }
+    }))
 }
