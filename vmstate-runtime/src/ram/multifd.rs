@@ -217,10 +217,12 @@ pub fn read_channel(bytes: &[u8]) -> Result<Channel<'_>> {
             header: Cow::Borrowed(header),
             data: Cow::Borrowed(r.take(normal * PAGE)?),
         };
+        // The name is text even in a packet without pages (a SYNC packet keeps
+        // the previous packet's), so that it converts back.
+        let name = &header[64..HEADER_LEN - 1];
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        crate::framing::name_text(&name[..end], "multifd packet's RAM block", at + 64)?;
         if normal + zero > 0 {
-            let name = &header[64..HEADER_LEN - 1];
-            let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-            crate::framing::name_text(&name[..end], "multifd packet's RAM block", at + 64)?;
             if end == 0 {
                 return Err(framing("multifd packet with pages and no block".into(), at));
             }
@@ -243,13 +245,14 @@ pub fn read_channel(bytes: &[u8]) -> Result<Channel<'_>> {
 }
 
 /// The first octet QEMU leaves zero that is not, in a packet's header: the
-/// reserved words, and the block name after its end.
+/// reserved words, and the block name after its end (its last octet, which
+/// QEMU's receiver sets to zero, included).
 fn reserved(header: &[u8]) -> Option<usize> {
     let name_end = 64
-        + header[64..HEADER_LEN]
+        + header[64..HEADER_LEN - 1]
             .iter()
             .position(|&b| b == 0)
-            .unwrap_or(256);
+            .unwrap_or(255);
     (36..64)
         .chain(name_end..HEADER_LEN)
         .find(|&i| header[i] != 0)
