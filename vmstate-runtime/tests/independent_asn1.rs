@@ -474,6 +474,25 @@ fn asn1tools_decodes_encoded_pages_and_rebuilds_their_ram() {
 /// The return path in BER, as a bridge carries it back: asn1tools decodes each
 /// message as `VMState-Return-Message` of the stream module, type by QEMU's name,
 /// data verbatim.
+/// What Python `script` prints (JSON) with asn1tools' `spec`, compiled from the
+/// stream module, and the octets `ber` as `data`, in the work directory `name`.
+fn asn1tools_python(name: &str, ber: &[u8], script: &str) -> Value {
+    let dir = workdir(name);
+    let (asn, input) = (dir.join("stream.asn"), dir.join("input.ber"));
+    std::fs::write(&asn, Module::new("VMState").with_stream().render().unwrap()).unwrap();
+    std::fs::write(&input, ber).unwrap();
+    let head = "import asn1tools, json, sys\n\
+                spec = asn1tools.compile_files(sys.argv[1], \"ber\")\n\
+                data = open(sys.argv[2], \"rb\").read()\n";
+    let (out, _) = run_ok(
+        Command::new("python3")
+            .args(["-c", &format!("{head}{script}")])
+            .args([&asn, &input]),
+        &format!("{name}: asn1tools cannot decode it"),
+    );
+    serde_json::from_slice(&out).unwrap()
+}
+
 /// A multifd channel in BER, decoded by asn1tools as `VMState-Multifd-Channel`:
 /// its packets' fields and pages as vmstate wrote them.
 #[test]
@@ -491,28 +510,16 @@ fn asn1tools_decodes_a_multifd_channel() {
     let ber = vmstate_runtime::ram::multifd::convert_channel(&legacy, Format::Ber)
         .unwrap()
         .unwrap();
-    let dir = workdir("asn1tools-multifd");
-    let (asn, channel) = (dir.join("stream.asn"), dir.join("channel.ber"));
-    std::fs::write(&asn, Module::new("VMState").with_stream().render().unwrap()).unwrap();
-    std::fs::write(&channel, &ber).unwrap();
-    let (out, _) = run_ok(
-        Command::new("python3")
-            .args([
-                "-c",
-                r#"
-import asn1tools, json, sys
-spec = asn1tools.compile_files(sys.argv[1], "ber")
-c = spec.decode("VMState-Multifd-Channel", open(sys.argv[2], "rb").read())
+    let got = asn1tools_python(
+        "asn1tools-multifd",
+        &ber,
+        r#"
+c = spec.decode("VMState-Multifd-Channel", data)
 print(json.dumps({"id": c["init"][24], "packets": [
     [p["flags"], p["packet-num"], p["block"], p["normal"], p["zero"], len(p["data"]), p["data"][4096] if len(p["data"]) > 4096 else None]
     for p in c["packets"]]}))
 "#,
-            ])
-            .arg(&asn)
-            .arg(&channel),
-        "asn1tools rejects the channel",
     );
-    let got: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(
         got,
         json!({"id": 2, "packets": [
@@ -549,18 +556,10 @@ fn asn1tools_decodes_the_return_path() {
         Format::Ber,
     )
     .unwrap();
-    let dir = workdir("asn1tools-return-path");
-    let (asn, channel) = (dir.join("stream.asn"), dir.join("channel.ber"));
-    std::fs::write(&asn, Module::new("VMState").with_stream().render().unwrap()).unwrap();
-    std::fs::write(&channel, &ber).unwrap();
-    let (out, _) = run_ok(
-        Command::new("python3")
-            .args([
-                "-c",
-                r#"
-import asn1tools, json, sys
-spec = asn1tools.compile_files(sys.argv[1], "ber")
-data = open(sys.argv[2], "rb").read()
+    let got = asn1tools_python(
+        "asn1tools-return-path",
+        &ber,
+        r#"
 out = []
 while data:
     m, n = spec.decode_with_length("VMState-Return-Message", data)
@@ -568,11 +567,7 @@ while data:
     data = data[n:]
 print(json.dumps(out))
 "#,
-            ])
-            .args([&asn, &channel]),
-        "asn1tools cannot decode the return path",
     );
-    let got: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(
         got,
         json!([
