@@ -2,7 +2,7 @@
 //! constants the records are written with, as a [`Preamble`] of a [`Module`]: with
 //! it, an ASN.1 tool decodes a whole stream with one module.
 
-use super::ber::{COMMAND, CONFIGURATION, DESCRIPTION, HEADER, SECTION, STREAM};
+use super::ber::{COMMAND, CONFIGURATION, DESCRIPTION, HEADER, MULTIFD_CHANNEL, SECTION, STREAM};
 use super::return_path::{ReturnMessage, MESSAGE};
 use super::{Command, Configuration, SectionKind};
 use crate::ber::asn1::{Module, Preamble};
@@ -211,7 +211,7 @@ VMState-Ram-Mapped ::= SEQUENCE {{
         section = SECTION.number,
         command = COMMAND.number,
         message = MESSAGE.number,
-        channel = crate::ram::multifd::CHANNEL.number,
+        channel = MULTIFD_CHANNEL.number,
         messages = messages.join(", "),
         kinds = kinds.join(", "),
         commands = commands.join(", "),

@@ -44,6 +44,8 @@ pub const DESCRIPTION: Tag = Tag {
 };
 /// `[APPLICATION 6]`: a QEMU command record ([`Command`]).
 pub const COMMAND: Tag = Tag::application(6);
+/// `[APPLICATION 8]`: a multifd channel (`ram::multifd`), a stream of its own.
+pub const MULTIFD_CHANNEL: Tag = Tag::application(8);
 pub use crate::ber::FIRST_DEVICE_TAG;
 
 /// The octets a BER stream starts with: `[APPLICATION 0]`, indefinite length.

@@ -339,7 +339,7 @@ pub fn records<'a>(
 }
 
 /// `[APPLICATION 8]`: a multifd channel in BER.
-pub const CHANNEL: Tag = Tag::application(8);
+pub const CHANNEL: Tag = crate::framing::ber::MULTIFD_CHANNEL;
 
 /// A channel's BER form (`VMState-Multifd-Channel` in the stream module): the
 /// `MultiFDInit_t` as sent, then each packet's fields, its offsets (normal,
