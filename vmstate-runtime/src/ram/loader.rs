@@ -160,10 +160,7 @@ impl<'a> RamLoader<'a> {
             let word = u64::from_be_bytes(r.read_array()?);
             let flags = word & (self.page as u64 - 1);
             let addr = word & !(self.page as u64 - 1);
-            super::check_flags(flags, addr, at)?;
-            if self.layout.mapped && flags & super::PAGE_KINDS != 0 {
-                return Err(super::mapped_page(flags, at));
-            }
+            super::check_flags(flags, addr, self.layout, at)?;
             if flags & FLAG_MEM_SIZE != 0 {
                 let (mut list, mut left) = (Vec::new(), addr);
                 while left > 0 {

@@ -244,14 +244,12 @@ pub(crate) fn read<'a>(r: &mut StreamInput<'a>, b: &ListedBlock) -> Result<Mappe
     let header = read_header(r, b)?;
     let bitmap = r.take_bytes(usize::try_from(bitmap_len(b.length)).unwrap_or(usize::MAX))?;
     skip_gap(r, &header)?;
-    let mut runs: Vec<(u64, Cow<'a, [u8]>)> = Vec::new();
-    match r {
+    let runs = match r {
         // In memory: the slots are one slice, cut into runs.
-        StreamInput::Slice(s) => {
-            runs = runs_of(s.take(usize::try_from(b.length).unwrap_or(usize::MAX))?);
-        }
+        StreamInput::Slice(s) => runs_of(s.take(usize::try_from(b.length).unwrap_or(usize::MAX))?),
         // As it arrives: a page at a time, so a long block sizes nothing up front.
         StreamInput::Read(_) => {
+            let mut runs: Vec<(u64, Cow<'a, [u8]>)> = Vec::new();
             let mut open = false;
             for k in 0..b.length / PAGE_SIZE {
                 let page = r.take_bytes(PAGE)?;
@@ -264,8 +262,9 @@ pub(crate) fn read<'a>(r: &mut StreamInput<'a>, b: &ListedBlock) -> Result<Mappe
                     }
                 }
             }
+            runs
         }
-    }
+    };
     Ok(MappedRegion {
         bitmap,
         runs,

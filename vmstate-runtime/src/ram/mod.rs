@@ -386,10 +386,7 @@ pub fn read_word<'a>(
     let flags = word & (PAGE_SIZE - 1);
     let addr = word & !(PAGE_SIZE - 1);
     let at = r.offset() - 8;
-    check_flags(flags, addr, at)?;
-    if cursor.layout.mapped && flags & PAGE_KINDS != 0 {
-        return Err(mapped_page(flags, at));
-    }
+    check_flags(flags, addr, cursor.layout, at)?;
     if flags & FLAG_MULTIFD_FLUSH != 0 {
         emit(RamRecord::MultifdFlush)?;
     }
@@ -465,18 +462,6 @@ pub fn check_in_blocks(rec: &RamRecord<'_>, blocks: &mut Vec<ListedBlock>, at: u
     }
 }
 
-/// A page record in a mapped-ram file, whose pages are in their slots: QEMU's
-/// loader refuses it too ("Unexpected RAM flags").
-pub(crate) fn mapped_page(flags: u64, at: u64) -> Error {
-    Error::new(
-        ErrorKind::Framing(format!(
-            "RAM flags {flags:#x} send a page in a mapped-ram file, whose pages are in \
-             their slots (QEMU refuses it too)"
-        )),
-        at,
-    )
-}
-
 /// The record kinds of a RAM word: QEMU's loader takes a word whose flags, but for
 /// `CONTINUE`, are exactly one of them.
 const KINDS: [u64; 7] = [
@@ -493,8 +478,9 @@ const KINDS: [u64; 7] = [
 /// or that would not be written back the same: flags vmstate does not read (by
 /// QEMU's names), flags that are not one record kind (two kinds of page, none),
 /// `CONTINUE` on a word that sends no page, address bits on an `EOS` or
-/// `MULTIFD_FLUSH`.
-pub(crate) fn check_flags(flags: u64, addr: u64, at: u64) -> Result<()> {
+/// `MULTIFD_FLUSH`, a page record in a mapped-ram file (`layout`), whose pages are
+/// in their slots.
+pub(crate) fn check_flags(flags: u64, addr: u64, layout: BlockLayout, at: u64) -> Result<()> {
     if flags & !KNOWN_FLAGS != 0 {
         return Err(crate::framing::ram_flags(flags, KNOWN_FLAGS, at));
     }
@@ -505,6 +491,11 @@ pub(crate) fn check_flags(flags: u64, addr: u64, at: u64) -> Result<()> {
         format!("RAM flags {flags:#x}: CONTINUE on a word that sends no page")
     } else if addr != 0 && (kind == FLAG_EOS || kind == FLAG_MULTIFD_FLUSH) {
         format!("RAM flags {flags:#x} with address bits {addr:#x}, which that word has none of")
+    } else if layout.mapped && kind & PAGE_KINDS != 0 {
+        format!(
+            "RAM flags {flags:#x} send a page in a mapped-ram file, whose pages are in \
+             their slots (QEMU refuses it too)"
+        )
     } else {
         return Ok(());
     };

@@ -106,9 +106,7 @@ impl Packet<'_> {
 
     /// The block of its pages (checked when it was read).
     pub fn block(&self) -> &str {
-        let name = &self.header[64..HEADER_LEN - 1];
-        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-        std::str::from_utf8(&name[..end]).unwrap_or("")
+        std::str::from_utf8(name_of(&self.header)).unwrap_or("")
     }
 
     /// The offset of page `i` of its offsets (normal pages first, then zero).
@@ -219,11 +217,10 @@ pub fn read_channel(bytes: &[u8]) -> Result<Channel<'_>> {
         };
         // The name is text even in a packet without pages (a SYNC packet keeps
         // the previous packet's), so that it converts back.
-        let name = &header[64..HEADER_LEN - 1];
-        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-        crate::framing::name_text(&name[..end], "multifd packet's RAM block", at + 64)?;
+        let name = name_of(header);
+        crate::framing::name_text(name, "multifd packet's RAM block", at + 64)?;
         if normal + zero > 0 {
-            if end == 0 {
+            if name.is_empty() {
                 return Err(framing("multifd packet with pages and no block".into(), at));
             }
             if let Some(i) = (0..normal + zero).find(|&i| packet.offset(i) % PAGE_SIZE != 0) {
@@ -244,15 +241,18 @@ pub fn read_channel(bytes: &[u8]) -> Result<Channel<'_>> {
     })
 }
 
+/// A packet header's block name: its first 255 octets up to the first zero (QEMU's
+/// receiver zeroes the 256th).
+fn name_of(header: &[u8]) -> &[u8] {
+    let name = &header[64..HEADER_LEN - 1];
+    &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())]
+}
+
 /// The first octet QEMU leaves zero that is not, in a packet's header: the
 /// reserved words, and the block name after its end (its last octet, which
 /// QEMU's receiver sets to zero, included).
 fn reserved(header: &[u8]) -> Option<usize> {
-    let name_end = 64
-        + header[64..HEADER_LEN - 1]
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(255);
+    let name_end = 64 + name_of(header).len();
     (36..64)
         .chain(name_end..HEADER_LEN)
         .find(|&i| header[i] != 0)
