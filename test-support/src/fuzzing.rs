@@ -223,9 +223,9 @@ pub fn stream_convert(data: &[u8]) {
         &mut live_out,
         Format::Ber,
         &limits,
-        match size % 2 {
-            0 => dump::Carrier::OneWay,
-            _ => dump::Carrier::ReturnPath,
+        dump::Carrier {
+            return_path: size % 2 == 1,
+            multifd: size % 4 >= 2,
         },
         &mut |_| {},
     );
@@ -356,7 +356,7 @@ pub fn multifd_channel(data: &[u8]) {
     };
     let channel = ram::multifd::read_channel(&legacy).expect("what converts reads");
     let ber = ram::multifd::channel_to_ber(&channel);
-    let back = ram::multifd::channel_from_ber(&ber).expect("its own BER reads");
+    let back = ram::multifd::read_channel(&ber).expect("its own BER reads");
     assert!(back == channel, "the channel through BER differs");
     if data.first() != Some(&0x68) {
         assert!(legacy == data, "the channel writes back differently");

@@ -30,7 +30,7 @@ fn start(peer: Peer, name: &str, kernel: &Path, extra: &[&str]) -> Qemu {
 
 /// A destination paused after it loads (`-S`), and the bridges into it.
 fn destination_and_bridges(dst: Peer, name: &str, kernel: &Path) -> (Qemu, Bridge, Bridge, String) {
-    common::destination_and_bridges(dst, name, RAM_MIB, kernel, &["-S"], &[], None)
+    common::destination_and_bridges(dst, name, RAM_MIB, kernel, &["-S"], (&[], &json!({})), None)
 }
 
 /// `N pages in M RAM parts` from a bridge's summary.

@@ -154,7 +154,7 @@ fn encoded_pages_pass_through_two_bridges() {
                 RAM_MIB,
                 &kernel,
                 &["-S"],
-                &[capability(encoding)],
+                (&[capability(encoding)], &json!({})),
                 None,
             );
             migrate(&mut s, encoding, &addr, &name);

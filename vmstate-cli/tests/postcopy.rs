@@ -62,7 +62,7 @@ fn postcopy_through_bridges(src: Peer, dst: Peer, name: &str, running: bool) {
         RAM_MIB,
         &kernel,
         paused,
-        &["postcopy-ram"],
+        (&["postcopy-ram"], &json!({})),
         Some(&tap),
     );
     // 8 MiB/s: a few seconds of pre-copy for 32 MiB, switched after the first;

@@ -38,7 +38,7 @@ fn the_return_path_travels_back_through_two_bridges() {
                 RAM_MIB,
                 &kernel,
                 &["-S"],
-                capabilities,
+                (capabilities, &json!({})),
                 Some(&tap),
             );
             s.migrate_with(&addr, capabilities, json!({}))

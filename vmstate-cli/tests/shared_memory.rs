@@ -145,7 +145,7 @@ fn a_migration_with_shared_memory_passes_through_two_bridges() {
             RAM_MIB,
             &kernel,
             &dst_args,
-            &["x-ignore-shared"],
+            (&["x-ignore-shared"], &json!({})),
             None,
         );
         s.migrate_with(&addr, &["x-ignore-shared"], json!({}))

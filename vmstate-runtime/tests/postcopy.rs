@@ -13,6 +13,12 @@ use vmstate_runtime::io::{Input, SliceInput, Writer};
 use vmstate_runtime::{ErrorKind, Format};
 use vmstate_test_support::catalog::read_fixture;
 
+/// A live conversion whose destination's messages travel back.
+const RETURN_PATH: Carrier = Carrier {
+    return_path: true,
+    multifd: false,
+};
+
 fn command(name: &str, data: Vec<u8>) -> Vec<u8> {
     let mut w = Writer::new(Vec::new());
     legacy::put_command(&mut w, &Command::from_name(name, data).unwrap()).unwrap();
@@ -63,7 +69,7 @@ use vmstate_test_support::testing::convert_live_to_ber as convert_live;
 #[test]
 fn a_postcopy_stream_converts_to_ber_and_back_exactly() {
     let (stream, package) = postcopy_stream();
-    let ber = convert_live(&stream, Carrier::ReturnPath).unwrap();
+    let ber = convert_live(&stream, RETURN_PATH).unwrap();
     assert!(ber.len() < stream.len(), "RAM runs are smaller");
     let back = dump::convert(&ber, Format::Legacy).unwrap();
     assert!(back == stream, "BER and back: other bytes");
@@ -83,7 +89,7 @@ fn a_postcopy_stream_converts_to_ber_and_back_exactly() {
 #[test]
 fn without_a_return_path_it_is_refused_at_its_first_command() {
     let (stream, _) = postcopy_stream();
-    let e = convert_live(&stream, Carrier::OneWay).unwrap_err();
+    let e = convert_live(&stream, Carrier::ONE_WAY).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::Unsupported { .. }), "{e}");
     assert!(e.to_string().contains("OPEN_RETURN_PATH"), "{e}");
 }
@@ -98,10 +104,10 @@ fn a_package_of_another_length_is_an_error() {
         .position(|w| w == [0x08, 0, 7, 0, 4])
         .unwrap();
     stream[at + 5..at + 9].copy_from_slice(&((package - 1) as u32).to_be_bytes());
-    assert!(convert_live(&stream, Carrier::ReturnPath).is_err());
+    assert!(convert_live(&stream, RETURN_PATH).is_err());
     // One over QEMU's bound: refused before it is read.
     stream[at + 5..at + 9].copy_from_slice(&((16u32 << 20) + 1).to_be_bytes());
-    let e = convert_live(&stream, Carrier::ReturnPath).unwrap_err();
+    let e = convert_live(&stream, RETURN_PATH).unwrap_err();
     assert_eq!(
         e.to_string(),
         format!(

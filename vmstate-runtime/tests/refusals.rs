@@ -54,7 +54,7 @@ fn with_flag(mut bytes: Vec<u8>, at: usize, flag: u64) -> Vec<u8> {
 }
 
 fn convert_live(bytes: &[u8]) -> vmstate_runtime::Result<Vec<u8>> {
-    testing::convert_live_to_ber(bytes, dump::Carrier::OneWay)
+    testing::convert_live_to_ber(bytes, dump::Carrier::ONE_WAY)
 }
 
 #[test]
@@ -87,7 +87,8 @@ fn each_ram_flag_is_named_with_its_capability() {
         }
     }
     // A multifd main channel's sync point, alone: read and converted offline; a
-    // live conversion, which carries one connection, refuses it by name.
+    // live conversion that carries one connection refuses it by name, one that
+    // carries the channels too passes it.
     let flush = 0x200u64.to_be_bytes();
     let bytes = [&stream[..at], &flush[..], &stream[at..]].concat();
     let tree = dump::from_bytes(&bytes).unwrap();
@@ -106,6 +107,11 @@ fn each_ram_flag_is_named_with_its_capability() {
              on both QEMUs)"
         )
     );
+    let channels = dump::Carrier {
+        multifd: true,
+        ..dump::Carrier::ONE_WAY
+    };
+    assert!(testing::convert_live_to_ber(&bytes, channels).unwrap() == ber);
 }
 
 /// `stream` with `command` right after its configuration, where QEMU sends
@@ -169,7 +175,7 @@ fn a_live_conversion_refuses_what_needs_a_way_back_at_its_command() {
             &mut out,
             Format::Ber,
             &Limits::default(),
-            dump::Carrier::OneWay,
+            dump::Carrier::ONE_WAY,
             &mut |p| assert_eq!(p.pages, 0),
         );
         // A stored stream still converts losslessly, its commands kept.

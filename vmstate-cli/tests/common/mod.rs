@@ -2,7 +2,7 @@
 //! listens and what it reports.
 #![allow(dead_code)]
 
-use serde_json::json;
+use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -94,7 +94,8 @@ pub fn free_port() -> u16 {
 }
 
 /// A destination QEMU started with `dst_args` (`-S` to stay paused after it
-/// loads), the migration `capabilities` on, listening on a port; a bridge into it
+/// loads), the migration `capabilities` on and `parameters` set (as libvirt sets
+/// both sides), listening on a port; a bridge into it
 /// from BER; a bridge from legacy into that one, keeping what the source sent in
 /// `tap` if given. Returns the destination, both bridges (source side first) and
 /// the address the source migrates to.
@@ -104,13 +105,13 @@ pub fn destination_and_bridges(
     ram_mib: u32,
     kernel: &Path,
     dst_args: &[&str],
-    capabilities: &[&str],
+    (capabilities, parameters): (&[&str], &Value),
     tap: Option<&Path>,
 ) -> (Qemu, Bridge, Bridge, String) {
     let mut args = dst_args.to_vec();
     args.extend(["-incoming", "defer"]);
     let mut q = start_guest(dst, &format!("{name}-dst"), ram_mib, kernel, &args);
-    q.set_migration(capabilities, &json!({})).unwrap();
+    q.set_migration(capabilities, parameters).unwrap();
     let port = free_port();
     q.execute(
         "migrate-incoming",

@@ -70,7 +70,7 @@ pub fn convert_stream(
     limits: &Limits,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Progress> {
-    convert(input, output, to, limits, progress, None, None)
+    convert(input, output, to, limits, progress, None)
 }
 
 /// [`convert_stream`] of a legacy stream without a vmdesc trailer (saved with
@@ -85,32 +85,32 @@ pub fn convert_described(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Progress> {
     let limits = Limits::default();
-    convert(
-        input,
-        output,
-        to,
-        &limits,
-        progress,
-        None,
-        Some(description),
-    )
+    convert(input, output, to, &limits, progress, Some(description))
 }
 
 /// What carries a live migration besides the stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Carrier {
-    /// One direction only (a file, a pipe, a connection whose other way is not
-    /// read).
-    OneWay,
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Carrier {
     /// The destination's return-path messages travel back too
     /// ([`crate::framing::return_path::carry`]).
-    ReturnPath,
+    pub return_path: bool,
+    /// The source's multifd channels travel too, each over a connection of its
+    /// own ([`crate::ram::multifd::convert`]): the main channel's
+    /// `MULTIFD_FLUSH` passes.
+    pub multifd: bool,
 }
 
 impl Carrier {
+    /// One direction only, one connection (a file, a pipe, a connection whose
+    /// other way is not read).
+    pub const ONE_WAY: Carrier = Carrier {
+        return_path: false,
+        multifd: false,
+    };
+
     /// Whether a stream that carries `c` needs more than this carrier passes.
     fn refuses(self, c: &Command) -> bool {
-        !(c.is_one_way() || self == Carrier::ReturnPath && c.needs_return_path())
+        !(c.is_one_way() || self.return_path && c.needs_return_path())
     }
 }
 
@@ -118,9 +118,14 @@ impl Carrier {
 /// what `carrier` cannot carry is refused at the first record that shows it (a
 /// command other than `SWITCHOVER_START`, and other than `OPEN_RETURN_PATH` and
 /// `PING` when the return path is carried: `POSTCOPY_ADVISE`, ... by QEMU's name
-/// and capability, as [`ErrorKind::Unsupported`]), before the destination could
-/// complete from a stream whose source waits for what cannot come. The caller then
-/// closes both sides, so that the source fails its migration and runs on.
+/// and capability; `MULTIFD_FLUSH` unless multifd channels are carried; as
+/// [`ErrorKind::Unsupported`]), before the destination could complete from a
+/// stream whose source waits for what cannot come. The caller then closes both
+/// sides, so that the source fails its migration and runs on.
+///
+/// Returns the totals and the pages that arrived, into which a caller that
+/// carried multifd channels [merges](Arrived::merge) theirs before it says
+/// what is missing.
 pub fn convert_live(
     input: &mut dyn io::Read,
     output: &mut dyn io::Write,
@@ -128,8 +133,9 @@ pub fn convert_live(
     limits: &Limits,
     carrier: Carrier,
     progress: &mut dyn FnMut(&Progress),
-) -> Result<Progress> {
-    convert(input, output, to, limits, progress, Some(carrier), None)
+) -> Result<(Progress, Arrived)> {
+    let sink = sink(output, to);
+    run(input, sink, limits, progress, Some(carrier), None)
 }
 
 /// Reads the stream `input` delivers (either format) as [`convert_stream`] does,
@@ -143,7 +149,7 @@ pub fn ram_records(
     visit: RamVisit<'_>,
 ) -> Result<Progress> {
     let sink = Box::new(RamVisitor { visit: Some(visit) });
-    run(input, sink, limits, &mut |_| {}, None, None)
+    Ok(run(input, sink, limits, &mut |_| {}, None, None)?.0)
 }
 
 fn convert(
@@ -152,10 +158,15 @@ fn convert(
     to: Format,
     limits: &Limits,
     progress: &mut dyn FnMut(&Progress),
-    live: Option<Carrier>,
     borrowed: Option<&Borrowed>,
 ) -> Result<Progress> {
-    let sink: Box<dyn Sink + '_> = match to {
+    let sink = sink(output, to);
+    Ok(run(input, sink, limits, progress, None, borrowed)?.0)
+}
+
+/// The sink that writes `to`.
+fn sink(output: &mut dyn io::Write, to: Format) -> Box<dyn Sink + '_> {
+    match to {
         Format::Legacy => Box::new(LegacySink {
             w: Writer::new(output),
             vmdesc: None,
@@ -166,8 +177,7 @@ fn convert(
             part: None,
             description: Described::Not,
         }),
-    };
-    run(input, sink, limits, progress, live, borrowed)
+    }
 }
 
 /// Reads `input` into `sink`.
@@ -178,7 +188,7 @@ fn run<'c>(
     progress: &'c mut dyn FnMut(&Progress),
     live: Option<Carrier>,
     borrowed: Option<&'c Borrowed>,
-) -> Result<Progress> {
+) -> Result<(Progress, Arrived)> {
     let mut r = StreamInput::Read(ReadInput::new(input));
     let mut c = Conversion {
         sink,
@@ -214,7 +224,7 @@ fn run<'c>(
     c.counts.bytes_out = c.sink.written();
     c.counts.missing_pages = c.arrived.holes(PAGE_SIZE).iter().map(|h| h.missing).sum();
     (c.progress)(&c.counts);
-    Ok(c.counts)
+    Ok((c.counts, c.arrived))
 }
 
 /// How often, in pages, progress is reported within a part.
@@ -264,7 +274,7 @@ impl Conversion<'_> {
     }
 
     fn record(&mut self, rec: RamRecord<'_>, r: &StreamInput<'_>) -> Result<()> {
-        if self.live.is_some() && matches!(rec, RamRecord::MultifdFlush) {
+        if self.live.is_some_and(|c| !c.multifd) && matches!(rec, RamRecord::MultifdFlush) {
             // The word just read: a live converter carries one connection, and the
             // channels' pages are on the others.
             return Err(crate::framing::multifd_flush(r.offset() - 8));

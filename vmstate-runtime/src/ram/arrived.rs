@@ -21,6 +21,8 @@ pub struct Arrived {
     /// The run the latest pages extended, not yet in its block's map: the block,
     /// its first page and one past its last. Pages in order extend it at no lookup.
     pending: Option<(usize, u64, u64)>,
+    /// Pages of any block count, without a block list ([`Arrived::unlisted`]).
+    unlisted: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +51,34 @@ impl Arrived {
     /// Nothing arrived yet, of no block.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Pages of any block, before any block list: a multifd channel's, whose
+    /// blocks the main channel lists; [`Arrived::merge`] counts them in there.
+    pub fn unlisted() -> Self {
+        Arrived {
+            unlisted: true,
+            ..Self::default()
+        }
+    }
+
+    /// Counts in the pages that arrived in `other` (of this list's blocks, up to
+    /// their lengths).
+    pub fn merge(&mut self, other: &Arrived) {
+        self.flush();
+        let mut other = other.clone();
+        other.flush();
+        for b in other.blocks {
+            if let Some(&i) = self.index.get(&b.name) {
+                let mine = &mut self.blocks[i];
+                for (start, end) in b.runs {
+                    let end = end.min(mine.pages);
+                    if start < end {
+                        mine.insert(start, end);
+                    }
+                }
+            }
+        }
     }
 
     /// A block list (`MEM_SIZE`): its blocks of `page` bytes per page are the ones
@@ -85,12 +115,21 @@ impl Arrived {
 
     /// `n` pages of `page` bytes from byte `offset` of `block` arrived. Pages of a
     /// block the list does not have, or past its end, are not counted (the readers
-    /// refuse them).
+    /// refuse them), unless this is [`Arrived::unlisted`].
     pub fn pages(&mut self, block: &str, offset: u64, n: u64, page: u64) {
         let i = match self.pending {
             Some((i, ..)) if self.blocks[i].name == block => i,
             _ => match self.index.get(block) {
                 Some(&i) => i,
+                None if self.unlisted => {
+                    self.blocks.push(Block {
+                        name: block.to_owned(),
+                        pages: u64::MAX,
+                        runs: BTreeMap::new(),
+                    });
+                    self.index.insert(block.to_owned(), self.blocks.len() - 1);
+                    self.blocks.len() - 1
+                }
                 None => return,
             },
         };
@@ -223,6 +262,27 @@ impl Block {
 mod tests {
     use super::*;
     use crate::ram::ListedBlock;
+
+    #[test]
+    fn a_channel_s_pages_count_in_the_main_list() {
+        let mut main = Arrived::new();
+        main.block_list(&[ListedBlock::new("pc.ram", 10 * 4096)], 4096);
+        main.pages("pc.ram", 0, 2, 4096);
+        let mut channel = Arrived::unlisted();
+        channel.pages("pc.ram", 4 * 4096, 3, 4096);
+        channel.pages("gone", 0, 1, 4096); // a block the list does not have
+        channel.pages("pc.ram", 9 * 4096, 5, 4096); // past the block's end
+        main.merge(&channel);
+        assert_eq!(
+            main.holes(4096),
+            vec![Holes {
+                block: "pc.ram".into(),
+                pages: 10,
+                missing: 4,
+                ranges: vec![2 * 4096..4 * 4096, 7 * 4096..9 * 4096],
+            }]
+        );
+    }
 
     #[test]
     fn runs_merge_and_holes_are_listed() {

@@ -16,10 +16,10 @@
 //! channels writes the guest's RAM.
 
 use super::{RamRecord, PAGE, PAGE_SIZE};
-use crate::ber::{Decoder, Options, Tag};
+use crate::ber::{put_eoc, put_header, put_indefinite_header, Decoder, Options, Tag};
 use crate::error::{Error, ErrorKind, Result};
 use crate::framing::ber::{int_tlv, tlv};
-use crate::io::{Input, SliceInput, Writer};
+use crate::io::{Input, ReadInput, SliceInput, StreamInput, Writer};
 use std::borrow::Cow;
 
 /// The `MultiFDInit_t` and packet magic.
@@ -146,13 +146,8 @@ fn compression(flags: u32) -> &'static str {
     }
 }
 
-/// Reads a whole channel, checked as QEMU's receiving side checks it: the magic
-/// and version, a packet's page counts within what a packet holds, a block name
-/// for the pages it carries, the `none` compression (another method, and device
-/// state, are refused by name).
-pub fn read_channel(bytes: &[u8]) -> Result<Channel<'_>> {
-    let mut r = SliceInput::new(bytes);
-    let init = r.take(INIT_LEN)?;
+/// Checks a `MultiFDInit_t` as QEMU's receiving side does: its magic and version.
+fn check_init(init: &[u8], at: u64) -> Result<()> {
     let (magic, version) = (be32(init, 0), be32(init, 4));
     if magic != MAGIC || version != VERSION {
         return Err(framing(
@@ -160,85 +155,260 @@ pub fn read_channel(bytes: &[u8]) -> Result<Channel<'_>> {
                 "not a multifd channel: MultiFDInit_t magic {magic:#x} version {version} \
                  (QEMU sends {MAGIC:#x} version {VERSION})"
             ),
-            0,
+            at,
         ));
     }
-    let mut packets = Vec::new();
-    while !r.remaining().is_empty() {
+    Ok(())
+}
+
+/// Checks a packet's header (from `at`) as QEMU's receiving side does: the magic
+/// and version, page counts within what a packet holds, the `none` compression
+/// (another method, and device state, are refused by name), reserved octets
+/// zero. Returns how many normal pages' data follow.
+fn check_header(header: &[u8], at: u64) -> Result<usize> {
+    let (magic, version, flags) = (be32(header, 0), be32(header, 4), be32(header, 8));
+    if magic != MAGIC || version != VERSION {
+        return Err(framing(
+            format!("multifd packet magic {magic:#x} version {version}"),
+            at,
+        ));
+    }
+    if flags & FLAG_DEVICE_STATE != 0 {
+        return Err(unsupported(
+            "a multifd device state packet (VFIO)",
+            "multifd",
+            "migrate the device state on the main channel (x-migration-multifd-transfer=off \
+             on the vfio-pci devices)",
+            at,
+        ));
+    }
+    if flags & FLAG_COMPRESSION != 0 {
+        return Err(unsupported(
+            &format!("multifd pages compressed with {}", compression(flags)),
+            "multifd",
+            "migrate with migrate-set-parameters multifd-compression=none",
+            at,
+        ));
+    }
+    let (alloc, normal, zero) = (
+        be32(header, 12) as usize,
+        be32(header, 16) as usize,
+        be32(header, 32) as usize,
+    );
+    if alloc > PAGE_COUNT || normal > alloc || zero > alloc - normal {
+        return Err(framing(
+            format!(
+                "multifd packet of {alloc} pages with {normal} normal and {zero} zero \
+                 pages (a packet holds {PAGE_COUNT})"
+            ),
+            at,
+        ));
+    }
+    if let Some(i) = reserved(header) {
+        return Err(framing(
+            "multifd packet with reserved octets set (QEMU leaves them zero)".into(),
+            at + i as u64,
+        ));
+    }
+    Ok(normal)
+}
+
+/// Checks what a packet's pages need: a block name that is text (even in a
+/// packet without pages: a SYNC packet keeps the previous packet's, and it must
+/// convert back), a block for its pages, page-aligned offsets.
+fn check_pages(p: &Packet<'_>, at: u64) -> Result<()> {
+    let name = name_of(&p.header);
+    crate::framing::name_text(name, "multifd packet's RAM block", at + 64)?;
+    let pages = p.normal_pages() + p.zero_pages();
+    if pages > 0 && name.is_empty() {
+        return Err(framing("multifd packet with pages and no block".into(), at));
+    }
+    match (0..pages).find(|&i| p.offset(i) % PAGE_SIZE != 0) {
+        Some(i) => Err(framing(
+            format!("multifd page offset {:#x} is not a page's", p.offset(i)),
+            at + (HEADER_LEN + 8 * i) as u64,
+        )),
+        None => Ok(()),
+    }
+}
+
+/// What a channel carries, in the order it carries it.
+pub enum Piece<'a> {
+    /// Its `MultiFDInit_t`, first.
+    Init(Cow<'a, [u8]>),
+    /// Each packet, checked.
+    Packet(Packet<'a>),
+}
+
+/// The form of a channel, from its first octets: the `MultiFDInit_t` magic
+/// (legacy) or `[APPLICATION 8]` (BER); `None` for anything else (a main
+/// channel).
+pub fn detect(head: &[u8]) -> Option<crate::Format> {
+    if head.starts_with(&MAGIC.to_be_bytes()) {
+        Some(crate::Format::Legacy)
+    } else if head.first() == Some(&CHANNEL_OCTET) {
+        Some(crate::Format::Ber)
+    } else {
+        None
+    }
+}
+
+/// The identifier octet of [`CHANNEL`].
+const CHANNEL_OCTET: u8 = 0x68;
+
+/// Reads a channel in either form as it arrives, checked as QEMU's receiving
+/// side checks it ([`check_header`]), handing `visit` its init, then each
+/// packet as soon as it is whole.
+pub fn read<'a>(
+    r: &mut StreamInput<'a>,
+    visit: &mut dyn FnMut(Piece<'a>) -> Result<()>,
+) -> Result<()> {
+    match detect(r.peek(4)?) {
+        Some(crate::Format::Legacy) => read_legacy(r, visit),
+        Some(crate::Format::Ber) => read_ber(r, visit),
+        None => check_init(r.peek(8)?, 0),
+    }
+}
+
+fn read_legacy<'a>(
+    r: &mut StreamInput<'a>,
+    visit: &mut dyn FnMut(Piece<'a>) -> Result<()>,
+) -> Result<()> {
+    let init = r.take_bytes(INIT_LEN)?;
+    check_init(&init, 0)?;
+    visit(Piece::Init(init))?;
+    while !r.peek(1)?.is_empty() {
         let at = r.offset();
-        let header = r.take(PACKET_LEN)?;
-        let (magic, version, flags) = (be32(header, 0), be32(header, 4), be32(header, 8));
-        if magic != MAGIC || version != VERSION {
-            return Err(framing(
-                format!("multifd packet magic {magic:#x} version {version}"),
-                at,
-            ));
-        }
-        if flags & FLAG_DEVICE_STATE != 0 {
-            return Err(unsupported(
-                "a multifd device state packet (VFIO)",
-                "multifd",
-                "migrate the device state on the main channel (x-migration-multifd-transfer=off \
-                 on the vfio-pci devices)",
-                at,
-            ));
-        }
-        if flags & FLAG_COMPRESSION != 0 {
-            return Err(unsupported(
-                &format!("multifd pages compressed with {}", compression(flags)),
-                "multifd",
-                "migrate with migrate-set-parameters multifd-compression=none",
-                at,
-            ));
-        }
-        let (alloc, normal, zero) = (
-            be32(header, 12) as usize,
-            be32(header, 16) as usize,
-            be32(header, 32) as usize,
-        );
-        if alloc > PAGE_COUNT || normal > alloc || zero > alloc - normal {
-            return Err(framing(
-                format!(
-                    "multifd packet of {alloc} pages with {normal} normal and {zero} zero \
-                     pages (a packet holds {PAGE_COUNT})"
-                ),
-                at,
-            ));
-        }
-        if let Some(i) = reserved(header) {
-            return Err(framing(
-                "multifd packet with reserved octets set (QEMU leaves them zero)".into(),
-                at + i as u64,
-            ));
-        }
+        let header = r.take_bytes(PACKET_LEN)?;
+        let normal = check_header(&header, at)?;
         let packet = Packet {
-            header: Cow::Borrowed(header),
-            data: Cow::Borrowed(r.take(normal * PAGE)?),
+            header,
+            data: r.take_bytes(normal * PAGE)?,
         };
-        // The name is text even in a packet without pages (a SYNC packet keeps
-        // the previous packet's), so that it converts back.
-        let name = name_of(header);
-        crate::framing::name_text(name, "multifd packet's RAM block", at + 64)?;
-        if normal + zero > 0 {
-            if name.is_empty() {
-                return Err(framing("multifd packet with pages and no block".into(), at));
-            }
-            if let Some(i) = (0..normal + zero).find(|&i| packet.offset(i) % PAGE_SIZE != 0) {
+        check_pages(&packet, at)?;
+        visit(Piece::Packet(packet))?;
+    }
+    Ok(())
+}
+
+/// The octets of string `h`: exactly `len` of them, or (`exact` false) at most.
+fn octets<I: Input>(
+    d: &mut Decoder<'_, I>,
+    h: &crate::ber::Header,
+    len: usize,
+    exact: bool,
+) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    let n = d.octets_bounded(h, &mut buf)?;
+    if exact && n != len {
+        return Err(Error::new(
+            ErrorKind::SizeMismatch {
+                expected: len as u64,
+                found: n as u64,
+            },
+            h.offset,
+        ));
+    }
+    buf.truncate(n);
+    Ok(buf)
+}
+
+fn read_ber<'a>(
+    r: &mut StreamInput<'a>,
+    visit: &mut dyn FnMut(Piece<'a>) -> Result<()>,
+) -> Result<()> {
+    let mut d = Decoder::new(r, Options::STRICT);
+    let h = d.expect(CHANNEL)?;
+    d.enter(&h)?;
+    let ih = d.expect(Tag::OCTET_STRING)?;
+    let init = octets(&mut d, &ih, INIT_LEN, true)?;
+    check_init(&init, ih.offset)?;
+    visit(Piece::Init(Cow::Owned(init)))?;
+    let ph = d.expect(Tag::SEQUENCE)?;
+    d.enter(&ph)?;
+    while d.peek_header()?.is_some() {
+        let at = d.offset();
+        let packet = packet_from_ber(&mut d)?;
+        check_header(&packet.header, at)?;
+        check_pages(&packet, at)?;
+        visit(Piece::Packet(packet))?;
+    }
+    d.leave(None)?;
+    d.leave(None)?;
+    match r.peek(1)?.len() {
+        0 => Ok(()),
+        n => Err(Error::new(ErrorKind::TrailingBytes(n as u64), r.offset())),
+    }
+}
+
+/// One packet's BER form: its fields, its offsets (normal, zero, and the unused
+/// entries QEMU left, up to the last that is not zero), its pages.
+fn packet_from_ber<I: Input>(d: &mut Decoder<'_, I>) -> Result<Packet<'static>> {
+    let eh = d.expect(Tag::SEQUENCE)?;
+    d.enter(&eh)?;
+    let mut header = vec![0u8; PACKET_LEN];
+    let uint = |d: &mut Decoder<'_, I>, max: u64| -> Result<u64> {
+        let h = d.expect(Tag::INTEGER)?;
+        let v = d.integer(&h)?;
+        u64::try_from(v)
+            .ok()
+            .filter(|&v| v <= max)
+            .ok_or_else(|| crate::ber::out_of_range(v, "a multifd packet field", &h))
+    };
+    for (at, len) in [(8, 4), (12, 4), (20, 4), (24, 8)] {
+        let v = uint(d, if len == 4 { u32::MAX.into() } else { u64::MAX })?;
+        header[at..at + len].copy_from_slice(&v.to_be_bytes()[8 - len..]);
+    }
+    let bh = d.expect(Tag::UTF8_STRING)?;
+    let name = octets(d, &bh, HEADER_LEN - 64 - 1, false)?;
+    header[64..64 + name.len()].copy_from_slice(&name);
+    let mut counts = [0usize; 3];
+    let mut k = 0;
+    for count in &mut counts {
+        let sh = d.expect(Tag::SEQUENCE)?;
+        d.enter(&sh)?;
+        while d.peek_header()?.is_some() {
+            if k == PAGE_COUNT {
                 return Err(framing(
-                    format!(
-                        "multifd page offset {:#x} is not a page's",
-                        packet.offset(i)
-                    ),
-                    at + (HEADER_LEN + 8 * i) as u64,
+                    format!("a multifd packet of more than {PAGE_COUNT} offsets"),
+                    sh.offset,
                 ));
             }
+            let v = uint(d, u64::MAX)?;
+            header[HEADER_LEN + 8 * k..HEADER_LEN + 8 * k + 8].copy_from_slice(&v.to_be_bytes());
+            k += 1;
+            *count += 1;
         }
-        packets.push(packet);
+        d.leave(None)?;
     }
-    Ok(Channel {
-        init: Cow::Borrowed(init),
-        packets,
+    header[..4].copy_from_slice(&MAGIC.to_be_bytes());
+    header[4..8].copy_from_slice(&VERSION.to_be_bytes());
+    header[16..20].copy_from_slice(&(counts[0] as u32).to_be_bytes());
+    header[32..36].copy_from_slice(&(counts[1] as u32).to_be_bytes());
+    let dh = d.expect(Tag::OCTET_STRING)?;
+    let data = octets(d, &dh, counts[0] * PAGE, true)?;
+    d.leave(None)?;
+    Ok(Packet {
+        header: Cow::Owned(header),
+        data: Cow::Owned(data),
     })
+}
+
+/// Reads a whole channel in either form: borrowed from `bytes` when legacy.
+pub fn read_channel(bytes: &[u8]) -> Result<Channel<'_>> {
+    let mut init = Cow::Borrowed(&[][..]);
+    let mut packets = Vec::new();
+    read(
+        &mut StreamInput::Slice(SliceInput::new(bytes)),
+        &mut |piece| {
+            match piece {
+                Piece::Init(i) => init = i,
+                Piece::Packet(p) => packets.push(p),
+            }
+            Ok(())
+        },
+    )?;
+    Ok(Channel { init, packets })
 }
 
 /// A packet header's block name: its first 255 octets up to the first zero (QEMU's
@@ -269,14 +439,89 @@ fn unsupported(what: &str, capability: &str, remedy: &str, at: u64) -> Error {
     )
 }
 
-/// Writes a channel back: the inverse of [`read_channel`].
+/// Writes a channel back in its legacy form: the inverse of [`read_channel`].
 pub fn write_channel<W: std::io::Write>(c: &Channel<'_>, w: &mut Writer<W>) -> Result<()> {
-    w.put(&c.init)?;
+    put_channel(c, w, crate::Format::Legacy)
+}
+
+fn put_channel<W: std::io::Write>(
+    c: &Channel<'_>,
+    w: &mut Writer<W>,
+    to: crate::Format,
+) -> Result<()> {
+    put_init(w, to, &c.init)?;
     for p in &c.packets {
-        w.put(&p.header)?;
-        w.put(&p.data)?;
+        put_packet(w, to, p)?;
     }
-    Ok(())
+    put_end(w, to)
+}
+
+/// A channel's start: its init, and in BER the channel's and its packets'
+/// headers, of indefinite length so that packets go out as they arrive.
+fn put_init<W: std::io::Write>(w: &mut Writer<W>, to: crate::Format, init: &[u8]) -> Result<()> {
+    match to {
+        crate::Format::Legacy => w.put(init),
+        crate::Format::Ber => {
+            put_indefinite_header(w, CHANNEL)?;
+            put_header(w, Tag::OCTET_STRING, init.len())?;
+            w.put(init)?;
+            put_indefinite_header(w, Tag::SEQUENCE)
+        }
+    }
+}
+
+/// One packet: as sent, or its fields, offsets and pages ([`packet_from_ber`]).
+fn put_packet<W: std::io::Write>(
+    w: &mut Writer<W>,
+    to: crate::Format,
+    p: &Packet<'_>,
+) -> Result<()> {
+    if to == crate::Format::Legacy {
+        w.put(&p.header)?;
+        return w.put(&p.data);
+    }
+    let ints = |values: &mut dyn Iterator<Item = u64>| {
+        let contents: Vec<u8> = values
+            .flat_map(|v| int_tlv(Tag::INTEGER, v.into()))
+            .collect();
+        tlv(Tag::SEQUENCE, &contents)
+    };
+    let (normal, zero) = (p.normal_pages(), p.zero_pages());
+    let used = normal + zero;
+    let last = (used..PAGE_COUNT)
+        .rev()
+        .find(|&i| p.offset(i) != 0)
+        .map_or(used, |i| i + 1);
+    let mut fields = Vec::new();
+    for v in [
+        u64::from(p.flags()),
+        u64::from(be32(&p.header, 12)),
+        u64::from(be32(&p.header, 20)),
+        p.packet_num(),
+    ] {
+        fields.extend(int_tlv(Tag::INTEGER, v.into()));
+    }
+    fields.extend(tlv(Tag::UTF8_STRING, p.block().as_bytes()));
+    fields.extend(ints(&mut (0..normal).map(|i| p.offset(i))));
+    fields.extend(ints(&mut (normal..used).map(|i| p.offset(i))));
+    fields.extend(ints(&mut (used..last).map(|i| p.offset(i))));
+    // The pages go out from where they are, not copied into the packet's TLV.
+    let data = crate::ber::tlv_len(Tag::OCTET_STRING, p.data.len());
+    put_header(w, Tag::SEQUENCE, fields.len() + data)?;
+    w.put(&fields)?;
+    put_header(w, Tag::OCTET_STRING, p.data.len())?;
+    w.put(&p.data)
+}
+
+/// A channel's end: in BER, the end of its packets and of the channel.
+fn put_end<W: std::io::Write>(w: &mut Writer<W>, to: crate::Format) -> Result<()> {
+    match to {
+        crate::Format::Legacy => Ok(()),
+        crate::Format::Ber => {
+            put_eoc(w)?;
+            put_eoc(w)
+        }
+    }
 }
 
 /// A channel's packets not yet loaded.
@@ -342,164 +587,63 @@ pub fn records<'a>(
 pub const CHANNEL: Tag = crate::framing::ber::MULTIFD_CHANNEL;
 
 /// A channel's BER form (`VMState-Multifd-Channel` in the stream module): the
-/// `MultiFDInit_t` as sent, then each packet's fields, its offsets (normal,
-/// zero, and the unused entries QEMU left, up to the last that is not zero) and
-/// its pages; [`channel_from_ber`] makes the same octets again.
+/// `MultiFDInit_t` as sent, then each packet's fields, offsets and pages, of
+/// indefinite length as [`convert`] writes it; [`read_channel`] reads it back
+/// to the same channel.
 pub fn channel_to_ber(c: &Channel<'_>) -> Vec<u8> {
-    let ints = |tag: Tag, values: &mut dyn Iterator<Item = u64>| {
-        let contents: Vec<u8> = values
-            .flat_map(|v| int_tlv(Tag::INTEGER, v.into()))
-            .collect();
-        tlv(tag, &contents)
-    };
-    let mut packets = Vec::new();
-    for p in &c.packets {
-        let (normal, zero) = (p.normal_pages(), p.zero_pages());
-        let used = normal + zero;
-        let last = (used..PAGE_COUNT)
-            .rev()
-            .find(|&i| p.offset(i) != 0)
-            .map_or(used, |i| i + 1);
-        let mut fields = Vec::new();
-        for v in [
-            u64::from(p.flags()),
-            u64::from(be32(&p.header, 12)),
-            u64::from(be32(&p.header, 20)),
-            p.packet_num(),
-        ] {
-            fields.extend(int_tlv(Tag::INTEGER, v.into()));
-        }
-        fields.extend(tlv(Tag::UTF8_STRING, p.block().as_bytes()));
-        fields.extend(ints(Tag::SEQUENCE, &mut (0..normal).map(|i| p.offset(i))));
-        fields.extend(ints(
-            Tag::SEQUENCE,
-            &mut (normal..used).map(|i| p.offset(i)),
-        ));
-        fields.extend(ints(Tag::SEQUENCE, &mut (used..last).map(|i| p.offset(i))));
-        fields.extend(tlv(Tag::OCTET_STRING, &p.data));
-        packets.extend(tlv(Tag::SEQUENCE, &fields));
-    }
-    let mut contents = tlv(Tag::OCTET_STRING, &c.init);
-    contents.extend(tlv(Tag::SEQUENCE, &packets));
-    tlv(CHANNEL, &contents)
+    let mut w = Writer::new(Vec::new());
+    // Writing into a Vec cannot fail.
+    let _ = put_channel(c, &mut w, crate::Format::Ber);
+    w.into_inner()
 }
 
-/// The octets of string `h`: exactly `len` of them, or (`exact` false) at most.
-fn octets(
-    d: &mut Decoder<'_, SliceInput<'_>>,
-    h: &crate::ber::Header,
-    len: usize,
-    exact: bool,
-) -> Result<Vec<u8>> {
-    let mut buf = vec![0u8; len];
-    let n = d.octets_bounded(h, &mut buf)?;
-    if exact && n != len {
-        return Err(Error::new(
-            ErrorKind::SizeMismatch {
-                expected: len as u64,
-                found: n as u64,
-            },
-            h.offset,
-        ));
-    }
-    buf.truncate(n);
-    Ok(buf)
+/// Converts a channel (either form) to `to` as it arrives from `input`: each
+/// packet is written and flushed as soon as it is whole, so that a destination
+/// waiting at a sync point waits for nothing held here; `visit` then sees it.
+/// Returns the octets read.
+pub fn convert(
+    input: &mut dyn std::io::Read,
+    output: &mut dyn std::io::Write,
+    to: crate::Format,
+    visit: &mut dyn FnMut(&Packet<'_>),
+) -> Result<u64> {
+    let mut r = StreamInput::Read(ReadInput::new(input));
+    let mut w = Writer::new(output);
+    convert_input(&mut r, &mut w, to, visit)?;
+    Ok(r.offset())
 }
 
-/// A channel from its BER form ([`channel_to_ber`]), checked as [`read_channel`]
-/// checks the octets it makes.
-pub fn channel_from_ber(bytes: &[u8]) -> Result<Channel<'static>> {
-    let mut input = SliceInput::new(bytes);
-    let mut d = Decoder::new(&mut input, Options::STRICT);
-    let h = d.expect(CHANNEL)?;
-    d.enter(&h)?;
-    let ih = d.expect(Tag::OCTET_STRING)?;
-    let mut out = octets(&mut d, &ih, INIT_LEN, true)?;
-    let ph = d.expect(Tag::SEQUENCE)?;
-    d.enter(&ph)?;
-    while d.peek_header()?.is_some() {
-        let eh = d.expect(Tag::SEQUENCE)?;
-        d.enter(&eh)?;
-        let mut header = vec![0u8; PACKET_LEN];
-        let uint = |d: &mut Decoder<'_, SliceInput<'_>>, max: u64| -> Result<u64> {
-            let h = d.expect(Tag::INTEGER)?;
-            let v = d.integer(&h)?;
-            u64::try_from(v)
-                .ok()
-                .filter(|&v| v <= max)
-                .ok_or_else(|| crate::ber::out_of_range(v, "a multifd packet field", &h))
-        };
-        for (at, len) in [(8, 4), (12, 4), (20, 4), (24, 8)] {
-            let v = uint(&mut d, if len == 4 { u32::MAX.into() } else { u64::MAX })?;
-            header[at..at + len].copy_from_slice(&v.to_be_bytes()[8 - len..]);
+fn convert_input<W: std::io::Write>(
+    r: &mut StreamInput<'_>,
+    w: &mut Writer<W>,
+    to: crate::Format,
+    visit: &mut dyn FnMut(&Packet<'_>),
+) -> Result<()> {
+    read(r, &mut |piece| match piece {
+        Piece::Init(init) => put_init(w, to, &init),
+        Piece::Packet(p) => {
+            put_packet(w, to, &p)?;
+            w.flush()?;
+            visit(&p);
+            Ok(())
         }
-        let bh = d.expect(Tag::UTF8_STRING)?;
-        let name = octets(&mut d, &bh, HEADER_LEN - 64 - 1, false)?;
-        header[64..64 + name.len()].copy_from_slice(&name);
-        let mut counts = [0usize; 3];
-        let mut k = 0;
-        for count in &mut counts {
-            let sh = d.expect(Tag::SEQUENCE)?;
-            d.enter(&sh)?;
-            while d.peek_header()?.is_some() {
-                if k == PAGE_COUNT {
-                    return Err(framing(
-                        format!("a multifd packet of more than {PAGE_COUNT} offsets"),
-                        sh.offset,
-                    ));
-                }
-                let v = uint(&mut d, u64::MAX)?;
-                header[HEADER_LEN + 8 * k..HEADER_LEN + 8 * k + 8]
-                    .copy_from_slice(&v.to_be_bytes());
-                k += 1;
-                *count += 1;
-            }
-            d.leave(None)?;
-        }
-        header[..4].copy_from_slice(&MAGIC.to_be_bytes());
-        header[4..8].copy_from_slice(&VERSION.to_be_bytes());
-        header[16..20].copy_from_slice(&(counts[0] as u32).to_be_bytes());
-        header[32..36].copy_from_slice(&(counts[1] as u32).to_be_bytes());
-        let dh = d.expect(Tag::OCTET_STRING)?;
-        let data = octets(&mut d, &dh, counts[0] * PAGE, true)?;
-        d.leave(None)?;
-        out.extend(header);
-        out.extend(data);
-    }
-    d.leave(None)?;
-    d.leave(None)?;
-    // What the fields make is checked as QEMU's octets are, and kept.
-    let channel = read_channel(&out)?;
-    let owned = Channel {
-        init: Cow::Owned(channel.init.into_owned()),
-        packets: channel
-            .packets
-            .into_iter()
-            .map(|p| Packet {
-                header: Cow::Owned(p.header.into_owned()),
-                data: Cow::Owned(p.data.into_owned()),
-            })
-            .collect(),
-    };
-    Ok(owned)
+    })?;
+    put_end(w, to)?;
+    w.flush()
 }
 
 /// A multifd channel in `data`, in either form, converted to `format`: `None`
 /// when `data` is no channel (a main channel, a stream of either format).
 pub fn convert_channel(data: &[u8], format: crate::Format) -> Result<Option<Vec<u8>>> {
-    let channel = if data.starts_with(&MAGIC.to_be_bytes()) {
-        read_channel(data)?
-    } else if data.first() == Some(&0x68) {
-        channel_from_ber(data)?
-    } else {
+    if detect(data).is_none() {
         return Ok(None);
-    };
-    Ok(Some(match format {
-        crate::Format::Ber => channel_to_ber(&channel),
-        crate::Format::Legacy => {
-            let mut w = Writer::new(Vec::new());
-            write_channel(&channel, &mut w)?;
-            w.into_inner()
-        }
-    }))
+    }
+    let mut w = Writer::new(Vec::new());
+    convert_input(
+        &mut StreamInput::Slice(SliceInput::new(data)),
+        &mut w,
+        format,
+        &mut |_| {},
+    )?;
+    Ok(Some(w.into_inner()))
 }
