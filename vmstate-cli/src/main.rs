@@ -76,12 +76,14 @@ enum Command {
     /// Convert a migration as it flows, in bounded memory: from a file, `-`,
     /// `tcp-listen:[HOST:]PORT` or `unix-listen:PATH` to a file, `-`,
     /// `tcp:HOST:PORT` or `unix:PATH` (either side may be any of these). Two
-    /// bridges put BER on the wire between two QEMUs.
+    /// bridges put BER on the wire between two QEMUs; a listening bridge
+    /// carries each multifd channel to a connection of its own.
     Bridge {
         /// Target format.
         #[arg(long, value_enum)]
         to: Target,
-        /// Keep a copy of the stream as it arrived in this file.
+        /// Keep a copy of the stream as it arrived in this file, and of each
+        /// multifd channel beside it (FILE.channel0, FILE.channel1, ...).
         #[arg(long, value_name = "FILE")]
         tap: Option<PathBuf>,
         /// Where the stream comes from.

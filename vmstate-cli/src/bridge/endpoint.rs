@@ -1,0 +1,320 @@
+//! The bridge's endpoints and connections: where it reads and writes, and the
+//! connections a source opens, each told by its first octets.
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::fd::AsFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
+use vmstate_runtime::ram::multifd;
+use vmstate_runtime::Format;
+
+/// Where a bridge reads or writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `-`: standard input or output.
+    Stdio,
+    /// A file (a path, or `file:PATH`).
+    File(PathBuf),
+    /// `tcp-listen:[HOST:]PORT`: the first connection to this address.
+    TcpListen(String),
+    /// `tcp:HOST:PORT`: a connection to this address.
+    Tcp(String),
+    /// `unix-listen:PATH`: the first connection to this socket.
+    UnixListen(PathBuf),
+    /// `unix:PATH`: a connection to this socket.
+    Unix(PathBuf),
+}
+
+impl FromStr for Endpoint {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (scheme, rest) = s.split_once(':').unwrap_or(("", s));
+        Ok(match scheme {
+            _ if s == "-" => Endpoint::Stdio,
+            "tcp-listen" if rest.contains(':') => Endpoint::TcpListen(rest.into()),
+            "tcp-listen" => Endpoint::TcpListen(format!("0.0.0.0:{rest}")),
+            "tcp" => Endpoint::Tcp(rest.into()),
+            "unix-listen" => Endpoint::UnixListen(rest.into()),
+            "unix" => Endpoint::Unix(rest.into()),
+            "file" => Endpoint::File(rest.into()),
+            _ => Endpoint::File(s.into()),
+        })
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Stdio => write!(f, "-"),
+            Endpoint::File(p) => write!(f, "{}", p.display()),
+            Endpoint::TcpListen(a) => write!(f, "tcp-listen:{a}"),
+            Endpoint::Tcp(a) => write!(f, "tcp:{a}"),
+            Endpoint::UnixListen(p) => write!(f, "unix-listen:{}", p.display()),
+            Endpoint::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// A connected stream of either kind.
+pub(super) enum Conn {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Conn {
+    /// A TCP connection without Nagle's delay: the bridge buffers its writes
+    /// itself, and the end of a migration (its last, small writes) must not wait
+    /// for the peer's delayed acknowledgement at each hop.
+    pub(super) fn tcp(s: TcpStream) -> io::Result<Conn> {
+        s.set_nodelay(true)?;
+        Ok(Conn::Tcp(s))
+    }
+
+    /// A handle that closes this connection from another thread.
+    pub(super) fn closer(&self) -> io::Result<Conn> {
+        Ok(match self {
+            Conn::Tcp(s) => Conn::Tcp(s.try_clone()?),
+            Conn::Unix(s) => Conn::Unix(s.try_clone()?),
+        })
+    }
+
+    /// Ends the direction this side writes: the peer reads the end of the stream,
+    /// and may still answer on the other direction.
+    pub(super) fn end_writes(&self) {
+        let _ = match self {
+            Conn::Tcp(s) => s.shutdown(Shutdown::Write),
+            Conn::Unix(s) => s.shutdown(Shutdown::Write),
+        };
+    }
+
+    /// Whether octets wait to be read (or its end), without waiting.
+    pub(super) fn readable(&self) -> io::Result<bool> {
+        let fd = match self {
+            Conn::Tcp(s) => s.as_fd(),
+            Conn::Unix(s) => s.as_fd(),
+        };
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        let now = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        Ok(rustix::event::poll(&mut fds, Some(&now))? > 0)
+    }
+
+    /// Closes both directions: a reader or writer blocked on it returns.
+    pub(super) fn close(&self) {
+        let _ = match self {
+            Conn::Tcp(s) => s.shutdown(Shutdown::Both),
+            Conn::Unix(s) => s.shutdown(Shutdown::Both),
+        };
+    }
+
+    pub(super) fn boxed_reader(self) -> Box<dyn Read + Send> {
+        match self {
+            Conn::Tcp(s) => Box::new(s),
+            Conn::Unix(s) => Box::new(s),
+        }
+    }
+
+    pub(super) fn boxed_writer(self) -> Box<dyn Write + Send> {
+        match self {
+            Conn::Tcp(s) => Box::new(s),
+            Conn::Unix(s) => Box::new(s),
+        }
+    }
+}
+
+/// A listening socket, kept after its first connection: a multifd source opens
+/// more, one for each channel.
+pub(super) enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Listener {
+    pub(super) fn accept(&self) -> io::Result<Conn> {
+        match self {
+            Listener::Tcp(l) => Conn::tcp(l.accept()?.0),
+            Listener::Unix(l) => Ok(Conn::Unix(l.accept()?.0)),
+        }
+    }
+}
+
+/// A connection the source opened, with its first octets (read, so that it is
+/// known for what it is: a main channel or a multifd channel).
+pub(super) struct Arrival {
+    pub(super) head: Vec<u8>,
+    pub(super) conn: Conn,
+}
+
+impl Arrival {
+    /// Reads the first octets of `conn`: a source sends them at once (QEVM or a
+    /// `MultiFDInit_t`), so a connection that stays silent is not waited for
+    /// beyond a few seconds.
+    pub(super) fn of(conn: Conn) -> io::Result<Arrival> {
+        let mut head = [0u8; 4];
+        let n = match &conn {
+            Conn::Tcp(s) => {
+                s.set_read_timeout(Some(HEAD_WAIT))?;
+                let n = read_head(s, &mut head);
+                s.set_read_timeout(None)?;
+                n
+            }
+            Conn::Unix(s) => {
+                s.set_read_timeout(Some(HEAD_WAIT))?;
+                let n = read_head(s, &mut head);
+                s.set_read_timeout(None)?;
+                n
+            }
+        };
+        Ok(Arrival {
+            head: head[..n].to_vec(),
+            conn,
+        })
+    }
+
+    /// The form of a multifd channel, `None` for anything else.
+    pub(super) fn channel(&self) -> Option<Format> {
+        multifd::detect(&self.head)
+    }
+
+    /// Its octets, the first ones included.
+    pub(super) fn reader(self) -> Box<dyn Read + Send> {
+        Box::new(io::Cursor::new(self.head).chain(self.conn.boxed_reader()))
+    }
+}
+
+/// How long a new connection may take to send its first octets.
+pub(super) const HEAD_WAIT: Duration = Duration::from_secs(10);
+
+/// Accepts every connection to `listener` on a thread of its own, each handed
+/// to the receiver with its first octets.
+pub(super) fn accept_all(listener: Listener) -> Receiver<io::Result<Arrival>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || loop {
+        let arrival = listener.accept().and_then(Arrival::of);
+        let failed = arrival.is_err();
+        if tx.send(arrival).is_err() || failed {
+            return;
+        }
+    });
+    rx
+}
+
+impl Endpoint {
+    /// Connects to a connection endpoint (`None` for a file, `-` or a listener).
+    pub(super) fn connect(&self) -> io::Result<Option<Conn>> {
+        Ok(match self {
+            Endpoint::Tcp(addr) => Some(Conn::tcp(TcpStream::connect(addr)?)?),
+            Endpoint::Unix(path) => Some(Conn::Unix(UnixStream::connect(path)?)),
+            _ => None,
+        })
+    }
+
+    /// Listens on a listening endpoint (`None` for any other); says on stderr
+    /// where (an address with port 0 gets one from the system).
+    pub(super) fn listen(&self) -> io::Result<Option<Listener>> {
+        Ok(match self {
+            Endpoint::TcpListen(addr) => {
+                let l = TcpListener::bind(addr)?;
+                eprintln!("vmstate bridge: listening on tcp:{}", l.local_addr()?);
+                Some(Listener::Tcp(l))
+            }
+            Endpoint::UnixListen(path) => {
+                let _ = std::fs::remove_file(path);
+                let l = UnixListener::bind(path)?;
+                eprintln!("vmstate bridge: listening on unix:{}", path.display());
+                Some(Listener::Unix(l))
+            }
+            _ => None,
+        })
+    }
+
+    /// Connects or accepts the first connection.
+    pub(super) fn open(&self) -> io::Result<Option<Conn>> {
+        match self.listen()? {
+            Some(l) => l.accept().map(Some),
+            None => self.connect(),
+        }
+    }
+
+    /// A file or `-` to read from.
+    pub(super) fn reader(&self) -> io::Result<Box<dyn Read + Send>> {
+        Ok(match self {
+            Endpoint::File(p) => Box::new(std::fs::File::open(p)?),
+            _ => Box::new(io::stdin()),
+        })
+    }
+
+    /// Whether connections arrive here (a source's channels among them).
+    pub(super) fn is_listener(&self) -> bool {
+        matches!(self, Endpoint::TcpListen(_) | Endpoint::UnixListen(_))
+    }
+
+    /// Whether this is a connection the bridge makes (as many as it needs).
+    pub(super) fn is_connection(&self) -> bool {
+        matches!(self, Endpoint::Tcp(_) | Endpoint::Unix(_))
+    }
+
+    pub(super) fn writer(&self, opened: Option<Conn>) -> io::Result<Box<dyn Write>> {
+        Ok(match (opened, self) {
+            (Some(c), _) => c.boxed_writer(),
+            (None, Endpoint::File(p)) => Box::new(std::fs::File::create(p)?),
+            (None, _) => Box::new(io::stdout().lock()),
+        })
+    }
+
+    /// The socket file a Unix listener made, removed when the bridge is done.
+    pub(super) fn socket_file(&self) -> Option<&PathBuf> {
+        match self {
+            Endpoint::UnixListen(path) => Some(path),
+            _ => None,
+        }
+    }
+}
+
+/// Reads up to `head.len()` octets (fewer when the peer stops sending); returns
+/// how many.
+pub(super) fn read_head(mut r: impl Read, head: &mut [u8]) -> usize {
+    let mut n = 0;
+    while n < head.len() {
+        match r.read(&mut head[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    pub(super) fn endpoints_parse_as_documented() {
+        let e = |s: &str| s.parse::<Endpoint>().unwrap();
+        assert_eq!(e("-"), Endpoint::Stdio);
+        assert_eq!(e("out.ber"), Endpoint::File("out.ber".into()));
+        assert_eq!(e("file:a:b"), Endpoint::File("a:b".into()));
+        assert_eq!(
+            e("tcp-listen:4444"),
+            Endpoint::TcpListen("0.0.0.0:4444".into())
+        );
+        assert_eq!(
+            e("tcp-listen:127.0.0.1:0"),
+            Endpoint::TcpListen("127.0.0.1:0".into())
+        );
+        assert_eq!(e("tcp:host:5555"), Endpoint::Tcp("host:5555".into()));
+        assert_eq!(e("unix:/run/m.sock"), Endpoint::Unix("/run/m.sock".into()));
+        assert_eq!(
+            e("unix-listen:/run/m.sock"),
+            Endpoint::UnixListen("/run/m.sock".into())
+        );
+    }
+}

@@ -1,0 +1,405 @@
+//! `vmstate bridge`: a migration converted as it flows, from one endpoint to
+//! another, in bounded memory ([`dump::convert_stream`]). Two bridges put BER on
+//! the wire between two unmodified QEMUs:
+//!
+//! ```text
+//! QEMU -> bridge --to ber tcp-listen:4444 tcp:peer:5555 -> bridge --to legacy tcp-listen:5555 tcp:dst:6666 -> QEMU -incoming
+//! ```
+
+mod channels;
+mod endpoint;
+
+pub use self::endpoint::Endpoint;
+
+use self::channels::{Channels, Hop};
+use self::endpoint::{accept_all, read_head, Arrival, Conn};
+use crate::Failure;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::cell::RefCell;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use vmstate_runtime::dump::{self, Carrier, Limits, Progress};
+use vmstate_runtime::framing::return_path;
+use vmstate_runtime::ram::PAGE_SIZE;
+use vmstate_runtime::Format;
+
+/// Why a bridge refused a migration from another thread (a second connection),
+/// and the connections to close when it does: both sides, so that the source
+/// fails its migration and runs on, and the destination never completes.
+#[derive(Clone, Default)]
+struct Refusal {
+    reason: Arc<Mutex<Option<String>>>,
+    closers: Arc<Mutex<Vec<Conn>>>,
+}
+
+impl Refusal {
+    /// Closes `c` when the migration is refused: at once when it was already.
+    fn close_on_refusal(&self, c: &Conn) -> io::Result<()> {
+        let closer = c.closer()?;
+        let mut closers = self.closers.lock().unwrap_or_else(|e| e.into_inner());
+        if self.reason().is_some() {
+            closer.close();
+        }
+        closers.push(closer);
+        Ok(())
+    }
+
+    fn refuse(&self, reason: String) {
+        let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        r.get_or_insert(reason);
+        drop(r);
+        for c in self
+            .closers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            c.close();
+        }
+    }
+
+    fn reason(&self) -> Option<String> {
+        self.reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Passes what it reads on to a copy (`--tap`).
+struct Tee<R: Read, W: Write> {
+    inner: R,
+    copy: W,
+}
+
+impl<R: Read, W: Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// `input`, a copy of what it reads kept in `tap` if given.
+fn tapped(
+    input: Box<dyn Read + Send>,
+    tap: Option<&std::path::Path>,
+) -> Result<Box<dyn Read + Send>, Failure> {
+    Ok(match tap {
+        Some(path) => Box::new(Tee {
+            inner: input,
+            copy: BufWriter::with_capacity(
+                BUFFER,
+                std::fs::File::create(path)
+                    .map_err(|e| Failure(format!("{}: {e}", path.display())))?,
+            ),
+        }),
+        None => input,
+    })
+}
+
+/// The converter's output, shared with its input's reader ([`FlushWhenIdle`]).
+type Output = Rc<RefCell<BufWriter<Box<dyn Write>>>>;
+
+/// Writes to the shared output.
+struct Shared(Output);
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.borrow_mut().flush()
+    }
+}
+
+/// Reads what the source sends; before a read that would wait, flushes the
+/// converter's output, so that what is converted reaches the next hop whenever
+/// the source pauses. A destination QEMU waits at sync points for what would
+/// otherwise sit in the bridge's buffer (7.2's multifd channels stop at each
+/// round's end until the main channel's `EOS` arrives; a postcopy page it asked
+/// for), while the source waits for the destination.
+struct FlushWhenIdle<R> {
+    inner: R,
+    source: Conn,
+    out: Output,
+}
+
+impl<R: Read> Read for FlushWhenIdle<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.source.readable()? {
+            self.out.borrow_mut().flush()?;
+        }
+        self.inner.read(buf)
+    }
+}
+
+/// Buffers between the endpoints and the converter: large enough that a page costs
+/// no system call of its own.
+const BUFFER: usize = 1 << 20;
+
+/// Runs a bridge: opens `from` (accepting its connection first), then `to`,
+/// converts what arrives to `format`, keeping a copy of what arrived in `tap`.
+/// Progress goes to stderr when it is a terminal. On an error nothing more is
+/// written and both sides are closed: a destination QEMU sees its stream cut short
+/// and fails its incoming migration, and the source fails its migration.
+///
+/// When both sides are connections, the return path is carried: what the
+/// destination sends back (`MIG_RP_MSG_*`) goes to the source, converted to the
+/// source's format ([`return_path::carry`]), so a source with `return-path` or
+/// `switchover-ack` completes. A listening bridge whose next hop is a
+/// connection carries the source's multifd channels too, each to a connection
+/// of its own ([`Channels`]). What needs more (postcopy recovery, compressed
+/// multifd channels, a return path between files) is refused at the first
+/// record or connection that shows it (`dump::convert_live`).
+pub fn run(
+    from: &Endpoint,
+    to: &Endpoint,
+    format: Format,
+    tap: Option<&PathBuf>,
+) -> Result<Progress, Failure> {
+    let done = bridge(from, to, format, tap);
+    for path in [from.socket_file(), to.socket_file()].into_iter().flatten() {
+        let _ = std::fs::remove_file(path);
+    }
+    done
+}
+
+fn bridge(
+    from: &Endpoint,
+    to: &Endpoint,
+    format: Format,
+    tap: Option<&PathBuf>,
+) -> Result<Progress, Failure> {
+    let refusal = Refusal::default();
+    let at_from = |e: io::Error| Failure(format!("{from}: {e}"));
+    // The source's main channel: its connection, or the first connection to a
+    // listener that is not a multifd channel (channels that came first wait).
+    let mut early = Vec::new();
+    let (main, arrivals) = match from.listen().map_err(at_from)? {
+        Some(listener) => {
+            let arrivals = accept_all(listener);
+            loop {
+                let a = arrivals
+                    .recv()
+                    .map_err(|_| Failure(format!("{from}: no connection")))?
+                    .map_err(at_from)?;
+                match a.channel() {
+                    Some(_) => early.push(a),
+                    None => break (Some(a), Some(arrivals)),
+                }
+            }
+        }
+        None => (
+            from.connect().map_err(at_from)?.map(|conn| Arrival {
+                head: Vec::new(),
+                conn,
+            }),
+            None,
+        ),
+    };
+    if let Some(a) = &main {
+        refusal.close_on_refusal(&a.conn).map_err(at_from)?;
+    }
+    let source = main.as_ref().map(|a| a.conn.closer()).transpose();
+    let source = source.map_err(at_from)?;
+    let source_conn = main.as_ref().map(|a| a.conn.closer()).transpose();
+    let source_conn = source_conn.map_err(at_from)?;
+    let input = match main {
+        Some(a) => a.reader(),
+        None => from.reader().map_err(at_from)?,
+    };
+    let mut input = Box::new(input);
+    // The source's format, for what goes back to it: its stream's first octet.
+    let mut head = [0u8; 1];
+    let got = read_head(&mut input, &mut head);
+    let source_format = match head {
+        [b'Q'] => Format::Legacy,
+        _ => Format::Ber,
+    };
+    let input = Box::new(io::Cursor::new(head).take(got as u64).chain(input));
+    let input = tapped(input, tap.map(PathBuf::as_path))?;
+    let at_to = |e: io::Error| Failure(format!("{to}: {e}"));
+    let opened = to.open().map_err(at_to)?;
+    if let Some(c) = &opened {
+        refusal.close_on_refusal(c).map_err(at_to)?;
+    }
+    // The channels go to the next hop after the main channel did: a destination
+    // QEMU 7.2 takes its first connection for the main channel.
+    let channels = Channels::default();
+    if let Some(arrivals) = arrivals {
+        channels.carry(
+            arrivals,
+            early,
+            Hop {
+                from: from.clone(),
+                to: to.clone(),
+                format,
+                tap: tap.cloned(),
+            },
+            &refusal,
+        );
+    }
+    if let Some(reason) = refusal.reason() {
+        return Err(Failure(reason));
+    }
+    let destination = opened.as_ref().map(Conn::closer).transpose();
+    let destination = destination.map_err(at_to)?;
+    let back = match (source, &destination) {
+        (Some(s), Some(d)) => Some(carry_back(
+            s,
+            d.closer().map_err(at_to)?,
+            format,
+            source_format,
+            &refusal,
+        )),
+        _ => None,
+    };
+    let carrier = Carrier {
+        return_path: back.is_some(),
+        multifd: from.is_listener() && to.is_connection(),
+    };
+    let output: Output = Rc::new(RefCell::new(BufWriter::with_capacity(
+        BUFFER,
+        to.writer(opened).map_err(at_to)?,
+    )));
+    let input: Box<dyn Read> = match source_conn {
+        Some(source) => Box::new(FlushWhenIdle {
+            inner: input,
+            source,
+            out: output.clone(),
+        }),
+        None => input,
+    };
+    let mut input = BufReader::with_capacity(BUFFER, input);
+    let mut output = Shared(output);
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let start = Instant::now();
+    let done = dump::convert_live(
+        &mut input,
+        &mut output,
+        format,
+        &Limits::default(),
+        carrier,
+        &mut |p| bar.set_message(describe(p, start.elapsed())),
+    );
+    bar.finish_and_clear();
+    // A refusal from another thread closed the connections under the converter:
+    // its error is the closing, the reason is the refusal's.
+    let refused = |e: String| match refusal.reason() {
+        Some(reason) => Failure(reason),
+        None => Failure(e),
+    };
+    let (mut p, mut arrived) = done.map_err(|e| refused(format!("{from} -> {to}: {e}")))?;
+    output.flush().map_err(|e| Failure(format!("{to}: {e}")))?;
+    drop((input, output));
+    // The stream is through: the next hop reads its end, and what it still says
+    // (the destination's SHUT) comes back before the bridge closes, when the
+    // stream opened a return path (else nothing comes back, and none is awaited).
+    let mut carried = match (back, &destination) {
+        (Some(back), Some(d)) if p.return_path => {
+            d.end_writes();
+            let n = back
+                .recv_timeout(RETURN_PATH_WAIT)
+                .map_err(|_| Failure(format!("{to}: the return path did not end")))?;
+            let n = n.map_err(|e| Failure(format!("{to}: the return path: {e}")))?;
+            format!(", {n} return-path messages")
+        }
+        _ => String::new(),
+    };
+    // The multifd channels end when the source closes them, after its main
+    // channel: their pages count in, and then what is missing is known.
+    let ends = channels.join().map_err(refused)?;
+    if !ends.is_empty() {
+        for end in &ends {
+            arrived.merge(&end.arrived);
+            p.pages += end.pages;
+        }
+        p.missing_pages = arrived.holes(PAGE_SIZE).iter().map(|h| h.missing).sum();
+        carried += &format!(", {} multifd channels", ends.len());
+    }
+    let cpu = cpu_time().map_or(String::new(), |ns| {
+        format!(", CPU {:.2} s", ns as f64 / 1e9)
+    });
+    let peak = peak_rss().map_or(String::new(), |kib| {
+        format!(", peak RSS {:.1} MiB", kib as f64 / 1024.0)
+    });
+    eprintln!(
+        "vmstate bridge: {}{carried}{cpu}{peak}",
+        describe(&p, start.elapsed())
+    );
+    Ok(p)
+}
+
+/// How long a bridge waits, once the stream is through, for the return path to
+/// end (the destination's SHUT, then its close).
+const RETURN_PATH_WAIT: Duration = Duration::from_secs(60);
+
+/// Carries the return path from `destination` (messages in `format`, the bridge's
+/// output) to `source` (in `source_format`) on a thread of its own; the channel
+/// gives how many messages it carried once the destination's side ends. An error
+/// (a message QEMU would refuse, the connection cut inside one) refuses the
+/// migration: both sides close.
+fn carry_back(
+    source: Conn,
+    destination: Conn,
+    format: Format,
+    source_format: Format,
+    refusal: &Refusal,
+) -> std::sync::mpsc::Receiver<Result<u64, String>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let refusal = refusal.clone();
+    std::thread::spawn(move || {
+        let mut from = BufReader::new(destination.boxed_reader());
+        let mut to = source.boxed_writer();
+        let done = return_path::carry(&mut from, &mut to, format, source_format)
+            .map_err(|e| e.to_string());
+        if let Err(e) = &done {
+            refusal.refuse(format!("the return path: {e}"));
+        }
+        let _ = tx.send(done);
+    });
+    rx
+}
+
+/// The CPU time of this process's main thread, which converts, in nanoseconds
+/// (`/proc/self/schedstat`), where Linux says it.
+fn cpu_time() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
+/// This process's peak resident memory in KiB (`VmHWM`), where Linux says it.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// One line of progress: bytes each way, pages, sections and the input's rate.
+fn describe(p: &Progress, elapsed: Duration) -> String {
+    let mib = |b: u64| b as f64 / f64::from(1 << 20);
+    let rate = mib(p.bytes_in) / elapsed.as_secs_f64().max(1e-3);
+    let missing = match p.missing_pages {
+        0 => String::new(),
+        n => format!(" ({n} pages of RAM not sent)"),
+    };
+    format!(
+        "{:.1} MiB in, {:.1} MiB out, {} pages in {} RAM parts{missing}, {} devices, {:.0} MiB/s",
+        mib(p.bytes_in),
+        mib(p.bytes_out),
+        p.pages,
+        p.parts,
+        p.devices,
+        rate
+    )
+}
