@@ -48,8 +48,9 @@ enum Command {
         #[arg(long, requires = "ram")]
         partial: bool,
         /// With --ram: a multifd channel of the same migration (the bytes its
-        /// connection carried, a `bridge --tap` of it); once for each channel. Their
-        /// pages are loaded with the main channel's records, round by round.
+        /// connection carried, or their BER form; `bridge --tap T` keeps them as
+        /// T.channel0, ...); once for each channel. Their pages are loaded with
+        /// the main channel's records, round by round.
         #[arg(long, value_name = "FILE", requires = "ram")]
         channel: Vec<PathBuf>,
         /// For a stream saved without its vmdesc trailer (`-machine
@@ -281,7 +282,12 @@ fn with_channels(
         .map(|(p, b)| multifd::read_channel(b).map_err(|e| at(p, &e)))
         .collect::<Result<Vec<_>, _>>()?;
     let tree = load_bytes(file, &bytes, full, &mut |_| Ok(()), None)?;
-    let parts = dump::legacy_ram_parts(&bytes).map_err(|e| at(file, &e))?;
+    // The main channel's parts as QEMU sent them (a BER one converted back).
+    let legacy = match vmstate_runtime::framing::detect(&bytes) {
+        Some(Format::Ber) => dump::convert(&bytes, Format::Legacy).map_err(|e| at(file, &e))?,
+        _ => bytes,
+    };
+    let parts = dump::legacy_ram_parts(&legacy).map_err(|e| at(file, &e))?;
     multifd::records(parts, &parsed, &mut |r| files.record(&r)).map_err(|e| at(file, &e))?;
     Ok(tree)
 }

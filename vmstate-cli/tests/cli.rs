@@ -94,17 +94,24 @@ fn dump_json_is_the_tree_and_ram_blocks_match_qemus_pmemsave() {
     for (_, name, entry) in fixture_streams() {
         let (name, entry) = (name.as_str(), &entry);
         let ber = ber_of(name);
+        // A multifd capture's channels, QEMU's and in BER.
+        let channels = channels_of(entry);
+        let ber_channels: Vec<PathBuf> = channels.iter().map(|c| channel_ber(c)).collect();
         // The JSON tree's records, and the text dump's record-by-record path, from
         // QEMU's stream and from its BER form.
-        for (input, json) in [
-            (fixture(name), true),
-            (fixture(name), false),
-            (ber.clone(), true),
-            (ber, false),
+        for (input, json, channels) in [
+            (fixture(name), true, &channels),
+            (fixture(name), false, &channels),
+            (ber.clone(), true, &ber_channels),
+            (ber, false, &ber_channels),
         ] {
             let dir = tmp(&format!("ram-{name}-{json}"));
             let _ = std::fs::remove_dir_all(&dir);
-            let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"dump", &"--ram", &dir, &input];
+            let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"dump", &"--ram", &dir];
+            for c in channels {
+                args.extend([&"--channel" as &dyn AsRef<std::ffi::OsStr>, c]);
+            }
+            args.push(&input);
             if json {
                 args.insert(1, &"--json");
             }
@@ -122,6 +129,27 @@ fn dump_json_is_the_tree_and_ram_blocks_match_qemus_pmemsave() {
             check_ram(entry, &dir.join("pc.ram.bin"), &at);
         }
     }
+}
+
+/// The multifd channels of a fixture's capture, per the manifest.
+fn channels_of(entry: &serde_json::Value) -> Vec<PathBuf> {
+    let names = entry["channels"].as_array().into_iter().flatten();
+    names.map(|c| fixture(c.as_str().unwrap())).collect()
+}
+
+/// A multifd channel converted to BER, checked to convert back to its bytes.
+fn channel_ber(channel: &Path) -> PathBuf {
+    let name = channel.file_name().unwrap().to_string_lossy();
+    let (ber, back) = (tmp(&format!("{name}.ber")), tmp(&format!("{name}.back")));
+    for (to, from, into) in [("ber", channel, &ber), ("legacy", &ber, &back)] {
+        let o = vmstate(&[&"convert", &"--to", &to, &from, into]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert!(
+        std::fs::read(&back).unwrap() == std::fs::read(channel).unwrap(),
+        "{name} through BER"
+    );
+    ber
 }
 
 /// The RAM file hashes as QEMU's own `pmemsave` did, per the manifest.

@@ -6,7 +6,8 @@
 //! pages) keeps writing, so that pages go again as XBZRLE deltas, and its RAM is
 //! dumped once the migration completed; `mapped-ram` (10.0, alone and with
 //! `multifd`) the same way into a `file:` URI, so that pages are written again in
-//! their place in the file. `x-ignore-shared` from the stopped guest
+//! their place in the file; `multifd` from the stopped guest over 2 channels, each
+//! connection kept (the channels beside the main one, `.channelN` added). `x-ignore-shared` from the stopped guest
 //! with private RAM: every page sent, each block list entry with its address (the
 //! shared case, where no page of the block goes, is `vmstate-cli/tests/shared_memory.rs`). `manifest.json` records each stream's QEMU
 //! arguments and the SHA-256 of `pc.ram` below 640 KiB and from 1 MiB up, as QEMU
@@ -20,6 +21,7 @@
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 use vmstate_test_support::counter_guest::{kernel_writing, FIRST};
@@ -68,6 +70,7 @@ const QEMU_7_2: &[Guest] = &[
         "pc-i440fx-7.2",
         "x-ignore-shared",
     ),
+    with_capability("pc-i440fx-7.2-multifd.mig", "pc-i440fx-7.2", "multifd"),
 ];
 
 /// The NICs have user-mode networking behind them, the disk is a null block device,
@@ -147,6 +150,7 @@ const QEMU_10_0: &[Guest] = &[
         "pc-i440fx-10.0",
         "x-ignore-shared",
     ),
+    with_capability("pc-i440fx-10.0-multifd.mig", "pc-i440fx-10.0", "multifd"),
     with_capability(
         "pc-i440fx-10.0-mapped-ram.mig",
         "pc-i440fx-10.0",
@@ -196,10 +200,14 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("{}: {e}", g.stream));
     std::thread::sleep(Duration::from_secs_f64(g.run_seconds));
     let file = out.join(g.stream);
-    // mapped-ram writes pages at their offsets: a file, not a pipe.
-    let uri = match capabilities.contains(&"mapped-ram") {
-        true => format!("file:{}", file.display()),
-        false => format!("exec:cat > {}", file.display()),
+    // mapped-ram writes pages at their offsets: a file, not a pipe; multifd
+    // otherwise opens a connection for each channel.
+    let mapped = capabilities.contains(&"mapped-ram");
+    let kept = (!mapped && capabilities.contains(&"multifd")).then(|| Kept::listen(CHANNELS));
+    let uri = match &kept {
+        _ if mapped => format!("file:{}", file.display()),
+        Some(k) => k.uri.clone(),
+        None => format!("exec:cat > {}", file.display()),
     };
     std::fs::remove_file(&file).ok();
     let ram = out.join("capture.ram");
@@ -231,7 +239,7 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
             }
             let mut parameters = json!({ "max-bandwidth": 8 << 20 });
             if capabilities.contains(&"multifd") {
-                parameters["multifd-channels"] = json!(2);
+                parameters["multifd-channels"] = json!(CHANNELS);
             }
             let reply = q
                 .migrate_with(&uri, &capabilities, parameters)
@@ -242,10 +250,15 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
         Some(_) => {
             q.execute("stop", json!({})).expect("stop");
             pmemsave(&mut q);
-            q.migrate_with(&uri, &capabilities, json!({}))
+            let parameters = match kept {
+                Some(_) => json!({ "multifd-channels": CHANNELS }),
+                None => json!({}),
+            };
+            q.migrate_with(&uri, &capabilities, parameters)
                 .expect("migrates")
         }
     };
+    let channels = kept.map_or(vec![], |k| k.save(&file));
     std::fs::remove_file(&kernel).ok();
     let bytes = std::fs::read(&ram).expect("pmemsave wrote");
     std::fs::remove_file(&ram).ok();
@@ -262,6 +275,7 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
         "mem_mb": g.mem_mb,
         "run_seconds": g.run_seconds,
         "capability": g.capability,
+        "channels": channels,
         "ram_block": "pc.ram",
         "ram_ranges_sha256": ranges.iter().map(|&(start, end)| json!({
             "start": start,
@@ -269,6 +283,54 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
             "sha256": sha256(&bytes[start as usize..end as usize]),
         })).collect::<Vec<_>>(),
     })
+}
+
+/// The multifd channels of a multifd capture.
+const CHANNELS: usize = 2;
+
+/// A listener that keeps what each connection of a multifd migration sends.
+struct Kept {
+    uri: String,
+    connections: std::thread::JoinHandle<Vec<Vec<u8>>>,
+}
+
+impl Kept {
+    /// Listens on a loopback port for the main channel and `channels` more.
+    fn listen(channels: usize) -> Kept {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listens");
+        let uri = format!("tcp:{}", listener.local_addr().expect("an address"));
+        let connections = std::thread::spawn(move || {
+            let readers: Vec<_> = (0..=channels)
+                .map(|_| {
+                    let (mut c, _) = listener.accept().expect("a connection");
+                    std::thread::spawn(move || {
+                        let mut bytes = Vec::new();
+                        c.read_to_end(&mut bytes).expect("reads a connection");
+                        bytes
+                    })
+                })
+                .collect();
+            readers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        Kept { uri, connections }
+    }
+
+    /// Writes the main channel to `file` and each channel beside it,
+    /// `.channelN` added for the channel whose `MultiFDInit_t` says `N`; returns
+    /// the channels' file names.
+    fn save(self, file: &Path) -> Vec<String> {
+        let mut all = self.connections.join().expect("the connections");
+        all.sort_by_key(|c| (!c.starts_with(b"QEVM"), c.get(24).copied()));
+        std::fs::write(file, &all[0]).expect("writes the main channel");
+        all[1..]
+            .iter()
+            .map(|c| {
+                let name = format!("{}.channel{}", file.display(), c[24]);
+                std::fs::write(&name, c).expect("writes a channel");
+                Path::new(&name).file_name().unwrap().to_string_lossy().into_owned()
+            })
+            .collect()
+    }
 }
 
 fn main() {
