@@ -236,3 +236,29 @@ pub fn multifd_packet(flags: u32, num: u64, normal: &[u64], zero: &[u64]) -> Vec
     p.extend((0..normal.len()).flat_map(|k| vec![k as u8 + 1; 4096]));
     p
 }
+
+/// A zlib multifd channel (id 1) as QEMU sends it, each packet of `pc.ram`
+/// pages at its offsets as in [`multifd_packet`]: one deflate stream across the channel's
+/// packets, each packet's pages deflated and flushed with `Z_SYNC_FLUSH`, its
+/// octets counted in `next_packet_size`.
+pub fn multifd_zlib_channel(packets: &[(u64, &[u64])]) -> Vec<u8> {
+    use miniz_oxide::deflate::core::CompressorOxide;
+    use miniz_oxide::deflate::stream::deflate;
+    use miniz_oxide::{DataFormat, MZFlush};
+    use vmstate_runtime::ram::multifd::FLAG_ZLIB;
+    let mut z = CompressorOxide::default();
+    z.set_format_and_level(DataFormat::Zlib, 1);
+    let mut out = multifd_init(1);
+    for &(num, normal) in packets {
+        let mut p = multifd_packet(FLAG_ZLIB, num, normal, &[]);
+        let pages = p.split_off(vmstate_runtime::ram::multifd::PACKET_LEN);
+        let mut data = vec![0u8; 2 * pages.len() + 64];
+        let r = deflate(&mut z, &pages, &mut data, MZFlush::Sync);
+        assert_eq!(r.bytes_consumed, pages.len());
+        data.truncate(r.bytes_written);
+        p[20..24].copy_from_slice(&(data.len() as u32).to_be_bytes());
+        out.extend(p);
+        out.extend(data);
+    }
+    out
+}

@@ -2,11 +2,11 @@
 //! through two bridges (BER between them), the guests counted by QMP
 //! `query-status` of both QEMUs afterwards:
 //!
-//! - a migration that needs more than the bridges carry (`multifd` channels
-//!   whose pages are compressed with zlib) is refused before it completes: the
-//!   source's migration fails, its guest runs on, the destination never runs,
-//!   and the bridge names what it refused (`return_path.rs`, `postcopy.rs` and
-//!   `multifd_bridge.rs` carry the return path, postcopy and multifd);
+//! - a migration that needs more than the bridges carry (COLO, whose
+//!   `ENABLE_COLO` comes before any RAM) is refused: the source's migration
+//!   fails, its guest runs on, the destination never runs, and the bridge names
+//!   what it refused (`return_path.rs`, `postcopy.rs` and `multifd_bridge.rs`
+//!   carry the return path, postcopy and multifd);
 //! - a bridge killed at several points of a plain migration, down to the moment
 //!   the destination has the last byte: at most one guest runs, and where none
 //!   does, the source is paused after a completed migration (`postmigrate`) and
@@ -38,12 +38,11 @@ struct Case {
 
 fn cases() -> Vec<Case> {
     vec![Case {
-        name: "multifd-zlib",
-        capabilities: &["multifd"],
-        parameters: json!({ "multifd-channels": 2, "multifd-compression": "zlib" }),
-        // A channel's first packet of pages.
-        named: "multifd pages compressed with zlib, from the migration capability multifd, \
-                is not supported",
+        name: "colo",
+        capabilities: &["x-colo"],
+        parameters: json!({}),
+        // Sent right after the header, before any RAM.
+        named: "command ENABLE_COLO (8), from the migration capability x-colo, is not supported",
     }]
 }
 
@@ -92,7 +91,7 @@ fn capabilities_the_bridges_cannot_carry_are_refused_with_the_source_running() {
             assert!(!ok && log.contains(case.named), "{name}: {log}");
             assert!(
                 !log.contains("MiB in"),
-                "{name}: no summary of a conversion done: {log}"
+                "{name}: nothing was converted: {log}"
             );
             let (ok, log) = to_legacy.wait();
             assert!(!ok, "{name}: the bridge into the destination fails: {log}");

@@ -4,10 +4,10 @@
 //! 7.2 and 10.0 are `vmstate-cli/tests/multifd_capture.rs`.
 
 use vmstate_runtime::io::Writer;
-use vmstate_runtime::ram::multifd::{self, FLAG_SYNC};
+use vmstate_runtime::ram::multifd::{self, FLAG_SYNC, FLAG_ZLIB};
 use vmstate_runtime::ram::{ListedBlock, RamRecord};
 use vmstate_runtime::{ErrorKind, Format};
-use vmstate_test_support::testing::{multifd_init, multifd_packet};
+use vmstate_test_support::testing::{multifd_init, multifd_packet, multifd_zlib_channel};
 
 fn error(bytes: &[u8]) -> (String, ErrorKind) {
     let e = multifd::read_channel(bytes).unwrap_err();
@@ -32,8 +32,10 @@ fn a_channel_reads_and_writes_back_exactly() {
     );
     assert_eq!(p.block(), "pc.ram");
     assert!(!p.is_sync() && c.packets[1].is_sync());
-    let pages: Vec<(u64, Option<u8>)> = p
-        .records()
+    let pages: Vec<(u64, Option<u8>)> = multifd::Unpacker::default()
+        .records(p)
+        .unwrap()
+        .into_iter()
         .map(|r| match r {
             RamRecord::Page { offset, data, .. } => (offset, Some(data[0])),
             RamRecord::Zero { offset, .. } => (offset, None),
@@ -95,8 +97,8 @@ fn a_channel_converts_to_ber_and_back_exactly() {
 #[test]
 fn what_vmstate_does_not_read_is_refused_by_name() {
     let packet = |flags| [multifd_init(0), multifd_packet(flags, 0, &[0x1000], &[])].concat();
-    // zlib (1 << 1) and zstd (2 << 1), by QEMU's parameter.
-    for (flags, method) in [(2, "zlib"), (4, "zstd")] {
+    // qpl (4 << 1) and qatzip (16 << 1), by QEMU's parameter.
+    for (flags, method) in [(8, "qpl"), (32, "qatzip")] {
         let (text, kind) = error(&packet(flags));
         assert!(matches!(kind, ErrorKind::Unsupported { .. }), "{text}");
         assert!(
@@ -105,7 +107,10 @@ fn what_vmstate_does_not_read_is_refused_by_name() {
             )),
             "{text}"
         );
-        assert!(text.contains("multifd-compression=none"), "{text}");
+        assert!(
+            text.contains("multifd-compression none, zlib or zstd"),
+            "{text}"
+        );
     }
     let (text, _) = error(&packet(64));
     assert!(
@@ -181,4 +186,73 @@ fn rounds_load_in_order_with_the_main_channel() {
             "by flush: {by_flush}"
         );
     }
+}
+
+/// Its pages, in order: each page's offset and first octet.
+fn unpacked(c: &multifd::Channel<'_>) -> vmstate_runtime::Result<Vec<(u64, u8)>> {
+    let mut unpacker = multifd::Unpacker::default();
+    let mut pages = Vec::new();
+    for p in &c.packets {
+        for r in unpacker.records(p)? {
+            match r {
+                RamRecord::Page { offset, data, .. } => {
+                    assert_eq!(data.len(), 4096);
+                    pages.push((offset, data[4095]));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    Ok(pages)
+}
+
+#[test]
+fn a_zlib_channel_converts_exactly_and_its_pages_inflate_across_packets() {
+    let bytes = multifd_zlib_channel(&[(1, &[0x1000, 0x2000]), (2, &[0x5000])]);
+    let c = multifd::read_channel(&bytes).unwrap();
+    assert_eq!(c.packets.len(), 2);
+    // The second packet's data continues the first's stream: alone, it does
+    // not inflate.
+    assert_eq!(
+        unpacked(&c).unwrap(),
+        [(0x1000, 1), (0x2000, 2), (0x5000, 1)]
+    );
+    let second = multifd::Channel {
+        init: c.init.clone(),
+        packets: c.packets[1..].to_vec(),
+    };
+    assert!(unpacked(&second).is_err());
+    // Kept compressed through BER, to the same octets.
+    let ber = multifd::convert_channel(&bytes, Format::Ber)
+        .unwrap()
+        .unwrap();
+    assert!(
+        multifd::convert_channel(&ber, Format::Legacy)
+            .unwrap()
+            .unwrap()
+            == bytes
+    );
+    // A corrupted stream is an error where it loads, not a panic.
+    let mut bad = bytes.clone();
+    let data = 64 + multifd::PACKET_LEN;
+    bad[data + 2] ^= 0xff;
+    if let Ok(c) = multifd::read_channel(&bad) {
+        assert!(unpacked(&c).is_err());
+    }
+    // More compressed octets than QEMU's buffer, or some without normal pages.
+    let mut big = bytes.clone();
+    big[64 + 20..64 + 24].copy_from_slice(&(2u32 << 20).to_be_bytes());
+    let (text, _) = error(&big);
+    assert!(text.contains("(QEMU receives at most 1048576)"), "{text}");
+    let mut pageless = [
+        multifd_init(0),
+        multifd_packet(FLAG_ZLIB, 3, &[], &[0x1000]),
+    ]
+    .concat();
+    pageless[64 + 20..64 + 24].copy_from_slice(&5u32.to_be_bytes());
+    let (text, _) = error(&pageless);
+    assert!(
+        text.contains("without normal pages with 5 compressed octets"),
+        "{text}"
+    );
 }

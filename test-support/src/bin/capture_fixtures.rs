@@ -327,7 +327,11 @@ impl Kept {
             .map(|c| {
                 let name = format!("{}.channel{}", file.display(), c[24]);
                 std::fs::write(&name, c).expect("writes a channel");
-                Path::new(&name).file_name().unwrap().to_string_lossy().into_owned()
+                Path::new(&name)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
             })
             .collect()
     }

@@ -132,7 +132,8 @@ fn streams(seeds: &mut Seeds) {
 }
 
 /// A multifd channel: its `MultiFDInit_t`, a packet of two data pages and a zero
-/// page of `pc.ram`, then a `SYNC` packet (as QEMU 10.0 sends them).
+/// page of `pc.ram`, then a `SYNC` packet (as QEMU 10.0 sends them); a zlib
+/// channel; the fixtures' captured channels.
 fn multifd_seeds(seeds: &mut Seeds) {
     use vmstate_test_support::testing::{multifd_init, multifd_packet};
     let channel = [
@@ -147,6 +148,21 @@ fn multifd_seeds(seeds: &mut Seeds) {
         &vmstate_runtime::ram::multifd::channel_to_ber(&parsed),
     );
     seeds.write("multifd_channel", &channel);
+    // A zlib channel (one stream across its packets), and QEMU's own channels.
+    let zlib = vmstate_test_support::testing::multifd_zlib_channel(&[
+        (0, &[0x1000, 0x2000]),
+        (1, &[0x5000]),
+    ]);
+    seeds.write("multifd_channel", &zlib);
+    for (_, _, entry) in vmstate_test_support::catalog::fixture_streams() {
+        for c in entry["channels"].as_array().into_iter().flatten() {
+            let bytes = vmstate_test_support::catalog::read_fixture(c.as_str().unwrap_or(""));
+            // The smaller ones: a seed of hundreds of KiB slows every run.
+            if bytes.len() <= 128 << 10 {
+                seeds.write("multifd_channel", &bytes);
+            }
+        }
+    }
 }
 
 /// A mapped-ram block list at `MAPPED_BASE`: `pc.ram` (16 KiB) with its header,

@@ -10,7 +10,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use vmstate_runtime::ram::{multifd, Arrived};
+use vmstate_runtime::ram::{multifd, Arrived, PAGE_SIZE};
 use vmstate_runtime::{framing, Format};
 
 /// Where a bridge carries the source's multifd channels.
@@ -147,7 +147,9 @@ pub(super) fn carry_channel(
     };
     multifd::convert(&mut input, &mut output, format, &mut |p| {
         end.pages += (p.normal_pages() + p.zero_pages()) as u64;
-        p.records().for_each(|r| end.arrived.record(&r));
+        for offset in p.offsets() {
+            end.arrived.pages(p.block(), offset, 1, PAGE_SIZE);
+        }
     })
     .map_err(|e| Failure(format!("{label}: {e}")))?;
     drop(output);

@@ -104,7 +104,8 @@ VMState-Multifd-Packet ::= SEQUENCE {{
     normal SEQUENCE (SIZE (0..128)) OF INTEGER (0..MAX),
     zero SEQUENCE (SIZE (0..128)) OF INTEGER (0..MAX),
     unused SEQUENCE (SIZE (0..128)) OF INTEGER (0..MAX),
-    -- the normal pages, in order
+    -- the normal pages, in order; with zlib or zstd (flags) their compressed
+    -- octets, a piece of the channel's one stream
     data OCTET STRING
 }}
 

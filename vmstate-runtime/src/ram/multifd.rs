@@ -20,6 +20,8 @@ use crate::ber::{put_eoc, put_header, put_indefinite_header, Decoder, Options, T
 use crate::error::{Error, ErrorKind, Result};
 use crate::framing::ber::{int_tlv, tlv};
 use crate::io::{Input, ReadInput, SliceInput, StreamInput, Writer};
+use miniz_oxide::inflate::stream::{inflate, InflateState};
+use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 use std::borrow::Cow;
 
 /// The `MultiFDInit_t` and packet magic.
@@ -38,6 +40,13 @@ pub const PACKET_LEN: usize = HEADER_LEN + 8 * PAGE_COUNT;
 pub const FLAG_SYNC: u32 = 1;
 /// `MULTIFD_FLAG_COMPRESSION_MASK` (10.0's, which holds 7.2's).
 const FLAG_COMPRESSION: u32 = 0x1f << 1;
+/// `MULTIFD_FLAG_ZLIB`.
+pub const FLAG_ZLIB: u32 = 1 << 1;
+/// `MULTIFD_FLAG_ZSTD`.
+pub const FLAG_ZSTD: u32 = 2 << 1;
+/// The most compressed octets a packet may carry: the receiving side's buffer
+/// (`zbuff_len`, twice `MULTIFD_PACKET_SIZE`, in 7.2 and 10.0).
+const MAX_COMPRESSED: usize = 2 * PAGE_COUNT * PAGE;
 /// `MULTIFD_FLAG_DEVICE_STATE` (10.0: VFIO device state over multifd).
 const FLAG_DEVICE_STATE: u32 = 32 << 1;
 
@@ -114,29 +123,115 @@ impl Packet<'_> {
         be64(&self.header, HEADER_LEN + 8 * i)
     }
 
-    /// The records it loads: each normal page with its data, each zero page as a
-    /// page of zeros.
-    pub fn records(&self) -> impl Iterator<Item = RamRecord<'_>> {
-        let normal = self.normal_pages();
-        let pages = (0..normal).map(move |i| RamRecord::Page {
-            block: self.block().to_owned(),
-            offset: self.offset(i),
-            data: Cow::Borrowed(&self.data[i * PAGE..(i + 1) * PAGE]),
-            continued: false,
-        });
-        let zeros = (normal..normal + self.zero_pages()).map(move |i| RamRecord::Zero {
-            block: self.block().to_owned(),
-            offset: self.offset(i),
+    /// Where its pages go in its block: each normal page's offset, then each
+    /// zero page's.
+    pub fn offsets(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.normal_pages() + self.zero_pages()).map(|i| self.offset(i))
+    }
+}
+
+/// A channel's pages as a destination loads them. A compressed channel's
+/// stream (zlib, zstd) runs across its packets (QEMU flushes it at each
+/// packet's end, never restarts it), so its packets are unpacked in order, by
+/// one `Unpacker` per channel.
+#[derive(Default)]
+pub struct Unpacker {
+    zlib: Option<Box<InflateState>>,
+}
+
+impl Unpacker {
+    /// The records packet `p` loads: each normal page with its data, each zero
+    /// page as a page of zeros. A compressed page's data is inflated as QEMU's
+    /// receiving side does (`inflate` page by page, the last with
+    /// `Z_SYNC_FLUSH`); one that makes less than a page, or fails, is an error.
+    pub fn records<'p>(&mut self, p: &'p Packet<'_>) -> Result<Vec<RamRecord<'p>>> {
+        let block = p.block();
+        let normal = p.normal_pages();
+        let pages: Vec<Cow<'p, [u8]>> = match method(p.flags()) {
+            0 => p.data.chunks(PAGE).map(Cow::Borrowed).collect(),
+            1 => self.inflate(p)?.into_iter().map(Cow::Owned).collect(),
+            _ => {
+                return Err(unsupported(
+                    &format!(
+                        "loading multifd pages compressed with {}",
+                        compression(p.flags())
+                    ),
+                    "multifd",
+                    "convert or carry the channel (the pages stay compressed), or migrate \
+                     with multifd-compression zlib or none",
+                    0,
+                ))
+            }
+        };
+        let mut out: Vec<RamRecord<'p>> = pages
+            .into_iter()
+            .enumerate()
+            .map(|(i, data)| RamRecord::Page {
+                block: block.to_owned(),
+                offset: p.offset(i),
+                data,
+                continued: false,
+            })
+            .collect();
+        out.extend((normal..normal + p.zero_pages()).map(|i| RamRecord::Zero {
+            block: block.to_owned(),
+            offset: p.offset(i),
             fill: 0,
             continued: false,
-        });
-        pages.chain(zeros)
+        }));
+        Ok(out)
     }
+
+    /// The normal pages of a zlib packet, inflated from where the channel's
+    /// stream stands.
+    fn inflate(&mut self, p: &Packet<'_>) -> Result<Vec<Vec<u8>>> {
+        let state = self
+            .zlib
+            .get_or_insert_with(|| InflateState::new_boxed(DataFormat::Zlib));
+        let bad = |what: &str| {
+            framing(
+                format!("multifd packet {}: its zlib data {what}", p.packet_num()),
+                0,
+            )
+        };
+        let normal = p.normal_pages();
+        let mut input = &p.data[..];
+        let mut pages = Vec::with_capacity(normal);
+        for i in 0..normal {
+            let flush = if i + 1 == normal {
+                MZFlush::Sync
+            } else {
+                MZFlush::None
+            };
+            let mut page = vec![0u8; PAGE];
+            let mut filled = 0;
+            while filled < PAGE {
+                let r = inflate(state, input, &mut page[filled..], flush);
+                input = &input[r.bytes_consumed..];
+                filled += r.bytes_written;
+                match r.status {
+                    Ok(MZStatus::Ok) if r.bytes_consumed + r.bytes_written > 0 => {}
+                    Ok(MZStatus::Ok) | Err(MZError::Buf) => {
+                        return Err(bad("makes less than its pages"))
+                    }
+                    Ok(_) => return Err(bad("ends its stream")),
+                    Err(_) => return Err(bad("is not a deflate stream")),
+                }
+            }
+            pages.push(page);
+        }
+        Ok(pages)
+    }
+}
+
+/// The compression method of a packet's flags (0: none).
+fn method(flags: u32) -> u32 {
+    (flags & FLAG_COMPRESSION) >> 1
 }
 
 /// The compression method a packet's flags name, by QEMU's name of it.
 fn compression(flags: u32) -> &'static str {
-    match (flags & FLAG_COMPRESSION) >> 1 {
+    match method(flags) {
         1 => "zlib",
         2 => "zstd",
         4 => "qpl",
@@ -162,9 +257,9 @@ fn check_init(init: &[u8], at: u64) -> Result<()> {
 }
 
 /// Checks a packet's header (from `at`) as QEMU's receiving side does: the magic
-/// and version, page counts within what a packet holds, the `none` compression
-/// (another method, and device state, are refused by name), reserved octets
-/// zero. Returns how many normal pages' data follow.
+/// and version, page counts within what a packet holds, the `none`, `zlib` or
+/// `zstd` compression (another method, and device state, are refused by name),
+/// reserved octets zero. Returns how many octets of data follow.
 fn check_header(header: &[u8], at: u64) -> Result<usize> {
     let (magic, version, flags) = (be32(header, 0), be32(header, 4), be32(header, 8));
     if magic != MAGIC || version != VERSION {
@@ -182,18 +277,19 @@ fn check_header(header: &[u8], at: u64) -> Result<usize> {
             at,
         ));
     }
-    if flags & FLAG_COMPRESSION != 0 {
+    if method(flags) > 2 {
         return Err(unsupported(
             &format!("multifd pages compressed with {}", compression(flags)),
             "multifd",
-            "migrate with migrate-set-parameters multifd-compression=none",
+            "migrate with migrate-set-parameters multifd-compression none, zlib or zstd",
             at,
         ));
     }
-    let (alloc, normal, zero) = (
+    let (alloc, normal, zero, next) = (
         be32(header, 12) as usize,
         be32(header, 16) as usize,
         be32(header, 32) as usize,
+        be32(header, 20) as usize,
     );
     if alloc > PAGE_COUNT || normal > alloc || zero > alloc - normal {
         return Err(framing(
@@ -210,7 +306,24 @@ fn check_header(header: &[u8], at: u64) -> Result<usize> {
             at + i as u64,
         ));
     }
-    Ok(normal)
+    // A compressed packet's data is its `next_packet_size` octets, read only
+    // when it has normal pages (10.0 asserts there are none without).
+    match (method(flags), normal) {
+        (0, _) => Ok(normal * PAGE),
+        (_, 0) if next == 0 => Ok(0),
+        (_, 0) => Err(framing(
+            format!("multifd packet without normal pages with {next} compressed octets"),
+            at + 20,
+        )),
+        (_, _) if next > MAX_COMPRESSED => Err(framing(
+            format!(
+                "multifd packet of {next} compressed octets (QEMU receives at most \
+                 {MAX_COMPRESSED})"
+            ),
+            at + 20,
+        )),
+        _ => Ok(next),
+    }
 }
 
 /// Checks what a packet's pages need: a block name that is text (even in a
@@ -280,10 +393,10 @@ fn read_legacy<'a>(
     while !r.peek(1)?.is_empty() {
         let at = r.offset();
         let header = r.take_bytes(PACKET_LEN)?;
-        let normal = check_header(&header, at)?;
+        let len = check_header(&header, at)?;
         let packet = Packet {
             header,
-            data: r.take_bytes(normal * PAGE)?,
+            data: r.take_bytes(len)?,
         };
         check_pages(&packet, at)?;
         visit(Piece::Packet(packet))?;
@@ -329,7 +442,6 @@ fn read_ber<'a>(
     while d.peek_header()?.is_some() {
         let at = d.offset();
         let packet = packet_from_ber(&mut d)?;
-        check_header(&packet.header, at)?;
         check_pages(&packet, at)?;
         visit(Piece::Packet(packet))?;
     }
@@ -342,7 +454,8 @@ fn read_ber<'a>(
 }
 
 /// One packet's BER form: its fields, its offsets (normal, zero, and the unused
-/// entries QEMU left, up to the last that is not zero), its pages.
+/// entries QEMU left, up to the last that is not zero), its data (the normal
+/// pages, or their compressed octets).
 fn packet_from_ber<I: Input>(d: &mut Decoder<'_, I>) -> Result<Packet<'static>> {
     let eh = d.expect(Tag::SEQUENCE)?;
     d.enter(&eh)?;
@@ -385,8 +498,10 @@ fn packet_from_ber<I: Input>(d: &mut Decoder<'_, I>) -> Result<Packet<'static>> 
     header[4..8].copy_from_slice(&VERSION.to_be_bytes());
     header[16..20].copy_from_slice(&(counts[0] as u32).to_be_bytes());
     header[32..36].copy_from_slice(&(counts[1] as u32).to_be_bytes());
+    // What the fields make is checked as QEMU's octets are; it gives the data's length.
+    let len = check_header(&header, eh.offset)?;
     let dh = d.expect(Tag::OCTET_STRING)?;
-    let data = octets(d, &dh, counts[0] * PAGE, true)?;
+    let data = octets(d, &dh, len, true)?;
     d.leave(None)?;
     Ok(Packet {
         header: Cow::Owned(header),
@@ -524,17 +639,20 @@ fn put_end<W: std::io::Write>(w: &mut Writer<W>, to: crate::Format) -> Result<()
     }
 }
 
-/// A channel's packets not yet loaded.
-type Rounds<'a> = std::iter::Peekable<std::slice::Iter<'a, Packet<'a>>>;
+/// A channel's packets not yet loaded, and its unpacker.
+type Rounds<'a> = (
+    std::iter::Peekable<std::slice::Iter<'a, Packet<'a>>>,
+    Unpacker,
+);
 
 /// Each channel's next round: its packets through its next `SYNC` packet.
 fn next_round<'a>(
     rounds: &mut [Rounds<'a>],
     emit: &mut dyn FnMut(RamRecord<'a>) -> Result<()>,
 ) -> Result<()> {
-    for packets in rounds {
+    for (packets, unpacker) in rounds {
         for p in packets.by_ref() {
-            p.records().try_for_each(&mut *emit)?;
+            unpacker.records(p)?.into_iter().try_for_each(&mut *emit)?;
             if p.is_sync() {
                 break;
             }
@@ -562,7 +680,7 @@ pub fn records<'a>(
     // Each channel's packets, cut into rounds after each SYNC packet.
     let mut rounds: Vec<Rounds<'a>> = channels
         .iter()
-        .map(|c| c.packets.iter().peekable())
+        .map(|c| (c.packets.iter().peekable(), Unpacker::default()))
         .collect();
     for part in parts {
         for r in part {
@@ -577,7 +695,7 @@ pub fn records<'a>(
         }
     }
     // What the channels sent after their last round (a migration cut short).
-    while rounds.iter_mut().any(|p| p.peek().is_some()) {
+    while rounds.iter_mut().any(|(p, _)| p.peek().is_some()) {
         next_round(&mut rounds, emit)?;
     }
     Ok(())
