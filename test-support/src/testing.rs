@@ -237,25 +237,38 @@ pub fn multifd_packet(flags: u32, num: u64, normal: &[u64], zero: &[u64]) -> Vec
     p
 }
 
-/// A zlib multifd channel (id 1) as QEMU sends it, each packet of `pc.ram`
-/// pages at its offsets as in [`multifd_packet`]: one deflate stream across the channel's
-/// packets, each packet's pages deflated and flushed with `Z_SYNC_FLUSH`, its
+/// A compressed multifd channel (id 1) as QEMU sends it, with `flags`
+/// `FLAG_ZLIB` or `FLAG_ZSTD`, each packet of `pc.ram` pages at its offsets as
+/// in [`multifd_packet`]: one stream across the channel's packets, each
+/// packet's pages compressed and flushed (`Z_SYNC_FLUSH`, `ZSTD_e_flush`), its
 /// octets counted in `next_packet_size`.
-pub fn multifd_zlib_channel(packets: &[(u64, &[u64])]) -> Vec<u8> {
+pub fn multifd_compressed_channel(flags: u32, packets: &[(u64, &[u64])]) -> Vec<u8> {
     use miniz_oxide::deflate::core::CompressorOxide;
-    use miniz_oxide::deflate::stream::deflate;
     use miniz_oxide::{DataFormat, MZFlush};
-    use vmstate_runtime::ram::multifd::FLAG_ZLIB;
-    let mut z = CompressorOxide::default();
-    z.set_format_and_level(DataFormat::Zlib, 1);
+    use vmstate_runtime::ram::multifd::{FLAG_ZLIB, PACKET_LEN};
+    use zstd::stream::raw::{Encoder, InBuffer, Operation, OutBuffer};
+    let mut zlib = CompressorOxide::default();
+    zlib.set_format_and_level(DataFormat::Zlib, 1);
+    let mut zstd = Encoder::new(1).expect("a zstd encoder");
     let mut out = multifd_init(1);
     for &(num, normal) in packets {
-        let mut p = multifd_packet(FLAG_ZLIB, num, normal, &[]);
-        let pages = p.split_off(vmstate_runtime::ram::multifd::PACKET_LEN);
+        let mut p = multifd_packet(flags, num, normal, &[]);
+        let pages = p.split_off(PACKET_LEN);
         let mut data = vec![0u8; 2 * pages.len() + 64];
-        let r = deflate(&mut z, &pages, &mut data, MZFlush::Sync);
-        assert_eq!(r.bytes_consumed, pages.len());
-        data.truncate(r.bytes_written);
+        let len = if flags == FLAG_ZLIB {
+            let r =
+                miniz_oxide::deflate::stream::deflate(&mut zlib, &pages, &mut data, MZFlush::Sync);
+            assert_eq!(r.bytes_consumed, pages.len());
+            r.bytes_written
+        } else {
+            let mut input = InBuffer::around(&pages[..]);
+            let mut output = OutBuffer::around(&mut data[..]);
+            zstd.run(&mut input, &mut output).expect("compresses");
+            assert_eq!(input.pos(), pages.len());
+            while zstd.flush(&mut output).expect("flushes") > 0 {}
+            output.pos()
+        };
+        data.truncate(len);
         p[20..24].copy_from_slice(&(data.len() as u32).to_be_bytes());
         out.extend(p);
         out.extend(data);

@@ -4,10 +4,10 @@
 //! 7.2 and 10.0 are `vmstate-cli/tests/multifd_capture.rs`.
 
 use vmstate_runtime::io::Writer;
-use vmstate_runtime::ram::multifd::{self, FLAG_SYNC, FLAG_ZLIB};
+use vmstate_runtime::ram::multifd::{self, FLAG_SYNC, FLAG_ZLIB, FLAG_ZSTD};
 use vmstate_runtime::ram::{ListedBlock, RamRecord};
 use vmstate_runtime::{ErrorKind, Format};
-use vmstate_test_support::testing::{multifd_init, multifd_packet, multifd_zlib_channel};
+use vmstate_test_support::testing::{multifd_compressed_channel, multifd_init, multifd_packet};
 
 fn error(bytes: &[u8]) -> (String, ErrorKind) {
     let e = multifd::read_channel(bytes).unwrap_err();
@@ -207,37 +207,44 @@ fn unpacked(c: &multifd::Channel<'_>) -> vmstate_runtime::Result<Vec<(u64, u8)>>
 }
 
 #[test]
-fn a_zlib_channel_converts_exactly_and_its_pages_inflate_across_packets() {
-    let bytes = multifd_zlib_channel(&[(1, &[0x1000, 0x2000]), (2, &[0x5000])]);
+fn compressed_channels_convert_exactly_and_their_pages_unpack_across_packets() {
+    for flags in [FLAG_ZLIB, FLAG_ZSTD] {
+        let bytes = multifd_compressed_channel(flags, &[(1, &[0x1000, 0x2000]), (2, &[0x5000])]);
+        let c = multifd::read_channel(&bytes).unwrap();
+        assert_eq!(c.packets.len(), 2);
+        assert_eq!(
+            unpacked(&c).unwrap(),
+            [(0x1000, 1), (0x2000, 2), (0x5000, 1)],
+            "{flags:#x}"
+        );
+        // Kept compressed through BER, to the same octets.
+        let ber = multifd::convert_channel(&bytes, Format::Ber)
+            .unwrap()
+            .unwrap();
+        assert!(
+            multifd::convert_channel(&ber, Format::Legacy)
+                .unwrap()
+                .unwrap()
+                == bytes
+        );
+    }
+    // A zlib packet's data continues the stream of the packets before: the
+    // second alone does not inflate.
+    let bytes = multifd_compressed_channel(FLAG_ZLIB, &[(1, &[0x1000, 0x2000]), (2, &[0x5000])]);
     let c = multifd::read_channel(&bytes).unwrap();
-    assert_eq!(c.packets.len(), 2);
-    // The second packet's data continues the first's stream: alone, it does
-    // not inflate.
-    assert_eq!(
-        unpacked(&c).unwrap(),
-        [(0x1000, 1), (0x2000, 2), (0x5000, 1)]
-    );
     let second = multifd::Channel {
         init: c.init.clone(),
         packets: c.packets[1..].to_vec(),
     };
     assert!(unpacked(&second).is_err());
-    // Kept compressed through BER, to the same octets.
-    let ber = multifd::convert_channel(&bytes, Format::Ber)
-        .unwrap()
-        .unwrap();
-    assert!(
-        multifd::convert_channel(&ber, Format::Legacy)
-            .unwrap()
-            .unwrap()
-            == bytes
-    );
-    // A corrupted stream is an error where it loads, not a panic.
-    let mut bad = bytes.clone();
-    let data = 64 + multifd::PACKET_LEN;
-    bad[data + 2] ^= 0xff;
-    if let Ok(c) = multifd::read_channel(&bad) {
-        assert!(unpacked(&c).is_err());
+    // A stream whose header is not its method's reads (its octets are kept)
+    // and fails where it loads, not with a panic.
+    for flags in [FLAG_ZLIB, FLAG_ZSTD] {
+        let mut bad = multifd_compressed_channel(flags, &[(1, &[0x1000])]);
+        bad[64 + multifd::PACKET_LEN] ^= 0xff;
+        let c = multifd::read_channel(&bad).unwrap();
+        let e = unpacked(&c).unwrap_err().to_string();
+        assert!(e.contains("multifd packet 1: its z"), "{e}");
     }
     // More compressed octets than QEMU's buffer, or some without normal pages.
     let mut big = bytes.clone();

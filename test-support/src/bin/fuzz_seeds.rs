@@ -132,8 +132,8 @@ fn streams(seeds: &mut Seeds) {
 }
 
 /// A multifd channel: its `MultiFDInit_t`, a packet of two data pages and a zero
-/// page of `pc.ram`, then a `SYNC` packet (as QEMU 10.0 sends them); a zlib
-/// channel; the fixtures' captured channels.
+/// page of `pc.ram`, then a `SYNC` packet (as QEMU 10.0 sends them); a zlib and
+/// a zstd channel; the fixtures' captured channels.
 fn multifd_seeds(seeds: &mut Seeds) {
     use vmstate_test_support::testing::{multifd_init, multifd_packet};
     let channel = [
@@ -149,11 +149,12 @@ fn multifd_seeds(seeds: &mut Seeds) {
     );
     seeds.write("multifd_channel", &channel);
     // A zlib channel (one stream across its packets), and QEMU's own channels.
-    let zlib = vmstate_test_support::testing::multifd_zlib_channel(&[
-        (0, &[0x1000, 0x2000]),
-        (1, &[0x5000]),
-    ]);
-    seeds.write("multifd_channel", &zlib);
+    use vmstate_runtime::ram::multifd::{FLAG_ZLIB, FLAG_ZSTD};
+    for flags in [FLAG_ZLIB, FLAG_ZSTD] {
+        let packets: [(u64, &[u64]); 2] = [(0, &[0x1000, 0x2000]), (1, &[0x5000])];
+        let channel = vmstate_test_support::testing::multifd_compressed_channel(flags, &packets);
+        seeds.write("multifd_channel", &channel);
+    }
     for (_, _, entry) in vmstate_test_support::catalog::fixture_streams() {
         for c in entry["channels"].as_array().into_iter().flatten() {
             let bytes = vmstate_test_support::catalog::read_fixture(c.as_str().unwrap_or(""));

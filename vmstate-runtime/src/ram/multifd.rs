@@ -137,31 +137,27 @@ impl Packet<'_> {
 #[derive(Default)]
 pub struct Unpacker {
     zlib: Option<Box<InflateState>>,
+    zstd: Option<zstd::stream::raw::Decoder<'static>>,
 }
+
+/// The largest zstd window a channel may use: `2^25`, what QEMU's highest
+/// `multifd-zstd-level` (20) asks for; a stream that wants more is refused
+/// rather than sizing memory.
+const ZSTD_WINDOW_LOG: u32 = 25;
 
 impl Unpacker {
     /// The records packet `p` loads: each normal page with its data, each zero
-    /// page as a page of zeros. A compressed page's data is inflated as QEMU's
-    /// receiving side does (`inflate` page by page, the last with
-    /// `Z_SYNC_FLUSH`); one that makes less than a page, or fails, is an error.
+    /// page as a page of zeros. Compressed pages are unpacked as QEMU's
+    /// receiving side does, page by page (zlib's `inflate`, the last with
+    /// `Z_SYNC_FLUSH`; `ZSTD_decompressStream`); data that makes less than its
+    /// pages, or fails, is an error.
     pub fn records<'p>(&mut self, p: &'p Packet<'_>) -> Result<Vec<RamRecord<'p>>> {
         let block = p.block();
         let normal = p.normal_pages();
         let pages: Vec<Cow<'p, [u8]>> = match method(p.flags()) {
             0 => p.data.chunks(PAGE).map(Cow::Borrowed).collect(),
             1 => self.inflate(p)?.into_iter().map(Cow::Owned).collect(),
-            _ => {
-                return Err(unsupported(
-                    &format!(
-                        "loading multifd pages compressed with {}",
-                        compression(p.flags())
-                    ),
-                    "multifd",
-                    "convert or carry the channel (the pages stay compressed), or migrate \
-                     with multifd-compression zlib or none",
-                    0,
-                ))
-            }
+            _ => self.unzstd(p)?.into_iter().map(Cow::Owned).collect(),
         };
         let mut out: Vec<RamRecord<'p>> = pages
             .into_iter()
@@ -216,6 +212,43 @@ impl Unpacker {
                     }
                     Ok(_) => return Err(bad("ends its stream")),
                     Err(_) => return Err(bad("is not a deflate stream")),
+                }
+            }
+            pages.push(page);
+        }
+        Ok(pages)
+    }
+
+    /// The normal pages of a zstd packet, decompressed from where the channel's
+    /// stream stands (`ZSTD_decompressStream` page by page, as QEMU's receiver).
+    fn unzstd(&mut self, p: &Packet<'_>) -> Result<Vec<Vec<u8>>> {
+        use zstd::stream::raw::{DParameter, Decoder, InBuffer, Operation, OutBuffer};
+        let bad = |what: &str| {
+            framing(
+                format!("multifd packet {}: its zstd data {what}", p.packet_num()),
+                0,
+            )
+        };
+        let d = match &mut self.zstd {
+            Some(d) => d,
+            None => {
+                let mut d = Decoder::new().map_err(|e| bad(&e.to_string()))?;
+                d.set_parameter(DParameter::WindowLogMax(ZSTD_WINDOW_LOG))
+                    .map_err(|e| bad(&e.to_string()))?;
+                self.zstd.insert(d)
+            }
+        };
+        let mut input = InBuffer::around(&p.data[..]);
+        let mut pages = Vec::with_capacity(p.normal_pages());
+        for _ in 0..p.normal_pages() {
+            let mut page = vec![0u8; PAGE];
+            let mut out = OutBuffer::around(&mut page[..]);
+            while out.pos() < PAGE {
+                let before = (input.pos(), out.pos());
+                d.run(&mut input, &mut out)
+                    .map_err(|e| bad(&format!("is not a zstd stream ({e})")))?;
+                if (input.pos(), out.pos()) == before {
+                    return Err(bad("makes less than its pages"));
                 }
             }
             pages.push(page);
