@@ -20,29 +20,49 @@ pub fn print_tree(tree: &Value, out: &mut impl Write) -> Result<(), Failure> {
         }
     }
     let mut names = std::collections::HashMap::new();
-    for sec in tree["sections"].as_array().into_iter().flatten() {
+    print_sections(&tree["sections"], &mut names, 0, out)
+}
+
+/// Prints `sections` (the stream's, or a package's), `depth` levels in; `names`
+/// gives each section id its idstr, for the parts that carry none.
+fn print_sections<'t>(
+    sections: &'t Value,
+    names: &mut std::collections::HashMap<String, &'t str>,
+    depth: usize,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let pad = "  ".repeat(depth);
+    for sec in sections.as_array().into_iter().flatten() {
         let kind = sec["type"].as_str().unwrap_or("?");
         if let Some(idstr) = sec.get("idstr").and_then(Value::as_str) {
             names.insert(sec["section_id"].to_string(), idstr);
         }
         if kind == "command" {
-            let data = sec.get("data").and_then(Value::as_str).unwrap_or("");
-            let data = if data.is_empty() {
+            let hex = sec.get("data").and_then(Value::as_str).unwrap_or("");
+            let data = if hex.is_empty() {
                 String::new()
             } else {
-                format!(", data {data}")
+                format!(", data {hex}")
             };
-            // PACKAGED's package: the device state of a postcopy migration.
-            let package = match sec.get("package").and_then(Value::as_str) {
-                Some(hex) => format!(", a package of {} bytes", hex.len() / 2),
-                None => String::new(),
+            // PACKAGED's package: the device state of a postcopy migration, as
+            // its records (its length is the command's data), or its bytes.
+            let package = match sec.get("package") {
+                Some(Value::String(bytes)) => format!(", a package of {} bytes", bytes.len() / 2),
+                Some(Value::Array(_)) => match u32::from_str_radix(hex, 16) {
+                    Ok(n) => format!(", a package of {n} bytes:"),
+                    Err(_) => ", a package:".to_owned(),
+                },
+                _ => String::new(),
             };
             writeln!(
                 out,
-                "command {} ({}){data}{package}",
+                "{pad}command {} ({}){data}{package}",
                 sec["command"].as_str().unwrap_or("?"),
                 sec["number"]
             )?;
+            if let Some(records) = sec.get("package").filter(|p| p.is_array()) {
+                print_sections(records, names, depth + 1, out)?;
+            }
             continue;
         }
         let ram = sec.get("ram").or_else(|| sec.get("ram_summary"));
@@ -50,20 +70,20 @@ pub fn print_tree(tree: &Value, out: &mut impl Write) -> Result<(), Failure> {
             (Some(idstr), _) if kind == "full" => {
                 writeln!(
                     out,
-                    "[{}] {}#{} version {}",
+                    "{pad}[{}] {}#{} version {}",
                     sec["section_id"],
                     idstr.as_str().unwrap_or(""),
                     sec["instance_id"],
                     sec["version"]
                 )?;
-                print_value(&sec["value"], 1, out)?;
+                print_value(&sec["value"], depth + 1, out)?;
             }
             (_, Some(_)) => {
                 let id = sec["section_id"].to_string();
                 let name = names.get(&id).copied().unwrap_or("?");
-                writeln!(out, "[{id}] {name} ({kind}): {}", ram_summary(sec))?;
+                writeln!(out, "{pad}[{id}] {name} ({kind}): {}", ram_summary(sec))?;
             }
-            _ => writeln!(out, "[{}] {kind}", sec["section_id"])?,
+            _ => writeln!(out, "{pad}[{}] {kind}", sec["section_id"])?,
         }
     }
     Ok(())

@@ -124,7 +124,8 @@ fn postcopy_through_bridges(src: Peer, dst: Peer, name: &str, running: bool) {
 /// The source's stream as the bridge tapped it: QEMU sent no vmdesc, so it is read
 /// with the description of another save of the same VM (`--describe-with`); its
 /// RAM (`dump --ram`) is the guest's as both QEMUs hold it, the `PACKAGED`
-/// package is in the tree, and it converts to BER and back to the same bytes.
+/// package is in the tree as the records it holds, and it converts to BER and
+/// back to the same bytes.
 fn check_tap(
     src: Peer,
     name: &str,
@@ -163,8 +164,34 @@ fn check_tap(
         .unwrap_or_else(|| panic!("{name}: no PACKAGED command: {text}"));
     let announced = u32::from_str_radix(&packaged[27..35], 16).unwrap();
     assert!(
-        packaged.ends_with(&format!(", a package of {announced} bytes")),
+        packaged.ends_with(&format!(", a package of {announced} bytes:")),
         "{name}: {packaged}"
+    );
+    // The package as the stream it is: QEMU's postcopy_start writes LISTEN, the
+    // devices with their fields, PING 3 and RUN into it.
+    let package: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("command PACKAGED"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter(|l| !l.starts_with("    "))
+        .collect();
+    assert_eq!(
+        package.first(),
+        Some(&"  command POSTCOPY_LISTEN (4)"),
+        "{name}"
+    );
+    assert_eq!(
+        package.last(),
+        Some(&"  command POSTCOPY_RUN (5)"),
+        "{name}"
+    );
+    assert!(
+        package
+            .iter()
+            .any(|l| l.contains("] mc146818rtc#0 version"))
+            && package.iter().any(|l| l.contains("] apic#0 version")),
+        "{name}: {package:?}"
     );
     let image = std::fs::read(dir.join("pc.ram.bin")).unwrap();
     for (&(start, end), digest) in ram.iter().zip(digests) {

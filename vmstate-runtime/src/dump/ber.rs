@@ -9,8 +9,8 @@
 
 use super::desc::{elements, encode_legacy, scalar_bytes, Desc, Group};
 use super::{
-    bad, command_object, configuration_json, device_of, section_object, tree_ram, Descriptions,
-    Entry, Limits, Parts, RamOf, RamParts,
+    bad, command_entry, command_object, configuration_json, device_of, section_object, tree_ram,
+    Descriptions, Entry, Limits, Parts, RamOf, RamParts,
 };
 use crate::ber::{self, Class, Decoder, Header, Length, Options, Tag};
 use crate::error::{Error, ErrorKind, Result};
@@ -34,10 +34,18 @@ pub(super) fn to_ber_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result<Ve
         .map_err(|_| bad("stream_version does not fit 32 bits"))?;
     let mut w = Writer::new(Vec::new());
     records::put_prelude(&mut w, version, parts.configuration.as_ref())?;
+    // The description goes before the first device: a section, or a package.
     let mut described = false;
+    let mut describe = |w: &mut Writer<Vec<u8>>| match std::mem::replace(&mut described, true) {
+        false => records::put_description(w, parts.vmdesc),
+        true => Ok(()),
+    };
     for (sec, entry) in &parts.sections {
         let h = match entry {
             Entry::Command(c) => {
+                if !c.package.is_empty() {
+                    describe(&mut w)?;
+                }
                 put_command(&mut w, c)?;
                 continue;
             }
@@ -45,9 +53,7 @@ pub(super) fn to_ber_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result<Ve
         };
         match &h.ident {
             Some(ident) if h.kind == SectionKind::Full => {
-                if !std::mem::replace(&mut described, true) {
-                    records::put_description(&mut w, parts.vmdesc)?;
-                }
+                describe(&mut w)?;
                 let (d, v) = device_of(&parts.descs, sec, ident)?;
                 put_device(&mut w, h, d, v)?;
             }
@@ -237,7 +243,17 @@ impl Tree<'_, '_, '_> {
 impl<'a> records::Items<'a> for Tree<'_, '_, 'a> {
     fn command(&mut self, c: Command, at: u64) -> Result<()> {
         self.count(at)?;
-        self.sections.push(command_object(&c));
+        let entry = match (&self.descs, c.package.is_empty()) {
+            (_, true) => command_object(&c),
+            // The package is QEMU's bytes inside the command's item: its
+            // records' offsets count from the command's, and an error there
+            // is at the command.
+            (Some(descs), false) => {
+                command_entry(&c, at, descs, self.limits).map_err(|e| e.at(at))?
+            }
+            (None, false) => return Err(missing_description(at)),
+        };
+        self.sections.push(entry);
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 
 use super::walk::{Record, Section};
 use super::{
-    command_object, configuration_json, decode_body, device_of, encode_legacy, section_object,
+    command_entry, configuration_json, device_entry, device_of, encode_legacy, section_object,
     tree_ram, walk, Entry, Limits, Parts, RamOf, RamParts,
 };
 use crate::error::Result;
@@ -33,14 +33,15 @@ pub(super) fn from_legacy<'a>(
             })
         };
         let (mut o, key, value) = match record {
-            Record::Command(c, _) => {
-                sections.push(command_object(&c));
+            Record::Command(c, at, descs) => {
+                // A package follows its command's 5 octets and data.
+                let package_at = at + 5 + c.data.len() as u64;
+                sections.push(command_entry(&c, package_at, descs, limits)?);
                 return Ok(());
             }
             Record::Device(sec, d) => {
-                let v = decode_body(d, sec.body, sec.body_offset)
-                    .map_err(|e| e.in_device(&sec.ident.idstr))?;
-                (object(&sec), "value", v)
+                sections.push(device_entry(&sec, d)?);
+                return Ok(());
             }
             Record::Ram(sec, records) => {
                 for r in &records {

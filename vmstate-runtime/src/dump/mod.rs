@@ -237,6 +237,48 @@ fn command_object(c: &Command) -> Value {
     Value::Object(o)
 }
 
+/// A device section's entry in the tree: its header and its value.
+fn device_entry(sec: &walk::Section<'_>, d: &Desc) -> Result<Value> {
+    let v = decode_body(d, sec.body, sec.body_offset).map_err(|e| e.in_device(&sec.ident.idstr))?;
+    let mut o = section_object(&SectionHeader {
+        kind: sec.kind,
+        id: sec.section_id,
+        ident: Some(sec.ident.clone()),
+    });
+    o.insert("value".into(), v);
+    Ok(Value::Object(o))
+}
+
+/// A command's entry in the tree; a `PACKAGED` package as the nested stream it
+/// is: its records (commands, device sections with their values), read with
+/// `descs`, from stream offset `package_at`.
+fn command_entry(
+    c: &Command,
+    package_at: u64,
+    descs: &Descriptions,
+    limits: &Limits,
+) -> Result<Value> {
+    let mut o = command_object(c);
+    if !c.package.is_empty() {
+        let mut entries = Vec::new();
+        walk::walk_package(&c.package, package_at, descs, limits, &mut |record| {
+            entries.push(match record {
+                walk::Record::Command(c, ..) => command_object(&c),
+                walk::Record::Device(sec, d) => device_entry(&sec, d)?,
+                walk::Record::Ram(sec, _) => {
+                    return Err(framing::framing_error(
+                        "a RAM part inside a PACKAGED package",
+                        sec.body_offset,
+                    ))
+                }
+            });
+            Ok(())
+        })?;
+        o["package"] = Value::Array(entries);
+    }
+    Ok(o)
+}
+
 /// An entry of the tree's `sections`: a section or a command.
 pub(crate) enum Entry {
     /// A section record's header (its value or RAM are in the entry's object).
@@ -246,15 +288,18 @@ pub(crate) enum Entry {
 }
 
 /// What an entry of `sections` is (the inverse of [`section_object`] and
-/// [`command_object`]).
-fn entry_of(sec: &Value) -> Result<Entry> {
+/// [`command_entry`]): a nested package is encoded back to QEMU's bytes with
+/// `descs`.
+fn entry_of(sec: &Value, descs: &Descriptions) -> Result<Entry> {
     if sec.get("type").and_then(Value::as_str) != Some("command") {
         return section_header(sec).map(Entry::Section);
     }
     let number =
         u16::try_from(num(sec, "number")?).map_err(|_| bad("a command number fits 16 bits"))?;
-    let octets = |key: &str| match sec.get(key).and_then(Value::as_str) {
-        Some(h) => unhex(h).ok_or_else(|| bad(format!("command {key} is not hex"))),
+    let octets = |key: &str| match sec.get(key) {
+        Some(Value::String(h)) => unhex(h).ok_or_else(|| bad(format!("command {key} is not hex"))),
+        Some(Value::Array(entries)) if key == "package" => package_of(entries, descs),
+        Some(_) => Err(bad(format!("command {key} is neither hex nor records"))),
         None => Ok(Vec::new()),
     };
     let c = Command {
@@ -264,6 +309,28 @@ fn entry_of(sec: &Value) -> Result<Entry> {
     };
     c.check(0)?;
     Ok(Entry::Command(c))
+}
+
+/// A package's bytes from its records in the tree: commands, and device
+/// sections encoded by their descriptions, each as QEMU frames it.
+fn package_of(entries: &[Value], descs: &Descriptions) -> Result<Vec<u8>> {
+    let mut w = crate::io::Writer::new(Vec::new());
+    for sec in entries {
+        match entry_of(sec, descs)? {
+            Entry::Command(c) if c.package.is_empty() => framing::legacy::put_command(&mut w, &c)?,
+            Entry::Command(_) => return Err(bad("a package inside a PACKAGED package")),
+            Entry::Section(h) => {
+                let Some(ident) = h.ident.as_ref().filter(|_| h.kind == SectionKind::Full) else {
+                    return Err(bad("a package holds commands and device (full) sections"));
+                };
+                framing::legacy::put_section_header(&mut w, &h)?;
+                let (d, v) = device_of(descs, sec, ident)?;
+                encode_legacy(d, v, &mut w).map_err(|e| e.in_device(&ident.idstr))?;
+                framing::legacy::put_footer(&mut w, h.id)?;
+            }
+        }
+    }
+    Ok(w.into_inner())
 }
 
 /// The header of a section of the tree (the inverse of [`section_object`]).
@@ -315,7 +382,7 @@ impl<'t> Parts<'t> {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .map(|sec| Ok((sec, entry_of(sec)?)))
+            .map(|sec| Ok((sec, entry_of(sec, &descs)?)))
             .collect::<Result<_>>()?;
         Ok(Parts {
             vmdesc,

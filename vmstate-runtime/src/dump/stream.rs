@@ -262,6 +262,15 @@ impl Conversion<'_> {
         if self.live.is_some_and(|carrier| carrier.refuses(c)) {
             return Err(c.not_one_way(at));
         }
+        if let Some(b) = self
+            .borrowed
+            .filter(|_| !c.package.is_empty() && self.descs.is_none())
+        {
+            // A postcopy stream's devices are in its package: the description
+            // given goes before it.
+            self.descs = Some(Descriptions::parse(b.text(), self.limits)?);
+            self.sink.description(b.text())?;
+        }
         self.packaged |= !c.package.is_empty();
         self.counts.return_path |= c.number == Command::OPEN_RETURN_PATH;
         self.sink.command(c)
@@ -795,8 +804,9 @@ impl<W: io::Write> Sink for LegacySink<W> {
 struct BerSink<W: io::Write> {
     w: Writer<W>,
     part: Option<PartRecord<'static>>,
-    /// The description, until the first device section or the end: where every
-    /// writer puts it, wherever the source had it.
+    /// The description, until the first device section, the first package (a
+    /// postcopy stream's devices) or the end: where every writer puts it,
+    /// wherever the source had it.
     description: Described,
 }
 
@@ -823,6 +833,9 @@ impl<W: io::Write> Sink for BerSink<W> {
     }
 
     fn command(&mut self, c: &Command) -> Result<()> {
+        if !c.package.is_empty() {
+            self.put_description()?;
+        }
         put_command(&mut self.w, c)
     }
 

@@ -99,8 +99,9 @@ impl LegacyStream<'_> {
 
 /// One record of a legacy stream, in stream order, as a walk meets it.
 pub(crate) enum Record<'a, 'd> {
-    /// A command and its offset.
-    Command(Command, u64),
+    /// A command, its offset, and the descriptions its package's devices are
+    /// read with ([`walk_package`]).
+    Command(Command, u64, &'d Descriptions),
     /// A device section and its layout (from the vmdesc).
     Device(Section<'a>, &'d Desc),
     /// A RAM part and its records (page data borrowed from the stream).
@@ -132,7 +133,7 @@ struct Walk<'w, 'a> {
 impl<'a> records::Records<SliceInput<'a>> for Walk<'_, 'a> {
     fn command(&mut self, command: Command, offset: u64) -> Result<()> {
         self.counted(offset)?;
-        (self.each)(Record::Command(command, offset))
+        (self.each)(Record::Command(command, offset, self.descriptions))
     }
 
     fn section(
@@ -197,7 +198,7 @@ pub fn walk_legacy(bytes: &[u8]) -> Result<LegacyStream<'_>> {
     let (mut sections, mut commands) = (Vec::new(), Vec::new());
     let walked = walk_with(bytes, &Limits::default(), None, &mut |record| {
         match record {
-            Record::Command(command, offset) => commands.push(PlacedCommand {
+            Record::Command(command, offset, _) => commands.push(PlacedCommand {
                 after_sections: sections.len(),
                 offset,
                 command,
@@ -259,6 +260,25 @@ pub(crate) fn walk_with<'a>(
         configuration,
         vmdesc,
     })
+}
+
+/// Walks `package` (a `PACKAGED` command's, found at stream offset `at`) with
+/// `descriptions`: each of its records to `each`, in order.
+pub(crate) fn walk_package<'a>(
+    package: &'a [u8],
+    at: u64,
+    descriptions: &Descriptions,
+    limits: &Limits,
+    each: &mut dyn for<'d> FnMut(Record<'a, 'd>) -> Result<()>,
+) -> Result<()> {
+    let mut walk = Walk {
+        descriptions,
+        limits,
+        records: 0,
+        each,
+        ram: ram::Cursor::default(),
+    };
+    records::read_package(&mut SliceInput::with_base(package, at), &mut walk)
 }
 
 /// Decodes a device section's body into `target` at the section's version, with the

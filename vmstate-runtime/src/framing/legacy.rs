@@ -172,6 +172,31 @@ pub fn read_records<I: Input>(
     }
 }
 
+/// Reads a `PACKAGED` package's records into `records`, to the package's end:
+/// what QEMU's loader reads from it (`loadvm_handle_cmd_packaged`): commands
+/// and device sections, no EOF (`postcopy_start` writes none: the stream that
+/// carries the package goes on). An EOF, a package inside it, or a section
+/// that continues one started outside it are errors.
+pub fn read_package<I: Input>(r: &mut I, records: &mut impl Records<I>) -> Result<()> {
+    let mut started = Started::default();
+    while !r.peek(1)?.is_empty() {
+        let at = r.offset();
+        match read_record(r)? {
+            Record::Eof => return Err(framing_error("an EOF inside a PACKAGED package", at)),
+            Record::Command(c) if !c.package.is_empty() => {
+                return Err(framing_error("a package inside a PACKAGED package", at))
+            }
+            Record::Command(c) => records.command(c, at)?,
+            Record::Section(h) => {
+                let ident = started.resolve(&h, at)?;
+                records.section(&h, &ident, at, r)?;
+                read_footer(r, h.id, &ident.idstr)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Writes a section record's header (type byte, id and, for START and FULL, the
 /// idstr, instance and version).
 pub fn put_section_header<W: io::Write>(w: &mut Writer<W>, h: &SectionHeader) -> Result<()> {
