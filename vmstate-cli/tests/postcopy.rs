@@ -47,21 +47,25 @@ fn counter_moves(q: &mut Qemu) -> bool {
 }
 
 /// A postcopy migration of the counter guest from `src` to `dst` through the
-/// bridges. `running`: the destination runs from the switch on (faulting in the
-/// pages it writes, `max-postcopy-bandwidth` keeping the rest slow), else it
-/// stays paused (`-S`) and both RAMs are compared whole at the end.
-fn postcopy_through_bridges(src: Peer, dst: Peer, name: &str, running: bool) {
+/// bridges, both QEMUs with `memory` (their RAM's backend, if any). `running`:
+/// the destination runs from the switch on (faulting in the pages it writes,
+/// `max-postcopy-bandwidth` keeping the rest slow), else it stays paused (`-S`)
+/// and both RAMs are compared whole at the end.
+fn postcopy_through_bridges(src: Peer, dst: Peer, name: &str, running: bool, memory: &[&str]) {
     let kernel = kernel_file(RAM_MIB);
-    let mut s = start_guest(src, name, RAM_MIB, &kernel, &[]);
+    let mut s = start_guest(src, name, RAM_MIB, &kernel, memory);
     wait_filled(&mut s, RAM_MIB);
-    let paused: &[&str] = if running { &[] } else { &["-S"] };
+    let mut dst_args = memory.to_vec();
+    if !running {
+        dst_args.push("-S");
+    }
     let tap = tmp(&format!("{name}.tap"));
     let (mut d, to_ber, to_legacy, addr) = destination_and_bridges(
         dst,
         name,
         RAM_MIB,
         &kernel,
-        paused,
+        &dst_args,
         (&["postcopy-ram"], &json!({})),
         Some(&tap),
     );
@@ -222,7 +226,7 @@ fn check_tap(
 fn postcopy_passes_through_two_bridges() {
     for peer in Peer::NEWEST.into_iter().filter(|p| p.release.available()) {
         let name = format!("postcopy-{}", peer.release.version());
-        postcopy_through_bridges(peer, peer, &name, false);
+        postcopy_through_bridges(peer, peer, &name, false, &[]);
     }
 }
 
@@ -230,7 +234,49 @@ fn postcopy_passes_through_two_bridges() {
 fn a_running_destination_faults_pages_in_through_two_bridges() {
     for peer in Peer::NEWEST.into_iter().filter(|p| p.release.available()) {
         let name = format!("postcopy-faults-{}", peer.release.version());
-        postcopy_through_bridges(peer, peer, &name, true);
+        postcopy_through_bridges(peer, peer, &name, true, &[]);
+    }
+}
+
+/// Reserves `n` 2 MiB hugepages for the guests (as root, through
+/// `/proc/sys/vm/nr_hugepages`); whether they are there.
+fn hugepages(n: u64) -> bool {
+    let path = "/proc/sys/vm/nr_hugepages";
+    let have = || {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    if have() < n {
+        let _ = std::fs::write(path, n.to_string());
+    }
+    let ok = have() >= n;
+    if !ok {
+        assert!(
+            std::env::var_os("VMSTATE_REQUIRE_QEMU").is_none(),
+            "VMSTATE_REQUIRE_QEMU is set but {n} hugepages cannot be reserved (write {path} as root)"
+        );
+        eprintln!("note: skipping: {n} hugepages cannot be reserved ({path})");
+    }
+    ok
+}
+
+/// Guests whose RAM is backed by 2 MiB hugepages, as libvirt sets them up for
+/// latency-sensitive VMs: in a postcopy migration QEMU sends each such block's
+/// page size after its length in the block list (`POSTCOPY_ADVISE` announces
+/// the sizes), and the destination faults in whole hugepages.
+#[test]
+fn hugepage_backed_ram_passes_in_postcopy_through_two_bridges() {
+    let backend = format!("memory-backend-memfd,id=m,size={RAM_MIB}M,hugetlb=on,hugetlbsize=2M");
+    let memory = ["-object", &backend, "-machine", "memory-backend=m"];
+    // Two guests of 16 hugepages each, and room for QEMU's own.
+    if !hugepages(2 * u64::from(RAM_MIB) / 2 + 8) {
+        return;
+    }
+    for peer in Peer::NEWEST.into_iter().filter(|p| p.release.available()) {
+        let name = format!("postcopy-hugepages-{}", peer.release.version());
+        postcopy_through_bridges(peer, peer, &name, true, &memory);
     }
 }
 
@@ -241,6 +287,6 @@ fn postcopy_crosses_from_qemu_7_2_to_10_0_through_the_bridges() {
         Peer::on_7_2(Release::Qemu10_0),
     );
     if old.release.available() && new.release.available() {
-        postcopy_through_bridges(old, new, "postcopy-7.2-10.0", true);
+        postcopy_through_bridges(old, new, "postcopy-7.2-10.0", true, &[]);
     }
 }

@@ -414,8 +414,8 @@ fn asn1tools_decodes_a_whole_ber_stream_ram_included() {
 }
 
 /// Pages QEMU sends encoded, in a BER stream: an XBZRLE delta and a zlib page
-/// (and a multifd sync point) added to a registry stream's RAM part (through its
-/// tree). asn1tools decodes
+/// (and a multifd sync point, and a hugepage block's page size) added to a
+/// registry stream's RAM (through its tree). asn1tools decodes
 /// their elements by the module, and the script rebuilds the RAM with its own
 /// XBZRLE decoder and Python's zlib: the pages the deltas were made for.
 #[test]
@@ -451,6 +451,24 @@ fn asn1tools_decodes_encoded_pages_and_rebuilds_their_ram() {
     part.push(json!({"block": "pc.ram", "offset": b, "zlib": hex(&zlib), "continue": true}));
     // And a multifd main channel's sync point.
     part.push(json!({"multifd_flush": true}));
+    // And pc.ram backed by 2 MiB hugepages in a postcopy migration: its page
+    // size in its block list entry, which POSTCOPY_ADVISE announces.
+    let sections = tree["sections"].as_array_mut().unwrap();
+    let first = sections
+        .iter()
+        .position(|s| s.get("ram").is_some())
+        .unwrap();
+    sections[first]["ram"][0]["blocks"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|b| b["name"] == "pc.ram")
+        .unwrap()["page_size"] = json!(0x20_0000);
+    let advise = [0x20_1000u64.to_be_bytes(), 4096u64.to_be_bytes()].concat();
+    sections.insert(
+        first,
+        json!({"type": "command", "command": "POSTCOPY_ADVISE", "number": 3, "data": hex(&advise)}),
+    );
     let ber = dump::to_bytes(&tree, Format::Ber).unwrap();
     let types = json!({
         "configuration": module.section_type(Configuration::DESC).unwrap(),

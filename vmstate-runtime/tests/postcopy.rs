@@ -188,3 +188,54 @@ fn a_package_of_another_length_is_an_error() {
         )
     );
 }
+
+/// A postcopy stream of a guest whose `pc.ram` is backed by 2 MiB hugepages:
+/// `POSTCOPY_ADVISE` announces the page sizes (4 KiB | 2 MiB), and `pc.ram`'s
+/// block list entry has its page size after its length, as QEMU's
+/// `ram_save_setup` writes it. It reads (the size in the tree), converts to BER
+/// and back to the same bytes; the same entry without the announcement does not
+/// read as a block list.
+#[test]
+fn a_hugepage_block_s_page_size_reads_and_converts_exactly() {
+    let (stream, _) = postcopy_stream();
+    let advise = [0x20_1000u64.to_be_bytes(), 4096u64.to_be_bytes()].concat();
+    let old_advise = command(
+        "POSTCOPY_ADVISE",
+        [4096u64.to_be_bytes(), 4096u64.to_be_bytes()].concat(),
+    );
+    let at = stream
+        .windows(old_advise.len())
+        .position(|w| w == old_advise)
+        .unwrap();
+    let entry = stream.windows(7).position(|w| w == b"\x06pc.ram").unwrap() + 7 + 8;
+    let huge = [
+        &stream[..at],
+        &command("POSTCOPY_ADVISE", advise)[..],
+        &stream[at + old_advise.len()..entry],
+        &0x20_0000u64.to_be_bytes(),
+        &stream[entry..],
+    ]
+    .concat();
+    let ber = convert_live(&huge, RETURN_PATH).unwrap();
+    assert!(dump::convert(&ber, Format::Legacy).unwrap() == huge);
+    let described = dump::Borrowed::from_bytes(&read_fixture("pc-tcg-reset.mig")).unwrap();
+    let tree = dump::from_bytes_described(&huge, dump::RamParts::Records, &described).unwrap();
+    let list = tree["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|s| s["ram"].as_array()?.first()?.get("blocks").cloned())
+        .unwrap();
+    assert_eq!(list[0]["name"], "pc.ram");
+    assert_eq!(list[0]["page_size"], 0x20_0000);
+    assert!(list[1].get("page_size").is_none());
+    assert!(dump::to_bytes(&tree, Format::Legacy).unwrap() == huge);
+    // Without the announcement the size is read as the next entry: no list.
+    let unannounced = [
+        &stream[..entry],
+        &0x20_0000u64.to_be_bytes(),
+        &stream[entry..],
+    ]
+    .concat();
+    assert!(convert_live(&unannounced, RETURN_PATH).is_err());
+}

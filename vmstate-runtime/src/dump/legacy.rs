@@ -72,10 +72,11 @@ pub(super) fn to_legacy_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result
     let parts = Parts::of(tree)?;
     let mut w = Writer::new(Vec::new());
     records::put_prelude(&mut w, parts.configuration.as_ref())?;
-    let layout = ram::BlockLayout::of(parts.configuration.as_ref());
+    let mut layout = ram::BlockLayout::of(parts.configuration.as_ref());
     for (sec, entry) in &parts.sections {
         let h = match entry {
             Entry::Command(c) => {
+                layout.after(c);
                 records::put_command(&mut w, c)?;
                 continue;
             }

@@ -587,6 +587,9 @@ fn block_json(b: &ram::ListedBlock) -> Value {
     if let Some(a) = b.addr {
         o["address"] = a.into();
     }
+    if let Some(p) = b.page_size {
+        o["page_size"] = p.into();
+    }
     o
 }
 
@@ -657,10 +660,15 @@ pub fn ram_from_json(v: &Value) -> Result<Vec<RamRecord<'static>>> {
                     .unwrap_or("")
                     .to_owned();
                 let addr = b.get("address").map(|_| num(b, "address")).transpose()?;
+                let page_size = b
+                    .get("page_size")
+                    .map(|_| num(b, "page_size"))
+                    .transpose()?;
                 let block = ram::ListedBlock {
                     name,
                     length: num(b, "length")?,
                     addr,
+                    page_size,
                 };
                 if let Some(m) = b.get("mapped") {
                     let region = mapped_from_json(m)?;

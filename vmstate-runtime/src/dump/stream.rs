@@ -272,6 +272,7 @@ impl Conversion<'_> {
             self.sink.description(b.text())?;
         }
         self.packaged |= !c.package.is_empty();
+        self.ram.layout.after(c);
         self.counts.return_path |= c.number == Command::OPEN_RETURN_PATH;
         self.sink.command(c)
     }

@@ -133,6 +133,7 @@ struct Walk<'w, 'a> {
 impl<'a> records::Records<SliceInput<'a>> for Walk<'_, 'a> {
     fn command(&mut self, command: Command, offset: u64) -> Result<()> {
         self.counted(offset)?;
+        self.ram.layout.after(&command);
         (self.each)(Record::Command(command, offset, self.descriptions))
     }
 

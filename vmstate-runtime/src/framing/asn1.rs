@@ -188,6 +188,8 @@ VMState-Ram-Block ::= SEQUENCE {{
     name UTF8String,
     length INTEGER (0..MAX),
     address INTEGER (0..MAX) OPTIONAL,
+    -- a hugepage-backed block's page size, sent in postcopy
+    page-size [1] INTEGER (0..MAX) OPTIONAL,
     mapped [0] VMState-Ram-Mapped OPTIONAL
 }}
 

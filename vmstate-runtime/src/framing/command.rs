@@ -101,6 +101,8 @@ const KNOWN: [Known; 11] = [
 impl Command {
     /// `OPEN_RETURN_PATH`'s number.
     pub const OPEN_RETURN_PATH: u16 = 1;
+    /// `POSTCOPY_ADVISE`: its data gives the blocks' page sizes.
+    pub const POSTCOPY_ADVISE: u16 = 3;
     /// `SWITCHOVER_START`'s number.
     pub const SWITCHOVER_START: u16 = 11;
     /// The highest number QEMU 7.2 knows (`RECV_BITMAP`): a 7.2 destination rejects

@@ -135,6 +135,10 @@ pub struct ListedBlock {
     /// `x-ignore-shared`, so that the destination checks that a block it shares
     /// with the source (and so is not sent) is mapped where the source's was.
     pub addr: Option<u64>,
+    /// Its host page size, where it is not the host's (a hugepage-backed block):
+    /// sent in a postcopy migration, so that the destination checks its block
+    /// uses the same.
+    pub page_size: Option<u64>,
 }
 
 impl ListedBlock {
@@ -144,6 +148,7 @@ impl ListedBlock {
             name: name.into(),
             length,
             addr: None,
+            page_size: None,
         }
     }
 }
@@ -158,6 +163,10 @@ pub struct BlockLayout {
     /// Each entry is followed by the block's region of a mapped-ram file
     /// ([`mapped`]), and no page travels in a record.
     pub mapped: bool,
+    /// A postcopy migration's page-size summary (`POSTCOPY_ADVISE`: every
+    /// block's page size or'ed), when it holds sizes over 4 KiB: an entry of a
+    /// block backed by one of them has it after its length.
+    pub hugepages: u64,
 }
 
 impl BlockLayout {
@@ -166,7 +175,25 @@ impl BlockLayout {
         BlockLayout {
             addresses: c.is_some_and(|c| c.lists_capability(b"x-ignore-shared")),
             mapped: c.is_some_and(|c| c.lists_capability(b"mapped-ram")),
+            hugepages: 0,
         }
+    }
+
+    /// The layout once a command passed: `POSTCOPY_ADVISE` announces the
+    /// page sizes of the blocks (be64 summary, be64 target page size).
+    pub fn after(&mut self, c: &crate::framing::Command) {
+        if c.number == crate::framing::Command::POSTCOPY_ADVISE && c.data.len() >= 8 {
+            let summary = u64::from_be_bytes(c.data[..8].try_into().unwrap_or_default());
+            self.hugepages = summary & !(PAGE_SIZE - 1) & !PAGE_SIZE;
+        }
+    }
+
+    /// Whether `v`, the be64 after a block's length, is its page size: a power of
+    /// two over 4 KiB that the postcopy summary holds. (What else can follow is
+    /// never one: the next entry starts with its name's nonzero length octet,
+    /// the RAM word after the list is flags below 4 KiB.)
+    fn is_page_size(&self, v: u64) -> bool {
+        v.is_power_of_two() && v > PAGE_SIZE && v & self.hugepages != 0
     }
 
     /// Checks that a block list has the entries this layout sends: a list without
@@ -191,6 +218,20 @@ impl BlockLayout {
                     } else {
                         "does not list"
                     }
+                )),
+                at,
+            ));
+        }
+        if let Some(b) = blocks
+            .iter()
+            .find(|b| b.page_size.is_some_and(|p| !self.is_page_size(p)))
+        {
+            return Err(Error::new(
+                ErrorKind::Framing(format!(
+                    "RAM block {} has page size {:#x}, which the stream's POSTCOPY_ADVISE \
+                     does not announce",
+                    b.name,
+                    b.page_size.unwrap_or(0)
                 )),
                 at,
             ));
@@ -570,6 +611,9 @@ pub fn write_record<W: std::io::Write>(rec: &RamRecord<'_>, w: &mut Writer<W>) -
             for (i, b) in blocks.iter().enumerate() {
                 put_name(w, &b.name)?;
                 w.put(&b.length.to_be_bytes())?;
+                if let Some(page_size) = b.page_size {
+                    w.put(&page_size.to_be_bytes())?;
+                }
                 if let Some(addr) = b.addr {
                     w.put(&addr.to_be_bytes())?;
                 }
@@ -674,11 +718,27 @@ pub(crate) fn read_block_entry(
             }
         )))
     })?;
+    let page_size = match layout.hugepages {
+        0 => None,
+        _ => {
+            let next = r.peek(8)?;
+            let v = u64::from_be_bytes(next.try_into().unwrap_or_default());
+            match next.len() == 8 && layout.is_page_size(v) {
+                true => Some(u64::from_be_bytes(r.read_array()?)),
+                false => None,
+            }
+        }
+    };
     let addr = match layout.addresses {
         true => Some(u64::from_be_bytes(r.read_array()?)),
         false => None,
     };
-    Ok(ListedBlock { name, length, addr })
+    Ok(ListedBlock {
+        name,
+        length,
+        addr,
+        page_size,
+    })
 }
 
 /// The index of the page at `offset` of block `block` (`len` octets): an error

@@ -44,6 +44,7 @@ pub use self::part::{PartRecord, PART_HOLD};
 pub use self::read::{next_element, Elements};
 pub use self::write::{
     data_run_start, encoded_page, mem_size, mixed_run_start, run_end, zero_run, MAPPED,
+    PAGE_SIZE_ID,
 };
 
 use crate::ber::{Class, Tag};

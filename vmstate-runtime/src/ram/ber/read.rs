@@ -318,7 +318,20 @@ pub fn next_element<'a>(
                     Some(h) if h.tag == Tag::INTEGER => Some(uint(d)?),
                     _ => None,
                 };
-                let b = crate::ram::ListedBlock { name, length, addr };
+                let page_size = match d.peek_header()? {
+                    Some(h) if h.tag == Tag::from_identifier(super::PAGE_SIZE_ID) => {
+                        d.accept(&h, h.tag)?;
+                        let v = d.integer(&h)?;
+                        Some(u64::try_from(v).map_err(|_| ber::out_of_range(v, "uint64", &h))?)
+                    }
+                    _ => None,
+                };
+                let b = crate::ram::ListedBlock {
+                    name,
+                    length,
+                    addr,
+                    page_size,
+                };
                 if let Some(h) = d.peek_header()?.filter(|h| h.tag == MAPPED) {
                     if regions.len() != blocks.len() {
                         return Err(no_region(h.offset));

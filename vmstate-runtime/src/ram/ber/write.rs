@@ -21,6 +21,7 @@ pub fn mem_size(
             + 2
             + uint_len(b.length)
             + b.addr.map_or(0, |a| 2 + uint_len(a))
+            + b.page_size.map_or(0, |p| 2 + uint_len(p))
             + regions.get(i).map_or(0, |r| tlv_len(MAPPED, mapped_len(r)))
     };
     let list: usize = blocks
@@ -44,6 +45,9 @@ pub fn mem_size(
         push_uint(out, b.length);
         if let Some(a) = b.addr {
             push_uint(out, a);
+        }
+        if let Some(p) = b.page_size {
+            push_uint_as(out, PAGE_SIZE_ID, p);
         }
         if let Some(r) = regions.get(i) {
             push_mapped(out, r);
@@ -130,10 +134,18 @@ fn push_len(out: &mut Vec<u8>, len: usize) {
 
 #[inline]
 fn push_uint(out: &mut Vec<u8>, v: u64) {
+    push_uint_as(out, 0x02, v);
+}
+
+/// `[1]` in a block entry (IMPLICIT INTEGER): its page size.
+pub const PAGE_SIZE_ID: u8 = 0x81;
+
+/// An unsigned integer under identifier octet `id` (INTEGER's, or an implicit tag's).
+fn push_uint_as(out: &mut Vec<u8>, id: u8, v: u64) {
     let n = uint_len(v);
     // Tag, length and up to nine octets, in one fixed-size copy.
     let mut tlv = [0u8; 11];
-    tlv[0] = 0x02;
+    tlv[0] = id;
     tlv[1] = n as u8;
     // The value right-aligned in its n octets (a ninth is the leading zero).
     let k = n.min(8);
