@@ -228,6 +228,57 @@ fn postcopy_seeds(seeds: &mut Seeds) {
     let stream = w.into_inner();
     seeds.write("stream_convert", &[&[9], &stream[..]].concat());
     seeds.write("dump_roundtrip", &stream);
+    hugepage_package_seed(seeds);
+}
+
+/// A real stream made a postcopy one that keeps its trailer, so that its tree
+/// reads the package: `POSTCOPY_ADVISE` announcing 2 MiB pages, `pc.ram`'s
+/// block list entry with its page size, the device sections moved into a
+/// `PACKAGED` package (`POSTCOPY_LISTEN` first, `POSTCOPY_RUN` last).
+fn hugepage_package_seed(seeds: &mut Seeds) {
+    use vmstate_runtime::framing::{legacy as records, SectionKind};
+    let bytes = catalog::read_fixture("pc-tcg-reset.mig");
+    let s = vmstate_runtime::dump::walk_legacy(&bytes).expect("a fixture");
+    let command = |name: &str, data: Vec<u8>| {
+        let mut w = Writer::new(Vec::new());
+        records::put_command(&mut w, &Command::from_name(name, data).expect("QEMU's"))
+            .expect("a command");
+        w.into_inner()
+    };
+    let full = s
+        .sections
+        .iter()
+        .find(|x| x.kind == SectionKind::Full)
+        .expect("devices");
+    let first_device = full.body_offset as usize - (1 + 4 + 1 + full.ident.idstr.len() + 8);
+    let last = s.sections.last().expect("sections");
+    let eof = last.body_offset as usize + last.body.len() + 5;
+    let package = [
+        command("POSTCOPY_LISTEN", vec![]),
+        bytes[first_device..eof].to_vec(),
+        command("POSTCOPY_RUN", vec![]),
+    ]
+    .concat();
+    let mut r = vmstate_runtime::io::SliceInput::new(&bytes);
+    records::read_prelude(&mut r).expect("a prelude");
+    let prelude = vmstate_runtime::io::Input::offset(&r) as usize;
+    let entry = bytes.windows(7).position(|w| w == b"\x06pc.ram").expect("pc.ram") + 7 + 8;
+    let advise = [0x20_1000u64.to_be_bytes(), 4096u64.to_be_bytes()].concat();
+    let stream = [
+        &bytes[..prelude],
+        &command("OPEN_RETURN_PATH", vec![]),
+        &command("POSTCOPY_ADVISE", advise),
+        &bytes[prelude..entry],
+        &0x20_0000u64.to_be_bytes(),
+        &bytes[entry..first_device],
+        &command("PACKAGED", (package.len() as u32).to_be_bytes().to_vec()),
+        &package,
+        &bytes[eof..],
+    ]
+    .concat();
+    vmstate_runtime::dump::from_bytes(&stream).expect("the seed reads");
+    seeds.write("dump_roundtrip", &stream);
+    seeds.write("stream_convert", &[&[9], &stream[..]].concat());
 }
 
 /// The messages of a return path, in both formats: PONG, a page request with
