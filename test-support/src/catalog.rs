@@ -47,9 +47,26 @@ pub fn fixtures_dir() -> PathBuf {
     fixtures_dir_of(Release::Qemu7_2)
 }
 
-/// Every fixture stream of every release, from their manifests: the release, the
-/// file name, and the manifest's entry (QEMU arguments, `pmemsave` hashes).
+/// Every fixture stream of every release that carries its own description (a
+/// vmdesc trailer), from their manifests: the release, the file name, and the
+/// manifest's entry (QEMU arguments, `pmemsave` hashes, multifd channels).
 pub fn fixture_streams() -> Vec<(Release, String, serde_json::Value)> {
+    all_fixture_streams()
+        .into_iter()
+        .filter(|(_, _, e)| e["described_by"].is_null())
+        .collect()
+}
+
+/// The fixture streams QEMU saved without a description (postcopy), each with
+/// the save of the same VM that describes it (the manifest's `described_by`).
+pub fn described_fixture_streams() -> Vec<(Release, String, serde_json::Value)> {
+    all_fixture_streams()
+        .into_iter()
+        .filter(|(_, _, e)| !e["described_by"].is_null())
+        .collect()
+}
+
+fn all_fixture_streams() -> Vec<(Release, String, serde_json::Value)> {
     let mut out = Vec::new();
     for release in Release::ALL {
         let path = fixtures_dir_of(release).join("manifest.json");

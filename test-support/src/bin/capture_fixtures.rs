@@ -7,7 +7,11 @@
 //! dumped once the migration completed; `mapped-ram` (10.0, alone and with
 //! `multifd`) the same way into a `file:` URI, so that pages are written again in
 //! their place in the file; `multifd` from the stopped guest over 2 channels, each
-//! connection kept (the channels beside the main one, `.channelN` added). `x-ignore-shared` from the stopped guest
+//! connection kept (the channels beside the main one, `.channelN` added);
+//! `return-path`, `switchover-ack` and `postcopy-ram` to a destination QEMU
+//! through a proxy that passes its answers back and keeps what the source sent
+//! (postcopy switched in the middle of the first pass while the counter guest
+//! writes, with a save of the same VM beside it to describe it). `x-ignore-shared` from the stopped guest
 //! with private RAM: every page sent, each block list entry with its address (the
 //! shared case, where no page of the block goes, is `vmstate-cli/tests/shared_memory.rs`). `manifest.json` records each stream's QEMU
 //! arguments and the SHA-256 of `pc.ram` below 640 KiB and from 1 MiB up, as QEMU
@@ -71,6 +75,16 @@ const QEMU_7_2: &[Guest] = &[
         "x-ignore-shared",
     ),
     with_capability("pc-i440fx-7.2-multifd.mig", "pc-i440fx-7.2", "multifd"),
+    with_capability(
+        "pc-i440fx-7.2-return-path.mig",
+        "pc-i440fx-7.2",
+        "return-path",
+    ),
+    with_capability(
+        "pc-i440fx-7.2-postcopy.mig",
+        "pc-i440fx-7.2",
+        "postcopy-ram",
+    ),
 ];
 
 /// The NICs have user-mode networking behind them, the disk is a null block device,
@@ -152,6 +166,16 @@ const QEMU_10_0: &[Guest] = &[
     ),
     with_capability("pc-i440fx-10.0-multifd.mig", "pc-i440fx-10.0", "multifd"),
     with_capability(
+        "pc-i440fx-10.0-switchover-ack.mig",
+        "pc-i440fx-10.0",
+        "return-path,switchover-ack",
+    ),
+    with_capability(
+        "pc-i440fx-10.0-postcopy.mig",
+        "pc-i440fx-10.0",
+        "postcopy-ram",
+    ),
+    with_capability(
         "pc-i440fx-10.0-mapped-ram.mig",
         "pc-i440fx-10.0",
         "mapped-ram",
@@ -187,9 +211,10 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
     let capabilities: Vec<&str> = g.capability.map_or(vec![], |c| c.split(',').collect());
     // Pages go again while the guest writes: as XBZRLE deltas, or in their place
     // in a mapped-ram file.
+    let postcopy = capabilities.contains(&"postcopy-ram");
     let writing = capabilities
         .iter()
-        .any(|c| ["xbzrle", "mapped-ram"].contains(c));
+        .any(|c| ["xbzrle", "mapped-ram", "postcopy-ram"].contains(c));
     if writing {
         let top = FIRST as u32 + HOT_PAGES * 4096;
         std::fs::write(&kernel, kernel_writing(top, top)).expect("writes the kernel");
@@ -204,10 +229,17 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
     // otherwise opens a connection for each channel.
     let mapped = capabilities.contains(&"mapped-ram");
     let kept = (!mapped && capabilities.contains(&"multifd")).then(|| Kept::listen(CHANNELS));
-    let uri = match &kept {
+    // A return path needs a destination that answers: a QEMU behind a proxy
+    // that keeps what the source sends.
+    let answered = capabilities
+        .iter()
+        .any(|c| ["return-path", "switchover-ack", "postcopy-ram"].contains(c));
+    let destination = answered.then(|| Destination::start(release, out, &all, &capabilities));
+    let uri = match (&kept, &destination) {
         _ if mapped => format!("file:{}", file.display()),
-        Some(k) => k.uri.clone(),
-        None => format!("exec:cat > {}", file.display()),
+        (Some(k), _) => k.uri.clone(),
+        (_, Some(d)) => d.uri.clone(),
+        _ => format!("exec:cat > {}", file.display()),
     };
     std::fs::remove_file(&file).ok();
     let ram = out.join("capture.ram");
@@ -224,19 +256,43 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
             pmemsave(&mut q);
             q.migrate_to_file(&file).expect("migrates")
         }
+        // Switched to postcopy once pre-copy moved some RAM, the guest writing:
+        // the source's RAM once it completed is what the stream gives.
+        Some(_) if postcopy => {
+            wait_hot_pages(&mut q);
+            // 1 MiB/s: the switch comes in the middle of the first pass,
+            // whatever the guest writes.
+            let slow = json!({ "max-bandwidth": 1 << 20 });
+            q.set_migration(&capabilities, &slow).expect("postcopy");
+            q.execute("migrate", json!({ "uri": uri }))
+                .expect("migrates");
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let r = q
+                    .execute("query-migrate", json!({}))
+                    .expect("query-migrate");
+                if r["ram"]["transferred"]
+                    .as_u64()
+                    .is_some_and(|n| n > 512 << 10)
+                {
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "no RAM moved: {r}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            q.execute("migrate-start-postcopy", json!({}))
+                .expect("switches");
+            let (status, reply) = q.wait_migration().expect("completes");
+            assert_eq!(status, "completed", "{reply}");
+            let postcopied = reply["ram"]["postcopy-bytes"].as_u64().unwrap_or(0);
+            assert!(postcopied > 0, "it completed before the switch: {reply}");
+            pmemsave(&mut q);
+            reply
+        }
         // The guest ran during the migration: its RAM once the migration
         // completed (the source is paused then) is the stream's.
         Some(_) if writing => {
-            // Once the guest wrote its pages (each page's first word its address).
-            let last = FIRST + u64::from(HOT_PAGES - 1) * 4096;
-            let deadline = std::time::Instant::now() + Duration::from_secs(60);
-            while q.read_u32(last).expect("reads guest memory") != last as u32 {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "the guest did not run"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            wait_hot_pages(&mut q);
             let mut parameters = json!({ "max-bandwidth": 8 << 20 });
             if capabilities.contains(&"multifd") {
                 parameters["multifd-channels"] = json!(CHANNELS);
@@ -259,6 +315,17 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
         }
     };
     let channels = kept.map_or(vec![], |k| k.save(&file));
+    if let Some(d) = destination {
+        d.save(&file);
+    }
+    // QEMU sends no vmdesc in postcopy: a save of the same VM describes it.
+    let described = postcopy.then(|| {
+        let name = format!("{}.described", g.stream);
+        let mut q = Qemu::start_release(release, out, "described", &[&all[..], &["-S"]].concat())
+            .expect("starts");
+        q.migrate_to_file(&out.join(&name)).expect("saves");
+        name
+    });
     std::fs::remove_file(&kernel).ok();
     let bytes = std::fs::read(&ram).expect("pmemsave wrote");
     std::fs::remove_file(&ram).ok();
@@ -276,6 +343,7 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
         "run_seconds": g.run_seconds,
         "capability": g.capability,
         "channels": channels,
+        "described_by": described,
         "ram_block": "pc.ram",
         "ram_ranges_sha256": ranges.iter().map(|&(start, end)| json!({
             "start": start,
@@ -283,6 +351,88 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
             "sha256": sha256(&bytes[start as usize..end as usize]),
         })).collect::<Vec<_>>(),
     })
+}
+
+/// Waits until the counter guest wrote its hot pages (each page's first word its
+/// address).
+fn wait_hot_pages(q: &mut Qemu) {
+    let last = FIRST + u64::from(HOT_PAGES - 1) * 4096;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while q.read_u32(last).expect("reads guest memory") != last as u32 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the guest did not run"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A destination QEMU (paused, `-incoming defer` with the capabilities) behind
+/// a proxy that passes both directions and keeps what the source sends.
+struct Destination {
+    uri: String,
+    qemu: Qemu,
+    kept: std::thread::JoinHandle<Vec<u8>>,
+}
+
+impl Destination {
+    fn start(release: Release, out: &Path, args: &[&str], capabilities: &[&str]) -> Destination {
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        let args = [args, &["-S", "-incoming", "defer"]].concat();
+        let mut qemu = Qemu::start_release(release, out, "destination", &args).expect("starts");
+        qemu.set_migration(capabilities, &json!({}))
+            .expect("capabilities");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a port")
+            .port();
+        qemu.execute(
+            "migrate-incoming",
+            json!({ "uri": format!("tcp:127.0.0.1:{port}") }),
+        )
+        .expect("listens");
+        let proxy = TcpListener::bind("127.0.0.1:0").expect("listens");
+        let uri = format!("tcp:{}", proxy.local_addr().expect("an address"));
+        let kept = std::thread::spawn(move || {
+            let (mut src, _) = proxy.accept().expect("the source");
+            let mut dst = TcpStream::connect(("127.0.0.1", port)).expect("the destination");
+            let (mut back_from, mut back_to) = (
+                dst.try_clone().expect("a handle"),
+                src.try_clone().expect("a handle"),
+            );
+            // The destination's answers (the return path), back as they come.
+            let back = std::thread::spawn(move || {
+                let _ = std::io::copy(&mut back_from, &mut back_to);
+                let _ = back_to.shutdown(Shutdown::Write);
+            });
+            let mut kept = Vec::new();
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                match src.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        kept.extend_from_slice(&buf[..n]);
+                        if std::io::Write::write_all(&mut dst, &buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            let _ = dst.shutdown(Shutdown::Write);
+            let _ = back.join();
+            kept
+        });
+        Destination { uri, qemu, kept }
+    }
+
+    /// Waits for the destination to complete, then writes what the source sent.
+    fn save(mut self, file: &Path) {
+        let (status, reply) = self.qemu.wait_migration().expect("the destination");
+        assert_eq!(status, "completed", "destination: {reply}");
+        drop(self.qemu);
+        let kept = self.kept.join().expect("the proxy");
+        std::fs::write(file, kept).expect("writes the stream");
+    }
 }
 
 /// The multifd channels of a multifd capture.

@@ -262,7 +262,12 @@ fn hugepage_package_seed(seeds: &mut Seeds) {
     let mut r = vmstate_runtime::io::SliceInput::new(&bytes);
     records::read_prelude(&mut r).expect("a prelude");
     let prelude = vmstate_runtime::io::Input::offset(&r) as usize;
-    let entry = bytes.windows(7).position(|w| w == b"\x06pc.ram").expect("pc.ram") + 7 + 8;
+    let entry = bytes
+        .windows(7)
+        .position(|w| w == b"\x06pc.ram")
+        .expect("pc.ram")
+        + 7
+        + 8;
     let advise = [0x20_1000u64.to_be_bytes(), 4096u64.to_be_bytes()].concat();
     let stream = [
         &bytes[..prelude],
