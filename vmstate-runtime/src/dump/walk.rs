@@ -128,12 +128,15 @@ struct Walk<'w, 'a> {
     /// The RAM reader's: the previous page's block (a part may CONTINUE it), what
     /// the configuration adds to a block list.
     ram: ram::Cursor,
+    /// A `PACKAGED` command passed: a postcopy stream.
+    packaged: bool,
 }
 
 impl<'a> records::Records<SliceInput<'a>> for Walk<'_, 'a> {
     fn command(&mut self, command: Command, offset: u64) -> Result<()> {
         self.counted(offset)?;
         self.ram.layout.after(&command);
+        self.packaged |= !command.package.is_empty();
         (self.each)(Record::Command(command, offset, self.descriptions))
     }
 
@@ -249,8 +252,16 @@ pub(crate) fn walk_with<'a>(
         records: 0,
         each,
         ram: ram::Cursor::new(Some(&configuration)),
+        packaged: false,
     };
     records::read_records(&mut r, &mut Started::default(), &mut walk)?;
+    if walk.packaged && borrowed.is_none() {
+        // As the converter reads it: QEMU ends a postcopy stream at EOF.
+        return Err(framing_error(
+            "a vmdesc trailer after a postcopy stream (PACKAGED): QEMU sends none",
+            trailer_at as u64,
+        ));
+    }
     if !r.remaining().is_empty() {
         return Err(framing_error(
             "bytes between EOF and the vmdesc trailer",
@@ -278,6 +289,7 @@ pub(crate) fn walk_package<'a>(
         records: 0,
         each,
         ram: ram::Cursor::default(),
+        packaged: false,
     };
     records::read_package(&mut SliceInput::with_base(package, at), &mut walk)
 }
