@@ -403,7 +403,7 @@ pub fn detect(head: &[u8]) -> Option<crate::Format> {
 const CHANNEL_OCTET: u8 = 0x68;
 
 /// Reads a channel in either form as it arrives, checked as QEMU's receiving
-/// side checks it ([`check_header`]), handing `visit` its init, then each
+/// side checks it, handing `visit` its init, then each
 /// packet as soon as it is whole.
 pub fn read<'a>(
     r: &mut StreamInput<'a>,
