@@ -238,28 +238,46 @@ fn a_running_destination_faults_pages_in_through_two_bridges() {
     }
 }
 
-/// Reserves `n` 2 MiB hugepages for the guests (as root, through
-/// `/proc/sys/vm/nr_hugepages`); whether they are there.
-fn hugepages(n: u64) -> bool {
-    let path = "/proc/sys/vm/nr_hugepages";
-    let have = || {
-        std::fs::read_to_string(path)
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    if have() < n {
-        let _ = std::fs::write(path, n.to_string());
-    }
-    let ok = have() >= n;
-    if !ok {
+/// `n` 2 MiB hugepages reserved for the guests (as root, through
+/// `/proc/sys/vm/nr_hugepages`), given back as they were when dropped.
+struct Hugepages {
+    before: u64,
+}
+
+const NR_HUGEPAGES: &str = "/proc/sys/vm/nr_hugepages";
+
+fn nr_hugepages() -> u64 {
+    std::fs::read_to_string(NR_HUGEPAGES)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+impl Hugepages {
+    /// Reserves `n`, or `None` (and a skip note, or a failure under
+    /// `VMSTATE_REQUIRE_QEMU`) when they cannot be.
+    fn reserve(n: u64) -> Option<Hugepages> {
+        let before = nr_hugepages();
+        if before < n {
+            let _ = std::fs::write(NR_HUGEPAGES, n.to_string());
+        }
+        if nr_hugepages() >= n {
+            return Some(Hugepages { before });
+        }
         assert!(
             std::env::var_os("VMSTATE_REQUIRE_QEMU").is_none(),
-            "VMSTATE_REQUIRE_QEMU is set but {n} hugepages cannot be reserved (write {path} as root)"
+            "VMSTATE_REQUIRE_QEMU is set but {n} hugepages cannot be reserved (write \
+             {NR_HUGEPAGES} as root)"
         );
-        eprintln!("note: skipping: {n} hugepages cannot be reserved ({path})");
+        eprintln!("note: skipping: {n} hugepages cannot be reserved ({NR_HUGEPAGES})");
+        None
     }
-    ok
+}
+
+impl Drop for Hugepages {
+    fn drop(&mut self) {
+        let _ = std::fs::write(NR_HUGEPAGES, self.before.to_string());
+    }
 }
 
 /// Guests whose RAM is backed by 2 MiB hugepages, as libvirt sets them up for
@@ -271,9 +289,9 @@ fn hugepage_backed_ram_passes_in_postcopy_through_two_bridges() {
     let backend = format!("memory-backend-memfd,id=m,size={RAM_MIB}M,hugetlb=on,hugetlbsize=2M");
     let memory = ["-object", &backend, "-machine", "memory-backend=m"];
     // Two guests of 16 hugepages each, and room for QEMU's own.
-    if !hugepages(2 * u64::from(RAM_MIB) / 2 + 8) {
+    let Some(_reserved) = Hugepages::reserve(2 * u64::from(RAM_MIB) / 2 + 8) else {
         return;
-    }
+    };
     for peer in Peer::NEWEST.into_iter().filter(|p| p.release.available()) {
         let name = format!("postcopy-hugepages-{}", peer.release.version());
         postcopy_through_bridges(peer, peer, &name, true, &memory);

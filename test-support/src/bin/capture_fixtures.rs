@@ -11,7 +11,8 @@
 //! `return-path`, `switchover-ack` and `postcopy-ram` to a destination QEMU
 //! through a proxy that passes its answers back and keeps what the source sent
 //! (postcopy switched in the middle of the first pass while the counter guest
-//! writes, with a save of the same VM beside it to describe it). `x-ignore-shared` from the stopped guest
+//! writes, with a save of the same VM beside it to describe it); a guest saved
+//! with `-machine suppress-vmdesc=on`, described the same way. `x-ignore-shared` from the stopped guest
 //! with private RAM: every page sent, each block list entry with its address (the
 //! shared case, where no page of the block goes, is `vmstate-cli/tests/shared_memory.rs`). `manifest.json` records each stream's QEMU
 //! arguments and the SHA-256 of `pc.ram` below 640 KiB and from 1 MiB up, as QEMU
@@ -85,6 +86,7 @@ const QEMU_7_2: &[Guest] = &[
         "pc-i440fx-7.2",
         "postcopy-ram",
     ),
+    suppressed("pc-i440fx-7.2-suppress-vmdesc.mig", "pc-i440fx-7.2"),
 ];
 
 /// The NICs have user-mode networking behind them, the disk is a null block device,
@@ -175,6 +177,7 @@ const QEMU_10_0: &[Guest] = &[
         "pc-i440fx-10.0",
         "postcopy-ram",
     ),
+    suppressed("pc-i440fx-10.0-suppress-vmdesc.mig", "pc-i440fx-10.0"),
     with_capability(
         "pc-i440fx-10.0-mapped-ram.mig",
         "pc-i440fx-10.0",
@@ -318,11 +321,17 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
     if let Some(d) = destination {
         d.save(&file);
     }
-    // QEMU sends no vmdesc in postcopy: a save of the same VM describes it.
-    let described = postcopy.then(|| {
+    // QEMU sends no vmdesc in postcopy, nor with suppress-vmdesc: a save of the
+    // same VM, with one, describes it.
+    let suppressed = g.devices.contains(&SUPPRESS_VMDESC);
+    let described = (postcopy || suppressed).then(|| {
         let name = format!("{}.described", g.stream);
-        let mut q = Qemu::start_release(release, out, "described", &[&all[..], &["-S"]].concat())
-            .expect("starts");
+        let mut args: Vec<&str> = all.clone();
+        if let Some(i) = args.iter().position(|a| *a == SUPPRESS_VMDESC) {
+            args.drain(i - 1..=i);
+        }
+        args.push("-S");
+        let mut q = Qemu::start_release(release, out, "described", &args).expect("starts");
         q.migrate_to_file(&out.join(&name)).expect("saves");
         name
     });
@@ -351,6 +360,23 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
             "sha256": sha256(&bytes[start as usize..end as usize]),
         })).collect::<Vec<_>>(),
     })
+}
+
+/// The `-machine` option of a guest saved without its vmdesc trailer.
+const SUPPRESS_VMDESC: &str = "suppress-vmdesc=on";
+
+/// A guest of `machine` (SeaBIOS, stopped) saved without its vmdesc trailer.
+const fn suppressed(stream: &'static str, machine: &'static str) -> Guest {
+    Guest {
+        stream,
+        machine,
+        accel: "kvm",
+        mem_mb: 32,
+        smp: 1,
+        run_seconds: 1.0,
+        devices: &["-machine", SUPPRESS_VMDESC],
+        capability: None,
+    }
 }
 
 /// Waits until the counter guest wrote its hot pages (each page's first word its
