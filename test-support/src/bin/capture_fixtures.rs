@@ -49,12 +49,8 @@ struct Guest {
 /// pages from `FIRST`.
 const HOT_PAGES: u32 = 128;
 
-/// A guest captured with a capability on a release's newest i440FX machine.
-const fn with_capability(
-    stream: &'static str,
-    machine: &'static str,
-    capability: &'static str,
-) -> Guest {
+/// A small guest (32 MiB, one CPU, KVM, SeaBIOS for a second) of `machine`.
+const fn small(stream: &'static str, machine: &'static str) -> Guest {
     Guest {
         stream,
         machine,
@@ -63,7 +59,19 @@ const fn with_capability(
         smp: 1,
         run_seconds: 1.0,
         devices: &[],
+        capability: None,
+    }
+}
+
+/// A guest captured with a capability on a release's newest i440FX machine.
+const fn with_capability(
+    stream: &'static str,
+    machine: &'static str,
+    capability: &'static str,
+) -> Guest {
+    Guest {
         capability: Some(capability),
+        ..small(stream, machine)
     }
 }
 
@@ -368,14 +376,8 @@ const SUPPRESS_VMDESC: &str = "suppress-vmdesc=on";
 /// A guest of `machine` (SeaBIOS, stopped) saved without its vmdesc trailer.
 const fn suppressed(stream: &'static str, machine: &'static str) -> Guest {
     Guest {
-        stream,
-        machine,
-        accel: "kvm",
-        mem_mb: 32,
-        smp: 1,
-        run_seconds: 1.0,
         devices: &["-machine", SUPPRESS_VMDESC],
-        capability: None,
+        ..small(stream, machine)
     }
 }
 
