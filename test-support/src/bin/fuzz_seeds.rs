@@ -95,6 +95,9 @@ fn streams(seeds: &mut Seeds) {
         seeds.write("registry_load", &bytes);
         seeds.write("dump_roundtrip", &bytes);
         seeds.write("stream_convert", &[&[7], &bytes[..]].concat());
+        if (machine, format) == ("pc-i440fx-7.2", Format::Legacy) {
+            hugepage_package_seed(seeds, &bytes);
+        }
         drop(reg);
         // RAM parts on their own.
         let saver = RamSaver::new(vec![
@@ -228,17 +231,15 @@ fn postcopy_seeds(seeds: &mut Seeds) {
     let stream = w.into_inner();
     seeds.write("stream_convert", &[&[9], &stream[..]].concat());
     seeds.write("dump_roundtrip", &stream);
-    hugepage_package_seed(seeds);
 }
 
-/// A real stream made a postcopy one (with its trailer, so that a tree reads
-/// the package, and as QEMU sends it, without): `POSTCOPY_ADVISE` announcing 2 MiB pages, `pc.ram`'s
+/// A registry's stream `bytes` made a postcopy one (with its trailer, so that a
+/// tree reads the package, and as QEMU sends it, without): `POSTCOPY_ADVISE` announcing 2 MiB pages, `pc.ram`'s
 /// block list entry with its page size, the device sections moved into a
 /// `PACKAGED` package (`POSTCOPY_LISTEN` first, `POSTCOPY_RUN` last).
-fn hugepage_package_seed(seeds: &mut Seeds) {
+fn hugepage_package_seed(seeds: &mut Seeds, bytes: &[u8]) {
     use vmstate_runtime::framing::{legacy as records, SectionKind};
-    let bytes = catalog::read_fixture("pc-tcg-reset.mig");
-    let s = vmstate_runtime::dump::walk_legacy(&bytes).expect("a fixture");
+    let s = vmstate_runtime::dump::walk_legacy(bytes).expect("a stream");
     let command = |name: &str, data: Vec<u8>| {
         let mut w = Writer::new(Vec::new());
         records::put_command(&mut w, &Command::from_name(name, data).expect("QEMU's"))
@@ -259,7 +260,7 @@ fn hugepage_package_seed(seeds: &mut Seeds) {
         command("POSTCOPY_RUN", vec![]),
     ]
     .concat();
-    let mut r = vmstate_runtime::io::SliceInput::new(&bytes);
+    let mut r = vmstate_runtime::io::SliceInput::new(bytes);
     records::read_prelude(&mut r).expect("a prelude");
     let prelude = vmstate_runtime::io::Input::offset(&r) as usize;
     let entry = bytes
