@@ -7,7 +7,8 @@
 //! dumped once the migration completed; `mapped-ram` (10.0, alone and with
 //! `multifd`) the same way into a `file:` URI, so that pages are written again in
 //! their place in the file; `multifd` from the stopped guest over 2 channels, each
-//! connection kept (the channels beside the main one, `.channelN` added);
+//! connection kept (the channels beside the main one, `.channelN` added), and
+//! with `multifd-compression` zlib (7.2) and zstd (10.0);
 //! `return-path`, `switchover-ack` and `postcopy-ram` to a destination QEMU
 //! through a proxy that passes its answers back and keeps what the source sent
 //! (postcopy switched in the middle of the first pass while the counter guest
@@ -43,6 +44,8 @@ struct Guest {
     devices: &'static [&'static str],
     /// The migration capabilities it is captured with, if any (comma-separated).
     capability: Option<&'static str>,
+    /// Its multifd channels' `multifd-compression`, if not `none`.
+    compression: Option<&'static str>,
 }
 
 /// The counter guest of the `xbzrle` captures fills and keeps writing this many
@@ -60,6 +63,7 @@ const fn small(stream: &'static str, machine: &'static str) -> Guest {
         run_seconds: 1.0,
         devices: &[],
         capability: None,
+        compression: None,
     }
 }
 
@@ -84,6 +88,10 @@ const QEMU_7_2: &[Guest] = &[
         "x-ignore-shared",
     ),
     with_capability("pc-i440fx-7.2-multifd.mig", "pc-i440fx-7.2", "multifd"),
+    Guest {
+        compression: Some("zlib"),
+        ..with_capability("pc-i440fx-7.2-multifd-zlib.mig", "pc-i440fx-7.2", "multifd")
+    },
     with_capability(
         "pc-i440fx-7.2-return-path.mig",
         "pc-i440fx-7.2",
@@ -110,6 +118,7 @@ const QEMU_10_0: &[Guest] = &[
         run_seconds: 1.0,
         devices: I440FX_10_0_DEVICES,
         capability: None,
+        compression: None,
     },
     Guest {
         stream: "pc-q35-10.0-kvm-devices.mig",
@@ -145,6 +154,7 @@ const QEMU_10_0: &[Guest] = &[
             "null,id=s0",
         ],
         capability: None,
+        compression: None,
     },
     Guest {
         stream: "pc-i440fx-7.2-kvm-bios.mig",
@@ -156,6 +166,7 @@ const QEMU_10_0: &[Guest] = &[
         // As QEMU 7.2's pc-kvm-bios.mig, for the cross-release comparison.
         devices: &["-device", "isa-serial,chardev=s0", "-chardev", "null,id=s0"],
         capability: None,
+        compression: None,
     },
     Guest {
         stream: "pc-i440fx-10.0-kvm-bios.mig",
@@ -167,6 +178,7 @@ const QEMU_10_0: &[Guest] = &[
         // The same guest on 10.0's own machine type.
         devices: &["-device", "isa-serial,chardev=s0", "-chardev", "null,id=s0"],
         capability: None,
+        compression: None,
     },
     with_capability("pc-i440fx-10.0-xbzrle.mig", "pc-i440fx-10.0", "xbzrle"),
     with_capability(
@@ -175,6 +187,14 @@ const QEMU_10_0: &[Guest] = &[
         "x-ignore-shared",
     ),
     with_capability("pc-i440fx-10.0-multifd.mig", "pc-i440fx-10.0", "multifd"),
+    Guest {
+        compression: Some("zstd"),
+        ..with_capability(
+            "pc-i440fx-10.0-multifd-zstd.mig",
+            "pc-i440fx-10.0",
+            "multifd",
+        )
+    },
     with_capability(
         "pc-i440fx-10.0-switchover-ack.mig",
         "pc-i440fx-10.0",
@@ -317,9 +337,12 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
         Some(_) => {
             q.execute("stop", json!({})).expect("stop");
             pmemsave(&mut q);
-            let parameters = match kept {
-                Some(_) => json!({ "multifd-channels": CHANNELS }),
-                None => json!({}),
+            let parameters = match (&kept, g.compression) {
+                (Some(_), Some(c)) => {
+                    json!({ "multifd-channels": CHANNELS, "multifd-compression": c })
+                }
+                (Some(_), None) => json!({ "multifd-channels": CHANNELS }),
+                (None, _) => json!({}),
             };
             q.migrate_with(&uri, &capabilities, parameters)
                 .expect("migrates")
@@ -359,6 +382,7 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
         "mem_mb": g.mem_mb,
         "run_seconds": g.run_seconds,
         "capability": g.capability,
+        "compression": g.compression,
         "channels": channels,
         "described_by": described,
         "ram_block": "pc.ram",
