@@ -83,6 +83,12 @@ impl Channels {
                         continue;
                     }
                 };
+                // A refusal anywhere closes the channel's both sides too.
+                for c in [&a.conn, &next] {
+                    if let Err(e) = refusal.close_on_refusal(c) {
+                        refusal.refuse(format!("{}: multifd channel {n}: {e}", hop.from));
+                    }
+                }
                 let tap = hop.tap.as_ref().map(|t| {
                     let mut path = t.clone().into_os_string();
                     path.push(format!(".channel{n}"));

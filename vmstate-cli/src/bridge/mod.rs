@@ -205,10 +205,15 @@ fn bridge(
     if let Some(a) = &main {
         refusal.close_on_refusal(&a.conn).map_err(at_from)?;
     }
-    let source = main.as_ref().map(|a| a.conn.closer()).transpose();
-    let source = source.map_err(at_from)?;
-    let source_conn = main.as_ref().map(|a| a.conn.closer()).transpose();
-    let source_conn = source_conn.map_err(at_from)?;
+    // Handles on the source's connection: for the return path, and to see
+    // whether the source paused.
+    let closer = || {
+        main.as_ref()
+            .map(|a| a.conn.closer())
+            .transpose()
+            .map_err(at_from)
+    };
+    let (source, source_conn) = (closer()?, closer()?);
     let input = match main {
         Some(a) => a.reader(),
         None => from.reader().map_err(at_from)?,
@@ -320,12 +325,12 @@ fn bridge(
     // channel: their pages count in, and then what is missing is known.
     let ends = channels.join().map_err(refused)?;
     if !ends.is_empty() {
-        for end in &ends {
-            arrived.merge(&end.arrived);
+        carried += &format!(", {} multifd channels", ends.len());
+        for end in ends {
+            arrived.merge(end.arrived);
             p.pages += end.pages;
         }
         p.missing_pages = arrived.holes(PAGE_SIZE).iter().map(|h| h.missing).sum();
-        carried += &format!(", {} multifd channels", ends.len());
     }
     let cpu = cpu_time().map_or(String::new(), |ns| {
         format!(", CPU {:.2} s", ns as f64 / 1e9)

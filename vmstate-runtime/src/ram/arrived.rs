@@ -64,9 +64,8 @@ impl Arrived {
 
     /// Counts in the pages that arrived in `other` (of this list's blocks, up to
     /// their lengths).
-    pub fn merge(&mut self, other: &Arrived) {
+    pub fn merge(&mut self, mut other: Arrived) {
         self.flush();
-        let mut other = other.clone();
         other.flush();
         for b in other.blocks {
             if let Some(&i) = self.index.get(&b.name) {
@@ -272,7 +271,7 @@ mod tests {
         channel.pages("pc.ram", 4 * 4096, 3, 4096);
         channel.pages("gone", 0, 1, 4096); // a block the list does not have
         channel.pages("pc.ram", 9 * 4096, 5, 4096); // past the block's end
-        main.merge(&channel);
+        main.merge(channel);
         assert_eq!(
             main.holes(4096),
             vec![Holes {

@@ -184,7 +184,8 @@ impl BlockLayout {
     pub fn after(&mut self, c: &crate::framing::Command) {
         if c.number == crate::framing::Command::POSTCOPY_ADVISE && c.data.len() >= 8 {
             let summary = u64::from_be_bytes(c.data[..8].try_into().unwrap_or_default());
-            self.hugepages = summary & !(PAGE_SIZE - 1) & !PAGE_SIZE;
+            // The sizes over 4 KiB.
+            self.hugepages = summary & !(2 * PAGE_SIZE - 1);
         }
     }
 

@@ -392,15 +392,12 @@ pub enum Piece<'a> {
 pub fn detect(head: &[u8]) -> Option<crate::Format> {
     if head.starts_with(&MAGIC.to_be_bytes()) {
         Some(crate::Format::Legacy)
-    } else if head.first() == Some(&CHANNEL_OCTET) {
+    } else if head.first().map(|&id| Tag::from_identifier(id)) == Some(CHANNEL) {
         Some(crate::Format::Ber)
     } else {
         None
     }
 }
-
-/// The identifier octet of [`CHANNEL`].
-const CHANNEL_OCTET: u8 = 0x68;
 
 /// Reads a channel in either form as it arrives, checked as QEMU's receiving
 /// side checks it, handing `visit` its init, then each
