@@ -489,9 +489,6 @@ fn asn1tools_decodes_encoded_pages_and_rebuilds_their_ram() {
     assert_eq!(got["ram-kinds"]["multifd-flush"], 1);
 }
 
-/// The return path in BER, as a bridge carries it back: asn1tools decodes each
-/// message as `VMState-Return-Message` of the stream module, type by QEMU's name,
-/// data verbatim.
 /// What Python `script` prints (JSON) with asn1tools' `spec`, compiled from the
 /// stream module, and the octets `ber` as `data`, in the work directory `name`.
 fn asn1tools_python(name: &str, ber: &[u8], script: &str) -> Value {
@@ -509,6 +506,42 @@ fn asn1tools_python(name: &str, ber: &[u8], script: &str) -> Value {
         &format!("{name}: asn1tools cannot decode it"),
     );
     serde_json::from_slice(&out).unwrap()
+}
+
+/// The connection a postcopy migration resumes on, in BER: asn1tools decodes it
+/// as `VMState-Resumed`, recovery's commands by QEMU's names.
+#[test]
+fn asn1tools_decodes_a_resumed_postcopy_stream() {
+    use vmstate_runtime::framing::{ber as ber_records, Command};
+    if !asn1tools_available() {
+        return;
+    }
+    let mut w = vmstate_runtime::io::Writer::new(Vec::new());
+    ber_records::put_resumed(&mut w).unwrap();
+    let mut items = Vec::new();
+    let bitmap = Command::from_name("RECV_BITMAP", [&[6u8][..], b"pc.ram"].concat()).unwrap();
+    ber_records::put_command(&mut items, &bitmap);
+    ber_records::put_command(
+        &mut items,
+        &Command::from_name("POSTCOPY_RESUME", vec![]).unwrap(),
+    );
+    w.put(&items).unwrap();
+    ber_records::put_end(&mut w).unwrap();
+    let got = asn1tools_python(
+        "asn1tools-resumed",
+        &w.into_inner(),
+        r#"
+items = spec.decode("VMState-Resumed", data)
+print(json.dumps([[kind, v["number"], v.get("data", b"").hex()] for kind, v in items]))
+"#,
+    );
+    assert_eq!(
+        got,
+        json!([
+            ["command", "recv-bitmap", hex(&bitmap.data)],
+            ["command", "postcopy-resume", ""]
+        ])
+    );
 }
 
 /// A multifd channel in BER, decoded by asn1tools as `VMState-Multifd-Channel`:
@@ -547,6 +580,9 @@ print(json.dumps({"id": c["init"][24], "packets": [
     );
 }
 
+/// The return path in BER, as a bridge carries it back: asn1tools decodes each
+/// message as `VMState-Return-Message` of the stream module, type by QEMU's name,
+/// data verbatim, `RECV_BITMAP`'s bitmap inside its message.
 #[test]
 fn asn1tools_decodes_the_return_path() {
     use vmstate_runtime::framing::return_path::{carry, ReturnMessage};
@@ -556,14 +592,16 @@ fn asn1tools_decodes_the_return_path() {
     let messages = [
         (7u16, vec![]),
         (3, [&[0u8; 8][..], &[0, 0, 16, 0], &[6], b"pc.ram"].concat()),
+        (5, [&[6u8][..], b"pc.ram"].concat()),
         (1, vec![0, 0, 0, 0]),
     ];
+    let bitmap = [0xffu8, 0x7f, 0, 0, 0, 0, 0, 0x01];
     let mut legacy = vmstate_runtime::io::Writer::new(Vec::new());
     for (kind, data) in &messages {
-        let m = ReturnMessage {
-            kind: *kind,
-            data: data.clone(),
-        };
+        let mut m = ReturnMessage::new(*kind, data.clone());
+        if *kind == 5 {
+            m.bitmap = bitmap.to_vec();
+        }
         m.write(&mut legacy, Format::Legacy).unwrap();
     }
     let mut ber = Vec::new();
@@ -581,7 +619,7 @@ fn asn1tools_decodes_the_return_path() {
 out = []
 while data:
     m, n = spec.decode_with_length("VMState-Return-Message", data)
-    out.append({"type": m["type"], "data": m.get("data", b"").hex()})
+    out.append({"type": m["type"], "data": m.get("data", b"").hex(), "bitmap": m.get("bitmap", b"").hex()})
     data = data[n:]
 print(json.dumps(out))
 "#,
@@ -589,9 +627,10 @@ print(json.dumps(out))
     assert_eq!(
         got,
         json!([
-            {"type": "switchover-ack", "data": ""},
-            {"type": "req-pages-id", "data": hex(&messages[1].1)},
-            {"type": "shut", "data": "00000000"},
+            {"type": "switchover-ack", "data": "", "bitmap": ""},
+            {"type": "req-pages-id", "data": hex(&messages[1].1), "bitmap": ""},
+            {"type": "recv-bitmap", "data": hex(&messages[2].1), "bitmap": hex(&bitmap)},
+            {"type": "shut", "data": "00000000", "bitmap": ""},
         ])
     );
 }

@@ -239,3 +239,100 @@ fn a_hugepage_block_s_page_size_reads_and_converts_exactly() {
     .concat();
     assert!(convert_live(&unannounced, RETURN_PATH).is_err());
 }
+
+/// The first RAM record of `kind` (its header, body and footer) of the fixture
+/// [`postcopy_stream`] is made of.
+fn ram_record(kind: vmstate_runtime::framing::SectionKind) -> Vec<u8> {
+    let stream = read_fixture("pc-tcg-reset.mig");
+    let s = dump::walk_legacy(&stream).unwrap();
+    let part = s.sections.iter().find(|x| x.kind == kind).unwrap();
+    let start = part.body_offset as usize - 5;
+    stream[start..part.body_offset as usize + part.body.len() + 5].to_vec()
+}
+
+/// Converts each connection of a live migration in turn; the result of each.
+fn live_connections(connections: &[&[u8]], to: Format) -> Vec<vmstate_runtime::Result<Vec<u8>>> {
+    let mut live = dump::LiveConversion::new(to, dump::Limits::default(), RETURN_PATH);
+    connections
+        .iter()
+        .map(|c| {
+            let mut out = Vec::new();
+            let done = live.convert(&mut &c[..], &mut out, &mut |_| {});
+            let paused = live.paused();
+            done.map(|_| out.clone())
+                .map_err(|e| {
+                    assert!(paused, "not paused after {e}");
+                    e
+                })
+                .or_else(|e| match e.kind() {
+                    ErrorKind::UnexpectedEof => Ok(out),
+                    _ => Err(e),
+                })
+        })
+        .collect()
+}
+
+/// QEMU's postcopy recovery, offline: the first connection breaks inside a RAM
+/// part after the package; the source resumes on a new connection with
+/// `RECV_BITMAP` for its block, `POSTCOPY_RESUME`, the part again and EOF, no
+/// header. The conversion pauses at the break (an unexpected end, in postcopy)
+/// and converts the resumed connection to a `VMState-Resumed`, which converts
+/// back to QEMU's bytes exactly; without a pause, a resumed connection and
+/// recovery's commands are refused.
+#[test]
+fn a_resumed_postcopy_connection_converts_to_ber_and_back_exactly() {
+    use vmstate_runtime::framing::SectionKind;
+    let (stream, _) = postcopy_stream();
+    let (part, end) = (ram_record(SectionKind::Part), ram_record(SectionKind::End));
+    // RAM stays open in postcopy: its END comes after the package, at the end.
+    let at = stream.windows(end.len()).position(|w| w == end).unwrap();
+    let whole = [&stream[..at], &stream[at + end.len()..stream.len() - 1]].concat();
+    let first = [&whole[..], &part[..part.len() / 2]].concat();
+    let resumed = [
+        command("RECV_BITMAP", [&[6u8][..], b"pc.ram"].concat()),
+        command("POSTCOPY_RESUME", vec![]),
+        part.clone(),
+        end,
+        vec![0],
+    ]
+    .concat();
+    let ber = live_connections(&[&first, &resumed], Format::Ber);
+    let [Ok(first_ber), Ok(resumed_ber)] = &ber[..] else {
+        panic!("{ber:?}")
+    };
+    assert_eq!(
+        resumed_ber[..2],
+        [0x69, 0x80],
+        "an indefinite [APPLICATION 9]"
+    );
+    assert_eq!(resumed_ber[resumed_ber.len() - 2..], [0, 0]);
+    let back = live_connections(&[first_ber, resumed_ber], Format::Legacy);
+    let [Ok(first_back), Ok(resumed_back)] = &back[..] else {
+        panic!("{back:?}")
+    };
+    assert!(
+        first_back[..] == whole[..],
+        "the first connection up to its last whole record"
+    );
+    assert!(
+        resumed_back == &resumed,
+        "the resumed connection: other bytes"
+    );
+    // Recovery's commands on a first connection: refused by name.
+    let mut live = dump::LiveConversion::new(Format::Ber, dump::Limits::default(), RETURN_PATH);
+    let early = [&whole[..], &resumed[..12]].concat();
+    let e = live
+        .convert(&mut &early[..], &mut Vec::new(), &mut |_| {})
+        .unwrap_err();
+    assert!(e.to_string().contains("RECV_BITMAP"), "{e}");
+    assert!(matches!(e.kind(), ErrorKind::Unsupported { .. }), "{e}");
+    // A stream that ended is not resumed.
+    let mut live = dump::LiveConversion::new(Format::Ber, dump::Limits::default(), RETURN_PATH);
+    live.convert(&mut &stream[..], &mut Vec::new(), &mut |_| {})
+        .unwrap();
+    assert!(!live.paused());
+    let e = live
+        .convert(&mut &resumed[..], &mut Vec::new(), &mut |_| {})
+        .unwrap_err();
+    assert!(e.to_string().contains("not paused"), "{e}");
+}

@@ -108,9 +108,12 @@ impl Carrier {
         multifd: false,
     };
 
-    /// Whether a stream that carries `c` needs more than this carrier passes.
-    fn refuses(self, c: &Command) -> bool {
-        !(c.is_one_way() || self.return_path && c.needs_return_path())
+    /// Whether a stream that carries `c` needs more than this carrier passes;
+    /// postcopy recovery's commands pass on a connection that `resumed` a
+    /// paused migration.
+    fn refuses(self, c: &Command, resumed: bool) -> bool {
+        let carried = c.needs_return_path() || resumed && c.resumes_postcopy();
+        !(c.is_one_way() || self.return_path && carried)
     }
 }
 
@@ -125,7 +128,8 @@ impl Carrier {
 ///
 /// Returns the totals and the pages that arrived, into which a caller that
 /// carried multifd channels [merges](Arrived::merge) theirs before it says
-/// what is missing.
+/// what is missing. A migration carried over more than one connection (a
+/// postcopy migration resumed after a break) is a [`LiveConversion`].
 pub fn convert_live(
     input: &mut dyn io::Read,
     output: &mut dyn io::Write,
@@ -134,8 +138,77 @@ pub fn convert_live(
     carrier: Carrier,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<(Progress, Arrived)> {
-    let sink = sink(output, to);
-    run(input, sink, limits, progress, Some(carrier), None)
+    let mut live = LiveConversion::new(to, limits.clone(), carrier);
+    let p = live.convert(input, output, progress)?;
+    Ok((p, live.into_arrived()))
+}
+
+/// A live migration converted connection by connection: [`convert_live`] of its
+/// first connection, and, when that one broke while the migration was in
+/// postcopy ([`paused`](Self::paused)), of each connection its source resumes
+/// it on (QEMU's postcopy recovery: `migrate-recover` on the destination,
+/// `migrate` with `resume` on the source). A resumed connection has no header:
+/// the source asks for each block's received bitmap (`RECV_BITMAP`), resumes
+/// (`POSTCOPY_RESUME`) and goes on with the RAM parts it had not sent, in the
+/// stream's section ids and blocks, which this keeps; in BER it is a
+/// `VMState-Resumed` (`[APPLICATION 9]`).
+pub struct LiveConversion {
+    to: Format,
+    limits: Limits,
+    carrier: Carrier,
+    stream: Stream,
+}
+
+impl LiveConversion {
+    /// A live migration to convert to `to`, carried by `carrier`.
+    pub fn new(to: Format, limits: Limits, carrier: Carrier) -> LiveConversion {
+        LiveConversion {
+            to,
+            limits,
+            carrier,
+            stream: Stream::default(),
+        }
+    }
+
+    /// Converts the next connection's stream from `input` to `output`: the first
+    /// one whole, a resumed one from where the migration paused. Returns the
+    /// totals over every connection so far.
+    pub fn convert(
+        &mut self,
+        input: &mut dyn io::Read,
+        output: &mut dyn io::Write,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<Progress> {
+        if self.stream.from.is_some() && !self.paused() {
+            return Err(bad(
+                "a connection resumes a migration that is not paused in postcopy",
+            ));
+        }
+        let sink = sink(output, self.to);
+        run(
+            input,
+            sink,
+            &self.limits,
+            progress,
+            Some(self.carrier),
+            None,
+            &mut self.stream,
+        )
+    }
+
+    /// Whether the migration is paused after the connection [`convert`](Self::convert)
+    /// read broke: it is in postcopy (its package passed, so the destination runs
+    /// the guest), carried with its return path, and not through. QEMU pauses
+    /// both sides then, and the source resumes it on a new connection.
+    pub fn paused(&self) -> bool {
+        let s = &self.stream;
+        s.packaged && !s.through && self.carrier.return_path
+    }
+
+    /// The pages that arrived over every connection.
+    pub fn into_arrived(self) -> Arrived {
+        self.stream.arrived
+    }
 }
 
 /// Reads the stream `input` delivers (either format) as [`convert_stream`] does,
@@ -149,7 +222,15 @@ pub fn ram_records(
     visit: RamVisit<'_>,
 ) -> Result<Progress> {
     let sink = Box::new(RamVisitor { visit: Some(visit) });
-    Ok(run(input, sink, limits, &mut |_| {}, None, None)?.0)
+    run(
+        input,
+        sink,
+        limits,
+        &mut |_| {},
+        None,
+        None,
+        &mut Stream::default(),
+    )
 }
 
 fn convert(
@@ -161,7 +242,15 @@ fn convert(
     borrowed: Option<&Borrowed>,
 ) -> Result<Progress> {
     let sink = sink(output, to);
-    Ok(run(input, sink, limits, progress, None, borrowed)?.0)
+    run(
+        input,
+        sink,
+        limits,
+        progress,
+        None,
+        borrowed,
+        &mut Stream::default(),
+    )
 }
 
 /// The sink that writes `to`.
@@ -180,7 +269,8 @@ fn sink(output: &mut dyn io::Write, to: Format) -> Box<dyn Sink + '_> {
     }
 }
 
-/// Reads `input` into `sink`.
+/// Reads `input` into `sink`: a whole stream, or when `s` has read one
+/// connection already, the rest of it that a resumed connection carries.
 fn run<'c>(
     input: &mut dyn io::Read,
     sink: Box<dyn Sink + 'c>,
@@ -188,99 +278,129 @@ fn run<'c>(
     progress: &'c mut dyn FnMut(&Progress),
     live: Option<Carrier>,
     borrowed: Option<&'c Borrowed>,
-) -> Result<(Progress, Arrived)> {
+    s: &'c mut Stream,
+) -> Result<Progress> {
     let mut r = StreamInput::Read(ReadInput::new(input));
+    let resumed = s.from;
+    s.base = (s.counts.bytes_in, s.counts.bytes_out);
     let mut c = Conversion {
         sink,
         limits,
         progress,
-        counts: Progress::default(),
-        started: Started::default(),
-        blocks: Vec::new(),
-        arrived: Arrived::new(),
-        ram: ram::Cursor::default(),
-        descs: None,
         live,
-        packaged: false,
         borrowed,
+        resumed: resumed.is_some(),
+        s,
     };
-    let head = r.peek(4)?;
-    match framing::detect(head) {
-        Some(Format::Legacy) => c.read_legacy(&mut r)?,
-        Some(Format::Ber) => c.read_ber(&mut r)?,
-        // Fewer than four octets, or another format.
-        None => return Err(framing::unknown_format_at(&mut r)),
+    match resumed {
+        None => {
+            let head = r.peek(4)?;
+            let from = framing::detect(head);
+            c.s.from = from;
+            match from {
+                Some(Format::Legacy) => c.read_legacy(&mut r)?,
+                Some(Format::Ber) => c.read_ber(&mut r)?,
+                // Fewer than four octets, or another format.
+                None => return Err(framing::unknown_format_at(&mut r)),
+            }
+        }
+        Some(from) => c.read_resumed(&mut r, from)?,
     }
-    if c.descs.is_none() && !c.packaged {
+    if c.s.descs.is_none() && !c.s.packaged {
         return Err(bad("the stream has no description"));
     }
     // The stream is whole: written and flushed before its input's end is awaited,
     // so that the destination has it all while the source closes its side.
     c.sink.flush()?;
+    c.s.through = true;
     if !r.peek(1)?.is_empty() {
         return Err(Error::new(ErrorKind::TrailingBytes(1), r.offset()));
     }
-    c.counts.bytes_in = r.offset();
-    c.counts.bytes_out = c.sink.written();
-    c.counts.missing_pages = c.arrived.holes(PAGE_SIZE).iter().map(|h| h.missing).sum();
-    (c.progress)(&c.counts);
-    Ok((c.counts, c.arrived))
+    c.count(&r);
+    c.s.counts.missing_pages = c.s.arrived.holes(PAGE_SIZE).iter().map(|h| h.missing).sum();
+    (c.progress)(&c.s.counts);
+    Ok(c.s.counts)
 }
 
 /// How often, in pages, progress is reported within a part.
 const REPORT_PAGES: u64 = 4096;
 
-/// One conversion's state: the sink it writes to and what the stream has said so
-/// far.
-struct Conversion<'c> {
-    sink: Box<dyn Sink + 'c>,
-    limits: &'c Limits,
-    progress: &'c mut dyn FnMut(&Progress),
+/// What a conversion knows of the stream it reads: kept across the connections
+/// of a live migration ([`LiveConversion`]).
+#[derive(Default)]
+struct Stream {
     counts: Progress,
+    /// The octets in and out before this connection.
+    base: (u64, u64),
     started: Started,
     /// The latest block list, which every page must fit.
     blocks: Vec<ram::ListedBlock>,
     /// The pages that arrived, for [`Progress::missing_pages`].
     arrived: Arrived,
     /// The legacy RAM reader's: the previous page's block (a part may `CONTINUE`
-    /// it), what the configuration adds to a block list.
+    /// it; QEMU's loader keeps it across a resumption too), what the
+    /// configuration adds to a block list.
     ram: ram::Cursor,
     descs: Option<Descriptions>,
-    /// A live migration's carrier: commands that need more are refused.
-    live: Option<Carrier>,
     /// A `PACKAGED` command passed: a postcopy stream, whose device state is in
     /// its package and which QEMU ends without a vmdesc.
     packaged: bool,
+    /// The format of its first connection (`None` before it), which a resumed
+    /// one keeps.
+    from: Option<Format>,
+    /// Its end was read and passed on.
+    through: bool,
+}
+
+/// One connection's conversion: the sink it writes to, and the stream's state.
+struct Conversion<'c> {
+    sink: Box<dyn Sink + 'c>,
+    limits: &'c Limits,
+    progress: &'c mut dyn FnMut(&Progress),
+    /// A live migration's carrier: commands that need more are refused.
+    live: Option<Carrier>,
     /// The description given for a legacy stream without a trailer.
     borrowed: Option<&'c Borrowed>,
+    /// This connection resumes a paused postcopy migration.
+    resumed: bool,
+    s: &'c mut Stream,
 }
 
 impl Conversion<'_> {
     /// Passes a command on; a live conversion refuses those that need a return
     /// path, postcopy or COLO.
     fn command(&mut self, c: &Command, at: u64) -> Result<()> {
-        if self.live.is_some_and(|carrier| carrier.refuses(c)) {
+        if self
+            .live
+            .is_some_and(|carrier| carrier.refuses(c, self.resumed))
+        {
             return Err(c.not_one_way(at));
         }
         if let Some(b) = self
             .borrowed
-            .filter(|_| !c.package.is_empty() && self.descs.is_none())
+            .filter(|_| !c.package.is_empty() && self.s.descs.is_none())
         {
             // A postcopy stream's devices are in its package: the description
             // given goes before it.
-            self.descs = Some(Descriptions::parse(b.text(), self.limits)?);
+            self.s.descs = Some(Descriptions::parse(b.text(), self.limits)?);
             self.sink.description(b.text())?;
         }
-        self.packaged |= !c.package.is_empty();
-        self.ram.layout.after(c);
-        self.counts.return_path |= c.number == Command::OPEN_RETURN_PATH;
+        self.s.packaged |= !c.package.is_empty();
+        self.s.ram.layout.after(c);
+        self.s.counts.return_path |= c.number == Command::OPEN_RETURN_PATH;
         self.sink.command(c)
     }
 
+    /// Counts the octets in and out, over every connection so far.
+    fn count(&mut self, r: &StreamInput<'_>) {
+        let (bytes_in, bytes_out) = self.s.base;
+        self.s.counts.bytes_in = bytes_in + r.offset();
+        self.s.counts.bytes_out = bytes_out + self.sink.written();
+    }
+
     fn report(&mut self, r: &StreamInput<'_>) {
-        self.counts.bytes_in = r.offset();
-        self.counts.bytes_out = self.sink.written();
-        (self.progress)(&self.counts);
+        self.count(r);
+        (self.progress)(&self.s.counts);
     }
 
     fn record(&mut self, rec: RamRecord<'_>, r: &StreamInput<'_>) -> Result<()> {
@@ -294,12 +414,12 @@ impl Conversion<'_> {
         } = &rec
         {
             // A BER list must have the entries the legacy stream it becomes needs.
-            self.ram.layout.check(blocks, regions, r.offset())?;
+            self.s.ram.layout.check(blocks, regions, r.offset())?;
         }
-        self.arrived.record(&rec);
+        self.s.arrived.record(&rec);
         if !matches!(rec, RamRecord::MemSize { .. }) {
-            self.counts.pages += 1;
-            if self.counts.pages % REPORT_PAGES == 0 {
+            self.s.counts.pages += 1;
+            if self.s.counts.pages % REPORT_PAGES == 0 {
                 self.report(r);
             }
         }
@@ -308,16 +428,16 @@ impl Conversion<'_> {
 
     /// A BER stream's description item.
     fn describe(&mut self, text: &str, at: u64) -> Result<()> {
-        if self.descs.is_some() {
+        if self.s.descs.is_some() {
             return Err(framing_error("a second description", at));
         }
-        self.descs = Some(Descriptions::parse(text, self.limits)?);
+        self.s.descs = Some(Descriptions::parse(text, self.limits)?);
         self.sink.description(text)
     }
 
     fn part_done(&mut self, r: &StreamInput<'_>) -> Result<()> {
         self.sink.part_end()?;
-        self.counts.parts += 1;
+        self.s.counts.parts += 1;
         self.report(r);
         Ok(())
     }
@@ -331,13 +451,14 @@ impl Conversion<'_> {
         value: impl FnOnce(&Desc) -> Result<Value>,
     ) -> Result<()> {
         let d = self
+            .s
             .descs
             .as_ref()
             .ok_or_else(|| framing_error("no description before this device section", at))?
             .get(&ident.idstr, ident.instance.into())?;
         let v = value(d).map_err(|e| e.in_device(&ident.idstr))?;
         self.sink.device(h, d, &v)?;
-        self.counts.devices += 1;
+        self.s.counts.devices += 1;
         Ok(())
     }
 
@@ -346,11 +467,11 @@ impl Conversion<'_> {
     fn read_legacy(&mut self, r: &mut StreamInput<'_>) -> Result<()> {
         let configuration = legacy_records::read_prelude(r)?;
         let configuration = configuration.as_ref().map(|(c, _)| c);
-        self.ram = ram::Cursor::new(configuration);
+        self.s.ram = ram::Cursor::new(configuration);
         self.sink.prelude(VERSION, configuration)?;
         // Up to the first device section; or EOF, and then the trailer alone follows.
         let devices = self.legacy_records(r)?;
-        if !devices && self.packaged {
+        if !devices && self.s.packaged {
             // Postcopy: QEMU sends no vmdesc (the devices went in the package).
             return Ok(());
         }
@@ -363,8 +484,8 @@ impl Conversion<'_> {
             (Err(e), None) => return Err(e),
         };
         // Parsed already when the trailer was recognised before the input's end.
-        if self.descs.is_none() {
-            self.descs = Some(Descriptions::parse(vmdesc, self.limits)?);
+        if self.s.descs.is_none() {
+            self.s.descs = Some(Descriptions::parse(vmdesc, self.limits)?);
         }
         self.sink.description(vmdesc)?;
         let mut rest = StreamInput::Slice(SliceInput::with_base(&tail[..at], base));
@@ -442,30 +563,30 @@ impl Conversion<'_> {
             return false;
         };
         let saved = (
-            self.started.clone(),
-            self.blocks.clone(),
-            self.ram.clone(),
-            self.counts,
+            self.s.started.clone(),
+            self.s.blocks.clone(),
+            self.s.ram.clone(),
+            self.s.counts,
         );
         let sink = std::mem::replace(&mut self.sink, Box::new(RamVisitor { visit: None }));
-        let descs = self.descs.replace(descs);
+        let descs = self.s.descs.replace(descs);
         let mut rest = StreamInput::Slice(SliceInput::with_base(&tail[..at], base));
         let whole = matches!(self.legacy_records(&mut rest), Ok(false))
             && rest.peek_arrived().is_ok_and(|b| b.is_empty());
         self.sink = sink;
         if !whole {
-            self.descs = descs;
+            self.s.descs = descs;
         }
-        (self.started, self.blocks, self.ram, self.counts) = saved;
+        (self.s.started, self.s.blocks, self.s.ram, self.s.counts) = saved;
         whole
     }
 
     /// Legacy records until EOF (returns `false`), or, while there are no
     /// descriptions yet, until the first device section, not consumed (`true`).
     fn legacy_records(&mut self, r: &mut StreamInput<'_>) -> Result<bool> {
-        let mut started = std::mem::take(&mut self.started);
+        let mut started = std::mem::take(&mut self.s.started);
         let eof = legacy_records::read_records(r, &mut started, self);
-        self.started = started;
+        self.s.started = started;
         Ok(!eof?)
     }
 
@@ -473,15 +594,42 @@ impl Conversion<'_> {
     fn read_ber(&mut self, r: &mut StreamInput<'_>) -> Result<()> {
         let prelude = ber_records::read_prelude(r)?;
         let configuration = prelude.configuration.as_ref().map(|(c, _)| c);
-        self.ram = ram::Cursor::new(configuration);
+        self.s.ram = ram::Cursor::new(configuration);
         self.sink.prelude(prelude.version, configuration)?;
         if let Some(text) = &prelude.description {
             self.describe(text, 0)?;
         }
-        let mut started = std::mem::take(&mut self.started);
+        self.ber_items(r)
+    }
+
+    /// A BER stream's items after its start, to its end.
+    fn ber_items(&mut self, r: &mut StreamInput<'_>) -> Result<()> {
+        let mut started = std::mem::take(&mut self.s.started);
         let read = ber_records::read_items(r, &mut started, self);
-        self.started = started;
+        self.s.started = started;
         read
+    }
+
+    /// The rest of a paused postcopy stream, on the connection its source resumed
+    /// it on: records without a header (in BER, a `VMState-Resumed`), up to its
+    /// end. QEMU sends no device section after the package.
+    fn read_resumed(&mut self, r: &mut StreamInput<'_>, from: Format) -> Result<()> {
+        self.sink.resumed()?;
+        match from {
+            Format::Legacy => {
+                if self.legacy_records(r)? {
+                    return Err(framing_error(
+                        "a device section after a postcopy migration resumed",
+                        r.offset(),
+                    ));
+                }
+                Ok(())
+            }
+            Format::Ber => {
+                ber_records::read_resumed(r)?;
+                self.ber_items(r)
+            }
+        }
     }
 
     /// Checks that an item read whole (a device section, the description, a
@@ -500,7 +648,7 @@ impl Conversion<'_> {
 
     fn ber_device(&mut self, s: &ber_records::SectionRecord<'_>, ident: &SectionId) -> Result<()> {
         let base = s.offset;
-        let descs = self.descs.as_ref();
+        let descs = self.s.descs.as_ref();
         let mut input = SliceInput::with_base(s.body(), s.body_offset);
         let mut d = Decoder::new(&mut input, Options::STRICT);
         d.enter_contents(s.body().len() as u64)?;
@@ -549,7 +697,7 @@ impl Conversion<'_> {
                 return Err(Error::new(ErrorKind::UnexpectedEof, at));
             };
             let mut records = Vec::new();
-            element_records(e, at, &mut self.blocks, &mut last, &mut |rec| {
+            element_records(e, at, &mut self.s.blocks, &mut last, &mut |rec| {
                 records.push(rec);
                 Ok(())
             })?;
@@ -623,7 +771,7 @@ impl<'i> ber_records::Items<'i> for Conversion<'_> {
 impl<'i> legacy_records::Records<StreamInput<'i>> for Conversion<'_> {
     /// A device section waits for the descriptions (the vmdesc at the end).
     fn take(&mut self, tag: u8) -> Result<bool> {
-        Ok(self.descs.is_some() || tag != legacy_records::tag::FULL)
+        Ok(self.s.descs.is_some() || tag != legacy_records::tag::FULL)
     }
 
     fn command(&mut self, c: Command, at: u64) -> Result<()> {
@@ -647,12 +795,12 @@ impl<'i> legacy_records::Records<StreamInput<'i>> for Conversion<'_> {
         self.sink.part_begin(h)?;
         let mut records = Vec::new();
         loop {
-            let eos = ram::read_word(r, &mut self.ram, &mut |rec| {
+            let eos = ram::read_word(r, &mut self.s.ram, &mut |rec| {
                 records.push(rec.into_owned());
                 Ok(())
             })?;
             for rec in records.drain(..) {
-                ram::check_in_blocks(&rec, &mut self.blocks, at)?;
+                ram::check_in_blocks(&rec, &mut self.s.blocks, at)?;
                 self.record(rec, r)?;
             }
             if eos {
@@ -687,6 +835,8 @@ fn framing_limit(limit: &'static str, value: u64, max: u64, at: u64) -> Result<(
 /// Where a conversion writes: one format's records.
 trait Sink {
     fn prelude(&mut self, version: u32, c: Option<&Configuration>) -> Result<()>;
+    /// The start of a resumed postcopy stream, instead of a prelude.
+    fn resumed(&mut self) -> Result<()>;
     fn command(&mut self, c: &Command) -> Result<()>;
     fn part_begin(&mut self, h: &SectionHeader) -> Result<()>;
     fn record(&mut self, r: RamRecord<'_>) -> Result<()>;
@@ -709,6 +859,9 @@ type RamVisit<'v> = &'v mut dyn FnMut(&RamRecord<'_>) -> Result<()>;
 
 impl Sink for RamVisitor<'_> {
     fn prelude(&mut self, _: u32, _: Option<&Configuration>) -> Result<()> {
+        Ok(())
+    }
+    fn resumed(&mut self) -> Result<()> {
         Ok(())
     }
     fn command(&mut self, _: &Command) -> Result<()> {
@@ -755,6 +908,11 @@ impl<W: io::Write> Sink for LegacySink<W> {
             )));
         }
         legacy_records::put_prelude(&mut self.w, c)
+    }
+
+    /// QEMU's resumed stream has no header: its records follow at once.
+    fn resumed(&mut self) -> Result<()> {
+        Ok(())
     }
 
     fn command(&mut self, c: &Command) -> Result<()> {
@@ -831,6 +989,10 @@ impl<W: io::Write> BerSink<W> {
 impl<W: io::Write> Sink for BerSink<W> {
     fn prelude(&mut self, version: u32, c: Option<&Configuration>) -> Result<()> {
         ber_records::put_prelude(&mut self.w, version, c)
+    }
+
+    fn resumed(&mut self) -> Result<()> {
+        ber_records::put_resumed(&mut self.w)
     }
 
     fn command(&mut self, c: &Command) -> Result<()> {

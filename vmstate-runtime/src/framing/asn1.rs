@@ -2,8 +2,10 @@
 //! constants the records are written with, as a [`Preamble`] of a [`Module`]: with
 //! it, an ASN.1 tool decodes a whole stream with one module.
 
-use super::ber::{COMMAND, CONFIGURATION, DESCRIPTION, HEADER, MULTIFD_CHANNEL, SECTION, STREAM};
-use super::return_path::{ReturnMessage, MESSAGE};
+use super::ber::{
+    COMMAND, CONFIGURATION, DESCRIPTION, HEADER, MULTIFD_CHANNEL, RESUMED, SECTION, STREAM,
+};
+use super::return_path::{ReturnMessage, MAX_BITMAP, MESSAGE};
 use super::{Command, Configuration, SectionKind};
 use crate::ber::asn1::{Module, Preamble};
 use crate::VMState;
@@ -11,6 +13,7 @@ use crate::VMState;
 /// The type references the framing defines.
 const NAMES: &[&str] = &[
     "VMState-Stream",
+    "VMState-Resumed",
     "VMState-Stream-Item",
     "VMState-Section",
     "VMState-Command",
@@ -59,7 +62,7 @@ fn render(m: &Module) -> String {
         .collect();
     let messages: Vec<String> = ReturnMessage::kinds()
         .map(|kind| {
-            let m = ReturnMessage { kind, data: vec![] };
+            let m = ReturnMessage::new(kind, vec![]);
             format!("{}({kind})", m.name().to_lowercase().replace('_', "-"))
         })
         .collect();
@@ -70,6 +73,11 @@ fn render(m: &Module) -> String {
 -- writer's; the schema cannot say it). A RAM part too large to hold while it is
 -- converted has indefinite lengths (its section and its ram), each element definite.
 VMState-Stream ::= [APPLICATION {stream}] SEQUENCE OF VMState-Stream-Item
+
+-- The rest of a postcopy migration, on the connection its source resumed it on
+-- after the first one broke (QEMU's postcopy recovery): the items that follow,
+-- from recv-bitmap and postcopy-resume on, with no header.
+VMState-Resumed ::= [APPLICATION {resumed}] SEQUENCE OF VMState-Stream-Item
 
 VMState-Stream-Item ::= CHOICE {{
     header [APPLICATION {header}] SEQUENCE {{ stream-version INTEGER (0..4294967295) }},
@@ -84,7 +92,10 @@ VMState-Stream-Item ::= CHOICE {{
 -- messages (QEMU's MIG_RP_MSG_*) one after another, with no header or end.
 VMState-Return-Message ::= [APPLICATION {message}] SEQUENCE {{
     type [0] ENUMERATED {{ {messages} }},
-    data [1] OCTET STRING (SIZE (0..65535)) OPTIONAL
+    data [1] OCTET STRING (SIZE (0..65535)) OPTIONAL,
+    -- recv-bitmap: the pages the destination has of the block data names, one bit
+    -- each (little-endian 64-bit words), which QEMU sends after the message
+    bitmap [2] OCTET STRING (SIZE (0..{max_bitmap})) OPTIONAL
 }}
 
 -- A multifd channel (QEMU's MultiFDInit_t as sent, then its packets): the other
@@ -214,6 +225,8 @@ VMState-Ram-Mapped ::= SEQUENCE {{
         section = SECTION.number,
         command = COMMAND.number,
         message = MESSAGE.number,
+        max_bitmap = MAX_BITMAP,
+        resumed = RESUMED.number,
         channel = MULTIFD_CHANNEL.number,
         messages = messages.join(", "),
         kinds = kinds.join(", "),

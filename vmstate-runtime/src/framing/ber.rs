@@ -46,14 +46,38 @@ pub const DESCRIPTION: Tag = Tag {
 pub const COMMAND: Tag = Tag::application(6);
 /// `[APPLICATION 8]`: a multifd channel (`ram::multifd`), a stream of its own.
 pub const MULTIFD_CHANNEL: Tag = Tag::application(8);
+/// `[APPLICATION 9]`: the rest of a postcopy migration, on the connection its
+/// source resumed it on (postcopy recovery): items as in a stream, no header.
+pub const RESUMED: Tag = Tag::application(9);
 pub use crate::ber::FIRST_DEVICE_TAG;
 
 /// The octets a BER stream starts with: `[APPLICATION 0]`, indefinite length.
 const STREAM_START: [u8; 2] = [0x60, 0x80];
 
+/// The octets a resumed postcopy stream starts with: `[APPLICATION 9]`,
+/// indefinite length.
+const RESUMED_START: [u8; 2] = [0x69, 0x80];
+
 /// Whether `bytes` starts like a vmstate BER stream.
 pub fn is_stream(bytes: &[u8]) -> bool {
     bytes.starts_with(&STREAM_START)
+}
+
+/// Writes the start of a resumed postcopy stream ([`RESUMED`]); its items
+/// follow, and [`put_end`] ends it.
+pub fn put_resumed<W: io::Write>(w: &mut Writer<W>) -> Result<()> {
+    w.put(&RESUMED_START)
+}
+
+/// Reads the start of a resumed postcopy stream; [`read_items`] reads the rest.
+pub fn read_resumed(r: &mut StreamInput<'_>) -> Result<()> {
+    if r.peek(2)? != RESUMED_START {
+        return Err(framing_error(
+            "a resumed postcopy stream starts with an indefinite [APPLICATION 9]",
+            r.offset(),
+        ));
+    }
+    r.skip(2)
 }
 
 /// A definite-length TLV.

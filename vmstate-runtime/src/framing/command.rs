@@ -211,6 +211,13 @@ impl Command {
         matches!(self.number, 1..=PACKAGED)
     }
 
+    /// Whether it is postcopy recovery's (`POSTCOPY_RESUME`, `RECV_BITMAP`): sent
+    /// on the connection a paused postcopy migration resumes on, which a carrier
+    /// of the return path passes there.
+    pub fn resumes_postcopy(&self) -> bool {
+        matches!(self.number, 9 | 10)
+    }
+
     /// The error for a command a one-way load or carrier cannot carry out: QEMU's
     /// name of it, the capability that sent it, and the way out
     /// ([`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported)).

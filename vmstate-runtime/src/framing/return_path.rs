@@ -8,13 +8,18 @@
 //! | | legacy (QEMU) | BER (vmstate) |
 //! |---|---|---|
 //! | message | be16 type, be16 length, data | `[APPLICATION 7]`: type `[0]`, data `[1]` (absent when empty) |
+//! | `RECV_BITMAP`'s bitmap | after the message: be64 size, the bitmap, be64 `0x0123456789abcdef` | bitmap `[2]` in the message |
 //!
 //! The channel has no header and no end marker: it ends when the connection does.
+//! `RECV_BITMAP` (postcopy recovery: the pages the destination has, for a source
+//! that resumes on a new connection) is the one message with more after it:
+//! QEMU's `migrate_send_rp_recv_bitmap` writes the bitmap outside the message,
+//! which BER keeps inside it, so that the message stays one item.
 
 use super::ber::{numbered_tlv, read_numbered};
 use super::framing_error;
 use crate::ber::{self, Length, Tag};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::format::Format;
 use crate::io::{Input, ReadInput, StreamInput, Writer};
 use std::io;
@@ -29,6 +34,9 @@ pub struct ReturnMessage {
     pub kind: u16,
     /// Its data, as QEMU sent it.
     pub data: Vec<u8>,
+    /// `RECV_BITMAP`'s bitmap (one bit per target page of the block the data
+    /// names, little-endian longs, padded to 8 octets); empty for the others.
+    pub bitmap: Vec<u8>,
 }
 
 /// The messages QEMU 7.2 to 10.0 send: number, name, data length (`None`:
@@ -47,6 +55,13 @@ const KNOWN: [(u16, &str, Option<usize>); 7] = [
 /// outside it.
 const RECV_BITMAP: u16 = 5;
 
+/// What QEMU writes after a `RECV_BITMAP`'s bitmap (`RAMBLOCK_RECV_BITMAP_ENDING`).
+const BITMAP_ENDING: u64 = 0x0123_4567_89ab_cdef;
+
+/// The largest bitmap read: a block of 2 TiB (64 Mi pages of 4 KiB), checked
+/// before anything is read for it.
+pub const MAX_BITMAP: usize = 1 << 26;
+
 impl ReturnMessage {
     /// The message types QEMU defines, in order.
     pub fn kinds() -> impl Iterator<Item = u16> {
@@ -61,9 +76,18 @@ impl ReturnMessage {
             .map_or("UNKNOWN", |k| k.1)
     }
 
+    /// A message without a bitmap.
+    pub fn new(kind: u16, data: Vec<u8>) -> ReturnMessage {
+        ReturnMessage {
+            kind,
+            data,
+            bitmap: Vec::new(),
+        }
+    }
+
     /// Checks the message as QEMU's `source_return_path_thread` does (a known
-    /// type, its length), at offset `at`. `RECV_BITMAP` is refused by name: the
-    /// bitmap QEMU sends after it is not a message, so a carrier cannot pass it.
+    /// type, its length; `RECV_BITMAP`'s block name, its bitmap's size as
+    /// `ram_dirty_bitmap_reload` reads it), at offset `at`.
     pub fn check(&self, at: u64) -> Result<()> {
         let Some(&(_, name, len)) = KNOWN.iter().find(|k| k.0 == self.kind) else {
             return Err(framing_error(
@@ -74,15 +98,19 @@ impl ReturnMessage {
                 at,
             ));
         };
-        if self.kind == RECV_BITMAP {
-            return Err(Error::new(
-                ErrorKind::Unsupported {
-                    what: "return-path message RECV_BITMAP (5)".into(),
-                    capability: "postcopy-ram (postcopy recovery)".into(),
-                    remedy: "recover a paused postcopy migration without a vmstate bridge \
-                             between the QEMUs"
-                        .into(),
-                },
+        if self.kind == RECV_BITMAP && self.data.is_empty() {
+            return Err(framing_error(
+                "return-path message RECV_BITMAP names no block",
+                at,
+            ));
+        }
+        if self.bitmap.len() % 8 != 0 || self.kind != RECV_BITMAP && !self.bitmap.is_empty() {
+            return Err(framing_error(
+                format!(
+                    "return-path message {name} carries a bitmap of {} octets; only \
+                     RECV_BITMAP has one, of whole 8-octet words",
+                    self.bitmap.len()
+                ),
                 at,
             ));
         }
@@ -110,7 +138,11 @@ impl ReturnMessage {
                 let kind = u16::from_be_bytes(r.read_array()?);
                 let len = u16::from_be_bytes(r.read_array()?);
                 let data = r.take_bytes(usize::from(len))?.into_owned();
-                ReturnMessage { kind, data }
+                let bitmap = match kind {
+                    RECV_BITMAP => read_bitmap(r)?,
+                    _ => Vec::new(),
+                };
+                ReturnMessage { kind, data, bitmap }
             }
             Format::Ber => read_ber(r)?,
         };
@@ -124,9 +156,19 @@ impl ReturnMessage {
             Format::Legacy => {
                 w.put(&self.kind.to_be_bytes())?;
                 w.put(&(self.data.len() as u16).to_be_bytes())?;
-                w.put(&self.data)
+                w.put(&self.data)?;
+                if self.kind == RECV_BITMAP {
+                    w.put(&(self.bitmap.len() as u64).to_be_bytes())?;
+                    w.put(&self.bitmap)?;
+                    w.put(&BITMAP_ENDING.to_be_bytes())?;
+                }
+                Ok(())
             }
-            Format::Ber => w.put(&numbered_tlv(MESSAGE, self.kind, &[(1, &self.data)])),
+            Format::Ber => w.put(&numbered_tlv(
+                MESSAGE,
+                self.kind,
+                &[(1, &self.data), (2, &self.bitmap)],
+            )),
         }
     }
 }
@@ -136,27 +178,54 @@ impl ReturnMessage {
 fn read_ber(r: &mut StreamInput<'_>) -> Result<ReturnMessage> {
     let base = r.offset();
     let h = ber::peek_header_at(r, 0)?;
-    // Type and data headers, and a 16-bit length of data.
-    const MAX: u64 = 16 + u16::MAX as u64;
+    // Type, data and bitmap headers, 16 bits of data, the largest bitmap.
+    const MAX: u64 = 24 + u16::MAX as u64 + MAX_BITMAP as u64;
     let len = match h.length {
         Length::Definite(n) if h.tag == MESSAGE && n <= MAX => n as usize,
         _ => {
             return Err(framing_error(
-                "a return-path message is a definite [APPLICATION 7] of at most 65551 octets",
+                format!(
+                    "a return-path message is a definite [APPLICATION 7] of at most {MAX} octets"
+                ),
                 base,
             ))
         }
     };
     let item = r.take_bytes(h.header_len + len)?;
-    let fields = [(1, usize::from(u16::MAX), "return-path data")];
-    let (kind, [data]) = read_numbered(
+    let fields = [
+        (1, usize::from(u16::MAX), "return-path data"),
+        (2, MAX_BITMAP, "a RECV_BITMAP bitmap"),
+    ];
+    let (kind, [data, bitmap]) = read_numbered(
         &item,
         base,
         MESSAGE,
         ("return-path message", "type"),
         fields,
     )?;
-    Ok(ReturnMessage { kind, data })
+    Ok(ReturnMessage { kind, data, bitmap })
+}
+
+/// The bitmap QEMU writes after a `RECV_BITMAP` message, its size bounded by
+/// [`MAX_BITMAP`] before it is read, its end mark checked.
+fn read_bitmap(r: &mut StreamInput<'_>) -> Result<Vec<u8>> {
+    let at = r.offset();
+    let size = u64::from_be_bytes(r.read_array()?);
+    if size > MAX_BITMAP as u64 {
+        return Err(framing_error(
+            format!("a RECV_BITMAP bitmap of {size} octets (at most {MAX_BITMAP} are read)"),
+            at,
+        ));
+    }
+    let bitmap = r.take_bytes(size as usize)?.into_owned();
+    let end = r.offset();
+    if u64::from_be_bytes(r.read_array()?) != BITMAP_ENDING {
+        return Err(framing_error(
+            "a RECV_BITMAP bitmap without QEMU's end mark 0x0123456789abcdef",
+            end,
+        ));
+    }
+    Ok(bitmap)
 }
 
 /// Carries a return path: reads messages in format `from` from `input` and writes
@@ -183,6 +252,7 @@ pub fn carry(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     fn bytes(messages: &[ReturnMessage], format: Format) -> Vec<u8> {
         let mut w = Writer::new(Vec::new());
@@ -195,29 +265,34 @@ mod tests {
     #[test]
     fn messages_convert_both_ways_exactly() {
         let messages = [
+            ReturnMessage::new(2, vec![0, 0, 0, 1]),
+            ReturnMessage::new(3, [&[0u8; 8][..], &[0, 0, 16, 0], &[6], b"pc.ram"].concat()),
+            ReturnMessage::new(7, vec![]),
             ReturnMessage {
-                kind: 2,
-                data: vec![0, 0, 0, 1],
+                kind: 5,
+                data: [&[6u8][..], b"pc.ram"].concat(),
+                bitmap: [0xff, 0x0f, 0, 0, 0, 0, 0, 0x80].repeat(2),
             },
-            ReturnMessage {
-                kind: 3,
-                data: [&[0u8; 8][..], &[0, 0, 16, 0], &[6], b"pc.ram"].concat(),
-            },
-            ReturnMessage {
-                kind: 7,
-                data: vec![],
-            },
-            ReturnMessage {
-                kind: 1,
-                data: vec![0; 4],
-            },
+            ReturnMessage::new(6, vec![0, 0, 0, 1]),
+            ReturnMessage::new(1, vec![0; 4]),
         ];
         let legacy = bytes(&messages, Format::Legacy);
         assert_eq!(&legacy[..8], &[0, 2, 0, 4, 0, 0, 0, 1]);
+        // RECV_BITMAP as migrate_send_rp_recv_bitmap writes it: the message, then
+        // the bitmap's size, the bitmap and the end mark.
+        let recv = [
+            &[0u8, 5, 0, 7, 6][..],
+            b"pc.ram",
+            &16u64.to_be_bytes(),
+            &messages[3].bitmap,
+            &[0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef],
+        ]
+        .concat();
+        assert!(legacy.windows(recv.len()).any(|w| w == recv));
         let mut ber = Vec::new();
         assert_eq!(
             carry(&mut &legacy[..], &mut ber, Format::Legacy, Format::Ber).unwrap(),
-            4
+            6
         );
         assert_eq!(ber, bytes(&messages, Format::Ber));
         let mut back = Vec::new();
@@ -238,10 +313,40 @@ mod tests {
                  QEMU's takes 4",
             ),
             (
-                [0, 5, 0, 0].to_vec(),
-                "at byte 0: return-path message RECV_BITMAP (5), from the migration \
-                 capability postcopy-ram (postcopy recovery), is not supported: recover a \
-                 paused postcopy migration without a vmstate bridge between the QEMUs",
+                [
+                    &[0u8, 5, 0, 0][..],
+                    &0u64.to_be_bytes(),
+                    &BITMAP_ENDING.to_be_bytes(),
+                ]
+                .concat(),
+                "at byte 0: bad stream framing: return-path message RECV_BITMAP names no block",
+            ),
+            (
+                [&[0u8, 5, 0, 1, 0][..], &(1u64 << 27).to_be_bytes()].concat(),
+                "at byte 5: bad stream framing: a RECV_BITMAP bitmap of 134217728 octets \
+                 (at most 67108864 are read)",
+            ),
+            (
+                [
+                    &[0u8, 5, 0, 1, 0][..],
+                    &8u64.to_be_bytes(),
+                    &[0xff; 8],
+                    &[0; 8],
+                ]
+                .concat(),
+                "at byte 21: bad stream framing: a RECV_BITMAP bitmap without QEMU's end \
+                 mark 0x0123456789abcdef",
+            ),
+            (
+                [
+                    &[0u8, 5, 0, 1, 0][..],
+                    &3u64.to_be_bytes(),
+                    &[0xff; 3],
+                    &BITMAP_ENDING.to_be_bytes(),
+                ]
+                .concat(),
+                "at byte 0: bad stream framing: return-path message RECV_BITMAP carries a \
+                 bitmap of 3 octets; only RECV_BITMAP has one, of whole 8-octet words",
             ),
         ] {
             let e = carry(&mut &m[..], &mut Vec::new(), Format::Legacy, Format::Ber).unwrap_err();
@@ -264,6 +369,6 @@ mod tests {
             Format::Legacy,
         )
         .unwrap_err();
-        assert!(e.to_string().contains("at most 65551 octets"), "{e}");
+        assert!(e.to_string().contains("at most 67174423 octets"), "{e}");
     }
 }
