@@ -138,7 +138,7 @@ pub fn convert_live(
     carrier: Carrier,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<(Progress, Arrived)> {
-    let mut live = LiveConversion::new(to, limits.clone(), carrier);
+    let mut live = LiveConversion::new(to, *limits, carrier);
     let p = live.convert(input, output, progress)?;
     Ok((p, live.into_arrived()))
 }
