@@ -12,7 +12,10 @@
 
 mod common;
 
-use common::{destination_and_bridges, kernel_file, runs, start_guest, tmp, wait_filled};
+use common::{
+    bridges_into, destination_and_bridges, free_port, kernel_file, runs, start_guest, tmp,
+    wait_filled,
+};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::process::Command;
@@ -35,6 +38,32 @@ fn wait_for_ram(q: &mut Qemu, name: &str) {
         }
         assert!(Instant::now() < deadline, "{name}: no RAM moved: {r}");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Once pre-copy has moved some RAM, switches the source to postcopy as libvirt
+/// does, and waits until it has (its status `postcopy-active`).
+fn switch_to_postcopy(s: &mut Qemu, name: &str) {
+    wait_for_ram(s, name);
+    s.execute("migrate-start-postcopy", json!({})).unwrap();
+    wait_status(s, &["active", "device", "setup"], "postcopy-active", name);
+}
+
+/// Polls `q`'s migration while its status is one of `passing` (or the one
+/// wanted), until it is `wanted`; at most a minute.
+fn wait_status(q: &mut Qemu, passing: &[&str], wanted: &str, name: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = q.execute("query-migrate", json!({})).unwrap();
+        let status = r["status"].as_str().unwrap_or("none");
+        if status == wanted {
+            return r;
+        }
+        assert!(
+            passing.contains(&status) && Instant::now() < deadline,
+            "{name}: not {wanted}: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
@@ -77,19 +106,7 @@ fn postcopy_through_bridges(src: Peer, dst: Peer, name: &str, running: bool, mem
     };
     s.set_migration(&["postcopy-ram"], &parameters).unwrap();
     s.execute("migrate", json!({ "uri": addr })).unwrap();
-    wait_for_ram(&mut s, name);
-    s.execute("migrate-start-postcopy", json!({})).unwrap();
-    // The switch happened: the source passes through postcopy-active.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = s.execute("query-migrate", json!({})).unwrap();
-        match r["status"].as_str() {
-            Some("postcopy-active") => break,
-            Some("active" | "device" | "setup") if Instant::now() < deadline => {}
-            _ => panic!("{name}: the source did not switch to postcopy: {r}"),
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    switch_to_postcopy(&mut s, name);
     let (status, reply) = s.wait_migration().unwrap();
     let (ok_ber, ber_log) = to_ber.wait();
     let (ok_legacy, legacy_log) = to_legacy.wait();
@@ -306,5 +323,94 @@ fn postcopy_crosses_from_qemu_7_2_to_10_0_through_the_bridges() {
     );
     if old.release.available() && new.release.available() {
         postcopy_through_bridges(old, new, "postcopy-7.2-10.0", true, &[]);
+        recovery_through_bridges(old, new, "postcopy-recovery-7.2-10.0");
+    }
+}
+
+/// Postcopy recovery through the bridges: the link between them fails while the
+/// destination runs in postcopy (faulting pages in), so both QEMUs pause
+/// (`postcopy-paused`) and the bridges wait on their addresses; then, as QEMU's
+/// docs say, `migrate-recover` on the destination (to the address it listened
+/// on) and `migrate` with `resume` on the source (to the first bridge). The
+/// source asks for each block's received bitmap, which comes back through both
+/// bridges (in BER between them), resumes, and sends the rest: both complete,
+/// the destination with every page the guest wrote, each bridge says it resumed
+/// once, and exactly one guest runs.
+fn recovery_through_bridges(src: Peer, dst: Peer, name: &str) {
+    let kernel = kernel_file(RAM_MIB);
+    let mut s = start_guest(src, name, RAM_MIB, &kernel, &[]);
+    wait_filled(&mut s, RAM_MIB);
+    let mut d = start_guest(
+        dst,
+        &format!("{name}-dst"),
+        RAM_MIB,
+        &kernel,
+        &["-incoming", "defer"],
+    );
+    d.set_migration(&["postcopy-ram"], &json!({})).unwrap();
+    let incoming = json!({ "uri": format!("tcp:127.0.0.1:{}", free_port()) });
+    d.execute("migrate-incoming", incoming.clone()).unwrap();
+    let port = incoming["uri"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap();
+    let tap = tmp(&format!("{name}.tap"));
+    let (to_ber, to_legacy, addr, link) = bridges_into(port.parse().unwrap(), Some(&tap), true);
+    let link = link.unwrap();
+    // Postcopy's background pages slow (1 MiB/s), so that the link fails mid-way.
+    let parameters = json!({ "max-bandwidth": 8u64 << 20, "max-postcopy-bandwidth": 1u64 << 20 });
+    s.set_migration(&["postcopy-ram"], &parameters).unwrap();
+    s.execute("migrate", json!({ "uri": addr })).unwrap();
+    switch_to_postcopy(&mut s, name);
+    std::thread::sleep(Duration::from_millis(500));
+    link.cut();
+    let paused = "postcopy-paused";
+    wait_status(&mut s, &["postcopy-active"], paused, name);
+    wait_status(&mut d, &["postcopy-active"], paused, name);
+    d.execute("migrate-recover", incoming).unwrap();
+    s.execute(
+        "migrate-set-parameters",
+        json!({ "max-postcopy-bandwidth": 64u64 << 20 }),
+    )
+    .unwrap();
+    s.execute("migrate", json!({ "uri": addr, "resume": true }))
+        .unwrap();
+    let going = [
+        "postcopy-paused",
+        "postcopy-recover",
+        "postcopy-recover-setup",
+        "postcopy-active",
+    ];
+    let reply = wait_status(&mut s, &going, "completed", name);
+    wait_status(&mut d, &going, "completed", name);
+    let (ok_ber, ber_log) = to_ber.wait();
+    let (ok_legacy, legacy_log) = to_legacy.wait();
+    assert!(ok_ber && ok_legacy, "{name}: {ber_log} / {legacy_log}");
+    for log in [&ber_log, &legacy_log] {
+        assert!(
+            log.contains("vmstate bridge: postcopy paused: "),
+            "{name}: {log}"
+        );
+        assert!(log.contains(", resumed 1 times"), "{name}: {log}");
+    }
+    assert!(
+        reply["ram"]["postcopy-bytes"].as_u64().unwrap_or(0) > 0,
+        "{name}: {reply}"
+    );
+    assert!(counter_moves(&mut d), "{name}: the destination runs on");
+    for page in (FIRST..u64::from(RAM_MIB) << 20).step_by(257 * 4096) {
+        assert_eq!(d.read_u32(page).unwrap(), page as u32, "{name}: {page:#x}");
+    }
+    assert!(runs(&mut d), "{name}: the destination runs on");
+    assert!(!runs(&mut s), "{name}: exactly one guest runs");
+}
+
+#[test]
+fn a_paused_postcopy_migration_resumes_through_two_bridges() {
+    for peer in Peer::NEWEST.into_iter().filter(|p| p.release.available()) {
+        let name = format!("postcopy-recovery-{}", peer.release.version());
+        recovery_through_bridges(peer, peer, &name);
     }
 }

@@ -357,6 +357,13 @@ impl Error {
         self.0.offset
     }
 
+    /// Whether the input ended or the transport failed (nothing wrong was read):
+    /// a connection that broke, as a live migration's carrier tells it from a
+    /// stream it refuses.
+    pub fn is_cut_short(&self) -> bool {
+        matches!(self.kind(), ErrorKind::UnexpectedEof | ErrorKind::Io(_))
+    }
+
     /// The field path below the device, e.g. `timers[2].cmp`; empty at the device level.
     pub fn field_path(&self) -> String {
         let mut s = String::new();

@@ -2,7 +2,7 @@
 //! next hop and converted packet by packet.
 
 use super::endpoint::{Arrival, Conn, Endpoint};
-use super::{tapped, Refusal, BUFFER, RETURN_PATH_WAIT};
+use super::{tapped, Refusal, Resumptions, BUFFER, RETURN_PATH_WAIT};
 use crate::Failure;
 use std::io::{self, BufReader, BufWriter};
 use std::path::PathBuf;
@@ -37,6 +37,7 @@ pub(super) struct Channels(Arc<Mutex<Vec<JoinHandle<Option<ChannelEnd>>>>>);
 impl Channels {
     /// Carries each multifd channel that arrives (`early` first) to a
     /// connection of its own to the next hop, converted to the hop's format;
+    /// hands a main channel to a paused postcopy migration (`resumptions`), and
     /// refuses anything else that connects (a second main channel, a channel
     /// the next hop cannot take), with the migration.
     pub(super) fn carry(
@@ -45,8 +46,10 @@ impl Channels {
         early: Vec<Arrival>,
         hop: Hop,
         refusal: &Refusal,
+        resumptions: &Resumptions,
     ) {
         let (handles, refusal) = (self.0.clone(), refusal.clone());
+        let resumptions = resumptions.clone();
         std::thread::spawn(move || {
             let arrivals = early.into_iter().map(Ok).chain(arrivals);
             for (n, a) in arrivals.map_while(Result::ok).enumerate() {
@@ -54,14 +57,17 @@ impl Channels {
                     refusal.refuse(format!("{}: {why}", hop.from));
                     a.conn.close();
                 };
-                if a.channel().is_none() {
+                let Some(_) = a.channel() else {
+                    let Err(a) = resumptions.offer(a) else {
+                        continue;
+                    };
                     let what = match framing::detect(&a.head) {
                         Some(_) => "a second migration stream".to_owned(),
                         None => framing::unknown_format(&a.head).to_string(),
                     };
                     refuse(a, format!("the source opened another connection: {what}"));
                     continue;
-                }
+                };
                 if !hop.to.is_connection() {
                     refuse(
                         a,

@@ -19,12 +19,35 @@ use std::cell::RefCell;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use vmstate_runtime::dump::{self, Carrier, Limits, Progress};
+use vmstate_runtime::dump::{Carrier, Limits, LiveConversion, Progress};
 use vmstate_runtime::framing::return_path;
 use vmstate_runtime::ram::PAGE_SIZE;
 use vmstate_runtime::Format;
+
+/// Connections to close together from any thread.
+#[derive(Clone, Default)]
+struct Closers(Arc<Mutex<Vec<Conn>>>);
+
+impl Closers {
+    fn add(&self, c: &Conn) -> io::Result<()> {
+        let closer = c.closer()?;
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(closer);
+        Ok(())
+    }
+
+    fn close(&self) {
+        for c in self.0.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            c.close();
+        }
+    }
+}
 
 /// Why a bridge refused a migration from another thread (a second connection),
 /// and the connections to close when it does: both sides, so that the source
@@ -32,18 +55,16 @@ use vmstate_runtime::Format;
 #[derive(Clone, Default)]
 struct Refusal {
     reason: Arc<Mutex<Option<String>>>,
-    closers: Arc<Mutex<Vec<Conn>>>,
+    closers: Closers,
 }
 
 impl Refusal {
     /// Closes `c` when the migration is refused: at once when it was already.
     fn close_on_refusal(&self, c: &Conn) -> io::Result<()> {
-        let closer = c.closer()?;
-        let mut closers = self.closers.lock().unwrap_or_else(|e| e.into_inner());
+        self.closers.add(c)?;
         if self.reason().is_some() {
-            closer.close();
+            self.closers.close();
         }
-        closers.push(closer);
         Ok(())
     }
 
@@ -51,14 +72,7 @@ impl Refusal {
         let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
         r.get_or_insert(reason);
         drop(r);
-        for c in self
-            .closers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            c.close();
-        }
+        self.closers.close();
     }
 
     fn reason(&self) -> Option<String> {
@@ -202,86 +216,16 @@ fn bridge(
             None,
         ),
     };
-    if let Some(a) = &main {
-        refusal.close_on_refusal(&a.conn).map_err(at_from)?;
-    }
-    // Handles on the source's connection: for the return path, and to see
-    // whether the source paused.
-    let closer = || {
-        main.as_ref()
-            .map(|a| a.conn.closer())
-            .transpose()
-            .map_err(at_from)
-    };
-    let (source, source_conn) = (closer()?, closer()?);
-    let input = match main {
-        Some(a) => a.reader(),
-        None => from.reader().map_err(at_from)?,
-    };
-    let mut input = Box::new(input);
-    // The source's format, for what goes back to it: its stream's first octet.
-    let mut head = [0u8; 1];
-    let got = read_head(&mut input, &mut head);
-    let source_format = match head {
-        [b'Q'] => Format::Legacy,
-        _ => Format::Ber,
-    };
-    let input = Box::new(io::Cursor::new(head).take(got as u64).chain(input));
-    let input = tapped(input, tap.map(PathBuf::as_path))?;
-    let at_to = |e: io::Error| Failure(format!("{to}: {e}"));
-    let opened = to.open().map_err(at_to)?;
-    if let Some(c) = &opened {
-        refusal.close_on_refusal(c).map_err(at_to)?;
-    }
-    // The channels go to the next hop after the main channel did: a destination
-    // QEMU 7.2 takes its first connection for the main channel.
-    let channels = Channels::default();
-    if let Some(arrivals) = arrivals {
-        channels.carry(
-            arrivals,
-            early,
-            Hop {
-                from: from.clone(),
-                to: to.clone(),
-                format,
-                tap: tap.cloned(),
-            },
-            &refusal,
-        );
-    }
-    if let Some(reason) = refusal.reason() {
-        return Err(Failure(reason));
-    }
-    let destination = opened.as_ref().map(Conn::closer).transpose();
-    let destination = destination.map_err(at_to)?;
-    let back = match (source, &destination) {
-        (Some(s), Some(d)) => Some(carry_back(
-            s,
-            d.closer().map_err(at_to)?,
-            format,
-            source_format,
-            &refusal,
-        )),
-        _ => None,
-    };
+    // The return path travels when both sides are connections; a connection
+    // that breaks in postcopy is resumed on another when the source can make
+    // one (it connects to this bridge) and this bridge can (it connects on).
+    let both_connected = main.is_some() && (to.is_listener() || to.is_connection());
+    let resumable = from.is_listener() && to.is_connection();
     let carrier = Carrier {
-        return_path: back.is_some(),
+        return_path: both_connected,
         multifd: from.is_listener() && to.is_connection(),
     };
-    let output: Output = Rc::new(RefCell::new(BufWriter::with_capacity(
-        BUFFER,
-        to.writer(opened).map_err(at_to)?,
-    )));
-    let input: Box<dyn Read> = match source_conn {
-        Some(source) => Box::new(FlushWhenIdle {
-            inner: input,
-            source,
-            out: output.clone(),
-        }),
-        None => input,
-    };
-    let mut input = BufReader::with_capacity(BUFFER, input);
-    let mut output = Shared(output);
+    let mut live = LiveConversion::new(format, Limits::default(), carrier);
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg}")
@@ -289,24 +233,66 @@ fn bridge(
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     let start = Instant::now();
-    let done = dump::convert_live(
-        &mut input,
-        &mut output,
-        format,
-        &Limits::default(),
-        carrier,
-        &mut |p| bar.set_message(describe(p, start.elapsed())),
-    );
+    let channels = Channels::default();
+    let resumptions = Resumptions::default();
+    let mut connection = Connection {
+        main,
+        n: 0,
+        source_format: None,
+    };
+    let mut arrivals = arrivals.map(|a| (a, early));
+    let (mut p, back, destination) = loop {
+        let hop = Hop {
+            from: from.clone(),
+            to: to.clone(),
+            format,
+            tap: tap.cloned(),
+        };
+        // The channels go to the next hop after the main channel did: a
+        // destination QEMU 7.2 takes its first connection for the main channel.
+        let on_open = |refusal: &Refusal| {
+            if let Some((arrivals, early)) = arrivals.take() {
+                channels.carry(arrivals, early, hop, refusal, &resumptions);
+            }
+        };
+        let report = &mut |p: &Progress| bar.set_message(describe(p, start.elapsed()));
+        let carried = connection.carry(from, to, tap, &refusal, &mut live, on_open, report);
+        // A refusal from another thread closed the connections under the
+        // converter: its error is the closing, the reason is the refusal's.
+        let e = match (carried, refusal.reason()) {
+            (_, Some(reason)) => return Err(Failure(reason)),
+            (Ok(done), None) => break done,
+            (Err(e), None) => e,
+        };
+        let paused = matches!(&e, Broke::Cut(_)) && live.paused() && resumable;
+        let (Broke::Cut(e) | Broke::Failed(e)) = e;
+        if !paused {
+            return Err(e);
+        }
+        bar.suspend(|| {
+            eprintln!(
+                "vmstate bridge: postcopy paused: {}; waiting on {from} for the source to \
+                 resume it (migrate-recover on the destination QEMU to its address, which the \
+                 bridges keep, then migrate with resume=true on the source QEMU)",
+                e.0
+            )
+        });
+        let resumed = resumptions.next().ok_or_else(|| {
+            Failure(format!(
+                "{from}: the listener stopped while postcopy was paused"
+            ))
+        })?;
+        connection = Connection {
+            main: Some(resumed),
+            n: connection.n + 1,
+            source_format: connection.source_format,
+        };
+    };
     bar.finish_and_clear();
-    // A refusal from another thread closed the connections under the converter:
-    // its error is the closing, the reason is the refusal's.
     let refused = |e: String| match refusal.reason() {
         Some(reason) => Failure(reason),
         None => Failure(e),
     };
-    let (mut p, mut arrived) = done.map_err(|e| refused(format!("{from} -> {to}: {e}")))?;
-    output.flush().map_err(|e| Failure(format!("{to}: {e}")))?;
-    drop((input, output));
     // The stream is through: the next hop reads its end, and what it still says
     // (the destination's SHUT) comes back before the bridge closes, when the
     // stream opened a return path (else nothing comes back, and none is awaited).
@@ -321,9 +307,13 @@ fn bridge(
         }
         _ => String::new(),
     };
+    if connection.n > 0 {
+        carried += &format!(", resumed {} times", connection.n);
+    }
     // The multifd channels end when the source closes them, after its main
     // channel: their pages count in, and then what is missing is known.
     let ends = channels.join().map_err(refused)?;
+    let mut arrived = live.into_arrived();
     if !ends.is_empty() {
         carried += &format!(", {} multifd channels", ends.len());
         for end in ends {
@@ -345,33 +335,220 @@ fn bridge(
     Ok(p)
 }
 
+/// How a connection of the migration ended without its stream's end.
+enum Broke {
+    /// It was cut short (a connection broke, either side).
+    Cut(Failure),
+    /// Anything else: what was read is refused, or the bridge cannot go on.
+    Failed(Failure),
+}
+
+/// What one connection carried to its end: the totals, the return path's
+/// carrier and the next hop.
+type Carried = (
+    Progress,
+    Option<Receiver<Result<u64, String>>>,
+    Option<Conn>,
+);
+
+/// One connection of the source's main channel (the first, or one that resumed
+/// a paused postcopy migration) and what is known of the ones before.
+struct Connection {
+    /// The source's connection (`None`: the bridge reads a file or `-`).
+    main: Option<Arrival>,
+    /// How many connections came before it.
+    n: u32,
+    /// The format the source's first connection came in: what goes back to it.
+    source_format: Option<Format>,
+}
+
+impl Connection {
+    /// Carries this connection to the next hop (a new connection to it, or
+    /// `to` itself), converted to the format of `live`, with the return path
+    /// back; calls `on_open` once the next hop is open. A break of either side
+    /// closes both, so that both QEMUs see it (and pause, in postcopy).
+    #[allow(clippy::too_many_arguments)]
+    fn carry(
+        &mut self,
+        from: &Endpoint,
+        to: &Endpoint,
+        tap: Option<&PathBuf>,
+        refusal: &Refusal,
+        live: &mut LiveConversion,
+        on_open: impl FnOnce(&Refusal),
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<Carried, Broke> {
+        let failed = |e: io::Error, at: &Endpoint| Broke::Failed(Failure(format!("{at}: {e}")));
+        let hangup = Closers::default();
+        let main = self.main.take();
+        for c in main.iter().map(|a| &a.conn) {
+            refusal.close_on_refusal(c).map_err(|e| failed(e, from))?;
+            hangup.add(c).map_err(|e| failed(e, from))?;
+        }
+        // Handles on the source's connection: for the return path, and to see
+        // whether the source paused.
+        let closer = || {
+            main.as_ref()
+                .map(|a| a.conn.closer())
+                .transpose()
+                .map_err(|e| failed(e, from))
+        };
+        let (source, source_conn) = (closer()?, closer()?);
+        let input = match main {
+            Some(a) => a.reader(),
+            None => from.reader().map_err(|e| failed(e, from))?,
+        };
+        let mut input = Box::new(input);
+        // The source's format, for what goes back to it: its stream's first octet.
+        let mut head = [0u8; 1];
+        let got = read_head(&mut input, &mut head);
+        let source_format = *self.source_format.get_or_insert(match head {
+            [b'Q'] => Format::Legacy,
+            _ => Format::Ber,
+        });
+        let input = Box::new(io::Cursor::new(head).take(got as u64).chain(input));
+        // A resumed connection's copy is beside the first one's.
+        let tap = tap.map(|t| match self.n {
+            0 => t.clone(),
+            n => {
+                let mut path = t.clone().into_os_string();
+                path.push(format!(".resumed{n}"));
+                PathBuf::from(path)
+            }
+        });
+        let input = tapped(input, tap.as_deref()).map_err(Broke::Failed)?;
+        // A next hop that does not answer is a break too: a resumed migration
+        // pauses again (its destination may not listen yet).
+        let opened = to
+            .open()
+            .map_err(|e| Broke::Cut(Failure(format!("{to}: {e}"))))?;
+        if let Some(c) = &opened {
+            refusal.close_on_refusal(c).map_err(|e| failed(e, to))?;
+            hangup.add(c).map_err(|e| failed(e, to))?;
+        }
+        on_open(refusal);
+        if let Some(reason) = refusal.reason() {
+            return Err(Broke::Failed(Failure(reason)));
+        }
+        let destination = opened.as_ref().map(Conn::closer).transpose();
+        let destination = destination.map_err(|e| failed(e, to))?;
+        let back = match (source, &destination) {
+            (Some(s), Some(d)) => Some(carry_back(
+                s,
+                d.closer().map_err(|e| failed(e, to))?,
+                (live.format(), source_format),
+                refusal,
+                &hangup,
+            )),
+            _ => None,
+        };
+        let output: Output = Rc::new(RefCell::new(BufWriter::with_capacity(
+            BUFFER,
+            to.writer(opened).map_err(|e| failed(e, to))?,
+        )));
+        let input: Box<dyn Read> = match source_conn {
+            Some(source) => Box::new(FlushWhenIdle {
+                inner: input,
+                source,
+                out: output.clone(),
+            }),
+            None => input,
+        };
+        let mut input = BufReader::with_capacity(BUFFER, input);
+        let mut output = Shared(output);
+        let which = match self.n {
+            0 => String::new(),
+            n => format!(" (resumed connection {n})"),
+        };
+        let done = live.convert(&mut input, &mut output, progress);
+        let p = done.map_err(|e| {
+            // Whatever broke, both sides close: each QEMU sees the break.
+            hangup.close();
+            let f = Failure(format!("{from} -> {to}{which}: {e}"));
+            match e.is_cut_short() {
+                true => Broke::Cut(f),
+                false => Broke::Failed(f),
+            }
+        })?;
+        output
+            .flush()
+            .map_err(|e| Broke::Cut(Failure(format!("{to}: {e}"))))?;
+        Ok((p, back, destination))
+    }
+}
+
+/// The connections that arrive on the listener between two connections of the
+/// source's main channel (its postcopy migration paused): each resumes it.
+#[derive(Clone)]
+struct Resumptions {
+    /// Whether the migration is paused, waiting for one.
+    waiting: Arc<AtomicBool>,
+    sender: mpsc::Sender<Arrival>,
+    receiver: Arc<Mutex<Receiver<Arrival>>>,
+}
+
+impl Default for Resumptions {
+    fn default() -> Self {
+        let (sender, receiver) = mpsc::channel();
+        Resumptions {
+            waiting: Arc::default(),
+            sender,
+            receiver: Arc::new(Mutex::new(receiver)),
+        }
+    }
+}
+
+impl Resumptions {
+    /// Hands `a` to a paused migration; gives it back when none is paused.
+    fn offer(&self, a: Arrival) -> Result<(), Arrival> {
+        if !self.waiting.load(Ordering::SeqCst) {
+            return Err(a);
+        }
+        self.sender.send(a).map_err(|e| e.0)
+    }
+
+    /// Waits for the next connection that resumes the migration.
+    fn next(&self) -> Option<Arrival> {
+        self.waiting.store(true, Ordering::SeqCst);
+        let next = self
+            .receiver
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .recv()
+            .ok();
+        self.waiting.store(false, Ordering::SeqCst);
+        next
+    }
+}
+
 /// How long a bridge waits, once the stream is through, for the return path to
 /// end (the destination's SHUT, then its close).
 const RETURN_PATH_WAIT: Duration = Duration::from_secs(60);
 
-/// Carries the return path from `destination` (messages in `format`, the bridge's
-/// output) to `source` (in `source_format`) on a thread of its own; the channel
-/// gives how many messages it carried once the destination's side ends. An error
-/// (a message QEMU would refuse, the connection cut inside one) refuses the
-/// migration: both sides close.
+/// Carries the return path from `destination` (messages in `formats.0`, the
+/// bridge's output) to `source` (in `formats.1`) on a thread of its own; the
+/// channel gives how many messages it carried once the destination's side ends.
+/// When it ends, the connection's both sides close (`hangup`): a next hop that
+/// went away is a break the source must see too. A message QEMU would refuse
+/// refuses the migration.
 fn carry_back(
     source: Conn,
     destination: Conn,
-    format: Format,
-    source_format: Format,
+    formats: (Format, Format),
     refusal: &Refusal,
-) -> std::sync::mpsc::Receiver<Result<u64, String>> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let refusal = refusal.clone();
+    hangup: &Closers,
+) -> Receiver<Result<u64, String>> {
+    let (tx, rx) = mpsc::channel();
+    let (refusal, hangup) = (refusal.clone(), hangup.clone());
     std::thread::spawn(move || {
         let mut from = BufReader::new(destination.boxed_reader());
         let mut to = source.boxed_writer();
-        let done = return_path::carry(&mut from, &mut to, format, source_format)
-            .map_err(|e| e.to_string());
-        if let Err(e) = &done {
-            refusal.refuse(format!("the return path: {e}"));
+        let done = return_path::carry(&mut from, &mut to, formats.0, formats.1);
+        match &done {
+            Err(e) if !e.is_cut_short() => refusal.refuse(format!("the return path: {e}")),
+            _ => hangup.close(),
         }
-        let _ = tx.send(done);
+        let _ = tx.send(done.map_err(|e| e.to_string()));
     });
     rx
 }

@@ -83,7 +83,12 @@ pub fn wait_filled(q: &mut Qemu, ram_mib: u32) {
 /// The counter kernel for a guest of `ram_mib` MiB, in a file.
 pub fn kernel_file(ram_mib: u32) -> PathBuf {
     let path = tmp(&format!("counter-{ram_mib}.kernel"));
-    std::fs::write(&path, counter_guest::kernel(ram_mib)).unwrap();
+    // Written beside it and renamed over it: tests run at once, and a QEMU of
+    // another one may be loading it (a file rewritten in place is empty a while).
+    let id = (std::process::id(), std::thread::current().id());
+    let fresh = tmp(&format!("counter-{ram_mib}.kernel.{id:?}"));
+    std::fs::write(&fresh, counter_guest::kernel(ram_mib)).unwrap();
+    std::fs::rename(&fresh, &path).unwrap();
     path
 }
 
@@ -118,19 +123,84 @@ pub fn destination_and_bridges(
         json!({ "uri": format!("tcp:127.0.0.1:{port}") }),
     )
     .unwrap();
+    let (to_ber, to_legacy, addr, _) = bridges_into(port, tap, false);
+    (q, to_ber, to_legacy, addr)
+}
+
+/// Two bridges into a destination listening on `port`: one from BER into it, one
+/// from legacy into that one (keeping what the source sent in `tap` if given),
+/// through a [`Link`] between them if `linked`. Returns both bridges (source side
+/// first), the address the source migrates to and the link.
+pub fn bridges_into(
+    port: u16,
+    tap: Option<&Path>,
+    linked: bool,
+) -> (Bridge, Bridge, String, Option<Link>) {
     let (to_legacy, ber_addr) = bridge(&[
         "--to",
         "legacy",
         "tcp-listen:127.0.0.1:0",
         &format!("tcp:127.0.0.1:{port}"),
     ]);
+    let (link, ber_addr) = match linked {
+        true => {
+            let (link, addr) = Link::to(ber_addr.strip_prefix("tcp:").unwrap());
+            (Some(link), addr)
+        }
+        false => (None, ber_addr),
+    };
     let mut args = vec!["--to", "ber"];
     if let Some(tap) = tap {
         args.extend(["--tap", tap.to_str().unwrap()]);
     }
     args.extend(["tcp-listen:127.0.0.1:0", &ber_addr]);
     let (to_ber, src_addr) = bridge(&args);
-    (q, to_ber, to_legacy, src_addr)
+    (to_ber, to_legacy, src_addr, link)
+}
+
+/// A network link between two bridges that the test can cut: a proxy that
+/// passes each connection made to it on to its address, both ways, until
+/// [`cut`](Link::cut) closes every connection it passes (each side sees its
+/// peer go away, as when a route fails); later connections pass again.
+pub struct Link {
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Link {
+    /// A link to `addr` (`HOST:PORT`); returns it and its own address (`tcp:...`).
+    pub fn to(addr: &str) -> (Link, String) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let own = format!("tcp:{}", listener.local_addr().unwrap());
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (addr, conns) = (addr.to_owned(), open.clone());
+        std::thread::spawn(move || {
+            for near in listener.incoming().map_while(Result::ok) {
+                let Ok(far) = std::net::TcpStream::connect(&addr) else {
+                    continue;
+                };
+                let mut list = conns.lock().unwrap();
+                list.extend([near.try_clone().unwrap(), far.try_clone().unwrap()]);
+                drop(list);
+                for (mut a, mut b) in [
+                    (near.try_clone().unwrap(), far.try_clone().unwrap()),
+                    (far, near),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut a, &mut b);
+                        let _ = b.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        });
+        (Link { open }, own)
+    }
+
+    /// Closes every connection that passes now.
+    pub fn cut(&self) {
+        for c in self.open.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
 }
 
 /// Whether a QEMU runs its guest: alive, and `query-status` says `running`.

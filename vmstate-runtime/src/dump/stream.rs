@@ -196,6 +196,11 @@ impl LiveConversion {
         )
     }
 
+    /// The format it converts to.
+    pub fn format(&self) -> Format {
+        self.to
+    }
+
     /// Whether the migration is paused after the connection [`convert`](Self::convert)
     /// read broke: it is in postcopy (its package passed, so the destination runs
     /// the guest), carried with its return path, and not through. QEMU pauses
