@@ -14,7 +14,7 @@ use vmstate_runtime::{ber, legacy, Format, Result, VMState};
 pub type Body = fn(&[u8]);
 
 /// Every target: its name and its body.
-pub const TARGETS: [(&str, Body); 11] = [
+pub const TARGETS: [(&str, Body); 12] = [
     ("legacy_device", legacy_device),
     ("ber_device", ber_device),
     ("registry_load", registry_load),
@@ -24,6 +24,7 @@ pub const TARGETS: [(&str, Body); 11] = [
     ("description", description),
     ("xbzrle", xbzrle),
     ("return_path", return_path),
+    ("postcopy_resume", postcopy_resume),
     ("mapped_ram", mapped_ram),
     ("multifd_channel", multifd_channel),
 ];
@@ -431,6 +432,55 @@ pub fn xbzrle(data: &[u8]) {
         assert!(
             back == new,
             "the encoder's delta applies back to the new page"
+        );
+    }
+}
+
+/// A live migration's two connections, the first `data[..4]` (be32) octets of
+/// the rest and what follows them: the first converted to BER, and when it
+/// leaves the migration paused (cut short in postcopy), the second as the
+/// connection it resumed on. Never a panic; what converts converts back with
+/// the same state: the first connection to its whole records, the second to
+/// the same bytes.
+pub fn postcopy_resume(data: &[u8]) {
+    let Some((split, rest)) = data.split_first_chunk::<4>() else {
+        return;
+    };
+    let at = (u32::from_be_bytes(*split) as usize).min(rest.len());
+    let (first, second) = rest.split_at(at);
+    let live = |to| {
+        let carrier = dump::Carrier {
+            return_path: true,
+            multifd: false,
+        };
+        dump::LiveConversion::new(to, dump::Limits::default(), carrier)
+    };
+    let (mut there, mut ber) = (live(Format::Ber), [Vec::new(), Vec::new()]);
+    if there
+        .convert(&mut &first[..], &mut ber[0], &mut |_| {})
+        .is_ok()
+        || !there.paused()
+    {
+        return;
+    }
+    let resumed = there.convert(&mut &second[..], &mut ber[1], &mut |_| {});
+    let mut back = live(Format::Legacy);
+    let mut legacy = Vec::new();
+    let e = back
+        .convert(&mut &ber[0][..], &mut legacy, &mut |_| {})
+        .expect_err("a first connection that paused pauses again");
+    assert!(back.paused(), "the BER of a paused connection pauses: {e}");
+    assert!(
+        first.starts_with(&legacy),
+        "the first connection back to other bytes"
+    );
+    if resumed.is_ok() {
+        let mut again = Vec::new();
+        back.convert(&mut &ber[1][..], &mut again, &mut |_| {})
+            .expect("what resumed converts back");
+        assert!(
+            again == second,
+            "the resumed connection back to other bytes"
         );
     }
 }

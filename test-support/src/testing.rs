@@ -207,6 +207,100 @@ pub fn convert_live_to_ber(
     Ok(out)
 }
 
+/// A legacy command record: QEMU's `name` with `data`.
+pub fn legacy_command(name: &str, data: Vec<u8>) -> Vec<u8> {
+    use vmstate_runtime::framing::{legacy, Command};
+    let mut w = vmstate_runtime::io::Writer::new(Vec::new());
+    let c = Command::from_name(name, data).expect("a command QEMU names");
+    legacy::put_command(&mut w, &c).expect("writing into a Vec");
+    w.into_inner()
+}
+
+/// `pc-tcg-reset.mig` as a postcopy stream, and its package.
+pub fn postcopy_stream() -> (Vec<u8>, Vec<u8>) {
+    postcopy_stream_of(&crate::catalog::read_fixture("pc-tcg-reset.mig"))
+}
+
+/// A stream `bytes` (with its trailer) as a postcopy stream, and its package.
+pub fn postcopy_stream_of(bytes: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    use vmstate_runtime::io::Input;
+    let mut r = vmstate_runtime::io::SliceInput::new(bytes);
+    vmstate_runtime::framing::legacy::read_prelude(&mut r).unwrap();
+    let prelude = r.offset() as usize;
+    let s = vmstate_runtime::dump::walk_legacy(bytes).unwrap();
+    let full = s
+        .sections
+        .iter()
+        .find(|x| x.kind == vmstate_runtime::framing::SectionKind::Full)
+        .unwrap();
+    // FULL's header: type, id, idstr, instance, version.
+    let first_device = full.body_offset as usize - (1 + 4 + 1 + full.ident.idstr.len() + 8);
+    let last = s.sections.last().unwrap();
+    let eof = last.body_offset as usize + last.body.len() + 5;
+    assert_eq!(bytes[eof], 0, "EOF after the last section");
+    let package = [
+        legacy_command("POSTCOPY_LISTEN", vec![]),
+        bytes[first_device..eof].to_vec(),
+        legacy_command("PING", 3u32.to_be_bytes().to_vec()),
+        legacy_command("POSTCOPY_RUN", vec![]),
+    ]
+    .concat();
+    let advise = [4096u64.to_be_bytes(), 4096u64.to_be_bytes()].concat();
+    let stream = [
+        &bytes[..prelude],
+        &legacy_command("OPEN_RETURN_PATH", vec![]),
+        &legacy_command("PING", 1u32.to_be_bytes().to_vec()),
+        &legacy_command("POSTCOPY_ADVISE", advise),
+        &bytes[prelude..first_device],
+        &legacy_command("PACKAGED", (package.len() as u32).to_be_bytes().to_vec()),
+        &package,
+        &[0],
+    ]
+    .concat();
+    (stream, package)
+}
+
+/// The first RAM record of `kind` (its header, body and footer) of `stream`.
+fn ram_record(stream: &[u8], kind: vmstate_runtime::framing::SectionKind) -> Vec<u8> {
+    let s = vmstate_runtime::dump::walk_legacy(stream).unwrap();
+    let part = s.sections.iter().find(|x| x.kind == kind).unwrap();
+    let start = part.body_offset as usize - 5;
+    stream[start..part.body_offset as usize + part.body.len() + 5].to_vec()
+}
+
+/// [`postcopy_stream`] as QEMU's postcopy recovery sends it
+/// ([`postcopy_recovery_of`]).
+pub fn postcopy_recovery() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    postcopy_recovery_of(&crate::catalog::read_fixture("pc-tcg-reset.mig"))
+}
+
+/// The postcopy stream of `bytes` ([`postcopy_stream_of`]) as QEMU's postcopy
+/// recovery sends it, RAM open until the end as in postcopy: the stream up to
+/// its package (`whole`), the first connection broken inside a RAM part after
+/// it, and the resumed connection: `RECV_BITMAP` for `pc.ram`,
+/// `POSTCOPY_RESUME`, the part again, RAM's `END`, EOF, with no header.
+pub fn postcopy_recovery_of(bytes: &[u8]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    use vmstate_runtime::framing::SectionKind;
+    let (stream, _) = postcopy_stream_of(bytes);
+    let part = ram_record(bytes, SectionKind::Part);
+    let end = ram_record(bytes, SectionKind::End);
+    let at = stream
+        .windows(end.len())
+        .position(|w| w == end)
+        .expect("RAM's END");
+    let whole = [&stream[..at], &stream[at + end.len()..stream.len() - 1]].concat();
+    let first = [&whole[..], &part[..part.len() / 2]].concat();
+    let resumed = [
+        legacy_command("RECV_BITMAP", [&[6u8][..], b"pc.ram"].concat()),
+        legacy_command("POSTCOPY_RESUME", vec![]),
+        part.clone(),
+        end,
+        vec![0],
+    ]
+    .concat();
+    (whole, first, resumed)
+}
+
 /// A multifd channel's `MultiFDInit_t` for channel `id`.
 pub fn multifd_init(id: u8) -> Vec<u8> {
     use vmstate_runtime::ram::multifd::{INIT_LEN, MAGIC, VERSION};

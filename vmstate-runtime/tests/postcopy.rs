@@ -19,52 +19,10 @@ const RETURN_PATH: Carrier = Carrier {
     multifd: false,
 };
 
-fn command(name: &str, data: Vec<u8>) -> Vec<u8> {
-    let mut w = Writer::new(Vec::new());
-    legacy::put_command(&mut w, &Command::from_name(name, data).unwrap()).unwrap();
-    w.into_inner()
-}
-
-/// `pc-tcg-reset.mig` as a postcopy stream, and its package.
-fn postcopy_stream() -> (Vec<u8>, Vec<u8>) {
-    let bytes = read_fixture("pc-tcg-reset.mig");
-    let mut r = SliceInput::new(&bytes);
-    legacy::read_prelude(&mut r).unwrap();
-    let prelude = r.offset() as usize;
-    let s = dump::walk_legacy(&bytes).unwrap();
-    let full = s
-        .sections
-        .iter()
-        .find(|x| x.kind == vmstate_runtime::framing::SectionKind::Full)
-        .unwrap();
-    // FULL's header: type, id, idstr, instance, version.
-    let first_device = full.body_offset as usize - (1 + 4 + 1 + full.ident.idstr.len() + 8);
-    let last = s.sections.last().unwrap();
-    let eof = last.body_offset as usize + last.body.len() + 5;
-    assert_eq!(bytes[eof], 0, "EOF after the last section");
-    let package = [
-        command("POSTCOPY_LISTEN", vec![]),
-        bytes[first_device..eof].to_vec(),
-        command("PING", 3u32.to_be_bytes().to_vec()),
-        command("POSTCOPY_RUN", vec![]),
-    ]
-    .concat();
-    let advise = [4096u64.to_be_bytes(), 4096u64.to_be_bytes()].concat();
-    let stream = [
-        &bytes[..prelude],
-        &command("OPEN_RETURN_PATH", vec![]),
-        &command("PING", 1u32.to_be_bytes().to_vec()),
-        &command("POSTCOPY_ADVISE", advise),
-        &bytes[prelude..first_device],
-        &command("PACKAGED", (package.len() as u32).to_be_bytes().to_vec()),
-        &package,
-        &[0],
-    ]
-    .concat();
-    (stream, package)
-}
-
 use vmstate_test_support::testing::convert_live_to_ber as convert_live;
+use vmstate_test_support::testing::{
+    legacy_command as command, postcopy_recovery, postcopy_stream,
+};
 
 #[test]
 fn a_postcopy_stream_converts_to_ber_and_back_exactly() {
@@ -240,16 +198,6 @@ fn a_hugepage_block_s_page_size_reads_and_converts_exactly() {
     assert!(convert_live(&unannounced, RETURN_PATH).is_err());
 }
 
-/// The first RAM record of `kind` (its header, body and footer) of the fixture
-/// [`postcopy_stream`] is made of.
-fn ram_record(kind: vmstate_runtime::framing::SectionKind) -> Vec<u8> {
-    let stream = read_fixture("pc-tcg-reset.mig");
-    let s = dump::walk_legacy(&stream).unwrap();
-    let part = s.sections.iter().find(|x| x.kind == kind).unwrap();
-    let start = part.body_offset as usize - 5;
-    stream[start..part.body_offset as usize + part.body.len() + 5].to_vec()
-}
-
 /// Converts each connection of a live migration in turn; the result of each.
 fn live_connections(connections: &[&[u8]], to: Format) -> Vec<vmstate_runtime::Result<Vec<u8>>> {
     let mut live = dump::LiveConversion::new(to, dump::Limits::default(), RETURN_PATH);
@@ -281,21 +229,8 @@ fn live_connections(connections: &[&[u8]], to: Format) -> Vec<vmstate_runtime::R
 /// recovery's commands are refused.
 #[test]
 fn a_resumed_postcopy_connection_converts_to_ber_and_back_exactly() {
-    use vmstate_runtime::framing::SectionKind;
     let (stream, _) = postcopy_stream();
-    let (part, end) = (ram_record(SectionKind::Part), ram_record(SectionKind::End));
-    // RAM stays open in postcopy: its END comes after the package, at the end.
-    let at = stream.windows(end.len()).position(|w| w == end).unwrap();
-    let whole = [&stream[..at], &stream[at + end.len()..stream.len() - 1]].concat();
-    let first = [&whole[..], &part[..part.len() / 2]].concat();
-    let resumed = [
-        command("RECV_BITMAP", [&[6u8][..], b"pc.ram"].concat()),
-        command("POSTCOPY_RESUME", vec![]),
-        part.clone(),
-        end,
-        vec![0],
-    ]
-    .concat();
+    let (whole, first, resumed) = postcopy_recovery();
     let ber = live_connections(&[&first, &resumed], Format::Ber);
     let [Ok(first_ber), Ok(resumed_ber)] = &ber[..] else {
         panic!("{ber:?}")

@@ -97,6 +97,7 @@ fn streams(seeds: &mut Seeds) {
         seeds.write("stream_convert", &[&[7], &bytes[..]].concat());
         if (machine, format) == ("pc-i440fx-7.2", Format::Legacy) {
             hugepage_package_seed(seeds, &bytes);
+            postcopy_resume_seed(seeds, &bytes);
         }
         drop(reg);
         // RAM parts on their own.
@@ -240,12 +241,7 @@ fn postcopy_seeds(seeds: &mut Seeds) {
 fn hugepage_package_seed(seeds: &mut Seeds, bytes: &[u8]) {
     use vmstate_runtime::framing::{legacy as records, SectionKind};
     let s = vmstate_runtime::dump::walk_legacy(bytes).expect("a stream");
-    let command = |name: &str, data: Vec<u8>| {
-        let mut w = Writer::new(Vec::new());
-        records::put_command(&mut w, &Command::from_name(name, data).expect("QEMU's"))
-            .expect("a command");
-        w.into_inner()
-    };
+    let command = vmstate_test_support::testing::legacy_command;
     let full = s
         .sections
         .iter()
@@ -291,8 +287,18 @@ fn hugepage_package_seed(seeds: &mut Seeds, bytes: &[u8]) {
     seeds.write("stream_convert", &[&[9], sent].concat());
 }
 
+/// A registry's stream `bytes` as a postcopy migration's first connection,
+/// broken after its package, and the connection it resumed on, the split where
+/// the target reads it.
+fn postcopy_resume_seed(seeds: &mut Seeds, bytes: &[u8]) {
+    let (_, first, resumed) = vmstate_test_support::testing::postcopy_recovery_of(bytes);
+    let split = (first.len() as u32).to_be_bytes();
+    seeds.write("postcopy_resume", &[&split[..], &first, &resumed].concat());
+}
+
 /// The messages of a return path, in both formats: PONG, a page request with
-/// its block, SWITCHOVER_ACK, SHUT.
+/// its block, SWITCHOVER_ACK, recovery's RECV_BITMAP (its bitmap) and
+/// RESUME_ACK, SHUT.
 fn return_path_seeds(seeds: &mut Seeds) {
     use vmstate_runtime::framing::return_path::ReturnMessage;
     let messages = [
@@ -303,15 +309,17 @@ fn return_path_seeds(seeds: &mut Seeds) {
             [&[0u8, 0, 0, 0, 0, 1, 0, 0][..], &[0, 0, 16, 0]].concat(),
         ),
         (7, vec![]),
+        (5, [&[6u8][..], b"pc.ram"].concat()),
+        (6, vec![0, 0, 0, 1]),
         (1, vec![0; 4]),
     ];
     for (mode, format) in [(0u8, Format::Legacy), (1, Format::Ber)] {
         let mut w = Writer::new(vec![mode]);
         for (kind, data) in &messages {
-            let m = ReturnMessage {
-                kind: *kind,
-                data: data.clone(),
-            };
+            let mut m = ReturnMessage::new(*kind, data.clone());
+            if *kind == 5 {
+                m.bitmap = vec![0xff, 0x0f, 0, 0, 0, 0, 0, 0x80];
+            }
             m.write(&mut w, format).expect("a message");
         }
         seeds.write("return_path", &w.into_inner());
