@@ -8,8 +8,6 @@
 //! `vmstate-cli/tests/postcopy.rs` runs the real thing through two bridges.
 
 use vmstate_runtime::dump::{self, Carrier};
-use vmstate_runtime::framing::{legacy, Command};
-use vmstate_runtime::io::{Input, SliceInput, Writer};
 use vmstate_runtime::{ErrorKind, Format};
 use vmstate_test_support::catalog::read_fixture;
 

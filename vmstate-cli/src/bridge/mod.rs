@@ -1,5 +1,5 @@
 //! `vmstate bridge`: a migration converted as it flows, from one endpoint to
-//! another, in bounded memory ([`dump::convert_stream`]). Two bridges put BER on
+//! another, in bounded memory ([`LiveConversion`]). Two bridges put BER on
 //! the wire between two unmodified QEMUs:
 //!
 //! ```text
@@ -167,9 +167,10 @@ const BUFFER: usize = 1 << 20;
 /// source's format ([`return_path::carry`]), so a source with `return-path` or
 /// `switchover-ack` completes. A listening bridge whose next hop is a
 /// connection carries the source's multifd channels too, each to a connection
-/// of its own ([`Channels`]). What needs more (postcopy recovery, compressed
-/// multifd channels, a return path between files) is refused at the first
-/// record or connection that shows it (`dump::convert_live`).
+/// of its own ([`Channels`]), and waits, when a connection breaks in postcopy,
+/// for the one the source resumes the migration on ([`Connection`]). What
+/// needs more (COLO, a return path between files) is refused at the first
+/// record or connection that shows it ([`LiveConversion`]).
 pub fn run(
     from: &Endpoint,
     to: &Endpoint,
