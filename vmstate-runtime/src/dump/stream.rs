@@ -185,7 +185,7 @@ impl LiveConversion {
             ));
         }
         let sink = sink(output, self.to);
-        run(
+        let done = run(
             input,
             sink,
             &self.limits,
@@ -193,7 +193,9 @@ impl LiveConversion {
             Some(self.carrier),
             None,
             &mut self.stream,
-        )
+        );
+        self.stream.broke = done.as_ref().is_err_and(Error::is_cut_short);
+        done
     }
 
     /// The format it converts to.
@@ -202,12 +204,13 @@ impl LiveConversion {
     }
 
     /// Whether the migration is paused after the connection [`convert`](Self::convert)
-    /// read broke: it is in postcopy (its package passed, so the destination runs
-    /// the guest), carried with its return path, and not through. QEMU pauses
-    /// both sides then, and the source resumes it on a new connection.
+    /// read broke (cut short, not refused): it is in postcopy (its package
+    /// passed, so the destination runs the guest), carried with its return
+    /// path, and not through. QEMU pauses both sides then, and the source
+    /// resumes it on a new connection.
     pub fn paused(&self) -> bool {
         let s = &self.stream;
-        s.packaged && !s.through && self.carrier.return_path
+        s.broke && s.packaged && !s.through && self.carrier.return_path
     }
 
     /// The pages that arrived over every connection.
@@ -355,6 +358,8 @@ struct Stream {
     from: Option<Format>,
     /// Its end was read and passed on.
     through: bool,
+    /// The last connection read ended cut short.
+    broke: bool,
 }
 
 /// One connection's conversion: the sink it writes to, and the stream's state.
