@@ -53,6 +53,16 @@ enum Command {
         /// the main channel's records, round by round.
         #[arg(long, value_name = "FILE", requires = "ram")]
         channel: Vec<PathBuf>,
+        /// With --ram: the connection a postcopy migration resumed on after the
+        /// one in FILE broke (`bridge --tap T` keeps it as T.resumed1, ...);
+        /// once for each, in order. Their pages are loaded after FILE's.
+        #[arg(
+            long,
+            value_name = "FILE",
+            requires = "ram",
+            conflicts_with = "channel"
+        )]
+        resumed: Vec<PathBuf>,
         /// For a stream saved without its vmdesc trailer (`-machine
         /// suppress-vmdesc=on`): take the device descriptions from FILE, a save of
         /// the same VM with its trailer (or its vmdesc JSON).
@@ -262,6 +272,41 @@ fn load_bytes(
     Ok(tree)
 }
 
+/// The RAM of a postcopy migration carried over more than one connection:
+/// `file`, the first, cut short in postcopy, then each connection in `resumed`,
+/// each resuming the one before, their pages written to `files` in order.
+fn with_resumed(
+    file: &Path,
+    resumed: &[PathBuf],
+    files: &mut ram::BlockFiles,
+) -> Result<(), Failure> {
+    let carried = dump::Carrier {
+        return_path: true,
+        multifd: false,
+    };
+    let mut live = dump::LiveConversion::new(Format::Legacy, Default::default(), carried);
+    let connections: Vec<&Path> = std::iter::once(file)
+        .chain(resumed.iter().map(PathBuf::as_path))
+        .collect();
+    for (i, path) in connections.iter().enumerate() {
+        let bytes = read_stream(path)?;
+        let read = live.ram_records(&mut &bytes[..], &mut |r| files.record(r));
+        let at = |e: String| Failure(format!("{}: {e}", path.display()));
+        match (read, connections.get(i + 1)) {
+            (Ok(_), None) => {}
+            (Err(_), Some(_)) if live.paused() => {}
+            (Err(e), _) => return Err(at(e.to_string())),
+            (Ok(_), Some(next)) => {
+                return Err(at(format!(
+                    "the migration ends here; {} resumes nothing",
+                    next.display()
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The tree of a multifd migration's main channel `file`, its RAM and its
 /// `channels`' pages written to `files` in the order a destination loads them.
 fn with_channels(
@@ -350,12 +395,16 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             partial,
             describe_with,
             channel,
+            resumed,
         } => {
             let described = described_with(describe_with.as_deref())?;
             let mut files = ram::BlockFiles::new(&dir)?;
-            let loaded = match channel.is_empty() {
-                true => load(&file, json, &mut |r| files.record(r), described.as_ref()),
-                false => with_channels(&file, &channel, json, &mut files),
+            let loaded = match (channel.is_empty(), resumed.is_empty()) {
+                (true, true) => load(&file, json, &mut |r| files.record(r), described.as_ref()),
+                (false, _) => with_channels(&file, &channel, json, &mut files),
+                (true, false) => {
+                    with_resumed(&file, &resumed, &mut files).map(|()| serde_json::Value::Null)
+                }
             };
             let (tree, cut) = match loaded {
                 Ok(tree) => (Some(tree), None),
@@ -386,7 +435,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             for (_, path, len) in files.written() {
                 eprintln!("wrote {} ({len} bytes)", path.display());
             }
-            if let Some(tree) = &tree {
+            if let Some(tree) = tree.as_ref().filter(|t| !t.is_null()) {
                 print_dump(tree, json, &mut out)?;
             }
             if holes.is_empty() && cut.is_none() {

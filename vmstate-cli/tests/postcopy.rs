@@ -18,6 +18,7 @@ use common::{
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use vmstate_test_support::counter_guest::FIRST;
@@ -142,6 +143,17 @@ fn postcopy_through_bridges(src: Peer, dst: Peer, name: &str, running: bool, mem
     assert!(!runs(&mut s), "{name}: exactly one guest runs");
 }
 
+/// What `vmstate ARGS` prints, asserting that it succeeds.
+fn vmstate(name: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<u8> {
+    let o = Command::new(env!("CARGO_BIN_EXE_vmstate"))
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{name}: {err}");
+    o.stdout
+}
+
 /// The source's stream as the bridge tapped it: QEMU sent no vmdesc, so it is read
 /// with the description of another save of the same VM (`--describe-with`); its
 /// RAM (`dump --ram`) is the guest's as both QEMUs hold it, the `PACKAGED`
@@ -155,29 +167,23 @@ fn check_tap(
     ram: &[(u64, u64)],
     digests: &[Vec<u8>],
 ) {
-    let vmstate = |args: &[&dyn AsRef<std::ffi::OsStr>]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_vmstate"))
-            .args(args)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert!(o.status.success(), "{name}: {err}");
-        o.stdout
-    };
     let described = tmp(&format!("{name}-described.mig"));
     let mut q = start_guest(src, &format!("{name}-described"), RAM_MIB, kernel, &["-S"]);
     q.migrate_to_file(&described).unwrap();
     drop(q);
     let dir = tmp(&format!("{name}-ram"));
     let _ = std::fs::remove_dir_all(&dir);
-    let text = vmstate(&[
-        &"dump",
-        &"--ram",
-        &dir,
-        &"--describe-with",
-        &described,
-        &tap,
-    ]);
+    let text = vmstate(
+        name,
+        &[
+            &"dump",
+            &"--ram",
+            &dir,
+            &"--describe-with",
+            &described,
+            &tap,
+        ],
+    );
     let text = String::from_utf8(text).unwrap();
     let packaged = text
         .lines()
@@ -223,16 +229,19 @@ fn check_tap(
         tmp(&format!("{name}-tap.ber")),
         tmp(&format!("{name}-tap.back")),
     );
-    vmstate(&[
-        &"convert",
-        &"--to",
-        &"ber",
-        &"--describe-with",
-        &described,
-        &tap,
-        &ber,
-    ]);
-    vmstate(&[&"convert", &"--to", &"legacy", &ber, &back]);
+    vmstate(
+        name,
+        &[
+            &"convert",
+            &"--to",
+            &"ber",
+            &"--describe-with",
+            &described,
+            &tap,
+            &ber,
+        ],
+    );
+    vmstate(name, &[&"convert", &"--to", &"legacy", &ber, &back]);
     assert!(
         std::fs::read(&back).unwrap() == std::fs::read(tap).unwrap(),
         "{name}: the tap through BER and back"
@@ -398,6 +407,41 @@ fn recovery_through_bridges(src: Peer, dst: Peer, name: &str) {
     assert!(
         reply["ram"]["postcopy-bytes"].as_u64().unwrap_or(0) > 0,
         "{name}: {reply}"
+    );
+    // The tap keeps the resumed connection beside the first: QEMU's bytes, with
+    // no header, from the first RECV_BITMAP on. Both give the guest's RAM
+    // (`dump --ram --resumed`): every page holds its address, whichever
+    // connection carried it; the first alone lacks pages.
+    let resumed = PathBuf::from(format!("{}.resumed1", tap.display()));
+    let bytes = std::fs::read(&resumed).unwrap();
+    assert_eq!(bytes[..3], [0x08, 0, 10], "{name}: RECV_BITMAP first");
+    let dir = tmp(&format!("{name}-ram"));
+    let _ = std::fs::remove_dir_all(&dir);
+    vmstate(
+        name,
+        &[&"dump", &"--ram", &dir, &"--resumed", &resumed, &tap],
+    );
+    let image = std::fs::read(dir.join("pc.ram.bin")).unwrap();
+    for page in (FIRST..u64::from(RAM_MIB) << 20).step_by(257 * 4096) {
+        let at = page as usize;
+        let word = u32::from_le_bytes(image[at..at + 4].try_into().unwrap());
+        assert_eq!(
+            word, page as u32,
+            "{name}: dump --ram --resumed at {page:#x}"
+        );
+    }
+    let alone = Command::new(env!("CARGO_BIN_EXE_vmstate"))
+        .args([
+            "dump".as_ref(),
+            "--ram".as_ref(),
+            dir.as_os_str(),
+            tap.as_os_str(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !alone.status.success(),
+        "{name}: the first connection alone"
     );
     assert!(counter_moves(&mut d), "{name}: the destination runs on");
     for page in (FIRST..u64::from(RAM_MIB) << 20).step_by(257 * 4096) {

@@ -179,12 +179,34 @@ impl LiveConversion {
         output: &mut dyn io::Write,
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<Progress> {
+        let sink = sink(output, self.to);
+        self.connection(input, sink, progress)
+    }
+
+    /// Reads the next connection's stream as [`convert`](Self::convert) does,
+    /// handing each RAM record to `visit` and writing nothing: the RAM of a
+    /// migration whose connections were kept (`vmstate bridge --tap T` keeps a
+    /// resumed one as `T.resumed1`).
+    pub fn ram_records(
+        &mut self,
+        input: &mut dyn io::Read,
+        visit: RamVisit<'_>,
+    ) -> Result<Progress> {
+        let sink = Box::new(RamVisitor { visit: Some(visit) });
+        self.connection(input, sink, &mut |_| {})
+    }
+
+    fn connection(
+        &mut self,
+        input: &mut dyn io::Read,
+        sink: Box<dyn Sink + '_>,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<Progress> {
         if self.stream.from.is_some() && !self.paused() {
             return Err(bad(
                 "a connection resumes a migration that is not paused in postcopy",
             ));
         }
-        let sink = sink(output, self.to);
         let done = run(
             input,
             sink,
