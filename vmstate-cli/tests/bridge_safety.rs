@@ -112,6 +112,51 @@ fn capabilities_the_bridges_cannot_carry_are_refused_with_the_source_running() {
     }
 }
 
+/// `postcopy-preempt` opens one more connection that sends nothing until
+/// postcopy runs, and no bridge carries it. QEMU 7.2 opens it when the
+/// migration starts: the source-side bridge refuses it by name. QEMU 10.0 opens
+/// it just before the switch, when a refusal would come too late (its source
+/// then stays in `device`, its guest stopped): the bridge stops listening once
+/// RAM flows (multifd channels connect before), so the system refuses the
+/// connection and the source fails before it stops its guest. Either way the
+/// source fails its migration and runs on; the destination never runs. (Before,
+/// a 7.2 source was left paused in postcopy and its destination not running.)
+#[test]
+fn postcopy_preempt_is_refused_before_the_source_stops_its_guest() {
+    for peer in Peer::NEWEST.into_iter().filter(|p| p.release.available()) {
+        let name = format!("safe-preempt-{}", peer.release.version());
+        let capabilities = ["postcopy-ram", "postcopy-preempt"];
+        let parameters = json!({ "max-bandwidth": 8u64 << 20 });
+        let (mut s, mut d, to_ber, to_legacy, addr) =
+            setup(peer, &name, &capabilities, &parameters);
+        s.execute("migrate", json!({ "uri": addr })).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        // 7.2's migration may have failed already.
+        let _ = s.execute("migrate-start-postcopy", json!({}));
+        let (status, reply) = s.wait_migration().unwrap();
+        assert_eq!(status, "failed", "{name}: source: {reply}");
+        let (ok, log) = to_ber.wait();
+        // 7.2: the bridge refused the channel; 10.0: the source could not
+        // connect it, which the bridge points at.
+        assert!(
+            !ok && log.contains("postcopy-preempt channel") && log.contains("postcopy-preempt=off"),
+            "{name}: {log} / {reply}"
+        );
+        let (ok, log) = to_legacy.wait();
+        assert!(!ok, "{name}: the bridge into the destination fails: {log}");
+        match d.wait_exit(Duration::from_secs(10)) {
+            Some(exit) => assert!(!exit.success(), "{name}: {exit:?}"),
+            None => assert_eq!(d.status().unwrap(), "inmigrate", "{name}"),
+        }
+        assert!(
+            runs(&mut s) && !runs(&mut d),
+            "{name}: source {:?}, {reply}",
+            s.status()
+        );
+        assert!(counter_moves(&mut s), "{name}: the source guest runs");
+    }
+}
+
 /// Where a bridge is killed in a plain migration.
 #[derive(Debug, Clone, Copy)]
 enum Kill {

@@ -55,7 +55,12 @@ fn switch_to_postcopy(s: &mut Qemu, name: &str) {
 fn wait_status(q: &mut Qemu, passing: &[&str], wanted: &str, name: &str) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let r = q.execute("query-migrate", json!({})).unwrap();
+        let r = q.execute("query-migrate", json!({})).unwrap_or_else(|e| {
+            panic!(
+                "{name}: {e:?}, exit {:?}",
+                q.wait_exit(Duration::from_secs(1))
+            )
+        });
         let status = r["status"].as_str().unwrap_or("none");
         if status == wanted {
             return r;

@@ -1,17 +1,24 @@
 //! The source's multifd channels, carried each to a connection of its own to the
 //! next hop and converted packet by packet.
 
-use super::endpoint::{Arrival, Conn, Endpoint};
-use super::{tapped, Refusal, Resumptions, BUFFER, RETURN_PATH_WAIT};
+use super::endpoint::{Arrival, Arrivals, Conn, Endpoint};
+use super::{tapped, Refusal, BUFFER, RETURN_PATH_WAIT};
 use crate::Failure;
-use std::io::{self, BufReader, BufWriter};
+use std::io::{BufReader, BufWriter};
 use std::path::PathBuf;
-use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use vmstate_runtime::ram::{multifd, Arrived, PAGE_SIZE};
 use vmstate_runtime::{framing, Format};
+
+/// A later connection that sends nothing first, or one opened while RAM flows
+/// (multifd channels connect before): QEMU's postcopy-preempt channel, whose
+/// pages no bridge reads (it has no header, and waits for the destination).
+const PREEMPT: &str = "a connection that is no multifd channel and sends nothing first: \
+    QEMU's postcopy-preempt channel (migration capability postcopy-preempt), which a \
+    vmstate bridge does not carry: migrate without it (migrate-set-capabilities \
+    postcopy-preempt=off on both QEMUs)";
 
 /// Where a bridge carries the source's multifd channels.
 pub(super) struct Hop {
@@ -37,32 +44,30 @@ pub(super) struct Channels(Arc<Mutex<Vec<JoinHandle<Option<ChannelEnd>>>>>);
 impl Channels {
     /// Carries each multifd channel that arrives (`early` first) to a
     /// connection of its own to the next hop, converted to the hop's format;
-    /// hands a main channel to a paused postcopy migration (`resumptions`), and
     /// refuses anything else that connects (a second main channel, a channel
     /// the next hop cannot take), with the migration.
     pub(super) fn carry(
         &self,
-        arrivals: Receiver<io::Result<Arrival>>,
+        arrivals: Arrivals,
         early: Vec<Arrival>,
         hop: Hop,
         refusal: &Refusal,
-        resumptions: &Resumptions,
     ) {
         let (handles, refusal) = (self.0.clone(), refusal.clone());
-        let resumptions = resumptions.clone();
         std::thread::spawn(move || {
-            let arrivals = early.into_iter().map(Ok).chain(arrivals);
-            for (n, a) in arrivals.map_while(Result::ok).enumerate() {
+            // Each later one is handled by the end of its turn of the loop.
+            let later = std::iter::from_fn(|| arrivals.recv()).map(|(a, u)| (a, Some(u)));
+            let all = early.into_iter().map(|a| (Ok(a), None)).chain(later);
+            for (n, (a, _unsettled)) in all.enumerate() {
+                let Ok(a) = a else { break };
                 let refuse = |a: Arrival, why: String| {
                     refusal.refuse(format!("{}: {why}", hop.from));
                     a.conn.close();
                 };
                 let Some(_) = a.channel() else {
-                    let Err(a) = resumptions.offer(a) else {
-                        continue;
-                    };
                     let what = match framing::detect(&a.head) {
                         Some(_) => "a second migration stream".to_owned(),
+                        None if a.head.is_empty() => PREEMPT.to_owned(),
                         None => framing::unknown_format(&a.head).to_string(),
                     };
                     refuse(a, format!("the source opened another connection: {what}"));

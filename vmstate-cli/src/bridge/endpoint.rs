@@ -8,7 +8,9 @@ use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
 use std::time::Duration;
 use vmstate_runtime::ram::multifd;
 use vmstate_runtime::Format;
@@ -130,6 +132,25 @@ impl Conn {
     }
 }
 
+/// Where a listener listened: the port the system gave one included.
+pub(super) enum Place {
+    Tcp(std::net::SocketAddr),
+    Unix(PathBuf),
+}
+
+impl Place {
+    /// Listens here again.
+    pub(super) fn listen(&self) -> io::Result<Listener> {
+        Ok(match self {
+            Place::Tcp(addr) => Listener::Tcp(TcpListener::bind(addr)?),
+            Place::Unix(path) => {
+                let _ = std::fs::remove_file(path);
+                Listener::Unix(UnixListener::bind(path)?)
+            }
+        })
+    }
+}
+
 /// A listening socket, kept after its first connection: a multifd source opens
 /// more, one for each channel.
 pub(super) enum Listener {
@@ -138,6 +159,40 @@ pub(super) enum Listener {
 }
 
 impl Listener {
+    /// Where it listens, to listen there again once it stopped.
+    pub(super) fn place(&self) -> io::Result<Place> {
+        Ok(match self {
+            Listener::Tcp(l) => Place::Tcp(l.local_addr()?),
+            Listener::Unix(l) => Place::Unix(
+                l.local_addr()?
+                    .as_pathname()
+                    .ok_or_else(|| io::Error::other("an unnamed Unix socket"))?
+                    .to_owned(),
+            ),
+        })
+    }
+
+    fn try_clone(&self) -> io::Result<Listener> {
+        Ok(match self {
+            Listener::Tcp(l) => Listener::Tcp(l.try_clone()?),
+            Listener::Unix(l) => Listener::Unix(l.try_clone()?),
+        })
+    }
+
+    /// Whether a connection waits to be accepted, without waiting.
+    fn pending(&self) -> bool {
+        let fd = match self {
+            Listener::Tcp(l) => l.as_fd(),
+            Listener::Unix(l) => l.as_fd(),
+        };
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        let now = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        rustix::event::poll(&mut fds, Some(&now)).is_ok_and(|n| n > 0)
+    }
+
     pub(super) fn accept(&self) -> io::Result<Conn> {
         match self {
             Listener::Tcp(l) => Conn::tcp(l.accept()?.0),
@@ -154,20 +209,20 @@ pub(super) struct Arrival {
 }
 
 impl Arrival {
-    /// Reads the first octets of `conn`: a source sends them at once (QEVM or a
-    /// `MultiFDInit_t`), so a connection that stays silent is not waited for
-    /// beyond a few seconds.
-    pub(super) fn of(conn: Conn) -> io::Result<Arrival> {
+    /// Reads the first octets of `conn`, waiting at most `wait`: a source
+    /// sends them at once (QEVM, a `MultiFDInit_t`, a resumed connection's
+    /// first command), so a connection that stays silent is not waited for.
+    pub(super) fn of(conn: Conn, wait: Duration) -> io::Result<Arrival> {
         let mut head = [0u8; 4];
         let n = match &conn {
             Conn::Tcp(s) => {
-                s.set_read_timeout(Some(HEAD_WAIT))?;
+                s.set_read_timeout(Some(wait))?;
                 let n = read_head(s, &mut head);
                 s.set_read_timeout(None)?;
                 n
             }
             Conn::Unix(s) => {
-                s.set_read_timeout(Some(HEAD_WAIT))?;
+                s.set_read_timeout(Some(wait))?;
                 let n = read_head(s, &mut head);
                 s.set_read_timeout(None)?;
                 n
@@ -190,21 +245,129 @@ impl Arrival {
     }
 }
 
-/// How long a new connection may take to send its first octets.
+/// How long the first connection may take to send its first octets.
 pub(super) const HEAD_WAIT: Duration = Duration::from_secs(10);
 
+/// How long a later connection may: a multifd channel or a resumed migration
+/// speaks at once, while QEMU's postcopy-preempt channel waits for the
+/// destination, and must be refused before the source stops its guest for
+/// postcopy (QEMU 7.2 opens it when the migration starts, 10.0 just before
+/// the switch).
+pub(super) const LATER_HEAD_WAIT: Duration = Duration::from_millis(300);
+
+/// The connections that arrive on a listener, accepted on a thread of their
+/// own, each with its first octets.
+pub(super) struct Arrivals {
+    rx: Receiver<io::Result<Arrival>>,
+    gate: Gate,
+}
+
+/// What tells whether every connection the source opened so far was handled:
+/// none waits in the listener's queue, none accepted is still undecided.
+#[derive(Clone)]
+pub(super) struct Gate {
+    unsettled: Arc<AtomicUsize>,
+    listener: Arc<Listener>,
+    /// It stopped listening ([`Gate::close`]).
+    closed: Arc<AtomicBool>,
+}
+
+impl Gate {
+    /// Stops listening: a connection the source opens from now on is refused
+    /// by the system at once (QEMU 10.0's postcopy-preempt channel then fails
+    /// the migration before the source stops its guest).
+    pub(super) fn close(&self) {
+        let fd = match &*self.listener {
+            Listener::Tcp(l) => l.as_fd(),
+            Listener::Unix(l) => l.as_fd(),
+        };
+        let _ = rustix::net::shutdown(fd, rustix::net::Shutdown::Both);
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether it stopped listening.
+    pub(super) fn closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Whether every connection opened so far was handled, now.
+    pub(super) fn settled(&self) -> bool {
+        let waiting = !self.closed() && self.listener.pending();
+        !waiting && self.unsettled.load(Ordering::SeqCst) == 0
+    }
+
+    /// Waits (at most [`SETTLE_WAIT`]) until every connection opened so far was
+    /// handled: one the source opened before it wrote what the bridge read last
+    /// is in the listener's queue by then (its handshake completed first).
+    pub(super) fn settle(&self) {
+        let deadline = std::time::Instant::now() + SETTLE_WAIT;
+        while !self.settled() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// How long [`Gate::settle`] waits: a later connection's first octets, and
+/// some.
+const SETTLE_WAIT: Duration = Duration::from_secs(2);
+
+/// A connection received and not handled yet (carried, handed on or refused):
+/// handled when this is dropped.
+pub(super) struct Unsettled(Arc<AtomicUsize>);
+
+impl Drop for Unsettled {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Arrivals {
+    /// The next connection (`None` once the listener failed), unsettled until
+    /// the guard with it is dropped.
+    pub(super) fn recv(&self) -> Option<(io::Result<Arrival>, Unsettled)> {
+        let a = self.rx.recv().ok()?;
+        Some((a, Unsettled(self.gate.unsettled.clone())))
+    }
+
+    /// A handle on whether every connection was handled.
+    pub(super) fn gate(&self) -> Gate {
+        self.gate.clone()
+    }
+
+    /// Where the listener listens, to listen there again once it stopped.
+    pub(super) fn place(&self) -> io::Result<Place> {
+        self.gate.listener.place()
+    }
+}
+
 /// Accepts every connection to `listener` on a thread of its own, each handed
-/// to the receiver with its first octets.
-pub(super) fn accept_all(listener: Listener) -> Receiver<io::Result<Arrival>> {
+/// on with its first octets; each counts as unsettled from its acceptance until
+/// its receiver says it was handled.
+pub(super) fn accept_all(listener: Listener) -> io::Result<Arrivals> {
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || loop {
-        let arrival = listener.accept().and_then(Arrival::of);
-        let failed = arrival.is_err();
-        if tx.send(arrival).is_err() || failed {
-            return;
+    let gate = Gate {
+        unsettled: Arc::default(),
+        listener: Arc::new(listener.try_clone()?),
+        closed: Arc::default(),
+    };
+    let unsettled = gate.unsettled.clone();
+    std::thread::spawn(move || {
+        let mut wait = HEAD_WAIT;
+        loop {
+            // Unsettled from its acceptance (its first octets are awaited), or,
+            // for the listener's failure, from its sending: the receiver's
+            // guard settles each.
+            let accepted = listener.accept();
+            unsettled.fetch_add(1, Ordering::SeqCst);
+            let arrival = accepted.and_then(|conn| Arrival::of(conn, wait));
+            wait = LATER_HEAD_WAIT;
+            let failed = arrival.is_err();
+            if tx.send(arrival).is_err() || failed {
+                return;
+            }
         }
     });
-    rx
+    Ok(Arrivals { rx, gate })
 }
 
 impl Endpoint {

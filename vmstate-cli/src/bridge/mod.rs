@@ -12,14 +12,13 @@ mod endpoint;
 pub use self::endpoint::Endpoint;
 
 use self::channels::{Channels, Hop};
-use self::endpoint::{accept_all, read_head, Arrival, Conn};
+use self::endpoint::{accept_all, read_head, Arrival, Arrivals, Conn, Gate};
 use crate::Failure;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::cell::RefCell;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -197,12 +196,12 @@ fn bridge(
     let mut early = Vec::new();
     let (main, arrivals) = match from.listen().map_err(at_from)? {
         Some(listener) => {
-            let arrivals = accept_all(listener);
+            let arrivals = accept_all(listener).map_err(at_from)?;
             loop {
-                let a = arrivals
+                let (a, _unsettled) = arrivals
                     .recv()
-                    .map_err(|_| Failure(format!("{from}: no connection")))?
-                    .map_err(at_from)?;
+                    .ok_or_else(|| Failure(format!("{from}: no connection")))?;
+                let a = a.map_err(at_from)?;
                 match a.channel() {
                     Some(_) => early.push(a),
                     None => break (Some(a), Some(arrivals)),
@@ -227,6 +226,23 @@ fn bridge(
         multifd: from.is_listener() && to.is_connection(),
     };
     let mut live = LiveConversion::new(format, Limits::default(), carrier);
+    let gate = arrivals.as_ref().map(Arrivals::gate);
+    if let Some(gate) = gate.clone() {
+        // What the source opened before it switched to postcopy is settled
+        // first: QEMU's postcopy-preempt channel connects just before it stops
+        // its guest, and is refused before the destination can run one.
+        let refusal = refusal.clone();
+        live.check_before_switch(move || {
+            gate.settle();
+            match refusal.reason() {
+                Some(reason) => Err(vmstate_runtime::Error::new(
+                    vmstate_runtime::ErrorKind::Validation(reason),
+                    0,
+                )),
+                None => Ok(()),
+            }
+        });
+    }
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg}")
@@ -235,7 +251,9 @@ fn bridge(
     bar.enable_steady_tick(Duration::from_millis(200));
     let start = Instant::now();
     let channels = Channels::default();
-    let resumptions = Resumptions::default();
+    // Where to listen again while postcopy is paused.
+    let place = arrivals.as_ref().map(Arrivals::place).transpose();
+    let place = place.map_err(at_from)?;
     let mut connection = Connection {
         main,
         n: 0,
@@ -253,10 +271,21 @@ fn bridge(
         // destination QEMU 7.2 takes its first connection for the main channel.
         let on_open = |refusal: &Refusal| {
             if let Some((arrivals, early)) = arrivals.take() {
-                channels.carry(arrivals, early, hop, refusal, &resumptions);
+                channels.carry(arrivals, early, hop, refusal);
             }
         };
-        let report = &mut |p: &Progress| bar.set_message(describe(p, start.elapsed()));
+        let report = &mut |p: &Progress| {
+            // The first part after RAM's setup: multifd channels connect before
+            // the setup ends, so once those that came are handled, no other
+            // connection is to come but QEMU's postcopy-preempt channel, which
+            // the system then refuses (before the source stops its guest).
+            if p.parts > 1 {
+                if let Some(g) = gate.as_ref().filter(|g| g.settled()) {
+                    g.close();
+                }
+            }
+            bar.set_message(describe(p, start.elapsed()))
+        };
         let carried = connection.carry(from, to, tap, &refusal, &mut live, on_open, report);
         // A refusal from another thread closed the connections under the
         // converter: its error is the closing, the reason is the refusal's.
@@ -265,10 +294,15 @@ fn bridge(
             (Ok(done), None) => break done,
             (Err(e), None) => e,
         };
-        let paused = matches!(&e, Broke::Cut(_)) && live.paused() && resumable;
+        let cut = matches!(&e, Broke::Cut(_));
         let (Broke::Cut(e) | Broke::Failed(e)) = e;
-        if !paused {
-            return Err(e);
+        if !(cut && live.paused() && resumable) {
+            // The source gave up, maybe on a connection it could not open.
+            let hint = match cut && gate.as_ref().is_some_and(Gate::closed) {
+                true => PREEMPT_HINT,
+                false => "",
+            };
+            return Err(Failure(format!("{}{hint}", e.0)));
         }
         bar.suspend(|| {
             eprintln!(
@@ -278,11 +312,18 @@ fn bridge(
                 e.0
             )
         });
-        let resumed = resumptions.next().ok_or_else(|| {
-            Failure(format!(
-                "{from}: the listener stopped while postcopy was paused"
-            ))
-        })?;
+        // Listening again where the source connected, for one connection.
+        let place = place
+            .as_ref()
+            .ok_or_else(|| Failure(format!("{from}: no listener to resume on")))?;
+        let resumed = place
+            .listen()
+            .and_then(|l| l.accept())
+            .map(|conn| Arrival {
+                head: Vec::new(),
+                conn,
+            })
+            .map_err(at_from)?;
         connection = Connection {
             main: Some(resumed),
             n: connection.n + 1,
@@ -478,49 +519,10 @@ impl Connection {
     }
 }
 
-/// The connections that arrive on the listener between two connections of the
-/// source's main channel (its postcopy migration paused): each resumes it.
-#[derive(Clone)]
-struct Resumptions {
-    /// Whether the migration is paused, waiting for one.
-    waiting: Arc<AtomicBool>,
-    sender: mpsc::Sender<Arrival>,
-    receiver: Arc<Mutex<Receiver<Arrival>>>,
-}
-
-impl Default for Resumptions {
-    fn default() -> Self {
-        let (sender, receiver) = mpsc::channel();
-        Resumptions {
-            waiting: Arc::default(),
-            sender,
-            receiver: Arc::new(Mutex::new(receiver)),
-        }
-    }
-}
-
-impl Resumptions {
-    /// Hands `a` to a paused migration; gives it back when none is paused.
-    fn offer(&self, a: Arrival) -> Result<(), Arrival> {
-        if !self.waiting.load(Ordering::SeqCst) {
-            return Err(a);
-        }
-        self.sender.send(a).map_err(|e| e.0)
-    }
-
-    /// Waits for the next connection that resumes the migration.
-    fn next(&self) -> Option<Arrival> {
-        self.waiting.store(true, Ordering::SeqCst);
-        let next = self
-            .receiver
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .recv()
-            .ok();
-        self.waiting.store(false, Ordering::SeqCst);
-        next
-    }
-}
+/// Why a source may end its migration once the bridge stopped listening.
+const PREEMPT_HINT: &str = " (if the source failed to connect: its postcopy-preempt \
+    channel, which a vmstate bridge does not carry and refuses once RAM flows; migrate \
+    without it: migrate-set-capabilities postcopy-preempt=off on both QEMUs)";
 
 /// How long a bridge waits, once the stream is through, for the return path to
 /// end (the destination's SHUT, then its close).

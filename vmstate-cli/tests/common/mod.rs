@@ -55,7 +55,11 @@ impl Bridge {
             if let Some(s) = self.child.try_wait().unwrap() {
                 break s;
             }
-            assert!(Instant::now() < until, "the bridge did not finish");
+            if Instant::now() > until {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("the bridge did not finish: {}", self.stderr.join().unwrap());
+            }
             std::thread::sleep(Duration::from_millis(20));
         };
         (status.success(), self.stderr.join().unwrap())

@@ -157,6 +157,8 @@ pub struct LiveConversion {
     limits: Limits,
     carrier: Carrier,
     stream: Stream,
+    /// Asked before the switch to postcopy is passed on.
+    before_switch: Box<dyn FnMut() -> Result<()>>,
 }
 
 impl LiveConversion {
@@ -167,7 +169,17 @@ impl LiveConversion {
             limits,
             carrier,
             stream: Stream::default(),
+            before_switch: Box::new(|| Ok(())),
         }
+    }
+
+    /// Has `check` asked, each time a `PACKAGED` command (the switch to
+    /// postcopy: the destination runs the guest from it) is about to be passed
+    /// on, whether it may be; its error stops the conversion there. A carrier
+    /// settles what the source opened before it switched (a bridge refuses
+    /// QEMU's postcopy-preempt channel, which connects just before it).
+    pub fn check_before_switch(&mut self, check: impl FnMut() -> Result<()> + 'static) {
+        self.before_switch = Box::new(check);
     }
 
     /// Converts the next connection's stream from `input` to `output`: the first
@@ -207,12 +219,16 @@ impl LiveConversion {
                 "a connection resumes a migration that is not paused in postcopy",
             ));
         }
+        let live = Live {
+            carrier: self.carrier,
+            before_switch: &mut *self.before_switch,
+        };
         let done = run(
             input,
             sink,
             &self.limits,
             progress,
-            Some(self.carrier),
+            Some(live),
             None,
             &mut self.stream,
         );
@@ -306,7 +322,7 @@ fn run<'c>(
     sink: Box<dyn Sink + 'c>,
     limits: &'c Limits,
     progress: &'c mut dyn FnMut(&Progress),
-    live: Option<Carrier>,
+    live: Option<Live<'c>>,
     borrowed: Option<&'c Borrowed>,
     s: &'c mut Stream,
 ) -> Result<Progress> {
@@ -390,7 +406,7 @@ struct Conversion<'c> {
     limits: &'c Limits,
     progress: &'c mut dyn FnMut(&Progress),
     /// A live migration's carrier: commands that need more are refused.
-    live: Option<Carrier>,
+    live: Option<Live<'c>>,
     /// The description given for a legacy stream without a trailer.
     borrowed: Option<&'c Borrowed>,
     /// This connection resumes a paused postcopy migration.
@@ -398,15 +414,23 @@ struct Conversion<'c> {
     s: &'c mut Stream,
 }
 
+/// What a live conversion passes on and asks.
+struct Live<'c> {
+    carrier: Carrier,
+    before_switch: &'c mut dyn FnMut() -> Result<()>,
+}
+
 impl Conversion<'_> {
     /// Passes a command on; a live conversion refuses those that need a return
     /// path, postcopy or COLO.
     fn command(&mut self, c: &Command, at: u64) -> Result<()> {
-        if self
-            .live
-            .is_some_and(|carrier| carrier.refuses(c, self.resumed))
-        {
-            return Err(c.not_one_way(at));
+        if let Some(live) = &mut self.live {
+            if live.carrier.refuses(c, self.resumed) {
+                return Err(c.not_one_way(at));
+            }
+            if !c.package.is_empty() {
+                (live.before_switch)().map_err(|e| e.at(at))?;
+            }
         }
         if let Some(b) = self
             .borrowed
@@ -436,7 +460,8 @@ impl Conversion<'_> {
     }
 
     fn record(&mut self, rec: RamRecord<'_>, r: &StreamInput<'_>) -> Result<()> {
-        if self.live.is_some_and(|c| !c.multifd) && matches!(rec, RamRecord::MultifdFlush) {
+        let multifd = self.live.as_ref().map(|l| l.carrier.multifd);
+        if multifd == Some(false) && matches!(rec, RamRecord::MultifdFlush) {
             // The word just read: a live converter carries one connection, and the
             // channels' pages are on the others.
             return Err(crate::framing::multifd_flush(r.offset() - 8));
