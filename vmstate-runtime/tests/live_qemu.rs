@@ -227,6 +227,7 @@ fn qemu_loads_ram_written_by_our_saver_in_our_own_parts() {
             idstr: "ram".into(),
             instance: 0,
             version: ram::RAM_VERSION,
+            occurrence: 0,
         };
         let header = |kind, ident| SectionHeader { kind, id, ident };
         put_section(

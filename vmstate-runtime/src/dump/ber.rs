@@ -366,9 +366,7 @@ pub(super) fn device_of_record(
     ident: &crate::framing::SectionId,
     at: u64,
 ) -> Result<Value> {
-    let desc = descs
-        .ok_or_else(|| missing_description(at))?
-        .get(&ident.idstr, ident.instance.into())?;
+    let desc = descs.ok_or_else(|| missing_description(at))?.get(ident)?;
     let h = d.next_header(&"a device value")?;
     let v = device_value(d, &h, desc).map_err(|e| e.in_device(&ident.idstr))?;
     encode_legacy(desc, &v, &mut Writer::new(std::io::sink()))

@@ -79,8 +79,8 @@ use self::vmdesc::Descriptions;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
 use crate::framing::{
-    self, Capabilities, Capability, Command, ConfigUuid, Configuration, SectionHeader, SectionId,
-    SectionKind, TargetPageBits,
+    self, Capabilities, Capability, Command, ConfigUuid, Configuration, Occurrences, SectionHeader,
+    SectionId, SectionKind, TargetPageBits,
 };
 use crate::ram::{self, RamRecord};
 use serde_json::{json, Map, Value};
@@ -315,8 +315,9 @@ fn entry_of(sec: &Value, descs: &Descriptions) -> Result<Entry> {
 /// sections encoded by their descriptions, each as QEMU frames it.
 fn package_of(entries: &[Value], descs: &Descriptions) -> Result<Vec<u8>> {
     let mut w = crate::io::Writer::new(Vec::new());
+    let mut seen = Occurrences::default();
     for sec in entries {
-        match entry_of(sec, descs)? {
+        match counted(&mut seen, entry_of(sec, descs)?) {
             Entry::Command(c) if c.package.is_empty() => framing::legacy::put_command(&mut w, &c)?,
             Entry::Command(_) => return Err(bad("a package inside a PACKAGED package")),
             Entry::Section(h) => {
@@ -350,6 +351,7 @@ fn section_header(sec: &Value) -> Result<SectionHeader> {
                 .to_owned(),
             instance: small("instance_id")?,
             version: small("version")?,
+            occurrence: 0,
         })
     } else {
         None
@@ -359,6 +361,20 @@ fn section_header(sec: &Value) -> Result<SectionHeader> {
         id: small("section_id")?,
         ident,
     })
+}
+
+/// Counts a tree's device section `e` as a reader of the stream does
+/// ([`SectionId::occurrence`]), so that each takes its own description.
+fn counted(seen: &mut Occurrences, mut e: Entry) -> Entry {
+    if let Entry::Section(SectionHeader {
+        kind: SectionKind::Full,
+        ident: Some(ident),
+        ..
+    }) = &mut e
+    {
+        ident.occurrence = seen.next(ident);
+    }
+    e
 }
 
 /// What an encoder reads from a tree: the description's text and parse, the
@@ -377,12 +393,13 @@ impl<'t> Parts<'t> {
             Some(c) => Some(configuration_from_json(c)?),
             None => None,
         };
+        let mut seen = Occurrences::default();
         let sections = tree
             .get("sections")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .map(|sec| Ok((sec, entry_of(sec, &descs)?)))
+            .map(|sec| Ok((sec, counted(&mut seen, entry_of(sec, &descs)?))))
             .collect::<Result<_>>()?;
         Ok(Parts {
             vmdesc,
@@ -399,7 +416,7 @@ fn device_of<'t>(
     sec: &'t Value,
     ident: &SectionId,
 ) -> Result<(&'t Desc, &'t Value)> {
-    let d = descs.get(&ident.idstr, ident.instance.into())?;
+    let d = descs.get(ident)?;
     let v = sec
         .get("value")
         .ok_or_else(|| bad(format!("{}: no value", ident.idstr)))?;

@@ -512,7 +512,7 @@ impl Conversion<'_> {
             .descs
             .as_ref()
             .ok_or_else(|| framing_error("no description before this device section", at))?
-            .get(&ident.idstr, ident.instance.into())?;
+            .get(ident)?;
         let v = value(d).map_err(|e| e.in_device(&ident.idstr))?;
         self.sink.device(h, d, &v)?;
         self.s.counts.devices += 1;

@@ -5,10 +5,13 @@
 
 use super::{bad, Desc, Limits};
 use crate::error::Result;
+use crate::framing::SectionId;
 use serde_json::Value;
 use std::collections::HashMap;
 
-/// The description of each device, by `(idstr, instance_id)`.
+/// The description of each device, by `(idstr, instance_id)` and, where QEMU
+/// sends a device section more than once (7.2's `slirp#0`, once per user
+/// network), by its order among them, as the vmdesc lists them.
 ///
 /// A device whose layout this reader cannot model (a QEMU array with NULL
 /// elements, say) does not make the whole description unreadable: its error is
@@ -18,8 +21,9 @@ use std::collections::HashMap;
 pub(crate) struct Descriptions {
     /// Each device in description order: its name, instance and layout.
     pub devices: Vec<(String, u64, Result<Desc>)>,
-    /// Where each (idstr, instance) is in `devices`: one lookup per section.
-    index: HashMap<(String, u64), usize>,
+    /// Where each (idstr, instance) is in `devices`, each occurrence in order:
+    /// one lookup per section.
+    index: HashMap<(String, u64), Vec<usize>>,
 }
 
 impl Descriptions {
@@ -51,9 +55,10 @@ impl Descriptions {
                 .get("instance_id")
                 .and_then(Value::as_u64)
                 .ok_or_else(|| bad(format!("vmdesc device {name} without an instance_id")))?;
-            if index.insert((name.clone(), inst), devices.len()).is_some() {
-                return Err(bad(format!("vmdesc describes {name} ({inst}) twice")));
-            }
+            index
+                .entry((name.clone(), inst))
+                .or_insert_with(Vec::new)
+                .push(devices.len());
             let layout = Desc::parse(d, 0).map_err(|e| e.in_device(&name));
             devices.push((name, inst, layout));
         }
@@ -80,12 +85,21 @@ impl Descriptions {
         Ok((vmdesc, Descriptions::parse(vmdesc, &Limits::default())?))
     }
 
-    /// The layout of device `idstr`, instance `instance`.
-    pub(crate) fn get(&self, idstr: &str, instance: u64) -> Result<&Desc> {
-        let i = self
+    /// The layout of the device section `ident` (its occurrence among the
+    /// sections of its idstr and instance).
+    pub(crate) fn get(&self, ident: &SectionId) -> Result<&Desc> {
+        let (idstr, instance) = (&ident.idstr, u64::from(ident.instance));
+        let each = self
             .index
-            .get(&(idstr.to_owned(), instance))
+            .get(&(idstr.clone(), instance))
             .ok_or_else(|| bad(format!("section {idstr} ({instance}) is not in the vmdesc")))?;
+        let i = each.get(ident.occurrence as usize).ok_or_else(|| {
+            bad(format!(
+                "section {idstr} ({instance}) is sent {} times; the vmdesc describes it {} times",
+                ident.occurrence + 1,
+                each.len()
+            ))
+        })?;
         self.devices[*i].2.as_ref().map_err(Clone::clone)
     }
 }

@@ -158,10 +158,7 @@ impl<'a> records::Records<SliceInput<'a>> for Walk<'_, 'a> {
         };
         if h.kind == SectionKind::Full {
             let at = |e: crate::error::Error| e.at(body_offset);
-            let d = self
-                .descriptions
-                .get(&ident.idstr, ident.instance.into())
-                .map_err(at)?;
+            let d = self.descriptions.get(ident).map_err(at)?;
             let len = d.wire_len().ok_or_else(|| {
                 framing_error(
                     format!("{}: the vmdesc sizes overflow a length", ident.idstr),

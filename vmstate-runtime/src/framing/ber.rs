@@ -568,6 +568,7 @@ pub fn read_head(bytes: &[u8], base: u64) -> Result<SectionHead> {
             idstr: text(&mut d, &nh)?,
             instance: small(&mut d, 3, "instance_id")?,
             version: small(&mut d, 4, "version")?,
+            occurrence: 0,
         })
     } else {
         None
@@ -787,6 +788,7 @@ mod tests {
                 idstr: "port92".into(),
                 instance: 0,
                 version: 1,
+                occurrence: 0,
             }),
         };
         let part = SectionHeader {

@@ -116,6 +116,7 @@ pub fn read_record(r: &mut impl Input) -> Result<Record> {
             idstr: super::name_text(&name[..len], "idstr", name_at)?,
             instance: u32::from_be_bytes(r.read_array()?),
             version: u32::from_be_bytes(r.read_array()?),
+            occurrence: 0,
         })
     } else {
         None
@@ -360,6 +361,7 @@ mod tests {
                 idstr: "mc146818rtc".into(),
                 instance: 0,
                 version: 3,
+                occurrence: 0,
             }),
         };
         let mut w = Writer::new(Vec::new());

@@ -38,7 +38,7 @@ pub use self::part::{IterativeSection, Part};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// `QEVM`.
 pub const MAGIC: u32 = 0x5145_564d;
@@ -164,6 +164,12 @@ pub struct SectionId {
     pub instance: u32,
     /// The version its body is encoded at.
     pub version: u32,
+    /// Which section of this idstr and instance it is in its stream, from 0:
+    /// QEMU's loader takes the same one more than once (QEMU 7.2 registers every
+    /// `-netdev user` as `slirp` instance 0, and sends `slirp#0` once for each),
+    /// and its vmdesc describes each in stream order. Not on the wire: a reader
+    /// counts it ([`Started::resolve`]); 0 for a section written.
+    pub occurrence: u32,
 }
 
 /// A section record's header: kind, section id (numbering the sections of one
@@ -184,30 +190,54 @@ pub struct SectionHeader {
 pub struct Started {
     /// Each section id: its section, and whether more parts may follow.
     by_id: HashMap<u32, (SectionId, bool)>,
-    /// Each section (idstr, instance) begun so far.
-    idents: HashSet<(String, u32)>,
+    /// Each section (idstr, instance) begun so far, and how many times.
+    idents: Occurrences,
+}
+
+/// How many sections of each idstr and instance a stream has begun so far.
+#[derive(Debug, Default, Clone)]
+pub struct Occurrences(HashMap<(String, u32), u32>);
+
+impl Occurrences {
+    /// Counts one more section of `ident`'s idstr and instance: which it is,
+    /// from 0 ([`SectionId::occurrence`]).
+    pub fn next(&mut self, ident: &SectionId) -> u32 {
+        let seen = self
+            .0
+            .entry((ident.idstr.clone(), ident.instance))
+            .or_insert(0);
+        *seen += 1;
+        *seen - 1
+    }
 }
 
 impl Started {
-    /// The identity of `h`'s section: its own, recorded under its id, for a START or
-    /// FULL; its START's for a PART or END. As QEMU's loader, it refuses at `at` a
-    /// section id used twice, a section sent twice, a PART or END of a section that
-    /// did not begin, was whole (FULL) or has ended.
+    /// The identity of `h`'s section: its own, recorded under its id and counted
+    /// ([`SectionId::occurrence`]), for a START or FULL; its START's for a PART
+    /// or END. It refuses at `at` a section id used twice, an iterative section
+    /// begun twice (a device section sent again is taken, as QEMU's loader takes
+    /// it), a PART or END of a section that did not begin, was whole (FULL) or
+    /// has ended.
     pub fn resolve(&mut self, h: &SectionHeader, at: u64) -> Result<SectionId> {
         match &h.ident {
             Some(ident) => {
                 if self.by_id.contains_key(&h.id) {
                     return Err(framing_error(format!("section id {} used twice", h.id), at));
                 }
-                if !self.idents.insert((ident.idstr.clone(), ident.instance)) {
+                let occurrence = self.idents.next(ident);
+                if occurrence > 0 && h.kind == SectionKind::Start {
                     return Err(framing_error(
-                        format!("section {}#{} sent twice", ident.idstr, ident.instance),
+                        format!("section {}#{} begun twice", ident.idstr, ident.instance),
                         at,
                     ));
                 }
+                let ident = SectionId {
+                    occurrence,
+                    ..ident.clone()
+                };
                 let open = h.kind == SectionKind::Start;
                 self.by_id.insert(h.id, (ident.clone(), open));
-                Ok(ident.clone())
+                Ok(ident)
             }
             None => match self.by_id.get_mut(&h.id) {
                 Some((ident, open)) if *open => {
@@ -269,6 +299,8 @@ mod tests {
             idstr: idstr.into(),
             instance: 0,
             version: 1,
+            occurrence: 0,
+            occurrence: 0,
         };
         let h = |kind, id: u32, ident: Option<SectionId>| SectionHeader { kind, id, ident };
         let mut s = Started::default();
@@ -288,12 +320,15 @@ mod tests {
             .resolve(&h(SectionKind::Full, 1, Some(id("dev"))), 0)
             .unwrap_err();
         assert!(reused.to_string().contains("section id 1 used twice"));
-        s.resolve(&h(SectionKind::Full, 2, Some(id("dev"))), 0)
-            .unwrap();
+        let first = s.resolve(&h(SectionKind::Full, 2, Some(id("dev"))), 0);
+        assert_eq!(first.unwrap().occurrence, 0);
+        // Sent again (7.2's slirp#0): taken, and counted.
+        let again = s.resolve(&h(SectionKind::Full, 3, Some(id("dev"))), 0);
+        assert_eq!(again.unwrap().occurrence, 1);
         let twice = s
-            .resolve(&h(SectionKind::Full, 3, Some(id("dev"))), 0)
+            .resolve(&h(SectionKind::Start, 4, Some(id("ram"))), 0)
             .unwrap_err();
-        assert!(twice.to_string().contains("section dev#0 sent twice"));
+        assert!(twice.to_string().contains("section ram#0 begun twice"));
         let full_part = s.resolve(&h(SectionKind::Part, 2, None), 0).unwrap_err();
         assert!(full_part.to_string().contains("part of dev after its end"));
     }
@@ -317,6 +352,7 @@ mod tests {
             idstr: "ram".into(),
             instance: 0,
             version: 4,
+            occurrence: 0,
         };
         let start = SectionHeader {
             kind: SectionKind::Start,

@@ -65,6 +65,7 @@ impl<W: std::io::Write> LiveSave<'_, '_, W> {
                 idstr: e.idstr.clone(),
                 instance: e.instance,
                 version,
+                occurrence: 0,
             };
             self.section(SectionKind::Full, self.reg.device_id(i), Some(ident), &body)?;
         }

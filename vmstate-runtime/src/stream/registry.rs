@@ -312,6 +312,7 @@ impl<'a> Registry<'a> {
                 idstr: it.idstr.clone(),
                 instance: it.instance,
                 version: it.handler.version(),
+                occurrence: 0,
             };
             if format == Format::Legacy {
                 // Where the body lands: after the START header.
