@@ -61,7 +61,9 @@ fn a_device_section_sent_twice_dumps_and_converts_exactly() {
         .collect();
     assert_eq!(slirps.len(), 2, "{name}: slirp#0 twice");
     assert!(
-        slirps.iter().all(|s| s["instance_id"] == 0 && s["value"].is_object()),
+        slirps
+            .iter()
+            .all(|s| s["instance_id"] == 0 && s["value"].is_object()),
         "{name}: {slirps:?}"
     );
     let (ber, back) = (tmp(&format!("{name}.ber")), tmp(&format!("{name}.back")));

@@ -109,6 +109,14 @@ impl Conn {
         Ok(rustix::event::poll(&mut fds, Some(&now))? > 0)
     }
 
+    /// Bounds how long a write may wait (a peer that stopped reading).
+    pub(super) fn bound_writes(&self, wait: Duration) {
+        let _ = match self {
+            Conn::Tcp(s) => s.set_write_timeout(Some(wait)),
+            Conn::Unix(s) => s.set_write_timeout(Some(wait)),
+        };
+    }
+
     /// Closes both directions: a reader or writer blocked on it returns.
     pub(super) fn close(&self) {
         let _ = match self {

@@ -503,21 +503,33 @@ impl Connection {
             n => format!(" (resumed connection {n})"),
         };
         let done = live.convert(&mut input, &mut output, progress);
-        let p = done.map_err(|e| {
-            // Whatever broke, both sides close: each QEMU sees the break.
-            hangup.close();
-            let f = Failure(format!("{from} -> {to}{which}: {e}"));
-            match e.is_cut_short() {
-                true => Broke::Cut(f),
-                false => Broke::Failed(f),
+        let p = match done {
+            Ok(p) => p,
+            Err(e) => {
+                // What was converted goes on (the next hop reads a stream cut
+                // short where this one was; a hop that does not read gets a few
+                // seconds), then both sides close: each QEMU sees the break.
+                if let Some(d) = &destination {
+                    d.bound_writes(FLUSH_WAIT);
+                }
+                drop((input, output));
+                hangup.close();
+                let f = Failure(format!("{from} -> {to}{which}: {e}"));
+                return Err(match e.is_cut_short() {
+                    true => Broke::Cut(f),
+                    false => Broke::Failed(f),
+                });
             }
-        })?;
+        };
         output
             .flush()
             .map_err(|e| Broke::Cut(Failure(format!("{to}: {e}"))))?;
         Ok((p, back, destination))
     }
 }
+
+/// How long what was converted before a break may take to reach the next hop.
+const FLUSH_WAIT: Duration = Duration::from_secs(5);
 
 /// Why a source may end its migration once the bridge stopped listening.
 const PREEMPT_HINT: &str = " (if the source failed to connect: its postcopy-preempt \

@@ -300,7 +300,6 @@ mod tests {
             instance: 0,
             version: 1,
             occurrence: 0,
-            occurrence: 0,
         };
         let h = |kind, id: u32, ident: Option<SectionId>| SectionHeader { kind, id, ident };
         let mut s = Started::default();
