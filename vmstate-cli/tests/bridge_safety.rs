@@ -77,6 +77,31 @@ fn setup(
     (s, d, to_ber, to_legacy, addr)
 }
 
+/// The end of a refused migration: the bridge into the destination fails, the
+/// destination fails its incoming migration and exits (one waiting for its
+/// multifd channels waits on, never running), and exactly one guest runs: the
+/// source's, on.
+fn source_runs_on(
+    name: &str,
+    s: &mut Qemu,
+    d: &mut Qemu,
+    to_legacy: common::Bridge,
+    reply: &Value,
+) {
+    let (ok, log) = to_legacy.wait();
+    assert!(!ok, "{name}: the bridge into the destination fails: {log}");
+    match d.wait_exit(Duration::from_secs(10)) {
+        Some(exit) => assert!(!exit.success(), "{name}: {exit:?}"),
+        None => assert_eq!(d.status().unwrap(), "inmigrate", "{name}"),
+    }
+    assert!(
+        runs(s) && !runs(d),
+        "{name}: source {:?}, {reply}",
+        s.status()
+    );
+    assert!(counter_moves(s), "{name}: the source guest runs");
+}
+
 #[test]
 fn capabilities_the_bridges_cannot_carry_are_refused_with_the_source_running() {
     for peer in Peer::NEWEST.into_iter().filter(|p| p.release.available()) {
@@ -93,21 +118,7 @@ fn capabilities_the_bridges_cannot_carry_are_refused_with_the_source_running() {
                 !log.contains("MiB in"),
                 "{name}: nothing was converted: {log}"
             );
-            let (ok, log) = to_legacy.wait();
-            assert!(!ok, "{name}: the bridge into the destination fails: {log}");
-            // The destination fails its incoming migration and exits; one waiting
-            // for its multifd channels waits on, never running.
-            match d.wait_exit(Duration::from_secs(10)) {
-                Some(exit) => assert!(!exit.success(), "{name}: {exit:?}"),
-                None => assert_eq!(d.status().unwrap(), "inmigrate", "{name}"),
-            }
-            // Exactly one guest runs: the source's, on.
-            assert!(
-                runs(&mut s) && !runs(&mut d),
-                "{name}: source {:?}, {reply}",
-                s.status()
-            );
-            assert!(counter_moves(&mut s), "{name}: the source guest runs");
+            source_runs_on(&name, &mut s, &mut d, to_legacy, &reply);
         }
     }
 }
@@ -142,18 +153,7 @@ fn postcopy_preempt_is_refused_before_the_source_stops_its_guest() {
             !ok && log.contains("postcopy-preempt channel") && log.contains("postcopy-preempt=off"),
             "{name}: {log} / {reply}"
         );
-        let (ok, log) = to_legacy.wait();
-        assert!(!ok, "{name}: the bridge into the destination fails: {log}");
-        match d.wait_exit(Duration::from_secs(10)) {
-            Some(exit) => assert!(!exit.success(), "{name}: {exit:?}"),
-            None => assert_eq!(d.status().unwrap(), "inmigrate", "{name}"),
-        }
-        assert!(
-            runs(&mut s) && !runs(&mut d),
-            "{name}: source {:?}, {reply}",
-            s.status()
-        );
-        assert!(counter_moves(&mut s), "{name}: the source guest runs");
+        source_runs_on(&name, &mut s, &mut d, to_legacy, &reply);
     }
 }
 

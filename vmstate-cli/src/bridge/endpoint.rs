@@ -4,7 +4,7 @@
 use rustix::event::{PollFd, PollFlags, Timespec};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -97,16 +97,10 @@ impl Conn {
 
     /// Whether octets wait to be read (or its end), without waiting.
     pub(super) fn readable(&self) -> io::Result<bool> {
-        let fd = match self {
+        readable_now(match self {
             Conn::Tcp(s) => s.as_fd(),
             Conn::Unix(s) => s.as_fd(),
-        };
-        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-        let now = Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        Ok(rustix::event::poll(&mut fds, Some(&now))? > 0)
+        })
     }
 
     /// Bounds how long a write may wait (a peer that stopped reading).
@@ -187,18 +181,16 @@ impl Listener {
         })
     }
 
-    /// Whether a connection waits to be accepted, without waiting.
-    fn pending(&self) -> bool {
-        let fd = match self {
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
             Listener::Tcp(l) => l.as_fd(),
             Listener::Unix(l) => l.as_fd(),
-        };
-        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-        let now = Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        rustix::event::poll(&mut fds, Some(&now)).is_ok_and(|n| n > 0)
+        }
+    }
+
+    /// Whether a connection waits to be accepted, without waiting.
+    fn pending(&self) -> bool {
+        readable_now(self.fd()).unwrap_or(false)
     }
 
     pub(super) fn accept(&self) -> io::Result<Conn> {
@@ -285,11 +277,7 @@ impl Gate {
     /// by the system at once (QEMU 10.0's postcopy-preempt channel then fails
     /// the migration before the source stops its guest).
     pub(super) fn close(&self) {
-        let fd = match &*self.listener {
-            Listener::Tcp(l) => l.as_fd(),
-            Listener::Unix(l) => l.as_fd(),
-        };
-        let _ = rustix::net::shutdown(fd, rustix::net::Shutdown::Both);
+        let _ = rustix::net::shutdown(self.listener.fd(), rustix::net::Shutdown::Both);
         self.closed.store(true, Ordering::SeqCst);
     }
 
@@ -448,6 +436,17 @@ impl Endpoint {
             _ => None,
         }
     }
+}
+
+/// Whether `fd` has something to read (or its end, or a connection to accept),
+/// without waiting.
+fn readable_now(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    Ok(rustix::event::poll(&mut fds, Some(&now))? > 0)
 }
 
 /// Reads up to `head.len()` octets (fewer when the peer stops sending); returns
