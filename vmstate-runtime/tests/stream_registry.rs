@@ -632,3 +632,42 @@ fn section_ids_reused_or_out_of_order_are_refused_everywhere() {
         }
     }
 }
+
+/// Two devices registered under one idstr and instance (as QEMU 7.2 registers
+/// each `-netdev user` as `slirp` instance 0): saved as two sections with two
+/// vmdesc entries, in both formats; loaded back, the nth section goes to the nth
+/// device registered so, and the generic decoder reads both. A registry with
+/// one such device loads both sections into it, as QEMU's loader does (the last
+/// wins).
+#[test]
+fn a_device_registered_twice_saves_and_loads_in_order() {
+    for format in [Format::Legacy, Format::Ber] {
+        let (mut a, mut b) = (Port92 { outport: 1 }, Port92 { outport: 2 });
+        let mut reg = Registry::new("pc-i440fx-7.2");
+        reg.device("port92", 0, &mut a);
+        reg.device("port92", 0, &mut b);
+        let bytes = reg.save(format).unwrap();
+        let tree = dump::from_bytes(&bytes).unwrap();
+        let values: Vec<&serde_json::Value> = tree["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["idstr"] == "port92")
+            .map(|s| &s["value"]["outport"])
+            .collect();
+        assert_eq!(values, [1, 2], "{format:?}");
+        let (mut c, mut d) = (Port92::default(), Port92::default());
+        let mut reg = Registry::new("pc-i440fx-7.2");
+        reg.device("port92", 0, &mut c);
+        reg.device("port92", 0, &mut d);
+        reg.load(&bytes).unwrap();
+        drop(reg);
+        assert_eq!((c.outport, d.outport), (1, 2), "{format:?}");
+        let mut only = Port92::default();
+        let mut reg = Registry::new("pc-i440fx-7.2");
+        reg.device("port92", 0, &mut only);
+        reg.load(&bytes).unwrap();
+        drop(reg);
+        assert_eq!(only.outport, 2, "{format:?}: QEMU's loader takes both");
+    }
+}

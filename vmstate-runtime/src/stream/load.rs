@@ -112,10 +112,27 @@ impl<'a> Registry<'a> {
             .ok_or_else(|| unknown_section(idstr, instance, at))
     }
 
+    /// The registered device that takes device section `ident`: the nth of its
+    /// idstr and instance for the nth such section of the stream (a VM with two
+    /// of QEMU 7.2's `slirp#0`), or the first, as QEMU's loader takes them all,
+    /// when fewer are registered.
+    fn find_nth(&self, ident: &SectionId, at: u64) -> Result<usize> {
+        let mut same = (self.entries.iter().enumerate())
+            .filter(|(_, e)| e.idstr == ident.idstr && e.instance == ident.instance)
+            .map(|(i, _)| i);
+        let first = same
+            .next()
+            .ok_or_else(|| unknown_section(&ident.idstr, ident.instance, at))?;
+        Ok(match ident.occurrence {
+            0 => first,
+            n => same.nth(n as usize - 1).unwrap_or(first),
+        })
+    }
+
     /// Where the body of the record `h` (at `at`, of section `ident`) goes.
     fn target(&self, h: &SectionHeader, ident: &SectionId, at: u64) -> Result<Target> {
         let target = if h.kind == SectionKind::Full {
-            Target::Device(self.find(&ident.idstr, ident.instance, at)?)
+            Target::Device(self.find_nth(ident, at)?)
         } else {
             Target::Iterative(
                 self.iteratives
