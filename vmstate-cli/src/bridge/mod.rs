@@ -280,7 +280,7 @@ fn bridge(
             // connection is to come but QEMU's postcopy-preempt channel, which
             // the system then refuses (before the source stops its guest).
             if p.parts > 1 {
-                if let Some(g) = gate.as_ref().filter(|g| g.settled()) {
+                if let Some(g) = gate.as_ref().filter(|g| !g.closed() && g.settled()) {
                     g.close();
                 }
             }
