@@ -66,9 +66,17 @@ pub fn mirror(idstr: &str, machine_type: &str, cpus: u32) -> Option<Box<dyn Sect
         "serial" => Box::<IsaSerial>::default(),
         "acpi_build" => Box::<AcpiBuild>::default(),
         "globalstate" => Box::<GlobalState>::default(),
-        _ => return None,
+        _ => return generated(vmsd),
     };
     Some(m)
+}
+
+/// The generated mirror of description `vmsd` (`crate::catalog`).
+fn generated(vmsd: &str) -> Option<Box<dyn SectionDevice>> {
+    crate::catalog::GENERATED_MIRRORS
+        .iter()
+        .find(|(name, _)| *name == vmsd)
+        .map(|(_, new)| new())
 }
 
 /// The vCPUs of a VM whose device sections are named `idstrs`: one `cpu` section

@@ -73,6 +73,9 @@
 
 mod acpi;
 mod audio;
+#[cfg(feature = "serde")]
+mod boxed_array;
+mod catalog;
 mod cpu;
 #[cfg(all(feature = "kvm", target_arch = "x86_64"))]
 mod cpu_kvm;
@@ -104,6 +107,7 @@ mod virtqueue_element;
 
 pub use acpi::*;
 pub use audio::*;
+pub use catalog::*;
 pub use cpu::*;
 pub use devices::{mirror, vcpu_count, DeviceSection, Devices};
 pub use dma::*;

@@ -1,0 +1,153 @@
+//! One `VMSTATE_*` use as a typed field: the macros whose wire form follows from
+//! their arguments alone. The others (a test function, a custom `VMStateInfo`, a
+//! count the destination sets) are reported for a hand-written mirror.
+
+use crate::c_text::{call, Constants};
+
+/// A field's Rust type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ty {
+    /// `u8`..`u64`, `i8`..`i64`, `bool`.
+    Prim(&'static str),
+    /// A QEMU timer (its expiry time).
+    Timer,
+    /// The struct of another description, by C variable.
+    Vmsd(String),
+    /// `[T; N]`.
+    Array(Box<Ty>, usize),
+    /// Padding of N bytes.
+    Unused(usize),
+}
+
+/// A field of a description.
+#[derive(Clone, Debug)]
+pub struct Field {
+    /// The name QEMU gives it (`stringify` of the C path).
+    pub name: String,
+    /// The type.
+    pub ty: Ty,
+    /// The first version that has it (0: every version).
+    pub version: u32,
+    /// `_EQUAL`: the destination's value must be the stream's.
+    pub equal: bool,
+    /// A `uint8` array described element by element, not as a buffer.
+    pub as_array: bool,
+    /// The macro, for the doc comment.
+    pub macro_name: String,
+}
+
+fn prim(base: &str) -> Option<Ty> {
+    Some(match base {
+        "UINT8" | "U8" => Ty::Prim("u8"),
+        "UINT16" | "U16" => Ty::Prim("u16"),
+        "UINT32" | "U32" => Ty::Prim("u32"),
+        "UINT64" | "U64" | "UINTTL" => Ty::Prim("u64"),
+        "INT8" => Ty::Prim("i8"),
+        "INT16" => Ty::Prim("i16"),
+        "INT32" => Ty::Prim("i32"),
+        "INT64" => Ty::Prim("i64"),
+        "BOOL" => Ty::Prim("bool"),
+        "TIMER" | "TIMER_PTR" => Ty::Timer,
+        _ => return None,
+    })
+}
+
+/// The field one `VMSTATE_*` use declares, `Ok(None)` for the end of the list, or
+/// why it needs a hand-written mirror. `dump_size` is the size `-dump-vmstate`
+/// reports for it (a `VMSTATE_BUFFER`'s length is the C field's `sizeof`).
+pub fn parse(
+    text: &str,
+    consts: &Constants,
+    dump_size: Option<u64>,
+) -> Result<Option<Field>, String> {
+    let (m, a) = call(text).ok_or_else(|| format!("`{}` is not a VMSTATE_ macro", short(text)))?;
+    let base = m
+        .strip_prefix("VMSTATE_")
+        .ok_or_else(|| format!("`{m}` is not a VMSTATE_ macro"))?;
+    let num = |i: usize| -> Result<usize, String> {
+        let e = a
+            .get(i)
+            .ok_or_else(|| format!("{m}: argument {i} missing"))?;
+        consts
+            .eval(e)
+            .and_then(|v| usize::try_from(v).ok())
+            .ok_or_else(|| format!("{m}: cannot evaluate `{e}`"))
+    };
+    let arg = |i: usize| {
+        a.get(i)
+            .cloned()
+            .ok_or_else(|| format!("{m}: argument {i} missing"))
+    };
+    let vmsd = |i: usize| arg(i).map(|c| Ty::Vmsd(c.trim_start_matches('&').to_owned()));
+    let u8s = |n| Ty::Array(Box::new(Ty::Prim("u8")), n);
+    let mut f = Field {
+        name: String::new(),
+        ty: Ty::Prim("u8"),
+        version: 0,
+        equal: false,
+        as_array: false,
+        macro_name: m.clone(),
+    };
+    let (name, ty, version) = match base {
+        "END_OF_LIST" => return Ok(None),
+        "UNUSED" => ("unused".into(), Ty::Unused(num(0)?), 0),
+        "UNUSED_V" => ("unused".into(), Ty::Unused(num(1)?), num(0)?),
+        "PCI_DEVICE" => (arg(0)?, Ty::Vmsd("vmstate_pci_device".into()), 0),
+        "USB_DEVICE" => (arg(0)?, Ty::Vmsd("vmstate_usb_device".into()), 0),
+        "MACADDR" => (arg(0)?, u8s(6), 0),
+        "BUFFER" => {
+            let n = dump_size.ok_or_else(|| format!("{m}: size unknown"))?;
+            (arg(0)?, u8s(n as usize), 0)
+        }
+        "PARTIAL_BUFFER" => (arg(0)?, u8s(num(2)?), 0),
+        "BUFFER_UNSAFE" => (arg(0)?, u8s(num(3)?), num(2)?),
+        "STRUCT" => (arg(0)?, vmsd(3)?, num(2)?),
+        "STRUCT_POINTER" => (arg(0)?, vmsd(2)?, 0),
+        "STRUCT_POINTER_V" => (arg(0)?, vmsd(3)?, num(2)?),
+        "STRUCT_ARRAY" => (arg(0)?, Ty::Array(Box::new(vmsd(4)?), num(2)?), num(3)?),
+        "STRUCT_2DARRAY" => {
+            let inner = Ty::Array(Box::new(vmsd(5)?), num(3)?);
+            (arg(0)?, Ty::Array(Box::new(inner), num(2)?), num(4)?)
+        }
+        "TIMER_PTR_ARRAY" | "TIMER_ARRAY" => (arg(0)?, Ty::Array(Box::new(Ty::Timer), num(2)?), 0),
+        "TIMER_V" | "TIMER_PTR_V" => (arg(0)?, Ty::Timer, num(2)?),
+        _ => {
+            let (b, shape) = [
+                "_2DARRAY", "_ARRAY_V", "_ARRAY", "_EQUAL_V", "_EQUAL", "_V", "",
+            ]
+            .into_iter()
+            .find_map(|s| {
+                base.strip_suffix(s)
+                    .filter(|b| prim(b).is_some())
+                    .map(|b| (b, s))
+            })
+            .ok_or_else(|| format!("{m} needs a hand-written field"))?;
+            let t = prim(b).expect("found above");
+            f.as_array = b == "UINT8" && shape.contains("ARRAY");
+            match shape {
+                // QEMU sends and describes it as one array of n1 * n2 elements.
+                "_2DARRAY" => (arg(0)?, Ty::Array(Box::new(t), num(2)? * num(3)?), 0),
+                "_ARRAY_V" => (arg(0)?, Ty::Array(Box::new(t), num(2)?), num(3)?),
+                "_ARRAY" => (arg(0)?, Ty::Array(Box::new(t), num(2)?), 0),
+                "_EQUAL_V" => {
+                    f.equal = true;
+                    (arg(0)?, t, num(2)?)
+                }
+                "_EQUAL" => {
+                    f.equal = true;
+                    (arg(0)?, t, 0)
+                }
+                "_V" => (arg(0)?, t, num(2)?),
+                _ => (arg(0)?, t, 0),
+            }
+        }
+    };
+    f.name = name;
+    f.ty = ty;
+    f.version = version as u32;
+    Ok(Some(f))
+}
+
+fn short(text: &str) -> String {
+    text.chars().take(60).collect::<String>().replace('\n', " ")
+}

@@ -1,0 +1,405 @@
+//! Generates `vmstate-qemu`'s catalog of device mirrors from QEMU's C sources and
+//! its `-dump-vmstate` output, and the catalog's index (`docs/CATALOG.md`).
+//!
+//! ```text
+//! cargo run -p vmstate-gen-mirrors -- -- QEMU_10_0_SOURCE_TREE
+//! ```
+//!
+//! For each device description in QEMU 10.0's x86 dump that no hand-written mirror
+//! covers, it reads the description's C initialiser (the authority: the dump lacks
+//! element types and counts), types each `VMSTATE_*` field whose wire form follows
+//! from its arguments, checks names and versions against the dump, and writes a
+//! `#[derive(VMState)]` struct per description. A description with a field it
+//! cannot type (a test function, a custom `VMStateInfo`, a count the destination
+//! sets) is left for a hand-written mirror, and the index says why.
+
+mod c_text;
+mod emit;
+mod field;
+mod vmsd;
+
+use emit::Gen;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use vmsd::{Tree, Vmsd};
+
+/// Nested descriptions whose shape depends on the destination (a FIFO's capacity),
+/// so a generated field of them would be wrong for all but one device.
+const CONFIGURED: &[&str] = &["Fifo8", "fifo32"];
+
+/// Nested descriptions that hand-written mirrors already type, by C variable.
+const HAND_NESTED: &[(&str, &str)] = &[
+    ("vmstate_pci_device", "PciDevice"),
+    ("vmstate_usb_device", "UsbDevice"),
+    ("vmstate_serial", "Serial"),
+    ("vmstate_kbd", "KbdState"),
+    ("vmstate_xhci", "Xhci"),
+];
+
+/// The outcome for one description.
+enum Outcome {
+    Generated(String),
+    Hand(String),
+    Refused(String),
+}
+
+struct Generator<'a> {
+    tree: &'a Tree,
+    /// Hand-written mirrors: description name -> Rust type.
+    hand: HashMap<String, String>,
+    /// Generated or refused, by C variable.
+    done: HashMap<String, Outcome>,
+    /// Generated, in order.
+    gens: Vec<(PathBuf, Gen)>,
+    /// Rust type names taken.
+    taken: HashMap<String, String>,
+}
+
+impl Generator<'_> {
+    /// Generates `v` (matched to the dump's `desc`), returning its Rust type or why
+    /// it cannot be generated.
+    fn generate(&mut self, v: &Vmsd, desc: &Value) -> Result<String, String> {
+        if let Some(o) = self.done.get(&v.cname) {
+            return match o {
+                Outcome::Generated(t) | Outcome::Hand(t) => Ok(t.clone()),
+                Outcome::Refused(why) => Err(why.clone()),
+            };
+        }
+        if let Some((_, t)) = HAND_NESTED.iter().find(|(c, _)| *c == v.cname) {
+            self.done
+                .insert(v.cname.clone(), Outcome::Hand(t.to_string()));
+            return Ok(t.to_string());
+        }
+        if let Some(t) = self.hand.get(&v.name) {
+            return Err(format!(
+                "{} shares its name with the hand-written {t}: say in HAND_NESTED whether it is that type",
+                v.cname
+            ));
+        }
+        // Recursion guard: a description nests itself only through a pointer.
+        self.done
+            .insert(v.cname.clone(), Outcome::Refused("recursive".into()));
+        let r = self.generate_new(v, desc);
+        let o = match &r {
+            Ok(t) => Outcome::Generated(t.clone()),
+            Err(why) => Outcome::Refused(why.clone()),
+        };
+        self.done.insert(v.cname.clone(), o);
+        r
+    }
+
+    fn generate_new(&mut self, v: &Vmsd, desc: &Value) -> Result<String, String> {
+        if CONFIGURED.contains(&v.name.as_str()) {
+            return Err(format!("`{}`'s size is the destination's", v.name));
+        }
+        if v.unmigratable {
+            return Err("unmigratable".into());
+        }
+        for (key, ours) in [
+            ("version_id", v.version),
+            ("minimum_version_id", v.minimum_version),
+        ] {
+            if desc[key] != ours {
+                return Err(format!("{key} {ours} in C, {} in the dump", desc[key]));
+            }
+        }
+        let dfields = desc["Fields"].as_array().cloned().unwrap_or_default();
+        let mut fields = Vec::new();
+        let cfields: Vec<&String> = v
+            .fields
+            .iter()
+            .filter(|f| !f.contains("END_OF_LIST"))
+            .collect();
+        if cfields.len() != dfields.len() {
+            return Err(format!(
+                "{} fields in C, {} in the dump",
+                cfields.len(),
+                dfields.len()
+            ));
+        }
+        let mut nested = Vec::new();
+        for (text, d) in cfields.into_iter().zip(&dfields) {
+            let f = field::parse(text, &self.tree.consts, d["size"].as_u64())?
+                .ok_or("end of list inside the list")?;
+            if d["field"] != f.name.as_str() || d["version_id"] != f.version {
+                return Err(format!(
+                    "field {} v{} in C, {} v{} in the dump",
+                    f.name, f.version, d["field"], d["version_id"]
+                ));
+            }
+            if d["field_exists"] == true {
+                return Err(format!("field {} exists only when a test says so", f.name));
+            }
+            if let Some(c) = inner_vmsd(&f.ty) {
+                nested.push((c.to_owned(), d["Description"].clone(), f.name.clone()));
+            }
+            fields.push(f);
+        }
+        for (c, d, fname) in nested {
+            let inner = self
+                .tree
+                .by_cname(&c, &v.file)
+                .cloned()
+                .ok_or_else(|| format!("{fname}: description {c} not found"))?;
+            self.generate(&inner, &d)
+                .map_err(|why| format!("{fname} ({}): {why}", inner.name))?;
+        }
+        let dsubs = desc["Subsections"].as_array().cloned().unwrap_or_default();
+        if dsubs.len() != v.subsections.len() {
+            return Err(format!(
+                "{} subsections in C, {} in the dump",
+                v.subsections.len(),
+                dsubs.len()
+            ));
+        }
+        let mut subsections = Vec::new();
+        for (c, d) in v.subsections.iter().zip(&dsubs) {
+            let inner = self
+                .tree
+                .by_cname(c, &v.file)
+                .cloned()
+                .ok_or_else(|| format!("subsection {c} not found"))?;
+            if d["name"] != inner.name.as_str() {
+                return Err(format!(
+                    "subsection {} in C, {} in the dump",
+                    inner.name, d["name"]
+                ));
+            }
+            self.generate(&inner, d)
+                .map_err(|why| format!("subsection {}: {why}", inner.name))?;
+            subsections.push((c.clone(), inner.name.clone()));
+        }
+        // Descriptions that share a name (`vga` is the ISA card's and the common
+        // state's) are told apart by their C variables.
+        let clash = |t: &String| {
+            self.taken.get(t).is_some_and(|c| c != &v.cname) || self.hand.values().any(|h| h == t)
+        };
+        let mut rust = emit::type_name(&v.name);
+        if clash(&rust) {
+            rust = emit::type_name(v.cname.trim_start_matches("vmstate_"));
+        }
+        if clash(&rust) {
+            return Err(format!("type name {rust} taken twice"));
+        }
+        self.taken.insert(rust.clone(), v.cname.clone());
+        self.gens.push((
+            v.file.clone(),
+            Gen {
+                vmsd: v.clone(),
+                fields,
+                subsections,
+                rust: rust.clone(),
+            },
+        ));
+        Ok(rust)
+    }
+
+    fn resolve(&self, cname: &str) -> String {
+        match self.done.get(cname) {
+            Some(Outcome::Generated(t) | Outcome::Hand(t)) => t.clone(),
+            _ => panic!("{cname} referenced but not generated"),
+        }
+    }
+}
+
+fn inner_vmsd(ty: &field::Ty) -> Option<&str> {
+    match ty {
+        field::Ty::Vmsd(c) => Some(c),
+        field::Ty::Array(t, _) => inner_vmsd(t),
+        _ => None,
+    }
+}
+
+/// The hand-written mirrors' description names and types, read from the crate's
+/// sources (`#[vmstate(name = "...")]` before `pub struct T`).
+fn hand_written(src: &Path) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for e in std::fs::read_dir(src).expect("vmstate-qemu/src") {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        let mut name: Option<String> = None;
+        for line in text.lines() {
+            let line = line.trim();
+            if let Some(rest) = line.strip_prefix("#[vmstate(name = \"") {
+                name = rest.split('"').next().map(str::to_owned);
+            } else if let Some(rest) = line.strip_prefix("pub struct ") {
+                let t: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric())
+                    .collect();
+                if let Some(n) = name.take() {
+                    out.entry(n).or_insert(t);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [qemu] = args.as_slice() else {
+        eprintln!("usage: gen-mirrors QEMU_10_0_SOURCE_TREE");
+        std::process::exit(2);
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let tree = Tree::read(
+        Path::new(qemu),
+        &[
+            "hw",
+            "net",
+            "target/i386",
+            "system",
+            "backends",
+            "util",
+            "migration",
+            "include",
+            "audio",
+            "ui",
+            "chardev",
+            "cpu-target.c",
+        ],
+    )
+    .expect("reading the QEMU tree");
+    let dump: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            root.join("test-support/fixtures/qemu-10.0/pc-i440fx-10.0.vmstate.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut g = Generator {
+        tree: &tree,
+        hand: hand_written(&root.join("vmstate-qemu/src")),
+        done: HashMap::new(),
+        gens: Vec::new(),
+        taken: HashMap::new(),
+    };
+    // Each device description of the dump once, with the QOM types that use it.
+    let mut devices: BTreeMap<String, (Vec<String>, Value)> = BTreeMap::new();
+    for (qom, entry) in dump.as_object().unwrap() {
+        if let Some(d) = entry.get("Description") {
+            let name = d["name"].as_str().unwrap().to_owned();
+            devices
+                .entry(name)
+                .or_insert_with(|| (Vec::new(), d.clone()))
+                .0
+                .push(qom.clone());
+        }
+    }
+    let mut index = Vec::new();
+    for (name, (qoms, d)) in &devices {
+        let first = d["Fields"][0]["field"].as_str();
+        let outcome = match tree.by_name(name, first).cloned() {
+            _ if g.hand.contains_key(name) => Ok((g.hand[name].clone(), PathBuf::new())),
+            None => Err("no C description of that name".to_owned()),
+            Some(v) => g.generate(&v, d).map(|t| (t, v.file.clone())),
+        };
+        index.push((name.clone(), qoms.clone(), outcome));
+    }
+    let out_dir = root.join("vmstate-qemu/src/catalog");
+    write_catalog(&g, &out_dir, &index);
+    let generated = index.iter().filter(|(_, _, o)| o.is_ok()).count();
+    eprintln!(
+        "{} device descriptions: {generated} typed, {} left",
+        index.len(),
+        index.len() - generated
+    );
+}
+
+/// The Rust module name for C file `file`.
+fn module_of(file: &Path) -> String {
+    let stem = file
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .replace('-', "_");
+    match stem.as_str() {
+        "mod" | "type" | "core" | "std" => format!("{stem}_"),
+        _ => stem,
+    }
+}
+
+fn write_catalog(
+    g: &Generator,
+    out_dir: &Path,
+    index: &[(String, Vec<String>, Result<(String, PathBuf), String>)],
+) {
+    let _ = std::fs::remove_dir_all(out_dir);
+    std::fs::create_dir_all(out_dir).unwrap();
+    let resolve = |c: &str| g.resolve(c);
+    let mut files: BTreeMap<String, (PathBuf, Vec<&Gen>)> = BTreeMap::new();
+    for (file, gen) in &g.gens {
+        files
+            .entry(module_of(file))
+            .or_insert_with(|| (file.clone(), Vec::new()))
+            .1
+            .push(gen);
+    }
+    let header = "// Generated by `cargo run -p vmstate-gen-mirrors --` from QEMU\n// 10.0.2's sources and -dump-vmstate; edit the generator, not this file.\n";
+    let mut module = String::from(header);
+    module.push_str("\n//! Mirrors generated from QEMU's C descriptions (see `docs/CATALOG.md`).\n\nuse vmstate_runtime::stream::SectionDevice;\n\n");
+    for (m, (file, gens)) in &files {
+        let mut s = String::from(header);
+        s.push_str(&format!("\n//! From QEMU's `{}`.\n\n#[allow(unused_imports)]\nuse crate::*;\n#[allow(unused_imports)]\nuse vmstate_runtime::{{Timer, Unused, VMState}};\n\n", file.display()));
+        for gen in gens {
+            s.push_str(&emit::write(gen, &resolve, &file.display().to_string()));
+        }
+        std::fs::write(
+            out_dir.join(format!("{m}.rs")),
+            s.trim_end().to_owned() + "\n",
+        )
+        .unwrap();
+        module.push_str(&format!("mod {m};\npub use {m}::*;\n"));
+    }
+    module.push_str("\n/// Each generated device section: its description's name and a mirror as a fresh\n/// destination has it.\n");
+    module
+        .push_str("pub const GENERATED_MIRRORS: &[(&str, fn() -> Box<dyn SectionDevice>)] = &[\n");
+    for (name, _, o) in index {
+        if let Ok((t, _)) = o {
+            if g.hand.contains_key(name) {
+                continue;
+            }
+            module.push_str(&format!("    ({name:?}, || Box::<{t}>::default()),\n"));
+        }
+    }
+    module.push_str("];\n");
+    std::fs::write(out_dir.join("mod.rs"), module).unwrap();
+    let status = std::process::Command::new("rustfmt")
+        .args(["--edition", "2021"])
+        .arg(out_dir.join("mod.rs"))
+        .status()
+        .expect("rustfmt");
+    assert!(status.success(), "rustfmt failed");
+    let mut doc = String::from("# The device catalog\n\n<!-- Generated by `cargo run -p vmstate-gen-mirrors --`; edit the generator. -->\n\n");
+    doc.push_str("Every device description QEMU 10.0's x86 `-dump-vmstate` lists, the QOM types that use it, and its typed mirror in `vmstate-qemu`: written by hand (`vmstate-qemu/src/*.rs`), generated from QEMU's C source (`vmstate-qemu/src/catalog/`), or not yet typed and why (the generic path dumps and converts those sections).\n\n");
+    doc.push_str("| description | QOM types | Rust type | file |\n|---|---|---|---|\n");
+    for (name, qoms, o) in index {
+        let (ty, file) = match o {
+            Ok((t, _)) if g.hand.contains_key(name) => (
+                format!("[`{t}`] (by hand)"),
+                String::from("`vmstate-qemu/src/`"),
+            ),
+            Ok((t, f)) => (
+                format!("`{t}`"),
+                format!("`catalog/{}.rs` (QEMU `{}`)", module_of(f), f.display()),
+            ),
+            Err(why) => (
+                format!("not typed: {}", why.replace('|', "\\|")),
+                String::new(),
+            ),
+        };
+        doc.push_str(&format!(
+            "| `{name}` | {} | {ty} | {file} |\n",
+            qoms.iter()
+                .map(|q| format!("`{q}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    std::fs::write(out_dir.join("../../../docs/CATALOG.md"), doc).unwrap();
+}
