@@ -342,7 +342,13 @@ pub fn asn1_module() -> vmstate_runtime::ber::asn1::Module {
 /// What QEMU 10.0 writes differently from 7.2 in the vmdesc of mirrored devices
 /// whose bytes did not change (same version, same layout): (idstr, as 7.2 and the
 /// mirrors describe it, as 10.0 does). `docs/QEMU-RELEASES.md` lists them.
-pub const VMDESC_CHANGES_IN_10_0: [(&str, &str, &str); 5] = [
+pub const VMDESC_CHANGES_IN_10_0: [(&str, &str, &str); 6] = [
+    // sb16: the card's resources became padding.
+    (
+        "sb16",
+        r#"{"name": "irq", "type": "uint32", "size": 4}, {"name": "dma", "type": "uint32", "size": 4}, {"name": "hdma", "type": "uint32", "size": 4}, {"name": "port", "type": "uint32", "size": 4}, {"name": "ver", "type": "uint32", "size": 4}"#,
+        r#"{"name": "unused", "type": "unused_buffer", "size": 20}"#,
+    ),
     // HPET: the field was renamed (its value is the saved copy of num_timers).
     (
         "hpet",

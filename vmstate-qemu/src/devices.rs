@@ -6,13 +6,18 @@
 use crate::*;
 use vmstate_runtime::stream::{Registry, SectionDevice};
 
-/// The typed mirror of device section `idstr` as a fresh destination of
+/// The typed mirror of device section `idstr#instance` as a fresh destination of
 /// `machine_type` with `cpus` vCPUs has it, or `None` if no mirror covers the
 /// section.
 ///
 /// A PCI function's idstr is its address then its description's name
 /// (`0000:00:01.0/PIIX3`); the name decides.
-pub fn mirror(idstr: &str, machine_type: &str, cpus: u32) -> Option<Box<dyn SectionDevice>> {
+pub fn mirror(
+    idstr: &str,
+    instance: u32,
+    machine_type: &str,
+    cpus: u32,
+) -> Option<Box<dyn SectionDevice>> {
     let vmsd = idstr.rsplit('/').next()?;
     let q35 = machine_type.contains("q35");
     let m: Box<dyn SectionDevice> = match vmsd {
@@ -24,8 +29,14 @@ pub fn mirror(idstr: &str, machine_type: &str, cpus: u32) -> Option<Box<dyn Sect
         "kvmclock" => Box::<KvmClock>::default(),
         "fw_cfg" => Box::<FwCfg>::default(),
         "PCIHost" => Box::<PciHost>::default(),
-        // Q35's root bus has eight interrupt lines, the i440FX's four.
-        "PCIBUS" => Box::new(PciBus::new(if q35 { 8 } else { 4 })),
+        // Instance 0 is the machine's root bus, registered first, the only one
+        // QEMU gives interrupt lines (`pci_register_root_bus`): eight on the Q35,
+        // four on the i440FX. A bridge's or expander's bus has none of its own.
+        "PCIBUS" => Box::new(PciBus::new(match (instance, q35) {
+            (0, true) => 8,
+            (0, false) => 4,
+            _ => 0,
+        })),
         "I440FX" => Box::<I440fx>::default(),
         "PIIX3" => Box::<Piix3>::default(),
         "ide" => Box::<PciIde>::default(),
@@ -38,6 +49,7 @@ pub fn mirror(idstr: &str, machine_type: &str, cpus: u32) -> Option<Box<dyn Sect
         "ehci" => Box::<EhciPci>::default(),
         "xhci" => Box::<XhciPci>::default(),
         "e1000" => Box::<E1000>::default(),
+        "eeprom" => Box::<Eeprom93xx>::default(),
         "virtio-rng" => Box::<VirtioRng>::default(),
         "virtio-balloon" => Box::<VirtioBalloon>::default(),
         "virtio-net" => Box::<VirtioNet>::default(),
@@ -47,6 +59,7 @@ pub fn mirror(idstr: &str, machine_type: &str, cpus: u32) -> Option<Box<dyn Sect
         "slirp" => Box::<Slirp>::default(),
         "e1000e" => Box::new(E1000e::for_machine(machine_type)),
         "intel-hda" => Box::<IntelHda>::default(),
+        "sb16" => Box::<Sb16>::default(),
         "hda-audio" => Box::<HdaAudio>::default(),
         "usb-ptr" => Box::<UsbPtr>::default(),
         "dma" => Box::<Dma>::default(),
@@ -66,17 +79,40 @@ pub fn mirror(idstr: &str, machine_type: &str, cpus: u32) -> Option<Box<dyn Sect
         "serial" => Box::<IsaSerial>::default(),
         "acpi_build" => Box::<AcpiBuild>::default(),
         "globalstate" => Box::<GlobalState>::default(),
-        _ => return generated(vmsd),
+        _ => return generated(idstr, vmsd),
     };
     Some(m)
 }
 
-/// The generated mirror of description `vmsd` (`crate::catalog`).
-fn generated(vmsd: &str) -> Option<Box<dyn SectionDevice>> {
-    crate::catalog::GENERATED_MIRRORS
+/// The generated mirror of description `vmsd` (`crate::catalog`) for section
+/// `idstr`: of two descriptions of one name (`ne2000` of `ne2k_isa` and of
+/// `ne2k_pci`), the PCI function's when the idstr begins with a PCI address.
+fn generated(idstr: &str, vmsd: &str) -> Option<Box<dyn SectionDevice>> {
+    let pci = idstr
+        .split_once('/')
+        .is_some_and(|(at, _)| is_pci_address(at));
+    let mut named = crate::catalog::GENERATED_MIRRORS
         .iter()
-        .find(|(name, _)| *name == vmsd)
-        .map(|(_, new)| new())
+        .filter(|m| m.name == vmsd)
+        .peekable();
+    let first = named.peek().map(|m| m.new);
+    named
+        .find(|m| m.pci == pci)
+        .map(|m| m.new)
+        .or(first)
+        .map(|new| new())
+}
+
+/// `0000:00:04.0`: a PCI function's address as QEMU's idstrs begin with it.
+fn is_pci_address(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 12
+        && b[4] == b':'
+        && b[7] == b':'
+        && b[10] == b'.'
+        && s.chars()
+            .enumerate()
+            .all(|(i, c)| matches!(i, 4 | 7 | 10) || c.is_ascii_hexdigit())
 }
 
 /// The vCPUs of a VM whose device sections are named `idstrs`: one `cpu` section
@@ -118,7 +154,7 @@ impl Devices {
         let sections = sections
             .into_iter()
             .map(|(idstr, instance, section_id)| {
-                let device = mirror(idstr, machine_type, cpus)
+                let device = mirror(idstr, instance, machine_type, cpus)
                     .ok_or_else(|| format!("no typed mirror of section {idstr}"))?;
                 Ok(DeviceSection {
                     idstr: idstr.to_owned(),
@@ -144,10 +180,9 @@ impl Devices {
     /// Registers every section in `reg`, under its section id where it has one.
     pub fn register<'a>(&'a mut self, reg: &mut Registry<'a>) {
         for s in &mut self.sections {
-            reg.device(&s.idstr, s.instance, s.device.as_mut());
-            if let Some(id) = s.section_id {
-                reg.set_section_id(&s.idstr, s.instance, id)
-                    .expect("just registered");
+            match s.section_id {
+                Some(id) => reg.device_with_section_id(&s.idstr, s.instance, id, s.device.as_mut()),
+                None => reg.device(&s.idstr, s.instance, s.device.as_mut()),
             }
         }
     }

@@ -20,7 +20,7 @@ use vmstate_test_support::testing::{load_typed, ram_blocks, ram_of, Ram};
 /// Every fixture (every section of each has a typed mirror): three of QEMU 7.2 (the
 /// Q35 one with e1000e, AHCI and virtio-rng), four of 10.0 (two with virtio-net,
 /// virtio-blk, virtio-serial, user networking, USB, audio and more).
-const TYPED_WHOLE: [&str; 7] = [
+const TYPED_WHOLE: [&str; 9] = [
     "pc-tcg-reset.mig",
     "pc-kvm-bios.mig",
     "q35-tcg-devices.mig",
@@ -28,6 +28,8 @@ const TYPED_WHOLE: [&str; 7] = [
     "pc-i440fx-10.0-kvm-bios.mig",
     "pc-i440fx-10.0-tcg-devices.mig",
     "pc-q35-10.0-kvm-devices.mig",
+    "pc-i440fx-7.2-catalog.mig",
+    "pc-i440fx-10.0-catalog.mig",
 ];
 
 /// Where the first device section's record begins: its body less its header
@@ -113,10 +115,22 @@ fn typed_registries_save_every_device_as_qemu_did() {
             ours.len() - o.vmdesc.len() - 4,
             original.len() - s.vmdesc.len() - 4,
         );
-        assert!(
-            ours[devices_start(&o)..ours_desc] == original[devices_start(&s)..qemu_desc],
-            "{name}: the device sections differ from QEMU's"
+        let (a, b) = (
+            &ours[devices_start(&o)..ours_desc],
+            &original[devices_start(&s)..qemu_desc],
         );
+        if let Some(i) = (0..a.len().min(b.len()))
+            .find(|i| a[*i] != b[*i])
+            .or((a.len() != b.len()).then_some(a.len().min(b.len())))
+        {
+            let at = (devices_start(&s) + i) as u64;
+            let section = s.sections.iter().rev().find(|x| x.body_offset <= at);
+            panic!(
+                "{name}: the device sections differ from QEMU's at byte {at}, in {:?} (body from {:?})",
+                section.map(|x| &x.ident.idstr),
+                section.map(|x| x.body_offset)
+            );
+        }
         let described = match release {
             Release::Qemu7_2 => o.vmdesc.to_owned(),
             Release::Qemu10_0 => as_qemu_10_0_describes(o.vmdesc),

@@ -191,7 +191,9 @@ pub fn write(g: &Gen, resolve: &dyn Fn(&str) -> String, source: &str) -> String 
         if !attrs.is_empty() {
             writeln!(s, "    #[vmstate({})]", attrs.join(", ")).unwrap();
         }
-        let (ty, default) = if boxed(f) {
+        let (ty, default) = if let Some(value) = &f.destination {
+            (rust_type(&f.ty, resolve), value.clone())
+        } else if boxed(f) {
             let Ty::Array(t, n) = &f.ty else {
                 unreachable!("only arrays are boxed")
             };

@@ -30,6 +30,8 @@ pub struct Field {
     pub version: u32,
     /// `_EQUAL`: the destination's value must be the stream's.
     pub equal: bool,
+    /// The destination's value of an `_EQUAL` field.
+    pub destination: Option<String>,
     /// A `uint8` array described element by element, not as a buffer.
     pub as_array: bool,
     /// The macro, for the doc comment.
@@ -85,6 +87,7 @@ pub fn parse(
         ty: Ty::Prim("u8"),
         version: 0,
         equal: false,
+        destination: None,
         as_array: false,
         macro_name: m.clone(),
     };

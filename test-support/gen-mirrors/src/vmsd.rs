@@ -1,7 +1,7 @@
 //! QEMU's `VMStateDescription` initialisers, read from its C sources.
 
 use crate::c_text::{group_end, split_top, strip_comments, Constants};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// One `VMStateDescription` as its C initialiser writes it.
@@ -30,7 +30,7 @@ pub struct Vmsd {
 /// Every `VMStateDescription` of a QEMU source tree, and its constants.
 pub struct Tree {
     /// By C variable; a variable defined in several files (static ones) keeps each.
-    pub vmsds: HashMap<String, Vec<Vmsd>>,
+    pub vmsds: BTreeMap<String, Vec<Vmsd>>,
     /// The tree's integer constants.
     pub consts: Constants,
 }
@@ -52,7 +52,7 @@ impl Tree {
         for (_, t) in &texts {
             consts.scan(t);
         }
-        let mut vmsds: HashMap<String, Vec<Vmsd>> = HashMap::new();
+        let mut vmsds: BTreeMap<String, Vec<Vmsd>> = BTreeMap::new();
         for (file, t) in &texts {
             for v in scan(t, file, &consts) {
                 vmsds.entry(v.cname.clone()).or_default().push(v);

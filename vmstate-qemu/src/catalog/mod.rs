@@ -5,6 +5,16 @@
 
 use vmstate_runtime::stream::SectionDevice;
 
+/// A generated device mirror in [`GENERATED_MIRRORS`].
+pub struct GeneratedMirror {
+    /// Its description's name (the last part of its section's idstr).
+    pub name: &'static str,
+    /// Whether the device is a PCI function.
+    pub pci: bool,
+    /// A mirror as a fresh destination has it.
+    pub new: fn() -> Box<dyn SectionDevice>,
+}
+
 mod bochs_display;
 pub use bochs_display::*;
 mod can_kvaser_pci;
@@ -61,6 +71,8 @@ mod mptsas;
 pub use mptsas::*;
 mod ne2000;
 pub use ne2000::*;
+mod ne2000_isa;
+pub use ne2000_isa::*;
 mod ne2000_pci;
 pub use ne2000_pci::*;
 mod parallel;
@@ -75,8 +87,6 @@ mod pvpanic_pci;
 pub use pvpanic_pci::*;
 mod rtl8139;
 pub use rtl8139::*;
-mod sb16;
-pub use sb16::*;
 mod serial_pci;
 pub use serial_pci::*;
 mod serial_pci_multi;
@@ -113,54 +123,242 @@ mod xen_platform;
 pub use xen_platform::*;
 
 /// Each generated device section: its description's name and a mirror as a fresh
-/// destination has it.
-pub const GENERATED_MIRRORS: &[(&str, fn() -> Box<dyn SectionDevice>)] = &[
-    ("PIIX4", || Box::<Piix4>::default()),
-    ("acpi-erst", || Box::<AcpiErst>::default()),
-    ("bochs-display", || Box::<BochsDisplay>::default()),
-    ("ccid-card-passthru", || Box::<CcidCardPassthru>::default()),
-    ("cs4231a", || Box::<Cs4231a>::default()),
-    ("es1370", || Box::<Es1370>::default()),
-    ("gpex_root", || Box::<GpexRoot>::default()),
-    ("gus", || Box::<Gus>::default()),
-    ("i2c-ddc", || Box::<I2cDdc>::default()),
-    ("i6300esb_wdt", || Box::<I6300esbWdt>::default()),
-    ("i82801b11_bridge", || Box::<I82801b11Bridge>::default()),
-    ("ib700_wdt", || Box::<Ib700Wdt>::default()),
-    ("imx.usbphy", || Box::<ImxUsbphy>::default()),
-    ("iommu-intel", || Box::<IommuIntel>::default()),
-    ("ipmi-interface-pci-bt", || {
-        Box::<IpmiInterfacePciBt>::default()
-    }),
-    ("ivshmem-plain", || Box::<IvshmemPlain>::default()),
-    ("kvaser_pci", || Box::<KvaserPci>::default()),
-    ("lsiscsi", || Box::<Lsiscsi>::default()),
-    ("mioe3680_pci", || Box::<Mioe3680Pci>::default()),
-    ("mptsas", || Box::<Mptsas>::default()),
-    ("ne2000", || Box::<PciNe2000>::default()),
-    ("ohci", || Box::<Ohci>::default()),
-    ("parallel_isa", || Box::<ParallelIsa>::default()),
-    ("pci-serial", || Box::<PciSerial>::default()),
-    ("pci-serial-multi", || Box::<PciSerialMulti>::default()),
-    ("pckbd-mmio", || Box::<PckbdMmio>::default()),
-    ("pcm3680i_pci", || Box::<Pcm3680iPci>::default()),
-    ("platform", || Box::<Platform>::default()),
-    ("pvpanic-pci", || Box::<PvpanicPci>::default()),
-    ("rtl8139", || Box::<Rtl8139>::default()),
-    ("sb16", || Box::<Sb16>::default()),
-    ("tpci200", || Box::<Tpci200>::default()),
-    ("tpm-tis", || Box::<TpmTis>::default()),
-    ("tulip", || Box::<Tulip>::default()),
-    ("u2f-key", || Box::<U2fKey>::default()),
-    ("usb-ccid", || Box::<UsbCcid>::default()),
-    ("usb-host", || Box::<UsbHost>::default()),
-    ("usb-hub", || Box::<UsbHub>::default()),
-    ("usb-storage", || Box::<UsbStorage>::default()),
-    ("vga", || Box::<VgaPci>::default()),
-    ("virtio-vga", || Box::<VirtioVga>::default()),
-    ("vmclock", || Box::<Vmclock>::default()),
-    ("vmcoreinfo", || Box::<Vmcoreinfo>::default()),
-    ("vmgenid", || Box::<Vmgenid>::default()),
-    ("xen_overlay", || Box::<XenOverlay>::default()),
-    ("xhci-sysbus", || Box::<XhciSysbus>::default()),
+/// destination has it. Descriptions of one name are told apart by `pci`: whether
+/// the device is a PCI function (its idstr then begins with its PCI address).
+pub const GENERATED_MIRRORS: &[GeneratedMirror] = &[
+    GeneratedMirror {
+        name: "PIIX4",
+        pci: true,
+        new: || Box::<Piix4>::default(),
+    },
+    GeneratedMirror {
+        name: "acpi-erst",
+        pci: false,
+        new: || Box::<AcpiErst>::default(),
+    },
+    GeneratedMirror {
+        name: "bochs-display",
+        pci: true,
+        new: || Box::<BochsDisplay>::default(),
+    },
+    GeneratedMirror {
+        name: "ccid-card-passthru",
+        pci: false,
+        new: || Box::<CcidCardPassthru>::default(),
+    },
+    GeneratedMirror {
+        name: "cs4231a",
+        pci: false,
+        new: || Box::<Cs4231a>::default(),
+    },
+    GeneratedMirror {
+        name: "es1370",
+        pci: true,
+        new: || Box::<Es1370>::default(),
+    },
+    GeneratedMirror {
+        name: "gpex_root",
+        pci: true,
+        new: || Box::<GpexRoot>::default(),
+    },
+    GeneratedMirror {
+        name: "gus",
+        pci: false,
+        new: || Box::<Gus>::default(),
+    },
+    GeneratedMirror {
+        name: "i2c-ddc",
+        pci: false,
+        new: || Box::<I2cDdc>::default(),
+    },
+    GeneratedMirror {
+        name: "i6300esb_wdt",
+        pci: true,
+        new: || Box::<I6300esbWdt>::default(),
+    },
+    GeneratedMirror {
+        name: "i82801b11_bridge",
+        pci: true,
+        new: || Box::<I82801b11Bridge>::default(),
+    },
+    GeneratedMirror {
+        name: "ib700_wdt",
+        pci: false,
+        new: || Box::<Ib700Wdt>::default(),
+    },
+    GeneratedMirror {
+        name: "imx.usbphy",
+        pci: false,
+        new: || Box::<ImxUsbphy>::default(),
+    },
+    GeneratedMirror {
+        name: "iommu-intel",
+        pci: false,
+        new: || Box::<IommuIntel>::default(),
+    },
+    GeneratedMirror {
+        name: "ipmi-interface-pci-bt",
+        pci: true,
+        new: || Box::<IpmiInterfacePciBt>::default(),
+    },
+    GeneratedMirror {
+        name: "ivshmem-plain",
+        pci: true,
+        new: || Box::<IvshmemPlain>::default(),
+    },
+    GeneratedMirror {
+        name: "kvaser_pci",
+        pci: true,
+        new: || Box::<KvaserPci>::default(),
+    },
+    GeneratedMirror {
+        name: "lsiscsi",
+        pci: true,
+        new: || Box::<Lsiscsi>::default(),
+    },
+    GeneratedMirror {
+        name: "mioe3680_pci",
+        pci: true,
+        new: || Box::<Mioe3680Pci>::default(),
+    },
+    GeneratedMirror {
+        name: "mptsas",
+        pci: true,
+        new: || Box::<Mptsas>::default(),
+    },
+    GeneratedMirror {
+        name: "ne2000",
+        pci: true,
+        new: || Box::<PciNe2000>::default(),
+    },
+    GeneratedMirror {
+        name: "ne2000",
+        pci: false,
+        new: || Box::<IsaNe2000>::default(),
+    },
+    GeneratedMirror {
+        name: "ohci",
+        pci: true,
+        new: || Box::<Ohci>::default(),
+    },
+    GeneratedMirror {
+        name: "parallel_isa",
+        pci: false,
+        new: || Box::<ParallelIsa>::default(),
+    },
+    GeneratedMirror {
+        name: "pci-serial",
+        pci: true,
+        new: || Box::<PciSerial>::default(),
+    },
+    GeneratedMirror {
+        name: "pci-serial-multi",
+        pci: true,
+        new: || Box::<PciSerialMulti>::default(),
+    },
+    GeneratedMirror {
+        name: "pckbd-mmio",
+        pci: false,
+        new: || Box::<PckbdMmio>::default(),
+    },
+    GeneratedMirror {
+        name: "pcm3680i_pci",
+        pci: true,
+        new: || Box::<Pcm3680iPci>::default(),
+    },
+    GeneratedMirror {
+        name: "platform",
+        pci: true,
+        new: || Box::<Platform>::default(),
+    },
+    GeneratedMirror {
+        name: "pvpanic-pci",
+        pci: true,
+        new: || Box::<PvpanicPci>::default(),
+    },
+    GeneratedMirror {
+        name: "rtl8139",
+        pci: true,
+        new: || Box::<Rtl8139>::default(),
+    },
+    GeneratedMirror {
+        name: "tpci200",
+        pci: true,
+        new: || Box::<Tpci200>::default(),
+    },
+    GeneratedMirror {
+        name: "tpm-tis",
+        pci: false,
+        new: || Box::<TpmTis>::default(),
+    },
+    GeneratedMirror {
+        name: "tulip",
+        pci: true,
+        new: || Box::<Tulip>::default(),
+    },
+    GeneratedMirror {
+        name: "u2f-key",
+        pci: false,
+        new: || Box::<U2fKey>::default(),
+    },
+    GeneratedMirror {
+        name: "usb-ccid",
+        pci: false,
+        new: || Box::<UsbCcid>::default(),
+    },
+    GeneratedMirror {
+        name: "usb-host",
+        pci: false,
+        new: || Box::<UsbHost>::default(),
+    },
+    GeneratedMirror {
+        name: "usb-hub",
+        pci: false,
+        new: || Box::<UsbHub>::default(),
+    },
+    GeneratedMirror {
+        name: "usb-storage",
+        pci: false,
+        new: || Box::<UsbStorage>::default(),
+    },
+    GeneratedMirror {
+        name: "vga",
+        pci: true,
+        new: || Box::<VgaPci>::default(),
+    },
+    GeneratedMirror {
+        name: "vga",
+        pci: false,
+        new: || Box::<Vga>::default(),
+    },
+    GeneratedMirror {
+        name: "virtio-vga",
+        pci: false,
+        new: || Box::<VirtioVga>::default(),
+    },
+    GeneratedMirror {
+        name: "vmclock",
+        pci: false,
+        new: || Box::<Vmclock>::default(),
+    },
+    GeneratedMirror {
+        name: "vmcoreinfo",
+        pci: false,
+        new: || Box::<Vmcoreinfo>::default(),
+    },
+    GeneratedMirror {
+        name: "vmgenid",
+        pci: false,
+        new: || Box::<Vmgenid>::default(),
+    },
+    GeneratedMirror {
+        name: "xen_overlay",
+        pci: false,
+        new: || Box::<XenOverlay>::default(),
+    },
+    GeneratedMirror {
+        name: "xhci-sysbus",
+        pci: false,
+        new: || Box::<XhciSysbus>::default(),
+    },
 ];

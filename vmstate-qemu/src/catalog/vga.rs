@@ -116,7 +116,7 @@ impl Default for Vga {
             dac_cache: [0; 3],
             palette: [0; 768],
             bank_offset: 0,
-            is_vbe_vmstate: 0,
+            is_vbe_vmstate: 1,
             vbe_index: 0,
             vbe_regs: [0; 10],
             vbe_start_addr: 0,

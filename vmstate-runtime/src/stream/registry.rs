@@ -142,6 +142,25 @@ impl<'a> Registry<'a> {
         });
     }
 
+    /// Registers a device section sent under section id `id` (see
+    /// [`Registry::set_section_id`]); for a device registered twice under one idstr
+    /// and instance, as QEMU 7.2 registers every `-netdev user`, the id of this
+    /// registration.
+    pub fn device_with_section_id(
+        &mut self,
+        idstr: &str,
+        instance: u32,
+        id: u32,
+        device: &'a mut dyn SectionDevice,
+    ) {
+        self.entries.push(Entry {
+            idstr: idstr.to_owned(),
+            instance,
+            section_id: Some(id),
+            device,
+        });
+    }
+
     /// Sends the registered section `idstr#instance` (iterative or device) under
     /// section id `id`. By default the ids count up from 1 in save order; QEMU
     /// numbers its sections in the order it registered their handlers, sent or not,
