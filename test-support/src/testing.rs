@@ -119,14 +119,9 @@ pub fn load_typed(
     like: &vmstate_runtime::dump::LegacyStream<'_>,
     shape: &Ram,
 ) -> vmstate_runtime::Result<(Ram, vmstate_qemu::Devices)> {
-    use vmstate_runtime::stream::{Registry, SectionKind};
+    use vmstate_runtime::stream::Registry;
     let machine = like.machine_type();
-    let sections = like
-        .sections
-        .iter()
-        .filter(|x| x.kind == SectionKind::Full)
-        .map(|x| (x.ident.idstr.as_str(), x.ident.instance, Some(x.section_id)));
-    let mut devices = vmstate_qemu::Devices::new(&machine, sections).map_err(|e| {
+    let mut devices = vmstate_qemu::Devices::for_stream(like).map_err(|e| {
         vmstate_runtime::Error::new(vmstate_runtime::ErrorKind::UnknownSection(e), 0)
     })?;
     let mut mem: Ram = shape

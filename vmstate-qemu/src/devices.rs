@@ -4,7 +4,8 @@
 //! every device typed.
 
 use crate::*;
-use vmstate_runtime::stream::{Registry, SectionDevice};
+use vmstate_runtime::dump::LegacyStream;
+use vmstate_runtime::stream::{Registry, SectionDevice, SectionKind};
 
 /// The typed mirror of device section `idstr#instance` as a fresh destination of
 /// `machine_type` with `cpus` vCPUs has it, or `None` if no mirror covers the
@@ -38,6 +39,10 @@ pub fn mirror(
             _ => 0,
         })),
         "I440FX" => Box::<I440fx>::default(),
+        "pcie-root-port" => Box::<PcieRootPort>::default(),
+        "ioh-3240-express-root-port" => Box::<Ioh3420>::default(),
+        "xio3130-express-downstream-port" => Box::<Xio3130Downstream>::default(),
+        "xio3130-express-upstream-port" => Box::<Xio3130Upstream>::default(),
         "PIIX3" => Box::<Piix3>::default(),
         "ide" => Box::<PciIde>::default(),
         "piix4_pm" => Box::<Piix4Pm>::default(),
@@ -165,6 +170,36 @@ impl Devices {
             })
             .collect::<Result<_, String>>()?;
         Ok(Devices { sections })
+    }
+
+    /// The mirrors of every device section of `stream`, each configured as the
+    /// stream's description (its vmdesc) shows its source was where QEMU never
+    /// sends the configuration itself (an xHCI controller's ports, slots and
+    /// interrupters). Fails naming the first section no mirror covers.
+    pub fn for_stream(stream: &LegacyStream<'_>) -> Result<Devices, String> {
+        let sections = stream
+            .sections
+            .iter()
+            .filter(|x| x.kind == SectionKind::Full)
+            .map(|x| (x.ident.idstr.as_str(), x.ident.instance, Some(x.section_id)));
+        let mut devices = Devices::new(&stream.machine_type(), sections)?;
+        let vmdesc: serde_json::Value = serde_json::from_str(stream.vmdesc).unwrap_or_default();
+        let entries = vmdesc["devices"].as_array().map_or(&[][..], Vec::as_slice);
+        // Entries in the sections' order: the nth entry of a name and instance
+        // describes the nth section of them.
+        let mut used = vec![false; entries.len()];
+        for s in &mut devices.sections {
+            let found = entries.iter().enumerate().find(|(i, e)| {
+                !used[*i] && e["name"] == s.idstr.as_str() && e["instance_id"] == s.instance
+            });
+            if let Some((i, e)) = found {
+                used[i] = true;
+                if let Some(fields) = e["fields"].as_array() {
+                    crate::destination::configure(s.device.as_mut(), fields);
+                }
+            }
+        }
+        Ok(devices)
     }
 
     /// The mirror of section `idstr#instance`, if it is a `T`.

@@ -234,3 +234,10 @@ msix!(
     MsixState16,
     16
 );
+
+msix!(
+    /// The MSI-X state of a function with one vector (`pcie-root-port`).
+    Msix1,
+    MsixState1,
+    1
+);

@@ -202,6 +202,14 @@ impl Default for XhciPci {
     }
 }
 
+/// Root ports an xHCI controller can have (QEMU's `XHCI_MAXPORTS`, 15 USB 2 and
+/// 15 USB 3).
+pub const XHCI_MAXPORTS: u32 = 30;
+/// Device slots (`XHCI_MAXSLOTS`).
+pub const XHCI_MAXSLOTS: u32 = 64;
+/// Interrupters (`XHCI_MAXINTRS`).
+pub const XHCI_MAXINTRS: u32 = 16;
+
 /// `xhci-core`: the controller's ports, slots, interrupters and registers.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, PartialEq)]

@@ -231,8 +231,37 @@ fn inner_vmsd(ty: &field::Ty) -> Option<&str> {
 }
 
 /// The hand-written mirrors' description names and types, read from the crate's
-/// sources (`#[vmstate(name = "...")]` before `pub struct T`).
+/// sources: `#[vmstate(name = "...")]` before `pub struct T`, and the sections
+/// `mirror()` in `devices.rs` names (`"name" => Box::<T>...`, mirrors a macro declares).
 fn hand_written(src: &Path) -> HashMap<String, String> {
+    // `mirror()`'s choice wins where two types share a name (`serial`).
+    let mut out = declared(src);
+    let devices = std::fs::read_to_string(src.join("devices.rs")).expect("devices.rs");
+    for line in devices.lines() {
+        let Some((name, rest)) = line
+            .trim()
+            .strip_prefix('"')
+            .and_then(|l| l.split_once("\" => "))
+        else {
+            continue;
+        };
+        let ty = rest
+            .strip_prefix("Box::<")
+            .or_else(|| rest.strip_prefix("Box::new("))
+            .map(|t| {
+                t.chars()
+                    .take_while(|c| c.is_ascii_alphanumeric())
+                    .collect::<String>()
+            });
+        if let Some(ty) = ty.filter(|t| !t.is_empty()) {
+            out.insert(name.to_owned(), ty);
+        }
+    }
+    out
+}
+
+/// `#[vmstate(name = "...")]` before `pub struct T` in the crate's own files.
+fn declared(src: &Path) -> HashMap<String, String> {
     let mut out = HashMap::new();
     for e in std::fs::read_dir(src).expect("vmstate-qemu/src") {
         let p = e.unwrap().path();

@@ -119,6 +119,36 @@ const CATALOG_DEVICES: &[&str] = &[
     "-device", "i82801b11-bridge",
 ];
 
+/// A Q35 VM as libvirt lays it out: devices behind PCI Express root ports (QEMU's
+/// generic ones, an ioh3420, a switch), USB 3 with libvirt's 15 + 15 ports, a
+/// display, HD audio and a serial port.
+#[rustfmt::skip]
+const LIBVIRT_Q35_DEVICES: &[&str] = &[
+    "-device", "pcie-root-port,id=rp1,chassis=1,port=0x10,bus=pcie.0,multifunction=on,addr=0x2",
+    "-device", "pcie-root-port,id=rp2,chassis=2,port=0x11,bus=pcie.0,addr=0x2.0x1",
+    "-device", "pcie-root-port,id=rp3,chassis=3,port=0x12,bus=pcie.0,addr=0x2.0x2",
+    "-device", "pcie-root-port,id=rp4,chassis=4,port=0x13,bus=pcie.0,addr=0x2.0x3",
+    "-device", "ioh3420,id=rp5,chassis=5,bus=pcie.0,addr=0x3",
+    "-device", "x3130-upstream,id=up,bus=rp4",
+    "-device", "xio3130-downstream,id=dn,bus=up,chassis=6",
+    "-netdev", "user,id=n0", "-device", "e1000e,netdev=n0,bus=rp2",
+    "-device", "qemu-xhci,id=xhci,p2=15,p3=15,bus=rp1",
+    "-device", "usb-tablet,bus=xhci.0",
+    "-device", "VGA,bus=pcie.0",
+    "-audiodev", "none,id=a0",
+    "-device", "ich9-intel-hda,bus=pcie.0", "-device", "hda-duplex,audiodev=a0",
+    "-chardev", "null,id=s0", "-device", "isa-serial,chardev=s0",
+];
+
+/// The libvirt-like Q35 VM on `machine`.
+const fn libvirt_q35(stream: &'static str, machine: &'static str) -> Guest {
+    Guest {
+        devices: LIBVIRT_Q35_DEVICES,
+        mem_mb: 64,
+        ..small(stream, machine)
+    }
+}
+
 /// The catalog's devices in a small KVM guest of `machine`.
 const fn catalog(stream: &'static str, machine: &'static str) -> Guest {
     Guest {
@@ -130,6 +160,7 @@ const fn catalog(stream: &'static str, machine: &'static str) -> Guest {
 
 const QEMU_7_2: &[Guest] = &[
     catalog("pc-i440fx-7.2-catalog.mig", "pc-i440fx-7.2"),
+    libvirt_q35("pc-q35-7.2-libvirt.mig", "pc-q35-7.2"),
     with_capability("pc-i440fx-7.2-xbzrle.mig", "pc-i440fx-7.2", "xbzrle"),
     with_capability("pc-i440fx-7.2-compress.mig", "pc-i440fx-7.2", "compress"),
     with_capability(
@@ -160,6 +191,7 @@ const QEMU_7_2: &[Guest] = &[
 /// from the host.
 const QEMU_10_0: &[Guest] = &[
     catalog("pc-i440fx-10.0-catalog.mig", "pc-i440fx-10.0"),
+    libvirt_q35("pc-q35-10.0-libvirt.mig", "pc-q35-10.0"),
     Guest {
         stream: "pc-i440fx-10.0-tcg-devices.mig",
         machine: "pc-i440fx-10.0",
