@@ -221,6 +221,7 @@ attribute_table! {
         "skip" => skip: Span = flag,
         "subsection" => subsection: Span = flag,
         "needed" => needed: Hook = parse_hook,
+        "new" => new: Hook = parse_hook,
         "as_array" => as_array: Span = flag,
         "tmp" => tmp: Span = flag,
         "struct_version" => struct_version: Sp<Vec<(u32, u32)>> = parse_struct_version,

@@ -5,6 +5,7 @@
 //! macro; `expand` emits them as compile-time assertions instead.
 
 use crate::ast::{is_u8, Container, Data, Field, Shape};
+use crate::attr::AttrSpan;
 use crate::ctxt::Ctxt;
 
 pub fn check(cx: &Ctxt, c: &Container) {
@@ -184,6 +185,14 @@ fn check_field(cx: &Ctxt, c: &Container, fields: &[Field], index: usize, f: &Fie
         }
     } else if let Some(s) = a.nonstandard_name {
         cx.error_at(s, "`nonstandard_name` only applies to subsections");
+    }
+    if let Some(n) = &a.new {
+        if a.subsection.is_none() || !matches!(f.shape, Shape::Option { .. }) {
+            cx.error_at(
+                n.attr_span(),
+                "`new` applies to an `Option` subsection: it makes the subsection a stream brings from the parent",
+            );
+        }
     }
     check_len(cx, c, fields, index, f);
     check_elements(cx, c, f);

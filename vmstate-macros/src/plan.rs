@@ -161,6 +161,9 @@ pub enum Kind<'a> {
         ty: &'a Type,
         optional: bool,
         nonstandard_name: bool,
+        /// `new`: makes an absent optional subsection from its parent when the
+        /// stream brings it (the destination's configuration, as a count).
+        new: Option<&'a Hook>,
     },
 }
 
@@ -547,6 +550,18 @@ impl FieldPlan<'_> {
     pub fn subsection_mut(&self) -> TokenStream {
         let id = self.ident;
         match &self.kind {
+            Kind::Subsection {
+                optional: true,
+                new: Some(new),
+                ..
+            } => quote_spanned! {new.attr_span()=>
+                {
+                    if self.#id.is_none() {
+                        self.#id = ::core::option::Option::Some(__vm::hook::new(#new, &*self));
+                    }
+                    self.#id.get_or_insert_with(::core::default::Default::default)
+                }
+            },
             Kind::Subsection { optional: true, .. } => {
                 quote!(self.#id.get_or_insert_with(::core::default::Default::default))
             }
@@ -673,6 +688,7 @@ fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
             ty,
             optional,
             nonstandard_name: a.nonstandard_name.is_some(),
+            new: a.new.as_ref(),
         }
     } else if a.len.is_some() || a.elements.is_some() {
         let (elem, is_vec, bound) = match &f.shape {

@@ -69,11 +69,22 @@ pub struct Piix4Pm {
     )]
     pub pcihp_acpi_index: u32,
     /// Memory hotplug, sent when enabled.
-    #[vmstate(subsection)]
+    #[vmstate(subsection, new = |s: &Piix4Pm| Piix4MemHotplug {
+        acpi_memory_hotplug: MemHotplug::with_slots(s.memory_slots),
+    })]
     pub memhp: Option<Piix4MemHotplug>,
-    /// CPU hotplug (the modern interface), sent when in use.
-    #[vmstate(subsection)]
+    /// CPU hotplug (the modern interface), sent once the guest's ACPI switched to it.
+    #[vmstate(subsection, new = |s: &Piix4Pm| Piix4CpuHotplug {
+        cpuhp_state: CpuHotplug::with_cpus(s.possible_cpus),
+    })]
     pub cpuhp: Option<Piix4CpuHotplug>,
+    /// The machine's possible vCPUs (`-smp maxcpus`; not migrated): the CPU
+    /// hotplug state has an entry each.
+    #[vmstate(skip)]
+    pub possible_cpus: u32,
+    /// The machine's memory hotplug slots (`-m ...,slots=N`; not migrated).
+    #[vmstate(skip)]
+    pub memory_slots: u32,
     /// The machine's `acpi-pci-hotplug-with-bridge-support` (on by default).
     #[vmstate(skip)]
     pub use_acpi_hotplug_bridge: bool,
@@ -122,6 +133,8 @@ impl Default for Piix4Pm {
             pcihp_acpi_index: 0,
             memhp: None,
             cpuhp: None,
+            possible_cpus: 1,
+            memory_slots: 0,
             use_acpi_hotplug_bridge: true,
             not_migrate_acpi_index: false,
             smbus_migrated: true,
@@ -247,6 +260,17 @@ pub struct MemHotplug {
     pub devs: Vec<MemSlotStatus>,
 }
 
+impl MemHotplug {
+    /// The controller of a machine with `slots` memory hotplug slots, all empty.
+    pub fn with_slots(slots: u32) -> Self {
+        MemHotplug {
+            selector: 0,
+            dev_count: slots,
+            devs: vec![MemSlotStatus::default(); slots as usize],
+        }
+    }
+}
+
 /// `memory hotplug device state`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]
@@ -284,6 +308,18 @@ pub struct CpuHotplug {
     /// One entry per possible CPU.
     #[vmstate(len = dev_count, max = 4096)]
     pub devs: Vec<CpuSlotStatus>,
+}
+
+impl CpuHotplug {
+    /// The controller of a machine with `cpus` possible vCPUs.
+    pub fn with_cpus(cpus: u32) -> Self {
+        CpuHotplug {
+            selector: 0,
+            command: 0,
+            dev_count: cpus,
+            devs: vec![CpuSlotStatus::default(); cpus as usize],
+        }
+    }
 }
 
 /// `CPU hotplug device state`.

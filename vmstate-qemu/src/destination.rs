@@ -32,8 +32,34 @@ fn struct_fields<'v>(fields: &'v [Value], name: &str) -> Option<&'v [Value]> {
         .map(Vec::as_slice)
 }
 
-/// Configures `device` as the vmdesc entry `fields` of its section describes it.
-pub(crate) fn configure(device: &mut dyn SectionDevice, fields: &[Value]) {
+/// The fields of subsection `name` in a vmdesc entry (an object with `fields` and
+/// `subsections`).
+fn subsection_fields<'v>(entry: &'v Value, name: &str) -> Option<&'v [Value]> {
+    entry["subsections"]
+        .as_array()?
+        .iter()
+        .find(|s| s["vmsd_name"] == name)?
+        .get("fields")?
+        .as_array()
+        .map(Vec::as_slice)
+}
+
+/// The hotplug slots an ACPI hotplug subsection `name` of `entry` describes (its
+/// controller's `devs`), if the stream sent it.
+fn hotplug_slots(entry: &Value, name: &str, controller: &str) -> Option<u32> {
+    described_len(
+        struct_fields(subsection_fields(entry, name)?, controller)?,
+        "devs",
+    )
+}
+
+/// Bounds of the counts taken from a vmdesc: the mirrors' own `max`.
+const MAX_POSSIBLE_CPUS: u32 = 4096;
+const MAX_MEMORY_SLOTS: u32 = 256;
+
+/// Configures `device` as the vmdesc `entry` of its section describes it.
+pub(crate) fn configure(device: &mut dyn SectionDevice, entry: &Value) {
+    let fields = entry["fields"].as_array().map_or(&[][..], Vec::as_slice);
     let any = device.as_any_mut();
     if let Some(x) = any.downcast_mut::<XhciPci>() {
         if let Some(core) = struct_fields(fields, "xhci") {
@@ -43,6 +69,37 @@ pub(crate) fn configure(device: &mut dyn SectionDevice, fields: &[Value]) {
                 described_len(core, "intr"),
             );
         }
+    } else if let Some(pm) = any.downcast_mut::<Piix4Pm>() {
+        let cpus = hotplug_slots(entry, "piix4_pm/cpuhp", "cpuhp_state");
+        let slots = hotplug_slots(entry, "piix4_pm/memhp", "acpi_memory_hotplug");
+        configure_hotplug(&mut pm.possible_cpus, &mut pm.memory_slots, cpus, slots);
+    } else if let Some(lpc) = any.downcast_mut::<Ich9Lpc>() {
+        // The PM state is a struct field whose description has its subsections.
+        if let Some(pm_entry) = fields
+            .iter()
+            .find(|f| f["name"] == "pm")
+            .map(|f| &f["struct"])
+        {
+            let cpus = hotplug_slots(pm_entry, "ich9_pm/cpuhp", "cpuhp_state");
+            let slots = hotplug_slots(pm_entry, "ich9_pm/memhp", "acpi_memory_hotplug");
+            let pm = &mut lpc.pm;
+            configure_hotplug(&mut pm.possible_cpus, &mut pm.memory_slots, cpus, slots);
+        }
+    }
+}
+
+/// Sets the possible vCPUs and memory slots a stream's ACPI hotplug state shows.
+fn configure_hotplug(
+    possible_cpus: &mut u32,
+    memory_slots: &mut u32,
+    cpus: Option<u32>,
+    slots: Option<u32>,
+) {
+    if let Some(n) = cpus.filter(|n| *n <= MAX_POSSIBLE_CPUS) {
+        *possible_cpus = n;
+    }
+    if let Some(n) = slots.filter(|n| *n <= MAX_MEMORY_SLOTS) {
+        *memory_slots = n;
     }
 }
 

@@ -194,9 +194,7 @@ impl Devices {
             });
             if let Some((i, e)) = found {
                 used[i] = true;
-                if let Some(fields) = e["fields"].as_array() {
-                    crate::destination::configure(s.device.as_mut(), fields);
-                }
+                crate::destination::configure(s.device.as_mut(), e);
             }
         }
         Ok(devices)

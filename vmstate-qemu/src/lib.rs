@@ -6,30 +6,14 @@
 //! converts to and from vmstate's BER format. A Rust VMM that wants QEMU to load its
 //! state (or wants to load QEMU's) writes these types instead of its own.
 //!
-//! | section | type | QEMU source |
-//! |---|---|---|
-//! | `cpu` (v12), `apic` (v3) | [`X86Cpu`], [`Apic`] | `target/i386/machine.c`, `hw/intc/apic_common.c` |
-//! | `mc146818rtc` (v3) | [`Rtc`] | `hw/rtc/mc146818rtc.c` |
-//! | `hpet` (v2) | [`Hpet`] | `hw/timer/hpet.c` |
-//! | `ioapic` (v3) | [`Ioapic`] | `hw/intc/ioapic_common.c` |
-//! | `i8259` (v1) | [`Pic`] | `hw/intc/i8259_common.c` |
-//! | `i8254` (v3) | [`Pit`] | `hw/timer/i8254_common.c` |
-//! | `dma` (v1) | [`Dma`] | `hw/dma/i8257.c` |
-//! | `fdc` (v2) | [`IsaFdc`] | `hw/block/fdc-isa.c`, `hw/block/fdc.c` |
-//! | `serial` (v3) | [`IsaSerial`] | `hw/char/serial-isa.c`, `hw/char/serial.c` |
-//! | `pckbd` (v3), `ps2kbd`, `ps2mouse` | [`IsaKbd`], [`Ps2Kbd`], [`Ps2Mouse`] | `hw/input/pckbd.c`, `hw/input/ps2.c` |
-//! | `fw_cfg` (v2) | [`FwCfg`] | `hw/nvram/fw_cfg.c` |
-//! | `timer`, `port92`, `pcspk`, `kvmclock`, `globalstate` | [`Timers`], [`Port92`], [`PcSpk`], [`KvmClock`], [`GlobalState`] | `softmmu/cpu-timers.c`, `hw/i386/pc.c`, `hw/audio/pcspk.c`, `hw/i386/kvm/clock.c`, `migration/global_state.c` |
-//! | `cpu_common`, `kvm-tpr-opt`, `i2c_bus`, `vmmouse`, `acpi_build` | [`CpuCommon`], [`KvmTprOpt`], [`I2cBus`], [`Vmmouse`], [`AcpiBuild`] | `cpu.c`, `hw/i386/kvmvapic.c`, `hw/i2c/core.c`, `hw/i386/vmmouse.c`, `hw/i386/acpi-build.c` |
-//! | `PCIHost`, `PCIBUS`, `PCIDevice` | [`PciHost`], [`PciBus`], [`PciDevice`] | `hw/pci/pci_host.c`, `hw/pci/pci.c` |
-//! | `I440FX`, `PIIX3`, `ide`, `piix4_pm` (i440FX) | [`I440fx`], [`Piix3`], [`PciIde`], [`Piix4Pm`] | `hw/pci-host/i440fx.c`, `hw/isa/piix3.c`, `hw/ide/pci.c`, `hw/acpi/piix4.c` |
-//! | `mch`, `ICH9LPC`, `ich9_smb`, `ich9_ahci` (Q35) | [`Mch`], [`Ich9Lpc`], [`Ich9Smb`], [`Ich9Ahci`] | `hw/pci-host/q35.c`, `hw/isa/lpc_ich9.c`, `hw/i2c/smbus_ich9.c`, `hw/ide/ich.c` |
-//! | `uhci`, `ehci`, `xhci`, `usb-ptr` | [`Uhci`], [`EhciPci`], [`XhciPci`], [`UsbPtr`] | `hw/usb/hcd-uhci.c`, `hw/usb/hcd-ehci.c`, `hw/usb/hcd-xhci.c`, `hw/usb/dev-hid.c` |
-//! | `e1000`, `e1000e` | [`E1000`], [`E1000e`] | `hw/net/e1000.c`, `hw/net/e1000e.c` |
-//! | `intel-hda`, `hda-audio` | [`IntelHda`], [`HdaAudio`] | `hw/audio/intel-hda.c`, `hw/audio/hda-codec.c` |
-//! | `virtio-rng`, `virtio-balloon` (and the virtio-pci state every virtio device sends) | [`VirtioRng`], [`VirtioBalloon`] | `hw/virtio/virtio.c`, `hw/virtio/virtio-pci.c`, `hw/virtio/virtio-rng.c`, `hw/virtio/virtio-balloon.c` |
-//! | `virtio-net` (v11), `virtio-blk` (v2), `virtio-console` (v3, virtio-serial) | [`VirtioNet`], [`VirtioBlk`], [`VirtioSerial`] (requests in flight: [`VirtQueueElement`]) | `hw/net/virtio-net.c`, `hw/block/virtio-blk.c`, `hw/char/virtio-serial-bus.c` |
-//! | `slirp` (v4, `-netdev user`; no VMStateDescription in QEMU) | [`Slirp`] | `net/slirp.c`, libslirp 4.7's `src/state.c` |
+//! Two kinds of mirrors make the catalog. Those written by hand (this crate's own
+//! modules: the CPU, chipsets, virtio, the devices whose layout a generator cannot
+//! know) and those generated from QEMU 10.0's C `VMStateDescription`s by
+//! `vmstate-gen-mirrors` (the `catalog` module; each field typed from its
+//! `VMSTATE_*` macro, checked against both releases' `-dump-vmstate`). The index a
+//! VMM author looks a device up in is `docs/CATALOG.md`, generated with them: each
+//! description QEMU's x86 build has, the QOM types that use it, its Rust type and
+//! file, or why it is not typed yet.
 //!
 //! [`Devices`] holds a mirror per device section of a VM ([`mirror`] picks it by the
 //! section's name) and registers them in a
@@ -43,10 +27,10 @@
 //! The types mirror QEMU 7.2 and 10.0 and are proven on streams that each wrote (the
 //! repository's `test-support/fixtures/qemu-7.2` and `qemu-10.0`, decoded and
 //! re-encoded byte for byte by `vmstate-qemu/tests/qemu_fixtures.rs`). A device's layout changes between QEMU
-//! releases only through its `VMStateDescription`'s version and subsections, which
-//! the types carry, so one type serves every release that writes that version; a
-//! release that changes a device gets the new fields as version ranges or
-//! subsections here, never a second type. The crate's own version is independent of
+//! releases through its `VMStateDescription`'s version and subsections, which the
+//! types carry, or by a field becoming padding of the same bytes (`sb16`'s
+//! resources, `e1000e`'s pending interrupts), which the types keep as the older
+//! release's fields; so one type serves both releases, never a second type. The crate's own version is independent of
 //! QEMU's.
 //!
 //! [`machine_types`] pins each device's save version for the i440FX and Q35 machine

@@ -116,13 +116,17 @@ pub struct Ich9Pm {
     /// SMI status.
     pub smi_sts: u32,
     /// Memory hotplug, sent when enabled.
-    #[vmstate(subsection)]
+    #[vmstate(subsection, new = |s: &Ich9Pm| Ich9PmMemHotplug {
+        acpi_memory_hotplug: MemHotplug::with_slots(s.memory_slots),
+    })]
     pub memhp: Option<Ich9PmMemHotplug>,
     /// The TCO watchdog, sent when enabled (by default).
     #[vmstate(subsection, needed = |s: &Ich9Pm| s.enable_tco)]
     pub tco: Ich9PmTco,
-    /// CPU hotplug (the modern interface), sent when in use.
-    #[vmstate(subsection)]
+    /// CPU hotplug (the modern interface), sent once the guest's ACPI switched to it.
+    #[vmstate(subsection, new = |s: &Ich9Pm| Ich9PmCpuHotplug {
+        cpuhp_state: CpuHotplug::with_cpus(s.possible_cpus),
+    })]
     pub cpuhp: Option<Ich9PmCpuHotplug>,
     /// ACPI PCI hotplug, sent when in use (by default since QEMU 6.1).
     #[vmstate(subsection, needed = |s: &Ich9Pm| s.use_acpi_hotplug_bridge)]
@@ -133,6 +137,12 @@ pub struct Ich9Pm {
     /// The machine's `acpi-pci-hotplug-with-bridge-support` (not migrated).
     #[vmstate(skip)]
     pub use_acpi_hotplug_bridge: bool,
+    /// The machine's possible vCPUs (`-smp maxcpus`; not migrated).
+    #[vmstate(skip)]
+    pub possible_cpus: u32,
+    /// The machine's memory hotplug slots (`-m ...,slots=N`; not migrated).
+    #[vmstate(skip)]
+    pub memory_slots: u32,
 }
 
 impl Default for Ich9Pm {
@@ -154,6 +164,8 @@ impl Default for Ich9Pm {
             pcihp: Ich9PmPciHotplug::default(),
             enable_tco: true,
             use_acpi_hotplug_bridge: true,
+            possible_cpus: 1,
+            memory_slots: 0,
         }
     }
 }

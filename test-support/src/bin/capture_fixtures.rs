@@ -46,6 +46,13 @@ struct Guest {
     capability: Option<&'static str>,
     /// Its multifd channels' `multifd-compression`, if not `none`.
     compression: Option<&'static str>,
+    /// `-smp`'s `maxcpus` when above `smp` (CPUs it could hotplug).
+    max_cpus: u32,
+    /// Memory hotplug slots (`-m SIZE,slots=N,maxmem=1G`).
+    memory_slots: u32,
+    /// Human monitor commands run before the guest stops (port writes a guest's
+    /// ACPI code would make).
+    hmp: &'static [&'static str],
 }
 
 /// The counter guest of the `xbzrle` captures fills and keeps writing this many
@@ -64,6 +71,9 @@ const fn small(stream: &'static str, machine: &'static str) -> Guest {
         devices: &[],
         capability: None,
         compression: None,
+        max_cpus: 0,
+        memory_slots: 0,
+        hmp: &[],
     }
 }
 
@@ -149,6 +159,23 @@ const fn libvirt_q35(stream: &'static str, machine: &'static str) -> Guest {
     }
 }
 
+/// A guest whose ACPI hotplug state is not the reset state: CPU hotplug switched to
+/// the modern interface (the write `_INI` of QEMU's DSDT makes at boot: 0 to the
+/// legacy CPU hotplug port, `port`), room for 4 vCPUs, 2 memory hotplug slots.
+const fn hotplug(
+    stream: &'static str,
+    machine: &'static str,
+    port: &'static [&'static str],
+) -> Guest {
+    Guest {
+        max_cpus: 4,
+        memory_slots: 2,
+        hmp: port,
+        mem_mb: 64,
+        ..small(stream, machine)
+    }
+}
+
 /// The catalog's devices in a small KVM guest of `machine`.
 const fn catalog(stream: &'static str, machine: &'static str) -> Guest {
     Guest {
@@ -161,6 +188,12 @@ const fn catalog(stream: &'static str, machine: &'static str) -> Guest {
 const QEMU_7_2: &[Guest] = &[
     catalog("pc-i440fx-7.2-catalog.mig", "pc-i440fx-7.2"),
     libvirt_q35("pc-q35-7.2-libvirt.mig", "pc-q35-7.2"),
+    hotplug(
+        "pc-i440fx-7.2-hotplug.mig",
+        "pc-i440fx-7.2",
+        &["o /b 0xaf00 0"],
+    ),
+    hotplug("pc-q35-7.2-hotplug.mig", "pc-q35-7.2", &["o /b 0xcd8 0"]),
     with_capability("pc-i440fx-7.2-xbzrle.mig", "pc-i440fx-7.2", "xbzrle"),
     with_capability("pc-i440fx-7.2-compress.mig", "pc-i440fx-7.2", "compress"),
     with_capability(
@@ -192,6 +225,12 @@ const QEMU_7_2: &[Guest] = &[
 const QEMU_10_0: &[Guest] = &[
     catalog("pc-i440fx-10.0-catalog.mig", "pc-i440fx-10.0"),
     libvirt_q35("pc-q35-10.0-libvirt.mig", "pc-q35-10.0"),
+    hotplug(
+        "pc-i440fx-10.0-hotplug.mig",
+        "pc-i440fx-10.0",
+        &["o /b 0xaf00 0"],
+    ),
+    hotplug("pc-q35-10.0-hotplug.mig", "pc-q35-10.0", &["o /b 0xcd8 0"]),
     Guest {
         stream: "pc-i440fx-10.0-tcg-devices.mig",
         machine: "pc-i440fx-10.0",
@@ -202,6 +241,9 @@ const QEMU_10_0: &[Guest] = &[
         devices: I440FX_10_0_DEVICES,
         capability: None,
         compression: None,
+        max_cpus: 0,
+        memory_slots: 0,
+        hmp: &[],
     },
     Guest {
         stream: "pc-q35-10.0-kvm-devices.mig",
@@ -238,6 +280,9 @@ const QEMU_10_0: &[Guest] = &[
         ],
         capability: None,
         compression: None,
+        max_cpus: 0,
+        memory_slots: 0,
+        hmp: &[],
     },
     Guest {
         stream: "pc-i440fx-7.2-kvm-bios.mig",
@@ -250,6 +295,9 @@ const QEMU_10_0: &[Guest] = &[
         devices: &["-device", "isa-serial,chardev=s0", "-chardev", "null,id=s0"],
         capability: None,
         compression: None,
+        max_cpus: 0,
+        memory_slots: 0,
+        hmp: &[],
     },
     Guest {
         stream: "pc-i440fx-10.0-kvm-bios.mig",
@@ -262,6 +310,9 @@ const QEMU_10_0: &[Guest] = &[
         devices: &["-device", "isa-serial,chardev=s0", "-chardev", "null,id=s0"],
         capability: None,
         compression: None,
+        max_cpus: 0,
+        memory_slots: 0,
+        hmp: &[],
     },
     with_capability("pc-i440fx-10.0-xbzrle.mig", "pc-i440fx-10.0", "xbzrle"),
     with_capability(
@@ -312,8 +363,14 @@ fn sha256(bytes: &[u8]) -> String {
 
 fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
     let mem = g.mem_mb << 20;
-    let smp = g.smp.to_string();
-    let m = g.mem_mb.to_string();
+    let smp = match g.max_cpus {
+        0 => g.smp.to_string(),
+        max => format!("{},maxcpus={max}", g.smp),
+    };
+    let m = match g.memory_slots {
+        0 => g.mem_mb.to_string(),
+        slots => format!("{},slots={slots},maxmem=1G", g.mem_mb),
+    };
     let mut args = vec![
         "-M", g.machine, "-accel", g.accel, "-cpu", "qemu64", "-smp", &smp,
     ];
@@ -338,6 +395,10 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
     let mut q = Qemu::start_release(release, out, "capture", &all)
         .unwrap_or_else(|e| panic!("{}: {e}", g.stream));
     std::thread::sleep(Duration::from_secs_f64(g.run_seconds));
+    for command in g.hmp {
+        q.hmp(command)
+            .unwrap_or_else(|e| panic!("{}: {command}: {e}", g.stream));
+    }
     let file = out.join(g.stream);
     // mapped-ram writes pages at their offsets: a file, not a pipe; multifd
     // otherwise opens a connection for each channel.

@@ -13,6 +13,12 @@ pub fn needed<T: ?Sized>(f: impl FnOnce(&T) -> bool, s: &T) -> bool {
     f(s)
 }
 
+/// `new`: an optional subsection made from its parent when the stream brings it.
+#[inline(always)]
+pub fn new<T: ?Sized, S>(f: impl FnOnce(&T) -> S, s: &T) -> S {
+    f(s)
+}
+
 /// `validate`: a check of the state loaded so far.
 #[inline(always)]
 pub fn check<T: ?Sized, E>(
