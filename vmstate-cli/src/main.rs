@@ -7,6 +7,7 @@
 mod bridge;
 mod ram;
 mod show;
+mod verify;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -31,6 +32,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Whether a QEMU release will load a stream (either format), by the rules of
+    /// its load: a line per device section (typed and loads / no mirror / refused,
+    /// with the field and byte); exit code 0 only when every section is typed,
+    /// loads, and saves back to its bytes.
+    Verify {
+        /// The stream.
+        file: PathBuf,
+        /// The destination's release (default: the one whose machine type the
+        /// stream names).
+        #[arg(long)]
+        release: Option<verify::Release>,
+    },
     /// Print a stream (either format, auto-detected) as a readable tree, or as JSON.
     Dump {
         /// The stream (`-`: standard input).
@@ -505,6 +518,43 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         } => {
             bridge::run(&from, &into, to.format(), tap.as_ref())?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { file, release } => {
+            let data = read_stream(&file)?;
+            let at = |e: &dyn std::fmt::Display| Failure(format!("{}: {e}", file.display()));
+            let legacy = if data.starts_with(&framing::MAGIC.to_be_bytes()) {
+                data
+            } else {
+                let mut out = Vec::with_capacity(data.len());
+                dump::convert_stream(
+                    &mut &data[..],
+                    &mut out,
+                    Format::Legacy,
+                    &Default::default(),
+                    &mut |_| {},
+                )
+                .map_err(|e| at(&e))?;
+                out
+            };
+            let stream = dump::walk_legacy(&legacy).map_err(|e| at(&e))?;
+            let machine = stream.machine_type();
+            let release = release
+                .or_else(|| verify::Release::of_machine(&machine))
+                .ok_or_else(|| {
+                    Failure(format!(
+                        "{}: machine type {machine} is neither QEMU 7.2's nor 10.0's: say --release",
+                        file.display()
+                    ))
+                })?;
+            let verdict = verify::verify(&stream, release);
+            for line in &verdict.lines {
+                writeln!(out, "{line}")?;
+            }
+            Ok(if verdict.loads {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Diff { a, b } => {
             let (ta, mut ra) = digested(&a)?;

@@ -120,6 +120,56 @@ fn is_pci_address(s: &str) -> bool {
             .all(|(i, c)| matches!(i, 4 | 7 | 10) || c.is_ascii_hexdigit())
 }
 
+/// A device section of a stream and its mirror, if one covers it.
+pub struct SectionMirror {
+    /// The section's idstr.
+    pub idstr: String,
+    /// The instance id.
+    pub instance: u32,
+    /// QEMU's section id.
+    pub section_id: u32,
+    /// The mirror, configured as the stream's vmdesc shows its source was.
+    pub device: Option<Box<dyn SectionDevice>>,
+}
+
+/// Each device section of `stream` in order, with its mirror configured as the
+/// stream's vmdesc shows its source was.
+pub fn mirrors_for_stream(stream: &LegacyStream<'_>) -> Vec<SectionMirror> {
+    let full: Vec<_> = stream
+        .sections
+        .iter()
+        .filter(|x| x.kind == SectionKind::Full)
+        .collect();
+    let machine = stream.machine_type();
+    let cpus = vcpu_count(full.iter().map(|x| x.ident.idstr.as_str()));
+    let vmdesc: serde_json::Value = serde_json::from_str(stream.vmdesc).unwrap_or_default();
+    let entries = vmdesc["devices"].as_array().map_or(&[][..], Vec::as_slice);
+    // The nth vmdesc entry of a name and instance describes the nth section of them.
+    let mut used = vec![false; entries.len()];
+    full.iter()
+        .map(|x| {
+            let (idstr, instance) = (x.ident.idstr.as_str(), x.ident.instance);
+            let mut device = mirror(idstr, instance, &machine, cpus);
+            let entry = entries
+                .iter()
+                .enumerate()
+                .find(|(i, e)| !used[*i] && e["name"] == idstr && e["instance_id"] == instance);
+            if let Some((i, e)) = entry {
+                used[i] = true;
+                if let Some(d) = device.as_mut() {
+                    crate::destination::configure(d.as_mut(), e);
+                }
+            }
+            SectionMirror {
+                idstr: idstr.to_owned(),
+                instance,
+                section_id: x.section_id,
+                device,
+            }
+        })
+        .collect()
+}
+
 /// The vCPUs of a VM whose device sections are named `idstrs`: one `cpu` section
 /// each (what [`mirror`] needs for devices sized by them, as virtio-blk's queues).
 pub fn vcpu_count<'s>(idstrs: impl IntoIterator<Item = &'s str>) -> u32 {
@@ -175,29 +225,24 @@ impl Devices {
     /// The mirrors of every device section of `stream`, each configured as the
     /// stream's description (its vmdesc) shows its source was where QEMU never
     /// sends the configuration itself (an xHCI controller's ports, slots and
-    /// interrupters). Fails naming the first section no mirror covers.
+    /// interrupters, possible vCPUs and memory slots of ACPI hotplug). Fails naming
+    /// the first section no mirror covers.
     pub fn for_stream(stream: &LegacyStream<'_>) -> Result<Devices, String> {
-        let sections = stream
-            .sections
-            .iter()
-            .filter(|x| x.kind == SectionKind::Full)
-            .map(|x| (x.ident.idstr.as_str(), x.ident.instance, Some(x.section_id)));
-        let mut devices = Devices::new(&stream.machine_type(), sections)?;
-        let vmdesc: serde_json::Value = serde_json::from_str(stream.vmdesc).unwrap_or_default();
-        let entries = vmdesc["devices"].as_array().map_or(&[][..], Vec::as_slice);
-        // Entries in the sections' order: the nth entry of a name and instance
-        // describes the nth section of them.
-        let mut used = vec![false; entries.len()];
-        for s in &mut devices.sections {
-            let found = entries.iter().enumerate().find(|(i, e)| {
-                !used[*i] && e["name"] == s.idstr.as_str() && e["instance_id"] == s.instance
-            });
-            if let Some((i, e)) = found {
-                used[i] = true;
-                crate::destination::configure(s.device.as_mut(), e);
-            }
-        }
-        Ok(devices)
+        let sections = mirrors_for_stream(stream)
+            .into_iter()
+            .map(|s| {
+                let device = s
+                    .device
+                    .ok_or_else(|| format!("no typed mirror of section {}", s.idstr))?;
+                Ok(DeviceSection {
+                    idstr: s.idstr,
+                    instance: s.instance,
+                    section_id: Some(s.section_id),
+                    device,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Devices { sections })
     }
 
     /// The mirror of section `idstr#instance`, if it is a `T`.

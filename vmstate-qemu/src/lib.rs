@@ -97,7 +97,7 @@ pub use acpi::*;
 pub use audio::*;
 pub use catalog::*;
 pub use cpu::*;
-pub use devices::{mirror, vcpu_count, DeviceSection, Devices};
+pub use devices::{mirror, mirrors_for_stream, vcpu_count, DeviceSection, Devices, SectionMirror};
 pub use dma::*;
 pub use e1000::*;
 pub use e1000e::*;

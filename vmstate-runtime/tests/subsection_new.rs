@@ -58,7 +58,11 @@ fn a_subsection_the_stream_brings_is_made_as_the_destination_is_configured() {
     let e = legacy::load_into(&mut small, &bytes, 1).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::TrailingBytes(2)), "{e:?}");
     // Without the subsection on the wire, none is made.
-    let plain = legacy::to_bytes(&Pm { sts: 3, ..Pm::default() }).unwrap();
+    let plain = legacy::to_bytes(&Pm {
+        sts: 3,
+        ..Pm::default()
+    })
+    .unwrap();
     let mut dest = Pm {
         possible_cpus: 4,
         ..Pm::default()

@@ -524,6 +524,7 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
         "qemu": release.version(),
         "qemu_args": args,
         "mem_mb": g.mem_mb,
+        "memory_slots": g.memory_slots,
         "run_seconds": g.run_seconds,
         "capability": g.capability,
         "compression": g.compression,
