@@ -433,5 +433,45 @@ fn main() {
             .expect("the fixture decodes");
     }
     streams(&mut seeds);
+    catalog_device_seeds(&mut seeds);
     println!("{} seeds in {dir}", seeds.n);
+}
+
+/// `catalog_device`: the first section of each catalog device in the fixtures
+/// that have them, with its selector, PCI-ness and version.
+fn catalog_device_seeds(seeds: &mut Seeds) {
+    use vmstate_runtime::stream::SectionKind;
+    let names = vmstate_test_support::fuzzing::catalog_sections();
+    let mut seen = HashSet::new();
+    for fixture in [
+        "pc-i440fx-7.2-catalog.mig",
+        "pc-i440fx-10.0-catalog.mig",
+        "pc-q35-7.2-libvirt.mig",
+        "pc-q35-10.0-libvirt.mig",
+        "pc-i440fx-7.2-hotplug.mig",
+        "pc-q35-10.0-hotplug.mig",
+    ] {
+        let bytes = catalog::read_fixture(fixture);
+        let s = vmstate_runtime::dump::walk_legacy(&bytes).expect("the fixture walks");
+        for x in s.sections.iter().filter(|x| x.kind == SectionKind::Full) {
+            let (at, name) = match x.ident.idstr.rsplit_once('/') {
+                Some((at, name)) => (Some(at), name),
+                None => (None, x.ident.idstr.as_str()),
+            };
+            let Some(i) = names.iter().position(|n| *n == name) else {
+                continue;
+            };
+            if !seen.insert((name.to_owned(), fixture.contains("7.2"))) {
+                continue;
+            }
+            let Some(dev) = vmstate_qemu::mirror(&x.ident.idstr, 0, "pc-i440fx-10.0", 1) else {
+                continue;
+            };
+            let v = (x.ident.version - dev.desc().minimum_version) as u8;
+            let mut seed = (i as u16).to_be_bytes().to_vec();
+            seed.extend([u8::from(at.is_some()), v]);
+            seed.extend_from_slice(x.body);
+            seeds.write("catalog_device", &seed);
+        }
+    }
 }
