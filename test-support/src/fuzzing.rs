@@ -79,7 +79,9 @@ pub fn catalog_device(data: &[u8]) {
     dev.save(vmstate_runtime::Format::Legacy, version, &mut again)
         .expect("a loaded value saves");
     let mut input = StreamInput::Slice(SliceInput::with_base(&again, 0));
-    let staged = dev.stage_legacy(&mut input, version).expect("what it saves loads");
+    let staged = dev
+        .stage_legacy(&mut input, version)
+        .expect("what it saves loads");
     dev.commit(staged);
     let mut third = Vec::new();
     dev.save(vmstate_runtime::Format::Legacy, version, &mut third)

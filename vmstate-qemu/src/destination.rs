@@ -53,6 +53,56 @@ fn hotplug_slots(entry: &Value, name: &str, controller: &str) -> Option<u32> {
     )
 }
 
+/// The descriptions of PCI Express ports: a virtio function behind one is a PCI
+/// Express function (QEMU's `virtio_pci_dc_realize`: on an Express bus that is
+/// not a root bus).
+const EXPRESS_PORTS: [&str; 3] = [
+    "pcie-root-port",
+    "ioh-3240-express-root-port",
+    "xio3130-express-downstream-port",
+];
+
+/// Whether the PCI function of section `idstr` sits behind a PCI Express port,
+/// by its path (`0000:00:02.2:00.0/virtio-net`: slot 0 behind `0000:00:02.2`) and
+/// the sections of the stream (`idstrs`) that say what that parent is.
+pub(crate) fn behind_express_port<'s>(
+    idstr: &str,
+    mut idstrs: impl Iterator<Item = &'s str>,
+) -> bool {
+    let Some((path, _)) = idstr.rsplit_once('/') else {
+        return false;
+    };
+    // The parent's path: the device's address less its last `:slot.function`.
+    let Some((parent, _)) = path.rsplit_once(':').filter(|(p, _)| p.len() > 7) else {
+        return false;
+    };
+    idstrs.any(|other| {
+        other
+            .strip_prefix(parent)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|name| EXPRESS_PORTS.contains(&name))
+    })
+}
+
+/// Makes a virtio function a PCI Express one (its 4096-byte configuration space).
+pub(crate) fn make_express(device: &mut dyn SectionDevice) {
+    let any = device.as_any_mut();
+    let transport = if let Some(x) = any.downcast_mut::<VirtioNet>() {
+        &mut x.virtio.0.transport
+    } else if let Some(x) = any.downcast_mut::<VirtioBlk>() {
+        &mut x.virtio.0.transport
+    } else if let Some(x) = any.downcast_mut::<VirtioSerial>() {
+        &mut x.virtio.0.transport
+    } else if let Some(x) = any.downcast_mut::<VirtioBalloon>() {
+        &mut x.virtio.0.transport
+    } else if let Some(x) = any.downcast_mut::<VirtioRng>() {
+        &mut x.virtio.0.transport
+    } else {
+        return;
+    };
+    transport.pci.express = true;
+}
+
 /// Bounds of the counts taken from a vmdesc: the mirrors' own `max`.
 const MAX_POSSIBLE_CPUS: u32 = 4096;
 const MAX_MEMORY_SLOTS: u32 = 256;

@@ -56,7 +56,7 @@ pub fn mirror(
         "e1000" => Box::<E1000>::default(),
         "eeprom" => Box::<Eeprom93xx>::default(),
         "virtio-rng" => Box::<VirtioRng>::default(),
-        "virtio-balloon" => Box::<VirtioBalloon>::default(),
+        "virtio-balloon" => Box::new(VirtioBalloon::for_machine(machine_type)),
         "virtio-net" => Box::<VirtioNet>::default(),
         // A queue per vCPU, QEMU's default.
         "virtio-blk" => Box::new(VirtioBlk::with_queues(cpus)),
@@ -158,6 +158,12 @@ pub fn mirrors_for_stream(stream: &LegacyStream<'_>) -> Vec<SectionMirror> {
                 used[i] = true;
                 if let Some(d) = device.as_mut() {
                     crate::destination::configure(d.as_mut(), e);
+                }
+            }
+            let idstrs = full.iter().map(|y| y.ident.idstr.as_str());
+            if crate::destination::behind_express_port(idstr, idstrs) {
+                if let Some(d) = device.as_mut() {
+                    crate::destination::make_express(d.as_mut());
                 }
             }
             SectionMirror {

@@ -59,3 +59,9 @@ pub fn machine_types() -> MachineTypes {
         .iter()
         .fold(MachineTypes::new(), |t, m| t.machine(m, &versions))
 }
+
+/// The QEMU release a machine type names (`pc-q35-7.2` -> (7, 2)).
+pub(crate) fn version_of(machine_type: &str) -> Option<(u32, u32)> {
+    let (major, minor) = machine_type.rsplit('-').next()?.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}

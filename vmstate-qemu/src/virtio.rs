@@ -53,9 +53,18 @@ pub struct VirtioPciTransport {
     pub config: Vec<u8>,
     /// Queues in use (those before the first of size 0).
     pub num_queues: u32,
-    /// The queues in use.
-    #[vmstate(len = num_queues, max = 1024)]
+    /// The queues in use, each with its MSI-X vector (`virtio_pci_save_queue`).
+    #[vmstate(len = num_queues, max = 1024, exists = |s, _| s.vectors > 0)]
     pub queues: Vec<VirtioQueue>,
+    /// The queues in use of a function without MSI-X (QEMU 7.2's balloon): no
+    /// vector each.
+    #[vmstate(
+        rename = "queues",
+        len = num_queues,
+        max = 1024,
+        exists = |s, _| s.vectors == 0
+    )]
+    pub queues_intx: Vec<VirtioQueueIntx>,
 }
 
 impl VirtioPciTransport {
@@ -76,6 +85,7 @@ impl VirtioPciTransport {
             config: Vec::new(),
             num_queues: 0,
             queues: Vec::new(),
+            queues_intx: Vec::new(),
         }
     }
 }
@@ -93,6 +103,19 @@ pub struct VirtioQueue {
     pub last_avail_idx: u16,
     /// The queue's MSI-X vector.
     pub vector: u16,
+}
+
+/// One queue in use of a function without MSI-X.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "virtio-pci-queue-intx", version = 1)]
+pub struct VirtioQueueIntx {
+    /// Queue size.
+    pub num: u32,
+    /// Guest address of the descriptor table.
+    pub desc: u64,
+    /// The last available index the device took.
+    pub last_avail_idx: u16,
 }
 
 /// `virtio`: the subsections `virtio_save` ends with.
@@ -343,6 +366,24 @@ virtio_section!(
     /// `virtio-balloon` (v1): the memory balloon.
     VirtioBalloon, "virtio-balloon", 1, VirtioBalloonState, VirtioBalloonSave
 );
+
+impl VirtioBalloon {
+    /// `virtio-balloon-pci` as a destination of `machine_type` builds it: two
+    /// MSI-X vectors since QEMU 10.0's machine types, none before
+    /// (`hw_compat_9_2`; QEMU 7.2 had none).
+    pub fn for_machine(machine_type: &str) -> Self {
+        let vectors = match crate::machine_types::version_of(machine_type) {
+            Some(v) if v < (10, 0) => 0,
+            _ => 2,
+        };
+        VirtioBalloon {
+            virtio: VirtioBalloonState(VirtioBalloonSave {
+                transport: VirtioPciTransport::with_vectors(vectors),
+                ..VirtioBalloonSave::default()
+            }),
+        }
+    }
+}
 
 /// What `virtio_save` writes for `virtio-balloon`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

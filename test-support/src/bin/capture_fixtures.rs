@@ -130,19 +130,32 @@ const CATALOG_DEVICES: &[&str] = &[
 ];
 
 /// A Q35 VM as libvirt lays it out: devices behind PCI Express root ports (QEMU's
-/// generic ones, an ioh3420, a switch), USB 3 with libvirt's 15 + 15 ports, a
-/// display, HD audio and a serial port.
+/// generic ones, an ioh3420, a switch), among them every virtio device of the
+/// hand-written mirrors (then PCI Express functions), USB 3 with libvirt's 15 + 15
+/// ports, a display, HD audio and a serial port.
 #[rustfmt::skip]
 const LIBVIRT_Q35_DEVICES: &[&str] = &[
     "-device", "pcie-root-port,id=rp1,chassis=1,port=0x10,bus=pcie.0,multifunction=on,addr=0x2",
     "-device", "pcie-root-port,id=rp2,chassis=2,port=0x11,bus=pcie.0,addr=0x2.0x1",
     "-device", "pcie-root-port,id=rp3,chassis=3,port=0x12,bus=pcie.0,addr=0x2.0x2",
     "-device", "pcie-root-port,id=rp4,chassis=4,port=0x13,bus=pcie.0,addr=0x2.0x3",
+    "-device", "pcie-root-port,id=rp6,chassis=7,port=0x14,bus=pcie.0,addr=0x2.0x4",
+    "-device", "pcie-root-port,id=rp7,chassis=8,port=0x15,bus=pcie.0,addr=0x2.0x5",
+    "-device", "pcie-root-port,id=rp8,chassis=9,port=0x16,bus=pcie.0,addr=0x2.0x6",
+    "-device", "pcie-root-port,id=rp9,chassis=10,port=0x17,bus=pcie.0,addr=0x2.0x7",
     "-device", "ioh3420,id=rp5,chassis=5,bus=pcie.0,addr=0x3",
     "-device", "x3130-upstream,id=up,bus=rp4",
     "-device", "xio3130-downstream,id=dn,bus=up,chassis=6",
     "-netdev", "user,id=n0", "-device", "e1000e,netdev=n0,bus=rp2",
     "-device", "qemu-xhci,id=xhci,p2=15,p3=15,bus=rp1",
+    // virtio behind root ports: PCI Express functions (4096-byte config).
+    "-netdev", "user,id=n1", "-device", "virtio-net-pci,netdev=n1,bus=rp3",
+    "-blockdev", "driver=null-co,node-name=d0,size=1048576",
+    "-device", "virtio-blk-pci,drive=d0,bus=rp6",
+    "-device", "virtio-serial-pci,bus=rp7",
+    "-device", "virtio-balloon-pci,bus=rp8",
+    "-device", "virtio-rng-pci,bus=dn",
+    "-device", "virtio-net-pci,netdev=n2,bus=rp5", "-netdev", "user,id=n2",
     "-device", "usb-tablet,bus=xhci.0",
     "-device", "VGA,bus=pcie.0",
     "-audiodev", "none,id=a0",
