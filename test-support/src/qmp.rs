@@ -519,6 +519,23 @@ impl Qemu {
         let uri = format!("exec:cat > {}", file.display());
         self.migrate_with(&uri, &[], json!({}))
     }
+
+    /// Loads the stream in `file` into this QEMU (started with `-incoming defer`):
+    /// its verdict, `completed` or `failed` (a destination that refused the
+    /// stream may have exited).
+    pub fn incoming_from_file(&mut self, file: &Path) -> String {
+        let uri = format!("exec:cat {}", file.display());
+        if self
+            .execute("migrate-incoming", json!({ "uri": uri }))
+            .is_err()
+        {
+            return "failed".into();
+        }
+        match self.wait_migration() {
+            Ok((status, _)) => status,
+            Err(_) => "failed".into(),
+        }
+    }
 }
 
 impl Drop for Qemu {

@@ -7,6 +7,7 @@
 mod bridge;
 mod ram;
 mod show;
+mod translate;
 mod verify;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -43,6 +44,19 @@ enum Command {
         /// stream names).
         #[arg(long)]
         release: Option<verify::Release>,
+    },
+    /// Rewrite a stream (either format) so that another QEMU release loads it,
+    /// across the breaks of QEMU's own device descriptions where the state maps
+    /// (the ESP SCSI controller's between 7.2 and 10.0); refuses, naming the
+    /// device and why, where it does not. Writes the legacy format.
+    Translate {
+        /// The release that will load the output.
+        #[arg(long)]
+        release: verify::Release,
+        /// The stream.
+        input: PathBuf,
+        /// Where to write the translated stream.
+        output: PathBuf,
     },
     /// Print a stream (either format, auto-detected) as a readable tree, or as JSON.
     Dump {
@@ -517,6 +531,34 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             into,
         } => {
             bridge::run(&from, &into, to.format(), tap.as_ref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Translate {
+            release,
+            input,
+            output,
+        } => {
+            let data = read_stream(&input)?;
+            let at = |e: &dyn std::fmt::Display| Failure(format!("{}: {e}", input.display()));
+            let mut tree = dump::from_bytes(&data).map_err(|e| at(&e))?;
+            let changes = translate::translate(&mut tree, release).map_err(|why| {
+                Failure(format!(
+                    "{}: QEMU {} cannot load it: {why}",
+                    input.display(),
+                    release.name()
+                ))
+            })?;
+            let bytes = dump::to_bytes(&tree, Format::Legacy).map_err(|e| at(&e))?;
+            std::fs::write(&output, &bytes)
+                .map_err(|e| Failure(format!("{}: {e}", output.display())))?;
+            for c in &changes {
+                eprintln!("vmstate: {c}");
+            }
+            eprintln!(
+                "vmstate: translated for QEMU {} ({} change(s))",
+                release.name(),
+                changes.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { file, release } => {

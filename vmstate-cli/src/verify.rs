@@ -37,7 +37,8 @@ impl Release {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// `7.2` or `10.0`.
+    pub fn name(self) -> &'static str {
         match self {
             Release::Qemu7_2 => "7.2",
             Release::Qemu10_0 => "10.0",

@@ -12,7 +12,6 @@
 mod common;
 
 use common::tmp;
-use serde_json::json;
 use std::process::Command;
 use vmstate_runtime::dump;
 use vmstate_test_support::catalog::{fixture_path, fixture_streams};
@@ -59,16 +58,7 @@ fn qemu_loads(
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut q =
         Qemu::start_release(release, &dir, name, &args).unwrap_or_else(|e| panic!("{name}: {e}"));
-    q.execute(
-        "migrate-incoming",
-        json!({ "uri": format!("exec:cat {}", file.display()) }),
-    )
-    .unwrap_or_else(|e| panic!("{name}: {e}"));
-    match q.wait_migration() {
-        Ok((status, _)) => status == "completed",
-        // A destination that refused the stream exits.
-        Err(_) => false,
-    }
+    q.incoming_from_file(file) == "completed"
 }
 
 /// The fixtures a destination loads from a file: described, no capability the
