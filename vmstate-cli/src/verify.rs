@@ -11,7 +11,6 @@
 //! its source was (ports, possible vCPUs, memory slots), as a VMM operator starts
 //! it with the source's command line.
 
-use std::fmt::Write as _;
 use vmstate_qemu::{mirrors_for_stream, SectionMirror};
 use vmstate_runtime::dump::LegacyStream;
 use vmstate_runtime::framing::Command;
@@ -148,12 +147,10 @@ pub fn verify(stream: &LegacyStream<'_>, release: Release) -> Verdict {
                 "ok       {name} v{version} ({ty}, {} bytes)",
                 section.body.len()
             )),
-            Err(why) => refuse(&mut v, format!("{why}")),
+            Err(why) => refuse(&mut v, why),
         }
     }
-    let mut summary = String::new();
-    let _ = write!(
-        summary,
+    let summary = format!(
         "QEMU {} {} this stream",
         release.name(),
         if v.loads { "loads" } else { "refuses" }

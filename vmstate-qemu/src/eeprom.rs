@@ -63,7 +63,7 @@ impl Default for Eeprom93xx {
             eedo: 0,
             addrbits: 6,
             size_old: EEPROM_WORDS,
-            unused: Unused::default(),
+            unused: Unused,
             size: EEPROM_WORDS,
             data: 0,
             contents: vec![0; EEPROM_WORDS.into()],

@@ -94,6 +94,18 @@ fn copy(ty: &Ty) -> bool {
     }
 }
 
+/// Whether a field's fresh value is its type's `Default` (so the struct derives
+/// it): no destination value, no heap array, no array longer than `Default`'s 32.
+fn std_default(f: &Field) -> bool {
+    fn ty_ok(t: &Ty) -> bool {
+        match t {
+            Ty::Array(e, n) => *n <= 32 && ty_ok(e),
+            _ => true,
+        }
+    }
+    f.destination.is_none() && !boxed(f) && ty_ok(&f.ty)
+}
+
 /// Whether serde needs `BigArray` for the type (an array longer than 32).
 fn big_array(ty: &Ty) -> bool {
     matches!(ty, Ty::Array(_, n) if *n > 32)
@@ -142,7 +154,12 @@ pub fn write(g: &Gen, resolve: &dyn Fn(&str) -> String, source: &str) -> String 
         "#[cfg_attr(feature = \"serde\", derive(serde::Serialize, serde::Deserialize))]"
     )
     .unwrap();
-    writeln!(s, "#[derive(VMState, Clone, Debug, PartialEq)]").unwrap();
+    let derive_default = g.fields.iter().all(std_default);
+    match derive_default {
+        true => writeln!(s, "#[derive(VMState, Clone, Debug, Default, PartialEq)]"),
+        false => writeln!(s, "#[derive(VMState, Clone, Debug, PartialEq)]"),
+    }
+    .unwrap();
     let min = if v.minimum_version == v.version {
         String::new()
     } else {
@@ -243,6 +260,9 @@ pub fn write(g: &Gen, resolve: &dyn Fn(&str) -> String, source: &str) -> String 
         defaults.push((name, "None".to_owned()));
     }
     writeln!(s, "}}\n").unwrap();
+    if derive_default {
+        return s;
+    }
     writeln!(s, "impl Default for {} {{", g.rust).unwrap();
     writeln!(s, "    fn default() -> Self {{").unwrap();
     writeln!(s, "        {} {{", g.rust).unwrap();

@@ -44,6 +44,10 @@ pub const DESTINATION_VALUES: &[(&str, &str, &str)] = &[
     ("vmstate_vga_common", "is_vbe_vmstate", "1"),
 ];
 
+/// A row of the catalog's index: a description's name, the QOM types that use it,
+/// and its Rust type and C file, or why it is not typed.
+type IndexRow = (String, Vec<String>, Result<(String, PathBuf), String>);
+
 /// The outcome for one description.
 enum Outcome {
     Generated(String),
@@ -352,7 +356,7 @@ fn main() {
                 .push(qom.clone());
         }
     }
-    let mut index = Vec::new();
+    let mut index: Vec<IndexRow> = Vec::new();
     for ((name, first), (qoms, d)) in &devices {
         let outcome = match tree.by_name(name, Some(first)).cloned() {
             _ if g.hand.contains_key(name) => Ok((g.hand[name].clone(), PathBuf::new())),
@@ -413,11 +417,7 @@ fn module_of(file: &Path) -> String {
     }
 }
 
-fn write_catalog(
-    g: &Generator,
-    out_dir: &Path,
-    index: &[(String, Vec<String>, Result<(String, PathBuf), String>)],
-) {
+fn write_catalog(g: &Generator, out_dir: &Path, index: &[IndexRow]) {
     let _ = std::fs::remove_dir_all(out_dir);
     std::fs::create_dir_all(out_dir).unwrap();
     let resolve = |c: &str| g.resolve(c);

@@ -10,7 +10,7 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `bochs-display` (v0): `vmstate_bochs_display` in QEMU's `hw/display/bochs-display.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "bochs-display", version = 0)]
 pub struct BochsDisplay {
     /// QEMU's `pci` (`VMSTATE_PCI_DEVICE`).
@@ -19,14 +19,4 @@ pub struct BochsDisplay {
     pub vbe_regs: [u16; 10],
     /// QEMU's `big_endian_fb` (`VMSTATE_BOOL`).
     pub big_endian_fb: bool,
-}
-
-impl Default for BochsDisplay {
-    fn default() -> Self {
-        BochsDisplay {
-            pci: Default::default(),
-            vbe_regs: [0; 10],
-            big_endian_fb: false,
-        }
-    }
 }

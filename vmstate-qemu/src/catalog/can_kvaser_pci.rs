@@ -10,7 +10,7 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `kvaser_pci` (v1): `vmstate_kvaser_pci` in QEMU's `hw/net/can/can_kvaser_pci.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "kvaser_pci", version = 1)]
 pub struct KvaserPci {
     /// QEMU's `dev` (`VMSTATE_PCI_DEVICE`).
@@ -19,14 +19,4 @@ pub struct KvaserPci {
     pub s5920_intcsr: u32,
     /// QEMU's `sja_state` (`VMSTATE_STRUCT`).
     pub sja_state: CanSja,
-}
-
-impl Default for KvaserPci {
-    fn default() -> Self {
-        KvaserPci {
-            dev: Default::default(),
-            s5920_intcsr: 0,
-            sja_state: Default::default(),
-        }
-    }
 }

@@ -10,7 +10,7 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `mioe3680_pci` (v1): `vmstate_mioe3680_pci` in QEMU's `hw/net/can/can_mioe3680_pci.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "mioe3680_pci", version = 1)]
 pub struct Mioe3680Pci {
     /// QEMU's `dev` (`VMSTATE_PCI_DEVICE`).
@@ -21,14 +21,4 @@ pub struct Mioe3680Pci {
     /// QEMU's `sja_state[1]` (`VMSTATE_STRUCT`).
     #[vmstate(rename = "sja_state[1]")]
     pub sja_state_1: CanSja,
-}
-
-impl Default for Mioe3680Pci {
-    fn default() -> Self {
-        Mioe3680Pci {
-            dev: Default::default(),
-            sja_state_0: Default::default(),
-            sja_state_1: Default::default(),
-        }
-    }
 }

@@ -10,7 +10,7 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `pcm3680i_pci` (v1): `vmstate_pcm3680i_pci` in QEMU's `hw/net/can/can_pcm3680_pci.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "pcm3680i_pci", version = 1)]
 pub struct Pcm3680iPci {
     /// QEMU's `dev` (`VMSTATE_PCI_DEVICE`).
@@ -21,14 +21,4 @@ pub struct Pcm3680iPci {
     /// QEMU's `sja_state[1]` (`VMSTATE_STRUCT`).
     #[vmstate(rename = "sja_state[1]")]
     pub sja_state_1: CanSja,
-}
-
-impl Default for Pcm3680iPci {
-    fn default() -> Self {
-        Pcm3680iPci {
-            dev: Default::default(),
-            sja_state_0: Default::default(),
-            sja_state_1: Default::default(),
-        }
-    }
 }

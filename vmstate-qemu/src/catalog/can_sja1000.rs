@@ -10,22 +10,13 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `qemu_can_filter` (v1): `vmstate_qemu_can_filter` in QEMU's `hw/net/can/can_sja1000.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "qemu_can_filter", version = 1)]
 pub struct QemuCanFilter {
     /// QEMU's `can_id` (`VMSTATE_UINT32`).
     pub can_id: u32,
     /// QEMU's `can_mask` (`VMSTATE_UINT32`).
     pub can_mask: u32,
-}
-
-impl Default for QemuCanFilter {
-    fn default() -> Self {
-        QemuCanFilter {
-            can_id: 0,
-            can_mask: 0,
-        }
-    }
 }
 
 /// `can_sja` (v1): `vmstate_can_sja` in QEMU's `hw/net/can/can_sja1000.c`.

@@ -10,7 +10,7 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `cs4231a` (v1): `vmstate_cs4231a` in QEMU's `hw/audio/cs4231a.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "cs4231a", version = 1)]
 pub struct Cs4231a {
     /// QEMU's `regs` (`VMSTATE_UINT32_ARRAY`).
@@ -25,17 +25,4 @@ pub struct Cs4231a {
     pub transferred: i32,
     /// QEMU's `aci_counter` (`VMSTATE_INT32`).
     pub aci_counter: i32,
-}
-
-impl Default for Cs4231a {
-    fn default() -> Self {
-        Cs4231a {
-            regs: [0; 16],
-            dregs: [0; 32],
-            dma_running: 0,
-            audio_free: 0,
-            transferred: 0,
-            aci_counter: 0,
-        }
-    }
 }

@@ -10,7 +10,7 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `usb-hub-port` (v1): `vmstate_usb_hub_port` in QEMU's `hw/usb/dev-hub.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "usb-hub-port", version = 1)]
 pub struct UsbHubPort {
     /// QEMU's `wPortStatus` (`VMSTATE_UINT16`).
@@ -21,35 +21,18 @@ pub struct UsbHubPort {
     pub w_port_change: u16,
 }
 
-impl Default for UsbHubPort {
-    fn default() -> Self {
-        UsbHubPort {
-            w_port_status: 0,
-            w_port_change: 0,
-        }
-    }
-}
-
 /// `usb-hub/port-timer` (v1): `vmstate_usb_hub_port_timer` in QEMU's `hw/usb/dev-hub.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "usb-hub/port-timer", version = 1)]
 pub struct UsbHubPortTimer {
     /// QEMU's `port_timer` (`VMSTATE_TIMER_PTR`).
     pub port_timer: Timer,
 }
 
-impl Default for UsbHubPortTimer {
-    fn default() -> Self {
-        UsbHubPortTimer {
-            port_timer: Timer::DISARMED,
-        }
-    }
-}
-
 /// `usb-hub` (v1): `vmstate_usb_hub` in QEMU's `hw/usb/dev-hub.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "usb-hub", version = 1)]
 pub struct UsbHub {
     /// QEMU's `dev` (`VMSTATE_USB_DEVICE`).
@@ -59,14 +42,4 @@ pub struct UsbHub {
     /// Subsection `usb-hub/port-timer`, sent when QEMU's `vmstate_usb_hub_port_timer.needed` says so.
     #[vmstate(subsection)]
     pub port_timer: Option<UsbHubPortTimer>,
-}
-
-impl Default for UsbHub {
-    fn default() -> Self {
-        UsbHub {
-            dev: Default::default(),
-            ports: std::array::from_fn(|_| Default::default()),
-            port_timer: None,
-        }
-    }
 }

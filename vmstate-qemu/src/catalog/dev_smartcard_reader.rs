@@ -61,19 +61,13 @@ impl Default for CcidBulkInState {
 
 /// `CCID Answer state` (v1): `answer_vmstate` in QEMU's `hw/usb/dev-smartcard-reader.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "CCID Answer state", version = 1)]
 pub struct CcidAnswerState {
     /// QEMU's `slot` (`VMSTATE_UINT8`).
     pub slot: u8,
     /// QEMU's `seq` (`VMSTATE_UINT8`).
     pub seq: u8,
-}
-
-impl Default for CcidAnswerState {
-    fn default() -> Self {
-        CcidAnswerState { slot: 0, seq: 0 }
-    }
 }
 
 /// `usb-ccid` (v1): `ccid_vmstate` in QEMU's `hw/usb/dev-smartcard-reader.c`.

@@ -10,7 +10,7 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `usb-storage` (v1): `vmstate_usb_msd` in QEMU's `hw/usb/dev-storage.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "usb-storage", version = 1)]
 pub struct UsbStorage {
     /// QEMU's `dev` (`VMSTATE_USB_DEVICE`).
@@ -35,20 +35,4 @@ pub struct UsbStorage {
     /// QEMU's `csw.status` (`VMSTATE_UINT8`).
     #[vmstate(rename = "csw.status")]
     pub csw_status: u8,
-}
-
-impl Default for UsbStorage {
-    fn default() -> Self {
-        UsbStorage {
-            dev: Default::default(),
-            mode: 0,
-            scsi_len: 0,
-            scsi_off: 0,
-            data_len: 0,
-            csw_sig: 0,
-            csw_tag: 0,
-            csw_residue: 0,
-            csw_status: 0,
-        }
-    }
 }

@@ -10,7 +10,7 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `acpi-erst` (v1): `erst_vmstate` in QEMU's `hw/acpi/erst.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "acpi-erst", version = 1)]
 pub struct AcpiErst {
     /// QEMU's `operation` (`VMSTATE_UINT8`).
@@ -29,19 +29,4 @@ pub struct AcpiErst {
     pub record_identifier: u64,
     /// QEMU's `next_record_index` (`VMSTATE_UINT32`).
     pub next_record_index: u32,
-}
-
-impl Default for AcpiErst {
-    fn default() -> Self {
-        AcpiErst {
-            operation: 0,
-            busy_status: 0,
-            command_status: 0,
-            record_offset: 0,
-            reg_action: 0,
-            reg_value: 0,
-            record_identifier: 0,
-            next_record_index: 0,
-        }
-    }
 }

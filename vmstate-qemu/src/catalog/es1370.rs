@@ -10,7 +10,7 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `es1370_channel` (v2): `vmstate_es1370_channel` in QEMU's `hw/audio/es1370.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "es1370_channel", version = 2)]
 pub struct Es1370Channel {
     /// QEMU's `shift` (`VMSTATE_UINT32`).
@@ -25,21 +25,9 @@ pub struct Es1370Channel {
     pub frame_cnt: u32,
 }
 
-impl Default for Es1370Channel {
-    fn default() -> Self {
-        Es1370Channel {
-            shift: 0,
-            leftover: 0,
-            scount: 0,
-            frame_addr: 0,
-            frame_cnt: 0,
-        }
-    }
-}
-
 /// `es1370` (v2): `vmstate_es1370` in QEMU's `hw/audio/es1370.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "es1370", version = 2)]
 pub struct Es1370 {
     /// QEMU's `dev` (`VMSTATE_PCI_DEVICE`).
@@ -57,18 +45,4 @@ pub struct Es1370 {
     pub codec: u32,
     /// QEMU's `sctl` (`VMSTATE_UINT32`).
     pub sctl: u32,
-}
-
-impl Default for Es1370 {
-    fn default() -> Self {
-        Es1370 {
-            dev: Default::default(),
-            chan: std::array::from_fn(|_| Default::default()),
-            ctl: 0,
-            status: 0,
-            mempage: 0,
-            codec: 0,
-            sctl: 0,
-        }
-    }
 }

@@ -10,15 +10,9 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `acpi-ged-state` (v1): `vmstate_ged_state` in QEMU's `hw/acpi/generic_event_device.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "acpi-ged-state", version = 1)]
 pub struct AcpiGedState {
     /// QEMU's `sel` (`VMSTATE_UINT32`).
     pub sel: u32,
-}
-
-impl Default for AcpiGedState {
-    fn default() -> Self {
-        AcpiGedState { sel: 0 }
-    }
 }

@@ -10,17 +10,9 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `gpex_root` (v1): `vmstate_gpex_root` in QEMU's `hw/pci-host/gpex.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "gpex_root", version = 1)]
 pub struct GpexRoot {
     /// QEMU's `parent_obj` (`VMSTATE_PCI_DEVICE`).
     pub parent_obj: PciDevice,
-}
-
-impl Default for GpexRoot {
-    fn default() -> Self {
-        GpexRoot {
-            parent_obj: Default::default(),
-        }
-    }
 }

@@ -10,34 +10,20 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `ohci-core/port` (v1): `vmstate_ohci_state_port` in QEMU's `hw/usb/hcd-ohci.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "ohci-core/port", version = 1)]
 pub struct OhciCorePort {
     /// QEMU's `ctrl` (`VMSTATE_UINT32`).
     pub ctrl: u32,
 }
 
-impl Default for OhciCorePort {
-    fn default() -> Self {
-        OhciCorePort { ctrl: 0 }
-    }
-}
-
 /// `ohci-core/eof-timer` (v1): `vmstate_ohci_eof_timer` in QEMU's `hw/usb/hcd-ohci.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "ohci-core/eof-timer", version = 1)]
 pub struct OhciCoreEofTimer {
     /// QEMU's `eof_timer` (`VMSTATE_TIMER_PTR`).
     pub eof_timer: Timer,
-}
-
-impl Default for OhciCoreEofTimer {
-    fn default() -> Self {
-        OhciCoreEofTimer {
-            eof_timer: Timer::DISARMED,
-        }
-    }
 }
 
 /// `ohci-core` (v1): `vmstate_ohci_state` in QEMU's `hw/usb/hcd-ohci.c`.

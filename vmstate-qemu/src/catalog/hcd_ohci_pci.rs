@@ -10,7 +10,7 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `ohci` (v1): `vmstate_ohci` in QEMU's `hw/usb/hcd-ohci-pci.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "ohci", version = 1)]
 pub struct Ohci {
     /// QEMU's `parent_obj` (`VMSTATE_PCI_DEVICE`).
@@ -18,13 +18,4 @@ pub struct Ohci {
     /// QEMU's `state` (`VMSTATE_STRUCT`).
     #[vmstate(version = 1..)]
     pub state: OhciCore,
-}
-
-impl Default for Ohci {
-    fn default() -> Self {
-        Ohci {
-            parent_obj: Default::default(),
-            state: Default::default(),
-        }
-    }
 }

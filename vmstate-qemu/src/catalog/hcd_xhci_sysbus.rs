@@ -10,18 +10,10 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `xhci-sysbus` (v1, loads from v0): `vmstate_xhci_sysbus` in QEMU's `hw/usb/hcd-xhci-sysbus.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "xhci-sysbus", version = 1, minimum_version = 0)]
 pub struct XhciSysbus {
     /// QEMU's `xhci` (`VMSTATE_STRUCT`).
     #[vmstate(version = 1..)]
     pub xhci: Xhci,
-}
-
-impl Default for XhciSysbus {
-    fn default() -> Self {
-        XhciSysbus {
-            xhci: Default::default(),
-        }
-    }
 }

@@ -10,17 +10,9 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `usb-host` (v1): `vmstate_usb_host` in QEMU's `hw/usb/host-libusb.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "usb-host", version = 1)]
 pub struct UsbHost {
     /// QEMU's `parent_obj` (`VMSTATE_USB_DEVICE`).
     pub parent_obj: UsbDevice,
-}
-
-impl Default for UsbHost {
-    fn default() -> Self {
-        UsbHost {
-            parent_obj: Default::default(),
-        }
-    }
 }

@@ -10,20 +10,11 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `i2c-ddc` (v1, loads from v0): `vmstate_i2c_ddc` in QEMU's `hw/display/i2c-ddc.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "i2c-ddc", version = 1, minimum_version = 0)]
 pub struct I2cDdc {
     /// QEMU's `firstbyte` (`VMSTATE_BOOL`).
     pub firstbyte: bool,
     /// QEMU's `reg` (`VMSTATE_UINT8`).
     pub reg: u8,
-}
-
-impl Default for I2cDdc {
-    fn default() -> Self {
-        I2cDdc {
-            firstbyte: false,
-            reg: 0,
-        }
-    }
 }

@@ -10,17 +10,9 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `i82801b11_bridge` (v0): `i82801b11_bridge_dev_vmstate` in QEMU's `hw/pci-bridge/i82801b11.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "i82801b11_bridge", version = 0)]
 pub struct I82801b11Bridge {
     /// QEMU's `parent_obj` (`VMSTATE_PCI_DEVICE`).
     pub parent_obj: PciDevice,
-}
-
-impl Default for I82801b11Bridge {
-    fn default() -> Self {
-        I82801b11Bridge {
-            parent_obj: Default::default(),
-        }
-    }
 }

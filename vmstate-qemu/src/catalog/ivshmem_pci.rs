@@ -10,7 +10,7 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `ivshmem-plain` (v0): `ivshmem_plain_vmsd` in QEMU's `hw/misc/ivshmem-pci.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "ivshmem-plain", version = 0)]
 pub struct IvshmemPlain {
     /// QEMU's `parent_obj` (`VMSTATE_PCI_DEVICE`).
@@ -19,14 +19,4 @@ pub struct IvshmemPlain {
     pub intrstatus: u32,
     /// QEMU's `intrmask` (`VMSTATE_UINT32`).
     pub intrmask: u32,
-}
-
-impl Default for IvshmemPlain {
-    fn default() -> Self {
-        IvshmemPlain {
-            parent_obj: Default::default(),
-            intrstatus: 0,
-            intrmask: 0,
-        }
-    }
 }

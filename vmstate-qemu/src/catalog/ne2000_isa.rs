@@ -10,17 +10,9 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `ne2000` (v2, loads from v0): `vmstate_isa_ne2000` in QEMU's `hw/net/ne2000-isa.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "ne2000", version = 2, minimum_version = 0)]
 pub struct IsaNe2000 {
     /// QEMU's `ne2000` (`VMSTATE_STRUCT`).
     pub ne2000: Ne2000,
-}
-
-impl Default for IsaNe2000 {
-    fn default() -> Self {
-        IsaNe2000 {
-            ne2000: Default::default(),
-        }
-    }
 }

@@ -10,20 +10,11 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `ne2000` (v3): `vmstate_pci_ne2000` in QEMU's `hw/net/ne2000-pci.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "ne2000", version = 3)]
 pub struct PciNe2000 {
     /// QEMU's `dev` (`VMSTATE_PCI_DEVICE`).
     pub dev: PciDevice,
     /// QEMU's `ne2000` (`VMSTATE_STRUCT`).
     pub ne2000: Ne2000,
-}
-
-impl Default for PciNe2000 {
-    fn default() -> Self {
-        PciNe2000 {
-            dev: Default::default(),
-            ne2000: Default::default(),
-        }
-    }
 }

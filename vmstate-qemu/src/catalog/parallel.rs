@@ -10,7 +10,7 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `parallel_isa` (v1): `vmstate_parallel_isa` in QEMU's `hw/char/parallel.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "parallel_isa", version = 1)]
 pub struct ParallelIsa {
     /// QEMU's `state.dataw` (`VMSTATE_UINT8`).
@@ -31,17 +31,4 @@ pub struct ParallelIsa {
     /// QEMU's `state.epp_timeout` (`VMSTATE_INT32`).
     #[vmstate(rename = "state.epp_timeout")]
     pub state_epp_timeout: i32,
-}
-
-impl Default for ParallelIsa {
-    fn default() -> Self {
-        ParallelIsa {
-            state_dataw: 0,
-            state_datar: 0,
-            state_status: 0,
-            state_control: 0,
-            state_irq_pending: 0,
-            state_epp_timeout: 0,
-        }
-    }
 }

@@ -10,7 +10,7 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `ipmi-interface-pci-bt` (v1): `vmstate_PCIIPMIBTDevice` in QEMU's `hw/ipmi/pci_ipmi_bt.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "ipmi-interface-pci-bt", version = 1)]
 pub struct IpmiInterfacePciBt {
     /// QEMU's `dev` (`VMSTATE_PCI_DEVICE`).
@@ -18,13 +18,4 @@ pub struct IpmiInterfacePciBt {
     /// QEMU's `bt` (`VMSTATE_STRUCT`).
     #[vmstate(version = 1..)]
     pub bt: IpmiInterfaceBt,
-}
-
-impl Default for IpmiInterfacePciBt {
-    fn default() -> Self {
-        IpmiInterfacePciBt {
-            dev: Default::default(),
-            bt: Default::default(),
-        }
-    }
 }

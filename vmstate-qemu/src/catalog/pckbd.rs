@@ -10,17 +10,9 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `pckbd-mmio` (v1): `vmstate_kbd_mmio` in QEMU's `hw/input/pckbd.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "pckbd-mmio", version = 1)]
 pub struct PckbdMmio {
     /// QEMU's `kbd` (`VMSTATE_STRUCT`).
     pub kbd: KbdState,
-}
-
-impl Default for PckbdMmio {
-    fn default() -> Self {
-        PckbdMmio {
-            kbd: Default::default(),
-        }
-    }
 }

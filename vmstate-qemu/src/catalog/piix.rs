@@ -10,7 +10,7 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `PIIX4` (v3, loads from v2): `vmstate_piix4` in QEMU's `hw/isa/piix.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "PIIX4", version = 3, minimum_version = 2)]
 pub struct Piix4 {
     /// QEMU's `dev` (`VMSTATE_PCI_DEVICE`).
@@ -18,13 +18,4 @@ pub struct Piix4 {
     /// QEMU's `rcr` (`VMSTATE_UINT8_V`).
     #[vmstate(version = 3..)]
     pub rcr: u8,
-}
-
-impl Default for Piix4 {
-    fn default() -> Self {
-        Piix4 {
-            dev: Default::default(),
-            rcr: 0,
-        }
-    }
 }

@@ -10,17 +10,9 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `pvpanic-pci` (v1): `vmstate_pvpanic_pci` in QEMU's `hw/misc/pvpanic-pci.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "pvpanic-pci", version = 1)]
 pub struct PvpanicPci {
     /// QEMU's `dev` (`VMSTATE_PCI_DEVICE`).
     pub dev: PciDevice,
-}
-
-impl Default for PvpanicPci {
-    fn default() -> Self {
-        PvpanicPci {
-            dev: Default::default(),
-        }
-    }
 }

@@ -10,15 +10,9 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `rtl8139/hotplug_ready` (v1): `vmstate_rtl8139_hotplug_ready` in QEMU's `hw/net/rtl8139.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "rtl8139/hotplug_ready", version = 1)]
 pub struct Rtl8139HotplugReady {}
-
-impl Default for Rtl8139HotplugReady {
-    fn default() -> Self {
-        Rtl8139HotplugReady {}
-    }
-}
 
 /// `rtl8139` (v5, loads from v3): `vmstate_rtl8139` in QEMU's `hw/net/rtl8139.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

@@ -10,20 +10,11 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `pci-serial` (v1): `vmstate_pci_serial` in QEMU's `hw/char/serial-pci.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "pci-serial", version = 1)]
 pub struct PciSerial {
     /// QEMU's `dev` (`VMSTATE_PCI_DEVICE`).
     pub dev: PciDevice,
     /// QEMU's `state` (`VMSTATE_STRUCT`).
     pub state: Serial,
-}
-
-impl Default for PciSerial {
-    fn default() -> Self {
-        PciSerial {
-            dev: Default::default(),
-            state: Default::default(),
-        }
-    }
 }

@@ -10,7 +10,7 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `pci-serial-multi` (v1): `vmstate_pci_multi_serial` in QEMU's `hw/char/serial-pci-multi.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "pci-serial-multi", version = 1)]
 pub struct PciSerialMulti {
     /// QEMU's `dev` (`VMSTATE_PCI_DEVICE`).
@@ -19,14 +19,4 @@ pub struct PciSerialMulti {
     pub state: [Serial; 4],
     /// QEMU's `level` (`VMSTATE_UINT32_ARRAY`).
     pub level: [u32; 4],
-}
-
-impl Default for PciSerialMulti {
-    fn default() -> Self {
-        PciSerialMulti {
-            dev: Default::default(),
-            state: std::array::from_fn(|_| Default::default()),
-            level: [0; 4],
-        }
-    }
 }

@@ -10,7 +10,7 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `tpci200` (v1): `vmstate_tpci200` in QEMU's `hw/ipack/tpci200.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "tpci200", version = 1)]
 pub struct Tpci200 {
     /// QEMU's `dev` (`VMSTATE_PCI_DEVICE`).
@@ -24,16 +24,4 @@ pub struct Tpci200 {
     pub status: u16,
     /// QEMU's `int_set` (`VMSTATE_UINT8`).
     pub int_set: u8,
-}
-
-impl Default for Tpci200 {
-    fn default() -> Self {
-        Tpci200 {
-            dev: Default::default(),
-            big_endian: [false; 3],
-            ctrl: [0; 4],
-            status: 0,
-            int_set: 0,
-        }
-    }
 }

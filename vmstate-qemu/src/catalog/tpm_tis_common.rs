@@ -10,7 +10,7 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `tpm-tis/locty` (v0): `vmstate_locty` in QEMU's `hw/tpm/tpm_tis_common.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "tpm-tis/locty", version = 0)]
 pub struct TpmTisLocty {
     /// QEMU's `state` (`VMSTATE_UINT32`).
@@ -25,17 +25,4 @@ pub struct TpmTisLocty {
     pub sts: u32,
     /// QEMU's `iface_id` (`VMSTATE_UINT32`).
     pub iface_id: u32,
-}
-
-impl Default for TpmTisLocty {
-    fn default() -> Self {
-        TpmTisLocty {
-            state: 0,
-            inte: 0,
-            ints: 0,
-            access: 0,
-            sts: 0,
-            iface_id: 0,
-        }
-    }
 }

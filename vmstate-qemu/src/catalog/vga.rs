@@ -10,19 +10,11 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `vga.endian` (v1): `vmstate_vga_endian` in QEMU's `hw/display/vga.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "vga.endian", version = 1)]
 pub struct VgaEndian {
     /// QEMU's `big_endian_fb` (`VMSTATE_BOOL`).
     pub big_endian_fb: bool,
-}
-
-impl Default for VgaEndian {
-    fn default() -> Self {
-        VgaEndian {
-            big_endian_fb: false,
-        }
-    }
 }
 
 /// `vga` (v2): `vmstate_vga_common` in QEMU's `hw/display/vga.c`.

@@ -10,20 +10,11 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `vga` (v2): `vmstate_vga_pci` in QEMU's `hw/display/vga-pci.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "vga", version = 2)]
 pub struct VgaPci {
     /// QEMU's `dev` (`VMSTATE_PCI_DEVICE`).
     pub dev: PciDevice,
     /// QEMU's `vga` (`VMSTATE_STRUCT`).
     pub vga: Vga,
-}
-
-impl Default for VgaPci {
-    fn default() -> Self {
-        VgaPci {
-            dev: Default::default(),
-            vga: Default::default(),
-        }
-    }
 }

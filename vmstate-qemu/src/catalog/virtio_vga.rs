@@ -10,17 +10,9 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `virtio-vga` (v2): `vmstate_virtio_vga_base` in QEMU's `hw/display/virtio-vga.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "virtio-vga", version = 2)]
 pub struct VirtioVga {
     /// QEMU's `vga` (`VMSTATE_STRUCT`).
     pub vga: Vga,
-}
-
-impl Default for VirtioVga {
-    fn default() -> Self {
-        VirtioVga {
-            vga: Default::default(),
-        }
-    }
 }

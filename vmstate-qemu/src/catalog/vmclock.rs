@@ -10,15 +10,9 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `vmclock` (v1): `vmstate_vmclock` in QEMU's `hw/acpi/vmclock.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "vmclock", version = 1)]
 pub struct Vmclock {
     /// QEMU's `physaddr` (`VMSTATE_UINT64`).
     pub physaddr: u64,
-}
-
-impl Default for Vmclock {
-    fn default() -> Self {
-        Vmclock { physaddr: 0 }
-    }
 }

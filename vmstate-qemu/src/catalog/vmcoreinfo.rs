@@ -10,7 +10,7 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `vmcoreinfo` (v1): `vmstate_vmcoreinfo` in QEMU's `hw/misc/vmcoreinfo.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "vmcoreinfo", version = 1)]
 pub struct Vmcoreinfo {
     /// QEMU's `has_vmcoreinfo` (`VMSTATE_BOOL`).
@@ -27,16 +27,4 @@ pub struct Vmcoreinfo {
     /// QEMU's `vmcoreinfo.paddr` (`VMSTATE_UINT64`).
     #[vmstate(rename = "vmcoreinfo.paddr")]
     pub vmcoreinfo_paddr: u64,
-}
-
-impl Default for Vmcoreinfo {
-    fn default() -> Self {
-        Vmcoreinfo {
-            has_vmcoreinfo: false,
-            vmcoreinfo_host_format: 0,
-            vmcoreinfo_guest_format: 0,
-            vmcoreinfo_size: 0,
-            vmcoreinfo_paddr: 0,
-        }
-    }
 }

@@ -10,18 +10,10 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `vmgenid` (v1): `vmstate_vmgenid` in QEMU's `hw/acpi/vmgenid.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "vmgenid", version = 1)]
 pub struct Vmgenid {
     /// QEMU's `vmgenid_addr_le` (`VMSTATE_UINT8_ARRAY`).
     #[vmstate(as_array)]
     pub vmgenid_addr_le: [u8; 8],
-}
-
-impl Default for Vmgenid {
-    fn default() -> Self {
-        Vmgenid {
-            vmgenid_addr_le: [0; 8],
-        }
-    }
 }

@@ -10,7 +10,7 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `i6300esb_wdt` (v10000, loads from v1): `vmstate_i6300esb` in QEMU's `hw/watchdog/wdt_i6300esb.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "i6300esb_wdt", version = 10000, minimum_version = 1)]
 pub struct I6300esbWdt {
     /// QEMU's `dev` (`VMSTATE_PCI_DEVICE`).
@@ -39,24 +39,4 @@ pub struct I6300esbWdt {
     pub unlock_state: i32,
     /// QEMU's `previous_reboot_flag` (`VMSTATE_INT32`).
     pub previous_reboot_flag: i32,
-}
-
-impl Default for I6300esbWdt {
-    fn default() -> Self {
-        I6300esbWdt {
-            dev: Default::default(),
-            reboot_enabled: 0,
-            clock_scale: 0,
-            int_type: 0,
-            free_run: 0,
-            locked: 0,
-            enabled: 0,
-            timer: Timer::DISARMED,
-            timer1_preload: 0,
-            timer2_preload: 0,
-            stage: 0,
-            unlock_state: 0,
-            previous_reboot_flag: 0,
-        }
-    }
 }

@@ -10,17 +10,9 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `ib700_wdt` (v0): `vmstate_ib700` in QEMU's `hw/watchdog/wdt_ib700.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "ib700_wdt", version = 0)]
 pub struct Ib700Wdt {
     /// QEMU's `timer` (`VMSTATE_TIMER_PTR`).
     pub timer: Timer,
-}
-
-impl Default for Ib700Wdt {
-    fn default() -> Self {
-        Ib700Wdt {
-            timer: Timer::DISARMED,
-        }
-    }
 }

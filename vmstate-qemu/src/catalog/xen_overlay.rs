@@ -10,20 +10,11 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `xen_overlay` (v1): `xen_overlay_vmstate` in QEMU's `hw/i386/kvm/xen_overlay.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "xen_overlay", version = 1)]
 pub struct XenOverlay {
     /// QEMU's `shinfo_gpa` (`VMSTATE_UINT64`).
     pub shinfo_gpa: u64,
     /// QEMU's `long_mode` (`VMSTATE_BOOL`).
     pub long_mode: bool,
-}
-
-impl Default for XenOverlay {
-    fn default() -> Self {
-        XenOverlay {
-            shinfo_gpa: 0,
-            long_mode: false,
-        }
-    }
 }

@@ -10,20 +10,11 @@ use vmstate_runtime::{Timer, Unused, VMState};
 
 /// `platform` (v4): `vmstate_xen_platform` in QEMU's `hw/i386/xen/xen_platform.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
 #[vmstate(name = "platform", version = 4)]
 pub struct Platform {
     /// QEMU's `parent_obj` (`VMSTATE_PCI_DEVICE`).
     pub parent_obj: PciDevice,
     /// QEMU's `flags` (`VMSTATE_UINT8`).
     pub flags: u8,
-}
-
-impl Default for Platform {
-    fn default() -> Self {
-        Platform {
-            parent_obj: Default::default(),
-            flags: 0,
-        }
-    }
 }
