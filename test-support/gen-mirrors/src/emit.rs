@@ -138,10 +138,13 @@ fn boxed(f: &Field) -> bool {
 pub fn write(g: &Gen, resolve: &dyn Fn(&str) -> String, source: &str) -> String {
     let v = &g.vmsd;
     let mut s = String::new();
-    let since = if v.minimum_version == v.version {
-        String::new()
+    let (since, min) = if v.minimum_version == v.version {
+        (String::new(), String::new())
     } else {
-        format!(", loads from v{}", v.minimum_version)
+        (
+            format!(", loads from v{}", v.minimum_version),
+            format!(", minimum_version = {}", v.minimum_version),
+        )
     };
     writeln!(
         s,
@@ -160,11 +163,6 @@ pub fn write(g: &Gen, resolve: &dyn Fn(&str) -> String, source: &str) -> String 
         false => writeln!(s, "#[derive(VMState, Clone, Debug, PartialEq)]"),
     }
     .unwrap();
-    let min = if v.minimum_version == v.version {
-        String::new()
-    } else {
-        format!(", minimum_version = {}", v.minimum_version)
-    };
     writeln!(
         s,
         "#[vmstate(name = {:?}, version = {}{min})]",

@@ -163,15 +163,6 @@ const LIBVIRT_Q35_DEVICES: &[&str] = &[
     "-chardev", "null,id=s0", "-device", "isa-serial,chardev=s0",
 ];
 
-/// The libvirt-like Q35 VM on `machine`.
-const fn libvirt_q35(stream: &'static str, machine: &'static str) -> Guest {
-    Guest {
-        devices: LIBVIRT_Q35_DEVICES,
-        mem_mb: 64,
-        ..small(stream, machine)
-    }
-}
-
 /// A guest whose ACPI hotplug state is not the reset state: CPU hotplug switched to
 /// the modern interface (the write `_INI` of QEMU's DSDT makes at boot: 0 to the
 /// legacy CPU hotplug port, `port`), room for 4 vCPUs, 2 memory hotplug slots.
@@ -189,18 +180,26 @@ const fn hotplug(
     }
 }
 
-/// The catalog's devices in a small KVM guest of `machine`.
-const fn catalog(stream: &'static str, machine: &'static str) -> Guest {
+/// `devices` in a small KVM guest of `machine` with 64 MiB.
+const fn with_devices(
+    stream: &'static str,
+    machine: &'static str,
+    devices: &'static [&'static str],
+) -> Guest {
     Guest {
-        devices: CATALOG_DEVICES,
+        devices,
         mem_mb: 64,
         ..small(stream, machine)
     }
 }
 
 const QEMU_7_2: &[Guest] = &[
-    catalog("pc-i440fx-7.2-catalog.mig", "pc-i440fx-7.2"),
-    libvirt_q35("pc-q35-7.2-libvirt.mig", "pc-q35-7.2"),
+    with_devices(
+        "pc-i440fx-7.2-catalog.mig",
+        "pc-i440fx-7.2",
+        CATALOG_DEVICES,
+    ),
+    with_devices("pc-q35-7.2-libvirt.mig", "pc-q35-7.2", LIBVIRT_Q35_DEVICES),
     hotplug(
         "pc-i440fx-7.2-hotplug.mig",
         "pc-i440fx-7.2",
@@ -236,8 +235,16 @@ const QEMU_7_2: &[Guest] = &[
 /// audio goes nowhere and the serial port to a null chardev: the guests need nothing
 /// from the host.
 const QEMU_10_0: &[Guest] = &[
-    catalog("pc-i440fx-10.0-catalog.mig", "pc-i440fx-10.0"),
-    libvirt_q35("pc-q35-10.0-libvirt.mig", "pc-q35-10.0"),
+    with_devices(
+        "pc-i440fx-10.0-catalog.mig",
+        "pc-i440fx-10.0",
+        CATALOG_DEVICES,
+    ),
+    with_devices(
+        "pc-q35-10.0-libvirt.mig",
+        "pc-q35-10.0",
+        LIBVIRT_Q35_DEVICES,
+    ),
     hotplug(
         "pc-i440fx-10.0-hotplug.mig",
         "pc-i440fx-10.0",
