@@ -40,6 +40,8 @@ pub fn mirror(
         })),
         "I440FX" => Box::<I440fx>::default(),
         "pcie-root-port" => Box::<PcieRootPort>::default(),
+        "pci_bridge" => Box::<PciBridgeDev>::default(),
+        "pcie-pci-bridge" => Box::<PciePciBridge>::default(),
         "ioh-3240-express-root-port" => Box::<Ioh3420>::default(),
         "xio3130-express-downstream-port" => Box::<Xio3130Downstream>::default(),
         "xio3130-express-upstream-port" => Box::<Xio3130Upstream>::default(),
@@ -60,6 +62,8 @@ pub fn mirror(
         "virtio-net" => Box::<VirtioNet>::default(),
         // A queue per vCPU, QEMU's default.
         "virtio-blk" => Box::new(VirtioBlk::with_queues(cpus)),
+        "virtio-scsi" => Box::new(VirtioScsi::with_queues(cpus)),
+        "scsi-disk" => Box::<ScsiDisk>::default(),
         "virtio-console" => Box::<VirtioSerial>::default(),
         "slirp" => Box::<Slirp>::default(),
         "e1000e" => Box::new(E1000e::for_machine(machine_type)),

@@ -130,6 +130,8 @@ pub fn call(text: &str) -> Option<(String, Vec<String>)> {
 #[derive(Default)]
 pub struct Constants {
     defines: HashMap<String, String>,
+    /// Function-like `#define VMSTATE_*(params) body`s.
+    macros: HashMap<String, (Vec<String>, String)>,
 }
 
 impl Constants {
@@ -152,6 +154,15 @@ impl Constants {
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .unwrap_or(rest.len());
             let (name, value) = rest.split_at(name_len);
+            if name.starts_with("VMSTATE_") && value.starts_with('(') {
+                if let Some(end) = group_end(value, 0) {
+                    let params = split_top(&value[1..end - 1]);
+                    self.macros
+                        .entry(name.to_owned())
+                        .or_insert_with(|| (params, value[end..].trim().to_owned()));
+                }
+                continue;
+            }
             if name.is_empty() || value.starts_with('(') {
                 continue;
             }
@@ -190,6 +201,34 @@ impl Constants {
             }
             from = end;
         }
+    }
+
+    /// A use of function-like macro `name` with `args`, expanded (its parameters
+    /// replaced as whole words), or `None` if it is not one or the counts differ.
+    pub fn expand(&self, name: &str, args: &[String]) -> Option<String> {
+        let (params, body) = self.macros.get(name)?;
+        if params.len() != args.len() {
+            return None;
+        }
+        let mut out = String::new();
+        let mut word = String::new();
+        let flush = |word: &mut String, out: &mut String| {
+            match params.iter().position(|p| p == word) {
+                Some(i) => out.push_str(&args[i]),
+                None => out.push_str(word),
+            }
+            word.clear();
+        };
+        for c in body.chars() {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                word.push(c);
+            } else {
+                flush(&mut word, &mut out);
+                out.push(c);
+            }
+        }
+        flush(&mut word, &mut out);
+        Some(out)
     }
 
     /// A `#define`'s text.
@@ -363,6 +402,19 @@ mod tests {
         assert_eq!(c.eval("Z"), Some(10));
         assert_eq!(c.eval("8 * sizeof(uint32_t)"), Some(32));
         assert_eq!(c.eval("sizeof(struct x)"), None);
+    }
+
+    #[test]
+    fn expands_function_like_vmstate_macros() {
+        let mut c = Constants::default();
+        c.scan("#define VMSTATE_IPACK_DEVICE(_field, _state) \\\n    VMSTATE_STRUCT(_field, _state, 1, vmstate_ipack_device, IPackDevice)\n");
+        let e = c
+            .expand("VMSTATE_IPACK_DEVICE", &["dev".into(), "S".into()])
+            .unwrap();
+        assert_eq!(
+            e,
+            "VMSTATE_STRUCT(dev, S, 1, vmstate_ipack_device, IPackDevice)"
+        );
     }
 
     #[test]

@@ -114,17 +114,23 @@ pub fn parse(
         }
         "TIMER_PTR_ARRAY" | "TIMER_ARRAY" => (arg(0)?, Ty::Array(Box::new(Ty::Timer), num(2)?), 0),
         "TIMER_V" | "TIMER_PTR_V" => (arg(0)?, Ty::Timer, num(2)?),
+        _ if prim_shape(base).is_none() => {
+            // A device's own macro (`VMSTATE_HID_KEYBOARD_DEVICE`): its expansion.
+            let expanded = consts
+                .expand(&m, &a)
+                .ok_or_else(|| format!("{m} needs a hand-written field"))?;
+            return match expanded.trim_start().starts_with('{') {
+                true => struct_initializer(&expanded, &m).map(Some),
+                false => parse(&expanded, consts, dump_size).map(|f| {
+                    f.map(|f| Field {
+                        macro_name: m.clone(),
+                        ..f
+                    })
+                }),
+            };
+        }
         _ => {
-            let (b, shape) = [
-                "_2DARRAY", "_ARRAY_V", "_ARRAY", "_EQUAL_V", "_EQUAL", "_V", "",
-            ]
-            .into_iter()
-            .find_map(|s| {
-                base.strip_suffix(s)
-                    .filter(|b| prim(b).is_some())
-                    .map(|b| (b, s))
-            })
-            .ok_or_else(|| format!("{m} needs a hand-written field"))?;
+            let (b, shape) = prim_shape(base).expect("checked above");
             let t = prim(b).expect("found above");
             f.as_array = b == "UINT8" && shape.contains("ARRAY");
             match shape {
@@ -149,6 +155,67 @@ pub fn parse(
     f.ty = ty;
     f.version = version as u32;
     Ok(Some(f))
+}
+
+/// A scalar macro's type prefix and shape suffix (`UINT32_ARRAY_V` -> `UINT32`,
+/// `_ARRAY_V`).
+fn prim_shape(base: &str) -> Option<(&str, &'static str)> {
+    [
+        "_2DARRAY", "_ARRAY_V", "_ARRAY", "_EQUAL_V", "_EQUAL", "_V", "",
+    ]
+    .into_iter()
+    .find_map(|s| {
+        base.strip_suffix(s)
+            .filter(|b| prim(b).is_some())
+            .map(|b| (b, s))
+    })
+}
+
+/// A macro that expands to a struct field's initialiser
+/// (`{ .name = (stringify(_field)), .vmsd = &vmstate_x, .flags = VMS_STRUCT, ... }`).
+fn struct_initializer(text: &str, m: &str) -> Result<Field, String> {
+    let body = text.trim().trim_start_matches('{').trim_end_matches('}');
+    let mut name = None;
+    let mut vmsd = None;
+    let mut version = 0;
+    let mut plain_struct = false;
+    for item in crate::c_text::split_top(body) {
+        let Some((key, value)) = item.strip_prefix('.').and_then(|i| i.split_once('=')) else {
+            continue;
+        };
+        let value = value.trim();
+        match key.trim() {
+            "name" => {
+                let v = value.trim_start_matches('(').trim_end_matches(')');
+                name = v
+                    .strip_prefix("stringify(")
+                    .map(|f| f.trim_end_matches(')').trim().to_owned());
+            }
+            "vmsd" => vmsd = Some(value.trim_start_matches('&').trim().to_owned()),
+            "flags" => plain_struct = value == "VMS_STRUCT",
+            "version_id" => {
+                version = value
+                    .parse()
+                    .map_err(|_| format!("{m}: version `{value}`"))?
+            }
+            "info" | "field_exists" | "num" | "num_offset" => {
+                return Err(format!("{m} needs a hand-written field"))
+            }
+            _ => {}
+        }
+    }
+    match (name, vmsd, plain_struct) {
+        (Some(name), Some(vmsd), true) => Ok(Field {
+            name,
+            ty: Ty::Vmsd(vmsd),
+            version,
+            equal: false,
+            destination: None,
+            as_array: false,
+            macro_name: m.to_owned(),
+        }),
+        _ => Err(format!("{m} needs a hand-written field")),
+    }
 }
 
 fn short(text: &str) -> String {

@@ -27,8 +27,12 @@ mod can_sja1000;
 pub use can_sja1000::*;
 mod ccid_card_passthru;
 pub use ccid_card_passthru::*;
+mod core_;
+pub use core_::*;
 mod cs4231a;
 pub use cs4231a::*;
+mod dev_hid;
+pub use dev_hid::*;
 mod dev_hub;
 pub use dev_hub::*;
 mod dev_smartcard_reader;
@@ -51,6 +55,8 @@ mod hcd_ohci_pci;
 pub use hcd_ohci_pci::*;
 mod hcd_xhci_sysbus;
 pub use hcd_xhci_sysbus::*;
+mod hid;
+pub use hid::*;
 mod host_libusb;
 pub use host_libusb::*;
 mod i2c_ddc;
@@ -61,8 +67,12 @@ mod imx_usb_phy;
 pub use imx_usb_phy::*;
 mod intel_iommu;
 pub use intel_iommu::*;
+mod ipack;
+pub use ipack::*;
 mod ipmi_bt;
 pub use ipmi_bt::*;
+mod ipoctal232;
+pub use ipoctal232::*;
 mod ivshmem_pci;
 pub use ivshmem_pci::*;
 mod lsi53c895a;
@@ -91,6 +101,12 @@ mod serial_pci;
 pub use serial_pci::*;
 mod serial_pci_multi;
 pub use serial_pci_multi::*;
+mod smbus_eeprom;
+pub use smbus_eeprom::*;
+mod smbus_ipmi;
+pub use smbus_ipmi::*;
+mod smbus_slave;
+pub use smbus_slave::*;
 mod tpci200;
 pub use tpci200::*;
 mod tpm_tis_common;
@@ -101,6 +117,8 @@ mod tulip;
 pub use tulip::*;
 mod u2f;
 pub use u2f::*;
+mod u2f_passthru;
+pub use u2f_passthru::*;
 mod vga;
 pub use vga::*;
 mod vga_pci;
@@ -202,6 +220,11 @@ pub const GENERATED_MIRRORS: &[GeneratedMirror] = &[
         new: || Box::<IpmiInterfacePciBt>::default(),
     },
     GeneratedMirror {
+        name: "ipoctal232",
+        pci: false,
+        new: || Box::<Ipoctal232>::default(),
+    },
+    GeneratedMirror {
         name: "ivshmem-plain",
         pci: true,
         new: || Box::<IvshmemPlain>::default(),
@@ -282,6 +305,16 @@ pub const GENERATED_MIRRORS: &[GeneratedMirror] = &[
         new: || Box::<Rtl8139>::default(),
     },
     GeneratedMirror {
+        name: "smbus-eeprom",
+        pci: false,
+        new: || Box::<SmbusEeprom>::default(),
+    },
+    GeneratedMirror {
+        name: "smbus-ipmi",
+        pci: false,
+        new: || Box::<SmbusIpmi>::default(),
+    },
+    GeneratedMirror {
         name: "tpci200",
         pci: true,
         new: || Box::<Tpci200>::default(),
@@ -302,6 +335,11 @@ pub const GENERATED_MIRRORS: &[GeneratedMirror] = &[
         new: || Box::<U2fKey>::default(),
     },
     GeneratedMirror {
+        name: "u2f-key-passthru",
+        pci: false,
+        new: || Box::<U2fKeyPassthru>::default(),
+    },
+    GeneratedMirror {
         name: "usb-ccid",
         pci: false,
         new: || Box::<UsbCcid>::default(),
@@ -315,6 +353,11 @@ pub const GENERATED_MIRRORS: &[GeneratedMirror] = &[
         name: "usb-hub",
         pci: false,
         new: || Box::<UsbHub>::default(),
+    },
+    GeneratedMirror {
+        name: "usb-kbd",
+        pci: false,
+        new: || Box::<UsbKbd>::default(),
     },
     GeneratedMirror {
         name: "usb-storage",
