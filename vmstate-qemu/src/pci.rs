@@ -197,7 +197,7 @@ macro_rules! msix {
     ($(#[$doc:meta])* $name:ident, $state:ident, $vectors:literal) => {
         $(#[$doc])*
         #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-        #[derive(VMState, Clone, Debug, Default, PartialEq)]
+        #[derive(vmstate_runtime::VMState, Clone, Debug, Default, PartialEq)]
         #[vmstate(name = "msix", version = 0)]
         pub struct $name {
             /// The table and pending bits.
@@ -206,7 +206,7 @@ macro_rules! msix {
 
         #[doc = concat!("The bytes of a ", stringify!($vectors), "-vector MSI-X table and its pending bits.")]
         #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-        #[derive(VMState, Clone, Debug, PartialEq, Eq)]
+        #[derive(vmstate_runtime::VMState, Clone, Debug, PartialEq, Eq)]
         #[vmstate(transparent, info = "msix state")]
         pub struct $state(
             #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
@@ -220,6 +220,8 @@ macro_rules! msix {
         }
     };
 }
+
+pub(crate) use msix;
 
 msix!(
     /// The MSI-X state of a function with 5 vectors (`e1000e`).

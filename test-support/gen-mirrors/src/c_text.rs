@@ -132,6 +132,10 @@ pub struct Constants {
     defines: HashMap<String, String>,
     /// Function-like `#define VMSTATE_*(params) body`s.
     macros: HashMap<String, (Vec<String>, String)>,
+    /// Field tests that look at the version alone
+    /// (`static bool is_version_2(void *opaque, int version_id) { return version_id == 2; }`):
+    /// name -> the Rust condition on `v`.
+    version_tests: HashMap<String, String>,
 }
 
 impl Constants {
@@ -171,6 +175,52 @@ impl Constants {
                 .or_insert_with(|| value.trim().to_owned());
         }
         self.scan_enums(text);
+        self.scan_version_tests(text);
+    }
+
+    fn scan_version_tests(&mut self, text: &str) {
+        let key = "static bool ";
+        let mut from = 0;
+        while let Some(at) = text[from..].find(key) {
+            from += at + key.len();
+            let rest = &text[from..];
+            let Some(open) = rest.find('(') else { break };
+            let name = rest[..open].trim();
+            let Some(close) = group_end(rest, open) else {
+                break;
+            };
+            let params: String = rest[open + 1..close - 1].split_whitespace().collect();
+            if params != "void*opaque,intversion_id" {
+                continue;
+            }
+            let Some(body_open) = rest[close..].find('{').map(|b| close + b) else {
+                break;
+            };
+            let Some(body_end) = group_end(rest, body_open) else {
+                break;
+            };
+            let body: String = rest[body_open + 1..body_end - 1]
+                .split_whitespace()
+                .collect();
+            let cond = body
+                .strip_prefix("returnversion_id")
+                .and_then(|b| b.strip_suffix(';'))
+                .and_then(|b| {
+                    ["==", "!=", "<=", ">=", "<", ">"]
+                        .into_iter()
+                        .find_map(|op| b.strip_prefix(op).map(|n| (op, n)))
+                })
+                .and_then(|(op, n)| n.parse::<u32>().ok().map(|n| format!("v {op} {n}")));
+            if let Some(cond) = cond {
+                self.version_tests.entry(name.to_owned()).or_insert(cond);
+            }
+        }
+    }
+
+    /// The Rust condition on the version `v` of a field test that looks at the
+    /// version alone, by its C name.
+    pub fn version_test(&self, name: &str) -> Option<&str> {
+        self.version_tests.get(name).map(String::as_str)
     }
 
     fn scan_enums(&mut self, text: &str) {
@@ -402,6 +452,14 @@ mod tests {
         assert_eq!(c.eval("Z"), Some(10));
         assert_eq!(c.eval("8 * sizeof(uint32_t)"), Some(32));
         assert_eq!(c.eval("sizeof(struct x)"), None);
+    }
+
+    #[test]
+    fn reads_tests_of_the_version_alone() {
+        let mut c = Constants::default();
+        c.scan("static bool is_version_2(void *opaque, int version_id)\n{\n    return version_id == 2;\n}\nstatic bool f(void *opaque, int version_id) { S *s = opaque; return s->x; }\n");
+        assert_eq!(c.version_test("is_version_2"), Some("v == 2"));
+        assert_eq!(c.version_test("f"), None);
     }
 
     #[test]

@@ -68,6 +68,7 @@ pub fn rust_type(ty: &Ty, resolve: &dyn Fn(&str) -> String) -> String {
         Ty::Prim(p) => (*p).to_owned(),
         Ty::Timer => "Timer".to_owned(),
         Ty::Vmsd(c) => resolve(c),
+        Ty::Named(t) => t.clone(),
         Ty::Array(t, n) => format!("[{}; {n}]", rust_type(t, resolve)),
         Ty::Unused(n) => format!("Unused<{n}>"),
     }
@@ -199,6 +200,9 @@ pub fn write(g: &Gen, resolve: &dyn Fn(&str) -> String, source: &str) -> String 
         }
         if f.equal {
             attrs.push("equal".to_owned());
+        }
+        if let Some(cond) = &f.exists {
+            attrs.push(format!("exists = |_, v| {cond}"));
         }
         if f.as_array {
             attrs.push("as_array".to_owned());

@@ -13,6 +13,8 @@ pub enum Ty {
     Timer,
     /// The struct of another description, by C variable.
     Vmsd(String),
+    /// A Rust type by name (a function's MSI-X state, `MsixN`).
+    Named(String),
     /// `[T; N]`.
     Array(Box<Ty>, usize),
     /// Padding of N bytes.
@@ -32,6 +34,8 @@ pub struct Field {
     pub equal: bool,
     /// The destination's value of an `_EQUAL` field.
     pub destination: Option<String>,
+    /// A `_TEST` field's condition on the version `v`, as Rust.
+    pub exists: Option<String>,
     /// A `uint8` array described element by element, not as a buffer.
     pub as_array: bool,
     /// The macro, for the doc comment.
@@ -88,13 +92,34 @@ pub fn parse(
         version: 0,
         equal: false,
         destination: None,
+        exists: None,
         as_array: false,
         macro_name: m.clone(),
+    };
+    let test = |i: usize| -> Result<String, String> {
+        let t = arg(i)?;
+        consts
+            .version_test(&t)
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{m}: its test {t} reads the device's state"))
     };
     let (name, ty, version) = match base {
         "END_OF_LIST" => return Ok(None),
         "UNUSED" => ("unused".into(), Ty::Unused(num(0)?), 0),
         "UNUSED_V" => ("unused".into(), Ty::Unused(num(1)?), num(0)?),
+        "UNUSED_TEST" => {
+            f.exists = Some(test(0)?);
+            ("unused".into(), Ty::Unused(num(1)?), 0)
+        }
+        "STRUCT_TEST" => {
+            f.exists = Some(test(2)?);
+            (arg(0)?, vmsd(4)?, num(3)?)
+        }
+        "BUFFER_TEST" => {
+            f.exists = Some(test(2)?);
+            let n = dump_size.ok_or_else(|| format!("{m}: size unknown"))?;
+            (arg(0)?, u8s(n as usize), 0)
+        }
         "PCI_DEVICE" => (arg(0)?, Ty::Vmsd("vmstate_pci_device".into()), 0),
         "USB_DEVICE" => (arg(0)?, Ty::Vmsd("vmstate_usb_device".into()), 0),
         "MACADDR" => (arg(0)?, u8s(6), 0),
@@ -120,7 +145,7 @@ pub fn parse(
                 .expand(&m, &a)
                 .ok_or_else(|| format!("{m} needs a hand-written field"))?;
             return match expanded.trim_start().starts_with('{') {
-                true => struct_initializer(&expanded, &m).map(Some),
+                true => struct_initializer(&expanded, &m, consts).map(Some),
                 false => parse(&expanded, consts, dump_size).map(|f| {
                     f.map(|f| Field {
                         macro_name: m.clone(),
@@ -147,6 +172,10 @@ pub fn parse(
                     (arg(0)?, t, 0)
                 }
                 "_V" => (arg(0)?, t, num(2)?),
+                "_TEST" => {
+                    f.exists = Some(test(2)?);
+                    (arg(0)?, t, 0)
+                }
                 _ => (arg(0)?, t, 0),
             }
         }
@@ -173,12 +202,13 @@ fn prim_shape(base: &str) -> Option<(&str, &'static str)> {
 
 /// A macro that expands to a struct field's initialiser
 /// (`{ .name = (stringify(_field)), .vmsd = &vmstate_x, .flags = VMS_STRUCT, ... }`).
-fn struct_initializer(text: &str, m: &str) -> Result<Field, String> {
+fn struct_initializer(text: &str, m: &str, consts: &Constants) -> Result<Field, String> {
     let body = text.trim().trim_start_matches('{').trim_end_matches('}');
     let mut name = None;
     let mut vmsd = None;
     let mut version = 0;
     let mut plain_struct = false;
+    let mut exists = None;
     for item in crate::c_text::split_top(body) {
         let Some((key, value)) = item.strip_prefix('.').and_then(|i| i.split_once('=')) else {
             continue;
@@ -198,9 +228,20 @@ fn struct_initializer(text: &str, m: &str) -> Result<Field, String> {
                     .parse()
                     .map_err(|_| format!("{m}: version `{value}`"))?
             }
-            "info" | "field_exists" | "num" | "num_offset" => {
-                return Err(format!("{m} needs a hand-written field"))
+            "field_exists" => {
+                let test = value.trim_start_matches('(').trim_end_matches(')').trim();
+                if test != "NULL" {
+                    exists = Some(
+                        consts
+                            .version_test(test)
+                            .ok_or_else(|| {
+                                format!("{m}: its test {test} reads the device's state")
+                            })?
+                            .to_owned(),
+                    );
+                }
             }
+            "info" | "num" | "num_offset" => return Err(format!("{m} needs a hand-written field")),
             _ => {}
         }
     }
@@ -211,6 +252,7 @@ fn struct_initializer(text: &str, m: &str) -> Result<Field, String> {
             version,
             equal: false,
             destination: None,
+            exists,
             as_array: false,
             macro_name: m.to_owned(),
         }),

@@ -37,6 +37,26 @@ const HAND_NESTED: &[(&str, &str)] = &[
     ("vmstate_xhci", "Xhci"),
 ];
 
+/// MSI-X vectors of the devices whose state has `VMSTATE_MSIX`, by description
+/// name (their `msix_init` calls; a property's default where one sets it):
+/// the MSI-X state is the table and pending bits of that many vectors.
+const MSIX_VECTORS: &[(&str, u32)] = &[
+    ("megasas", 15),
+    ("megasas-gen2", 15),
+    ("vmxnet3", 25),
+    ("igb", 10),
+    // ivshmem-pci.c: the `vectors` property, 1 by default.
+    ("ivshmem-doorbell", 1),
+];
+
+/// Devices whose PCI function is PCI Express wherever it sits (their QOM type's
+/// only PCI interface is `INTERFACE_PCIE_DEVICE`): a fresh one has the 4096-byte
+/// configuration space.
+const EXPRESS_DEVICES: &[&str] = &["igb", "megasas-gen2"];
+
+/// MSI-X sizes the hand-written `pci.rs` declares (`msix!`).
+const MSIX_BY_HAND: &[u32] = &[1, 5, 16];
+
 /// What a destination sets in fields the stream must repeat (`_EQUAL`), which QEMU
 /// never sends on its own: C variable, field, value (from the C source's init).
 pub const DESTINATION_VALUES: &[(&str, &str, &str)] = &[
@@ -67,6 +87,8 @@ struct Generator<'a> {
     gens: Vec<(PathBuf, Gen)>,
     /// Rust type names taken.
     taken: HashMap<String, String>,
+    /// MSI-X sizes the generated code declares.
+    msix_sizes: std::collections::BTreeSet<u32>,
 }
 
 impl Generator<'_> {
@@ -153,8 +175,23 @@ impl Generator<'_> {
                     f.name, f.version, d["field"], d["version_id"]
                 ));
             }
-            if d["field_exists"] == true {
-                return Err(format!("field {} exists only when a test says so", f.name));
+            if d["field_exists"] != f.exists.is_some() {
+                return Err(format!(
+                    "field {}: a test in the dump, none read from C, or the reverse",
+                    f.name
+                ));
+            }
+            if f.ty == field::Ty::Vmsd("vmstate_msix".into()) {
+                let (_, n) = MSIX_VECTORS
+                    .iter()
+                    .find(|(d, _)| *d == v.name)
+                    .ok_or_else(|| {
+                        format!("{}: its MSI-X vectors are unknown (MSIX_VECTORS)", f.name)
+                    })?;
+                f.ty = field::Ty::Named(format!("Msix{n}"));
+                if !MSIX_BY_HAND.contains(n) {
+                    self.msix_sizes.insert(*n);
+                }
             }
             if let Some(c) = inner_vmsd(&f.ty) {
                 nested.push((c.to_owned(), d["Description"].clone(), f.name.clone()));
@@ -208,6 +245,13 @@ impl Generator<'_> {
             return Err(format!("type name {rust} taken twice"));
         }
         self.taken.insert(rust.clone(), v.cname.clone());
+        if EXPRESS_DEVICES.contains(&v.name.as_str()) {
+            let pci = fields
+                .iter_mut()
+                .find(|f| f.ty == field::Ty::Vmsd("vmstate_pci_device".into()))
+                .ok_or_else(|| format!("{} has no PCI function to make Express", v.name))?;
+            pci.destination = Some("PciDevice::express()".into());
+        }
         self.gens.push((
             v.file.clone(),
             Gen {
@@ -340,6 +384,7 @@ fn main() {
         done: HashMap::new(),
         gens: Vec::new(),
         taken: HashMap::new(),
+        msix_sizes: Default::default(),
     };
     // Each device description of the dump once, with the QOM types that use it.
     // Each device description of the dump once (by name and first field: QOM types
@@ -444,6 +489,11 @@ fn write_catalog(g: &Generator, out_dir: &Path, index: &[IndexRow]) {
         )
         .unwrap();
         module.push_str(&format!("mod {m};\npub use {m}::*;\n"));
+    }
+    for n in &g.msix_sizes {
+        module.push_str(&format!(
+            "\ncrate::pci::msix!(\n    /// The MSI-X state of a function with {n} vectors.\n    Msix{n},\n    MsixState{n},\n    {n}\n);\n"
+        ));
     }
     module.push_str(
         "\n/// Each generated device section: its description's name and a mirror as a fresh\n/// destination has it. Descriptions of one name are told apart by `pci`: whether\n/// the device is a PCI function (its idstr then begins with its PCI address).\n",

@@ -135,6 +135,9 @@ const CATALOG_DEVICES: &[&str] = &[
     "-blockdev", "driver=null-co,node-name=s0,size=1048576",
     "-device", "scsi-hd,drive=s0,bus=scsi.0",
     "-device", "scsi-cd,bus=scsi.0",
+    "-device", "AC97,audiodev=a0",
+    "-netdev", "user,id=n4", "-device", "pcnet,netdev=n4",
+    "-device", "megasas",
 ];
 
 /// A Q35 VM as libvirt lays it out: devices behind PCI Express root ports (QEMU's
@@ -172,6 +175,7 @@ const LIBVIRT_Q35_DEVICES: &[&str] = &[
     "-device", "scsi-hd,drive=s0,bus=scsi.0",
     "-device", "scsi-cd,bus=scsi.0",
     "-device", "usb-kbd,bus=xhci.0",
+    "-device", "megasas-gen2,bus=rp9",
     "-device", "virtio-net-pci,netdev=n2,bus=rp5", "-netdev", "user,id=n2",
     "-device", "usb-tablet,bus=xhci.0",
     "-device", "VGA,bus=pcie.0",
@@ -196,6 +200,13 @@ const fn hotplug(
         ..small(stream, machine)
     }
 }
+
+/// Devices QEMU 10.0 has and 7.2 does not, whose mirrors the catalog generates.
+#[rustfmt::skip]
+const NEW_IN_10_0_DEVICES: &[&str] = &[
+    "-device", "pcie-root-port,id=rp1,chassis=1,bus=pcie.0",
+    "-netdev", "user,id=n0", "-device", "igb,netdev=n0,bus=rp1",
+];
 
 /// `devices` in a small KVM guest of `machine` with 64 MiB.
 const fn with_devices(
@@ -261,6 +272,11 @@ const QEMU_10_0: &[Guest] = &[
         "pc-q35-10.0-libvirt.mig",
         "pc-q35-10.0",
         LIBVIRT_Q35_DEVICES,
+    ),
+    with_devices(
+        "pc-q35-10.0-new-devices.mig",
+        "pc-q35-10.0",
+        NEW_IN_10_0_DEVICES,
     ),
     hotplug(
         "pc-i440fx-10.0-hotplug.mig",

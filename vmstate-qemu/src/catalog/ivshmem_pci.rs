@@ -8,6 +8,22 @@ use crate::*;
 #[allow(unused_imports)]
 use vmstate_runtime::{Timer, Unused, VMState};
 
+/// `ivshmem-doorbell` (v0): `ivshmem_doorbell_vmsd` in QEMU's `hw/misc/ivshmem-pci.c`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "ivshmem-doorbell", version = 0)]
+pub struct IvshmemDoorbell {
+    /// QEMU's `parent_obj` (`VMSTATE_PCI_DEVICE`).
+    pub parent_obj: PciDevice,
+    /// QEMU's `parent_obj` (`VMSTATE_MSIX`).
+    #[vmstate(rename = "parent_obj")]
+    pub parent_obj_2: Msix1,
+    /// QEMU's `intrstatus` (`VMSTATE_UINT32`).
+    pub intrstatus: u32,
+    /// QEMU's `intrmask` (`VMSTATE_UINT32`).
+    pub intrmask: u32,
+}
+
 /// `ivshmem-plain` (v0): `ivshmem_plain_vmsd` in QEMU's `hw/misc/ivshmem-pci.c`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, Default, PartialEq)]

@@ -15,6 +15,8 @@ pub struct GeneratedMirror {
     pub new: fn() -> Box<dyn SectionDevice>,
 }
 
+mod ac97;
+pub use ac97::*;
 mod bochs_display;
 pub use bochs_display::*;
 mod can_kvaser_pci;
@@ -63,6 +65,8 @@ mod i2c_ddc;
 pub use i2c_ddc::*;
 mod i82801b11;
 pub use i82801b11::*;
+mod igb;
+pub use igb::*;
 mod imx_usb_phy;
 pub use imx_usb_phy::*;
 mod intel_iommu;
@@ -77,6 +81,8 @@ mod ivshmem_pci;
 pub use ivshmem_pci::*;
 mod lsi53c895a;
 pub use lsi53c895a::*;
+mod megasas;
+pub use megasas::*;
 mod mptsas;
 pub use mptsas::*;
 mod ne2000;
@@ -91,6 +97,10 @@ mod pci_ipmi_bt;
 pub use pci_ipmi_bt::*;
 mod pckbd;
 pub use pckbd::*;
+mod pcnet;
+pub use pcnet::*;
+mod pcnet_pci;
+pub use pcnet_pci::*;
 mod piix;
 pub use piix::*;
 mod pvpanic_pci;
@@ -131,6 +141,8 @@ mod vmcoreinfo;
 pub use vmcoreinfo::*;
 mod vmgenid;
 pub use vmgenid::*;
+mod vmxnet3;
+pub use vmxnet3::*;
 mod wdt_i6300esb;
 pub use wdt_i6300esb::*;
 mod wdt_ib700;
@@ -140,6 +152,27 @@ pub use xen_overlay::*;
 mod xen_platform;
 pub use xen_platform::*;
 
+crate::pci::msix!(
+    /// The MSI-X state of a function with 10 vectors.
+    Msix10,
+    MsixState10,
+    10
+);
+
+crate::pci::msix!(
+    /// The MSI-X state of a function with 15 vectors.
+    Msix15,
+    MsixState15,
+    15
+);
+
+crate::pci::msix!(
+    /// The MSI-X state of a function with 25 vectors.
+    Msix25,
+    MsixState25,
+    25
+);
+
 /// Each generated device section: its description's name and a mirror as a fresh
 /// destination has it. Descriptions of one name are told apart by `pci`: whether
 /// the device is a PCI function (its idstr then begins with its PCI address).
@@ -148,6 +181,11 @@ pub const GENERATED_MIRRORS: &[GeneratedMirror] = &[
         name: "PIIX4",
         pci: true,
         new: || Box::<Piix4>::default(),
+    },
+    GeneratedMirror {
+        name: "ac97",
+        pci: true,
+        new: || Box::<Ac97>::default(),
     },
     GeneratedMirror {
         name: "acpi-erst",
@@ -205,6 +243,11 @@ pub const GENERATED_MIRRORS: &[GeneratedMirror] = &[
         new: || Box::<Ib700Wdt>::default(),
     },
     GeneratedMirror {
+        name: "igb",
+        pci: true,
+        new: || Box::<Igb>::default(),
+    },
+    GeneratedMirror {
         name: "imx.usbphy",
         pci: false,
         new: || Box::<ImxUsbphy>::default(),
@@ -225,6 +268,11 @@ pub const GENERATED_MIRRORS: &[GeneratedMirror] = &[
         new: || Box::<Ipoctal232>::default(),
     },
     GeneratedMirror {
+        name: "ivshmem-doorbell",
+        pci: true,
+        new: || Box::<IvshmemDoorbell>::default(),
+    },
+    GeneratedMirror {
         name: "ivshmem-plain",
         pci: true,
         new: || Box::<IvshmemPlain>::default(),
@@ -238,6 +286,16 @@ pub const GENERATED_MIRRORS: &[GeneratedMirror] = &[
         name: "lsiscsi",
         pci: true,
         new: || Box::<Lsiscsi>::default(),
+    },
+    GeneratedMirror {
+        name: "megasas",
+        pci: true,
+        new: || Box::<Megasas>::default(),
+    },
+    GeneratedMirror {
+        name: "megasas-gen2",
+        pci: true,
+        new: || Box::<MegasasGen2>::default(),
     },
     GeneratedMirror {
         name: "mioe3680_pci",
@@ -288,6 +346,11 @@ pub const GENERATED_MIRRORS: &[GeneratedMirror] = &[
         name: "pcm3680i_pci",
         pci: true,
         new: || Box::<Pcm3680iPci>::default(),
+    },
+    GeneratedMirror {
+        name: "pcnet",
+        pci: true,
+        new: || Box::<PciPcnet>::default(),
     },
     GeneratedMirror {
         name: "platform",
