@@ -275,11 +275,14 @@ fn bridge(
             }
         };
         let report = &mut |p: &Progress| {
-            // The first part after RAM's setup: multifd channels connect before
-            // the setup ends, so once those that came are handled, no other
-            // connection is to come but QEMU's postcopy-preempt channel, which
-            // the system then refuses (before the source stops its guest).
-            if p.parts > 1 {
+            // In a migration that may switch to postcopy, the first part after
+            // RAM's setup: the source's multifd channels connect before the setup
+            // ends, so once those that came are handled, no other connection is
+            // to come but QEMU's postcopy-preempt channel, which the system then
+            // refuses (before the source stops its guest). Without postcopy the
+            // listener stays open: a bridge's channels reach the next bridge
+            // after its main channel's first parts, as late as they come.
+            if p.postcopy && p.parts > 1 {
                 if let Some(g) = gate.as_ref().filter(|g| !g.closed() && g.settled()) {
                     g.close();
                 }

@@ -53,6 +53,9 @@ pub struct Progress {
     /// The stream opened a return path (`OPEN_RETURN_PATH`): its source waits
     /// for the destination's messages to its end.
     pub return_path: bool,
+    /// The stream advised postcopy (`POSTCOPY_ADVISE`): its source may switch to
+    /// postcopy, and with postcopy-preempt connect once more for it.
+    pub postcopy: bool,
 }
 
 /// Converts the stream `input` delivers (either format, detected from its first
@@ -444,6 +447,7 @@ impl Conversion<'_> {
         self.s.packaged |= !c.package.is_empty();
         self.s.ram.layout.after(c);
         self.s.counts.return_path |= c.number == Command::OPEN_RETURN_PATH;
+        self.s.counts.postcopy |= c.number == Command::POSTCOPY_ADVISE;
         self.sink.command(c)
     }
 
