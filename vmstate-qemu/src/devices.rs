@@ -64,6 +64,8 @@ pub fn mirror(
         "virtio-blk" => Box::new(VirtioBlk::with_queues(cpus)),
         "virtio-scsi" => Box::new(VirtioScsi::with_queues(cpus)),
         "scsi-disk" => Box::<ScsiDisk>::default(),
+        // scsi-generic's section is the bare SCSI device state.
+        "SCSIDevice" => Box::<ScsiDevice>::default(),
         "virtio-console" => Box::<VirtioSerial>::default(),
         "slirp" => Box::<Slirp>::default(),
         "e1000e" => Box::new(E1000e::for_machine(machine_type)),

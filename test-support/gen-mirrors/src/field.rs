@@ -224,9 +224,10 @@ fn struct_initializer(text: &str, m: &str, consts: &Constants) -> Result<Field, 
             "vmsd" => vmsd = Some(value.trim_start_matches('&').trim().to_owned()),
             "flags" => plain_struct = value == "VMS_STRUCT",
             "version_id" => {
-                version = value
-                    .parse()
-                    .map_err(|_| format!("{m}: version `{value}`"))?
+                version = consts
+                    .eval(value)
+                    .and_then(|v| u32::try_from(v).ok())
+                    .ok_or_else(|| format!("{m}: version `{value}`"))?
             }
             "field_exists" => {
                 let test = value.trim_start_matches('(').trim_end_matches(')').trim();
