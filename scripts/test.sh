@@ -42,6 +42,9 @@ fi
 # QEMU 10.0 beside 7.2 (bookworm-backports, unpacked into a cache folder).
 VMSTATE_QEMU_10_0="$(bash scripts/qemu-10.0.sh)"
 export VMSTATE_QEMU_10_0
+# The Linux guest of the device tests (Debian's kernel and busybox, cached).
+VMSTATE_LINUX_GUEST="$(bash scripts/linux-guest.sh)"
+export VMSTATE_LINUX_GUEST
 export VMSTATE_REQUIRE_ASN1TOOLS=1 VMSTATE_REQUIRE_ASN1C=1 VMSTATE_REQUIRE_QEMU=1 VMSTATE_REQUIRE_KVM=1
 
 # Snapshot tests compare; they never write new snapshots here.
