@@ -31,7 +31,9 @@ fn guest() -> Option<PathBuf> {
             panic!("VMSTATE_LINUX_GUEST names no guest: bash scripts/linux-guest.sh builds it")
         }
         None => {
-            eprintln!("skipped: no Linux guest (VMSTATE_LINUX_GUEST=$(bash scripts/linux-guest.sh))");
+            eprintln!(
+                "skipped: no Linux guest (VMSTATE_LINUX_GUEST=$(bash scripts/linux-guest.sh))"
+            );
             None
         }
     }
@@ -81,13 +83,30 @@ fn a_booted_linux_guest_with_its_drivers_running_is_typed_whole() {
         let (kernel, initrd) = (guest.join("vmlinux"), guest.join("initrd.gz"));
         let chardev = format!("file,id=s,path={}", serial.display());
         let mut args = vec![
-            "-M", &machine, "-accel", "tcg", "-cpu", "qemu64", "-m", "128",
-            "-chardev", &chardev, "-device", "isa-serial,chardev=s",
+            "-M",
+            &machine,
+            "-accel",
+            "tcg",
+            "-cpu",
+            "qemu64",
+            "-m",
+            "128",
+            "-chardev",
+            &chardev,
+            "-device",
+            "isa-serial,chardev=s",
         ];
         args.extend(DEVICES);
         let (k, i) = (kernel.to_str().unwrap(), initrd.to_str().unwrap());
         let mut boot = args.clone();
-        boot.extend(["-kernel", k, "-initrd", i, "-append", "console=ttyS0 quiet panic=-1"]);
+        boot.extend([
+            "-kernel",
+            k,
+            "-initrd",
+            i,
+            "-append",
+            "console=ttyS0 quiet panic=-1",
+        ]);
         let mut q = Qemu::start_release(release, &dir, "src", &boot).unwrap();
         let deadline = Instant::now() + Duration::from_secs(180);
         let said = loop {
@@ -97,7 +116,10 @@ fn a_booted_linux_guest_with_its_drivers_running_is_typed_whole() {
             }
             std::thread::sleep(Duration::from_millis(200));
         };
-        assert!(said.contains("guest: READY"), "{name}: the guest did not come up: {said}");
+        assert!(
+            said.contains("guest: READY"),
+            "{name}: the guest did not come up: {said}"
+        );
         // Two NICs up by DHCP, three disks read (virtio-blk, virtio-scsi, AHCI).
         assert!(said.contains("nets 2 disks 3"), "{name}: {said}");
         std::thread::sleep(Duration::from_millis(500));
@@ -117,6 +139,10 @@ fn a_booted_linux_guest_with_its_drivers_running_is_typed_whole() {
         let mut incoming = args.clone();
         incoming.extend(["-incoming", "defer"]);
         let mut dst = Qemu::start_release(release, &dir, "dst", &incoming).unwrap();
-        assert_eq!(dst.incoming_from_file(&stream), "completed", "{name}: QEMU refused it");
+        assert_eq!(
+            dst.incoming_from_file(&stream),
+            "completed",
+            "{name}: QEMU refused it"
+        );
     }
 }
