@@ -44,16 +44,17 @@ impl Release {
         }
     }
 
-    /// The release's x86 `-dump-vmstate`.
-    fn dump(self) -> &'static str {
-        match self {
-            Release::Qemu7_2 => {
-                include_str!("../../test-support/fixtures/qemu-7.2/pc-i440fx-7.2.vmstate.json")
-            }
-            Release::Qemu10_0 => {
-                include_str!("../../test-support/fixtures/qemu-10.0/pc-i440fx-10.0.vmstate.json")
-            }
-        }
+    /// The release's x86 `-dump-vmstate` (for `pc-i440fx-<release>`), as the
+    /// fixtures hold it (`test-support/fixtures`), zstd-compressed in the crate.
+    fn dump(self) -> serde_json::Value {
+        let packed: &[u8] = match self {
+            Release::Qemu7_2 => include_bytes!("../data/qemu-7.2.vmstate.json.zst"),
+            Release::Qemu10_0 => include_bytes!("../data/qemu-10.0.vmstate.json.zst"),
+        };
+        zstd::decode_all(packed)
+            .ok()
+            .and_then(|text| serde_json::from_slice(&text).ok())
+            .unwrap_or_default()
     }
 
     /// The release whose machine type `machine` is (`pc-q35-7.2` -> 7.2).
@@ -116,7 +117,7 @@ pub fn verify(stream: &LegacyStream<'_>, release: Release) -> Verdict {
             }
         }
     }
-    let dump: serde_json::Value = serde_json::from_str(release.dump()).unwrap_or_default();
+    let dump = release.dump();
     let vmdesc: serde_json::Value = serde_json::from_str(stream.vmdesc).unwrap_or_default();
     let entries = vmdesc["devices"].as_array().map_or(&[][..], Vec::as_slice);
     let mut used = vec![false; entries.len()];
@@ -239,4 +240,24 @@ fn typed(m: SectionMirror, body: &[u8], offset: u64, version: u32) -> Result<Str
         ));
     }
     Ok(device.desc().name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Release;
+
+    /// The dumps `verify` carries are the fixtures' own.
+    #[test]
+    fn the_embedded_dumps_are_the_fixtures() {
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-support/fixtures");
+        for (release, file) in [
+            (Release::Qemu7_2, "qemu-7.2/pc-i440fx-7.2.vmstate.json"),
+            (Release::Qemu10_0, "qemu-10.0/pc-i440fx-10.0.vmstate.json"),
+        ] {
+            let text = std::fs::read(fixtures.join(file)).unwrap();
+            let fixture: serde_json::Value = serde_json::from_slice(&text).unwrap();
+            assert_eq!(release.dump(), fixture, "{file}");
+        }
+    }
 }
