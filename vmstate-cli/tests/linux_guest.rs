@@ -1,6 +1,6 @@
 //! Devices in the state a driver leaves them: a Linux guest (Debian's generic
 //! kernel and a busybox initramfs, built by `scripts/linux-guest.sh`) boots on a
-//! libvirt-like Q35 VM of each QEMU release, loads the drivers of every device,
+//! libvirt-like Q35 VM and an i440FX VM of each QEMU release, loads the drivers of every device,
 //! brings them up (DHCP on two NICs, four disks read, USB tablet, keyboard and
 //! storage, HD audio, the display's DRM driver) and keeps them busy; stopped
 //! there and saved, its stream is typed whole by `vmstate verify` (every section
@@ -39,9 +39,10 @@ fn guest() -> Option<PathBuf> {
     }
 }
 
-/// The devices, as libvirt lays out a Q35 VM: behind PCI Express root ports.
+/// The devices of the Q35 VM, as libvirt lays it out: behind PCI Express root
+/// ports.
 #[rustfmt::skip]
-const DEVICES: &[&str] = &[
+const Q35_DEVICES: &[&str] = &[
     "-device", "pcie-root-port,id=rp1,chassis=1,bus=pcie.0,addr=0x2",
     "-device", "pcie-root-port,id=rp2,chassis=2,bus=pcie.0,addr=0x3",
     "-device", "pcie-root-port,id=rp3,chassis=3,bus=pcie.0,addr=0x4",
@@ -67,19 +68,47 @@ const DEVICES: &[&str] = &[
     "-device", "virtio-serial-pci",
 ];
 
+/// The same devices on the i440FX's conventional PCI bus (its PIIX IDE for the
+/// third disk, the ICH6 HD audio controller).
+#[rustfmt::skip]
+const I440FX_DEVICES: &[&str] = &[
+    "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+    "-netdev", "user,id=n1", "-device", "e1000e,netdev=n1",
+    "-blockdev", "driver=null-co,node-name=d0,size=16777216,read-zeroes=on",
+    "-device", "virtio-blk-pci,drive=d0",
+    "-device", "virtio-scsi-pci,id=scsi",
+    "-blockdev", "driver=null-co,node-name=d1,size=16777216,read-zeroes=on",
+    "-device", "scsi-hd,drive=d1,bus=scsi.0",
+    "-device", "qemu-xhci,id=xhci,p2=15,p3=15",
+    "-device", "usb-tablet,bus=xhci.0",
+    "-device", "usb-kbd,bus=xhci.0",
+    "-blockdev", "driver=null-co,node-name=d3,size=16777216,read-zeroes=on",
+    "-device", "ide-hd,drive=d3,bus=ide.0",
+    "-audiodev", "none,id=a0",
+    "-device", "intel-hda", "-device", "hda-duplex,audiodev=a0",
+    "-device", "VGA",
+    "-device", "virtio-balloon-pci",
+    "-device", "virtio-rng-pci",
+    "-device", "virtio-serial-pci",
+];
+
 #[test]
 fn a_booted_linux_guest_with_its_drivers_running_is_typed_whole() {
     let Some(guest) = guest() else { return };
-    for release in Release::ALL {
+    let families = [("pc-q35", Q35_DEVICES), ("pc-i440fx", I440FX_DEVICES)];
+    for (release, (family, devices)) in Release::ALL
+        .into_iter()
+        .flat_map(|r| families.map(|f| (r, f)))
+    {
         if !release.available() {
             continue;
         }
-        let name = format!("linux-{}", release.version());
+        let name = format!("linux-{family}-{}", release.version());
         let dir = tmp(&name);
         std::fs::create_dir_all(&dir).unwrap();
         let serial = dir.join("serial.txt");
         let _ = std::fs::remove_file(&serial);
-        let machine = format!("pc-q35-{}", release.version());
+        let machine = format!("{family}-{}", release.version());
         let (kernel, initrd) = (guest.join("vmlinux"), guest.join("initrd.gz"));
         let chardev = format!("file,id=s,path={}", serial.display());
         let mut args = vec![
@@ -96,7 +125,7 @@ fn a_booted_linux_guest_with_its_drivers_running_is_typed_whole() {
             "-device",
             "isa-serial,chardev=s",
         ];
-        args.extend(DEVICES);
+        args.extend(devices);
         let (k, i) = (kernel.to_str().unwrap(), initrd.to_str().unwrap());
         let mut boot = args.clone();
         boot.extend([
