@@ -45,6 +45,12 @@ pub fn catalog_sections() -> Vec<&'static str> {
         "xio3130-express-upstream-port",
         "eeprom",
         "sb16",
+        "pci_bridge",
+        "pcie-pci-bridge",
+        "SCSIDevice",
+        "scsi-disk",
+        "virtio-scsi",
+        "virtio-input",
     ]);
     names
 }

@@ -99,6 +99,8 @@ pub(crate) fn make_express(device: &mut dyn SectionDevice) {
         &mut x.virtio.0.transport
     } else if let Some(x) = any.downcast_mut::<VirtioScsi>() {
         &mut x.virtio.0.transport
+    } else if let Some(x) = any.downcast_mut::<VirtioInput>() {
+        &mut x.virtio.0.transport
     } else {
         return;
     };

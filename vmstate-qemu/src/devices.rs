@@ -63,6 +63,7 @@ pub fn mirror(
         // A queue per vCPU, QEMU's default.
         "virtio-blk" => Box::new(VirtioBlk::with_queues(cpus)),
         "virtio-scsi" => Box::new(VirtioScsi::with_queues(cpus)),
+        "virtio-input" => Box::<VirtioInput>::default(),
         "scsi-disk" => Box::<ScsiDisk>::default(),
         // scsi-generic's section is the bare SCSI device state.
         "SCSIDevice" => Box::<ScsiDevice>::default(),

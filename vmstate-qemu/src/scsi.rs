@@ -3,7 +3,7 @@
 //! the usual disks of a libvirt VM. QEMU: `hw/scsi/scsi-bus.c`,
 //! `hw/scsi/scsi-disk.c`, `hw/scsi/virtio-scsi.c`.
 
-use crate::virtio::{virtio_section, VirtioPciTransport, VirtioSubsections};
+use crate::virtio::{virtio_section, VirtioStatelessSave};
 use vmstate_runtime::VMState;
 
 /// Sense bytes QEMU sends in the device's fields (`SCSI_SENSE_BUF_SIZE_OLD`); the
@@ -119,40 +119,21 @@ pub struct ScsiDisk {
 virtio_section!(
     /// `virtio-scsi` (v1): the virtio SCSI controller. Its disks are sections of
     /// their own (`scsi-disk`).
-    VirtioScsi, "virtio-scsi", 1, VirtioScsiState, VirtioScsiSave
+    VirtioScsi, "virtio-scsi", 1, VirtioScsiState, VirtioStatelessSave
 );
 
 /// Queues of a virtio-scsi controller besides its request queues (control,
 /// event: `VIRTIO_SCSI_VQ_NUM_FIXED`).
 pub const VIRTIO_SCSI_VQ_NUM_FIXED: u32 = 2;
 
-/// What `virtio_save` writes for `virtio-scsi` (the device has no state of its
-/// own: its requests are its disks').
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(VMState, Clone, Debug, PartialEq)]
-#[vmstate(name = "virtio-scsi-save", version = 1)]
-pub struct VirtioScsiSave {
-    /// The transport.
-    pub transport: VirtioPciTransport,
-    /// The `virtio` subsections.
-    pub virtio: VirtioSubsections,
-}
-
 impl VirtioScsi {
     /// `virtio-scsi-pci` with `queues` request queues (QEMU's default: one per
     /// vCPU), an MSI-X vector each and three more (control, event, config).
     pub fn with_queues(queues: u32) -> Self {
         VirtioScsi {
-            virtio: VirtioScsiState(VirtioScsiSave {
-                transport: VirtioPciTransport::with_vectors(queues + VIRTIO_SCSI_VQ_NUM_FIXED + 1),
-                virtio: VirtioSubsections::default(),
-            }),
+            virtio: VirtioScsiState(VirtioStatelessSave::with_vectors(
+                queues + VIRTIO_SCSI_VQ_NUM_FIXED + 1,
+            )),
         }
-    }
-}
-
-impl Default for VirtioScsiSave {
-    fn default() -> Self {
-        VirtioScsi::with_queues(1).virtio.0
     }
 }

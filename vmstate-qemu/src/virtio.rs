@@ -362,6 +362,43 @@ impl Default for VirtioRngSave {
     }
 }
 
+/// What `virtio_save` writes for a device without state of its own beyond its
+/// queues (`virtio-scsi`, whose requests are its disks', `virtio-input`): the
+/// transport and the subsections.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, PartialEq)]
+#[vmstate(name = "virtio-stateless-save", version = 1)]
+pub struct VirtioStatelessSave {
+    /// The transport.
+    pub transport: VirtioPciTransport,
+    /// The `virtio` subsections.
+    pub virtio: VirtioSubsections,
+}
+
+impl VirtioStatelessSave {
+    /// A function with `vectors` MSI-X vectors.
+    pub fn with_vectors(vectors: u32) -> Self {
+        VirtioStatelessSave {
+            transport: VirtioPciTransport::with_vectors(vectors),
+            virtio: VirtioSubsections::default(),
+        }
+    }
+}
+
+impl Default for VirtioStatelessSave {
+    /// Two MSI-X vectors, as most virtio-pci devices have.
+    fn default() -> Self {
+        VirtioStatelessSave::with_vectors(2)
+    }
+}
+
+virtio_section!(
+    /// `virtio-input` (v1): a virtio keyboard, mouse or tablet
+    /// (`virtio-keyboard-pci`, ...; two MSI-X vectors). Its events in flight are
+    /// in its queues.
+    VirtioInput, "virtio-input", 1, VirtioInputState, VirtioStatelessSave
+);
+
 virtio_section!(
     /// `virtio-balloon` (v1): the memory balloon.
     VirtioBalloon, "virtio-balloon", 1, VirtioBalloonState, VirtioBalloonSave

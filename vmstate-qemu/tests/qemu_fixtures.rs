@@ -367,6 +367,7 @@ fn descriptions_match_dump_of(release: Release) {
         PciBridgeDev::dump_vmstate_json(),
         ScsiDisk::dump_vmstate_json(),
         VirtioScsi::dump_vmstate_json(),
+        VirtioInput::dump_vmstate_json(),
         PciePciBridge::dump_vmstate_json(),
         Ioh3420::dump_vmstate_json(),
         Xio3130Downstream::dump_vmstate_json(),

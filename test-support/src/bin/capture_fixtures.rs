@@ -176,6 +176,7 @@ const LIBVIRT_Q35_DEVICES: &[&str] = &[
     "-device", "scsi-cd,bus=scsi.0",
     "-device", "usb-kbd,bus=xhci.0",
     "-device", "megasas-gen2,bus=rp9",
+    "-device", "virtio-tablet-pci,bus=pcie.0,addr=0x5",
     "-device", "virtio-net-pci,netdev=n2,bus=rp5", "-netdev", "user,id=n2",
     "-device", "usb-tablet,bus=xhci.0",
     "-device", "VGA,bus=pcie.0",
