@@ -11,7 +11,7 @@
 //! its source was (ports, possible vCPUs, memory slots), as a VMM operator starts
 //! it with the source's command line.
 
-use vmstate_qemu::{mirrors_for_stream, SectionMirror};
+use vmstate_qemu::{machine_version, mirrors_for_stream, SectionMirror};
 use vmstate_runtime::dump::LegacyStream;
 use vmstate_runtime::framing::Command;
 use vmstate_runtime::io::{SliceInput, StreamInput};
@@ -65,12 +65,6 @@ impl Release {
             _ => None,
         }
     }
-}
-
-/// `pc-i440fx-10.0` -> (10, 0).
-fn machine_version(machine: &str) -> Option<(u32, u32)> {
-    let (major, minor) = machine.rsplit('-').next()?.split_once('.')?;
-    Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
 /// The verdict: a line per section and per stream-level rule, and whether the

@@ -110,7 +110,7 @@ pub use hpet::*;
 pub use ide::*;
 pub use ioapic::*;
 pub use kbd::*;
-pub use machine_types::{device_versions, machine_types, MACHINES};
+pub use machine_types::{device_versions, machine_types, version_of as machine_version, MACHINES};
 pub use misc::*;
 pub use pci::*;
 pub use pci_bridge::*;

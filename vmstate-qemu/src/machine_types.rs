@@ -61,7 +61,7 @@ pub fn machine_types() -> MachineTypes {
 }
 
 /// The QEMU release a machine type names (`pc-q35-7.2` -> (7, 2)).
-pub(crate) fn version_of(machine_type: &str) -> Option<(u32, u32)> {
+pub fn version_of(machine_type: &str) -> Option<(u32, u32)> {
     let (major, minor) = machine_type.rsplit('-').next()?.split_once('.')?;
     Some((major.parse().ok()?, minor.parse().ok()?))
 }
