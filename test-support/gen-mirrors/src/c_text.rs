@@ -150,6 +150,16 @@ impl Constants {
                 line.push(' ');
                 line.push_str(lines.next().unwrap_or("").trim());
             }
+            if let Some(reg) = self.register(&line) {
+                let (name, addr, width) = reg;
+                self.defines
+                    .entry(format!("A_{name}"))
+                    .or_insert(addr.to_string());
+                self.defines
+                    .entry(format!("R_{name}"))
+                    .or_insert((addr / width).to_string());
+                continue;
+            }
             let Some(rest) = line.strip_prefix("#define") else {
                 continue;
             };
@@ -176,6 +186,16 @@ impl Constants {
         }
         self.scan_enums(text);
         self.scan_version_tests(text);
+    }
+
+    /// A register declared by `hw/registerfields.h`'s `REG32(NAME, addr)`: its
+    /// name, address and width in bytes (`R_NAME` is the address over the width).
+    fn register(&self, line: &str) -> Option<(String, i64, i64)> {
+        let (width, rest) = [("REG8(", 1), ("REG16(", 2), ("REG32(", 4), ("REG64(", 8)]
+            .into_iter()
+            .find_map(|(m, w)| line.strip_prefix(m).map(|r| (w, r)))?;
+        let (name, addr) = rest.strip_suffix(')')?.split_once(',')?;
+        Some((name.trim().to_owned(), self.eval(addr)?, width))
     }
 
     fn scan_version_tests(&mut self, text: &str) {
@@ -447,9 +467,10 @@ mod tests {
     #[test]
     fn evaluates_defines_and_enumerators() {
         let mut c = Constants::default();
-        c.scan("#define A 4\n#define B (A * 2 + 1)\nenum { X, Y = B, Z };\n");
+        c.scan("#define A 4\n#define B (A * 2 + 1)\nenum { X, Y = B, Z };\nREG32(DATA, 0x80)\n");
         assert_eq!(c.eval("B << 1"), Some(18));
         assert_eq!(c.eval("Z"), Some(10));
+        assert_eq!(c.eval("R_DATA"), Some(0x20));
         assert_eq!(c.eval("8 * sizeof(uint32_t)"), Some(32));
         assert_eq!(c.eval("sizeof(struct x)"), None);
     }

@@ -71,6 +71,7 @@ pub fn rust_type(ty: &Ty, resolve: &dyn Fn(&str) -> String) -> String {
         Ty::Named(t) => t.clone(),
         Ty::Array(t, n) => format!("[{}; {n}]", rust_type(t, resolve)),
         Ty::Unused(n) => format!("Unused<{n}>"),
+        Ty::Counted { .. } => unreachable!("counted arrays are resolved before"),
     }
 }
 

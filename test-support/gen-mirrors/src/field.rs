@@ -19,6 +19,14 @@ pub enum Ty {
     Array(Box<Ty>, usize),
     /// Padding of N bytes.
     Unused(usize),
+    /// A variable array (`VMSTATE_VARRAY_*`) of `of`, counted by C field `count`:
+    /// until the generator resolves it to the array the destination allocates.
+    Counted {
+        /// The element type.
+        of: Box<Ty>,
+        /// The C name of the count.
+        count: String,
+    },
 }
 
 /// A field of a description.
@@ -127,8 +135,19 @@ pub fn parse(
             let n = dump_size.ok_or_else(|| format!("{m}: size unknown"))?;
             (arg(0)?, u8s(n as usize), 0)
         }
+        "STATIC_BUFFER" => {
+            if arg(3)? != "NULL" {
+                f.exists = Some(test(3)?);
+            }
+            let n = dump_size.ok_or_else(|| format!("{m}: size unknown"))?;
+            (arg(0)?, u8s(n as usize), num(2)?)
+        }
         "PARTIAL_BUFFER" => (arg(0)?, u8s(num(2)?), 0),
-        "BUFFER_UNSAFE" => (arg(0)?, u8s(num(3)?), num(2)?),
+        "BUFFER_UNSAFE" => {
+            // `sizeof(RAMFBCfg)`: the dump has the size the C compiler gave it.
+            let n = num(3).or_else(|e| dump_size.map(|n| n as usize).ok_or(e))?;
+            (arg(0)?, u8s(n), num(2)?)
+        }
         "STRUCT" => (arg(0)?, vmsd(3)?, num(2)?),
         "STRUCT_POINTER" => (arg(0)?, vmsd(2)?, 0),
         "STRUCT_POINTER_V" => (arg(0)?, vmsd(3)?, num(2)?),
@@ -136,6 +155,15 @@ pub fn parse(
         "STRUCT_2DARRAY" => {
             let inner = Ty::Array(Box::new(vmsd(5)?), num(3)?);
             (arg(0)?, Ty::Array(Box::new(inner), num(2)?), num(4)?)
+        }
+        // A pointer to `_field_num` scalars of `_type` (`vmstate_info_uint64`).
+        "VARRAY_INT32" | "VARRAY_UINT32" | "VARRAY_UINT16" => {
+            let t = c_scalar(&arg(5)?).ok_or_else(|| format!("{m}: element type `{}`", a[5]))?;
+            let v = Ty::Counted {
+                of: Box::new(t),
+                count: arg(2)?,
+            };
+            (arg(0)?, v, num(3)?)
         }
         "TIMER_PTR_ARRAY" | "TIMER_ARRAY" => (arg(0)?, Ty::Array(Box::new(Ty::Timer), num(2)?), 0),
         "TIMER_V" | "TIMER_PTR_V" => (arg(0)?, Ty::Timer, num(2)?),
@@ -184,6 +212,12 @@ pub fn parse(
     f.ty = ty;
     f.version = version as u32;
     Ok(Some(f))
+}
+
+/// The field type of a C scalar type (`uint64_t`).
+fn c_scalar(c: &str) -> Option<Ty> {
+    let base = c.trim().trim_end_matches("_t").to_ascii_uppercase();
+    prim(&base).filter(|t| matches!(t, Ty::Prim(_)))
 }
 
 /// A scalar macro's type prefix and shape suffix (`UINT32_ARRAY_V` -> `UINT32`,

@@ -35,6 +35,15 @@ const HAND_NESTED: &[(&str, &str)] = &[
     ("vmstate_serial", "Serial"),
     ("vmstate_kbd", "KbdState"),
     ("vmstate_xhci", "Xhci"),
+    ("vmstate_memory_hotplug", "MemHotplug"),
+    ("vmstate_cpu_hotplug", "CpuHotplug"),
+];
+
+/// The count of a variable array that is not on the wire: what the destination
+/// allocated, which is what the source sends.
+const DESTINATION_COUNTS: &[(&str, &str, usize)] = &[
+    // hw/display/vmware_vga.c, vmsvga_init: SVGA_SCRATCH_SIZE words.
+    ("vmstate_vmware_vga_internal", "scratch_size", 0x8000),
 ];
 
 /// MSI-X vectors of the devices whose state has `VMSTATE_MSIX`, by description
@@ -62,6 +71,12 @@ const MSIX_BY_HAND: &[u32] = &[1, 5, 16];
 pub const DESTINATION_VALUES: &[(&str, &str, &str)] = &[
     // hw/display/vga.c, vga_common_init.
     ("vmstate_vga_common", "is_vbe_vmstate", "1"),
+    // hw/display/qxl.c, qxl_realize_common: NUM_MEMSLOTS (include/ui/spice-display.h).
+    ("qxl_vmstate", "num_memslots", "8"),
+    // hw/display/qxl.c, qxl_properties: `surfaces` defaults to 1024.
+    ("qxl_vmstate", "ssd.num_surfaces", "1024"),
+    // hw/display/vmware_vga.c, vmsvga_init.
+    ("vmstate_vmware_vga_internal", "new_depth", "32"),
 ];
 
 /// A row of the catalog's index: a description's name, the QOM types that use it,
@@ -80,9 +95,11 @@ initialiser by name and first field; each field's `VMSTATE_*` use gives its type
 its version, `equal` and, for a test of the version alone (`return version_id == 2`), \
 its condition; names, versions, tests and nesting are checked against the dump \
 before a line is written. What the C does not say is a table in the generator with \
-its source: the destination's value of an `_EQUAL` field, a device's MSI-X vectors, \
-the functions that are always PCI Express, nested descriptions the hand-written \
-mirrors type. A description with a field it cannot type (a test that reads the \
+its source: the destination's value of an `_EQUAL` field, the length of a variable \
+array whose count is the destination's (VMware SVGA's scratch registers, QXL's \
+surfaces: a fixed array of that length), a device's MSI-X vectors, the functions \
+that are always PCI Express, nested descriptions the hand-written mirrors type. \
+A description with a field it cannot type (a test that reads the \
 device's state, a custom `VMStateInfo`, a count the destination sets) is left for a \
 hand-written mirror, and the table below says why. `vmstate-qemu/tests/qemu_fixtures.rs` \
 checks every mirror against both releases' dumps; `tests/whole_streams.rs` loads \
@@ -222,6 +239,26 @@ impl Generator<'_> {
                 if !MSIX_BY_HAND.contains(n) {
                     self.msix_sizes.insert(*n);
                 }
+            }
+            if let field::Ty::Counted { of, count } = &f.ty {
+                // The stream has as many elements as the destination allocated: a
+                // count that is not on the wire, or one that must equal the
+                // destination's (`_EQUAL`).
+                let equal = fields
+                    .iter()
+                    .find(|g: &&field::Field| g.name == *count)
+                    .and_then(|g| g.destination.as_ref()?.parse().ok());
+                let allocated = DESTINATION_COUNTS
+                    .iter()
+                    .find(|(c, n, _)| *c == v.cname && n == count)
+                    .map(|b| b.2);
+                let n = equal.or(allocated).ok_or_else(|| {
+                    format!(
+                        "{}: the destination's count {count} is unknown (DESTINATION_COUNTS)",
+                        f.name
+                    )
+                })?;
+                f.ty = field::Ty::Array(of.clone(), n);
             }
             if let Some(c) = inner_vmsd(&f.ty) {
                 nested.push((c.to_owned(), d["Description"].clone(), f.name.clone()));

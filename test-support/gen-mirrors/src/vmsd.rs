@@ -138,6 +138,10 @@ fn scan(text: &str, file: &Path, consts: &Constants) -> Vec<Vmsd> {
 }
 
 fn parse(cname: &str, body: &str, file: &Path, consts: &Constants) -> Option<Vmsd> {
+    // A stub's empty initialiser (`ramfb-stubs.c`) is not the description.
+    if body.trim().is_empty() {
+        return None;
+    }
     let mut v = Vmsd {
         cname: cname.to_owned(),
         name: String::new(),

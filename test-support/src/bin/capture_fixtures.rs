@@ -202,6 +202,17 @@ const fn hotplug(
     }
 }
 
+/// The display adapters beside the catalog's `VGA` and `bochs-display`: QXL (as
+/// the VGA device, without a SPICE server), Cirrus, VMware SVGA and the standalone
+/// RAM framebuffer (whose state QEMU 10.0 migrates and 7.2 does not).
+#[rustfmt::skip]
+const DISPLAY_DEVICES: &[&str] = &[
+    "-device", "qxl-vga",
+    "-device", "cirrus-vga",
+    "-device", "vmware-svga",
+    "-device", "ramfb",
+];
+
 /// Devices QEMU 10.0 has and 7.2 does not, whose mirrors the catalog generates.
 #[rustfmt::skip]
 const NEW_IN_10_0_DEVICES: &[&str] = &[
@@ -229,6 +240,11 @@ const QEMU_7_2: &[Guest] = &[
         CATALOG_DEVICES,
     ),
     with_devices("pc-q35-7.2-libvirt.mig", "pc-q35-7.2", LIBVIRT_Q35_DEVICES),
+    with_devices(
+        "pc-i440fx-7.2-displays.mig",
+        "pc-i440fx-7.2",
+        DISPLAY_DEVICES,
+    ),
     hotplug(
         "pc-i440fx-7.2-hotplug.mig",
         "pc-i440fx-7.2",
@@ -273,6 +289,11 @@ const QEMU_10_0: &[Guest] = &[
         "pc-q35-10.0-libvirt.mig",
         "pc-q35-10.0",
         LIBVIRT_Q35_DEVICES,
+    ),
+    with_devices(
+        "pc-i440fx-10.0-displays.mig",
+        "pc-i440fx-10.0",
+        DISPLAY_DEVICES,
     ),
     with_devices(
         "pc-q35-10.0-new-devices.mig",

@@ -16,3 +16,61 @@ pub struct AcpiGedState {
     /// QEMU's `sel` (`VMSTATE_UINT32`).
     pub sel: u32,
 }
+
+/// `acpi-ged/memhp` (v1): `vmstate_memhp_state` in QEMU's `hw/acpi/generic_event_device.c`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "acpi-ged/memhp", version = 1)]
+pub struct AcpiGedMemhp {
+    /// QEMU's `memhp_state` (`VMSTATE_MEMORY_HOTPLUG`).
+    #[vmstate(version = 1..)]
+    pub memhp_state: MemHotplug,
+}
+
+/// `acpi-ged/cpuhp` (v1): `vmstate_cpuhp_state` in QEMU's `hw/acpi/generic_event_device.c`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "acpi-ged/cpuhp", version = 1)]
+pub struct AcpiGedCpuhp {
+    /// QEMU's `cpuhp_state` (`VMSTATE_CPU_HOTPLUG`).
+    #[vmstate(version = 1..)]
+    pub cpuhp_state: CpuHotplug,
+}
+
+/// `acpi-ghes` (v1): `vmstate_ghes` in QEMU's `hw/acpi/generic_event_device.c`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "acpi-ghes", version = 1)]
+pub struct AcpiGhes {
+    /// QEMU's `hw_error_le` (`VMSTATE_UINT64`).
+    pub hw_error_le: u64,
+}
+
+/// `acpi-ged/ghes` (v1): `vmstate_ghes_state` in QEMU's `hw/acpi/generic_event_device.c`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "acpi-ged/ghes", version = 1)]
+pub struct AcpiGedGhes {
+    /// QEMU's `ghes_state` (`VMSTATE_STRUCT`).
+    #[vmstate(version = 1..)]
+    pub ghes_state: AcpiGhes,
+}
+
+/// `acpi-ged` (v1): `vmstate_acpi_ged` in QEMU's `hw/acpi/generic_event_device.c`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "acpi-ged", version = 1)]
+pub struct AcpiGed {
+    /// QEMU's `ged_state` (`VMSTATE_STRUCT`).
+    #[vmstate(version = 1..)]
+    pub ged_state: AcpiGedState,
+    /// Subsection `acpi-ged/memhp`, sent when QEMU's `vmstate_memhp_state.needed` says so.
+    #[vmstate(subsection)]
+    pub memhp: Option<AcpiGedMemhp>,
+    /// Subsection `acpi-ged/cpuhp`, sent when QEMU's `vmstate_cpuhp_state.needed` says so.
+    #[vmstate(subsection)]
+    pub cpuhp: Option<AcpiGedCpuhp>,
+    /// Subsection `acpi-ged/ghes`, sent when QEMU's `vmstate_ghes_state.needed` says so.
+    #[vmstate(subsection)]
+    pub ghes: Option<AcpiGedGhes>,
+}

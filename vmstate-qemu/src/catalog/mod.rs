@@ -29,6 +29,8 @@ mod can_sja1000;
 pub use can_sja1000::*;
 mod ccid_card_passthru;
 pub use ccid_card_passthru::*;
+mod cirrus_vga;
+pub use cirrus_vga::*;
 mod core_;
 pub use core_::*;
 mod cs4231a;
@@ -105,6 +107,12 @@ mod piix;
 pub use piix::*;
 mod pvpanic_pci;
 pub use pvpanic_pci::*;
+mod qxl;
+pub use qxl::*;
+mod ramfb;
+pub use ramfb::*;
+mod ramfb_standalone;
+pub use ramfb_standalone::*;
 mod rtl8139;
 pub use rtl8139::*;
 mod serial_pci;
@@ -119,6 +127,8 @@ mod smbus_slave;
 pub use smbus_slave::*;
 mod tpci200;
 pub use tpci200::*;
+mod tpm_crb;
+pub use tpm_crb::*;
 mod tpm_tis_common;
 pub use tpm_tis_common::*;
 mod tpm_tis_isa;
@@ -141,6 +151,8 @@ mod vmcoreinfo;
 pub use vmcoreinfo::*;
 mod vmgenid;
 pub use vmgenid::*;
+mod vmware_vga;
+pub use vmware_vga::*;
 mod vmxnet3;
 pub use vmxnet3::*;
 mod wdt_i6300esb;
@@ -193,6 +205,11 @@ pub const GENERATED_MIRRORS: &[GeneratedMirror] = &[
         new: || Box::<AcpiErst>::default(),
     },
     GeneratedMirror {
+        name: "acpi-ged",
+        pci: false,
+        new: || Box::<AcpiGed>::default(),
+    },
+    GeneratedMirror {
         name: "bochs-display",
         pci: true,
         new: || Box::<BochsDisplay>::default(),
@@ -201,6 +218,16 @@ pub const GENERATED_MIRRORS: &[GeneratedMirror] = &[
         name: "ccid-card-passthru",
         pci: false,
         new: || Box::<CcidCardPassthru>::default(),
+    },
+    GeneratedMirror {
+        name: "cirrus_vga",
+        pci: true,
+        new: || Box::<PciCirrusVga>::default(),
+    },
+    GeneratedMirror {
+        name: "cirrus_vga",
+        pci: false,
+        new: || Box::<CirrusVga>::default(),
     },
     GeneratedMirror {
         name: "cs4231a",
@@ -363,6 +390,16 @@ pub const GENERATED_MIRRORS: &[GeneratedMirror] = &[
         new: || Box::<PvpanicPci>::default(),
     },
     GeneratedMirror {
+        name: "qxl",
+        pci: true,
+        new: || Box::<Qxl>::default(),
+    },
+    GeneratedMirror {
+        name: "ramfb-dev",
+        pci: false,
+        new: || Box::<RamfbDev>::default(),
+    },
+    GeneratedMirror {
         name: "rtl8139",
         pci: true,
         new: || Box::<Rtl8139>::default(),
@@ -381,6 +418,11 @@ pub const GENERATED_MIRRORS: &[GeneratedMirror] = &[
         name: "tpci200",
         pci: true,
         new: || Box::<Tpci200>::default(),
+    },
+    GeneratedMirror {
+        name: "tpm-crb",
+        pci: false,
+        new: || Box::<TpmCrb>::default(),
     },
     GeneratedMirror {
         name: "tpm-tis",
@@ -456,6 +498,11 @@ pub const GENERATED_MIRRORS: &[GeneratedMirror] = &[
         name: "vmgenid",
         pci: false,
         new: || Box::<Vmgenid>::default(),
+    },
+    GeneratedMirror {
+        name: "vmware_vga",
+        pci: true,
+        new: || Box::<VmwareVga>::default(),
     },
     GeneratedMirror {
         name: "xen_overlay",
