@@ -32,6 +32,8 @@ fi
 need_apt=()
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need_apt+=(qemu-system-x86)
 command -v asn1c >/dev/null 2>&1 || need_apt+=(asn1c)
+# The UEFI fixtures' guests run Debian's OVMF, which QEMU loads them with.
+[ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || need_apt+=(ovmf)
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 if [ ${#need_apt[@]} -gt 0 ]; then
     sudo_cmd=""

@@ -156,6 +156,17 @@ pub fn parse(
             let inner = Ty::Array(Box::new(vmsd(5)?), num(3)?);
             (arg(0)?, Ty::Array(Box::new(inner), num(2)?), num(4)?)
         }
+        // A buffer whose length is a field of the device (`writeblock_size`).
+        "VBUFFER_UINT32" => {
+            if arg(3)? != "NULL" {
+                f.exists = Some(test(3)?);
+            }
+            let v = Ty::Counted {
+                of: Box::new(Ty::Prim("u8")),
+                count: arg(4)?,
+            };
+            (arg(0)?, v, num(2)?)
+        }
         // A pointer to `_field_num` scalars of `_type` (`vmstate_info_uint64`).
         "VARRAY_INT32" | "VARRAY_UINT32" | "VARRAY_UINT16" => {
             let t = c_scalar(&arg(5)?).ok_or_else(|| format!("{m}: element type `{}`", a[5]))?;

@@ -44,6 +44,12 @@ const HAND_NESTED: &[(&str, &str)] = &[
 const DESTINATION_COUNTS: &[(&str, &str, usize)] = &[
     // hw/display/vmware_vga.c, vmsvga_init: SVGA_SCRATCH_SIZE words.
     ("vmstate_vmware_vga_internal", "scratch_size", 0x8000),
+    // hw/block/pflash_cfi01.c, pflash_cfi01_realize: 1 << cfi_table[0x2A], which is 8
+    // for the PC's flash (hw/i386/pc_sysfw.c: width 1, one device).
+    ("vmstate_pflash_blk_write", "writeblock_size", 256),
+    // hw/sd/sdhci.c, sdhci_common_realize: 1 << (9 + MAXBLOCKLENGTH) of the `capareg`
+    // property, whose default SDHC_CAPAB_REG_DEFAULT has MAXBLOCKLENGTH 0.
+    ("sdhci_vmstate", "buf_maxsz", 512),
 ];
 
 /// MSI-X vectors of the devices whose state has `VMSTATE_MSIX`, by description

@@ -103,6 +103,8 @@ mod pcnet;
 pub use pcnet::*;
 mod pcnet_pci;
 pub use pcnet_pci::*;
+mod pflash_cfi01;
+pub use pflash_cfi01::*;
 mod piix;
 pub use piix::*;
 mod pvpanic_pci;
@@ -115,6 +117,8 @@ mod ramfb_standalone;
 pub use ramfb_standalone::*;
 mod rtl8139;
 pub use rtl8139::*;
+mod sdhci;
+pub use sdhci::*;
 mod serial_pci;
 pub use serial_pci::*;
 mod serial_pci_multi;
@@ -380,6 +384,11 @@ pub const GENERATED_MIRRORS: &[GeneratedMirror] = &[
         new: || Box::<PciPcnet>::default(),
     },
     GeneratedMirror {
+        name: "pflash_cfi01",
+        pci: false,
+        new: || Box::<PflashCfi01>::default(),
+    },
+    GeneratedMirror {
         name: "platform",
         pci: true,
         new: || Box::<Platform>::default(),
@@ -403,6 +412,11 @@ pub const GENERATED_MIRRORS: &[GeneratedMirror] = &[
         name: "rtl8139",
         pci: true,
         new: || Box::<Rtl8139>::default(),
+    },
+    GeneratedMirror {
+        name: "sdhci",
+        pci: false,
+        new: || Box::<Sdhci>::default(),
     },
     GeneratedMirror {
         name: "smbus-eeprom",
