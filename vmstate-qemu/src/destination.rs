@@ -111,9 +111,39 @@ pub(crate) fn make_express(device: &mut dyn SectionDevice) {
 const MAX_POSSIBLE_CPUS: u32 = 4096;
 const MAX_MEMORY_SLOTS: u32 = 256;
 
+/// The size of the PCI configuration space a vmdesc `fields` list describes (its
+/// first field the `PCIDevice` struct): 4096 bytes for a PCI Express function,
+/// 256 for a conventional one.
+fn pci_config_size(fields: &[Value]) -> Option<u64> {
+    let pci = fields.first()?.get("struct")?;
+    if pci["vmsd_name"] != "PCIDevice" {
+        return None;
+    }
+    pci["fields"]
+        .as_array()?
+        .iter()
+        .find(|f| f["type"] == "pci config")?["size"]
+        .as_u64()
+}
+
 /// Configures `device` as the vmdesc `entry` of its section describes it.
 pub(crate) fn configure(device: &mut dyn SectionDevice, entry: &Value) {
     let fields = entry["fields"].as_array().map_or(&[][..], Vec::as_slice);
+    // A generated PCI function is Express exactly when its source's was: a
+    // destination with the same properties (vmxnet3's `x-disable-pcie`, which old
+    // machine types set) builds it the same way.
+    if let Some(size) = pci_config_size(fields) {
+        let name = device.desc().name;
+        for m in crate::catalog::GENERATED_MIRRORS
+            .iter()
+            .filter(|m| m.name == name)
+        {
+            if let Some(pci) = m.pci.and_then(|pci| pci(&mut *device)) {
+                pci.express = size == 4096;
+                break;
+            }
+        }
+    }
     let any = device.as_any_mut();
     if let Some(x) = any.downcast_mut::<XhciPci>() {
         if let Some(core) = struct_fields(fields, "xhci") {

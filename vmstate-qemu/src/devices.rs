@@ -109,7 +109,7 @@ fn generated(idstr: &str, vmsd: &str) -> Option<Box<dyn SectionDevice>> {
         .peekable();
     let first = named.peek().map(|m| m.new);
     named
-        .find(|m| m.pci == pci)
+        .find(|m| m.pci.is_some() == pci)
         .map(|m| m.new)
         .or(first)
         .map(|new| new())

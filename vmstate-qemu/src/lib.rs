@@ -94,6 +94,7 @@ mod virtio_blk;
 mod virtio_net;
 mod virtio_serial;
 mod virtqueue_element;
+mod vmxnet3;
 
 pub use acpi::*;
 pub use audio::*;
@@ -129,3 +130,4 @@ pub use virtio_blk::*;
 pub use virtio_net::*;
 pub use virtio_serial::*;
 pub use virtqueue_element::*;
+pub use vmxnet3::*;

@@ -20,7 +20,7 @@ use vmstate_test_support::testing::{load_typed, ram_blocks, ram_of, Ram};
 /// Every fixture (every section of each has a typed mirror): three of QEMU 7.2 (the
 /// Q35 one with e1000e, AHCI and virtio-rng), four of 10.0 (two with virtio-net,
 /// virtio-blk, virtio-serial, user networking, USB, audio and more).
-const TYPED_WHOLE: [&str; 20] = [
+const TYPED_WHOLE: [&str; 24] = [
     "pc-tcg-reset.mig",
     "pc-kvm-bios.mig",
     "q35-tcg-devices.mig",
@@ -41,6 +41,10 @@ const TYPED_WHOLE: [&str; 20] = [
     "pc-i440fx-10.0-displays.mig",
     "pc-q35-7.2-uefi.mig",
     "pc-q35-10.0-uefi.mig",
+    "pc-i440fx-7.2-vmware.mig",
+    "pc-q35-7.2-vmware.mig",
+    "pc-i440fx-10.0-vmware.mig",
+    "pc-q35-10.0-vmware.mig",
 ];
 
 /// Where the first device section's record begins: its body less its header

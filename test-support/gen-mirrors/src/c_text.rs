@@ -230,15 +230,22 @@ impl Constants {
                         .into_iter()
                         .find_map(|op| b.strip_prefix(op).map(|n| (op, n)))
                 })
-                .and_then(|(op, n)| n.parse::<u32>().ok().map(|n| format!("v {op} {n}")));
+                .and_then(|(op, n)| n.parse::<u32>().ok().map(|n| format!("|_, v| v {op} {n}")));
             if let Some(cond) = cond {
                 self.version_tests.entry(name.to_owned()).or_insert(cond);
             }
         }
     }
 
-    /// The Rust condition on the version `v` of a field test that looks at the
-    /// version alone, by its C name.
+    /// Takes a test function that reads the device's state as the Rust `exists`
+    /// hook `closure`.
+    pub fn add_state_test(&mut self, name: &str, closure: &str) {
+        self.version_tests
+            .insert(name.to_owned(), closure.to_owned());
+    }
+
+    /// The Rust `exists` hook of a field test function, by its C name: one that
+    /// looks at the version alone, or one added by [`Self::add_state_test`].
     pub fn version_test(&self, name: &str) -> Option<&str> {
         self.version_tests.get(name).map(String::as_str)
     }
@@ -479,7 +486,7 @@ mod tests {
     fn reads_tests_of_the_version_alone() {
         let mut c = Constants::default();
         c.scan("static bool is_version_2(void *opaque, int version_id)\n{\n    return version_id == 2;\n}\nstatic bool f(void *opaque, int version_id) { S *s = opaque; return s->x; }\n");
-        assert_eq!(c.version_test("is_version_2"), Some("v == 2"));
+        assert_eq!(c.version_test("is_version_2"), Some("|_, v| v == 2"));
         assert_eq!(c.version_test("f"), None);
     }
 

@@ -11,6 +11,9 @@ pub struct Gen {
     pub vmsd: Vmsd,
     /// Its fields.
     pub fields: Vec<Field>,
+    /// Fields of the destination's configuration that a test reads (not sent):
+    /// name, type and doc comment; `Default` gives their value.
+    pub configured: Vec<(&'static str, &'static str, &'static str)>,
     /// Its subsections: C variable and name.
     pub subsections: Vec<(String, String)>,
     /// The Rust type name.
@@ -136,8 +139,14 @@ fn boxed(f: &Field) -> bool {
     flat && !f.as_array && byte_size(&f.ty).is_some_and(|s| s > HEAP_ARRAY)
 }
 
-/// The Rust source of one generated description.
-pub fn write(g: &Gen, resolve: &dyn Fn(&str) -> String, source: &str) -> String {
+/// The Rust source of one generated description; `new_hook` gives a subsection's
+/// (by C variable) `new` hook, if it has one.
+pub fn write(
+    g: &Gen,
+    resolve: &dyn Fn(&str) -> String,
+    new_hook: &dyn Fn(&str) -> Option<&'static str>,
+    source: &str,
+) -> String {
     let v = &g.vmsd;
     let mut s = String::new();
     let (since, min) = if v.minimum_version == v.version {
@@ -183,6 +192,15 @@ pub fn write(g: &Gen, resolve: &dyn Fn(&str) -> String, source: &str) -> String 
         }
         n
     };
+    for (name, ty, doc) in &g.configured {
+        writeln!(
+            s,
+            "    /// {doc}\n    #[vmstate(skip)]\n    pub {name}: {ty},"
+        )
+        .unwrap();
+        unique(name.to_string());
+        defaults.push((name.to_string(), "Default::default()".to_owned()));
+    }
     for f in &g.fields {
         let name = unique(field_name(&f.name));
         writeln!(
@@ -203,7 +221,7 @@ pub fn write(g: &Gen, resolve: &dyn Fn(&str) -> String, source: &str) -> String 
             attrs.push("equal".to_owned());
         }
         if let Some(cond) = &f.exists {
-            attrs.push(format!("exists = |_, v| {cond}"));
+            attrs.push(format!("exists = {cond}"));
         }
         if f.as_array {
             attrs.push("as_array".to_owned());
@@ -254,11 +272,14 @@ pub fn write(g: &Gen, resolve: &dyn Fn(&str) -> String, source: &str) -> String 
             "    /// Subsection `{sub_name}`, sent when QEMU's `{sub}.needed` says so."
         )
         .unwrap();
-        if standard {
-            writeln!(s, "    #[vmstate(subsection)]").unwrap();
-        } else {
-            writeln!(s, "    #[vmstate(subsection, nonstandard_name)]").unwrap();
+        let mut attrs = vec!["subsection".to_owned()];
+        if !standard {
+            attrs.push("nonstandard_name".to_owned());
         }
+        if let Some(new) = new_hook(sub) {
+            attrs.push(format!("new = {new}"));
+        }
+        writeln!(s, "    #[vmstate({})]", attrs.join(", ")).unwrap();
         writeln!(s, "    pub {name}: Option<{sname}>,").unwrap();
         defaults.push((name, "None".to_owned()));
     }

@@ -67,17 +67,20 @@ fn prim(base: &str) -> Option<Ty> {
 }
 
 /// The field one `VMSTATE_*` use declares, `Ok(None)` for the end of the list, or
-/// why it needs a hand-written mirror. `dump_size` is the size `-dump-vmstate`
+/// why it needs a hand-written mirror. `dump` is what `-dump-vmstate` says of it:
+/// `size` (a `VMSTATE_BUFFER`'s length is the C field's `sizeof`) and `num` (an
+/// array's length, where C gives it as `ARRAY_SIZE` of a member).
 /// reports for it (a `VMSTATE_BUFFER`'s length is the C field's `sizeof`).
 pub fn parse(
     text: &str,
     consts: &Constants,
-    dump_size: Option<u64>,
+    dump: &serde_json::Value,
 ) -> Result<Option<Field>, String> {
     let (m, a) = call(text).ok_or_else(|| format!("`{}` is not a VMSTATE_ macro", short(text)))?;
     let base = m
         .strip_prefix("VMSTATE_")
         .ok_or_else(|| format!("`{m}` is not a VMSTATE_ macro"))?;
+    let dump_size = dump["size"].as_u64();
     let num = |i: usize| -> Result<usize, String> {
         let e = a
             .get(i)
@@ -185,7 +188,7 @@ pub fn parse(
                 .ok_or_else(|| format!("{m} needs a hand-written field"))?;
             return match expanded.trim_start().starts_with('{') {
                 true => struct_initializer(&expanded, &m, consts).map(Some),
-                false => parse(&expanded, consts, dump_size).map(|f| {
+                false => parse(&expanded, consts, dump).map(|f| {
                     f.map(|f| Field {
                         macro_name: m.clone(),
                         ..f
@@ -197,11 +200,14 @@ pub fn parse(
             let (b, shape) = prim_shape(base).expect("checked above");
             let t = prim(b).expect("found above");
             f.as_array = b == "UINT8" && shape.contains("ARRAY");
+            // `ARRAY_SIZE(((S *)NULL)->member)`: the dump has the count.
+            let count =
+                |i: usize| num(i).or_else(|e| dump["num"].as_u64().map(|n| n as usize).ok_or(e));
             match shape {
                 // QEMU sends and describes it as one array of n1 * n2 elements.
                 "_2DARRAY" => (arg(0)?, Ty::Array(Box::new(t), num(2)? * num(3)?), 0),
-                "_ARRAY_V" => (arg(0)?, Ty::Array(Box::new(t), num(2)?), num(3)?),
-                "_ARRAY" => (arg(0)?, Ty::Array(Box::new(t), num(2)?), 0),
+                "_ARRAY_V" => (arg(0)?, Ty::Array(Box::new(t), count(2)?), num(3)?),
+                "_ARRAY" => (arg(0)?, Ty::Array(Box::new(t), count(2)?), 0),
                 "_EQUAL_V" => {
                     f.equal = true;
                     (arg(0)?, t, num(2)?)

@@ -213,6 +213,17 @@ const DISPLAY_DEVICES: &[&str] = &[
     "-device", "ramfb",
 ];
 
+/// The VMware paravirtual devices a VM imported from VMware keeps: vmxnet3 (on
+/// Q35 a PCI Express function wherever it sits) and the PVSCSI controller with a
+/// disk.
+#[rustfmt::skip]
+const VMWARE_DEVICES: &[&str] = &[
+    "-netdev", "user,id=n0", "-device", "vmxnet3,netdev=n0",
+    "-device", "pvscsi,id=pv",
+    "-blockdev", "driver=null-co,node-name=d0,size=1048576",
+    "-device", "scsi-hd,drive=d0,bus=pv.0",
+];
+
 /// A UEFI guest as libvirt starts one: Debian's OVMF in the two system flash
 /// devices (code read-only, variables in a throw-away overlay so that the file
 /// stays as installed), and an SD host controller.
@@ -266,6 +277,8 @@ const QEMU_7_2: &[Guest] = &[
         DISPLAY_DEVICES,
     ),
     uefi("pc-q35-7.2-uefi.mig", "pc-q35-7.2"),
+    with_devices("pc-i440fx-7.2-vmware.mig", "pc-i440fx-7.2", VMWARE_DEVICES),
+    with_devices("pc-q35-7.2-vmware.mig", "pc-q35-7.2", VMWARE_DEVICES),
     hotplug(
         "pc-i440fx-7.2-hotplug.mig",
         "pc-i440fx-7.2",
@@ -317,6 +330,12 @@ const QEMU_10_0: &[Guest] = &[
         DISPLAY_DEVICES,
     ),
     uefi("pc-q35-10.0-uefi.mig", "pc-q35-10.0"),
+    with_devices(
+        "pc-i440fx-10.0-vmware.mig",
+        "pc-i440fx-10.0",
+        VMWARE_DEVICES,
+    ),
+    with_devices("pc-q35-10.0-vmware.mig", "pc-q35-10.0", VMWARE_DEVICES),
     with_devices(
         "pc-q35-10.0-new-devices.mig",
         "pc-q35-10.0",

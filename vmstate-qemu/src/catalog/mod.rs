@@ -9,8 +9,9 @@ use vmstate_runtime::stream::SectionDevice;
 pub struct GeneratedMirror {
     /// Its description's name (the last part of its section's idstr).
     pub name: &'static str,
-    /// Whether the device is a PCI function.
-    pub pci: bool,
+    /// A PCI function's configuration: its `PCIDevice` state in a mirror of this
+    /// entry (`None` for other devices, and for another type's mirror).
+    pub pci: Option<fn(&mut dyn SectionDevice) -> Option<&mut crate::PciDevice>>,
     /// A mirror as a fresh destination has it.
     pub new: fn() -> Box<dyn SectionDevice>,
 }
@@ -155,6 +156,8 @@ mod vmcoreinfo;
 pub use vmcoreinfo::*;
 mod vmgenid;
 pub use vmgenid::*;
+mod vmw_pvscsi;
+pub use vmw_pvscsi::*;
 mod vmware_vga;
 pub use vmware_vga::*;
 mod vmxnet3;
@@ -195,337 +198,451 @@ crate::pci::msix!(
 pub const GENERATED_MIRRORS: &[GeneratedMirror] = &[
     GeneratedMirror {
         name: "PIIX4",
-        pci: true,
+        pci: Some(|d| d.as_any_mut().downcast_mut::<Piix4>().map(|x| &mut x.dev)),
         new: || Box::<Piix4>::default(),
     },
     GeneratedMirror {
         name: "ac97",
-        pci: true,
+        pci: Some(|d| d.as_any_mut().downcast_mut::<Ac97>().map(|x| &mut x.dev)),
         new: || Box::<Ac97>::default(),
     },
     GeneratedMirror {
         name: "acpi-erst",
-        pci: false,
+        pci: None,
         new: || Box::<AcpiErst>::default(),
     },
     GeneratedMirror {
         name: "acpi-ged",
-        pci: false,
+        pci: None,
         new: || Box::<AcpiGed>::default(),
     },
     GeneratedMirror {
         name: "bochs-display",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<BochsDisplay>()
+                .map(|x| &mut x.pci)
+        }),
         new: || Box::<BochsDisplay>::default(),
     },
     GeneratedMirror {
         name: "ccid-card-passthru",
-        pci: false,
+        pci: None,
         new: || Box::<CcidCardPassthru>::default(),
     },
     GeneratedMirror {
         name: "cirrus_vga",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<PciCirrusVga>()
+                .map(|x| &mut x.dev)
+        }),
         new: || Box::<PciCirrusVga>::default(),
     },
     GeneratedMirror {
         name: "cirrus_vga",
-        pci: false,
+        pci: None,
         new: || Box::<CirrusVga>::default(),
     },
     GeneratedMirror {
         name: "cs4231a",
-        pci: false,
+        pci: None,
         new: || Box::<Cs4231a>::default(),
     },
     GeneratedMirror {
         name: "es1370",
-        pci: true,
+        pci: Some(|d| d.as_any_mut().downcast_mut::<Es1370>().map(|x| &mut x.dev)),
         new: || Box::<Es1370>::default(),
     },
     GeneratedMirror {
         name: "gpex_root",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<GpexRoot>()
+                .map(|x| &mut x.parent_obj)
+        }),
         new: || Box::<GpexRoot>::default(),
     },
     GeneratedMirror {
         name: "gus",
-        pci: false,
+        pci: None,
         new: || Box::<Gus>::default(),
     },
     GeneratedMirror {
         name: "i2c-ddc",
-        pci: false,
+        pci: None,
         new: || Box::<I2cDdc>::default(),
     },
     GeneratedMirror {
         name: "i6300esb_wdt",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<I6300esbWdt>()
+                .map(|x| &mut x.dev)
+        }),
         new: || Box::<I6300esbWdt>::default(),
     },
     GeneratedMirror {
         name: "i82801b11_bridge",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<I82801b11Bridge>()
+                .map(|x| &mut x.parent_obj)
+        }),
         new: || Box::<I82801b11Bridge>::default(),
     },
     GeneratedMirror {
         name: "ib700_wdt",
-        pci: false,
+        pci: None,
         new: || Box::<Ib700Wdt>::default(),
     },
     GeneratedMirror {
         name: "igb",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<Igb>()
+                .map(|x| &mut x.parent_obj)
+        }),
         new: || Box::<Igb>::default(),
     },
     GeneratedMirror {
         name: "imx.usbphy",
-        pci: false,
+        pci: None,
         new: || Box::<ImxUsbphy>::default(),
     },
     GeneratedMirror {
         name: "iommu-intel",
-        pci: false,
+        pci: None,
         new: || Box::<IommuIntel>::default(),
     },
     GeneratedMirror {
         name: "ipmi-interface-pci-bt",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<IpmiInterfacePciBt>()
+                .map(|x| &mut x.dev)
+        }),
         new: || Box::<IpmiInterfacePciBt>::default(),
     },
     GeneratedMirror {
         name: "ipoctal232",
-        pci: false,
+        pci: None,
         new: || Box::<Ipoctal232>::default(),
     },
     GeneratedMirror {
         name: "ivshmem-doorbell",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<IvshmemDoorbell>()
+                .map(|x| &mut x.parent_obj)
+        }),
         new: || Box::<IvshmemDoorbell>::default(),
     },
     GeneratedMirror {
         name: "ivshmem-plain",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<IvshmemPlain>()
+                .map(|x| &mut x.parent_obj)
+        }),
         new: || Box::<IvshmemPlain>::default(),
     },
     GeneratedMirror {
         name: "kvaser_pci",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<KvaserPci>()
+                .map(|x| &mut x.dev)
+        }),
         new: || Box::<KvaserPci>::default(),
     },
     GeneratedMirror {
         name: "lsiscsi",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<Lsiscsi>()
+                .map(|x| &mut x.parent_obj)
+        }),
         new: || Box::<Lsiscsi>::default(),
     },
     GeneratedMirror {
         name: "megasas",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<Megasas>()
+                .map(|x| &mut x.parent_obj)
+        }),
         new: || Box::<Megasas>::default(),
     },
     GeneratedMirror {
         name: "megasas-gen2",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<MegasasGen2>()
+                .map(|x| &mut x.parent_obj)
+        }),
         new: || Box::<MegasasGen2>::default(),
     },
     GeneratedMirror {
         name: "mioe3680_pci",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<Mioe3680Pci>()
+                .map(|x| &mut x.dev)
+        }),
         new: || Box::<Mioe3680Pci>::default(),
     },
     GeneratedMirror {
         name: "mptsas",
-        pci: true,
+        pci: Some(|d| d.as_any_mut().downcast_mut::<Mptsas>().map(|x| &mut x.dev)),
         new: || Box::<Mptsas>::default(),
     },
     GeneratedMirror {
         name: "ne2000",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<PciNe2000>()
+                .map(|x| &mut x.dev)
+        }),
         new: || Box::<PciNe2000>::default(),
     },
     GeneratedMirror {
         name: "ne2000",
-        pci: false,
+        pci: None,
         new: || Box::<IsaNe2000>::default(),
     },
     GeneratedMirror {
         name: "ohci",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<Ohci>()
+                .map(|x| &mut x.parent_obj)
+        }),
         new: || Box::<Ohci>::default(),
     },
     GeneratedMirror {
         name: "parallel_isa",
-        pci: false,
+        pci: None,
         new: || Box::<ParallelIsa>::default(),
     },
     GeneratedMirror {
         name: "pci-serial",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<PciSerial>()
+                .map(|x| &mut x.dev)
+        }),
         new: || Box::<PciSerial>::default(),
     },
     GeneratedMirror {
         name: "pci-serial-multi",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<PciSerialMulti>()
+                .map(|x| &mut x.dev)
+        }),
         new: || Box::<PciSerialMulti>::default(),
     },
     GeneratedMirror {
         name: "pckbd-mmio",
-        pci: false,
+        pci: None,
         new: || Box::<PckbdMmio>::default(),
     },
     GeneratedMirror {
         name: "pcm3680i_pci",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<Pcm3680iPci>()
+                .map(|x| &mut x.dev)
+        }),
         new: || Box::<Pcm3680iPci>::default(),
     },
     GeneratedMirror {
         name: "pcnet",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<PciPcnet>()
+                .map(|x| &mut x.parent_obj)
+        }),
         new: || Box::<PciPcnet>::default(),
     },
     GeneratedMirror {
         name: "pflash_cfi01",
-        pci: false,
+        pci: None,
         new: || Box::<PflashCfi01>::default(),
     },
     GeneratedMirror {
         name: "platform",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<Platform>()
+                .map(|x| &mut x.parent_obj)
+        }),
         new: || Box::<Platform>::default(),
     },
     GeneratedMirror {
         name: "pvpanic-pci",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<PvpanicPci>()
+                .map(|x| &mut x.dev)
+        }),
         new: || Box::<PvpanicPci>::default(),
     },
     GeneratedMirror {
+        name: "pvscsi",
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<Pvscsi>()
+                .map(|x| &mut x.parent_obj)
+        }),
+        new: || Box::<Pvscsi>::default(),
+    },
+    GeneratedMirror {
         name: "qxl",
-        pci: true,
+        pci: Some(|d| d.as_any_mut().downcast_mut::<Qxl>().map(|x| &mut x.pci)),
         new: || Box::<Qxl>::default(),
     },
     GeneratedMirror {
         name: "ramfb-dev",
-        pci: false,
+        pci: None,
         new: || Box::<RamfbDev>::default(),
     },
     GeneratedMirror {
         name: "rtl8139",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<Rtl8139>()
+                .map(|x| &mut x.parent_obj)
+        }),
         new: || Box::<Rtl8139>::default(),
     },
     GeneratedMirror {
         name: "sdhci",
-        pci: false,
+        pci: None,
         new: || Box::<Sdhci>::default(),
     },
     GeneratedMirror {
         name: "smbus-eeprom",
-        pci: false,
+        pci: None,
         new: || Box::<SmbusEeprom>::default(),
     },
     GeneratedMirror {
         name: "smbus-ipmi",
-        pci: false,
+        pci: None,
         new: || Box::<SmbusIpmi>::default(),
     },
     GeneratedMirror {
         name: "tpci200",
-        pci: true,
+        pci: Some(|d| d.as_any_mut().downcast_mut::<Tpci200>().map(|x| &mut x.dev)),
         new: || Box::<Tpci200>::default(),
     },
     GeneratedMirror {
         name: "tpm-crb",
-        pci: false,
+        pci: None,
         new: || Box::<TpmCrb>::default(),
     },
     GeneratedMirror {
         name: "tpm-tis",
-        pci: false,
+        pci: None,
         new: || Box::<TpmTis>::default(),
     },
     GeneratedMirror {
         name: "tulip",
-        pci: true,
+        pci: Some(|d| d.as_any_mut().downcast_mut::<Tulip>().map(|x| &mut x.dev)),
         new: || Box::<Tulip>::default(),
     },
     GeneratedMirror {
         name: "u2f-key",
-        pci: false,
+        pci: None,
         new: || Box::<U2fKey>::default(),
     },
     GeneratedMirror {
         name: "u2f-key-passthru",
-        pci: false,
+        pci: None,
         new: || Box::<U2fKeyPassthru>::default(),
     },
     GeneratedMirror {
         name: "usb-ccid",
-        pci: false,
+        pci: None,
         new: || Box::<UsbCcid>::default(),
     },
     GeneratedMirror {
         name: "usb-host",
-        pci: false,
+        pci: None,
         new: || Box::<UsbHost>::default(),
     },
     GeneratedMirror {
         name: "usb-hub",
-        pci: false,
+        pci: None,
         new: || Box::<UsbHub>::default(),
     },
     GeneratedMirror {
         name: "usb-kbd",
-        pci: false,
+        pci: None,
         new: || Box::<UsbKbd>::default(),
     },
     GeneratedMirror {
         name: "usb-storage",
-        pci: false,
+        pci: None,
         new: || Box::<UsbStorage>::default(),
     },
     GeneratedMirror {
         name: "vga",
-        pci: true,
+        pci: Some(|d| d.as_any_mut().downcast_mut::<VgaPci>().map(|x| &mut x.dev)),
         new: || Box::<VgaPci>::default(),
     },
     GeneratedMirror {
         name: "vga",
-        pci: false,
+        pci: None,
         new: || Box::<Vga>::default(),
     },
     GeneratedMirror {
         name: "virtio-vga",
-        pci: false,
+        pci: None,
         new: || Box::<VirtioVga>::default(),
     },
     GeneratedMirror {
         name: "vmclock",
-        pci: false,
+        pci: None,
         new: || Box::<Vmclock>::default(),
     },
     GeneratedMirror {
         name: "vmcoreinfo",
-        pci: false,
+        pci: None,
         new: || Box::<Vmcoreinfo>::default(),
     },
     GeneratedMirror {
         name: "vmgenid",
-        pci: false,
+        pci: None,
         new: || Box::<Vmgenid>::default(),
     },
     GeneratedMirror {
         name: "vmware_vga",
-        pci: true,
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<VmwareVga>()
+                .map(|x| &mut x.parent_obj)
+        }),
         new: || Box::<VmwareVga>::default(),
     },
     GeneratedMirror {
+        name: "vmxnet3",
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<Vmxnet3>()
+                .map(|x| &mut x.parent_obj)
+        }),
+        new: || Box::<Vmxnet3>::default(),
+    },
+    GeneratedMirror {
         name: "xen_overlay",
-        pci: false,
+        pci: None,
         new: || Box::<XenOverlay>::default(),
     },
     GeneratedMirror {
         name: "xhci-sysbus",
-        pci: false,
+        pci: None,
         new: || Box::<XhciSysbus>::default(),
     },
 ];

@@ -145,3 +145,98 @@ pub struct Vmxnet3IntState {
     /// QEMU's `is_asserted` (`VMSTATE_BOOL`).
     pub is_asserted: bool,
 }
+
+/// `vmxnet3` (v1): `vmstate_vmxnet3` in QEMU's `hw/net/vmxnet3.c`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, PartialEq)]
+#[vmstate(name = "vmxnet3", version = 1)]
+pub struct Vmxnet3 {
+    /// QEMU's `parent_obj` (`VMSTATE_PCI_DEVICE`).
+    pub parent_obj: PciDevice,
+    /// QEMU's `parent_obj` (`VMSTATE_MSIX`).
+    #[vmstate(rename = "parent_obj")]
+    pub parent_obj_2: Msix25,
+    /// QEMU's `rx_packets_compound` (`VMSTATE_BOOL`).
+    pub rx_packets_compound: bool,
+    /// QEMU's `rx_vlan_stripping` (`VMSTATE_BOOL`).
+    pub rx_vlan_stripping: bool,
+    /// QEMU's `lro_supported` (`VMSTATE_BOOL`).
+    pub lro_supported: bool,
+    /// QEMU's `rx_mode` (`VMSTATE_UINT32`).
+    pub rx_mode: u32,
+    /// QEMU's `mcast_list_len` (`VMSTATE_UINT32`).
+    pub mcast_list_len: u32,
+    /// QEMU's `mcast_list_buff_size` (`VMSTATE_UINT32`).
+    pub mcast_list_buff_size: u32,
+    /// QEMU's `vlan_table` (`VMSTATE_UINT32_ARRAY`).
+    #[cfg_attr(feature = "serde", serde(with = "serde_big_array::BigArray"))]
+    pub vlan_table: [u32; 128],
+    /// QEMU's `mtu` (`VMSTATE_UINT32`).
+    pub mtu: u32,
+    /// QEMU's `max_rx_frags` (`VMSTATE_UINT16`).
+    pub max_rx_frags: u16,
+    /// QEMU's `max_tx_frags` (`VMSTATE_UINT32`).
+    pub max_tx_frags: u32,
+    /// QEMU's `event_int_idx` (`VMSTATE_UINT8`).
+    pub event_int_idx: u8,
+    /// QEMU's `auto_int_masking` (`VMSTATE_BOOL`).
+    pub auto_int_masking: bool,
+    /// QEMU's `txq_num` (`VMSTATE_UINT8`).
+    pub txq_num: u8,
+    /// QEMU's `rxq_num` (`VMSTATE_UINT8`).
+    pub rxq_num: u8,
+    /// QEMU's `device_active` (`VMSTATE_UINT32`).
+    pub device_active: u32,
+    /// QEMU's `last_command` (`VMSTATE_UINT32`).
+    pub last_command: u32,
+    /// QEMU's `link_status_and_speed` (`VMSTATE_UINT32`).
+    pub link_status_and_speed: u32,
+    /// QEMU's `temp_mac` (`VMSTATE_UINT32`).
+    pub temp_mac: u32,
+    /// QEMU's `drv_shmem` (`VMSTATE_UINT64`).
+    pub drv_shmem: u64,
+    /// QEMU's `temp_shared_guest_driver_memory` (`VMSTATE_UINT64`).
+    pub temp_shared_guest_driver_memory: u64,
+    /// QEMU's `txq_descr` (`VMSTATE_STRUCT_ARRAY`).
+    pub txq_descr: [Vmxnet3TxqDescr; 8],
+    /// QEMU's `rxq_descr` (`VMSTATE_STRUCT_ARRAY`).
+    pub rxq_descr: [Vmxnet3RxqDescr; 8],
+    /// QEMU's `interrupt_states` (`VMSTATE_STRUCT_ARRAY`).
+    pub interrupt_states: [Vmxnet3IntState; 25],
+    /// Subsection `vmxnet3/mcast_list`, sent when QEMU's `vmxstate_vmxnet3_mcast_list.needed` says so.
+    #[vmstate(subsection, new = |s: &Vmxnet3| Vmxnet3McastList::sized(s.mcast_list_buff_size))]
+    pub mcast_list: Option<Vmxnet3McastList>,
+}
+
+impl Default for Vmxnet3 {
+    fn default() -> Self {
+        Vmxnet3 {
+            parent_obj: PciDevice::express(),
+            parent_obj_2: Default::default(),
+            rx_packets_compound: false,
+            rx_vlan_stripping: false,
+            lro_supported: false,
+            rx_mode: 0,
+            mcast_list_len: 0,
+            mcast_list_buff_size: 0,
+            vlan_table: [0; 128],
+            mtu: 0,
+            max_rx_frags: 0,
+            max_tx_frags: 0,
+            event_int_idx: 0,
+            auto_int_masking: false,
+            txq_num: 0,
+            rxq_num: 0,
+            device_active: 0,
+            last_command: 0,
+            link_status_and_speed: 0,
+            temp_mac: 0,
+            drv_shmem: 0,
+            temp_shared_guest_driver_memory: 0,
+            txq_descr: std::array::from_fn(|_| Default::default()),
+            rxq_descr: std::array::from_fn(|_| Default::default()),
+            interrupt_states: std::array::from_fn(|_| Default::default()),
+            mcast_list: None,
+        }
+    }
+}

@@ -59,7 +59,9 @@ pub fn vmdesc_field(
             j.end_array();
         }
     };
-    if leaves == 0 && ber {
+    // An empty buffer (QEMU's `VMSTATE_VBUFFER` of length 0) is still one field
+    // of size 0; an empty array has no elements to describe (BER says its length).
+    if leaves == 0 && (ber || !shape.is_array) {
         head(j);
         if shape.is_array {
             j.int("array_len", 0);
