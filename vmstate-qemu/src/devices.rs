@@ -64,6 +64,7 @@ pub fn mirror(
         "virtio-blk" => Box::new(VirtioBlk::with_queues(cpus)),
         "virtio-scsi" => Box::new(VirtioScsi::with_queues(cpus)),
         "virtio-input" => Box::<VirtioInput>::default(),
+        "virtio-9p" => Box::<Virtio9p>::default(),
         "scsi-disk" => Box::<ScsiDisk>::default(),
         // scsi-generic's section is the bare SCSI device state.
         "SCSIDevice" => Box::<ScsiDevice>::default(),

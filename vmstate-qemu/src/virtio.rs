@@ -400,6 +400,13 @@ virtio_section!(
 );
 
 virtio_section!(
+    /// `virtio-9p` (v1): a 9P file system export (`virtio-9p-pci`; two MSI-X
+    /// vectors). QEMU blocks migration while the guest has it mounted, so what
+    /// migrates is its queues.
+    Virtio9p, "virtio-9p", 1, Virtio9pState, VirtioStatelessSave
+);
+
+virtio_section!(
     /// `virtio-balloon` (v1): the memory balloon.
     VirtioBalloon, "virtio-balloon", 1, VirtioBalloonState, VirtioBalloonSave
 );

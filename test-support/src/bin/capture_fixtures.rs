@@ -224,6 +224,19 @@ const VMWARE_DEVICES: &[&str] = &[
     "-device", "scsi-hd,drive=d0,bus=pv.0",
 ];
 
+/// Host directories shared over 9P, as libvirt's `<filesystem>` does: one
+/// virtio-9p function on the root bus (conventional PCI), one behind a PCIe root
+/// port (PCI Express); the guest has not mounted them, or QEMU would refuse to
+/// migrate.
+#[rustfmt::skip]
+const NINE_P_DEVICES: &[&str] = &[
+    "-fsdev", "local,id=fs0,path=/usr/share/doc,security_model=none,readonly=on",
+    "-device", "virtio-9p-pci,fsdev=fs0,mount_tag=doc",
+    "-device", "pcie-root-port,id=rp1,chassis=1,bus=pcie.0",
+    "-fsdev", "local,id=fs1,path=/usr/share/doc,security_model=none,readonly=on",
+    "-device", "virtio-9p-pci,fsdev=fs1,mount_tag=doc2,bus=rp1",
+];
+
 /// A UEFI guest as libvirt starts one: Debian's OVMF in the two system flash
 /// devices (code read-only, variables in a throw-away overlay so that the file
 /// stays as installed), and an SD host controller.
@@ -279,6 +292,7 @@ const QEMU_7_2: &[Guest] = &[
     uefi("pc-q35-7.2-uefi.mig", "pc-q35-7.2"),
     with_devices("pc-i440fx-7.2-vmware.mig", "pc-i440fx-7.2", VMWARE_DEVICES),
     with_devices("pc-q35-7.2-vmware.mig", "pc-q35-7.2", VMWARE_DEVICES),
+    with_devices("pc-q35-7.2-9p.mig", "pc-q35-7.2", NINE_P_DEVICES),
     hotplug(
         "pc-i440fx-7.2-hotplug.mig",
         "pc-i440fx-7.2",
@@ -336,6 +350,7 @@ const QEMU_10_0: &[Guest] = &[
         VMWARE_DEVICES,
     ),
     with_devices("pc-q35-10.0-vmware.mig", "pc-q35-10.0", VMWARE_DEVICES),
+    with_devices("pc-q35-10.0-9p.mig", "pc-q35-10.0", NINE_P_DEVICES),
     with_devices(
         "pc-q35-10.0-new-devices.mig",
         "pc-q35-10.0",
