@@ -342,7 +342,7 @@ pub fn asn1_module() -> vmstate_runtime::ber::asn1::Module {
 /// What QEMU 10.0 writes differently from 7.2 in the vmdesc of mirrored devices
 /// whose bytes did not change (same version, same layout): (idstr, as 7.2 and the
 /// mirrors describe it, as 10.0 does). `docs/QEMU-RELEASES.md` lists them.
-pub const VMDESC_CHANGES_IN_10_0: [(&str, &str, &str); 6] = [
+pub const VMDESC_CHANGES_IN_10_0: [(&str, &str, &str); 8] = [
     // sb16: the card's resources became padding.
     (
         "sb16",
@@ -360,6 +360,18 @@ pub const VMDESC_CHANGES_IN_10_0: [(&str, &str, &str); 6] = [
         "globalstate",
         r#"{"name": "runstate", "type": "buffer", "size": 100}"#,
         r#"{"name": "runstate", "type": "buffer", "size": 32}, {"name": "has_vm_was_suspended", "type": "uint8", "size": 1}, {"name": "vm_was_suspended", "type": "uint8", "size": 1}, {"name": "unused", "type": "buffer", "size": 66}"#,
+    ),
+    // ESP: version 7, `data_in_ready` renamed (10.0's `mig_ti_cmd`, 7.2's
+    // `ti_cmd`, is not sent at version 7; `drq_state` is).
+    (
+        "pciespscsi",
+        r#"{"name": "data_in_ready", "type": "bool", "size": 1}"#,
+        r#"{"name": "data_ready", "type": "bool", "size": 1}"#,
+    ),
+    (
+        "pciespscsi",
+        r#"{"vmsd_name": "esp", "version": 6,"#,
+        r#"{"vmsd_name": "esp", "version": 7,"#,
     ),
     // AHCI: the port count became unsigned (`VMSTATE_UINT32_EQUAL`).
     (

@@ -137,7 +137,7 @@ pub fn verify(stream: &LegacyStream<'_>, release: Release) -> Verdict {
             refuse(&mut v, format!("refused  {name} v{version}: {why}"));
             continue;
         }
-        match typed(m, section.body, section.body_offset, version) {
+        match typed(m, section.body, section.body_offset, version, release) {
             Ok(ty) => v.lines.push(format!(
                 "ok       {name} v{version} ({ty}, {} bytes)",
                 section.body.len()
@@ -202,7 +202,13 @@ fn described_refusal(
 
 /// Loads a section's `body` (at `offset` in the stream) into its mirror as a
 /// destination would, and saves it back: the mirror's type name, or the refusal.
-fn typed(m: SectionMirror, body: &[u8], offset: u64, version: u32) -> Result<String, String> {
+fn typed(
+    m: SectionMirror,
+    body: &[u8],
+    offset: u64,
+    version: u32,
+    release: Release,
+) -> Result<String, String> {
     let name = format!("{}#{}", m.idstr, m.instance);
     let Some(mut device) = m.device else {
         return Err(format!("no mirror {name}: no typed mirror covers it"));
@@ -233,7 +239,28 @@ fn typed(m: SectionMirror, body: &[u8], offset: u64, version: u32) -> Result<Str
             offset + at as u64
         ));
     }
+    if let Some(why) = breaks_in(device.as_mut(), release) {
+        return Err(format!("refused  {name} v{version}: {why}"));
+    }
     Ok(device.desc().name.to_owned())
+}
+
+/// Why `release` refuses a loaded section whose layout its own load reads
+/// otherwise than its source wrote it, at the same section version (QEMU's own
+/// breaks between releases).
+fn breaks_in(
+    device: &mut dyn vmstate_runtime::stream::SectionDevice,
+    release: Release,
+) -> Option<String> {
+    let esp = device
+        .as_any_mut()
+        .downcast_mut::<vmstate_qemu::PciEspScsi>()?;
+    let written = esp.mig_version_id;
+    (release == Release::Qemu10_0 && written < vmstate_qemu::ESP_VERSION).then(|| {
+        format!(
+            "QEMU 10.0 reads esp.drq_state, which ESP state of version {written} (QEMU 7.2's) does not have; `vmstate translate --release 10.0` adds it"
+        )
+    })
 }
 
 #[cfg(test)]

@@ -82,6 +82,11 @@ fn machine_version(entry: &serde_json::Value) -> (u32, u32) {
     (a.parse().unwrap(), b.parse().unwrap())
 }
 
+/// Fixtures a later release refuses: QEMU 10.0 reads `drq_state` in 7.2's ESP
+/// state (`vmstate translate` carries them across, tests/translate.rs).
+const REFUSED_ACROSS_RELEASES: [(&str, Release); 1] =
+    [("pc-i440fx-7.2-esp.mig", Release::Qemu10_0)];
+
 #[test]
 fn verify_says_what_qemu_incoming_does_for_every_fixture() {
     let mut checked = 0;
@@ -106,7 +111,13 @@ fn verify_says_what_qemu_incoming_does_for_every_fixture() {
                 "QEMU {} and verify disagree on {name}:\n{report}",
                 release.version()
             );
-            assert!(ours, "{name} on QEMU {}: {report}", release.version());
+            let refused = REFUSED_ACROSS_RELEASES.contains(&(name.as_str(), release));
+            assert_eq!(
+                ours,
+                !refused,
+                "{name} on QEMU {}: {report}",
+                release.version()
+            );
             checked += 1;
         }
     }

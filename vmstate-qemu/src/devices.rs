@@ -65,6 +65,7 @@ pub fn mirror(
         "virtio-scsi" => Box::new(VirtioScsi::with_queues(cpus)),
         "virtio-input" => Box::<VirtioInput>::default(),
         "virtio-9p" => Box::<Virtio9p>::default(),
+        "pciespscsi" => Box::<PciEspScsi>::default(),
         "scsi-disk" => Box::<ScsiDisk>::default(),
         // scsi-generic's section is the bare SCSI device state.
         "SCSIDevice" => Box::<ScsiDevice>::default(),

@@ -106,6 +106,16 @@ pub struct Fifo8 {
 }
 
 impl Fifo8 {
+    /// An empty FIFO of `capacity` bytes (QEMU's `fifo8_create`).
+    pub fn with_capacity(capacity: u32) -> Self {
+        Fifo8 {
+            capacity,
+            data: vec![0; capacity as usize],
+            head: 0,
+            num: 0,
+        }
+    }
+
     /// `head` and `num` index the storage: a stream may not point them past it (the
     /// class of CVE-2013-4530 and its siblings, where QEMU used such an index from
     /// the stream unchecked). A QEMU stream always satisfies this.
@@ -122,13 +132,9 @@ impl Fifo8 {
 }
 
 impl Default for Fifo8 {
+    /// A 16550 UART's FIFO.
     fn default() -> Self {
-        Fifo8 {
-            capacity: UART_FIFO_LENGTH,
-            data: vec![0; UART_FIFO_LENGTH as usize],
-            head: 0,
-            num: 0,
-        }
+        Fifo8::with_capacity(UART_FIFO_LENGTH)
     }
 }
 

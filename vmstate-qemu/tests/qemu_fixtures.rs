@@ -316,8 +316,10 @@ const PADDED_IN_10_0: [(&str, &[&str]); 1] = [("sb16", &["irq", "dma", "hdma", "
 /// Fields of mirrored devices that QEMU 10.0 describes by another name, the bytes
 /// unchanged (docs/QEMU-RELEASES.md): the mirror's name, 10.0's. A field that
 /// became padding (`unused`) is one buffer of all its bytes to QEMU.
-const DUMP_RENAMES_IN_10_0: [(&str, &str); 3] = [
+const DUMP_RENAMES_IN_10_0: [(&str, &str); 5] = [
     ("num_timers", "num_timers_save"),
+    ("data_in_ready", "data_ready"),
+    ("ti_cmd", "mig_ti_cmd"),
     ("core.itr_intr_pending", "unused"),
     ("core.eitr_intr_pending", "unused"),
 ];
@@ -394,6 +396,7 @@ fn descriptions_match_dump_of(release: Release) {
     for json in hand {
         check(json).unwrap();
     }
+    check(esp_as_dumped_by(release)).unwrap();
     // QEMU 7.2 registers the PIIX IDE function's state in code, not as its QOM
     // type's, so only 10.0's dump has it.
     if release == Release::Qemu10_0 {
@@ -418,6 +421,34 @@ fn descriptions_match_dump_of(release: Release) {
         let listed: Vec<&str> = CATALOG_OTHERWISE_IN_7_2.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, listed, "{otherwise:#?}");
     }
+}
+
+/// The ESP mirror's description as `release` dumps it: the mirror reads the fields
+/// either release wrote (`drq_state` when the source's ESP state is version 7),
+/// described as 7.2 does; 10.0's own is version 7 and reads `drq_state` always
+/// (`data_ready` and `mig_ti_cmd` are renamed by `DUMP_RENAMES_IN_10_0`) and has no
+/// `esp/pdma` subsection; 7.2's has no `drq_state`.
+fn esp_as_dumped_by(release: Release) -> String {
+    let mut json: serde_json::Value =
+        serde_json::from_str(&PciEspScsi::dump_vmstate_json()).unwrap();
+    let esp = &mut json["Fields"][3]["Description"];
+    assert_eq!(esp["name"], "esp");
+    let fields = esp["Fields"].as_array_mut().unwrap();
+    let drq = fields
+        .iter()
+        .position(|f| f["field"] == "drq_state")
+        .unwrap();
+    match release {
+        Release::Qemu7_2 => {
+            fields.remove(drq);
+        }
+        Release::Qemu10_0 => {
+            fields[drq]["field_exists"] = false.into();
+            esp["version_id"] = 7.into();
+            esp.as_object_mut().unwrap().remove("Subsections");
+        }
+    }
+    json.to_string()
 }
 
 /// Generated mirrors whose description QEMU 7.2 writes otherwise or lacks, and how.
