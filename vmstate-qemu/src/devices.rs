@@ -20,83 +20,114 @@ pub fn mirror(
     cpus: u32,
 ) -> Option<Box<dyn SectionDevice>> {
     let vmsd = idstr.rsplit('/').next()?;
-    let q35 = machine_type.contains("q35");
-    let m: Box<dyn SectionDevice> = match vmsd {
-        "timer" => Box::<Timers>::default(),
-        "cpu_common" => Box::<CpuCommon>::default(),
-        "cpu" => Box::<X86Cpu>::default(),
-        "kvm-tpr-opt" => Box::<KvmTprOpt>::default(),
-        "apic" => Box::<Apic>::default(),
-        "kvmclock" => Box::<KvmClock>::default(),
-        "fw_cfg" => Box::<FwCfg>::default(),
-        "PCIHost" => Box::<PciHost>::default(),
-        // Instance 0 is the machine's root bus, registered first, the only one
-        // QEMU gives interrupt lines (`pci_register_root_bus`): eight on the Q35,
-        // four on the i440FX. A bridge's or expander's bus has none of its own.
-        "PCIBUS" => Box::new(PciBus::new(match (instance, q35) {
+    let destination = Destination {
+        instance,
+        machine_type,
+        cpus,
+    };
+    match HAND_MIRRORS.iter().find(|(name, _)| *name == vmsd) {
+        Some((_, make)) => Some(make(&destination)),
+        None => generated(idstr, vmsd),
+    }
+}
+
+/// What a mirror's constructor knows of the destination it is built for.
+pub(crate) struct Destination<'a> {
+    /// The section's instance id.
+    pub instance: u32,
+    /// The machine type.
+    pub machine_type: &'a str,
+    /// vCPUs.
+    pub cpus: u32,
+}
+
+/// Builds a mirror as a destination has it.
+pub(crate) type MakeMirror = fn(&Destination<'_>) -> Box<dyn SectionDevice>;
+
+/// The hand-written mirrors: each section's description name and its mirror as a
+/// destination builds it (the generated ones are `catalog::GENERATED_MIRRORS`).
+pub(crate) const HAND_MIRRORS: &[(&str, MakeMirror)] = &[
+    ("timer", |_| Box::<Timers>::default()),
+    ("cpu_common", |_| Box::<CpuCommon>::default()),
+    ("cpu", |_| Box::<X86Cpu>::default()),
+    ("kvm-tpr-opt", |_| Box::<KvmTprOpt>::default()),
+    ("apic", |_| Box::<Apic>::default()),
+    ("kvmclock", |_| Box::<KvmClock>::default()),
+    ("fw_cfg", |_| Box::<FwCfg>::default()),
+    ("PCIHost", |_| Box::<PciHost>::default()),
+    // Instance 0 is the machine's root bus, registered first, the only one
+    // QEMU gives interrupt lines (`pci_register_root_bus`): eight on the Q35,
+    // four on the i440FX. A bridge's or expander's bus has none of its own.
+    ("PCIBUS", |d| {
+        let q35 = d.machine_type.contains("q35");
+        Box::new(PciBus::new(match (d.instance, q35) {
             (0, true) => 8,
             (0, false) => 4,
             _ => 0,
-        })),
-        "I440FX" => Box::<I440fx>::default(),
-        "pcie-root-port" => Box::<PcieRootPort>::default(),
-        "pci_bridge" => Box::<PciBridgeDev>::default(),
-        "pcie-pci-bridge" => Box::<PciePciBridge>::default(),
-        "ioh-3240-express-root-port" => Box::<Ioh3420>::default(),
-        "xio3130-express-downstream-port" => Box::<Xio3130Downstream>::default(),
-        "xio3130-express-upstream-port" => Box::<Xio3130Upstream>::default(),
-        "PIIX3" => Box::<Piix3>::default(),
-        "ide" => Box::<PciIde>::default(),
-        "piix4_pm" => Box::<Piix4Pm>::default(),
-        "mch" => Box::<Mch>::default(),
-        "ICH9LPC" => Box::<Ich9Lpc>::default(),
-        "ich9_smb" => Box::<Ich9Smb>::default(),
-        "ich9_ahci" => Box::<Ich9Ahci>::default(),
-        "uhci" => Box::<Uhci>::default(),
-        "ehci" => Box::<EhciPci>::default(),
-        "xhci" => Box::<XhciPci>::default(),
-        "e1000" => Box::<E1000>::default(),
-        "eeprom" => Box::<Eeprom93xx>::default(),
-        "virtio-rng" => Box::<VirtioRng>::default(),
-        "virtio-balloon" => Box::new(VirtioBalloon::for_machine(machine_type)),
-        "virtio-net" => Box::<VirtioNet>::default(),
-        // A queue per vCPU, QEMU's default.
-        "virtio-blk" => Box::new(VirtioBlk::with_queues(cpus)),
-        "virtio-scsi" => Box::new(VirtioScsi::with_queues(cpus)),
-        "virtio-input" => Box::<VirtioInput>::default(),
-        "virtio-9p" => Box::<Virtio9p>::default(),
-        "pciespscsi" => Box::<PciEspScsi>::default(),
-        "scsi-disk" => Box::<ScsiDisk>::default(),
-        // scsi-generic's section is the bare SCSI device state.
-        "SCSIDevice" => Box::<ScsiDevice>::default(),
-        "virtio-console" => Box::<VirtioSerial>::default(),
-        "slirp" => Box::<Slirp>::default(),
-        "e1000e" => Box::new(E1000e::for_machine(machine_type)),
-        "intel-hda" => Box::<IntelHda>::default(),
-        "sb16" => Box::<Sb16>::default(),
-        "hda-audio" => Box::<HdaAudio>::default(),
-        "usb-ptr" => Box::<UsbPtr>::default(),
-        "dma" => Box::<Dma>::default(),
-        "i8259" => Box::<Pic>::default(),
-        "ioapic" => Box::<Ioapic>::default(),
-        "hpet" => Box::<Hpet>::default(),
-        "mc146818rtc" => Box::<Rtc>::default(),
-        "i8254" => Box::<Pit>::default(),
-        "pcspk" => Box::<PcSpk>::default(),
-        "fdc" => Box::<IsaFdc>::default(),
-        "ps2kbd" => Box::<Ps2Kbd>::default(),
-        "ps2mouse" => Box::<Ps2Mouse>::default(),
-        "pckbd" => Box::<IsaKbd>::default(),
-        "vmmouse" => Box::<Vmmouse>::default(),
-        "port92" => Box::<Port92>::default(),
-        "i2c_bus" => Box::<I2cBus>::default(),
-        "serial" => Box::<IsaSerial>::default(),
-        "acpi_build" => Box::<AcpiBuild>::default(),
-        "globalstate" => Box::<GlobalState>::default(),
-        _ => return generated(idstr, vmsd),
-    };
-    Some(m)
-}
+        }))
+    }),
+    ("I440FX", |_| Box::<I440fx>::default()),
+    ("pcie-root-port", |_| Box::<PcieRootPort>::default()),
+    ("pci_bridge", |_| Box::<PciBridgeDev>::default()),
+    ("pcie-pci-bridge", |_| Box::<PciePciBridge>::default()),
+    ("ioh-3240-express-root-port", |_| Box::<Ioh3420>::default()),
+    ("xio3130-express-downstream-port", |_| {
+        Box::<Xio3130Downstream>::default()
+    }),
+    ("xio3130-express-upstream-port", |_| {
+        Box::<Xio3130Upstream>::default()
+    }),
+    ("PIIX3", |_| Box::<Piix3>::default()),
+    ("ide", |_| Box::<PciIde>::default()),
+    ("piix4_pm", |_| Box::<Piix4Pm>::default()),
+    ("mch", |_| Box::<Mch>::default()),
+    ("ICH9LPC", |_| Box::<Ich9Lpc>::default()),
+    ("ich9_smb", |_| Box::<Ich9Smb>::default()),
+    ("ich9_ahci", |_| Box::<Ich9Ahci>::default()),
+    ("uhci", |_| Box::<Uhci>::default()),
+    ("ehci", |_| Box::<EhciPci>::default()),
+    ("xhci", |_| Box::<XhciPci>::default()),
+    ("e1000", |_| Box::<E1000>::default()),
+    ("eeprom", |_| Box::<Eeprom93xx>::default()),
+    ("virtio-rng", |_| Box::<VirtioRng>::default()),
+    ("virtio-balloon", |d| {
+        Box::new(VirtioBalloon::for_machine(d.machine_type))
+    }),
+    ("virtio-net", |_| Box::<VirtioNet>::default()),
+    // A queue per vCPU, QEMU's default.
+    ("virtio-blk", |d| Box::new(VirtioBlk::with_queues(d.cpus))),
+    ("virtio-scsi", |d| Box::new(VirtioScsi::with_queues(d.cpus))),
+    ("virtio-input", |_| Box::<VirtioInput>::default()),
+    ("virtio-9p", |_| Box::<Virtio9p>::default()),
+    ("pciespscsi", |_| Box::<PciEspScsi>::default()),
+    ("scsi-disk", |_| Box::<ScsiDisk>::default()),
+    // scsi-generic's section is the bare SCSI device state.
+    ("SCSIDevice", |_| Box::<ScsiDevice>::default()),
+    ("virtio-console", |_| Box::<VirtioSerial>::default()),
+    ("slirp", |_| Box::<Slirp>::default()),
+    ("e1000e", |d| Box::new(E1000e::for_machine(d.machine_type))),
+    ("intel-hda", |_| Box::<IntelHda>::default()),
+    ("sb16", |_| Box::<Sb16>::default()),
+    ("hda-audio", |_| Box::<HdaAudio>::default()),
+    ("usb-ptr", |_| Box::<UsbPtr>::default()),
+    ("dma", |_| Box::<Dma>::default()),
+    ("i8259", |_| Box::<Pic>::default()),
+    ("ioapic", |_| Box::<Ioapic>::default()),
+    ("hpet", |_| Box::<Hpet>::default()),
+    ("mc146818rtc", |_| Box::<Rtc>::default()),
+    ("i8254", |_| Box::<Pit>::default()),
+    ("pcspk", |_| Box::<PcSpk>::default()),
+    ("fdc", |_| Box::<IsaFdc>::default()),
+    ("ps2kbd", |_| Box::<Ps2Kbd>::default()),
+    ("ps2mouse", |_| Box::<Ps2Mouse>::default()),
+    ("pckbd", |_| Box::<IsaKbd>::default()),
+    ("vmmouse", |_| Box::<Vmmouse>::default()),
+    ("port92", |_| Box::<Port92>::default()),
+    ("i2c_bus", |_| Box::<I2cBus>::default()),
+    ("serial", |_| Box::<IsaSerial>::default()),
+    ("acpi_build", |_| Box::<AcpiBuild>::default()),
+    ("globalstate", |_| Box::<GlobalState>::default()),
+];
 
 /// The generated mirror of description `vmsd` (`crate::catalog`) for section
 /// `idstr`: of two descriptions of one name (`ne2000` of `ne2k_isa` and of

@@ -420,23 +420,26 @@ fn hand_written(src: &Path) -> HashMap<String, String> {
 fn mirrored_sections(src: &Path) -> HashMap<String, String> {
     let mut out = HashMap::new();
     let devices = std::fs::read_to_string(src.join("devices.rs")).expect("devices.rs");
-    for line in devices.lines() {
-        let Some((name, rest)) = line
-            .trim()
-            .strip_prefix('"')
-            .and_then(|l| l.split_once("\" => "))
-        else {
+    // `HAND_MIRRORS`' entries: `("name", |d| Box::<T>...` or `Box::new(T::...`,
+    // the type on the entry's first line or a later one.
+    let table = devices
+        .split_once("HAND_MIRRORS: &[(&str, MakeMirror)] = &[")
+        .and_then(|(_, t)| t.split_once("\n];"))
+        .map(|(t, _)| t)
+        .expect("devices.rs has HAND_MIRRORS");
+    for entry in table.split("\n    (\"").skip(1) {
+        let Some((name, rest)) = entry.split_once('"') else {
             continue;
         };
-        let ty = rest
-            .strip_prefix("Box::<")
-            .or_else(|| rest.strip_prefix("Box::new("))
-            .map(|t| {
-                t.chars()
-                    .take_while(|c| c.is_ascii_alphanumeric())
-                    .collect::<String>()
-            });
-        if let Some(ty) = ty.filter(|t| !t.is_empty()) {
+        let ty = ["Box::<", "Box::new("].iter().find_map(|open| {
+            let at = rest.find(open)? + open.len();
+            let t: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            (!t.is_empty()).then_some(t)
+        });
+        if let Some(ty) = ty {
             out.insert(name.to_owned(), ty);
         }
     }
