@@ -30,34 +30,9 @@ pub const TARGETS: [(&str, Body); 13] = [
     ("catalog_device", catalog_device),
 ];
 
-/// The section names [`catalog_device`] picks from: every description the
-/// generated catalog types, then the hand-written mirrors (`mirror()`'s sections).
-pub fn catalog_sections() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = vmstate_qemu::GENERATED_MIRRORS
-        .iter()
-        .map(|m| m.name)
-        .collect();
-    names.extend(crate::catalog::DEVICES.iter().skip(1));
-    names.extend([
-        "pcie-root-port",
-        "ioh-3240-express-root-port",
-        "xio3130-express-downstream-port",
-        "xio3130-express-upstream-port",
-        "eeprom",
-        "sb16",
-        "pci_bridge",
-        "pcie-pci-bridge",
-        "SCSIDevice",
-        "scsi-disk",
-        "virtio-scsi",
-        "virtio-input",
-    ]);
-    names
-}
-
 /// A device section's legacy body through the mirror `mirror()` gives a
 /// destination, behind the trait object a registry uses: bytes 0 and 1 pick the
-/// section ([`catalog_sections`]; a PCI address prefix when byte 2 is odd), byte 3
+/// section ([`vmstate_qemu::section_names`]; a PCI address prefix when byte 2 is odd), byte 3
 /// the version, the rest is the body. A load fails or consumes a body that saves
 /// back as it loads.
 pub fn catalog_device(data: &[u8]) {
@@ -65,7 +40,7 @@ pub fn catalog_device(data: &[u8]) {
     let [a, b, pci, v, body @ ..] = data else {
         return;
     };
-    let names = catalog_sections();
+    let names = vmstate_qemu::section_names();
     let name = names[usize::from(u16::from_be_bytes([*a, *b])) % names.len()];
     let idstr = match pci % 2 {
         1 => format!("0000:00:04.0/{name}"),

@@ -31,6 +31,18 @@ pub fn mirror(
     }
 }
 
+/// Every section name [`mirror`] has a mirror for: the hand-written ones, then
+/// the generated ones (a name two generated descriptions share, once).
+pub fn section_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = HAND_MIRRORS.iter().map(|(n, _)| *n).collect();
+    for m in crate::catalog::GENERATED_MIRRORS {
+        if !names.contains(&m.name) {
+            names.push(m.name);
+        }
+    }
+    names
+}
+
 /// What a mirror's constructor knows of the destination it is built for.
 pub(crate) struct Destination<'a> {
     /// The section's instance id.

@@ -101,7 +101,9 @@ pub use acpi::*;
 pub use audio::*;
 pub use catalog::*;
 pub use cpu::*;
-pub use devices::{mirror, mirrors_for_stream, vcpu_count, DeviceSection, Devices, SectionMirror};
+pub use devices::{
+    mirror, mirrors_for_stream, section_names, vcpu_count, DeviceSection, Devices, SectionMirror,
+};
 pub use dma::*;
 pub use e1000::*;
 pub use e1000e::*;

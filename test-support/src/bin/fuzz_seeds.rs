@@ -441,7 +441,7 @@ fn main() {
 /// that have them, with its selector, PCI-ness and version.
 fn catalog_device_seeds(seeds: &mut Seeds) {
     use vmstate_runtime::stream::SectionKind;
-    let names = vmstate_test_support::fuzzing::catalog_sections();
+    let names = vmstate_qemu::section_names();
     let mut seen = HashSet::new();
     for fixture in [
         "pc-i440fx-7.2-catalog.mig",
