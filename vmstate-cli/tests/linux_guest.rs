@@ -2,7 +2,7 @@
 //! kernel and a busybox initramfs, built by `scripts/linux-guest.sh`) boots on a
 //! libvirt-like Q35 VM and an i440FX VM of each QEMU release, loads the drivers of every device,
 //! brings them up (DHCP on two NICs, four disks read, USB tablet, keyboard and
-//! storage, HD audio, the display's DRM driver) and keeps them busy; stopped
+//! storage, HD audio, the displays' DRM drivers: bochs for the VGA, virtio-gpu for a second output) and keeps them busy; stopped
 //! there and saved, its stream is typed whole by `vmstate verify` (every section
 //! loads into its mirror and saves back to its bytes) and loaded by the same
 //! release's QEMU.
@@ -48,6 +48,7 @@ const Q35_DEVICES: &[&str] = &[
     "-device", "pcie-root-port,id=rp3,chassis=3,bus=pcie.0,addr=0x4",
     "-device", "pcie-root-port,id=rp4,chassis=4,bus=pcie.0,addr=0x5",
     "-device", "pcie-root-port,id=rp5,chassis=5,bus=pcie.0,addr=0x6",
+    "-device", "pcie-root-port,id=rp6,chassis=6,bus=pcie.0,addr=0x7",
     "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,bus=rp1",
     "-netdev", "user,id=n1", "-device", "e1000e,netdev=n1,bus=rp2",
     "-blockdev", "driver=null-co,node-name=d0,size=16777216,read-zeroes=on",
@@ -63,6 +64,7 @@ const Q35_DEVICES: &[&str] = &[
     "-audiodev", "none,id=a0",
     "-device", "ich9-intel-hda", "-device", "hda-duplex,audiodev=a0",
     "-device", "VGA",
+    "-device", "virtio-gpu-pci,bus=rp6",
     "-device", "virtio-balloon-pci",
     "-device", "virtio-rng-pci",
     "-device", "virtio-serial-pci",

@@ -111,6 +111,9 @@ pub(crate) const HAND_MIRRORS: &[(&str, MakeMirror)] = &[
     ("virtio-scsi", |d| Box::new(VirtioScsi::with_queues(d.cpus))),
     ("virtio-input", |_| Box::<VirtioInput>::default()),
     ("virtio-9p", |_| Box::<Virtio9p>::default()),
+    ("virtio-gpu", |d| {
+        Box::new(VirtioGpu::for_machine(d.machine_type))
+    }),
     ("pciespscsi", |_| Box::<PciEspScsi>::default()),
     ("scsi-disk", |_| Box::<ScsiDisk>::default()),
     // scsi-generic's section is the bare SCSI device state.

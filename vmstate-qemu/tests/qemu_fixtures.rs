@@ -303,7 +303,7 @@ fn descriptions_match_qemu_dump_vmstate() {
 }
 
 /// Subsections that QEMU 10.0 added to mirrored devices, which 7.2's dump lacks.
-const SUBSECTIONS_SINCE_7_2: [&str; 1] = ["i8259/ltim"];
+const SUBSECTIONS_SINCE_7_2: [&str; 2] = ["i8259/ltim", "virtio-gpu/blob"];
 
 /// Fields that QEMU 10.0 added to mirrored devices, which 7.2's dump lacks
 /// (`e1000e`'s, sent only by machine types since 8.1).
@@ -371,6 +371,7 @@ fn descriptions_match_dump_of(release: Release) {
         VirtioScsi::dump_vmstate_json(),
         VirtioInput::dump_vmstate_json(),
         Virtio9p::dump_vmstate_json(),
+        VirtioGpu::dump_vmstate_json(),
         PciePciBridge::dump_vmstate_json(),
         Ioh3420::dump_vmstate_json(),
         Xio3130Downstream::dump_vmstate_json(),

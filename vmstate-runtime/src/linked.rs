@@ -1,8 +1,9 @@
 //! QEMU's linked containers of structs: `VMSTATE_QTAILQ_V` and `VMSTATE_QLIST_V`
 //! ([`QTailQ`], [`QList`]: a `Vec` of the elements) and `VMSTATE_GTREE_V` /
 //! `VMSTATE_GTREE_DIRECT_KEY_V` ([`GTree`]: a `BTreeMap`, in key order as GLib
-//! walks a tree); and [`MarkedList`], the same with another byte before each
-//! element, as code older than VMState writes lists.
+//! walks a tree); [`MarkedList`], the same with another byte before each
+//! element, as code older than VMState writes lists; and [`KeyedList`], elements
+//! each after a nonzero 32-bit key, ended by a zero one (virtio-gpu's resources).
 //!
 //! On the legacy wire each element is preceded by a byte 1 and the list ends with a
 //! byte 0 (a tree first sends its node count). QEMU describes such a field in vmdesc
@@ -183,6 +184,80 @@ impl<T: VMState + Default, const MARK: u8> Field for MarkedList<T, MARK> {
 
     fn legacy_size(&self) -> usize {
         marked_size(&self.0)
+    }
+
+    opaque_methods!("buffer");
+}
+
+/// A list whose elements each follow a nonzero big-endian `u32` key, ended by a
+/// `u32` 0, as `virtio_gpu_save` writes the 2D resources after their ids. A load
+/// refuses a key sent twice (QEMU's `virtio_gpu_load` does), and a save refuses a
+/// key 0, which would end the list where the element begins.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct KeyedList<T>(pub Vec<(u32, T)>);
+
+impl<T: VMState + Default> Field for KeyedList<T> {
+    const TYPE: TypeDesc = TypeDesc::VarBuffer {
+        max: crate::opaque::MAX_BYTES,
+    };
+    const BER_TAG: Tag = Tag::OCTET_STRING;
+
+    fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
+        for (i, (key, e)) in self.0.iter().enumerate() {
+            if *key == 0 {
+                return Err(w
+                    .error(ErrorKind::InvalidValue {
+                        ty: "KeyedList",
+                        reason: "a key 0 ends the list",
+                    })
+                    .in_index(i));
+            }
+            w.put(&key.to_be_bytes())?;
+            e.legacy_save_at(w, T::DESC.version)
+                .map_err(|err| err.in_index(i))?;
+        }
+        w.put(&0u32.to_be_bytes())
+    }
+
+    fn legacy_get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()> {
+        let mut out: Vec<(u32, T)> = Vec::new();
+        loop {
+            let at = r.offset();
+            let key = u32::from_be_bytes(r.read_array()?);
+            if key == 0 {
+                break;
+            }
+            if out.len() == MAX_ELEMENTS {
+                return Err(Error::new(
+                    ErrorKind::LengthTooLarge {
+                        len: out.len() as u64 + 1,
+                        max: MAX_ELEMENTS as u64,
+                    },
+                    at,
+                ));
+            }
+            if out.iter().any(|(k, _)| *k == key) {
+                return Err(Error::new(
+                    ErrorKind::Validation(format!("key {key} sent twice")),
+                    at,
+                ));
+            }
+            let mut e = T::default();
+            e.legacy_load_at(r, T::DESC.version)
+                .map_err(|err| err.in_index(out.len()))?;
+            out.push((key, e));
+        }
+        self.0 = out;
+        Ok(())
+    }
+
+    fn legacy_size(&self) -> usize {
+        4 + self
+            .0
+            .iter()
+            .map(|(_, e)| 4 + e.legacy_size_at(T::DESC.version))
+            .sum::<usize>()
     }
 
     opaque_methods!("buffer");

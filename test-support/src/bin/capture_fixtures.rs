@@ -237,6 +237,15 @@ const NINE_P_DEVICES: &[&str] = &[
     "-device", "virtio-9p-pci,fsdev=fs1,mount_tag=doc2,bus=rp1",
 ];
 
+/// virtio GPUs: `virtio-vga` (the VGA device, so with the VGA state too) and a
+/// second output as `virtio-gpu-pci` behind a PCIe root port.
+#[rustfmt::skip]
+const VIRTIO_GPU_DEVICES: &[&str] = &[
+    "-device", "virtio-vga",
+    "-device", "pcie-root-port,id=rp1,chassis=1,bus=pcie.0",
+    "-device", "virtio-gpu-pci,bus=rp1",
+];
+
 /// The ESP SCSI controllers (am53c974, dc390), whose state QEMU 10.0 reads
 /// otherwise than 7.2 wrote it. Without disks: QEMU 10.0's SeaBIOS leaves a
 /// request to a disk on the am53c974 in flight, whose bytes the typed mirror of
@@ -304,6 +313,11 @@ const QEMU_7_2: &[Guest] = &[
     with_devices("pc-q35-7.2-vmware.mig", "pc-q35-7.2", VMWARE_DEVICES),
     with_devices("pc-q35-7.2-9p.mig", "pc-q35-7.2", NINE_P_DEVICES),
     with_devices("pc-i440fx-7.2-esp.mig", "pc-i440fx-7.2", ESP_DEVICES),
+    with_devices(
+        "pc-q35-7.2-virtio-gpu.mig",
+        "pc-q35-7.2",
+        VIRTIO_GPU_DEVICES,
+    ),
     hotplug(
         "pc-i440fx-7.2-hotplug.mig",
         "pc-i440fx-7.2",
@@ -363,6 +377,11 @@ const QEMU_10_0: &[Guest] = &[
     with_devices("pc-q35-10.0-vmware.mig", "pc-q35-10.0", VMWARE_DEVICES),
     with_devices("pc-q35-10.0-9p.mig", "pc-q35-10.0", NINE_P_DEVICES),
     with_devices("pc-i440fx-10.0-esp.mig", "pc-i440fx-10.0", ESP_DEVICES),
+    with_devices(
+        "pc-q35-10.0-virtio-gpu.mig",
+        "pc-q35-10.0",
+        VIRTIO_GPU_DEVICES,
+    ),
     with_devices(
         "pc-q35-10.0-new-devices.mig",
         "pc-q35-10.0",
