@@ -3,7 +3,8 @@
 //! an overflowing MAC table and RSS (`hw/net/virtio-net.c`); virtio-blk's requests
 //! in flight (`virtio_blk_save_device`, `qemu_put_virtqueue_element`); a
 //! virtio-serial port holding a request (`virtio_serial_save_device`); a libslirp
-//! socket (`slirp_state_save`, libslirp's `src/state.c`). Where a fixture has the
+//! socket (`slirp_state_save`, libslirp's `src/state.c`); virtio-gpu's resources
+//! (`virtio_gpu_save`). Where a fixture has the
 //! device, the state is spliced into QEMU's own section.
 
 use vmstate_qemu::*;
@@ -523,4 +524,84 @@ fn virtio_net_backend_state_is_refused_by_name() {
         matches!(e.kind(), ErrorKind::UnknownSubsection(n) if n == "virtio-net-device/backend"),
         "{e}"
     );
+}
+
+/// `virtio_gpu_save`'s field: each 2D resource after its id (size, format, backing
+/// pages, then its pixels, 4 bytes each), a zero id, then the scanouts (one, with
+/// the framebuffer fields of 10.0's machine types).
+#[test]
+fn virtio_gpu_resources_are_qemus_list() {
+    let scanout = |p: Put, fb: bool| {
+        let p = p
+            .be32(7) // resource_id
+            .be32(2) // width
+            .be32(1) // height
+            .be32(0) // x
+            .be32(0) // y
+            .be32(0)
+            .be32(0)
+            .be32(0)
+            .be32(0)
+            .be32(0); // cursor
+        match fb {
+            true => p.be32(1).be32(4).be32(2).be32(1).be32(8).be32(0),
+            false => p,
+        }
+    };
+    let qemu = Put::default()
+        .be32(7) // resource id
+        .be32(2) // width
+        .be32(1) // height
+        .be32(1) // VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM
+        .be32(1) // iov_cnt
+        .be64(0x10_0000)
+        .be32(4096)
+        .bytes(&[1, 2, 3, 4, 5, 6, 7, 8])
+        .be32(0); // end of list
+    let qemu = scanout(qemu.be32(1).be32(1), true).0;
+
+    let mut gpu = VirtioGpuSave::default();
+    legacy::load_into(&mut gpu, &qemu, 1).unwrap();
+    let (id, res) = &gpu.resources.0[0];
+    assert_eq!((*id, res.width, res.height, res.format), (7, 2, 1, 1));
+    assert_eq!(
+        res.iovs,
+        [VirtioGpuIov {
+            addr: 0x10_0000,
+            len: 4096
+        }]
+    );
+    assert_eq!(res.data, [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(gpu.scanouts.scanout[0].fb_stride, 8);
+    assert_eq!(legacy::to_bytes(&gpu).unwrap(), qemu);
+
+    // A 7.2 machine type's scanout has no framebuffer fields.
+    let mut old = VirtioGpu::for_machine("pc-q35-7.2").gpu.0;
+    let short = scanout(Put::default().be32(0).be32(1).be32(1), false).0;
+    legacy::load_into(&mut old, &short, 1).unwrap();
+    assert_eq!(legacy::to_bytes(&old).unwrap(), short);
+
+    // QEMU refuses an id twice and a format it has no image for; a save refuses
+    // the id 0, which would end the list.
+    let twice = [&qemu[..qemu.len() - 4 - 72], &qemu[..qemu.len() - 72][..]].concat();
+    let err = legacy::load_into(&mut VirtioGpuSave::default(), &twice, 1).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Validation(ref w) if w == "key 7 sent twice"),
+        "{err}"
+    );
+    let mut bad = qemu.clone();
+    bad[15] = 9;
+    let err = legacy::load_into(&mut VirtioGpuSave::default(), &bad, 1).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Validation(_)), "{err}");
+    gpu.resources.0[0].0 = 0;
+    assert!(matches!(
+        legacy::to_bytes(&gpu).unwrap_err().kind(),
+        ErrorKind::InvalidValue { .. }
+    ));
+    // Pixels beyond `max_hostmem` are refused before they are allocated.
+    let mut huge = qemu.clone();
+    huge[4..8].copy_from_slice(&65536u32.to_be_bytes());
+    huge[8..12].copy_from_slice(&65536u32.to_be_bytes());
+    let err = legacy::load_into(&mut VirtioGpuSave::default(), &huge, 1).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Hook { .. }), "{err}");
 }
