@@ -49,6 +49,12 @@ VMSTATE_LINUX_GUEST="$(bash scripts/linux-guest.sh)"
 export VMSTATE_LINUX_GUEST
 export VMSTATE_REQUIRE_ASN1TOOLS=1 VMSTATE_REQUIRE_ASN1C=1 VMSTATE_REQUIRE_QEMU=1 VMSTATE_REQUIRE_KVM=1
 
+# One build from scratch: incremental compilation's caches would only take disk
+# (1.7 GiB of it, where CI machines were seen to run out). The free space is
+# printed for the record.
+export CARGO_INCREMENTAL=0
+df -h . | tail -1 | awk '{print "disk: " $4 " free of " $2}'
+
 # Snapshot tests compare; they never write new snapshots here.
 export INSTA_UPDATE=no CI="${CI:-true}"
 

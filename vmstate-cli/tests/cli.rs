@@ -9,6 +9,9 @@ use vmstate_qemu::Rtc;
 use vmstate_runtime::VMState;
 use vmstate_test_support::catalog::{fixture_path, fixture_streams, read_fixture};
 
+mod common;
+use common::{tmp, Scratch};
+
 fn vmstate(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vmstate"))
         .args(args.iter().map(|a| a.as_ref()))
@@ -18,12 +21,6 @@ fn vmstate(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -637,6 +634,7 @@ fn dump_ram_of_every_cut_of_a_stream_errors_or_lists_the_missing_pages() {
     let name = "pc-kvm-bios.mig";
     let whole = read_fixture(name);
     let full_dir = tmp("cut-full");
+    let _scratch_full_dir = Scratch(vec![full_dir.clone()]);
     let _ = std::fs::remove_dir_all(&full_dir);
     assert!(vmstate(&[&"dump", &"--ram", &full_dir, &fixture(name)])
         .status
@@ -645,8 +643,10 @@ fn dump_ram_of_every_cut_of_a_stream_errors_or_lists_the_missing_pages() {
     let mut last_missing = u64::MAX;
     for cut in (1..).map(|k| k * 65536).take_while(|&c| c < whole.len()) {
         let file = tmp(&format!("cut-{cut}.mig"));
+        let _scratch_file = Scratch(vec![file.clone()]);
         std::fs::write(&file, &whole[..cut]).unwrap();
         let dir = tmp(&format!("cut-{cut}-ram"));
+        let _scratch_dir = Scratch(vec![dir.clone()]);
         let _ = std::fs::remove_dir_all(&dir);
         let o = vmstate(&[&"dump", &"--ram", &dir, &file]);
         let err = String::from_utf8_lossy(&o.stderr);

@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::tmp;
+use common::{tmp, Scratch};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -105,6 +105,7 @@ fn a_booted_linux_guest_with_its_drivers_running_is_typed_whole() {
         }
         let name = format!("linux-{family}-{}", release.version());
         let dir = tmp(&name);
+        let _scratch_dir = Scratch(vec![dir.clone()]);
         std::fs::create_dir_all(&dir).unwrap();
         let serial = dir.join("serial.txt");
         let _ = std::fs::remove_file(&serial);

@@ -14,7 +14,9 @@
 
 mod common;
 
-use common::{destination_and_bridges, hand_over, kernel_file, start_guest, tmp, wait_filled};
+use common::{
+    destination_and_bridges, hand_over, kernel_file, start_guest, tmp, wait_filled, Scratch,
+};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::process::Command;
@@ -40,6 +42,7 @@ fn through_bridges(peer: Peer, n: usize, compression: &str) {
     let mut s = start_guest(peer, &name, RAM_MIB, &kernel, &[]);
     wait_filled(&mut s, RAM_MIB);
     let tap = tmp(&format!("{name}.tap"));
+    let _scratch_tap = Scratch(vec![tap.clone()]);
     let parameters = json!({ "multifd-channels": n, "multifd-compression": compression });
     let (mut d, mut to_ber, mut to_legacy, addr) = destination_and_bridges(
         peer,
@@ -75,6 +78,7 @@ fn through_bridges(peer: Peer, n: usize, compression: &str) {
     // What the first bridge kept: the main channel and a tap beside it for each
     // channel, which load as the destination loaded them.
     let dir = tmp(&format!("{name}-ram"));
+    let _scratch_dir = Scratch(vec![dir.clone()]);
     let _ = std::fs::remove_dir_all(&dir);
     let mut dump = Command::new(env!("CARGO_BIN_EXE_vmstate"));
     dump.args(["dump", "--ram"]).arg(&dir);

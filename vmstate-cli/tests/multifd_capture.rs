@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{kernel_file, start_guest, tmp, wait_filled};
+use common::{kernel_file, start_guest, tmp, wait_filled, Scratch};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -94,8 +94,10 @@ fn captured_whole(peer: Peer, n: usize) {
     let v = format!("{}-{n}", peer.release.version());
     let (channels, digests) = capture(peer, n);
     let main = tmp(&format!("multifd-main-{v}.mig"));
+    let _scratch_main = Scratch(vec![main.clone()]);
     std::fs::write(&main, &channels[0]).unwrap();
     let dir = tmp(&format!("multifd-main-{v}-ram"));
+    let _scratch_dir = Scratch(vec![dir.clone()]);
     let _ = std::fs::remove_dir_all(&dir);
     let o = vmstate(&[&"dump", &"--ram", &dir, &main]);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -130,6 +132,7 @@ fn captured_whole(peer: Peer, n: usize) {
             f
         })
         .collect();
+    let _scratch_files = Scratch(files.clone());
     let _ = std::fs::remove_dir_all(&dir);
     let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"dump", &"--ram", &dir];
     for f in &files {

@@ -14,7 +14,7 @@ mod common;
 
 use common::{
     bridges_into, destination_and_bridges, free_port, kernel_file, runs, start_guest, tmp,
-    wait_filled,
+    wait_filled, Scratch,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -95,6 +95,7 @@ fn postcopy_through_bridges(src: Peer, dst: Peer, name: &str, running: bool, mem
         dst_args.push("-S");
     }
     let tap = tmp(&format!("{name}.tap"));
+    let _scratch_tap = Scratch(vec![tap.clone()]);
     let (mut d, to_ber, to_legacy, addr) = destination_and_bridges(
         dst,
         name,
@@ -173,10 +174,12 @@ fn check_tap(
     digests: &[Vec<u8>],
 ) {
     let described = tmp(&format!("{name}-described.mig"));
+    let _scratch_described = Scratch(vec![described.clone()]);
     let mut q = start_guest(src, &format!("{name}-described"), RAM_MIB, kernel, &["-S"]);
     q.migrate_to_file(&described).unwrap();
     drop(q);
     let dir = tmp(&format!("{name}-ram"));
+    let _scratch_dir = Scratch(vec![dir.clone()]);
     let _ = std::fs::remove_dir_all(&dir);
     let text = vmstate(
         name,
@@ -371,6 +374,7 @@ fn recovery_through_bridges(src: Peer, dst: Peer, name: &str) {
         .next()
         .unwrap();
     let tap = tmp(&format!("{name}.tap"));
+    let _scratch_tap = Scratch(vec![tap.clone()]);
     let (to_ber, to_legacy, addr, link) = bridges_into(port.parse().unwrap(), Some(&tap), true);
     let link = link.unwrap();
     // Postcopy's background pages slow (1 MiB/s), so that the link fails mid-way.
@@ -421,6 +425,7 @@ fn recovery_through_bridges(src: Peer, dst: Peer, name: &str) {
     let bytes = std::fs::read(&resumed).unwrap();
     assert_eq!(bytes[..3], [0x08, 0, 10], "{name}: RECV_BITMAP first");
     let dir = tmp(&format!("{name}-ram"));
+    let _scratch_dir = Scratch(vec![dir.clone()]);
     let _ = std::fs::remove_dir_all(&dir);
     vmstate(
         name,

@@ -13,6 +13,7 @@ mod common;
 
 use common::{
     destination_and_bridges, dump_ram, hand_over, kernel_file, start_guest, tmp, wait_filled,
+    Scratch,
 };
 use serde_json::json;
 use vmstate_test_support::qmp::{Peer, Release};
@@ -32,6 +33,7 @@ fn the_return_path_travels_back_through_two_bridges() {
             let mut s = start_guest(peer, &name, RAM_MIB, &kernel, &[]);
             wait_filled(&mut s, RAM_MIB);
             let tap = tmp(&format!("{name}.tap"));
+            let _scratch_tap = Scratch(vec![tap.clone()]);
             let (mut d, to_ber, to_legacy, addr) = destination_and_bridges(
                 peer,
                 &name,

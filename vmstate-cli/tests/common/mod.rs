@@ -16,6 +16,33 @@ pub fn tmp(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// Removes a test's outputs when it ends well: each path (a file or a folder)
+/// and the files beside it named after it (`T.tap` and `T.tap.channel0`); a
+/// failing test keeps them for a look. The suite's streams, taps and RAM images
+/// would otherwise stay in `target/tmp`, gigabytes of them.
+pub struct Scratch(pub Vec<PathBuf>);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        for p in &self.0 {
+            let _ = std::fs::remove_dir_all(p);
+            let _ = std::fs::remove_file(p);
+            let (Some(parent), Some(name)) = (p.parent(), p.file_name()) else {
+                continue;
+            };
+            let prefix = format!("{}.", name.to_string_lossy());
+            for e in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+                if e.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+}
+
 /// A running bridge, and its stderr after the line that says where it listens.
 pub struct Bridge {
     pub child: Child,
