@@ -4,7 +4,7 @@
 //! in flight (`virtio_blk_save_device`, `qemu_put_virtqueue_element`); a
 //! virtio-serial port holding a request (`virtio_serial_save_device`); a libslirp
 //! socket (`slirp_state_save`, libslirp's `src/state.c`); virtio-gpu's resources
-//! (`virtio_gpu_save`). Where a fixture has the
+//! (`virtio_gpu_save`); vmxnet3's multicast list. Where a fixture has the
 //! device, the state is spliced into QEMU's own section.
 
 use vmstate_qemu::*;
@@ -604,4 +604,63 @@ fn virtio_gpu_resources_are_qemus_list() {
     huge[8..12].copy_from_slice(&65536u32.to_be_bytes());
     let err = legacy::load_into(&mut VirtioGpuSave::default(), &huge, 1).unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Hook { .. }), "{err}");
+}
+
+/// vmxnet3's multicast list is as long as its main section says
+/// (`mcast_list_buff_size`), which QEMU allocates unchecked; the mirror takes what
+/// a guest can set and refuses more before allocating.
+#[test]
+fn vmxnet3_multicast_list_is_sized_by_its_main_section() {
+    let bytes = read_fixture("pc-i440fx-10.0-vmware.mig");
+    let s = dump::walk_legacy(&bytes).unwrap();
+    let body = s
+        .sections
+        .iter()
+        .find(|x| x.kind == SectionKind::Full && x.ident.idstr.ends_with("/vmxnet3"))
+        .unwrap()
+        .body;
+    let fresh = || {
+        let mut m = Vmxnet3::default();
+        m.parent_obj.express = true;
+        m
+    };
+    let mut m = fresh();
+    legacy::load_into(&mut m, body, 1).unwrap();
+    let with_list = |n: u32| {
+        let mut x = m.clone();
+        x.mcast_list_buff_size = n;
+        x.mcast_list = Some(Vmxnet3McastList {
+            buff_size: n,
+            mcast_list: (0..n as u8).collect(),
+        });
+        legacy::to_bytes(&x).unwrap()
+    };
+    let (twelve, eighteen) = (with_list(12), with_list(18));
+    let mut back = fresh();
+    legacy::load_into(&mut back, &twelve, 1).unwrap();
+    assert_eq!(
+        back.mcast_list.as_ref().unwrap().mcast_list,
+        (0..12).collect::<Vec<u8>>()
+    );
+    assert_eq!(legacy::to_bytes(&back).unwrap(), twelve);
+    // The size field: where the two saves first differ, less its first three bytes.
+    let at = twelve
+        .iter()
+        .zip(&eighteen)
+        .position(|(a, b)| a != b)
+        .unwrap()
+        - 3;
+    let mut hostile = twelve.clone();
+    hostile[at..at + 4].copy_from_slice(&70_000u32.to_be_bytes());
+    let err = legacy::load_into(&mut fresh(), &hostile, 1).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::LengthTooLarge {
+                len: 70_000,
+                max: 65_536
+            }
+        ),
+        "{err}"
+    );
 }
