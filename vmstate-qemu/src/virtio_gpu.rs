@@ -6,13 +6,8 @@
 use crate::virtio::VirtioStatelessSave;
 use vmstate_runtime::{KeyedList, VMState};
 
-/// Backing pages a resource may have: `virtio_gpu_create_mapping_iov`'s limit
-/// on `nr_entries` (QEMU's load takes any count from the stream).
-pub const VIRTIO_GPU_MAX_IOVS: usize = 16384;
 /// The pixel bytes of all resources: the `max_hostmem` property's default.
 pub const VIRTIO_GPU_MAX_HOSTMEM: usize = 256 << 20;
-/// Scanouts a device may have (`VIRTIO_GPU_MAX_SCANOUTS`).
-pub const VIRTIO_GPU_MAX_SCANOUTS: usize = 16;
 
 /// The 2D formats (`virtio_gpu_get_pixman_format`), all 32 bits a pixel.
 const FORMATS: [u32; 8] = [1, 2, 3, 4, 67, 68, 121, 134];
@@ -93,13 +88,15 @@ pub struct VirtioGpuResource {
     #[vmstate(validate = Self::known_format)]
     pub format: u32,
     pub iov_cnt: u32,
-    /// The guest pages that back it.
+    /// The guest pages that back it: at most 16384, the limit of the command
+    /// that attaches them (`virtio_gpu_create_mapping_iov`; QEMU's load takes any
+    /// count from the stream).
     #[vmstate(len = iov_cnt, max = 16384)]
     pub iovs: Vec<VirtioGpuIov>,
     /// Bytes of `data`: 4 a pixel, `height` rows (not sent).
     #[vmstate(skip)]
     pub data_len: u32,
-    /// The pixels, as the host holds them.
+    /// The pixels, as the host holds them: at most [`VIRTIO_GPU_MAX_HOSTMEM`].
     #[vmstate(pre_load = Self::size_pixels, len = data_len, max = 268435456)]
     pub data: Vec<u8>,
 }
@@ -151,7 +148,7 @@ pub struct VirtioGpuScanouts {
     /// The `max_outputs` property, which the stream must repeat.
     #[vmstate(rename = "parent_obj.conf.max_outputs", equal)]
     pub max_outputs: u32,
-    /// One per output.
+    /// One per output (at most `VIRTIO_GPU_MAX_SCANOUTS`, 16).
     #[vmstate(rename = "parent_obj.scanout", version = 1.., len = max_outputs, max = 16)]
     pub scanout: Vec<VirtioGpuScanout>,
 }
@@ -253,6 +250,7 @@ pub struct VirtioGpuBlobField(pub KeyedList<VirtioGpuBlobResource>);
 pub struct VirtioGpuBlobResource {
     pub blob_size: u32,
     pub iov_cnt: u32,
+    /// As a 2D resource's.
     #[vmstate(len = iov_cnt, max = 16384)]
     pub iovs: Vec<VirtioGpuIov>,
 }
