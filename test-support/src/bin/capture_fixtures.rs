@@ -296,223 +296,188 @@ const fn with_devices(
     }
 }
 
-const QEMU_7_2: &[Guest] = &[
-    with_devices(
-        "pc-i440fx-7.2-catalog.mig",
-        "pc-i440fx-7.2",
-        CATALOG_DEVICES,
-    ),
-    with_devices("pc-q35-7.2-libvirt.mig", "pc-q35-7.2", LIBVIRT_Q35_DEVICES),
-    with_devices(
-        "pc-i440fx-7.2-displays.mig",
-        "pc-i440fx-7.2",
-        DISPLAY_DEVICES,
-    ),
-    uefi("pc-q35-7.2-uefi.mig", "pc-q35-7.2"),
-    with_devices("pc-i440fx-7.2-vmware.mig", "pc-i440fx-7.2", VMWARE_DEVICES),
-    with_devices("pc-q35-7.2-vmware.mig", "pc-q35-7.2", VMWARE_DEVICES),
-    with_devices("pc-q35-7.2-9p.mig", "pc-q35-7.2", NINE_P_DEVICES),
-    with_devices("pc-i440fx-7.2-esp.mig", "pc-i440fx-7.2", ESP_DEVICES),
-    with_devices(
-        "pc-q35-7.2-virtio-gpu.mig",
-        "pc-q35-7.2",
-        VIRTIO_GPU_DEVICES,
-    ),
-    hotplug(
-        "pc-i440fx-7.2-hotplug.mig",
-        "pc-i440fx-7.2",
-        &["o /b 0xaf00 0"],
-    ),
-    hotplug("pc-q35-7.2-hotplug.mig", "pc-q35-7.2", &["o /b 0xcd8 0"]),
-    with_capability("pc-i440fx-7.2-xbzrle.mig", "pc-i440fx-7.2", "xbzrle"),
-    with_capability("pc-i440fx-7.2-compress.mig", "pc-i440fx-7.2", "compress"),
-    with_capability(
-        "pc-i440fx-7.2-ignore-shared.mig",
-        "pc-i440fx-7.2",
-        "x-ignore-shared",
-    ),
-    with_capability("pc-i440fx-7.2-multifd.mig", "pc-i440fx-7.2", "multifd"),
-    Guest {
-        compression: Some("zlib"),
-        ..with_capability("pc-i440fx-7.2-multifd-zlib.mig", "pc-i440fx-7.2", "multifd")
-    },
-    with_capability(
-        "pc-i440fx-7.2-return-path.mig",
-        "pc-i440fx-7.2",
-        "return-path",
-    ),
-    with_capability(
-        "pc-i440fx-7.2-postcopy.mig",
-        "pc-i440fx-7.2",
-        "postcopy-ram",
-    ),
-    suppressed("pc-i440fx-7.2-suppress-vmdesc.mig", "pc-i440fx-7.2"),
-];
+/// The device sets both releases capture, on `$r`'s machine types, then the
+/// release's own guests: one list of the sets, not one per release.
+macro_rules! guests {
+    ($r:literal, [$($own:expr),* $(,)?]) => {
+        &[
+            with_devices(concat!("pc-i440fx-", $r, "-catalog.mig"), concat!("pc-i440fx-", $r), CATALOG_DEVICES),
+            with_devices(concat!("pc-q35-", $r, "-libvirt.mig"), concat!("pc-q35-", $r), LIBVIRT_Q35_DEVICES),
+            with_devices(concat!("pc-i440fx-", $r, "-displays.mig"), concat!("pc-i440fx-", $r), DISPLAY_DEVICES),
+            uefi(concat!("pc-q35-", $r, "-uefi.mig"), concat!("pc-q35-", $r)),
+            with_devices(concat!("pc-i440fx-", $r, "-vmware.mig"), concat!("pc-i440fx-", $r), VMWARE_DEVICES),
+            with_devices(concat!("pc-q35-", $r, "-vmware.mig"), concat!("pc-q35-", $r), VMWARE_DEVICES),
+            with_devices(concat!("pc-q35-", $r, "-9p.mig"), concat!("pc-q35-", $r), NINE_P_DEVICES),
+            with_devices(concat!("pc-i440fx-", $r, "-esp.mig"), concat!("pc-i440fx-", $r), ESP_DEVICES),
+            with_devices(concat!("pc-q35-", $r, "-virtio-gpu.mig"), concat!("pc-q35-", $r), VIRTIO_GPU_DEVICES),
+            hotplug(concat!("pc-i440fx-", $r, "-hotplug.mig"), concat!("pc-i440fx-", $r), &["o /b 0xaf00 0"]),
+            hotplug(concat!("pc-q35-", $r, "-hotplug.mig"), concat!("pc-q35-", $r), &["o /b 0xcd8 0"]),
+            $($own),*
+        ]
+    };
+}
+
+const QEMU_7_2: &[Guest] = guests!(
+    "7.2",
+    [
+        with_capability("pc-i440fx-7.2-xbzrle.mig", "pc-i440fx-7.2", "xbzrle"),
+        with_capability("pc-i440fx-7.2-compress.mig", "pc-i440fx-7.2", "compress"),
+        with_capability(
+            "pc-i440fx-7.2-ignore-shared.mig",
+            "pc-i440fx-7.2",
+            "x-ignore-shared",
+        ),
+        with_capability("pc-i440fx-7.2-multifd.mig", "pc-i440fx-7.2", "multifd"),
+        Guest {
+            compression: Some("zlib"),
+            ..with_capability("pc-i440fx-7.2-multifd-zlib.mig", "pc-i440fx-7.2", "multifd")
+        },
+        with_capability(
+            "pc-i440fx-7.2-return-path.mig",
+            "pc-i440fx-7.2",
+            "return-path",
+        ),
+        with_capability(
+            "pc-i440fx-7.2-postcopy.mig",
+            "pc-i440fx-7.2",
+            "postcopy-ram",
+        ),
+        suppressed("pc-i440fx-7.2-suppress-vmdesc.mig", "pc-i440fx-7.2"),
+    ]
+);
 
 /// The NICs have user-mode networking behind them, the disk is a null block device,
 /// audio goes nowhere and the serial port to a null chardev: the guests need nothing
 /// from the host.
-const QEMU_10_0: &[Guest] = &[
-    with_devices(
-        "pc-i440fx-10.0-catalog.mig",
-        "pc-i440fx-10.0",
-        CATALOG_DEVICES,
-    ),
-    with_devices(
-        "pc-q35-10.0-libvirt.mig",
-        "pc-q35-10.0",
-        LIBVIRT_Q35_DEVICES,
-    ),
-    with_devices(
-        "pc-i440fx-10.0-displays.mig",
-        "pc-i440fx-10.0",
-        DISPLAY_DEVICES,
-    ),
-    uefi("pc-q35-10.0-uefi.mig", "pc-q35-10.0"),
-    with_devices(
-        "pc-i440fx-10.0-vmware.mig",
-        "pc-i440fx-10.0",
-        VMWARE_DEVICES,
-    ),
-    with_devices("pc-q35-10.0-vmware.mig", "pc-q35-10.0", VMWARE_DEVICES),
-    with_devices("pc-q35-10.0-9p.mig", "pc-q35-10.0", NINE_P_DEVICES),
-    with_devices("pc-i440fx-10.0-esp.mig", "pc-i440fx-10.0", ESP_DEVICES),
-    with_devices(
-        "pc-q35-10.0-virtio-gpu.mig",
-        "pc-q35-10.0",
-        VIRTIO_GPU_DEVICES,
-    ),
-    with_devices(
-        "pc-q35-10.0-new-devices.mig",
-        "pc-q35-10.0",
-        NEW_IN_10_0_DEVICES,
-    ),
-    hotplug(
-        "pc-i440fx-10.0-hotplug.mig",
-        "pc-i440fx-10.0",
-        &["o /b 0xaf00 0"],
-    ),
-    hotplug("pc-q35-10.0-hotplug.mig", "pc-q35-10.0", &["o /b 0xcd8 0"]),
-    Guest {
-        stream: "pc-i440fx-10.0-tcg-devices.mig",
-        machine: "pc-i440fx-10.0",
-        accel: "tcg",
-        mem_mb: 32,
-        smp: 2,
-        run_seconds: 1.0,
-        devices: I440FX_10_0_DEVICES,
-        capability: None,
-        compression: None,
-        max_cpus: 0,
-        memory_slots: 0,
-        hmp: &[],
-    },
-    Guest {
-        stream: "pc-q35-10.0-kvm-devices.mig",
-        machine: "pc-q35-10.0",
-        accel: "kvm",
-        mem_mb: 32,
-        smp: 2,
-        run_seconds: 1.0,
-        devices: &[
-            "-netdev",
-            "user,id=n0",
-            "-device",
-            "e1000e,netdev=n0",
-            "-netdev",
-            "user,id=n1",
-            "-device",
-            "virtio-net-pci,netdev=n1",
-            "-device",
-            "qemu-xhci,id=xhci",
-            "-device",
-            "usb-tablet,bus=xhci.0",
-            "-device",
-            "ich9-usb-ehci1",
-            "-drive",
-            "if=none,id=d1,driver=null-co,size=1048576",
-            "-device",
-            "ide-hd,drive=d1,bus=ide.0",
-            "-device",
-            "virtio-rng-pci",
-            "-device",
-            "isa-serial,chardev=s0",
-            "-chardev",
-            "null,id=s0",
-        ],
-        capability: None,
-        compression: None,
-        max_cpus: 0,
-        memory_slots: 0,
-        hmp: &[],
-    },
-    Guest {
-        stream: "pc-i440fx-7.2-kvm-bios.mig",
-        machine: "pc-i440fx-7.2",
-        accel: "kvm",
-        mem_mb: 32,
-        smp: 1,
-        run_seconds: 2.0,
-        // As QEMU 7.2's pc-kvm-bios.mig, for the cross-release comparison.
-        devices: &["-device", "isa-serial,chardev=s0", "-chardev", "null,id=s0"],
-        capability: None,
-        compression: None,
-        max_cpus: 0,
-        memory_slots: 0,
-        hmp: &[],
-    },
-    Guest {
-        stream: "pc-i440fx-10.0-kvm-bios.mig",
-        machine: "pc-i440fx-10.0",
-        accel: "kvm",
-        mem_mb: 32,
-        smp: 1,
-        run_seconds: 2.0,
-        // The same guest on 10.0's own machine type.
-        devices: &["-device", "isa-serial,chardev=s0", "-chardev", "null,id=s0"],
-        capability: None,
-        compression: None,
-        max_cpus: 0,
-        memory_slots: 0,
-        hmp: &[],
-    },
-    with_capability("pc-i440fx-10.0-xbzrle.mig", "pc-i440fx-10.0", "xbzrle"),
-    with_capability(
-        "pc-i440fx-10.0-ignore-shared.mig",
-        "pc-i440fx-10.0",
-        "x-ignore-shared",
-    ),
-    with_capability("pc-i440fx-10.0-multifd.mig", "pc-i440fx-10.0", "multifd"),
-    Guest {
-        compression: Some("zstd"),
-        ..with_capability(
-            "pc-i440fx-10.0-multifd-zstd.mig",
+const QEMU_10_0: &[Guest] = guests!(
+    "10.0",
+    [
+        with_devices(
+            "pc-q35-10.0-new-devices.mig",
+            "pc-q35-10.0",
+            NEW_IN_10_0_DEVICES,
+        ),
+        Guest {
+            stream: "pc-i440fx-10.0-tcg-devices.mig",
+            machine: "pc-i440fx-10.0",
+            accel: "tcg",
+            mem_mb: 32,
+            smp: 2,
+            run_seconds: 1.0,
+            devices: I440FX_10_0_DEVICES,
+            capability: None,
+            compression: None,
+            max_cpus: 0,
+            memory_slots: 0,
+            hmp: &[],
+        },
+        Guest {
+            stream: "pc-q35-10.0-kvm-devices.mig",
+            machine: "pc-q35-10.0",
+            accel: "kvm",
+            mem_mb: 32,
+            smp: 2,
+            run_seconds: 1.0,
+            devices: &[
+                "-netdev",
+                "user,id=n0",
+                "-device",
+                "e1000e,netdev=n0",
+                "-netdev",
+                "user,id=n1",
+                "-device",
+                "virtio-net-pci,netdev=n1",
+                "-device",
+                "qemu-xhci,id=xhci",
+                "-device",
+                "usb-tablet,bus=xhci.0",
+                "-device",
+                "ich9-usb-ehci1",
+                "-drive",
+                "if=none,id=d1,driver=null-co,size=1048576",
+                "-device",
+                "ide-hd,drive=d1,bus=ide.0",
+                "-device",
+                "virtio-rng-pci",
+                "-device",
+                "isa-serial,chardev=s0",
+                "-chardev",
+                "null,id=s0",
+            ],
+            capability: None,
+            compression: None,
+            max_cpus: 0,
+            memory_slots: 0,
+            hmp: &[],
+        },
+        Guest {
+            stream: "pc-i440fx-7.2-kvm-bios.mig",
+            machine: "pc-i440fx-7.2",
+            accel: "kvm",
+            mem_mb: 32,
+            smp: 1,
+            run_seconds: 2.0,
+            // As QEMU 7.2's pc-kvm-bios.mig, for the cross-release comparison.
+            devices: &["-device", "isa-serial,chardev=s0", "-chardev", "null,id=s0"],
+            capability: None,
+            compression: None,
+            max_cpus: 0,
+            memory_slots: 0,
+            hmp: &[],
+        },
+        Guest {
+            stream: "pc-i440fx-10.0-kvm-bios.mig",
+            machine: "pc-i440fx-10.0",
+            accel: "kvm",
+            mem_mb: 32,
+            smp: 1,
+            run_seconds: 2.0,
+            // The same guest on 10.0's own machine type.
+            devices: &["-device", "isa-serial,chardev=s0", "-chardev", "null,id=s0"],
+            capability: None,
+            compression: None,
+            max_cpus: 0,
+            memory_slots: 0,
+            hmp: &[],
+        },
+        with_capability("pc-i440fx-10.0-xbzrle.mig", "pc-i440fx-10.0", "xbzrle"),
+        with_capability(
+            "pc-i440fx-10.0-ignore-shared.mig",
             "pc-i440fx-10.0",
-            "multifd",
-        )
-    },
-    with_capability(
-        "pc-i440fx-10.0-switchover-ack.mig",
-        "pc-i440fx-10.0",
-        "return-path,switchover-ack",
-    ),
-    with_capability(
-        "pc-i440fx-10.0-postcopy.mig",
-        "pc-i440fx-10.0",
-        "postcopy-ram",
-    ),
-    suppressed("pc-i440fx-10.0-suppress-vmdesc.mig", "pc-i440fx-10.0"),
-    with_capability(
-        "pc-i440fx-10.0-mapped-ram.mig",
-        "pc-i440fx-10.0",
-        "mapped-ram",
-    ),
-    with_capability(
-        "pc-i440fx-10.0-mapped-ram-multifd.mig",
-        "pc-i440fx-10.0",
-        "mapped-ram,multifd",
-    ),
-];
+            "x-ignore-shared",
+        ),
+        with_capability("pc-i440fx-10.0-multifd.mig", "pc-i440fx-10.0", "multifd"),
+        Guest {
+            compression: Some("zstd"),
+            ..with_capability(
+                "pc-i440fx-10.0-multifd-zstd.mig",
+                "pc-i440fx-10.0",
+                "multifd",
+            )
+        },
+        with_capability(
+            "pc-i440fx-10.0-switchover-ack.mig",
+            "pc-i440fx-10.0",
+            "return-path,switchover-ack",
+        ),
+        with_capability(
+            "pc-i440fx-10.0-postcopy.mig",
+            "pc-i440fx-10.0",
+            "postcopy-ram",
+        ),
+        suppressed("pc-i440fx-10.0-suppress-vmdesc.mig", "pc-i440fx-10.0"),
+        with_capability(
+            "pc-i440fx-10.0-mapped-ram.mig",
+            "pc-i440fx-10.0",
+            "mapped-ram",
+        ),
+        with_capability(
+            "pc-i440fx-10.0-mapped-ram-multifd.mig",
+            "pc-i440fx-10.0",
+            "mapped-ram,multifd",
+        ),
+    ]
+);
 
 const DUMPS_10_0: &[&str] = &["pc-i440fx-7.2", "pc-i440fx-10.0"];
 
