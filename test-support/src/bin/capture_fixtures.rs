@@ -296,6 +296,15 @@ const fn with_devices(
     }
 }
 
+/// SeaBIOS for 2 s with a serial port, as QEMU 7.2's `pc-kvm-bios.mig`.
+const fn kvm_bios(stream: &'static str, machine: &'static str) -> Guest {
+    Guest {
+        run_seconds: 2.0,
+        devices: &["-device", "isa-serial,chardev=s0", "-chardev", "null,id=s0"],
+        ..small(stream, machine)
+    }
+}
+
 /// The device sets both releases capture, on `$r`'s machine types, then the
 /// release's own guests: one list of the sets, not one per release.
 macro_rules! guests {
@@ -410,36 +419,10 @@ const QEMU_10_0: &[Guest] = guests!(
             memory_slots: 0,
             hmp: &[],
         },
-        Guest {
-            stream: "pc-i440fx-7.2-kvm-bios.mig",
-            machine: "pc-i440fx-7.2",
-            accel: "kvm",
-            mem_mb: 32,
-            smp: 1,
-            run_seconds: 2.0,
-            // As QEMU 7.2's pc-kvm-bios.mig, for the cross-release comparison.
-            devices: &["-device", "isa-serial,chardev=s0", "-chardev", "null,id=s0"],
-            capability: None,
-            compression: None,
-            max_cpus: 0,
-            memory_slots: 0,
-            hmp: &[],
-        },
-        Guest {
-            stream: "pc-i440fx-10.0-kvm-bios.mig",
-            machine: "pc-i440fx-10.0",
-            accel: "kvm",
-            mem_mb: 32,
-            smp: 1,
-            run_seconds: 2.0,
-            // The same guest on 10.0's own machine type.
-            devices: &["-device", "isa-serial,chardev=s0", "-chardev", "null,id=s0"],
-            capability: None,
-            compression: None,
-            max_cpus: 0,
-            memory_slots: 0,
-            hmp: &[],
-        },
+        // As QEMU 7.2's pc-kvm-bios.mig, for the cross-release comparison.
+        kvm_bios("pc-i440fx-7.2-kvm-bios.mig", "pc-i440fx-7.2"),
+        // The same guest on 10.0's own machine type.
+        kvm_bios("pc-i440fx-10.0-kvm-bios.mig", "pc-i440fx-10.0"),
         with_capability("pc-i440fx-10.0-xbzrle.mig", "pc-i440fx-10.0", "xbzrle"),
         with_capability(
             "pc-i440fx-10.0-ignore-shared.mig",
