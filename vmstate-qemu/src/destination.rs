@@ -105,6 +105,8 @@ pub(crate) fn make_express(device: &mut dyn SectionDevice) {
         &mut x.virtio.0.transport
     } else if let Some(x) = any.downcast_mut::<VirtioGpu>() {
         &mut x.virtio.0.transport
+    } else if let Some(x) = any.downcast_mut::<VirtioIommu>() {
+        &mut x.virtio.0.transport
     } else {
         return;
     };

@@ -114,6 +114,7 @@ pub(crate) const HAND_MIRRORS: &[(&str, MakeMirror)] = &[
     ("virtio-gpu", |d| {
         Box::new(VirtioGpu::for_machine(d.machine_type))
     }),
+    ("virtio-iommu", |_| Box::<VirtioIommu>::default()),
     ("pciespscsi", |_| Box::<PciEspScsi>::default()),
     ("scsi-disk", |_| Box::<ScsiDisk>::default()),
     // scsi-generic's section is the bare SCSI device state.

@@ -4,7 +4,7 @@
 //! in flight (`virtio_blk_save_device`, `qemu_put_virtqueue_element`); a
 //! virtio-serial port holding a request (`virtio_serial_save_device`); a libslirp
 //! socket (`slirp_state_save`, libslirp's `src/state.c`); virtio-gpu's resources
-//! (`virtio_gpu_save`); vmxnet3's multicast list. Where a fixture has the
+//! (`virtio_gpu_save`); vmxnet3's multicast list; virtio-iommu's domains. Where a fixture has the
 //! device, the state is spliced into QEMU's own section.
 
 use vmstate_qemu::*;
@@ -663,4 +663,44 @@ fn vmxnet3_multicast_list_is_sized_by_its_main_section() {
         ),
         "{err}"
     );
+}
+
+/// virtio-iommu's domains as `put_gtree` writes them: the node count, then each
+/// node after a byte 1 (the domain id as a pointer-sized key, the domain with its
+/// own tree of mappings and list of endpoints), a byte 0; then `config.bypass`.
+#[test]
+fn virtio_iommu_domains_are_qemus_trees() {
+    let qemu = Put::default()
+        .be32(1) // domains
+        .u8(1)
+        .be64(3) // key: domain 3
+        .be32(3) // id
+        .be32(1) // mappings
+        .u8(1)
+        .be64(0x1000)
+        .be64(0x1fff) // interval
+        .be64(0x5000)
+        .be32(3) // mapping: read and write
+        .u8(0)
+        .u8(1)
+        .be32(8) // endpoint 8
+        .u8(0)
+        .u8(0) // bypass
+        .u8(0)
+        .u8(1) // config.bypass
+        .0;
+    let mut d = VirtioIommuDevice::default();
+    legacy::load_into(&mut d, &qemu, 2).unwrap();
+    let domain = &d.domains.0[&3];
+    let interval = VirtioIommuInterval {
+        low: 0x1000,
+        high: 0x1fff,
+    };
+    assert_eq!(
+        domain.mappings.0[&vmstate_runtime::StructKey(interval)].phys_addr,
+        0x5000
+    );
+    assert_eq!(domain.endpoints.0, [VirtioIommuEndpoint { id: 8 }]);
+    assert_eq!(d.bypass, 1);
+    assert_eq!(legacy::to_bytes(&d).unwrap(), qemu);
 }

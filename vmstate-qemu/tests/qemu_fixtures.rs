@@ -372,6 +372,7 @@ fn descriptions_match_dump_of(release: Release) {
         VirtioInput::dump_vmstate_json(),
         Virtio9p::dump_vmstate_json(),
         VirtioGpu::dump_vmstate_json(),
+        VirtioIommu::dump_vmstate_json(),
         PciePciBridge::dump_vmstate_json(),
         Ioh3420::dump_vmstate_json(),
         Xio3130Downstream::dump_vmstate_json(),

@@ -20,7 +20,7 @@ use vmstate_test_support::testing::{load_typed, ram_blocks, ram_of, Ram};
 /// Every fixture (every section of each has a typed mirror): three of QEMU 7.2 (the
 /// Q35 one with e1000e, AHCI and virtio-rng), four of 10.0 (two with virtio-net,
 /// virtio-blk, virtio-serial, user networking, USB, audio and more).
-const TYPED_WHOLE: [&str; 30] = [
+const TYPED_WHOLE: [&str; 32] = [
     "pc-tcg-reset.mig",
     "pc-kvm-bios.mig",
     "q35-tcg-devices.mig",
@@ -51,6 +51,8 @@ const TYPED_WHOLE: [&str; 30] = [
     "pc-i440fx-10.0-esp.mig",
     "pc-q35-7.2-virtio-gpu.mig",
     "pc-q35-10.0-virtio-gpu.mig",
+    "pc-q35-7.2-virtio-iommu.mig",
+    "pc-q35-10.0-virtio-iommu.mig",
 ];
 
 /// Where the first device section's record begins: its body less its header

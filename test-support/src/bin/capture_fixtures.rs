@@ -246,6 +246,10 @@ const VIRTIO_GPU_DEVICES: &[&str] = &[
     "-device", "virtio-gpu-pci,bus=rp1",
 ];
 
+/// The paravirtual IOMMU, on the Q35's root bus.
+#[rustfmt::skip]
+const VIRTIO_IOMMU_DEVICES: &[&str] = &["-device", "virtio-iommu-pci"];
+
 /// The ESP SCSI controllers (am53c974, dc390), whose state QEMU 10.0 reads
 /// otherwise than 7.2 wrote it. Without disks: QEMU 10.0's SeaBIOS leaves a
 /// request to a disk on the am53c974 in flight, whose bytes the typed mirror of
@@ -319,6 +323,7 @@ macro_rules! guests {
             with_devices(concat!("pc-q35-", $r, "-9p.mig"), concat!("pc-q35-", $r), NINE_P_DEVICES),
             with_devices(concat!("pc-i440fx-", $r, "-esp.mig"), concat!("pc-i440fx-", $r), ESP_DEVICES),
             with_devices(concat!("pc-q35-", $r, "-virtio-gpu.mig"), concat!("pc-q35-", $r), VIRTIO_GPU_DEVICES),
+            with_devices(concat!("pc-q35-", $r, "-virtio-iommu.mig"), concat!("pc-q35-", $r), VIRTIO_IOMMU_DEVICES),
             hotplug(concat!("pc-i440fx-", $r, "-hotplug.mig"), concat!("pc-i440fx-", $r), &["o /b 0xaf00 0"]),
             hotplug(concat!("pc-q35-", $r, "-hotplug.mig"), concat!("pc-q35-", $r), &["o /b 0xcd8 0"]),
             $($own),*
