@@ -84,33 +84,31 @@ pub(crate) fn behind_express_port<'s>(
     })
 }
 
+/// The virtio transport of `$any` if it is one of the virtio mirrors `$t`.
+macro_rules! virtio_transport {
+    ($any:expr; $($t:ty),+ $(,)?) => {
+        if false {
+            None
+        }
+        $(else if let Some(x) = $any.downcast_mut::<$t>() {
+            Some(&mut x.virtio.0.transport)
+        })+
+        else {
+            None
+        }
+    };
+}
+
 /// Makes a virtio function a PCI Express one (its 4096-byte configuration space).
 pub(crate) fn make_express(device: &mut dyn SectionDevice) {
     let any = device.as_any_mut();
-    let transport = if let Some(x) = any.downcast_mut::<VirtioNet>() {
-        &mut x.virtio.0.transport
-    } else if let Some(x) = any.downcast_mut::<VirtioBlk>() {
-        &mut x.virtio.0.transport
-    } else if let Some(x) = any.downcast_mut::<VirtioSerial>() {
-        &mut x.virtio.0.transport
-    } else if let Some(x) = any.downcast_mut::<VirtioBalloon>() {
-        &mut x.virtio.0.transport
-    } else if let Some(x) = any.downcast_mut::<VirtioRng>() {
-        &mut x.virtio.0.transport
-    } else if let Some(x) = any.downcast_mut::<VirtioScsi>() {
-        &mut x.virtio.0.transport
-    } else if let Some(x) = any.downcast_mut::<VirtioInput>() {
-        &mut x.virtio.0.transport
-    } else if let Some(x) = any.downcast_mut::<Virtio9p>() {
-        &mut x.virtio.0.transport
-    } else if let Some(x) = any.downcast_mut::<VirtioGpu>() {
-        &mut x.virtio.0.transport
-    } else if let Some(x) = any.downcast_mut::<VirtioIommu>() {
-        &mut x.virtio.0.transport
-    } else {
-        return;
-    };
-    transport.pci.express = true;
+    let transport: Option<&mut crate::virtio::VirtioPciTransport> = virtio_transport!(any;
+        VirtioNet, VirtioBlk, VirtioSerial, VirtioBalloon, VirtioRng, VirtioScsi,
+        VirtioInput, Virtio9p, VirtioGpu, VirtioIommu,
+    );
+    if let Some(t) = transport {
+        t.pci.express = true;
+    }
 }
 
 /// Bounds of the counts taken from a vmdesc: the mirrors' own `max`.

@@ -222,6 +222,7 @@ impl<T: VMState + Default> Field for KeyedList<T> {
 
     fn legacy_get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()> {
         let mut out: Vec<(u32, T)> = Vec::new();
+        let mut keys = std::collections::HashSet::new();
         loop {
             let at = r.offset();
             let key = u32::from_be_bytes(r.read_array()?);
@@ -237,7 +238,7 @@ impl<T: VMState + Default> Field for KeyedList<T> {
                     at,
                 ));
             }
-            if out.iter().any(|(k, _)| *k == key) {
+            if !keys.insert(key) {
                 return Err(Error::new(
                     ErrorKind::Validation(format!("key {key} sent twice")),
                     at,
