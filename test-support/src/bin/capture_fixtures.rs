@@ -309,8 +309,8 @@ const fn kvm_bios(stream: &'static str, machine: &'static str) -> Guest {
     }
 }
 
-/// The device sets both releases capture, on `$r`'s machine types, then the
-/// release's own guests: one list of the sets, not one per release.
+/// The device sets and capabilities both releases capture, on `$r`'s machine
+/// types, then the release's own guests: one list, not one per release.
 macro_rules! guests {
     ($r:literal, [$($own:expr),* $(,)?]) => {
         &[
@@ -326,6 +326,11 @@ macro_rules! guests {
             with_devices(concat!("pc-q35-", $r, "-virtio-iommu.mig"), concat!("pc-q35-", $r), VIRTIO_IOMMU_DEVICES),
             hotplug(concat!("pc-i440fx-", $r, "-hotplug.mig"), concat!("pc-i440fx-", $r), &["o /b 0xaf00 0"]),
             hotplug(concat!("pc-q35-", $r, "-hotplug.mig"), concat!("pc-q35-", $r), &["o /b 0xcd8 0"]),
+            with_capability(concat!("pc-i440fx-", $r, "-xbzrle.mig"), concat!("pc-i440fx-", $r), "xbzrle"),
+            with_capability(concat!("pc-i440fx-", $r, "-ignore-shared.mig"), concat!("pc-i440fx-", $r), "x-ignore-shared"),
+            with_capability(concat!("pc-i440fx-", $r, "-multifd.mig"), concat!("pc-i440fx-", $r), "multifd"),
+            with_capability(concat!("pc-i440fx-", $r, "-postcopy.mig"), concat!("pc-i440fx-", $r), "postcopy-ram"),
+            suppressed(concat!("pc-i440fx-", $r, "-suppress-vmdesc.mig"), concat!("pc-i440fx-", $r)),
             $($own),*
         ]
     };
@@ -334,14 +339,7 @@ macro_rules! guests {
 const QEMU_7_2: &[Guest] = guests!(
     "7.2",
     [
-        with_capability("pc-i440fx-7.2-xbzrle.mig", "pc-i440fx-7.2", "xbzrle"),
         with_capability("pc-i440fx-7.2-compress.mig", "pc-i440fx-7.2", "compress"),
-        with_capability(
-            "pc-i440fx-7.2-ignore-shared.mig",
-            "pc-i440fx-7.2",
-            "x-ignore-shared",
-        ),
-        with_capability("pc-i440fx-7.2-multifd.mig", "pc-i440fx-7.2", "multifd"),
         Guest {
             compression: Some("zlib"),
             ..with_capability("pc-i440fx-7.2-multifd-zlib.mig", "pc-i440fx-7.2", "multifd")
@@ -351,12 +349,6 @@ const QEMU_7_2: &[Guest] = guests!(
             "pc-i440fx-7.2",
             "return-path",
         ),
-        with_capability(
-            "pc-i440fx-7.2-postcopy.mig",
-            "pc-i440fx-7.2",
-            "postcopy-ram",
-        ),
-        suppressed("pc-i440fx-7.2-suppress-vmdesc.mig", "pc-i440fx-7.2"),
     ]
 );
 
@@ -428,13 +420,6 @@ const QEMU_10_0: &[Guest] = guests!(
         kvm_bios("pc-i440fx-7.2-kvm-bios.mig", "pc-i440fx-7.2"),
         // The same guest on 10.0's own machine type.
         kvm_bios("pc-i440fx-10.0-kvm-bios.mig", "pc-i440fx-10.0"),
-        with_capability("pc-i440fx-10.0-xbzrle.mig", "pc-i440fx-10.0", "xbzrle"),
-        with_capability(
-            "pc-i440fx-10.0-ignore-shared.mig",
-            "pc-i440fx-10.0",
-            "x-ignore-shared",
-        ),
-        with_capability("pc-i440fx-10.0-multifd.mig", "pc-i440fx-10.0", "multifd"),
         Guest {
             compression: Some("zstd"),
             ..with_capability(
@@ -448,12 +433,6 @@ const QEMU_10_0: &[Guest] = guests!(
             "pc-i440fx-10.0",
             "return-path,switchover-ack",
         ),
-        with_capability(
-            "pc-i440fx-10.0-postcopy.mig",
-            "pc-i440fx-10.0",
-            "postcopy-ram",
-        ),
-        suppressed("pc-i440fx-10.0-suppress-vmdesc.mig", "pc-i440fx-10.0"),
         with_capability(
             "pc-i440fx-10.0-mapped-ram.mig",
             "pc-i440fx-10.0",
