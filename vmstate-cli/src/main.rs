@@ -444,7 +444,15 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     (None, Some(e))
                 }
             };
-            let holes = files.holes();
+            let mut holes = files.holes();
+            if cut.is_none() && !holes.is_empty() {
+                // Memory the source did not send because its device says so.
+                let owns = |path: &str| holes.iter().any(|h| ram::of_device(&h.block, path));
+                for (path, ram) in ram::unplugged_in(&read_stream(&file)?, owns)? {
+                    files.unplugged(&path, &ram)?;
+                }
+                holes = files.holes();
+            }
             if !partial && (cut.is_some() || !holes.is_empty()) {
                 files.remove();
                 let mut what: Vec<String> = holes.iter().map(|h| files.describe(h)).collect();
@@ -516,6 +524,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             std::fs::write(&output, &bytes)
                 .map_err(|e| Failure(format!("{}: {e}", output.display())))?;
             eprintln!("wrote {} ({} bytes)", output.display(), bytes.len());
+            if missing > 0 {
+                // Less what the source did not send because its device says so.
+                missing = missing.saturating_sub(ram::unplugged_pages(&data));
+            }
             if missing > 0 {
                 eprintln!(
                     "note: {missing} pages of guest RAM are not in the stream, nor in its \

@@ -8,8 +8,11 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use vmstate_runtime::dump;
+use vmstate_runtime::framing::{self, UnpluggedRam};
+use vmstate_runtime::io::{SliceInput, StreamInput};
 use vmstate_runtime::ram::{page_index, unknown_block, Arrived, Holes, RamRecord, PAGE_SIZE};
-use vmstate_runtime::{printable, Error, ErrorKind, Result};
+use vmstate_runtime::stream::SectionKind;
+use vmstate_runtime::{printable, Error, ErrorKind, Format, Result};
 
 const PAGE: usize = PAGE_SIZE as usize;
 
@@ -164,6 +167,30 @@ impl BlockFiles {
         Ok(())
     }
 
+    /// Takes memory of the RAM block of the device at `device_path` that its
+    /// source did not send (virtio-mem's unplugged blocks): zeros in the file, as
+    /// a destination discards it, counted as arrived.
+    pub fn unplugged(&mut self, device_path: &str, ram: &UnpluggedRam) -> Result<()> {
+        let io = |e: std::io::Error| Error::new(ErrorKind::Io(e.to_string()), 0);
+        for (name, (file, len, data)) in &mut self.blocks {
+            if !of_device(name, device_path) || *len != ram.size {
+                continue;
+            }
+            for r in &ram.ranges {
+                let (start, end) = (r.start.min(*len), r.end.min(*len));
+                let first = start / PAGE as u64;
+                let pages = (end.saturating_sub(start)).div_ceil(PAGE as u64);
+                for i in first..first + pages {
+                    if data.remove(&i) {
+                        file.write_all_at(&[0; PAGE], i * PAGE as u64).map_err(io)?;
+                    }
+                }
+                self.arrived.pages(name, start, pages, PAGE_SIZE);
+            }
+        }
+        Ok(())
+    }
+
     /// The blocks written: name, file and length.
     pub fn written(&self) -> Vec<(String, PathBuf, u64)> {
         self.blocks
@@ -207,4 +234,64 @@ pub fn list_holes(holes: &[Holes], file: &Path) -> std::io::Result<()> {
     std::fs::write(file, all)?;
     eprintln!("listed the missing pages in {}", file.display());
     Ok(())
+}
+
+/// What the device sections of stream `bytes` (either format) say their sources
+/// did not send of their RAM blocks (virtio-mem's unplugged blocks), by device
+/// path: read through the typed mirrors of the devices whose path `owns` accepts.
+/// A section its mirror refuses says nothing: its block's holes stay holes.
+pub fn unplugged_in(
+    bytes: &[u8],
+    owns: impl Fn(&str) -> bool,
+) -> Result<Vec<(String, UnpluggedRam)>> {
+    let converted;
+    let bytes = match framing::detect(bytes) {
+        Some(Format::Ber) => {
+            converted = dump::convert(bytes, Format::Legacy)?;
+            &converted[..]
+        }
+        _ => bytes,
+    };
+    let stream = dump::walk_legacy(bytes)?;
+    let full = stream
+        .sections
+        .iter()
+        .filter(|x| x.kind == SectionKind::Full);
+    let mut out = Vec::new();
+    for (m, x) in vmstate_qemu::mirrors_for_stream(&stream)
+        .into_iter()
+        .zip(full)
+    {
+        let path = m.idstr.rsplit_once('/').map_or("", |(p, _)| p);
+        let Some(device) = m.device.as_ref().filter(|_| owns(path)) else {
+            continue;
+        };
+        let mut input = StreamInput::Slice(SliceInput::with_base(x.body, x.body_offset));
+        let Ok(staged) = device.stage_legacy(&mut input, x.ident.version) else {
+            continue;
+        };
+        if let Some(ram) = device.unplugged_ram(staged.as_ref()) {
+            out.push((path.to_owned(), ram));
+        }
+    }
+    Ok(out)
+}
+
+/// The pages of stream `bytes` that its devices say their sources did not send
+/// ([`unplugged_in`]; 0 when the stream does not read).
+pub fn unplugged_pages(bytes: &[u8]) -> u64 {
+    unplugged_in(bytes, |_| true)
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|(_, u)| &u.ranges)
+        .map(|r| (r.end - r.start).div_ceil(PAGE_SIZE))
+        .sum()
+}
+
+/// Whether block `block` is the RAM of the device at `device_path`
+/// (`<device path>/<memory backend id>`).
+pub fn of_device(block: &str, device_path: &str) -> bool {
+    block
+        .strip_prefix(device_path)
+        .is_some_and(|rest| rest.starts_with('/'))
 }

@@ -834,3 +834,64 @@ fn dump_reads_a_rust_vmms_devices_by_their_description() {
         assert!(std::fs::read(&back).unwrap() == legacy, "{name}");
     }
 }
+
+/// A virtio-mem device's unplugged blocks are not in the stream (QEMU's migration
+/// skips them, its destination discards them): `dump --ram` writes them as zeros
+/// from either layout (the bitmap in the device section of a 7.2 machine type, in
+/// the early section of a 10.0 one) and from BER, and `convert` notes nothing
+/// missing. A bitmap that says a block is plugged whose pages never came leaves
+/// that block's hole, and the image is refused.
+#[test]
+fn dump_ram_of_virtio_mem_writes_its_unplugged_blocks_as_zeros() {
+    const VMEM: &str = "0000:00:01.0:00.0_vmem0.bin";
+    for name in [
+        "pc-q35-7.2-virtio-mem.mig",
+        "pc-q35-10.0-virtio-mem.mig",
+        "pc-q35-7.2-virtio-mem-by-10.0.mig",
+    ] {
+        for input in [fixture(name), ber_of(name)] {
+            let dir = tmp(&format!(
+                "vmem-{}",
+                input.file_name().unwrap().to_string_lossy()
+            ));
+            let _scratch = Scratch(vec![dir.clone()]);
+            let _ = std::fs::remove_dir_all(&dir);
+            let o = vmstate(&[&"dump", &"--ram", &dir, &input]);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(o.status.success(), "{name}: {err}");
+            let vmem = std::fs::read(dir.join(VMEM)).unwrap();
+            assert_eq!(vmem.len(), 128 << 20, "{name}");
+            assert!(vmem.iter().all(|b| *b == 0), "{name}");
+        }
+        let out = tmp(&format!("{name}.converted.ber"));
+        let _scratch = Scratch(vec![out.clone()]);
+        let o = vmstate(&[&"convert", &"--to", &"ber", &fixture(name), &out]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            o.status.success() && !err.contains("note:"),
+            "{name}: {err}"
+        );
+    }
+    // Block 0 plugged: the bitmap's first word, just before the device's first
+    // subsection (`virtio/64bit_features`).
+    let mut bytes = read_fixture("pc-q35-7.2-virtio-mem.mig");
+    let marker = b"\x05\x15virtio/64bit_features";
+    let sub = bytes
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .unwrap();
+    assert_eq!(bytes[sub - 8..sub], [0; 8]);
+    bytes[sub - 1] = 1;
+    let (edited, dir) = (tmp("virtio-mem-plugged.mig"), tmp("virtio-mem-plugged-ram"));
+    let _scratch = Scratch(vec![edited.clone(), dir.clone()]);
+    std::fs::write(&edited, &bytes).unwrap();
+    let o = vmstate(&[&"dump", &"--ram", &dir, &edited]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "RAM block 0000:00:01.0:00.0/vmem0: 512 of its 32768 pages are not in the stream"
+        ),
+        "{err}"
+    );
+}

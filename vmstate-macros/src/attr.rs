@@ -116,6 +116,9 @@ attribute_table! {
         "unmigratable" => unmigratable: Span = flag,
         /// `fn(&Self) -> bool`: a save fails while it says an unplug is pending.
         "dev_unplug_pending" => dev_unplug_pending: Hook = parse_hook,
+        /// `fn(&Self) -> Option<UnpluggedRam>`: RAM of the device its source does
+        /// not send (virtio-mem's unplugged blocks).
+        "unplugged_ram" => unplugged_ram: Hook = parse_hook,
         "ber_blob_until" => ber_blob_until: Sp<u32> = parse_int,
         /// A section QEMU saves with old-style handlers (no VMStateDescription).
         "old_style" => old_style: Span = flag,

@@ -47,7 +47,7 @@ fn field_desc(p: &FieldPlan) -> TokenStream {
             let el = p.as_element();
             let multiply = multiply.clone().unwrap_or_else(|| quote!(1usize));
             // A bitmap is described as its bytes (QEMU's `bitmap` VMStateInfo).
-            let byte_max = if *bits {
+            let byte_max = if bits.is_some() {
                 quote!(#max * 8)
             } else {
                 quote!(#max)

@@ -151,11 +151,20 @@ pub fn expand(c: &Container) -> TokenStream {
         Data::Struct(_) => {
             let version = cp.version;
             let mut desc = desc::desc_const(&cp, &plans);
+            // The hooks a device answers the registry with.
             if let Some(h) = cp.dev_unplug_pending {
                 let span = crate::attr::AttrSpan::attr_span(h);
                 desc.extend(quote_spanned! {span=>
                     fn unplug_pending(&self) -> bool {
                         __vm::hook::needed(#h, self)
+                    }
+                });
+            }
+            if let Some(h) = cp.unplugged_ram {
+                let span = crate::attr::AttrSpan::attr_span(h);
+                desc.extend(quote_spanned! {span=>
+                    fn unplugged_ram(&self) -> ::core::option::Option<__vm::UnpluggedRam> {
+                        __vm::hook::new(#h, self)
                     }
                 });
             }

@@ -24,6 +24,7 @@ pub struct ContainerPlan<'a> {
     pub pre_load: Option<&'a Hook>,
     pub post_load: Option<&'a Hook>,
     pub dev_unplug_pending: Option<&'a Hook>,
+    pub unplugged_ram: Option<&'a Hook>,
     /// Saved by QEMU's old-style handlers: described as one buffer.
     pub old_style: bool,
     /// `[APPLICATION n]` and where it was written (for its marker's errors).
@@ -69,6 +70,7 @@ pub fn container<'a>(c: &'a Container<'a>) -> ContainerPlan<'a> {
         pre_load: a.pre_load.as_ref(),
         post_load: a.post_load.as_ref(),
         dev_unplug_pending: a.dev_unplug_pending.as_ref(),
+        unplugged_ram: a.unplugged_ram.as_ref(),
         old_style: a.old_style.is_some(),
         ber_tag: a.ber_tag.as_ref().map(|t| (t.value, t.span)),
         ber_blob_until: a.ber_blob_until.as_ref().map(|t| t.value),
@@ -127,8 +129,9 @@ pub enum Len<'a> {
     Field {
         field: &'a Ident,
         multiply: Option<TokenStream>,
-        /// `bitmap`: the field counts bits, sent in 64-bit words.
-        bits: bool,
+        /// `bitmap`: the field counts bits, sent in 64-bit words; the bound in
+        /// bits, which a count over it is reported against.
+        bits: Option<TokenStream>,
     },
     /// The fixed range `start..end` (QEMU's SUB_ARRAY, BUFFER_START_MIDDLE,
     /// PARTIAL_BUFFER, STATIC_BUFFER).
@@ -269,9 +272,11 @@ impl FieldPlan<'_> {
         let id = self.ident;
         let (source, span) = match len {
             Len::Field {
-                field, bits: true, ..
+                field,
+                bits: Some(max_bits),
+                ..
             } => (
-                quote_spanned!(field.span()=> &__vm::BitsToWords(&self.#field)),
+                quote_spanned!(field.span()=> &__vm::BitsToWords(&self.#field, #max_bits)),
                 field.span(),
             ),
             Len::Field {
@@ -337,7 +342,7 @@ impl FieldPlan<'_> {
             return path.clone();
         }
         match len {
-            Len::Field { bits: true, .. } => quote_spanned!(elem.span()=> __vm::BitmapWords),
+            Len::Field { bits: Some(_), .. } => quote_spanned!(elem.span()=> __vm::BitmapWords),
             _ => quote_spanned!(elem.span()=> <#elem as __vm::Element>),
         }
     }
@@ -703,7 +708,13 @@ fn plan_field<'a>(f: &'a Field<'a>) -> FieldPlan<'a> {
                     let v = m.value;
                     quote!(#v)
                 }),
-                bits: a.bitmap.is_some(),
+                bits: a.bitmap.map(|_| match &a.max {
+                    Some(m) => {
+                        let v = m.value;
+                        quote!(#v)
+                    }
+                    None => quote!((#bound * 64)),
+                }),
             },
             (None, Some(r)) => {
                 let start = r.start.clone().unwrap_or_else(|| quote!(0usize));

@@ -115,6 +115,12 @@ pub(crate) const HAND_MIRRORS: &[(&str, MakeMirror)] = &[
         Box::new(VirtioGpu::for_machine(d.machine_type))
     }),
     ("virtio-iommu", |_| Box::<VirtioIommu>::default()),
+    ("virtio-mem", |d| {
+        Box::new(VirtioMem::for_machine(d.machine_type))
+    }),
+    ("virtio-mem-device-early", |_| {
+        Box::<VirtioMemDeviceEarly>::default()
+    }),
     ("pciespscsi", |_| Box::<PciEspScsi>::default()),
     ("scsi-disk", |_| Box::<ScsiDisk>::default()),
     // scsi-generic's section is the bare SCSI device state.

@@ -411,18 +411,23 @@ virtio_section!(
     VirtioBalloon, "virtio-balloon", 1, VirtioBalloonState, VirtioBalloonSave
 );
 
+/// The MSI-X vectors of a function that had none before QEMU 10.0's machine
+/// types gave it two (`hw_compat_9_2`: virtio-balloon-pci, virtio-mem-pci).
+pub(crate) fn vectors_since_10_0(machine_type: &str) -> u32 {
+    match crate::machine_types::version_of(machine_type) {
+        Some(v) if v < (10, 0) => 0,
+        _ => 2,
+    }
+}
+
 impl VirtioBalloon {
     /// `virtio-balloon-pci` as a destination of `machine_type` builds it: two
     /// MSI-X vectors since QEMU 10.0's machine types, none before
     /// (`hw_compat_9_2`; QEMU 7.2 had none).
     pub fn for_machine(machine_type: &str) -> Self {
-        let vectors = match crate::machine_types::version_of(machine_type) {
-            Some(v) if v < (10, 0) => 0,
-            _ => 2,
-        };
         VirtioBalloon {
             virtio: VirtioBalloonState(VirtioBalloonSave {
-                transport: VirtioPciTransport::with_vectors(vectors),
+                transport: VirtioPciTransport::with_vectors(vectors_since_10_0(machine_type)),
                 ..VirtioBalloonSave::default()
             }),
         }

@@ -9,6 +9,7 @@
 
 use vmstate_qemu::*;
 use vmstate_runtime::dump;
+use vmstate_runtime::framing::UnpluggedRam;
 use vmstate_runtime::stream::SectionKind;
 use vmstate_runtime::{legacy, ErrorKind, Field, MarkedList, QTailQ, VMState};
 use vmstate_test_support::catalog::read_fixture;
@@ -703,4 +704,92 @@ fn virtio_iommu_domains_are_qemus_trees() {
     assert_eq!(domain.endpoints.0, [VirtioIommuEndpoint { id: 8 }]);
     assert_eq!(d.bypass, 1);
     assert_eq!(legacy::to_bytes(&d).unwrap(), qemu);
+}
+
+/// virtio-mem's bitmap, a bit per block, is sized by the geometry sent before it
+/// (`bitmap_size`, the region's size over the block size, is not on the wire):
+/// in the device section of a pre-8.0 machine type, in the early section after.
+#[test]
+fn virtio_mem_bitmap_is_sized_by_the_geometry() {
+    let bytes = read_fixture("pc-q35-7.2-virtio-mem.mig");
+    let s = dump::walk_legacy(&bytes).unwrap();
+    let body = s
+        .sections
+        .iter()
+        .find(|x| x.kind == SectionKind::Full && x.ident.idstr.ends_with("/virtio-mem"))
+        .unwrap()
+        .body;
+    let fresh = || {
+        let mut m = VirtioMem::for_machine("pc-q35-7.2");
+        m.virtio.0.transport.pci.express = true;
+        m
+    };
+    let mut m = fresh();
+    legacy::load_into(&mut m, body, 1).unwrap();
+    let device = &m.virtio.0.device;
+    // -object memory-backend-ram,size=128M; block-size=2M, requested-size=64M.
+    assert_eq!(device.sanity_checks.region_size, 128 << 20);
+    assert_eq!(device.sanity_checks.block_size, 2 << 20);
+    assert_eq!(device.requested_size, 64 << 20);
+    assert_eq!((device.blocks, device.bitmap.as_slice()), (64, &[0u64][..]));
+    assert_eq!(legacy::to_bytes(&m).unwrap(), body);
+
+    // A guest that plugged the first 32 MiB, in a 1 GiB region: 512 bits.
+    let mut plugged = m.clone();
+    let d = &mut plugged.virtio.0.device;
+    d.sanity_checks.region_size = 1 << 30;
+    d.size = 32 << 20;
+    d.blocks = 512;
+    d.bitmap = vec![0xffff, 0, 0, 0, 0, 0, 0, 0];
+    let bytes = legacy::to_bytes(&plugged).unwrap();
+    assert_eq!(bytes.len(), body.len() + 7 * 8);
+    let mut back = fresh();
+    legacy::load_into(&mut back, &bytes, 1).unwrap();
+    assert_eq!(back, plugged);
+    // The RAM its source does not send: all but the 16 blocks plugged; in the
+    // device section only without early migration.
+    let unplugged = UnpluggedRam {
+        size: 1 << 30,
+        ranges: vec![32 << 20..1 << 30],
+    };
+    assert_eq!(plugged.unplugged_ram(), Some(unplugged.clone()));
+    assert_eq!(VirtioMem::for_machine("pc-q35-10.0").unplugged_ram(), None);
+
+    // The early section of a later machine type: the same geometry and bitmap.
+    let d = &plugged.virtio.0.device;
+    let early = VirtioMemDeviceEarly {
+        sanity_checks: d.sanity_checks.clone(),
+        size: d.size,
+        blocks: d.blocks,
+        bitmap: d.bitmap.clone(),
+    };
+    let bytes = legacy::to_bytes(&early).unwrap();
+    assert_eq!(bytes.len(), 28 + 8 + 64);
+    let mut back = VirtioMemDeviceEarly::default();
+    legacy::load_into(&mut back, &bytes, 1).unwrap();
+    assert_eq!(back, early);
+    assert_eq!(back.unplugged_ram(), Some(unplugged));
+    // Blocks 1 and 3 plugged of four: 0, 2 and from 4 on are not.
+    let sparse = UnpluggedRam::from_bitmap(8 << 20, 1 << 20, 8, &[0b1010]);
+    let ranges = [0..1 << 20, 2 << 20..3 << 20, 4 << 20..8 << 20];
+    assert_eq!(sparse.ranges, ranges);
+
+    // A hostile geometry: no blocks to divide by, or more than the bound.
+    let mut hostile = bytes.clone();
+    hostile[16..24].fill(0);
+    let err = legacy::load_into(&mut VirtioMemDeviceEarly::default(), &hostile, 1).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Hook { .. }), "{err}");
+    assert!(err.to_string().contains("block_size is 0"), "{err}");
+    hostile[16..24].copy_from_slice(&1u64.to_be_bytes());
+    let err = legacy::load_into(&mut VirtioMemDeviceEarly::default(), &hostile, 1).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::LengthTooLarge {
+                max: 16_777_216,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }

@@ -8,7 +8,7 @@
 //! through BER and back unchanged.
 
 use vmstate_qemu::Devices;
-use vmstate_runtime::dump::{self, LegacyStream};
+use vmstate_runtime::dump::{self, LegacyStream, Section};
 use vmstate_runtime::json::VmdescArrays;
 use vmstate_runtime::ram::RamSaver;
 use vmstate_runtime::stream::{Registry, SectionKind};
@@ -20,7 +20,7 @@ use vmstate_test_support::testing::{load_typed, ram_blocks, ram_of, Ram};
 /// Every fixture (every section of each has a typed mirror): three of QEMU 7.2 (the
 /// Q35 one with e1000e, AHCI and virtio-rng), four of 10.0 (two with virtio-net,
 /// virtio-blk, virtio-serial, user networking, USB, audio and more).
-const TYPED_WHOLE: [&str; 32] = [
+const TYPED_WHOLE: [&str; 35] = [
     "pc-tcg-reset.mig",
     "pc-kvm-bios.mig",
     "q35-tcg-devices.mig",
@@ -53,17 +53,38 @@ const TYPED_WHOLE: [&str; 32] = [
     "pc-q35-10.0-virtio-gpu.mig",
     "pc-q35-7.2-virtio-iommu.mig",
     "pc-q35-10.0-virtio-iommu.mig",
+    "pc-q35-7.2-virtio-mem.mig",
+    "pc-q35-10.0-virtio-mem.mig",
+    "pc-q35-7.2-virtio-mem-by-10.0.mig",
 ];
 
-/// Where the first device section's record begins: its body less its header
-/// (type, section id, idstr, instance id, version).
+/// A record's start: its body less its header (type, section id, idstr, instance
+/// id, version).
+fn record_start(x: &Section<'_>) -> usize {
+    x.body_offset as usize - (1 + 4 + 1 + x.ident.idstr.len() + 4 + 4)
+}
+
+/// Where the device sections saved after RAM begin: the first full section after
+/// the last RAM part (an `early_setup` one, virtio-mem's, comes with RAM's START).
 fn devices_start(s: &LegacyStream<'_>) -> usize {
+    let last_ram = s.sections.iter().rposition(|x| x.kind != SectionKind::Full);
     let first = s
         .sections
         .iter()
+        .skip(last_ram.map_or(0, |i| i + 1))
         .find(|x| x.kind == SectionKind::Full)
         .unwrap();
-    first.body_offset as usize - (1 + 4 + 1 + first.ident.idstr.len() + 4 + 4)
+    record_start(first)
+}
+
+/// The records of the device sections saved before RAM's parts (`early_setup`).
+fn early_records<'s>(s: &LegacyStream<'s>, bytes: &'s [u8]) -> Vec<&'s [u8]> {
+    let last_ram = s.sections.iter().rposition(|x| x.kind != SectionKind::Full);
+    s.sections[..last_ram.unwrap_or(0)]
+        .iter()
+        .filter(|x| x.kind == SectionKind::Full)
+        .map(|x| &bytes[record_start(x)..x.body_offset as usize + x.body.len()])
+        .collect()
 }
 
 /// Fixture `name`: its bytes, the QEMU release that wrote it, and its RAM as QEMU
@@ -132,8 +153,13 @@ fn typed_registries_save_every_device_as_qemu_did() {
         );
         assert!(ram_of(&ours).unwrap() == mem, "{name}: RAM differs");
         assert_eq!(o.commands.len(), s.commands.len(), "{name}: commands");
-        // From the first device section to the trailer's description (and its
-        // length).
+        assert_eq!(
+            early_records(&o, &ours),
+            early_records(&s, &original),
+            "{name}: the sections saved before RAM's parts"
+        );
+        // From the first device section after RAM to the trailer's description
+        // (and its length).
         let (ours_desc, qemu_desc) = (
             ours.len() - o.vmdesc.len() - 4,
             original.len() - s.vmdesc.len() - 4,

@@ -16,12 +16,20 @@ use crate::json::JsonWriter;
 use serde_json::Value;
 use std::io;
 
-/// A bit count read as the number of 64-bit words that hold it.
-pub struct BitsToWords<'a, T>(pub &'a T);
+/// A bit count read as the number of 64-bit words that hold it, checked against
+/// its bound in bits (the field's `max`), so an error says what was declared.
+pub struct BitsToWords<'a, T>(pub &'a T, pub usize);
 
 impl<T: VarLenField> VarLenField for BitsToWords<'_, T> {
     fn element_count(&self) -> Result<usize, ErrorKind> {
-        Ok(self.0.element_count()?.div_ceil(64))
+        let bits = self.0.element_count()?;
+        if bits > self.1 {
+            return Err(ErrorKind::LengthTooLarge {
+                len: bits as u64,
+                max: self.1 as u64,
+            });
+        }
+        Ok(bits.div_ceil(64))
     }
 }
 

@@ -61,6 +61,14 @@ pub trait VMState: Field + Sized {
         false
     }
 
+    /// Memory of this device's RAM block that the source does not send
+    /// (virtio-mem's unplugged blocks), once loaded: a registry's load hands it to
+    /// the RAM loader before checking that every page arrived.
+    /// `#[vmstate(unplugged_ram = f)]`.
+    fn unplugged_ram(&self) -> Option<crate::framing::UnpluggedRam> {
+        None
+    }
+
     /// The `-dump-vmstate` description of this type.
     fn dump_vmstate_json() -> String {
         Self::DESC.dump_vmstate_json()
@@ -110,5 +118,9 @@ impl<T: VMState> VMState for Box<T> {
 
     fn unplug_pending(&self) -> bool {
         (**self).unplug_pending()
+    }
+
+    fn unplugged_ram(&self) -> Option<crate::framing::UnpluggedRam> {
+        (**self).unplugged_ram()
     }
 }

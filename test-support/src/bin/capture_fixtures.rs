@@ -224,6 +224,28 @@ const VMWARE_DEVICES: &[&str] = &[
     "-device", "scsi-hd,drive=d0,bus=pv.0",
 ];
 
+/// Memory a virtio-mem device can plug (128 MiB in 2 MiB blocks, 64 MiB
+/// requested: SeaBIOS has no driver, so none is plugged), one behind a PCIe
+/// root port as libvirt places it.
+#[rustfmt::skip]
+const VIRTIO_MEM_DEVICES: &[&str] = &[
+    "-object", "memory-backend-ram,id=vmem0,size=128M",
+    "-device", "pcie-root-port,id=rp1,chassis=1,bus=pcie.0",
+    "-device", "virtio-mem-pci,id=vm0,memdev=vmem0,block-size=2M,requested-size=64M,bus=rp1",
+];
+
+/// `devices` with room to plug memory (`maxmem`).
+const fn with_device_memory(
+    stream: &'static str,
+    machine: &'static str,
+    devices: &'static [&'static str],
+) -> Guest {
+    Guest {
+        memory_slots: 1,
+        ..with_devices(stream, machine, devices)
+    }
+}
+
 /// Host directories shared over 9P, as libvirt's `<filesystem>` does: one
 /// virtio-9p function on the root bus (conventional PCI), one behind a PCIe root
 /// port (PCI Express); the guest has not mounted them, or QEMU would refuse to
@@ -324,6 +346,7 @@ macro_rules! guests {
             with_devices(concat!("pc-i440fx-", $r, "-esp.mig"), concat!("pc-i440fx-", $r), ESP_DEVICES),
             with_devices(concat!("pc-q35-", $r, "-virtio-gpu.mig"), concat!("pc-q35-", $r), VIRTIO_GPU_DEVICES),
             with_devices(concat!("pc-q35-", $r, "-virtio-iommu.mig"), concat!("pc-q35-", $r), VIRTIO_IOMMU_DEVICES),
+            with_device_memory(concat!("pc-q35-", $r, "-virtio-mem.mig"), concat!("pc-q35-", $r), VIRTIO_MEM_DEVICES),
             hotplug(concat!("pc-i440fx-", $r, "-hotplug.mig"), concat!("pc-i440fx-", $r), &["o /b 0xaf00 0"]),
             hotplug(concat!("pc-q35-", $r, "-hotplug.mig"), concat!("pc-q35-", $r), &["o /b 0xcd8 0"]),
             with_capability(concat!("pc-i440fx-", $r, "-xbzrle.mig"), concat!("pc-i440fx-", $r), "xbzrle"),
@@ -416,6 +439,13 @@ const QEMU_10_0: &[Guest] = guests!(
             memory_slots: 0,
             hmp: &[],
         },
+        // virtio-mem's state in the device section, after RAM, as machine types
+        // before 8.1 have it (`x-early-migration=off`), not in an early section.
+        with_device_memory(
+            "pc-q35-7.2-virtio-mem-by-10.0.mig",
+            "pc-q35-7.2",
+            VIRTIO_MEM_DEVICES
+        ),
         // As QEMU 7.2's pc-kvm-bios.mig, for the cross-release comparison.
         kvm_bios("pc-i440fx-7.2-kvm-bios.mig", "pc-i440fx-7.2"),
         // The same guest on 10.0's own machine type.

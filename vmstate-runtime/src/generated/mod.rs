@@ -18,6 +18,7 @@ pub use crate::desc::{
 pub use crate::field::{
     slice_leaf, slice_leaves, slice_size, Element, Field, Fixed, Scaled, VarLenField,
 };
+pub use crate::framing::UnpluggedRam;
 pub use crate::json::JsonWriter;
 pub use crate::legacy::{
     enter_subsection, legacy_get_vec, peek_subsection, put_subsection_header,

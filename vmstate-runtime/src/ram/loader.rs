@@ -8,7 +8,7 @@ use super::{check_page_size, wrong_direction, Arrived, BlockLayout, Holes, Liste
 use super::{Encoding, FLAG_CONTINUE, FLAG_EOS, FLAG_MEM_SIZE, FLAG_ZERO, PAGE, PAGE_SIZE};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
-use crate::framing::{Configuration, IterativeSection, Part, SectionKind};
+use crate::framing::{Configuration, IterativeSection, Part, SectionKind, UnpluggedRam};
 use crate::io::{Input, SliceInput};
 
 /// One RAM block of the destination, to load into.
@@ -82,6 +82,30 @@ impl<'a> RamLoader<'a> {
     /// holes (a multifd main channel alone, a stream cut short).
     pub fn check_complete(&self, offset: u64) -> Result<()> {
         self.arrived.check(self.page as u64, offset)
+    }
+
+    /// Zeroes the memory of `device_path`'s RAM block (the block named
+    /// `<device_path>/...` of `ram.size` bytes) that its source did not send, as a
+    /// destination discards it, and counts it as arrived.
+    pub fn unplugged(&mut self, device_path: &str, ram: &UnpluggedRam) {
+        let page = self.page as u64;
+        for b in &mut self.blocks {
+            let of_device = b
+                .name
+                .strip_prefix(device_path)
+                .is_some_and(|rest| rest.starts_with('/'));
+            if !of_device || b.mem.len() as u64 != ram.size {
+                continue;
+            }
+            for r in &ram.ranges {
+                let (start, end) = (r.start.min(ram.size), r.end.min(ram.size));
+                if start < end {
+                    b.mem[start as usize..end as usize].fill(0);
+                    let pages = (end - start).div_ceil(page);
+                    self.arrived.pages(b.name, start, pages, page);
+                }
+            }
+        }
     }
 
     fn arrive(&mut self, i: usize, offset: u64, n: u64) {
@@ -406,6 +430,11 @@ impl IterativeSection for RamLoader<'_> {
 
     fn load_complete(&self, offset: u64) -> Result<()> {
         self.check_complete(offset)
+    }
+
+    fn unplugged(&mut self, device_path: &str, ram: &UnpluggedRam) -> Result<()> {
+        RamLoader::unplugged(self, device_path, ram);
+        Ok(())
     }
 
     fn configure(&mut self, c: Option<&Configuration>) -> Result<()> {

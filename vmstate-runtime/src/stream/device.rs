@@ -29,6 +29,9 @@ pub trait SectionDevice {
     fn as_any_mut(&mut self) -> &mut dyn Any;
     /// Whether an unplug of the device is pending ([`VMState::unplug_pending`]).
     fn unplug_pending(&self) -> bool;
+    /// What a staged copy of the device says its source did not send of its RAM
+    /// block ([`VMState::unplugged_ram`]).
+    fn unplugged_ram(&self, staged: &dyn Any) -> Option<crate::framing::UnpluggedRam>;
 }
 
 impl<T: VMState + Clone + 'static> SectionDevice for T {
@@ -79,5 +82,9 @@ impl<T: VMState + Clone + 'static> SectionDevice for T {
 
     fn unplug_pending(&self) -> bool {
         VMState::unplug_pending(self)
+    }
+
+    fn unplugged_ram(&self, staged: &dyn Any) -> Option<crate::framing::UnpluggedRam> {
+        staged.downcast_ref::<T>().and_then(VMState::unplugged_ram)
     }
 }

@@ -67,6 +67,19 @@ impl<'a> Registry<'a> {
                 input.offset(),
             ));
         }
+        // Memory the sources of the devices just loaded did not send, before the
+        // check that every page arrived.
+        for (i, s) in &l.staged {
+            let e = &self.entries[*i];
+            if let Some(ram) = e.device.unplugged_ram(s.as_ref()) {
+                let path = e.idstr.rsplit_once('/').map_or("", |(p, _)| p);
+                for it in &mut self.iteratives {
+                    it.handler
+                        .unplugged(path, &ram)
+                        .map_err(|err| err.in_device(&e.idstr))?;
+                }
+            }
+        }
         for it in &self.iteratives {
             it.handler
                 .load_complete(input.offset())
