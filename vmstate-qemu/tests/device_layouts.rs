@@ -750,7 +750,7 @@ fn virtio_mem_bitmap_is_sized_by_the_geometry() {
     // device section only without early migration.
     let unplugged = UnpluggedRam {
         size: 1 << 30,
-        ranges: vec![32 << 20..1 << 30],
+        ranges: [32 << 20..1 << 30].to_vec(),
     };
     assert_eq!(plugged.unplugged_ram(), Some(unplugged.clone()));
     assert_eq!(VirtioMem::for_machine("pc-q35-10.0").unplugged_ram(), None);
