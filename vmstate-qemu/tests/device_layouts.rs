@@ -750,7 +750,10 @@ fn virtio_mem_bitmap_is_sized_by_the_geometry() {
     // device section only without early migration.
     let unplugged = UnpluggedRam {
         size: 1 << 30,
-        ranges: [32 << 20..1 << 30].to_vec(),
+        ranges: vec![std::ops::Range {
+            start: 32 << 20,
+            end: 1 << 30,
+        }],
     };
     assert_eq!(plugged.unplugged_ram(), Some(unplugged.clone()));
     assert_eq!(VirtioMem::for_machine("pc-q35-10.0").unplugged_ram(), None);
