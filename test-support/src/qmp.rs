@@ -247,6 +247,55 @@ pub struct Qemu {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
     socket: PathBuf,
+    /// The vhost-user back-end its arguments asked for, stopped after it.
+    _backend: Option<VhostUserBlkBackend>,
+}
+
+/// A vhost-user-blk back-end: `qemu-storage-daemon` (QEMU 7.2's, in Debian's
+/// `qemu-system-common`) exporting a 1 MiB null disk on a Unix socket. A QEMU
+/// whose arguments hold [`VhostUserBlkBackend::SOCKET`] gets one of its own
+/// (`-chardev socket,id=c,path=@VHOST_USER_BLK_SOCKET@`), so that a fixture's
+/// recorded arguments start its source and any destination alike.
+pub struct VhostUserBlkBackend {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl VhostUserBlkBackend {
+    /// What stands for the back-end's socket in QEMU's arguments.
+    pub const SOCKET: &'static str = "@VHOST_USER_BLK_SOCKET@";
+
+    fn start(socket: PathBuf) -> Result<Self, QmpError> {
+        let _ = std::fs::remove_file(&socket);
+        let export = format!(
+            "type=vhost-user-blk,id=e0,node-name=d0,addr.type=unix,addr.path={},writable=on",
+            socket.display()
+        );
+        let child = Command::new("qemu-storage-daemon")
+            .args(["--blockdev", "driver=null-co,node-name=d0,size=1048576"])
+            .args(["--export", &export])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| QmpError(format!("qemu-storage-daemon: {e}")))?;
+        let backend = VhostUserBlkBackend { child, socket };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !backend.socket.exists() {
+            if Instant::now() > deadline {
+                return Err(QmpError("qemu-storage-daemon made no socket".into()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(backend)
+    }
+}
+
+impl Drop for VhostUserBlkBackend {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.socket);
+    }
 }
 
 /// A QMP failure or a QEMU that did not start.
@@ -281,6 +330,15 @@ impl Qemu {
     ) -> Result<Qemu, QmpError> {
         let socket = dir.join(format!("{name}.qmp"));
         let _ = std::fs::remove_file(&socket);
+        let backend = args
+            .iter()
+            .any(|a| a.contains(VhostUserBlkBackend::SOCKET))
+            .then(|| VhostUserBlkBackend::start(dir.join(format!("{name}.vub"))))
+            .transpose()?;
+        let args = args.iter().map(|a| match &backend {
+            Some(b) => a.replace(VhostUserBlkBackend::SOCKET, &b.socket.to_string_lossy()),
+            None => (*a).to_owned(),
+        });
         let child = release
             .command()
             .args(["-nodefaults", "-display", "none", "-qmp"])
@@ -310,6 +368,7 @@ impl Qemu {
             reader: BufReader::new(stream),
             writer,
             socket,
+            _backend: backend,
         };
         q.read_message()?; // greeting
         q.execute("qmp_capabilities", json!({}))?;

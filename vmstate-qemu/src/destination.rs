@@ -104,7 +104,8 @@ pub(crate) fn make_express(device: &mut dyn SectionDevice) {
     let any = device.as_any_mut();
     let transport: Option<&mut crate::virtio::VirtioPciTransport> = virtio_transport!(any;
         VirtioNet, VirtioBlk, VirtioSerial, VirtioBalloon, VirtioRng, VirtioScsi,
-        VirtioInput, Virtio9p, VirtioGpu, VirtioIommu, VirtioMem,
+        VirtioInput, Virtio9p, VirtioGpu, VirtioIommu, VirtioMem, VhostUserBlk, VhostScsi,
+        VhostVsock, VhostUserFs,
     );
     if let Some(t) = transport {
         t.pci.express = true;

@@ -115,6 +115,14 @@ pub(crate) const HAND_MIRRORS: &[(&str, MakeMirror)] = &[
         Box::new(VirtioGpu::for_machine(d.machine_type))
     }),
     ("virtio-iommu", |_| Box::<VirtioIommu>::default()),
+    ("vhost-user-blk", |d| {
+        Box::new(VhostUserBlk::with_queues(d.cpus))
+    }),
+    ("virtio-vhost_scsi", |d| {
+        Box::new(VhostScsi::with_queues(d.cpus))
+    }),
+    ("virtio-vhost_vsock", |_| Box::<VhostVsock>::default()),
+    ("vhost-user-fs", |_| Box::<VhostUserFs>::default()),
     ("virtio-mem", |d| {
         Box::new(VirtioMem::for_machine(d.machine_type))
     }),

@@ -314,9 +314,25 @@ pub struct ModernQueueState {
 
 /// Declares a virtio device's section, whose one field is QEMU's `virtio`
 /// (`VMSTATE_VIRTIO_DEVICE`: a `virtio` VMStateInfo, one vmdesc entry of its bytes),
-/// holding what `virtio_save` writes (`$save`).
+/// holding what `virtio_save` writes (`$save`): by default `$save`'s default, or
+/// with `vectors = N` a function of N MSI-X vectors (`$save::with_vectors`).
 macro_rules! virtio_section {
     ($(#[$doc:meta])* $section:ident, $name:literal, $version:literal, $state:ident, $save:ident) => {
+        $crate::virtio::virtio_section!(@section $(#[$doc])* $section, $name, $version, $state);
+        $crate::virtio::virtio_section!(@state $name, $state, $save, Default);
+    };
+    ($(#[$doc:meta])* $section:ident, $name:literal, $version:literal, $state:ident, $save:ident, vectors = $n:literal) => {
+        $crate::virtio::virtio_section!(@section $(#[$doc])* $section, $name, $version, $state);
+        $crate::virtio::virtio_section!(@state $name, $state, $save);
+
+        impl Default for $state {
+            #[doc = concat!("A function of ", stringify!($n), " MSI-X vectors.")]
+            fn default() -> Self {
+                $state($save::with_vectors($n))
+            }
+        }
+    };
+    (@section $(#[$doc:meta])* $section:ident, $name:literal, $version:literal, $state:ident) => {
         $(#[$doc])*
         #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         #[derive(vmstate_runtime::VMState, Clone, Debug, Default, PartialEq)]
@@ -325,10 +341,11 @@ macro_rules! virtio_section {
             /// Everything, as one `virtio` field.
             pub virtio: $state,
         }
-
+    };
+    (@state $name:literal, $state:ident, $save:ident $(, $default:ident)?) => {
         #[doc = concat!("`", $name, "`'s `virtio` field.")]
         #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-        #[derive(vmstate_runtime::VMState, Clone, Debug, Default, PartialEq)]
+        #[derive(vmstate_runtime::VMState, Clone, Debug, PartialEq $(, $default)?)]
         #[vmstate(transparent, info = "virtio")]
         pub struct $state(pub $save);
     };

@@ -796,3 +796,56 @@ fn virtio_mem_bitmap_is_sized_by_the_geometry() {
         "{err}"
     );
 }
+
+/// vhost-user-fs (QEMU 10.0): after the virtio transport, the back-end's state in
+/// the `vhost-user-fs-backend` subsection as `vhost_save_backend_state` writes
+/// it, chunks of at most 1 MiB after their lengths, a length 0 to end.
+#[test]
+fn vhost_user_fs_back_end_state_is_qemus_chunks() {
+    let plain = VhostUserFs::default();
+    let transport = legacy::to_bytes(&plain).unwrap();
+    let mut fs = plain.clone();
+    fs.backend = Some(VhostUserFsBackend {
+        back_end: VhostUserFsBackEndState(vmstate_runtime::Chunks(vec![
+            b"virtiofsd".to_vec(),
+            vec![7; 1 << 20],
+        ])),
+    });
+    let bytes = legacy::to_bytes(&fs).unwrap();
+    let sub = Put::default()
+        .u8(5)
+        .u8(21)
+        .bytes(b"vhost-user-fs-backend")
+        .be32(0)
+        .be32(9)
+        .bytes(b"virtiofsd")
+        .be32(1 << 20)
+        .bytes(&[7; 1 << 20])
+        .be32(0);
+    // The subsections follow the `virtio` field, before the section's end.
+    assert_eq!(bytes.len(), transport.len() + sub.0.len());
+    assert!(bytes[..bytes.len() - sub.0.len()] == transport[..]);
+    assert!(bytes[bytes.len() - sub.0.len()..] == sub.0[..]);
+    let mut back = VhostUserFs::default();
+    legacy::load_into(&mut back, &bytes, 0).unwrap();
+    assert_eq!(back, fs);
+    // A chunk over QEMU's 1 MiB, and an empty one, which would end the list.
+    let mut hostile = bytes.clone();
+    let at = transport.len() + 2 + 21 + 4 + 4 + 9;
+    hostile[at..at + 4].copy_from_slice(&((1u32 << 20) + 1).to_be_bytes());
+    let err = legacy::load_into(&mut VhostUserFs::default(), &hostile, 0).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::LengthTooLarge { max: 1_048_576, .. }),
+        "{err}"
+    );
+    let mut empty = fs.clone();
+    empty
+        .backend
+        .as_mut()
+        .unwrap()
+        .back_end
+        .0
+         .0
+        .push(Vec::new());
+    assert!(legacy::to_bytes(&empty).is_err());
+}

@@ -71,7 +71,7 @@ pub use counted::MAX_COUNT;
 pub use error::{printable, Error, ErrorKind, PathSegment, Result};
 pub use field::{slice_leaf, slice_leaves, slice_size, Field, VarLenField};
 pub use format::Format;
-pub use linked::{GTree, KeyedList, MarkedList, QList, QTailQ, StructKey};
+pub use linked::{Chunks, GTree, KeyedList, MarkedList, QList, QTailQ, StructKey};
 pub use types::{Timer, Unused};
 
 /// Derives [`VMState`](trait@VMState) (for structs) or [`Field`] (for `#[repr(uN)]`

@@ -2,8 +2,10 @@
 //! ([`QTailQ`], [`QList`]: a `Vec` of the elements) and `VMSTATE_GTREE_V` /
 //! `VMSTATE_GTREE_DIRECT_KEY_V` ([`GTree`]: a `BTreeMap`, in key order as GLib
 //! walks a tree); [`MarkedList`], the same with another byte before each
-//! element, as code older than VMState writes lists; and [`KeyedList`], elements
-//! each after a nonzero 32-bit key, ended by a zero one (virtio-gpu's resources).
+//! element, as code older than VMState writes lists; [`KeyedList`], elements
+//! each after a nonzero 32-bit key, ended by a zero one (virtio-gpu's resources);
+//! and [`Chunks`], byte chunks each after its nonzero 32-bit length, ended by a
+//! zero one (a vhost back-end's state).
 //!
 //! On the legacy wire each element is preceded by a byte 1 and the list ends with a
 //! byte 0 (a tree first sends its node count). QEMU describes such a field in vmdesc
@@ -259,6 +261,77 @@ impl<T: VMState + Default> Field for KeyedList<T> {
             .iter()
             .map(|(_, e)| 4 + e.legacy_size_at(T::DESC.version))
             .sum::<usize>()
+    }
+
+    opaque_methods!("buffer");
+}
+
+/// Byte chunks, each after its nonzero big-endian `u32` length, ended by a `u32`
+/// 0: the state of a vhost-user back-end as QEMU passes it through the stream
+/// (`vhost_save_backend_state`, chunks of at most [`Chunks::MAX_CHUNK`]; virtiofsd's
+/// for `vhost-user-fs`). A load takes at most [`crate::opaque::MAX_BYTES`] in
+/// all; a save refuses an empty chunk, which would end the list.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Chunks(pub Vec<Vec<u8>>);
+
+impl Chunks {
+    /// QEMU's chunk size: 1 MiB.
+    pub const MAX_CHUNK: usize = 1 << 20;
+}
+
+impl Field for Chunks {
+    const TYPE: TypeDesc = TypeDesc::VarBuffer {
+        max: crate::opaque::MAX_BYTES,
+    };
+    const BER_TAG: Tag = Tag::OCTET_STRING;
+
+    fn legacy_put<W: io::Write>(&self, w: &mut Writer<W>) -> Result<()> {
+        for (i, c) in self.0.iter().enumerate() {
+            let len = u32::try_from(c.len()).ok().filter(|&n| n > 0);
+            let Some(len) = len.filter(|&n| n as usize <= Self::MAX_CHUNK) else {
+                return Err(w
+                    .error(ErrorKind::InvalidValue {
+                        ty: "Chunks",
+                        reason: "a chunk holds 1 byte to 1 MiB",
+                    })
+                    .in_index(i));
+            };
+            w.put(&len.to_be_bytes())?;
+            w.put(c)?;
+        }
+        w.put(&0u32.to_be_bytes())
+    }
+
+    fn legacy_get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()> {
+        let (mut out, mut total) = (Vec::new(), 0usize);
+        loop {
+            let at = r.offset();
+            let len = u32::from_be_bytes(r.read_array()?) as usize;
+            if len == 0 {
+                break;
+            }
+            let bound = Self::MAX_CHUNK.min(crate::opaque::MAX_BYTES - total);
+            if len > bound {
+                return Err(Error::new(
+                    ErrorKind::LengthTooLarge {
+                        len: len as u64,
+                        max: bound as u64,
+                    },
+                    at,
+                ));
+            }
+            let mut c = vec![0; len];
+            r.read_exact(&mut c)?;
+            total += len;
+            out.push(c);
+        }
+        self.0 = out;
+        Ok(())
+    }
+
+    fn legacy_size(&self) -> usize {
+        4 + self.0.iter().map(|c| 4 + c.len()).sum::<usize>()
     }
 
     opaque_methods!("buffer");

@@ -246,6 +246,17 @@ const fn with_device_memory(
     }
 }
 
+/// A disk a vhost-user back-end serves (`qemu-storage-daemon`, started for each
+/// QEMU by `Qemu::start_release`), which needs the guest's RAM shared with it:
+/// a memfd backend as the NUMA node's memory (the RAM block `mem`).
+#[rustfmt::skip]
+const VHOST_USER_BLK_DEVICES: &[&str] = &[
+    "-object", "memory-backend-memfd,id=mem,size=64M,share=on",
+    "-numa", "node,memdev=mem",
+    "-chardev", "socket,id=vub,path=@VHOST_USER_BLK_SOCKET@",
+    "-device", "vhost-user-blk-pci,chardev=vub",
+];
+
 /// Host directories shared over 9P, as libvirt's `<filesystem>` does: one
 /// virtio-9p function on the root bus (conventional PCI), one behind a PCIe root
 /// port (PCI Express); the guest has not mounted them, or QEMU would refuse to
@@ -346,6 +357,7 @@ macro_rules! guests {
             with_devices(concat!("pc-i440fx-", $r, "-esp.mig"), concat!("pc-i440fx-", $r), ESP_DEVICES),
             with_devices(concat!("pc-q35-", $r, "-virtio-gpu.mig"), concat!("pc-q35-", $r), VIRTIO_GPU_DEVICES),
             with_devices(concat!("pc-q35-", $r, "-virtio-iommu.mig"), concat!("pc-q35-", $r), VIRTIO_IOMMU_DEVICES),
+            with_devices(concat!("pc-q35-", $r, "-vhost-user-blk.mig"), concat!("pc-q35-", $r), VHOST_USER_BLK_DEVICES),
             with_device_memory(concat!("pc-q35-", $r, "-virtio-mem.mig"), concat!("pc-q35-", $r), VIRTIO_MEM_DEVICES),
             hotplug(concat!("pc-i440fx-", $r, "-hotplug.mig"), concat!("pc-i440fx-", $r), &["o /b 0xaf00 0"]),
             hotplug(concat!("pc-q35-", $r, "-hotplug.mig"), concat!("pc-q35-", $r), &["o /b 0xcd8 0"]),
@@ -638,6 +650,12 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
     let bytes = std::fs::read(&ram).expect("pmemsave wrote");
     std::fs::remove_file(&ram).ok();
     let ranges = [(0u64, 0xA_0000u64), (0x10_0000, mem)];
+    // The guest's RAM block: `pc.ram`, or its NUMA node's memory backend.
+    let ram_block = g
+        .devices
+        .iter()
+        .find_map(|a| a.strip_prefix("node,memdev="))
+        .unwrap_or("pc.ram");
     println!(
         "{}: {}, {} passes, xbzrle: {}",
         g.stream, reply["status"], reply["ram"]["dirty-sync-count"], reply["xbzrle-cache"]
@@ -654,7 +672,7 @@ fn capture(release: Release, g: &Guest, out: &Path) -> serde_json::Value {
         "compression": g.compression,
         "channels": channels,
         "described_by": described,
-        "ram_block": "pc.ram",
+        "ram_block": ram_block,
         "ram_ranges_sha256": ranges.iter().map(|&(start, end)| json!({
             "start": start,
             "end": end,
