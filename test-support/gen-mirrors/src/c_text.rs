@@ -210,9 +210,10 @@ impl Constants {
                 break;
             };
             let params: String = rest[open + 1..close - 1].split_whitespace().collect();
-            if params != "void*opaque,intversion_id" {
+            // The version parameter, whatever its name (`version_id`, `version`).
+            let Some(version) = params.strip_prefix("void*opaque,int") else {
                 continue;
-            }
+            };
             let Some(body_open) = rest[close..].find('{').map(|b| close + b) else {
                 break;
             };
@@ -223,7 +224,8 @@ impl Constants {
                 .split_whitespace()
                 .collect();
             let cond = body
-                .strip_prefix("returnversion_id")
+                .strip_prefix("return")
+                .and_then(|b| b.strip_prefix(version))
                 .and_then(|b| b.strip_suffix(';'))
                 .and_then(|b| {
                     ["==", "!=", "<=", ">=", "<", ">"]
@@ -486,7 +488,9 @@ mod tests {
     fn reads_tests_of_the_version_alone() {
         let mut c = Constants::default();
         c.scan("static bool is_version_2(void *opaque, int version_id)\n{\n    return version_id == 2;\n}\nstatic bool f(void *opaque, int version_id) { S *s = opaque; return s->x; }\n");
+        c.scan("static bool before_2(void *opaque, int version)\n{\n    return version <= 1;\n}\n");
         assert_eq!(c.version_test("is_version_2"), Some("|_, v| v == 2"));
+        assert_eq!(c.version_test("before_2"), Some("|_, v| v <= 1"));
         assert_eq!(c.version_test("f"), None);
     }
 

@@ -163,7 +163,7 @@ fn parse(cname: &str, body: &str, file: &Path, consts: &Constants) -> Option<Vms
             "version_id" => v.version = consts.eval(value)? as u32,
             "minimum_version_id" => v.minimum_version = consts.eval(value)? as u32,
             "unmigratable" => v.unmigratable = value != "0" && value != "false",
-            "fields" => v.fields = list(value),
+            "fields" => v.fields = list(&conditional(value, consts)),
             "subsections" => {
                 v.subsections = list(value)
                     .into_iter()
@@ -175,6 +175,60 @@ fn parse(cname: &str, body: &str, file: &Path, consts: &Constants) -> Option<Vms
         }
     }
     Some(v)
+}
+
+/// `text` as the preprocessor leaves it where its `#if`s compare constants
+/// (`#if CTUCAN_PCI_CORE_COUNT >= 2`); text under a condition it cannot
+/// evaluate is kept whole, so that the field it hides is reported.
+fn conditional(text: &str, consts: &Constants) -> String {
+    let mut out = String::new();
+    // Per open `#if`: whether its text is kept (`None`: not evaluated).
+    let mut open: Vec<Option<bool>> = Vec::new();
+    for line in text.lines() {
+        let directive = line.trim_start();
+        let evaluated = open.last().is_some_and(Option::is_some);
+        if let Some(cond) = directive.strip_prefix("#if ") {
+            let kept = compare(cond.trim(), consts);
+            open.push(kept);
+            if kept.is_some() {
+                continue;
+            }
+        } else if directive.starts_with("#else") && evaluated {
+            if let Some(Some(kept)) = open.last_mut() {
+                *kept = !*kept;
+            }
+            continue;
+        } else if directive.starts_with("#endif") {
+            open.pop();
+            if evaluated {
+                continue;
+            }
+        }
+        if open.iter().all(|k| k.unwrap_or(true)) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The value of a preprocessor condition `A OP B` over constants.
+fn compare(cond: &str, consts: &Constants) -> Option<bool> {
+    let (op, at) = ["==", "!=", ">=", "<=", ">", "<"]
+        .into_iter()
+        .find_map(|op| cond.find(op).map(|at| (op, at)))?;
+    let (a, b) = (
+        consts.eval(&cond[..at])?,
+        consts.eval(&cond[at + op.len()..])?,
+    );
+    Some(match op {
+        "==" => a == b,
+        "!=" => a != b,
+        ">=" => a >= b,
+        "<=" => a <= b,
+        ">" => a > b,
+        _ => a < b,
+    })
 }
 
 /// The entries of a compound literal `(T[]) { a, b, ... }`.
@@ -219,4 +273,20 @@ fn string_value(value: &str, consts: &Constants) -> Option<String> {
         }
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_what_a_constant_condition_keeps() {
+        let mut c = Constants::default();
+        c.scan("#define COUNT 2\n");
+        let text = "a,\n#if COUNT >= 2\nb,\n#else\nc,\n#endif\n#if OTHER(x)\nd,\n#endif\ne\n";
+        assert_eq!(
+            conditional(text, &c),
+            "a,\nb,\n#if OTHER(x)\nd,\n#endif\ne\n"
+        );
+    }
 }

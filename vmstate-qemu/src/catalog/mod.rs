@@ -36,6 +36,10 @@ mod core_;
 pub use core_::*;
 mod cs4231a;
 pub use cs4231a::*;
+mod ctucan_core;
+pub use ctucan_core::*;
+mod ctucan_pci;
+pub use ctucan_pci::*;
 mod dev_hid;
 pub use dev_hid::*;
 mod dev_hub;
@@ -78,6 +82,8 @@ mod ipack;
 pub use ipack::*;
 mod ipmi_bt;
 pub use ipmi_bt::*;
+mod ipmi_kcs;
+pub use ipmi_kcs::*;
 mod ipoctal232;
 pub use ipoctal232::*;
 mod ivshmem_pci;
@@ -98,6 +104,8 @@ mod parallel;
 pub use parallel::*;
 mod pci_ipmi_bt;
 pub use pci_ipmi_bt::*;
+mod pci_ipmi_kcs;
+pub use pci_ipmi_kcs::*;
 mod pckbd;
 pub use pckbd::*;
 mod pcnet;
@@ -250,6 +258,15 @@ pub const GENERATED_MIRRORS: &[GeneratedMirror] = &[
         new: || Box::<Cs4231a>::default(),
     },
     GeneratedMirror {
+        name: "ctucan_pci",
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<CtucanPci>()
+                .map(|x| &mut x.dev)
+        }),
+        new: || Box::<CtucanPci>::default(),
+    },
+    GeneratedMirror {
         name: "es1370",
         pci: Some(|d| d.as_any_mut().downcast_mut::<Es1370>().map(|x| &mut x.dev)),
         new: || Box::<Es1370>::default(),
@@ -323,6 +340,15 @@ pub const GENERATED_MIRRORS: &[GeneratedMirror] = &[
                 .map(|x| &mut x.dev)
         }),
         new: || Box::<IpmiInterfacePciBt>::default(),
+    },
+    GeneratedMirror {
+        name: "ipmi-interface-pci-kcs",
+        pci: Some(|d| {
+            d.as_any_mut()
+                .downcast_mut::<IpmiInterfacePciKcs>()
+                .map(|x| &mut x.dev)
+        }),
+        new: || Box::<IpmiInterfacePciKcs>::default(),
     },
     GeneratedMirror {
         name: "ipoctal232",
