@@ -153,6 +153,7 @@ pub(crate) const HAND_MIRRORS: &[(&str, MakeMirror)] = &[
     ("pckbd", |_| Box::<IsaKbd>::default()),
     ("vmmouse", |_| Box::<Vmmouse>::default()),
     ("port92", |_| Box::<Port92>::default()),
+    ("ipmi-bmc-sim", |_| Box::<IpmiBmcSim>::default()),
     ("i2c_bus", |_| Box::<I2cBus>::default()),
     ("serial", |_| Box::<IsaSerial>::default()),
     ("acpi_build", |_| Box::<AcpiBuild>::default()),

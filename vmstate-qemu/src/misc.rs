@@ -1,5 +1,5 @@
 //! Small sections: `timer`, `port92`, `pcspk`, `kvmclock`, `globalstate`, `cpu_common`,
-//! `kvm-tpr-opt`, `i2c_bus`.
+//! `kvm-tpr-opt`, `i2c_bus`, `ipmi-bmc-sim`.
 
 use vmstate_runtime::{Timer, Unused, VMState};
 
@@ -250,4 +250,44 @@ pub struct VapicHandlers {
 pub struct I2cBus {
     /// QEMU computes it before saving (0xff: none).
     pub saved_address: u8,
+}
+
+/// `ipmi-bmc-sim` (v1; `hw/ipmi/ipmi_bmc_sim.c`, registered with
+/// `vmstate_register`, so not in `-dump-vmstate`): the simulated BMC's global
+/// enables, message flags, watchdog and its sensor. Its SDR, SEL and FRU are
+/// not migrated (rebuilt from the command line).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "ipmi-bmc-sim", version = 1, minimum_version = 1)]
+#[allow(missing_docs)]
+pub struct IpmiBmcSim {
+    pub bmc_global_enables: u8,
+    pub msg_flags: u8,
+    pub watchdog_initialized: bool,
+    pub watchdog_use: u8,
+    pub watchdog_action: u8,
+    pub watchdog_pretimeout: u8,
+    pub watchdog_expired: u8,
+    pub watchdog_timeout: u16,
+    pub watchdog_running: bool,
+    pub watchdog_preaction_ran: bool,
+    /// When the watchdog expires (virtual clock, ns).
+    pub watchdog_expiry: i64,
+    /// The event message buffer (`VMSTATE_UINT8_ARRAY`). The sensor fields that
+    /// follow are named as the preprocessor expands them
+    /// (`sensors[IPMI_WATCHDOG_SENSOR]`).
+    #[vmstate(as_array)]
+    pub evtbuf: [u8; 16],
+    #[vmstate(rename = "sensors[0].status")]
+    pub watchdog_sensor_status: u8,
+    #[vmstate(rename = "sensors[0].reading")]
+    pub watchdog_sensor_reading: u8,
+    #[vmstate(rename = "sensors[0].states")]
+    pub watchdog_sensor_states: u16,
+    #[vmstate(rename = "sensors[0].assert_states")]
+    pub watchdog_sensor_assert_states: u16,
+    #[vmstate(rename = "sensors[0].deassert_states")]
+    pub watchdog_sensor_deassert_states: u16,
+    #[vmstate(rename = "sensors[0].assert_enable")]
+    pub watchdog_sensor_assert_enable: u16,
 }

@@ -246,6 +246,16 @@ const fn with_device_memory(
     }
 }
 
+/// A BMC simulator behind a PCI KCS interface, and a CTU CAN FD card (both of
+/// its cores) on a software CAN bus.
+#[rustfmt::skip]
+const IPMI_CAN_DEVICES: &[&str] = &[
+    "-device", "ipmi-bmc-sim,id=bmc0",
+    "-device", "pci-ipmi-kcs,bmc=bmc0",
+    "-object", "can-bus,id=can1",
+    "-device", "ctucan_pci,canbus0=can1,canbus1=can1",
+];
+
 /// A disk a vhost-user back-end serves (`qemu-storage-daemon`, started for each
 /// QEMU by `Qemu::start_release`), which needs the guest's RAM shared with it:
 /// a memfd backend as the NUMA node's memory (the RAM block `mem`).
@@ -357,6 +367,7 @@ macro_rules! guests {
             with_devices(concat!("pc-i440fx-", $r, "-esp.mig"), concat!("pc-i440fx-", $r), ESP_DEVICES),
             with_devices(concat!("pc-q35-", $r, "-virtio-gpu.mig"), concat!("pc-q35-", $r), VIRTIO_GPU_DEVICES),
             with_devices(concat!("pc-q35-", $r, "-virtio-iommu.mig"), concat!("pc-q35-", $r), VIRTIO_IOMMU_DEVICES),
+            with_devices(concat!("pc-i440fx-", $r, "-ipmi-can.mig"), concat!("pc-i440fx-", $r), IPMI_CAN_DEVICES),
             with_devices(concat!("pc-q35-", $r, "-vhost-user-blk.mig"), concat!("pc-q35-", $r), VHOST_USER_BLK_DEVICES),
             with_device_memory(concat!("pc-q35-", $r, "-virtio-mem.mig"), concat!("pc-q35-", $r), VIRTIO_MEM_DEVICES),
             hotplug(concat!("pc-i440fx-", $r, "-hotplug.mig"), concat!("pc-i440fx-", $r), &["o /b 0xaf00 0"]),
