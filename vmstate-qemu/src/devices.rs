@@ -140,6 +140,7 @@ pub(crate) const HAND_MIRRORS: &[(&str, MakeMirror)] = &[
     ("sb16", |_| Box::<Sb16>::default()),
     ("hda-audio", |_| Box::<HdaAudio>::default()),
     ("usb-ptr", |_| Box::<UsbPtr>::default()),
+    ("usb-redir", |_| Box::<UsbRedir>::default()),
     ("dma", |_| Box::<Dma>::default()),
     ("i8259", |_| Box::<Pic>::default()),
     ("ioapic", |_| Box::<Ioapic>::default()),

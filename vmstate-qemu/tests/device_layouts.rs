@@ -4,8 +4,9 @@
 //! in flight (`virtio_blk_save_device`, `qemu_put_virtqueue_element`); a
 //! virtio-serial port holding a request (`virtio_serial_save_device`); a libslirp
 //! socket (`slirp_state_save`, libslirp's `src/state.c`); virtio-gpu's resources
-//! (`virtio_gpu_save`); vmxnet3's multicast list; virtio-iommu's domains. Where a fixture has the
-//! device, the state is spliced into QEMU's own section.
+//! (`virtio_gpu_save`); vmxnet3's multicast list; virtio-iommu's domains;
+//! virtio-mem's bitmap; vhost-user-fs's back-end state; usb-redir's lists. Where a
+//! fixture has the device, the state is spliced into QEMU's own section.
 
 use vmstate_qemu::*;
 use vmstate_runtime::dump;
@@ -848,4 +849,88 @@ fn vhost_user_fs_back_end_state_is_qemus_chunks() {
          .0
         .push(Vec::new());
     assert!(legacy::to_bytes(&empty).is_err());
+}
+
+/// usb-redir with a client connected: the serialised parser after its length,
+/// packets buffered on an endpoint after their count (each its length, status
+/// and bytes), bulk receiving's subsection, and the ids of requests in flight
+/// after theirs, as `hw/usb/redirect.c`'s `put` functions write them. The
+/// fixtures' devices have no client: every list empty.
+#[test]
+fn usb_redir_lists_are_qemus_counted_lists() {
+    let bytes = read_fixture("pc-q35-10.0-usb-redir.mig");
+    let s = dump::walk_legacy(&bytes).unwrap();
+    let body = s
+        .sections
+        .iter()
+        .find(|x| x.kind == SectionKind::Full && x.ident.idstr.ends_with("/usb-redir"))
+        .unwrap()
+        .body;
+    let mut m = UsbRedir::default();
+    legacy::load_into(&mut m, body, 1).unwrap();
+    assert_eq!(m.parser.0.len, 0);
+    let plain = legacy::to_bytes(&m).unwrap();
+    assert!(plain == body);
+
+    let mut busy = m.clone();
+    busy.parser.0 = UsbRedirParser {
+        len: 5,
+        data: b"state".to_vec(),
+    };
+    let ep = &mut busy.endpoint[3];
+    ep.bufpq.0 = UsbRedirBufpq {
+        bufpq_size: 1,
+        packets: vec![UsbRedirBufPacket {
+            len: 3,
+            status: 0,
+            data: vec![1, 2, 3],
+        }],
+    };
+    ep.bulk_receiving.bulk_receiving_started = 1;
+    busy.already_in_flight.queue.0 = UsbRedirPacketIds {
+        size: 2,
+        ids: vec![7, 9],
+    };
+    let bytes = legacy::to_bytes(&busy).unwrap();
+    let parser = Put::default().be32(5).bytes(b"state");
+    let packets = Put::default().be32(1).be32(3).be32(0).bytes(&[1, 2, 3]);
+    let bulk = Put::default()
+        .u8(5)
+        .u8(27)
+        .bytes(b"usb-redir-ep/bulk-receiving")
+        .be32(1)
+        .u8(1);
+    let ids = Put::default().be32(2).be64(7).be64(9);
+    // Each part in its place, and nothing else added.
+    for part in [&parser, &packets, &bulk, &ids] {
+        assert!(
+            bytes.windows(part.0.len()).any(|w| w == part.0),
+            "{:?}",
+            part.0
+        );
+    }
+    let added = 5 + (packets.0.len() - 4) + bulk.0.len() + (ids.0.len() - 4);
+    assert_eq!(bytes.len(), plain.len() + added);
+    let mut back = UsbRedir::default();
+    legacy::load_into(&mut back, &bytes, 1).unwrap();
+    assert_eq!(back, busy);
+
+    // A packet count over the bound is refused before anything is allocated.
+    let at = bytes
+        .windows(packets.0.len())
+        .position(|w| w == packets.0)
+        .unwrap();
+    let mut hostile = bytes.clone();
+    hostile[at..at + 4].copy_from_slice(&1_000_000u32.to_be_bytes());
+    let err = legacy::load_into(&mut UsbRedir::default(), &hostile, 1).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::LengthTooLarge {
+                len: 1_000_000,
+                max: 4096
+            }
+        ),
+        "{err}"
+    );
 }

@@ -246,6 +246,19 @@ const fn with_device_memory(
     }
 }
 
+/// USB redirection as libvirt sets it up for a SPICE display: two `usb-redir`
+/// devices on SPICE's `usbredir` channels, on an xHCI controller (no client
+/// connected: SPICE listens on no port).
+#[rustfmt::skip]
+const USB_REDIR_DEVICES: &[&str] = &[
+    "-spice", "port=0,disable-ticketing=on",
+    "-device", "qemu-xhci,id=usb,p2=15,p3=15",
+    "-chardev", "spicevmc,id=charredir0,name=usbredir",
+    "-device", "usb-redir,chardev=charredir0,id=redir0,bus=usb.0,port=2",
+    "-chardev", "spicevmc,id=charredir1,name=usbredir",
+    "-device", "usb-redir,chardev=charredir1,id=redir1,bus=usb.0,port=3",
+];
+
 /// A BMC simulator behind a PCI KCS interface, and a CTU CAN FD card (both of
 /// its cores) on a software CAN bus.
 #[rustfmt::skip]
@@ -367,6 +380,7 @@ macro_rules! guests {
             with_devices(concat!("pc-i440fx-", $r, "-esp.mig"), concat!("pc-i440fx-", $r), ESP_DEVICES),
             with_devices(concat!("pc-q35-", $r, "-virtio-gpu.mig"), concat!("pc-q35-", $r), VIRTIO_GPU_DEVICES),
             with_devices(concat!("pc-q35-", $r, "-virtio-iommu.mig"), concat!("pc-q35-", $r), VIRTIO_IOMMU_DEVICES),
+            with_devices(concat!("pc-q35-", $r, "-usb-redir.mig"), concat!("pc-q35-", $r), USB_REDIR_DEVICES),
             with_devices(concat!("pc-i440fx-", $r, "-ipmi-can.mig"), concat!("pc-i440fx-", $r), IPMI_CAN_DEVICES),
             with_devices(concat!("pc-q35-", $r, "-vhost-user-blk.mig"), concat!("pc-q35-", $r), VHOST_USER_BLK_DEVICES),
             with_device_memory(concat!("pc-q35-", $r, "-virtio-mem.mig"), concat!("pc-q35-", $r), VIRTIO_MEM_DEVICES),
