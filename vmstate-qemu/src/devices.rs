@@ -130,6 +130,7 @@ pub(crate) const HAND_MIRRORS: &[(&str, MakeMirror)] = &[
         Box::<VirtioMemDeviceEarly>::default()
     }),
     ("pciespscsi", |_| Box::<PciEspScsi>::default()),
+    ("sysbusespscsi", |_| Box::<SysBusEspScsi>::default()),
     ("scsi-disk", |_| Box::<ScsiDisk>::default()),
     // scsi-generic's section is the bare SCSI device state.
     ("SCSIDevice", |_| Box::<ScsiDevice>::default()),

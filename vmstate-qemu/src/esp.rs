@@ -71,6 +71,51 @@ impl Default for PciEspScsi {
     }
 }
 
+/// `sysbusespscsi` (v2, loads from v1): the ESP controller on a system bus,
+/// which m68k's and SPARC's machines have (not `pc` or `q35`, whose `-dump-vmstate`
+/// lists it all the same). Its core reads by the version its source wrote, as
+/// [`PciEspScsi`]'s does.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, PartialEq)]
+#[vmstate(
+    name = "sysbusespscsi",
+    version = 2,
+    minimum_version = 1,
+    pre_load = Self::fresh,
+    prepare = Self::share_version
+)]
+pub struct SysBusEspScsi {
+    /// The version of the ESP state that follows.
+    #[vmstate(rename = "esp.mig_version_id", version = 2..)]
+    pub mig_version_id: u8,
+    /// The ESP core.
+    #[vmstate(pre_load = Self::share_version)]
+    pub esp: Esp,
+}
+
+impl SysBusEspScsi {
+    /// See [`PciEspScsi`]: a version 1 stream's core is of the old layout.
+    fn fresh(&mut self) -> Result<(), String> {
+        self.mig_version_id = 0;
+        Ok(())
+    }
+
+    fn share_version(&mut self) -> Result<(), String> {
+        self.esp.mig_version_id = self.mig_version_id;
+        Ok(())
+    }
+}
+
+impl Default for SysBusEspScsi {
+    /// As QEMU 10.0 saves a fresh controller.
+    fn default() -> Self {
+        SysBusEspScsi {
+            mig_version_id: ESP_VERSION,
+            esp: Esp::default(),
+        }
+    }
+}
+
 /// `esp` (v6, loads from v3): the ESP core, described as QEMU 7.2 describes it
 /// (10.0: version 7, `data_in_ready` named `data_ready`, `ti_cmd` named
 /// `mig_ti_cmd`), holding what either wrote.

@@ -934,3 +934,32 @@ fn usb_redir_lists_are_qemus_counted_lists() {
         "{err}"
     );
 }
+
+/// The system-bus ESP (m68k, SPARC) sends the same `mig_version_id` and core as
+/// the PCI one after its PCI function and DMA registers: the fixtures' cores of
+/// both releases load into it and save back the same.
+#[test]
+fn sysbus_esp_is_the_pci_esps_core() {
+    for name in ["pc-i440fx-7.2-esp.mig", "pc-i440fx-10.0-esp.mig"] {
+        let bytes = read_fixture(name);
+        let s = dump::walk_legacy(&bytes).unwrap();
+        let body = s
+            .sections
+            .iter()
+            .find(|x| x.kind == SectionKind::Full && x.ident.idstr.ends_with("/pciespscsi"))
+            .unwrap()
+            .body;
+        let mut pci = PciEspScsi::default();
+        legacy::load_into(&mut pci, body, 2).unwrap();
+        // After the PCI function and the 32 bytes of DMA registers.
+        let at = legacy::to_bytes(&pci.parent_obj).unwrap().len() + 32;
+        let mut sysbus = SysBusEspScsi::default();
+        legacy::load_into(&mut sysbus, &body[at..], 2).unwrap();
+        assert_eq!(
+            (sysbus.mig_version_id, &sysbus.esp),
+            (pci.mig_version_id, &pci.esp),
+            "{name}"
+        );
+        assert!(legacy::to_bytes(&sysbus).unwrap() == body[at..], "{name}");
+    }
+}

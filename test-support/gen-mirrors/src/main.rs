@@ -66,12 +66,6 @@ const STATE_TESTS: &[StateTest] = &[StateTest {
     ),
 }];
 
-/// Descriptions the generator leaves, and why (shown in docs/CATALOG.md).
-const NOT_GENERATED: &[(&str, &str)] = &[(
-    "sysbusespscsi",
-    "the system-bus ESP of m68k and SPARC machines (not on pc or q35); its core would share the parent's `mig_version_id` as the hand-written `PciEspScsi` does",
-)];
-
 /// Optional subsections a load makes from their parent's state when the stream
 /// brings them (the derive's `new`): (C variable, the hook).
 const SUBSECTION_NEW: &[(&str, &str)] = &[(
@@ -222,9 +216,6 @@ impl Generator<'_> {
     }
 
     fn generate_new(&mut self, v: &Vmsd, desc: &Value) -> Result<String, String> {
-        if let Some((_, why)) = NOT_GENERATED.iter().find(|(n, _)| *n == v.name) {
-            return Err((*why).to_owned());
-        }
         if CONFIGURED.contains(&v.name.as_str()) {
             return Err(format!("`{}`'s size is the destination's", v.name));
         }
