@@ -342,7 +342,7 @@ pub fn asn1_module() -> vmstate_runtime::ber::asn1::Module {
 /// What QEMU 10.0 writes differently from 7.2 in the vmdesc of mirrored devices
 /// whose bytes did not change (same version, same layout): (idstr, as 7.2 and the
 /// mirrors describe it, as 10.0 does). `docs/QEMU-RELEASES.md` lists them.
-pub const VMDESC_CHANGES_IN_10_0: [(&str, &str, &str); 8] = [
+pub const VMDESC_CHANGES_IN_10_0: [(&str, &str, &str); 9] = [
     // sb16: the card's resources became padding.
     (
         "sb16",
@@ -378,6 +378,13 @@ pub const VMDESC_CHANGES_IN_10_0: [(&str, &str, &str); 8] = [
         "0000:00:1f.2/ich9_ahci",
         r#"{"name": "ports", "type": "int32 equal", "size": 4}"#,
         r#"{"name": "ports", "type": "uint32 equal", "size": 4}"#,
+    ),
+    // SD card: `enable` became padding (10.0 writes 0 there), and the two
+    // paddings are told apart by their index.
+    (
+        "sd-card",
+        r#"{"name": "unused", "type": "unused_buffer", "size": 512}, {"name": "enable", "type": "bool", "size": 1}"#,
+        r#"{"name": "unused[0]", "type": "unused_buffer", "size": 512}, {"name": "unused[1]", "type": "unused_buffer", "size": 1}"#,
     ),
     // e1000e: the interrupt-pending state became padding.
     (

@@ -10,6 +10,7 @@
 //! | machine types | all of 7.2's exist in 10.0 | refuses machine types newer than 7.2 |
 //! | `SWITCHOVER_START` | — | only 10.0 machine types send it (refused above) |
 //! | padding of once-named fields (`sb16`) | the same bytes | refused: 7.2 would load zeros as the card's irq, dma and port |
+//! | `sd-card`'s `enable`, padding in 10.0 (which writes 0) | the same bytes | sets it: 7.2 would load the 0 as a disabled card, which no 10.0 card is |
 
 use crate::verify::Release;
 use serde_json::{json, Value};
@@ -58,6 +59,11 @@ pub fn translate(tree: &mut Value, to: Release) -> Outcome {
                     to.name()
                 ));
             }
+            Some("sd-card") if to == Release::Qemu7_2 => {
+                sd_card_enabled(&mut section["value"], entry)
+                    .map_err(|why| format!("{name}: {why}"))?;
+                changes.push(format!("{name}: enabled, as QEMU 10.0's cards all are"));
+            }
             Some("sb16") if to == Release::Qemu7_2 => {
                 return Err(format!(
                     "{name}: QEMU 10.0 sends the Sound Blaster's irq, dma, hdma, port and version as zeros; 7.2 would load them as the card's resources"
@@ -74,6 +80,27 @@ pub fn translate(tree: &mut Value, to: Release) -> Outcome {
     j.value(None, &vmdesc);
     tree["vmdesc"] = Value::String(j.finish());
     Ok(changes)
+}
+
+/// An SD card of QEMU 10.0 as 7.2 has it: its last byte, 10.0's padding
+/// (`unused[1]`), is 7.2's `enable`, true (10.0 has no disabled card), and the
+/// 512-byte padding before it is 7.2's `unused`.
+fn sd_card_enabled(value: &mut Value, entry: &mut Value) -> Result<(), String> {
+    let obj = value
+        .as_object_mut()
+        .ok_or("the card's value is not a struct")?;
+    if obj.remove("unused[1]").is_none() {
+        return Err("already in QEMU 7.2's form".into());
+    }
+    obj.insert("enable".into(), true.into());
+    let fields = entry["fields"]
+        .as_array_mut()
+        .ok_or("the card's description has no fields")?;
+    for f in fields.iter_mut().filter(|f| f["name"] == "unused[1]") {
+        *f = json!({"name": "enable", "type": "bool", "size": 1});
+    }
+    rename(obj, fields, &[("unused[0]", "unused")]);
+    Ok(())
 }
 
 /// The `esp` struct field's description in a vmdesc entry.

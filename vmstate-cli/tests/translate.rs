@@ -99,3 +99,58 @@ fn what_7_2_cannot_load_is_refused_by_name() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("machine type pc-i440fx-10.0"), "{err}");
 }
+
+/// QEMU 10.0 sends an SD card's old `enable` byte as padding, a 0 that QEMU 7.2
+/// loads as a disabled card (the card then answers nothing). Translated, the
+/// card is enabled, as every 10.0 card is, and 7.2 loads it and runs on.
+#[test]
+fn a_10_0_sd_card_is_enabled_for_7_2() {
+    if !Release::Qemu7_2.available() || !Release::Qemu10_0.available() {
+        return;
+    }
+    let dir = tmp("translate");
+    std::fs::create_dir_all(&dir).unwrap();
+    let sd = [
+        "-device",
+        "sdhci-pci",
+        "-blockdev",
+        "driver=null-co,node-name=sd0,size=1048576",
+        "-device",
+        "sd-card,drive=sd0,bus=sd-bus",
+    ];
+    let mut src = Peer::on_7_2(Release::Qemu10_0).start(&dir, "sd-src", 32, &sd);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let stream = dir.join("sd-10.0.mig");
+    let reply = src.migrate_to_file(&stream).unwrap();
+    assert_eq!(reply["status"], "completed", "{reply}");
+    drop(src);
+    let enable = |file: &std::path::Path| {
+        let o = Command::new(env!("CARGO_BIN_EXE_vmstate"))
+            .args(["dump", "--json"])
+            .arg(file)
+            .output()
+            .unwrap();
+        let tree: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let sections = tree["sections"].as_array().unwrap();
+        let card = sections.iter().find(|s| s["idstr"] == "sd-card").unwrap();
+        (
+            card["value"]["enable"].clone(),
+            card["value"]["unused[1]"].clone(),
+        )
+    };
+    assert_eq!(enable(&stream), (serde_json::Value::Null, json!("00")));
+
+    let translated = dir.join("sd-7.2.mig");
+    let o = translate("7.2", &stream, &translated);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(said.contains("sd-card#0: enabled"), "{said}");
+    assert_eq!(enable(&translated), (json!(true), serde_json::Value::Null));
+    let incoming = [&sd[..], &["-incoming", "defer"]].concat();
+    let mut dst = Peer::on_7_2(Release::Qemu7_2).start(&dir, "sd-dst", 32, &incoming);
+    assert_eq!(dst.incoming_from_file(&translated), "completed");
+    dst.execute("cont", json!({})).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let status = dst.execute("query-status", json!({})).unwrap();
+    assert_eq!(status["status"], "running", "{status}");
+}

@@ -158,6 +158,12 @@ pub(crate) fn configure(device: &mut dyn SectionDevice, entry: &Value) {
                 described_len(core, "intr"),
             );
         }
+    } else if let Some(card) = any.downcast_mut::<SdCard>() {
+        // The bitmap's bytes: a word per 64 write-protect groups.
+        let bytes = fields.iter().find(|f| f["name"] == "wp_group_bmap");
+        if let Some(bits) = bytes.and_then(|f| f["size"].as_u64()).map(|b| b * 8) {
+            card.wp_group_bits = u32::try_from(bits).unwrap_or(u32::MAX);
+        }
     } else if let Some(pm) = any.downcast_mut::<Piix4Pm>() {
         let cpus = hotplug_slots(entry, "piix4_pm/cpuhp", "cpuhp_state");
         let slots = hotplug_slots(entry, "piix4_pm/memhp", "acpi_memory_hotplug");

@@ -142,6 +142,7 @@ pub(crate) const HAND_MIRRORS: &[(&str, MakeMirror)] = &[
     ("hda-audio", |_| Box::<HdaAudio>::default()),
     ("usb-ptr", |_| Box::<UsbPtr>::default()),
     ("usb-redir", |_| Box::<UsbRedir>::default()),
+    ("sd-card", |_| Box::<SdCard>::default()),
     ("dma", |_| Box::<Dma>::default()),
     ("i8259", |_| Box::<Pic>::default()),
     ("ioapic", |_| Box::<Ioapic>::default()),

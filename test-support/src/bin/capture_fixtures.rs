@@ -259,6 +259,14 @@ const USB_REDIR_DEVICES: &[&str] = &[
     "-device", "usb-redir,chardev=charredir1,id=redir1,bus=usb.0,port=3",
 ];
 
+/// An SD card (a 1 MiB null disk) in a PCI SD host controller.
+#[rustfmt::skip]
+const SD_CARD_DEVICES: &[&str] = &[
+    "-device", "sdhci-pci,id=sdhci",
+    "-blockdev", "driver=null-co,node-name=sd0,size=1048576",
+    "-device", "sd-card,drive=sd0,bus=sd-bus",
+];
+
 /// A BMC simulator behind a PCI KCS interface, and a CTU CAN FD card (both of
 /// its cores) on a software CAN bus.
 #[rustfmt::skip]
@@ -381,6 +389,7 @@ macro_rules! guests {
             with_devices(concat!("pc-q35-", $r, "-virtio-gpu.mig"), concat!("pc-q35-", $r), VIRTIO_GPU_DEVICES),
             with_devices(concat!("pc-q35-", $r, "-virtio-iommu.mig"), concat!("pc-q35-", $r), VIRTIO_IOMMU_DEVICES),
             with_devices(concat!("pc-q35-", $r, "-usb-redir.mig"), concat!("pc-q35-", $r), USB_REDIR_DEVICES),
+            with_devices(concat!("pc-i440fx-", $r, "-sd-card.mig"), concat!("pc-i440fx-", $r), SD_CARD_DEVICES),
             with_devices(concat!("pc-i440fx-", $r, "-ipmi-can.mig"), concat!("pc-i440fx-", $r), IPMI_CAN_DEVICES),
             with_devices(concat!("pc-q35-", $r, "-vhost-user-blk.mig"), concat!("pc-q35-", $r), VHOST_USER_BLK_DEVICES),
             with_device_memory(concat!("pc-q35-", $r, "-virtio-mem.mig"), concat!("pc-q35-", $r), VIRTIO_MEM_DEVICES),
