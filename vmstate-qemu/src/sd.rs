@@ -99,7 +99,7 @@ impl Default for SdCard {
             data_start: 0,
             data_offset: 0,
             data: [0; 512],
-            unused: Unused::default(),
+            unused: Unused,
             enable: false,
             ocr_state: None,
             ext_csd_modes_state: None,
