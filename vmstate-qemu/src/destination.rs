@@ -164,6 +164,11 @@ pub(crate) fn configure(device: &mut dyn SectionDevice, entry: &Value) {
         if let Some(bits) = bytes.and_then(|f| f["size"].as_u64()).map(|b| b * 8) {
             card.wp_group_bits = u32::try_from(bits).unwrap_or(u32::MAX);
         }
+    } else if let Some(evtchn) = any.downcast_mut::<XenEvtchn>() {
+        let words = described_len(fields, "pirq_inuse_bitmap");
+        if let Some(w) = words.and_then(|w| u16::try_from(w).ok()) {
+            evtchn.nr_pirq_inuse_words = w;
+        }
     } else if let Some(pm) = any.downcast_mut::<Piix4Pm>() {
         let cpus = hotplug_slots(entry, "piix4_pm/cpuhp", "cpuhp_state");
         let slots = hotplug_slots(entry, "piix4_pm/memhp", "acpi_memory_hotplug");

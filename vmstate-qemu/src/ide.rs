@@ -257,6 +257,39 @@ pub struct Ich9Ahci {
     pub ahci: Ahci,
 }
 
+/// `sysbus-ahci` (v0): the AHCI controller on a system bus (ARM boards; QEMU 7.2's
+/// x86 build has it too, 10.0's does not; no PC machine creates it), one port
+/// unless its `num-ports` says otherwise.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(VMState, Clone, Debug, PartialEq)]
+#[vmstate(name = "sysbus-ahci", version = 0)]
+pub struct SysbusAhci {
+    /// The AHCI controller.
+    pub ahci: Ahci,
+}
+
+impl SysbusAhci {
+    /// A controller of `ports` ports.
+    pub fn with_ports(ports: usize) -> Self {
+        let n = i32::try_from(ports).unwrap_or(i32::MAX);
+        SysbusAhci {
+            ahci: Ahci {
+                nports: n,
+                dev: vec![AhciPort::default(); ports],
+                ports: n,
+                ..Ahci::default()
+            },
+        }
+    }
+}
+
+impl Default for SysbusAhci {
+    /// One port, QEMU's default.
+    fn default() -> Self {
+        SysbusAhci::with_ports(1)
+    }
+}
+
 /// `ahci`: the controller's registers and its ports.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(VMState, Clone, Debug, PartialEq)]

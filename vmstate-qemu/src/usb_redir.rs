@@ -20,18 +20,19 @@ pub struct UsbRedir {
     /// libusbredirparser's state: empty while no client is connected.
     pub parser: UsbRedirParserState,
     /// Per endpoint (16 in, 16 out): its type and buffered packets.
+    #[vmstate(version = 1..)]
     pub endpoint: Box<[UsbRedirEndpoint; 32]>,
     /// Ids of requests cancelled, not yet answered by the client.
-    #[vmstate(struct_version = 1)]
+    #[vmstate(version = 1..)]
     pub cancelled: UsbRedirPacketIdQueue,
     /// Ids of requests in flight.
-    #[vmstate(struct_version = 1)]
+    #[vmstate(version = 1..)]
     pub already_in_flight: UsbRedirPacketIdQueue,
     /// The redirected device as the client announced it.
-    #[vmstate(struct_version = 1)]
+    #[vmstate(version = 1..)]
     pub device_info: UsbRedirDeviceInfo,
     /// Its interfaces.
-    #[vmstate(struct_version = 1)]
+    #[vmstate(version = 1..)]
     pub interface_info: UsbRedirInterfaceInfo,
 }
 

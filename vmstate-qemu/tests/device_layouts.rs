@@ -5,7 +5,9 @@
 //! virtio-serial port holding a request (`virtio_serial_save_device`); a libslirp
 //! socket (`slirp_state_save`, libslirp's `src/state.c`); virtio-gpu's resources
 //! (`virtio_gpu_save`); vmxnet3's multicast list; virtio-iommu's domains;
-//! virtio-mem's bitmap; vhost-user-fs's back-end state; usb-redir's lists. Where a
+//! virtio-mem's bitmap; vhost-user-fs's back-end state; usb-redir's lists; the
+//! UEFI variable store's variables and policies; the VMBus's page lists and
+//! message queue. Where a
 //! fixture has the device, the state is spliced into QEMU's own section.
 
 use vmstate_qemu::*;
@@ -962,4 +964,126 @@ fn sysbus_esp_is_the_pci_esps_core() {
         );
         assert!(legacy::to_bytes(&sysbus).unwrap() == body[at..], "{name}");
     }
+}
+
+/// The UEFI variable store (QEMU 10.0) with a variable and a policy: QEMU's
+/// lists, a byte 1 before each element and a 0 after the last, each variable's
+/// name and data after their sizes (`hw/uefi/var-service-*.c`).
+#[test]
+fn uefi_variables_are_qemus_lists() {
+    let mut store = UefiVarsSysbus::default();
+    let empty = legacy::to_bytes(&store).unwrap();
+    store.state.variables = QTailQ(vec![UefiVariable {
+        guid: [0xab; 16],
+        name_size: 4,
+        data_size: 2,
+        attributes: 7,
+        name: b"B\0\0\0".to_vec(),
+        data: vec![1, 0],
+        time: UefiTime {
+            year: 2026,
+            ..UefiTime::default()
+        },
+    }]);
+    store.state.var_policies = QTailQ(vec![UefiVarPolicy {
+        entry_size: 3,
+        entry: vec![9, 8, 7],
+    }]);
+    let bytes = legacy::to_bytes(&store).unwrap();
+    let lists = Put::default()
+        .u8(1)
+        .bytes(&[0xab; 16])
+        .be32(4)
+        .be32(2)
+        .be32(7)
+        .bytes(b"B\0\0\0")
+        .bytes(&[1, 0])
+        .be16(2026)
+        .bytes(&[0; 5])
+        .be32(0)
+        .u8(0)
+        .u8(1)
+        .be32(3)
+        .bytes(&[9, 8, 7])
+        .u8(0);
+    // Empty, the lists are their two end markers.
+    assert_eq!(bytes.len(), empty.len() - 2 + lists.0.len());
+    assert!(bytes[empty.len() - 2..] == lists.0[..]);
+    let mut back = UefiVarsSysbus::default();
+    legacy::load_into(&mut back, &bytes, 0).unwrap();
+    assert_eq!(back, store);
+    // A name longer than the buffer it came through.
+    let mut hostile = bytes.clone();
+    let at = empty.len() - 2 + 1 + 16;
+    hostile[at..at + 4].copy_from_slice(&100_000u32.to_be_bytes());
+    let err = legacy::load_into(&mut UefiVarsSysbus::default(), &hostile, 0).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::LengthTooLarge {
+                len: 100_000,
+                max: 65_536
+            }
+        ),
+        "{err}"
+    );
+}
+
+/// The VMBus (which needs KVM's Hyper-V SynIC, so no fixture has it): its
+/// state, the guest page lists (each after a byte 1, its frame numbers after
+/// their count) and, while messages wait, the 16-message queue in a subsection
+/// (`hw/hyperv/vmbus.c`).
+#[test]
+fn vmbus_page_lists_and_queue_are_qemus() {
+    let mut bus = VmbusBridge::default();
+    bus.bus.state = 3;
+    bus.bus.version = 0x50000;
+    bus.bus.gpadl_list = QTailQ(vec![VmbusGpadl {
+        id: 0xe1e10,
+        child_relid: 2,
+        num_gfns: 2,
+        seen_gfns: 2,
+        gfns: vec![0x1000, 0x1001],
+        state: 1,
+    }]);
+    bus.bus.rx_queue.rx_queue_size = 1;
+    bus.bus.rx_queue.rx_queue[0].payload_size = 8;
+    let bytes = legacy::to_bytes(&bus).unwrap();
+    let mut expected = Put::default()
+        .u8(3)
+        .be32(0x50000)
+        .be32(0)
+        .be64(0)
+        .u8(1)
+        .be32(0xe1e10)
+        .be32(2)
+        .be32(2)
+        .be32(2)
+        .be64(0x1000)
+        .be64(0x1001)
+        .u8(1)
+        .u8(0)
+        .u8(5)
+        .u8(14)
+        .bytes(b"vmbus/rx_queue")
+        .be32(0)
+        .u8(0)
+        .u8(1)
+        .be32(8)
+        .bytes(&[0; 240]);
+    for _ in 1..16 {
+        expected = expected.be32(0).bytes(&[0; 240]);
+    }
+    assert!(bytes == expected.0);
+    let mut back = VmbusBridge::default();
+    legacy::load_into(&mut back, &bytes, 0).unwrap();
+    assert_eq!(back, bus);
+    // A page list longer than the bound.
+    let mut hostile = bytes.clone();
+    hostile[1 + 4 + 4 + 8 + 1 + 8..][..4].copy_from_slice(&u32::MAX.to_be_bytes());
+    let err = legacy::load_into(&mut VmbusBridge::default(), &hostile, 0).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::LengthTooLarge { max: 1_048_576, .. }),
+        "{err}"
+    );
 }

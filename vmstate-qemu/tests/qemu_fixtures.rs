@@ -303,7 +303,11 @@ fn descriptions_match_qemu_dump_vmstate() {
 }
 
 /// Subsections that QEMU 10.0 added to mirrored devices, which 7.2's dump lacks.
-const SUBSECTIONS_SINCE_7_2: [&str; 2] = ["i8259/ltim", "virtio-gpu/blob"];
+const SUBSECTIONS_SINCE_7_2: [&str; 3] = [
+    "i8259/ltim",
+    "virtio-gpu/blob",
+    "sd-card/ext_csd_modes-state",
+];
 
 /// Fields that QEMU 10.0 added to mirrored devices, which 7.2's dump lacks
 /// (`e1000e`'s, sent only by machine types since 8.1).
@@ -394,11 +398,33 @@ fn descriptions_match_dump_of(release: Release) {
         VirtioNet::dump_vmstate_json(),
         VirtioBlk::dump_vmstate_json(),
         VirtioSerial::dump_vmstate_json(),
+        VirtioMem::dump_vmstate_json(),
+        VhostUserBlk::dump_vmstate_json(),
+        VhostScsi::dump_vmstate_json(),
+        VhostVsock::dump_vmstate_json(),
+        UsbRedir::dump_vmstate_json(),
+        VmbusBridge::dump_vmstate_json(),
     ];
     for json in hand {
         check(json).unwrap();
     }
+    // Only in 7.2's x86 build.
+    if release == Release::Qemu7_2 {
+        check(SysbusAhci::dump_vmstate_json()).unwrap();
+    }
+    // New in QEMU 10.0 (vhost-user-fs was unmigratable in 7.2).
+    if release == Release::Qemu10_0 {
+        for json in [
+            VhostUserFs::dump_vmstate_json(),
+            UefiVarsSysbus::dump_vmstate_json(),
+            XenEvtchn::dump_vmstate_json(),
+            XenGnttab::dump_vmstate_json(),
+        ] {
+            check(json).unwrap();
+        }
+    }
     check(esp_as_dumped_by(release)).unwrap();
+    check(sd_card_as_dumped_by(release)).unwrap();
     // QEMU 7.2 registers the PIIX IDE function's state in code, not as its QOM
     // type's, so only 10.0's dump has it.
     if release == Release::Qemu10_0 {
@@ -453,6 +479,18 @@ fn esp_as_dumped_by(release: Release) -> String {
     json.to_string()
 }
 
+/// The SD card mirror's description as `release` dumps it: 7.2's, whose last
+/// byte 10.0 calls `unused`.
+fn sd_card_as_dumped_by(release: Release) -> String {
+    let mut json: serde_json::Value = serde_json::from_str(&SdCard::dump_vmstate_json()).unwrap();
+    if release == Release::Qemu10_0 {
+        let fields = json["Fields"].as_array_mut().unwrap();
+        let enable = fields.iter_mut().find(|f| f["field"] == "enable").unwrap();
+        enable["field"] = "unused".into();
+    }
+    json.to_string()
+}
+
 /// Generated mirrors whose description QEMU 7.2 writes otherwise or lacks, and how.
 const CATALOG_OTHERWISE_IN_7_2: [(&str, &str); 7] = [
     (
@@ -474,6 +512,17 @@ const CATALOG_OTHERWISE_IN_7_2: [(&str, &str); 7] = [
     ),
     ("vmclock", "new in QEMU 9.1"),
     ("xen_overlay", "new in QEMU 8.0 (Xen emulation on KVM)"),
+];
+
+/// A type's `-dump-vmstate` description.
+type DumpJson = fn() -> String;
+
+/// Linked containers of the hand-written mirrors (`QTailQ`, described as bytes),
+/// whose element type QEMU's dump describes: the field, the element's description.
+const LINKED: [(&str, DumpJson); 3] = [
+    ("gpadl_list", VmbusGpadl::dump_vmstate_json),
+    ("variables", UefiVariable::dump_vmstate_json),
+    ("var_policies", UefiVarPolicy::dump_vmstate_json),
 ];
 
 /// `-dump-vmstate` of one release, compared with the mirrors' own.
@@ -575,6 +624,11 @@ impl DumpCheck {
             }
             match (o.get("Description"), q.get("Description")) {
                 (Some(od), Some(qd)) => self.compare(od, qd, &p)?,
+                // A linked container: QEMU describes its element type.
+                (None, Some(qd)) if LINKED.iter().any(|(n, _)| q["field"] == *n) => {
+                    let (_, elem) = LINKED.iter().find(|(n, _)| q["field"] == *n).unwrap();
+                    self.compare(&serde_json::from_str(&elem()).unwrap(), qd, &p)?
+                }
                 (None, None) => {
                     // QEMU reports the C field's size. It differs from the wire
                     // size for VMSTATE_UINT16_HACK (fw_cfg's version-1 offset, 2

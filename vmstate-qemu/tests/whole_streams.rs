@@ -20,7 +20,7 @@ use vmstate_test_support::testing::{load_typed, ram_blocks, ram_of, Ram};
 /// Every fixture (every section of each has a typed mirror): three of QEMU 7.2 (the
 /// Q35 one with e1000e, AHCI and virtio-rng), four of 10.0 (two with virtio-net,
 /// virtio-blk, virtio-serial, user networking, USB, audio and more).
-const TYPED_WHOLE: [&str; 43] = [
+const TYPED_WHOLE: [&str; 44] = [
     "pc-tcg-reset.mig",
     "pc-kvm-bios.mig",
     "q35-tcg-devices.mig",
@@ -64,6 +64,7 @@ const TYPED_WHOLE: [&str; 43] = [
     "pc-q35-10.0-usb-redir.mig",
     "pc-i440fx-7.2-sd-card.mig",
     "pc-i440fx-10.0-sd-card.mig",
+    "pc-q35-10.0-uefi-vars.mig",
 ];
 
 /// A record's start: its body less its header (type, section id, idstr, instance

@@ -427,6 +427,13 @@ const QEMU_7_2: &[Guest] = guests!(
 const QEMU_10_0: &[Guest] = guests!(
     "10.0",
     [
+        // The host-side UEFI variable store (new in 10.0), not yet used by the
+        // firmware: its lists empty.
+        with_devices(
+            "pc-q35-10.0-uefi-vars.mig",
+            "pc-q35-10.0",
+            &["-device", "uefi-vars-x64"]
+        ),
         with_devices(
             "pc-q35-10.0-new-devices.mig",
             "pc-q35-10.0",
