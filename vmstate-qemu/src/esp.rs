@@ -44,18 +44,30 @@ pub struct PciEspScsi {
     pub esp: Esp,
 }
 
-impl PciEspScsi {
+/// A controller that sends the version of its ESP core before it
+/// (`esp.mig_version_id`): the load hooks both controllers share.
+trait EspVersion {
+    /// The version and the core.
+    fn version_and_core(&mut self) -> (&mut u8, &mut Esp);
+
     /// A version 1 stream has no `mig_version_id`: QEMU's is then a fresh
     /// device's, 0 (every field of the old layout).
     fn fresh(&mut self) -> Result<(), String> {
-        self.mig_version_id = 0;
+        *self.version_and_core().0 = 0;
         Ok(())
     }
 
     /// Gives the core the version its fields' tests read.
     fn share_version(&mut self) -> Result<(), String> {
-        self.esp.mig_version_id = self.mig_version_id;
+        let (version, esp) = self.version_and_core();
+        esp.mig_version_id = *version;
         Ok(())
+    }
+}
+
+impl EspVersion for PciEspScsi {
+    fn version_and_core(&mut self) -> (&mut u8, &mut Esp) {
+        (&mut self.mig_version_id, &mut self.esp)
     }
 }
 
@@ -93,16 +105,9 @@ pub struct SysBusEspScsi {
     pub esp: Esp,
 }
 
-impl SysBusEspScsi {
-    /// See [`PciEspScsi`]: a version 1 stream's core is of the old layout.
-    fn fresh(&mut self) -> Result<(), String> {
-        self.mig_version_id = 0;
-        Ok(())
-    }
-
-    fn share_version(&mut self) -> Result<(), String> {
-        self.esp.mig_version_id = self.mig_version_id;
-        Ok(())
+impl EspVersion for SysBusEspScsi {
+    fn version_and_core(&mut self) -> (&mut u8, &mut Esp) {
+        (&mut self.mig_version_id, &mut self.esp)
     }
 }
 
