@@ -437,20 +437,14 @@ fn main() {
     println!("{} seeds in {dir}", seeds.n);
 }
 
-/// `catalog_device`: the first section of each catalog device in the fixtures
-/// that have them, with its selector, PCI-ness and version.
+/// `catalog_device`: the first section of each mirrored device in the fixtures
+/// (of each release), with its selector, PCI-ness and version.
 fn catalog_device_seeds(seeds: &mut Seeds) {
     use vmstate_runtime::stream::SectionKind;
     let names = vmstate_qemu::section_names();
     let mut seen = HashSet::new();
-    for fixture in [
-        "pc-i440fx-7.2-catalog.mig",
-        "pc-i440fx-10.0-catalog.mig",
-        "pc-q35-7.2-libvirt.mig",
-        "pc-q35-10.0-libvirt.mig",
-        "pc-i440fx-7.2-hotplug.mig",
-        "pc-q35-10.0-hotplug.mig",
-    ] {
+    for (_, fixture, _) in catalog::fixture_streams() {
+        let fixture = fixture.as_str();
         let bytes = catalog::read_fixture(fixture);
         let s = vmstate_runtime::dump::walk_legacy(&bytes).expect("the fixture walks");
         for x in s.sections.iter().filter(|x| x.kind == SectionKind::Full) {
