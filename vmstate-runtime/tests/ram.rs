@@ -813,3 +813,59 @@ fn a_bad_xbzrle_delta_is_refused_by_every_reader() {
         .unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::BadXbzrle(_)), "{e}");
 }
+
+/// Memory a device says its source did not send (virtio-mem's unplugged blocks)
+/// is zeroed and counted as arrived in that device's block only: a block of
+/// another device or size is left alone, ranges past the block are cut at its
+/// end, and a page neither sent nor unplugged is still missing.
+#[test]
+fn unplugged_memory_counts_only_in_the_devices_block() {
+    use vmstate_runtime::framing::UnpluggedRam;
+    const PAGE: usize = 4096;
+    let mut mem = vec![
+        ("0000:00:04.0/vmem0".to_owned(), vec![0xa5; 16 * PAGE]),
+        ("0000:00:04.1/vmem1".to_owned(), vec![0xa5; 16 * PAGE]),
+    ];
+    // The block list, as a stream's START part gives it.
+    let mut part = Vec::new();
+    RamSaver::new(ram_blocks(&mem))
+        .unwrap()
+        .write_setup(Format::Legacy, &mut Writer::new(&mut part))
+        .unwrap();
+    let mut loader = RamLoader::new(ram_blocks_mut(&mut mem));
+    loader.load_legacy(&part, 0).unwrap();
+    let unplugged = UnpluggedRam {
+        size: (16 * PAGE) as u64,
+        ranges: vec![0..2 * PAGE as u64, 3 * PAGE as u64..1 << 40],
+    };
+    // Another device's path, a prefix of this one's, and a size that is not the block's.
+    loader.unplugged("0000:00:04", &unplugged);
+    loader.unplugged(
+        "0000:00:04.0",
+        &UnpluggedRam {
+            size: 1,
+            ..unplugged.clone()
+        },
+    );
+    assert_eq!(loader.holes().len(), 2);
+    loader.unplugged("0000:00:04.0", &unplugged);
+    let holes = loader.holes();
+    assert_eq!(holes.len(), 2, "{holes:?}");
+    assert_eq!(
+        (holes[0].block.as_str(), holes[0].missing),
+        ("0000:00:04.0/vmem0", 1)
+    );
+    assert_eq!(holes[0].ranges, [2 * PAGE as u64..3 * PAGE as u64]);
+    assert_eq!(holes[1].missing, 16);
+    let err = loader.check_complete(0).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::MissingPages { missing: 1, .. }),
+        "{err}"
+    );
+    drop(loader);
+    let vmem = &mem[0].1;
+    assert!(vmem[..2 * PAGE].iter().all(|b| *b == 0));
+    assert!(vmem[2 * PAGE..3 * PAGE].iter().all(|b| *b == 0xa5));
+    assert!(vmem[3 * PAGE..].iter().all(|b| *b == 0));
+    assert!(mem[1].1.iter().all(|b| *b == 0xa5));
+}
