@@ -399,6 +399,45 @@ pub const VMDESC_CHANGES_IN_10_0: [(&str, &str, &str); 9] = [
     ),
 ];
 
+/// A QEMU vmdesc trailer without what QEMU repeats inside a linked container's
+/// entry (`qtailq`, `qlist`, `gtree`: each element's `vmsd_name`, `version` and
+/// `fields` between its type and its size), which the mirrors leave out
+/// (`vmstate_runtime::linked`).
+pub fn without_linked_elements(vmdesc: &str) -> String {
+    let mut out = String::with_capacity(vmdesc.len());
+    let mut rest = vmdesc;
+    while let Some(at) = ["qtailq", "qlist", "gtree"]
+        .iter()
+        .filter_map(|t| {
+            rest.find(&format!(r#""type": "{t}""#))
+                .map(|i| i + t.len() + 10)
+        })
+        .min()
+    {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        // Up to the entry's own `"size"`: the next one outside any nested value.
+        let (mut depth, mut in_str, mut end) = (0i32, false, rest.len());
+        let b = rest.as_bytes();
+        for i in 0..b.len() {
+            match b[i] {
+                b'"' if i == 0 || b[i - 1] != b'\\' => in_str = !in_str,
+                _ if in_str => {}
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => depth -= 1,
+                b',' if depth == 0 && rest[i..].starts_with(r#", "size": "#) => {
+                    end = i;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A vmdesc trailer as the mirrors write it (QEMU 7.2's descriptions), with QEMU
 /// 10.0's description-only changes applied.
 pub fn as_qemu_10_0_describes(vmdesc: &str) -> String {

@@ -13,7 +13,9 @@ use vmstate_runtime::json::VmdescArrays;
 use vmstate_runtime::ram::RamSaver;
 use vmstate_runtime::stream::{Registry, SectionKind};
 use vmstate_runtime::Format;
-use vmstate_test_support::catalog::{as_qemu_10_0_describes, fixture_streams, read_fixture};
+use vmstate_test_support::catalog::{
+    as_qemu_10_0_describes, fixture_streams, read_fixture, without_linked_elements,
+};
 use vmstate_test_support::qmp::Release;
 use vmstate_test_support::testing::{load_typed, ram_blocks, ram_of, Ram};
 
@@ -193,7 +195,13 @@ fn typed_registries_save_every_device_as_qemu_did() {
             Release::Qemu7_2 => o.vmdesc.to_owned(),
             Release::Qemu10_0 => as_qemu_10_0_describes(o.vmdesc),
         };
-        assert_eq!(described, s.vmdesc, "{name}: vmdesc");
+        // QEMU repeats each element's description inside a linked container's
+        // entry; the mirrors write the entry without them (`uefi-vars`' lists).
+        assert_eq!(
+            described,
+            without_linked_elements(s.vmdesc),
+            "{name}: vmdesc"
+        );
         if release == Release::Qemu7_2 {
             assert!(ours[devices_start(&o)..] == original[devices_start(&s)..]);
         }

@@ -64,6 +64,7 @@ pub mod stream;
 #[cfg(test)]
 mod tally;
 mod types;
+pub mod unplugged;
 mod vmstate;
 mod wire_as;
 

@@ -10,12 +10,11 @@
 //! On the legacy wire each element is preceded by a byte 1 and the list ends with a
 //! byte 0 (a tree first sends its node count). QEMU describes such a field in vmdesc
 //! as its custom `VMStateInfo` (`qtailq`, `qlist`, `gtree`) and writes every
-//! element's description (a tree node's key's, then its value's) into that one
-//! entry, between its type and its size, as the same keys again and again, which
-//! no JSON reader can take apart (QEMU's own `analyze-migration.py` keeps the
-//! last). vmstate writes the same text, so that a VM saves back to QEMU's bytes,
-//! trailer included. The generic converter (`dump`) treats the field as its bytes
-//! (its `size`), and the BER form agrees:
+//! element's description into that one entry, as the same keys again and again,
+//! which no JSON reader can take apart (QEMU's own `analyze-migration.py` keeps the
+//! last). vmstate writes the entry without them: its type and its bytes. QEMU does
+//! not read the vmdesc when it loads, so only the trailer's text differs. The
+//! generic converter (`dump`) treats the field as its bytes, and the BER form agrees:
 //! one OCTET STRING of the legacy bytes, which a typed load decodes and checks
 //! element by element.
 //!
@@ -93,15 +92,18 @@ fn marked_size<T: VMState>(elements: &[T]) -> usize {
         .sum::<usize>()
 }
 
+/// The vmdesc members of a container: its type and its bytes.
+fn vmdesc_entry(name: &str, size: usize, j: &mut JsonWriter) {
+    j.string("type", name);
+    j.int("size", size as i64);
+}
+
 /// The `Field` methods every container shares: its vmdesc entry under QEMU's
-/// `VMStateInfo` name (with its elements' descriptions where QEMU writes them,
-/// `$describe`), and its legacy bytes as its BER and JSON value.
+/// `VMStateInfo` name, and its legacy bytes as its BER and JSON value.
 macro_rules! opaque_methods {
-    ($info:literal $(, $describe:ident)?) => {
+    ($info:literal) => {
         fn vmdesc_leaf(&self, _leaf: usize, _suffix: &str, j: &mut JsonWriter) {
-            j.string("type", $info);
-            $(self.$describe(j);)?
-            j.int("size", self.legacy_size() as i64);
+            vmdesc_entry($info, self.legacy_size(), j);
         }
 
         fn ber_put(&self, e: &mut Encoder) -> Result<()> {
@@ -142,16 +144,7 @@ macro_rules! list {
                 marked_size(&self.0)
             }
 
-            opaque_methods!($info, describe_elements);
-        }
-
-        impl<T: VMState> $name<T> {
-            /// Each element's vmdesc members, as QEMU writes them into the entry.
-            fn describe_elements(&self, j: &mut JsonWriter) {
-                for e in &self.0 {
-                    e.vmdesc_at(T::DESC.version, j);
-                }
-            }
+            opaque_methods!($info);
         }
     };
 }
@@ -353,10 +346,6 @@ pub trait GTreeKey: Ord + Default + Clone {
     fn get<I: Input + ?Sized>(&mut self, r: &mut I) -> Result<()>;
     /// Its bytes.
     fn size(&self) -> usize;
-    /// Its vmdesc members, as QEMU writes a struct key's (a direct key has none).
-    fn describe(&self, j: &mut JsonWriter) {
-        let _ = j;
-    }
 }
 
 impl GTreeKey for u64 {
@@ -390,10 +379,6 @@ impl<K: VMState + Ord + Default + Clone> GTreeKey for StructKey<K> {
 
     fn size(&self) -> usize {
         self.0.legacy_size_at(K::DESC.version)
-    }
-
-    fn describe(&self, j: &mut JsonWriter) {
-        self.0.vmdesc_at(K::DESC.version, j);
     }
 }
 
@@ -464,15 +449,5 @@ impl<K: GTreeKey, V: VMState + Default> Field for GTree<K, V> {
                 .sum::<usize>()
     }
 
-    opaque_methods!("gtree", describe_nodes);
-}
-
-impl<K: GTreeKey, V: VMState> GTree<K, V> {
-    /// Each node's key's and value's vmdesc members, as QEMU writes them.
-    fn describe_nodes(&self, j: &mut JsonWriter) {
-        for (k, v) in &self.0 {
-            k.describe(j);
-            v.vmdesc_at(V::DESC.version, j);
-        }
-    }
+    opaque_methods!("gtree");
 }

@@ -65,7 +65,7 @@ pub trait VMState: Field + Sized {
     /// (virtio-mem's unplugged blocks), once loaded: a registry's load hands it to
     /// the RAM loader before checking that every page arrived.
     /// `#[vmstate(unplugged_ram = f)]`.
-    fn unplugged_ram(&self) -> Option<crate::framing::UnpluggedRam> {
+    fn unplugged_ram(&self) -> Option<crate::unplugged::UnpluggedRam> {
         None
     }
 
@@ -120,7 +120,7 @@ impl<T: VMState> VMState for Box<T> {
         (**self).unplug_pending()
     }
 
-    fn unplugged_ram(&self) -> Option<crate::framing::UnpluggedRam> {
+    fn unplugged_ram(&self) -> Option<crate::unplugged::UnpluggedRam> {
         (**self).unplugged_ram()
     }
 }

@@ -32,6 +32,7 @@ const LAYERS: &[&[&str]] = &[
         "legacy",
         "ber",
         "snapshot",
+        "unplugged",
         "generated",
     ],
     &["framing"],

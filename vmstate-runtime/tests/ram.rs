@@ -57,7 +57,9 @@ fn the_loader_rebuilds_pc_ram_as_qemu_dumped_it() {
         .filter(|(_, _, entry)| entry["channels"].as_array().is_none_or(Vec::is_empty));
     for (_, name, entry) in main_alone {
         let mem = load_fixture(&read_fixture(&name));
-        let pc_ram = &mem.iter().find(|(n, _)| n == "pc.ram").unwrap().1;
+        // `pc.ram`, or the memory backend of the guest's NUMA node.
+        let block = entry["ram_block"].as_str().unwrap();
+        let pc_ram = &mem.iter().find(|(n, _)| n == block).unwrap().1;
         for r in entry["ram_ranges_sha256"].as_array().unwrap() {
             let (s, e) = (
                 r["start"].as_u64().unwrap() as usize,

@@ -34,7 +34,8 @@ pub use self::command::Command;
 pub use self::configuration::{
     Capabilities, Capability, ConfigUuid, Configuration, TargetPageBits,
 };
-pub use self::part::{IterativeSection, Part, UnpluggedRam};
+pub use self::part::{IterativeSection, Part};
+pub use crate::unplugged::UnpluggedRam;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;

@@ -6,6 +6,7 @@ use super::SectionKind;
 use crate::error::Result;
 use crate::format::Format;
 use crate::io::StreamInput;
+use crate::unplugged::UnpluggedRam;
 
 /// An iterative section: saved in parts while the VM may still run (START, then
 /// PARTs until it says it is done), finished with an END part once the VM is
@@ -48,45 +49,6 @@ pub trait IterativeSection {
     fn unplugged(&mut self, device_path: &str, ram: &UnpluggedRam) -> Result<()> {
         let _ = (device_path, ram);
         Ok(())
-    }
-}
-
-/// Memory of a device's RAM block that its source does not send: the blocks a
-/// virtio-mem device has not plugged, which QEMU's migration skips (its
-/// `RamDiscardManager`) and a destination discards, so that they read as zeros.
-/// A device section reports it ([`VMState::unplugged_ram`]), a registry hands it
-/// to the RAM loader, whose check that every page arrived then counts them.
-///
-/// [`VMState::unplugged_ram`]: crate::VMState::unplugged_ram
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct UnpluggedRam {
-    /// The length of the device's RAM block.
-    pub size: u64,
-    /// Byte ranges of the block that are not plugged, in order, apart.
-    pub ranges: Vec<std::ops::Range<u64>>,
-}
-
-impl UnpluggedRam {
-    /// The blocks of a plugged-bitmap (bit `i` of word `i / 64` set when block
-    /// `i` is plugged, as QEMU's `unsigned long` bitmaps) whose bit is clear:
-    /// `blocks` blocks of `block_size` bytes in a block of `size` bytes.
-    pub fn from_bitmap(size: u64, block_size: u64, blocks: u32, bitmap: &[u64]) -> Self {
-        let plugged = |i: u32| {
-            bitmap
-                .get(i as usize / 64)
-                .is_some_and(|w| w >> (i % 64) & 1 == 1)
-        };
-        let mut ranges: Vec<std::ops::Range<u64>> = Vec::new();
-        for i in (0..blocks).filter(|&i| !plugged(i)) {
-            let start = u64::from(i).saturating_mul(block_size).min(size);
-            let end = start.saturating_add(block_size).min(size);
-            match ranges.last_mut() {
-                Some(r) if r.end == start => r.end = end,
-                _ if start < end => ranges.push(start..end),
-                _ => {}
-            }
-        }
-        UnpluggedRam { size, ranges }
     }
 }
 

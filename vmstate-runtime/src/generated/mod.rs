@@ -18,7 +18,6 @@ pub use crate::desc::{
 pub use crate::field::{
     slice_leaf, slice_leaves, slice_size, Element, Field, Fixed, Scaled, VarLenField,
 };
-pub use crate::framing::UnpluggedRam;
 pub use crate::json::JsonWriter;
 pub use crate::legacy::{
     enter_subsection, legacy_get_vec, peek_subsection, put_subsection_header,
@@ -26,6 +25,7 @@ pub use crate::legacy::{
 };
 pub use crate::nested;
 pub use crate::opaque;
+pub use crate::unplugged::UnpluggedRam;
 pub use crate::{ber, Error, ErrorKind, Result, VMState};
 pub use serde_json::{Map as JsonMap, Value as JsonValue};
 pub use std::io::Write;

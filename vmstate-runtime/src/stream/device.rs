@@ -31,7 +31,7 @@ pub trait SectionDevice {
     fn unplug_pending(&self) -> bool;
     /// What a staged copy of the device says its source did not send of its RAM
     /// block ([`VMState::unplugged_ram`]).
-    fn unplugged_ram(&self, staged: &dyn Any) -> Option<crate::framing::UnpluggedRam>;
+    fn unplugged_ram(&self, staged: &dyn Any) -> Option<crate::unplugged::UnpluggedRam>;
 }
 
 impl<T: VMState + Clone + 'static> SectionDevice for T {
@@ -84,7 +84,7 @@ impl<T: VMState + Clone + 'static> SectionDevice for T {
         VMState::unplug_pending(self)
     }
 
-    fn unplugged_ram(&self, staged: &dyn Any) -> Option<crate::framing::UnpluggedRam> {
+    fn unplugged_ram(&self, staged: &dyn Any) -> Option<crate::unplugged::UnpluggedRam> {
         staged.downcast_ref::<T>().and_then(VMState::unplugged_ram)
     }
 }
