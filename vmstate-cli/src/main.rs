@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use vmstate_runtime::dump::diff::{diff, PageDigests};
 use vmstate_runtime::dump::{self, compat, Borrowed, RamParts};
 use vmstate_runtime::ram::{multifd, RamRecord};
+use vmstate_runtime::unplugged::is_block_of;
 use vmstate_runtime::{framing, printable, Format};
 
 #[derive(Parser)]
@@ -447,7 +448,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let mut holes = files.holes();
             if cut.is_none() && !holes.is_empty() {
                 // Memory the source did not send because its device says so.
-                let owns = |path: &str| holes.iter().any(|h| ram::of_device(&h.block, path));
+                let owns = |path: &str| holes.iter().any(|h| is_block_of(&h.block, path));
                 for (path, ram) in ram::unplugged_in(&read_stream(&file)?, owns)? {
                     files.unplugged(&path, &ram)?;
                 }

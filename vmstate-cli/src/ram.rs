@@ -12,6 +12,7 @@ use vmstate_runtime::framing::{self, UnpluggedRam};
 use vmstate_runtime::io::{SliceInput, StreamInput};
 use vmstate_runtime::ram::{page_index, unknown_block, Arrived, Holes, RamRecord, PAGE_SIZE};
 use vmstate_runtime::stream::SectionKind;
+use vmstate_runtime::unplugged::{device_path, is_block_of};
 use vmstate_runtime::{printable, Error, ErrorKind, Format, Result};
 
 const PAGE: usize = PAGE_SIZE as usize;
@@ -173,7 +174,7 @@ impl BlockFiles {
     pub fn unplugged(&mut self, device_path: &str, ram: &UnpluggedRam) -> Result<()> {
         let io = |e: std::io::Error| Error::new(ErrorKind::Io(e.to_string()), 0);
         for (name, (file, len, data)) in &mut self.blocks {
-            if !of_device(name, device_path) || *len != ram.size {
+            if !is_block_of(name, device_path) || *len != ram.size {
                 continue;
             }
             for r in &ram.ranges {
@@ -262,7 +263,7 @@ pub fn unplugged_in(
         .into_iter()
         .zip(full)
     {
-        let path = m.idstr.rsplit_once('/').map_or("", |(p, _)| p);
+        let path = device_path(&m.idstr);
         let Some(device) = m.device.as_ref().filter(|_| owns(path)) else {
             continue;
         };
@@ -286,12 +287,4 @@ pub fn unplugged_pages(bytes: &[u8]) -> u64 {
         .flat_map(|(_, u)| &u.ranges)
         .map(|r| (r.end - r.start).div_ceil(PAGE_SIZE))
         .sum()
-}
-
-/// Whether block `block` is the RAM of the device at `device_path`
-/// (`<device path>/<memory backend id>`).
-pub fn of_device(block: &str, device_path: &str) -> bool {
-    block
-        .strip_prefix(device_path)
-        .is_some_and(|rest| rest.starts_with('/'))
 }

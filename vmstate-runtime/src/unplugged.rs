@@ -40,3 +40,17 @@ impl UnpluggedRam {
         UnpluggedRam { size, ranges }
     }
 }
+
+/// The device path of a section (`0000:00:04.0` of `0000:00:04.0/virtio-mem`;
+/// empty for a section without one), as QEMU prefixes it to the device's idstrs.
+pub fn device_path(idstr: &str) -> &str {
+    idstr.rsplit_once('/').map_or("", |(path, _)| path)
+}
+
+/// Whether RAM block `block` is the device's at `device_path`: QEMU names it
+/// `<device path>/<memory backend id>`.
+pub fn is_block_of(block: &str, device_path: &str) -> bool {
+    block
+        .strip_prefix(device_path)
+        .is_some_and(|rest| rest.starts_with('/'))
+}

@@ -10,6 +10,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
 use crate::framing::{Configuration, IterativeSection, Part, SectionKind, UnpluggedRam};
 use crate::io::{Input, SliceInput};
+use crate::unplugged::is_block_of;
 
 /// One RAM block of the destination, to load into.
 #[derive(Debug)]
@@ -90,11 +91,7 @@ impl<'a> RamLoader<'a> {
     pub fn unplugged(&mut self, device_path: &str, ram: &UnpluggedRam) {
         let page = self.page as u64;
         for b in &mut self.blocks {
-            let of_device = b
-                .name
-                .strip_prefix(device_path)
-                .is_some_and(|rest| rest.starts_with('/'));
-            if !of_device || b.mem.len() as u64 != ram.size {
+            if !is_block_of(b.name, device_path) || b.mem.len() as u64 != ram.size {
                 continue;
             }
             for r in &ram.ranges {

@@ -72,7 +72,7 @@ impl<'a> Registry<'a> {
         for (i, s) in &l.staged {
             let e = &self.entries[*i];
             if let Some(ram) = e.device.unplugged_ram(s.as_ref()) {
-                let path = e.idstr.rsplit_once('/').map_or("", |(p, _)| p);
+                let path = crate::unplugged::device_path(&e.idstr);
                 for it in &mut self.iteratives {
                     it.handler
                         .unplugged(path, &ram)
