@@ -165,7 +165,7 @@ pub fn ber_device(data: &[u8]) {
 }
 
 /// A loader into the two blocks the targets give a guest: `pc.ram` and `pc.rom`.
-fn two_blocks<'a>(ram: &'a mut [u8], rom: &'a mut [u8]) -> RamLoader<'a> {
+fn two_blocks<'a>(ram: &'a mut Vec<u8>, rom: &'a mut Vec<u8>) -> RamLoader<'a> {
     RamLoader::new(vec![
         RamBlockMut {
             name: "pc.ram",

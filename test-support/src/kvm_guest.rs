@@ -10,8 +10,17 @@
 
 use kvm_bindings::{kvm_pit_config, kvm_userspace_memory_region, KVM_MEM_LOG_DIRTY_PAGES};
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
+use vm_memory::bitmap::AtomicBitmap;
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use vmstate_runtime::kvm::{self as vkvm, Host, VcpuState, VmWideState};
-use vmstate_runtime::ram::{RamBlock, RamBlockMut};
+use vmstate_runtime::ram::{self, GuestRange};
+
+/// Guest memory as the VMM holds it: `vm-memory`'s, with a bitmap of the VMM's own
+/// writes.
+pub type Memory = GuestMemoryMmap<AtomicBitmap>;
+
+/// The RAM block's name, QEMU's.
+pub const BLOCK: &str = "pc.ram";
 
 /// Guest RAM: 1 MiB at guest-physical 0.
 pub const MEM_SIZE: usize = 1 << 20;
@@ -72,30 +81,38 @@ pub const PROGRAM: [u8; 63] = [
 
 /// Writes the page tables: the first MiB identity-mapped with 4 KiB pages, and
 /// `RING_VIRT` mapped to `RING_AT`.
-fn write_page_tables(mem: &mut [u8]) {
+fn write_page_tables(mem: &Memory) -> vmstate_runtime::Result<()> {
     const PRESENT_WRITABLE: u64 = 0b11;
-    let mut entry = |table: usize, index: usize, value: u64| {
-        let at = table + index * 8;
-        mem[at..at + 8].copy_from_slice(&value.to_le_bytes());
+    let entry = |table: usize, index: usize, value: u64| {
+        mem.write_obj(value.to_le(), GuestAddress((table + index * 8) as u64))
+            .map_err(io("page tables"))
     };
     let (pdpt, pd, pt) = (PML4_AT + 0x1000, PML4_AT + 0x2000, PML4_AT + 0x3000);
-    entry(PML4_AT, 0, pdpt as u64 | PRESENT_WRITABLE);
-    entry(pdpt, 0, pd as u64 | PRESENT_WRITABLE);
-    entry(pd, 0, pt as u64 | PRESENT_WRITABLE);
+    entry(PML4_AT, 0, pdpt as u64 | PRESENT_WRITABLE)?;
+    entry(pdpt, 0, pd as u64 | PRESENT_WRITABLE)?;
+    entry(pd, 0, pt as u64 | PRESENT_WRITABLE)?;
     for page in 0..MEM_SIZE / 4096 {
-        entry(pt, page, (page * 4096) as u64 | PRESENT_WRITABLE);
+        entry(pt, page, (page * 4096) as u64 | PRESENT_WRITABLE)?;
     }
     entry(
         pt,
         (RING_VIRT / 4096) as usize,
         RING_AT as u64 | PRESENT_WRITABLE,
-    );
+    )
 }
 
-/// The pages the guest wrote since the last call (needs `Guest::new(true)`).
-pub fn dirty_pages(vm: &VmFd) -> vmstate_runtime::Result<Vec<u64>> {
-    vm.get_dirty_log(0, MEM_SIZE)
-        .map_err(io("KVM_GET_DIRTY_LOG"))
+/// The pages written since the last call (needs `Guest::new(true)`): by the guest,
+/// as KVM's dirty log says, and by the VMM through `vm-memory`, as its bitmap does.
+pub fn dirty_pages(vm: &VmFd, mem: &Memory) -> vmstate_runtime::Result<Vec<u64>> {
+    let mut log = vm
+        .get_dirty_log(0, MEM_SIZE)
+        .map_err(io("KVM_GET_DIRTY_LOG"))?;
+    for region in mem.iter() {
+        for (a, b) in log.iter_mut().zip(ram::vmm_writes(region)) {
+            *a |= b;
+        }
+    }
+    Ok(log)
 }
 
 /// Runs the guest until `done(reports)`; returns its reports.
@@ -127,9 +144,8 @@ pub struct Guest {
     pub vcpu: VcpuFd,
     /// What the host's KVM offers.
     pub host: Host,
-    /// The RAM's backing store; the guest's memory is `backing[offset..]`.
-    backing: Vec<u8>,
-    offset: usize,
+    /// The guest's memory (`vm` maps it, and is dropped first).
+    mem: Memory,
 }
 
 fn io<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> vmstate_runtime::Error + '_ {
@@ -144,23 +160,25 @@ impl Guest {
         vm.create_irq_chip().map_err(io("KVM_CREATE_IRQCHIP"))?;
         vm.create_pit2(kvm_pit_config::default())
             .map_err(io("KVM_CREATE_PIT2"))?;
-        // Page-aligned guest memory inside a Vec that never reallocates.
-        let backing = vec![0u8; MEM_SIZE + 4096];
-        let offset = backing.as_ptr().align_offset(4096);
+        let mem = Memory::from_ranges(&[(GuestAddress(0), MEM_SIZE)]).map_err(io("mmap"))?;
+        let host = mem
+            .find_region(GuestAddress(0))
+            .ok_or_else(|| io::<&str>("mmap")("no region"))?
+            .as_ptr();
         let region = kvm_userspace_memory_region {
             slot: 0,
             guest_phys_addr: 0,
             memory_size: MEM_SIZE as u64,
-            userspace_addr: backing[offset..].as_ptr() as u64,
+            userspace_addr: host as u64,
             flags: if dirty_log {
                 KVM_MEM_LOG_DIRTY_PAGES
             } else {
                 0
             },
         };
-        // SAFETY: the region is `MEM_SIZE` bytes of `backing`, which lives as long as
-        // the VM (both are fields of `Guest`, and `vm` is dropped first) and is never
-        // resized.
+        // SAFETY: the region is `mem`'s mapping of `MEM_SIZE` bytes, which lives as
+        // long as the VM (both are fields of `Guest`, and `vm` is dropped first);
+        // the VMM reaches it only through `vm-memory`'s volatile copies.
         unsafe { vm.set_user_memory_region(region) }.map_err(io("KVM_SET_USER_MEMORY_REGION"))?;
         let vcpu = vm.create_vcpu(0).map_err(io("KVM_CREATE_VCPU"))?;
         let cpuid = kvm
@@ -173,43 +191,28 @@ impl Guest {
             vm,
             vcpu,
             host,
-            backing,
-            offset,
+            mem,
         })
     }
 
     /// The guest's memory.
-    pub fn mem(&self) -> &[u8] {
-        &self.backing[self.offset..self.offset + MEM_SIZE]
+    pub fn memory(&self) -> &Memory {
+        &self.mem
     }
 
-    /// The guest's memory, to load into.
-    pub fn mem_mut(&mut self) -> &mut [u8] {
-        &mut self.backing[self.offset..self.offset + MEM_SIZE]
-    }
-
-    /// The RAM as a block to save.
-    pub fn ram_block(&self) -> RamBlock<'_> {
-        RamBlock {
-            name: "pc.ram",
-            mem: self.mem(),
-        }
-    }
-
-    /// The RAM as a block to load into.
-    pub fn ram_block_mut(&mut self) -> RamBlockMut<'_> {
-        RamBlockMut {
-            name: "pc.ram",
-            mem: self.mem_mut(),
-        }
+    /// The RAM block, to save or to load into.
+    pub fn ram(&self) -> GuestRange<'_, Memory> {
+        GuestRange::new(&self.mem, GuestAddress(0), MEM_SIZE as u64)
+            .expect("the guest's memory is one region of MEM_SIZE")
     }
 
     /// Loads the program and its page tables and points the vCPU at it, in long
     /// mode with paging, flat 64-bit segments and interrupts off.
     pub fn boot(&mut self) -> vmstate_runtime::Result<()> {
-        let mem = self.mem_mut();
-        mem[CODE_AT..CODE_AT + PROGRAM.len()].copy_from_slice(&PROGRAM);
-        write_page_tables(mem);
+        self.mem
+            .write_slice(&PROGRAM, GuestAddress(CODE_AT as u64))
+            .map_err(io("program"))?;
+        write_page_tables(&self.mem)?;
         let mut sregs = self.vcpu.get_sregs().map_err(io("KVM_GET_SREGS"))?;
         let segment = |selector: u16, type_: u8, l: u8| kvm_bindings::kvm_segment {
             base: 0,
@@ -247,9 +250,8 @@ impl Guest {
 
     /// The vCPU (to run on another thread), the memory and the VM (to read
     /// meanwhile), and the host's KVM facts (to capture the vCPU once it stopped).
-    pub fn split(&mut self) -> (&mut VcpuFd, &[u8], &VmFd, &Host) {
-        let mem = &self.backing[self.offset..self.offset + MEM_SIZE];
-        (&mut self.vcpu, mem, &self.vm, &self.host)
+    pub fn split(&mut self) -> (&mut VcpuFd, &Memory, &VmFd, &Host) {
+        (&mut self.vcpu, &self.mem, &self.vm, &self.host)
     }
 
     /// The vCPU's and the VM's KVM state.
@@ -268,6 +270,6 @@ impl Guest {
 
     /// The pages the guest wrote since the last call (one bitmap word per 64 pages).
     pub fn dirty_pages(&self) -> vmstate_runtime::Result<Vec<u64>> {
-        dirty_pages(&self.vm)
+        dirty_pages(&self.vm, &self.mem)
     }
 }

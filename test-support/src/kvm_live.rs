@@ -7,14 +7,15 @@
 //!
 //! The `kvm_migrate` example runs the two in separate processes; the tests in one.
 
-use crate::kvm_guest::{dirty_pages, run_until, Guest, Report};
+use crate::kvm_guest::{dirty_pages, run_until, Guest, Report, BLOCK, MEM_SIZE};
 use indicatif::ProgressBar;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use vmstate_runtime::kvm::{self as vkvm, VcpuState, VmWideState};
-use vmstate_runtime::ram::{LiveRam, RamBlock, RamLoader, RamSaver};
+use vm_memory::GuestAddress;
+use vmstate_runtime::ram::{GuestRange, LiveRam, RamBlock, RamBlockMut, RamLoader, RamSaver};
 use vmstate_runtime::stream::Registry;
 use vmstate_runtime::Format;
 
@@ -61,11 +62,12 @@ pub fn source(
             let reports = run_until(vcpu, |_| stop.load(Ordering::Relaxed));
             (reports, vcpu)
         });
+        let block = GuestRange::new(mem, GuestAddress(0), MEM_SIZE as u64)?;
         let saver = RamSaver::new(vec![RamBlock {
-            name: "pc.ram",
-            mem,
+            name: BLOCK,
+            mem: &block,
         }])?;
-        let mut ram = LiveRam::new(saver, || Ok(vec![dirty_pages(vm)?]));
+        let mut ram = LiveRam::new(saver, || Ok(vec![dirty_pages(vm, mem)?]));
         (ram.converged, ram.min_rounds) = (4, min_rounds);
         let mut rounds = Vec::new(); // stream bytes of each round
         let (stopped_at, before, total) = {
@@ -131,7 +133,11 @@ pub fn destination(listener: TcpListener, after: usize) -> Result<Vec<Report>, E
     let (mut conn, _) = listener.accept()?;
     let (mut vcpu, mut vm) = (VcpuState::default(), VmWideState::default());
     {
-        let mut ram = RamLoader::new(vec![g.ram_block_mut()]);
+        let mut block = g.ram();
+        let mut ram = RamLoader::new(vec![RamBlockMut {
+            name: BLOCK,
+            mem: &mut block,
+        }]);
         let mut reg = Registry::new(MACHINE);
         reg.iterative("ram", 0, &mut ram);
         reg.device("kvm-vcpu", 0, &mut vcpu);

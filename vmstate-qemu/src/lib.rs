@@ -41,6 +41,9 @@
 //! With the `kvm` feature (x86-64 Linux), [`X86Cpu::from_kvm`] builds QEMU's `cpu`
 //! section from a vCPU captured with `vmstate_runtime::kvm`, and
 //! [`X86Cpu::apply_to`] writes it back into a capture, following QEMU's own `kvm_get_*` / `kvm_put_*`.
+//! The in-kernel devices convert the same way, both directions: `Pic::from_kvm` /
+//! `to_kvm` (`i8259`), `Ioapic`, `Pit` (`i8254`, with a `VirtualClock`), `Apic` and
+//! `KvmClock`.
 //!
 //! ## Example
 //!
@@ -63,6 +66,8 @@ mod catalog;
 mod cpu;
 #[cfg(all(feature = "kvm", target_arch = "x86_64"))]
 mod cpu_kvm;
+#[cfg(all(feature = "kvm", target_arch = "x86_64"))]
+mod kvm_devices;
 mod destination;
 mod devices;
 mod dma;
@@ -110,6 +115,8 @@ pub use acpi::*;
 pub use audio::*;
 pub use catalog::*;
 pub use cpu::*;
+#[cfg(all(feature = "kvm", target_arch = "x86_64"))]
+pub use kvm_devices::{VirtualClock, IOAPIC_BASE};
 pub use devices::{
     mirror, mirrors_for_stream, section_names, vcpu_count, DeviceSection, Devices, SectionMirror,
 };

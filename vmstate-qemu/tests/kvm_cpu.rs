@@ -8,7 +8,8 @@
 use vmstate_qemu::X86Cpu;
 use vmstate_runtime::{dump, legacy};
 use vmstate_test_support::catalog::read_fixture;
-use vmstate_test_support::kvm_guest::Guest;
+use vm_memory::{Bytes, GuestAddress};
+use vmstate_test_support::kvm_guest::{Guest, MEM_SIZE};
 
 /// The `fields` of a vmdesc device object, as JSON values.
 fn fields(vmdesc: &str) -> serde_json::Value {
@@ -62,7 +63,9 @@ fn a_captured_vcpu_in_qemus_cpu_layout_and_back() {
     assert_eq!(restored.regs, vcpu.regs);
     assert_eq!(restored.sregs, vcpu.sregs);
     let mut b = Guest::new(false).unwrap();
-    b.mem_mut().copy_from_slice(a.mem());
+    let mut mem = vec![0u8; MEM_SIZE];
+    a.memory().read_slice(&mut mem, GuestAddress(0)).unwrap();
+    b.memory().write_slice(&mem, GuestAddress(0)).unwrap();
     b.restore(&restored, &vm).unwrap();
     assert_eq!(b.run(500).unwrap(), a.run(500).unwrap());
 }

@@ -841,16 +841,17 @@ fn unplugged_memory_counts_only_in_the_devices_block() {
         ranges: vec![0..2 * PAGE as u64, 3 * PAGE as u64..1 << 40],
     };
     // Another device's path, a prefix of this one's, and a size that is not the block's.
-    loader.unplugged("0000:00:04", &unplugged);
+    loader.unplugged("0000:00:04", &unplugged).unwrap();
     loader.unplugged(
         "0000:00:04.0",
         &UnpluggedRam {
             size: 1,
             ..unplugged.clone()
         },
-    );
+    )
+    .unwrap();
     assert_eq!(loader.holes().len(), 2);
-    loader.unplugged("0000:00:04.0", &unplugged);
+    loader.unplugged("0000:00:04.0", &unplugged).unwrap();
     let holes = loader.holes();
     assert_eq!(holes.len(), 2, "{holes:?}");
     assert_eq!(

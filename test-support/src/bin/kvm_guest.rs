@@ -9,10 +9,10 @@
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     use vmstate_runtime::kvm::{VcpuState, VmWideState};
-    use vmstate_runtime::ram::{RamLoader, RamSaver};
+    use vmstate_runtime::ram::{RamBlock, RamBlockMut, RamLoader, RamSaver};
     use vmstate_runtime::stream::Registry;
     use vmstate_runtime::Format;
-    use vmstate_test_support::kvm_guest::{Guest, Report};
+    use vmstate_test_support::kvm_guest::{Guest, Report, BLOCK};
 
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).cloned().ok_or("missing argument");
@@ -36,7 +36,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 _ => Format::Legacy,
             };
             let (mut vcpu, mut vm) = g.capture()?;
-            let mut ram = RamSaver::new(vec![g.ram_block()])?;
+            let block = g.ram();
+            let mut ram = RamSaver::new(vec![RamBlock {
+                name: BLOCK,
+                mem: &block,
+            }])?;
             let mut reg = Registry::new("vmstate-kvm-guest");
             reg.iterative("ram", 0, &mut ram);
             reg.device("kvm-vcpu", 0, &mut vcpu);
@@ -51,7 +55,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut g = Guest::new(false)?;
             let (mut vcpu, mut vm) = (VcpuState::default(), VmWideState::default());
             {
-                let mut ram = RamLoader::new(vec![g.ram_block_mut()]);
+                let mut block = g.ram();
+                let mut ram = RamLoader::new(vec![RamBlockMut {
+                    name: BLOCK,
+                    mem: &mut block,
+                }]);
                 let mut reg = Registry::new("vmstate-kvm-guest");
                 reg.iterative("ram", 0, &mut ram);
                 reg.device("kvm-vcpu", 0, &mut vcpu);

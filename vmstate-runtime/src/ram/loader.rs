@@ -2,7 +2,7 @@
 //! block name, length and page address checked.
 
 use super::ber::{self, Element};
-use super::zero::page_is_zero;
+use super::memory::{self, GuestRamMut};
 use super::RAM_VERSION;
 use super::{check_page_size, wrong_direction, Arrived, BlockLayout, Holes, ListedBlock};
 use super::{Encoding, FLAG_CONTINUE, FLAG_EOS, FLAG_MEM_SIZE, FLAG_ZERO, PAGE, PAGE_SIZE};
@@ -12,13 +12,22 @@ use crate::framing::{Configuration, IterativeSection, Part, SectionKind, Unplugg
 use crate::io::{Input, SliceInput};
 use crate::unplugged::is_block_of;
 
-/// One RAM block of the destination, to load into.
-#[derive(Debug)]
+/// One RAM block of the destination, to load into: a VM's memory through
+/// `vm-memory` (`GuestRange`, feature `vm-memory`), or a buffer (`&mut Vec<u8>`).
 pub struct RamBlockMut<'a> {
     /// QEMU's block id.
     pub name: &'a str,
     /// The block's memory.
-    pub mem: &'a mut [u8],
+    pub mem: &'a mut dyn GuestRamMut,
+}
+
+impl std::fmt::Debug for RamBlockMut<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RamBlockMut")
+            .field("name", &self.name)
+            .field("len", &self.mem.len())
+            .finish()
+    }
 }
 
 /// Loads RAM parts into the destination's blocks, checking every block name, length
@@ -88,21 +97,22 @@ impl<'a> RamLoader<'a> {
     /// Zeroes the memory of `device_path`'s RAM block (the block named
     /// `<device_path>/...` of `ram.size` bytes) that its source did not send, as a
     /// destination discards it, and counts it as arrived.
-    pub fn unplugged(&mut self, device_path: &str, ram: &UnpluggedRam) {
+    pub fn unplugged(&mut self, device_path: &str, ram: &UnpluggedRam) -> Result<()> {
         let page = self.page as u64;
         for b in &mut self.blocks {
-            if !is_block_of(b.name, device_path) || b.mem.len() as u64 != ram.size {
+            if !is_block_of(b.name, device_path) || b.mem.len() != ram.size {
                 continue;
             }
             for r in &ram.ranges {
                 let (start, end) = (r.start.min(ram.size), r.end.min(ram.size));
                 if start < end {
-                    b.mem[start as usize..end as usize].fill(0);
+                    memory::fill(b.mem, b.name, start, (end - start) as usize, 0, 0)?;
                     let pages = (end - start).div_ceil(page);
                     self.arrived.pages(b.name, start, pages, page);
                 }
             }
         }
+        Ok(())
     }
 
     fn arrive(&mut self, i: usize, offset: u64, n: u64) {
@@ -114,11 +124,11 @@ impl<'a> RamLoader<'a> {
         self.arrived.block_list(list, self.page as u64);
         for ListedBlock { name, length, .. } in list {
             let b = &self.blocks[self.block(name, at)?];
-            if b.mem.len() as u64 != *length {
+            if b.mem.len() != *length {
                 return Err(Error::new(
                     ErrorKind::RamBlockLength {
                         block: name.clone(),
-                        expected: b.mem.len() as u64,
+                        expected: b.mem.len(),
                         found: *length,
                     },
                     at,
@@ -146,14 +156,15 @@ impl<'a> RamLoader<'a> {
         }
     }
 
-    /// The pages `[offset, offset + n pages)` of block `i`, checked.
-    fn pages(&mut self, i: usize, offset: u64, n: u64, at: u64) -> Result<&mut [u8]> {
-        let b = &mut self.blocks[i];
+    /// The pages `[offset, offset + n pages)` of block `i`, checked: their offset
+    /// and length in bytes.
+    fn pages(&self, i: usize, offset: u64, n: u64, at: u64) -> Result<(u64, usize)> {
+        let b = &self.blocks[i];
         let page = self.page as u64;
         let end = n.checked_mul(page).and_then(|l| l.checked_add(offset));
         match end {
-            Some(end) if offset % page == 0 && end <= b.mem.len() as u64 => {
-                Ok(&mut b.mem[offset as usize..end as usize])
+            Some(end) if offset % page == 0 && end <= b.mem.len() => {
+                Ok((offset, (end - offset) as usize))
             }
             _ => Err(Error::new(
                 ErrorKind::PageOutOfRange {
@@ -163,6 +174,21 @@ impl<'a> RamLoader<'a> {
                 at,
             )),
         }
+    }
+
+    /// Fills `n` pages of block `i` from `offset` with `fill`.
+    fn fill(&mut self, i: usize, offset: u64, n: u64, fill: u8, at: u64) -> Result<()> {
+        let (offset, len) = self.pages(i, offset, n, at)?;
+        let b = &mut self.blocks[i];
+        memory::fill(b.mem, b.name, offset, len, fill, at)
+    }
+
+    /// Writes `data` (whole pages) into block `i` at `offset`.
+    fn write(&mut self, i: usize, offset: u64, data: &[u8], at: u64) -> Result<()> {
+        let n = (data.len() / self.page) as u64;
+        let (offset, _) = self.pages(i, offset, n, at)?;
+        let b = &mut self.blocks[i];
+        memory::write(b.mem, b.name, offset, data, at)
     }
 
     /// Loads one legacy part from the start of `data` (found at stream offset
@@ -215,14 +241,13 @@ impl<'a> RamLoader<'a> {
                 self.arrive(i, addr, 1);
                 if flags & FLAG_ZERO != 0 {
                     let fill = r.read_array::<1>()?[0];
-                    let n = self.page;
-                    for page in self.pages(i, addr, 1, at)?.chunks_exact_mut(n) {
-                        fill_page(page, fill);
-                    }
+                    self.fill(i, addr, 1, fill, at)?;
                 } else if let Some(e) = Encoding::ALL.into_iter().find(|e| flags & e.flag() != 0) {
                     self.encoded_from(r, e, i, addr, at)?;
                 } else {
-                    r.read_exact(self.pages(i, addr, 1, at)?)?;
+                    let (offset, len) = self.pages(i, addr, 1, at)?;
+                    let b = &mut self.blocks[i];
+                    memory::write_from(b.mem, b.name, offset, len, r)?;
                 }
             }
             if flags & FLAG_EOS != 0 {
@@ -261,13 +286,9 @@ impl<'a> RamLoader<'a> {
                     self.check_list(&blocks, at)?;
                     for (b, region) in blocks.iter().zip(&regions) {
                         let i = self.block(&b.name, at)?;
-                        region.for_each_held(b.length, |offset, page| {
-                            let slot = self.pages(i, offset, 1, at)?;
-                            match page {
-                                Some(page) => slot.copy_from_slice(page),
-                                None => fill_page(slot, 0),
-                            }
-                            Ok(())
+                        region.for_each_held(b.length, |offset, page| match page {
+                            Some(page) => self.write(i, offset, page, at),
+                            None => self.fill(i, offset, 1, 0, at),
                         })?;
                         self.arrive(i, 0, b.length / PAGE_SIZE);
                     }
@@ -280,10 +301,7 @@ impl<'a> RamLoader<'a> {
                     ..
                 } => {
                     let i = self.cached_block(&mut last, block, at)?;
-                    let n = self.page;
-                    for page in self.pages(i, offset, pages, at)?.chunks_exact_mut(n) {
-                        fill_page(page, fill);
-                    }
+                    self.fill(i, offset, pages, fill, at)?;
                     self.arrive(i, offset, pages);
                 }
                 Element::Data {
@@ -294,7 +312,7 @@ impl<'a> RamLoader<'a> {
                 } => {
                     let i = self.cached_block(&mut last, block, at)?;
                     let n = data.len() as u64 / self.page as u64;
-                    self.pages(i, offset, n, at)?.copy_from_slice(data);
+                    self.write(i, offset, data, at)?;
                     self.arrive(i, offset, n);
                 }
                 Element::Mixed {
@@ -306,18 +324,15 @@ impl<'a> RamLoader<'a> {
                     ..
                 } => {
                     let i = self.cached_block(&mut last, block, at)?;
-                    let n = self.page;
-                    let mut data = data.chunks_exact(n);
-                    for (k, page) in self
-                        .pages(i, offset, pages, at)?
-                        .chunks_exact_mut(n)
-                        .enumerate()
-                    {
-                        if ber::is_zero_bit(zero, k as u64) {
-                            fill_page(page, 0);
+                    self.pages(i, offset, pages, at)?;
+                    let page = self.page as u64;
+                    let mut data = data.chunks_exact(self.page);
+                    for k in 0..pages {
+                        if ber::is_zero_bit(zero, k) {
+                            self.fill(i, offset + k * page, 1, 0, at)?;
                         } else if let Some(src) = data.next() {
                             // The parser checked one data page per clear bit.
-                            page.copy_from_slice(src);
+                            self.write(i, offset + k * page, src, at)?;
                         }
                     }
                     self.arrive(i, offset, pages);
@@ -330,7 +345,7 @@ impl<'a> RamLoader<'a> {
                     ..
                 } => {
                     let i = self.cached_block(&mut last, block, at)?;
-                    encoding.apply(data, self.pages(i, offset, 1, at)?, at)?;
+                    self.apply(encoding, data, i, offset, at)?;
                     self.arrive(i, offset, 1);
                 }
             }
@@ -344,11 +359,11 @@ impl<'a> RamLoader<'a> {
     /// slot, where the stream goes on.
     fn load_mapped(&mut self, r: &mut impl Input, b: &ListedBlock, at: u64) -> Result<()> {
         let i = self.block(&b.name, at)?;
-        if self.blocks[i].mem.len() as u64 != b.length || self.page != PAGE {
+        if self.blocks[i].mem.len() != b.length || self.page != PAGE {
             return Err(Error::new(
                 ErrorKind::RamBlockLength {
                     block: b.name.clone(),
-                    expected: self.blocks[i].mem.len() as u64,
+                    expected: self.blocks[i].mem.len(),
                     found: b.length,
                 },
                 at,
@@ -363,11 +378,11 @@ impl<'a> RamLoader<'a> {
             bitmap: bitmap.into(),
             ..header
         };
-        let mut scratch = [0u8; PAGE];
-        for (k, page) in self.blocks[i].mem.chunks_exact_mut(PAGE).enumerate() {
-            match region.holds(k as u64) {
-                true => r.read_exact(page)?,
-                false => r.read_exact(&mut scratch)?,
+        let blk = &mut self.blocks[i];
+        for k in 0..b.length / PAGE_SIZE {
+            match region.holds(k) {
+                true => memory::write_from(blk.mem, blk.name, k * PAGE_SIZE, PAGE, r)?,
+                false => r.skip(PAGE)?,
             }
         }
         Ok(())
@@ -387,17 +402,27 @@ impl<'a> RamLoader<'a> {
         let mut buf = [0u8; Encoding::Zlib.max_len(PAGE)];
         let data = &mut buf[..super::encoded_len(r, encoding)?];
         r.read_exact(data)?;
-        encoding.apply(data, self.pages(i, addr, 1, at)?, at)
+        self.apply(encoding, data, i, addr, at)
     }
-}
 
-/// Fills a page, skipping the write when it already holds `fill` everywhere (as
-/// QEMU does: a fresh destination's memory is zero, and untouched pages stay
-/// unallocated).
-#[inline]
-fn fill_page(page: &mut [u8], fill: u8) {
-    if fill != 0 || !page_is_zero(page) {
-        page.fill(fill);
+    /// Applies an encoded page to page `offset` of block `i`, decoded into a copy
+    /// of what the page held (QEMU's loader decodes in place).
+    fn apply(&mut self, e: Encoding, data: &[u8], i: usize, offset: u64, at: u64) -> Result<()> {
+        let (offset, len) = self.pages(i, offset, 1, at)?;
+        let b = &mut self.blocks[i];
+        let (mut small, mut large) = ([0; PAGE], Vec::new());
+        let page = match len <= PAGE {
+            true => &mut small[..len],
+            false => {
+                large.resize(len, 0);
+                &mut large[..]
+            }
+        };
+        b.mem.read(offset, page).map_err(|e| {
+            Error::new(ErrorKind::Io(format!("reading RAM block {}: {e}", b.name)), at)
+        })?;
+        e.apply(data, page, at)?;
+        memory::write(b.mem, b.name, offset, page, at)
     }
 }
 
@@ -430,8 +455,7 @@ impl IterativeSection for RamLoader<'_> {
     }
 
     fn unplugged(&mut self, device_path: &str, ram: &UnpluggedRam) -> Result<()> {
-        RamLoader::unplugged(self, device_path, ram);
-        Ok(())
+        RamLoader::unplugged(self, device_path, ram)
     }
 
     fn configure(&mut self, c: Option<&Configuration>) -> Result<()> {

@@ -12,6 +12,7 @@
 //! slots (a slot whose bit is clear may still hold an old page: QEMU does not
 //! erase it), so that a file converts back byte for byte, holes included.
 
+use super::memory::PageCopy;
 use super::{is_zero, ListedBlock, PAGE, PAGE_SIZE};
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::{Input, StreamInput, Writer};
@@ -316,30 +317,6 @@ pub fn placement(blocks: &[ListedBlock], start: u64) -> Vec<(u64, u64)> {
         .collect()
 }
 
-impl<'a> MappedRegion<'a> {
-    /// The region of a block whose memory is `mem`, placed as [`placement`] says:
-    /// as QEMU saves a stopped guest, a bit and a slot for every page that is not
-    /// zero (its bytes borrowed); the zero pages' bits clear, their slots holes.
-    pub fn of_memory(mem: &'a [u8], (bitmap_offset, pages_offset): (u64, u64)) -> Self {
-        let mut bitmap = vec![0u8; bitmap_len(mem.len() as u64) as usize];
-        let runs = runs_of(mem);
-        for (offset, data) in &runs {
-            let first = offset / PAGE_SIZE;
-            for k in first..first + (data.len() / PAGE) as u64 {
-                bitmap[(k / 8) as usize] |= 1 << (k % 8);
-            }
-        }
-        MappedRegion {
-            version: VERSION,
-            page_size: PAGE_SIZE,
-            bitmap_offset,
-            pages_offset,
-            bitmap: Cow::Owned(bitmap),
-            runs,
-        }
-    }
-}
-
 /// Writes block `b`'s region after its entry: the header, the bitmap, zeros up to
 /// the slots, the slots (zeros where no run is). The file offsets must be where
 /// the writer is: a region moved in the file would send QEMU elsewhere.
@@ -349,6 +326,59 @@ pub(crate) fn write<W: std::io::Write>(
     region: &MappedRegion<'_>,
 ) -> Result<()> {
     region.check(b, w.written())?;
+    put_head(w, b, region)?;
+    let mut at = 0;
+    for (offset, data) in &region.runs {
+        zeros(w, offset - at)?;
+        w.put(data)?;
+        at = offset + data.len() as u64;
+    }
+    zeros(w, b.length - at)
+}
+
+/// Writes block `b`'s region after its entry from the block's memory, placed as
+/// [`placement`] says: as QEMU saves a stopped guest, a bit and a slot for every
+/// page that is not zero, the zero pages' bits clear and their slots holes. Each
+/// page is copied twice (for its bit, then for its slot), never held in full.
+pub(crate) fn write_from_ram<W: std::io::Write>(
+    w: &mut Writer<W>,
+    b: &ListedBlock,
+    (bitmap_offset, pages_offset): (u64, u64),
+    copy: &mut PageCopy<'_>,
+) -> Result<()> {
+    let pages = b.length / PAGE_SIZE;
+    let mut bitmap = vec![0u8; bitmap_len(b.length) as usize];
+    for k in 0..pages {
+        if !copy.check(k * PAGE_SIZE, w.written())? {
+            bitmap[(k / 8) as usize] |= 1 << (k % 8);
+        }
+    }
+    let region = MappedRegion {
+        version: VERSION,
+        page_size: PAGE_SIZE,
+        bitmap_offset,
+        pages_offset,
+        bitmap: Cow::Owned(bitmap),
+        runs: Vec::new(),
+    };
+    region.check(b, w.written())?;
+    put_head(w, b, &region)?;
+    for k in 0..pages {
+        match region.holds(k) {
+            true => copy.put(k * PAGE_SIZE, PAGE, w)?,
+            false => zeros(w, PAGE_SIZE)?,
+        }
+    }
+    Ok(())
+}
+
+/// The header, the bitmap and the zeros up to the slots. The file offsets must be
+/// where the writer is: a region moved in the file would send QEMU elsewhere.
+fn put_head<W: std::io::Write>(
+    w: &mut Writer<W>,
+    b: &ListedBlock,
+    region: &MappedRegion<'_>,
+) -> Result<()> {
     w.put(&region.version.to_be_bytes())?;
     for v in [region.page_size, region.bitmap_offset, region.pages_offset] {
         w.put(&v.to_be_bytes())?;
@@ -363,14 +393,7 @@ pub(crate) fn write<W: std::io::Write>(
         ))));
     }
     w.put(&region.bitmap)?;
-    zeros(w, region.pages_offset - w.written())?;
-    let mut at = 0;
-    for (offset, data) in &region.runs {
-        zeros(w, offset - at)?;
-        w.put(data)?;
-        at = offset + data.len() as u64;
-    }
-    zeros(w, b.length - at)
+    zeros(w, region.pages_offset - w.written())
 }
 
 /// Writes `n` zero octets.

@@ -61,8 +61,11 @@ mod encoding;
 mod live;
 mod loader;
 pub mod mapped;
+mod memory;
 pub mod multifd;
 mod saver;
+#[cfg(feature = "vm-memory")]
+mod vm_memory;
 pub mod xbzrle;
 mod zero;
 
@@ -71,7 +74,10 @@ pub use self::encoding::{Encoding, FLAG_COMPRESS_PAGE, FLAG_XBZRLE};
 pub use self::live::LiveRam;
 pub use self::loader::{RamBlockMut, RamLoader};
 pub use self::mapped::MappedRegion;
+pub use self::memory::{Buffer, GuestRam, GuestRamMut};
 pub use self::saver::{Pages, PartStats, RamBlock, RamSaver};
+#[cfg(feature = "vm-memory")]
+pub use self::vm_memory::{vmm_writes, GuestRange};
 pub use self::zero::is_zero;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -610,14 +616,7 @@ pub fn write_record<W: std::io::Write>(rec: &RamRecord<'_>, w: &mut Writer<W>) -
             }
             w.put(&(total | FLAG_MEM_SIZE).to_be_bytes())?;
             for (i, b) in blocks.iter().enumerate() {
-                put_name(w, &b.name)?;
-                w.put(&b.length.to_be_bytes())?;
-                if let Some(page_size) = b.page_size {
-                    w.put(&page_size.to_be_bytes())?;
-                }
-                if let Some(addr) = b.addr {
-                    w.put(&addr.to_be_bytes())?;
-                }
+                put_entry(w, b)?;
                 if let Some(region) = regions.get(i) {
                     mapped::write(w, b, region)?;
                 }
@@ -678,6 +677,36 @@ fn put_page_word<W: std::io::Write>(
     } else {
         put_name(w, block)
     }
+}
+
+/// A block list entry: name, length, and what the stream's capabilities add.
+fn put_entry<W: std::io::Write>(w: &mut Writer<W>, b: &ListedBlock) -> Result<()> {
+    put_name(w, &b.name)?;
+    w.put(&b.length.to_be_bytes())?;
+    if let Some(page_size) = b.page_size {
+        w.put(&page_size.to_be_bytes())?;
+    }
+    if let Some(addr) = b.addr {
+        w.put(&addr.to_be_bytes())?;
+    }
+    Ok(())
+}
+
+/// A mapped-ram file's block list, each entry followed by its region written from
+/// the block's memory (`mems`, in the list's order), then `EOS`.
+fn write_mapped_list<W: std::io::Write>(
+    w: &mut Writer<W>,
+    total: u64,
+    blocks: &[ListedBlock],
+    mems: &mut [memory::PageCopy<'_>],
+) -> Result<()> {
+    let places = mapped::placement(blocks, w.written());
+    w.put(&(total | FLAG_MEM_SIZE).to_be_bytes())?;
+    for ((b, at), copy) in blocks.iter().zip(places).zip(mems) {
+        put_entry(w, b)?;
+        mapped::write_from_ram(w, b, at, copy)?;
+    }
+    write_eos(w)
 }
 
 fn put_name<W: std::io::Write>(w: &mut Writer<W>, name: &str) -> Result<()> {

@@ -1,13 +1,14 @@
-//! Saving guest RAM from borrowed block memory, in both formats.
+//! Saving guest RAM, in both formats, from blocks it copies pages out of.
 //!
-//! The saver reads each page once to decide zero or data (word-wide, in a form the
-//! compiler vectorises) and streams records straight to the writer: no copy of the
-//! RAM, and no buffer beyond the writer's own. Which pages a part carries is a dirty
+//! The saver copies each page once into a buffer of a page, decides zero or data on
+//! that copy (word-wide, in a form the compiler vectorises) and streams records
+//! from it straight to the writer: no copy of the RAM, and no `&[u8]` of memory a
+//! guest may be writing ([`GuestRam`]). Which pages a part carries is a dirty
 //! bitmap per block in KVM's `KVM_GET_DIRTY_LOG` layout (bit `i % 64` of word
 //! `i / 64` is page `i`), or every page.
 
 use super::ber;
-use super::zero::page_is_zero;
+use super::memory::{GuestRam, PageCopy};
 use super::{check_page_size, wrong_direction, RAM_VERSION};
 use super::{FLAG_CONTINUE, FLAG_EOS, FLAG_PAGE, FLAG_ZERO, PAGE};
 use crate::error::{Error, ErrorKind, Result};
@@ -16,13 +17,23 @@ use crate::framing::{Configuration, IterativeSection, Part, SectionKind};
 use crate::io::Writer;
 use std::io;
 
-/// One RAM block of the guest, borrowed (a slice of an mmap'ed region works).
-#[derive(Debug, Clone, Copy)]
+/// One RAM block of the guest: a running guest's memory through `vm-memory`
+/// (`GuestRange`, feature `vm-memory`), or a buffer (`&Vec<u8>`, [`Buffer`](super::Buffer)).
+#[derive(Clone, Copy)]
 pub struct RamBlock<'a> {
     /// QEMU's block id (`pc.ram`), at most 255 bytes.
     pub name: &'a str,
     /// The block's memory; its length is the block's used length.
-    pub mem: &'a [u8],
+    pub mem: &'a dyn GuestRam,
+}
+
+impl std::fmt::Debug for RamBlock<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RamBlock")
+            .field("name", &self.name)
+            .field("len", &self.mem.len())
+            .finish()
+    }
 }
 
 /// Which pages a part carries.
@@ -84,7 +95,7 @@ impl<'a> RamSaver<'a> {
     pub fn with_page_size(blocks: Vec<RamBlock<'a>>, page_size: usize) -> Result<Self> {
         check_page_size(page_size)?;
         for b in &blocks {
-            if b.name.is_empty() || b.name.len() > 255 || b.mem.len() % page_size != 0 {
+            if b.name.is_empty() || b.name.len() > 255 || b.mem.len() % page_size as u64 != 0 {
                 return Err(Error::new(
                     ErrorKind::Framing(format!(
                         "RAM block {:?}: names are 1 to 255 bytes and lengths whole pages",
@@ -137,13 +148,13 @@ impl<'a> RamSaver<'a> {
 
     /// Sum of the blocks' lengths.
     pub fn total(&self) -> u64 {
-        self.blocks.iter().map(|b| b.mem.len() as u64).sum()
+        self.blocks.iter().map(|b| b.mem.len()).sum()
     }
 
     fn list(&self) -> Vec<super::ListedBlock> {
         self.blocks
             .iter()
-            .map(|b| super::ListedBlock::new(b.name, b.mem.len() as u64))
+            .map(|b| super::ListedBlock::new(b.name, b.mem.len()))
             .collect()
     }
 
@@ -155,20 +166,12 @@ impl<'a> RamSaver<'a> {
     pub fn write_setup<W: io::Write>(&self, format: Format, w: &mut Writer<W>) -> Result<()> {
         match format {
             Format::Legacy if self.mapped => {
-                let blocks = self.list();
-                let places = super::mapped::placement(&blocks, w.written());
-                let regions = self
+                let mut copies: Vec<_> = self
                     .blocks
                     .iter()
-                    .zip(places)
-                    .map(|(b, at)| super::MappedRegion::of_memory(b.mem, at))
+                    .map(|b| PageCopy::new(b.mem, b.name, self.page))
                     .collect();
-                let records = [super::RamRecord::MemSize {
-                    total: self.total(),
-                    blocks,
-                    regions,
-                }];
-                super::write_part(&records, w)
+                super::write_mapped_list(w, self.total(), &self.list(), &mut copies)
             }
             Format::Ber if self.mapped => Err(Error::new(
                 ErrorKind::Framing(
@@ -248,7 +251,7 @@ impl<'a> RamSaver<'a> {
             let Some(block) = self.blocks.get(b) else {
                 break;
             };
-            let pages = block.mem.len() / self.page;
+            let pages = (block.mem.len() / self.page as u64) as usize;
             let end = pages.min(start + budget);
             ranges[b] = start..end;
             budget -= end - start;
@@ -270,12 +273,13 @@ impl<'a> RamSaver<'a> {
         stats: &mut PartStats,
     ) -> Result<()> {
         let mut named = false;
-        for_each_page(b.mem.len() / self.page, pages, |p| {
-            let page = &b.mem[p * self.page..(p + 1) * self.page];
-            let zero = page_is_zero(page);
+        let mut copy = PageCopy::new(b.mem, b.name, self.page);
+        for_each_page(self.pages_of(b), pages, |p| {
+            let offset = (p * self.page) as u64;
+            let zero = copy.check(offset, w.written())?;
             let flag = if zero { FLAG_ZERO } else { FLAG_PAGE };
             let cont = if named { FLAG_CONTINUE } else { 0 };
-            w.put(&((p * self.page) as u64 | flag | cont).to_be_bytes())?;
+            w.put(&(offset | flag | cont).to_be_bytes())?;
             if !named {
                 w.put(&[b.name.len() as u8])?;
                 w.put(b.name.as_bytes())?;
@@ -286,9 +290,14 @@ impl<'a> RamSaver<'a> {
                 w.put(&[0])
             } else {
                 stats.data_pages += 1;
-                w.put(page)
+                copy.put(offset, self.page, w)
             }
         })
+    }
+
+    /// How many pages block `b` has.
+    fn pages_of(&self, b: &RamBlock<'_>) -> usize {
+        (b.mem.len() / self.page as u64) as usize
     }
 
     /// Runs of zero and data pages: each run is found first (one read of each page
@@ -303,8 +312,12 @@ impl<'a> RamSaver<'a> {
         let mut run: Option<(usize, usize, bool)> = None; // first page, pages, zero
         let mut planner = ber::Planner::new(self.page as u64);
         let mut scratch = Vec::with_capacity(320);
-        let pages_of =
-            |r: &ber::Run<&str>| &b.mem[r.offset as usize..r.end(self.page as u64) as usize];
+        let at = w.written(); // a failed copy is reported where the block started
+        // Runs are emitted after their pages were read: copied again from the block.
+        let mut out = PageCopy::new(b.mem, b.name, self.page);
+        let mut put_run = |r: &ber::Run<&str>, w: &mut Writer<W>| {
+            out.put(r.offset, (r.pages as usize) * self.page, w)
+        };
         let mut emit = |group: ber::Planned<'_, &str>| -> Result<()> {
             scratch.clear();
             match group {
@@ -313,10 +326,10 @@ impl<'a> RamSaver<'a> {
                     w.put(&scratch)
                 }
                 ber::Planned::One(r) => {
-                    let data = pages_of(&r);
-                    ber::data_run_start(&mut scratch, r.block, r.offset, data.len(), None);
+                    let len = r.pages as usize * self.page;
+                    ber::data_run_start(&mut scratch, r.block, r.offset, len, None);
                     w.put(&scratch)?;
-                    w.put(data)
+                    put_run(&r, w)
                 }
                 ber::Planned::Mixed(group) => {
                     ber::mixed_run_start(&mut scratch, b.name, group, self.page as u64);
@@ -324,7 +337,7 @@ impl<'a> RamSaver<'a> {
                     group
                         .iter()
                         .filter(|r| r.fill.is_none())
-                        .try_for_each(|r| w.put(pages_of(r)))
+                        .try_for_each(|r| put_run(r, w))
                 }
             }
         };
@@ -335,8 +348,9 @@ impl<'a> RamSaver<'a> {
             fill: zero.then_some(0),
             continued: None,
         };
-        for_each_page(b.mem.len() / self.page, pages, |p| {
-            let zero = page_is_zero(&b.mem[p * self.page..(p + 1) * self.page]);
+        let mut copy = PageCopy::new(b.mem, b.name, self.page);
+        for_each_page(self.pages_of(b), pages, |p| {
+            let zero = copy.check((p * self.page) as u64, at)?;
             if zero {
                 stats.zero_pages += 1;
             } else {
