@@ -14,7 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod catalog;
-pub mod counter_guest;
+pub use vmstate_examples::counter_guest;
 pub mod fuzzing;
 
 #[doc(hidden)]

@@ -66,8 +66,6 @@ mod catalog;
 mod cpu;
 #[cfg(all(feature = "kvm", target_arch = "x86_64"))]
 mod cpu_kvm;
-#[cfg(all(feature = "kvm", target_arch = "x86_64"))]
-mod kvm_devices;
 mod destination;
 mod devices;
 mod dma;
@@ -81,6 +79,8 @@ mod hpet;
 mod ide;
 mod ioapic;
 mod kbd;
+#[cfg(all(feature = "kvm", target_arch = "x86_64"))]
+mod kvm_devices;
 mod machine_types;
 mod misc;
 mod pci;
@@ -115,8 +115,6 @@ pub use acpi::*;
 pub use audio::*;
 pub use catalog::*;
 pub use cpu::*;
-#[cfg(all(feature = "kvm", target_arch = "x86_64"))]
-pub use kvm_devices::{VirtualClock, IOAPIC_BASE};
 pub use devices::{
     mirror, mirrors_for_stream, section_names, vcpu_count, DeviceSection, Devices, SectionMirror,
 };
@@ -131,6 +129,8 @@ pub use hpet::*;
 pub use ide::*;
 pub use ioapic::*;
 pub use kbd::*;
+#[cfg(all(feature = "kvm", target_arch = "x86_64"))]
+pub use kvm_devices::{VirtualClock, IOAPIC_BASE};
 pub use machine_types::{device_versions, machine_types, version_of as machine_version, MACHINES};
 pub use misc::*;
 pub use pci::*;

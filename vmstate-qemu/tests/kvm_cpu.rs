@@ -5,10 +5,10 @@
 
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
+use vm_memory::{Bytes, GuestAddress};
 use vmstate_qemu::X86Cpu;
 use vmstate_runtime::{dump, legacy};
 use vmstate_test_support::catalog::read_fixture;
-use vm_memory::{Bytes, GuestAddress};
 use vmstate_test_support::kvm_guest::{Guest, MEM_SIZE};
 
 /// The `fields` of a vmdesc device object, as JSON values.

@@ -122,7 +122,10 @@ fn pic_ioapic_pit_and_clock_round_trip_through_qemus_sections() {
     let (_, restored) = b.capture().unwrap();
     let again = sections(&restored, vclock);
     assert_eq!((&again.0, &again.1, &again.2), (master, slave, ioapic));
-    assert_eq!(without_load_times(again.3.clone()), without_load_times(pit.clone()));
+    assert_eq!(
+        without_load_times(again.3.clone()),
+        without_load_times(pit.clone())
+    );
     // The clock went on from the value carried (not from the new VM's zero).
     assert!(again.4.clock >= clock.clock, "{again:?}");
     assert!(again.4.clock - clock.clock < 60_000_000_000, "{again:?}");
@@ -164,7 +167,10 @@ fn local_apic_round_trips_through_qemus_section() {
     assert_eq!((qemu.lvt[0], qemu.lvt[3]), (0x2_00ef, 0x700));
     assert_eq!((qemu.initial_count, qemu.divide_conf), (0x10_0000, 3));
     assert_eq!(qemu.count_shift, 4, "divide by 16");
-    assert_eq!(u64::from(qemu.apicbase), captured.sregs.apic_base & 0xffff_ffff);
+    assert_eq!(
+        u64::from(qemu.apicbase),
+        captured.sregs.apic_base & 0xffff_ffff
+    );
     // A periodic timer loaded now next fires after initial_count + 1 ticks of 16 ns
     // (QEMU's apic_next_timer).
     assert_eq!(qemu.initial_count_load_time, clock.now);

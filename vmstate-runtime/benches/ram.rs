@@ -101,6 +101,44 @@ fn qemu_migration(mem: &[u8]) -> Option<f64> {
         .flatten()
 }
 
+/// The same image in `vm-memory`'s guest memory (a VMM's, read with volatile
+/// copies): legacy encode into a sink, and legacy decode into another, medians.
+#[cfg(feature = "vm-memory")]
+fn guest_memory(mem: &[u8], legacy: &[u8]) -> (Duration, Duration) {
+    use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+    use vmstate_runtime::ram::GuestRange;
+    let map = || GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), SIZE)]).expect("mmap");
+    let (src, dst) = (map(), map());
+    src.write_slice(mem, GuestAddress(0)).expect("image");
+    let block = GuestRange::new(&src, GuestAddress(0), SIZE as u64).expect("block");
+    let saver = RamSaver::new(vec![RamBlock {
+        name: "pc.ram",
+        mem: &block,
+    }])
+    .expect("one block");
+    let mut into = GuestRange::new(&dst, GuestAddress(0), SIZE as u64).expect("block");
+    let (encode_time, decode_time) = time_pair(
+        || {
+            encode(&saver, Format::Legacy, std::io::sink());
+        },
+        || {
+            let mut loader = RamLoader::new(vec![RamBlockMut {
+                name: "pc.ram",
+                mem: &mut into,
+            }]);
+            let used = loader.load_legacy(legacy, 0).expect("setup");
+            loader
+                .load_legacy(&legacy[used..], used as u64)
+                .expect("part");
+        },
+    );
+    let mut back = vec![0u8; SIZE];
+    dst.read_slice(&mut back, GuestAddress(0))
+        .expect("read back");
+    assert!(back == mem, "the image decoded into guest memory differs");
+    (encode_time, decode_time)
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -181,6 +219,10 @@ fn main() {
     assert!(dst2 == mem, "the BER-decoded image differs");
     drop(dst2);
     drop(copy);
+    #[cfg(feature = "vm-memory")]
+    let guest = Some(guest_memory(&mem, &legacy));
+    #[cfg(not(feature = "vm-memory"))]
+    let guest: Option<(Duration, Duration)> = None;
     let zero = vec![0u8; SIZE];
     let zero_saver = RamSaver::new(vec![RamBlock {
         name: "pc.ram",
@@ -226,6 +268,18 @@ fn main() {
         ms(ber_decode),
         ratio(ber_decode)
     );
+    if let Some((enc, dec)) = guest {
+        println!(
+            "| legacy encode from vm-memory guest memory, into a sink | {:.1} | {:.2} |",
+            ms(enc),
+            ratio(enc)
+        );
+        println!(
+            "| legacy decode into vm-memory guest memory | {:.1} | {:.2} |",
+            ms(dec),
+            ratio(dec)
+        );
+    }
     match qemu {
         Some(q) => println!(
             "| QEMU 7.2 migrating the image (total-time) | {q:.0} | {:.2} |",

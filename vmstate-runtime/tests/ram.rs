@@ -842,14 +842,15 @@ fn unplugged_memory_counts_only_in_the_devices_block() {
     };
     // Another device's path, a prefix of this one's, and a size that is not the block's.
     loader.unplugged("0000:00:04", &unplugged).unwrap();
-    loader.unplugged(
-        "0000:00:04.0",
-        &UnpluggedRam {
-            size: 1,
-            ..unplugged.clone()
-        },
-    )
-    .unwrap();
+    loader
+        .unplugged(
+            "0000:00:04.0",
+            &UnpluggedRam {
+                size: 1,
+                ..unplugged.clone()
+            },
+        )
+        .unwrap();
     assert_eq!(loader.holes().len(), 2);
     loader.unplugged("0000:00:04.0", &unplugged).unwrap();
     let holes = loader.holes();

@@ -419,7 +419,10 @@ impl<'a> RamLoader<'a> {
             }
         };
         b.mem.read(offset, page).map_err(|e| {
-            Error::new(ErrorKind::Io(format!("reading RAM block {}: {e}", b.name)), at)
+            Error::new(
+                ErrorKind::Io(format!("reading RAM block {}: {e}", b.name)),
+                at,
+            )
         })?;
         e.apply(data, page, at)?;
         memory::write(b.mem, b.name, offset, page, at)

@@ -196,9 +196,8 @@ pub(super) fn read(
     dst: &mut [u8],
     at: u64,
 ) -> Result<()> {
-    mem.read(offset, dst).map_err(|e| {
-        Error::new(ErrorKind::Io(format!("reading RAM block {name}: {e}")), at)
-    })
+    mem.read(offset, dst)
+        .map_err(|e| Error::new(ErrorKind::Io(format!("reading RAM block {name}: {e}")), at))
 }
 
 /// Writes into a loader's block, mapping a failed copy to a typed error at `at`.
@@ -209,12 +208,8 @@ pub(super) fn write(
     src: &[u8],
     at: u64,
 ) -> Result<()> {
-    mem.write(offset, src).map_err(|e| {
-        Error::new(
-            ErrorKind::Io(format!("writing RAM block {name}: {e}")),
-            at,
-        )
-    })
+    mem.write(offset, src)
+        .map_err(|e| Error::new(ErrorKind::Io(format!("writing RAM block {name}: {e}")), at))
 }
 
 /// Copies `len` bytes from `r` into the block at `offset`, through `r`'s own buffer

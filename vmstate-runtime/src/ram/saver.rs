@@ -313,7 +313,7 @@ impl<'a> RamSaver<'a> {
         let mut planner = ber::Planner::new(self.page as u64);
         let mut scratch = Vec::with_capacity(320);
         let at = w.written(); // a failed copy is reported where the block started
-        // Runs are emitted after their pages were read: copied again from the block.
+                              // Runs are emitted after their pages were read: copied again from the block.
         let mut out = PageCopy::new(b.mem, b.name, self.page);
         let mut put_run = |r: &ber::Run<&str>, w: &mut Writer<W>| {
             out.put(r.offset, (r.pages as usize) * self.page, w)

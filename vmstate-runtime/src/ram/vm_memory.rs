@@ -79,7 +79,10 @@ impl<'a, M: GuestMemory> GuestRange<'a, M> {
             Some(end) if end <= self.len => Ok(GuestAddress(self.start.0 + offset)),
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("{n} bytes at {offset:#x} are outside a block of {:#x}", self.len),
+                format!(
+                    "{n} bytes at {offset:#x} are outside a block of {:#x}",
+                    self.len
+                ),
             )),
         }
     }
