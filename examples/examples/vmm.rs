@@ -104,8 +104,8 @@ mod vmm {
         let sent = qemu::migrate(
             &mut vm,
             running,
+            qemu::Origin::Booted(&a.machine),
             BufWriter::with_capacity(1 << 20, conn),
-            &a.machine,
             a.format,
             |line| println!("{line}"),
         );

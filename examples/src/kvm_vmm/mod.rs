@@ -8,6 +8,7 @@
 //! `i8254`, the clock as `kvmclock`, with `globalstate` saying `running`, so that
 //! QEMU runs the guest on without `cont`. The `vmm` example is its command line.
 
+pub mod incoming;
 pub mod qemu;
 
 use kvm_bindings::{kvm_pit_config, kvm_segment, kvm_userspace_memory_region};
@@ -19,6 +20,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use vm_memory::bitmap::AtomicBitmap;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
+use vmm_sys_util::ioctl::{ioctl_with_mut_ref, ioctl_with_ref};
 use vmm_sys_util::signal::{register_signal_handler, Killable, SIGRTMIN};
 use vmstate_runtime::kvm::Host;
 use vmstate_runtime::ram::{self, GuestRange};
@@ -52,8 +54,11 @@ pub struct Vm {
     vcpu: Option<VcpuFd>,
     /// The guest's RAM.
     pub mem: Memory,
-    _kvm: Kvm,
+    kvm: Kvm,
 }
+
+/// QEMU's default machine-check capabilities: `MCG_CTL_P`, `MCG_SER_P`, 10 banks.
+const QEMU_MCG_CAP: u64 = 1 << 8 | 1 << 24 | 10;
 
 impl Vm {
     /// A VM of `mib` MiB of RAM (at most 3 GiB: all below the PCI hole).
@@ -91,13 +96,52 @@ impl Vm {
             .map_err(kvm("KVM_GET_SUPPORTED_CPUID"))?;
         vcpu.set_cpuid2(&cpuid).map_err(kvm("KVM_SET_CPUID2"))?;
         let host = Host::probe(&k, &vm)?;
-        Ok(Vm {
+        let vm = Vm {
             vm,
             host,
             vcpu: Some(vcpu),
             mem,
-            _kvm: k,
-        })
+            kvm: k,
+        };
+        vm.setup_mce(QEMU_MCG_CAP)?;
+        Ok(vm)
+    }
+
+    /// Sets the vCPU's machine-check capabilities (`MCG_CAP`) as QEMU does
+    /// (`KVM_X86_SETUP_MCE`), those the host's KVM supports: without it KVM has
+    /// no `MCG_CTL` and refuses QEMU's value of it.
+    pub fn setup_mce(&self, mcg_cap: u64) -> Result<(), Error> {
+        const KVMIO: u32 = 0xae;
+        vmm_sys_util::ioctl_ior_nr!(KVM_X86_GET_MCE_CAP_SUPPORTED, KVMIO, 0x9d, u64);
+        vmm_sys_util::ioctl_iow_nr!(KVM_X86_SETUP_MCE, KVMIO, 0x9c, u64);
+        let mut supported = 0u64;
+        // SAFETY: the ioctl writes one u64, `supported`.
+        let r = unsafe {
+            ioctl_with_mut_ref(&self.kvm, KVM_X86_GET_MCE_CAP_SUPPORTED(), &mut supported)
+        };
+        if r < 0 {
+            return Err(format!(
+                "KVM_X86_GET_MCE_CAP_SUPPORTED: {}",
+                std::io::Error::last_os_error()
+            )
+            .into());
+        }
+        // KVM_CAP_MCE's value is the banks it supports (QEMU's
+        // kvm_get_mce_cap_supported).
+        let (banks, max) = (
+            mcg_cap & 0xff,
+            self.kvm.check_extension_int(kvm_ioctls::Cap::Mce),
+        );
+        if banks > u64::try_from(max).unwrap_or(0) {
+            return Err(format!("{banks} machine-check banks: this host's KVM has {max}").into());
+        }
+        let cap = mcg_cap & (supported | 0xff);
+        // SAFETY: the ioctl reads one u64, `cap`.
+        let r = unsafe { ioctl_with_ref(self.vcpu()?, KVM_X86_SETUP_MCE(), &cap) };
+        if r < 0 {
+            return Err(format!("KVM_X86_SETUP_MCE: {}", std::io::Error::last_os_error()).into());
+        }
+        Ok(())
     }
 
     /// RAM size in bytes.

@@ -9,6 +9,7 @@
 //! the destination keeps them as it created them, as it keeps any device a stream
 //! does not name.
 
+use super::incoming::Received;
 use super::{Error, Vm, RAM_BLOCK};
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use vmstate_qemu::{
     Apic, CpuCommon, GlobalState, Ioapic, KvmClock, Pic, Pit, VirtualClock, X86Cpu,
 };
 use vmstate_runtime::kvm as vkvm;
-use vmstate_runtime::ram::{LiveRam, RamBlock, RamSaver};
+use vmstate_runtime::ram::{GuestRam, LiveRam, RamBlock, RamSaver};
 use vmstate_runtime::stream::Registry;
 use vmstate_runtime::Format;
 
@@ -34,7 +35,7 @@ pub struct Sections {
 
 /// The host's `CLOCK_MONOTONIC`, ns: the VMM's virtual clock is the host's
 /// monotonic clock (offset 0), as QEMU's is while a VM has never been stopped.
-fn monotonic_ns() -> i64 {
+pub(super) fn monotonic_ns() -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -134,31 +135,30 @@ pub struct Migrated {
     pub total: Duration,
 }
 
-/// Live-migrates `vm` (its vCPU running on `running`) to `dest`, a QEMU of
-/// `machine` started with `-incoming` and the VM's machine arguments: pre-copy from
-/// the dirty log while the guest runs, then stop-and-copy. `progress` sees each
-/// round. On a failure before the stream's end the vCPU is returned running, so the
-/// guest is never stopped on both sides.
+/// Live-migrates `vm` (its vCPU running on `running`) to `dest`, a QEMU started
+/// with `-incoming` and the VM's machine arguments: pre-copy from the dirty log
+/// while the guest runs, then stop-and-copy. `progress` sees each round. A guest
+/// that came from QEMU goes back with what came with it: every RAM block, and every
+/// device section, those KVM holds converted again. On a failure before the
+/// stream's end the vCPU is returned running, so the guest is never stopped on
+/// both sides.
 pub fn migrate<W: Write>(
     vm: &mut Vm,
     running: super::Running,
+    origin: Origin<'_>,
     dest: W,
-    machine: &str,
     format: Format,
     progress: impl FnMut(&str),
 ) -> Result<Migrated, (Error, Option<super::Running>)> {
     let started = Instant::now();
     let mut running = Some(running);
     let mut stopped = None;
-    let outcome = send(
-        vm,
-        &mut running,
-        &mut stopped,
-        dest,
-        machine,
+    let to = Stream {
+        running: &mut running,
+        stopped: &mut stopped,
         format,
-        progress,
-    );
+    };
+    let outcome = send(vm, to, origin, dest, progress);
     if let Some(vcpu) = stopped {
         vm.stopped(vcpu);
     }
@@ -174,37 +174,69 @@ pub fn migrate<W: Write>(
     }
 }
 
-/// The stream: `running` is taken and its vCPU put in `stopped` at the stop.
+/// Where the guest came from.
+pub enum Origin<'a> {
+    /// Booted by this VMM, for QEMU's machine type named.
+    Booted(&'a str),
+    /// From QEMU: it goes back with what came with it.
+    FromQemu(&'a mut Received),
+}
+
+/// The stream's vCPU: `running` is taken and its vCPU put in `stopped` at the stop.
+struct Stream<'r> {
+    running: &'r mut Option<super::Running>,
+    stopped: &'r mut Option<kvm_ioctls::VcpuFd>,
+    format: Format,
+}
+
+/// Writes the stream to `dest`.
 fn send<W: Write>(
     vm: &Vm,
-    running: &mut Option<super::Running>,
-    stopped: &mut Option<kvm_ioctls::VcpuFd>,
+    to: Stream<'_>,
+    origin: Origin<'_>,
     dest: W,
-    machine: &str,
-    format: Format,
     mut progress: impl FnMut(&str),
 ) -> Result<(Vec<u64>, u64, Duration), Error> {
     let ram = vm.ram()?;
-    let saver = RamSaver::new(vec![RamBlock {
-        name: RAM_BLOCK,
-        mem: &ram,
-    }])?;
-    let mut live_ram = LiveRam::new(saver, || Ok(vec![vm.dirty_pages()?]));
+    let (machine, kept_blocks, kept_devices) = match origin {
+        Origin::FromQemu(r) => (r.machine.as_str(), Some(&r.blocks), Some(&mut r.devices)),
+        Origin::Booted(machine) => (machine, None, None),
+    };
+    let blocks = match kept_blocks {
+        Some(list) => list
+            .iter()
+            .map(|(name, bytes)| RamBlock {
+                name,
+                mem: match name.as_str() {
+                    RAM_BLOCK => &ram as &dyn GuestRam,
+                    _ => bytes,
+                },
+            })
+            .collect(),
+        None => vec![RamBlock {
+            name: RAM_BLOCK,
+            mem: &ram,
+        }],
+    };
+    let mut live_ram = LiveRam::new(RamSaver::new(blocks)?, || Ok(vec![vm.dirty_pages()?]));
     live_ram.converged = 64;
-    // The sections' shapes for the registry; their state is taken once the guest
-    // has stopped.
+    // The sections' shapes for the registry (or the sections as they came); the
+    // state KVM holds is taken again once the guest has stopped.
     let mut shapes = Sections::shapes();
     let (bytes, stopped_for) = {
         let mut reg = Registry::new(machine).with_machine_types(vmstate_qemu::machine_types());
         reg.iterative("ram", 0, &mut live_ram);
-        shapes.register(&mut reg);
-        let mut live = reg.live_save(format, dest)?;
+        match kept_devices {
+            Some(d) => d.register(&mut reg),
+            None => shapes.register(&mut reg),
+        }
+        let mut live = reg.live_save(to.format, dest)?;
         let mut round = 0;
         loop {
             let done = live.iterate()?;
             round += 1;
             progress(&format!("round {round}: {} bytes sent", live.written()));
-            if running.as_ref().is_some_and(super::Running::has_failed) {
+            if to.running.as_ref().is_some_and(super::Running::has_failed) {
                 return Err("the guest stopped during the migration".into());
             }
             if done {
@@ -212,7 +244,9 @@ fn send<W: Write>(
             }
         }
         let stop_at = Instant::now();
-        let vcpu = stopped.insert(running.take().ok_or("no vCPU")?.stop()?);
+        let vcpu = to
+            .stopped
+            .insert(to.running.take().ok_or("no vCPU")?.stop()?);
         Sections::capture(vm, vcpu)?.replace(&mut live)?;
         (live.complete()?, stop_at.elapsed())
     };
