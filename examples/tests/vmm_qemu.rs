@@ -177,7 +177,7 @@ fn qemu_to_vmm_to_qemu(peer: Peer) {
     src.execute("migrate", serde_json::json!({ "uri": uri }))
         .unwrap();
     let (mut conn, _) = listener.accept().unwrap();
-    let mut received = incoming::receive(&vm, &mut conn).unwrap();
+    let mut received = incoming::receive(&mut vm.ram().unwrap(), &mut conn).unwrap();
     drop(conn);
     assert_eq!(received.machine, peer.machine);
     let (status, _) = src.wait_migration().unwrap();

@@ -104,10 +104,11 @@ fn block_list(r: &mut impl Input) -> Result<Vec<ram::ListedBlock>, Error> {
     Err("the ram section's START is not a block list".into())
 }
 
-/// Receives a migration from `conn` into `vm`: RAM into its memory and buffers,
-/// devices typed. The VM's vCPU and in-kernel devices are not touched: see
-/// [`Received::apply`](super::qemu).
-pub fn receive(vm: &Vm, conn: &mut dyn Read) -> Result<Received, Error> {
+/// Receives a migration from `conn`: `pc.ram` into `guest` (a VM's memory,
+/// [`Vm::ram`]), the other RAM blocks into buffers, the devices typed. The VM's
+/// vCPU and in-kernel devices are not touched: [`Received::apply`] puts them into
+/// KVM.
+pub fn receive(guest: &mut dyn ram::GuestRamMut, conn: &mut dyn Read) -> Result<Received, Error> {
     let mut input = StreamInput::Read(ReadInput::new(&mut *conn));
     let (configuration, _) =
         legacy::read_prelude(&mut input)?.ok_or("the stream has no configuration section")?;
@@ -146,9 +147,8 @@ pub fn receive(vm: &Vm, conn: &mut dyn Read) -> Result<Received, Error> {
     if !list.iter().any(|b| b.name == RAM_BLOCK) {
         return Err(format!("the stream has no {RAM_BLOCK} block: not a PC machine's RAM").into());
     }
-    let mut guest = vm.ram()?;
     {
-        let mut guest = Some(&mut guest);
+        let mut guest = Some(guest);
         let mut targets: Vec<RamBlockMut<'_>> = Vec::new();
         for (name, bytes) in &mut blocks {
             let mem: &mut dyn ram::GuestRamMut = match name.as_str() {

@@ -434,6 +434,10 @@ fn main() {
     }
     streams(&mut seeds);
     catalog_device_seeds(&mut seeds);
+    // What QEMU 10.0 sends the reference VMM, on both machine types' releases.
+    for fixture in ["pc-i440fx-10.0-kvm-bios.mig", "pc-i440fx-7.2-kvm-bios.mig"] {
+        seeds.write("vmm_incoming", &catalog::read_fixture(fixture));
+    }
     println!("{} seeds in {dir}", seeds.n);
 }
 

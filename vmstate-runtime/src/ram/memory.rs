@@ -26,6 +26,43 @@ pub trait GuestRam {
     /// Copies the `dst.len()` bytes at `offset` into `dst`. The saver only asks for
     /// ranges inside the block.
     fn read(&self, offset: u64, dst: &mut [u8]) -> io::Result<()>;
+
+    /// Whether the `len` bytes at `offset` are all zero. By default they are copied
+    /// into `scratch` a chunk at a time, the first chunk short, so that a data page
+    /// is told by its first bytes; a buffer looks at its own bytes.
+    fn is_zero(&self, offset: u64, len: usize, scratch: &mut [u8]) -> io::Result<bool> {
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(if done == 0 { FIRST_LOOK } else { scratch.len() });
+            let n = n.min(scratch.len());
+            self.read(offset + done as u64, &mut scratch[..n])?;
+            if !super::zero::is_zero(&scratch[..n]) {
+                return Ok(false);
+            }
+            done += n;
+        }
+        Ok(true)
+    }
+
+    /// Hands the `len` bytes at `offset` to `f`, in order, in one or more slices:
+    /// by default copies through `scratch`; a buffer hands its own bytes.
+    fn visit(
+        &self,
+        offset: u64,
+        len: usize,
+        scratch: &mut [u8],
+        f: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(scratch.len());
+            self.read(offset + done as u64, &mut scratch[..n])
+                .map_err(|e| read_error(offset + done as u64, e))?;
+            f(&scratch[..n])?;
+            done += n;
+        }
+        Ok(())
+    }
 }
 
 /// One RAM block's memory, written by copying into it (a destination's, before its
@@ -34,6 +71,35 @@ pub trait GuestRamMut: GuestRam {
     /// Copies `src` to the bytes at `offset`. The loader only writes ranges inside
     /// the block, after checking them against the stream's claims.
     fn write(&mut self, offset: u64, src: &[u8]) -> io::Result<()>;
+
+    /// Fills the `len` bytes at `offset` with `byte`, leaving bytes that are zero
+    /// already when `byte` is zero (as QEMU does: a fresh destination's memory is
+    /// zero, and pages never written stay unallocated).
+    fn fill(&mut self, offset: u64, len: usize, byte: u8) -> io::Result<()> {
+        let mut buf = [0u8; 4096];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(buf.len());
+            let here = offset + done as u64;
+            if byte != 0 || !self.is_zero(here, n, &mut buf)? {
+                buf[..n].fill(byte);
+                self.write(here, &buf[..n])?;
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+/// Bytes [`GuestRam::is_zero`] copies first: most data pages show a set bit in
+/// them.
+const FIRST_LOOK: usize = 256;
+
+fn read_error(offset: u64, e: io::Error) -> Error {
+    Error::new(
+        ErrorKind::Io(format!("reading guest memory at {offset:#x}: {e}")),
+        0,
+    )
 }
 
 fn out_of_range(offset: u64, len: usize, size: usize) -> io::Error {
@@ -52,6 +118,7 @@ fn range(offset: u64, len: usize, size: usize) -> io::Result<std::ops::Range<usi
         .ok_or_else(|| out_of_range(offset, len, size))
 }
 
+/// A buffer is no guest's memory: it is read and written in place.
 impl GuestRam for [u8] {
     fn len(&self) -> u64 {
         <[u8]>::len(self) as u64
@@ -61,6 +128,21 @@ impl GuestRam for [u8] {
         dst.copy_from_slice(&self[range(offset, dst.len(), <[u8]>::len(self))?]);
         Ok(())
     }
+
+    fn is_zero(&self, offset: u64, len: usize, _: &mut [u8]) -> io::Result<bool> {
+        Ok(page_is_zero(&self[range(offset, len, <[u8]>::len(self))?]))
+    }
+
+    fn visit(
+        &self,
+        offset: u64,
+        len: usize,
+        _: &mut [u8],
+        f: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let r = range(offset, len, <[u8]>::len(self)).map_err(|e| read_error(offset, e))?;
+        f(&self[r])
+    }
 }
 
 impl GuestRamMut for [u8] {
@@ -69,30 +151,61 @@ impl GuestRamMut for [u8] {
         self[r].copy_from_slice(src);
         Ok(())
     }
+
+    fn fill(&mut self, offset: u64, len: usize, byte: u8) -> io::Result<()> {
+        let r = range(offset, len, <[u8]>::len(self))?;
+        let bytes = &mut self[r];
+        if byte != 0 || !page_is_zero(bytes) {
+            bytes.fill(byte);
+        }
+        Ok(())
+    }
 }
 
 /// Plain buffers by what they hold: `&buffer` and `&mut buffer` are blocks.
 macro_rules! buffer_is_ram {
-    ($($t:ty),*) => {$(
+    ($($t:ty => |$b:ident| $bytes:expr, $bytes_mut:expr;)*) => {$(
         impl GuestRam for $t {
             fn len(&self) -> u64 {
-                self[..].len() as u64
+                let $b = self;
+                GuestRam::len($bytes)
             }
 
             fn read(&self, offset: u64, dst: &mut [u8]) -> io::Result<()> {
-                self[..].read(offset, dst)
+                let $b = self;
+                $bytes.read(offset, dst)
+            }
+
+            fn is_zero(&self, offset: u64, len: usize, scratch: &mut [u8]) -> io::Result<bool> {
+                let $b = self;
+                $bytes.is_zero(offset, len, scratch)
+            }
+
+            fn visit(
+                &self,
+                offset: u64,
+                len: usize,
+                scratch: &mut [u8],
+                f: &mut dyn FnMut(&[u8]) -> Result<()>,
+            ) -> Result<()> {
+                let $b = self;
+                $bytes.visit(offset, len, scratch, f)
             }
         }
 
         impl GuestRamMut for $t {
             fn write(&mut self, offset: u64, src: &[u8]) -> io::Result<()> {
-                self[..].write(offset, src)
+                let $b = self;
+                $bytes_mut.write(offset, src)
+            }
+
+            fn fill(&mut self, offset: u64, len: usize, byte: u8) -> io::Result<()> {
+                let $b = self;
+                GuestRamMut::fill($bytes_mut, offset, len, byte)
             }
         }
     )*};
 }
-
-buffer_is_ram!(Vec<u8>, Box<[u8]>);
 
 /// A borrowed buffer as a block: `Buffer(&bytes[..n])` or `Buffer(&mut bytes[..n])`
 /// where a part of a buffer is the block (a `&[u8]` cannot itself be a
@@ -100,13 +213,32 @@ buffer_is_ram!(Vec<u8>, Box<[u8]>);
 #[derive(Debug, Clone, Copy)]
 pub struct Buffer<B>(pub B);
 
+buffer_is_ram! {
+    Vec<u8> => |b| &b[..], &mut b[..];
+    Box<[u8]> => |b| &b[..], &mut b[..];
+}
+
 impl<B: AsRef<[u8]>> GuestRam for Buffer<B> {
     fn len(&self) -> u64 {
-        self.0.as_ref().len() as u64
+        GuestRam::len(self.0.as_ref())
     }
 
     fn read(&self, offset: u64, dst: &mut [u8]) -> io::Result<()> {
         self.0.as_ref().read(offset, dst)
+    }
+
+    fn is_zero(&self, offset: u64, len: usize, scratch: &mut [u8]) -> io::Result<bool> {
+        self.0.as_ref().is_zero(offset, len, scratch)
+    }
+
+    fn visit(
+        &self,
+        offset: u64,
+        len: usize,
+        scratch: &mut [u8],
+        f: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        self.0.as_ref().visit(offset, len, scratch, f)
     }
 }
 
@@ -114,20 +246,23 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> GuestRamMut for Buffer<B> {
     fn write(&mut self, offset: u64, src: &[u8]) -> io::Result<()> {
         self.0.as_mut().write(offset, src)
     }
+
+    fn fill(&mut self, offset: u64, len: usize, byte: u8) -> io::Result<()> {
+        GuestRamMut::fill(self.0.as_mut(), offset, len, byte)
+    }
 }
 
 /// Bytes copied at a time when a page is larger (a page may be up to 1 GiB).
 pub(super) const CHUNK: usize = 64 << 10;
 
-/// The saver's view of one block: pages copied into a buffer of its own, each
-/// copy then checked for zero and written from there, so that a page is read once.
+/// The saver's view of one block: its pages checked for zero and written through
+/// a buffer of its own (a block of guest memory copies into it; a buffer is read in
+/// place).
 pub(crate) struct PageCopy<'m> {
     mem: &'m dyn GuestRam,
     name: &'m str,
     page: usize,
     buf: Vec<u8>,
-    /// The page `buf` holds whole, if one.
-    held: Option<u64>,
 }
 
 impl<'m> PageCopy<'m> {
@@ -137,67 +272,32 @@ impl<'m> PageCopy<'m> {
             name,
             page,
             buf: vec![0; page.min(CHUNK)],
-            held: None,
         }
     }
 
-    /// Copies `len` bytes at `offset` into the buffer (`at`: where the stream is).
-    fn read(&mut self, offset: u64, len: usize, at: u64) -> Result<&[u8]> {
-        let dst = &mut self.buf[..len];
-        read(self.mem, self.name, offset, dst, at)?;
-        Ok(dst)
-    }
-
-    /// Whether the page at `offset` is zero, as copied now (what the stream says
-    /// of a page is what its copy held); a page that fits the buffer stays there
-    /// for [`put`](Self::put).
+    /// Whether the page at `offset` is zero, as it reads now (`at`: where the
+    /// stream is, for an error).
     pub(crate) fn check(&mut self, offset: u64, at: u64) -> Result<bool> {
-        self.held = None;
-        let mut done = 0;
-        while done < self.page {
-            let n = (self.page - done).min(CHUNK);
-            if !page_is_zero(self.read(offset + done as u64, n, at)?) {
-                break;
-            }
-            done += n;
-        }
-        self.held = (self.page <= CHUNK).then_some(offset);
-        Ok(done >= self.page)
+        self.mem
+            .is_zero(offset, self.page, &mut self.buf)
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Io(format!("reading RAM block {}: {e}", self.name)),
+                    at,
+                )
+            })
     }
 
-    /// Writes the `len` bytes at `offset` to `w`: the held copy when it is that
-    /// page, else copied again.
+    /// Writes the `len` bytes at `offset` to `w`.
     pub(crate) fn put<W: io::Write>(
         &mut self,
         offset: u64,
         len: usize,
         w: &mut Writer<W>,
     ) -> Result<()> {
-        if self.held == Some(offset) && len == self.page {
-            return w.put(&self.buf[..len]);
-        }
-        self.held = None;
-        let mut done = 0;
-        while done < len {
-            let n = (len - done).min(self.buf.len());
-            let data = self.read(offset + done as u64, n, w.written())?;
-            w.put(data)?;
-            done += n;
-        }
-        Ok(())
+        self.mem
+            .visit(offset, len, &mut self.buf, &mut |bytes| w.put(bytes))
     }
-}
-
-/// Reads from a block, mapping a failed copy to a typed error at `at`.
-pub(super) fn read(
-    mem: &dyn GuestRam,
-    name: &str,
-    offset: u64,
-    dst: &mut [u8],
-    at: u64,
-) -> Result<()> {
-    mem.read(offset, dst)
-        .map_err(|e| Error::new(ErrorKind::Io(format!("reading RAM block {name}: {e}")), at))
 }
 
 /// Writes into a loader's block, mapping a failed copy to a typed error at `at`.
@@ -232,36 +332,16 @@ pub(super) fn write_from(
     Ok(())
 }
 
-/// Fills `len` bytes at `offset` with `fill`, skipping a zero fill of bytes that are
-/// zero already (as QEMU does: a fresh destination's memory is zero, and untouched
-/// pages stay unallocated).
+/// Fills `len` bytes at `offset` with `byte` ([`GuestRamMut::fill`]), mapping a
+/// failure to a typed error at `at`.
 pub(super) fn fill(
     mem: &mut dyn GuestRamMut,
     name: &str,
     offset: u64,
     len: usize,
-    fill: u8,
+    byte: u8,
     at: u64,
 ) -> Result<()> {
-    let mut buf = [0u8; 4096];
-    let mut done = 0;
-    while done < len {
-        let n = (len - done).min(buf.len());
-        let here = offset + done as u64;
-        if fill == 0 {
-            // (`mem` as a `&dyn GuestRam` needs trait upcasting: Rust 1.86.)
-            mem.read(here, &mut buf[..n]).map_err(|e| {
-                Error::new(ErrorKind::Io(format!("reading RAM block {name}: {e}")), at)
-            })?;
-            if !page_is_zero(&buf[..n]) {
-                buf[..n].fill(0);
-                write(mem, name, here, &buf[..n], at)?;
-            }
-        } else {
-            buf[..n].fill(fill);
-            write(mem, name, here, &buf[..n], at)?;
-        }
-        done += n;
-    }
-    Ok(())
+    mem.fill(offset, len, byte)
+        .map_err(|e| Error::new(ErrorKind::Io(format!("writing RAM block {name}: {e}")), at))
 }
