@@ -11,13 +11,13 @@
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod bench {
     use std::io::BufWriter;
-    use std::net::{TcpListener, TcpStream};
+    use std::net::TcpListener;
     use std::path::{Path, PathBuf};
     use std::time::{Duration, Instant};
     use vmstate_examples::counter_guest;
     use vmstate_examples::kvm_vmm::{incoming, qemu, Vm};
     use vmstate_runtime::Format;
-    use vmstate_test_support::qmp::{Peer, Qemu, Release};
+    use vmstate_test_support::qmp::{connect_when_listening, free_port, Peer, Qemu, Release};
 
     const MIB: u32 = 128;
     const RUNS: usize = 3;
@@ -31,21 +31,6 @@ mod bench {
         tail: f64,
     }
 
-    fn free_port() -> u16 {
-        let l = TcpListener::bind("127.0.0.1:0").expect("a port");
-        l.local_addr().expect("bound").port()
-    }
-
-    fn connect(port: u16) -> TcpStream {
-        (0..200)
-            .find_map(|_| {
-                TcpStream::connect(("127.0.0.1", port))
-                    .inspect_err(|_| std::thread::sleep(Duration::from_millis(25)))
-                    .ok()
-            })
-            .expect("QEMU listens")
-    }
-
     /// A QEMU running the counter guest, its RAM filled.
     fn source(peer: Peer, dir: &Path, kernel: &Path, name: &str) -> Qemu {
         let k = kernel.to_str().expect("utf-8 path");
@@ -55,6 +40,20 @@ mod bench {
             std::thread::sleep(Duration::from_millis(50));
         }
         q
+    }
+
+    /// A QEMU with the same machine arguments, `-incoming` on a loopback port.
+    fn destination(peer: Peer, dir: &Path, kernel: &Path) -> (Qemu, u16) {
+        let port = free_port();
+        let uri = format!("tcp:127.0.0.1:{port}");
+        let k = kernel.to_str().expect("utf-8 path");
+        let q = peer.start(
+            dir,
+            "dst",
+            MIB,
+            &["-smp", "1", "-kernel", k, "-incoming", &uri],
+        );
+        (q, port)
     }
 
     /// QEMU's own figures of the migration it completed.
@@ -70,15 +69,8 @@ mod bench {
 
     fn qemu_to_qemu(peer: Peer, dir: &Path, kernel: &Path) -> Times {
         let mut src = source(peer, dir, kernel, "src");
-        let port = free_port();
+        let (_dst, port) = destination(peer, dir, kernel);
         let uri = format!("tcp:127.0.0.1:{port}");
-        let k = kernel.to_str().expect("utf-8 path");
-        let _dst = peer.start(
-            dir,
-            "dst",
-            MIB,
-            &["-smp", "1", "-kernel", k, "-incoming", &uri],
-        );
         std::thread::sleep(Duration::from_millis(200));
         src.execute("migrate", serde_json::json!({ "uri": uri }))
             .expect("migrate");
@@ -104,15 +96,7 @@ mod bench {
     }
 
     fn vmm_to_qemu(peer: Peer, dir: &Path, kernel: &Path) -> Times {
-        let port = free_port();
-        let uri = format!("tcp:127.0.0.1:{port}");
-        let k = kernel.to_str().expect("utf-8 path");
-        let _dst = peer.start(
-            dir,
-            "dst",
-            MIB,
-            &["-smp", "1", "-kernel", k, "-incoming", &uri],
-        );
+        let (_dst, port) = destination(peer, dir, kernel);
         let mut vm = Vm::new(MIB.into()).expect("VM");
         vm.load_kernel(&counter_guest::kernel(MIB)).expect("kernel");
         let running = vm.run().expect("run");
@@ -122,7 +106,7 @@ mod bench {
             &mut vm,
             running,
             qemu::Origin::Booted(peer.machine),
-            BufWriter::with_capacity(1 << 20, connect(port)),
+            BufWriter::with_capacity(1 << 20, connect_when_listening(port)),
             Format::Legacy,
             |_| {},
         )

@@ -11,25 +11,17 @@
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
 use std::io::BufWriter;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 use vm_memory::{Bytes, GuestAddress};
 use vmstate_examples::counter_guest::{self, FIRST, HOT_END};
 use vmstate_examples::kvm_vmm::{incoming, qemu, Vm};
 use vmstate_runtime::Format;
-use vmstate_test_support::qmp::{Peer, Qemu, Release};
+use vmstate_test_support::qmp::{connect_when_listening, free_port, Peer, Qemu, Release};
 use vmstate_test_support::testing::kvm_available;
 
 const MIB: u32 = 32;
 const PAGE: usize = 4096;
-
-/// A loopback port nothing listens on (QEMU binds it next).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// The counter of page `addr` (the guest's second word of each hot page).
 fn counter(mem: &[u8], addr: u64) -> u32 {
@@ -59,10 +51,10 @@ fn runs_on(q: &mut Qemu, dir: &std::path::Path, at_stop: &[u8], kernel: &[u8], p
     }
     // Stopped for the copy, so that it is of one instant.
     q.execute("stop", serde_json::json!({})).unwrap();
-    let ram = qemu_ram(q, &dir);
+    let ram = qemu_ram(q, dir);
     q.execute("cont", serde_json::json!({})).unwrap();
     let loaded = &ram[0x10_0000..0x10_0000 + kernel.len()];
-    assert_eq!(loaded, &kernel[..], "the kernel in QEMU's RAM");
+    assert_eq!(loaded, kernel, "the kernel in QEMU's RAM");
     for addr in (FIRST..u64::from(MIB) << 20).step_by(PAGE) {
         let word = u32::from_le_bytes(ram[addr as usize..addr as usize + 4].try_into().unwrap());
         assert_eq!(u64::from(word), addr, "page {addr:#x}'s first word");
@@ -74,7 +66,7 @@ fn runs_on(q: &mut Qemu, dir: &std::path::Path, at_stop: &[u8], kernel: &[u8], p
             .collect();
         (*c.iter().min().unwrap(), *c.iter().max().unwrap())
     };
-    let (stop_min, stop_max) = counters(&at_stop);
+    let (stop_min, stop_max) = counters(at_stop);
     let (min, max) = counters(&ram);
     assert!(
         stop_max - stop_min <= 1,
@@ -115,7 +107,7 @@ fn vmm_to(peer: Peer) {
     vm.load_kernel(&kernel).unwrap();
     let running = vm.run().unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    let conn = connect(port);
+    let conn = connect_when_listening(port);
     let m = qemu::migrate(
         &mut vm,
         running,
@@ -222,7 +214,7 @@ fn qemu_to_vmm_to_qemu(peer: Peer) {
     );
     let running = vm.run().unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let conn = connect(port);
+    let conn = connect_when_listening(port);
     let m = qemu::migrate(
         &mut vm,
         running,
@@ -236,17 +228,6 @@ fn qemu_to_vmm_to_qemu(peer: Peer) {
     runs_on(&mut dst, &dir, &vmm_ram(&vm), &kernel, &m.pages);
     drop(dst);
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Connects to a QEMU that is starting to listen on `port`.
-fn connect(port: u16) -> TcpStream {
-    (0..100)
-        .find_map(|_| {
-            TcpStream::connect(("127.0.0.1", port))
-                .inspect_err(|_| std::thread::sleep(Duration::from_millis(50)))
-                .ok()
-        })
-        .expect("QEMU listens")
 }
 
 #[test]

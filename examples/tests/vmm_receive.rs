@@ -31,10 +31,17 @@ fn qemus_streams_arrive_whole_and_typed() {
         // The RAM is the stream's, as the test suite's own loader assembles it.
         let images = ram_of(&bytes).unwrap();
         assert_eq!(images.iter().find(|(n, _)| n == "pc.ram").unwrap().1, ram);
-        assert_eq!(images.iter().find(|(n, _)| n == "pc.bios").unwrap().1, *bios);
+        assert_eq!(
+            images.iter().find(|(n, _)| n == "pc.bios").unwrap().1,
+            *bios
+        );
         // Every device section, typed: those KVM holds among them.
         let walked = dump::walk_legacy(&bytes).unwrap();
-        let sections = walked.sections.iter().filter(|s| s.kind == SectionKind::Full).count();
+        let sections = walked
+            .sections
+            .iter()
+            .filter(|s| s.kind == SectionKind::Full)
+            .count();
         assert_eq!(r.devices.sections.len(), sections);
         let cpu = r.devices.get_mut::<X86Cpu>("cpu", 0).unwrap().clone();
         assert_ne!(cpu.cr0 & 1, 0, "SeaBIOS left the vCPU in protected mode");
@@ -47,10 +54,16 @@ fn a_stream_it_cannot_take_is_refused_by_name() {
     let bytes = read_fixture("pc-i440fx-10.0-kvm-bios.mig");
     // A VM of another size.
     let mut small = vec![0u8; 16 << 20];
-    let e = receive(&mut small, &mut &bytes[..]).err().unwrap().to_string();
+    let e = receive(&mut small, &mut &bytes[..])
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("pc.ram"), "{e}");
     // A stream cut short in its RAM.
     let mut ram = vec![0u8; 32 << 20];
-    let e = receive(&mut ram, &mut &bytes[..bytes.len() / 2]).err().unwrap().to_string();
+    let e = receive(&mut ram, &mut &bytes[..bytes.len() / 2])
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("end") || e.contains("short"), "{e}");
 }

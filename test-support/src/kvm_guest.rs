@@ -12,6 +12,7 @@ use kvm_bindings::{kvm_pit_config, kvm_userspace_memory_region, KVM_MEM_LOG_DIRT
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 use vm_memory::bitmap::AtomicBitmap;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+use vmstate_examples::kvm_vmm::flat_segment;
 use vmstate_runtime::kvm::{self as vkvm, Host, VcpuState, VmWideState};
 use vmstate_runtime::ram::{self, GuestRange};
 
@@ -214,21 +215,8 @@ impl Guest {
             .map_err(io("program"))?;
         write_page_tables(&self.mem)?;
         let mut sregs = self.vcpu.get_sregs().map_err(io("KVM_GET_SREGS"))?;
-        let segment = |selector: u16, type_: u8, l: u8| kvm_bindings::kvm_segment {
-            base: 0,
-            limit: 0xffff_ffff,
-            selector,
-            type_,
-            present: 1,
-            dpl: 0,
-            db: 1 - l,
-            s: 1,
-            l,
-            g: 1,
-            ..Default::default()
-        };
-        sregs.cs = segment(0x8, 0xb, 1); // execute/read, accessed; 64-bit
-        let data = segment(0x10, 0x3, 0); // read/write, accessed
+        sregs.cs = flat_segment(0x8, 0xb, true);
+        let data = flat_segment(0x10, 0x3, false);
         (sregs.ds, sregs.es, sregs.fs, sregs.gs, sregs.ss) = (data, data, data, data, data);
         sregs.cr3 = PML4_AT as u64;
         sregs.cr4 = 1 << 5; // PAE

@@ -222,6 +222,25 @@ pub const I440FX_10_0_DEVICES: &[&str] = &[
     "null,id=s0",
 ];
 
+/// A free loopback port (bound, then released: a QEMU started next listens on it).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    l.local_addr().expect("bound").port()
+}
+
+/// Connects to a QEMU that is starting to listen on loopback `port` (`-incoming
+/// tcp:127.0.0.1:port`), retrying for up to 10 s.
+pub fn connect_when_listening(port: u16) -> std::net::TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(c) => return c,
+            Err(e) if Instant::now() > deadline => panic!("nothing listens on {port}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(25)),
+        }
+    }
+}
+
 /// Whether QEMU 7.2 can run here (see [`Release::available`]).
 pub fn available() -> bool {
     Release::Qemu7_2.available()

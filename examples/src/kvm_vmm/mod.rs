@@ -187,10 +187,15 @@ impl Vm {
     /// flat segments and interrupts off: a multiboot kernel (its a.out-kludge header
     /// says where) or a flat binary (at 1 MiB, entered at its first byte).
     pub fn load_kernel(&mut self, image: &[u8]) -> Result<(), Error> {
-        let (load_at, bytes, entry) = match multiboot(image)? {
-            Some(m) => m,
-            None => (FLAT_AT, image, FLAT_AT),
-        };
+        let Load {
+            at: load_at,
+            bytes,
+            entry,
+        } = multiboot(image)?.unwrap_or(Load {
+            at: FLAT_AT,
+            bytes: image,
+            entry: FLAT_AT,
+        });
         let end = load_at + bytes.len() as u64;
         if end > self.ram_size() {
             return Err(format!("the kernel ends at {end:#x}, beyond RAM").into());
@@ -204,21 +209,8 @@ impl Vm {
         }
         let vcpu = self.vcpu()?;
         let mut sregs = vcpu.get_sregs().map_err(kvm("KVM_GET_SREGS"))?;
-        let segment = |selector: u16, type_: u8| kvm_segment {
-            base: 0,
-            limit: 0xffff_ffff,
-            selector,
-            type_,
-            present: 1,
-            dpl: 0,
-            db: 1,
-            s: 1,
-            l: 0,
-            g: 1,
-            ..Default::default()
-        };
-        sregs.cs = segment(0x08, 0xb);
-        let data = segment(0x10, 0x3);
+        sregs.cs = flat_segment(0x08, 0xb, false);
+        let data = flat_segment(0x10, 0x3, false);
         (sregs.ds, sregs.es, sregs.fs, sregs.gs, sregs.ss) = (data, data, data, data, data);
         sregs.gdt.base = GDT_AT;
         sregs.gdt.limit = 23;
@@ -254,9 +246,35 @@ impl Vm {
     }
 }
 
-/// A multiboot header with load addresses (flag bit 16) in the first 8 KiB: where
-/// to load which bytes of the image, and the entry point.
-fn multiboot(image: &[u8]) -> Result<Option<(u64, &[u8], u64)>, Error> {
+/// A present ring-0 segment over all 4 GiB (base 0, 4 KiB granularity) of `type_`
+/// (0xb: code, execute/read, accessed; 0x3: data, read/write, accessed): 32-bit,
+/// or 64-bit code when `long`.
+pub fn flat_segment(selector: u16, type_: u8, long: bool) -> kvm_segment {
+    kvm_segment {
+        base: 0,
+        limit: 0xffff_ffff,
+        selector,
+        type_,
+        present: 1,
+        dpl: 0,
+        db: u8::from(!long),
+        s: 1,
+        l: u8::from(long),
+        g: 1,
+        ..Default::default()
+    }
+}
+
+/// Where to load which bytes of a kernel image, and where to enter it.
+struct Load<'i> {
+    at: u64,
+    bytes: &'i [u8],
+    entry: u64,
+}
+
+/// A multiboot header with load addresses (flag bit 16) in the first 8 KiB: how
+/// to load the image.
+fn multiboot(image: &[u8]) -> Result<Option<Load<'_>>, Error> {
     const MAGIC: u32 = 0x1bad_b002;
     let word = |at: usize| {
         image
@@ -292,7 +310,11 @@ fn multiboot(image: &[u8]) -> Result<Option<(u64, &[u8], u64)>, Error> {
     let bytes = image
         .get(start..start + len)
         .ok_or("the multiboot load range is beyond the image")?;
-    Ok(Some((u64::from(load), bytes, u64::from(entry))))
+    Ok(Some(Load {
+        at: u64::from(load),
+        bytes,
+        entry: u64::from(entry),
+    }))
 }
 
 /// A vCPU running on its thread.

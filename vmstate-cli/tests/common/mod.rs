@@ -123,11 +123,7 @@ pub fn kernel_file(ram_mib: u32) -> PathBuf {
     path
 }
 
-/// A free loopback port (bound, then released).
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
+pub use vmstate_test_support::qmp::free_port;
 
 /// A destination QEMU started with `dst_args` (`-S` to stay paused after it
 /// loads), the migration `capabilities` on and `parameters` set (as libvirt sets
