@@ -16,8 +16,8 @@
 //! ```
 //!
 //! `--mem` is QEMU's `-m` (its `pc.ram` must fit the VM's memory exactly).
-//! With `--incoming` the machine type is the stream's (QEMU's legacy format: a
-//! `vmstate bridge` in front of the VMM converts a BER one). `--kernel` takes a
+//! With `--incoming` the machine type is the stream's, and the stream QEMU's format
+//! or vmstate's BER form (from a `vmstate bridge --to ber` in front of QEMU). `--kernel` takes a
 //! multiboot kernel with load addresses (the a.out kludge) or a flat binary (loaded
 //! and entered at 1 MiB), entered in 32-bit protected mode with interrupts off;
 //! `--format ber` sends vmstate's BER form (to a `vmstate bridge` in front of QEMU).
@@ -98,7 +98,7 @@ mod vmm {
                 println!("listening on {uri}");
                 let (mut conn, peer) = listener.accept()?;
                 let started = Instant::now();
-                let mut r = incoming::receive(&mut vm.ram()?, &mut conn)?;
+                let mut r = incoming::receive_any(&mut vm.ram()?, &mut conn)?;
                 r.apply(&vm)?;
                 println!(
                     "received from {peer} ({}): {} RAM blocks, {} device sections, {:.2} s",

@@ -94,7 +94,7 @@ fn runs_on(q: &mut Qemu, dir: &std::path::Path, at_stop: &[u8], kernel: &[u8], p
 fn vmm_to(peer: Peer) {
     let dir = std::env::temp_dir().join(format!(
         "vmstate-vmm-to-qemu-{}-{}",
-        peer.release.version(),
+        peer.machine,
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).unwrap();
@@ -146,7 +146,7 @@ fn vmm_ram(vm: &Vm) -> Vec<u8> {
 fn qemu_to_vmm_to_qemu(peer: Peer) {
     let dir = std::env::temp_dir().join(format!(
         "vmstate-qemu-vmm-qemu-{}-{}",
-        peer.release.version(),
+        peer.machine,
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).unwrap();
@@ -236,6 +236,17 @@ fn a_guest_moves_from_qemu_10_0_to_the_vmm_and_back() {
         return;
     }
     qemu_to_vmm_to_qemu(Peer::NEWEST[1]);
+}
+
+#[test]
+fn a_q35_guest_moves_from_qemu_10_0_to_the_vmm_and_back() {
+    if !kvm_available() || !Release::Qemu10_0.available() {
+        return;
+    }
+    qemu_to_vmm_to_qemu(Peer {
+        release: Release::Qemu10_0,
+        machine: "pc-q35-10.0",
+    });
 }
 
 #[test]

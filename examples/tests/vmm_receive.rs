@@ -5,10 +5,10 @@
 
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
-use vmstate_examples::kvm_vmm::incoming::receive;
+use vmstate_examples::kvm_vmm::incoming::{receive, receive_any};
 use vmstate_qemu::{Apic, X86Cpu};
-use vmstate_runtime::dump;
 use vmstate_runtime::framing::SectionKind;
+use vmstate_runtime::{dump, Format};
 use vmstate_test_support::catalog::read_fixture;
 use vmstate_test_support::testing::ram_of;
 
@@ -47,6 +47,45 @@ fn qemus_streams_arrive_whole_and_typed() {
         assert_ne!(cpu.cr0 & 1, 0, "SeaBIOS left the vCPU in protected mode");
         assert!(r.devices.get_mut::<Apic>("apic", 0).is_some());
     }
+}
+
+/// vmstate's BER form of the same stream (what a `vmstate bridge --to ber` sends)
+/// arrives as QEMU's does.
+#[test]
+fn the_ber_form_arrives_as_qemus_stream_does() {
+    let bytes = read_fixture("pc-i440fx-10.0-kvm-bios.mig");
+    let mut ber = Vec::new();
+    dump::convert_stream(
+        &mut &bytes[..],
+        &mut ber,
+        Format::Ber,
+        &dump::Limits::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let (mut a, mut b) = (vec![0u8; 32 << 20], vec![0u8; 32 << 20]);
+    let mut from_legacy = receive_any(&mut a, &mut &bytes[..]).unwrap();
+    let mut from_ber = receive_any(&mut b, &mut &ber[..]).unwrap();
+    assert!(a == b, "pc.ram differs");
+    assert_eq!(from_legacy.blocks, from_ber.blocks);
+    let ids = |r: &vmstate_examples::kvm_vmm::incoming::Received| -> Vec<(String, u32)> {
+        r.devices
+            .sections
+            .iter()
+            .map(|s| (s.idstr.clone(), s.instance))
+            .collect()
+    };
+    assert_eq!(ids(&from_legacy), ids(&from_ber));
+    assert_eq!(
+        from_legacy.devices.get_mut::<X86Cpu>("cpu", 0),
+        from_ber.devices.get_mut::<X86Cpu>("cpu", 0)
+    );
+    // Neither format: refused, saying so.
+    let e = receive_any(&mut a, &mut &b"GARBAGE!"[..])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("neither"), "{e}");
 }
 
 #[test]

@@ -14,6 +14,7 @@
 
 use super::{Error, Vm, RAM_BLOCK};
 use std::io::Read;
+use std::os::unix::net::UnixStream;
 use vmstate_qemu::{Apic, Devices, Ioapic, KvmClock, Pic, Pit, VirtualClock, X86Cpu};
 use vmstate_runtime::framing::{legacy, Command, SectionHeader, SectionId};
 use vmstate_runtime::framing::{IterativeSection, Part, SectionKind, Started};
@@ -21,6 +22,7 @@ use vmstate_runtime::io::{Input, ReadInput, StreamInput, Writer};
 use vmstate_runtime::kvm::{self as vkvm, VmWideState};
 use vmstate_runtime::ram::{self, RamBlockMut, RamLoader, RamRecord};
 use vmstate_runtime::stream::Registry;
+use vmstate_runtime::{dump, Format};
 
 /// Most bytes of RAM blocks besides `pc.ram` a stream may make this VMM allocate
 /// (QEMU's PC firmware and ACPI blocks are under 1 MiB).
@@ -243,5 +245,52 @@ impl Received {
         )?;
         vkvm::restore(&vm.host, vcpu, &state)?;
         Ok(())
+    }
+}
+
+/// [`receive`] of a stream of either format: a BER one (from a `vmstate bridge
+/// --to ber`, or a VMM that sends vmstate's BER) is converted to QEMU's as it
+/// arrives, on a thread of its own, in the bounded memory of `vmstate bridge`.
+pub fn receive_any(
+    guest: &mut dyn ram::GuestRamMut,
+    conn: &mut (dyn Read + Send),
+) -> Result<Received, Error> {
+    let mut head = [0u8; 4];
+    conn.read_exact(&mut head)?;
+    let mut input = (&head[..]).chain(conn);
+    match vmstate_runtime::framing::detect(&head) {
+        Some(Format::Legacy) => receive(guest, &mut input),
+        Some(Format::Ber) => {
+            let (mut tx, mut rx) = UnixStream::pair()?;
+            std::thread::scope(|s| {
+                let converter = s.spawn(move || {
+                    let r = dump::convert_live(
+                        &mut input,
+                        &mut tx,
+                        Format::Legacy,
+                        &dump::Limits::default(),
+                        dump::Carrier::ONE_WAY,
+                        &mut |_| {},
+                    );
+                    // The converted stream's end: the reader sees EOF.
+                    drop(tx);
+                    r
+                });
+                let received = receive(guest, &mut rx);
+                // A receive that failed stops reading: the converter's next write
+                // fails, and it ends.
+                drop(rx);
+                let converted = converter.join().map_err(|_| "the BER converter panicked")?;
+                match (received, converted) {
+                    (Ok(r), Ok(_)) => Ok(r),
+                    (Err(e), _) => Err(e),
+                    (Ok(_), Err(e)) => Err(e.into()),
+                }
+            })
+        }
+        None => Err(format!(
+            "the stream begins with {head:02x?}: neither QEMU's format (QEVM) nor vmstate's BER"
+        )
+        .into()),
     }
 }
