@@ -108,10 +108,9 @@ pub fn dirty_pages(vm: &VmFd, mem: &Memory) -> vmstate_runtime::Result<Vec<u64>>
     let mut log = vm
         .get_dirty_log(0, MEM_SIZE)
         .map_err(io("KVM_GET_DIRTY_LOG"))?;
+    // One region, memory slot 0.
     for region in mem.iter() {
-        for (a, b) in log.iter_mut().zip(ram::vmm_writes(region)) {
-            *a |= b;
-        }
+        ram::add_vmm_writes(&mut log, region);
     }
     Ok(log)
 }

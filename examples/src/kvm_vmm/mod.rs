@@ -168,10 +168,9 @@ impl Vm {
                 0,
             )
         })?;
+        // One region, memory slot 0.
         for region in self.mem.iter() {
-            for (a, b) in log.iter_mut().zip(ram::vmm_writes(region)) {
-                *a |= b;
-            }
+            ram::add_vmm_writes(&mut log, region);
         }
         Ok(log)
     }

@@ -31,6 +31,12 @@ pub trait GuestRam {
     /// into `scratch` a chunk at a time, the first chunk short, so that a data page
     /// is told by its first bytes; a buffer looks at its own bytes.
     fn is_zero(&self, offset: u64, len: usize, scratch: &mut [u8]) -> io::Result<bool> {
+        let mut own = [0u8; FIRST_LOOK];
+        let scratch = if scratch.is_empty() {
+            &mut own[..]
+        } else {
+            scratch
+        };
         let mut done = 0;
         while done < len {
             let n = (len - done).min(if done == 0 { FIRST_LOOK } else { scratch.len() });
@@ -53,6 +59,12 @@ pub trait GuestRam {
         scratch: &mut [u8],
         f: &mut dyn FnMut(&[u8]) -> Result<()>,
     ) -> Result<()> {
+        let mut own = [0u8; FIRST_LOOK];
+        let scratch = if scratch.is_empty() {
+            &mut own[..]
+        } else {
+            scratch
+        };
         let mut done = 0;
         while done < len {
             let n = (len - done).min(scratch.len());

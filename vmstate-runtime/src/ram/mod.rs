@@ -77,7 +77,7 @@ pub use self::mapped::MappedRegion;
 pub use self::memory::{Buffer, GuestRam, GuestRamMut};
 pub use self::saver::{Pages, PartStats, RamBlock, RamSaver};
 #[cfg(feature = "vm-memory")]
-pub use self::vm_memory::{vmm_writes, GuestRange};
+pub use self::vm_memory::{add_vmm_writes, GuestRange};
 pub use self::zero::is_zero;
 
 use crate::error::{Error, ErrorKind, Result};

@@ -6,8 +6,8 @@
 //! several of the VMM's regions. Every read and write is `vm-memory`'s volatile
 //! copy. What dirtied a page is two things: the guest, which KVM's dirty log
 //! reports, and the VMM itself (a virtio device's writes through `vm-memory`), which
-//! its [`AtomicBitmap`] records: [`vmm_writes`] reads and clears the latter in the
-//! dirty log's layout, to OR into it.
+//! its [`AtomicBitmap`] records: [`add_vmm_writes`] ORs the latter into the
+//! former, slot by slot.
 //!
 //! ```
 //! use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
@@ -37,7 +37,9 @@
 //!
 //! // The VMM's own write is in the source's bitmap: page 3.
 //! let region = guest.iter().next().expect("one region");
-//! assert_eq!(ram::vmm_writes(region)[0], 1 << 3);
+//! let mut log = vec![0u64; 4]; // as KVM_GET_DIRTY_LOG would return it
+//! ram::add_vmm_writes(&mut log, region);
+//! assert_eq!(log[0], 1 << 3);
 //! # Ok::<(), vmstate_runtime::Error>(())
 //! ```
 
@@ -106,10 +108,14 @@ impl<M: GuestMemory> GuestRamMut for GuestRange<'_, M> {
     }
 }
 
-/// The pages of `region` the VMM wrote through `vm-memory` since the last call, in
-/// KVM's dirty-log layout (bit `i % 64` of word `i / 64` is the region's page `i`),
-/// cleared as they are read: OR them into `KVM_GET_DIRTY_LOG`'s bitmap of the
-/// region's memory slot.
-pub fn vmm_writes(region: &GuestRegionMmap<AtomicBitmap>) -> Vec<u64> {
-    MmapRegion::bitmap(region).get_and_reset()
+/// Adds to `log`, `KVM_GET_DIRTY_LOG`'s bitmap of `region`'s memory slot (bit
+/// `i % 64` of word `i / 64` is the region's page `i`), the pages the VMM wrote
+/// through `vm-memory` since the last call, clearing them in the region's bitmap.
+pub fn add_vmm_writes(log: &mut [u64], region: &GuestRegionMmap<AtomicBitmap>) {
+    for (a, b) in log
+        .iter_mut()
+        .zip(MmapRegion::bitmap(region).get_and_reset())
+    {
+        *a |= b;
+    }
 }
