@@ -60,9 +60,9 @@ pub(super) fn to_ber_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result<Ve
             _ => {
                 let mut part = ram::ber::PartRecord::new(h.clone());
                 for r in ram_of(sec)? {
-                    part.push(r, &mut w)?;
+                    part.push(r, &mut w, None)?;
                 }
-                part.finish(&mut w)?;
+                part.finish(&mut w, None)?;
             }
         }
     }
@@ -223,6 +223,8 @@ struct Tree<'t, 'r, 'a> {
     descs: Option<Descriptions>,
     /// The block list of the RAM section, from its START.
     ram_blocks: Vec<ram::ListedBlock>,
+    /// The delta cache of a compressed stream (`ram::ber::wire`).
+    ram_cache: ram::ber::PageCache,
     pages_left: u64,
     ram: &'t mut RamParts<'r, 'a>,
     limits: &'t Limits,
@@ -293,8 +295,12 @@ impl<'a> records::Items<'a> for Tree<'_, '_, 'a> {
             if matches!(self.ram, RamParts::Summary(_)) {
                 self.pages_left = u64::MAX;
             }
-            let records =
-                ram::ber::ber_to_records(&mut d, &mut self.ram_blocks, &mut self.pages_left)?;
+            let records = ram::ber::ber_to_records(
+                &mut d,
+                &mut self.ram_blocks,
+                &mut self.ram_cache,
+                &mut self.pages_left,
+            )?;
             d.leave(None)?;
             let (key, part) = self.ram.part(records)?;
             o.insert(key.into(), part);
@@ -325,6 +331,7 @@ pub(super) fn from_ber<'a>(
         description,
         descs,
         ram_blocks: Vec::new(),
+        ram_cache: Default::default(),
         pages_left: limits.tree_pages,
         ram,
         limits,

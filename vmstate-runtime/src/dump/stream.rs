@@ -26,7 +26,7 @@ use crate::framing::{
     SectionHeader, SectionId, SectionKind, Started, VERSION,
 };
 use crate::io::{Input, ReadInput, SliceInput, StreamInput, Writer};
-use crate::ram::ber::{element_records, Elements, PartRecord};
+use crate::ram::ber::{element_records, Compression, Elements, PageCache, PartRecord, WireWriter};
 use crate::ram::{self, Arrived, RamRecord, PAGE_SIZE};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -157,6 +157,7 @@ pub fn convert_live(
 /// `VMState-Resumed` (`[APPLICATION 9]`).
 pub struct LiveConversion {
     to: Format,
+    compression: Option<Compression>,
     limits: Limits,
     carrier: Carrier,
     stream: Stream,
@@ -169,11 +170,19 @@ impl LiveConversion {
     pub fn new(to: Format, limits: Limits, carrier: Carrier) -> LiveConversion {
         LiveConversion {
             to,
+            compression: None,
             limits,
             carrier,
             stream: Stream::default(),
             before_switch: Box::new(|| Ok(())),
         }
+    }
+
+    /// Compresses the RAM of the BER it writes ([`crate::ram::ber::wire`]):
+    /// each connection starts with an empty delta cache. A legacy output is
+    /// QEMU's stream, never compressed.
+    pub fn compress(&mut self, c: Compression) {
+        self.compression = Some(c);
     }
 
     /// Has `check` asked, each time a `PACKAGED` command (the switch to
@@ -194,7 +203,7 @@ impl LiveConversion {
         output: &mut dyn io::Write,
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<Progress> {
-        let sink = sink(output, self.to);
+        let sink = sink(output, self.to, self.compression)?;
         self.connection(input, sink, progress)
     }
 
@@ -290,7 +299,7 @@ fn convert(
     progress: &mut dyn FnMut(&Progress),
     borrowed: Option<&Borrowed>,
 ) -> Result<Progress> {
-    let sink = sink(output, to);
+    let sink = sink(output, to, None)?;
     run(
         input,
         sink,
@@ -302,9 +311,13 @@ fn convert(
     )
 }
 
-/// The sink that writes `to`.
-fn sink(output: &mut dyn io::Write, to: Format) -> Box<dyn Sink + '_> {
-    match to {
+/// The sink that writes `to`, its RAM compressed by `c` in BER.
+fn sink(
+    output: &mut dyn io::Write,
+    to: Format,
+    c: Option<Compression>,
+) -> Result<Box<dyn Sink + '_>> {
+    Ok(match to {
         Format::Legacy => Box::new(LegacySink {
             w: Writer::new(output),
             vmdesc: None,
@@ -314,8 +327,9 @@ fn sink(output: &mut dyn io::Write, to: Format) -> Box<dyn Sink + '_> {
             w: Writer::new(output),
             part: None,
             description: Described::Not,
+            wire: c.map(WireWriter::new).transpose()?,
         }),
-    }
+    })
 }
 
 /// Reads `input` into `sink`: a whole stream, or when `s` has read one
@@ -384,6 +398,9 @@ struct Stream {
     started: Started,
     /// The latest block list, which every page must fit.
     blocks: Vec<ram::ListedBlock>,
+    /// A compressed BER stream's delta cache (`ram::ber::wire`), one
+    /// connection's.
+    cache: PageCache,
     /// The pages that arrived, for [`Progress::missing_pages`].
     arrived: Arrived,
     /// The legacy RAM reader's: the previous page's block (a part may `CONTINUE`
@@ -676,6 +693,7 @@ impl Conversion<'_> {
     /// end. QEMU sends no device section after the package.
     fn read_resumed(&mut self, r: &mut StreamInput<'_>, from: Format) -> Result<()> {
         self.sink.resumed()?;
+        self.s.cache = PageCache::default();
         match from {
             Format::Legacy => {
                 if self.legacy_records(r)? {
@@ -758,10 +776,17 @@ impl Conversion<'_> {
                 return Err(Error::new(ErrorKind::UnexpectedEof, at));
             };
             let mut records = Vec::new();
-            element_records(e, at, &mut self.s.blocks, &mut last, &mut |rec| {
-                records.push(rec);
-                Ok(())
-            })?;
+            element_records(
+                e,
+                at,
+                &mut self.s.blocks,
+                &mut last,
+                &mut self.s.cache,
+                &mut |rec| {
+                    records.push(rec);
+                    Ok(())
+                },
+            )?;
             for rec in records {
                 self.record(rec, r)?;
             }
@@ -1024,6 +1049,8 @@ impl<W: io::Write> Sink for LegacySink<W> {
 struct BerSink<W: io::Write> {
     w: Writer<W>,
     part: Option<PartRecord<'static>>,
+    /// Compresses the pages, when asked.
+    wire: Option<WireWriter>,
     /// The description, until the first device section, the first package (a
     /// postcopy stream's devices) or the end: where every writer puts it,
     /// wherever the source had it.
@@ -1070,14 +1097,14 @@ impl<W: io::Write> Sink for BerSink<W> {
 
     fn record(&mut self, r: RamRecord<'_>) -> Result<()> {
         match &mut self.part {
-            Some(p) => p.push(r.into_owned(), &mut self.w),
+            Some(p) => p.push(r.into_owned(), &mut self.w, self.wire.as_mut()),
             None => Err(bad("a RAM record outside a part")),
         }
     }
 
     fn part_end(&mut self) -> Result<()> {
         match self.part.take() {
-            Some(p) => p.finish(&mut self.w),
+            Some(p) => p.finish(&mut self.w, self.wire.as_mut()),
             None => Err(bad("a part ends that did not begin")),
         }
     }

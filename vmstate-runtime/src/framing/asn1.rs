@@ -189,7 +189,26 @@ VMState-Ram-Element ::= CHOICE {{
         continued BOOLEAN OPTIONAL
     }},
     -- A multifd main channel's sync point (QEMU's RAM_SAVE_FLAG_MULTIFD_FLUSH).
-    multifd-flush [6] SEQUENCE {{ }}
+    multifd-flush [6] SEQUENCE {{ }},
+    -- Compression (vmstate bridge --compress): from here on the reader keeps
+    -- this many 4 KiB pages, each data page in slot (FNV-1a of its block name +
+    -- page index) mod pages; a zero page or a QEMU-encoded one drops its copy.
+    delta-cache [7] SEQUENCE {{
+        pages INTEGER (1..65536)
+    }},
+    -- A page sent again as XBZRLE from the copy the delta cache holds of it.
+    delta [8] SEQUENCE {{
+        block UTF8String,
+        offset INTEGER (0..MAX),
+        delta OCTET STRING (SIZE (0..4096)),
+        continued BOOLEAN OPTIONAL
+    }},
+    -- Elements compressed together: a zstd frame whose contents, octets long,
+    -- are VMState-Ram-Elements (none of them a zstd group).
+    zstd [9] SEQUENCE {{
+        octets INTEGER (0..8388608),
+        zstd OCTET STRING
+    }}
 }}
 
 -- address: the block's guest address, sent when the configuration lists

@@ -267,6 +267,16 @@ impl<'a> RamLoader<'a> {
             match e {
                 // The channels' pages are not here: the holes show it.
                 Element::MultifdFlush => {}
+                Element::DeltaCache { .. } | Element::Delta { .. } | Element::Zstd { .. } => {
+                    return Err(Error::new(
+                        ErrorKind::Framing(
+                            "a compressed BER stream (vmstate bridge --compress): convert it to \
+                             QEMU's form first (vmstate convert, or a bridge --to legacy)"
+                                .into(),
+                        ),
+                        at,
+                    ))
+                }
                 Element::MemSize {
                     blocks,
                     regions,

@@ -3,7 +3,7 @@
 
 use super::{
     data_run_start, encoded_page, is_zero_bit, mem_size, mixed_run_start, next_element, run_end,
-    zero_run, Element, Planned, Planner, Run,
+    unzstd, wire, zero_run, Element, Elements, PageCache, Planned, Planner, Run, CACHE_MAX,
 };
 use crate::ber::Decoder;
 use crate::error::{Error, ErrorKind, Result};
@@ -26,11 +26,17 @@ pub fn records_to_ber(records: Vec<RamRecord<'_>>) -> Result<Vec<u8>> {
 /// The legacy records of one element, in order, to `emit`: `blocks` is the block
 /// list (which a MEM_SIZE element sets), `last` the block of the part's previous
 /// page. Each run is checked to lie in its block before any record is made.
+///
+/// `cache` is the stream's delta cache ([`wire`](super::wire)): a
+/// `delta-cache` element makes it, data pages fill it, a delta is made from it;
+/// a `zstd` group's elements are read as if they stood in its place, their
+/// records owned and their errors at the group's offset.
 pub fn element_records<'a>(
     e: Element<'a>,
     at: u64,
     blocks: &mut Vec<ListedBlock>,
     last: &mut Option<String>,
+    cache: &mut PageCache,
     emit: &mut dyn FnMut(RamRecord<'a>) -> Result<()>,
 ) -> Result<()> {
     let mut first = |block: &str, explicit: Option<bool>| {
@@ -77,6 +83,49 @@ pub fn element_records<'a>(
             })
         }
         Element::MultifdFlush => emit(RamRecord::MultifdFlush),
+        Element::DeltaCache { pages } => {
+            if pages > CACHE_MAX {
+                return Err(Error::new(
+                    ErrorKind::LimitExceeded {
+                        limit: "delta_cache",
+                        value: pages,
+                        max: CACHE_MAX,
+                    },
+                    at,
+                ));
+            }
+            *cache = PageCache::new(pages);
+            Ok(())
+        }
+        Element::Delta {
+            block,
+            offset,
+            delta,
+            continued,
+        } => {
+            check_run(blocks, block, offset, 1, at)?;
+            let page = cache.apply(block, offset, delta, at)?;
+            emit(RamRecord::Page {
+                block: block.to_owned(),
+                offset,
+                data: Cow::Owned(page),
+                continued: first(block, continued),
+            })
+        }
+        Element::Zstd { octets, data } => {
+            let group = unzstd(octets, data, at)?;
+            let mut inner = Elements::new(&group, at, PAGE_SIZE);
+            while let Some((e, _)) = inner.next_at().map_err(|e| e.at(at))? {
+                if let Element::Zstd { .. } = e {
+                    return Err(Error::new(
+                        ErrorKind::Framing("a zstd group inside a zstd group".into()),
+                        at,
+                    ));
+                }
+                element_records(e, at, blocks, last, cache, &mut |r| emit(r.into_owned()))?;
+            }
+            Ok(())
+        }
         Element::Zero {
             block,
             offset,
@@ -87,6 +136,7 @@ pub fn element_records<'a>(
             check_run(blocks, block, offset, pages, at)?;
             let first = first(block, continued);
             for k in 0..pages {
+                cache.drop_page(block, offset + k * PAGE_SIZE);
                 emit(RamRecord::Zero {
                     block: block.to_owned(),
                     offset: offset + k * PAGE_SIZE,
@@ -105,6 +155,7 @@ pub fn element_records<'a>(
             check_run(blocks, block, offset, data.len() as u64 / PAGE_SIZE, at)?;
             let first = first(block, continued);
             for (k, page) in data.chunks(PAGE_SIZE as usize).enumerate() {
+                cache.put(block, offset + k as u64 * PAGE_SIZE, page);
                 emit(RamRecord::Page {
                     block: block.to_owned(),
                     offset: offset + k as u64 * PAGE_SIZE,
@@ -134,6 +185,10 @@ pub fn element_records<'a>(
                 } else {
                     data.next()
                 };
+                match page {
+                    Some(page) => cache.put(&block, offset, page),
+                    None => cache.drop_page(&block, offset),
+                }
                 emit(match page {
                     Some(page) => RamRecord::Page {
                         block,
@@ -159,6 +214,7 @@ pub fn element_records<'a>(
             continued,
         } => {
             check_run(blocks, block, offset, 1, at)?;
+            cache.drop_page(block, offset);
             emit(RamRecord::Encoded {
                 block: block.to_owned(),
                 offset,
@@ -250,13 +306,7 @@ impl<'a> PartEncoder<'a> {
                 data,
                 continued,
             } => {
-                // An element of its own, after every page before it.
-                self.close_run(out)?;
-                self.flush(out)?;
-                let i = self.held.name(block);
-                let rule = self.last == Some(i);
-                self.last = Some(i);
-                let explicit = (*continued != rule).then_some(*continued);
+                let explicit = self.single(block, *continued, out)?;
                 encoded_page(out, *encoding, block, *offset, data, explicit);
                 return Ok(());
             }
@@ -291,6 +341,32 @@ impl<'a> PartEncoder<'a> {
             self.held.records.push_back(r);
         }
         Ok(())
+    }
+
+    /// Takes a page sent as a delta against the reader's cached copy
+    /// ([`wire`]): an element of its own, as an encoded page.
+    pub fn push_delta(
+        &mut self,
+        block: &str,
+        offset: u64,
+        delta: &[u8],
+        continued: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let explicit = self.single(block, continued, out)?;
+        wire::delta(out, block, offset, delta, explicit);
+        Ok(())
+    }
+
+    /// Before a page that is an element of its own: writes every page before
+    /// it, and returns its explicit `CONTINUE` choice.
+    fn single(&mut self, block: &str, continued: bool, out: &mut Vec<u8>) -> Result<Option<bool>> {
+        self.close_run(out)?;
+        self.flush(out)?;
+        let i = self.held.name(block);
+        let rule = self.last == Some(i);
+        self.last = Some(i);
+        Ok((continued != rule).then_some(continued))
     }
 
     /// Ends the part: appends what is pending to `out`.
@@ -398,9 +474,11 @@ pub fn check_run(
 /// `pages_left` bounds the zero pages it may make: a BER run of a billion zero
 /// pages is a few bytes, its records gigabytes; the budget is taken down by what
 /// the part holds, and an error names it when a part would exceed it.
+/// `cache` is the stream's delta cache, kept from part to part.
 pub fn ber_to_records<'a>(
     d: &mut Decoder<'_, SliceInput<'a>>,
     blocks: &mut Vec<ListedBlock>,
+    cache: &mut PageCache,
     pages_left: &mut u64,
 ) -> Result<Vec<RamRecord<'a>>> {
     let mut take = |pages: u64, at: u64| {
@@ -426,7 +504,12 @@ pub fn ber_to_records<'a>(
         if let Element::Zero { pages, .. } | Element::Mixed { pages, .. } = e {
             take(pages, at)?;
         }
-        element_records(e, at, blocks, &mut last, &mut |r| {
+        // A group's runs are counted as their records come.
+        let grouped = matches!(e, Element::Zstd { .. });
+        element_records(e, at, blocks, &mut last, cache, &mut |r| {
+            if grouped && matches!(r, RamRecord::Zero { .. } | RamRecord::Page { .. }) {
+                take(1, at)?;
+            }
             out.push(r);
             Ok(())
         })?;

@@ -21,7 +21,8 @@
 //!     zlib      [5] SEQUENCE { block UTF8String, offset INTEGER,
 //!                              zlib OCTET STRING,   -- the page deflated (`compress`)
 //!                              continued BOOLEAN OPTIONAL },
-//!     multifd-flush [6] SEQUENCE { }               -- a multifd sync point
+//!     multifd-flush [6] SEQUENCE { },              -- a multifd sync point
+//!     delta-cache   [7] ..., delta [8] ..., zstd [9] ...  -- compression (`wire`)
 //! }
 //! ```
 //!
@@ -37,11 +38,13 @@
 mod convert;
 mod part;
 mod read;
+pub mod wire;
 mod write;
 
 pub use self::convert::{ber_to_records, check_run, element_records, records_to_ber, PartEncoder};
 pub use self::part::{PartRecord, PART_HOLD};
 pub use self::read::{next_element, Elements};
+pub use self::wire::{unzstd, Compression, PageCache, WireWriter, CACHE_MAX, GROUP_MAX};
 pub use self::write::{
     data_run_start, encoded_page, mem_size, mixed_run_start, run_end, zero_run, MAPPED,
     PAGE_SIZE_ID,
@@ -72,6 +75,12 @@ pub const XBZRLE: Tag = ctx(4);
 pub const ZLIB_PAGE: Tag = ctx(5);
 /// `[6]`: a multifd main channel's sync point (`MULTIFD_FLUSH`), empty.
 pub const MULTIFD_FLUSH: Tag = ctx(6);
+/// `[7]`: the delta cache's size, before its first use ([`wire`]).
+pub const DELTA_CACHE: Tag = ctx(7);
+/// `[8]`: a page sent again as a delta against the reader's cached copy.
+pub const DELTA: Tag = ctx(8);
+/// `[9]`: elements compressed together with zstd.
+pub const ZSTD: Tag = ctx(9);
 
 /// The element tag of an encoded page.
 pub const fn encoded_tag(encoding: crate::ram::Encoding) -> Tag {
@@ -277,6 +286,29 @@ pub enum Element<'a> {
     },
     /// A multifd main channel's sync point.
     MultifdFlush,
+    /// From here on, the reader keeps a [`PageCache`] of this many slots.
+    DeltaCache {
+        /// Its slots.
+        pages: u64,
+    },
+    /// A page made from the cached copy of it and an XBZRLE delta.
+    Delta {
+        /// Block name.
+        block: &'a str,
+        /// Offset of the page.
+        offset: u64,
+        /// The delta, checked ([`crate::ram::xbzrle::check`]).
+        delta: &'a [u8],
+        /// An explicit `CONTINUE` choice for the page.
+        continued: Option<bool>,
+    },
+    /// Elements compressed together: a zstd frame of `octets` octets of them.
+    Zstd {
+        /// The elements' length (at most [`GROUP_MAX`]).
+        octets: u64,
+        /// The zstd frame.
+        data: &'a [u8],
+    },
     /// One page sent encoded (XBZRLE, zlib).
     Encoded {
         /// Block name.

@@ -1,6 +1,6 @@
 //! A RAM part's BER section record, written as its legacy records arrive.
 
-use super::PartEncoder;
+use super::{PartEncoder, WireWriter};
 use crate::error::Result;
 use crate::framing::ber::{put_open_section, put_open_section_end, put_section};
 use crate::framing::SectionHeader;
@@ -36,9 +36,49 @@ impl<'a> PartRecord<'a> {
         }
     }
 
-    /// Takes the part's next record, writing what no longer needs holding.
-    pub fn push<W: io::Write>(&mut self, r: RamRecord<'a>, w: &mut Writer<W>) -> Result<()> {
-        self.enc.push(r, &mut self.held)?;
+    /// Takes the part's next record, writing what no longer needs holding;
+    /// `wire` compresses the pages ([`wire`](super::wire)).
+    pub fn push<W: io::Write>(
+        &mut self,
+        r: RamRecord<'a>,
+        w: &mut Writer<W>,
+        wire: Option<&mut WireWriter>,
+    ) -> Result<()> {
+        match wire {
+            None => self.enc.push(r, &mut self.held)?,
+            Some(wire) => {
+                let delta = match &r {
+                    RamRecord::Page {
+                        block,
+                        offset,
+                        data,
+                        ..
+                    } => wire.delta(block, *offset, data),
+                    RamRecord::Zero { block, offset, .. }
+                    | RamRecord::Encoded { block, offset, .. } => {
+                        wire.drop_page(block, *offset);
+                        None
+                    }
+                    _ => None,
+                };
+                let out = wire.elements(&mut self.held);
+                match (delta, &r) {
+                    (
+                        Some(delta),
+                        RamRecord::Page {
+                            block,
+                            offset,
+                            continued,
+                            ..
+                        },
+                    ) => self
+                        .enc
+                        .push_delta(block, *offset, &delta, *continued, out)?,
+                    _ => self.enc.push(r, out)?,
+                }
+                wire.compress(&mut self.held, false)?;
+            }
+        }
         if self.held.len() > PART_HOLD {
             if !self.open {
                 put_open_section(w, &self.header)?;
@@ -51,8 +91,18 @@ impl<'a> PartRecord<'a> {
     }
 
     /// Ends the part and writes the rest of its record.
-    pub fn finish<W: io::Write>(mut self, w: &mut Writer<W>) -> Result<()> {
-        self.enc.finish(&mut self.held)?;
+    pub fn finish<W: io::Write>(
+        mut self,
+        w: &mut Writer<W>,
+        wire: Option<&mut WireWriter>,
+    ) -> Result<()> {
+        match wire {
+            None => self.enc.finish(&mut self.held)?,
+            Some(wire) => {
+                self.enc.finish(wire.elements(&mut self.held))?;
+                wire.compress(&mut self.held, true)?;
+            }
+        }
         if self.open {
             w.put(&self.held)?;
             return put_open_section_end(w);

@@ -3,7 +3,8 @@
 
 use super::write::MAPPED;
 use super::{
-    bit_map, Element, DATA_RUN, MEM_SIZE, MIXED_RUN, MULTIFD_FLUSH, XBZRLE, ZERO_RUN, ZLIB_PAGE,
+    bit_map, Element, DATA_RUN, DELTA, DELTA_CACHE, MEM_SIZE, MIXED_RUN, MULTIFD_FLUSH, XBZRLE,
+    ZERO_RUN, ZLIB_PAGE, ZSTD,
 };
 use crate::ber::{self, Decoder, Header, Length, Options, Tag};
 use crate::error::{Error, ErrorKind, Result};
@@ -284,7 +285,8 @@ impl<'a> Elements<'a> {
         if let Element::Zero { block, .. }
         | Element::Data { block, .. }
         | Element::Mixed { block, .. }
-        | Element::Encoded { block, .. } = e
+        | Element::Encoded { block, .. }
+        | Element::Delta { block, .. } = e
         {
             self.last = block;
         }
@@ -438,10 +440,32 @@ pub fn next_element<'a>(
                 continued: flag(d)?,
             }
         }
+        DELTA_CACHE => Element::DeltaCache { pages: uint(d)? },
+        DELTA => {
+            let (block, offset) = (text(d)?, uint(d)?);
+            let dh = d.expect(Tag::OCTET_STRING)?;
+            let delta = take(d, &dh)?;
+            let page = usize::try_from(page).unwrap_or(usize::MAX);
+            crate::ram::xbzrle::check(delta, page, dh.offset)?;
+            Element::Delta {
+                block,
+                offset,
+                delta,
+                continued: flag(d)?,
+            }
+        }
+        ZSTD => {
+            let octets = uint(d)?;
+            let zh = d.expect(Tag::OCTET_STRING)?;
+            Element::Zstd {
+                octets,
+                data: take(d, &zh)?,
+            }
+        }
         other => {
             return Err(Error::new(
                 ErrorKind::UnexpectedTag {
-                    expected: "a RAM element [0] to [5]".into(),
+                    expected: "a RAM element [0] to [9]".into(),
                     found: other.to_string(),
                 },
                 h.offset,

@@ -117,12 +117,12 @@ fn push_octets(out: &mut Vec<u8>, data: &[u8]) {
 
 /// Octets of a non-negative INTEGER's contents (a leading zero keeps it positive).
 #[inline]
-const fn uint_len(v: u64) -> usize {
+pub(super) const fn uint_len(v: u64) -> usize {
     (64 - v.leading_zeros() as usize) / 8 + 1
 }
 
 #[inline]
-fn push_len(out: &mut Vec<u8>, len: usize) {
+pub(super) fn push_len(out: &mut Vec<u8>, len: usize) {
     if len < 0x80 {
         out.push(len as u8);
     } else {
@@ -133,7 +133,7 @@ fn push_len(out: &mut Vec<u8>, len: usize) {
 }
 
 #[inline]
-fn push_uint(out: &mut Vec<u8>, v: u64) {
+pub(super) fn push_uint(out: &mut Vec<u8>, v: u64) {
     push_uint_as(out, 0x02, v);
 }
 
@@ -225,7 +225,7 @@ pub fn encoded_page(
 
 /// The start of an element `[n] SEQUENCE { block, offset, OCTET STRING, flag }`,
 /// up to the header of its OCTET STRING.
-fn octets_start(
+pub(super) fn octets_start(
     out: &mut Vec<u8>,
     tag: u8,
     block: &str,

@@ -1,0 +1,290 @@
+//! Fewer octets on a slow link: the BER leg's page compression. Two things a
+//! writer may do to a part's elements, both read back to the same pages, so that a
+//! stream compressed and converted back to QEMU's form is QEMU's stream byte for
+//! byte:
+//!
+//! - **a page sent again as a delta** (`delta [8]`) against the copy the reader
+//!   kept of it: writer and reader each keep a [`PageCache`] of the same size
+//!   (announced by `delta-cache [7]` before its first use), filled by the same
+//!   rule from the pages of the stream, so the writer knows what the reader has.
+//!   The delta is QEMU's XBZRLE encoding (`ram::xbzrle`).
+//! - **elements compressed together** (`zstd [9]`): a zstd frame whose contents
+//!   are elements of the part, at most [`GROUP_MAX`] octets of them.
+//!
+//! ```text
+//!     delta-cache [7] SEQUENCE { pages INTEGER }      -- the cache's slots, from here on
+//!     delta       [8] SEQUENCE { block UTF8String, offset INTEGER,
+//!                                delta OCTET STRING,  -- XBZRLE from the cached page
+//!                                continued BOOLEAN OPTIONAL },
+//!     zstd        [9] SEQUENCE { octets INTEGER,      -- of the elements inside
+//!                                zstd OCTET STRING }  -- one zstd frame of elements
+//! ```
+//!
+//! The cache rule: each data page, whole or made from a delta, is kept in slot
+//! `(hash(block) + page index) mod pages`, replacing what was there; a zero page
+//! or a page QEMU encoded itself (its own XBZRLE, zlib) drops the slot's copy if
+//! it is that page's. A delta names its page, and a reader whose slot holds
+//! another page (or none) refuses it: a stream never makes a page from the wrong
+//! base. A resumed connection (postcopy recovery) starts without a cache.
+
+use super::write::{octets_start, push_len, push_uint, run_end, uint_len};
+use crate::ber::{tlv_len, Tag};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ram::PAGE_SIZE;
+
+/// The most octets of elements one `zstd [9]` element holds.
+pub const GROUP_MAX: u64 = 8 << 20;
+/// A writer compresses a group once it holds this many octets of elements.
+const GROUP: usize = 1 << 20;
+/// The most slots a stream may ask a reader to keep (256 MiB of pages).
+pub const CACHE_MAX: u64 = 1 << 16;
+
+const PAGE: usize = PAGE_SIZE as usize;
+
+/// How a writer compresses the pages of its BER leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compression {
+    /// zstd's level for groups of elements; `None` sends them uncompressed.
+    pub zstd_level: Option<i32>,
+    /// Slots of the delta cache (4 KiB each); 0 sends no delta.
+    pub cache_pages: u64,
+}
+
+impl Compression {
+    /// What `vmstate bridge --compress` uses: zstd level 1 (docs/BRIDGE.md has
+    /// the measurement) and a 64 MiB delta cache.
+    pub const DEFAULT: Compression = Compression {
+        zstd_level: Some(1),
+        cache_pages: 16384,
+    };
+}
+
+/// The pages a stream's reader and writer both keep, by the rule in the module
+/// doc. Its memory is the slots' pages, allocated when first used.
+#[derive(Debug, Default)]
+pub struct PageCache {
+    /// Which page each slot holds: the block's index in `names`, and the page's
+    /// offset.
+    keys: Vec<Option<(u32, u64)>>,
+    data: Vec<u8>,
+    names: Vec<String>,
+}
+
+fn name_hash(name: &str) -> u64 {
+    // FNV-1a: the same slot for a block on both sides, whatever order each
+    // met its blocks in.
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+impl PageCache {
+    /// A cache of `pages` slots (none: nothing is kept).
+    pub fn new(pages: u64) -> Self {
+        PageCache {
+            keys: vec![None; pages as usize],
+            data: Vec::new(),
+            names: Vec::new(),
+        }
+    }
+
+    /// Whether it keeps pages at all.
+    pub fn is_on(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    fn slot(&mut self, block: &str, offset: u64) -> (usize, (u32, u64)) {
+        let i = match self.names.iter().position(|n| n == block) {
+            Some(i) => i,
+            None => {
+                self.names.push(block.to_owned());
+                self.names.len() - 1
+            }
+        };
+        let n = self.keys.len() as u64;
+        let slot = name_hash(block).wrapping_add(offset / PAGE_SIZE) % n;
+        (slot as usize, (i as u32, offset))
+    }
+
+    /// The page kept for `block` at `offset`, if its slot holds it.
+    pub fn get(&mut self, block: &str, offset: u64) -> Option<&[u8]> {
+        if !self.is_on() {
+            return None;
+        }
+        let (slot, key) = self.slot(block, offset);
+        (self.keys[slot] == Some(key)).then(|| &self.data[slot * PAGE..(slot + 1) * PAGE])
+    }
+
+    /// Keeps a data page (of [`PAGE_SIZE`] octets).
+    pub fn put(&mut self, block: &str, offset: u64, page: &[u8]) {
+        if !self.is_on() || page.len() != PAGE {
+            return;
+        }
+        if self.data.is_empty() {
+            self.data = vec![0; self.keys.len() * PAGE];
+        }
+        let (slot, key) = self.slot(block, offset);
+        self.keys[slot] = Some(key);
+        self.data[slot * PAGE..(slot + 1) * PAGE].copy_from_slice(page);
+    }
+
+    /// Forgets the page at `offset` (now zero, or encoded by QEMU).
+    pub fn drop_page(&mut self, block: &str, offset: u64) {
+        if !self.is_on() {
+            return;
+        }
+        let (slot, key) = self.slot(block, offset);
+        if self.keys[slot] == Some(key) {
+            self.keys[slot] = None;
+        }
+    }
+
+    /// The page a delta makes from the kept one, kept in its place; an error
+    /// at `at` when the slot does not hold that page.
+    pub fn apply(&mut self, block: &str, offset: u64, delta: &[u8], at: u64) -> Result<Vec<u8>> {
+        let mut page = self
+            .get(block, offset)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Framing(format!(
+                        "a delta for page {offset:#x} of {block}, which the delta cache does not hold"
+                    )),
+                    at,
+                )
+            })?
+            .to_vec();
+        crate::ram::xbzrle::apply(delta, &mut page, at)?;
+        self.put(block, offset, &page);
+        Ok(page)
+    }
+}
+
+/// Appends `delta-cache [7]`: the reader keeps `pages` slots from here on.
+pub fn delta_cache(out: &mut Vec<u8>, pages: u64) {
+    out.push(0xa7);
+    push_len(out, 2 + uint_len(pages));
+    push_uint(out, pages);
+}
+
+/// Appends a `delta [8]` element.
+pub fn delta(out: &mut Vec<u8>, block: &str, offset: u64, delta: &[u8], continued: Option<bool>) {
+    octets_start(out, 0xa8, block, offset, delta.len(), continued);
+    out.extend_from_slice(delta);
+    run_end(out, continued);
+}
+
+/// A writer's state across a stream: the delta cache, the zstd context and the
+/// group of elements not compressed yet.
+pub struct WireWriter {
+    options: Compression,
+    cache: PageCache,
+    zstd: Option<zstd::bulk::Compressor<'static>>,
+    group: Vec<u8>,
+    /// `delta-cache [7]` is written.
+    announced: bool,
+}
+
+impl std::fmt::Debug for WireWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WireWriter")
+            .field("options", &self.options)
+            .field("group", &self.group.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WireWriter {
+    /// A writer at the start of a stream (or of a resumed connection).
+    pub fn new(options: Compression) -> Result<Self> {
+        let zstd = match options.zstd_level {
+            Some(level) => Some(
+                zstd::bulk::Compressor::new(level)
+                    .map_err(|e| Error::new(ErrorKind::Framing(format!("zstd: {e}")), 0))?,
+            ),
+            None => None,
+        };
+        Ok(WireWriter {
+            options,
+            cache: PageCache::new(options.cache_pages.min(CACHE_MAX)),
+            zstd,
+            group: Vec::new(),
+            announced: false,
+        })
+    }
+
+    /// Where a part's encoder writes its elements: the group, or `out` when
+    /// nothing is compressed. Announces the cache first.
+    pub fn elements<'o>(&'o mut self, out: &'o mut Vec<u8>) -> &'o mut Vec<u8> {
+        if !self.announced && self.cache.is_on() {
+            delta_cache(out, self.cache.keys.len() as u64);
+            self.announced = true;
+        }
+        if self.zstd.is_some() {
+            &mut self.group
+        } else {
+            out
+        }
+    }
+
+    /// The delta that makes `page` from the copy the reader keeps, if it has one
+    /// and the delta is shorter; keeps `page` either way.
+    pub fn delta(&mut self, block: &str, offset: u64, page: &[u8]) -> Option<Vec<u8>> {
+        let d = self
+            .cache
+            .get(block, offset)
+            .and_then(|old| crate::ram::xbzrle::encode(old, page));
+        self.cache.put(block, offset, page);
+        d
+    }
+
+    /// Forgets a page that is now zero or was encoded by QEMU.
+    pub fn drop_page(&mut self, block: &str, offset: u64) {
+        self.cache.drop_page(block, offset);
+    }
+
+    /// Compresses the group into `out` once it is large enough (or whatever it
+    /// holds, at the end of a part).
+    pub fn compress(&mut self, out: &mut Vec<u8>, end: bool) -> Result<()> {
+        let Some(z) = &mut self.zstd else {
+            return Ok(());
+        };
+        if self.group.is_empty() || !end && self.group.len() < GROUP {
+            return Ok(());
+        }
+        let packed = z
+            .compress(&self.group)
+            .map_err(|e| Error::new(ErrorKind::Framing(format!("zstd: {e}")), 0))?;
+        let octets = self.group.len() as u64;
+        out.push(0xa9);
+        push_len(
+            out,
+            2 + uint_len(octets) + tlv_len(Tag::OCTET_STRING, packed.len()),
+        );
+        push_uint(out, octets);
+        out.push(0x04);
+        push_len(out, packed.len());
+        out.extend_from_slice(&packed);
+        self.group.clear();
+        Ok(())
+    }
+}
+
+/// The elements a `zstd [9]` element holds, `octets` of them: checked against
+/// [`GROUP_MAX`] before anything is allocated, and against the frame.
+pub fn unzstd(octets: u64, data: &[u8], at: u64) -> Result<Vec<u8>> {
+    let bad = |what: String| Error::new(ErrorKind::Framing(what), at);
+    if octets > GROUP_MAX {
+        return Err(bad(format!(
+            "a zstd group of {octets} octets (at most {GROUP_MAX})"
+        )));
+    }
+    let out = zstd::bulk::decompress(data, octets as usize)
+        .map_err(|e| bad(format!("a zstd group does not decompress ({e})")))?;
+    if out.len() as u64 != octets {
+        return Err(bad(format!(
+            "a zstd group of {} octets, where it says {octets}",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
