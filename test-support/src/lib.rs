@@ -10,7 +10,8 @@
 //!   migrations;
 //! - `kvm_guest` and `kvm_live` (x86-64 Linux): a small KVM VMM whose guest's every
 //!   step depends on its registers and memory, saved, restored and live-migrated with
-//!   vmstate; the `kvm-guest` binary runs it in a separate process.
+//!   vmstate; the `kvm-guest` binary runs it in a separate process;
+//! - `link`: a rate- and latency-limited TCP relay, a real link on loopback.
 #![deny(missing_docs)]
 
 pub mod catalog;
@@ -25,5 +26,6 @@ pub use vmstate_qemu as __qemu;
 pub mod kvm_guest;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub mod kvm_live;
+pub mod link;
 pub mod qmp;
 pub mod testing;

@@ -125,6 +125,18 @@ enum Command {
         /// multifd channel beside it (FILE.channel0, FILE.channel1, ...).
         #[arg(long, value_name = "FILE")]
         tap: Option<PathBuf>,
+        /// With `--to ber`: compress the RAM for a slow link (zstd groups, and
+        /// pages sent again as deltas against the far bridge's cache); the far
+        /// bridge (`--to legacy`) reads it as it comes (docs/BRIDGE.md).
+        #[arg(long)]
+        compress: bool,
+        /// With `--compress`: zstd's level (negative: faster, larger).
+        #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true)]
+        zstd_level: i32,
+        /// With `--compress`: the delta cache, in MiB, that each of the two
+        /// bridges keeps (0: no deltas).
+        #[arg(long, value_name = "MIB", default_value_t = 64)]
+        delta_cache: u64,
         /// Where the stream comes from.
         from: bridge::Endpoint,
         /// Where the converted stream goes.
@@ -540,10 +552,14 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Bridge {
             to,
             tap,
+            compress,
+            zstd_level,
+            delta_cache,
             from,
             into,
         } => {
-            bridge::run(&from, &into, to.format(), tap.as_ref())?;
+            let compression = bridge::compression(compress, to.format(), zstd_level, delta_cache)?;
+            bridge::run(&from, &into, to.format(), compression, tap.as_ref())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Translate {

@@ -23,6 +23,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use vmstate_runtime::dump::{Carrier, Limits, LiveConversion, Progress};
+use vmstate_runtime::ram::ber::{Compression, CACHE_MAX};
 use vmstate_runtime::framing::return_path;
 use vmstate_runtime::ram::PAGE_SIZE;
 use vmstate_runtime::Format;
@@ -174,19 +175,47 @@ pub fn run(
     from: &Endpoint,
     to: &Endpoint,
     format: Format,
+    compression: Option<Compression>,
     tap: Option<&PathBuf>,
 ) -> Result<Progress, Failure> {
-    let done = bridge(from, to, format, tap);
+    let done = bridge(from, to, format, compression, tap);
     for path in [from.socket_file(), to.socket_file()].into_iter().flatten() {
         let _ = std::fs::remove_file(path);
     }
     done
 }
 
+/// What `--compress`, `--zstd-level` and `--delta-cache MIB` ask of a bridge
+/// that writes `to`.
+pub fn compression(
+    compress: bool,
+    to: Format,
+    zstd_level: i32,
+    delta_cache_mib: u64,
+) -> Result<Option<Compression>, Failure> {
+    let most = (CACHE_MAX * PAGE_SIZE) >> 20;
+    match (compress, to) {
+        (false, _) => Ok(None),
+        (true, Format::Legacy) => Err(Failure(
+            "--compress compresses a BER leg (--to ber); a bridge --to legacy reads a \
+             compressed stream without it"
+                .into(),
+        )),
+        (true, Format::Ber) if delta_cache_mib > most => Err(Failure(format!(
+            "--delta-cache {delta_cache_mib}: at most {most} MiB (what a reader keeps)"
+        ))),
+        (true, Format::Ber) => Ok(Some(Compression {
+            zstd_level: Some(zstd_level),
+            cache_pages: (delta_cache_mib << 20) / PAGE_SIZE,
+        })),
+    }
+}
+
 fn bridge(
     from: &Endpoint,
     to: &Endpoint,
     format: Format,
+    compression: Option<Compression>,
     tap: Option<&PathBuf>,
 ) -> Result<Progress, Failure> {
     let refusal = Refusal::default();
@@ -226,6 +255,9 @@ fn bridge(
         multifd: from.is_listener() && to.is_connection(),
     };
     let mut live = LiveConversion::new(format, Limits::default(), carrier);
+    if let Some(c) = compression {
+        live.compress(c);
+    }
     let gate = arrivals.as_ref().map(Arrivals::gate);
     if let Some(gate) = gate.clone() {
         // What the source opened before it switched to postcopy is settled
