@@ -3,7 +3,9 @@
 # kernel of bookworm (`linux-image-amd64`: its drivers for e1000e, AHCI, USB, HD
 # audio, virtio, the bochs display, which the cloud flavour lacks) booted as an
 # uncompressed ELF (QEMU's PVH entry), and a busybox initramfs whose /init loads
-# the drivers, brings every device up and keeps them busy (`guest/init`).
+# the drivers, brings every device up and keeps them busy (`guest/init`), or,
+# with `vmstate.workload` on the kernel command line, runs the benchmarks'
+# memory workload (page cache, and `guest/dirty.c`, built here static).
 # Prints the folder holding `vmlinux` and `initrd.gz`; builds it once per kernel
 # version.
 set -euo pipefail
@@ -17,7 +19,7 @@ if [ -z "$kernel_pkg" ]; then
     kernel_pkg="$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')"
 fi
 out="$cache/linux-guest/$kernel_pkg"
-if [ -f "$out/vmlinux" ] && [ -f "$out/initrd.gz" ] && [ "$out/initrd.gz" -nt "$here/guest/init" ] && [ "$out/initrd.gz" -nt "$here/guest/build.py" ]; then
+if [ -f "$out/vmlinux" ] && [ -f "$out/initrd.gz" ] && [ "$out/initrd.gz" -nt "$here/guest/init" ] && [ "$out/initrd.gz" -nt "$here/guest/build.py" ] && [ "$out/initrd.gz" -nt "$here/guest/dirty.c" ]; then
     echo "$out"
     exit 0
 fi
@@ -27,5 +29,6 @@ trap 'rm -rf "$work"' EXIT
 dpkg-deb -x "$work"/linux-image-*.deb "$work/k"
 dpkg-deb -x "$work"/busybox-static_*.deb "$work/bb"
 mkdir -p "$out"
-python3 "$here/guest/build.py" "$work/k" "$work/bb/bin/busybox" "$here/guest/init" "$out" >&2
+cc -static -O2 -o "$work/dirty" "$here/guest/dirty.c" >&2
+python3 "$here/guest/build.py" "$work/k" "$work/bb/bin/busybox" "$here/guest/init" "$out" "$work/dirty" >&2
 echo "$out"

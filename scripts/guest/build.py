@@ -1,10 +1,10 @@
 """Makes the Linux guest of the device tests (see ../linux-guest.sh).
 
-build.py KERNEL_ROOT BUSYBOX INIT OUT: writes OUT/vmlinux, the kernel's ELF image
+build.py KERNEL_ROOT BUSYBOX INIT OUT [DIRTY]: writes OUT/vmlinux, the kernel's ELF image
 taken out of its bzImage (QEMU boots it by its PVH note, past the compressed
 kernel's decompressor), and OUT/initrd.gz, a newc cpio of busybox, INIT as /init
 and the modules INIT names with everything they depend on, in load order
-(/modules/order).
+(/modules/order), and DIRTY, the benchmarks' workload program, as /bin/dirty.
 """
 import gzip
 import lzma
@@ -12,6 +12,7 @@ import os
 import sys
 
 kroot, busybox, init, out = sys.argv[1:5]
+dirty = sys.argv[5] if len(sys.argv) > 5 else None
 
 # The kernel: the XZ stream inside the bzImage (Debian compresses with XZ).
 boot = os.path.join(kroot, "boot")
@@ -77,6 +78,8 @@ for d in ["bin", "dev", "proc", "sys", "modules", "mnt", "tmp", "etc"]:
     entry(d, 0o040755)
 entry("bin/busybox", 0o100755, open(busybox, "rb").read())
 entry("init", 0o100755, open(init, "rb").read())
+if dirty:
+    entry("bin/dirty", 0o100755, open(dirty, "rb").read())
 for name in order:
     entry(f"modules/{name}.ko", 0o100644, open(mods[name], "rb").read())
 entry("modules/order", 0o100644, "".join(f"{n}\n" for n in order).encode())

@@ -1,28 +1,48 @@
-//! Live migration through the bridge pair against direct, side by side in one run
-//! (`cargo bench -p vmstate-cli --bench bridge`): a 1 GiB guest ([`counter_guest`]:
-//! every page data, 1024 pages rewritten while it runs) migrates QEMU -> QEMU over
-//! loopback TCP, directly and through `vmstate bridge --to ber` and `--to legacy`,
-//! runs alternating; QEMU's own `total-time` and `downtime`, and the time until
-//! the destination completed. Then the bridge's conversion alone on the stream one
-//! run tapped, against `memcpy` of the same bytes, both directions.
+//! Live migration over a link that costs what real links cost
+//! (`cargo bench -p vmstate-cli --bench bridge`): QEMU 10.0 -> QEMU 10.0
+//! through a rate- and latency-limited relay (`vmstate_test_support::link`),
+//! side by side in one run, in four configurations:
 //!
-//! `VMSTATE_BENCH_RUNS` sets the runs of each (default 5); QEMU 7.2 must run here.
+//! - **direct**: QEMU's own pre-copy;
+//! - **multifd+zstd**: QEMU's `multifd` (2 channels) with `multifd-compression
+//!   zstd` on both ends;
+//! - **bridged**: QEMU -> `vmstate bridge --to ber` -> link -> `vmstate bridge
+//!   --to legacy` -> QEMU;
+//! - **bridged+compressed**: the same with `--compress` on the BER leg.
+//!
+//! for each guest (the synthetic counter guest, and the Linux guest running its
+//! memory workload: page cache, a program's anonymous memory written at a set
+//! rate, zero pages; `scripts/linux-guest.sh`), each size and each link. The
+//! guest migrates back and forth between two QEMUs (each run's destination is
+//! the next run's source, the configurations taking turns), so that every
+//! configuration meets the same running guest. Reported: QEMU's `total-time`,
+//! the time until the destination completed, QEMU's `downtime`, the guest's
+//! downtime as the destination sees it (from the source's stop to the
+//! destination's completion), the bytes on the link, and each bridge's CPU time
+//! and peak RSS. Then the conversion alone in memory, against `memcpy`.
+//!
+//! `VMSTATE_BENCH_RUNS` (default 3), `VMSTATE_BENCH_SIZES` (MiB, default
+//! `1024,4096`), `VMSTATE_BENCH_GUESTS` (`counter,linux`),
+//! `VMSTATE_BENCH_LINKS` (`125,1250`: MB/s, 1 ms each way); the Linux guest
+//! needs `VMSTATE_LINUX_GUEST`. QEMU 10.0 must run here.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use common::bridge;
 use serde_json::json;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use vmstate_runtime::dump::{self, Limits};
+use vmstate_runtime::dump::{self, Carrier, Limits, LiveConversion};
+use vmstate_runtime::ram::ber::Compression;
 use vmstate_runtime::Format;
 use vmstate_test_support::counter_guest;
-use vmstate_test_support::qmp::{self, Peer, Qemu, Release};
+use vmstate_test_support::link::{Link, Relay};
+use vmstate_test_support::qmp::{self, Qemu, Release};
 
-const RAM_MIB: u32 = 1024;
-/// Both ends: QEMU 7.2 on its i440FX machine.
-const PEER: Peer = Peer::on_7_2(Release::Qemu7_2);
+const MACHINE: &str = "pc-i440fx-10.0";
 
 fn dir() -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bridge-bench");
@@ -30,22 +50,156 @@ fn dir() -> PathBuf {
     d
 }
 
-fn start(name: &str, kernel: &Path, extra: &[&str]) -> Qemu {
-    let mut a = vec!["-kernel", kernel.to_str().unwrap()];
-    a.extend(extra);
-    PEER.start(&dir(), name, RAM_MIB, &a)
+/// How a migration is carried.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Config {
+    name: &'static str,
+    multifd: bool,
+    bridged: bool,
+    compressed: bool,
 }
 
-fn wait_filled(q: &mut Qemu) {
-    let last = (u64::from(RAM_MIB) << 20) - 4096;
-    while q.read_u32(last).unwrap() != last as u32 {
-        std::thread::sleep(Duration::from_millis(100));
+const CONFIGS: [Config; 4] = [
+    Config {
+        name: "direct",
+        multifd: false,
+        bridged: false,
+        compressed: false,
+    },
+    Config {
+        name: "multifd+zstd",
+        multifd: true,
+        bridged: false,
+        compressed: false,
+    },
+    Config {
+        name: "bridged",
+        multifd: false,
+        bridged: true,
+        compressed: false,
+    },
+    Config {
+        name: "bridged+compressed",
+        multifd: false,
+        bridged: true,
+        compressed: true,
+    },
+];
+
+/// A guest to migrate: its QEMU arguments (the same on both sides) and how to
+/// tell it is running its workload.
+struct Guest {
+    name: String,
+    ram_mib: u32,
+    args: Vec<String>,
+    /// Its serial port's file, for the Linux guest.
+    serial: Option<PathBuf>,
+}
+
+impl Guest {
+    fn counter(ram_mib: u32) -> Guest {
+        // Below the PCI hole: i440FX maps 3 GiB of a 4 GiB guest there.
+        let top = (u64::from(ram_mib) << 20).min(3 << 30);
+        let kernel = dir().join(format!("counter-{ram_mib}.kernel"));
+        std::fs::write(
+            &kernel,
+            counter_guest::kernel_writing(top as u32 - 1, 0x600000),
+        )
+        .unwrap();
+        Guest {
+            name: format!("counter guest, {} GiB", ram_mib / 1024),
+            ram_mib,
+            args: vec![
+                "-accel".into(),
+                qmp::accel().into(),
+                "-kernel".into(),
+                kernel.display().to_string(),
+            ],
+            serial: None,
+        }
     }
-}
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    /// The Linux guest with its workload: a quarter of RAM page cache, 3/8 a
+    /// program's memory of which 64 MiB are written at 32 MiB/s.
+    fn linux(ram_mib: u32, image: &Path) -> Guest {
+        let serial = dir().join(format!("linux-{ram_mib}.serial"));
+        let append = format!(
+            "console=ttyS0 quiet panic=-1 vmstate.workload vmstate.cache={} vmstate.anon={} \
+             vmstate.hot=64 vmstate.rate=32",
+            ram_mib / 4,
+            ram_mib * 3 / 8
+        );
+        Guest {
+            name: format!("Linux guest, {} GiB", ram_mib / 1024),
+            ram_mib,
+            args: [
+                "-accel",
+                "tcg",
+                "-kernel",
+                &image.join("vmlinux").display().to_string(),
+                "-initrd",
+                &image.join("initrd.gz").display().to_string(),
+                "-append",
+                &append,
+            ]
+            .map(String::from)
+            .to_vec(),
+            serial: Some(serial),
+        }
+    }
+
+    fn start(&self, name: &str, incoming: bool) -> Qemu {
+        let ram = self.ram_mib.to_string();
+        let mut a: Vec<String> = ["-M", MACHINE, "-m", &ram, "-cpu", "qemu64"]
+            .map(String::from)
+            .to_vec();
+        a.extend(self.args.iter().cloned());
+        if let Some(serial) = &self.serial {
+            let file = serial.with_extension(format!("{name}.serial"));
+            a.extend([
+                "-chardev".into(),
+                format!("file,id=s,path={}", file.display()),
+                "-device".into(),
+                "isa-serial,chardev=s".into(),
+            ]);
+        }
+        if incoming {
+            a.extend(["-incoming".into(), "defer".into()]);
+        }
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        Qemu::start_release(Release::Qemu10_0, &dir(), name, &a)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    /// Boots it; returns once its workload runs.
+    fn boot(&self) -> Qemu {
+        let mut q = self.start("bench-a", false);
+        let deadline = Instant::now() + Duration::from_secs(600);
+        match &self.serial {
+            None => {
+                let last = (u64::from(self.ram_mib) << 20).min(3 << 30) - 4096;
+                while q.read_u32(last).unwrap() != last as u32 {
+                    assert!(Instant::now() < deadline, "the guest did not fill its RAM");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            Some(serial) => {
+                let file = serial.with_extension("bench-a.serial");
+                loop {
+                    let text = std::fs::read_to_string(&file).unwrap_or_default();
+                    if text.contains("guest: DIRTYING") {
+                        break;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "the guest did not come up: {text}"
+                    );
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+        q
+    }
 }
 
 /// One migration's figures.
@@ -56,62 +210,77 @@ struct Run {
     downtime_ms: f64,
     /// From `migrate` until the destination reported completed.
     end_to_end_ms: f64,
-    /// From the source's completion until the destination's.
-    lag_ms: f64,
-    /// Bytes QEMU sent, and bytes on the BER leg (bridged only).
-    legacy_bytes: f64,
-    ber_bytes: f64,
-    /// The bridges' peak resident memory in MiB and CPU time in seconds (bridged
-    /// only).
-    peak_mib: [f64; 2],
+    /// From the source's stop (its total time less its downtime) until the
+    /// destination completed: the guest's downtime.
+    paused_ms: f64,
+    /// Bytes the link carried towards the destination.
+    wire_bytes: f64,
+    /// The bridges' CPU time in seconds and peak resident memory in MiB
+    /// (to BER, to legacy).
     cpu_s: [f64; 2],
+    peak_mib: [f64; 2],
 }
 
-fn migrate(kernel: &Path, bridged: bool, tap: Option<&Path>) -> Run {
-    let mut s = start("bench-src", kernel, &[]);
-    wait_filled(&mut s);
-    let mut d = start("bench-dst", kernel, &["-incoming", "defer"]);
-    let port = free_port();
+fn set_migration(q: &mut Qemu, c: &Config) {
+    q.execute(
+        "migrate-set-capabilities",
+        json!({ "capabilities": [{ "capability": "multifd", "state": c.multifd }] }),
+    )
+    .unwrap();
+    let mut p = json!({ "max-bandwidth": 64u64 << 30 });
+    if c.multifd {
+        p["multifd-channels"] = json!(2);
+        p["multifd-compression"] = json!("zstd");
+    }
+    q.execute("migrate-set-parameters", p).unwrap();
+}
+
+/// Migrates the running guest in `src` to a new QEMU over `link` as `c`
+/// carries it; returns the figures and the destination, running.
+fn migrate(guest: &Guest, src: &mut Qemu, name: &str, c: &Config, link: Link) -> (Run, Qemu) {
+    let mut d = guest.start(name, true);
+    set_migration(&mut d, c);
+    set_migration(src, c);
+    let port = qmp::free_port();
     d.execute(
         "migrate-incoming",
         json!({ "uri": format!("tcp:127.0.0.1:{port}") }),
     )
     .unwrap();
+    let dst_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut bridges = Vec::new();
-    let uri = if bridged {
+    let (relay, uri) = if c.bridged {
         let into_dst = format!("tcp:127.0.0.1:{port}");
         let (b, b_addr) = bridge(&["--to", "legacy", "tcp-listen:127.0.0.1:0", &into_dst]);
+        let b_port: u16 = b_addr.rsplit(':').next().unwrap().parse().unwrap();
+        let relay = Relay::start(link, format!("127.0.0.1:{b_port}").parse().unwrap()).unwrap();
         let mut args = vec!["--to", "ber"];
-        let tap_arg;
-        if let Some(t) = tap {
-            tap_arg = t.display().to_string();
-            args.extend(["--tap", &tap_arg]);
+        if c.compressed {
+            args.push("--compress");
         }
-        args.extend(["tcp-listen:127.0.0.1:0", &b_addr]);
+        let relay_uri = relay.uri();
+        args.extend(["tcp-listen:127.0.0.1:0", &relay_uri]);
         let (a, a_addr) = bridge(&args);
         bridges.push(a);
         bridges.push(b);
-        a_addr
+        (relay, a_addr)
     } else {
-        format!("tcp:127.0.0.1:{port}")
+        let relay = Relay::start(link, dst_addr).unwrap();
+        let uri = relay.uri();
+        (relay, uri)
     };
-    s.execute(
-        "migrate-set-parameters",
-        json!({ "max-bandwidth": 64u64 << 30 }),
-    )
-    .unwrap();
     let t0 = Instant::now();
-    s.execute("migrate", json!({ "uri": uri })).unwrap();
+    src.execute("migrate", json!({ "uri": uri })).unwrap();
     let (mut src_done, mut dst_done, mut reply) = (None, None, json!({}));
     while src_done.is_none() || dst_done.is_none() {
         if src_done.is_none() {
-            let r = s.execute("query-migrate", json!({})).unwrap();
+            let r = src.execute("query-migrate", json!({})).unwrap();
             match r["status"].as_str() {
                 Some("completed") => {
                     src_done = Some(t0.elapsed());
                     reply = r;
                 }
-                Some("failed" | "cancelled") => panic!("source: {r}"),
+                Some("failed" | "cancelled") => panic!("{name} source: {r}"),
                 _ => {}
             }
         }
@@ -119,186 +288,250 @@ fn migrate(kernel: &Path, bridged: bool, tap: Option<&Path>) -> Run {
             let r = d.execute("query-migrate", json!({})).unwrap();
             match r["status"].as_str() {
                 Some("completed") => dst_done = Some(t0.elapsed()),
-                Some("failed") => panic!("destination: {r}"),
+                Some("failed") => panic!("{name} destination: {r}"),
                 _ => {}
             }
         }
         std::thread::sleep(Duration::from_millis(2));
     }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let (src_done, dst_done) = (src_done.unwrap(), dst_done.unwrap());
+    let total_ms = reply["total-time"].as_f64().unwrap();
+    let downtime_ms = reply["downtime"].as_f64().unwrap();
+    let end_to_end_ms = ms(dst_done.unwrap());
     let mut run = Run {
-        total_ms: reply["total-time"].as_f64().unwrap(),
-        downtime_ms: reply["downtime"].as_f64().unwrap(),
-        end_to_end_ms: ms(dst_done),
-        lag_ms: ms(dst_done.saturating_sub(src_done)),
-        legacy_bytes: reply["ram"]["transferred"].as_f64().unwrap_or(0.0),
+        total_ms,
+        downtime_ms,
+        end_to_end_ms,
+        paused_ms: end_to_end_ms - (total_ms - downtime_ms),
+        wire_bytes: relay.bytes().0 as f64,
         ..Run::default()
     };
     for (i, b) in bridges.into_iter().enumerate() {
         let (ok, log) = b.wait();
         assert!(ok, "{log}");
         let number_before = |unit: &str| -> f64 {
-            let i = log.find(unit).unwrap();
+            let i = log
+                .find(unit)
+                .unwrap_or_else(|| panic!("{unit:?} in {log}"));
             log[..i].split_whitespace().last().unwrap().parse().unwrap()
         };
         run.peak_mib[i] = number_before(" MiB\n");
         run.cpu_s[i] = number_before(" s, peak");
-        if i == 0 {
-            run.legacy_bytes = number_before(" MiB in") * f64::from(1 << 20);
-            run.ber_bytes = number_before(" MiB out") * f64::from(1 << 20);
-        }
     }
-    run
+    (run, d)
 }
-
-/// One figure of a run.
-type Figure = fn(&Run) -> f64;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-fn time_ms(f: &mut dyn FnMut()) -> f64 {
-    let t = Instant::now();
-    f();
-    t.elapsed().as_secs_f64() * 1e3
+fn env_list<T: std::str::FromStr>(name: &str, default: &str) -> Vec<T> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect()
+}
+
+/// The medians of one scenario (guest, link), per configuration.
+struct Scenario {
+    name: String,
+    runs: BTreeMap<&'static str, Vec<Run>>,
 }
 
 fn main() {
-    if !Release::Qemu7_2.available() {
+    if !Release::Qemu10_0.available() {
+        eprintln!("skipped: QEMU 10.0 is not here (bash scripts/qemu-10.0.sh)");
         return;
     }
-    let runs: usize = std::env::var("VMSTATE_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
-    let mut bars = Vec::new();
-    for (guest, short, image) in [
-        (
-            "idle after filling its RAM",
-            "idle",
-            counter_guest::idle_kernel(RAM_MIB),
-        ),
-        (
-            "rewriting 1024 pages",
-            "busy",
-            counter_guest::kernel(RAM_MIB),
-        ),
-    ] {
-        let kernel = dir().join("counter.kernel");
-        std::fs::write(&kernel, image).unwrap();
-        for (name, direct, bridged) in measure(&kernel, guest, runs) {
-            bars.push((format!("{short}: {name}"), direct, bridged));
+    let runs: usize = env_list("VMSTATE_BENCH_RUNS", "3")[0];
+    let sizes: Vec<u32> = env_list("VMSTATE_BENCH_SIZES", "1024,4096");
+    let guests: Vec<String> = env_list("VMSTATE_BENCH_GUESTS", "counter,linux");
+    let links: Vec<Link> = env_list::<f64>("VMSTATE_BENCH_LINKS", "125,1250")
+        .into_iter()
+        .map(|mbs| Link {
+            rate: mbs * 1e6,
+            latency: Duration::from_millis(1),
+        })
+        .collect();
+    let image = std::env::var_os("VMSTATE_LINUX_GUEST").map(PathBuf::from);
+    let mut scenarios = Vec::new();
+    for kind in &guests {
+        for &mib in &sizes {
+            let guest = match (kind.as_str(), &image) {
+                ("counter", _) => Guest::counter(mib),
+                ("linux", Some(image)) => Guest::linux(mib, image),
+                ("linux", None) => {
+                    eprintln!(
+                        "skipped the Linux guest: VMSTATE_LINUX_GUEST=$(bash scripts/linux-guest.sh)"
+                    );
+                    continue;
+                }
+                (other, _) => panic!("VMSTATE_BENCH_GUESTS: {other}?"),
+            };
+            scenarios.extend(measure(&guest, &links, runs));
         }
     }
+    report(&scenarios, runs);
     let svg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/perf/bridge.svg");
-    plot(&svg, &bars).unwrap();
+    plot(&svg, &scenarios).unwrap();
     println!("\nplot: {}", svg.display());
-    let kernel = dir().join("counter.kernel");
-    std::fs::write(&kernel, counter_guest::kernel(RAM_MIB)).unwrap();
-    conversion(&kernel, &dir().join("tapped.mig"), runs);
+    conversion();
 }
 
-/// Direct and bridged migrations of the guest `kernel`, `runs` of each,
-/// alternating; prints their medians side by side and returns those of QEMU's
-/// total time and downtime and of the time until the destination completed.
-fn measure(kernel: &Path, guest: &str, runs: usize) -> Vec<(&'static str, f64, f64)> {
-    let (mut direct, mut bridged) = (Vec::new(), Vec::new());
+/// Every configuration over every link, `runs` times, the guest going back and
+/// forth; the configurations take turns, their order rotating each run.
+fn measure(guest: &Guest, links: &[Link], runs: usize) -> Vec<Scenario> {
+    let mut q = guest.boot();
+    let mut out: Vec<Scenario> = links
+        .iter()
+        .map(|l| Scenario {
+            name: format!("{}, {}", guest.name, l.name()),
+            runs: BTreeMap::new(),
+        })
+        .collect();
+    let mut n = 0;
     for i in 0..runs {
-        // Alternating which goes first, so neither always runs on a warmer host.
-        for bridged_first in [i % 2 == 0, i % 2 != 0] {
-            if bridged_first {
-                bridged.push(migrate(kernel, true, None));
-            } else {
-                direct.push(migrate(kernel, false, None));
+        for (l, link) in links.iter().enumerate() {
+            for k in 0..CONFIGS.len() {
+                let c = &CONFIGS[(k + i) % CONFIGS.len()];
+                n += 1;
+                let name = if n % 2 == 1 { "bench-b" } else { "bench-a" };
+                let (run, next) = migrate(guest, &mut q, name, c, *link);
+                eprintln!("{} | {} | run {i}: {run:?}", out[l].name, c.name);
+                out[l].runs.entry(c.name).or_default().push(run);
+                q = next;
             }
         }
-        eprintln!(
-            "run {i}: direct {:?}\n       bridged {:?}",
-            direct[i], bridged[i]
-        );
     }
-    let col = |v: &[Run], f: Figure| median(v.iter().map(f).collect());
-    println!();
-    println!(
-        "QEMU 7.2, {}, {RAM_MIB} MiB guest {guest}, accel {}; median of {runs} runs each, alternating",
-        PEER.machine,
-        qmp::accel()
-    );
-    println!("| figure | direct | through the bridges | ratio |");
-    println!("|---|---:|---:|---:|");
-    let rows: [(&str, Figure); 4] = [
-        ("QEMU total-time (ms)", |r| r.total_ms),
-        ("QEMU downtime (ms)", |r| r.downtime_ms),
-        ("until the destination completed (ms)", |r| r.end_to_end_ms),
-        ("destination after the source (ms)", |r| r.lag_ms),
-    ];
-    let mut bars = Vec::new();
-    for (name, f) in rows {
-        let (a, b) = (col(&direct, f), col(&bridged, f));
-        println!("| {name} | {a:.0} | {b:.0} | {:.2} |", b / a);
-        bars.push((name, a, b));
-    }
-    let (legacy, ber) = (
-        col(&bridged, |r| r.legacy_bytes),
-        col(&bridged, |r| r.ber_bytes),
-    );
-    println!(
-        "| bytes on the wire (MiB) | {:.1} | {:.1} (BER leg) | {:.3} |",
-        legacy / f64::from(1 << 20),
-        ber / f64::from(1 << 20),
-        ber / legacy
-    );
-    println!(
-        "| bridge peak RSS (MiB): to BER, to legacy | | {:.1}, {:.1} | |",
-        col(&bridged, |r| r.peak_mib[0]),
-        col(&bridged, |r| r.peak_mib[1])
-    );
-    println!(
-        "| bridge CPU time (s): to BER, to legacy | | {:.2}, {:.2} | |",
-        col(&bridged, |r| r.cpu_s[0]),
-        col(&bridged, |r| r.cpu_s[1])
-    );
-    let plotted = [
-        "QEMU total-time (ms)",
-        "QEMU downtime (ms)",
-        "until the destination completed (ms)",
-    ];
-    bars.retain(|(name, ..)| plotted.contains(name));
-    bars
+    out
 }
 
-/// Grouped bars, direct beside bridged, for each figure; milliseconds on a log scale.
-fn plot(path: &Path, bars: &[(String, f64, f64)]) -> Result<(), Box<dyn std::error::Error>> {
+type Figure = fn(&Run) -> f64;
+
+const FIGURES: [(&str, Figure); 6] = [
+    ("total time, QEMU (s)", |r| r.total_ms / 1e3),
+    ("until the destination completed (s)", |r| {
+        r.end_to_end_ms / 1e3
+    }),
+    ("downtime, QEMU (ms)", |r| r.downtime_ms),
+    ("guest paused until the destination ran (ms)", |r| {
+        r.paused_ms
+    }),
+    ("bytes on the link (MiB)", |r| r.wire_bytes / 1048576.0),
+    ("bridge CPU s, to BER + to legacy", |r| {
+        r.cpu_s[0] + r.cpu_s[1]
+    }),
+];
+
+fn report(scenarios: &[Scenario], runs: usize) {
+    println!(
+        "\nQEMU 10.0 -> QEMU 10.0 ({MACHINE}), through a relay of the link's rate and \
+         latency; median of {runs} runs each, the configurations taking turns"
+    );
+    for s in scenarios {
+        println!("\n**{}**\n", s.name);
+        print!("| figure |");
+        for c in &CONFIGS {
+            print!(" {} |", c.name);
+        }
+        println!(" bridged / direct | compressed / direct | compressed / multifd |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+        for (name, f) in FIGURES {
+            let m: Vec<f64> = CONFIGS
+                .iter()
+                .map(|c| median(s.runs[c.name].iter().map(f).collect()))
+                .collect();
+            print!("| {name} |");
+            for v in &m {
+                print!(" {v:.2} |");
+            }
+            let ratio = |a: f64, b: f64| {
+                if b > 0.0 {
+                    format!("{:.2}", a / b)
+                } else {
+                    String::new()
+                }
+            };
+            println!(
+                " {} | {} | {} |",
+                ratio(m[2], m[0]),
+                ratio(m[3], m[0]),
+                ratio(m[3], m[1])
+            );
+        }
+        let bridged = |c: usize, f: fn(&Run) -> [f64; 2]| {
+            let v: Vec<[f64; 2]> = s.runs[CONFIGS[c].name].iter().map(f).collect();
+            [
+                median(v.iter().map(|x| x[0]).collect()),
+                median(v.iter().map(|x| x[1]).collect()),
+            ]
+        };
+        for (c, what) in [(2, "bridged"), (3, "bridged+compressed")] {
+            let (cpu, rss) = (bridged(c, |r| r.cpu_s), bridged(c, |r| r.peak_mib));
+            let gib = f64::from(scenario_mib(&s.name)) / 1024.0;
+            println!(
+                "\n{what}: to BER {:.2} CPU-s ({:.2} per GiB of guest), peak RSS {:.1} MiB; \
+                 to legacy {:.2} CPU-s ({:.2} per GiB), peak RSS {:.1} MiB",
+                cpu[0],
+                cpu[0] / gib,
+                rss[0],
+                cpu[1],
+                cpu[1] / gib,
+                rss[1]
+            );
+        }
+    }
+}
+
+fn scenario_mib(name: &str) -> u32 {
+    let gib: u32 = name
+        .split(", ")
+        .nth(1)
+        .and_then(|s| s.strip_suffix(" GiB"))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    gib * 1024
+}
+
+/// Total time (until the destination completed), per scenario, the four
+/// configurations side by side; seconds on a log scale.
+fn plot(path: &Path, scenarios: &[Scenario]) -> Result<(), Box<dyn std::error::Error>> {
     use plotters::prelude::*;
-    let root = SVGBackend::new(path, (980, 460)).into_drawing_area();
+    let root = SVGBackend::new(path, (1100, 520)).into_drawing_area();
     root.fill(&WHITE)?;
-    let top = bars.iter().map(|b| b.1.max(b.2)).fold(1.0, f64::max) * 2.0;
-    let groups = bars.len() as f64;
-    let labels: Vec<String> = bars
+    let value = |s: &Scenario, c: &Config| {
+        median(
+            s.runs[c.name]
+                .iter()
+                .map(|r| r.end_to_end_ms / 1e3)
+                .collect(),
+        )
+    };
+    let top = scenarios
         .iter()
-        .map(|(name, ..)| {
-            name.trim_end_matches(" (ms)").replace("QEMU ", "").replace(
-                "until the destination completed",
-                "until the destination ends",
-            )
-        })
+        .flat_map(|s| CONFIGS.iter().map(move |c| value(s, c)))
+        .fold(1.0, f64::max)
+        * 2.0;
+    let groups = scenarios.len() as f64;
+    let labels: Vec<String> = scenarios
+        .iter()
+        .map(|s| s.name.replace(" guest", "").replace(", 1 ms", ""))
         .collect();
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            format!("Live migration of a {RAM_MIB} MiB guest, QEMU 7.2 to QEMU 7.2: direct and through two bridges (median, log scale)"),
-            ("sans-serif", 16),
+            "Live migration, QEMU 10.0 to QEMU 10.0 over a limited link: until the destination completed (median, log scale)",
+            ("sans-serif", 15),
         )
         .margin(12)
         .x_label_area_size(30)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..groups, (10.0..top).log_scale())?;
+        .build_cartesian_2d(0.0..groups, (0.1..top).log_scale())?;
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(bars.len() * 2 + 1)
+        .x_labels(scenarios.len() * 2 + 1)
         .x_label_formatter(&|x| {
             let i = x.floor() as usize;
             if (x - x.floor() - 0.5).abs() < 0.01 && i < labels.len() {
@@ -307,22 +540,22 @@ fn plot(path: &Path, bars: &[(String, f64, f64)]) -> Result<(), Box<dyn std::err
                 String::new()
             }
         })
-        .y_desc("ms")
+        .x_label_style(("sans-serif", 11))
+        .y_desc("s")
         .draw()?;
-    for (k, name) in ["direct", "through the bridges"].iter().enumerate() {
+    for (k, c) in CONFIGS.iter().enumerate() {
         let color = Palette99::pick(k).to_rgba();
         chart
-            .draw_series(bars.iter().enumerate().map(|(g, b)| {
-                let x0 = g as f64 + 0.15 + k as f64 * 0.35;
-                let v = if k == 0 { b.1 } else { b.2 };
-                Rectangle::new([(x0, 10.0), (x0 + 0.33, v.max(10.0))], color.filled())
+            .draw_series(scenarios.iter().enumerate().map(|(g, s)| {
+                let x0 = g as f64 + 0.1 + k as f64 * 0.2;
+                Rectangle::new([(x0, 0.1), (x0 + 0.19, value(s, c))], color.filled())
             }))?
-            .label(*name)
+            .label(c.name)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(SeriesLabelPosition::UpperLeft)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()?;
@@ -330,54 +563,122 @@ fn plot(path: &Path, bars: &[(String, f64, f64)]) -> Result<(), Box<dyn std::err
     Ok(())
 }
 
-/// The conversion alone, in memory, on the stream of one more bridged run of the
-/// guest `kernel`, tapped into `tap`, against `memcpy`.
-fn conversion(kernel: &Path, tap: &Path, runs: usize) {
-    migrate(kernel, true, Some(tap));
-    let legacy = std::fs::read(tap).unwrap();
-    let ber = dump::convert(&legacy, Format::Ber).unwrap();
+fn time_ms(f: &mut dyn FnMut()) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// `legacy` converted live to BER (compressed by `c`).
+fn to_ber(legacy: &[u8], c: Option<Compression>, out: &mut Vec<u8>) {
+    let carrier = Carrier {
+        return_path: true,
+        multifd: true,
+    };
+    let mut live = LiveConversion::new(Format::Ber, Limits::default(), carrier);
+    if let Some(c) = c {
+        live.compress(c);
+    }
+    out.clear();
+    live.convert(&mut &legacy[..], out, &mut |_| {}).unwrap();
+}
+
+/// The conversion alone, in memory, on a tapped stream of the busiest guest:
+/// a 1 GiB counter guest's migration saved by a bridge, both directions, plain
+/// and compressed, against `memcpy`.
+fn conversion() {
+    let guest = Guest::counter(1024);
+    let mut q = guest.boot();
+    let tap = dir().join("tapped.mig");
+    q.execute(
+        "migrate-set-parameters",
+        json!({ "max-bandwidth": 64u64 << 30 }),
+    )
+    .unwrap();
+    let mut d = guest.start("bench-tap", true);
+    let port = qmp::free_port();
+    d.execute(
+        "migrate-incoming",
+        json!({ "uri": format!("tcp:127.0.0.1:{port}") }),
+    )
+    .unwrap();
+    let tap_arg = tap.display().to_string();
+    let into = format!("tcp:127.0.0.1:{port}");
+    let (b, addr) = bridge(&[
+        "--to",
+        "legacy",
+        "--tap",
+        &tap_arg,
+        "tcp-listen:127.0.0.1:0",
+        &into,
+    ]);
+    q.execute("migrate", json!({ "uri": addr })).unwrap();
+    assert_eq!(q.wait_migration().unwrap().0, "completed");
+    assert!(b.wait().0);
+    drop((q, d));
+    let legacy = std::fs::read(&tap).unwrap();
+    let runs = 3;
     let mut copy = vec![0u8; legacy.len()];
     let mut out = Vec::with_capacity(legacy.len() + (1 << 20));
-    let (mut memcpy, mut to_ber, mut to_legacy) = (Vec::new(), Vec::new(), Vec::new());
-    // A first round untimed: the buffers' pages are then mapped (a first touch
-    // costs more than the copy on a virtual machine).
+    let forms: [(&str, Option<Compression>); 2] =
+        [("plain", None), ("compressed", Some(Compression::DEFAULT))];
+    let mut rows: Vec<(String, f64)> = Vec::new();
+    let mut sizes = BTreeMap::new();
+    let mut memcpy = Vec::new();
     for round in 0..=runs {
-        if round == 1 {
-            (memcpy, to_ber, to_legacy) = (Vec::new(), Vec::new(), Vec::new());
+        let keep = round > 0;
+        let m = time_ms(&mut || copy.copy_from_slice(&legacy));
+        if keep {
+            memcpy.push(m);
         }
-        memcpy.push(time_ms(&mut || copy.copy_from_slice(&legacy)));
-        for (from, format, want, times) in [
-            (&legacy, Format::Ber, &ber, &mut to_ber),
-            (&ber, Format::Legacy, &legacy, &mut to_legacy),
-        ] {
-            times.push(time_ms(&mut || {
+        for (form, c) in &forms {
+            let t = time_ms(&mut || to_ber(&legacy, *c, &mut out));
+            let ber = out.clone();
+            let back = time_ms(&mut || {
                 out.clear();
                 dump::convert_stream(
-                    &mut &from[..],
+                    &mut &ber[..],
                     &mut out,
-                    format,
+                    Format::Legacy,
                     &Limits::default(),
                     &mut |_| {},
                 )
                 .unwrap();
-            }));
-            assert!(&out == want);
+            });
+            assert!(out == legacy, "{form}: converts back exactly");
+            sizes.insert(*form, ber.len());
+            if keep {
+                rows.push((format!("legacy -> BER ({form})"), t));
+                rows.push((format!("BER ({form}) -> legacy"), back));
+            }
         }
     }
-    let (m, b, l) = (median(memcpy), median(to_ber), median(to_legacy));
+    let m = median(memcpy);
     let gbs = |ms: f64| legacy.len() as f64 / ms / 1e6;
     println!();
     println!(
-        "Conversion of the tapped stream ({:.1} MiB) in memory, median of {runs}:",
+        "Conversion of a tapped stream ({:.1} MiB, a 1 GiB counter guest) in memory, median of {runs}:",
         legacy.len() as f64 / f64::from(1 << 20)
     );
-    println!("| what | ms | GB/s | vs memcpy |");
+    println!("| what | ms | GB/s of the legacy stream | vs memcpy |");
     println!("|---|---:|---:|---:|");
     println!(
         "| memcpy of the same bytes | {m:.1} | {:.2} | 1.00 |",
         gbs(m)
     );
-    println!("| legacy -> BER | {b:.1} | {:.2} | {:.2} |", gbs(b), b / m);
-    println!("| BER -> legacy | {l:.1} | {:.2} | {:.2} |", gbs(l), l / m);
-    let _ = std::fs::remove_file(tap);
+    let mut names: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        let t = median(rows.iter().filter(|r| r.0 == name).map(|r| r.1).collect());
+        println!("| {name} | {t:.1} | {:.2} | {:.2} |", gbs(t), t / m);
+    }
+    for (form, n) in sizes {
+        println!(
+            "\nBER {form}: {:.1} MiB ({:.3} of the legacy stream)",
+            n as f64 / 1048576.0,
+            n as f64 / legacy.len() as f64
+        );
+    }
+    let _ = std::fs::remove_file(&tap);
 }

@@ -131,7 +131,12 @@ enum Command {
         #[arg(long)]
         compress: bool,
         /// With `--compress`: zstd's level (negative: faster, larger).
-        #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true)]
+        #[arg(
+            long,
+            value_name = "N",
+            default_value_t = 1,
+            allow_negative_numbers = true
+        )]
         zstd_level: i32,
         /// With `--compress`: the delta cache, in MiB, that each of the two
         /// bridges keeps (0: no deltas).

@@ -23,8 +23,8 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use vmstate_runtime::dump::{Carrier, Limits, LiveConversion, Progress};
-use vmstate_runtime::ram::ber::{Compression, CACHE_MAX};
 use vmstate_runtime::framing::return_path;
+use vmstate_runtime::ram::ber::{Compression, CACHE_MAX};
 use vmstate_runtime::ram::PAGE_SIZE;
 use vmstate_runtime::Format;
 
