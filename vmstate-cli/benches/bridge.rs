@@ -255,8 +255,10 @@ fn migrate(guest: &Guest, src: &mut Qemu, name: &str, c: &Config, link: Link) ->
         let b_port: u16 = b_addr.rsplit(':').next().unwrap().parse().unwrap();
         let relay = Relay::start(link, format!("127.0.0.1:{b_port}").parse().unwrap()).unwrap();
         let mut args = vec!["--to", "ber"];
+        let extra = std::env::var("VMSTATE_BENCH_COMPRESS_ARGS").unwrap_or_default();
         if c.compressed {
             args.push("--compress");
+            args.extend(extra.split_whitespace());
         }
         let relay_uri = relay.uri();
         args.extend(["tcp-listen:127.0.0.1:0", &relay_uri]);
@@ -330,6 +332,7 @@ fn env_list<T: std::str::FromStr>(name: &str, default: &str) -> Vec<T> {
     std::env::var(name)
         .unwrap_or_else(|_| default.into())
         .split(',')
+        .filter(|v| !v.trim().is_empty())
         .filter_map(|v| v.trim().parse().ok())
         .collect()
 }
@@ -373,11 +376,19 @@ fn main() {
             scenarios.extend(measure(&guest, &links, runs));
         }
     }
-    report(&scenarios, runs);
-    let svg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/perf/bridge.svg");
-    plot(&svg, &scenarios).unwrap();
-    println!("\nplot: {}", svg.display());
-    conversion();
+    if !scenarios.is_empty() {
+        report(&scenarios, runs);
+        let svg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/perf/bridge.svg");
+        plot(&svg, &scenarios).unwrap();
+        println!("\nplot: {}", svg.display());
+    }
+    if std::env::var_os("VMSTATE_BENCH_NO_CONVERSION").is_some() {
+        return;
+    }
+    conversion(&Guest::counter(1024));
+    if let Some(image) = &image {
+        conversion(&Guest::linux(1024, image));
+    }
 }
 
 /// Every configuration over every link, `runs` times, the guest going back and
@@ -583,11 +594,11 @@ fn to_ber(legacy: &[u8], c: Option<Compression>, out: &mut Vec<u8>) {
     live.convert(&mut &legacy[..], out, &mut |_| {}).unwrap();
 }
 
-/// The conversion alone, in memory, on a tapped stream of the busiest guest:
-/// a 1 GiB counter guest's migration saved by a bridge, both directions, plain
-/// and compressed, against `memcpy`.
-fn conversion() {
-    let guest = Guest::counter(1024);
+/// The conversion alone, in memory, on a tapped stream of `guest` (its
+/// migration saved by a bridge), both directions, plain and compressed at
+/// several zstd levels (the level `--compress` takes is chosen from this),
+/// against `memcpy`.
+fn conversion(guest: &Guest) {
     let mut q = guest.boot();
     let tap = dir().join("tapped.mig");
     q.execute(
@@ -620,8 +631,19 @@ fn conversion() {
     let runs = 3;
     let mut copy = vec![0u8; legacy.len()];
     let mut out = Vec::with_capacity(legacy.len() + (1 << 20));
-    let forms: [(&str, Option<Compression>); 2] =
-        [("plain", None), ("compressed", Some(Compression::DEFAULT))];
+    let level = |zstd_level: i32, cache_pages: u64| Compression {
+        zstd_level: Some(zstd_level),
+        cache_pages,
+    };
+    let cache = Compression::DEFAULT.cache_pages;
+    let forms: [(&str, Option<Compression>); 6] = [
+        ("plain", None),
+        ("zstd -5, deltas", Some(level(-5, cache))),
+        ("zstd -1, deltas", Some(level(-1, cache))),
+        ("zstd 1, deltas", Some(level(1, cache))),
+        ("zstd 3, deltas", Some(level(3, cache))),
+        ("zstd 1, no deltas", Some(level(1, 0))),
+    ];
     let mut rows: Vec<(String, f64)> = Vec::new();
     let mut sizes = BTreeMap::new();
     let mut memcpy = Vec::new();
@@ -657,8 +679,9 @@ fn conversion() {
     let gbs = |ms: f64| legacy.len() as f64 / ms / 1e6;
     println!();
     println!(
-        "Conversion of a tapped stream ({:.1} MiB, a 1 GiB counter guest) in memory, median of {runs}:",
-        legacy.len() as f64 / f64::from(1 << 20)
+        "Conversion of a tapped stream ({:.1} MiB, {}) in memory, median of {runs}:",
+        legacy.len() as f64 / f64::from(1 << 20),
+        guest.name
     );
     println!("| what | ms | GB/s of the legacy stream | vs memcpy |");
     println!("|---|---:|---:|---:|");
@@ -673,12 +696,18 @@ fn conversion() {
         let t = median(rows.iter().filter(|r| r.0 == name).map(|r| r.1).collect());
         println!("| {name} | {t:.1} | {:.2} | {:.2} |", gbs(t), t / m);
     }
+    println!();
     for (form, n) in sizes {
         println!(
-            "\nBER {form}: {:.1} MiB ({:.3} of the legacy stream)",
+            "BER {form}: {:.1} MiB ({:.3} of the legacy stream)",
             n as f64 / 1048576.0,
             n as f64 / legacy.len() as f64
         );
+    }
+    if std::env::var_os("VMSTATE_BENCH_KEEP_TAP").is_some() {
+        let kept = tap.with_extension(format!("{}.mig", guest.ram_mib));
+        std::fs::rename(&tap, &kept).unwrap();
+        println!("kept: {}", kept.display());
     }
     let _ = std::fs::remove_file(&tap);
 }

@@ -317,7 +317,12 @@ fn what_a_reader_cannot_make_a_page_from_is_refused() {
         matches!(kind(element(&d, &mut cache)), ErrorKind::Framing(m) if m.contains("does not hold"))
     );
     let mut cache = PageCache::new(1);
+    // A page is kept from its second sending on.
+    cache.put(RAM, 4096, &[0; 4096]);
+    assert!(cache.get(RAM, 4096).is_none());
     cache.put(RAM, 8192, &[0; 4096]);
+    cache.put(RAM, 8192, &[0; 4096]);
+    assert!(cache.get(RAM, 8192).is_some());
     assert!(matches!(
         kind(element(&d, &mut cache)),
         ErrorKind::Framing(_)

@@ -8,17 +8,20 @@
 
 mod channels;
 mod endpoint;
+mod window;
 
 pub use self::endpoint::Endpoint;
 
 use self::channels::{Channels, Hop};
 use self::endpoint::{accept_all, read_head, Arrival, Arrivals, Conn, Gate};
+use self::window::{Counted, Credits, Locked, Windowed};
 use crate::Failure;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::cell::RefCell;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -372,15 +375,21 @@ fn bridge(
     };
     // The stream is through: the next hop reads its end, and what it still says
     // (the destination's SHUT) comes back before the bridge closes, when the
-    // stream opened a return path (else nothing comes back, and none is awaited).
+    // stream opened a return path, or when it was compressed (the far bridge
+    // says what it delivered until its end: a bridge that closed with that
+    // unread would reset the connection under the stream's last octets).
+    let compressing = live.compresses();
     let mut carried = match (back, &destination) {
-        (Some(back), Some(d)) if p.return_path => {
+        (Some(back), Some(d)) if p.return_path || compressing => {
             d.end_writes();
             let n = back
                 .recv_timeout(RETURN_PATH_WAIT)
                 .map_err(|_| Failure(format!("{to}: the return path did not end")))?;
             let n = n.map_err(|e| Failure(format!("{to}: the return path: {e}")))?;
-            format!(", {n} return-path messages")
+            match p.return_path {
+                true => format!(", {n} return-path messages"),
+                false => String::new(),
+            }
         }
         _ => String::new(),
     };
@@ -509,24 +518,54 @@ impl Connection {
         }
         let destination = opened.as_ref().map(Conn::closer).transpose();
         let destination = destination.map_err(|e| failed(e, to))?;
+        // Flow control on a compressed BER leg (`window`): the far bridge
+        // says what it delivered, the near one keeps within a window of it.
+        // The far bridge tells once the stream shows it came compressed.
+        let delivered = Arc::new(AtomicU64::new(0));
+        let credits = live.compresses().then(|| Arc::new(Credits::default()));
+        let compressed = Arc::new(AtomicBool::new(false));
+        let mut _telling = None;
         let back = match (source, &destination) {
-            (Some(s), Some(d)) => Some(carry_back(
-                s,
-                d.closer().map_err(|e| failed(e, to))?,
-                (live.format(), source_format),
-                refusal,
-                &hangup,
-            )),
+            (Some(s), Some(d)) => {
+                let way_back = Locked(Arc::new(Mutex::new(s.boxed_writer())));
+                if live.format() == Format::Legacy && source_format == Format::Ber {
+                    _telling = Some(window::tell(
+                        delivered.clone(),
+                        compressed.clone(),
+                        way_back.clone(),
+                    ));
+                }
+                Some(carry_back(
+                    way_back,
+                    d.closer().map_err(|e| failed(e, to))?,
+                    (live.format(), source_format),
+                    refusal,
+                    &hangup,
+                    credits.clone(),
+                ))
+            }
             _ => None,
         };
         let output: Output = Rc::new(RefCell::new(BufWriter::with_capacity(
             BUFFER,
-            to.writer(opened).map_err(|e| failed(e, to))?,
+            Box::new(Counted {
+                inner: to.writer(opened).map_err(|e| failed(e, to))?,
+                count: delivered,
+            }),
         )));
         let input: Box<dyn Read> = match source_conn {
             Some(source) => Box::new(FlushWhenIdle {
                 inner: input,
                 source,
+                out: output.clone(),
+            }),
+            None => input,
+        };
+        let input: Box<dyn Read> = match credits {
+            Some(credits) => Box::new(Windowed {
+                inner: input,
+                read: 0,
+                credits,
                 out: output.clone(),
             }),
             None => input,
@@ -537,7 +576,12 @@ impl Connection {
             0 => String::new(),
             n => format!(" (resumed connection {n})"),
         };
-        let done = live.convert(&mut input, &mut output, progress);
+        let done = live.convert(&mut input, &mut output, &mut |p: &Progress| {
+            if p.compressed {
+                compressed.store(true, Ordering::Relaxed);
+            }
+            progress(p)
+        });
         let p = match done {
             Ok(p) => p,
             Err(e) => {
@@ -581,19 +625,26 @@ const RETURN_PATH_WAIT: Duration = Duration::from_secs(60);
 /// When it ends, the connection's both sides close (`hangup`): a next hop that
 /// went away is a break the source must see too. A message QEMU would refuse
 /// refuses the migration.
+///
+/// `credits` takes what a far bridge says it delivered (`window`).
 fn carry_back(
-    source: Conn,
+    mut source: Locked,
     destination: Conn,
     formats: (Format, Format),
     refusal: &Refusal,
     hangup: &Closers,
+    credits: Option<Arc<Credits>>,
 ) -> Receiver<Result<u64, String>> {
     let (tx, rx) = mpsc::channel();
     let (refusal, hangup) = (refusal.clone(), hangup.clone());
     std::thread::spawn(move || {
         let mut from = BufReader::new(destination.boxed_reader());
-        let mut to = source.boxed_writer();
-        let done = return_path::carry(&mut from, &mut to, formats.0, formats.1);
+        let mut delivered = |n| {
+            if let Some(c) = &credits {
+                c.delivered(n);
+            }
+        };
+        let done = return_path::carry(&mut from, &mut source, formats.0, formats.1, &mut delivered);
         match &done {
             Err(e) if !e.is_cut_short() => refusal.refuse(format!("the return path: {e}")),
             _ => hangup.close(),
@@ -603,11 +654,17 @@ fn carry_back(
     rx
 }
 
-/// The CPU time of this process's main thread, which converts, in nanoseconds
-/// (`/proc/self/schedstat`), where Linux says it.
+/// The CPU time of this process, every thread's, in nanoseconds (to 10 ms),
+/// where Linux says it.
 fn cpu_time() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/schedstat").ok()?;
-    stat.split_whitespace().next()?.parse().ok()
+    // utime and stime (fields 14 and 15, after the command's parentheses), in
+    // clock ticks of 10 ms: every thread's, the ended ones' too (the
+    // compressors', the multifd channels').
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let ticks: u64 = fields.next()?.parse::<u64>().ok()? + fields.next()?.parse::<u64>().ok()?;
+    Some(ticks * 10_000_000)
 }
 
 /// This process's peak resident memory in KiB (`VmHWM`), where Linux says it.

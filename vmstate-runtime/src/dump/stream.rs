@@ -26,7 +26,9 @@ use crate::framing::{
     SectionHeader, SectionId, SectionKind, Started, VERSION,
 };
 use crate::io::{Input, ReadInput, SliceInput, StreamInput, Writer};
-use crate::ram::ber::{element_records, Compression, Elements, PageCache, PartRecord, WireWriter};
+use crate::ram::ber::{
+    element_records, Compression, Element, Elements, PageCache, PartRecord, WireWriter,
+};
 use crate::ram::{self, Arrived, RamRecord, PAGE_SIZE};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -56,6 +58,9 @@ pub struct Progress {
     /// The stream advised postcopy (`POSTCOPY_ADVISE`): its source may switch to
     /// postcopy, and with postcopy-preempt connect once more for it.
     pub postcopy: bool,
+    /// Its RAM came compressed (a BER stream of `vmstate bridge --compress`,
+    /// `ram::ber::wire`).
+    pub compressed: bool,
 }
 
 /// Converts the stream `input` delivers (either format, detected from its first
@@ -183,6 +188,11 @@ impl LiveConversion {
     /// QEMU's stream, never compressed.
     pub fn compress(&mut self, c: Compression) {
         self.compression = Some(c);
+    }
+
+    /// Whether it compresses what it writes ([`compress`](Self::compress)).
+    pub fn compresses(&self) -> bool {
+        self.compression.is_some() && self.to == Format::Ber
     }
 
     /// Has `check` asked, each time a `PACKAGED` command (the switch to
@@ -775,6 +785,9 @@ impl Conversion<'_> {
             let Some((e, _)) = elements.next_at()? else {
                 return Err(Error::new(ErrorKind::UnexpectedEof, at));
             };
+            if matches!(e, Element::DeltaCache { .. } | Element::Zstd { .. }) {
+                self.s.counts.compressed = true;
+            }
             let mut records = Vec::new();
             element_records(
                 e,

@@ -27,6 +27,20 @@ use std::io;
 /// `[APPLICATION 7]`: one return-path message.
 pub const MESSAGE: Tag = Tag::application(7);
 
+/// `[APPLICATION 10] INTEGER`: how many octets of QEMU's stream a bridge that
+/// writes it (`--to legacy`) has handed its destination so far, for the
+/// bridge that sends it the BER, which it reads and keeps: a compressing
+/// bridge runs at most a window ahead of what reached the destination, so
+/// that its source measures the rate at which the destination is fed
+/// (docs/BRIDGE.md). Never passed on to QEMU.
+pub const DELIVERED: Tag = Tag::application(10);
+
+/// Appends a `[APPLICATION 10]` saying `octets` were delivered.
+pub fn put_delivered(out: &mut Vec<u8>, octets: u64) {
+    let int = super::ber::int_tlv(Tag::INTEGER, octets.into());
+    out.extend(super::ber::tlv(DELIVERED, &int));
+}
+
 /// One message of the return path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReturnMessage {
@@ -232,21 +246,52 @@ fn read_bitmap(r: &mut StreamInput<'_>) -> Result<Vec<u8>> {
 /// each, converted to `to`, to `output` at once (the source waits for it), until
 /// `input` ends between two messages. Returns how many it carried; an error (a
 /// message QEMU would refuse, a channel cut inside a message) stops it.
+///
+/// In BER, a `[APPLICATION 10]` from the next bridge ([`DELIVERED`]) goes to
+/// `delivered`, not on; each message is written with one call, so that another
+/// thread may write whole items between them on the same connection.
 pub fn carry(
     input: &mut dyn io::Read,
     output: &mut dyn io::Write,
     from: Format,
     to: Format,
+    delivered: &mut dyn FnMut(u64),
 ) -> Result<u64> {
     let mut r = StreamInput::Read(ReadInput::new(input));
-    let mut w = Writer::new(output);
+    let mut out = Writer::new(output);
     let mut n = 0;
-    while let Some(m) = ReturnMessage::read(&mut r, from)? {
+    loop {
+        if from == Format::Ber && !r.peek(1)?.is_empty() {
+            let at = r.offset();
+            let h = ber::peek_header_at(&mut r, 0)?;
+            if h.tag == DELIVERED {
+                let len = match h.length {
+                    Length::Definite(n) if n <= 9 => n as usize,
+                    _ => {
+                        return Err(framing_error(
+                            "a [APPLICATION 10] of more than 9 octets",
+                            at,
+                        ))
+                    }
+                };
+                let item = r.take_bytes(h.header_len + len)?;
+                let mut input = crate::io::SliceInput::with_base(&item[h.header_len..], at);
+                let mut d = ber::Decoder::new(&mut input, ber::Options::STRICT);
+                let ih = d.expect(Tag::INTEGER)?;
+                let v = d.integer(&ih)?;
+                delivered(u64::try_from(v).map_err(|_| ber::out_of_range(v, "uint64", &ih))?);
+                continue;
+            }
+        }
+        let Some(m) = ReturnMessage::read(&mut r, from)? else {
+            return Ok(n);
+        };
+        let mut w = Writer::new(Vec::new());
         m.write(&mut w, to)?;
-        w.flush()?;
+        out.put(&w.into_inner())?;
+        out.flush()?;
         n += 1;
     }
-    Ok(n)
 }
 
 #[cfg(test)]
@@ -291,12 +336,26 @@ mod tests {
         assert!(legacy.windows(recv.len()).any(|w| w == recv));
         let mut ber = Vec::new();
         assert_eq!(
-            carry(&mut &legacy[..], &mut ber, Format::Legacy, Format::Ber).unwrap(),
+            carry(
+                &mut &legacy[..],
+                &mut ber,
+                Format::Legacy,
+                Format::Ber,
+                &mut |_| {}
+            )
+            .unwrap(),
             6
         );
         assert_eq!(ber, bytes(&messages, Format::Ber));
         let mut back = Vec::new();
-        carry(&mut &ber[..], &mut back, Format::Ber, Format::Legacy).unwrap();
+        carry(
+            &mut &ber[..],
+            &mut back,
+            Format::Ber,
+            Format::Legacy,
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!(back, legacy);
     }
 

@@ -36,6 +36,7 @@
 //! stream converter) group runs into elements by one [`Planner`].
 
 mod convert;
+mod groups;
 mod part;
 mod read;
 pub mod wire;

@@ -16,7 +16,9 @@ pub const PART_HOLD: usize = 8 << 20;
 /// larger part (a live migration's last part may hold most of the guest) is
 /// written open (indefinite length, [`put_open_section`]) once its elements pass
 /// that, and goes on as they come. One rule for every writer, so that a stream
-/// converted as it arrives and one converted whole are the same bytes.
+/// converted as it arrives and one converted whole are the same bytes. With
+/// zstd groups ([`wire`](super::wire)), a part is written open once its first
+/// group is made (handed over to be compressed) before its end.
 #[derive(Debug)]
 pub struct PartRecord<'a> {
     header: SectionHeader,
@@ -44,6 +46,7 @@ impl<'a> PartRecord<'a> {
         w: &mut Writer<W>,
         wire: Option<&mut WireWriter>,
     ) -> Result<()> {
+        let mut groups = false;
         match wire {
             None => self.enc.push(r, &mut self.held)?,
             Some(wire) => {
@@ -76,10 +79,19 @@ impl<'a> PartRecord<'a> {
                         .push_delta(block, *offset, &delta, *continued, out)?,
                     _ => self.enc.push(r, out)?,
                 }
-                wire.compress(&mut self.held, false)?;
+                groups = wire.groups();
+                // A group stands for up to 8 MiB of elements: the part goes
+                // open at its first, and each goes on as it is made, so that
+                // what waits in the bridge is what the link carries in a
+                // moment, not seconds of it.
+                if wire.compress(&mut self.held, false)? && !self.open {
+                    put_open_section(w, &self.header)?;
+                    self.open = true;
+                }
             }
         }
-        if self.held.len() > PART_HOLD {
+        let hold = if groups && self.open { 0 } else { PART_HOLD };
+        if self.held.len() > hold {
             if !self.open {
                 put_open_section(w, &self.header)?;
                 self.open = true;

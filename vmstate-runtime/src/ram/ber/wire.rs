@@ -20,15 +20,17 @@
 //!                                zstd OCTET STRING }  -- one zstd frame of elements
 //! ```
 //!
-//! The cache rule: each data page, whole or made from a delta, is kept in slot
-//! `(hash(block) + page index) mod pages`, replacing what was there; a zero page
-//! or a page QEMU encoded itself (its own XBZRLE, zlib) drops the slot's copy if
-//! it is that page's. A delta names its page, and a reader whose slot holds
+//! The cache rule: each data page sent a second time or later, whole or made
+//! from a delta, is kept in slot `(hash(block) + page index) mod pages`,
+//! replacing what was there; a zero page or a page QEMU encoded itself (its own
+//! XBZRLE, zlib) drops the slot's copy if it is that page's. A page sent once
+//! (most of a first pass) is not kept: as QEMU's XBZRLE cache, the cache holds
+//! the pages a guest writes again, and the first pass costs a bit per page. A delta names its page, and a reader whose slot holds
 //! another page (or none) refuses it: a stream never makes a page from the wrong
 //! base. A resumed connection (postcopy recovery) starts without a cache.
 
+use super::groups::Groups;
 use super::write::{octets_start, push_len, push_uint, run_end, uint_len};
-use crate::ber::{tlv_len, Tag};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ram::PAGE_SIZE;
 
@@ -68,7 +70,14 @@ pub struct PageCache {
     keys: Vec<Option<(u32, u64)>>,
     data: Vec<u8>,
     names: Vec<String>,
+    /// Per block of `names`, a bit per page sent (pages past [`SEEN_MAX`]
+    /// count as sent before).
+    seen: Vec<Vec<u64>>,
 }
+
+/// The pages of a block whose sending is remembered (a bit each: 32 MiB for
+/// a 1 TiB block).
+const SEEN_MAX: u64 = 1 << 28;
 
 fn name_hash(name: &str) -> u64 {
     // FNV-1a: the same slot for a block on both sides, whatever order each
@@ -85,6 +94,7 @@ impl PageCache {
             keys: vec![None; pages as usize],
             data: Vec::new(),
             names: Vec::new(),
+            seen: Vec::new(),
         }
     }
 
@@ -93,17 +103,39 @@ impl PageCache {
         !self.keys.is_empty()
     }
 
-    fn slot(&mut self, block: &str, offset: u64) -> (usize, (u32, u64)) {
-        let i = match self.names.iter().position(|n| n == block) {
+    fn name(&mut self, block: &str) -> usize {
+        match self.names.iter().position(|n| n == block) {
             Some(i) => i,
             None => {
                 self.names.push(block.to_owned());
+                self.seen.push(Vec::new());
                 self.names.len() - 1
             }
-        };
+        }
+    }
+
+    fn slot(&mut self, block: &str, offset: u64) -> (usize, (u32, u64)) {
+        let i = self.name(block);
         let n = self.keys.len() as u64;
         let slot = name_hash(block).wrapping_add(offset / PAGE_SIZE) % n;
         (slot as usize, (i as u32, offset))
+    }
+
+    /// Marks the page sent; whether it was sent before.
+    fn sent(&mut self, block: &str, offset: u64) -> bool {
+        let page = offset / PAGE_SIZE;
+        if page >= SEEN_MAX {
+            return true;
+        }
+        let i = self.name(block);
+        let bits = &mut self.seen[i];
+        let (word, bit) = ((page / 64) as usize, 1u64 << (page % 64));
+        if bits.len() <= word {
+            bits.resize(word + 1, 0);
+        }
+        let before = bits[word] & bit != 0;
+        bits[word] |= bit;
+        before
     }
 
     /// The page kept for `block` at `offset`, if its slot holds it.
@@ -115,9 +147,10 @@ impl PageCache {
         (self.keys[slot] == Some(key)).then(|| &self.data[slot * PAGE..(slot + 1) * PAGE])
     }
 
-    /// Keeps a data page (of [`PAGE_SIZE`] octets).
+    /// Takes a data page (of [`PAGE_SIZE`] octets) that was sent: keeps it if
+    /// it was sent before.
     pub fn put(&mut self, block: &str, offset: u64, page: &[u8]) {
-        if !self.is_on() || page.len() != PAGE {
+        if !self.is_on() || page.len() != PAGE || !self.sent(block, offset) {
             return;
         }
         if self.data.is_empty() {
@@ -133,6 +166,7 @@ impl PageCache {
         if !self.is_on() {
             return;
         }
+        self.sent(block, offset);
         let (slot, key) = self.slot(block, offset);
         if self.keys[slot] == Some(key) {
             self.keys[slot] = None;
@@ -178,7 +212,7 @@ pub fn delta(out: &mut Vec<u8>, block: &str, offset: u64, delta: &[u8], continue
 pub struct WireWriter {
     options: Compression,
     cache: PageCache,
-    zstd: Option<zstd::bulk::Compressor<'static>>,
+    zstd: Option<Groups>,
     group: Vec<u8>,
     /// `delta-cache [7]` is written.
     announced: bool,
@@ -196,13 +230,7 @@ impl std::fmt::Debug for WireWriter {
 impl WireWriter {
     /// A writer at the start of a stream (or of a resumed connection).
     pub fn new(options: Compression) -> Result<Self> {
-        let zstd = match options.zstd_level {
-            Some(level) => Some(
-                zstd::bulk::Compressor::new(level)
-                    .map_err(|e| Error::new(ErrorKind::Framing(format!("zstd: {e}")), 0))?,
-            ),
-            None => None,
-        };
+        let zstd = options.zstd_level.map(Groups::new).transpose()?;
         Ok(WireWriter {
             options,
             cache: PageCache::new(options.cache_pages.min(CACHE_MAX)),
@@ -210,6 +238,11 @@ impl WireWriter {
             group: Vec::new(),
             announced: false,
         })
+    }
+
+    /// Whether it compresses groups of elements.
+    pub fn groups(&self) -> bool {
+        self.zstd.is_some()
     }
 
     /// Where a part's encoder writes its elements: the group, or `out` when
@@ -242,30 +275,23 @@ impl WireWriter {
         self.cache.drop_page(block, offset);
     }
 
-    /// Compresses the group into `out` once it is large enough (or whatever it
-    /// holds, at the end of a part).
-    pub fn compress(&mut self, out: &mut Vec<u8>, end: bool) -> Result<()> {
-        let Some(z) = &mut self.zstd else {
-            return Ok(());
+    /// Hands the group over to be compressed once it is large enough (or
+    /// whatever it holds at the end of a part, `end`, when it also appends
+    /// every group's element to `out`); returns whether a group was handed
+    /// over. Elements of groups handed over before come out in order.
+    pub fn compress(&mut self, out: &mut Vec<u8>, end: bool) -> Result<bool> {
+        let Some(groups) = &mut self.zstd else {
+            return Ok(false);
         };
-        if self.group.is_empty() || !end && self.group.len() < GROUP {
-            return Ok(());
+        let made = !self.group.is_empty() && (end || self.group.len() >= GROUP);
+        if made {
+            let group = std::mem::take(&mut self.group);
+            self.group = groups.submit(group, out)?;
         }
-        let packed = z
-            .compress(&self.group)
-            .map_err(|e| Error::new(ErrorKind::Framing(format!("zstd: {e}")), 0))?;
-        let octets = self.group.len() as u64;
-        out.push(0xa9);
-        push_len(
-            out,
-            2 + uint_len(octets) + tlv_len(Tag::OCTET_STRING, packed.len()),
-        );
-        push_uint(out, octets);
-        out.push(0x04);
-        push_len(out, packed.len());
-        out.extend_from_slice(&packed);
-        self.group.clear();
-        Ok(())
+        if end {
+            groups.drain(out)?;
+        }
+        Ok(made)
     }
 }
 
