@@ -548,7 +548,7 @@ pub fn postcopy_resume(data: &[u8]) {
 /// over again to the same bytes (BER may spell a message more than one way);
 /// a bridge's `[APPLICATION 10]` in BER is taken, not carried.
 pub fn return_path(data: &[u8]) {
-    use vmstate_runtime::framing::return_path::carry;
+    use vmstate_runtime::framing::return_path::{carry, carry_taking};
     let mut delivered = Vec::new();
     let mut taken = |n| delivered.push(n);
     let [mode, channel @ ..] = data else { return };
@@ -557,10 +557,9 @@ pub fn return_path(data: &[u8]) {
         _ => (Format::Ber, Format::Legacy),
     };
     let mut there = Vec::new();
-    let carried = carry(&mut &channel[..], &mut there, from, to, &mut taken);
+    let carried = carry_taking(&mut &channel[..], &mut there, from, to, &mut taken);
     let mut back = Vec::new();
-    let n = carry(&mut &there[..], &mut back, to, from, &mut |_| {})
-        .expect("what was carried carries back");
+    let n = carry(&mut &there[..], &mut back, to, from).expect("what was carried carries back");
     if from == Format::Legacy {
         assert!(delivered.is_empty(), "legacy has no [APPLICATION 10]");
         assert!(channel.starts_with(&back), "carried back to other bytes");
@@ -573,7 +572,7 @@ pub fn return_path(data: &[u8]) {
         }
     } else {
         let mut again = Vec::new();
-        carry(&mut &back[..], &mut again, from, to, &mut |_| {}).expect("and over again");
+        carry(&mut &back[..], &mut again, from, to).expect("and over again");
         assert!(again == there, "carried over again to other bytes");
     }
 }

@@ -329,7 +329,13 @@ fn hostile_descriptions_and_runs_are_refused_cheaply() {
     let mut d = Decoder::new(&mut input, Options::STRICT);
     d.enter_contents(part.len() as u64).unwrap();
     let mut budget = dump::Limits::default().tree_pages;
-    let e = ram_ber::ber_to_records(&mut d, &mut Vec::new(), &mut budget).unwrap_err();
+    let e = ram_ber::ber_to_records(
+        &mut d,
+        &mut Vec::new(),
+        &mut Default::default(),
+        &mut budget,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("(dump::Limits::tree_pages)"), "{e}");
     // A block list whose total is not its sum.
     let mut part = Vec::new();
@@ -343,7 +349,13 @@ fn hostile_descriptions_and_runs_are_refused_cheaply() {
     let mut input = SliceInput::new(&part);
     let mut d = Decoder::new(&mut input, Options::STRICT);
     d.enter_contents(part.len() as u64).unwrap();
-    let e = ram_ber::ber_to_records(&mut d, &mut Vec::new(), &mut budget).unwrap_err();
+    let e = ram_ber::ber_to_records(
+        &mut d,
+        &mut Vec::new(),
+        &mut Default::default(),
+        &mut budget,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("not the sum of its blocks"), "{e}");
 }
 

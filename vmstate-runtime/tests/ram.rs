@@ -177,8 +177,9 @@ fn elements(part: &[u8]) -> Vec<(char, u64, u64)> {
             Element::Zero { offset, pages, .. } => ('z', offset, pages),
             Element::Data { offset, data, .. } => ('d', offset, data.len() as u64 / 4096),
             Element::Mixed { offset, pages, .. } => ('x', offset, pages),
-            Element::Encoded { offset, .. } => ('e', offset, 1),
+            Element::Encoded { offset, .. } | Element::Delta { offset, .. } => ('e', offset, 1),
             Element::MultifdFlush => ('f', 0, 0),
+            Element::DeltaCache { .. } | Element::Zstd { .. } => ('c', 0, 0),
         });
     }
     assert_eq!(general.offset(), part.len() as u64);
@@ -238,7 +239,13 @@ fn ber_records(elements: &[u8], blocks: &mut Vec<ram::ListedBlock>) -> Vec<RamRe
     let mut d = Decoder::new(&mut input, Options::STRICT);
     let h = d.expect(Tag::context(6, Tag::SEQUENCE)).unwrap();
     d.enter(&h).unwrap();
-    let records = ram_ber::ber_to_records(&mut d, blocks, &mut u64::MAX.clone()).unwrap();
+    let records = ram_ber::ber_to_records(
+        &mut d,
+        blocks,
+        &mut Default::default(),
+        &mut u64::MAX.clone(),
+    )
+    .unwrap();
     records.into_iter().map(RamRecord::into_owned).collect()
 }
 

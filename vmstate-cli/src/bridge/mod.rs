@@ -644,7 +644,8 @@ fn carry_back(
                 c.delivered(n);
             }
         };
-        let done = return_path::carry(&mut from, &mut source, formats.0, formats.1, &mut delivered);
+        let done =
+            return_path::carry_taking(&mut from, &mut source, formats.0, formats.1, &mut delivered);
         match &done {
             Err(e) if !e.is_cut_short() => refusal.refuse(format!("the return path: {e}")),
             _ => hangup.close(),

@@ -60,7 +60,7 @@ pub(super) fn to_ber_with(tree: &Value, ram_of: &mut RamOf<'_, '_>) -> Result<Ve
             _ => {
                 let mut part = ram::ber::PartRecord::new(h.clone());
                 for r in ram_of(sec)? {
-                    part.push(r, &mut w, None)?;
+                    part.push(&r, &mut w, None)?;
                 }
                 part.finish(&mut w, None)?;
             }

@@ -1061,7 +1061,7 @@ impl<W: io::Write> Sink for LegacySink<W> {
 
 struct BerSink<W: io::Write> {
     w: Writer<W>,
-    part: Option<PartRecord<'static>>,
+    part: Option<PartRecord>,
     /// Compresses the pages, when asked.
     wire: Option<WireWriter>,
     /// The description, until the first device section, the first package (a
@@ -1110,7 +1110,7 @@ impl<W: io::Write> Sink for BerSink<W> {
 
     fn record(&mut self, r: RamRecord<'_>) -> Result<()> {
         match &mut self.part {
-            Some(p) => p.push(r.into_owned(), &mut self.w, self.wire.as_mut()),
+            Some(p) => p.push(&r, &mut self.w, self.wire.as_mut()),
             None => Err(bad("a RAM record outside a part")),
         }
     }

@@ -246,11 +246,21 @@ fn read_bitmap(r: &mut StreamInput<'_>) -> Result<Vec<u8>> {
 /// each, converted to `to`, to `output` at once (the source waits for it), until
 /// `input` ends between two messages. Returns how many it carried; an error (a
 /// message QEMU would refuse, a channel cut inside a message) stops it.
-///
-/// In BER, a `[APPLICATION 10]` from the next bridge ([`DELIVERED`]) goes to
-/// `delivered`, not on; each message is written with one call, so that another
-/// thread may write whole items between them on the same connection.
+/// In BER, a bridge's `[APPLICATION 10]` ([`DELIVERED`]) is taken, not
+/// carried ([`carry_taking`] hands it over).
 pub fn carry(
+    input: &mut dyn io::Read,
+    output: &mut dyn io::Write,
+    from: Format,
+    to: Format,
+) -> Result<u64> {
+    carry_taking(input, output, from, to, &mut |_| {})
+}
+
+/// [`carry`], handing what each `[APPLICATION 10]` says to `delivered`. Each
+/// message is written with one call, so that another thread may write whole
+/// items between them on the same connection.
+pub fn carry_taking(
     input: &mut dyn io::Read,
     output: &mut dyn io::Write,
     from: Format,
@@ -336,27 +346,40 @@ mod tests {
         assert!(legacy.windows(recv.len()).any(|w| w == recv));
         let mut ber = Vec::new();
         assert_eq!(
-            carry(
-                &mut &legacy[..],
-                &mut ber,
-                Format::Legacy,
-                Format::Ber,
-                &mut |_| {}
-            )
-            .unwrap(),
+            carry(&mut &legacy[..], &mut ber, Format::Legacy, Format::Ber).unwrap(),
             6
         );
         assert_eq!(ber, bytes(&messages, Format::Ber));
         let mut back = Vec::new();
-        carry(
+        carry(&mut &ber[..], &mut back, Format::Ber, Format::Legacy).unwrap();
+        assert_eq!(back, legacy);
+    }
+
+    #[test]
+    fn a_bridges_delivered_octets_are_taken_not_carried() {
+        let messages = [
+            ReturnMessage::new(2, vec![0, 0, 0, 1]),
+            ReturnMessage::new(7, vec![]),
+        ];
+        let mut ber = bytes(&messages[..1], Format::Ber);
+        put_delivered(&mut ber, 5 << 20);
+        ber.extend(bytes(&messages[1..], Format::Ber));
+        put_delivered(&mut ber, 0);
+        let (mut legacy, mut said) = (Vec::new(), Vec::new());
+        let n = carry_taking(
             &mut &ber[..],
-            &mut back,
+            &mut legacy,
             Format::Ber,
             Format::Legacy,
-            &mut |_| {},
+            &mut |d| said.push(d),
         )
         .unwrap();
-        assert_eq!(back, legacy);
+        assert_eq!((n, said), (2, vec![5 << 20, 0]));
+        assert_eq!(legacy, bytes(&messages, Format::Legacy));
+        // Larger than an INTEGER of 64 bits: refused.
+        let mut big = vec![0x6a, 10, 0x02, 8];
+        big.extend([0xff; 8]);
+        assert!(carry(&mut &big[..], &mut Vec::new(), Format::Ber, Format::Legacy).is_err());
     }
 
     #[test]

@@ -10,13 +10,12 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::io::SliceInput;
 use crate::ram::{ListedBlock, RamRecord, PAGE_SIZE};
 use std::borrow::Cow;
-use std::collections::VecDeque;
 
 /// The BER elements of a legacy part's records (for converting streams).
 pub fn records_to_ber(records: Vec<RamRecord<'_>>) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut enc = PartEncoder::new();
-    for r in records {
+    for r in &records {
         enc.push(r, &mut out)?;
     }
     enc.finish(&mut out)?;
@@ -227,15 +226,15 @@ pub fn element_records<'a>(
 }
 
 /// Legacy records to BER elements as they come, for a stream converted while it
-/// arrives: it holds the records of at most one mixed run and one data run
+/// arrives: it holds the pages of at most one mixed run and one data run
 /// ([`DATA_RUN_MAX`](super::DATA_RUN_MAX)) before it writes them, whatever the
 /// part's length, and writes what [`records_to_ber`] writes for the whole part.
 #[derive(Debug)]
-pub struct PartEncoder<'a> {
+pub struct PartEncoder {
     planner: Planner<usize>,
     /// What the planner's elements are written from.
-    held: Held<'a>,
-    /// The run being extended (its records are the last of `held.records`).
+    held: Held,
+    /// The run being extended (its pages are the last of `held.pages`).
     run: Option<Run<usize>>,
     /// The block of the part's previous page.
     last: Option<usize>,
@@ -243,15 +242,17 @@ pub struct PartEncoder<'a> {
 
 /// The block names and data pages of the runs not written yet.
 #[derive(Debug, Default)]
-struct Held<'a> {
+struct Held {
     /// Block names seen, which runs refer to by index.
     names: Vec<String>,
-    /// Data pages not yet written: those of runs the planner holds, then those
-    /// of the run being extended.
-    records: VecDeque<RamRecord<'a>>,
+    /// Data pages not yet written, one after another: those of runs the
+    /// planner holds, then those of the run being extended, from `taken` on
+    /// (a copy each, not an allocation each).
+    pages: Vec<u8>,
+    taken: usize,
 }
 
-impl Default for PartEncoder<'_> {
+impl Default for PartEncoder {
     fn default() -> Self {
         PartEncoder {
             planner: Planner::new(PAGE_SIZE),
@@ -262,15 +263,15 @@ impl Default for PartEncoder<'_> {
     }
 }
 
-impl<'a> PartEncoder<'a> {
+impl PartEncoder {
     /// An encoder at the start of a part.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Takes the part's next record, appending to `out` the elements it completes.
-    pub fn push(&mut self, r: RamRecord<'a>, out: &mut Vec<u8>) -> Result<()> {
-        let (block, offset, fill, continued) = match &r {
+    pub fn push(&mut self, r: &RamRecord<'_>, out: &mut Vec<u8>) -> Result<()> {
+        let (block, offset, fill, continued) = match r {
             RamRecord::MultifdFlush => {
                 self.close_run(out)?;
                 self.flush(out)?;
@@ -337,8 +338,8 @@ impl<'a> PartEncoder<'a> {
         }
         self.last = Some(block);
         // A zero page is written from its run's description alone.
-        if fill.is_none() {
-            self.held.records.push_back(r);
+        if let RamRecord::Page { data, .. } = r {
+            self.held.pages.extend_from_slice(data);
         }
         Ok(())
     }
@@ -390,7 +391,7 @@ impl<'a> PartEncoder<'a> {
     }
 }
 
-impl Held<'_> {
+impl Held {
     fn name(&mut self, block: &str) -> usize {
         match self.names.iter().position(|n| n == block) {
             Some(i) => i,
@@ -402,7 +403,7 @@ impl Held<'_> {
     }
 
     /// Writes one planned element, taking its data pages from the front of
-    /// `records`.
+    /// `pages`.
     fn group(&mut self, group: Planned<'_, usize>, out: &mut Vec<u8>) -> Result<()> {
         let runs = match &group {
             Planned::One(run) => std::slice::from_ref(run),
@@ -429,10 +430,15 @@ impl Held<'_> {
             ),
             (Planned::Mixed(runs), _) => mixed_run_start(out, block, runs, PAGE_SIZE),
         }
-        for r in self.records.drain(..data as usize) {
-            if let RamRecord::Page { data, .. } = r {
-                out.extend_from_slice(&data);
-            }
+        let end = self.taken + (data * PAGE_SIZE) as usize;
+        out.extend_from_slice(&self.pages[self.taken..end]);
+        self.taken = end;
+        if self.taken == self.pages.len() {
+            self.pages.clear();
+            self.taken = 0;
+        } else if self.taken > 1 << 20 && self.taken * 2 > self.pages.len() {
+            self.pages.drain(..self.taken);
+            self.taken = 0;
         }
         run_end(out, first.continued);
         Ok(())

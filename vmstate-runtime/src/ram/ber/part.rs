@@ -20,14 +20,14 @@ pub const PART_HOLD: usize = 8 << 20;
 /// zstd groups ([`wire`](super::wire)), a part is written open once its first
 /// group is made (handed over to be compressed) before its end.
 #[derive(Debug)]
-pub struct PartRecord<'a> {
+pub struct PartRecord {
     header: SectionHeader,
-    enc: PartEncoder<'a>,
+    enc: PartEncoder,
     held: Vec<u8>,
     open: bool,
 }
 
-impl<'a> PartRecord<'a> {
+impl PartRecord {
     /// The record of a part with this header.
     pub fn new(header: SectionHeader) -> Self {
         PartRecord {
@@ -42,7 +42,7 @@ impl<'a> PartRecord<'a> {
     /// `wire` compresses the pages ([`wire`](super::wire)).
     pub fn push<W: io::Write>(
         &mut self,
-        r: RamRecord<'a>,
+        r: &RamRecord<'_>,
         w: &mut Writer<W>,
         wire: Option<&mut WireWriter>,
     ) -> Result<()> {
@@ -50,7 +50,7 @@ impl<'a> PartRecord<'a> {
         match wire {
             None => self.enc.push(r, &mut self.held)?,
             Some(wire) => {
-                let delta = match &r {
+                let delta = match r {
                     RamRecord::Page {
                         block,
                         offset,
@@ -65,7 +65,7 @@ impl<'a> PartRecord<'a> {
                     _ => None,
                 };
                 let out = wire.elements(&mut self.held);
-                match (delta, &r) {
+                match (delta, r) {
                     (
                         Some(delta),
                         RamRecord::Page {
