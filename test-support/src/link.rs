@@ -15,8 +15,8 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// A link's rate and latency.
@@ -140,12 +140,25 @@ impl Relay {
     }
 }
 
+/// The bytes a direction holds in flight, bounded by [`Link::buffer`] in bytes
+/// (not in chunks: a sender that writes little at a time must not see a
+/// smaller window).
+struct InFlight {
+    bytes: Mutex<usize>,
+    freed: Condvar,
+}
+
 /// Carries `from` to `to` over `wire` on two threads: one reads and puts each
 /// chunk on the link, one delivers it when it arrives. The end of `from`
 /// ends `to`'s writing side; a failure closes both.
 fn pump(mut from: TcpStream, to: TcpStream, wire: Arc<Wire>) {
-    let chunks = (wire.link.buffer() / CHUNK).max(2);
-    let (tx, rx): (SyncSender<(Vec<u8>, Instant)>, Receiver<_>) = sync_channel(chunks);
+    let (tx, rx): (Sender<(Vec<u8>, Instant)>, Receiver<_>) = channel();
+    let limit = wire.link.buffer();
+    let flight = Arc::new(InFlight {
+        bytes: Mutex::new(0),
+        freed: Condvar::new(),
+    });
+    let landed = flight.clone();
     std::thread::spawn(move || {
         let mut to = to;
         for (chunk, arrives) in rx {
@@ -153,7 +166,13 @@ fn pump(mut from: TcpStream, to: TcpStream, wire: Arc<Wire>) {
             if arrives > now {
                 std::thread::sleep(arrives - now);
             }
-            if to.write_all(&chunk).is_err() {
+            let written = to.write_all(&chunk);
+            *landed.bytes.lock().unwrap() -= chunk.len();
+            landed.freed.notify_all();
+            if written.is_err() {
+                // The reader must not wait for chunks that will not land.
+                *landed.bytes.lock().unwrap() = 0;
+                landed.freed.notify_all();
                 let _ = to.shutdown(Shutdown::Both);
                 return;
             }
@@ -161,11 +180,16 @@ fn pump(mut from: TcpStream, to: TcpStream, wire: Arc<Wire>) {
         let _ = to.shutdown(Shutdown::Write);
     });
     std::thread::spawn(move || loop {
+        {
+            let held = flight.bytes.lock().unwrap();
+            let _held = flight.freed.wait_while(held, |b| *b >= limit).unwrap();
+        }
         let mut buf = vec![0; CHUNK];
         match from.read(&mut buf) {
             Ok(0) | Err(_) => return,
             Ok(n) => {
                 buf.truncate(n);
+                *flight.bytes.lock().unwrap() += n;
                 let arrives = wire.send(n, Instant::now());
                 if tx.send((buf, arrives)).is_err() {
                     let _ = from.shutdown(Shutdown::Both);
@@ -191,7 +215,7 @@ mod tests {
             latency: Duration::from_millis(20),
         };
         let relay = Relay::start(link, to).unwrap();
-        let data: Vec<u8> = (0..8_000_000u32).map(|i| (i * 7 >> 3) as u8).collect();
+        let data: Vec<u8> = (0..8_000_000u32).map(|i| ((i * 7) >> 3) as u8).collect();
         let sent = data.clone();
         let t0 = Instant::now();
         let writer = std::thread::spawn(move || {

@@ -635,6 +635,86 @@ print(json.dumps(out))
     );
 }
 
+/// A stream compressed for a slow link (`ram::ber::wire`), and the way back
+/// of its leg: asn1tools decodes the whole stream with the stream module
+/// (`delta-cache`, `zstd` groups whose contents are zstd frames), and the
+/// far bridge's `VMState-Delivered` between return-path messages.
+#[test]
+fn asn1tools_decodes_a_compressed_stream_and_the_delivered_octets() {
+    use vmstate_runtime::framing::return_path::{put_delivered, ReturnMessage};
+    use vmstate_runtime::ram::ber::Compression;
+    if !asn1tools_available() {
+        return;
+    }
+    let legacy = std::fs::read(
+        vmstate_test_support::catalog::fixtures_dir_of(
+            vmstate_test_support::qmp::Release::Qemu10_0,
+        )
+        .join("pc-i440fx-10.0-kvm-bios.mig"),
+    )
+    .unwrap();
+    let carrier = dump::Carrier {
+        return_path: true,
+        multifd: true,
+    };
+    let mut live = dump::LiveConversion::new(Format::Ber, dump::Limits::default(), carrier);
+    live.compress(Compression::DEFAULT);
+    let mut ber = Vec::new();
+    live.convert(&mut &legacy[..], &mut ber, &mut |_| {})
+        .unwrap();
+    let got = asn1tools_python(
+        "asn1tools-compressed",
+        &ber,
+        r#"
+kinds, frames, octets = {}, 0, 0
+def walk(v):
+    global frames, octets
+    if isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str):
+        kinds[v[0]] = kinds.get(v[0], 0) + 1
+        if v[0] == "zstd":
+            frames += v[1]["zstd"][:4] == bytes([0x28, 0xb5, 0x2f, 0xfd])
+            octets += v[1]["octets"]
+        walk(v[1])
+    elif isinstance(v, dict):
+        for x in v.values():
+            walk(x)
+    elif isinstance(v, list):
+        for x in v:
+            walk(x)
+walk(spec.decode("VMState-Stream", data))
+print(json.dumps({"delta-cache": kinds.get("delta-cache", 0), "zstd": kinds.get("zstd", 0), "frames": frames, "octets": octets}))
+"#,
+    );
+    assert_eq!(got["delta-cache"], 1, "{got}");
+    assert!(got["zstd"].as_u64().unwrap() > 0, "{got}");
+    assert_eq!(
+        got["frames"], got["zstd"],
+        "every group a zstd frame: {got}"
+    );
+    // The elements inside the groups are most of the stream.
+    assert!(
+        got["octets"].as_u64().unwrap() > legacy.len() as u64 / 2,
+        "{got}"
+    );
+
+    let mut back = vmstate_runtime::io::Writer::new(Vec::new());
+    ReturnMessage::new(7, vec![])
+        .write(&mut back, Format::Ber)
+        .unwrap();
+    let mut way_back = back.into_inner();
+    put_delivered(&mut way_back, 123 << 20);
+    let got = asn1tools_python(
+        "asn1tools-delivered",
+        &way_back,
+        r#"
+m, n = spec.decode_with_length("VMState-Return-Message", data)
+d = spec.decode("VMState-Delivered", data[n:])
+print(json.dumps([m["type"], d["octets"]]))
+"#,
+    );
+    assert_eq!(got, json!(["switchover-ack", 123u64 << 20]));
+}
+
 /// A stream whose RAM part is too large to hold while it is converted: 12 MiB of
 /// data pages, which the converter writes as an open (indefinite-length) record.
 /// Returns the module, the BER stream and the guest's `pc.ram`.

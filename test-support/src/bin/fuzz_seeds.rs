@@ -95,6 +95,7 @@ fn streams(seeds: &mut Seeds) {
         seeds.write("registry_load", &bytes);
         seeds.write("dump_roundtrip", &bytes);
         seeds.write("stream_convert", &[&[7], &bytes[..]].concat());
+        compressed_seed(seeds, &bytes);
         if (machine, format) == ("pc-i440fx-7.2", Format::Legacy) {
             hugepage_package_seed(seeds, &bytes);
             postcopy_resume_seed(seeds, &bytes);
@@ -322,8 +323,33 @@ fn return_path_seeds(seeds: &mut Seeds) {
             }
             m.write(&mut w, format).expect("a message");
         }
-        seeds.write("return_path", &w.into_inner());
+        let mut channel = w.into_inner();
+        if format == Format::Ber {
+            // What a far bridge says it delivered, between the messages.
+            vmstate_runtime::framing::return_path::put_delivered(&mut channel, 5 << 20);
+        }
+        seeds.write("return_path", &channel);
     }
+}
+
+/// `bytes` converted to BER with its RAM compressed (zstd groups, a delta
+/// cache), for the readers of `stream_convert` and `dump_roundtrip`.
+fn compressed_seed(seeds: &mut Seeds, bytes: &[u8]) {
+    let carrier = vmstate_runtime::dump::Carrier {
+        return_path: true,
+        multifd: true,
+    };
+    let limits = vmstate_runtime::dump::Limits::default();
+    let mut live = vmstate_runtime::dump::LiveConversion::new(Format::Ber, limits, carrier);
+    live.compress(vmstate_runtime::ram::ber::Compression {
+        zstd_level: Some(1),
+        cache_pages: 64,
+    });
+    let mut ber = Vec::new();
+    live.convert(&mut &bytes[..], &mut ber, &mut |_| {})
+        .expect("converts compressed");
+    seeds.write("stream_convert", &[&[8], &ber[..]].concat());
+    seeds.write("dump_roundtrip", &ber);
 }
 
 /// A block list of a stream saved with `x-ignore-shared` (each entry with its

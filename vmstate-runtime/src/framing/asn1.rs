@@ -5,7 +5,7 @@
 use super::ber::{
     COMMAND, CONFIGURATION, DESCRIPTION, HEADER, MULTIFD_CHANNEL, RESUMED, SECTION, STREAM,
 };
-use super::return_path::{ReturnMessage, MAX_BITMAP, MESSAGE};
+use super::return_path::{ReturnMessage, DELIVERED, MAX_BITMAP, MESSAGE};
 use super::{Command, Configuration, SectionKind};
 use crate::ber::asn1::{Module, Preamble};
 use crate::VMState;
@@ -23,6 +23,7 @@ const NAMES: &[&str] = &[
     "VMState-Ram-Block",
     "VMState-Ram-Mapped",
     "VMState-Return-Message",
+    "VMState-Delivered",
     "VMState-Multifd-Channel",
     "VMState-Multifd-Packet",
 ];
@@ -96,6 +97,13 @@ VMState-Return-Message ::= [APPLICATION {message}] SEQUENCE {{
     -- recv-bitmap: the pages the destination has of the block data names, one bit
     -- each (little-endian 64-bit words), which QEMU sends after the message
     bitmap [2] OCTET STRING (SIZE (0..{max_bitmap})) OPTIONAL
+}}
+
+-- On the way back of a compressed leg, between the messages: how many octets of
+-- QEMU's stream the bridge that writes it handed its destination so far (flow
+-- control between two vmstate bridges; never passed on to QEMU).
+VMState-Delivered ::= [APPLICATION {delivered}] SEQUENCE {{
+    octets INTEGER (0..MAX)
 }}
 
 -- A multifd channel (QEMU's MultiFDInit_t as sent, then its packets): the other
@@ -190,7 +198,7 @@ VMState-Ram-Element ::= CHOICE {{
     }},
     -- A multifd main channel's sync point (QEMU's RAM_SAVE_FLAG_MULTIFD_FLUSH).
     multifd-flush [6] SEQUENCE {{ }},
-    -- Compression (vmstate bridge --compress): from here on the reader keeps
+    -- Compression (a vmstate bridge that compresses): from here on the reader keeps
     -- this many 4 KiB pages, each data page in slot (FNV-1a of its block name +
     -- page index) mod pages; a zero page or a QEMU-encoded one drops its copy.
     delta-cache [7] SEQUENCE {{
@@ -244,6 +252,7 @@ VMState-Ram-Mapped ::= SEQUENCE {{
         section = SECTION.number,
         command = COMMAND.number,
         message = MESSAGE.number,
+        delivered = DELIVERED.number,
         max_bitmap = MAX_BITMAP,
         resumed = RESUMED.number,
         channel = MULTIFD_CHANNEL.number,

@@ -27,9 +27,10 @@ use std::io;
 /// `[APPLICATION 7]`: one return-path message.
 pub const MESSAGE: Tag = Tag::application(7);
 
-/// `[APPLICATION 10] INTEGER`: how many octets of QEMU's stream a bridge that
-/// writes it (`--to legacy`) has handed its destination so far, for the
-/// bridge that sends it the BER, which it reads and keeps: a compressing
+/// `[APPLICATION 10] SEQUENCE { octets INTEGER }` (`VMState-Delivered`): how
+/// many octets of QEMU's stream a bridge that writes it (`--to legacy`) has
+/// handed its destination so far, for the bridge that sends it the BER, which
+/// reads and keeps it: a compressing
 /// bridge runs at most a window ahead of what reached the destination, so
 /// that its source measures the rate at which the destination is fed
 /// (docs/BRIDGE.md). Never passed on to QEMU.
@@ -276,10 +277,10 @@ pub fn carry_taking(
             let h = ber::peek_header_at(&mut r, 0)?;
             if h.tag == DELIVERED {
                 let len = match h.length {
-                    Length::Definite(n) if n <= 9 => n as usize,
+                    Length::Definite(n) if n <= 11 => n as usize,
                     _ => {
                         return Err(framing_error(
-                            "a [APPLICATION 10] of more than 9 octets",
+                            "a [APPLICATION 10] of more than 11 octets",
                             at,
                         ))
                     }
@@ -376,7 +377,7 @@ mod tests {
         .unwrap();
         assert_eq!((n, said), (2, vec![5 << 20, 0]));
         assert_eq!(legacy, bytes(&messages, Format::Legacy));
-        // Larger than an INTEGER of 64 bits: refused.
+        // Not an octet count (negative): refused.
         let mut big = vec![0x6a, 10, 0x02, 8];
         big.extend([0xff; 8]);
         assert!(carry(&mut &big[..], &mut Vec::new(), Format::Ber, Format::Legacy).is_err());
