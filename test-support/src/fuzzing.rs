@@ -337,22 +337,23 @@ pub fn stream_convert(data: &[u8]) {
     }
 }
 
-/// `stream`, which converts live to the BER `plain`, converts live with its
+/// `stream`, which converts live to the BER `plain`, converts with its
 /// RAM compressed (a delta cache of a few slots, so that slots are taken over)
 /// to a stream that converts back to what `plain` converts back to.
 fn compressed_converts_back(stream: &[u8], size: u8, plain: &[u8]) {
-    let carrier = dump::Carrier {
-        return_path: true,
-        multifd: true,
-    };
-    let mut live = dump::LiveConversion::new(Format::Ber, dump::Limits::default(), carrier);
-    live.compress(vmstate_runtime::ram::ber::Compression {
+    let c = vmstate_runtime::ram::ber::Compression {
         zstd_level: (size % 2 == 0).then_some(1),
         cache_pages: u64::from(size % 16),
-    });
+    };
     let mut compressed = Vec::new();
-    live.convert(&mut &stream[..], &mut compressed, &mut |_| {})
-        .expect("what converts plain converts compressed");
+    dump::convert_compressed(
+        &mut &stream[..],
+        &mut compressed,
+        c,
+        &dump::Limits::default(),
+        &mut |_| {},
+    )
+    .expect("what converts plain converts compressed");
     let back = |ber: &[u8]| {
         let mut out = Vec::new();
         dump::convert_stream(

@@ -202,6 +202,39 @@ pub fn convert_live_to_ber(
     Ok(out)
 }
 
+/// A legacy RAM section record as QEMU writes it, up to its records: the
+/// section `kind` (START 1, PART 2, END 3), section `id`, the name `ram` and
+/// version 4 when `named` (a START), then `records`; [`ram_section_end`] ends it.
+pub fn ram_section(
+    kind: u8,
+    id: u32,
+    named: bool,
+    records: &[vmstate_runtime::ram::RamRecord<'_>],
+) -> Vec<u8> {
+    use vmstate_runtime::io::Writer;
+    let mut w = Writer::new(Vec::new());
+    w.put(&[kind]).unwrap();
+    w.put(&id.to_be_bytes()).unwrap();
+    if named {
+        w.put(&[3]).unwrap();
+        w.put(b"ram").unwrap();
+        w.put(&0u32.to_be_bytes()).unwrap();
+        w.put(&4u32.to_be_bytes()).unwrap();
+    }
+    for r in records {
+        vmstate_runtime::ram::write_record(r, &mut w).unwrap();
+    }
+    w.into_inner()
+}
+
+/// The end of a RAM section record: `EOS`, then the footer of section `id`.
+pub fn ram_section_end(id: u32) -> Vec<u8> {
+    let mut w = vmstate_runtime::io::Writer::new(Vec::new());
+    vmstate_runtime::ram::write_eos(&mut w).unwrap();
+    vmstate_runtime::framing::legacy::put_footer(&mut w, id).unwrap();
+    w.into_inner()
+}
+
 /// A legacy command record: QEMU's `name` with `data`.
 pub fn legacy_command(name: &str, data: Vec<u8>) -> Vec<u8> {
     use vmstate_runtime::framing::{legacy, Command};

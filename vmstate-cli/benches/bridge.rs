@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use vmstate_runtime::dump::{self, Carrier, Limits, LiveConversion};
+use vmstate_runtime::dump::{self, Limits};
 use vmstate_runtime::ram::ber::Compression;
 use vmstate_runtime::Format;
 use vmstate_test_support::counter_guest;
@@ -580,18 +580,15 @@ fn time_ms(f: &mut dyn FnMut()) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
-/// `legacy` converted live to BER (compressed by `c`).
+/// `legacy` converted to BER (compressed by `c`).
 fn to_ber(legacy: &[u8], c: Option<Compression>, out: &mut Vec<u8>) {
-    let carrier = Carrier {
-        return_path: true,
-        multifd: true,
-    };
-    let mut live = LiveConversion::new(Format::Ber, Limits::default(), carrier);
-    if let Some(c) = c {
-        live.compress(c);
-    }
     out.clear();
-    live.convert(&mut &legacy[..], out, &mut |_| {}).unwrap();
+    let limits = Limits::default();
+    match c {
+        Some(c) => dump::convert_compressed(&mut &legacy[..], out, c, &limits, &mut |_| {}),
+        None => dump::convert_stream(&mut &legacy[..], out, Format::Ber, &limits, &mut |_| {}),
+    }
+    .unwrap();
 }
 
 /// The conversion alone, in memory, on a tapped stream of `guest` (its

@@ -653,15 +653,16 @@ fn asn1tools_decodes_a_compressed_stream_and_the_delivered_octets() {
         .join("pc-i440fx-10.0-kvm-bios.mig"),
     )
     .unwrap();
-    let carrier = dump::Carrier {
-        return_path: true,
-        multifd: true,
-    };
-    let mut live = dump::LiveConversion::new(Format::Ber, dump::Limits::default(), carrier);
-    live.compress(Compression::DEFAULT);
     let mut ber = Vec::new();
-    live.convert(&mut &legacy[..], &mut ber, &mut |_| {})
-        .unwrap();
+    let limits = dump::Limits::default();
+    dump::convert_compressed(
+        &mut &legacy[..],
+        &mut ber,
+        Compression::DEFAULT,
+        &limits,
+        &mut |_| {},
+    )
+    .unwrap();
     let got = asn1tools_python(
         "asn1tools-compressed",
         &ber,

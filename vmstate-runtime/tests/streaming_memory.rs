@@ -13,6 +13,7 @@ use vmstate_runtime::io::{Input, SliceInput};
 use vmstate_runtime::ram::{self, RamRecord};
 use vmstate_runtime::stream::Registry;
 use vmstate_runtime::Format;
+use vmstate_test_support::testing::{ram_section, ram_section_end};
 
 struct Counting;
 
@@ -67,21 +68,7 @@ impl Generated {
         let mut r = SliceInput::new(&whole);
         records::read_prelude(&mut r).unwrap();
         let (prelude, tail) = whole.split_at(r.offset() as usize);
-        let section = |kind: u8, id: u32, named: bool, recs: &[RamRecord<'_>]| {
-            let mut w = vmstate_runtime::io::Writer::new(Vec::new());
-            w.put(&[kind]).unwrap();
-            w.put(&id.to_be_bytes()).unwrap();
-            if named {
-                w.put(&[3]).unwrap();
-                w.put(b"ram").unwrap();
-                w.put(&0u32.to_be_bytes()).unwrap();
-                w.put(&4u32.to_be_bytes()).unwrap();
-            }
-            for r in recs {
-                ram::write_record(r, &mut w).unwrap();
-            }
-            w.into_inner()
-        };
+        let section = ram_section;
         let len = pages * 4096;
         let start = [
             section(
@@ -94,14 +81,14 @@ impl Generated {
                     regions: vec![],
                 }],
             ),
-            eos_footer(9),
+            ram_section_end(9),
             section(2, 9, false, &[]),
         ]
         .concat();
         let end = [
-            eos_footer(9),
+            ram_section_end(9),
             section(3, 9, false, &[]),
-            eos_footer(9),
+            ram_section_end(9),
             tail.to_vec(),
         ]
         .concat();
@@ -151,13 +138,6 @@ impl Generated {
             self.ready = last;
         }
     }
-}
-
-fn eos_footer(id: u32) -> Vec<u8> {
-    let mut w = vmstate_runtime::io::Writer::new(Vec::new());
-    ram::write_eos(&mut w).unwrap();
-    records::put_footer(&mut w, id).unwrap();
-    w.into_inner()
 }
 
 impl Read for Generated {

@@ -5,9 +5,9 @@
 
 use std::io::Cursor;
 use vmstate_qemu::Rtc;
-use vmstate_runtime::dump::{self, Carrier, Limits, LiveConversion};
+use vmstate_runtime::dump::{self, Limits};
 use vmstate_runtime::framing::legacy as records;
-use vmstate_runtime::io::{Input, SliceInput, Writer};
+use vmstate_runtime::io::{Input, SliceInput};
 use vmstate_runtime::ram::ber::{
     element_records, wire, Compression, Elements, PageCache, CACHE_MAX, GROUP_MAX,
 };
@@ -16,6 +16,7 @@ use vmstate_runtime::stream::Registry;
 use vmstate_runtime::ErrorKind;
 use vmstate_runtime::Format;
 use vmstate_test_support::catalog;
+use vmstate_test_support::testing::{ram_section, ram_section_end};
 
 const RAM: &str = "pc.ram";
 const VRAM: &str = "vga.vram";
@@ -51,22 +52,9 @@ fn page(n: u64, round: u64) -> Vec<u8> {
     p
 }
 
+/// A RAM section record, ended.
 fn section(kind: u8, id: u32, named: bool, recs: &[RamRecord<'_>]) -> Vec<u8> {
-    let mut w = Writer::new(Vec::new());
-    w.put(&[kind]).unwrap();
-    w.put(&id.to_be_bytes()).unwrap();
-    if named {
-        w.put(&[3]).unwrap();
-        w.put(b"ram").unwrap();
-        w.put(&0u32.to_be_bytes()).unwrap();
-        w.put(&4u32.to_be_bytes()).unwrap();
-    }
-    for r in recs {
-        ram::write_record(r, &mut w).unwrap();
-    }
-    ram::write_eos(&mut w).unwrap();
-    records::put_footer(&mut w, id).unwrap();
-    w.into_inner()
+    [ram_section(kind, id, named, recs), ram_section_end(id)].concat()
 }
 
 fn data(block: &str, offset: u64, data: Vec<u8>, continued: bool) -> RamRecord<'static> {
@@ -143,19 +131,26 @@ fn migration() -> Vec<u8> {
     out
 }
 
-/// `legacy` converted live to BER with `c`.
+/// `legacy` converted to BER, its RAM compressed by `c`.
 fn compressed(legacy: &[u8], c: Option<Compression>) -> Vec<u8> {
-    let carrier = Carrier {
-        return_path: true,
-        multifd: true,
-    };
-    let mut live = LiveConversion::new(Format::Ber, Limits::default(), carrier);
-    if let Some(c) = c {
-        live.compress(c);
-    }
     let mut out = Vec::new();
-    live.convert(&mut Cursor::new(legacy), &mut out, &mut |_| {})
-        .unwrap();
+    match c {
+        Some(c) => dump::convert_compressed(
+            &mut Cursor::new(legacy),
+            &mut out,
+            c,
+            &Limits::default(),
+            &mut |_| {},
+        ),
+        None => dump::convert_stream(
+            &mut Cursor::new(legacy),
+            &mut out,
+            Format::Ber,
+            &Limits::default(),
+            &mut |_| {},
+        ),
+    }
+    .unwrap();
     out
 }
 

@@ -335,18 +335,13 @@ fn return_path_seeds(seeds: &mut Seeds) {
 /// `bytes` converted to BER with its RAM compressed (zstd groups, a delta
 /// cache), for the readers of `stream_convert` and `dump_roundtrip`.
 fn compressed_seed(seeds: &mut Seeds, bytes: &[u8]) {
-    let carrier = vmstate_runtime::dump::Carrier {
-        return_path: true,
-        multifd: true,
-    };
-    let limits = vmstate_runtime::dump::Limits::default();
-    let mut live = vmstate_runtime::dump::LiveConversion::new(Format::Ber, limits, carrier);
-    live.compress(vmstate_runtime::ram::ber::Compression {
+    let c = vmstate_runtime::ram::ber::Compression {
         zstd_level: Some(1),
         cache_pages: 64,
-    });
+    };
+    let limits = vmstate_runtime::dump::Limits::default();
     let mut ber = Vec::new();
-    live.convert(&mut &bytes[..], &mut ber, &mut |_| {})
+    vmstate_runtime::dump::convert_compressed(&mut &bytes[..], &mut ber, c, &limits, &mut |_| {})
         .expect("converts compressed");
     seeds.write("stream_convert", &[&[8], &ber[..]].concat());
     seeds.write("dump_roundtrip", &ber);

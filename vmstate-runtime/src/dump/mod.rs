@@ -70,7 +70,8 @@ pub use self::description::Borrowed;
 pub use self::legacy::to_legacy;
 pub use self::limits::Limits;
 pub use self::stream::{
-    convert_described, convert_live, convert_stream, ram_records, Carrier, LiveConversion, Progress,
+    convert_compressed, convert_described, convert_live, convert_stream, ram_records, Carrier,
+    LiveConversion, Progress,
 };
 pub use self::walk::{load_section, walk_legacy, LegacyStream, PlacedCommand, Section};
 

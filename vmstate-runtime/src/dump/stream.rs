@@ -78,7 +78,27 @@ pub fn convert_stream(
     limits: &Limits,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Progress> {
-    convert(input, output, to, limits, progress, None)
+    convert(input, output, (to, None), limits, progress, None)
+}
+
+/// [`convert_stream`] to BER with its RAM compressed by `c`
+/// ([`crate::ram::ber::wire`]): what `vmstate bridge --compress` sends, from a
+/// stream at rest. Converted back to legacy, it is the legacy stream's bytes.
+pub fn convert_compressed(
+    input: &mut dyn io::Read,
+    output: &mut dyn io::Write,
+    c: Compression,
+    limits: &Limits,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Progress> {
+    convert(
+        input,
+        output,
+        (Format::Ber, Some(c)),
+        limits,
+        progress,
+        None,
+    )
 }
 
 /// [`convert_stream`] of a legacy stream without a vmdesc trailer (saved with
@@ -93,7 +113,14 @@ pub fn convert_described(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Progress> {
     let limits = Limits::default();
-    convert(input, output, to, &limits, progress, Some(description))
+    convert(
+        input,
+        output,
+        (to, None),
+        &limits,
+        progress,
+        Some(description),
+    )
 }
 
 /// What carries a live migration besides the stream.
@@ -304,12 +331,12 @@ pub fn ram_records(
 fn convert(
     input: &mut dyn io::Read,
     output: &mut dyn io::Write,
-    to: Format,
+    (to, c): (Format, Option<Compression>),
     limits: &Limits,
     progress: &mut dyn FnMut(&Progress),
     borrowed: Option<&Borrowed>,
 ) -> Result<Progress> {
-    let sink = sink(output, to, None)?;
+    let sink = sink(output, to, c)?;
     run(
         input,
         sink,
