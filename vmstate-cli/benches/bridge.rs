@@ -340,6 +340,8 @@ fn env_list<T: std::str::FromStr>(name: &str, default: &str) -> Vec<T> {
 /// The medians of one scenario (guest, link), per configuration.
 struct Scenario {
     name: String,
+    /// The guest's RAM.
+    mib: u32,
     runs: BTreeMap<&'static str, Vec<Run>>,
 }
 
@@ -399,6 +401,7 @@ fn measure(guest: &Guest, links: &[Link], runs: usize) -> Vec<Scenario> {
         .iter()
         .map(|l| Scenario {
             name: format!("{}, {}", guest.name, l.name()),
+            mib: guest.ram_mib,
             runs: BTreeMap::new(),
         })
         .collect();
@@ -481,7 +484,7 @@ fn report(scenarios: &[Scenario], runs: usize) {
         };
         for (c, what) in [(2, "bridged"), (3, "bridged+compressed")] {
             let (cpu, rss) = (bridged(c, |r| r.cpu_s), bridged(c, |r| r.peak_mib));
-            let gib = f64::from(scenario_mib(&s.name)) / 1024.0;
+            let gib = f64::from(s.mib) / 1024.0;
             println!(
                 "\n{what}: to BER {:.2} CPU-s ({:.2} per GiB of guest), peak RSS {:.1} MiB; \
                  to legacy {:.2} CPU-s ({:.2} per GiB), peak RSS {:.1} MiB",
@@ -494,16 +497,6 @@ fn report(scenarios: &[Scenario], runs: usize) {
             );
         }
     }
-}
-
-fn scenario_mib(name: &str) -> u32 {
-    let gib: u32 = name
-        .split(", ")
-        .nth(1)
-        .and_then(|s| s.strip_suffix(" GiB"))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    gib * 1024
 }
 
 /// Total time (until the destination completed), per scenario, the four

@@ -646,6 +646,9 @@ fn carry_back(
         };
         let done =
             return_path::carry_taking(&mut from, &mut source, formats.0, formats.1, &mut delivered);
+        if let Some(c) = &credits {
+            c.ended();
+        }
         match &done {
             Err(e) if !e.is_cut_short() => refusal.refuse(format!("the return path: {e}")),
             _ => hangup.close(),

@@ -43,11 +43,17 @@ impl Credits {
         self.changed.notify_all();
     }
 
+    /// The way back ended (the far bridge closed, or broke): nothing more will
+    /// be said, so nothing is waited for; the reads that follow meet the break.
+    pub(super) fn ended(&self) {
+        self.delivered(u64::MAX);
+    }
+
     /// Waits (a while at most) until `read` is within the window of what was
     /// delivered; whether it is.
     fn wait_within(&self, read: u64) -> bool {
         let d = self.delivered.lock().unwrap_or_else(|e| e.into_inner());
-        let ahead = |d: &Option<u64>| d.is_some_and(|d| read > d + WINDOW);
+        let ahead = |d: &Option<u64>| d.is_some_and(|d| read > d.saturating_add(WINDOW));
         let (d, _) = self
             .changed
             .wait_timeout_while(d, Duration::from_millis(50), |d| ahead(d))

@@ -84,20 +84,25 @@ impl PartRecord {
                 // open at its first, and each goes on as it is made, so that
                 // what waits in the bridge is what the link carries in a
                 // moment, not seconds of it.
-                if wire.compress(&mut self.held, false)? && !self.open {
-                    put_open_section(w, &self.header)?;
-                    self.open = true;
+                if wire.compress(&mut self.held, false)? {
+                    self.open(w)?;
                 }
             }
         }
         let hold = if groups && self.open { 0 } else { PART_HOLD };
         if self.held.len() > hold {
-            if !self.open {
-                put_open_section(w, &self.header)?;
-                self.open = true;
-            }
+            self.open(w)?;
             w.put(&self.held)?;
             self.held.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes the record's start, open, unless it is written.
+    fn open<W: io::Write>(&mut self, w: &mut Writer<W>) -> Result<()> {
+        if !self.open {
+            put_open_section(w, &self.header)?;
+            self.open = true;
         }
         Ok(())
     }

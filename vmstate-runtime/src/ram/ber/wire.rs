@@ -69,7 +69,8 @@ pub struct PageCache {
     /// offset.
     keys: Vec<Option<(u32, u64)>>,
     data: Vec<u8>,
-    names: Vec<String>,
+    /// The blocks met, each with its name's hash, by which its slots are found.
+    names: Vec<(String, u64)>,
     /// Per block of `names`, a bit per page sent (pages past [`SEEN_MAX`]
     /// count as sent before).
     seen: Vec<Vec<u64>>,
@@ -87,14 +88,21 @@ fn name_hash(name: &str) -> u64 {
     })
 }
 
+/// Where a page of a block lives in the cache: its slot, and the key the slot
+/// holds when it holds that page.
+#[derive(Clone, Copy)]
+struct Place {
+    block: usize,
+    slot: usize,
+    key: (u32, u64),
+}
+
 impl PageCache {
     /// A cache of `pages` slots (none: nothing is kept).
     pub fn new(pages: u64) -> Self {
         PageCache {
             keys: vec![None; pages as usize],
-            data: Vec::new(),
-            names: Vec::new(),
-            seen: Vec::new(),
+            ..PageCache::default()
         }
     }
 
@@ -103,32 +111,38 @@ impl PageCache {
         !self.keys.is_empty()
     }
 
-    fn name(&mut self, block: &str) -> usize {
-        match self.names.iter().position(|n| n == block) {
+    /// The place of `block`'s page at `offset` (the cache is on).
+    fn place(&mut self, block: &str, offset: u64) -> Place {
+        let i = match self.names.iter().position(|(n, _)| n == block) {
             Some(i) => i,
             None => {
-                self.names.push(block.to_owned());
+                self.names.push((block.to_owned(), name_hash(block)));
                 self.seen.push(Vec::new());
                 self.names.len() - 1
             }
+        };
+        let n = self.keys.len() as u64;
+        let slot = self.names[i].1.wrapping_add(offset / PAGE_SIZE) % n;
+        Place {
+            block: i,
+            slot: slot as usize,
+            key: (i as u32, offset),
         }
     }
 
-    fn slot(&mut self, block: &str, offset: u64) -> (usize, (u32, u64)) {
-        let i = self.name(block);
-        let n = self.keys.len() as u64;
-        let slot = name_hash(block).wrapping_add(offset / PAGE_SIZE) % n;
-        (slot as usize, (i as u32, offset))
+    /// The slot's page, if it holds the page of `at`.
+    fn held(&self, at: Place) -> Option<&[u8]> {
+        (self.keys[at.slot] == Some(at.key))
+            .then(|| &self.data[at.slot * PAGE..(at.slot + 1) * PAGE])
     }
 
     /// Marks the page sent; whether it was sent before.
-    fn sent(&mut self, block: &str, offset: u64) -> bool {
-        let page = offset / PAGE_SIZE;
+    fn sent(&mut self, at: Place) -> bool {
+        let page = at.key.1 / PAGE_SIZE;
         if page >= SEEN_MAX {
             return true;
         }
-        let i = self.name(block);
-        let bits = &mut self.seen[i];
+        let bits = &mut self.seen[at.block];
         let (word, bit) = ((page / 64) as usize, 1u64 << (page % 64));
         if bits.len() <= word {
             bits.resize(word + 1, 0);
@@ -138,27 +152,48 @@ impl PageCache {
         before
     }
 
-    /// The page kept for `block` at `offset`, if its slot holds it.
-    pub fn get(&mut self, block: &str, offset: u64) -> Option<&[u8]> {
-        if !self.is_on() {
-            return None;
-        }
-        let (slot, key) = self.slot(block, offset);
-        (self.keys[slot] == Some(key)).then(|| &self.data[slot * PAGE..(slot + 1) * PAGE])
-    }
-
-    /// Takes a data page (of [`PAGE_SIZE`] octets) that was sent: keeps it if
-    /// it was sent before.
-    pub fn put(&mut self, block: &str, offset: u64, page: &[u8]) {
-        if !self.is_on() || page.len() != PAGE || !self.sent(block, offset) {
+    /// Takes a data page sent at `at`: keeps it if it was sent before.
+    fn take(&mut self, at: Place, page: &[u8]) {
+        if page.len() != PAGE || !self.sent(at) {
             return;
         }
         if self.data.is_empty() {
             self.data = vec![0; self.keys.len() * PAGE];
         }
-        let (slot, key) = self.slot(block, offset);
-        self.keys[slot] = Some(key);
-        self.data[slot * PAGE..(slot + 1) * PAGE].copy_from_slice(page);
+        self.keys[at.slot] = Some(at.key);
+        self.data[at.slot * PAGE..(at.slot + 1) * PAGE].copy_from_slice(page);
+    }
+
+    /// The page kept for `block` at `offset`, if its slot holds it.
+    pub fn get(&mut self, block: &str, offset: u64) -> Option<&[u8]> {
+        if !self.is_on() {
+            return None;
+        }
+        let at = self.place(block, offset);
+        self.held(at)
+    }
+
+    /// Takes a data page (of [`PAGE_SIZE`] octets) that was sent: keeps it if
+    /// it was sent before.
+    pub fn put(&mut self, block: &str, offset: u64, page: &[u8]) {
+        if self.is_on() {
+            let at = self.place(block, offset);
+            self.take(at, page);
+        }
+    }
+
+    /// What a writer does with a data page it sends: the delta from the copy
+    /// kept of it, if one is and the delta fits in a page; then [`put`](Self::put).
+    pub fn delta_and_put(&mut self, block: &str, offset: u64, page: &[u8]) -> Option<Vec<u8>> {
+        if !self.is_on() {
+            return None;
+        }
+        let at = self.place(block, offset);
+        let delta = self
+            .held(at)
+            .and_then(|old| crate::ram::xbzrle::encode(old, page));
+        self.take(at, page);
+        delta
     }
 
     /// Forgets the page at `offset` (now zero, or encoded by QEMU).
@@ -166,30 +201,36 @@ impl PageCache {
         if !self.is_on() {
             return;
         }
-        self.sent(block, offset);
-        let (slot, key) = self.slot(block, offset);
-        if self.keys[slot] == Some(key) {
-            self.keys[slot] = None;
+        let at = self.place(block, offset);
+        self.sent(at);
+        if self.keys[at.slot] == Some(at.key) {
+            self.keys[at.slot] = None;
         }
     }
 
-    /// The page a delta makes from the kept one, kept in its place; an error
+    /// The page a delta makes from the kept one, made in its place; an error
     /// at `at` when the slot does not hold that page.
     pub fn apply(&mut self, block: &str, offset: u64, delta: &[u8], at: u64) -> Result<Vec<u8>> {
-        let mut page = self
-            .get(block, offset)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Framing(format!(
-                        "a delta for page {offset:#x} of {block}, which the delta cache does not hold"
-                    )),
-                    at,
-                )
-            })?
-            .to_vec();
-        crate::ram::xbzrle::apply(delta, &mut page, at)?;
-        self.put(block, offset, &page);
-        Ok(page)
+        let missing = || {
+            Error::new(
+                ErrorKind::Framing(format!(
+                    "a delta for page {offset:#x} of {block}, which the delta cache does not hold"
+                )),
+                at,
+            )
+        };
+        if !self.is_on() {
+            return Err(missing());
+        }
+        let place = self.place(block, offset);
+        if self.held(place).is_none() {
+            return Err(missing());
+        }
+        // Kept, so sent before: it stays kept, changed where it is.
+        self.sent(place);
+        let page = &mut self.data[place.slot * PAGE..(place.slot + 1) * PAGE];
+        crate::ram::xbzrle::apply(delta, page, at)?;
+        Ok(page.to_vec())
     }
 }
 
@@ -260,14 +301,9 @@ impl WireWriter {
     }
 
     /// The delta that makes `page` from the copy the reader keeps, if it has one
-    /// and the delta is shorter; keeps `page` either way.
+    /// and the delta fits in a page; keeps `page` as the reader will.
     pub fn delta(&mut self, block: &str, offset: u64, page: &[u8]) -> Option<Vec<u8>> {
-        let d = self
-            .cache
-            .get(block, offset)
-            .and_then(|old| crate::ram::xbzrle::encode(old, page));
-        self.cache.put(block, offset, page);
-        d
+        self.cache.delta_and_put(block, offset, page)
     }
 
     /// Forgets a page that is now zero or was encoded by QEMU.
