@@ -1,6 +1,7 @@
 //! vmstate's device codecs beside the codecs a VMM author would pick instead, in one
 //! run: vmstate legacy against bincode 1.3 (big endian, fixint) and bitcode 0.6,
-//! vmstate BER against rasn 0.30's BER, on an RTC-like and a CPU-like shape.
+//! vmstate BER against rasn 0.30's BER, on an RTC-like, a CPU-like and a
+//! register-file shape.
 //!
 //! `cargo bench -p vmstate-codec-bench --bench codecs` prints the Markdown table of
 //! docs/PERFORMANCE.md and writes its plot, `docs/perf/codecs.svg`. Every encoding is
@@ -13,7 +14,7 @@ use bincode::Options as _;
 use criterion::{black_box, Criterion};
 use plotters::prelude::*;
 use shapes::asn::ToAsn;
-use shapes::{Cpu, Rtc};
+use shapes::{Cpu, RegFile, Rtc};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vmstate_runtime::{ber, legacy};
@@ -168,7 +169,15 @@ fn median_ns(out: &Path, group: &str, function: &str) -> f64 {
     v["median"]["point_estimate"].as_f64().unwrap()
 }
 
-const OPS: [&str; 4] = ["rtc encode", "rtc decode", "cpu encode", "cpu decode"];
+const SHAPES: [&str; 3] = ["rtc", "cpu", "regs"];
+const OPS: [&str; 6] = [
+    "rtc encode",
+    "rtc decode",
+    "cpu encode",
+    "cpu decode",
+    "regs encode",
+    "regs decode",
+];
 const NAMES: [&str; 5] = [
     "vmstate legacy",
     "bincode",
@@ -185,10 +194,13 @@ fn main() {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
-    let (rtc, cpu) = (shapes::rtc(), shapes::cpu());
-    let (rtc_asn, cpu_asn) = (rtc.to_asn(), cpu.to_asn());
-    let rtc_sizes = bench_shape(&mut c, "rtc", &entries::<Rtc, _>(&rtc, &rtc_asn));
-    let cpu_sizes = bench_shape(&mut c, "cpu", &entries::<Cpu, _>(&cpu, &cpu_asn));
+    let (rtc, cpu, regs) = (shapes::rtc(), shapes::cpu(), shapes::regfile());
+    let (rtc_asn, cpu_asn, regs_asn) = (rtc.to_asn(), cpu.to_asn(), regs.to_asn());
+    let sizes = [
+        bench_shape(&mut c, SHAPES[0], &entries::<Rtc, _>(&rtc, &rtc_asn)),
+        bench_shape(&mut c, SHAPES[1], &entries::<Cpu, _>(&cpu, &cpu_asn)),
+        bench_shape(&mut c, SHAPES[2], &entries::<RegFile, _>(&regs, &regs_asn)),
+    ];
     let vms: Vec<vm::Vm> = vm::fixtures().into_iter().chain([vm::vcpus_64()]).collect();
     for v in &vms {
         bench_vm(&mut c, v);
@@ -199,21 +211,21 @@ fn main() {
         .iter()
         .map(|op| NAMES.iter().map(|n| median_ns(&out, op, n)).collect())
         .collect();
-    print_table(&times, &rtc_sizes, &cpu_sizes);
+    print_table(&times, &sizes);
     print_vms(&out, &vms);
     let svg = workspace.join("docs/perf/codecs.svg");
     plot(&svg, &times).expect("plot");
     println!("\nplot: {}", svg.display());
 }
 
-fn print_table(times: &[Vec<f64>], rtc: &[(&str, usize)], cpu: &[(&str, usize)]) {
+fn print_table(times: &[Vec<f64>], sizes: &[Vec<(&str, usize)>]) {
     println!("\n| shape, op | {} |", NAMES.join(" | "));
     println!("|---|{}", "---:|".repeat(NAMES.len()));
     for (op, row) in OPS.iter().zip(times) {
         let cells: Vec<String> = row.iter().map(|t| format!("{t:.0} ns")).collect();
         println!("| {op} | {} |", cells.join(" | "));
     }
-    for (shape, sizes) in [("rtc", rtc), ("cpu", cpu)] {
+    for (shape, sizes) in SHAPES.iter().zip(sizes) {
         let cells: Vec<String> = sizes.iter().map(|(_, n)| format!("{n} B")).collect();
         println!("| {shape} size | {} |", cells.join(" | "));
     }

@@ -1,4 +1,4 @@
-//! The two device shapes of the comparison, each one Rust type carrying every
+//! The three device shapes of the comparison, each one Rust type carrying every
 //! codec's derive (vmstate, serde for bincode, bitcode), plus the rasn type of the
 //! same ASN.1 shape (a byte array as one OCTET STRING, as vmstate's BER has it).
 
@@ -98,6 +98,84 @@ pub struct Cpu {
     pub mtrr_var: [u64; 16],
 }
 
+/// One variable-range MTRR: a base and a mask.
+#[derive(
+    VMState,
+    Serialize,
+    Deserialize,
+    bitcode::Encode,
+    bitcode::Decode,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+)]
+#[vmstate(name = "mtrr-var", version = 1)]
+pub struct MtrrVar {
+    pub base: u64,
+    pub mask: u64,
+}
+
+/// A register file: long `u64` arrays (8 to 64 words: general, MMX, XMM and its
+/// upper halves, opmask, fixed MTRRs, MCE banks) beside scalars and a nested array
+/// of structs, as an x86 CPU's state is (1,888 legacy bytes).
+#[derive(
+    VMState, Serialize, Deserialize, bitcode::Encode, bitcode::Decode, Clone, Debug, PartialEq,
+)]
+#[vmstate(name = "regfile-like", version = 1)]
+pub struct RegFile {
+    pub regs: [u64; 16],
+    pub rip: u64,
+    pub rflags: u64,
+    pub mmx: [u64; 8],
+    #[serde(with = "BigArray")]
+    pub xmm: [u64; 64],
+    #[serde(with = "BigArray")]
+    pub ymmh: [u64; 64],
+    pub opmask: [u64; 8],
+    pub mxcsr: u32,
+    pub fpuc: u16,
+    pub fpus: u16,
+    pub mtrr_fixed: [u64; 11],
+    pub mtrr_deftype: u64,
+    pub mtrr_var: [MtrrVar; 8],
+    pub mcg_cap: u64,
+    pub mcg_status: u64,
+    pub mcg_ctl: u64,
+    #[serde(with = "BigArray")]
+    pub mce_banks: [u64; 40],
+    pub tsc: u64,
+    pub pat: u64,
+}
+
+/// All zero (arrays longer than 32 have no `Default`).
+impl Default for RegFile {
+    fn default() -> Self {
+        RegFile {
+            regs: [0; 16],
+            rip: 0,
+            rflags: 0,
+            mmx: [0; 8],
+            xmm: [0; 64],
+            ymmh: [0; 64],
+            opmask: [0; 8],
+            mxcsr: 0,
+            fpuc: 0,
+            fpus: 0,
+            mtrr_fixed: [0; 11],
+            mtrr_deftype: 0,
+            mtrr_var: [MtrrVar::default(); 8],
+            mcg_cap: 0,
+            mcg_status: 0,
+            mcg_ctl: 0,
+            mce_banks: [0; 40],
+            tsc: 0,
+            pat: 0,
+        }
+    }
+}
+
 impl Default for Rtc {
     fn default() -> Self {
         Rtc {
@@ -189,6 +267,35 @@ pub fn cpu() -> Cpu {
     }
 }
 
+/// A running guest's register file: arrays of large and small numbers, zeros where
+/// a guest has them.
+pub fn regfile() -> RegFile {
+    RegFile {
+        regs: pattern(0x1234_5678_9abc),
+        rip: 0xffff_ffff_8100_0000,
+        rflags: 0x246,
+        mmx: pattern(0x0101_0101_0101),
+        xmm: pattern(0x0fed_cba9_8765_4321),
+        ymmh: pattern(0x7f7f_0000_1234),
+        opmask: [0; 8],
+        mxcsr: 0x1f80,
+        fpuc: 0x37f,
+        fpus: 0,
+        mtrr_fixed: [0x0606_0606_0606_0606; 11],
+        mtrr_deftype: 0xc06,
+        mtrr_var: std::array::from_fn(|i| MtrrVar {
+            base: (0x8000_0000 + ((i as u64) << 28)) | 6,
+            mask: 0xff_f000_0800,
+        }),
+        mcg_cap: 0x0100_0c0a,
+        mcg_status: 0,
+        mcg_ctl: u64::MAX,
+        mce_banks: pattern(0x9c00_0000_0001),
+        tsc: 123_456_789_012_345,
+        pat: 0x0407_0504_0007_0106,
+    }
+}
+
 /// Small and large numbers: `i * mul`, rotated by `5 i` bits.
 fn pattern<const N: usize>(mul: u64) -> [u64; N] {
     std::array::from_fn(|i| (i as u64).wrapping_mul(mul).rotate_left(i as u32 * 5))
@@ -197,7 +304,10 @@ fn pattern<const N: usize>(mul: u64) -> [u64; N] {
 /// rasn's types of the same ASN.1 shapes: SEQUENCEs with automatic tags, the CMOS
 /// bytes one OCTET STRING.
 pub mod asn {
-    use super::{Cpu as VmCpu, Rtc as VmRtc, Segment as VmSegment};
+    use super::{
+        Cpu as VmCpu, MtrrVar as VmMtrrVar, RegFile as VmRegFile, Rtc as VmRtc,
+        Segment as VmSegment,
+    };
     use rasn::prelude::*;
 
     /// A field's value in rasn's type.
@@ -216,7 +326,10 @@ pub mod asn {
             }
         )*};
     }
-    same!(u8, u32, u64, i64, [u64; 5], [u64; 11], [u64; 16], [u64; 32]);
+    same!(
+        u8, u16, u32, u64, i64, [u64; 5], [u64; 8], [u64; 11], [u64; 16], [u64; 32], [u64; 40],
+        [u64; 64]
+    );
 
     impl ToAsn for [u8; 128] {
         type Asn = FixedOctetString<128>;
@@ -225,12 +338,18 @@ pub mod asn {
         }
     }
 
-    impl ToAsn for [VmSegment; 6] {
-        type Asn = [Segment; 6];
-        fn to_asn(&self) -> Self::Asn {
-            self.each_ref().map(ToAsn::to_asn)
-        }
+    /// Arrays of structs: each element converted.
+    macro_rules! structs {
+        ($($src:ty => [$t:ident; $n:literal]),*) => {$(
+            impl ToAsn for [$src; $n] {
+                type Asn = [$t; $n];
+                fn to_asn(&self) -> Self::Asn {
+                    self.each_ref().map(ToAsn::to_asn)
+                }
+            }
+        )*};
     }
+    structs!(VmSegment => [Segment; 6], VmMtrrVar => [MtrrVar; 8]);
 
     /// rasn's SEQUENCE (automatic tags) of the fields of vmstate's `$src`, and the
     /// conversion from it: each field named once.
@@ -270,5 +389,14 @@ pub mod asn {
         sysenter_cs: u64, sysenter_esp: u64, sysenter_eip: u64, pat: u64, tsc: u64,
         tsc_aux: u64, apic_base: u64, misc_enable: u64, spec_ctrl: u64, tsc_deadline: u64,
         mtrr_fixed: [u64; 11], mtrr_var: [u64; 16],
+    });
+
+    mirror!(#[derive(Copy)] MtrrVar from VmMtrrVar { base: u64, mask: u64 });
+
+    mirror!(RegFile from VmRegFile {
+        regs: [u64; 16], rip: u64, rflags: u64, mmx: [u64; 8], xmm: [u64; 64],
+        ymmh: [u64; 64], opmask: [u64; 8], mxcsr: u32, fpuc: u16, fpus: u16,
+        mtrr_fixed: [u64; 11], mtrr_deftype: u64, mtrr_var: [VmMtrrVar; 8], mcg_cap: u64,
+        mcg_status: u64, mcg_ctl: u64, mce_banks: [u64; 40], tsc: u64, pat: u64,
     });
 }

@@ -579,21 +579,10 @@ impl<'a, I: Input + ?Sized> Decoder<'a, I> {
         &mut self,
         id: u8,
         max: usize,
-        mut store: impl FnMut(usize, i64) -> bool,
+        store: impl FnMut(usize, i64) -> bool,
     ) -> Result<usize> {
         let room = self.room();
-        let b = self.input.buffered();
-        let (mut p, mut i) = (0, 0);
-        while i < max {
-            let Some((x, len)) = short_int_at(&b[p..], id, room - p) else {
-                break;
-            };
-            if !store(i, x) {
-                break;
-            }
-            p += len;
-            i += 1;
-        }
+        let (p, i) = int_run(self.input.buffered(), 0, room, id, max, store);
         self.input.skip(p)?;
         Ok(i)
     }
@@ -731,6 +720,53 @@ fn short_int_at(b: &[u8], id: u8, room: usize) -> Option<(i64, usize)> {
     }
     let (x, len) = short_int_contents(rest, room.checked_sub(1)?)?;
     Some((x, 1 + len))
+}
+
+/// Short INTEGERs with identifier `id` from `b[p..]`, none past `end`: at most
+/// `max` values handed to `store(index, value)`, stopping where `store` refuses one
+/// or where an element is not a short INTEGER. Returns the position after the last
+/// one taken and how many were taken. One-octet contents, most of a device's
+/// arrays (zeros, flags, small counts), are read without the eight-octet load, and
+/// zeros eight at a time (an empty queue or table is thousands of them).
+#[inline(always)]
+pub(super) fn int_run(
+    b: &[u8],
+    mut p: usize,
+    end: usize,
+    id: u8,
+    max: usize,
+    mut store: impl FnMut(usize, i64) -> bool,
+) -> (usize, usize) {
+    let zeros: [u8; 24] = std::array::from_fn(|k| [id, 1, 0][k % 3]);
+    let mut i = 0;
+    while i < max {
+        if max - i >= 8 && end.saturating_sub(p) >= 24 {
+            if let Some(run) = b.get(p..).and_then(<[u8]>::first_chunk::<24>) {
+                if *run == zeros {
+                    // Zero is in every integer type's range.
+                    for k in i..i + 8 {
+                        store(k, 0);
+                    }
+                    p += 24;
+                    i += 8;
+                    continue;
+                }
+            }
+        }
+        let (x, len) = match b.get(p..p + 3) {
+            Some(&[t, 1, v]) if t == id && p + 3 <= end => (i64::from(v as i8), 3),
+            _ => match short_int_at(b.get(p..).unwrap_or_default(), id, end.saturating_sub(p)) {
+                Some(xl) => xl,
+                None => break,
+            },
+        };
+        if !store(i, x) {
+            break;
+        }
+        p += len;
+        i += 1;
+    }
+    (p, i)
 }
 
 /// The length and contents octets of a short INTEGER at the start of `b`, inside

@@ -10,7 +10,7 @@
 //! with the same value, so the two paths cannot disagree (`tests/fast_paths.rs`
 //! holds them equal on every catalog device and thousands of corruptions).
 
-use super::decoder::{minimal, short_int_contents};
+use super::decoder::{int_run, minimal, short_int_contents};
 use super::header::Tag;
 
 /// An identifier of one or two octets: a tag number below 128, as every field's of
@@ -118,6 +118,17 @@ impl<'b> Scan<'b> {
             return Some(x.into());
         }
         self.int_near_end()
+    }
+
+    /// A run of short INTEGERs with the one-octet identifier `id` (the elements of
+    /// a SEQUENCE OF INTEGER), the position held in a register: at most `max`
+    /// values handed to `store(index, value)`, stopping where `store` refuses one
+    /// or an element needs [`int`](Self::int); returns how many were taken.
+    #[inline(always)]
+    pub fn ints(&mut self, id: u8, max: usize, store: impl FnMut(usize, i64) -> bool) -> usize {
+        let (p, i) = int_run(self.b, self.p, self.end, id, max, store);
+        self.p = p;
+        i
     }
 
     /// Length and contents of [`int`](Self::int) octet by octet: at the very start

@@ -140,7 +140,8 @@ pub fn scan_slice<T: Field>(s: &mut [T], scan: &mut Scan<'_>, id: Id) -> bool {
     let Some(outer) = scan.enter(id) else {
         return false;
     };
-    s.iter_mut().all(|v| v.ber_scan(scan, element)) && scan.leave(outer)
+    let run = T::ber_scan_run(s, scan);
+    s.iter_mut().skip(run).all(|v| v.ber_scan(scan, element)) && scan.leave(outer)
 }
 
 /// [`Field::ber_scan`] of a struct at `version` (one without load hooks, which a
