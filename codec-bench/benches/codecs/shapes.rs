@@ -6,147 +6,130 @@ use serde::{Deserialize, Serialize};
 use serde_big_array::BigArray;
 use vmstate_runtime::VMState;
 
-/// An RTC-like device: the 128 CMOS bytes and ten scalars (193 legacy bytes).
-#[derive(
-    VMState, Serialize, Deserialize, bitcode::Encode, bitcode::Decode, Clone, Debug, PartialEq,
-)]
-#[vmstate(name = "rtc-like", version = 1)]
-pub struct Rtc {
-    #[serde(with = "BigArray")]
-    pub cmos_data: [u8; 128],
-    pub cmos_index: u8,
-    pub next_periodic_time: i64,
-    pub irq_coalesced: u32,
-    pub period: u32,
-    pub base_rtc: u64,
-    pub last_update: u64,
-    pub offset: i64,
-    pub next_alarm_time: u64,
-    pub periodic_expiry: i64,
-    pub update_expiry: i64,
+/// A shape's type with every codec's derive: vmstate's, serde's (bincode), bitcode's.
+macro_rules! shape {
+    ($(#[$m:meta])* pub struct $name:ident $body:tt) => {
+        #[derive(
+            VMState, Serialize, Deserialize, bitcode::Encode, bitcode::Decode, Clone, Debug, PartialEq,
+        )]
+        $(#[$m])*
+        pub struct $name $body
+    };
 }
 
-/// One segment register, four fields.
-#[derive(
-    VMState,
-    Serialize,
-    Deserialize,
-    bitcode::Encode,
-    bitcode::Decode,
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-)]
-#[vmstate(name = "segment", version = 1)]
-pub struct Segment {
-    pub selector: u32,
-    pub base: u64,
-    pub limit: u32,
-    pub flags: u32,
+shape! {
+    /// An RTC-like device: the 128 CMOS bytes and ten scalars (193 legacy bytes).
+    #[vmstate(name = "rtc-like", version = 1)]
+    pub struct Rtc {
+        #[serde(with = "BigArray")]
+        pub cmos_data: [u8; 128],
+        pub cmos_index: u8,
+        pub next_periodic_time: i64,
+        pub irq_coalesced: u32,
+        pub period: u32,
+        pub base_rtc: u64,
+        pub last_update: u64,
+        pub offset: i64,
+        pub next_alarm_time: u64,
+        pub periodic_expiry: i64,
+        pub update_expiry: i64,
+    }
 }
 
-/// A CPU-like state: register arrays, six segments in an array and four more,
-/// MSR-like scalars (1,376 legacy bytes).
-#[derive(
-    VMState,
-    Serialize,
-    Deserialize,
-    bitcode::Encode,
-    bitcode::Decode,
-    Clone,
-    Debug,
-    Default,
-    PartialEq,
-)]
-#[vmstate(name = "cpu-like", version = 1)]
-pub struct Cpu {
-    pub regs: [u64; 16],
-    pub rip: u64,
-    pub rflags: u64,
-    pub hflags: u32,
-    pub hflags2: u32,
-    pub segs: [Segment; 6],
-    pub ldt: Segment,
-    pub tr: Segment,
-    pub gdt: Segment,
-    pub idt: Segment,
-    pub cr: [u64; 5],
-    pub fpregs: [u64; 16],
-    #[serde(with = "BigArray")]
-    pub xmm: [u64; 32],
-    #[serde(with = "BigArray")]
-    pub ymmh: [u64; 32],
-    pub efer: u64,
-    pub star: u64,
-    pub lstar: u64,
-    pub cstar: u64,
-    pub fmask: u64,
-    pub kernel_gs_base: u64,
-    pub sysenter_cs: u64,
-    pub sysenter_esp: u64,
-    pub sysenter_eip: u64,
-    pub pat: u64,
-    pub tsc: u64,
-    pub tsc_aux: u64,
-    pub apic_base: u64,
-    pub misc_enable: u64,
-    pub spec_ctrl: u64,
-    pub tsc_deadline: u64,
-    pub mtrr_fixed: [u64; 11],
-    pub mtrr_var: [u64; 16],
+shape! {
+    /// One segment register, four fields.
+    #[derive(Copy, Default)]
+    #[vmstate(name = "segment", version = 1)]
+    pub struct Segment {
+        pub selector: u32,
+        pub base: u64,
+        pub limit: u32,
+        pub flags: u32,
+    }
 }
 
-/// One variable-range MTRR: a base and a mask.
-#[derive(
-    VMState,
-    Serialize,
-    Deserialize,
-    bitcode::Encode,
-    bitcode::Decode,
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-)]
-#[vmstate(name = "mtrr-var", version = 1)]
-pub struct MtrrVar {
-    pub base: u64,
-    pub mask: u64,
+shape! {
+    /// A CPU-like state: register arrays, six segments in an array and four more,
+    /// MSR-like scalars (1,376 legacy bytes).
+    #[derive(Default)]
+    #[vmstate(name = "cpu-like", version = 1)]
+    pub struct Cpu {
+        pub regs: [u64; 16],
+        pub rip: u64,
+        pub rflags: u64,
+        pub hflags: u32,
+        pub hflags2: u32,
+        pub segs: [Segment; 6],
+        pub ldt: Segment,
+        pub tr: Segment,
+        pub gdt: Segment,
+        pub idt: Segment,
+        pub cr: [u64; 5],
+        pub fpregs: [u64; 16],
+        #[serde(with = "BigArray")]
+        pub xmm: [u64; 32],
+        #[serde(with = "BigArray")]
+        pub ymmh: [u64; 32],
+        pub efer: u64,
+        pub star: u64,
+        pub lstar: u64,
+        pub cstar: u64,
+        pub fmask: u64,
+        pub kernel_gs_base: u64,
+        pub sysenter_cs: u64,
+        pub sysenter_esp: u64,
+        pub sysenter_eip: u64,
+        pub pat: u64,
+        pub tsc: u64,
+        pub tsc_aux: u64,
+        pub apic_base: u64,
+        pub misc_enable: u64,
+        pub spec_ctrl: u64,
+        pub tsc_deadline: u64,
+        pub mtrr_fixed: [u64; 11],
+        pub mtrr_var: [u64; 16],
+    }
 }
 
-/// A register file: long `u64` arrays (8 to 64 words: general, MMX, XMM and its
-/// upper halves, opmask, fixed MTRRs, MCE banks) beside scalars and a nested array
-/// of structs, as an x86 CPU's state is (1,888 legacy bytes).
-#[derive(
-    VMState, Serialize, Deserialize, bitcode::Encode, bitcode::Decode, Clone, Debug, PartialEq,
-)]
-#[vmstate(name = "regfile-like", version = 1)]
-pub struct RegFile {
-    pub regs: [u64; 16],
-    pub rip: u64,
-    pub rflags: u64,
-    pub mmx: [u64; 8],
-    #[serde(with = "BigArray")]
-    pub xmm: [u64; 64],
-    #[serde(with = "BigArray")]
-    pub ymmh: [u64; 64],
-    pub opmask: [u64; 8],
-    pub mxcsr: u32,
-    pub fpuc: u16,
-    pub fpus: u16,
-    pub mtrr_fixed: [u64; 11],
-    pub mtrr_deftype: u64,
-    pub mtrr_var: [MtrrVar; 8],
-    pub mcg_cap: u64,
-    pub mcg_status: u64,
-    pub mcg_ctl: u64,
-    #[serde(with = "BigArray")]
-    pub mce_banks: [u64; 40],
-    pub tsc: u64,
-    pub pat: u64,
+shape! {
+    /// One variable-range MTRR: a base and a mask.
+    #[derive(Copy, Default)]
+    #[vmstate(name = "mtrr-var", version = 1)]
+    pub struct MtrrVar {
+        pub base: u64,
+        pub mask: u64,
+    }
+}
+
+shape! {
+    /// A register file: long `u64` arrays (8 to 64 words: general, MMX, XMM and its
+    /// upper halves, opmask, fixed MTRRs, MCE banks) beside scalars and a nested array
+    /// of structs, as an x86 CPU's state is (1,888 legacy bytes).
+    #[vmstate(name = "regfile-like", version = 1)]
+    pub struct RegFile {
+        pub regs: [u64; 16],
+        pub rip: u64,
+        pub rflags: u64,
+        pub mmx: [u64; 8],
+        #[serde(with = "BigArray")]
+        pub xmm: [u64; 64],
+        #[serde(with = "BigArray")]
+        pub ymmh: [u64; 64],
+        pub opmask: [u64; 8],
+        pub mxcsr: u32,
+        pub fpuc: u16,
+        pub fpus: u16,
+        pub mtrr_fixed: [u64; 11],
+        pub mtrr_deftype: u64,
+        pub mtrr_var: [MtrrVar; 8],
+        pub mcg_cap: u64,
+        pub mcg_status: u64,
+        pub mcg_ctl: u64,
+        #[serde(with = "BigArray")]
+        pub mce_banks: [u64; 40],
+        pub tsc: u64,
+        pub pat: u64,
+    }
 }
 
 /// All zero (arrays longer than 32 have no `Default`).
