@@ -72,7 +72,7 @@ fn setup(
         &kernel,
         &[],
         (capabilities, parameters),
-        None,
+        &[],
     );
     (s, d, to_ber, to_legacy, addr)
 }

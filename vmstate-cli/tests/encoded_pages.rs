@@ -160,7 +160,7 @@ fn encoded_pages_pass_through_two_bridges() {
                 &kernel,
                 &["-S"],
                 (&[capability(encoding)], &json!({})),
-                None,
+                &[],
             );
             migrate(&mut s, encoding, &addr, &name);
             let (ok_ber, ber_log) = to_ber.wait();

@@ -51,7 +51,7 @@ fn through_bridges(peer: Peer, n: usize, compression: &str) {
         &kernel,
         &["-S"],
         (&["multifd"], &parameters),
-        Some(&tap),
+        &["--tap", tap.to_str().unwrap()],
     );
     let migrated = s.migrate_with(&addr, &["multifd"], parameters);
     if migrated.is_err() {

@@ -103,7 +103,7 @@ fn postcopy_through_bridges(src: Peer, dst: Peer, name: &str, running: bool, mem
         &kernel,
         &dst_args,
         (&["postcopy-ram"], &json!({})),
-        Some(&tap),
+        &["--tap", tap.to_str().unwrap()],
     );
     // 8 MiB/s: a few seconds of pre-copy for 32 MiB, switched after the first;
     // 16 MiB/s of postcopy's own when the destination runs.
@@ -375,7 +375,11 @@ fn recovery_through_bridges(src: Peer, dst: Peer, name: &str) {
         .unwrap();
     let tap = tmp(&format!("{name}.tap"));
     let _scratch_tap = Scratch(vec![tap.clone()]);
-    let (to_ber, to_legacy, addr, link) = bridges_into(port.parse().unwrap(), Some(&tap), true);
+    let (to_ber, to_legacy, addr, link) = bridges_into(
+        port.parse().unwrap(),
+        &["--tap", tap.to_str().unwrap()],
+        true,
+    );
     let link = link.unwrap();
     // Postcopy's background pages slow (1 MiB/s), so that the link fails mid-way.
     let parameters = json!({ "max-bandwidth": 8u64 << 20, "max-postcopy-bandwidth": 1u64 << 20 });

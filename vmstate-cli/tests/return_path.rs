@@ -41,7 +41,7 @@ fn the_return_path_travels_back_through_two_bridges() {
                 &kernel,
                 &["-S"],
                 (capabilities, &json!({})),
-                Some(&tap),
+                &["--tap", tap.to_str().unwrap()],
             );
             s.migrate_with(&addr, capabilities, json!({}))
                 .unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -146,7 +146,7 @@ fn a_migration_with_shared_memory_passes_through_two_bridges() {
             &kernel,
             &dst_args,
             (&["x-ignore-shared"], &json!({})),
-            None,
+            &[],
         );
         s.migrate_with(&addr, &["x-ignore-shared"], json!({}))
             .unwrap_or_else(|e| panic!("{name}: {e}"));

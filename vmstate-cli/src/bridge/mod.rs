@@ -678,10 +678,11 @@ fn peak_rss() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// One line of progress: bytes each way, pages, sections and the input's rate.
+/// One line of progress: bytes each way, pages, sections and the rate of the
+/// legacy side (the larger: on a compressed leg the BER side is a fraction).
 fn describe(p: &Progress, elapsed: Duration) -> String {
     let mib = |b: u64| b as f64 / f64::from(1 << 20);
-    let rate = mib(p.bytes_in) / elapsed.as_secs_f64().max(1e-3);
+    let rate = mib(p.bytes_in.max(p.bytes_out)) / elapsed.as_secs_f64().max(1e-3);
     let missing = match p.missing_pages {
         0 => String::new(),
         n => format!(" ({n} pages of RAM not sent)"),

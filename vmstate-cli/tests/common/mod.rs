@@ -128,8 +128,8 @@ pub use vmstate_test_support::qmp::free_port;
 /// A destination QEMU started with `dst_args` (`-S` to stay paused after it
 /// loads), the migration `capabilities` on and `parameters` set (as libvirt sets
 /// both sides), listening on a port; a bridge into it
-/// from BER; a bridge from legacy into that one, keeping what the source sent in
-/// `tap` if given. Returns the destination, both bridges (source side first) and
+/// from BER; a bridge from legacy into that one, given `ber_args` (`--tap FILE`,
+/// `--compress`). Returns the destination, both bridges (source side first) and
 /// the address the source migrates to.
 pub fn destination_and_bridges(
     dst: Peer,
@@ -138,7 +138,7 @@ pub fn destination_and_bridges(
     kernel: &Path,
     dst_args: &[&str],
     (capabilities, parameters): (&[&str], &Value),
-    tap: Option<&Path>,
+    ber_args: &[&str],
 ) -> (Qemu, Bridge, Bridge, String) {
     let mut args = dst_args.to_vec();
     args.extend(["-incoming", "defer"]);
@@ -150,17 +150,17 @@ pub fn destination_and_bridges(
         json!({ "uri": format!("tcp:127.0.0.1:{port}") }),
     )
     .unwrap();
-    let (to_ber, to_legacy, addr, _) = bridges_into(port, tap, false);
+    let (to_ber, to_legacy, addr, _) = bridges_into(port, ber_args, false);
     (q, to_ber, to_legacy, addr)
 }
 
 /// Two bridges into a destination listening on `port`: one from BER into it, one
-/// from legacy into that one (keeping what the source sent in `tap` if given),
+/// from legacy into that one (given `ber_args`: `--tap FILE`, `--compress`),
 /// through a [`Link`] between them if `linked`. Returns both bridges (source side
 /// first), the address the source migrates to and the link.
 pub fn bridges_into(
     port: u16,
-    tap: Option<&Path>,
+    ber_args: &[&str],
     linked: bool,
 ) -> (Bridge, Bridge, String, Option<Link>) {
     let (to_legacy, ber_addr) = bridge(&[
@@ -177,9 +177,7 @@ pub fn bridges_into(
         false => (None, ber_addr),
     };
     let mut args = vec!["--to", "ber"];
-    if let Some(tap) = tap {
-        args.extend(["--tap", tap.to_str().unwrap()]);
-    }
+    args.extend(ber_args);
     args.extend(["tcp-listen:127.0.0.1:0", &ber_addr]);
     let (to_ber, src_addr) = bridge(&args);
     (to_ber, to_legacy, src_addr, link)
