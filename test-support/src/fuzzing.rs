@@ -428,9 +428,9 @@ pub fn mapped_ram(data: &[u8]) {
     let ber = ram::ber::records_to_ber(records.clone()).expect("BER elements");
     let mut elements = ram::ber::Elements::new(&ber, 0, ram::PAGE_SIZE);
     let (mut blocks, mut last, mut back) = (Vec::new(), None, Vec::new());
-    let mut cache = ram::ber::PageCache::default();
+    let mut wire = ram::ber::Received::default();
     while let Some((e, at)) = elements.next_at().expect("its own elements read") {
-        ram::ber::element_records(e, at, &mut blocks, &mut last, &mut cache, &mut |r| {
+        ram::ber::element_records(e, at, &mut blocks, &mut last, &mut wire, &mut |r| {
             back.push(r);
             Ok(())
         })

@@ -167,21 +167,30 @@ impl<R: io::Read> ReadInput<R> {
     /// of at most the bytes still wanted: no zeroing, and an untrusted `n` sizes
     /// nothing). Cut short, it fails where the bytes began, as a slice does.
     fn take_bytes(&mut self, n: usize) -> Result<Vec<u8>> {
+        let mut v = Vec::new();
+        self.take_bytes_into(n, &mut v)?;
+        Ok(v)
+    }
+
+    /// [`take_bytes`](Self::take_bytes) into `v`, which it clears first: a
+    /// reader of many elements keeps one buffer for them.
+    fn take_bytes_into(&mut self, n: usize, v: &mut Vec<u8>) -> Result<()> {
         let at = self.offset;
         let from_peek = self.peeked.len().min(n);
         let rest = (n - from_peek) as u64;
         // Room for what is wanted up to 1 MiB: one allocation for a page or a run;
         // beyond, the buffer doubles as bytes arrive.
-        let mut v = Vec::with_capacity(n.min(1 << 20));
+        v.clear();
+        v.reserve(n.min(1 << 20));
         v.extend(self.peeked.drain(..from_peek));
         self.offset += from_peek as u64;
-        let got = io::Read::read_to_end(&mut io::Read::take(&mut self.inner, rest), &mut v)
+        let got = io::Read::read_to_end(&mut io::Read::take(&mut self.inner, rest), v)
             .map_err(|e| Error::new(self.io_error(e).kind().clone(), at))?;
         self.offset += got as u64;
         if (got as u64) < rest {
             return Err(Error::new(ErrorKind::UnexpectedEof, at));
         }
-        Ok(v)
+        Ok(())
     }
 
     /// The bytes that have arrived and are not consumed: when none are peeked, what
@@ -286,6 +295,22 @@ impl<'a> StreamInput<'a> {
         match self {
             StreamInput::Slice(s) => s.take(n).map(std::borrow::Cow::Borrowed),
             StreamInput::Read(r) => r.take_bytes(n).map(std::borrow::Cow::Owned),
+        }
+    }
+
+    /// The next `n` bytes as [`take_bytes`](Self::take_bytes) takes them, read
+    /// from a reader into `buf` (cleared first, kept by the caller for the next
+    /// ones: no allocation per item).
+    pub fn take_bytes_in<'b>(&mut self, n: usize, buf: &'b mut Vec<u8>) -> Result<&'b [u8]>
+    where
+        'a: 'b,
+    {
+        match self {
+            StreamInput::Slice(s) => s.take(n),
+            StreamInput::Read(r) => {
+                r.take_bytes_into(n, buf)?;
+                Ok(buf)
+            }
         }
     }
 }

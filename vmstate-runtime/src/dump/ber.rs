@@ -223,8 +223,8 @@ struct Tree<'t, 'r, 'a> {
     descs: Option<Descriptions>,
     /// The block list of the RAM section, from its START.
     ram_blocks: Vec<ram::ListedBlock>,
-    /// The delta cache of a compressed stream (`ram::ber::wire`).
-    ram_cache: ram::ber::PageCache,
+    /// What the reader of a compressed stream keeps (`ram::ber::wire`).
+    ram_wire: ram::ber::Received,
     pages_left: u64,
     ram: &'t mut RamParts<'r, 'a>,
     limits: &'t Limits,
@@ -298,7 +298,7 @@ impl<'a> records::Items<'a> for Tree<'_, '_, 'a> {
             let records = ram::ber::ber_to_records(
                 &mut d,
                 &mut self.ram_blocks,
-                &mut self.ram_cache,
+                &mut self.ram_wire,
                 &mut self.pages_left,
             )?;
             d.leave(None)?;
@@ -331,7 +331,7 @@ pub(super) fn from_ber<'a>(
         description,
         descs,
         ram_blocks: Vec::new(),
-        ram_cache: Default::default(),
+        ram_wire: Default::default(),
         pages_left: limits.tree_pages,
         ram,
         limits,

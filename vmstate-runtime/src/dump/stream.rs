@@ -27,12 +27,13 @@ use crate::framing::{
 };
 use crate::io::{Input, ReadInput, SliceInput, StreamInput, Writer};
 use crate::ram::ber::{
-    element_records, Compression, Element, Elements, PageCache, PartRecord, WireWriter,
+    element_records, Compression, Element, Elements, Emit, PartRecord, Received, WireWriter,
 };
 use crate::ram::{self, Arrived, RamRecord, PAGE_SIZE};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::io;
+use std::mem::take;
 
 /// How far a conversion has come: what [`convert_stream`] reports as it goes and
 /// returns at the end.
@@ -435,9 +436,11 @@ struct Stream {
     started: Started,
     /// The latest block list, which every page must fit.
     blocks: Vec<ram::ListedBlock>,
-    /// A compressed BER stream's delta cache (`ram::ber::wire`), one
-    /// connection's.
-    cache: PageCache,
+    /// What the reader of a compressed BER stream keeps (`ram::ber::wire`),
+    /// one connection's.
+    wire: Received,
+    /// The buffer a RAM element read from a reader is kept in, reused.
+    element: Vec<u8>,
     /// The pages that arrived, for [`Progress::missing_pages`].
     arrived: Arrived,
     /// The legacy RAM reader's: the previous page's block (a part may `CONTINUE`
@@ -730,7 +733,7 @@ impl Conversion<'_> {
     /// end. QEMU sends no device section after the package.
     fn read_resumed(&mut self, r: &mut StreamInput<'_>, from: Format) -> Result<()> {
         self.sink.resumed()?;
-        self.s.cache = PageCache::default();
+        self.s.wire = Received::default();
         match from {
             Format::Legacy => {
                 if self.legacy_records(r)? {
@@ -807,29 +810,27 @@ impl Conversion<'_> {
             if body_end.is_some_and(|end| at + len > end) {
                 return Err(framing_error("a RAM element runs past its part", at));
             }
-            let bytes = r.take_bytes(len as usize)?;
-            let mut elements = Elements::new(&bytes[..], at, PAGE_SIZE);
+            let mut buf = take(&mut self.s.element);
+            let bytes = r.take_bytes_in(len as usize, &mut buf)?;
+            let mut elements = Elements::new(bytes, at, PAGE_SIZE);
             let Some((e, _)) = elements.next_at()? else {
                 return Err(Error::new(ErrorKind::UnexpectedEof, at));
             };
             if matches!(e, Element::DeltaCache { .. } | Element::Zstd { .. }) {
                 self.s.counts.compressed = true;
             }
-            let mut records = Vec::new();
-            element_records(
+            // Each record written as it is made, a group's from its buffer.
+            let (mut blocks, mut wire) = (take(&mut self.s.blocks), take(&mut self.s.wire));
+            let made = element_records(
                 e,
                 at,
-                &mut self.s.blocks,
+                &mut blocks,
                 &mut last,
-                &mut self.s.cache,
-                &mut |rec| {
-                    records.push(rec);
-                    Ok(())
-                },
-            )?;
-            for rec in records {
-                self.record(rec, r)?;
-            }
+                &mut wire,
+                &mut (&mut *self, &*r),
+            );
+            (self.s.blocks, self.s.wire, self.s.element) = (blocks, wire, buf);
+            made?;
         }
         match end_of(&head.record) {
             Some(end) if r.offset() != end => {
@@ -853,6 +854,17 @@ impl Conversion<'_> {
 
 /// The converter's side of [`ber_records::read_items`]: a device section read
 /// whole (within [`Limits::held_tail`]), a RAM part streamed element by element.
+/// A RAM element's records, each written as it is made.
+impl<'a> Emit<'a> for (&mut Conversion<'_>, &StreamInput<'_>) {
+    fn record(&mut self, rec: RamRecord<'a>) -> Result<()> {
+        self.0.record(rec, self.1)
+    }
+
+    fn grouped(&mut self, rec: RamRecord<'_>) -> Result<()> {
+        self.0.record(rec, self.1)
+    }
+}
+
 impl<'i> ber_records::Items<'i> for Conversion<'_> {
     fn command(&mut self, c: Command, at: u64) -> Result<()> {
         Conversion::command(self, &c, at)

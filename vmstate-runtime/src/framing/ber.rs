@@ -133,20 +133,27 @@ const fn body_field(kind: SectionKind) -> u32 {
 /// Appends a section record: `h`, then `body` (a device's BER value, or a part's
 /// elements) as its `[5]` or `[6]`.
 pub fn put_section(out: &mut Vec<u8>, h: &SectionHeader, body: &[u8]) {
+    // The body (a whole RAM part, perhaps) is copied once, after the headers.
+    out.reserve(16 + body.len());
+    put_section_head(out, h, body.len());
+    out.extend_from_slice(body);
+}
+
+/// Appends what [`put_section`] writes before a body of `body_len` octets: a
+/// writer that holds the body elsewhere writes it next, uncopied.
+pub fn put_section_head(out: &mut Vec<u8>, h: &SectionHeader, body_len: usize) {
     let head = head_fields(h);
     let body_tag = Tag::field(body_field(h.kind), true);
-    // The body (a whole RAM part, perhaps) is copied once, after the headers.
-    out.reserve(16 + head.len() + body.len());
+    out.reserve(16 + head.len());
     let mut w = Writer::new(&mut *out);
     // Writing into a Vec cannot fail.
     let _ = ber::put_header(
         &mut w,
         SECTION,
-        head.len() + ber::tlv_len(body_tag, body.len()),
+        head.len() + ber::tlv_len(body_tag, body_len),
     );
     let _ = w.put(&head);
-    let _ = ber::put_header(&mut w, body_tag, body.len());
-    out.extend_from_slice(body);
+    let _ = ber::put_header(&mut w, body_tag, body_len);
 }
 
 /// Writes the start of a section record whose body follows in pieces, of a length

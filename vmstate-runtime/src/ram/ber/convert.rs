@@ -3,7 +3,7 @@
 
 use super::{
     data_run_start, encoded_page, is_zero_bit, mem_size, mixed_run_start, next_element, run_end,
-    unzstd, wire, zero_run, Element, Elements, PageCache, Planned, Planner, Run, CACHE_MAX,
+    wire, zero_run, Element, Elements, PageCache, Planned, Planner, Received, Run, CACHE_MAX,
 };
 use crate::ber::Decoder;
 use crate::error::{Error, ErrorKind, Result};
@@ -22,22 +22,72 @@ pub fn records_to_ber(records: Vec<RamRecord<'_>>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Where [`element_records`] hands the records it makes.
+pub trait Emit<'a> {
+    /// A record of the element itself, which may borrow the element's input.
+    fn record(&mut self, r: RamRecord<'a>) -> Result<()>;
+    /// A record of a `zstd` group, which may borrow the group's decompressed
+    /// octets, kept only while the group is read: by default made owned and
+    /// handed to [`record`](Emit::record). A sink that writes each record as it
+    /// comes takes it as it is (no copy of the page).
+    fn grouped(&mut self, r: RamRecord<'_>) -> Result<()> {
+        self.record(r.into_owned())
+    }
+}
+
+impl<'a, F: FnMut(RamRecord<'a>) -> Result<()>> Emit<'a> for F {
+    fn record(&mut self, r: RamRecord<'a>) -> Result<()> {
+        self(r)
+    }
+}
+
+/// A group's records, each to its sink's [`Emit::grouped`].
+struct Grouped<'e, 'a>(&'e mut dyn Emit<'a>);
+
+impl<'g> Emit<'g> for Grouped<'_, '_> {
+    fn record(&mut self, r: RamRecord<'g>) -> Result<()> {
+        self.0.grouped(r)
+    }
+}
+
 /// The legacy records of one element, in order, to `emit`: `blocks` is the block
 /// list (which a MEM_SIZE element sets), `last` the block of the part's previous
 /// page. Each run is checked to lie in its block before any record is made.
 ///
-/// `cache` is the stream's delta cache ([`wire`](super::wire)): a
-/// `delta-cache` element makes it, data pages fill it, a delta is made from it;
-/// a `zstd` group's elements are read as if they stood in its place, their
-/// records owned and their errors at the group's offset.
+/// `wire` is what the reader of a compressed stream keeps ([`wire`](super::wire)):
+/// a `delta-cache` element makes its cache, data pages fill it, a delta is made
+/// from it; a `zstd` group's elements are read as if they stood in its place,
+/// their records to [`Emit::grouped`] and their errors at the group's offset.
 pub fn element_records<'a>(
     e: Element<'a>,
     at: u64,
     blocks: &mut Vec<ListedBlock>,
     last: &mut Option<String>,
-    cache: &mut PageCache,
-    emit: &mut dyn FnMut(RamRecord<'a>) -> Result<()>,
+    wire: &mut Received,
+    emit: &mut dyn Emit<'a>,
 ) -> Result<()> {
+    let Element::Zstd { octets, data } = e else {
+        return ungrouped_records(e, at, blocks, last, &mut wire.cache, emit);
+    };
+    let group = wire.group.unzstd(octets, data, at)?;
+    let mut inner = Elements::new(group, at, PAGE_SIZE);
+    while let Some((e, _)) = inner.next_at().map_err(|e| e.at(at))? {
+        ungrouped_records(e, at, blocks, last, &mut wire.cache, &mut Grouped(emit))?;
+    }
+    Ok(())
+}
+
+/// [`element_records`] of an element other than a `zstd` group (refused: a
+/// group inside a group).
+fn ungrouped_records<'a>(
+    e: Element<'a>,
+    at: u64,
+    blocks: &mut Vec<ListedBlock>,
+    last: &mut Option<String>,
+    cache: &mut PageCache,
+    emit: &mut dyn Emit<'a>,
+) -> Result<()> {
+    let mut emit = |r: RamRecord<'a>| emit.record(r);
     let mut first = |block: &str, explicit: Option<bool>| {
         let rule = last.as_deref() == Some(block);
         if !rule {
@@ -111,20 +161,10 @@ pub fn element_records<'a>(
                 continued: first(block, continued),
             })
         }
-        Element::Zstd { octets, data } => {
-            let group = unzstd(octets, data, at)?;
-            let mut inner = Elements::new(&group, at, PAGE_SIZE);
-            while let Some((e, _)) = inner.next_at().map_err(|e| e.at(at))? {
-                if let Element::Zstd { .. } = e {
-                    return Err(Error::new(
-                        ErrorKind::Framing("a zstd group inside a zstd group".into()),
-                        at,
-                    ));
-                }
-                element_records(e, at, blocks, last, cache, &mut |r| emit(r.into_owned()))?;
-            }
-            Ok(())
-        }
+        Element::Zstd { .. } => Err(Error::new(
+            ErrorKind::Framing("a zstd group inside a zstd group".into()),
+            at,
+        )),
         Element::Zero {
             block,
             offset,
@@ -480,11 +520,11 @@ pub fn check_run(
 /// `pages_left` bounds the zero pages it may make: a BER run of a billion zero
 /// pages is a few bytes, its records gigabytes; the budget is taken down by what
 /// the part holds, and an error names it when a part would exceed it.
-/// `cache` is the stream's delta cache, kept from part to part.
+/// `wire` is what the stream's reader keeps from part to part ([`Received`]).
 pub fn ber_to_records<'a>(
     d: &mut Decoder<'_, SliceInput<'a>>,
     blocks: &mut Vec<ListedBlock>,
-    cache: &mut PageCache,
+    wire: &mut Received,
     pages_left: &mut u64,
 ) -> Result<Vec<RamRecord<'a>>> {
     let mut take = |pages: u64, at: u64| {
@@ -512,7 +552,7 @@ pub fn ber_to_records<'a>(
         }
         // A group's runs are counted as their records come.
         let grouped = matches!(e, Element::Zstd { .. });
-        element_records(e, at, blocks, &mut last, cache, &mut |r| {
+        element_records(e, at, blocks, &mut last, wire, &mut |r| {
             if grouped && matches!(r, RamRecord::Zero { .. } | RamRecord::Page { .. }) {
                 take(1, at)?;
             }

@@ -42,10 +42,12 @@ mod read;
 pub mod wire;
 mod write;
 
-pub use self::convert::{ber_to_records, check_run, element_records, records_to_ber, PartEncoder};
+pub use self::convert::{
+    ber_to_records, check_run, element_records, records_to_ber, Emit, PartEncoder,
+};
 pub use self::part::{PartRecord, PART_HOLD};
 pub use self::read::{next_element, Elements};
-pub use self::wire::{unzstd, Compression, PageCache, WireWriter, CACHE_MAX, GROUP_MAX};
+pub use self::wire::{Compression, PageCache, Received, WireWriter, CACHE_MAX, GROUP_MAX};
 pub use self::write::{
     data_run_start, encoded_page, mem_size, mixed_run_start, run_end, zero_run, MAPPED,
     PAGE_SIZE_ID,

@@ -2,7 +2,7 @@
 
 use super::{PartEncoder, WireWriter};
 use crate::error::Result;
-use crate::framing::ber::{put_open_section, put_open_section_end, put_section};
+use crate::framing::ber::{put_open_section, put_open_section_end, put_section_head};
 use crate::framing::SectionHeader;
 use crate::io::Writer;
 use crate::ram::RamRecord;
@@ -124,8 +124,9 @@ impl PartRecord {
             w.put(&self.held)?;
             return put_open_section_end(w);
         }
-        let mut out = Vec::with_capacity(self.held.len() + 64);
-        put_section(&mut out, &self.header, &self.held);
-        w.put(&out)
+        let mut head = Vec::new();
+        put_section_head(&mut head, &self.header, self.held.len());
+        w.put(&head)?;
+        w.put(&self.held)
     }
 }

@@ -331,22 +331,59 @@ impl WireWriter {
     }
 }
 
-/// The elements a `zstd [9]` element holds, `octets` of them: checked against
-/// [`GROUP_MAX`] before anything is allocated, and against the frame.
-pub fn unzstd(octets: u64, data: &[u8], at: u64) -> Result<Vec<u8>> {
-    let bad = |what: String| Error::new(ErrorKind::Framing(what), at);
-    if octets > GROUP_MAX {
-        return Err(bad(format!(
-            "a zstd group of {octets} octets (at most {GROUP_MAX})"
-        )));
+/// What the reader of a compressed stream keeps: the delta cache, and what
+/// each group is decompressed with.
+#[derive(Debug, Default)]
+pub struct Received {
+    /// The delta cache, as the writer keeps it.
+    pub cache: PageCache,
+    pub(super) group: GroupBuffer,
+}
+
+/// The buffer and zstd context a group is decompressed with, kept for the next
+/// group: no allocation, no fresh pages and no context per group.
+#[derive(Default)]
+pub(super) struct GroupBuffer {
+    out: Vec<u8>,
+    zstd: Option<zstd::bulk::Decompressor<'static>>,
+}
+
+impl std::fmt::Debug for GroupBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupBuffer")
+            .field("capacity", &self.out.capacity())
+            .finish()
     }
-    let out = zstd::bulk::decompress(data, octets as usize)
-        .map_err(|e| bad(format!("a zstd group does not decompress ({e})")))?;
-    if out.len() as u64 != octets {
-        return Err(bad(format!(
-            "a zstd group of {} octets, where it says {octets}",
-            out.len()
-        )));
+}
+
+impl GroupBuffer {
+    /// The elements a `zstd [9]` element holds, `octets` of them: checked
+    /// against [`GROUP_MAX`] before anything is allocated, and against the frame.
+    pub(super) fn unzstd(&mut self, octets: u64, data: &[u8], at: u64) -> Result<&[u8]> {
+        let bad = |what: String| Error::new(ErrorKind::Framing(what), at);
+        if octets > GROUP_MAX {
+            return Err(bad(format!(
+                "a zstd group of {octets} octets (at most {GROUP_MAX})"
+            )));
+        }
+        let z = match &mut self.zstd {
+            Some(z) => z,
+            None => self
+                .zstd
+                .insert(zstd::bulk::Decompressor::new().map_err(|e| bad(format!("zstd: {e}")))?),
+        };
+        self.out.clear();
+        self.out.reserve(octets as usize);
+        // Into the spare capacity and never beyond it: a frame that holds more
+        // than it says is an error, not a larger buffer.
+        z.decompress_to_buffer(data, &mut self.out)
+            .map_err(|e| bad(format!("a zstd group does not decompress ({e})")))?;
+        if self.out.len() as u64 != octets {
+            return Err(bad(format!(
+                "a zstd group of {} octets, where it says {octets}",
+                self.out.len()
+            )));
+        }
+        Ok(&self.out)
     }
-    Ok(out)
 }
