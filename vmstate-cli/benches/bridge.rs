@@ -19,7 +19,8 @@
 //! the time until the destination completed, QEMU's `downtime`, the guest's
 //! downtime as the destination sees it (from the source's stop to the
 //! destination's completion), the bytes on the link, and each bridge's CPU time
-//! and peak RSS. Then the conversion alone in memory, against `memcpy`.
+//! and peak RSS. Then the conversion alone in memory, against `memcpy`, and
+//! the mix of the data pages (what zstd cannot shrink, zero, repeated).
 //!
 //! `VMSTATE_BENCH_RUNS` (default 3), `VMSTATE_BENCH_SIZES` (MiB, default
 //! `1024,4096`), `VMSTATE_BENCH_GUESTS` (`counter,linux`),
@@ -37,6 +38,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use vmstate_runtime::dump::{self, Limits};
 use vmstate_runtime::ram::ber::Compression;
+use vmstate_runtime::ram::RamRecord;
 use vmstate_runtime::Format;
 use vmstate_test_support::counter_guest;
 use vmstate_test_support::link::{Link, Relay};
@@ -694,10 +696,78 @@ fn conversion(guest: &Guest) {
             n as f64 / legacy.len() as f64
         );
     }
+    page_mix(&legacy);
     if std::env::var_os("VMSTATE_BENCH_KEEP_TAP").is_some() {
         let kept = tap.with_extension(format!("{}.mig", guest.ram_mib));
         std::fs::rename(&tap, &kept).unwrap();
         println!("kept: {}", kept.display());
     }
     let _ = std::fs::remove_file(&tap);
+}
+
+/// What a compressing bridge could take out of zstd's work in `legacy`'s data
+/// pages: those zstd cannot shrink (each page alone, over 95% of its size) and
+/// its speed on them and on the rest (level 1, groups of 256 pages, as a bridge
+/// groups 1 MiB), the data pages that are all zero, and the pages equal to an
+/// earlier one, by how far back (a group sees the 256 before it).
+fn page_mix(legacy: &[u8]) {
+    const PAGE: usize = 4096;
+    let mut pages = Vec::new();
+    dump::ram_records(&mut &legacy[..], &Limits::default(), &mut |r| {
+        if let RamRecord::Page { data, .. } = r {
+            pages.extend_from_slice(data);
+        }
+        Ok(())
+    })
+    .unwrap();
+    let pages: Vec<&[u8]> = pages.chunks(PAGE).collect();
+    let mut z = zstd::bulk::Compressor::new(1).unwrap();
+    let (mut flat, mut rest) = (Vec::new(), Vec::new());
+    for p in &pages {
+        match z.compress(p).unwrap().len() > PAGE * 95 / 100 {
+            true => flat.push(*p),
+            false => rest.push(*p),
+        }
+    }
+    let mut speed = |class: &[&[u8]]| {
+        let mut group = Vec::with_capacity(256 * PAGE);
+        let ms = time_ms(&mut || {
+            for g in class.chunks(256) {
+                group.clear();
+                g.iter().for_each(|p| group.extend_from_slice(p));
+                z.compress(&group).unwrap();
+            }
+        });
+        match class.len() {
+            0 => "-".to_string(),
+            n => format!("{:.2} GB/s", (n * PAGE) as f64 / ms / 1e6),
+        }
+    };
+    let (flat_gbs, rest_gbs) = (speed(&flat), speed(&rest));
+    let zero = pages.iter().filter(|p| p.iter().all(|&b| b == 0)).count();
+    let mut last = std::collections::HashMap::new();
+    let back = [256, 4096, 16384, usize::MAX];
+    let mut equal = [0usize; 4];
+    for (i, p) in pages.iter().enumerate() {
+        if let Some(j) = last.insert(*p, i) {
+            for (n, b) in equal.iter_mut().zip(back) {
+                *n += usize::from(i - j <= b);
+            }
+        }
+    }
+    let share = |n: usize| 100.0 * n as f64 / pages.len().max(1) as f64;
+    println!();
+    println!("Data pages of the tapped stream: {}", pages.len());
+    println!(
+        "- zstd cannot shrink: {:.1}% (zstd 1 on them {flat_gbs}, on the rest {rest_gbs})",
+        share(flat.len())
+    );
+    println!("- all zero: {:.1}%", share(zero));
+    println!(
+        "- equal to an earlier page: {:.1}% ({:.1}% within 256 pages, {:.1}% within 4096, {:.1}% within 16384)",
+        share(equal[3]),
+        share(equal[0]),
+        share(equal[1]),
+        share(equal[2])
+    );
 }
