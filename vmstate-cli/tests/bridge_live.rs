@@ -48,27 +48,29 @@ fn destination_and_bridges(
     )
 }
 
+/// The number `back` words before `word` in a bridge's summary (`N pages in M
+/// RAM parts`, `X MiB in, Y MiB out`).
+fn number_before(summary: &str, word: &str, back: usize) -> f64 {
+    let words: Vec<&str> = summary.split_whitespace().collect();
+    let i = words
+        .iter()
+        .position(|x| x.trim_end_matches(',') == word)
+        .unwrap();
+    words[i - back].parse().unwrap()
+}
+
 /// `N pages in M RAM parts` from a bridge's summary.
 fn pages_and_parts(summary: &str) -> (u64, u64) {
-    let words: Vec<&str> = summary.split_whitespace().collect();
-    let before = |w: &str| {
-        let i = words.iter().position(|x| *x == w).unwrap();
-        words[i - 1].parse::<u64>().unwrap()
-    };
-    (before("pages"), before("RAM"))
+    let n = |w| number_before(summary, w, 1) as u64;
+    (n("pages"), n("RAM"))
 }
 
 /// `X MiB in, Y MiB out` from a bridge's summary.
 fn mib_in_and_out(summary: &str) -> (f64, f64) {
-    let words: Vec<&str> = summary.split_whitespace().collect();
-    let before = |w: &str| {
-        let i = words
-            .iter()
-            .position(|x| x.trim_end_matches(',') == w)
-            .unwrap();
-        words[i - 2].parse::<f64>().unwrap()
-    };
-    (before("in"), before("out"))
+    (
+        number_before(summary, "in", 2),
+        number_before(summary, "out", 2),
+    )
 }
 
 /// Migrates a running guest from `src` to `dst` through two bridges, the one

@@ -852,8 +852,6 @@ impl Conversion<'_> {
     }
 }
 
-/// The converter's side of [`ber_records::read_items`]: a device section read
-/// whole (within [`Limits::held_tail`]), a RAM part streamed element by element.
 /// A RAM element's records, each written as it is made.
 impl<'a> Emit<'a> for (&mut Conversion<'_>, &StreamInput<'_>) {
     fn record(&mut self, rec: RamRecord<'a>) -> Result<()> {
@@ -865,6 +863,8 @@ impl<'a> Emit<'a> for (&mut Conversion<'_>, &StreamInput<'_>) {
     }
 }
 
+/// The converter's side of [`ber_records::read_items`]: a device section read
+/// whole (within [`Limits::held_tail`]), a RAM part streamed element by element.
 impl<'i> ber_records::Items<'i> for Conversion<'_> {
     fn command(&mut self, c: Command, at: u64) -> Result<()> {
         Conversion::command(self, &c, at)
