@@ -50,10 +50,16 @@ export VMSTATE_LINUX_GUEST
 export VMSTATE_REQUIRE_ASN1TOOLS=1 VMSTATE_REQUIRE_ASN1C=1 VMSTATE_REQUIRE_QEMU=1 VMSTATE_REQUIRE_KVM=1
 
 # One build from scratch: incremental compilation's caches would only take disk
-# (1.7 GiB of it, where CI machines were seen to run out). The free space is
-# printed for the record.
+# (1.7 GiB of it, where CI machines were seen to run out). The build and the
+# live tests' files take about 7 GiB: with less than 6 free, stop here with that
+# said, not minutes later with a linker killed by a full disk.
 export CARGO_INCREMENTAL=0
 df -h . | tail -1 | awk '{print "disk: " $4 " free of " $2}'
+free_kib=$(df -Pk . | awk 'NR == 2 {print $4}')
+if (( free_kib < 6 * 1024 * 1024 )); then
+    echo "error: $((free_kib / 1024 / 1024)) GiB free here; the build and tests need about 7 GiB" >&2
+    exit 1
+fi
 
 # Snapshot tests compare; they never write new snapshots here.
 export INSTA_UPDATE=no CI="${CI:-true}"
