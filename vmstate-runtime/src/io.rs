@@ -165,16 +165,30 @@ impl<R: io::Read> ReadInput<R> {
 
     /// The next `n` bytes, in a buffer that grows with what arrives (`read_to_end`
     /// of at most the bytes still wanted: no zeroing, and an untrusted `n` sizes
-    /// nothing). Cut short, it fails where the bytes began, as a slice does.
+    /// nothing beyond 1 MiB). Cut short, it fails where the bytes began, as a
+    /// slice does.
     fn take_bytes(&mut self, n: usize) -> Result<Vec<u8>> {
         let mut v = Vec::new();
-        self.take_bytes_into(n, &mut v)?;
+        self.grow_into(n, &mut v)?;
         Ok(v)
     }
 
-    /// [`take_bytes`](Self::take_bytes) into `v`, which it clears first: a
-    /// reader of many elements keeps one buffer for them.
+    /// [`take_bytes`](Self::take_bytes) into `v`: a reader of many items keeps
+    /// one buffer for them. Up to 1 MiB (a page, an element) is read in place,
+    /// and what the buffer held for an earlier item is not zeroed again.
     fn take_bytes_into(&mut self, n: usize, v: &mut Vec<u8>) -> Result<()> {
+        if n > 1 << 20 {
+            return self.grow_into(n, v);
+        }
+        if v.len() < n {
+            v.resize(n, 0);
+        }
+        v.truncate(n);
+        Input::read_exact(self, v)
+    }
+
+    /// [`take_bytes`](Self::take_bytes) into `v`, cleared first.
+    fn grow_into(&mut self, n: usize, v: &mut Vec<u8>) -> Result<()> {
         let at = self.offset;
         let from_peek = self.peeked.len().min(n);
         let rest = (n - from_peek) as u64;

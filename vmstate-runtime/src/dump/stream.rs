@@ -931,13 +931,19 @@ impl<'i> legacy_records::Records<StreamInput<'i>> for Conversion<'_> {
             return self.device(h, ident, at, |d| decode_legacy(d, s));
         }
         self.sink.part_begin(h)?;
-        let mut records = Vec::new();
+        // A data page is read into the element buffer, kept for the next.
+        let mut page = take(&mut self.s.element);
         loop {
-            let eos = ram::read_word(r, &mut self.s.ram, &mut |rec| {
-                records.push(rec.into_owned());
+            // A word's records: a flush, a block list, a page (at most one each).
+            let mut word: [Option<RamRecord<'_>>; 3] = [None, None, None];
+            let mut n = 0;
+            let eos = ram::read_word_in(r, &mut self.s.ram, &mut page, &mut |rec| {
+                let slot = word.get_mut(n);
+                *slot.ok_or_else(|| framing_error("a RAM word of four records", at))? = Some(rec);
+                n += 1;
                 Ok(())
             })?;
-            for rec in records.drain(..) {
+            for rec in word.into_iter().flatten() {
                 ram::check_in_blocks(&rec, &mut self.s.blocks, at)?;
                 self.record(rec, r)?;
             }
@@ -945,6 +951,7 @@ impl<'i> legacy_records::Records<StreamInput<'i>> for Conversion<'_> {
                 break;
             }
         }
+        self.s.element = page;
         self.part_done(r)
     }
 }

@@ -430,6 +430,33 @@ pub fn read_word<'a>(
     cursor: &mut Cursor,
     emit: &mut dyn FnMut(RamRecord<'a>) -> Result<()>,
 ) -> Result<bool> {
+    word(r, cursor, |r| r.take_bytes(PAGE), emit)
+}
+
+/// [`read_word`] with a data page from a reader read into `page`, which the
+/// caller keeps for the next word (no allocation per page), its record lent
+/// for as long as the buffer is.
+pub fn read_word_in<'a: 'p, 'p>(
+    r: &mut StreamInput<'a>,
+    cursor: &mut Cursor,
+    page: &'p mut Vec<u8>,
+    emit: &mut dyn FnMut(RamRecord<'p>) -> Result<()>,
+) -> Result<bool> {
+    word(
+        r,
+        cursor,
+        |r| r.take_bytes_in(PAGE, page).map(Cow::Borrowed),
+        emit,
+    )
+}
+
+/// [`read_word`], a data page's octets taken by `take_page`.
+fn word<'a: 'p, 'p>(
+    r: &mut StreamInput<'a>,
+    cursor: &mut Cursor,
+    take_page: impl FnOnce(&mut StreamInput<'a>) -> Result<Cow<'p, [u8]>>,
+    emit: &mut dyn FnMut(RamRecord<'p>) -> Result<()>,
+) -> Result<bool> {
     let word = u64::from_be_bytes(r.read_array()?);
     let flags = word & (PAGE_SIZE - 1);
     let addr = word & !(PAGE_SIZE - 1);
@@ -482,7 +509,7 @@ pub fn read_word<'a>(
                 continued,
             })?;
         } else {
-            let data = r.take_bytes(PAGE)?;
+            let data = take_page(r)?;
             emit(RamRecord::Page {
                 block,
                 offset: addr,
