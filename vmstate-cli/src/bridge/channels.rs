@@ -155,6 +155,10 @@ pub(super) fn carry_channel(
     let closer = next
         .closer()
         .map_err(|e| Failure(format!("{label}: {e}")))?;
+    // Where the channel comes as QEMU sends it.
+    if format == Format::Ber {
+        a.conn.keep_local_queue_small();
+    }
     let input = tapped(a.reader(), tap.as_deref())?;
     let mut input = BufReader::with_capacity(BUFFER, input);
     let mut output = BufWriter::with_capacity(BUFFER, next.boxed_writer());

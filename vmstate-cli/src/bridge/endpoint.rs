@@ -63,6 +63,10 @@ impl std::fmt::Display for Endpoint {
     }
 }
 
+/// The receive buffer of a connection from a QEMU on this host (the kernel
+/// doubles it): see [`Conn::keep_local_queue_small`] and docs/BRIDGE.md.
+const LOCAL_QUEUE: usize = 256 << 10;
+
 /// A connected stream of either kind.
 pub(super) enum Conn {
     Tcp(TcpStream),
@@ -76,6 +80,25 @@ impl Conn {
     pub(super) fn tcp(s: TcpStream) -> io::Result<Conn> {
         s.set_nodelay(true)?;
         Ok(Conn::Tcp(s))
+    }
+
+    /// Keeps the kernel's queue of what arrives on this connection small when
+    /// the peer is on this host (a Unix socket, a loopback address): a QEMU
+    /// sending to the bridge beside it. What waits there QEMU counts as sent,
+    /// and when it stops the guest all of it must still go through the bridges
+    /// and the link before the destination runs; the kernel's own sizing lets
+    /// megabytes wait on loopback. A peer across a network keeps the kernel's
+    /// sizing, which its round trip needs. (Not the queue towards a destination
+    /// QEMU: a bridge blocked writing to a QEMU that stopped reading would not
+    /// see its source break.) Best effort: a connection the kernel will not
+    /// bound is carried as it is.
+    pub(super) fn keep_local_queue_small(&self) {
+        let fd = match self {
+            Conn::Tcp(s) if s.peer_addr().is_ok_and(|a| a.ip().is_loopback()) => s.as_fd(),
+            Conn::Tcp(_) => return,
+            Conn::Unix(s) => s.as_fd(),
+        };
+        let _ = rustix::net::sockopt::set_socket_recv_buffer_size(fd, LOCAL_QUEUE);
     }
 
     /// A handle that closes this connection from another thread.

@@ -493,6 +493,9 @@ impl Connection {
             _ => Format::Ber,
         });
         let input = Box::new(io::Cursor::new(head).take(got as u64).chain(input));
+        if let (Some(c), Format::Legacy) = (&source_conn, source_format) {
+            c.keep_local_queue_small();
+        }
         // A resumed connection's copy is beside the first one's.
         let tap = tap.map(|t| match self.n {
             0 => t.clone(),
