@@ -180,10 +180,8 @@ impl<R: io::Read> ReadInput<R> {
         if n > 1 << 20 {
             return self.grow_into(n, v);
         }
-        if v.len() < n {
-            v.resize(n, 0);
-        }
-        v.truncate(n);
+        // `resize` zeroes only what the buffer grows by.
+        v.resize(n, 0);
         Input::read_exact(self, v)
     }
 
